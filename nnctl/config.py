@@ -1,0 +1,271 @@
+"""The experiment spec: a declarative pydantic schema, one YAML loader, one exception type.
+
+`load_config(path, overrides)` returns a valid `Spec` or raises `ConfigError` whose lines read
+`configs/x.yaml: model.hidden.1: Input should be greater than 0 (got 0)`.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Annotated, Literal, Optional
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from nnctl.activations import ACTIVATION_NAMES
+from nnctl.data import BUILTIN_PREFIX
+from nnctl.errors import ConfigError
+
+ActivationName = Literal[ACTIVATION_NAMES]  # the valid names come from the activation table
+LayerSize = Annotated[int, Field(gt=0)]
+MAX_CONFIG_BYTES = 1 << 20
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DataSpec(_Strict):
+    train: str = Field(min_length=1, description="HDF5 file (relative to the config file) or builtin:NAME")
+    test: Optional[str] = Field(None, min_length=1)
+
+
+class ModelSpec(_Strict):
+    layers: Optional[list[LayerSize]] = Field(None, min_length=2, description="full list [n_x, ..., 1]")
+    hidden: Optional[list[LayerSize]] = Field(None, description="hidden sizes only; n_x and 1 from the data")
+    hidden_activation: ActivationName = "relu"
+    output_activation: ActivationName = "sigmoid"
+    activations: Optional[list[ActivationName]] = Field(None, description="one per layer, overrides the two above")
+    init: Literal["normal", "xavier", "he", "zeros"] = "xavier"
+    init_scale: float = Field(0.01, gt=0, description="multiplier for init: normal")
+    init_rng: Literal["generator", "legacy"] = Field(
+        "generator", description="legacy: np.random.seed(seed) + one randn per layer, as the course"
+    )
+    loss: Literal["auto", "cross_entropy", "mse"] = "auto"
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.layers is not None and self.hidden is not None:
+            raise ValueError("give either model.layers (the full list) or model.hidden (hidden sizes only), not both")
+        L = self.depth
+        if self.activations is not None and len(self.activations) != L:
+            raise ValueError(f"model.activations: the network has {L} layers, so give {L} activations (got {len(self.activations)})")
+        if self.init == "zeros" and L > 1:
+            raise ValueError(
+                "model.init: 'zeros' makes every hidden unit compute the same function, so they never "
+                "become different (symmetry is not broken); use xavier, he or normal, or no hidden layers"
+            )
+        if self.layers is not None and self.layers[-1] != 1:
+            raise ValueError(f"model.layers: the output layer must have 1 unit (got {self.layers[-1]})")
+        if self.resolved_loss == "cross_entropy" and self.layer_activations[-1] != "sigmoid":
+            raise ValueError(
+                f"model.loss: cross_entropy needs a sigmoid output (got {self.layer_activations[-1]}); "
+                "use output_activation: sigmoid, or loss: mse"
+            )
+        return self
+
+    @property
+    def depth(self) -> int:
+        """L, the number of layers with parameters."""
+        return len(self.layers) - 1 if self.layers is not None else len(self.hidden or []) + 1
+
+    @property
+    def layer_activations(self) -> list:
+        if self.activations is not None:
+            return list(self.activations)
+        return [self.hidden_activation] * (self.depth - 1) + [self.output_activation]
+
+    @property
+    def resolved_loss(self) -> str:
+        if self.loss != "auto":
+            return self.loss
+        out = self.activations[-1] if self.activations else self.output_activation
+        return "cross_entropy" if out == "sigmoid" else "mse"
+
+    @property
+    def task(self) -> str:
+        return "classification" if self.resolved_loss == "cross_entropy" else "regression"
+
+
+class TrainSpec(_Strict):
+    learning_rate: float = Field(gt=0)
+    iterations: int = Field(ge=1)
+    seed: int = Field(1, ge=0)
+    record_every: int = Field(100, ge=1, description="record the cost every N iterations")
+    dtype: Literal["float64", "float32"] = "float64"
+
+
+class Spec(_Strict):
+    name: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9_.-]+$", description="default: the config file's name")
+    data: DataSpec
+    model: ModelSpec = ModelSpec()
+    train: TrainSpec
+    runs_dir: str = Field("runs", min_length=1, description="relative to the working directory")
+
+    def layer_dims(self, n_x: int) -> list:
+        if self.model.layers is not None:
+            return list(self.model.layers)
+        return [n_x, *(self.model.hidden or []), 1]
+
+    def resolved(self, layer_dims) -> "Spec":
+        """The spec with every choice made explicit: layers, one activation per layer, the loss."""
+        model = self.model.model_copy(
+            update={
+                "layers": list(layer_dims),
+                "hidden": None,
+                "activations": self.model.layer_activations,
+                "loss": self.model.resolved_loss,
+            }
+        )
+        return self.model_copy(update={"model": model})
+
+
+# ---------------------------------------------------------------- YAML
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """Safe loader that refuses duplicate keys instead of keeping the last one silently."""
+
+
+def _construct_mapping(loader, node, deep=False):
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}; keep one", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def parse_yaml(text: str, where: str):
+    """Parse YAML safely: one document, no duplicate keys, no alias bombs."""
+    if len(text.encode()) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{where}: the file is over {MAX_CONFIG_BYTES // 1024} KiB; a spec is a short YAML mapping")
+    if text.count("*") > 100 and "&" in text:
+        raise ConfigError(f"{where}: too many YAML aliases; write the values out")
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{where}: {line}not valid YAML: {problem}") from None
+
+
+def apply_override(raw: dict, assignment: str) -> dict:
+    """Apply one `--set key.path=value`; the value is read as YAML (numbers, lists, strings)."""
+    key, sep, value = assignment.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {assignment}: expected key.path=value, e.g. --set train.learning_rate=0.01")
+    parts = key.strip().split(".")
+    node = raw
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {assignment}: {part} is not a section")
+        node = child
+    node[parts[-1]] = parse_yaml(value, f"--set {assignment}") if value.strip() else None
+    return raw
+
+
+def _fields_at(loc) -> list:
+    model = Spec
+    for part in loc:
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        ann = getattr(field, "annotation", None)
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            model = ann
+        else:
+            return []
+    return list(model.model_fields)
+
+
+def _format_error(err) -> str:
+    loc = [p for p in err["loc"]]
+    path = ".".join(str(p) for p in loc)
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        valid = _fields_at(loc[:-1])
+        close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.6)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        return f"{path}: unknown key{hint} (valid keys: {', '.join(valid)})"
+    if kind == "missing":
+        return f"{path}: required key is missing"
+    if kind == "value_error":
+        return str(err["ctx"]["error"])
+    msg = err["msg"].replace("Input should be", "must be")
+    shown = err.get("input")
+    if isinstance(shown, (dict, list)) and len(repr(shown)) > 60:
+        return f"{path}: {msg}"
+    return f"{path}: {msg} (got {shown!r})"
+
+
+def validate(raw, where: str) -> Spec:
+    if not isinstance(raw, dict):
+        got = "an empty file" if raw is None else f"a {type(raw).__name__}"
+        raise ConfigError(f"{where}: the spec must be a YAML mapping with data, model and train sections (got {got})")
+    try:
+        return Spec.model_validate(raw)
+    except ValidationError as exc:
+        lines = [f"{where}: {_format_error(e)}" for e in exc.errors()]
+        raise ConfigError("\n".join(lines)) from None
+
+
+def load_config(path, overrides=()) -> Spec:
+    """Read, override and validate a spec; data paths are made absolute from the config's folder."""
+    path = Path(path)
+    where = str(path)
+    if not path.exists():
+        raise ConfigError(f"{where}: no such config file")
+    if path.is_dir():
+        raise ConfigError(f"{where}: is a directory; give a YAML config file such as configs/quickstart.yaml")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{where}: cannot be read as UTF-8 text ({exc})") from None
+    raw = parse_yaml(text, where)
+    if overrides:
+        if not isinstance(raw, dict):
+            validate(raw, where)
+        for assignment in overrides:
+            apply_override(raw, assignment)
+        where = f"{where} (with --set {' --set '.join(overrides)})"
+    if isinstance(raw, dict) and "name" not in raw:
+        raw["name"] = _default_name(path)
+    spec = validate(raw, where)
+    return spec.model_copy(update={"data": _absolute_data(spec.data, path.parent)})
+
+
+def _default_name(path: Path) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", path.stem) or "run"
+
+
+def _absolute_data(data: DataSpec, base: Path) -> DataSpec:
+    def fix(p):
+        if p is None or p.startswith(BUILTIN_PREFIX):
+            return p
+        return str((base / Path(p).expanduser()).resolve())
+
+    return data.model_copy(update={"train": fix(data.train), "test": fix(data.test)})
+
+
+class _SpecDumper(yaml.SafeDumper):
+    """Block-style sections with lists inline: `layers: [12288, 20, 7, 5, 1]`."""
+
+
+_SpecDumper.add_representer(
+    list, lambda dumper, data: dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=True)
+)
+
+
+def dump_spec(spec: Spec) -> str:
+    """The spec as YAML, keys in schema order, so it can be trained again as it is."""
+    return yaml.dump(spec.model_dump(mode="json"), Dumper=_SpecDumper, sort_keys=False, default_flow_style=False)

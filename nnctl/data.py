@@ -1,0 +1,250 @@
+"""Datasets: HDF5 layouts, flattening and scaling, and the built-in generators.
+
+Two layouts are read. The course's: `train_set_x` (m, 64, 64, 3) uint8, `train_set_y` (m,),
+`list_classes` (or `test_set_*`). The plain one: `x` (m, ...) and `y` (m,), optional `classes`.
+Both keep one example per row on disk, as the course's files do; loading flattens them the
+course's way into X (n_x, m), one example per column.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qsl
+
+import numpy as np
+
+from nnctl.errors import DataError
+
+BUILTIN_PREFIX = "builtin:"
+COURSE_PREFIXES = ("train_set_", "test_set_")
+
+
+@dataclass
+class Dataset:
+    X: np.ndarray  # (n_x, m)
+    Y: np.ndarray  # (1, m)
+    classes: list = field(default_factory=list)
+    preprocessing: dict = field(default_factory=dict)
+    source: str = ""
+    sha256: str = ""
+
+    @property
+    def m(self) -> int:
+        return self.X.shape[1]
+
+    @property
+    def n_x(self) -> int:
+        return self.X.shape[0]
+
+
+# ---------------------------------------------------------------- built-in generators
+
+
+def make_planar(m: int = 400, seed: int = 1, noise: float = 0.2):
+    """The course's week-3 'flower': two interleaved classes of petals in the plane.
+
+    Drawn exactly as the course's `load_planar_dataset` did with `np.random.seed(seed)`.
+    Returns x (m, 2) and y (m,) uint8, one example per row as stored on disk.
+    """
+    rs = np.random.RandomState(seed)
+    N, a = m // 2, 4  # points per class, maximum ray of the flower
+    x = np.zeros((2 * N, 2))
+    y = np.zeros(2 * N, dtype=np.uint8)
+    for j in range(2):  # one pass per class, vectorized over its points
+        ix = slice(N * j, N * (j + 1))
+        t = np.linspace(j * 3.12, (j + 1) * 3.12, N) + rs.randn(N) * noise  # theta
+        r = a * np.sin(4 * t) + rs.randn(N) * noise  # radius
+        x[ix] = np.c_[r * np.sin(t), r * np.cos(t)]
+        y[ix] = j
+    return x, y
+
+
+GENERATORS = {
+    "planar": (make_planar, ["red", "blue"]),
+}
+
+
+def generate(name: str, **kwargs):
+    """Run a built-in generator: returns (x, y, classes) in the plain on-disk orientation."""
+    if name not in GENERATORS:
+        raise DataError(f"unknown built-in dataset {name!r}; valid: {', '.join(GENERATORS)}")
+    func, classes = GENERATORS[name]
+    try:
+        x, y = func(**kwargs)
+    except TypeError as exc:
+        raise DataError(f"built-in dataset {name!r}: {exc}") from None
+    return x, y, classes
+
+
+def _parse_builtin(source: str):
+    spec = source[len(BUILTIN_PREFIX):]
+    name, _, query = spec.partition("?")
+    kwargs = {}
+    for key, value in parse_qsl(query, strict_parsing=bool(query)):
+        try:
+            kwargs[key] = int(value)
+        except ValueError:
+            try:
+                kwargs[key] = float(value)
+            except ValueError:
+                raise DataError(f"{source}: {key}={value!r} is not a number") from None
+    return name, kwargs
+
+
+def write_dataset(path, x, y, classes=None) -> Path:
+    """Write the plain layout (`x`, `y`, `classes`) atomically."""
+    import h5py
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with h5py.File(tmp, "w") as f:
+        f.create_dataset("x", data=x)
+        f.create_dataset("y", data=y)
+        if classes:
+            f.create_dataset("classes", data=np.array([c.encode() for c in classes]))
+    os.replace(tmp, path)
+    return path
+
+
+# ---------------------------------------------------------------- reading files
+
+
+def describe_h5(f) -> str:
+    """What an HDF5 file holds, for error messages: 'x (400, 2) float64, y (400,) uint8'."""
+    import h5py
+
+    items = []
+
+    def visit(name, obj):
+        if isinstance(obj, h5py.Dataset):
+            items.append(f"{name} {obj.shape} {obj.dtype}")
+
+    f.visititems(visit)
+    return ", ".join(items) if items else "nothing"
+
+
+def _find_layout(f, path):
+    keys = set(f.keys())
+    for prefix in COURSE_PREFIXES:
+        if f"{prefix}x" in keys and f"{prefix}y" in keys:
+            return f"{prefix}x", f"{prefix}y", "list_classes" if "list_classes" in keys else None
+    if "x" in keys and "y" in keys:
+        return "x", "y", "classes" if "classes" in keys else None
+    raise DataError(
+        f"{path}: no known layout: expected 'train_set_x'/'train_set_y' or 'test_set_x'/"
+        f"'test_set_y' (course) or 'x'/'y' (plain); the file holds: {describe_h5(f)}"
+    )
+
+
+def _decode(names) -> list:
+    return [n.decode() if isinstance(n, bytes) else str(n) for n in np.asarray(names).ravel()]
+
+
+def file_sha256(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def read_raw(source: str):
+    """Read (x, y, classes, sha256) from a file or a `builtin:` source, one example per row."""
+    if source.startswith(BUILTIN_PREFIX):
+        name, kwargs = _parse_builtin(source)
+        x, y, classes = generate(name, **kwargs)
+        digest = hashlib.sha256(np.ascontiguousarray(x).tobytes() + y.tobytes()).hexdigest()
+        return x, y, classes, digest
+    import h5py
+
+    path = Path(source)
+    if not path.exists():
+        raise DataError(f"{path}: no such data file; check the path (relative paths are read from the config file's folder)")
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, not an HDF5 data file")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise DataError(f"{path}: not a readable HDF5 file ({exc}); give a .h5 file in the course or plain layout") from None
+    with f:
+        x_key, y_key, classes_key = _find_layout(f, path)
+        try:
+            x, y = f[x_key][()], f[y_key][()]
+            classes = _decode(f[classes_key][()]) if classes_key else []
+        except (OSError, KeyError) as exc:
+            raise DataError(f"{path}: the file is damaged ({exc}); write it again") from None
+    return x, y, classes, file_sha256(path)
+
+
+def load_dataset(source: str, task: str = "classification") -> Dataset:
+    """Load a dataset as X (n_x, m) scaled to [0, 1] for integer pixels, and Y (1, m).
+
+    `task` is "classification" (labels must be 0 or 1) or "regression" (any finite value).
+    """
+    x, y, classes, digest = read_raw(source)
+    if x.ndim < 1 or x.shape[0] == 0:
+        raise DataError(f"{source}: holds zero examples (x has shape {x.shape}); a dataset needs at least one")
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
+        raise DataError(f"{source}: x has dtype {x.dtype}; expected numbers (uint8 pixels or floats)")
+    m = x.shape[0]
+    y = np.asarray(y)
+    if y.ndim == 2 and 1 in y.shape:
+        y = y.ravel()
+    if y.ndim != 1 or y.shape[0] != m:
+        raise DataError(
+            f"{source}: x holds {m} examples but y has shape {y.shape}; "
+            f"y needs one label per example, shape ({m},)"
+        )
+    if not np.issubdtype(y.dtype, np.number) and y.dtype != bool:
+        raise DataError(f"{source}: y has dtype {y.dtype}; expected numeric labels")
+    if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
+        raise DataError(f"{source}: x holds NaN or infinite values; clean the data first")
+    if not np.isfinite(y.astype(np.float64)).all():
+        raise DataError(f"{source}: y holds NaN or infinite values; clean the data first")
+    if task == "classification":
+        bad = np.setdiff1d(np.unique(y), [0, 1])
+        if bad.size:
+            raise DataError(
+                f"{source}: labels {bad[:5].tolist()} are outside the task: a sigmoid output "
+                f"needs labels 0 or 1 (for regression use a linear output)"
+            )
+    input_shape = list(x.shape[1:])
+    if np.issubdtype(x.dtype, np.integer):
+        scale = float(np.iinfo(x.dtype).max)  # 255 for uint8 pixels, as the course divides by 255
+    else:
+        scale = 1.0
+    preprocessing = {
+        "flatten": "example-per-column",
+        "input_shape": input_shape,
+        "x_dtype": str(x.dtype),
+        "scale": scale,
+    }
+    X = flatten(x, preprocessing)
+    return Dataset(X=X, Y=y.reshape(1, m), classes=classes, preprocessing=preprocessing, source=str(source), sha256=digest)
+
+
+def flatten(x, preprocessing, dtype=np.float64):
+    """(m, ...) on disk -> X (n_x, m) scaled the recorded way: the course's reshape(m, -1).T / 255."""
+    m = x.shape[0]
+    X = x.reshape(m, -1).T.astype(dtype)
+    if preprocessing["scale"] != 1.0:
+        X /= preprocessing["scale"]
+    return X
+
+
+def peek_n_x(source: str) -> int | None:
+    """The input size of a data source without loading it (None where it cannot be read)."""
+    try:
+        if source.startswith(BUILTIN_PREFIX):
+            return int(np.prod(read_raw(source)[0].shape[1:]))
+        import h5py
+
+        with h5py.File(source, "r") as f:
+            x_key, _, _ = _find_layout(f, source)
+            return int(np.prod(f[x_key].shape[1:]))
+    except (DataError, OSError):
+        return None

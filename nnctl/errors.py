@@ -1,0 +1,25 @@
+"""One error family. The library raises these; only the CLI turns them into `Error: ...`."""
+
+
+class NnctlError(Exception):
+    """A problem the user can fix; the message names the problem and the fix."""
+
+    exit_code = 1
+
+
+class ConfigError(NnctlError):
+    """The spec is malformed, mistyped or out of range."""
+
+
+class DataError(NnctlError):
+    """A data file is missing, unreadable or of the wrong layout."""
+
+
+class RunError(NnctlError):
+    """A run directory is missing, unfinished or cannot be written."""
+
+
+class DivergedError(NnctlError):
+    """Training produced a non-finite cost or parameter."""
+
+    exit_code = 3

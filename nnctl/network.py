@@ -1,0 +1,119 @@
+"""The network's math, in the course's notation: pure functions, no I/O, no global state.
+
+Orientation is the course's: X is (n_x, m), one example per column; W[l] is (n[l], n[l-1]),
+b[l] is (n[l], 1). Parameters live in a dict keyed "W1", "b1", ... like the course's notebooks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nnctl.activations import ACTIVATIONS
+
+INITS = ("normal", "xavier", "he", "zeros")
+LOSSES = ("cross_entropy", "mse")
+
+
+def initialize_parameters(layer_dims, init="xavier", scale=0.01, rng=None, dtype=np.float64):
+    """Small random weights break the symmetry between hidden units; biases start at zero.
+
+    `rng` is an `np.random.Generator`, or an `np.random.RandomState` to draw exactly as the
+    course's notebooks did (`np.random.seed(s)` then one `randn` per layer, in order).
+    normal: randn * scale; xavier: randn / sqrt(n[l-1]); he: randn * sqrt(2 / n[l-1]); zeros.
+    """
+    params = {}
+    for l in range(1, len(layer_dims)):
+        n, n_prev = layer_dims[l], layer_dims[l - 1]
+        if init == "zeros":
+            W = np.zeros((n, n_prev))
+        else:
+            W = rng.standard_normal((n, n_prev))
+            if init == "normal":
+                W = W * scale
+            elif init == "xavier":
+                W = W / np.sqrt(n_prev)  # divided, as the course does, for identical digits
+            elif init == "he":
+                W = W * np.sqrt(2.0 / n_prev)
+            else:
+                raise ValueError(f"unknown init {init!r}; valid: {', '.join(INITS)}")
+        params[f"W{l}"] = W.astype(dtype, copy=False)
+        params[f"b{l}"] = np.zeros((n, 1), dtype=dtype)
+    return params
+
+
+def layer_count(params) -> int:
+    return len(params) // 2
+
+
+def forward(X, params, activations):
+    """Forward propagation. Returns (Zs, As) with As[0] = X and As[L] the output; Zs[0] is None.
+
+    Z[l] = W[l] A[l-1] + b[l]   # (n[l], m), b broadcast over the m columns
+    A[l] = g[l](Z[l])
+    """
+    L = layer_count(params)
+    Zs, As = [None], [X]
+    for l in range(1, L + 1):
+        Z = params[f"W{l}"] @ As[l - 1]
+        Z += params[f"b{l}"]
+        As.append(ACTIVATIONS[activations[l - 1]].forward(Z))
+        Zs.append(Z)
+    return Zs, As
+
+
+def compute_cost(ZL, AL, Y, loss):
+    """The mean cost over the m examples, as a Python float.
+
+    cross_entropy: J = -(1/m) sum[y log a + (1-y) log(1-a)], computed from Z[L] with logaddexp
+    (log a = -log(1 + e^-z)), so saturated outputs give a large finite cost, never log(0).
+    mse: J = (1/2m) sum (a - y)^2; the 1/2 makes dJ/dA[L] = (A[L] - Y)/m.
+    """
+    m = Y.shape[1]
+    if loss == "cross_entropy":
+        total = np.dot(Y.ravel(), np.logaddexp(0, -ZL).ravel()) + np.dot(
+            (1 - Y).ravel(), np.logaddexp(0, ZL).ravel()
+        )
+        return float(total) / m
+    diff = AL - Y
+    return float(np.dot(diff.ravel(), diff.ravel())) / (2 * m)
+
+
+def output_dZ(ZL, AL, Y, activation, loss):
+    """dZ[L]. With a sigmoid output and cross-entropy it is exactly A[L] - Y, never via dA[L]."""
+    dZ = AL - Y
+    if loss == "mse":
+        dZ = ACTIVATIONS[activation].backward(dZ, ZL, AL)
+    return dZ
+
+
+def backward(Y, params, Zs, As, activations, loss):
+    """Backward propagation; returns grads {"dW1", "db1", ...} of the mean cost.
+
+    dW[l] = (1/m) dZ[l] A[l-1]^T      # (n[l], n[l-1])
+    db[l] = (1/m) sum over columns of dZ[l]
+    dA[l-1] = W[l]^T dZ[l], then dZ[l-1] = dA[l-1] * g'(Z[l-1]); never computed for l = 1.
+    """
+    L = layer_count(params)
+    m = Y.shape[1]
+    grads = {}
+    dZ = output_dZ(Zs[L], As[L], Y, activations[L - 1], loss)
+    for l in range(L, 0, -1):
+        grads[f"dW{l}"] = (dZ @ As[l - 1].T) / m
+        grads[f"db{l}"] = dZ.sum(axis=1, keepdims=True) / m
+        if l > 1:
+            dA_prev = params[f"W{l}"].T @ dZ  # (n[l-1], m)
+            dZ = ACTIVATIONS[activations[l - 2]].backward(dA_prev, Zs[l - 1], As[l - 1])
+    return grads
+
+
+def update_parameters(params, grads, learning_rate):
+    """W := W - alpha dW, in place."""
+    for key, value in params.items():
+        value -= learning_rate * grads["d" + key]
+    return params
+
+
+def predict_proba(X, params, activations):
+    """The network's output A[L] (1, m): a probability for a sigmoid output, a value otherwise."""
+    _, As = forward(X, params, activations)
+    return As[-1]

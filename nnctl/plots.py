@@ -1,0 +1,65 @@
+"""PNG pictures of a run: the cost curve and, for 2-D inputs, the decision boundary."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+
+from nnctl.runs import atomic_write
+
+
+def _figure():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path) -> Path:
+    plt = _figure()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return atomic_write(path, buf.getvalue())
+
+
+def plot_costs(path, curves: dict, title: str = "", learning_rate=None) -> Path:
+    """One or several cost curves, {label: [(iteration, cost)]}, as the course draws them."""
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label, costs in curves.items():
+        if costs:
+            its, cs = zip(*costs)
+            ax.plot(its, cs, label=label)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("cost")
+    lr = f"learning rate = {learning_rate:g}" if learning_rate is not None else ""
+    ax.set_title(" · ".join(t for t in (title, lr) if t))
+    if len(curves) > 1:
+        ax.legend(fontsize="small")
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_decision_boundary(path, predict, X, Y, title: str = "") -> Path:
+    """The course's picture: the classifier's regions over a grid, with the points on top.
+
+    `predict` maps an (2, k) array of points to (1, k) outputs.
+    """
+    plt = _figure()
+    x_min, x_max = X[0].min() - 1, X[0].max() + 1
+    y_min, y_max = X[1].min() - 1, X[1].max() + 1
+    xx, yy = np.meshgrid(np.linspace(x_min, x_max, 300), np.linspace(y_min, y_max, 300))
+    grid = np.vstack([xx.ravel(), yy.ravel()]).astype(X.dtype)  # (2, k)
+    zz = (predict(grid) > 0.5).reshape(xx.shape)
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.contourf(xx, yy, zz, cmap=plt.cm.Spectral, alpha=0.8)
+    ax.scatter(X[0], X[1], c=Y.ravel(), s=12, cmap=plt.cm.Spectral, edgecolors="k", linewidths=0.3)
+    ax.set_xlabel("x1")
+    ax.set_ylabel("x2")
+    ax.set_title(title)
+    return _save(fig, path)

@@ -1,0 +1,173 @@
+"""The run directory: created once, written atomically, read back by predict and evaluate.
+
+runs/<YYYYmmdd-HHMMSS>-<name>/
+    spec.yaml             the spec as given (bytes of the config file)
+    config.resolved.yaml  every choice explicit; `nnctl train` accepts it as it is
+    reproduce.json        seed, SHA-256 of the data, versions, the command line
+    params.h5             W1, b1, ... with layer sizes, activations, classes, preprocessing
+    costs.csv, costs.png  the cost curve
+    metrics.json          accuracies, final cost, iterations, seconds, status
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from nnctl import __version__
+from nnctl.errors import RunError
+
+LATEST = "latest"
+PARAMS = "params.h5"
+METRICS = "metrics.json"
+
+
+def create_run_dir(root, name: str, now: datetime | None = None) -> Path:
+    """A new directory `<root>/<time>-<name>`; a run started in the same second gets `-2`, `-3`."""
+    root = Path(root)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunError(f"{root}: cannot create the runs directory ({exc.strerror}); choose another with --runs-dir") from None
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise RunError(f"{root}: the runs directory is not writable; choose another with --runs-dir")
+    stem = f"{(now or datetime.now()):%Y%m%d-%H%M%S}-{name}"
+    for k in range(1, 10_000):
+        path = root / (stem if k == 1 else f"{stem}-{k}")
+        try:
+            path.mkdir()  # atomic: exactly one process gets each name
+            return path
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise RunError(f"{path}: cannot create the run directory ({exc.strerror})") from None
+    raise RunError(f"{root}: too many runs named {stem}")
+
+
+def atomic_write(path, data: bytes | str) -> Path:
+    """Write to a temporary file beside `path`, flush, fsync, rename: never a half-written file."""
+    path = Path(path)
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json(path, obj) -> Path:
+    return atomic_write(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def read_json(path) -> dict:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise RunError(f"{path}: cannot be read ({exc})") from None
+
+
+def write_costs_csv(path, costs) -> Path:
+    lines = ["iteration,cost"] + [f"{i},{c!r}" for i, c in costs]
+    return atomic_write(path, "\n".join(lines) + "\n")
+
+
+def read_costs_csv(path) -> list:
+    rows = Path(path).read_text().splitlines()[1:]
+    return [(int(i), float(c)) for i, c in (r.split(",") for r in rows if r)]
+
+
+def save_params(path, params, meta: dict) -> Path:
+    """Parameters in HDF5, with everything prediction needs as attributes (JSON where nested)."""
+    import h5py
+
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        with h5py.File(tmp, "w") as f:
+            for key, value in params.items():
+                f.create_dataset(key, data=value)
+            for key, value in {**meta, "nnctl_version": __version__}.items():
+                f.attrs[key] = json.dumps(value)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_params(path):
+    """(params, meta) from a params.h5 written by `save_params`."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            params = {key: f[key][()] for key in f.keys()}
+            meta = {key: json.loads(value) for key, value in f.attrs.items()}
+    except (OSError, ValueError) as exc:
+        raise RunError(f"{path}: cannot read the parameters ({exc})") from None
+    return params, meta
+
+
+def update_latest(root, run_dir) -> None:
+    """Point `<root>/latest` at the newest run, replacing the link atomically."""
+    root, run_dir = Path(root), Path(run_dir)
+    tmp = root / f".{LATEST}.{os.getpid()}.tmp"
+    try:
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(run_dir.name, target_is_directory=True)
+        os.replace(tmp, root / LATEST)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        atomic_write(root / f"{LATEST}.txt", run_dir.name + "\n")  # where links are not allowed
+
+
+@dataclass
+class Run:
+    path: Path
+    params: dict
+    meta: dict
+    metrics: dict
+
+    @property
+    def activations(self) -> list:
+        return self.meta["activations"]
+
+
+def resolve_run_path(path) -> Path:
+    path = Path(path)
+    if path.name == LATEST and not path.exists() and (path.parent / f"{LATEST}.txt").exists():
+        path = path.parent / (path.parent / f"{LATEST}.txt").read_text().strip()
+    return path
+
+
+def load_run(path) -> Run:
+    """A finished run's parameters and metadata, or a RunError that says what is missing."""
+    path = resolve_run_path(path)
+    if not path.is_dir():
+        raise RunError(f"{path}: no such run directory; train one with `nnctl train CONFIG` or pass --run")
+    params_file = path / PARAMS
+    if not params_file.exists():
+        raise RunError(f"{path}: the run has no {PARAMS} (unfinished or failed run); train it again")
+    params, meta = load_params(params_file)
+    metrics = read_json(path / METRICS) if (path / METRICS).exists() else {}
+    return Run(path=path, params=params, meta=meta, metrics=metrics)
+
+
+def as_float(x) -> float:
+    return float(np.asarray(x).item())

@@ -1,0 +1,158 @@
+"""The spec: each kind of bad config gives one exact line naming file, key path and fix."""
+
+from __future__ import annotations
+
+import pytest
+
+from nnctl.config import dump_spec, load_config, parse_yaml
+from nnctl.errors import ConfigError
+
+GOOD = """\
+data:
+  train: train.h5
+model:
+  hidden: [4]
+train:
+  learning_rate: 0.1
+  iterations: 10
+"""
+
+
+def _write(tmp_path, text, name="spec.yaml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def _error(path, overrides=()):
+    with pytest.raises(ConfigError) as info:
+        load_config(path, overrides)
+    return str(info.value)
+
+
+def test_defaults_and_paths(tmp_path):
+    spec = load_config(_write(tmp_path, GOOD))
+    assert spec.name == "spec"
+    assert spec.data.train == str(tmp_path / "train.h5")  # relative to the config file
+    assert spec.model.init == "xavier" and spec.train.seed == 1 and spec.train.dtype == "float64"
+    assert spec.model.layer_activations == ["relu", "sigmoid"]
+    assert spec.model.resolved_loss == "cross_entropy"
+    assert spec.layer_dims(12) == [12, 4, 1]
+
+
+def test_resolved_spec_round_trips(tmp_path):
+    spec = load_config(_write(tmp_path, GOOD))
+    resolved = spec.resolved([12, 4, 1])
+    again = load_config(_write(tmp_path, dump_spec(resolved), "resolved.yaml"))
+    assert again == resolved
+    assert again.model.layers == [12, 4, 1] and again.model.activations == ["relu", "sigmoid"]
+
+
+def test_linear_output_means_mse(tmp_path):
+    spec = load_config(_write(tmp_path, GOOD), ["model.output_activation=linear"])
+    assert spec.model.resolved_loss == "mse" and spec.model.task == "regression"
+
+
+def test_set_overrides(tmp_path):
+    spec = load_config(_write(tmp_path, GOOD), ["train.learning_rate=0.01", "model.hidden=[5, 3]", "name=other"])
+    assert spec.train.learning_rate == 0.01 and spec.model.hidden == [5, 3] and spec.name == "other"
+
+
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        (
+            "train.learing_rate=0.1",
+            "train.learing_rate: unknown key; did you mean 'learning_rate'? "
+            "(valid keys: learning_rate, iterations, seed, record_every, dtype)",
+        ),
+        ("train.learning_rate=0", "train.learning_rate: must be greater than 0 (got 0)"),
+        ("train.learning_rate=-1", "train.learning_rate: must be greater than 0 (got -1)"),
+        (
+            "train.learning_rate=fast",
+            "train.learning_rate: must be a valid number, unable to parse string as a number (got 'fast')",
+        ),
+        ("train.iterations=0", "train.iterations: must be greater than or equal to 1 (got 0)"),
+        ("train.iterations=2.5", "train.iterations: must be a valid integer, got a number with a fractional part (got 2.5)"),
+        (
+            "model.hidden_activation=relux",
+            "model.hidden_activation: must be 'sigmoid', 'tanh', 'relu', 'leaky_relu' or 'linear' (got 'relux')",
+        ),
+        ("model.hidden=[4, 0]", "model.hidden.1: must be greater than 0 (got 0)"),
+        ("model.init=uniform", "model.init: must be 'normal', 'xavier', 'he' or 'zeros' (got 'uniform')"),
+        (
+            "model.init=zeros",
+            "model.init: 'zeros' makes every hidden unit compute the same function, so they never become "
+            "different (symmetry is not broken); use xavier, he or normal, or no hidden layers",
+        ),
+        ("model.activations=[relu]", "model.activations: the network has 2 layers, so give 2 activations (got 1)"),
+        (
+            "model.layers=[12, 4, 1]",
+            "give either model.layers (the full list) or model.hidden (hidden sizes only), not both",
+        ),
+        ("train.dtype=float16", "train.dtype: must be 'float64' or 'float32' (got 'float16')"),
+        ("modle.hidden=[3]", "modle: unknown key; did you mean 'model'? (valid keys: name, data, model, train, runs_dir)"),
+        ("train.seed=-1", "train.seed: must be greater than or equal to 0 (got -1)"),
+    ],
+)
+def test_bad_values_one_line(tmp_path, override, message):
+    path = _write(tmp_path, GOOD)
+    assert _error(path, [override]) == f"{path} (with --set {override}): {message}"
+
+
+def test_cross_entropy_needs_sigmoid(tmp_path):
+    path = _write(tmp_path, GOOD)
+    msg = _error(path, ["model.output_activation=tanh", "model.loss=cross_entropy"])
+    assert msg.endswith("model.loss: cross_entropy needs a sigmoid output (got tanh); use output_activation: sigmoid, or loss: mse")
+
+
+def test_output_layer_must_be_one_unit(tmp_path):
+    path = _write(tmp_path, GOOD.replace("hidden: [4]", "layers: [12, 4, 2]"))
+    assert _error(path) == f"{path}: model.layers: the output layer must have 1 unit (got 2)"
+
+
+def test_zeros_allowed_for_logistic_regression(tmp_path):
+    spec = load_config(_write(tmp_path, GOOD), ["model.hidden=[]", "model.init=zeros"])
+    assert spec.model.depth == 1
+
+
+def test_missing_section(tmp_path):
+    path = _write(tmp_path, "data: {train: x.h5}\n")
+    assert _error(path) == f"{path}: train: required key is missing"
+
+
+@pytest.mark.parametrize(
+    "text,problem",
+    [
+        ("- 1\n- 2\n", "the spec must be a YAML mapping with data, model and train sections (got a list)"),
+        ("", "the spec must be a YAML mapping with data, model and train sections (got an empty file)"),
+        ("just words\n", "the spec must be a YAML mapping with data, model and train sections (got a str)"),
+        ("a: 1\na: 2\n", "line 2: not valid YAML: duplicate key 'a'; keep one"),
+        ("data: [\n", "line 2: not valid YAML: expected the node content, but found '<stream end>'"),
+    ],
+)
+def test_bad_yaml(tmp_path, text, problem):
+    path = _write(tmp_path, text)
+    assert _error(path) == f"{path}: {problem}"
+
+
+def test_missing_file_and_directory(tmp_path):
+    assert _error(tmp_path / "nope.yaml") == f"{tmp_path / 'nope.yaml'}: no such config file"
+    assert _error(tmp_path) == f"{tmp_path}: is a directory; give a YAML config file such as configs/quickstart.yaml"
+
+
+def test_bad_set_syntax(tmp_path):
+    assert _error(_write(tmp_path, GOOD), ["noequals"]) == "--set noequals: expected key.path=value, e.g. --set train.learning_rate=0.01"
+
+
+def test_alias_bomb_refused():
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(12)
+    )
+    with pytest.raises(ConfigError, match="too many YAML aliases"):
+        parse_yaml(bomb, "bomb.yaml")
+
+
+def test_huge_document_refused():
+    with pytest.raises(ConfigError, match="over 1024 KiB"):
+        parse_yaml("a: " + "x" * (1 << 20) + "\n", "huge.yaml")
