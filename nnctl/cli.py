@@ -209,7 +209,7 @@ def config_show(
 @data_app.command("make")
 @handles_errors
 def data_make(
-    name: str = typer.Argument(..., help="Generator: planar."),
+    name: str = typer.Argument(..., help="Generator: planar (the course's flower), moons or circles."),
     output: Path = typer.Option(..., "--output", "-o", help="The .h5 file to write."),
     m: int = typer.Option(400, "--m", min=2, help="Number of examples."),
     seed: int = typer.Option(1, "--seed", min=0, help="Seed (the course's is 1)."),
@@ -223,6 +223,174 @@ def data_make(
     x, y, classes = generate(name, m=m, seed=seed)
     write_dataset(output, x, y, classes)
     out_console().print(Text(f"wrote {output}: {x.shape[0]} examples, {x.shape[1]} features, classes {', '.join(classes)}"))
+
+
+@app.command()
+@handles_errors
+def predict(
+    paths: List[Path] = typer.Argument(..., help="Image files or folders (walked for images)."),
+    run: Path = typer.Option(Path("runs/latest"), "--run", help="The trained run directory."),
+    as_json: bool = typer.Option(False, "--json", help="JSON lines on stdout, for scripts."),
+    as_csv: bool = typer.Option(False, "--csv", help="CSV on stdout, for spreadsheets."),
+):
+    """Classify your own pictures with a trained run; exit 1 if any file could not be read.
+
+    Example: nnctl predict my_cat.jpg photos/ --run runs/latest
+    """
+    from nnctl.images import find_images
+    from nnctl.inference import class_names, predict_files
+    from nnctl.runs import load_run
+
+    trained = load_run(run)
+    files = find_images(paths)
+    if not files:
+        raise NnctlError(f"no image files found in {', '.join(map(str, paths))}")
+    preds = predict_files(trained, files)
+    names = class_names(trained)
+    if as_json:
+        import json
+        from dataclasses import asdict
+
+        for p in preds:
+            print(json.dumps(asdict(p), ensure_ascii=False))
+    elif as_csv:
+        import csv
+
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["file", "class", f"p_{names[1]}", "notes", "error"])
+        for p in preds:
+            prob = "" if p.probability is None else f"{p.probability:.6f}"
+            writer.writerow([p.file, p.class_name or "", prob, "; ".join(p.notes), p.error or ""])
+    else:
+        table = Table(title=f"predictions of {trained.path}", title_justify="left")
+        for col in ("file", "class", f"P({names[1]})", "what was changed"):
+            table.add_column(col, overflow="fold")
+        for p in preds:
+            if p.error:
+                table.add_row(p.file, Text("error", style="red"), "—", Text(p.error.removeprefix(f"{p.file}: "), style="red"))
+            else:
+                table.add_row(p.file, p.class_name, f"{p.probability:.4f}", "; ".join(p.notes) or "—")
+        out_console().print(table)
+    failed = sum(p.error is not None for p in preds)
+    if failed:
+        err_console().print(Text(f"Error: {failed} of {len(preds)} files could not be read"))
+        raise typer.Exit(1)
+
+
+@app.command()
+@handles_errors
+def evaluate(
+    run: Path = typer.Argument(Path("runs/latest"), help="The trained run directory."),
+    data: Optional[Path] = typer.Option(None, "--data", help="An HDF5 dataset (default: the run's test file)."),
+):
+    """Accuracy, precision, recall, F1, confusion matrix and a gallery of the mistakes.
+
+    Example: nnctl evaluate runs/latest --data datasets/pets.h5
+    """
+    from nnctl.inference import evaluate as evaluate_run
+    from nnctl.inference import write_evaluation
+    from nnctl.runs import load_run
+
+    trained = load_run(run)
+    result, dataset = evaluate_run(trained, str(data) if data else None)
+    result = write_evaluation(trained, result, dataset, source_given=data is not None)
+    console = out_console()
+    table = Table(title=f"{trained.path.name} on {result['data']} ({result['m']} examples)", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    if result["task"] == "regression":
+        table.add_row("RMSE", f"{result['rmse']:.6g}")
+        table.add_row("MAE", f"{result['mae']:.6g}")
+        console.print(table)
+    else:
+        table.add_row("accuracy", f"{result['accuracy']:.2f}%")
+        for key in ("precision", "recall", "f1"):
+            table.add_row(key, f"{result[key]:.4f}")
+        console.print(table)
+        names = result["classes"]
+        cm = Table(title="confusion matrix (rows: true, columns: predicted)", title_justify="left")
+        cm.add_column("")
+        for n in names:
+            cm.add_column(n, justify="right")
+        for n, row in zip(names, result["confusion_matrix"]):
+            cm.add_row(n, *map(str, row))
+        console.print(cm)
+    for label, path in result["files"].items():
+        console.print(Text(f"{label}: {path}"))
+
+
+@data_app.command("import")
+@handles_errors
+def data_import(
+    folder: Path = typer.Argument(..., help="A folder with one sub-folder of pictures per class."),
+    output: Path = typer.Option(..., "--output", "-o", help="The .h5 file to write (course layout)."),
+    size: int = typer.Option(64, "--size", min=1, max=4096, help="Pictures become size × size RGB."),
+    test_fraction: float = typer.Option(0.2, "--test-fraction", min=0.0, max=0.99, help="Share of each class kept for test."),
+    seed: int = typer.Option(1, "--seed", min=0, help="Seed of the split."),
+    classes: Optional[str] = typer.Option(None, "--classes", help="Class folders in label order: negative,positive."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+):
+    """Build a training file from your own photos: upright, RGB, resized, split by class.
+
+    Example: nnctl data import photos_by_class/ --size 64 -o datasets/pets.h5 --test-fraction 0.2 --seed 1
+    """
+    from nnctl.importer import import_folder
+
+    order = [c.strip() for c in classes.split(",")] if classes else None
+    console = err_console()
+    if quiet or not console.is_terminal:
+        report = import_folder(folder, output, size, test_fraction, seed, order)
+    else:
+        with Progress(TextColumn("importing"), BarColumn(), TextColumn("{task.completed}/{task.total}"), console=console) as bar:
+            task = bar.add_task("import", total=None)
+            report = import_folder(
+                folder, output, size, test_fraction, seed, order, on_item=lambda k, n: bar.update(task, completed=k, total=n)
+            )
+    out = out_console()
+    for path, reason in report.skipped:
+        err_console().print(Text(f"skipped {path}: {reason}"))
+    counts = ", ".join(f"{c}: {a} train + {b} test" for c, a, b in zip(report.classes, report.train_counts, report.test_counts))
+    out.print(Text(f"wrote {report.output}: {counts}; {len(report.skipped)} files skipped"))
+
+
+@data_app.command("info")
+@handles_errors
+def data_info(
+    file: Path = typer.Argument(..., help="An HDF5 data file."),
+    preview: bool = typer.Option(False, "--preview", help="Also write a PNG contact sheet of a few examples per class."),
+    preview_out: Optional[Path] = typer.Option(None, "--preview-out", help="Where the contact sheet goes (default: ./<name>-preview.png)."),
+):
+    """Layout, shapes, dtypes, value ranges and class balance of a data file.
+
+    Example: nnctl data info datasets/pets.h5 --preview
+    """
+    from nnctl.importer import dataset_info
+
+    info = dataset_info(file)
+    console = out_console()
+    table = Table(title=f"{file}: {info['layout']} layout", title_justify="left")
+    for col in ("array", "shape", "dtype", "min", "max"):
+        table.add_column(col)
+    for a in info["arrays"]:
+        table.add_row(a["name"], str(tuple(a["shape"])), a["dtype"], f"{a.get('min', '—'):g}" if "min" in a else "—", f"{a['max']:g}" if "max" in a else "—")
+    console.print(table)
+    for s in info["splits"]:
+        balance = ", ".join(f"{k}: {v}" for k, v in s["balance"].items())
+        console.print(Text(f"{s['split']}: {s['m']} examples of shape {tuple(s['example_shape'])}; {balance}"))
+    if preview or preview_out:
+        import h5py
+
+        from nnctl.plots import plot_preview
+
+        split = info["splits"][0]["split"] if info["splits"] else None
+        if split is None:
+            raise NnctlError(f"{file}: no examples to preview")
+        xk, yk = ("x", "y") if split == "data" else (f"{split}_set_x", f"{split}_set_y")
+        with h5py.File(file) as f:
+            x, y = f[xk][()], f[yk][()]
+        target = preview_out or Path(f"{file.stem}-preview.png")
+        plot_preview(target, x, y, info["classes"])
+        console.print(Text(f"preview: {target}"))
 
 
 def main():

@@ -62,8 +62,35 @@ def make_planar(m: int = 400, seed: int = 1, noise: float = 0.2):
     return x, y
 
 
+def make_moons(m: int = 400, seed: int = 1, noise: float = 0.1):
+    """Two interleaved half-circles, like the course's extra 'noisy_moons' dataset."""
+    rs = np.random.RandomState(seed)
+    n_out = m // 2
+    n_in = m - n_out
+    t_out, t_in = np.linspace(0, np.pi, n_out), np.linspace(0, np.pi, n_in)
+    x = np.r_[np.c_[np.cos(t_out), np.sin(t_out)], np.c_[1 - np.cos(t_in), 0.5 - np.sin(t_in)]]
+    x += rs.randn(m, 2) * noise
+    y = np.r_[np.zeros(n_out, dtype=np.uint8), np.ones(n_in, dtype=np.uint8)]
+    return x, y
+
+
+def make_circles(m: int = 400, seed: int = 1, noise: float = 0.1, factor: float = 0.5):
+    """A ring around a disc, like the course's extra 'noisy_circles' dataset."""
+    rs = np.random.RandomState(seed)
+    n_out = m // 2
+    n_in = m - n_out
+    t_out = np.linspace(0, 2 * np.pi, n_out, endpoint=False)
+    t_in = np.linspace(0, 2 * np.pi, n_in, endpoint=False)
+    x = np.r_[np.c_[np.cos(t_out), np.sin(t_out)], factor * np.c_[np.cos(t_in), np.sin(t_in)]]
+    x += rs.randn(m, 2) * noise
+    y = np.r_[np.zeros(n_out, dtype=np.uint8), np.ones(n_in, dtype=np.uint8)]
+    return x, y
+
+
 GENERATORS = {
     "planar": (make_planar, ["red", "blue"]),
+    "moons": (make_moons, ["upper", "lower"]),
+    "circles": (make_circles, ["outer", "inner"]),
 }
 
 
@@ -127,9 +154,11 @@ def describe_h5(f) -> str:
     return ", ".join(items) if items else "nothing"
 
 
-def _find_layout(f, path):
+def _find_layout(f, path, role="train"):
+    """The (x, y, classes) keys; a file holding both splits gives `role`'s first."""
     keys = set(f.keys())
-    for prefix in COURSE_PREFIXES:
+    prefixes = COURSE_PREFIXES if role == "train" else COURSE_PREFIXES[::-1]
+    for prefix in prefixes:
         if f"{prefix}x" in keys and f"{prefix}y" in keys:
             return f"{prefix}x", f"{prefix}y", "list_classes" if "list_classes" in keys else None
     if "x" in keys and "y" in keys:
@@ -152,7 +181,7 @@ def file_sha256(path) -> str:
     return h.hexdigest()
 
 
-def read_raw(source: str):
+def read_raw(source: str, role: str = "train"):
     """Read (x, y, classes, sha256) from a file or a `builtin:` source, one example per row."""
     if source.startswith(BUILTIN_PREFIX):
         name, kwargs = _parse_builtin(source)
@@ -171,7 +200,7 @@ def read_raw(source: str):
     except OSError as exc:
         raise DataError(f"{path}: not a readable HDF5 file ({exc}); give a .h5 file in the course or plain layout") from None
     with f:
-        x_key, y_key, classes_key = _find_layout(f, path)
+        x_key, y_key, classes_key = _find_layout(f, path, role)
         try:
             x, y = f[x_key][()], f[y_key][()]
             classes = _decode(f[classes_key][()]) if classes_key else []
@@ -180,12 +209,13 @@ def read_raw(source: str):
     return x, y, classes, file_sha256(path)
 
 
-def load_dataset(source: str, task: str = "classification") -> Dataset:
+def load_dataset(source: str, task: str = "classification", role: str = "train") -> Dataset:
     """Load a dataset as X (n_x, m) scaled to [0, 1] for integer pixels, and Y (1, m).
 
     `task` is "classification" (labels must be 0 or 1) or "regression" (any finite value).
+    `role` ("train" or "test") picks the split of a file that holds both.
     """
-    x, y, classes, digest = read_raw(source)
+    x, y, classes, digest = read_raw(source, role)
     if x.ndim < 1 or x.shape[0] == 0:
         raise DataError(f"{source}: holds zero examples (x has shape {x.shape}); a dataset needs at least one")
     if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):

@@ -63,7 +63,7 @@ def load_data(spec: Spec):
     """(train, test or None) checked against each other and against model.layers."""
     task = spec.model.task
     train = load_dataset(spec.data.train, task)
-    test = load_dataset(spec.data.test, task) if spec.data.test else None
+    test = load_dataset(spec.data.test, task, role="test") if spec.data.test else None
     if test is not None and test.n_x != train.n_x:
         raise DataError(
             f"{spec.data.test}: examples have {test.n_x} features but the training data's have "

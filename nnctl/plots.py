@@ -63,3 +63,46 @@ def plot_decision_boundary(path, predict, X, Y, title: str = "") -> Path:
     ax.set_ylabel("x2")
     ax.set_title(title)
     return _save(fig, path)
+
+
+def plot_misclassified(path, X, y, probabilities, indices, preprocessing, classes, limit=40) -> Path:
+    """The course's gallery of mislabelled pictures, with true and predicted class and P(class 1)."""
+    plt = _figure()
+    indices = list(indices)[:limit]
+    cols = min(len(indices), 8)
+    rows = -(-len(indices) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.9 * rows), squeeze=False)
+    shape = preprocessing["input_shape"]
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, i in zip(axes.ravel(), indices):
+        pixels = np.clip(X[:, i] * preprocessing["scale"], 0, 255).astype(np.uint8).reshape(shape)
+        ax.imshow(pixels.squeeze(), cmap="gray" if pixels.ndim == 2 or shape[-1] == 1 else None)
+        p = probabilities[i]
+        ax.set_title(f"true: {classes[int(y[i])]}\npred: {classes[int(p > 0.5)]} ({p:.2f})", fontsize=7)
+    fig.suptitle(f"misclassified: {len(indices)} shown", fontsize=9)
+    return _save(fig, path)
+
+
+def plot_preview(path, x, y, classes, per_class=6) -> Path:
+    """A contact sheet: a few examples of each class (pictures), or a scatter of 2-D points."""
+    plt = _figure()
+    y = np.asarray(y).ravel()
+    labels = np.unique(y)
+    if x.ndim == 2 and x.shape[1] == 2:
+        fig, ax = plt.subplots(figsize=(5, 5))
+        for v in labels:
+            name = classes[int(v)] if classes and 0 <= int(v) < len(classes) else str(v)
+            ax.scatter(*x[y == v].T, s=10, label=name)
+        ax.legend()
+        return _save(fig, path)
+    fig, axes = plt.subplots(len(labels), per_class, figsize=(1.5 * per_class, 1.7 * len(labels)), squeeze=False)
+    for row, v in zip(axes, labels):
+        idx = np.flatnonzero(y == v)[:per_class]
+        name = classes[int(v)] if classes and 0 <= int(v) < len(classes) else str(v)
+        for ax in row:
+            ax.axis("off")
+        for ax, i in zip(row, idx):
+            ax.imshow(x[i].squeeze(), cmap="gray" if x[i].ndim == 2 or x[i].shape[-1] == 1 else None)
+            ax.set_title(name, fontsize=7)
+    return _save(fig, path)

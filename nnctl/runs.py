@@ -150,7 +150,10 @@ class Run:
 
 
 def resolve_run_path(path) -> Path:
+    """The run a path names; `runs/latest` becomes the run it links to, so messages name it."""
     path = Path(path)
+    if path.is_symlink():
+        return path.parent / os.readlink(path)
     if path.name == LATEST and not path.exists() and (path.parent / f"{LATEST}.txt").exists():
         path = path.parent / (path.parent / f"{LATEST}.txt").read_text().strip()
     return path
