@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import shlex
 import sys
 import time
@@ -16,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from nnctl import __version__
-from nnctl.errors import NnctlError
+from nnctl.errors import Interrupted, NnctlError
 from nnctl.training import Reporter
 
 app = typer.Typer(
@@ -33,7 +34,10 @@ app.add_typer(data_app, name="data")
 
 
 def out_console() -> Console:
-    return Console(highlight=False, soft_wrap=True)
+    console = Console(highlight=False, soft_wrap=True)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(highlight=False, soft_wrap=True, width=160)  # logs: keep table rows whole
+    return console
 
 
 def err_console() -> Console:
@@ -47,6 +51,9 @@ def handles_errors(func):
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
+        except Interrupted as exc:
+            err_console().print(Text(f"Interrupted: {exc}"))
+            raise typer.Exit(exc.exit_code) from None
         except NnctlError as exc:
             err_console().print(Text(f"Error: {exc}"))
             raise typer.Exit(exc.exit_code) from None
@@ -391,6 +398,207 @@ def data_info(
         target = preview_out or Path(f"{file.stem}-preview.png")
         plot_preview(target, x, y, info["classes"])
         console.print(Text(f"preview: {target}"))
+
+
+# ---------------------------------------------------------------- sweeps
+
+
+class SweepDisplay:
+    """Finished and running trials with their live cost: a Rich table on a terminal, lines otherwise."""
+
+    def __init__(self, plan, quiet: bool):
+        self.console = err_console()
+        self.quiet = quiet
+        self.live_mode = self.console.is_terminal and not quiet
+        self.state = {t.index: {"name": t.name, "status": "pending", "iteration": "", "cost": ""} for t in plan.trials}
+        self.live = None
+
+    def __enter__(self):
+        if self.live_mode:
+            from rich.live import Live
+
+            self.live = Live(self._table(), console=self.console, refresh_per_second=4)
+            self.live.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.live:
+            self.live.update(self._table())
+            self.live.stop()
+
+    def _table(self):
+        table = Table(title="sweep", title_justify="left")
+        for col in ("trial", "status", "iteration", "cost"):
+            table.add_column(col)
+        for st in self.state.values():
+            style = {"completed": "green", "diverged": "yellow", "failed": "red", "running": "cyan"}.get(st["status"])
+            table.add_row(st["name"], Text(st["status"], style=style or ""), str(st["iteration"]), st["cost"])
+        return table
+
+    def event(self, kind, index, iteration, value):
+        st = self.state[index]
+        if kind == "start":
+            st["status"] = "running"
+            if not self.live_mode and not self.quiet:
+                self.console.print(Text(f"started {st['name']}"))
+        st["iteration"] = iteration if iteration is not None else st["iteration"]
+        if kind == "cost":
+            st["cost"] = f"{value:.6f}"
+        if self.live:
+            self.live.update(self._table())
+
+    def result(self, result):
+        st = self.state[result["index"]]
+        st["status"] = result["status"]
+        if result["status"] != "completed":  # reported at once, the sweep goes on
+            self.console.print(Text(f"{result['name']}: {result['status']}: {result['message']}"))
+        elif not self.live_mode and not self.quiet:
+            self.console.print(Text(f"finished {result['name']}"))
+        if self.live:
+            self.live.update(self._table())
+
+
+def sweep_table(rows, dimensions, title) -> Table:
+    table = Table(title=title, title_justify="left")
+    for col in ("trial", *dimensions, "layers", "train acc", "test acc", "final cost", "seconds", "status"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            r["trial"],
+            *[str(r[d]) for d in dimensions],
+            str(r["layers"] or "—"),
+            _pct(r["train_accuracy"]),
+            _pct(r["test_accuracy"]),
+            "—" if r["final_cost"] is None else f"{r['final_cost']:.6f}",
+            "—" if r["seconds"] is None else f"{r['seconds']:.2f}",
+            r["status"] or "—",
+        )
+    return table
+
+
+def _int_list(text: Optional[str], option: str):
+    if text is None:
+        return None
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise NnctlError(f"{option} {text}: expected whole numbers separated by commas, e.g. {option} 0,1,2,3") from None
+
+
+@app.command()
+@handles_errors
+def sweep(
+    config: Optional[Path] = typer.Argument(None, help="The YAML spec (not needed with --resume)."),
+    hidden_layers: Optional[str] = typer.Option(None, "--hidden-layers", help="Hidden-layer counts, e.g. 0,1,2,3."),
+    width: Optional[int] = typer.Option(None, "--width", min=1, help="Units in each hidden layer, for --hidden-layers."),
+    grid: List[str] = typer.Option([], "--grid", help="key.path=v1,v2,... over any spec key (repeatable: the product)."),
+    jobs: int = typer.Option(os.cpu_count() or 1, "--jobs", "-j", min=1, help="Worker processes (default: the cores)."),
+    executor: str = typer.Option("local", "--executor", help="local (worker processes) or dask (an existing cluster)."),
+    address: Optional[str] = typer.Option(None, "--address", help="The Dask scheduler, e.g. tcp://scheduler:8786."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="A sweep directory: run only its unfinished trials."),
+    runs_dir: Optional[Path] = typer.Option(None, "--runs-dir", help="Root for the sweep directory (default: the spec's runs_dir)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
+):
+    """Train one spec over hidden-layer counts and any grid of keys, in parallel; compare them.
+
+    Example: nnctl sweep configs/cat-deep.yaml --hidden-layers 0,1,2,3,4 --width 7 --jobs 2
+    """
+    from nnctl.config import read_config_text, spec_from_text
+    from nnctl.sweep import load_plan, parse_grid, plan_sweep, run_sweep
+
+    if executor not in ("local", "dask"):
+        raise NnctlError(f"--executor {executor}: must be local or dask")
+    if executor == "dask" and not address:
+        raise NnctlError("--executor dask needs --address tcp://HOST:PORT of a running Dask scheduler")
+    if resume is not None:
+        plan, sweep_dir, root = load_plan(resume), resume, None
+    elif config is None:
+        raise NnctlError("give a CONFIG to sweep, or --resume runs/sweep-...")
+    else:
+        text = read_config_text(config)
+        spec = spec_from_text(text, config)
+        plan = plan_sweep(spec, text, config, _int_list(hidden_layers, "--hidden-layers"), width, parse_grid(grid))
+        sweep_dir, root = None, runs_dir or spec.runs_dir
+    with SweepDisplay(plan, quiet) as display:
+        sweep_dir, rows, seconds = run_sweep(
+            plan, sweep_dir, root, jobs, executor, address, display.event, display.result, ["nnctl", *sys.argv[1:]]
+        )
+    console = out_console()
+    console.print(sweep_table(rows, plan.dimensions, f"{plan.name}: {len(rows)} trials, best first"))
+    console.print(Text(f"sweep: {sweep_dir}  ({seconds:.1f} s, {'dask' if executor == 'dask' else f'{jobs} jobs'})"))
+    failed = [r for r in rows if r["status"] not in ("completed", "diverged")]
+    if failed:
+        raise NnctlError(f"{len(failed)} of {len(rows)} trials failed; see {sweep_dir}/summary.csv, then nnctl sweep --resume {sweep_dir}")
+
+
+# ---------------------------------------------------------------- runs
+
+
+runs_app = typer.Typer(help="List and compare runs.\n\nExample: nnctl runs --runs-dir runs", invoke_without_command=True)
+app.add_typer(runs_app, name="runs")
+
+
+@runs_app.callback()
+@handles_errors
+def runs_list(
+    ctx: typer.Context,
+    runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where the runs are."),
+    as_json: bool = typer.Option(False, "--json", help="JSON lines, for scripts."),
+):
+    """A table of runs (sweep trials included): name, time, layers, accuracies, cost, seconds, status.
+
+    Example: nnctl runs --runs-dir runs
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from nnctl.runs import list_runs
+
+    rows = list_runs(runs_dir)
+    if as_json:
+        import json
+
+        for r in rows:
+            print(json.dumps(r))
+        return
+    table = Table(title=f"{len(rows)} runs in {runs_dir}", title_justify="left")
+    for col in ("run", "started", "layers", "train acc", "test acc", "final cost", "seconds", "status"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        style = {"completed": "", "diverged": "yellow", "interrupted": "yellow", "running": "cyan"}.get(r["status"], "red")
+        table.add_row(
+            r["run"], r["started"] or "—", str(r["layers"] or "—"), _pct(r["train_accuracy"]), _pct(r["test_accuracy"]),
+            "—" if r["final_cost"] is None else f"{r['final_cost']:.6f}",
+            "—" if r["seconds"] is None else f"{r['seconds']:.2f}", Text(r["status"], style=style),
+        )
+    out_console().print(table)
+
+
+@runs_app.command("compare")
+@handles_errors
+def runs_compare(
+    run_a: Path = typer.Argument(..., help="A run directory."),
+    run_b: Path = typer.Argument(..., help="Another run directory."),
+):
+    """What differs between two runs' resolved specs, and their metrics side by side.
+
+    Example: nnctl runs compare runs/20261126-101500-cat-deep runs/20261126-103000-cat-deep
+    """
+    from nnctl.runs import compare_runs
+
+    diff = compare_runs(run_a, run_b)
+    console = out_console()
+    table = Table(title="spec differences" if diff["spec"] else "specs are identical", title_justify="left")
+    for col in ("key", run_a.name, run_b.name):
+        table.add_column(col, overflow="fold")
+    for key, (a, b) in diff["spec"].items():
+        table.add_row(key, str(a), str(b))
+    console.print(table)
+    metrics = Table(title="metrics", title_justify="left")
+    for col in ("metric", run_a.name, run_b.name):
+        metrics.add_column(col, overflow="fold")
+    for key, (a, b) in diff["metrics"].items():
+        metrics.add_row(key, str(a), str(b))
+    console.print(metrics)
 
 
 def main():

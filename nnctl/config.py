@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 import difflib
+import re
+import typing
 from pathlib import Path
 from typing import Annotated, Literal, Optional
 
@@ -96,12 +98,22 @@ class TrainSpec(_Strict):
     dtype: Literal["float64", "float32"] = "float64"
 
 
+class SweepSpec(_Strict):
+    """What `nnctl sweep` varies; `nnctl train` ignores it."""
+
+    hidden_layers: Optional[list[Annotated[int, Field(ge=0)]]] = Field(None, description="hidden-layer counts")
+    width: Optional[LayerSize] = Field(None, description="units in each hidden layer, for hidden_layers")
+    hidden: Optional[list[list[LayerSize]]] = Field(None, description="explicit hidden stacks")
+    grid: dict[str, list] = Field(default_factory=dict, description="key.path: [values]; the product is swept")
+
+
 class Spec(_Strict):
     name: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9_.-]+$", description="default: the config file's name")
     data: DataSpec
     model: ModelSpec = ModelSpec()
     train: TrainSpec
     runs_dir: str = Field("runs", min_length=1, description="relative to the working directory")
+    sweep: Optional[SweepSpec] = None
 
     def layer_dims(self, n_x: int) -> list:
         if self.model.layers is not None:
@@ -141,6 +153,10 @@ def _construct_mapping(loader, node, deep=False):
 
 
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+# YAML 1.1 reads 1e-3 as a string; a learning rate written that way should be a number
+_UniqueKeyLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789")
+)
 
 
 def parse_yaml(text: str, where: str):
@@ -179,6 +195,7 @@ def _fields_at(loc) -> list:
     for part in loc:
         field = model.model_fields.get(part) if isinstance(part, str) else None
         ann = getattr(field, "annotation", None)
+        ann = next((a for a in typing.get_args(ann) if a is not type(None)), ann)  # Optional[X] -> X
         if isinstance(ann, type) and issubclass(ann, BaseModel):
             model = ann
         else:
@@ -217,18 +234,22 @@ def validate(raw, where: str) -> Spec:
         raise ConfigError("\n".join(lines)) from None
 
 
-def load_config(path, overrides=()) -> Spec:
-    """Read, override and validate a spec; data paths are made absolute from the config's folder."""
+def read_config_text(path) -> str:
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: no such config file")
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a directory; give a YAML config file such as configs/quickstart.yaml")
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read as UTF-8 text ({exc})") from None
+
+
+def spec_from_text(text: str, path, overrides=()) -> Spec:
+    """Parse, override and validate a spec's text; `path` names it and anchors its data paths."""
     path = Path(path)
     where = str(path)
-    if not path.exists():
-        raise ConfigError(f"{where}: no such config file")
-    if path.is_dir():
-        raise ConfigError(f"{where}: is a directory; give a YAML config file such as configs/quickstart.yaml")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{where}: cannot be read as UTF-8 text ({exc})") from None
     raw = parse_yaml(text, where)
     if overrides:
         if not isinstance(raw, dict):
@@ -242,9 +263,12 @@ def load_config(path, overrides=()) -> Spec:
     return spec.model_copy(update={"data": _absolute_data(spec.data, path.parent)})
 
 
-def _default_name(path: Path) -> str:
-    import re
+def load_config(path, overrides=()) -> Spec:
+    """Read, override and validate a spec; data paths are made absolute from the config's folder."""
+    return spec_from_text(read_config_text(path), path, overrides)
 
+
+def _default_name(path: Path) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "-", path.stem) or "run"
 
 

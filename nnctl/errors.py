@@ -23,3 +23,9 @@ class DivergedError(NnctlError):
     """Training produced a non-finite cost or parameter."""
 
     exit_code = 3
+
+
+class Interrupted(NnctlError):
+    """The user stopped the work (Ctrl-C or SIGTERM); what was finished is kept."""
+
+    exit_code = 130

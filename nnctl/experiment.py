@@ -6,6 +6,7 @@ goes through a `Reporter`, problems through `NnctlError`.
 
 from __future__ import annotations
 
+import os
 import platform
 import sys
 from dataclasses import asdict, dataclass, field
@@ -113,6 +114,7 @@ def train_run(
     *,
     config_text: str | None = None,
     runs_root=None,
+    run_dir=None,
     reporter: Reporter | None = None,
     command: list | None = None,
 ) -> Summary:
@@ -128,13 +130,18 @@ def train_run(
     loss, task = resolved.model.loss, resolved.model.task
     dtype = np.dtype(spec.train.dtype)
 
-    run_dir = create_run_dir(runs_root or spec.runs_dir, spec.name or "run")
+    own_dir = run_dir is None  # a sweep's trial gets its directory from the sweep; `latest` stays
+    if own_dir:
+        run_dir = create_run_dir(runs_root or spec.runs_dir, spec.name or "run")
+    else:
+        run_dir = Path(run_dir)
+        run_dir.mkdir(parents=True)
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     if config_text is not None:
         atomic_write(run_dir / "spec.yaml", config_text)
     atomic_write(run_dir / "config.resolved.yaml", dump_spec(resolved))
     write_json(run_dir / "reproduce.json", reproduce_info(spec, train, test, command or sys.argv))
-    write_json(run_dir / METRICS, {"status": "running", "started": started})
+    write_json(run_dir / METRICS, {"status": "running", "started": started, "pid": os.getpid(), "host": platform.node()})
 
     X, Y = train.X.astype(dtype, copy=False), train.Y.astype(dtype)
     params = initialize_parameters(layer_dims, spec.model.init, spec.model.init_scale, make_rng(spec), dtype)
@@ -191,7 +198,8 @@ def train_run(
         }
     )
     write_json(run_dir / METRICS, metrics)
-    update_latest(run_dir.parent, run_dir)
+    if own_dir:
+        update_latest(run_dir.parent, run_dir)
 
     summary = Summary(
         name=spec.name or "run",

@@ -106,3 +106,30 @@ def plot_preview(path, x, y, classes, per_class=6) -> Path:
             ax.imshow(x[i].squeeze(), cmap="gray" if x[i].ndim == 2 or x[i].shape[-1] == 1 else None)
             ax.set_title(name, fontsize=7)
     return _save(fig, path)
+
+
+def plot_sweep_accuracy(path, plan, rows) -> Path:
+    """Accuracy against the swept value (one dimension), or per trial (several)."""
+    plt = _figure()
+    done = [r for r in rows if r["status"] == "completed"]
+    order = {t.name: t.index for t in plan.trials}
+    done.sort(key=lambda r: order[r["trial"]])
+    fig, ax = plt.subplots(figsize=(6, 4))
+    if len(plan.dimensions) == 1 and all(isinstance(r[plan.dimensions[0]], (int, float)) for r in done):
+        dim = plan.dimensions[0]
+        xs = [r[dim] for r in done]
+        ax.set_xlabel(dim)
+        if dim == "train.learning_rate" and min(xs) > 0:
+            ax.set_xscale("log")
+    else:
+        xs = list(range(len(done)))
+        ax.set_xticks(xs, [r["trial"] for r in done], rotation=45, ha="right", fontsize=7)
+    for key, label in (("train_accuracy", "train"), ("test_accuracy", "test")):
+        ys = [r[key] for r in done]
+        if any(y is not None for y in ys):
+            ax.plot(xs, [y if y is not None else float("nan") for y in ys], "o-", label=label)
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(f"{plan.name}: accuracy per trial")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return _save(fig, path)

@@ -28,8 +28,8 @@ PARAMS = "params.h5"
 METRICS = "metrics.json"
 
 
-def create_run_dir(root, name: str, now: datetime | None = None) -> Path:
-    """A new directory `<root>/<time>-<name>`; a run started in the same second gets `-2`, `-3`."""
+def create_run_dir(root, name: str, now: datetime | None = None, prefix: str = "") -> Path:
+    """A new directory `<root>/<prefix><time>-<name>`; one started in the same second gets `-2`, `-3`."""
     root = Path(root)
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -37,7 +37,7 @@ def create_run_dir(root, name: str, now: datetime | None = None) -> Path:
         raise RunError(f"{root}: cannot create the runs directory ({exc.strerror}); choose another with --runs-dir") from None
     if not os.access(root, os.W_OK | os.X_OK):
         raise RunError(f"{root}: the runs directory is not writable; choose another with --runs-dir")
-    stem = f"{(now or datetime.now()):%Y%m%d-%H%M%S}-{name}"
+    stem = f"{prefix}{(now or datetime.now()):%Y%m%d-%H%M%S}-{name}"
     for k in range(1, 10_000):
         path = root / (stem if k == 1 else f"{stem}-{k}")
         try:
@@ -174,3 +174,79 @@ def load_run(path) -> Run:
 
 def as_float(x) -> float:
     return float(np.asarray(x).item())
+
+
+def _status(metrics: dict) -> str:
+    """A 'running' run whose process is gone on this host was interrupted or killed."""
+    status = metrics.get("status", "unknown")
+    if status == "running" and metrics.get("pid"):
+        import platform
+
+        if metrics.get("host") == platform.node():
+            try:
+                os.kill(int(metrics["pid"]), 0)
+            except ProcessLookupError:
+                return "interrupted"
+            except (PermissionError, ValueError):
+                pass
+    return status
+
+
+def list_runs(root) -> list:
+    """Every run under `root` (sweep trials included), oldest first, from metrics.json alone."""
+    root = Path(root)
+    if not root.is_dir():
+        raise RunError(f"{root}: no runs directory; train a run first, or pass --runs-dir")
+    rows = []
+    for metrics_path in sorted(root.glob(f"*/{METRICS}")) + sorted(root.glob(f"sweep-*/*/{METRICS}")):
+        run = metrics_path.parent
+        if run.is_symlink() or run.parent.is_symlink():
+            continue
+        try:
+            m = json.loads(metrics_path.read_text())
+        except (OSError, ValueError):
+            m = {"status": "unreadable"}
+        rows.append(
+            {
+                "run": str(run.relative_to(root)),
+                "started": m.get("started"),
+                "layers": m.get("layers"),
+                "train_accuracy": m.get("train_accuracy"),
+                "test_accuracy": m.get("test_accuracy"),
+                "final_cost": m.get("final_cost"),
+                "seconds": m.get("seconds"),
+                "status": _status(m),
+            }
+        )
+    rows.sort(key=lambda r: (r["started"] or "", r["run"]))
+    return rows
+
+
+def _flatten(d, prefix=""):
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def compare_runs(a, b) -> dict:
+    """{'spec': {key: (a, b)} for keys that differ, 'metrics': {key: (a, b)} for all}."""
+    import yaml
+
+    sides = []
+    for path in (resolve_run_path(a), resolve_run_path(b)):
+        resolved = path / "config.resolved.yaml"
+        if not resolved.exists():
+            raise RunError(f"{path}: no config.resolved.yaml; is this a run directory?")
+        spec = _flatten(yaml.safe_load(resolved.read_text()) or {})
+        metrics = read_json(path / METRICS) if (path / METRICS).exists() else {}
+        sides.append((spec, metrics))
+    (sa, ma), (sb, mb) = sides
+    spec = {k: (sa.get(k), sb.get(k)) for k in sorted(set(sa) | set(sb)) if sa.get(k) != sb.get(k)}
+    keys = ["status", "train_accuracy", "test_accuracy", "train_rmse", "test_rmse", "final_cost", "iterations", "seconds", "iterations_per_second"]
+    metrics = {k: (ma.get(k), mb.get(k)) for k in keys if k in ma or k in mb}
+    return {"spec": spec, "metrics": metrics}

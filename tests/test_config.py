@@ -91,7 +91,7 @@ def test_set_overrides(tmp_path):
             "give either model.layers (the full list) or model.hidden (hidden sizes only), not both",
         ),
         ("train.dtype=float16", "train.dtype: must be 'float64' or 'float32' (got 'float16')"),
-        ("modle.hidden=[3]", "modle: unknown key; did you mean 'model'? (valid keys: name, data, model, train, runs_dir)"),
+        ("modle.hidden=[3]", "modle: unknown key; did you mean 'model'? (valid keys: name, data, model, train, runs_dir, sweep)"),
         ("train.seed=-1", "train.seed: must be greater than or equal to 0 (got -1)"),
     ],
 )
@@ -114,6 +114,13 @@ def test_output_layer_must_be_one_unit(tmp_path):
 def test_zeros_allowed_for_logistic_regression(tmp_path):
     spec = load_config(_write(tmp_path, GOOD), ["model.hidden=[]", "model.init=zeros"])
     assert spec.model.depth == 1
+
+
+def test_sweep_block_checked_like_the_rest(tmp_path):
+    path = _write(tmp_path, GOOD + "sweep:\n  hidden_layer: [1, 2]\n")
+    assert _error(path) == (
+        f"{path}: sweep.hidden_layer: unknown key; did you mean 'hidden_layers'? (valid keys: hidden_layers, width, hidden, grid)"
+    )
 
 
 def test_missing_section(tmp_path):

@@ -1,0 +1,221 @@
+"""Sweeps and the runs listing: the grid, parallel = serial, resume, failures, Ctrl-C, Dask."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from conftest import TINY_SPEC
+from nnctl.cli import app
+from nnctl.config import load_config, read_config_text, spec_from_text
+from nnctl.errors import ConfigError
+from nnctl.experiment import train_run
+from nnctl.runs import compare_runs, list_runs, load_params
+from nnctl.sweep import load_plan, parse_grid, plan_sweep, run_sweep, split_values
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_split_values_keeps_brackets():
+    assert split_values("0.1,0.01, 1e-3") == [0.1, 0.01, 0.001]
+    assert split_values("[1],[2, 3],[]") == [[1], [2, 3], []]
+    assert parse_grid(["model.hidden=[4],[5]", "train.seed=1,2"]) == {"model.hidden": [[4], [5]], "train.seed": [1, 2]}
+    with pytest.raises(ConfigError, match="expected key.path=v1,v2"):
+        parse_grid(["train.seed"])
+
+
+def _plan(config, **kw):
+    text = read_config_text(config)
+    return plan_sweep(spec_from_text(text, config), text, config, **kw)
+
+
+def test_plan_product_names_and_overrides(tiny_config):
+    plan = _plan(tiny_config, hidden_layers=[0, 2], width=3, grid={"train.learning_rate": [0.1, 0.05]})
+    assert [t.name for t in plan.trials] == [
+        "01-hidden_layers=0_learning_rate=0.1",
+        "02-hidden_layers=0_learning_rate=0.05",
+        "03-hidden_layers=2_learning_rate=0.1",
+        "04-hidden_layers=2_learning_rate=0.05",
+    ]
+    assert plan.trials[2].overrides == ["model.layers=null", "model.hidden=[3, 3]", "train.learning_rate=0.1"]
+    assert plan.dimensions == ["hidden_layers", "train.learning_rate"]
+
+
+def test_plan_needs_explicit_width(tiny_config):
+    with pytest.raises(ConfigError) as info:
+        _plan(tiny_config, hidden_layers=[1, 2])
+    assert str(info.value).startswith("--hidden-layers needs the width of each hidden layer: give --width N")
+
+
+def test_plan_checks_every_variant_first(tiny_config):
+    with pytest.raises(ConfigError) as info:
+        _plan(tiny_config, grid={"train.learning_rate": [0.1, -1]})
+    assert str(info.value) == (
+        f"{tiny_config} (with --set train.learning_rate=-1): train.learning_rate: must be greater than 0 (got -1)"
+    )
+
+
+def test_sweep_block_in_spec(tiny_config):
+    tiny_config.write_text(TINY_SPEC + "sweep:\n  hidden: [[2], [2, 2]]\n  grid:\n    train.seed: [1, 2]\n")
+    plan = _plan(tiny_config)
+    assert [t.values for t in plan.trials] == [
+        {"model.hidden": [2], "train.seed": 1},
+        {"model.hidden": [2], "train.seed": 2},
+        {"model.hidden": [2, 2], "train.seed": 1},
+        {"model.hidden": [2, 2], "train.seed": 2},
+    ]
+
+
+def _rows(sweep_dir):
+    rows = json.loads((sweep_dir / "summary.json").read_text())["trials"]
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
+
+
+def test_parallel_equals_serial_equals_alone(tmp_path, tiny_config):
+    plan = _plan(tiny_config, grid={"model.hidden": [[2], [3]], "train.learning_rate": [0.1, 0.05]})
+    serial, _, _ = run_sweep(plan, runs_root=tmp_path / "serial", jobs=1)
+    parallel, _, _ = run_sweep(plan, runs_root=tmp_path / "parallel", jobs=2)
+    assert _rows(serial) == _rows(parallel)
+    assert all(r["status"] == "completed" for r in _rows(serial))
+    alone = train_run(load_config(tiny_config, plan.trials[3].overrides), runs_root=tmp_path / "alone")
+    a, _ = load_params(f"{alone.run_dir}/params.h5")
+    for root in (serial, parallel):
+        b, _ = load_params(root / plan.trials[3].name / "params.h5")
+        assert all(a[k].tobytes() == b[k].tobytes() for k in a)
+    for name in ("summary.csv", "summary.json", "costs.png", "accuracy.png", "sweep.json"):
+        assert (serial / name).exists()
+    assert sorted(p.name for p in (serial / plan.trials[0].name).iterdir()) == [
+        "config.resolved.yaml", "costs.csv", "costs.png", "metrics.json", "params.h5", "reproduce.json", "spec.yaml",
+    ]
+
+
+def test_failing_trial_does_not_stop_others_and_resume_reruns_only_missing(tmp_path, tiny_config):
+    result = invoke(
+        "sweep", tiny_config, "--grid", "data.train=train.h5,missing.h5", "--grid", "model.hidden=[2],[3]",
+        "--jobs", "2", "--runs-dir", tmp_path / "runs", "-q",
+    )
+    assert result.exit_code == 1
+    sweep_dir = next((tmp_path / "runs").glob("sweep-*"))
+    assert "03-train=missing.h5_hidden=2: failed: " in result.stderr and "missing.h5: no such data file" in result.stderr
+    statuses = {r["trial"]: r["status"] for r in _rows(sweep_dir)}
+    assert statuses == {
+        "01-train=train.h5_hidden=2": "completed",
+        "02-train=train.h5_hidden=3": "completed",
+        "03-train=missing.h5_hidden=2": "failed",
+        "04-train=missing.h5_hidden=3": "failed",
+    }
+    finished = sweep_dir / "01-train=train.h5_hidden=2" / "metrics.json"
+    stamp = finished.stat().st_mtime_ns
+    (tmp_path / "missing.h5").write_bytes((tmp_path / "train.h5").read_bytes())  # the user fixes the data
+    result = invoke("sweep", "--resume", sweep_dir, "--jobs", "1", "-q")
+    assert result.exit_code == 0, result.output
+    assert all(r["status"] == "completed" for r in _rows(sweep_dir))
+    assert finished.stat().st_mtime_ns == stamp  # finished trials were not run again
+
+
+def test_diverged_trial_is_reported_and_sweep_goes_on(tmp_path):
+    import h5py
+
+    x = np.linspace(-1, 1, 40).reshape(40, 1) * 100
+    with h5py.File(tmp_path / "r.h5", "w") as f:
+        f["x"], f["y"] = x, x.ravel()
+    cfg = tmp_path / "r.yaml"
+    cfg.write_text("data: {train: r.h5}\nmodel: {hidden: [], output_activation: linear}\ntrain: {learning_rate: 1, iterations: 200}\n")
+    result = invoke("sweep", cfg, "--grid", "train.learning_rate=0.00001,10", "--jobs", "1", "--runs-dir", tmp_path / "runs", "-q")
+    assert result.exit_code == 0, result.output
+    assert "02-learning_rate=10: diverged: training diverged at iteration" in result.stderr
+    rows = {r["trial"]: r["status"] for r in _rows(next((tmp_path / "runs").glob("sweep-*")))}
+    assert rows == {"01-learning_rate=1e-05": "completed", "02-learning_rate=10": "diverged"}
+
+
+def test_ctrl_c_keeps_finished_trials_then_resume(tmp_path, tiny_config):
+    tiny_config.write_text(TINY_SPEC.replace("iterations: 30", "iterations: 20000"))
+    cmd = [sys.executable, "-m", "nnctl", "sweep", str(tiny_config), "--grid", "train.iterations=5,6,20000,20001",
+           "--jobs", "1", "--runs-dir", str(tmp_path / "runs"), "-q"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    sweep_dir = None
+    while time.time() < deadline:  # wait until the two short trials are stored
+        dirs = list((tmp_path / "runs").glob("sweep-*"))
+        if dirs and len([p for p in dirs[0].glob("0*") if (p / "metrics.json").exists()]) >= 2:
+            sweep_dir = dirs[0]
+            break
+        time.sleep(0.05)
+    assert sweep_dir is not None
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert f"resume with: nnctl sweep --resume {sweep_dir}" in err and "Traceback" not in err
+    kept = {r["trial"]: r["status"] for r in _rows(sweep_dir)}
+    assert kept["01-iterations=5"] == "completed" and kept["02-iterations=6"] == "completed"
+    assert kept["04-iterations=20001"] == "pending"
+    plan = load_plan(sweep_dir)
+    assert len(plan.trials) == 4
+
+
+def test_dask_executor_same_summary_as_local(tmp_path, tiny_config):
+    distributed = pytest.importorskip("distributed")
+    plan = _plan(tiny_config, grid={"model.hidden": [[2], [3]]})
+    local, _, _ = run_sweep(plan, runs_root=tmp_path / "local", jobs=2)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        remote, _, _ = run_sweep(plan, runs_root=tmp_path / "dask", executor="dask", address=cluster.scheduler_address)
+    assert _rows(local) == _rows(remote)
+    a, _ = load_params(local / plan.trials[1].name / "params.h5")
+    b, _ = load_params(remote / plan.trials[1].name / "params.h5")
+    assert all(a[k].tobytes() == b[k].tobytes() for k in a)
+
+
+def test_dask_unreachable_scheduler(tiny_config, tmp_path, monkeypatch):
+    pytest.importorskip("distributed")
+    import nnctl.sweep
+
+    monkeypatch.setattr(nnctl.sweep, "DASK_CONNECT_TIMEOUT", "1s")
+    result = invoke("sweep", tiny_config, "--grid", "train.seed=1,2", "--executor", "dask", "--address", "tcp://127.0.0.1:1", "--runs-dir", tmp_path)
+    assert result.exit_code == 1 and result.stderr.startswith("Error: cannot reach the Dask scheduler at tcp://127.0.0.1:1")
+
+
+def test_runs_listing_and_compare(tmp_path, tiny_config):
+    runs = tmp_path / "runs"
+    for lr in ("0.1", "0.05"):
+        assert invoke("train", tiny_config, "--runs-dir", runs, "-q", "--set", f"train.learning_rate={lr}").exit_code == 0
+    # a run whose process died: metrics say running, the pid is gone
+    dead = runs / "20000101-000000-dead"
+    dead.mkdir()
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    import platform
+
+    (dead / "metrics.json").write_text(json.dumps({"status": "running", "pid": proc.pid, "host": platform.node(), "started": "2000-01-01"}))
+    rows = list_runs(runs)
+    assert [r["status"] for r in rows] == ["interrupted", "completed", "completed"]
+    assert rows[1]["layers"] == [48, 3, 1]
+    result = invoke("runs", "--runs-dir", runs)
+    assert result.exit_code == 0 and "3 runs in" in result.stdout and "interrupted" in result.stdout
+    a, b = sorted(p for p in runs.iterdir() if p.name.endswith("-tiny") or p.name.endswith("-tiny-2"))
+    diff = compare_runs(a, b)
+    assert diff["spec"] == {"train.learning_rate": (0.1, 0.05)}
+    assert set(diff["metrics"]) >= {"train_accuracy", "final_cost", "status"}
+    result = invoke("runs", "compare", a, b)
+    assert result.exit_code == 0 and "train.learning_rate" in result.stdout
+
+
+def test_runs_listing_reads_only_metrics(tmp_path):
+    for i in range(300):
+        run = tmp_path / f"20260101-0000{i:03d}-r"
+        run.mkdir()
+        (run / "metrics.json").write_text(json.dumps({"status": "completed", "started": f"2026-01-01T00:{i:03d}", "layers": [2, 1]}))
+        (run / "params.h5").write_bytes(b"not read")
+    rows = list_runs(tmp_path)
+    assert len(rows) == 300 and rows[0]["run"] == "20260101-0000000-r"
