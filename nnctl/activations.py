@@ -1,8 +1,9 @@
 """The activation table: each name maps to its forward function and its backward step.
 
-`forward(Z, out)` returns A = g(Z). `backward(dA, Z, A)` returns dZ = dA * g'(Z) and may
-overwrite dA (callers pass a buffer they no longer need). Everything else (the config's
-valid names, error messages) reads this one table.
+`forward(Z, out)` returns A = g(Z) and may work in place (`out=Z`). `backward(dA, A, scratch)`
+returns dZ = dA * g'(Z), written over dA, with g'(Z) expressed through A = g(Z) alone, so the
+training loop keeps one array per layer. `scratch` is an optional buffer shaped like A. Everything
+else (the config's valid names, error messages) reads this one table.
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ def _exp_limit(dtype) -> float:
     return float(np.floor(np.log(np.finfo(dtype).max))) - 1.0
 
 
+def _scratch(A, scratch):
+    return np.empty_like(A) if scratch is None else scratch
+
+
 def sigmoid(Z, out=None):
     """1 / (1 + exp(-Z)), the course's formula, with -Z clipped so exp never overflows."""
     lim = _exp_limit(Z.dtype)
@@ -29,10 +34,10 @@ def sigmoid(Z, out=None):
     return np.reciprocal(out, out=out)
 
 
-def _sigmoid_backward(dA, Z, A):
-    # g'(Z) = A (1 - A)
+def _sigmoid_backward(dA, A, scratch=None):
+    s = np.subtract(1, A, out=_scratch(A, scratch))  # g'(Z) = A (1 - A), as the course: dA * s * (1 - s)
     dA *= A
-    dA *= 1 - A
+    dA *= s
     return dA
 
 
@@ -40,9 +45,10 @@ def tanh(Z, out=None):
     return np.tanh(Z, out=out)
 
 
-def _tanh_backward(dA, Z, A):
-    # g'(Z) = 1 - A^2
-    dA *= 1 - A * A
+def _tanh_backward(dA, A, scratch=None):
+    s = np.multiply(A, A, out=_scratch(A, scratch))  # g'(Z) = 1 - A^2
+    np.subtract(1, s, out=s)
+    dA *= s
     return dA
 
 
@@ -50,9 +56,8 @@ def relu(Z, out=None):
     return np.maximum(Z, 0, out=out)
 
 
-def _relu_backward(dA, Z, A):
-    # g'(Z) = 1 where Z > 0, else 0
-    dA *= Z > 0
+def _relu_backward(dA, A, scratch=None):
+    dA *= np.sign(A, out=_scratch(A, scratch))  # g'(Z) = 1 where Z > 0 (A > 0), else 0
     return dA
 
 
@@ -60,19 +65,23 @@ def leaky_relu(Z, out=None):
     return np.maximum(Z, LEAKY_SLOPE * Z, out=out)
 
 
-def _leaky_relu_backward(dA, Z, A):
-    dA *= np.where(Z > 0, 1.0, LEAKY_SLOPE).astype(dA.dtype, copy=False)
+def _leaky_relu_backward(dA, A, scratch=None):
+    s = _scratch(A, scratch)  # g'(Z) = 1 where A > 0, else the slope
+    s.fill(LEAKY_SLOPE)
+    np.copyto(s, 1, where=A > 0)
+    dA *= s
     return dA
 
 
 def linear(Z, out=None):
     if out is None:
         return Z.copy()
-    np.copyto(out, Z)
+    if out is not Z:
+        np.copyto(out, Z)
     return out
 
 
-def _linear_backward(dA, Z, A):
+def _linear_backward(dA, A, scratch=None):
     return dA
 
 

@@ -96,6 +96,10 @@ class TrainSpec(_Strict):
     seed: int = Field(1, ge=0)
     record_every: int = Field(100, ge=1, description="record the cost every N iterations")
     dtype: Literal["float64", "float32"] = "float64"
+    checkpoint_every: int = Field(1000, ge=1, description="save a resumable checkpoint every N iterations")
+    first_layer: Literal["auto", "primal", "dual"] = Field(
+        "auto", description="dual: W1 = W1_0 + C X^T through the Gram matrix; auto picks it when m < n_x"
+    )
 
 
 class SweepSpec(_Strict):

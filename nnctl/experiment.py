@@ -8,30 +8,40 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 from nnctl import __version__
-from nnctl.config import Spec, dump_spec
+from nnctl.config import Spec, dump_spec, load_config
 from nnctl.data import Dataset, load_dataset
-from nnctl.errors import DataError, DivergedError
+from nnctl.errors import DataError, DivergedError, RunError
 from nnctl.network import initialize_parameters, predict_proba
 from nnctl.plots import plot_costs, plot_decision_boundary
 from nnctl.runs import (
+    CHECKPOINT,
     METRICS,
     PARAMS,
+    _status,
     atomic_write,
     create_run_dir,
+    load_params,
+    read_json,
+    resolve_run_path,
+    save_arrays,
     save_params,
     update_latest,
     write_costs_csv,
     write_json,
 )
-from nnctl.training import Reporter, gradient_descent
+from nnctl.training import Reporter, Trainer, choose_path, gradient_descent
+
+RESOLVED = "config.resolved.yaml"
+REPRODUCE = "reproduce.json"
 
 
 @dataclass
@@ -45,12 +55,13 @@ class Summary:
     final_cost: float | None
     seconds: float
     iterations_per_second: float
+    first_layer: str = "primal"
     train_accuracy: float | None = None
     test_accuracy: float | None = None
     train_rmse: float | None = None
     test_rmse: float | None = None
     message: str | None = None
-    extra: dict = field(default_factory=dict)
+    resumed_from: int | None = None
 
 
 def make_rng(spec: Spec):
@@ -97,16 +108,96 @@ def reproduce_info(spec: Spec, train: Dataset, test: Dataset | None, command: li
         "seed": spec.train.seed,
         "init_rng": spec.model.init_rng,
         "data": data,
-        "versions": {
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "h5py": h5py.__version__,
-            "nnctl": __version__,
-        },
+        "versions": {"python": platform.python_version(), "numpy": np.__version__, "h5py": h5py.__version__, "nnctl": __version__},
         "platform": platform.platform(),
         "command": command,
-        "rerun": f"nnctl train {Path('config.resolved.yaml')}",
+        "rerun": f"nnctl train {RESOLVED}",
     }
+
+
+# ---------------------------------------------------------------- before the work
+
+
+def available_memory() -> int:
+    """Bytes of memory available now (MemAvailable), or the physical total where unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def memory_estimate(layer_dims, m: int, itemsize: int, path: str, copy_x: bool) -> dict:
+    """Bytes the training arrays take, by kind: what `Trainer` allocates, from the shapes alone."""
+    n = layer_dims
+    weights = sum(n[l] * n[l - 1] + n[l] for l in range(1, len(n)))
+    est = {
+        "parameters and gradients": 2 * weights * itemsize,
+        "activations and dZ": (2 * sum(n[1:]) + max(n[1:]) + n[-1]) * m * itemsize,
+    }
+    if copy_x:
+        est["X in the training dtype"] = n[0] * m * itemsize
+    if path == "dual":
+        est["dual path (G, P, C, W1_0)"] = (m * m + 2 * n[1] * m + n[1] * n[0]) * itemsize
+    return est
+
+
+def preflight(layer_dims, m: int, dtype, path: str, root: Path, copy_x: bool) -> None:
+    """Refuse, before anything is written, a run that cannot fit in memory or on disk."""
+    itemsize = np.dtype(dtype).itemsize
+    est = memory_estimate(layer_dims, m, itemsize, path, copy_x)
+    need, free = sum(est.values()), available_memory()
+    if need > free:
+        parts = ", ".join(f"{k}: {_size(v)}" for k, v in est.items())
+        raise RunError(
+            f"the network's arrays need about {_size(need)} ({parts}) but only {_size(free)} of memory is "
+            f"available; use train.dtype: float32, fewer examples or smaller layers"
+        )
+    weights = sum(layer_dims[l] * layer_dims[l - 1] + layer_dims[l] for l in range(1, len(layer_dims)))
+    extra = (layer_dims[1] * (layer_dims[0] + m)) if path == "dual" else 0
+    disk = 3 * (weights + extra) * itemsize + (2 << 20)  # params.h5, checkpoint.h5 and its temporary, pictures
+    probe = root
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        free_disk = shutil.disk_usage(probe).free
+    except OSError:
+        return
+    if disk > free_disk:
+        raise RunError(
+            f"{root}: the run's files need about {_size(disk)} but only {_size(free_disk)} is free on that disk; "
+            "free some space or choose another place with --runs-dir"
+        )
+
+
+# ---------------------------------------------------------------- training
+
+
+def _save_checkpoint(run_dir: Path, trainer: Trainer, iteration: int, costs, meta: dict) -> None:
+    params = trainer.materialize()
+    arrays = {**params, **{f"state/{k}": v for k, v in trainer.state().items()}}
+    arrays["costs"] = np.array(costs, dtype=np.float64).reshape(-1, 2)
+    save_arrays(run_dir / CHECKPOINT, arrays, {**meta, "iterations": iteration, "first_layer": trainer.path})
+
+
+def _load_checkpoint(run_dir: Path):
+    """(params, dual state, iteration, costs) from a run's checkpoint."""
+    arrays, meta = load_params(run_dir / CHECKPOINT, groups=True)
+    state = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("state/")}
+    params = {k: v for k, v in arrays.items() if k[0] in "Wb" and "/" not in k}
+    costs = [(int(i), float(c)) for i, c in arrays.get("costs", np.zeros((0, 2)))]
+    return params, state, int(meta["iterations"]), costs, meta
 
 
 def train_run(
@@ -117,11 +208,14 @@ def train_run(
     run_dir=None,
     reporter: Reporter | None = None,
     command: list | None = None,
+    should_stop=None,
+    resume: bool = False,
 ) -> Summary:
-    """Load data, create the run directory, train, write every file; return the summary.
+    """Load data, check resources, create the run directory, train, write every file.
 
-    A diverged run keeps its files (last finite parameters, costs so far) and then raises
-    `DivergedError` naming the run.
+    With `resume`, continue `run_dir` from its checkpoint (or from the start, seeded, if it has
+    none): the final parameters equal those of an uninterrupted run. A diverged run keeps its
+    files (last finite parameters, costs so far) and then raises `DivergedError`.
     """
     train, test = load_data(spec)
     layer_dims = spec.layer_dims(train.n_x)
@@ -129,33 +223,11 @@ def train_run(
     activations = resolved.model.activations
     loss, task = resolved.model.loss, resolved.model.task
     dtype = np.dtype(spec.train.dtype)
-
+    m = train.m
+    path = choose_path(spec.train.first_layer, train.n_x, m, dtype.itemsize, 0.25 * available_memory())
     own_dir = run_dir is None  # a sweep's trial gets its directory from the sweep; `latest` stays
-    if own_dir:
-        run_dir = create_run_dir(runs_root or spec.runs_dir, spec.name or "run")
-    else:
-        run_dir = Path(run_dir)
-        run_dir.mkdir(parents=True)
-    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    if config_text is not None:
-        atomic_write(run_dir / "spec.yaml", config_text)
-    atomic_write(run_dir / "config.resolved.yaml", dump_spec(resolved))
-    write_json(run_dir / "reproduce.json", reproduce_info(spec, train, test, command or sys.argv))
-    write_json(run_dir / METRICS, {"status": "running", "started": started, "pid": os.getpid(), "host": platform.node()})
-
-    X, Y = train.X.astype(dtype, copy=False), train.Y.astype(dtype)
-    params = initialize_parameters(layer_dims, spec.model.init, spec.model.init_scale, make_rng(spec), dtype)
-    result = gradient_descent(
-        params,
-        X,
-        Y,
-        activations,
-        loss,
-        spec.train.learning_rate,
-        spec.train.iterations,
-        spec.train.record_every,
-        reporter=reporter,
-    )
+    root = Path(runs_root or spec.runs_dir) if own_dir else Path(run_dir).parent
+    preflight(layer_dims, m, dtype, path, root, copy_x=dtype != train.X.dtype)
 
     meta = {
         "layer_dims": layer_dims,
@@ -165,9 +237,59 @@ def train_run(
         "classes": train.classes,
         "preprocessing": train.preprocessing,
         "dtype": spec.train.dtype,
-        "iterations": result.iterations,
+        "total_iterations": spec.train.iterations,
     }
-    save_params(run_dir / PARAMS, params, meta)
+    previous_seconds, start, costs, state, params = 0.0, 0, [], None, None
+    if resume:
+        run_dir = Path(run_dir)
+        _check_same_data(run_dir, train, test)
+        old = read_json(run_dir / METRICS) if (run_dir / METRICS).exists() else {}
+        previous_seconds = float(old.get("seconds") or 0.0)
+        started = old.get("started")
+        if (run_dir / CHECKPOINT).exists():
+            params, state, start, costs, cmeta = _load_checkpoint(run_dir)
+            if cmeta.get("first_layer") != path:
+                path = cmeta.get("first_layer", path)  # continue on the path the run was trained on
+    else:
+        run_dir = create_run_dir(root, spec.name or "run") if own_dir else Path(run_dir)
+        if not own_dir:
+            run_dir.mkdir(parents=True)
+        started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        if config_text is not None:
+            atomic_write(run_dir / "spec.yaml", config_text)
+        atomic_write(run_dir / RESOLVED, dump_spec(resolved))
+        write_json(run_dir / REPRODUCE, reproduce_info(spec, train, test, command or sys.argv))
+    write_json(run_dir / METRICS, {"status": "running", "started": started, "pid": os.getpid(), "host": platform.node(), "layers": layer_dims})
+
+    X = train.X.astype(dtype, copy=False)
+    Y = train.Y.astype(dtype)
+    if params is None:
+        params = initialize_parameters(layer_dims, spec.model.init, spec.model.init_scale, make_rng(spec), dtype)
+    trainer = Trainer(params, X, Y, activations, loss, spec.train.learning_rate, path, state)
+    result = gradient_descent(
+        trainer,
+        spec.train.iterations,
+        spec.train.record_every,
+        start=start,
+        costs=costs,
+        reporter=reporter,
+        should_stop=should_stop,
+        checkpoint_every=spec.train.checkpoint_every,
+        on_checkpoint=lambda i, c: _save_checkpoint(run_dir, trainer, i, c, meta),
+    )
+    if result.status == "diverged" and not trainer.params_finite():
+        # the update itself overflowed: fall back to the last checkpoint, which is finite
+        if (run_dir / CHECKPOINT).exists():
+            params, _, result.iterations, _, _ = _load_checkpoint(run_dir)
+        else:
+            params = initialize_parameters(layer_dims, spec.model.init, spec.model.init_scale, make_rng(spec), dtype)
+            result.iterations = 0
+    else:
+        params = trainer.materialize()
+    if result.status == "interrupted":
+        _save_checkpoint(run_dir, trainer, result.iterations, result.costs, meta)
+
+    save_params(run_dir / PARAMS, params, {**meta, "iterations": result.iterations, "first_layer": path})
     write_costs_csv(run_dir / "costs.csv", result.costs)
     plot_costs(run_dir / "costs.png", {spec.name or "run": result.costs}, spec.name or "", spec.train.learning_rate)
 
@@ -186,19 +308,26 @@ def train_run(
                 f"{spec.name}: decision boundary",
             )
     final_cost = result.costs[-1][1] if result.costs else None
-    its_per_s = (result.iterations / result.seconds) if result.seconds > 0 else 0.0
+    seconds = previous_seconds + result.seconds
+    its_per_s = ((result.iterations - start) / result.seconds) if result.seconds > 0 else 0.0
     metrics.update(
         {
             "final_cost": final_cost,
             "iterations": result.iterations,
-            "seconds": round(result.seconds, 6),
+            "total_iterations": spec.train.iterations,
+            "seconds": round(seconds, 6),
             "iterations_per_second": round(its_per_s, 3),
             "layers": layer_dims,
+            "first_layer": path,
             "message": result.message,
         }
     )
+    if resume:
+        metrics["resumed_from"] = start
     write_json(run_dir / METRICS, metrics)
-    if own_dir:
+    if result.status == "completed":
+        (run_dir / CHECKPOINT).unlink(missing_ok=True)  # params.h5 holds the final state
+    if own_dir and not resume:
         update_latest(run_dir.parent, run_dir)
 
     summary = Summary(
@@ -209,17 +338,48 @@ def train_run(
         task=task,
         iterations=result.iterations,
         final_cost=final_cost,
-        seconds=result.seconds,
+        seconds=seconds,
         iterations_per_second=its_per_s,
+        first_layer=path,
         train_accuracy=metrics.get("train_accuracy"),
         test_accuracy=metrics.get("test_accuracy"),
         train_rmse=metrics.get("train_rmse"),
         test_rmse=metrics.get("test_rmse"),
         message=result.message,
+        resumed_from=start if resume else None,
     )
     if result.status == "diverged":
         raise DivergedError(f"{result.message}. Run kept at {run_dir} (status: diverged)")
     return summary
+
+
+def _check_same_data(run_dir: Path, train: Dataset, test: Dataset | None) -> None:
+    if not (run_dir / REPRODUCE).exists():
+        return
+    recorded = read_json(run_dir / REPRODUCE).get("data", {})
+    for role, data in (("train", train), ("test", test)):
+        if data is not None and role in recorded and recorded[role]["sha256"] != data.sha256:
+            raise DataError(
+                f"{data.source}: the {role} data changed since the run started (SHA-256 differs from "
+                f"{run_dir / REPRODUCE}); resuming would not reproduce the run, so train it again"
+            )
+
+
+def resume_run(path, *, reporter: Reporter | None = None, should_stop=None) -> Summary:
+    """Continue an interrupted, killed or crashed run in its own directory."""
+    run_dir = resolve_run_path(path)
+    if not (run_dir / RESOLVED).exists():
+        raise RunError(f"{run_dir}: not a run directory (no {RESOLVED}); give a runs/... directory to --resume")
+    metrics = read_json(run_dir / METRICS) if (run_dir / METRICS).exists() else {}
+    status = _status(metrics) if metrics else "interrupted"
+    if status == "completed":
+        raise RunError(f"{run_dir}: the run already completed; nothing to resume")
+    if status == "diverged":
+        raise RunError(f"{run_dir}: the run diverged; resuming would diverge again, so train it again with a smaller learning_rate")
+    if status == "running":
+        raise RunError(f"{run_dir}: the run is still running (pid {metrics.get('pid')}); stop it first")
+    spec = load_config(run_dir / RESOLVED)
+    return train_run(spec, run_dir=run_dir, reporter=reporter, should_stop=should_stop, resume=True)
 
 
 def summary_dict(summary: Summary) -> dict:

@@ -18,13 +18,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import numpy as np
-
 from nnctl import __version__
 from nnctl.errors import RunError
 
 LATEST = "latest"
 PARAMS = "params.h5"
+CHECKPOINT = "checkpoint.h5"
 METRICS = "metrics.json"
 
 
@@ -89,8 +88,8 @@ def read_costs_csv(path) -> list:
     return [(int(i), float(c)) for i, c in (r.split(",") for r in rows if r)]
 
 
-def save_params(path, params, meta: dict) -> Path:
-    """Parameters in HDF5, with everything prediction needs as attributes (JSON where nested)."""
+def save_arrays(path, arrays: dict, meta: dict) -> Path:
+    """Arrays in HDF5 ("state/C" makes a group), `meta` as JSON attributes; written atomically."""
     import h5py
 
     path = Path(path)
@@ -98,7 +97,7 @@ def save_params(path, params, meta: dict) -> Path:
     os.close(fd)
     try:
         with h5py.File(tmp, "w") as f:
-            for key, value in params.items():
+            for key, value in arrays.items():
                 f.create_dataset(key, data=value)
             for key, value in {**meta, "nnctl_version": __version__}.items():
                 f.attrs[key] = json.dumps(value)
@@ -111,16 +110,27 @@ def save_params(path, params, meta: dict) -> Path:
     return path
 
 
-def load_params(path):
-    """(params, meta) from a params.h5 written by `save_params`."""
+def save_params(path, params, meta: dict) -> Path:
+    """Parameters in HDF5, with everything prediction needs as attributes."""
+    return save_arrays(path, params, meta)
+
+
+def load_params(path, groups=False):
+    """(params, meta) from a file written by `save_arrays`: the top-level W1, b1, ...
+
+    With `groups`, also the arrays inside groups, keyed "group/name".
+    """
     import h5py
 
     try:
         with h5py.File(path, "r") as f:
-            params = {key: f[key][()] for key in f.keys()}
+            params = {key: f[key][()] for key in f.keys() if isinstance(f[key], h5py.Dataset)}
+            if groups:
+                for g in (k for k in f.keys() if isinstance(f[k], h5py.Group)):
+                    params.update({f"{g}/{k}": f[g][k][()] for k in f[g].keys()})
             meta = {key: json.loads(value) for key, value in f.attrs.items()}
-    except (OSError, ValueError) as exc:
-        raise RunError(f"{path}: cannot read the parameters ({exc})") from None
+    except (OSError, ValueError, KeyError) as exc:
+        raise RunError(f"{path}: cannot read the parameters ({exc.__class__.__name__}); the file is damaged") from None
     return params, meta
 
 
@@ -143,6 +153,7 @@ class Run:
     params: dict
     meta: dict
     metrics: dict
+    note: str | None = None  # set when the run is unfinished and its parameters are partial
 
     @property
     def activations(self) -> list:
@@ -160,20 +171,27 @@ def resolve_run_path(path) -> Path:
 
 
 def load_run(path) -> Run:
-    """A finished run's parameters and metadata, or a RunError that says what is missing."""
+    """A run's parameters and metadata; an unfinished run's last checkpoint, with a note saying so."""
     path = resolve_run_path(path)
     if not path.is_dir():
         raise RunError(f"{path}: no such run directory; train one with `nnctl train CONFIG` or pass --run")
-    params_file = path / PARAMS
-    if not params_file.exists():
-        raise RunError(f"{path}: the run has no {PARAMS} (unfinished or failed run); train it again")
-    params, meta = load_params(params_file)
     metrics = read_json(path / METRICS) if (path / METRICS).exists() else {}
-    return Run(path=path, params=params, meta=meta, metrics=metrics)
-
-
-def as_float(x) -> float:
-    return float(np.asarray(x).item())
+    status = _status(metrics) if metrics else "unknown"
+    params_file, checkpoint = path / PARAMS, path / CHECKPOINT
+    note = None
+    if params_file.exists():
+        params, meta = load_params(params_file)
+        if status == "interrupted" and checkpoint.exists():
+            note = f"unfinished run ({status} at iteration {meta.get('iterations')}): using its parameters so far"
+    elif checkpoint.exists():
+        params, meta = load_params(checkpoint)
+        note = (
+            f"unfinished run ({status}): using its last checkpoint, iteration {meta.get('iterations')}; "
+            f"resume with: nnctl train --resume {path}"
+        )
+    else:
+        raise RunError(f"{path}: the run has no {PARAMS} and no {CHECKPOINT} (unfinished or failed run); train it again")
+    return Run(path=path, params=params, meta=meta, metrics=metrics, note=note)
 
 
 def _status(metrics: dict) -> str:

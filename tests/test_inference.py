@@ -169,7 +169,7 @@ def test_missing_and_unfinished_runs(tmp_path):
     (tmp_path / "half").mkdir()
     (tmp_path / "half" / "metrics.json").write_text('{"status": "running"}')
     result = invoke("evaluate", tmp_path / "half")
-    assert result.stderr.strip() == f"Error: {tmp_path / 'half'}: the run has no params.h5 (unfinished or failed run); train it again"
+    assert result.stderr.strip() == f"Error: {tmp_path / 'half'}: the run has no params.h5 and no checkpoint.h5 (unfinished or failed run); train it again"
 
 
 def test_data_info_and_preview(trained, tmp_path):
