@@ -167,30 +167,50 @@ def summary_table(s) -> Table:
 @app.command()
 @handles_errors
 def train(
-    config: Path = typer.Argument(..., help="The YAML spec."),
+    config: Optional[Path] = typer.Argument(None, help="The YAML spec (not needed with --resume)."),
     overrides: List[str] = typer.Option([], "--set", help="Override a key: --set train.learning_rate=0.01 (repeatable)."),
     runs_dir: Optional[Path] = typer.Option(None, "--runs-dir", help="Root for run directories (default: the spec's runs_dir, 'runs')."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue an interrupted or killed run from its last checkpoint."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
 ):
     """Train a network from a spec and write a run directory under runs/.
 
+    Ctrl-C (or SIGTERM) finishes the current iteration, keeps everything and prints the command
+    that resumes the run; a second Ctrl-C stops at once.
+
     Example: nnctl train configs/quickstart.yaml --set train.iterations=2000
     """
     from nnctl.config import load_config
-    from nnctl.experiment import train_run
+    from nnctl.experiment import resume_run, train_run
+    from nnctl.stopping import StopRequest
 
-    spec = load_config(config, overrides)
-    text = config.read_text(encoding="utf-8")
-    summary = train_run(
-        spec,
-        config_text=text,
-        runs_root=runs_dir,
-        reporter=make_reporter(quiet, spec.name or "run"),
-        command=["nnctl", *sys.argv[1:]] if sys.argv else [],
-    )
+    if resume is not None:
+        if config is not None or overrides:
+            raise NnctlError("--resume continues a run with its own spec; give no CONFIG or --set with it")
+        with StopRequest() as stop:
+            summary = resume_run(resume, reporter=make_reporter(quiet, resume.name), should_stop=stop)
+    elif config is None:
+        raise NnctlError("give a CONFIG to train (e.g. configs/quickstart.yaml), or --resume RUN")
+    else:
+        spec = load_config(config, overrides)
+        with StopRequest() as stop:
+            summary = train_run(
+                spec,
+                config_text=config.read_text(encoding="utf-8"),
+                runs_root=runs_dir,
+                reporter=make_reporter(quiet, spec.name or "run"),
+                command=["nnctl", *sys.argv[1:]] if sys.argv else [],
+                should_stop=stop,
+            )
     console = out_console()
     console.print(summary_table(summary))
     console.print(Text(f"run: {summary.run_dir}"), soft_wrap=True)
+    if summary.status == "interrupted":
+        raise Interrupted(
+            f"{stop.name} at iteration {summary.iterations}: parameters, checkpoint and costs so far are kept in "
+            f"{summary.run_dir}; resume with: nnctl train --resume {summary.run_dir}",
+            exit_code=stop.exit_code,
+        )
 
 
 @config_app.command("show")
@@ -249,6 +269,8 @@ def predict(
     from nnctl.runs import load_run
 
     trained = load_run(run)
+    if trained.note:
+        err_console().print(Text(f"Note: {trained.note}"))
     files = find_images(paths)
     if not files:
         raise NnctlError(f"no image files found in {', '.join(map(str, paths))}")
@@ -299,6 +321,8 @@ def evaluate(
     from nnctl.runs import load_run
 
     trained = load_run(run)
+    if trained.note:
+        err_console().print(Text(f"Note: {trained.note}"))
     result, dataset = evaluate_run(trained, str(data) if data else None)
     result = write_evaluation(trained, result, dataset, source_given=data is not None)
     console = out_console()
@@ -519,10 +543,15 @@ def sweep(
         spec = spec_from_text(text, config)
         plan = plan_sweep(spec, text, config, _int_list(hidden_layers, "--hidden-layers"), width, parse_grid(grid))
         sweep_dir, root = None, runs_dir or spec.runs_dir
-    with SweepDisplay(plan, quiet) as display:
-        sweep_dir, rows, seconds = run_sweep(
-            plan, sweep_dir, root, jobs, executor, address, display.event, display.result, ["nnctl", *sys.argv[1:]]
-        )
+    from nnctl.stopping import StopRequest
+
+    with StopRequest(raise_at_once=True) as stop, SweepDisplay(plan, quiet) as display:
+        try:
+            sweep_dir, rows, seconds = run_sweep(
+                plan, sweep_dir, root, jobs, executor, address, display.event, display.result, ["nnctl", *sys.argv[1:]]
+            )
+        except Interrupted as exc:
+            raise Interrupted(f"{stop.name}: {exc}", exit_code=stop.exit_code) from None
     console = out_console()
     console.print(sweep_table(rows, plan.dimensions, f"{plan.name}: {len(rows)} trials, best first"))
     console.print(Text(f"sweep: {sweep_dir}  ({seconds:.1f} s, {'dask' if executor == 'dask' else f'{jobs} jobs'})"))

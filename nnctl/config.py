@@ -208,14 +208,14 @@ def _fields_at(loc) -> list:
 
 
 def _format_error(err) -> str:
-    loc = [p for p in err["loc"]]
-    path = ".".join(str(p) for p in loc)
+    loc = list(err["loc"])
+    path = ".".join(str(p) if re.fullmatch(r"[\w-]+", str(p)) else repr(p) for p in loc)
     kind = err["type"]
     if kind == "extra_forbidden":
         valid = _fields_at(loc[:-1])
         close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.6)
         hint = f"; did you mean '{close[0]}'?" if close else ""
-        return f"{path}: unknown key{hint} (valid keys: {', '.join(valid)})"
+        return f"{path}: unknown key{hint} (valid keys: {', '.join(valid)})" if valid else f"{path}: unknown key"
     if kind == "missing":
         return f"{path}: required key is missing"
     if kind == "value_error":
@@ -234,7 +234,15 @@ def validate(raw, where: str) -> Spec:
     try:
         return Spec.model_validate(raw)
     except ValidationError as exc:
-        lines = [f"{where}: {_format_error(e)}" for e in exc.errors()]
+        errors = exc.errors()
+        # a misspelt required key shows once, as the misspelling, not again as "missing"
+        hinted = {
+            (*e["loc"][:-1], m)
+            for e in errors
+            if e["type"] == "extra_forbidden"
+            for m in difflib.get_close_matches(str(e["loc"][-1]), _fields_at(e["loc"][:-1]), n=1, cutoff=0.6)
+        }
+        lines = [f"{where}: {_format_error(e)}" for e in errors if not (e["type"] == "missing" and tuple(e["loc"]) in hinted)]
         raise ConfigError("\n".join(lines)) from None
 
 

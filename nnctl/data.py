@@ -188,25 +188,37 @@ def read_raw(source: str, role: str = "train"):
         x, y, classes = generate(name, **kwargs)
         digest = hashlib.sha256(np.ascontiguousarray(x).tobytes() + y.tobytes()).hexdigest()
         return x, y, classes, digest
-    import h5py
-
     path = Path(source)
     if not path.exists():
         raise DataError(f"{path}: no such data file; check the path (relative paths are read from the config file's folder)")
     if path.is_dir():
         raise DataError(f"{path}: is a directory, not an HDF5 data file")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as exc:
-        raise DataError(f"{path}: not a readable HDF5 file ({exc}); give a .h5 file in the course or plain layout") from None
+    f = open_h5(path)
     with f:
         x_key, y_key, classes_key = _find_layout(f, path, role)
         try:
             x, y = f[x_key][()], f[y_key][()]
             classes = _decode(f[classes_key][()]) if classes_key else []
-        except (OSError, KeyError) as exc:
-            raise DataError(f"{path}: the file is damaged ({exc}); write it again") from None
+        except (OSError, KeyError, ValueError):
+            raise DataError(f"{path}: the file is damaged (its arrays cannot be read); write it again") from None
     return x, y, classes, file_sha256(path)
+
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def open_h5(path):
+    """h5py.File for reading, or a DataError that tells a damaged HDF5 file from another kind."""
+    import h5py
+
+    try:
+        return h5py.File(path, "r")
+    except OSError:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+        if head == HDF5_SIGNATURE:
+            raise DataError(f"{path}: damaged HDF5 file (truncated or partly written); write or download it again") from None
+        raise DataError(f"{path}: not an HDF5 file; give a .h5 file in the course or plain layout") from None
 
 
 def load_dataset(source: str, task: str = "classification", role: str = "train") -> Dataset:
@@ -271,9 +283,7 @@ def peek_n_x(source: str) -> int | None:
     try:
         if source.startswith(BUILTIN_PREFIX):
             return int(np.prod(read_raw(source)[0].shape[1:]))
-        import h5py
-
-        with h5py.File(source, "r") as f:
+        with open_h5(source) as f:
             x_key, _, _ = _find_layout(f, source)
             return int(np.prod(f[x_key].shape[1:]))
     except (DataError, OSError):

@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 """One error family. The library raises these; only the CLI turns them into `Error: ...`."""
 
 
@@ -5,6 +7,11 @@ class NnctlError(Exception):
     """A problem the user can fix; the message names the problem and the fix."""
 
     exit_code = 1
+
+    def __init__(self, message: str, exit_code: int | None = None):
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
 
 
 class ConfigError(NnctlError):

@@ -50,8 +50,8 @@ def _open(path: Path):
         raise ImageError(f"{path}: refused as a possible decompression bomb (too many pixels)") from None
     except UnidentifiedImageError:
         raise ImageError(f"{path}: not an image Pillow can read") from None
-    except OSError as exc:
-        raise ImageError(f"{path}: damaged or truncated image ({exc})") from None
+    except OSError:
+        raise ImageError(f"{path}: damaged or truncated image; take the original file again") from None
     return img
 
 

@@ -99,17 +99,14 @@ def import_folder(folder, output, size=64, test_fraction=0.2, seed=1, classes=No
 
 def dataset_info(path) -> dict:
     """What a data file holds: each array's shape, dtype and range; each split's class balance."""
-    import h5py
-
     from nnctl.data import _decode
+
+    from nnctl.data import open_h5
 
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such data file")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as exc:
-        raise DataError(f"{path}: not a readable HDF5 file ({exc})") from None
+    f = open_h5(path)
     info = {"file": str(path), "arrays": [], "splits": []}
     with f:
         names = _decode(f[k][()]) if (k := next((k for k in ("list_classes", "classes") if k in f), None)) else []

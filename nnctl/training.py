@@ -180,9 +180,18 @@ def gradient_descent(
     """
     reporter = reporter or Reporter()
     result = TrainingResult(costs=list(costs or []), iterations=start)
-    tick = max(1, (iterations - start) // 200)
     reporter.on_start(iterations, start)
     t0 = time.perf_counter()
+    try:
+        _iterate(trainer, iterations, record_every, start, result, reporter, should_stop, checkpoint_every, on_checkpoint)
+    finally:
+        result.seconds = time.perf_counter() - t0
+        reporter.on_end(result.iterations)
+    return result
+
+
+def _iterate(trainer, iterations, record_every, start, result, reporter, should_stop, checkpoint_every, on_checkpoint):
+    tick = max(1, (iterations - start) // 200)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is detected, not warned
         for i in range(start, iterations):
             trainer.forward()
@@ -205,9 +214,6 @@ def gradient_descent(
                 if i + 1 < iterations:
                     result.status = "interrupted"
                 break
-    result.seconds = time.perf_counter() - t0
-    reporter.on_end(result.iterations)
-    return result
 
 
 def _diverged(i, trainer, what) -> str:
