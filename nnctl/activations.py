@@ -1,9 +1,10 @@
 """The activation table: each name maps to its forward function and its backward step.
 
-`forward(Z, out)` returns A = g(Z) and may work in place (`out=Z`). `backward(dA, A, scratch)`
-returns dZ = dA * g'(Z), written over dA, with g'(Z) expressed through A = g(Z) alone, so the
-training loop keeps one array per layer. `scratch` is an optional buffer shaped like A. Everything
-else (the config's valid names, error messages) reads this one table.
+`forward(Z, out)` returns A = g(Z) and may work in place (`out=Z`). `backward(dA, A)` returns
+dZ = dA * g'(Z), written over dA, with g'(Z) expressed through A = g(Z) alone and computed in
+A's own memory: backward consumes A. The training loop calls it only once A[l] has served its
+last use in the iteration, so a layer needs no array beyond A[l] and dZ[l]. Everything else (the
+config's valid names, error messages) reads this one table.
 """
 
 from __future__ import annotations
@@ -20,10 +21,6 @@ def _exp_limit(dtype) -> float:
     return float(np.floor(np.log(np.finfo(dtype).max))) - 1.0
 
 
-def _scratch(A, scratch):
-    return np.empty_like(A) if scratch is None else scratch
-
-
 def sigmoid(Z, out=None):
     """1 / (1 + exp(-Z)), the course's formula, with -Z clipped so exp never overflows."""
     lim = _exp_limit(Z.dtype)
@@ -34,10 +31,10 @@ def sigmoid(Z, out=None):
     return np.reciprocal(out, out=out)
 
 
-def _sigmoid_backward(dA, A, scratch=None):
-    s = np.subtract(1, A, out=_scratch(A, scratch))  # g'(Z) = A (1 - A), as the course: dA * s * (1 - s)
+def _sigmoid_backward(dA, A):
+    dA *= A  # the course's order: dA * s * (1 - s)
+    np.subtract(1, A, out=A)
     dA *= A
-    dA *= s
     return dA
 
 
@@ -45,10 +42,10 @@ def tanh(Z, out=None):
     return np.tanh(Z, out=out)
 
 
-def _tanh_backward(dA, A, scratch=None):
-    s = np.multiply(A, A, out=_scratch(A, scratch))  # g'(Z) = 1 - A^2
-    np.subtract(1, s, out=s)
-    dA *= s
+def _tanh_backward(dA, A):
+    np.multiply(A, A, out=A)  # g'(Z) = 1 - A^2
+    np.subtract(1, A, out=A)
+    dA *= A
     return dA
 
 
@@ -56,8 +53,8 @@ def relu(Z, out=None):
     return np.maximum(Z, 0, out=out)
 
 
-def _relu_backward(dA, A, scratch=None):
-    dA *= np.sign(A, out=_scratch(A, scratch))  # g'(Z) = 1 where Z > 0 (A > 0), else 0
+def _relu_backward(dA, A):
+    dA *= np.sign(A, out=A)  # g'(Z) = 1 where Z > 0 (A > 0), else 0
     return dA
 
 
@@ -65,11 +62,10 @@ def leaky_relu(Z, out=None):
     return np.maximum(Z, LEAKY_SLOPE * Z, out=out)
 
 
-def _leaky_relu_backward(dA, A, scratch=None):
-    s = _scratch(A, scratch)  # g'(Z) = 1 where A > 0, else the slope
-    s.fill(LEAKY_SLOPE)
-    np.copyto(s, 1, where=A > 0)
-    dA *= s
+def _leaky_relu_backward(dA, A):
+    np.sign(A, out=A)  # -1, 0, 1
+    np.maximum(A, LEAKY_SLOPE, out=A)  # g'(Z) = 1 where A > 0, else the slope
+    dA *= A
     return dA
 
 
@@ -81,7 +77,7 @@ def linear(Z, out=None):
     return out
 
 
-def _linear_backward(dA, A, scratch=None):
+def _linear_backward(dA, A):
     return dA
 
 

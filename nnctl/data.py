@@ -9,13 +9,13 @@ course's way into X (n_x, m), one example per column.
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl
 
 import numpy as np
 
+from nnctl.atomic import atomic_path
 from nnctl.errors import DataError
 
 BUILTIN_PREFIX = "builtin:"
@@ -127,13 +127,11 @@ def write_dataset(path, x, y, classes=None) -> Path:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with h5py.File(tmp, "w") as f:
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         f.create_dataset("x", data=x)
         f.create_dataset("y", data=y)
         if classes:
             f.create_dataset("classes", data=np.array([c.encode() for c in classes]))
-    os.replace(tmp, path)
     return path
 
 
@@ -221,11 +219,11 @@ def open_h5(path):
         raise DataError(f"{path}: not an HDF5 file; give a .h5 file in the course or plain layout") from None
 
 
-def load_dataset(source: str, task: str = "classification", role: str = "train") -> Dataset:
+def load_dataset(source: str, task: str = "classification", role: str = "train", dtype=np.float64) -> Dataset:
     """Load a dataset as X (n_x, m) scaled to [0, 1] for integer pixels, and Y (1, m).
 
     `task` is "classification" (labels must be 0 or 1) or "regression" (any finite value).
-    `role` ("train" or "test") picks the split of a file that holds both.
+    `role` ("train" or "test") picks the split of a file that holds both; X comes in `dtype`.
     """
     x, y, classes, digest = read_raw(source, role)
     if x.ndim < 1 or x.shape[0] == 0:
@@ -265,7 +263,7 @@ def load_dataset(source: str, task: str = "classification", role: str = "train")
         "x_dtype": str(x.dtype),
         "scale": scale,
     }
-    X = flatten(x, preprocessing)
+    X = flatten(x, preprocessing, dtype)
     return Dataset(X=X, Y=y.reshape(1, m), classes=classes, preprocessing=preprocessing, source=str(source), sha256=digest)
 
 

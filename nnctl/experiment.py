@@ -26,7 +26,7 @@ from nnctl.runs import (
     CHECKPOINT,
     METRICS,
     PARAMS,
-    _status,
+    run_status,
     atomic_write,
     create_run_dir,
     load_params,
@@ -73,9 +73,9 @@ def make_rng(spec: Spec):
 
 def load_data(spec: Spec):
     """(train, test or None) checked against each other and against model.layers."""
-    task = spec.model.task
-    train = load_dataset(spec.data.train, task)
-    test = load_dataset(spec.data.test, task, role="test") if spec.data.test else None
+    task, dtype = spec.model.task, np.dtype(spec.train.dtype)
+    train = load_dataset(spec.data.train, task, dtype=dtype)
+    test = load_dataset(spec.data.test, task, role="test", dtype=dtype) if spec.data.test else None
     if test is not None and test.n_x != train.n_x:
         raise DataError(
             f"{spec.data.test}: examples have {test.n_x} features but the training data's have "
@@ -371,7 +371,7 @@ def resume_run(path, *, reporter: Reporter | None = None, should_stop=None) -> S
     if not (run_dir / RESOLVED).exists():
         raise RunError(f"{run_dir}: not a run directory (no {RESOLVED}); give a runs/... directory to --resume")
     metrics = read_json(run_dir / METRICS) if (run_dir / METRICS).exists() else {}
-    status = _status(metrics) if metrics else "interrupted"
+    status = run_status(metrics) if metrics else "interrupted"
     if status == "completed":
         raise RunError(f"{run_dir}: the run already completed; nothing to resume")
     if status == "diverged":

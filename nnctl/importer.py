@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from nnctl.atomic import atomic_path
 from nnctl.data import describe_h5
 from nnctl.errors import DataError, NnctlError
 from nnctl.images import load_image
@@ -80,19 +79,12 @@ def import_folder(folder, output, size=64, test_fraction=0.2, seed=1, classes=No
     output.parent.mkdir(parents=True, exist_ok=True)
     import h5py
 
-    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        with h5py.File(tmp, "w") as f:
-            f["train_set_x"], f["train_set_y"] = x[train_idx], y[train_idx]
-            f["test_set_x"], f["test_set_y"] = x[test_idx], y[test_idx]
-            f["train_set_files"], f["test_set_files"] = names[train_idx], names[test_idx]
-            f["list_classes"] = np.array([d.name.encode() for d in folders])
-            f.attrs.update(source=str(folder), size=size, seed=seed, test_fraction=test_fraction, skipped=len(skipped))
-        os.replace(tmp, output)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(output) as tmp, h5py.File(tmp, "w") as f:
+        f["train_set_x"], f["train_set_y"] = x[train_idx], y[train_idx]
+        f["test_set_x"], f["test_set_y"] = x[test_idx], y[test_idx]
+        f["train_set_files"], f["test_set_files"] = names[train_idx], names[test_idx]
+        f["list_classes"] = np.array([d.name.encode() for d in folders])
+        f.attrs.update(source=str(folder), size=size, seed=seed, test_fraction=test_fraction, skipped=len(skipped))
     counts = lambda idx: [int(np.sum(y[idx] == c)) for c in range(len(folders))]  # noqa: E731
     return ImportReport(str(output), [d.name for d in folders], counts(train_idx), counts(test_idx), skipped)
 

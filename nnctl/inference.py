@@ -49,9 +49,9 @@ def _dtype(run: Run):
 def probabilities(run: Run, x) -> np.ndarray:
     """A[L] (m,) for raw examples x (m, ...) as stored on disk, preprocessed the recorded way.
 
-    The same two steps as training and evaluation: flatten and scale in float64, then cast.
+    The same step as training and evaluation: flatten and scale in the run's dtype.
     """
-    X = flatten(np.asarray(x), run.meta["preprocessing"]).astype(_dtype(run), copy=False)
+    X = flatten(np.asarray(x), run.meta["preprocessing"], _dtype(run))
     return predict_proba(X, run.params, run.activations).ravel()
 
 
@@ -108,7 +108,7 @@ def evaluate(run: Run, source: str | None = None):
     """(metrics, dataset): the run on a dataset (default: its test file), with per-example outputs."""
     source = source or default_test_source(run)
     task = run.meta.get("task", "classification")
-    data = load_dataset(source, task, role="test")
+    data = load_dataset(source, task, role="test", dtype=_dtype(run))
     pre = run.meta["preprocessing"]
     if data.preprocessing["input_shape"] != pre["input_shape"]:
         raise DataError(

@@ -82,7 +82,7 @@ def output_dZ(ZL, AL, Y, activation, loss):
     """dZ[L]. With a sigmoid output and cross-entropy it is exactly A[L] - Y, never via dA[L]."""
     dZ = AL - Y
     if loss == "mse":
-        dZ = ACTIVATIONS[activation].backward(dZ, AL)
+        dZ = ACTIVATIONS[activation].backward(dZ, AL.copy())  # backward consumes its A
     return dZ
 
 
@@ -102,7 +102,7 @@ def backward(Y, params, Zs, As, activations, loss):
         grads[f"db{l}"] = dZ.sum(axis=1, keepdims=True) / m
         if l > 1:
             dA_prev = params[f"W{l}"].T @ dZ  # (n[l-1], m)
-            dZ = ACTIVATIONS[activations[l - 2]].backward(dA_prev, As[l - 1])
+            dZ = ACTIVATIONS[activations[l - 2]].backward(dA_prev, As[l - 1].copy())
     return grads
 
 

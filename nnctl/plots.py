@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnctl.runs import atomic_write
+from nnctl.atomic import atomic_write
 
 
 def _figure():

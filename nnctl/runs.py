@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from nnctl import __version__
+from nnctl.atomic import atomic_path, atomic_write
 from nnctl.errors import RunError
 
 LATEST = "latest"
@@ -49,24 +49,6 @@ def create_run_dir(root, name: str, now: datetime | None = None, prefix: str = "
     raise RunError(f"{root}: too many runs named {stem}")
 
 
-def atomic_write(path, data: bytes | str) -> Path:
-    """Write to a temporary file beside `path`, flush, fsync, rename: never a half-written file."""
-    path = Path(path)
-    if isinstance(data, str):
-        data = data.encode("utf-8")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def write_json(path, obj) -> Path:
     return atomic_write(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
@@ -92,22 +74,12 @@ def save_arrays(path, arrays: dict, meta: dict) -> Path:
     """Arrays in HDF5 ("state/C" makes a group), `meta` as JSON attributes; written atomically."""
     import h5py
 
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        with h5py.File(tmp, "w") as f:
-            for key, value in arrays.items():
-                f.create_dataset(key, data=value)
-            for key, value in {**meta, "nnctl_version": __version__}.items():
-                f.attrs[key] = json.dumps(value)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        for key, value in arrays.items():
+            f.create_dataset(key, data=value)
+        for key, value in {**meta, "nnctl_version": __version__}.items():
+            f.attrs[key] = json.dumps(value)
+    return Path(path)
 
 
 def save_params(path, params, meta: dict) -> Path:
@@ -176,7 +148,7 @@ def load_run(path) -> Run:
     if not path.is_dir():
         raise RunError(f"{path}: no such run directory; train one with `nnctl train CONFIG` or pass --run")
     metrics = read_json(path / METRICS) if (path / METRICS).exists() else {}
-    status = _status(metrics) if metrics else "unknown"
+    status = run_status(metrics) if metrics else "unknown"
     params_file, checkpoint = path / PARAMS, path / CHECKPOINT
     note = None
     if params_file.exists():
@@ -194,7 +166,7 @@ def load_run(path) -> Run:
     return Run(path=path, params=params, meta=meta, metrics=metrics, note=note)
 
 
-def _status(metrics: dict) -> str:
+def run_status(metrics: dict) -> str:
     """A 'running' run whose process is gone on this host was interrupted or killed."""
     status = metrics.get("status", "unknown")
     if status == "running" and metrics.get("pid"):
@@ -233,7 +205,7 @@ def list_runs(root) -> list:
                 "test_accuracy": m.get("test_accuracy"),
                 "final_cost": m.get("final_cost"),
                 "seconds": m.get("seconds"),
-                "status": _status(m),
+                "status": run_status(m),
             }
         )
     rows.sort(key=lambda r: (r["started"] or "", r["run"]))

@@ -51,6 +51,16 @@ def choose_path(requested: str, n_x: int, m: int, itemsize: int, memory_budget: 
     return "dual" if m < n_x and m * m * itemsize <= memory_budget else "primal"
 
 
+def gram(X, block: int = 4096):
+    """G = X^T X (m, m), by blocks of rows: one product of numpy's over a large m (its symmetric
+    special case) has been seen to crash with m = 20,000."""
+    m = X.shape[1]
+    G = np.empty((m, m), dtype=X.dtype)
+    for i in range(0, m, block):
+        np.matmul(X[:, i : i + block].T, X, out=G[i : i + block])
+    return G
+
+
 class Trainer:
     """One network's state for full-batch gradient descent; `params` is updated in place.
 
@@ -71,7 +81,6 @@ class Trainer:
         self.A = [X] + [np.empty((n[l], m), dtype) for l in range(1, L + 1)]  # A[l] (n[l], m)
         self.ZL = np.empty((n[L], m), dtype)  # Z[L] kept for the cost
         self.dZ = [None] + [np.empty((n[l], m), dtype) for l in range(1, L + 1)]
-        self._scratch = np.empty(max(n[1:]) * m, dtype)
         self.dW = [None] + [np.empty_like(W) for W in self.W[1:]]
         self.db = [None] + [np.empty_like(b) for b in self.b[1:]]
         self.path = path
@@ -79,12 +88,9 @@ class Trainer:
             state = dual_state or {}
             self.W1_0 = state["W1_0"] if "W1_0" in state else self.W[1].copy()
             self.C = state["C"] if "C" in state else np.zeros((n[1], m), dtype)  # W1 = W1_0 + C X^T
-            self.G = X.T @ X  # (m, m), computed once
+            self.G = gram(X)  # (m, m), computed once
             self.P = self.W1_0 @ X  # (n[1], m), computed once
             self.dW[1] = None
-
-    def scratch(self, l):
-        return self._scratch[: self.A[l].size].reshape(self.A[l].shape)
 
     def forward(self):
         for l in range(1, self.L + 1):
@@ -109,7 +115,7 @@ class Trainer:
         L = self.L
         dZ = np.subtract(self.A[L], self.Y, out=self.dZ[L])  # dZ[L] = A[L] - Y
         if self.loss == "mse":
-            self.acts[L - 1].backward(dZ, self.A[L], self.scratch(L))
+            self.acts[L - 1].backward(dZ, self.A[L])  # consumes A[L]: the cost was taken before
         total = 0.0
         for l in range(L, 0, -1):
             dZ = self.dZ[l]
@@ -119,13 +125,14 @@ class Trainer:
             if self.dW[l] is not None:
                 np.matmul(dZ, self.A[l - 1].T, out=self.dW[l])  # dZ[l] A[l-1]^T  (n[l], n[l-1])
                 self.dW[l] /= self.m
-                total += float(self.dW[l].sum())
+            # finite dZ[l] (and finite A[l-1]) make a finite dW[l]: check whichever array is smaller
+            total += float(dZ.sum() if self.dW[l] is None or dZ.size < self.dW[l].size else self.dW[l].sum())
             if l > 1:  # never dA[0]
                 np.matmul(self.W[l].T, dZ, out=self.dZ[l - 1])  # dA[l-1] = W[l]^T dZ[l]
-                self.acts[l - 2].backward(self.dZ[l - 1], self.A[l - 1], self.scratch(l - 1))
+                # A[l-1] has served dW[l] above: backward may consume it for g'(Z[l-1])
+                self.acts[l - 2].backward(self.dZ[l - 1], self.A[l - 1])
         if self.dW[1] is None:  # dual: the update of C is dZ[1] / m
             self.dZ[1] /= self.m
-            total += float(self.dZ[1].sum())
         if not np.isfinite(total):
             return False
         alpha = self.learning_rate
