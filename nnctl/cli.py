@@ -1,24 +1,18 @@
-"""The command line: parse, call, print. Only this module imports typer and rich."""
+"""The command line: parse, call, print. Only this module and display.py import typer and rich."""
 
 from __future__ import annotations
 
 import functools
 import os
-import shlex
 import sys
-import time
 from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
-from rich.text import Text
 
 from nnctl import __version__
+from nnctl import display
 from nnctl.errors import Interrupted, NnctlError
-from nnctl.training import Reporter
 
 app = typer.Typer(
     help="Train fully-connected neural networks from YAML specs, the course's way.\n\n"
@@ -29,19 +23,10 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Inspect specs.\n\nExample: nnctl config show configs/cat-deep.yaml", no_args_is_help=True)
 data_app = typer.Typer(help="Make and inspect datasets.\n\nExample: nnctl data make planar -o datasets/planar.h5", no_args_is_help=True)
+runs_app = typer.Typer(help="List and compare runs.\n\nExample: nnctl runs --runs-dir runs", invoke_without_command=True)
 app.add_typer(config_app, name="config")
 app.add_typer(data_app, name="data")
-
-
-def out_console() -> Console:
-    console = Console(highlight=False, soft_wrap=True)
-    if not console.is_terminal and "COLUMNS" not in os.environ:
-        console = Console(highlight=False, soft_wrap=True, width=160)  # logs: keep table rows whole
-    return console
-
-
-def err_console() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+app.add_typer(runs_app, name="runs")
 
 
 def handles_errors(func):
@@ -52,13 +37,13 @@ def handles_errors(func):
         try:
             return func(*args, **kwargs)
         except Interrupted as exc:
-            err_console().print(Text(f"Interrupted: {exc}"))
+            display.say(f"Interrupted: {exc}", err=True)
             raise typer.Exit(exc.exit_code) from None
         except NnctlError as exc:
-            err_console().print(Text(f"Error: {exc}"))
+            display.say(f"Error: {exc}", err=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
-            err_console().print(Text("Interrupted"))
+            display.say("Interrupted", err=True)
             raise typer.Exit(130) from None
 
     return wrapper
@@ -77,91 +62,11 @@ def _root(
     pass
 
 
-# ---------------------------------------------------------------- progress display
+def _command_line() -> list:
+    return ["nnctl", *sys.argv[1:]]
 
 
-class _RateColumn(ProgressColumn):
-    def render(self, task):
-        return Text(f"{task.speed:,.0f} it/s" if task.speed else "… it/s", style="cyan")
-
-
-class RichReporter(Reporter):
-    """A live bar (iteration, cost, rate, time left) on a terminal's stderr."""
-
-    def __init__(self, console: Console, name: str):
-        self.console, self.name = console, name
-
-    def on_start(self, total, start):
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total}"),
-            TextColumn("cost {task.fields[cost]}"),
-            _RateColumn(),
-            TimeElapsedColumn(),
-            TextColumn("left"),
-            TimeRemainingColumn(),
-            console=self.console,
-            transient=False,
-        )
-        self.progress.start()
-        self.task = self.progress.add_task(self.name, total=total, completed=start, cost="…")
-
-    def on_cost(self, iteration, cost):
-        self.progress.update(self.task, cost=f"{cost:.6f}")
-
-    def on_tick(self, iteration):
-        self.progress.update(self.task, completed=iteration)
-
-    def on_end(self, iteration):
-        self.progress.update(self.task, completed=iteration)
-        self.progress.stop()
-
-
-class PlainReporter(Reporter):
-    """Plain lines at each recorded cost, for logs and CI."""
-
-    def __init__(self, console: Console, name: str):
-        self.console, self.name = console, name
-
-    def on_start(self, total, start):
-        self.total, self.t0 = total, time.perf_counter()
-
-    def on_cost(self, iteration, cost):
-        elapsed = time.perf_counter() - self.t0
-        self.console.print(f"{self.name}: iteration {iteration}/{self.total}  cost {cost:.6f}  {elapsed:.1f}s")
-
-
-def make_reporter(quiet: bool, name: str) -> Reporter:
-    if quiet:
-        return Reporter()
-    console = err_console()
-    return RichReporter(console, name) if console.is_terminal else PlainReporter(console, name)
-
-
-def _pct(x):
-    return "—" if x is None else f"{x:.2f}%"
-
-
-def summary_table(s) -> Table:
-    table = Table(title=f"{s.name}: {s.status}", show_header=False, title_justify="left")
-    table.add_column(style="bold")
-    table.add_column()
-    table.add_row("layers", str(s.layers))
-    if s.task == "classification":
-        table.add_row("train accuracy", _pct(s.train_accuracy))
-        table.add_row("test accuracy", _pct(s.test_accuracy))
-    else:
-        table.add_row("train RMSE", "—" if s.train_rmse is None else f"{s.train_rmse:.6g}")
-        table.add_row("test RMSE", "—" if s.test_rmse is None else f"{s.test_rmse:.6g}")
-    table.add_row("final cost", "—" if s.final_cost is None else f"{s.final_cost:.6f}")
-    table.add_row("iterations", str(s.iterations))
-    table.add_row("wall time", f"{s.seconds:.2f} s")
-    table.add_row("iterations/s", f"{s.iterations_per_second:,.1f}")
-    return table
-
-
-# ---------------------------------------------------------------- commands
+# ---------------------------------------------------------------- train and specs
 
 
 @app.command()
@@ -188,7 +93,7 @@ def train(
         if config is not None or overrides:
             raise NnctlError("--resume continues a run with its own spec; give no CONFIG or --set with it")
         with StopRequest() as stop:
-            summary = resume_run(resume, reporter=make_reporter(quiet, resume.name), should_stop=stop)
+            summary = resume_run(resume, reporter=display.make_reporter(quiet, resume.name), should_stop=stop)
     elif config is None:
         raise NnctlError("give a CONFIG to train (e.g. configs/quickstart.yaml), or --resume RUN")
     else:
@@ -198,13 +103,12 @@ def train(
                 spec,
                 config_text=config.read_text(encoding="utf-8"),
                 runs_root=runs_dir,
-                reporter=make_reporter(quiet, spec.name or "run"),
-                command=["nnctl", *sys.argv[1:]] if sys.argv else [],
+                reporter=display.make_reporter(quiet, spec.name or "run"),
+                command=_command_line(),
                 should_stop=stop,
             )
-    console = out_console()
-    console.print(summary_table(summary))
-    console.print(Text(f"run: {summary.run_dir}"), soft_wrap=True)
+    display.out_console().print(display.summary_table(summary))
+    display.say(f"run: {summary.run_dir}")
     if summary.status == "interrupted":
         raise Interrupted(
             f"{stop.name} at iteration {summary.iterations}: parameters, checkpoint and costs so far are kept in "
@@ -233,6 +137,9 @@ def config_show(
     sys.stdout.write(dump_spec(spec))
 
 
+# ---------------------------------------------------------------- data
+
+
 @data_app.command("make")
 @handles_errors
 def data_make(
@@ -249,105 +156,7 @@ def data_make(
 
     x, y, classes = generate(name, m=m, seed=seed)
     write_dataset(output, x, y, classes)
-    out_console().print(Text(f"wrote {output}: {x.shape[0]} examples, {x.shape[1]} features, classes {', '.join(classes)}"))
-
-
-@app.command()
-@handles_errors
-def predict(
-    paths: List[Path] = typer.Argument(..., help="Image files or folders (walked for images)."),
-    run: Path = typer.Option(Path("runs/latest"), "--run", help="The trained run directory."),
-    as_json: bool = typer.Option(False, "--json", help="JSON lines on stdout, for scripts."),
-    as_csv: bool = typer.Option(False, "--csv", help="CSV on stdout, for spreadsheets."),
-):
-    """Classify your own pictures with a trained run; exit 1 if any file could not be read.
-
-    Example: nnctl predict my_cat.jpg photos/ --run runs/latest
-    """
-    from nnctl.images import find_images
-    from nnctl.inference import class_names, predict_files
-    from nnctl.runs import load_run
-
-    trained = load_run(run)
-    if trained.note:
-        err_console().print(Text(f"Note: {trained.note}"))
-    files = find_images(paths)
-    if not files:
-        raise NnctlError(f"no image files found in {', '.join(map(str, paths))}")
-    preds = predict_files(trained, files)
-    names = class_names(trained)
-    if as_json:
-        import json
-        from dataclasses import asdict
-
-        for p in preds:
-            print(json.dumps(asdict(p), ensure_ascii=False))
-    elif as_csv:
-        import csv
-
-        writer = csv.writer(sys.stdout)
-        writer.writerow(["file", "class", f"p_{names[1]}", "notes", "error"])
-        for p in preds:
-            prob = "" if p.probability is None else f"{p.probability:.6f}"
-            writer.writerow([p.file, p.class_name or "", prob, "; ".join(p.notes), p.error or ""])
-    else:
-        table = Table(title=f"predictions of {trained.path}", title_justify="left")
-        for col in ("file", "class", f"P({names[1]})", "what was changed"):
-            table.add_column(col, overflow="fold")
-        for p in preds:
-            if p.error:
-                table.add_row(p.file, Text("error", style="red"), "—", Text(p.error.removeprefix(f"{p.file}: "), style="red"))
-            else:
-                table.add_row(p.file, p.class_name, f"{p.probability:.4f}", "; ".join(p.notes) or "—")
-        out_console().print(table)
-    failed = sum(p.error is not None for p in preds)
-    if failed:
-        err_console().print(Text(f"Error: {failed} of {len(preds)} files could not be read"))
-        raise typer.Exit(1)
-
-
-@app.command()
-@handles_errors
-def evaluate(
-    run: Path = typer.Argument(Path("runs/latest"), help="The trained run directory."),
-    data: Optional[Path] = typer.Option(None, "--data", help="An HDF5 dataset (default: the run's test file)."),
-):
-    """Accuracy, precision, recall, F1, confusion matrix and a gallery of the mistakes.
-
-    Example: nnctl evaluate runs/latest --data datasets/pets.h5
-    """
-    from nnctl.inference import evaluate as evaluate_run
-    from nnctl.inference import write_evaluation
-    from nnctl.runs import load_run
-
-    trained = load_run(run)
-    if trained.note:
-        err_console().print(Text(f"Note: {trained.note}"))
-    result, dataset = evaluate_run(trained, str(data) if data else None)
-    result = write_evaluation(trained, result, dataset, source_given=data is not None)
-    console = out_console()
-    table = Table(title=f"{trained.path.name} on {result['data']} ({result['m']} examples)", show_header=False, title_justify="left")
-    table.add_column(style="bold")
-    table.add_column()
-    if result["task"] == "regression":
-        table.add_row("RMSE", f"{result['rmse']:.6g}")
-        table.add_row("MAE", f"{result['mae']:.6g}")
-        console.print(table)
-    else:
-        table.add_row("accuracy", f"{result['accuracy']:.2f}%")
-        for key in ("precision", "recall", "f1"):
-            table.add_row(key, f"{result[key]:.4f}")
-        console.print(table)
-        names = result["classes"]
-        cm = Table(title="confusion matrix (rows: true, columns: predicted)", title_justify="left")
-        cm.add_column("")
-        for n in names:
-            cm.add_column(n, justify="right")
-        for n, row in zip(names, result["confusion_matrix"]):
-            cm.add_row(n, *map(str, row))
-        console.print(cm)
-    for label, path in result["files"].items():
-        console.print(Text(f"{label}: {path}"))
+    display.say(f"wrote {output}: {x.shape[0]} examples, {x.shape[1]} features, classes {', '.join(classes)}")
 
 
 @data_app.command("import")
@@ -368,20 +177,13 @@ def data_import(
     from nnctl.importer import import_folder
 
     order = [c.strip() for c in classes.split(",")] if classes else None
-    console = err_console()
-    if quiet or not console.is_terminal:
-        report = import_folder(folder, output, size, test_fraction, seed, order)
-    else:
-        with Progress(TextColumn("importing"), BarColumn(), TextColumn("{task.completed}/{task.total}"), console=console) as bar:
-            task = bar.add_task("import", total=None)
-            report = import_folder(
-                folder, output, size, test_fraction, seed, order, on_item=lambda k, n: bar.update(task, completed=k, total=n)
-            )
-    out = out_console()
+    bar, on_item = display.import_progress(quiet)
+    with bar:
+        report = import_folder(folder, output, size, test_fraction, seed, order, on_item=on_item)
     for path, reason in report.skipped:
-        err_console().print(Text(f"skipped {path}: {reason}"))
+        display.say(f"skipped {path}: {reason}", err=True)
     counts = ", ".join(f"{c}: {a} train + {b} test" for c, a, b in zip(report.classes, report.train_counts, report.test_counts))
-    out.print(Text(f"wrote {report.output}: {counts}; {len(report.skipped)} files skipped"))
+    display.say(f"wrote {report.output}: {counts}; {len(report.skipped)} files skipped")
 
 
 @data_app.command("info")
@@ -395,109 +197,68 @@ def data_info(
 
     Example: nnctl data info datasets/pets.h5 --preview
     """
-    from nnctl.importer import dataset_info
+    from nnctl.importer import dataset_info, write_preview
 
-    info = dataset_info(file)
-    console = out_console()
-    table = Table(title=f"{file}: {info['layout']} layout", title_justify="left")
-    for col in ("array", "shape", "dtype", "min", "max"):
-        table.add_column(col)
-    for a in info["arrays"]:
-        table.add_row(a["name"], str(tuple(a["shape"])), a["dtype"], f"{a.get('min', '—'):g}" if "min" in a else "—", f"{a['max']:g}" if "max" in a else "—")
-    console.print(table)
-    for s in info["splits"]:
-        balance = ", ".join(f"{k}: {v}" for k, v in s["balance"].items())
-        console.print(Text(f"{s['split']}: {s['m']} examples of shape {tuple(s['example_shape'])}; {balance}"))
+    display.data_info(dataset_info(file), file)
     if preview or preview_out:
-        import h5py
-
-        from nnctl.plots import plot_preview
-
-        split = info["splits"][0]["split"] if info["splits"] else None
-        if split is None:
-            raise NnctlError(f"{file}: no examples to preview")
-        xk, yk = ("x", "y") if split == "data" else (f"{split}_set_x", f"{split}_set_y")
-        with h5py.File(file) as f:
-            x, y = f[xk][()], f[yk][()]
-        target = preview_out or Path(f"{file.stem}-preview.png")
-        plot_preview(target, x, y, info["classes"])
-        console.print(Text(f"preview: {target}"))
+        target = write_preview(file, preview_out or Path(f"{file.stem}-preview.png"))
+        display.say(f"preview: {target}")
 
 
-# ---------------------------------------------------------------- sweeps
+# ---------------------------------------------------------------- using a run
 
 
-class SweepDisplay:
-    """Finished and running trials with their live cost: a Rich table on a terminal, lines otherwise."""
+@app.command()
+@handles_errors
+def predict(
+    paths: List[Path] = typer.Argument(..., help="Image files or folders (walked for images)."),
+    run: Path = typer.Option(Path("runs/latest"), "--run", help="The trained run directory."),
+    as_json: bool = typer.Option(False, "--json", help="JSON lines on stdout, for scripts."),
+    as_csv: bool = typer.Option(False, "--csv", help="CSV on stdout, for spreadsheets."),
+):
+    """Classify your own pictures with a trained run; exit 1 if any file could not be read.
 
-    def __init__(self, plan, quiet: bool):
-        self.console = err_console()
-        self.quiet = quiet
-        self.live_mode = self.console.is_terminal and not quiet
-        self.state = {t.index: {"name": t.name, "status": "pending", "iteration": "", "cost": ""} for t in plan.trials}
-        self.live = None
+    Example: nnctl predict my_cat.jpg photos/ --run runs/latest
+    """
+    from nnctl.images import find_images
+    from nnctl.inference import class_names, predict_files
+    from nnctl.runs import load_run
 
-    def __enter__(self):
-        if self.live_mode:
-            from rich.live import Live
-
-            self.live = Live(self._table(), console=self.console, refresh_per_second=4)
-            self.live.start()
-        return self
-
-    def __exit__(self, *exc):
-        if self.live:
-            self.live.update(self._table())
-            self.live.stop()
-
-    def _table(self):
-        table = Table(title="sweep", title_justify="left")
-        for col in ("trial", "status", "iteration", "cost"):
-            table.add_column(col)
-        for st in self.state.values():
-            style = {"completed": "green", "diverged": "yellow", "failed": "red", "running": "cyan"}.get(st["status"])
-            table.add_row(st["name"], Text(st["status"], style=style or ""), str(st["iteration"]), st["cost"])
-        return table
-
-    def event(self, kind, index, iteration, value):
-        st = self.state[index]
-        if kind == "start":
-            st["status"] = "running"
-            if not self.live_mode and not self.quiet:
-                self.console.print(Text(f"started {st['name']}"))
-        st["iteration"] = iteration if iteration is not None else st["iteration"]
-        if kind == "cost":
-            st["cost"] = f"{value:.6f}"
-        if self.live:
-            self.live.update(self._table())
-
-    def result(self, result):
-        st = self.state[result["index"]]
-        st["status"] = result["status"]
-        if result["status"] != "completed":  # reported at once, the sweep goes on
-            self.console.print(Text(f"{result['name']}: {result['status']}: {result['message']}"))
-        elif not self.live_mode and not self.quiet:
-            self.console.print(Text(f"finished {result['name']}"))
-        if self.live:
-            self.live.update(self._table())
+    trained = load_run(run)
+    if trained.note:
+        display.say(f"Note: {trained.note}", err=True)
+    files = find_images(paths)
+    if not files:
+        raise NnctlError(f"no image files found in {', '.join(map(str, paths))}")
+    preds = predict_files(trained, files)
+    display.predictions(preds, class_names(trained), trained.path, "json" if as_json else "csv" if as_csv else "table")
+    failed = sum(p.error is not None for p in preds)
+    if failed:
+        raise NnctlError(f"{failed} of {len(preds)} files could not be read")
 
 
-def sweep_table(rows, dimensions, title) -> Table:
-    table = Table(title=title, title_justify="left")
-    for col in ("trial", *dimensions, "layers", "train acc", "test acc", "final cost", "seconds", "status"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(
-            r["trial"],
-            *[str(r[d]) for d in dimensions],
-            str(r["layers"] or "—"),
-            _pct(r["train_accuracy"]),
-            _pct(r["test_accuracy"]),
-            "—" if r["final_cost"] is None else f"{r['final_cost']:.6f}",
-            "—" if r["seconds"] is None else f"{r['seconds']:.2f}",
-            r["status"] or "—",
-        )
-    return table
+@app.command()
+@handles_errors
+def evaluate(
+    run: Path = typer.Argument(Path("runs/latest"), help="The trained run directory."),
+    data: Optional[Path] = typer.Option(None, "--data", help="An HDF5 dataset (default: the run's test file)."),
+):
+    """Accuracy, precision, recall, F1, confusion matrix and a gallery of the mistakes.
+
+    Example: nnctl evaluate runs/latest --data datasets/pets.h5
+    """
+    from nnctl.inference import evaluate as evaluate_run
+    from nnctl.inference import write_evaluation
+    from nnctl.runs import load_run
+
+    trained = load_run(run)
+    if trained.note:
+        display.say(f"Note: {trained.note}", err=True)
+    result, dataset = evaluate_run(trained, str(data) if data else None)
+    display.evaluation(write_evaluation(trained, result, dataset, source_given=data is not None), trained.path.name)
+
+
+# ---------------------------------------------------------------- sweeps and runs
 
 
 def _int_list(text: Optional[str], option: str):
@@ -528,6 +289,7 @@ def sweep(
     Example: nnctl sweep configs/cat-deep.yaml --hidden-layers 0,1,2,3,4 --width 7 --jobs 2
     """
     from nnctl.config import read_config_text, spec_from_text
+    from nnctl.stopping import StopRequest
     from nnctl.sweep import load_plan, parse_grid, plan_sweep, run_sweep
 
     if executor not in ("local", "dask"):
@@ -543,28 +305,18 @@ def sweep(
         spec = spec_from_text(text, config)
         plan = plan_sweep(spec, text, config, _int_list(hidden_layers, "--hidden-layers"), width, parse_grid(grid))
         sweep_dir, root = None, runs_dir or spec.runs_dir
-    from nnctl.stopping import StopRequest
-
-    with StopRequest(raise_at_once=True) as stop, SweepDisplay(plan, quiet) as display:
+    with StopRequest(raise_at_once=True) as stop, display.SweepDisplay(plan, quiet) as shown:
         try:
             sweep_dir, rows, seconds = run_sweep(
-                plan, sweep_dir, root, jobs, executor, address, display.event, display.result, ["nnctl", *sys.argv[1:]]
+                plan, sweep_dir, root, jobs, executor, address, shown.event, shown.result, _command_line()
             )
         except Interrupted as exc:
             raise Interrupted(f"{stop.name}: {exc}", exit_code=stop.exit_code) from None
-    console = out_console()
-    console.print(sweep_table(rows, plan.dimensions, f"{plan.name}: {len(rows)} trials, best first"))
-    console.print(Text(f"sweep: {sweep_dir}  ({seconds:.1f} s, {'dask' if executor == 'dask' else f'{jobs} jobs'})"))
+    display.out_console().print(display.sweep_table(rows, plan.dimensions, f"{plan.name}: {len(rows)} trials, best first"))
+    display.say(f"sweep: {sweep_dir}  ({seconds:.1f} s, {'dask' if executor == 'dask' else f'{jobs} jobs'})")
     failed = [r for r in rows if r["status"] not in ("completed", "diverged")]
     if failed:
         raise NnctlError(f"{len(failed)} of {len(rows)} trials failed; see {sweep_dir}/summary.csv, then nnctl sweep --resume {sweep_dir}")
-
-
-# ---------------------------------------------------------------- runs
-
-
-runs_app = typer.Typer(help="List and compare runs.\n\nExample: nnctl runs --runs-dir runs", invoke_without_command=True)
-app.add_typer(runs_app, name="runs")
 
 
 @runs_app.callback()
@@ -580,26 +332,16 @@ def runs_list(
     """
     if ctx.invoked_subcommand is not None:
         return
+    import json
+
     from nnctl.runs import list_runs
 
     rows = list_runs(runs_dir)
     if as_json:
-        import json
-
         for r in rows:
             print(json.dumps(r))
-        return
-    table = Table(title=f"{len(rows)} runs in {runs_dir}", title_justify="left")
-    for col in ("run", "started", "layers", "train acc", "test acc", "final cost", "seconds", "status"):
-        table.add_column(col, overflow="fold")
-    for r in rows:
-        style = {"completed": "", "diverged": "yellow", "interrupted": "yellow", "running": "cyan"}.get(r["status"], "red")
-        table.add_row(
-            r["run"], r["started"] or "—", str(r["layers"] or "—"), _pct(r["train_accuracy"]), _pct(r["test_accuracy"]),
-            "—" if r["final_cost"] is None else f"{r['final_cost']:.6f}",
-            "—" if r["seconds"] is None else f"{r['seconds']:.2f}", Text(r["status"], style=style),
-        )
-    out_console().print(table)
+    else:
+        display.runs_table(rows, runs_dir)
 
 
 @runs_app.command("compare")
@@ -614,25 +356,8 @@ def runs_compare(
     """
     from nnctl.runs import compare_runs
 
-    diff = compare_runs(run_a, run_b)
-    console = out_console()
-    table = Table(title="spec differences" if diff["spec"] else "specs are identical", title_justify="left")
-    for col in ("key", run_a.name, run_b.name):
-        table.add_column(col, overflow="fold")
-    for key, (a, b) in diff["spec"].items():
-        table.add_row(key, str(a), str(b))
-    console.print(table)
-    metrics = Table(title="metrics", title_justify="left")
-    for col in ("metric", run_a.name, run_b.name):
-        metrics.add_column(col, overflow="fold")
-    for key, (a, b) in diff["metrics"].items():
-        metrics.add_row(key, str(a), str(b))
-    console.print(metrics)
+    display.comparison(compare_runs(run_a, run_b), run_a.name, run_b.name)
 
 
 def main():
     app(prog_name="nnctl")
-
-
-def command_line() -> str:
-    return shlex.join(sys.argv)

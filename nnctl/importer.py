@@ -124,3 +124,20 @@ def dataset_info(path) -> dict:
         else:
             info["layout"] = "course" if any(s["split"] != "data" for s in info["splits"]) else "plain"
     return info
+
+
+def write_preview(path, target) -> Path:
+    """A contact sheet of a few examples per class of the file's first split."""
+    import h5py
+
+    from nnctl.data import open_h5
+    from nnctl.plots import plot_preview
+
+    info = dataset_info(path)
+    if not info["splits"]:
+        raise DataError(f"{path}: no examples to preview")
+    split = info["splits"][0]["split"]
+    xk, yk = ("x", "y") if split == "data" else (f"{split}_set_x", f"{split}_set_y")
+    with open_h5(path) as f:
+        x, y = f[xk][()], f[yk][()]
+    return plot_preview(target, x, y, info["classes"])
