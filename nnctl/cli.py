@@ -277,6 +277,7 @@ def sweep(
     hidden_layers: Optional[str] = typer.Option(None, "--hidden-layers", help="Hidden-layer counts, e.g. 0,1,2,3."),
     width: Optional[int] = typer.Option(None, "--width", min=1, help="Units in each hidden layer, for --hidden-layers."),
     grid: List[str] = typer.Option([], "--grid", help="key.path=v1,v2,... over any spec key (repeatable: the product)."),
+    overrides: List[str] = typer.Option([], "--set", help="Override a key in every trial: --set train.iterations=500 (repeatable)."),
     jobs: int = typer.Option(os.cpu_count() or 1, "--jobs", "-j", min=1, help="Worker processes (default: the cores)."),
     executor: str = typer.Option("local", "--executor", help="local (worker processes) or dask (an existing cluster)."),
     address: Optional[str] = typer.Option(None, "--address", help="The Dask scheduler, e.g. tcp://scheduler:8786."),
@@ -285,6 +286,9 @@ def sweep(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
 ):
     """Train one spec over hidden-layer counts and any grid of keys, in parallel; compare them.
+
+    Each trial gets its share of the cores' BLAS threads unless train.blas_threads says otherwise
+    (bit-identical results need the same thread count: --set train.blas_threads=1).
 
     Example: nnctl sweep configs/cat-deep.yaml --hidden-layers 0,1,2,3,4 --width 7 --jobs 2
     """
@@ -302,8 +306,8 @@ def sweep(
         raise NnctlError("give a CONFIG to sweep, or --resume runs/sweep-...")
     else:
         text = read_config_text(config)
-        spec = spec_from_text(text, config)
-        plan = plan_sweep(spec, text, config, _int_list(hidden_layers, "--hidden-layers"), width, parse_grid(grid))
+        spec = spec_from_text(text, config, overrides)
+        plan = plan_sweep(spec, text, config, _int_list(hidden_layers, "--hidden-layers"), width, parse_grid(grid), overrides)
         sweep_dir, root = None, runs_dir or spec.runs_dir
     with StopRequest(raise_at_once=True) as stop, display.SweepDisplay(plan, quiet) as shown:
         try:

@@ -97,6 +97,9 @@ class TrainSpec(_Strict):
     record_every: int = Field(100, ge=1, description="record the cost every N iterations")
     dtype: Literal["float64", "float32"] = "float64"
     checkpoint_every: int = Field(1000, ge=1, description="save a resumable checkpoint every N iterations")
+    blas_threads: Optional[int] = Field(
+        None, ge=1, description="BLAS threads; bit-identical results need the same count (default: all cores)"
+    )
     first_layer: Literal["auto", "primal", "dual"] = Field(
         "auto", description="dual: W1 = W1_0 + C X^T through the Gram matrix; auto picks it when m < n_x"
     )

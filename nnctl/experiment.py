@@ -109,6 +109,7 @@ def reproduce_info(spec: Spec, train: Dataset, test: Dataset | None, command: li
         "init_rng": spec.model.init_rng,
         "data": data,
         "versions": {"python": platform.python_version(), "numpy": np.__version__, "h5py": h5py.__version__, "nnctl": __version__},
+        "blas": blas_info(),
         "platform": platform.platform(),
         "command": command,
         "rerun": f"nnctl train {RESOLVED}",
@@ -200,6 +201,16 @@ def _load_checkpoint(run_dir: Path):
     return params, state, int(meta["iterations"]), costs, meta
 
 
+def blas_info() -> dict:
+    """The BLAS library and its thread count now: products round differently with other counts."""
+    from threadpoolctl import threadpool_info
+
+    blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    if not blas:
+        return {}
+    return {"library": blas[0].get("internal_api"), "version": blas[0].get("version"), "threads": blas[0].get("num_threads")}
+
+
 def train_run(
     spec: Spec,
     *,
@@ -216,7 +227,18 @@ def train_run(
     With `resume`, continue `run_dir` from its checkpoint (or from the start, seeded, if it has
     none): the final parameters equal those of an uninterrupted run. A diverged run keeps its
     files (last finite parameters, costs so far) and then raises `DivergedError`.
+    Training runs with `train.blas_threads` BLAS threads (a resumed run: those it started with).
     """
+    from threadpoolctl import threadpool_limits
+
+    threads = spec.train.blas_threads
+    if resume and threads is None and (Path(run_dir) / REPRODUCE).exists():
+        threads = read_json(Path(run_dir) / REPRODUCE).get("blas", {}).get("threads")
+    with threadpool_limits(threads, user_api="blas"):
+        return _train_run(spec, config_text, runs_root, run_dir, reporter, command, should_stop, resume)
+
+
+def _train_run(spec, config_text, runs_root, run_dir, reporter, command, should_stop, resume) -> Summary:
     train, test = load_data(spec)
     layer_dims = spec.layer_dims(train.n_x)
     resolved = spec.resolved(layer_dims)

@@ -48,6 +48,7 @@ class SweepPlan:
     text: str
     trials: list = field(default_factory=list)
     dimensions: list = field(default_factory=list)
+    base_overrides: list = field(default_factory=list)  # --set, applied to every trial first
 
 
 # ---------------------------------------------------------------- the grid
@@ -90,10 +91,11 @@ def _safe(text: str) -> str:
     return "".join(c if c.isalnum() or c in "_.-=" else "-" for c in text)
 
 
-def plan_sweep(spec: Spec, text: str, config_path, hidden_layers=None, width=None, grid=None) -> SweepPlan:
+def plan_sweep(spec: Spec, text: str, config_path, hidden_layers=None, width=None, grid=None, base_overrides=()) -> SweepPlan:
     """The trials: the product of the hidden-layer dimension and every grid key.
 
-    Command-line choices replace the spec's `sweep:` block dimension by dimension.
+    Command-line choices replace the spec's `sweep:` block dimension by dimension; `spec` is the
+    spec with `base_overrides` (--set) already applied.
     """
     block = spec.sweep
     hidden_layers = hidden_layers if hidden_layers is not None else (block.hidden_layers if block else None)
@@ -118,11 +120,15 @@ def plan_sweep(spec: Spec, text: str, config_path, hidden_layers=None, width=Non
     if not dims or any(not choices for _, choices in dims):
         raise ConfigError("nothing to sweep: give --hidden-layers with --width, --grid key=v1,v2, or a sweep: block in the spec")
 
-    plan = SweepPlan(name=spec.name or "sweep", config_path=str(config_path), text=text, dimensions=[d for d, _ in dims])
+    plan = SweepPlan(
+        name=spec.name or "sweep", config_path=str(config_path), text=text,
+        dimensions=[d for d, _ in dims], base_overrides=list(base_overrides),
+    )
     for i, combo in enumerate(itertools.product(*(choices for _, choices in dims)), start=1):
-        overrides = [o for _, ovs in combo for o in ovs]
+        overrides = [*base_overrides, *(o for _, ovs in combo for o in ovs)]
         values = {d: v for (d, _), (v, _) in zip(dims, combo)}
         label = "_".join(f"{d.split('.')[-1]}={_label(v)}" for d, v in values.items())
+        # the trial's name shows only what varies
         plan.trials.append(Trial(i, _safe(f"{i:02d}-{label}"), overrides, values))
     for trial in plan.trials:  # every variant is checked before anything runs
         spec_from_text(text, config_path, trial.overrides)
@@ -289,7 +295,7 @@ def load_plan(sweep_dir) -> SweepPlan:
     if not (sweep_dir / PLAN).exists():
         raise RunError(f"{sweep_dir}: not a sweep directory (no {PLAN}); give a runs/sweep-... directory to --resume")
     data = read_json(sweep_dir / PLAN)
-    plan = SweepPlan(**{k: data[k] for k in ("name", "config_path", "text", "dimensions")})
+    plan = SweepPlan(**{k: data[k] for k in ("name", "config_path", "text", "dimensions", "base_overrides")})
     plan.trials = [Trial(**t) for t in data["trials"]]
     return plan
 

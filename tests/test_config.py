@@ -64,7 +64,7 @@ def test_set_overrides(tmp_path):
         (
             "train.learing_rate=0.1",
             "train.learing_rate: unknown key; did you mean 'learning_rate'? "
-            "(valid keys: learning_rate, iterations, seed, record_every, dtype, checkpoint_every, first_layer)",
+            "(valid keys: learning_rate, iterations, seed, record_every, dtype, checkpoint_every, blas_threads, first_layer)",
         ),
         ("train.learning_rate=0", "train.learning_rate: must be greater than 0 (got 0)"),
         ("train.learning_rate=-1", "train.learning_rate: must be greater than 0 (got -1)"),

@@ -69,3 +69,4 @@ def test_course_tables_on_both_paths(tmp_path, path):
     spec = load_config(REPO / "configs" / "cat-2layer.yaml", [f"train.first_layer={path}", "train.iterations=201"])
     costs = dict(read_costs_csv(f"{train_run(spec, runs_root=tmp_path).run_dir}/costs.csv"))
     assert [f"{costs[i]:.6f}" for i in (0, 100, 200)] == ["0.693050", "0.646432", "0.632514"]
+
