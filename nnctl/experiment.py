@@ -11,7 +11,7 @@ import platform
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -406,7 +406,3 @@ def resume_run(path, *, reporter: Reporter | None = None, should_stop=None) -> S
         raise RunError(f"{run_dir}: the run is still running (pid {metrics.get('pid')}); stop it first")
     spec = load_config(run_dir / RESOLVED)
     return train_run(spec, run_dir=run_dir, reporter=reporter, should_stop=should_stop, resume=True)
-
-
-def summary_dict(summary: Summary) -> dict:
-    return asdict(summary)

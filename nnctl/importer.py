@@ -128,8 +128,6 @@ def dataset_info(path) -> dict:
 
 def write_preview(path, target) -> Path:
     """A contact sheet of a few examples per class of the file's first split."""
-    import h5py
-
     from nnctl.data import open_h5
     from nnctl.plots import plot_preview
 

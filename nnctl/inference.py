@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -77,10 +77,6 @@ def predict_files(run: Run, files) -> list[Prediction]:
                 pred.probability, pred.label = p, int(p > 0.5)
                 pred.class_name = names[pred.label]
     return results
-
-
-def prediction_dict(pred: Prediction) -> dict:
-    return asdict(pred)
 
 
 # ---------------------------------------------------------------- evaluate

@@ -11,7 +11,6 @@ import numpy as np
 from nnctl.activations import ACTIVATIONS
 
 INITS = ("normal", "xavier", "he", "zeros")
-LOSSES = ("cross_entropy", "mse")
 
 
 def initialize_parameters(layer_dims, init="xavier", scale=0.01, rng=None, dtype=np.float64):

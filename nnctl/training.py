@@ -20,8 +20,6 @@ import numpy as np
 from nnctl.activations import ACTIVATIONS
 from nnctl.network import compute_cost
 
-PATHS = ("auto", "primal", "dual")
-
 
 class Reporter:
     """Listener for training events; this base class does nothing (the `--quiet` reporter)."""
@@ -162,10 +160,6 @@ class Trainer:
     def params_finite(self) -> bool:
         arrays = list(self.params.values()) + list(self.state().values())
         return all(np.isfinite(a).all() for a in arrays)
-
-
-def is_record_iteration(i: int, iterations: int, record_every: int) -> bool:
-    return i % record_every == 0 or i == iterations - 1
 
 
 def gradient_descent(

@@ -10,7 +10,6 @@ import sys
 import time
 
 import h5py
-import numpy as np
 import pytest
 
 from conftest import TINY_SPEC, write_course_h5
