@@ -288,7 +288,7 @@ def scaling(repeats, target, quick):
         Y = (rng.random((1, m)) > 0.5).astype(float)
         row = {"vary": what, "layers": layers, "m": m}
         for path in ("primal", "dual"):
-            est = sum(memory_estimate(layers, m, 8, path, False).values()) + X.nbytes
+            est = sum(memory_estimate(layers, m, 8, path).values()) + X.nbytes
             if path == "dual" and m * m * 8 > 0.25 * available_memory():
                 row[path] = {"seconds_per_iteration": None, "memory_bytes": est, "note": "G = XᵀX does not fit"}
                 continue

@@ -140,25 +140,23 @@ def _size(n: float) -> str:
     return f"{n:.1f} TiB"
 
 
-def memory_estimate(layer_dims, m: int, itemsize: int, path: str, copy_x: bool) -> dict:
+def memory_estimate(layer_dims, m: int, itemsize: int, path: str) -> dict:
     """Bytes the training arrays take, by kind: what `Trainer` allocates, from the shapes alone."""
     n = layer_dims
     weights = sum(n[l] * n[l - 1] + n[l] for l in range(1, len(n)))
     est = {
         "parameters and gradients": 2 * weights * itemsize,
-        "activations and dZ": (2 * sum(n[1:]) + max(n[1:]) + n[-1]) * m * itemsize,
+        "activations and dZ": (2 * sum(n[1:]) + n[-1]) * m * itemsize,  # A[l], dZ[l] and Z[L]
     }
-    if copy_x:
-        est["X in the training dtype"] = n[0] * m * itemsize
     if path == "dual":
         est["dual path (G, P, C, W1_0)"] = (m * m + 2 * n[1] * m + n[1] * n[0]) * itemsize
     return est
 
 
-def preflight(layer_dims, m: int, dtype, path: str, root: Path, copy_x: bool) -> None:
+def preflight(layer_dims, m: int, dtype, path: str, root: Path) -> None:
     """Refuse, before anything is written, a run that cannot fit in memory or on disk."""
     itemsize = np.dtype(dtype).itemsize
-    est = memory_estimate(layer_dims, m, itemsize, path, copy_x)
+    est = memory_estimate(layer_dims, m, itemsize, path)
     need, free = sum(est.values()), available_memory()
     if need > free:
         parts = ", ".join(f"{k}: {_size(v)}" for k, v in est.items())
@@ -250,7 +248,7 @@ def _train_run(spec, config_text, runs_root, run_dir, reporter, command, should_
     path = choose_path(spec.train.first_layer, train.n_x, m, dtype.itemsize, 0.25 * available_memory())
     own_dir = run_dir is None  # a sweep's trial gets its directory from the sweep; `latest` stays
     root = Path(runs_root or spec.runs_dir) if own_dir else Path(run_dir).parent
-    preflight(layer_dims, m, dtype, path, root, copy_x=dtype != train.X.dtype)
+    preflight(layer_dims, m, dtype, path, root)  # X is already loaded, in the training dtype
 
     meta = {
         "layer_dims": layer_dims,
