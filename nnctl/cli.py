@@ -301,6 +301,8 @@ def sweep(
     if executor == "dask" and not address:
         raise NnctlError("--executor dask needs --address tcp://HOST:PORT of a running Dask scheduler")
     if resume is not None:
+        if config is not None or overrides or grid or hidden_layers or width:
+            raise NnctlError("--resume runs the plan kept in the sweep directory; give no CONFIG, --set, --grid or --hidden-layers with it")
         plan, sweep_dir, root = load_plan(resume), resume, None
     elif config is None:
         raise NnctlError("give a CONFIG to sweep, or --resume runs/sweep-...")

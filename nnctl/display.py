@@ -9,8 +9,9 @@ import sys
 import time
 from dataclasses import asdict
 
+from rich import box
 from rich.console import Console
-from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -174,7 +175,7 @@ def import_progress(quiet: bool):
     console = err_console()
     if quiet or not console.is_terminal:
         return nullcontext(), None
-    bar = Progress(TextColumn("importing"), BarColumn(), TextColumn("{task.completed}/{task.total}"), console=console)
+    bar = Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(), console=console)
     task = bar.add_task("import", total=None)
     return bar, lambda k, n: bar.update(task, completed=k, total=n)
 
@@ -252,15 +253,26 @@ class SweepDisplay:
             self.live.update(self._table())
 
 
+def _layers(layers) -> str:
+    return "—" if not layers else "-".join(map(str, layers))
+
+
 def sweep_table(rows, dimensions, title) -> Table:
-    table = Table(title=title, title_justify="left")
-    for col in ("trial", *dimensions, "layers", "train acc", "test acc", "final cost", "seconds", "status"):
-        table.add_column(col)
+    """Best first; trials by number (their full names are in summary.csv), swept values by key."""
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    fixed = ("#", "layers", "train", "test", "final cost", "s", "status")
+    table.add_column("#", no_wrap=True)
+    for d in dimensions:  # the header may fold; the values are never cut
+        header = d.split(".")[-1].replace("_", " ")
+        width = max([len(str(r[d])) for r in rows] + [len(w) for w in header.split()])
+        table.add_column(header, overflow="fold", min_width=width)
+    for col in fixed[1:]:
+        table.add_column(col, no_wrap=True)
     for r in rows:
         table.add_row(
-            r["trial"],
+            r["trial"].split("-", 1)[0],
             *[str(r[d]) for d in dimensions],
-            str(r["layers"] or "—"),
+            _layers(r["layers"]),
             _pct(r["train_accuracy"]),
             _pct(r["test_accuracy"]),
             "—" if r["final_cost"] is None else f"{r['final_cost']:.6f}",

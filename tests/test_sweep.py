@@ -146,7 +146,8 @@ def test_diverged_trial_is_reported_and_sweep_goes_on(tmp_path):
     assert rows == {"01-learning_rate=1e-05": "completed", "02-learning_rate=10": "diverged"}
 
 
-def test_ctrl_c_keeps_finished_trials_then_resume(tmp_path, tiny_config):
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_keeps_finished_trials_then_resume(tmp_path, tiny_config, sig, code):
     tiny_config.write_text(TINY_SPEC.replace("iterations: 30", "iterations: 20000"))
     cmd = [sys.executable, "-m", "nnctl", "sweep", str(tiny_config), "--grid", "train.iterations=5,6,20000,20001",
            "--jobs", "1", "--runs-dir", str(tmp_path / "runs"), "-q"]
@@ -160,15 +161,18 @@ def test_ctrl_c_keeps_finished_trials_then_resume(tmp_path, tiny_config):
             break
         time.sleep(0.05)
     assert sweep_dir is not None
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130
+    assert proc.returncode == code
+    assert err.startswith(f"Interrupted: {sig.name}: sweep interrupted: ")
     assert f"resume with: nnctl sweep --resume {sweep_dir}" in err and "Traceback" not in err
     kept = {r["trial"]: r["status"] for r in _rows(sweep_dir)}
     assert kept["01-iterations=5"] == "completed" and kept["02-iterations=6"] == "completed"
     assert kept["04-iterations=20001"] == "pending"
     plan = load_plan(sweep_dir)
     assert len(plan.trials) == 4
+    result = invoke("sweep", "--resume", sweep_dir, "-q", "--set", "train.iterations=1")
+    assert result.exit_code == 1 and "--resume runs the plan kept in the sweep directory" in result.stderr
 
 
 def test_dask_executor_same_summary_as_local(tmp_path, tiny_config):
