@@ -100,6 +100,14 @@ def _pct(x):
     return "—" if x is None else f"{x:.2f}%"
 
 
+def _score(row: dict, split: str) -> str:
+    """Accuracy for classification, RMSE for regression."""
+    rmse = row.get(f"{split}_rmse")
+    if row.get(f"{split}_accuracy") is None and rmse is not None:
+        return f"rmse {rmse:.4g}"
+    return _pct(row.get(f"{split}_accuracy"))
+
+
 def summary_table(s) -> Table:
     table = Table(title=f"{s.name}: {s.status}", show_header=False, title_justify="left")
     table.add_column(style="bold")
@@ -273,8 +281,8 @@ def sweep_table(rows, dimensions, title) -> Table:
             r["trial"].split("-", 1)[0],
             *[str(r[d]) for d in dimensions],
             _layers(r["layers"]),
-            _pct(r["train_accuracy"]),
-            _pct(r["test_accuracy"]),
+            _score(r, "train"),
+            _score(r, "test"),
             "—" if r["final_cost"] is None else f"{r['final_cost']:.6f}",
             "—" if r["seconds"] is None else f"{r['seconds']:.2f}",
             r["status"] or "—",
@@ -289,7 +297,7 @@ def runs_table(rows, root) -> None:
     for r in rows:
         style = {"completed": "", "diverged": "yellow", "interrupted": "yellow", "running": "cyan"}.get(r["status"], "red")
         table.add_row(
-            r["run"], r["started"] or "—", str(r["layers"] or "—"), _pct(r["train_accuracy"]), _pct(r["test_accuracy"]),
+            r["run"], r["started"] or "—", str(r["layers"] or "—"), _score(r, "train"), _score(r, "test"),
             "—" if r["final_cost"] is None else f"{r['final_cost']:.6f}",
             "—" if r["seconds"] is None else f"{r['seconds']:.2f}", Text(r["status"], style=style),
         )

@@ -203,6 +203,8 @@ def list_runs(root) -> list:
                 "layers": m.get("layers"),
                 "train_accuracy": m.get("train_accuracy"),
                 "test_accuracy": m.get("test_accuracy"),
+                "train_rmse": m.get("train_rmse"),
+                "test_rmse": m.get("test_rmse"),
                 "final_cost": m.get("final_cost"),
                 "seconds": m.get("seconds"),
                 "status": run_status(m),

@@ -313,6 +313,8 @@ def summary_rows(sweep_dir: Path, plan: SweepPlan) -> list:
                 "layers": m.get("layers"),
                 "train_accuracy": m.get("train_accuracy"),
                 "test_accuracy": m.get("test_accuracy"),
+                "train_rmse": m.get("train_rmse"),
+                "test_rmse": m.get("test_rmse"),
                 "final_cost": m.get("final_cost"),
                 "seconds": m.get("seconds"),
                 "status": m.get("status"),

@@ -131,6 +131,10 @@ def test_regression_run(tmp_path):
     assert meta["loss"] == "mse" and meta["task"] == "regression"
     assert params["W1"][0, 0] == pytest.approx(3, abs=1e-3) and params["b1"][0, 0] == pytest.approx(1, abs=1e-3)
     assert json.loads((run / "metrics.json").read_text())["train_rmse"] < 1e-3
+    from nnctl.runs import list_runs
+
+    assert list_runs(tmp_path / "runs")[0]["train_rmse"] < 1e-3
+    assert "rmse " in invoke("runs", "--runs-dir", tmp_path / "runs").stdout  # shown where accuracy is not
 
 
 def test_diverging_run_keeps_files(tmp_path):
