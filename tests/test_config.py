@@ -163,3 +163,13 @@ def test_alias_bomb_refused():
 def test_huge_document_refused():
     with pytest.raises(ConfigError, match="over 1024 KiB"):
         parse_yaml("a: " + "x" * (1 << 20) + "\n", "huge.yaml")
+
+
+def test_every_shipped_config_is_valid():
+    from conftest import REPO
+
+    configs = sorted((REPO / "configs").glob("*.yaml"))
+    assert {p.stem for p in configs} >= {"quickstart", "cat-logreg", "cat-2layer", "cat-deep", "pets"}
+    for path in configs:
+        spec = load_config(path)
+        assert spec.name == path.stem
