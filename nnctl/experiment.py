@@ -91,9 +91,9 @@ def load_data(spec: Spec):
     return train, test
 
 
-def evaluate_dataset(params, activations, data: Dataset, task: str, dtype) -> dict:
+def evaluate_dataset(params, activations, data: Dataset, task: str) -> dict:
     """Accuracy (%) for classification, RMSE for regression."""
-    AL = predict_proba(data.X.astype(dtype, copy=False), params, activations)
+    AL = predict_proba(data.X, params, activations)
     if task == "classification":
         return {"accuracy": float(np.mean((AL > 0.5) == (data.Y > 0.5)) * 100)}
     return {"rmse": float(np.sqrt(np.mean((AL - data.Y) ** 2)))}
@@ -245,7 +245,11 @@ def _train_run(spec, config_text, runs_root, run_dir, reporter, command, should_
     loss, task = resolved.model.loss, resolved.model.task
     dtype = np.dtype(spec.train.dtype)
     m = train.m
-    path = choose_path(spec.train.first_layer, train.n_x, m, dtype.itemsize, 0.25 * available_memory())
+    checkpoint = _load_checkpoint(Path(run_dir)) if resume and (Path(run_dir) / CHECKPOINT).exists() else None
+    if checkpoint is not None:
+        path = checkpoint[4].get("first_layer", "primal")  # continue on the path the run was trained on
+    else:
+        path = choose_path(spec.train.first_layer, train.n_x, m, dtype.itemsize, 0.25 * available_memory())
     own_dir = run_dir is None  # a sweep's trial gets its directory from the sweep; `latest` stays
     root = Path(runs_root or spec.runs_dir) if own_dir else Path(run_dir).parent
     preflight(layer_dims, m, dtype, path, root)  # X is already loaded, in the training dtype
@@ -267,10 +271,8 @@ def _train_run(spec, config_text, runs_root, run_dir, reporter, command, should_
         old = read_json(run_dir / METRICS) if (run_dir / METRICS).exists() else {}
         previous_seconds = float(old.get("seconds") or 0.0)
         started = old.get("started")
-        if (run_dir / CHECKPOINT).exists():
-            params, state, start, costs, cmeta = _load_checkpoint(run_dir)
-            if cmeta.get("first_layer") != path:
-                path = cmeta.get("first_layer", path)  # continue on the path the run was trained on
+        if checkpoint is not None:
+            params, state, start, costs, _ = checkpoint
     else:
         run_dir = create_run_dir(root, spec.name or "run") if own_dir else Path(run_dir)
         if not own_dir:
@@ -282,8 +284,7 @@ def _train_run(spec, config_text, runs_root, run_dir, reporter, command, should_
         write_json(run_dir / REPRODUCE, reproduce_info(spec, train, test, command or sys.argv))
     write_json(run_dir / METRICS, {"status": "running", "started": started, "pid": os.getpid(), "host": platform.node(), "layers": layer_dims})
 
-    X = train.X.astype(dtype, copy=False)
-    Y = train.Y.astype(dtype)
+    X, Y = train.X, train.Y.astype(dtype)  # load_data gave X in the training dtype already
     if params is None:
         params = initialize_parameters(layer_dims, spec.model.init, spec.model.init_scale, make_rng(spec), dtype)
     t0 = time.perf_counter()
@@ -320,7 +321,7 @@ def _train_run(spec, config_text, runs_root, run_dir, reporter, command, should_
     if result.status != "diverged":
         for label, data in (("train", train), ("test", test)):
             if data is not None:
-                for key, value in evaluate_dataset(params, activations, data, task, dtype).items():
+                for key, value in evaluate_dataset(params, activations, data, task).items():
                     metrics[f"{label}_{key}"] = value
         if train.n_x == 2:
             plot_decision_boundary(

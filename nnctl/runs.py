@@ -182,6 +182,14 @@ def run_status(metrics: dict) -> str:
     return status
 
 
+RESULT_KEYS = ("layers", "train_accuracy", "test_accuracy", "train_rmse", "test_rmse", "final_cost", "seconds")
+
+
+def result_fields(metrics: dict) -> dict:
+    """The columns that run listings and sweep summaries show, from one metrics.json."""
+    return {k: metrics.get(k) for k in RESULT_KEYS}
+
+
 def list_runs(root) -> list:
     """Every run under `root` (sweep trials included), oldest first, from metrics.json alone."""
     root = Path(root)
@@ -200,13 +208,7 @@ def list_runs(root) -> list:
             {
                 "run": str(run.relative_to(root)),
                 "started": m.get("started"),
-                "layers": m.get("layers"),
-                "train_accuracy": m.get("train_accuracy"),
-                "test_accuracy": m.get("test_accuracy"),
-                "train_rmse": m.get("train_rmse"),
-                "test_rmse": m.get("test_rmse"),
-                "final_cost": m.get("final_cost"),
-                "seconds": m.get("seconds"),
+                **result_fields(m),
                 "status": run_status(m),
             }
         )

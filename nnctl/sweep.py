@@ -25,7 +25,7 @@ from pathlib import Path
 
 from nnctl.config import Spec, parse_yaml, spec_from_text
 from nnctl.errors import ConfigError, DivergedError, Interrupted, NnctlError, RunError
-from nnctl.runs import METRICS, atomic_write, create_run_dir, read_json, write_json
+from nnctl.runs import METRICS, atomic_write, create_run_dir, read_json, result_fields, write_json
 from nnctl.training import Reporter
 
 PLAN = "sweep.json"
@@ -157,14 +157,16 @@ class _QueueReporter(Reporter):
             self.queue.put(("tick", self.index, iteration, None))
 
 
-def run_trial(payload: dict, queue=None) -> dict:
-    """Train one trial in a temporary directory and return its status and files as bytes."""
+def run_trial(payload: dict) -> dict:
+    """Train one trial in a temporary directory and return its status and files as bytes.
+
+    Progress goes to the local pool's queue where there is one (not on Dask workers).
+    """
     from threadpoolctl import threadpool_limits
 
     from nnctl.experiment import train_run
 
-    queue = queue if queue is not None else _WORKER_QUEUE
-    reporter = _QueueReporter(queue, payload["index"]) if queue is not None else None
+    reporter = _QueueReporter(_WORKER_QUEUE, payload["index"]) if _WORKER_QUEUE is not None else None
     result = {"index": payload["index"], "name": payload["name"], "status": "failed", "message": None, "files": {}}
     with threadpool_limits(payload.get("blas_threads")), tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / payload["name"]
@@ -186,16 +188,13 @@ def run_trial(payload: dict, queue=None) -> dict:
 _WORKER_QUEUE = None
 
 
-def _worker_init(queue, blas_threads):
-    """Workers ignore Ctrl-C (the parent decides) and keep BLAS to their share of the cores."""
+def _worker_init(queue):
+    """Workers ignore Ctrl-C (the parent decides) and report progress on the pool's queue."""
     import signal
 
     global _WORKER_QUEUE
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _WORKER_QUEUE = queue
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(blas_threads)
 
 
 # ---------------------------------------------------------------- executors
@@ -211,7 +210,7 @@ def run_local(payloads, jobs, on_event, on_result):
     blas = max(1, (os.cpu_count() or 1) // jobs)
     for p in payloads:
         p["blas_threads"] = blas
-    pool = ctx.Pool(min(jobs, len(payloads)), initializer=_worker_init, initargs=(q, blas))
+    pool = ctx.Pool(min(jobs, len(payloads)), initializer=_worker_init, initargs=(q,))
     try:
         pending = {p["index"]: pool.apply_async(run_trial, (p,)) for p in payloads}
         while pending:
@@ -245,7 +244,7 @@ def run_dask(payloads, address, on_event, on_result):
         futures = {}
         for p in payloads:
             p["blas_threads"] = 1
-            futures[client.submit(run_trial, p, None, pure=False, key=f"nnctl-{p['sweep']}-{p['name']}")] = p
+            futures[client.submit(run_trial, p, pure=False, key=f"nnctl-{p['sweep']}-{p['name']}")] = p
             on_event("start", p["index"], 0, None)
         for future in as_completed(futures):
             try:
@@ -310,13 +309,7 @@ def summary_rows(sweep_dir: Path, plan: SweepPlan) -> list:
             {
                 "trial": t.name,
                 **{d: t.values.get(d) for d in plan.dimensions},
-                "layers": m.get("layers"),
-                "train_accuracy": m.get("train_accuracy"),
-                "test_accuracy": m.get("test_accuracy"),
-                "train_rmse": m.get("train_rmse"),
-                "test_rmse": m.get("test_rmse"),
-                "final_cost": m.get("final_cost"),
-                "seconds": m.get("seconds"),
+                **result_fields(m),
                 "status": m.get("status"),
                 "message": m.get("message"),
             }

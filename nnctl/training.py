@@ -135,12 +135,9 @@ class Trainer:
             return False
         alpha = self.learning_rate
         for l in range(1, L + 1):
-            step = self.dZ[1] if self.dW[l] is None else self.dW[l]
+            target, step = (self.C, self.dZ[1]) if self.dW[l] is None else (self.W[l], self.dW[l])
             step *= alpha
-            if self.dW[l] is None:
-                self.C -= step
-            else:
-                self.W[l] -= step
+            target -= step
             self.db[l] *= alpha
             self.b[l] -= self.db[l]
         return True
@@ -181,40 +178,36 @@ def gradient_descent(
     """
     reporter = reporter or Reporter()
     result = TrainingResult(costs=list(costs or []), iterations=start)
+    tick = max(1, (iterations - start) // 200)
     reporter.on_start(iterations, start)
     t0 = time.perf_counter()
     try:
-        _iterate(trainer, iterations, record_every, start, result, reporter, should_stop, checkpoint_every, on_checkpoint)
-    finally:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is detected, not warned
+            for i in range(start, iterations):
+                trainer.forward()
+                if i % record_every == 0 or i == iterations - 1:
+                    cost = trainer.cost()
+                    if not np.isfinite(cost):
+                        result.status, result.message = "diverged", _diverged(i, trainer, "cost")
+                        break
+                    result.costs.append((i, cost))
+                    reporter.on_cost(i, cost)
+                if not trainer.backward_and_update():
+                    result.status, result.message = "diverged", _diverged(i, trainer, "gradient")
+                    break
+                result.iterations = i + 1
+                if i % tick == 0:
+                    reporter.on_tick(i + 1)
+                if checkpoint_every and on_checkpoint and (i + 1) % checkpoint_every == 0 and i + 1 < iterations:
+                    on_checkpoint(i + 1, result.costs)
+                if should_stop is not None and should_stop():
+                    if i + 1 < iterations:
+                        result.status = "interrupted"
+                    break
+    finally:  # a second Ctrl-C still closes the display
         result.seconds = time.perf_counter() - t0
         reporter.on_end(result.iterations)
     return result
-
-
-def _iterate(trainer, iterations, record_every, start, result, reporter, should_stop, checkpoint_every, on_checkpoint):
-    tick = max(1, (iterations - start) // 200)
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is detected, not warned
-        for i in range(start, iterations):
-            trainer.forward()
-            if i % record_every == 0 or i == iterations - 1:
-                cost = trainer.cost()
-                if not np.isfinite(cost):
-                    result.status, result.message = "diverged", _diverged(i, trainer, "cost")
-                    break
-                result.costs.append((i, cost))
-                reporter.on_cost(i, cost)
-            if not trainer.backward_and_update():
-                result.status, result.message = "diverged", _diverged(i, trainer, "gradient")
-                break
-            result.iterations = i + 1
-            if i % tick == 0:
-                reporter.on_tick(i + 1)
-            if checkpoint_every and on_checkpoint and (i + 1) % checkpoint_every == 0 and i + 1 < iterations:
-                on_checkpoint(i + 1, result.costs)
-            if should_stop is not None and should_stop():
-                if i + 1 < iterations:
-                    result.status = "interrupted"
-                break
 
 
 def _diverged(i, trainer, what) -> str:
