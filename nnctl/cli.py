@@ -77,6 +77,7 @@ def train(
     runs_dir: Optional[Path] = typer.Option(None, "--runs-dir", help="Root for run directories (default: the spec's runs_dir, 'runs')."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue an interrupted or killed run from its last checkpoint."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
+    no_report: bool = typer.Option(False, "--no-report", help="Do not write report.html (the run's page) into the run folder."),
 ):
     """Train a network from a spec and write a run directory under runs/.
 
@@ -93,13 +94,14 @@ def train(
         if config is not None or overrides:
             raise NnctlError("--resume continues a run with its own spec; give no CONFIG or --set with it")
         with StopRequest() as stop:
-            summary = resume_run(resume, reporter=display.make_reporter(quiet, resume.name), should_stop=stop)
+            summary = _reported(no_report, resume, resume_run, resume, reporter=display.make_reporter(quiet, resume.name), should_stop=stop)
     elif config is None:
         raise NnctlError("give a CONFIG to train (e.g. configs/quickstart.yaml), or --resume RUN")
     else:
         spec = load_config(config, overrides)
         with StopRequest() as stop:
-            summary = train_run(
+            summary = _reported(
+                no_report, Path(runs_dir or spec.runs_dir) / "latest", train_run,
                 spec,
                 config_text=config.read_text(encoding="utf-8"),
                 runs_root=runs_dir,
@@ -108,6 +110,8 @@ def train(
                 should_stop=stop,
             )
     display.out_console().print(display.summary_table(summary))
+    if not no_report:
+        _write_report(summary.run_dir)
     display.say(f"run: {summary.run_dir}")
     if summary.status == "interrupted":
         raise Interrupted(
@@ -122,6 +126,7 @@ def train(
 def config_show(
     config: Path = typer.Argument(..., help="The YAML spec."),
     overrides: List[str] = typer.Option([], "--set", help="Override a key (repeatable)."),
+    shapes: bool = typer.Option(False, "--shapes", help="Instead: each layer's n[l], g[l] and the shapes of W, b, Z, A for the data's m."),
 ):
     """Print the resolved spec: defaults filled in, data paths absolute, layers from the data.
 
@@ -132,6 +137,11 @@ def config_show(
 
     spec = load_config(config, overrides)
     n_x = peek_n_x(spec.data.train)
+    if shapes:
+        from nnctl.shapes import spec_shapes
+
+        display.shapes_table(spec_shapes(spec, n_x, config), str(config))
+        return
     if n_x is not None or spec.model.layers is not None:
         spec = spec.resolved(spec.layer_dims(n_x or 0))
     sys.stdout.write(dump_spec(spec))
@@ -284,6 +294,7 @@ def sweep(
     resume: Optional[Path] = typer.Option(None, "--resume", help="A sweep directory: run only its unfinished trials."),
     runs_dir: Optional[Path] = typer.Option(None, "--runs-dir", help="Root for the sweep directory (default: the spec's runs_dir)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
+    no_report: bool = typer.Option(False, "--no-report", help="Do not write report.html (the sweep's page and each trial's)."),
 ):
     """Train one spec over hidden-layer counts and any grid of keys, in parallel; compare them.
 
@@ -319,6 +330,8 @@ def sweep(
         except Interrupted as exc:
             raise Interrupted(f"{stop.name}: {exc}", exit_code=stop.exit_code) from None
     display.out_console().print(display.sweep_table(rows, plan.dimensions, f"{plan.name}: {len(rows)} trials, best first"))
+    if not no_report:
+        _write_report(sweep_dir)
     display.say(f"sweep: {sweep_dir}  ({seconds:.1f} s, {'dask' if executor == 'dask' else f'{jobs} jobs'})")
     failed = [r for r in rows if r["status"] not in ("completed", "diverged")]
     if failed:
@@ -363,6 +376,55 @@ def runs_compare(
     from nnctl.runs import compare_runs
 
     display.comparison(compare_runs(run_a, run_b), run_a.name, run_b.name)
+
+
+@runs_app.command("show")
+@handles_errors
+def runs_show(run: Path = typer.Argument(Path("runs/latest"), help="A run directory.")):
+    """A run's facts in the terminal: status, network shapes, metrics, costs, evaluation, how to rerun it.
+
+    Example: nnctl runs show runs/latest
+    """
+    from nnctl.report import collect_run
+
+    display.run_facts(collect_run(run))
+
+
+@app.command()
+@handles_errors
+def report(
+    path: Path = typer.Argument(Path("runs/latest"), help="A run or sweep directory."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="The HTML file to write (default: report.html in the folder)."),
+):
+    """One self-contained HTML page of a run or a sweep (and a page for each of a sweep's trials).
+
+    Example: nnctl report runs/latest -o quickstart.html
+    """
+    from nnctl.report import write_report
+
+    display.say(f"report: {write_report(path, output)}")
+
+
+def _reported(no_report: bool, run_dir, func, *args, **kwargs):
+    """func(*args, **kwargs); a run that diverged still gets its page before the error is shown."""
+    from nnctl.errors import DivergedError
+
+    try:
+        return func(*args, **kwargs)
+    except DivergedError:
+        if not no_report:
+            _write_report(run_dir)
+        raise
+
+
+def _write_report(run_dir) -> None:
+    """report.html after train or sweep; the run is kept whatever happens here."""
+    from nnctl.report import write_report
+
+    try:
+        display.say(f"report: {write_report(run_dir)}")
+    except Exception as exc:  # the run is complete; a page that cannot be written must not undo that
+        display.say(f"Note: report.html not written ({exc.__class__.__name__}: {exc}); try: nnctl report {run_dir}", err=True)
 
 
 def main():

@@ -313,3 +313,101 @@ def comparison(diff: dict, name_a: str, name_b: str) -> None:
         for key, (a, b) in rows.items():
             table.add_row(key, str(a), str(b))
         console.print(table)
+
+
+# ---------------------------------------------------------------- a run's facts (nnctl runs show, config show --shapes)
+
+
+def shapes_table(table, title: str) -> None:
+    """The course's "getting your matrix dimensions right": one row per layer."""
+    from nnctl.shapes import HEADERS, size_text, table_rows
+
+    m = f"m = {table.m:,}" if table.m else "m unknown"
+    out = Table(title=f"{title}: layer shapes for {m}, {table.dtype}", title_justify="left", box=box.SIMPLE_HEAD)
+    for h in HEADERS:
+        out.add_column(Text(h), justify="left" if h == "g[l]" else "right", no_wrap=True)
+    for row in table_rows(table):
+        out.add_row(*row)
+    out.add_section()
+    out.add_row("", "", "total", "", "", "", "", f"{table.parameters:,}", size_text(table.parameter_bytes + (table.activation_bytes or 0)))
+    console = out_console()
+    console.print(out)
+    console.print(Text(
+        f"Z[l] = W[l] A[l-1] + b[l], A[l] = g[l](Z[l]); memory: W, b ({size_text(table.parameter_bytes)}) "
+        f"and Z, A for m examples ({size_text(table.activation_bytes)}); training adds dW, db, dZ of the same shapes."
+    ))
+
+
+def run_facts(f) -> None:
+    """`nnctl runs show`: what the run's page shows, as text."""
+    console = out_console()
+    style = {"completed": "green", "diverged": "red", "failed": "red"}.get(f.status, "yellow")
+    head = Text(f"{f.name}  ", style="bold")
+    head.append(f.status, style=style)
+    console.print(head)
+    console.print(Text(f"run {f.path}" + (f" · started {f.started}" if f.started else "")))
+    for n in f.notices:
+        console.print(Text(n.text, style={"bad": "red", "warn": "yellow"}.get(n.level, "")))
+
+    table = Table(title="metrics", title_justify="left", box=box.SIMPLE_HEAD)
+    for col in ("data", "accuracy" if f.task == "classification" else "RMSE", "cost"):
+        table.add_column(col, justify="right")
+    for split, s in f.scores:
+        score = _pct(s["accuracy"]) if f.task == "classification" else ("—" if s["rmse"] is None else f"{s['rmse']:.6g}")
+        cost = s["cost"] if s["cost"] is not None else (f.final_cost if split == "train" else None)
+        table.add_row(split, score, "—" if cost is None else f"{cost:.6f}")
+    if f.scores:
+        console.print(table)
+    facts = [
+        ("iterations", "—" if f.iterations is None else f"{f.iterations:,}" + (f" of {f.total_iterations:,}" if f.total_iterations else "")),
+        ("wall time", "—" if f.seconds is None else f"{f.seconds:.2f} s"),
+        ("learning rate", "—" if f.learning_rate is None else f"{f.learning_rate:g}"),
+    ]
+    its, costs = f.costs.get("iteration") or [], f.costs.get("cost") or []
+    if its:
+        finite = [c for c in costs if c == c and abs(c) != float("inf")]
+        facts.append(("costs recorded", f"{len(its)}: first {costs[0]:.6f} at 0, last {costs[-1]:.6f} at {its[-1]:,}" + (f", lowest {min(finite):.6f}" if finite else "")))
+    for extra in sorted(set(f.costs) - {"iteration", "cost"}):
+        values = [v for v in f.costs[extra] if v == v]
+        if values:
+            facts.append((extra.replace("_", " "), f"last {values[-1]:.6g}"))
+    kv = Table(show_header=False, box=None, pad_edge=False)
+    kv.add_column(style="bold")
+    kv.add_column(overflow="fold")
+    for k, v in facts:
+        kv.add_row(k, v)
+    console.print(kv)
+    if f.shapes is not None:
+        shapes_table(f.shapes, "network")
+    ev = f.evaluation
+    if ev and ev.get("task") != "regression" and ev.get("confusion_matrix"):
+        cm = Table(title=f"confusion matrix on {ev['data']} ({ev['source']}); rows: true, columns: predicted", title_justify="left")
+        cm.add_column("")
+        for n in ev["classes"]:
+            cm.add_column(str(n), justify="right")
+        for n, row in zip(ev["classes"], ev["confusion_matrix"]):
+            cm.add_row(str(n), *map(str, row))
+        console.print(cm)
+        console.print(Text(f"accuracy {ev['accuracy']:.2f}%, {len(ev.get('misclassified') or [])} mistakes"))
+    elif ev:
+        console.print(Text(f"on {ev['data']} ({ev['source']}): RMSE {ev['rmse'] if ev['rmse'] is not None else float('nan'):.6g}"))
+    elif f.evaluation_note:
+        console.print(Text(f.evaluation_note))
+    repro = Table(title="reproduce", title_justify="left", show_header=False, box=None, pad_edge=False)
+    repro.add_column(style="bold")
+    repro.add_column(overflow="fold")
+    r = f.reproduce
+    repro.add_row("seed", str(r.get("seed", "—")))
+    for role, d in (r.get("data") or {}).items() if isinstance(r.get("data"), dict) else []:
+        if isinstance(d, dict):
+            repro.add_row(f"{role} data", f"{d.get('source')} (SHA-256 {d.get('sha256')})")
+    if isinstance(r.get("versions"), dict):
+        repro.add_row("versions", ", ".join(f"{k} {v}" for k, v in r["versions"].items()))
+    command = r.get("command")
+    if isinstance(command, list):
+        import shlex
+
+        command = shlex.join(map(str, command))
+    repro.add_row("command", str(command or "—"))
+    repro.add_row("rerun", f"nnctl train {f.path / 'config.resolved.yaml'}")
+    console.print(repro)

@@ -1,0 +1,149 @@
+"""The report's pictures: matplotlib figures as inline SVG (text as text, sized by the page)."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import math
+import re
+
+import numpy as np
+
+MAX_POINTS = 2000  # a curve is thinned to this many points; the page stays small for any run
+_counter = itertools.count()
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def to_svg(fig, label: str) -> str:
+    """An <svg> element that scales with its container; ids unique within the page."""
+    plt = _plt()
+    import matplotlib
+
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": f"{label}-{next(_counter)}"}):
+        buf = io.StringIO()
+        fig.savefig(buf, format="svg", bbox_inches="tight")
+    plt.close(fig)
+    text = buf.getvalue()
+    text = text[text.index("<svg") :]
+    # drop the fixed size in pt: the viewBox keeps the proportions, CSS sets the width
+    head, rest = text.split(">", 1)
+    head = re.sub(r'\s(width|height)="[^"]*"', "", head)
+    head += f' role="img" aria-label="{label}" preserveAspectRatio="xMidYMid meet"'
+    return head + ">" + rest
+
+
+def _style(ax):
+    ax.grid(alpha=0.3)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+
+
+def thin(xs, ys):
+    """At most MAX_POINTS points, evenly spaced, the first and the last kept."""
+    n = len(xs)
+    if n <= MAX_POINTS:
+        return list(xs), list(ys)
+    idx = np.unique(np.linspace(0, n - 1, MAX_POINTS).round().astype(int))
+    return [xs[i] for i in idx], [ys[i] for i in idx]
+
+
+def wants_log(values) -> bool:
+    """Log scale where the positive values span more than a factor of 30."""
+    v = [x for x in values if x is not None and math.isfinite(x)]
+    return bool(v) and min(v) > 0 and max(v) / min(v) > 30
+
+
+def cost_svg(curves: dict, title: str, ylabel: str = "cost") -> tuple[str, bool]:
+    """(svg, log scale used) for {label: (iterations, costs)}; non-finite costs are left out."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.6, 3.5))
+    every = []
+    for label, (its, cs) in curves.items():
+        pts = [(i, c) for i, c in zip(its, cs) if c is not None and math.isfinite(c)]
+        if not pts:
+            continue
+        xs, ys = thin(*zip(*pts))
+        every += ys
+        ax.plot(xs, ys, label=label, linewidth=1.6 if len(curves) < 4 else 1.1)
+    log = wants_log(every)
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel(ylabel + (" (log scale)" if log else ""))
+    ax.set_title(title, fontsize=11)
+    if 1 < len(curves) <= 12:
+        ax.legend(fontsize="small")
+    _style(ax)
+    return to_svg(fig, title), log
+
+
+def lr_svg(its, rates) -> str:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 2.6))
+    xs, ys = thin(its, rates)
+    ax.plot(xs, ys, color="tab:green")
+    if wants_log(ys):
+        ax.set_yscale("log")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("learning rate")
+    ax.set_title("learning rate", fontsize=11)
+    _style(ax)
+    return to_svg(fig, "learning rate")
+
+
+def decision_svg(predict, X, Y, title: str) -> str:
+    """The course's picture: the classifier's regions over a grid, with the points on top."""
+    plt = _plt()
+    x_min, x_max = X[0].min() - 1, X[0].max() + 1
+    y_min, y_max = X[1].min() - 1, X[1].max() + 1
+    xx, yy = np.meshgrid(np.linspace(x_min, x_max, 200), np.linspace(y_min, y_max, 200))
+    grid = np.vstack([xx.ravel(), yy.ravel()]).astype(X.dtype)
+    zz = (predict(grid) > 0.5).reshape(xx.shape).astype(float)
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.contourf(xx, yy, zz, levels=[-0.5, 0.5, 1.5], cmap=plt.cm.Spectral, alpha=0.8)
+    ax.scatter(X[0], X[1], c=np.asarray(Y).ravel(), s=10, cmap=plt.cm.Spectral, edgecolors="k", linewidths=0.3)
+    ax.set_xlabel("x1")
+    ax.set_ylabel("x2")
+    ax.set_title(title, fontsize=11)
+    return to_svg(fig, title)
+
+
+def sweep_value_svg(dimension: str, points: list, metric: str) -> str:
+    """A metric against one swept value: points [(value, {series: y})] (several per value when
+    other keys vary too: then dots, not lines)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.2, 3.6))
+    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v, _ in points)
+    if numeric:
+        xs = [float(v) for v, _ in points]
+        if dimension.endswith("learning_rate") and min(xs) > 0 and max(xs) / min(xs) > 10:
+            ax.set_xscale("log")
+    else:
+        labels = []
+        for v, _ in points:
+            if str(v) not in labels:
+                labels.append(str(v))
+        xs = [labels.index(str(v)) for v, _ in points]
+        ax.set_xticks(range(len(labels)), labels, rotation=30 if len(labels) > 4 else 0, ha="right" if len(labels) > 4 else "center")
+    several = len(set(xs)) < len(xs)
+    series = sorted({k for _, ys in points for k in ys})
+    for name in series:
+        pairs = sorted((x, ys[name]) for x, (_, ys) in zip(xs, points) if ys.get(name) is not None)
+        if pairs:
+            px, py = zip(*pairs)
+            ax.plot(px, py, "o" if several else "o-", label=name, alpha=0.8)
+    ax.set_xlabel(dimension)
+    ax.set_ylabel(metric)
+    ax.set_title(f"{metric} against {dimension}", fontsize=10)
+    if series:
+        ax.legend(fontsize="small")
+    _style(ax)
+    return to_svg(fig, f"{metric} against {dimension}")
