@@ -361,6 +361,7 @@ def _evaluation(facts: RunFacts, params_meta: dict) -> None:
             result, data = evaluate(run)
         except NnctlError as exc:
             facts.evaluation_note = f"no evaluation: {exc}"
+            _decision(facts, run)
             return
         source = "computed now on the run's test data"
     result = _clean_evaluation(result, source)
@@ -699,7 +700,7 @@ def _sweep_plots(facts: SweepFacts) -> dict:
 
     plots = {"curves": None, "curves_log": False, "values": []}
     if facts.curves:
-        plots["curves"], plots["curves_log"] = rp.cost_svg(facts.curves, f"{facts.name}: every trial's cost")
+        plots["curves"], plots["curves_log"] = rp.cost_svg(facts.curves, f"{facts.name}: every trial's cost", legend_below=True)
     done = [r for r in facts.rows if r["status"] == "completed"]
     metric, keys = ("RMSE", ("train_rmse", "validation_rmse", "test_rmse")) if facts.task == "regression" else ("accuracy (%)", ("train_accuracy", "validation_accuracy", "test_accuracy"))
     for d in facts.dimensions:
@@ -737,7 +738,8 @@ def render_sweep(facts: SweepFacts, out_dir: Path) -> str:
         page = facts.path / r["trial"] / REPORT
         if page.exists():
             link = os.path.relpath(page, out_dir)
-        cells = [(r["trial"], r["trial"], link)]
+        number = r["trial"].split("-", 1)[0] if r["trial"][:1].isdigit() else r["trial"]
+        cells = [(number, r["trial"], link)]
         for d in facts.dimensions:
             v = r["values"].get(d)
             sort = v if isinstance(v, (int, float)) and not isinstance(v, bool) else (sum(v) if isinstance(v, list) and all(isinstance(x, int) for x in v) else _value_text(v))
@@ -756,7 +758,7 @@ def render_sweep(facts: SweepFacts, out_dir: Path) -> str:
         b = facts.best
         score = next((f"{b[k]:.2f}% {label} accuracy" if "accuracy" in k else f"{label} {b[k]:.4g}" for k, label in reversed(metrics) if b[k] is not None), None)
         page = facts.path / b["trial"] / REPORT
-        best = {"name": b["trial"], "score": score, "values": ", ".join(f"{d} = {_value_text(b['values'].get(d))}" for d in facts.dimensions), "link": os.path.relpath(page, out_dir) if page.exists() else None}
+        best = {"name": b["trial"], "score": score, "settings": ", ".join(f"{d} = {_value_text(b['values'].get(d))}" for d in facts.dimensions), "link": os.path.relpath(page, out_dir) if page.exists() else None}
     return _env().get_template("sweep.html").render(
         f=facts,
         title=f"{facts.name} · nnctl sweep",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import itertools
+import warnings
 import math
 import re
 
@@ -11,6 +13,18 @@ import numpy as np
 
 MAX_POINTS = 2000  # a curve is thinned to this many points; the page stays small for any run
 _counter = itertools.count()
+
+
+def _quiet(func):
+    """No numpy warning reaches the terminal: a diverged run's costs overflow the log scale's transform."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return func(*args, **kwargs)
+
+    return wrapper
 
 
 def _plt():
@@ -61,7 +75,8 @@ def wants_log(values) -> bool:
     return bool(v) and min(v) > 0 and max(v) / min(v) > 30
 
 
-def cost_svg(curves: dict, title: str, ylabel: str = "cost") -> tuple[str, bool]:
+@_quiet
+def cost_svg(curves: dict, title: str, ylabel: str = "cost", legend_below: bool = False) -> tuple[str, bool]:
     """(svg, log scale used) for {label: (iterations, costs)}; non-finite costs are left out."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5.6, 3.5))
@@ -79,12 +94,15 @@ def cost_svg(curves: dict, title: str, ylabel: str = "cost") -> tuple[str, bool]
     ax.set_xlabel("iteration")
     ax.set_ylabel(ylabel + (" (log scale)" if log else ""))
     ax.set_title(title, fontsize=11)
-    if 1 < len(curves) <= 12:
+    if 1 < len(curves) <= 12 and legend_below:
+        ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=1 if max(map(len, curves)) > 24 else 2, frameon=False)
+    elif 1 < len(curves) <= 12:
         ax.legend(fontsize="small")
     _style(ax)
     return to_svg(fig, title), log
 
 
+@_quiet
 def lr_svg(its, rates) -> str:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.4, 2.6))
@@ -99,6 +117,7 @@ def lr_svg(its, rates) -> str:
     return to_svg(fig, "learning rate")
 
 
+@_quiet
 def decision_svg(predict, X, Y, title: str) -> str:
     """The course's picture: the classifier's regions over a grid, with the points on top."""
     plt = _plt()
@@ -116,6 +135,7 @@ def decision_svg(predict, X, Y, title: str) -> str:
     return to_svg(fig, title)
 
 
+@_quiet
 def sweep_value_svg(dimension: str, points: list, metric: str) -> str:
     """A metric against one swept value: points [(value, {series: y})] (several per value when
     other keys vary too: then dots, not lines)."""
@@ -126,6 +146,9 @@ def sweep_value_svg(dimension: str, points: list, metric: str) -> str:
         xs = [float(v) for v, _ in points]
         if dimension.endswith("learning_rate") and min(xs) > 0 and max(xs) / min(xs) > 10:
             ax.set_xscale("log")
+        if len(set(xs)) <= 10:
+            ax.set_xticks(sorted(set(xs)), [f"{v:g}" for v in sorted(set(xs))])
+            ax.minorticks_off()
     else:
         labels = []
         for v, _ in points:

@@ -40,7 +40,7 @@ def test_train_writes_every_file(tmp_path, tiny_config, tiny_data):
     run = (runs / "latest").resolve()
     assert run.parent == runs and run.name.endswith("-tiny")
     assert sorted(p.name for p in run.iterdir()) == [
-        "config.resolved.yaml", "costs.csv", "costs.png", "metrics.json", "params.h5", "reproduce.json", "spec.yaml",
+        "config.resolved.yaml", "costs.csv", "costs.png", "metrics.json", "params.h5", "report.html", "reproduce.json", "spec.yaml",
     ]
     # the progress lines (not a terminal) and the summary
     assert "tiny: iteration 0/30  cost" in result.stderr
