@@ -488,7 +488,7 @@ def _score_cards(facts: RunFacts) -> list:
         total = facts.total_iterations
         cards.append(("iterations", f"{facts.iterations:,}" + (f" of {total:,}" if total and total != facts.iterations else "")))
     if facts.seconds is not None:
-        cards.append(("wall time", f"{facts.seconds:.2f} s"))
+        cards.append(("wall time", f"{facts.seconds:.3g} s" if facts.seconds < 100 else f"{facts.seconds:,.0f} s"))
     rate = _num(facts.metrics.get("iterations_per_second"))
     if rate:
         cards.append(("iterations/s", f"{rate:,.0f}"))

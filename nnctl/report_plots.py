@@ -87,7 +87,8 @@ def cost_svg(curves: dict, title: str, ylabel: str = "cost", legend_below: bool 
             continue
         xs, ys = thin(*zip(*pts))
         every += ys
-        ax.plot(xs, ys, label=label, linewidth=1.6 if len(curves) < 4 else 1.1)
+        few = len(xs) <= 25  # a short or just-started run: each recorded cost is a dot too
+        ax.plot(xs, ys, "o-" if few else "-", markersize=3.5, label=label, linewidth=1.6 if len(curves) < 4 else 1.1)
     log = wants_log(every)
     if log:
         ax.set_yscale("log")

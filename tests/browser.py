@@ -26,6 +26,14 @@ def find_chromium() -> str | None:
     return None
 
 
+def _above_nine(fd: int) -> int:
+    import fcntl
+
+    high = fcntl.fcntl(fd, fcntl.F_DUPFD, 10)
+    os.close(fd)
+    return high
+
+
 class BrowserError(RuntimeError):
     pass
 
@@ -38,17 +46,23 @@ class Browser:
         self.profile = tempfile.mkdtemp(prefix="nnctl-chromium-")
         to_browser_r, self._to_browser = os.pipe()
         self._from_browser, from_browser_w = os.pipe()
+        # the child's ends go above fd 9 first, so that moving them onto 3 and 4 cannot clobber one another
+        to_browser_r, from_browser_w = (_above_nine(fd) for fd in (to_browser_r, from_browser_w))
         args = [
             executable, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
             "--disable-background-networking", "--disable-component-update", "--disable-sync",
             "--disable-extensions", "--disable-default-apps", "--mute-audio", "--hide-scrollbars",
             "--remote-debugging-pipe", f"--user-data-dir={self.profile}", "about:blank",
         ]
-        # the shell puts the pipe ends on the fds Chromium expects, then becomes Chromium
+        def onto_3_and_4():  # in the child, before the other fds are closed
+            os.dup2(to_browser_r, 3)
+            os.dup2(from_browser_w, 4)
+
         self.proc = subprocess.Popen(
-            ["/bin/sh", "-c", f'exec "$0" "$@" 3<&{to_browser_r} 4>&{from_browser_w}', *args],
-            pass_fds=(to_browser_r, from_browser_w),
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            args,
+            preexec_fn=onto_3_and_4,
+            pass_fds=(3, 4),
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(Path(self.profile, "stderr.txt"), "wb"),
         )
         os.close(to_browser_r)
         os.close(from_browser_w)

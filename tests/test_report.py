@@ -317,3 +317,17 @@ def test_sweep_page_with_hostile_plan(tmp_path, tiny_config):
     assert not (tmp_path / "evil" / "report.html").exists()
     assert "trial name &#39;../../evil&#39; is not a folder name; skipped" in html
     assert "Not every trial completed: 1 pending of 3." in html
+
+
+def test_templates_are_package_data():
+    """A non-editable install carries the templates: pyproject's package-data names every one."""
+    import fnmatch
+
+    tomllib = pytest.importorskip("tomllib")
+    from conftest import REPO
+
+    patterns = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["nnctl"]
+    templates = [p.relative_to(REPO / "nnctl").as_posix() for p in (REPO / "nnctl" / "templates").iterdir()]
+    assert {"templates/base.html", "templates/run.html", "templates/sweep.html"} <= set(templates)
+    assert all(any(fnmatch.fnmatch(t, pat) for pat in patterns) for t in templates)
+    assert "jinja2>=3.1" in tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
