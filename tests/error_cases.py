@@ -179,6 +179,18 @@ CASES = [
          patches={"nnctl.images.MAX_PIXELS": 100}),
     Case("image path is a directory", {"run": trained_run, "d/.keep": b""}, ["predict", "{tmp}/d", "--run", "{tmp}/run"],
          "Error: no image files found in {tmp}/d"),
+    # --- report ---
+    Case("report of a missing folder", {}, ["report", "{tmp}/nope"],
+         "Error: {tmp}/nope: no such run or sweep directory; see `nnctl runs` for the runs there are"),
+    Case("report of a folder that is not a run", {"notes.txt": "x"}, ["report", "{tmp}"],
+         "Error: {tmp}: not a run or sweep directory (no metrics.json, config.resolved.yaml or sweep.json)"),
+    Case("report written where it cannot be", {"run": trained_run, "blocker": "x"}, ["report", "{tmp}/run", "-o", "{tmp}/blocker/page.html"],
+         "Error: {tmp}/blocker/page.html: cannot write the report (Not a directory); choose another place with -o"),
+    Case("runs show of a missing run", {}, ["runs", "show", "{tmp}/nope"],
+         "Error: {tmp}/nope: no such run directory; give a runs/... folder (see `nnctl runs`)"),
+    Case("layer shapes without readable data", {"c.yaml": "data: {train: missing.h5}\nmodel: {hidden: [3]}\ntrain: {learning_rate: 0.1, iterations: 5}\n"},
+         ["config", "show", "{tmp}/c.yaml", "--shapes"],
+         "Error: {tmp}/missing.h5: cannot be read, so n_x (the input size) is unknown; fix data.train in {tmp}/c.yaml or give model.layers in full"),
 ]
 
 
