@@ -488,11 +488,17 @@ def _score_cards(facts: RunFacts) -> list:
         total = facts.total_iterations
         cards.append(("iterations", f"{facts.iterations:,}" + (f" of {total:,}" if total and total != facts.iterations else "")))
     if facts.seconds is not None:
-        cards.append(("wall time", f"{facts.seconds:.3g} s" if facts.seconds < 100 else f"{facts.seconds:,.0f} s"))
+        cards.append(("wall time", _seconds(facts.seconds)))
     rate = _num(facts.metrics.get("iterations_per_second"))
     if rate:
         cards.append(("iterations/s", f"{rate:,.0f}"))
     return cards
+
+
+def _seconds(s: float) -> str:
+    if s < 0.01:
+        return f"{s * 1000:.2g} ms"
+    return f"{s:.2f} s" if s < 100 else f"{s:,.0f} s"
 
 
 def _run_plots(facts: RunFacts) -> dict:
@@ -508,7 +514,7 @@ def _run_plots(facts: RunFacts) -> dict:
         val = _column(costs, "validation_cost", "val_cost", "validation")
         if val:
             curves["validation"] = (its, costs[val])
-        plots["cost"], plots["cost_log"] = rp.cost_svg(curves, f"{facts.name}: cost")
+        plots["cost"], plots["cost_log"] = rp.cost_svg(curves, f"{facts.name}: cost", total=facts.total_iterations)
         lr = _column(costs, "learning_rate", "lr")
         if lr:
             pts = [(i, r) for i, r in zip(its, costs[lr]) if math.isfinite(r)]
@@ -788,6 +794,8 @@ def _write(path: Path, html: str) -> Path:
 def write_run_report(run_dir, output=None, back_link: str | None = None) -> Path:
     facts = collect_run(run_dir)
     out = Path(output) if output else facts.path / REPORT
+    if back_link is None and (facts.path.parent / "sweep.json").exists():  # a sweep's trial
+        back_link = os.path.relpath(facts.path.parent / REPORT, out.parent)
     return _write(out, render_run(facts, back_link))
 
 

@@ -76,7 +76,7 @@ def wants_log(values) -> bool:
 
 
 @_quiet
-def cost_svg(curves: dict, title: str, ylabel: str = "cost", legend_below: bool = False) -> tuple[str, bool]:
+def cost_svg(curves: dict, title: str, ylabel: str = "cost", legend_below: bool = False, total=None) -> tuple[str, bool]:
     """(svg, log scale used) for {label: (iterations, costs)}; non-finite costs are left out."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5.6, 3.5))
@@ -92,6 +92,11 @@ def cost_svg(curves: dict, title: str, ylabel: str = "cost", legend_below: bool 
     log = wants_log(every)
     if log:
         ax.set_yscale("log")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if total:  # an unfinished run's curve stops short of where it was going
+        ax.set_xlim(-0.02 * total, 1.02 * total)
     ax.set_xlabel("iteration")
     ax.set_ylabel(ylabel + (" (log scale)" if log else ""))
     ax.set_title(title, fontsize=11)
