@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import html
 import io
 import itertools
 import warnings
@@ -50,8 +51,15 @@ def to_svg(fig, label: str) -> str:
     # drop the fixed size in pt: the viewBox keeps the proportions, CSS sets the width
     head, rest = text.split(">", 1)
     head = re.sub(r'\s(width|height)="[^"]*"', "", head)
-    head += f' role="img" aria-label="{label}" preserveAspectRatio="xMidYMid meet"'
+    head += f' role="img" aria-label="{html.escape(label, quote=True)}" preserveAspectRatio="xMidYMid meet"'
     return head + ">" + rest
+
+
+def plain(text) -> str:
+    """Text read from a run's files, shown as it is: no mathtext ($), at most 80 characters."""
+    text = str(text)
+    text = text if len(text) <= 80 else text[:79] + "…"
+    return text.replace("$", r"\$")
 
 
 def _style(ax):
@@ -88,7 +96,7 @@ def cost_svg(curves: dict, title: str, ylabel: str = "cost", legend_below: bool 
         xs, ys = thin(*zip(*pts))
         every += ys
         few = len(xs) <= 25  # a short or just-started run: each recorded cost is a dot too
-        ax.plot(xs, ys, "o-" if few else "-", markersize=3.5, label=label, linewidth=1.6 if len(curves) < 4 else 1.1)
+        ax.plot(xs, ys, "o-" if few else "-", markersize=3.5, label=plain(label), linewidth=1.6 if len(curves) < 4 else 1.1)
     log = wants_log(every)
     if log:
         ax.set_yscale("log")
@@ -99,7 +107,7 @@ def cost_svg(curves: dict, title: str, ylabel: str = "cost", legend_below: bool 
         ax.set_xlim(-0.02 * total, 1.02 * total)
     ax.set_xlabel("iteration")
     ax.set_ylabel(ylabel + (" (log scale)" if log else ""))
-    ax.set_title(title, fontsize=11)
+    ax.set_title(plain(title), fontsize=11)
     if 1 < len(curves) <= 12 and legend_below:
         ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=1 if max(map(len, curves)) > 24 else 2, frameon=False)
     elif 1 < len(curves) <= 12:
@@ -137,7 +145,7 @@ def decision_svg(predict, X, Y, title: str) -> str:
     ax.scatter(X[0], X[1], c=np.asarray(Y).ravel(), s=10, cmap=plt.cm.Spectral, edgecolors="k", linewidths=0.3)
     ax.set_xlabel("x1")
     ax.set_ylabel("x2")
-    ax.set_title(title, fontsize=11)
+    ax.set_title(plain(title), fontsize=11)
     return to_svg(fig, title)
 
 
@@ -161,7 +169,7 @@ def sweep_value_svg(dimension: str, points: list, metric: str) -> str:
             if str(v) not in labels:
                 labels.append(str(v))
         xs = [labels.index(str(v)) for v, _ in points]
-        ax.set_xticks(range(len(labels)), labels, rotation=30 if len(labels) > 4 else 0, ha="right" if len(labels) > 4 else "center")
+        ax.set_xticks(range(len(labels)), [plain(t) for t in labels], rotation=30 if len(labels) > 4 else 0, ha="right" if len(labels) > 4 else "center")
     several = len(set(xs)) < len(xs)
     series = sorted({k for _, ys in points for k in ys})
     for name in series:
@@ -169,9 +177,9 @@ def sweep_value_svg(dimension: str, points: list, metric: str) -> str:
         if pairs:
             px, py = zip(*pairs)
             ax.plot(px, py, "o" if several else "o-", label=name, alpha=0.8)
-    ax.set_xlabel(dimension)
+    ax.set_xlabel(plain(dimension))
     ax.set_ylabel(metric)
-    ax.set_title(f"{metric} against {dimension}", fontsize=10)
+    ax.set_title(plain(f"{metric} against {dimension}"), fontsize=10)
     if series:
         ax.legend(fontsize="small")
     _style(ax)

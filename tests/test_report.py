@@ -267,6 +267,17 @@ def test_hostile_values_are_escaped_and_never_a_path(tmp_path, tiny_config):
     assert _outside_references(html) == []
 
 
+def test_names_read_back_are_shown_as_text(tmp_path, tiny_config):
+    run = _train(tiny_config, tmp_path / "runs", "--no-report")
+    resolved = (run / "config.resolved.yaml").read_text().replace("name: tiny", "name: '$\\frac{1}{0$ \"<b>'")
+    (run / "config.resolved.yaml").write_text(resolved)
+    result = invoke("report", run)
+    assert result.exit_code == 0, result.output
+    html = _page(run)
+    assert "<title>$\\frac{1}{0$ &#34;&lt;b&gt; · nnctl run</title>" in html and '"<b>' not in html
+    assert 'aria-label="$\\frac{1}{0$ &quot;&lt;b&gt;: cost"' in html
+
+
 def test_report_of_what_is_not_a_run(tmp_path):
     result = invoke("report", tmp_path / "nope")
     assert result.exit_code == 1 and result.stderr == f"Error: {tmp_path / 'nope'}: no such run or sweep directory; see `nnctl runs` for the runs there are\n"
