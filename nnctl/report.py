@@ -596,6 +596,7 @@ class SweepFacts:
     curves: dict = field(default_factory=dict)
     command: str | None = None
     task: str = "classification"
+    order: list = field(default_factory=list)
 
 
 def is_sweep(path) -> bool:
@@ -684,6 +685,7 @@ def collect_sweep(path) -> SweepFacts:
         acc = r["test_accuracy"] if r["test_accuracy"] is not None else r["train_accuracy"]
         return (r["status"] != "completed", -(acc if acc is not None else -1), r["final_cost"] if r["final_cost"] is not None else float("inf"))
 
+    facts.order = [r["trial"] for r in rows]  # the plan's order, for plots against swept values
     facts.rows = sorted(rows, key=key)
     facts.best = next((r for r in facts.rows if r["status"] == "completed"), None)
     unfinished = [r for r in rows if r["status"] not in ("completed",)]
@@ -707,7 +709,7 @@ def _sweep_plots(facts: SweepFacts) -> dict:
     plots = {"curves": None, "curves_log": False, "values": []}
     if facts.curves:
         plots["curves"], plots["curves_log"] = rp.cost_svg(facts.curves, f"{facts.name}: every trial's cost", legend_below=True)
-    done = [r for r in facts.rows if r["status"] == "completed"]
+    done = sorted((r for r in facts.rows if r["status"] == "completed"), key=lambda r: facts.order.index(r["trial"]))
     metric, keys = ("RMSE", ("train_rmse", "validation_rmse", "test_rmse")) if facts.task == "regression" else ("accuracy (%)", ("train_accuracy", "validation_accuracy", "test_accuracy"))
     for d in facts.dimensions:
         points = []
