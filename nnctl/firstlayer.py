@@ -35,7 +35,11 @@ class PrimalFirstLayer:
 
     def __init__(self, W1, X, state=None):
         self.W1 = W1
-        self.dW1 = np.empty_like(W1)
+        self.dW1 = None
+
+    def rebind(self, W1, dW1):
+        """The arrays (views of the Trainer's vectors) that hold W[1] and dW[1] from now on."""
+        self.W1, self.dW1 = W1, dW1
 
     @staticmethod
     def not_exact_for(optimizer_linear: bool, full_batch: bool) -> str | None:
@@ -45,14 +49,14 @@ class PrimalFirstLayer:
         np.matmul(self.W1, A0, out=Z)
 
     def gradient(self, dZ1, A0, m):
-        """(the trained array, its gradient): W[1] and dW[1] = (1/m) dZ[1] A[0]^T."""
+        """dW[1] = (1/m) dZ[1] A[0]^T."""
         np.matmul(dZ1, A0.T, out=self.dW1)
         self.dW1 /= m
-        return self.W1, self.dW1
+        return self.dW1
 
     def finite_probe(self, dZ1):
         # finite dZ[1] (and finite A[0]) make a finite dW[1]: check whichever array is smaller
-        return dZ1.sum() if dZ1.size < self.dW1.size else self.dW1.sum()
+        return np.add.reduce(dZ1 if dZ1.size < self.dW1.size else self.dW1, axis=None)
 
     @property
     def trained(self):
@@ -83,6 +87,11 @@ class DualFirstLayer:
         self.C = state["C"] if "C" in state else np.zeros((n1, m), W1.dtype)  # W1 = W1_0 + C X^T
         self.G = gram(X)  # (m, m), computed once
         self.P = self.W1_0 @ X  # (n[1], m), computed once
+        self.dC = None
+
+    def rebind(self, C, dC):
+        """The arrays (views of the Trainer's vectors) that hold C and its gradient from now on."""
+        self.C, self.dC = C, dC
 
     @staticmethod
     def not_exact_for(optimizer_linear: bool, full_batch: bool) -> str | None:
@@ -98,12 +107,11 @@ class DualFirstLayer:
         Z += self.P
 
     def gradient(self, dZ1, A0, m):
-        """(C, dZ[1] / m): the step on C that is the step dW[1] on W[1]."""
-        dZ1 /= m
-        return self.C, dZ1
+        """dZ[1] / m, the step on C that is the step dW[1] on W[1]."""
+        return np.divide(dZ1, m, out=self.dC)
 
     def finite_probe(self, dZ1):
-        return dZ1.sum()
+        return np.add.reduce(dZ1, axis=None)
 
     @property
     def trained(self):

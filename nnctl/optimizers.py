@@ -3,8 +3,8 @@
 Backward computes the gradients; an optimizer's `step(params, grads)` applies them in place and
 owns its state, named after the parameter it belongs to ("v/W1", "s/b2", ...) so that
 checkpoints save it with `state()` and resume restores it with `load_state()`.
-`step` may overwrite `grads` (they are the Trainer's buffers, recomputed every step): no
-temporary array is allocated per step. The arithmetic is the course's, in the course's order:
+`step` may overwrite `grads` (the Trainer's buffer, recomputed every step): no temporary array
+is allocated per step. The arithmetic is the course's, in the course's order:
 
   gd        W = W - alpha dW
   momentum  v = beta v + (1 - beta) dW;  W = W - alpha v
@@ -24,96 +24,99 @@ import numpy as np
 
 
 class Optimizer:
-    """Gradient descent, and the base of the others: `step(params, grads)` in place."""
+    """Gradient descent, and the base of the others.
+
+    `bind(layout)` names the pieces of the parameter vector the optimizer will step, in order:
+    [("W1", shape), ("b1", shape), ...]; its state is one vector per moment, of the same layout,
+    saved piece by piece ("v/W1", ...). `step(params, grads)` takes the parameter and gradient
+    vectors (the Trainer keeps every parameter as a view of one vector, so an update is a few
+    whole-vector operations, whatever the depth) and may overwrite `grads`.
+    """
 
     name = "gd"
-    moments: tuple = ()  # the state kept per parameter, each the parameter's shape
-    scratch = False  # one extra array per parameter for in-place arithmetic
+    moments: tuple = ()  # the state kept per parameter
+    scratch = False  # one extra vector for in-place arithmetic
     linear = True  # the update is a fixed linear map of the gradients (the dual path's condition)
 
     def __init__(self, learning_rate: float, beta: float = 0.9, beta1: float = 0.9, beta2: float = 0.999, epsilon: float = 1e-8):
         self.learning_rate = learning_rate
         self.beta, self.beta1, self.beta2, self.epsilon = beta, beta1, beta2, epsilon
         self.t = 0  # steps applied
-        self.names: list = []
-        self.state_arrays: dict = {}
-        self._scratch: list = []
+        self.layout: list = []
+        self.m: dict = {}
+        self._tmp = None
 
-    def bind(self, names, params) -> "Optimizer":
-        """Allocate the state, zeros, for parameters named `names` (e.g. ["W1", "b1", ...])."""
-        self.names = list(names)
-        self.state_arrays = {f"{k}/{n}": np.zeros_like(p) for k in self.moments for n, p in zip(names, params)}
-        self._scratch = [np.empty_like(p) for p in params] if self.scratch else []
+    def bind(self, layout, dtype=np.float64) -> "Optimizer":
+        """Allocate the state, zeros, for a parameter vector made of `layout` [(name, shape), ...]."""
+        self.layout, offset = [], 0
+        for name, shape in layout:
+            size = int(np.prod(shape))
+            self.layout.append((name, offset, offset + size, tuple(shape)))
+            offset += size
+        self.m = {k: np.zeros(offset, dtype) for k in self.moments}
+        self._tmp = np.empty(offset, dtype) if self.scratch else None
         return self
-
-    def _moment(self, kind: str, i: int):
-        return self.state_arrays[f"{kind}/{self.names[i]}"]
 
     def step(self, params, grads) -> None:
         self.t += 1
-        alpha = self.learning_rate
-        for p, g in zip(params, grads):
-            g *= alpha  # W = W - alpha dW, with dW's buffer as the scratch
-            p -= g
+        grads *= self.learning_rate  # W = W - alpha dW, with dW's buffer as the scratch
+        params -= grads
 
     def state(self) -> dict:
-        """Every array and number the next steps depend on."""
-        return {**self.state_arrays, "t": np.array(self.t, dtype=np.int64)}
+        """Every array and number the next steps depend on, named after the parameters."""
+        out = {f"{k}/{name}": vec[a:b].reshape(shape) for k, vec in self.m.items() for name, a, b, shape in self.layout}
+        out["t"] = np.array(self.t, dtype=np.int64)
+        return out
 
     def load_state(self, state: dict) -> None:
-        for key, arr in self.state_arrays.items():
-            if key not in state or state[key].shape != arr.shape:
-                raise ValueError(f"optimizer state {key!r} missing or of the wrong shape")
-            arr[...] = state[key]
+        for k, vec in self.m.items():
+            for name, a, b, shape in self.layout:
+                key = f"{k}/{name}"
+                if key not in state or tuple(np.shape(state[key])) != shape:
+                    raise ValueError(f"optimizer state {key!r} missing or of the wrong shape")
+                vec[a:b] = np.asarray(state[key]).ravel()
         self.t = int(state.get("t", 0))
 
     def extra_arrays(self) -> int:
-        """Arrays of each parameter's size the optimizer holds (for the memory estimate)."""
+        """Vectors of the parameters' size the optimizer holds (for the memory estimate)."""
         return len(self.moments) + int(self.scratch)
 
 
-class _PerParameter(Optimizer):
-    """The others: one `_update` per parameter."""
-
-    def step(self, params, grads) -> None:
-        self.t += 1
-        for i, (p, g) in enumerate(zip(params, grads)):
-            self._update(i, p, g)
-
-
-class Momentum(_PerParameter):
+class Momentum(Optimizer):
     name = "momentum"
     moments = ("v",)
 
-    def _update(self, i, p, g):
-        v = self._moment("v", i)
+    def step(self, params, grads) -> None:
+        self.t += 1
+        v = self.m["v"]
         v *= self.beta
-        g *= 1 - self.beta
-        v += g  # v = beta v + (1 - beta) dW
-        np.multiply(v, self.learning_rate, out=g)
-        p -= g  # W = W - alpha v
+        grads *= 1 - self.beta
+        v += grads  # v = beta v + (1 - beta) dW
+        np.multiply(v, self.learning_rate, out=grads)
+        params -= grads  # W = W - alpha v
 
 
-class RMSprop(_PerParameter):
+class RMSprop(Optimizer):
     name = "rmsprop"
     moments = ("s",)
     scratch = True
     linear = False
 
-    def _update(self, i, p, g):
-        s, tmp = self._moment("s", i), self._scratch[i]
+    def step(self, params, grads) -> None:
+        self.t += 1
+        s, tmp = self.m["s"], self._tmp
         s *= self.beta2
-        np.multiply(g, g, out=tmp)
+        np.multiply(grads, grads, out=tmp)
         tmp *= 1 - self.beta2
         s += tmp  # s = beta2 s + (1 - beta2) dW^2
         np.sqrt(s, out=tmp)
         tmp += self.epsilon
-        g *= self.learning_rate
-        g /= tmp
-        p -= g  # W = W - alpha dW / (sqrt(s) + epsilon)
+        grads *= self.learning_rate
+        grads /= tmp
+        params -= grads  # W = W - alpha dW / (sqrt(s) + epsilon)
 
 
-class Adam(_PerParameter):
+class Adam(Optimizer):
     name = "adam"
     moments = ("v", "s")
     scratch = True
@@ -121,27 +124,21 @@ class Adam(_PerParameter):
 
     def step(self, params, grads) -> None:
         self.t += 1  # t counts mini-batch steps, from 1
-        self._c1 = 1 - np.power(self.beta1, self.t)
-        self._c2 = 1 - np.power(self.beta2, self.t)
-        for i, (p, g) in enumerate(zip(params, grads)):
-            self._update(i, p, g)
-
-    def _update(self, i, p, g):
-        v, s, tmp = self._moment("v", i), self._moment("s", i), self._scratch[i]
+        v, s, tmp = self.m["v"], self.m["s"], self._tmp
         s *= self.beta2
-        np.multiply(g, g, out=tmp)
+        np.multiply(grads, grads, out=tmp)
         tmp *= 1 - self.beta2
         s += tmp  # s = beta2 s + (1 - beta2) dW^2
         v *= self.beta1
-        g *= 1 - self.beta1
-        v += g  # v = beta1 v + (1 - beta1) dW
-        np.divide(v, self._c1, out=g)  # v_hat
-        np.divide(s, self._c2, out=tmp)  # s_hat
+        grads *= 1 - self.beta1
+        v += grads  # v = beta1 v + (1 - beta1) dW
+        np.divide(v, 1 - np.power(self.beta1, self.t), out=grads)  # v_hat
+        np.divide(s, 1 - np.power(self.beta2, self.t), out=tmp)  # s_hat
         np.sqrt(tmp, out=tmp)
         tmp += self.epsilon
-        g *= self.learning_rate
-        g /= tmp
-        p -= g  # W = W - alpha v_hat / (sqrt(s_hat) + epsilon)
+        grads *= self.learning_rate
+        grads /= tmp
+        params -= grads  # W = W - alpha v_hat / (sqrt(s_hat) + epsilon)
 
 
 class OptimizerRow(NamedTuple):

@@ -22,6 +22,7 @@ from nnctl.firstlayer import FIRST_LAYERS, choose_first_layer, choose_path, gram
 from nnctl.network import LOSSES
 from nnctl.optimizers import Optimizer
 
+_sum = np.add.reduce
 COURSE_SHUFFLE_SEED = 10  # the course's `seed = 10`, incremented before each epoch
 
 
@@ -61,18 +62,28 @@ class Batches:
         self.size = m if self.full else batch_size
         self.count = -(-m // self.size)  # batches per epoch
         self.shuffle = "none" if self.full else shuffle
-        self.order = np.arange(m)  # this epoch's order of the examples
-        self.rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,))) if shuffle == "generator" else None
+        self.order = np.arange(m)  # this epoch's order of the examples, drawn in place
+        self._identity = np.arange(m)
+        self.rng = None
+        if self.shuffle == "generator":
+            self.rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
+        elif self.shuffle == "course":
+            self._legacy = np.random.RandomState(COURSE_SHUFFLE_SEED)
 
     @property
     def sizes(self) -> tuple:
         return tuple(sorted({self.size, self.m - (self.count - 1) * self.size}))
 
     def start_epoch(self, epoch: int) -> None:
+        """Draw this epoch's order: `permutation(m)`, written as what it is, a shuffle of 0..m-1."""
+        if self.shuffle == "none":
+            return
+        np.copyto(self.order, self._identity)
         if self.shuffle == "generator":
-            self.order = self.rng.permutation(self.m)
-        elif self.shuffle == "course":
-            self.order = np.random.RandomState(COURSE_SHUFFLE_SEED + 1 + epoch).permutation(self.m)
+            self.rng.shuffle(self.order)
+        else:  # reseeding one RandomState gives RandomState(seed)'s stream, 20 times faster than a new one
+            self._legacy.seed(COURSE_SHUFFLE_SEED + 1 + epoch)
+            self._legacy.shuffle(self.order)
 
     def indices(self, k: int):
         """The examples of batch k (a view of this epoch's order)."""
@@ -88,7 +99,7 @@ class Batches:
         if order is not None:
             if order.shape != (self.m,) or not np.array_equal(np.sort(order), np.arange(self.m)):
                 raise ValueError("the checkpoint's order of the examples is not a permutation of them")
-            self.order = order.astype(np.intp)
+            self.order[:] = order
 
 
 class _Buffers:
@@ -113,7 +124,8 @@ class _Buffers:
 class Trainer:
     """One network's training state; `params` is updated in place.
 
-    On the dual path params["W1"] is only brought up to date by `materialize()`.
+    `params`' arrays are replaced by views of the Trainer's parameter vector (the dict itself is
+    kept). On the dual path params["W1"] is only brought up to date by `materialize()`.
     `optimizer` defaults to gradient descent at `learning_rate`.
     """
 
@@ -136,17 +148,29 @@ class Trainer:
         self.cur = self.buffers[m]
         self.path = path
         self.first = FIRST_LAYERS[path](self.W[1], X, dual_state)
-        self.dW = [None, None] + [np.empty_like(W) for W in self.W[2:]]
-        self.db = [None] + [np.empty_like(b) for b in self.b[1:]]
-        # what the optimizer steps, in the course's order W1, b1, W2, b2, ... and their gradients
-        self.trained = [self.first.trained, self.b[1]]
-        self.names = [self.first.trained_name, "b1"]
-        self.grads = [None, self.db[1]]
-        for l in range(2, L + 1):
-            self.trained += [self.W[l], self.b[l]]
-            self.names += [f"W{l}", f"b{l}"]
-            self.grads += [self.dW[l], self.db[l]]
-        self.optimizer = (optimizer or Optimizer(learning_rate)).bind(self.names, self.trained)
+        # Every trained array, in the course's order W1 (or C), b1, W2, b2, ..., is a view of one
+        # parameter vector, and every gradient a view of one gradient vector: the optimizer's
+        # step is a few whole-vector operations, whatever the depth.
+        pieces = [(self.first.trained_name, self.first.trained), ("b1", self.b[1])]
+        pieces += [(f"{k}{l}", arr) for l in range(2, L + 1) for k, arr in (("W", self.W[l]), ("b", self.b[l]))]
+        dtype = self.W[1].dtype
+        self.theta = np.empty(sum(a.size for _, a in pieces), dtype)
+        self.grad = np.empty_like(self.theta)
+        views, offset = {}, 0
+        for name, arr in pieces:
+            views[name] = (self.theta[offset : offset + arr.size].reshape(arr.shape), self.grad[offset : offset + arr.size].reshape(arr.shape))
+            views[name][0][...] = arr
+            offset += arr.size
+        self.first.rebind(*views[self.first.trained_name])
+        if path == "primal":
+            params["W1"] = self.W[1] = views["W1"][0]
+        self.dW = [None, None] + [views[f"W{l}"][1] for l in range(2, L + 1)]
+        self.db = [None] + [views[f"b{l}"][1] for l in range(1, L + 1)]
+        for l in range(1, L + 1):
+            params[f"b{l}"] = self.b[l] = views[f"b{l}"][0]
+            if l > 1:
+                params[f"W{l}"] = self.W[l] = views[f"W{l}"][0]
+        self.optimizer = (optimizer or Optimizer(learning_rate)).bind([(n, a.shape) for n, a in pieces], dtype)
 
     @property
     def learning_rate(self) -> float:
@@ -199,17 +223,17 @@ class Trainer:
         total = 0.0
         for l in range(L, 0, -1):
             dZ = B.dZ[l]
-            np.sum(dZ, axis=1, keepdims=True, out=self.db[l])
+            _sum(dZ, axis=1, keepdims=True, out=self.db[l])  # np.sum's own kernel, without its wrapper
             self.db[l] /= m
-            total += float(self.db[l].sum())
+            total += float(_sum(self.db[l], axis=None))
             if l == 1:
-                self.grads[0] = self.first.gradient(dZ, B.A[0], m)[1]
+                self.first.gradient(dZ, B.A[0], m)
                 total += float(self.first.finite_probe(dZ))
             else:
                 np.matmul(dZ, B.A[l - 1].T, out=self.dW[l])  # dZ[l] A[l-1]^T  (n[l], n[l-1])
                 self.dW[l] /= m
                 # finite dZ[l] (and finite A[l-1]) make a finite dW[l]: check whichever array is smaller
-                total += float(dZ.sum() if dZ.size < self.dW[l].size else self.dW[l].sum())
+                total += float(_sum(dZ if dZ.size < self.dW[l].size else self.dW[l], axis=None))
                 np.matmul(self.W[l].T, dZ, out=B.dZ[l - 1])  # dA[l-1] = W[l]^T dZ[l]
                 # A[l-1] has served dW[l] above: backward may consume it for g'(Z[l-1])
                 self.acts[l - 2].backward(B.dZ[l - 1], B.A[l - 1])
@@ -217,7 +241,7 @@ class Trainer:
 
     def step(self) -> None:
         """The optimizer's update of every trained array (it may overwrite the gradients)."""
-        self.optimizer.step(self.trained, self.grads)
+        self.optimizer.step(self.theta, self.grad)
 
     def backward_and_update(self) -> bool:
         """One training step on the current batch: backward, then (if finite) the step."""
