@@ -18,8 +18,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from nnctl.activations import ACTIVATION_NAMES
 from nnctl.data import BUILTIN_PREFIX
 from nnctl.errors import ConfigError
+from nnctl.firstlayer import DualFirstLayer
+from nnctl.network import INIT_NAMES, LOSS_NAMES, LOSSES
+from nnctl.optimizers import OPTIMIZER_NAMES, OPTIMIZERS, SCHEDULE_NAMES
 
-ActivationName = Literal[ACTIVATION_NAMES]  # the valid names come from the activation table
+# the valid names come from the tables
+ActivationName = Literal[ACTIVATION_NAMES]
+InitName = Literal[INIT_NAMES]
+LossName = Literal[("auto", *LOSS_NAMES)]
+OptimizerName = Literal[OPTIMIZER_NAMES]
+ScheduleName = Literal[SCHEDULE_NAMES]
 LayerSize = Annotated[int, Field(gt=0)]
 MAX_CONFIG_BYTES = 1 << 20
 
@@ -39,12 +47,12 @@ class ModelSpec(_Strict):
     hidden_activation: ActivationName = "relu"
     output_activation: ActivationName = "sigmoid"
     activations: Optional[list[ActivationName]] = Field(None, description="one per layer, overrides the two above")
-    init: Literal["normal", "xavier", "he", "zeros"] = "xavier"
+    init: InitName = "xavier"
     init_scale: float = Field(0.01, gt=0, description="multiplier for init: normal")
     init_rng: Literal["generator", "legacy"] = Field(
         "generator", description="legacy: np.random.seed(seed) + one randn per layer, as the course"
     )
-    loss: Literal["auto", "cross_entropy", "mse"] = "auto"
+    loss: LossName = "auto"
 
     @model_validator(mode="after")
     def _check(self):
@@ -60,10 +68,11 @@ class ModelSpec(_Strict):
             )
         if self.layers is not None and self.layers[-1] != 1:
             raise ValueError(f"model.layers: the output layer must have 1 unit (got {self.layers[-1]})")
-        if self.resolved_loss == "cross_entropy" and self.layer_activations[-1] != "sigmoid":
+        needs = LOSSES[self.resolved_loss].output
+        if needs is not None and self.layer_activations[-1] != needs:
             raise ValueError(
-                f"model.loss: cross_entropy needs a sigmoid output (got {self.layer_activations[-1]}); "
-                "use output_activation: sigmoid, or loss: mse"
+                f"model.loss: {self.resolved_loss} needs a {needs} output (got {self.layer_activations[-1]}); "
+                f"use output_activation: {needs}, or loss: mse"
             )
         return self
 
@@ -87,22 +96,62 @@ class ModelSpec(_Strict):
 
     @property
     def task(self) -> str:
-        return "classification" if self.resolved_loss == "cross_entropy" else "regression"
+        return LOSSES[self.resolved_loss].task
 
 
 class TrainSpec(_Strict):
-    learning_rate: float = Field(gt=0)
-    iterations: int = Field(ge=1)
+    learning_rate: float = Field(gt=0, description="alpha, or alpha_0 with a decay")
+    iterations: Optional[int] = Field(None, ge=1, description="full-batch steps (= epochs); or give epochs")
     seed: int = Field(1, ge=0)
-    record_every: int = Field(100, ge=1, description="record the cost every N iterations")
+    record_every: int = Field(100, ge=1, description="record the cost every N epochs (iterations when full batch)")
     dtype: Literal["float64", "float32"] = "float64"
-    checkpoint_every: int = Field(1000, ge=1, description="save a resumable checkpoint every N iterations")
+    checkpoint_every: int = Field(1000, ge=1, description="save a resumable checkpoint every N epochs")
     blas_threads: Optional[int] = Field(
         None, ge=1, description="BLAS threads; bit-identical results need the same count (default: all cores)"
     )
     first_layer: Literal["auto", "primal", "dual"] = Field(
-        "auto", description="dual: W1 = W1_0 + C X^T through the Gram matrix; auto picks it when m < n_x"
+        "auto", description="dual: W1 = W1_0 + C X^T through the Gram matrix; auto picks it where it is exact and less work"
     )
+    epochs: Optional[int] = Field(None, ge=1, description="passes over the training set")
+    batch_size: Optional[int] = Field(None, ge=1, description="examples per step; none: the full batch")
+    shuffle: Literal["generator", "course", "none"] = Field(
+        "generator", description="mini-batch order each epoch: from the seed; the course's seed 10, 11, ...; or none"
+    )
+    optimizer: OptimizerName = "gd"
+    beta: float = Field(0.9, ge=0, lt=1, description="momentum")
+    beta1: float = Field(0.9, ge=0, lt=1, description="adam")
+    beta2: float = Field(0.999, ge=0, lt=1, description="rmsprop, adam")
+    epsilon: float = Field(1e-8, gt=0, description="rmsprop, adam")
+    decay: ScheduleName = Field("none", description="inverse_time: alpha_0 / (1 + decay_rate floor(epoch / time_interval))")
+    decay_rate: float = Field(1.0, ge=0)
+    time_interval: int = Field(1, ge=1, description="epochs between decays")
+
+    @model_validator(mode="after")
+    def _check(self):
+        if (self.iterations is None) == (self.epochs is None):
+            raise ValueError(
+                "train: give train.epochs (passes over the data) or train.iterations (full-batch steps), one of them"
+                if self.iterations is None
+                else "train: give train.epochs or train.iterations, not both"
+            )
+        if self.iterations is not None and self.batch_size is not None:
+            raise ValueError(
+                "train.iterations counts full-batch steps; with train.batch_size give train.epochs instead"
+            )
+        if self.first_layer == "dual":
+            why = DualFirstLayer.not_exact_for(OPTIMIZERS[self.optimizer].make.linear, self.batch_size is None)
+            if why:
+                raise ValueError(f"train.first_layer: dual is not exact with {why}; use auto or primal")
+        return self
+
+    @property
+    def epoch_count(self) -> int:
+        """The loop's length in epochs (a full-batch iteration is an epoch)."""
+        return self.epochs if self.epochs is not None else self.iterations
+
+    def hyper(self) -> dict:
+        """The chosen optimizer's hyperparameters."""
+        return {k: getattr(self, k) for k in OPTIMIZERS[self.optimizer].hyper}
 
 
 class SweepSpec(_Strict):

@@ -62,15 +62,25 @@ def make_planar(m: int = 400, seed: int = 1, noise: float = 0.2):
     return x, y
 
 
-def make_moons(m: int = 400, seed: int = 1, noise: float = 0.1):
-    """Two interleaved half-circles, like the course's extra 'noisy_moons' dataset."""
+def make_moons(m: int = 300, seed: int = 3, noise: float = 0.2):
+    """Two interleaved half-circles: scikit-learn's `make_moons(n_samples=m, noise=noise)` drawn
+    after `np.random.seed(seed)`, bit for bit. The defaults are the course's "Optimization
+    methods" data (m = 300, seed 3, noise 0.2). The algorithm: the two arcs, then the examples
+    shuffled by one `shuffle` of their indices, then Gaussian noise `normal(scale=noise)` over
+    the (m, 2) array, all from that one generator."""
     rs = np.random.RandomState(seed)
     n_out = m // 2
     n_in = m - n_out
     t_out, t_in = np.linspace(0, np.pi, n_out), np.linspace(0, np.pi, n_in)
-    x = np.r_[np.c_[np.cos(t_out), np.sin(t_out)], np.c_[1 - np.cos(t_in), 0.5 - np.sin(t_in)]]
-    x += rs.randn(m, 2) * noise
-    y = np.r_[np.zeros(n_out, dtype=np.uint8), np.ones(n_in, dtype=np.uint8)]
+    outer_x, outer_y = np.cos(t_out), np.sin(t_out)
+    inner_x, inner_y = 1 - np.cos(t_in), 1 - np.sin(t_in) - 0.5  # scikit-learn's expression, for its digits
+    x = np.vstack([np.append(outer_x, inner_x), np.append(outer_y, inner_y)]).T
+    y = np.hstack([np.zeros(n_out, dtype=np.uint8), np.ones(n_in, dtype=np.uint8)])
+    order = np.arange(m)
+    rs.shuffle(order)
+    x, y = x[order], y[order]
+    if noise:
+        x += rs.normal(scale=noise, size=x.shape)
     return x, y
 
 

@@ -86,7 +86,7 @@ class PlainReporter(Reporter):
 
     def on_cost(self, iteration, cost):
         elapsed = time.perf_counter() - self.t0
-        self.console.print(f"{self.name}: iteration {iteration}/{self.total}  cost {cost:.6f}  {elapsed:.1f}s")
+        self.console.print(f"{self.name}: {self.unit} {iteration}/{self.total}  cost {cost:.6f}  {elapsed:.1f}s")
 
 
 def make_reporter(quiet: bool, name: str) -> Reporter:

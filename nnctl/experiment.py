@@ -1,68 +1,41 @@
-"""One experiment end to end: a plain function of a spec that returns its summary.
+"""One experiment end to end, as a short script of named steps:
 
-Sweeps call `train_run` in worker processes, so nothing here touches the terminal: progress
-goes through a `Reporter`, problems through `NnctlError`.
+    load data -> choose the first layer -> preflight -> open the run directory -> initialise
+    -> train -> save -> evaluate -> report
+
+`train_run` is a plain function of a spec that returns its summary. Sweeps call it in worker
+processes, so nothing here touches the terminal: progress goes through a `Reporter`, problems
+through `NnctlError`. Resources (resources.py), checkpoints (checkpoint.py), reports
+(metrics.py) and the run directory's names (layout.py) live in their own modules.
 """
 
 from __future__ import annotations
 
 import os
 import platform
-import shutil
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
-from nnctl import __version__
+from nnctl import checkpoint
 from nnctl.config import Spec, dump_spec, load_config
 from nnctl.data import Dataset, load_dataset
 from nnctl.errors import DataError, DivergedError, RunError
+from nnctl.firstlayer import choose_first_layer
+from nnctl.layout import BOUNDARY_PNG, CHECKPOINT, COSTS_CSV, COSTS_PNG, METRICS, PARAMS, REPRODUCE, RESOLVED, SPEC, Status
+from nnctl.metrics import Summary, evaluate_dataset, reproduce_info, write_costs_csv
 from nnctl.network import initialize_parameters, predict_proba
+from nnctl.optimizers import OPTIMIZERS, epoch_rate, make_optimizer
 from nnctl.plots import plot_costs, plot_decision_boundary
-from nnctl.runs import (
-    CHECKPOINT,
-    METRICS,
-    PARAMS,
-    run_status,
-    atomic_write,
-    create_run_dir,
-    load_params,
-    read_json,
-    resolve_run_path,
-    save_arrays,
-    save_params,
-    update_latest,
-    write_costs_csv,
-    write_json,
-)
-from nnctl.training import Reporter, Trainer, choose_path, gradient_descent
+from nnctl.resources import available_memory, blas_info, memory_estimate, preflight  # noqa: F401 (re-exported)
+from nnctl.runs import atomic_write, create_run_dir, read_json, resolve_run_path, run_status, save_params, update_latest, write_json
+from nnctl.training import Batches, Reporter, Trainer, gradient_descent
 
-RESOLVED = "config.resolved.yaml"
-REPRODUCE = "reproduce.json"
-
-
-@dataclass
-class Summary:
-    name: str
-    run_dir: str
-    status: str
-    layers: list
-    task: str
-    iterations: int
-    final_cost: float | None
-    seconds: float
-    iterations_per_second: float
-    first_layer: str = "primal"
-    train_accuracy: float | None = None
-    test_accuracy: float | None = None
-    train_rmse: float | None = None
-    test_rmse: float | None = None
-    message: str | None = None
-    resumed_from: int | None = None
+__all__ = ["train_run", "resume_run", "Summary", "available_memory", "memory_estimate", "evaluate_dataset", "make_rng", "load_data"]
 
 
 def make_rng(spec: Spec):
@@ -91,123 +64,39 @@ def load_data(spec: Spec):
     return train, test
 
 
-def evaluate_dataset(params, activations, data: Dataset, task: str) -> dict:
-    """Accuracy (%) for classification, RMSE for regression."""
-    AL = predict_proba(data.X, params, activations)
-    if task == "classification":
-        return {"accuracy": float(np.mean((AL > 0.5) == (data.Y > 0.5)) * 100)}
-    return {"rmse": float(np.sqrt(np.mean((AL - data.Y) ** 2)))}
+@dataclass
+class _Run:
+    """What the steps share."""
 
+    spec: Spec
+    train: Dataset
+    test: Dataset | None
+    layer_dims: list
+    resolved: Spec
+    run_dir: Path | None = None
+    own_dir: bool = True
+    resume: bool = False
+    ckpt: checkpoint.Checkpoint | None = None
+    path: str = "primal"
+    path_reason: str = ""
+    started: str | None = None
+    previous_seconds: float = 0.0
+    meta: dict = field(default_factory=dict)  # written into params.h5 and checkpoint.h5
+    root: Path | None = None  # where a new run directory goes
+    resumed_from: int = 0  # iterations done before this process
+    setup_seconds: float = 0.0  # building the Trainer (the dual path's Gram matrix is paid here, once)
 
-def reproduce_info(spec: Spec, train: Dataset, test: Dataset | None, command: list) -> dict:
-    import h5py
+    @property
+    def activations(self):
+        return self.resolved.model.activations
 
-    data = {"train": {"source": train.source, "sha256": train.sha256}}
-    if test is not None:
-        data["test"] = {"source": test.source, "sha256": test.sha256}
-    return {
-        "seed": spec.train.seed,
-        "init_rng": spec.model.init_rng,
-        "data": data,
-        "versions": {"python": platform.python_version(), "numpy": np.__version__, "h5py": h5py.__version__, "nnctl": __version__},
-        "blas": blas_info(),
-        "platform": platform.platform(),
-        "command": command,
-        "rerun": f"nnctl train {RESOLVED}",
-    }
+    @property
+    def dtype(self):
+        return np.dtype(self.spec.train.dtype)
 
-
-# ---------------------------------------------------------------- before the work
-
-
-def available_memory() -> int:
-    """Bytes of memory available now (MemAvailable), or the physical total where unknown."""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-
-
-def _size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
-        n /= 1024
-    return f"{n:.1f} TiB"
-
-
-def memory_estimate(layer_dims, m: int, itemsize: int, path: str) -> dict:
-    """Bytes the training arrays take, by kind: what `Trainer` allocates, from the shapes alone."""
-    n = layer_dims
-    weights = sum(n[l] * n[l - 1] + n[l] for l in range(1, len(n)))
-    est = {
-        "parameters and gradients": 2 * weights * itemsize,
-        "activations and dZ": (2 * sum(n[1:]) + n[-1]) * m * itemsize,  # A[l], dZ[l] and Z[L]
-    }
-    if path == "dual":
-        est["dual path (G, P, C, W1_0)"] = (m * m + 2 * n[1] * m + n[1] * n[0]) * itemsize
-    return est
-
-
-def preflight(layer_dims, m: int, dtype, path: str, root: Path) -> None:
-    """Refuse, before anything is written, a run that cannot fit in memory or on disk."""
-    itemsize = np.dtype(dtype).itemsize
-    est = memory_estimate(layer_dims, m, itemsize, path)
-    need, free = sum(est.values()), available_memory()
-    if need > free:
-        parts = ", ".join(f"{k}: {_size(v)}" for k, v in est.items())
-        raise RunError(
-            f"the network's arrays need about {_size(need)} ({parts}) but only {_size(free)} of memory is "
-            f"available; use train.dtype: float32, fewer examples or smaller layers"
-        )
-    weights = sum(layer_dims[l] * layer_dims[l - 1] + layer_dims[l] for l in range(1, len(layer_dims)))
-    extra = (layer_dims[1] * (layer_dims[0] + m)) if path == "dual" else 0
-    disk = 3 * (weights + extra) * itemsize + (2 << 20)  # params.h5, checkpoint.h5 and its temporary, pictures
-    probe = root
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    try:
-        free_disk = shutil.disk_usage(probe).free
-    except OSError:
-        return
-    if disk > free_disk:
-        raise RunError(
-            f"{root}: the run's files need about {_size(disk)} but only {_size(free_disk)} is free on that disk; "
-            "free some space or choose another place with --runs-dir"
-        )
-
-
-# ---------------------------------------------------------------- training
-
-
-def _save_checkpoint(run_dir: Path, trainer: Trainer, iteration: int, costs, meta: dict) -> None:
-    params = trainer.materialize()
-    arrays = {**params, **{f"state/{k}": v for k, v in trainer.state().items()}}
-    arrays["costs"] = np.array(costs, dtype=np.float64).reshape(-1, 2)
-    save_arrays(run_dir / CHECKPOINT, arrays, {**meta, "iterations": iteration, "first_layer": trainer.path})
-
-
-def _load_checkpoint(run_dir: Path):
-    """(params, dual state, iteration, costs) from a run's checkpoint."""
-    arrays, meta = load_params(run_dir / CHECKPOINT, groups=True)
-    state = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("state/")}
-    params = {k: v for k, v in arrays.items() if k[0] in "Wb" and "/" not in k}
-    costs = [(int(i), float(c)) for i, c in arrays.get("costs", np.zeros((0, 2)))]
-    return params, state, int(meta["iterations"]), costs, meta
-
-
-def blas_info() -> dict:
-    """The BLAS library and its thread count now: products round differently with other counts."""
-    from threadpoolctl import threadpool_info
-
-    blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
-    if not blas:
-        return {}
-    return {"library": blas[0].get("internal_api"), "version": blas[0].get("version"), "threads": blas[0].get("num_threads")}
+    @property
+    def mini_batch(self) -> bool:
+        return self.spec.train.batch_size is not None and self.spec.train.batch_size < self.train.m
 
 
 def train_run(
@@ -234,147 +123,231 @@ def train_run(
     if resume and threads is None and (Path(run_dir) / REPRODUCE).exists():
         threads = read_json(Path(run_dir) / REPRODUCE).get("blas", {}).get("threads")
     with threadpool_limits(threads, user_api="blas"):
-        return _train_run(spec, config_text, runs_root, run_dir, reporter, command, should_stop, resume)
+        run = _load(spec, run_dir, resume)
+        _choose_first_layer(run)
+        _preflight(run, runs_root)
+        _open_run_dir(run, config_text, runs_root, command)
+        trainer, batches = _initialise(run)
+        result = _train(run, trainer, batches, reporter, should_stop)
+        params = _save(run, trainer, batches, result)
+        metrics = _evaluate(run, params, result)
+        return _report(run, result, metrics)
 
 
-def _train_run(spec, config_text, runs_root, run_dir, reporter, command, should_stop, resume) -> Summary:
+# ---------------------------------------------------------------- the steps
+
+
+def _load(spec: Spec, run_dir, resume: bool) -> _Run:
     train, test = load_data(spec)
     layer_dims = spec.layer_dims(train.n_x)
-    resolved = spec.resolved(layer_dims)
-    activations = resolved.model.activations
-    loss, task = resolved.model.loss, resolved.model.task
-    dtype = np.dtype(spec.train.dtype)
-    m = train.m
-    checkpoint = _load_checkpoint(Path(run_dir)) if resume and (Path(run_dir) / CHECKPOINT).exists() else None
-    if checkpoint is not None:
-        path = checkpoint[4].get("first_layer", "primal")  # continue on the path the run was trained on
-    else:
-        path = choose_path(spec.train.first_layer, train.n_x, m, dtype.itemsize, 0.25 * available_memory())
-    own_dir = run_dir is None  # a sweep's trial gets its directory from the sweep; `latest` stays
-    root = Path(runs_root or spec.runs_dir) if own_dir else Path(run_dir).parent
-    preflight(layer_dims, m, dtype, path, root)  # X is already loaded, in the training dtype
+    run = _Run(spec, train, test, layer_dims, spec.resolved(layer_dims), resume=resume)
+    run.own_dir = run_dir is None  # a sweep's trial gets its directory from the sweep; `latest` stays
+    run.run_dir = None if run_dir is None else Path(run_dir)
+    if resume and (run.run_dir / CHECKPOINT).exists():
+        run.ckpt = checkpoint.load(run.run_dir, checkpoint.fingerprint(run.resolved))
+        run.resumed_from = run.ckpt.position.steps
+    return run
 
-    meta = {
-        "layer_dims": layer_dims,
-        "activations": activations,
-        "loss": loss,
-        "task": task,
-        "classes": train.classes,
-        "preprocessing": train.preprocessing,
+
+def _choose_first_layer(run: _Run) -> None:
+    """Continue on the path a resumed run was trained on; else the dual path wherever it is exact."""
+    if run.ckpt is not None:
+        run.path = run.ckpt.meta.get("first_layer", "primal")
+        run.path_reason = run.ckpt.meta.get("first_layer_reason", f"{run.path}: the path the run started on")
+        return
+    t = run.spec.train
+    run.path, run.path_reason = choose_first_layer(
+        t.first_layer, run.train.n_x, run.train.m, run.dtype.itemsize, 0.25 * available_memory(),
+        optimizer_linear=OPTIMIZERS[t.optimizer].make.linear, full_batch=not run.mini_batch,
+    )
+
+
+def _optimizer_arrays(spec: Spec) -> int:
+    return make_optimizer(spec.train.optimizer, spec.train.learning_rate).extra_arrays()
+
+
+def _batch_sizes(run: _Run) -> tuple:
+    return Batches(run.train.m, run.spec.train.batch_size).sizes if run.mini_batch else ()
+
+
+def _preflight(run: _Run, runs_root) -> None:
+    run.root = root = Path(runs_root or run.spec.runs_dir) if run.own_dir else run.run_dir.parent
+    # X is already loaded, in the training dtype
+    preflight(run.layer_dims, run.train.m, run.dtype, run.path, root, available_memory(), _optimizer_arrays(run.spec), _batch_sizes(run))
+
+
+def _open_run_dir(run: _Run, config_text, runs_root, command) -> None:
+    spec, root = run.spec, run.root
+    run.meta = {
+        "layer_dims": run.layer_dims,
+        "activations": run.activations,
+        "loss": run.resolved.model.loss,
+        "task": run.resolved.model.task,
+        "classes": run.train.classes,
+        "preprocessing": run.train.preprocessing,
         "dtype": spec.train.dtype,
-        "total_iterations": spec.train.iterations,
+        "total_iterations": spec.train.epoch_count,
     }
-    previous_seconds, start, costs, state, params = 0.0, 0, [], None, None
-    if resume:
-        run_dir = Path(run_dir)
-        _check_same_data(run_dir, train, test)
-        old = read_json(run_dir / METRICS) if (run_dir / METRICS).exists() else {}
-        previous_seconds = float(old.get("seconds") or 0.0)
-        started = old.get("started")
-        if checkpoint is not None:
-            params, state, start, costs, _ = checkpoint
+    if run.resume:
+        _check_same_data(run.run_dir, run.train, run.test)
+        old = read_json(run.run_dir / METRICS) if (run.run_dir / METRICS).exists() else {}
+        run.previous_seconds = float(old.get("seconds") or 0.0)
+        run.started = old.get("started")
     else:
-        run_dir = create_run_dir(root, spec.name or "run") if own_dir else Path(run_dir)
-        if not own_dir:
-            run_dir.mkdir(parents=True)
-        started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        run.run_dir = create_run_dir(root, spec.name or "run") if run.own_dir else run.run_dir
+        if not run.own_dir:
+            run.run_dir.mkdir(parents=True)
+        run.started = datetime.now(timezone.utc).isoformat(timespec="seconds")
         if config_text is not None:
-            atomic_write(run_dir / "spec.yaml", config_text)
-        atomic_write(run_dir / RESOLVED, dump_spec(resolved))
-        write_json(run_dir / REPRODUCE, reproduce_info(spec, train, test, command or sys.argv))
-    write_json(run_dir / METRICS, {"status": "running", "started": started, "pid": os.getpid(), "host": platform.node(), "layers": layer_dims})
+            atomic_write(run.run_dir / SPEC, config_text)
+        atomic_write(run.run_dir / RESOLVED, dump_spec(run.resolved))
+        write_json(run.run_dir / REPRODUCE, reproduce_info(spec, run.train, run.test, command or sys.argv))
+    write_json(
+        run.run_dir / METRICS,
+        {"status": Status.RUNNING, "started": run.started, "pid": os.getpid(), "host": platform.node(), "layers": run.layer_dims},
+    )
 
-    X, Y = train.X, train.Y.astype(dtype)  # load_data gave X in the training dtype already
-    if params is None:
-        params = initialize_parameters(layer_dims, spec.model.init, spec.model.init_scale, make_rng(spec), dtype)
+
+def _fresh_params(run: _Run) -> dict:
+    m = run.spec.model
+    return initialize_parameters(run.layer_dims, m.init, m.init_scale, make_rng(run.spec), run.dtype)
+
+
+def _initialise(run: _Run):
+    t = run.spec.train
+    X, Y = run.train.X, run.train.Y.astype(run.dtype)  # load_data gave X in the training dtype already
+    ckpt = run.ckpt
+    params = ckpt.params if ckpt is not None else _fresh_params(run)
+    optimizer = make_optimizer(t.optimizer, t.learning_rate, **t.hyper())
+    batch_size = t.batch_size if run.mini_batch else None
     t0 = time.perf_counter()
-    trainer = Trainer(params, X, Y, activations, loss, spec.train.learning_rate, path, state)
-    setup_seconds = time.perf_counter() - t0  # the dual path's Gram matrix is paid here, once
+    trainer = Trainer(params, X, Y, run.activations, run.resolved.model.loss, path=run.path,
+                      dual_state=ckpt.first_layer if ckpt else None, optimizer=optimizer, batch_size=batch_size)
+    run.setup_seconds = time.perf_counter() - t0
+    batches = Batches(run.train.m, batch_size, t.shuffle, t.seed)
+    if ckpt is not None:
+        checkpoint.restore(ckpt, trainer, batches)
+    return trainer, batches
+
+
+def _train(run: _Run, trainer: Trainer, batches: Batches, reporter, should_stop):
+    t = run.spec.train
+    rate = None if t.decay == "none" else (lambda e: epoch_rate(t.decay, t.learning_rate, e, t.decay_rate, t.time_interval))
+    fp = checkpoint.fingerprint(run.resolved)
+    meta = {**run.meta, "first_layer_reason": run.path_reason}
+    ckpt = run.ckpt
     result = gradient_descent(
         trainer,
-        spec.train.iterations,
-        spec.train.record_every,
-        start=start,
-        costs=costs,
+        t.epoch_count,
+        t.record_every,
+        costs=ckpt.costs if ckpt else None,
         reporter=reporter,
         should_stop=should_stop,
-        checkpoint_every=spec.train.checkpoint_every,
-        on_checkpoint=lambda i, c: _save_checkpoint(run_dir, trainer, i, c, meta),
+        checkpoint_every=t.checkpoint_every,
+        on_checkpoint=lambda res: checkpoint.save(run.run_dir, trainer, batches, res, meta, fp),
+        batches=batches,
+        rate=rate,
+        position=ckpt.position if ckpt else None,
     )
-    if result.status == "diverged" and not trainer.params_finite():
+    if result.status == Status.INTERRUPTED:
+        checkpoint.save(run.run_dir, trainer, batches, result, meta, fp)
+    return result
+
+
+def _save(run: _Run, trainer: Trainer, batches: Batches, result) -> dict:
+    """params.h5 (the last finite parameters), costs.csv and costs.png."""
+    t = run.spec.train
+    if result.status == Status.DIVERGED and not trainer.params_finite():
         # the update itself overflowed: fall back to the last checkpoint, which is finite
-        if (run_dir / CHECKPOINT).exists():
-            params, _, result.iterations, _, _ = _load_checkpoint(run_dir)
+        if (run.run_dir / CHECKPOINT).exists():
+            back = checkpoint.load(run.run_dir)
+            params, result.position = back.params, back.position
         else:
-            params = initialize_parameters(layer_dims, spec.model.init, spec.model.init_scale, make_rng(spec), dtype)
-            result.iterations = 0
+            params = _fresh_params(run)
+            result.position.steps = result.position.epoch = 0
     else:
         params = trainer.materialize()
-    if result.status == "interrupted":
-        _save_checkpoint(run_dir, trainer, result.iterations, result.costs, meta)
+    save_params(run.run_dir / PARAMS, params, {**run.meta, "iterations": result.iterations, "epochs": result.epochs, "first_layer": run.path})
+    rows = [(*c, *s) for c, s in zip(result.costs, result.steps)]
+    write_costs_csv(run.run_dir / COSTS_CSV, rows, run.mini_batch, t.decay != "none")
+    plot_costs(run.run_dir / COSTS_PNG, {run.spec.name or "run": result.costs}, run.spec.name or "", t.learning_rate)
+    return params
 
-    save_params(run_dir / PARAMS, params, {**meta, "iterations": result.iterations, "first_layer": path})
-    write_costs_csv(run_dir / "costs.csv", result.costs)
-    plot_costs(run_dir / "costs.png", {spec.name or "run": result.costs}, spec.name or "", spec.train.learning_rate)
 
-    metrics = {"status": result.status, "started": started}
-    if result.status != "diverged":
-        for label, data in (("train", train), ("test", test)):
-            if data is not None:
-                for key, value in evaluate_dataset(params, activations, data, task).items():
-                    metrics[f"{label}_{key}"] = value
-        if train.n_x == 2:
-            plot_decision_boundary(
-                run_dir / "decision_boundary.png",
-                lambda P: predict_proba(P, params, activations),
-                X,
-                train.Y,
-                f"{spec.name}: decision boundary",
-            )
+def _evaluate(run: _Run, params, result) -> dict:
+    metrics = {"status": result.status, "started": run.started}
+    if result.status == Status.DIVERGED:
+        return metrics
+    for label, data in (("train", run.train), ("test", run.test)):
+        if data is not None:
+            for key, value in evaluate_dataset(params, run.activations, data, run.resolved.model.task).items():
+                metrics[f"{label}_{key}"] = value
+    if run.train.n_x == 2:
+        plot_decision_boundary(
+            run.run_dir / BOUNDARY_PNG,
+            lambda P: predict_proba(P, params, run.activations),
+            run.train.X,
+            run.train.Y,
+            f"{run.spec.name}: decision boundary",
+        )
+    return metrics
+
+
+def _report(run: _Run, result, metrics: dict) -> Summary:
+    t, setup_seconds = run.spec.train, run.setup_seconds
+    start = run.resumed_from
     final_cost = result.costs[-1][1] if result.costs else None
-    seconds = previous_seconds + setup_seconds + result.seconds
+    seconds = run.previous_seconds + setup_seconds + result.seconds
     its_per_s = ((result.iterations - start) / result.seconds) if result.seconds > 0 else 0.0
+    batches_per_epoch = Batches(run.train.m, t.batch_size if run.mini_batch else None).count
     metrics.update(
         {
             "final_cost": final_cost,
             "iterations": result.iterations,
-            "total_iterations": spec.train.iterations,
+            "total_iterations": t.epoch_count * batches_per_epoch,
+            "epochs": result.epochs,
+            "total_epochs": t.epoch_count,
+            "batch_size": t.batch_size if run.mini_batch else None,
+            "batches_per_epoch": batches_per_epoch,
+            "optimizer": t.optimizer,
+            "learning_rate": result.steps[-1][1] if result.steps else t.learning_rate,
             "seconds": round(seconds, 6),
             "setup_seconds": round(setup_seconds, 6),
             "iterations_per_second": round(its_per_s, 3),
-            "layers": layer_dims,
-            "first_layer": path,
+            "layers": run.layer_dims,
+            "first_layer": run.path,
+            "first_layer_reason": run.path_reason,
             "message": result.message,
         }
     )
-    if resume:
+    if run.resume:
         metrics["resumed_from"] = start
-    write_json(run_dir / METRICS, metrics)
-    if result.status == "completed":
-        (run_dir / CHECKPOINT).unlink(missing_ok=True)  # params.h5 holds the final state
-    if own_dir and not resume:
-        update_latest(run_dir.parent, run_dir)
-
+    write_json(run.run_dir / METRICS, metrics)
+    if result.status == Status.COMPLETED:
+        (run.run_dir / CHECKPOINT).unlink(missing_ok=True)  # params.h5 holds the final state
+    if run.own_dir and not run.resume:
+        update_latest(run.run_dir.parent, run.run_dir)
     summary = Summary(
-        name=spec.name or "run",
-        run_dir=str(run_dir),
-        status=result.status,
-        layers=layer_dims,
-        task=task,
+        name=run.spec.name or "run",
+        run_dir=str(run.run_dir),
+        status=str(result.status),
+        layers=run.layer_dims,
+        task=run.resolved.model.task,
         iterations=result.iterations,
         final_cost=final_cost,
         seconds=seconds,
         iterations_per_second=its_per_s,
-        first_layer=path,
+        first_layer=run.path,
         train_accuracy=metrics.get("train_accuracy"),
         test_accuracy=metrics.get("test_accuracy"),
         train_rmse=metrics.get("train_rmse"),
         test_rmse=metrics.get("test_rmse"),
         message=result.message,
-        resumed_from=start if resume else None,
+        resumed_from=start if run.resume else None,
+        epochs=result.epochs,
     )
-    if result.status == "diverged":
-        raise DivergedError(f"{result.message}. Run kept at {run_dir} (status: diverged)")
+    if result.status == Status.DIVERGED:
+        raise DivergedError(f"{result.message}. Run kept at {run.run_dir} (status: diverged)")
     return summary
 
 
@@ -396,12 +369,12 @@ def resume_run(path, *, reporter: Reporter | None = None, should_stop=None) -> S
     if not (run_dir / RESOLVED).exists():
         raise RunError(f"{run_dir}: not a run directory (no {RESOLVED}); give a runs/... directory to --resume")
     metrics = read_json(run_dir / METRICS) if (run_dir / METRICS).exists() else {}
-    status = run_status(metrics) if metrics else "interrupted"
-    if status == "completed":
+    status = run_status(metrics) if metrics else Status.INTERRUPTED
+    if status == Status.COMPLETED:
         raise RunError(f"{run_dir}: the run already completed; nothing to resume")
-    if status == "diverged":
+    if status == Status.DIVERGED:
         raise RunError(f"{run_dir}: the run diverged; resuming would diverge again, so train it again with a smaller learning_rate")
-    if status == "running":
+    if status == Status.RUNNING:
         raise RunError(f"{run_dir}: the run is still running (pid {metrics.get('pid')}); stop it first")
     spec = load_config(run_dir / RESOLVED)
     return train_run(spec, run_dir=run_dir, reporter=reporter, should_stop=should_stop, resume=True)

@@ -1,16 +1,37 @@
-"""The network's math, in the course's notation: pure functions, no I/O, no global state.
+"""The network's math, in the course's notation: pure functions and the tables they index.
 
 Orientation is the course's: X is (n_x, m), one example per column; W[l] is (n[l], n[l-1]),
 b[l] is (n[l], 1). Parameters live in a dict keyed "W1", "b1", ... like the course's notebooks.
+
+These functions are the readable reference: `nnctl.training.Trainer` is the fast, buffered
+training math, and the tests hold it to them (never a second version kept in step by hand).
+Tables, not branches: ACTIVATIONS (in activations.py), LOSSES (cost and dZ[L]) and INITS;
+the config's valid names come from them.
 """
 
 from __future__ import annotations
+
+from typing import Callable, NamedTuple
 
 import numpy as np
 
 from nnctl.activations import ACTIVATIONS
 
-INITS = ("normal", "xavier", "he", "zeros")
+# ---------------------------------------------------------------- inits
+
+
+class Init(NamedTuple):
+    scale: Callable  # (W drawn from randn, n[l-1], init_scale) -> W, or None for zeros
+    random: bool = True
+
+
+INITS: dict[str, Init] = {
+    "normal": Init(lambda W, n_prev, scale: W * scale),
+    "xavier": Init(lambda W, n_prev, scale: W / np.sqrt(n_prev)),  # divided, as the course does
+    "he": Init(lambda W, n_prev, scale: W * np.sqrt(2.0 / n_prev)),
+    "zeros": Init(None, random=False),
+}
+INIT_NAMES = tuple(INITS)
 
 
 def initialize_parameters(layer_dims, init="xavier", scale=0.01, rng=None, dtype=np.float64):
@@ -20,21 +41,13 @@ def initialize_parameters(layer_dims, init="xavier", scale=0.01, rng=None, dtype
     course's notebooks did (`np.random.seed(s)` then one `randn` per layer, in order).
     normal: randn * scale; xavier: randn / sqrt(n[l-1]); he: randn * sqrt(2 / n[l-1]); zeros.
     """
+    if init not in INITS:
+        raise ValueError(f"unknown init {init!r}; valid: {', '.join(INITS)}")
+    row = INITS[init]
     params = {}
     for l in range(1, len(layer_dims)):
         n, n_prev = layer_dims[l], layer_dims[l - 1]
-        if init == "zeros":
-            W = np.zeros((n, n_prev))
-        else:
-            W = rng.standard_normal((n, n_prev))
-            if init == "normal":
-                W = W * scale
-            elif init == "xavier":
-                W = W / np.sqrt(n_prev)  # divided, as the course does, for identical digits
-            elif init == "he":
-                W = W * np.sqrt(2.0 / n_prev)
-            else:
-                raise ValueError(f"unknown init {init!r}; valid: {', '.join(INITS)}")
+        W = row.scale(rng.standard_normal((n, n_prev)), n_prev, scale) if row.random else np.zeros((n, n_prev))
         params[f"W{l}"] = W.astype(dtype, copy=False)
         params[f"b{l}"] = np.zeros((n, 1), dtype=dtype)
     return params
@@ -42,6 +55,63 @@ def initialize_parameters(layer_dims, init="xavier", scale=0.01, rng=None, dtype
 
 def layer_count(params) -> int:
     return len(params) // 2
+
+
+# ---------------------------------------------------------------- losses (the output heads)
+
+
+def _cross_entropy_total(ZL, AL, Y) -> float:
+    """-sum[y log a + (1-y) log(1-a)] from Z[L] with logaddexp (log a = -log(1 + e^-z)), so
+    saturated outputs give a large finite cost, never log(0)."""
+    return float(np.dot(Y.ravel(), np.logaddexp(0, -ZL).ravel()) + np.dot((1 - Y).ravel(), np.logaddexp(0, ZL).ravel()))
+
+
+def _squared_total(ZL, AL, Y) -> float:
+    """sum (a - y)^2; the cost divides by 2m, which makes dJ/dA[L] = (A[L] - Y)/m."""
+    diff = AL - Y
+    return float(np.dot(diff.ravel(), diff.ravel()))
+
+
+def _dZ_is_A_minus_Y(dZ, AL, output):
+    """sigmoid + cross-entropy: dZ[L] = A[L] - Y exactly, never via dA[L]; `dZ` holds A[L] - Y."""
+    return dZ
+
+
+def _dZ_through_output(dZ, AL, output):
+    """squared error: dZ[L] = (A[L] - Y) * g'(Z[L]); consumes A[L] (the cost was taken before)."""
+    return ACTIVATIONS[output].backward(dZ, AL)
+
+
+class Loss(NamedTuple):
+    total: Callable  # (Z[L], A[L], Y) -> the cost summed over the examples, unnormalised
+    divisor: int  # the cost is total / (divisor * m)
+    dZ: Callable  # (A[L] - Y in a buffer, A[L], output activation) -> dZ[L], in that buffer
+    task: str  # classification | regression
+    output: str | None  # the output activation it needs, or None for any
+
+
+LOSSES: dict[str, Loss] = {
+    "cross_entropy": Loss(_cross_entropy_total, 1, _dZ_is_A_minus_Y, "classification", "sigmoid"),
+    "mse": Loss(_squared_total, 2, _dZ_through_output, "regression", None),
+}
+LOSS_NAMES = tuple(LOSSES)
+
+
+def compute_cost(ZL, AL, Y, loss):
+    """The mean cost over the m examples, as a Python float.
+
+    cross_entropy: J = -(1/m) sum[y log a + (1-y) log(1-a)]; mse: J = (1/2m) sum (a - y)^2.
+    """
+    row = LOSSES[loss]
+    return row.total(ZL, AL, Y) / (row.divisor * Y.shape[1])
+
+
+def output_dZ(ZL, AL, Y, activation, loss):
+    """dZ[L]. With a sigmoid output and cross-entropy it is exactly A[L] - Y, never via dA[L]."""
+    return LOSSES[loss].dZ(AL - Y, AL.copy(), activation)  # dZ consumes its copy of A
+
+
+# ---------------------------------------------------------------- propagation
 
 
 def forward(X, params, activations):
@@ -58,31 +128,6 @@ def forward(X, params, activations):
         As.append(ACTIVATIONS[activations[l - 1]].forward(Z))
         Zs.append(Z)
     return Zs, As
-
-
-def compute_cost(ZL, AL, Y, loss):
-    """The mean cost over the m examples, as a Python float.
-
-    cross_entropy: J = -(1/m) sum[y log a + (1-y) log(1-a)], computed from Z[L] with logaddexp
-    (log a = -log(1 + e^-z)), so saturated outputs give a large finite cost, never log(0).
-    mse: J = (1/2m) sum (a - y)^2; the 1/2 makes dJ/dA[L] = (A[L] - Y)/m.
-    """
-    m = Y.shape[1]
-    if loss == "cross_entropy":
-        total = np.dot(Y.ravel(), np.logaddexp(0, -ZL).ravel()) + np.dot(
-            (1 - Y).ravel(), np.logaddexp(0, ZL).ravel()
-        )
-        return float(total) / m
-    diff = AL - Y
-    return float(np.dot(diff.ravel(), diff.ravel())) / (2 * m)
-
-
-def output_dZ(ZL, AL, Y, activation, loss):
-    """dZ[L]. With a sigmoid output and cross-entropy it is exactly A[L] - Y, never via dA[L]."""
-    dZ = AL - Y
-    if loss == "mse":
-        dZ = ACTIVATIONS[activation].backward(dZ, AL.copy())  # backward consumes its A
-    return dZ
 
 
 def backward(Y, params, Zs, As, activations, loss):
@@ -106,7 +151,7 @@ def backward(Y, params, Zs, As, activations, loss):
 
 
 def update_parameters(params, grads, learning_rate):
-    """W := W - alpha dW, in place."""
+    """W := W - alpha dW, in place (gradient descent; see nnctl.optimizers for the others)."""
     for key, value in params.items():
         value -= learning_rate * grads["d" + key]
     return params

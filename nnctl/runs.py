@@ -21,10 +21,7 @@ from nnctl import __version__
 from nnctl.atomic import atomic_path, atomic_write
 from nnctl.errors import RunError
 
-LATEST = "latest"
-PARAMS = "params.h5"
-CHECKPOINT = "checkpoint.h5"
-METRICS = "metrics.json"
+from nnctl.layout import CHECKPOINT, LATEST, METRICS, PARAMS  # the names live in one place
 
 
 def create_run_dir(root, name: str, now: datetime | None = None, prefix: str = "") -> Path:
@@ -67,7 +64,8 @@ def write_costs_csv(path, costs) -> Path:
 
 def read_costs_csv(path) -> list:
     rows = Path(path).read_text().splitlines()[1:]
-    return [(int(i), float(c)) for i, c in (r.split(",") for r in rows if r)]
+    # the first two columns: iteration (or epoch) and cost; later ones (learning rate, ...) are not read here
+    return [(int(r[0]), float(r[1])) for r in (line.split(",") for line in rows if line)]
 
 
 def save_arrays(path, arrays: dict, meta: dict) -> Path:

@@ -1,13 +1,13 @@
-"""The gradient-descent loop: buffers allocated once, two ways to compute the first layer.
+"""The training math and its loop: buffers allocated once, backward then the optimizer's step.
 
-The loop only emits events (costs, ticks, checkpoints); listeners record or draw.
+`Trainer` is the one backprop: forward(), backward() -> finite, step() (the optimizer's), on the
+current batch, with every array allocated once (per batch size: the full batch, or the mini-batch
+and the smaller last one). The pure functions of nnctl.network are the readable reference the
+tests hold it to. The first layer is a strategy (nnctl.firstlayer): primal or dual.
 
-Primal path: the course's products, Z[l] = W[l] A[l-1] + b[l], without allocating per iteration.
-Dual path: with full-batch gradient descent every update of W[1] is a combination of the examples,
-dW[1] = (1/m) dZ[1] X^T, so W[1] = W[1]_0 + C X^T with C of shape (n[1], m). With the Gram matrix
-G = X^T X (m, m) and P = W[1]_0 X computed once, Z[1] = P + C G + b[1] and the update is
-C -= (alpha/m) dZ[1]: one (n[1], m)(m, m) product per iteration instead of two over n_x, which is
-far less work when m < n_x (the course's cats: m = 209, n_x = 12288).
+`gradient_descent` is the loop over epochs and mini-batches. It only emits events (costs, ticks,
+checkpoints, "stop?"); listeners record or draw. Costs are the course's: an epoch's cost is the
+sum of the per-batch costs, each taken before that batch's update, divided by m.
 """
 
 from __future__ import annotations
@@ -18,11 +18,22 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nnctl.activations import ACTIVATIONS
-from nnctl.network import compute_cost
+from nnctl.firstlayer import FIRST_LAYERS, choose_first_layer, choose_path, gram  # noqa: F401 (re-exported)
+from nnctl.network import LOSSES
+from nnctl.optimizers import Optimizer
+
+_sum = np.add.reduce
+COURSE_SHUFFLE_SEED = 10  # the course's `seed = 10`, incremented before each epoch
 
 
 class Reporter:
-    """Listener for training events; this base class does nothing (the `--quiet` reporter)."""
+    """Listener for training events; this base class does nothing (the `--quiet` reporter).
+
+    `unit` names what `total` and the numbers passed count: "iteration" for full-batch training
+    (one iteration per epoch), "epoch" with mini-batches.
+    """
+
+    unit = "iteration"
 
     def on_start(self, total: int, start: int) -> None: ...
 
@@ -33,185 +44,365 @@ class Reporter:
     def on_end(self, iteration: int) -> None: ...
 
 
-@dataclass
-class TrainingResult:
-    costs: list = field(default_factory=list)  # [(iteration, cost)], cost before that iteration's update
-    iterations: int = 0  # iterations completed (updates applied)
-    status: str = "completed"  # completed | diverged | interrupted
-    seconds: float = 0.0
-    message: str | None = None
+# ---------------------------------------------------------------- the examples, batch by batch
 
 
-def choose_path(requested: str, n_x: int, m: int, itemsize: int, memory_budget: float) -> str:
-    """The dual path when it is less work (m < n_x) and G = X^T X fits the memory budget."""
-    if requested != "auto":
-        return requested
-    return "dual" if m < n_x and m * m * itemsize <= memory_budget else "primal"
+class Batches:
+    """Which examples each step sees. Full batch (`batch_size` None or >= m): all of X, in order.
+
+    Mini-batches of `batch_size`, the last one smaller, in an order drawn every epoch:
+    shuffle "generator": a permutation from a Generator seeded from the spec's seed (its state is
+    checkpointed); "course": `np.random.seed(10 + 1 + epoch); np.random.permutation(m)`, the course's
+    `random_mini_batches` exactly; "none": the stored order.
+    """
+
+    def __init__(self, m: int, batch_size: int | None = None, shuffle: str = "generator", seed: int = 0):
+        self.m = m
+        self.full = batch_size is None or batch_size >= m
+        self.size = m if self.full else batch_size
+        self.count = -(-m // self.size)  # batches per epoch
+        self.shuffle = "none" if self.full else shuffle
+        self.order = np.arange(m)  # this epoch's order of the examples, drawn in place
+        self._identity = np.arange(m)
+        self.rng = None
+        if self.shuffle == "generator":
+            self.rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
+        elif self.shuffle == "course":
+            self._legacy = np.random.RandomState(COURSE_SHUFFLE_SEED)
+
+    @property
+    def sizes(self) -> tuple:
+        return tuple(sorted({self.size, self.m - (self.count - 1) * self.size}))
+
+    def start_epoch(self, epoch: int) -> None:
+        """Draw this epoch's order: `permutation(m)`, written as what it is, a shuffle of 0..m-1."""
+        if self.shuffle == "none":
+            return
+        np.copyto(self.order, self._identity)
+        if self.shuffle == "generator":
+            self.rng.shuffle(self.order)
+        else:  # reseeding one RandomState gives RandomState(seed)'s stream, 20 times faster than a new one
+            self._legacy.seed(COURSE_SHUFFLE_SEED + 1 + epoch)
+            self._legacy.shuffle(self.order)
+
+    def indices(self, k: int):
+        """The examples of batch k (a view of this epoch's order)."""
+        return self.order[k * self.size : (k + 1) * self.size]
+
+    def state(self) -> dict:
+        """The generator's state (JSON) after this epoch's draw; the order itself goes with it."""
+        return {"bit_generator": self.rng.bit_generator.state} if self.rng is not None else {}
+
+    def load_state(self, state: dict, order) -> None:
+        if self.rng is not None and "bit_generator" in state:
+            self.rng.bit_generator.state = state["bit_generator"]
+        if order is not None:
+            if order.shape != (self.m,) or not np.array_equal(np.sort(order), np.arange(self.m)):
+                raise ValueError("the checkpoint's order of the examples is not a permutation of them")
+            self.order[:] = order
 
 
-def gram(X, block: int = 4096):
-    """G = X^T X (m, m), by blocks of rows: one product of numpy's over a large m (its symmetric
-    special case) has been seen to crash with m = 20,000."""
-    m = X.shape[1]
-    G = np.empty((m, m), dtype=X.dtype)
-    for i in range(0, m, block):
-        np.matmul(X[:, i : i + block].T, X, out=G[i : i + block])
-    return G
+class _Buffers:
+    """A[l], Z[L] and dZ[l] for one batch size; X and Y gathered into them (or the full ones)."""
+
+    def __init__(self, n, m, dtype, X=None, Y=None, n_y=1):
+        self.m = m
+        self.X = X if X is not None else np.empty((n[0], m), dtype)
+        self.Y = Y if Y is not None else np.empty((n_y, m), dtype)
+        L = len(n) - 1
+        self.A = [self.X] + [np.empty((n[l], m), dtype) for l in range(1, L + 1)]  # A[l] (n[l], m)
+        self.ZL = np.empty((n[L], m), dtype)  # Z[L] kept for the cost
+        self.dZ = [None] + [np.empty((n[l], m), dtype) for l in range(1, L + 1)]
+
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in self.A[1:] + self.dZ[1:]) + self.ZL.nbytes
+
+
+# ---------------------------------------------------------------- the network's training state
 
 
 class Trainer:
-    """One network's state for full-batch gradient descent; `params` is updated in place.
+    """One network's training state; `params` is updated in place.
 
-    On the dual path params["W1"] is only brought up to date by `materialize()`.
+    `params`' arrays are replaced by views of the Trainer's parameter vector (the dict itself is
+    kept). On the dual path params["W1"] is only brought up to date by `materialize()`.
+    `optimizer` defaults to gradient descent at `learning_rate`.
     """
 
-    def __init__(self, params, X, Y, activations, loss, learning_rate, path="primal", dual_state=None):
-        self.params, self.X, self.Y, self.loss = params, X, Y, loss
-        self.learning_rate = learning_rate
+    def __init__(self, params, X, Y, activations, loss, learning_rate=None, path="primal", dual_state=None,
+                 *, optimizer: Optimizer | None = None, batch_size: int | None = None):
+        self.params, self.X, self.Y = params, X, Y
+        self.loss_name, self.loss = loss, LOSSES[loss]
+        self.output = activations[-1]
         self.acts = [ACTIVATIONS[a] for a in activations]
         self.L = L = len(activations)
         n_x, m = X.shape
-        dtype = X.dtype
         self.m = m
         self.W = [None] + [params[f"W{l}"] for l in range(1, L + 1)]
         self.b = [None] + [params[f"b{l}"] for l in range(1, L + 1)]
-        n = [n_x] + [W.shape[0] for W in self.W[1:]]
-        self.A = [X] + [np.empty((n[l], m), dtype) for l in range(1, L + 1)]  # A[l] (n[l], m)
-        self.ZL = np.empty((n[L], m), dtype)  # Z[L] kept for the cost
-        self.dZ = [None] + [np.empty((n[l], m), dtype) for l in range(1, L + 1)]
-        self.dW = [None] + [np.empty_like(W) for W in self.W[1:]]
-        self.db = [None] + [np.empty_like(b) for b in self.b[1:]]
+        self.n = n = [n_x] + [W.shape[0] for W in self.W[1:]]
+        self.buffers = {m: _Buffers(n, m, X.dtype, X, Y)}
+        if batch_size is not None and batch_size < m:
+            for size in {batch_size, m - (-(-m // batch_size) - 1) * batch_size}:
+                self.buffers[size] = _Buffers(n, size, X.dtype, n_y=Y.shape[0])
+        self.cur = self.buffers[m]
         self.path = path
-        if path == "dual":
-            state = dual_state or {}
-            self.W1_0 = state["W1_0"] if "W1_0" in state else self.W[1].copy()
-            self.C = state["C"] if "C" in state else np.zeros((n[1], m), dtype)  # W1 = W1_0 + C X^T
-            self.G = gram(X)  # (m, m), computed once
-            self.P = self.W1_0 @ X  # (n[1], m), computed once
-            self.dW[1] = None
+        self.first = FIRST_LAYERS[path](self.W[1], X, dual_state)
+        # Every trained array, in the course's order W1 (or C), b1, W2, b2, ..., is a view of one
+        # parameter vector, and every gradient a view of one gradient vector: the optimizer's
+        # step is a few whole-vector operations, whatever the depth.
+        pieces = [(self.first.trained_name, self.first.trained), ("b1", self.b[1])]
+        pieces += [(f"{k}{l}", arr) for l in range(2, L + 1) for k, arr in (("W", self.W[l]), ("b", self.b[l]))]
+        dtype = self.W[1].dtype
+        self.theta = np.empty(sum(a.size for _, a in pieces), dtype)
+        self.grad = np.empty_like(self.theta)
+        views, offset = {}, 0
+        for name, arr in pieces:
+            views[name] = (self.theta[offset : offset + arr.size].reshape(arr.shape), self.grad[offset : offset + arr.size].reshape(arr.shape))
+            views[name][0][...] = arr
+            offset += arr.size
+        self.first.rebind(*views[self.first.trained_name])
+        if path == "primal":
+            params["W1"] = self.W[1] = views["W1"][0]
+        self.dW = [None, None] + [views[f"W{l}"][1] for l in range(2, L + 1)]
+        self.db = [None] + [views[f"b{l}"][1] for l in range(1, L + 1)]
+        for l in range(1, L + 1):
+            params[f"b{l}"] = self.b[l] = views[f"b{l}"][0]
+            if l > 1:
+                params[f"W{l}"] = self.W[l] = views[f"W{l}"][0]
+        self.optimizer = (optimizer or Optimizer(learning_rate)).bind([(n, a.shape) for n, a in pieces], dtype)
 
-    def forward(self):
+    @property
+    def learning_rate(self) -> float:
+        return self.optimizer.learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value: float) -> None:
+        self.optimizer.learning_rate = value
+
+    def use_batch(self, idx=None) -> None:
+        """Make examples `idx` (an index array) the current batch, gathered into that size's
+        buffers with no temporary; None: the full batch."""
+        if idx is None:
+            self.cur = self.buffers[self.m]
+            return
+        B = self.cur = self.buffers[len(idx)]
+        np.take(self.X, idx, axis=1, out=B.X)
+        np.take(self.Y, idx, axis=1, out=B.Y)
+
+    def forward(self) -> None:
+        B = self.cur
         for l in range(1, self.L + 1):
-            Z = self.ZL if l == self.L else self.A[l]
-            if l == 1 and self.path == "dual":
-                np.matmul(self.C, self.G, out=Z)  # C G  (n[1], m)
-                Z += self.P
+            Z = B.ZL if l == self.L else B.A[l]
+            if l == 1:
+                self.first.forward(B.A[0], Z)
             else:
-                np.matmul(self.W[l], self.A[l - 1], out=Z)
+                np.matmul(self.W[l], B.A[l - 1], out=Z)
             Z += self.b[l]  # (n[l], 1) broadcast over the m columns
-            self.acts[l - 1].forward(Z, out=self.A[l])
+            self.acts[l - 1].forward(Z, out=B.A[l])
+
+    def cost_total(self) -> float:
+        """The current batch's cost summed over its examples (the course's `compute_cost`)."""
+        B = self.cur
+        return self.loss.total(B.ZL, B.A[self.L], B.Y)
 
     def cost(self) -> float:
-        return compute_cost(self.ZL, self.A[self.L], self.Y, self.loss)
+        """The current batch's mean cost."""
+        return self.cost_total() / (self.loss.divisor * self.cur.m)
 
-    def backward_and_update(self) -> bool:
-        """Gradients of every layer, then the update; False (nothing updated) if any is not finite.
+    def backward(self) -> bool:
+        """Gradients of every layer into the buffers; False if any is not finite.
 
-        The arithmetic is in the course's order (dW = dZ A^T / m, W = W - alpha * dW), so a run
-        reproduces the notebooks' printed costs digit for digit.
+        The arithmetic is in the course's order (dW = dZ A^T / m), so a run reproduces the
+        notebooks' printed costs digit for digit.
         """
-        L = self.L
-        dZ = np.subtract(self.A[L], self.Y, out=self.dZ[L])  # dZ[L] = A[L] - Y
-        if self.loss == "mse":
-            self.acts[L - 1].backward(dZ, self.A[L])  # consumes A[L]: the cost was taken before
+        B, L = self.cur, self.L
+        m = B.m
+        dZ = np.subtract(B.A[L], B.Y, out=B.dZ[L])  # A[L] - Y
+        self.loss.dZ(dZ, B.A[L], self.output)  # dZ[L]; may consume A[L]: the cost was taken before
         total = 0.0
         for l in range(L, 0, -1):
-            dZ = self.dZ[l]
-            np.sum(dZ, axis=1, keepdims=True, out=self.db[l])
-            self.db[l] /= self.m
-            total += float(self.db[l].sum())
-            if self.dW[l] is not None:
-                np.matmul(dZ, self.A[l - 1].T, out=self.dW[l])  # dZ[l] A[l-1]^T  (n[l], n[l-1])
-                self.dW[l] /= self.m
-            # finite dZ[l] (and finite A[l-1]) make a finite dW[l]: check whichever array is smaller
-            total += float(dZ.sum() if self.dW[l] is None or dZ.size < self.dW[l].size else self.dW[l].sum())
-            if l > 1:  # never dA[0]
-                np.matmul(self.W[l].T, dZ, out=self.dZ[l - 1])  # dA[l-1] = W[l]^T dZ[l]
+            dZ = B.dZ[l]
+            _sum(dZ, axis=1, keepdims=True, out=self.db[l])  # np.sum's own kernel, without its wrapper
+            self.db[l] /= m
+            total += float(_sum(self.db[l], axis=None))
+            if l == 1:
+                self.first.gradient(dZ, B.A[0], m)
+                total += float(self.first.finite_probe(dZ))
+            else:
+                np.matmul(dZ, B.A[l - 1].T, out=self.dW[l])  # dZ[l] A[l-1]^T  (n[l], n[l-1])
+                self.dW[l] /= m
+                # finite dZ[l] (and finite A[l-1]) make a finite dW[l]: check whichever array is smaller
+                total += float(_sum(dZ if dZ.size < self.dW[l].size else self.dW[l], axis=None))
+                np.matmul(self.W[l].T, dZ, out=B.dZ[l - 1])  # dA[l-1] = W[l]^T dZ[l]
                 # A[l-1] has served dW[l] above: backward may consume it for g'(Z[l-1])
-                self.acts[l - 2].backward(self.dZ[l - 1], self.A[l - 1])
-        if self.dW[1] is None:  # dual: the update of C is dZ[1] / m
-            self.dZ[1] /= self.m
-        if not np.isfinite(total):
+                self.acts[l - 2].backward(B.dZ[l - 1], B.A[l - 1])
+        return bool(np.isfinite(total))
+
+    def step(self) -> None:
+        """The optimizer's update of every trained array (it may overwrite the gradients)."""
+        self.optimizer.step(self.theta, self.grad)
+
+    def backward_and_update(self) -> bool:
+        """One training step on the current batch: backward, then (if finite) the step."""
+        if not self.backward():
             return False
-        alpha = self.learning_rate
-        for l in range(1, L + 1):
-            target, step = (self.C, self.dZ[1]) if self.dW[l] is None else (self.W[l], self.dW[l])
-            step *= alpha
-            target -= step
-            self.db[l] *= alpha
-            self.b[l] -= self.db[l]
+        self.step()
         return True
 
     def materialize(self) -> dict:
         """params with W[1] = W[1]_0 + C X^T on the dual path; the params dict itself."""
-        if self.path == "dual":
-            W1 = self.params["W1"]
-            np.matmul(self.C, self.X.T, out=W1)
-            W1 += self.W1_0
+        self.first.materialize(self.params["W1"], self.X)
         return self.params
 
     def state(self) -> dict:
-        """What a checkpoint needs to continue bit for bit: W1_0 and C on the dual path."""
-        return {"W1_0": self.W1_0, "C": self.C} if self.path == "dual" else {}
+        """The first layer's state a checkpoint needs (W1_0 and C on the dual path)."""
+        return self.first.state()
 
     def params_finite(self) -> bool:
         arrays = list(self.params.values()) + list(self.state().values())
         return all(np.isfinite(a).all() for a in arrays)
 
 
+# ---------------------------------------------------------------- the loop
+
+
+@dataclass
+class Position:
+    """Where the loop is: everything besides arrays that a checkpoint needs to continue."""
+
+    epoch: int = 0  # the epoch under way (= epochs completed when batch == 0)
+    batch: int = 0  # the next mini-batch within it
+    steps: int = 0  # optimizer steps applied: iterations
+    cost_sum: float = 0.0  # summed batch costs of this epoch so far (recorded epochs)
+
+
+@dataclass
+class TrainingResult:
+    costs: list = field(default_factory=list)  # [(epoch, cost)], the cost before that epoch's updates
+    steps: list = field(default_factory=list)  # [(iteration, learning_rate)] of each recorded epoch, at its start
+    position: Position = field(default_factory=Position)
+    status: str = "completed"  # completed | diverged | interrupted
+    seconds: float = 0.0
+    message: str | None = None
+
+    @property
+    def iterations(self) -> int:
+        """Optimizer steps applied (= epochs for full-batch training)."""
+        return self.position.steps
+
+    @property
+    def epochs(self) -> int:
+        """Whole epochs completed."""
+        return self.position.epoch
+
+
 def gradient_descent(
     trainer: Trainer,
-    iterations: int,
+    epochs: int,
     record_every: int = 100,
-    start: int = 0,
     costs=None,
     reporter: Reporter | None = None,
     should_stop=None,
     checkpoint_every: int | None = None,
     on_checkpoint=None,
+    batches: Batches | None = None,
+    rate=None,
+    position: Position | None = None,
 ) -> TrainingResult:
-    """Iterations `start` to `iterations`; the cost is computed only at record iterations.
+    """Train from `position` (default: the start) to the end of epoch `epochs - 1`.
 
-    A non-finite cost or gradient stops at once with the last finite parameters intact.
-    `should_stop()` is asked after each iteration; `on_checkpoint(i, costs)` runs every
-    `checkpoint_every` iterations.
+    An epoch's cost is recorded every `record_every` epochs and at the last one; `rate(epoch)`
+    (default: none) sets the learning rate each epoch. A non-finite cost or gradient stops at once
+    with the last finite parameters intact. `should_stop()` is asked after each step;
+    `on_checkpoint(result)` runs every `checkpoint_every` epochs. `costs`: rows (epoch, cost,
+    iteration, learning_rate) recorded before (a resumed run's).
     """
     reporter = reporter or Reporter()
-    result = TrainingResult(costs=list(costs or []), iterations=start)
-    tick = max(1, (iterations - start) // 200)
-    reporter.on_start(iterations, start)
+    batches = batches or Batches(trainer.m)
+    pos = position or Position()
+    costs = list(costs or [])
+    result = TrainingResult(costs=[(e, c) for e, c, *_ in costs], steps=[tuple(r[2:4]) for r in costs], position=pos)
+    start = pos.epoch
+    tick = max(1, (epochs - start) // 200)
+    full = batches.full
+    denominator = trainer.loss.divisor * trainer.m
+    reporter.unit = "iteration" if full else "epoch"
+    reporter.on_start(epochs, start)
     t0 = time.perf_counter()
     try:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is detected, not warned
-            for i in range(start, iterations):
-                trainer.forward()
-                if i % record_every == 0 or i == iterations - 1:
-                    cost = trainer.cost()
-                    if not np.isfinite(cost):
-                        result.status, result.message = "diverged", _diverged(i, trainer, "cost")
+            while pos.epoch < epochs:
+                epoch = pos.epoch
+                if rate is not None:
+                    trainer.learning_rate = rate(epoch)
+                record = epoch % record_every == 0 or epoch == epochs - 1
+                if full:
+                    trainer.forward()
+                    if record:
+                        cost = trainer.cost()
+                        if not np.isfinite(cost):
+                            result.status, result.message = "diverged", _diverged(pos, trainer, "cost", full)
+                            break
+                        result.costs.append((epoch, cost))
+                        result.steps.append((pos.steps, trainer.learning_rate))
+                        reporter.on_cost(epoch, cost)
+                    if not trainer.backward_and_update():
+                        result.status, result.message = "diverged", _diverged(pos, trainer, "gradient", full)
                         break
-                    result.costs.append((i, cost))
-                    reporter.on_cost(i, cost)
-                if not trainer.backward_and_update():
-                    result.status, result.message = "diverged", _diverged(i, trainer, "gradient")
-                    break
-                result.iterations = i + 1
-                if i % tick == 0:
-                    reporter.on_tick(i + 1)
-                if checkpoint_every and on_checkpoint and (i + 1) % checkpoint_every == 0 and i + 1 < iterations:
-                    on_checkpoint(i + 1, result.costs)
+                    pos.steps += 1
+                else:
+                    if pos.batch == 0:
+                        batches.start_epoch(epoch)
+                        pos.cost_sum = 0.0
+                    if not _epoch_of_batches(trainer, batches, pos, record, result, should_stop):
+                        break
+                    if record:
+                        cost = pos.cost_sum / denominator
+                        result.costs.append((epoch, cost))
+                        result.steps.append((pos.steps - batches.count, trainer.learning_rate))
+                        reporter.on_cost(epoch, cost)
+                    pos.batch = 0
+                pos.epoch = epoch + 1
+                if epoch % tick == 0:
+                    reporter.on_tick(epoch + 1)
+                if checkpoint_every and on_checkpoint and (epoch + 1) % checkpoint_every == 0 and epoch + 1 < epochs:
+                    on_checkpoint(result)
                 if should_stop is not None and should_stop():
-                    if i + 1 < iterations:
+                    if epoch + 1 < epochs:
                         result.status = "interrupted"
                     break
     finally:  # a second Ctrl-C still closes the display
         result.seconds = time.perf_counter() - t0
-        reporter.on_end(result.iterations)
+        reporter.on_end(pos.epoch)
     return result
 
 
-def _diverged(i, trainer, what) -> str:
+def _epoch_of_batches(trainer, batches, pos, record, result, should_stop) -> bool:
+    """The rest of this epoch's mini-batches; False if the loop must stop (diverged, interrupted)."""
+    for k in range(pos.batch, batches.count):
+        trainer.use_batch(batches.indices(k))
+        trainer.forward()
+        if record:
+            c = trainer.cost_total()
+            if not np.isfinite(c):
+                result.status, result.message = "diverged", _diverged(pos, trainer, "cost", False)
+                return False
+            pos.cost_sum += c
+        if not trainer.backward_and_update():
+            result.status, result.message = "diverged", _diverged(pos, trainer, "gradient", False)
+            return False
+        pos.steps += 1
+        pos.batch = k + 1
+        if k + 1 < batches.count and should_stop is not None and should_stop():
+            result.status = "interrupted"  # in the middle of the epoch: the checkpoint says where
+            return False
+    return True
+
+
+def _diverged(pos, trainer, what, full) -> str:
+    where = f"iteration {pos.steps}" if full else f"epoch {pos.epoch}, iteration {pos.steps}"
     return (
-        f"training diverged at iteration {i}: the {what} is no longer finite with "
+        f"training diverged at {where}: the {what} is no longer finite with "
         f"learning_rate={trainer.learning_rate:g}; try a smaller learning_rate"
     )

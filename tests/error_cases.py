@@ -106,7 +106,8 @@ CASES = [
          "Error: {tmp}/c.yaml: the file is over 1024 KiB; a spec is a short YAML mapping"),
     Case("misspelt key", cfg(GOOD.replace("learning_rate", "learing_rate")), ["train", "{tmp}/c.yaml"],
          "Error: {tmp}/c.yaml: train.learing_rate: unknown key; did you mean 'learning_rate'? (valid keys: learning_rate, iterations, seed, "
-         "record_every, dtype, checkpoint_every, blas_threads, first_layer)"),
+         "record_every, dtype, checkpoint_every, blas_threads, first_layer, epochs, batch_size, shuffle, optimizer, beta, beta1, beta2, epsilon, "
+         "decay, decay_rate, time_interval)"),
     Case("wrong type", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "train.iterations=many"],
          "Error: {tmp}/c.yaml (with --set train.iterations=many): train.iterations: must be a valid integer, unable to parse string as an integer (got 'many')"),
     Case("learning rate ≤ 0", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "train.learning_rate=0"],

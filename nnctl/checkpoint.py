@@ -1,0 +1,101 @@
+"""Checkpoints: every piece of state that changes during training, saved and restored.
+
+checkpoint.h5 holds the parameters at the top level (so `predict` can use an unfinished run),
+the first layer's state (`first_layer/W1_0`, `first_layer/C` on the dual path), the optimizer's
+moments and step count (`optimizer/v.W1`, ..., `optimizer/t`), this epoch's order of the examples
+(`loop/order`) and the cost curve; its attributes hold the position (epoch, batch within it,
+iterations, the partial epoch cost), the learning rate, the shuffling generator's state and a
+fingerprint of the spec it belongs to. Read back, it is input like any other: checked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from nnctl.errors import RunError
+from nnctl.layout import CHECKPOINT
+from nnctl.runs import load_params, save_arrays
+from nnctl.training import Batches, Position, Trainer
+
+COST_COLUMNS = 4  # epoch, cost, iteration, learning rate
+
+
+def fingerprint(spec) -> str:
+    """SHA-256 of the model and training settings: a checkpoint resumes only the spec that wrote it."""
+    text = json.dumps({"model": spec.model.model_dump(mode="json"), "train": spec.train.model_dump(mode="json")}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass
+class Checkpoint:
+    params: dict
+    first_layer: dict  # W1_0, C on the dual path
+    optimizer: dict  # "v/W1", ..., "t"
+    order: np.ndarray | None
+    position: Position
+    costs: list
+    meta: dict
+
+
+def save(run_dir: Path, trainer: Trainer, batches: Batches, result, meta: dict, spec_fingerprint: str) -> None:
+    params = trainer.materialize()
+    arrays = dict(params)
+    arrays.update({f"first_layer/{k}": v for k, v in trainer.state().items()})
+    arrays.update({f"optimizer/{k.replace('/', '.')}": v for k, v in trainer.optimizer.state().items()})
+    if not batches.full:
+        arrays["loop/order"] = batches.order
+    arrays["costs"] = np.array([(*c, *s) for c, s in zip(result.costs, result.steps)], dtype=np.float64).reshape(-1, COST_COLUMNS)
+    pos = result.position
+    save_arrays(
+        Path(run_dir) / CHECKPOINT,
+        arrays,
+        {
+            **meta,
+            "iterations": pos.steps,
+            "epoch": pos.epoch,
+            "batch": pos.batch,
+            "cost_sum": pos.cost_sum,
+            "learning_rate": trainer.learning_rate,
+            "first_layer": trainer.path,
+            "batches": batches.state(),
+            "fingerprint": spec_fingerprint,
+        },
+    )
+
+
+def load(run_dir: Path, spec_fingerprint: str | None = None) -> Checkpoint:
+    path = Path(run_dir) / CHECKPOINT
+    arrays, meta = load_params(path, groups=True)
+    if spec_fingerprint is not None and meta.get("fingerprint", spec_fingerprint) != spec_fingerprint:
+        raise RunError(f"{path}: the checkpoint was written for other model or train settings than the run's spec; train it again")
+    try:
+        steps = int(meta["iterations"])
+        epoch = int(meta.get("epoch", steps))
+        position = Position(epoch=epoch, batch=int(meta.get("batch", 0)), steps=steps, cost_sum=float(meta.get("cost_sum", 0.0)))
+        raw = np.asarray(arrays.get("costs", np.zeros((0, COST_COLUMNS))), dtype=np.float64)
+        if raw.ndim != 2 or raw.shape[1] not in (2, COST_COLUMNS):
+            raise ValueError("costs")
+        costs = [(int(r[0]), float(r[1]), int(r[2]), float(r[3])) if len(r) == COST_COLUMNS else (int(r[0]), float(r[1]), int(r[0]), np.nan) for r in raw]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RunError(f"{path}: the checkpoint is damaged ({exc.__class__.__name__}: {exc}); train the run again") from None
+    if min(position.epoch, position.batch, position.steps) < 0:
+        raise RunError(f"{path}: the checkpoint's position is negative; train the run again")
+    first = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith(("first_layer/", "state/"))}
+    optimizer = {k.split("/", 1)[1].replace(".", "/"): v for k, v in arrays.items() if k.startswith("optimizer/")}
+    params = {k: v for k, v in arrays.items() if k[0] in "Wb" and "/" not in k}
+    return Checkpoint(params, first, optimizer, arrays.get("loop/order"), position, costs, meta)
+
+
+def restore(ckpt: Checkpoint, trainer: Trainer, batches: Batches) -> None:
+    """Put a checkpoint's optimizer and generator state back into a trainer built from its params."""
+    try:
+        trainer.optimizer.load_state(ckpt.optimizer)
+        batches.load_state(ckpt.meta.get("batches") or {}, ckpt.order if ckpt.position.batch else None)
+        trainer.learning_rate = float(ckpt.meta.get("learning_rate", trainer.learning_rate))
+    except (ValueError, TypeError, KeyError) as exc:
+        raise RunError(f"{CHECKPOINT}: the checkpoint does not fit the run's spec ({exc}); train the run again") from None

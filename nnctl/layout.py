@@ -1,0 +1,38 @@
+"""The run directory's file names and a run's statuses: named once, here.
+
+runs/<YYYYmmdd-HHMMSS>-<name>/
+    spec.yaml             the spec as given (bytes of the config file)
+    config.resolved.yaml  every choice explicit; `nnctl train` accepts it as it is
+    reproduce.json        seed, SHA-256 of the data, versions, BLAS, the command line
+    params.h5             W1, b1, ... with layer sizes, activations, classes, preprocessing
+    checkpoint.h5         while unfinished: params, optimizer and generator state, position
+    costs.csv, costs.png  the cost curve
+    metrics.json          accuracies, final cost, epochs, iterations, seconds, status
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+LATEST = "latest"
+SPEC = "spec.yaml"
+RESOLVED = "config.resolved.yaml"
+REPRODUCE = "reproduce.json"
+PARAMS = "params.h5"
+CHECKPOINT = "checkpoint.h5"
+METRICS = "metrics.json"
+COSTS_CSV = "costs.csv"
+COSTS_PNG = "costs.png"
+BOUNDARY_PNG = "decision_boundary.png"
+
+
+class Status(str, Enum):
+    """A run's status in metrics.json; compares equal to its text."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"
+    INTERRUPTED = "interrupted"
+    DIVERGED = "diverged"
+
+    def __str__(self) -> str:
+        return self.value

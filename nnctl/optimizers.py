@@ -1,0 +1,192 @@
+"""Optimizers and learning-rate schedules: one table row each, no branch on a name elsewhere.
+
+Backward computes the gradients; an optimizer's `step(params, grads)` applies them in place and
+owns its state, named after the parameter it belongs to ("v/W1", "s/b2", ...) so that
+checkpoints save it with `state()` and resume restores it with `load_state()`.
+`step` may overwrite `grads` (the Trainer's buffer, recomputed every step): no temporary array
+is allocated per step. The arithmetic is the course's, in the course's order:
+
+  gd        W = W - alpha dW
+  momentum  v = beta v + (1 - beta) dW;  W = W - alpha v
+  rmsprop   s = beta2 s + (1 - beta2) dW^2;  W = W - alpha dW / (sqrt(s) + epsilon)
+  adam      v = beta1 v + (1 - beta1) dW;  s = beta2 s + (1 - beta2) dW^2;  t = t + 1 (per mini-batch)
+            W = W - alpha v_hat / (sqrt(s_hat) + epsilon),  v_hat = v / (1 - beta1^t),  s_hat = s / (1 - beta2^t)
+
+A schedule gives the learning rate of each epoch from alpha_0 (`rate(epoch)`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+
+class Optimizer:
+    """Gradient descent, and the base of the others.
+
+    `bind(layout)` names the pieces of the parameter vector the optimizer will step, in order:
+    [("W1", shape), ("b1", shape), ...]; its state is one vector per moment, of the same layout,
+    saved piece by piece ("v/W1", ...). `step(params, grads)` takes the parameter and gradient
+    vectors (the Trainer keeps every parameter as a view of one vector, so an update is a few
+    whole-vector operations, whatever the depth) and may overwrite `grads`.
+    """
+
+    name = "gd"
+    moments: tuple = ()  # the state kept per parameter
+    scratch = False  # one extra vector for in-place arithmetic
+    linear = True  # the update is a fixed linear map of the gradients (the dual path's condition)
+
+    def __init__(self, learning_rate: float, beta: float = 0.9, beta1: float = 0.9, beta2: float = 0.999, epsilon: float = 1e-8):
+        self.learning_rate = learning_rate
+        self.beta, self.beta1, self.beta2, self.epsilon = beta, beta1, beta2, epsilon
+        self.t = 0  # steps applied
+        self.layout: list = []
+        self.m: dict = {}
+        self._tmp = None
+
+    def bind(self, layout, dtype=np.float64) -> "Optimizer":
+        """Allocate the state, zeros, for a parameter vector made of `layout` [(name, shape), ...]."""
+        self.layout, offset = [], 0
+        for name, shape in layout:
+            size = int(np.prod(shape))
+            self.layout.append((name, offset, offset + size, tuple(shape)))
+            offset += size
+        self.m = {k: np.zeros(offset, dtype) for k in self.moments}
+        self._tmp = np.empty(offset, dtype) if self.scratch else None
+        return self
+
+    def step(self, params, grads) -> None:
+        self.t += 1
+        grads *= self.learning_rate  # W = W - alpha dW, with dW's buffer as the scratch
+        params -= grads
+
+    def state(self) -> dict:
+        """Every array and number the next steps depend on, named after the parameters."""
+        out = {f"{k}/{name}": vec[a:b].reshape(shape) for k, vec in self.m.items() for name, a, b, shape in self.layout}
+        out["t"] = np.array(self.t, dtype=np.int64)
+        return out
+
+    def load_state(self, state: dict) -> None:
+        for k, vec in self.m.items():
+            for name, a, b, shape in self.layout:
+                key = f"{k}/{name}"
+                if key not in state or tuple(np.shape(state[key])) != shape:
+                    raise ValueError(f"optimizer state {key!r} missing or of the wrong shape")
+                vec[a:b] = np.asarray(state[key]).ravel()
+        self.t = int(state.get("t", 0))
+
+    def extra_arrays(self) -> int:
+        """Vectors of the parameters' size the optimizer holds (for the memory estimate)."""
+        return len(self.moments) + int(self.scratch)
+
+
+class Momentum(Optimizer):
+    name = "momentum"
+    moments = ("v",)
+
+    def step(self, params, grads) -> None:
+        self.t += 1
+        v = self.m["v"]
+        v *= self.beta
+        grads *= 1 - self.beta
+        v += grads  # v = beta v + (1 - beta) dW
+        np.multiply(v, self.learning_rate, out=grads)
+        params -= grads  # W = W - alpha v
+
+
+class RMSprop(Optimizer):
+    name = "rmsprop"
+    moments = ("s",)
+    scratch = True
+    linear = False
+
+    def step(self, params, grads) -> None:
+        self.t += 1
+        s, tmp = self.m["s"], self._tmp
+        s *= self.beta2
+        np.multiply(grads, grads, out=tmp)
+        tmp *= 1 - self.beta2
+        s += tmp  # s = beta2 s + (1 - beta2) dW^2
+        np.sqrt(s, out=tmp)
+        tmp += self.epsilon
+        grads *= self.learning_rate
+        grads /= tmp
+        params -= grads  # W = W - alpha dW / (sqrt(s) + epsilon)
+
+
+class Adam(Optimizer):
+    name = "adam"
+    moments = ("v", "s")
+    scratch = True
+    linear = False
+
+    def step(self, params, grads) -> None:
+        self.t += 1  # t counts mini-batch steps, from 1
+        v, s, tmp = self.m["v"], self.m["s"], self._tmp
+        s *= self.beta2
+        np.multiply(grads, grads, out=tmp)
+        tmp *= 1 - self.beta2
+        s += tmp  # s = beta2 s + (1 - beta2) dW^2
+        v *= self.beta1
+        grads *= 1 - self.beta1
+        v += grads  # v = beta1 v + (1 - beta1) dW
+        np.divide(v, 1 - np.power(self.beta1, self.t), out=grads)  # v_hat
+        np.divide(s, 1 - np.power(self.beta2, self.t), out=tmp)  # s_hat
+        np.sqrt(tmp, out=tmp)
+        tmp += self.epsilon
+        grads *= self.learning_rate
+        grads /= tmp
+        params -= grads  # W = W - alpha v_hat / (sqrt(s_hat) + epsilon)
+
+
+class OptimizerRow(NamedTuple):
+    make: type
+    hyper: tuple  # the spec keys it reads
+    summary: str
+
+
+OPTIMIZERS: dict[str, OptimizerRow] = {
+    "gd": OptimizerRow(Optimizer, (), "gradient descent: W = W - alpha dW"),
+    "momentum": OptimizerRow(Momentum, ("beta",), "velocity v = beta v + (1 - beta) dW; W = W - alpha v"),
+    "rmsprop": OptimizerRow(RMSprop, ("beta2", "epsilon"), "W = W - alpha dW / (sqrt(s) + epsilon)"),
+    "adam": OptimizerRow(Adam, ("beta1", "beta2", "epsilon"), "bias-corrected moments; W = W - alpha v_hat / (sqrt(s_hat) + epsilon)"),
+}
+OPTIMIZER_NAMES = tuple(OPTIMIZERS)
+
+
+def make_optimizer(name: str, learning_rate: float, **hyper) -> Optimizer:
+    row = OPTIMIZERS[name]
+    return row.make(learning_rate, **{k: v for k, v in hyper.items() if k in row.hyper})
+
+
+# ---------------------------------------------------------------- learning-rate schedules
+
+
+def _constant(alpha0, epoch, decay_rate, time_interval):
+    return alpha0
+
+
+def _inverse_time(alpha0, epoch, decay_rate, time_interval):
+    """alpha_0 / (1 + decay_rate * floor(epoch / time_interval)): the course's `update_lr` with
+    time_interval 1, its `schedule_lr_decay` otherwise."""
+    return alpha0 / (1 + decay_rate * math.floor(epoch / time_interval))
+
+
+class Schedule(NamedTuple):
+    rate: Callable  # (alpha_0, k, decay_rate, time_interval) -> the learning rate
+    summary: str
+
+
+SCHEDULES: dict[str, Schedule] = {
+    "none": Schedule(_constant, "alpha_0 throughout"),
+    "inverse_time": Schedule(_inverse_time, "alpha_0 / (1 + decay_rate * floor(k / time_interval))"),
+}
+SCHEDULE_NAMES = tuple(SCHEDULES)
+
+
+def epoch_rate(name: str, alpha0: float, epoch: int, decay_rate: float = 1.0, time_interval: int = 1) -> float:
+    """The learning rate used during `epoch` (0-based), as the course's loop sets it: after epoch i
+    it computes the rate from i, so epochs 0 and 1 both run at alpha_0 and epoch e >= 1 at rate(e - 1)."""
+    return SCHEDULES[name].rate(alpha0, max(epoch - 1, 0), decay_rate, time_interval)

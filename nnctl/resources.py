@@ -1,0 +1,92 @@
+"""Before the work: what a run needs in memory and on disk, refused early if it cannot fit."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from nnctl.errors import RunError
+from nnctl.firstlayer import FIRST_LAYERS
+
+
+def available_memory() -> int:
+    """Bytes of memory available now (MemAvailable), or the physical total where unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def memory_estimate(layer_dims, m: int, itemsize: int, path: str, optimizer_arrays: int = 0, batch_sizes=()) -> dict:
+    """Bytes the training arrays take, by kind: what `Trainer` allocates, from the shapes alone.
+
+    `optimizer_arrays`: arrays of each parameter's size the optimizer holds (Adam: v, s and a
+    scratch); `batch_sizes`: the mini-batch sizes, each with its own buffers.
+    """
+    n = layer_dims
+    weights = sum(n[l] * n[l - 1] + n[l] for l in range(1, len(n)))
+    per_example = 2 * sum(n[1:]) + n[-1]  # A[l], dZ[l] and Z[L]
+    est = {
+        "parameters and gradients": 2 * weights * itemsize,
+        "activations and dZ": per_example * m * itemsize,
+    }
+    if batch_sizes:
+        est["mini-batch buffers"] = sum((per_example + n[0] + n[-1]) * b for b in batch_sizes) * itemsize
+    if optimizer_arrays:
+        est["optimizer state"] = optimizer_arrays * weights * itemsize
+    est.update(FIRST_LAYERS[path].extra_bytes(n[1], n[0], m, itemsize))
+    return est
+
+
+def preflight(layer_dims, m: int, dtype, path: str, root: Path, free: int, optimizer_arrays: int = 0, batch_sizes=()) -> None:
+    """Refuse, before anything is written, a run that cannot fit in memory (`free` bytes) or on disk."""
+    itemsize = np.dtype(dtype).itemsize
+    est = memory_estimate(layer_dims, m, itemsize, path, optimizer_arrays, batch_sizes)
+    need = sum(est.values())
+    if need > free:
+        parts = ", ".join(f"{k}: {_size(v)}" for k, v in est.items())
+        raise RunError(
+            f"the network's arrays need about {_size(need)} ({parts}) but only {_size(free)} of memory is "
+            f"available; use train.dtype: float32, fewer examples or smaller layers"
+        )
+    weights = sum(layer_dims[l] * layer_dims[l - 1] + layer_dims[l] for l in range(1, len(layer_dims)))
+    extra = (layer_dims[1] * (layer_dims[0] + m)) if path == "dual" else 0
+    # params.h5, checkpoint.h5 (with the optimizer's moments) and its temporary, pictures
+    disk = 3 * (weights * (1 + optimizer_arrays) + extra) * itemsize + (2 << 20)
+    probe = root
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        free_disk = shutil.disk_usage(probe).free
+    except OSError:
+        return
+    if disk > free_disk:
+        raise RunError(
+            f"{root}: the run's files need about {_size(disk)} but only {_size(free_disk)} is free on that disk; "
+            "free some space or choose another place with --runs-dir"
+        )
+
+
+def blas_info() -> dict:
+    """The BLAS library and its thread count now: products round differently with other counts."""
+    from threadpoolctl import threadpool_info
+
+    blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    if not blas:
+        return {}
+    return {"library": blas[0].get("internal_api"), "version": blas[0].get("version"), "threads": blas[0].get("num_threads")}
