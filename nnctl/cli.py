@@ -13,6 +13,7 @@ import typer
 from nnctl import __version__
 from nnctl import display
 from nnctl.errors import Interrupted, NnctlError
+from nnctl.images import MAX_PIXELS
 
 app = typer.Typer(
     help="Train fully-connected neural networks from YAML specs, the course's way.\n\n"
@@ -86,7 +87,7 @@ def train(
 
     Example: nnctl train configs/quickstart.yaml --set train.iterations=2000
     """
-    from nnctl.config import load_config
+    from nnctl.config import load_config_text
     from nnctl.experiment import resume_run, train_run
     from nnctl.stopping import StopRequest
 
@@ -98,12 +99,12 @@ def train(
     elif config is None:
         raise NnctlError("give a CONFIG to train (e.g. configs/quickstart.yaml), or --resume RUN")
     else:
-        spec = load_config(config, overrides)
+        spec, text = load_config_text(config, overrides)  # read once: a pipe gives its text only once
         with StopRequest() as stop:
             summary = _reported(
                 no_report, Path(runs_dir or spec.runs_dir) / "latest", train_run,
                 spec,
-                config_text=config.read_text(encoding="utf-8"),
+                config_text=text,
                 runs_root=runs_dir,
                 reporter=display.make_reporter(quiet, spec.name or "run"),
                 command=_command_line(),
@@ -156,16 +157,18 @@ def data_make(
     name: str = typer.Argument(..., help="Generator: planar (the course's flower), moons or circles."),
     output: Path = typer.Option(..., "--output", "-o", help="The .h5 file to write."),
     m: int = typer.Option(400, "--m", min=2, help="Number of examples."),
-    seed: int = typer.Option(1, "--seed", min=0, help="Seed (the course's is 1)."),
+    seed: int = typer.Option(1, "--seed", min=0, max=2**32 - 1, help="Seed (the course's is 1)."),
+    force: bool = typer.Option(False, "--force", help="Replace the output file if it exists."),
 ):
     """Write a built-in dataset to an HDF5 file in the plain layout (x, y, classes).
 
     Example: nnctl data make planar -o datasets/planar.h5
     """
-    from nnctl.data import generate, write_dataset
+    from nnctl.data import generate, prepare_output, write_dataset
 
+    prepare_output(output, force)
     x, y, classes = generate(name, m=m, seed=seed)
-    write_dataset(output, x, y, classes)
+    write_dataset(output, x, y, classes, force=force)
     display.say(f"wrote {output}: {x.shape[0]} examples, {x.shape[1]} features, classes {', '.join(classes)}")
 
 
@@ -177,8 +180,10 @@ def data_import(
     size: int = typer.Option(64, "--size", min=1, max=4096, help="Pictures become size × size RGB."),
     test_fraction: float = typer.Option(0.2, "--test-fraction", min=0.0, max=0.99, help="Share of each class kept for test."),
     seed: int = typer.Option(1, "--seed", min=0, help="Seed of the split."),
-    classes: Optional[str] = typer.Option(None, "--classes", help="Class folders in label order: negative,positive."),
+    classes: Optional[str] = typer.Option(None, "--classes", help="Class folders in label order: negative,positive (label 0, label 1)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    force: bool = typer.Option(False, "--force", help="Replace the output file if it exists."),
+    max_pixels: Optional[int] = typer.Option(None, "--max-pixels", min=1, help=f"Skip pictures with more pixels (default {MAX_PIXELS:,}; a decompression-bomb guard)."),
 ):
     """Build a training file from your own photos: upright, RGB, resized, split by class.
 
@@ -186,10 +191,10 @@ def data_import(
     """
     from nnctl.importer import import_folder
 
-    order = [c.strip() for c in classes.split(",")] if classes else None
+    order = [c.strip() for c in classes.split(",") if c.strip()] if classes else None
     bar, on_item = display.import_progress(quiet)
     with bar:
-        report = import_folder(folder, output, size, test_fraction, seed, order, on_item=on_item)
+        report = import_folder(folder, output, size, test_fraction, seed, order, on_item=on_item, force=force, max_pixels=max_pixels)
     for path, reason in report.skipped:
         display.say(f"skipped {path}: {reason}", err=True)
     counts = ", ".join(f"{c}: {a} train + {b} test" for c, a, b in zip(report.classes, report.train_counts, report.test_counts))
@@ -207,11 +212,12 @@ def data_info(
 
     Example: nnctl data info datasets/pets.h5 --preview
     """
-    from nnctl.importer import dataset_info, write_preview
+    from nnctl.importer import dataset_info, preview_target, write_preview
 
+    target = preview_target(preview_out or Path(f"{file.stem}-preview.png")) if preview or preview_out else None
     display.data_info(dataset_info(file), file)
-    if preview or preview_out:
-        target = write_preview(file, preview_out or Path(f"{file.stem}-preview.png"))
+    if target is not None:
+        target = write_preview(file, target)
         display.say(f"preview: {target}")
 
 
@@ -225,6 +231,7 @@ def predict(
     run: Path = typer.Option(Path("runs/latest"), "--run", help="The trained run directory."),
     as_json: bool = typer.Option(False, "--json", help="JSON lines on stdout, for scripts."),
     as_csv: bool = typer.Option(False, "--csv", help="CSV on stdout, for spreadsheets."),
+    max_pixels: Optional[int] = typer.Option(None, "--max-pixels", min=1, help=f"Refuse pictures with more pixels (default {MAX_PIXELS:,}; a decompression-bomb guard)."),
 ):
     """Classify your own pictures with a trained run; exit 1 if any file could not be read.
 
@@ -240,7 +247,7 @@ def predict(
     files = find_images(paths)
     if not files:
         raise NnctlError(f"no image files found in {', '.join(map(str, paths))}")
-    preds = predict_files(trained, files)
+    preds = predict_files(trained, files, max_pixels=max_pixels)
     display.predictions(preds, class_names(trained), trained.path, "json" if as_json else "csv" if as_csv else "table")
     failed = sum(p.error is not None for p in preds)
     if failed:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import stat
 import typing
 from pathlib import Path
 from typing import Annotated, Literal, Optional
@@ -16,8 +17,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from nnctl.activations import ACTIVATION_NAMES
-from nnctl.data import BUILTIN_PREFIX
-from nnctl.errors import ConfigError
+from nnctl.data import BUILTIN_PREFIX, file_kind, is_anonymous_pipe, parse_builtin
+from nnctl.errors import ConfigError, DataError
 from nnctl.firstlayer import DualFirstLayer
 from nnctl.network import INIT_NAMES, LOSS_NAMES, LOSSES
 from nnctl.optimizers import OPTIMIZER_NAMES, OPTIMIZERS, SCHEDULE_NAMES
@@ -30,6 +31,10 @@ OptimizerName = Literal[OPTIMIZER_NAMES]
 ScheduleName = Literal[SCHEDULE_NAMES]
 LayerSize = Annotated[int, Field(gt=0)]
 MAX_CONFIG_BYTES = 1 << 20
+MAX_YAML_NODES = 100_000  # values in the document once every alias is expanded
+MAX_YAML_DEPTH = 64  # sections and lists inside one another
+MAX_SEED = 2**32 - 1
+NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"  # np.random.seed and RandomState take 0 .. 2**32 - 1
 
 
 class _Strict(BaseModel):
@@ -39,6 +44,17 @@ class _Strict(BaseModel):
 class DataSpec(_Strict):
     train: str = Field(min_length=1, description="HDF5 file (relative to the config file) or builtin:NAME")
     test: Optional[str] = Field(None, min_length=1)
+
+    @model_validator(mode="after")
+    def _check_builtin(self):
+        for key in ("train", "test"):
+            source = getattr(self, key)
+            if source is not None and source.startswith(BUILTIN_PREFIX):
+                try:
+                    parse_builtin(source)
+                except DataError as exc:
+                    raise ValueError(f"data.{key}: {exc}") from None
+        return self
 
 
 class ModelSpec(_Strict):
@@ -74,6 +90,11 @@ class ModelSpec(_Strict):
                 f"model.loss: {self.resolved_loss} needs a {needs} output (got {self.layer_activations[-1]}); "
                 f"use output_activation: {needs}, or loss: mse"
             )
+        if self.loss == "mse" and self.layer_activations[-1] == "sigmoid":
+            raise ValueError(
+                "model.loss: mse with a sigmoid output trains a regression squeezed into (0, 1), not a classifier; "
+                "for a classifier use loss: cross_entropy (or auto), for a regression use output_activation: linear"
+            )
         return self
 
     @property
@@ -102,7 +123,7 @@ class ModelSpec(_Strict):
 class TrainSpec(_Strict):
     learning_rate: float = Field(gt=0, description="alpha, or alpha_0 with a decay")
     iterations: Optional[int] = Field(None, ge=1, description="full-batch steps (= epochs); or give epochs")
-    seed: int = Field(1, ge=0)
+    seed: int = Field(1, ge=0, le=MAX_SEED)
     record_every: int = Field(100, ge=1, description="record the cost every N epochs (iterations when full batch)")
     dtype: Literal["float64", "float32"] = "float64"
     checkpoint_every: int = Field(1000, ge=1, description="save a resumable checkpoint every N epochs")
@@ -164,7 +185,7 @@ class SweepSpec(_Strict):
 
 
 class Spec(_Strict):
-    name: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9_.-]+$", description="default: the config file's name")
+    name: Optional[str] = Field(None, pattern=NAME_PATTERN, description="default: the config file's name")
     data: DataSpec
     model: ModelSpec = ModelSpec()
     train: TrainSpec
@@ -215,14 +236,63 @@ _UniqueKeyLoader.add_implicit_resolver(
 )
 
 
+class _Bounded(Exception):
+    """The document is too deep or expands to too much; carries the message's reason."""
+
+
+def _compose_node(self, parent, index):
+    # the composer recurses once per level: bound the depth before Python's stack is the limit
+    self._depth = getattr(self, "_depth", 0) + 1
+    try:
+        if self._depth > MAX_YAML_DEPTH:
+            raise _Bounded(f"nested over {MAX_YAML_DEPTH} levels deep; a spec is a short, flat mapping")
+        return yaml.composer.Composer.compose_node(self, parent, index)
+    finally:
+        self._depth -= 1
+
+
+def _get_single_node(self):
+    node = yaml.composer.Composer.get_single_node(self)
+    if node is not None and _expanded_size(node) > MAX_YAML_NODES:
+        raise _Bounded(
+            f"too many YAML aliases: the document expands to over {MAX_YAML_NODES:,} values; write the values out"
+        )
+    return node
+
+
+def _expanded_size(root) -> int:
+    """Nodes of the document with every alias written out, counted once per shared node (linear time)."""
+    sizes: dict = {}
+
+    def size(node) -> int:
+        if id(node) in sizes:
+            return sizes[id(node)]
+        if isinstance(node, yaml.SequenceNode):
+            n = 1 + sum(size(child) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            n = 1 + sum(size(k) + size(v) for k, v in node.value)
+        else:
+            n = 1
+        sizes[id(node)] = n = min(n, MAX_YAML_NODES + 1)
+        return n
+
+    return size(root)  # recursion is bounded by MAX_YAML_DEPTH
+
+
+_UniqueKeyLoader.compose_node = _compose_node
+_UniqueKeyLoader.get_single_node = _get_single_node
+
+
 def parse_yaml(text: str, where: str):
-    """Parse YAML safely: one document, no duplicate keys, no alias bombs."""
-    if len(text.encode()) > MAX_CONFIG_BYTES:
+    """Parse YAML safely: one document, no duplicate keys, bounded size, depth and alias expansion."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_CONFIG_BYTES:
         raise ConfigError(f"{where}: the file is over {MAX_CONFIG_BYTES // 1024} KiB; a spec is a short YAML mapping")
-    if text.count("*") > 100 and "&" in text:
-        raise ConfigError(f"{where}: too many YAML aliases; write the values out")
     try:
         return yaml.load(text, Loader=_UniqueKeyLoader)
+    except _Bounded as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{where}: nested too deeply; a spec is a short, flat mapping") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f"line {mark.line + 1}: " if mark is not None else ""
@@ -243,7 +313,14 @@ def apply_override(raw: dict, assignment: str) -> dict:
             raise ConfigError(f"--set {assignment}: {part} is not a section")
         node = child
     node[parts[-1]] = parse_yaml(value, f"--set {assignment}") if value.strip() else None
+    # the two ways to give the layers replace each other: --set model.hidden=[20,7] on a spec with layers
+    other = _ALTERNATIVES.get(tuple(p.strip() for p in parts))
+    if other and node[parts[-1]] is not None:
+        node.pop(other, None)
     return raw
+
+
+_ALTERNATIVES = {("model", "hidden"): "layers", ("model", "layers"): "hidden"}
 
 
 def _fields_at(loc) -> list:
@@ -272,6 +349,11 @@ def _format_error(err) -> str:
         return f"{path}: required key is missing"
     if kind == "value_error":
         return str(err["ctx"]["error"])
+    if kind == "string_pattern_mismatch" and err["ctx"].get("pattern") == NAME_PATTERN:
+        return (
+            f"{path}: use only letters, digits, '_', '.' and '-' (no spaces or slashes), "
+            f"e.g. {_default_name(Path(str(err.get('input'))))!r} (got {err.get('input')!r})"
+        )
     msg = err["msg"].replace("Input should be", "must be")
     shown = err.get("input")
     if isinstance(shown, (dict, list)) and len(repr(shown)) > 60:
@@ -299,14 +381,35 @@ def validate(raw, where: str) -> Spec:
 
 
 def read_config_text(path) -> str:
+    """The spec's text, read once: a regular file, or a pipe such as /dev/stdin (`cat spec.yaml | nnctl train /dev/stdin`).
+
+    A named pipe (FIFO), a device or a socket is refused before it is opened: opening one can block
+    for ever. At most MAX_CONFIG_BYTES + 1 bytes are read.
+    """
     path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"{path}: no such config file")
-    if path.is_dir():
-        raise ConfigError(f"{path}: is a directory; give a YAML config file such as configs/quickstart.yaml")
     try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        st = path.stat()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror}); give a YAML config file") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ConfigError(f"{path}: is a directory; give a YAML config file such as configs/quickstart.yaml")
+    if not stat.S_ISREG(st.st_mode) and not is_anonymous_pipe(path, st):
+        raise ConfigError(
+            f"{path}: is {file_kind(st)}, not a regular file; give a YAML config file "
+            "(or pipe the spec in: cat spec.yaml | nnctl train /dev/stdin)"
+        )
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror}); give a YAML config file") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: the file is over {MAX_CONFIG_BYTES // 1024} KiB; a spec is a short YAML mapping")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: cannot be read as UTF-8 text ({exc})") from None
 
 
@@ -329,7 +432,13 @@ def spec_from_text(text: str, path, overrides=()) -> Spec:
 
 def load_config(path, overrides=()) -> Spec:
     """Read, override and validate a spec; data paths are made absolute from the config's folder."""
-    return spec_from_text(read_config_text(path), path, overrides)
+    return load_config_text(path, overrides)[0]
+
+
+def load_config_text(path, overrides=()) -> tuple[Spec, str]:
+    """(spec, the text it was read from): the file is read once, so a pipe gives both."""
+    text = read_config_text(path)
+    return spec_from_text(text, path, overrides), text
 
 
 def _default_name(path: Path) -> str:

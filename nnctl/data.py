@@ -8,7 +8,13 @@ course's way into X (n_x, m), one example per column.
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import inspect
+import math
+import os
+import stat
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl
@@ -16,6 +22,7 @@ from urllib.parse import parse_qsl
 import numpy as np
 
 from nnctl.atomic import atomic_path
+from nnctl import memory
 from nnctl.errors import DataError
 
 BUILTIN_PREFIX = "builtin:"
@@ -109,6 +116,8 @@ def generate(name: str, **kwargs):
     if name not in GENERATORS:
         raise DataError(f"unknown built-in dataset {name!r}; valid: {', '.join(GENERATORS)}")
     func, classes = GENERATORS[name]
+    check_builtin_options(f"{BUILTIN_PREFIX}{name}", name, kwargs)
+    _check_generator_memory(f"{BUILTIN_PREFIX}{name}", name, kwargs)
     try:
         x, y = func(**kwargs)
     except TypeError as exc:
@@ -116,33 +125,170 @@ def generate(name: str, **kwargs):
     return x, y, classes
 
 
-def _parse_builtin(source: str):
-    spec = source[len(BUILTIN_PREFIX):]
-    name, _, query = spec.partition("?")
-    kwargs = {}
-    for key, value in parse_qsl(query, strict_parsing=bool(query)):
+def _options(name: str) -> dict:
+    """A generator's options and their defaults, from its signature."""
+    return {k: p.default for k, p in inspect.signature(GENERATORS[name][0]).parameters.items()}
+
+
+def check_builtin_options(source: str, name: str, kwargs: dict) -> None:
+    """Each option of a built-in generator known and in range, and its arrays small enough to hold."""
+    options = _options(name)
+    for key, value in kwargs.items():
+        if key not in options:
+            raise DataError(f"{source}: unknown option {key!r}; {name} takes {', '.join(options)}")
+        default = options[key]
+        if isinstance(default, int) and not isinstance(default, bool):
+            low, high = {"m": (2, None), "seed": (0, 2**32 - 1)}.get(key, (0, None))
+            if not isinstance(value, int) or value < low or (high is not None and value > high):
+                span = f"from {low} to {high}" if high is not None else f"of at least {low}"
+                raise DataError(f"{source}: {key} must be a whole number {span} (got {value!r})")
+        elif isinstance(default, float):
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise DataError(f"{source}: {key} must be a number of at least 0 (got {value!r})")
+
+
+def _check_generator_memory(source: str, name: str, kwargs: dict) -> None:
+    """A generator's arrays (x, y, its draws and the flattened copy, 8-byte floats) must fit in memory."""
+    m = kwargs.get("m", _options(name).get("m"))
+    if isinstance(m, int):
+        need, free = 64 * m, memory.available_memory()
+        if need > free:
+            raise DataError(
+                f"{source}: m={m:,} examples need about {memory.format_bytes(need)} of memory but only "
+                f"{memory.format_bytes(free)} is available; use a smaller m"
+            )
+
+
+def _number(text: str):
+    try:
+        return int(text)
+    except ValueError:
         try:
-            kwargs[key] = int(value)
+            return float(text)
         except ValueError:
-            try:
-                kwargs[key] = float(value)
-            except ValueError:
-                raise DataError(f"{source}: {key}={value!r} is not a number") from None
+            return text
+
+
+def parse_builtin(source: str):
+    """`builtin:NAME?key=value&...` as (NAME, {key: number}), every option checked."""
+    spec = source[len(BUILTIN_PREFIX):]
+    name, sep, query = spec.partition("?")
+    if name not in GENERATORS:
+        raise DataError(f"{source}: unknown built-in dataset {name!r}; valid: {', '.join(GENERATORS)}")
+    kwargs = {}
+    for item in query.split("&") if sep else []:
+        key, eq, value = item.partition("=")
+        if not eq or not key or not value:
+            raise DataError(
+                f"{source}: {item!r} is not key=value; write the options as {BUILTIN_PREFIX}{name}?m=400&seed=1"
+            )
+        if key in kwargs:
+            raise DataError(f"{source}: {key} is given twice; keep one")
+        kwargs[key] = _number(value)
+    check_builtin_options(source, name, kwargs)
     return name, kwargs
 
 
-def write_dataset(path, x, y, classes=None) -> Path:
-    """Write the plain layout (`x`, `y`, `classes`) atomically."""
+_parse_builtin = parse_builtin
+
+
+def write_dataset(path, x, y, classes=None, force: bool = False) -> Path:
+    """Write the plain layout (`x`, `y`, `classes`) atomically; an existing file only with `force`."""
     import h5py
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+    path = prepare_output(path, force)
+    with writing(path), atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         f.create_dataset("x", data=x)
         f.create_dataset("y", data=y)
         if classes:
             f.create_dataset("classes", data=np.array([c.encode() for c in classes]))
     return path
+
+
+# ---------------------------------------------------------------- files in and out
+
+
+def file_kind(st) -> str:
+    """'a named pipe (FIFO)', 'a character device', ... for a stat result that is not a regular file."""
+    mode = st.st_mode
+    for test, kind in (
+        (stat.S_ISFIFO, "a named pipe (FIFO)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISDIR, "a directory"),
+    ):
+        if test(mode):
+            return kind
+    return "not a regular file"
+
+
+def is_anonymous_pipe(path, st) -> bool:
+    """A pipe that is already connected (/dev/stdin fed by `|`, or `<(...)`): reading it cannot block in open."""
+    return stat.S_ISFIFO(st.st_mode) and "pipe:[" in os.path.realpath(path)
+
+
+def check_data_file(path) -> Path:
+    """`path` if it is a regular file; a DataError (not a hang) for a FIFO, a device or a folder."""
+    path = Path(path)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such data file; check the path (relative paths are read from the config file's folder)") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot be read ({exc.strerror}); check the path and its permissions") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise DataError(f"{path}: is a directory, not an HDF5 data file")
+    if not stat.S_ISREG(st.st_mode):
+        raise DataError(f"{path}: is {file_kind(st)}, not a regular file; give an HDF5 data file (.h5)")
+    return path
+
+
+def prepare_output(path, force: bool = False, option: str = "-o", suffix: str = ".h5") -> Path:
+    """Check where a new file goes, before any work: not a folder, not a device, not an existing
+    file (unless `force`), its folder creatable."""
+    path = Path(path)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot write here ({exc.strerror}); choose another {option}") from None
+    if st is not None:
+        if stat.S_ISDIR(st.st_mode):
+            raise DataError(f"{path}: is a directory; give a file name for {option}, e.g. {path / ('data' + suffix)}")
+        if not stat.S_ISREG(st.st_mode):
+            raise DataError(f"{path}: is {file_kind(st)}, not a regular file; choose another {option}")
+        if not force:
+            raise DataError(f"{path}: already exists; pass --force to replace it, or choose another {option}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot create its folder {path.parent} ({exc.strerror}); choose another {option}") from None
+    try:  # a real probe: root passes os.access everywhere, yet cannot write in /proc or on a read-only disk
+        fd, probe = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".probe")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot write in {path.parent} ({exc.strerror}); choose another {option}") from None
+    return path
+
+
+class writing:
+    """Turn an OSError while writing `path` into a DataError that names it (the temporary file is gone)."""
+
+    def __init__(self, path, option: str = "-o"):
+        self.path, self.option = Path(path), option
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if kind is not None and issubclass(kind, OSError):
+            reason = exc.strerror or str(exc)
+            fix = "free some space or choose another" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "choose another"
+            raise DataError(f"{self.path}: cannot be written ({reason}); {fix} {self.option}") from None
+        return False
 
 
 # ---------------------------------------------------------------- reading files
@@ -177,6 +323,62 @@ def _find_layout(f, path, role="train"):
     )
 
 
+def h5_array(f, key: str, path):
+    """f[key] as an h5py Dataset; a DataError that says what `key` is instead (a group, a broken link)."""
+    import h5py
+
+    link = f.get(key, getlink=True)
+    try:
+        obj = f[key]
+    except (KeyError, OSError, ValueError):
+        if isinstance(link, h5py.ExternalLink):
+            raise DataError(
+                f"{path}: '{key}' is an external link to '{link.path}' in {link.filename}, which cannot be opened "
+                f"(that file or the array in it is missing); put {link.filename} back beside {Path(path).name}, "
+                f"or write the array into {Path(path).name} itself"
+            ) from None
+        if isinstance(link, h5py.SoftLink):
+            raise DataError(
+                f"{path}: '{key}' is a link to '{link.path}', which does not exist in the file; write the array under '{key}'"
+            ) from None
+        raise DataError(f"{path}: '{key}' cannot be opened (the file is damaged); write or download it again") from None
+    if not isinstance(obj, h5py.Dataset):
+        raise DataError(
+            f"{path}: '{key}' is a group (a folder of {len(obj)} items), not an array; "
+            f"store the data as one array under '{key}'"
+        )
+    return obj
+
+
+def check_fits(path, key: str, ds, *copies) -> None:
+    """Refuse, before reading, an array that would not fit in memory: its size comes from the shape
+    the file declares (a tiny file can declare terabytes), once as stored plus each copy's dtype."""
+    count = math.prod(ds.shape)
+    need = count * ds.dtype.itemsize + sum(count * np.dtype(c).itemsize for c in copies)
+    free = memory.available_memory()
+    if need > free:
+        shape = "×".join(map(str, ds.shape))
+        steps = " + ".join(
+            [f"{memory.format_bytes(count * ds.dtype.itemsize)} as stored ({ds.dtype})"]
+            + [f"{memory.format_bytes(count * np.dtype(c).itemsize)} as {np.dtype(c)}" for c in copies]
+        )
+        raise DataError(
+            f"{path}: '{key}' declares {shape} values; reading it takes about {memory.format_bytes(need)} "
+            f"({steps}) but only {memory.format_bytes(free)} of memory is available; use fewer examples or smaller pictures"
+        )
+
+
+def read_array(f, key: str, path, *copies) -> np.ndarray:
+    """The whole array `key`, checked to be an array that fits in memory first."""
+    ds = h5_array(f, key, path)
+    check_fits(path, key, ds, *copies)
+    try:
+        return ds[()]
+    except (OSError, KeyError, ValueError, TypeError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"{path}: the array '{key}' cannot be read ({reason}); the file is damaged, write it again") from None
+
+
 def _decode(names) -> list:
     return [n.decode() if isinstance(n, bytes) else str(n) for n in np.asarray(names).ravel()]
 
@@ -189,26 +391,23 @@ def file_sha256(path) -> str:
     return h.hexdigest()
 
 
-def read_raw(source: str, role: str = "train"):
-    """Read (x, y, classes, sha256) from a file or a `builtin:` source, one example per row."""
+def read_raw(source: str, role: str = "train", dtype=np.float64):
+    """Read (x, y, classes, sha256) from a file or a `builtin:` source, one example per row.
+
+    The memory check counts x as stored plus one copy in `dtype`, the flattened X training uses.
+    """
     if source.startswith(BUILTIN_PREFIX):
         name, kwargs = _parse_builtin(source)
         x, y, classes = generate(name, **kwargs)
         digest = hashlib.sha256(np.ascontiguousarray(x).tobytes() + y.tobytes()).hexdigest()
         return x, y, classes, digest
     path = Path(source)
-    if not path.exists():
-        raise DataError(f"{path}: no such data file; check the path (relative paths are read from the config file's folder)")
-    if path.is_dir():
-        raise DataError(f"{path}: is a directory, not an HDF5 data file")
     f = open_h5(path)
     with f:
         x_key, y_key, classes_key = _find_layout(f, path, role)
-        try:
-            x, y = f[x_key][()], f[y_key][()]
-            classes = _decode(f[classes_key][()]) if classes_key else []
-        except (OSError, KeyError, ValueError):
-            raise DataError(f"{path}: the file is damaged (its arrays cannot be read); write it again") from None
+        x = read_array(f, x_key, path, dtype)
+        y = read_array(f, y_key, path)
+        classes = _decode(read_array(f, classes_key, path)) if classes_key else []
     return x, y, classes, file_sha256(path)
 
 
@@ -219,6 +418,7 @@ def open_h5(path):
     """h5py.File for reading, or a DataError that tells a damaged HDF5 file from another kind."""
     import h5py
 
+    path = check_data_file(path)  # a FIFO or a device would block in open, deaf to Ctrl-C
     try:
         return h5py.File(path, "r")
     except OSError:
@@ -235,10 +435,15 @@ def load_dataset(source: str, task: str = "classification", role: str = "train",
     `task` is "classification" (labels must be 0 or 1) or "regression" (any finite value).
     `role` ("train" or "test") picks the split of a file that holds both; X comes in `dtype`.
     """
-    x, y, classes, digest = read_raw(source, role)
+    x, y, classes, digest = read_raw(source, role, dtype)
     if x.ndim < 1 or x.shape[0] == 0:
         raise DataError(f"{source}: holds zero examples (x has shape {x.shape}); a dataset needs at least one")
-    if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
+    if 0 in x.shape[1:]:
+        raise DataError(
+            f"{source}: x has shape {x.shape}: its examples have no features; "
+            f"store at least one value per example, shape ({x.shape[0]}, n)"
+        )
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool) or x.dtype.kind == "c":
         raise DataError(f"{source}: x has dtype {x.dtype}; expected numbers (uint8 pixels or floats)")
     m = x.shape[0]
     y = np.asarray(y)
@@ -249,7 +454,7 @@ def load_dataset(source: str, task: str = "classification", role: str = "train",
             f"{source}: x holds {m} examples but y has shape {y.shape}; "
             f"y needs one label per example, shape ({m},)"
         )
-    if not np.issubdtype(y.dtype, np.number) and y.dtype != bool:
+    if (not np.issubdtype(y.dtype, np.number) and y.dtype != bool) or y.dtype.kind == "c":
         raise DataError(f"{source}: y has dtype {y.dtype}; expected numeric labels")
     if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
         raise DataError(f"{source}: x holds NaN or infinite values; clean the data first")
@@ -263,10 +468,7 @@ def load_dataset(source: str, task: str = "classification", role: str = "train",
                 f"needs labels 0 or 1 (for regression use a linear output)"
             )
     input_shape = list(x.shape[1:])
-    if np.issubdtype(x.dtype, np.integer):
-        scale = float(np.iinfo(x.dtype).max)  # 255 for uint8 pixels, as the course divides by 255
-    else:
-        scale = 1.0
+    scale = pixel_scale(x.dtype)
     preprocessing = {
         "flatten": "example-per-column",
         "input_shape": input_shape,
@@ -275,6 +477,15 @@ def load_dataset(source: str, task: str = "classification", role: str = "train",
     }
     X = flatten(x, preprocessing, dtype)
     return Dataset(X=X, Y=y.reshape(1, m), classes=classes, preprocessing=preprocessing, source=str(source), sha256=digest)
+
+
+def pixel_scale(dtype) -> float:
+    """255 for uint8 (pixels, divided as the course does); 1 for everything else.
+
+    Other integers (counts, ids, int64 columns) are features like floats, used as they are:
+    dividing them by their dtype's maximum (2**63 - 1 for int64) would squash them to zero.
+    """
+    return 255.0 if np.dtype(dtype) == np.uint8 else 1.0
 
 
 def flatten(x, preprocessing, dtype=np.float64):
@@ -287,12 +498,16 @@ def flatten(x, preprocessing, dtype=np.float64):
 
 
 def peek_n_x(source: str) -> int | None:
-    """The input size of a data source without loading it (None where it cannot be read)."""
+    """The input size of a data source without loading it (None where it cannot be read).
+
+    A FIFO or a device is refused (DataError), not opened: opening one would block."""
+    if not source.startswith(BUILTIN_PREFIX) and os.path.exists(source) and not os.path.isdir(source):
+        check_data_file(source)
     try:
         if source.startswith(BUILTIN_PREFIX):
             return int(np.prod(read_raw(source)[0].shape[1:]))
         with open_h5(source) as f:
             x_key, _, _ = _find_layout(f, source)
-            return int(np.prod(f[x_key].shape[1:]))
+            return int(np.prod(h5_array(f, x_key, source).shape[1:]))
     except (DataError, OSError):
         return None

@@ -196,11 +196,16 @@ def data_info(info: dict, file) -> None:
     for a in info["arrays"]:
         lo = f"{a['min']:g}" if "min" in a else "—"
         hi = f"{a['max']:g}" if "max" in a else "—"
-        table.add_row(a["name"], str(tuple(a["shape"])), a["dtype"], lo, hi)
+        table.add_row(a["name"], str(tuple(a["shape"])) if a["shape"] is not None else "—", a["dtype"], lo, hi)
     console.print(table)
     for s in info["splits"]:
         balance = ", ".join(f"{k}: {v}" for k, v in s["balance"].items())
         console.print(Text(f"{s['split']}: {s['m']} examples of shape {tuple(s['example_shape'])}; {balance}"))
+    labels = info.get("labels") or []
+    if labels and all(s.get("categorical", True) for s in info["splits"]):
+        pairs = ", ".join(f"{row['label']} = {row['class']}" for row in labels)
+        positive = f"; the positive class is {labels[1]['class']} (predict's probability is P({labels[1]['class']}))" if len(labels) == 2 else ""
+        console.print(Text(f"labels: {pairs}{positive}"))
 
 
 # ---------------------------------------------------------------- sweeps and runs

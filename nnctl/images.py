@@ -7,16 +7,19 @@ down rather than clipped, CMYK and palettes converted), resized to the model's i
 
 from __future__ import annotations
 
+import os
+import stat
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from nnctl.data import file_kind
 from nnctl.errors import DataError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".jfif"}
-MAX_PIXELS = 64_000_000  # larger images are refused as possible decompression bombs
+MAX_PIXELS = 120_000_000  # larger images are refused as possible decompression bombs (--max-pixels raises it)
 
 
 class ImageError(DataError):
@@ -29,29 +32,64 @@ class LoadedImage:
     notes: list = field(default_factory=list)
 
 
-def _open(path: Path):
+def shown(path) -> str:
+    """A path as it can be printed: bytes that are not UTF-8 (os.fsdecode's surrogates) shown as \\xNN."""
+    text = str(path)
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return os.fsencode(text).decode("utf-8", "backslashreplace")
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0].strip() if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text[:120]}" if text else type(exc).__name__
+
+
+def _open(path: Path, max_pixels: int):
+    """The picture, decoded; an ImageError for anything Pillow cannot or should not decode."""
     from PIL import Image, UnidentifiedImageError
 
-    if not path.exists():
-        raise ImageError(f"{path}: no such file")
-    if path.is_dir():
-        raise ImageError(f"{path}: is a directory")
-    if path.stat().st_size == 0:
-        raise ImageError(f"{path}: empty file, not an image")
+    name = shown(path)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise ImageError(f"{name}: no such file") from None
+    except OSError as exc:
+        raise ImageError(f"{name}: cannot be read ({exc.strerror})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ImageError(f"{name}: is a directory")
+    if not stat.S_ISREG(st.st_mode):
+        raise ImageError(f"{name}: is {file_kind(st)}, not a regular file")
+    if st.st_size == 0:
+        raise ImageError(f"{name}: empty file, not an image")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(path)
+            # one limit, ours: Pillow's own bomb check (a warning, then an error at twice its limit) is off
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+            try:
+                img = Image.open(path)
+            finally:
+                Image.MAX_IMAGE_PIXELS = saved
             w, h = img.size
-            if w * h > MAX_PIXELS:
-                raise ImageError(f"{path}: {w}×{h} is over {MAX_PIXELS:,} pixels, refused as a possible decompression bomb")
+            if w * h > max_pixels:
+                raise ImageError(
+                    f"{name}: {w}×{h} = {w * h:,} pixels is over the limit of {max_pixels:,} "
+                    f"(a guard against decompression bombs); if you trust the file, raise it with --max-pixels {w * h}"
+                )
             img.load()
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"{path}: refused as a possible decompression bomb (too many pixels)") from None
+    except ImageError:
+        raise
     except UnidentifiedImageError:
-        raise ImageError(f"{path}: not an image Pillow can read") from None
+        raise ImageError(f"{name}: not an image Pillow can read") from None
+    except MemoryError:
+        raise ImageError(f"{name}: too large to decode in the memory available") from None
     except OSError:
-        raise ImageError(f"{path}: damaged or truncated image; take the original file again") from None
+        raise ImageError(f"{name}: damaged or truncated image; take the original file again") from None
+    except Exception as exc:  # noqa: BLE001 - a decoder fed a damaged file raises ValueError, SyntaxError, struct.error, ...
+        raise ImageError(f"{name}: damaged image ({_reason(exc)}); take the original file again") from None
     return img
 
 
@@ -82,29 +120,43 @@ def _to_mode(img, mode: str, notes: list):
     return img
 
 
-def load_image(path, size: tuple[int, int] | None, mode: str = "RGB") -> LoadedImage:
+def load_image(path, size: tuple[int, int] | None, mode: str = "RGB", max_pixels: int | None = None) -> LoadedImage:
     """Read `path` as uint8 pixels of shape (H, W, 3) for RGB or (H, W) for L.
 
-    `size` is (H, W); None keeps the image's own size.
+    `size` is (H, W); None keeps the image's own size. Pictures over `max_pixels` (default
+    MAX_PIXELS) are refused before they are decoded. Whatever Pillow raises on a damaged file
+    becomes an ImageError naming the file: one bad picture never stops a batch.
     """
     from PIL import Image, ImageOps
 
     path = Path(path)
-    img = _open(path)
+    img = _open(path, MAX_PIXELS if max_pixels is None else max_pixels)
     notes = []
-    orientation = img.getexif().get(0x0112, 1)
-    if orientation not in (1, None):
-        img = ImageOps.exif_transpose(img)
-        notes.append(f"EXIF orientation {orientation} made upright")
-    img = _to_mode(img, mode, notes)
-    if size is not None:
-        h, w = size
-        if img.size != (w, h):
-            old_w, old_h = img.size
-            aspect = "" if abs(old_w / old_h - w / h) < 0.01 else ", aspect changed"
-            notes.append(f"{old_w}×{old_h}→{w}×{h}{aspect}")
-            img = img.resize((w, h), Image.Resampling.LANCZOS)
-    return LoadedImage(pixels=np.asarray(img, dtype=np.uint8), notes=notes)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow warns about odd EXIF; the picture is still read
+            try:
+                orientation = img.getexif().get(0x0112, 1)
+            except Exception:  # noqa: BLE001 - damaged EXIF: the pixels are fine, the orientation unknown
+                orientation = 1
+                notes.append("EXIF unreadable, orientation kept")
+            if orientation in (2, 3, 4, 5, 6, 7, 8):
+                img = ImageOps.exif_transpose(img)
+                notes.append(f"EXIF orientation {orientation} made upright")
+            img = _to_mode(img, mode, notes)
+            if size is not None:
+                h, w = size
+                if img.size != (w, h):
+                    old_w, old_h = img.size
+                    aspect = "" if abs(old_w / old_h - w / h) < 0.01 else ", aspect changed"
+                    notes.append(f"{old_w}×{old_h}→{w}×{h}{aspect}")
+                    img = img.resize((w, h), Image.Resampling.LANCZOS)
+            pixels = np.asarray(img, dtype=np.uint8)
+    except MemoryError:
+        raise ImageError(f"{shown(path)}: too large to decode in the memory available") from None
+    except Exception as exc:  # noqa: BLE001 - the decoder may fail late (lazy tiles, EXIF, palette)
+        raise ImageError(f"{shown(path)}: damaged image ({_reason(exc)}); take the original file again") from None
+    return LoadedImage(pixels=pixels, notes=notes)
 
 
 def image_geometry(input_shape) -> tuple[tuple[int, int], str] | None:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from nnctl.atomic import atomic_path
-from nnctl.data import describe_h5
+from nnctl.data import describe_h5, prepare_output, writing
 from nnctl.errors import DataError, NnctlError
-from nnctl.images import load_image
+from nnctl.images import load_image, shown
 
 
 @dataclass
@@ -24,19 +25,33 @@ class ImportReport:
 
 def class_folders(folder: Path, classes=None) -> list[Path]:
     if not folder.is_dir():
-        raise DataError(f"{folder}: not a folder; give a folder with one sub-folder of pictures per class")
+        raise DataError(f"{shown(folder)}: not a folder; give a folder with one sub-folder of pictures per class")
     found = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     names = [p.name for p in found]
     if classes:
+        repeated = sorted({c for c in classes if classes.count(c) > 1})
+        if repeated:
+            raise DataError(
+                f"--classes {','.join(classes)}: {', '.join(repeated)} is named more than once; "
+                "give two different class folders, negative first, e.g. --classes non-cat,cat"
+            )
         missing = [c for c in classes if c not in names]
         if missing:
-            raise DataError(f"{folder}: no sub-folder {', '.join(missing)}; found: {', '.join(names) or 'none'}")
+            raise DataError(f"{shown(folder)}: no sub-folder {', '.join(missing)}; found: {', '.join(map(shown, names)) or 'none'}")
         found = [folder / c for c in classes]
     if len(found) != 2:
+        noun = "class folder" if len(found) == 1 else "class folders"
         raise DataError(
-            f"{folder}: found {len(found)} class folders ({', '.join(p.name for p in found) or 'none'}); "
+            f"{shown(folder)}: found {len(found)} {noun} ({', '.join(shown(p.name) for p in found) or 'none'}); "
             "nnctl trains binary classifiers, so give exactly two (or choose them with --classes a,b)"
         )
+    for d in found:
+        try:
+            d.name.encode("utf-8")
+        except UnicodeEncodeError:
+            raise DataError(
+                f"{shown(d)}: a class folder's name becomes the class name, and this one is not valid UTF-8; rename it"
+            ) from None
     return found
 
 
@@ -52,90 +67,193 @@ def stratified_split(y, test_fraction: float, seed: int):
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
 
 
-def import_folder(folder, output, size=64, test_fraction=0.2, seed=1, classes=None, on_item=None) -> ImportReport:
-    """Read every file under each class folder; unreadable ones are skipped and reported."""
+def import_folder(
+    folder, output, size=64, test_fraction=0.2, seed=1, classes=None, on_item=None, force=False, max_pixels=None
+) -> ImportReport:
+    """Read every file under each class folder; unreadable ones are skipped and reported.
+
+    `output` must not exist unless `force`; pictures over `max_pixels` are skipped (see load_image).
+    """
+    import h5py
+
     folder, output = Path(folder), Path(output)
     if not 0 <= test_fraction < 1:
         raise DataError(f"--test-fraction must be at least 0 and below 1 (got {test_fraction})")
     folders = class_folders(folder, classes)
+    prepare_output(output, force)  # before the work: an import of many pictures is not thrown away at the end
     files = [(label, f) for label, d in enumerate(folders) for f in sorted(d.rglob("*")) if f.is_file()]
     pixels, labels, names, skipped = [], [], [], []
     for k, (label, path) in enumerate(files):
         try:
-            pixels.append(load_image(path, (size, size), "RGB").pixels)
+            pixels.append(load_image(path, (size, size), "RGB", max_pixels).pixels)
             labels.append(label)
-            names.append(str(path.relative_to(folder)).encode())
+            names.append(os.fsencode(path.relative_to(folder)))  # the name's bytes as on disk, UTF-8 or not
         except NnctlError as exc:
-            skipped.append((str(path), str(exc).removeprefix(f"{path}: ")))
+            skipped.append((shown(path), str(exc).removeprefix(f"{shown(path)}: ")))
         if on_item:
             on_item(k + 1, len(files))
     y = np.array(labels, dtype=np.int64)
     for label, d in enumerate(folders):
         if not np.any(y == label):
-            raise DataError(f"{d}: no readable pictures in this class folder")
+            raise DataError(f"{shown(d)}: no readable pictures in this class folder")
     x = np.stack(pixels)
     train_idx, test_idx = stratified_split(y, test_fraction, seed)
     names = np.array(names)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    import h5py
-
-    with atomic_path(output) as tmp, h5py.File(tmp, "w") as f:
+    with writing(output), atomic_path(output) as tmp, h5py.File(tmp, "w") as f:
         f["train_set_x"], f["train_set_y"] = x[train_idx], y[train_idx]
         f["test_set_x"], f["test_set_y"] = x[test_idx], y[test_idx]
         f["train_set_files"], f["test_set_files"] = names[train_idx], names[test_idx]
         f["list_classes"] = np.array([d.name.encode() for d in folders])
-        f.attrs.update(source=str(folder), size=size, seed=seed, test_fraction=test_fraction, skipped=len(skipped))
+        f.attrs.update(source=shown(folder), size=size, seed=seed, test_fraction=test_fraction, skipped=len(skipped))
     counts = lambda idx: [int(np.sum(y[idx] == c)) for c in range(len(folders))]  # noqa: E731
     return ImportReport(str(output), [d.name for d in folders], counts(train_idx), counts(test_idx), skipped)
 
 
-def dataset_info(path) -> dict:
-    """What a data file holds: each array's shape, dtype and range; each split's class balance."""
-    from nnctl.data import _decode
+SPLITS = {"train": ("train_set_x", "train_set_y"), "test": ("test_set_x", "test_set_y"), "data": ("x", "y")}
+RANGE_LIMIT = 1 << 30  # arrays up to 1 GiB get their min and max; larger ones are not scanned
+PREVIEW_POINTS = 5000  # a tabular preview draws at most this many examples
 
-    from nnctl.data import open_h5
+
+def _member(f, key: str, path) -> dict:
+    """One row of `data info`: an array's shape, dtype and range, or what the key is instead."""
+    import h5py
+
+    from nnctl.data import h5_array
+
+    link = f.get(key, getlink=True)
+    try:
+        obj = f[key]
+    except (KeyError, OSError, ValueError):
+        if isinstance(link, h5py.ExternalLink):
+            what = f"missing: external link to {link.filename}:{link.path}"
+        elif isinstance(link, h5py.SoftLink):
+            what = f"missing: link to {link.path}"
+        else:
+            what = "unreadable"
+        return {"name": key, "shape": None, "dtype": what}
+    if not isinstance(obj, h5py.Dataset):
+        return {"name": key, "shape": None, "dtype": f"group of {len(obj)} items"}
+    ds = h5_array(f, key, path)
+    row = {"name": key, "shape": list(ds.shape), "dtype": str(ds.dtype)}
+    if ds.dtype.kind in "iufb" and ds.size and ds.size * ds.dtype.itemsize <= RANGE_LIMIT:
+        lo, hi = _range(ds)
+        if lo is not None:
+            row["min"], row["max"] = lo, hi
+    return row
+
+
+def _range(ds):
+    """(min, max) of the finite values, read 64 MiB of rows at a time; (None, None) where there are none."""
+    rows = ds.shape[0] if ds.ndim else 1
+    row_bytes = ds.dtype.itemsize * (ds.size // rows if rows else 0)
+    step = max(1, (64 << 20) // max(row_bytes, 1))
+    lo, hi = np.inf, -np.inf
+    try:
+        for start in range(0, rows, step):
+            block = np.asarray(ds[start:start + step] if ds.ndim else ds[()], dtype=np.float64)
+            finite = block[np.isfinite(block)]
+            if finite.size:
+                lo, hi = min(lo, float(finite.min())), max(hi, float(finite.max()))
+    except (OSError, ValueError, TypeError):
+        return None, None
+    return (lo, hi) if lo <= hi else (None, None)
+
+
+def _is_categorical(y) -> bool:
+    """Labels (a few whole numbers) rather than regression targets."""
+    if y.dtype == bool:
+        return True
+    if y.dtype.kind not in "iuf" or not y.size:
+        return False
+    values = np.unique(y)
+    return len(values) <= 20 and bool(np.all(np.isfinite(values))) and bool(np.all(values == np.round(values)))
+
+
+def dataset_info(path) -> dict:
+    """What a data file holds: each array's shape, dtype and range; each split's class balance;
+    the label (0, 1, ...) of each class."""
+    from nnctl.data import _decode, h5_array, open_h5, read_array
 
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such data file")
-    f = open_h5(path)
+    f = open_h5(path)  # refuses a missing file, a folder, a FIFO or a device, and says which
     info = {"file": str(path), "arrays": [], "splits": []}
     with f:
-        names = _decode(f[k][()]) if (k := next((k for k in ("list_classes", "classes") if k in f), None)) else []
+        key = next((k for k in ("list_classes", "classes") if k in f), None)
+        names = _decode(read_array(f, key, path)) if key else []
         info["classes"] = names
-        for key in sorted(f.keys()):
-            ds = f[key]
-            row = {"name": key, "shape": list(ds.shape), "dtype": str(ds.dtype)}
-            if ds.dtype.kind in "iufb" and ds.size:
-                arr = ds[()]
-                row["min"], row["max"] = float(arr.min()), float(arr.max())
-            info["arrays"].append(row)
-        for split, (xk, yk) in {"train": ("train_set_x", "train_set_y"), "test": ("test_set_x", "test_set_y"), "data": ("x", "y")}.items():
+        info["arrays"] = [_member(f, k, path) for k in sorted(f.keys())]
+        for split, (xk, yk) in SPLITS.items():
             if xk in f and yk in f:
-                y = f[yk][()].ravel()
-                values, counts = np.unique(y, return_counts=True)
-                balance = {
-                    (names[int(v)] if names and float(v).is_integer() and 0 <= int(v) < len(names) else str(v)): int(c)
-                    for v, c in zip(values, counts)
-                } if len(values) <= 20 else {"distinct values": int(len(values))}
-                info["splits"].append({"split": split, "m": int(len(y)), "example_shape": list(f[xk].shape[1:]), "balance": balance})
+                x = h5_array(f, xk, path)
+                y = read_array(f, yk, path).ravel()
+                if _is_categorical(y):
+                    values, counts = np.unique(y, return_counts=True)
+                    balance = {
+                        (names[int(v)] if names and 0 <= int(v) < len(names) else f"{v:g}"): int(c)
+                        for v, c in zip(values, counts)
+                    }
+                else:
+                    distinct = len(np.unique(y)) if y.size else 0
+                    balance = {"targets": f"{float(np.min(y)):g} to {float(np.max(y)):g}" if y.size else "none",
+                               "distinct values": distinct}
+                info["splits"].append({"split": split, "m": int(x.shape[0]) if x.ndim else 0,
+                                       "example_shape": list(x.shape[1:]), "balance": balance,
+                                       "categorical": _is_categorical(y)})
         if not info["splits"]:
             info["layout"] = f"unknown (holds {describe_h5(f)})"
         else:
             info["layout"] = "course" if any(s["split"] != "data" for s in info["splits"]) else "plain"
+        info["labels"] = [{"label": i, "class": n} for i, n in enumerate(names)]
     return info
 
 
-def write_preview(path, target) -> Path:
-    """A contact sheet of a few examples per class of the file's first split."""
-    from nnctl.data import open_h5
-    from nnctl.plots import plot_preview
+def preview_target(target) -> Path:
+    """Where a preview goes, checked before any work: a .png file name (an old preview is redrawn)."""
+    from nnctl.data import prepare_output
 
+    target = prepare_output(target, force=True, option="--preview-out", suffix=".png")
+    if target.suffix.lower() != ".png":
+        raise DataError(f"{target}: the preview is a PNG picture; give a file name ending in .png with --preview-out")
+    return target
+
+
+def write_preview(path, target) -> Path:
+    """A picture of the file's first split that fits its data: a contact sheet of a few examples per
+    class for pictures; for tabular data a scatter of the first two features (or a histogram of the
+    only one), coloured by class or by target. At most PREVIEW_POINTS examples are read."""
+    from nnctl.data import h5_array, open_h5, read_array, writing
+    from nnctl.images import image_geometry
+    from nnctl.plots import plot_features, plot_preview
+
+    target = preview_target(target)
     info = dataset_info(path)
     if not info["splits"]:
-        raise DataError(f"{path}: no examples to preview")
-    split = info["splits"][0]["split"]
-    xk, yk = ("x", "y") if split == "data" else (f"{split}_set_x", f"{split}_set_y")
+        raise DataError(f"{path}: no examples to preview (no known layout: {info['layout']})")
+    split = info["splits"][0]
+    xk, yk = SPLITS[split["split"]]
     with open_h5(path) as f:
-        x, y = f[xk][()], f[yk][()]
-    return plot_preview(target, x, y, info["classes"])
+        ds = h5_array(f, xk, path)
+        y = read_array(f, yk, path).ravel()
+        m = ds.shape[0]
+        if m == 0 or 0 in ds.shape[1:]:
+            raise DataError(f"{path}: '{xk}' has shape {ds.shape}: nothing to preview")
+        categorical = _is_categorical(y)
+        picture = image_geometry(ds.shape[1:]) is not None and ds.ndim >= 3
+        if picture:
+            per_class = 6
+            if categorical:
+                idx = np.sort(np.concatenate([np.flatnonzero(y == v)[:per_class] for v in np.unique(y)]))
+            else:
+                idx = np.arange(min(m, 2 * per_class))
+            x = ds[idx.tolist()] if len(idx) < m else ds[()]
+            with writing(target, "--preview-out"):
+                return plot_preview(target, x, y[idx], info["classes"], per_class, categorical)
+        idx = np.arange(m) if m <= PREVIEW_POINTS else np.sort(np.random.default_rng(0).choice(m, PREVIEW_POINTS, replace=False))
+        n_features = int(np.prod(ds.shape[1:])) if ds.ndim > 1 else 1
+        if ds.ndim == 2:
+            x = ds[idx.tolist() if len(idx) < m else slice(None), : min(2, n_features)]
+        else:
+            x = np.asarray(ds[idx.tolist()] if len(idx) < m else ds[()]).reshape(len(idx), -1)[:, :2]
+    title = f"{Path(path).name} ({split['split']}): {len(idx)} of {m} examples"
+    with writing(target, "--preview-out"):
+        return plot_features(target, np.asarray(x, dtype=np.float64), y[idx], info["classes"], categorical, n_features, title)

@@ -10,7 +10,7 @@ import yaml
 
 from nnctl.data import flatten, load_dataset
 from nnctl.errors import DataError, NnctlError, RunError
-from nnctl.images import image_geometry, load_image
+from nnctl.images import image_geometry, load_image, shown
 from nnctl.network import predict_proba
 from nnctl.runs import Run, write_json
 
@@ -55,18 +55,20 @@ def probabilities(run: Run, x) -> np.ndarray:
     return predict_proba(X, run.params, run.activations).ravel()
 
 
-def predict_files(run: Run, files) -> list[Prediction]:
-    """One Prediction per file; a file that cannot be read carries its error, the rest go on."""
+def predict_files(run: Run, files, max_pixels: int | None = None) -> list[Prediction]:
+    """One Prediction per file; a file that cannot be read carries its error, the rest go on.
+
+    Pictures over `max_pixels` (default images.MAX_PIXELS) are refused as possible decompression bombs."""
     size, mode = model_input(run)
     names = class_names(run)
     results, pixels = [], []
     for path in files:
         try:
-            img = load_image(path, size, mode)
+            img = load_image(path, size, mode, max_pixels)
         except NnctlError as exc:
-            results.append(Prediction(file=str(path), error=str(exc)))
+            results.append(Prediction(file=shown(path), error=str(exc)))
             continue
-        results.append(Prediction(file=str(path), notes=img.notes))
+        results.append(Prediction(file=shown(path), notes=img.notes))
         pixels.append(img.pixels)
     if pixels:
         x = np.stack(pixels).reshape(len(pixels), *run.meta["preprocessing"]["input_shape"])

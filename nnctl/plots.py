@@ -84,25 +84,28 @@ def plot_misclassified(path, X, y, probabilities, indices, preprocessing, classe
     return _save(fig, path)
 
 
-def plot_preview(path, x, y, classes, per_class=6) -> Path:
-    """A contact sheet: a few examples of each class (pictures), or a scatter of 2-D points."""
+def plot_preview(path, x, y, classes, per_class=6, categorical=True) -> Path:
+    """A contact sheet: a few examples of each class (pictures), or a scatter of 2-D points.
+
+    Regression targets (not `categorical`) get one sheet of the first examples, each titled with its
+    target, never one row per distinct value.
+    """
     plt = _figure()
     y = np.asarray(y).ravel()
-    labels = np.unique(y)
     if x.ndim == 2 and x.shape[1] == 2:
-        fig, ax = plt.subplots(figsize=(5, 5))
-        for v in labels:
-            name = classes[int(v)] if classes and 0 <= int(v) < len(classes) else str(v)
-            ax.scatter(*x[y == v].T, s=10, label=name)
-        ax.legend()
-        return _save(fig, path)
-    fig, axes = plt.subplots(len(labels), per_class, figsize=(1.5 * per_class, 1.7 * len(labels)), squeeze=False)
-    for row, v in zip(axes, labels):
-        idx = np.flatnonzero(y == v)[:per_class]
-        name = classes[int(v)] if classes and 0 <= int(v) < len(classes) else str(v)
+        return plot_features(path, x, y, classes, categorical, 2)
+    if categorical:
+        labels = np.unique(y)
+        groups = [(np.flatnonzero(y == v)[:per_class], classes[int(v)] if classes and 0 <= int(v) < len(classes) else f"{v:g}") for v in labels]
+        groups = [(idx, [name] * len(idx)) for idx, name in groups]
+    else:
+        idx = np.arange(min(len(y), 2 * per_class))
+        groups = [(idx[r:r + per_class], [f"y = {y[i]:.3g}" for i in idx[r:r + per_class]]) for r in range(0, len(idx), per_class)]
+    fig, axes = plt.subplots(len(groups), per_class, figsize=(1.5 * per_class, 1.7 * len(groups)), squeeze=False)
+    for row, (idx, names) in zip(axes, groups):
         for ax in row:
             ax.axis("off")
-        for ax, i in zip(row, idx):
+        for ax, i, name in zip(row, idx, names):
             ax.imshow(x[i].squeeze(), cmap="gray" if x[i].ndim == 2 or x[i].shape[-1] == 1 else None)
             ax.set_title(name, fontsize=7)
     return _save(fig, path)
@@ -131,5 +134,44 @@ def plot_sweep_accuracy(path, plan, rows) -> Path:
     ax.set_ylabel("accuracy (%)")
     ax.set_title(f"{plan.name}: accuracy per trial")
     ax.legend()
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def _class_colours(plt, labels):
+    """The decision boundary's colours (Spectral) for each label, so a preview and a boundary agree."""
+    span = max(len(labels) - 1, 1)
+    return {v: plt.cm.Spectral(i / span) for i, v in enumerate(labels)}
+
+
+def plot_features(path, x, y, classes, categorical: bool, n_features: int, title: str = "") -> Path:
+    """A tabular file's preview: the first two features against each other (or the only one's
+    histogram), coloured by class, or by target for regression. `x` is (k, 1 or 2)."""
+    plt = _figure()
+    y = np.asarray(y).ravel()
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    if categorical:
+        labels = np.unique(y)
+        colours = _class_colours(plt, labels)
+        for v in labels:
+            name = classes[int(v)] if classes and 0 <= int(v) < len(classes) else f"{v:g}"
+            label = f"{name} ({v:g})"
+            if x.shape[1] >= 2:
+                ax.scatter(x[y == v, 0], x[y == v, 1], s=10, color=colours[v], edgecolors="k", linewidths=0.2, label=label)
+            else:
+                ax.hist(x[y == v, 0], bins=30, alpha=0.6, color=colours[v], label=label)
+        ax.legend(title="class (label)", fontsize="small")
+    elif x.shape[1] >= 2:
+        points = ax.scatter(x[:, 0], x[:, 1], s=10, c=y, cmap="viridis")
+        fig.colorbar(points, ax=ax, label="y (target)")
+    else:
+        ax.scatter(x[:, 0], y, s=8)
+        ax.set_ylabel("y (target)")
+    ax.set_xlabel(f"feature 1 of {n_features}")
+    if x.shape[1] >= 2:
+        ax.set_ylabel(f"feature 2 of {n_features}")
+    elif categorical:
+        ax.set_ylabel("examples")
+    ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
     return _save(fig, path)

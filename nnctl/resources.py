@@ -12,16 +12,7 @@ from nnctl.errors import RunError
 from nnctl.firstlayer import FIRST_LAYERS
 
 
-def available_memory() -> int:
-    """Bytes of memory available now (MemAvailable), or the physical total where unknown."""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+from nnctl.memory import available_memory  # noqa: E402,F401  (MemAvailable, rlimits and cgroups)
 
 
 def _size(n: float) -> str:

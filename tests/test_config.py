@@ -87,10 +87,6 @@ def test_set_overrides(tmp_path):
             "different (symmetry is not broken); use xavier, he or normal, or no hidden layers",
         ),
         ("model.activations=[relu]", "model.activations: the network has 2 layers, so give 2 activations (got 1)"),
-        (
-            "model.layers=[12, 4, 1]",
-            "give either model.layers (the full list) or model.hidden (hidden sizes only), not both",
-        ),
         ("train.dtype=float16", "train.dtype: must be 'float64' or 'float32' (got 'float16')"),
         ("modle.hidden=[3]", "modle: unknown key; did you mean 'model'? (valid keys: name, data, model, train, runs_dir, sweep)"),
         ("train.seed=-1", "train.seed: must be greater than or equal to 0 (got -1)"),

@@ -82,7 +82,7 @@ def test_import_needs_two_classes(tmp_path):
     result = invoke("data", "import", tmp_path, "-o", tmp_path / "x.h5")
     assert result.exit_code == 1
     assert result.stderr.strip() == (
-        f"Error: {tmp_path}: found 1 class folders (only); nnctl trains binary classifiers, "
+        f"Error: {tmp_path}: found 1 class folder (only); nnctl trains binary classifiers, "
         "so give exactly two (or choose them with --classes a,b)"
     )
 
