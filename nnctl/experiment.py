@@ -330,6 +330,7 @@ def _train_run(spec, config_text, runs_root, run_dir, reporter, command, should_
                 X,
                 train.Y,
                 f"{spec.name}: decision boundary",
+                classes=train.classes,
             )
     final_cost = result.costs[-1][1] if result.costs else None
     seconds = previous_seconds + setup_seconds + result.seconds
