@@ -73,7 +73,10 @@ def read_json_object(path, fix: str = "train the run again") -> dict:
 
 
 def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+    """A finite int or float (NaN and inf, which JSON cannot hold, count as missing)."""
+    import math
+
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def write_costs_csv(path, costs) -> Path:

@@ -399,3 +399,21 @@ def test_gallery_caption_names_the_probability_and_counts_the_mistakes():
     fig = misclassified_figure(X, y, p, list(range(45)), {"input_shape": [2, 2, 3], "scale": 255.0}, ["non-cat", "cat"])
     assert fig._suptitle.get_text() == "misclassified: 45 of 60 examples (the first 40 shown)"
     assert fig.axes[0].get_title() == "true: non-cat\npred: cat\nP(cat) = 0.60"
+
+
+def test_predict_shows_a_progress_bar_on_a_terminal(tmp_path, tiny_config, monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    from nnctl import display
+
+    run = train_tiny(tmp_path)
+    for i in range(5):
+        Image.new("RGB", (6, 6), (40 * i, 0, 0)).save(tmp_path / f"{i}.png")
+    screen = io.StringIO()
+    monkeypatch.setattr(display, "err_console", lambda: Console(file=screen, force_terminal=True, width=80))
+    result = invoke("predict", *[tmp_path / f"{i}.png" for i in range(5)], "--run", run, "--json")
+    assert result.exit_code == 0, result.output
+    assert "predicting" in screen.getvalue() and "5/5" in screen.getvalue()
+    assert len(result.stdout.splitlines()) == 5  # the bar is on stderr only
