@@ -39,7 +39,7 @@ def _save(fig, path) -> Path:
 
 
 # One colour per class in every picture of 2-D data (the preview of `data info`, the decision boundary).
-CLASS_COLOURS = ("tab:blue", "tab:orange")
+CLASS_COLOURS = ("tab:red", "tab:blue")  # the course draws the flower's classes red and blue
 
 
 def _class_name(classes, v) -> str:
