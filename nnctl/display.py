@@ -405,9 +405,11 @@ def comparison(diff: dict, name_a: str, name_b: str) -> None:
         ("spec differences" if diff["spec"] else "specs are identical", diff["spec"], lambda k, v: "—" if v is None else str(v)),
         ("metrics", diff["metrics"], format_metric),
     ):
-        table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-        for col in ("key", name_a, name_b):
-            table.add_column(col, overflow="fold")
+        # the labels stay whole (they are what `nnctl runs` prints); long values (paths) fold
+        table = Table(title=title, title_justify="left", box=None, pad_edge=False, padding=(0, 1), header_style="bold underline")
+        table.add_column("key", no_wrap=True)
+        for col in (name_a, name_b):
+            table.add_column(col, overflow="fold", min_width=len(col))
         for key, (a, b) in rows.items():
             table.add_row(key, fmt(key, a), fmt(key, b))
         console.print(table)

@@ -244,6 +244,9 @@ def test_runs_compare_takes_the_listed_names(three_runs, monkeypatch):
     assert "train.learning_rate" in result.stdout
     assert re.search(r"train_accuracy\s+\d+\.\d\d%\s+\d+\.\d\d%", result.stdout)
     assert not re.search(r"\d\.\d{8,}", result.stdout)  # formatted, not 98.56459330143541
+    narrow = nnctl("runs", "compare", names[0], names[1], "--runs-dir", three_runs, env={"COLUMNS": "80"})
+    assert any(names[0] in line and names[1] in line for line in narrow.stdout.splitlines())  # the header does not wrap
+    assert max(map(len, narrow.stdout.splitlines())) <= 80
     monkeypatch.chdir(three_runs.parent)  # names are looked up in ./runs by default
     other = three_runs.parent / "other"
     train_tiny(three_runs.parent, name="other")
