@@ -89,13 +89,15 @@ def train(
     """
     from nnctl.config import load_config_text
     from nnctl.experiment import resume_run, train_run
+    from nnctl.runs import spec_name
     from nnctl.stopping import StopRequest
 
     if resume is not None:
         if config is not None or overrides:
             raise NnctlError("--resume continues a run with its own spec; give no CONFIG or --set with it")
         with StopRequest() as stop:
-            summary = _reported(no_report, resume, resume_run, resume, reporter=display.make_reporter(quiet, resume.name), should_stop=stop)
+            label = f"{spec_name(resume) or 'run'} (resumed)"
+            summary = _reported(no_report, resume, resume_run, resume, reporter=display.make_reporter(quiet, label), should_stop=stop)
     elif config is None:
         raise NnctlError("give a CONFIG to train (e.g. configs/quickstart.yaml), or --resume RUN")
     else:
@@ -238,17 +240,22 @@ def predict(
     Example: nnctl predict my_cat.jpg photos/ --run runs/latest
     """
     from nnctl.images import find_images
-    from nnctl.inference import class_names, predict_files
-    from nnctl.runs import load_run
+    from nnctl.inference import class_names, predict_files, task_of
+    from nnctl.runs import find_run, load_run
 
-    trained = load_run(run)
+    if as_json and as_csv:
+        raise NnctlError("--json and --csv: give one of them (JSON lines or CSV; both have the same fields)")
+    trained = load_run(find_run(run))
     if trained.note:
         display.say(f"Note: {trained.note}", err=True)
     files = find_images(paths)
     if not files:
         raise NnctlError(f"no image files found in {', '.join(map(str, paths))}")
-    preds = predict_files(trained, files, max_pixels=max_pixels)
-    display.predictions(preds, class_names(trained), trained.path, "json" if as_json else "csv" if as_csv else "table")
+    bar, on_item = display.item_progress("predicting", quiet=False)
+    with bar:
+        preds = predict_files(trained, files, max_pixels=max_pixels, on_item=on_item)
+    fmt = "json" if as_json else "csv" if as_csv else "table"
+    display.predictions(preds, class_names(trained), trained.path, fmt, task_of(trained))
     failed = sum(p.error is not None for p in preds)
     if failed:
         raise NnctlError(f"{failed} of {len(preds)} files could not be read")
@@ -265,14 +272,19 @@ def evaluate(
     Example: nnctl evaluate runs/latest --data datasets/pets.h5
     """
     from nnctl.inference import evaluate as evaluate_run
-    from nnctl.inference import write_evaluation
-    from nnctl.runs import load_run
+    from nnctl.inference import save_evaluation
+    from nnctl.runs import find_run, load_run
 
-    trained = load_run(run)
+    trained = load_run(find_run(run))
     if trained.note:
         display.say(f"Note: {trained.note}", err=True)
     result, dataset = evaluate_run(trained, str(data) if data else None)
-    display.evaluation(write_evaluation(trained, result, dataset, source_given=data is not None), trained.path.name)
+    try:
+        saved = save_evaluation(trained, result, dataset, source_given=data is not None)
+    except NnctlError:
+        display.evaluation(result, trained.path.name)  # the scores, then the one line saying they were not saved
+        raise
+    display.evaluation(saved, trained.path.name)
 
 
 # ---------------------------------------------------------------- sweeps and runs
@@ -362,27 +374,32 @@ def runs_list(
 
     from nnctl.runs import list_runs
 
-    rows = list_runs(runs_dir)
+    skipped = []
+    rows = list_runs(runs_dir, skipped)
     if as_json:
         for r in rows:
             print(json.dumps(r))
     else:
         display.runs_table(rows, runs_dir)
+    for folder, reason in skipped:
+        display.say(f"skipped {folder}: {reason}", err=True)
 
 
 @runs_app.command("compare")
 @handles_errors
 def runs_compare(
-    run_a: Path = typer.Argument(..., help="A run directory."),
-    run_b: Path = typer.Argument(..., help="Another run directory."),
+    run_a: Path = typer.Argument(..., help="A run directory, or a name that `nnctl runs` prints."),
+    run_b: Path = typer.Argument(..., help="Another run directory or name."),
+    runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where names are looked up."),
 ):
     """What differs between two runs' resolved specs, and their metrics side by side.
 
-    Example: nnctl runs compare runs/20261126-101500-cat-deep runs/20261126-103000-cat-deep
+    Example: nnctl runs compare 20261126-101500-cat-deep 20261126-103000-cat-deep
     """
     from nnctl.runs import compare_runs
 
-    display.comparison(compare_runs(run_a, run_b), run_a.name, run_b.name)
+    diff = compare_runs(run_a, run_b, runs_dir)
+    display.comparison(diff, *diff["labels"])
 
 
 @runs_app.command("show")

@@ -7,7 +7,6 @@ import json
 import os
 import sys
 import time
-from dataclasses import asdict
 
 from rich import box
 from rich.console import Console
@@ -49,20 +48,20 @@ class RichReporter(Reporter):
         self.console, self.name = console, name
 
     def on_start(self, total, start):
+        # one line at 80 columns: the bar takes what the other columns leave
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
-            BarColumn(),
+            BarColumn(bar_width=None),
             TextColumn("{task.completed}/{task.total}"),
             TextColumn("cost {task.fields[cost]}"),
             _RateColumn(),
-            TimeElapsedColumn(),
-            TextColumn("left"),
             TimeRemainingColumn(),
             console=self.console,
             transient=False,
+            expand=True,
         )
         self.progress.start()
-        self.task = self.progress.add_task(self.name, total=total, completed=start, cost="…")
+        self.task = self.progress.add_task(short_label(self.name), total=total, completed=start, cost="…")
 
     def on_cost(self, iteration, cost):
         self.progress.update(self.task, cost=f"{cost:.6f}")
@@ -87,6 +86,11 @@ class PlainReporter(Reporter):
     def on_cost(self, iteration, cost):
         elapsed = time.perf_counter() - self.t0
         self.console.print(f"{self.name}: {self.unit} {iteration}/{self.total}  cost {cost:.6f}  {elapsed:.1f}s")
+
+
+def short_label(name: str, limit: int = 20) -> str:
+    """A progress label that leaves the bar room at 80 columns."""
+    return name if len(name) <= limit else name[: limit - 1] + "…"
 
 
 def make_reporter(quiet: bool, name: str) -> Reporter:
@@ -126,25 +130,36 @@ def summary_table(s) -> Table:
     return table
 
 
-def predictions(preds, names, run_path, fmt: str) -> None:
-    """Predictions as a table, JSON lines or CSV on stdout."""
+def predictions(preds, names, run_path, fmt: str, task: str = "classification") -> None:
+    """Predictions as a table, JSON lines or CSV on stdout; JSON and CSV have the same fields.
+
+    Classification: file, class, label, probability, probability_of (the class the probability is
+    for: label 1), notes, error. Regression: file, value, notes, error.
+    """
     if fmt == "json":
         for p in preds:
-            print(json.dumps(asdict(p), ensure_ascii=False))
+            print(json.dumps(p.fields(task), ensure_ascii=False))
         return
     if fmt == "csv":
         writer = csv.writer(sys.stdout)
-        writer.writerow(["file", "class", f"p_{names[1]}", "notes", "error"])
-        for p in preds:
-            prob = "" if p.probability is None else f"{p.probability:.6f}"
-            writer.writerow([p.file, p.class_name or "", prob, "; ".join(p.notes), p.error or ""])
+        rows = [p.fields(task) for p in preds]
+        writer.writerow(list(rows[0]) if rows else ["file", "error"])
+        for row in rows:
+            writer.writerow(["; ".join(v) if isinstance(v, list) else "" if v is None else repr(v) if isinstance(v, float) else v for v in row.values()])
         return
-    table = Table(title=f"predictions of {run_path}", title_justify="left")
-    for col in ("file", "class", f"P({names[1]})", "what was changed"):
+    if task == "regression":
+        title, value_col = f"predicted values of {run_path}", "value"
+    else:
+        title, value_col = f"predictions of {run_path} (P: the probability of {names[1]}, label 1)", f"P({names[1]})"
+    table = Table(title=title, title_justify="left")
+    for col in ("file", "class", value_col, "what was changed") if task != "regression" else ("file", value_col, "what was changed"):
         table.add_column(col, overflow="fold")
     for p in preds:
         if p.error:
-            table.add_row(p.file, Text("error", style="red"), "—", Text(p.error.removeprefix(f"{p.file}: "), style="red"))
+            cells = [Text("error", style="red"), "—"] if task != "regression" else ["—"]
+            table.add_row(p.file, *cells, Text(p.error.removeprefix(f"{p.file}: "), style="red"))
+        elif task == "regression":
+            table.add_row(p.file, f"{p.value:.6g}", "; ".join(p.notes) or "—")
         else:
             table.add_row(p.file, p.class_name, f"{p.probability:.4f}", "; ".join(p.notes) or "—")
     out_console().print(table)
@@ -174,6 +189,18 @@ def evaluation(result: dict, run_name: str) -> None:
         console.print(cm)
     for label, path in result["files"].items():
         console.print(Text(f"{label}: {path}"))
+
+
+def item_progress(label: str, quiet: bool = False):
+    """(context manager, on_item callback): a bar over files on a terminal's stderr, else nothing."""
+    from contextlib import nullcontext
+
+    console = err_console()
+    if quiet or not console.is_terminal:
+        return nullcontext(), None
+    bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console, transient=True)
+    task = bar.add_task(label, total=None)
+    return bar, lambda k, n: bar.update(task, completed=k, total=n)
 
 
 def import_progress(quiet: bool):
@@ -295,28 +322,101 @@ def sweep_table(rows, dimensions, title) -> Table:
     return table
 
 
+def _hidden(layers) -> str:
+    """The hidden layers of [n_x, ..., n_L] ("20-7-5"), the part a spec chooses; "none" for logistic regression."""
+    if not layers:
+        return "—"
+    return "-".join(map(str, layers[1:-1])) or "none"
+
+
+def _started(text) -> str:
+    return text[:16].replace("T", " ") if text else "—"
+
+
+GAP = 2  # spaces between columns
+
+
+def fit_columns(columns, width: int) -> list:
+    """columns: [(header, cells, required)]; the required ones, then optional ones while they fit."""
+    def need(col):
+        return max(len(col[0]), *(len(c) for c in col[1])) if col[1] else len(col[0])
+
+    chosen = [c for c in columns if c[2]]
+    used = sum(need(c) for c in chosen) + GAP * (len(chosen) - 1)
+    for c in columns:
+        if not c[2] and used + GAP + need(c) <= width:
+            chosen.append(c)
+            used += GAP + need(c)
+    return [c for c in columns if c in chosen]  # in their given order
+
+
+def _plain_table(title, columns, styles=None) -> Table:
+    table = Table(title=title, title_justify="left", box=None, pad_edge=False, padding=(0, 1), header_style="bold underline")
+    for i, (header, cells, _) in enumerate(columns):
+        table.add_column(header, no_wrap=i > 0, overflow="fold")
+    for k in range(len(columns[0][1]) if columns else 0):
+        row = [c[1][k] for c in columns]
+        if styles:
+            row = [Text(v, style=styles[k]) if h == "status" else v for (h, _, _), v in zip(columns, row)]
+        table.add_row(*row)
+    return table
+
+
 def runs_table(rows, root) -> None:
-    table = Table(title=f"{len(rows)} runs in {root}", title_justify="left")
-    for col in ("run", "started", "layers", "train acc", "test acc", "final cost", "seconds", "status"):
-        table.add_column(col, overflow="fold")
-    for r in rows:
-        style = {"completed": "", "diverged": "yellow", "interrupted": "yellow", "running": "cyan"}.get(r["status"], "red")
-        table.add_row(
-            r["run"], r["started"] or "—", str(r["layers"] or "—"), _score(r, "train"), _score(r, "test"),
-            "—" if r["final_cost"] is None else f"{r['final_cost']:.6f}",
-            "—" if r["seconds"] is None else f"{r['seconds']:.2f}", Text(r["status"], style=style),
-        )
-    out_console().print(table)
+    """Run name, hidden layers, scores, cost, status at 80 columns; seconds, start and layers when wider."""
+    console = out_console()
+    columns = [
+        ("run", [r["run"] for r in rows], True),
+        ("started", [_started(r["started"]) for r in rows], False),
+        ("hidden", [_hidden(r["layers"]) for r in rows], True),
+        ("layers", [_layers(r["layers"]) for r in rows], False),
+        ("train", [_score(r, "train") for r in rows], True),
+        ("test", [_score(r, "test") for r in rows], True),
+        ("final cost", ["—" if r["final_cost"] is None else f"{r['final_cost']:.6f}" for r in rows], True),
+        ("seconds", ["—" if r["seconds"] is None else f"{r['seconds']:.2f}" for r in rows], False),
+        ("status", [r["status"] for r in rows], True),
+    ]
+    styles = [{"completed": "", "diverged": "yellow", "interrupted": "yellow", "running": "cyan"}.get(r["status"], "red") for r in rows]
+    # required columns first in priority: seconds, then layers, then started
+    order = {"seconds": 0, "layers": 1, "started": 2}
+    optional = sorted([c for c in columns if not c[2]], key=lambda c: order[c[0]])
+    chosen = fit_columns([c for c in columns if c[2]] + optional, console.width)
+    chosen = [c for c in columns if c in chosen]
+    console.print(_plain_table(f"{len(rows)} runs in {root}", chosen, styles))
+
+
+def format_metric(key: str, value) -> str:
+    """A metric as people read it: 98.56%, 0.217908, 0.49 s, 20,930.2 it/s."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if key.endswith("accuracy"):
+        return f"{value:.2f}%"
+    if key.endswith("rmse") or key == "final_cost":
+        return f"{value:.6f}" if abs(value) < 1e6 else f"{value:.6g}"
+    if key == "seconds":
+        return f"{value:.2f} s"
+    if key == "iterations_per_second":
+        return f"{value:,.1f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:.6g}"
 
 
 def comparison(diff: dict, name_a: str, name_b: str) -> None:
     console = out_console()
-    for title, rows in (("spec differences" if diff["spec"] else "specs are identical", diff["spec"]), ("metrics", diff["metrics"])):
-        table = Table(title=title, title_justify="left")
-        for col in ("key", name_a, name_b):
-            table.add_column(col, overflow="fold")
+    for title, rows, fmt in (
+        ("spec differences" if diff["spec"] else "specs are identical", diff["spec"], lambda k, v: "—" if v is None else str(v)),
+        ("metrics", diff["metrics"], format_metric),
+    ):
+        # the labels stay whole (they are what `nnctl runs` prints); long values (paths) fold
+        table = Table(title=title, title_justify="left", box=None, pad_edge=False, padding=(0, 1), header_style="bold underline")
+        table.add_column("key", no_wrap=True)
+        for col in (name_a, name_b):
+            table.add_column(col, overflow="fold", min_width=len(col))
         for key, (a, b) in rows.items():
-            table.add_row(key, str(a), str(b))
+            table.add_row(key, fmt(key, a), fmt(key, b))
         console.print(table)
 
 

@@ -289,6 +289,7 @@ def _evaluate(run: _Run, params, result) -> dict:
             run.train.X,
             run.train.Y,
             f"{run.spec.name}: decision boundary",
+            classes=run.train.classes,
         )
     return metrics
 

@@ -18,11 +18,26 @@ from nnctl.runs import Run, write_json
 @dataclass
 class Prediction:
     file: str
-    probability: float | None = None  # the network's output A[L]: P(class 1)
+    probability: float | None = None  # classification: the network's output A[L], P(probability_of)
+    probability_of: str | None = None  # the class that probability is for (label 1)
     label: int | None = None
     class_name: str | None = None
+    value: float | None = None  # regression: the predicted value
     notes: list = field(default_factory=list)
     error: str | None = None
+
+    def fields(self, task: str) -> dict:
+        """The same names in JSON and CSV: file, class, label, probability, probability_of (or value), notes, error."""
+        if task == "regression":
+            return {"file": self.file, "value": self.value, "notes": self.notes, "error": self.error}
+        return {
+            "file": self.file, "class": self.class_name, "label": self.label, "probability": self.probability,
+            "probability_of": self.probability_of, "notes": self.notes, "error": self.error,
+        }
+
+
+def task_of(run: Run) -> str:
+    return run.meta.get("task", "classification")
 
 
 def class_names(run: Run) -> list:
@@ -46,38 +61,72 @@ def _dtype(run: Run):
     return np.dtype(run.meta.get("dtype", "float64"))
 
 
+BLOCK = 256  # examples per forward pass: every example goes through a product of this very shape
+
+
+def outputs(run: Run, X) -> np.ndarray:
+    """A[L] (m,) for X (n_x, m), the same number for an example whatever else is in the batch.
+
+    A BLAS product rounds a column differently depending on how many columns it has (one picture
+    alone takes a matrix-vector kernel, a batch a matrix-matrix one), so every example goes through
+    a product of exactly BLOCK columns (the last block padded with zeros), from one buffer of one
+    layout: predict on one file and evaluate on a whole test set give the same bits.
+    """
+    n_x, m = X.shape
+    out = np.empty(m, dtype=np.float64)
+    block = np.zeros((n_x, BLOCK), dtype=_dtype(run), order="F")
+    with np.errstate(all="ignore"):  # a diverged run's outputs are checked, not warned about
+        for start in range(0, m, BLOCK):
+            k = min(BLOCK, m - start)
+            block[:, :k] = X[:, start : start + k]
+            block[:, k:] = 0
+            out[start : start + k] = predict_proba(block, run.params, run.activations)[0, :k]
+    return out
+
+
 def probabilities(run: Run, x) -> np.ndarray:
     """A[L] (m,) for raw examples x (m, ...) as stored on disk, preprocessed the recorded way.
 
     The same step as training and evaluation: flatten and scale in the run's dtype.
     """
     X = flatten(np.asarray(x), run.meta["preprocessing"], _dtype(run))
-    return predict_proba(X, run.params, run.activations).ravel()
+    return outputs(run, X)
 
 
-def predict_files(run: Run, files, max_pixels: int | None = None) -> list[Prediction]:
+def predict_files(run: Run, files, max_pixels: int | None = None, on_item=None) -> list[Prediction]:
     """One Prediction per file; a file that cannot be read carries its error, the rest go on.
 
-    Pictures over `max_pixels` (default images.MAX_PIXELS) are refused as possible decompression bombs."""
+    Pictures over `max_pixels` (default images.MAX_PIXELS) are refused as possible decompression bombs.
+    `on_item(k, n)` is called after each file is read (for a progress bar).
+    """
     size, mode = model_input(run)
     names = class_names(run)
     results, pixels = [], []
-    for path in files:
+    files = list(files)
+    for k, path in enumerate(files, 1):
         try:
             img = load_image(path, size, mode, max_pixels)
         except NnctlError as exc:
             results.append(Prediction(file=shown(path), error=str(exc)))
-            continue
-        results.append(Prediction(file=shown(path), notes=img.notes))
-        pixels.append(img.pixels)
+        else:
+            results.append(Prediction(file=shown(path), notes=img.notes))
+            pixels.append(img.pixels)
+        if on_item:
+            on_item(k, len(files))
     if pixels:
         x = np.stack(pixels).reshape(len(pixels), *run.meta["preprocessing"]["input_shape"])
-        probs = iter(probabilities(run, x))
+        values = iter(probabilities(run, x))
         for pred in results:
-            if pred.error is None:
-                p = float(next(probs))
-                pred.probability, pred.label = p, int(p > 0.5)
-                pred.class_name = names[pred.label]
+            if pred.error is not None:
+                continue
+            v = float(next(values))
+            if not np.isfinite(v):
+                pred.error = f"{pred.file}: the network's output is not a finite number (the run diverged); train it again"
+            elif task_of(run) == "regression":
+                pred.value = v
+            else:
+                pred.probability, pred.label = v, int(v > 0.5)
+                pred.class_name, pred.probability_of = names[pred.label], names[1]
     return results
 
 
@@ -102,10 +151,69 @@ def confusion(y_true, y_pred) -> list:
     return m.tolist()
 
 
+def check_classes(run: Run, data, source) -> None:
+    """The data's class names, in label order, must be the run's: else every label means the other class."""
+    trained = run.meta.get("classes") or []
+    given = list(data.classes or [])
+    if not trained or not given or given == trained:
+        return
+    if sorted(given) == sorted(trained):
+        raise DataError(
+            f"{source}: classes in the order [{', '.join(given)}] (label 0 first), but {run.path} was trained on "
+            f"[{', '.join(trained)}]: every label would mean the other class; re-import the pictures with "
+            f"--classes {','.join(trained)}"
+        )
+    raise DataError(
+        f"{source}: classes [{', '.join(given)}], but {run.path} was trained on [{', '.join(trained)}]; "
+        "evaluate with data of the run's classes"
+    )
+
+
+def _same_source(a: str, b: str) -> bool:
+    if a.startswith("builtin:") or b.startswith("builtin:"):
+        return a == b
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except (OSError, RuntimeError):
+        return False
+
+
+def check_own_data(run: Run, data, source) -> None:
+    """A file the run was trained or tested on must be the same bytes (SHA-256 in reproduce.json)."""
+    from nnctl.runs import read_json_object
+
+    path = run.path / "reproduce.json"
+    if not path.exists():
+        return
+    recorded = read_json_object(path).get("data", {})
+    if not isinstance(recorded, dict):
+        raise RunError(f"{path}: data: expected an object of data files and their SHA-256; the run's files are damaged")
+    for role, entry in recorded.items():
+        if not (isinstance(entry, dict) and isinstance(entry.get("source"), str)) or not _same_source(entry["source"], source):
+            continue
+        digest = entry.get("sha256")
+        if not (isinstance(digest, str) and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)):
+            raise RunError(f"{path}: data.{role}.sha256: expected 64 hexadecimal digits; the run's files are damaged")
+        if digest != data.sha256:
+            raise DataError(
+                f"{source}: the file changed since {run.path} was trained on it (its SHA-256 differs from the one in "
+                f"{path}); a new import or split may have moved training examples into the test split or relabelled "
+                "them, so its scores would mislead; train the run again on the new file"
+            )
+
+
+def _rms(err) -> float:
+    """sqrt(mean(err²)) without overflow: scaled by the largest error first."""
+    scale = float(np.max(np.abs(err)))
+    if scale == 0.0:
+        return 0.0
+    return scale * float(np.sqrt(np.mean(np.square(err / scale))))
+
+
 def evaluate(run: Run, source: str | None = None):
     """(metrics, dataset): the run on a dataset (default: its test file), with per-example outputs."""
     source = source or default_test_source(run)
-    task = run.meta.get("task", "classification")
+    task = task_of(run)
     data = load_dataset(source, task, role="test", dtype=_dtype(run))
     pre = run.meta["preprocessing"]
     if data.preprocessing["input_shape"] != pre["input_shape"]:
@@ -113,13 +221,27 @@ def evaluate(run: Run, source: str | None = None):
             f"{source}: examples of shape {data.preprocessing['input_shape']}, but the model takes "
             f"{pre['input_shape']}; evaluate with data of the training layout"
         )
-    X = data.X.astype(_dtype(run), copy=False)
-    A = predict_proba(X, run.params, run.activations).ravel()
-    y = data.Y.ravel()
+    if data.preprocessing["scale"] != pre["scale"]:
+        raise DataError(
+            f"{source}: x is {data.preprocessing['x_dtype']} (divided by {data.preprocessing['scale']:g}), but the run "
+            f"was trained on {pre.get('x_dtype', 'data')} divided by {pre['scale']:g}; evaluate with data stored like the training data"
+        )
+    check_classes(run, data, source)
+    check_own_data(run, data, source)
+    A = outputs(run, data.X.astype(_dtype(run), copy=False))
+    y = data.Y.ravel().astype(np.float64)
+    if not np.isfinite(A).all():
+        raise RunError(
+            f"{run.path}: the network's outputs on {source} are not finite numbers (the run diverged), so there is "
+            "nothing to score; train it again with a smaller learning_rate"
+        )
     result = {"run": str(run.path), "data": source, "m": int(data.m), "task": task}
     if task == "regression":
-        err = A - y
-        result.update(rmse=float(np.sqrt(np.mean(err**2))), mae=float(np.mean(np.abs(err))))
+        with np.errstate(all="ignore"):
+            err = A - y
+        if not np.isfinite(err).all():
+            raise RunError(f"{run.path}: the outputs on {source} are too large to score (the run diverged); train it again with a smaller learning_rate")
+        result.update(rmse=_rms(err), mae=float(np.mean(np.abs(err))))
         result["outputs"] = A.tolist()
         return result, data
     pred = (A > 0.5).astype(int)
@@ -138,6 +260,11 @@ def evaluate(run: Run, source: str | None = None):
         misclassified=np.flatnonzero(pred != y).tolist(),
     )
     return result, data
+
+
+def _quiet_proba(P, run):
+    with np.errstate(all="ignore"):
+        return predict_proba(P, run.params, run.activations)
 
 
 def write_evaluation(run: Run, result: dict, data, source_given: bool) -> dict:
@@ -159,10 +286,23 @@ def write_evaluation(run: Run, result: dict, data, source_given: bool) -> dict:
         files["decision_boundary"] = str(
             plot_decision_boundary(
                 run.path / f"evaluation{suffix}-boundary.png",
-                lambda P: predict_proba(P.astype(_dtype(run)), run.params, run.activations),
+                lambda P: _quiet_proba(P.astype(_dtype(run)), run),
                 data.X, data.Y, f"{run.path.name} on {Path(result['data']).name}",
+                classes=class_names(run),
             )
         )
     result["files"] = files
     write_json(files["json"], result)
     return result
+
+
+def save_evaluation(run: Run, result: dict, data, source_given: bool) -> dict:
+    """write_evaluation, or a RunError naming the folder that cannot be written (read-only, full)."""
+    try:
+        return write_evaluation(run, result, data, source_given)
+    except OSError as exc:
+        result["files"] = {}
+        raise RunError(
+            f"{run.path}: cannot write the evaluation there ({exc.strerror or exc}); the scores above were not saved; "
+            "make the run folder writable (or copy the run) and evaluate again"
+        ) from None

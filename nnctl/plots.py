@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -19,69 +21,145 @@ def _figure():
     return plt
 
 
+@contextmanager
+def _quiet():
+    """A diverged run's curve reaches 1e300: matplotlib's own arithmetic must not warn on the terminal."""
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
+
+
 def _save(fig, path) -> Path:
     plt = _figure()
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    with _quiet():
+        fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)
     return atomic_write(path, buf.getvalue())
 
 
-def plot_costs(path, curves: dict, title: str = "", learning_rate=None) -> Path:
-    """One or several cost curves, {label: [(iteration, cost)]}, as the course draws them."""
+# One colour per class in every picture of 2-D data (the preview of `data info`, the decision boundary).
+CLASS_COLOURS = ("tab:red", "tab:blue")  # the course draws the flower's classes red and blue
+
+
+def _class_name(classes, v) -> str:
+    return classes[int(v)] if classes and 0 <= int(v) < len(classes) else f"class {int(v)}"
+
+
+def _iteration_label(x, _pos=None) -> str:
+    """Tick labels that stay short at 200,000 iterations: 50k, 1.5M."""
+    if abs(x) >= 1_000_000:
+        return f"{x / 1_000_000:g}M"
+    if abs(x) >= 10_000:
+        return f"{x / 1000:g}k"
+    return f"{x:g}"
+
+
+def wants_log_scale(values) -> bool:
+    """A cost curve spanning more than two decades (a first spike, a regression's large start)."""
+    v = np.asarray([c for c in values if np.isfinite(c)], dtype=float)
+    return v.size > 1 and v.min() > 0 and v.max() / v.min() > 100
+
+
+def cost_figure(curves: dict, title: str = "", learning_rate=None):
+    """The figure of plot_costs, for tests to inspect."""
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
     plt = _figure()
     fig, ax = plt.subplots(figsize=(6, 4))
+    every = []
     for label, costs in curves.items():
         if costs:
             its, cs = zip(*costs)
             ax.plot(its, cs, label=label)
+            every += cs
     ax.set_xlabel("iteration")
-    ax.set_ylabel("cost")
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
+    ax.xaxis.set_major_formatter(FuncFormatter(_iteration_label))
+    if wants_log_scale(every):
+        ax.set_yscale("log")
+        ax.set_ylabel("cost (log scale)")
+    else:
+        ax.set_ylabel("cost")
     lr = f"learning rate = {learning_rate:g}" if learning_rate is not None else ""
     ax.set_title(" · ".join(t for t in (title, lr) if t))
     if len(curves) > 1:
         ax.legend(fontsize="small")
     ax.grid(alpha=0.3)
+    return fig
+
+
+def plot_costs(path, curves: dict, title: str = "", learning_rate=None) -> Path:
+    """One or several cost curves, {label: [(iteration, cost)]}, as the course draws them."""
+    with _quiet():
+        fig = cost_figure(curves, title, learning_rate)
     return _save(fig, path)
 
 
-def plot_decision_boundary(path, predict, X, Y, title: str = "") -> Path:
-    """The course's picture: the classifier's regions over a grid, with the points on top.
+def decision_boundary_figure(predict, X, Y, title: str = "", classes=None):
+    """The figure of plot_decision_boundary, for tests to inspect."""
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
 
-    `predict` maps an (2, k) array of points to (1, k) outputs.
-    """
     plt = _figure()
     x_min, x_max = X[0].min() - 1, X[0].max() + 1
     y_min, y_max = X[1].min() - 1, X[1].max() + 1
     xx, yy = np.meshgrid(np.linspace(x_min, x_max, 300), np.linspace(y_min, y_max, 300))
     grid = np.vstack([xx.ravel(), yy.ravel()]).astype(X.dtype)  # (2, k)
-    zz = (predict(grid) > 0.5).reshape(xx.shape)
+    with np.errstate(all="ignore"):
+        zz = (predict(grid) > 0.5).reshape(xx.shape).astype(float)
     fig, ax = plt.subplots(figsize=(5, 5))
-    ax.contourf(xx, yy, zz, cmap=plt.cm.Spectral, alpha=0.8)
-    ax.scatter(X[0], X[1], c=Y.ravel(), s=12, cmap=plt.cm.Spectral, edgecolors="k", linewidths=0.3)
+    ax.contourf(xx, yy, zz, levels=[-0.5, 0.5, 1.5], cmap=ListedColormap(CLASS_COLOURS), alpha=0.25)
+    y = np.asarray(Y).ravel()
+    handles = []
+    for v, colour in enumerate(CLASS_COLOURS):
+        name = _class_name(classes, v)
+        ax.scatter(X[0, y == v], X[1, y == v], s=12, color=colour, edgecolors="k", linewidths=0.3, label=name)
+        handles.append(Patch(facecolor=colour, alpha=0.25, label=f"predicted {name}"))
+    points, labels = ax.get_legend_handles_labels()
+    ax.legend(points + handles, labels + [h.get_label() for h in handles], fontsize="small", loc="best")
     ax.set_xlabel("x1")
     ax.set_ylabel("x2")
     ax.set_title(title)
+    return fig
+
+
+def plot_decision_boundary(path, predict, X, Y, title: str = "", classes=None) -> Path:
+    """The course's picture: the classifier's regions over a grid, with the points on top.
+
+    `predict` maps an (2, k) array of points to (1, k) outputs. The classes have the colours of
+    the data preview, and a legend names them.
+    """
+    with _quiet():
+        fig = decision_boundary_figure(predict, X, Y, title, classes)
     return _save(fig, path)
 
 
-def plot_misclassified(path, X, y, probabilities, indices, preprocessing, classes, limit=40) -> Path:
-    """The course's gallery of mislabelled pictures, with true and predicted class and P(class 1)."""
+def misclassified_figure(X, y, probabilities, indices, preprocessing, classes, limit=40):
+    """The figure of plot_misclassified, for tests to inspect."""
     plt = _figure()
-    indices = list(indices)[:limit]
-    cols = min(len(indices), 8)
-    rows = -(-len(indices) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.9 * rows), squeeze=False)
+    indices = list(indices)
+    wrong, m = len(indices), X.shape[1]
+    shown = indices[:limit]
+    cols = min(len(shown), 8)
+    rows = -(-len(shown) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.9 * rows + 0.4), squeeze=False)
     shape = preprocessing["input_shape"]
     for ax in axes.ravel():
         ax.axis("off")
-    for ax, i in zip(axes.ravel(), indices):
+    for ax, i in zip(axes.ravel(), shown):
         pixels = np.clip(X[:, i] * preprocessing["scale"], 0, 255).astype(np.uint8).reshape(shape)
         ax.imshow(pixels.squeeze(), cmap="gray" if pixels.ndim == 2 or shape[-1] == 1 else None)
-        p = probabilities[i]
-        ax.set_title(f"true: {classes[int(y[i])]}\npred: {classes[int(p > 0.5)]} ({p:.2f})", fontsize=7)
-    fig.suptitle(f"misclassified: {len(indices)} shown", fontsize=9)
-    return _save(fig, path)
+        p = float(probabilities[i])
+        ax.set_title(f"true: {classes[int(y[i])]}\npred: {classes[int(p > 0.5)]}\nP({classes[1]}) = {p:.2f}", fontsize=7)
+    part = "all shown" if wrong <= limit else f"the first {limit} shown"
+    fig.suptitle(f"misclassified: {wrong} of {m} examples ({part})", fontsize=9)
+    return fig
+
+
+def plot_misclassified(path, X, y, probabilities, indices, preprocessing, classes, limit=40) -> Path:
+    """The course's gallery of mislabelled pictures: true class, predicted class, P(class 1) by name."""
+    return _save(misclassified_figure(X, y, probabilities, indices, preprocessing, classes, limit), path)
 
 
 def plot_preview(path, x, y, classes, per_class=6, categorical=True) -> Path:
@@ -139,7 +217,10 @@ def plot_sweep_accuracy(path, plan, rows) -> Path:
 
 
 def _class_colours(plt, labels):
-    """The decision boundary's colours (Spectral) for each label, so a preview and a boundary agree."""
+    """The decision boundary's colours for each label, so a preview and a boundary agree: the course's
+    red and blue for two classes, Spectral for more."""
+    if len(labels) <= len(CLASS_COLOURS):
+        return {v: CLASS_COLOURS[i] for i, v in enumerate(labels)}
     span = max(len(labels) - 1, 1)
     return {v: plt.cm.Spectral(i / span) for i, v in enumerate(labels)}
 

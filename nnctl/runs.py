@@ -57,6 +57,25 @@ def read_json(path) -> dict:
         raise RunError(f"{path}: cannot be read ({exc})") from None
 
 
+def _kind(value) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "true/false", type(None): "null"}.get(type(value), "a number")
+
+
+def read_json_object(path, fix: str = "train the run again") -> dict:
+    """A JSON file that must hold an object (metrics.json, reproduce.json, evaluation.json)."""
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise RunError(f"{path}: holds {_kind(data)}, not the JSON object nnctl writes; {fix}")
+    return data
+
+
+def _is_number(v) -> bool:
+    """A finite int or float (NaN and inf, which JSON cannot hold, count as missing)."""
+    import math
+
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
 def write_costs_csv(path, costs) -> Path:
     lines = ["iteration,cost"] + [f"{i},{c!r}" for i, c in costs]
     return atomic_write(path, "\n".join(lines) + "\n")
@@ -117,6 +136,50 @@ def update_latest(root, run_dir) -> None:
         atomic_write(root / f"{LATEST}.txt", run_dir.name + "\n")  # where links are not allowed
 
 
+def validate_run_files(path, params: dict, meta: dict) -> None:
+    """What predict and evaluate rely on in params.h5 (or checkpoint.h5): types, names and shapes.
+
+    The file is input like any other: a damaged or foreign file gets one line naming the key.
+    """
+    from nnctl.activations import ACTIVATION_NAMES
+
+    def bad(key, problem):
+        return RunError(f"{path}: {key}: {problem}; the file is damaged or not written by nnctl, so train the run again")
+
+    dims = meta.get("layer_dims")
+    if not (isinstance(dims, list) and len(dims) >= 2 and all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in dims)):
+        raise bad("layer_dims", f"expected a list of at least two positive whole numbers (got {dims!r:.80})")
+    L = len(dims) - 1
+    acts = meta.get("activations")
+    if not (isinstance(acts, list) and len(acts) == L and all(a in ACTIVATION_NAMES for a in acts)):
+        raise bad("activations", f"expected {L} of {', '.join(ACTIVATION_NAMES)} (got {acts!r:.80})")
+    if meta.get("task", "classification") not in ("classification", "regression"):
+        raise bad("task", f"expected classification or regression (got {meta.get('task')!r:.40})")
+    if meta.get("dtype", "float64") not in ("float32", "float64"):
+        raise bad("dtype", f"expected float32 or float64 (got {meta.get('dtype')!r:.40})")
+    classes = meta.get("classes", [])
+    if not (isinstance(classes, list) and all(isinstance(c, str) for c in classes)):
+        raise bad("classes", f"expected a list of class names (got {classes!r:.80})")
+    pre = meta.get("preprocessing")
+    shape = pre.get("input_shape") if isinstance(pre, dict) else None
+    if not (isinstance(shape, list) and shape and all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in shape)):
+        raise bad("preprocessing.input_shape", f"expected a list of positive whole numbers (got {shape!r:.80})")
+    size = 1
+    for n in shape:
+        size *= n
+    if size != dims[0]:
+        raise bad("preprocessing.input_shape", f"{shape} holds {size} values but the first layer takes {dims[0]}")
+    if not (_is_number(pre.get("scale")) and pre["scale"] > 0):
+        raise bad("preprocessing.scale", f"expected a positive number (got {pre.get('scale')!r:.40})")
+    for l in range(1, L + 1):
+        for key, want in ((f"W{l}", (dims[l], dims[l - 1])), (f"b{l}", (dims[l], 1))):
+            value = params.get(key)
+            if value is None:
+                raise bad(key, "missing")
+            if value.shape != want or value.dtype.kind != "f":
+                raise bad(key, f"expected a float array of shape {want} (got {value.dtype} {value.shape})")
+
+
 @dataclass
 class Run:
     path: Path
@@ -140,27 +203,63 @@ def resolve_run_path(path) -> Path:
     return path
 
 
+SWEEP_PLAN = "sweep.json"
+
+
+def _sweep_instead(path: Path) -> RunError:
+    """A sweep folder given where a run is expected: name it, and point to its best trial."""
+    trials = sorted(p.parent.name for p in path.glob(f"*/{PARAMS}"))
+    best = None
+    try:
+        rows = read_json_object(path / "summary.json").get("trials")
+        best = next((r["trial"] for r in rows if isinstance(r, dict) and r.get("status") == "completed"
+                     and isinstance(r.get("trial"), str) and r["trial"] in trials), None)
+    except (RunError, TypeError, AttributeError):
+        pass
+    best = best or (trials[0] if trials else None)
+    if best is None:
+        return RunError(f"{path}: is a sweep, not a run, and none of its trials has finished; nnctl sweep --resume {path}")
+    return RunError(
+        f"{path}: is a sweep of {len(trials)} finished trials, not a run; pass one of its trials, "
+        f"e.g. the best: {path / best} (all of them: nnctl runs --runs-dir {path.parent})"
+    )
+
+
 def load_run(path) -> Run:
-    """A run's parameters and metadata; an unfinished run's last checkpoint, with a note saying so."""
+    """A run's parameters and metadata; an unfinished run's last checkpoint, with a note saying so.
+
+    Everything read back is checked (metrics.json an object, params.h5's names, types and shapes);
+    a diverged run carries a note too.
+    """
     path = resolve_run_path(path)
     if not path.is_dir():
-        raise RunError(f"{path}: no such run directory; train one with `nnctl train CONFIG` or pass --run")
-    metrics = read_json(path / METRICS) if (path / METRICS).exists() else {}
+        raise RunError(f"{path}: no such run directory; give a run folder that `nnctl runs` lists, or train one with `nnctl train CONFIG`")
+    metrics = read_json_object(path / METRICS) if (path / METRICS).exists() else {}
     status = run_status(metrics) if metrics else "unknown"
     params_file, checkpoint = path / PARAMS, path / CHECKPOINT
     note = None
     if params_file.exists():
+        source = params_file
         params, meta = load_params(params_file)
         if status == "interrupted" and checkpoint.exists():
             note = f"unfinished run ({status} at iteration {meta.get('iterations')}): using its parameters so far"
+        elif status == "diverged":
+            note = (
+                f"diverged run ({metrics.get('message') or 'training diverged'}): "
+                "these are its last finite parameters and its outputs may be meaningless"
+            )
     elif checkpoint.exists():
+        source = checkpoint
         params, meta = load_params(checkpoint)
         note = (
             f"unfinished run ({status}): using its last checkpoint, iteration {meta.get('iterations')}; "
             f"resume with: nnctl train --resume {path}"
         )
+    elif (path / SWEEP_PLAN).exists():
+        raise _sweep_instead(path)
     else:
         raise RunError(f"{path}: the run has no {PARAMS} and no {CHECKPOINT} (unfinished or failed run); train it again")
+    validate_run_files(source, params, meta)
     return Run(path=path, params=params, meta=meta, metrics=metrics, note=note)
 
 
@@ -184,12 +283,27 @@ RESULT_KEYS = ("layers", "train_accuracy", "test_accuracy", "train_rmse", "test_
 
 
 def result_fields(metrics: dict) -> dict:
-    """The columns that run listings and sweep summaries show, from one metrics.json."""
-    return {k: metrics.get(k) for k in RESULT_KEYS}
+    """The columns that run listings and sweep summaries show, from one metrics.json.
+
+    A value of the wrong type (a hand-edited or foreign file) shows as missing, never as a crash.
+    """
+    out = {}
+    for k in RESULT_KEYS:
+        v = metrics.get(k)
+        if k == "layers":
+            ok = isinstance(v, list) and all(isinstance(n, int) and not isinstance(n, bool) for n in v)
+        else:
+            ok = _is_number(v)
+        out[k] = v if ok else None
+    return out
 
 
-def list_runs(root) -> list:
-    """Every run under `root` (sweep trials included), oldest first, from metrics.json alone."""
+def list_runs(root, skipped: list | None = None) -> list:
+    """Every run under `root` (sweep trials included), oldest first, from metrics.json alone.
+
+    A folder whose metrics.json is unreadable or not a metrics object is left out and, when
+    `skipped` is given, appended to it as (folder, reason).
+    """
     root = Path(root)
     if not root.is_dir():
         raise RunError(f"{root}: no runs directory; train a run first, or pass --runs-dir")
@@ -200,14 +314,22 @@ def list_runs(root) -> list:
             continue
         try:
             m = json.loads(metrics_path.read_text())
-        except (OSError, ValueError):
-            m = {"status": "unreadable"}
+            if not isinstance(m, dict):
+                raise ValueError(f"{METRICS} holds {_kind(m)}, not a metrics object")
+            status = run_status(m)
+            if not isinstance(status, str):
+                raise ValueError(f"{METRICS}: status is {_kind(status)}, not a word")
+        except (OSError, ValueError) as exc:
+            if skipped is not None:
+                skipped.append((run, str(exc) if isinstance(exc, ValueError) and METRICS in str(exc) else f"{METRICS} cannot be read ({exc})"))
+            continue
+        started = m.get("started")
         rows.append(
             {
                 "run": str(run.relative_to(root)),
-                "started": m.get("started"),
+                "started": started if isinstance(started, str) else None,
                 **result_fields(m),
-                "status": run_status(m),
+                "status": status,
             }
         )
     rows.sort(key=lambda r: (r["started"] or "", r["run"]))
@@ -225,20 +347,67 @@ def _flatten(d, prefix=""):
     return out
 
 
-def compare_runs(a, b) -> dict:
-    """{'spec': {key: (a, b)} for keys that differ, 'metrics': {key: (a, b)} for all}."""
+def spec_name(run_dir) -> str | None:
+    """The `name` in a run's config.resolved.yaml (what its progress is labelled with), if readable."""
     import yaml
 
-    sides = []
-    for path in (resolve_run_path(a), resolve_run_path(b)):
+    try:
+        spec = yaml.safe_load((resolve_run_path(run_dir) / "config.resolved.yaml").read_text())
+    except (OSError, ValueError, yaml.YAMLError):
+        return None
+    name = spec.get("name") if isinstance(spec, dict) else None
+    return name if isinstance(name, str) and name else None
+
+
+def find_run(name, runs_root="runs") -> Path:
+    """A run given as a path, or as the name `nnctl runs` prints (relative to the runs folder)."""
+    path = Path(name)
+    if not path.exists() and not path.is_symlink() and not path.is_absolute():
+        candidate = Path(runs_root) / path
+        if candidate.exists() or candidate.is_symlink():
+            path = candidate
+    return resolve_run_path(path)
+
+
+def run_labels(a: Path, b: Path, root=None) -> tuple:
+    """Names for two runs, as `nnctl runs` prints them; the shortest tails that tell them apart."""
+    def rel(p):
+        try:
+            return str(p.resolve().relative_to(Path(root).resolve())) if root else None
+        except ValueError:
+            return None
+
+    la, lb = rel(a) or a.name, rel(b) or b.name
+    if la == lb:
+        la, lb = str(a), str(b)
+    return la, lb
+
+
+def compare_runs(a, b, runs_root="runs") -> dict:
+    """{'spec': {key: (a, b)} for keys that differ, 'metrics': {key: (a, b)} for all, 'labels': (a, b)}."""
+    import yaml
+
+    sides, paths = [], []
+    for name in (a, b):
+        path = find_run(name, runs_root)
+        if not path.is_dir():
+            raise RunError(f"{name}: no such run, as a path or in {runs_root}; `nnctl runs` lists the runs (or pass --runs-dir)")
+        if (path / SWEEP_PLAN).exists():
+            raise _sweep_instead(path)
         resolved = path / "config.resolved.yaml"
         if not resolved.exists():
             raise RunError(f"{path}: no config.resolved.yaml; is this a run directory?")
-        spec = _flatten(yaml.safe_load(resolved.read_text()) or {})
-        metrics = read_json(path / METRICS) if (path / METRICS).exists() else {}
-        sides.append((spec, metrics))
+        try:
+            spec = yaml.safe_load(resolved.read_text())
+        except (OSError, yaml.YAMLError, ValueError):
+            raise RunError(f"{resolved}: cannot be read as YAML; the run's files are damaged") from None
+        if not isinstance(spec, dict):
+            raise RunError(f"{resolved}: holds {_kind(spec)}, not the spec mapping nnctl writes; the run's files are damaged")
+        metrics = read_json_object(path / METRICS) if (path / METRICS).exists() else {}
+        sides.append((_flatten(spec), metrics))
+        paths.append(path)
     (sa, ma), (sb, mb) = sides
     spec = {k: (sa.get(k), sb.get(k)) for k in sorted(set(sa) | set(sb)) if sa.get(k) != sb.get(k)}
     keys = ["status", "train_accuracy", "test_accuracy", "train_rmse", "test_rmse", "final_cost", "iterations", "seconds", "iterations_per_second"]
     metrics = {k: (ma.get(k), mb.get(k)) for k in keys if k in ma or k in mb}
-    return {"spec": spec, "metrics": metrics}
+    return {"spec": spec, "metrics": metrics, "labels": run_labels(*paths, runs_root)}

@@ -88,6 +88,51 @@ def cfg(text):
 
 Usage = namedtuple("Usage", "total used free")
 
+# ---- helpers for the output side's cases
+
+
+def swapped_classes_h5(path):
+    """The same pictures re-imported without --classes: alphabetical order flips the labels."""
+    course_h5(path)
+    with h5py.File(path, "r+") as f:
+        f["train_set_y"][...] = 1 - f["train_set_y"][()]
+        del f["list_classes"]
+        f["list_classes"] = np.array([b"b", b"a"])
+
+
+def reimported_h5(path):
+    """The run's own training file, written again with another split."""
+    course_h5(path, m=10)
+
+
+def params_attr(key, value):
+    def write(path):
+        with h5py.File(path, "r+") as f:
+            f.attrs[key] = value
+
+    return write
+
+
+def diverged_regression_run(path):
+    from nnctl.config import load_config
+    from nnctl.errors import DivergedError
+    from nnctl.experiment import train_run
+
+    plain_h5(x=np.linspace(-100, 100, 40).reshape(40, 1), y=np.linspace(-100, 100, 40))(path.parent / "r.h5")
+    (path.parent / "r.yaml").write_text(
+        "data: {train: r.h5, test: r.h5}\nmodel: {hidden: [], output_activation: linear}\ntrain: {learning_rate: 10, iterations: 100}\n"
+    )
+    try:
+        train_run(load_config(path.parent / "r.yaml"), runs_root=path.parent / "div")
+    except DivergedError:
+        pass
+    next(p for p in (path.parent / "div").iterdir() if not p.is_symlink()).rename(path)
+
+
+def read_only(*args, **kwargs):
+    raise PermissionError(13, "Permission denied")
+
+
 CASES = [
     # ---- the spec
     Case("config file missing", {}, ["train", "{tmp}/nope.yaml"], "Error: {tmp}/nope.yaml: no such config file"),
@@ -164,7 +209,7 @@ CASES = [
          "Error: {tmp}/run: the run already completed; nothing to resume"),
     # ---- runs and pictures
     Case("run directory missing", {}, ["predict", "{tmp}/a.png", "--run", "{tmp}/nope"],
-         "Error: {tmp}/nope: no such run directory; train one with `nnctl train CONFIG` or pass --run"),
+         "Error: {tmp}/nope: no such run directory; give a run folder that `nnctl runs` lists, or train one with `nnctl train CONFIG`"),
     Case("model that does not take pictures", {"run": planar_run, "a.png": png}, ["predict", "{tmp}/a.png", "--run", "{tmp}/run"],
          "Error: {tmp}/run: this model takes inputs of shape [2], not pictures; use `nnctl evaluate` with an HDF5 file instead"),
     Case("image file missing", {"run": trained_run}, ["predict", "{tmp}/nope.png", "--run", "{tmp}/run", "--json"],
@@ -192,6 +237,41 @@ CASES = [
     Case("layer shapes without readable data", {"c.yaml": "data: {train: missing.h5}\nmodel: {hidden: [3]}\ntrain: {learning_rate: 0.1, iterations: 5}\n"},
          ["config", "show", "{tmp}/c.yaml", "--shapes"],
          "Error: {tmp}/missing.h5: cannot be read, so n_x (the input size) is unknown; fix data.train in {tmp}/c.yaml or give model.layers in full"),
+    # --- output side ---
+    Case("--json and --csv together", {"run": trained_run, "a.png": png}, ["predict", "{tmp}/a.png", "--run", "{tmp}/run", "--json", "--csv"],
+         "Error: --json and --csv: give one of them (JSON lines or CSV; both have the same fields)"),
+    Case("data whose class order differs from the run's", {"run": trained_run, "swapped.h5": swapped_classes_h5},
+         ["evaluate", "{tmp}/run", "--data", "{tmp}/swapped.h5"],
+         "Error: {tmp}/swapped.h5: classes in the order [b, a] (label 0 first), but {tmp}/run was trained on [a, b]: every label "
+         "would mean the other class; re-import the pictures with --classes a,b"),
+    Case("the run's data file changed since training", {"run": trained_run, "train.h5": reimported_h5},
+         ["evaluate", "{tmp}/run", "--data", "{tmp}/train.h5"],
+         "Error: {tmp}/train.h5: the file changed since {tmp}/run was trained on it (its SHA-256 differs from the one in "
+         "{tmp}/run/reproduce.json); a new import or split may have moved training examples into the test split or relabelled "
+         "them, so its scores would mislead; train the run again on the new file"),
+    Case("diverged regression run (scored, said)", {"run": diverged_regression_run}, ["evaluate", "{tmp}/run"],
+         "Note: diverged run (training diverged at iteration 67: the gradient is no longer finite with learning_rate=10; try a "
+         "smaller learning_rate): these are its last finite parameters and its outputs may be meaningless", code=0),
+    Case("metrics.json that is not an object", {"run": trained_run, "run/metrics.json": "[1, 2]"}, ["evaluate", "{tmp}/run"],
+         "Error: {tmp}/run/metrics.json: holds a list, not the JSON object nnctl writes; train the run again"),
+    Case("params.h5 whose layers do not match its arrays", {"run": trained_run, "run/params.h5": params_attr("layer_dims", "[48, 5, 1]")},
+         ["evaluate", "{tmp}/run"],
+         "Error: {tmp}/run/params.h5: W1: expected a float array of shape (5, 48) (got float64 (3, 48)); the file is damaged "
+         "or not written by nnctl, so train the run again"),
+    Case("params.h5 with an unknown activation", {"run": trained_run, "run/params.h5": params_attr("activations", '["relu", "swish"]')},
+         ["predict", "{tmp}/a.png", "--run", "{tmp}/run"],
+         "Error: {tmp}/run/params.h5: activations: expected 2 of sigmoid, tanh, relu, leaky_relu, linear (got ['relu', 'swish']); "
+         "the file is damaged or not written by nnctl, so train the run again"),
+    Case("a folder in runs/ whose metrics.json is a list", {"runs/20990101-000000-odd/metrics.json": "[1, 2]"},
+         ["runs", "--runs-dir", "{tmp}/runs"],
+         "skipped {tmp}/runs/20990101-000000-odd: metrics.json holds a list, not a metrics object", code=0),
+    Case("runs compare with an unknown name", {"runs/.keep": ""}, ["runs", "compare", "nope", "other", "--runs-dir", "{tmp}/runs"],
+         "Error: nope: no such run, as a path or in {tmp}/runs; `nnctl runs` lists the runs (or pass --runs-dir)"),
+    Case("evaluate in a run folder that cannot be written", {"run": trained_run, "data.h5": course_h5},
+         ["evaluate", "{tmp}/run", "--data", "{tmp}/data.h5"],
+         "Error: {tmp}/run: cannot write the evaluation there (Permission denied); the scores above were not saved; make the "
+         "run folder writable (or copy the run) and evaluate again",
+         patches={"tempfile.mkstemp": read_only}),
 ]
 
 

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from conftest import REPO
 from nnctl.cli import app
-from nnctl.runs import load_params
+from nnctl.runs import load_params, read_costs_csv
 
 runner = CliRunner()
 
@@ -112,8 +112,11 @@ def test_quickstart_reaches_course_accuracy(tmp_path):
     run = _train(REPO / "configs" / "quickstart.yaml", tmp_path / "runs")
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["train_accuracy"] >= 90.0
-    costs = (run / "costs.csv").read_text().splitlines()
-    assert costs[1].startswith("0,0.69304") and costs[10].startswith("9000,0.21856")  # the course's printout
+    costs = dict(read_costs_csv(run / "costs.csv"))
+    # the course's printout holds to the digit through 7000; after the unstable phase near 7700 the last
+    # bits of each machine's rounding decide the digits (tests/test_course.py pins what holds everywhere)
+    assert f"{costs[0]:.6f}" == "0.693048" and f"{costs[7000]:.6f}" == "0.217504"
+    assert costs[9000] == pytest.approx(0.2186, abs=1e-3)
     with Image.open(run / "decision_boundary.png") as img:
         assert img.format == "PNG"
 

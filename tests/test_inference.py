@@ -107,7 +107,8 @@ def test_predict_cli_mixed_good_and_bad(trained, photos):
     bad = [r for r in rows if r["error"]]
     assert [r["file"] for r in bad] == [str(photos / "day" / "cut.jpg")]
     good = [r for r in rows if not r["error"]]
-    assert all(0 <= r["probability"] <= 1 and r["class_name"] in ("night", "day") for r in good)
+    assert all(0 <= r["probability"] <= 1 and r["class"] in ("night", "day") and r["probability_of"] == "day" for r in good)
+    assert list(rows[0]) == ["file", "class", "label", "probability", "probability_of", "notes", "error"]
     assert any("→12×12" in n for r in good for n in r["notes"])
     assert result.stderr.strip() == "Error: 1 of 11 files could not be read"
 
@@ -118,7 +119,10 @@ def test_predict_table_and_csv(trained, photos):
     assert table.exit_code == 0 and "P(day)" in table.stdout and "1.png" in table.stdout
     csv_out = invoke("predict", photos / "day" / "1.png", "--run", run, "--csv")
     header, row = csv_out.stdout.splitlines()
-    assert header == "file,class,p_day,notes,error" and row.startswith(f"{photos / 'day' / '1.png'},")
+    # the same fields as --json, in the same order; the probability is named for its class
+    assert header == "file,class,label,probability,probability_of,notes,error" and row.startswith(f"{photos / 'day' / '1.png'},")
+    assert row.split(",")[4] == "day"
+    assert "(P: the probability of day, label 1)" in table.stdout
 
 
 def test_evaluate_cli_writes_files(trained):
@@ -165,7 +169,7 @@ def test_predict_refuses_non_image_model(tmp_path):
 def test_missing_and_unfinished_runs(tmp_path):
     result = invoke("predict", tmp_path / "a.png", "--run", tmp_path / "nope")
     assert result.exit_code == 1
-    assert result.stderr.strip() == f"Error: {tmp_path / 'nope'}: no such run directory; train one with `nnctl train CONFIG` or pass --run"
+    assert result.stderr.strip() == f"Error: {tmp_path / 'nope'}: no such run directory; give a run folder that `nnctl runs` lists, or train one with `nnctl train CONFIG`"
     (tmp_path / "half").mkdir()
     (tmp_path / "half" / "metrics.json").write_text('{"status": "running"}')
     result = invoke("evaluate", tmp_path / "half")

@@ -177,7 +177,10 @@ def test_ctrl_c_keeps_finished_trials_then_resume(tmp_path, tiny_config, sig, co
 
 def test_dask_executor_same_summary_as_local(tmp_path, tiny_config):
     distributed = pytest.importorskip("distributed")
-    plan = _plan(tiny_config, grid={"model.hidden": [[2], [3]]})
+    # local workers get cores/jobs BLAS threads, Dask workers 1: pin it, or other CPUs round differently
+    base = ["train.blas_threads=1"]
+    text = read_config_text(tiny_config)
+    plan = plan_sweep(spec_from_text(text, tiny_config, base), text, tiny_config, grid={"model.hidden": [[2], [3]]}, base_overrides=base)
     local, _, _ = run_sweep(plan, runs_root=tmp_path / "local", jobs=2)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         remote, _, _ = run_sweep(plan, runs_root=tmp_path / "dask", executor="dask", address=cluster.scheduler_address)
