@@ -6,31 +6,48 @@ directory wherever it runs and sends its files back as bytes; the sweep director
 machine that started the sweep receives them whole, so a trial's directory is complete or absent.
 
 runs/sweep-<time>-<name>/
-    sweep.json            the plan: spec text, config path, trials and their overrides
+    sweep.json            the plan: spec text, the config's absolute path and SHA-256, the data
+                          files' absolute paths and SHA-256, trials and their overrides
     <NN-label>/           each trial's full run directory
     summary.csv, summary.json, costs.png, accuracy.png
+
+Everything read back from a sweep directory is input: sweep.json is checked against a strict
+schema (trial names are single safe path components), every trial is validated again as a spec,
+the config and data files must be the ones the sweep was planned with, and trial folders must
+lie inside the sweep folder.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
+import math
 import os
+import re
 import shutil
 import tempfile
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any, Literal, Optional
 
-from nnctl.config import Spec, parse_yaml, spec_from_text
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from nnctl.config import MAX_CONFIG_BYTES, Spec, parse_yaml, read_config_text, spec_from_text
+from nnctl.data import BUILTIN_PREFIX, file_sha256
 from nnctl.errors import ConfigError, DivergedError, Interrupted, NnctlError, RunError
 from nnctl.runs import METRICS, atomic_write, create_run_dir, read_json, result_fields, write_json
 from nnctl.training import Reporter
 
 PLAN = "sweep.json"
+PLAN_FORMAT = 2
 DASK_CONNECT_TIMEOUT = "20s"
 FINISHED = ("completed", "diverged")
+STATUSES = ("completed", "diverged", "interrupted", "failed")
+NAME_MAX = 120  # bytes of a trial name: far below the 255 of a file name, room for `.NAME.tmp`
+SAFE_NAME = re.compile(r"[A-Za-z0-9_=-][A-Za-z0-9_.=-]*")  # one path component, never `.`, `..` or hidden
 
 
 @dataclass
@@ -44,11 +61,114 @@ class Trial:
 @dataclass
 class SweepPlan:
     name: str
-    config_path: str
+    config_path: str  # absolute
     text: str
     trials: list = field(default_factory=list)
     dimensions: list = field(default_factory=list)
     base_overrides: list = field(default_factory=list)  # --set, applied to every trial first
+    config_sha256: str = ""  # of `text`, UTF-8: the config file must still hold it
+    data_files: dict = field(default_factory=dict)  # absolute path -> SHA-256 (None: absent when planned)
+
+
+def _sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+# ---------------------------------------------------------------- sweep.json, read back as input
+
+
+_SHA = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class _TrialRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    index: int = Field(ge=1)
+    name: str = Field(min_length=1, max_length=NAME_MAX)
+    overrides: list[str]
+    values: dict[str, Any]
+
+    @field_validator("name")
+    @classmethod
+    def _one_component(cls, name):
+        if not SAFE_NAME.fullmatch(name):
+            raise ValueError(
+                f"{name!r} is not a safe folder name (letters, digits and _ . = - only, not starting with a dot)"
+            )
+        return name
+
+
+def _absolute(path: str) -> str:
+    if not os.path.isabs(path) or os.path.normpath(path) != path:
+        raise ValueError(f"{path!r} must be an absolute, normalized path")
+    return path
+
+
+class _PlanRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    format: Literal[PLAN_FORMAT]
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=NAME_MAX)
+    config_path: str
+    config_sha256: str = _SHA
+    text: str = Field(max_length=MAX_CONFIG_BYTES)
+    trials: list[_TrialRecord] = Field(min_length=1)
+    dimensions: list[str] = Field(min_length=1)
+    base_overrides: list[str]
+    data_files: dict[str, Optional[str]]
+    command: Optional[list[str]] = None
+
+    @field_validator("config_path")
+    @classmethod
+    def _config_absolute(cls, path):
+        return _absolute(path)
+
+    @field_validator("data_files")
+    @classmethod
+    def _data_absolute(cls, files):
+        for path, digest in files.items():
+            _absolute(path)
+            if digest is not None and not re.fullmatch(r"[0-9a-f]{64}", digest):
+                raise ValueError(f"{path}: {digest!r} is not a SHA-256")
+        return files
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if _sha256_text(self.text) != self.config_sha256:
+            raise ValueError("text: does not match config_sha256 (the spec text was edited)")
+        for k, t in enumerate(self.trials, start=1):
+            if t.index != k:
+                raise ValueError(f"trials.{k - 1}.index: trials are numbered 1, 2, ... in order (got {t.index})")
+            if set(t.values) != set(self.dimensions):
+                raise ValueError(f"trials.{k - 1}.values: must give one value for each of {self.dimensions}")
+            if t.overrides[: len(self.base_overrides)] != self.base_overrides:
+                raise ValueError(f"trials.{k - 1}.overrides: must start with base_overrides {self.base_overrides}")
+        names = [t.name for t in self.trials]
+        if len(set(names)) != len(names):
+            raise ValueError("trials: two trials have the same name")
+        return self
+
+
+def _plan_error(err) -> str:
+    loc = ".".join(str(p) for p in err["loc"])
+    if err["type"] == "value_error":
+        msg = str(err["ctx"]["error"])
+        return f"{loc}: {msg}" if loc else msg
+    if err["type"] == "missing":
+        return f"{loc}: required key is missing"
+    if err["type"] == "extra_forbidden":
+        return f"{loc}: unknown key"
+    shown = repr(err.get("input"))
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    return f"{loc}: {err['msg'].replace('Input should be', 'must be')} (got {shown})"
+
+
+def trial_dir(sweep_dir: Path, name: str) -> Path:
+    """A trial's folder: `name` is one safe component and the folder must lie inside the sweep."""
+    if not SAFE_NAME.fullmatch(name) or len(name.encode()) > NAME_MAX:
+        raise RunError(f"{sweep_dir}: trial name {name!r} is not a safe folder name; the plan is damaged, start a new sweep")
+    path = Path(sweep_dir) / name
+    if path.is_symlink() or (path.exists() and path.resolve().parent != Path(sweep_dir).resolve()):
+        raise RunError(f"{path}: a trial folder must be a real folder inside {sweep_dir}, not a link; remove it and resume")
+    return path
 
 
 # ---------------------------------------------------------------- the grid
@@ -88,15 +208,34 @@ def _label(value) -> str:
 
 
 def _safe(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "_.-=" else "-" for c in text)
+    return "".join(c if (c.isascii() and c.isalnum()) or c in "_.-=" else "-" for c in text)
+
+
+def trial_spec(text: str, config_path, overrides) -> Spec:
+    """One trial's spec, checked as far as it can be without its data.
+
+    The planner (every variant, before anything runs), `--resume` (every trial of the plan read
+    back) and the trial itself all call this, so a variant that passes here fails only on its data.
+    """
+    return spec_from_text(text, config_path, overrides)
+
+
+def _data_paths(spec: Spec) -> list:
+    return [p for p in (spec.data.train, spec.data.test) if p is not None and not p.startswith(BUILTIN_PREFIX)]
+
+
+def _hash_if_file(path: str):
+    return file_sha256(path) if os.path.isfile(path) else None
 
 
 def plan_sweep(spec: Spec, text: str, config_path, hidden_layers=None, width=None, grid=None, base_overrides=()) -> SweepPlan:
     """The trials: the product of the hidden-layer dimension and every grid key.
 
     Command-line choices replace the spec's `sweep:` block dimension by dimension; `spec` is the
-    spec with `base_overrides` (--set) already applied.
+    spec with `base_overrides` (--set) already applied. The config path is stored absolute, with
+    the SHA-256 of its text and of every data file the trials read.
     """
+    config_path = Path(os.path.abspath(config_path))
     block = spec.sweep
     hidden_layers = hidden_layers if hidden_layers is not None else (block.hidden_layers if block else None)
     width = width if width is not None else (block.width if block else None)
@@ -122,7 +261,7 @@ def plan_sweep(spec: Spec, text: str, config_path, hidden_layers=None, width=Non
 
     plan = SweepPlan(
         name=spec.name or "sweep", config_path=str(config_path), text=text,
-        dimensions=[d for d, _ in dims], base_overrides=list(base_overrides),
+        dimensions=[d for d, _ in dims], base_overrides=list(base_overrides), config_sha256=_sha256_text(text),
     )
     for i, combo in enumerate(itertools.product(*(choices for _, choices in dims)), start=1):
         overrides = [*base_overrides, *(o for _, ovs in combo for o in ovs)]
@@ -131,7 +270,9 @@ def plan_sweep(spec: Spec, text: str, config_path, hidden_layers=None, width=Non
         # the trial's name shows only what varies
         plan.trials.append(Trial(i, _safe(f"{i:02d}-{label}"), overrides, values))
     for trial in plan.trials:  # every variant is checked before anything runs
-        spec_from_text(text, config_path, trial.overrides)
+        for path in _data_paths(trial_spec(text, config_path, trial.overrides)):
+            if path not in plan.data_files:
+                plan.data_files[path] = _hash_if_file(path)
     return plan
 
 
@@ -157,10 +298,22 @@ class _QueueReporter(Reporter):
             self.queue.put(("tick", self.index, iteration, None))
 
 
+def _check_worker_data(spec: Spec, expected: dict) -> None:
+    """The data files this machine reads must be the ones the sweep was planned with."""
+    for path in _data_paths(spec):
+        digest = expected.get(path)
+        if digest is not None and os.path.isfile(path) and file_sha256(path) != digest:
+            raise RunError(
+                f"{path}: this file differs from the one the sweep was planned with (SHA-256); "
+                "give every worker the same data files"
+            )
+
+
 def run_trial(payload: dict) -> dict:
     """Train one trial in a temporary directory and return its status and files as bytes.
 
-    Progress goes to the local pool's queue where there is one (not on Dask workers).
+    Depends on nothing of the machine it runs on but the absolute paths in the payload (not the
+    working directory). Progress goes to the local pool's queue where there is one (not on Dask).
     """
     from threadpoolctl import threadpool_limits
 
@@ -168,10 +321,11 @@ def run_trial(payload: dict) -> dict:
 
     reporter = _QueueReporter(_WORKER_QUEUE, payload["index"]) if _WORKER_QUEUE is not None else None
     result = {"index": payload["index"], "name": payload["name"], "status": "failed", "message": None, "files": {}}
-    with threadpool_limits(payload.get("blas_threads")), tempfile.TemporaryDirectory() as tmp:
+    with threadpool_limits(payload.get("blas_threads")), tempfile.TemporaryDirectory(prefix="nnctl-trial-") as tmp:
         run_dir = Path(tmp) / payload["name"]
         try:
-            spec = spec_from_text(payload["text"], payload["config_path"], payload["overrides"])
+            spec = trial_spec(payload["text"], payload["config_path"], payload["overrides"])
+            _check_worker_data(spec, payload.get("data_files", {}))
             train_run(spec, config_text=payload["text"], run_dir=run_dir, reporter=reporter, command=payload["command"])
             result["status"] = "completed"
         except DivergedError as exc:
@@ -262,15 +416,20 @@ def run_dask(payloads, address, on_event, on_result):
 # ---------------------------------------------------------------- the sweep directory
 
 
-def _store_trial(sweep_dir: Path, result: dict) -> None:
-    """Write a trial's files into a hidden folder, then rename it into place."""
-    target = sweep_dir / result["name"]
-    tmp = sweep_dir / f".{result['name']}.tmp"
+def _store_trial(sweep_dir: Path, trial: Trial, result: dict) -> None:
+    """Write a trial's files into a hidden folder, then rename it into place.
+
+    The folder is named by the plan's trial, never by what came back from a worker, and only
+    plain file names are written.
+    """
+    target = trial_dir(sweep_dir, trial.name)
+    tmp = sweep_dir / f".{trial.name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     for name, data in result["files"].items():
-        (tmp / name).write_bytes(data)
-    metrics = json.loads(result["files"][METRICS]) if METRICS in result["files"] else {}
+        if SAFE_NAME.fullmatch(name) and isinstance(data, bytes):
+            (tmp / name).write_bytes(data)
+    metrics = _json_or_empty(result["files"].get(METRICS))
     if result["status"] != "completed" or metrics.get("status") != result["status"]:
         metrics.update(status=result["status"], message=result["message"])
         write_json(tmp / METRICS, metrics)
@@ -279,32 +438,110 @@ def _store_trial(sweep_dir: Path, result: dict) -> None:
     os.replace(tmp, target)
 
 
-def trial_status(sweep_dir: Path, trial: Trial) -> str:
-    metrics = sweep_dir / trial.name / METRICS
-    if not metrics.exists():
-        return "pending"
+def _json_or_empty(data) -> dict:
     try:
-        return read_json(metrics).get("status", "failed")
-    except RunError:
-        return "failed"
+        value = json.loads(data) if data is not None else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _finite_or_none(v):
+    return v if v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)) else None
+
+
+class _TrialMetrics(BaseModel):
+    """The part of a trial's metrics.json that the sweep reads; the rest is the run's own."""
+
+    model_config = ConfigDict(extra="allow")
+    status: Literal[STATUSES]
+    layers: Optional[list[int]] = None
+    train_accuracy: Optional[float] = Field(None, ge=0, le=100)
+    test_accuracy: Optional[float] = Field(None, ge=0, le=100)
+    train_rmse: Optional[float] = Field(None, ge=0)
+    test_rmse: Optional[float] = Field(None, ge=0)
+    final_cost: Optional[float] = None
+    seconds: Optional[float] = Field(None, ge=0)
+    message: Optional[str] = None
+
+
+def trial_metrics(sweep_dir: Path, trial: Trial) -> dict:
+    """A trial's checked metrics: {"status": "pending"} when it has none, "failed" when they are damaged."""
+    path = trial_dir(sweep_dir, trial.name) / METRICS
+    if not path.exists():
+        return {"status": "pending"}
+    try:
+        if path.is_symlink() or not path.is_file():
+            raise ValueError("not a regular file")
+        raw = json.loads(path.read_text())
+        m = _TrialMetrics.model_validate(raw).model_dump()
+    except (OSError, ValueError) as exc:  # ValidationError is a ValueError
+        what = _plan_error(exc.errors()[0]) if isinstance(exc, ValidationError) else str(exc).splitlines()[0]
+        return {"status": "failed", "message": f"{path}: damaged metrics ({what}); --resume trains this trial again"}
+    return {k: _finite_or_none(v) if k not in ("status", "message", "layers") else v for k, v in m.items()}
+
+
+def trial_status(sweep_dir: Path, trial: Trial) -> str:
+    return trial_metrics(sweep_dir, trial)["status"]
 
 
 def load_plan(sweep_dir) -> SweepPlan:
+    """The plan in a sweep directory, checked against the strict schema of sweep.json."""
     sweep_dir = Path(sweep_dir)
-    if not (sweep_dir / PLAN).exists():
+    path = sweep_dir / PLAN
+    if not path.exists():
         raise RunError(f"{sweep_dir}: not a sweep directory (no {PLAN}); give a runs/sweep-... directory to --resume")
-    data = read_json(sweep_dir / PLAN)
-    plan = SweepPlan(**{k: data[k] for k in ("name", "config_path", "text", "dimensions", "base_overrides")})
-    plan.trials = [Trial(**t) for t in data["trials"]]
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise RunError(f"{path}: the plan must be a JSON object (got a {type(data).__name__}); the plan is damaged, start a new sweep")
+    if "format" not in data:
+        raise RunError(f"{path}: written by an older nnctl (no format); start a new sweep")
+    try:
+        record = _PlanRecord.model_validate(data)
+    except ValidationError as exc:
+        raise RunError(f"{path}: {_plan_error(exc.errors()[0])}; the plan is damaged or was edited, start a new sweep") from None
+    plan = SweepPlan(**record.model_dump(exclude={"format", "trials", "command"}))
+    plan.trials = [Trial(**t.model_dump()) for t in record.trials]
+    for t in plan.trials:
+        trial_dir(sweep_dir, t.name)
     return plan
+
+
+def check_resume(plan: SweepPlan, sweep_dir: Path) -> None:
+    """Refuse to resume a plan whose config or data files changed, or whose trials no longer validate."""
+    config = Path(plan.config_path)
+    if not config.is_file():
+        raise RunError(
+            f"{config}: the config file this sweep was planned from is gone (see {sweep_dir / PLAN}); "
+            "put it back or start a new sweep"
+        )
+    if _sha256_text(read_config_text(config)) != plan.config_sha256:
+        raise RunError(
+            f"{config}: the config file changed since the sweep started (its SHA-256 differs from {sweep_dir / PLAN}); "
+            "resuming would mix two specs: restore it or start a new sweep"
+        )
+    for path, digest in plan.data_files.items():
+        if digest is None:
+            continue  # absent when planned: its trials failed, and the file may have been made since
+        if not os.path.isfile(path):
+            raise RunError(f"{path}: the data file this sweep was planned with is gone; put it back or start a new sweep")
+        if file_sha256(path) != digest:
+            raise RunError(
+                f"{path}: the data changed since the sweep started (its SHA-256 differs from {sweep_dir / PLAN}); "
+                "finished trials used the old file: restore it or start a new sweep"
+            )
+    for t in plan.trials:
+        try:
+            trial_spec(plan.text, plan.config_path, t.overrides)
+        except ConfigError as exc:
+            raise RunError(f"{sweep_dir / PLAN}: trial {t.name}: {exc}") from None
 
 
 def summary_rows(sweep_dir: Path, plan: SweepPlan) -> list:
     """One row per trial, best test accuracy first (then lowest final cost), unfinished last."""
     rows = []
     for t in plan.trials:
-        path = sweep_dir / t.name / METRICS
-        m = read_json(path) if path.exists() else {"status": "pending"}
+        m = trial_metrics(sweep_dir, t)
         rows.append(
             {
                 "trial": t.name,
@@ -339,9 +576,12 @@ def write_summary(sweep_dir: Path, plan: SweepPlan, seconds: float | None = None
     write_json(sweep_dir / "summary.json", {"name": plan.name, "dimensions": plan.dimensions, "seconds": seconds, "trials": rows})
     curves = {}
     for t in plan.trials:
-        costs = sweep_dir / t.name / "costs.csv"
-        if costs.exists():
-            curves[t.name] = read_costs_csv(costs)
+        costs = trial_dir(sweep_dir, t.name) / "costs.csv"
+        if costs.is_file() and not costs.is_symlink():
+            try:
+                curves[t.name] = read_costs_csv(costs)
+            except (OSError, ValueError):
+                pass  # a damaged curve is left out of the picture; the trial's status says the rest
     if curves:
         plot_costs(sweep_dir / "costs.png", curves, f"{plan.name}: every trial")
     if any(r["status"] == "completed" and r["train_accuracy"] is not None for r in rows):
@@ -370,16 +610,22 @@ def run_sweep(
     """
     if sweep_dir is None:
         sweep_dir = create_run_dir(runs_root, plan.name, prefix="sweep-")
-        write_json(sweep_dir / PLAN, {**asdict(plan), "command": command})
+        write_json(sweep_dir / PLAN, {"format": PLAN_FORMAT, **asdict(plan), "command": command})
+    else:
+        check_resume(plan, Path(sweep_dir))
     sweep_dir = Path(sweep_dir)
     todo = [t for t in plan.trials if trial_status(sweep_dir, t) not in FINISHED]
+    by_index = {t.index: t for t in todo}
     payloads = [
-        {**asdict(t), "text": plan.text, "config_path": plan.config_path, "command": command, "sweep": sweep_dir.name}
+        {**asdict(t), "text": plan.text, "config_path": plan.config_path, "data_files": plan.data_files,
+         "command": command, "sweep": sweep_dir.name}
         for t in todo
     ]
 
     def store(result):
-        _store_trial(sweep_dir, result)
+        trial = by_index[result["index"]]
+        result["name"] = trial.name
+        _store_trial(sweep_dir, trial, result)
         on_result(result)
 
     t0 = time.perf_counter()

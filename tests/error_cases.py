@@ -86,6 +86,33 @@ def cfg(text):
     return {"train.h5": course_h5, "c.yaml": text}
 
 
+def sweep_dir(change=lambda plan: None, after=lambda path: None):
+    """A sweep directory planned from good.yaml over train.seed=1,2, its sweep.json then changed."""
+
+    def write(path):
+        import json
+        from dataclasses import asdict
+
+        from nnctl.config import spec_from_text
+        from nnctl.sweep import PLAN_FORMAT, plan_sweep
+
+        course_h5(path.parent / "train.h5")
+        config = path.parent / "good.yaml"
+        config.write_text(GOOD)
+        plan = plan_sweep(spec_from_text(GOOD, config), GOOD, config, grid={"train.seed": [1, 2]})
+        record = {"format": PLAN_FORMAT, **asdict(plan), "command": None}
+        change(record)
+        path.mkdir()
+        (path / "sweep.json").write_text(json.dumps(record))
+        after(path)
+
+    return write
+
+
+def _set_trial(key, value):
+    return lambda plan: plan["trials"][0].update({key: value})
+
+
 Usage = namedtuple("Usage", "total used free")
 
 CASES = [
@@ -179,6 +206,27 @@ CASES = [
          patches={"nnctl.images.MAX_PIXELS": 100}),
     Case("image path is a directory", {"run": trained_run, "d/.keep": b""}, ["predict", "{tmp}/d", "--run", "{tmp}/run"],
          "Error: no image files found in {tmp}/d"),
+    # --- sweeps ---
+    Case("sweep.json trial name that leaves the sweep folder", {"s": sweep_dir(_set_trial("name", "./../victim"))}, ["sweep", "--resume", "{tmp}/s"],
+         "Error: {tmp}/s/sweep.json: trials.0.name: './../victim' is not a safe folder name (letters, digits and _ . = - only, "
+         "not starting with a dot); the plan is damaged or was edited, start a new sweep"),
+    Case("sweep.json with a relative config path", {"s": sweep_dir(lambda p: p.update(config_path="../base.yaml"))}, ["sweep", "--resume", "{tmp}/s"],
+         "Error: {tmp}/s/sweep.json: config_path: '../base.yaml' must be an absolute, normalized path; the plan is damaged or was edited, start a new sweep"),
+    Case("sweep.json that is not an object", {"s/sweep.json": "[1, 2]"}, ["sweep", "--resume", "{tmp}/s"],
+         "Error: {tmp}/s/sweep.json: the plan must be a JSON object (got a list); the plan is damaged, start a new sweep"),
+    Case("sweep.json whose trial no longer validates", {"s": sweep_dir(_set_trial("overrides", ["train.iterations=0"]))}, ["sweep", "--resume", "{tmp}/s"],
+         "Error: {tmp}/s/sweep.json: trial 01-seed=1: {tmp}/good.yaml (with --set train.iterations=0): train.iterations: must be greater than or equal to 1 (got 0)"),
+    Case("sweep config edited since the sweep started", {"s": sweep_dir(after=lambda p: (p.parent / "good.yaml").write_text(GOOD.replace("5", "6")))},
+         ["sweep", "--resume", "{tmp}/s"],
+         "Error: {tmp}/good.yaml: the config file changed since the sweep started (its SHA-256 differs from {tmp}/s/sweep.json); "
+         "resuming would mix two specs: restore it or start a new sweep"),
+    Case("sweep data file replaced since the sweep started", {"s": sweep_dir(after=lambda p: course_h5(p.parent / "train.h5", m=10))},
+         ["sweep", "--resume", "{tmp}/s"],
+         "Error: {tmp}/train.h5: the data changed since the sweep started (its SHA-256 differs from {tmp}/s/sweep.json); "
+         "finished trials used the old file: restore it or start a new sweep"),
+    Case("trial folder that is a link out of the sweep", {"s": sweep_dir(after=lambda p: (p / "01-seed=1").symlink_to(p.parent))},
+         ["sweep", "--resume", "{tmp}/s"],
+         "Error: {tmp}/s/01-seed=1: a trial folder must be a real folder inside {tmp}/s, not a link; remove it and resume"),
 ]
 
 
