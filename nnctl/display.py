@@ -225,21 +225,28 @@ class SweepDisplay:
         return self
 
     def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        """Show the last state and stop the live table (before the summary is printed)."""
         if self.live:
             self.live.update(self._table())
             self.live.stop()
+            self.live = None
 
     def _table(self):
         table = Table(title="sweep", title_justify="left")
         for col in ("trial", "status", "iteration", "cost"):
             table.add_column(col)
         for st in self.state.values():
-            style = {"completed": "green", "diverged": "yellow", "failed": "red", "running": "cyan"}.get(st["status"])
+            style = {"completed": "green", "diverged": "yellow", "interrupted": "yellow", "failed": "red", "running": "cyan"}.get(st["status"])
             table.add_row(st["name"], Text(st["status"], style=style or ""), str(st["iteration"]), st["cost"])
         return table
 
     def event(self, kind, index, iteration, value):
-        st = self.state[index]
+        st = self.state.get(index)
+        if st is None or st["status"] not in ("pending", "running"):
+            return  # a late progress message from a trial already stored
         if kind == "start":
             st["status"] = "running"
             if not self.live_mode and not self.quiet:
@@ -253,7 +260,10 @@ class SweepDisplay:
     def result(self, result):
         st = self.state[result["index"]]
         st["status"] = result["status"]
-        if result["status"] != "completed":  # reported at once, the sweep goes on
+        if result["status"] == "interrupted":
+            if not self.quiet:
+                self.console.print(Text(f"{result['name']}: interrupted; its checkpoint is kept for --resume"))
+        elif result["status"] != "completed":  # reported at once, the sweep goes on
             self.console.print(Text(f"{result['name']}: {result['status']}: {result['message']}"))
         elif not self.live_mode and not self.quiet:
             self.console.print(Text(f"finished {result['name']}"))

@@ -43,7 +43,8 @@ from nnctl.training import Reporter
 
 PLAN = "sweep.json"
 PLAN_FORMAT = 2
-DASK_CONNECT_TIMEOUT = "20s"
+DASK_CONNECT_TIMEOUT = "10s"  # after the probe below has found the port open
+DASK_PROBE_SECONDS = 3
 FINISHED = ("completed", "diverged")
 STATUSES = ("completed", "diverged", "interrupted", "failed")
 NAME_MAX = 120  # bytes of a trial name: far below the 255 of a file name, room for `.NAME.tmp`
@@ -309,25 +310,74 @@ def _check_worker_data(spec: Spec, expected: dict) -> None:
             )
 
 
+class _StopFlag:
+    """What a trial asks after each iteration: has the sweep been told to stop?
+
+    Locally: the pool's shared event, or SIGTERM sent to the worker itself; on Dask: a cluster-wide
+    `distributed.Event`. Asked at most every `every` seconds, so it costs nothing per iteration.
+    """
+
+    def __init__(self, event=None, every=0.05):
+        self.event, self.every, self.last, self.set = event, every, 0.0, False
+
+    def __call__(self) -> bool:
+        if self.set or _SIGTERMED:
+            return True
+        now = time.monotonic()
+        if self.event is not None and now - self.last >= self.every:
+            self.last = now
+            try:
+                self.set = bool(self.event.is_set())
+            except Exception:  # the scheduler is gone: the sweep's parent stopped
+                self.set = True
+        return self.set
+
+
+def _stop_flag(payload) -> _StopFlag:
+    if _WORKER_STOP is not None:
+        return _StopFlag(_WORKER_STOP)
+    if payload.get("stop_event"):
+        try:
+            from distributed import Event
+
+            return _StopFlag(Event(payload["stop_event"]), every=1.0)
+        except Exception:  # not on a Dask worker
+            pass
+    return _StopFlag()
+
+
 def run_trial(payload: dict) -> dict:
     """Train one trial in a temporary directory and return its status and files as bytes.
 
     Depends on nothing of the machine it runs on but the absolute paths in the payload (not the
-    working directory). Progress goes to the local pool's queue where there is one (not on Dask).
+    working directory). An interrupted trial comes back with its checkpoint; given `resume_files`
+    (such a trial's files) it continues from that checkpoint. Progress goes to the local pool's
+    queue where there is one (not on Dask).
     """
     from threadpoolctl import threadpool_limits
 
     from nnctl.experiment import train_run
 
-    reporter = _QueueReporter(_WORKER_QUEUE, payload["index"]) if _WORKER_QUEUE is not None else None
+    stop = _stop_flag(payload)
     result = {"index": payload["index"], "name": payload["name"], "status": "failed", "message": None, "files": {}}
+    if stop():  # the sweep stopped before this trial began: it stays pending
+        return {**result, "status": "pending"}
+    reporter = _QueueReporter(_WORKER_QUEUE, payload["index"]) if _WORKER_QUEUE is not None else None
     with threadpool_limits(payload.get("blas_threads")), tempfile.TemporaryDirectory(prefix="nnctl-trial-") as tmp:
         run_dir = Path(tmp) / payload["name"]
         try:
             spec = trial_spec(payload["text"], payload["config_path"], payload["overrides"])
             _check_worker_data(spec, payload.get("data_files", {}))
-            train_run(spec, config_text=payload["text"], run_dir=run_dir, reporter=reporter, command=payload["command"])
-            result["status"] = "completed"
+            if payload.get("resume_files"):
+                run_dir.mkdir()
+                for name, data in payload["resume_files"].items():
+                    (run_dir / name).write_bytes(data)
+                summary = train_run(spec, run_dir=run_dir, reporter=reporter, should_stop=stop, resume=True)
+            else:
+                summary = train_run(
+                    spec, config_text=payload["text"], run_dir=run_dir, reporter=reporter, command=payload["command"], should_stop=stop
+                )
+            result["status"] = summary.status
         except DivergedError as exc:
             result["status"], result["message"] = "diverged", str(exc)
         except NnctlError as exc:
@@ -340,77 +390,177 @@ def run_trial(payload: dict) -> dict:
 
 
 _WORKER_QUEUE = None
+_WORKER_STOP = None
+_SIGTERMED = False
 
 
-def _worker_init(queue):
-    """Workers ignore Ctrl-C (the parent decides) and report progress on the pool's queue."""
+def _on_sigterm(signum, frame):
+    global _SIGTERMED
+    _SIGTERMED = True  # the trial stops after this iteration and comes back interrupted
+
+
+def _worker_init(queue, stop):
+    """Workers ignore Ctrl-C (the parent decides, and tells them through `stop`), treat SIGTERM
+    as a stop request, and report progress on the pool's queue."""
     import signal
 
-    global _WORKER_QUEUE
+    global _WORKER_QUEUE, _WORKER_STOP
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _WORKER_QUEUE = queue
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    _WORKER_QUEUE, _WORKER_STOP = queue, stop
 
 
 # ---------------------------------------------------------------- executors
 
 
-def run_local(payloads, jobs, on_event, on_result):
-    """Trials in `jobs` spawned worker processes; progress comes back on a queue."""
+def _lost(payload, why) -> dict:
+    return {"index": payload["index"], "name": payload["name"], "status": "failed", "message": why, "files": {}}
+
+
+WORKER_DIED = (
+    "its worker process died before the trial finished (killed by the OOM killer, by kill -9, or a crash "
+    "in native code); if it ran out of memory, give it fewer --jobs or smaller layers, then --resume"
+)
+
+
+def run_local(payloads, jobs, on_event, on_result, should_stop=lambda: False):
+    """Trials in `jobs` spawned worker processes; progress comes back on a queue.
+
+    Each worker is its own one-process executor, so a worker that dies (OOM killer, kill -9)
+    fails only the trial it was running: that executor is replaced and the other trials go on.
+    When `should_stop()` turns true, running trials are told to stop after their current
+    iteration and come back interrupted, with their checkpoints; no new trial starts. A
+    KeyboardInterrupt (a second Ctrl-C) kills the workers at once.
+    """
     import multiprocessing as mp
     import queue as queue_mod
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
 
     ctx = mp.get_context("spawn")
-    q = ctx.Queue()
+    q, stop = ctx.Queue(), ctx.Event()
     blas = max(1, (os.cpu_count() or 1) // jobs)
     for p in payloads:
         p["blas_threads"] = blas
-    pool = ctx.Pool(min(jobs, len(payloads)), initializer=_worker_init, initargs=(q,))
+    todo = list(payloads)
+
+    def new_worker():
+        return ProcessPoolExecutor(1, mp_context=ctx, initializer=_worker_init, initargs=(q, stop))
+
+    workers = [new_worker() for _ in range(min(jobs, len(payloads)))]
+    running = {}  # future -> (worker number, payload)
+
+    def events():
+        try:
+            while True:
+                on_event(*q.get_nowait())
+        except queue_mod.Empty:
+            pass
+
     try:
-        pending = {p["index"]: pool.apply_async(run_trial, (p,)) for p in payloads}
-        while pending:
-            try:
-                on_event(*q.get(timeout=0.1))
-                while True:
-                    on_event(*q.get_nowait())
-            except queue_mod.Empty:
-                pass
-            for index in [i for i, r in pending.items() if r.ready()]:
-                on_result(pending.pop(index).get())
-        pool.close()
+        while todo or running:
+            if not stop.is_set() and should_stop():
+                stop.set()
+                todo.clear()
+            busy = {w for w, _ in running.values()}
+            for w in range(len(workers)):
+                if todo and w not in busy:
+                    p = todo.pop(0)
+                    running[workers[w].submit(run_trial, p)] = (w, p)
+            done, _ = wait(running, timeout=0.1, return_when=FIRST_COMPLETED)
+            events()
+            for future in done:
+                w, p = running.pop(future)
+                try:
+                    result = future.result()
+                except BrokenProcessPool:
+                    workers[w].shutdown(wait=False)
+                    workers[w] = new_worker()  # for the trials still to come
+                    result = _lost(p, WORKER_DIED)
+                if result["status"] != "pending":
+                    on_result(result)
     except BaseException:
-        pool.terminate()
+        _kill(workers)
         raise
     finally:
-        pool.join()
+        for ex in workers:
+            ex.shutdown(wait=True, cancel_futures=True)
+        q.close()
 
 
-def run_dask(payloads, address, on_event, on_result):
-    """The same trials on an existing Dask cluster, through Dask's own API."""
+def _kill(executors) -> None:
+    """Stop worker processes at once (a second Ctrl-C): their trials are lost, nothing is stored."""
+    for ex in executors:
+        for proc in list((getattr(ex, "_processes", None) or {}).values()):
+            try:
+                proc.kill()
+            except (OSError, ValueError, AttributeError):
+                pass
+
+
+def parse_address(address: str) -> str:
+    """tcp://HOST:PORT (or tls://, or HOST:PORT); anything else is refused before connecting."""
+    m = re.fullmatch(r"(?:(tcp|tls)://)?(\[[0-9A-Fa-f:]+\]|[A-Za-z0-9._-]+):([0-9]{1,5})", address.strip())
+    if not m or not 0 < int(m.group(3)) < 65536:
+        raise NnctlError(
+            f"--address {address}: expected the Dask scheduler as tcp://HOST:PORT, e.g. --address tcp://10.0.0.5:8786"
+        )
+    return f"{m.group(1) or 'tcp'}://{m.group(2)}:{int(m.group(3))}"
+
+
+def run_dask(payloads, address, on_event, on_result, should_stop=lambda: False, client=None):
+    """The same trials on a Dask cluster, through Dask's own API.
+
+    On a stop request a cluster-wide event tells running trials to stop after their current
+    iteration; they come back interrupted with their checkpoints, trials not yet begun stay pending.
+    """
+    import uuid
+
     try:
-        from distributed import Client, as_completed
+        from distributed import Client, Event, as_completed
     except ImportError:
         raise NnctlError("the Dask executor needs the optional extra: pip install 'nnctl[dask]'") from None
+    own = client is None
+    if own:
+        client = connect_dask(address)
+    futures = {}
     try:
-        client = Client(address, timeout=DASK_CONNECT_TIMEOUT)
-    except (OSError, TimeoutError) as exc:
-        raise NnctlError(f"cannot reach the Dask scheduler at {address} ({exc}); check --address") from None
-    try:
-        futures = {}
+        stop = Event(f"nnctl-stop-{uuid.uuid4().hex}", client=client)
         for p in payloads:
-            p["blas_threads"] = 1
-            futures[client.submit(run_trial, p, pure=False, key=f"nnctl-{p['sweep']}-{p['name']}")] = p
+            p["blas_threads"], p["stop_event"] = 1, stop.name
+            futures[client.submit(run_trial, p, pure=False, key=f"nnctl-{p['sweep']}-{p['name']}-{uuid.uuid4().hex[:8]}")] = p
             on_event("start", p["index"], 0, None)
-        for future in as_completed(futures):
-            try:
-                on_result(future.result())
-            except Exception as exc:  # the worker died or could not run the task
-                p = futures[future]
-                on_result({"index": p["index"], "name": p["name"], "status": "failed", "message": f"dask: {exc}", "files": {}})
+        pending = as_completed(futures)
+        stopping = False
+        while not pending.is_empty():
+            if not stopping and should_stop():
+                stopping = True
+                stop.set()
+            for future in pending.next_batch(block=False) or []:
+                try:
+                    result = future.result()
+                except Exception as exc:  # the worker died or could not run the task
+                    result = _lost(futures[future], f"dask: {exc}")
+                if result["status"] != "pending":
+                    on_result(result)
+            time.sleep(0.05)
     except BaseException:
         client.cancel(list(futures))
         raise
     finally:
-        client.close()
+        if own:
+            client.close()
+
+
+def connect_dask(address, timeout=None):
+    try:
+        from distributed import Client
+    except ImportError:
+        raise NnctlError("the Dask executor needs the optional extra: pip install 'nnctl[dask]'") from None
+    try:
+        return Client(address, timeout=timeout or DASK_CONNECT_TIMEOUT)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise NnctlError(f"cannot reach the Dask scheduler at {address} ({exc}); check --address") from None
 
 
 # ---------------------------------------------------------------- the sweep directory
@@ -592,6 +742,47 @@ def write_summary(sweep_dir: Path, plan: SweepPlan, seconds: float | None = None
 # ---------------------------------------------------------------- the whole sweep
 
 
+def _resume_files(sweep_dir: Path, trial: Trial) -> dict | None:
+    """An interrupted trial's files (its checkpoint among them), to continue it where it stopped."""
+    folder = trial_dir(sweep_dir, trial.name)
+    if trial_status(sweep_dir, trial) != "interrupted" or not (folder / "checkpoint.h5").is_file():
+        return None
+    files = {}
+    for p in folder.iterdir():
+        if p.is_symlink() or not p.is_file() or not SAFE_NAME.fullmatch(p.name):
+            raise RunError(f"{p}: a trial folder holds only the run's own files; remove {p.name} and resume")
+        files[p.name] = p.read_bytes()
+    return files
+
+
+def open_dask(address: str | None, jobs: int):
+    """(client, local cluster or None): the scheduler at `address`, reached in a few seconds or
+    refused; without an address, a local cluster of `jobs` worker processes."""
+    try:
+        import distributed
+    except ImportError:
+        raise NnctlError("the Dask executor needs the optional extra: pip install 'nnctl[dask]'") from None
+    if address is None:
+        import logging
+
+        cluster = distributed.LocalCluster(
+            n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
+        )
+        return distributed.Client(cluster), cluster
+    address = parse_address(address)
+    import socket
+
+    host, port = address.split("://", 1)[1].rsplit(":", 1)
+    try:  # fail fast: a closed port or unknown host answers at once, a dead one within the timeout
+        socket.create_connection((host.strip("[]"), int(port)), timeout=DASK_PROBE_SECONDS).close()
+    except OSError as exc:
+        raise NnctlError(
+            f"cannot reach the Dask scheduler at {address} ({exc.strerror or exc.__class__.__name__}); "
+            "start it (dask scheduler) or check --address"
+        ) from None
+    return connect_dask(address), None
+
+
 def run_sweep(
     plan: SweepPlan,
     sweep_dir: Path | None = None,
@@ -602,12 +793,29 @@ def run_sweep(
     on_event=lambda *a: None,
     on_result=lambda r: None,
     command=None,
+    should_stop=lambda: False,
 ) -> tuple[Path, list, float]:
     """Run the plan's unfinished trials; returns (sweep directory, summary rows, seconds).
 
-    A new sweep writes its plan first; a resumed one (sweep_dir given) skips finished trials.
-    Ctrl-C stops the workers, keeps every finished trial and raises `Interrupted`.
+    A new sweep writes its plan first; a resumed one (sweep_dir given) skips finished trials and
+    continues interrupted ones from their checkpoints. When `should_stop()` turns true (the first
+    Ctrl-C or SIGTERM), running trials stop after their current iteration and are kept with their
+    checkpoints; a KeyboardInterrupt (the second) stops at once. Both raise `Interrupted`, whose
+    `rows` are the summary. A Dask scheduler is reached before the sweep folder is made.
     """
+    client = cluster = None
+    if executor == "dask":
+        client, cluster = open_dask(address, jobs)
+    try:
+        return _run_sweep(plan, sweep_dir, runs_root, jobs, executor, client, on_event, on_result, command, should_stop)
+    finally:
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _run_sweep(plan, sweep_dir, runs_root, jobs, executor, client, on_event, on_result, command, should_stop):
     if sweep_dir is None:
         sweep_dir = create_run_dir(runs_root, plan.name, prefix="sweep-")
         write_json(sweep_dir / PLAN, {"format": PLAN_FORMAT, **asdict(plan), "command": command})
@@ -618,7 +826,7 @@ def run_sweep(
     by_index = {t.index: t for t in todo}
     payloads = [
         {**asdict(t), "text": plan.text, "config_path": plan.config_path, "data_files": plan.data_files,
-         "command": command, "sweep": sweep_dir.name}
+         "command": command, "sweep": sweep_dir.name, "resume_files": _resume_files(sweep_dir, t)}
         for t in todo
     ]
 
@@ -629,17 +837,24 @@ def run_sweep(
         on_result(result)
 
     t0 = time.perf_counter()
+    at_once = False
     try:
-        if payloads and executor == "dask":
-            run_dask(payloads, address, on_event, store)
+        if payloads and client is not None:
+            run_dask(payloads, None, on_event, store, should_stop, client=client)
         elif payloads:
-            run_local(payloads, jobs, on_event, store)
+            run_local(payloads, jobs, on_event, store, should_stop)
     except KeyboardInterrupt:
-        write_summary(sweep_dir, plan)
-        done = sum(trial_status(sweep_dir, t) in FINISHED for t in plan.trials)
-        raise Interrupted(
-            f"sweep interrupted: {done} of {len(plan.trials)} trials finished and kept in {sweep_dir}; "
-            f"resume with: nnctl sweep --resume {sweep_dir}"
-        ) from None
+        at_once = True
     seconds = time.perf_counter() - t0
+    if at_once or should_stop():
+        rows = write_summary(sweep_dir, plan)
+        count = {s: sum(r["status"] == s for r in rows) for s in ("completed", "diverged", "failed", "interrupted")}
+        kept = f"{count['completed'] + count['diverged']} of {len(rows)} trials finished"
+        if count["interrupted"]:
+            kept += f", {count['interrupted']} interrupted with their checkpoints"
+        if at_once:
+            kept += " (stopped at once: trials still running were lost and start again)"
+        exc = Interrupted(f"sweep interrupted: {kept}; kept in {sweep_dir}; resume with: nnctl sweep --resume {sweep_dir}")
+        exc.rows, exc.sweep_dir = rows, sweep_dir
+        raise exc
     return sweep_dir, write_summary(sweep_dir, plan, seconds), seconds
