@@ -48,6 +48,7 @@ DASK_PROBE_SECONDS = 3
 FINISHED = ("completed", "diverged")
 STATUSES = ("completed", "diverged", "interrupted", "failed")
 NAME_MAX = 120  # bytes of a trial name: far below the 255 of a file name, room for `.NAME.tmp`
+MAX_HIDDEN_LAYERS = 1000
 SAFE_NAME = re.compile(r"[A-Za-z0-9_=-][A-Za-z0-9_.=-]*")  # one path component, never `.`, `..` or hidden
 
 
@@ -198,6 +199,8 @@ def parse_grid(assignments) -> dict:
         key, sep, values = a.partition("=")
         if not sep or not key.strip() or not values.strip():
             raise ConfigError(f"--grid {a}: expected key.path=v1,v2,..., e.g. --grid train.learning_rate=0.01,0.001")
+        if key.strip() in grid:
+            raise ConfigError(f"--grid {key.strip()} is given twice; list all its values in one --grid, e.g. --grid {key.strip()}=1,2")
         grid[key.strip()] = split_values(values)
     return grid
 
@@ -213,12 +216,42 @@ def _safe(text: str) -> str:
 
 
 def trial_spec(text: str, config_path, overrides) -> Spec:
-    """One trial's spec, checked as far as it can be without its data.
+    """One trial's spec, checked as far as it can be without its data: the full schema, then
+    what training checks before it reads the data (the generator takes the seed).
 
     The planner (every variant, before anything runs), `--resume` (every trial of the plan read
     back) and the trial itself all call this, so a variant that passes here fails only on its data.
     """
-    return spec_from_text(text, config_path, overrides)
+    from nnctl.experiment import make_rng
+
+    spec = spec_from_text(text, config_path, overrides)
+    try:
+        make_rng(spec)
+    except (ValueError, TypeError, OverflowError) as exc:
+        where = f"{config_path}" + (f" (with --set {' --set '.join(overrides)})" if overrides else "")
+        raise ConfigError(
+            f"{where}: train.seed: the {spec.model.init_rng} generator refuses {spec.train.seed} ({exc}); "
+            "give a seed from 0 to 4294967295"
+        ) from None
+    return spec
+
+
+def _trial_name(index: int, label: str) -> str:
+    """`NN-label`, one safe path component; a label too long for a folder name is cut and given
+    a hash of the whole, so names stay unique (the number alone already makes them so)."""
+    name = _safe(f"{index:02d}-{label}")
+    if len(name) > NAME_MAX:
+        name = f"{name[: NAME_MAX - 11]}-{hashlib.sha256(name.encode()).hexdigest()[:10]}"
+    return name
+
+
+def _check_values(dimension: str, option: str, values) -> None:
+    seen = set()
+    for v in values:
+        key = json.dumps(v, sort_keys=True)
+        if key in seen:
+            raise ConfigError(f"{option}: {'the count' if dimension == 'hidden_layers' else 'the value'} {key} is given twice; give each value once")
+        seen.add(key)
 
 
 def _data_paths(spec: Spec) -> list:
@@ -245,6 +278,13 @@ def plan_sweep(spec: Spec, text: str, config_path, hidden_layers=None, width=Non
 
     dims = []  # [(dimension, [(shown value, [overrides])])]
     if hidden_layers is not None:
+        bad = [k for k in hidden_layers if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k <= MAX_HIDDEN_LAYERS]
+        if bad:
+            raise ConfigError(
+                f"--hidden-layers {','.join(map(str, hidden_layers))}: a count of hidden layers is a whole number "
+                f"from 0 to {MAX_HIDDEN_LAYERS} (got {bad[0]})"
+            )
+        _check_values("hidden_layers", "--hidden-layers", hidden_layers)
         if width is None:
             raise ConfigError(
                 "--hidden-layers needs the width of each hidden layer: give --width N (or sweep.width), "
@@ -253,9 +293,13 @@ def plan_sweep(spec: Spec, text: str, config_path, hidden_layers=None, width=Non
         dims.append(("hidden_layers", [(k, ["model.layers=null", f"model.hidden={[width] * k}"]) for k in hidden_layers]))
     elif stacks:
         dims.append(("model.hidden", [(s, ["model.layers=null", f"model.hidden={s}"]) for s in stacks]))
+    set_keys = {a.partition("=")[0].strip(): a for a in base_overrides}
     for key, values in merged.items():
         if dims and dims[0][0] in ("hidden_layers", "model.hidden") and key in ("model.hidden", "model.layers"):
             raise ConfigError(f"--grid {key}: the hidden layers are already swept; give one or the other")
+        if key in set_keys:
+            raise ConfigError(f"--set {set_keys[key]} and --grid {key} set the same key; the grid replaces it in every trial, so drop the --set")
+        _check_values(key, f"--grid {key}", values)
         dims.append((key, [(v, [f"{key}={json.dumps(v)}"]) for v in values]))
     if not dims or any(not choices for _, choices in dims):
         raise ConfigError("nothing to sweep: give --hidden-layers with --width, --grid key=v1,v2, or a sweep: block in the spec")
@@ -269,7 +313,7 @@ def plan_sweep(spec: Spec, text: str, config_path, hidden_layers=None, width=Non
         values = {d: v for (d, _), (v, _) in zip(dims, combo)}
         label = "_".join(f"{d.split('.')[-1]}={_label(v)}" for d, v in values.items())
         # the trial's name shows only what varies
-        plan.trials.append(Trial(i, _safe(f"{i:02d}-{label}"), overrides, values))
+        plan.trials.append(Trial(i, _trial_name(i, label), overrides, values))
     for trial in plan.trials:  # every variant is checked before anything runs
         for path in _data_paths(trial_spec(text, config_path, trial.overrides)):
             if path not in plan.data_files:

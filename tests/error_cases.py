@@ -227,6 +227,18 @@ CASES = [
     Case("trial folder that is a link out of the sweep", {"s": sweep_dir(after=lambda p: (p / "01-seed=1").symlink_to(p.parent))},
          ["sweep", "--resume", "{tmp}/s"],
          "Error: {tmp}/s/01-seed=1: a trial folder must be a real folder inside {tmp}/s, not a link; remove it and resume"),
+    Case("negative count in --hidden-layers", cfg(GOOD), ["sweep", "{tmp}/c.yaml", "--hidden-layers=-1,1", "--width", "3"],
+         "Error: --hidden-layers -1,1: a count of hidden layers is a whole number from 0 to 1000 (got -1)"),
+    Case("sweep value given twice", cfg(GOOD), ["sweep", "{tmp}/c.yaml", "--grid", "train.seed=1,1"],
+         "Error: --grid train.seed: the value 1 is given twice; give each value once"),
+    Case("--grid key given twice", cfg(GOOD), ["sweep", "{tmp}/c.yaml", "--grid", "train.seed=1", "--grid", "train.seed=2"],
+         "Error: --grid train.seed is given twice; list all its values in one --grid, e.g. --grid train.seed=1,2"),
+    Case("--set and --grid of one key", cfg(GOOD), ["sweep", "{tmp}/c.yaml", "--grid", "train.seed=1,2", "--set", "train.seed=5"],
+         "Error: --set train.seed=5 and --grid train.seed set the same key; the grid replaces it in every trial, so drop the --set"),
+    Case("Dask address that is not one", cfg(GOOD), ["sweep", "{tmp}/c.yaml", "--grid", "train.seed=1,2", "--executor", "dask", "--address", "garbage"],
+         "Error: --address garbage: expected the Dask scheduler as tcp://HOST:PORT, e.g. --address tcp://10.0.0.5:8786"),
+    Case("Dask address without the Dask executor", cfg(GOOD), ["sweep", "{tmp}/c.yaml", "--grid", "train.seed=1,2", "--address", "tcp://10.0.0.5:8786"],
+         "Error: --address tcp://10.0.0.5:8786 is for --executor dask; add --executor dask, or leave --address out"),
 ]
 
 

@@ -198,3 +198,59 @@ def test_dask_workers_in_another_folder_find_the_files(tmp_path, tiny_config, mo
         plan = plan_sweep(spec_from_text(text, "tiny.yaml"), text, "tiny.yaml", grid={"train.seed": [1, 2]})
         _, rows, _ = run_sweep(plan, runs_root=tmp_path / "runs", executor="dask", address=cluster.scheduler_address)
     assert [r["status"] for r in rows] == ["completed", "completed"], rows
+
+
+# ---------------------------------------------------------------- what the planner refuses, before any folder exists
+
+
+def _plan(config, **kw):
+    text = read_config_text(config)
+    return plan_sweep(spec_from_text(text, config, kw.pop("base", ())), text, config, **kw)
+
+
+def test_long_grid_values_make_short_unique_trial_names(tmp_path, tiny_config):
+    stack = [1] * 90  # a label of 180 characters: with the number, over any sane folder name
+    plan = _plan(tiny_config, grid={"model.hidden": [stack, stack + [1], [2]]})
+    names = [t.name for t in plan.trials]
+    assert all(len(n.encode()) <= 120 for n in names) and len(set(names)) == 3
+    assert names[0].startswith("01-hidden=1x1x1") and names[0][-11] == "-" and names[2] == "03-hidden=2"
+    assert names[0][:-11] != names[1][:-11] or names[0] != names[1]
+    sweep_dir, rows, _ = run_sweep(_plan(tiny_config, grid={"model.hidden": [[1] * 130, [2]]},
+                                         base=["train.iterations=2"]), runs_root=tmp_path / "runs", jobs=1)
+    assert [r["status"] for r in rows] == ["completed", "completed"]
+    assert all((sweep_dir / t.name / "params.h5").exists() for t in load_plan(sweep_dir).trials)
+
+
+def _refused(tmp_path, *args):
+    r = nnctl("sweep", *args, "--runs-dir", tmp_path / "runs", "-q", cwd=tmp_path)
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and r.stderr.startswith("Error: "), r.stderr
+    assert not (tmp_path / "runs").exists()  # refused before the sweep folder is made
+    return r.stderr.strip()
+
+
+def test_negative_or_repeated_sweep_values_are_refused(tmp_path, tiny_config):
+    assert _refused(tmp_path, tiny_config, "--hidden-layers=-1,1", "--width", "3") == (
+        "Error: --hidden-layers -1,1: a count of hidden layers is a whole number from 0 to 1000 (got -1)")
+    assert _refused(tmp_path, tiny_config, "--hidden-layers=1,1", "--width", "3") == (
+        "Error: --hidden-layers: the count 1 is given twice; give each value once")
+    assert _refused(tmp_path, tiny_config, "--grid", "model.hidden=[2],[2]") == (
+        "Error: --grid model.hidden: the value [2] is given twice; give each value once")
+    assert _refused(tmp_path, tiny_config, "--grid", "train.seed=1", "--grid", "train.seed=2") == (
+        "Error: --grid train.seed is given twice; list all its values in one --grid, e.g. --grid train.seed=1,2")
+    assert _refused(tmp_path, tiny_config, "--grid", "train.seed=1,2", "--set", "train.seed=5") == (
+        "Error: --set train.seed=5 and --grid train.seed set the same key; the grid replaces it in every trial, so drop the --set")
+
+
+def test_every_variant_goes_through_the_checks_a_trial_makes(tmp_path, tiny_config):
+    """`train.seed=...,4294967296` passed the old pre-check and failed inside its trial (legacy generator)."""
+    said = _refused(tmp_path, tiny_config, "--grid", "train.seed=1,4294967296", "--set", "model.init_rng=legacy")
+    assert said.startswith(f"Error: {tiny_config} (with --set model.init_rng=legacy --set train.seed=4294967296): ")
+    assert "train.seed" in said and "4294967295" in said
+
+
+def test_dask_address_is_checked_before_the_sweep_folder(tmp_path, tiny_config):
+    pytest.importorskip("distributed")
+    assert _refused(tmp_path, tiny_config, "--grid", "train.seed=1,2", "--executor", "dask", "--address", "garbage") == (
+        "Error: --address garbage: expected the Dask scheduler as tcp://HOST:PORT, e.g. --address tcp://10.0.0.5:8786")
+    assert _refused(tmp_path, tiny_config, "--grid", "train.seed=1,2", "--address", "tcp://127.0.0.1:8786") == (
+        "Error: --address tcp://127.0.0.1:8786 is for --executor dask; add --executor dask, or leave --address out")
