@@ -308,7 +308,7 @@ def sweep(
     grid: List[str] = typer.Option([], "--grid", help="key.path=v1,v2,... over any spec key (repeatable: the product)."),
     overrides: List[str] = typer.Option([], "--set", help="Override a key in every trial: --set train.iterations=500 (repeatable)."),
     jobs: int = typer.Option(os.cpu_count() or 1, "--jobs", "-j", min=1, help="Worker processes (default: the cores)."),
-    executor: str = typer.Option("local", "--executor", help="local (worker processes) or dask (an existing cluster)."),
+    executor: str = typer.Option("local", "--executor", help="local (worker processes) or dask (a cluster at --address; without it, a local one of --jobs processes)."),
     address: Optional[str] = typer.Option(None, "--address", help="The Dask scheduler, e.g. tcp://scheduler:8786."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="A sweep directory: run only its unfinished trials."),
     runs_dir: Optional[Path] = typer.Option(None, "--runs-dir", help="Root for the sweep directory (default: the spec's runs_dir)."),
@@ -328,8 +328,8 @@ def sweep(
 
     if executor not in ("local", "dask"):
         raise NnctlError(f"--executor {executor}: must be local or dask")
-    if executor == "dask" and not address:
-        raise NnctlError("--executor dask needs --address tcp://HOST:PORT of a running Dask scheduler")
+    if address and executor != "dask":
+        raise NnctlError(f"--address {address} is for --executor dask; add --executor dask, or leave --address out")
     if resume is not None:
         if config is not None or overrides or grid or hidden_layers or width:
             raise NnctlError("--resume runs the plan kept in the sweep directory; give no CONFIG, --set, --grid or --hidden-layers with it")
@@ -341,20 +341,29 @@ def sweep(
         spec = spec_from_text(text, config, overrides)
         plan = plan_sweep(spec, text, config, _int_list(hidden_layers, "--hidden-layers"), width, parse_grid(grid), overrides)
         sweep_dir, root = None, runs_dir or spec.runs_dir
-    with StopRequest(raise_at_once=True) as stop, display.SweepDisplay(plan, quiet) as shown:
+    title = f"{plan.name}: {len(plan.trials)} trials, best first"
+    # the first Ctrl-C (or SIGTERM) asks running trials to stop and keep their checkpoints; a second stops at once
+    with StopRequest() as stop, display.SweepDisplay(plan, quiet) as shown:
         try:
             sweep_dir, rows, seconds = run_sweep(
-                plan, sweep_dir, root, jobs, executor, address, shown.event, shown.result, _command_line()
+                plan, sweep_dir, root, jobs, executor, address, shown.event, shown.result, _command_line(), should_stop=stop
             )
         except Interrupted as exc:
+            shown.close()
+            if getattr(exc, "rows", None):
+                display.out_console().print(display.sweep_table(exc.rows, plan.dimensions, title))
             raise Interrupted(f"{stop.name}: {exc}", exit_code=stop.exit_code) from None
-    display.out_console().print(display.sweep_table(rows, plan.dimensions, f"{plan.name}: {len(rows)} trials, best first"))
+    display.out_console().print(display.sweep_table(rows, plan.dimensions, title))
     if not no_report:
         _write_report(sweep_dir)
-    display.say(f"sweep: {sweep_dir}  ({seconds:.1f} s, {'dask' if executor == 'dask' else f'{jobs} jobs'})")
+    where = "dask" if executor == "dask" and address else "a local Dask cluster" if executor == "dask" else f"{jobs} jobs"
+    display.say(f"sweep: {sweep_dir}  ({seconds:.1f} s, {where})")
     failed = [r for r in rows if r["status"] not in ("completed", "diverged")]
     if failed:
-        raise NnctlError(f"{len(failed)} of {len(rows)} trials failed; see {sweep_dir}/summary.csv, then nnctl sweep --resume {sweep_dir}")
+        names = ", ".join(r["trial"] for r in failed[:3]) + (", ..." if len(failed) > 3 else "")
+        raise NnctlError(
+            f"{len(failed)} of {len(rows)} trials failed ({names}); see {sweep_dir}/summary.csv, then nnctl sweep --resume {sweep_dir}"
+        )
 
 
 @runs_app.callback()

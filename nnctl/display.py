@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import sys
@@ -257,21 +258,29 @@ class SweepDisplay:
         return self
 
     def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        """Show the last state and stop the live table (before the summary is printed)."""
         if self.live:
             self.live.update(self._table())
             self.live.stop()
+            self.live = None
 
     def _table(self):
-        table = Table(title="sweep", title_justify="left")
-        for col in ("trial", "status", "iteration", "cost"):
-            table.add_column(col)
+        table = Table(title="sweep", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+        table.add_column("trial", overflow="ellipsis", no_wrap=True)  # a long name is cut; the numbers never are
+        for col in ("status", "iteration", "cost"):
+            table.add_column(col, no_wrap=True)
         for st in self.state.values():
-            style = {"completed": "green", "diverged": "yellow", "failed": "red", "running": "cyan"}.get(st["status"])
+            style = {"completed": "green", "diverged": "yellow", "interrupted": "yellow", "failed": "red", "running": "cyan"}.get(st["status"])
             table.add_row(st["name"], Text(st["status"], style=style or ""), str(st["iteration"]), st["cost"])
         return table
 
     def event(self, kind, index, iteration, value):
-        st = self.state[index]
+        st = self.state.get(index)
+        if st is None or st["status"] not in ("pending", "running"):
+            return  # a late progress message from a trial already stored
         if kind == "start":
             st["status"] = "running"
             if not self.live_mode and not self.quiet:
@@ -285,7 +294,10 @@ class SweepDisplay:
     def result(self, result):
         st = self.state[result["index"]]
         st["status"] = result["status"]
-        if result["status"] != "completed":  # reported at once, the sweep goes on
+        if result["status"] == "interrupted":
+            if not self.quiet:
+                self.console.print(Text(f"{result['name']}: interrupted; its checkpoint is kept for --resume"))
+        elif result["status"] != "completed":  # reported at once, the sweep goes on
             self.console.print(Text(f"{result['name']}: {result['status']}: {result['message']}"))
         elif not self.live_mode and not self.quiet:
             self.console.print(Text(f"finished {result['name']}"))
@@ -297,29 +309,62 @@ def _layers(layers) -> str:
     return "—" if not layers else "-".join(map(str, layers))
 
 
-def sweep_table(rows, dimensions, title) -> Table:
-    """Best first; trials by number (their full names are in summary.csv), swept values by key."""
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    fixed = ("#", "layers", "train", "test", "final cost", "s", "status")
-    table.add_column("#", no_wrap=True)
-    for d in dimensions:  # the header may fold; the values are never cut
-        header = d.split(".")[-1].replace("_", " ")
-        width = max([len(str(r[d])) for r in rows] + [len(w) for w in header.split()])
-        table.add_column(header, overflow="fold", min_width=width)
-    for col in fixed[1:]:
-        table.add_column(col, no_wrap=True)
-    for r in rows:
-        table.add_row(
-            r["trial"].split("-", 1)[0],
-            *[str(r[d]) for d in dimensions],
-            _layers(r["layers"]),
-            _score(r, "train"),
-            _score(r, "test"),
-            "—" if r["final_cost"] is None else f"{r['final_cost']:.6f}",
-            "—" if r["seconds"] is None else f"{r['seconds']:.2f}",
-            r["status"] or "—",
-        )
-    return table
+def _swept(value) -> str:
+    """A swept value as the table shows it: lists as 20x7 (like the trial's name), numbers as typed."""
+    if isinstance(value, list):
+        return "x".join(map(str, value)) or "none"
+    return "—" if value is None else str(value)
+
+
+# columns a narrow terminal may drop, in this order, until the table fits (summary.csv keeps them all);
+# a swept hidden stack is dropped first because `layers` shows it too, and then `layers` stays
+_SWEEP_OPTIONAL = ("hidden dimension", "s", "layers", "train")
+
+
+def sweep_table(rows, dimensions, title, width: int | None = None) -> Table:
+    """Best first; trials by number (their full names are in summary.csv), swept values by key.
+
+    Fits `width` (the terminal's, or $COLUMNS): numbers are never cut; where the columns do not
+    fit, the swept hidden stack (shown again in `layers`), the seconds, the layers and the train
+    score are left out in that order, and long swept values wrap inside their column.
+    """
+    width = width or out_console().width
+    cells = {
+        "#": [r["trial"].split("-", 1)[0] for r in rows],
+        **{d: [_swept(r[d]) for r in rows] for d in dimensions},
+        "layers": [_layers(r["layers"]) for r in rows],
+        "train": [_score(r, "train") for r in rows],
+        "test": [_score(r, "test") for r in rows],
+        "cost": ["—" if r["final_cost"] is None else f"{r['final_cost']:.6f}" for r in rows],
+        "s": ["—" if r["seconds"] is None else f"{r['seconds']:.2f}" for r in rows],
+        "status": [r["status"] or "—" for r in rows],
+    }
+    headers = {d: d.split(".")[-1].replace("_", " ") for d in dimensions}
+    hidden_dims = [d for d in dimensions if d in ("model.hidden", "model.layers")]
+
+    def build(cols, measuring=False) -> Table:
+        table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
+        for c in cols:
+            if c in headers:  # a swept value may wrap in its column; the header folds between words
+                narrow = max(len(x) for x in headers[c].split())
+                table.add_column(headers[c], overflow="fold", min_width=min(narrow, 12), max_width=max(narrow, 12) if measuring else None)
+            else:
+                table.add_column(c, no_wrap=True, justify="right" if c in ("train", "test", "cost", "s") else "left")
+        for i in range(len(rows)):
+            table.add_row(*[cells[c][i] for c in cols])
+        return table
+
+    measure = Console(width=10_000, file=io.StringIO()).measure
+    shown = list(cells)
+    for drop in _SWEEP_OPTIONAL:
+        if measure(build(shown, measuring=True)).maximum <= width:
+            break
+        if drop == "layers" and hidden_dims and not set(hidden_dims) & set(shown):
+            continue  # the swept stack is shown only there now
+        for c in hidden_dims if drop == "hidden dimension" else [drop]:
+            if c in shown:
+                shown.remove(c)
+    return build(shown)
 
 
 def _hidden(layers) -> str:

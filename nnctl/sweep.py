@@ -6,31 +6,50 @@ directory wherever it runs and sends its files back as bytes; the sweep director
 machine that started the sweep receives them whole, so a trial's directory is complete or absent.
 
 runs/sweep-<time>-<name>/
-    sweep.json            the plan: spec text, config path, trials and their overrides
+    sweep.json            the plan: spec text, the config's absolute path and SHA-256, the data
+                          files' absolute paths and SHA-256, trials and their overrides
     <NN-label>/           each trial's full run directory
     summary.csv, summary.json, costs.png, accuracy.png
+
+Everything read back from a sweep directory is input: sweep.json is checked against a strict
+schema (trial names are single safe path components), every trial is validated again as a spec,
+the config and data files must be the ones the sweep was planned with, and trial folders must
+lie inside the sweep folder.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
+import math
 import os
+import re
 import shutil
 import tempfile
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any, Literal, Optional
 
-from nnctl.config import Spec, parse_yaml, spec_from_text
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from nnctl.config import MAX_CONFIG_BYTES, Spec, parse_yaml, read_config_text, spec_from_text
+from nnctl.data import BUILTIN_PREFIX, file_sha256
 from nnctl.errors import ConfigError, DivergedError, Interrupted, NnctlError, RunError
 from nnctl.runs import METRICS, atomic_write, create_run_dir, read_json, result_fields, write_json
 from nnctl.training import Reporter
 
 PLAN = "sweep.json"
-DASK_CONNECT_TIMEOUT = "20s"
+PLAN_FORMAT = 2
+DASK_CONNECT_TIMEOUT = "10s"  # after the probe below has found the port open
+DASK_PROBE_SECONDS = 3
 FINISHED = ("completed", "diverged")
+STATUSES = ("completed", "diverged", "interrupted", "failed")
+NAME_MAX = 120  # bytes of a trial name: far below the 255 of a file name, room for `.NAME.tmp`
+MAX_HIDDEN_LAYERS = 1000
+SAFE_NAME = re.compile(r"[A-Za-z0-9_=-][A-Za-z0-9_.=-]*")  # one path component, never `.`, `..` or hidden
 
 
 @dataclass
@@ -44,11 +63,114 @@ class Trial:
 @dataclass
 class SweepPlan:
     name: str
-    config_path: str
+    config_path: str  # absolute
     text: str
     trials: list = field(default_factory=list)
     dimensions: list = field(default_factory=list)
     base_overrides: list = field(default_factory=list)  # --set, applied to every trial first
+    config_sha256: str = ""  # of `text`, UTF-8: the config file must still hold it
+    data_files: dict = field(default_factory=dict)  # absolute path -> SHA-256 (None: absent when planned)
+
+
+def _sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+# ---------------------------------------------------------------- sweep.json, read back as input
+
+
+_SHA = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class _TrialRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    index: int = Field(ge=1)
+    name: str = Field(min_length=1, max_length=NAME_MAX)
+    overrides: list[str]
+    values: dict[str, Any]
+
+    @field_validator("name")
+    @classmethod
+    def _one_component(cls, name):
+        if not SAFE_NAME.fullmatch(name):
+            raise ValueError(
+                f"{name!r} is not a safe folder name (letters, digits and _ . = - only, not starting with a dot)"
+            )
+        return name
+
+
+def _absolute(path: str) -> str:
+    if not os.path.isabs(path) or os.path.normpath(path) != path:
+        raise ValueError(f"{path!r} must be an absolute, normalized path")
+    return path
+
+
+class _PlanRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    format: Literal[PLAN_FORMAT]
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=NAME_MAX)
+    config_path: str
+    config_sha256: str = _SHA
+    text: str = Field(max_length=MAX_CONFIG_BYTES)
+    trials: list[_TrialRecord] = Field(min_length=1)
+    dimensions: list[str] = Field(min_length=1)
+    base_overrides: list[str]
+    data_files: dict[str, Optional[str]]
+    command: Optional[list[str]] = None
+
+    @field_validator("config_path")
+    @classmethod
+    def _config_absolute(cls, path):
+        return _absolute(path)
+
+    @field_validator("data_files")
+    @classmethod
+    def _data_absolute(cls, files):
+        for path, digest in files.items():
+            _absolute(path)
+            if digest is not None and not re.fullmatch(r"[0-9a-f]{64}", digest):
+                raise ValueError(f"{path}: {digest!r} is not a SHA-256")
+        return files
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if _sha256_text(self.text) != self.config_sha256:
+            raise ValueError("text: does not match config_sha256 (the spec text was edited)")
+        for k, t in enumerate(self.trials, start=1):
+            if t.index != k:
+                raise ValueError(f"trials.{k - 1}.index: trials are numbered 1, 2, ... in order (got {t.index})")
+            if set(t.values) != set(self.dimensions):
+                raise ValueError(f"trials.{k - 1}.values: must give one value for each of {self.dimensions}")
+            if t.overrides[: len(self.base_overrides)] != self.base_overrides:
+                raise ValueError(f"trials.{k - 1}.overrides: must start with base_overrides {self.base_overrides}")
+        names = [t.name for t in self.trials]
+        if len(set(names)) != len(names):
+            raise ValueError("trials: two trials have the same name")
+        return self
+
+
+def _plan_error(err) -> str:
+    loc = ".".join(str(p) for p in err["loc"])
+    if err["type"] == "value_error":
+        msg = str(err["ctx"]["error"])
+        return f"{loc}: {msg}" if loc else msg
+    if err["type"] == "missing":
+        return f"{loc}: required key is missing"
+    if err["type"] == "extra_forbidden":
+        return f"{loc}: unknown key"
+    shown = repr(err.get("input"))
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    return f"{loc}: {err['msg'].replace('Input should be', 'must be')} (got {shown})"
+
+
+def trial_dir(sweep_dir: Path, name: str) -> Path:
+    """A trial's folder: `name` is one safe component and the folder must lie inside the sweep."""
+    if not SAFE_NAME.fullmatch(name) or len(name.encode()) > NAME_MAX:
+        raise RunError(f"{sweep_dir}: trial name {name!r} is not a safe folder name; the plan is damaged, start a new sweep")
+    path = Path(sweep_dir) / name
+    if path.is_symlink() or (path.exists() and path.resolve().parent != Path(sweep_dir).resolve()):
+        raise RunError(f"{path}: a trial folder must be a real folder inside {sweep_dir}, not a link; remove it and resume")
+    return path
 
 
 # ---------------------------------------------------------------- the grid
@@ -77,6 +199,8 @@ def parse_grid(assignments) -> dict:
         key, sep, values = a.partition("=")
         if not sep or not key.strip() or not values.strip():
             raise ConfigError(f"--grid {a}: expected key.path=v1,v2,..., e.g. --grid train.learning_rate=0.01,0.001")
+        if key.strip() in grid:
+            raise ConfigError(f"--grid {key.strip()} is given twice; list all its values in one --grid, e.g. --grid {key.strip()}=1,2")
         grid[key.strip()] = split_values(values)
     return grid
 
@@ -88,15 +212,64 @@ def _label(value) -> str:
 
 
 def _safe(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "_.-=" else "-" for c in text)
+    return "".join(c if (c.isascii() and c.isalnum()) or c in "_.-=" else "-" for c in text)
+
+
+def trial_spec(text: str, config_path, overrides) -> Spec:
+    """One trial's spec, checked as far as it can be without its data: the full schema, then
+    what training checks before it reads the data (the generator takes the seed).
+
+    The planner (every variant, before anything runs), `--resume` (every trial of the plan read
+    back) and the trial itself all call this, so a variant that passes here fails only on its data.
+    """
+    from nnctl.experiment import make_rng
+
+    spec = spec_from_text(text, config_path, overrides)
+    try:
+        make_rng(spec)
+    except (ValueError, TypeError, OverflowError) as exc:
+        where = f"{config_path}" + (f" (with --set {' --set '.join(overrides)})" if overrides else "")
+        raise ConfigError(
+            f"{where}: train.seed: the {spec.model.init_rng} generator refuses {spec.train.seed} ({exc}); "
+            "give a seed from 0 to 4294967295"
+        ) from None
+    return spec
+
+
+def _trial_name(index: int, label: str) -> str:
+    """`NN-label`, one safe path component; a label too long for a folder name is cut and given
+    a hash of the whole, so names stay unique (the number alone already makes them so)."""
+    name = _safe(f"{index:02d}-{label}")
+    if len(name) > NAME_MAX:
+        name = f"{name[: NAME_MAX - 11]}-{hashlib.sha256(name.encode()).hexdigest()[:10]}"
+    return name
+
+
+def _check_values(dimension: str, option: str, values) -> None:
+    seen = set()
+    for v in values:
+        key = json.dumps(v, sort_keys=True)
+        if key in seen:
+            raise ConfigError(f"{option}: {'the count' if dimension == 'hidden_layers' else 'the value'} {key} is given twice; give each value once")
+        seen.add(key)
+
+
+def _data_paths(spec: Spec) -> list:
+    return [p for p in (spec.data.train, spec.data.test) if p is not None and not p.startswith(BUILTIN_PREFIX)]
+
+
+def _hash_if_file(path: str):
+    return file_sha256(path) if os.path.isfile(path) else None
 
 
 def plan_sweep(spec: Spec, text: str, config_path, hidden_layers=None, width=None, grid=None, base_overrides=()) -> SweepPlan:
     """The trials: the product of the hidden-layer dimension and every grid key.
 
     Command-line choices replace the spec's `sweep:` block dimension by dimension; `spec` is the
-    spec with `base_overrides` (--set) already applied.
+    spec with `base_overrides` (--set) already applied. The config path is stored absolute, with
+    the SHA-256 of its text and of every data file the trials read.
     """
+    config_path = Path(os.path.abspath(config_path))
     block = spec.sweep
     hidden_layers = hidden_layers if hidden_layers is not None else (block.hidden_layers if block else None)
     width = width if width is not None else (block.width if block else None)
@@ -105,6 +278,13 @@ def plan_sweep(spec: Spec, text: str, config_path, hidden_layers=None, width=Non
 
     dims = []  # [(dimension, [(shown value, [overrides])])]
     if hidden_layers is not None:
+        bad = [k for k in hidden_layers if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k <= MAX_HIDDEN_LAYERS]
+        if bad:
+            raise ConfigError(
+                f"--hidden-layers {','.join(map(str, hidden_layers))}: a count of hidden layers is a whole number "
+                f"from 0 to {MAX_HIDDEN_LAYERS} (got {bad[0]})"
+            )
+        _check_values("hidden_layers", "--hidden-layers", hidden_layers)
         if width is None:
             raise ConfigError(
                 "--hidden-layers needs the width of each hidden layer: give --width N (or sweep.width), "
@@ -113,25 +293,31 @@ def plan_sweep(spec: Spec, text: str, config_path, hidden_layers=None, width=Non
         dims.append(("hidden_layers", [(k, ["model.layers=null", f"model.hidden={[width] * k}"]) for k in hidden_layers]))
     elif stacks:
         dims.append(("model.hidden", [(s, ["model.layers=null", f"model.hidden={s}"]) for s in stacks]))
+    set_keys = {a.partition("=")[0].strip(): a for a in base_overrides}
     for key, values in merged.items():
         if dims and dims[0][0] in ("hidden_layers", "model.hidden") and key in ("model.hidden", "model.layers"):
             raise ConfigError(f"--grid {key}: the hidden layers are already swept; give one or the other")
+        if key in set_keys:
+            raise ConfigError(f"--set {set_keys[key]} and --grid {key} set the same key; the grid replaces it in every trial, so drop the --set")
+        _check_values(key, f"--grid {key}", values)
         dims.append((key, [(v, [f"{key}={json.dumps(v)}"]) for v in values]))
     if not dims or any(not choices for _, choices in dims):
         raise ConfigError("nothing to sweep: give --hidden-layers with --width, --grid key=v1,v2, or a sweep: block in the spec")
 
     plan = SweepPlan(
         name=spec.name or "sweep", config_path=str(config_path), text=text,
-        dimensions=[d for d, _ in dims], base_overrides=list(base_overrides),
+        dimensions=[d for d, _ in dims], base_overrides=list(base_overrides), config_sha256=_sha256_text(text),
     )
     for i, combo in enumerate(itertools.product(*(choices for _, choices in dims)), start=1):
         overrides = [*base_overrides, *(o for _, ovs in combo for o in ovs)]
         values = {d: v for (d, _), (v, _) in zip(dims, combo)}
         label = "_".join(f"{d.split('.')[-1]}={_label(v)}" for d, v in values.items())
         # the trial's name shows only what varies
-        plan.trials.append(Trial(i, _safe(f"{i:02d}-{label}"), overrides, values))
+        plan.trials.append(Trial(i, _trial_name(i, label), overrides, values))
     for trial in plan.trials:  # every variant is checked before anything runs
-        spec_from_text(text, config_path, trial.overrides)
+        for path in _data_paths(trial_spec(text, config_path, trial.overrides)):
+            if path not in plan.data_files:
+                plan.data_files[path] = _hash_if_file(path)
     return plan
 
 
@@ -157,23 +343,85 @@ class _QueueReporter(Reporter):
             self.queue.put(("tick", self.index, iteration, None))
 
 
+def _check_worker_data(spec: Spec, expected: dict) -> None:
+    """The data files this machine reads must be the ones the sweep was planned with."""
+    for path in _data_paths(spec):
+        digest = expected.get(path)
+        if digest is not None and os.path.isfile(path) and file_sha256(path) != digest:
+            raise RunError(
+                f"{path}: this file differs from the one the sweep was planned with (SHA-256); "
+                "give every worker the same data files"
+            )
+
+
+class _StopFlag:
+    """What a trial asks after each iteration: has the sweep been told to stop?
+
+    Locally: the pool's shared event, or SIGTERM sent to the worker itself; on Dask: a cluster-wide
+    `distributed.Event`. Asked at most every `every` seconds, so it costs nothing per iteration.
+    """
+
+    def __init__(self, event=None, every=0.05):
+        self.event, self.every, self.last, self.set = event, every, 0.0, False
+
+    def __call__(self) -> bool:
+        if self.set or _SIGTERMED:
+            return True
+        now = time.monotonic()
+        if self.event is not None and now - self.last >= self.every:
+            self.last = now
+            try:
+                self.set = bool(self.event.is_set())
+            except Exception:  # the scheduler is gone: the sweep's parent stopped
+                self.set = True
+        return self.set
+
+
+def _stop_flag(payload) -> _StopFlag:
+    if _WORKER_STOP is not None:
+        return _StopFlag(_WORKER_STOP)
+    if payload.get("stop_event"):
+        try:
+            from distributed import Event
+
+            return _StopFlag(Event(payload["stop_event"]), every=1.0)
+        except Exception:  # not on a Dask worker
+            pass
+    return _StopFlag()
+
+
 def run_trial(payload: dict) -> dict:
     """Train one trial in a temporary directory and return its status and files as bytes.
 
-    Progress goes to the local pool's queue where there is one (not on Dask workers).
+    Depends on nothing of the machine it runs on but the absolute paths in the payload (not the
+    working directory). An interrupted trial comes back with its checkpoint; given `resume_files`
+    (such a trial's files) it continues from that checkpoint. Progress goes to the local pool's
+    queue where there is one (not on Dask).
     """
     from threadpoolctl import threadpool_limits
 
     from nnctl.experiment import train_run
 
-    reporter = _QueueReporter(_WORKER_QUEUE, payload["index"]) if _WORKER_QUEUE is not None else None
+    stop = _stop_flag(payload)
     result = {"index": payload["index"], "name": payload["name"], "status": "failed", "message": None, "files": {}}
-    with threadpool_limits(payload.get("blas_threads")), tempfile.TemporaryDirectory() as tmp:
+    if stop():  # the sweep stopped before this trial began: it stays pending
+        return {**result, "status": "pending"}
+    reporter = _QueueReporter(_WORKER_QUEUE, payload["index"]) if _WORKER_QUEUE is not None else None
+    with threadpool_limits(payload.get("blas_threads")), tempfile.TemporaryDirectory(prefix="nnctl-trial-") as tmp:
         run_dir = Path(tmp) / payload["name"]
         try:
-            spec = spec_from_text(payload["text"], payload["config_path"], payload["overrides"])
-            train_run(spec, config_text=payload["text"], run_dir=run_dir, reporter=reporter, command=payload["command"])
-            result["status"] = "completed"
+            spec = trial_spec(payload["text"], payload["config_path"], payload["overrides"])
+            _check_worker_data(spec, payload.get("data_files", {}))
+            if payload.get("resume_files"):
+                run_dir.mkdir()
+                for name, data in payload["resume_files"].items():
+                    (run_dir / name).write_bytes(data)
+                summary = train_run(spec, run_dir=run_dir, reporter=reporter, should_stop=stop, resume=True)
+            else:
+                summary = train_run(
+                    spec, config_text=payload["text"], run_dir=run_dir, reporter=reporter, command=payload["command"], should_stop=stop
+                )
+            result["status"] = summary.status
         except DivergedError as exc:
             result["status"], result["message"] = "diverged", str(exc)
         except NnctlError as exc:
@@ -186,91 +434,196 @@ def run_trial(payload: dict) -> dict:
 
 
 _WORKER_QUEUE = None
+_WORKER_STOP = None
+_SIGTERMED = False
 
 
-def _worker_init(queue):
-    """Workers ignore Ctrl-C (the parent decides) and report progress on the pool's queue."""
+def _on_sigterm(signum, frame):
+    global _SIGTERMED
+    _SIGTERMED = True  # the trial stops after this iteration and comes back interrupted
+
+
+def _worker_init(queue, stop):
+    """Workers ignore Ctrl-C (the parent decides, and tells them through `stop`), treat SIGTERM
+    as a stop request, and report progress on the pool's queue."""
     import signal
 
-    global _WORKER_QUEUE
+    global _WORKER_QUEUE, _WORKER_STOP
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _WORKER_QUEUE = queue
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    _WORKER_QUEUE, _WORKER_STOP = queue, stop
 
 
 # ---------------------------------------------------------------- executors
 
 
-def run_local(payloads, jobs, on_event, on_result):
-    """Trials in `jobs` spawned worker processes; progress comes back on a queue."""
+def _lost(payload, why) -> dict:
+    return {"index": payload["index"], "name": payload["name"], "status": "failed", "message": why, "files": {}}
+
+
+WORKER_DIED = (
+    "its worker process died before the trial finished (killed by the OOM killer, by kill -9, or a crash "
+    "in native code); if it ran out of memory, give it fewer --jobs or smaller layers, then --resume"
+)
+
+
+def run_local(payloads, jobs, on_event, on_result, should_stop=lambda: False):
+    """Trials in `jobs` spawned worker processes; progress comes back on a queue.
+
+    Each worker is its own one-process executor, so a worker that dies (OOM killer, kill -9)
+    fails only the trial it was running: that executor is replaced and the other trials go on.
+    When `should_stop()` turns true, running trials are told to stop after their current
+    iteration and come back interrupted, with their checkpoints; no new trial starts. A
+    KeyboardInterrupt (a second Ctrl-C) kills the workers at once.
+    """
     import multiprocessing as mp
     import queue as queue_mod
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
 
     ctx = mp.get_context("spawn")
-    q = ctx.Queue()
+    q, stop = ctx.Queue(), ctx.Event()
     blas = max(1, (os.cpu_count() or 1) // jobs)
     for p in payloads:
         p["blas_threads"] = blas
-    pool = ctx.Pool(min(jobs, len(payloads)), initializer=_worker_init, initargs=(q,))
+    todo = list(payloads)
+
+    def new_worker():
+        return ProcessPoolExecutor(1, mp_context=ctx, initializer=_worker_init, initargs=(q, stop))
+
+    workers = [new_worker() for _ in range(min(jobs, len(payloads)))]
+    running = {}  # future -> (worker number, payload)
+
+    def events():
+        try:
+            while True:
+                on_event(*q.get_nowait())
+        except queue_mod.Empty:
+            pass
+
     try:
-        pending = {p["index"]: pool.apply_async(run_trial, (p,)) for p in payloads}
-        while pending:
-            try:
-                on_event(*q.get(timeout=0.1))
-                while True:
-                    on_event(*q.get_nowait())
-            except queue_mod.Empty:
-                pass
-            for index in [i for i, r in pending.items() if r.ready()]:
-                on_result(pending.pop(index).get())
-        pool.close()
+        while todo or running:
+            if not stop.is_set() and should_stop():
+                stop.set()
+                todo.clear()
+            busy = {w for w, _ in running.values()}
+            for w in range(len(workers)):
+                if todo and w not in busy:
+                    p = todo.pop(0)
+                    running[workers[w].submit(run_trial, p)] = (w, p)
+            done, _ = wait(running, timeout=0.1, return_when=FIRST_COMPLETED)
+            events()
+            for future in done:
+                w, p = running.pop(future)
+                try:
+                    result = future.result()
+                except BrokenProcessPool:
+                    workers[w].shutdown(wait=False)
+                    workers[w] = new_worker()  # for the trials still to come
+                    result = _lost(p, WORKER_DIED)
+                if result["status"] != "pending":
+                    on_result(result)
     except BaseException:
-        pool.terminate()
+        _kill(workers)
         raise
     finally:
-        pool.join()
+        for ex in workers:
+            ex.shutdown(wait=True, cancel_futures=True)
+        q.close()
 
 
-def run_dask(payloads, address, on_event, on_result):
-    """The same trials on an existing Dask cluster, through Dask's own API."""
+def _kill(executors) -> None:
+    """Stop worker processes at once (a second Ctrl-C): their trials are lost, nothing is stored."""
+    for ex in executors:
+        for proc in list((getattr(ex, "_processes", None) or {}).values()):
+            try:
+                proc.kill()
+            except (OSError, ValueError, AttributeError):
+                pass
+
+
+def parse_address(address: str) -> str:
+    """tcp://HOST:PORT (or tls://, or HOST:PORT); anything else is refused before connecting."""
+    m = re.fullmatch(r"(?:(tcp|tls)://)?(\[[0-9A-Fa-f:]+\]|[A-Za-z0-9._-]+):([0-9]{1,5})", address.strip())
+    if not m or not 0 < int(m.group(3)) < 65536:
+        raise NnctlError(
+            f"--address {address}: expected the Dask scheduler as tcp://HOST:PORT, e.g. --address tcp://10.0.0.5:8786"
+        )
+    return f"{m.group(1) or 'tcp'}://{m.group(2)}:{int(m.group(3))}"
+
+
+def run_dask(payloads, address, on_event, on_result, should_stop=lambda: False, client=None):
+    """The same trials on a Dask cluster, through Dask's own API.
+
+    On a stop request a cluster-wide event tells running trials to stop after their current
+    iteration; they come back interrupted with their checkpoints, trials not yet begun stay pending.
+    """
+    import uuid
+
     try:
-        from distributed import Client, as_completed
+        from distributed import Client, Event, as_completed
     except ImportError:
         raise NnctlError("the Dask executor needs the optional extra: pip install 'nnctl[dask]'") from None
+    own = client is None
+    if own:
+        client = connect_dask(address)
+    futures = {}
     try:
-        client = Client(address, timeout=DASK_CONNECT_TIMEOUT)
-    except (OSError, TimeoutError) as exc:
-        raise NnctlError(f"cannot reach the Dask scheduler at {address} ({exc}); check --address") from None
-    try:
-        futures = {}
+        stop = Event(f"nnctl-stop-{uuid.uuid4().hex}", client=client)
         for p in payloads:
-            p["blas_threads"] = 1
-            futures[client.submit(run_trial, p, pure=False, key=f"nnctl-{p['sweep']}-{p['name']}")] = p
+            p["blas_threads"], p["stop_event"] = 1, stop.name
+            futures[client.submit(run_trial, p, pure=False, key=f"nnctl-{p['sweep']}-{p['name']}-{uuid.uuid4().hex[:8]}")] = p
             on_event("start", p["index"], 0, None)
-        for future in as_completed(futures):
-            try:
-                on_result(future.result())
-            except Exception as exc:  # the worker died or could not run the task
-                p = futures[future]
-                on_result({"index": p["index"], "name": p["name"], "status": "failed", "message": f"dask: {exc}", "files": {}})
+        pending = as_completed(futures)
+        stopping = False
+        while not pending.is_empty():
+            if not stopping and should_stop():
+                stopping = True
+                stop.set()
+            for future in pending.next_batch(block=False) or []:
+                try:
+                    result = future.result()
+                except Exception as exc:  # the worker died or could not run the task
+                    result = _lost(futures[future], f"dask: {exc}")
+                if result["status"] != "pending":
+                    on_result(result)
+            time.sleep(0.05)
     except BaseException:
         client.cancel(list(futures))
         raise
     finally:
-        client.close()
+        if own:
+            client.close()
+
+
+def connect_dask(address, timeout=None):
+    try:
+        from distributed import Client
+    except ImportError:
+        raise NnctlError("the Dask executor needs the optional extra: pip install 'nnctl[dask]'") from None
+    try:
+        return Client(address, timeout=timeout or DASK_CONNECT_TIMEOUT)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise NnctlError(f"cannot reach the Dask scheduler at {address} ({exc}); check --address") from None
 
 
 # ---------------------------------------------------------------- the sweep directory
 
 
-def _store_trial(sweep_dir: Path, result: dict) -> None:
-    """Write a trial's files into a hidden folder, then rename it into place."""
-    target = sweep_dir / result["name"]
-    tmp = sweep_dir / f".{result['name']}.tmp"
+def _store_trial(sweep_dir: Path, trial: Trial, result: dict) -> None:
+    """Write a trial's files into a hidden folder, then rename it into place.
+
+    The folder is named by the plan's trial, never by what came back from a worker, and only
+    plain file names are written.
+    """
+    target = trial_dir(sweep_dir, trial.name)
+    tmp = sweep_dir / f".{trial.name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     for name, data in result["files"].items():
-        (tmp / name).write_bytes(data)
-    metrics = json.loads(result["files"][METRICS]) if METRICS in result["files"] else {}
+        if SAFE_NAME.fullmatch(name) and isinstance(data, bytes):
+            (tmp / name).write_bytes(data)
+    metrics = _json_or_empty(result["files"].get(METRICS))
     if result["status"] != "completed" or metrics.get("status") != result["status"]:
         metrics.update(status=result["status"], message=result["message"])
         write_json(tmp / METRICS, metrics)
@@ -279,32 +632,110 @@ def _store_trial(sweep_dir: Path, result: dict) -> None:
     os.replace(tmp, target)
 
 
-def trial_status(sweep_dir: Path, trial: Trial) -> str:
-    metrics = sweep_dir / trial.name / METRICS
-    if not metrics.exists():
-        return "pending"
+def _json_or_empty(data) -> dict:
     try:
-        return read_json(metrics).get("status", "failed")
-    except RunError:
-        return "failed"
+        value = json.loads(data) if data is not None else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _finite_or_none(v):
+    return v if v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)) else None
+
+
+class _TrialMetrics(BaseModel):
+    """The part of a trial's metrics.json that the sweep reads; the rest is the run's own."""
+
+    model_config = ConfigDict(extra="allow")
+    status: Literal[STATUSES]
+    layers: Optional[list[int]] = None
+    train_accuracy: Optional[float] = Field(None, ge=0, le=100)
+    test_accuracy: Optional[float] = Field(None, ge=0, le=100)
+    train_rmse: Optional[float] = Field(None, ge=0)
+    test_rmse: Optional[float] = Field(None, ge=0)
+    final_cost: Optional[float] = None
+    seconds: Optional[float] = Field(None, ge=0)
+    message: Optional[str] = None
+
+
+def trial_metrics(sweep_dir: Path, trial: Trial) -> dict:
+    """A trial's checked metrics: {"status": "pending"} when it has none, "failed" when they are damaged."""
+    path = trial_dir(sweep_dir, trial.name) / METRICS
+    if not path.exists():
+        return {"status": "pending"}
+    try:
+        if path.is_symlink() or not path.is_file():
+            raise ValueError("not a regular file")
+        raw = json.loads(path.read_text())
+        m = _TrialMetrics.model_validate(raw).model_dump()
+    except (OSError, ValueError) as exc:  # ValidationError is a ValueError
+        what = _plan_error(exc.errors()[0]) if isinstance(exc, ValidationError) else str(exc).splitlines()[0]
+        return {"status": "failed", "message": f"{path}: damaged metrics ({what}); --resume trains this trial again"}
+    return {k: _finite_or_none(v) if k not in ("status", "message", "layers") else v for k, v in m.items()}
+
+
+def trial_status(sweep_dir: Path, trial: Trial) -> str:
+    return trial_metrics(sweep_dir, trial)["status"]
 
 
 def load_plan(sweep_dir) -> SweepPlan:
+    """The plan in a sweep directory, checked against the strict schema of sweep.json."""
     sweep_dir = Path(sweep_dir)
-    if not (sweep_dir / PLAN).exists():
+    path = sweep_dir / PLAN
+    if not path.exists():
         raise RunError(f"{sweep_dir}: not a sweep directory (no {PLAN}); give a runs/sweep-... directory to --resume")
-    data = read_json(sweep_dir / PLAN)
-    plan = SweepPlan(**{k: data[k] for k in ("name", "config_path", "text", "dimensions", "base_overrides")})
-    plan.trials = [Trial(**t) for t in data["trials"]]
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise RunError(f"{path}: the plan must be a JSON object (got a {type(data).__name__}); the plan is damaged, start a new sweep")
+    if "format" not in data:
+        raise RunError(f"{path}: written by an older nnctl (no format); start a new sweep")
+    try:
+        record = _PlanRecord.model_validate(data)
+    except ValidationError as exc:
+        raise RunError(f"{path}: {_plan_error(exc.errors()[0])}; the plan is damaged or was edited, start a new sweep") from None
+    plan = SweepPlan(**record.model_dump(exclude={"format", "trials", "command"}))
+    plan.trials = [Trial(**t.model_dump()) for t in record.trials]
+    for t in plan.trials:
+        trial_dir(sweep_dir, t.name)
     return plan
+
+
+def check_resume(plan: SweepPlan, sweep_dir: Path) -> None:
+    """Refuse to resume a plan whose config or data files changed, or whose trials no longer validate."""
+    config = Path(plan.config_path)
+    if not config.is_file():
+        raise RunError(
+            f"{config}: the config file this sweep was planned from is gone (see {sweep_dir / PLAN}); "
+            "put it back or start a new sweep"
+        )
+    if _sha256_text(read_config_text(config)) != plan.config_sha256:
+        raise RunError(
+            f"{config}: the config file changed since the sweep started (its SHA-256 differs from {sweep_dir / PLAN}); "
+            "resuming would mix two specs: restore it or start a new sweep"
+        )
+    for path, digest in plan.data_files.items():
+        if digest is None:
+            continue  # absent when planned: its trials failed, and the file may have been made since
+        if not os.path.isfile(path):
+            raise RunError(f"{path}: the data file this sweep was planned with is gone; put it back or start a new sweep")
+        if file_sha256(path) != digest:
+            raise RunError(
+                f"{path}: the data changed since the sweep started (its SHA-256 differs from {sweep_dir / PLAN}); "
+                "finished trials used the old file: restore it or start a new sweep"
+            )
+    for t in plan.trials:
+        try:
+            trial_spec(plan.text, plan.config_path, t.overrides)
+        except ConfigError as exc:
+            raise RunError(f"{sweep_dir / PLAN}: trial {t.name}: {exc}") from None
 
 
 def summary_rows(sweep_dir: Path, plan: SweepPlan) -> list:
     """One row per trial, best test accuracy first (then lowest final cost), unfinished last."""
     rows = []
     for t in plan.trials:
-        path = sweep_dir / t.name / METRICS
-        m = read_json(path) if path.exists() else {"status": "pending"}
+        m = trial_metrics(sweep_dir, t)
         rows.append(
             {
                 "trial": t.name,
@@ -339,9 +770,12 @@ def write_summary(sweep_dir: Path, plan: SweepPlan, seconds: float | None = None
     write_json(sweep_dir / "summary.json", {"name": plan.name, "dimensions": plan.dimensions, "seconds": seconds, "trials": rows})
     curves = {}
     for t in plan.trials:
-        costs = sweep_dir / t.name / "costs.csv"
-        if costs.exists():
-            curves[t.name] = read_costs_csv(costs)
+        costs = trial_dir(sweep_dir, t.name) / "costs.csv"
+        if costs.is_file() and not costs.is_symlink():
+            try:
+                curves[t.name] = read_costs_csv(costs)
+            except (OSError, ValueError):
+                pass  # a damaged curve is left out of the picture; the trial's status says the rest
     if curves:
         plot_costs(sweep_dir / "costs.png", curves, f"{plan.name}: every trial")
     if any(r["status"] == "completed" and r["train_accuracy"] is not None for r in rows):
@@ -350,6 +784,47 @@ def write_summary(sweep_dir: Path, plan: SweepPlan, seconds: float | None = None
 
 
 # ---------------------------------------------------------------- the whole sweep
+
+
+def _resume_files(sweep_dir: Path, trial: Trial) -> dict | None:
+    """An interrupted trial's files (its checkpoint among them), to continue it where it stopped."""
+    folder = trial_dir(sweep_dir, trial.name)
+    if trial_status(sweep_dir, trial) != "interrupted" or not (folder / "checkpoint.h5").is_file():
+        return None
+    files = {}
+    for p in folder.iterdir():
+        if p.is_symlink() or not p.is_file() or not SAFE_NAME.fullmatch(p.name):
+            raise RunError(f"{p}: a trial folder holds only the run's own files; remove {p.name} and resume")
+        files[p.name] = p.read_bytes()
+    return files
+
+
+def open_dask(address: str | None, jobs: int):
+    """(client, local cluster or None): the scheduler at `address`, reached in a few seconds or
+    refused; without an address, a local cluster of `jobs` worker processes."""
+    try:
+        import distributed
+    except ImportError:
+        raise NnctlError("the Dask executor needs the optional extra: pip install 'nnctl[dask]'") from None
+    if address is None:
+        import logging
+
+        cluster = distributed.LocalCluster(
+            n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
+        )
+        return distributed.Client(cluster), cluster
+    address = parse_address(address)
+    import socket
+
+    host, port = address.split("://", 1)[1].rsplit(":", 1)
+    try:  # fail fast: a closed port or unknown host answers at once, a dead one within the timeout
+        socket.create_connection((host.strip("[]"), int(port)), timeout=DASK_PROBE_SECONDS).close()
+    except OSError as exc:
+        raise NnctlError(
+            f"cannot reach the Dask scheduler at {address} ({exc.strerror or exc.__class__.__name__}); "
+            "start it (dask scheduler) or check --address"
+        ) from None
+    return connect_dask(address), None
 
 
 def run_sweep(
@@ -362,38 +837,68 @@ def run_sweep(
     on_event=lambda *a: None,
     on_result=lambda r: None,
     command=None,
+    should_stop=lambda: False,
 ) -> tuple[Path, list, float]:
     """Run the plan's unfinished trials; returns (sweep directory, summary rows, seconds).
 
-    A new sweep writes its plan first; a resumed one (sweep_dir given) skips finished trials.
-    Ctrl-C stops the workers, keeps every finished trial and raises `Interrupted`.
+    A new sweep writes its plan first; a resumed one (sweep_dir given) skips finished trials and
+    continues interrupted ones from their checkpoints. When `should_stop()` turns true (the first
+    Ctrl-C or SIGTERM), running trials stop after their current iteration and are kept with their
+    checkpoints; a KeyboardInterrupt (the second) stops at once. Both raise `Interrupted`, whose
+    `rows` are the summary. A Dask scheduler is reached before the sweep folder is made.
     """
+    client = cluster = None
+    if executor == "dask":
+        client, cluster = open_dask(address, jobs)
+    try:
+        return _run_sweep(plan, sweep_dir, runs_root, jobs, executor, client, on_event, on_result, command, should_stop)
+    finally:
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _run_sweep(plan, sweep_dir, runs_root, jobs, executor, client, on_event, on_result, command, should_stop):
     if sweep_dir is None:
         sweep_dir = create_run_dir(runs_root, plan.name, prefix="sweep-")
-        write_json(sweep_dir / PLAN, {**asdict(plan), "command": command})
+        write_json(sweep_dir / PLAN, {"format": PLAN_FORMAT, **asdict(plan), "command": command})
+    else:
+        check_resume(plan, Path(sweep_dir))
     sweep_dir = Path(sweep_dir)
     todo = [t for t in plan.trials if trial_status(sweep_dir, t) not in FINISHED]
+    by_index = {t.index: t for t in todo}
     payloads = [
-        {**asdict(t), "text": plan.text, "config_path": plan.config_path, "command": command, "sweep": sweep_dir.name}
+        {**asdict(t), "text": plan.text, "config_path": plan.config_path, "data_files": plan.data_files,
+         "command": command, "sweep": sweep_dir.name, "resume_files": _resume_files(sweep_dir, t)}
         for t in todo
     ]
 
     def store(result):
-        _store_trial(sweep_dir, result)
+        trial = by_index[result["index"]]
+        result["name"] = trial.name
+        _store_trial(sweep_dir, trial, result)
         on_result(result)
 
     t0 = time.perf_counter()
+    at_once = False
     try:
-        if payloads and executor == "dask":
-            run_dask(payloads, address, on_event, store)
+        if payloads and client is not None:
+            run_dask(payloads, None, on_event, store, should_stop, client=client)
         elif payloads:
-            run_local(payloads, jobs, on_event, store)
+            run_local(payloads, jobs, on_event, store, should_stop)
     except KeyboardInterrupt:
-        write_summary(sweep_dir, plan)
-        done = sum(trial_status(sweep_dir, t) in FINISHED for t in plan.trials)
-        raise Interrupted(
-            f"sweep interrupted: {done} of {len(plan.trials)} trials finished and kept in {sweep_dir}; "
-            f"resume with: nnctl sweep --resume {sweep_dir}"
-        ) from None
+        at_once = True
     seconds = time.perf_counter() - t0
+    if at_once or should_stop():
+        rows = write_summary(sweep_dir, plan)
+        count = {s: sum(r["status"] == s for r in rows) for s in ("completed", "diverged", "failed", "interrupted")}
+        kept = f"{count['completed'] + count['diverged']} of {len(rows)} trials finished"
+        if count["interrupted"]:
+            kept += f", {count['interrupted']} interrupted with their checkpoints"
+        if at_once:
+            kept += " (stopped at once: trials still running were lost and start again)"
+        exc = Interrupted(f"sweep interrupted: {kept}; kept in {sweep_dir}; resume with: nnctl sweep --resume {sweep_dir}")
+        exc.rows, exc.sweep_dir = rows, sweep_dir
+        raise exc
     return sweep_dir, write_summary(sweep_dir, plan, seconds), seconds

@@ -86,6 +86,33 @@ def cfg(text):
     return {"train.h5": course_h5, "c.yaml": text}
 
 
+def sweep_dir(change=lambda plan: None, after=lambda path: None):
+    """A sweep directory planned from good.yaml over train.seed=1,2, its sweep.json then changed."""
+
+    def write(path):
+        import json
+        from dataclasses import asdict
+
+        from nnctl.config import spec_from_text
+        from nnctl.sweep import PLAN_FORMAT, plan_sweep
+
+        course_h5(path.parent / "train.h5")
+        config = path.parent / "good.yaml"
+        config.write_text(GOOD)
+        plan = plan_sweep(spec_from_text(GOOD, config), GOOD, config, grid={"train.seed": [1, 2]})
+        record = {"format": PLAN_FORMAT, **asdict(plan), "command": None}
+        change(record)
+        path.mkdir()
+        (path / "sweep.json").write_text(json.dumps(record))
+        after(path)
+
+    return write
+
+
+def _set_trial(key, value):
+    return lambda plan: plan["trials"][0].update({key: value})
+
+
 Usage = namedtuple("Usage", "total used free")
 
 # ---- helpers for the output side's cases
@@ -272,6 +299,39 @@ CASES = [
          "Error: {tmp}/run: cannot write the evaluation there (Permission denied); the scores above were not saved; make the "
          "run folder writable (or copy the run) and evaluate again",
          patches={"tempfile.mkstemp": read_only}),
+    # --- sweeps ---
+    Case("sweep.json trial name that leaves the sweep folder", {"s": sweep_dir(_set_trial("name", "./../victim"))}, ["sweep", "--resume", "{tmp}/s"],
+         "Error: {tmp}/s/sweep.json: trials.0.name: './../victim' is not a safe folder name (letters, digits and _ . = - only, "
+         "not starting with a dot); the plan is damaged or was edited, start a new sweep"),
+    Case("sweep.json with a relative config path", {"s": sweep_dir(lambda p: p.update(config_path="../base.yaml"))}, ["sweep", "--resume", "{tmp}/s"],
+         "Error: {tmp}/s/sweep.json: config_path: '../base.yaml' must be an absolute, normalized path; the plan is damaged or was edited, start a new sweep"),
+    Case("sweep.json that is not an object", {"s/sweep.json": "[1, 2]"}, ["sweep", "--resume", "{tmp}/s"],
+         "Error: {tmp}/s/sweep.json: the plan must be a JSON object (got a list); the plan is damaged, start a new sweep"),
+    Case("sweep.json whose trial no longer validates", {"s": sweep_dir(_set_trial("overrides", ["train.iterations=0"]))}, ["sweep", "--resume", "{tmp}/s"],
+         "Error: {tmp}/s/sweep.json: trial 01-seed=1: {tmp}/good.yaml (with --set train.iterations=0): train.iterations: must be greater than or equal to 1 (got 0)"),
+    Case("sweep config edited since the sweep started", {"s": sweep_dir(after=lambda p: (p.parent / "good.yaml").write_text(GOOD.replace("5", "6")))},
+         ["sweep", "--resume", "{tmp}/s"],
+         "Error: {tmp}/good.yaml: the config file changed since the sweep started (its SHA-256 differs from {tmp}/s/sweep.json); "
+         "resuming would mix two specs: restore it or start a new sweep"),
+    Case("sweep data file replaced since the sweep started", {"s": sweep_dir(after=lambda p: course_h5(p.parent / "train.h5", m=10))},
+         ["sweep", "--resume", "{tmp}/s"],
+         "Error: {tmp}/train.h5: the data changed since the sweep started (its SHA-256 differs from {tmp}/s/sweep.json); "
+         "finished trials used the old file: restore it or start a new sweep"),
+    Case("trial folder that is a link out of the sweep", {"s": sweep_dir(after=lambda p: (p / "01-seed=1").symlink_to(p.parent))},
+         ["sweep", "--resume", "{tmp}/s"],
+         "Error: {tmp}/s/01-seed=1: a trial folder must be a real folder inside {tmp}/s, not a link; remove it and resume"),
+    Case("negative count in --hidden-layers", cfg(GOOD), ["sweep", "{tmp}/c.yaml", "--hidden-layers=-1,1", "--width", "3"],
+         "Error: --hidden-layers -1,1: a count of hidden layers is a whole number from 0 to 1000 (got -1)"),
+    Case("sweep value given twice", cfg(GOOD), ["sweep", "{tmp}/c.yaml", "--grid", "train.seed=1,1"],
+         "Error: --grid train.seed: the value 1 is given twice; give each value once"),
+    Case("--grid key given twice", cfg(GOOD), ["sweep", "{tmp}/c.yaml", "--grid", "train.seed=1", "--grid", "train.seed=2"],
+         "Error: --grid train.seed is given twice; list all its values in one --grid, e.g. --grid train.seed=1,2"),
+    Case("--set and --grid of one key", cfg(GOOD), ["sweep", "{tmp}/c.yaml", "--grid", "train.seed=1,2", "--set", "train.seed=5"],
+         "Error: --set train.seed=5 and --grid train.seed set the same key; the grid replaces it in every trial, so drop the --set"),
+    Case("Dask address that is not one", cfg(GOOD), ["sweep", "{tmp}/c.yaml", "--grid", "train.seed=1,2", "--executor", "dask", "--address", "garbage"],
+         "Error: --address garbage: expected the Dask scheduler as tcp://HOST:PORT, e.g. --address tcp://10.0.0.5:8786"),
+    Case("Dask address without the Dask executor", cfg(GOOD), ["sweep", "{tmp}/c.yaml", "--grid", "train.seed=1,2", "--address", "tcp://10.0.0.5:8786"],
+         "Error: --address tcp://10.0.0.5:8786 is for --executor dask; add --executor dask, or leave --address out"),
 ]
 
 

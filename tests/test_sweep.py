@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -190,13 +191,43 @@ def test_dask_executor_same_summary_as_local(tmp_path, tiny_config):
     assert all(a[k].tobytes() == b[k].tobytes() for k in a)
 
 
-def test_dask_unreachable_scheduler(tiny_config, tmp_path, monkeypatch):
+def test_dask_unreachable_scheduler(tiny_config, tmp_path):
+    """It waited 20 s, then left a sweep folder holding only sweep.json."""
     pytest.importorskip("distributed")
-    import nnctl.sweep
+    t0 = time.monotonic()
+    result = invoke("sweep", tiny_config, "--grid", "train.seed=1,2", "--executor", "dask", "--address", "tcp://127.0.0.1:1", "--runs-dir", tmp_path / "runs")
+    assert time.monotonic() - t0 < 8
+    assert result.exit_code == 1 and result.stderr == (
+        "Error: cannot reach the Dask scheduler at tcp://127.0.0.1:1 (Connection refused); start it (dask scheduler) or check --address\n"
+    )
+    assert not (tmp_path / "runs").exists()
 
-    monkeypatch.setattr(nnctl.sweep, "DASK_CONNECT_TIMEOUT", "1s")
-    result = invoke("sweep", tiny_config, "--grid", "train.seed=1,2", "--executor", "dask", "--address", "tcp://127.0.0.1:1", "--runs-dir", tmp_path)
-    assert result.exit_code == 1 and result.stderr.startswith("Error: cannot reach the Dask scheduler at tcp://127.0.0.1:1")
+
+def _table_lines(text):
+    return [line for line in text.splitlines() if line.strip()[:2].isdigit()]
+
+
+def test_sweep_table_reads_well_at_80_columns_and_uses_more(tmp_path, tiny_config):
+    """Two swept keys made a table of 84-93 columns; a narrow terminal wrapped it."""
+    cmd = [sys.executable, "-m", "nnctl", "sweep", str(tiny_config), "--grid", "train.learning_rate=0.1,0.05",
+           "--grid", "model.hidden=[3],[20,7]", "--grid", "model.hidden_activation=relu,tanh", "--jobs", "2", "--runs-dir", str(tmp_path / "runs"), "-q"]
+    narrow = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "COLUMNS": "80"}, timeout=300)
+    assert narrow.returncode == 0, narrow.stderr
+    table = [line for line in narrow.stdout.splitlines() if not line.startswith("sweep: ")]  # the path line is a path
+    assert max(len(line) for line in table) <= 80
+    rows = _table_lines(narrow.stdout)
+    assert len(rows) == 8 and all(r.split()[-1] == "completed" for r in rows)  # one line per trial, nothing cut
+    assert all("48-20-7-1" in r or "48-3-1" in r for r in rows)  # the stacks, once, in `layers`
+    assert all(r.split()[3] in ("relu", "tanh") or r.split()[2] in ("relu", "tanh") for r in rows)
+    from nnctl.display import Console, sweep_table
+
+    summary = json.loads((next((tmp_path / "runs").glob("sweep-*")) / "summary.json").read_text())
+    wide = Console(width=140, highlight=False, record=True, file=open(os.devnull, "w"))
+    wide.print(sweep_table(summary["trials"], summary["dimensions"], "t", width=140))
+    text = wide.export_text()
+    header = next(line for line in text.splitlines() if line.startswith("#"))
+    assert header.split() == ["#", "learning", "rate", "hidden", "hidden", "activation", "layers", "train", "test", "cost", "s", "status"]
+    assert max(len(line) for line in text.splitlines()) <= 140
 
 
 def test_runs_listing_and_compare(tmp_path, tiny_config):

@@ -1,0 +1,147 @@
+"""Nothing lost in a sweep: real signals to a real `nnctl sweep`, a real kill -9 of a worker."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import TINY_SPEC
+from nnctl.config import load_config
+from nnctl.experiment import train_run
+from nnctl.runs import load_params
+
+ITERATIONS = 60000
+SPEC = TINY_SPEC.replace("iterations: 30", f"iterations: {ITERATIONS}").replace(
+    "record_every: 10", "record_every: 1000\n  checkpoint_every: 2000\n  blas_threads: 1"
+)
+
+
+def start(args, tmp, **kw):
+    env = {**os.environ, "TMPDIR": str(tmp)}
+    return subprocess.Popen([sys.executable, "-m", "nnctl", *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env, **kw)
+
+
+def running_trials(tmp, proc, names, what="metrics.json", timeout=90):
+    """{trial name: worker pid} once the trials `names` train in their temporary folders (with `what` written)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        found = {}
+        for f in tmp.glob(f"nnctl-trial-*/*/{what}"):
+            try:
+                found[f.parent.name] = json.loads((f.parent / "metrics.json").read_text())["pid"]
+            except (OSError, ValueError, KeyError):
+                pass
+        if set(names) <= set(found):
+            return found
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.02)
+    raise AssertionError(f"no {count} running trials")
+
+
+def summary(sweep_dir):
+    return {r["trial"]: r["status"] for r in json.loads((sweep_dir / "summary.json").read_text())["trials"]}
+
+
+def test_a_worker_killed_with_sigkill_fails_its_trial_and_the_others_finish(tmp_path, tiny_config):
+    """multiprocessing.Pool waited forever for a worker the OOM killer (here: kill -9) took."""
+    (tmp_path / "tmp").mkdir()
+    proc = start(["sweep", tiny_config, "--grid", "train.iterations=5,5000000,6,7", "--jobs", "1",
+                  "--runs-dir", tmp_path / "runs", "-q"], tmp_path / "tmp")
+    pid = running_trials(tmp_path / "tmp", proc, ["02-iterations=5000000"])["02-iterations=5000000"]
+    os.kill(pid, signal.SIGKILL)
+    out, err = proc.communicate(timeout=120)
+    sweep_dir = next((tmp_path / "runs").glob("sweep-*"))
+    assert proc.returncode == 1, err
+    assert "02-iterations=5000000: failed: its worker process died before the trial finished (killed by the OOM killer, by kill -9" in err
+    assert err.splitlines()[-1] == (
+        f"Error: 1 of 4 trials failed (02-iterations=5000000); see {sweep_dir}/summary.csv, then nnctl sweep --resume {sweep_dir}"
+    )
+    assert "Traceback" not in err
+    # the one worker was replaced for the trials after it
+    assert summary(sweep_dir) == {"01-iterations=5": "completed", "03-iterations=6": "completed",
+                                  "04-iterations=7": "completed", "02-iterations=5000000": "failed"}
+
+
+@pytest.fixture
+def long_config(tiny_config):
+    tiny_config.write_text(SPEC)
+    return tiny_config
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_keeps_running_trials_with_their_checkpoints_and_resume_continues_them(tmp_path, long_config, sig, code):
+    (tmp_path / "tmp").mkdir()
+    proc = start(["sweep", long_config, "--grid", "train.seed=3,4,5", "--jobs", "2", "--runs-dir", tmp_path / "runs"],
+                 tmp_path / "tmp", start_new_session=True)
+    running_trials(tmp_path / "tmp", proc, ["01-seed=3", "02-seed=4"], what="checkpoint.h5")
+    os.killpg(proc.pid, sig)  # as a terminal's Ctrl-C (or a service manager) does: the parent and its workers
+    out, err = proc.communicate(timeout=60)
+    sweep_dir = next((tmp_path / "runs").glob("sweep-*"))
+    assert proc.returncode == code, err
+    assert err.splitlines()[-1] == (
+        f"Interrupted: {sig.name}: sweep interrupted: 0 of 3 trials finished, 2 interrupted with their checkpoints; "
+        f"kept in {sweep_dir}; resume with: nnctl sweep --resume {sweep_dir}"
+    )
+    assert "01-seed=3: interrupted; its checkpoint is kept for --resume" in err and "Traceback" not in err
+    # the final table says what happened to each trial
+    lines = out.splitlines()
+    assert [line.split()[-1] for line in lines if line.strip()[:1].isdigit()] == ["interrupted", "interrupted", "pending"]
+    assert summary(sweep_dir) == {"01-seed=3": "interrupted", "02-seed=4": "interrupted", "03-seed=5": "pending"}
+    stopped = {}
+    for name in ("01-seed=3", "02-seed=4"):
+        trial = sweep_dir / name
+        metrics = json.loads((trial / "metrics.json").read_text())
+        assert metrics["status"] == "interrupted" and 0 < metrics["iterations"] < ITERATIONS
+        assert (trial / "checkpoint.h5").is_file() and (trial / "params.h5").is_file()
+        stopped[name] = metrics["iterations"]
+    assert not (sweep_dir / "03-seed=5").exists()
+    if sig == signal.SIGTERM:
+        return  # the resume is the same after either signal; once is enough
+
+    resumed = subprocess.run([sys.executable, "-m", "nnctl", "sweep", "--resume", str(sweep_dir), "--jobs", "2", "-q"],
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert summary(sweep_dir) == {"01-seed=3": "completed", "02-seed=4": "completed", "03-seed=5": "completed"}
+    for name, at in stopped.items():
+        metrics = json.loads((sweep_dir / name / "metrics.json").read_text())
+        assert metrics["resumed_from"] == at and metrics["iterations"] == ITERATIONS  # continued, not restarted
+        assert not (sweep_dir / name / "checkpoint.h5").exists()
+    # bit for bit the parameters of the trial trained alone, without a stop
+    alone = train_run(load_config(long_config, ["train.seed=3"]), runs_root=tmp_path / "alone")
+    a, _ = load_params(f"{alone.run_dir}/params.h5")
+    b, _ = load_params(sweep_dir / "01-seed=3" / "params.h5")
+    assert all(a[k].tobytes() == b[k].tobytes() for k in a)
+
+
+def test_second_ctrl_c_stops_at_once(tmp_path, long_config):
+    long_config.write_text(SPEC.replace(f"iterations: {ITERATIONS}", "iterations: 50000000"))
+    (tmp_path / "tmp").mkdir()
+    proc = start(["sweep", long_config, "--grid", "train.seed=3,4", "--jobs", "1", "--runs-dir", tmp_path / "runs", "-q"],
+                 tmp_path / "tmp")
+    pid = running_trials(tmp_path / "tmp", proc, ["01-seed=3"])["01-seed=3"]
+    os.kill(pid, signal.SIGSTOP)  # a worker that cannot answer the first request (stuck in a long BLAS call, say)
+    try:
+        proc.send_signal(signal.SIGINT)
+        time.sleep(1)
+        assert proc.poll() is None  # the sweep waits for the trial to stop ...
+        proc.send_signal(signal.SIGINT)  # ... until the user insists
+        out, err = proc.communicate(timeout=60)
+    finally:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    sweep_dir = next((tmp_path / "runs").glob("sweep-*"))
+    assert proc.returncode == 130
+    assert err.splitlines()[-1] == (
+        f"Interrupted: SIGINT: sweep interrupted: 0 of 2 trials finished (stopped at once: trials still running were lost "
+        f"and start again); kept in {sweep_dir}; resume with: nnctl sweep --resume {sweep_dir}"
+    )
+    assert summary(sweep_dir) == {"01-seed=3": "pending", "02-seed=4": "pending"}
