@@ -213,7 +213,7 @@ def test_sweep_table_reads_well_at_80_columns_and_uses_more(tmp_path, tiny_confi
            "--grid", "model.hidden=[3],[20,7]", "--grid", "model.hidden_activation=relu,tanh", "--jobs", "2", "--runs-dir", str(tmp_path / "runs"), "-q"]
     narrow = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "COLUMNS": "80"}, timeout=300)
     assert narrow.returncode == 0, narrow.stderr
-    table = [line for line in narrow.stdout.splitlines() if not line.startswith("sweep: ")]  # the path line is a path
+    table = [line for line in narrow.stdout.splitlines() if not line.startswith(("sweep: ", "report: "))]  # the path lines are paths
     assert max(len(line) for line in table) <= 80
     rows = _table_lines(narrow.stdout)
     assert len(rows) == 8 and all(r.split()[-1] == "completed" for r in rows)  # one line per trial, nothing cut
