@@ -259,6 +259,11 @@ CASES = [
          "Error: {tmp}/run: cannot write the evaluation there (Permission denied); the scores above were not saved; make the "
          "run folder writable (or copy the run) and evaluate again",
          patches={"tempfile.mkstemp": read_only}),
+    Case("params.h5 attribute that is not JSON text", {"run": trained_run, "run/params.h5": params_attr("dtype", 5)},
+         ["evaluate", "{tmp}/run"], "Error: {tmp}/run/params.h5: cannot read the parameters (TypeError); the file is damaged"),
+    Case("config.resolved.yaml without a data mapping", {"run": trained_run, "run/config.resolved.yaml": "data: just a string\n"},
+         ["evaluate", "{tmp}/run"],
+         "Error: {tmp}/run/config.resolved.yaml: data: expected a mapping with a test file path; pass the data with --data"),
 ]
 
 
