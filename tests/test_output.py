@@ -178,6 +178,9 @@ def test_files_get_the_umask_permissions(tmp_path, tiny_data, umask, file_mode, 
     assert nnctl("train", "tiny.yaml", "-q", cwd=tmp_path, umask=umask).returncode == 0
     assert nnctl("evaluate", "runs/latest", cwd=tmp_path, umask=umask).returncode == 0
     assert nnctl("data", "make", "planar", "-o", "planar.h5", cwd=tmp_path, umask=umask).returncode == 0
+    sweep = nnctl("sweep", "tiny.yaml", "--grid", "train.iterations=3,4", "--jobs", "1", "-q", cwd=tmp_path, umask=umask)
+    assert sweep.returncode == 0, sweep.stderr
+    assert any(p.name == "summary.json" for p in (tmp_path / "runs").rglob("*"))
     written = [p for p in (tmp_path / "runs").rglob("*") if not p.is_symlink()] + [tmp_path / "planar.h5"]
     assert any(p.suffix == ".png" for p in written) and any(p.name == "params.h5" for p in written)
     for p in written:
