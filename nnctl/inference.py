@@ -137,8 +137,10 @@ def default_test_source(run: Run) -> str:
     resolved = run.path / "config.resolved.yaml"
     try:
         data = yaml.safe_load(resolved.read_text())["data"]
-    except (OSError, KeyError, TypeError, yaml.YAMLError):
+    except (OSError, KeyError, TypeError, ValueError, yaml.YAMLError):
         raise RunError(f"{resolved}: missing or unreadable; pass the data with --data") from None
+    if not isinstance(data, dict) or not isinstance(data.get("test"), (str, type(None))):
+        raise RunError(f"{resolved}: data: expected a mapping with a test file path; pass the data with --data")
     if not data.get("test"):
         raise RunError(f"{run.path}: the run has no test file; pass one with --data FILE.h5")
     return data["test"]
@@ -188,6 +190,8 @@ def check_own_data(run: Run, data, source) -> None:
     recorded = read_json_object(path).get("data", {})
     if not isinstance(recorded, dict):
         raise RunError(f"{path}: data: expected an object of data files and their SHA-256; the run's files are damaged")
+    if str(source).startswith("builtin:"):
+        return  # a generator and its options name the data; its last bits may differ on another CPU
     for role, entry in recorded.items():
         if not (isinstance(entry, dict) and isinstance(entry.get("source"), str)) or not _same_source(entry["source"], source):
             continue
@@ -306,3 +310,54 @@ def save_evaluation(run: Run, result: dict, data, source_given: bool) -> dict:
             f"{run.path}: cannot write the evaluation there ({exc.strerror or exc}); the scores above were not saved; "
             "make the run folder writable (or copy the run) and evaluate again"
         ) from None
+
+
+def read_evaluation(path) -> dict:
+    """evaluation.json read back (for reports): a RunError naming the key if it is not what evaluate writes."""
+    from nnctl.runs import read_json_object
+
+    result = read_json_object(path, fix="run `nnctl evaluate` again")
+
+    def bad(key, want):
+        return RunError(f"{path}: {key}: expected {want}; run `nnctl evaluate` again")
+
+    def number(v):
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
+
+    for key in ("run", "data"):
+        if not isinstance(result.get(key), str):
+            raise bad(key, "a path")
+    m = result.get("m")
+    if not (isinstance(m, int) and not isinstance(m, bool) and m > 0):
+        raise bad("m", "a positive whole number")
+    task = result.get("task")
+    if task not in ("classification", "regression"):
+        raise bad("task", "classification or regression")
+    files = result.get("files", {})
+    if not (isinstance(files, dict) and all(isinstance(v, str) for v in files.values())):
+        raise bad("files", "an object of file paths")
+    if task == "regression":
+        for key in ("rmse", "mae"):
+            if not number(result.get(key)):
+                raise bad(key, "a finite number")
+        outputs = result.get("outputs")
+        if not (isinstance(outputs, list) and len(outputs) == m and all(map(number, outputs))):
+            raise bad("outputs", f"{m} finite numbers")
+        return result
+    for key in ("accuracy", "precision", "recall", "f1"):
+        if not number(result.get(key)):
+            raise bad(key, "a finite number")
+    classes = result.get("classes")
+    if not (isinstance(classes, list) and len(classes) == 2 and all(isinstance(c, str) for c in classes)):
+        raise bad("classes", "two class names")
+    cm = result.get("confusion_matrix")
+    if not (isinstance(cm, list) and len(cm) == 2 and all(isinstance(r, list) and len(r) == 2 for r in cm)
+            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for r in cm for v in r) and sum(map(sum, cm)) == m):
+        raise bad("confusion_matrix", f"2×2 counts adding up to m = {m}")
+    probs = result.get("probabilities")
+    if not (isinstance(probs, list) and len(probs) == m and all(number(p) and 0 <= p <= 1 for p in probs)):
+        raise bad("probabilities", f"{m} numbers between 0 and 1")
+    wrong = result.get("misclassified")
+    if not (isinstance(wrong, list) and all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < m for i in wrong)):
+        raise bad("misclassified", f"example indices from 0 to {m - 1}")
+    return result

@@ -118,7 +118,7 @@ def load_params(path, groups=False):
                 for g in (k for k in f.keys() if isinstance(f[k], h5py.Group)):
                     params.update({f"{g}/{k}": f[g][k][()] for k in f[g].keys()})
             meta = {key: json.loads(value) for key, value in f.attrs.items()}
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # TypeError: an attribute that is not JSON text
         raise RunError(f"{path}: cannot read the parameters ({exc.__class__.__name__}); the file is damaged") from None
     return params, meta
 
@@ -266,15 +266,17 @@ def load_run(path) -> Run:
 def run_status(metrics: dict) -> str:
     """A 'running' run whose process is gone on this host was interrupted or killed."""
     status = metrics.get("status", "unknown")
-    if status == "running" and metrics.get("pid"):
+    pid = metrics.get("pid")
+    # a stored pid is input: only a positive process id is looked up (0 or -1 would name a group)
+    if status == "running" and isinstance(pid, int) and not isinstance(pid, bool) and 0 < pid < 2**31:
         import platform
 
         if metrics.get("host") == platform.node():
             try:
-                os.kill(int(metrics["pid"]), 0)
+                os.kill(pid, 0)
             except ProcessLookupError:
                 return "interrupted"
-            except (PermissionError, ValueError):
+            except (PermissionError, OSError):
                 pass
     return status
 

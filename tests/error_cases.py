@@ -332,6 +332,11 @@ CASES = [
          "Error: --address garbage: expected the Dask scheduler as tcp://HOST:PORT, e.g. --address tcp://10.0.0.5:8786"),
     Case("Dask address without the Dask executor", cfg(GOOD), ["sweep", "{tmp}/c.yaml", "--grid", "train.seed=1,2", "--address", "tcp://10.0.0.5:8786"],
          "Error: --address tcp://10.0.0.5:8786 is for --executor dask; add --executor dask, or leave --address out"),
+    Case("params.h5 attribute that is not JSON text", {"run": trained_run, "run/params.h5": params_attr("dtype", 5)},
+         ["evaluate", "{tmp}/run"], "Error: {tmp}/run/params.h5: cannot read the parameters (TypeError); the file is damaged"),
+    Case("config.resolved.yaml without a data mapping", {"run": trained_run, "run/config.resolved.yaml": "data: just a string\n"},
+         ["evaluate", "{tmp}/run"],
+         "Error: {tmp}/run/config.resolved.yaml: data: expected a mapping with a test file path; pass the data with --data"),
 ]
 
 

@@ -178,6 +178,9 @@ def test_files_get_the_umask_permissions(tmp_path, tiny_data, umask, file_mode, 
     assert nnctl("train", "tiny.yaml", "-q", cwd=tmp_path, umask=umask).returncode == 0
     assert nnctl("evaluate", "runs/latest", cwd=tmp_path, umask=umask).returncode == 0
     assert nnctl("data", "make", "planar", "-o", "planar.h5", cwd=tmp_path, umask=umask).returncode == 0
+    sweep = nnctl("sweep", "tiny.yaml", "--grid", "train.iterations=3,4", "--jobs", "1", "-q", cwd=tmp_path, umask=umask)
+    assert sweep.returncode == 0, sweep.stderr
+    assert any(p.name == "summary.json" for p in (tmp_path / "runs").rglob("*"))
     written = [p for p in (tmp_path / "runs").rglob("*") if not p.is_symlink()] + [tmp_path / "planar.h5"]
     assert any(p.suffix == ".png" for p in written) and any(p.name == "params.h5" for p in written)
     for p in written:
@@ -420,3 +423,63 @@ def test_predict_shows_a_progress_bar_on_a_terminal(tmp_path, tiny_config, monke
     assert result.exit_code == 0, result.output
     assert "predicting" in screen.getvalue() and "5/5" in screen.getvalue()
     assert len(result.stdout.splitlines()) == 5  # the bar is on stderr only
+
+
+def test_stored_pid_and_attributes_are_input(tmp_path, tiny_config):
+    import platform
+
+    from nnctl.runs import list_runs
+
+    run = train_tiny(tmp_path)
+    for pid in ([1], 0, -1, "x", 2**40, True):
+        (run / "metrics.json").write_text(json.dumps({"status": "running", "pid": pid, "host": platform.node()}))
+        assert [r["status"] for r in list_runs(tmp_path / "runs")] == ["running"]  # never os.kill(0 or -1)
+        assert invoke("runs", "--runs-dir", tmp_path / "runs").exit_code == 0
+    with h5py.File(run / "params.h5", "r+") as f:
+        f.attrs["dtype"] = 5  # not JSON text
+    result = invoke("evaluate", run)
+    assert result.stderr.strip() == f"Error: {run / 'params.h5'}: cannot read the parameters (TypeError); the file is damaged"
+
+
+def test_resolved_spec_without_a_data_mapping(tmp_path, tiny_config):
+    run = train_tiny(tmp_path)
+    (run / "config.resolved.yaml").write_text("data: just a string\n")
+    result = invoke("evaluate", run)
+    assert result.stderr.strip() == (
+        f"Error: {run / 'config.resolved.yaml'}: data: expected a mapping with a test file path; pass the data with --data"
+    )
+
+
+def test_builtin_data_is_not_held_to_its_bytes(tmp_path):
+    # a generator's last bits may differ on another CPU: its name and options identify it
+    result = invoke("train", REPO / "configs" / "quickstart.yaml", "--runs-dir", tmp_path, "-q", "--set", "train.iterations=10")
+    assert result.exit_code == 0
+    run = tmp_path / os.readlink(tmp_path / "latest")
+    reproduce = json.loads((run / "reproduce.json").read_text())
+    reproduce["data"]["test"]["sha256"] = "0" * 64
+    (run / "reproduce.json").write_text(json.dumps(reproduce))
+    assert invoke("evaluate", run).exit_code == 0
+
+
+def test_read_evaluation_checks_what_it_reads(tmp_path, tiny_config):
+    from nnctl.errors import RunError
+    from nnctl.inference import read_evaluation
+
+    run = train_tiny(tmp_path)
+    assert invoke("evaluate", run).exit_code == 0
+    path = run / "evaluation.json"
+    good = read_evaluation(path)
+    assert good["m"] == 6 and len(good["probabilities"]) == 6
+    for key, value, message in (
+        ("probabilities", [0.5] * 5, "probabilities: expected 6 numbers between 0 and 1"),
+        ("confusion_matrix", [[1, 2], [3, "x"]], "confusion_matrix: expected 2×2 counts adding up to m = 6"),
+        ("misclassified", [9], "misclassified: expected example indices from 0 to 5"),
+        ("m", -1, "m: expected a positive whole number"),
+    ):
+        path.write_text(json.dumps({**good, key: value}))
+        with pytest.raises(RunError) as err:
+            read_evaluation(path)
+        assert str(err.value) == f"{path}: {message}; run `nnctl evaluate` again"
+    path.write_text("[1, 2]")
+    with pytest.raises(RunError, match="holds a list, not the JSON object nnctl writes; run `nnctl evaluate` again"):
+        read_evaluation(path)
