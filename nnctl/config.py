@@ -141,7 +141,7 @@ class TrainSpec(_Strict):
         if self.first_layer == "dual":
             why = DualFirstLayer.not_exact_for(OPTIMIZERS[self.optimizer].make.linear, self.batch_size is None)
             if why:
-                raise ValueError(f"train.first_layer: dual is not exact with {why}; use auto or primal")
+                raise ValueError(f"train.first_layer: dual is not exact here ({why}); use auto or primal")
         return self
 
     @property

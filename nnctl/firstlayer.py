@@ -99,7 +99,7 @@ class DualFirstLayer:
         if not full_batch:
             return "mini-batches: each step sees other examples, so W1 is not W1_0 + C X^T with one C over all of X"
         if not optimizer_linear:
-            return "the optimizer divides element-wise by its moments, which is not linear in the examples"
+            return "the optimizer's element-wise division by its moments is not linear in the examples"
         return None
 
     def forward(self, A0, Z):
@@ -145,7 +145,7 @@ def choose_first_layer(requested, n_x, m, itemsize, memory_budget, optimizer_lin
         return requested, f"train.first_layer: {requested}"
     why_not = DualFirstLayer.not_exact_for(optimizer_linear, full_batch)
     if why_not:
-        return PRIMAL, f"primal: the dual path is not exact with {why_not}"
+        return PRIMAL, f"primal: the dual path is not exact here ({why_not})"
     if m >= n_x:
         return PRIMAL, f"primal: m = {m} is not smaller than n_x = {n_x}, so the dual path is no less work"
     if m * m * itemsize > memory_budget:

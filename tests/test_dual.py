@@ -101,8 +101,8 @@ def test_auto_path_and_its_reason(tmp_path, tiny_config):
     cases = {
         (): ("dual", "dual: m = 12 < n_x = 48"),
         ("train.optimizer=momentum",): ("dual", "dual: m = 12 < n_x = 48"),
-        ("train.optimizer=adam",): ("primal", "the optimizer divides element-wise"),
-        ("train.optimizer=rmsprop",): ("primal", "the optimizer divides element-wise"),
+        ("train.optimizer=adam",): ("primal", "element-wise division by its moments"),
+        ("train.optimizer=rmsprop",): ("primal", "element-wise division by its moments"),
         ("train.iterations=null", "train.epochs=3", "train.batch_size=5"): ("primal", "mini-batches"),
         ("train.first_layer=primal",): ("primal", "train.first_layer: primal"),
     }

@@ -72,6 +72,7 @@ def test_sigint_mid_epoch_then_resume_is_bit_identical(tmp_path, optimizer):
     assert meta["iterations"] == metrics["iterations"] == meta["epoch"] * 19 + meta["batch"]
     # a signal lands between two of an epoch's 19 steps, almost never at its end
     mid_epoch = meta["batch"] > 0
+    assert err.startswith(f"Interrupted: SIGINT at iteration {meta['iterations']} (epoch {meta['epoch']}): ")
 
     resumed = nnctl("train", "--resume", run, "-q")
     assert resumed.returncode == 0, resumed.stderr
