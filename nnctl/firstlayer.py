@@ -76,6 +76,11 @@ class PrimalFirstLayer:
     def extra_bytes(n1, n_x, m, itemsize) -> dict:
         return {}
 
+    @staticmethod
+    def saved_elements(n1, n_x, m) -> int:
+        """Numbers a checkpoint holds besides the parameters."""
+        return 0
+
 
 class DualFirstLayer:
     name = DUAL
@@ -133,6 +138,10 @@ class DualFirstLayer:
     @staticmethod
     def extra_bytes(n1, n_x, m, itemsize) -> dict:
         return {"dual path (G, P, C, W1_0)": (m * m + 2 * n1 * m + n1 * n_x) * itemsize}
+
+    @staticmethod
+    def saved_elements(n1, n_x, m) -> int:
+        return n1 * (n_x + m)  # W1_0 and C
 
 
 FIRST_LAYERS = {PRIMAL: PrimalFirstLayer, DUAL: DualFirstLayer}
