@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nnctl.activations import ACTIVATIONS
+from nnctl.layout import Status
 from nnctl.firstlayer import FIRST_LAYERS, choose_first_layer, choose_path, gram  # noqa: F401 (re-exported)
 from nnctl.network import LOSSES
 from nnctl.optimizers import Optimizer
@@ -256,8 +257,10 @@ class Trainer:
             self.cur = self.buffers[self.m]
             return
         B = self.cur = self.buffers[len(idx)]
-        np.take(self.X, idx, axis=1, out=B.X)
-        np.take(self.Y, idx, axis=1, out=B.Y)
+        # mode="clip": the indices are valid, and unlike the default mode it writes `out` directly,
+        # with no buffer in between
+        np.take(self.X, idx, axis=1, out=B.X, mode="clip")
+        np.take(self.Y, idx, axis=1, out=B.Y, mode="clip")
 
     def forward(self) -> None:
         B = self.cur
@@ -351,7 +354,7 @@ class TrainingResult:
     costs: list = field(default_factory=list)  # [(epoch, cost)], the cost before that epoch's updates
     steps: list = field(default_factory=list)  # [(iteration, learning_rate)] of each recorded epoch, at its start
     position: Position = field(default_factory=Position)
-    status: str = "completed"  # completed | diverged | interrupted
+    status: str = Status.COMPLETED  # completed | diverged | interrupted
     seconds: float = 0.0
     message: str | None = None
 
@@ -410,11 +413,11 @@ def gradient_descent(
                     if record:
                         cost = trainer.cost()
                         if not np.isfinite(cost):
-                            result.status, result.message = "diverged", _diverged(pos, trainer, "cost", full)
+                            result.status, result.message = Status.DIVERGED, _diverged(pos, trainer, "cost", full)
                             break
                         _record(result, listeners, epoch, cost, pos.steps, trainer.learning_rate)
                     if not trainer.backward_and_update():
-                        result.status, result.message = "diverged", _diverged(pos, trainer, "gradient", full)
+                        result.status, result.message = Status.DIVERGED, _diverged(pos, trainer, "gradient", full)
                         break
                     pos.steps += 1
                 else:
@@ -433,7 +436,7 @@ def gradient_descent(
                     x.on_epoch_end(result)
                 if stoppers and _stop(stoppers):
                     if epoch + 1 < epochs:
-                        result.status = "interrupted"
+                        result.status = Status.INTERRUPTED
                     break
     finally:  # a second Ctrl-C still closes the display
         result.seconds = time.perf_counter() - t0
@@ -464,16 +467,16 @@ def _epoch_of_batches(trainer, batches, pos, record, result, stoppers) -> bool:
         if record:
             c = trainer.cost_total()
             if not np.isfinite(c):
-                result.status, result.message = "diverged", _diverged(pos, trainer, "cost", False)
+                result.status, result.message = Status.DIVERGED, _diverged(pos, trainer, "cost", False)
                 return False
             pos.cost_sum += c
         if not trainer.backward_and_update():
-            result.status, result.message = "diverged", _diverged(pos, trainer, "gradient", False)
+            result.status, result.message = Status.DIVERGED, _diverged(pos, trainer, "gradient", False)
             return False
         pos.steps += 1
         pos.batch = k + 1
         if k + 1 < batches.count and stoppers and _stop(stoppers):
-            result.status = "interrupted"  # in the middle of the epoch: the checkpoint says where
+            result.status = Status.INTERRUPTED  # in the middle of the epoch: the checkpoint says where
             return False
     return True
 
