@@ -389,6 +389,8 @@ def gradient_descent(
     """
     listeners = list(listeners) or [Listener()]
     stoppers = [x for x in listeners if type(x).stop_requested is not Listener.stop_requested]
+    # listeners that do something at an epoch's end (the loop skips calling the others)
+    enders = [x for x in listeners if type(x).on_epoch_end is not Listener.on_epoch_end]
     batches = batches or Batches(trainer.m)
     pos = position or Position()
     costs = list(costs or [])
@@ -430,9 +432,10 @@ def gradient_descent(
                         _record(result, listeners, epoch, pos.cost_sum / denominator, pos.steps - batches.count, trainer.learning_rate)
                     pos.batch = 0
                 pos.epoch = epoch + 1
-                for x in listeners:
-                    if epoch % tick == 0:
+                if epoch % tick == 0:
+                    for x in listeners:
                         x.on_tick(epoch + 1)
+                for x in enders:
                     x.on_epoch_end(result)
                 if stoppers and _stop(stoppers):
                     if epoch + 1 < epochs:
