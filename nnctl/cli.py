@@ -118,10 +118,15 @@ def train(
     display.say(f"run: {summary.run_dir}")
     if summary.status == "interrupted":
         raise Interrupted(
-            f"{stop.name} at iteration {summary.iterations}: parameters, checkpoint and costs so far are kept in "
+            f"{stop.name} at iteration {summary.iterations}{_epoch_note(summary)}: parameters, checkpoint and costs so far are kept in "
             f"{summary.run_dir}; resume with: nnctl train --resume {summary.run_dir}",
             exit_code=stop.exit_code,
         )
+
+
+def _epoch_note(summary) -> str:
+    """With mini-batches an iteration is one batch: say which epoch it fell in."""
+    return f" (epoch {summary.epochs})" if summary.epochs not in (None, summary.iterations) else ""
 
 
 @config_app.command("show")

@@ -22,6 +22,7 @@ from nnctl.errors import ConfigError, DataError
 from nnctl.firstlayer import DualFirstLayer
 from nnctl.network import INIT_NAMES, LOSS_NAMES, LOSSES
 from nnctl.optimizers import OPTIMIZER_NAMES, OPTIMIZERS, SCHEDULE_NAMES
+from nnctl.training import SHUFFLES
 
 # the valid names come from the tables
 ActivationName = Literal[ACTIVATION_NAMES]
@@ -29,6 +30,7 @@ InitName = Literal[INIT_NAMES]
 LossName = Literal[("auto", *LOSS_NAMES)]
 OptimizerName = Literal[OPTIMIZER_NAMES]
 ScheduleName = Literal[SCHEDULE_NAMES]
+ShuffleName = Literal[tuple(SHUFFLES)]
 LayerSize = Annotated[int, Field(gt=0)]
 MAX_CONFIG_BYTES = 1 << 20
 MAX_YAML_NODES = 100_000  # values in the document once every alias is expanded
@@ -135,7 +137,7 @@ class TrainSpec(_Strict):
     )
     epochs: Optional[int] = Field(None, ge=1, description="passes over the training set")
     batch_size: Optional[int] = Field(None, ge=1, description="examples per step; none: the full batch")
-    shuffle: Literal["generator", "course", "none"] = Field(
+    shuffle: ShuffleName = Field(
         "generator", description="mini-batch order each epoch: from the seed; the course's seed 10, 11, ...; or none"
     )
     optimizer: OptimizerName = "gd"
@@ -162,7 +164,7 @@ class TrainSpec(_Strict):
         if self.first_layer == "dual":
             why = DualFirstLayer.not_exact_for(OPTIMIZERS[self.optimizer].make.linear, self.batch_size is None)
             if why:
-                raise ValueError(f"train.first_layer: dual is not exact with {why}; use auto or primal")
+                raise ValueError(f"train.first_layer: dual is not exact here ({why}); use auto or primal")
         return self
 
     @property

@@ -53,7 +53,7 @@ class RichReporter(Reporter):
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(bar_width=None),
-            TextColumn("{task.completed}/{task.total}"),
+            TextColumn("{task.completed}/{task.total} " + self.unit + "s"),
             TextColumn("cost {task.fields[cost]}"),
             _RateColumn(),
             TimeRemainingColumn(),

@@ -29,20 +29,24 @@ from nnctl.firstlayer import choose_first_layer
 from nnctl.layout import BOUNDARY_PNG, CHECKPOINT, COSTS_CSV, COSTS_PNG, METRICS, PARAMS, REPRODUCE, RESOLVED, SPEC, Status
 from nnctl.metrics import Summary, evaluate_dataset, reproduce_info, write_costs_csv
 from nnctl.network import initialize_parameters, predict_proba
-from nnctl.optimizers import OPTIMIZERS, epoch_rate, make_optimizer
+from nnctl.optimizers import OPTIMIZERS, SCHEDULES, epoch_rate, make_optimizer
 from nnctl.plots import plot_costs, plot_decision_boundary
-from nnctl.resources import available_memory, blas_info, memory_estimate, preflight  # noqa: F401 (re-exported)
+from nnctl.resources import available_memory, memory_estimate, preflight  # noqa: F401 (memory_estimate re-exported)
 from nnctl.runs import atomic_write, create_run_dir, read_json, resolve_run_path, run_status, save_params, update_latest, write_json
-from nnctl.training import Batches, Reporter, Trainer, gradient_descent
+from nnctl.training import Batches, CheckpointEvery, Reporter, StopWhen, Trainer, gradient_descent
 
 __all__ = ["train_run", "resume_run", "Summary", "available_memory", "memory_estimate", "evaluate_dataset", "make_rng", "load_data"]
 
 
+INIT_RNGS = {
+    "legacy": np.random.RandomState,  # the same stream as the course's np.random.seed(seed); randn
+    "generator": np.random.default_rng,
+}
+
+
 def make_rng(spec: Spec):
     """The generator for initial weights: the course's legacy RandomState, or a modern Generator."""
-    if spec.model.init_rng == "legacy":
-        return np.random.RandomState(spec.train.seed)  # same stream as np.random.seed(seed); randn
-    return np.random.default_rng(spec.train.seed)
+    return INIT_RNGS[spec.model.init_rng](spec.train.seed)
 
 
 def load_data(spec: Spec):
@@ -232,25 +236,26 @@ def _initialise(run: _Run):
 
 def _train(run: _Run, trainer: Trainer, batches: Batches, reporter, should_stop):
     t = run.spec.train
-    rate = None if t.decay == "none" else (lambda e: epoch_rate(t.decay, t.learning_rate, e, t.decay_rate, t.time_interval))
+    rate = (lambda e: epoch_rate(t.decay, t.learning_rate, e, t.decay_rate, t.time_interval)) if SCHEDULES[t.decay].varies else None
     fp = checkpoint.fingerprint(run.resolved)
     meta = {**run.meta, "first_layer_reason": run.path_reason}
     ckpt = run.ckpt
+    save = lambda res: checkpoint.save(run.run_dir, trainer, batches, res, meta, fp)  # noqa: E731
+    listeners = [reporter or Reporter(), CheckpointEvery(t.checkpoint_every, t.epoch_count, save)]
+    if should_stop is not None:
+        listeners.append(StopWhen(should_stop))
     result = gradient_descent(
         trainer,
         t.epoch_count,
         t.record_every,
-        costs=ckpt.costs if ckpt else None,
-        reporter=reporter,
-        should_stop=should_stop,
-        checkpoint_every=t.checkpoint_every,
-        on_checkpoint=lambda res: checkpoint.save(run.run_dir, trainer, batches, res, meta, fp),
+        listeners=listeners,
         batches=batches,
         rate=rate,
         position=ckpt.position if ckpt else None,
+        costs=ckpt.costs if ckpt else None,
     )
     if result.status == Status.INTERRUPTED:
-        checkpoint.save(run.run_dir, trainer, batches, result, meta, fp)
+        save(result)
     return result
 
 
@@ -269,7 +274,7 @@ def _save(run: _Run, trainer: Trainer, batches: Batches, result) -> dict:
         params = trainer.materialize()
     save_params(run.run_dir / PARAMS, params, {**run.meta, "iterations": result.iterations, "epochs": result.epochs, "first_layer": run.path})
     rows = [(*c, *s) for c, s in zip(result.costs, result.steps)]
-    write_costs_csv(run.run_dir / COSTS_CSV, rows, run.mini_batch, t.decay != "none")
+    write_costs_csv(run.run_dir / COSTS_CSV, rows, run.mini_batch, SCHEDULES[t.decay].varies)
     plot_costs(run.run_dir / COSTS_PNG, {run.spec.name or "run": result.costs}, run.spec.name or "", t.learning_rate)
     return params
 
@@ -280,7 +285,7 @@ def _evaluate(run: _Run, params, result) -> dict:
         return metrics
     for label, data in (("train", run.train), ("test", run.test)):
         if data is not None:
-            for key, value in evaluate_dataset(params, run.activations, data, run.resolved.model.task).items():
+            for key, value in evaluate_dataset(params, run.activations, data, run.resolved.model.loss).items():
                 metrics[f"{label}_{key}"] = value
     if run.train.n_x == 2:
         plot_decision_boundary(

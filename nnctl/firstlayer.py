@@ -76,6 +76,11 @@ class PrimalFirstLayer:
     def extra_bytes(n1, n_x, m, itemsize) -> dict:
         return {}
 
+    @staticmethod
+    def saved_elements(n1, n_x, m) -> int:
+        """Numbers a checkpoint holds besides the parameters."""
+        return 0
+
 
 class DualFirstLayer:
     name = DUAL
@@ -99,7 +104,7 @@ class DualFirstLayer:
         if not full_batch:
             return "mini-batches: each step sees other examples, so W1 is not W1_0 + C X^T with one C over all of X"
         if not optimizer_linear:
-            return "the optimizer divides element-wise by its moments, which is not linear in the examples"
+            return "the optimizer's element-wise division by its moments is not linear in the examples"
         return None
 
     def forward(self, A0, Z):
@@ -134,6 +139,10 @@ class DualFirstLayer:
     def extra_bytes(n1, n_x, m, itemsize) -> dict:
         return {"dual path (G, P, C, W1_0)": (m * m + 2 * n1 * m + n1 * n_x) * itemsize}
 
+    @staticmethod
+    def saved_elements(n1, n_x, m) -> int:
+        return n1 * (n_x + m)  # W1_0 and C
+
 
 FIRST_LAYERS = {PRIMAL: PrimalFirstLayer, DUAL: DualFirstLayer}
 
@@ -145,7 +154,7 @@ def choose_first_layer(requested, n_x, m, itemsize, memory_budget, optimizer_lin
         return requested, f"train.first_layer: {requested}"
     why_not = DualFirstLayer.not_exact_for(optimizer_linear, full_batch)
     if why_not:
-        return PRIMAL, f"primal: the dual path is not exact with {why_not}"
+        return PRIMAL, f"primal: the dual path is not exact here ({why_not})"
     if m >= n_x:
         return PRIMAL, f"primal: m = {m} is not smaller than n_x = {n_x}, so the dual path is no less work"
     if m * m * itemsize > memory_budget:

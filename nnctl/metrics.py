@@ -11,7 +11,7 @@ from nnctl import __version__
 from nnctl.atomic import atomic_write
 from nnctl.data import Dataset
 from nnctl.layout import RESOLVED
-from nnctl.network import predict_proba
+from nnctl.network import LOSSES, predict_proba
 from nnctl.resources import blas_info
 
 
@@ -36,12 +36,9 @@ class Summary:
     epochs: int | None = None
 
 
-def evaluate_dataset(params, activations, data: Dataset, task: str) -> dict:
-    """Accuracy (%) for classification, RMSE for regression."""
-    AL = predict_proba(data.X, params, activations)
-    if task == "classification":
-        return {"accuracy": float(np.mean((AL > 0.5) == (data.Y > 0.5)) * 100)}
-    return {"rmse": float(np.sqrt(np.mean((AL - data.Y) ** 2)))}
+def evaluate_dataset(params, activations, data: Dataset, loss: str) -> dict:
+    """The loss's score: accuracy (%) for classification, RMSE for regression."""
+    return LOSSES[loss].score(predict_proba(data.X, params, activations), data.Y)
 
 
 def cost_columns(mini_batch: bool, decay: bool) -> list:

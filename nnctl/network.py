@@ -82,17 +82,27 @@ def _dZ_through_output(dZ, AL, output):
     return ACTIVATIONS[output].backward(dZ, AL)
 
 
+def _accuracy(AL, Y) -> dict:
+    """Percent of examples on the right side of 0.5."""
+    return {"accuracy": float(np.mean((AL > 0.5) == (Y > 0.5)) * 100)}
+
+
+def _rmse(AL, Y) -> dict:
+    return {"rmse": float(np.sqrt(np.mean((AL - Y) ** 2)))}
+
+
 class Loss(NamedTuple):
     total: Callable  # (Z[L], A[L], Y) -> the cost summed over the examples, unnormalised
     divisor: int  # the cost is total / (divisor * m)
     dZ: Callable  # (A[L] - Y in a buffer, A[L], output activation) -> dZ[L], in that buffer
     task: str  # classification | regression
     output: str | None  # the output activation it needs, or None for any
+    score: Callable  # (A[L], Y) -> {"accuracy": %} or {"rmse": ...}
 
 
 LOSSES: dict[str, Loss] = {
-    "cross_entropy": Loss(_cross_entropy_total, 1, _dZ_is_A_minus_Y, "classification", "sigmoid"),
-    "mse": Loss(_squared_total, 2, _dZ_through_output, "regression", None),
+    "cross_entropy": Loss(_cross_entropy_total, 1, _dZ_is_A_minus_Y, "classification", "sigmoid", _accuracy),
+    "mse": Loss(_squared_total, 2, _dZ_through_output, "regression", None, _rmse),
 }
 LOSS_NAMES = tuple(LOSSES)
 

@@ -176,12 +176,13 @@ def _inverse_time(alpha0, epoch, decay_rate, time_interval):
 
 class Schedule(NamedTuple):
     rate: Callable  # (alpha_0, k, decay_rate, time_interval) -> the learning rate
+    varies: bool  # False: the loop leaves the rate alone and costs.csv has no rate column
     summary: str
 
 
 SCHEDULES: dict[str, Schedule] = {
-    "none": Schedule(_constant, "alpha_0 throughout"),
-    "inverse_time": Schedule(_inverse_time, "alpha_0 / (1 + decay_rate * floor(k / time_interval))"),
+    "none": Schedule(_constant, False, "alpha_0 throughout"),
+    "inverse_time": Schedule(_inverse_time, True, "alpha_0 / (1 + decay_rate * floor(k / time_interval))"),
 }
 SCHEDULE_NAMES = tuple(SCHEDULES)
 

@@ -56,7 +56,7 @@ def preflight(layer_dims, m: int, dtype, path: str, root: Path, free: int, optim
             f"available; use train.dtype: float32, fewer examples or smaller layers"
         )
     weights = sum(layer_dims[l] * layer_dims[l - 1] + layer_dims[l] for l in range(1, len(layer_dims)))
-    extra = (layer_dims[1] * (layer_dims[0] + m)) if path == "dual" else 0
+    extra = FIRST_LAYERS[path].saved_elements(layer_dims[1], layer_dims[0], m)
     # params.h5, checkpoint.h5 (with the optimizer's moments) and its temporary, pictures
     disk = 3 * (weights * (1 + optimizer_arrays) + extra) * itemsize + (2 << 20)
     probe = root

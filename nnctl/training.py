@@ -6,7 +6,7 @@ and the smaller last one). The pure functions of nnctl.network are the readable 
 tests hold it to. The first layer is a strategy (nnctl.firstlayer): primal or dual.
 
 `gradient_descent` is the loop over epochs and mini-batches. It only emits events (costs, ticks,
-checkpoints, "stop?"); listeners record or draw. Costs are the course's: an epoch's cost is the
+epoch ends, "stop?"); listeners record, draw, save checkpoints or ask to stop. Costs are the course's: an epoch's cost is the
 sum of the per-batch costs, each taken before that batch's update, divided by m.
 """
 
@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nnctl.activations import ACTIVATIONS
+from nnctl.layout import Status
 from nnctl.firstlayer import FIRST_LAYERS, choose_first_layer, choose_path, gram  # noqa: F401 (re-exported)
 from nnctl.network import LOSSES
 from nnctl.optimizers import Optimizer
@@ -26,8 +27,9 @@ _sum = np.add.reduce
 COURSE_SHUFFLE_SEED = 10  # the course's `seed = 10`, incremented before each epoch
 
 
-class Reporter:
-    """Listener for training events; this base class does nothing (the `--quiet` reporter).
+class Listener:
+    """Training events, Keras-callback style: the loop emits them, listeners record, draw, save
+    checkpoints or ask to stop. Every method does nothing here (the `--quiet` reporter).
 
     `unit` names what `total` and the numbers passed count: "iteration" for full-batch training
     (one iteration per epoch), "epoch" with mini-batches.
@@ -39,36 +41,111 @@ class Reporter:
 
     def on_cost(self, iteration: int, cost: float) -> None: ...
 
-    def on_tick(self, iteration: int) -> None: ...
+    def on_tick(self, iteration: int) -> None:
+        """Progress, about 200 times a run."""
+
+    def on_epoch_end(self, result: "TrainingResult") -> None:
+        """After every epoch."""
+
+    def stop_requested(self) -> bool:
+        """Asked after every iteration; True ends the run as interrupted (resumable)."""
+        return False
 
     def on_end(self, iteration: int) -> None: ...
+
+
+Reporter = Listener  # the progress display's name for it
+
+
+class StopWhen(Listener):
+    """Stop when `ask()` says so (Ctrl-C, SIGTERM)."""
+
+    def __init__(self, ask):
+        self.ask = ask
+
+    def stop_requested(self) -> bool:
+        return bool(self.ask())
+
+
+class CheckpointEvery(Listener):
+    """`save(result)` every `every` epochs, except after the last (params.h5 then holds the state)."""
+
+    def __init__(self, every: int, total: int, save):
+        self.every, self.total, self.save = every, total, save
+
+    def on_epoch_end(self, result) -> None:
+        epoch = result.position.epoch
+        if epoch % self.every == 0 and epoch < self.total:
+            self.save(result)
 
 
 # ---------------------------------------------------------------- the examples, batch by batch
 
 
+class StoredOrder:
+    """shuffle: none — the examples in the order they are stored, every epoch."""
+
+    def __init__(self, seed: int):
+        pass
+
+    def draw(self, order, epoch: int) -> None:
+        pass
+
+    def state(self) -> dict:
+        return {}
+
+    def load_state(self, state: dict) -> None:
+        pass
+
+
+class GeneratorOrder(StoredOrder):
+    """shuffle: generator — a new order every epoch from a Generator seeded from the spec's seed
+    (its own stream, not the initialisation's); its state goes into checkpoints."""
+
+    def __init__(self, seed: int):
+        self.rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
+
+    def draw(self, order, epoch: int) -> None:
+        self.rng.shuffle(order)
+
+    def state(self) -> dict:
+        return {"bit_generator": self.rng.bit_generator.state}
+
+    def load_state(self, state: dict) -> None:
+        if "bit_generator" in state:
+            self.rng.bit_generator.state = state["bit_generator"]
+
+
+class CourseOrder(StoredOrder):
+    """shuffle: course — the notebook's random_mini_batches: `seed` starts at 10 and is incremented
+    before each epoch, then `np.random.seed(seed); np.random.permutation(m)`. Nothing to save:
+    the order follows from the epoch."""
+
+    def __init__(self, seed: int):
+        self.legacy = np.random.RandomState(COURSE_SHUFFLE_SEED)
+
+    def draw(self, order, epoch: int) -> None:
+        # reseeding one RandomState gives RandomState(seed)'s stream, 20 times faster than a new one
+        self.legacy.seed(COURSE_SHUFFLE_SEED + 1 + epoch)
+        self.legacy.shuffle(order)
+
+
+SHUFFLES = {"generator": GeneratorOrder, "course": CourseOrder, "none": StoredOrder}
+
+
 class Batches:
     """Which examples each step sees. Full batch (`batch_size` None or >= m): all of X, in order.
-
-    Mini-batches of `batch_size`, the last one smaller, in an order drawn every epoch:
-    shuffle "generator": a permutation from a Generator seeded from the spec's seed (its state is
-    checkpointed); "course": `np.random.seed(10 + 1 + epoch); np.random.permutation(m)`, the course's
-    `random_mini_batches` exactly; "none": the stored order.
-    """
+    Mini-batches of `batch_size`, the last one smaller, in an order drawn every epoch by one of
+    SHUFFLES."""
 
     def __init__(self, m: int, batch_size: int | None = None, shuffle: str = "generator", seed: int = 0):
         self.m = m
         self.full = batch_size is None or batch_size >= m
         self.size = m if self.full else batch_size
         self.count = -(-m // self.size)  # batches per epoch
-        self.shuffle = "none" if self.full else shuffle
+        self.shuffler = SHUFFLES["none" if self.full else shuffle](seed)
         self.order = np.arange(m)  # this epoch's order of the examples, drawn in place
         self._identity = np.arange(m)
-        self.rng = None
-        if self.shuffle == "generator":
-            self.rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
-        elif self.shuffle == "course":
-            self._legacy = np.random.RandomState(COURSE_SHUFFLE_SEED)
 
     @property
     def sizes(self) -> tuple:
@@ -76,28 +153,21 @@ class Batches:
 
     def start_epoch(self, epoch: int) -> None:
         """Draw this epoch's order: `permutation(m)`, written as what it is, a shuffle of 0..m-1."""
-        if self.shuffle == "none":
-            return
         np.copyto(self.order, self._identity)
-        if self.shuffle == "generator":
-            self.rng.shuffle(self.order)
-        else:  # reseeding one RandomState gives RandomState(seed)'s stream, 20 times faster than a new one
-            self._legacy.seed(COURSE_SHUFFLE_SEED + 1 + epoch)
-            self._legacy.shuffle(self.order)
+        self.shuffler.draw(self.order, epoch)
 
     def indices(self, k: int):
         """The examples of batch k (a view of this epoch's order)."""
         return self.order[k * self.size : (k + 1) * self.size]
 
     def state(self) -> dict:
-        """The generator's state (JSON) after this epoch's draw; the order itself goes with it."""
-        return {"bit_generator": self.rng.bit_generator.state} if self.rng is not None else {}
+        """The shuffler's state (JSON) after this epoch's draw; the order itself goes with it."""
+        return self.shuffler.state()
 
     def load_state(self, state: dict, order) -> None:
-        if self.rng is not None and "bit_generator" in state:
-            self.rng.bit_generator.state = state["bit_generator"]
+        self.shuffler.load_state(state)
         if order is not None:
-            if order.shape != (self.m,) or not np.array_equal(np.sort(order), np.arange(self.m)):
+            if order.shape != (self.m,) or not np.array_equal(np.sort(order), self._identity):
                 raise ValueError("the checkpoint's order of the examples is not a permutation of them")
             self.order[:] = order
 
@@ -162,7 +232,7 @@ class Trainer:
             views[name][0][...] = arr
             offset += arr.size
         self.first.rebind(*views[self.first.trained_name])
-        if path == "primal":
+        if self.first.trained_name == "W1":  # the primal path trains W[1] itself
             params["W1"] = self.W[1] = views["W1"][0]
         self.dW = [None, None] + [views[f"W{l}"][1] for l in range(2, L + 1)]
         self.db = [None] + [views[f"b{l}"][1] for l in range(1, L + 1)]
@@ -187,8 +257,10 @@ class Trainer:
             self.cur = self.buffers[self.m]
             return
         B = self.cur = self.buffers[len(idx)]
-        np.take(self.X, idx, axis=1, out=B.X)
-        np.take(self.Y, idx, axis=1, out=B.Y)
+        # mode="clip": the indices are valid, and unlike the default mode it writes `out` directly,
+        # with no buffer in between
+        np.take(self.X, idx, axis=1, out=B.X, mode="clip")
+        np.take(self.Y, idx, axis=1, out=B.Y, mode="clip")
 
     def forward(self) -> None:
         B = self.cur
@@ -282,7 +354,7 @@ class TrainingResult:
     costs: list = field(default_factory=list)  # [(epoch, cost)], the cost before that epoch's updates
     steps: list = field(default_factory=list)  # [(iteration, learning_rate)] of each recorded epoch, at its start
     position: Position = field(default_factory=Position)
-    status: str = "completed"  # completed | diverged | interrupted
+    status: str = Status.COMPLETED  # completed | diverged | interrupted
     seconds: float = 0.0
     message: str | None = None
 
@@ -301,24 +373,24 @@ def gradient_descent(
     trainer: Trainer,
     epochs: int,
     record_every: int = 100,
-    costs=None,
-    reporter: Reporter | None = None,
-    should_stop=None,
-    checkpoint_every: int | None = None,
-    on_checkpoint=None,
+    *,
+    listeners=(),
     batches: Batches | None = None,
     rate=None,
     position: Position | None = None,
+    costs=None,
 ) -> TrainingResult:
     """Train from `position` (default: the start) to the end of epoch `epochs - 1`.
 
     An epoch's cost is recorded every `record_every` epochs and at the last one; `rate(epoch)`
-    (default: none) sets the learning rate each epoch. A non-finite cost or gradient stops at once
-    with the last finite parameters intact. `should_stop()` is asked after each step;
-    `on_checkpoint(result)` runs every `checkpoint_every` epochs. `costs`: rows (epoch, cost,
-    iteration, learning_rate) recorded before (a resumed run's).
+    (default: leave it) sets the learning rate each epoch. A non-finite cost or gradient stops at
+    once with the last finite parameters intact. `listeners` get the events; `costs`: rows
+    (epoch, cost, iteration, learning_rate) recorded before (a resumed run's).
     """
-    reporter = reporter or Reporter()
+    listeners = list(listeners) or [Listener()]
+    stoppers = [x for x in listeners if type(x).stop_requested is not Listener.stop_requested]
+    # listeners that do something at an epoch's end (the loop skips calling the others)
+    enders = [x for x in listeners if type(x).on_epoch_end is not Listener.on_epoch_end]
     batches = batches or Batches(trainer.m)
     pos = position or Position()
     costs = list(costs or [])
@@ -327,8 +399,9 @@ def gradient_descent(
     tick = max(1, (epochs - start) // 200)
     full = batches.full
     denominator = trainer.loss.divisor * trainer.m
-    reporter.unit = "iteration" if full else "epoch"
-    reporter.on_start(epochs, start)
+    for x in listeners:
+        x.unit = "iteration" if full else "epoch"
+        x.on_start(epochs, start)
     t0 = time.perf_counter()
     try:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is detected, not warned
@@ -342,43 +415,54 @@ def gradient_descent(
                     if record:
                         cost = trainer.cost()
                         if not np.isfinite(cost):
-                            result.status, result.message = "diverged", _diverged(pos, trainer, "cost", full)
+                            result.status, result.message = Status.DIVERGED, _diverged(pos, trainer, "cost", full)
                             break
-                        result.costs.append((epoch, cost))
-                        result.steps.append((pos.steps, trainer.learning_rate))
-                        reporter.on_cost(epoch, cost)
+                        _record(result, listeners, epoch, cost, pos.steps, trainer.learning_rate)
                     if not trainer.backward_and_update():
-                        result.status, result.message = "diverged", _diverged(pos, trainer, "gradient", full)
+                        result.status, result.message = Status.DIVERGED, _diverged(pos, trainer, "gradient", full)
                         break
                     pos.steps += 1
                 else:
                     if pos.batch == 0:
                         batches.start_epoch(epoch)
                         pos.cost_sum = 0.0
-                    if not _epoch_of_batches(trainer, batches, pos, record, result, should_stop):
+                    if not _epoch_of_batches(trainer, batches, pos, record, result, stoppers):
                         break
                     if record:
-                        cost = pos.cost_sum / denominator
-                        result.costs.append((epoch, cost))
-                        result.steps.append((pos.steps - batches.count, trainer.learning_rate))
-                        reporter.on_cost(epoch, cost)
+                        _record(result, listeners, epoch, pos.cost_sum / denominator, pos.steps - batches.count, trainer.learning_rate)
                     pos.batch = 0
                 pos.epoch = epoch + 1
                 if epoch % tick == 0:
-                    reporter.on_tick(epoch + 1)
-                if checkpoint_every and on_checkpoint and (epoch + 1) % checkpoint_every == 0 and epoch + 1 < epochs:
-                    on_checkpoint(result)
-                if should_stop is not None and should_stop():
+                    for x in listeners:
+                        x.on_tick(epoch + 1)
+                for x in enders:
+                    x.on_epoch_end(result)
+                if stoppers and _stop(stoppers):
                     if epoch + 1 < epochs:
-                        result.status = "interrupted"
+                        result.status = Status.INTERRUPTED
                     break
     finally:  # a second Ctrl-C still closes the display
         result.seconds = time.perf_counter() - t0
-        reporter.on_end(pos.epoch)
+        for x in listeners:
+            x.on_end(pos.epoch)
     return result
 
 
-def _epoch_of_batches(trainer, batches, pos, record, result, should_stop) -> bool:
+def _record(result, listeners, epoch, cost, iteration, rate) -> None:
+    result.costs.append((epoch, cost))
+    result.steps.append((iteration, rate))
+    for x in listeners:
+        x.on_cost(epoch, cost)
+
+
+def _stop(stoppers) -> bool:
+    for x in stoppers:
+        if x.stop_requested():
+            return True
+    return False
+
+
+def _epoch_of_batches(trainer, batches, pos, record, result, stoppers) -> bool:
     """The rest of this epoch's mini-batches; False if the loop must stop (diverged, interrupted)."""
     for k in range(pos.batch, batches.count):
         trainer.use_batch(batches.indices(k))
@@ -386,16 +470,16 @@ def _epoch_of_batches(trainer, batches, pos, record, result, should_stop) -> boo
         if record:
             c = trainer.cost_total()
             if not np.isfinite(c):
-                result.status, result.message = "diverged", _diverged(pos, trainer, "cost", False)
+                result.status, result.message = Status.DIVERGED, _diverged(pos, trainer, "cost", False)
                 return False
             pos.cost_sum += c
         if not trainer.backward_and_update():
-            result.status, result.message = "diverged", _diverged(pos, trainer, "gradient", False)
+            result.status, result.message = Status.DIVERGED, _diverged(pos, trainer, "gradient", False)
             return False
         pos.steps += 1
         pos.batch = k + 1
-        if k + 1 < batches.count and should_stop is not None and should_stop():
-            result.status = "interrupted"  # in the middle of the epoch: the checkpoint says where
+        if k + 1 < batches.count and stoppers and _stop(stoppers):
+            result.status = Status.INTERRUPTED  # in the middle of the epoch: the checkpoint says where
             return False
     return True
 

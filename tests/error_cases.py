@@ -82,6 +82,20 @@ def planar_run(path):
     Path(train_run(load_config(path.parent / "flower.yaml"), runs_root=path.parent / "runs").run_dir).rename(path)
 
 
+def edited_interrupted_run(path):
+    """A run stopped after 2 iterations whose config.resolved.yaml was edited afterwards."""
+    from nnctl.config import load_config
+    from nnctl.experiment import train_run
+
+    course_h5(path.parent / "train.h5")
+    (path.parent / "good.yaml").write_text(GOOD)
+    calls = []
+    summary = train_run(load_config(path.parent / "good.yaml"), runs_root=path.parent / "runs", should_stop=lambda: calls.append(1) or len(calls) == 2)
+    Path(summary.run_dir).rename(path)
+    resolved = path / "config.resolved.yaml"
+    resolved.write_text(resolved.read_text().replace("learning_rate: 0.1", "learning_rate: 0.2"))
+
+
 def cfg(text):
     return {"train.h5": course_h5, "c.yaml": text}
 
@@ -337,6 +351,18 @@ CASES = [
     Case("config.resolved.yaml without a data mapping", {"run": trained_run, "run/config.resolved.yaml": "data: just a string\n"},
          ["evaluate", "{tmp}/run"],
          "Error: {tmp}/run/config.resolved.yaml: data: expected a mapping with a test file path; pass the data with --data"),
+    # --- core ---
+    Case("full-batch iterations with mini-batches", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "train.batch_size=4"],
+         "Error: {tmp}/c.yaml (with --set train.batch_size=4): train.iterations counts full-batch steps; with train.batch_size give train.epochs instead"),
+    Case("neither epochs nor iterations", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "train.iterations=null"],
+         "Error: {tmp}/c.yaml (with --set train.iterations=null): train: give train.epochs (passes over the data) or train.iterations (full-batch steps), one of them"),
+    Case("dual path forced where it is not exact", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "train.optimizer=adam", "--set", "train.first_layer=dual"],
+         "Error: {tmp}/c.yaml (with --set train.optimizer=adam --set train.first_layer=dual): train.first_layer: dual is not exact here "
+         "(the optimizer's element-wise division by its moments is not linear in the examples); use auto or primal"),
+    Case("unknown optimizer", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "train.optimizer=sgd"],
+         "Error: {tmp}/c.yaml (with --set train.optimizer=sgd): train.optimizer: must be 'gd', 'momentum', 'rmsprop' or 'adam' (got 'sgd')"),
+    Case("checkpoint of other settings", {"run": edited_interrupted_run}, ["train", "--resume", "{tmp}/run"],
+         "Error: {tmp}/run/checkpoint.h5: the checkpoint was written for other model or train settings than the run's spec; train it again"),
 ]
 
 

@@ -70,3 +70,44 @@ def test_course_tables_on_both_paths(tmp_path, path):
     costs = dict(read_costs_csv(f"{train_run(spec, runs_root=tmp_path).run_dir}/costs.csv"))
     assert [f"{costs[i]:.6f}" for i in (0, 100, 200)] == ["0.693050", "0.646432", "0.632514"]
 
+
+
+def _train_with(path, optimizer, decay, iterations=300):
+    from nnctl.optimizers import epoch_rate, make_optimizer
+
+    rng = np.random.default_rng(7)
+    n_x, m = 60, 25
+    X, Y = rng.random((n_x, m)), (rng.random((1, m)) > 0.5).astype(float)
+    params = initialize_parameters([n_x, 6, 4, 1], "xavier", rng=np.random.default_rng(1))
+    trainer = Trainer(params, X, Y, ["tanh", "relu", "sigmoid"], "cross_entropy", path=path, optimizer=make_optimizer(optimizer, 0.05, beta=0.9))
+    rate = (lambda e: epoch_rate("inverse_time", 0.05, e, 1.0, 50)) if decay else None
+    result = gradient_descent(trainer, iterations, record_every=50, rate=rate)
+    return trainer.materialize(), result.costs
+
+
+@pytest.mark.parametrize("optimizer,decay", [("momentum", False), ("momentum", True), ("gd", True)])
+def test_dual_equals_primal_with_momentum_and_decay(optimizer, decay):
+    """Momentum's velocity is a linear combination of past gradients, so it lives in C's space too."""
+    primal, costs_p = _train_with("primal", optimizer, decay)
+    dual, costs_d = _train_with("dual", optimizer, decay)
+    for key in primal:
+        assert np.linalg.norm(primal[key] - dual[key]) <= 1e-10 * np.linalg.norm(primal[key]), key
+    assert [f"{c:.6f}" for _, c in costs_p] == [f"{c:.6f}" for _, c in costs_d]
+    assert costs_p[-1][1] < costs_p[0][1]  # it learned something
+
+
+def test_auto_path_and_its_reason(tmp_path, tiny_config):
+    """The dual path where it is exact (full batch, gd or momentum); elsewhere the primal, and why."""
+    cases = {
+        (): ("dual", "dual: m = 12 < n_x = 48"),
+        ("train.optimizer=momentum",): ("dual", "dual: m = 12 < n_x = 48"),
+        ("train.optimizer=adam",): ("primal", "element-wise division by its moments"),
+        ("train.optimizer=rmsprop",): ("primal", "element-wise division by its moments"),
+        ("train.iterations=null", "train.epochs=3", "train.batch_size=5"): ("primal", "mini-batches"),
+        ("train.first_layer=primal",): ("primal", "train.first_layer: primal"),
+    }
+    for overrides, (path, reason) in cases.items():
+        summary = train_run(load_config(tiny_config, list(overrides)), runs_root=tmp_path)
+        metrics = json.loads(open(f"{summary.run_dir}/metrics.json").read())
+        assert metrics["first_layer"] == path == summary.first_layer, overrides
+        assert reason in metrics["first_layer_reason"], (overrides, metrics["first_layer_reason"])

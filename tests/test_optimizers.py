@@ -276,3 +276,31 @@ def test_trainer_equals_course_loop(c):
     np.testing.assert_allclose([cost for _, cost in result.costs], ref_costs, rtol=1e-9)
     for k in ref:
         np.testing.assert_allclose(params[k], ref[k], rtol=1e-9, atol=1e-12)
+
+
+def test_memory_estimate_counts_optimizer_state_and_batch_buffers():
+    from nnctl.resources import memory_estimate
+
+    dims, weights = [2, 5, 2, 1], 2 * 5 + 5 + 5 * 2 + 2 + 2 + 1
+    gd = memory_estimate(dims, 300, 8, "primal")
+    adam = memory_estimate(dims, 300, 8, "primal", optimizer_arrays=make_optimizer("adam", 0.1).extra_arrays(), batch_sizes=(44, 64))
+    assert "optimizer state" not in gd and adam["optimizer state"] == 3 * weights * 8
+    per_example = 2 * (5 + 2 + 1) + 1 + 2 + 1  # A, dZ, Z[L], and the gathered X and Y columns
+    assert adam["mini-batch buffers"] == per_example * (44 + 64) * 8
+    # what the Trainer really allocates for them
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((2, 300)), np.ones((1, 300))
+    trainer = Trainer(initialize_parameters(dims, "he", rng=rng), X, Y, ["relu", "relu", "sigmoid"], "cross_entropy",
+                      optimizer=make_optimizer("adam", 0.1), batch_size=64)
+    buffers = sum(b.nbytes() + b.X.nbytes + b.Y.nbytes for size, b in trainer.buffers.items() if size != 300)
+    assert buffers == adam["mini-batch buffers"]
+    assert sum(v.nbytes for v in trainer.optimizer.m.values()) + trainer.optimizer._tmp.nbytes == adam["optimizer state"]
+
+
+def test_minibatch_divergence_names_epoch_and_iteration():
+    X = np.linspace(-100, 100, 40).reshape(1, 40)
+    params = initialize_parameters([1, 1], "zeros")
+    trainer = Trainer(params, X, X.copy(), ["linear"], "mse", 10.0, batch_size=16)
+    result = gradient_descent(trainer, 100, record_every=1000, batches=Batches(40, 16, "generator", 1))
+    assert result.status == "diverged" and result.message.startswith("training diverged at epoch ")
+    assert ", iteration " in result.message and result.iterations < 100 * 3

@@ -1,0 +1,118 @@
+"""Resume with mini-batches, for every optimizer: a real SIGINT in the middle of an epoch, then
+`--resume`, equals an uninterrupted run bit for bit (parameters, the cost curve, the counts)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from nnctl.runs import load_params
+
+EPOCHS = 300
+SPEC = """\
+name: moons
+data:
+  train: builtin:moons
+model:
+  layers: [2, 5, 2, 1]
+  init: he
+  init_rng: legacy
+train:
+  learning_rate: {lr}
+  epochs: {epochs}
+  batch_size: 16
+  shuffle: {shuffle}
+  optimizer: {optimizer}
+  decay: {decay}
+  time_interval: 7
+  seed: 3
+  record_every: 1
+  checkpoint_every: 20
+"""
+CASES = {  # optimizer: (learning rate, shuffle, decay)
+    "gd": (0.05, "course", "none"),
+    "momentum": (0.05, "generator", "none"),
+    "rmsprop": (0.005, "generator", "inverse_time"),
+    "adam": (0.01, "course", "inverse_time"),
+}
+
+
+def nnctl(*args):
+    return subprocess.run([sys.executable, "-m", "nnctl", *map(str, args)], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("optimizer", list(CASES))
+def test_sigint_mid_epoch_then_resume_is_bit_identical(tmp_path, optimizer):
+    lr, shuffle, decay = CASES[optimizer]
+    config = tmp_path / "moons.yaml"
+    config.write_text(SPEC.format(lr=lr, epochs=EPOCHS, shuffle=shuffle, optimizer=optimizer, decay=decay))
+    ref = nnctl("train", config, "-q", "--runs-dir", tmp_path / "ref")
+    assert ref.returncode == 0, ref.stderr
+    ref_run = (tmp_path / "ref" / "latest").resolve()
+
+    runs = tmp_path / "runs"
+    proc = subprocess.Popen([sys.executable, "-m", "nnctl", "train", str(config), "-q", "--runs-dir", str(runs)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not list(runs.glob("*/checkpoint.h5")):
+        assert proc.poll() is None and time.time() < deadline, proc.communicate()
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    (run,) = [p for p in runs.iterdir() if not p.is_symlink()]
+    _, meta = load_params(run / "checkpoint.h5")
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["status"] == "interrupted" and 0 < metrics["iterations"] < EPOCHS * 19
+    assert meta["iterations"] == metrics["iterations"] == meta["epoch"] * 19 + meta["batch"]
+    # a signal lands between two of an epoch's 19 steps, almost never at its end
+    mid_epoch = meta["batch"] > 0
+    assert err.startswith(f"Interrupted: SIGINT at iteration {meta['iterations']} (epoch {meta['epoch']}): ")
+
+    resumed = nnctl("train", "--resume", run, "-q")
+    assert resumed.returncode == 0, resumed.stderr
+    after = json.loads((run / "metrics.json").read_text())
+    assert after["status"] == "completed" and after["resumed_from"] == metrics["iterations"]
+    assert after["iterations"] == EPOCHS * 19 and after["epochs"] == EPOCHS
+    params, _ = load_params(run / "params.h5")
+    reference, _ = load_params(ref_run / "params.h5")
+    assert sorted(params) == sorted(reference)
+    for k in reference:
+        assert params[k].tobytes() == reference[k].tobytes(), (k, mid_epoch)
+    assert (run / "costs.csv").read_text() == (ref_run / "costs.csv").read_text()
+    header = (run / "costs.csv").read_text().splitlines()[0]
+    assert header == ("epoch,cost,iteration" + (",learning_rate" if decay != "none" else ""))
+
+
+@pytest.mark.parametrize("optimizer", list(CASES))
+def test_stop_at_a_chosen_step_mid_epoch_then_resume(tmp_path, optimizer):
+    """The same in process, stopped after exactly 3 epochs and 5 of the 4th epoch's 19 steps."""
+    from nnctl.config import load_config
+    from nnctl.experiment import resume_run, train_run
+
+    lr, shuffle, decay = CASES[optimizer]
+    config = tmp_path / "moons.yaml"
+    config.write_text(SPEC.format(lr=lr, epochs=12, shuffle=shuffle, optimizer=optimizer, decay=decay).replace("checkpoint_every: 20", "checkpoint_every: 2"))
+    reference = train_run(load_config(config), runs_root=tmp_path / "ref")
+    calls = []
+
+    def stop():
+        calls.append(1)
+        return len(calls) == 3 * 19 + 5
+
+    stopped = train_run(load_config(config), runs_root=tmp_path / "runs", should_stop=stop)
+    assert stopped.status == "interrupted" and stopped.iterations == 3 * 19 + 5 and stopped.epochs == 3
+    _, meta = load_params(f"{stopped.run_dir}/checkpoint.h5")
+    assert (meta["epoch"], meta["batch"]) == (3, 5) and meta["cost_sum"] > 0  # epoch 3's cost, 5 batches in
+    done = resume_run(stopped.run_dir)
+    assert done.status == "completed" and done.resumed_from == 3 * 19 + 5 and done.iterations == 12 * 19
+    params, _ = load_params(f"{done.run_dir}/params.h5")
+    ref, _ = load_params(f"{reference.run_dir}/params.h5")
+    for k in ref:
+        assert params[k].tobytes() == ref[k].tobytes(), k
+    assert open(f"{done.run_dir}/costs.csv").read() == open(f"{reference.run_dir}/costs.csv").read()
