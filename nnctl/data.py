@@ -359,7 +359,7 @@ def check_fits(path, key: str, ds, *copies) -> None:
     if need > free:
         shape = "×".join(map(str, ds.shape))
         steps = " + ".join(
-            [f"{memory.format_bytes(count * ds.dtype.itemsize)} as stored ({ds.dtype})"]
+            [f"{memory.format_bytes(count * ds.dtype.itemsize)} of {ds.dtype} as stored"]
             + [f"{memory.format_bytes(count * np.dtype(c).itemsize)} as {np.dtype(c)}" for c in copies]
         )
         raise DataError(

@@ -7,6 +7,10 @@ docs/errors.md is this table, rendered. After changing a case, regenerate the pa
 
 from __future__ import annotations
 
+import io
+import os
+import struct
+import zlib
 from collections import namedtuple
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -363,6 +367,161 @@ CASES = [
          "Error: {tmp}/c.yaml (with --set train.optimizer=sgd): train.optimizer: must be 'gd', 'momentum', 'rmsprop' or 'adam' (got 'sgd')"),
     Case("checkpoint of other settings", {"run": edited_interrupted_run}, ["train", "--resume", "{tmp}/run"],
          "Error: {tmp}/run/checkpoint.h5: the checkpoint was written for other model or train settings than the run's spec; train it again"),
+]
+
+
+# --- input side ---
+
+
+def fifo(path):
+    """A named pipe: opening it for reading blocks until a writer comes; nnctl must refuse it first."""
+    os.mkfifo(path)
+
+
+def group_h5(path):
+    with h5py.File(path, "w") as f:
+        f.create_group("x")
+        f["y"] = np.array([0, 1, 0])
+
+
+def dangling_link_h5(path):
+    with h5py.File(path, "w") as f:
+        f["x"] = h5py.ExternalLink("missing.h5", "/x")
+        f["y"] = np.array([0, 1, 0])
+
+
+def huge_declared_h5(path):
+    """10 MB on disk, 114 GiB declared: the chunks were never written."""
+    with h5py.File(path, "w") as f:
+        f.create_dataset("x", shape=(10**7, 64, 64, 3), dtype=np.uint8, chunks=(1, 64, 64, 3))
+        f["y"] = np.zeros(10**7, dtype=np.uint8)
+
+
+def photos(path):
+    """photos/cat and photos/non-cat, two pictures each."""
+    for name in ("cat", "non-cat"):
+        (path / name).mkdir(parents=True)
+        for i in range(2):
+            Image.new("RGB", (8, 8), (40 * i, 100, 200 if name == "cat" else 0)).save(path / name / f"{i}.png")
+
+
+def _chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def truncated_ihdr_png(path):
+    """Pillow raises ValueError('Truncated IHDR chunk'), not OSError."""
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", b"\x00\x00\x00\x10") + _chunk(b"IEND", b""))
+
+
+def bad_header_ppm(path):
+    """Pillow raises ValueError(invalid literal for int()) from the header."""
+    path.write_bytes(b"P6\n16 1x\n255\n" + bytes(16 * 12 * 3))
+
+
+def bad_exif_jpg(path):
+    """Upright by EXIF orientation 6, with a tag whose type makes Pillow raise struct.error."""
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 12), (10, 200, 30)).save(buf, "JPEG")
+    jpg = buf.getvalue()
+    entries = struct.pack("<HHII", 0x0112, 3, 1, 6) + struct.pack("<HHII", 0xA005, 7, 1, 2269302482)
+    exif = b"Exif\x00\x00II*\x00\x08\x00\x00\x00" + struct.pack("<H", 2) + entries + b"\x00\x00\x00\x00"
+    path.write_bytes(jpg[:2] + b"\xff\xe1" + struct.pack(">H", len(exif) + 2) + exif + jpg[2:])
+
+
+BUILTIN = "Error: {tmp}/c.yaml (with --set data.train=builtin:planar?%s): data.train: builtin:planar?%s: %s"
+DANGLING = ("'x' is an external link to '/x' in missing.h5, which cannot be opened (that file or the array in it is missing); "
+            "put missing.h5 back beside {name}, or write the array into {name} itself")
+FIFO_DATA = "is a named pipe (FIFO), not a regular file; give an HDF5 data file (.h5)"
+FIFO_SPEC = "not a regular file; give a YAML config file (or pipe the spec in: cat spec.yaml | nnctl train /dev/stdin)"
+SMALL = plain_h5(x=np.zeros((2, 2)), y=np.array([0, 1]))
+
+CASES += [
+    Case("builtin option that is not a number", cfg(GOOD), ["config", "show", "{tmp}/c.yaml", "--set", "data.train=builtin:planar?m=abc"],
+         BUILTIN % ("m=abc", "m=abc", "m must be a whole number of at least 2 (got 'abc')")),
+    Case("builtin option without a value", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "data.train=builtin:planar?m"],
+         BUILTIN % ("m", "m", "'m' is not key=value; write the options as builtin:planar?m=400&seed=1")),
+    Case("builtin seed below 0", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "data.train=builtin:planar?seed=-1"],
+         BUILTIN % ("seed=-1", "seed=-1", "seed must be a whole number from 0 to 4294967295 (got -1)")),
+    Case("builtin m below 2", cfg(GOOD), ["config", "show", "{tmp}/c.yaml", "--set", "data.train=builtin:planar?m=-5"],
+         BUILTIN % ("m=-5", "m=-5", "m must be a whole number of at least 2 (got -5)")),
+    Case("builtin option unknown", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "data.train=builtin:planar?size=3"],
+         BUILTIN % ("size=3", "size=3", "unknown option 'size'; planar takes m, seed, noise")),
+    Case("builtin m too big for memory", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "data.train=builtin:planar?m=100000000"],
+         "Error: builtin:planar: m=100,000,000 examples need about 6.0 GiB of memory but only 1.0 GiB is available; use a smaller m",
+         patches={"nnctl.memory.available_memory": lambda: 1 << 30}),
+    Case("seed beyond 2**32 - 1", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "train.seed=4294967296"],
+         "Error: {tmp}/c.yaml (with --set train.seed=4294967296): train.seed: must be less than or equal to 4294967295 (got 4294967296)"),
+    Case("name with a space", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "name=my run"],
+         "Error: {tmp}/c.yaml (with --set name=my run): name: use only letters, digits, '_', '.' and '-' (no spaces or slashes), "
+         "e.g. 'my-run' (got 'my run')"),
+    Case("sigmoid output with loss: mse", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "model.loss=mse"],
+         "Error: {tmp}/c.yaml (with --set model.loss=mse): model.loss: mse with a sigmoid output trains a regression squeezed into (0, 1), "
+         "not a classifier; for a classifier use loss: cross_entropy (or auto), for a regression use output_activation: linear"),
+    Case("YAML nested 600 deep", cfg(GOOD + "x: " + "[" * 600 + "]" * 600 + "\n"), ["train", "{tmp}/c.yaml"],
+         "Error: {tmp}/c.yaml: nested over 64 levels deep; a spec is a short, flat mapping"),
+    Case("YAML of 81 aliases in a value", cfg("a: &a [x, x, x, x, x, x, x, x, x]\n"
+                                              + "".join(f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefghi", "bcdefghij"))
+                                              + GOOD.replace("0.1", "*j")),
+         ["train", "{tmp}/c.yaml"], "Error: {tmp}/c.yaml: too many YAML aliases: the document expands to over 100,000 values; write the values out"),
+    Case("spec is a named pipe (FIFO)", {"c.yaml": fifo}, ["train", "{tmp}/c.yaml"],
+         "Error: {tmp}/c.yaml: is a named pipe (FIFO), " + FIFO_SPEC),
+    Case("spec is a device", {}, ["config", "show", "/dev/zero"], "Error: /dev/zero: is a character device, " + FIFO_SPEC),
+    Case("data file is a named pipe (FIFO)", {"c.yaml": GOOD, "train.h5": fifo}, ["train", "{tmp}/c.yaml"], "Error: {tmp}/train.h5: " + FIFO_DATA),
+    Case("data file is a FIFO, config show", {"c.yaml": GOOD, "train.h5": fifo}, ["config", "show", "{tmp}/c.yaml"], "Error: {tmp}/train.h5: " + FIFO_DATA),
+    Case("data info on a FIFO", {"d.h5": fifo}, ["data", "info", "{tmp}/d.h5"], "Error: {tmp}/d.h5: " + FIFO_DATA),
+    Case("evaluate --data on a FIFO", {"run": trained_run, "d.h5": fifo}, ["evaluate", "{tmp}/run", "--data", "{tmp}/d.h5"], "Error: {tmp}/d.h5: " + FIFO_DATA),
+    Case("x is a group", {"c.yaml": GOOD, "train.h5": group_h5}, ["train", "{tmp}/c.yaml"],
+         "Error: {tmp}/train.h5: 'x' is a group (a folder of 0 items), not an array; store the data as one array under 'x'"),
+    Case("x is a dangling external link", {"c.yaml": GOOD, "train.h5": dangling_link_h5}, ["train", "{tmp}/c.yaml"],
+         "Error: {tmp}/train.h5: " + DANGLING.format(name="train.h5")),
+    Case("data info with a dangling external link", {"d.h5": dangling_link_h5}, ["data", "info", "{tmp}/d.h5"],
+         "Error: {tmp}/d.h5: " + DANGLING.format(name="d.h5")),
+    Case("x with no features, shape (m, 0)", {"c.yaml": GOOD, "train.h5": plain_h5(x=np.zeros((4, 0)), y=np.array([0, 1, 0, 1]))}, ["train", "{tmp}/c.yaml"],
+         "Error: {tmp}/train.h5: x has shape (4, 0): its examples have no features; store at least one value per example, shape (4, n)"),
+    Case("x of complex numbers", {"c.yaml": GOOD, "train.h5": plain_h5(x=np.ones((2, 2), dtype=complex), y=np.array([0, 1]))}, ["train", "{tmp}/c.yaml"],
+         "Error: {tmp}/train.h5: x has dtype complex128; expected numbers (uint8 pixels or floats)"),
+    Case("HDF5 file that declares more than memory", {"c.yaml": GOOD, "train.h5": huge_declared_h5}, ["train", "{tmp}/c.yaml"],
+         "Error: {tmp}/train.h5: 'x' declares 10000000×64×64×3 values; reading it takes about 1.0 TiB (114.4 GiB of uint8 as stored + 915.5 GiB as float64) "
+         "but only 1.0 GiB of memory is available; use fewer examples or smaller pictures",
+         patches={"nnctl.memory.available_memory": lambda: 1 << 30}),
+    Case("data make over an existing file", {"p.h5": SMALL}, ["data", "make", "planar", "-o", "{tmp}/p.h5"],
+         "Error: {tmp}/p.h5: already exists; pass --force to replace it, or choose another -o"),
+    Case("data make -o a directory", {}, ["data", "make", "planar", "-o", "{tmp}"],
+         "Error: {tmp}: is a directory; give a file name for -o, e.g. {tmp}/data.h5"),
+    Case("data make -o under a file", {"blocker": "a file"}, ["data", "make", "planar", "-o", "{tmp}/blocker/p.h5"],
+         "Error: {tmp}/blocker/p.h5: cannot write here (Not a directory); choose another -o"),
+    Case("data make -o where nothing can be written", {}, ["data", "make", "planar", "-o", "/proc/p.h5"],
+         "Error: /proc/p.h5: cannot write in /proc (No such file or directory); choose another -o"),
+    Case("data make -o a device", {}, ["data", "make", "planar", "-o", "/dev/null", "--force"],
+         "Error: /dev/null: is a character device, not a regular file; choose another -o"),
+    Case("data import over an existing file", {"photos": photos, "pets.h5": b"keep me"}, ["data", "import", "{tmp}/photos", "-o", "{tmp}/pets.h5", "-q"],
+         "Error: {tmp}/pets.h5: already exists; pass --force to replace it, or choose another -o"),
+    Case("data import -o a directory", {"photos": photos}, ["data", "import", "{tmp}/photos", "-o", "{tmp}/photos", "-q"],
+         "Error: {tmp}/photos: is a directory; give a file name for -o, e.g. {tmp}/photos/data.h5"),
+    Case("data import -o where nothing can be written", {"photos": photos}, ["data", "import", "{tmp}/photos", "-o", "/proc/pets.h5", "-q"],
+         "Error: /proc/pets.h5: cannot write in /proc (No such file or directory); choose another -o"),
+    Case("data import --classes naming one folder twice", {"photos": photos}, ["data", "import", "{tmp}/photos", "-o", "{tmp}/p.h5", "--classes", "cat,cat"],
+         "Error: --classes cat,cat: cat is named more than once; give two different class folders, negative first, e.g. --classes non-cat,cat"),
+    Case("data import with one class folder", {"photos/cat/a.png": png}, ["data", "import", "{tmp}/photos", "-o", "{tmp}/p.h5"],
+         "Error: {tmp}/photos: found 1 class folder (cat); nnctl trains binary classifiers, so give exactly two (or choose them with --classes a,b)"),
+    Case("--preview-out a directory", {"p.h5": SMALL}, ["data", "info", "{tmp}/p.h5", "--preview-out", "{tmp}"],
+         "Error: {tmp}: is a directory; give a file name for --preview-out, e.g. {tmp}/data.png"),
+    Case("--preview-out not a PNG", {"p.h5": SMALL}, ["data", "info", "{tmp}/p.h5", "--preview-out", "{tmp}/p.h5"],
+         "Error: {tmp}/p.h5: the preview is a PNG picture; give a file name ending in .png with --preview-out"),
+    Case("--preview-out where nothing can be written", {"p.h5": SMALL}, ["data", "info", "{tmp}/p.h5", "--preview-out", "/proc/p.png"],
+         "Error: /proc/p.png: cannot write in /proc (No such file or directory); choose another --preview-out"),
+    Case("picture with a truncated IHDR (ValueError)", {"run": trained_run, "t.png": truncated_ihdr_png}, ["predict", "{tmp}/t.png", "--run", "{tmp}/run", "--json"],
+         "Error: 1 of 1 files could not be read",
+         stdout_has='"error": "{tmp}/t.png: damaged image (ValueError: Truncated IHDR chunk); take the original file again"'),
+    Case("picture with a bad PPM header (ValueError)", {"run": trained_run, "b.ppm": bad_header_ppm}, ["predict", "{tmp}/b.ppm", "--run", "{tmp}/run", "--json"],
+         "Error: 1 of 1 files could not be read",
+         stdout_has="\"error\": \"{tmp}/b.ppm: damaged image (ValueError: invalid literal for int() with base 10: b'1x'); take the original file again\""),
+    Case("picture with bad EXIF (struct.error)", {"run": trained_run, "e.jpg": bad_exif_jpg}, ["predict", "{tmp}/e.jpg", "--run", "{tmp}/run", "--json"],
+         "Error: 1 of 1 files could not be read",
+         stdout_has='"error": "{tmp}/e.jpg: damaged image (error: required argument is not an integer); take the original file again"'),
+    Case("picture path is a FIFO", {"run": trained_run, "f.png": fifo}, ["predict", "{tmp}/f.png", "--run", "{tmp}/run", "--json"],
+         "Error: 1 of 1 files could not be read", stdout_has='"error": "{tmp}/f.png: is a named pipe (FIFO), not a regular file"'),
 ]
 
 
