@@ -27,6 +27,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
@@ -552,7 +553,7 @@ def parse_address(address: str) -> str:
     return f"{m.group(1) or 'tcp'}://{m.group(2)}:{int(m.group(3))}"
 
 
-def run_dask(payloads, address, on_event, on_result, should_stop=lambda: False, client=None):
+def run_dask(payloads, address, on_event, on_result, should_stop=lambda: False, client=None, blas_threads=1):
     """The same trials on a Dask cluster, through Dask's own API.
 
     On a stop request a cluster-wide event tells running trials to stop after their current
@@ -571,7 +572,7 @@ def run_dask(payloads, address, on_event, on_result, should_stop=lambda: False, 
     try:
         stop = Event(f"nnctl-stop-{uuid.uuid4().hex}", client=client)
         for p in payloads:
-            p["blas_threads"], p["stop_event"] = 1, stop.name
+            p["blas_threads"], p["stop_event"] = blas_threads, stop.name
             futures[client.submit(run_trial, p, pure=False, key=f"nnctl-{p['sweep']}-{p['name']}-{uuid.uuid4().hex[:8]}")] = p
             on_event("start", p["index"], 0, None)
         pending = as_completed(futures)
@@ -808,10 +809,18 @@ def open_dask(address: str | None, jobs: int):
         raise NnctlError("the Dask executor needs the optional extra: pip install 'nnctl[dask]'") from None
     if address is None:
         import logging
+        import signal
 
-        cluster = distributed.LocalCluster(
-            n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
-        )
+        # its processes ignore Ctrl-C, as the local workers do: the sweep's parent decides, and
+        # tells running trials to stop through the cluster's event (a terminal sends Ctrl-C to all)
+        old = signal.signal(signal.SIGINT, signal.SIG_IGN) if threading.current_thread() is threading.main_thread() else None
+        try:
+            cluster = distributed.LocalCluster(
+                n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
+            )
+        finally:
+            if old is not None:
+                signal.signal(signal.SIGINT, old)
         return distributed.Client(cluster), cluster
     address = parse_address(address)
     import socket
@@ -851,7 +860,7 @@ def run_sweep(
     if executor == "dask":
         client, cluster = open_dask(address, jobs)
     try:
-        return _run_sweep(plan, sweep_dir, runs_root, jobs, executor, client, on_event, on_result, command, should_stop)
+        return _run_sweep(plan, sweep_dir, runs_root, jobs, client, cluster is not None, on_event, on_result, command, should_stop)
     finally:
         if client is not None:
             client.close()
@@ -859,7 +868,7 @@ def run_sweep(
             cluster.close()
 
 
-def _run_sweep(plan, sweep_dir, runs_root, jobs, executor, client, on_event, on_result, command, should_stop):
+def _run_sweep(plan, sweep_dir, runs_root, jobs, client, local_cluster, on_event, on_result, command, should_stop):
     if sweep_dir is None:
         sweep_dir = create_run_dir(runs_root, plan.name, prefix="sweep-")
         write_json(sweep_dir / PLAN, {"format": PLAN_FORMAT, **asdict(plan), "command": command})
@@ -884,7 +893,9 @@ def _run_sweep(plan, sweep_dir, runs_root, jobs, executor, client, on_event, on_
     at_once = False
     try:
         if payloads and client is not None:
-            run_dask(payloads, None, on_event, store, should_stop, client=client)
+            # a local cluster shares the cores as --jobs does, so its trials equal theirs bit for bit
+            blas = max(1, (os.cpu_count() or 1) // jobs) if local_cluster else 1
+            run_dask(payloads, None, on_event, store, should_stop, client=client, blas_threads=blas)
         elif payloads:
             run_local(payloads, jobs, on_event, store, should_stop)
     except KeyboardInterrupt:

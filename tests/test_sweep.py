@@ -188,6 +188,21 @@ def test_dask_executor_same_summary_as_local(tmp_path, tiny_config):
     assert all(a[k].tobytes() == b[k].tobytes() for k in a)
 
 
+def test_dask_without_address_starts_a_local_cluster_with_the_same_summary(tmp_path, tiny_config):
+    pytest.importorskip("distributed")
+    args = ("sweep", tiny_config, "--grid", "model.hidden=[2],[3]", "--grid", "train.seed=1,2", "--jobs", "2", "-q")
+    local = invoke(*args, "--runs-dir", tmp_path / "local")
+    dask = invoke(*args, "--executor", "dask", "--runs-dir", tmp_path / "dask")
+    assert local.exit_code == 0 and dask.exit_code == 0, dask.output
+    assert "a local Dask cluster of 2 processes)" in dask.stdout
+    a_dir, b_dir = next((tmp_path / "local").glob("sweep-*")), next((tmp_path / "dask").glob("sweep-*"))
+    assert _rows(a_dir) == _rows(b_dir) and all(r["status"] == "completed" for r in _rows(a_dir))
+    for t in load_plan(a_dir).trials:
+        a, _ = load_params(a_dir / t.name / "params.h5")
+        b, _ = load_params(b_dir / t.name / "params.h5")
+        assert all(a[k].tobytes() == b[k].tobytes() for k in a)
+
+
 def test_dask_unreachable_scheduler(tiny_config, tmp_path):
     """It waited 20 s, then left a sweep folder holding only sweep.json."""
     pytest.importorskip("distributed")
