@@ -324,7 +324,7 @@ def sweep(
                 display.out_console().print(display.sweep_table(exc.rows, plan.dimensions, title))
             raise Interrupted(f"{stop.name}: {exc}", exit_code=stop.exit_code) from None
     display.out_console().print(display.sweep_table(rows, plan.dimensions, title))
-    where = "dask" if executor == "dask" and address else f"a local Dask cluster of {jobs} processes" if executor == "dask" else f"{jobs} jobs"
+    where = "dask" if executor == "dask" and address else f"a local Dask cluster of {min(jobs, len(plan.trials))} processes" if executor == "dask" else f"{jobs} jobs"
     display.say(f"sweep: {sweep_dir}  ({seconds:.1f} s, {where})")
     failed = [r for r in rows if r["status"] not in ("completed", "diverged")]
     if failed:

@@ -619,6 +619,8 @@ def _store_trial(sweep_dir: Path, trial: Trial, result: dict) -> None:
     """
     target = trial_dir(sweep_dir, trial.name)
     tmp = sweep_dir / f".{trial.name}.tmp"
+    if tmp.is_symlink() or tmp.is_file():
+        tmp.unlink()
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     for name, data in result["files"].items():
@@ -800,7 +802,7 @@ def _resume_files(sweep_dir: Path, trial: Trial) -> dict | None:
     return files
 
 
-def open_dask(address: str | None, jobs: int):
+def open_dask(address: str | None, jobs: int, trials: int = 1 << 30):
     """(client, local cluster or None): the scheduler at `address`, reached in a few seconds or
     refused; without an address, a local cluster of `jobs` worker processes."""
     try:
@@ -816,7 +818,7 @@ def open_dask(address: str | None, jobs: int):
         old = signal.signal(signal.SIGINT, signal.SIG_IGN) if threading.current_thread() is threading.main_thread() else None
         try:
             cluster = distributed.LocalCluster(
-                n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
+                n_workers=min(jobs, trials), threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
             )
         finally:
             if old is not None:
@@ -858,7 +860,7 @@ def run_sweep(
     """
     client = cluster = None
     if executor == "dask":
-        client, cluster = open_dask(address, jobs)
+        client, cluster = open_dask(address, jobs, len(plan.trials))
     try:
         return _run_sweep(plan, sweep_dir, runs_root, jobs, client, cluster is not None, on_event, on_result, command, should_stop)
     finally:
@@ -871,10 +873,44 @@ def run_sweep(
 def _run_sweep(plan, sweep_dir, runs_root, jobs, client, local_cluster, on_event, on_result, command, should_stop):
     if sweep_dir is None:
         sweep_dir = create_run_dir(runs_root, plan.name, prefix="sweep-")
+        lock = _lock(sweep_dir)
         write_json(sweep_dir / PLAN, {"format": PLAN_FORMAT, **asdict(plan), "command": command})
     else:
-        check_resume(plan, Path(sweep_dir))
-    sweep_dir = Path(sweep_dir)
+        lock = _lock(Path(sweep_dir))
+        try:
+            check_resume(plan, Path(sweep_dir))
+        except BaseException:
+            lock.close()
+            raise
+    with lock:
+        return _run_trials(plan, Path(sweep_dir), jobs, client, local_cluster, on_event, on_result, command, should_stop)
+
+
+LOCK = ".lock"
+
+
+def _lock(sweep_dir: Path):
+    """Hold the sweep folder for this process: a second `--resume` of it at once is refused."""
+    import fcntl
+
+    try:
+        fh = open(sweep_dir / LOCK, "a+")
+    except OSError as exc:
+        raise RunError(f"{sweep_dir}: cannot be written ({exc.strerror}); check its permissions") from None
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.seek(0)
+        pid = fh.read().strip() or "?"
+        fh.close()
+        raise RunError(f"{sweep_dir}: another nnctl sweep is running it now (pid {pid}); wait for it to finish or stop it, then resume") from None
+    fh.truncate(0)
+    fh.write(f"{os.getpid()}\n")
+    fh.flush()
+    return fh
+
+
+def _run_trials(plan, sweep_dir, jobs, client, local_cluster, on_event, on_result, command, should_stop):
     todo = [t for t in plan.trials if trial_status(sweep_dir, t) not in FINISHED]
     by_index = {t.index: t for t in todo}
     payloads = [
