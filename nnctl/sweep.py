@@ -604,8 +604,11 @@ def connect_dask(address, timeout=None):
         raise NnctlError("the Dask executor needs the optional extra: pip install 'nnctl[dask]'") from None
     try:
         return Client(address, timeout=timeout or DASK_CONNECT_TIMEOUT)
-    except (OSError, TimeoutError, ValueError) as exc:
-        raise NnctlError(f"cannot reach the Dask scheduler at {address} ({exc}); check --address") from None
+    except Exception as exc:  # refused, timed out, or another server that answers something else
+        why = (str(exc).splitlines() or [""])[0][:120] or exc.__class__.__name__
+        raise NnctlError(
+            f"cannot talk to a Dask scheduler at {address} ({exc.__class__.__name__}: {why}); is it a Dask scheduler? check --address"
+        ) from None
 
 
 # ---------------------------------------------------------------- the sweep directory

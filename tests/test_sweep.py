@@ -215,6 +215,38 @@ def test_dask_unreachable_scheduler(tiny_config, tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+def test_dask_address_of_another_server(tiny_config, tmp_path):
+    """A port that answers, but not as Dask, gave a traceback (MemoryError reading its 'frame size')."""
+    pytest.importorskip("distributed")
+    import socket
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def answer():
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n" + b"x" * 64)
+
+    threading.Thread(target=answer, daemon=True).start()
+    try:
+        t0 = time.monotonic()
+        result = invoke("sweep", tiny_config, "--grid", "train.seed=1,2", "--executor", "dask", "--address", f"tcp://127.0.0.1:{port}",
+                        "--runs-dir", tmp_path / "runs")
+    finally:
+        server.close()
+    assert time.monotonic() - t0 < 20
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1
+    assert result.stderr.startswith(f"Error: cannot talk to a Dask scheduler at tcp://127.0.0.1:{port} (")
+    assert result.stderr.endswith("); is it a Dask scheduler? check --address\n")
+    assert not (tmp_path / "runs").exists()
+
+
 def _table_lines(text):
     return [line for line in text.splitlines() if line.strip()[:2].isdigit()]
 
