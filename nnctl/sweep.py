@@ -50,6 +50,9 @@ FINISHED = ("completed", "diverged")
 STATUSES = ("completed", "diverged", "interrupted", "failed")
 NAME_MAX = 120  # bytes of a trial name: far below the 255 of a file name, room for `.NAME.tmp`
 MAX_HIDDEN_LAYERS = 1000
+MAX_TRIALS = 10_000  # a grid larger than this is a typing mistake, and its plan would take minutes to check
+MAX_PLAN_BYTES = 64 << 20
+MAX_METRICS_BYTES = 1 << 20
 SAFE_NAME = re.compile(r"[A-Za-z0-9_=-][A-Za-z0-9_.=-]*")  # one path component, never `.`, `..` or hidden
 
 
@@ -113,7 +116,7 @@ class _PlanRecord(BaseModel):
     config_path: str
     config_sha256: str = _SHA
     text: str = Field(max_length=MAX_CONFIG_BYTES)
-    trials: list[_TrialRecord] = Field(min_length=1)
+    trials: list[_TrialRecord] = Field(min_length=1, max_length=MAX_TRIALS)
     dimensions: list[str] = Field(min_length=1)
     base_overrides: list[str]
     data_files: dict[str, Optional[str]]
@@ -304,6 +307,10 @@ def plan_sweep(spec: Spec, text: str, config_path, hidden_layers=None, width=Non
         dims.append((key, [(v, [f"{key}={json.dumps(v)}"]) for v in values]))
     if not dims or any(not choices for _, choices in dims):
         raise ConfigError("nothing to sweep: give --hidden-layers with --width, --grid key=v1,v2, or a sweep: block in the spec")
+    count = math.prod(len(choices) for _, choices in dims)
+    if count > MAX_TRIALS:
+        sizes = " × ".join(f"{len(c)} {d}" for d, c in dims)
+        raise ConfigError(f"the grid makes {count:,} trials ({sizes}); a sweep has at most {MAX_TRIALS:,}: sweep fewer values")
 
     plan = SweepPlan(
         name=spec.name or "sweep", config_path=str(config_path), text=text,
@@ -673,9 +680,11 @@ def trial_metrics(sweep_dir: Path, trial: Trial) -> dict:
     try:
         if path.is_symlink() or not path.is_file():
             raise ValueError("not a regular file")
+        if path.stat().st_size > MAX_METRICS_BYTES:
+            raise ValueError(f"over {MAX_METRICS_BYTES // 1024} KiB")
         raw = json.loads(path.read_text())
         m = _TrialMetrics.model_validate(raw).model_dump()
-    except (OSError, ValueError) as exc:  # ValidationError is a ValueError
+    except (OSError, ValueError, RecursionError) as exc:  # ValidationError is a ValueError
         what = _plan_error(exc.errors()[0]) if isinstance(exc, ValidationError) else str(exc).splitlines()[0]
         return {"status": "failed", "message": f"{path}: damaged metrics ({what}); --resume trains this trial again"}
     return {k: _finite_or_none(v) if k not in ("status", "message", "layers") else v for k, v in m.items()}
@@ -685,13 +694,29 @@ def trial_status(sweep_dir: Path, trial: Trial) -> str:
     return trial_metrics(sweep_dir, trial)["status"]
 
 
+def _read_json_bounded(path: Path, limit: int, fix: str):
+    """JSON from a file of at most `limit` bytes, nested no deeper than json allows, as one error line."""
+    try:
+        if path.is_symlink() or not path.is_file():
+            raise RunError(f"{path}: not a regular file; {fix}")
+        if path.stat().st_size > limit:
+            raise RunError(f"{path}: over {limit >> 20} MiB, too large to be what nnctl wrote; {fix}")
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RunError(f"{path}: cannot be read ({exc.__class__.__name__}); {fix}") from None
+    except RecursionError:
+        raise RunError(f"{path}: not valid JSON (nested too deep); {fix}") from None
+    except ValueError as exc:
+        raise RunError(f"{path}: not valid JSON ({(str(exc).splitlines() or [''])[0]}); {fix}") from None
+
+
 def load_plan(sweep_dir) -> SweepPlan:
     """The plan in a sweep directory, checked against the strict schema of sweep.json."""
     sweep_dir = Path(sweep_dir)
     path = sweep_dir / PLAN
     if not path.exists():
         raise RunError(f"{sweep_dir}: not a sweep directory (no {PLAN}); give a runs/sweep-... directory to --resume")
-    data = read_json(path)
+    data = _read_json_bounded(path, MAX_PLAN_BYTES, "the plan is damaged, start a new sweep")
     if not isinstance(data, dict):
         raise RunError(f"{path}: the plan must be a JSON object (got a {type(data).__name__}); the plan is damaged, start a new sweep")
     if "format" not in data:

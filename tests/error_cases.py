@@ -239,6 +239,11 @@ CASES = [
          "Error: --address garbage: expected the Dask scheduler as tcp://HOST:PORT, e.g. --address tcp://10.0.0.5:8786"),
     Case("Dask address without the Dask executor", cfg(GOOD), ["sweep", "{tmp}/c.yaml", "--grid", "train.seed=1,2", "--address", "tcp://10.0.0.5:8786"],
          "Error: --address tcp://10.0.0.5:8786 is for --executor dask; add --executor dask, or leave --address out"),
+    Case("grid of too many trials", cfg(GOOD), ["sweep", "{tmp}/c.yaml", "--grid", "train.seed=" + ",".join(map(str, range(1, 101))),
+                                                 "--grid", "train.iterations=" + ",".join(map(str, range(1, 102)))],
+         "Error: the grid makes 10,100 trials (100 train.seed × 101 train.iterations); a sweep has at most 10,000: sweep fewer values"),
+    Case("sweep.json nested too deep", {"s/sweep.json": "[" * 100000 + "]" * 100000}, ["sweep", "--resume", "{tmp}/s"],
+         "Error: {tmp}/s/sweep.json: not valid JSON (nested too deep); the plan is damaged, start a new sweep"),
 ]
 
 
