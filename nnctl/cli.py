@@ -361,7 +361,7 @@ def sweep(
     display.out_console().print(display.sweep_table(rows, plan.dimensions, title))
     if not no_report:
         _write_report(sweep_dir)
-    where = "dask" if executor == "dask" and address else "a local Dask cluster" if executor == "dask" else f"{jobs} jobs"
+    where = "dask" if executor == "dask" and address else f"a local Dask cluster of {min(jobs, len(plan.trials))} processes" if executor == "dask" else f"{jobs} jobs"
     display.say(f"sweep: {sweep_dir}  ({seconds:.1f} s, {where})")
     failed = [r for r in rows if r["status"] not in ("completed", "diverged")]
     if failed:

@@ -27,6 +27,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
@@ -49,6 +50,9 @@ FINISHED = ("completed", "diverged")
 STATUSES = ("completed", "diverged", "interrupted", "failed")
 NAME_MAX = 120  # bytes of a trial name: far below the 255 of a file name, room for `.NAME.tmp`
 MAX_HIDDEN_LAYERS = 1000
+MAX_TRIALS = 10_000  # a grid larger than this is a typing mistake, and its plan would take minutes to check
+MAX_PLAN_BYTES = 64 << 20
+MAX_METRICS_BYTES = 1 << 20
 SAFE_NAME = re.compile(r"[A-Za-z0-9_=-][A-Za-z0-9_.=-]*")  # one path component, never `.`, `..` or hidden
 
 
@@ -112,7 +116,7 @@ class _PlanRecord(BaseModel):
     config_path: str
     config_sha256: str = _SHA
     text: str = Field(max_length=MAX_CONFIG_BYTES)
-    trials: list[_TrialRecord] = Field(min_length=1)
+    trials: list[_TrialRecord] = Field(min_length=1, max_length=MAX_TRIALS)
     dimensions: list[str] = Field(min_length=1)
     base_overrides: list[str]
     data_files: dict[str, Optional[str]]
@@ -303,6 +307,10 @@ def plan_sweep(spec: Spec, text: str, config_path, hidden_layers=None, width=Non
         dims.append((key, [(v, [f"{key}={json.dumps(v)}"]) for v in values]))
     if not dims or any(not choices for _, choices in dims):
         raise ConfigError("nothing to sweep: give --hidden-layers with --width, --grid key=v1,v2, or a sweep: block in the spec")
+    count = math.prod(len(choices) for _, choices in dims)
+    if count > MAX_TRIALS:
+        sizes = " × ".join(f"{len(c)} {d}" for d, c in dims)
+        raise ConfigError(f"the grid makes {count:,} trials ({sizes}); a sweep has at most {MAX_TRIALS:,}: sweep fewer values")
 
     plan = SweepPlan(
         name=spec.name or "sweep", config_path=str(config_path), text=text,
@@ -552,7 +560,7 @@ def parse_address(address: str) -> str:
     return f"{m.group(1) or 'tcp'}://{m.group(2)}:{int(m.group(3))}"
 
 
-def run_dask(payloads, address, on_event, on_result, should_stop=lambda: False, client=None):
+def run_dask(payloads, address, on_event, on_result, should_stop=lambda: False, client=None, blas_threads=1):
     """The same trials on a Dask cluster, through Dask's own API.
 
     On a stop request a cluster-wide event tells running trials to stop after their current
@@ -571,7 +579,7 @@ def run_dask(payloads, address, on_event, on_result, should_stop=lambda: False, 
     try:
         stop = Event(f"nnctl-stop-{uuid.uuid4().hex}", client=client)
         for p in payloads:
-            p["blas_threads"], p["stop_event"] = 1, stop.name
+            p["blas_threads"], p["stop_event"] = blas_threads, stop.name
             futures[client.submit(run_trial, p, pure=False, key=f"nnctl-{p['sweep']}-{p['name']}-{uuid.uuid4().hex[:8]}")] = p
             on_event("start", p["index"], 0, None)
         pending = as_completed(futures)
@@ -603,8 +611,11 @@ def connect_dask(address, timeout=None):
         raise NnctlError("the Dask executor needs the optional extra: pip install 'nnctl[dask]'") from None
     try:
         return Client(address, timeout=timeout or DASK_CONNECT_TIMEOUT)
-    except (OSError, TimeoutError, ValueError) as exc:
-        raise NnctlError(f"cannot reach the Dask scheduler at {address} ({exc}); check --address") from None
+    except Exception as exc:  # refused, timed out, or another server that answers something else
+        why = (str(exc).splitlines() or [""])[0][:120] or exc.__class__.__name__
+        raise NnctlError(
+            f"cannot talk to a Dask scheduler at {address} ({exc.__class__.__name__}: {why}); is it a Dask scheduler? check --address"
+        ) from None
 
 
 # ---------------------------------------------------------------- the sweep directory
@@ -618,6 +629,8 @@ def _store_trial(sweep_dir: Path, trial: Trial, result: dict) -> None:
     """
     target = trial_dir(sweep_dir, trial.name)
     tmp = sweep_dir / f".{trial.name}.tmp"
+    if tmp.is_symlink() or tmp.is_file():
+        tmp.unlink()
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     for name, data in result["files"].items():
@@ -667,9 +680,11 @@ def trial_metrics(sweep_dir: Path, trial: Trial) -> dict:
     try:
         if path.is_symlink() or not path.is_file():
             raise ValueError("not a regular file")
+        if path.stat().st_size > MAX_METRICS_BYTES:
+            raise ValueError(f"over {MAX_METRICS_BYTES // 1024} KiB")
         raw = json.loads(path.read_text())
         m = _TrialMetrics.model_validate(raw).model_dump()
-    except (OSError, ValueError) as exc:  # ValidationError is a ValueError
+    except (OSError, ValueError, RecursionError) as exc:  # ValidationError is a ValueError
         what = _plan_error(exc.errors()[0]) if isinstance(exc, ValidationError) else str(exc).splitlines()[0]
         return {"status": "failed", "message": f"{path}: damaged metrics ({what}); --resume trains this trial again"}
     return {k: _finite_or_none(v) if k not in ("status", "message", "layers") else v for k, v in m.items()}
@@ -679,13 +694,29 @@ def trial_status(sweep_dir: Path, trial: Trial) -> str:
     return trial_metrics(sweep_dir, trial)["status"]
 
 
+def _read_json_bounded(path: Path, limit: int, fix: str):
+    """JSON from a file of at most `limit` bytes, nested no deeper than json allows, as one error line."""
+    try:
+        if path.is_symlink() or not path.is_file():
+            raise RunError(f"{path}: not a regular file; {fix}")
+        if path.stat().st_size > limit:
+            raise RunError(f"{path}: over {limit >> 20} MiB, too large to be what nnctl wrote; {fix}")
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RunError(f"{path}: cannot be read ({exc.__class__.__name__}); {fix}") from None
+    except RecursionError:
+        raise RunError(f"{path}: not valid JSON (nested too deep); {fix}") from None
+    except ValueError as exc:
+        raise RunError(f"{path}: not valid JSON ({(str(exc).splitlines() or [''])[0]}); {fix}") from None
+
+
 def load_plan(sweep_dir) -> SweepPlan:
     """The plan in a sweep directory, checked against the strict schema of sweep.json."""
     sweep_dir = Path(sweep_dir)
     path = sweep_dir / PLAN
     if not path.exists():
         raise RunError(f"{sweep_dir}: not a sweep directory (no {PLAN}); give a runs/sweep-... directory to --resume")
-    data = read_json(path)
+    data = _read_json_bounded(path, MAX_PLAN_BYTES, "the plan is damaged, start a new sweep")
     if not isinstance(data, dict):
         raise RunError(f"{path}: the plan must be a JSON object (got a {type(data).__name__}); the plan is damaged, start a new sweep")
     if "format" not in data:
@@ -799,7 +830,7 @@ def _resume_files(sweep_dir: Path, trial: Trial) -> dict | None:
     return files
 
 
-def open_dask(address: str | None, jobs: int):
+def open_dask(address: str | None, jobs: int, trials: int = 1 << 30):
     """(client, local cluster or None): the scheduler at `address`, reached in a few seconds or
     refused; without an address, a local cluster of `jobs` worker processes."""
     try:
@@ -808,10 +839,18 @@ def open_dask(address: str | None, jobs: int):
         raise NnctlError("the Dask executor needs the optional extra: pip install 'nnctl[dask]'") from None
     if address is None:
         import logging
+        import signal
 
-        cluster = distributed.LocalCluster(
-            n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
-        )
+        # its processes ignore Ctrl-C, as the local workers do: the sweep's parent decides, and
+        # tells running trials to stop through the cluster's event (a terminal sends Ctrl-C to all)
+        old = signal.signal(signal.SIGINT, signal.SIG_IGN) if threading.current_thread() is threading.main_thread() else None
+        try:
+            cluster = distributed.LocalCluster(
+                n_workers=min(jobs, trials), threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
+            )
+        finally:
+            if old is not None:
+                signal.signal(signal.SIGINT, old)
         return distributed.Client(cluster), cluster
     address = parse_address(address)
     import socket
@@ -849,9 +888,9 @@ def run_sweep(
     """
     client = cluster = None
     if executor == "dask":
-        client, cluster = open_dask(address, jobs)
+        client, cluster = open_dask(address, jobs, len(plan.trials))
     try:
-        return _run_sweep(plan, sweep_dir, runs_root, jobs, executor, client, on_event, on_result, command, should_stop)
+        return _run_sweep(plan, sweep_dir, runs_root, jobs, client, cluster is not None, on_event, on_result, command, should_stop)
     finally:
         if client is not None:
             client.close()
@@ -859,13 +898,47 @@ def run_sweep(
             cluster.close()
 
 
-def _run_sweep(plan, sweep_dir, runs_root, jobs, executor, client, on_event, on_result, command, should_stop):
+def _run_sweep(plan, sweep_dir, runs_root, jobs, client, local_cluster, on_event, on_result, command, should_stop):
     if sweep_dir is None:
         sweep_dir = create_run_dir(runs_root, plan.name, prefix="sweep-")
+        lock = _lock(sweep_dir)
         write_json(sweep_dir / PLAN, {"format": PLAN_FORMAT, **asdict(plan), "command": command})
     else:
-        check_resume(plan, Path(sweep_dir))
-    sweep_dir = Path(sweep_dir)
+        lock = _lock(Path(sweep_dir))
+        try:
+            check_resume(plan, Path(sweep_dir))
+        except BaseException:
+            lock.close()
+            raise
+    with lock:
+        return _run_trials(plan, Path(sweep_dir), jobs, client, local_cluster, on_event, on_result, command, should_stop)
+
+
+LOCK = ".lock"
+
+
+def _lock(sweep_dir: Path):
+    """Hold the sweep folder for this process: a second `--resume` of it at once is refused."""
+    import fcntl
+
+    try:
+        fh = open(sweep_dir / LOCK, "a+")
+    except OSError as exc:
+        raise RunError(f"{sweep_dir}: cannot be written ({exc.strerror}); check its permissions") from None
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.seek(0)
+        pid = fh.read().strip() or "?"
+        fh.close()
+        raise RunError(f"{sweep_dir}: another nnctl sweep is running it now (pid {pid}); wait for it to finish or stop it, then resume") from None
+    fh.truncate(0)
+    fh.write(f"{os.getpid()}\n")
+    fh.flush()
+    return fh
+
+
+def _run_trials(plan, sweep_dir, jobs, client, local_cluster, on_event, on_result, command, should_stop):
     todo = [t for t in plan.trials if trial_status(sweep_dir, t) not in FINISHED]
     by_index = {t.index: t for t in todo}
     payloads = [
@@ -884,7 +957,9 @@ def _run_sweep(plan, sweep_dir, runs_root, jobs, executor, client, on_event, on_
     at_once = False
     try:
         if payloads and client is not None:
-            run_dask(payloads, None, on_event, store, should_stop, client=client)
+            # a local cluster shares the cores as --jobs does, so its trials equal theirs bit for bit
+            blas = max(1, (os.cpu_count() or 1) // jobs) if local_cluster else 1
+            run_dask(payloads, None, on_event, store, should_stop, client=client, blas_threads=blas)
         elif payloads:
             run_local(payloads, jobs, on_event, store, should_stop)
     except KeyboardInterrupt:

@@ -522,6 +522,11 @@ CASES += [
          stdout_has='"error": "{tmp}/e.jpg: damaged image (error: required argument is not an integer); take the original file again"'),
     Case("picture path is a FIFO", {"run": trained_run, "f.png": fifo}, ["predict", "{tmp}/f.png", "--run", "{tmp}/run", "--json"],
          "Error: 1 of 1 files could not be read", stdout_has='"error": "{tmp}/f.png: is a named pipe (FIFO), not a regular file"'),
+    Case("grid of too many trials", cfg(GOOD), ["sweep", "{tmp}/c.yaml", "--grid", "train.seed=" + ",".join(map(str, range(1, 101))),
+                                                 "--grid", "train.iterations=" + ",".join(map(str, range(1, 102)))],
+         "Error: the grid makes 10,100 trials (100 train.seed × 101 train.iterations); a sweep has at most 10,000: sweep fewer values"),
+    Case("sweep.json nested too deep", {"s/sweep.json": "[" * 100000 + "]" * 100000}, ["sweep", "--resume", "{tmp}/s"],
+         "Error: {tmp}/s/sweep.json: not valid JSON (nested too deep); the plan is damaged, start a new sweep"),
 ]
 
 

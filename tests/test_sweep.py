@@ -191,6 +191,21 @@ def test_dask_executor_same_summary_as_local(tmp_path, tiny_config):
     assert all(a[k].tobytes() == b[k].tobytes() for k in a)
 
 
+def test_dask_without_address_starts_a_local_cluster_with_the_same_summary(tmp_path, tiny_config):
+    pytest.importorskip("distributed")
+    args = ("sweep", tiny_config, "--grid", "model.hidden=[2],[3]", "--grid", "train.seed=1,2", "--jobs", "2", "-q")
+    local = invoke(*args, "--runs-dir", tmp_path / "local")
+    dask = invoke(*args, "--executor", "dask", "--runs-dir", tmp_path / "dask")
+    assert local.exit_code == 0 and dask.exit_code == 0, dask.output
+    assert "a local Dask cluster of 2 processes)" in dask.stdout
+    a_dir, b_dir = next((tmp_path / "local").glob("sweep-*")), next((tmp_path / "dask").glob("sweep-*"))
+    assert _rows(a_dir) == _rows(b_dir) and all(r["status"] == "completed" for r in _rows(a_dir))
+    for t in load_plan(a_dir).trials:
+        a, _ = load_params(a_dir / t.name / "params.h5")
+        b, _ = load_params(b_dir / t.name / "params.h5")
+        assert all(a[k].tobytes() == b[k].tobytes() for k in a)
+
+
 def test_dask_unreachable_scheduler(tiny_config, tmp_path):
     """It waited 20 s, then left a sweep folder holding only sweep.json."""
     pytest.importorskip("distributed")
@@ -200,6 +215,38 @@ def test_dask_unreachable_scheduler(tiny_config, tmp_path):
     assert result.exit_code == 1 and result.stderr == (
         "Error: cannot reach the Dask scheduler at tcp://127.0.0.1:1 (Connection refused); start it (dask scheduler) or check --address\n"
     )
+    assert not (tmp_path / "runs").exists()
+
+
+def test_dask_address_of_another_server(tiny_config, tmp_path):
+    """A port that answers, but not as Dask, gave a traceback (MemoryError reading its 'frame size')."""
+    pytest.importorskip("distributed")
+    import socket
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def answer():
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n" + b"x" * 64)
+
+    threading.Thread(target=answer, daemon=True).start()
+    try:
+        t0 = time.monotonic()
+        result = invoke("sweep", tiny_config, "--grid", "train.seed=1,2", "--executor", "dask", "--address", f"tcp://127.0.0.1:{port}",
+                        "--runs-dir", tmp_path / "runs")
+    finally:
+        server.close()
+    assert time.monotonic() - t0 < 20
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1
+    assert result.stderr.startswith(f"Error: cannot talk to a Dask scheduler at tcp://127.0.0.1:{port} (")
+    assert result.stderr.endswith("); is it a Dask scheduler? check --address\n")
     assert not (tmp_path / "runs").exists()
 
 

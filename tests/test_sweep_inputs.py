@@ -126,7 +126,8 @@ def test_trial_overrides_are_validated_again_on_resume(sweep_copy):
     assert "train.learning_rate: must be greater than 0 (got -1)" in r.stderr
 
 
-@pytest.mark.parametrize("content", ["[1, 2]", '{"status": "hacked"}', '{"status": "completed", "train_accuracy": "abc"}', "{not json"])
+@pytest.mark.parametrize("content", ["[1, 2]", '{"status": "hacked"}', '{"status": "completed", "train_accuracy": "abc"}', "{not json",
+                                     "[" * 100000 + "]" * 100000], ids=["list", "status", "accuracy", "not-json", "deep"])
 def test_damaged_trial_metrics_make_the_trial_failed_and_resume_trains_it_again(sweep_copy, content):
     proj, sweep_dir, _ = sweep_copy
     first = load_plan(sweep_dir).trials[0].name
@@ -254,3 +255,22 @@ def test_dask_address_is_checked_before_the_sweep_folder(tmp_path, tiny_config):
         "Error: --address garbage: expected the Dask scheduler as tcp://HOST:PORT, e.g. --address tcp://10.0.0.5:8786")
     assert _refused(tmp_path, tiny_config, "--grid", "train.seed=1,2", "--address", "tcp://127.0.0.1:8786") == (
         "Error: --address tcp://127.0.0.1:8786 is for --executor dask; add --executor dask, or leave --address out")
+
+
+def test_plan_that_is_too_deep_or_too_large_is_one_line(sweep_copy):
+    proj, sweep_dir, _ = sweep_copy
+    (sweep_dir / "sweep.json").write_text("[" * 100000 + "]" * 100000)
+    r = nnctl("sweep", "--resume", sweep_dir, "-q", cwd=proj)
+    _assert_one_line(r, f"Error: {sweep_dir / 'sweep.json'}: not valid JSON (")
+    with open(sweep_dir / "sweep.json", "wb") as fh:
+        fh.truncate((64 << 20) + 1)
+    r = nnctl("sweep", "--resume", sweep_dir, "-q", cwd=proj)
+    _assert_one_line(r, f"Error: {sweep_dir / 'sweep.json'}: over 64 MiB, too large to be what nnctl wrote; the plan is damaged, start a new sweep")
+
+
+def test_a_grid_of_too_many_trials_is_refused_at_once(tmp_path, tiny_config):
+    values = ",".join(str(v) for v in range(1, 101))
+    said = _refused(tmp_path, tiny_config, "--grid", f"train.seed={values}", "--grid", f"train.iterations={values}",
+                    "--grid", "train.record_every=1,2")
+    assert said == ("Error: the grid makes 20,000 trials (100 train.seed × 100 train.iterations × 2 train.record_every); "
+                    "a sweep has at most 10,000: sweep fewer values")

@@ -145,3 +145,23 @@ def test_second_ctrl_c_stops_at_once(tmp_path, long_config):
         f"and start again); kept in {sweep_dir}; resume with: nnctl sweep --resume {sweep_dir}"
     )
     assert summary(sweep_dir) == {"01-seed=3": "pending", "02-seed=4": "pending"}
+
+
+def test_a_second_resume_of_a_running_sweep_is_refused(tmp_path, long_config):
+    long_config.write_text(SPEC.replace(f"iterations: {ITERATIONS}", "iterations: 50000000"))
+    (tmp_path / "tmp").mkdir()
+    proc = start(["sweep", long_config, "--grid", "train.seed=3,4", "--jobs", "1", "--runs-dir", tmp_path / "runs", "-q"],
+                 tmp_path / "tmp")
+    try:
+        running_trials(tmp_path / "tmp", proc, ["01-seed=3"])
+        sweep_dir = next((tmp_path / "runs").glob("sweep-*"))
+        second = subprocess.run([sys.executable, "-m", "nnctl", "sweep", "--resume", str(sweep_dir), "-q"],
+                                capture_output=True, text=True, timeout=120)
+        assert second.returncode == 1
+        assert second.stderr == (
+            f"Error: {sweep_dir}: another nnctl sweep is running it now (pid {proc.pid}); wait for it to finish or stop it, then resume\n"
+        )
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)
+    assert proc.returncode == 130
