@@ -11,7 +11,7 @@ from nnctl import __version__
 from nnctl.atomic import atomic_write
 from nnctl.data import Dataset
 from nnctl.layout import RESOLVED
-from nnctl.network import predict_proba
+from nnctl.network import HEADS, auto_loss, predict_proba
 from nnctl.resources import blas_info
 
 
@@ -36,11 +36,12 @@ class Summary:
     epochs: int | None = None
 
 
-def evaluate_dataset(params, activations, data: Dataset, task: str) -> dict:
-    """Accuracy (%) for classification, RMSE for regression."""
+def evaluate_dataset(params, activations, data: Dataset, task: str, loss: str | None = None) -> dict:
+    """Accuracy (%) for classification (the head's predicted class against the label), RMSE for regression."""
     AL = predict_proba(data.X, params, activations)
     if task == "classification":
-        return {"accuracy": float(np.mean((AL > 0.5) == (data.Y > 0.5)) * 100)}
+        predicted = HEADS[loss or auto_loss(activations[-1])].predict(AL)
+        return {"accuracy": float(np.mean(predicted == data.Y.ravel()) * 100)}
     return {"rmse": float(np.sqrt(np.mean((AL - data.Y) ** 2)))}
 
 
