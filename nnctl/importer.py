@@ -1,4 +1,4 @@
-"""`nnctl data import`: a folder of pictures, one sub-folder per class, into the course's layout."""
+"""`nnctl data import`: a folder of pictures, one sub-folder per class (two or more), into the course's layout."""
 
 from __future__ import annotations
 
@@ -33,17 +33,17 @@ def class_folders(folder: Path, classes=None) -> list[Path]:
         if repeated:
             raise DataError(
                 f"--classes {','.join(classes)}: {', '.join(repeated)} is named more than once; "
-                "give two different class folders, negative first, e.g. --classes non-cat,cat"
+                "name each class folder once, label 0 first, e.g. --classes non-cat,cat"
             )
         missing = [c for c in classes if c not in names]
         if missing:
             raise DataError(f"{shown(folder)}: no sub-folder {', '.join(missing)}; found: {', '.join(map(shown, names)) or 'none'}")
         found = [folder / c for c in classes]
-    if len(found) != 2:
+    if len(found) < 2:
         noun = "class folder" if len(found) == 1 else "class folders"
         raise DataError(
             f"{shown(folder)}: found {len(found)} {noun} ({', '.join(shown(p.name) for p in found) or 'none'}); "
-            "nnctl trains binary classifiers, so give exactly two (or choose them with --classes a,b)"
+            "a classifier needs two or more, one sub-folder of pictures per class (or choose them with --classes a,b,c)"
         )
     for d in found:
         try:

@@ -40,6 +40,7 @@ def _save(fig, path) -> Path:
 
 # One colour per class in every picture of 2-D data (the preview of `data info`, the decision boundary).
 CLASS_COLOURS = ("tab:red", "tab:blue")  # the course draws the flower's classes red and blue
+MANY_COLOURS = CLASS_COLOURS + ("tab:green", "tab:orange", "tab:purple", "tab:brown", "tab:pink", "tab:gray", "tab:olive", "tab:cyan")
 
 
 def _class_name(classes, v) -> str:
@@ -252,9 +253,11 @@ def plot_sweep_accuracy(path, plan, rows) -> Path:
 
 def _class_colours(plt, labels):
     """The decision boundary's colours for each label, so a preview and a boundary agree: the course's
-    red and blue for two classes, Spectral for more."""
+    red and blue for two classes, then Tableau's distinct colours up to ten, Spectral for more."""
     if len(labels) <= len(CLASS_COLOURS):
         return {v: CLASS_COLOURS[i] for i, v in enumerate(labels)}
+    if len(labels) <= len(MANY_COLOURS):
+        return {v: MANY_COLOURS[i] for i, v in enumerate(labels)}
     span = max(len(labels) - 1, 1)
     return {v: plt.cm.Spectral(i / span) for i, v in enumerate(labels)}
 
