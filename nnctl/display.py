@@ -252,8 +252,17 @@ def data_info(info: dict, file) -> None:
     for s in info["splits"]:
         balance = ", ".join(f"{k}: {v}" for k, v in s["balance"].items())
         console.print(Text(f"{s['split']}: {s['m']} examples of shape {tuple(s['example_shape'])}; {balance}"))
+    per_class = info.get("per_class") or []
+    if len(per_class) > 2:  # k classes: a row each, its label and its examples in every split
+        table = Table(title=f"{len(per_class)} classes", title_justify="left")
+        splits = [s["split"] for s in info["splits"]]
+        for col in ("label", "class", *splits):
+            table.add_column(col, justify="left" if col == "class" else "right")
+        for row in per_class:
+            table.add_row(f"{row['label']:g}", str(row["class"]), *(str(row[s]) for s in splits))
+        console.print(table)
     labels = info.get("labels") or []
-    if labels and all(s.get("categorical", True) for s in info["splits"]):
+    if labels and len(per_class) <= 2 and all(s.get("categorical", True) for s in info["splits"]):
         pairs = ", ".join(f"{row['label']} = {row['class']}" for row in labels)
         positive = f"; the positive class is {labels[1]['class']} (predict's probability is P({labels[1]['class']}))" if len(labels) == 2 else ""
         console.print(Text(f"labels: {pairs}{positive}"))

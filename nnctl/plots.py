@@ -157,7 +157,8 @@ def misclassified_figure(X, y, probabilities, indices, preprocessing, classes, l
         if predicted is None:  # p is P(label 1)
             ax.set_title(f"true: {classes[int(y[i])]}\npred: {classes[int(p > 0.5)]}\nP({classes[1]}) = {p:.2f}", fontsize=7)
         else:  # p is the probability of the predicted class
-            ax.set_title(f"{_class_name(classes, y[i])} →\n{_class_name(classes, predicted[i])} ({p:.2f})", fontsize=7)
+            true, guess = _class_name(classes, y[i]), _class_name(classes, predicted[i])
+            ax.set_title(f"{true} →{' ' if len(true) + len(guess) <= 14 else chr(10)}{guess} ({p:.2f})", fontsize=7)
     part = "all shown" if wrong <= limit else f"the first {limit} shown"
     fig.suptitle(f"misclassified: {wrong} of {m} examples ({part})", fontsize=9)
     return fig
