@@ -83,6 +83,22 @@ def _linear_backward(dA, A):
     return dA
 
 
+def softmax(Z, out=None):
+    """e^Z / sum over the k rows of e^Z, per column. The column's largest logit is subtracted first
+    (the quotient is unchanged), so exp never overflows and the sum is at least 1."""
+    out = np.subtract(Z, Z.max(axis=0, keepdims=True), out=out)
+    np.exp(out, out=out)
+    out /= out.sum(axis=0, keepdims=True)
+    return out
+
+
+def _softmax_backward(dA, A):
+    # g'(Z) is the Jacobian diag(a) - a a^T per column: dZ = A * (dA - sum_k dA_k A_k)
+    dA -= np.einsum("ij,ij->j", dA, A)
+    dA *= A
+    return dA
+
+
 class Activation(NamedTuple):
     forward: Callable
     backward: Callable
@@ -94,6 +110,7 @@ ACTIVATIONS: dict[str, Activation] = {
     "relu": Activation(relu, _relu_backward),
     "leaky_relu": Activation(leaky_relu, _leaky_relu_backward),
     "linear": Activation(linear, _linear_backward),
+    "softmax": Activation(softmax, _softmax_backward),
 }
 
 ACTIVATION_NAMES = tuple(ACTIVATIONS)

@@ -161,10 +161,11 @@ def config_show(
 @data_app.command("make")
 @handles_errors
 def data_make(
-    name: str = typer.Argument(..., help="Generator: planar (the course's flower), moons or circles."),
+    name: str = typer.Argument(..., help="Generator: planar (the course's flower), moons, circles or spiral (k classes)."),
     output: Path = typer.Option(..., "--output", "-o", help="The .h5 file to write."),
     m: int = typer.Option(400, "--m", min=2, help="Number of examples."),
     seed: int = typer.Option(1, "--seed", min=0, max=2**32 - 1, help="Seed (the course's is 1)."),
+    k: Optional[int] = typer.Option(None, "--k", help="Classes, for spiral (its arms; default 3)."),
     force: bool = typer.Option(False, "--force", help="Replace the output file if it exists."),
 ):
     """Write a built-in dataset to an HDF5 file in the plain layout (x, y, classes).
@@ -174,7 +175,7 @@ def data_make(
     from nnctl.data import generate, prepare_output, write_dataset
 
     prepare_output(output, force)
-    x, y, classes = generate(name, m=m, seed=seed)
+    x, y, classes = generate(name, m=m, seed=seed, **({"k": k} if k is not None else {}))
     write_dataset(output, x, y, classes, force=force)
     display.say(f"wrote {output}: {x.shape[0]} examples, {x.shape[1]} features, classes {', '.join(classes)}")
 
@@ -187,7 +188,7 @@ def data_import(
     size: int = typer.Option(64, "--size", min=1, max=4096, help="Pictures become size × size RGB."),
     test_fraction: float = typer.Option(0.2, "--test-fraction", min=0.0, max=0.99, help="Share of each class kept for test."),
     seed: int = typer.Option(1, "--seed", min=0, help="Seed of the split."),
-    classes: Optional[str] = typer.Option(None, "--classes", help="Class folders in label order: negative,positive (label 0, label 1)."),
+    classes: Optional[str] = typer.Option(None, "--classes", help="Class folders in label order, label 0 first: negative,positive or a,b,c,..."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     force: bool = typer.Option(False, "--force", help="Replace the output file if it exists."),
     max_pixels: Optional[int] = typer.Option(None, "--max-pixels", min=1, help=f"Skip pictures with more pixels (default {MAX_PIXELS:,}; a decompression-bomb guard)."),

@@ -20,7 +20,7 @@ from nnctl.activations import ACTIVATION_NAMES
 from nnctl.data import BUILTIN_PREFIX, file_kind, is_anonymous_pipe, parse_builtin
 from nnctl.errors import ConfigError, DataError
 from nnctl.firstlayer import DualFirstLayer
-from nnctl.network import INIT_NAMES, LOSS_NAMES, LOSSES
+from nnctl.network import HEADS, INIT_NAMES, LOSS_NAMES, LOSSES, auto_loss
 from nnctl.optimizers import OPTIMIZER_NAMES, OPTIMIZERS, SCHEDULE_NAMES
 from nnctl.training import SHUFFLES
 
@@ -60,10 +60,10 @@ class DataSpec(_Strict):
 
 
 class ModelSpec(_Strict):
-    layers: Optional[list[LayerSize]] = Field(None, min_length=2, description="full list [n_x, ..., 1]")
-    hidden: Optional[list[LayerSize]] = Field(None, description="hidden sizes only; n_x and 1 from the data")
+    layers: Optional[list[LayerSize]] = Field(None, min_length=2, description="full list [n_x, ..., 1] (softmax: [n_x, ..., k])")
+    hidden: Optional[list[LayerSize]] = Field(None, description="hidden sizes only; n_x and the output units from the data")
     hidden_activation: ActivationName = "relu"
-    output_activation: ActivationName = "sigmoid"
+    output_activation: ActivationName = Field("sigmoid", description="sigmoid (two classes), softmax (k classes; the default for k > 2), linear")
     activations: Optional[list[ActivationName]] = Field(None, description="one per layer, overrides the two above")
     init: InitName = "xavier"
     init_scale: float = Field(0.01, gt=0, description="multiplier for init: normal")
@@ -84,13 +84,24 @@ class ModelSpec(_Strict):
                 "model.init: 'zeros' makes every hidden unit compute the same function, so they never "
                 "become different (symmetry is not broken); use xavier, he or normal, or no hidden layers"
             )
-        if self.layers is not None and self.layers[-1] != 1:
+        head = HEADS[self.resolved_loss]
+        if self.layers is not None and head.max_classes is None and self.layers[-1] < 2:
+            raise ValueError(
+                f"model.layers: a {self.layer_activations[-1]} output has one unit per class, so at least 2 "
+                f"(got {self.layers[-1]}); for two classes in one unit use output_activation: sigmoid"
+            )
+        if self.layers is not None and head.max_classes is not None and self.layers[-1] != 1:
             raise ValueError(f"model.layers: the output layer must have 1 unit (got {self.layers[-1]})")
         needs = LOSSES[self.resolved_loss].output
         if needs is not None and self.layer_activations[-1] != needs:
             raise ValueError(
                 f"model.loss: {self.resolved_loss} needs a {needs} output (got {self.layer_activations[-1]}); "
                 f"use output_activation: {needs}, or loss: mse"
+            )
+        if self.loss == "mse" and self.layer_activations[-1] == "softmax":
+            raise ValueError(
+                "model.loss: mse with a softmax output trains a regression squeezed onto the classes' probabilities, "
+                "not a classifier; use loss: categorical_cross_entropy (or auto)"
             )
         if self.loss == "mse" and self.layer_activations[-1] == "sigmoid":
             raise ValueError(
@@ -115,7 +126,14 @@ class ModelSpec(_Strict):
         if self.loss != "auto":
             return self.loss
         out = self.activations[-1] if self.activations else self.output_activation
-        return "cross_entropy" if out == "sigmoid" else "mse"
+        return auto_loss(out)
+
+    def for_classes(self, k: int) -> "ModelSpec":
+        """The model for data of k classes: over two, a softmax output unless the spec chose its output."""
+        chosen = {"output_activation", "activations", "loss"} & self.model_fields_set
+        if chosen or k <= 2 or HEADS[self.resolved_loss].max_classes != 2:
+            return self
+        return self.model_copy(update={"output_activation": "softmax"})
 
     @property
     def task(self) -> str:
@@ -194,10 +212,16 @@ class Spec(_Strict):
     runs_dir: str = Field("runs", min_length=1, description="relative to the working directory")
     sweep: Optional[SweepSpec] = None
 
-    def layer_dims(self, n_x: int) -> list:
+    def layer_dims(self, n_x: int, k: int = 2) -> list:
+        """[n_x, ..., units of the output layer] for inputs of n_x features and k classes."""
         if self.model.layers is not None:
             return list(self.model.layers)
-        return [n_x, *(self.model.hidden or []), 1]
+        return [n_x, *(self.model.hidden or []), HEADS[self.model.resolved_loss].units(k)]
+
+    def for_classes(self, k: int) -> "Spec":
+        """The spec for data of k classes (ModelSpec.for_classes)."""
+        model = self.model.for_classes(k)
+        return self if model is self.model else self.model_copy(update={"model": model})
 
     def resolved(self, layer_dims) -> "Spec":
         """The spec with every choice made explicit: layers, one activation per layer, the loss."""

@@ -46,6 +46,12 @@ class Dataset:
     def n_x(self) -> int:
         return self.X.shape[0]
 
+    @property
+    def k(self) -> int:
+        """Classes: as many as the class list names, else the largest label + 1 (at least 2)."""
+        top = int(self.Y.max()) + 1 if self.Y.size else 0
+        return max(len(self.classes), top, 2)
+
 
 # ---------------------------------------------------------------- built-in generators
 
@@ -104,11 +110,33 @@ def make_circles(m: int = 400, seed: int = 1, noise: float = 0.1, factor: float 
     return x, y
 
 
+def make_spiral(m: int = 300, k: int = 3, seed: int = 1, noise: float = 0.2):
+    """k interleaved spiral arms, one class each (the CS231n spiral): class j's points run out
+    from the centre, radius r from 0 to 1, at angle t from 4j to 4(j+1) radians plus
+    Gaussian noise `noise` (radians). m examples, split as evenly as can be (the first
+    m mod k arms one longer), drawn after `np.random.seed(seed)` one arm at a time."""
+    rs = np.random.RandomState(seed)
+    x = np.zeros((m, 2))
+    y = np.zeros(m, dtype=np.uint8 if k <= 256 else np.int64)
+    start = 0
+    for j in range(k):  # one pass per arm, vectorized over its points
+        n = m // k + (j < m % k)
+        ix = slice(start, start + n)
+        r = np.linspace(0.0, 1.0, n)
+        t = np.linspace(j * 4.0, (j + 1) * 4.0, n) + rs.randn(n) * noise
+        x[ix] = np.c_[r * np.sin(t), r * np.cos(t)]
+        y[ix] = j
+        start += n
+    return x, y
+
+
 GENERATORS = {
     "planar": (make_planar, ["red", "blue"]),
     "moons": (make_moons, ["upper", "lower"]),
     "circles": (make_circles, ["outer", "inner"]),
+    "spiral": (make_spiral, lambda k=3, **_: [f"arm{j}" for j in range(k)]),
 }
+OPTION_RANGES = {"m": (2, None), "seed": (0, 2**32 - 1), "k": (2, 1000)}
 
 
 def generate(name: str, **kwargs):
@@ -122,7 +150,7 @@ def generate(name: str, **kwargs):
         x, y = func(**kwargs)
     except TypeError as exc:
         raise DataError(f"built-in dataset {name!r}: {exc}") from None
-    return x, y, classes
+    return x, y, classes(**kwargs) if callable(classes) else classes
 
 
 def _options(name: str) -> dict:
@@ -138,13 +166,15 @@ def check_builtin_options(source: str, name: str, kwargs: dict) -> None:
             raise DataError(f"{source}: unknown option {key!r}; {name} takes {', '.join(options)}")
         default = options[key]
         if isinstance(default, int) and not isinstance(default, bool):
-            low, high = {"m": (2, None), "seed": (0, 2**32 - 1)}.get(key, (0, None))
+            low, high = OPTION_RANGES.get(key, (0, None))
             if not isinstance(value, int) or value < low or (high is not None and value > high):
                 span = f"from {low} to {high}" if high is not None else f"of at least {low}"
                 raise DataError(f"{source}: {key} must be a whole number {span} (got {value!r})")
         elif isinstance(default, float):
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise DataError(f"{source}: {key} must be a number of at least 0 (got {value!r})")
+    if "k" in options and kwargs.get("m", options["m"]) < kwargs.get("k", options["k"]):
+        raise DataError(f"{source}: m={kwargs.get('m', options['m'])} examples cannot fill k={kwargs.get('k', options['k'])} classes; give m of at least k")
 
 
 def _check_generator_memory(source: str, name: str, kwargs: dict) -> None:
@@ -429,11 +459,12 @@ def open_h5(path):
         raise DataError(f"{path}: not an HDF5 file; give a .h5 file in the course or plain layout") from None
 
 
-def load_dataset(source: str, task: str = "classification", role: str = "train", dtype=np.float64) -> Dataset:
-    """Load a dataset as X (n_x, m) scaled to [0, 1] for integer pixels, and Y (1, m).
+def load_dataset(source: str, task: str = "classification", role: str = "train", dtype=np.float64, max_classes: int | None = 2) -> Dataset:
+    """Load a dataset as X (n_x, m) scaled to [0, 1] for integer pixels, and Y (1, m) the labels.
 
-    `task` is "classification" (labels must be 0 or 1) or "regression" (any finite value).
-    `role` ("train" or "test") picks the split of a file that holds both; X comes in `dtype`.
+    `task` is "classification" (labels 0 or 1; with `max_classes` None, the class numbers
+    0, 1, ..., k-1, below the class list's length if the file has one) or "regression" (any
+    finite value). `role` ("train" or "test") picks the split of a file that holds both; X comes in `dtype`.
     """
     x, y, classes, digest = read_raw(source, role, dtype)
     if x.ndim < 1 or x.shape[0] == 0:
@@ -460,7 +491,9 @@ def load_dataset(source: str, task: str = "classification", role: str = "train",
         raise DataError(f"{source}: x holds NaN or infinite values; clean the data first")
     if not np.isfinite(y.astype(np.float64)).all():
         raise DataError(f"{source}: y holds NaN or infinite values; clean the data first")
-    if task == "classification":
+    if task == "classification" and max_classes is None:
+        check_class_labels(source, y, classes)
+    elif task == "classification":
         bad = np.setdiff1d(np.unique(y), [0, 1])
         if bad.size:
             raise DataError(
@@ -477,6 +510,24 @@ def load_dataset(source: str, task: str = "classification", role: str = "train",
     }
     X = flatten(x, preprocessing, dtype)
     return Dataset(X=X, Y=y.reshape(1, m), classes=classes, preprocessing=preprocessing, source=str(source), sha256=digest)
+
+
+def check_class_labels(source, y, classes) -> None:
+    """Labels are class numbers 0, 1, ..., each below the length of the class list if there is one."""
+    values = np.unique(y)
+    bad = values[(values < 0) | (values != np.floor(values))]
+    if bad.size:
+        raise DataError(
+            f"{source}: labels {bad[:5].tolist()} are not class numbers: classes are numbered 0, 1, 2, ... "
+            "(for regression use a linear output)"
+        )
+    if classes and values.size and values[-1] >= len(classes):
+        beyond = values[values >= len(classes)]
+        raise DataError(
+            f"{source}: labels {beyond[:5].tolist()} have no class: the file's class list names {len(classes)} "
+            f"({', '.join(classes[:5])}{', ...' if len(classes) > 5 else ''}), labels 0 to {len(classes) - 1}; "
+            "add the missing names to the class list"
+        )
 
 
 def pixel_scale(dtype) -> float:

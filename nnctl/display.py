@@ -135,7 +135,8 @@ def predictions(preds, names, run_path, fmt: str, task: str = "classification") 
     """Predictions as a table, JSON lines or CSV on stdout; JSON and CSV have the same fields.
 
     Classification: file, class, label, probability, probability_of (the class the probability is
-    for: label 1), notes, error. Regression: file, value, notes, error.
+    for: label 1 of a sigmoid output, the predicted class of a softmax one), notes, error; over two
+    classes also top (the three most probable) and P(class) for each class. Regression: file, value, notes, error.
     """
     if fmt == "json":
         for p in preds:
@@ -144,26 +145,39 @@ def predictions(preds, names, run_path, fmt: str, task: str = "classification") 
     if fmt == "csv":
         writer = csv.writer(sys.stdout)
         rows = [p.fields(task) for p in preds]
-        writer.writerow(list(rows[0]) if rows else ["file", "error"])
+        header = list(max(rows, key=len)) if rows else ["file", "error"]  # an error's row has no class columns
+        writer.writerow(header)
         for row in rows:
-            writer.writerow(["; ".join(v) if isinstance(v, list) else "" if v is None else repr(v) if isinstance(v, float) else v for v in row.values()])
+            writer.writerow([_csv_cell(row.get(key)) for key in header])
         return
+    many = any(p.classes for p in preds)  # over two classes: the top class and the top three
     if task == "regression":
         title, value_col = f"predicted values of {run_path}", "value"
+    elif many:
+        title, value_col = f"predictions of {run_path} (P: the probability of the predicted class; top 3 of {len(names)} classes)", "P"
     else:
         title, value_col = f"predictions of {run_path} (P: the probability of {names[1]}, label 1)", f"P({names[1]})"
     table = Table(title=title, title_justify="left")
-    for col in ("file", "class", value_col, "what was changed") if task != "regression" else ("file", value_col, "what was changed"):
+    columns = ("file", "class", value_col, *(("top 3",) if many else ()), "what was changed") if task != "regression" else ("file", value_col, "what was changed")
+    for col in columns:
         table.add_column(col, overflow="fold")
     for p in preds:
         if p.error:
-            cells = [Text("error", style="red"), "—"] if task != "regression" else ["—"]
+            cells = [Text("error", style="red"), "—", *(["—"] if many else [])] if task != "regression" else ["—"]
             table.add_row(p.file, *cells, Text(p.error.removeprefix(f"{p.file}: "), style="red"))
         elif task == "regression":
             table.add_row(p.file, f"{p.value:.6g}", "; ".join(p.notes) or "—")
         else:
-            table.add_row(p.file, p.class_name, f"{p.probability:.4f}", "; ".join(p.notes) or "—")
+            top = [", ".join(f"{c} {v:.4f}" for c, v in p.top())] if many else []
+            table.add_row(p.file, p.class_name, f"{p.probability:.4f}", *top, "; ".join(p.notes) or "—")
     out_console().print(table)
+
+
+def _csv_cell(v):
+    """A CSV cell: lists joined by '; ' (top: class=probability), floats in full, None empty."""
+    if isinstance(v, list):
+        return "; ".join(f"{t['class']}={t['probability']!r}" if isinstance(t, dict) else str(t) for t in v)
+    return "" if v is None else repr(v) if isinstance(v, float) else v
 
 
 def evaluation(result: dict, run_name: str) -> None:
@@ -177,9 +191,18 @@ def evaluation(result: dict, run_name: str) -> None:
         console.print(table)
     else:
         table.add_row("accuracy", f"{result['accuracy']:.2f}%")
+        of = f" ({result['classes'][1]})" if len(result["classes"]) == 2 else " (macro)"
         for key in ("precision", "recall", "f1"):
-            table.add_row(key, f"{result[key]:.4f}")
+            table.add_row(key + of, f"{result[key]:.4f}")
         console.print(table)
+        if result.get("per_class"):
+            per = Table(title="per class", title_justify="left")
+            for col in ("class", "precision", "recall", "F1", "support"):
+                per.add_column(col, justify="left" if col == "class" else "right")
+            rows = [(r["class"], r) for r in result["per_class"]] + [("macro avg", result["macro"]), ("weighted avg", result["weighted"])]
+            for name, r in rows:
+                per.add_row(str(name), f"{r['precision']:.4f}", f"{r['recall']:.4f}", f"{r['f1']:.4f}", str(r["support"]))
+            console.print(per)
         names = result["classes"]
         cm = Table(title="confusion matrix (rows: true, columns: predicted)", title_justify="left")
         cm.add_column("")
@@ -229,8 +252,17 @@ def data_info(info: dict, file) -> None:
     for s in info["splits"]:
         balance = ", ".join(f"{k}: {v}" for k, v in s["balance"].items())
         console.print(Text(f"{s['split']}: {s['m']} examples of shape {tuple(s['example_shape'])}; {balance}"))
+    per_class = info.get("per_class") or []
+    if len(per_class) > 2:  # k classes: a row each, its label and its examples in every split
+        table = Table(title=f"{len(per_class)} classes", title_justify="left")
+        splits = [s["split"] for s in info["splits"]]
+        for col in ("label", "class", *splits):
+            table.add_column(col, justify="left" if col == "class" else "right")
+        for row in per_class:
+            table.add_row(f"{row['label']:g}", str(row["class"]), *(str(row[s]) for s in splits))
+        console.print(table)
     labels = info.get("labels") or []
-    if labels and all(s.get("categorical", True) for s in info["splits"]):
+    if labels and len(per_class) <= 2 and all(s.get("categorical", True) for s in info["splits"]):
         pairs = ", ".join(f"{row['label']} = {row['class']}" for row in labels)
         positive = f"; the positive class is {labels[1]['class']} (predict's probability is P({labels[1]['class']}))" if len(labels) == 2 else ""
         console.print(Text(f"labels: {pairs}{positive}"))

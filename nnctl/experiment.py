@@ -28,7 +28,7 @@ from nnctl.errors import DataError, DivergedError, RunError
 from nnctl.firstlayer import choose_first_layer
 from nnctl.layout import BOUNDARY_PNG, CHECKPOINT, COSTS_CSV, COSTS_PNG, METRICS, PARAMS, REPRODUCE, RESOLVED, SPEC, Status
 from nnctl.metrics import Summary, evaluate_dataset, reproduce_info, write_costs_csv
-from nnctl.network import initialize_parameters, predict_proba
+from nnctl.network import HEADS, initialize_parameters, predict_proba
 from nnctl.optimizers import OPTIMIZERS, SCHEDULES, epoch_rate, make_optimizer
 from nnctl.plots import plot_costs, plot_decision_boundary
 from nnctl.resources import available_memory, memory_estimate, preflight  # noqa: F401 (memory_estimate re-exported)
@@ -52,8 +52,10 @@ def make_rng(spec: Spec):
 def load_data(spec: Spec):
     """(train, test or None) checked against each other and against model.layers."""
     task, dtype = spec.model.task, np.dtype(spec.train.dtype)
-    train = load_dataset(spec.data.train, task, dtype=dtype)
-    test = load_dataset(spec.data.test, task, role="test", dtype=dtype) if spec.data.test else None
+    train = load_dataset(spec.data.train, task, dtype=dtype, max_classes=None)
+    test = load_dataset(spec.data.test, task, role="test", dtype=dtype, max_classes=None) if spec.data.test else None
+    if task == "classification":
+        _check_classes(spec, train, test)
     if test is not None and test.n_x != train.n_x:
         raise DataError(
             f"{spec.data.test}: examples have {test.n_x} features but the training data's have "
@@ -66,6 +68,40 @@ def load_data(spec: Spec):
             f"to {train.n_x}, or give model.hidden and let the data decide"
         )
     return train, test
+
+
+def _check_classes(spec: Spec, train: Dataset, test: Dataset | None) -> None:
+    """The head fits the training data's k classes, and the test labels are among them."""
+    k, labels = train.k, np.unique(train.Y)
+    if k > 2 and not train.classes and labels.size < k:
+        missing = np.setdiff1d(np.arange(k), labels)
+        raise DataError(
+            f"{train.source}: labels {labels[:8].tolist()} leave out classes {missing[:5].tolist()}: number the classes "
+            f"0 to {labels.size - 1} with none left out, or store a class list ('classes') that names all {k}"
+        )
+    model = spec.for_classes(k).model
+    head = HEADS[model.resolved_loss]
+    if head.max_classes is not None and k > head.max_classes:
+        beyond = labels[labels >= head.max_classes]
+        named = f" ({', '.join(train.classes[:5])}{', ...' if k > 5 else ''})" if train.classes else ""
+        raise DataError(
+            f"{train.source}: {k} classes{named}, labels {beyond[:5].tolist()} beyond 0 and 1, but a "
+            f"{model.layer_activations[-1]} output tells two apart; use output_activation: softmax "
+            "(or leave output_activation out: more than two classes pick it)"
+        )
+    units = head.units(k)
+    if model.layers is not None and model.layers[-1] != units:
+        raise DataError(
+            f"model.layers ends with {model.layers[-1]} but {spec.data.train} holds {k} classes: a "
+            f"{model.layer_activations[-1]} output has one unit per class; set model.layers[-1] to {units}, "
+            "or give model.hidden and let the data decide"
+        )
+    if test is not None and test.Y.size and int(test.Y.max()) >= k:
+        beyond = np.unique(test.Y[test.Y >= k])
+        raise DataError(
+            f"{test.source}: labels {beyond[:5].tolist()} are beyond the training data's {k} classes (labels 0 to "
+            f"{k - 1}); use a test file of the same classes"
+        )
 
 
 @dataclass
@@ -143,7 +179,9 @@ def train_run(
 
 def _load(spec: Spec, run_dir, resume: bool) -> _Run:
     train, test = load_data(spec)
-    layer_dims = spec.layer_dims(train.n_x)
+    if spec.model.task == "classification":
+        spec = spec.for_classes(train.k)  # over two classes, a softmax output unless the spec chose one
+    layer_dims = spec.layer_dims(train.n_x, train.k)
     run = _Run(spec, train, test, layer_dims, spec.resolved(layer_dims), resume=resume)
     run.own_dir = run_dir is None  # a sweep's trial gets its directory from the sweep; `latest` stays
     run.run_dir = None if run_dir is None else Path(run_dir)
@@ -219,7 +257,9 @@ def _fresh_params(run: _Run) -> dict:
 
 def _initialise(run: _Run):
     t = run.spec.train
-    X, Y = run.train.X, run.train.Y.astype(run.dtype)  # load_data gave X in the training dtype already
+    loss = run.resolved.model.loss
+    X = run.train.X  # load_data gave X in the training dtype already
+    Y = HEADS[loss].encode(run.train.Y, run.layer_dims[-1], run.dtype)  # labels (1, m), or one-hot (k, m)
     ckpt = run.ckpt
     params = ckpt.params if ckpt is not None else _fresh_params(run)
     optimizer = make_optimizer(t.optimizer, t.learning_rate, **t.hyper())
@@ -287,10 +327,10 @@ def _evaluate(run: _Run, params, result) -> dict:
         if data is not None:
             for key, value in evaluate_dataset(params, run.activations, data, run.resolved.model.loss).items():
                 metrics[f"{label}_{key}"] = value
-    if run.train.n_x == 2:
+    if run.train.n_x == 2 and run.resolved.model.task == "classification":  # regions of classes
         plot_decision_boundary(
             run.run_dir / BOUNDARY_PNG,
-            lambda P: predict_proba(P, params, run.activations),
+            lambda P: HEADS[run.resolved.model.loss].predict(predict_proba(P, params, run.activations)),
             run.train.X,
             run.train.Y,
             f"{run.spec.name}: decision boundary",

@@ -1,4 +1,4 @@
-"""`nnctl data import`: a folder of pictures, one sub-folder per class, into the course's layout."""
+"""`nnctl data import`: a folder of pictures, one sub-folder per class (two or more), into the course's layout."""
 
 from __future__ import annotations
 
@@ -33,17 +33,17 @@ def class_folders(folder: Path, classes=None) -> list[Path]:
         if repeated:
             raise DataError(
                 f"--classes {','.join(classes)}: {', '.join(repeated)} is named more than once; "
-                "give two different class folders, negative first, e.g. --classes non-cat,cat"
+                "name each class folder once, label 0 first, e.g. --classes non-cat,cat"
             )
         missing = [c for c in classes if c not in names]
         if missing:
             raise DataError(f"{shown(folder)}: no sub-folder {', '.join(missing)}; found: {', '.join(map(shown, names)) or 'none'}")
         found = [folder / c for c in classes]
-    if len(found) != 2:
+    if len(found) < 2:
         noun = "class folder" if len(found) == 1 else "class folders"
         raise DataError(
             f"{shown(folder)}: found {len(found)} {noun} ({', '.join(shown(p.name) for p in found) or 'none'}); "
-            "nnctl trains binary classifiers, so give exactly two (or choose them with --classes a,b)"
+            "a classifier needs two or more, one sub-folder of pictures per class (or choose them with --classes a,b,c)"
         )
     for d in found:
         try:
@@ -159,14 +159,14 @@ def _range(ds):
     return (lo, hi) if lo <= hi else (None, None)
 
 
-def _is_categorical(y) -> bool:
-    """Labels (a few whole numbers) rather than regression targets."""
+def _is_categorical(y, k: int = 0) -> bool:
+    """Labels (a few whole numbers, or up to the k a class list names) rather than regression targets."""
     if y.dtype == bool:
         return True
     if y.dtype.kind not in "iuf" or not y.size:
         return False
     values = np.unique(y)
-    return len(values) <= 20 and bool(np.all(np.isfinite(values))) and bool(np.all(values == np.round(values)))
+    return len(values) <= max(20, k) and bool(np.all(np.isfinite(values))) and bool(np.all(values == np.round(values)))
 
 
 def dataset_info(path) -> dict:
@@ -177,6 +177,7 @@ def dataset_info(path) -> dict:
     path = Path(path)
     f = open_h5(path)  # refuses a missing file, a folder, a FIFO or a device, and says which
     info = {"file": str(path), "arrays": [], "splits": []}
+    per_split = {}  # split -> {label: examples}
     with f:
         key = next((k for k in ("list_classes", "classes") if k in f), None)
         names = _decode(read_array(f, key, path)) if key else []
@@ -186,7 +187,7 @@ def dataset_info(path) -> dict:
             if xk in f and yk in f:
                 x = h5_array(f, xk, path)
                 y = read_array(f, yk, path).ravel()
-                if _is_categorical(y):
+                if _is_categorical(y, len(names)):
                     values, counts = np.unique(y, return_counts=True)
                     balance = {
                         (names[int(v)] if names and 0 <= int(v) < len(names) else f"{v:g}"): int(c)
@@ -198,12 +199,22 @@ def dataset_info(path) -> dict:
                                "distinct values": distinct}
                 info["splits"].append({"split": split, "m": int(x.shape[0]) if x.ndim else 0,
                                        "example_shape": list(x.shape[1:]), "balance": balance,
-                                       "categorical": _is_categorical(y)})
+                                       "categorical": _is_categorical(y, len(names))})
+                if _is_categorical(y, len(names)):
+                    values, counts = np.unique(y, return_counts=True)
+                    per_split[split] = {float(v): int(c) for v, c in zip(values, counts)}
         if not info["splits"]:
             info["layout"] = f"unknown (holds {describe_h5(f)})"
         else:
             info["layout"] = "course" if any(s["split"] != "data" for s in info["splits"]) else "plain"
         info["labels"] = [{"label": i, "class": n} for i, n in enumerate(names)]
+        if per_split and len(per_split) == len(info["splits"]):  # every split holds classes: count each one
+            labels = sorted(set(range(len(names))) | {v for c in per_split.values() for v in c})
+            info["per_class"] = [
+                {"label": v, "class": names[int(v)] if names and v == int(v) and 0 <= v < len(names) else f"{v:g}",
+                 **{split: counts.get(v, 0) for split, counts in per_split.items()}}
+                for v in labels
+            ]
     return info
 
 
@@ -237,7 +248,7 @@ def write_preview(path, target) -> Path:
         m = ds.shape[0]
         if m == 0 or 0 in ds.shape[1:]:
             raise DataError(f"{path}: '{xk}' has shape {ds.shape}: nothing to preview")
-        categorical = _is_categorical(y)
+        categorical = _is_categorical(y, len(info["classes"]))
         picture = image_geometry(ds.shape[1:]) is not None and ds.ndim >= 3
         if picture:
             per_class = 6

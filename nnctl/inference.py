@@ -11,38 +11,61 @@ import yaml
 from nnctl.data import flatten, load_dataset
 from nnctl.errors import DataError, NnctlError, RunError
 from nnctl.images import image_geometry, load_image, shown
-from nnctl.network import predict_proba
+from nnctl.network import HEADS, auto_loss, predict_proba
 from nnctl.runs import Run, write_json
+
+
+TOP = 3  # predict lists this many most probable classes
 
 
 @dataclass
 class Prediction:
     file: str
-    probability: float | None = None  # classification: the network's output A[L], P(probability_of)
-    probability_of: str | None = None  # the class that probability is for (label 1)
+    probability: float | None = None  # classification: P(probability_of)
+    probability_of: str | None = None  # the class that probability is for: label 1 (sigmoid), the top class (softmax)
     label: int | None = None
     class_name: str | None = None
     value: float | None = None  # regression: the predicted value
     notes: list = field(default_factory=list)
     error: str | None = None
+    classes: dict | None = None  # over two classes: {class: probability}, in label order
+
+    def top(self, n: int = TOP) -> list:
+        """The n most probable classes, [(class, probability)], most probable first."""
+        return sorted((self.classes or {}).items(), key=lambda kv: -kv[1])[:n]
 
     def fields(self, task: str) -> dict:
-        """The same names in JSON and CSV: file, class, label, probability, probability_of (or value), notes, error."""
+        """The same names in JSON and CSV: file, class, label, probability, probability_of (or value), notes, error;
+        over two classes also top (the three most probable) and P(class) for every class."""
         if task == "regression":
             return {"file": self.file, "value": self.value, "notes": self.notes, "error": self.error}
-        return {
+        row = {
             "file": self.file, "class": self.class_name, "label": self.label, "probability": self.probability,
-            "probability_of": self.probability_of, "notes": self.notes, "error": self.error,
+            "probability_of": self.probability_of,
         }
+        if self.classes is not None:
+            row["top"] = [{"class": c, "probability": p} for c, p in self.top()]
+            row.update({f"P({c})": p for c, p in self.classes.items()})
+        return {**row, "notes": self.notes, "error": self.error}
 
 
 def task_of(run: Run) -> str:
     return run.meta.get("task", "classification")
 
 
+def loss_of(run: Run) -> str:
+    """The run's loss, the key of its head (runs written before the loss was recorded: from the output)."""
+    return run.meta.get("loss") or (auto_loss(run.activations[-1]) if task_of(run) == "classification" else "mse")
+
+
+def class_count(run: Run) -> int:
+    """k, from the output layer: 2 for a sigmoid unit, its units for softmax."""
+    return HEADS[loss_of(run)].classes(run.meta["layer_dims"][-1])
+
+
 def class_names(run: Run) -> list:
-    names = run.meta.get("classes") or []
-    return names if len(names) == 2 else ["0", "1"]
+    names, k = run.meta.get("classes") or [], max(class_count(run), 2)
+    return names if len(names) == k else [str(i) for i in range(k)]
 
 
 def model_input(run: Run):
@@ -65,7 +88,7 @@ BLOCK = 256  # examples per forward pass: every example goes through a product o
 
 
 def outputs(run: Run, X) -> np.ndarray:
-    """A[L] (m,) for X (n_x, m), the same number for an example whatever else is in the batch.
+    """A[L] (units, m) for X (n_x, m), the same numbers for an example whatever else is in the batch.
 
     A BLAS product rounds a column differently depending on how many columns it has (one picture
     alone takes a matrix-vector kernel, a batch a matrix-matrix one), so every example goes through
@@ -73,19 +96,19 @@ def outputs(run: Run, X) -> np.ndarray:
     layout: predict on one file and evaluate on a whole test set give the same bits.
     """
     n_x, m = X.shape
-    out = np.empty(m, dtype=np.float64)
+    out = np.empty((run.meta["layer_dims"][-1], m), dtype=np.float64)
     block = np.zeros((n_x, BLOCK), dtype=_dtype(run), order="F")
     with np.errstate(all="ignore"):  # a diverged run's outputs are checked, not warned about
         for start in range(0, m, BLOCK):
             k = min(BLOCK, m - start)
             block[:, :k] = X[:, start : start + k]
             block[:, k:] = 0
-            out[start : start + k] = predict_proba(block, run.params, run.activations)[0, :k]
+            out[:, start : start + k] = predict_proba(block, run.params, run.activations)[:, :k]
     return out
 
 
 def probabilities(run: Run, x) -> np.ndarray:
-    """A[L] (m,) for raw examples x (m, ...) as stored on disk, preprocessed the recorded way.
+    """A[L] (units, m) for raw examples x (m, ...) as stored on disk, preprocessed the recorded way.
 
     The same step as training and evaluation: flatten and scale in the run's dtype.
     """
@@ -115,18 +138,27 @@ def predict_files(run: Run, files, max_pixels: int | None = None, on_item=None) 
             on_item(k, len(files))
     if pixels:
         x = np.stack(pixels).reshape(len(pixels), *run.meta["preprocessing"]["input_shape"])
-        values = iter(probabilities(run, x))
+        A = probabilities(run, x)  # (units, m)
+        head = HEADS[loss_of(run)]
+        labels = head.predict(A)
+        classes = head.proba(A) if head.proba is not None else None  # (k, m)
+        columns = iter(range(A.shape[1]))
         for pred in results:
             if pred.error is not None:
                 continue
-            v = float(next(values))
-            if not np.isfinite(v):
+            j = next(columns)
+            if not np.isfinite(A[:, j]).all():
                 pred.error = f"{pred.file}: the network's output is not a finite number (the run diverged); train it again"
-            elif task_of(run) == "regression":
-                pred.value = v
-            else:
-                pred.probability, pred.label = v, int(v > 0.5)
+            elif classes is None:
+                pred.value = float(A[0, j])
+            elif A.shape[0] == 1:  # one sigmoid unit: its output is P(label 1)
+                pred.probability, pred.label = float(A[0, j]), int(labels[j])
                 pred.class_name, pred.probability_of = names[pred.label], names[1]
+            else:  # one unit per class: the top class and the probability of each
+                pred.label = int(labels[j])
+                pred.class_name = pred.probability_of = names[pred.label]
+                pred.probability = float(classes[pred.label, j])
+                pred.classes = dict(zip(names, map(float, classes[:, j])))
     return results
 
 
@@ -146,11 +178,32 @@ def default_test_source(run: Run) -> str:
     return data["test"]
 
 
-def confusion(y_true, y_pred) -> list:
-    """[[TN, FP], [FN, TP]]: rows are the true class, columns the predicted one."""
-    m = np.zeros((2, 2), dtype=int)
+def confusion(y_true, y_pred, k: int = 2) -> list:
+    """k×k counts, rows the true class and columns the predicted one ([[TN, FP], [FN, TP]] for two)."""
+    m = np.zeros((k, k), dtype=int)
     np.add.at(m, (y_true.astype(int), y_pred.astype(int)), 1)
     return m.tolist()
+
+
+def class_scores(cm, names) -> dict:
+    """Per-class precision, recall, F1 and support from a k×k confusion matrix, with their macro
+    (the classes' plain mean) and weighted (by support) averages. A class never predicted has
+    precision 0; one never present, recall 0."""
+    cm = np.asarray(cm)
+    rows = []
+    for c, name in enumerate(names):
+        tp, predicted, support = int(cm[c, c]), int(cm[:, c].sum()), int(cm[c].sum())
+        precision = tp / predicted if predicted else 0.0
+        recall = tp / support if support else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        rows.append({"class": name, "precision": float(precision), "recall": float(recall), "f1": float(f1), "support": support})
+    total = sum(r["support"] for r in rows)
+    avg = {
+        kind: {key: float(sum(r[key] * w(r) for r in rows) / (sum(w(r) for r in rows) or 1)) for key in ("precision", "recall", "f1")}
+        for kind, w in (("macro", lambda r: 1), ("weighted", lambda r: r["support"]))
+    }
+    avg["weighted"]["support"] = avg["macro"]["support"] = total
+    return {"per_class": rows, "macro": avg["macro"], "weighted": avg["weighted"]}
 
 
 def check_classes(run: Run, data, source) -> None:
@@ -160,9 +213,10 @@ def check_classes(run: Run, data, source) -> None:
     if not trained or not given or given == trained:
         return
     if sorted(given) == sorted(trained):
+        other = "every label would mean the other class" if len(trained) == 2 else "labels would mean other classes"
         raise DataError(
             f"{source}: classes in the order [{', '.join(given)}] (label 0 first), but {run.path} was trained on "
-            f"[{', '.join(trained)}]: every label would mean the other class; re-import the pictures with "
+            f"[{', '.join(trained)}]: {other}; re-import the pictures with "
             f"--classes {','.join(trained)}"
         )
     raise DataError(
@@ -218,7 +272,14 @@ def evaluate(run: Run, source: str | None = None):
     """(metrics, dataset): the run on a dataset (default: its test file), with per-example outputs."""
     source = source or default_test_source(run)
     task = task_of(run)
-    data = load_dataset(source, task, role="test", dtype=_dtype(run))
+    head, k = HEADS[loss_of(run)], class_count(run)
+    data = load_dataset(source, task, role="test", dtype=_dtype(run), max_classes=head.max_classes)
+    if task == "classification" and data.Y.size and int(data.Y.max()) >= k:
+        beyond = np.unique(data.Y[data.Y >= k])
+        raise DataError(
+            f"{source}: labels {beyond[:5].tolist()} are beyond the {k} classes {run.path} was trained on "
+            f"(labels 0 to {k - 1}); evaluate with data of the run's classes"
+        )
     pre = run.meta["preprocessing"]
     if data.preprocessing["input_shape"] != pre["input_shape"]:
         raise DataError(
@@ -232,7 +293,8 @@ def evaluate(run: Run, source: str | None = None):
         )
     check_classes(run, data, source)
     check_own_data(run, data, source)
-    A = outputs(run, data.X.astype(_dtype(run), copy=False))
+    AL = outputs(run, data.X.astype(_dtype(run), copy=False))  # (units, m)
+    A = AL[0] if AL.shape[0] == 1 else AL
     y = data.Y.ravel().astype(np.float64)
     if not np.isfinite(A).all():
         raise RunError(
@@ -248,49 +310,59 @@ def evaluate(run: Run, source: str | None = None):
         result.update(rmse=_rms(err), mae=float(np.mean(np.abs(err))))
         result["outputs"] = A.tolist()
         return result, data
-    pred = (A > 0.5).astype(int)
-    (tn, fp), (fn, tp) = cm = confusion(y, pred)
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    pred = head.predict(AL)
+    names = class_names(run)
+    cm = confusion(y, pred, len(names))
+    scores = class_scores(cm, names)
+    # two classes: the scores of the positive class (label 1); more: their macro averages
+    headline = scores["per_class"][1] if len(names) == 2 else scores["macro"]
     result.update(
-        classes=class_names(run),
+        classes=names,
         accuracy=float(np.mean(pred == y) * 100),
-        precision=float(precision),
-        recall=float(recall),
-        f1=float(f1),
+        precision=headline["precision"],
+        recall=headline["recall"],
+        f1=headline["f1"],
         confusion_matrix=cm,
-        probabilities=A.tolist(),
+        probabilities=A.T.tolist(),  # P(label 1) of each example (sigmoid), or its k classes' (softmax)
         misclassified=np.flatnonzero(pred != y).tolist(),
+        predicted=pred.tolist(),
+        confidence=head.proba(AL).max(axis=0).tolist(),  # the probability of the predicted class
+        **scores,
     )
     return result, data
 
 
-def _quiet_proba(P, run):
+def _quiet_predict(P, run):
+    """The predicted label of each point (p,)."""
     with np.errstate(all="ignore"):
-        return predict_proba(P, run.params, run.activations)
+        return HEADS[loss_of(run)].predict(predict_proba(P, run.params, run.activations))
 
 
 def write_evaluation(run: Run, result: dict, data, source_given: bool) -> dict:
     """evaluation.json (or evaluation-<data>.json for --data) and its pictures, in the run."""
-    from nnctl.plots import plot_decision_boundary, plot_misclassified
+    from nnctl.plots import plot_confusion, plot_decision_boundary, plot_misclassified
 
     suffix = f"-{Path(result['data']).stem}" if source_given else ""
     files = {"json": str(run.path / f"evaluation{suffix}.json")}
     shape = run.meta["preprocessing"]["input_shape"]
+    if result["task"] == "classification":
+        files["confusion"] = str(
+            plot_confusion(run.path / f"confusion{suffix}.png", result["confusion_matrix"], result["classes"],
+                           f"{run.path.name} on {Path(result['data']).name}: {result['accuracy']:.2f}% right")
+        )
     if result["task"] == "classification" and image_geometry(shape) is not None and result["misclassified"]:
         files["misclassified"] = str(
             plot_misclassified(
                 run.path / f"misclassified{suffix}.png",
-                data.X, data.Y.ravel(), np.array(result["probabilities"]), result["misclassified"],
-                run.meta["preprocessing"], result["classes"],
+                data.X, data.Y.ravel(), np.array(result["confidence"]), result["misclassified"],
+                run.meta["preprocessing"], result["classes"], predicted=result["predicted"],
             )
         )
-    if data.n_x == 2:
+    if data.n_x == 2 and result["task"] == "classification":
         files["decision_boundary"] = str(
             plot_decision_boundary(
                 run.path / f"evaluation{suffix}-boundary.png",
-                lambda P: _quiet_proba(P.astype(_dtype(run)), run),
+                lambda P: _quiet_predict(P.astype(_dtype(run)), run),
                 data.X, data.Y, f"{run.path.name} on {Path(result['data']).name}",
                 classes=class_names(run),
             )

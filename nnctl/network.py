@@ -5,7 +5,8 @@ b[l] is (n[l], 1). Parameters live in a dict keyed "W1", "b1", ... like the cour
 
 These functions are the readable reference: `nnctl.training.Trainer` is the fast, buffered
 training math, and the tests hold it to them (never a second version kept in step by hand).
-Tables, not branches: ACTIVATIONS (in activations.py), LOSSES (cost and dZ[L]) and INITS;
+Tables, not branches: ACTIVATIONS (in activations.py), LOSSES (cost and dZ[L]), HEADS (output
+units, label encoding, prediction) and INITS;
 the config's valid names come from them.
 """
 
@@ -66,6 +67,14 @@ def _cross_entropy_total(ZL, AL, Y) -> float:
     return float(np.dot(Y.ravel(), np.logaddexp(0, -ZL).ravel()) + np.dot((1 - Y).ravel(), np.logaddexp(0, ZL).ravel()))
 
 
+def _categorical_total(ZL, AL, Y) -> float:
+    """-sum y_k log a_k from Z[L]: log a_k = z_k - logsumexp(z), the logsumexp taken after
+    subtracting each column's largest logit, so saturated logits (+-1000) give a finite cost."""
+    top = ZL.max(axis=0)
+    lse = top + np.log(np.exp(ZL - top).sum(axis=0))  # (m,) logsumexp of each column
+    return float(np.vdot(Y, lse - ZL))
+
+
 def _squared_total(ZL, AL, Y) -> float:
     """sum (a - y)^2; the cost divides by 2m, which makes dJ/dA[L] = (A[L] - Y)/m."""
     diff = AL - Y
@@ -73,7 +82,8 @@ def _squared_total(ZL, AL, Y) -> float:
 
 
 def _dZ_is_A_minus_Y(dZ, AL, output):
-    """sigmoid + cross-entropy: dZ[L] = A[L] - Y exactly, never via dA[L]; `dZ` holds A[L] - Y."""
+    """sigmoid + cross-entropy, softmax + categorical cross-entropy: dZ[L] = A[L] - Y exactly,
+    never via dA[L]; `dZ` holds A[L] - Y."""
     return dZ
 
 
@@ -85,6 +95,11 @@ def _dZ_through_output(dZ, AL, output):
 def _accuracy(AL, Y) -> dict:
     """Percent of examples on the right side of 0.5."""
     return {"accuracy": float(np.mean((AL > 0.5) == (Y > 0.5)) * 100)}
+
+
+def _top_class_accuracy(AL, Y) -> dict:
+    """Percent of examples whose most probable class (A[L] (k, m)) is their label (Y (1, m))."""
+    return {"accuracy": float(np.mean(AL.argmax(axis=0) == Y.ravel()) * 100)}
 
 
 def _rmse(AL, Y) -> dict:
@@ -103,14 +118,60 @@ class Loss(NamedTuple):
 LOSSES: dict[str, Loss] = {
     "cross_entropy": Loss(_cross_entropy_total, 1, _dZ_is_A_minus_Y, "classification", "sigmoid", _accuracy),
     "mse": Loss(_squared_total, 2, _dZ_through_output, "regression", None, _rmse),
+    "categorical_cross_entropy": Loss(_categorical_total, 1, _dZ_is_A_minus_Y, "classification", "softmax", _top_class_accuracy),
 }
 LOSS_NAMES = tuple(LOSSES)
+
+
+def auto_loss(output: str) -> str:
+    """The loss `loss: auto` means: the one made for this output activation, else mean squared error."""
+    return next((name for name, row in LOSSES.items() if row.output == output), "mse")
+
+
+# ---------------------------------------------------------------- heads: how the output reads as classes
+
+
+def _one_hot(labels, units, dtype):
+    """Y (k, m): Y[c, j] = 1 where example j is of class c."""
+    labels = np.asarray(labels).ravel().astype(np.intp)
+    Y = np.zeros((units, labels.size), dtype=dtype)
+    Y[labels, np.arange(labels.size)] = 1
+    return Y
+
+
+def _as_row(labels, units, dtype):
+    """Y (1, m): the labels (or targets) themselves."""
+    return np.asarray(labels).reshape(1, -1).astype(dtype)
+
+
+def _both_classes(AL):
+    """(2, m): P(label 0) = 1 - a, P(label 1) = a."""
+    return np.vstack([1 - AL[0], AL[0]])
+
+
+class Head(NamedTuple):
+    units: Callable  # k classes -> units of the output layer
+    classes: Callable  # units of the output layer -> k classes (0: a regression)
+    max_classes: int | None  # the most classes it tells apart (None: any number)
+    encode: Callable  # (labels (1, m), units, dtype) -> Y as the loss takes it
+    predict: Callable  # A[L] (units, m) -> the predicted label of each example (m,)
+    proba: Callable | None  # A[L] -> (k, m): the probability of each class
+
+
+# One row per loss: how its output layer is sized, how labels become Y and how A[L] becomes a
+# class. Nothing else branches on sigmoid against softmax.
+HEADS: dict[str, Head] = {
+    "cross_entropy": Head(lambda k: 1, lambda u: 2, 2, _as_row, lambda AL: (AL[0] > 0.5).astype(np.intp), _both_classes),
+    "categorical_cross_entropy": Head(lambda k: k, lambda u: u, None, _one_hot, lambda AL: AL.argmax(axis=0), lambda AL: AL),
+    "mse": Head(lambda k: 1, lambda u: 0, 0, _as_row, lambda AL: AL[0], None),
+}
 
 
 def compute_cost(ZL, AL, Y, loss):
     """The mean cost over the m examples, as a Python float.
 
-    cross_entropy: J = -(1/m) sum[y log a + (1-y) log(1-a)]; mse: J = (1/2m) sum (a - y)^2.
+    cross_entropy: J = -(1/m) sum[y log a + (1-y) log(1-a)]; mse: J = (1/2m) sum (a - y)^2;
+    categorical_cross_entropy: J = -(1/m) sum_j sum_k y_kj log a_kj (Y one-hot (k, m)).
     """
     row = LOSSES[loss]
     return row.total(ZL, AL, Y) / (row.divisor * Y.shape[1])
@@ -168,6 +229,7 @@ def update_parameters(params, grads, learning_rate):
 
 
 def predict_proba(X, params, activations):
-    """The network's output A[L] (1, m): a probability for a sigmoid output, a value otherwise."""
+    """The network's output A[L] (units, m): P(label 1) for a sigmoid output, the k classes'
+    probabilities for a softmax one, a value otherwise."""
     _, As = forward(X, params, activations)
     return As[-1]

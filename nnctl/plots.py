@@ -40,6 +40,7 @@ def _save(fig, path) -> Path:
 
 # One colour per class in every picture of 2-D data (the preview of `data info`, the decision boundary).
 CLASS_COLOURS = ("tab:red", "tab:blue")  # the course draws the flower's classes red and blue
+MANY_COLOURS = CLASS_COLOURS + ("tab:green", "tab:orange", "tab:purple", "tab:brown", "tab:pink", "tab:gray", "tab:olive", "tab:cyan")
 
 
 def _class_name(classes, v) -> str:
@@ -105,14 +106,16 @@ def decision_boundary_figure(predict, X, Y, title: str = "", classes=None):
     x_min, x_max = X[0].min() - 1, X[0].max() + 1
     y_min, y_max = X[1].min() - 1, X[1].max() + 1
     xx, yy = np.meshgrid(np.linspace(x_min, x_max, 300), np.linspace(y_min, y_max, 300))
-    grid = np.vstack([xx.ravel(), yy.ravel()]).astype(X.dtype)  # (2, k)
+    grid = np.vstack([xx.ravel(), yy.ravel()]).astype(X.dtype)  # (2, points)
     with np.errstate(all="ignore"):
-        zz = (predict(grid) > 0.5).reshape(xx.shape).astype(float)
-    fig, ax = plt.subplots(figsize=(5, 5))
-    ax.contourf(xx, yy, zz, levels=[-0.5, 0.5, 1.5], cmap=ListedColormap(CLASS_COLOURS), alpha=0.25)
+        zz = np.asarray(predict(grid)).reshape(xx.shape).astype(float)
     y = np.asarray(Y).ravel()
+    k = max(len(classes or ()), int(np.nanmax(zz)) + 1 if zz.size else 0, int(y.max()) + 1 if y.size else 0, 2)
+    colours = list(_class_colours(plt, list(range(k))).values())
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.contourf(xx, yy, zz, levels=np.arange(k + 1) - 0.5, cmap=ListedColormap(colours), alpha=0.25)
     handles = []
-    for v, colour in enumerate(CLASS_COLOURS):
+    for v, colour in enumerate(colours):
         name = _class_name(classes, v)
         ax.scatter(X[0, y == v], X[1, y == v], s=12, color=colour, edgecolors="k", linewidths=0.3, label=name)
         handles.append(Patch(facecolor=colour, alpha=0.25, label=f"predicted {name}"))
@@ -127,15 +130,15 @@ def decision_boundary_figure(predict, X, Y, title: str = "", classes=None):
 def plot_decision_boundary(path, predict, X, Y, title: str = "", classes=None) -> Path:
     """The course's picture: the classifier's regions over a grid, with the points on top.
 
-    `predict` maps an (2, k) array of points to (1, k) outputs. The classes have the colours of
-    the data preview, and a legend names them.
+    `predict` maps a (2, p) array of points to their predicted labels (p,): one region per class,
+    in the colours of the data preview, and a legend names them.
     """
     with _quiet():
         fig = decision_boundary_figure(predict, X, Y, title, classes)
     return _save(fig, path)
 
 
-def misclassified_figure(X, y, probabilities, indices, preprocessing, classes, limit=40):
+def misclassified_figure(X, y, probabilities, indices, preprocessing, classes, limit=40, predicted=None):
     """The figure of plot_misclassified, for tests to inspect."""
     plt = _figure()
     indices = list(indices)
@@ -151,15 +154,48 @@ def misclassified_figure(X, y, probabilities, indices, preprocessing, classes, l
         pixels = np.clip(X[:, i] * preprocessing["scale"], 0, 255).astype(np.uint8).reshape(shape)
         ax.imshow(pixels.squeeze(), cmap="gray" if pixels.ndim == 2 or shape[-1] == 1 else None)
         p = float(probabilities[i])
-        ax.set_title(f"true: {classes[int(y[i])]}\npred: {classes[int(p > 0.5)]}\nP({classes[1]}) = {p:.2f}", fontsize=7)
+        if predicted is None:  # p is P(label 1)
+            ax.set_title(f"true: {classes[int(y[i])]}\npred: {classes[int(p > 0.5)]}\nP({classes[1]}) = {p:.2f}", fontsize=7)
+        else:  # p is the probability of the predicted class
+            true, guess = _class_name(classes, y[i]), _class_name(classes, predicted[i])
+            ax.set_title(f"{true} →{' ' if len(true) + len(guess) <= 14 else chr(10)}{guess} ({p:.2f})", fontsize=7)
     part = "all shown" if wrong <= limit else f"the first {limit} shown"
     fig.suptitle(f"misclassified: {wrong} of {m} examples ({part})", fontsize=9)
     return fig
 
 
-def plot_misclassified(path, X, y, probabilities, indices, preprocessing, classes, limit=40) -> Path:
-    """The course's gallery of mislabelled pictures: true class, predicted class, P(class 1) by name."""
-    return _save(misclassified_figure(X, y, probabilities, indices, preprocessing, classes, limit), path)
+def plot_misclassified(path, X, y, probabilities, indices, preprocessing, classes, limit=40, predicted=None) -> Path:
+    """The course's gallery of mislabelled pictures: "true → predicted (p)", p the probability of
+    the predicted class (without `predicted`: true, predicted and P(class 1) by name)."""
+    return _save(misclassified_figure(X, y, probabilities, indices, preprocessing, classes, limit, predicted), path)
+
+
+def confusion_figure(cm, classes, title: str = ""):
+    """The figure of plot_confusion, for tests to inspect."""
+    plt = _figure()
+    cm = np.asarray(cm, dtype=int)
+    k = cm.shape[0]
+    side = min(12.0, 2.5 + 0.55 * k)
+    fig, ax = plt.subplots(figsize=(side, side))
+    ax.imshow(cm, cmap="Blues")
+    names = [_class_name(classes, v) for v in range(k)]
+    ax.set_xticks(range(k), names, rotation=45 if k > 4 else 0, ha="right" if k > 4 else "center", fontsize=8)
+    ax.set_yticks(range(k), names, fontsize=8)
+    top = cm.max() if cm.size else 0
+    for i in range(k):
+        for j in range(k):
+            ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8, color="white" if cm[i, j] > top / 2 else "black")
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=9)
+    return fig
+
+
+def plot_confusion(path, cm, classes, title: str = "") -> Path:
+    """The k×k confusion matrix as a picture: rows the true class, columns the predicted one."""
+    with _quiet():
+        fig = confusion_figure(cm, classes, title)
+    return _save(fig, path)
 
 
 def plot_preview(path, x, y, classes, per_class=6, categorical=True) -> Path:
@@ -218,9 +254,11 @@ def plot_sweep_accuracy(path, plan, rows) -> Path:
 
 def _class_colours(plt, labels):
     """The decision boundary's colours for each label, so a preview and a boundary agree: the course's
-    red and blue for two classes, Spectral for more."""
+    red and blue for two classes, then Tableau's distinct colours up to ten, Spectral for more."""
     if len(labels) <= len(CLASS_COLOURS):
         return {v: CLASS_COLOURS[i] for i, v in enumerate(labels)}
+    if len(labels) <= len(MANY_COLOURS):
+        return {v: MANY_COLOURS[i] for i, v in enumerate(labels)}
     span = max(len(labels) - 1, 1)
     return {v: plt.cm.Spectral(i / span) for i, v in enumerate(labels)}
 

@@ -330,9 +330,9 @@ def _latest_evaluation(facts: RunFacts) -> tuple[dict, Path] | None:
 def _valid_evaluation(e: dict) -> bool:
     if e.get("task") == "regression":
         return _num(e.get("rmse")) is not None
-    cm = e.get("confusion_matrix")
-    ok_cm = isinstance(cm, list) and len(cm) == 2 and all(isinstance(r, list) and len(r) == 2 and all(_int(v) is not None and v >= 0 for v in r) for r in cm)
-    return ok_cm and _num(e.get("accuracy")) is not None and (_str_list(e.get("classes")) or []).__len__() == 2
+    cm, k = e.get("confusion_matrix"), len(_str_list(e.get("classes")) or [])  # k×k for k classes
+    ok_cm = k >= 2 and isinstance(cm, list) and len(cm) == k and all(isinstance(r, list) and len(r) == k and all(_int(v) is not None and v >= 0 for v in r) for r in cm)
+    return ok_cm and _num(e.get("accuracy")) is not None
 
 
 def _evaluation(facts: RunFacts, params_meta: dict) -> None:
@@ -376,8 +376,8 @@ def _evaluation(facts: RunFacts, params_meta: dict) -> None:
             if data is None:
                 from nnctl.data import load_dataset
 
-                data = load_dataset(result["data"], "classification", role="test")
-            result["gallery"] = _gallery(data, mistakes, probs, run.meta["preprocessing"], result["classes"])
+                data = load_dataset(result["data"], "classification", role="test", max_classes=None)
+            result["gallery"] = _gallery(data, mistakes, probs, run.meta["preprocessing"], result["classes"], result["predicted"])
         except (NnctlError, KeyError, ValueError, IndexError, TypeError) as exc:
             result["gallery_note"] = f"no pictures: {exc}"
     _decision(facts, run)
@@ -385,7 +385,9 @@ def _evaluation(facts: RunFacts, params_meta: dict) -> None:
 
 def _clean_evaluation(e: dict, source: str) -> dict:
     """The evaluation's fields the page shows, each checked; a fixed set of keys."""
-    probs = e.get("probabilities")
+    # the probability shown with a mistake: of the predicted class where recorded (confidence), else P(label 1)
+    predicted = e.get("predicted") if isinstance(e.get("confidence"), list) and isinstance(e.get("predicted"), list) else None
+    probs = e.get("confidence") if predicted is not None else e.get("probabilities")
     probs = [float(p) if _num(p) is not None else float("nan") for p in probs] if isinstance(probs, list) else []
     return {
         "task": "regression" if e.get("task") == "regression" else "classification",
@@ -398,16 +400,19 @@ def _clean_evaluation(e: dict, source: str) -> dict:
         "precision": _num(e.get("precision")),
         "recall": _num(e.get("recall")),
         "f1": _num(e.get("f1")),
-        "classes": [str(c) for c in e.get("classes") or []][:2],
+        "classes": [str(c) for c in e.get("classes") or []],
         "confusion_matrix": e.get("confusion_matrix") or [],
         "misclassified": [i for i in e.get("misclassified") or [] if _int(i) is not None and i >= 0],
         "probabilities": probs,
+        "predicted": [_int(v) for v in predicted] if predicted is not None else None,
         "gallery": [],
         "gallery_note": None,
     }
 
 
-def _gallery(data, mistakes, probs, pre, classes) -> list:
+def _gallery(data, mistakes, probs, pre, classes, predicted=None) -> list:
+    """The mistakes' pictures; `probs` is the probability of the predicted class where `predicted`
+    gives it (k classes), else P(label 1)."""
     from PIL import Image
 
     shape = pre["input_shape"]
@@ -423,13 +428,18 @@ def _gallery(data, mistakes, probs, pre, classes) -> list:
         buf = io.BytesIO()
         Image.fromarray(pixels).save(buf, format="PNG")
         p = float(probs[i])
-        y = int(data.Y.ravel()[i] > 0.5)
+        if predicted is None:
+            y, guess = int(data.Y.ravel()[i] > 0.5), int(p > 0.5)
+        else:
+            y, guess = int(data.Y.ravel()[i]), predicted[i] if i < len(predicted) else None
+        if guess is None or not (0 <= y < len(classes) and 0 <= guess < len(classes)):
+            continue
         out.append(
             {
                 "src": "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii"),
                 "index": i,
                 "true": classes[y],
-                "pred": classes[int(p > 0.5)],
+                "pred": classes[guess],
                 "p": p,
             }
         )
@@ -444,14 +454,18 @@ def _decision(facts: RunFacts, run) -> None:
     if not source:
         return
     from nnctl.data import load_dataset
-    from nnctl.network import predict_proba
+    from nnctl.inference import loss_of
+    from nnctl.network import HEADS, predict_proba
 
     try:
-        train = load_dataset(source, facts.task, dtype=np.dtype(run.meta.get("dtype", "float64")))
+        train = load_dataset(source, facts.task, dtype=np.dtype(run.meta.get("dtype", "float64")), max_classes=None)
     except NnctlError as exc:
         facts.evaluation_note = (facts.evaluation_note or "") + f" no decision regions: {exc}"
         return
-    facts.decision = (train.X, train.Y, lambda P: predict_proba(P, run.params, run.activations))
+    head = HEADS[loss_of(run)]
+    # the predicted label of each point (a regression's output read against 0.5, as before)
+    read = head.predict if head.proba is not None else (lambda A: (A[0] > 0.5).astype(int))
+    facts.decision = (train.X, train.Y, lambda P: read(predict_proba(P, run.params, run.activations)))
 
 
 # ---------------------------------------------------------------- the page

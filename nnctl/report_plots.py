@@ -133,16 +133,19 @@ def lr_svg(its, rates) -> str:
 
 @_quiet
 def decision_svg(predict, X, Y, title: str) -> str:
-    """The course's picture: the classifier's regions over a grid, with the points on top."""
+    """The course's picture: the classifier's regions over a grid, with the points on top.
+    `predict` maps (2, p) points to their predicted labels (p,)."""
     plt = _plt()
     x_min, x_max = X[0].min() - 1, X[0].max() + 1
     y_min, y_max = X[1].min() - 1, X[1].max() + 1
     xx, yy = np.meshgrid(np.linspace(x_min, x_max, 200), np.linspace(y_min, y_max, 200))
     grid = np.vstack([xx.ravel(), yy.ravel()]).astype(X.dtype)
-    zz = (predict(grid) > 0.5).reshape(xx.shape).astype(float)
+    zz = np.asarray(predict(grid)).reshape(xx.shape).astype(float)  # the predicted label of each point
+    y = np.asarray(Y).ravel()
+    k = max(int(np.nanmax(zz)) + 1, int(y.max()) + 1 if y.size else 0, 2)  # one region per class
     fig, ax = plt.subplots(figsize=(5, 5))
-    ax.contourf(xx, yy, zz, levels=[-0.5, 0.5, 1.5], cmap=plt.cm.Spectral, alpha=0.8)
-    ax.scatter(X[0], X[1], c=np.asarray(Y).ravel(), s=10, cmap=plt.cm.Spectral, edgecolors="k", linewidths=0.3)
+    ax.contourf(xx, yy, zz, levels=np.arange(k + 1) - 0.5, cmap=plt.cm.Spectral, alpha=0.8, vmin=0, vmax=k - 1)
+    ax.scatter(X[0], X[1], c=y, s=10, cmap=plt.cm.Spectral, edgecolors="k", linewidths=0.3, vmin=0, vmax=k - 1)
     ax.set_xlabel("x1")
     ax.set_ylabel("x2")
     ax.set_title(plain(title), fontsize=11)

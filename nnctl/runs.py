@@ -155,6 +155,11 @@ def validate_run_files(path, params: dict, meta: dict) -> None:
         raise bad("activations", f"expected {L} of {', '.join(ACTIVATION_NAMES)} (got {acts!r:.80})")
     if meta.get("task", "classification") not in ("classification", "regression"):
         raise bad("task", f"expected classification or regression (got {meta.get('task')!r:.40})")
+    from nnctl.network import HEADS
+
+    loss = meta.get("loss")
+    if loss is not None and (loss not in HEADS or HEADS[loss].units(max(2, dims[-1])) != dims[-1]):
+        raise bad("loss", f"expected one of {', '.join(HEADS)} that fits an output layer of {dims[-1]} units (got {loss!r:.40})")
     if meta.get("dtype", "float64") not in ("float32", "float64"):
         raise bad("dtype", f"expected float32 or float64 (got {meta.get('dtype')!r:.40})")
     classes = meta.get("classes", [])

@@ -205,7 +205,7 @@ CASES = [
     Case("iterations < 1", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "train.iterations=0"],
          "Error: {tmp}/c.yaml (with --set train.iterations=0): train.iterations: must be greater than or equal to 1 (got 0)"),
     Case("unknown activation", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "model.hidden_activation=swish"],
-         "Error: {tmp}/c.yaml (with --set model.hidden_activation=swish): model.hidden_activation: must be 'sigmoid', 'tanh', 'relu', 'leaky_relu' or 'linear' (got 'swish')"),
+         "Error: {tmp}/c.yaml (with --set model.hidden_activation=swish): model.hidden_activation: must be 'sigmoid', 'tanh', 'relu', 'leaky_relu', 'linear' or 'softmax' (got 'swish')"),
     Case("layer of size 0", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "model.hidden=[3, 0]"],
          "Error: {tmp}/c.yaml (with --set model.hidden=[3, 0]): model.hidden.1: must be greater than 0 (got 0)"),
     Case("zero init with hidden layers", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "model.init=zeros"],
@@ -227,8 +227,9 @@ CASES = [
          "Error: {tmp}/train.h5: x holds NaN or infinite values; clean the data first"),
     Case("x of the wrong dtype", {"c.yaml": GOOD, "train.h5": plain_h5(x=np.array([b"a", b"b"]), y=np.array([0, 1]))}, ["train", "{tmp}/c.yaml"],
          "Error: {tmp}/train.h5: x has dtype |S1; expected numbers (uint8 pixels or floats)"),
-    Case("labels outside the task", {"c.yaml": GOOD, "train.h5": plain_h5(x=np.zeros((3, 2)), y=np.array([0, 1, 7]))}, ["train", "{tmp}/c.yaml"],
-         "Error: {tmp}/train.h5: labels [7] are outside the task: a sigmoid output needs labels 0 or 1 (for regression use a linear output)"),
+    Case("labels that leave classes out", {"c.yaml": GOOD, "train.h5": plain_h5(x=np.zeros((3, 2)), y=np.array([0, 1, 7]))}, ["train", "{tmp}/c.yaml"],
+         "Error: {tmp}/train.h5: labels [0, 1, 7] leave out classes [2, 3, 4, 5, 6]: number the classes 0 to 2 with none left out, "
+         "or store a class list ('classes') that names all 8"),
     Case("x and y counts differ", {"c.yaml": GOOD, "train.h5": plain_h5(x=np.zeros((4, 2)), y=np.array([0, 1]))}, ["train", "{tmp}/c.yaml"],
          "Error: {tmp}/train.h5: x holds 4 examples but y has shape (2,); y needs one label per example, shape (4,)"),
     Case("zero examples", {"c.yaml": GOOD, "train.h5": plain_h5(x=np.zeros((0, 2)), y=np.zeros(0))}, ["train", "{tmp}/c.yaml"],
@@ -305,7 +306,7 @@ CASES = [
          "or not written by nnctl, so train the run again"),
     Case("params.h5 with an unknown activation", {"run": trained_run, "run/params.h5": params_attr("activations", '["relu", "swish"]')},
          ["predict", "{tmp}/a.png", "--run", "{tmp}/run"],
-         "Error: {tmp}/run/params.h5: activations: expected 2 of sigmoid, tanh, relu, leaky_relu, linear (got ['relu', 'swish']); "
+         "Error: {tmp}/run/params.h5: activations: expected 2 of sigmoid, tanh, relu, leaky_relu, linear, softmax (got ['relu', 'swish']); "
          "the file is damaged or not written by nnctl, so train the run again"),
     Case("a folder in runs/ whose metrics.json is a list", {"runs/20990101-000000-odd/metrics.json": "[1, 2]"},
          ["runs", "--runs-dir", "{tmp}/runs"],
@@ -527,6 +528,34 @@ CASES += [
          "Error: the grid makes 10,100 trials (100 train.seed × 101 train.iterations); a sweep has at most 10,000: sweep fewer values"),
     Case("sweep.json nested too deep", {"s/sweep.json": "[" * 100000 + "]" * 100000}, ["sweep", "--resume", "{tmp}/s"],
          "Error: {tmp}/s/sweep.json: not valid JSON (nested too deep); the plan is damaged, start a new sweep"),
+    # --- softmax (issue 13) ---
+    Case("a sigmoid output asked for with three classes",
+         {"c.yaml": GOOD.replace("{hidden: [3]}", "{hidden: [3], output_activation: sigmoid}"), "train.h5": plain_h5(x=np.zeros((3, 2)), y=np.array([0, 1, 2]))},
+         ["train", "{tmp}/c.yaml"],
+         "Error: {tmp}/train.h5: 3 classes, labels [2] beyond 0 and 1, but a sigmoid output tells two apart; use output_activation: "
+         "softmax (or leave output_activation out: more than two classes pick it)"),
+    Case("labels the class list does not name",
+         {"c.yaml": GOOD, "train.h5": plain_h5(x=np.zeros((3, 2)), y=np.array([0, 1, 3]), classes=np.array([b"a", b"b", b"c"]))},
+         ["train", "{tmp}/c.yaml"],
+         "Error: {tmp}/train.h5: labels [3] have no class: the file's class list names 3 (a, b, c), labels 0 to 2; add the missing names to the class list"),
+    Case("labels that are not class numbers", {"c.yaml": GOOD, "train.h5": plain_h5(x=np.zeros((3, 2)), y=np.array([0, 1.5, 2]))},
+         ["train", "{tmp}/c.yaml"],
+         "Error: {tmp}/train.h5: labels [1.5] are not class numbers: classes are numbered 0, 1, 2, ... (for regression use a linear output)"),
+    Case("a softmax output of one unit", cfg("data: {train: train.h5}\nmodel: {layers: [2, 1], output_activation: softmax}\ntrain: {learning_rate: 0.1, iterations: 5}\n"),
+         ["train", "{tmp}/c.yaml"],
+         "Error: {tmp}/c.yaml: model.layers: a softmax output has one unit per class, so at least 2 (got 1); for two classes in one unit use output_activation: sigmoid"),
+    Case("model.layers with another number of classes than the data",
+         {"c.yaml": "data: {train: train.h5}\nmodel: {layers: [2, 4], output_activation: softmax}\ntrain: {learning_rate: 0.1, iterations: 5}\n",
+          "train.h5": plain_h5(x=np.zeros((3, 2)), y=np.array([0, 1, 2]))},
+         ["train", "{tmp}/c.yaml"],
+         "Error: model.layers ends with 4 but {tmp}/train.h5 holds 3 classes: a softmax output has one unit per class; set model.layers[-1] to 3, "
+         "or give model.hidden and let the data decide"),
+    Case("mse with a softmax output", cfg("data: {train: train.h5}\nmodel: {hidden: [3], output_activation: softmax, loss: mse}\ntrain: {learning_rate: 0.1, iterations: 5}\n"),
+         ["train", "{tmp}/c.yaml"],
+         "Error: {tmp}/c.yaml: model.loss: mse with a softmax output trains a regression squeezed onto the classes' probabilities, not a classifier; "
+         "use loss: categorical_cross_entropy (or auto)"),
+    Case("a spiral of one arm", {}, ["data", "make", "spiral", "--k", "1", "-o", "{tmp}/s.h5"],
+         "Error: builtin:spiral: k must be a whole number from 2 to 1000 (got 1)"),
 ]
 
 

@@ -77,7 +77,7 @@ def test_set_overrides(tmp_path):
         ("train.iterations=2.5", "train.iterations: must be a valid integer, got a number with a fractional part (got 2.5)"),
         (
             "model.hidden_activation=relux",
-            "model.hidden_activation: must be 'sigmoid', 'tanh', 'relu', 'leaky_relu' or 'linear' (got 'relux')",
+            "model.hidden_activation: must be 'sigmoid', 'tanh', 'relu', 'leaky_relu', 'linear' or 'softmax' (got 'relux')",
         ),
         ("model.hidden=[4, 0]", "model.hidden.1: must be greater than 0 (got 0)"),
         ("model.init=uniform", "model.init: must be 'normal', 'xavier', 'he' or 'zeros' (got 'uniform')"),

@@ -82,8 +82,8 @@ def test_import_needs_two_classes(tmp_path):
     result = invoke("data", "import", tmp_path, "-o", tmp_path / "x.h5")
     assert result.exit_code == 1
     assert result.stderr.strip() == (
-        f"Error: {tmp_path}: found 1 class folder (only); nnctl trains binary classifiers, "
-        "so give exactly two (or choose them with --classes a,b)"
+        f"Error: {tmp_path}: found 1 class folder (only); a classifier needs two or more, "
+        "one sub-folder of pictures per class (or choose them with --classes a,b,c)"
     )
 
 

@@ -64,7 +64,7 @@ def test_gradient_check_cross_entropy(depth, hidden):
 
 
 @pytest.mark.parametrize("depth", [0, 1, 3])
-@pytest.mark.parametrize("activation", ACTIVATION_NAMES)
+@pytest.mark.parametrize("activation", [a for a in ACTIVATION_NAMES if a != "softmax"])  # softmax: one unit is constant 1; tests/test_softmax.py
 def test_gradient_check_mse(depth, activation):
     X, Y, params, acts = _problem(depth, activation, activation, "mse", seed=10 + depth)
     assert gradient_check(X, Y, params, acts, "mse") < 1e-7

@@ -295,7 +295,7 @@ def test_damaged_params_metadata_is_one_line(tmp_path, tiny_config):
         f.attrs["activations"] = json.dumps(["relu", "softplus"])
     result = invoke("predict", tmp_path / "a.png", "--run", run)
     assert result.stderr.strip() == (
-        f"Error: {run / 'params.h5'}: activations: expected 2 of sigmoid, tanh, relu, leaky_relu, linear "
+        f"Error: {run / 'params.h5'}: activations: expected 2 of sigmoid, tanh, relu, leaky_relu, linear, softmax "
         "(got ['relu', 'softplus']); the file is damaged or not written by nnctl, so train the run again"
     )
     (run / "metrics.json").write_text('"done"')
