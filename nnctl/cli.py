@@ -102,6 +102,10 @@ def train(
         raise NnctlError("give a CONFIG to train (e.g. configs/quickstart.yaml), or --resume RUN")
     else:
         spec, text = load_config_text(config, overrides)  # read once: a pipe gives its text only once
+        from nnctl.config import spec_warnings
+
+        for warning in spec_warnings(spec):
+            display.say(f"Warning: {warning}", err=True)
         with StopRequest() as stop:
             summary = _reported(
                 no_report, Path(runs_dir or spec.runs_dir) / "latest", train_run,
@@ -113,6 +117,8 @@ def train(
                 should_stop=stop,
             )
     display.out_console().print(display.summary_table(summary))
+    if summary.status == "completed" and summary.message:
+        display.say(f"Note: {summary.message}")
     if not no_report:
         _write_report(summary.run_dir)
     display.say(f"run: {summary.run_dir}")

@@ -84,13 +84,19 @@ def outputs(run: Run, X) -> np.ndarray:
     return out
 
 
+def normalized(run: Run, X):
+    """X (n_x, m), flattened and scaled, with the run's normalisation (its training set's mean and
+    std) applied in place, as training did."""
+    return run.normalization.apply(X) if run.normalization is not None else X
+
+
 def probabilities(run: Run, x) -> np.ndarray:
     """A[L] (m,) for raw examples x (m, ...) as stored on disk, preprocessed the recorded way.
 
-    The same step as training and evaluation: flatten and scale in the run's dtype.
+    The same step as training and evaluation: flatten and scale in the run's dtype, normalise.
     """
     X = flatten(np.asarray(x), run.meta["preprocessing"], _dtype(run))
-    return outputs(run, X)
+    return outputs(run, normalized(run, X))
 
 
 def predict_files(run: Run, files, max_pixels: int | None = None, on_item=None) -> list[Prediction]:
@@ -228,7 +234,8 @@ def evaluate(run: Run, source: str | None = None):
         )
     check_classes(run, data, source)
     check_own_data(run, data, source)
-    A = outputs(run, data.X.astype(_dtype(run), copy=False))
+    data.X = normalized(run, data.X.astype(_dtype(run), copy=False))
+    A = outputs(run, data.X)
     y = data.Y.ravel().astype(np.float64)
     if not np.isfinite(A).all():
         raise RunError(

@@ -451,7 +451,9 @@ def _decision(facts: RunFacts, run) -> None:
     except NnctlError as exc:
         facts.evaluation_note = (facts.evaluation_note or "") + f" no decision regions: {exc}"
         return
-    facts.decision = (train.X, train.Y, lambda P: predict_proba(P, run.params, run.activations))
+    from nnctl.inference import normalized
+
+    facts.decision = (normalized(run, train.X), train.Y, lambda P: predict_proba(P, run.params, run.activations))
 
 
 # ---------------------------------------------------------------- the page
