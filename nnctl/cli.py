@@ -156,6 +156,35 @@ def config_show(
     sys.stdout.write(dump_spec(spec))
 
 
+@app.command()
+@handles_errors
+def gradcheck(
+    config: Path = typer.Argument(..., help="The YAML spec whose network is checked."),
+    overrides: List[str] = typer.Option([], "--set", help="Override a key (repeatable)."),
+    examples: int = typer.Option(8, "--examples", min=1, max=10_000, help="Examples of the training data (a seeded choice) to check on."),
+    random_data: bool = typer.Option(False, "--random", help="Seeded random inputs and labels instead of the data (needs model.layers)."),
+    max_per_layer: int = typer.Option(1000, "--max-per-layer", min=1, help="Check at most this many parameters of each layer (a seeded choice)."),
+    threshold: float = typer.Option(1e-5, "--threshold", min=0.0, help="Exit 1 when the overall relative difference is above this."),
+):
+    """Compare backprop's gradients with central differences (epsilon 1e-7), per layer and overall.
+
+    The course's reading: below 1e-7 great, above 1e-3 a bug. Refuses dropout, as the course does.
+
+    Example: nnctl gradcheck configs/course2/regularization-l2.yaml --examples 16
+    """
+    from nnctl.config import load_config
+    from nnctl.gradcheck import check_spec, reading
+
+    spec = load_config(config, overrides)
+    result = check_spec(spec, examples, random_data, max_per_layer, where=str(config))
+    display.gradcheck_table(result, reading, str(config))
+    if not result.difference <= threshold:
+        raise NnctlError(
+            f"the overall relative difference {result.difference:.3g} is above --threshold {threshold:g}: "
+            "backprop's gradients disagree with the cost's slope"
+        )
+
+
 # ---------------------------------------------------------------- data
 
 

@@ -573,3 +573,15 @@ def run_facts(f) -> None:
     repro.add_row("command", str(command or "—"))
     repro.add_row("rerun", f"nnctl train {f.path / 'config.resolved.yaml'}")
     console.print(repro)
+
+
+def gradcheck_table(result, reading, title: str) -> None:
+    """Per layer: parameters checked, relative difference, the course's reading; then overall."""
+    table = Table(title=f"{title}: gradient check on {result.m} examples, epsilon {result.epsilon:g}", box=box.SQUARE)
+    for col in ("layer", "checked", "difference", "reading"):
+        table.add_column(col, justify="right" if col in ("layer", "checked", "difference") else "left")
+    for layer in result.layers:
+        checked = f"{layer.checked}" if layer.checked == layer.total else f"{layer.checked} of {layer.total}"
+        table.add_row(str(layer.layer), checked, f"{layer.difference:.3e}", reading(layer.difference))
+    table.add_row("all", str(sum(x.checked for x in result.layers)), f"{result.difference:.3e}", reading(result.difference))
+    out_console().print(table)
