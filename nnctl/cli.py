@@ -224,9 +224,21 @@ def data_import(
 ):
     """Build a training file from your own photos: upright, RGB, resized, split by class.
 
+    A MATLAB 5 file of points (X/y, and Xval/yval for test, as the course's football data) is
+    written as HDF5 in the course's layout instead.
+
     Example: nnctl data import photos_by_class/ --size 64 -o datasets/pets.h5 --test-fraction 0.2 --seed 1
     """
     from nnctl.importer import import_folder
+
+    if folder.is_file():
+        from nnctl.data import is_mat
+        from nnctl.importer import import_mat
+
+        if is_mat(folder):
+            counts = import_mat(folder, output, force)
+            display.say(f"wrote {output}: " + ", ".join(f"{k}: {v} examples" for k, v in counts.items()))
+            return
 
     order = [c.strip() for c in classes.split(",") if c.strip()] if classes else None
     bar, on_item = display.import_progress(quiet)
