@@ -276,7 +276,7 @@ def data_info(
 @app.command()
 @handles_errors
 def predict(
-    paths: List[Path] = typer.Argument(..., help="Image files or folders (walked for images)."),
+    paths: List[Path] = typer.Argument(..., help="Image files or folders (walked for images); for a model of features, CSV or HDF5 files of rows."),
     run: Path = typer.Option(Path("runs/latest"), "--run", help="The trained run directory."),
     as_json: bool = typer.Option(False, "--json", help="JSON lines on stdout, for scripts."),
     as_csv: bool = typer.Option(False, "--csv", help="CSV on stdout, for spreadsheets."),
@@ -284,10 +284,13 @@ def predict(
 ):
     """Classify your own pictures with a trained run; exit 1 if any file could not be read.
 
+    A model trained on features (not pictures) takes rows instead: a CSV file (with or without a
+    header line naming the features) or an HDF5 file in the plain layout (x; y not needed).
+
     Example: nnctl predict my_cat.jpg photos/ --run runs/latest
     """
     from nnctl.images import find_images
-    from nnctl.inference import class_names, predict_files, task_of
+    from nnctl.inference import class_names, is_image_model, predict_files, predict_rows, task_of
     from nnctl.runs import find_run, load_run
 
     if as_json and as_csv:
@@ -295,6 +298,14 @@ def predict(
     trained = load_run(find_run(run))
     if trained.note:
         display.say(f"Note: {trained.note}", err=True)
+    fmt = "json" if as_json else "csv" if as_csv else "table"
+    if not is_image_model(trained):  # rows of features: CSV or a data file
+        preds = predict_rows(trained, paths)
+        display.predictions(preds, class_names(trained), trained.path, fmt, task_of(trained))
+        failed = sum(p.error is not None for p in preds)
+        if failed:
+            raise NnctlError(f"{failed} of {len(preds)} rows have no finite output")
+        return
     files = find_images(paths)
     if not files:
         raise NnctlError(f"no image files found in {', '.join(map(str, paths))}")
