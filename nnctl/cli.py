@@ -154,6 +154,14 @@ def config_show(
     if n_x is not None or spec.model.layers is not None:
         spec = spec.resolved(spec.layer_dims(n_x or 0))
     sys.stdout.write(dump_spec(spec))
+    if n_x is not None:  # what data.normalize does to these inputs
+        from nnctl.experiment import load_inputs
+
+        try:
+            norm = load_inputs(spec).normalization
+        except NnctlError:
+            return
+        sys.stdout.write(f"# data.normalize: {spec.data.normalize} -> {norm.method} ({norm.reason})\n")
 
 
 @app.command()

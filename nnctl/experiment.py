@@ -172,7 +172,9 @@ def _load(spec: Spec, run_dir, resume: bool) -> _Run:
     inputs = load_inputs(spec)
     train, test = inputs.train, inputs.test
     layer_dims = spec.layer_dims(train.n_x)
-    run = _Run(spec, train, test, layer_dims, spec.resolved(layer_dims), resume=resume,
+    resolved = spec.resolved(layer_dims)  # with data.normalize: what auto chose, explicit
+    resolved = resolved.model_copy(update={"data": resolved.data.model_copy(update={"normalize": inputs.normalization.method})})
+    run = _Run(spec, train, test, layer_dims, resolved, resume=resume,
                validation=inputs.validation, normalization=inputs.normalization)
     run.own_dir = run_dir is None  # a sweep's trial gets its directory from the sweep; `latest` stays
     run.run_dir = None if run_dir is None else Path(run_dir)
