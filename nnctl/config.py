@@ -167,10 +167,10 @@ class TrainSpec(_Strict):
     keep_prob: Union[Annotated[float, Field(gt=0, le=1)], list[Annotated[float, Field(gt=0, le=1)]]] = Field(
         1.0, description="inverted dropout: probability of keeping a hidden unit, one for all hidden layers or one per hidden layer"
     )
-    early_stopping: Optional[EarlyStoppingSpec] = Field(None, description="needs data.validation")
     dropout_masks: Literal["fresh", "course"] = Field(
         "fresh", description="fresh: new masks every step from the seed; course: np.random.seed(1) at every forward pass, as the notebook"
     )
+    early_stopping: Optional[EarlyStoppingSpec] = Field(None, description="needs data.validation")
 
     @model_validator(mode="after")
     def _check(self):

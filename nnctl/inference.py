@@ -52,7 +52,7 @@ def model_input(run: Run):
     if geometry is None:
         raise RunError(
             f"{run.path}: this model takes inputs of shape {pre['input_shape']}, not pictures; "
-            "use `nnctl evaluate` with an HDF5 file instead"
+            "give rows of its features in a CSV or HDF5 file, or use `nnctl evaluate` with an HDF5 file"
         )
     return geometry
 
@@ -206,10 +206,14 @@ def _read_csv(path, n_x: int) -> np.ndarray:
 
 def predict_rows(run: Run, files) -> list[Prediction]:
     """One Prediction per row of each file (its `file` is FILE:ROW, rows counted from 1)."""
+    from nnctl.images import IMAGE_SUFFIXES
+
     n_x = run.meta["layer_dims"][0]
     names = class_names(run)
     results = []
     for path in files:
+        if Path(path).suffix.lower() in IMAGE_SUFFIXES or Path(path).is_dir():
+            model_input(run)  # says this model takes features, not pictures
         x = read_rows(path, n_x)
         pre = run.meta["preprocessing"]
         x = x.reshape(x.shape[0], *pre["input_shape"])
