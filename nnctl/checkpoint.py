@@ -4,7 +4,7 @@ checkpoint.h5 holds the parameters at the top level (so `predict` can use an unf
 the first layer's state (`first_layer/W1_0`, `first_layer/C` on the dual path), the optimizer's
 moments and step count (`optimizer/v.W1`, ..., `optimizer/t`), this epoch's order of the examples
 (`loop/order`) and the cost curve; its attributes hold the position (epoch, batch within it,
-iterations, the partial epoch cost), the learning rate, the shuffling generator's state and a
+iterations, the partial epoch cost), the learning rate, the shuffling and dropout generators' states and a
 fingerprint of the spec it belongs to. Read back, it is input like any other: checked.
 """
 
@@ -40,11 +40,19 @@ class Checkpoint:
     position: Position
     costs: list
     meta: dict
+    monitor: dict | None = None  # "validation" rows, "best/W1", ...
 
 
-def save(run_dir: Path, trainer: Trainer, batches: Batches, result, meta: dict, spec_fingerprint: str) -> None:
+def save(run_dir: Path, trainer: Trainer, batches: Batches, result, meta: dict, spec_fingerprint: str,
+         monitor=None, normalization=None) -> None:
     params = trainer.materialize()
     arrays = dict(params)
+    monitor_attrs = None
+    if monitor is not None:  # validation rows, early stopping's best parameters and patience
+        monitor_arrays, monitor_attrs = monitor.state()
+        arrays.update(monitor_arrays)
+    if normalization is not None:
+        arrays.update(normalization.arrays())
     arrays.update({f"first_layer/{k}": v for k, v in trainer.state().items()})
     arrays.update({f"optimizer/{k.replace('/', '.')}": v for k, v in trainer.optimizer.state().items()})
     if not batches.full:
@@ -63,6 +71,8 @@ def save(run_dir: Path, trainer: Trainer, batches: Batches, result, meta: dict, 
             "learning_rate": trainer.learning_rate,
             "first_layer": trainer.path,
             "batches": batches.state(),
+            "dropout": trainer.dropout_state(),
+            "monitor": monitor_attrs,
             "fingerprint": spec_fingerprint,
         },
     )
@@ -88,14 +98,19 @@ def load(run_dir: Path, spec_fingerprint: str | None = None) -> Checkpoint:
     first = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith(("first_layer/", "state/"))}
     optimizer = {k.split("/", 1)[1].replace(".", "/"): v for k, v in arrays.items() if k.startswith("optimizer/")}
     params = {k: v for k, v in arrays.items() if k[0] in "Wb" and "/" not in k}
-    return Checkpoint(params, first, optimizer, arrays.get("loop/order"), position, costs, meta)
+    monitor = {k: v for k, v in arrays.items() if k == "validation" or k.startswith("best/")}
+    return Checkpoint(params, first, optimizer, arrays.get("loop/order"), position, costs, meta, monitor)
 
 
-def restore(ckpt: Checkpoint, trainer: Trainer, batches: Batches) -> None:
+def restore(ckpt: Checkpoint, trainer: Trainer, batches: Batches, monitor=None) -> None:
     """Put a checkpoint's optimizer and generator state back into a trainer built from its params."""
     try:
         trainer.optimizer.load_state(ckpt.optimizer)
         batches.load_state(ckpt.meta.get("batches") or {}, ckpt.order if ckpt.position.batch else None)
+        if trainer.dropout is not None:
+            trainer.dropout.load_state(ckpt.meta.get("dropout") or {})
+        if monitor is not None:
+            monitor.load_state(ckpt.monitor or {}, ckpt.meta.get("monitor") or {})
         trainer.learning_rate = float(ckpt.meta.get("learning_rate", trainer.learning_rate))
     except (ValueError, TypeError, KeyError) as exc:
         raise RunError(f"{CHECKPOINT}: the checkpoint does not fit the run's spec ({exc}); train the run again") from None

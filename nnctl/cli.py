@@ -102,6 +102,10 @@ def train(
         raise NnctlError("give a CONFIG to train (e.g. configs/quickstart.yaml), or --resume RUN")
     else:
         spec, text = load_config_text(config, overrides)  # read once: a pipe gives its text only once
+        from nnctl.config import spec_warnings
+
+        for warning in spec_warnings(spec):
+            display.say(f"Warning: {warning}", err=True)
         with StopRequest() as stop:
             summary = _reported(
                 no_report, Path(runs_dir or spec.runs_dir) / "latest", train_run,
@@ -113,6 +117,8 @@ def train(
                 should_stop=stop,
             )
     display.out_console().print(display.summary_table(summary))
+    if summary.status == "completed" and summary.message:
+        display.say(f"Note: {summary.message}")
     if not no_report:
         _write_report(summary.run_dir)
     display.say(f"run: {summary.run_dir}")
@@ -153,6 +159,43 @@ def config_show(
     if n_x is not None or spec.model.layers is not None:
         spec = spec.resolved(spec.layer_dims(n_x or 0))
     sys.stdout.write(dump_spec(spec))
+    if n_x is not None:  # what data.normalize does to these inputs
+        from nnctl.experiment import load_inputs
+
+        try:
+            norm = load_inputs(spec).normalization
+        except NnctlError:
+            return
+        sys.stdout.write(f"# data.normalize: {spec.data.normalize} -> {norm.method} ({norm.reason})\n")
+
+
+@app.command()
+@handles_errors
+def gradcheck(
+    config: Path = typer.Argument(..., help="The YAML spec whose network is checked."),
+    overrides: List[str] = typer.Option([], "--set", help="Override a key (repeatable)."),
+    examples: int = typer.Option(8, "--examples", min=1, max=10_000, help="Examples of the training data (a seeded choice) to check on."),
+    random_data: bool = typer.Option(False, "--random", help="Seeded random inputs and labels instead of the data (needs model.layers)."),
+    max_per_layer: int = typer.Option(1000, "--max-per-layer", min=1, help="Check at most this many parameters of each layer (a seeded choice)."),
+    threshold: float = typer.Option(1e-5, "--threshold", min=0.0, help="Exit 1 when the overall relative difference is above this."),
+):
+    """Compare backprop's gradients with central differences (epsilon 1e-7), per layer and overall.
+
+    The course's reading: below 1e-7 great, above 1e-3 a bug. Refuses dropout, as the course does.
+
+    Example: nnctl gradcheck configs/course2/regularization-l2.yaml --examples 16
+    """
+    from nnctl.config import load_config
+    from nnctl.gradcheck import check_spec, reading
+
+    spec = load_config(config, overrides)
+    result = check_spec(spec, examples, random_data, max_per_layer, where=str(config))
+    display.gradcheck_table(result, reading, str(config))
+    if not result.difference <= threshold:
+        raise NnctlError(
+            f"the overall relative difference {result.difference:.3g} is above --threshold {threshold:g}: "
+            "backprop's gradients disagree with the cost's slope"
+        )
 
 
 # ---------------------------------------------------------------- data
@@ -195,9 +238,21 @@ def data_import(
 ):
     """Build a training file from your own photos: upright, RGB, resized, split by class.
 
+    A MATLAB 5 file of points (X/y, and Xval/yval for test, as the course's football data) is
+    written as HDF5 in the course's layout instead.
+
     Example: nnctl data import photos_by_class/ --size 64 -o datasets/pets.h5 --test-fraction 0.2 --seed 1
     """
     from nnctl.importer import import_folder
+
+    if folder.is_file():
+        from nnctl.data import is_mat
+        from nnctl.importer import import_mat
+
+        if is_mat(folder):
+            counts = import_mat(folder, output, force)
+            display.say(f"wrote {output}: " + ", ".join(f"{k}: {v} examples" for k, v in counts.items()))
+            return
 
     order = [c.strip() for c in classes.split(",") if c.strip()] if classes else None
     bar, on_item = display.import_progress(quiet)
@@ -235,7 +290,7 @@ def data_info(
 @app.command()
 @handles_errors
 def predict(
-    paths: List[Path] = typer.Argument(..., help="Image files or folders (walked for images)."),
+    paths: List[Path] = typer.Argument(..., help="Image files or folders (walked for images); for a model of features, CSV or HDF5 files of rows."),
     run: Path = typer.Option(Path("runs/latest"), "--run", help="The trained run directory."),
     as_json: bool = typer.Option(False, "--json", help="JSON lines on stdout, for scripts."),
     as_csv: bool = typer.Option(False, "--csv", help="CSV on stdout, for spreadsheets."),
@@ -243,10 +298,13 @@ def predict(
 ):
     """Classify your own pictures with a trained run; exit 1 if any file could not be read.
 
+    A model trained on features (not pictures) takes rows instead: a CSV file (with or without a
+    header line naming the features) or an HDF5 file in the plain layout (x; y not needed).
+
     Example: nnctl predict my_cat.jpg photos/ --run runs/latest
     """
     from nnctl.images import find_images
-    from nnctl.inference import class_names, predict_files, task_of
+    from nnctl.inference import class_names, is_image_model, predict_files, predict_rows, task_of
     from nnctl.runs import find_run, load_run
 
     if as_json and as_csv:
@@ -254,6 +312,14 @@ def predict(
     trained = load_run(find_run(run))
     if trained.note:
         display.say(f"Note: {trained.note}", err=True)
+    fmt = "json" if as_json else "csv" if as_csv else "table"
+    if not is_image_model(trained):  # rows of features: CSV or a data file
+        preds = predict_rows(trained, paths)
+        display.predictions(preds, class_names(trained), trained.path, fmt, task_of(trained))
+        failed = sum(p.error is not None for p in preds)
+        if failed:
+            raise NnctlError(f"{failed} of {len(preds)} rows have no finite output")
+        return
     files = find_images(paths)
     if not files:
         raise NnctlError(f"no image files found in {', '.join(map(str, paths))}")

@@ -11,7 +11,7 @@ import re
 import stat
 import typing
 from pathlib import Path
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Literal, Optional, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -46,12 +46,18 @@ class _Strict(BaseModel):
 class DataSpec(_Strict):
     train: str = Field(min_length=1, description="HDF5 file (relative to the config file) or builtin:NAME")
     test: Optional[str] = Field(None, min_length=1)
+    normalize: Literal["auto", "none", "standardize"] = Field(
+        "auto", description="standardize: (x - mean) / std per feature, from the training set; auto: for features not already of order one"
+    )
+    validation: Optional[Union[Annotated[float, Field(gt=0, lt=1)], Annotated[str, Field(min_length=1)]]] = Field(
+        None, description="a data file, or the fraction of the training set held out (seeded, stratified)"
+    )
 
     @model_validator(mode="after")
     def _check_builtin(self):
-        for key in ("train", "test"):
+        for key in ("train", "test", "validation"):
             source = getattr(self, key)
-            if source is not None and source.startswith(BUILTIN_PREFIX):
+            if isinstance(source, str) and source.startswith(BUILTIN_PREFIX):
                 try:
                     parse_builtin(source)
                 except DataError as exc:
@@ -71,6 +77,9 @@ class ModelSpec(_Strict):
         "generator", description="legacy: np.random.seed(seed) + one randn per layer, as the course"
     )
     loss: LossName = "auto"
+    allow_symmetry: bool = Field(
+        False, description="let init: zeros have hidden layers (the course's demonstration: every hidden unit stays identical)"
+    )
 
     @model_validator(mode="after")
     def _check(self):
@@ -79,10 +88,11 @@ class ModelSpec(_Strict):
         L = self.depth
         if self.activations is not None and len(self.activations) != L:
             raise ValueError(f"model.activations: the network has {L} layers, so give {L} activations (got {len(self.activations)})")
-        if self.init == "zeros" and L > 1:
+        if self.init == "zeros" and L > 1 and not self.allow_symmetry:
             raise ValueError(
                 "model.init: 'zeros' makes every hidden unit compute the same function, so they never "
-                "become different (symmetry is not broken); use xavier, he or normal, or no hidden layers"
+                "become different (symmetry is not broken); use xavier, he or normal, or no hidden layers "
+                "(or model.allow_symmetry: true to watch it happen, as the course's Initialization notebook does)"
             )
         head = HEADS[self.resolved_loss]
         if self.layers is not None and head.max_classes is None and self.layers[-1] < 2:
@@ -140,6 +150,13 @@ class ModelSpec(_Strict):
         return LOSSES[self.resolved_loss].task
 
 
+class EarlyStoppingSpec(_Strict):
+    monitor: Literal["validation_cost", "validation_accuracy"] = "validation_cost"
+    patience: int = Field(10, ge=1, description="records (every train.record_every) without improvement before stopping")
+    min_delta: float = Field(0.0, ge=0, description="the least change that counts as an improvement")
+    restore_best: bool = Field(True, description="save the best parameters seen, not the last")
+
+
 class TrainSpec(_Strict):
     learning_rate: float = Field(gt=0, description="alpha, or alpha_0 with a decay")
     iterations: Optional[int] = Field(None, ge=1, description="full-batch steps (= epochs); or give epochs")
@@ -166,6 +183,14 @@ class TrainSpec(_Strict):
     decay: ScheduleName = Field("none", description="inverse_time: alpha_0 / (1 + decay_rate floor(epoch / time_interval))")
     decay_rate: float = Field(1.0, ge=0)
     time_interval: int = Field(1, ge=1, description="epochs between decays")
+    l2: float = Field(0.0, ge=0, description="lambda: cost + lambda/(2m) sum ||W||^2, gradient + (lambda/m) W; m the batch's examples")
+    keep_prob: Union[Annotated[float, Field(gt=0, le=1)], list[Annotated[float, Field(gt=0, le=1)]]] = Field(
+        1.0, description="inverted dropout: probability of keeping a hidden unit, one for all hidden layers or one per hidden layer"
+    )
+    dropout_masks: Literal["fresh", "course"] = Field(
+        "fresh", description="fresh: new masks every step from the seed; course: np.random.seed(1) at every forward pass, as the notebook"
+    )
+    early_stopping: Optional[EarlyStoppingSpec] = Field(None, description="needs data.validation")
 
     @model_validator(mode="after")
     def _check(self):
@@ -180,10 +205,15 @@ class TrainSpec(_Strict):
                 "train.iterations counts full-batch steps; with train.batch_size give train.epochs instead"
             )
         if self.first_layer == "dual":
-            why = DualFirstLayer.not_exact_for(OPTIMIZERS[self.optimizer].make.linear, self.batch_size is None)
+            why = DualFirstLayer.not_exact_for(OPTIMIZERS[self.optimizer].make.linear, self.batch_size is None, self.l2 > 0)
             if why:
                 raise ValueError(f"train.first_layer: dual is not exact here ({why}); use auto or primal")
         return self
+
+    @property
+    def dropout(self) -> bool:
+        keep = self.keep_prob if isinstance(self.keep_prob, list) else [self.keep_prob]
+        return any(k < 1 for k in keep)
 
     @property
     def epoch_count(self) -> int:
@@ -211,6 +241,24 @@ class Spec(_Strict):
     train: TrainSpec
     runs_dir: str = Field("runs", min_length=1, description="relative to the working directory")
     sweep: Optional[SweepSpec] = None
+
+    @model_validator(mode="after")
+    def _check_dropout(self):
+        keep, hidden = self.train.keep_prob, self.model.depth - 1
+        if isinstance(keep, list) and len(keep) != hidden:
+            raise ValueError(
+                f"train.keep_prob: the network has {hidden} hidden layers, so give {hidden} keep probabilities "
+                f"(got {len(keep)}), or one number for all; dropout never applies to the output layer"
+            )
+        if self.train.early_stopping is not None and self.data.validation is None:
+            raise ValueError(
+                "train.early_stopping: it watches a validation set; add data.validation (a file, or a fraction such as 0.2)"
+            )
+        if self.train.early_stopping is not None and self.train.early_stopping.monitor == "validation_accuracy" and self.model.task != "classification":
+            raise ValueError("train.early_stopping.monitor: a regression has no accuracy; use validation_cost")
+        if self.train.dropout and hidden == 0:
+            raise ValueError("train.keep_prob: dropout applies to hidden layers and this network has none; use keep_prob: 1")
+        return self
 
     def layer_dims(self, n_x: int, k: int = 2) -> list:
         """[n_x, ..., units of the output layer] for inputs of n_x features and k classes."""
@@ -473,11 +521,23 @@ def _default_name(path: Path) -> str:
 
 def _absolute_data(data: DataSpec, base: Path) -> DataSpec:
     def fix(p):
-        if p is None or p.startswith(BUILTIN_PREFIX):
+        if not isinstance(p, str) or p.startswith(BUILTIN_PREFIX):
             return p
         return str((base / Path(p).expanduser()).resolve())
 
-    return data.model_copy(update={"train": fix(data.train), "test": fix(data.test)})
+    return data.model_copy(update={"train": fix(data.train), "test": fix(data.test), "validation": fix(data.validation)})
+
+
+def spec_warnings(spec: Spec) -> list:
+    """What a valid spec asks for that is likely not what its author wants (said, then done)."""
+    out = []
+    if spec.model.init == "zeros" and spec.model.depth > 1:
+        out.append(
+            "model.init: zeros with hidden layers: every hidden unit of a layer computes the same function and "
+            "gets the same update, so they stay identical (symmetry is never broken); the network is no better "
+            "than one unit per layer"
+        )
+    return out
 
 
 class _SpecDumper(yaml.SafeDumper):

@@ -2,6 +2,8 @@
 
 Two layouts are read. The course's: `train_set_x` (m, 64, 64, 3) uint8, `train_set_y` (m,),
 `list_classes` (or `test_set_*`). The plain one: `x` (m, ...) and `y` (m,), optional `classes`.
+MATLAB files (.mat, version 5, read with scipy.io) hold `X`/`y` for training and `Xval`/`yval`
+for test, as the course's Regularization "football" data does (or `x`/`y`).
 Both keep one example per row on disk, as the course's files do; loading flattens them the
 course's way into X (n_x, m), one example per column.
 """
@@ -97,16 +99,26 @@ def make_moons(m: int = 300, seed: int = 3, noise: float = 0.2):
     return x, y
 
 
-def make_circles(m: int = 400, seed: int = 1, noise: float = 0.1, factor: float = 0.5):
-    """A ring around a disc, like the course's extra 'noisy_circles' dataset."""
+def make_circles(m: int = 300, seed: int = 1, noise: float = 0.05, factor: float = 0.8):
+    """A circle inside a circle: scikit-learn's `make_circles(n_samples=m, noise=noise, factor=factor)`
+    drawn after `np.random.seed(seed)`, bit for bit. The defaults are the course's "Initialization"
+    training data (m = 300, seed 1, noise 0.05; its test set is m=100, seed=2). The algorithm: m // 2
+    points on the unit circle (label 0) and the rest on the circle of radius `factor` (label 1), at
+    angles 2 pi k / n without the endpoint; the examples shuffled by one `shuffle` of their indices;
+    then Gaussian noise `normal(scale=noise)` over the (m, 2) array, all from that one generator.
+    (scikit-learn before 0.24 took the angles as linspace(0, 2 pi, n + 1)[:-1], the same numbers.)"""
     rs = np.random.RandomState(seed)
     n_out = m // 2
     n_in = m - n_out
     t_out = np.linspace(0, 2 * np.pi, n_out, endpoint=False)
     t_in = np.linspace(0, 2 * np.pi, n_in, endpoint=False)
-    x = np.r_[np.c_[np.cos(t_out), np.sin(t_out)], factor * np.c_[np.cos(t_in), np.sin(t_in)]]
-    x += rs.randn(m, 2) * noise
-    y = np.r_[np.zeros(n_out, dtype=np.uint8), np.ones(n_in, dtype=np.uint8)]
+    x = np.vstack([np.append(np.cos(t_out), np.cos(t_in) * factor), np.append(np.sin(t_out), np.sin(t_in) * factor)]).T
+    y = np.hstack([np.zeros(n_out, dtype=np.uint8), np.ones(n_in, dtype=np.uint8)])
+    order = np.arange(m)
+    rs.shuffle(order)
+    x, y = x[order], y[order]
+    if noise:
+        x += rs.normal(scale=noise, size=x.shape)
     return x, y
 
 
@@ -432,6 +444,9 @@ def read_raw(source: str, role: str = "train", dtype=np.float64):
         digest = hashlib.sha256(np.ascontiguousarray(x).tobytes() + y.tobytes()).hexdigest()
         return x, y, classes, digest
     path = Path(source)
+    if is_mat(path):
+        x, y = read_mat(path, role)
+        return x, y, [], file_sha256(path)
     f = open_h5(path)
     with f:
         x_key, y_key, classes_key = _find_layout(f, path, role)
@@ -442,6 +457,36 @@ def read_raw(source: str, role: str = "train", dtype=np.float64):
 
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+MAT_SIGNATURE = b"MATLAB 5.0 MAT-file"
+MAT_LAYOUTS = {"train": (("X", "y"), ("x", "y")), "test": (("Xval", "yval"), ("X", "y"), ("x", "y"))}
+
+
+def is_mat(path) -> bool:
+    """A MATLAB 5 file (its 128-byte text header), whatever its name; a v7.3 .mat is HDF5 and read as such."""
+    path = check_data_file(path)
+    with open(path, "rb") as fh:
+        return fh.read(len(MAT_SIGNATURE)) == MAT_SIGNATURE
+
+
+def read_mat(path, role: str = "train"):
+    """(x, y) from a MATLAB 5 file: X/y for training, Xval/yval for test (X/y where it has no Xval)."""
+    import scipy.io
+
+    try:
+        arrays = scipy.io.loadmat(str(path))
+    except (ValueError, TypeError, OSError, NotImplementedError, MemoryError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"{path}: cannot be read as a MATLAB file ({reason}); save it again (MATLAB: save -v7)") from None
+    for x_key, y_key in MAT_LAYOUTS[role]:
+        if x_key in arrays and y_key in arrays:
+            x, y = np.asarray(arrays[x_key]), np.asarray(arrays[y_key])
+            if x.ndim == 1:
+                x = x.reshape(-1, 1)
+            return x, y
+    held = ", ".join(f"{k} {np.shape(v)}" for k, v in arrays.items() if not k.startswith("__")) or "nothing"
+    raise DataError(
+        f"{path}: no known MATLAB layout: expected 'X'/'y' (training) and optionally 'Xval'/'yval' (test); the file holds: {held}"
+    )
 
 
 def open_h5(path):
@@ -548,6 +593,99 @@ def flatten(x, preprocessing, dtype=np.float64):
     return X
 
 
+def split_validation(data: Dataset, fraction: float, seed: int, stratified: bool = True) -> tuple:
+    """(train, validation): `fraction` of the examples held out, drawn from a generator seeded from
+    `seed` (its own stream), per class when `stratified` (each class keeps its share); both keep
+    the stored order."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(3,)))
+    labels = data.Y.ravel()
+    groups = [np.flatnonzero(labels == c) for c in np.unique(labels)] if stratified else [np.arange(data.m)]
+    held = np.sort(np.concatenate([rng.permutation(g)[: int(round(fraction * g.size))] for g in groups]))
+    keep = np.setdiff1d(np.arange(data.m), held)
+    if held.size == 0 or keep.size == 0:
+        raise DataError(
+            f"data.validation: {fraction:g} of {data.m} examples leaves "
+            f"{'no validation' if held.size == 0 else 'no training'} examples; use a fraction between "
+            f"{1 / data.m:.3g} and {1 - 1 / data.m:.3g}, or give a validation file"
+        )
+
+    def part(idx, label):
+        return Dataset(X=np.ascontiguousarray(data.X[:, idx]), Y=data.Y[:, idx], classes=data.classes,
+                       preprocessing=data.preprocessing, source=f"{data.source} ({label})", sha256=data.sha256)
+
+    return part(keep, f"training part, {keep.size} of {data.m}"), part(held, f"validation part, {held.size} of {data.m}")
+
+
+# ---------------------------------------------------------------- normalising inputs
+
+NORMALIZE = ("auto", "none", "standardize")
+UNIT_STD = (0.1, 10.0)  # auto leaves features alone whose spreads are all within this range ...
+UNIT_MEAN = 10.0  # ... and whose means are within +-this
+
+
+@dataclass
+class Normalization:
+    """What was done to the inputs: `method` none or standardize, and for standardize the training
+    set's per-feature mean and standard deviation (n_x, 1); a constant feature's std is taken as 1."""
+
+    method: str = "none"
+    reason: str = ""
+    mean: np.ndarray | None = None
+    std: np.ndarray | None = None
+
+    def apply(self, X) -> np.ndarray:
+        """X (n_x, m) standardised in place: (X - mean) / std, in X's dtype."""
+        if self.method == "standardize":
+            X -= self.mean.astype(X.dtype, copy=False)
+            X /= self.std.astype(X.dtype, copy=False)
+        return X
+
+    def describe(self) -> dict:
+        """For metrics.json and `config show`."""
+        out = {"method": self.method, "reason": self.reason}
+        if self.method == "standardize":
+            out["features"] = int(self.mean.shape[0])
+        return out
+
+    def arrays(self) -> dict:
+        return {"normalize/mean": self.mean, "normalize/std": self.std} if self.method == "standardize" else {}
+
+
+def fit_normalization(requested: str, X, x_dtype: str) -> Normalization:
+    """The normalisation the training inputs X (n_x, m) get, from the training set alone.
+
+    none: as stored (uint8 pixels are always divided by 255, the course's scaling); standardize: per
+    feature, (x - mean) / std with the training set's mean and std (float64); auto: none for uint8
+    pixels and for features already of order one (every non-constant feature's std within
+    [0.1, 10] and |mean| <= 10: the course's 2-D data sets stay exactly as the course used them),
+    standardize otherwise.
+    """
+    if requested == "none":
+        return Normalization("none", "data.normalize: none")
+    if requested == "auto" and np.dtype(x_dtype) == np.uint8:
+        return Normalization("none", "auto: uint8 pixels, divided by 255")
+    X64 = np.asarray(X, dtype=np.float64)
+    mean = X64.mean(axis=1, keepdims=True)
+    std = X64.std(axis=1, keepdims=True)
+    varying = std[:, 0] > 0
+    if requested == "auto":
+        s, mu = std[varying, 0], np.abs(mean[varying, 0])
+        if s.size == 0 or (s.min() >= UNIT_STD[0] and s.max() <= UNIT_STD[1] and mu.max() <= UNIT_MEAN):
+            return Normalization("none", "auto: every feature already of order one (std within [0.1, 10], |mean| <= 10)")
+        reason = f"auto: feature std from {s.min():.3g} to {s.max():.3g}, |mean| up to {mu.max():.3g}; standardised"
+    else:
+        reason = "data.normalize: standardize"
+    std[~varying] = 1.0  # a constant feature becomes 0, not NaN
+    return Normalization("standardize", reason, mean, std)
+
+
+def normalization_from_arrays(method: str, arrays: dict) -> Normalization:
+    """The normalisation stored with a run's parameters (params.h5, checkpoint.h5)."""
+    if method != "standardize":
+        return Normalization(method)
+    return Normalization("standardize", "", np.asarray(arrays["normalize/mean"], np.float64), np.asarray(arrays["normalize/std"], np.float64))
+
+
 def peek_n_x(source: str) -> int | None:
     """The input size of a data source without loading it (None where it cannot be read).
 
@@ -555,7 +693,7 @@ def peek_n_x(source: str) -> int | None:
     if not source.startswith(BUILTIN_PREFIX) and os.path.exists(source) and not os.path.isdir(source):
         check_data_file(source)
     try:
-        if source.startswith(BUILTIN_PREFIX):
+        if source.startswith(BUILTIN_PREFIX) or is_mat(source):
             return int(np.prod(read_raw(source)[0].shape[1:]))
         with open_h5(source) as f:
             x_key, _, _ = _find_layout(f, source)

@@ -64,8 +64,12 @@ class RichReporter(Reporter):
         self.progress.start()
         self.task = self.progress.add_task(short_label(self.name), total=total, completed=start, cost="…")
 
+    def on_validation(self, iteration, cost, accuracy):
+        self.validation = cost
+
     def on_cost(self, iteration, cost):
-        self.progress.update(self.task, cost=f"{cost:.6f}")
+        val = getattr(self, "validation", None)
+        self.progress.update(self.task, cost=f"{cost:.6f}" + ("" if val is None else f" val {val:.4f}"))
 
     def on_tick(self, iteration):
         self.progress.update(self.task, completed=iteration)
@@ -84,9 +88,13 @@ class PlainReporter(Reporter):
     def on_start(self, total, start):
         self.total, self.t0 = total, time.perf_counter()
 
+    def on_validation(self, iteration, cost, accuracy):
+        self.validation = f"  validation cost {cost:.6f}" + ("" if accuracy is None else f" accuracy {accuracy:.2f}%")
+
     def on_cost(self, iteration, cost):
         elapsed = time.perf_counter() - self.t0
-        self.console.print(f"{self.name}: {self.unit} {iteration}/{self.total}  cost {cost:.6f}  {elapsed:.1f}s")
+        val = getattr(self, "validation", "")
+        self.console.print(f"{self.name}: {self.unit} {iteration}/{self.total}  cost {cost:.6f}{val}  {elapsed:.1f}s")
 
 
 def short_label(name: str, limit: int = 20) -> str:
@@ -124,6 +132,10 @@ def summary_table(s) -> Table:
     else:
         table.add_row("train RMSE", "—" if s.train_rmse is None else f"{s.train_rmse:.6g}")
         table.add_row("test RMSE", "—" if s.test_rmse is None else f"{s.test_rmse:.6g}")
+    if getattr(s, "validation_accuracy", None) is not None:
+        table.add_row("validation accuracy", _pct(s.validation_accuracy))
+    if getattr(s, "best_iteration", None) is not None:
+        table.add_row("early stopping", f"best at iteration {s.best_iteration}")
     table.add_row("final cost", "—" if s.final_cost is None else f"{s.final_cost:.6f}")
     table.add_row("iterations", str(s.iterations))
     table.add_row("wall time", f"{s.seconds:.2f} s")
@@ -593,3 +605,15 @@ def run_facts(f) -> None:
     repro.add_row("command", str(command or "—"))
     repro.add_row("rerun", f"nnctl train {f.path / 'config.resolved.yaml'}")
     console.print(repro)
+
+
+def gradcheck_table(result, reading, title: str) -> None:
+    """Per layer: parameters checked, relative difference, the course's reading; then overall."""
+    table = Table(title=f"{title}: gradient check on {result.m} examples, epsilon {result.epsilon:g}", box=box.SQUARE)
+    for col in ("layer", "checked", "difference", "reading"):
+        table.add_column(col, justify="right" if col in ("layer", "checked", "difference") else "left")
+    for layer in result.layers:
+        checked = f"{layer.checked}" if layer.checked == layer.total else f"{layer.checked} of {layer.total}"
+        table.add_row(str(layer.layer), checked, f"{layer.difference:.3e}", reading(layer.difference))
+    table.add_row("all", str(sum(x.checked for x in result.layers)), f"{result.difference:.3e}", reading(result.difference))
+    out_console().print(table)

@@ -22,14 +22,16 @@ from pathlib import Path
 import numpy as np
 
 from nnctl import checkpoint
-from nnctl.config import Spec, dump_spec, load_config
-from nnctl.data import Dataset, load_dataset
+from nnctl.config import Spec, dump_spec, load_config, spec_warnings
+from nnctl.data import Dataset, Normalization, fit_normalization, load_dataset, split_validation
 from nnctl.errors import DataError, DivergedError, RunError
 from nnctl.firstlayer import choose_first_layer
 from nnctl.layout import BOUNDARY_PNG, CHECKPOINT, COSTS_CSV, COSTS_PNG, METRICS, PARAMS, REPRODUCE, RESOLVED, SPEC, Status
 from nnctl.metrics import Summary, evaluate_dataset, reproduce_info, write_costs_csv
 from nnctl.network import HEADS, initialize_parameters, predict_proba
 from nnctl.optimizers import OPTIMIZERS, SCHEDULES, epoch_rate, make_optimizer
+from nnctl.regularization import Dropout, keep_probs_per_layer
+from nnctl.validation import ValidationMonitor
 from nnctl.plots import plot_costs, plot_decision_boundary
 from nnctl.resources import available_memory, memory_estimate, preflight  # noqa: F401 (memory_estimate re-exported)
 from nnctl.runs import atomic_write, create_run_dir, read_json, resolve_run_path, run_status, save_params, update_latest, write_json
@@ -50,24 +52,52 @@ def make_rng(spec: Spec):
 
 
 def load_data(spec: Spec):
-    """(train, test or None) checked against each other and against model.layers."""
+    """(train, test or None) checked against each other and against model.layers, normalised."""
+    inputs = load_inputs(spec)
+    return inputs.train, inputs.test
+
+
+@dataclass
+class Inputs:
+    train: Dataset
+    test: Dataset | None
+    validation: Dataset | None
+    normalization: Normalization
+
+
+def load_inputs(spec: Spec) -> Inputs:
+    """The training, test and validation sets, checked, with the training set's normalisation
+    (its statistics from the training examples alone, after any validation split) applied to all."""
     task, dtype = spec.model.task, np.dtype(spec.train.dtype)
     train = load_dataset(spec.data.train, task, dtype=dtype, max_classes=None)
     test = load_dataset(spec.data.test, task, role="test", dtype=dtype, max_classes=None) if spec.data.test else None
+    validation = None
+    if isinstance(spec.data.validation, str):
+        validation = load_dataset(spec.data.validation, task, role="test", dtype=dtype, max_classes=None)
+    elif spec.data.validation is not None:
+        train, validation = split_validation(train, spec.data.validation, spec.train.seed, stratified=task == "classification")
     if task == "classification":
         _check_classes(spec, train, test)
-    if test is not None and test.n_x != train.n_x:
-        raise DataError(
-            f"{spec.data.test}: examples have {test.n_x} features but the training data's have "
-            f"{train.n_x} (input shape {train.preprocessing['input_shape']}); use a test file of the same layout"
-        )
+        if validation is not None:
+            _check_classes(spec, train, validation)
+    for key, other in (("test", test), ("validation", validation)):
+        if other is not None and other.n_x != train.n_x:
+            raise DataError(
+                f"{other.source}: examples have {other.n_x} features but the training data's have "
+                f"{train.n_x} (input shape {train.preprocessing['input_shape']}); use a {key} file of the same layout"
+            )
     if spec.model.layers is not None and spec.model.layers[0] != train.n_x:
         raise DataError(
             f"model.layers starts with {spec.model.layers[0]} but {spec.data.train} holds examples of "
             f"{train.n_x} features (input shape {train.preprocessing['input_shape']}); set model.layers[0] "
             f"to {train.n_x}, or give model.hidden and let the data decide"
         )
-    return train, test
+    norm = fit_normalization(spec.data.normalize, train.X, train.preprocessing["x_dtype"])
+    for data in (train, test, validation):
+        if data is not None:
+            norm.apply(data.X)
+            data.preprocessing = {**data.preprocessing, "normalize": norm.method}
+    return Inputs(train, test, validation, norm)
 
 
 def _check_classes(spec: Spec, train: Dataset, test: Dataset | None) -> None:
@@ -125,6 +155,9 @@ class _Run:
     root: Path | None = None  # where a new run directory goes
     resumed_from: int = 0  # iterations done before this process
     setup_seconds: float = 0.0  # building the Trainer (the dual path's Gram matrix is paid here, once)
+    validation: Dataset | None = None
+    normalization: Normalization = field(default_factory=Normalization)
+    monitor: ValidationMonitor | None = None
 
     @property
     def activations(self):
@@ -178,11 +211,15 @@ def train_run(
 
 
 def _load(spec: Spec, run_dir, resume: bool) -> _Run:
-    train, test = load_data(spec)
+    inputs = load_inputs(spec)
+    train, test = inputs.train, inputs.test
     if spec.model.task == "classification":
         spec = spec.for_classes(train.k)  # over two classes, a softmax output unless the spec chose one
     layer_dims = spec.layer_dims(train.n_x, train.k)
-    run = _Run(spec, train, test, layer_dims, spec.resolved(layer_dims), resume=resume)
+    resolved = spec.resolved(layer_dims)  # with data.normalize: what auto chose, explicit
+    resolved = resolved.model_copy(update={"data": resolved.data.model_copy(update={"normalize": inputs.normalization.method})})
+    run = _Run(spec, train, test, layer_dims, resolved, resume=resume,
+               validation=inputs.validation, normalization=inputs.normalization)
     run.own_dir = run_dir is None  # a sweep's trial gets its directory from the sweep; `latest` stays
     run.run_dir = None if run_dir is None else Path(run_dir)
     if resume and (run.run_dir / CHECKPOINT).exists():
@@ -200,7 +237,7 @@ def _choose_first_layer(run: _Run) -> None:
     t = run.spec.train
     run.path, run.path_reason = choose_first_layer(
         t.first_layer, run.train.n_x, run.train.m, run.dtype.itemsize, 0.25 * available_memory(),
-        optimizer_linear=OPTIMIZERS[t.optimizer].make.linear, full_batch=not run.mini_batch,
+        optimizer_linear=OPTIMIZERS[t.optimizer].make.linear, full_batch=not run.mini_batch, l2=t.l2 > 0,
     )
 
 
@@ -265,22 +302,30 @@ def _initialise(run: _Run):
     optimizer = make_optimizer(t.optimizer, t.learning_rate, **t.hyper())
     batch_size = t.batch_size if run.mini_batch else None
     t0 = time.perf_counter()
+    dropout = Dropout(keep_probs_per_layer(t.keep_prob, len(run.layer_dims) - 1), t.dropout_masks, t.seed) if t.dropout else None
     trainer = Trainer(params, X, Y, run.activations, run.resolved.model.loss, path=run.path,
-                      dual_state=ckpt.first_layer if ckpt else None, optimizer=optimizer, batch_size=batch_size)
+                      dual_state=ckpt.first_layer if ckpt else None, optimizer=optimizer, batch_size=batch_size,
+                      l2=t.l2, dropout=dropout)
     run.setup_seconds = time.perf_counter() - t0
     batches = Batches(run.train.m, batch_size, t.shuffle, t.seed)
+    if run.validation is not None:
+        run.monitor = ValidationMonitor(trainer, run.validation, run.resolved.model.loss, run.activations,
+                                        run.resolved.model.task, early=t.early_stopping,
+                                        unit="epoch" if run.mini_batch else "iteration")
     if ckpt is not None:
-        checkpoint.restore(ckpt, trainer, batches)
+        checkpoint.restore(ckpt, trainer, batches, run.monitor)
     return trainer, batches
 
 
 def _train(run: _Run, trainer: Trainer, batches: Batches, reporter, should_stop):
+    if run.monitor is not None:
+        run.monitor.reporter = reporter
     t = run.spec.train
     rate = (lambda e: epoch_rate(t.decay, t.learning_rate, e, t.decay_rate, t.time_interval)) if SCHEDULES[t.decay].varies else None
     fp = checkpoint.fingerprint(run.resolved)
     meta = {**run.meta, "first_layer_reason": run.path_reason}
     ckpt = run.ckpt
-    save = lambda res: checkpoint.save(run.run_dir, trainer, batches, res, meta, fp)  # noqa: E731
+    save = lambda res: checkpoint.save(run.run_dir, trainer, batches, res, meta, fp, run.monitor, run.normalization)  # noqa: E731
     listeners = [reporter or Reporter(), CheckpointEvery(t.checkpoint_every, t.epoch_count, save)]
     if should_stop is not None:
         listeners.append(StopWhen(should_stop))
@@ -293,6 +338,7 @@ def _train(run: _Run, trainer: Trainer, batches: Batches, reporter, should_stop)
         rate=rate,
         position=ckpt.position if ckpt else None,
         costs=ckpt.costs if ckpt else None,
+        monitor=run.monitor,
     )
     if result.status == Status.INTERRUPTED:
         save(result)
@@ -312,18 +358,35 @@ def _save(run: _Run, trainer: Trainer, batches: Batches, result) -> dict:
             result.position.steps = result.position.epoch = 0
     else:
         params = trainer.materialize()
-    save_params(run.run_dir / PARAMS, params, {**run.meta, "iterations": result.iterations, "epochs": result.epochs, "first_layer": run.path})
+    best = _best(run)
+    if best is not None and result.status != Status.INTERRUPTED:
+        params = best  # early stopping keeps the best parameters it saw
+    extra = {"best_iteration": run.monitor.best_steps} if best is not None else {}
+    save_params(run.run_dir / PARAMS, {**params, **run.normalization.arrays()},
+                {**run.meta, "iterations": result.iterations, "epochs": result.epochs, "first_layer": run.path, **extra})
     rows = [(*c, *s) for c, s in zip(result.costs, result.steps)]
-    write_costs_csv(run.run_dir / COSTS_CSV, rows, run.mini_batch, SCHEDULES[t.decay].varies)
-    plot_costs(run.run_dir / COSTS_PNG, {run.spec.name or "run": result.costs}, run.spec.name or "", t.learning_rate)
+    validation = run.monitor.rows if run.monitor is not None else None
+    write_costs_csv(run.run_dir / COSTS_CSV, rows, run.mini_batch, SCHEDULES[t.decay].varies, validation)
+    curves = {run.spec.name or "run": result.costs}
+    if validation:
+        curves["validation"] = [(e, c) for e, c, _ in validation]
+    plot_costs(run.run_dir / COSTS_PNG, curves, run.spec.name or "", t.learning_rate)
     return params
+
+
+def _best(run: _Run):
+    """The best parameters early stopping saw, where it keeps them (train.early_stopping.restore_best)."""
+    m = run.monitor
+    if m is None or m.early is None or not m.early.restore_best or m.best_params is None:
+        return None
+    return m.best_params
 
 
 def _evaluate(run: _Run, params, result) -> dict:
     metrics = {"status": result.status, "started": run.started}
     if result.status == Status.DIVERGED:
         return metrics
-    for label, data in (("train", run.train), ("test", run.test)):
+    for label, data in (("train", run.train), ("test", run.test), ("validation", run.validation)):
         if data is not None:
             for key, value in evaluate_dataset(params, run.activations, data, run.resolved.model.loss).items():
                 metrics[f"{label}_{key}"] = value
@@ -364,8 +427,24 @@ def _report(run: _Run, result, metrics: dict) -> Summary:
             "first_layer": run.path,
             "first_layer_reason": run.path_reason,
             "message": result.message,
+            "normalize": run.normalization.describe(),
+            "regularization": {"l2": t.l2, "keep_prob": t.keep_prob, "dropout_masks": t.dropout_masks if t.dropout else None},
         }
     )
+    if run.monitor is not None:
+        m = run.monitor
+        metrics["validation"] = {"source": run.validation.source, "m": run.validation.m}
+        if m.rows:
+            metrics["validation_cost"] = m.rows[-1][1]  # at the last record, beside final_cost
+        if m.early is not None:
+            metrics["early_stopping"] = {
+                "monitor": m.early.monitor, "stopped_early": result.stopped_early, "best_value": m.best_value,
+                "best_iteration": m.best_steps, "best_epoch": m.best_epoch,
+                "restored_best": _best(run) is not None and result.status != Status.INTERRUPTED,
+            }
+    warnings = spec_warnings(run.spec)
+    if warnings:
+        metrics["warnings"] = warnings
     if run.resume:
         metrics["resumed_from"] = start
     write_json(run.run_dir / METRICS, metrics)
@@ -391,6 +470,8 @@ def _report(run: _Run, result, metrics: dict) -> Summary:
         message=result.message,
         resumed_from=start if run.resume else None,
         epochs=result.epochs,
+        validation_accuracy=metrics.get("validation_accuracy"),
+        best_iteration=run.monitor.best_steps if _best(run) is not None and result.status != Status.INTERRUPTED else None,
     )
     if result.status == Status.DIVERGED:
         raise DivergedError(f"{result.message}. Run kept at {run.run_dir} (status: diverged)")

@@ -11,6 +11,12 @@ That holds for full-batch gradient descent and for momentum (its velocity is a l
 of past gradients, so it lives in C's space too; tests/test_dual.py shows equality with the primal
 path), with any learning-rate schedule. It does not hold with mini-batches (each step sees other
 columns) or with RMSprop and Adam (their element-wise division is not linear in the examples).
+
+Regularisers. L2 is not exact here: its step W[1] -= alpha (lambda/m) W[1] shrinks W[1]_0 as well,
+which C X^T cannot express, so a spec with train.l2 > 0 takes the primal path. Dropout is exact:
+it multiplies hidden activations A[l] (l >= 1) by masks, never the input X, so dW[1] is still
+(1/m) dZ[1] X^T, a combination of the examples, only with another dZ[1] (tests/test_dual.py
+checks dropout runs on both paths agree).
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ class PrimalFirstLayer:
         self.W1, self.dW1 = W1, dW1
 
     @staticmethod
-    def not_exact_for(optimizer_linear: bool, full_batch: bool) -> str | None:
+    def not_exact_for(optimizer_linear: bool, full_batch: bool, l2: bool = False) -> str | None:
         return None  # the course's own arithmetic
 
     def forward(self, A0, Z):
@@ -99,8 +105,10 @@ class DualFirstLayer:
         self.C, self.dC = C, dC
 
     @staticmethod
-    def not_exact_for(optimizer_linear: bool, full_batch: bool) -> str | None:
+    def not_exact_for(optimizer_linear: bool, full_batch: bool, l2: bool = False) -> str | None:
         """Why the dual path would not give the primal path's results, or None where it does."""
+        if l2:
+            return "L2 regularisation: its decay shrinks W1_0 too, which W1_0 + C X^T cannot follow"
         if not full_batch:
             return "mini-batches: each step sees other examples, so W1 is not W1_0 + C X^T with one C over all of X"
         if not optimizer_linear:
@@ -147,12 +155,12 @@ class DualFirstLayer:
 FIRST_LAYERS = {PRIMAL: PrimalFirstLayer, DUAL: DualFirstLayer}
 
 
-def choose_first_layer(requested, n_x, m, itemsize, memory_budget, optimizer_linear=True, full_batch=True):
+def choose_first_layer(requested, n_x, m, itemsize, memory_budget, optimizer_linear=True, full_batch=True, l2=False):
     """(path, reason): the dual path when it is exact for these settings, less work (m < n_x) and
     G = X^T X fits the memory budget; `reason` says why the path was chosen, for metrics.json."""
     if requested != AUTO:
         return requested, f"train.first_layer: {requested}"
-    why_not = DualFirstLayer.not_exact_for(optimizer_linear, full_batch)
+    why_not = DualFirstLayer.not_exact_for(optimizer_linear, full_batch, l2)
     if why_not:
         return PRIMAL, f"primal: the dual path is not exact here ({why_not})"
     if m >= n_x:

@@ -172,10 +172,12 @@ def _is_categorical(y, k: int = 0) -> bool:
 def dataset_info(path) -> dict:
     """What a data file holds: each array's shape, dtype and range; each split's class balance;
     the label (0, 1, ...) of each class."""
-    from nnctl.data import _decode, h5_array, open_h5, read_array
+    from nnctl.data import _decode, h5_array, is_mat, open_h5, read_array
 
     path = Path(path)
-    f = open_h5(path)  # refuses a missing file, a folder, a FIFO or a device, and says which
+    if is_mat(path):  # refuses a missing file, a folder, a FIFO or a device, and says which
+        return mat_info(path)
+    f = open_h5(path)
     info = {"file": str(path), "arrays": [], "splits": []}
     per_split = {}  # split -> {label: examples}
     with f:
@@ -218,6 +220,63 @@ def dataset_info(path) -> dict:
     return info
 
 
+MAT_SPLITS = {"train": ("X", "y"), "test": ("Xval", "yval")}
+
+
+def _mat_arrays(path) -> dict:
+    import scipy.io
+
+    from nnctl.data import read_mat
+
+    read_mat(path)  # the same checks and message as training
+    return {k: np.asarray(v) for k, v in scipy.io.loadmat(str(path)).items() if not k.startswith("__")}
+
+
+def mat_info(path) -> dict:
+    """`data info` of a MATLAB 5 file: X/y is the training split, Xval/yval the test split."""
+    arrays = _mat_arrays(path)
+    info = {"file": str(path), "arrays": [], "splits": [], "classes": [], "labels": [], "layout": "MATLAB (X/y, Xval/yval)"}
+    for k in sorted(arrays):
+        v = arrays[k]
+        row = {"name": k, "shape": list(v.shape), "dtype": str(v.dtype)}
+        if v.dtype.kind in "iuf" and v.size:
+            row["min"], row["max"] = float(np.nanmin(v)), float(np.nanmax(v))
+        info["arrays"].append(row)
+    for split, (xk, yk) in MAT_SPLITS.items():
+        if xk in arrays and yk in arrays:
+            y = arrays[yk].ravel()
+            categorical = _is_categorical(y)
+            if categorical:
+                values, counts = np.unique(y, return_counts=True)
+                balance = {f"{v:g}": int(c) for v, c in zip(values, counts)}
+            else:
+                balance = {"targets": f"{float(np.min(y)):g} to {float(np.max(y)):g}", "distinct values": len(np.unique(y))}
+            x = arrays[xk]
+            info["splits"].append({"split": split, "m": int(x.shape[0]), "example_shape": list(x.shape[1:]),
+                                   "balance": balance, "categorical": categorical})
+    return info
+
+
+def import_mat(path, output, force: bool = False) -> dict:
+    """A MATLAB 5 file of points (X/y, Xval/yval) as an HDF5 file in the course's layout
+    (train_set_x/train_set_y, test_set_x/test_set_y): the same numbers, a format h5py reads."""
+    import h5py
+
+    from nnctl.atomic import atomic_path
+    from nnctl.data import prepare_output, read_mat, writing
+
+    output = prepare_output(output, force)
+    splits = {"train": read_mat(path, "train")}
+    arrays = _mat_arrays(path)
+    if "Xval" in arrays and "yval" in arrays:
+        splits["test"] = read_mat(path, "test")
+    with writing(output), atomic_path(output) as tmp, h5py.File(tmp, "w") as f:
+        for split, (x, y) in splits.items():
+            f.create_dataset(f"{split}_set_x", data=x)
+            f.create_dataset(f"{split}_set_y", data=y.ravel())
+    return {split: int(x.shape[0]) for split, (x, _) in splits.items()}
+
+
 def preview_target(target) -> Path:
     """Where a preview goes, checked before any work: a .png file name (an old preview is redrawn)."""
     from nnctl.data import prepare_output
@@ -241,6 +300,17 @@ def write_preview(path, target) -> Path:
     if not info["splits"]:
         raise DataError(f"{path}: no examples to preview (no known layout: {info['layout']})")
     split = info["splits"][0]
+    if "MATLAB" in info["layout"]:
+        from nnctl.data import read_mat
+
+        x, y = read_mat(path, "train")
+        y = y.ravel()
+        m = x.shape[0]
+        idx = np.arange(m) if m <= PREVIEW_POINTS else np.sort(np.random.default_rng(0).choice(m, PREVIEW_POINTS, replace=False))
+        x = np.asarray(x, dtype=np.float64).reshape(m, -1)
+        title = f"{Path(path).name} (train): {len(idx)} of {m} examples"
+        with writing(target, "--preview-out"):
+            return plot_features(target, x[idx, :2], y[idx], [], _is_categorical(y), x.shape[1], title)
     xk, yk = SPLITS[split["split"]]
     with open_h5(path) as f:
         ds = h5_array(f, xk, path)

@@ -75,7 +75,7 @@ def model_input(run: Run):
     if geometry is None:
         raise RunError(
             f"{run.path}: this model takes inputs of shape {pre['input_shape']}, not pictures; "
-            "use `nnctl evaluate` with an HDF5 file instead"
+            "give rows of its features in a CSV or HDF5 file, or use `nnctl evaluate` with an HDF5 file"
         )
     return geometry
 
@@ -107,13 +107,19 @@ def outputs(run: Run, X) -> np.ndarray:
     return out
 
 
+def normalized(run: Run, X):
+    """X (n_x, m), flattened and scaled, with the run's normalisation (its training set's mean and
+    std) applied in place, as training did."""
+    return run.normalization.apply(X) if run.normalization is not None else X
+
+
 def probabilities(run: Run, x) -> np.ndarray:
     """A[L] (units, m) for raw examples x (m, ...) as stored on disk, preprocessed the recorded way.
 
-    The same step as training and evaluation: flatten and scale in the run's dtype.
+    The same step as training and evaluation: flatten and scale in the run's dtype, normalise.
     """
     X = flatten(np.asarray(x), run.meta["preprocessing"], _dtype(run))
-    return outputs(run, X)
+    return outputs(run, normalized(run, X))
 
 
 def predict_files(run: Run, files, max_pixels: int | None = None, on_item=None) -> list[Prediction]:
@@ -159,6 +165,101 @@ def predict_files(run: Run, files, max_pixels: int | None = None, on_item=None) 
                 pred.class_name = pred.probability_of = names[pred.label]
                 pred.probability = float(classes[pred.label, j])
                 pred.classes = dict(zip(names, map(float, classes[:, j])))
+    return results
+
+
+# ---------------------------------------------------------------- rows (models that do not take pictures)
+
+
+def is_image_model(run: Run) -> bool:
+    return image_geometry(run.meta["preprocessing"]["input_shape"]) is not None
+
+
+def read_rows(path, n_x: int) -> np.ndarray:
+    """Examples, one per row, (m, n_x) as float64: a CSV file (its first line is a header naming the
+    features when it is not all numbers) or a data file (HDF5 plain or course layout, MATLAB 5),
+    whose labels, if any, are not needed."""
+    from nnctl.data import check_data_file, h5_array, is_mat, open_h5, read_array, read_mat
+
+    path = check_data_file(path)
+    if path.suffix.lower() in (".csv", ".txt"):
+        x = _read_csv(path, n_x)
+    elif is_mat(path):
+        x = read_mat(path, "train")[0]
+    else:
+        with open_h5(path) as f:
+            key = next((k for k in ("x", "train_set_x", "test_set_x") if k in f), None)
+            if key is None:
+                from nnctl.data import describe_h5
+
+                raise DataError(f"{path}: no examples to predict: expected an array 'x' (plain layout); the file holds: {describe_h5(f)}")
+            h5_array(f, key, path)
+            x = read_array(f, key, path, np.float64)
+    x = np.asarray(x)
+    if x.dtype.kind not in "iufb":
+        raise DataError(f"{path}: the examples have dtype {x.dtype}; expected numbers")
+    x = x.reshape(x.shape[0], -1) if x.ndim > 1 else x.reshape(-1, 1)
+    if x.shape[1] != n_x:
+        raise DataError(f"{path}: rows of {x.shape[1]} values, but the model takes {n_x} features; give rows laid out like the training data")
+    return x
+
+
+def _read_csv(path, n_x: int) -> np.ndarray:
+    import csv as csv_module
+
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = [r for r in csv_module.reader(fh) if r and any(c.strip() for c in r)]
+    except (OSError, UnicodeDecodeError, csv_module.Error) as exc:
+        raise DataError(f"{path}: cannot be read as CSV text ({exc}); save it as UTF-8 CSV") from None
+
+    def numbers(row):
+        try:
+            return [float(c) for c in row]
+        except ValueError:
+            return None
+
+    if rows and numbers(rows[0]) is None:
+        rows = rows[1:]  # a header naming the features
+    values = []
+    for k, row in enumerate(rows, 1):
+        parsed = numbers(row)
+        if parsed is None or len(parsed) != n_x:
+            what = "values that are not numbers" if parsed is None else f"{len(parsed)} values"
+            raise DataError(f"{path}: data row {k} has {what}; the model takes {n_x} numbers per row")
+        values.append(parsed)
+    if not values:
+        raise DataError(f"{path}: no rows of numbers to predict")
+    x = np.array(values, dtype=np.float64)
+    if not np.isfinite(x).all():
+        raise DataError(f"{path}: holds NaN or infinite values; clean the data first")
+    return x
+
+
+def predict_rows(run: Run, files) -> list[Prediction]:
+    """One Prediction per row of each file (its `file` is FILE:ROW, rows counted from 1)."""
+    from nnctl.images import IMAGE_SUFFIXES
+
+    n_x = run.meta["layer_dims"][0]
+    names = class_names(run)
+    results = []
+    for path in files:
+        if Path(path).suffix.lower() in IMAGE_SUFFIXES or Path(path).is_dir():
+            model_input(run)  # says this model takes features, not pictures
+        x = read_rows(path, n_x)
+        pre = run.meta["preprocessing"]
+        x = x.reshape(x.shape[0], *pre["input_shape"])
+        for k, v in enumerate(probabilities(run, x), 1):
+            pred = Prediction(file=f"{shown(path)}:{k}")
+            v = float(v)
+            if not np.isfinite(v):
+                pred.error = f"{pred.file}: the network's output is not a finite number (the run diverged); train it again"
+            elif task_of(run) == "regression":
+                pred.value = v
+            else:
+                pred.probability, pred.label = v, int(v > 0.5)
+                pred.class_name, pred.probability_of = names[pred.label], names[1]
+            results.append(pred)
     return results
 
 
@@ -293,7 +394,8 @@ def evaluate(run: Run, source: str | None = None):
         )
     check_classes(run, data, source)
     check_own_data(run, data, source)
-    AL = outputs(run, data.X.astype(_dtype(run), copy=False))  # (units, m)
+    data.X = normalized(run, data.X.astype(_dtype(run), copy=False))
+    AL = outputs(run, data.X)  # (units, m)
     A = AL[0] if AL.shape[0] == 1 else AL
     y = data.Y.ravel().astype(np.float64)
     if not np.isfinite(A).all():

@@ -34,6 +34,8 @@ class Summary:
     message: str | None = None
     resumed_from: int | None = None
     epochs: int | None = None
+    validation_accuracy: float | None = None
+    best_iteration: int | None = None  # early stopping: the iteration whose parameters were kept
 
 
 def evaluate_dataset(params, activations, data: Dataset, loss: str) -> dict:
@@ -48,12 +50,17 @@ def cost_columns(mini_batch: bool, decay: bool) -> list:
     return cols + (["learning_rate"] if decay else [])
 
 
-def write_costs_csv(path, costs, mini_batch: bool, decay: bool):
-    """Rows (epoch, cost, iteration, learning_rate) as the columns of `cost_columns` say."""
-    cols = cost_columns(mini_batch, decay)
+def write_costs_csv(path, costs, mini_batch: bool, decay: bool, validation=None):
+    """Rows (epoch, cost, iteration, learning_rate) as the columns of `cost_columns` say; with
+    `validation` rows (epoch, cost, accuracy), the columns validation_cost, validation_accuracy."""
+    cols = cost_columns(mini_batch, decay) + (["validation_cost", "validation_accuracy"] if validation else [])
+    by_epoch = {int(e): (c, a) for e, c, a in validation or []}
     lines = [",".join(cols)]
     for epoch, cost, iteration, rate in costs:
         row = [str(epoch), repr(cost)] + ([str(iteration)] if mini_batch else []) + ([repr(rate)] if decay else [])
+        if validation:
+            c, a = by_epoch.get(int(epoch), (None, None))
+            row += ["" if c is None else repr(c), "" if a is None or a != a else repr(a)]
         lines.append(",".join(row))
     return atomic_write(path, "\n".join(lines) + "\n")
 

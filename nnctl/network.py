@@ -167,14 +167,22 @@ HEADS: dict[str, Head] = {
 }
 
 
-def compute_cost(ZL, AL, Y, loss):
+def l2_penalty(params) -> float:
+    """sum over l of ||W[l]||_F^2."""
+    return float(sum(np.sum(np.square(W)) for k, W in params.items() if k.startswith("W")))
+
+
+def compute_cost(ZL, AL, Y, loss, params=None, l2=0.0):
     """The mean cost over the m examples, as a Python float.
 
     cross_entropy: J = -(1/m) sum[y log a + (1-y) log(1-a)]; mse: J = (1/2m) sum (a - y)^2;
     categorical_cross_entropy: J = -(1/m) sum_j sum_k y_kj log a_kj (Y one-hot (k, m)).
+    With L2 (lambda = `l2`, `params` given): J + lambda/(2m) sum ||W[l]||_F^2.
     """
     row = LOSSES[loss]
-    return row.total(ZL, AL, Y) / (row.divisor * Y.shape[1])
+    m = Y.shape[1]
+    J = row.total(ZL, AL, Y) / (row.divisor * m)
+    return J + 1.0 / m * l2 / 2 * l2_penalty(params) if l2 else J
 
 
 def output_dZ(ZL, AL, Y, activation, loss):
@@ -185,39 +193,56 @@ def output_dZ(ZL, AL, Y, activation, loss):
 # ---------------------------------------------------------------- propagation
 
 
-def forward(X, params, activations):
+def forward(X, params, activations, dropout=None):
     """Forward propagation. Returns (Zs, As) with As[0] = X and As[L] the output; Zs[0] is None.
 
     Z[l] = W[l] A[l-1] + b[l]   # (n[l], m), b broadcast over the m columns
     A[l] = g[l](Z[l])
+    With `dropout` {l: (D[l], keep_prob[l])} (hidden layers only): A[l] = A[l] * D[l] / keep_prob[l].
     """
     L = layer_count(params)
+    dropout = dropout or {}
     Zs, As = [None], [X]
     for l in range(1, L + 1):
         Z = params[f"W{l}"] @ As[l - 1]
         Z += params[f"b{l}"]
-        As.append(ACTIVATIONS[activations[l - 1]].forward(Z))
+        A = ACTIVATIONS[activations[l - 1]].forward(Z)
+        if l in dropout:
+            D, keep = dropout[l]
+            A = A * D
+            A = A / keep
+        As.append(A)
         Zs.append(Z)
     return Zs, As
 
 
-def backward(Y, params, Zs, As, activations, loss):
+def backward(Y, params, Zs, As, activations, loss, l2=0.0, dropout=None):
     """Backward propagation; returns grads {"dW1", "db1", ...} of the mean cost.
 
-    dW[l] = (1/m) dZ[l] A[l-1]^T      # (n[l], n[l-1])
+    dW[l] = (1/m) dZ[l] A[l-1]^T + (lambda/m) W[l]     # (n[l], n[l-1]); lambda = `l2`
     db[l] = (1/m) sum over columns of dZ[l]
-    dA[l-1] = W[l]^T dZ[l], then dZ[l-1] = dA[l-1] * g'(Z[l-1]); never computed for l = 1.
+    dA[l-1] = W[l]^T dZ[l] (times D[l-1] / keep_prob with dropout), then dZ[l-1] = dA[l-1] * g'(Z[l-1]).
     """
     L = layer_count(params)
     m = Y.shape[1]
+    dropout = dropout or {}
     grads = {}
     dZ = output_dZ(Zs[L], As[L], Y, activations[L - 1], loss)
     for l in range(L, 0, -1):
         grads[f"dW{l}"] = (dZ @ As[l - 1].T) / m
+        if l2:
+            grads[f"dW{l}"] += l2 / m * params[f"W{l}"]
         grads[f"db{l}"] = dZ.sum(axis=1, keepdims=True) / m
         if l > 1:
             dA_prev = params[f"W{l}"].T @ dZ  # (n[l-1], m)
-            dZ = ACTIVATIONS[activations[l - 2]].backward(dA_prev, As[l - 1].copy())
+            g = ACTIVATIONS[activations[l - 2]]
+            if l - 1 in dropout:
+                D, keep = dropout[l - 1]
+                dA_prev = dA_prev * D / keep
+                A_prev = g.forward(Zs[l - 1].copy())  # g'(Z) from the activation before its mask
+            else:
+                A_prev = As[l - 1].copy()
+            dZ = g.backward(dA_prev, A_prev)
     return grads
 
 

@@ -462,10 +462,12 @@ def _decision(facts: RunFacts, run) -> None:
     except NnctlError as exc:
         facts.evaluation_note = (facts.evaluation_note or "") + f" no decision regions: {exc}"
         return
+    from nnctl.inference import normalized
+
     head = HEADS[loss_of(run)]
     # the predicted label of each point (a regression's output read against 0.5, as before)
     read = head.predict if head.proba is not None else (lambda A: (A[0] > 0.5).astype(int))
-    facts.decision = (train.X, train.Y, lambda P: read(predict_proba(P, run.params, run.activations)))
+    facts.decision = (normalized(run, train.X), train.Y, lambda P: read(predict_proba(P, run.params, run.activations)))
 
 
 # ---------------------------------------------------------------- the page

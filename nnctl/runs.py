@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
+
 from nnctl import __version__
 from nnctl.atomic import atomic_path, atomic_write
 from nnctl.errors import RunError
@@ -192,6 +194,7 @@ class Run:
     meta: dict
     metrics: dict
     note: str | None = None  # set when the run is unfinished and its parameters are partial
+    normalization: object = None  # nnctl.data.Normalization: what evaluate and predict apply to inputs
 
     @property
     def activations(self) -> list:
@@ -265,7 +268,27 @@ def load_run(path) -> Run:
     else:
         raise RunError(f"{path}: the run has no {PARAMS} and no {CHECKPOINT} (unfinished or failed run); train it again")
     validate_run_files(source, params, meta)
-    return Run(path=path, params=params, meta=meta, metrics=metrics, note=note)
+    return Run(path=path, params=params, meta=meta, metrics=metrics, note=note, normalization=load_normalization(source, meta))
+
+
+def load_normalization(path, meta: dict):
+    """The inputs' normalisation stored in params.h5 or checkpoint.h5 (normalize/mean, normalize/std), checked."""
+    from nnctl.data import Normalization, normalization_from_arrays
+
+    method = (meta.get("preprocessing") or {}).get("normalize", "none")
+    if method not in ("none", "standardize"):
+        raise RunError(f"{path}: preprocessing.normalize: expected none or standardize (got {method!r:.40}); the file is damaged, so train the run again")
+    if method == "none":
+        return Normalization("none")
+    arrays, _ = load_params(path, groups=True)
+    n_x = meta["layer_dims"][0]
+    for key in ("normalize/mean", "normalize/std"):
+        value = arrays.get(key)
+        if value is None or value.shape != (n_x, 1) or value.dtype.kind != "f" or not np.isfinite(value).all():
+            raise RunError(f"{path}: {key}: expected {n_x} finite numbers, shape ({n_x}, 1); the file is damaged, so train the run again")
+    if (arrays["normalize/std"] <= 0).any():
+        raise RunError(f"{path}: normalize/std: a standard deviation is not positive; the file is damaged, so train the run again")
+    return normalization_from_arrays(method, arrays)
 
 
 def run_status(metrics: dict) -> str:

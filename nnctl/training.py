@@ -51,6 +51,9 @@ class Listener:
         """Asked after every iteration; True ends the run as interrupted (resumable)."""
         return False
 
+    def on_validation(self, iteration: int, cost: float, accuracy: float | None) -> None:
+        """The validation set's cost (and accuracy), just before `on_cost` of the same record."""
+
     def on_end(self, iteration: int) -> None: ...
 
 
@@ -183,9 +186,21 @@ class _Buffers:
         self.A = [self.X] + [np.empty((n[l], m), dtype) for l in range(1, L + 1)]  # A[l] (n[l], m)
         self.ZL = np.empty((n[L], m), dtype)  # Z[L] kept for the cost
         self.dZ = [None] + [np.empty((n[l], m), dtype) for l in range(1, L + 1)]
+        self.fwd = list(self.A)  # what layer l + 1 reads: A[l], or A[l] * D[l] / keep_prob with dropout
+        self.D, self.uniform = {}, {}
+
+    def add_dropout(self, layers) -> None:
+        """A mask D[l] and a dropped copy of A[l] for each dropout layer: A[l] itself stays the
+        activation's output, which g'(Z[l]) is computed from."""
+        for l in layers:
+            shape, dtype = self.A[l].shape, self.A[l].dtype
+            self.D[l] = np.empty(shape, dtype)
+            self.uniform[l] = np.empty(shape, np.float64)
+            self.fwd[l] = np.empty(shape, dtype)
 
     def nbytes(self) -> int:
-        return sum(a.nbytes for a in self.A[1:] + self.dZ[1:]) + self.ZL.nbytes
+        extra = sum(a.nbytes for d in (self.D, self.uniform) for a in d.values()) + sum(self.fwd[l].nbytes for l in self.D)
+        return sum(a.nbytes for a in self.A[1:] + self.dZ[1:]) + self.ZL.nbytes + extra
 
 
 # ---------------------------------------------------------------- the network's training state
@@ -197,10 +212,15 @@ class Trainer:
     `params`' arrays are replaced by views of the Trainer's parameter vector (the dict itself is
     kept). On the dual path params["W1"] is only brought up to date by `materialize()`.
     `optimizer` defaults to gradient descent at `learning_rate`.
+
+    Regularisers: `l2` (lambda) adds lambda/(2m) sum ||W[l]||^2 to the cost and (lambda/m) W[l] to
+    each dW[l], m the examples of the batch (as the course and scikit-learn do); `dropout` (a
+    nnctl.regularization.Dropout) masks hidden activations in forward and their gradients in backward.
     """
 
     def __init__(self, params, X, Y, activations, loss, learning_rate=None, path="primal", dual_state=None,
-                 *, optimizer: Optimizer | None = None, batch_size: int | None = None):
+                 *, optimizer: Optimizer | None = None, batch_size: int | None = None, l2: float = 0.0,
+                 dropout=None):
         self.params, self.X, self.Y = params, X, Y
         self.loss_name, self.loss = loss, LOSSES[loss]
         self.output = activations[-1]
@@ -216,6 +236,15 @@ class Trainer:
             for size in {batch_size, m - (-(-m // batch_size) - 1) * batch_size}:
                 self.buffers[size] = _Buffers(n, size, X.dtype, n_y=Y.shape[0])
         self.cur = self.buffers[m]
+        self.l2 = float(l2)
+        if self.l2 and path != "primal":
+            raise ValueError("L2 regularisation needs the primal first layer")
+        self.dropout = dropout if dropout is not None and dropout.active else None
+        if self.dropout is not None:
+            if self.dropout.layers and self.dropout.layers[-1] >= L:
+                raise ValueError("dropout never applies to the output layer")
+            for B in self.buffers.values():
+                B.add_dropout(self.dropout.layers)
         self.path = path
         self.first = FIRST_LAYERS[path](self.W[1], X, dual_state)
         # Every trained array, in the course's order W1 (or C), b1, W2, b2, ..., is a view of one
@@ -241,6 +270,7 @@ class Trainer:
             if l > 1:
                 params[f"W{l}"] = self.W[l] = views[f"W{l}"][0]
         self.optimizer = (optimizer or Optimizer(learning_rate)).bind([(n, a.shape) for n, a in pieces], dtype)
+        self._decay = [None] + [np.empty_like(W) for W in self.W[1:]] if self.l2 else None  # (lambda/m) W[l]
 
     @property
     def learning_rate(self) -> float:
@@ -264,23 +294,38 @@ class Trainer:
 
     def forward(self) -> None:
         B = self.cur
+        if self.dropout is not None:
+            self.dropout.draw(B.D, B.uniform)
         for l in range(1, self.L + 1):
             Z = B.ZL if l == self.L else B.A[l]
             if l == 1:
                 self.first.forward(B.A[0], Z)
             else:
-                np.matmul(self.W[l], B.A[l - 1], out=Z)
+                np.matmul(self.W[l], B.fwd[l - 1], out=Z)
             Z += self.b[l]  # (n[l], 1) broadcast over the m columns
             self.acts[l - 1].forward(Z, out=B.A[l])
+            if l in B.D:  # inverted dropout: A[l] * D[l] / keep_prob, in the course's order
+                np.multiply(B.A[l], B.D[l], out=B.fwd[l])
+                B.fwd[l] /= self.dropout.keep[l]
+
+    def penalty(self) -> float:
+        """sum over l of ||W[l]||_F^2 (0 without L2)."""
+        if not self.l2:
+            return 0.0
+        return float(sum(np.vdot(W, W) for W in self.W[1:]))
 
     def cost_total(self) -> float:
-        """The current batch's cost summed over its examples (the course's `compute_cost`)."""
+        """The current batch's cost times divisor * m: the loss summed over its examples (the
+        course's `compute_cost`), plus divisor * lambda/2 sum ||W||^2 with L2."""
         B = self.cur
-        return self.loss.total(B.ZL, B.A[self.L], B.Y)
+        total = self.loss.total(B.ZL, B.A[self.L], B.Y)
+        return total + self.loss.divisor * self.l2 / 2 * self.penalty() if self.l2 else total
 
     def cost(self) -> float:
-        """The current batch's mean cost."""
-        return self.cost_total() / (self.loss.divisor * self.cur.m)
+        """The current batch's mean cost; with L2, J + lambda/(2m) sum ||W[l]||_F^2."""
+        B = self.cur
+        J = self.loss.total(B.ZL, B.A[self.L], B.Y) / (self.loss.divisor * B.m)
+        return J + 1.0 / B.m * self.l2 / 2 * self.penalty() if self.l2 else J
 
     def backward(self) -> bool:
         """Gradients of every layer into the buffers; False if any is not finite.
@@ -299,16 +344,22 @@ class Trainer:
             self.db[l] /= m
             total += float(_sum(self.db[l], axis=None))
             if l == 1:
-                self.first.gradient(dZ, B.A[0], m)
+                dW = self.first.gradient(dZ, B.A[0], m)
                 total += float(self.first.finite_probe(dZ))
             else:
-                np.matmul(dZ, B.A[l - 1].T, out=self.dW[l])  # dZ[l] A[l-1]^T  (n[l], n[l-1])
-                self.dW[l] /= m
+                dW = self.dW[l]
+                np.matmul(dZ, B.fwd[l - 1].T, out=dW)  # dZ[l] A[l-1]^T  (n[l], n[l-1])
+                dW /= m
                 # finite dZ[l] (and finite A[l-1]) make a finite dW[l]: check whichever array is smaller
-                total += float(_sum(dZ if dZ.size < self.dW[l].size else self.dW[l], axis=None))
-                np.matmul(self.W[l].T, dZ, out=B.dZ[l - 1])  # dA[l-1] = W[l]^T dZ[l]
+                total += float(_sum(dZ if dZ.size < dW.size else dW, axis=None))
+                dA = np.matmul(self.W[l].T, dZ, out=B.dZ[l - 1])  # dA[l-1] = W[l]^T dZ[l]
+                if l - 1 in B.D:  # the same mask, the same scaling
+                    dA *= B.D[l - 1]
+                    dA /= self.dropout.keep[l - 1]
                 # A[l-1] has served dW[l] above: backward may consume it for g'(Z[l-1])
-                self.acts[l - 2].backward(B.dZ[l - 1], B.A[l - 1])
+                self.acts[l - 2].backward(dA, B.A[l - 1])
+            if self.l2:  # the one line of L2: dW[l] += (lambda/m) W[l]
+                dW += np.multiply(self.W[l], self.l2 / m, out=self._decay[l])
         return bool(np.isfinite(total))
 
     def step(self) -> None:
@@ -330,6 +381,10 @@ class Trainer:
     def state(self) -> dict:
         """The first layer's state a checkpoint needs (W1_0 and C on the dual path)."""
         return self.first.state()
+
+    def dropout_state(self) -> dict:
+        """The dropout masks' generator state (JSON), for checkpoints."""
+        return self.dropout.state() if self.dropout is not None else {}
 
     def params_finite(self) -> bool:
         arrays = list(self.params.values()) + list(self.state().values())
@@ -357,6 +412,7 @@ class TrainingResult:
     status: str = Status.COMPLETED  # completed | diverged | interrupted
     seconds: float = 0.0
     message: str | None = None
+    stopped_early: bool = False
 
     @property
     def iterations(self) -> int:
@@ -379,13 +435,16 @@ def gradient_descent(
     rate=None,
     position: Position | None = None,
     costs=None,
+    monitor=None,
 ) -> TrainingResult:
     """Train from `position` (default: the start) to the end of epoch `epochs - 1`.
 
     An epoch's cost is recorded every `record_every` epochs and at the last one; `rate(epoch)`
     (default: leave it) sets the learning rate each epoch. A non-finite cost or gradient stops at
     once with the last finite parameters intact. `listeners` get the events; `costs`: rows
-    (epoch, cost, iteration, learning_rate) recorded before (a resumed run's).
+    (epoch, cost, iteration, learning_rate) recorded before (a resumed run's). `monitor.on_record(epoch, steps)`
+    (validation, early stopping) runs at each record with the parameters the recorded cost was taken
+    with (full batch) or those at the epoch's end; a message it returns stops training.
     """
     listeners = list(listeners) or [Listener()]
     stoppers = [x for x in listeners if type(x).stop_requested is not Listener.stop_requested]
@@ -417,7 +476,10 @@ def gradient_descent(
                         if not np.isfinite(cost):
                             result.status, result.message = Status.DIVERGED, _diverged(pos, trainer, "cost", full)
                             break
-                        _record(result, listeners, epoch, cost, pos.steps, trainer.learning_rate)
+                        stop = _record(result, listeners, monitor, epoch, cost, pos.steps, trainer.learning_rate, pos.steps)
+                        if stop:
+                            result.stopped_early, result.message = True, stop
+                            break
                     if not trainer.backward_and_update():
                         result.status, result.message = Status.DIVERGED, _diverged(pos, trainer, "gradient", full)
                         break
@@ -429,7 +491,12 @@ def gradient_descent(
                     if not _epoch_of_batches(trainer, batches, pos, record, result, stoppers):
                         break
                     if record:
-                        _record(result, listeners, epoch, pos.cost_sum / denominator, pos.steps - batches.count, trainer.learning_rate)
+                        cost = pos.cost_sum / denominator
+                        stop = _record(result, listeners, monitor, epoch, cost, pos.steps - batches.count, trainer.learning_rate, pos.steps)
+                        if stop:
+                            pos.batch, pos.epoch = 0, epoch + 1
+                            result.stopped_early, result.message = True, stop
+                            break
                     pos.batch = 0
                 pos.epoch = epoch + 1
                 if epoch % tick == 0:
@@ -448,11 +515,14 @@ def gradient_descent(
     return result
 
 
-def _record(result, listeners, epoch, cost, iteration, rate) -> None:
+def _record(result, listeners, monitor, epoch, cost, iteration, rate, steps) -> str | None:
+    """Record an epoch's cost; the monitor's message (early stopping) if it asks to stop."""
     result.costs.append((epoch, cost))
     result.steps.append((iteration, rate))
+    stop = monitor.on_record(epoch, steps) if monitor is not None else None
     for x in listeners:
         x.on_cost(epoch, cost)
+    return stop
 
 
 def _stop(stoppers) -> bool:

@@ -165,7 +165,7 @@ def diverged_regression_run(path):
 
     plain_h5(x=np.linspace(-100, 100, 40).reshape(40, 1), y=np.linspace(-100, 100, 40))(path.parent / "r.h5")
     (path.parent / "r.yaml").write_text(
-        "data: {train: r.h5, test: r.h5}\nmodel: {hidden: [], output_activation: linear}\ntrain: {learning_rate: 10, iterations: 100}\n"
+        "data: {train: r.h5, test: r.h5, normalize: none}\nmodel: {hidden: [], output_activation: linear}\ntrain: {learning_rate: 10, iterations: 100}\n"
     )
     try:
         train_run(load_config(path.parent / "r.yaml"), runs_root=path.parent / "div")
@@ -197,7 +197,7 @@ CASES = [
     Case("misspelt key", cfg(GOOD.replace("learning_rate", "learing_rate")), ["train", "{tmp}/c.yaml"],
          "Error: {tmp}/c.yaml: train.learing_rate: unknown key; did you mean 'learning_rate'? (valid keys: learning_rate, iterations, seed, "
          "record_every, dtype, checkpoint_every, blas_threads, first_layer, epochs, batch_size, shuffle, optimizer, beta, beta1, beta2, epsilon, "
-         "decay, decay_rate, time_interval)"),
+         "decay, decay_rate, time_interval, l2, keep_prob, dropout_masks, early_stopping)"),
     Case("wrong type", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "train.iterations=many"],
          "Error: {tmp}/c.yaml (with --set train.iterations=many): train.iterations: must be a valid integer, unable to parse string as an integer (got 'many')"),
     Case("learning rate ≤ 0", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "train.learning_rate=0"],
@@ -209,7 +209,7 @@ CASES = [
     Case("layer of size 0", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "model.hidden=[3, 0]"],
          "Error: {tmp}/c.yaml (with --set model.hidden=[3, 0]): model.hidden.1: must be greater than 0 (got 0)"),
     Case("zero init with hidden layers", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "model.init=zeros"],
-         "Error: {tmp}/c.yaml (with --set model.init=zeros): model.init: 'zeros' makes every hidden unit compute the same function, so they never become different (symmetry is not broken); use xavier, he or normal, or no hidden layers"),
+         "Error: {tmp}/c.yaml (with --set model.init=zeros): model.init: 'zeros' makes every hidden unit compute the same function, so they never become different (symmetry is not broken); use xavier, he or normal, or no hidden layers (or model.allow_symmetry: true to watch it happen, as the course's Initialization notebook does)"),
     Case("malformed --set", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "learning_rate"],
          "Error: --set learning_rate: expected key.path=value, e.g. --set train.learning_rate=0.01"),
     # ---- data files
@@ -247,7 +247,7 @@ CASES = [
          "Error: {tmp}/runs: the run's files need about 2.0 MiB but only 1.0 KiB is free on that disk; free some space or choose another place with --runs-dir",
          patches={"shutil.disk_usage": lambda p: Usage(1 << 40, 1 << 40, 1024)}),
     # ---- training
-    Case("diverging run", {"c.yaml": "data: {train: r.h5}\nmodel: {hidden: [], output_activation: linear}\ntrain: {learning_rate: 10, iterations: 100}\n",
+    Case("diverging run", {"c.yaml": "data: {train: r.h5, normalize: none}\nmodel: {hidden: [], output_activation: linear}\ntrain: {learning_rate: 10, iterations: 100}\n",
                            "r.h5": plain_h5(x=np.linspace(-100, 100, 40).reshape(40, 1), y=np.linspace(-100, 100, 40))},
          ["train", "{tmp}/c.yaml", "-q", "--runs-dir", "{tmp}/runs"],
          "Error: training diverged at iteration 67: the gradient is no longer finite with learning_rate=10; try a smaller learning_rate. Run kept at {tmp}/runs/{run} (status: diverged)", code=3),
@@ -257,7 +257,7 @@ CASES = [
     Case("run directory missing", {}, ["predict", "{tmp}/a.png", "--run", "{tmp}/nope"],
          "Error: {tmp}/nope: no such run directory; give a run folder that `nnctl runs` lists, or train one with `nnctl train CONFIG`"),
     Case("model that does not take pictures", {"run": planar_run, "a.png": png}, ["predict", "{tmp}/a.png", "--run", "{tmp}/run"],
-         "Error: {tmp}/run: this model takes inputs of shape [2], not pictures; use `nnctl evaluate` with an HDF5 file instead"),
+         "Error: {tmp}/run: this model takes inputs of shape [2], not pictures; give rows of its features in a CSV or HDF5 file, or use `nnctl evaluate` with an HDF5 file"),
     Case("image file missing", {"run": trained_run}, ["predict", "{tmp}/nope.png", "--run", "{tmp}/run", "--json"],
          "Error: 1 of 1 files could not be read", stdout_has='"error": "{tmp}/nope.png: no such file"'),
     Case("empty image file", {"run": trained_run, "e.jpg": b""}, ["predict", "{tmp}/e.jpg", "--run", "{tmp}/run", "--json"],

@@ -159,7 +159,7 @@ def test_predict_refuses_non_image_model(tmp_path):
     assert result.exit_code == 1
     assert result.stderr.strip() == (
         f"Error: {tmp_path / run.name}: this model takes inputs of shape [2], not pictures; "
-        "use `nnctl evaluate` with an HDF5 file instead"
+        "give rows of its features in a CSV or HDF5 file, or use `nnctl evaluate` with an HDF5 file"
     )
     # evaluate on 2-D data draws the decision boundary
     result = invoke("evaluate", tmp_path / "latest")

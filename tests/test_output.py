@@ -102,7 +102,7 @@ def test_evaluate_diverged_regression_says_so_without_warnings(tmp_path):
     with h5py.File(tmp_path / "r.h5", "w") as f:
         f["x"], f["y"] = x, x.ravel()
     (tmp_path / "c.yaml").write_text(
-        "data: {train: r.h5, test: r.h5}\nmodel: {hidden: [], output_activation: linear}\ntrain: {learning_rate: 10, iterations: 100}\n"
+        "data: {train: r.h5, test: r.h5, normalize: none}\nmodel: {hidden: [], output_activation: linear}\ntrain: {learning_rate: 10, iterations: 100}\n"
     )
     trained = nnctl("train", "c.yaml", "-q", cwd=tmp_path)
     assert trained.returncode == 3 and "Warning" not in trained.stderr

@@ -1,0 +1,148 @@
+"""Gradient checking, as the course's "Gradient Checking" notebook does it.
+
+The backprop under test is the Trainer's (the one training uses); the reference is the cost alone:
+each parameter theta_i is moved by +-epsilon (1e-7) and gradapprox_i = (J(theta + eps e_i) -
+J(theta - eps e_i)) / (2 eps), J from the pure forward pass and cost of nnctl.network (with the
+L2 term when the spec has one). The verdict is the course's relative difference
+
+    ||grad - gradapprox||_2 / (||grad||_2 + ||gradapprox||_2)
+
+per layer (W[l] and b[l] together) and over every parameter checked. Its reading: below 1e-7
+great, above 1e-3 almost surely a bug, in between worth a closer look. Always in float64 (epsilon =
+1e-7 would be below float32's resolution). Dropout is refused: its cost changes with every mask,
+so the course says to check backprop without it, then add it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from nnctl.network import compute_cost, forward
+from nnctl.training import Trainer
+
+EPSILON = 1e-7
+GREAT, BUG = 1e-7, 1e-3
+DROPOUT_REFUSAL = (
+    "gradient checking does not work with dropout: its cost changes with every mask; check backprop "
+    "without dropout (--set train.keep_prob=1), then add dropout back, as the course does"
+)
+
+
+def reading(difference: float) -> str:
+    """The course's reading of a relative difference."""
+    if not np.isfinite(difference):
+        return "not a number: the cost or gradient is not finite here"
+    if difference < GREAT:
+        return "great: backprop agrees with the cost's slope"
+    if difference > BUG:
+        return "a bug: backprop disagrees with the cost's slope"
+    return "fine but worth a closer look"
+
+
+@dataclass
+class LayerCheck:
+    layer: int
+    checked: int  # parameters checked
+    total: int  # parameters of the layer
+    difference: float
+
+
+@dataclass
+class GradCheck:
+    layers: list = field(default_factory=list)
+    difference: float = 0.0
+    epsilon: float = EPSILON
+    m: int = 0
+
+
+def relative_difference(grad, approx) -> float:
+    denominator = np.linalg.norm(grad) + np.linalg.norm(approx)
+    return float(np.linalg.norm(grad - approx) / denominator) if denominator > 0 else 0.0
+
+
+def gradient_check(params, X, Y, activations, loss, l2: float = 0.0, epsilon: float = EPSILON,
+                   max_per_layer: int | None = None, seed: int = 0, reference_cost=None) -> GradCheck:
+    """Check the Trainer's gradients of `params` on X (n_x, m), Y (1, m) against central differences.
+
+    `reference_cost(params)`: another J to differentiate (default: nnctl's, from Z[L] with logaddexp).
+    The course's -log(a) and -log(1 - a) lose digits where a is near 1, and central differences
+    magnify that: on the course's network its J gives 1.19e-7, nnctl's about 1e-9, with the same
+    gradients (tests/test_gradcheck.py shows both).
+
+    With `max_per_layer`, a layer with more parameters has that many of them checked, drawn from
+    a generator seeded with `seed` (every one of the course's small networks is checked whole).
+    """
+    X = np.asarray(X, np.float64)
+    Y = np.asarray(Y, np.float64).reshape(1, -1)
+    work = {k: np.array(v, dtype=np.float64) for k, v in params.items()}
+    L = len(activations)
+    trainer = Trainer(work, X, Y, activations, loss, learning_rate=1.0, l2=l2)
+    with np.errstate(all="ignore"):
+        trainer.forward()
+        trainer.backward()
+    grad = trainer.grad.copy()
+    theta = trainer.theta  # W1, b1, W2, b2, ... as the course's dictionary_to_vector; `work` views it
+
+    def cost() -> float:
+        if reference_cost is not None:
+            return float(reference_cost(work))
+        Zs, As = forward(X, work, activations)
+        return compute_cost(Zs[-1], As[-1], Y, loss, work, l2)
+
+    rng = np.random.default_rng(seed)
+    result = GradCheck(epsilon=epsilon, m=X.shape[1])
+    all_g, all_a = [], []
+    offset = 0
+    with np.errstate(all="ignore"):
+        for l in range(1, L + 1):
+            size = work[f"W{l}"].size + work[f"b{l}"].size
+            index = np.arange(offset, offset + size)
+            if max_per_layer is not None and size > max_per_layer:
+                index = np.sort(rng.choice(index, max_per_layer, replace=False))
+            approx = np.empty(index.size)
+            for k, i in enumerate(index):
+                old = theta[i]
+                theta[i] = old + epsilon
+                J_plus = cost()
+                theta[i] = old - epsilon
+                J_minus = cost()
+                theta[i] = old
+                approx[k] = (J_plus - J_minus) / (2 * epsilon)
+            result.layers.append(LayerCheck(l, index.size, size, relative_difference(grad[index], approx)))
+            all_g.append(grad[index])
+            all_a.append(approx)
+            offset += size
+    result.difference = relative_difference(np.concatenate(all_g), np.concatenate(all_a))
+    return result
+
+
+def check_spec(spec, examples: int = 8, random_data: bool = False, max_per_layer: int | None = 1000, where: str = "spec") -> GradCheck:
+    """The spec's network, initialised as training would, on `examples` of its training data (a
+    seeded choice) or on seeded random data of its input size."""
+    from nnctl.errors import ConfigError
+    from nnctl.experiment import load_inputs, make_rng
+    from nnctl.network import initialize_parameters
+
+    if spec.train.dropout:
+        raise ConfigError(f"{where}: train.keep_prob: {DROPOUT_REFUSAL}")
+    rng = np.random.default_rng(np.random.SeedSequence(spec.train.seed, spawn_key=(4,)))
+    if random_data:
+        from nnctl.data import peek_n_x
+
+        n_x = spec.model.layers[0] if spec.model.layers is not None else peek_n_x(spec.data.train)
+        if n_x is None:
+            raise ConfigError(f"{where}: data.train cannot be read for its input size; give model.layers with --random")
+        X = rng.standard_normal((n_x, examples))
+        Y = (rng.random((1, examples)) < 0.5).astype(np.float64) if spec.model.task == "classification" else rng.standard_normal((1, examples))
+    else:
+        train = load_inputs(spec).train
+        pick = np.sort(rng.choice(train.m, min(examples, train.m), replace=False))
+        X, Y = train.X[:, pick], train.Y[:, pick]
+        n_x = train.n_x
+    resolved = spec.resolved(spec.layer_dims(n_x))
+    m = spec.model
+    params = initialize_parameters(resolved.model.layers, m.init, m.init_scale, make_rng(spec), np.float64)
+    return gradient_check(params, X, Y, resolved.model.activations, resolved.model.loss, spec.train.l2,
+                          max_per_layer=max_per_layer, seed=spec.train.seed)

@@ -1,0 +1,82 @@
+"""The validation set and early stopping: a listener of the training loop (its `monitor`).
+
+At every recorded cost the network runs on the validation set without dropout; the validation
+cost is the data cost alone (cross-entropy or squared error, no L2 term: the penalty does not
+depend on the data, so it would hide over-fitting) and, for a classifier, the accuracy (%).
+Early stopping watches one of them and stops when it has not improved by `min_delta` for
+`patience` records; the best parameters are kept (copies) and restored at the end.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nnctl.network import compute_cost, forward
+
+MONITORS = {"validation_cost": -1.0, "validation_accuracy": 1.0}  # the sign that makes larger better
+
+
+class ValidationMonitor:
+    def __init__(self, trainer, data, loss: str, activations, task: str, reporter=None, early=None, unit="iteration"):
+        self.trainer, self.data, self.loss, self.activations, self.task = trainer, data, loss, activations, task
+        self.reporter, self.early, self.unit = reporter, early, unit
+        self.rows: list = []  # (epoch, cost, accuracy or nan)
+        self.best_value: float | None = None  # in the monitored quantity's own units
+        self.best_epoch: int | None = None
+        self.best_steps: int | None = None
+        self.wait = 0
+        self.best_params: dict | None = None
+
+    def evaluate(self) -> tuple:
+        params = self.trainer.materialize()
+        X = self.data.X
+        Y = self.data.Y.astype(X.dtype, copy=False)
+        with np.errstate(all="ignore"):
+            Zs, As = forward(X, params, self.activations)
+            cost = compute_cost(Zs[-1], As[-1], Y, self.loss)
+            acc = float(np.mean((As[-1] > 0.5) == (Y > 0.5)) * 100) if self.task == "classification" else float("nan")
+        return cost, acc
+
+    def on_record(self, epoch: int, steps: int) -> str | None:
+        cost, acc = self.evaluate()
+        self.rows.append((epoch, cost, acc))
+        if self.reporter is not None:
+            self.reporter.on_validation(epoch, cost, None if np.isnan(acc) else acc)
+        if self.early is None:
+            return None
+        value = cost if self.early.monitor == "validation_cost" else acc
+        sign = MONITORS[self.early.monitor]
+        if np.isfinite(value) and (self.best_value is None or sign * (value - self.best_value) > self.early.min_delta):
+            self.best_value, self.best_epoch, self.best_steps, self.wait = value, epoch, steps, 0
+            self.best_params = {k: v.copy() for k, v in self.trainer.materialize().items()}
+            return None
+        self.wait += 1
+        if self.wait >= self.early.patience:
+            return (
+                f"early stopping at {self.unit} {epoch}: {self.early.monitor} did not improve by more than "
+                f"{self.early.min_delta:g} in {self.early.patience} records; best {self.best_value:.6g} at {self.unit} {self.best_epoch}"
+            )
+        return None
+
+    # ---------------------------------------------------------------- checkpoints
+
+    def state(self) -> tuple[dict, dict]:
+        """(arrays, attributes) a checkpoint needs to continue as if never stopped."""
+        arrays = {"validation": np.array(self.rows, dtype=np.float64).reshape(-1, 3)}
+        if self.best_params is not None:
+            arrays.update({f"best/{k}": v for k, v in self.best_params.items()})
+        attrs = {"best_value": self.best_value, "best_epoch": self.best_epoch, "best_steps": self.best_steps, "wait": self.wait}
+        return arrays, attrs
+
+    def load_state(self, arrays: dict, attrs: dict) -> None:
+        raw = np.asarray(arrays.get("validation", np.zeros((0, 3))), dtype=np.float64)
+        if raw.ndim != 2 or raw.shape[1] != 3:
+            raise ValueError("validation rows")
+        self.rows = [(int(r[0]), float(r[1]), float(r[2])) for r in raw]
+        best = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("best/")}
+        self.best_params = best or None
+        attrs = attrs or {}
+        self.best_value = attrs.get("best_value")
+        self.best_epoch = attrs.get("best_epoch")
+        self.best_steps = attrs.get("best_steps")
+        self.wait = int(attrs.get("wait", 0))
