@@ -44,6 +44,9 @@ class _Strict(BaseModel):
 class DataSpec(_Strict):
     train: str = Field(min_length=1, description="HDF5 file (relative to the config file) or builtin:NAME")
     test: Optional[str] = Field(None, min_length=1)
+    stream: Literal["auto", "always", "never"] = Field(
+        "auto", description="read mini-batches from the file as training goes: auto when the data would not fit in memory"
+    )
 
     @model_validator(mode="after")
     def _check_builtin(self):

@@ -46,10 +46,19 @@ def make_rng(spec: Spec):
 
 
 def load_data(spec: Spec):
-    """(train, test or None) checked against each other and against model.layers."""
+    """(train, test or None) checked against each other and against model.layers; each read into
+    memory, or left in its file and streamed (nnctl.stream) where `data.stream` says so."""
+    from nnctl.stream import open_streamed, stream_choice
+
     task, dtype = spec.model.task, np.dtype(spec.train.dtype)
-    train = load_dataset(spec.data.train, task, dtype=dtype)
-    test = load_dataset(spec.data.test, task, role="test", dtype=dtype) if spec.data.test else None
+    loaders = []
+    for role, source in (("train", spec.data.train), ("test", spec.data.test)):
+        if source is None:
+            loaders.append(None)
+            continue
+        stream = stream_choice(spec, source, role)
+        loaders.append((open_streamed if stream else load_dataset)(source, task, role=role, dtype=dtype))
+    train, test = loaders
     if test is not None and test.n_x != train.n_x:
         raise DataError(
             f"{spec.data.test}: examples have {test.n_x} features but the training data's have "
@@ -128,7 +137,11 @@ def train_run(
         _preflight(run, runs_root)
         _open_run_dir(run, config_text, runs_root, command)
         trainer, batches = _initialise(run)
-        result = _train(run, trainer, batches, reporter, should_stop)
+        try:
+            result = _train(run, trainer, batches, reporter, should_stop)
+        finally:
+            if trainer.stream is not None:
+                trainer.stream.close()
         params = _save(run, trainer, batches, result)
         metrics = _evaluate(run, params, result)
         return _report(run, result, metrics)
@@ -282,7 +295,7 @@ def _evaluate(run: _Run, params, result) -> dict:
         if data is not None:
             for key, value in evaluate_dataset(params, run.activations, data, run.resolved.model.task).items():
                 metrics[f"{label}_{key}"] = value
-    if run.train.n_x == 2:
+    if run.train.n_x == 2 and isinstance(run.train.X, np.ndarray):  # not for a streamed file
         plot_decision_boundary(
             run.run_dir / BOUNDARY_PNG,
             lambda P: predict_proba(P, params, run.activations),

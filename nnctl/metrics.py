@@ -38,7 +38,10 @@ class Summary:
 
 def evaluate_dataset(params, activations, data: Dataset, task: str) -> dict:
     """Accuracy (%) for classification, RMSE for regression."""
-    AL = predict_proba(data.X, params, activations)
+    if not isinstance(data.X, np.ndarray):  # streamed from its file (nnctl.stream): block by block
+        AL = np.concatenate([predict_proba(X, params, activations) for _, X in data.X.blocks()], axis=1)
+    else:
+        AL = predict_proba(data.X, params, activations)
     if task == "classification":
         return {"accuracy": float(np.mean((AL > 0.5) == (data.Y > 0.5)) * 100)}
     return {"rmse": float(np.sqrt(np.mean((AL - data.Y) ** 2)))}

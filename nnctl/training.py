@@ -146,6 +146,7 @@ class Trainer:
         self.b = [None] + [params[f"b{l}"] for l in range(1, L + 1)]
         self.n = n = [n_x] + [W.shape[0] for W in self.W[1:]]
         self.dtype = X.dtype
+        self.stream = X if hasattr(X, "next_batch") else None  # examples read from disk (nnctl.stream)
         # examples contiguous (X loaded from a file is the transpose of the stored rows): gather rows
         self.rows = bool(X.flags.f_contiguous and not X.flags.c_contiguous)
         self.buffers = {}
@@ -207,7 +208,9 @@ class Trainer:
             self.cur = self._full()
             return
         B = self.cur = self.buffers[len(idx)]
-        if self.rows:
+        if self.stream is not None:  # read ahead by the stream's thread, in this batch's order
+            B.X = B.A[0] = self.stream.next_batch(idx)
+        elif self.rows:
             np.take(self.X.T, idx, axis=0, out=B.X.T, mode="clip")
         else:
             np.take(self.X, idx, axis=1, out=B.X, mode="clip")
@@ -410,6 +413,17 @@ def gradient_descent(
 
 def _epoch_of_batches(trainer, batches, pos, record, result, should_stop) -> bool:
     """The rest of this epoch's mini-batches; False if the loop must stop (diverged, interrupted)."""
+    stream = trainer.stream
+    if stream is None:
+        return _batches(trainer, batches, pos, record, result, should_stop)
+    stream.start_epoch(batches.order, batches.size, pos.batch, batches.count)  # reading ahead from here
+    try:
+        return _batches(trainer, batches, pos, record, result, should_stop)
+    finally:
+        stream.end_epoch()
+
+
+def _batches(trainer, batches, pos, record, result, should_stop) -> bool:
     for k in range(pos.batch, batches.count):
         trainer.use_batch(batches.indices(k))
         trainer.forward()
