@@ -37,6 +37,12 @@ CHECK_BLOCK_BYTES = 32 << 20  # the block read at a time when the file is checke
 RING = 3  # batch buffers per size: one training, one ready, one being read
 
 
+def block_rows(row_bytes: int) -> int:
+    """Examples per block when a file is read through in blocks: CHECK_BLOCK_BYTES, or less where
+    the memory available is short (a block is held twice, as stored and converted)."""
+    return max(1, min(CHECK_BLOCK_BYTES, memory.available_memory() // 8) // max(row_bytes, 1))
+
+
 class StreamedX:
     """X (n_x, m) left on disk: `shape`, `dtype`, and the batches the Trainer trains on."""
 
@@ -103,7 +109,7 @@ class StreamedX:
 
     def blocks(self, rows: int | None = None):
         """X in blocks of examples, in file order: (start, X_block (n_x, b)), for evaluation."""
-        rows = rows or max(1, CHECK_BLOCK_BYTES // max(self.n_x * self.dtype.itemsize, 1))
+        rows = rows or block_rows(self.n_x * max(self.dtype.itemsize, self.stored.itemsize))
         with open_h5(self.path) as f:
             ds = f[self.key]
             for start in range(0, self.m, rows):
@@ -223,7 +229,7 @@ def open_streamed(source, task: str = "classification", role: str = "train", dty
         classes = _decode(read_array(f, classes_key, path)) if classes_key else []
 
         def finite() -> bool:
-            rows = max(1, CHECK_BLOCK_BYTES // max(ds.dtype.itemsize * int(np.prod(ds.shape[1:])), 1))
+            rows = block_rows(ds.dtype.itemsize * int(np.prod(ds.shape[1:])))
             return all(np.isfinite(ds[i : i + rows]).all() for i in range(0, ds.shape[0], rows))
 
         y, preprocessing = check_examples(source, ds, y, task, finite)
@@ -244,25 +250,31 @@ def stream_choice(spec, source, role: str = "train") -> bool:
     from nnctl.training import Batches
 
     mode, batch_size = spec.data.stream, spec.train.batch_size
-    builtin = str(source).startswith(BUILTIN_PREFIX)
-    if mode == "never" or (mode == "auto" and (builtin or batch_size is None)):
+    if mode == "never":
         return False
-    if builtin:
-        raise DataError(f"{source}: data.stream: always reads the examples from a data file, and a built-in dataset is generated in memory; use stream: auto or a file")
-    if batch_size is None:
-        raise DataError(
-            f"{source}: data.stream: always reads mini-batches from the file, so it needs train.batch_size; "
-            "set train.batch_size, or use stream: auto"
-        )
+    if str(source).startswith(BUILTIN_PREFIX):
+        if mode == "always":
+            raise DataError(
+                f"{source}: data.stream: always reads the examples from a data file, and a built-in dataset is "
+                "generated in memory; use stream: auto, or a file"
+            )
+        return False
     layout = x_layout(source, role)
     if layout is None:
         return False  # let the loader say what is wrong with the file
+    n_x, m, stored = layout
+    if role == "train" and (batch_size is None or batch_size >= m):  # full batch: every example at once
+        if mode == "always":
+            raise DataError(
+                f"{source}: data.stream: always reads mini-batches from the file, so it needs a train.batch_size "
+                f"below the {m} examples; set train.batch_size, or use stream: auto"
+            )
+        return False
     if mode == "always":
         return True
-    n_x, m, stored = layout
     itemsize = np.dtype(spec.train.dtype).itemsize
     need = stored + n_x * m * itemsize
-    if role == "train" and batch_size < m:
+    if role == "train":
         optimizer = make_optimizer(spec.train.optimizer, spec.train.learning_rate)
         need += sum(memory_estimate(spec.layer_dims(n_x), m, itemsize, "primal", optimizer.extra_arrays(), Batches(m, batch_size).sizes).values())
     return need > memory.available_memory()
