@@ -219,3 +219,40 @@ def test_trains_a_file_three_times_larger_than_the_memory_limit(tmp_path):
     assert out["auto"]["status"] == "completed" and out["auto"]["iterations"] == 160
     assert out["auto"]["accuracy"] > 90  # a linear rule: one epoch of Adam learns it
     assert out["peak_vmsize_over_limit"] <= 0
+
+
+def test_import_writes_pictures_without_holding_them_all(tmp_path, monkeypatch):
+    """`data import` keeps at most a block of pictures in memory (numpy's allocations, traced), and
+    the file holds each picture under its own name, split as before."""
+    from PIL import Image
+
+    from nnctl import importer
+    from nnctl.images import load_image
+
+    rng = np.random.default_rng(0)
+    for cls in ("a", "b"):
+        (tmp_path / "in" / cls).mkdir(parents=True)
+        for i in range(200):
+            Image.fromarray(rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)).save(tmp_path / "in" / cls / f"{i:03d}.png")
+    monkeypatch.setattr(importer, "IMPORT_BLOCK", 16)
+    importer.import_folder(tmp_path / "in", tmp_path / "warm.h5", size=8)  # lazy imports, first allocations
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        start, _ = tracemalloc.get_traced_memory()
+        report = importer.import_folder(tmp_path / "in", tmp_path / "out.h5", size=64, test_fraction=0.2, seed=3)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    all_pictures = 400 * 64 * 64 * 3  # 4.7 MiB; the block of 16 is 192 KiB
+    assert peak - start < all_pictures / 4
+    assert report.train_counts == [160, 160] and report.test_counts == [40, 40]
+    assert not list(tmp_path.glob(".out.h5.*"))  # the scratch file is gone
+    with h5py.File(tmp_path / "out.h5") as f:
+        for split in ("train", "test"):
+            x, names, y = f[f"{split}_set_x"][()], f[f"{split}_set_files"][()], f[f"{split}_set_y"][()]
+            assert x.shape[0] == len(names) == len(y)
+            for j in (0, len(names) // 2, len(names) - 1):
+                name = names[j].decode()
+                np.testing.assert_array_equal(x[j], load_image(tmp_path / "in" / name, (64, 64), "RGB").pixels)
+                assert y[j] == (name.startswith("b"))
