@@ -332,6 +332,11 @@ CASES = [
          "Error: --address garbage: expected the Dask scheduler as tcp://HOST:PORT, e.g. --address tcp://10.0.0.5:8786"),
     Case("Dask address without the Dask executor", cfg(GOOD), ["sweep", "{tmp}/c.yaml", "--grid", "train.seed=1,2", "--address", "tcp://10.0.0.5:8786"],
          "Error: --address tcp://10.0.0.5:8786 is for --executor dask; add --executor dask, or leave --address out"),
+    # --- speed (streaming) ---
+    Case("stream a full batch", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "data.stream=always"],
+         "Error: {tmp}/train.h5: data.stream: always reads mini-batches from the file, so it needs a train.batch_size below the 8 examples; set train.batch_size, or use stream: auto"),
+    Case("stream a built-in dataset", {"c.yaml": "data: {train: 'builtin:moons', stream: always}\ntrain: {learning_rate: 0.1, epochs: 2, batch_size: 64}\n"}, ["train", "{tmp}/c.yaml"],
+         "Error: builtin:moons: data.stream: always reads the examples from a data file, and a built-in dataset is generated in memory; use stream: auto, or a file"),
 ]
 
 
