@@ -52,6 +52,9 @@ class DataSpec(_Strict):
     validation: Optional[Union[Annotated[float, Field(gt=0, lt=1)], Annotated[str, Field(min_length=1)]]] = Field(
         None, description="a data file, or the fraction of the training set held out (seeded, stratified)"
     )
+    stream: Literal["auto", "always", "never"] = Field(
+        "auto", description="read mini-batches from the file as training goes: auto when the data would not fit in memory"
+    )
 
     @model_validator(mode="after")
     def _check_builtin(self):

@@ -512,6 +512,16 @@ def load_dataset(source: str, task: str = "classification", role: str = "train",
     finite value). `role` ("train" or "test") picks the split of a file that holds both; X comes in `dtype`.
     """
     x, y, classes, digest = read_raw(source, role, dtype)
+    y, preprocessing = check_examples(source, x, y, task, lambda: np.isfinite(x).all(), classes, max_classes)
+    X = flatten(x, preprocessing, dtype)
+    m = x.shape[0]
+    return Dataset(X=X, Y=y.reshape(1, m), classes=classes, preprocessing=preprocessing, source=str(source), sha256=digest)
+
+
+def check_examples(source, x, y, task: str, x_finite, classes=(), max_classes: int | None = 2):
+    """(y as a vector, preprocessing): x (an array, or an h5py Dataset not yet read: only its shape
+    and dtype are used) and y checked against each other and the task; `x_finite()` is asked only
+    for floating x (a streamed file's answer reads it in blocks). Labels as `load_dataset` says."""
     if x.ndim < 1 or x.shape[0] == 0:
         raise DataError(f"{source}: holds zero examples (x has shape {x.shape}); a dataset needs at least one")
     if 0 in x.shape[1:]:
@@ -532,7 +542,7 @@ def load_dataset(source: str, task: str = "classification", role: str = "train",
         )
     if (not np.issubdtype(y.dtype, np.number) and y.dtype != bool) or y.dtype.kind == "c":
         raise DataError(f"{source}: y has dtype {y.dtype}; expected numeric labels")
-    if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
+    if np.issubdtype(x.dtype, np.floating) and not x_finite():
         raise DataError(f"{source}: x holds NaN or infinite values; clean the data first")
     if not np.isfinite(y.astype(np.float64)).all():
         raise DataError(f"{source}: y holds NaN or infinite values; clean the data first")
@@ -553,8 +563,7 @@ def load_dataset(source: str, task: str = "classification", role: str = "train",
         "x_dtype": str(x.dtype),
         "scale": scale,
     }
-    X = flatten(x, preprocessing, dtype)
-    return Dataset(X=X, Y=y.reshape(1, m), classes=classes, preprocessing=preprocessing, source=str(source), sha256=digest)
+    return y, preprocessing
 
 
 def check_class_labels(source, y, classes) -> None:

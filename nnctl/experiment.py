@@ -67,19 +67,36 @@ class Inputs:
 
 def load_inputs(spec: Spec) -> Inputs:
     """The training, test and validation sets, checked, with the training set's normalisation
-    (its statistics from the training examples alone, after any validation split) applied to all."""
+    (its statistics from the training examples alone, after any validation split) applied to all.
+    Each is read into memory, or left in its file and streamed (nnctl.stream) where `data.stream`
+    says so."""
+    from nnctl.stream import open_streamed, stream_choice
+
     task, dtype = spec.model.task, np.dtype(spec.train.dtype)
-    train = load_dataset(spec.data.train, task, dtype=dtype, max_classes=None)
-    test = load_dataset(spec.data.test, task, role="test", dtype=dtype, max_classes=None) if spec.data.test else None
+
+    def load(source, role):
+        if stream_choice(spec, source, role):
+            return open_streamed(source, task, role=role, dtype=dtype)
+        return load_dataset(source, task, role=role, dtype=dtype, max_classes=None)
+
+    train = load(spec.data.train, "train")
+    test = load(spec.data.test, "test") if spec.data.test else None
     validation = None
+    streamed = not isinstance(train.X, np.ndarray)
     if isinstance(spec.data.validation, str):
-        validation = load_dataset(spec.data.validation, task, role="test", dtype=dtype, max_classes=None)
+        validation = load(spec.data.validation, "test")
     elif spec.data.validation is not None:
+        if streamed:
+            raise DataError(
+                f"{spec.data.train}: data.validation as a fraction splits examples held in memory, and this file is "
+                "streamed (data.stream); give data.validation a file, or use data.stream: never"
+            )
         train, validation = split_validation(train, spec.data.validation, spec.train.seed, stratified=task == "classification")
-    if task == "classification":
-        _check_classes(spec, train, test)
-        if validation is not None:
-            _check_classes(spec, train, validation)
+    if streamed and spec.data.normalize == "standardize":
+        raise DataError(
+            f"{spec.data.train}: data.normalize: standardize needs the training set in memory, and this file is "
+            "streamed (data.stream); standardise the file beforehand and use normalize: none, or data.stream: never"
+        )
     for key, other in (("test", test), ("validation", validation)):
         if other is not None and other.n_x != train.n_x:
             raise DataError(
@@ -92,7 +109,10 @@ def load_inputs(spec: Spec) -> Inputs:
             f"{train.n_x} features (input shape {train.preprocessing['input_shape']}); set model.layers[0] "
             f"to {train.n_x}, or give model.hidden and let the data decide"
         )
-    norm = fit_normalization(spec.data.normalize, train.X, train.preprocessing["x_dtype"])
+    if streamed and np.dtype(train.preprocessing["x_dtype"]) != np.uint8 and spec.data.normalize == "auto":
+        norm = Normalization("none", "auto: streamed from its file, so used as stored (standardise the file beforehand if its features differ in scale)")
+    else:
+        norm = fit_normalization(spec.data.normalize, train.X, train.preprocessing["x_dtype"])
     for data in (train, test, validation):
         if data is not None:
             norm.apply(data.X)
@@ -201,7 +221,11 @@ def train_run(
         _preflight(run, runs_root)
         _open_run_dir(run, config_text, runs_root, command)
         trainer, batches = _initialise(run)
-        result = _train(run, trainer, batches, reporter, should_stop)
+        try:
+            result = _train(run, trainer, batches, reporter, should_stop)
+        finally:
+            if trainer.stream is not None:
+                trainer.stream.close()
         params = _save(run, trainer, batches, result)
         metrics = _evaluate(run, params, result)
         return _report(run, result, metrics)
@@ -390,7 +414,7 @@ def _evaluate(run: _Run, params, result) -> dict:
         if data is not None:
             for key, value in evaluate_dataset(params, run.activations, data, run.resolved.model.loss).items():
                 metrics[f"{label}_{key}"] = value
-    if run.train.n_x == 2 and run.resolved.model.task == "classification":  # regions of classes
+    if run.train.n_x == 2 and run.resolved.model.task == "classification" and isinstance(run.train.X, np.ndarray):
         plot_decision_boundary(
             run.run_dir / BOUNDARY_PNG,
             lambda P: HEADS[run.resolved.model.loss].predict(predict_proba(P, params, run.activations)),

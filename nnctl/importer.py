@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,31 +83,59 @@ def import_folder(
     folders = class_folders(folder, classes)
     prepare_output(output, force)  # before the work: an import of many pictures is not thrown away at the end
     files = [(label, f) for label, d in enumerate(folders) for f in sorted(d.rglob("*")) if f.is_file()]
-    pixels, labels, names, skipped = [], [], [], []
-    for k, (label, path) in enumerate(files):
-        try:
-            pixels.append(load_image(path, (size, size), "RGB", max_pixels).pixels)
-            labels.append(label)
-            names.append(os.fsencode(path.relative_to(folder)))  # the name's bytes as on disk, UTF-8 or not
-        except NnctlError as exc:
-            skipped.append((shown(path), str(exc).removeprefix(f"{shown(path)}: ")))
-        if on_item:
-            on_item(k + 1, len(files))
-    y = np.array(labels, dtype=np.int64)
-    for label, d in enumerate(folders):
-        if not np.any(y == label):
-            raise DataError(f"{shown(d)}: no readable pictures in this class folder")
-    x = np.stack(pixels)
-    train_idx, test_idx = stratified_split(y, test_fraction, seed)
-    names = np.array(names)
-    with writing(output), atomic_path(output) as tmp, h5py.File(tmp, "w") as f:
-        f["train_set_x"], f["train_set_y"] = x[train_idx], y[train_idx]
-        f["test_set_x"], f["test_set_y"] = x[test_idx], y[test_idx]
-        f["train_set_files"], f["test_set_files"] = names[train_idx], names[test_idx]
-        f["list_classes"] = np.array([d.name.encode() for d in folders])
-        f.attrs.update(source=shown(folder), size=size, seed=seed, test_fraction=test_fraction, skipped=len(skipped))
+    labels, names, skipped = [], [], []
+    shape = (size, size, 3)
+    # the pictures go to a scratch file beside the output as they are read, never all in memory
+    fd, scratch = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".pictures")
+    os.close(fd)
+    try:
+        with writing(output), h5py.File(scratch, "w") as s:
+            pictures = s.create_dataset("x", (max(len(files), 1), *shape), np.uint8)
+            for k, (label, path) in enumerate(files):
+                try:
+                    pixels = load_image(path, (size, size), "RGB", max_pixels).pixels
+                    pictures[len(labels)] = pixels
+                    labels.append(label)
+                    names.append(os.fsencode(path.relative_to(folder)))  # the name's bytes as on disk, UTF-8 or not
+                except NnctlError as exc:
+                    skipped.append((shown(path), str(exc).removeprefix(f"{shown(path)}: ")))
+                if on_item:
+                    on_item(k + 1, len(files))
+        y = np.array(labels, dtype=np.int64)
+        for label, d in enumerate(folders):
+            if not np.any(y == label):
+                raise DataError(f"{shown(d)}: no readable pictures in this class folder")
+        train_idx, test_idx = stratified_split(y, test_fraction, seed)
+        names = np.array(names)
+        with writing(output), atomic_path(output) as tmp, h5py.File(tmp, "w") as f, h5py.File(scratch, "r") as s:
+            _write_split(s["x"], train_idx, test_idx, f.create_dataset("train_set_x", (len(train_idx), *shape), np.uint8),
+                         f.create_dataset("test_set_x", (len(test_idx), *shape), np.uint8))
+            f["train_set_y"], f["test_set_y"] = y[train_idx], y[test_idx]
+            f["train_set_files"], f["test_set_files"] = names[train_idx], names[test_idx]
+            f["list_classes"] = np.array([d.name.encode() for d in folders])
+            f.attrs.update(source=shown(folder), size=size, seed=seed, test_fraction=test_fraction, skipped=len(skipped))
+    finally:
+        Path(scratch).unlink(missing_ok=True)
     counts = lambda idx: [int(np.sum(y[idx] == c)) for c in range(len(folders))]  # noqa: E731
     return ImportReport(str(output), [d.name for d in folders], counts(train_idx), counts(test_idx), skipped)
+
+
+IMPORT_BLOCK = 1024  # pictures copied at a time from the scratch file into the split arrays
+
+
+def _write_split(pictures, train_idx, test_idx, train_x, test_x) -> None:
+    """Copy the pictures into the train and test arrays a block at a time: both index lists are
+    increasing, so each block's pictures land in one run of each array."""
+    m = len(train_idx) + len(test_idx)
+    for a in range(0, m, IMPORT_BLOCK):
+        b = min(a + IMPORT_BLOCK, m)
+        block = pictures[a:b]
+        ta, tb = np.searchsorted(train_idx, [a, b])
+        sa, sb = np.searchsorted(test_idx, [a, b])
+        if tb > ta:
+            train_x[ta:tb] = block[train_idx[ta:tb] - a]
+        if sb > sa:
+            test_x[sa:sb] = block[test_idx[sa:sb] - a]
 
 
 SPLITS = {"train": ("train_set_x", "train_set_y"), "test": ("test_set_x", "test_set_y"), "data": ("x", "y")}

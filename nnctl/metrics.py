@@ -40,7 +40,11 @@ class Summary:
 
 def evaluate_dataset(params, activations, data: Dataset, loss: str) -> dict:
     """The loss's score: accuracy (%) for classification, RMSE for regression."""
-    return LOSSES[loss].score(predict_proba(data.X, params, activations), data.Y)
+    if not isinstance(data.X, np.ndarray):  # streamed from its file (nnctl.stream): block by block
+        AL = np.concatenate([predict_proba(X, params, activations) for _, X in data.X.blocks()], axis=1)
+    else:
+        AL = predict_proba(data.X, params, activations)
+    return LOSSES[loss].score(AL, data.Y)
 
 
 def cost_columns(mini_batch: bool, decay: bool) -> list:

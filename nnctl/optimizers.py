@@ -132,8 +132,9 @@ class Adam(Optimizer):
         v *= self.beta1
         grads *= 1 - self.beta1
         v += grads  # v = beta1 v + (1 - beta1) dW
-        np.divide(v, 1 - np.power(self.beta1, self.t), out=grads)  # v_hat
-        np.divide(s, 1 - np.power(self.beta2, self.t), out=tmp)  # s_hat
+        # Python floats: an np.float64 scalar would make a float32 update compute in float64
+        np.divide(v, 1 - float(self.beta1) ** self.t, out=grads)  # v_hat
+        np.divide(s, 1 - float(self.beta2) ** self.t, out=tmp)  # s_hat
         np.sqrt(tmp, out=tmp)
         tmp += self.epsilon
         grads *= self.learning_rate

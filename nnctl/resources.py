@@ -32,11 +32,10 @@ def memory_estimate(layer_dims, m: int, itemsize: int, path: str, optimizer_arra
     n = layer_dims
     weights = sum(n[l] * n[l - 1] + n[l] for l in range(1, len(n)))
     per_example = 2 * sum(n[1:]) + n[-1]  # A[l], dZ[l] and Z[L]
-    est = {
-        "parameters and gradients": 2 * weights * itemsize,
-        "activations and dZ": per_example * m * itemsize,
-    }
-    if batch_sizes:
+    est = {"parameters and gradients": 2 * weights * itemsize}
+    if not batch_sizes:  # with mini-batches the Trainer makes no buffers of all m examples
+        est["activations and dZ"] = per_example * m * itemsize
+    else:
         est["mini-batch buffers"] = sum((per_example + n[0] + n[-1]) * b for b in batch_sizes) * itemsize
     if optimizer_arrays:
         est["optimizer state"] = optimizer_arrays * weights * itemsize

@@ -176,11 +176,15 @@ class Batches:
 
 
 class _Buffers:
-    """A[l], Z[L] and dZ[l] for one batch size; X and Y gathered into them (or the full ones)."""
+    """A[l], Z[L] and dZ[l] for one batch size; X and Y gathered into them (or the full ones).
 
-    def __init__(self, n, m, dtype, X=None, Y=None, n_y=1):
+    A mini-batch's X is laid out as the data is (`rows`: one example contiguous, as X loaded from
+    a file is, X (n_x, m) being the transpose of the stored (m, n_x)), so that gathering a batch
+    copies whole examples and never a strided column."""
+
+    def __init__(self, n, m, dtype, X=None, Y=None, n_y=1, rows=False):
         self.m = m
-        self.X = X if X is not None else np.empty((n[0], m), dtype)
+        self.X = X if X is not None else np.empty((n[0], m), dtype, order="F" if rows else "C")
         self.Y = Y if Y is not None else np.empty((n_y, m), dtype)
         L = len(n) - 1
         self.A = [self.X] + [np.empty((n[l], m), dtype) for l in range(1, L + 1)]  # A[l] (n[l], m)
@@ -231,11 +235,18 @@ class Trainer:
         self.W = [None] + [params[f"W{l}"] for l in range(1, L + 1)]
         self.b = [None] + [params[f"b{l}"] for l in range(1, L + 1)]
         self.n = n = [n_x] + [W.shape[0] for W in self.W[1:]]
-        self.buffers = {m: _Buffers(n, m, X.dtype, X, Y)}
+        self.dtype = X.dtype
+        self.stream = X if hasattr(X, "next_batch") else None  # examples read from disk (nnctl.stream)
+        # examples contiguous (X loaded from a file is the transpose of the stored rows): gather rows
+        self.rows = bool(X.flags.f_contiguous and not X.flags.c_contiguous)
+        self.buffers = {}
         if batch_size is not None and batch_size < m:
-            for size in {batch_size, m - (-(-m // batch_size) - 1) * batch_size}:
-                self.buffers[size] = _Buffers(n, size, X.dtype, n_y=Y.shape[0])
-        self.cur = self.buffers[m]
+            # mini-batches only: no buffers of all m examples (as large as the data itself)
+            for size in sorted({batch_size, m - (-(-m // batch_size) - 1) * batch_size}, reverse=True):
+                self.buffers[size] = _Buffers(n, size, X.dtype, n_y=Y.shape[0], rows=self.rows)
+            self.cur = self.buffers[batch_size]
+        else:
+            self.cur = self._full()
         self.l2 = float(l2)
         if self.l2 and path != "primal":
             raise ValueError("L2 regularisation needs the primal first layer")
@@ -280,17 +291,39 @@ class Trainer:
     def learning_rate(self, value: float) -> None:
         self.optimizer.learning_rate = value
 
+    def _full(self) -> _Buffers:
+        """The buffers of the full batch (all of X), made on first use."""
+        if self.m not in self.buffers:
+            B = self.buffers[self.m] = _Buffers(self.n, self.m, self.dtype, self.X, self.Y)
+            if getattr(self, "dropout", None) is not None:
+                B.add_dropout(self.dropout.layers)
+        return self.buffers[self.m]
+
     def use_batch(self, idx=None) -> None:
         """Make examples `idx` (an index array) the current batch, gathered into that size's
-        buffers with no temporary; None: the full batch."""
+        buffers with no temporary; None: the full batch.
+
+        mode="clip": the indices are a permutation's, always valid, and np.take's default mode
+        buffers `out` (a temporary per step). Gathering columns of an F-ordered X with np.take
+        would first copy all of X to C order: the rows of X.T are gathered instead."""
         if idx is None:
-            self.cur = self.buffers[self.m]
+            self.cur = self._full()
             return
         B = self.cur = self.buffers[len(idx)]
-        # mode="clip": the indices are valid, and unlike the default mode it writes `out` directly,
-        # with no buffer in between
-        np.take(self.X, idx, axis=1, out=B.X, mode="clip")
+        if self.stream is not None:  # read ahead by the stream's thread, in this batch's order
+            B.X = B.A[0] = self.stream.next_batch(idx)
+        elif self.rows:
+            np.take(self.X.T, idx, axis=0, out=B.X.T, mode="clip")
+        else:
+            np.take(self.X, idx, axis=1, out=B.X, mode="clip")
         np.take(self.Y, idx, axis=1, out=B.Y, mode="clip")
+
+    def load_batch(self, X, Y) -> None:
+        """Make X (n_x, b) and Y (n_y, b), filled elsewhere (a reader streaming from disk), the
+        current batch without a copy: they become that size's input buffers."""
+        B = self.cur = self.buffers[X.shape[1]]
+        B.X = B.A[0] = X
+        B.Y = Y
 
     def forward(self) -> None:
         B = self.cur
@@ -534,6 +567,17 @@ def _stop(stoppers) -> bool:
 
 def _epoch_of_batches(trainer, batches, pos, record, result, stoppers) -> bool:
     """The rest of this epoch's mini-batches; False if the loop must stop (diverged, interrupted)."""
+    stream = trainer.stream
+    if stream is None:
+        return _batches(trainer, batches, pos, record, result, stoppers)
+    stream.start_epoch(batches.order, batches.size, pos.batch, batches.count)  # reading ahead from here
+    try:
+        return _batches(trainer, batches, pos, record, result, stoppers)
+    finally:
+        stream.end_epoch()
+
+
+def _batches(trainer, batches, pos, record, result, stoppers) -> bool:
     for k in range(pos.batch, batches.count):
         trainer.use_batch(batches.indices(k))
         trainer.forward()

@@ -556,6 +556,11 @@ CASES += [
          "use loss: categorical_cross_entropy (or auto)"),
     Case("a spiral of one arm", {}, ["data", "make", "spiral", "--k", "1", "-o", "{tmp}/s.h5"],
          "Error: builtin:spiral: k must be a whole number from 2 to 1000 (got 1)"),
+    # --- speed (streaming) ---
+    Case("stream a full batch", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "data.stream=always"],
+         "Error: {tmp}/train.h5: data.stream: always reads mini-batches from the file, so it needs a train.batch_size below the 8 examples; set train.batch_size, or use stream: auto"),
+    Case("stream a built-in dataset", {"c.yaml": "data: {train: 'builtin:moons', stream: always}\ntrain: {learning_rate: 0.1, epochs: 2, batch_size: 64}\n"}, ["train", "{tmp}/c.yaml"],
+         "Error: builtin:moons: data.stream: always reads the examples from a data file, and a built-in dataset is generated in memory; use stream: auto, or a file"),
 ]
 
 
