@@ -97,6 +97,10 @@ def load_inputs(spec: Spec) -> Inputs:
             f"{spec.data.train}: data.normalize: standardize needs the training set in memory, and this file is "
             "streamed (data.stream); standardise the file beforehand and use normalize: none, or data.stream: never"
         )
+    if task == "classification":
+        _check_classes(spec, train, test)
+        if validation is not None:
+            _check_classes(spec, train, validation)
     for key, other in (("test", test), ("validation", validation)):
         if other is not None and other.n_x != train.n_x:
             raise DataError(
