@@ -332,7 +332,8 @@ class Trainer:
         return self.first.state()
 
     def params_finite(self) -> bool:
-        arrays = list(self.params.values()) + list(self.state().values())
+        """Parameters, the first layer's state and the optimizer's moments all finite."""
+        arrays = list(self.params.values()) + list(self.state().values()) + list(self.optimizer.m.values())
         return all(np.isfinite(a).all() for a in arrays)
 
 
