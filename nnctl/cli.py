@@ -150,8 +150,8 @@ def config_show(
 def data_make(
     name: str = typer.Argument(..., help="Generator: planar (the course's flower), moons or circles."),
     output: Path = typer.Option(..., "--output", "-o", help="The .h5 file to write."),
-    m: int = typer.Option(400, "--m", min=2, help="Number of examples."),
-    seed: int = typer.Option(1, "--seed", min=0, help="Seed (the course's is 1)."),
+    m: Optional[int] = typer.Option(None, "--m", min=2, help="Number of examples (default: the course's, planar 400, moons 300)."),
+    seed: Optional[int] = typer.Option(None, "--seed", min=0, help="Seed (default: the course's, planar 1, moons 3)."),
 ):
     """Write a built-in dataset to an HDF5 file in the plain layout (x, y, classes).
 
@@ -159,7 +159,7 @@ def data_make(
     """
     from nnctl.data import generate, write_dataset
 
-    x, y, classes = generate(name, m=m, seed=seed)
+    x, y, classes = generate(name, **{k: v for k, v in (("m", m), ("seed", seed)) if v is not None})
     write_dataset(output, x, y, classes)
     display.say(f"wrote {output}: {x.shape[0]} examples, {x.shape[1]} features, classes {', '.join(classes)}")
 
