@@ -102,8 +102,17 @@ def load(run_dir: Path, spec_fingerprint: str | None = None) -> Checkpoint:
     return Checkpoint(params, first, optimizer, arrays.get("loop/order"), position, costs, meta, monitor)
 
 
-def restore(ckpt: Checkpoint, trainer: Trainer, batches: Batches, monitor=None) -> None:
-    """Put a checkpoint's optimizer and generator state back into a trainer built from its params."""
+def check(ckpt: Checkpoint, batches: Batches, path) -> None:
+    """Refuse a checkpoint whose position or learning rate cannot belong to this run's batches."""
+    pos, rate = ckpt.position, ckpt.meta.get("learning_rate", 1.0)
+    if pos.batch >= batches.count or (batches.full and pos.steps != pos.epoch) or not (isinstance(rate, (int, float)) and 0 < rate < float("inf")):
+        raise RunError(f"{path}: the checkpoint's position or learning rate does not fit the run's spec; train the run again")
+
+
+def restore(ckpt: Checkpoint, trainer: Trainer, batches: Batches, path, monitor=None) -> None:
+    """Put a checkpoint's optimizer and generator state back into a trainer built from its params
+    (`path`, the checkpoint's file, names it in messages)."""
+    check(ckpt, batches, path)
     try:
         trainer.optimizer.load_state(ckpt.optimizer)
         batches.load_state(ckpt.meta.get("batches") or {}, ckpt.order if ckpt.position.batch else None)
@@ -113,4 +122,4 @@ def restore(ckpt: Checkpoint, trainer: Trainer, batches: Batches, monitor=None) 
             monitor.load_state(ckpt.monitor or {}, ckpt.meta.get("monitor") or {})
         trainer.learning_rate = float(ckpt.meta.get("learning_rate", trainer.learning_rate))
     except (ValueError, TypeError, KeyError) as exc:
-        raise RunError(f"{CHECKPOINT}: the checkpoint does not fit the run's spec ({exc}); train the run again") from None
+        raise RunError(f"{path}: the checkpoint does not fit the run's spec ({exc}); train the run again") from None

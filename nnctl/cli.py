@@ -206,8 +206,8 @@ def gradcheck(
 def data_make(
     name: str = typer.Argument(..., help="Generator: planar (the course's flower), moons, circles or spiral (k classes)."),
     output: Path = typer.Option(..., "--output", "-o", help="The .h5 file to write."),
-    m: int = typer.Option(400, "--m", min=2, help="Number of examples."),
-    seed: int = typer.Option(1, "--seed", min=0, max=2**32 - 1, help="Seed (the course's is 1)."),
+    m: Optional[int] = typer.Option(None, "--m", min=2, help="Number of examples (default: the course's, planar 400, moons 300)."),
+    seed: Optional[int] = typer.Option(None, "--seed", min=0, max=2**32 - 1, help="Seed (default: the course's, planar 1, moons 3)."),
     k: Optional[int] = typer.Option(None, "--k", help="Classes, for spiral (its arms; default 3)."),
     force: bool = typer.Option(False, "--force", help="Replace the output file if it exists."),
 ):
@@ -218,7 +218,8 @@ def data_make(
     from nnctl.data import generate, prepare_output, write_dataset
 
     prepare_output(output, force)
-    x, y, classes = generate(name, m=m, seed=seed, **({"k": k} if k is not None else {}))
+    given = {"m": m, "seed": seed, "k": k}
+    x, y, classes = generate(name, **{key: v for key, v in given.items() if v is not None})
     write_dataset(output, x, y, classes, force=force)
     display.say(f"wrote {output}: {x.shape[0]} examples, {x.shape[1]} features, classes {', '.join(classes)}")
 

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from nnctl.activations import ACTIVATION_NAMES
 from nnctl.data import BUILTIN_PREFIX, file_kind, is_anonymous_pipe, parse_builtin
 from nnctl.errors import ConfigError, DataError
-from nnctl.firstlayer import DualFirstLayer
+from nnctl.firstlayer import AUTO, FIRST_LAYERS, DualFirstLayer
 from nnctl.network import HEADS, INIT_NAMES, LOSS_NAMES, LOSSES, auto_loss
 from nnctl.optimizers import OPTIMIZER_NAMES, OPTIMIZERS, SCHEDULE_NAMES
 from nnctl.training import SHUFFLES
@@ -31,6 +31,7 @@ LossName = Literal[("auto", *LOSS_NAMES)]
 OptimizerName = Literal[OPTIMIZER_NAMES]
 ScheduleName = Literal[SCHEDULE_NAMES]
 ShuffleName = Literal[tuple(SHUFFLES)]
+FirstLayerName = Literal[(AUTO, *FIRST_LAYERS)]
 LayerSize = Annotated[int, Field(gt=0)]
 MAX_CONFIG_BYTES = 1 << 20
 MAX_YAML_NODES = 100_000  # values in the document once every alias is expanded
@@ -170,7 +171,7 @@ class TrainSpec(_Strict):
     blas_threads: Optional[int] = Field(
         None, ge=1, description="BLAS threads; bit-identical results need the same count (default: all cores)"
     )
-    first_layer: Literal["auto", "primal", "dual"] = Field(
+    first_layer: FirstLayerName = Field(
         "auto", description="dual: W1 = W1_0 + C X^T through the Gram matrix; auto picks it where it is exact and less work"
     )
     epochs: Optional[int] = Field(None, ge=1, description="passes over the training set")

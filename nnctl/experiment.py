@@ -252,6 +252,7 @@ def _load(spec: Spec, run_dir, resume: bool) -> _Run:
     run.run_dir = None if run_dir is None else Path(run_dir)
     if resume and (run.run_dir / CHECKPOINT).exists():
         run.ckpt = checkpoint.load(run.run_dir, checkpoint.fingerprint(run.resolved))
+        checkpoint.check(run.ckpt, Batches(train.m, spec.train.batch_size), run.run_dir / CHECKPOINT)  # before anything is written
         run.resumed_from = run.ckpt.position.steps
     return run
 
@@ -341,7 +342,7 @@ def _initialise(run: _Run):
                                         run.resolved.model.task, early=t.early_stopping,
                                         unit="epoch" if run.mini_batch else "iteration")
     if ckpt is not None:
-        checkpoint.restore(ckpt, trainer, batches, run.monitor)
+        checkpoint.restore(ckpt, trainer, batches, run.run_dir / CHECKPOINT, run.monitor)
     return trainer, batches
 
 

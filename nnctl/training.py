@@ -420,7 +420,8 @@ class Trainer:
         return self.dropout.state() if self.dropout is not None else {}
 
     def params_finite(self) -> bool:
-        arrays = list(self.params.values()) + list(self.state().values())
+        """Parameters, the first layer's state and the optimizer's moments all finite."""
+        arrays = list(self.params.values()) + list(self.state().values()) + list(self.optimizer.m.values())
         return all(np.isfinite(a).all() for a in arrays)
 
 

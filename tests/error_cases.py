@@ -100,6 +100,22 @@ def edited_interrupted_run(path):
     resolved.write_text(resolved.read_text().replace("learning_rate: 0.1", "learning_rate: 0.2"))
 
 
+def checkpoint_out_of_its_epoch(path):
+    """A stopped mini-batch run whose checkpoint says it is at batch 99 of a 3-batch epoch."""
+    import json
+
+    from nnctl.config import load_config
+    from nnctl.experiment import train_run
+
+    course_h5(path.parent / "train.h5")
+    (path.parent / "mb.yaml").write_text(GOOD.replace("iterations: 5", "epochs: 5, batch_size: 3"))
+    calls = []
+    summary = train_run(load_config(path.parent / "mb.yaml"), runs_root=path.parent / "runs", should_stop=lambda: calls.append(1) or len(calls) == 4)
+    Path(summary.run_dir).rename(path)
+    with h5py.File(path / "checkpoint.h5", "a") as f:
+        f.attrs["batch"] = json.dumps(99)
+
+
 def cfg(text):
     return {"train.h5": course_h5, "c.yaml": text}
 
@@ -368,6 +384,8 @@ CASES = [
          "Error: {tmp}/c.yaml (with --set train.optimizer=sgd): train.optimizer: must be 'gd', 'momentum', 'rmsprop' or 'adam' (got 'sgd')"),
     Case("checkpoint of other settings", {"run": edited_interrupted_run}, ["train", "--resume", "{tmp}/run"],
          "Error: {tmp}/run/checkpoint.h5: the checkpoint was written for other model or train settings than the run's spec; train it again"),
+    Case("checkpoint out of its epoch", {"run": checkpoint_out_of_its_epoch}, ["train", "--resume", "{tmp}/run"],
+         "Error: {tmp}/run/checkpoint.h5: the checkpoint's position or learning rate does not fit the run's spec; train the run again"),
 ]
 
 

@@ -95,3 +95,12 @@ def test_sweep_over_optimizers(tmp_path):
         opt = next(line.split(":")[1].strip() for line in spec.splitlines() if line.strip().startswith("optimizer:"))
         found[opt] = json.loads(metrics_path.read_text())["final_cost"]
     assert sorted(found) == ["adam", "gd", "momentum"] and len(set(found.values())) == 3
+
+
+def test_progress_counts_epochs_with_mini_batches(tmp_path):
+    result = runner.invoke(app, ["train", str(COURSE2 / "moons-gd.yaml"), "--runs-dir", str(tmp_path), "--set", "train.epochs=3",
+                                 "--set", "train.record_every=1"])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("moons-gd: epoch")]
+    assert [line.split("  ")[0] for line in lines] == ["moons-gd: epoch 0/3", "moons-gd: epoch 1/3", "moons-gd: epoch 2/3"]
+    assert "cost 0.702405" in lines[0]
