@@ -126,12 +126,29 @@ def test_trial_overrides_are_validated_again_on_resume(sweep_copy):
     assert "train.learning_rate: must be greater than 0 (got -1)" in r.stderr
 
 
-@pytest.mark.parametrize("content", ["[1, 2]", '{"status": "hacked"}', '{"status": "completed", "train_accuracy": "abc"}', "{not json",
-                                     "[" * 100000 + "]" * 100000], ids=["list", "status", "accuracy", "not-json", "deep"])
-def test_damaged_trial_metrics_make_the_trial_failed_and_resume_trains_it_again(sweep_copy, content):
+@pytest.mark.parametrize("content,said", [
+    ("[1, 2]", "must be a valid dictionary"), ('{"status": "hacked"}', "status: must be 'completed', 'diverged', 'interrupted' or 'failed'"),
+    ('{"status": "completed", "train_accuracy": "abc"}', "train_accuracy: must be a valid number"),
+    ('{"status": "completed", "test_accuracy": 250}', "test_accuracy: must be less than or equal to 100"),
+    ("{not json", "Expecting property name"), ("[" * 100000 + "]" * 100000, "maximum recursion depth"),
+], ids=["list", "status", "accuracy", "range", "not-json", "deep"])
+def test_damaged_trial_metrics_make_the_trial_failed(sweep_copy, content, said):
+    from nnctl.sweep import summary_rows, trial_metrics
+
+    proj, sweep_dir, _ = sweep_copy
+    plan = load_plan(sweep_dir)
+    (sweep_dir / plan.trials[0].name / "metrics.json").write_text(content)
+    m = trial_metrics(sweep_dir, plan.trials[0])
+    assert m["status"] == "failed" and said in m["message"], m
+    assert m["message"].startswith(f"{sweep_dir / plan.trials[0].name / 'metrics.json'}: damaged metrics (")
+    assert m["message"].endswith("); --resume trains this trial again")
+    assert [r["status"] for r in summary_rows(sweep_dir, plan)] == ["failed", "failed"]
+
+
+def test_resume_trains_a_trial_with_damaged_metrics_again(sweep_copy):
     proj, sweep_dir, _ = sweep_copy
     first = load_plan(sweep_dir).trials[0].name
-    (sweep_dir / first / "metrics.json").write_text(content)
+    (sweep_dir / first / "metrics.json").write_text("[1, 2]")
     r = nnctl("sweep", "--resume", sweep_dir, "-q", "--jobs", "1", cwd=proj)
     assert r.returncode == 0, r.stderr
     assert "Traceback" not in r.stderr
