@@ -89,3 +89,43 @@ def test_dropout_with_the_notebooks_masks_reproduces_its_accuracy(tmp_path):
     costs, summary = _first_costs(tmp_path, "regularization-dropout", iterations=30000, record_every=10000)
     assert costs[1:3] == pytest.approx([0.061016986574905605, 0.060582435798513114], rel=1e-13)
     assert round(summary.train_accuracy / 100, 4) == 0.9289 and summary.test_accuracy == 95.0
+
+
+def test_zeros_init_runs_only_when_asked_and_warns(tmp_path):
+    from typer.testing import CliRunner
+
+    from nnctl.cli import app
+
+    config = COURSE2 / "initialization-zeros.yaml"
+    result = CliRunner().invoke(app, ["train", str(config), "-q", "--no-report", "--runs-dir", str(tmp_path), "--set", "train.iterations=2"])
+    assert result.exit_code == 0
+    assert result.stderr.startswith("Warning: model.init: zeros with hidden layers: every hidden unit of a layer computes the same function")
+    metrics = (tmp_path / "latest" / "metrics.json").read_text()
+    assert "symmetry is never broken" in metrics
+    refused = CliRunner().invoke(app, ["train", str(config), "--set", "model.allow_symmetry=false"])
+    assert refused.exit_code == 1 and "model.allow_symmetry: true to watch it happen" in refused.stderr
+
+
+def test_mat_files_in_data_info_import_and_training(tmp_path):
+    """A MATLAB 5 file of points (X/y, Xval/yval), written by scipy here: the course's football layout."""
+    import scipy.io
+    from typer.testing import CliRunner
+
+    from nnctl.cli import app
+
+    rs = np.random.RandomState(0)
+    X, Xval = rs.randn(30, 2) * 0.3, rs.randn(20, 2) * 0.3
+    scipy.io.savemat(tmp_path / "pts.mat", {"X": X, "y": (X[:, :1] > 0).astype(np.uint8), "Xval": Xval, "yval": (Xval[:, :1] > 0).astype(np.uint8)})
+    runner = CliRunner()
+    info = runner.invoke(app, ["data", "info", str(tmp_path / "pts.mat")])
+    assert info.exit_code == 0 and "MATLAB (X/y, Xval/yval) layout" in info.stdout
+    assert "train: 30 examples of shape (2,)" in info.stdout and "test: 20 examples of shape (2,)" in info.stdout
+    imported = runner.invoke(app, ["data", "import", str(tmp_path / "pts.mat"), "-o", str(tmp_path / "pts.h5")])
+    assert imported.exit_code == 0 and imported.stdout.strip() == f"wrote {tmp_path / 'pts.h5'}: train: 30 examples, test: 20 examples"
+    for source in ("pts.mat", "pts.h5"):
+        train, test = load_dataset(str(tmp_path / source)), load_dataset(str(tmp_path / source), role="test")
+        np.testing.assert_array_equal(train.X, X.T)
+        np.testing.assert_array_equal(test.X, Xval.T)
+    (tmp_path / "m.yaml").write_text("data: {train: pts.mat, test: pts.mat}\nmodel: {hidden: [3]}\ntrain: {learning_rate: 0.5, iterations: 50}\n")
+    trained = runner.invoke(app, ["train", str(tmp_path / "m.yaml"), "-q", "--no-report", "--runs-dir", str(tmp_path / "runs")])
+    assert trained.exit_code == 0, trained.output
