@@ -613,7 +613,7 @@ def split_validation(data: Dataset, fraction: float, seed: int, stratified: bool
     keep = np.setdiff1d(np.arange(data.m), held)
     if held.size == 0 or keep.size == 0:
         raise DataError(
-            f"data.validation: {fraction:g} of {data.m} examples leaves "
+            f"{data.source}: data.validation: {fraction:g} of its {data.m} examples leaves "
             f"{'no validation' if held.size == 0 else 'no training'} examples; use a fraction between "
             f"{1 / data.m:.3g} and {1 - 1 / data.m:.3g}, or give a validation file"
         )

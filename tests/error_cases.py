@@ -579,6 +579,36 @@ CASES += [
          "Error: {tmp}/train.h5: data.stream: always reads mini-batches from the file, so it needs a train.batch_size below the 8 examples; set train.batch_size, or use stream: auto"),
     Case("stream a built-in dataset", {"c.yaml": "data: {train: 'builtin:moons', stream: always}\ntrain: {learning_rate: 0.1, epochs: 2, batch_size: 64}\n"}, ["train", "{tmp}/c.yaml"],
          "Error: builtin:moons: data.stream: always reads the examples from a data file, and a built-in dataset is generated in memory; use stream: auto, or a file"),
+    # --- regularisation, normalisation, validation, gradient checking (issue 12) ---
+    Case("keep_prob per layer of the wrong length", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "train.keep_prob=[0.8, 0.9]"],
+         "Error: {tmp}/c.yaml (with --set train.keep_prob=[0.8, 0.9]): train.keep_prob: the network has 1 hidden layers, so give 1 keep "
+         "probabilities (got 2), or one number for all; dropout never applies to the output layer"),
+    Case("dropout without hidden layers", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "model.hidden=[]", "--set", "train.keep_prob=0.5"],
+         "Error: {tmp}/c.yaml (with --set model.hidden=[] --set train.keep_prob=0.5): train.keep_prob: dropout applies to hidden layers "
+         "and this network has none; use keep_prob: 1"),
+    Case("dual path with L2", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "train.l2=0.1", "--set", "train.first_layer=dual"],
+         "Error: {tmp}/c.yaml (with --set train.l2=0.1 --set train.first_layer=dual): train.first_layer: dual is not exact with L2 "
+         "regularisation: its decay shrinks W1_0 too, which W1_0 + C X^T cannot follow; use auto or primal"),
+    Case("early stopping without a validation set", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "train.early_stopping={patience: 2}"],
+         "Error: {tmp}/c.yaml (with --set train.early_stopping={patience: 2}): train.early_stopping: it watches a validation set; "
+         "add data.validation (a file, or a fraction such as 0.2)"),
+    Case("validation fraction that leaves nothing", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "data.validation=0.01"],
+         "Error: {tmp}/train.h5: data.validation: 0.01 of its 8 examples leaves no validation examples; use a fraction between 0.125 and 0.875, "
+         "or give a validation file"),
+    Case("validation file of another layout", {**cfg(GOOD), "v.h5": plain_h5(x=np.zeros((4, 3)), y=np.zeros(4))},
+         ["train", "{tmp}/c.yaml", "--set", "data.validation=v.h5"],
+         "Error: {tmp}/v.h5: examples have 3 features but the training data's have 48 (input shape [4, 4, 3]); use a validation "
+         "file of the same layout"),
+    Case("MATLAB file without X and y", {"m.mat": lambda p: __import__("scipy.io").io.savemat(p, {"A": np.zeros((3, 2))}),
+                                        "c.yaml": "data: {train: m.mat}\ntrain: {learning_rate: 0.1, iterations: 5}\n"},
+         ["train", "{tmp}/c.yaml"],
+         "Error: {tmp}/m.mat: no known MATLAB layout: expected 'X'/'y' (training) and optionally 'Xval'/'yval' (test); the file "
+         "holds: A (3, 2)"),
+    Case("gradient check of a dropout spec", cfg(GOOD), ["gradcheck", "{tmp}/c.yaml", "--set", "train.keep_prob=0.8"],
+         "Error: {tmp}/c.yaml: train.keep_prob: gradient checking does not work with dropout: its cost changes with every mask; "
+         "check backprop without dropout (--set train.keep_prob=1), then add dropout back, as the course does"),
+    Case("rows of the wrong width for predict", {"run": planar_run, "r.csv": "x1,x2,x3\n1,2,3\n"}, ["predict", "{tmp}/r.csv", "--run", "{tmp}/run"],
+         "Error: {tmp}/r.csv: data row 1 has 3 values; the model takes 2 numbers per row"),
 ]
 
 
