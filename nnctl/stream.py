@@ -244,7 +244,7 @@ def stream_choice(spec, source, role: str = "train") -> bool:
     """Whether `source` is streamed: `data.stream` always or never; auto where reading it into
     memory (as stored, plus X in the training dtype) and training on it would not fit in the
     memory available (nnctl.memory.available_memory: the machine, rlimits, cgroup)."""
-    from nnctl.data import BUILTIN_PREFIX
+    from nnctl.data import BUILTIN_PREFIX, is_mat
     from nnctl.optimizers import make_optimizer
     from nnctl.resources import memory_estimate
     from nnctl.training import Batches
@@ -252,12 +252,11 @@ def stream_choice(spec, source, role: str = "train") -> bool:
     mode, batch_size = spec.data.stream, spec.train.batch_size
     if mode == "never":
         return False
-    if str(source).startswith(BUILTIN_PREFIX):
+    builtin = str(source).startswith(BUILTIN_PREFIX)
+    if builtin or is_mat(source):
         if mode == "always":
-            raise DataError(
-                f"{source}: data.stream: always reads the examples from a data file, and a built-in dataset is "
-                "generated in memory; use stream: auto, or a file"
-            )
+            what = "a data file, and a built-in dataset is generated in memory" if builtin else "an HDF5 file, and a MATLAB file is read whole"
+            raise DataError(f"{source}: data.stream: always reads the examples from {what}; use stream: auto, or a file")
         return False
     layout = x_layout(source, role)
     if layout is None:
