@@ -587,8 +587,8 @@ CASES += [
          "Error: {tmp}/c.yaml (with --set model.hidden=[] --set train.keep_prob=0.5): train.keep_prob: dropout applies to hidden layers "
          "and this network has none; use keep_prob: 1"),
     Case("dual path with L2", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "train.l2=0.1", "--set", "train.first_layer=dual"],
-         "Error: {tmp}/c.yaml (with --set train.l2=0.1 --set train.first_layer=dual): train.first_layer: dual is not exact with L2 "
-         "regularisation: its decay shrinks W1_0 too, which W1_0 + C X^T cannot follow; use auto or primal"),
+         "Error: {tmp}/c.yaml (with --set train.l2=0.1 --set train.first_layer=dual): train.first_layer: dual is not exact here (L2 "
+         "regularisation: its decay shrinks W1_0 too, which W1_0 + C X^T cannot follow); use auto or primal"),
     Case("early stopping without a validation set", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "train.early_stopping={patience: 2}"],
          "Error: {tmp}/c.yaml (with --set train.early_stopping={patience: 2}): train.early_stopping: it watches a validation set; "
          "add data.validation (a file, or a fraction such as 0.2)"),
