@@ -370,7 +370,8 @@ def read_array(f, key: str, path, *copies) -> np.ndarray:
 
 
 def _decode(names) -> list:
-    return [n.decode() if isinstance(n, bytes) else str(n) for n in np.asarray(names).ravel()]
+    """Class names as text; bytes that are not UTF-8 are shown as \\xNN rather than failing."""
+    return [n.decode("utf-8", "backslashreplace") if isinstance(n, bytes) else str(n) for n in np.asarray(names).ravel()]
 
 
 def file_sha256(path) -> str:
