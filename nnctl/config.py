@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 import re
 import stat
 import typing
@@ -378,7 +379,9 @@ def spec_from_text(text: str, path, overrides=()) -> Spec:
     if isinstance(raw, dict) and "name" not in raw:
         raw["name"] = _default_name(path)
     spec = validate(raw, where)
-    return spec.model_copy(update={"data": _absolute_data(spec.data, path.parent)})
+    # a spec piped in (/dev/stdin, /dev/fd/N) has no folder of its own: its data paths are read from here
+    base = Path.cwd() if "pipe:[" in os.path.realpath(path) else path.parent
+    return spec.model_copy(update={"data": _absolute_data(spec.data, base)})
 
 
 def load_config(path, overrides=()) -> Spec:
