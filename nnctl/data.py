@@ -413,8 +413,11 @@ def open_h5(path):
     try:
         return h5py.File(path, "r")
     except OSError:
-        with open(path, "rb") as fh:
-            head = fh.read(8)
+        try:
+            with open(path, "rb") as fh:
+                head = fh.read(8)
+        except OSError as exc:
+            raise DataError(f"{path}: cannot be read ({exc.strerror}); check the file's permissions") from None
         if head == HDF5_SIGNATURE:
             raise DataError(f"{path}: damaged HDF5 file (truncated or partly written); write or download it again") from None
         raise DataError(f"{path}: not an HDF5 file; give a .h5 file in the course or plain layout") from None

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nnctl import memory
 from nnctl.atomic import atomic_path
 from nnctl.data import describe_h5, prepare_output, writing
 from nnctl.errors import DataError, NnctlError
@@ -82,6 +83,12 @@ def import_folder(
     folders = class_folders(folder, classes)
     prepare_output(output, force)  # before the work: an import of many pictures is not thrown away at the end
     files = [(label, f) for label, d in enumerate(folders) for f in sorted(d.rglob("*")) if f.is_file()]
+    need, free = 2 * len(files) * size * size * 3, memory.available_memory()  # the pictures, then stacked
+    if need > free:
+        raise DataError(
+            f"{shown(folder)}: {len(files):,} pictures of {size}×{size} RGB need about {memory.format_bytes(need)} "
+            f"of memory but only {memory.format_bytes(free)} is available; use a smaller --size or fewer pictures"
+        )
     pixels, labels, names, skipped = [], [], [], []
     for k, (label, path) in enumerate(files):
         try:

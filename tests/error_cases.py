@@ -336,6 +336,9 @@ CASES += [
     Case("picture with bad EXIF (struct.error)", {"run": trained_run, "e.jpg": bad_exif_jpg}, ["predict", "{tmp}/e.jpg", "--run", "{tmp}/run", "--json"],
          "Error: 1 of 1 files could not be read",
          stdout_has='"error": "{tmp}/e.jpg: damaged image (error: required argument is not an integer); take the original file again"'),
+    Case("data import that needs more memory than there is", {"photos": photos}, ["data", "import", "{tmp}/photos", "-o", "{tmp}/p.h5", "--size", "4096"],
+         "Error: {tmp}/photos: 4 pictures of 4096×4096 RGB need about 384.0 MiB of memory but only 1.0 MiB is available; use a smaller --size or fewer pictures",
+         patches={"nnctl.memory.available_memory": lambda: 1 << 20}),
     Case("picture path is a FIFO", {"run": trained_run, "f.png": fifo}, ["predict", "{tmp}/f.png", "--run", "{tmp}/run", "--json"],
          "Error: 1 of 1 files could not be read", stdout_has='"error": "{tmp}/f.png: is a named pipe (FIFO), not a regular file"'),
 ]
