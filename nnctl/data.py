@@ -17,7 +17,6 @@ import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qsl
 
 import numpy as np
 
@@ -177,9 +176,6 @@ def parse_builtin(source: str):
         kwargs[key] = _number(value)
     check_builtin_options(source, name, kwargs)
     return name, kwargs
-
-
-_parse_builtin = parse_builtin
 
 
 def write_dataset(path, x, y, classes=None, force: bool = False) -> Path:
@@ -388,7 +384,7 @@ def read_raw(source: str, role: str = "train", dtype=np.float64):
     The memory check counts x as stored plus one copy in `dtype`, the flattened X training uses.
     """
     if source.startswith(BUILTIN_PREFIX):
-        name, kwargs = _parse_builtin(source)
+        name, kwargs = parse_builtin(source)
         x, y, classes = generate(name, **kwargs)
         digest = hashlib.sha256(np.ascontiguousarray(x).tobytes() + y.tobytes()).hexdigest()
         return x, y, classes, digest
