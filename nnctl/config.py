@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 import re
 import stat
 import typing
@@ -36,8 +37,8 @@ LayerSize = Annotated[int, Field(gt=0)]
 MAX_CONFIG_BYTES = 1 << 20
 MAX_YAML_NODES = 100_000  # values in the document once every alias is expanded
 MAX_YAML_DEPTH = 64  # sections and lists inside one another
-MAX_SEED = 2**32 - 1
-NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"  # np.random.seed and RandomState take 0 .. 2**32 - 1
+MAX_SEED = 2**32 - 1  # np.random.seed and RandomState take 0 .. 2**32 - 1
+NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
 
 
 class _Strict(BaseModel):
@@ -430,7 +431,7 @@ def _format_error(err) -> str:
     if kind == "string_pattern_mismatch" and err["ctx"].get("pattern") == NAME_PATTERN:
         return (
             f"{path}: use only letters, digits, '_', '.' and '-' (no spaces or slashes), "
-            f"e.g. {_default_name(Path(str(err.get('input'))))!r} (got {err.get('input')!r})"
+            f"e.g. {re.sub(r'[^A-Za-z0-9_.-]+', '-', str(err.get('input'))).strip('-') or 'run'!r} (got {err.get('input')!r})"
         )
     msg = err["msg"].replace("Input should be", "must be")
     shown = err.get("input")
@@ -505,7 +506,9 @@ def spec_from_text(text: str, path, overrides=()) -> Spec:
     if isinstance(raw, dict) and "name" not in raw:
         raw["name"] = _default_name(path)
     spec = validate(raw, where)
-    return spec.model_copy(update={"data": _absolute_data(spec.data, path.parent)})
+    # a spec piped in (/dev/stdin, /dev/fd/N) has no folder of its own: its data paths are read from here
+    base = Path.cwd() if "pipe:[" in os.path.realpath(path) else path.parent
+    return spec.model_copy(update={"data": _absolute_data(spec.data, base)})
 
 
 def load_config(path, overrides=()) -> Spec:

@@ -19,7 +19,6 @@ import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qsl
 
 import numpy as np
 
@@ -231,9 +230,6 @@ def parse_builtin(source: str):
     return name, kwargs
 
 
-_parse_builtin = parse_builtin
-
-
 def write_dataset(path, x, y, classes=None, force: bool = False) -> Path:
     """Write the plain layout (`x`, `y`, `classes`) atomically; an existing file only with `force`."""
     import h5py
@@ -422,7 +418,8 @@ def read_array(f, key: str, path, *copies) -> np.ndarray:
 
 
 def _decode(names) -> list:
-    return [n.decode() if isinstance(n, bytes) else str(n) for n in np.asarray(names).ravel()]
+    """Class names as text; bytes that are not UTF-8 are shown as \\xNN rather than failing."""
+    return [n.decode("utf-8", "backslashreplace") if isinstance(n, bytes) else str(n) for n in np.asarray(names).ravel()]
 
 
 def file_sha256(path) -> str:
@@ -439,7 +436,7 @@ def read_raw(source: str, role: str = "train", dtype=np.float64):
     The memory check counts x as stored plus one copy in `dtype`, the flattened X training uses.
     """
     if source.startswith(BUILTIN_PREFIX):
-        name, kwargs = _parse_builtin(source)
+        name, kwargs = parse_builtin(source)
         x, y, classes = generate(name, **kwargs)
         digest = hashlib.sha256(np.ascontiguousarray(x).tobytes() + y.tobytes()).hexdigest()
         return x, y, classes, digest
@@ -497,8 +494,11 @@ def open_h5(path):
     try:
         return h5py.File(path, "r")
     except OSError:
-        with open(path, "rb") as fh:
-            head = fh.read(8)
+        try:
+            with open(path, "rb") as fh:
+                head = fh.read(8)
+        except OSError as exc:
+            raise DataError(f"{path}: cannot be read ({exc.strerror}); check the file's permissions") from None
         if head == HDF5_SIGNATURE:
             raise DataError(f"{path}: damaged HDF5 file (truncated or partly written); write or download it again") from None
         raise DataError(f"{path}: not an HDF5 file; give a .h5 file in the course or plain layout") from None

@@ -218,7 +218,9 @@ def dataset_info(path) -> dict:
             if xk in f and yk in f:
                 x = h5_array(f, xk, path)
                 y = read_array(f, yk, path).ravel()
-                if _is_categorical(y, len(names)):
+                if y.dtype.kind not in "biuf":
+                    balance = {"labels": f"not numbers ({y.dtype}); nnctl needs numeric labels"}
+                elif _is_categorical(y, len(names)):
                     values, counts = np.unique(y, return_counts=True)
                     balance = {
                         (names[int(v)] if names and 0 <= int(v) < len(names) else f"{v:g}"): int(c)
@@ -344,9 +346,13 @@ def write_preview(path, target) -> Path:
     with open_h5(path) as f:
         ds = h5_array(f, xk, path)
         y = read_array(f, yk, path).ravel()
-        m = ds.shape[0]
+        m = ds.shape[0] if ds.ndim else 0
         if m == 0 or 0 in ds.shape[1:]:
             raise DataError(f"{path}: '{xk}' has shape {ds.shape}: nothing to preview")
+        if ds.dtype.kind not in "biuf" or y.dtype.kind not in "biuf":
+            raise DataError(f"{path}: '{xk}' ({ds.dtype}) and '{yk}' ({y.dtype}) must hold numbers to be previewed")
+        if len(y) != m:
+            raise DataError(f"{path}: '{xk}' holds {m} examples but '{yk}' holds {len(y)} labels; nothing to preview")
         categorical = _is_categorical(y, len(info["classes"]))
         picture = image_geometry(ds.shape[1:]) is not None and ds.ndim >= 3
         if picture:

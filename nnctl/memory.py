@@ -10,6 +10,7 @@ import resource
 from pathlib import Path
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+PROC_CGROUP = Path("/proc/self/cgroup")
 
 
 def _meminfo() -> int | None:
@@ -64,7 +65,7 @@ def _read_int(path: Path) -> int | None:
 def _cgroup_dirs() -> list[tuple[Path, str, str]]:
     """(folder, limit file, usage file) for this process's memory cgroup and each parent."""
     try:
-        lines = Path("/proc/self/cgroup").read_text().splitlines()
+        lines = PROC_CGROUP.read_text().splitlines()
     except OSError:
         return []
     found = []
