@@ -88,6 +88,8 @@ def test_three_class_file_trains_softmax_by_default(tmp_path):
         f["x"], f["y"] = centres[y] + rng.normal(0, 0.5, (90, 2)), y
         f["classes"] = np.array([b"here", b"right", b"up"])
     (tmp_path / "c.yaml").write_text("data: {train: d.h5}\nmodel: {hidden: [5]}\ntrain: {learning_rate: 0.5, iterations: 200}\n")
+    shown = invoke("config", "show", tmp_path / "c.yaml").stdout
+    assert "layers: [2, 5, 3]" in shown and "output_activation: softmax" in shown
     result = invoke("train", tmp_path / "c.yaml", "--runs-dir", tmp_path / "runs", "-q", *ONE_THREAD)
     assert result.exit_code == 0, result.output
     run = _latest(tmp_path / "runs")
