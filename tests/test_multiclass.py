@@ -191,6 +191,26 @@ def test_import_train_predict_evaluate_four_classes(tmp_path, colours):
     assert confusion.count("<tr>") == 5 and confusion.count('class="hit"') == 4 and "grey" in confusion
 
 
+def test_report_gallery_says_true_to_predicted(tmp_path, colours):
+    out = tmp_path / "colours.h5"
+    assert invoke("data", "import", colours, "-o", out, "--size", "6", "--classes", "red,green,blue,grey").exit_code == 0
+    (tmp_path / "c.yaml").write_text("data: {train: colours.h5, test: colours.h5}\nmodel: {hidden: [3]}\ntrain: {learning_rate: 0.01, iterations: 2}\n")
+    assert invoke("train", tmp_path / "c.yaml", "--runs-dir", tmp_path / "runs", "-q", "--no-report", *ONE_THREAD).exit_code == 0
+    run_dir = _latest(tmp_path / "runs")
+    ev = evaluate(load_run(run_dir))[0]  # two iterations from the start: many mistakes
+    assert ev["misclassified"]
+    assert invoke("evaluate", run_dir).exit_code == 0 and invoke("report", run_dir).exit_code == 0
+    html = (run_dir / "report.html").read_text()
+    i = ev["misclassified"][0]
+    true, guess = ev["classes"][_label(out, i)], ev["classes"][ev["predicted"][i]]
+    assert f"<figcaption>#{i} {true} →<br>{guess} ({ev['confidence'][i]:.2f})</figcaption>" in html
+
+
+def _label(path, i):
+    with h5py.File(path) as f:
+        return int(f["test_set_y"][i])
+
+
 def test_mistakes_are_labelled_true_to_predicted(tmp_path, colours):
     from nnctl.inference import write_evaluation
     from nnctl.plots import misclassified_figure
