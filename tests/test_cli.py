@@ -179,7 +179,7 @@ def test_data_make(tmp_path):
     "args,message",
     [
         (["train", "{tmp}/nope.yaml"], "Error: {tmp}/nope.yaml: no such config file"),
-        (["data", "make", "spiral", "-o", "{tmp}/x.h5"], "Error: unknown built-in dataset 'spiral'; valid: planar, moons, circles"),
+        (["data", "make", "swirl", "-o", "{tmp}/x.h5"], "Error: unknown built-in dataset 'swirl'; valid: planar, moons, circles, spiral"),
         (
             ["train", "{cfg}", "--set", "train.learning_rate=0"],
             "Error: {cfg} (with --set train.learning_rate=0): train.learning_rate: must be greater than 0 (got 0)",
