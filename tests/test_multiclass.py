@@ -274,7 +274,11 @@ def test_dual_path_trains_the_same_k_class_network(tmp_path):
 
 
 def test_sweep_runs_and_compare_with_k_classes(tmp_path):
-    result = invoke("sweep", REPO / "configs" / "spiral.yaml", "--grid", "train.optimizer=gd,adam", "--set", "train.epochs=30",
+    # no output_activation in the spec: every trial picks softmax from the data's three classes
+    spec = (REPO / "configs" / "spiral.yaml").read_text().replace("  output_activation: softmax", "")
+    assert "output_activation:" not in spec
+    (tmp_path / "spiral.yaml").write_text(spec)
+    result = invoke("sweep", tmp_path / "spiral.yaml", "--grid", "train.optimizer=gd,adam", "--set", "train.epochs=30",
                     "--set", "train.blas_threads=1", "--jobs", "1", "--runs-dir", tmp_path, "-q", "--no-report")
     assert result.exit_code == 0, result.output
     summary = next(tmp_path.glob("sweep-*")) / "summary.csv"
