@@ -166,3 +166,13 @@ def test_sigmoid_head_reads_labels_and_outputs_as_before():
     assert np.array_equal(HEADS["cross_entropy"].predict(AL), (AL[0] > 0.5).astype(int))
     got = evaluate_dataset(params, ["tanh", "sigmoid"], Dataset(X, labels), "classification", "cross_entropy")
     assert got["accuracy"] == float(np.mean((AL > 0.5) == (labels > 0.5)) * 100)
+
+
+def test_every_loss_has_its_head():
+    from nnctl.network import LOSSES, auto_loss
+
+    assert set(HEADS) == set(LOSSES)
+    assert auto_loss("softmax") == CCE and auto_loss("sigmoid") == "cross_entropy" and auto_loss("linear") == "mse"
+    for name, head in HEADS.items():
+        if head.proba is not None:  # a classifier: k classes in units(k) units, read back as k
+            assert all(head.classes(head.units(k)) == k for k in (2, 3, 10) if head.max_classes is None or k <= head.max_classes)
