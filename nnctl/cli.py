@@ -147,17 +147,19 @@ def config_show(
     Example: nnctl config show configs/cat-deep.yaml --set train.learning_rate=0.01
     """
     from nnctl.config import dump_spec, load_config
-    from nnctl.data import peek_n_x
+    from nnctl.data import peek_classes, peek_n_x
 
     spec = load_config(config, overrides)
     n_x = peek_n_x(spec.data.train)
+    if spec.model.task == "classification" and n_x is not None:
+        spec = spec.for_classes(peek_classes(spec.data.train))  # over two classes: softmax, k units
     if shapes:
         from nnctl.shapes import spec_shapes
 
         display.shapes_table(spec_shapes(spec, n_x, config), str(config))
         return
     if n_x is not None or spec.model.layers is not None:
-        spec = spec.resolved(spec.layer_dims(n_x or 0))
+        spec = spec.resolved(spec.layer_dims(n_x or 0, peek_classes(spec.data.train) if n_x is not None else 2))
     sys.stdout.write(dump_spec(spec))
     if n_x is not None:  # what data.normalize does to these inputs
         from nnctl.experiment import load_inputs

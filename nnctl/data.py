@@ -709,3 +709,21 @@ def peek_n_x(source: str) -> int | None:
             return int(np.prod(h5_array(f, x_key, source).shape[1:]))
     except (DataError, OSError):
         return None
+
+
+def peek_classes(source: str) -> int:
+    """k, the classes of a data source (its class list's length, else the largest label + 1, at
+    least 2), read without X; 2 where it cannot be read or holds no whole-number labels."""
+    try:
+        if source.startswith(BUILTIN_PREFIX):
+            _, y, classes, _ = read_raw(source)
+        else:
+            with open_h5(source) as f:
+                _, y_key, classes_key = _find_layout(f, source)
+                y = read_array(f, y_key, source)
+                classes = _decode(read_array(f, classes_key, source)) if classes_key else []
+        y = np.asarray(y).ravel()
+        whole = y.size and np.issubdtype(y.dtype, np.number) and np.all(np.isfinite(y)) and np.all(y == np.floor(y)) and y.min() >= 0
+        return max(len(classes), int(y.max()) + 1 if whole else 0, 2)
+    except (DataError, OSError, ValueError, TypeError):
+        return 2

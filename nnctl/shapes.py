@@ -137,4 +137,8 @@ def spec_shapes(spec, n_x: int | None, where="the spec") -> ShapeTable:
             f"{spec.data.train}: cannot be read, so n_x (the input size) is unknown; "
             f"fix data.train in {where} or give model.layers in full"
         )
-    return shape_table(spec.layer_dims(n_x or 0), spec.model.layer_activations, data_m(spec.data.train), spec.train.dtype)
+    from nnctl.data import peek_classes
+
+    k = peek_classes(spec.data.train) if n_x is not None and spec.model.task == "classification" else 2
+    spec = spec.for_classes(k)
+    return shape_table(spec.layer_dims(n_x or 0, k), spec.model.layer_activations, data_m(spec.data.train), spec.train.dtype)

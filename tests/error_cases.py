@@ -575,6 +575,11 @@ CASES += [
          ["train", "{tmp}/c.yaml"],
          "Error: {tmp}/c.yaml: model.loss: mse with a softmax output trains a regression squeezed onto the classes' probabilities, not a classifier; "
          "use loss: categorical_cross_entropy (or auto)"),
+    Case("test labels beyond the training data's classes",
+         {"c.yaml": "data: {train: train.h5, test: test.h5}\nmodel: {hidden: [3]}\ntrain: {learning_rate: 0.1, iterations: 5}\n",
+          "train.h5": plain_h5(x=np.zeros((3, 2)), y=np.array([0, 1, 2])), "test.h5": plain_h5(x=np.zeros((2, 2)), y=np.array([0, 3]))},
+         ["train", "{tmp}/c.yaml"],
+         "Error: {tmp}/test.h5: labels [3] are beyond the training data's 3 classes (labels 0 to 2); use a test file of the same classes"),
     Case("a spiral of one arm", {}, ["data", "make", "spiral", "--k", "1", "-o", "{tmp}/s.h5"],
          "Error: builtin:spiral: k must be a whole number from 2 to 1000 (got 1)"),
     # --- speed (streaming) ---

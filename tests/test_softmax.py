@@ -147,3 +147,32 @@ def test_two_class_softmax_is_the_sigmoid_head():
     s = softmax(np.vstack([np.zeros_like(z), z]))
     np.testing.assert_allclose(s, a, rtol=1e-12, atol=1e-15)
     assert np.array_equal(HEADS[CCE].predict(s), HEADS["cross_entropy"].predict(a[1:]))
+
+
+def test_sigmoid_head_reads_labels_and_outputs_as_before():
+    """The binary path through the head table: Y is the labels as they were ((1, m), the training dtype),
+    a prediction is A > 0.5, and the accuracy is the old formula's, bit for bit."""
+    from nnctl.data import Dataset
+    from nnctl.metrics import evaluate_dataset
+
+    rng = np.random.default_rng(8)
+    labels = (rng.random((1, 40)) > 0.5).astype(np.int64)
+    for dtype in (np.float64, np.float32):
+        Y = HEADS["cross_entropy"].encode(labels, 1, dtype)
+        assert Y.dtype == dtype and Y.tobytes() == labels.astype(dtype).tobytes()
+    X = rng.standard_normal((3, 40))
+    params = initialize_parameters([3, 4, 1], "he", rng=rng)
+    AL = forward(X, params, ["tanh", "sigmoid"])[1][-1]
+    assert np.array_equal(HEADS["cross_entropy"].predict(AL), (AL[0] > 0.5).astype(int))
+    got = evaluate_dataset(params, ["tanh", "sigmoid"], Dataset(X, labels), "classification", "cross_entropy")
+    assert got["accuracy"] == float(np.mean((AL > 0.5) == (labels > 0.5)) * 100)
+
+
+def test_every_loss_has_its_head():
+    from nnctl.network import LOSSES, auto_loss
+
+    assert set(HEADS) == set(LOSSES)
+    assert auto_loss("softmax") == CCE and auto_loss("sigmoid") == "cross_entropy" and auto_loss("linear") == "mse"
+    for name, head in HEADS.items():
+        if head.proba is not None:  # a classifier: k classes in units(k) units, read back as k
+            assert all(head.classes(head.units(k)) == k for k in (2, 3, 10) if head.max_classes is None or k <= head.max_classes)
