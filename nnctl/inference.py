@@ -144,28 +144,29 @@ def predict_files(run: Run, files, max_pixels: int | None = None, on_item=None) 
             on_item(k, len(files))
     if pixels:
         x = np.stack(pixels).reshape(len(pixels), *run.meta["preprocessing"]["input_shape"])
-        A = probabilities(run, x)  # (units, m)
-        head = HEADS[loss_of(run)]
-        labels = head.predict(A)
-        classes = head.proba(A) if head.proba is not None else None  # (k, m)
-        columns = iter(range(A.shape[1]))
-        for pred in results:
-            if pred.error is not None:
-                continue
-            j = next(columns)
-            if not np.isfinite(A[:, j]).all():
-                pred.error = f"{pred.file}: the network's output is not a finite number (the run diverged); train it again"
-            elif classes is None:
-                pred.value = float(A[0, j])
-            elif A.shape[0] == 1:  # one sigmoid unit: its output is P(label 1)
-                pred.probability, pred.label = float(A[0, j]), int(labels[j])
-                pred.class_name, pred.probability_of = names[pred.label], names[1]
-            else:  # one unit per class: the top class and the probability of each
-                pred.label = int(labels[j])
-                pred.class_name = pred.probability_of = names[pred.label]
-                pred.probability = float(classes[pred.label, j])
-                pred.classes = dict(zip(names, map(float, classes[:, j])))
+        _fill([pred for pred in results if pred.error is None], probabilities(run, x), run, names)
     return results
+
+
+def _fill(preds, A, run: Run, names) -> None:
+    """Each prediction from its column of A[L] (units, m): a value, P(label 1), or the top class and
+    the probability of each class, as the run's head reads its output."""
+    head = HEADS[loss_of(run)]
+    labels = head.predict(A)
+    classes = head.proba(A) if head.proba is not None else None  # (k, m)
+    for j, pred in enumerate(preds):
+        if not np.isfinite(A[:, j]).all():
+            pred.error = f"{pred.file}: the network's output is not a finite number (the run diverged); train it again"
+        elif classes is None:
+            pred.value = float(A[0, j])
+        elif A.shape[0] == 1:  # one sigmoid unit: its output is P(label 1)
+            pred.probability, pred.label = float(A[0, j]), int(labels[j])
+            pred.class_name, pred.probability_of = names[pred.label], names[1]
+        else:  # one unit per class: the top class and the probability of each
+            pred.label = int(labels[j])
+            pred.class_name = pred.probability_of = names[pred.label]
+            pred.probability = float(classes[pred.label, j])
+            pred.classes = dict(zip(names, map(float, classes[:, j])))
 
 
 # ---------------------------------------------------------------- rows (models that do not take pictures)
@@ -249,17 +250,9 @@ def predict_rows(run: Run, files) -> list[Prediction]:
         x = read_rows(path, n_x)
         pre = run.meta["preprocessing"]
         x = x.reshape(x.shape[0], *pre["input_shape"])
-        for k, v in enumerate(probabilities(run, x), 1):
-            pred = Prediction(file=f"{shown(path)}:{k}")
-            v = float(v)
-            if not np.isfinite(v):
-                pred.error = f"{pred.file}: the network's output is not a finite number (the run diverged); train it again"
-            elif task_of(run) == "regression":
-                pred.value = v
-            else:
-                pred.probability, pred.label = v, int(v > 0.5)
-                pred.class_name, pred.probability_of = names[pred.label], names[1]
-            results.append(pred)
+        preds = [Prediction(file=f"{shown(path)}:{k}") for k in range(1, x.shape[0] + 1)]
+        _fill(preds, probabilities(run, x), run, names)
+        results += preds
     return results
 
 

@@ -88,7 +88,7 @@ def test_l2_with_mini_batches_uses_the_batch_size(optimizer):
 def test_l2_is_not_dual_exact_and_auto_takes_primal():
     path, reason = choose_first_layer("auto", n_x=12288, m=209, itemsize=8, memory_budget=1e12, l2=True)
     assert path == "primal" and "L2" in reason
-    with pytest.raises(ConfigError, match="train.first_layer: dual is not exact with L2 regularisation"):
+    with pytest.raises(ConfigError, match=r"train.first_layer: dual is not exact here \(L2 regularisation"):
         validate({"data": {"train": "builtin:planar"}, "train": {"learning_rate": 1, "iterations": 1, "l2": 0.1, "first_layer": "dual"}}, "c.yaml")
 
 

@@ -164,7 +164,7 @@ def test_sigmoid_head_reads_labels_and_outputs_as_before():
     params = initialize_parameters([3, 4, 1], "he", rng=rng)
     AL = forward(X, params, ["tanh", "sigmoid"])[1][-1]
     assert np.array_equal(HEADS["cross_entropy"].predict(AL), (AL[0] > 0.5).astype(int))
-    got = evaluate_dataset(params, ["tanh", "sigmoid"], Dataset(X, labels), "classification", "cross_entropy")
+    got = evaluate_dataset(params, ["tanh", "sigmoid"], Dataset(X, labels), "cross_entropy")
     assert got["accuracy"] == float(np.mean((AL > 0.5) == (labels > 0.5)) * 100)
 
 
