@@ -113,6 +113,15 @@ def _score(row: dict, split: str) -> str:
     return _pct(row.get(f"{split}_accuracy"))
 
 
+def wall_time(seconds: float, sessions=None) -> str:
+    """'3.10 s', or after a resume how it adds up: '3.10 s (2.60 s + 0.50 s after resume)'."""
+    text = f"{seconds:.2f} s"
+    if sessions and len(sessions) > 1:
+        parts = " + ".join(f"{x:.2f} s" for x in sessions[:4]) + (" + ..." if len(sessions) > 4 else "")
+        text += f" ({parts} after resume)" if len(sessions) == 2 else f" ({parts}: {len(sessions)} sessions)"
+    return text
+
+
 def summary_table(s) -> Table:
     table = Table(title=f"{s.name}: {s.status}", show_header=False, title_justify="left")
     table.add_column(style="bold")
@@ -126,7 +135,7 @@ def summary_table(s) -> Table:
         table.add_row("test RMSE", "—" if s.test_rmse is None else f"{s.test_rmse:.6g}")
     table.add_row("final cost", "—" if s.final_cost is None else f"{s.final_cost:.6f}")
     table.add_row("iterations", str(s.iterations))
-    table.add_row("wall time", f"{s.seconds:.2f} s")
+    table.add_row("wall time", wall_time(s.seconds, s.sessions))
     table.add_row("iterations/s", f"{s.iterations_per_second:,.1f}")
     return table
 

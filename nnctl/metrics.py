@@ -34,6 +34,8 @@ class Summary:
     message: str | None = None
     resumed_from: int | None = None
     epochs: int | None = None
+    sessions: list | None = None  # seconds of each process the run took (more than one after a resume)
+    warnings: list | None = None  # a degenerate model: what it does and the likely cause
 
 
 def evaluate_dataset(params, activations, data: Dataset, task: str) -> dict:
