@@ -254,7 +254,8 @@ def _batch_sizes(run: _Run) -> tuple:
 def _preflight(run: _Run, runs_root) -> None:
     run.root = root = Path(runs_root or run.spec.runs_dir) if run.own_dir else run.run_dir.parent
     # X is already loaded, in the training dtype
-    preflight(run.layer_dims, run.train.m, run.dtype, run.path, root, available_memory(), _optimizer_arrays(run.spec), _batch_sizes(run))
+    preflight(run.layer_dims, run.train.m, run.dtype, run.path, root, available_memory(), _optimizer_arrays(run.spec), _batch_sizes(run),
+              resume=run.resume)
 
 
 def _open_run_dir(run: _Run, config_text, runs_root, command, held: ExitStack) -> None:
@@ -491,10 +492,9 @@ def _stopped(run: _Run, exc: BaseException, should_stop) -> Exception:
             f"free memory, or use train.dtype: float32 or smaller layers in a new run; to go on: {again}"
         )
     else:
-        where = exc.filename or run.run_dir
-        full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
-        fix = "free some space on that disk" if full else "make the run folder writable"
-        out = RunError(f"{where}: cannot be written ({exc.strerror or exc}) at iteration {at}; {kept}; {fix}, then {again}")
+        where, code, reason = _write_failure(exc, run.run_dir)
+        fix = "free some space on that disk" if code in (errno.ENOSPC, errno.EDQUOT) else "make the run folder writable"
+        out = RunError(f"{where}: cannot be written ({reason}) at iteration {at}; {kept}; {fix}, then {again}")
     metrics["message"] = str(out)
     try:
         with _signals_held():  # a third Ctrl-C waits for this write
@@ -502,6 +502,26 @@ def _stopped(run: _Run, exc: BaseException, should_stop) -> Exception:
     except OSError:
         pass  # a full disk: metrics.json says `running`, which `nnctl runs` shows as interrupted once this process is gone
     return out
+
+
+def _write_failure(exc: OSError, run_dir: Path) -> tuple:
+    """(the file, errno, the reason in words) of a failed write; HDF5 puts errno and the file in its text."""
+    import re
+
+    text = str(exc)
+    code = exc.errno
+    if code is None and (found := re.search(r"errno = (\d+)", text)):
+        code = int(found.group(1))
+    name = exc.filename
+    if name is None and (found := re.search(r"filename = '([^']*)'", text)):
+        name = found.group(1)
+    where = Path(name) if name else run_dir
+    if (tmp := re.fullmatch(r"\.(.+)\.[^.]+\.tmp", where.name)) is not None:  # atomic_path's temporary: name its target
+        where = where.with_name(tmp.group(1))
+    if where.parent.resolve() == run_dir.resolve():
+        where = run_dir / where.name
+    reason = os.strerror(code) if code else (exc.strerror or text.splitlines()[0][:120])
+    return where, code, reason
 
 
 def _check_same_data(run_dir: Path, train: Dataset, test: Dataset | None) -> None:

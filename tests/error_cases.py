@@ -480,6 +480,9 @@ CASES = [
          ["train", "--resume", "{tmp}/run"],
          "Error: {tmp}/run/reproduce.json: data: expected train and test entries, each with its sha256 (got {'train': 5}); the file is damaged "
          "or was edited, so train the run again"),
+    Case("runs folder under /proc", cfg(GOOD), ["train", "{tmp}/c.yaml", "--runs-dir", "/proc/nnctl-runs"],
+         "Error: /proc/nnctl-runs: is on a filesystem with no disk blocks (/proc: a virtual one, like /proc and /sys), which cannot hold "
+         "runs; choose a folder on a disk with --runs-dir"),
     Case("resume of a folder that is not a run", {"notrun/x.txt": "x"}, ["train", "--resume", "{tmp}/notrun"],
          "Error: {tmp}/notrun: not a run directory (no config.resolved.yaml); give a runs/... directory to --resume"),
 ]

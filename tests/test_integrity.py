@@ -188,3 +188,75 @@ def test_hard_stop_mid_step_keeps_the_run(workdir, reference, exc, code, said):
     ref, _ = load_params(reference)
     got, _ = load_params(run / "params.h5")
     assert all(got[k].tobytes() == ref[k].tobytes() for k in ref)
+
+
+FULL_SPEC = """\
+name: full
+data: {train: 'builtin:planar'}
+model: {layers: [2, 200, 200, 1]}
+train: {learning_rate: 0.01, iterations: 3000, record_every: 100, checkpoint_every: 50}
+"""
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 8 MiB filesystem (tmpfs), to fill up under a running training."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root; the full-disk test runs where the suite runs as root (CI)")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(disk)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.strip()}); the full-disk test needs one")
+    yield disk
+    subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_full_disk_at_a_checkpoint_keeps_the_run_whole(tmp_path, small_disk):
+    (tmp_path / "full.yaml").write_text(FULL_SPEC)
+    runs = small_disk / "runs"
+    proc = subprocess.Popen([sys.executable, "-m", "nnctl", "train", str(tmp_path / "full.yaml"), "-q", "--no-report", "--runs-dir", str(runs)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run = wait_for_checkpoint(runs, proc)
+    filler = small_disk / "filler"
+    with open(filler, "wb") as f:  # another program takes the rest of the disk
+        with pytest.raises(OSError):
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1 and "Traceback" not in err, err
+    assert re.fullmatch(
+        rf"Error: {re.escape(str(run))}/\S+: cannot be written \(No space left on device\) at iteration \d+; the run is kept in "
+        rf"{re.escape(str(run))} with its last checkpoint \(iteration \d+\); free some space on that disk, then resume with: "
+        rf"nnctl train --resume {re.escape(str(run))}\n", err), err
+    assert_files_whole(run)  # no half file, no temporary left behind
+    listed = nnctl("runs", "--runs-dir", runs, "--json")
+    assert json.loads(listed.stdout.splitlines()[0])["status"] == "interrupted"
+    still_full = nnctl("train", "--resume", run, "-q", "--no-report")
+    assert still_full.returncode == 1 and still_full.stderr.endswith("is free on that disk; free some space there, then resume\n"), still_full.stderr
+    filler.unlink()  # space is back
+    resumed = nnctl("train", "--resume", run, "-q", "--no-report")
+    assert resumed.returncode == 0, resumed.stderr
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["status"] == "completed" and metrics["iterations"] == 3000
+
+
+BIG_SPEC = "name: big\ndata: {train: 'builtin:planar?m=200000'}\nmodel: {hidden: [2000]}\ntrain: {learning_rate: 0.1, iterations: 10}\n"
+
+
+def test_too_big_for_the_process_memory_limit_is_refused_with_numbers(tmp_path):
+    import resource
+
+    (tmp_path / "big.yaml").write_text(BIG_SPEC)
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))  # ulimit -v 2097152
+
+    result = subprocess.run([sys.executable, "-m", "nnctl", "train", str(tmp_path / "big.yaml"), "-q", "--runs-dir", str(tmp_path / "runs")],
+                            preexec_fn=limit, capture_output=True, text=True)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert re.fullmatch(r"Error: the network's arrays need about 6\.0 GiB \(parameters and gradients: 125\.0 KiB, activations and dZ: "
+                        r"6\.0 GiB\) but only 1\.\d GiB of memory is available; use train\.dtype: float32, fewer examples or smaller layers\n",
+                        result.stderr), result.stderr
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())  # refused before anything is written
