@@ -428,7 +428,7 @@ def runs_table(rows, root) -> None:
         ("test", [_score(r, "test") for r in rows], True),
         ("final cost", ["—" if r["final_cost"] is None else f"{r['final_cost']:.6f}" for r in rows], True),
         ("seconds", ["—" if r["seconds"] is None else f"{r['seconds']:.2f}" for r in rows], False),
-        ("status", [r["status"] for r in rows], True),
+        ("status", [r["status"] + ("*" if r.get("warnings") else "") for r in rows], True),
     ]
     styles = [{"completed": "", "diverged": "yellow", "interrupted": "yellow", "running": "cyan"}.get(r["status"], "red") for r in rows]
     # required columns first in priority: seconds, then layers, then started
@@ -437,6 +437,11 @@ def runs_table(rows, root) -> None:
     chosen = fit_columns([c for c in columns if c[2]] + optional, console.width)
     chosen = [c for c in columns if c in chosen]
     console.print(_plain_table(f"{len(rows)} runs in {root}", chosen, styles))
+    flagged = [r for r in rows if r.get("warnings")]
+    if flagged:  # a degenerate model: said under the table, in full
+        console.print(f"* a degenerate model ({len(flagged)} of {len(rows)} runs):", soft_wrap=True, highlight=False)
+        for r in flagged:
+            console.print(f"  {r['run']}: {r['warnings'][0]}", soft_wrap=True, highlight=False, markup=False)
 
 
 def format_metric(key: str, value) -> str:

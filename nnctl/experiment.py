@@ -31,12 +31,13 @@ from nnctl.data import Dataset, load_dataset
 from nnctl.errors import DataError, DivergedError, Interrupted, RunError
 from nnctl.firstlayer import choose_first_layer
 from nnctl.layout import BOUNDARY_PNG, CHECKPOINT, COSTS_CSV, COSTS_PNG, METRICS, PARAMS, REPRODUCE, RESOLVED, SPEC, Status
-from nnctl.metrics import Summary, evaluate_dataset, reproduce_info, write_costs_csv
+from nnctl.metrics import Summary, evaluate_dataset, model_warnings, reproduce_info, write_costs_csv
 from nnctl.network import initialize_parameters, predict_proba
 from nnctl.optimizers import OPTIMIZERS, epoch_rate, make_optimizer
 from nnctl.plots import plot_costs, plot_decision_boundary
 from nnctl.resources import _size, available_memory, blas_info, memory_estimate, preflight  # noqa: F401 (re-exported)
 from nnctl.runlock import run_lock
+from nnctl.stopping import worsened
 from nnctl.runs import _kind, atomic_write, create_run_dir, read_json, resolve_run_path, save_params, update_latest, write_json
 from nnctl.training import Batches, Position, Reporter, Trainer, gradient_descent
 
@@ -351,6 +352,10 @@ def _train(run: _Run, trainer: Trainer, batches: Batches, reporter, should_stop)
     )
     if result.status == Status.INTERRUPTED:
         save(result)
+    elif result.status == Status.COMPLETED and (why := worsened(result.costs)):
+        result.status = Status.DIVERGED  # finite but worse than where it started: as wrong as a NaN
+        rate = f"learning_rate={t.learning_rate:g}" + (f" ({t.optimizer})" if t.optimizer != "gd" else "")
+        result.message = f"training diverged: {why}, with {rate}; try a smaller learning_rate"
     return result
 
 
@@ -376,6 +381,9 @@ def _save(run: _Run, trainer: Trainer, batches: Batches, result) -> dict:
 
 def _evaluate(run: _Run, params, result) -> dict:
     metrics = {"status": result.status, "started": run.started}
+    warnings = model_warnings(params, run.activations, run.train, run.resolved.model.task, run.spec.train.learning_rate)
+    if warnings:
+        metrics["warnings"] = warnings
     if result.status == Status.DIVERGED:
         return metrics
     for label, data in (("train", run.train), ("test", run.test)):
@@ -452,6 +460,7 @@ def _report(run: _Run, result, metrics: dict) -> Summary:
         resumed_from=start if run.resume else None,
         epochs=result.epochs,
         sessions=sessions,
+        warnings=metrics.get("warnings"),
     )
     if result.status == Status.DIVERGED:
         raise DivergedError(f"{result.message}. Run kept at {run.run_dir} (status: diverged)")

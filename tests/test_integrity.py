@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from conftest import write_course_h5
@@ -260,3 +261,100 @@ def test_too_big_for_the_process_memory_limit_is_refused_with_numbers(tmp_path):
                         r"6\.0 GiB\) but only 1\.\d GiB of memory is available; use train\.dtype: float32, fewer examples or smaller layers\n",
                         result.stderr), result.stderr
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())  # refused before anything is written
+
+
+# ---------------------------------------------------------------- training that got worse; degenerate models
+
+from conftest import CAT_TRAIN, needs_cat_data  # noqa: E402
+from nnctl.stopping import worsened  # noqa: E402
+
+
+def test_worsened_compares_smoothed_windows():
+    rng = np.random.default_rng(0)
+    epochs = range(0, 10000, 100)
+    falling = [0.7 * np.exp(-e / 3000) + 0.1 for e in epochs]
+    noisy = [c * (1 + 0.08 * rng.standard_normal()) for c in falling]  # mini-batch costs: noisy, still falling
+    assert worsened(list(zip(epochs, falling))) is None
+    assert worsened(list(zip(epochs, noisy))) is None
+    bump = list(falling)
+    bump[77] *= 1.5  # a short rise in a chaotic phase, then down again (the flower near 7700)
+    assert worsened(list(zip(epochs, bump))) is None
+    flat = [0.69 + 0.01 * rng.standard_normal() for _ in epochs]  # a learning rate too small to move: not worse
+    assert worsened(list(zip(epochs, flat))) is None
+    up = [0.771749, 13.44, 10.46] + [9.9] * 22 + [9.871814]  # cat-deep at learning_rate 75
+    assert worsened(list(enumerate(up))) == "the cost rose from 0.771749 at the start to 9.871814 at the end"
+    climb = falling[:60] + [falling[59] * (1 + 0.05 * k) for k in range(1, 41)]  # good, then climbing to the end
+    assert worsened(list(zip(epochs, climb))).startswith(f"the cost fell to {min(climb):.6f}, then rose to ")
+
+
+DEEP_SPEC = "name: deep\ndata: {train: 'builtin:planar'}\nmodel: {hidden: [20, 7, 5], hidden_activation: relu, init: he}\n" \
+            "train: {learning_rate: 30, iterations: 300, record_every: 10}\n"
+
+
+def test_a_cost_that_rose_is_diverged_with_parameters_kept(tmp_path):
+    (tmp_path / "deep.yaml").write_text(DEEP_SPEC)
+    runs = tmp_path / "runs"
+    result = nnctl("train", tmp_path / "deep.yaml", "-q", "--no-report", "--runs-dir", runs)
+    (run,) = [p for p in runs.iterdir() if not p.is_symlink()]
+    assert result.returncode == 3 and "Traceback" not in result.stderr, result.stderr
+    assert re.fullmatch(rf"Error: training diverged: the cost rose from 0\.\d{{6}} at the start to \d+\.\d{{6}} at the end, with "
+                        rf"learning_rate=30; try a smaller learning_rate\. Run kept at {re.escape(str(run))} \(status: diverged\)\n",
+                        result.stderr), result.stderr
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["status"] == "diverged" and (run / "params.h5").exists()
+    (warning,) = metrics["warnings"]
+    assert re.fullmatch(r"the model gives one output, \S+, for every training example: every ReLU unit of hidden layer \d \(\d+ units\) "
+                        r"outputs 0 for every example \(dead\).*; likely cause: learning_rate=30 is too large: try a smaller one", warning), warning
+    listed = nnctl("runs", "--runs-dir", runs, env={**os.environ, "COLUMNS": "200"})
+    assert "diverged*" in listed.stdout and f"{run.name}: {warning}" in listed.stdout
+
+
+@needs_cat_data
+def test_cat_deep_at_learning_rate_75_is_diverged(tmp_path):
+    from conftest import REPO
+
+    result = nnctl("train", REPO / "configs" / "cat-deep.yaml", "-q", "--no-report", "--runs-dir", tmp_path / "runs",
+                   "--set", "train.learning_rate=75", "--set", f"data.train={CAT_TRAIN}", "--set", f"data.test={CAT_TRAIN.with_name('test_catvnoncat.h5')}")
+    assert result.returncode == 3, result.stderr
+    assert result.stderr.startswith("Error: training diverged: the cost rose from 0.771749 at the start to "), result.stderr
+    assert "with learning_rate=75; try a smaller learning_rate" in result.stderr
+
+
+def _plain(path, x, y, classes=None):
+    import h5py
+
+    with h5py.File(path, "w") as f:
+        f["x"], f["y"] = x, y
+        if classes:
+            f["classes"] = np.array([c.encode() for c in classes])
+
+
+def test_degenerate_models_are_said_everywhere(tmp_path):
+    rng = np.random.default_rng(0)
+    m = 200
+    _plain(tmp_path / "maj.h5", rng.normal(size=(m, 3)) * 0.01, (np.arange(m) % 4 == 0).astype(np.int64), ["no", "yes"])
+    _plain(tmp_path / "reg.h5", rng.normal(size=(m, 3)), rng.normal(size=m))
+    (tmp_path / "maj.yaml").write_text("name: maj\ndata: {train: maj.h5}\nmodel: {hidden: []}\ntrain: {learning_rate: 0.5, iterations: 300}\n")
+    (tmp_path / "reg.yaml").write_text("name: reg\ndata: {train: reg.h5}\nmodel: {hidden: [4], output_activation: linear, loss: mse}\n"
+                                       "train: {learning_rate: 0.01, iterations: 200}\n")
+    runs = tmp_path / "runs"
+    said = {
+        "maj": "the model predicts only no (the majority class, label 0, 75.0% of the training examples) for every training example; "
+               "likely cause: learning_rate=0.5 too large or too small, or too few iterations",
+        "reg": re.compile(r"the model does no better than predicting the mean of the targets \(R² = 0\.0\d\d on the training examples\); "
+                          r"likely cause: learning_rate=0\.01 too large or too small, or too few iterations"),
+    }
+    for name, want in said.items():
+        result = nnctl("train", tmp_path / f"{name}.yaml", "--no-report", "--runs-dir", runs)
+        assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+        (warning,) = json.loads((runs / "latest" / "metrics.json").read_text())["warnings"]
+        assert (want.fullmatch(warning) if isinstance(want, re.Pattern) else warning == want), warning
+        assert result.stderr.endswith(f"\nWarning: {warning}\n")  # under the summary
+    listed = nnctl("runs", "--runs-dir", runs, env={**os.environ, "COLUMNS": "80"})
+    assert listed.stdout.count("completed*") == 2 and "* a degenerate model (2 of 2 runs):" in listed.stdout
+    rows = [json.loads(line) for line in nnctl("runs", "--runs-dir", runs, "--json").stdout.splitlines()]
+    assert [len(r["warnings"]) for r in rows] == [1, 1]
+    # a healthy run has none
+    healthy = nnctl("train", tmp_path / "maj.yaml", "-q", "--no-report", "--runs-dir", tmp_path / "ok", "--set", "data.train=builtin:planar",
+                    "--set", "model.hidden=[4]", "--set", "model.hidden_activation=tanh", "--set", "train.learning_rate=1.2")
+    assert healthy.returncode == 0 and "warnings" not in json.loads((tmp_path / "ok" / "latest" / "metrics.json").read_text())
