@@ -7,6 +7,7 @@ import io
 import json
 import os
 import sys
+import textwrap
 import time
 
 from rich import box
@@ -439,9 +440,11 @@ def runs_table(rows, root) -> None:
     console.print(_plain_table(f"{len(rows)} runs in {root}", chosen, styles))
     flagged = [r for r in rows if r.get("warnings")]
     if flagged:  # a degenerate model: said under the table, in full
-        console.print(f"* a degenerate model ({len(flagged)} of {len(rows)} runs):", soft_wrap=True, highlight=False)
-        for r in flagged:
-            console.print(f"  {r['run']}: {r['warnings'][0]}", soft_wrap=True, highlight=False, markup=False)
+        console.print(f"* a degenerate model ({len(flagged)} of {len(rows)} runs):", highlight=False)
+        for r in flagged:  # wrapped at words to the width, the continuation lines indented
+            text = f"{r['run']}: {r['warnings'][0]}"
+            console.print(textwrap.fill(text, console.width, initial_indent="  ", subsequent_indent="    ", break_on_hyphens=False),
+                          markup=False, highlight=False)
 
 
 def format_metric(key: str, value) -> str:
