@@ -160,6 +160,11 @@ def check(ckpt: Checkpoint, path: Path, *, settings_now: dict, run_id, layer_dim
     if fp != _hash(settings_now):
         diffs = differences(meta.get("settings"), settings_now)
         raise RunError(f"{path}: was written for other settings than the run's spec ({diffs or 'model or train differ'}); {hint}")
+    if run_id is None and meta.get("run_id") is not None:
+        raise RunError(
+            f"{path}: belongs to a run whose id is in its reproduce.json, but {path.parent / 'reproduce.json'} is missing or has none; "
+            f"put the run's reproduce.json back, or {hint}"
+        )
     if run_id is not None and meta.get("run_id") != run_id:
         raise RunError(
             f"{path}: belongs to another run (its run id is not the one in {path.parent / 'reproduce.json'}); "

@@ -483,6 +483,11 @@ CASES = [
     Case("runs folder under /proc", cfg(GOOD), ["train", "{tmp}/c.yaml", "--runs-dir", "/proc/nnctl-runs"],
          "Error: /proc/nnctl-runs: is on a filesystem with no disk blocks (/proc: a virtual one, like /proc and /sys), which cannot hold "
          "runs; choose a folder on a disk with --runs-dir"),
+    Case("resume with reproduce.json deleted", {"run": interrupted_run(lambda r: (r / "reproduce.json").unlink())},
+         ["train", "--resume", "{tmp}/run"],
+         "Error: {tmp}/run/checkpoint.h5: belongs to a run whose id is in its reproduce.json, but {tmp}/run/reproduce.json is missing "
+         "or has none; put the run's reproduce.json back, or delete {tmp}/run/checkpoint.h5 to restart the run from the beginning "
+         "(nnctl train --resume {tmp}/run then starts over, same spec and data)"),
     Case("resume of a folder that is not a run", {"notrun/x.txt": "x"}, ["train", "--resume", "{tmp}/notrun"],
          "Error: {tmp}/notrun: not a run directory (no config.resolved.yaml); give a runs/... directory to --resume"),
 ]
