@@ -4,8 +4,10 @@ checkpoint.h5 holds the parameters at the top level (so `predict` can use an unf
 the first layer's state (`first_layer/W1_0`, `first_layer/C` on the dual path), the optimizer's
 moments and step count (`optimizer/v.W1`, ..., `optimizer/t`), this epoch's order of the examples
 (`loop/order`) and the cost curve; its attributes hold the position (epoch, batch within it,
-iterations, the partial epoch cost), the learning rate, the shuffling and dropout generators' states and a
-fingerprint of the spec it belongs to. Read back, it is input like any other: checked.
+iterations, the partial epoch cost), the learning rate, the shuffling and dropout generators' states, a
+fingerprint of the spec it belongs to (and the settings themselves, to name what differs), the id
+of the run that wrote it and the seconds of each session so far. Read back, it is input like any
+other: `load` checks its types and `check` that it belongs to the run being resumed.
 """
 
 from __future__ import annotations
@@ -25,10 +27,38 @@ from nnctl.training import Batches, Position, Trainer
 COST_COLUMNS = 4  # epoch, cost, iteration, learning rate
 
 
+def settings(spec) -> dict:
+    """The model and training settings of a resolved spec: what a checkpoint belongs to."""
+    return {"model": spec.model.model_dump(mode="json"), "train": spec.train.model_dump(mode="json")}
+
+
 def fingerprint(spec) -> str:
     """SHA-256 of the model and training settings: a checkpoint resumes only the spec that wrote it."""
-    text = json.dumps({"model": spec.model.model_dump(mode="json"), "train": spec.train.model_dump(mode="json")}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return _hash(settings(spec))
+
+
+def _hash(settings: dict) -> str:
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+
+
+def _flat(d, prefix=""):
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def differences(stored, now: dict, limit: int = 3) -> str:
+    """'model.layers is [2, 5, 1] here but [2, 4, 1] in ...' for the keys that differ."""
+    if not isinstance(stored, dict):
+        return ""
+    a, b = _flat(now), _flat(stored)
+    keys = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    said = [f"{k}: {a.get(k)!r:.60} in the spec, {b.get(k)!r:.60} when the run started" for k in keys[:limit]]
+    return "; ".join(said) + (f"; and {len(keys) - limit} more" if len(keys) > limit else "")
 
 
 @dataclass
@@ -44,7 +74,9 @@ class Checkpoint:
 
 
 def save(run_dir: Path, trainer: Trainer, batches: Batches, result, meta: dict, spec_fingerprint: str,
-         monitor=None, normalization=None) -> None:
+         monitor=None, normalization=None, extra: dict | None = None) -> None:
+    """Write checkpoint.h5 atomically; `extra` (the run's id, its spec's settings, the seconds of
+    each session so far) goes into the attributes as it is."""
     params = trainer.materialize()
     arrays = dict(params)
     monitor_attrs = None
@@ -74,27 +106,41 @@ def save(run_dir: Path, trainer: Trainer, batches: Batches, result, meta: dict, 
             "dropout": trainer.dropout_state(),
             "monitor": monitor_attrs,
             "fingerprint": spec_fingerprint,
+            **(extra or {}),
         },
     )
 
 
-def load(run_dir: Path, spec_fingerprint: str | None = None) -> Checkpoint:
+def restart_hint(path: Path) -> str:
+    return f"delete {path} to restart the run from the beginning (nnctl train --resume {path.parent} then starts over, same spec and data)"
+
+
+def load(run_dir: Path) -> Checkpoint:
+    """checkpoint.h5 read back, its types checked; `check` then says whether it fits the run."""
     path = Path(run_dir) / CHECKPOINT
-    arrays, meta = load_params(path, groups=True)
-    if spec_fingerprint is not None and meta.get("fingerprint", spec_fingerprint) != spec_fingerprint:
-        raise RunError(f"{path}: the checkpoint was written for other model or train settings than the run's spec; train it again")
     try:
-        steps = int(meta["iterations"])
-        epoch = int(meta.get("epoch", steps))
-        position = Position(epoch=epoch, batch=int(meta.get("batch", 0)), steps=steps, cost_sum=float(meta.get("cost_sum", 0.0)))
+        arrays, meta = load_params(path, groups=True)
+    except RunError:
+        raise RunError(f"{path}: cannot be read (truncated or damaged); {restart_hint(path)}") from None
+    try:
+        steps = _whole(meta["iterations"], "iterations")
+        epoch = _whole(meta.get("epoch", steps), "epoch")
+        position = Position(epoch=epoch, batch=_whole(meta.get("batch", 0), "batch"), steps=steps, cost_sum=_number(meta.get("cost_sum", 0.0), "cost_sum"))
         raw = np.asarray(arrays.get("costs", np.zeros((0, COST_COLUMNS))), dtype=np.float64)
         if raw.ndim != 2 or raw.shape[1] not in (2, COST_COLUMNS):
-            raise ValueError("costs")
+            raise ValueError(f"costs: expected rows of {COST_COLUMNS} numbers (got shape {raw.shape})")
         costs = [(int(r[0]), float(r[1]), int(r[2]), float(r[3])) if len(r) == COST_COLUMNS else (int(r[0]), float(r[1]), int(r[0]), np.nan) for r in raw]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise RunError(f"{path}: the checkpoint is damaged ({exc.__class__.__name__}: {exc}); train the run again") from None
-    if min(position.epoch, position.batch, position.steps) < 0:
-        raise RunError(f"{path}: the checkpoint's position is negative; train the run again")
+        if not all(np.isfinite(c[1]) for c in costs):
+            raise ValueError("costs: a recorded cost is not a finite number")
+        _number(meta.get("learning_rate", 1.0), "learning_rate")
+        if not isinstance(meta.get("batches", {}), dict):
+            raise ValueError("batches: expected an object")
+        for key in [k for k in arrays if k.startswith(("first_layer/", "state/", "optimizer/", "loop/"))]:
+            if arrays[key].dtype.kind not in "fiu":
+                raise ValueError(f"{key}: expected numbers (got {arrays[key].dtype})")
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
+        what = f"{exc.args[0]} missing" if isinstance(exc, KeyError) else str(exc)
+        raise RunError(f"{path}: the checkpoint is damaged ({what}); {restart_hint(path)}") from None
     first = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith(("first_layer/", "state/"))}
     optimizer = {k.split("/", 1)[1].replace(".", "/"): v for k, v in arrays.items() if k.startswith("optimizer/")}
     params = {k: v for k, v in arrays.items() if k[0] in "Wb" and "/" not in k}
@@ -102,17 +148,85 @@ def load(run_dir: Path, spec_fingerprint: str | None = None) -> Checkpoint:
     return Checkpoint(params, first, optimizer, arrays.get("loop/order"), position, costs, meta, monitor)
 
 
-def check(ckpt: Checkpoint, batches: Batches, path) -> None:
-    """Refuse a checkpoint whose position or learning rate cannot belong to this run's batches."""
-    pos, rate = ckpt.position, ckpt.meta.get("learning_rate", 1.0)
-    if pos.batch >= batches.count or (batches.full and pos.steps != pos.epoch) or not (isinstance(rate, (int, float)) and 0 < rate < float("inf")):
-        raise RunError(f"{path}: the checkpoint's position or learning rate does not fit the run's spec; train the run again")
+def _whole(value, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{key}: expected a whole number >= 0 (got {value!r:.40})")
+    return value
 
 
-def restore(ckpt: Checkpoint, trainer: Trainer, batches: Batches, path, monitor=None) -> None:
-    """Put a checkpoint's optimizer and generator state back into a trainer built from its params
-    (`path`, the checkpoint's file, names it in messages)."""
-    check(ckpt, batches, path)
+def _number(value, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+        raise ValueError(f"{key}: expected a finite number (got {value!r:.40})")
+    return float(value)
+
+
+def check(ckpt: Checkpoint, path: Path, *, settings_now: dict, run_id, layer_dims, dtype, total_epochs: int,
+          batches_per_epoch: int, m: int, record_every: int) -> None:
+    """Refuse a checkpoint that does not belong to this run, naming what differs: the spec's
+    fingerprint, the run it was written by, the parameters' shapes and dtype, the position."""
+    meta, hint = ckpt.meta, restart_hint(path)
+    fp = meta.get("fingerprint")
+    if not isinstance(fp, str):
+        raise RunError(f"{path}: holds no fingerprint of the spec it was written for, so nothing says it belongs to this run; {hint}")
+    if fp != _hash(settings_now):
+        diffs = differences(meta.get("settings"), settings_now)
+        raise RunError(f"{path}: was written for other settings than the run's spec ({diffs or 'model or train differ'}); {hint}")
+    if run_id is None and meta.get("run_id") is not None:
+        raise RunError(
+            f"{path}: belongs to a run whose id is in its reproduce.json, but {path.parent / 'reproduce.json'} is missing or has none; "
+            f"put the run's reproduce.json back, or {hint}"
+        )
+    if run_id is not None and meta.get("run_id") != run_id:
+        raise RunError(
+            f"{path}: belongs to another run (its run id is not the one in {path.parent / 'reproduce.json'}); "
+            f"put this run's own checkpoint back, or {hint}"
+        )
+    from nnctl.firstlayer import FIRST_LAYERS
+
+    first = meta.get("first_layer", "primal")
+    if first not in FIRST_LAYERS:
+        raise RunError(f"{path}: first_layer: expected one of {', '.join(FIRST_LAYERS)} (got {first!r:.40}); {hint}")
+    n, L = layer_dims, len(layer_dims) - 1
+    want = {f"W{l}": (n[l], n[l - 1]) for l in range(1, L + 1)} | {f"b{l}": (n[l], 1) for l in range(1, L + 1)}
+    if first == "dual":
+        want |= {"first_layer/W1_0": (n[1], n[0]), "first_layer/C": (n[1], m)}
+    arrays = dict(ckpt.params) | {f"first_layer/{k}": v for k, v in ckpt.first_layer.items()}
+    for key, shape in want.items():
+        value = arrays.get(key)
+        if value is None:
+            raise RunError(f"{path}: {key} is missing (layers {list(n)} need it); {hint}")
+        if value.shape != shape:
+            raise RunError(f"{path}: {key} has shape {value.shape} but layers {list(n)} need {shape}; {hint}")
+        if value.dtype != np.dtype(dtype):
+            raise RunError(f"{path}: {key} is {value.dtype} but train.dtype is {np.dtype(dtype)}; {hint}")
+        if not np.isfinite(value).all():
+            raise RunError(f"{path}: {key} holds values that are not finite; {hint}")
+    extra = sorted(k for k in ckpt.params if k not in want)
+    if extra:
+        raise RunError(f"{path}: holds {extra[0]}, which layers {list(n)} do not have; {hint}")
+    pos = ckpt.position
+    if pos.epoch > total_epochs or (pos.epoch == total_epochs and pos.batch) or pos.batch >= max(batches_per_epoch, 1) or \
+            pos.steps != pos.epoch * batches_per_epoch + pos.batch:
+        done = f"iteration {pos.steps}" + (f" (epoch {pos.epoch}, batch {pos.batch})" if batches_per_epoch > 1 else "")
+        raise RunError(
+            f"{path}: says {done}, which a run of {total_epochs} epochs of {batches_per_epoch} "
+            f"batch{'es' if batches_per_epoch != 1 else ''} cannot be at; {hint}"
+        )
+    last = total_epochs - 1
+    want_epochs = [e for e in range(0, pos.epoch, record_every)] + ([last] if last < pos.epoch and last % record_every else [])
+    if [c[0] for c in ckpt.costs] != want_epochs:
+        got = [c[0] for c in ckpt.costs]
+        raise RunError(
+            f"{path}: its cost curve (recorded at epochs {got[:3]}{'...' if len(got) > 3 else ''}, {len(got)} in all) does not "
+            f"match its position, epoch {pos.epoch}, recording every {record_every}; {hint}"
+        )
+
+
+def restore(ckpt: Checkpoint, trainer: Trainer, batches: Batches, path: Path = Path(CHECKPOINT), monitor=None) -> None:
+    """Put a checkpoint's optimizer, generator and monitor state back into a trainer built from its params."""
+    rate = ckpt.meta.get("learning_rate", 1.0)
+    if not (isinstance(rate, (int, float)) and 0 < rate < float("inf")):
+        raise RunError(f"{path}: learning_rate: expected a positive finite number (got {rate!r:.40}); {restart_hint(path)}")
     try:
         trainer.optimizer.load_state(ckpt.optimizer)
         batches.load_state(ckpt.meta.get("batches") or {}, ckpt.order if ckpt.position.batch else None)
@@ -121,5 +235,5 @@ def restore(ckpt: Checkpoint, trainer: Trainer, batches: Batches, path, monitor=
         if monitor is not None:
             monitor.load_state(ckpt.monitor or {}, ckpt.meta.get("monitor") or {})
         trainer.learning_rate = float(ckpt.meta.get("learning_rate", trainer.learning_rate))
-    except (ValueError, TypeError, KeyError) as exc:
-        raise RunError(f"{path}: the checkpoint does not fit the run's spec ({exc}); train the run again") from None
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise RunError(f"{path}: the checkpoint does not fit the run's spec ({exc}); {restart_hint(path)}") from None

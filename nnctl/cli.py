@@ -116,12 +116,19 @@ def train(
                 command=_command_line(),
                 should_stop=stop,
             )
-    display.out_console().print(display.summary_table(summary))
-    if summary.status == "completed" and summary.message:
-        display.say(f"Note: {summary.message}")
-    if not no_report:
-        _write_report(summary.run_dir)
-    display.say(f"run: {summary.run_dir}")
+    try:
+        display.out_console().print(display.summary_table(summary))
+        if summary.status == "completed" and summary.message:
+            display.say(f"Note: {summary.message}")
+        for warning in summary.warnings or ():
+            display.say(f"Warning: {warning}", err=True)
+        if not no_report:
+            _write_report(summary.run_dir)
+        display.say(f"run: {summary.run_dir}")
+    except KeyboardInterrupt:  # a second Ctrl-C after training: every file of the run is written already
+        raise Interrupted(f"{stop.name} twice: the run is kept in {summary.run_dir} (status: {summary.status}); "
+                          + (f"resume with: nnctl train --resume {summary.run_dir}" if summary.status == "interrupted" else "its report was not written: nnctl report " + summary.run_dir),
+                          exit_code=stop.exit_code) from None
     if summary.status == "interrupted":
         raise Interrupted(
             f"{stop.name} at iteration {summary.iterations}{_epoch_note(summary)}: parameters, checkpoint and costs so far are kept in "

@@ -7,6 +7,7 @@ import io
 import json
 import os
 import sys
+import textwrap
 import time
 
 from rich import box
@@ -121,6 +122,15 @@ def _score(row: dict, split: str) -> str:
     return _pct(row.get(f"{split}_accuracy"))
 
 
+def wall_time(seconds: float, sessions=None) -> str:
+    """'3.10 s', or after a resume how it adds up: '3.10 s (2.60 s + 0.50 s after resume)'."""
+    text = f"{seconds:.2f} s"
+    if sessions and len(sessions) > 1:
+        parts = " + ".join(f"{x:.2f} s" for x in sessions[:4]) + (" + ..." if len(sessions) > 4 else "")
+        text += f" ({parts} after resume)" if len(sessions) == 2 else f" ({parts}: {len(sessions)} sessions)"
+    return text
+
+
 def summary_table(s) -> Table:
     table = Table(title=f"{s.name}: {s.status}", show_header=False, title_justify="left")
     table.add_column(style="bold")
@@ -138,7 +148,7 @@ def summary_table(s) -> Table:
         table.add_row("early stopping", f"best at iteration {s.best_iteration}")
     table.add_row("final cost", "—" if s.final_cost is None else f"{s.final_cost:.6f}")
     table.add_row("iterations", str(s.iterations))
-    table.add_row("wall time", f"{s.seconds:.2f} s")
+    table.add_row("wall time", wall_time(s.seconds, s.sessions))
     table.add_row("iterations/s", f"{s.iterations_per_second:,.1f}")
     return table
 
@@ -463,7 +473,7 @@ def runs_table(rows, root) -> None:
         ("test", [_score(r, "test") for r in rows], True),
         ("final cost", ["—" if r["final_cost"] is None else f"{r['final_cost']:.6f}" for r in rows], True),
         ("seconds", ["—" if r["seconds"] is None else f"{r['seconds']:.2f}" for r in rows], False),
-        ("status", [r["status"] for r in rows], True),
+        ("status", [r["status"] + ("*" if r.get("warnings") else "") for r in rows], True),
     ]
     styles = [{"completed": "", "diverged": "yellow", "interrupted": "yellow", "running": "cyan"}.get(r["status"], "red") for r in rows]
     # required columns first in priority: seconds, then layers, then started
@@ -472,6 +482,13 @@ def runs_table(rows, root) -> None:
     chosen = fit_columns([c for c in columns if c[2]] + optional, console.width)
     chosen = [c for c in columns if c in chosen]
     console.print(_plain_table(f"{len(rows)} runs in {root}", chosen, styles))
+    flagged = [r for r in rows if r.get("warnings")]
+    if flagged:  # a degenerate model: said under the table, in full
+        console.print(f"* a degenerate model ({len(flagged)} of {len(rows)} runs):", highlight=False)
+        for r in flagged:  # wrapped at words to the width, the continuation lines indented
+            text = f"{r['run']}: {r['warnings'][0]}"
+            console.print(textwrap.fill(text, console.width, initial_indent="  ", subsequent_indent="    ", break_on_hyphens=False),
+                          markup=False, highlight=False)
 
 
 def format_metric(key: str, value) -> str:

@@ -11,10 +11,14 @@ through `NnctlError`. Resources (resources.py), checkpoints (checkpoint.py), rep
 
 from __future__ import annotations
 
+import errno
 import os
 import platform
+import signal
 import sys
 import time
+import uuid
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,18 +28,20 @@ import numpy as np
 from nnctl import checkpoint
 from nnctl.config import Spec, dump_spec, load_config, spec_warnings
 from nnctl.data import Dataset, Normalization, fit_normalization, load_dataset, split_validation
-from nnctl.errors import DataError, DivergedError, RunError
+from nnctl.errors import DataError, DivergedError, Interrupted, RunError
 from nnctl.firstlayer import choose_first_layer
 from nnctl.layout import BOUNDARY_PNG, CHECKPOINT, COSTS_CSV, COSTS_PNG, METRICS, PARAMS, REPRODUCE, RESOLVED, SPEC, Status
-from nnctl.metrics import Summary, evaluate_dataset, reproduce_info, write_costs_csv
+from nnctl.metrics import Summary, evaluate_dataset, model_warnings, reproduce_info, write_costs_csv
 from nnctl.network import HEADS, initialize_parameters, predict_proba
 from nnctl.optimizers import OPTIMIZERS, SCHEDULES, epoch_rate, make_optimizer
 from nnctl.regularization import Dropout, keep_probs_per_layer
 from nnctl.validation import ValidationMonitor
 from nnctl.plots import plot_costs, plot_decision_boundary
-from nnctl.resources import available_memory, memory_estimate, preflight  # noqa: F401 (memory_estimate re-exported)
-from nnctl.runs import atomic_write, create_run_dir, read_json, resolve_run_path, run_status, save_params, update_latest, write_json
-from nnctl.training import Batches, CheckpointEvery, Reporter, StopWhen, Trainer, gradient_descent
+from nnctl.resources import _size, available_memory, blas_info, memory_estimate, preflight  # noqa: F401 (re-exported)
+from nnctl.runlock import run_lock
+from nnctl.stopping import worsened
+from nnctl.runs import _kind, atomic_write, create_run_dir, read_json, resolve_run_path, run_status, save_params, update_latest, write_json
+from nnctl.training import Batches, CheckpointEvery, Position, Reporter, StopWhen, Trainer, gradient_descent
 
 __all__ = ["train_run", "resume_run", "Summary", "available_memory", "memory_estimate", "evaluate_dataset", "make_rng", "load_data"]
 
@@ -174,7 +180,6 @@ class _Run:
     path: str = "primal"
     path_reason: str = ""
     started: str | None = None
-    previous_seconds: float = 0.0
     meta: dict = field(default_factory=dict)  # written into params.h5 and checkpoint.h5
     root: Path | None = None  # where a new run directory goes
     resumed_from: int = 0  # iterations done before this process
@@ -182,6 +187,12 @@ class _Run:
     validation: Dataset | None = None
     normalization: Normalization = field(default_factory=Normalization)
     monitor: ValidationMonitor | None = None
+    run_id: str | None = None  # reproduce.json's id of the run; its checkpoints carry it too
+    sessions: list = field(default_factory=list)  # seconds of each earlier process that led to the checkpoint
+    session_t0: float | None = None  # when this process began its training work
+    position: Position | None = None  # the loop's position, live (the loop updates it in place)
+    saved: int | None = None  # the iteration of the newest checkpoint on disk
+    saved_sessions: list | None = None  # the session seconds that checkpoint holds
 
     @property
     def activations(self):
@@ -217,22 +228,34 @@ def train_run(
     from threadpoolctl import threadpool_limits
 
     threads = spec.train.blas_threads
-    if resume and threads is None and (Path(run_dir) / REPRODUCE).exists():
-        threads = read_json(Path(run_dir) / REPRODUCE).get("blas", {}).get("threads")
-    with threadpool_limits(threads, user_api="blas"):
-        run = _load(spec, run_dir, resume)
+    if resume and threads is None:
+        threads = _recorded(Path(run_dir)).get("blas", {}).get("threads")
+    with threadpool_limits(threads, user_api="blas"), ExitStack() as held:
+        if resume:
+            held.enter_context(run_lock(run_dir))  # one process per run: a second resume refuses
+        try:
+            run = _load(spec, run_dir, resume)
+        except MemoryError:
+            raise RunError(
+                f"out of memory while loading {spec.data.train} ({_size(available_memory())} available to this process); "
+                "use train.dtype: float32 or fewer examples"
+            ) from None
         _choose_first_layer(run)
         _preflight(run, runs_root)
-        _open_run_dir(run, config_text, runs_root, command)
-        trainer, batches = _initialise(run)
+        _open_run_dir(run, config_text, runs_root, command, held)
         try:
-            result = _train(run, trainer, batches, reporter, should_stop)
-        finally:
-            if trainer.stream is not None:
-                trainer.stream.close()
-        params = _save(run, trainer, batches, result)
-        metrics = _evaluate(run, params, result)
-        return _report(run, result, metrics)
+            trainer, batches = _initialise(run)
+            try:
+                result = _train(run, trainer, batches, reporter, should_stop)
+            finally:
+                if trainer.stream is not None:
+                    trainer.stream.close()
+            params = _save(run, trainer, batches, result)
+            metrics = _evaluate(run, params, result)
+            with _signals_held():  # metrics.json, then the checkpoint's removal: never one without the other
+                return _report(run, result, metrics)
+        except (KeyboardInterrupt, MemoryError, OSError) as exc:
+            raise _stopped(run, exc, should_stop) from None
 
 
 # ---------------------------------------------------------------- the steps
@@ -250,11 +273,69 @@ def _load(spec: Spec, run_dir, resume: bool) -> _Run:
                validation=inputs.validation, normalization=inputs.normalization)
     run.own_dir = run_dir is None  # a sweep's trial gets its directory from the sweep; `latest` stays
     run.run_dir = None if run_dir is None else Path(run_dir)
-    if resume and (run.run_dir / CHECKPOINT).exists():
-        run.ckpt = checkpoint.load(run.run_dir, checkpoint.fingerprint(run.resolved))
-        checkpoint.check(run.ckpt, Batches(train.m, spec.train.batch_size), run.run_dir / CHECKPOINT)  # before anything is written
-        run.resumed_from = run.ckpt.position.steps
+    if resume:
+        _check_belongs(run)
     return run
+
+
+def _recorded(run_dir: Path) -> dict:
+    """reproduce.json of a run being resumed, its types checked ({} where there is none)."""
+    path = run_dir / REPRODUCE
+    if not path.exists():
+        return {}
+    rec = read_json(path)
+
+    def bad(key, want, got):
+        return RunError(f"{path}: {key}: expected {want} (got {got!r:.60}); the file is damaged or was edited, so train the run again")
+
+    if not isinstance(rec, dict):
+        raise RunError(f"{path}: holds {_kind(rec)}, not the JSON object nnctl writes; the file is damaged, so train the run again")
+    blas = rec.get("blas", {})
+    if not isinstance(blas, dict):
+        raise bad("blas", "an object", blas)
+    threads = blas.get("threads")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= 4096):
+        raise bad("blas.threads", "a whole number of threads from 1 to 4096", threads)
+    data = rec.get("data", {})
+    if not isinstance(data, dict) or not all(
+        role in ("train", "test") and isinstance(v, dict) and isinstance(v.get("sha256"), str) for role, v in data.items()
+    ):
+        raise bad("data", "train and test entries, each with its sha256", data)
+    for key in ("run_id", "fingerprint"):
+        if key in rec and not (isinstance(rec[key], str) and 0 < len(rec[key]) <= 64 and rec[key].isalnum()):
+            raise bad(key, "a hexadecimal id", rec[key])
+    if "settings" in rec and not isinstance(rec["settings"], dict):
+        raise bad("settings", "an object", rec["settings"])
+    return rec
+
+
+def _check_belongs(run: _Run) -> None:
+    """On resume: the spec, reproduce.json and the checkpoint must be of one run; refuse naming what differs."""
+    rec = _recorded(run.run_dir)
+    settings_now = checkpoint.settings(run.resolved)
+    if "fingerprint" in rec and rec["fingerprint"] != checkpoint.fingerprint(run.resolved):
+        diffs = checkpoint.differences(rec.get("settings"), settings_now) or "model or train settings differ"
+        raise RunError(
+            f"{run.run_dir / RESOLVED}: is not the spec the run started with ({diffs}); put it back as it was, "
+            f"or train the edited spec as a new run: nnctl train {run.run_dir / RESOLVED}"
+        )
+    run.run_id = rec.get("run_id")
+    path = run.run_dir / CHECKPOINT
+    if not path.exists():
+        return
+    run.ckpt = ckpt = checkpoint.load(run.run_dir)
+    batches = Batches(run.train.m, run.spec.train.batch_size if run.mini_batch else None)
+    checkpoint.check(
+        ckpt, path, settings_now=settings_now, run_id=run.run_id, layer_dims=run.layer_dims, dtype=run.dtype,
+        total_epochs=run.spec.train.epoch_count, batches_per_epoch=batches.count, m=run.train.m, record_every=run.spec.train.record_every,
+    )
+    sessions = ckpt.meta.get("sessions", [])
+    if not (isinstance(sessions, list) and len(sessions) <= 100_000 and all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) and 0 <= x < 1e12 for x in sessions)):
+        raise RunError(f"{path}: sessions: expected a list of seconds (got {sessions!r:.60}); {checkpoint.restart_hint(path)}")
+    run.sessions = run.saved_sessions = [float(x) for x in sessions]
+    run.resumed_from = ckpt.position.steps
+    run.saved = ckpt.position.steps
 
 
 def _choose_first_layer(run: _Run) -> None:
@@ -281,10 +362,11 @@ def _batch_sizes(run: _Run) -> tuple:
 def _preflight(run: _Run, runs_root) -> None:
     run.root = root = Path(runs_root or run.spec.runs_dir) if run.own_dir else run.run_dir.parent
     # X is already loaded, in the training dtype
-    preflight(run.layer_dims, run.train.m, run.dtype, run.path, root, available_memory(), _optimizer_arrays(run.spec), _batch_sizes(run))
+    preflight(run.layer_dims, run.train.m, run.dtype, run.path, root, available_memory(), _optimizer_arrays(run.spec), _batch_sizes(run),
+              resume=run.resume)
 
 
-def _open_run_dir(run: _Run, config_text, runs_root, command) -> None:
+def _open_run_dir(run: _Run, config_text, runs_root, command, held: ExitStack) -> None:
     spec, root = run.spec, run.root
     run.meta = {
         "layer_dims": run.layer_dims,
@@ -299,17 +381,21 @@ def _open_run_dir(run: _Run, config_text, runs_root, command) -> None:
     if run.resume:
         _check_same_data(run.run_dir, run.train, run.test)
         old = read_json(run.run_dir / METRICS) if (run.run_dir / METRICS).exists() else {}
-        run.previous_seconds = float(old.get("seconds") or 0.0)
-        run.started = old.get("started")
+        started = old.get("started") if isinstance(old, dict) else None
+        run.started = started if isinstance(started, str) and len(started) <= 64 else None
     else:
         run.run_dir = create_run_dir(root, spec.name or "run") if run.own_dir else run.run_dir
         if not run.own_dir:
             run.run_dir.mkdir(parents=True)
+        held.enter_context(run_lock(run.run_dir))  # held until the run's files are written
         run.started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        run.run_id = uuid.uuid4().hex
         if config_text is not None:
             atomic_write(run.run_dir / SPEC, config_text)
         atomic_write(run.run_dir / RESOLVED, dump_spec(run.resolved))
-        write_json(run.run_dir / REPRODUCE, reproduce_info(spec, run.train, run.test, command or sys.argv))
+        rec = reproduce_info(spec, run.train, run.test, command or sys.argv)
+        rec.update(run_id=run.run_id, fingerprint=checkpoint.fingerprint(run.resolved), settings=checkpoint.settings(run.resolved))
+        write_json(run.run_dir / REPRODUCE, rec)
     write_json(
         run.run_dir / METRICS,
         {"status": Status.RUNNING, "started": run.started, "pid": os.getpid(), "host": platform.node(), "layers": run.layer_dims},
@@ -346,6 +432,17 @@ def _initialise(run: _Run):
     return trainer, batches
 
 
+def _session_seconds(run: _Run) -> float:
+    return time.perf_counter() - run.session_t0 if run.session_t0 is not None else 0.0
+
+
+def _save_checkpoint(run: _Run, trainer, batches, result, meta, fp) -> None:
+    sessions = run.sessions + [round(_session_seconds(run), 6)]
+    extra = {"run_id": run.run_id, "settings": checkpoint.settings(run.resolved), "sessions": sessions}
+    checkpoint.save(run.run_dir, trainer, batches, result, meta, fp, run.monitor, run.normalization, extra)
+    run.saved, run.saved_sessions = result.position.steps, sessions
+
+
 def _train(run: _Run, trainer: Trainer, batches: Batches, reporter, should_stop):
     if run.monitor is not None:
         run.monitor.reporter = reporter
@@ -354,7 +451,9 @@ def _train(run: _Run, trainer: Trainer, batches: Batches, reporter, should_stop)
     fp = checkpoint.fingerprint(run.resolved)
     meta = {**run.meta, "first_layer_reason": run.path_reason}
     ckpt = run.ckpt
-    save = lambda res: checkpoint.save(run.run_dir, trainer, batches, res, meta, fp, run.monitor, run.normalization)  # noqa: E731
+    run.session_t0 = time.perf_counter() - run.setup_seconds  # this process's training time: setup, then the loop
+    run.position = ckpt.position if ckpt else Position()  # the loop moves it in place: where a hard stop left off
+    save = lambda res: _save_checkpoint(run, trainer, batches, res, meta, fp)  # noqa: E731
     listeners = [reporter or Reporter(), CheckpointEvery(t.checkpoint_every, t.epoch_count, save)]
     if should_stop is not None:
         listeners.append(StopWhen(should_stop))
@@ -365,12 +464,16 @@ def _train(run: _Run, trainer: Trainer, batches: Batches, reporter, should_stop)
         listeners=listeners,
         batches=batches,
         rate=rate,
-        position=ckpt.position if ckpt else None,
+        position=run.position,
         costs=ckpt.costs if ckpt else None,
         monitor=run.monitor,
     )
     if result.status == Status.INTERRUPTED:
         save(result)
+    elif result.status == Status.COMPLETED and (why := worsened(result.costs)):
+        result.status = Status.DIVERGED  # finite but worse than where it started: as wrong as a NaN
+        rate = f"learning_rate={t.learning_rate:g}" + (f" ({t.optimizer})" if t.optimizer != "gd" else "")
+        result.message = f"training diverged: {why}, with {rate}; try a smaller learning_rate"
     return result
 
 
@@ -413,6 +516,9 @@ def _best(run: _Run):
 
 def _evaluate(run: _Run, params, result) -> dict:
     metrics = {"status": result.status, "started": run.started}
+    warnings = model_warnings(params, run.activations, run.train, run.resolved.model.task, run.spec.train.learning_rate)
+    if warnings:
+        metrics["warnings"] = warnings
     if result.status == Status.DIVERGED:
         return metrics
     for label, data in (("train", run.train), ("test", run.test), ("validation", run.validation)):
@@ -435,7 +541,11 @@ def _report(run: _Run, result, metrics: dict) -> Summary:
     t, setup_seconds = run.spec.train, run.setup_seconds
     start = run.resumed_from
     final_cost = result.costs[-1][1] if result.costs else None
-    seconds = run.previous_seconds + setup_seconds + result.seconds
+    if result.status == Status.INTERRUPTED and run.saved_sessions:
+        sessions = run.saved_sessions  # what its checkpoint holds: a resume adds to exactly this
+    else:
+        sessions = run.sessions + [setup_seconds + result.seconds]
+    seconds = sum(sessions)
     its_per_s = ((result.iterations - start) / result.seconds) if result.seconds > 0 else 0.0
     batches_per_epoch = Batches(run.train.m, t.batch_size if run.mini_batch else None).count
     metrics.update(
@@ -450,6 +560,7 @@ def _report(run: _Run, result, metrics: dict) -> Summary:
             "optimizer": t.optimizer,
             "learning_rate": result.steps[-1][1] if result.steps else t.learning_rate,
             "seconds": round(seconds, 6),
+            "sessions": [round(x, 6) for x in sessions],
             "setup_seconds": round(setup_seconds, 6),
             "iterations_per_second": round(its_per_s, 3),
             "layers": run.layer_dims,
@@ -501,16 +612,84 @@ def _report(run: _Run, result, metrics: dict) -> Summary:
         epochs=result.epochs,
         validation_accuracy=metrics.get("validation_accuracy"),
         best_iteration=run.monitor.best_steps if _best(run) is not None and result.status != Status.INTERRUPTED else None,
+        sessions=sessions,
+        warnings=metrics.get("warnings"),
     )
     if result.status == Status.DIVERGED:
         raise DivergedError(f"{result.message}. Run kept at {run.run_dir} (status: diverged)")
     return summary
 
 
+@contextmanager
+def _signals_held():
+    """Ctrl-C and SIGTERM wait (the kernel keeps them pending) until the block is done."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _stopped(run: _Run, exc: BaseException, should_stop) -> Exception:
+    """A hard stop in the middle of training (a second Ctrl-C, out of memory, a full disk): the
+    state in memory may be half updated, so the newest checkpoint is what is kept. metrics.json
+    says `interrupted` (written atomically, with Ctrl-C held off), and the error says where the run
+    is and how to resume it."""
+    at = run.position.steps if run.position is not None else run.resumed_from
+    kept = (
+        f"the run is kept in {run.run_dir} with its last checkpoint (iteration {run.saved})"
+        if run.saved is not None and (run.run_dir / CHECKPOINT).exists()
+        else f"the run is kept in {run.run_dir} but no checkpoint was written yet, so resuming starts it over"
+    )
+    again = f"resume with: nnctl train --resume {run.run_dir}"
+    metrics = {"status": Status.INTERRUPTED, "started": run.started, "iterations": run.saved or 0, "layers": run.layer_dims,
+               "sessions": run.saved_sessions or [], "seconds": round(sum(run.saved_sessions or []), 6)}
+    if isinstance(exc, KeyboardInterrupt):
+        name = getattr(should_stop, "name", "SIGINT")
+        out = Interrupted(f"{name} twice: stopped at once at iteration {at}; {kept}; {again}",
+                          exit_code=getattr(should_stop, "exit_code", 130))
+    elif isinstance(exc, MemoryError):
+        out = RunError(
+            f"out of memory at iteration {at} ({_size(available_memory())} available to this process); {kept}; "
+            f"free memory, or use train.dtype: float32 or smaller layers in a new run; to go on: {again}"
+        )
+    else:
+        where, code, reason = _write_failure(exc, run.run_dir)
+        fix = "free some space on that disk" if code in (errno.ENOSPC, errno.EDQUOT) else "make the run folder writable"
+        out = RunError(f"{where}: cannot be written ({reason}) at iteration {at}; {kept}; {fix}, then {again}")
+    metrics["message"] = str(out)
+    try:
+        with _signals_held():  # a third Ctrl-C waits for this write
+            write_json(run.run_dir / METRICS, metrics)
+    except OSError:
+        pass  # a full disk: metrics.json says `running`, which `nnctl runs` shows as interrupted once this process is gone
+    return out
+
+
+def _write_failure(exc: OSError, run_dir: Path) -> tuple:
+    """(the file, errno, the reason in words) of a failed write; HDF5 puts errno and the file in its text."""
+    import re
+
+    text = str(exc)
+    code = exc.errno
+    if code is None and (found := re.search(r"errno = (\d+)", text)):
+        code = int(found.group(1))
+    name = exc.filename
+    if name is None and (found := re.search(r"filename = '([^']*)'", text)):
+        name = found.group(1)
+    where = Path(name) if name else run_dir
+    if (tmp := re.fullmatch(r"\.(.+)\.[^.]+\.tmp", where.name)) is not None:  # atomic_path's temporary: name its target
+        where = where.with_name(tmp.group(1))
+    if where.parent.resolve() == run_dir.resolve():
+        where = run_dir / where.name
+    reason = os.strerror(code) if code else (exc.strerror or text.splitlines()[0][:120])
+    return where, code, reason
+
+
 def _check_same_data(run_dir: Path, train: Dataset, test: Dataset | None) -> None:
     if not (run_dir / REPRODUCE).exists():
         return
-    recorded = read_json(run_dir / REPRODUCE).get("data", {})
+    recorded = _recorded(run_dir).get("data", {})
     for role, data in (("train", train), ("test", test)):
         if data is not None and role in recorded and recorded[role]["sha256"] != data.sha256:
             raise DataError(
@@ -522,15 +701,31 @@ def _check_same_data(run_dir: Path, train: Dataset, test: Dataset | None) -> Non
 def resume_run(path, *, reporter: Reporter | None = None, should_stop=None) -> Summary:
     """Continue an interrupted, killed or crashed run in its own directory."""
     run_dir = resolve_run_path(path)
-    if not (run_dir / RESOLVED).exists():
+    if not run_dir.is_dir() or not (run_dir / RESOLVED).exists():
         raise RunError(f"{run_dir}: not a run directory (no {RESOLVED}); give a runs/... directory to --resume")
-    metrics = read_json(run_dir / METRICS) if (run_dir / METRICS).exists() else {}
-    status = run_status(metrics) if metrics else Status.INTERRUPTED
-    if status == Status.COMPLETED:
-        raise RunError(f"{run_dir}: the run already completed; nothing to resume")
-    if status == Status.DIVERGED:
-        raise RunError(f"{run_dir}: the run diverged; resuming would diverge again, so train it again with a smaller learning_rate")
-    if status == Status.RUNNING:
-        raise RunError(f"{run_dir}: the run is still running (pid {metrics.get('pid')}); stop it first")
-    spec = load_config(run_dir / RESOLVED)
-    return train_run(spec, run_dir=run_dir, reporter=reporter, should_stop=should_stop, resume=True)
+    try:
+        peek = read_json(run_dir / METRICS) if (run_dir / METRICS).exists() else {}
+    except RunError:
+        peek = {}
+    pid = peek.get("pid") if isinstance(peek, dict) else None
+    holder = f" (pid {pid})" if isinstance(pid, int) and not isinstance(pid, bool) else ""
+    with run_lock(run_dir, holder):  # taken before the status is read: of two resumes, one refuses here
+        metrics = read_json(run_dir / METRICS) if (run_dir / METRICS).exists() else {}
+        if not isinstance(metrics, dict):
+            raise RunError(
+                f"{run_dir / METRICS}: holds {_kind(metrics)}, not the JSON object nnctl writes; the file is damaged: "
+                f"delete it and resume again (the checkpoint, if any, is used)"
+            )
+        status = metrics.get("status", Status.INTERRUPTED)
+        if status not in tuple(Status):
+            raise RunError(
+                f"{run_dir / METRICS}: status: expected one of {', '.join(map(str, Status))} (got {status!r:.40}); "
+                f"the file is damaged: delete it and resume again (the checkpoint, if any, is used)"
+            )
+        if status == Status.COMPLETED:
+            raise RunError(f"{run_dir}: the run already completed; nothing to resume")
+        if status == Status.DIVERGED:
+            raise RunError(f"{run_dir}: the run diverged; resuming would diverge again, so train it again with a smaller learning_rate")
+        # `running` with the lock free: the process that wrote it is gone (killed, out of memory, machine down)
+        spec = load_config(run_dir / RESOLVED)
+        return train_run(spec, run_dir=run_dir, reporter=reporter, should_stop=should_stop, resume=True)

@@ -36,6 +36,8 @@ class Summary:
     epochs: int | None = None
     validation_accuracy: float | None = None
     best_iteration: int | None = None  # early stopping: the iteration whose parameters were kept
+    sessions: list | None = None  # seconds of each process the run took (more than one after a resume)
+    warnings: list | None = None  # a degenerate model: what it does and the likely cause
 
 
 def evaluate_dataset(params, activations, data: Dataset, loss: str) -> dict:
@@ -85,3 +87,68 @@ def reproduce_info(spec, train: Dataset, test: Dataset | None, command: list) ->
         "command": command,
         "rerun": f"nnctl train {RESOLVED}",
     }
+
+
+# ---------------------------------------------------------------- degenerate models
+
+CONSTANT = 1e-6  # outputs that differ by less than this (relative) across all examples are one constant
+UNSCALED = 100.0  # inputs larger than this in magnitude were most likely not scaled
+
+
+def model_warnings(params, activations, data: Dataset, task: str, learning_rate: float) -> list:
+    """What is degenerate about a trained model, on its training examples, with the likely cause:
+    one constant output for every example (dead ReLUs, saturated units), only ever one class,
+    a regression no better than the mean of its targets. [] for a healthy model."""
+    from nnctl.network import forward
+
+    with np.errstate(all="ignore"):
+        _, As = forward(data.X, params, activations)
+        AL = As[-1]
+        if not np.isfinite(AL).all():
+            return []
+        dead = []
+        for l, act in enumerate(activations[:-1], start=1):
+            A = As[l]
+            if act == "relu" and not A.any(axis=1).any():
+                dead.append(f"every ReLU unit of hidden layer {l} ({A.shape[0]} units) outputs 0 for every example (dead)")
+            elif act in ("sigmoid", "tanh") and A.shape[1] > 1 and (np.ptp(A, axis=1) < CONSTANT).all():
+                dead.append(f"every {act} unit of hidden layer {l} is saturated (the same value for every example)")
+        big = float(np.abs(data.X).max()) if data.X.size else 0.0
+        if big > UNSCALED:
+            cause = f"the inputs are not scaled (values up to {big:.4g}; scale them to about [-1, 1], as the course divides pixels by 255)"
+        elif dead:
+            cause = f"learning_rate={learning_rate:g} is too large: try a smaller one"
+        else:
+            cause = f"learning_rate={learning_rate:g} too large or too small, or too few iterations"
+        spread = np.ptp(AL, axis=1) if AL.shape[1] > 1 else np.zeros(AL.shape[0])
+        out = []
+        if AL.shape[1] > 1 and (spread <= CONSTANT * (1 + np.abs(AL).max(axis=1))).all():
+            value = ", ".join(f"{v:.6g}" for v in AL[:, 0])
+            why = f": {'; '.join(dead)}" if dead else ""
+            out.append(f"the model gives one output, {value}, for every training example{why}; likely cause: {cause}")
+            return out
+        if task == "classification":
+            Y = np.asarray(data.Y)
+            pred = (AL > 0.5).astype(int).ravel() if AL.shape[0] == 1 else AL.argmax(axis=0)
+            truth = (Y > 0.5).astype(int).ravel() if Y.shape[0] == 1 else Y.argmax(axis=0)
+            kinds = np.unique(truth)
+            if len(kinds) > 1 and len(np.unique(pred)) == 1:
+                k = int(pred[0])
+                share = float(np.mean(truth == k)) * 100
+                name = data.classes[k] if data.classes and k < len(data.classes) else str(k)
+                majority = "the majority class, " if share >= max(float(np.mean(truth == c)) * 100 for c in kinds) else ""
+                out.append(
+                    f"the model predicts only {name} ({majority}label {k}, {share:.1f}% of the training examples) for every "
+                    f"training example; likely cause: {cause}"
+                )
+        else:
+            Y = np.asarray(data.Y, dtype=np.float64)
+            sst = float(((Y - Y.mean(axis=1, keepdims=True)) ** 2).sum())
+            if sst > 0:
+                r2 = 1 - float(((AL - Y) ** 2).sum()) / sst
+                if r2 < 0.01:
+                    out.append(
+                        f"the model does no better than predicting the mean of the targets (R² = {r2:.3f} on the training "
+                        f"examples); likely cause: {cause}"
+                    )
+    return out

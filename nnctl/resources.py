@@ -43,8 +43,12 @@ def memory_estimate(layer_dims, m: int, itemsize: int, path: str, optimizer_arra
     return est
 
 
-def preflight(layer_dims, m: int, dtype, path: str, root: Path, free: int, optimizer_arrays: int = 0, batch_sizes=()) -> None:
-    """Refuse, before anything is written, a run that cannot fit in memory (`free` bytes) or on disk."""
+def preflight(layer_dims, m: int, dtype, path: str, root: Path, free: int, optimizer_arrays: int = 0, batch_sizes=(),
+              resume: bool = False) -> None:
+    """Refuse, before anything is written, a run that cannot fit in memory (`free` bytes) or on disk.
+
+    A place whose filesystem has no blocks at all (/proc, /sys: statvfs says 0 of 0) cannot hold
+    runs, whatever it says is free."""
     itemsize = np.dtype(dtype).itemsize
     est = memory_estimate(layer_dims, m, itemsize, path, optimizer_arrays, batch_sizes)
     need = sum(est.values())
@@ -62,13 +66,19 @@ def preflight(layer_dims, m: int, dtype, path: str, root: Path, free: int, optim
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
     try:
+        stat = os.statvfs(probe)
         free_disk = shutil.disk_usage(probe).free
     except OSError:
         return
+    if stat.f_blocks == 0:
+        raise RunError(
+            f"{root}: is on a filesystem with no disk blocks ({probe}: a virtual one, like /proc and /sys), which cannot hold runs; "
+            + ("move the run folder to a disk and resume it there" if resume else "choose a folder on a disk with --runs-dir")
+        )
     if disk > free_disk:
         raise RunError(
             f"{root}: the run's files need about {_size(disk)} but only {_size(free_disk)} is free on that disk; "
-            "free some space or choose another place with --runs-dir"
+            + ("free some space there, then resume" if resume else "free some space or choose another place with --runs-dir")
         )
 
 

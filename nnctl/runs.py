@@ -354,12 +354,15 @@ def list_runs(root, skipped: list | None = None) -> list:
                 skipped.append((run, str(exc) if isinstance(exc, ValueError) and METRICS in str(exc) else f"{METRICS} cannot be read ({exc})"))
             continue
         started = m.get("started")
+        warnings = m.get("warnings")
         rows.append(
             {
                 "run": str(run.relative_to(root)),
                 "started": started if isinstance(started, str) else None,
                 **result_fields(m),
                 "status": status,
+                # a degenerate model (metrics.json `warnings`): a list of sentences, anything else left out
+                "warnings": [w for w in warnings if isinstance(w, str)][:10] if isinstance(warnings, list) else [],
             }
         )
     rows.sort(key=lambda r: (r["started"] or "", r["run"]))

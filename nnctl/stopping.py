@@ -46,3 +46,44 @@ class StopRequest:
         for sig, old in self._old.items():
             signal.signal(sig, old)
         return False
+
+
+# ---------------------------------------------------------------- training that got worse
+
+RISE = 0.10  # a smoothed cost this far above the best smoothed level (or the first cost) has gone wrong
+
+
+def _windows(values: list, width: int) -> list:
+    """Means of consecutive windows of `width` values (the last one may be shorter)."""
+    return [sum(values[i : i + width]) / len(values[i : i + width]) for i in range(0, len(values), width)]
+
+
+def _cost(v: float) -> str:
+    return f"{v:.6f}" if abs(v) < 1e6 else f"{v:.6g}"
+
+
+def worsened(costs: list) -> str | None:
+    """Why a finished run's recorded costs say training got worse, or None.
+
+    `costs`: [(epoch, cost)] as recorded. Costs are compared in windows (a tenth of the records,
+    at least one), never point to point, so a mini-batch curve's noise or a short bump in a
+    chaotic phase does not count. Worse is either
+      - the last window's mean above the first recorded cost (the cost at the initial parameters,
+        for full batch: exact) by more than RISE; or
+      - the last window's mean above the best window's by more than RISE, with the last quarter
+        of the windows rising: the cost climbed away from where it had got to and kept climbing.
+    """
+    values = [float(c) for _, c in costs]
+    if len(values) < 3:
+        return None
+    first = values[0]
+    width = max(1, len(values) // 10)
+    means = _windows(values, width)
+    last = means[-1]
+    if last > first * (1 + RISE) and last - first > 1e-12:
+        return f"the cost rose from {_cost(first)} at the start to {_cost(values[-1])} at the end"
+    best = min(means)
+    tail = means[-max(2, len(means) // 4) :]
+    if last > best * (1 + RISE) and last - best > 1e-12 and all(b >= a for a, b in zip(tail, tail[1:])):
+        return f"the cost fell to {_cost(min(values))}, then rose to {_cost(values[-1])} over the last part of the run"
+    return None

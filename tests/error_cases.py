@@ -194,6 +194,92 @@ def read_only(*args, **kwargs):
     raise PermissionError(13, "Permission denied")
 
 
+# --- run integrity: helpers ---
+LONG = "data: {train: train.h5}\nmodel: {hidden: [3]}\ntrain: {learning_rate: 0.1, iterations: 40, record_every: 10}\n"
+
+
+def _interrupted(folder: Path, name: str, spec: str = LONG) -> Path:
+    """A run stopped by request after 25 iterations (its checkpoint and files kept), moved to folder/name."""
+    from nnctl.config import load_config
+    from nnctl.experiment import train_run
+
+    if not (folder / "train.h5").exists():
+        course_h5(folder / "train.h5")
+    (folder / f"{name}.yaml").write_text(spec)
+    calls = [0]
+
+    def stop():
+        calls[0] += 1
+        return calls[0] >= 25
+
+    summary = train_run(load_config(folder / f"{name}.yaml"), runs_root=folder / f"{name}-runs", should_stop=stop)
+    target = folder / name
+    Path(summary.run_dir).rename(target)
+    return target
+
+
+def interrupted_run(edit=lambda run: None):
+    """An interrupted run in place, then `edit(run)`: a file of it changed by hand or replaced."""
+
+    def write(path):
+        edit(_interrupted(path.parent, path.name))
+
+    return write
+
+
+def edit_text(name, old, new):
+    def edit(run):
+        f = run / name
+        assert old in f.read_text(), (old, f.read_text())
+        f.write_text(f.read_text().replace(old, new))
+
+    return edit
+
+
+def foreign_checkpoint(spec=LONG):
+    def edit(run):
+        other = _interrupted(run.parent, "other", spec)
+        (run / "checkpoint.h5").write_bytes((other / "checkpoint.h5").read_bytes())
+
+    return edit
+
+
+def checkpoint_attr(key, value=None):
+    def edit(run):
+        with h5py.File(run / "checkpoint.h5", "a") as f:
+            if value is None:
+                del f.attrs[key]
+            else:
+                f.attrs[key] = value
+
+    return edit
+
+
+def checkpoint_array(key, change):
+    def edit(run):
+        with h5py.File(run / "checkpoint.h5", "a") as f:
+            data = f[key][()]
+            del f[key]
+            f[key] = change(data)
+
+    return edit
+
+
+def truncate(name):
+    def edit(run):
+        data = (run / name).read_bytes()
+        (run / name).write_bytes(data[: len(data) // 3])
+
+    return edit
+
+
+def write_file(name, text):
+    def edit(run):
+        (run / name).write_text(text)
+
+    return edit
+
+
 CASES = [
     # ---- the spec
     Case("config file missing", {}, ["train", "{tmp}/nope.yaml"], "Error: {tmp}/nope.yaml: no such config file"),
@@ -614,6 +700,78 @@ CASES += [
          "check backprop without dropout (--set train.keep_prob=1), then add dropout back, as the course does"),
     Case("rows of the wrong width for predict", {"run": planar_run, "r.csv": "x1,x2,x3\n1,2,3\n"}, ["predict", "{tmp}/r.csv", "--run", "{tmp}/run"],
          "Error: {tmp}/r.csv: data row 1 has 3 values; the model takes 2 numbers per row"),
+    # --- run integrity ---
+    Case("resume after config.resolved.yaml's layers were edited", {"run": interrupted_run(edit_text("config.resolved.yaml", "layers: [48, 3, 1]", "layers: [48, 5, 1]"))},
+         ["train", "--resume", "{tmp}/run"],
+         "Error: {tmp}/run/config.resolved.yaml: is not the spec the run started with (model.layers: [48, 5, 1] in the spec, [48, 3, 1] when "
+         "the run started); put it back as it was, or train the edited spec as a new run: nnctl train {tmp}/run/config.resolved.yaml"),
+    Case("resume after config.resolved.yaml's dtype was edited", {"run": interrupted_run(edit_text("config.resolved.yaml", "dtype: float64", "dtype: float32"))},
+         ["train", "--resume", "{tmp}/run"],
+         "Error: {tmp}/run/config.resolved.yaml: is not the spec the run started with (train.dtype: 'float32' in the spec, 'float64' when "
+         "the run started); put it back as it was, or train the edited spec as a new run: nnctl train {tmp}/run/config.resolved.yaml"),
+    Case("resume after iterations were lowered below the checkpoint's", {"run": interrupted_run(edit_text("config.resolved.yaml", "iterations: 40", "iterations: 10"))},
+         ["train", "--resume", "{tmp}/run"],
+         "Error: {tmp}/run/config.resolved.yaml: is not the spec the run started with (train.iterations: 10 in the spec, 40 when "
+         "the run started); put it back as it was, or train the edited spec as a new run: nnctl train {tmp}/run/config.resolved.yaml"),
+    Case("resume with another run's checkpoint of the same spec", {"run": interrupted_run(foreign_checkpoint())},
+         ["train", "--resume", "{tmp}/run"],
+         "Error: {tmp}/run/checkpoint.h5: belongs to another run (its run id is not the one in {tmp}/run/reproduce.json); put this run's own "
+         "checkpoint back, or delete {tmp}/run/checkpoint.h5 to restart the run from the beginning (nnctl train --resume {tmp}/run then starts over, same spec and data)"),
+    Case("resume with another run's checkpoint of other layers", {"run": interrupted_run(foreign_checkpoint(LONG.replace("[3]", "[4]")))},
+         ["train", "--resume", "{tmp}/run"],
+         "Error: {tmp}/run/checkpoint.h5: was written for other settings than the run's spec (model.layers: [48, 3, 1] in the spec, "
+         "[48, 4, 1] when the run started); delete {tmp}/run/checkpoint.h5 to restart the run from the beginning (nnctl train --resume {tmp}/run then starts over, same spec and data)"),
+    Case("resume with a checkpoint that has no spec fingerprint", {"run": interrupted_run(checkpoint_attr("fingerprint"))},
+         ["train", "--resume", "{tmp}/run"],
+         "Error: {tmp}/run/checkpoint.h5: holds no fingerprint of the spec it was written for, so nothing says it belongs to this run; delete {tmp}/run/checkpoint.h5 to restart the run from the beginning (nnctl train --resume {tmp}/run then starts over, same spec and data)"),
+    Case("resume with a checkpoint whose W1 has another shape", {"run": interrupted_run(checkpoint_array("W1", lambda w: w[:2]))},
+         ["train", "--resume", "{tmp}/run"],
+         "Error: {tmp}/run/checkpoint.h5: W1 has shape (2, 48) but layers [48, 3, 1] need (3, 48); delete {tmp}/run/checkpoint.h5 to restart the run from the beginning (nnctl train --resume {tmp}/run then starts over, same spec and data)"),
+    Case("resume with a checkpoint of float32 parameters for a float64 run", {"run": interrupted_run(checkpoint_array("W2", lambda w: w.astype(np.float32)))},
+         ["train", "--resume", "{tmp}/run"],
+         "Error: {tmp}/run/checkpoint.h5: W2 is float32 but train.dtype is float64; delete {tmp}/run/checkpoint.h5 to restart the run from the beginning (nnctl train --resume {tmp}/run then starts over, same spec and data)"),
+    Case("resume with a checkpoint past the run's end", {"run": interrupted_run(lambda r: (checkpoint_attr("iterations", "77000")(r), checkpoint_attr("epoch", "77000")(r)))},
+         ["train", "--resume", "{tmp}/run"],
+         "Error: {tmp}/run/checkpoint.h5: says iteration 77000, which a run of 40 epochs of 1 batch cannot be at; delete {tmp}/run/checkpoint.h5 to restart the run from the beginning (nnctl train --resume {tmp}/run then starts over, same spec and data)"),
+    Case("resume with a checkpoint whose cost curve does not fit its position", {"run": interrupted_run(lambda r: (checkpoint_attr("iterations", "35")(r), checkpoint_attr("epoch", "35")(r)))},
+         ["train", "--resume", "{tmp}/run"],
+         "Error: {tmp}/run/checkpoint.h5: its cost curve (recorded at epochs [0, 10, 20], 3 in all) does not match its position, epoch 35, "
+         "recording every 10; delete {tmp}/run/checkpoint.h5 to restart the run from the beginning (nnctl train --resume {tmp}/run then starts over, same spec and data)"),
+    Case("resume with a checkpoint whose first layer names a path", {"run": interrupted_run(checkpoint_attr("first_layer", '"../../etc/passwd"'))},
+         ["train", "--resume", "{tmp}/run"],
+         "Error: {tmp}/run/checkpoint.h5: first_layer: expected one of primal, dual (got '../../etc/passwd'); delete {tmp}/run/checkpoint.h5 to restart the run from the beginning (nnctl train --resume {tmp}/run then starts over, same spec and data)"),
+    Case("resume with a checkpoint whose position is not a number", {"run": interrupted_run(checkpoint_attr("iterations", '"many"'))},
+         ["train", "--resume", "{tmp}/run"],
+         "Error: {tmp}/run/checkpoint.h5: the checkpoint is damaged (iterations: expected a whole number >= 0 (got 'many')); delete {tmp}/run/checkpoint.h5 to restart the run from the beginning (nnctl train --resume {tmp}/run then starts over, same spec and data)"),
+    Case("resume with a truncated checkpoint", {"run": interrupted_run(truncate("checkpoint.h5"))},
+         ["train", "--resume", "{tmp}/run"],
+         "Error: {tmp}/run/checkpoint.h5: cannot be read (truncated or damaged); delete {tmp}/run/checkpoint.h5 to restart the run from the beginning (nnctl train --resume {tmp}/run then starts over, same spec and data)"),
+    Case("resume with a metrics.json that is not an object", {"run": interrupted_run(write_file("metrics.json", "[1, 2]"))},
+         ["train", "--resume", "{tmp}/run"],
+         "Error: {tmp}/run/metrics.json: holds a list, not the JSON object nnctl writes; the file is damaged: delete it and resume again "
+         "(the checkpoint, if any, is used)"),
+    Case("resume with an unknown status in metrics.json", {"run": interrupted_run(write_file("metrics.json", '{"status": 5}'))},
+         ["train", "--resume", "{tmp}/run"],
+         "Error: {tmp}/run/metrics.json: status: expected one of running, completed, interrupted, diverged (got 5); the file is damaged: "
+         "delete it and resume again (the checkpoint, if any, is used)"),
+    Case("resume with BLAS threads in reproduce.json that are not a number", {"run": interrupted_run(write_file("reproduce.json", '{"blas": {"threads": "all"}}'))},
+         ["train", "--resume", "{tmp}/run"],
+         "Error: {tmp}/run/reproduce.json: blas.threads: expected a whole number of threads from 1 to 4096 (got 'all'); the file is damaged "
+         "or was edited, so train the run again"),
+    Case("resume with a data entry in reproduce.json that is not an object", {"run": interrupted_run(write_file("reproduce.json", '{"data": {"train": 5}}'))},
+         ["train", "--resume", "{tmp}/run"],
+         "Error: {tmp}/run/reproduce.json: data: expected train and test entries, each with its sha256 (got {'train': 5}); the file is damaged "
+         "or was edited, so train the run again"),
+    Case("runs folder under /proc", cfg(GOOD), ["train", "{tmp}/c.yaml", "--runs-dir", "/proc/nnctl-runs"],
+         "Error: /proc/nnctl-runs: is on a filesystem with no disk blocks (/proc: a virtual one, like /proc and /sys), which cannot hold "
+         "runs; choose a folder on a disk with --runs-dir"),
+    Case("resume with reproduce.json deleted", {"run": interrupted_run(lambda r: (r / "reproduce.json").unlink())},
+         ["train", "--resume", "{tmp}/run"],
+         "Error: {tmp}/run/checkpoint.h5: belongs to a run whose id is in its reproduce.json, but {tmp}/run/reproduce.json is missing "
+         "or has none; put the run's reproduce.json back, or delete {tmp}/run/checkpoint.h5 to restart the run from the beginning "
+         "(nnctl train --resume {tmp}/run then starts over, same spec and data)"),
+    Case("resume of a folder that is not a run", {"notrun/x.txt": "x"}, ["train", "--resume", "{tmp}/notrun"],
+         "Error: {tmp}/notrun: not a run directory (no config.resolved.yaml); give a runs/... directory to --resume"),
 ]
 
 

@@ -1,0 +1,51 @@
+"""One process at a time per run directory: an advisory lock on the directory itself.
+
+`fcntl.flock` on the run folder's own file descriptor (no lock file to leave behind or to go
+stale): the kernel releases it when the process ends, however it ends (Ctrl-C, SIGTERM, kill -9,
+out of memory). A `train` holds it from the moment its folder exists; a `--resume` takes it
+before it reads the run's status, so of two resumes of one run, one refuses.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+from nnctl.errors import RunError
+
+_HELD: dict = {}  # resolved path -> [fd, depth]: re-entrant within one process
+
+
+@contextmanager
+def run_lock(run_dir, holder: str = ""):
+    """Hold the run's lock, or raise RunError at once if another process holds it."""
+    key = str(Path(run_dir).resolve())
+    if key in _HELD:
+        _HELD[key][1] += 1
+        try:
+            yield
+        finally:
+            _HELD[key][1] -= 1
+        return
+    try:
+        fd = os.open(key, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        raise RunError(f"{run_dir}: cannot open the run directory ({exc.strerror})") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise RunError(
+            f"{run_dir}: another nnctl process is training this run now{holder}; wait for it to end "
+            "(or stop it with Ctrl-C), then resume"
+        ) from None
+    except OSError:  # a filesystem without locks: go on unlocked rather than refuse every run
+        pass
+    _HELD[key] = [fd, 1]
+    try:
+        yield
+    finally:
+        _HELD.pop(key, None)
+        os.close(fd)  # releases the lock
