@@ -469,9 +469,12 @@ CASES = [
     Case("unknown optimizer", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "train.optimizer=sgd"],
          "Error: {tmp}/c.yaml (with --set train.optimizer=sgd): train.optimizer: must be 'gd', 'momentum', 'rmsprop' or 'adam' (got 'sgd')"),
     Case("checkpoint of other settings", {"run": edited_interrupted_run}, ["train", "--resume", "{tmp}/run"],
-         "Error: {tmp}/run/checkpoint.h5: the checkpoint was written for other model or train settings than the run's spec; train it again"),
+         "Error: {tmp}/run/config.resolved.yaml: is not the spec the run started with (train.learning_rate: 0.2 in the spec, 0.1 when "
+         "the run started); put it back as it was, or train the edited spec as a new run: nnctl train {tmp}/run/config.resolved.yaml"),
     Case("checkpoint out of its epoch", {"run": checkpoint_out_of_its_epoch}, ["train", "--resume", "{tmp}/run"],
-         "Error: {tmp}/run/checkpoint.h5: the checkpoint's position or learning rate does not fit the run's spec; train the run again"),
+         "Error: {tmp}/run/checkpoint.h5: says iteration 4 (epoch 1, batch 99), which a run of 5 epochs of 3 batches cannot be at; "
+         "delete {tmp}/run/checkpoint.h5 to restart the run from the beginning (nnctl train --resume {tmp}/run then starts over, "
+         "same spec and data)"),
 ]
 
 
