@@ -516,7 +516,8 @@ def _best(run: _Run):
 
 def _evaluate(run: _Run, params, result) -> dict:
     metrics = {"status": result.status, "started": run.started}
-    warnings = model_warnings(params, run.activations, run.train, run.resolved.model.task, run.spec.train.learning_rate)
+    in_memory = isinstance(run.train.X, np.ndarray)  # a streamed file is not read whole again for these checks
+    warnings = model_warnings(params, run.activations, run.train, run.resolved.model.task, run.spec.train.learning_rate) if in_memory else []
     if warnings:
         metrics["warnings"] = warnings
     if result.status == Status.DIVERGED:

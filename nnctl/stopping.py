@@ -62,6 +62,9 @@ def _cost(v: float) -> str:
     return f"{v:.6f}" if abs(v) < 1e6 else f"{v:.6g}"
 
 
+GIVEN_BACK = 0.25  # of the progress made, for a late rise to count as divergence
+
+
 def worsened(costs: list) -> str | None:
     """Why a finished run's recorded costs say training got worse, or None.
 
@@ -71,7 +74,9 @@ def worsened(costs: list) -> str | None:
       - the last window's mean above the first recorded cost (the cost at the initial parameters,
         for full batch: exact) by more than RISE; or
       - the last window's mean above the best window's by more than RISE, with the last quarter
-        of the windows rising: the cost climbed away from where it had got to and kept climbing.
+        of the windows rising, and the rise giving back more than GIVEN_BACK of what training had
+        gained (first - best): the cost climbed away from where it had got to and kept climbing.
+        A small wobble near a low cost (0.022 -> 0.041 after 1.0 -> 0.022) is not that.
     """
     values = [float(c) for _, c in costs]
     if len(values) < 3:
@@ -84,6 +89,6 @@ def worsened(costs: list) -> str | None:
         return f"the cost rose from {_cost(first)} at the start to {_cost(values[-1])} at the end"
     best = min(means)
     tail = means[-max(2, len(means) // 4) :]
-    if last > best * (1 + RISE) and last - best > 1e-12 and all(b >= a for a, b in zip(tail, tail[1:])):
+    if last > best * (1 + RISE) and last - best > GIVEN_BACK * (first - best) and all(b >= a for a, b in zip(tail, tail[1:])):
         return f"the cost fell to {_cost(min(values))}, then rose to {_cost(values[-1])} over the last part of the run"
     return None

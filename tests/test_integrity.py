@@ -334,7 +334,7 @@ def test_degenerate_models_are_said_everywhere(tmp_path):
     m = 200
     _plain(tmp_path / "maj.h5", rng.normal(size=(m, 3)) * 0.01, (np.arange(m) % 4 == 0).astype(np.int64), ["no", "yes"])
     _plain(tmp_path / "reg.h5", rng.normal(size=(m, 3)), rng.normal(size=m))
-    (tmp_path / "maj.yaml").write_text("name: maj\ndata: {train: maj.h5}\nmodel: {hidden: []}\ntrain: {learning_rate: 0.5, iterations: 300}\n")
+    (tmp_path / "maj.yaml").write_text("name: maj\ndata: {train: maj.h5, normalize: none}\nmodel: {hidden: []}\ntrain: {learning_rate: 0.5, iterations: 300}\n")
     (tmp_path / "reg.yaml").write_text("name: reg\ndata: {train: reg.h5}\nmodel: {hidden: [4], output_activation: linear, loss: mse}\n"
                                        "train: {learning_rate: 0.01, iterations: 200}\n")
     runs = tmp_path / "runs"
