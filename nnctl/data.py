@@ -89,8 +89,14 @@ def make_moons(m: int = 300, seed: int = 3, noise: float = 0.2):
     outer_x, outer_y = np.cos(t_out), np.sin(t_out)
     inner_x, inner_y = 1 - np.cos(t_in), 1 - np.sin(t_in) - 0.5  # scikit-learn's expression, for its digits
     x = np.vstack([np.append(outer_x, inner_x), np.append(outer_y, inner_y)]).T
+    return _shuffled_with_noise(rs, x, n_out, n_in, noise)
+
+
+def _shuffled_with_noise(rs, x, n_out: int, n_in: int, noise: float):
+    """scikit-learn's ending of make_moons and make_circles: labels 0 for the first n_out points, 1 for
+    the rest; one `shuffle` of the indices; then `normal(scale=noise)` over the (m, 2) array."""
     y = np.hstack([np.zeros(n_out, dtype=np.uint8), np.ones(n_in, dtype=np.uint8)])
-    order = np.arange(m)
+    order = np.arange(n_out + n_in)
     rs.shuffle(order)
     x, y = x[order], y[order]
     if noise:
@@ -112,13 +118,7 @@ def make_circles(m: int = 300, seed: int = 1, noise: float = 0.05, factor: float
     t_out = np.linspace(0, 2 * np.pi, n_out, endpoint=False)
     t_in = np.linspace(0, 2 * np.pi, n_in, endpoint=False)
     x = np.vstack([np.append(np.cos(t_out), np.cos(t_in) * factor), np.append(np.sin(t_out), np.sin(t_in) * factor)]).T
-    y = np.hstack([np.zeros(n_out, dtype=np.uint8), np.ones(n_in, dtype=np.uint8)])
-    order = np.arange(m)
-    rs.shuffle(order)
-    x, y = x[order], y[order]
-    if noise:
-        x += rs.normal(scale=noise, size=x.shape)
-    return x, y
+    return _shuffled_with_noise(rs, x, n_out, n_in, noise)
 
 
 def make_spiral(m: int = 300, k: int = 3, seed: int = 1, noise: float = 0.2):

@@ -12,15 +12,10 @@ from nnctl.errors import RunError
 from nnctl.firstlayer import FIRST_LAYERS
 
 
-from nnctl.memory import available_memory  # noqa: E402,F401  (MemAvailable, rlimits and cgroups)
+from nnctl.memory import available_memory, format_bytes  # noqa: E402,F401  (MemAvailable, rlimits and cgroups)
 
 
-def _size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
-        n /= 1024
-    return f"{n:.1f} TiB"
+_size = format_bytes  # 1536 -> '1.5 KiB'
 
 
 def memory_estimate(layer_dims, m: int, itemsize: int, path: str, optimizer_arrays: int = 0, batch_sizes=()) -> dict:
