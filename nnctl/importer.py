@@ -82,7 +82,8 @@ def import_folder(
         raise DataError(f"--test-fraction must be at least 0 and below 1 (got {test_fraction})")
     folders = class_folders(folder, classes)
     prepare_output(output, force)  # before the work: an import of many pictures is not thrown away at the end
-    files = [(label, f) for label, d in enumerate(folders) for f in sorted(d.rglob("*")) if f.is_file()]
+    # every entry but folders: a FIFO, a device or a dangling link is listed as skipped, with its reason
+    files = [(label, f) for label, d in enumerate(folders) for f in sorted(d.rglob("*")) if not f.is_dir()]
     labels, names, skipped = [], [], []
     shape = (size, size, 3)
     # the pictures go to a scratch file beside the output as they are read, never all in memory

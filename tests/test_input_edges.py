@@ -374,3 +374,19 @@ def test_data_info_with_text_labels(tmp_path):
     result = invoke("data", "info", tmp_path / "d.h5", "--preview-out", tmp_path / "p.png")
     assert result.exit_code == 1
     assert result.stderr.strip() == f"Error: {tmp_path / 'd.h5'}: 'x' (float64) and 'y' (|S1) must hold numbers to be previewed"
+
+
+def test_import_lists_fifos_devices_and_dangling_links_as_skipped(tmp_path):
+    """They were left out without a word ("2 files skipped" for 5 bad files): each is named with its reason."""
+    root = photo_folder(tmp_path / "pics")
+    classes = sorted(p for p in root.iterdir() if p.is_dir())
+    os.mkfifo(classes[0] / "pipe.png")
+    (classes[0] / "zero.png").symlink_to("/dev/zero")
+    (classes[1] / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    result = nnctl("data", "import", root, "-o", tmp_path / "p.h5", "--size", "8", timeout=60)
+    assert result.returncode == 0, result.stderr
+    said = result.stdout + result.stderr
+    assert "pipe.png: is a named pipe (FIFO), not a regular file" in said
+    assert "zero.png: is a character device, not a regular file" in said
+    assert "gone.png: no such file" in said
+    assert "3 files skipped" in said
