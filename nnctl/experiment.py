@@ -122,7 +122,7 @@ def load_inputs(spec: Spec) -> Inputs:
     if streamed and np.dtype(train.preprocessing["x_dtype"]) != np.uint8 and spec.data.normalize == "auto":
         norm = Normalization("none", "auto: streamed from its file, so used as stored (standardise the file beforehand if its features differ in scale)")
     else:
-        norm = fit_normalization(spec.data.normalize, train.X, train.preprocessing["x_dtype"])
+        norm = fit_normalization(spec.data.normalize, train.X, train.preprocessing["x_dtype"], train.source)
     for data in (train, test, validation):
         if data is not None:
             norm.apply(data.X)
