@@ -396,6 +396,8 @@ def _open_run_dir(run: _Run, config_text, runs_root, command, held: ExitStack) -
         rec = reproduce_info(spec, run.train, run.test, command or sys.argv)
         rec.update(run_id=run.run_id, fingerprint=checkpoint.fingerprint(run.resolved), settings=checkpoint.settings(run.resolved))
         write_json(run.run_dir / REPRODUCE, rec)
+        if run.own_dir:  # now, not only at the end: after a kill -9, `--resume runs/latest` is this run
+            update_latest(run.run_dir.parent, run.run_dir)
     write_json(
         run.run_dir / METRICS,
         {"status": Status.RUNNING, "started": run.started, "pid": os.getpid(), "host": platform.node(), "layers": run.layer_dims},
