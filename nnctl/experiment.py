@@ -362,8 +362,11 @@ def _batch_sizes(run: _Run) -> tuple:
 def _preflight(run: _Run, runs_root) -> None:
     run.root = root = Path(runs_root or run.spec.runs_dir) if run.own_dir else run.run_dir.parent
     # X is already loaded, in the training dtype
+    t = run.spec.train
+    dropout = Dropout(keep_probs_per_layer(t.keep_prob, len(run.layer_dims) - 1), t.dropout_masks, t.seed).layers if t.dropout else ()
+    in_memory = [d.m for d in (run.train, run.test, run.validation) if d is not None and isinstance(d.X, np.ndarray)]
     preflight(run.layer_dims, run.train.m, run.dtype, run.path, root, available_memory(), _optimizer_arrays(run.spec), _batch_sizes(run),
-              resume=run.resume)
+              resume=run.resume, dropout_layers=dropout, l2=t.l2 > 0, initial=True, eval_m=max(in_memory, default=0))
 
 
 def _open_run_dir(run: _Run, config_text, runs_root, command, held: ExitStack) -> None:

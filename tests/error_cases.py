@@ -342,8 +342,8 @@ CASES = [
     Case("runs directory not writable", {**cfg(GOOD), "blocker": "a file"}, ["train", "{tmp}/c.yaml", "--runs-dir", "{tmp}/blocker/runs"],
          "Error: {tmp}/blocker/runs: cannot create the runs directory (Not a directory); choose another with --runs-dir"),
     Case("network too big for memory", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "model.hidden=[100000000]"],
-         "Error: the network's arrays need about 134.1 GiB (parameters and gradients: 74.5 GiB, activations and dZ: 11.9 GiB, "
-         "dual path (G, P, C, W1_0): 47.7 GiB) but only 1.0 GiB of memory is available; use train.dtype: float32, fewer examples or smaller layers",
+         "Error: the network's arrays need about 254.8 GiB (parameters and gradients: 74.5 GiB, initial parameters and their draw: 108.8 GiB, "
+         "activations and dZ: 11.9 GiB, dual path (G, P, C, W1_0): 47.7 GiB, end-of-run forward pass: 11.9 GiB) but only 1.0 GiB of memory is available; use train.dtype: float32, fewer examples or smaller layers",
          patches={"nnctl.experiment.available_memory": lambda: 1 << 30}),
     Case("disk too full for the run's files", cfg(GOOD), ["train", "{tmp}/c.yaml", "--runs-dir", "{tmp}/runs"],
          "Error: {tmp}/runs: the run's files need about 2.0 MiB but only 1.0 KiB is free on that disk; free some space or choose another place with --runs-dir",
