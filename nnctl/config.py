@@ -69,6 +69,7 @@ class _Strict(BaseModel):
             types = _types_in(cls.model_fields[info.field_name].annotation)
             if bool not in types and types & {int, float}:
                 what = "a whole number" if int in types and float not in types else "a number"
+                what += " or a file name" if str in types else ""
                 raise PydanticCustomError("boolean_for_number", "must be " + what + ", not a boolean (got {got})", {"got": _yaml_word(v)})
         return v
 
