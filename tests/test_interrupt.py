@@ -54,7 +54,7 @@ def start(workdir, runs, path, *extra):
 def wait_for_checkpoint(runs, proc, timeout=60):
     deadline = time.time() + timeout
     while time.time() < deadline:
-        found = list(runs.glob("*/checkpoint.h5"))
+        found = [p for p in runs.glob("*/checkpoint.h5") if not p.parent.is_symlink()]  # not runs/latest
         if found:
             return found[0].parent
         assert proc.poll() is None, proc.communicate()
