@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Annotated, Literal, Optional, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from nnctl.activations import ACTIVATION_NAMES
 from nnctl.data import BUILTIN_PREFIX, file_kind, is_anonymous_pipe, parse_builtin
@@ -39,10 +40,38 @@ MAX_YAML_NODES = 100_000  # values in the document once every alias is expanded
 MAX_YAML_DEPTH = 64  # sections and lists inside one another
 MAX_SEED = 2**32 - 1  # np.random.seed and RandomState take 0 .. 2**32 - 1
 NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
+MAX_NAME = 100  # characters: the run folder's name (timestamp + name) stays well under the file systems' 255
+
+
+def _types_in(ann) -> set:
+    """The plain types a field's annotation admits (Optional, Union, list and Annotated unwrapped)."""
+    if isinstance(ann, type):
+        return {ann}
+    return set().union(*(_types_in(a) for a in typing.get_args(ann))) if typing.get_args(ann) else set()
+
+
+def _yaml_word(v) -> str:
+    """A value as the YAML that gave it: true, not True."""
+    if isinstance(v, list):
+        return "[" + ", ".join(_yaml_word(x) for x in v) + "]"
+    return "true" if v is True else "false" if v is False else repr(v)
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_booleans_for_numbers(cls, v, info):
+        """YAML's true/false are not 1/0: a number field given a boolean is refused, not read as 1."""
+        values = v if isinstance(v, list) else [v]
+        if any(isinstance(x, bool) for x in values):
+            types = _types_in(cls.model_fields[info.field_name].annotation)
+            if bool not in types and types & {int, float}:
+                what = "a whole number" if int in types and float not in types else "a number"
+                what += " or a file name" if str in types else ""
+                raise PydanticCustomError("boolean_for_number", "must be " + what + ", not a boolean (got {got})", {"got": _yaml_word(v)})
+        return v
 
 
 class DataSpec(_Strict):
@@ -197,6 +226,18 @@ class TrainSpec(_Strict):
     )
     early_stopping: Optional[EarlyStoppingSpec] = Field(None, description="needs data.validation")
 
+    @field_validator("keep_prob", mode="before")
+    @classmethod
+    def _keep_prob(cls, v):
+        """The union's error once, in words (not once per alternative with pydantic's names for them)."""
+        def ok(x):
+            return isinstance(x, (int, float)) and not isinstance(x, bool) and 0 < x <= 1
+        if not (ok(v) or (isinstance(v, list) and v and all(ok(x) for x in v))):
+            raise PydanticCustomError(
+                "keep_prob", "must be a number in (0, 1] or a list of them, one per hidden layer (got {got})", {"got": _yaml_word(v)}
+            )
+        return v
+
     @model_validator(mode="after")
     def _check(self):
         if (self.iterations is None) == (self.epochs is None):
@@ -240,7 +281,7 @@ class SweepSpec(_Strict):
 
 
 class Spec(_Strict):
-    name: Optional[str] = Field(None, pattern=NAME_PATTERN, description="default: the config file's name")
+    name: Optional[str] = Field(None, pattern=NAME_PATTERN, max_length=MAX_NAME, description="default: the config file's name")
     data: DataSpec
     model: ModelSpec = ModelSpec()
     train: TrainSpec
@@ -433,6 +474,10 @@ def _format_error(err) -> str:
             f"{path}: use only letters, digits, '_', '.' and '-' (no spaces or slashes), "
             f"e.g. {re.sub(r'[^A-Za-z0-9_.-]+', '-', str(err.get('input'))).strip('-') or 'run'!r} (got {err.get('input')!r})"
         )
+    if kind in ("boolean_for_number", "keep_prob"):
+        return f"{path}: {err['msg']}"
+    if kind == "string_too_long" and loc == ["name"]:
+        return f"{path}: at most {MAX_NAME} characters, so that the run folder's name fits the file system; use a shorter name (got {len(err.get('input'))} characters)"
     msg = err["msg"].replace("Input should be", "must be")
     shown = err.get("input")
     if isinstance(shown, (dict, list)) and len(repr(shown)) > 60:

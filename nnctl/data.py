@@ -660,7 +660,33 @@ class Normalization:
         return {"normalize/mean": self.mean, "normalize/std": self.std} if self.method == "standardize" else {}
 
 
-def fit_normalization(requested: str, X, x_dtype: str) -> Normalization:
+def feature_statistics(X, source: str = "the training data") -> tuple:
+    """Per-feature mean and standard deviation (n_x, 1) of X (n_x, m) in float64, without overflow.
+
+    Each feature is first divided by its largest |x| (so values of 1e300 are squared as numbers of
+    order one), and the statistics scaled back. Data whose statistics are still not finite (a
+    value of inf or nan, or a spread beyond float64's range) is refused (DataError naming `source`)."""
+    X64 = np.asarray(X, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        scale = np.max(np.abs(X64), axis=1, keepdims=True) if X64.shape[1] else np.ones((X64.shape[0], 1))
+        finite = np.isfinite(scale[:, 0])
+        scale = np.where(finite[:, None] & (scale > 0), scale, 1.0)
+        unit = X64 / scale
+        mean_u = unit.mean(axis=1, keepdims=True)
+        std_u = unit.std(axis=1, keepdims=True)
+        mean, std = mean_u * scale, std_u * scale
+    bad = ~(finite & np.isfinite(mean[:, 0]) & np.isfinite(std[:, 0]))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        what = "holds values that are not finite (inf or nan)" if not finite[i] or not np.isfinite(mean_u[i, 0]) else "spreads beyond float64's range, so its standard deviation is not finite"
+        raise DataError(
+            f"{source}: feature {i} {what} ({int(bad.sum())} of {bad.size} features); "
+            "rescale the inputs (e.g. divide by their largest |x|) and replace non-finite values before training"
+        )
+    return mean, std
+
+
+def fit_normalization(requested: str, X, x_dtype: str, source: str = "the training data") -> Normalization:
     """The normalisation the training inputs X (n_x, m) get, from the training set alone.
 
     none: as stored (uint8 pixels are always divided by 255, the course's scaling); standardize: per
@@ -673,9 +699,7 @@ def fit_normalization(requested: str, X, x_dtype: str) -> Normalization:
         return Normalization("none", "data.normalize: none")
     if requested == "auto" and np.dtype(x_dtype) == np.uint8:
         return Normalization("none", "auto: uint8 pixels, divided by 255")
-    X64 = np.asarray(X, dtype=np.float64)
-    mean = X64.mean(axis=1, keepdims=True)
-    std = X64.std(axis=1, keepdims=True)
+    mean, std = feature_statistics(X, source)
     varying = std[:, 0] > 0
     if requested == "auto":
         s, mu = std[varying, 0], np.abs(mean[varying, 0])

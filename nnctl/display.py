@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from nnctl.training import Reporter
+from nnctl.stopping import format_cost
 
 
 def out_console() -> Console:
@@ -70,7 +71,7 @@ class RichReporter(Reporter):
 
     def on_cost(self, iteration, cost):
         val = getattr(self, "validation", None)
-        self.progress.update(self.task, cost=f"{cost:.6f}" + ("" if val is None else f" val {val:.4f}"))
+        self.progress.update(self.task, cost=format_cost(cost) + ("" if val is None else f" val {val:.4f}"))
 
     def on_tick(self, iteration):
         self.progress.update(self.task, completed=iteration)
@@ -90,12 +91,12 @@ class PlainReporter(Reporter):
         self.total, self.t0 = total, time.perf_counter()
 
     def on_validation(self, iteration, cost, accuracy):
-        self.validation = f"  validation cost {cost:.6f}" + ("" if accuracy is None else f" accuracy {accuracy:.2f}%")
+        self.validation = f"  validation cost {format_cost(cost)}" + ("" if accuracy is None else f" accuracy {accuracy:.2f}%")
 
     def on_cost(self, iteration, cost):
         elapsed = time.perf_counter() - self.t0
         val = getattr(self, "validation", "")
-        self.console.print(f"{self.name}: {self.unit} {iteration}/{self.total}  cost {cost:.6f}{val}  {elapsed:.1f}s")
+        self.console.print(f"{self.name}: {self.unit} {iteration}/{self.total}  cost {format_cost(cost)}{val}  {elapsed:.1f}s")
 
 
 def short_label(name: str, limit: int = 20) -> str:
@@ -146,7 +147,7 @@ def summary_table(s) -> Table:
         table.add_row("validation accuracy", _pct(s.validation_accuracy))
     if getattr(s, "best_iteration", None) is not None:
         table.add_row("early stopping", f"best at iteration {s.best_iteration}")
-    table.add_row("final cost", "—" if s.final_cost is None else f"{s.final_cost:.6f}")
+    table.add_row("final cost", "—" if s.final_cost is None else format_cost(s.final_cost))
     table.add_row("iterations", str(s.iterations))
     table.add_row("wall time", wall_time(s.seconds, s.sessions))
     table.add_row("iterations/s", f"{s.iterations_per_second:,.1f}")
@@ -341,7 +342,7 @@ class SweepDisplay:
                 self.console.print(Text(f"started {st['name']}"))
         st["iteration"] = iteration if iteration is not None else st["iteration"]
         if kind == "cost":
-            st["cost"] = f"{value:.6f}"
+            st["cost"] = format_cost(value)
         if self.live:
             self.live.update(self._table())
 
@@ -389,7 +390,7 @@ def sweep_table(rows, dimensions, title, width: int | None = None) -> Table:
         "layers": [_layers(r["layers"]) for r in rows],
         "train": [_score(r, "train") for r in rows],
         "test": [_score(r, "test") for r in rows],
-        "cost": ["—" if r["final_cost"] is None else f"{r['final_cost']:.6f}" for r in rows],
+        "cost": ["—" if r["final_cost"] is None else format_cost(r['final_cost']) for r in rows],
         "s": ["—" if r["seconds"] is None else f"{r['seconds']:.2f}" for r in rows],
         "status": [r["status"] or "—" for r in rows],
     }
@@ -471,7 +472,7 @@ def runs_table(rows, root) -> None:
         ("layers", [_layers(r["layers"]) for r in rows], False),
         ("train", [_score(r, "train") for r in rows], True),
         ("test", [_score(r, "test") for r in rows], True),
-        ("final cost", ["—" if r["final_cost"] is None else f"{r['final_cost']:.6f}" for r in rows], True),
+        ("final cost", ["—" if r["final_cost"] is None else format_cost(r['final_cost']) for r in rows], True),
         ("seconds", ["—" if r["seconds"] is None else f"{r['seconds']:.2f}" for r in rows], False),
         ("status", [r["status"] + ("*" if r.get("warnings") else "") for r in rows], True),
     ]
@@ -500,7 +501,7 @@ def format_metric(key: str, value) -> str:
     if key.endswith("accuracy"):
         return f"{value:.2f}%"
     if key.endswith("rmse") or key == "final_cost":
-        return f"{value:.6f}" if abs(value) < 1e6 else f"{value:.6g}"
+        return format_cost(value)
     if key == "seconds":
         return f"{value:.2f} s"
     if key == "iterations_per_second":
@@ -566,7 +567,7 @@ def run_facts(f) -> None:
     for split, s in f.scores:
         score = _pct(s["accuracy"]) if f.task == "classification" else ("—" if s["rmse"] is None else f"{s['rmse']:.6g}")
         cost = s["cost"] if s["cost"] is not None else (f.final_cost if split == "train" else None)
-        table.add_row(split, score, "—" if cost is None else f"{cost:.6f}")
+        table.add_row(split, score, "—" if cost is None else format_cost(cost))
     if f.scores:
         console.print(table)
     facts = [
@@ -577,7 +578,7 @@ def run_facts(f) -> None:
     its, costs = f.costs.get("iteration") or [], f.costs.get("cost") or []
     if its:
         finite = [c for c in costs if c == c and abs(c) != float("inf")]
-        facts.append(("costs recorded", f"{len(its)}: first {costs[0]:.6f} at 0, last {costs[-1]:.6f} at {its[-1]:,}" + (f", lowest {min(finite):.6f}" if finite else "")))
+        facts.append(("costs recorded", f"{len(its)}: first {format_cost(costs[0])} at 0, last {format_cost(costs[-1])} at {its[-1]:,}" + (f", lowest {format_cost(min(finite))}" if finite else "")))
     for extra in sorted(set(f.costs) - {"iteration", "cost"}):
         values = [v for v in f.costs[extra] if v == v]
         if values:

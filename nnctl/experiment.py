@@ -122,7 +122,7 @@ def load_inputs(spec: Spec) -> Inputs:
     if streamed and np.dtype(train.preprocessing["x_dtype"]) != np.uint8 and spec.data.normalize == "auto":
         norm = Normalization("none", "auto: streamed from its file, so used as stored (standardise the file beforehand if its features differ in scale)")
     else:
-        norm = fit_normalization(spec.data.normalize, train.X, train.preprocessing["x_dtype"])
+        norm = fit_normalization(spec.data.normalize, train.X, train.preprocessing["x_dtype"], train.source)
     for data in (train, test, validation):
         if data is not None:
             norm.apply(data.X)
@@ -362,8 +362,11 @@ def _batch_sizes(run: _Run) -> tuple:
 def _preflight(run: _Run, runs_root) -> None:
     run.root = root = Path(runs_root or run.spec.runs_dir) if run.own_dir else run.run_dir.parent
     # X is already loaded, in the training dtype
+    t = run.spec.train
+    dropout = Dropout(keep_probs_per_layer(t.keep_prob, len(run.layer_dims) - 1), t.dropout_masks, t.seed).layers if t.dropout else ()
+    in_memory = [d.m for d in (run.train, run.test, run.validation) if d is not None and isinstance(d.X, np.ndarray)]
     preflight(run.layer_dims, run.train.m, run.dtype, run.path, root, available_memory(), _optimizer_arrays(run.spec), _batch_sizes(run),
-              resume=run.resume)
+              resume=run.resume, dropout_layers=dropout, l2=t.l2 > 0, initial=True, eval_m=max(in_memory, default=0))
 
 
 def _open_run_dir(run: _Run, config_text, runs_root, command, held: ExitStack) -> None:
@@ -396,6 +399,8 @@ def _open_run_dir(run: _Run, config_text, runs_root, command, held: ExitStack) -
         rec = reproduce_info(spec, run.train, run.test, command or sys.argv)
         rec.update(run_id=run.run_id, fingerprint=checkpoint.fingerprint(run.resolved), settings=checkpoint.settings(run.resolved))
         write_json(run.run_dir / REPRODUCE, rec)
+        if run.own_dir:  # now, not only at the end: after a kill -9, `--resume runs/latest` is this run
+            update_latest(run.run_dir.parent, run.run_dir)
     write_json(
         run.run_dir / METRICS,
         {"status": Status.RUNNING, "started": run.started, "pid": os.getpid(), "host": platform.node(), "layers": run.layer_dims},

@@ -18,34 +18,55 @@ from nnctl.memory import available_memory, format_bytes  # noqa: E402,F401  (Mem
 _size = format_bytes  # 1536 -> '1.5 KiB'
 
 
-def memory_estimate(layer_dims, m: int, itemsize: int, path: str, optimizer_arrays: int = 0, batch_sizes=()) -> dict:
-    """Bytes the training arrays take, by kind: what `Trainer` allocates, from the shapes alone.
+def memory_estimate(layer_dims, m: int, itemsize: int, path: str, optimizer_arrays: int = 0, batch_sizes=(), *,
+                    dropout_layers=(), l2: bool = False, initial: bool = False, eval_m: int = 0) -> dict:
+    """Bytes the run's arrays take, by kind: what `Trainer` allocates, from the shapes alone, and
+    (keyword arguments) what the run holds beside it.
 
     `optimizer_arrays`: arrays of each parameter's size the optimizer holds (Adam: v, s and a
-    scratch); `batch_sizes`: the mini-batch sizes, each with its own buffers.
+    scratch); `batch_sizes`: the mini-batch sizes, each with its own buffers; `dropout_layers`:
+    the layers with a mask D[l] (itemsize), its uniform draw (float64) and the dropped copy of A[l]
+    in every buffer; `l2`: the (lambda/m) W[l] scratch of each weight matrix; `initial`: the
+    initial parameters, alive while the Trainer copies them into its parameter vector, and the
+    largest layer's draw (`randn` in float64 and its scaled copy, e.g. `randn(...) * scale`);
+    `eval_m`: the examples of the largest data set given a full forward pass at the end of the run
+    (model checks, evaluation, validation) while the Trainer still exists: Z[l] and A[l] (n[l], eval_m)
+    of every layer.
     """
     n = layer_dims
     weights = sum(n[l] * n[l - 1] + n[l] for l in range(1, len(n)))
     per_example = 2 * sum(n[1:]) + n[-1]  # A[l], dZ[l] and Z[L]
+    per_dropout = sum(n[l] for l in dropout_layers) * (2 * itemsize + 8)  # D[l], fwd[l]; the uniform draw in float64
     est = {"parameters and gradients": 2 * weights * itemsize}
+    if initial:
+        largest = max(n[l] * n[l - 1] for l in range(1, len(n)))
+        est["initial parameters and their draw"] = weights * itemsize + 2 * largest * 8
     if not batch_sizes:  # with mini-batches the Trainer makes no buffers of all m examples
         est["activations and dZ"] = per_example * m * itemsize
+        if dropout_layers:
+            est["dropout masks"] = per_dropout * m
     else:
         est["mini-batch buffers"] = sum((per_example + n[0] + n[-1]) * b for b in batch_sizes) * itemsize
+        if dropout_layers:
+            est["dropout masks"] = per_dropout * sum(batch_sizes)
     if optimizer_arrays:
         est["optimizer state"] = optimizer_arrays * weights * itemsize
+    if l2:
+        est["L2 scratch"] = sum(n[l] * n[l - 1] for l in range(1, len(n))) * itemsize
     est.update(FIRST_LAYERS[path].extra_bytes(n[1], n[0], m, itemsize))
+    if eval_m:
+        est["end-of-run forward pass"] = 2 * sum(n[1:]) * eval_m * itemsize
     return est
 
 
 def preflight(layer_dims, m: int, dtype, path: str, root: Path, free: int, optimizer_arrays: int = 0, batch_sizes=(),
-              resume: bool = False) -> None:
+              resume: bool = False, **more) -> None:
     """Refuse, before anything is written, a run that cannot fit in memory (`free` bytes) or on disk.
 
     A place whose filesystem has no blocks at all (/proc, /sys: statvfs says 0 of 0) cannot hold
     runs, whatever it says is free."""
     itemsize = np.dtype(dtype).itemsize
-    est = memory_estimate(layer_dims, m, itemsize, path, optimizer_arrays, batch_sizes)
+    est = memory_estimate(layer_dims, m, itemsize, path, optimizer_arrays, batch_sizes, **more)  # more: see memory_estimate
     need = sum(est.values())
     if need > free:
         parts = ", ".join(f"{k}: {_size(v)}" for k, v in est.items())

@@ -58,8 +58,14 @@ def _windows(values: list, width: int) -> list:
     return [sum(values[i : i + width]) / len(values[i : i + width]) for i in range(0, len(values), width)]
 
 
-def _cost(v: float) -> str:
+def format_cost(v: float) -> str:
+    """A cost as printed everywhere: the course's 6 decimals for ordinary sizes, %.6g from 1e6 up
+    (a diverging run's 1.5e154 stays 11 characters, not 155 digits)."""
+    v = float(v)
     return f"{v:.6f}" if abs(v) < 1e6 else f"{v:.6g}"
+
+
+_cost = format_cost
 
 
 GIVEN_BACK = 0.25  # of the progress made, for a late rise to count as divergence

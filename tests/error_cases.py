@@ -342,8 +342,8 @@ CASES = [
     Case("runs directory not writable", {**cfg(GOOD), "blocker": "a file"}, ["train", "{tmp}/c.yaml", "--runs-dir", "{tmp}/blocker/runs"],
          "Error: {tmp}/blocker/runs: cannot create the runs directory (Not a directory); choose another with --runs-dir"),
     Case("network too big for memory", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "model.hidden=[100000000]"],
-         "Error: the network's arrays need about 134.1 GiB (parameters and gradients: 74.5 GiB, activations and dZ: 11.9 GiB, "
-         "dual path (G, P, C, W1_0): 47.7 GiB) but only 1.0 GiB of memory is available; use train.dtype: float32, fewer examples or smaller layers",
+         "Error: the network's arrays need about 254.8 GiB (parameters and gradients: 74.5 GiB, initial parameters and their draw: 108.8 GiB, "
+         "activations and dZ: 11.9 GiB, dual path (G, P, C, W1_0): 47.7 GiB, end-of-run forward pass: 11.9 GiB) but only 1.0 GiB of memory is available; use train.dtype: float32, fewer examples or smaller layers",
          patches={"nnctl.experiment.available_memory": lambda: 1 << 30}),
     Case("disk too full for the run's files", cfg(GOOD), ["train", "{tmp}/c.yaml", "--runs-dir", "{tmp}/runs"],
          "Error: {tmp}/runs: the run's files need about 2.0 MiB but only 1.0 KiB is free on that disk; free some space or choose another place with --runs-dir",
@@ -775,6 +775,24 @@ CASES += [
          "(nnctl train --resume {tmp}/run then starts over, same spec and data)"),
     Case("resume of a folder that is not a run", {"notrun/x.txt": "x"}, ["train", "--resume", "{tmp}/notrun"],
          "Error: {tmp}/notrun: not a run directory (no config.resolved.yaml); give a runs/... directory to --resume"),
+    # --- polish ---
+    Case("boolean where a whole number is meant", cfg(GOOD.replace("iterations: 5", "iterations: true")), ["train", "{tmp}/c.yaml"],
+         "Error: {tmp}/c.yaml: train.iterations: must be a whole number, not a boolean (got true)"),
+    Case("boolean where a number is meant", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "train.l2=false"],
+         "Error: {tmp}/c.yaml (with --set train.l2=false): train.l2: must be a number, not a boolean (got false)"),
+    Case("boolean among layer sizes", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "model.hidden=[3, true]"],
+         "Error: {tmp}/c.yaml (with --set model.hidden=[3, true]): model.hidden: must be a whole number, not a boolean (got [3, true])"),
+    Case("infinite learning rate", cfg(GOOD.replace("learning_rate: 0.1", "learning_rate: .inf")), ["train", "{tmp}/c.yaml"],
+         "Error: {tmp}/c.yaml: train.learning_rate: must be a finite number (got inf)"),
+    Case("NaN learning rate", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "train.learning_rate=.nan"],
+         "Error: {tmp}/c.yaml (with --set train.learning_rate=.nan): train.learning_rate: must be a finite number (got nan)"),
+    Case("keep_prob of 0", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "train.keep_prob=0"],
+         "Error: {tmp}/c.yaml (with --set train.keep_prob=0): train.keep_prob: must be a number in (0, 1] or a list of them, one per hidden layer (got 0)"),
+    Case("keep_prob list with a value above 1", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "train.keep_prob=[0.5, 2]"],
+         "Error: {tmp}/c.yaml (with --set train.keep_prob=[0.5, 2]): train.keep_prob: must be a number in (0, 1] or a list of them, one per hidden layer (got [0.5, 2])"),
+    Case("name of 300 characters", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "name=" + "n" * 300],
+         "Error: {tmp}/c.yaml (with --set name=" + "n" * 300 + "): name: at most 100 characters, so that the run folder's name fits the file system; "
+         "use a shorter name (got 300 characters)"),
 ]
 
 

@@ -171,3 +171,23 @@ def test_every_shipped_config_is_valid():
     for path in configs:
         spec = load_config(path)
         assert spec.name == path.stem
+
+
+def test_numbers_are_numbers_and_finite_but_yaml_exponents_still_floats(tmp_path):
+    """`iterations: true` was read as 1 and `.inf` accepted; `1e-3` (a YAML float) and ints for
+    floats still pass."""
+    from nnctl.config import spec_from_text
+    from nnctl.errors import ConfigError
+
+    base = "data: {train: builtin:planar}\nmodel: {hidden: [3]}\n"
+    spec = spec_from_text(base + "train: {learning_rate: 1e-3, iterations: 5, l2: 1, keep_prob: [1]}\n", tmp_path / "c.yaml", [])
+    assert spec.train.learning_rate == 0.001 and spec.train.l2 == 1.0 and spec.train.iterations == 5
+    for bad, said in (
+        ("learning_rate: 1, iterations: true", "train.iterations: must be a whole number, not a boolean (got true)"),
+        ("learning_rate: -.inf, iterations: 5", "train.learning_rate: must be a finite number (got -inf)"),
+        ("learning_rate: 1, iterations: 5, beta1: .nan", "train.beta1: must be a finite number (got nan)"),
+        ("learning_rate: 1, iterations: 5, keep_prob: 0", "train.keep_prob: must be a number in (0, 1] or a list of them"),
+    ):
+        with pytest.raises(ConfigError) as err:
+            spec_from_text(base + "train: {" + bad + "}\n", tmp_path / "c.yaml", [])
+        assert len(str(err.value).splitlines()) == 1 and said in str(err.value), str(err.value)

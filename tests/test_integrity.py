@@ -257,8 +257,8 @@ def test_too_big_for_the_process_memory_limit_is_refused_with_numbers(tmp_path):
     result = subprocess.run([sys.executable, "-m", "nnctl", "train", str(tmp_path / "big.yaml"), "-q", "--runs-dir", str(tmp_path / "runs")],
                             preexec_fn=limit, capture_output=True, text=True)
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
-    assert re.fullmatch(r"Error: the network's arrays need about 6\.0 GiB \(parameters and gradients: 125\.0 KiB, activations and dZ: "
-                        r"6\.0 GiB\) but only 1\.\d GiB of memory is available; use train\.dtype: float32, fewer examples or smaller layers\n",
+    assert re.fullmatch(r"Error: the network's arrays need about 11\.9 GiB \(parameters and gradients: 125\.0 KiB, initial parameters and their draw: "
+                        r"125\.0 KiB, activations and dZ: 6\.0 GiB, end-of-run forward pass: 6\.0 GiB\) but only 1\.\d GiB of memory is available; use train\.dtype: float32, fewer examples or smaller layers\n",
                         result.stderr), result.stderr
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())  # refused before anything is written
 

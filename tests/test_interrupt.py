@@ -54,7 +54,7 @@ def start(workdir, runs, path, *extra):
 def wait_for_checkpoint(runs, proc, timeout=60):
     deadline = time.time() + timeout
     while time.time() < deadline:
-        found = list(runs.glob("*/checkpoint.h5"))
+        found = [p for p in runs.glob("*/checkpoint.h5") if not p.parent.is_symlink()]  # not runs/latest
         if found:
             return found[0].parent
         assert proc.poll() is None, proc.communicate()
@@ -194,3 +194,24 @@ def test_resume_refuses_finished_and_changed_data(workdir, reference):
         f"Error: {d / 'train.h5'}: the train data changed since the run started (SHA-256 differs from "
         f"{run / 'reproduce.json'}); resuming would not reproduce the run, so train it again"
     )
+
+
+def test_kill_9_then_resume_runs_latest_resumes_the_killed_run(workdir, reference):
+    """`latest` points at a run from the moment its directory is made: after a kill -9 (no ending
+    code runs) `--resume runs/latest` is that run, not an older completed one."""
+    runs = workdir / "runs-kill-latest"
+    done = nnctl("train", workdir / "tiny.yaml", "-q", "--runs-dir", runs, "--set", "train.iterations=50")
+    assert done.returncode == 0, done.stderr
+    older = (runs / "latest").resolve()
+    proc = start(workdir, runs, "dual")
+    run = wait_for_checkpoint(runs, proc)
+    proc.kill()
+    proc.communicate()
+    assert (runs / "latest").resolve() == run.resolve() != older
+    result = nnctl("train", "--resume", runs / "latest", "-q")
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["status"] == "completed" and metrics["iterations"] == ITERATIONS and metrics["resumed_from"] > 0
+    assert_same_params(run, reference["dual"])
+    assert (runs / "latest").resolve() == run.resolve()
+    assert json.loads((older / "metrics.json").read_text())["iterations"] == 50  # the older run untouched

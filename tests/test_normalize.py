@@ -180,3 +180,36 @@ def test_early_stopping_needs_a_validation_set(tabular):
         f"Error: {tabular / 't.yaml'} (with --set train.early_stopping={{patience: 3}}): train.early_stopping: it watches "
         "a validation set; add data.validation (a file, or a fraction such as 0.2)"
     )
+
+
+def test_features_near_1e300_are_standardised_without_overflow(tmp_path):
+    """x ~ 1e300: the statistics are computed scaled by each feature's largest |x| (squaring 1e300
+    overflowed to a std of inf with a numpy warning on the terminal); the run trains normally."""
+    import os
+    import subprocess
+    import sys
+    import warnings
+
+    from nnctl.data import feature_statistics
+    from nnctl.errors import DataError
+
+    rs = np.random.default_rng(0)
+    x = rs.standard_normal((40, 2)) * 1e300
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        norm = fit_normalization("auto", x.T, "float64")
+    assert norm.method == "standardize" and np.all(np.isfinite(norm.std)) and np.all(np.isfinite(norm.mean))
+    np.testing.assert_allclose(norm.std[:, 0] / 1e300, (x / 1e300).std(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(norm.mean[:, 0] / 1e300, (x / 1e300).mean(axis=0), rtol=1e-9, atol=1e-12)
+    with pytest.raises(DataError, match=r"^d\.h5: feature 1 holds values that are not finite .*; rescale the inputs"):
+        feature_statistics(np.array([[1.0, 2.0], [1.0, np.inf]]), "d.h5")
+
+    with h5py.File(tmp_path / "big.h5", "w") as f:
+        f["x"], f["y"] = x, np.arange(40) % 2
+    (tmp_path / "c.yaml").write_text("data: {train: big.h5}\nmodel: {hidden: [3]}\ntrain: {learning_rate: 0.1, iterations: 50}\n")
+    for cmd in (["config", "show", "c.yaml"], ["train", "c.yaml", "--runs-dir", "runs"]):
+        out = subprocess.run([sys.executable, "-m", "nnctl", *cmd], cwd=tmp_path, capture_output=True, text=True, env=os.environ)
+        assert out.returncode == 0, out.stderr
+        assert "Warning" not in out.stderr and "overflow" not in out.stderr + out.stdout
+        if cmd[0] == "config":
+            assert "feature std from 9.5e+299 to 9.74e+299" in out.stdout and "inf" not in out.stdout

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from nnctl.network import LOSSES, backward, forward, initialize_parameters
 from nnctl.optimizers import OPTIMIZER_NAMES, SCHEDULES, epoch_rate, make_optimizer
 from nnctl.training import Batches, Trainer, gradient_descent
+from conftest import REPO
 from test_network import gradient_check
 
 LAYOUT = [("W1", (3, 2)), ("b1", (3, 1)), ("W2", (1, 3)), ("b2", (1, 1))]
@@ -295,6 +296,66 @@ def test_memory_estimate_counts_optimizer_state_and_batch_buffers():
     buffers = sum(b.nbytes() + b.X.nbytes + b.Y.nbytes for size, b in trainer.buffers.items() if size != 300)
     assert buffers == adam["mini-batch buffers"]
     assert sum(v.nbytes for v in trainer.optimizer.m.values()) + trainer.optimizer._tmp.nbytes == adam["optimizer state"]
+
+
+
+def test_memory_estimate_counts_dropout_l2_initialisation_and_the_end_of_run_forward_pass():
+    """What the run holds beside the Trainer's buffers, each part against what is really allocated:
+    the dropout masks, the L2 scratch, the initial parameters with their draw (randn and its scaled
+    copy), and the full forward pass model_warnings/evaluate_dataset make over the training set."""
+    import tracemalloc
+
+    from nnctl.network import forward
+    from nnctl.regularization import Dropout
+    from nnctl.resources import memory_estimate
+
+    dims, m = [3, 40, 7, 1], 300
+    weights = 3 * 40 + 40 + 40 * 7 + 7 + 7 + 1
+    est = memory_estimate(dims, m, 8, "primal", batch_sizes=(64, 44), dropout_layers=(1, 2), l2=True, initial=True, eval_m=m)
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((3, m)), np.ones((1, m))
+    tracemalloc.start()
+    params = initialize_parameters(dims, "normal", 0.01, rng=rng)  # W = randn(...) * scale: a second copy while drawn
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert sum(a.nbytes for a in params.values()) == weights * 8
+    assert weights * 8 < peak <= est["initial parameters and their draw"]
+    dropout = Dropout([0.8, 0.9, 1.0], "fresh", 1)
+    trainer = Trainer(params, X, Y, ["relu", "relu", "sigmoid"], "cross_entropy", 0.1, batch_size=64, l2=0.7, dropout=dropout)
+    assert dropout.layers == [1, 2]
+    buffers = [b for size, b in trainer.buffers.items() if size != m]
+    assert sum(b.nbytes() + b.X.nbytes + b.Y.nbytes for b in buffers) == est["mini-batch buffers"] + est["dropout masks"]
+    assert sum(a.nbytes for a in trainer._decay[1:]) == est["L2 scratch"]
+    assert trainer.theta.nbytes + trainer.grad.nbytes == est["parameters and gradients"]
+    Zs, As = forward(X, trainer.params, ["relu", "relu", "sigmoid"])
+    assert sum(a.nbytes for a in Zs[1:] + As[1:]) == est["end-of-run forward pass"]
+    full = memory_estimate(dims, m, 8, "primal", dropout_layers=(1, 2))
+    B = trainer._full()
+    assert B.nbytes() == full["activations and dZ"] + full["dropout masks"]
+
+
+def test_a_hidden_layer_of_3_000_000_is_refused_before_training(monkeypatch):
+    """The quickstart with model.hidden=[3000000] (m = 400) was let start on a machine with 23 GiB
+    and killed by the kernel at 24 GB: the estimate left out the end-of-run forward pass (17.9 GiB)."""
+    import nnctl.experiment as experiment
+    from typer.testing import CliRunner
+
+    from nnctl.cli import app
+
+    monkeypatch.setattr(experiment, "available_memory", lambda: 23 << 30)
+
+    def never(run):
+        raise AssertionError("training started")  # never allocate the 36 GiB for real
+
+    monkeypatch.setattr(experiment, "_initialise", never)
+    result = CliRunner().invoke(app, ["train", str(REPO / "configs" / "quickstart.yaml"), "--set", "model.hidden=[3000000]",
+                                      "--runs-dir", "/nonexistent-nnctl-runs"])
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert result.stderr.strip() == (
+        "Error: the network's arrays need about 36.1 GiB (parameters and gradients: 183.1 MiB, initial parameters and their draw: "
+        "183.1 MiB, activations and dZ: 17.9 GiB, end-of-run forward pass: 17.9 GiB) but only 23.0 GiB of memory is available; "
+        "use train.dtype: float32, fewer examples or smaller layers"
+    )
 
 
 def test_minibatch_divergence_names_epoch_and_iteration():

@@ -483,3 +483,24 @@ def test_read_evaluation_checks_what_it_reads(tmp_path, tiny_config):
     path.write_text("[1, 2]")
     with pytest.raises(RunError, match="holds a list, not the JSON object nnctl writes; run `nnctl evaluate` again"):
         read_evaluation(path)
+
+
+def test_huge_costs_print_in_six_significant_digits(tmp_path):
+    """learning_rate=1e9 on the quickstart: costs of 1e154 and beyond were printed with all their
+    155 digits in the progress lines and the summary; from 1e6 up they are %.6g, below the course's
+    6 decimals."""
+    from nnctl.stopping import format_cost
+
+    assert format_cost(0.6930480201239823) == "0.693048"
+    assert format_cost(999999.0) == "999999.000000"
+    assert format_cost(1.4917403854550949e154) == "1.49174e+154"
+    assert format_cost(-2.5e7) == "-2.5e+07" and format_cost(float("inf")) == "inf"
+    out = subprocess.run(
+        [sys.executable, "-m", "nnctl", "train", str(REPO / "configs" / "quickstart.yaml"), "--set", "train.learning_rate=1e9",
+         "--set", "train.iterations=3000", "--runs-dir", str(tmp_path / "runs")],
+        cwd=tmp_path, capture_output=True, text=True, env=os.environ,
+    )
+    said = out.stdout + out.stderr
+    assert "cost 0.693048" in said and re.search(r"cost \d\.\d+e\+\d\d", said), said
+    assert not re.search(r"\d{7,}\.", said), said  # no cost of 1e6 or more in fixed point
+    assert "Traceback" not in said and "Warning" not in said
