@@ -642,6 +642,12 @@ def _stopped(run: _Run, exc: BaseException, should_stop) -> Exception:
     says `interrupted` (written atomically, with Ctrl-C held off), and the error says where the run
     is and how to resume it."""
     at = run.position.steps if run.position is not None else run.resumed_from
+    if (run.run_dir / CHECKPOINT).exists():  # the stop can land between a checkpoint's rename and our note of it
+        try:
+            disk = checkpoint.load(run.run_dir)
+            run.saved, run.saved_sessions = disk.position.steps, [float(x) for x in disk.meta.get("sessions", [])]
+        except (RunError, OSError, TypeError, ValueError):
+            pass  # a damaged checkpoint: the resume names it
     kept = (
         f"the run is kept in {run.run_dir} with its last checkpoint (iteration {run.saved})"
         if run.saved is not None and (run.run_dir / CHECKPOINT).exists()
