@@ -574,14 +574,20 @@ def run_facts(f) -> None:
         ("wall time", "—" if f.seconds is None else f"{f.seconds:.2f} s"),
         ("learning rate", "—" if f.learning_rate is None else f"{f.learning_rate:g}"),
     ]
-    its, costs = f.costs.get("iteration") or [], f.costs.get("cost") or []
+    from nnctl.runs import costs_axis
+
+    axis, its = costs_axis(f.costs)
+    costs = f.costs.get("cost") or []
     if its:
         finite = [c for c in costs if c == c and abs(c) != float("inf")]
-        facts.append(("costs recorded", f"{len(its)}: first {costs[0]:.6f} at 0, last {costs[-1]:.6f} at {its[-1]:,}" + (f", lowest {min(finite):.6f}" if finite else "")))
-    for extra in sorted(set(f.costs) - {"iteration", "cost"}):
+        facts.append(("costs recorded", f"{len(its)}: first {costs[0]:.6f} at {axis} {its[0]:,}, last {costs[-1]:.6f} at {axis} {its[-1]:,}" + (f", lowest {min(finite):.6f}" if finite else "")))
+    for extra in sorted(set(f.costs) - {axis, "iteration", "cost"}):
         values = [v for v in f.costs[extra] if v == v]
         if values:
-            facts.append((extra.replace("_", " "), f"last {values[-1]:.6g}"))
+            text = f"last {values[-1]:.6g}"
+            if extra == "learning_rate" and len(set(values)) > 1:
+                text = f"{values[0]:.6g} at {axis} {its[0]:,}, down to {values[-1]:.6g} at {axis} {its[-1]:,}"
+            facts.append((extra.replace("_", " "), text))
     kv = Table(show_header=False, box=None, pad_edge=False)
     kv.add_column(style="bold")
     kv.add_column(overflow="fold")

@@ -52,9 +52,29 @@ def write_json(path, obj) -> Path:
     return atomic_write(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
+def readable_file(path) -> Path:
+    """`path` if it is a regular file (a symlink to one is fine), checked before anything opens it: a
+    FIFO, a device or a folder in a run or sweep folder would block the read or be read forever.
+    Every file read back from a run or sweep folder goes through here."""
+    import stat
+
+    from nnctl.data import file_kind
+
+    path = Path(path)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise RunError(f"{path}: no such file; train the run again (or give another run)") from None
+    except OSError as exc:
+        raise RunError(f"{path}: cannot be read ({exc.strerror}); check its permissions") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise RunError(f"{path}: is {file_kind(st)}, not a regular file nnctl wrote; remove it and train the run again")
+    return path
+
+
 def read_json(path) -> dict:
     try:
-        return json.loads(Path(path).read_text())
+        return json.loads(readable_file(path).read_text())
     except (OSError, ValueError) as exc:
         raise RunError(f"{path}: cannot be read ({exc})") from None
 
@@ -83,10 +103,48 @@ def write_costs_csv(path, costs) -> Path:
     return atomic_write(path, "\n".join(lines) + "\n")
 
 
+COST_AXES = ("epoch", "iteration")  # costs.csv's first column: mini-batch runs per epoch, full-batch per iteration
+
+
+def read_costs_columns(path) -> dict:
+    """costs.csv as columns, in every layout nnctl writes (nnctl.metrics.cost_columns): `epoch,cost,
+    iteration[,learning_rate]` for mini-batches, `iteration,cost[,learning_rate]` for full batch, maybe
+    with validation columns. The first column is the curve's x axis (`costs_axis`).
+
+    Rows that do not parse are skipped; a file without an epoch or iteration column then cost raises ValueError.
+    """
+    import csv
+
+    with open(readable_file(path), newline="", encoding="utf-8", errors="replace") as fh:
+        reader = csv.reader(fh)
+        header = [h.strip().lower() for h in next(reader, [])]
+        if len(header) < 2 or header[0] not in COST_AXES or header[1] != "cost" or len(set(header)) != len(header):
+            raise ValueError("no 'epoch,cost' or 'iteration,cost' header")
+        columns = {h: [] for h in header}
+        for row in reader:
+            if len(row) != len(header):
+                continue
+            try:
+                values = [int(row[0])] + [float(v) if v.strip() else float("nan") for v in row[1:]]
+            except ValueError:
+                continue
+            for h, v in zip(header, values):
+                columns[h].append(v)
+    return columns
+
+
+def costs_axis(costs: dict) -> tuple:
+    """(name, values) of the x axis of columns read by `read_costs_columns`: epoch or iteration."""
+    for name in COST_AXES:
+        if name in costs and list(costs)[0] == name:
+            return name, costs[name]
+    return "iteration", costs.get("iteration") or []
+
+
 def read_costs_csv(path) -> list:
-    rows = Path(path).read_text().splitlines()[1:]
-    # the first two columns: iteration (or epoch) and cost; later ones (learning rate, ...) are not read here
-    return [(int(r[0]), float(r[1])) for r in (line.split(",") for line in rows if line)]
+    """[(epoch or iteration, cost)]: the curve costs.csv holds, against its first column."""
+    columns = read_costs_columns(path)
+    return list(zip(costs_axis(columns)[1], columns["cost"]))
 
 
 def save_arrays(path, arrays: dict, meta: dict) -> Path:
@@ -113,6 +171,7 @@ def load_params(path, groups=False):
     """
     import h5py
 
+    readable_file(path)
     try:
         with h5py.File(path, "r") as f:
             params = {key: f[key][()] for key in f.keys() if isinstance(f[key], h5py.Dataset)}
