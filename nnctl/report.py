@@ -257,6 +257,7 @@ def _params_meta(facts: RunFacts) -> dict:
     for name in (PARAMS, CHECKPOINT):
         file = facts.path / name
         if file.exists():
+            readable_file(file)  # a FIFO is an error, not a hang
             try:
                 _, meta = load_params(file)
                 return meta
@@ -627,6 +628,7 @@ def collect_sweep(path) -> SweepFacts:
     trials = []  # (name, values)
     plan = {}
     if (path / "sweep.json").exists():
+        readable_file(path / "sweep.json")  # a FIFO is an error, not a hang
         try:
             plan = read_json(path / "sweep.json")
         except RunError:

@@ -402,12 +402,16 @@ def list_runs(root, skipped: list | None = None) -> list:
         if run.is_symlink() or run.parent.is_symlink():
             continue
         try:
-            m = json.loads(metrics_path.read_text())
+            m = json.loads(readable_file(metrics_path).read_text())
             if not isinstance(m, dict):
                 raise ValueError(f"{METRICS} holds {_kind(m)}, not a metrics object")
             status = run_status(m)
             if not isinstance(status, str):
                 raise ValueError(f"{METRICS}: status is {_kind(status)}, not a word")
+        except RunError as exc:  # a FIFO or a device: named, never opened
+            if skipped is not None:
+                skipped.append((run, str(exc).split(": ", 1)[-1]))
+            continue
         except (OSError, ValueError) as exc:
             if skipped is not None:
                 skipped.append((run, str(exc) if isinstance(exc, ValueError) and METRICS in str(exc) else f"{METRICS} cannot be read ({exc})"))
@@ -444,8 +448,8 @@ def spec_name(run_dir) -> str | None:
     import yaml
 
     try:
-        spec = yaml.safe_load((resolve_run_path(run_dir) / "config.resolved.yaml").read_text())
-    except (OSError, ValueError, yaml.YAMLError):
+        spec = yaml.safe_load(readable_file(resolve_run_path(run_dir) / "config.resolved.yaml").read_text())
+    except (OSError, ValueError, yaml.YAMLError, RunError):
         return None
     name = spec.get("name") if isinstance(spec, dict) else None
     return name if isinstance(name, str) and name else None
@@ -490,7 +494,7 @@ def compare_runs(a, b, runs_root="runs") -> dict:
         if not resolved.exists():
             raise RunError(f"{path}: no config.resolved.yaml; is this a run directory?")
         try:
-            spec = yaml.safe_load(resolved.read_text())
+            spec = yaml.safe_load(readable_file(resolved).read_text())
         except (OSError, yaml.YAMLError, ValueError):
             raise RunError(f"{resolved}: cannot be read as YAML; the run's files are damaged") from None
         if not isinstance(spec, dict):

@@ -69,3 +69,62 @@ def test_full_batch_costs_still_read(tiny_config, tmp_path):
     assert (run / "costs.csv").read_text().startswith("iteration,cost")
     facts = collect_run(run, evaluate=False)
     assert facts.costs["iteration"][0] == 0 and not [m for m in facts.missing if "costs.csv" in m]
+
+
+# ---------------------------------------------------------------- FIFOs and devices in run folders
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """A finished full-batch run with a test set and its evaluation.json."""
+    import numpy as np
+    import h5py
+
+    root = tmp_path_factory.mktemp("finished")
+    rng = np.random.default_rng(0)
+    for name, prefix in (("train.h5", "train"), ("test.h5", "test")):
+        with h5py.File(root / name, "w") as f:
+            f[f"{prefix}_set_x"] = rng.integers(0, 255, (8, 4, 4, 3), dtype=np.uint8)
+            f[f"{prefix}_set_y"] = np.arange(8) % 2
+            f["list_classes"] = np.array([b"non-cat", b"cat"])
+    (root / "c.yaml").write_text("data: {train: train.h5, test: test.h5}\nmodel: {hidden: [3]}\ntrain: {learning_rate: 0.1, iterations: 5}\n")
+    r = invoke("train", root / "c.yaml", "--runs-dir", root / "runs", "-q", "--no-report")
+    assert r.exit_code == 0, r.output
+    run = (root / "runs" / "latest").resolve()
+    assert invoke("evaluate", run).exit_code == 0
+    assert (run / "evaluation.json").is_file()
+    return run
+
+
+def _fifo_copy(run: Path, name: str, dest: Path) -> Path:
+    import shutil
+
+    copy = dest / "runs" / run.name
+    shutil.copytree(run, copy)
+    (copy / name).unlink()
+    os.mkfifo(copy / name)
+    return copy
+
+
+@pytest.mark.parametrize("name", ["metrics.json", "params.h5", "config.resolved.yaml", "reproduce.json", "costs.csv", "evaluation.json"])
+def test_a_fifo_in_a_run_folder_is_named_not_waited_on(finished, tmp_path, name):
+    run = _fifo_copy(finished, name, tmp_path)
+    commands = [["runs", "show", run], ["report", run], ["evaluate", run]]
+    for args in commands:
+        r = nnctl(*args, timeout=30)  # before the fix: TimeoutExpired (the read blocks forever)
+        if args[0] == "evaluate" and name in ("costs.csv", "reproduce.json", "evaluation.json"):
+            continue  # evaluate does not read these (it rewrites evaluation.json atomically)
+        assert r.returncode == 1, (args, r.stdout, r.stderr)
+        assert r.stderr.strip() == f"Error: {run / name}: is a named pipe (FIFO), not a regular file nnctl wrote; remove it and train the run again", (args, r.stderr)
+    listing = nnctl("runs", "--runs-dir", tmp_path / "runs", timeout=30)
+    if name == "metrics.json":  # the listing reads only metrics.json: that run is skipped and named
+        assert listing.returncode == 0 and run.name not in listing.stdout
+        assert f"skipped {run}: is a named pipe (FIFO), not a regular file nnctl wrote; remove it and train the run again" in " ".join(listing.stderr.split())
+
+
+def test_a_fifo_sweep_plan_is_named(tmp_path):
+    sweep = tmp_path / "sweep-x"
+    sweep.mkdir()
+    os.mkfifo(sweep / "sweep.json")
+    r = nnctl("report", sweep, timeout=30)
+    assert r.returncode == 1 and r.stderr.strip() == f"Error: {sweep / 'sweep.json'}: is a named pipe (FIFO), not a regular file nnctl wrote; remove it and train the run again"

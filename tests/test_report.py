@@ -243,7 +243,7 @@ def test_damaged_run_directory_gives_a_page_that_says_what_is_missing(tmp_path, 
     top = _top(_page(run))
     for said in (
         "metrics.json: damaged (not valid JSON)",
-        "costs.csv: damaged (no iteration,cost columns)",
+        "costs.csv: damaged (no epoch,cost or iteration,cost columns)",
         "params.h5: damaged (cannot be read as HDF5)",
         "reproduce.json: missing",
     ):
