@@ -25,7 +25,7 @@ import numpy as np
 from nnctl import __version__
 from nnctl.atomic import atomic_write
 from nnctl.errors import NnctlError, RunError
-from nnctl.runs import CHECKPOINT, METRICS, PARAMS, costs_axis, load_params, read_costs_columns, read_json, readable_file, resolve_run_path, run_status
+from nnctl.runs import CHECKPOINT, METRICS, PARAMS, check_metrics, costs_axis, load_params, read_costs_columns, read_json, readable_file, resolve_run_path, run_status
 from nnctl.shapes import HEADERS as SHAPE_HEADERS
 from nnctl.shapes import data_m, shape_table, size_text, table_rows
 
@@ -181,7 +181,8 @@ def _load_yaml(text: str | None):
 def collect_run(path, evaluate: bool = True) -> RunFacts:
     """Every fact a run's page shows, from its folder; what cannot be read is listed in `missing`.
 
-    A RunError only when `path` is not a folder at all.
+    A RunError when `path` is not a folder, when a file in it is not a regular file (a FIFO, a device),
+    or when its metrics.json is not one nnctl writes.
     """
     path = resolve_run_path(path)
     if not path.is_dir():
@@ -189,6 +190,8 @@ def collect_run(path, evaluate: bool = True) -> RunFacts:
     facts = RunFacts(path=path, name=path.name)
 
     metrics = _json(facts, METRICS)
+    if (path / METRICS).exists() and not any(m.startswith(f"{METRICS}:") for m in facts.missing):
+        check_metrics(metrics, path / METRICS)  # parsed, but not what nnctl writes: named, not shown as a run
     facts.metrics = metrics
     facts.status = _status(metrics)
     facts.started = _str(metrics.get("started"))

@@ -301,7 +301,7 @@ def load_run(path) -> Run:
     path = resolve_run_path(path)
     if not path.is_dir():
         raise RunError(f"{path}: no such run directory; give a run folder that `nnctl runs` lists, or train one with `nnctl train CONFIG`")
-    metrics = read_json_object(path / METRICS) if (path / METRICS).exists() else {}
+    metrics = check_metrics(read_json_object(path / METRICS), path / METRICS) if (path / METRICS).exists() else {}
     status = run_status(metrics) if metrics else "unknown"
     params_file, checkpoint = path / PARAMS, path / CHECKPOINT
     note = None
@@ -371,6 +371,41 @@ def run_status(metrics: dict) -> str:
 RESULT_KEYS = ("layers", "train_accuracy", "test_accuracy", "train_rmse", "test_rmse", "final_cost", "seconds")
 
 
+RUN_STATUSES = ("running", "completed", "interrupted", "diverged", "failed")  # what nnctl writes (layout.Status, sweeps' failed)
+
+
+def metrics_problem(metrics) -> str | None:
+    """Why a metrics.json object is not one nnctl wrote (no status nnctl writes, a result of the
+    wrong type), or None. A foreign or hand-edited file is named, never shown as a run."""
+    if not isinstance(metrics, dict):
+        return f"holds {_kind(metrics)}, not the metrics object nnctl writes"
+    status = metrics.get("status")
+    if status is None:
+        return "has no status"
+    if status not in RUN_STATUSES:
+        shown = repr(status)[:40] if isinstance(status, str) else _kind(status)
+        return f"status {shown} is not one nnctl writes ({', '.join(RUN_STATUSES)})"
+    for k in RESULT_KEYS + ("iterations",):
+        v = metrics.get(k)
+        if v is None:
+            continue
+        if k == "layers":
+            ok = isinstance(v, list) and all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in v)
+        else:
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+        if not ok:
+            return f"{k} is {_kind(v)}, not {'a list of layer sizes' if k == 'layers' else 'a number'}"
+    return None
+
+
+def check_metrics(metrics, path) -> dict:
+    """`metrics` if nnctl wrote it; a RunError naming the file and the fix otherwise."""
+    problem = metrics_problem(metrics)
+    if problem:
+        raise RunError(f"{path}: {problem}; not an nnctl run's metrics: train the run again, or remove the folder")
+    return metrics
+
+
 def result_fields(metrics: dict) -> dict:
     """The columns that run listings and sweep summaries show, from one metrics.json.
 
@@ -405,9 +440,9 @@ def list_runs(root, skipped: list | None = None) -> list:
             m = json.loads(readable_file(metrics_path).read_text())
             if not isinstance(m, dict):
                 raise ValueError(f"{METRICS} holds {_kind(m)}, not a metrics object")
+            if metrics_problem(m):
+                raise ValueError(f"{METRICS}: {metrics_problem(m)}; not an nnctl run's metrics")
             status = run_status(m)
-            if not isinstance(status, str):
-                raise ValueError(f"{METRICS}: status is {_kind(status)}, not a word")
         except RunError as exc:  # a FIFO or a device: named, never opened
             if skipped is not None:
                 skipped.append((run, str(exc).split(": ", 1)[-1]))

@@ -273,6 +273,25 @@ def truncate(name):
     return edit
 
 
+def trained_then(*edits):
+    """A finished run (trained_run), then each edit(run) applied: the attacks on files read back."""
+
+    def write(path):
+        trained_run(path)
+        for edit in edits:
+            edit(path)
+
+    return write
+
+
+def fifo_in_run(name):
+    def edit(run):
+        (run / name).unlink()
+        os.mkfifo(run / name)
+
+    return edit
+
+
 def write_file(name, text):
     def edit(run):
         (run / name).write_text(text)
@@ -775,6 +794,23 @@ CASES += [
          "(nnctl train --resume {tmp}/run then starts over, same spec and data)"),
     Case("resume of a folder that is not a run", {"notrun/x.txt": "x"}, ["train", "--resume", "{tmp}/notrun"],
          "Error: {tmp}/notrun: not a run directory (no config.resolved.yaml); give a runs/... directory to --resume"),
+    # --- read-back ---
+    Case("runs show of a folder whose metrics.json is another program's", {"run": trained_then(write_file("metrics.json", '{"hello": 1}'))},
+         ["runs", "show", "{tmp}/run"],
+         "Error: {tmp}/run/metrics.json: has no status; not an nnctl run's metrics: train the run again, or remove the folder"),
+    Case("runs show with a status nnctl never writes", {"run": trained_then(write_file("metrics.json", '{"status": "weird"}'))},
+         ["runs", "show", "{tmp}/run"],
+         "Error: {tmp}/run/metrics.json: status 'weird' is not one nnctl writes (running, completed, interrupted, diverged, failed); "
+         "not an nnctl run's metrics: train the run again, or remove the folder"),
+    Case("evaluate with an empty metrics.json", {"run": trained_then(write_file("metrics.json", "{}"))}, ["evaluate", "{tmp}/run"],
+         "Error: {tmp}/run/metrics.json: has no status; not an nnctl run's metrics: train the run again, or remove the folder"),
+    Case("report of a run whose metrics.json has results of the wrong type",
+         {"run": trained_then(write_file("metrics.json", '{"status": "completed", "train_accuracy": "lots", "layers": "x"}'))},
+         ["report", "{tmp}/run"],
+         "Error: {tmp}/run/metrics.json: layers is a string, not a list of layer sizes; not an nnctl run's metrics: "
+         "train the run again, or remove the folder"),
+    Case("evaluate a run whose params.h5 is a named pipe", {"run": trained_then(fifo_in_run("params.h5"))}, ["evaluate", "{tmp}/run"],
+         "Error: {tmp}/run/params.h5: is a named pipe (FIFO), not a regular file nnctl wrote; remove it and train the run again"),
 ]
 
 

@@ -128,3 +128,29 @@ def test_a_fifo_sweep_plan_is_named(tmp_path):
     os.mkfifo(sweep / "sweep.json")
     r = nnctl("report", sweep, timeout=30)
     assert r.returncode == 1 and r.stderr.strip() == f"Error: {sweep / 'sweep.json'}: is a named pipe (FIFO), not a regular file nnctl wrote; remove it and train the run again"
+
+
+# ---------------------------------------------------------------- metrics.json that nnctl did not write
+
+
+@pytest.mark.parametrize("text, reason", [
+    ('{"hello": 1}', "has no status"),
+    ('{"status": "completed", "train_accuracy": "lots", "layers": "x"}', "layers is a string, not a list of layer sizes"),
+    ('{"status": "weird"}', "status 'weird' is not one nnctl writes"),
+    ("{}", "has no status"),
+])
+def test_a_foreign_metrics_json_is_skipped_and_named(finished, tmp_path, text, reason):
+    import shutil
+
+    shutil.copytree(finished, tmp_path / "runs" / "good")
+    shutil.copytree(finished, tmp_path / "runs" / "foreign")
+    (tmp_path / "runs" / "foreign" / "metrics.json").write_text(text)
+    r = nnctl("runs", "--runs-dir", tmp_path / "runs", "--json")
+    assert r.returncode == 0, r.stderr
+    assert [json.loads(line)["run"] for line in r.stdout.splitlines()] == ["good"]
+    said = " ".join(r.stderr.split())
+    assert f"skipped {tmp_path / 'runs' / 'foreign'}: metrics.json: {reason}" in said
+    for args in (["runs", "show"], ["evaluate"], ["report"]):
+        r = nnctl(*args, tmp_path / "runs" / "foreign")
+        assert r.returncode == 1 and r.stderr.startswith(f"Error: {tmp_path / 'runs' / 'foreign' / 'metrics.json'}: {reason}"), (args, r.stderr)
+        assert len(r.stderr.strip().splitlines()) == 1
