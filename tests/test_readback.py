@@ -154,3 +154,26 @@ def test_a_foreign_metrics_json_is_skipped_and_named(finished, tmp_path, text, r
         r = nnctl(*args, tmp_path / "runs" / "foreign")
         assert r.returncode == 1 and r.stderr.startswith(f"Error: {tmp_path / 'runs' / 'foreign' / 'metrics.json'}: {reason}"), (args, r.stderr)
         assert len(r.stderr.strip().splitlines()) == 1
+
+
+# ---------------------------------------------------------------- a sweep's trials, read back
+
+
+@pytest.mark.parametrize("strip", ["metrics", "params"])
+def test_a_stripped_completed_trial_is_trained_again_on_resume(tmp_path, tiny_config, strip):
+    r = invoke("sweep", tiny_config, "--grid", "model.hidden=[2],[3]", "--jobs", "1", "--runs-dir", tmp_path / "runs", "-q", "--no-report")
+    assert r.exit_code == 0, r.output
+    sweep = next((tmp_path / "runs").glob("sweep-*"))
+    trial = sweep / "01-hidden=2"
+    kept = json.loads((trial / "metrics.json").read_text())
+    if strip == "metrics":
+        (trial / "metrics.json").write_text('{"status": "completed"}')
+    else:
+        (trial / "params.h5").unlink()
+    r = invoke("sweep", "--resume", sweep, "--jobs", "1", "-q", "--no-report")
+    assert r.exit_code == 0, r.output
+    again = json.loads((trial / "metrics.json").read_text())
+    assert again["status"] == "completed" and again["final_cost"] == pytest.approx(kept["final_cost"])
+    assert again["layers"] == kept["layers"] and (trial / "params.h5").is_file()
+    rows = {t["trial"]: t for t in json.loads((sweep / "summary.json").read_text())["trials"]}
+    assert rows["01-hidden=2"]["final_cost"] == pytest.approx(kept["final_cost"])
