@@ -25,7 +25,7 @@ import numpy as np
 from nnctl import __version__
 from nnctl.atomic import atomic_write
 from nnctl.errors import NnctlError, RunError
-from nnctl.runs import CHECKPOINT, METRICS, PARAMS, check_metrics, costs_axis, load_params, read_costs_columns, read_json, readable_file, resolve_run_path, run_status
+from nnctl.runs import CHECKPOINT, METRICS, PARAMS, _sweep_instead, check_metrics, is_sweep_dir, costs_axis, load_params, read_costs_columns, read_json, readable_file, resolve_run_path, run_status
 from nnctl.shapes import HEADERS as SHAPE_HEADERS
 from nnctl.shapes import data_m, shape_table, size_text, table_rows
 
@@ -187,6 +187,8 @@ def collect_run(path, evaluate: bool = True) -> RunFacts:
     path = resolve_run_path(path)
     if not path.is_dir():
         raise RunError(f"{path}: no such run directory; give a runs/... folder (see `nnctl runs`)")
+    if is_sweep_dir(path) and not (path / METRICS).exists():
+        raise _sweep_instead(path)
     facts = RunFacts(path=path, name=path.name)
 
     metrics = _json(facts, METRICS)

@@ -273,8 +273,17 @@ def resolve_run_path(path) -> Path:
 SWEEP_PLAN = "sweep.json"
 
 
-def _sweep_instead(path: Path) -> RunError:
-    """A sweep folder given where a run is expected: name it, and point to its best trial."""
+def is_sweep_dir(path) -> bool:
+    """A sweep's folder (its sweep.json plan), not a run's."""
+    path = Path(path)
+    return (path / SWEEP_PLAN).exists() or (path / SWEEP_PLAN).is_symlink()
+
+
+def _sweep_instead(path: Path, resume: bool = False) -> RunError:
+    """A sweep folder given where a run is expected: name it, and point to its best trial
+    (`resume`: to `nnctl sweep --resume`, which continues every unfinished trial)."""
+    if resume:
+        return RunError(f"{path}: is a sweep, not a run; resume it with: nnctl sweep --resume {path}")
     trials = sorted(p.parent.name for p in path.glob(f"*/{PARAMS}"))
     best = None
     try:

@@ -811,6 +811,10 @@ CASES += [
          "train the run again, or remove the folder"),
     Case("evaluate a run whose params.h5 is a named pipe", {"run": trained_then(fifo_in_run("params.h5"))}, ["evaluate", "{tmp}/run"],
          "Error: {tmp}/run/params.h5: is a named pipe (FIFO), not a regular file nnctl wrote; remove it and train the run again"),
+    Case("train --resume of a sweep folder", {"s": sweep_dir()}, ["train", "--resume", "{tmp}/s"],
+         "Error: {tmp}/s: is a sweep, not a run; resume it with: nnctl sweep --resume {tmp}/s"),
+    Case("runs show of a sweep folder whose trials have not run", {"s": sweep_dir()}, ["runs", "show", "{tmp}/s"],
+         "Error: {tmp}/s: is a sweep, not a run, and none of its trials has finished; nnctl sweep --resume {tmp}/s"),
 ]
 
 

@@ -177,3 +177,17 @@ def test_a_stripped_completed_trial_is_trained_again_on_resume(tmp_path, tiny_co
     assert again["layers"] == kept["layers"] and (trial / "params.h5").is_file()
     rows = {t["trial"]: t for t in json.loads((sweep / "summary.json").read_text())["trials"]}
     assert rows["01-hidden=2"]["final_cost"] == pytest.approx(kept["final_cost"])
+
+
+def test_a_sweep_folder_where_a_run_is_expected_points_to_its_best_trial(tmp_path, tiny_config):
+    r = invoke("sweep", tiny_config, "--grid", "model.hidden=[2],[3]", "--jobs", "1", "--runs-dir", tmp_path / "runs", "-q", "--no-report")
+    assert r.exit_code == 0, r.output
+    sweep = next((tmp_path / "runs").glob("sweep-*"))
+    best = json.loads((sweep / "summary.json").read_text())["trials"][0]["trial"]
+    shown = nnctl("runs", "show", sweep)
+    assert shown.returncode == 1 and shown.stdout == ""
+    assert " ".join(shown.stderr.split()) == (f"Error: {sweep}: is a sweep of 2 finished trials, not a run; pass one of its trials, "
+                                              f"e.g. the best: {sweep / best} (all of them: nnctl runs --runs-dir {sweep.parent})")
+    resumed = nnctl("train", "--resume", sweep)
+    assert resumed.returncode == 1
+    assert " ".join(resumed.stderr.split()) == f"Error: {sweep}: is a sweep, not a run; resume it with: nnctl sweep --resume {sweep}"
