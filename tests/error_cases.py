@@ -292,6 +292,18 @@ def fifo_in_run(name):
     return edit
 
 
+def stopped_minibatch_run_with(key, text):
+    """A mini-batch run stopped after 4 batches (5 epochs of 3), its checkpoint.h5 attribute `key` hand-edited to `text`."""
+
+    def write(path):
+        checkpoint_out_of_its_epoch(path)
+        with h5py.File(path / "checkpoint.h5", "a") as f:
+            f.attrs["batch"] = "1"
+            f.attrs[key] = text
+
+    return write
+
+
 def write_file(name, text):
     def edit(run):
         (run / name).write_text(text)
@@ -811,6 +823,14 @@ CASES += [
          "train the run again, or remove the folder"),
     Case("evaluate a run whose params.h5 is a named pipe", {"run": trained_then(fifo_in_run("params.h5"))}, ["evaluate", "{tmp}/run"],
          "Error: {tmp}/run/params.h5: is a named pipe (FIFO), not a regular file nnctl wrote; remove it and train the run again"),
+    Case("resume with a checkpoint whose epoch was edited to 999999", {"run": stopped_minibatch_run_with("epoch", "999999")},
+         ["train", "--resume", "{tmp}/run"],
+         "Error: {tmp}/run/checkpoint.h5: says iteration 4 (epoch 999999, batch 1), which a run of 5 epochs of 3 batches cannot be at; "
+         "delete {tmp}/run/checkpoint.h5 to restart the run from the beginning (nnctl train --resume {tmp}/run then starts over, same spec and data)"),
+    Case("resume with a checkpoint whose iterations were edited to 99999999", {"run": stopped_minibatch_run_with("iterations", "99999999")},
+         ["train", "--resume", "{tmp}/run"],
+         "Error: {tmp}/run/checkpoint.h5: says iteration 99999999 (epoch 1, batch 1), which a run of 5 epochs of 3 batches cannot be at; "
+         "delete {tmp}/run/checkpoint.h5 to restart the run from the beginning (nnctl train --resume {tmp}/run then starts over, same spec and data)"),
     Case("train --resume of a sweep folder", {"s": sweep_dir()}, ["train", "--resume", "{tmp}/s"],
          "Error: {tmp}/s: is a sweep, not a run; resume it with: nnctl sweep --resume {tmp}/s"),
     Case("runs show of a sweep folder whose trials have not run", {"s": sweep_dir()}, ["runs", "show", "{tmp}/s"],
