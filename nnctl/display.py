@@ -449,10 +449,15 @@ def fit_columns(columns, width: int) -> list:
     return [c for c in columns if c in chosen]  # in their given order
 
 
-def _plain_table(title, columns, styles=None) -> Table:
+def _plain_table(title, columns, styles=None, cut_first=False) -> Table:
+    """`cut_first`: the first column is cut with an ellipsis when it does not fit, never folded onto a
+    second line (a folded run name reads as a whole one; `nnctl runs compare` takes a cut one as a prefix)."""
     table = Table(title=title, title_justify="left", box=None, pad_edge=False, padding=(0, 1), header_style="bold underline")
     for i, (header, cells, _) in enumerate(columns):
-        table.add_column(header, no_wrap=i > 0, overflow="fold")
+        if cut_first and i > 0:  # the other columns keep their width; the first gives way
+            table.add_column(header, no_wrap=True, min_width=max(map(len, [header, *cells])))
+        else:
+            table.add_column(header, no_wrap=i > 0, overflow="ellipsis" if cut_first else "fold")
     for k in range(len(columns[0][1]) if columns else 0):
         row = [c[1][k] for c in columns]
         if styles:
@@ -481,7 +486,7 @@ def runs_table(rows, root) -> None:
     optional = sorted([c for c in columns if not c[2]], key=lambda c: order[c[0]])
     chosen = fit_columns([c for c in columns if c[2]] + optional, console.width)
     chosen = [c for c in columns if c in chosen]
-    console.print(_plain_table(f"{len(rows)} runs in {root}", chosen, styles))
+    console.print(_plain_table(f"{len(rows)} runs in {root}", chosen, styles, cut_first=True))
     flagged = [r for r in rows if r.get("warnings")]
     if flagged:  # a degenerate model: said under the table, in full
         console.print(f"* a degenerate model ({len(flagged)} of {len(rows)} runs):", highlight=False)

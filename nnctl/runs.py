@@ -500,13 +500,34 @@ def spec_name(run_dir) -> str | None:
 
 
 def find_run(name, runs_root="runs") -> Path:
-    """A run given as a path, or as the name `nnctl runs` prints (relative to the runs folder)."""
+    """A run given as a path, or as the name `nnctl runs` prints (relative to the runs folder), or an
+    unambiguous start of that name (the table cuts long names with an ellipsis, "…")."""
     path = Path(name)
     if not path.exists() and not path.is_symlink() and not path.is_absolute():
         candidate = Path(runs_root) / path
         if candidate.exists() or candidate.is_symlink():
             path = candidate
+        else:
+            path = _run_by_prefix(str(name), Path(runs_root)) or path
     return resolve_run_path(path)
+
+
+def _run_by_prefix(name: str, root: Path) -> Path | None:
+    """The one run (or sweep trial) under `root` whose name starts with `name`; an error naming
+    the candidates when several do; None when none does."""
+    prefix = name.rstrip("…").rstrip(".") if name.endswith(("…", "...")) else name
+    if not prefix or not root.is_dir() or prefix.count("/") > 1 or ".." in prefix.split("/"):
+        return None
+    parent, _, stem = prefix.rpartition("/")
+    folder = root / parent if parent else root
+    try:
+        names = sorted(p.name for p in folder.iterdir() if p.name.startswith(stem) and p.is_dir() and not p.is_symlink()) if stem else []
+    except OSError:
+        return None
+    if len(names) > 1:
+        shown = ", ".join(f"{parent + '/' if parent else ''}{n}" for n in names[:8]) + (", …" if len(names) > 8 else "")
+        raise RunError(f"{name}: names {len(names)} runs in {root} ({shown}); give more of the name")
+    return folder / names[0] if names else None
 
 
 def run_labels(a: Path, b: Path, root=None) -> tuple:

@@ -831,6 +831,9 @@ CASES += [
          ["train", "--resume", "{tmp}/run"],
          "Error: {tmp}/run/checkpoint.h5: says iteration 99999999 (epoch 1, batch 1), which a run of 5 epochs of 3 batches cannot be at; "
          "delete {tmp}/run/checkpoint.h5 to restart the run from the beginning (nnctl train --resume {tmp}/run then starts over, same spec and data)"),
+    Case("runs compare with a start of a name that two runs share", {"runs/moons-a1/x.txt": "x", "runs/moons-a2/x.txt": "x"},
+         ["runs", "compare", "moons-a…", "moons-a1", "--runs-dir", "{tmp}/runs"],
+         "Error: moons-a…: names 2 runs in {tmp}/runs (moons-a1, moons-a2); give more of the name"),
     Case("train --resume of a sweep folder", {"s": sweep_dir()}, ["train", "--resume", "{tmp}/s"],
          "Error: {tmp}/s: is a sweep, not a run; resume it with: nnctl sweep --resume {tmp}/s"),
     Case("runs show of a sweep folder whose trials have not run", {"s": sweep_dir()}, ["runs", "show", "{tmp}/s"],

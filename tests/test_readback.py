@@ -191,3 +191,31 @@ def test_a_sweep_folder_where_a_run_is_expected_points_to_its_best_trial(tmp_pat
     resumed = nnctl("train", "--resume", sweep)
     assert resumed.returncode == 1
     assert " ".join(resumed.stderr.split()) == f"Error: {sweep}: is a sweep, not a run; resume it with: nnctl sweep --resume {sweep}"
+
+
+# ---------------------------------------------------------------- long run names at 80 columns
+
+
+def test_a_cut_run_name_has_an_ellipsis_and_is_accepted_as_a_prefix(finished, tmp_path):
+    import shutil
+
+    runs = tmp_path / "runs"
+    long_a, long_b = "20261129-133628-moons-adam-schedule-long", "20261129-133628-moons-adam-schedule-longer"
+    for name in (long_a, long_b, "20261129-140000-other-run-with-a-very-long-name-x"):
+        shutil.copytree(finished, runs / name)
+    table = nnctl("runs", "--runs-dir", runs)  # COLUMNS=80
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert max(len(line.rstrip()) for line in lines) <= 80
+    cut = [line.split()[0] for line in lines if line.startswith("20261129-14")]
+    assert len(cut) == 1 and cut[0].endswith("…") and len(cut[0]) < len("20261129-140000-other-run-with-a-very-long-name-x")
+    # the cut name, as printed, names its run in compare and show
+    compared = nnctl("runs", "compare", cut[0], long_a, "--runs-dir", runs)
+    assert compared.returncode == 0, compared.stderr
+    assert "20261129-140000-other-run-with-a-very-long-name-x" in compared.stdout
+    shown = nnctl("runs", "show", cut[0], cwd=tmp_path)  # names are looked up in ./runs
+    assert shown.returncode == 0 and "20261129-140000-other-run-with-a-very-long-name-x" in shown.stdout, shown.stderr
+    # a start that two runs share is refused, naming both
+    both = nnctl("runs", "compare", "20261129-133628-moons-adam-sched…", long_a, "--runs-dir", runs)
+    assert both.returncode == 1
+    assert " ".join(both.stderr.split()) == (f"Error: 20261129-133628-moons-adam-sched…: names 2 runs in {runs} ({long_a}, {long_b}); give more of the name")
