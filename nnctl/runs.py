@@ -392,8 +392,8 @@ def metrics_problem(metrics) -> str | None:
     if status is None:
         return "has no status"
     if status not in RUN_STATUSES:
-        shown = repr(status)[:40] if isinstance(status, str) else _kind(status)
-        return f"status {shown} is not one nnctl writes ({', '.join(RUN_STATUSES)})"
+        shown = f"{status!r:.40} is not" if isinstance(status, str) else f"is {_kind(status)}, not"
+        return f"status {shown} one nnctl writes ({', '.join(RUN_STATUSES)})"
     for k in RESULT_KEYS + ("iterations",):
         v = metrics.get(k)
         if v is None:
