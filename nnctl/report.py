@@ -602,6 +602,7 @@ class SweepFacts:
     missing: list = field(default_factory=list)
     best: dict | None = None
     curves: dict = field(default_factory=dict)
+    axes: set = field(default_factory=set)  # the curves' x axes: epoch (mini-batches), iteration (full batch)
     command: str | None = None
     task: str = "classification"
     order: list = field(default_factory=list)
@@ -681,6 +682,7 @@ def collect_sweep(path) -> SweepFacts:
             try:
                 c = read_costs(folder / "costs.csv")
                 facts.curves[name] = (costs_axis(c)[1], c["cost"])
+                facts.axes.add(costs_axis(c)[0])
             except (OSError, ValueError, KeyError):
                 facts.missing.append(f"{name}/costs.csv: damaged")
         rows.append(row)
@@ -717,7 +719,8 @@ def _sweep_plots(facts: SweepFacts) -> dict:
 
     plots = {"curves": None, "curves_log": False, "values": []}
     if facts.curves:
-        plots["curves"], plots["curves_log"] = rp.cost_svg(facts.curves, f"{facts.name}: every trial's cost", legend_below=True)
+        axis = "epoch" if facts.axes == {"epoch"} else "iteration" if facts.axes == {"iteration"} else "epoch or iteration"
+        plots["curves"], plots["curves_log"] = rp.cost_svg(facts.curves, f"{facts.name}: every trial's cost", legend_below=True, xlabel=axis)
     done = sorted((r for r in facts.rows if r["status"] == "completed"), key=lambda r: facts.order.index(r["trial"]))
     metric, keys = ("RMSE", ("train_rmse", "validation_rmse", "test_rmse")) if facts.task == "regression" else ("accuracy (%)", ("train_accuracy", "validation_accuracy", "test_accuracy"))
     for d in facts.dimensions:
