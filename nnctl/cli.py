@@ -501,8 +501,9 @@ def runs_show(run: Path = typer.Argument(Path("runs/latest"), help="A run direct
     Example: nnctl runs show runs/latest
     """
     from nnctl.report import collect_run
+    from nnctl.runs import find_run
 
-    display.run_facts(collect_run(run))
+    display.run_facts(collect_run(find_run(run)))
 
 
 @app.command()

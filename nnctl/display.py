@@ -450,10 +450,15 @@ def fit_columns(columns, width: int) -> list:
     return [c for c in columns if c in chosen]  # in their given order
 
 
-def _plain_table(title, columns, styles=None) -> Table:
+def _plain_table(title, columns, styles=None, cut_first=False) -> Table:
+    """`cut_first`: the first column is cut with an ellipsis when it does not fit, never folded onto a
+    second line (a folded run name reads as a whole one; `nnctl runs compare` takes a cut one as a prefix)."""
     table = Table(title=title, title_justify="left", box=None, pad_edge=False, padding=(0, 1), header_style="bold underline")
     for i, (header, cells, _) in enumerate(columns):
-        table.add_column(header, no_wrap=i > 0, overflow="fold")
+        if cut_first and i > 0:  # the other columns keep their width; the first gives way
+            table.add_column(header, no_wrap=True, min_width=max(map(len, [header, *cells])))
+        else:
+            table.add_column(header, no_wrap=i > 0, overflow="ellipsis" if cut_first else "fold")
     for k in range(len(columns[0][1]) if columns else 0):
         row = [c[1][k] for c in columns]
         if styles:
@@ -482,7 +487,7 @@ def runs_table(rows, root) -> None:
     optional = sorted([c for c in columns if not c[2]], key=lambda c: order[c[0]])
     chosen = fit_columns([c for c in columns if c[2]] + optional, console.width)
     chosen = [c for c in columns if c in chosen]
-    console.print(_plain_table(f"{len(rows)} runs in {root}", chosen, styles))
+    console.print(_plain_table(f"{len(rows)} runs in {root}", chosen, styles, cut_first=True))
     flagged = [r for r in rows if r.get("warnings")]
     if flagged:  # a degenerate model: said under the table, in full
         console.print(f"* a degenerate model ({len(flagged)} of {len(rows)} runs):", highlight=False)
@@ -575,14 +580,20 @@ def run_facts(f) -> None:
         ("wall time", "—" if f.seconds is None else f"{f.seconds:.2f} s"),
         ("learning rate", "—" if f.learning_rate is None else f"{f.learning_rate:g}"),
     ]
-    its, costs = f.costs.get("iteration") or [], f.costs.get("cost") or []
+    from nnctl.runs import costs_axis
+
+    axis, its = costs_axis(f.costs)
+    costs = f.costs.get("cost") or []
     if its:
         finite = [c for c in costs if c == c and abs(c) != float("inf")]
-        facts.append(("costs recorded", f"{len(its)}: first {format_cost(costs[0])} at 0, last {format_cost(costs[-1])} at {its[-1]:,}" + (f", lowest {format_cost(min(finite))}" if finite else "")))
-    for extra in sorted(set(f.costs) - {"iteration", "cost"}):
+        facts.append(("costs recorded", f"{len(its)}: first {format_cost(costs[0])} at {axis} {its[0]:,}, last {format_cost(costs[-1])} at {axis} {its[-1]:,}" + (f", lowest {format_cost(min(finite))}" if finite else "")))
+    for extra in sorted(set(f.costs) - {axis, "iteration", "cost"}):
         values = [v for v in f.costs[extra] if v == v]
         if values:
-            facts.append((extra.replace("_", " "), f"last {values[-1]:.6g}"))
+            text = f"last {values[-1]:.6g}"
+            if extra == "learning_rate" and len(set(values)) > 1:
+                text = f"{values[0]:.6g} at {axis} {its[0]:,}, down to {values[-1]:.6g} at {axis} {its[-1]:,}"
+            facts.append((extra.replace("_", " "), text))
     kv = Table(show_header=False, box=None, pad_edge=False)
     kv.add_column(style="bold")
     kv.add_column(overflow="fold")

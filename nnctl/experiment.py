@@ -40,7 +40,7 @@ from nnctl.plots import plot_costs, plot_decision_boundary
 from nnctl.resources import _size, available_memory, blas_info, memory_estimate, preflight  # noqa: F401 (re-exported)
 from nnctl.runlock import run_lock
 from nnctl.stopping import worsened
-from nnctl.runs import _kind, atomic_write, create_run_dir, read_json, resolve_run_path, run_status, save_params, update_latest, write_json
+from nnctl.runs import _kind, _sweep_instead, is_sweep_dir, atomic_write, create_run_dir, read_json, resolve_run_path, run_status, save_params, update_latest, write_json
 from nnctl.training import Batches, CheckpointEvery, Position, Reporter, StopWhen, Trainer, gradient_descent
 
 __all__ = ["train_run", "resume_run", "Summary", "available_memory", "memory_estimate", "evaluate_dataset", "make_rng", "load_data"]
@@ -713,6 +713,8 @@ def _check_same_data(run_dir: Path, train: Dataset, test: Dataset | None) -> Non
 def resume_run(path, *, reporter: Reporter | None = None, should_stop=None) -> Summary:
     """Continue an interrupted, killed or crashed run in its own directory."""
     run_dir = resolve_run_path(path)
+    if run_dir.is_dir() and is_sweep_dir(run_dir):
+        raise _sweep_instead(run_dir, resume=True)
     if not run_dir.is_dir() or not (run_dir / RESOLVED).exists():
         raise RunError(f"{run_dir}: not a run directory (no {RESOLVED}); give a runs/... directory to --resume")
     try:

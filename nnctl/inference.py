@@ -12,7 +12,7 @@ from nnctl.data import flatten, load_dataset
 from nnctl.errors import DataError, NnctlError, RunError
 from nnctl.images import image_geometry, load_image, shown
 from nnctl.network import HEADS, auto_loss, predict_proba
-from nnctl.runs import Run, write_json
+from nnctl.runs import Run, readable_file, write_json
 
 
 TOP = 3  # predict lists this many most probable classes
@@ -262,7 +262,7 @@ def predict_rows(run: Run, files) -> list[Prediction]:
 def default_test_source(run: Run) -> str:
     resolved = run.path / "config.resolved.yaml"
     try:
-        data = yaml.safe_load(resolved.read_text())["data"]
+        data = yaml.safe_load(readable_file(resolved).read_text())["data"]
     except (OSError, KeyError, TypeError, ValueError, yaml.YAMLError):
         raise RunError(f"{resolved}: missing or unreadable; pass the data with --data") from None
     if not isinstance(data, dict) or not isinstance(data.get("test"), (str, type(None))):

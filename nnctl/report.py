@@ -25,7 +25,7 @@ import numpy as np
 from nnctl import __version__
 from nnctl.atomic import atomic_write
 from nnctl.errors import NnctlError, RunError
-from nnctl.runs import CHECKPOINT, METRICS, PARAMS, load_params, read_json, resolve_run_path, run_status
+from nnctl.runs import CHECKPOINT, METRICS, PARAMS, _sweep_instead, check_metrics, is_sweep_dir, costs_axis, load_params, read_costs_columns, read_json, readable_file, resolve_run_path, run_status
 from nnctl.shapes import HEADERS as SHAPE_HEADERS
 from nnctl.shapes import data_m, shape_table, size_text, table_rows
 
@@ -89,7 +89,8 @@ def _text(facts: RunFacts, name: str, required=True) -> str | None:
             _problem(facts, name, "missing")
         return None
     try:
-        data = path.read_bytes()[: MAX_TEXT + 1]
+        with open(readable_file(path), "rb") as fh:
+            data = fh.read(MAX_TEXT + 1)
         text = data.decode("utf-8", errors="replace")
     except OSError as exc:
         _problem(facts, name, f"cannot be read ({exc.strerror})")
@@ -105,6 +106,7 @@ def _json(facts: RunFacts, name: str, required=True) -> dict:
         if required:
             _problem(facts, name, "missing")
         return {}
+    readable_file(path)  # a FIFO or a device is an error, not a hang
     try:
         data = read_json(path)
     except RunError:
@@ -152,27 +154,7 @@ def _str_list(value) -> list | None:
     return None
 
 
-def read_costs(path: Path) -> dict:
-    """costs.csv as columns: `iteration`, `cost` and any others (validation cost, learning rate).
-
-    Rows that do not parse are skipped; a file without the two first columns raises ValueError.
-    """
-    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
-        reader = csv.reader(fh)
-        header = [h.strip().lower() for h in next(reader, [])]
-        if len(header) < 2 or header[0] != "iteration":
-            raise ValueError("no 'iteration,cost' header")
-        columns = {h: [] for h in header}
-        for row in reader:
-            if len(row) != len(header):
-                continue
-            try:
-                values = [int(row[0])] + [float(v) if v.strip() else float("nan") for v in row[1:]]
-            except ValueError:
-                continue
-            for h, v in zip(header, values):
-                columns[h].append(v)
-    return columns
+read_costs = read_costs_columns  # one reader for the report, `runs show` and sweeps
 
 
 def _column(costs: dict, *names):
@@ -199,14 +181,19 @@ def _load_yaml(text: str | None):
 def collect_run(path, evaluate: bool = True) -> RunFacts:
     """Every fact a run's page shows, from its folder; what cannot be read is listed in `missing`.
 
-    A RunError only when `path` is not a folder at all.
+    A RunError when `path` is not a folder, when a file in it is not a regular file (a FIFO, a device),
+    or when its metrics.json is not one nnctl writes.
     """
     path = resolve_run_path(path)
     if not path.is_dir():
         raise RunError(f"{path}: no such run directory; give a runs/... folder (see `nnctl runs`)")
+    if is_sweep_dir(path) and not (path / METRICS).exists():
+        raise _sweep_instead(path)
     facts = RunFacts(path=path, name=path.name)
 
     metrics = _json(facts, METRICS)
+    if (path / METRICS).exists() and not any(m.startswith(f"{METRICS}:") for m in facts.missing):
+        check_metrics(metrics, path / METRICS)  # parsed, but not what nnctl writes: named, not shown as a run
     facts.metrics = metrics
     facts.status = _status(metrics)
     facts.started = _str(metrics.get("started"))
@@ -257,8 +244,10 @@ def collect_run(path, evaluate: bool = True) -> RunFacts:
     if (path / "costs.csv").exists():
         try:
             facts.costs = read_costs(path / "costs.csv")
-        except (OSError, ValueError, StopIteration):
-            _problem(facts, "costs.csv", "damaged (no iteration,cost columns)")
+        except (OSError, ValueError, StopIteration, RunError) as exc:
+            if isinstance(exc, RunError):
+                raise
+            _problem(facts, "costs.csv", "damaged (no epoch,cost or iteration,cost columns)")
     else:
         _problem(facts, "costs.csv", "missing (no cost curve)")
 
@@ -273,6 +262,7 @@ def _params_meta(facts: RunFacts) -> dict:
     for name in (PARAMS, CHECKPOINT):
         file = facts.path / name
         if file.exists():
+            readable_file(file)  # a FIFO is an error, not a hang
             try:
                 _, meta = load_params(file)
                 return meta
@@ -522,7 +512,8 @@ def _run_plots(facts: RunFacts) -> dict:
 
     plots = {"cost": None, "cost_log": False, "lr": None, "decision": None, "every": None}
     costs = facts.costs
-    its = costs.get("iteration") or []
+    axis, its = costs_axis(costs)
+    plots["axis"] = axis
     steps = {b - a for a, b in zip(its, its[1:-1])}
     plots["every"] = steps.pop() if len(steps) == 1 else None
     if its:
@@ -530,11 +521,12 @@ def _run_plots(facts: RunFacts) -> dict:
         val = _column(costs, "validation_cost", "val_cost", "validation")
         if val:
             curves["validation"] = (its, costs[val])
-        plots["cost"], plots["cost_log"] = rp.cost_svg(curves, f"{facts.name}: cost", total=facts.total_iterations)
+        total = facts.total_iterations if axis == "iteration" else _int((facts.resolved.get("train") or {}).get("epochs"))
+        plots["cost"], plots["cost_log"] = rp.cost_svg(curves, f"{facts.name}: cost", total=total, xlabel=axis)
         lr = _column(costs, "learning_rate", "lr")
         if lr:
             pts = [(i, r) for i, r in zip(its, costs[lr]) if math.isfinite(r)]
-            plots["lr"] = rp.lr_svg(*zip(*pts))
+            plots["lr"] = rp.lr_svg(*zip(*pts), xlabel=axis)
     if facts.decision is not None:
         X, Y, predict = facts.decision
         try:
@@ -610,6 +602,7 @@ class SweepFacts:
     missing: list = field(default_factory=list)
     best: dict | None = None
     curves: dict = field(default_factory=dict)
+    axes: set = field(default_factory=set)  # the curves' x axes: epoch (mini-batches), iteration (full batch)
     command: str | None = None
     task: str = "classification"
     order: list = field(default_factory=list)
@@ -641,6 +634,7 @@ def collect_sweep(path) -> SweepFacts:
     trials = []  # (name, values)
     plan = {}
     if (path / "sweep.json").exists():
+        readable_file(path / "sweep.json")  # a FIFO is an error, not a hang
         try:
             plan = read_json(path / "sweep.json")
         except RunError:
@@ -687,7 +681,8 @@ def collect_sweep(path) -> SweepFacts:
         if (folder / "costs.csv").exists():
             try:
                 c = read_costs(folder / "costs.csv")
-                facts.curves[name] = (c["iteration"], c["cost"])
+                facts.curves[name] = (costs_axis(c)[1], c["cost"])
+                facts.axes.add(costs_axis(c)[0])
             except (OSError, ValueError, KeyError):
                 facts.missing.append(f"{name}/costs.csv: damaged")
         rows.append(row)
@@ -724,7 +719,8 @@ def _sweep_plots(facts: SweepFacts) -> dict:
 
     plots = {"curves": None, "curves_log": False, "values": []}
     if facts.curves:
-        plots["curves"], plots["curves_log"] = rp.cost_svg(facts.curves, f"{facts.name}: every trial's cost", legend_below=True)
+        axis = "epoch" if facts.axes == {"epoch"} else "iteration" if facts.axes == {"iteration"} else "epoch or iteration"
+        plots["curves"], plots["curves_log"] = rp.cost_svg(facts.curves, f"{facts.name}: every trial's cost", legend_below=True, xlabel=axis)
     done = sorted((r for r in facts.rows if r["status"] == "completed"), key=lambda r: facts.order.index(r["trial"]))
     metric, keys = ("RMSE", ("train_rmse", "validation_rmse", "test_rmse")) if facts.task == "regression" else ("accuracy (%)", ("train_accuracy", "validation_accuracy", "test_accuracy"))
     for d in facts.dimensions:

@@ -84,7 +84,7 @@ def wants_log(values) -> bool:
 
 
 @_quiet
-def cost_svg(curves: dict, title: str, ylabel: str = "cost", legend_below: bool = False, total=None) -> tuple[str, bool]:
+def cost_svg(curves: dict, title: str, ylabel: str = "cost", legend_below: bool = False, total=None, xlabel: str = "iteration") -> tuple[str, bool]:
     """(svg, log scale used) for {label: (iterations, costs)}; non-finite costs are left out."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5.6, 3.5))
@@ -105,7 +105,7 @@ def cost_svg(curves: dict, title: str, ylabel: str = "cost", legend_below: bool 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if total:  # an unfinished run's curve stops short of where it was going
         ax.set_xlim(-0.02 * total, 1.02 * total)
-    ax.set_xlabel("iteration")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel + (" (log scale)" if log else ""))
     ax.set_title(plain(title), fontsize=11)
     if 1 < len(curves) <= 12 and legend_below:
@@ -117,14 +117,14 @@ def cost_svg(curves: dict, title: str, ylabel: str = "cost", legend_below: bool 
 
 
 @_quiet
-def lr_svg(its, rates) -> str:
+def lr_svg(its, rates, xlabel: str = "iteration") -> str:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.4, 2.6))
     xs, ys = thin(its, rates)
     ax.plot(xs, ys, color="tab:green")
     if wants_log(ys):
         ax.set_yscale("log")
-    ax.set_xlabel("iteration")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("learning rate")
     ax.set_title("learning rate", fontsize=11)
     _style(ax)

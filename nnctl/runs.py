@@ -52,9 +52,29 @@ def write_json(path, obj) -> Path:
     return atomic_write(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
+def readable_file(path) -> Path:
+    """`path` if it is a regular file (a symlink to one is fine), checked before anything opens it: a
+    FIFO, a device or a folder in a run or sweep folder would block the read or be read forever.
+    Every file read back from a run or sweep folder goes through here."""
+    import stat
+
+    from nnctl.data import file_kind
+
+    path = Path(path)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise RunError(f"{path}: no such file; train the run again (or give another run)") from None
+    except OSError as exc:
+        raise RunError(f"{path}: cannot be read ({exc.strerror}); check its permissions") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise RunError(f"{path}: is {file_kind(st)}, not a regular file nnctl wrote; remove it and train the run again")
+    return path
+
+
 def read_json(path) -> dict:
     try:
-        return json.loads(Path(path).read_text())
+        return json.loads(readable_file(path).read_text())
     except (OSError, ValueError) as exc:
         raise RunError(f"{path}: cannot be read ({exc})") from None
 
@@ -83,10 +103,48 @@ def write_costs_csv(path, costs) -> Path:
     return atomic_write(path, "\n".join(lines) + "\n")
 
 
+COST_AXES = ("epoch", "iteration")  # costs.csv's first column: mini-batch runs per epoch, full-batch per iteration
+
+
+def read_costs_columns(path) -> dict:
+    """costs.csv as columns, in every layout nnctl writes (nnctl.metrics.cost_columns): `epoch,cost,
+    iteration[,learning_rate]` for mini-batches, `iteration,cost[,learning_rate]` for full batch, maybe
+    with validation columns. The first column is the curve's x axis (`costs_axis`).
+
+    Rows that do not parse are skipped; a file without an epoch or iteration column then cost raises ValueError.
+    """
+    import csv
+
+    with open(readable_file(path), newline="", encoding="utf-8", errors="replace") as fh:
+        reader = csv.reader(fh)
+        header = [h.strip().lower() for h in next(reader, [])]
+        if len(header) < 2 or header[0] not in COST_AXES or header[1] != "cost" or len(set(header)) != len(header):
+            raise ValueError("no 'epoch,cost' or 'iteration,cost' header")
+        columns = {h: [] for h in header}
+        for row in reader:
+            if len(row) != len(header):
+                continue
+            try:
+                values = [int(row[0])] + [float(v) if v.strip() else float("nan") for v in row[1:]]
+            except ValueError:
+                continue
+            for h, v in zip(header, values):
+                columns[h].append(v)
+    return columns
+
+
+def costs_axis(costs: dict) -> tuple:
+    """(name, values) of the x axis of columns read by `read_costs_columns`: epoch or iteration."""
+    for name in COST_AXES:
+        if name in costs and list(costs)[0] == name:
+            return name, costs[name]
+    return "iteration", costs.get("iteration") or []
+
+
 def read_costs_csv(path) -> list:
-    rows = Path(path).read_text().splitlines()[1:]
-    # the first two columns: iteration (or epoch) and cost; later ones (learning rate, ...) are not read here
-    return [(int(r[0]), float(r[1])) for r in (line.split(",") for line in rows if line)]
+    """[(epoch or iteration, cost)]: the curve costs.csv holds, against its first column."""
+    columns = read_costs_columns(path)
+    return list(zip(costs_axis(columns)[1], columns["cost"]))
 
 
 def save_arrays(path, arrays: dict, meta: dict) -> Path:
@@ -113,6 +171,7 @@ def load_params(path, groups=False):
     """
     import h5py
 
+    readable_file(path)
     try:
         with h5py.File(path, "r") as f:
             params = {key: f[key][()] for key in f.keys() if isinstance(f[key], h5py.Dataset)}
@@ -214,8 +273,17 @@ def resolve_run_path(path) -> Path:
 SWEEP_PLAN = "sweep.json"
 
 
-def _sweep_instead(path: Path) -> RunError:
-    """A sweep folder given where a run is expected: name it, and point to its best trial."""
+def is_sweep_dir(path) -> bool:
+    """A sweep's folder (its sweep.json plan), not a run's."""
+    path = Path(path)
+    return (path / SWEEP_PLAN).exists() or (path / SWEEP_PLAN).is_symlink()
+
+
+def _sweep_instead(path: Path, resume: bool = False) -> RunError:
+    """A sweep folder given where a run is expected: name it, and point to its best trial
+    (`resume`: to `nnctl sweep --resume`, which continues every unfinished trial)."""
+    if resume:
+        return RunError(f"{path}: is a sweep, not a run; resume it with: nnctl sweep --resume {path}")
     trials = sorted(p.parent.name for p in path.glob(f"*/{PARAMS}"))
     best = None
     try:
@@ -242,7 +310,7 @@ def load_run(path) -> Run:
     path = resolve_run_path(path)
     if not path.is_dir():
         raise RunError(f"{path}: no such run directory; give a run folder that `nnctl runs` lists, or train one with `nnctl train CONFIG`")
-    metrics = read_json_object(path / METRICS) if (path / METRICS).exists() else {}
+    metrics = check_metrics(read_json_object(path / METRICS), path / METRICS) if (path / METRICS).exists() else {}
     status = run_status(metrics) if metrics else "unknown"
     params_file, checkpoint = path / PARAMS, path / CHECKPOINT
     note = None
@@ -312,6 +380,41 @@ def run_status(metrics: dict) -> str:
 RESULT_KEYS = ("layers", "train_accuracy", "test_accuracy", "train_rmse", "test_rmse", "final_cost", "seconds")
 
 
+RUN_STATUSES = ("running", "completed", "interrupted", "diverged", "failed")  # what nnctl writes (layout.Status, sweeps' failed)
+
+
+def metrics_problem(metrics) -> str | None:
+    """Why a metrics.json object is not one nnctl wrote (no status nnctl writes, a result of the
+    wrong type), or None. A foreign or hand-edited file is named, never shown as a run."""
+    if not isinstance(metrics, dict):
+        return f"holds {_kind(metrics)}, not the metrics object nnctl writes"
+    status = metrics.get("status")
+    if status is None:
+        return "has no status"
+    if status not in RUN_STATUSES:
+        shown = f"{status!r:.40} is not" if isinstance(status, str) else f"is {_kind(status)}, not"
+        return f"status {shown} one nnctl writes ({', '.join(RUN_STATUSES)})"
+    for k in RESULT_KEYS + ("iterations",):
+        v = metrics.get(k)
+        if v is None:
+            continue
+        if k == "layers":
+            ok = isinstance(v, list) and all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in v)
+        else:
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+        if not ok:
+            return f"{k} is {_kind(v)}, not {'a list of layer sizes' if k == 'layers' else 'a number'}"
+    return None
+
+
+def check_metrics(metrics, path) -> dict:
+    """`metrics` if nnctl wrote it; a RunError naming the file and the fix otherwise."""
+    problem = metrics_problem(metrics)
+    if problem:
+        raise RunError(f"{path}: {problem}; not an nnctl run's metrics: train the run again, or remove the folder")
+    return metrics
+
+
 def result_fields(metrics: dict) -> dict:
     """The columns that run listings and sweep summaries show, from one metrics.json.
 
@@ -343,12 +446,16 @@ def list_runs(root, skipped: list | None = None) -> list:
         if run.is_symlink() or run.parent.is_symlink():
             continue
         try:
-            m = json.loads(metrics_path.read_text())
+            m = json.loads(readable_file(metrics_path).read_text())
             if not isinstance(m, dict):
                 raise ValueError(f"{METRICS} holds {_kind(m)}, not a metrics object")
+            if metrics_problem(m):
+                raise ValueError(f"{METRICS}: {metrics_problem(m)}; not an nnctl run's metrics")
             status = run_status(m)
-            if not isinstance(status, str):
-                raise ValueError(f"{METRICS}: status is {_kind(status)}, not a word")
+        except RunError as exc:  # a FIFO or a device: named, never opened
+            if skipped is not None:
+                skipped.append((run, str(exc).split(": ", 1)[-1]))
+            continue
         except (OSError, ValueError) as exc:
             if skipped is not None:
                 skipped.append((run, str(exc) if isinstance(exc, ValueError) and METRICS in str(exc) else f"{METRICS} cannot be read ({exc})"))
@@ -385,21 +492,42 @@ def spec_name(run_dir) -> str | None:
     import yaml
 
     try:
-        spec = yaml.safe_load((resolve_run_path(run_dir) / "config.resolved.yaml").read_text())
-    except (OSError, ValueError, yaml.YAMLError):
+        spec = yaml.safe_load(readable_file(resolve_run_path(run_dir) / "config.resolved.yaml").read_text())
+    except (OSError, ValueError, yaml.YAMLError, RunError):
         return None
     name = spec.get("name") if isinstance(spec, dict) else None
     return name if isinstance(name, str) and name else None
 
 
 def find_run(name, runs_root="runs") -> Path:
-    """A run given as a path, or as the name `nnctl runs` prints (relative to the runs folder)."""
+    """A run given as a path, or as the name `nnctl runs` prints (relative to the runs folder), or an
+    unambiguous start of that name (the table cuts long names with an ellipsis, "…")."""
     path = Path(name)
     if not path.exists() and not path.is_symlink() and not path.is_absolute():
         candidate = Path(runs_root) / path
         if candidate.exists() or candidate.is_symlink():
             path = candidate
+        else:
+            path = _run_by_prefix(str(name), Path(runs_root)) or path
     return resolve_run_path(path)
+
+
+def _run_by_prefix(name: str, root: Path) -> Path | None:
+    """The one run (or sweep trial) under `root` whose name starts with `name`; an error naming
+    the candidates when several do; None when none does."""
+    prefix = name.rstrip("…").rstrip(".") if name.endswith(("…", "...")) else name
+    if not prefix or not root.is_dir() or prefix.count("/") > 1 or ".." in prefix.split("/"):
+        return None
+    parent, _, stem = prefix.rpartition("/")
+    folder = root / parent if parent else root
+    try:
+        names = sorted(p.name for p in folder.iterdir() if p.name.startswith(stem) and p.is_dir() and not p.is_symlink()) if stem else []
+    except OSError:
+        return None
+    if len(names) > 1:
+        shown = ", ".join(f"{parent + '/' if parent else ''}{n}" for n in names[:8]) + (", …" if len(names) > 8 else "")
+        raise RunError(f"{name}: names {len(names)} runs in {root} ({shown}); give more of the name")
+    return folder / names[0] if names else None
 
 
 def run_labels(a: Path, b: Path, root=None) -> tuple:
@@ -431,7 +559,7 @@ def compare_runs(a, b, runs_root="runs") -> dict:
         if not resolved.exists():
             raise RunError(f"{path}: no config.resolved.yaml; is this a run directory?")
         try:
-            spec = yaml.safe_load(resolved.read_text())
+            spec = yaml.safe_load(readable_file(resolved).read_text())
         except (OSError, yaml.YAMLError, ValueError):
             raise RunError(f"{resolved}: cannot be read as YAML; the run's files are damaged") from None
         if not isinstance(spec, dict):

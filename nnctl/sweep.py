@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from nnctl.config import MAX_CONFIG_BYTES, Spec, parse_yaml, read_config_text, spec_from_text
 from nnctl.data import BUILTIN_PREFIX, file_sha256
 from nnctl.errors import ConfigError, DivergedError, Interrupted, NnctlError, RunError
-from nnctl.runs import METRICS, atomic_write, create_run_dir, read_json, result_fields, write_json
+from nnctl.runs import METRICS, PARAMS, atomic_write, create_run_dir, read_json, result_fields, write_json
 from nnctl.training import Reporter
 
 PLAN = "sweep.json"
@@ -668,6 +668,7 @@ class _TrialMetrics(BaseModel):
     train_rmse: Optional[float] = Field(None, ge=0)
     test_rmse: Optional[float] = Field(None, ge=0)
     final_cost: Optional[float] = None
+    iterations: Optional[int] = Field(None, ge=0)
     seconds: Optional[float] = Field(None, ge=0)
     message: Optional[str] = None
 
@@ -687,7 +688,17 @@ def trial_metrics(sweep_dir: Path, trial: Trial) -> dict:
     except (OSError, ValueError, RecursionError) as exc:  # ValidationError is a ValueError
         what = _plan_error(exc.errors()[0]) if isinstance(exc, ValidationError) else str(exc).splitlines()[0]
         return {"status": "failed", "message": f"{path}: damaged metrics ({what}); --resume trains this trial again"}
-    return {k: _finite_or_none(v) if k not in ("status", "message", "layers") else v for k, v in m.items()}
+    m = {k: _finite_or_none(v) if k not in ("status", "message", "layers") else v for k, v in m.items()}
+    if m["status"] == "completed":  # a finished trial has its results and its parameters, or it is trained again
+        lacking = [k for k in ("final_cost", "iterations", "layers") if m.get(k) is None]
+        if m.get("train_accuracy") is None and m.get("train_rmse") is None:
+            lacking.append("train_accuracy or train_rmse")
+        params = path.parent / PARAMS
+        if params.is_symlink() or not params.is_file():
+            lacking.append(PARAMS)
+        if lacking:
+            return {"status": "failed", "message": f"{path}: a completed trial without {', '.join(lacking)}; --resume trains this trial again"}
+    return m
 
 
 def trial_status(sweep_dir: Path, trial: Trial) -> str:

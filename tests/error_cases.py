@@ -273,6 +273,37 @@ def truncate(name):
     return edit
 
 
+def trained_then(*edits):
+    """A finished run (trained_run), then each edit(run) applied: the attacks on files read back."""
+
+    def write(path):
+        trained_run(path)
+        for edit in edits:
+            edit(path)
+
+    return write
+
+
+def fifo_in_run(name):
+    def edit(run):
+        (run / name).unlink()
+        os.mkfifo(run / name)
+
+    return edit
+
+
+def stopped_minibatch_run_with(key, text):
+    """A mini-batch run stopped after 4 batches (5 epochs of 3), its checkpoint.h5 attribute `key` hand-edited to `text`."""
+
+    def write(path):
+        checkpoint_out_of_its_epoch(path)
+        with h5py.File(path / "checkpoint.h5", "a") as f:
+            f.attrs["batch"] = "1"
+            f.attrs[key] = text
+
+    return write
+
+
 def write_file(name, text):
     def edit(run):
         (run / name).write_text(text)
@@ -793,6 +824,38 @@ CASES += [
     Case("name of 300 characters", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "name=" + "n" * 300],
          "Error: {tmp}/c.yaml (with --set name=" + "n" * 300 + "): name: at most 100 characters, so that the run folder's name fits the file system; "
          "use a shorter name (got 300 characters)"),
+    # --- read-back ---
+    Case("runs show of a folder whose metrics.json is another program's", {"run": trained_then(write_file("metrics.json", '{"hello": 1}'))},
+         ["runs", "show", "{tmp}/run"],
+         "Error: {tmp}/run/metrics.json: has no status; not an nnctl run's metrics: train the run again, or remove the folder"),
+    Case("runs show with a status nnctl never writes", {"run": trained_then(write_file("metrics.json", '{"status": "weird"}'))},
+         ["runs", "show", "{tmp}/run"],
+         "Error: {tmp}/run/metrics.json: status 'weird' is not one nnctl writes (running, completed, interrupted, diverged, failed); "
+         "not an nnctl run's metrics: train the run again, or remove the folder"),
+    Case("evaluate with an empty metrics.json", {"run": trained_then(write_file("metrics.json", "{}"))}, ["evaluate", "{tmp}/run"],
+         "Error: {tmp}/run/metrics.json: has no status; not an nnctl run's metrics: train the run again, or remove the folder"),
+    Case("report of a run whose metrics.json has results of the wrong type",
+         {"run": trained_then(write_file("metrics.json", '{"status": "completed", "train_accuracy": "lots", "layers": "x"}'))},
+         ["report", "{tmp}/run"],
+         "Error: {tmp}/run/metrics.json: layers is a string, not a list of layer sizes; not an nnctl run's metrics: "
+         "train the run again, or remove the folder"),
+    Case("evaluate a run whose params.h5 is a named pipe", {"run": trained_then(fifo_in_run("params.h5"))}, ["evaluate", "{tmp}/run"],
+         "Error: {tmp}/run/params.h5: is a named pipe (FIFO), not a regular file nnctl wrote; remove it and train the run again"),
+    Case("resume with a checkpoint whose epoch was edited to 999999", {"run": stopped_minibatch_run_with("epoch", "999999")},
+         ["train", "--resume", "{tmp}/run"],
+         "Error: {tmp}/run/checkpoint.h5: says iteration 4 (epoch 999999, batch 1), which a run of 5 epochs of 3 batches cannot be at; "
+         "delete {tmp}/run/checkpoint.h5 to restart the run from the beginning (nnctl train --resume {tmp}/run then starts over, same spec and data)"),
+    Case("resume with a checkpoint whose iterations were edited to 99999999", {"run": stopped_minibatch_run_with("iterations", "99999999")},
+         ["train", "--resume", "{tmp}/run"],
+         "Error: {tmp}/run/checkpoint.h5: says iteration 99999999 (epoch 1, batch 1), which a run of 5 epochs of 3 batches cannot be at; "
+         "delete {tmp}/run/checkpoint.h5 to restart the run from the beginning (nnctl train --resume {tmp}/run then starts over, same spec and data)"),
+    Case("runs compare with a start of a name that two runs share", {"runs/moons-a1/x.txt": "x", "runs/moons-a2/x.txt": "x"},
+         ["runs", "compare", "moons-a…", "moons-a1", "--runs-dir", "{tmp}/runs"],
+         "Error: moons-a…: names 2 runs in {tmp}/runs (moons-a1, moons-a2); give more of the name"),
+    Case("train --resume of a sweep folder", {"s": sweep_dir()}, ["train", "--resume", "{tmp}/s"],
+         "Error: {tmp}/s: is a sweep, not a run; resume it with: nnctl sweep --resume {tmp}/s"),
+    Case("runs show of a sweep folder whose trials have not run", {"s": sweep_dir()}, ["runs", "show", "{tmp}/s"],
+         "Error: {tmp}/s: is a sweep, not a run, and none of its trials has finished; nnctl sweep --resume {tmp}/s"),
 ]
 
 

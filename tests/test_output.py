@@ -231,10 +231,12 @@ def test_runs_listing_skips_a_foreign_metrics_file(three_runs):
     (three_runs / "20990101-000002-typed" / "metrics.json").write_text('{"status": "completed", "layers": "x", "test_accuracy": "high"}')
     result = invoke("runs", "--runs-dir", three_runs)
     assert result.exit_code == 0 and "Traceback" not in result.output
-    assert "4 runs in" in result.stdout and "20990101-000002-typed" in result.stdout
+    assert "3 runs in" in result.stdout and "20990101-000002-typed" not in result.stdout  # results of the wrong type: not nnctl's
     assert result.stderr.splitlines() == [
         f"skipped {bad}: metrics.json holds a list, not a metrics object",
-        f"skipped {three_runs / '20990101-000001-odder'}: metrics.json: status is a number, not a word",
+        f"skipped {three_runs / '20990101-000001-odder'}: metrics.json: status is a number, not one nnctl writes "
+        "(running, completed, interrupted, diverged, failed); not an nnctl run's metrics",
+        f"skipped {three_runs / '20990101-000002-typed'}: metrics.json: layers is a string, not a list of layer sizes; not an nnctl run's metrics",
     ]
 
 

@@ -243,7 +243,7 @@ def test_damaged_run_directory_gives_a_page_that_says_what_is_missing(tmp_path, 
     top = _top(_page(run))
     for said in (
         "metrics.json: damaged (not valid JSON)",
-        "costs.csv: damaged (no iteration,cost columns)",
+        "costs.csv: damaged (no epoch,cost or iteration,cost columns)",
         "params.h5: damaged (cannot be read as HDF5)",
         "reproduce.json: missing",
     ):
@@ -258,10 +258,14 @@ def test_damaged_run_directory_gives_a_page_that_says_what_is_missing(tmp_path, 
 def test_hostile_values_are_escaped_and_never_a_path(tmp_path, tiny_config):
     run = _train(tiny_config, tmp_path / "runs", "--no-report")
     metrics = json.loads((run / "metrics.json").read_text())
-    metrics.update(status="<script>alert(1)</script>", train_accuracy="lots", pid=[1], warnings=["<img src=http://x/y>"])
+    metrics.update(message="<script>alert(1)</script>", pid=[1], warnings=["<img src=http://x/y>"])
     (run / "metrics.json").write_text(json.dumps(metrics))
     (run / "evaluation.json").write_text(json.dumps({"confusion_matrix": [[1, 2], [3]], "accuracy": "x"}))
     assert invoke("report", run).exit_code == 0
+    # a status nnctl never writes is not shown at all: one line naming the file (tests/test_readback.py)
+    (run / "metrics.json").write_text(json.dumps({**metrics, "status": "<script>alert(1)</script>"}))
+    said = invoke("report", run)
+    assert said.exit_code == 1 and "metrics.json: status '<script>alert(1)</script>' is not one nnctl writes" in said.output
     html = _page(run)
     assert "<script>alert" not in html and "<img src=http" not in html and "&lt;img src=http://x/y&gt;" in html
     assert _outside_references(html) == []
