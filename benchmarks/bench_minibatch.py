@@ -44,25 +44,31 @@ sys.path.insert(0, str(HERE.parent))
 
 LAYERS = [784, 256, 128, 10]
 LR = 1e-3
+SHARP = 0.25  # the teacher's tanh: nearly linear in z
+NOISE = 0.2  # per feature, over the 784
 
 
 # ---------------------------------------------------------------- data
 
 
-def make_data(m, dtype, seed=0, n_x=784, classes=10):
-    """A learnable 10-class problem: x ~ N(0, 1), the label the argmax of a random teacher network
-    (784 -> 32 tanh -> 10). Returns X (n_x, m) one example per column (F order, as nnctl loads a
-    file), one-hot Y (10, m) and the labels y (m,)."""
+def make_data(m, dtype, seed=0, n_x=784, classes=10, latent=16):
+    """A learnable 10-class problem: a latent z ~ N(0, 1) of 16 dimensions, the label the argmax of
+    a random teacher network on z (tanh(0.25 z T1) T2, 32 hidden units), and x = z P + noise in 784
+    dimensions (P a fixed random projection, the noise N(0, 0.2^2) per feature). The network of the
+    benchmark reaches about 85% validation accuracy in 5 epochs of Adam. Returns X (n_x, m) one example
+    per column (F order, as nnctl loads a file), one-hot Y (10, m) and the labels y (m,)."""
     rng = np.random.default_rng(seed)
     teacher = np.random.default_rng(12345)  # the same problem whatever the seed
-    W1 = teacher.standard_normal((n_x, 32)).astype(np.float32) / np.sqrt(n_x)
-    W2 = teacher.standard_normal((32, classes)).astype(np.float32)
+    T1 = teacher.standard_normal((latent, 32)).astype(np.float32)
+    T2 = teacher.standard_normal((32, classes)).astype(np.float32)
+    P = teacher.standard_normal((latent, n_x)).astype(np.float32) / np.sqrt(latent)
     x = np.empty((m, n_x), dtype)
     y = np.empty(m, np.int64)
     for a in range(0, m, 20_000):  # in blocks: no float64 copy of a 240k set
-        block = rng.standard_normal((min(20_000, m - a), n_x), dtype=np.float32)
-        y[a : a + len(block)] = np.argmax(np.tanh(block @ W1) @ W2, axis=1)
-        x[a : a + len(block)] = block
+        b = min(20_000, m - a)
+        z = rng.standard_normal((b, latent), dtype=np.float32)
+        y[a : a + b] = np.argmax(np.tanh(SHARP * (z @ T1)) @ T2, axis=1)
+        x[a : a + b] = z @ P + NOISE * rng.standard_normal((b, n_x), dtype=np.float32)
     Y = np.zeros((classes, m), dtype)
     Y[y, np.arange(m)] = 1
     return x.T, Y, y
@@ -106,7 +112,7 @@ class Impl:
         self.epochs, self.predict, self.note = epochs, predict, note
 
 
-def make_nnctl(X, Y, y, layers, batch, head, seed=1):
+def make_nnctl(X, Y, y, layers, batch, head, seed=1, split_step=True):
     from nnctl.network import predict_proba
     from nnctl.optimizers import make_optimizer
     from nnctl.training import Batches, Position, Trainer, gradient_descent
@@ -114,6 +120,8 @@ def make_nnctl(X, Y, y, layers, batch, head, seed=1):
     acts, loss, _ = head
     params = initial_params(layers, X.dtype, seed)
     trainer = Trainer(params, X, Y, acts, loss, optimizer=make_optimizer("adam", LR), batch_size=batch)
+    if not split_step:
+        trainer._shards = ()  # the optimizer's step on one core, for comparison
     batches = Batches(X.shape[1], batch, "generator", seed)
     pos = Position()
 
@@ -292,7 +300,14 @@ def make_floor(X, Y, y, layers, batch, head, seed=1):
     return Impl(epochs)
 
 
-MAKERS = {"floor": make_floor, "nnctl": make_nnctl, "torch": make_torch, "sklearn": make_sklearn, "course": make_course}
+MAKERS = {
+    "floor": make_floor,
+    "nnctl": make_nnctl,
+    "nnctl-1core-step": lambda *a: make_nnctl(*a, split_step=False),  # Adam's step not split over cores
+    "torch": make_torch,
+    "sklearn": make_sklearn,
+    "course": make_course,
+}
 
 
 def available(name):
@@ -519,11 +534,11 @@ def report(res):
     head = res["head"]
     if res.get("epoch"):
         lines.append(f"Epoch time: {LAYERS}, head {head}, Adam, m = {res['epoch'][0]['m']:,} (median of {res['repeats']} paired rounds)")
-        h = f"{'dtype':<8} {'batch':>5}  {'implementation':<10} {'s/epoch':>9} {'x floor':>8} {'x nnctl':>8}"
+        h = f"{'dtype':<8} {'batch':>5}  {'implementation':<16} {'s/epoch':>9} {'x floor':>8} {'x nnctl':>8}"
         lines += [h, "-" * len(h)]
         for row in res["epoch"]:
             for name, r in row["impls"].items():
-                lines.append(f"{row['dtype']:<8} {row['batch']:>5}  {name:<10} {fmt_s(r['seconds_per_epoch']):>9} {r['x_floor']:>7.2f}x {r['x_nnctl']:>7.2f}x")
+                lines.append(f"{row['dtype']:<8} {row['batch']:>5}  {name:<16} {fmt_s(r['seconds_per_epoch']):>9} {r['x_floor']:>7.2f}x {r['x_nnctl']:>7.2f}x")
             lines.append("")
     if res.get("dtype_ratio") is not None:
         lines.append(f"nnctl float64 / float32 epoch at batch 256 (paired): {res['dtype_ratio']:.2f}x\n")
@@ -641,8 +656,8 @@ def main(argv=None):
         res["dtype_ratio"] = bench_dtype_ratio(m, 256, max(repeats, 3), head)
     if "accuracy" in parts:
         print("  time to accuracy …", file=sys.stderr, flush=True)
-        res["accuracy"] = bench_accuracy(m, 2_000 if quick else 10_000, 256, "float32", 3 if quick else 30,
-                                         50.0 if quick else 90.0, head, [i for i in impls if i in ("nnctl", "torch", "sklearn")])
+        res["accuracy"] = bench_accuracy(m, 2_000 if quick else 10_000, 256, "float32", 3 if quick else 20,
+                                         50.0 if quick else 84.0, head, [i for i in impls if i in ("nnctl", "torch", "sklearn")])
     if "scaling" in parts:
         ms = (2_000, 6_000) if quick else (10_000, 60_000, 240_000)
         mid = ms[1]
