@@ -650,16 +650,16 @@ def main(argv=None):
     head = nnctl_head(LAYERS)
     res = {"machine": machine(), "head": head[2], "repeats": repeats}
     print(json.dumps(res["machine"]), file=sys.stderr)
-    m = 3_000 if quick else 60_000
+    m = 1_000 if quick else 60_000
     if "epoch" in parts:
         res["epoch"] = bench_epochs(m, (64, 256, 1024), ("float64", "float32"), impls, repeats, head)
         res["dtype_ratio"] = bench_dtype_ratio(m, 256, max(repeats, 3), head)
     if "accuracy" in parts:
         print("  time to accuracy …", file=sys.stderr, flush=True)
-        res["accuracy"] = bench_accuracy(m, 2_000 if quick else 10_000, 256, "float32", 3 if quick else 20,
+        res["accuracy"] = bench_accuracy(m, 500 if quick else 10_000, 256, "float32", 3 if quick else 20,
                                          50.0 if quick else 84.0, head, [i for i in impls if i in ("nnctl", "torch", "sklearn")])
     if "scaling" in parts:
-        ms = (2_000, 6_000) if quick else (10_000, 60_000, 240_000)
+        ms = (1_000, 2_000) if quick else (10_000, 60_000, 240_000)
         mid = ms[1]
         cases = [(mm, 256, d) for d in ("float32", "float64") for mm in ms]
         cases += [(mid, b, d) for d in ("float32", "float64") for b in (64, 1024)]

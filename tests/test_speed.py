@@ -256,3 +256,33 @@ def test_import_writes_pictures_without_holding_them_all(tmp_path, monkeypatch):
                 name = names[j].decode()
                 np.testing.assert_array_equal(x[j], load_image(tmp_path / "in" / name, (64, 64), "RGB").pixels)
                 assert y[j] == (name.startswith("b"))
+
+
+def test_streamed_run_stopped_mid_epoch_resumes_bit_for_bit(tmp_path):
+    """Stopped in the middle of an epoch (the reader thread stopped with it), resumed from the
+    checkpoint: the reader starts at the checkpoint's batch of the saved order, and the result is
+    the uninterrupted run's."""
+    from nnctl.experiment import resume_run
+
+    rng = np.random.default_rng(5)
+    _file(tmp_path / "d.h5", rng.integers(0, 256, (90, 2, 2, 3), dtype=np.uint8), rng.integers(0, 2, 90))
+    (tmp_path / "c.yaml").write_text(
+        "data: {train: d.h5, stream: always}\nmodel: {hidden: [4]}\n"
+        "train: {learning_rate: 0.01, epochs: 3, batch_size: 20, optimizer: adam, record_every: 1}\n"
+    )
+    spec = load_config(tmp_path / "c.yaml")
+    whole = train_run(spec, runs_root=tmp_path / "whole")
+    calls = {"n": 0}
+
+    def stop_after_7_steps():
+        calls["n"] += 1
+        return calls["n"] == 7  # epoch 1, batch 2 of 5
+
+    stopped = train_run(spec, runs_root=tmp_path / "stopped", should_stop=stop_after_7_steps)
+    assert stopped.status == "interrupted" and stopped.iterations == 7
+    resumed = resume_run(stopped.run_dir)
+    assert resumed.status == "completed" and resumed.iterations == whole.iterations == 15
+    a, b = load_params(Path(whole.run_dir) / "params.h5")[0], load_params(Path(resumed.run_dir) / "params.h5")[0]
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
+    assert resumed.final_cost == whole.final_cost
