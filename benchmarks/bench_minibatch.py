@@ -44,6 +44,7 @@ sys.path.insert(0, str(HERE.parent))
 
 LAYERS = [784, 256, 128, 10]
 LR = 1e-3
+PAUSE = 0.2  # seconds between timed epochs: the previous library's spinning threads go idle
 SHARP = 0.25  # the teacher's tanh: nearly linear in z
 NOISE = 0.2  # per feature, over the 784
 
@@ -320,6 +321,7 @@ def available(name):
 
 
 def timed(fn, *args):
+    time.sleep(PAUSE)  # untimed: OpenMP and OpenBLAS threads of the last library stop spinning
     t0 = time.perf_counter()
     fn(*args)
     return time.perf_counter() - t0
