@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import statistics
 import subprocess
@@ -419,7 +418,7 @@ def _status(field):
 
 def probe_scaling(m, batch, dtype):
     """Seconds of one epoch and peak resident memory of a process that generates the data and trains."""
-    from nnctl.training import Trainer  # noqa: F401  (imports before the baseline)
+    import nnctl.training  # noqa: F401  (imports before the baseline)
 
     head = nnctl_head(LAYERS)
     base = _status("VmRSS")
