@@ -112,7 +112,7 @@ class Impl:
         self.epochs, self.predict, self.note = epochs, predict, note
 
 
-def make_nnctl(X, Y, y, layers, batch, head, seed=1, split_step=True):
+def make_nnctl(X, Y, y, layers, batch, head, seed=1):
     from nnctl.network import predict_proba
     from nnctl.optimizers import make_optimizer
     from nnctl.training import Batches, Position, Trainer, gradient_descent
@@ -120,8 +120,6 @@ def make_nnctl(X, Y, y, layers, batch, head, seed=1, split_step=True):
     acts, loss, _ = head
     params = initial_params(layers, X.dtype, seed)
     trainer = Trainer(params, X, Y, acts, loss, optimizer=make_optimizer("adam", LR), batch_size=batch)
-    if not split_step:
-        trainer._shards = ()  # the optimizer's step on one core, for comparison
     batches = Batches(X.shape[1], batch, "generator", seed)
     pos = Position()
 
@@ -303,7 +301,6 @@ def make_floor(X, Y, y, layers, batch, head, seed=1):
 MAKERS = {
     "floor": make_floor,
     "nnctl": make_nnctl,
-    "nnctl-1core-step": lambda *a: make_nnctl(*a, split_step=False),  # Adam's step not split over cores
     "torch": make_torch,
     "sklearn": make_sklearn,
     "course": make_course,

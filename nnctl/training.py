@@ -182,7 +182,6 @@ class Trainer:
             if l > 1:
                 params[f"W{l}"] = self.W[l] = views[f"W{l}"][0]
         self.optimizer = (optimizer or Optimizer(learning_rate)).bind([(n, a.shape) for n, a in pieces], dtype)
-        self._shards = None  # the optimizer's step split over cores, made at the first step
 
     @property
     def learning_rate(self) -> float:
@@ -275,12 +274,7 @@ class Trainer:
 
     def step(self) -> None:
         """The optimizer's update of every trained array (it may overwrite the gradients)."""
-        if self._shards is None:
-            self._shards = _Shards.make(self.optimizer, self.theta.size)
-        if self._shards:
-            self._shards.step(self.optimizer, self.theta, self.grad)
-        else:
-            self.optimizer.step(self.theta, self.grad)
+        self.optimizer.step(self.theta, self.grad)
 
     def backward_and_update(self) -> bool:
         """One training step on the current batch: backward, then (if finite) the step."""
@@ -301,60 +295,6 @@ class Trainer:
     def params_finite(self) -> bool:
         arrays = list(self.params.values()) + list(self.state().values())
         return all(np.isfinite(a).all() for a in arrays)
-
-
-class _Shards:
-    """The optimizer's step on slices of the parameter vector, one per core, in threads: every
-    update is element by element, so each slice gets exactly the values the whole-vector step
-    would give (numpy releases the GIL in its loops). Adam's dozen passes over a [784, 256, 128, 10]
-    network's 235,000 parameters otherwise take a core while the products use all of them.
-    Only for vectors of at least MIN_SIZE elements; the optimizer's state stays its own (views)."""
-
-    MIN_SIZE = 1 << 17
-
-    def __init__(self, optimizer, size: int, count: int):
-        import copy
-        from concurrent.futures import ThreadPoolExecutor
-
-        bounds = [size * i // count for i in range(count + 1)]
-        self.slices = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
-        self.parts = []
-        for sl in self.slices:
-            part = copy.copy(optimizer)  # same hyperparameters; its state: views of the slice
-            part.m = {k: v[sl] for k, v in optimizer.m.items()}
-            part._tmp = optimizer._tmp[sl] if optimizer._tmp is not None else None
-            self.parts.append(part)
-        self.pool = ThreadPoolExecutor(count - 1, thread_name_prefix="nnctl-step")
-
-    @classmethod
-    def make(cls, optimizer, size: int):
-        """Shards for this machine, or () where one core (or a small vector) does it better."""
-        import os
-
-        try:
-            cores = len(os.sched_getaffinity(0))
-        except (AttributeError, OSError):
-            cores = os.cpu_count() or 1
-        count = min(cores, 4, size // cls.MIN_SIZE * 2)
-        if count < 2 or not hasattr(optimizer, "m"):
-            return ()
-        return cls(optimizer, size, count)
-
-    def _one(self, i, theta, grad, t, rate):
-        part = self.parts[i]
-        part.t, part.learning_rate = t, rate
-        part.step(theta[self.slices[i]], grad[self.slices[i]])
-
-    def step(self, optimizer, theta, grad) -> None:
-        t, rate = optimizer.t, optimizer.learning_rate
-        futures = [self.pool.submit(self._one, i, theta, grad, t, rate) for i in range(1, len(self.parts))]
-        self._one(0, theta, grad, t, rate)
-        for f in futures:
-            f.result()
-        optimizer.t = t + 1
-
-    def __bool__(self) -> bool:
-        return True
 
 
 # ---------------------------------------------------------------- the loop
