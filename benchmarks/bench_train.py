@@ -3,6 +3,7 @@
     python benchmarks/bench_train.py              # every workload, float64 and float32 (several minutes)
     python benchmarks/bench_train.py --quick      # fewer repeats, shorter timings
     python benchmarks/bench_train.py --workloads cat-deep,wide-10k --dtypes float64 --json
+    python benchmarks/bench_train.py --minibatch  # mini-batch Adam, softmax head: see bench_minibatch.py
 
 All implementations train the same network on the same data with full-batch gradient descent (no
 momentum, no weight decay) and run side by side in one process, alternating, `--repeats` times; the
@@ -404,6 +405,11 @@ def machine():
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if "--minibatch" in argv:  # issue 14: mini-batch Adam epochs, time to accuracy, scaling, streaming
+        import bench_minibatch
+
+        return bench_minibatch.main([a for a in argv if a != "--minibatch"])
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated; empty for the scaling table alone")
     ap.add_argument("--dtypes", default="float64,float32")

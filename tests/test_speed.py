@@ -6,49 +6,81 @@ allocated per step, float32 kept end to end, and a streamed run equal to the in-
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import textwrap
 import tracemalloc
+from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 
+from nnctl import stream as streaming
+from nnctl.config import load_config
+from nnctl.data import load_dataset
+from nnctl.errors import DataError
+from nnctl.experiment import train_run
+from nnctl.network import initialize_parameters
+from nnctl.optimizers import make_optimizer
+from nnctl.runs import load_params
+from nnctl.training import Batches, Trainer, gradient_descent
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+STEPS = """
+import json, sys, tracemalloc
+import numpy as np
 from nnctl.network import initialize_parameters
 from nnctl.optimizers import make_optimizer
 from nnctl.training import Batches, Trainer, gradient_descent
 
-
-@pytest.mark.parametrize("order", ["C", "F"])
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_minibatch_steps_allocate_no_array_even_briefly(order, dtype):
-    """Peak, not only growth: over 210 Adam steps (a cost recorded every epoch) no temporary of a
-    batch's size appears. X in F order is how a file loads (examples contiguous); gathering its
-    columns with np.take once copied all of X every step."""
-    rng = np.random.default_rng(0)
-    X = np.asarray(rng.standard_normal((200, 300)), dtype=dtype, order=order)
-    Y = (rng.random((1, 300)) > 0.5).astype(dtype)
-    params = initialize_parameters([200, 16, 8, 1], "he", rng=rng, dtype=dtype)
-    trainer = Trainer(params, X, Y, ["relu", "relu", "sigmoid"], "cross_entropy",
-                      optimizer=make_optimizer("adam", 0.01), batch_size=64)
-    batches = Batches(300, 64, "generator", 1)
-    gradient_descent(trainer, 2, 1, batches=batches)  # warm up
-    tracemalloc.start()
-    try:
+out = []
+for order in "CF":
+    for dtype in (np.float32, np.float64):
+        rng = np.random.default_rng(0)
+        X = np.asarray(rng.standard_normal((200, 300)), dtype=dtype, order=order)
+        Y = (rng.random((1, 300)) > 0.5).astype(dtype)
+        params = initialize_parameters([200, 16, 8, 1], "he", rng=rng, dtype=dtype)
+        trainer = Trainer(params, X, Y, ["relu", "relu", "sigmoid"], "cross_entropy",
+                          optimizer=make_optimizer("adam", 0.01), batch_size=64)
+        batches = Batches(300, 64, "generator", 1)
+        gradient_descent(trainer, 2, 1, batches=batches)  # warm up
+        tracemalloc.start()
         start, _ = tracemalloc.get_traced_memory()
         tracemalloc.reset_peak()
         result = gradient_descent(trainer, 44, 1, batches=batches)
         _, peak = tracemalloc.get_traced_memory()
-    finally:
         tracemalloc.stop()
-    assert result.iterations == 44 * 5
-    batch_x = 200 * 64 * np.dtype(dtype).itemsize  # 51 KiB in float32: one batch of X
-    assert peak - start < 16 * 1024 < batch_x
-    # float32 end to end: parameters, gradients, the optimizer's moments and every buffer
-    arrays = [trainer.theta, trainer.grad, *trainer.optimizer.m.values(), trainer.optimizer._tmp]
-    for B in trainer.buffers.values():
-        arrays += [B.X, B.Y, B.ZL, *B.A[1:], *B.dZ[1:]]
-    assert {a.dtype for a in arrays} == {np.dtype(dtype)}
-    assert all(v.dtype == dtype for v in params.values())
-    # buffers for the two batch sizes only (64 and the last 44), none for all 300 examples
-    assert sorted(trainer.buffers) == [44, 64]
+        arrays = [trainer.theta, trainer.grad, *trainer.optimizer.m.values(), trainer.optimizer._tmp]
+        for B in trainer.buffers.values():
+            arrays += [B.X, B.Y, B.ZL, *B.A[1:], *B.dZ[1:]]
+        arrays += list(params.values())
+        out.append({"order": order, "dtype": np.dtype(dtype).name, "steps": result.iterations, "peak": peak - start,
+                    "dtypes": sorted({a.dtype.name for a in arrays}), "sizes": sorted(trainer.buffers)})
+print(json.dumps(out))
+"""
+
+
+def test_minibatch_steps_allocate_no_array_even_briefly():
+    """Peak, not only growth: over 220 Adam steps (a cost recorded every epoch) no temporary of a
+    batch's size appears, for X in C and F order, float32 and float64. X in F order is how a file
+    loads (examples contiguous); gathering its columns with np.take once copied all of X every step.
+    In a fresh process: tracemalloc's peak counts every thread's allocations."""
+    proc = subprocess.run([sys.executable, "-c", STEPS], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert len(rows) == 4
+    for row in rows:
+        assert row["steps"] == 44 * 5
+        batch_x = 200 * 64 * np.dtype(row["dtype"]).itemsize  # 51 KiB in float32: one batch of X
+        assert row["peak"] < 16 * 1024 < batch_x, row
+        assert row["dtypes"] == [row["dtype"]]  # float32 end to end: parameters, gradients, moments, buffers
+        assert row["sizes"] == [44, 64]  # the two batch sizes' buffers, none for all 300 examples
 
 
 def test_gather_is_the_batch_whatever_the_layout():
@@ -70,23 +102,6 @@ def test_gather_is_the_batch_whatever_the_layout():
 
 # ---------------------------------------------------------------- §2: data larger than memory
 
-import json  # noqa: E402
-import os  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import textwrap  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import h5py  # noqa: E402
-
-from nnctl import stream as streaming  # noqa: E402
-from nnctl.config import load_config  # noqa: E402
-from nnctl.data import load_dataset  # noqa: E402
-from nnctl.errors import DataError  # noqa: E402
-from nnctl.experiment import train_run  # noqa: E402
-from nnctl.runs import load_params  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _file(path, x, y, **kw):
@@ -256,3 +271,33 @@ def test_import_writes_pictures_without_holding_them_all(tmp_path, monkeypatch):
                 name = names[j].decode()
                 np.testing.assert_array_equal(x[j], load_image(tmp_path / "in" / name, (64, 64), "RGB").pixels)
                 assert y[j] == (name.startswith("b"))
+
+
+def test_streamed_run_stopped_mid_epoch_resumes_bit_for_bit(tmp_path):
+    """Stopped in the middle of an epoch (the reader thread stopped with it), resumed from the
+    checkpoint: the reader starts at the checkpoint's batch of the saved order, and the result is
+    the uninterrupted run's."""
+    from nnctl.experiment import resume_run
+
+    rng = np.random.default_rng(5)
+    _file(tmp_path / "d.h5", rng.integers(0, 256, (90, 2, 2, 3), dtype=np.uint8), rng.integers(0, 2, 90))
+    (tmp_path / "c.yaml").write_text(
+        "data: {train: d.h5, stream: always}\nmodel: {hidden: [4]}\n"
+        "train: {learning_rate: 0.01, epochs: 3, batch_size: 20, optimizer: adam, record_every: 1}\n"
+    )
+    spec = load_config(tmp_path / "c.yaml")
+    whole = train_run(spec, runs_root=tmp_path / "whole")
+    calls = {"n": 0}
+
+    def stop_after_7_steps():
+        calls["n"] += 1
+        return calls["n"] == 7  # epoch 1, batch 2 of 5
+
+    stopped = train_run(spec, runs_root=tmp_path / "stopped", should_stop=stop_after_7_steps)
+    assert stopped.status == "interrupted" and stopped.iterations == 7
+    resumed = resume_run(stopped.run_dir)
+    assert resumed.status == "completed" and resumed.iterations == whole.iterations == 15
+    a, b = load_params(Path(whole.run_dir) / "params.h5")[0], load_params(Path(resumed.run_dir) / "params.h5")[0]
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
+    assert resumed.final_cost == whole.final_cost
