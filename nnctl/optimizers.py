@@ -105,15 +105,20 @@ class RMSprop(Optimizer):
     def step(self, params, grads) -> None:
         self.t += 1
         s, tmp = self.m["s"], self._tmp
-        s *= self.beta2
-        np.multiply(grads, grads, out=tmp)
-        tmp *= 1 - self.beta2
-        s += tmp  # s = beta2 s + (1 - beta2) dW^2
+        _squared_average(s, grads, self.beta2, tmp)
         np.sqrt(s, out=tmp)
         tmp += self.epsilon
         grads *= self.learning_rate
         grads /= tmp
         params -= grads  # W = W - alpha dW / (sqrt(s) + epsilon)
+
+
+def _squared_average(s, grads, beta2: float, tmp) -> None:
+    """s = beta2 s + (1 - beta2) dW^2, in place (RMSprop's and Adam's second moment)."""
+    s *= beta2
+    np.multiply(grads, grads, out=tmp)
+    tmp *= 1 - beta2
+    s += tmp
 
 
 class Adam(Optimizer):
@@ -125,10 +130,7 @@ class Adam(Optimizer):
     def step(self, params, grads) -> None:
         self.t += 1  # t counts mini-batch steps, from 1
         v, s, tmp = self.m["v"], self.m["s"], self._tmp
-        s *= self.beta2
-        np.multiply(grads, grads, out=tmp)
-        tmp *= 1 - self.beta2
-        s += tmp  # s = beta2 s + (1 - beta2) dW^2
+        _squared_average(s, grads, self.beta2, tmp)
         v *= self.beta1
         grads *= 1 - self.beta1
         v += grads  # v = beta1 v + (1 - beta1) dW
