@@ -9,7 +9,6 @@ from __future__ import annotations
 import difflib
 import os
 import re
-import stat
 import typing
 from pathlib import Path
 from typing import Annotated, Literal, Optional, Union
@@ -19,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import PydanticCustomError
 
 from nnctl.activations import ACTIVATION_NAMES
-from nnctl.data import BUILTIN_PREFIX, file_kind, is_anonymous_pipe, parse_builtin
+from nnctl.data import BUILTIN_PREFIX, parse_builtin, regular_file
 from nnctl.errors import ConfigError, DataError
 from nnctl.firstlayer import AUTO, FIRST_LAYERS, DualFirstLayer
 from nnctl.network import HEADS, INIT_NAMES, LOSS_NAMES, LOSSES, auto_loss
@@ -511,19 +510,13 @@ def read_config_text(path) -> str:
     for ever. At most MAX_CONFIG_BYTES + 1 bytes are read.
     """
     path = Path(path)
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot be read ({exc.strerror}); give a YAML config file") from None
-    if stat.S_ISDIR(st.st_mode):
-        raise ConfigError(f"{path}: is a directory; give a YAML config file such as configs/quickstart.yaml")
-    if not stat.S_ISREG(st.st_mode) and not is_anonymous_pipe(path, st):
-        raise ConfigError(
-            f"{path}: is {file_kind(st)}, not a regular file; give a YAML config file "
-            "(or pipe the spec in: cat spec.yaml | nnctl train /dev/stdin)"
-        )
+    regular_file(
+        path, ConfigError, pipe_ok=True,
+        missing="{name}: no such config file",
+        unreadable="{name}: cannot be read ({reason}); give a YAML config file",
+        directory="{name}: is a directory; give a YAML config file such as configs/quickstart.yaml",
+        other="{name}: is {kind}, not a regular file; give a YAML config file (or pipe the spec in: cat spec.yaml | nnctl train /dev/stdin)",
+    )
     try:
         with open(path, "rb") as fh:
             data = fh.read(MAX_CONFIG_BYTES + 1)

@@ -266,19 +266,34 @@ def is_anonymous_pipe(path, st) -> bool:
     return stat.S_ISFIFO(st.st_mode) and "pipe:[" in os.path.realpath(path)
 
 
+def regular_file(path, error, *, missing: str, unreadable: str, directory: str, other: str, name=None, pipe_ok: bool = False):
+    """The stat of `path` if it is a regular file (or, with `pipe_ok`, an already connected pipe);
+    else `error` with the matching message, before anything opens it: opening a FIFO or a device can
+    block for ever. Messages are formats of {name} (default: the path), {reason} and {kind}."""
+    name = path if name is None else name
+    try:
+        st = Path(path).stat()
+    except FileNotFoundError:
+        raise error(missing.format(name=name)) from None
+    except OSError as exc:
+        raise error(unreadable.format(name=name, reason=exc.strerror)) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise error(directory.format(name=name, kind=file_kind(st)))
+    if not stat.S_ISREG(st.st_mode) and not (pipe_ok and is_anonymous_pipe(path, st)):
+        raise error(other.format(name=name, kind=file_kind(st)))
+    return st
+
+
 def check_data_file(path) -> Path:
     """`path` if it is a regular file; a DataError (not a hang) for a FIFO, a device or a folder."""
     path = Path(path)
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such data file; check the path (relative paths are read from the config file's folder)") from None
-    except OSError as exc:
-        raise DataError(f"{path}: cannot be read ({exc.strerror}); check the path and its permissions") from None
-    if stat.S_ISDIR(st.st_mode):
-        raise DataError(f"{path}: is a directory, not an HDF5 data file")
-    if not stat.S_ISREG(st.st_mode):
-        raise DataError(f"{path}: is {file_kind(st)}, not a regular file; give an HDF5 data file (.h5)")
+    regular_file(
+        path, DataError,
+        missing="{name}: no such data file; check the path (relative paths are read from the config file's folder)",
+        unreadable="{name}: cannot be read ({reason}); check the path and its permissions",
+        directory="{name}: is a directory, not an HDF5 data file",
+        other="{name}: is {kind}, not a regular file; give an HDF5 data file (.h5)",
+    )
     return path
 
 

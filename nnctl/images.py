@@ -8,14 +8,13 @@ down rather than clipped, CMYK and palettes converted), resized to the model's i
 from __future__ import annotations
 
 import os
-import stat
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from nnctl.data import file_kind
+from nnctl.data import regular_file
 from nnctl.errors import DataError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".jfif"}
@@ -52,16 +51,10 @@ def _open(path: Path, max_pixels: int):
     from PIL import Image, UnidentifiedImageError
 
     name = shown(path)
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        raise ImageError(f"{name}: no such file") from None
-    except OSError as exc:
-        raise ImageError(f"{name}: cannot be read ({exc.strerror})") from None
-    if stat.S_ISDIR(st.st_mode):
-        raise ImageError(f"{name}: is a directory")
-    if not stat.S_ISREG(st.st_mode):
-        raise ImageError(f"{name}: is {file_kind(st)}, not a regular file")
+    st = regular_file(
+        path, ImageError, name=name, missing="{name}: no such file", unreadable="{name}: cannot be read ({reason})",
+        directory="{name}: is a directory", other="{name}: is {kind}, not a regular file",
+    )
     if st.st_size == 0:
         raise ImageError(f"{name}: empty file, not an image")
     try:

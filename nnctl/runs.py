@@ -56,19 +56,15 @@ def readable_file(path) -> Path:
     """`path` if it is a regular file (a symlink to one is fine), checked before anything opens it: a
     FIFO, a device or a folder in a run or sweep folder would block the read or be read forever.
     Every file read back from a run or sweep folder goes through here."""
-    import stat
-
-    from nnctl.data import file_kind
+    from nnctl.data import regular_file
 
     path = Path(path)
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        raise RunError(f"{path}: no such file; train the run again (or give another run)") from None
-    except OSError as exc:
-        raise RunError(f"{path}: cannot be read ({exc.strerror}); check its permissions") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise RunError(f"{path}: is {file_kind(st)}, not a regular file nnctl wrote; remove it and train the run again")
+    other = "{name}: is {kind}, not a regular file nnctl wrote; remove it and train the run again"
+    regular_file(
+        path, RunError, directory=other, other=other,
+        missing="{name}: no such file; train the run again (or give another run)",
+        unreadable="{name}: cannot be read ({reason}); check its permissions",
+    )
     return path
 
 
