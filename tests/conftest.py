@@ -58,3 +58,22 @@ def tiny_config(tmp_path, tiny_data):
     path = tmp_path / "tiny.yaml"
     path.write_text(TINY_SPEC)
     return path
+
+
+# A training step that raises `{exc}` at step 9000 (a bug, MemoryError, a second Ctrl-C), run as
+# `python -c FAULT.format(exc=...) train ...`: the process dies in the middle of training for real.
+FAULT = """
+import sys
+from nnctl import training
+from nnctl.cli import main
+real = training.Trainer.backward_and_update
+calls = [0]
+def faulty(self):
+    calls[0] += 1
+    if calls[0] == 9000:
+        raise {exc}
+    return real(self)
+training.Trainer.backward_and_update = faulty
+sys.argv = ["nnctl"] + sys.argv[1:]
+main()
+"""

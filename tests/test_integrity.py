@@ -17,7 +17,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import write_course_h5
+from conftest import FAULT, write_course_h5
 from test_interrupt import SPEC, assert_files_whole, nnctl, start, wait_for_checkpoint
 
 
@@ -139,21 +139,6 @@ def test_double_ctrl_c_marks_interrupted_and_time_adds_up(workdir):
         f"({a:.2f} s + {b:.2f} s after resume)" in result.stdout
 
 
-FAULT = """
-import sys
-from nnctl import training
-from nnctl.cli import main
-real = training.Trainer.backward_and_update
-calls = [0]
-def faulty(self):
-    calls[0] += 1
-    if calls[0] == 9000:
-        raise {exc}
-    return real(self)
-training.Trainer.backward_and_update = faulty
-sys.argv = ["nnctl"] + sys.argv[1:]
-main()
-"""
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import time
 import h5py
 import pytest
 
-from conftest import TINY_SPEC, write_course_h5
+from conftest import FAULT, TINY_SPEC, write_course_h5
 from nnctl.runs import list_runs, load_params, load_run
 
 ITERATIONS = 40000
@@ -142,21 +142,7 @@ def test_second_ctrl_c_stops_at_once_files_whole(workdir, reference):
     assert_same_params(run, reference["dual"])
 
 
-CRASH = """
-import sys
-from nnctl import training
-from nnctl.cli import main
-real = training.Trainer.backward_and_update
-calls = [0]
-def crashing(self):
-    calls[0] += 1
-    if calls[0] == 9000:
-        raise RuntimeError("simulated bug")
-    return real(self)
-training.Trainer.backward_and_update = crashing
-sys.argv = ["nnctl"] + sys.argv[1:]
-main()
-"""
+CRASH = FAULT.format(exc='RuntimeError("simulated bug")')
 
 
 def test_crash_resumes_bit_for_bit(workdir, reference):
