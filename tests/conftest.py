@@ -77,3 +77,12 @@ training.Trainer.backward_and_update = faulty
 sys.argv = ["nnctl"] + sys.argv[1:]
 main()
 """
+
+
+def invoke(*args):
+    """`nnctl ARGS...` in this process (Typer's CliRunner), every argument made a string."""
+    from typer.testing import CliRunner
+
+    from nnctl.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args])

@@ -14,17 +14,10 @@ import numpy as np
 import pytest
 import yaml
 from PIL import Image
-from typer.testing import CliRunner
 
-from conftest import REPO
+from conftest import invoke, REPO
 from nnctl.cli import app
 from nnctl.runs import load_params, read_costs_csv
-
-runner = CliRunner()
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def _train(config, runs, *extra):

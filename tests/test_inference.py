@@ -8,18 +8,10 @@ import h5py
 import numpy as np
 import pytest
 from PIL import Image
-from typer.testing import CliRunner
 
-from conftest import REPO
-from nnctl.cli import app
+from conftest import invoke, REPO
 from nnctl.inference import evaluate, predict_files
 from nnctl.runs import load_run
-
-runner = CliRunner()
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 @pytest.fixture

@@ -15,23 +15,16 @@ import h5py
 import numpy as np
 import pytest
 from PIL import Image
-from typer.testing import CliRunner
 
-from conftest import REPO, TINY_SPEC, write_course_h5
+from conftest import invoke, REPO, TINY_SPEC, write_course_h5
 from error_cases import bad_exif_jpg, bad_header_ppm, truncated_ihdr_png
 from nnctl import images, memory
-from nnctl.cli import app
 from nnctl.config import load_config, load_config_text, parse_yaml, spec_from_text
 from nnctl.data import load_dataset
 from nnctl.errors import ConfigError
 from nnctl.sweep import parse_grid, plan_sweep
 
-runner = CliRunner()
 LAYERS_SPEC = TINY_SPEC.replace("hidden: [3]", "layers: [48, 3, 1]")
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def nnctl(*args, timeout=60, **kw):

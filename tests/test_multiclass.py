@@ -12,10 +12,8 @@ import h5py
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
-from typer.testing import CliRunner
 
-from conftest import REPO
-from nnctl.cli import app
+from conftest import invoke, REPO
 from nnctl.config import load_config
 from nnctl.data import generate, load_dataset
 from nnctl.errors import DataError
@@ -23,12 +21,7 @@ from nnctl.experiment import resume_run, train_run
 from nnctl.inference import evaluate, predict_files
 from nnctl.runs import load_run
 
-runner = CliRunner()
 ONE_THREAD = ("--set", "train.blas_threads=1")  # the machine is shared: one BLAS thread is the fastest here
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def _latest(runs):

@@ -7,17 +7,11 @@ import json
 import h5py
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from nnctl.cli import app
 from nnctl.data import fit_normalization, load_dataset, split_validation, write_dataset
+from conftest import invoke
 
-runner = CliRunner()
 CLASSES = ["malignant", "benign"]
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def _tabular(m, rs):

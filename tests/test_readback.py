@@ -13,16 +13,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from nnctl.cli import app
+from conftest import invoke
 
 REPO = Path(__file__).resolve().parent.parent
-runner = CliRunner()
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def nnctl(*args, timeout=60, cwd=None):

@@ -13,19 +13,12 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from nnctl.cli import app
 from nnctl.config import load_config
 from nnctl.experiment import train_run
 from nnctl.report import collect_run, read_costs
 from nnctl.shapes import shape_table, table_rows
-
-runner = CliRunner()
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
+from conftest import invoke
 
 
 def _train(config, runs, *extra):

@@ -11,21 +11,13 @@ import time
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from conftest import TINY_SPEC
-from nnctl.cli import app
+from conftest import invoke, TINY_SPEC
 from nnctl.config import load_config, read_config_text, spec_from_text
 from nnctl.errors import ConfigError
 from nnctl.experiment import train_run
 from nnctl.runs import compare_runs, list_runs, load_params
 from nnctl.sweep import load_plan, parse_grid, plan_sweep, run_sweep, split_values
-
-runner = CliRunner()
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def test_split_values_keeps_brackets():

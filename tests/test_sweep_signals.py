@@ -42,7 +42,7 @@ def running_trials(tmp, proc, names, what="metrics.json", timeout=90):
             return found
         assert proc.poll() is None, proc.communicate()
         time.sleep(0.02)
-    raise AssertionError(f"no {count} running trials")
+    raise AssertionError(f"trials {names} were not all running within {timeout} s")
 
 
 def summary(sweep_dir):
