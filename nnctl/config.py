@@ -114,6 +114,17 @@ class ModelSpec(_Strict):
         False, description="let init: zeros have hidden layers (the course's demonstration: every hidden unit stays identical)"
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _layers_pick_the_head(cls, raw):
+        """model.layers ending in k >= 2 units with the head left automatic: a softmax of k units
+        (the README's "model.layers ends with k"), as k classes in the data would pick."""
+        if isinstance(raw, dict) and not {"output_activation", "activations", "loss"} & raw.keys():
+            layers = raw.get("layers")
+            if isinstance(layers, list) and layers and isinstance(layers[-1], int) and not isinstance(layers[-1], bool) and layers[-1] >= 2:
+                return {**raw, "output_activation": "softmax"}
+        return raw
+
     @model_validator(mode="after")
     def _check(self):
         if self.layers is not None and self.hidden is not None:
@@ -134,7 +145,10 @@ class ModelSpec(_Strict):
                 f"(got {self.layers[-1]}); for two classes in one unit use output_activation: sigmoid"
             )
         if self.layers is not None and head.max_classes is not None and self.layers[-1] != 1:
-            raise ValueError(f"model.layers: the output layer must have 1 unit (got {self.layers[-1]})")
+            raise ValueError(
+                f"model.layers: a {self.layer_activations[-1]} output has 1 unit (got {self.layers[-1]}); end model.layers "
+                "with 1, or leave output_activation out (or use softmax) for one unit per class"
+            )
         needs = LOSSES[self.resolved_loss].output
         if needs is not None and self.layer_activations[-1] != needs:
             raise ValueError(

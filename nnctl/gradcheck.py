@@ -64,7 +64,8 @@ def relative_difference(grad, approx) -> float:
 
 def gradient_check(params, X, Y, activations, loss, l2: float = 0.0, epsilon: float = EPSILON,
                    max_per_layer: int | None = None, seed: int = 0, reference_cost=None) -> GradCheck:
-    """Check the Trainer's gradients of `params` on X (n_x, m), Y (1, m) against central differences.
+    """Check the Trainer's gradients of `params` on X (n_x, m), Y (1, m) (softmax: one-hot (k, m))
+    against central differences.
 
     `reference_cost(params)`: another J to differentiate (default: nnctl's, from Z[L] with logaddexp).
     The course's -log(a) and -log(1 - a) lose digits where a is near 1, and central differences
@@ -75,7 +76,8 @@ def gradient_check(params, X, Y, activations, loss, l2: float = 0.0, epsilon: fl
     a generator seeded with `seed` (every one of the course's small networks is checked whole).
     """
     X = np.asarray(X, np.float64)
-    Y = np.asarray(Y, np.float64).reshape(1, -1)
+    Y = np.asarray(Y, np.float64)
+    Y = Y.reshape(1, -1) if Y.ndim < 2 else Y  # labels (1, m), or one-hot (k, m) for softmax
     work = {k: np.array(v, dtype=np.float64) for k, v in params.items()}
     L = len(activations)
     trainer = Trainer(work, X, Y, activations, loss, learning_rate=1.0, l2=l2)
@@ -119,30 +121,58 @@ def gradient_check(params, X, Y, activations, loss, l2: float = 0.0, epsilon: fl
 
 
 def check_spec(spec, examples: int = 8, random_data: bool = False, max_per_layer: int | None = 1000, where: str = "spec") -> GradCheck:
-    """The spec's network, initialised as training would, on `examples` of its training data (a
-    seeded choice) or on seeded random data of its input size."""
+    """The network training builds from the spec (for k classes its softmax head), initialised as
+    training would, on `examples` of its training data (a seeded choice; a streamed file reads only
+    those) or on seeded random data of its input size and classes."""
     from nnctl.errors import ConfigError
     from nnctl.experiment import load_inputs, make_rng
-    from nnctl.network import initialize_parameters
+    from nnctl.network import HEADS, initialize_parameters
 
     if spec.train.dropout:
         raise ConfigError(f"{where}: train.keep_prob: {DROPOUT_REFUSAL}")
     rng = np.random.default_rng(np.random.SeedSequence(spec.train.seed, spawn_key=(4,)))
+    classification = spec.model.task == "classification"
     if random_data:
-        from nnctl.data import peek_n_x
+        from nnctl.data import peek_classes, peek_n_x
 
         n_x = spec.model.layers[0] if spec.model.layers is not None else peek_n_x(spec.data.train)
         if n_x is None:
             raise ConfigError(f"{where}: data.train cannot be read for its input size; give model.layers with --random")
+        k = _classes_of(spec, peek_classes) if classification else 0
         X = rng.standard_normal((n_x, examples))
-        Y = (rng.random((1, examples)) < 0.5).astype(np.float64) if spec.model.task == "classification" else rng.standard_normal((1, examples))
+        Y = rng.integers(0, k, (1, examples)).astype(np.float64) if classification else rng.standard_normal((1, examples))
     else:
         train = load_inputs(spec).train
         pick = np.sort(rng.choice(train.m, min(examples, train.m), replace=False))
-        X, Y = train.X[:, pick], train.Y[:, pick]
-        n_x = train.n_x
-    resolved = spec.resolved(spec.layer_dims(n_x))
-    m = spec.model
-    params = initialize_parameters(resolved.model.layers, m.init, m.init_scale, make_rng(spec), np.float64)
-    return gradient_check(params, X, Y, resolved.model.activations, resolved.model.loss, spec.train.l2,
-                          max_per_layer=max_per_layer, seed=spec.train.seed)
+        X, Y = _columns(train.X, pick), train.Y[:, pick]
+        n_x, k = train.n_x, train.k
+    if classification:
+        spec = spec.for_classes(k)  # as training does: over two classes a softmax head unless the spec chose one
+    resolved = spec.resolved(spec.layer_dims(n_x, k))
+    m = resolved.model
+    params = initialize_parameters(m.layers, m.init, m.init_scale, make_rng(spec), np.float64)
+    Y = HEADS[m.loss].encode(Y, m.layers[-1], np.float64)
+    return gradient_check(params, X, Y, m.activations, m.loss, spec.train.l2, max_per_layer=max_per_layer, seed=spec.train.seed)
+
+
+def _classes_of(spec, peek_classes) -> int:
+    """k for random labels: the softmax layer's units where model.layers gives them, else the data's."""
+    from nnctl.network import HEADS
+
+    if spec.model.layers is not None and HEADS[spec.model.resolved_loss].max_classes is None:
+        return spec.model.layers[-1]
+    return peek_classes(spec.data.train)
+
+
+def _columns(X, pick) -> np.ndarray:
+    """Examples `pick` (increasing) of X (n_x, m) in memory or streamed from its file: (n_x, len(pick))."""
+    if isinstance(X, np.ndarray):
+        return X[:, pick]
+    from nnctl.data import open_h5
+
+    rows = np.empty((pick.size, X.n_x), X.stored)
+    with open_h5(X.path) as f:
+        X.read_sorted(pick, rows, f[X.key])
+    out = np.empty((pick.size, X.n_x), X.dtype)
+    X.convert(rows, out)
+    return out.T

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnctl.network import compute_cost, forward
+from nnctl.network import HEADS, LOSSES, compute_cost, forward
 
 MONITORS = {"validation_cost": -1.0, "validation_accuracy": 1.0}  # the sign that makes larger better
 
@@ -28,13 +28,18 @@ class ValidationMonitor:
         self.best_params: dict | None = None
 
     def evaluate(self) -> tuple:
+        """(cost, accuracy % or nan) on the validation set: labels encoded as the head encodes them
+        (one-hot (k, m) for softmax), a streamed file read in blocks."""
         params = self.trainer.materialize()
-        X = self.data.X
-        Y = self.data.Y.astype(X.dtype, copy=False)
+        X, labels = self.data.X, self.data.Y
+        blocks = [(0, X)] if isinstance(X, np.ndarray) else X.blocks()
         with np.errstate(all="ignore"):
-            Zs, As = forward(X, params, self.activations)
-            cost = compute_cost(Zs[-1], As[-1], Y, self.loss)
-            acc = float(np.mean((As[-1] > 0.5) == (Y > 0.5)) * 100) if self.task == "classification" else float("nan")
+            outs = [forward(Xb, params, self.activations) for _, Xb in blocks]
+            ZL = np.concatenate([Zs[-1] for Zs, _ in outs], axis=1)  # (units, m)
+            AL = np.concatenate([As[-1] for _, As in outs], axis=1)
+            Y = HEADS[self.loss].encode(labels, AL.shape[0], AL.dtype)
+            cost = compute_cost(ZL, AL, Y, self.loss)
+            acc = LOSSES[self.loss].score(AL, labels)["accuracy"] if self.task == "classification" else float("nan")
         return cost, acc
 
     def on_record(self, epoch: int, steps: int) -> str | None:
@@ -80,3 +85,4 @@ class ValidationMonitor:
         self.best_epoch = attrs.get("best_epoch")
         self.best_steps = attrs.get("best_steps")
         self.wait = int(attrs.get("wait", 0))
+

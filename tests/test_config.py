@@ -104,9 +104,20 @@ def test_cross_entropy_needs_sigmoid(tmp_path):
     assert msg.endswith("model.loss: cross_entropy needs a sigmoid output (got tanh); use output_activation: sigmoid, or loss: mse")
 
 
-def test_output_layer_must_be_one_unit(tmp_path):
-    path = _write(tmp_path, GOOD.replace("hidden: [4]", "layers: [12, 4, 2]"))
-    assert _error(path) == f"{path}: model.layers: the output layer must have 1 unit (got 2)"
+def test_layers_ending_in_k_pick_a_softmax_head(tmp_path):
+    """model.layers ending in k units with the head left automatic is a softmax of k units (issue 19)."""
+    path = _write(tmp_path, GOOD.replace("hidden: [4]", "layers: [12, 4, 3]"))
+    spec = load_config(path)
+    assert spec.model.layer_activations == ["relu", "softmax"] and spec.model.resolved_loss == "categorical_cross_entropy"
+    assert spec.layer_dims(12, 3) == [12, 4, 3]
+
+
+def test_sigmoid_output_layer_must_be_one_unit(tmp_path):
+    path = _write(tmp_path, GOOD.replace("hidden: [4]", "layers: [12, 4, 2]\n  output_activation: sigmoid"))
+    assert _error(path) == (
+        f"{path}: model.layers: a sigmoid output has 1 unit (got 2); end model.layers with 1, "
+        "or leave output_activation out (or use softmax) for one unit per class"
+    )
 
 
 def test_zeros_allowed_for_logistic_regression(tmp_path):
