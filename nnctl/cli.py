@@ -495,15 +495,18 @@ def runs_compare(
 
 @runs_app.command("show")
 @handles_errors
-def runs_show(run: Path = typer.Argument(Path("runs/latest"), help="A run directory.")):
+def runs_show(
+    run: Path = typer.Argument(Path("runs/latest"), help="A run directory, or a name that `nnctl runs` prints."),
+    runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where names are looked up."),
+):
     """A run's facts in the terminal: status, network shapes, metrics, costs, evaluation, how to rerun it.
 
-    Example: nnctl runs show runs/latest
+    Example: nnctl runs show latest --runs-dir /tmp/runs
     """
     from nnctl.report import collect_run
     from nnctl.runs import find_run
 
-    display.run_facts(collect_run(find_run(run)))
+    display.run_facts(collect_run(find_run(run, runs_dir)))
 
 
 @app.command()

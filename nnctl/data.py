@@ -570,7 +570,7 @@ def check_examples(source, x, y, task: str, x_finite, classes=(), max_classes: i
                 f"{source}: labels {bad[:5].tolist()} are outside the task: a sigmoid output "
                 f"needs labels 0 or 1 (for regression use a linear output)"
             )
-    input_shape = list(x.shape[1:])
+    input_shape = list(x.shape[1:]) or [1]  # x (m,): one feature per example, as x (m, 1)
     scale = pixel_scale(x.dtype)
     preprocessing = {
         "flatten": "example-per-column",

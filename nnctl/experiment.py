@@ -137,7 +137,8 @@ def _check_classes(spec: Spec, train: Dataset, test: Dataset | None) -> None:
         missing = np.setdiff1d(np.arange(k), labels)
         raise DataError(
             f"{train.source}: labels {labels[:8].tolist()} leave out classes {missing[:5].tolist()}: number the classes "
-            f"0 to {labels.size - 1} with none left out, or store a class list ('classes') that names all {k}"
+            f"0 to {labels.size - 1} with none left out, or store a class list ('classes') that names all {k}; "
+            "if y holds values to predict rather than classes, train a regression: model.output_activation: linear (loss mse)"
         )
     model = spec.for_classes(k).model
     head = HEADS[model.resolved_loss]
@@ -256,6 +257,11 @@ def train_run(
                 return _report(run, result, metrics)
         except (KeyboardInterrupt, MemoryError, OSError) as exc:
             raise _stopped(run, exc, should_stop) from None
+        except DivergedError:
+            raise  # metrics.json says diverged already
+        except Exception as exc:  # found wrong during training (input, or a bug): the run says why, never "running"
+            _failed(run, exc)
+            raise
 
 
 # ---------------------------------------------------------------- the steps
@@ -596,8 +602,6 @@ def _report(run: _Run, result, metrics: dict) -> Summary:
     write_json(run.run_dir / METRICS, metrics)
     if result.status == Status.COMPLETED:
         (run.run_dir / CHECKPOINT).unlink(missing_ok=True)  # params.h5 holds the final state
-    if run.own_dir and not run.resume:
-        update_latest(run.run_dir.parent, run.run_dir)
     summary = Summary(
         name=run.spec.name or "run",
         run_dir=str(run.run_dir),
@@ -676,6 +680,21 @@ def _stopped(run: _Run, exc: BaseException, should_stop) -> Exception:
     except OSError:
         pass  # a full disk: metrics.json says `running`, which `nnctl runs` shows as interrupted once this process is gone
     return out
+
+
+def _failed(run: _Run, exc: Exception) -> None:
+    """metrics.json of a run stopped by an error: `interrupted`, with the error as its message (the
+    last checkpoint, if any, is what a resume continues from)."""
+    at = run.position.steps if run.position is not None else run.resumed_from
+    what = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+    metrics = {"status": Status.INTERRUPTED, "started": run.started, "iterations": run.saved or 0, "layers": run.layer_dims,
+               "sessions": run.saved_sessions or [], "seconds": round(sum(run.saved_sessions or []), 6),
+               "message": f"stopped by an error at iteration {at}: {what}"}
+    try:
+        with _signals_held():
+            write_json(run.run_dir / METRICS, metrics)
+    except OSError:
+        pass  # the error that stopped the run is the one to report
 
 
 def _write_failure(exc: OSError, run_dir: Path) -> tuple:

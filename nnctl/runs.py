@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -181,9 +182,11 @@ def load_params(path, groups=False):
 
 
 def update_latest(root, run_dir) -> None:
-    """Point `<root>/latest` at the newest run, replacing the link atomically."""
+    """Point `<root>/latest` at the newest run, replacing the link atomically. The temporary link's
+    name is this call's own: two trainings starting at once (in two processes or two threads of
+    one) never remove or rename each other's."""
     root, run_dir = Path(root), Path(run_dir)
-    tmp = root / f".{LATEST}.{os.getpid()}.tmp"
+    tmp = root / f".{LATEST}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp"
     try:
         tmp.unlink(missing_ok=True)
         tmp.symlink_to(run_dir.name, target_is_directory=True)

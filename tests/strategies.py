@@ -1,0 +1,416 @@
+"""Hypothesis strategies that draw valid specs from the whole spec space (issue 19).
+
+A drawn `Case` is a data source (tiny: a built-in generator, HDF5 files in the course and plain
+layouts, an image-folder import, all written once per session by `make_sources`) and a spec as the
+YAML mapping a user writes, with the data paths left as roles (`@train`, `@test`, `@validation`)
+that `Case.spec_for(files, runs_dir)` fills in.
+
+How to extend it (a new spec key is one row):
+- a key of data, model or train: add a row to `DATA`, `MODEL` or `TRAIN` below: the key and a
+  function `(draw, ctx) -> value` (return `OMIT` to leave the key out: its default). Rows run in
+  order and may read what earlier rows put in `ctx.spec` and `ctx` (the source, its task, the
+  hidden sizes). A key of a new section: a table of its own in `SECTIONS`.
+- a new data source (a CSV or other tabular layout): a row of `SOURCES` and its files in
+  `make_sources`.
+- `tests/test_combinations.py::test_every_spec_key_is_drawn` compares these tables with the pydantic
+  models of nnctl/config.py and fails, naming the key, until a new key has its row (or is in
+  `NOT_DRAWN` with the reason).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+from hypothesis import strategies as st
+from PIL import Image
+
+from nnctl.activations import ACTIVATION_NAMES
+from nnctl.config import DataSpec, EarlyStoppingSpec, ModelSpec, Spec, SweepSpec, TrainSpec
+from nnctl.firstlayer import AUTO, FIRST_LAYERS, DualFirstLayer
+from nnctl.network import INIT_NAMES
+from nnctl.optimizers import OPTIMIZER_NAMES, OPTIMIZERS, SCHEDULE_NAMES
+from nnctl.training import SHUFFLES
+
+OMIT = object()  # a row's answer for "leave the key out"
+
+
+# ---------------------------------------------------------------- data sources
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    task: str  # binary | multi | regression
+    n_x: int
+    m: int  # training examples
+    k: int  # classes (0: a regression)
+    files: bool  # HDF5 files (streamable), not a built-in generator
+    test: bool = True
+    validation_file: bool = True
+    kind: str = "table"  # what `predict` takes from it: table (an HDF5 file) or picture
+
+
+SOURCES = {
+    s.name: s
+    for s in (
+        Source("planar", "binary", 2, 40, 2, files=False),
+        Source("spiral", "multi", 2, 45, 3, files=False),
+        Source("course", "binary", 48, 24, 2, files=True, kind="picture"),  # uint8 4x4x3 pictures, course layout
+        Source("plain-k", "multi", 3, 30, 3, files=True),  # float features, plain layout, a class list
+        Source("plain-1d", "binary", 1, 30, 2, files=True, validation_file=False),  # x stored as (m,)
+        Source("regression", "regression", 2, 30, 0, files=True),  # float targets
+        Source("images", "multi", 27, 21, 3, files=True, validation_file=False, kind="picture"),  # data import of 3 folders
+    )
+}
+
+BUILTINS = {
+    "planar": ("builtin:planar?m=40", "builtin:planar?m=20&seed=2", "builtin:planar?m=20&seed=3"),
+    "spiral": ("builtin:spiral?k=3&m=45", "builtin:spiral?k=3&m=21&seed=2", "builtin:spiral?k=3&m=21&seed=3"),
+}
+
+
+def make_sources(folder: Path, invoke) -> dict:
+    """Write every source's files into `folder`: {name: {"train": ..., "test": ..., "validation": ..., "pictures": [...]}}.
+    `invoke` is the in-process CLI (conftest.invoke): the image source goes through `nnctl data import`."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {name: dict(zip(("train", "test", "validation"), paths)) for name, paths in BUILTINS.items()}
+    rng = np.random.default_rng(19)
+
+    def course(path, prefix, m, seed):
+        r = np.random.default_rng(seed)
+        y = (np.arange(m) % 2).astype(np.int64)
+        x = r.integers(0, 128, size=(m, 4, 4, 3)).astype(np.uint8)
+        x[y == 1] += 127
+        with h5py.File(path, "w") as f:
+            f[f"{prefix}_set_x"], f[f"{prefix}_set_y"] = x, y
+            f["list_classes"] = np.array([b"dark", b"bright"])
+        return str(path)
+
+    out["course"] = {
+        "train": course(folder / "course-train.h5", "train", 24, 0),
+        "test": course(folder / "course-test.h5", "test", 10, 1),
+        "validation": course(folder / "course-val.h5", "test", 10, 2),
+        "pictures": [str(folder / "dark.png"), str(folder / "bright.jpg")],
+    }
+    Image.fromarray(np.full((4, 4, 3), 40, np.uint8)).save(folder / "dark.png")
+    Image.fromarray(np.full((8, 6, 3), 230, np.uint8)).save(folder / "bright.jpg")  # resized to 4 x 4 by predict
+
+    def plain(path, m, kind, seed):
+        r = np.random.default_rng(seed)
+        with h5py.File(path, "w") as f:
+            if kind == "plain-k":
+                y = np.arange(m) % 3
+                f["x"] = r.standard_normal((m, 3)) + 2.0 * np.eye(3)[y]
+                f["y"] = y.astype(np.uint8)
+                f["classes"] = np.array([b"red", b"green", b"blue"])
+            elif kind == "plain-1d":
+                x = r.standard_normal(m) * 3 + 5  # of another scale than order one: auto standardises it
+                f["x"], f["y"] = x, (x > 5).astype(np.int64)
+            else:
+                x = r.standard_normal((m, 2))
+                f["x"], f["y"] = x, (1.5 * x[:, 0] - x[:, 1] + 0.1 * r.standard_normal(m)).astype(np.float64)
+        return str(path)
+
+    for kind in ("plain-k", "plain-1d", "regression"):
+        out[kind] = {role: plain(folder / f"{kind}-{role}.h5", m, kind, seed)
+                     for role, m, seed in (("train", 30, 0), ("test", 12, 1), ("validation", 12, 2))}
+    out["plain-1d"]["validation"] = None
+
+    pictures = folder / "pictures"
+    for c, colour in enumerate(((220, 30, 30), (30, 200, 30), (30, 30, 220))):
+        (pictures / f"c{c}").mkdir(parents=True, exist_ok=True)
+        for j in range(10):
+            pixels = np.clip(np.array(colour) + rng.integers(-30, 30, size=(5, 5, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(pictures / f"c{c}" / f"{j}.png")
+    imported = folder / "images.h5"
+    result = invoke("data", "import", pictures, "--size", "3", "--test-fraction", "0.3", "--seed", "1",
+                    "--classes", "c0,c1,c2", "-o", imported, "--quiet")
+    assert result.exit_code == 0, result.output
+    out["images"] = {"train": str(imported), "test": str(imported), "validation": None,
+                     "pictures": [str(pictures / f"c{c}" / "0.png") for c in range(3)]}
+    return out
+
+
+# ---------------------------------------------------------------- the spec, key by key
+
+
+@dataclass
+class Ctx:
+    source: Source
+    spec: dict = field(default_factory=lambda: {"data": {}, "model": {}, "train": {}})
+    hidden: list = field(default_factory=list)  # the hidden layers' sizes
+    units: int = 1  # of the output layer
+    head: dict = field(default_factory=dict)  # the head's keys (output_activation, loss)
+
+    @property
+    def m_train(self) -> int:
+        """Training examples after a validation fraction is held out (at least)."""
+        v = self.spec["data"].get("validation")
+        return self.source.m - (int(np.ceil(v * self.source.m)) if isinstance(v, float) else 0)
+
+
+def _maybe(draw, value, p_omit=0.3):
+    return OMIT if draw(st.floats(0, 1)) < p_omit else value
+
+
+def _validation(draw, ctx):
+    options = ["none", "fraction"] + (["file"] if ctx.source.validation_file else [])
+    kind = draw(st.sampled_from(options))
+    return {"none": OMIT, "fraction": draw(st.sampled_from([0.2, 0.25, 0.3])), "file": "@validation"}[kind]
+
+
+# heads: (spec keys, output units as a function of k) allowed for each task
+HEADS = {
+    "binary": [({}, 1), ({"output_activation": "sigmoid"}, 1), ({"loss": "cross_entropy"}, 1),
+               ({"output_activation": "softmax"}, 2), ({"output_activation": "softmax", "loss": "categorical_cross_entropy"}, 2)],
+    "multi": [({}, 3), ({"output_activation": "softmax"}, 3), ({"output_activation": "softmax", "loss": "categorical_cross_entropy"}, 3)],
+    "regression": [({"output_activation": out, **loss}, 1) for out in ("linear", "tanh", "leaky_relu", "relu") for loss in ({}, {"loss": "mse"})],
+}
+HIDDEN_ACTIVATIONS = [a for a in ACTIVATION_NAMES if a != "softmax"]
+
+
+def _head(draw, ctx):
+    ctx.head, ctx.units = draw(st.sampled_from(HEADS[ctx.source.task]))
+    return ctx.head.get("output_activation", OMIT)
+
+
+def _layers_or_hidden(key):
+    def row(draw, ctx):
+        full = draw(st.booleans())  # model.layers: the full list; else model.hidden
+        if key == "layers":
+            return [ctx.source.n_x, *ctx.hidden, ctx.units] if full else OMIT
+        return OMIT if "layers" in ctx.spec["model"] else (ctx.hidden if ctx.hidden or draw(st.booleans()) else OMIT)
+    return row
+
+
+def _activations(draw, ctx):
+    """One per layer, sometimes, in place of hidden_activation (the output kept as the head chose it)."""
+    out = ctx.spec["model"].get("output_activation")
+    if out is None or not draw(st.booleans()):
+        return OMIT
+    return [draw(st.sampled_from(HIDDEN_ACTIVATIONS)) for _ in ctx.hidden] + [out]
+
+
+def _init(draw, ctx):
+    init = draw(st.sampled_from(INIT_NAMES))
+    if init == "zeros" and ctx.hidden:
+        ctx.spec["model"]["allow_symmetry"] = True  # else refused, as it should be
+    return init
+
+
+def _schedule(draw, ctx):
+    """train.iterations (full batch) or train.epochs with a batch size from 1 to more than m."""
+    streamed = ctx.spec["data"].get("stream") == "always"  # reads mini-batches: needs a batch below m
+    if not streamed and draw(st.booleans()):
+        ctx.spec["train"]["iterations"] = draw(st.integers(1, 25))
+    else:
+        ctx.spec["train"]["epochs"] = draw(st.integers(1, 5))
+        most = ctx.m_train - 1 if streamed else ctx.source.m + 5
+        ctx.spec["train"]["batch_size"] = draw(st.one_of(st.integers(1, 8), st.integers(8, most)))
+    return OMIT
+
+
+def _keep_prob(draw, ctx):
+    kind = draw(st.sampled_from(["one", "one", "number", "per-layer"]))
+    if kind == "one" or not ctx.hidden:
+        return OMIT
+    if kind == "number":
+        return draw(st.sampled_from([0.5, 0.8, 0.95]))
+    return [draw(st.sampled_from([0.6, 0.9, 1.0])) for _ in ctx.hidden]
+
+
+def _early_stopping(draw, ctx):
+    if "validation" not in ctx.spec["data"] or not draw(st.booleans()):
+        return OMIT
+    monitors = ["validation_cost"] + (["validation_accuracy"] if ctx.source.task != "regression" else [])
+    rows = {
+        "monitor": st.sampled_from(monitors),
+        "patience": st.integers(1, 3),
+        "min_delta": st.sampled_from([0.0, 1e-4, 0.01]),
+        "restore_best": st.booleans(),
+    }
+    return {k: v for k, s in rows.items() if (v := _maybe(draw, draw(s))) is not OMIT}
+
+
+def _first_layer(draw, ctx):
+    """auto, primal, or dual where it is exact for the optimizer, batch and L2 drawn (else it is refused)."""
+    t = ctx.spec["train"]
+    why = DualFirstLayer.not_exact_for(OPTIMIZERS[t.get("optimizer", "gd")].make.linear, "batch_size" not in t, t.get("l2", 0) > 0)
+    return _maybe(draw, draw(st.sampled_from([AUTO, *(n for n in FIRST_LAYERS if n != "dual" or not why)])))
+
+
+def _fixed(value):
+    return lambda draw, ctx: value
+
+
+def _pick(values, p_omit=0.3):
+    return lambda draw, ctx: _maybe(draw, draw(st.sampled_from(list(values))), p_omit)
+
+
+def _stream(draw, ctx):
+    choices = ["auto", "never"] + (["always"] if ctx.source.files else [])  # a built-in is never streamed (refused)
+    return _maybe(draw, draw(st.sampled_from(choices)))
+
+
+DATA = {
+    "train": _fixed("@train"),
+    "test": lambda draw, ctx: "@test" if ctx.source.test and draw(st.booleans()) else OMIT,
+    "validation": _validation,
+    "normalize": _pick(["auto", "none", "standardize"]),
+    "stream": _stream,
+}
+def _hidden_sizes(draw, ctx):
+    ctx.hidden = draw(st.lists(st.integers(1, 5), max_size=2))
+    return OMIT
+
+
+MODEL = {
+    "output_activation": _head,  # one of the heads the task allows (HEADS)
+    "loss": lambda draw, ctx: ctx.head.get("loss", OMIT),
+    "_sizes": _hidden_sizes,  # the hidden layers' sizes, written by the next two rows
+    "layers": _layers_or_hidden("layers"),
+    "hidden": _layers_or_hidden("hidden"),
+    "hidden_activation": _pick(HIDDEN_ACTIVATIONS),
+    "activations": _activations,
+    "init": _init,
+    "init_scale": _pick([0.01, 0.1, 1.0], 0.6),
+    "init_rng": _pick(["generator", "legacy"]),
+    "allow_symmetry": lambda draw, ctx: ctx.spec["model"].get("allow_symmetry", OMIT),
+}
+TRAIN = {
+    "learning_rate": lambda draw, ctx: draw(st.sampled_from([0.001, 0.01, 0.05, 0.2])),
+    "_schedule": _schedule,  # iterations, or epochs with batch_size
+    "iterations": lambda draw, ctx: ctx.spec["train"].get("iterations", OMIT),
+    "epochs": lambda draw, ctx: ctx.spec["train"].get("epochs", OMIT),
+    "batch_size": lambda draw, ctx: ctx.spec["train"].get("batch_size", OMIT),
+    "seed": lambda draw, ctx: _maybe(draw, draw(st.integers(0, 2**32 - 1))),
+    "record_every": lambda draw, ctx: _maybe(draw, draw(st.integers(1, 4))),
+    "checkpoint_every": lambda draw, ctx: _maybe(draw, draw(st.integers(1, 4))),
+    "dtype": _pick(["float64", "float32"]),
+    "blas_threads": _pick([1]),
+    "shuffle": _pick(list(SHUFFLES)),
+    "optimizer": _pick(OPTIMIZER_NAMES, 0.2),
+    "beta": _pick([0.0, 0.5, 0.9], 0.7),
+    "beta1": _pick([0.0, 0.5, 0.9], 0.7),
+    "beta2": _pick([0.5, 0.9, 0.999], 0.7),
+    "epsilon": _pick([1e-8, 1e-4], 0.7),
+    "decay": _pick(SCHEDULE_NAMES),
+    "decay_rate": _pick([0.0, 0.5, 2.0], 0.6),
+    "time_interval": _pick([1, 2, 3], 0.6),
+    "l2": _pick([0.0, 0.1, 1.0]),
+    "keep_prob": _keep_prob,
+    "dropout_masks": _pick(["fresh", "course"]),
+    "early_stopping": _early_stopping,
+    "first_layer": _first_layer,
+}
+SECTIONS = {"data": DATA, "model": MODEL, "train": TRAIN}
+
+# sub-keys drawn inside a row (the models nested in a section's key)
+NESTED = {"train.early_stopping": EarlyStoppingSpec}
+EARLY_STOPPING_KEYS = {"monitor", "patience", "min_delta", "restore_best"}  # what _early_stopping draws
+
+# keys of the spec the test sets itself rather than draws, with the reason
+NOT_DRAWN = {
+    "name": "the test names each case (any valid name is a folder name; test_config covers the pattern)",
+    "runs_dir": "the test's temporary runs folder (also given as --runs-dir)",
+}
+
+
+@dataclass
+class Case:
+    source: Source
+    spec: dict
+
+    def spec_for(self, files: dict, runs_dir) -> dict:
+        """The spec with the roles (`@train`, ...) made paths of `files` (make_sources) and runs_dir set."""
+        paths = files[self.source.name]
+        data = {k: paths[v[1:]] if isinstance(v, str) and v.startswith("@") else v for k, v in self.spec["data"].items()}
+        return {"name": "case", **self.spec, "data": data, "runs_dir": str(runs_dir)}
+
+
+@st.composite
+def cases(draw, sources=tuple(SOURCES)) -> Case:
+    source = SOURCES[draw(st.sampled_from(list(sources)))]
+    ctx = Ctx(source)
+    for section, rows in SECTIONS.items():
+        for key, row in rows.items():
+            value = row(draw, ctx)
+            if key.startswith("_"):
+                continue
+            if value is OMIT:
+                ctx.spec[section].pop(key, None)
+            else:
+                ctx.spec[section][key] = value
+    if not ctx.spec["model"]:
+        del ctx.spec["model"]
+    return Case(source, ctx.spec)
+
+
+# ---------------------------------------------------------------- a sweep over two keys
+
+
+# what a sweep may vary, with two values each (`--grid key=a,b` text); sweep.* keys of the spec too
+SWEEPABLE = {
+    "train.learning_rate": ["0.01", "0.05"],
+    "train.seed": ["1", "2"],
+    "train.l2": ["0", "0.1"],
+    "train.optimizer": ["gd", "adam"],
+    "train.dtype": ["float64", "float32"],
+    "model.hidden_activation": ["tanh", "relu"],
+    "model.init": ["xavier", "he"],
+    "data.normalize": ["auto", "standardize"],
+}
+
+
+@st.composite
+def sweeps(draw, case: Case) -> tuple[list, dict]:
+    """(--grid arguments over two keys, a `sweep:` section for the spec or {}) for a case."""
+    keys = draw(st.lists(st.sampled_from(sorted(SWEEPABLE)), min_size=2, max_size=2, unique=True))
+    grid = [f"{k}={','.join(SWEEPABLE[k])}" for k in keys]
+    section = {}
+    if draw(st.booleans()):  # the same two keys through the spec's sweep section instead
+        section = {"grid": {k: [_yaml_value(v) for v in SWEEPABLE[k]] for k in keys}}
+        grid = []
+    elif "layers" not in case.spec.get("model", {}) and draw(st.booleans()):
+        section = draw(st.sampled_from([{"hidden_layers": [0, 1], "width": 2}, {"hidden": [[2], [3, 2]]}]))
+        grid = grid[:1]
+    return grid, section
+
+
+def _yaml_value(text: str):
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+SWEEP_KEYS = {"grid", "hidden_layers", "width", "hidden"}  # what `sweeps` can write into sweep:
+
+
+def drawn_keys() -> set:
+    """Every dotted key the strategies can put in a spec, and those the test sets itself."""
+    keys = {f"{section}.{k}" for section, rows in SECTIONS.items() for k in rows if not k.startswith("_")}
+    keys |= {f"train.early_stopping.{k}" for k in EARLY_STOPPING_KEYS}
+    keys |= {f"sweep.{k}" for k in SWEEP_KEYS} | {"sweep"} | set(NOT_DRAWN) | set(SECTIONS)
+    return keys
+
+
+def model_keys() -> set:
+    """Every dotted key of the spec's pydantic models (nnctl/config.py)."""
+    keys = set()
+
+    def walk(model, prefix):
+        for name, info in model.model_fields.items():
+            keys.add(prefix + name)
+            for sub in (DataSpec, ModelSpec, TrainSpec, EarlyStoppingSpec, SweepSpec):
+                if sub.__name__ in repr(info.annotation):
+                    walk(sub, f"{prefix}{name}.")
+
+    walk(Spec, "")
+    return keys
