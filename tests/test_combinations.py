@@ -206,10 +206,18 @@ def test_sweep_over_two_keys_finishes_every_trial(data, files, workspace):
     args = [a for g in grid for a in ("--grid", g)]
     result = invoke("sweep", spec_path, *args, "--jobs", "1", "--quiet", "--no-report")
     no_run_left_running(runs)
-    assert_ran(result, f"sweep {spec} {grid}", codes=(0, 1, 3))
+    what = f"sweep {spec} {grid}"
+    assert result.exit_code in (0, 1, 3), f"{what}: exit {result.exit_code} {result.exception!r}\n{result.output}"
+    assert result.exception is None or isinstance(result.exception, SystemExit), f"{what}: {result.exception!r}\n{result.output}"
+    assert "Traceback" not in result.output, f"{what}:\n{result.output}"
     sweeps = list(runs.glob("sweep-*"))
-    if result.exit_code == 1 and not sweeps:
-        return  # refused before any trial (the spec itself): one Error line, checked above
+    if result.exit_code == 1:  # a line per failed trial with its reason, then one Error: line
+        lines = result.stderr.strip().splitlines()
+        assert lines and lines[-1].startswith("Error: ") and KEY.search(lines[-1]), f"{what}:\n{result.stderr}"
+        assert all(re.match(r"\S+: (failed|diverged): ", line) for line in lines[:-1]), f"{what}:\n{result.stderr}"
+    if not sweeps:
+        assert result.exit_code == 1
+        return  # refused before any trial (the spec itself)
     trials = json.loads((sweeps[0] / "summary.json").read_text())["trials"]
     assert trials
     for t in trials:
