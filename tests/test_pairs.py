@@ -1,0 +1,293 @@
+"""Pairs of features that once failed together (issue 19): each a plain test with the minimal spec,
+and the two tests an audit found missing (L2 on the biases, early stopping's saved parameters)."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+
+import h5py
+import numpy as np
+import pytest
+
+from conftest import invoke
+from nnctl import training
+from nnctl.config import load_config
+from nnctl.errors import DataError
+from nnctl.gradcheck import check_spec
+from nnctl.layout import METRICS, PARAMS
+from nnctl.network import backward, compute_cost, forward
+from nnctl.runs import update_latest
+from nnctl.training import Trainer
+
+ONE = ("--set", "train.blas_threads=1")
+K3 = "builtin:spiral?k=3&m=60"
+K3_VALIDATION = "builtin:spiral?k=3&m=30&seed=2"
+
+
+def _spec(tmp_path, text, name="s.yaml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def _latest(runs):
+    return runs / os.readlink(runs / "latest")
+
+
+def _metrics(run):
+    return json.loads((run / METRICS).read_text())
+
+
+def _params(run):
+    with h5py.File(run / PARAMS, "r") as f:
+        return {k: f[k][()] for k in f if k[0] in "Wb"}
+
+
+def _ok(result):
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def _softmax_spec(tmp_path, extra_data="", extra_train="", learning_rate=0.05, name="s.yaml"):
+    return _spec(tmp_path, f"""\
+data: {{train: "{K3}", validation: "{K3_VALIDATION}"{extra_data}}}
+model: {{hidden: [6], hidden_activation: tanh}}
+train: {{learning_rate: {learning_rate}, epochs: 30, batch_size: 16, optimizer: adam, record_every: 2, seed: 4{extra_train}}}
+runs_dir: {tmp_path / "runs"}
+""", name)
+
+
+# ---------------------------------------------------------------- softmax with the other features
+
+
+def test_softmax_with_validation_file_and_early_stopping_keeps_the_best_parameters(tmp_path):
+    """k classes, a validation file, early stopping: the saved parameters are the best ones, and
+    their validation cost, recomputed here from params.h5, is the recorded best_value."""
+    spec = _softmax_spec(tmp_path, extra_train=", early_stopping: {patience: 2, min_delta: 0.0}", learning_rate=0.3)
+    _ok(invoke("train", spec, "--quiet", "--no-report", *ONE))
+    run = _latest(tmp_path / "runs")
+    metrics = _metrics(run)
+    assert metrics["status"] == "completed" and metrics["layers"] == [2, 6, 3]
+    early = metrics["early_stopping"]
+    assert early["restored_best"] is True
+    from nnctl.data import load_dataset
+
+    val = load_dataset(K3_VALIDATION, max_classes=None)
+    params = _params(run)
+    Zs, As = forward(val.X, params, ["tanh", "softmax"])
+    Y = np.eye(3)[val.Y.ravel().astype(int)].T
+    assert compute_cost(Zs[-1], As[-1], Y, "categorical_cross_entropy") == pytest.approx(early["best_value"], rel=1e-12)
+    if early["stopped_early"]:  # the last recorded validation cost is worse than the best: the last parameters differ
+        assert metrics["validation_cost"] >= early["best_value"]
+
+
+def test_early_stopping_saves_the_best_not_the_last_parameters(tmp_path):
+    """A learning rate that overshoots after a few records: the last parameters are worse than the
+    best, and params.h5 must hold the best (restore_best), whose validation cost is best_value."""
+    spec = _spec(tmp_path, f"""\
+data: {{train: "builtin:planar?m=80", validation: "builtin:planar?m=40&seed=2"}}
+model: {{hidden: [4], hidden_activation: tanh}}
+train: {{learning_rate: 6, iterations: 400, record_every: 5, seed: 2,
+        early_stopping: {{patience: 3, restore_best: true}}}}
+runs_dir: {tmp_path / "runs"}
+""")
+    _ok(invoke("train", spec, "--quiet", "--no-report", *ONE))
+    run = _latest(tmp_path / "runs")
+    early = _metrics(run)["early_stopping"]
+    from nnctl.data import load_dataset
+
+    val = load_dataset("builtin:planar?m=40&seed=2")
+    Zs, As = forward(val.X, _params(run), ["tanh", "sigmoid"])
+    assert compute_cost(Zs[-1], As[-1], val.Y.astype(float), "cross_entropy") == pytest.approx(early["best_value"], rel=1e-12)
+    rows = [line.split(",") for line in (run / "costs.csv").read_text().splitlines()[1:]]
+    last = float([r for r in rows if r[-2]][-1][-2])
+    assert early["stopped_early"] and last > early["best_value"]  # the case where last and best differ
+
+
+def test_softmax_sweep_and_its_resume(tmp_path):
+    spec = _softmax_spec(tmp_path)
+    result = invoke("sweep", spec, "--grid", "train.learning_rate=0.01,0.05", "--jobs", "1", "--quiet", "--no-report", *ONE)
+    assert result.exit_code == 0, result.output
+    sweep = next((tmp_path / "runs").glob("sweep-*"))
+    trials = json.loads((sweep / "summary.json").read_text())["trials"]
+    assert [t["status"] for t in trials] == ["completed", "completed"] and all(t["layers"] == [2, 6, 3] for t in trials)
+    again = invoke("sweep", "--resume", sweep, "--quiet", "--no-report")
+    assert "Traceback" not in again.output and again.exit_code in (0, 1), again.output
+
+
+def test_stream_always_with_a_validation_file(tmp_path):
+    from conftest import write_course_h5
+
+    write_course_h5(tmp_path / "train.h5", "train", m=24)
+    write_course_h5(tmp_path / "val.h5", "test", m=10, seed=3)
+    spec = _spec(tmp_path, f"""\
+data: {{train: train.h5, validation: val.h5, stream: always}}
+model: {{hidden: [3]}}
+train: {{learning_rate: 0.05, epochs: 4, batch_size: 5, record_every: 1, early_stopping: {{patience: 5}}}}
+runs_dir: {tmp_path / "runs"}
+""")
+    _ok(invoke("train", spec, "--quiet", "--no-report"))
+    metrics = _metrics(_latest(tmp_path / "runs"))
+    assert metrics["status"] == "completed" and np.isfinite(metrics["validation_cost"])
+    streamed = _ok(invoke("gradcheck", spec, "--examples", "4"))  # gradcheck reads the picked examples from the file
+    assert "great" in streamed.output
+
+
+def test_gradcheck_on_k_classes_checks_the_softmax_network_training_builds(tmp_path):
+    """The automatic head on k-class data is a softmax of k units: gradcheck checks that network,
+    not a 1-unit sigmoid on labels 0..k-1."""
+    spec = load_config(_softmax_spec(tmp_path))
+    result = check_spec(spec, examples=6)
+    assert [c.total for c in result.layers] == [2 * 6 + 6, 6 * 3 + 3]
+    assert result.difference < 1e-7
+    out = _ok(invoke("gradcheck", _softmax_spec(tmp_path, name="t.yaml"), "--examples", "4"))
+    assert "great" in out.output
+
+
+def test_model_layers_ending_in_k_trains_a_softmax(tmp_path):
+    spec = _spec(tmp_path, f"""\
+data: {{train: "{K3}"}}
+model: {{layers: [2, 5, 3]}}
+train: {{learning_rate: 0.1, iterations: 20}}
+runs_dir: {tmp_path / "runs"}
+""")
+    _ok(invoke("train", spec, "--quiet", "--no-report"))
+    assert _metrics(_latest(tmp_path / "runs"))["layers"] == [2, 5, 3]
+    wrong = invoke("train", spec, "--quiet", "--set", "model.layers=[2,5,4]")
+    assert wrong.exit_code == 1 and "model.layers ends with 4" in wrong.stderr and "holds 3 classes" in wrong.stderr
+
+
+# ---------------------------------------------------------------- inputs of unusual shapes
+
+
+def test_one_feature_stored_as_x_of_shape_m_can_be_evaluated_predicted_reported(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(40)
+    with h5py.File(tmp_path / "one.h5", "w") as f:
+        f["x"], f["y"] = x, (x > 0).astype(np.int64)
+    spec = _spec(tmp_path, f"data: {{train: one.h5, test: one.h5}}\ntrain: {{learning_rate: 0.5, iterations: 30}}\nruns_dir: {tmp_path / 'runs'}\n")
+    _ok(invoke("train", spec, "--quiet", "--no-report"))
+    run = _latest(tmp_path / "runs")
+    _ok(invoke("evaluate", run))
+    predicted = _ok(invoke("predict", tmp_path / "one.h5", "--run", run, "--json"))
+    assert len(predicted.stdout.strip().splitlines()) == 40
+    _ok(invoke("report", run))
+
+
+def test_float_regression_targets_are_pointed_to_the_regression_head(tmp_path):
+    sklearn = pytest.importorskip("sklearn.datasets")
+    d = sklearn.load_diabetes()
+    with h5py.File(tmp_path / "diabetes.h5", "w") as f:
+        f["x"], f["y"] = d.data, d.target.astype(np.float64)
+    spec = _spec(tmp_path, f"data: {{train: diabetes.h5}}\nmodel: {{hidden: [4]}}\ntrain: {{learning_rate: 0.001, iterations: 50}}\nruns_dir: {tmp_path / 'runs'}\n")
+    refused = invoke("train", spec, "--quiet")
+    assert refused.exit_code == 1 and len(refused.stderr.strip().splitlines()) == 1
+    assert "train a regression: model.output_activation: linear (loss mse)" in refused.stderr
+    _ok(invoke("train", spec, "--quiet", "--no-report", "--set", "model.output_activation=linear"))
+    assert _metrics(_latest(tmp_path / "runs"))["train_rmse"] > 0
+
+
+# ---------------------------------------------------------------- runs, latest, stopped runs
+
+
+def test_runs_show_takes_runs_dir(tmp_path, tiny_config):
+    _ok(invoke("train", tiny_config, "--quiet", "--no-report", "--runs-dir", tmp_path / "elsewhere"))
+    name = _latest(tmp_path / "elsewhere").name
+    shown = _ok(invoke("runs", "show", name, "--runs-dir", tmp_path / "elsewhere"))
+    assert name in shown.stdout
+
+
+def test_an_error_during_training_leaves_the_run_saying_why(tmp_path, tiny_config, monkeypatch):
+    real = training.Trainer.backward_and_update
+    calls = [0]
+
+    def failing(self):
+        calls[0] += 1
+        if calls[0] == 5:
+            raise DataError("train.h5: the file changed while it was read; train again")
+        return real(self)
+
+    monkeypatch.setattr(training.Trainer, "backward_and_update", failing)
+    result = invoke("train", tiny_config, "--quiet", "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 1 and result.stderr.strip() == "Error: train.h5: the file changed while it was read; train again"
+    metrics = _metrics(_latest(tmp_path / "runs"))
+    assert metrics["status"] == "interrupted"
+    assert metrics["message"] == "stopped by an error at iteration 4: train.h5: the file changed while it was read; train again"
+
+
+def test_latest_when_runs_start_at_once(tmp_path):
+    """Threads (or processes) pointing latest at their runs together: no temporary link is shared,
+    so none fails over to latest.txt, and latest ends at one of the runs."""
+    runs = [tmp_path / f"r{i}" for i in range(8)]
+    for r in runs:
+        r.mkdir()
+    errors = []
+
+    def point(run):
+        try:
+            for _ in range(40):
+                update_latest(tmp_path, run)
+        except Exception as exc:  # noqa: BLE001 (the test reports any)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=point, args=(r,)) for r in runs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert not (tmp_path / "latest.txt").exists()
+    assert os.readlink(tmp_path / "latest") in {r.name for r in runs}
+    assert not list(tmp_path.glob(".latest.*"))
+
+
+# ---------------------------------------------------------------- L2 never decays the biases
+
+
+@pytest.mark.parametrize("where", ["trainer", "reference"])
+def test_l2_decays_the_weights_and_never_the_biases(where):
+    """One logistic unit with non-zero biases, worked by hand: dW = (A - Y) X^T / m + (lambda/m) W,
+    db = sum(A - Y) / m with no lambda term; J's penalty sums W only."""
+    X = np.array([[1.0, -2.0, 0.5], [0.0, 1.0, 3.0]])
+    Y = np.array([[1.0, 0.0, 1.0]])
+    W, b, lam, m = np.array([[0.3, -0.2]]), np.array([[0.7]]), 0.9, 3
+    A = 1 / (1 + np.exp(-(W @ X + b)))
+    want_dW = (A - Y) @ X.T / m + lam / m * W
+    want_db = (A - Y).sum(axis=1, keepdims=True) / m
+    want_J = -np.mean(Y * np.log(A) + (1 - Y) * np.log(1 - A)) + lam / (2 * m) * np.sum(W**2)
+    params = {"W1": W.copy(), "b1": b.copy()}
+    if where == "trainer":
+        t = Trainer(params, X, Y, ["sigmoid"], "cross_entropy", learning_rate=1.0, l2=lam)
+        t.forward()
+        J = t.cost()
+        assert t.backward()
+        dW, db = t.grad[:2].reshape(1, 2), t.grad[2:].reshape(1, 1)
+    else:
+        Zs, As = forward(X, params, ["sigmoid"])
+        J = compute_cost(Zs[-1], As[-1], Y, "cross_entropy", params, lam)
+        g = backward(Y, params, Zs, As, ["sigmoid"], "cross_entropy", lam)
+        dW, db = g["dW1"], g["db1"]
+    np.testing.assert_allclose(dW, want_dW, rtol=1e-12)
+    np.testing.assert_allclose(db, want_db, rtol=1e-12)
+    assert J == pytest.approx(want_J, rel=1e-12)
+
+
+def test_l2_training_step_leaves_biases_as_plain_gradient_descent():
+    """Two layers, non-zero biases, a gradient-descent step with L2: every b moves by -alpha db
+    with db free of lambda (the same step with lambda = 0 moves b identically)."""
+    rng = np.random.default_rng(5)
+    X, Y = rng.standard_normal((3, 7)), (rng.random((1, 7)) > 0.5).astype(float)
+    base = {"W1": rng.standard_normal((4, 3)), "b1": rng.standard_normal((4, 1)), "W2": rng.standard_normal((1, 4)), "b2": rng.standard_normal((1, 1))}
+    after = {}
+    for lam in (0.0, 5.0):
+        p = {k: v.copy() for k, v in base.items()}
+        t = Trainer(p, X, Y, ["tanh", "sigmoid"], "cross_entropy", learning_rate=0.1, l2=lam)
+        t.forward()
+        t.backward_and_update()
+        after[lam] = {k: v.copy() for k, v in t.materialize().items()}
+    # the output layer's db does not depend on W's decay at all: identical bits
+    assert after[0.0]["b2"].tobytes() == after[5.0]["b2"].tobytes()
+    assert after[0.0]["b1"].tobytes() == after[5.0]["b1"].tobytes()
+    assert not np.allclose(after[0.0]["W2"], after[5.0]["W2"])
