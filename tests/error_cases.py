@@ -362,7 +362,20 @@ CASES = [
          "Error: {tmp}/train.h5: x has dtype |S1; expected numbers (uint8 pixels or floats)"),
     Case("labels that leave classes out", {"c.yaml": GOOD, "train.h5": plain_h5(x=np.zeros((3, 2)), y=np.array([0, 1, 7]))}, ["train", "{tmp}/c.yaml"],
          "Error: {tmp}/train.h5: labels [0, 1, 7] leave out classes [2, 3, 4, 5, 6]: number the classes 0 to 2 with none left out, "
-         "or store a class list ('classes') that names all 8"),
+         "or store a class list ('classes') that names all 8; if y holds values to predict rather than classes, train a regression: "
+         "model.output_activation: linear (loss mse)"),
+    Case("float targets of a regression read as classes", {"c.yaml": GOOD, "train.h5": plain_h5(x=np.zeros((4, 2)), y=np.array([25.0, 31.0, 151.0, 75.0]))},
+         ["train", "{tmp}/c.yaml"],
+         "Error: {tmp}/train.h5: labels [25.0, 31.0, 75.0, 151.0] leave out classes [0, 1, 2, 3, 4]: number the classes 0 to 3 with none left out, "
+         "or store a class list ('classes') that names all 152; if y holds values to predict rather than classes, train a regression: "
+         "model.output_activation: linear (loss mse)"),
+    Case("a sigmoid output of two units", {"c.yaml": GOOD.replace("hidden: [3]", "layers: [2, 3, 2], output_activation: sigmoid")}, ["train", "{tmp}/c.yaml"],
+         "Error: {tmp}/c.yaml: model.layers: a sigmoid output has 1 unit (got 2); end model.layers with 1, or leave output_activation out "
+         "(or use softmax) for one unit per class"),
+    Case("a validation fraction of a streamed file", {"c.yaml": GOOD.replace("train.h5}", "train.h5, validation: 0.25, stream: always}").replace("iterations: 5", "epochs: 2, batch_size: 2"),
+                                                     "train.h5": plain_h5(x=np.zeros((8, 2)), y=np.arange(8) % 2)}, ["train", "{tmp}/c.yaml"],
+         "Error: {tmp}/train.h5: data.validation as a fraction splits examples held in memory, and this file is streamed (data.stream); "
+         "give data.validation a file, or use data.stream: never"),
     Case("x and y counts differ", {"c.yaml": GOOD, "train.h5": plain_h5(x=np.zeros((4, 2)), y=np.array([0, 1]))}, ["train", "{tmp}/c.yaml"],
          "Error: {tmp}/train.h5: x holds 4 examples but y has shape (2,); y needs one label per example, shape (4,)"),
     Case("zero examples", {"c.yaml": GOOD, "train.h5": plain_h5(x=np.zeros((0, 2)), y=np.zeros(0))}, ["train", "{tmp}/c.yaml"],

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -291,3 +292,63 @@ def test_l2_training_step_leaves_biases_as_plain_gradient_descent():
     assert after[0.0]["b2"].tobytes() == after[5.0]["b2"].tobytes()
     assert after[0.0]["b1"].tobytes() == after[5.0]["b1"].tobytes()
     assert not np.allclose(after[0.0]["W2"], after[5.0]["W2"])
+
+
+# ---------------------------------------------------------------- the refused pairs, as docs/combinations.md lists them
+
+BASE = "data: {train: train.h5}\nmodel: {hidden: [3]}\ntrain: {learning_rate: 0.1, iterations: 5}\n"
+# (feature, feature, `--set` overrides of BASE, command, the message's words as the page quotes them)
+REFUSALS = [
+    ("early stopping", "no validation set", ["train.early_stopping={patience: 2}"], "train",
+     "train.early_stopping: it watches a validation set; add data.validation (a file, or a fraction such as 0.2)"),
+    ("early stopping on accuracy", "regression", ["train.early_stopping={monitor: validation_accuracy}", "data.validation=0.25",
+                                                  "model.output_activation=linear"], "train",
+     "train.early_stopping.monitor: a regression has no accuracy; use validation_cost"),
+    ("dropout", "no hidden layer", ["model.hidden=[]", "train.keep_prob=0.8"], "train",
+     "train.keep_prob: dropout applies to hidden layers and this network has none; use keep_prob: 1"),
+    ("dropout", "gradcheck", ["train.keep_prob=0.8"], "gradcheck",
+     "train.keep_prob: gradient checking does not work with dropout: its cost changes with every mask; check backprop "
+     "without dropout (--set train.keep_prob=1), then add dropout back, as the course does"),
+    ("dual first layer", "mini-batches", ["train.first_layer=dual", "train.iterations=null", "train.epochs=2", "train.batch_size=2"], "train",
+     "train.first_layer: dual is not exact here (mini-batches"),
+    ("dual first layer", "L2", ["train.first_layer=dual", "train.l2=0.1"], "train",
+     "train.first_layer: dual is not exact here (L2 regularisation"),
+    ("dual first layer", "RMSprop or Adam", ["train.first_layer=dual", "train.optimizer=adam"], "train",
+     "train.first_layer: dual is not exact here (the optimizer's element-wise division by its moments is not linear in the examples)"),
+    ("streaming", "full batch", ["data.stream=always"], "train",
+     "data.stream: always reads mini-batches from the file, so it needs a train.batch_size below the 8 examples"),
+    ("streaming", "built-in data", ["data.stream=always", "data.train=builtin:planar"], "train",
+     "data.stream: always reads the examples from a data file, and a built-in dataset is generated in memory"),
+    ("streaming", "validation fraction", ["data.stream=always", "data.validation=0.25", "train.iterations=null", "train.epochs=2",
+                                          "train.batch_size=2"], "train",
+     "data.validation as a fraction splits examples held in memory, and this file is streamed (data.stream)"),
+    ("streaming", "standardize", ["data.stream=always", "data.normalize=standardize", "train.iterations=null", "train.epochs=2",
+                                  "train.batch_size=2"], "train",
+     "data.normalize: standardize needs the training set in memory, and this file is streamed (data.stream)"),
+    ("init zeros", "hidden layers", ["model.init=zeros"], "train",
+     "model.init: 'zeros' makes every hidden unit compute the same function"),
+    ("sigmoid output", "more than two classes", ["model.output_activation=sigmoid", "data.train=k.h5"], "train",
+     "but a sigmoid output tells two apart; use output_activation: softmax"),
+    ("mse", "sigmoid output", ["model.loss=mse"], "train",
+     "model.loss: mse with a sigmoid output trains a regression squeezed into (0, 1), not a classifier"),
+    ("mse", "softmax output", ["model.loss=mse", "model.output_activation=softmax"], "train",
+     "model.loss: mse with a softmax output trains a regression squeezed onto the classes' probabilities"),
+    ("iterations", "mini-batches", ["train.batch_size=2"], "train",
+     "train.iterations counts full-batch steps; with train.batch_size give train.epochs instead"),
+]
+
+
+@pytest.mark.parametrize("a,b,sets,command,words", REFUSALS, ids=[f"{r[0]} x {r[1]}" for r in REFUSALS])
+def test_refused_pairs_say_what_docs_combinations_says(tmp_path, a, b, sets, command, words):
+    with h5py.File(tmp_path / "train.h5", "w") as f:
+        f["x"], f["y"] = np.arange(16.0).reshape(8, 2), np.arange(8) % 2
+    with h5py.File(tmp_path / "k.h5", "w") as f:
+        f["x"], f["y"] = np.arange(18.0).reshape(9, 2), np.arange(9) % 3
+    spec = _spec(tmp_path, BASE + f"runs_dir: {tmp_path / 'runs'}\n")
+    args = [x for s in sets for x in ("--set", s)]
+    result = invoke(command, spec, *args, *(["--quiet"] if command == "train" else []))
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and words in lines[0], result.stderr
+    page = (Path(__file__).resolve().parents[1] / "docs" / "combinations.md").read_text()
+    assert words in " ".join(page.split()), f"docs/combinations.md does not quote the refusal of {a} x {b}: {words}"

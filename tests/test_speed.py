@@ -13,6 +13,7 @@ import sys
 import textwrap
 import tracemalloc
 from pathlib import Path
+from types import SimpleNamespace
 
 import h5py
 import numpy as np
@@ -236,12 +237,26 @@ def test_trains_a_file_three_times_larger_than_the_memory_limit(tmp_path):
     assert out["peak_vmsize_over_limit"] <= 0
 
 
-def test_import_writes_pictures_without_holding_them_all(tmp_path, monkeypatch):
+IMPORT_PEAK = """
+import json, tracemalloc
+from nnctl import importer
+importer.IMPORT_BLOCK = 16
+importer.import_folder({folder!r}, {warm!r}, size=8)  # lazy imports, first allocations
+tracemalloc.start()
+tracemalloc.reset_peak()
+start, _ = tracemalloc.get_traced_memory()
+report = importer.import_folder({folder!r}, {out!r}, size=64, test_fraction=0.2, seed=3)
+_, peak = tracemalloc.get_traced_memory()
+tracemalloc.stop()
+print(json.dumps({{"start": start, "peak": peak, "report": {{"train_counts": list(report.train_counts), "test_counts": list(report.test_counts)}}}}))
+"""
+
+
+def test_import_writes_pictures_without_holding_them_all(tmp_path):
     """`data import` keeps at most a block of pictures in memory (numpy's allocations, traced), and
     the file holds each picture under its own name, split as before."""
     from PIL import Image
 
-    from nnctl import importer
     from nnctl.images import load_image
 
     rng = np.random.default_rng(0)
@@ -249,16 +264,15 @@ def test_import_writes_pictures_without_holding_them_all(tmp_path, monkeypatch):
         (tmp_path / "in" / cls).mkdir(parents=True)
         for i in range(200):
             Image.fromarray(rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)).save(tmp_path / "in" / cls / f"{i:03d}.png")
-    monkeypatch.setattr(importer, "IMPORT_BLOCK", 16)
-    importer.import_folder(tmp_path / "in", tmp_path / "warm.h5", size=8)  # lazy imports, first allocations
-    tracemalloc.start()
-    try:
-        tracemalloc.reset_peak()
-        start, _ = tracemalloc.get_traced_memory()
-        report = importer.import_folder(tmp_path / "in", tmp_path / "out.h5", size=64, test_fraction=0.2, seed=3)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    # measured in a process of its own: tracemalloc counts every thread of a process, and threads an
+    # earlier test left behind (a stream's reader, a Dask worker) allocate when a loaded machine lets them
+    code = IMPORT_PEAK.format(folder=str(tmp_path / "in"), warm=str(tmp_path / "warm.h5"), out=str(tmp_path / "out.h5"))
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")})
+    assert run.returncode == 0, run.stderr
+    measured = json.loads(run.stdout)
+    peak, start = measured["peak"], measured["start"]
+    report = SimpleNamespace(**measured["report"])
     all_pictures = 400 * 64 * 64 * 3  # 4.7 MiB; the block of 16 is 192 KiB
     assert peak - start < all_pictures / 4
     assert report.train_counts == [160, 160] and report.test_counts == [40, 40]

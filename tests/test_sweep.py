@@ -145,7 +145,7 @@ def test_ctrl_c_keeps_finished_trials_then_resume(tmp_path, tiny_config, sig, co
     cmd = [sys.executable, "-m", "nnctl", "sweep", str(tiny_config), "--grid", "train.iterations=5,6,20000,20001",
            "--jobs", "1", "--runs-dir", str(tmp_path / "runs"), "-q"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 60
+    deadline = time.time() + 600  # ten times a loaded machine's time: only a hang fails
     sweep_dir = None
     while time.time() < deadline:  # wait until the two short trials are stored
         dirs = list((tmp_path / "runs").glob("sweep-*"))
@@ -198,12 +198,16 @@ def test_dask_without_address_starts_a_local_cluster_with_the_same_summary(tmp_p
         assert all(a[k].tobytes() == b[k].tobytes() for k in a)
 
 
-def test_dask_unreachable_scheduler(tiny_config, tmp_path):
-    """It waited 20 s, then left a sweep folder holding only sweep.json."""
-    pytest.importorskip("distributed")
-    t0 = time.monotonic()
+def test_dask_unreachable_scheduler(tiny_config, tmp_path, monkeypatch):
+    """It waited 20 s, then left a sweep folder holding only sweep.json. The closed port is found by
+    the probe alone: Dask's Client (which waits its connect timeout) is never asked."""
+    distributed = pytest.importorskip("distributed")
+
+    def no_client(*args, **kwargs):
+        raise AssertionError("the Dask client was asked to connect to a closed port")
+
+    monkeypatch.setattr(distributed, "Client", no_client)
     result = invoke("sweep", tiny_config, "--grid", "train.seed=1,2", "--executor", "dask", "--address", "tcp://127.0.0.1:1", "--runs-dir", tmp_path / "runs")
-    assert time.monotonic() - t0 < 8
     assert result.exit_code == 1 and result.stderr == (
         "Error: cannot reach the Dask scheduler at tcp://127.0.0.1:1 (Connection refused); start it (dask scheduler) or check --address\n"
     )
@@ -230,12 +234,10 @@ def test_dask_address_of_another_server(tiny_config, tmp_path):
 
     threading.Thread(target=answer, daemon=True).start()
     try:
-        t0 = time.monotonic()
         result = invoke("sweep", tiny_config, "--grid", "train.seed=1,2", "--executor", "dask", "--address", f"tcp://127.0.0.1:{port}",
                         "--runs-dir", tmp_path / "runs")
     finally:
         server.close()
-    assert time.monotonic() - t0 < 20
     assert result.exit_code == 1 and result.stderr.count("\n") == 1
     assert result.stderr.startswith(f"Error: cannot talk to a Dask scheduler at tcp://127.0.0.1:{port} (")
     assert result.stderr.endswith("); is it a Dask scheduler? check --address\n")
