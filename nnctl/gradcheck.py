@@ -55,6 +55,7 @@ class GradCheck:
     difference: float = 0.0
     epsilon: float = EPSILON
     m: int = 0
+    l2: float = 0.0  # the L2 term the cost and the gradients were checked with
 
 
 def relative_difference(grad, approx) -> float:
@@ -94,7 +95,7 @@ def gradient_check(params, X, Y, activations, loss, l2: float = 0.0, epsilon: fl
         return compute_cost(Zs[-1], As[-1], Y, loss, work, l2)
 
     rng = np.random.default_rng(seed)
-    result = GradCheck(epsilon=epsilon, m=X.shape[1])
+    result = GradCheck(epsilon=epsilon, m=X.shape[1], l2=float(l2))
     all_g, all_a = [], []
     offset = 0
     with np.errstate(all="ignore"):

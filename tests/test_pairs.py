@@ -352,3 +352,97 @@ def test_refused_pairs_say_what_docs_combinations_says(tmp_path, a, b, sets, com
     assert len(lines) == 1 and lines[0].startswith("Error: ") and words in lines[0], result.stderr
     page = (Path(__file__).resolve().parents[1] / "docs" / "combinations.md").read_text()
     assert words in " ".join(page.split()), f"docs/combinations.md does not quote the refusal of {a} x {b}: {words}"
+
+
+# ---------------------------------------------------------------- the issue's "done when", end to end
+
+
+def test_ten_digits_with_validation_file_and_early_stopping_end_to_end(tmp_path):
+    """10-class digits with a validation file and early stopping -> evaluate -> predict -> report ->
+    sweep -> resume -> gradcheck, through the CLI (issue 19's first workflow of a new user)."""
+    from test_multiclass import draw_digits
+
+    from nnctl.experiment import train_run
+
+    digits = draw_digits(tmp_path / "digits")
+    _ok(invoke("data", "import", digits, "-o", tmp_path / "digits.h5", "--size", "12", "--test-fraction", "0.3", "--quiet"))
+    held = draw_digits(tmp_path / "held", per_class=8, seed=1)
+    _ok(invoke("data", "import", held, "-o", tmp_path / "val.h5", "--size", "12", "--test-fraction", "0.5", "--quiet"))
+    spec = _spec(tmp_path, f"""\
+name: digits
+data: {{train: digits.h5, test: digits.h5, validation: val.h5}}
+model: {{hidden: [32], init: he}}
+train: {{learning_rate: 0.005, epochs: 40, batch_size: 32, optimizer: adam, seed: 1, record_every: 2, checkpoint_every: 3,
+        early_stopping: {{patience: 4}}}}
+runs_dir: {tmp_path / "runs"}
+""")
+    _ok(invoke("train", spec, "-q", *ONE))
+    run = _latest(tmp_path / "runs")
+    metrics = _metrics(run)
+    assert metrics["status"] == "completed" and metrics["layers"] == [432, 32, 10]
+    assert metrics["validation"]["m"] == 40 and np.isfinite(metrics["validation_cost"]) and "early_stopping" in metrics
+    assert metrics["train_accuracy"] > 50 and metrics["validation_accuracy"] > 30  # chance is 10%
+    _ok(invoke("evaluate", run))
+    rows = _ok(invoke("predict", *sorted((digits / "7").iterdir())[:5], "--run", run, "--json")).stdout.splitlines()
+    assert len(rows) == 5 and all(len([k for k in json.loads(r) if k.startswith("P(")]) == 10 for r in rows)
+    _ok(invoke("report", run))
+    assert "validation" in (run / "report.html").read_text()
+    swept = _ok(invoke("sweep", spec, "--grid", "train.learning_rate=0.005,0.01", "--jobs", "1", "-q", "--no-report", *ONE))
+    sweep = next((tmp_path / "runs").glob("sweep-*"))
+    assert [t["status"] for t in json.loads((sweep / "summary.json").read_text())["trials"]] == ["completed"] * 2, swept.output
+    # stopped at the 30th step (as Ctrl-C stops it), resumed through the CLI: the parameters of the run above
+    asked = [0]
+    stopped = train_run(load_config(spec, ["train.blas_threads=1"]), runs_root=tmp_path / "stopped",
+                        should_stop=lambda: (asked.__setitem__(0, asked[0] + 1), asked[0] >= 30)[1])
+    assert stopped.status == "interrupted"
+    _ok(invoke("train", "--resume", stopped.run_dir, "-q", "--no-report"))
+    again = _params(Path(stopped.run_dir))
+    assert all(again[k].tobytes() == v.tobytes() for k, v in _params(run).items())
+    checked = _ok(invoke("gradcheck", spec, "--examples", "4", "--max-per-layer", "200"))
+    assert "great" in checked.output.splitlines()[-2] or "great" in checked.output
+
+
+def test_validation_monitor_scores_k_classes_by_hand():
+    """The validation cost and accuracy of a softmax network, worked by hand: categorical
+    cross-entropy of one-hot labels, accuracy of the most probable class (not "a > 0.5")."""
+    from types import SimpleNamespace
+
+    from nnctl.validation import ValidationMonitor
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((2, 9))
+    labels = np.array([[0, 1, 2, 2, 1, 0, 1, 2, 0]])
+    params = {"W1": rng.standard_normal((3, 2)), "b1": rng.standard_normal((3, 1))}
+    trainer = SimpleNamespace(materialize=lambda: params)
+    monitor = ValidationMonitor(trainer, SimpleNamespace(X=X, Y=labels), "categorical_cross_entropy", ["softmax"], "classification")
+    cost, accuracy = monitor.evaluate()
+    Z = params["W1"] @ X + params["b1"]
+    P = np.exp(Z) / np.exp(Z).sum(axis=0)
+    assert cost == pytest.approx(-np.mean(np.log(P[labels[0], np.arange(9)])), rel=1e-12)
+    assert accuracy == pytest.approx(100 * np.mean(P.argmax(axis=0) == labels[0]))
+    assert accuracy == pytest.approx(100 / 3)  # the binary rule "a > 0.5" gives 44.4% (or 66.7% on the first row) here
+
+
+def test_early_stopping_counts_only_improvements_beyond_min_delta():
+    """Validation costs 1.0, 0.95, 0.93 with min_delta 0.1 and patience 2: neither later cost is an
+    improvement, so the third record stops, the best staying the first."""
+    from types import SimpleNamespace
+
+    from nnctl.config import EarlyStoppingSpec
+    from nnctl.validation import ValidationMonitor
+
+    params = {"W1": np.zeros((1, 1)), "b1": np.zeros((1, 1))}
+    monitor = ValidationMonitor(SimpleNamespace(materialize=lambda: params), None, "cross_entropy", ["sigmoid"], "classification",
+                                early=EarlyStoppingSpec(patience=2, min_delta=0.1))
+    costs = iter([1.0, 0.95, 0.93])
+    monitor.evaluate = lambda: (next(costs), 50.0)
+    assert monitor.on_record(0, 0) is None and monitor.on_record(1, 1) is None
+    stop = monitor.on_record(2, 2)
+    assert stop is not None and stop.startswith("early stopping at iteration 2: validation_cost did not improve by more than 0.1 in 2 records")
+    assert monitor.best_value == 1.0 and monitor.best_epoch == 0
+
+
+def test_gradcheck_checks_the_spec_with_its_l2_term(tmp_path):
+    spec = load_config(_softmax_spec(tmp_path, extra_train=", l2: 2.5"))
+    result = check_spec(spec, examples=5)
+    assert result.l2 == 2.5 and result.difference < 1e-7

@@ -22,6 +22,8 @@ SPEC = TINY_SPEC.replace("iterations: 30", f"iterations: {ITERATIONS}").replace(
 )
 
 
+pytestmark = pytest.mark.slow  # real processes and signals; the default suite runs them
+
 # Seconds to wait for an event (a trial running, a sweep ending): ten times what it takes on a loaded
 # 2-core machine, so that only a hang fails; the waits end as soon as the event happens.
 PATIENCE = 600
