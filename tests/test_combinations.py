@@ -6,10 +6,11 @@ run is evaluated, predicted on its own kind of input, reported, listed, gradient
 interrupted at a drawn step then resumed to the same parameters, bit for bit. A sweep over two keys
 finishes with every trial completed or refused with its reason.
 
-Profiles (Hypothesis settings profiles, derandomised: the same examples on every run):
-- default: in the default suite, about a minute on 2 loaded cores;
-- long: `NNCTL_COMBOS=long python3 -m pytest tests/test_combinations.py -x -q` (or `-m combos_long`
-  for the marker), thousands of examples, randomised; set NNCTL_COMBOS_EXAMPLES to change the count.
+Profiles (Hypothesis settings, chosen by an environment variable):
+- default: in the default suite, derandomised (the same examples every run), no shrinking: 100 trained
+  specs, 12 whole lives of a run, 4 sweeps; about 70 s of CPU;
+- long: `NNCTL_COMBOS=long python3 -m pytest tests/test_combinations.py -q`: 4000 examples of each,
+  random, shrinking a failure to its smallest spec; NNCTL_COMBOS_EXAMPLES=N sets the count.
 """
 
 from __future__ import annotations
@@ -133,7 +134,7 @@ def train(case, files, folder):
 # ---------------------------------------------------------------- every spec: train cleanly
 
 
-@profile(150)
+@profile(100)
 @given(case=S.cases())
 def test_train_completes_or_refuses_in_one_line(case, files, workspace):
     result, _, run = train(case, files, workspace.new())
@@ -146,7 +147,7 @@ def test_train_completes_or_refuses_in_one_line(case, files, workspace):
 # ---------------------------------------------------------------- a completed run: everything after
 
 
-@profile(25)
+@profile(12)
 @given(case=S.cases(), stop_at=st.floats(0.05, 0.95))
 def test_completed_run_evaluates_predicts_reports_resumes_and_gradchecks(case, stop_at, files, workspace):
     folder = workspace.new()
@@ -193,7 +194,7 @@ def check_resume_bit_for_bit(spec_path, run, stop_at, folder):
 # ---------------------------------------------------------------- a sweep over two keys
 
 
-@profile(8)
+@profile(4)
 @given(data=st.data())
 def test_sweep_over_two_keys_finishes_every_trial(data, files, workspace):
     case = data.draw(S.cases())
