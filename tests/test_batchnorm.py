@@ -1,0 +1,237 @@
+"""Batch normalisation: forward, backward and running averages equal to PyTorch's BatchNorm1d
+(float64, training and eval mode) on random networks; the Trainer equal to the pure reference;
+a gradient check; the spec, the run's files and the refusals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nnctl.gradcheck import gradient_check
+from nnctl.layers import layer_arrays, network_arrays, normalised_layers
+from nnctl.network import (
+    backward,
+    compute_cost,
+    forward,
+    initialize_parameters,
+    predict_proba,
+    update_parameters,
+    update_running_averages,
+)
+from nnctl.training import Trainer
+
+LOSS_OF = {"sigmoid": "cross_entropy", "softmax": "categorical_cross_entropy", "linear": "mse"}
+
+
+def _problem(seed, output="sigmoid", m=13):
+    """A random network of 2-4 layers, some of them normalised, with gamma and beta moved off 1, 0."""
+    rng = np.random.default_rng(seed)
+    L = int(rng.integers(2, 5))
+    units = 3 if output == "softmax" else 1
+    dims = [int(rng.integers(2, 7))] + [int(rng.integers(2, 8)) for _ in range(L - 1)] + [units]
+    hidden = list(range(1, L))
+    normalised = sorted(rng.choice(hidden, int(rng.integers(1, L)), replace=False).tolist())
+    acts = [str(rng.choice(["relu", "tanh", "sigmoid", "leaky_relu"])) for _ in range(L - 1)] + [output]
+    params = initialize_parameters(dims, "he", rng=rng, batch_norm=normalised)
+    for l in normalised:
+        params[f"gamma{l}"] += rng.uniform(-0.5, 0.5, params[f"gamma{l}"].shape)
+        params[f"beta{l}"] += rng.uniform(-0.5, 0.5, params[f"beta{l}"].shape)
+    for l in set(range(1, L + 1)) - set(normalised):
+        params[f"b{l}"] += rng.uniform(-0.3, 0.3, params[f"b{l}"].shape)
+    X = rng.standard_normal((dims[0], m)) * 2 + 1
+    if output == "softmax":
+        Y = np.zeros((units, m))
+        Y[rng.integers(0, units, m), np.arange(m)] = 1
+    elif output == "sigmoid":
+        Y = (rng.random((1, m)) < 0.5).astype(np.float64)
+    else:
+        Y = rng.standard_normal((1, m))
+    return dims, acts, normalised, params, X, Y
+
+
+def _torch_net(torch, dims, acts, normalised, params, momentum, epsilon):
+    """The same network in PyTorch: Linear (no bias where normalised), BatchNorm1d, activation."""
+    nn = torch.nn
+    ACT = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "leaky_relu": lambda: nn.LeakyReLU(0.01)}
+    modules, named = [], {}
+    for l in range(1, len(dims)):
+        lin = nn.Linear(dims[l - 1], dims[l], bias=l not in normalised).double()
+        with torch.no_grad():
+            lin.weight.copy_(torch.from_numpy(params[f"W{l}"]))
+            if l not in normalised:
+                lin.bias.copy_(torch.from_numpy(params[f"b{l}"].ravel()))
+        named[f"W{l}"], named[f"b{l}"] = lin.weight, lin.bias
+        modules.append(lin)
+        if l in normalised:
+            bn = nn.BatchNorm1d(dims[l], eps=epsilon, momentum=1 - momentum).double()
+            with torch.no_grad():
+                bn.weight.copy_(torch.from_numpy(params[f"gamma{l}"].ravel()))
+                bn.bias.copy_(torch.from_numpy(params[f"beta{l}"].ravel()))
+            named.update({f"gamma{l}": bn.weight, f"beta{l}": bn.bias, f"running_mean{l}": bn.running_mean,
+                          f"running_var{l}": bn.running_var})
+            modules.append(bn)
+        if l < len(dims) - 1:
+            modules.append(ACT[acts[l - 1]]())
+    return nn.Sequential(*modules), named
+
+
+def _torch_loss(torch, output, logits, Y):
+    F = torch.nn.functional
+    if output == "sigmoid":
+        return F.binary_cross_entropy_with_logits(logits, torch.from_numpy(Y.T))
+    if output == "softmax":
+        return F.cross_entropy(logits, torch.from_numpy(Y.argmax(axis=0)))
+    return F.mse_loss(logits, torch.from_numpy(Y.T)) / 2  # nnctl's J = (1/2m) sum (a - y)^2
+
+
+def _trainer_grads(trainer) -> dict:
+    return {name: trainer.grad[a:b].reshape(shape).copy() for name, a, b, shape in trainer.optimizer.layout}
+
+
+@pytest.mark.parametrize("output", ["sigmoid", "softmax", "linear"])
+@pytest.mark.parametrize("seed", range(4))
+def test_training_steps_equal_pytorch(seed, output):
+    """Three SGD steps on one batch: each step's cost and gradients (W, gamma, beta, b), the
+    parameters after it and the running averages equal PyTorch's in training mode; then the
+    eval-mode outputs (running averages) equal predict_proba's."""
+    torch = pytest.importorskip("torch")
+    dims, acts, normalised, params, X, Y = _problem(seed, output)
+    momentum, epsilon, rate = 0.8, 1e-3, 0.05
+    net, named = _torch_net(torch, dims, acts, normalised, params, momentum, epsilon)
+    sgd = torch.optim.SGD(net.parameters(), lr=rate)
+    loss = LOSS_OF[output]
+    trainer = Trainer({k: v.copy() for k, v in params.items()}, X.copy(), Y, acts, loss, learning_rate=rate,
+                      batch_norm_momentum=momentum, batch_norm_epsilon=epsilon)
+    xt = torch.from_numpy(X.T.copy())
+    for step in range(3):
+        net.train()
+        sgd.zero_grad()
+        J = _torch_loss(torch, output, net(xt), Y)
+        J.backward()
+        trainer.forward()
+        assert trainer.cost() == pytest.approx(J.item(), rel=1e-12)
+        assert trainer.backward()
+        grads = _trainer_grads(trainer)
+        for name, g in grads.items():
+            want = named[name].grad.numpy().reshape(g.shape)
+            np.testing.assert_allclose(g, want, rtol=1e-9, atol=1e-12, err_msg=f"d{name} at step {step}")
+        sgd.step()
+        trainer.step()
+        for name, value in named.items():
+            if value is not None:
+                got = trainer.params[name]
+                np.testing.assert_allclose(got, value.detach().numpy().reshape(got.shape), rtol=1e-10, atol=1e-13, err_msg=name)
+    net.eval()
+    with torch.no_grad():
+        want = net(xt).numpy().T
+    AL = predict_proba(X, trainer.params, acts, epsilon=epsilon)
+    if output == "sigmoid":
+        want = 1 / (1 + np.exp(-want))
+    elif output == "softmax":
+        want = np.exp(want - want.max(axis=0)) / np.exp(want - want.max(axis=0)).sum(axis=0)
+    np.testing.assert_allclose(AL, want, rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_pure_reference_equals_pytorch_and_the_trainer(seed):
+    """nnctl.network's forward (training mode), backward and running averages: PyTorch's numbers
+    and the Trainer's, one step."""
+    torch = pytest.importorskip("torch")
+    dims, acts, normalised, params, X, Y = _problem(seed, "sigmoid", m=9)
+    net, named = _torch_net(torch, dims, acts, normalised, params, 0.9, 1e-5)
+    net.train()
+    J = _torch_loss(torch, "sigmoid", net(torch.from_numpy(X.T.copy())), Y)
+    J.backward()
+    stats = {}
+    Zs, As = forward(X, params, acts, training=True, stats=stats)
+    assert compute_cost(Zs[-1], As[-1], Y, "cross_entropy") == pytest.approx(J.item(), rel=1e-12)
+    grads = backward(Y, params, Zs, As, acts, "cross_entropy")
+    trainer = Trainer({k: v.copy() for k, v in params.items()}, X, Y, acts, "cross_entropy", learning_rate=1.0)
+    trainer.forward()
+    trainer.backward()
+    fast = _trainer_grads(trainer)
+    assert set(fast) == {k[1:] for k in grads}
+    for key, g in grads.items():
+        np.testing.assert_allclose(g, named[key[1:]].grad.numpy().reshape(g.shape), rtol=1e-9, atol=1e-12, err_msg=key)
+        np.testing.assert_allclose(fast[key[1:]], g, rtol=1e-10, atol=1e-13, err_msg=key)
+    update_running_averages(params, stats, 0.9, X.shape[1])
+    for l in normalised:
+        for name in (f"running_mean{l}", f"running_var{l}"):
+            np.testing.assert_allclose(params[name], named[name].numpy().reshape(-1, 1), rtol=1e-12, err_msg=name)
+            np.testing.assert_allclose(trainer.params[name], params[name], rtol=1e-12, err_msg=name)
+    before = params[f"running_var{normalised[0]}"].copy()
+    update_parameters(params, grads, 1.0)  # running averages have no gradient: left alone
+    assert np.array_equal(params[f"running_var{normalised[0]}"], before)
+
+
+def test_worked_by_hand():
+    """One unit, batch of four: Z = [1, 2, 3, 6], mu = 3, sigma^2 = (4 + 1 + 0 + 9) / 4 = 3.5;
+    with epsilon = 0.5, sqrt(4) = 2: Z^ = [-1, -0.5, 0, 1.5]; gamma 2, beta 1 give Z~ = [-1, 0, 1, 4].
+    Running averages from (0, 1), momentum 0.9: mean 0.3, variance 0.9 + 0.1 * 3.5 * 4/3 = 1.3666..."""
+    params = {"W1": np.array([[1.0]]), "gamma1": np.array([[2.0]]), "beta1": np.array([[1.0]]),
+              "running_mean1": np.zeros((1, 1)), "running_var1": np.ones((1, 1)), "W2": np.array([[1.0]]), "b2": np.zeros((1, 1))}
+    X = np.array([[1.0, 2.0, 3.0, 6.0]])
+    stats = {}
+    Zs, _ = forward(X, params, ["linear", "linear"], training=True, epsilon=0.5, stats=stats)
+    np.testing.assert_allclose(Zs[1], [[-1.0, 0.0, 1.0, 4.0]])
+    update_running_averages(params, stats, 0.9, 4)
+    np.testing.assert_allclose([params["running_mean1"][0, 0], params["running_var1"][0, 0]], [0.3, 0.9 + 0.35 * 4 / 3])
+    # inference: (Z - 0.3) / sqrt(1.3667 + 0.5) * 2 + 1, independent of the other examples
+    Zs, _ = forward(X[:, :1], params, ["linear", "linear"], epsilon=0.5)
+    assert Zs[1][0, 0] == pytest.approx((1 - 0.3) / np.sqrt(0.9 + 0.35 * 4 / 3 + 0.5) * 2 + 1)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_gradient_check_in_training_mode(seed):
+    """The Trainer's gradients of W, gamma, beta against central differences of the training-mode cost."""
+    dims, acts, normalised, params, X, Y = _problem(seed, "softmax" if seed == 2 else "sigmoid", m=10)
+    loss = "categorical_cross_entropy" if seed == 2 else "cross_entropy"
+    result = gradient_check(params, X, Y, acts, loss, l2=0.3 * seed)
+    assert result.difference < 1e-7, result
+    assert [c.total for c in result.layers] == [
+        sum(shape[0] * shape[1] for name, (shape, row) in layer_arrays(dims, normalised).items() if row.trained and name[-1] == str(l))
+        for l in range(1, len(dims))
+    ]
+
+
+def test_a_planted_bug_in_the_backward_step_is_caught(monkeypatch):
+    """dZ without the Z^ dgamma term (the mean's term alone): the check sees it."""
+    from nnctl import batchnorm
+
+    dims, acts, normalised, params, X, Y = _problem(0, m=10)
+    real = batchnorm.BatchNormStep.backward
+
+    def wrong(self, dZ, dbeta):
+        out = real(self, dZ, dbeta)
+        dZ += 0.3 * self.buffers[dZ.shape[1]][0] * self.gamma * self.inv_std  # a Z^-proportional error
+        return out
+
+    monkeypatch.setattr(batchnorm.BatchNormStep, "backward", wrong)
+    assert gradient_check(params, X, Y, acts, "cross_entropy").difference > 1e-3
+
+
+def test_layer_table_names_the_arrays():
+    arrays = layer_arrays([4, 3, 2, 1], normalised=[1, 2])
+    assert list(arrays) == ["W1", "gamma1", "beta1", "running_mean1", "running_var1",
+                            "W2", "gamma2", "beta2", "running_mean2", "running_var2", "W3", "b3"]
+    assert arrays["W2"][0] == (2, 3) and arrays["running_var2"][0] == (2, 1) and not arrays["running_var2"][1].trained
+    params = initialize_parameters([4, 3, 2, 1], rng=np.random.default_rng(0), batch_norm=[2])
+    assert normalised_layers(params) == [2] and "b2" not in params and params["gamma2"].tolist() == [[1.0], [1.0]]
+    assert set(network_arrays({**params, "costs": np.zeros(3), "normalize/mean": np.zeros(2)})) == set(params)
+    plain = initialize_parameters([4, 3, 2, 1], rng=np.random.default_rng(0))
+    assert all(np.array_equal(plain[f"W{l}"], params[f"W{l}"]) for l in (1, 2, 3))  # the same draws
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_float32_keeps_its_dtype(dtype):
+    dims, acts, normalised, params, X, Y = _problem(1, m=8)
+    params = {k: v.astype(dtype) for k, v in params.items()}
+    trainer = Trainer(params, X.astype(dtype), Y.astype(dtype), acts, "cross_entropy", learning_rate=0.1)
+    for _ in range(3):
+        trainer.forward()
+        assert trainer.backward_and_update()
+    assert all(v.dtype == dtype for v in trainer.params.values())
+    ref = {k: v.astype(np.float64) for k, v in trainer.params.items()}
+    trainer.forward()
+    Zs, As = forward(X, ref, acts, training=True)
+    assert trainer.cost() == pytest.approx(compute_cost(Zs[-1], As[-1], Y, "cross_entropy"), rel=1e-4 if dtype == np.float32 else 1e-12)
