@@ -151,6 +151,6 @@ def check_spec(spec, examples: int = 8, random_data: bool = False, max_per_layer
         n_x = train.n_x
     resolved = spec.resolved(spec.layer_dims(n_x))
     m = spec.model
-    params = initialize_parameters(resolved.model.layers, m.init, m.init_scale, make_rng(spec), np.float64)
+    params = initialize_parameters(resolved.model.layers, m.init, m.init_scale, make_rng(spec), np.float64, resolved.model.normalised_layers)
     return gradient_check(params, X, Y, resolved.model.activations, resolved.model.loss, spec.train.l2,
-                          max_per_layer=max_per_layer, seed=spec.train.seed)
+                          max_per_layer=max_per_layer, seed=spec.train.seed, batch_norm_epsilon=m.batch_norm_epsilon)

@@ -78,3 +78,17 @@ def parameter_count(layer_dims, normalised=()) -> tuple:
         else:
             state += size
     return trained, state
+
+
+def batch_norm_meta(model) -> dict:
+    """What params.h5's attributes say about batch norm (nothing when no layer is normalised):
+    {"batch_norm": {"layers": [1, 2], "epsilon": 1e-05, "momentum": 0.9}}."""
+    if not model.normalised_layers:
+        return {}
+    return {"batch_norm": {"layers": model.normalised_layers, "epsilon": model.batch_norm_epsilon, "momentum": model.batch_norm_momentum}}
+
+
+def batch_norm_epsilon(meta: dict) -> float:
+    """The epsilon inference uses, from params.h5's attributes (checked by runs.validate_run_files)."""
+    bn = meta.get("batch_norm")
+    return float(bn["epsilon"]) if isinstance(bn, dict) else BATCH_NORM_EPSILON
