@@ -114,7 +114,7 @@ class ModelSpec(_Strict):
     allow_symmetry: bool = Field(
         False, description="let init: zeros have hidden layers (the course's demonstration: every hidden unit stays identical)"
     )
-    batch_norm: Union[bool, list[int]] = Field(
+    batch_norm: bool | list[int] = Field(
         False, description="normalise Z[l] over each mini-batch before the activation: true (every hidden layer) or a list of hidden layer numbers"
     )
     batch_norm_momentum: float = Field(

@@ -4,10 +4,20 @@ a gradient check; the spec, the run's files and the refusals."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
+from conftest import REPO, invoke, write_course_h5
 
+from nnctl import batchnorm
+from nnctl.config import load_config
+from nnctl.data import load_dataset
+from nnctl.errors import DivergedError
+from nnctl.experiment import resume_run, train_run
 from nnctl.gradcheck import gradient_check
+from nnctl.inference import outputs
 from nnctl.layers import layer_arrays, network_arrays, normalised_layers
 from nnctl.network import (
     backward,
@@ -18,7 +28,10 @@ from nnctl.network import (
     update_parameters,
     update_running_averages,
 )
-from nnctl.training import Trainer
+from nnctl.optimizers import make_optimizer
+from nnctl.resources import memory_estimate
+from nnctl.runs import load_params, load_run
+from nnctl.training import Trainer, gradient_descent
 
 LOSS_OF = {"sigmoid": "cross_entropy", "softmax": "categorical_cross_entropy", "linear": "mse"}
 
@@ -196,9 +209,7 @@ def test_gradient_check_in_training_mode(seed):
 
 def test_a_planted_bug_in_the_backward_step_is_caught(monkeypatch):
     """dZ without the Z^ dgamma term (the mean's term alone): the check sees it."""
-    from nnctl import batchnorm
-
-    dims, acts, normalised, params, X, Y = _problem(0, m=10)
+    _, acts, _, params, X, Y = _problem(0, m=10)
     real = batchnorm.BatchNormStep.backward
 
     def wrong(self, dZ, dbeta):
@@ -224,7 +235,7 @@ def test_layer_table_names_the_arrays():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_float32_keeps_its_dtype(dtype):
-    dims, acts, normalised, params, X, Y = _problem(1, m=8)
+    _, acts, _, params, X, Y = _problem(1, m=8)
     params = {k: v.astype(dtype) for k, v in params.items()}
     trainer = Trainer(params, X.astype(dtype), Y.astype(dtype), acts, "cross_entropy", learning_rate=0.1)
     for _ in range(3):
@@ -235,3 +246,199 @@ def test_float32_keeps_its_dtype(dtype):
     trainer.forward()
     Zs, As = forward(X, ref, acts, training=True)
     assert trainer.cost() == pytest.approx(compute_cost(Zs[-1], As[-1], Y, "cross_entropy"), rel=1e-4 if dtype == np.float32 else 1e-12)
+
+
+# ---------------------------------------------------------------- with the rest of nnctl
+
+
+def test_deep_config_trains_with_batch_norm_and_diverges_without(tmp_path):
+    """configs/batchnorm-deep.yaml: eight ReLU layers, gradient descent at learning_rate 2. With
+    batch norm about 98% train / 95% test here; without it the cost overflows in the first epoch."""
+    spec = load_config(REPO / "configs" / "batchnorm-deep.yaml")
+    done = train_run(spec, runs_root=tmp_path / "bn")
+    assert done.status == "completed"
+    assert done.train_accuracy >= 95 and done.test_accuracy >= 92 and done.validation_accuracy >= 95
+    with pytest.raises(DivergedError, match="training diverged at epoch 0"):
+        train_run(load_config(REPO / "configs" / "batchnorm-deep.yaml", ["model.batch_norm=false"]), runs_root=tmp_path / "plain")
+    (plain,) = [p for p in (tmp_path / "plain").iterdir() if not p.is_symlink()]
+    assert json.loads((plain / "metrics.json").read_text())["status"] == "diverged"
+    # the same network without batch norm does learn at a tenth of the rate: the rate is what fails
+    slow = train_run(load_config(REPO / "configs" / "batchnorm-deep.yaml", ["model.batch_norm=false", "train.learning_rate=0.1"]),
+                     runs_root=tmp_path / "slow")
+    assert slow.status == "completed" and slow.train_accuracy >= 90
+
+
+MOONS = """\
+name: bnmoons
+data: {{train: "builtin:moons", validation: 0.2}}
+model: {{layers: [2, 6, 5, 1], init: he, batch_norm: {bn}, batch_norm_momentum: 0.8}}
+train:
+  learning_rate: {lr}
+  epochs: 12
+  batch_size: 16
+  optimizer: {optimizer}
+  keep_prob: {keep}
+  dtype: {dtype}
+  decay: {decay}
+  seed: 3
+  record_every: 1
+  checkpoint_every: 2
+  early_stopping: {{patience: 100}}
+"""
+RESUME_CASES = {  # optimizer: (learning rate, batch_norm, keep_prob, dtype, decay)
+    "gd": (0.1, "true", 1.0, "float64", "none"),
+    "momentum": (0.1, "[2]", 0.8, "float32", "inverse_time"),
+    "adam": (0.01, "[1, 2]", 0.9, "float64", "none"),
+}
+
+
+@pytest.mark.parametrize("optimizer", list(RESUME_CASES))
+def test_stop_mid_epoch_then_resume_is_bit_identical(tmp_path, optimizer):
+    """Stopped after 3 epochs and 5 steps of the 4th (15 per epoch), then resumed: params.h5 (the
+    running averages included) and the cost curve equal an uninterrupted run's, bit for bit; with
+    dropout, float32, a schedule, validation and early stopping's best parameters."""
+    lr, bn, keep, dtype, decay = RESUME_CASES[optimizer]
+    config = tmp_path / "moons.yaml"
+    config.write_text(MOONS.format(bn=bn, lr=lr, optimizer=optimizer, keep=keep, dtype=dtype, decay=decay))
+    reference = train_run(load_config(config), runs_root=tmp_path / "ref")
+    calls = []
+
+    def stop():
+        calls.append(1)
+        return len(calls) == 3 * 15 + 5
+
+    stopped = train_run(load_config(config), runs_root=tmp_path / "runs", should_stop=stop)
+    assert stopped.status == "interrupted" and stopped.iterations == 3 * 15 + 5
+    saved, _ = load_params(f"{stopped.run_dir}/checkpoint.h5")
+    assert {"running_mean2", "running_var2", "gamma2", "beta2"} <= set(saved) and "b2" not in saved
+    done = resume_run(stopped.run_dir)
+    assert done.status == "completed" and done.iterations == 12 * 15
+    params, meta = load_params(f"{done.run_dir}/params.h5")
+    ref, _ = load_params(f"{reference.run_dir}/params.h5")
+    assert sorted(params) == sorted(ref)
+    for k in ref:
+        assert params[k].tobytes() == ref[k].tobytes(), k
+    assert Path(done.run_dir, "costs.csv").read_text() == Path(reference.run_dir, "costs.csv").read_text()
+    layers = [1, 2] if bn == "true" else json.loads(bn)
+    assert meta["batch_norm"] == {"layers": layers, "epsilon": 1e-5, "momentum": 0.8}
+    assert params["running_var2"].dtype == np.dtype(dtype) and not np.array_equal(params["running_var2"], np.ones((5, 1)))
+
+
+def test_dual_first_layer_equals_primal_with_batch_norm():
+    """Batch norm on layer 1 keeps the dual path exact (W1 = W1_0 + C X^T; Z[1] = P + C G before
+    the normalisation): 200 steps of gd and of momentum agree with the primal path."""
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((50, 20)), (rng.random((1, 20)) < 0.5).astype(np.float64)
+    for opt in ("gd", "momentum"):
+        out = {}
+        for path in ("primal", "dual"):
+            p = initialize_parameters([50, 6, 4, 1], "he", rng=np.random.default_rng(1), batch_norm=[1, 2])
+            t = Trainer(p, X, Y, ["relu", "tanh", "sigmoid"], "cross_entropy", path=path, optimizer=make_optimizer(opt, 0.1))
+            gradient_descent(t, 200)
+            out[path] = t.materialize()
+        for k, v in out["primal"].items():
+            np.testing.assert_allclose(out["dual"][k], v, rtol=1e-10, atol=1e-12, err_msg=k)
+
+
+def test_inference_uses_the_running_averages_and_the_runs_epsilon(tmp_path):
+    """evaluate/predict's outputs are (Z - running mean) / sqrt(running var + epsilon) gamma + beta
+    layer by layer with the run's own epsilon (0.5 here, far from the default), each example
+    alone as in a batch; metrics.json's accuracy is those outputs' accuracy; softmax, 3 classes."""
+    (tmp_path / "s.yaml").write_text(
+        "data: {train: 'builtin:spiral?k=3&m=300', test: 'builtin:spiral?k=3&m=150&seed=2'}\n"
+        "model: {hidden: [16, 8], batch_norm: true, batch_norm_epsilon: 0.5}\n"
+        "train: {learning_rate: 0.01, epochs: 30, batch_size: 32, optimizer: adam, seed: 2}\n"
+    )
+    done = train_run(load_config(tmp_path / "s.yaml"), runs_root=tmp_path / "runs")
+    run = load_run(done.run_dir)
+    assert run.epsilon == 0.5 and "costs" not in run.params
+    test = load_dataset("builtin:spiral?k=3&m=150&seed=2", "classification", max_classes=None)
+    A = test.X
+    p = run.params
+    for l in (1, 2):
+        Z = p[f"W{l}"] @ A
+        Z = (Z - p[f"running_mean{l}"]) / np.sqrt(p[f"running_var{l}"] + 0.5) * p[f"gamma{l}"] + p[f"beta{l}"]
+        A = np.maximum(Z, 0)
+    ZL = p["W3"] @ A + p["b3"]
+    want = np.exp(ZL - ZL.max(axis=0)) / np.exp(ZL - ZL.max(axis=0)).sum(axis=0)
+    got = outputs(run, test.X)
+    np.testing.assert_allclose(got, want, rtol=1e-9)
+    np.testing.assert_allclose(outputs(run, test.X[:, 7:8]), got[:, 7:8], rtol=1e-12)
+    assert done.test_accuracy == pytest.approx(np.mean(want.argmax(axis=0) == test.Y.ravel()) * 100)
+    assert done.test_accuracy > 60  # chance is 33%
+    result = invoke("evaluate", done.run_dir)
+    assert result.exit_code == 0, result.output
+    assert json.loads((Path(done.run_dir) / "evaluation.json").read_text())["accuracy"] == pytest.approx(done.test_accuracy)
+
+
+def test_streamed_training_equals_in_memory(tmp_path):
+    """data.stream: always with batch norm and L2: params.h5 (running averages included) equal never's."""
+    write_course_h5(tmp_path / "d.h5", "train", m=150, shape=(3, 3, 3))
+    (tmp_path / "c.yaml").write_text(
+        "data: {train: d.h5}\nmodel: {hidden: [5, 4], batch_norm: [1]}\n"
+        "train: {learning_rate: 0.01, epochs: 4, batch_size: 16, optimizer: adam, l2: 0.5, record_every: 1}\n"
+    )
+    runs = {}
+    for mode in ("never", "always"):
+        summary = train_run(load_config(tmp_path / "c.yaml", [f"data.stream={mode}"]), runs_root=tmp_path / mode)
+        runs[mode] = load_params(Path(summary.run_dir) / "params.h5")[0]
+    assert "running_var1" in runs["never"] and "b2" in runs["never"] and "b1" not in runs["never"]
+    for k, v in runs["never"].items():
+        np.testing.assert_array_equal(v, runs["always"][k], err_msg=k)
+
+
+def test_l2_decays_W_only():
+    """L2 adds (lambda/m) W[l] to dW[l] and nothing to dgamma, dbeta (the course's cost has ||W||^2 alone)."""
+    _, acts, _, params, X, Y = _problem(3, m=10)
+    grads = {}
+    for l2 in (0.0, 2.0):
+        t = Trainer({k: v.copy() for k, v in params.items()}, X, Y, acts, "cross_entropy", learning_rate=1.0, l2=l2)
+        t.forward()
+        t.backward()
+        grads[l2] = _trainer_grads(t)
+    for name, g in grads[0.0].items():
+        if name.startswith("W"):
+            np.testing.assert_allclose(grads[2.0][name] - g, 2.0 / 10 * params[name], rtol=1e-10, atol=1e-14)
+        else:
+            np.testing.assert_array_equal(grads[2.0][name], g)
+
+
+def test_cli_gradcheck_and_shapes_of_a_normalised_spec(tmp_path):
+    (tmp_path / "c.yaml").write_text(
+        "data: {train: 'builtin:moons'}\nmodel: {hidden: [4, 3], batch_norm: [2], hidden_activation: tanh}\n"
+        "train: {learning_rate: 0.1, epochs: 2, batch_size: 32}\n"
+    )
+    result = invoke("gradcheck", tmp_path / "c.yaml")
+    assert result.exit_code == 0, result.output
+    assert "great: backprop agrees" in result.output and "a bug" not in result.output
+    result = invoke("config", "show", tmp_path / "c.yaml", "--shapes")
+    assert result.exit_code == 0, result.output
+    row2 = next(line for line in result.output.splitlines() if line.split()[:1] == ["2"])
+    assert "γ, β (3, 1)" in row2 and row2.split()[-3] == "18"  # W2 12 + gamma 3 + beta 3 (trained)
+
+
+def test_memory_estimate_counts_batch_norm():
+    dims, m = [3, 40, 7, 1], 300
+    est = memory_estimate(dims, m, 8, "primal", batch_sizes=(64, 44), batch_norm_layers=(1, 2))
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((3, m)), np.ones((1, m))
+    params = initialize_parameters(dims, "he", rng=rng, batch_norm=(1, 2))
+    trainer = Trainer(params, X, Y, ["relu", "relu", "sigmoid"], "cross_entropy", 0.1, batch_size=64)
+    for idx in (np.arange(64), np.arange(44)):
+        trainer.use_batch(idx)
+        trainer.forward()
+    state = sum(v.nbytes for k, v in params.items() if k.startswith("running"))
+    assert trainer.theta.nbytes + trainer.grad.nbytes + state == est["parameters and gradients"]
+    assert sum(step.nbytes(size) for step in trainer.bn.values() for size in (64, 44)) == est["batch norm Z^ and scratch"]
+
+
+def test_a_sweep_over_batch_norm(tmp_path):
+    (tmp_path / "c.yaml").write_text(
+        "data: {train: 'builtin:moons'}\nmodel: {hidden: [4, 3]}\ntrain: {learning_rate: 0.1, epochs: 3, batch_size: 32}\n"
+    )
+    result = invoke("sweep", tmp_path / "c.yaml", "--grid", "model.batch_norm=false,true,[2]", "--jobs", "1", "--runs-dir", tmp_path / "runs", "-q")
+    assert result.exit_code == 0, result.output
+    files = sorted((tmp_path / "runs").glob("sweep-*/*/params.h5"))
+    assert len(files) == 3
+    held = sorted(tuple(sorted(k for k in load_params(f)[0] if k.startswith(("b", "gamma")))) for f in files)
+    assert held == [("b1", "b2", "b3"), ("b1", "b3", "beta2", "gamma2"), ("b3", "beta1", "beta2", "gamma1", "gamma2")]
