@@ -135,6 +135,11 @@ def check_spec(spec, examples: int = 8, random_data: bool = False, max_per_layer
 
     if spec.train.dropout:
         raise ConfigError(f"{where}: train.keep_prob: {DROPOUT_REFUSAL}")
+    if spec.model.batch_norm and examples < 2:
+        raise ConfigError(
+            f"{where}: model.batch_norm: one example has variance 0, so every normalised unit is 0 and every "
+            "gradient before it is 0: nothing to check; use --examples 2 or more"
+        )
     rng = np.random.default_rng(np.random.SeedSequence(spec.train.seed, spawn_key=(4,)))
     if random_data:
         from nnctl.data import peek_n_x

@@ -904,6 +904,10 @@ CASES += [
                                                                        "--set", "train.iterations=null", "--set", "train.epochs=2", "--set", "train.batch_size=7"],
          "Error: {tmp}/train.h5: model.batch_norm: the last mini-batch of 8 examples in batches of 7 is one example, whose variance is 0, "
          "so batch norm cannot normalise it; use train.batch_size: 6 or 5"),
+    Case("gradient check of a batch-normalised spec on one example", cfg(GOOD),
+         ["gradcheck", "{tmp}/c.yaml", "--set", "model.batch_norm=true", "--examples", "1"],
+         "Error: {tmp}/c.yaml: model.batch_norm: one example has variance 0, so every normalised unit is 0 and every gradient "
+         "before it is 0: nothing to check; use --examples 2 or more"),
     Case("batch_norm_momentum of 1", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "model.batch_norm_momentum=1"],
          "Error: {tmp}/c.yaml (with --set model.batch_norm_momentum=1): model.batch_norm_momentum: must be less than 1 (got 1)"),
     Case("params.h5 with a negative running variance", {"run": bn_run_then(_negative_variance)}, ["evaluate", "{tmp}/run"],
