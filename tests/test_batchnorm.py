@@ -369,6 +369,10 @@ def test_inference_uses_the_running_averages_and_the_runs_epsilon(tmp_path):
     result = invoke("evaluate", done.run_dir)
     assert result.exit_code == 0, result.output
     assert json.loads((Path(done.run_dir) / "evaluation.json").read_text())["accuracy"] == pytest.approx(done.test_accuracy)
+    result = invoke("report", done.run_dir)
+    assert result.exit_code == 0, result.output
+    page = (Path(done.run_dir) / "report.html").read_text()
+    assert "γ, β (16, 1)" in page and "γ, β (8, 1)" in page  # the shapes table: gamma, beta in place of b
 
 
 def test_streamed_training_equals_in_memory(tmp_path):
