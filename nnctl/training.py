@@ -238,7 +238,8 @@ class Trainer:
         self.m = m
         normalised = normalised_layers(params)
         self.W = [None] + [params[f"W{l}"] for l in range(1, L + 1)]
-        self.b = [None] + [params[f"beta{l}" if l in normalised else f"b{l}"] for l in range(1, L + 1)]  # what is added to Z[l]
+        shift = [None] + [f"beta{l}" if l in normalised else f"b{l}" for l in range(1, L + 1)]  # what is added to Z[l]
+        self.b = [None] + [params[shift[l]] for l in range(1, L + 1)]
         self.n = n = [n_x] + [W.shape[0] for W in self.W[1:]]
         self.dtype = X.dtype
         self.stream = X if hasattr(X, "next_batch") else None  # examples read from disk (nnctl.stream)
@@ -281,7 +282,6 @@ class Trainer:
         if self.first.trained_name == "W1":  # the primal path trains W[1] itself
             params["W1"] = self.W[1] = views["W1"][0]
         self.dW = [None, None] + [views[f"W{l}"][1] for l in range(2, L + 1)]
-        shift = [None] + [f"beta{l}" if l in normalised else f"b{l}" for l in range(1, L + 1)]
         self.db = [None] + [views[shift[l]][1] for l in range(1, L + 1)]
         for l in range(1, L + 1):
             params[shift[l]] = self.b[l] = views[shift[l]][0]
