@@ -109,23 +109,28 @@ def read_costs_columns(path) -> dict:
 
     Rows that do not parse are skipped; a file without an epoch or iteration column then cost raises ValueError.
     """
+    with open(readable_file(path), newline="", encoding="utf-8", errors="replace") as fh:
+        return parse_costs_columns(fh)
+
+
+def parse_costs_columns(lines) -> dict:
+    """read_costs_columns of costs.csv's lines (a file, or its bytes held in memory by nnctl.Model)."""
     import csv
 
-    with open(readable_file(path), newline="", encoding="utf-8", errors="replace") as fh:
-        reader = csv.reader(fh)
-        header = [h.strip().lower() for h in next(reader, [])]
-        if len(header) < 2 or header[0] not in COST_AXES or header[1] != "cost" or len(set(header)) != len(header):
-            raise ValueError("no 'epoch,cost' or 'iteration,cost' header")
-        columns = {h: [] for h in header}
-        for row in reader:
-            if len(row) != len(header):
-                continue
-            try:
-                values = [int(row[0])] + [float(v) if v.strip() else float("nan") for v in row[1:]]
-            except ValueError:
-                continue
-            for h, v in zip(header, values):
-                columns[h].append(v)
+    reader = csv.reader(lines)
+    header = [h.strip().lower() for h in next(reader, [])]
+    if len(header) < 2 or header[0] not in COST_AXES or header[1] != "cost" or len(set(header)) != len(header):
+        raise ValueError("no 'epoch,cost' or 'iteration,cost' header")
+    columns = {h: [] for h in header}
+    for row in reader:
+        if len(row) != len(header):
+            continue
+        try:
+            values = [int(row[0])] + [float(v) if v.strip() else float("nan") for v in row[1:]]
+        except ValueError:
+            continue
+        for h, v in zip(header, values):
+            columns[h].append(v)
     return columns
 
 
