@@ -21,7 +21,7 @@ import tempfile
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Union
 
 import numpy as np
 import yaml
@@ -108,9 +108,9 @@ def _class_labels(y, task: str) -> tuple:
 
 
 def _spec_of(spec: SpecLike, with_arrays: bool) -> tuple:
-    """(Spec, the text given, where it came from); with arrays, data.train names them."""
+    """(Spec, the text given); with arrays, data.train names them."""
     if isinstance(spec, Spec):
-        text, where = dump_spec(spec), "spec"
+        text = dump_spec(spec)
     elif isinstance(spec, Mapping):
         raw = copy.deepcopy(dict(spec))
         if with_arrays:
@@ -121,15 +121,13 @@ def _spec_of(spec: SpecLike, with_arrays: bool) -> tuple:
             text = yaml.safe_dump(raw, sort_keys=False)
         except yaml.YAMLError:
             text = dump_spec(spec)  # values YAML cannot write (numpy scalars): the validated spec instead
-        where = "spec"
     elif isinstance(spec, (str, os.PathLike)):
         spec, text = load_config_text(spec)
-        where = str(spec)
     else:
         raise ConfigError(f"spec: expected a dict, a YAML file's path or a nnctl Spec (got {type(spec).__name__})")
     if with_arrays and spec.data.train != TRAIN_ARRAYS:
         spec = spec.model_copy(update={"data": spec.data.model_copy(update={"train": TRAIN_ARRAYS})})
-    return spec, text, where
+    return spec, text
 
 
 def fit(
@@ -137,9 +135,9 @@ def fit(
     X: Any = None,
     y: Any = None,
     *,
-    runs_dir: Optional[Union[str, os.PathLike]] = None,
+    runs_dir: str | os.PathLike | None = None,
     quiet: bool = True,
-) -> "Model":
+) -> Model:
     """Train a network and return it as a `Model`.
 
     spec: a dict (the YAML's sections: ``{"model": {"hidden": [8]}, "train": {...}}``), a YAML
@@ -160,7 +158,7 @@ def fit(
     """
     if (X is None) != (y is None):
         raise DataError("fit: give X and y together (examples and their labels), or neither to train on the spec's own data")
-    spec, text, _ = _spec_of(spec, X is not None)
+    spec, text = _spec_of(spec, X is not None)
     arrays = None
     if X is not None:
         x = _rows(X)
@@ -168,6 +166,15 @@ def fit(
         if labels.ndim != 1 or labels.shape[0] != x.shape[0]:
             raise DataError(f"y: expected one label per row of X, shape ({x.shape[0]},) (got shape {np.shape(y)})")
         arrays = {TRAIN_ARRAYS: (x, labels, names)}
+    model = train_model(spec, text, arrays, runs_dir, quiet)
+    for warning in model.metrics.get("warnings") or ():
+        warnings.warn(warning, NnctlWarning, stacklevel=2)
+    return model
+
+
+def train_model(spec: Spec, text: str | None, arrays: dict | None, runs_dir=None, quiet: bool = True) -> Model:
+    """`experiment.train_run` on a checked spec and its arrays ({TRAIN_ARRAYS: (x, y, class names)}),
+    in `runs_dir` or a temporary folder; the run read back as a Model (fit and nnctl.sklearn)."""
     keep = runs_dir is not None
     reporter = None if quiet else _Lines(spec.name or "fit")
     with tempfile.TemporaryDirectory(prefix="nnctl-fit-") as scratch:
@@ -181,13 +188,10 @@ def fit(
             message = str(exc)
             cut = message.rfind(". Run kept at ")  # the temporary folder is gone: do not point to it
             raise DivergedError(message[:cut] if cut > 0 else message) from None
-        model = Model._read(Path(summary.run_dir), kept=keep)
-    for warning in summary.warnings or ():
-        warnings.warn(warning, NnctlWarning, stacklevel=2)
-    return model
+        return Model._read(Path(summary.run_dir), kept=keep)
 
 
-def load(run_dir: Union[str, os.PathLike]) -> "Model":
+def load(run_dir: str | os.PathLike) -> Model:
     """The model of a run folder: one `nnctl train` wrote, `Model.save` wrote, or `runs/latest`.
 
     Everything is read back as input and checked (RunError naming the file and the fix). An
@@ -213,7 +217,7 @@ class Model:
         note: set when the run is unfinished or diverged
     """
 
-    def __init__(self, run: Run, files: dict, run_dir: Optional[Path]):
+    def __init__(self, run: Run, files: dict, run_dir: Path | None):
         self._run, self._files, self.run_dir = run, files, run_dir
         self.params: dict = run.params
         self.layer_dims: list = list(run.meta["layer_dims"])
@@ -221,7 +225,7 @@ class Model:
         self.loss: str = loss_of(run)
         self.task: str = task_of(run)
         self.metrics: dict = run.metrics
-        self.note: Optional[str] = run.note
+        self.note: str | None = run.note
         names = run.meta.get("classes") or []
         if self.task != "classification":
             self.classes = None
@@ -232,7 +236,7 @@ class Model:
         self.history, self.history_unit = self._history(files.get(COSTS_CSV), run.path / COSTS_CSV)
 
     @staticmethod
-    def _history(data: Optional[bytes], path: Path) -> tuple:
+    def _history(data: bytes | None, path: Path) -> tuple:
         if data is None:
             return [], "iteration"
         try:
@@ -243,7 +247,7 @@ class Model:
         return [(int(i), float(c)) for i, c in zip(xs, columns["cost"])], unit
 
     @classmethod
-    def _read(cls, run_dir: Path, kept: bool) -> "Model":
+    def _read(cls, run_dir: Path, kept: bool) -> Model:
         run = load_run(run_dir)
         files = {}
         for name in RUN_FILES:
@@ -269,7 +273,7 @@ class Model:
         return list(self._run.meta["preprocessing"]["input_shape"])
 
     @property
-    def spec(self) -> Optional[Spec]:
+    def spec(self) -> Spec | None:
         """The resolved spec (config.resolved.yaml): every choice explicit; None where the run has none."""
         text = self._files.get(RESOLVED)
         if text is None:
@@ -348,7 +352,7 @@ class Model:
 
     # ------------------------------------------------------------ keeping it
 
-    def save(self, run_dir: Union[str, os.PathLike]) -> Path:
+    def save(self, run_dir: str | os.PathLike) -> Path:
         """Write the run folder (spec, resolved spec, reproduce.json, params.h5, metrics.json,
         costs.csv, and the pictures a kept run has) into `run_dir`, a new or empty folder;
         `nnctl.load`, `nnctl predict --run`, `nnctl evaluate` and `nnctl report` read it."""
