@@ -27,7 +27,7 @@ import numpy as np
 
 from nnctl import checkpoint
 from nnctl.config import Spec, dump_spec, load_config, spec_warnings
-from nnctl.data import Dataset, Normalization, arrays_sha256, dataset_from_arrays, fit_normalization, load_dataset, split_validation
+from nnctl.data import ARRAY_PREFIX, Dataset, Normalization, arrays_sha256, read_raw, dataset_from_arrays, fit_normalization, load_dataset, split_validation
 from nnctl.errors import DataError, DivergedError, Interrupted, RunError
 from nnctl.firstlayer import choose_first_layer
 from nnctl.layout import BOUNDARY_PNG, CHECKPOINT, COSTS_CSV, COSTS_PNG, METRICS, PARAMS, REPRODUCE, RESOLVED, SPEC, Status
@@ -82,7 +82,9 @@ def load_inputs(spec: Spec, arrays: dict | None = None) -> Inputs:
     task, dtype = spec.model.task, np.dtype(spec.train.dtype)
 
     def load(source, role):
-        if arrays and source in arrays:
+        if source.startswith(ARRAY_PREFIX):
+            if not arrays or source not in arrays:
+                read_raw(source)  # says the arrays were nnctl.fit's and are not kept
             x, y, classes = arrays[source]
             return dataset_from_arrays(source, x, y, classes, arrays_sha256(x, y), task, dtype, max_classes=None)
         if stream_choice(spec, source, role):
@@ -601,8 +603,8 @@ def _report(run: _Run, result, metrics: dict) -> Summary:
                 "restored_best": _best(run) is not None and result.status != Status.INTERRUPTED,
             }
     warnings = spec_warnings(run.spec)
-    if warnings:
-        metrics["warnings"] = warnings
+    if warnings:  # beside the model's own (_evaluate), not instead of them
+        metrics["warnings"] = [*warnings, *metrics.get("warnings", [])]
     if run.resume:
         metrics["resumed_from"] = start
     write_json(run.run_dir / METRICS, metrics)
