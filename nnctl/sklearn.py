@@ -50,6 +50,7 @@ KEYWORDS = {
     "beta1": ("train", "beta1"),
     "beta2": ("train", "beta2"),
     "epsilon": ("train", "epsilon"),
+    "blas_threads": ("train", "blas_threads"),
 }
 
 
@@ -78,6 +79,7 @@ class _NNBase(BaseEstimator):
         beta2=0.999,
         epsilon=1e-8,
         shuffle="generator",
+        blas_threads=None,
         random_state=None,
         spec=None,
         verbose=False,
@@ -100,6 +102,7 @@ class _NNBase(BaseEstimator):
         self.beta2 = beta2
         self.epsilon = epsilon
         self.shuffle = shuffle
+        self.blas_threads = blas_threads
         self.random_state = random_state
         self.spec = spec
         self.verbose = verbose
@@ -157,7 +160,7 @@ class _NNBase(BaseEstimator):
         self.intercepts_ = [model.params[f"b{l}"].ravel() for l in range(1, L + 1)]
 
     def _rows(self, X):
-        check_is_fitted(self)
+        check_is_fitted(self, "model_")
         return validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
 
 
@@ -166,7 +169,8 @@ class NNClassifier(ClassifierMixin, _NNBase):
 
     Keyword arguments mirror the spec: hidden (model.hidden), activation (model.hidden_activation),
     optimizer, learning_rate, epochs, batch_size (None: the full batch), l2, keep_prob, momentum
-    (train.beta), beta1, beta2, epsilon, shuffle, init, normalize (data.normalize),
+    (train.beta), beta1, beta2, epsilon, shuffle, init, normalize (data.normalize), blas_threads
+    (1 is often much faster for small networks on a busy machine: see docs/api.md),
     early_stopping with validation_fraction and patience (data.validation and
     train.early_stopping), random_state (train.seed), and spec: any other keys, e.g.
     spec={"train": {"decay": "inverse_time", "decay_rate": 0.1}}. The training dtype follows X
@@ -182,7 +186,7 @@ class NNClassifier(ClassifierMixin, _NNBase):
         classes, labels = np.unique(y, return_inverse=True)
         if classes.size < 2:
             raise ValueError(
-                f"{type(self).__name__}: y has 1 class ({classes[0]!r}); a classifier needs examples of at least 2 classes"
+                f"{type(self).__name__}: y has 1 class ({classes.tolist()[0]!r}); a classifier needs examples of at least 2 classes"
             )
         self.classes_ = classes
         self._learned(self._train(X, labels.ravel(), [str(c) for c in classes]))
