@@ -856,6 +856,10 @@ CASES += [
          "Error: {tmp}/s: is a sweep, not a run; resume it with: nnctl sweep --resume {tmp}/s"),
     Case("runs show of a sweep folder whose trials have not run", {"s": sweep_dir()}, ["runs", "show", "{tmp}/s"],
          "Error: {tmp}/s: is a sweep, not a run, and none of its trials has finished; nnctl sweep --resume {tmp}/s"),
+    Case("train of the resolved spec of a run nnctl.fit trained on arrays (data.train: array:train)",
+         {"r.yaml": GOOD.replace("train.h5", "array:train")}, ["train", "{tmp}/r.yaml", "--runs-dir", "{tmp}/runs"],
+         "Error: array:train: arrays given to nnctl.fit in Python, which a run does not keep; "
+         "call nnctl.fit(spec, X, y) again, or give the data as a file (data.train: FILE.h5)"),
 ]
 
 
