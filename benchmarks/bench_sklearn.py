@@ -18,7 +18,6 @@ import argparse
 import time
 import warnings
 
-import numpy as np
 from sklearn.compose import TransformedTargetRegressor
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, load_iris, load_wine
 from sklearn.exceptions import ConvergenceWarning

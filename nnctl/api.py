@@ -158,15 +158,15 @@ def fit(
     """
     if (X is None) != (y is None):
         raise DataError("fit: give X and y together (examples and their labels), or neither to train on the spec's own data")
-    spec, text = _spec_of(spec, X is not None)
+    resolved, text = _spec_of(spec, X is not None)
     arrays = None
     if X is not None:
         x = _rows(X)
-        labels, names = _class_labels(y, spec.model.task)
+        labels, names = _class_labels(y, resolved.model.task)
         if labels.ndim != 1 or labels.shape[0] != x.shape[0]:
             raise DataError(f"y: expected one label per row of X, shape ({x.shape[0]},) (got shape {np.shape(y)})")
         arrays = {TRAIN_ARRAYS: (x, labels, names)}
-    model = train_model(spec, text, arrays, runs_dir, quiet)
+    model = train_model(resolved, text, arrays, runs_dir, quiet)
     for warning in model.metrics.get("warnings") or ():
         warnings.warn(warning, NnctlWarning, stacklevel=2)
     return model
