@@ -85,6 +85,8 @@ def load_inputs(spec: Spec, arrays: dict | None = None) -> Inputs:
         if source.startswith(ARRAY_PREFIX):
             if not arrays or source not in arrays:
                 read_raw(source)  # says the arrays were nnctl.fit's and are not kept
+            if spec.data.stream == "always":
+                raise DataError(f"{source}: data.stream: always reads mini-batches from a file, and these arrays are in memory; use stream: auto")
             x, y, classes = arrays[source]
             return dataset_from_arrays(source, x, y, classes, arrays_sha256(x, y), task, dtype, max_classes=None)
         if stream_choice(spec, source, role):
@@ -161,6 +163,11 @@ def _check_classes(spec: Spec, train: Dataset, test: Dataset | None) -> None:
             f"model.layers ends with {model.layers[-1]} but {spec.data.train} holds {k} classes: a "
             f"{model.layer_activations[-1]} output has one unit per class; set model.layers[-1] to {units}, "
             "or give model.hidden and let the data decide"
+        )
+    if test is not None and train.classes and test.classes and list(test.classes) != list(train.classes):
+        raise DataError(
+            f"{test.source}: classes [{', '.join(test.classes[:10])}] (label 0 first), but the training data's are "
+            f"[{', '.join(train.classes[:10])}]: labels would mean other classes; use data of the same classes in the same order"
         )
     if test is not None and test.Y.size and int(test.Y.max()) >= k:
         beyond = np.unique(test.Y[test.Y >= k])

@@ -265,3 +265,41 @@ def test_import_nnctl_stays_light():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert nnctl.Model is Model
+
+
+def test_arrays_with_the_specs_test_file_and_the_other_features(tmp_path):
+    x, y, names = _data("spiral")
+    order = np.random.default_rng(0).permutation(len(y))  # the generator writes one arm after another
+    x, y = x[order], y[order]
+    with h5py.File(tmp_path / "test.h5", "w") as f:
+        f["x"], f["y"], f["classes"] = x[100:], y[100:], np.array([n.encode() for n in names])
+    spec = {"data": {"test": str(tmp_path / "test.h5"), "validation": 0.2}, "model": {"hidden": [16, 8]},
+            "train": {"learning_rate": 0.01, "epochs": 30, "batch_size": 16, "optimizer": "adam", "record_every": 1,
+                      "keep_prob": [0.9, 1.0], "l2": 0.01, "early_stopping": {"patience": 5}}}
+    model = nnctl.fit(spec, x[:100], np.asarray(names)[y[:100]], runs_dir=tmp_path / "runs")
+    assert model.metrics["test_accuracy"] == model.evaluate(x[100:], y[100:])["accuracy"]
+    assert model.metrics["validation"]["m"] == 20 and "validation_accuracy" in model.metrics
+    result = invoke("report", model.run_dir)
+    assert result.exit_code == 0, result.output
+    assert "array:train" in (model.run_dir / "report.html").read_text()
+    # a test file whose classes are in another order than the sorted text labels is refused
+    with h5py.File(tmp_path / "other.h5", "w") as f:
+        f["x"], f["y"], f["classes"] = x[100:], 2 - y[100:], np.array([n.encode() for n in names[::-1]])
+    with pytest.raises(DataError, match=r"other.h5: classes \[arm2, arm1, arm0\] \(label 0 first\), but the training data's are \[arm0, arm1, arm2\]"):
+        nnctl.fit({**spec, "data": {**spec["data"], "test": str(tmp_path / "other.h5")}}, x[:100], np.asarray(names)[y[:100]])
+    with pytest.raises(DataError, match="array:train: data.stream: always reads mini-batches from a file, and these arrays are in memory"):
+        nnctl.fit({**spec, "data": {**spec["data"], "stream": "always"}}, x[:100], y[:100])
+    # a run on arrays cannot be resumed from the command line: the arrays are not in it
+    result = invoke("train", "--resume", model.run_dir)
+    assert result.exit_code == 1
+
+
+@pytest.mark.parametrize("optimizer", ["gd", "momentum", "rmsprop", "adam"])
+def test_every_optimizer_through_fit(optimizer):
+    x, y, _ = _data("binary")
+    rates = {"gd": 0.5, "momentum": 0.5, "rmsprop": 0.01, "adam": 0.01}
+    spec = {"model": {"hidden": [8], "hidden_activation": "tanh"},
+            "train": {"learning_rate": rates[optimizer], "epochs": 150, "batch_size": 50, "optimizer": optimizer, "record_every": 10}}
+    model = nnctl.fit(spec, x, y)
+    assert model.history[-1][1] < model.history[0][1] * 0.8
+    assert model.evaluate(x, y)["accuracy"] == model.metrics["train_accuracy"] >= 80
