@@ -28,7 +28,7 @@ import yaml
 
 from nnctl.config import Spec, dump_spec, load_config_text, spec_from_mapping, spec_from_text
 from nnctl.data import ARRAY_PREFIX, check_examples, flatten
-from nnctl.errors import ConfigError, DataError, DivergedError, NnctlError, RunError
+from nnctl.errors import ConfigError, DataError, DivergedError, Interrupted, NnctlError, RunError
 from nnctl.experiment import train_run
 from nnctl.inference import class_names, loss_of, outputs, normalized, score, task_of
 from nnctl.layout import BOUNDARY_PNG, CHECKPOINT, COSTS_CSV, COSTS_PNG, METRICS, PARAMS, REPRODUCE, RESOLVED, SPEC
@@ -188,6 +188,10 @@ def train_model(spec: Spec, text: str | None, arrays: dict | None, runs_dir=None
             message = str(exc)
             cut = message.rfind(". Run kept at ")  # the temporary folder is gone: do not point to it
             raise DivergedError(message[:cut] if cut > 0 else message) from None
+        except Interrupted:
+            # the CLI's message speaks of signals and `--resume`; a fit's arrays are not in the run to resume
+            kept = f"the run so far is kept under {root} (status interrupted)" if keep else "nothing was kept"
+            raise Interrupted(f"fit interrupted (Ctrl-C): {kept}; call nnctl.fit again") from None
         return Model._read(Path(summary.run_dir), kept=keep)
 
 

@@ -303,3 +303,25 @@ def test_every_optimizer_through_fit(optimizer):
     model = nnctl.fit(spec, x, y)
     assert model.history[-1][1] < model.history[0][1] * 0.8
     assert model.evaluate(x, y)["accuracy"] == model.metrics["train_accuracy"] >= 80
+
+
+def test_ctrl_c_during_fit_says_what_was_kept(monkeypatch, tmp_path):
+    from nnctl import training
+    from nnctl.errors import Interrupted
+
+    real, calls = training.Trainer.backward_and_update, [0]
+
+    def interrupted(self):
+        calls[0] += 1
+        if calls[0] == 5:
+            raise KeyboardInterrupt
+        return real(self)
+
+    monkeypatch.setattr(training.Trainer, "backward_and_update", interrupted)
+    x, y, _ = _data("binary")
+    with pytest.raises(Interrupted, match=r"^fit interrupted \(Ctrl-C\): nothing was kept; call nnctl.fit again$"):
+        nnctl.fit(CASES["binary-full-batch"][1], x, y)
+    calls[0] = 0
+    with pytest.raises(Interrupted, match=r"the run so far is kept under .*runs \(status interrupted\)"):
+        nnctl.fit(CASES["binary-full-batch"][1], x, y, runs_dir=tmp_path / "runs")
+    assert json.loads((tmp_path / "runs" / "latest" / "metrics.json").read_text())["status"] == "interrupted"
