@@ -256,7 +256,7 @@ class Model:
         files = {}
         for name in RUN_FILES:
             path = run_dir / name
-            if path.is_file() and not path.is_symlink():
+            if path.is_file():  # a regular file, or a link to one (load_run read it so)
                 files[name] = path.read_bytes()
         if not kept:
             run.path = Path(run_dir.name)  # the temporary folder is about to go: messages name the run only

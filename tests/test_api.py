@@ -325,3 +325,9 @@ def test_ctrl_c_during_fit_says_what_was_kept(monkeypatch, tmp_path):
     with pytest.raises(Interrupted, match=r"the run so far is kept under .*runs \(status interrupted\)"):
         nnctl.fit(CASES["binary-full-batch"][1], x, y, runs_dir=tmp_path / "runs")
     assert json.loads((tmp_path / "runs" / "latest" / "metrics.json").read_text())["status"] == "interrupted"
+
+
+def test_nnctl_sklearn_without_scikit_learn_names_the_extra():
+    code = "import sys; sys.modules['sklearn'] = None\ntry:\n    import nnctl.sklearn\nexcept ImportError as exc:\n    print(exc)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, env={"PYTHONPATH": str(REPO), "PATH": ""})
+    assert out.stdout.strip() == "nnctl.sklearn needs scikit-learn: pip install 'nnctl[sklearn]'", out.stderr
