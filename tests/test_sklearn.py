@@ -146,3 +146,16 @@ def test_a_fitted_estimators_model_is_a_run_the_cli_reads(tmp_path):
     assert result.exit_code == 0, result.output
     rows = result.stdout.splitlines()[1:]
     assert [r.split(",")[1] for r in rows] == list(clf.predict(X[::30]))
+
+
+@pytest.mark.parametrize("optimizer", ["gd", "momentum", "rmsprop", "adam"])
+def test_early_stopping_with_every_optimizer(optimizer):
+    X, y = load_breast_cancer(return_X_y=True)
+    rate = {"gd": 0.5, "momentum": 0.1, "rmsprop": 0.01, "adam": 0.01}[optimizer]
+    clf = NNClassifier(hidden=(16,), optimizer=optimizer, learning_rate=rate, epochs=500, batch_size=64, early_stopping=True,
+                       patience=5, keep_prob=0.9, random_state=0, **ONE)
+    clf.fit(StandardScaler().fit_transform(X), y)
+    stopping = clf.model_.metrics["early_stopping"]
+    assert stopping["stopped_early"] and clf.n_iter_ < 500  # 10% held out, watched every epoch
+    assert stopping["restored_best"] and clf.model_.metrics["validation"]["m"] == 57
+    assert clf.model_.metrics["validation_accuracy"] >= 93
