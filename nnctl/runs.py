@@ -23,7 +23,7 @@ from nnctl import __version__
 from nnctl.atomic import atomic_path, atomic_write
 from nnctl.errors import RunError
 
-from nnctl.layout import CHECKPOINT, LATEST, METRICS, PARAMS  # the names live in one place
+from nnctl.layout import CHECKPOINT, LATEST, METRICS, PARAMS, RESOLVED  # the names live in one place
 
 
 def create_run_dir(root, name: str, now: datetime | None = None, prefix: str = "") -> Path:
@@ -183,6 +183,16 @@ def load_params(path, groups=False):
     except (OSError, ValueError, KeyError, TypeError) as exc:  # TypeError: an attribute that is not JSON text
         raise RunError(f"{path}: cannot read the parameters ({exc.__class__.__name__}); the file is damaged") from None
     return params, meta
+
+
+def rerun_command(run_dir, reproduce: dict, quote=str) -> str:
+    """How to train the run again: `nnctl train RUN/config.resolved.yaml`, or, for a run nnctl.fit
+    trained on arrays (a data source `array:...`, not kept in the run), the call that does."""
+    data = reproduce.get("data") if isinstance(reproduce, dict) else None
+    sources = [d.get("source") for d in data.values() if isinstance(d, dict)] if isinstance(data, dict) else []
+    if any(isinstance(s, str) and s.startswith("array:") for s in sources):
+        return "nnctl.fit(spec, X, y) in Python, with the same arrays (their SHA-256 above; a run does not keep them)"
+    return f"nnctl train {quote(str(Path(run_dir) / RESOLVED))}"
 
 
 def update_latest(root, run_dir) -> None:

@@ -163,6 +163,8 @@ def test_fit_keeps_a_run_folder_only_when_asked(tmp_path, monkeypatch):
     assert kept.run_dir.resolve().parent == tmp_path / "mine" and (kept.run_dir / "costs.png").exists()
     assert nnctl.load("mine/latest").metrics["status"] == "completed"
     assert "array:train" in (kept.run_dir / "config.resolved.yaml").read_text()
+    shown = invoke("runs", "show", kept.run_dir)
+    assert shown.exit_code == 0 and "nnctl.fit(spec, X, y) in Python" in shown.stdout  # not `nnctl train` of it
 
 
 def test_quiet_false_prints_the_recorded_costs(capsys):
