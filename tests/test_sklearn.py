@@ -159,3 +159,17 @@ def test_early_stopping_with_every_optimizer(optimizer):
     assert stopping["stopped_early"] and clf.n_iter_ < 500  # 10% held out, watched every epoch
     assert stopping["restored_best"] and clf.model_.metrics["validation"]["m"] == 57
     assert clf.model_.metrics["validation_accuracy"] >= 93
+
+
+def test_a_dataframe_keeps_its_column_names():
+    pytest.importorskip("pandas")
+    wine = load_wine(as_frame=True)
+    clf = NNClassifier(hidden=(8,), epochs=5, random_state=0, **ONE).fit(wine.data, wine.target)
+    assert list(clf.feature_names_in_) == list(wine.data.columns)
+    with pytest.raises(ValueError, match="The feature names should match those that were passed during fit"):
+        clf.predict(wine.data[wine.data.columns[::-1]])
+    with pytest.warns(UserWarning, match="X does not have valid feature names, but NNClassifier was fitted with feature names"):
+        clf.predict(wine.data.to_numpy())
+    # nnctl.fit takes a numeric DataFrame as rows of its columns too
+    model = nnctl.fit(clf.spec_dict(), wine.data, wine.target)
+    assert np.array_equal(model.params["W1"], clf.model_.params["W1"])
