@@ -333,3 +333,24 @@ def test_nnctl_sklearn_without_scikit_learn_names_the_extra():
     code = "import sys; sys.modules['sklearn'] = None\ntry:\n    import nnctl.sklearn\nexcept ImportError as exc:\n    print(exc)"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, env={"PYTHONPATH": str(REPO), "PATH": ""})
     assert out.stdout.strip() == "nnctl.sklearn needs scikit-learn: pip install 'nnctl[sklearn]'", out.stderr
+
+
+def test_the_validation_monitor_of_k_classes_scores_the_top_class(tmp_path):
+    """The monitor's validation cost and accuracy of a softmax run (it once compared A[L] > 0.5 with
+    the label numbers, and crashed on the cost): its last record equals the model on the held-out part."""
+    from nnctl.data import Dataset, split_validation
+
+    x, y, names = _data("spiral")
+    spec = {"data": {"validation": 0.3}, "model": {"hidden": [10]},
+            "train": {"learning_rate": 0.05, "epochs": 40, "batch_size": 16, "optimizer": "adam", "record_every": 1}}
+    model = nnctl.fit(spec, x, y, runs_dir=tmp_path / "runs")
+    _, held = split_validation(Dataset(X=x.T.copy(), Y=y.reshape(1, -1)), 0.3, 1)  # the run's seed, stratified
+    rows = (model.run_dir / "costs.csv").read_text().splitlines()
+    header, last = rows[0].split(","), dict(zip(rows[0].split(","), rows[-1].split(",")))
+    assert header[-2:] == ["validation_cost", "validation_accuracy"]
+    mine = model.evaluate(held.X.T, held.Y.ravel())
+    assert float(last["validation_accuracy"]) == pytest.approx(mine["accuracy"], abs=1e-9) and 40 < mine["accuracy"] <= 100
+    assert model.metrics["validation_accuracy"] == pytest.approx(mine["accuracy"], abs=1e-9)
+    P = model.predict_proba(held.X.T)
+    cost = -np.mean(np.log(P[np.arange(len(P)), held.Y.ravel().astype(int)]))
+    assert float(last["validation_cost"]) == pytest.approx(cost, rel=1e-9)
