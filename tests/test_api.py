@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 import nnctl
-from conftest import REPO, invoke
+from conftest import CAT_TEST, CAT_TRAIN, REPO, invoke, needs_cat_data
 from nnctl.api import Model, NnctlWarning
 from nnctl.data import generate
 from nnctl.errors import ConfigError, DataError, DivergedError, RunError
@@ -354,3 +354,22 @@ def test_the_validation_monitor_of_k_classes_scores_the_top_class(tmp_path):
     P = model.predict_proba(held.X.T)
     cost = -np.mean(np.log(P[np.arange(len(P)), held.Y.ravel().astype(int)]))
     assert float(last["validation_cost"]) == pytest.approx(cost, rel=1e-9)
+
+
+@needs_cat_data
+def test_the_course_cat_pictures_as_arrays_train_the_cli_run(tmp_path):
+    """cat-deep (legacy init, the course's pictures as uint8 arrays (209, 64, 64, 3), divided by 255
+    as the file's are, its test file kept): 30 iterations, the CLI's parameters bit for bit."""
+    config = REPO / "configs" / "cat-deep.yaml"
+    result = invoke("train", config, "--set", "train.iterations=30", "--runs-dir", tmp_path / "runs", "--quiet", "--no-report")
+    assert result.exit_code == 0, result.output
+    cli, _ = load_params(tmp_path / "runs" / "latest" / "params.h5", groups=True)
+    with h5py.File(CAT_TRAIN) as f:
+        x, y = f["train_set_x"][()], f["train_set_y"][()]
+    spec = yaml.safe_load(config.read_text())
+    spec["train"]["iterations"] = 30
+    spec["data"] = {"test": str(CAT_TEST)}
+    model = nnctl.fit(spec, x, y)  # label numbers: the file's class names (non-cat, cat) are not in sorted order
+    _same_params(cli, load_params_of(model, tmp_path / "saved")[0])
+    assert model.metrics["test_accuracy"] == json.loads((tmp_path / "runs" / "latest" / "metrics.json").read_text())["test_accuracy"]
+    assert model.input_shape == [64, 64, 3] and model.predict(x[:3]).shape == (3,)
