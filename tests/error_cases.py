@@ -916,6 +916,17 @@ CASES += [
          "Error: {tmp}/run/params.h5: b1: not an array of layers [48, 3, 1] with batch norm on [1]; the file is damaged or not written by nnctl, so train the run again"),
     Case("params.h5 of a batch-normalised run without gamma1", {"run": bn_run_then(_no_gamma)}, ["evaluate", "{tmp}/run"],
          "Error: {tmp}/run/params.h5: gamma1: missing; the file is damaged or not written by nnctl, so train the run again"),
+    Case("a test file whose class list is in another order than the training file's",
+         {"c.yaml": "data: {train: train.h5, test: test.h5}\nmodel: {hidden: [3]}\ntrain: {learning_rate: 0.1, iterations: 5}\n",
+          "train.h5": plain_h5(x=np.eye(4), y=np.array([0, 1, 0, 1]), classes=np.array([b"cat", b"dog"])),
+          "test.h5": plain_h5(x=np.eye(4), y=np.array([1, 0, 1, 0]), classes=np.array([b"dog", b"cat"]))},
+         ["train", "{tmp}/c.yaml", "--runs-dir", "{tmp}/runs"],
+         "Error: {tmp}/test.h5: classes [dog, cat] (label 0 first), but the training data's are [cat, dog]: labels would mean "
+         "other classes; use data of the same classes in the same order"),
+    Case("train of the resolved spec of a run nnctl.fit trained on arrays (data.train: array:train)",
+         {"r.yaml": GOOD.replace("train.h5", "array:train")}, ["train", "{tmp}/r.yaml", "--runs-dir", "{tmp}/runs"],
+         "Error: array:train: arrays given to nnctl.fit in Python, which a run does not keep; "
+         "call nnctl.fit(spec, X, y) again, or give the data as a file (data.train: FILE.h5)"),
 ]
 
 
