@@ -12,6 +12,7 @@ import pytest
 from conftest import REPO, invoke, write_course_h5
 
 from nnctl import batchnorm
+from nnctl.api import fit
 from nnctl.config import load_config
 from nnctl.data import load_dataset
 from nnctl.errors import DivergedError
@@ -446,3 +447,17 @@ def test_a_sweep_over_batch_norm(tmp_path):
     assert len(files) == 3
     held = sorted(tuple(sorted(k for k in load_params(f)[0] if k.startswith(("b", "gamma")))) for f in files)
     assert held == [("b1", "b2", "b3"), ("b1", "b3", "beta2", "gamma2"), ("b3", "beta1", "beta2", "gamma1", "gamma2")]
+
+
+def test_nnctl_fit_with_batch_norm_predicts_in_inference_mode():
+    """The Python API (nnctl.fit): gamma, beta and running averages in the model, the spec's
+    epsilon read back, each example's probabilities its own whatever the batch."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 3))
+    y = (X[:, 0] * X[:, 1] > 0).astype(int)
+    model = fit({"model": {"hidden": [8, 8], "batch_norm": [2], "batch_norm_epsilon": 0.5},
+                 "train": {"learning_rate": 0.05, "epochs": 30, "batch_size": 32, "optimizer": "adam"}}, X, y)
+    assert {"gamma2", "beta2", "running_mean2", "running_var2", "b1"} <= set(model.params) and "b2" not in model.params
+    assert model._run.epsilon == 0.5
+    P = model.predict_proba(X[:5])
+    np.testing.assert_allclose(model.predict_proba(X[2:3]), P[2:3], rtol=1e-12)
