@@ -610,7 +610,7 @@ def render_run(facts: RunFacts, back_link: str | None = None) -> str:
         repro=_repro(facts),
         ev=facts.evaluation,
         back_link=back_link,
-        script_src="'none'",
+        script_src=Markup("'none'"),
         version=__version__,
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     )
@@ -813,7 +813,7 @@ def render_sweep(facts: SweepFacts, out_dir: Path) -> str:
         best=best,
         plots=_sweep_plots(facts),
         sort_script=Markup(SORT_SCRIPT),
-        script_src=SORT_SCRIPT_SRC,
+        script_src=Markup(SORT_SCRIPT_SRC),
         version=__version__,
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     )

@@ -45,3 +45,23 @@ def strip_controls(text: str) -> str:
 
 def has_controls(text: str) -> bool:
     return bool(CONTROL.search(text))
+
+
+def figure_text(fig) -> None:
+    """Every text of a matplotlib figure (titles, labels, legends, annotations) as text: control
+    characters visible, no mathtext ("$x$" stays as typed). Called just before a figure is saved."""
+    from matplotlib.text import Text  # only where a figure exists: matplotlib is imported already
+    from matplotlib.ticker import FixedFormatter, FuncFormatter
+
+    for ax in fig.axes:  # tick labels given as text (class names) are made when the figure is drawn
+        for axis in (ax.xaxis, ax.yaxis):
+            formatter = axis.get_major_formatter()
+            if isinstance(formatter, FixedFormatter):
+                formatter.seq = [visible(t, keep_newlines=True) for t in formatter.seq]
+            elif isinstance(formatter, FuncFormatter):  # set_xticks(ticks, labels) makes one
+                formatter.func = lambda x, pos=None, func=formatter.func: visible(func(x, pos), keep_newlines=True)
+    for artist in fig.findobj(Text):
+        artist.set_parse_math(False)
+        shown = visible(artist.get_text(), keep_newlines=True)
+        if shown != artist.get_text():
+            artist.set_text(shown)

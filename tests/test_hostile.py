@@ -1,0 +1,144 @@
+"""Hostile input, class by class (issue 20): text from outside reaching a terminal or a page (A),
+damaged and extreme files (B), crashes and hangs (C), silently wrong answers (D), misleading
+messages (E), the memory of prediction (F). docs/hostile-input.md states the guarantees."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import invoke
+
+# Rich markup (a closing tag that does not match raises MarkupError), an emoji code, a colour
+# escape, an OSC 8 hyperlink, a carriage return, a bidi override, a C1 CSI and a clear-screen
+HOSTILE = "[bold]x[/bold][/x]:smile:\x1b[31mR\x1b]8;;http://evil/\x07L\x1b]8;;\x07\rover\u202eZ\x9b2J\x1b[2J"
+NAME = HOSTILE.replace("/", "|")  # as a file name
+CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _clean(result, *, code=0):
+    """No control character, no traceback, the markup printed as typed (never interpreted)."""
+    out = result.stdout + (result.stderr or "")
+    assert result.exit_code == code, out
+    assert "Traceback" not in out and "MarkupError" not in out
+    assert not CONTROLS.search(out), repr(CONTROLS.search(out).group())
+    return out
+
+
+def _course(path, prefix, m, classes, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.arange(m) % 2
+    x = rng.integers(0, 128, size=(m, 4, 4, 3)).astype(np.uint8)
+    x[y == 1] += 127
+    with h5py.File(path, "w") as f:
+        f[f"{prefix}_set_x"] = x
+        f[f"{prefix}_set_y"] = y
+        f["list_classes"] = np.array([c.encode() for c in classes])
+    return path
+
+
+@pytest.fixture
+def hostile_run(tmp_path):
+    """A run trained on files and classes with hostile names, its folder renamed to one too."""
+    classes = [f"dark{HOSTILE}", "bright\u202e[red]"]
+    train = _course(tmp_path / f"train{NAME}.h5", "train", 12, classes)
+    test = _course(tmp_path / f"test{NAME}.h5", "test", 6, classes, seed=1)
+    spec = tmp_path / "h.yaml"
+    spec.write_text(json.dumps({"name": "h", "data": {"train": train.name, "test": test.name},
+                                "model": {"hidden": [3]}, "train": {"learning_rate": 0.1, "iterations": 20, "seed": 3}}))
+    result = invoke("train", spec, "--runs-dir", tmp_path / "runs", "-q")
+    _clean(result)
+    run = next(p for p in (tmp_path / "runs").iterdir() if not p.is_symlink() and p.is_dir())
+    hostile = run.with_name(f"{run.name}{NAME}")
+    run.rename(hostile)
+    metrics = json.loads((hostile / "metrics.json").read_text())
+    metrics["warnings"] = [f"warning {HOSTILE}"]
+    (hostile / "metrics.json").write_text(json.dumps(metrics))
+    return hostile, test, classes
+
+
+def test_hostile_names_through_every_command_that_prints(hostile_run, tmp_path):
+    run, test, classes = hostile_run
+    root = tmp_path / "runs"
+    out = _clean(invoke("runs", "--runs-dir", root))
+    assert "\\x1b[31mR" in out and "[bold]x[/bold][/x]:smile:" in out  # shown, visibly, as typed
+    _clean(invoke("runs", "show", run))
+    other = shutil.copytree(run, root / "other")
+    resolved = (other / "config.resolved.yaml").read_text().replace("name: h", f"name: '{HOSTILE[:12]}'")
+    (other / "config.resolved.yaml").write_text(resolved)
+    out = _clean(invoke("runs", "compare", run, other))
+    assert "spec differences" in out
+    out = _clean(invoke("evaluate", run, "--data", test))
+    assert "dark[bold]x[/bold][/x]" in out
+    picture = tmp_path / f"pic{NAME}.png"
+    Image.new("RGB", (8, 8), (200, 10, 10)).save(picture)
+    out = _clean(invoke("predict", picture, "--run", run))
+    assert "pic[bold]x[|bold]" in out
+    for fmt in ("--json", "--csv"):
+        _clean(invoke("predict", picture, "--run", run, fmt))
+    line = invoke("predict", picture, "--run", run, "--json").stdout.splitlines()[0]
+    assert json.loads(line)["file"].endswith(NAME + ".png")  # JSON keeps the name exactly, escaped
+    _clean(invoke("data", "info", test))
+    _clean(invoke("report", run))
+    _clean(invoke("train", tmp_path / f"missing{NAME}.yaml"), code=1)
+    out = _clean(invoke("runs", "show", tmp_path / f"nothing{NAME}"), code=1)
+    assert out.startswith("Error: ") and "\\x1b" in out
+
+
+def test_hostile_trial_values_in_a_sweep_and_its_page(tmp_path, tiny_data):
+    train, test = tiny_data
+    other = shutil.copy(test, tmp_path / "t[bold]x[|x]:smile:\u202eZ.h5")  # YAML refuses ESC and C1 in a --grid value
+    spec = tmp_path / "s.yaml"
+    spec.write_text("data: {train: train.h5, test: test.h5}\nmodel: {hidden: [2]}\ntrain: {iterations: 10, learning_rate: 0.1}\n")
+    result = invoke("sweep", spec, "--grid", f"data.test=test.h5,{Path(other).name}", "--jobs", "1", "--runs-dir", tmp_path / "runs")
+    _clean(result)
+    sweep = next((tmp_path / "runs").glob("sweep-*"))
+    html = (sweep / "report.html").read_text()
+    assert not CONTROLS.search(html)
+
+
+def test_report_links_and_csp(tmp_path, tiny_config):
+    """A trial named javascript:... links to its own folder; the CSP allows the one script by its hash."""
+    import base64
+    import hashlib
+
+    from nnctl.report import href
+
+    assert href(tmp_path / "javascript:alert(1)" / "report.html", tmp_path) == "javascript%3Aalert(1)/report.html"
+    assert href(tmp_path / "report.html", tmp_path / "t") == "../report.html"
+    assert href(tmp_path / "a#b?c d" / "report.html", tmp_path) == "a%23b%3Fc%20d/report.html"
+    result = invoke("sweep", tiny_config, "--hidden-layers", "0,1", "--width", "2", "--jobs", "1", "--runs-dir", tmp_path / "runs", "-q")
+    assert result.exit_code == 0, result.output
+    sweep = next((tmp_path / "runs").glob("sweep-*"))
+    html = (sweep / "report.html").read_text()
+    csp = re.search(r'Content-Security-Policy" content="([^"]*)"', html).group(1)
+    assert "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+    scripts = re.findall(r"<script>(.*?)</script>", html, re.S)
+    assert len(scripts) == 1
+    digest = base64.b64encode(hashlib.sha256(scripts[0].encode()).digest()).decode()
+    assert f"script-src 'sha256-{digest}'" in csp
+    trial = (sweep / next(p.name for p in sweep.iterdir() if p.is_dir()) / "report.html").read_text()
+    assert "script-src 'none'" in trial and "<script" not in trial
+
+
+def test_console_boundary_drops_what_escapes_it(capsys):
+    """Even a string printed without cell()/line() loses its control characters at the console."""
+    from nnctl.display import SafeTable, err_console, out_console, say
+
+    out_console().print(f"a{HOSTILE}b")
+    table = SafeTable(title=HOSTILE)
+    table.add_column(HOSTILE)
+    table.add_row(HOSTILE)
+    out_console().print(table)
+    say(HOSTILE, err=True)
+    err_console().print(HOSTILE)
+    got = capsys.readouterr()
+    assert not CONTROLS.search(got.out + got.err)
+    assert got.out.count("[bold]x[/bold][/x]:smile:") == 4 and got.err.count("[bold]x[/bold][/x]:smile:") == 2
