@@ -535,11 +535,17 @@ def _run_plots(facts: RunFacts) -> dict:
         if val:
             curves["validation"] = (its, costs[val])
         total = facts.total_iterations if axis == "iteration" else _int((facts.resolved.get("train") or {}).get("epochs"))
-        plots["cost"], plots["cost_log"] = rp.cost_svg(curves, f"{facts.name}: cost", total=total, xlabel=axis)
+        try:  # values read back from a file: an extreme one costs the picture, never the page
+            plots["cost"], plots["cost_log"] = rp.cost_svg(curves, f"{facts.name}: cost", total=total, xlabel=axis)
+        except (ValueError, OverflowError, FloatingPointError):
+            plots["cost"] = None
         lr = _column(costs, "learning_rate", "lr")
-        if lr:
-            pts = [(i, r) for i, r in zip(its, costs[lr]) if math.isfinite(r)]
-            plots["lr"] = rp.lr_svg(*zip(*pts), xlabel=axis)
+        pts = [(i, r) for i, r in zip(its, costs[lr]) if math.isfinite(r)] if lr else []
+        if pts:
+            try:
+                plots["lr"] = rp.lr_svg(*zip(*pts), xlabel=axis)
+            except (ValueError, OverflowError, FloatingPointError):
+                plots["lr"] = None
     if facts.decision is not None:
         X, Y, predict = facts.decision
         try:

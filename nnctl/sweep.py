@@ -647,7 +647,7 @@ def _store_trial(sweep_dir: Path, trial: Trial, result: dict) -> None:
 
 def _json_or_empty(data) -> dict:
     try:
-        value = json.loads(data) if data is not None else {}
+        value = parse_json(data) if data is not None else {}
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
@@ -683,7 +683,7 @@ def trial_metrics(sweep_dir: Path, trial: Trial) -> dict:
             raise ValueError("not a regular file")
         if path.stat().st_size > MAX_METRICS_BYTES:
             raise ValueError(f"over {MAX_METRICS_BYTES // 1024} KiB")
-        raw = json.loads(path.read_text())
+        raw = parse_json(path.read_text())
         m = _TrialMetrics.model_validate(raw).model_dump()
     except (OSError, ValueError, RecursionError) as exc:  # ValidationError is a ValueError
         what = _plan_error(exc.errors()[0]) if isinstance(exc, ValidationError) else str(exc).splitlines()[0]
@@ -712,7 +712,7 @@ def _read_json_bounded(path: Path, limit: int, fix: str):
             raise RunError(f"{path}: not a regular file; {fix}")
         if path.stat().st_size > limit:
             raise RunError(f"{path}: over {limit >> 20} MiB, too large to be what nnctl wrote; {fix}")
-        return json.loads(path.read_text(encoding="utf-8"))
+        return parse_json(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise RunError(f"{path}: cannot be read ({exc.__class__.__name__}); {fix}") from None
     except RecursionError:
