@@ -433,6 +433,17 @@ def read_array(f, key: str, path, *copies) -> np.ndarray:
         raise DataError(f"{path}: the array '{key}' cannot be read ({reason}); the file is damaged, write it again") from None
 
 
+def read_block(ds, start: int, stop: int, path, key: str) -> np.ndarray:
+    """Rows start..stop-1 of an HDF5 array; a chunk that cannot be read (a damaged gzip chunk, a
+    truncated file) is a DataError naming the array and the rows, never a traceback."""
+    stop = min(stop, ds.shape[0])
+    try:
+        return np.asarray(ds[start:stop])
+    except (OSError, ValueError, TypeError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"{path}: the array '{key}' cannot be read at rows {start} to {stop - 1} ({reason}); the file is damaged, write it again") from None
+
+
 def _decode(names) -> list:
     """Class names as text; bytes that are not UTF-8 are shown as \\xNN rather than failing."""
     return [n.decode("utf-8", "backslashreplace") if isinstance(n, bytes) else str(n) for n in np.asarray(names).ravel()]

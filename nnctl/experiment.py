@@ -247,6 +247,8 @@ def train_run(
             trainer, batches = _initialise(run)
             try:
                 result = _train(run, trainer, batches, reporter, should_stop)
+                if trainer.stream is not None:
+                    trainer.stream.check()  # the examples trained on are the file hashed when the run began
             finally:
                 if trainer.stream is not None:
                     trainer.stream.close()

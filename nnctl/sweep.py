@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from nnctl.config import MAX_CONFIG_BYTES, Spec, parse_yaml, read_config_text, spec_from_text
 from nnctl.data import BUILTIN_PREFIX, file_sha256
 from nnctl.errors import ConfigError, DivergedError, Interrupted, NnctlError, RunError
-from nnctl.runs import METRICS, PARAMS, atomic_write, create_run_dir, read_json, result_fields, write_json
+from nnctl.runs import METRICS, PARAMS, atomic_write, create_run_dir, parse_json, read_json, result_fields, write_json
 from nnctl.training import Reporter
 
 PLAN = "sweep.json"

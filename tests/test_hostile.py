@@ -142,3 +142,69 @@ def test_console_boundary_drops_what_escapes_it(capsys):
     got = capsys.readouterr()
     assert not CONTROLS.search(got.out + got.err)
     assert got.out.count("[bold]x[/bold][/x]:smile:") == 4 and got.err.count("[bold]x[/bold][/x]:smile:") == 2
+
+
+# ---------------------------------------------------------------- B, C, D: files damaged or changed under a run
+
+CHANGE_DURING_TRAINING = """
+import os, shutil, sys
+from nnctl import training
+from nnctl.cli import main
+real = training.Trainer.backward_and_update
+calls = [0]
+def step(self):
+    calls[0] += 1
+    if calls[0] == 20:
+        {action}
+    return real(self)
+training.Trainer.backward_and_update = step
+sys.argv = ["nnctl"] + sys.argv[1:]
+main()
+"""
+
+
+def _plain_file(path, m=4000, seed=0, compression=None):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(m, 8))
+    with h5py.File(path, "w") as f:
+        f.create_dataset("x", data=x, chunks=(500, 8) if compression else None, compression=compression)
+        f.create_dataset("y", data=(x[:, 0] > 0).astype(np.int64))
+    return path
+
+
+@pytest.mark.parametrize("action, said", [
+    ("os.truncate('data.h5', 4096)", "truncated"),  # under the mapping: SIGBUS without the size check
+    ("shutil.copy('other.h5', 'new.h5'); os.replace('new.h5', 'data.h5')", "rewritten or replaced"),
+])
+def test_a_data_file_changed_during_a_streamed_run_stops_it(tmp_path, action, said):
+    import subprocess
+    import sys
+
+    _plain_file(tmp_path / "data.h5")
+    _plain_file(tmp_path / "other.h5", seed=1)
+    (tmp_path / "s.yaml").write_text("data: {train: data.h5, stream: always}\nmodel: {hidden: [4]}\n"
+                                     "train: {epochs: 3, batch_size: 100, learning_rate: 0.1}\n")
+    done = subprocess.run([sys.executable, "-c", CHANGE_DURING_TRAINING.format(action=action), "train", "s.yaml", "-q", "--runs-dir", "runs"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, (done.returncode, done.stderr)  # -7 would be SIGBUS
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("Error: ") and "data.h5: the file changed while the run was reading it" in last
+    assert said in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_damaged_gzip_chunk_is_one_error_line(tmp_path):
+    path = _plain_file(tmp_path / "gz.h5", compression="gzip")
+    with h5py.File(path, "r") as f:
+        chunk = f["x"].id.get_chunk_info(3)
+    data = bytearray(path.read_bytes())
+    for i in range(chunk.byte_offset + 10, chunk.byte_offset + chunk.size - 4):
+        data[i] ^= 0xA5
+    path.write_bytes(bytes(data))
+    (tmp_path / "s.yaml").write_text("data: {train: gz.h5, stream: always}\nmodel: {hidden: [4]}\ntrain: {epochs: 1, batch_size: 100, learning_rate: 0.1}\n")
+    want = "the array 'x' cannot be read at rows"
+    result = invoke("train", tmp_path / "s.yaml", "-q", "--runs-dir", tmp_path / "runs")  # the finite check meets it
+    assert result.exit_code == 1 and want in result.stderr and "Traceback" not in result.output, result.output
+    result = invoke("config", "show", tmp_path / "s.yaml")  # the spec; the line on normalisation left out
+    assert result.exit_code == 0 and "# data.normalize" not in result.stdout, result.output
+    result = invoke("data", "info", path)
+    assert result.exit_code == 0 and "damaged" in result.stdout, result.output
