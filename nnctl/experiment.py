@@ -242,7 +242,14 @@ def train_run(
             ) from None
         _choose_first_layer(run)
         _preflight(run, runs_root)
-        _open_run_dir(run, config_text, runs_root, command, held)
+        try:
+            _open_run_dir(run, config_text, runs_root, command, held)
+        except OSError as exc:  # a read-only file system, a full disk: before any training, nothing is lost
+            raise RunError(
+                f"{run.run_dir}: cannot write the run's files there ({exc.strerror or exc}); "
+                + ("resuming writes into the run folder: make it writable, or copy the run (cp -r) somewhere writable and resume the copy"
+                   if resume else "choose another --runs-dir")
+            ) from None
         try:
             trainer, batches = _initialise(run)
             try:

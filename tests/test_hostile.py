@@ -208,3 +208,78 @@ def test_a_damaged_gzip_chunk_is_one_error_line(tmp_path):
     assert result.exit_code == 0 and "# data.normalize" not in result.stdout, result.output
     result = invoke("data", "info", path)
     assert result.exit_code == 0 and "damaged" in result.stdout, result.output
+
+
+@pytest.fixture
+def silent_scheduler():
+    """tcp://127.0.0.1:PORT of a server that accepts every connection and never says a word."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held, stop = [], threading.Event()
+
+    def accept():
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    stop.set()
+    thread.join()
+    for c in held:
+        c.close()
+    server.close()
+
+
+def test_a_silent_dask_scheduler_times_out(tiny_config, tmp_path, silent_scheduler, monkeypatch):
+    pytest.importorskip("distributed")
+    from nnctl import sweep
+
+    monkeypatch.setattr(sweep, "DASK_CALL_SECONDS", 1)
+    result = invoke("sweep", tiny_config, "--grid", "train.seed=1,2", "--executor", "dask", "--address", silent_scheduler,
+                    "--runs-dir", tmp_path / "runs", "-q")
+    assert result.exit_code == 1, result.output
+    assert result.stderr == f"Error: the Dask scheduler at {silent_scheduler}: no answer within 1 s; is it a Dask scheduler, and is it running? check --address\n"
+    assert not (tmp_path / "runs").exists()  # nothing made before the scheduler answered
+
+
+def test_sigterm_stops_a_sweep_waiting_for_a_silent_scheduler(tiny_config, tmp_path, silent_scheduler):
+    pytest.importorskip("distributed")
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "nnctl", "sweep", str(tiny_config), "--grid", "train.seed=1,2", "--executor", "dask",
+                             "--address", silent_scheduler, "--runs-dir", str(tmp_path / "runs"), "-q"], stderr=subprocess.PIPE, text=True)
+    try:
+        import time
+
+        # the probe connects first: wait until the sweep is waiting on the scheduler's handshake
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            conns = subprocess.run(["ss", "-tn", "state", "established", "dst", silent_scheduler.split("//")[1]], capture_output=True, text=True)
+            if conns.returncode != 0 or conns.stdout.count("\n") >= 2:  # no `ss`: the TERM comes a little later, still fine
+                break
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        err = proc.communicate(timeout=10)[1]
+    finally:
+        proc.kill()
+    assert proc.returncode == 143, err
+    assert err.strip().splitlines()[-1] == f"Interrupted: SIGTERM: stopped while waiting for the Dask scheduler at {silent_scheduler}"
+
+
+@pytest.mark.parametrize("host", ["-foo", "a..b", "a" * 64, ".", "999.1.1.1", "x" * 60 + "." + "y" * 200])
+def test_a_dask_address_that_is_not_a_host_name(tiny_config, tmp_path, host):
+    result = invoke("sweep", tiny_config, "--grid", "train.seed=1,2", "--executor", "dask", "--address", f"tcp://{host}:8786",
+                    "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.startswith(f"Error: --address tcp://{host}:8786: ") and "is not a valid host name or IP address" in result.stderr
