@@ -256,6 +256,34 @@ def predictions(preds, names, run_path, fmt: str, task: str = "classification") 
     out_console().print(table)
 
 
+def prediction_stream(chunks, names, run_path, fmt: str, task: str = "classification") -> tuple:
+    """Predictions that come in chunks (predict on rows): JSON lines and CSV are written as each
+    chunk is produced, so memory stays one chunk; a table needs them all (use --csv for big inputs).
+    Returns (rows, rows with an error)."""
+    if fmt == "table":
+        preds = [p for chunk in chunks for p in chunk]
+        predictions(preds, names, run_path, fmt, task)
+        return len(preds), sum(p.error is not None for p in preds)
+    total = failed = 0
+    writer = csv.writer(sys.stdout)
+    header = None
+    for chunk in chunks:
+        for p in chunk:
+            row = p.fields(task)
+            if fmt == "json":
+                print(json_line(row))
+            else:
+                if header is None:  # every column a row of this run can have (an error's row lacks the class columns)
+                    header = [*row] if task == "regression" or len(names) <= 2 else [
+                        "file", "class", "label", "probability", "probability_of", "top", *(f"P({c})" for c in names), "notes", "error"]
+                    writer.writerow(header)
+                writer.writerow([_csv_cell(row.get(key)) for key in header])
+            failed += p.error is not None
+        total += len(chunk)
+        sys.stdout.flush()
+    return total, failed
+
+
 def _csv_cell(v):
     """A CSV cell: lists joined by '; ' (top: class=probability), floats in full, None empty."""
     if isinstance(v, list):

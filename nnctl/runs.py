@@ -68,7 +68,7 @@ def readable_file(path) -> Path:
     return path
 
 
-MAX_INT_DIGITS = 20  # nnctl writes no whole number longer than 2**64's 20 digits (seeds, counts, pids)
+MAX_INT_DIGITS = 40  # nnctl writes no whole number longer than 2**128 (a generator state: 39 digits)
 
 
 def _int(text: str) -> int:
