@@ -333,10 +333,12 @@ def _check_belongs(run: _Run) -> None:
     if not path.exists():
         return
     run.ckpt = ckpt = checkpoint.load(run.run_dir)
+    t = run.spec.train
     batches = Batches(run.train.m, run.spec.train.batch_size if run.mini_batch else None)
     checkpoint.check(
         ckpt, path, settings_now=settings_now, run_id=run.run_id, layer_dims=run.layer_dims, dtype=run.dtype,
         total_epochs=run.spec.train.epoch_count, batches_per_epoch=batches.count, m=run.train.m, record_every=run.spec.train.record_every,
+        rate=lambda e: epoch_rate(t.decay, t.learning_rate, e, t.decay_rate, t.time_interval), shuffled=run.spec.train.shuffle == "generator",
     )
     sessions = ckpt.meta.get("sessions", [])
     if not (isinstance(sessions, list) and len(sessions) <= 100_000 and all(

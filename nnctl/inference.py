@@ -269,7 +269,7 @@ def checked_inputs(run: Run, x, path, first: int, names=None) -> np.ndarray:
 
     def refuse(j, c, problem):
         col = f"column {c + 1}" + (f" ({names[c]})" if names and c < len(names) and names[c] else "")
-        return DataError(f"{path}: row {first + j}, {col}: {x[j, c]!r} {problem}; correct or remove that value")
+        return DataError(f"{path}: row {first + j}, {col}: {float(x[j, c]):g} {problem}; correct or remove that value")
 
     bad = ~np.isfinite(x)
     if bad.any():
@@ -282,15 +282,15 @@ def checked_inputs(run: Run, x, path, first: int, names=None) -> np.ndarray:
         if bad.any():
             c, j = np.argwhere(bad)[0]
             raise refuse(j, c, f"overflows {dtype} after normalisation")
-        # the first layer: |Z1| <= max|W1| * sum|x| + max|b1|; only columns near the limit are computed
+        # the first layer: |Z1| <= max|W1| * sum|x| + max|b1|; an example whose bound reaches a
+        # quarter of the dtype's range is refused: its product may overflow (1e308 gave P = 1.0)
         W1, b1 = run.params["W1"], run.params["b1"]
         bound = float(np.abs(W1).max(initial=0)) * np.abs(X).sum(axis=0, dtype=np.float64) + float(np.abs(b1).max(initial=0))
         near = np.flatnonzero(~(bound < np.finfo(dtype).max / 4))
         if near.size:
-            Z1 = W1 @ X[:, near] + b1
-            for j in near[~np.isfinite(Z1).all(axis=0)]:
-                c = int(np.argmax(np.abs(X[:, j])))
-                raise refuse(j, c, "overflows the network's first layer after normalisation")
+            j = int(near[0])
+            c = int(np.argmax(np.abs(X[:, j])))
+            raise refuse(j, c, f"is too large: after normalisation ({float(X[c, j]):g}) the network's first layer could overflow {dtype}")
     return X
 
 

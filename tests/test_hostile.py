@@ -283,3 +283,72 @@ def test_a_dask_address_that_is_not_a_host_name(tiny_config, tmp_path, host):
                     "--runs-dir", tmp_path / "runs")
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert result.stderr.startswith(f"Error: --address tcp://{host}:8786: ") and "is not a valid host name or IP address" in result.stderr
+
+
+# ---------------------------------------------------------------- D, E: checkpoints complete and consistent, or refused
+
+CKPT_SPEC = """\
+name: moons
+data: {train: "builtin:moons"}
+model: {layers: [2, 5, 1], init: he}
+train: {learning_rate: 0.01, epochs: 50, batch_size: 16, optimizer: adam, seed: 3, record_every: 1, checkpoint_every: 5}
+"""
+
+
+@pytest.fixture
+def stopped_run(tmp_path):
+    """An Adam run with mini-batches stopped in the middle of an epoch: its checkpoint.h5 is what resume reads."""
+    from nnctl.config import load_config
+    from nnctl.experiment import train_run
+
+    config = tmp_path / "moons.yaml"
+    config.write_text(CKPT_SPEC)
+    calls = [0]
+
+    def stop():
+        calls[0] += 1
+        return calls[0] > 123  # a step in the middle of epoch 6
+
+    run = Path(train_run(load_config(config), runs_root=tmp_path / "runs", should_stop=stop).run_dir)
+    assert (run / "checkpoint.h5").exists()
+    return run
+
+
+def _edit(run, arrays=None, attrs=None, drop=()):
+    with h5py.File(run / "checkpoint.h5", "r+") as f:
+        for key in drop:
+            if key in f:
+                del f[key]
+            else:
+                del f.attrs[key]
+        for key, value in (arrays or {}).items():
+            f[key][...] = value(f[key][()])
+        for key, value in (attrs or {}).items():
+            f.attrs[key] = json.dumps(value(json.loads(f.attrs[key])))
+
+
+@pytest.mark.parametrize("edit, said", [
+    (dict(arrays={"optimizer/t": lambda t: 0}), "the optimizer's step count t is 0 but the checkpoint is at step"),
+    (dict(drop=["loop/order"]), "loop/order: expected this epoch's order of the"),
+    (dict(arrays={"loop/order": lambda o: np.zeros_like(o)}), "loop/order: expected this epoch's order of the"),
+    (dict(drop=["batch"]), "the checkpoint is damaged (batch missing)"),
+    (dict(drop=["epoch"]), "the checkpoint is damaged (epoch missing)"),
+    (dict(drop=["batches"]), "the checkpoint is damaged (batches missing)"),
+    (dict(arrays={"optimizer/s.W1": lambda s: np.where(np.arange(s.size).reshape(s.shape) == 0, np.nan, s)}),
+     "optimizer/s.W1 holds values that are not finite numbers, which training never stores"),
+    (dict(attrs={"learning_rate": lambda r: 0.9}), "learning_rate is 0.9 but the run's spec gives 0.01 at epoch"),
+])
+def test_resume_refuses_an_incomplete_or_inconsistent_checkpoint(stopped_run, edit, said):
+    before = (stopped_run / "checkpoint.h5").read_bytes()
+    _edit(stopped_run, **edit)
+    result = invoke("train", "--resume", stopped_run, "-q")
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert result.stderr.startswith(f"Error: {stopped_run}/checkpoint.h5: ") and said in result.stderr, result.stderr
+    assert "diverged" not in result.stderr and "lower the learning rate" not in result.stderr
+    assert "delete" in result.stderr and (stopped_run / "checkpoint.h5").exists() and before  # nothing removed
+
+
+def test_an_untouched_checkpoint_still_resumes(stopped_run):
+    result = invoke("train", "--resume", stopped_run, "-q")
+    assert result.exit_code == 0, result.output
+    assert json.loads((stopped_run / "metrics.json").read_text())["status"] == "completed"
