@@ -185,7 +185,7 @@ def read_rows(path, n_x: int) -> np.ndarray:
     return np.concatenate(blocks) if blocks else np.empty((0, n_x))
 
 
-def row_chunks(path, n_x: int, rows: int = ROWS_PER_CHUNK):
+def row_chunks(path, n_x: int, rows: int | None = None):
     """Examples of a file in chunks: (first row number, x (b, n_x) float64, column names or None).
 
     A CSV file (its first line is a header naming the features when it is not all numbers; a
@@ -195,6 +195,7 @@ def row_chunks(path, n_x: int, rows: int = ROWS_PER_CHUNK):
     """
     from nnctl.data import check_data_file, h5_array, is_mat, open_h5, read_block, read_mat
 
+    rows = rows or ROWS_PER_CHUNK
     path = check_data_file(path)
     if path.suffix.lower() in (".csv", ".txt"):
         yield from _csv_chunks(path, n_x, rows)
@@ -294,7 +295,7 @@ def checked_inputs(run: Run, x, path, first: int, names=None) -> np.ndarray:
     return X
 
 
-def predict_rows(run: Run, files, rows: int = ROWS_PER_CHUNK):
+def predict_rows(run: Run, files, rows: int | None = None):
     """Predictions of every row of each file, a chunk at a time (lists of Prediction; `file` is
     FILE:ROW, rows counted from 1): memory is one chunk, whatever the files' sizes."""
     from nnctl.images import IMAGE_SUFFIXES

@@ -5,6 +5,7 @@ messages (E), the memory of prediction (F). docs/hostile-input.md states the gua
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -352,3 +353,52 @@ def test_an_untouched_checkpoint_still_resumes(stopped_run):
     result = invoke("train", "--resume", stopped_run, "-q")
     assert result.exit_code == 0, result.output
     assert json.loads((stopped_run / "metrics.json").read_text())["status"] == "completed"
+
+
+# ---------------------------------------------------------------- F: predict's memory is one chunk
+
+BOUNDED = """
+import resource, sys
+import numpy as np
+from nnctl import inference
+from nnctl.cli import main
+inference.ROWS_PER_CHUNK = 256
+a = np.ones((512, 512)); a @ a  # the BLAS's buffers, made at its first product: what any run holds before its input
+def vm():
+    with open("/proc/self/status") as fh:
+        return next(int(l.split()[1]) * 1024 for l in fh if l.startswith("VmSize:"))
+import nnctl.display, nnctl.runs, nnctl.images, h5py, csv  # everything predict imports, before the limit
+limit = vm() + int(sys.argv[1]) * 2**20
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+sys.argv = ["nnctl"] + sys.argv[2:]
+main()
+"""
+
+
+def test_predict_reads_rows_in_chunks_under_an_address_space_limit(tmp_path):
+    """20,000 rows of 50 features: held whole (as lists of floats and then an array) they need far more
+    than the 48 MiB over its start-up that the process may have; read a chunk at a time, they fit."""
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 50))
+    with h5py.File(tmp_path / "train.h5", "w") as f:
+        f["x"], f["y"] = x, (x[:, 0] > 0).astype(np.int64)
+    (tmp_path / "s.yaml").write_text("data: {train: train.h5}\nmodel: {hidden: [4]}\ntrain: {learning_rate: 0.1, iterations: 20}\n")
+    assert invoke("train", tmp_path / "s.yaml", "--runs-dir", tmp_path / "runs", "-q", "--no-report").exit_code == 0
+    rows = rng.normal(size=(20_000, 50))
+    np.savetxt(tmp_path / "big.csv", rows, delimiter=",", fmt="%.17g", header=",".join(f"f{i}" for i in range(50)), comments="")
+    done = subprocess.run([sys.executable, "-c", BOUNDED, "48", "predict", "big.csv", "--run", "runs/latest", "--csv"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600, env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert len(lines) == 20_001 and lines[1].startswith("big.csv:1,") and lines[-1].startswith("big.csv:20000,")
+    # the same probabilities as the whole file predicted at once, in process
+    from nnctl.inference import outputs, normalized
+    from nnctl.runs import find_run, load_run
+
+    run = load_run(find_run(tmp_path / "runs" / "latest"))
+    P = outputs(run, normalized(run, rows.T.copy()))[0]
+    got = np.array([float(line.split(",")[3]) for line in lines[1:]])
+    assert np.array_equal(got, P)
