@@ -220,6 +220,14 @@ def check(ckpt: Checkpoint, path: Path, *, settings_now: dict, run_id, layer_dim
             f"{path}: says {done}, which a run of {total_epochs} epochs of {batches_per_epoch} "
             f"batch{'es' if batches_per_epoch != 1 else ''} cannot be at; {hint}"
         )
+    last = total_epochs - 1
+    want_epochs = [e for e in range(0, pos.epoch, record_every)] + ([last] if last < pos.epoch and last % record_every else [])
+    if [c[0] for c in ckpt.costs] != want_epochs:
+        got = [c[0] for c in ckpt.costs]
+        raise RunError(
+            f"{path}: its cost curve (recorded at epochs {got[:3]}{'...' if len(got) > 3 else ''}, {len(got)} in all) does not "
+            f"match its position, epoch {pos.epoch}, recording every {record_every}; {hint}"
+        )
     t = ckpt.optimizer.get("t")
     if t is None or np.ndim(t) != 0 or int(t) != pos.steps:
         raise RunError(
@@ -245,14 +253,6 @@ def check(ckpt: Checkpoint, path: Path, *, settings_now: dict, run_id, layer_dim
                 f"{path}: learning_rate is {got:g} but the run's spec gives {want:g} at epoch {epoch}: the checkpoint "
                 f"was edited; {hint}"
             )
-    last = total_epochs - 1
-    want_epochs = [e for e in range(0, pos.epoch, record_every)] + ([last] if last < pos.epoch and last % record_every else [])
-    if [c[0] for c in ckpt.costs] != want_epochs:
-        got = [c[0] for c in ckpt.costs]
-        raise RunError(
-            f"{path}: its cost curve (recorded at epochs {got[:3]}{'...' if len(got) > 3 else ''}, {len(got)} in all) does not "
-            f"match its position, epoch {pos.epoch}, recording every {record_every}; {hint}"
-        )
 
 
 def restore(ckpt: Checkpoint, trainer: Trainer, batches: Batches, path: Path = Path(CHECKPOINT), monitor=None) -> None:

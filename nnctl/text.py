@@ -50,7 +50,9 @@ def has_controls(text: str) -> bool:
 def figure_text(fig) -> None:
     """Every text of a matplotlib figure (titles, labels, legends, annotations) as text: control
     characters visible, no mathtext ("$x$" stays as typed). Called just before a figure is saved."""
-    from matplotlib.text import Text  # only where a figure exists: matplotlib is imported already
+    from matplotlib.text import (
+        Text,  # only where a figure exists: matplotlib is imported already
+    )
     from matplotlib.ticker import FixedFormatter, FuncFormatter
 
     for ax in fig.axes:  # tick labels given as text (class names) are made when the figure is drawn

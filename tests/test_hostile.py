@@ -13,9 +13,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import invoke
+from PIL import Image
 
 # Rich markup (a closing tag that does not match raises MarkupError), an emoji code, a colour
 # escape, an OSC 8 hyperlink, a carriage return, a bidi override, a C1 CSI and a clear-screen
@@ -121,7 +120,7 @@ def test_report_links_and_csp(tmp_path, tiny_config):
     html = (sweep / "report.html").read_text()
     csp = re.search(r'Content-Security-Policy" content="([^"]*)"', html).group(1)
     assert "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
-    scripts = re.findall(r"<script>(.*?)</script>", html, re.S)
+    scripts = re.findall(r"<script>(.*?)</script>", html, re.DOTALL)
     assert len(scripts) == 1
     digest = base64.b64encode(hashlib.sha256(scripts[0].encode()).digest()).decode()
     assert f"script-src 'sha256-{digest}'" in csp
@@ -395,7 +394,7 @@ def test_predict_reads_rows_in_chunks_under_an_address_space_limit(tmp_path):
     lines = done.stdout.splitlines()
     assert len(lines) == 20_001 and lines[1].startswith("big.csv:1,") and lines[-1].startswith("big.csv:20000,")
     # the same probabilities as the whole file predicted at once, in process
-    from nnctl.inference import outputs, normalized
+    from nnctl.inference import normalized, outputs
     from nnctl.runs import find_run, load_run
 
     run = load_run(find_run(tmp_path / "runs" / "latest"))
