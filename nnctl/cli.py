@@ -120,6 +120,8 @@ def train(
         display.out_console().print(display.summary_table(summary))
         if summary.status == "completed" and summary.message:
             display.say(f"Note: {summary.message}")
+        for note in summary.notes or ():
+            display.say(f"Note: {note}")
         for warning in summary.warnings or ():
             display.say(f"Warning: {warning}", err=True)
         if not no_report:
@@ -158,7 +160,7 @@ def config_show(
 
     spec = load_config(config, overrides)
     n_x = peek_n_x(spec.data.train)
-    if spec.model.task == "classification" and n_x is not None:
+    if spec.model.resolved_task == "classification" and n_x is not None:
         spec = spec.for_classes(peek_classes(spec.data.train))  # over two classes: softmax, k units
     if shapes:
         from nnctl.shapes import spec_shapes

@@ -135,7 +135,7 @@ def check_spec(spec, examples: int = 8, random_data: bool = False, max_per_layer
         if n_x is None:
             raise ConfigError(f"{where}: data.train cannot be read for its input size; give model.layers with --random")
         X = rng.standard_normal((n_x, examples))
-        Y = (rng.random((1, examples)) < 0.5).astype(np.float64) if spec.model.task == "classification" else rng.standard_normal((1, examples))
+        Y = (rng.random((1, examples)) < 0.5).astype(np.float64) if spec.model.resolved_task == "classification" else rng.standard_normal((1, examples))
     else:
         train = load_inputs(spec).train
         pick = np.sort(rng.choice(train.m, min(examples, train.m), replace=False))

@@ -139,6 +139,6 @@ def spec_shapes(spec, n_x: int | None, where="the spec") -> ShapeTable:
         )
     from nnctl.data import peek_classes
 
-    k = peek_classes(spec.data.train) if n_x is not None and spec.model.task == "classification" else 2
+    k = peek_classes(spec.data.train) if n_x is not None and spec.model.resolved_task == "classification" else 2
     spec = spec.for_classes(k)
     return shape_table(spec.layer_dims(n_x or 0, k), spec.model.layer_activations, data_m(spec.data.train), spec.train.dtype)

@@ -50,7 +50,7 @@ def test_resolved_spec_round_trips(tmp_path):
 
 def test_linear_output_means_mse(tmp_path):
     spec = load_config(_write(tmp_path, GOOD), ["model.output_activation=linear"])
-    assert spec.model.resolved_loss == "mse" and spec.model.task == "regression"
+    assert spec.model.resolved_loss == "mse" and spec.model.resolved_task == "regression"
 
 
 def test_set_overrides(tmp_path):
