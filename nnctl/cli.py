@@ -73,10 +73,13 @@ def _command_line() -> list:
 @app.command()
 @handles_errors
 def train(
+    ctx: typer.Context,
     config: Optional[Path] = typer.Argument(None, help="The YAML spec (not needed with --resume)."),
     overrides: List[str] = typer.Option([], "--set", help="Override a key: --set train.learning_rate=0.01 (repeatable)."),
     runs_dir: Optional[Path] = typer.Option(None, "--runs-dir", help="Root for run directories (default: the spec's runs_dir, 'runs')."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue an interrupted or killed run from its last checkpoint."),
+    data: Optional[Path] = typer.Option(None, "--data", help="A table (.csv, .tsv, .parquet) to train on; without CONFIG, with defaults for every key."),
+    target: Optional[str] = typer.Option(None, "--target", help="The table's column to predict (default: the last column)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
     no_report: bool = typer.Option(False, "--no-report", help="Do not write report.html (the run's page) into the run folder."),
 ):
@@ -85,23 +88,37 @@ def train(
     Ctrl-C (or SIGTERM) finishes the current iteration, keeps everything and prints the command
     that resumes the run; a second Ctrl-C stops at once.
 
+    Without a spec, --data TABLE --target COLUMN trains with the defaults of docs/tables.md and
+    writes the whole spec into the run (nnctl train runs/<run>/config.resolved.yaml repeats it).
+
     Example: nnctl train configs/quickstart.yaml --set train.iterations=2000
+
+    Example: nnctl train --data penguins.csv --target species --set data.missing=most_frequent
     """
-    from nnctl.config import load_config_text
+    from nnctl.config import data_overrides, load_config_text, spec_from_text, table_spec_text
     from nnctl.experiment import resume_run, train_run
     from nnctl.runs import spec_name
     from nnctl.stopping import StopRequest
 
     if resume is not None:
-        if config is not None or overrides:
-            raise NnctlError("--resume continues a run with its own spec; give no CONFIG or --set with it")
+        if config is not None or overrides or data is not None or target is not None:
+            raise NnctlError("--resume continues a run with its own spec; give no CONFIG, --set, --data or --target with it")
         with StopRequest() as stop:
             label = f"{spec_name(resume) or 'run'} (resumed)"
             summary = _reported(no_report, resume, resume_run, resume, reporter=display.make_reporter(quiet, label), should_stop=stop)
-    elif config is None:
-        raise NnctlError("give a CONFIG to train (e.g. configs/quickstart.yaml), or --resume RUN")
+    elif config is None and data is None:
+        if target is not None:
+            raise NnctlError("--target names a column of --data TABLE; give --data too (or a CONFIG whose data.train is a table)")
+        # bare `nnctl train`: a command line that does not parse, so its usage and exit 2
+        display.say(f"{ctx.get_usage()}\nTry 'nnctl train --help' for help.\n\nError: give a CONFIG to train (e.g. configs/quickstart.yaml), "
+                    "--data TABLE, or --resume RUN", err=True)
+        raise typer.Exit(2)
     else:
-        spec, text = load_config_text(config, overrides)  # read once: a pipe gives its text only once
+        if config is None:
+            text = table_spec_text(str(data), target)
+            spec = spec_from_text(text, Path(data).with_suffix(".yaml"), overrides)
+        else:
+            spec, text = load_config_text(config, [*data_overrides(data, target), *overrides])  # read once: a pipe gives its text only once
         from nnctl.config import spec_warnings
 
         for warning in spec_warnings(spec):
@@ -325,8 +342,11 @@ def predict(
     if trained.note:
         display.say(f"Note: {trained.note}", err=True)
     fmt = "json" if as_json else "csv" if as_csv else "table"
-    if not is_image_model(trained):  # rows of features: CSV or a data file
-        preds = predict_rows(trained, paths)
+    if not is_image_model(trained):  # rows of features: a table, CSV or a data file
+        notes: list = []
+        preds = predict_rows(trained, paths, notes)
+        for note in notes:
+            display.say(f"Note: {note}", err=True)
         display.predictions(preds, class_names(trained), trained.path, fmt, task_of(trained))
         failed = sum(p.error is not None for p in preds)
         if failed:

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import re
 import typing
@@ -647,6 +648,33 @@ def spec_from_text(text: str, path, overrides=()) -> Spec:
     # a spec piped in (/dev/stdin, /dev/fd/N) has no folder of its own: its data paths are read from here
     base = Path.cwd() if "pipe:[" in os.path.realpath(path) else path.parent
     return spec.model_copy(update={"data": _absolute_data(spec.data, base)})
+
+
+# `nnctl train --data TABLE` without a spec: every key not given here has its schema default.
+# Chosen by measurement on seven real tables (docs/tables.md, benchmarks/bench_tabular.py).
+TABLE_RECIPE = {
+    "model": {"hidden": [100]},
+    "train": {"optimizer": "adam", "learning_rate": 0.001, "batch_size": 32, "epochs": 200, "l2": 0.0001},
+}
+
+
+def table_spec_text(data: str, target: str | None) -> str:
+    """The spec `nnctl train --data TABLE --target COLUMN` trains: the recipe, as YAML (spec.yaml)."""
+    raw = {"name": _default_name(Path(data)), "data": {"train": str(Path(data).expanduser().resolve())}}
+    if target is not None:
+        raw["data"]["target"] = target
+    raw.update({k: dict(v) for k, v in TABLE_RECIPE.items()})
+    return yaml.dump(raw, Dumper=_SpecDumper, sort_keys=False, default_flow_style=False)
+
+
+def data_overrides(data, target) -> list:
+    """--data and --target as --set assignments (a path given on the command line is read from here)."""
+    out = []
+    if data is not None:
+        out.append("data.train=" + json.dumps(str(Path(data).expanduser().resolve())))
+    if target is not None:
+        out.append("data.target=" + json.dumps(target))
+    return out
 
 
 def load_config(path, overrides=()) -> Spec:

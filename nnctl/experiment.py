@@ -28,7 +28,7 @@ import numpy as np
 from nnctl import checkpoint
 from nnctl.config import Spec, dump_spec, load_config, spec_warnings
 from nnctl.data import Dataset, Normalization, fit_normalization, load_dataset, split_indices, split_validation
-from nnctl.tables import Preprocessor, Table, is_table, read_table
+from nnctl.tables import Preprocessor, is_table, read_table, table_dataset
 from nnctl.errors import ConfigError, DataError, DivergedError, Interrupted, RunError
 from nnctl.firstlayer import choose_first_layer
 from nnctl.layout import BOUNDARY_PNG, CHECKPOINT, COSTS_CSV, COSTS_PNG, METRICS, PARAMS, REPRODUCE, RESOLVED, SPEC, TABLE, Status
@@ -73,18 +73,6 @@ class Inputs:
     spec: Spec | None = None  # the spec with the task a table's target chose
     table: Preprocessor | None = None  # a table's fitted column encoding (stored in the run as table.json)
     notes: list = field(default_factory=list)  # what was chosen from the data and why
-
-
-def table_dataset(prep: Preprocessor, table: Table, dtype, need_target: bool = True) -> Dataset:
-    """A table's rows through the fitted preprocessor: X (n_x, m) in `dtype`, Y (1, m) labels or values."""
-    x, y, kept = prep.transform(table, need_target)
-    m = kept.size
-    if m == 0:
-        raise DataError(f"{table.source}: no rows left to use (every row misses a value); fill them in or use data.missing: mean")
-    pre = {"flatten": "table", "input_shape": [prep.n_x], "x_dtype": "float64", "scale": 1.0}
-    Y = (y if y is not None else np.zeros(m)).reshape(1, m)
-    return Dataset(X=np.ascontiguousarray(x.T, dtype=dtype), Y=Y, classes=list(prep.classes), preprocessing=pre,
-                   source=table.source, sha256=table.sha256)
 
 
 def _table_inputs(spec: Spec, dtype) -> tuple:

@@ -23,7 +23,7 @@ from nnctl import __version__
 from nnctl.atomic import atomic_path, atomic_write
 from nnctl.errors import RunError
 
-from nnctl.layout import CHECKPOINT, LATEST, METRICS, PARAMS  # the names live in one place
+from nnctl.layout import CHECKPOINT, LATEST, METRICS, PARAMS, TABLE  # the names live in one place
 
 
 def create_run_dir(root, name: str, now: datetime | None = None, prefix: str = "") -> Path:
@@ -250,6 +250,7 @@ class Run:
     metrics: dict
     note: str | None = None  # set when the run is unfinished and its parameters are partial
     normalization: object = None  # nnctl.data.Normalization: what evaluate and predict apply to inputs
+    table: object = None  # nnctl.tables.Preprocessor of a run trained on a table (table.json)
 
     @property
     def activations(self) -> list:
@@ -332,7 +333,26 @@ def load_run(path) -> Run:
     else:
         raise RunError(f"{path}: the run has no {PARAMS} and no {CHECKPOINT} (unfinished or failed run); train it again")
     validate_run_files(source, params, meta)
-    return Run(path=path, params=params, meta=meta, metrics=metrics, note=note, normalization=load_normalization(source, meta))
+    return Run(path=path, params=params, meta=meta, metrics=metrics, note=note, normalization=load_normalization(source, meta),
+               table=load_table_encoding(path, meta))
+
+
+def load_table_encoding(path: Path, meta: dict):
+    """The Preprocessor of a run trained on a table (None for other runs), checked against params.h5."""
+    from nnctl.tables import Preprocessor
+
+    file = path / TABLE
+    if not file.exists() and not file.is_symlink():
+        return None
+    prep = Preprocessor.from_dict(read_json_object(file), str(file), error=RunError)
+    fix = "the file is damaged or from another run, so train the run again"
+    if prep.n_x != meta["layer_dims"][0]:
+        raise RunError(f"{file}: encodes {prep.n_x} features but the first layer takes {meta['layer_dims'][0]}; {fix}")
+    if prep.task != meta.get("task", "classification"):
+        raise RunError(f"{file}: task: {prep.task}, but params.h5 holds a {meta.get('task')} model; {fix}")
+    if prep.task == "classification" and prep.classes != meta.get("classes"):
+        raise RunError(f"{file}: classes: {prep.classes!r:.80} differ from params.h5's; {fix}")
+    return prep
 
 
 def load_normalization(path, meta: dict):

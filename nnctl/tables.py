@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from nnctl import memory
-from nnctl.data import check_data_file, file_sha256
+from nnctl.data import Dataset, check_data_file, file_sha256
 from nnctl.errors import DataError
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".parquet")
@@ -651,3 +651,20 @@ def table_rows(n: int, seed: int, fraction: float, labels=None) -> tuple:
     from nnctl.data import split_indices
 
     return split_indices(n, fraction, seed, labels)
+
+
+def table_dataset(prep: Preprocessor, table: Table, dtype=np.float64, need_target: bool = True) -> Dataset:
+    """A table's rows through the fitted preprocessor: X (n_x, m) in `dtype`, Y (1, m) labels or values
+    (zeros where the target is not needed)."""
+    x, y, kept = prep.transform(table, need_target)
+    m = kept.size
+    if m == 0:
+        raise DataError(f"{table.source}: no rows left to use (every row misses a value); fill them in or use data.missing: mean")
+    Y = (y if y is not None else np.zeros(m)).reshape(1, m)
+    return Dataset(X=np.ascontiguousarray(x.T, dtype=dtype), Y=Y, classes=list(prep.classes), preprocessing=table_preprocessing(prep.n_x),
+                   source=table.source, sha256=table.sha256)
+
+
+def table_preprocessing(n_x: int) -> dict:
+    """The record params.h5 keeps of a table's inputs, as for HDF5 data: n_x features, used as they are."""
+    return {"flatten": "table", "input_shape": [n_x], "x_dtype": "float64", "scale": 1.0}
