@@ -296,16 +296,26 @@ def data_import(
 @data_app.command("info")
 @handles_errors
 def data_info(
-    file: Path = typer.Argument(..., help="An HDF5 data file."),
+    file: Path = typer.Argument(..., help="An HDF5 data file, or a table (.csv, .tsv, .parquet)."),
     preview: bool = typer.Option(False, "--preview", help="Also write a PNG contact sheet of a few examples per class."),
     preview_out: Optional[Path] = typer.Option(None, "--preview-out", help="Where the contact sheet goes (default: ./<name>-preview.png)."),
 ):
-    """Layout, shapes, dtypes, value ranges and class balance of a data file.
+    """Layout, shapes, dtypes, value ranges and class balance of a data file; a table's columns.
+
+    For a table: each column's kind (number or text), missing cells, distinct values, and its range
+    or commonest values.
 
     Example: nnctl data info datasets/pets.h5 --preview
     """
     from nnctl.importer import dataset_info, preview_target, write_preview
+    from nnctl.tables import describe, is_table, read_table
 
+    if is_table(file):
+        if preview or preview_out:
+            raise NnctlError(f"{file}: --preview draws pictures of HDF5 data; for a table, data info lists its columns")
+        table = read_table(file)
+        display.table_info(describe(table), file, table.m, table.header)
+        return
     target = preview_target(preview_out or Path(f"{file.stem}-preview.png")) if preview or preview_out else None
     display.data_info(dataset_info(file), file)
     if target is not None:

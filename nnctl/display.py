@@ -291,6 +291,23 @@ def data_info(info: dict, file) -> None:
         console.print(Text(f"labels: {pairs}{positive}"))
 
 
+def table_info(columns: list, file, m: int, header: bool) -> None:
+    """`nnctl data info TABLE`: a row per column, its kind, missing cells and range or commonest values.
+    Names and values come from the file: shown as Text, never read as markup."""
+    console = out_console()
+    title = f"{file}: a table of {m} rows and {len(columns)} columns" + ("" if header else " (no header line: columns numbered)")
+    table = Table(title=Text(title), title_justify="left")
+    for col in ("column", "kind", "missing", "distinct", "range or commonest values"):
+        table.add_column(col, justify="right" if col in ("missing", "distinct") else "left", overflow="fold")
+    for c in columns:
+        if c["kind"] == "number" and "min" in c:
+            what = f"{c['min']:g} to {c['max']:g}, mean {c['mean']:.4g}" + (" (whole numbers)" if c["whole"] else "")
+        else:
+            what = ", ".join(f"{v} ({n})" for v, n in c.get("top", [])) + (", ..." if c["distinct"] > len(c.get("top", [])) else "")
+        table.add_row(Text(c["column"]), c["kind"], str(c["missing"]), str(c["distinct"]), Text(what))
+    console.print(table)
+
+
 # ---------------------------------------------------------------- sweeps and runs
 
 
