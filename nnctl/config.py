@@ -383,7 +383,7 @@ class Spec(_Strict):
     name: Optional[str] = Field(None, pattern=NAME_PATTERN, max_length=MAX_NAME, description="default: the config file's name")
     data: DataSpec
     model: ModelSpec = ModelSpec()
-    train: TrainSpec
+    train: TrainSpec = TrainSpec()  # every key has a default (learning rate: the optimizer's; epochs: DEFAULT_EPOCHS)
     runs_dir: str = Field("runs", min_length=1, description="relative to the working directory")
     sweep: Optional[SweepSpec] = None
 

@@ -364,7 +364,7 @@ class Preprocessor:
         if task == "regression" and not numeric:
             bad = int(np.flatnonzero(~absent & ~_number_mask(y))[0])
             raise DataError(
-                f"{table.where(bad, self.target)}: {y[bad]!r} is not a number, and a regression needs numbers; "
+                f"{table.where(bad, self.target)}: {str(y[bad])!r} is not a number, and a regression needs numbers; "
                 "use model.task: classification (or auto) for a target of classes"
             )
         self.task = task
@@ -466,7 +466,7 @@ class Preprocessor:
         bad = ~_number_mask(raw) & ~absent[:, :n_num]
         if bad.any():
             i, j = np.argwhere(bad)[0]
-            raise DataError(f"{table.where(int(i), self.numeric[int(j)])}: {block[i, j]!r} is not a number; the column held numbers in training")
+            raise DataError(f"{table.where(int(i), self.numeric[int(j)])}: {str(block[i, j])!r} is not a number; the column held numbers in training")
         x_num = raw.astype(np.float64)
         if n_num:
             x_num = np.where(np.isnan(x_num), np.asarray(self.fill, dtype=np.float64)[None, :], x_num)
@@ -495,7 +495,7 @@ class Preprocessor:
             i, j = np.argwhere(~found)[0]
             cats = self.categories[int(j)]
             raise DataError(
-                f"{table.where(int(i), self.categorical[int(j)])}: category {text[i, j]!r} was not in the training data "
+                f"{table.where(int(i), self.categorical[int(j)])}: category {str(text[i, j])!r} was not in the training data "
                 f"({', '.join(map(repr, cats[:6]))}{', ...' if len(cats) > 6 else ''}); fix the value, or train with "
                 "data.unseen: zeros to encode unseen categories as all zeros"
             )
@@ -517,7 +517,7 @@ class Preprocessor:
             bad = ~_number_mask(y)
             if bad.any():
                 i = int(np.flatnonzero(bad)[0])
-                raise DataError(f"{table.where(int(kept[i]), self.target)}: {y[i]!r} is not a number; a regression's target is numbers")
+                raise DataError(f"{table.where(int(kept[i]), self.target)}: {str(y[i])!r} is not a number; a regression's target is numbers")
             return y.astype(np.float64)
         if self.class_values is not None:
             bad = ~_number_mask(y)
@@ -532,7 +532,7 @@ class Preprocessor:
         if not ok.all():
             i = int(np.flatnonzero(~ok)[0])
             raise DataError(
-                f"{table.where(int(kept[i]), self.target)}: class {y[i]!r} is not one the run was trained on "
+                f"{table.where(int(kept[i]), self.target)}: class {str(y[i])!r} is not one the run was trained on "
                 f"({', '.join(map(repr, self.classes[:8]))}{', ...' if len(self.classes) > 8 else ''}); "
                 "evaluate with rows of the run's classes"
             )
