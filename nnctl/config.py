@@ -95,6 +95,9 @@ class _Strict(BaseModel):
         return v
 
 
+TABLE_KEYS = ("target", "features", "drop", "missing", "unseen")  # data keys that only tables have
+
+
 class DataSpec(_Strict):
     train: str = Field(min_length=1, description="HDF5 file, a table (.csv, .tsv, .parquet; relative to the config file) or builtin:NAME")
     test: Optional[str] = Field(None, min_length=1)
@@ -122,7 +125,7 @@ class DataSpec(_Strict):
 
     @model_validator(mode="after")
     def _check_tables(self):
-        table_keys = [k for k in ("target", "features", "drop", "missing", "unseen") if k in self.model_fields_set]
+        table_keys = [k for k in TABLE_KEYS if getattr(self, k) != DataSpec.model_fields[k].get_default(call_default_factory=True)]
         if table_keys and not is_table(self.train):
             raise ValueError(
                 f"data.{table_keys[0]}: for tables only (.csv, .tsv, .parquet); data.train is {self.train!r}: leave data.{table_keys[0]} out"
@@ -724,4 +727,7 @@ _SpecDumper.add_representer(
 
 def dump_spec(spec: Spec) -> str:
     """The spec as YAML, keys in schema order, so it can be trained again as it is."""
-    return yaml.dump(spec.model_dump(mode="json"), Dumper=_SpecDumper, sort_keys=False, default_flow_style=False)
+    raw = spec.model_dump(mode="json")
+    if not is_table(spec.data.train):  # a spec of HDF5 data reads as it always did
+        raw["data"] = {k: v for k, v in raw["data"].items() if k not in TABLE_KEYS}
+    return yaml.dump(raw, Dumper=_SpecDumper, sort_keys=False, default_flow_style=False)
