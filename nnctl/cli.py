@@ -9,17 +9,29 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
+from typer.core import TyperOption
 
 from nnctl import __version__
 from nnctl import display
 from nnctl.errors import Interrupted, NnctlError
 from nnctl.images import MAX_PIXELS
 
+def _flag_type(display_type_rich):
+    """Typer 0.2x labels every flag `<bool>` in help, as if it took a value; a flag shows no type."""
+
+    def shown(self, ctx):
+        return None if getattr(self, "is_flag", False) else display_type_rich(self, ctx)
+
+    return shown
+
+
+TyperOption.display_type_rich = _flag_type(TyperOption.display_type_rich)
+
 app = typer.Typer(
     help="Train fully-connected neural networks from YAML specs, the course's way.\n\n"
     "Example: nnctl train configs/quickstart.yaml",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
 config_app = typer.Typer(help="Inspect specs.\n\nExample: nnctl config show configs/cat-deep.yaml", no_args_is_help=True)
@@ -258,6 +270,7 @@ def data_import(
     folder: Path = typer.Argument(..., help="A folder with one sub-folder of pictures per class."),
     output: Path = typer.Option(..., "--output", "-o", help="The .h5 file to write (course layout)."),
     size: int = typer.Option(64, "--size", min=1, max=4096, help="Pictures become size × size RGB."),
+    grayscale: bool = typer.Option(False, "--grayscale", help="Keep one channel (luminance): size × size × 1 values per picture, not × 3."),
     test_fraction: float = typer.Option(0.2, "--test-fraction", min=0.0, max=0.99, help="Share of each class kept for test."),
     seed: int = typer.Option(1, "--seed", min=0, help="Seed of the split."),
     classes: Optional[str] = typer.Option(None, "--classes", help="Class folders in label order, label 0 first: negative,positive or a,b,c,..."),
@@ -286,7 +299,8 @@ def data_import(
     order = [c.strip() for c in classes.split(",") if c.strip()] if classes else None
     bar, on_item = display.import_progress(quiet)
     with bar:
-        report = import_folder(folder, output, size, test_fraction, seed, order, on_item=on_item, force=force, max_pixels=max_pixels)
+        report = import_folder(folder, output, size, test_fraction, seed, order, on_item=on_item, force=force, max_pixels=max_pixels,
+                               grayscale=grayscale)
     for path, reason in report.skipped:
         display.say(f"skipped {path}: {reason}", err=True)
     counts = ", ".join(f"{c}: {a} train + {b} test" for c, a, b in zip(report.classes, report.train_counts, report.test_counts))

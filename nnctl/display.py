@@ -484,6 +484,15 @@ def _plain_table(title, columns, styles=None, cut_first=False) -> Table:
     return table
 
 
+def middle_cut(name: str, width: int) -> str:
+    """`name` in `width` characters, cut in the middle: the start (the time) and the end (a sweep
+    trial's label) are what tell runs apart; `nnctl runs compare` and `runs show` take it back."""
+    if len(name) <= width:
+        return name
+    head = (width - 1) // 2
+    return name[:head] + "…" + name[len(name) - (width - 1 - head):]
+
+
 def runs_table(rows, root) -> None:
     """Run name, hidden layers, scores, cost, status at 80 columns; seconds, start and layers when wider."""
     console = out_console()
@@ -504,6 +513,9 @@ def runs_table(rows, root) -> None:
     optional = sorted([c for c in columns if not c[2]], key=lambda c: order[c[0]])
     chosen = fit_columns([c for c in columns if c[2]] + optional, console.width)
     chosen = [c for c in columns if c in chosen]
+    others = sum(max([len(c[0]), *map(len, c[1])]) for c in chosen[1:]) + GAP * (len(chosen) - 1)
+    room = max(console.width - others, 12)
+    chosen[0] = (chosen[0][0], [middle_cut(n, room) for n in chosen[0][1]], True)
     console.print(_plain_table(f"{len(rows)} runs in {root}", chosen, styles, cut_first=True))
     flagged = [r for r in rows if r.get("warnings")]
     if flagged:  # a degenerate model: said under the table, in full

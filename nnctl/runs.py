@@ -531,6 +531,8 @@ def find_run(name, runs_root="runs") -> Path:
 def _run_by_prefix(name: str, root: Path) -> Path | None:
     """The one run (or sweep trial) under `root` whose name starts with `name`; an error naming
     the candidates when several do; None when none does."""
+    if "…" in name.rstrip("…"):  # cut in the middle by `nnctl runs`: its start and its end
+        return _run_by_ends(name, root)
     prefix = name.rstrip("…").rstrip(".") if name.endswith(("…", "...")) else name
     if not prefix or not root.is_dir() or prefix.count("/") > 1 or ".." in prefix.split("/"):
         return None
@@ -544,6 +546,25 @@ def _run_by_prefix(name: str, root: Path) -> Path | None:
         shown = ", ".join(f"{parent + '/' if parent else ''}{n}" for n in names[:8]) + (", …" if len(names) > 8 else "")
         raise RunError(f"{name}: names {len(names)} runs in {root} ({shown}); give more of the name")
     return folder / names[0] if names else None
+
+
+def _run_by_ends(name: str, root: Path) -> Path | None:
+    """The one run or sweep trial (`sweep-.../NN-label`) under `root` whose name, as `nnctl runs` prints
+    it, starts and ends as `name` does around its "…"."""
+    head, _, tail = name.partition("…")
+    tail = tail.rstrip("…")
+    if not root.is_dir():
+        return None
+    try:
+        tops = [p for p in root.iterdir() if p.is_dir() and not p.is_symlink()]
+        names = [p.name for p in tops] + [f"{p.name}/{q.name}" for p in tops if p.name.startswith("sweep-")
+                                          for q in p.iterdir() if q.is_dir() and not q.is_symlink()]
+    except OSError:
+        return None
+    found = sorted(n for n in names if n.startswith(head) and n.endswith(tail) and len(n) >= len(head) + len(tail))
+    if len(found) > 1:
+        raise RunError(f"{name}: names {len(found)} runs in {root} ({', '.join(found[:8])}{', …' if len(found) > 8 else ''}); give more of the name")
+    return root / found[0] if found else None
 
 
 def run_labels(a: Path, b: Path, root=None) -> tuple:
