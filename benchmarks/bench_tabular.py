@@ -3,7 +3,7 @@ scikit-learn's MLPClassifier / MLPRegressor in a StandardScaler pipeline, on rea
 
     python benchmarks/bench_tabular.py                         # every table, 3 splits each (a few minutes)
     python benchmarks/bench_tabular.py --splits 1 --only iris,penguins
-    python benchmarks/bench_tabular.py --set train.epochs=100  # try other defaults (as measured for docs/tables.md)
+    python benchmarks/bench_tabular.py --set train.epochs=100 --no-sklearn  # other defaults (as measured for docs/tables.md)
 
 Each table is written as CSV (string labels where the source has class names), split into train
 and test (75/25, stratified for classes, seeds 0, 1, ...) and both sides see the same rows:
@@ -125,6 +125,7 @@ def main(argv=None) -> int:
     parser.add_argument("--only", default="", help="comma-separated table names")
     parser.add_argument("--set", dest="sets", action="append", default=[], help="extra nnctl --set for every table")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--no-sklearn", action="store_true", help="nnctl only (comparing nnctl's own settings)")
     args = parser.parse_args(argv)
     tables = load_tables()
     chosen = [n for n in args.only.split(",") if n] or list(tables)
@@ -141,7 +142,7 @@ def main(argv=None) -> int:
                 test.to_csv(folder / "test.csv", index=False)
                 score, sec = run_nnctl(folder / "train.csv", folder / "test.csv", target, extra, args.sets, folder / "runs")
                 ours.append(score), t_ours.append(sec)
-                score, sec = run_sklearn(train, test, target, task, seed)
+                score, sec = run_sklearn(train, test, target, task, seed) if not args.no_sklearn else (float("nan"), 0.0)
                 theirs.append(score), t_theirs.append(sec)
             rows.append({"table": name, "rows": len(df), "columns": df.shape[1] - 1, "task": task,
                          "metric": "accuracy %" if task == "classification" else "RMSE",
