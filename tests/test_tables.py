@@ -256,6 +256,9 @@ def test_one_command_trains_predicts_evaluates_with_class_names(tmp_path, iris_c
     saved = json.loads((run / "evaluation-iris-test.json").read_text())
     assert saved["classes"] == ["setosa", "versicolor", "virginica"] and sum(map(sum, saved["confusion_matrix"])) == 30
     assert saved["accuracy"] == pytest.approx(metrics["test_accuracy"])
+    page = invoke("report", run)
+    assert page.exit_code == 0, page.output
+    assert "versicolor" in (run / "report.html").read_text()  # the run's page names the classes too
 
 
 def test_resolved_spec_repeats_the_run_bit_for_bit(tmp_path, iris_csv):
