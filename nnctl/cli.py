@@ -186,18 +186,27 @@ def config_show(
     """
     from nnctl.config import dump_spec, load_config
     from nnctl.data import peek_classes, peek_n_x
+    from nnctl.tables import is_table
 
     spec = load_config(config, overrides)
-    n_x = peek_n_x(spec.data.train)
+    m = None
+    if is_table(spec.data.train):  # read (and checked) whole: its columns make n_x, its target the task and k
+        from nnctl.experiment import load_inputs
+
+        inputs = load_inputs(spec)
+        spec, n_x, k, m = inputs.spec, inputs.train.n_x, inputs.train.k, inputs.train.m
+    else:
+        n_x = peek_n_x(spec.data.train)
+        k = peek_classes(spec.data.train) if n_x is not None else 2
     if spec.model.resolved_task == "classification" and n_x is not None:
-        spec = spec.for_classes(peek_classes(spec.data.train))  # over two classes: softmax, k units
+        spec = spec.for_classes(k)  # over two classes: softmax, k units
     if shapes:
         from nnctl.shapes import spec_shapes
 
-        display.shapes_table(spec_shapes(spec, n_x, config), str(config))
+        display.shapes_table(spec_shapes(spec, n_x, config, k=k, m=m), str(config))
         return
     if n_x is not None or spec.model.layers is not None:
-        spec = spec.resolved(spec.layer_dims(n_x or 0, peek_classes(spec.data.train) if n_x is not None else 2))
+        spec = spec.resolved(spec.layer_dims(n_x or 0, k))
     sys.stdout.write(dump_spec(spec))
     if n_x is not None:  # what data.normalize does to these inputs
         from nnctl.experiment import load_inputs
