@@ -414,3 +414,12 @@ def test_parquet(tmp_path):
     prep = Preprocessor.fit(t, "y", missing="mean")
     X, y, _ = prep.transform(t)
     assert X.tolist() == [[1.5, 1, 0], [2.5, 0, 1], [8 / 3, 1, 0], [4.0, 1, 0]] and y.tolist() == [0, 1, 0, 1]
+
+
+def test_config_show_reads_the_table_for_layers_and_shapes(tmp_path, iris_csv):
+    write(tmp_path / "c.yaml", f"data: {{train: {iris_csv}, target: species, validation: 0.2}}\nmodel: {{hidden: [16]}}\n")
+    shown = invoke("config", "show", tmp_path / "c.yaml")
+    assert shown.exit_code == 0, shown.output
+    assert "layers: [4, 16, 3]" in shown.stdout and "task: classification" in shown.stdout
+    shapes = invoke("config", "show", tmp_path / "c.yaml", "--shapes")
+    assert shapes.exit_code == 0 and "layer shapes for m = 120" in shapes.stdout  # the training part of 150 rows
