@@ -64,7 +64,7 @@ class Table:
     def m(self) -> int:
         return self.cells.shape[0]
 
-    def rows(self, index) -> "Table":
+    def rows(self, index) -> Table:
         return Table(self.source, self.columns, self.cells[index], self.lines[index], self.sha256, self.header)
 
     def column(self, name: str) -> np.ndarray:
@@ -216,12 +216,13 @@ def _as_table(path, rows: list, lines: list, digest: str) -> Table:
 
 def _read_parquet(path: Path) -> Table:
     try:
+        import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
         raise DataError(f"{path}: reading Parquet needs pyarrow; install it with: pip install 'nnctl[parquet]'") from None
     try:
         table = pq.read_table(path)
-    except Exception as exc:  # pyarrow raises its own families (ArrowInvalid, OSError) for damaged files
+    except (pa.ArrowException, OSError, ValueError) as exc:  # ArrowInvalid and the like for a damaged file
         raise DataError(f"{path}: cannot be read as Parquet ({str(exc).splitlines()[0][:200]}); write the file again") from None
     names = [str(n) for n in table.column_names]
     if table.num_rows == 0 or not names:
@@ -301,7 +302,7 @@ class Preprocessor:
 
     @classmethod
     def fit(cls, table: Table, target: str | None = None, features=None, drop=(), missing: str = "error",
-            unseen: str = "error", task: str = "auto", train_rows=None) -> "Preprocessor":
+            unseen: str = "error", task: str = "auto", train_rows=None) -> Preprocessor:
         """Fitted on `table` (the class names on all its rows; everything else on `train_rows`, the
         training split, default all). Returns it with `notes` saying what was chosen and why."""
         notes: list = []
@@ -548,7 +549,7 @@ class Preprocessor:
         }
 
     @classmethod
-    def from_dict(cls, d, where: str, error=DataError) -> "Preprocessor":
+    def from_dict(cls, d, where: str, error=DataError) -> Preprocessor:
         """The preprocessor read back from a run: every field checked, one line naming the key."""
 
         def bad(key, want):

@@ -9,14 +9,14 @@ import sys
 
 import h5py
 import pytest
+from conftest import invoke
 from PIL import Image
 
-from conftest import invoke
 from nnctl.display import middle_cut
 
 
 def nnctl(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "nnctl", *map(str, args)], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "nnctl", *map(str, args)], capture_output=True, text=True, check=False,
                           env={**os.environ, **(env or {})})
 
 
@@ -31,7 +31,7 @@ def test_shell_completion_script_and_answers():
     script = nnctl("--show-completion", "bash")
     assert script.returncode == 0 and "_nnctl_completion" in script.stdout
     env = {"_NNCTL_COMPLETE": "complete_bash", "COMP_WORDS": "nnctl tr", "COMP_CWORD": "1"}
-    done = subprocess.run([sys.executable, "-c", "from nnctl.cli import main; main()"], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-c", "from nnctl.cli import main; main()"], capture_output=True, text=True, check=False,
                           env={**os.environ, **env})
     assert done.stdout.split() == ["train"]
 

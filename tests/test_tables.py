@@ -8,8 +8,8 @@ import json
 import h5py
 import numpy as np
 import pytest
-
 from conftest import invoke
+
 from nnctl.config import load_config
 from nnctl.errors import DataError, RunError
 from nnctl.experiment import train_run
@@ -79,7 +79,7 @@ def test_thousands_of_columns(tmp_path):
     lines = [",".join(f"f{j}" for j in range(3000)) + ",label"] + [",".join(map(str, r)) + f",{c}" for r, c in zip(x, y)]
     t = read_table(write(tmp_path / "wide.csv", "\n".join(lines)))
     prep = Preprocessor.fit(t, "label")
-    X, Y, kept = prep.transform(t)
+    X, Y, _ = prep.transform(t)
     assert X.shape == (40, 3000) and prep.n_x == 3000
     np.testing.assert_array_equal(X, x)
     np.testing.assert_array_equal(Y, y)
@@ -120,7 +120,7 @@ def test_one_hot_fill_and_labels_worked_by_hand(tmp_path):
     bills = [39.1, 39.5, 39.5, 37.8, 46.1, 50.0, 48.7, 50.0, 46.5, 50.0, 51.3, 45.4]
     assert prep.fill[0] == pytest.approx(sum(bills) / 12)
     assert prep.category_fill == ["Biscoe", "female"]  # Biscoe 5 of 13 islands; female 6 of 11 given sexes
-    X, y, kept = prep.transform(t)
+    X, y, _ = prep.transform(t)
     assert X.shape == (13, 4 + 3 + 2)
     assert X[0].tolist() == [39.1, 18.7, 181, 3750, 0, 0, 1, 0, 1]  # Torgersen, male
     assert X[2, :4].tolist() == pytest.approx(prep.fill)  # the row of NA: every numeric cell filled
@@ -139,7 +139,7 @@ def test_median_most_frequent_and_drop(tmp_path):
     assert Preprocessor.fit(t, "species", missing="median").fill[0] == pytest.approx(46.3)  # the 12 bills sorted: 6th and 7th are 46.1 and 46.5
     assert Preprocessor.fit(t, "species", missing="most_frequent").fill[0] == 50.0  # three times
     prep = Preprocessor.fit(t, "species", missing="drop")
-    X, y, kept = prep.transform(t)
+    X, _, kept = prep.transform(t)
     assert kept.tolist() == [0, 1, 3, 4, 5, 6, 8, 9, 10, 11, 12] and X.shape[0] == 11
 
 
