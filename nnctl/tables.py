@@ -204,7 +204,7 @@ def _as_table(path, rows: list, lines: list, digest: str) -> Table:
     else:
         names = [f"column{j + 1}" for j in range(len(rows[0]))]
     names = [n or f"column{j + 1}" for j, n in enumerate(names)]
-    seen = {}
+    seen: dict[str, int] = {}
     for j, n in enumerate(names):
         if n in seen:
             raise DataError(f"{path}: columns {seen[n] + 1} and {j + 1} are both named {n!r}; give each column its own name")
