@@ -423,3 +423,25 @@ def test_config_show_reads_the_table_for_layers_and_shapes(tmp_path, iris_csv):
     assert "layers: [4, 16, 3]" in shown.stdout and "task: classification" in shown.stdout
     shapes = invoke("config", "show", tmp_path / "c.yaml", "--shapes")
     assert shapes.exit_code == 0 and "layer shapes for m = 120" in shapes.stdout  # the training part of 150 rows
+
+
+def test_features_and_drop_choose_the_columns(tmp_path):
+    t = read_table(write(tmp_path / "p.csv", PENGUINS))
+    prep = Preprocessor.fit(t, "species", features=["sex", "bill_depth_mm"], missing="mean")
+    assert prep.columns == ["bill_depth_mm", "sex"] and prep.feature_names == ["bill_depth_mm", "sex=female", "sex=male"]
+    prep = Preprocessor.fit(t, "species", drop=["island", "sex"], missing="mean")
+    assert prep.categorical == [] and prep.n_x == 4
+    with pytest.raises(DataError, match=r"data.features: 'species' is the target; leave it out of the features"):
+        Preprocessor.fit(t, "species", features=["species", "sex"])
+
+
+def test_evaluate_without_data_uses_the_runs_test_table(tmp_path, iris_csv):
+    run, _ = _train(tmp_path, "--data", iris_csv, "--target", "species", "--set", "train.epochs=20",
+                    "--set", f"data.test={tmp_path / 'iris-test.csv'}")
+    out = invoke("evaluate", run)
+    assert out.exit_code == 0, out.output
+    saved = json.loads((run / "evaluation.json").read_text())
+    assert saved["m"] == 30 and saved["data"] == str(tmp_path / "iris-test.csv")
+    (tmp_path / "iris-test.csv").write_text((tmp_path / "iris-test.csv").read_text().replace("setosa", "virginica", 1))
+    changed = invoke("evaluate", run)
+    assert changed.exit_code == 1 and "the file changed since" in changed.stderr
