@@ -180,19 +180,20 @@ def predictions(preds, names, run_path, fmt: str, task: str = "classification") 
         title, value_col = f"predictions of {run_path} (P: the probability of the predicted class; top 3 of {len(names)} classes)", "P"
     else:
         title, value_col = f"predictions of {run_path} (P: the probability of {names[1]}, label 1)", f"P({names[1]})"
-    table = Table(title=title, title_justify="left")
+    table = Table(title=Text(title), title_justify="left")  # class and file names come from outside: Text, never markup
+    value_col = Text(value_col)
     columns = ("file", "class", value_col, *(("top 3",) if many else ()), "what was changed") if task != "regression" else ("file", value_col, "what was changed")
     for col in columns:
         table.add_column(col, overflow="fold")
     for p in preds:
         if p.error:
             cells = [Text("error", style="red"), "—", *(["—"] if many else [])] if task != "regression" else ["—"]
-            table.add_row(p.file, *cells, Text(p.error.removeprefix(f"{p.file}: "), style="red"))
+            table.add_row(Text(p.file), *cells, Text(p.error.removeprefix(f"{p.file}: "), style="red"))
         elif task == "regression":
-            table.add_row(p.file, f"{p.value:.6g}", "; ".join(p.notes) or "—")
+            table.add_row(Text(p.file), f"{p.value:.6g}", Text("; ".join(p.notes) or "—"))
         else:
-            top = [", ".join(f"{c} {v:.4f}" for c, v in p.top())] if many else []
-            table.add_row(p.file, p.class_name, f"{p.probability:.4f}", *top, "; ".join(p.notes) or "—")
+            top = [Text(", ".join(f"{c} {v:.4f}" for c, v in p.top()))] if many else []
+            table.add_row(Text(p.file), Text(p.class_name), f"{p.probability:.4f}", *top, Text("; ".join(p.notes) or "—"))
     out_console().print(table)
 
 
@@ -205,7 +206,7 @@ def _csv_cell(v):
 
 def evaluation(result: dict, run_name: str) -> None:
     console = out_console()
-    table = Table(title=f"{run_name} on {result['data']} ({result['m']} examples)", show_header=False, title_justify="left")
+    table = Table(title=Text(f"{run_name} on {result['data']} ({result['m']} examples)"), show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column()
     if result["task"] == "regression":
@@ -216,7 +217,7 @@ def evaluation(result: dict, run_name: str) -> None:
         table.add_row("accuracy", f"{result['accuracy']:.2f}%")
         of = f" ({result['classes'][1]})" if len(result["classes"]) == 2 else " (macro)"
         for key in ("precision", "recall", "f1"):
-            table.add_row(key + of, f"{result[key]:.4f}")
+            table.add_row(Text(key + of), f"{result[key]:.4f}")
         console.print(table)
         if result.get("per_class"):
             per = Table(title="per class", title_justify="left")
@@ -224,15 +225,15 @@ def evaluation(result: dict, run_name: str) -> None:
                 per.add_column(col, justify="left" if col == "class" else "right")
             rows = [(r["class"], r) for r in result["per_class"]] + [("macro avg", result["macro"]), ("weighted avg", result["weighted"])]
             for name, r in rows:
-                per.add_row(str(name), f"{r['precision']:.4f}", f"{r['recall']:.4f}", f"{r['f1']:.4f}", str(r["support"]))
+                per.add_row(Text(str(name)), f"{r['precision']:.4f}", f"{r['recall']:.4f}", f"{r['f1']:.4f}", str(r["support"]))
             console.print(per)
         names = result["classes"]
         cm = Table(title="confusion matrix (rows: true, columns: predicted)", title_justify="left")
         cm.add_column("")
         for n in names:
-            cm.add_column(n, justify="right")
+            cm.add_column(Text(n), justify="right")
         for n, row in zip(names, result["confusion_matrix"]):
-            cm.add_row(n, *map(str, row))
+            cm.add_row(Text(n), *map(str, row))
         console.print(cm)
     for label, path in result["files"].items():
         console.print(Text(f"{label}: {path}"))

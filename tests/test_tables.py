@@ -445,3 +445,12 @@ def test_evaluate_without_data_uses_the_runs_test_table(tmp_path, iris_csv):
     (tmp_path / "iris-test.csv").write_text((tmp_path / "iris-test.csv").read_text().replace("setosa", "virginica", 1))
     changed = invoke("evaluate", run)
     assert changed.exit_code == 1 and "the file changed since" in changed.stderr
+
+
+def test_class_names_from_a_table_are_shown_not_read_as_markup(tmp_path):
+    write(tmp_path / "esc.csv", "x,label\n1,[red]a[/red]\n2,[red]a[/red]\n3,b\n4,b\n5,[red]a[/red]\n6,b\n")
+    run, _ = _train(tmp_path, "--data", tmp_path / "esc.csv", "--set", f"data.test={tmp_path / 'esc.csv'}", "--set", "train.epochs=3")
+    shown = invoke("predict", tmp_path / "esc.csv", "--run", run)
+    assert shown.exit_code == 0 and "[red]a[/red]" in shown.stdout
+    scored = invoke("evaluate", run)
+    assert scored.exit_code == 0 and scored.stdout.count("[red]a[/red]") >= 3  # per class, matrix header and row
