@@ -128,7 +128,7 @@ def train(
     else:
         if config is None:
             text = table_spec_text(str(data), target)
-            spec = spec_from_text(text, Path(data).with_suffix(".yaml"), overrides)
+            spec = spec_from_text(text, Path.cwd() / f"{Path(data).stem}.yaml", overrides)  # --set paths are read from here
         else:
             spec, text = load_config_text(config, [*data_overrides(data, target), *overrides])  # read once: a pipe gives its text only once
         from nnctl.config import spec_warnings
