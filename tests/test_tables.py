@@ -454,3 +454,11 @@ def test_class_names_from_a_table_are_shown_not_read_as_markup(tmp_path):
     assert shown.exit_code == 0 and "[red]a[/red]" in shown.stdout
     scored = invoke("evaluate", run)
     assert scored.exit_code == 0 and scored.stdout.count("[red]a[/red]") >= 3  # per class, matrix header and row
+
+
+def test_python_api_over_a_table_spec_predicts_class_names(tmp_path, iris_csv):
+    nnctl = pytest.importorskip("nnctl.api")
+    model = nnctl.fit({"data": {"train": str(iris_csv), "target": "species"}, "model": {"hidden": [8]},
+                       "train": {"optimizer": "adam", "learning_rate": 0.01, "epochs": 50, "batch_size": 16}})
+    assert list(model.classes) == ["setosa", "versicolor", "virginica"]
+    assert list(model.predict(np.array([[5.1, 3.5, 1.4, 0.2], [6.8, 3.0, 5.9, 2.3]]))) == ["setosa", "virginica"]
