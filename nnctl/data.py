@@ -17,6 +17,7 @@ import math
 import os
 import stat
 import tempfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from nnctl import memory
 from nnctl.errors import DataError
 
 BUILTIN_PREFIX = "builtin:"
+ARRAY_PREFIX = "array:"  # arrays handed to nnctl.fit in Python: named in the spec, never stored in the run
 COURSE_PREFIXES = ("train_set_", "test_set_")
 
 
@@ -432,6 +434,17 @@ def read_array(f, key: str, path, *copies) -> np.ndarray:
         raise DataError(f"{path}: the array '{key}' cannot be read ({reason}); the file is damaged, write it again") from None
 
 
+def read_block(ds, start: int, stop: int, path, key: str) -> np.ndarray:
+    """Rows start..stop-1 of an HDF5 array; a chunk that cannot be read (a damaged gzip chunk, a
+    truncated file) is a DataError naming the array and the rows, never a traceback."""
+    stop = min(stop, ds.shape[0])
+    try:
+        return np.asarray(ds[start:stop])
+    except (OSError, ValueError, TypeError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"{path}: the array '{key}' cannot be read at rows {start} to {stop - 1} ({reason}); the file is damaged, write it again") from None
+
+
 def _decode(names) -> list:
     """Class names as text; bytes that are not UTF-8 are shown as \\xNN rather than failing."""
     return [n.decode("utf-8", "backslashreplace") if isinstance(n, bytes) else str(n) for n in np.asarray(names).ravel()]
@@ -453,8 +466,12 @@ def read_raw(source: str, role: str = "train", dtype=np.float64):
     if source.startswith(BUILTIN_PREFIX):
         name, kwargs = parse_builtin(source)
         x, y, classes = generate(name, **kwargs)
-        digest = hashlib.sha256(np.ascontiguousarray(x).tobytes() + y.tobytes()).hexdigest()
-        return x, y, classes, digest
+        return x, y, classes, arrays_sha256(x, y)
+    if source.startswith(ARRAY_PREFIX):
+        raise DataError(
+            f"{source}: arrays given to nnctl.fit in Python, which a run does not keep; "
+            "call nnctl.fit(spec, X, y) again, or give the data as a file (data.train: FILE.h5)"
+        )
     path = Path(source)
     if is_mat(path):
         x, y = read_mat(path, role)
@@ -486,19 +503,37 @@ def read_mat(path, role: str = "train"):
 
     try:
         arrays = scipy.io.loadmat(str(path))
-    except (ValueError, TypeError, OSError, NotImplementedError, MemoryError) as exc:
+    except (ValueError, TypeError, OSError, NotImplementedError, MemoryError, EOFError, IndexError, zlib.error) as exc:
+        # zlib.error: a damaged compressed variable (save -v7 compresses)
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(f"{path}: cannot be read as a MATLAB file ({reason}); save it again (MATLAB: save -v7)") from None
     for x_key, y_key in MAT_LAYOUTS[role]:
         if x_key in arrays and y_key in arrays:
-            x, y = np.asarray(arrays[x_key]), np.asarray(arrays[y_key])
+            x, y = _mat_array(path, x_key, arrays[x_key]), _mat_array(path, y_key, arrays[y_key])
             if x.ndim == 1:
                 x = x.reshape(-1, 1)
+            if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
+                raise DataError(f"{path}: {x_key}: {x.shape}, no examples; expected a matrix of one example per row")
+            if y.size != x.shape[0]:
+                raise DataError(f"{path}: {y_key}: {y.size} labels for the {x.shape[0]} rows of {x_key}; expected one label per row")
             return x, y
     held = ", ".join(f"{k} {np.shape(v)}" for k, v in arrays.items() if not k.startswith("__")) or "nothing"
     raise DataError(
         f"{path}: no known MATLAB layout: expected 'X'/'y' (training) and optionally 'Xval'/'yval' (test); the file holds: {held}"
     )
+
+
+def _mat_array(path, key: str, value) -> np.ndarray:
+    """A variable of a MATLAB file as a dense array of numbers, or a DataError naming it."""
+    import scipy.sparse
+
+    if scipy.sparse.issparse(value):
+        raise DataError(f"{path}: {key}: a sparse matrix; save it as a full one (MATLAB: {key} = full({key}); save -v7)")
+    if not isinstance(value, np.ndarray) or value.dtype.kind not in "iufb":
+        what = f"a {value.dtype} array" if isinstance(value, np.ndarray) else type(value).__name__
+        what = {"O": "a cell array or struct", "U": "text", "S": "text", "V": "a struct"}.get(getattr(value, "dtype", np.dtype("O")).kind, what)
+        raise DataError(f"{path}: {key}: {what}, not numbers; save {key} as a numeric matrix")
+    return value
 
 
 def open_h5(path):
@@ -519,6 +554,11 @@ def open_h5(path):
         raise DataError(f"{path}: not an HDF5 file; give a .h5 file in the course or plain layout") from None
 
 
+def arrays_sha256(x, y) -> str:
+    """The SHA-256 of examples held in memory (a built-in generator's, arrays given in Python)."""
+    return hashlib.sha256(np.ascontiguousarray(x).tobytes() + np.ascontiguousarray(y).tobytes()).hexdigest()
+
+
 def load_dataset(source: str, task: str = "classification", role: str = "train", dtype=np.float64, max_classes: int | None = 2) -> Dataset:
     """Load a dataset as X (n_x, m) scaled to [0, 1] for integer pixels, and Y (1, m) the labels.
 
@@ -527,6 +567,14 @@ def load_dataset(source: str, task: str = "classification", role: str = "train",
     finite value). `role` ("train" or "test") picks the split of a file that holds both; X comes in `dtype`.
     """
     x, y, classes, digest = read_raw(source, role, dtype)
+    return dataset_from_arrays(source, x, y, classes, digest, task, dtype, max_classes)
+
+
+def dataset_from_arrays(source: str, x, y, classes=(), digest: str = "", task: str = "classification", dtype=np.float64,
+                        max_classes: int | None = 2) -> Dataset:
+    """A Dataset from examples one per row, x (m, ...) and y (m,) as a file stores them (or as
+    nnctl.fit is given them), checked as `load_dataset` checks a file's: X (n_x, m), Y (1, m)."""
+    classes = list(classes)
     y, preprocessing = check_examples(source, x, y, task, lambda: np.isfinite(x).all(), classes, max_classes)
     X = flatten(x, preprocessing, dtype)
     m = x.shape[0]
@@ -617,15 +665,20 @@ def flatten(x, preprocessing, dtype=np.float64):
     return X
 
 
+def split_indices(m: int, fraction: float, seed: int, labels=None) -> tuple:
+    """(kept, held) sorted indices of m examples: `fraction` held out, drawn from a generator seeded
+    from `seed` (its own stream), per class of `labels` when given (each class keeps its share)."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(3,)))
+    groups = [np.flatnonzero(labels == c) for c in np.unique(labels)] if labels is not None else [np.arange(m)]
+    held = np.sort(np.concatenate([rng.permutation(g)[: int(round(fraction * g.size))] for g in groups]))
+    return np.setdiff1d(np.arange(m), held), held
+
+
 def split_validation(data: Dataset, fraction: float, seed: int, stratified: bool = True) -> tuple:
     """(train, validation): `fraction` of the examples held out, drawn from a generator seeded from
     `seed` (its own stream), per class when `stratified` (each class keeps its share); both keep
     the stored order."""
-    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(3,)))
-    labels = data.Y.ravel()
-    groups = [np.flatnonzero(labels == c) for c in np.unique(labels)] if stratified else [np.arange(data.m)]
-    held = np.sort(np.concatenate([rng.permutation(g)[: int(round(fraction * g.size))] for g in groups]))
-    keep = np.setdiff1d(np.arange(data.m), held)
+    keep, held = split_indices(data.m, fraction, seed, data.Y.ravel() if stratified else None)
     if held.size == 0 or keep.size == 0:
         raise DataError(
             f"{data.source}: data.validation: {fraction:g} of its {data.m} examples leaves "

@@ -27,10 +27,12 @@ import numpy as np
 
 from nnctl import checkpoint
 from nnctl.config import Spec, dump_spec, load_config, spec_warnings
-from nnctl.data import Dataset, Normalization, fit_normalization, load_dataset, split_validation
-from nnctl.errors import DataError, DivergedError, Interrupted, RunError
+from nnctl.data import ARRAY_PREFIX, Dataset, Normalization, arrays_sha256, read_raw, dataset_from_arrays, fit_normalization, load_dataset, split_indices, split_validation
+from nnctl.errors import ConfigError, DataError, DivergedError, Interrupted, RunError
+from nnctl.tables import Preprocessor, is_table, read_table, table_dataset
 from nnctl.firstlayer import choose_first_layer
-from nnctl.layout import BOUNDARY_PNG, CHECKPOINT, COSTS_CSV, COSTS_PNG, METRICS, PARAMS, REPRODUCE, RESOLVED, SPEC, Status
+from nnctl.layout import BOUNDARY_PNG, CHECKPOINT, COSTS_CSV, COSTS_PNG, METRICS, PARAMS, REPRODUCE, RESOLVED, SPEC, TABLE, Status
+from nnctl.layers import batch_norm_meta
 from nnctl.metrics import Summary, evaluate_dataset, model_warnings, reproduce_info, write_costs_csv
 from nnctl.network import HEADS, initialize_parameters, predict_proba
 from nnctl.optimizers import OPTIMIZERS, SCHEDULES, epoch_rate, make_optimizer
@@ -69,18 +71,71 @@ class Inputs:
     test: Dataset | None
     validation: Dataset | None
     normalization: Normalization
+    spec: Spec | None = None  # the spec with the task a table's target chose
+    table: Preprocessor | None = None  # a table's fitted column encoding (stored in the run as table.json)
+    notes: list = field(default_factory=list)  # what was chosen from the data and why
 
 
-def load_inputs(spec: Spec) -> Inputs:
+def _table_inputs(spec: Spec, dtype) -> tuple:
+    """(spec for the target's task, train, test, validation, preprocessor, notes) of a spec whose data are
+    tables: the classes from the whole training file, every other statistic (categories, fill values)
+    from its training rows alone (after a validation fraction is held out)."""
+    d, model = spec.data, spec.model
+    request = model.task if model.task != "auto" or not model.output_chosen else model.resolved_task
+    table = read_table(d.train)
+    fit = lambda rows=None: Preprocessor.fit(table, d.target, d.features, d.drop, d.missing, d.unseen, request, rows)  # noqa: E731
+    prep = fit()
+    validation = None
+    if isinstance(d.validation, float):
+        y, kept = prep.target_rows(table)
+        keep, held = split_indices(kept.size, d.validation, spec.train.seed, y if prep.task == "classification" else None)
+        if held.size == 0 or keep.size == 0:
+            raise DataError(
+                f"{d.train}: data.validation: {d.validation:g} of its {kept.size} rows leaves "
+                f"{'no validation' if held.size == 0 else 'no training'} rows; use a larger fraction or give a validation file"
+            )
+        notes = prep.notes
+        prep = fit(kept[keep])
+        prep.notes = notes + [n for n in prep.notes if n not in notes]
+        train = table_dataset(prep, table.rows(kept[keep]), dtype)
+        validation = table_dataset(prep, table.rows(kept[held]), dtype)
+        train.source, validation.source = f"{d.train} (training part, {keep.size} of {kept.size})", f"{d.train} (validation part, {held.size} of {kept.size})"
+    else:
+        train = table_dataset(prep, table, dtype)
+        if isinstance(d.validation, str):
+            validation = table_dataset(prep, read_table(d.validation), dtype)
+    test = table_dataset(prep, read_table(d.test), dtype) if d.test else None
+    try:
+        spec = spec.model_copy(update={"model": model.for_task(prep.task)})
+    except ValueError as exc:
+        raise ConfigError(f"{d.train}: {exc}") from None
+    return spec, train, test, validation, prep, list(prep.notes)
+
+
+def load_inputs(spec: Spec, arrays: dict | None = None) -> Inputs:
     """The training, test and validation sets, checked, with the training set's normalisation
     (its statistics from the training examples alone, after any validation split) applied to all.
     Each is read into memory, or left in its file and streamed (nnctl.stream) where `data.stream`
-    says so."""
+    says so. `arrays` maps a source the spec names (`array:train`) to examples held in memory,
+    (x (m, ...), y (m,), class names), one example per row: nnctl.fit's arrays."""
     from nnctl.stream import open_streamed, stream_choice
 
-    task, dtype = spec.model.task, np.dtype(spec.train.dtype)
+    dtype = np.dtype(spec.train.dtype)
+    if is_table(spec.data.train):
+        if spec.data.stream == "always":
+            raise DataError(f"{spec.data.train}: data.stream: always reads mini-batches from an HDF5 file, and a table is read whole; use stream: auto")
+        spec, train, test, validation, prep, notes = _table_inputs(spec, dtype)
+        return _checked_inputs(spec, train, test, validation, prep, notes)
+    task = spec.model.resolved_task
 
     def load(source, role):
+        if source.startswith(ARRAY_PREFIX):
+            if not arrays or source not in arrays:
+                read_raw(source)  # says the arrays were nnctl.fit's and are not kept
+            if spec.data.stream == "always":
+                raise DataError(f"{source}: data.stream: always reads mini-batches from a file, and these arrays are in memory; use stream: auto")
+            x, y, classes = arrays[source]
+            return dataset_from_arrays(source, x, y, classes, arrays_sha256(x, y), task, dtype, max_classes=None)
         if stream_choice(spec, source, role):
             return open_streamed(source, task, role=role, dtype=dtype)
         return load_dataset(source, task, role=role, dtype=dtype, max_classes=None)
@@ -98,6 +153,13 @@ def load_inputs(spec: Spec) -> Inputs:
                 "streamed (data.stream); give data.validation a file, or use data.stream: never"
             )
         train, validation = split_validation(train, spec.data.validation, spec.train.seed, stratified=task == "classification")
+    return _checked_inputs(spec, train, test, validation, None, [])
+
+
+def _checked_inputs(spec: Spec, train: Dataset, test, validation, prep, notes) -> Inputs:
+    """The sets checked against each other and the model, normalised by the training set's statistics."""
+    task = spec.model.resolved_task
+    streamed = not isinstance(train.X, np.ndarray)
     if streamed and spec.data.normalize == "standardize":
         raise DataError(
             f"{spec.data.train}: data.normalize: standardize needs the training set in memory, and this file is "
@@ -127,7 +189,7 @@ def load_inputs(spec: Spec) -> Inputs:
         if data is not None:
             norm.apply(data.X)
             data.preprocessing = {**data.preprocessing, "normalize": norm.method}
-    return Inputs(train, test, validation, norm)
+    return Inputs(train, test, validation, norm, spec, prep, notes)
 
 
 def _check_classes(spec: Spec, train: Dataset, test: Dataset | None) -> None:
@@ -156,6 +218,11 @@ def _check_classes(spec: Spec, train: Dataset, test: Dataset | None) -> None:
             f"model.layers ends with {model.layers[-1]} but {spec.data.train} holds {k} classes: a "
             f"{model.layer_activations[-1]} output has one unit per class; set model.layers[-1] to {units}, "
             "or give model.hidden and let the data decide"
+        )
+    if test is not None and train.classes and test.classes and list(test.classes) != list(train.classes):
+        raise DataError(
+            f"{test.source}: classes [{', '.join(test.classes[:10])}] (label 0 first), but the training data's are "
+            f"[{', '.join(train.classes[:10])}]: labels would mean other classes; use data of the same classes in the same order"
         )
     if test is not None and test.Y.size and int(test.Y.max()) >= k:
         beyond = np.unique(test.Y[test.Y >= k])
@@ -194,6 +261,9 @@ class _Run:
     position: Position | None = None  # the loop's position, live (the loop updates it in place)
     saved: int | None = None  # the iteration of the newest checkpoint on disk
     saved_sessions: list | None = None  # the session seconds that checkpoint holds
+    table: Preprocessor | None = None  # a table's column encoding, written as table.json
+    notes: list = field(default_factory=list)  # what was chosen from the data (a table's target, encodings)
+    pictures: bool = True  # costs.png and decision_boundary.png (nnctl.fit leaves them out: matplotlib is most of a tiny fit)
 
     @property
     def activations(self):
@@ -202,6 +272,11 @@ class _Run:
     @property
     def dtype(self):
         return np.dtype(self.spec.train.dtype)
+
+    @property
+    def epsilon(self) -> float:
+        """Batch norm's epsilon (the default where no layer is normalised)."""
+        return self.resolved.model.batch_norm_epsilon
 
     @property
     def mini_batch(self) -> bool:
@@ -218,8 +293,13 @@ def train_run(
     command: list | None = None,
     should_stop=None,
     resume: bool = False,
+    arrays: dict | None = None,
+    pictures: bool = True,
 ) -> Summary:
     """Load data, check resources, create the run directory, train, write every file.
+
+    `arrays` holds examples given in memory for the sources the spec names `array:...`
+    (load_inputs); `pictures=False` leaves out costs.png and decision_boundary.png.
 
     With `resume`, continue `run_dir` from its checkpoint (or from the start, seeded, if it has
     none): the final parameters equal those of an uninterrupted run. A diverged run keeps its
@@ -235,7 +315,8 @@ def train_run(
         if resume:
             held.enter_context(run_lock(run_dir))  # one process per run: a second resume refuses
         try:
-            run = _load(spec, run_dir, resume)
+            run = _load(spec, run_dir, resume, arrays)
+            run.pictures = pictures
         except MemoryError:
             raise RunError(
                 f"out of memory while loading {spec.data.train} ({_size(available_memory())} available to this process); "
@@ -243,11 +324,20 @@ def train_run(
             ) from None
         _choose_first_layer(run)
         _preflight(run, runs_root)
-        _open_run_dir(run, config_text, runs_root, command, held)
+        try:
+            _open_run_dir(run, config_text, runs_root, command, held)
+        except OSError as exc:  # a read-only file system, a full disk: before any training, nothing is lost
+            raise RunError(
+                f"{run.run_dir}: cannot write the run's files there ({exc.strerror or exc}); "
+                + ("resuming writes into the run folder: make it writable, or copy the run (cp -r) somewhere writable and resume the copy"
+                   if resume else "choose another --runs-dir")
+            ) from None
         try:
             trainer, batches = _initialise(run)
             try:
                 result = _train(run, trainer, batches, reporter, should_stop)
+                if trainer.stream is not None:
+                    trainer.stream.check()  # the examples trained on are the file hashed when the run began
             finally:
                 if trainer.stream is not None:
                     trainer.stream.close()
@@ -267,21 +357,36 @@ def train_run(
 # ---------------------------------------------------------------- the steps
 
 
-def _load(spec: Spec, run_dir, resume: bool) -> _Run:
-    inputs = load_inputs(spec)
-    train, test = inputs.train, inputs.test
-    if spec.model.task == "classification":
+def _load(spec: Spec, run_dir, resume: bool, arrays: dict | None = None) -> _Run:
+    inputs = load_inputs(spec, arrays)
+    train, test, spec = inputs.train, inputs.test, inputs.spec or spec
+    if spec.model.resolved_task == "classification":
         spec = spec.for_classes(train.k)  # over two classes, a softmax output unless the spec chose one
     layer_dims = spec.layer_dims(train.n_x, train.k)
     resolved = spec.resolved(layer_dims)  # with data.normalize: what auto chose, explicit
     resolved = resolved.model_copy(update={"data": resolved.data.model_copy(update={"normalize": inputs.normalization.method})})
     run = _Run(spec, train, test, layer_dims, resolved, resume=resume,
-               validation=inputs.validation, normalization=inputs.normalization)
+               validation=inputs.validation, normalization=inputs.normalization, table=inputs.table, notes=inputs.notes)
+    _check_batch_norm(run)
     run.own_dir = run_dir is None  # a sweep's trial gets its directory from the sweep; `latest` stays
     run.run_dir = None if run_dir is None else Path(run_dir)
     if resume:
         _check_belongs(run)
     return run
+
+
+def _check_batch_norm(run: _Run) -> None:
+    """A batch of one example has variance 0: refuse a spec whose batches (the last one too) can be that."""
+    if not run.resolved.model.normalised_layers:
+        return
+    m, size = run.train.m, run.spec.train.batch_size if run.mini_batch else run.train.m
+    if m % size == 1:
+        which = "the training set is one example" if m == 1 else f"the last mini-batch of {m} examples in batches of {size} is one example"
+        near = [s for s in (size - 1, size + 1, size - 2, size + 2) if 2 <= s < m and m % s != 1][:2]
+        fix = "use more examples" if m == 1 else "use train.batch_size: " + " or ".join(map(str, near)) if near else f"use train.batch_size: {m} (the full batch)"
+        raise DataError(
+            f"{run.spec.data.train}: model.batch_norm: {which}, whose variance is 0, so batch norm cannot normalise it; {fix}"
+        )
 
 
 def _recorded(run_dir: Path) -> dict:
@@ -330,10 +435,13 @@ def _check_belongs(run: _Run) -> None:
     if not path.exists():
         return
     run.ckpt = ckpt = checkpoint.load(run.run_dir)
+    t = run.spec.train
     batches = Batches(run.train.m, run.spec.train.batch_size if run.mini_batch else None)
     checkpoint.check(
         ckpt, path, settings_now=settings_now, run_id=run.run_id, layer_dims=run.layer_dims, dtype=run.dtype,
         total_epochs=run.spec.train.epoch_count, batches_per_epoch=batches.count, m=run.train.m, record_every=run.spec.train.record_every,
+        normalised=run.resolved.model.normalised_layers,
+        rate=lambda e: epoch_rate(t.decay, t.learning_rate, e, t.decay_rate, t.time_interval), shuffled=run.spec.train.shuffle == "generator",
     )
     sessions = ckpt.meta.get("sessions", [])
     if not (isinstance(sessions, list) and len(sessions) <= 100_000 and all(
@@ -372,7 +480,8 @@ def _preflight(run: _Run, runs_root) -> None:
     dropout = Dropout(keep_probs_per_layer(t.keep_prob, len(run.layer_dims) - 1), t.dropout_masks, t.seed).layers if t.dropout else ()
     in_memory = [d.m for d in (run.train, run.test, run.validation) if d is not None and isinstance(d.X, np.ndarray)]
     preflight(run.layer_dims, run.train.m, run.dtype, run.path, root, available_memory(), _optimizer_arrays(run.spec), _batch_sizes(run),
-              resume=run.resume, dropout_layers=dropout, l2=t.l2 > 0, initial=True, eval_m=max(in_memory, default=0))
+              resume=run.resume, dropout_layers=dropout, l2=t.l2 > 0, initial=True, eval_m=max(in_memory, default=0),
+              batch_norm_layers=run.resolved.model.normalised_layers)
 
 
 def _open_run_dir(run: _Run, config_text, runs_root, command, held: ExitStack) -> None:
@@ -381,11 +490,12 @@ def _open_run_dir(run: _Run, config_text, runs_root, command, held: ExitStack) -
         "layer_dims": run.layer_dims,
         "activations": run.activations,
         "loss": run.resolved.model.loss,
-        "task": run.resolved.model.task,
+        "task": run.resolved.model.resolved_task,
         "classes": run.train.classes,
         "preprocessing": run.train.preprocessing,
         "dtype": spec.train.dtype,
         "total_iterations": spec.train.epoch_count,
+        **batch_norm_meta(run.resolved.model),
     }
     if run.resume:
         _check_same_data(run.run_dir, run.train, run.test)
@@ -402,6 +512,8 @@ def _open_run_dir(run: _Run, config_text, runs_root, command, held: ExitStack) -
         if config_text is not None:
             atomic_write(run.run_dir / SPEC, config_text)
         atomic_write(run.run_dir / RESOLVED, dump_spec(run.resolved))
+        if run.table is not None:
+            write_json(run.run_dir / TABLE, run.table.to_dict())
         rec = reproduce_info(spec, run.train, run.test, command or sys.argv)
         rec.update(run_id=run.run_id, fingerprint=checkpoint.fingerprint(run.resolved), settings=checkpoint.settings(run.resolved))
         write_json(run.run_dir / REPRODUCE, rec)
@@ -415,7 +527,7 @@ def _open_run_dir(run: _Run, config_text, runs_root, command, held: ExitStack) -
 
 def _fresh_params(run: _Run) -> dict:
     m = run.spec.model
-    return initialize_parameters(run.layer_dims, m.init, m.init_scale, make_rng(run.spec), run.dtype)
+    return initialize_parameters(run.layer_dims, m.init, m.init_scale, make_rng(run.spec), run.dtype, run.resolved.model.normalised_layers)
 
 
 def _initialise(run: _Run):
@@ -431,12 +543,13 @@ def _initialise(run: _Run):
     dropout = Dropout(keep_probs_per_layer(t.keep_prob, len(run.layer_dims) - 1), t.dropout_masks, t.seed) if t.dropout else None
     trainer = Trainer(params, X, Y, run.activations, run.resolved.model.loss, path=run.path,
                       dual_state=ckpt.first_layer if ckpt else None, optimizer=optimizer, batch_size=batch_size,
-                      l2=t.l2, dropout=dropout)
+                      l2=t.l2, dropout=dropout, batch_norm_momentum=run.resolved.model.batch_norm_momentum,
+                      batch_norm_epsilon=run.epsilon)
     run.setup_seconds = time.perf_counter() - t0
     batches = Batches(run.train.m, batch_size, t.shuffle, t.seed)
     if run.validation is not None:
         run.monitor = ValidationMonitor(trainer, run.validation, run.resolved.model.loss, run.activations,
-                                        run.resolved.model.task, early=t.early_stopping,
+                                        run.resolved.model.resolved_task, early=t.early_stopping, epsilon=run.epsilon,
                                         unit="epoch" if run.mini_batch else "iteration")
     if ckpt is not None:
         checkpoint.restore(ckpt, trainer, batches, run.run_dir / CHECKPOINT, run.monitor)
@@ -513,7 +626,8 @@ def _save(run: _Run, trainer: Trainer, batches: Batches, result) -> dict:
     curves = {run.spec.name or "run": result.costs}
     if validation:
         curves["validation"] = [(e, c) for e, c, _ in validation]
-    plot_costs(run.run_dir / COSTS_PNG, curves, run.spec.name or "", t.learning_rate)
+    if run.pictures:
+        plot_costs(run.run_dir / COSTS_PNG, curves, run.spec.name or "", t.learning_rate)
     return params
 
 
@@ -528,19 +642,20 @@ def _best(run: _Run):
 def _evaluate(run: _Run, params, result) -> dict:
     metrics = {"status": result.status, "started": run.started}
     in_memory = isinstance(run.train.X, np.ndarray)  # a streamed file is not read whole again for these checks
-    warnings = model_warnings(params, run.activations, run.train, run.resolved.model.task, run.spec.train.learning_rate) if in_memory else []
+    warnings = model_warnings(params, run.activations, run.train, run.resolved.model.resolved_task, run.spec.train.learning_rate,
+                              run.epsilon) if in_memory else []
     if warnings:
         metrics["warnings"] = warnings
     if result.status == Status.DIVERGED:
         return metrics
     for label, data in (("train", run.train), ("test", run.test), ("validation", run.validation)):
         if data is not None:
-            for key, value in evaluate_dataset(params, run.activations, data, run.resolved.model.loss).items():
+            for key, value in evaluate_dataset(params, run.activations, data, run.resolved.model.loss, run.epsilon).items():
                 metrics[f"{label}_{key}"] = value
-    if run.train.n_x == 2 and run.resolved.model.task == "classification" and isinstance(run.train.X, np.ndarray):
+    if run.pictures and run.train.n_x == 2 and run.resolved.model.resolved_task == "classification" and isinstance(run.train.X, np.ndarray):
         plot_decision_boundary(
             run.run_dir / BOUNDARY_PNG,
-            lambda P: HEADS[run.resolved.model.loss].predict(predict_proba(P, params, run.activations)),
+            lambda P: HEADS[run.resolved.model.loss].predict(predict_proba(P, params, run.activations, run.epsilon)),
             run.train.X,
             run.train.Y,
             f"{run.spec.name}: decision boundary",
@@ -595,8 +710,10 @@ def _report(run: _Run, result, metrics: dict) -> Summary:
                 "restored_best": _best(run) is not None and result.status != Status.INTERRUPTED,
             }
     warnings = spec_warnings(run.spec)
-    if warnings:
-        metrics["warnings"] = warnings
+    if warnings:  # beside the model's own (_evaluate), not instead of them
+        metrics["warnings"] = [*warnings, *metrics.get("warnings", [])]
+    if run.notes:
+        metrics["notes"] = run.notes
     if run.resume:
         metrics["resumed_from"] = start
     write_json(run.run_dir / METRICS, metrics)
@@ -607,7 +724,7 @@ def _report(run: _Run, result, metrics: dict) -> Summary:
         run_dir=str(run.run_dir),
         status=str(result.status),
         layers=run.layer_dims,
-        task=run.resolved.model.task,
+        task=run.resolved.model.resolved_task,
         iterations=result.iterations,
         final_cost=final_cost,
         seconds=seconds,
@@ -624,6 +741,7 @@ def _report(run: _Run, result, metrics: dict) -> Summary:
         best_iteration=run.monitor.best_steps if _best(run) is not None and result.status != Status.INTERRUPTED else None,
         sessions=sessions,
         warnings=metrics.get("warnings"),
+        notes=run.notes,
     )
     if result.status == Status.DIVERGED:
         raise DivergedError(f"{result.message}. Run kept at {run.run_dir} (status: diverged)")

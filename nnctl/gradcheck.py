@@ -7,7 +7,8 @@ L2 term when the spec has one). The verdict is the course's relative difference
 
     ||grad - gradapprox||_2 / (||grad||_2 + ||gradapprox||_2)
 
-per layer (W[l] and b[l] together) and over every parameter checked. Its reading: below 1e-7
+per layer (W[l] and b[l] together; W[l], gamma[l] and beta[l] on a batch-normalised layer, whose
+cost is the training mode's, over the batch) and over every parameter checked. Its reading: below 1e-7
 great, above 1e-3 almost surely a bug, in between worth a closer look. Always in float64 (epsilon =
 1e-7 would be below float32's resolution). Dropout is refused: its cost changes with every mask,
 so the course says to check backprop without it, then add it.
@@ -15,11 +16,13 @@ so the course says to check backprop without it, then add it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from nnctl.network import compute_cost, forward
+from nnctl.layers import BATCH_NORM_EPSILON
+from nnctl.network import HEADS, compute_cost, forward
 from nnctl.training import Trainer
 
 EPSILON = 1e-7
@@ -64,9 +67,10 @@ def relative_difference(grad, approx) -> float:
 
 
 def gradient_check(params, X, Y, activations, loss, l2: float = 0.0, epsilon: float = EPSILON,
-                   max_per_layer: int | None = None, seed: int = 0, reference_cost=None) -> GradCheck:
-    """Check the Trainer's gradients of `params` on X (n_x, m), Y (1, m) (softmax: one-hot (k, m))
-    against central differences.
+                   max_per_layer: int | None = None, seed: int = 0, reference_cost=None,
+                   batch_norm_epsilon: float = BATCH_NORM_EPSILON) -> GradCheck:
+    """Check the Trainer's gradients of `params` on X (n_x, m), Y (1, m) (or one-hot (k, m) for
+    softmax) against central differences.
 
     `reference_cost(params)`: another J to differentiate (default: nnctl's, from Z[L] with logaddexp).
     The course's -log(a) and -log(1 - a) lose digits where a is near 1, and central differences
@@ -78,10 +82,11 @@ def gradient_check(params, X, Y, activations, loss, l2: float = 0.0, epsilon: fl
     """
     X = np.asarray(X, np.float64)
     Y = np.asarray(Y, np.float64)
-    Y = Y.reshape(1, -1) if Y.ndim < 2 else Y  # labels (1, m), or one-hot (k, m) for softmax
-    work = {k: np.array(v, dtype=np.float64) for k, v in params.items()}
     L = len(activations)
-    trainer = Trainer(work, X, Y, activations, loss, learning_rate=1.0, l2=l2)
+    if Y.ndim == 1 or Y.shape[0] == 1:  # labels (1, m): as the loss takes them (one-hot (k, m) for softmax)
+        Y = HEADS[loss].encode(Y.reshape(1, -1), params[f"W{L}"].shape[0], np.float64)
+    work = {k: np.array(v, dtype=np.float64) for k, v in params.items()}
+    trainer = Trainer(work, X, Y, activations, loss, learning_rate=1.0, l2=l2, batch_norm_epsilon=batch_norm_epsilon)
     with np.errstate(all="ignore"):
         trainer.forward()
         trainer.backward()
@@ -91,16 +96,19 @@ def gradient_check(params, X, Y, activations, loss, l2: float = 0.0, epsilon: fl
     def cost() -> float:
         if reference_cost is not None:
             return float(reference_cost(work))
-        Zs, As = forward(X, work, activations)
+        Zs, As = forward(X, work, activations, training=True, epsilon=batch_norm_epsilon)
         return compute_cost(Zs[-1], As[-1], Y, loss, work, l2)
 
+    sizes = dict.fromkeys(range(1, L + 1), 0)  # numbers each layer trains (W1, b1, gamma2, ...: the layout's names end in l)
+    for name, start, stop, _ in trainer.optimizer.layout:
+        sizes[int(re.search(r"[0-9]+$", name).group())] += stop - start
     rng = np.random.default_rng(seed)
     result = GradCheck(epsilon=epsilon, m=X.shape[1], l2=float(l2))
     all_g, all_a = [], []
     offset = 0
     with np.errstate(all="ignore"):
         for l in range(1, L + 1):
-            size = work[f"W{l}"].size + work[f"b{l}"].size
+            size = sizes[l]
             index = np.arange(offset, offset + size)
             if max_per_layer is not None and size > max_per_layer:
                 index = np.sort(rng.choice(index, max_per_layer, replace=False))
@@ -127,12 +135,18 @@ def check_spec(spec, examples: int = 8, random_data: bool = False, max_per_layer
     those) or on seeded random data of its input size and classes."""
     from nnctl.errors import ConfigError
     from nnctl.experiment import load_inputs, make_rng
-    from nnctl.network import HEADS, initialize_parameters
+    from nnctl.network import initialize_parameters
 
     if spec.train.dropout:
         raise ConfigError(f"{where}: train.keep_prob: {DROPOUT_REFUSAL}")
+    if spec.model.batch_norm and examples < 2:
+        raise ConfigError(
+            f"{where}: model.batch_norm: one example has variance 0, so every normalised unit is 0 and every "
+            "gradient before it is 0: nothing to check; use --examples 2 or more"
+        )
     rng = np.random.default_rng(np.random.SeedSequence(spec.train.seed, spawn_key=(4,)))
-    classification = spec.model.task == "classification"
+    classification = spec.model.resolved_task == "classification"
+    k = 2
     if random_data:
         from nnctl.data import peek_classes, peek_n_x
 
@@ -143,17 +157,20 @@ def check_spec(spec, examples: int = 8, random_data: bool = False, max_per_layer
         X = rng.standard_normal((n_x, examples))
         Y = rng.integers(0, k, (1, examples)).astype(np.float64) if classification else rng.standard_normal((1, examples))
     else:
-        train = load_inputs(spec).train
+        inputs = load_inputs(spec)
+        train, spec = inputs.train, inputs.spec or spec  # a table's target may have chosen the task
+        if spec.model.resolved_task == "classification":
+            spec, k = spec.for_classes(train.k), train.k  # over two classes: softmax, k units
         pick = np.sort(rng.choice(train.m, min(examples, train.m), replace=False))
-        X, Y = _columns(train.X, pick), train.Y[:, pick]
-        n_x, k = train.n_x, train.k
-    if classification:
+        X, Y = _columns(train.X, pick), train.Y[:, pick]  # a streamed file: only these examples are read
+        n_x = train.n_x
+    if random_data and classification:
         spec = spec.for_classes(k)  # as training does: over two classes a softmax head unless the spec chose one
     resolved = spec.resolved(spec.layer_dims(n_x, k))
-    m = resolved.model
-    params = initialize_parameters(m.layers, m.init, m.init_scale, make_rng(spec), np.float64)
-    Y = HEADS[m.loss].encode(Y, m.layers[-1], np.float64)
-    return gradient_check(params, X, Y, m.activations, m.loss, spec.train.l2, max_per_layer=max_per_layer, seed=spec.train.seed)
+    m = spec.model
+    params = initialize_parameters(resolved.model.layers, m.init, m.init_scale, make_rng(spec), np.float64, resolved.model.normalised_layers)
+    return gradient_check(params, X, Y, resolved.model.activations, resolved.model.loss, spec.train.l2,
+                          max_per_layer=max_per_layer, seed=spec.train.seed, batch_norm_epsilon=m.batch_norm_epsilon)
 
 
 def _classes_of(spec, peek_classes) -> int:

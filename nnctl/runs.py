@@ -23,8 +23,9 @@ import numpy as np
 from nnctl import __version__
 from nnctl.atomic import atomic_path, atomic_write
 from nnctl.errors import RunError
+from nnctl.layers import batch_norm_epsilon, layer_arrays, network_arrays
 
-from nnctl.layout import CHECKPOINT, LATEST, METRICS, PARAMS  # the names live in one place
+from nnctl.layout import CHECKPOINT, LATEST, METRICS, PARAMS, RESOLVED, TABLE  # the names live in one place
 
 
 def create_run_dir(root, name: str, now: datetime | None = None, prefix: str = "") -> Path:
@@ -69,9 +70,24 @@ def readable_file(path) -> Path:
     return path
 
 
+MAX_INT_DIGITS = 40  # nnctl writes no whole number longer than 2**128 (a generator state: 39 digits)
+
+
+def _int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise ValueError(f"a whole number of {len(text.lstrip('-'))} digits, longer than any nnctl writes")
+    return int(text)
+
+
+def parse_json(text: str):
+    """JSON read back from a run or sweep folder: a whole number of hundreds of digits (beyond any
+    float: every later comparison or format would overflow) is damage, refused with ValueError."""
+    return json.loads(text, parse_int=_int)
+
+
 def read_json(path) -> dict:
     try:
-        return json.loads(readable_file(path).read_text())
+        return parse_json(readable_file(path).read_text())
     except (OSError, ValueError) as exc:
         raise RunError(f"{path}: cannot be read ({exc})") from None
 
@@ -100,7 +116,8 @@ def write_costs_csv(path, costs) -> Path:
     return atomic_write(path, "\n".join(lines) + "\n")
 
 
-COST_AXES = ("epoch", "iteration")  # costs.csv's first column: mini-batch runs per epoch, full-batch per iteration
+COST_AXES = ("epoch", "iteration")
+NON_NEGATIVE = ("cost", "validation_cost", "val_cost", "learning_rate", "lr")  # costs.csv columns that are never below 0  # costs.csv's first column: mini-batch runs per epoch, full-batch per iteration
 
 
 def read_costs_columns(path) -> dict:
@@ -110,23 +127,30 @@ def read_costs_columns(path) -> dict:
 
     Rows that do not parse are skipped; a file without an epoch or iteration column then cost raises ValueError.
     """
+    with open(readable_file(path), newline="", encoding="utf-8", errors="replace") as fh:
+        return parse_costs_columns(fh)
+
+
+def parse_costs_columns(lines) -> dict:
+    """read_costs_columns of costs.csv's lines (a file, or its bytes held in memory by nnctl.Model)."""
     import csv
 
-    with open(readable_file(path), newline="", encoding="utf-8", errors="replace") as fh:
-        reader = csv.reader(fh)
-        header = [h.strip().lower() for h in next(reader, [])]
-        if len(header) < 2 or header[0] not in COST_AXES or header[1] != "cost" or len(set(header)) != len(header):
-            raise ValueError("no 'epoch,cost' or 'iteration,cost' header")
-        columns = {h: [] for h in header}
-        for row in reader:
-            if len(row) != len(header):
-                continue
-            try:
-                values = [int(row[0])] + [float(v) if v.strip() else float("nan") for v in row[1:]]
-            except ValueError:
-                continue
-            for h, v in zip(header, values):
-                columns[h].append(v)
+    reader = csv.reader(lines)
+    header = [h.strip().lower() for h in next(reader, [])]
+    if len(header) < 2 or header[0] not in COST_AXES or header[1] != "cost" or len(set(header)) != len(header):
+        raise ValueError("no 'epoch,cost' or 'iteration,cost' header")
+    columns = {h: [] for h in header}
+    for row in reader:
+        if len(row) != len(header):
+            continue
+        try:
+            values = [int(row[0])] + [float(v) if v.strip() else float("nan") for v in row[1:]]
+        except ValueError:
+            continue
+        if not 0 <= values[0] < 2**63 or any(v < 0 for h, v in zip(header[1:], values[1:]) if h in NON_NEGATIVE):
+            continue  # not a step nnctl counts, or a negative cost or rate: a damaged row
+        for h, v in zip(header, values):
+            columns[h].append(v)
     return columns
 
 
@@ -175,10 +199,20 @@ def load_params(path, groups=False):
             if groups:
                 for g in (k for k in f.keys() if isinstance(f[k], h5py.Group)):
                     params.update({f"{g}/{k}": f[g][k][()] for k in f[g].keys()})
-            meta = {key: json.loads(value) for key, value in f.attrs.items()}
+            meta = {key: parse_json(value) for key, value in f.attrs.items()}
     except (OSError, ValueError, KeyError, TypeError) as exc:  # TypeError: an attribute that is not JSON text
         raise RunError(f"{path}: cannot read the parameters ({exc.__class__.__name__}); the file is damaged") from None
     return params, meta
+
+
+def rerun_command(run_dir, reproduce: dict, quote=str) -> str:
+    """How to train the run again: `nnctl train RUN/config.resolved.yaml`, or, for a run nnctl.fit
+    trained on arrays (a data source `array:...`, not kept in the run), the call that does."""
+    data = reproduce.get("data") if isinstance(reproduce, dict) else None
+    sources = [d.get("source") for d in data.values() if isinstance(d, dict)] if isinstance(data, dict) else []
+    if any(isinstance(s, str) and s.startswith("array:") for s in sources):
+        return "nnctl.fit(spec, X, y) in Python, with the same arrays (their SHA-256 above; a run does not keep them)"
+    return f"nnctl train {quote(str(Path(run_dir) / RESOLVED))}"
 
 
 def update_latest(root, run_dir) -> None:
@@ -236,13 +270,24 @@ def validate_run_files(path, params: dict, meta: dict) -> None:
         raise bad("preprocessing.input_shape", f"{shape} holds {size} values but the first layer takes {dims[0]}")
     if not (_is_number(pre.get("scale")) and pre["scale"] > 0):
         raise bad("preprocessing.scale", f"expected a positive number (got {pre.get('scale')!r:.40})")
-    for l in range(1, L + 1):
-        for key, want in ((f"W{l}", (dims[l], dims[l - 1])), (f"b{l}", (dims[l], 1))):
-            value = params.get(key)
-            if value is None:
-                raise bad(key, "missing")
-            if value.shape != want or value.dtype.kind != "f":
-                raise bad(key, f"expected a float array of shape {want} (got {value.dtype} {value.shape})")
+    bn = meta.get("batch_norm", {"layers": []})
+    if not (isinstance(bn, dict) and isinstance(bn.get("layers"), list)
+            and all(isinstance(l, int) and not isinstance(l, bool) and 1 <= l < L for l in bn["layers"])):
+        raise bad("batch_norm.layers", f"expected a list of hidden layer numbers 1 to {L - 1} (got {bn!r:.80})")
+    if bn["layers"] and not (_is_number(bn.get("epsilon")) and bn["epsilon"] > 0):
+        raise bad("batch_norm.epsilon", f"expected a positive number (got {bn.get('epsilon')!r:.40})")
+    want_arrays = layer_arrays(dims, bn["layers"])
+    for key, (want, row) in want_arrays.items():
+        value = params.get(key)
+        if value is None:
+            raise bad(key, "missing")
+        if value.shape != want or value.dtype.kind != "f":
+            raise bad(key, f"expected a float array of shape {want} (got {value.dtype} {value.shape})")
+        if row.name == "running_var" and not (value >= 0).all():  # NaN fails too: its square root would be a warning
+            raise bad(key, "expected variances, numbers >= 0")
+    extra = sorted(set(network_arrays(params)) - set(want_arrays))
+    if extra:
+        raise bad(extra[0], f"not an array of layers {dims}{' with batch norm on ' + str(bn['layers']) if bn['layers'] else ''}")
 
 
 @dataclass
@@ -253,10 +298,16 @@ class Run:
     metrics: dict
     note: str | None = None  # set when the run is unfinished and its parameters are partial
     normalization: object = None  # nnctl.data.Normalization: what evaluate and predict apply to inputs
+    table: object = None  # nnctl.tables.Preprocessor of a run trained on a table (table.json)
 
     @property
     def activations(self) -> list:
         return self.meta["activations"]
+
+    @property
+    def epsilon(self) -> float:
+        """Batch norm's epsilon, for inference with the running averages."""
+        return batch_norm_epsilon(self.meta)
 
 
 def resolve_run_path(path) -> Path:
@@ -335,7 +386,26 @@ def load_run(path) -> Run:
     else:
         raise RunError(f"{path}: the run has no {PARAMS} and no {CHECKPOINT} (unfinished or failed run); train it again")
     validate_run_files(source, params, meta)
-    return Run(path=path, params=params, meta=meta, metrics=metrics, note=note, normalization=load_normalization(source, meta))
+    return Run(path=path, params=network_arrays(params), meta=meta, metrics=metrics, note=note, normalization=load_normalization(source, meta),
+               table=load_table_encoding(path, meta))
+
+
+def load_table_encoding(path: Path, meta: dict):
+    """The Preprocessor of a run trained on a table (None for other runs), checked against params.h5."""
+    from nnctl.tables import Preprocessor
+
+    file = path / TABLE
+    if not file.exists() and not file.is_symlink():
+        return None
+    prep = Preprocessor.from_dict(read_json_object(file), str(file), error=RunError)
+    fix = "the file is damaged or from another run, so train the run again"
+    if prep.n_x != meta["layer_dims"][0]:
+        raise RunError(f"{file}: encodes {prep.n_x} features but the first layer takes {meta['layer_dims'][0]}; {fix}")
+    if prep.task != meta.get("task", "classification"):
+        raise RunError(f"{file}: task: {prep.task}, but params.h5 holds a {meta.get('task')} model; {fix}")
+    if prep.task == "classification" and prep.classes != meta.get("classes"):
+        raise RunError(f"{file}: classes: {prep.classes!r:.80} differ from params.h5's; {fix}")
+    return prep
 
 
 def load_normalization(path, meta: dict):
@@ -445,7 +515,7 @@ def list_runs(root, skipped: list | None = None) -> list:
         if run.is_symlink() or run.parent.is_symlink():
             continue
         try:
-            m = json.loads(readable_file(metrics_path).read_text())
+            m = parse_json(readable_file(metrics_path).read_text())
             if not isinstance(m, dict):
                 raise ValueError(f"{METRICS} holds {_kind(m)}, not a metrics object")
             if metrics_problem(m):
@@ -514,6 +584,8 @@ def find_run(name, runs_root="runs") -> Path:
 def _run_by_prefix(name: str, root: Path) -> Path | None:
     """The one run (or sweep trial) under `root` whose name starts with `name`; an error naming
     the candidates when several do; None when none does."""
+    if "…" in name.rstrip("…"):  # cut in the middle by `nnctl runs`: its start and its end
+        return _run_by_ends(name, root)
     prefix = name.rstrip("…").rstrip(".") if name.endswith(("…", "...")) else name
     if not prefix or not root.is_dir() or prefix.count("/") > 1 or ".." in prefix.split("/"):
         return None
@@ -527,6 +599,25 @@ def _run_by_prefix(name: str, root: Path) -> Path | None:
         shown = ", ".join(f"{parent + '/' if parent else ''}{n}" for n in names[:8]) + (", …" if len(names) > 8 else "")
         raise RunError(f"{name}: names {len(names)} runs in {root} ({shown}); give more of the name")
     return folder / names[0] if names else None
+
+
+def _run_by_ends(name: str, root: Path) -> Path | None:
+    """The one run or sweep trial (`sweep-.../NN-label`) under `root` whose name, as `nnctl runs` prints
+    it, starts and ends as `name` does around its "…"."""
+    head, _, tail = name.partition("…")
+    tail = tail.rstrip("…")
+    if not root.is_dir():
+        return None
+    try:
+        tops = [p for p in root.iterdir() if p.is_dir() and not p.is_symlink()]
+        names = [p.name for p in tops] + [f"{p.name}/{q.name}" for p in tops if p.name.startswith("sweep-")
+                                          for q in p.iterdir() if q.is_dir() and not q.is_symlink()]
+    except OSError:
+        return None
+    found = sorted(n for n in names if n.startswith(head) and n.endswith(tail) and len(n) >= len(head) + len(tail))
+    if len(found) > 1:
+        raise RunError(f"{name}: names {len(found)} runs in {root} ({', '.join(found[:8])}{', …' if len(found) > 8 else ''}); give more of the name")
+    return root / found[0] if found else None
 
 
 def run_labels(a: Path, b: Path, root=None) -> tuple:

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from nnctl.layers import BATCH_NORM_EPSILON
 from nnctl.network import HEADS, LOSSES, compute_cost, forward
 
 MONITORS = {"validation_cost": -1.0, "validation_accuracy": 1.0}  # the sign that makes larger better
 
 
 class ValidationMonitor:
-    def __init__(self, trainer, data, loss: str, activations, task: str, reporter=None, early=None, unit="iteration"):
+    def __init__(self, trainer, data, loss: str, activations, task: str, reporter=None, early=None, unit="iteration",
+                 epsilon: float = BATCH_NORM_EPSILON):
         self.trainer, self.data, self.loss, self.activations, self.task = trainer, data, loss, activations, task
+        self.epsilon = epsilon  # batch norm's: the validation set goes through in inference mode
         self.reporter, self.early, self.unit = reporter, early, unit
         self.rows: list = []  # (epoch, cost, accuracy or nan)
         self.best_value: float | None = None  # in the monitored quantity's own units
@@ -34,10 +37,10 @@ class ValidationMonitor:
         X, labels = self.data.X, self.data.Y
         blocks = [(0, X)] if isinstance(X, np.ndarray) else X.blocks()
         with np.errstate(all="ignore"):
-            outs = [forward(Xb, params, self.activations) for _, Xb in blocks]
+            outs = [forward(Xb, params, self.activations, epsilon=self.epsilon) for _, Xb in blocks]
             ZL = np.concatenate([Zs[-1] for Zs, _ in outs], axis=1)  # (units, m)
             AL = np.concatenate([As[-1] for _, As in outs], axis=1)
-            Y = HEADS[self.loss].encode(labels, AL.shape[0], AL.dtype)
+            Y = HEADS[self.loss].encode(labels, AL.shape[0], AL.dtype)  # labels (1, m), or one-hot (k, m) for softmax
             cost = compute_cost(ZL, AL, Y, self.loss)
             acc = LOSSES[self.loss].score(AL, labels)["accuracy"] if self.task == "classification" else float("nan")
         return cost, acc

@@ -273,6 +273,35 @@ def truncate(name):
     return edit
 
 
+def bn_run_then(edit):
+    """A finished run of GOOD with model.batch_norm: true (params.h5 holds gamma1, beta1, running_*1), then `edit(params.h5)`."""
+
+    def write(path):
+        from nnctl.config import load_config
+        from nnctl.experiment import train_run
+
+        course_h5(path.parent / "train.h5")
+        (path.parent / "bn.yaml").write_text(GOOD.replace("hidden: [3]", "hidden: [3], batch_norm: true"))
+        summary = train_run(load_config(path.parent / "bn.yaml"), runs_root=path.parent / "runs")
+        Path(summary.run_dir).rename(path)
+        with h5py.File(path / "params.h5", "r+") as f:
+            edit(f)
+
+    return write
+
+
+def _negative_variance(f):
+    f["running_var1"][0, 0] = -1.0
+
+
+def _bias_beside_beta(f):
+    f["b1"] = np.zeros((3, 1))
+
+
+def _no_gamma(f):
+    del f["gamma1"]
+
+
 def trained_then(*edits):
     """A finished run (trained_run), then each edit(run) applied: the attacks on files read back."""
 
@@ -309,6 +338,57 @@ def write_file(name, text):
         (run / name).write_text(text)
 
     return edit
+
+
+def mat(**arrays):
+    def write(path):
+        import scipy.io
+
+        scipy.io.savemat(path, arrays)
+
+    return write
+
+
+TABLE = "species,island,bill_mm\nAdelie,Torgersen,39.1\nAdelie,Dream,39.5\nGentoo,Biscoe,46.1\nGentoo,Biscoe,50.0\n"
+
+
+def table_run(path):
+    """A finished run trained on a small table (for predict and evaluate cases)."""
+    from nnctl.config import load_config
+    from nnctl.experiment import train_run
+
+    (path.parent / "p.csv").write_text(TABLE)
+    (path.parent / "t.yaml").write_text("data: {train: p.csv, target: species}\ntrain: {epochs: 2}\n")
+    Path(train_run(load_config(path.parent / "t.yaml"), runs_root=path.parent / "runs").run_dir).rename(path)
+
+
+def table_run_then(edit):
+    def write(path):
+        table_run(path)
+        edit(path)
+
+    return write
+
+
+def sparse_x(path):
+    import scipy.io
+    import scipy.sparse
+
+    scipy.io.savemat(path, {"X": scipy.sparse.csr_matrix(np.eye(4)), "y": np.ones((4, 1))})
+
+
+def damaged_gzip_h5(path):
+    x = np.random.default_rng(0).normal(size=(2000, 4))
+    with h5py.File(path, "w") as f:
+        f.create_dataset("x", data=x, chunks=(250, 4), compression="gzip")
+        f["y"] = (x[:, 0] > 0).astype(np.int64)
+    with h5py.File(path, "r") as f:
+        chunk = f["x"].id.get_chunk_info(2)
+    data = bytearray(path.read_bytes())
+    for i in range(chunk.byte_offset + 10, chunk.byte_offset + chunk.size - 4):
+        data[i] ^= 0xA5
+    path.write_bytes(bytes(data))
+
 
 
 CASES = [
@@ -865,10 +945,109 @@ CASES += [
     Case("runs compare with a start of a name that two runs share", {"runs/moons-a1/x.txt": "x", "runs/moons-a2/x.txt": "x"},
          ["runs", "compare", "moons-a…", "moons-a1", "--runs-dir", "{tmp}/runs"],
          "Error: moons-a…: names 2 runs in {tmp}/runs (moons-a1, moons-a2); give more of the name"),
+    # ---- tables (CSV, TSV, Parquet)
+    Case("table with a row of fewer fields", {"t.csv": "a,b\n1,2\n3\n"}, ["train", "--data", "{tmp}/t.csv"],
+         "Error: {tmp}/t.csv: line 3 has 1 fields but line 1 has 2 (fields split at ','); give every row the same columns "
+         "(quote a field that holds the delimiter)"),
+    Case("table that is not UTF-8", {"t.csv": b"a,b\n1,2\n3,\xe9\n"}, ["train", "--data", "{tmp}/t.csv"],
+         "Error: {tmp}/t.csv: line 3: byte 0xe9 is not UTF-8 text; save the table as UTF-8 (a spreadsheet's 'CSV UTF-8' format)"),
+    Case("table with a missing value (data.missing: error, the default)", {"t.csv": "x,y\n1,a\nNA,b\n3,a\n"},
+         ["train", "--data", "{tmp}/t.csv", "--target", "y"],
+         "Error: {tmp}/t.csv: line 3, column 'x': the value is missing (1 missing in all); set data.missing: mean, median, most_frequent or drop"),
+    Case("--target naming no column", {"t.csv": TABLE}, ["train", "--data", "{tmp}/t.csv", "--target", "specie"],
+         "Error: {tmp}/t.csv: data.target: no column 'specie'; did you mean 'species'? (columns: species, island, bill_mm)"),
+    Case("--target without --data", {}, ["train", "--target", "species"],
+         "Error: --target names a column of --data TABLE; give --data too (or a CONFIG whose data.train is a table)"),
+    Case("data.target for an HDF5 file", cfg(GOOD.replace("train.h5}", "train.h5, target: y}")), ["train", "{tmp}/c.yaml"],
+         "Error: {tmp}/c.yaml: data.target: for tables only (.csv, .tsv, .parquet); data.train is 'train.h5': leave data.target out"),
+    Case("data.features and data.drop together", {"t.csv": TABLE, "c.yaml": "data: {train: t.csv, features: [bill_mm], drop: [island]}\n"},
+         ["train", "{tmp}/c.yaml"],
+         "Error: {tmp}/c.yaml: data.features lists the columns to use and data.drop the columns to leave out; give one of them"),
+    Case("model.task: regression of a text target", {"t.csv": TABLE}, ["train", "--data", "{tmp}/t.csv", "--target", "species", "--set", "model.task=regression"],
+         "Error: {tmp}/t.csv: line 2, column 'species': 'Adelie' is not a number, and a regression needs numbers; "
+         "use model.task: classification (or auto) for a target of classes"),
+    Case("data.stream: always with a table", {"t.csv": TABLE}, ["train", "--data", "{tmp}/t.csv", "--set", "data.stream=always"],
+         "Error: {tmp}/t.csv: data.stream: always reads mini-batches from an HDF5 file, and a table is read whole; use stream: auto"),
+    Case("predict rows without a training column", {"run": table_run, "rows.csv": "species,bill_mm\nAdelie,40\n"},
+         ["predict", "{tmp}/rows.csv", "--run", "{tmp}/run"],
+         "Error: {tmp}/rows.csv: no column 'island', which the model was trained on; give a table with the training columns (bill_mm, island)"),
+    Case("predict a category training never saw", {"run": table_run, "rows.csv": "island,bill_mm\nAtlantis,40\n"},
+         ["predict", "{tmp}/rows.csv", "--run", "{tmp}/run"],
+         "Error: {tmp}/rows.csv: line 2, column 'island': category 'Atlantis' was not in the training data ('Biscoe', 'Dream', 'Torgersen'); "
+         "fix the value, or train with data.unseen: zeros to encode unseen categories as all zeros"),
+    Case("evaluate rows of a class the run never saw", {"run": table_run, "rows.csv": "species,island,bill_mm\nChinstrap,Dream,46.5\n"},
+         ["evaluate", "{tmp}/run", "--data", "{tmp}/rows.csv"],
+         "Error: {tmp}/rows.csv: line 2, column 'species': class 'Chinstrap' is not one the run was trained on ('Adelie', 'Gentoo'); "
+         "evaluate with rows of the run's classes"),
+    Case("a run's table.json edited", {"run": table_run_then(lambda run: (run / "table.json").write_text(
+         (run / "table.json").read_text().replace('"unseen": "error"', '"unseen": "ignore"')))},
+         ["evaluate", "{tmp}/run"],
+         "Error: {tmp}/run/table.json: unseen: expected error | zeros; the file is damaged or was edited, so train the run again"),
     Case("train --resume of a sweep folder", {"s": sweep_dir()}, ["train", "--resume", "{tmp}/s"],
          "Error: {tmp}/s: is a sweep, not a run; resume it with: nnctl sweep --resume {tmp}/s"),
     Case("runs show of a sweep folder whose trials have not run", {"s": sweep_dir()}, ["runs", "show", "{tmp}/s"],
          "Error: {tmp}/s: is a sweep, not a run, and none of its trials has finished; nnctl sweep --resume {tmp}/s"),
+    # ---- batch normalisation (docs/batch-norm.md)
+    Case("batch_norm naming the output layer", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "model.batch_norm=[2]"],
+         "Error: {tmp}/c.yaml (with --set model.batch_norm=[2]): model.batch_norm: layer 2 is not a hidden layer of this 2-layer network "
+         "(its one hidden layer is 1); batch norm normalises hidden layers, never the input or the output layer"),
+    Case("batch_norm of a number", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "model.batch_norm=1"],
+         "Error: {tmp}/c.yaml (with --set model.batch_norm=1): model.batch_norm: must be true, false or a list of hidden layer numbers "
+         "such as [1, 2] (got 1)"),
+    Case("batch_norm without hidden layers", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "model.hidden=[]", "--set", "model.batch_norm=true"],
+         "Error: {tmp}/c.yaml (with --set model.hidden=[] --set model.batch_norm=true): model.batch_norm: this network has no hidden "
+         "layers to normalise; add model.hidden, or batch_norm: false"),
+    Case("batch_norm with mini-batches of one example", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "model.batch_norm=true",
+                                                                   "--set", "train.iterations=null", "--set", "train.epochs=2", "--set", "train.batch_size=1"],
+         "Error: {tmp}/c.yaml (with --set model.batch_norm=true --set train.iterations=null --set train.epochs=2 --set train.batch_size=1): "
+         "train.batch_size: 1 example per mini-batch has variance 0, so model.batch_norm would normalise every unit to 0 (PyTorch refuses "
+         "it too); use a batch_size of 2 or more, or model.batch_norm: false"),
+    Case("batch_norm whose last mini-batch is one example", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "model.batch_norm=true",
+                                                                       "--set", "train.iterations=null", "--set", "train.epochs=2", "--set", "train.batch_size=7"],
+         "Error: {tmp}/train.h5: model.batch_norm: the last mini-batch of 8 examples in batches of 7 is one example, whose variance is 0, "
+         "so batch norm cannot normalise it; use train.batch_size: 6 or 5"),
+    Case("gradient check of a batch-normalised spec on one example", cfg(GOOD),
+         ["gradcheck", "{tmp}/c.yaml", "--set", "model.batch_norm=true", "--examples", "1"],
+         "Error: {tmp}/c.yaml: model.batch_norm: one example has variance 0, so every normalised unit is 0 and every gradient "
+         "before it is 0: nothing to check; use --examples 2 or more"),
+    Case("batch_norm_momentum of 1", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "model.batch_norm_momentum=1"],
+         "Error: {tmp}/c.yaml (with --set model.batch_norm_momentum=1): model.batch_norm_momentum: must be less than 1 (got 1)"),
+    Case("params.h5 with a negative running variance", {"run": bn_run_then(_negative_variance)}, ["evaluate", "{tmp}/run"],
+         "Error: {tmp}/run/params.h5: running_var1: expected variances, numbers >= 0; the file is damaged or not written by nnctl, so train the run again"),
+    Case("params.h5 with b1 beside a batch-normalised layer's beta1", {"run": bn_run_then(_bias_beside_beta)}, ["evaluate", "{tmp}/run"],
+         "Error: {tmp}/run/params.h5: b1: not an array of layers [48, 3, 1] with batch norm on [1]; the file is damaged or not written by nnctl, so train the run again"),
+    Case("params.h5 of a batch-normalised run without gamma1", {"run": bn_run_then(_no_gamma)}, ["evaluate", "{tmp}/run"],
+         "Error: {tmp}/run/params.h5: gamma1: missing; the file is damaged or not written by nnctl, so train the run again"),
+    Case("a test file whose class list is in another order than the training file's",
+         {"c.yaml": "data: {train: train.h5, test: test.h5}\nmodel: {hidden: [3]}\ntrain: {learning_rate: 0.1, iterations: 5}\n",
+          "train.h5": plain_h5(x=np.eye(4), y=np.array([0, 1, 0, 1]), classes=np.array([b"cat", b"dog"])),
+          "test.h5": plain_h5(x=np.eye(4), y=np.array([1, 0, 1, 0]), classes=np.array([b"dog", b"cat"]))},
+         ["train", "{tmp}/c.yaml", "--runs-dir", "{tmp}/runs"],
+         "Error: {tmp}/test.h5: classes [dog, cat] (label 0 first), but the training data's are [cat, dog]: labels would mean "
+         "other classes; use data of the same classes in the same order"),
+    Case("train of the resolved spec of a run nnctl.fit trained on arrays (data.train: array:train)",
+         {"r.yaml": GOOD.replace("train.h5", "array:train")}, ["train", "{tmp}/r.yaml", "--runs-dir", "{tmp}/runs"],
+         "Error: array:train: arrays given to nnctl.fit in Python, which a run does not keep; "
+         "call nnctl.fit(spec, X, y) again, or give the data as a file (data.train: FILE.h5)"),
+    # ---- hostile input (issue 20; docs/hostile-input.md)
+    Case("MATLAB file whose X is sparse", {"m.mat": sparse_x}, ["data", "info", "{tmp}/m.mat"],
+         "Error: {tmp}/m.mat: X: a sparse matrix; save it as a full one (MATLAB: X = full(X); save -v7)"),
+    Case("MATLAB file whose X has no rows", {"m.mat": mat(X=np.zeros((0, 2)), y=np.zeros((0, 1)))}, ["data", "info", "{tmp}/m.mat"],
+         "Error: {tmp}/m.mat: X: (0, 2), no examples; expected a matrix of one example per row"),
+    Case("MATLAB file whose X is a cell array", {"m.mat": mat(X=np.array([[1, "a"]], dtype=object), y=np.ones((1, 1)))},
+         ["data", "import", "{tmp}/m.mat", "-o", "{tmp}/o.h5"],
+         "Error: {tmp}/m.mat: X: a cell array or struct, not numbers; save X as a numeric matrix"),
+    Case("damaged gzip chunk met by the finite check of a streamed file",
+         {"d.h5": damaged_gzip_h5, "c.yaml": "data: {train: d.h5, stream: always}\ntrain: {learning_rate: 0.1, epochs: 1, batch_size: 100}\n"},
+         ["train", "{tmp}/c.yaml", "--runs-dir", "{tmp}/runs", "-q"],
+         "Error: {tmp}/d.h5: the array 'x' cannot be read at rows 0 to 1999 (Can't synchronously read data (filter returned failure during read)); "
+         "the file is damaged, write it again"),
+    Case("Dask address whose host is not a host name", cfg(GOOD),
+         ["sweep", "{tmp}/c.yaml", "--grid", "train.seed=1,2", "--executor", "dask", "--address", "tcp://-x..y:8786"],
+         "Error: --address tcp://-x..y:8786: -x..y is not a valid host name or IP address (labels of 1 to 63 letters, digits and '-', "
+         "not starting or ending with '-'); e.g. --address tcp://10.0.0.5:8786"),
+    Case("a file name with Rich markup and a terminal escape sequence", {}, ["train", "{tmp}/[/x]\x1b[2J\u202e.yaml"],
+         "Error: {tmp}/[/x]\\x1b[2J\\u202e.yaml: no such config file"),
 ]
 
 

@@ -280,6 +280,10 @@ MODEL = {
     "init_scale": _pick([0.01, 0.1, 1.0], 0.6),
     "init_rng": _pick(["generator", "legacy"]),
     "allow_symmetry": lambda draw, ctx: ctx.spec["model"].get("allow_symmetry", OMIT),
+    "task": lambda draw, ctx: _maybe(draw, "regression" if ctx.source.task == "regression" else "classification", 0.7),
+    "batch_norm": lambda draw, ctx: _maybe(draw, True, 0.8) if ctx.hidden else OMIT,
+    "batch_norm_momentum": _pick([0.5, 0.9], 0.8),
+    "batch_norm_epsilon": _pick([1e-5, 1e-3], 0.8),
 }
 TRAIN = {
     "learning_rate": lambda draw, ctx: draw(st.sampled_from([0.001, 0.01, 0.05, 0.2])),
@@ -315,6 +319,12 @@ EARLY_STOPPING_KEYS = {"monitor", "patience", "min_delta", "restore_best"}  # wh
 
 # keys of the spec the test sets itself rather than draws, with the reason
 NOT_DRAWN = {
+    # a table (CSV) source is not yet a row of SOURCES: until it is, its keys are not drawn
+    "data.target": "CSV tables: no table source in SOURCES yet",
+    "data.features": "CSV tables: no table source in SOURCES yet",
+    "data.drop": "CSV tables: no table source in SOURCES yet",
+    "data.missing": "CSV tables: no table source in SOURCES yet",
+    "data.unseen": "CSV tables: no table source in SOURCES yet",
     "name": "the test names each case (any valid name is a folder name; test_config covers the pattern)",
     "runs_dir": "the test's temporary runs folder (also given as --runs-dir)",
 }
