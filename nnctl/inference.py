@@ -286,7 +286,7 @@ def checked_inputs(run: Run, x, path, first: int, names=None) -> np.ndarray:
             raise refuse(j, c, f"overflows {dtype} after normalisation")
         # the first layer: |Z1| <= max|W1| * sum|x| + max|b1|; an example whose bound reaches a
         # quarter of the dtype's range is refused: its product may overflow (1e308 gave P = 1.0)
-        W1, b1 = run.params["W1"], run.params["b1"]
+        W1, b1 = run.params["W1"], run.params.get("b1", np.zeros(1))  # a batch-normalised first layer has no b1 (beta instead)
         bound = float(np.abs(W1).max(initial=0)) * np.abs(X).sum(axis=0, dtype=np.float64) + float(np.abs(b1).max(initial=0))
         near = np.flatnonzero(~(bound < np.finfo(dtype).max / 4))
         if near.size:

@@ -446,3 +446,17 @@ def test_gradcheck_checks_the_spec_with_its_l2_term(tmp_path):
     spec = load_config(_softmax_spec(tmp_path, extra_train=", l2: 2.5"))
     result = check_spec(spec, examples=5)
     assert result.l2 == 2.5 and result.difference < 1e-7
+
+
+def test_batch_norm_run_predicts_an_h5_file(tmp_path):
+    """Found by the property test after batch norm joined: predict on a file of a run whose first
+    layer is batch-normalised (no b1) raised KeyError: 'b1'."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(30) * 3 + 5
+    with h5py.File(tmp_path / "one.h5", "w") as f:
+        f["x"], f["y"] = x, (x > 5).astype(np.int64)
+    spec = _spec(tmp_path, f"data: {{train: one.h5}}\nmodel: {{hidden: [3], batch_norm: true}}\n"
+                           f"train: {{learning_rate: 0.01, epochs: 2, batch_size: 10}}\nruns_dir: {tmp_path / 'runs'}\n")
+    _ok(invoke("train", spec, "--quiet", "--no-report"))
+    rows = _ok(invoke("predict", tmp_path / "one.h5", "--run", _latest(tmp_path / "runs"), "--json")).stdout.splitlines()
+    assert len(rows) == 30 and json.loads(rows[0])["error"] is None
