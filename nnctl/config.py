@@ -279,6 +279,17 @@ class SweepSpec(_Strict):
     grid: dict[str, list] = Field(default_factory=dict, description="key.path: [values]; the product is swept")
 
 
+class SearchSpec(_Strict):
+    """A random search for `nnctl sweep` (docs/search.md); `nnctl train` ignores it."""
+
+    trials: int = Field(ge=1, le=10_000, description="random draws per round")
+    seed: Optional[int] = Field(None, ge=0, le=MAX_SEED, description="the draws' generator (default: train.seed)")
+    rounds: int = Field(1, ge=1, le=20, description="coarse to fine: each round draws inside the region of the best trials so far")
+    space: dict[str, str] = Field(min_length=1, description="key.path: DIST(args), e.g. train.learning_rate: loguniform(1e-4, 1)")
+    halving: Optional[int] = Field(None, ge=2, le=100, description="successive halving: keep the best 1/halving at each budget")
+    min_budget: Optional[int] = Field(None, ge=1, description="epochs (iterations full batch) of the first budget, with halving")
+
+
 class Spec(_Strict):
     name: Optional[str] = Field(None, pattern=NAME_PATTERN, max_length=MAX_NAME, description="default: the config file's name")
     data: DataSpec
@@ -286,6 +297,7 @@ class Spec(_Strict):
     train: TrainSpec
     runs_dir: str = Field("runs", min_length=1, description="relative to the working directory")
     sweep: Optional[SweepSpec] = None
+    search: Optional[SearchSpec] = None
 
     @model_validator(mode="after")
     def _check_dropout(self):
