@@ -385,6 +385,8 @@ def _swept(value) -> str:
     """A swept value as the table shows it: lists as 20x7 (like the trial's name), numbers as typed."""
     if isinstance(value, list):
         return "x".join(map(str, value)) or "none"
+    if isinstance(value, float) and len(str(value)) > 8:
+        return f"{value:.4g}"  # a random draw; summary.csv keeps every digit
     return "—" if value is None else str(value)
 
 
