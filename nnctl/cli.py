@@ -466,6 +466,40 @@ def sweep(
         )
 
 
+@app.command("lr-find")
+@handles_errors
+def lr_find(
+    config: Path = typer.Argument(..., help="The YAML spec."),
+    overrides: List[str] = typer.Option([], "--set", help="Override a key: --set train.batch_size=32 (repeatable)."),
+    low: float = typer.Option(1e-7, "--low", help="The first learning rate."),
+    high: float = typer.Option(10.0, "--high", help="The last learning rate."),
+    steps: int = typer.Option(100, "--steps", min=2, max=100_000, help="Mini-batch steps (full-batch iterations), one rate each."),
+    runs_dir: Optional[Path] = typer.Option(None, "--runs-dir", help="Root for the lr-find folder (default: the spec's runs_dir)."),
+):
+    """The learning-rate range test: raise the rate exponentially over a short run, plot cost against rate.
+
+    Suggests a tenth of the rate at the smoothed cost's minimum (docs/search.md says why).
+
+    Example: nnctl lr-find configs/spiral.yaml --steps 200
+    """
+    from nnctl.config import load_config
+    from nnctl.lrfind import SUGGESTION, range_test, write_range_test
+
+    spec = load_config(config, overrides)
+    test = range_test(spec, low, high, steps)
+    name = spec.name or config.stem
+    folder = write_range_test(test, runs_dir or spec.runs_dir, name,
+                              {"config": str(config), "overrides": list(overrides), "low": low, "high": high, "steps": steps})
+    steepest = f"{test.steepest:.3g}" if test.steepest is not None else "—"
+    display.out_console().print(
+        f"suggested learning_rate: {test.suggested:.3g} ({SUGGESTION})\n"
+        f"smoothed cost lowest at {test.minimum:.3g}; steepest descent at {steepest}; "
+        f"{len(test.rates)} of {steps} steps ({test.stopped})",
+        markup=False, highlight=False,
+    )
+    display.say(f"lr-find: {folder}")
+
+
 @runs_app.callback()
 @handles_errors
 def runs_list(

@@ -213,9 +213,14 @@ class TrainSpec(_Strict):
     beta1: float = Field(0.9, ge=0, lt=1, description="adam")
     beta2: float = Field(0.999, ge=0, lt=1, description="rmsprop, adam")
     epsilon: float = Field(1e-8, gt=0, description="rmsprop, adam")
-    decay: ScheduleName = Field("none", description="inverse_time: alpha_0 / (1 + decay_rate floor(epoch / time_interval))")
+    decay: ScheduleName = Field(
+        "none", description="inverse_time: alpha_0 / (1 + decay_rate floor(epoch / time_interval)); one_cycle: warm-up then annealing"
+    )
     decay_rate: float = Field(1.0, ge=0)
     time_interval: int = Field(1, ge=1, description="epochs between decays")
+    one_cycle_warmup: float = Field(0.3, gt=0, lt=1, description="one_cycle: the fraction of the epochs spent warming up")
+    one_cycle_div: float = Field(25.0, gt=1, description="one_cycle: starts at learning_rate / one_cycle_div")
+    one_cycle_final_div: float = Field(1e4, ge=1, description="one_cycle: ends at learning_rate / (one_cycle_div * one_cycle_final_div)")
     l2: float = Field(0.0, ge=0, description="lambda: cost + lambda/(2m) sum ||W||^2, gradient + (lambda/m) W; m the batch's examples")
     keep_prob: Union[Annotated[float, Field(gt=0, le=1)], list[Annotated[float, Field(gt=0, le=1)]]] = Field(
         1.0, description="inverted dropout: probability of keeping a hidden unit, one for all hidden layers or one per hidden layer"

@@ -260,6 +260,15 @@ def train_run(
             raise _stopped(run, exc, should_stop) from None
 
 
+def prepare_trainer(spec: Spec):
+    """(trainer, batches, layer_dims) for `spec`, initialised as `train` would, no run folder:
+    for tools that drive the loop themselves (nnctl.lrfind)."""
+    run = _load(spec, None, False)
+    _choose_first_layer(run)
+    trainer, batches = _initialise(run)
+    return trainer, batches, run.layer_dims
+
+
 # ---------------------------------------------------------------- the steps
 
 
@@ -454,7 +463,8 @@ def _train(run: _Run, trainer: Trainer, batches: Batches, reporter, should_stop,
     if run.monitor is not None:
         run.monitor.reporter = reporter
     t = run.spec.train
-    rate = (lambda e: epoch_rate(t.decay, t.learning_rate, e, t.decay_rate, t.time_interval)) if SCHEDULES[t.decay].varies else None
+    keys = {k: getattr(t, k) for k in SCHEDULES[t.decay].keys}
+    rate = (lambda e: epoch_rate(t.decay, t.learning_rate, e, total=t.epoch_count, **keys)) if SCHEDULES[t.decay].varies else None
     fp = checkpoint.fingerprint(run.resolved)
     meta = {**run.meta, "first_layer_reason": run.path_reason}
     ckpt = run.ckpt
