@@ -288,3 +288,18 @@ def test_grid_sweep_now_chooses_on_validation_not_test(tmp_path, moons):
     assert s["best"]["metric"] == "validation_accuracy" and s["best"]["value"] == max(vals.values())
     assert s["trials"][0]["trial"] == s["best"]["trial"]
     assert math.isfinite(s["trials"][0]["test_accuracy"])  # reported beside, never used to choose
+
+
+def test_report_of_a_search_shows_regions_scales_and_best_so_far(tmp_path, moons):
+    result = invoke("sweep", moons, "--trials", "3", "--rounds", "2", "--search", LR, "--search", "train.beta1=one_minus_loguniform(1e-2,1e-1)",
+                    "--runs-dir", tmp_path / "runs", "-q", "-j", "2")
+    assert result.exit_code == 0, result.stderr
+    sweep_dir = next((tmp_path / "runs").glob("sweep-*"))
+    page = (sweep_dir / "report.html").read_text()
+    s = _summary(sweep_dir)
+    assert f"Best trial: <strong><a href=\"{s['best']['trial']}/report.html\">{s['best']['trial']}</a></strong>, {s['best']['value']:.2f}% validation accuracy" in page
+    assert "chosen on validation accuracy (ties: validation cost); test scores are shown, never used to choose" in page
+    region = page[page.index('id="region-table"'):page.index("</table>", page.index('id="region-table"'))]
+    assert region.count("<tr>") == 3 and "loguniform(0.001, 1)" in region and "one_minus_loguniform(0.01, 0.1)" in region
+    assert 'id="best-so-far"' in page and 'id="parallel"' in page
+    assert "1 - train.beta1" in page and "log10(1 - beta1)" in page  # beta on the scale it was drawn on
