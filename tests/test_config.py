@@ -89,7 +89,7 @@ def test_set_overrides(tmp_path):
         ),
         ("model.activations=[relu]", "model.activations: the network has 2 layers, so give 2 activations (got 1)"),
         ("train.dtype=float16", "train.dtype: must be 'float64' or 'float32' (got 'float16')"),
-        ("modle.hidden=[3]", "modle: unknown key; did you mean 'model'? (valid keys: name, data, model, train, runs_dir, sweep)"),
+        ("modle.hidden=[3]", "modle: unknown key; did you mean 'model'? (valid keys: name, data, model, train, runs_dir, sweep, search)"),
         ("train.seed=-1", "train.seed: must be greater than or equal to 0 (got -1)"),
     ],
 )
