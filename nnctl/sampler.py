@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
@@ -83,7 +84,7 @@ DISTRIBUTIONS: dict[str, Distribution] = {
         _two_numbers, lambda rng, a: float(rng.uniform(a[0], a[1])), float, float, False, "uniform in [low, high]"
     ),
     "int": Distribution(
-        _two_ints, lambda rng, a: int(rng.integers(a[0], a[1], endpoint=True)), float, lambda t: int(round(t)), False,
+        _two_ints, lambda rng, a: int(rng.integers(a[0], a[1], endpoint=True)), float, round, False,
         "a whole number in [low, high], each equally likely",
     ),
     "choice": Distribution(_choices, lambda rng, a: a[int(rng.integers(len(a)))], None, None, False, "one of the values, each equally likely"),
@@ -93,7 +94,7 @@ DISTRIBUTIONS: dict[str, Distribution] = {
     ),
 }
 DISTRIBUTION_NAMES = tuple(n for n in DISTRIBUTIONS if n != "fixed")  # what a user writes
-_CALL = re.compile(r"\s*([A-Za-z_]+)\s*\((.*)\)\s*", re.S)
+_CALL = re.compile(r"\s*([A-Za-z_]+)\s*\((.*)\)\s*", re.DOTALL)
 
 
 def split_values(text: str, what: str = "--grid value") -> list:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import invoke
+
 from nnctl.config import load_config
 from nnctl.experiment import resume_run, train_run
 from nnctl.lrfind import RangeTest, range_test
@@ -41,7 +43,7 @@ def test_one_cycle_by_hand():
     assert rates[0] == pytest.approx(1 / 25) and rates[2] == pytest.approx(1.0)
     assert rates[1] == pytest.approx(1 / 25 + (1 - 1 / 25) / 2)  # half-way up the cosine
     assert rates[9] == pytest.approx(1 / 25 / 1e4)
-    assert all(a > b for a, b in zip(rates[2:], rates[3:]))
+    assert all(a > b for a, b in itertools.pairwise(rates[2:]))
     assert SCHEDULES["one_cycle"].keys == tuple(keys)
 
 
@@ -80,8 +82,8 @@ def test_one_cycle_stopped_mid_epoch_resumes_bit_for_bit(tmp_path, optimizer):
     a, _ = load_params(f"{done.run_dir}/params.h5")
     b, _ = load_params(f"{reference.run_dir}/params.h5")
     assert all(a[k].tobytes() == b[k].tobytes() for k in b)
-    costs = open(f"{reference.run_dir}/costs.csv").read()
-    assert open(f"{done.run_dir}/costs.csv").read() == costs
+    costs = Path(reference.run_dir, "costs.csv").read_text()
+    assert Path(done.run_dir, "costs.csv").read_text() == costs
     header, *lines = costs.splitlines()
     rates = [float(line.split(",")[header.split(",").index("learning_rate")]) for line in lines]
     assert rates[0] == pytest.approx(0.05 / 25) and max(rates) == pytest.approx(0.05, rel=0.05)  # the cycle, in costs.csv

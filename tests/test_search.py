@@ -8,15 +8,16 @@ import math
 
 import numpy as np
 import pytest
-
 from conftest import invoke
+
 from nnctl import pruner, selection
 from nnctl.config import load_config, read_config_text, spec_from_text
 from nnctl.errors import ConfigError, Interrupted
 from nnctl.experiment import train_run
+from nnctl.lrfind import range_test
 from nnctl.runs import load_params
 from nnctl.sampler import Dist, draw, narrow, parse_dist, parse_search, round_generator
-from nnctl.sweep import Halving, Search, load_plan, plan_sweep, run_sweep, search_from
+from nnctl.sweep import Halving, load_plan, plan_sweep, run_sweep, search_from
 
 MOONS = """\
 name: mo
@@ -202,8 +203,8 @@ def test_search_refusals(moons):
 
 def test_random_search_is_reproducible_and_chosen_on_validation(tmp_path, moons):
     a, rows_a, _ = run_sweep(_plan(moons), runs_root=tmp_path / "a", jobs=2)
-    b, rows_b, _ = run_sweep(_plan(moons), runs_root=tmp_path / "b", jobs=1)
-    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    _, rows_b, _ = run_sweep(_plan(moons), runs_root=tmp_path / "b", jobs=1)
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
     assert strip(rows_a) == strip(rows_b)
     s = _summary(a)
     done = [r for r in s["trials"] if r["status"] == "completed"]
@@ -214,7 +215,7 @@ def test_random_search_is_reproducible_and_chosen_on_validation(tmp_path, moons)
 
 
 def test_stopped_search_resumes_to_the_same_results(tmp_path, moons):
-    whole, rows, _ = run_sweep(_plan(moons), runs_root=tmp_path / "whole", jobs=1)
+    _, rows, _ = run_sweep(_plan(moons), runs_root=tmp_path / "whole", jobs=1)
     seen = []
     with pytest.raises(Interrupted) as info:  # the stop request comes after the first trial is stored: an event, not a clock
         run_sweep(_plan(moons), runs_root=tmp_path / "cut", jobs=1, on_result=seen.append, should_stop=lambda: bool(seen))
@@ -303,3 +304,57 @@ def test_report_of_a_search_shows_regions_scales_and_best_so_far(tmp_path, moons
     assert region.count("<tr>") == 3 and "loguniform(0.001, 1)" in region and "one_minus_loguniform(0.01, 0.1)" in region
     assert 'id="best-so-far"' in page and 'id="parallel"' in page
     assert "1 - train.beta1" in page and "log10(1 - beta1)" in page  # beta on the scale it was drawn on
+
+
+# ---------------------------------------------------------------- with the other features
+
+
+@pytest.mark.parametrize("extra, metric", [
+    ({"train.dtype": "float32", "train.keep_prob": 0.8, "train.l2": 0.1, "train.optimizer": "momentum"}, "validation_accuracy"),
+    ({"train.early_stopping": {"patience": 1}, "train.decay": "one_cycle"}, "validation_accuracy"),
+    ({"data.validation": None, "train.optimizer": "rmsprop"}, "training_cost"),
+    ({"train.batch_size": None, "train.epochs": None, "train.iterations": 12, "train.optimizer": "gd"}, "validation_accuracy"),
+])
+def test_halving_with_other_features(tmp_path, moons, extra, metric):
+    import yaml
+
+    raw = yaml.safe_load(MOONS)
+    for key, value in extra.items():
+        section, name = key.split(".")
+        if value is None:
+            raw[section].pop(name, None)
+        else:
+            raw[section][name] = value
+    moons.write_text(yaml.safe_dump(raw))
+    plan = _plan(moons, trials=4, halving=Halving(2, 3))
+    sweep_dir, rows, _ = run_sweep(plan, runs_root=tmp_path, jobs=2)
+    s = _summary(sweep_dir)
+    assert {r["status"] for r in rows} <= {"completed", "pruned"}, [r["message"] for r in rows]
+    assert s["best"]["metric"] == metric and s["best"]["trial"] == rows[0]["trial"]
+    assert s["epochs_total"] == sum(r["epochs"] for r in rows) < 4 * 12
+    if "train.early_stopping" not in extra:
+        assert sorted(r["epochs"] for r in rows) == [3, 3, 6, 12]
+
+
+@pytest.mark.parametrize("extra", [
+    "  dtype: float32\n  keep_prob: 0.8\n  l2: 0.1\n",
+    "",  # full batch below (batch_size removed)
+])
+def test_lr_find_with_other_features(tmp_path, moons, extra):
+    text = MOONS.replace("  record_every: 3\n", "  record_every: 3\n" + extra)
+    if not extra:
+        text = text.replace("  batch_size: 64\n", "").replace("epochs: 12", "iterations: 12")
+    moons.write_text(text)
+    t = range_test(load_config(moons), low=1e-5, high=10, steps=40)
+    assert len(t.rates) >= 2 and all(np.isfinite(t.smoothed))
+    spiral = tmp_path / "spiral.yaml"  # three classes, a softmax head
+    spiral.write_text('data: {train: "builtin:spiral?k=3&m=90"}\nmodel: {hidden: [8]}\ntrain: {learning_rate: 0.1, epochs: 2, batch_size: 30}\n')
+    assert range_test(load_config(spiral), steps=30).rates[0] == pytest.approx(1e-7)
+
+
+def test_lr_find_refuses_a_streamed_file(tmp_path, tiny_config):
+    tiny_config.write_text(tiny_config.read_text().replace("  test: test.h5\n", "  test: test.h5\n  stream: always\n")
+                           .replace("iterations: 30", "epochs: 3\n  batch_size: 4"))
+    result = invoke("lr-find", tiny_config, "--steps", "5")
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: {tmp_path}/train.h5: lr-find trains on data held in memory and this file is streamed; use data.stream: never\n"
