@@ -358,3 +358,18 @@ def test_lr_find_refuses_a_streamed_file(tmp_path, tiny_config):
     result = invoke("lr-find", tiny_config, "--steps", "5")
     assert result.exit_code == 1
     assert result.stderr == f"Error: {tmp_path}/train.h5: lr-find trains on data held in memory and this file is streamed; use data.stream: never\n"
+
+
+def test_halving_stopped_in_a_rung_resumes_to_the_same_decisions(tmp_path, moons):
+    plan = _plan(moons, trials=6, halving=Halving(2, 3))
+    whole, rows, _ = run_sweep(plan, runs_root=tmp_path / "whole", jobs=1)
+    seen = []
+    with pytest.raises(Interrupted) as info:  # stopped once the first trial of the second rung is stored (an event)
+        run_sweep(_plan(moons, trials=6, halving=Halving(2, 3)), runs_root=tmp_path / "cut", jobs=1,
+                  on_result=seen.append, should_stop=lambda: len(seen) > 6)
+    cut = info.value.sweep_dir
+    assert len(load_plan(cut).halving["rungs"]) == 1  # the first rung's decision is kept in sweep.json
+    _, again, _ = run_sweep(load_plan(cut), cut, jobs=1)
+    keep = ("trial", "status", "epochs", "validation_accuracy", "final_cost")
+    assert [{k: r[k] for k in keep} for r in again] == [{k: r[k] for k in keep} for r in rows]
+    assert _summary(cut)["halving"]["rungs"] == _summary(whole)["halving"]["rungs"]
