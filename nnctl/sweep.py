@@ -36,11 +36,11 @@ from typing import Any, Literal, NamedTuple, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from nnctl.config import MAX_CONFIG_BYTES, Spec, parse_yaml, read_config_text, spec_from_text
+from nnctl.config import MAX_CONFIG_BYTES, Spec, read_config_text, spec_from_text
 from nnctl.data import BUILTIN_PREFIX, file_sha256
 from nnctl.errors import ConfigError, DivergedError, Interrupted, NnctlError, RunError
-from nnctl import pruner, selection
-from nnctl.sampler import DISTRIBUTIONS, Dist, best_count as sampler_best_count, draw, narrow, parse_dist, round_generator, split_values
+from nnctl import pruner, selection, study
+from nnctl.sampler import DISTRIBUTIONS, Dist, draw, parse_dist, round_generator, split_values
 from nnctl.runs import METRICS, PARAMS, atomic_write, create_run_dir, read_json, result_fields, write_json
 from nnctl.training import Reporter
 
@@ -468,15 +468,10 @@ def _make_trial(plan: SweepPlan, index: int, point: dict, drawn: dict, round_num
     return Trial(index, _trial_name(index, label), overrides, values, round_number)
 
 
-def region(plan: SweepPlan, round_number: int) -> dict:
-    """{key: Dist} of a round of the plan's search."""
-    return {k: Dist(d["name"], list(d["args"])) for k, d in plan.search["regions"][round_number - 1].items()}
-
-
 def _draw_round(plan: SweepPlan, round_number: int) -> list:
     """Append round `round_number`'s trials: `trials` draws from its region, each at every grid point."""
     rng = round_generator(plan.search["seed"], round_number)
-    space = region(plan, round_number)
+    space = study.region(plan, round_number)
     index = len(plan.trials)
     new = []
     for _ in range(plan.search["trials"]):
@@ -1172,74 +1167,37 @@ def _write_plan(sweep_dir: Path, plan: SweepPlan) -> None:
     write_json(sweep_dir / PLAN, {"format": PLAN_FORMAT, **asdict(plan)})
 
 
+class _Store:
+    """What the study (nnctl.study) reads and writes of the sweep folder."""
+
+    def __init__(self, plan: SweepPlan, sweep_dir: Path):
+        self.plan, self.sweep_dir = plan, sweep_dir
+
+    def rows(self) -> list:
+        return summary_rows(self.sweep_dir, self.plan)
+
+    def reached(self, trial: Trial, budget: int | None) -> bool:
+        """Finished, or stopped at `budget` epochs or beyond (successive halving's rung)."""
+        m = trial_metrics(self.sweep_dir, trial)
+        if m["status"] in FINISHED:
+            return True
+        return budget is not None and m["status"] == "interrupted" and (m.get("epochs") or 0) >= budget
+
+    def save(self) -> None:
+        _write_plan(self.sweep_dir, self.plan)
+
+
 def _run_trials(plan, sweep_dir, jobs, client, local_cluster, on_event, on_result, command, should_stop):
-    """Round after round (coarse to fine), each round's trials in full or by successive halving."""
     spent = [0.0]
 
-    def run(trials, stop_at=None):
+    def run(trials, stop_at):
         spent[0] += _execute(plan, sweep_dir, trials, stop_at, jobs, client, local_cluster, on_event, on_result, command, should_stop)
 
-    r = 1
-    while True:
-        trials = [t for t in plan.trials if t.round == r]
-        if not trials:
-            break
-        if plan.halving:
-            _halve(plan, sweep_dir, r, trials, run)
-        else:
-            run([t for t in trials if trial_status(sweep_dir, t) not in FINISHED])
-        if plan.search and r == plan.trials[-1].round and r < plan.search["rounds"]:
-            _next_round(plan, sweep_dir)
-        r += 1
+    def draw_round(number):
+        _hash_data(plan, _draw_round(plan, number))
+
+    study.optimize(plan, _Store(plan, sweep_dir), run, draw_round)
     return sweep_dir, write_summary(sweep_dir, plan, spent[0]), spent[0]
-
-
-def _next_round(plan: SweepPlan, sweep_dir: Path) -> None:
-    """Coarse to fine: the next region spans the best quarter of the trials so far (at least two);
-    with successive halving, trials trained longer rank first (nnctl.selection)."""
-    rows = [r for r in summary_rows(sweep_dir, plan) if r["status"] in ("completed", "pruned")]  # best first
-    c = selection.criterion(rows)
-    scored = [r for r in rows if r.get(c.key) is not None]
-    if len(scored) < 2:
-        return  # nothing to zoom in on: the sweep ends with the rounds it has
-    by_name = {t.name: t for t in plan.trials}
-    best = [by_name[r["trial"]].values for r in scored[: sampler_best_count(len(scored))]]
-    last = len(plan.search["regions"])
-    plan.search["regions"].append({k: d._asdict() for k, d in narrow(region(plan, last), best).items()})
-    new = _draw_round(plan, last + 1)
-    _hash_data(plan, new)
-    _write_plan(sweep_dir, plan)
-
-
-def _needs_budget(sweep_dir: Path, trial: Trial, budget: int | None) -> bool:
-    m = trial_metrics(sweep_dir, trial)
-    if m["status"] in FINISHED:
-        return False
-    return not (budget is not None and m["status"] == "interrupted" and (m.get("epochs") or 0) >= budget)
-
-
-def _halve(plan: SweepPlan, sweep_dir: Path, round_number: int, trials: list, run) -> None:
-    """Successive halving over one round's trials: each rung trains its trials to the rung's budget
-    (continuing from their checkpoints) and records which go on; a resumed sweep replays the record."""
-    h = plan.halving
-    rung = list(trials)
-    for k, budget in enumerate(h["budgets"]):
-        last = k == len(h["budgets"]) - 1
-        done = [x for x in h["rungs"] if x["round"] == round_number and x["budget"] == budget]
-        if done:
-            keep = set(done[0]["promoted"])
-            rung = [t for t in rung if t.name in keep]
-            continue
-        run([t for t in rung if _needs_budget(sweep_dir, t, None if last else budget)], None if last else budget)
-        if last:
-            break
-        rows = {r["trial"]: r for r in summary_rows(sweep_dir, plan)}
-        c = selection.criterion([rows[t.name] for t in rung])
-        promoted = pruner.promote([(t.name, selection.score(rows[t.name], c)) for t in rung], h["eta"])
-        h["rungs"].append({"round": round_number, "budget": budget, "trials": [t.name for t in rung], "promoted": promoted})
-        _write_plan(sweep_dir, plan)
-        keep = set(promoted)
-        rung = [t for t in rung if t.name in keep]
 
 
 def _execute(plan, sweep_dir, trials, stop_at, jobs, client, local_cluster, on_event, on_result, command, should_stop) -> float:
