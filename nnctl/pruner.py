@@ -16,7 +16,7 @@ import math
 def budgets(min_budget: int, max_budget: int, eta: int) -> list[int]:
     """[b_0, ..., max_budget], each about eta times the one before, b_0 >= min_budget."""
     s = math.floor(math.log(max_budget / min_budget) / math.log(eta) + 1e-9)
-    out = []
+    out: list[int] = []
     for k in range(s + 1):
         b = max(min_budget, round(max_budget / eta ** (s - k)))
         if not out or b > out[-1]:

@@ -30,8 +30,8 @@ MIN_BEST = 2  # ... and at least two of them, so a region has a width
 class Distribution(NamedTuple):
     check: Callable  # (args) -> None or the reason they are wrong
     draw: Callable  # (rng, args) -> a value
-    to_axis: Callable  # value -> the coordinate in which draws are uniform
-    from_axis: Callable  # coordinate -> value
+    to_axis: Callable | None  # value -> the coordinate in which draws are uniform (None: not numeric)
+    from_axis: Callable | None  # coordinate -> value
     log: bool  # plotted on a log axis
     summary: str
 
@@ -192,8 +192,12 @@ def narrow(space: dict, best_values: list) -> dict:
             kept = [a for a in d.args if any(repr(a) == repr(s) for s in seen)]
             out[key] = Dist("choice", kept) if len(kept) >= 2 else Dist("fixed", kept[:1])
             continue
-        axis = sorted(d.row.to_axis(v) for v in seen)
-        lo, hi = d.row.from_axis(axis[0]), d.row.from_axis(axis[-1])
+        to_axis, from_axis = d.row.to_axis, d.row.from_axis
+        if to_axis is None or from_axis is None:  # fixed: stays
+            out[key] = d
+            continue
+        axis = sorted(to_axis(v) for v in seen)
+        lo, hi = from_axis(axis[0]), from_axis(axis[-1])
         if d.name == "one_minus_loguniform":  # its arguments are 1 - beta: the ends swap
             lo, hi = 1.0 - hi, 1.0 - lo
         lo, hi = min(lo, hi), max(lo, hi)
