@@ -595,16 +595,17 @@ def run_trial(payload: dict) -> dict:
         try:
             spec = trial_spec(payload["text"], payload["config_path"], payload["overrides"])
             _check_worker_data(spec, payload.get("data_files", {}))
+            budget = payload.get("stop_at")  # a rung of successive halving: no pictures until the trial ends
             if payload.get("resume_files"):
                 run_dir.mkdir()
                 for name, data in payload["resume_files"].items():
                     (run_dir / name).write_bytes(data)
                 summary = train_run(spec, run_dir=run_dir, reporter=reporter, should_stop=stop, resume=True,
-                                    stop_at_epoch=payload.get("stop_at"))
+                                    stop_at_epoch=budget, pictures=budget is None)
             else:
                 summary = train_run(
                     spec, config_text=payload["text"], run_dir=run_dir, reporter=reporter, command=payload["command"], should_stop=stop,
-                    stop_at_epoch=payload.get("stop_at"),
+                    stop_at_epoch=budget, pictures=budget is None,
                 )
             result["status"] = summary.status
         except DivergedError as exc:

@@ -240,6 +240,8 @@ def test_halving_continues_from_checkpoints_and_counts_epochs(tmp_path, moons):
     assert sorted(r["epochs"] for r in rows) == [3, 3, 3, 6, 6, 12]
     assert s["epochs_total"] == 33 and s["best"]["trial"] == finalist
     assert {r["status"] for r in rows} == {"completed", "pruned"}
+    pruned = next(r["trial"] for r in rows if r["status"] == "pruned")
+    assert (sweep_dir / finalist / "costs.png").is_file() and not (sweep_dir / pruned / "costs.png").exists()  # pictures at the end only
     # continued from its checkpoints (3 -> 6 -> 12), the finalist equals the same trial trained in one go
     metrics = json.loads((sweep_dir / finalist / "metrics.json").read_text())
     assert metrics["resumed_from"] > 0
