@@ -446,7 +446,8 @@ def _check_belongs(run: _Run) -> None:
         ckpt, path, settings_now=settings_now, run_id=run.run_id, layer_dims=run.layer_dims, dtype=run.dtype,
         total_epochs=run.spec.train.epoch_count, batches_per_epoch=batches.count, m=run.train.m, record_every=run.spec.train.record_every,
         normalised=run.resolved.model.normalised_layers,
-        rate=lambda e: epoch_rate(t.decay, t.learning_rate, e, t.decay_rate, t.time_interval), shuffled=run.spec.train.shuffle == "generator",
+        rate=lambda e: epoch_rate(t.decay, t.learning_rate, e, total=t.epoch_count, **{k: getattr(t, k) for k in SCHEDULES[t.decay].keys}),
+        shuffled=run.spec.train.shuffle == "generator",
     )
     sessions = ckpt.meta.get("sessions", [])
     if not (isinstance(sessions, list) and len(sessions) <= 100_000 and all(
