@@ -369,6 +369,33 @@ def evaluate(
     display.evaluation(saved, trained.path.name)
 
 
+@app.command("export")
+@handles_errors
+def export_cmd(
+    output: Path = typer.Option(..., "--output", "-o", help="The file to write: FILE.onnx or FILE.npz."),
+    run: Path = typer.Option(Path("runs/latest"), "--run", help="The trained run directory (default: the latest run)."),
+    fmt: Optional[str] = typer.Option(None, "--format", help="onnx or npz (default: from the output's suffix)."),
+    force: bool = typer.Option(False, "--force", help="Replace the output file if it exists."),
+):
+    """Write a trained run as one ONNX graph (raw rows in, probabilities and label out) or a NumPy .npz.
+
+    Both start from the raw rows `predict` takes (pictures: their 0-255 values, flattened as stored)
+    and include the run's scaling and normalisation; see docs/export.md.
+
+    Example: nnctl export --run runs/latest -o model.onnx
+    """
+    from nnctl.data import prepare_output
+    from nnctl.export import export_format, export_run
+    from nnctl.runs import find_run, load_run
+
+    kind = export_format(output, fmt)
+    prepare_output(output, force, suffix=f".{kind}")
+    trained = load_run(find_run(run))
+    if trained.note:
+        display.say(f"Note: {trained.note}", err=True)
+    display.say(f"wrote {export_run(trained, output, kind)} ({kind}, from {trained.path})")
+
+
 # ---------------------------------------------------------------- sweeps and runs
 
 
