@@ -391,9 +391,10 @@ def export_cmd(
     kind = export_format(output, fmt)
     prepare_output(output, force, suffix=f".{kind}")
     trained = load_run(find_run(run))
+    written = export_run(trained, output, kind)  # a run that cannot be exported is refused before any note
     if trained.note:
         display.say(f"Note: {trained.note}", err=True)
-    display.say(f"wrote {export_run(trained, output, kind)} ({kind}, from {trained.path})")
+    display.say(f"wrote {written} ({kind}, from {trained.path})")
 
 
 # ---------------------------------------------------------------- sweeps and runs

@@ -29,7 +29,7 @@ from nnctl.errors import NnctlError, RunError
 from nnctl.inference import class_names, loss_of
 from nnctl.layout import REPRODUCE, RESOLVED
 from nnctl.network import HEADS
-from nnctl.runs import Run, read_json_object, readable_file
+from nnctl.runs import Run, read_json_object, readable_file, run_status
 
 FORMATS = ("onnx", "npz")
 OPSET = 17
@@ -103,6 +103,11 @@ def _data_sha256(run: Run) -> dict:
 
 def describe(run: Run) -> Model:
     """The run as the exporters write it; an ExportError for anything that cannot be exported exactly."""
+    if run_status(run.metrics) == "diverged":
+        raise ExportError(
+            f"{run.path}: the run diverged, so its parameters are not a model to deploy; train it again with a "
+            "smaller learning_rate, then export"
+        )
     pre = run.meta["preprocessing"]
     unknown = sorted(set(pre) - PREPROCESSING_KEYS)
     if unknown:

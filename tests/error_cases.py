@@ -304,6 +304,25 @@ def stopped_minibatch_run_with(key, text):
     return write
 
 
+def params_array(key, value):
+    def edit(run):
+        with h5py.File(run / "params.h5", "a") as f:
+            f[key] = value
+
+    return edit
+
+
+def params_attr_edit(key, value):
+    """An edit of a trained run: params.h5's attribute `key` set to `value` (as nnctl writes it, JSON)."""
+    import json
+
+    def edit(run):
+        with h5py.File(run / "params.h5", "r+") as f:
+            f.attrs[key] = json.dumps(value)
+
+    return edit
+
+
 def write_file(name, text):
     def edit(run):
         (run / name).write_text(text)
@@ -852,6 +871,23 @@ CASES += [
     Case("runs compare with a start of a name that two runs share", {"runs/moons-a1/x.txt": "x", "runs/moons-a2/x.txt": "x"},
          ["runs", "compare", "moons-a…", "moons-a1", "--runs-dir", "{tmp}/runs"],
          "Error: moons-a…: names 2 runs in {tmp}/runs (moons-a1, moons-a2); give more of the name"),
+    # ---- export
+    Case("export of a diverged run", {"run": diverged_regression_run}, ["export", "--run", "{tmp}/run", "-o", "{tmp}/m.onnx"],
+         "Error: {tmp}/run: the run diverged, so its parameters are not a model to deploy; train it again with a smaller learning_rate, then export"),
+    Case("export to a file of unknown suffix", {"run": trained_run}, ["export", "--run", "{tmp}/run", "-o", "{tmp}/model.pkl"],
+         "Error: {tmp}/model.pkl: the suffix .pkl: not a format nnctl exports; give --format onnx or npz (or a .onnx/.npz file name)"),
+    Case("export with an unknown --format", {"run": trained_run}, ["export", "--run", "{tmp}/run", "-o", "{tmp}/m.onnx", "--format", "tflite"],
+         "Error: --format tflite: not a format nnctl exports; give --format onnx or npz (or a .onnx/.npz file name)"),
+    Case("export over an existing file", {"run": trained_run, "m.onnx": "mine"}, ["export", "--run", "{tmp}/run", "-o", "{tmp}/m.onnx"],
+         "Error: {tmp}/m.onnx: already exists; pass --force to replace it, or choose another -o"),
+    Case("export of a run whose params.h5 holds a parameter nnctl does not know (batch norm's gamma1)",
+         {"run": trained_then(params_array("gamma1", np.ones((3, 1))))}, ["export", "--run", "{tmp}/run", "-o", "{tmp}/m.npz"],
+         "Error: {tmp}/run: gamma1: a parameter this version of nnctl cannot export (only W[l] and b[l] of fully-connected layers); "
+         "export it with the nnctl that trained it"),
+    Case("export of a run whose params.h5 names a preprocessing step nnctl does not know",
+         {"run": trained_then(params_attr_edit("preprocessing", {"flatten": "example-per-column", "input_shape": [4, 4, 3], "x_dtype": "uint8", "scale": 255.0, "normalize": "none", "impute": "mean"}))},
+         ["export", "--run", "{tmp}/run", "-o", "{tmp}/m.npz"],
+         "Error: {tmp}/run: preprocessing.impute: a preprocessing step this version of nnctl cannot export; export it with the nnctl that trained it"),
     Case("train --resume of a sweep folder", {"s": sweep_dir()}, ["train", "--resume", "{tmp}/s"],
          "Error: {tmp}/s: is a sweep, not a run; resume it with: nnctl sweep --resume {tmp}/s"),
     Case("runs show of a sweep folder whose trials have not run", {"s": sweep_dir()}, ["runs", "show", "{tmp}/s"],
