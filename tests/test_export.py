@@ -16,8 +16,8 @@ import h5py
 import numpy as np
 import pytest
 import yaml
-
 from conftest import REPO, invoke, needs_cat_data, write_course_h5
+
 from nnctl.data import read_raw
 from nnctl.errors import NnctlError
 from nnctl.export import describe, export_run
@@ -127,7 +127,7 @@ def _predicted(run, rows):
 def _npz_function():
     """predict_npz as docs/export.md prints it, executed from the page."""
     page = (REPO / "docs" / "export.md").read_text()
-    block = next(b for b in re.findall(r"```python\n(.*?)```", page, re.S) if "def predict_npz" in b)
+    block = next(b for b in re.findall(r"```python\n(.*?)```", page, re.DOTALL) if "def predict_npz" in b)
     assert len([line for line in block.splitlines() if line.strip()]) <= 12, "the documented function grew past ten lines"
     scope = {}
     exec(block, scope)  # noqa: S102 - the documentation's own code is what is tested
