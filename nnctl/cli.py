@@ -6,10 +6,12 @@ import functools
 import os
 import sys
 from pathlib import Path
+from typing import List, Optional
 
 import typer
 
-from nnctl import __version__, display
+from nnctl import __version__
+from nnctl import display
 from nnctl.errors import Interrupted, NnctlError
 from nnctl.images import MAX_PIXELS
 
@@ -71,10 +73,10 @@ def _command_line() -> list:
 @app.command()
 @handles_errors
 def train(
-    config: Path | None = typer.Argument(None, help="The YAML spec (not needed with --resume)."),
-    overrides: list[str] = typer.Option([], "--set", help="Override a key: --set train.learning_rate=0.01 (repeatable)."),
-    runs_dir: Path | None = typer.Option(None, "--runs-dir", help="Root for run directories (default: the spec's runs_dir, 'runs')."),
-    resume: Path | None = typer.Option(None, "--resume", help="Continue an interrupted or killed run from its last checkpoint."),
+    config: Optional[Path] = typer.Argument(None, help="The YAML spec (not needed with --resume)."),
+    overrides: List[str] = typer.Option([], "--set", help="Override a key: --set train.learning_rate=0.01 (repeatable)."),
+    runs_dir: Optional[Path] = typer.Option(None, "--runs-dir", help="Root for run directories (default: the spec's runs_dir, 'runs')."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue an interrupted or killed run from its last checkpoint."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
     no_report: bool = typer.Option(False, "--no-report", help="Do not write report.html (the run's page) into the run folder."),
 ):
@@ -144,7 +146,7 @@ def _epoch_note(summary) -> str:
 @handles_errors
 def config_show(
     config: Path = typer.Argument(..., help="The YAML spec."),
-    overrides: list[str] = typer.Option([], "--set", help="Override a key (repeatable)."),
+    overrides: List[str] = typer.Option([], "--set", help="Override a key (repeatable)."),
     shapes: bool = typer.Option(False, "--shapes", help="Instead: each layer's n[l], g[l] and the shapes of W, b, Z, A for the data's m."),
 ):
     """Print the resolved spec: defaults filled in, data paths absolute, layers from the data.
@@ -180,7 +182,7 @@ def config_show(
 @handles_errors
 def gradcheck(
     config: Path = typer.Argument(..., help="The YAML spec whose network is checked."),
-    overrides: list[str] = typer.Option([], "--set", help="Override a key (repeatable)."),
+    overrides: List[str] = typer.Option([], "--set", help="Override a key (repeatable)."),
     examples: int = typer.Option(8, "--examples", min=1, max=10_000, help="Examples of the training data (a seeded choice) to check on."),
     random_data: bool = typer.Option(False, "--random", help="Seeded random inputs and labels instead of the data (needs model.layers)."),
     max_per_layer: int = typer.Option(1000, "--max-per-layer", min=1, help="Check at most this many parameters of each layer (a seeded choice)."),
@@ -213,9 +215,9 @@ def gradcheck(
 def data_make(
     name: str = typer.Argument(..., help="Generator: planar (the course's flower), moons, circles or spiral (k classes)."),
     output: Path = typer.Option(..., "--output", "-o", help="The .h5 file to write."),
-    m: int | None = typer.Option(None, "--m", min=2, help="Number of examples (default: the course's, planar 400, moons 300)."),
-    seed: int | None = typer.Option(None, "--seed", min=0, max=2**32 - 1, help="Seed (default: the course's, planar 1, moons 3)."),
-    k: int | None = typer.Option(None, "--k", help="Classes, for spiral (its arms; default 3)."),
+    m: Optional[int] = typer.Option(None, "--m", min=2, help="Number of examples (default: the course's, planar 400, moons 300)."),
+    seed: Optional[int] = typer.Option(None, "--seed", min=0, max=2**32 - 1, help="Seed (default: the course's, planar 1, moons 3)."),
+    k: Optional[int] = typer.Option(None, "--k", help="Classes, for spiral (its arms; default 3)."),
     force: bool = typer.Option(False, "--force", help="Replace the output file if it exists."),
 ):
     """Write a built-in dataset to an HDF5 file in the plain layout (x, y, classes).
@@ -239,10 +241,10 @@ def data_import(
     size: int = typer.Option(64, "--size", min=1, max=4096, help="Pictures become size × size RGB."),
     test_fraction: float = typer.Option(0.2, "--test-fraction", min=0.0, max=0.99, help="Share of each class kept for test."),
     seed: int = typer.Option(1, "--seed", min=0, help="Seed of the split."),
-    classes: str | None = typer.Option(None, "--classes", help="Class folders in label order, label 0 first: negative,positive or a,b,c,..."),
+    classes: Optional[str] = typer.Option(None, "--classes", help="Class folders in label order, label 0 first: negative,positive or a,b,c,..."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     force: bool = typer.Option(False, "--force", help="Replace the output file if it exists."),
-    max_pixels: int | None = typer.Option(None, "--max-pixels", min=1, help=f"Skip pictures with more pixels (default {MAX_PIXELS:,}; a decompression-bomb guard)."),
+    max_pixels: Optional[int] = typer.Option(None, "--max-pixels", min=1, help=f"Skip pictures with more pixels (default {MAX_PIXELS:,}; a decompression-bomb guard)."),
 ):
     """Build a training file from your own photos: upright, RGB, resized, split by class.
 
@@ -277,7 +279,7 @@ def data_import(
 def data_info(
     file: Path = typer.Argument(..., help="An HDF5 data file."),
     preview: bool = typer.Option(False, "--preview", help="Also write a PNG contact sheet of a few examples per class."),
-    preview_out: Path | None = typer.Option(None, "--preview-out", help="Where the contact sheet goes (default: ./<name>-preview.png)."),
+    preview_out: Optional[Path] = typer.Option(None, "--preview-out", help="Where the contact sheet goes (default: ./<name>-preview.png)."),
 ):
     """Layout, shapes, dtypes, value ranges and class balance of a data file.
 
@@ -298,11 +300,11 @@ def data_info(
 @app.command()
 @handles_errors
 def predict(
-    paths: list[Path] = typer.Argument(..., help="Image files or folders (walked for images); for a model of features, CSV or HDF5 files of rows."),
+    paths: List[Path] = typer.Argument(..., help="Image files or folders (walked for images); for a model of features, CSV or HDF5 files of rows."),
     run: Path = typer.Option(Path("runs/latest"), "--run", help="The trained run directory."),
     as_json: bool = typer.Option(False, "--json", help="JSON lines on stdout, for scripts."),
     as_csv: bool = typer.Option(False, "--csv", help="CSV on stdout, for spreadsheets."),
-    max_pixels: int | None = typer.Option(None, "--max-pixels", min=1, help=f"Refuse pictures with more pixels (default {MAX_PIXELS:,}; a decompression-bomb guard)."),
+    max_pixels: Optional[int] = typer.Option(None, "--max-pixels", min=1, help=f"Refuse pictures with more pixels (default {MAX_PIXELS:,}; a decompression-bomb guard)."),
 ):
     """Classify your own pictures with a trained run; exit 1 if any file could not be read.
 
@@ -312,13 +314,7 @@ def predict(
     Example: nnctl predict my_cat.jpg photos/ --run runs/latest
     """
     from nnctl.images import find_images
-    from nnctl.inference import (
-        class_names,
-        is_image_model,
-        predict_files,
-        predict_rows,
-        task_of,
-    )
+    from nnctl.inference import class_names, is_image_model, predict_files, predict_rows, task_of
     from nnctl.runs import find_run, load_run
 
     if as_json and as_csv:
@@ -351,7 +347,7 @@ def predict(
 @handles_errors
 def evaluate(
     run: Path = typer.Argument(Path("runs/latest"), help="The trained run directory."),
-    data: Path | None = typer.Option(None, "--data", help="An HDF5 dataset (default: the run's test file)."),
+    data: Optional[Path] = typer.Option(None, "--data", help="An HDF5 dataset (default: the run's test file)."),
 ):
     """Accuracy, precision, recall, F1, confusion matrix and a gallery of the mistakes.
 
@@ -378,7 +374,7 @@ def evaluate(
 def export_cmd(
     output: Path = typer.Option(..., "--output", "-o", help="The file to write: FILE.onnx or FILE.npz."),
     run: Path = typer.Option(Path("runs/latest"), "--run", help="The trained run directory (default: the latest run)."),
-    fmt: str | None = typer.Option(None, "--format", help="onnx or npz (default: from the output's suffix)."),
+    fmt: Optional[str] = typer.Option(None, "--format", help="onnx or npz (default: from the output's suffix)."),
     force: bool = typer.Option(False, "--force", help="Replace the output file if it exists."),
 ):
     """Write a trained run as one ONNX graph (raw rows in, probabilities and label out) or a NumPy .npz.
@@ -404,7 +400,7 @@ def export_cmd(
 # ---------------------------------------------------------------- sweeps and runs
 
 
-def _int_list(text: str | None, option: str):
+def _int_list(text: Optional[str], option: str):
     if text is None:
         return None
     try:
@@ -416,16 +412,16 @@ def _int_list(text: str | None, option: str):
 @app.command()
 @handles_errors
 def sweep(
-    config: Path | None = typer.Argument(None, help="The YAML spec (not needed with --resume)."),
-    hidden_layers: str | None = typer.Option(None, "--hidden-layers", help="Hidden-layer counts, e.g. 0,1,2,3."),
-    width: int | None = typer.Option(None, "--width", min=1, help="Units in each hidden layer, for --hidden-layers."),
-    grid: list[str] = typer.Option([], "--grid", help="key.path=v1,v2,... over any spec key (repeatable: the product)."),
-    overrides: list[str] = typer.Option([], "--set", help="Override a key in every trial: --set train.iterations=500 (repeatable)."),
+    config: Optional[Path] = typer.Argument(None, help="The YAML spec (not needed with --resume)."),
+    hidden_layers: Optional[str] = typer.Option(None, "--hidden-layers", help="Hidden-layer counts, e.g. 0,1,2,3."),
+    width: Optional[int] = typer.Option(None, "--width", min=1, help="Units in each hidden layer, for --hidden-layers."),
+    grid: List[str] = typer.Option([], "--grid", help="key.path=v1,v2,... over any spec key (repeatable: the product)."),
+    overrides: List[str] = typer.Option([], "--set", help="Override a key in every trial: --set train.iterations=500 (repeatable)."),
     jobs: int = typer.Option(os.cpu_count() or 1, "--jobs", "-j", min=1, help="Worker processes (default: the cores)."),
     executor: str = typer.Option("local", "--executor", help="local (worker processes) or dask (a cluster at --address; without it, a local one of --jobs processes)."),
-    address: str | None = typer.Option(None, "--address", help="The Dask scheduler, e.g. tcp://scheduler:8786."),
-    resume: Path | None = typer.Option(None, "--resume", help="A sweep directory: run only its unfinished trials."),
-    runs_dir: Path | None = typer.Option(None, "--runs-dir", help="Root for the sweep directory (default: the spec's runs_dir)."),
+    address: Optional[str] = typer.Option(None, "--address", help="The Dask scheduler, e.g. tcp://scheduler:8786."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="A sweep directory: run only its unfinished trials."),
+    runs_dir: Optional[Path] = typer.Option(None, "--runs-dir", help="Root for the sweep directory (default: the spec's runs_dir)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
     no_report: bool = typer.Option(False, "--no-report", help="Do not write report.html (the sweep's page and each trial's)."),
 ):
@@ -542,7 +538,7 @@ def runs_show(run: Path = typer.Argument(Path("runs/latest"), help="A run direct
 @handles_errors
 def report(
     path: Path = typer.Argument(Path("runs/latest"), help="A run or sweep directory."),
-    output: Path | None = typer.Option(None, "--output", "-o", help="The HTML file to write (default: report.html in the folder)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="The HTML file to write (default: report.html in the folder)."),
 ):
     """One self-contained HTML page of a run or a sweep (and a page for each of a sweep's trials).
 
