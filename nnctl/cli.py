@@ -553,7 +553,7 @@ def runs_log(
     from nnctl.runs import find_run, is_sweep_dir, list_runs, load_run
     from nnctl.tracking import check_tracker, log_run_folder
 
-    check_tracker(to)
+    check_tracker(to, "--to")
     path = find_run(run, runs_dir)
     if path.is_dir() and is_sweep_dir(path):
         _log_sweep(path, [path / r["run"] for r in list_runs(path)], onnx)

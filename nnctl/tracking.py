@@ -51,12 +51,12 @@ class TrackingError(NnctlError):
     """`--log` with a tracker nnctl does not have, or without its package."""
 
 
-def check_tracker(name: str | None) -> None:
+def check_tracker(name: str | None, option: str = "--log") -> None:
     """`--log NAME` before any work: a tracker nnctl has, its package installed."""
     if name is None:
         return
     if name not in TRACKERS:
-        raise TrackingError(f"--log {name}: not a tracker nnctl logs to; give --log {' or '.join(TRACKERS)}")
+        raise TrackingError(f"{option} {name}: not a tracker nnctl logs to; give {option} {' or '.join(TRACKERS)}")
     import importlib.util
 
     if importlib.util.find_spec("mlflow") is None:
@@ -119,8 +119,8 @@ def _tags(run_dir: Path, folder: dict) -> dict:
 
 
 def _curve_metrics(costs: dict, learning_rate, skip=()) -> list:
-    """[(key, value, step)] of every recorded epoch in costs.csv (the learning rate from the spec when
-    the file has no column for it: it did not change)."""
+    """[(key, value, step)] of every recorded epoch in costs.csv but the (key, step) pairs in `skip`
+    (sent already); the learning rate from the spec when the file has no column for it: it did not change."""
     if not costs:
         return []
     steps = next(iter(costs.values()))
@@ -129,9 +129,8 @@ def _curve_metrics(costs: dict, learning_rate, skip=()) -> list:
         columns["learning_rate"] = [float(learning_rate)] * len(steps)
     out = []
     for column, key in CURVES.items():
-        if key in skip or column not in columns:
-            continue
-        out += [(key, float(v), int(s)) for s, v in zip(steps, columns[column]) if v == v]  # NaN: not recorded then
+        if column in columns:
+            out += [(key, float(v), int(s)) for s, v in zip(steps, columns[column]) if v == v and (key, int(s)) not in skip]  # NaN: not recorded
     return out
 
 
@@ -257,7 +256,7 @@ class MlflowListener(Listener):
         self.name, self.onnx, self.flush_seconds = name, onnx, flush_seconds
         self.sender = _Sender(warn)
         self.pending: list = []  # (key, value, step) not yet sent
-        self.sent: set = set()  # metric keys sent live (finish leaves them out)
+        self.sent: set = set()  # (key, step) sent live: finish sends the rest of the curve (a resumed run's earlier part)
         self.done = threading.Event()
         self.thread: threading.Thread | None = None
 
@@ -281,7 +280,7 @@ class MlflowListener(Listener):
         rows = [r for r in rows if r[1] == r[1]]  # a NaN cost (a diverging run) is not a number MLflow can plot
         if rows and self.sender.run_id is not None:
             self.sender.metrics(rows)
-            self.sent.update(k for k, _, _ in rows)
+            self.sent.update((k, step) for k, _, step in rows)
 
     def _send(self) -> None:
         if not self.sender.open(self.name, {"nnctl.version": __version__}):

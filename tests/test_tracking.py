@@ -150,3 +150,24 @@ def test_a_diverged_run_is_logged_as_failed(store, tmp_path):
     (run,) = _runs(store)
     assert run.info.status == "FAILED"
     assert "params.h5" in {a.path for a in store.list_artifacts(run.info.run_id)}
+
+
+def test_a_resumed_run_logs_its_whole_curve(store, tmp_path):
+    from nnctl.config import load_config
+    from nnctl.experiment import train_run
+
+    (tmp_path / "long.yaml").write_text(SPEC.replace("epochs: 12", "epochs: 40").replace("blas_threads: 1}", "blas_threads: 1, checkpoint_every: 10}"))
+    calls = [0]
+
+    def stop():  # asked after every iteration (4 a epoch here): stops in epoch 25, after the checkpoint of epoch 20
+        calls[0] += 1
+        return calls[0] >= 100
+
+    summary = train_run(load_config(tmp_path / "long.yaml"), runs_root=tmp_path / "runs", should_stop=stop)
+    assert summary.status == "interrupted"
+    result = invoke("train", "--resume", summary.run_dir, "-q", "--no-report", "--log", "mlflow")
+    assert result.exit_code == 0, result.output
+    (run,) = _runs(store)
+    costs = read_costs_columns(f"{summary.run_dir}/costs.csv")
+    history = sorted((m.step, m.value) for m in store.get_metric_history(run.info.run_id, "cost"))
+    assert history == list(zip(costs["epoch"], costs["cost"])) and len(history) == 21  # 0, 2, ..., 38 and the last, 39
