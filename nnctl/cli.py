@@ -99,6 +99,8 @@ def train(
     if resume is not None:
         if config is not None or overrides:
             raise NnctlError("--resume continues a run with its own spec; give no CONFIG or --set with it")
+        if tracker is not None:
+            tracker.connect()  # before training: mlflow's import would slow the loop down
         with StopRequest() as stop:
             label = f"{spec_name(resume) or 'run'} (resumed)"
             summary = _reported(no_report, resume, resume_run, resume, reporter=display.make_reporter(quiet, label), should_stop=stop,
@@ -113,6 +115,7 @@ def train(
             display.say(f"Warning: {warning}", err=True)
         if tracker is not None:
             tracker.name = spec.name or "run"
+            tracker.connect()  # before training: mlflow's import would slow the loop down
         with StopRequest() as stop:
             summary = _reported(
                 no_report, Path(runs_dir or spec.runs_dir) / "latest", train_run,

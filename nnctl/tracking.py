@@ -260,8 +260,16 @@ class MlflowListener(Listener):
         self.done = threading.Event()
         self.thread: threading.Thread | None = None
 
+    def connect(self) -> bool:
+        """Import mlflow and create the MLflow run, before training: done during the loop, the import's
+        seconds of CPU (and the GIL it holds) doubled a short run's training time. False (said once) if it failed."""
+        if self.sender.run_id is None and not self.sender.failed:
+            self.sender.open(self.name, {"nnctl.version": __version__})
+            from mlflow.entities import Metric  # noqa: F401  (lazy, as above: here, not in the loop's first flush)
+        return self.sender.run_id is not None
+
     def on_start(self, total: int, start: int) -> None:
-        if self.thread is None:  # a resume calls on_start again in the same process only in tests
+        if self.thread is None and self.connect():
             self.thread = threading.Thread(target=self._send, name="nnctl-mlflow", daemon=True)
             self.thread.start()
 
@@ -283,8 +291,6 @@ class MlflowListener(Listener):
             self.sent.update((k, step) for k, _, step in rows)
 
     def _send(self) -> None:
-        if not self.sender.open(self.name, {"nnctl.version": __version__}):
-            return
         while not self.done.wait(self.flush_seconds):
             self._flush()
         self._flush()
@@ -304,6 +310,7 @@ class MlflowListener(Listener):
             self.thread.join()
         if self.sender.run_id is None or self.sender.failed:
             return None
+        self._flush()  # what the loop recorded after the thread's last send
         run_dir = Path(run_dir)
         _finish(self.sender, run_dir, _read_folder(run_dir), self.onnx, skip_curves=self.sent)
         return None if self.sender.failed else self.sender.run_id
