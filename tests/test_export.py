@@ -60,12 +60,12 @@ RUNS = {
     "pictures": (_pictures, """
 data: {train: pics-train.h5, test: pics-test.h5, validation: 0.25}
 model: {hidden: [5, 3], hidden_activation: relu, init: he}
-train: {learning_rate: 0.05, iterations: 200, seed: 1, record_every: 50}
+train: {learning_rate: 0.05, iterations: 200, seed: 1, record_every: 10, early_stopping: {patience: 5, restore_best: true}}
 """),
     "flower": (None, """
 data: {train: 'builtin:planar', test: 'builtin:planar?seed=2'}
 model: {hidden: [4], hidden_activation: tanh, init: normal}
-train: {learning_rate: 1.2, iterations: 300, seed: 2, record_every: 100}
+train: {learning_rate: 1.2, iterations: 300, seed: 2, record_every: 100, first_layer: dual}
 """),
     "spiral": (None, """
 data: {train: 'builtin:spiral?k=3&m=300', test: 'builtin:spiral?k=3&m=150&seed=2'}
@@ -78,7 +78,7 @@ model: {hidden: [32], hidden_activation: relu}
 train: {learning_rate: 0.005, epochs: 20, batch_size: 64, optimizer: adam, seed: 1, record_every: 5, keep_prob: 0.9, l2: 0.1}
 """),
     "regression": (_diabetes, """
-data: {train: diabetes-train.h5, test: diabetes-test.h5, normalize: auto}
+data: {train: diabetes-train.h5, test: diabetes-test.h5, normalize: auto, stream: always}
 model: {hidden: [8], hidden_activation: relu, output_activation: linear}
 train: {learning_rate: 0.05, epochs: 40, batch_size: 32, optimizer: adam, seed: 1, record_every: 10}
 """),
@@ -271,3 +271,15 @@ def test_course_cats_onnx(tmp_path):
     label, probs = session.run(["label", "probabilities"], {"X": rows.astype(np.float32)})
     np.testing.assert_allclose(probs, expected, atol=1e-5)
     np.testing.assert_array_equal(label, labels)
+
+
+def test_the_runs_cover_what_they_claim(runs):
+    """Each run of RUNS took the path it is there for (a silently different path would test less)."""
+    assert runs["pictures"].meta["preprocessing"]["scale"] == 255 and runs["pictures"].normalization.method == "none"
+    assert "best_iteration" in runs["pictures"].meta  # early stopping restored its best parameters
+    assert runs["flower"].meta["first_layer"] == "dual"
+    assert runs["spiral"].meta["loss"] == "categorical_cross_entropy" and runs["spiral"].meta["layer_dims"][-1] == 3
+    assert runs["digits"].normalization.method == "standardize" and runs["digits"].meta["layer_dims"] == [64, 32, 10]
+    assert runs["regression"].meta["loss"] == "mse" and runs["regression"].normalization.method == "standardize"  # by auto
+    assert runs["odd-activations"].activations == ["sigmoid", "linear", "softmax", "sigmoid"]
+    assert runs["float32"].meta["dtype"] == "float32" and runs["float32"].params["W1"].dtype == np.float32
