@@ -78,9 +78,14 @@ model: {hidden: [32], hidden_activation: relu}
 train: {learning_rate: 0.005, epochs: 20, batch_size: 64, optimizer: adam, seed: 1, record_every: 5, keep_prob: 0.9, l2: 0.1}
 """),
     "regression": (_diabetes, """
-data: {train: diabetes-train.h5, test: diabetes-test.h5, normalize: auto, stream: always}
+data: {train: diabetes-train.h5, test: diabetes-test.h5, normalize: auto}
 model: {hidden: [8], hidden_activation: relu, output_activation: linear}
 train: {learning_rate: 0.05, epochs: 40, batch_size: 32, optimizer: adam, seed: 1, record_every: 10}
+"""),
+    "streamed": (_pictures, """
+data: {train: pics-train.h5, test: pics-test.h5, stream: always}
+model: {hidden: [4], hidden_activation: tanh}
+train: {learning_rate: 0.1, epochs: 20, batch_size: 16, optimizer: momentum, seed: 2, record_every: 5}
 """),
     "odd-activations": (None, """
 data: {train: 'builtin:moons', test: 'builtin:moons?seed=5'}
