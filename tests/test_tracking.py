@@ -138,6 +138,11 @@ def test_sweep_is_a_parent_run_with_a_nested_run_per_trial(store, tmp_path):
     assert all(r.info.status == "FINISHED" and len(store.get_metric_history(r.info.run_id, "cost")) == 7 for r in trials)
     assert {"sweep.json", "summary.csv"} <= {a.path for a in store.list_artifacts(parent.info.run_id)}
     assert result.stdout.strip().splitlines()[-1] == f"mlflow: sweep run {parent.info.run_id} with 2 nested trial runs"
+    sweep_dir = next((tmp_path / "runs").glob("sweep-*"))
+    again = invoke("runs", "log", sweep_dir)  # the same sweep imported after the fact: the same shape
+    assert again.exit_code == 0, again.output
+    runs = _runs(store)
+    assert len(runs) == 6 and len([r for r in runs if "mlflow.parentRunId" not in r.data.tags]) == 2
 
 
 def test_a_diverged_run_is_logged_as_failed(store, tmp_path):
