@@ -25,6 +25,7 @@ import numpy as np
 from nnctl import __version__
 from nnctl.activations import LEAKY_SLOPE
 from nnctl.atomic import atomic_path
+from nnctl.data import Normalization
 from nnctl.errors import NnctlError, RunError
 from nnctl.inference import class_names, loss_of
 from nnctl.layout import REPRODUCE, RESOLVED
@@ -131,10 +132,10 @@ def describe(run: Run) -> Model:
             )
     dtype = np.dtype(run.meta.get("dtype", "float64"))
     n_x = run.meta["layer_dims"][0]
-    norm = run.normalization
-    standardize = norm is not None and norm.method == "standardize"
-    mean = norm.mean if standardize else np.zeros((n_x, 1))
-    std = norm.std if standardize else np.ones((n_x, 1))
+    norm = run.normalization if isinstance(run.normalization, Normalization) else Normalization()
+    standardize = norm.method == "standardize" and norm.mean is not None and norm.std is not None
+    mean = norm.mean if standardize and norm.mean is not None else np.zeros((n_x, 1))
+    std = norm.std if standardize and norm.std is not None else np.ones((n_x, 1))
     layers = [Layer(run.params[f"W{l}"], run.params[f"b{l}"], g) for l, g in enumerate(run.activations, 1)]
     loss = loss_of(run)
     classes = class_names(run) if HEADS[loss].proba is not None else []

@@ -21,6 +21,7 @@ mlflow is imported lazily, inside the functions that talk to it: importing it ta
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 import threading
@@ -130,7 +131,7 @@ def _curve_metrics(costs: dict, learning_rate, skip=()) -> list:
     out = []
     for column, key in CURVES.items():
         if column in columns:
-            out += [(key, float(v), int(s)) for s, v in zip(steps, columns[column]) if v == v and (key, int(s)) not in skip]  # NaN: not recorded
+            out += [(key, float(v), int(s)) for s, v in zip(steps, columns[column]) if not math.isnan(v) and (key, int(s)) not in skip]  # NaN: not recorded
     return out
 
 
@@ -147,7 +148,7 @@ class _Sender:
         try:
             func()
             return True
-        except Exception as exc:  # any failure of the tracking server or store: the local run goes on
+        except Exception as exc:  # noqa: BLE001 - any failure of the tracking server or store: the local run goes on
             self.failed = True
             uri = os.environ.get("MLFLOW_TRACKING_URI") or "MLflow's default tracking URI"
             self.warn(f"MLflow: {what} failed at {uri} ({exc.__class__.__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}); "
@@ -285,7 +286,7 @@ class MlflowListener(Listener):
         n = len(self.pending)
         rows = self.pending[:n]
         del self.pending[:n]  # the loop may append meanwhile: only what was taken goes
-        rows = [r for r in rows if r[1] == r[1]]  # a NaN cost (a diverging run) is not a number MLflow can plot
+        rows = [r for r in rows if not math.isnan(r[1])]  # a NaN cost (a diverging run) is not a number MLflow can plot
         if rows and self.sender.run_id is not None:
             self.sender.metrics(rows)
             self.sent.update((k, step) for k, _, step in rows)

@@ -288,3 +288,15 @@ def test_the_runs_cover_what_they_claim(runs):
     assert runs["regression"].meta["loss"] == "mse" and runs["regression"].normalization.method == "standardize"  # by auto
     assert runs["odd-activations"].activations == ["sigmoid", "linear", "softmax", "sigmoid"]
     assert runs["float32"].meta["dtype"] == "float32" and runs["float32"].params["W1"].dtype == np.float32
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "npz"])
+def test_export_file_gets_the_users_umask(runs, tmp_path, fmt):
+    import os
+
+    old = os.umask(0o027)
+    try:
+        path = export_run(runs["flower"], tmp_path / f"m.{fmt}", fmt)
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o640

@@ -8,13 +8,13 @@ import h5py
 import numpy as np
 import pytest
 import yaml
-
 from conftest import invoke, write_course_h5
+
 from nnctl.runs import read_costs_columns
 from nnctl.tracking import flatten
 
 mlflow = pytest.importorskip("mlflow")
-from mlflow.tracking import MlflowClient  # noqa: E402
+from mlflow.tracking import MlflowClient
 
 SPEC = """\
 name: tracked
