@@ -176,3 +176,21 @@ def test_a_resumed_run_logs_its_whole_curve(store, tmp_path):
     costs = read_costs_columns(f"{summary.run_dir}/costs.csv")
     history = sorted((m.step, m.value) for m in store.get_metric_history(run.info.run_id, "cost"))
     assert history == list(zip(costs["epoch"], costs["cost"])) and len(history) == 21  # 0, 2, ..., 38 and the last, 39
+
+
+def test_without_log_mlflow_is_never_imported(tmp_path):
+    """mlflow's import costs seconds: a training without --log (and an export) must not pay it."""
+    import subprocess
+    import sys
+
+    write_course_h5(tmp_path / "train.h5", "train", m=32)
+    write_course_h5(tmp_path / "test.h5", "test", m=12, seed=1)
+    (tmp_path / "spec.yaml").write_text(SPEC)
+    script = (
+        "import sys\nfrom nnctl.cli import app\n"
+        "try:\n    app(['train', 'spec.yaml', '-q', '--no-report'])\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "try:\n    app(['export', '-o', 'm.npz'])\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('mlflow', 'onnx')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
