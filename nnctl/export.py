@@ -46,12 +46,37 @@ class ExportError(NnctlError):
 
 
 @dataclass
+class BatchNorm:
+    """Batch norm in inference form: Z~ = gamma (Z - running_mean) / sqrt(running_var + epsilon) + beta."""
+
+    gamma: np.ndarray  # (n[l], 1), as are the others
+    beta: np.ndarray
+    running_mean: np.ndarray
+    running_var: np.ndarray
+    epsilon: float
+
+
+@dataclass
 class Layer:
-    """One fully-connected layer: Z = W A_prev + b, A = g(Z)."""
+    """One fully-connected layer: Z = W A_prev + b (or batch norm of W A_prev), A = g(Z)."""
 
     W: np.ndarray  # (n[l], n[l-1])
-    b: np.ndarray  # (n[l], 1)
+    b: np.ndarray | None  # (n[l], 1); None on a batch-normalised layer (beta does its work)
     activation: str
+    bn: BatchNorm | None = None
+
+
+# the arrays of params.h5 each kind of layer holds (nnctl.layers' table, once batch norm exists)
+LAYER_ARRAYS = {"plain": ("W", "b"), "batch_norm": ("W", "gamma", "beta", "running_mean", "running_var")}
+
+
+def _layer(run: Run, l: int, activation: str, epsilon: float) -> Layer:
+    """Layer l from params.h5's arrays: batch-normalised where gamma{l} is there, else plain."""
+    p = run.params
+    if f"gamma{l}" not in p:
+        return Layer(p[f"W{l}"], p[f"b{l}"], activation)
+    bn = BatchNorm(p[f"gamma{l}"], p[f"beta{l}"], p[f"running_mean{l}"], p[f"running_var{l}"], epsilon)
+    return Layer(p[f"W{l}"], None, activation, bn)
 
 
 @dataclass
@@ -117,13 +142,17 @@ def describe(run: Run) -> Model:
             "export it with the nnctl that trained it"
         )
     L = len(run.activations)
-    expected = {f"{p}{l}" for l in range(1, L + 1) for p in ("W", "b")}
+    kinds = {l: "batch_norm" if f"gamma{l}" in run.params else "plain" for l in range(1, L + 1)}
+    expected = {f"{name}{l}" for l, kind in kinds.items() for name in LAYER_ARRAYS[kind]}
     extra = sorted(set(run.params) - expected)
     if extra:
         raise ExportError(
-            f"{run.path}: {extra[0]}: a parameter this version of nnctl cannot export (only W[l] and b[l] of "
-            "fully-connected layers); export it with the nnctl that trained it"
+            f"{run.path}: {extra[0]}: a parameter this version of nnctl cannot export (W[l] and b[l] of "
+            "fully-connected layers, gamma, beta and the running averages of batch-normalised ones); export it with the nnctl that trained it"
         )
+    missing = sorted(expected - set(run.params))
+    if missing:
+        raise ExportError(f"{run.path}: {missing[0]}: missing from the parameters; the file is damaged, so train the run again")
     for key in sorted(expected):
         if not np.isfinite(run.params[key]).all():
             raise ExportError(
@@ -136,7 +165,9 @@ def describe(run: Run) -> Model:
     standardize = norm.method == "standardize" and norm.mean is not None and norm.std is not None
     mean = norm.mean if standardize and norm.mean is not None else np.zeros((n_x, 1))
     std = norm.std if standardize and norm.std is not None else np.ones((n_x, 1))
-    layers = [Layer(run.params[f"W{l}"], run.params[f"b{l}"], g) for l, g in enumerate(run.activations, 1)]
+    bn_meta = run.meta.get("batch_norm")
+    epsilon = float(bn_meta["epsilon"]) if isinstance(bn_meta, dict) and "epsilon" in bn_meta else 1e-5  # nnctl.layers' default
+    layers = [_layer(run, l, g, epsilon) for l, g in enumerate(run.activations, 1)]
     loss = loss_of(run)
     classes = class_names(run) if HEADS[loss].proba is not None else []
     sha = _data_sha256(run)
@@ -165,7 +196,12 @@ def npz_arrays(model: Model) -> dict:
     """Every array the forward pass needs, under params.h5's names, and how to read them."""
     arrays = {}
     for l, layer in enumerate(model.layers, 1):
-        arrays[f"W{l}"], arrays[f"b{l}"] = layer.W, layer.b
+        arrays[f"W{l}"] = layer.W
+        if layer.bn is None:
+            arrays[f"b{l}"] = layer.b
+        else:
+            arrays.update({f"{name}{l}": getattr(layer.bn, name) for name in LAYER_ARRAYS["batch_norm"][1:]})
+            arrays["epsilon"] = np.array(layer.bn.epsilon)
     arrays["normalize/mean"], arrays["normalize/std"] = model.mean, model.std
     arrays["scale"] = np.array(model.scale)
     arrays["activations"] = np.array([layer.activation for layer in model.layers])
@@ -288,7 +324,13 @@ def onnx_model(model: Model):
         A = g.node("Sub", A, g.const("normalize_mean", model.mean.T))  # (1, n_x): broadcast over rows
         A = g.node("Div", A, g.const("normalize_std", model.std.T))
     for l, layer in enumerate(model.layers, 1):
-        Z = g.node("Gemm", A, g.const(f"W{l}", layer.W), g.const(f"b{l}", layer.b.ravel()), transB=1)  # (batch, n[l])
+        if layer.bn is None:
+            Z = g.node("Gemm", A, g.const(f"W{l}", layer.W), g.const(f"b{l}", np.asarray(layer.b).ravel()), transB=1)  # (batch, n[l])
+        else:  # batch norm in inference form: the running averages, ONNX's BatchNormalization over the units
+            bn = layer.bn
+            Z = g.node("Gemm", A, g.const(f"W{l}", layer.W), transB=1)
+            Z = g.node("BatchNormalization", Z, *(g.const(f"{name}{l}", getattr(bn, name).ravel().astype(model.dtype))
+                                                  for name in ("gamma", "beta", "running_mean", "running_var")), epsilon=bn.epsilon)
         A = ONNX_ACTIVATIONS[layer.activation](g, Z)
     outputs = ONNX_HEADS[model.loss](g, A)
     k = model.layers[-1].W.shape[0]

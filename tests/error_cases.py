@@ -880,10 +880,10 @@ CASES += [
          "Error: --format tflite: not a format nnctl exports; give --format onnx or npz (or a .onnx/.npz file name)"),
     Case("export over an existing file", {"run": trained_run, "m.onnx": "mine"}, ["export", "--run", "{tmp}/run", "-o", "{tmp}/m.onnx"],
          "Error: {tmp}/m.onnx: already exists; pass --force to replace it, or choose another -o"),
-    Case("export of a run whose params.h5 holds a parameter nnctl does not know (batch norm's gamma1)",
-         {"run": trained_then(params_array("gamma1", np.ones((3, 1))))}, ["export", "--run", "{tmp}/run", "-o", "{tmp}/m.npz"],
-         "Error: {tmp}/run: gamma1: a parameter this version of nnctl cannot export (only W[l] and b[l] of fully-connected layers); "
-         "export it with the nnctl that trained it"),
+    Case("export of a run whose params.h5 holds a parameter nnctl does not know",
+         {"run": trained_then(params_array("alpha1", np.ones((3, 1))))}, ["export", "--run", "{tmp}/run", "-o", "{tmp}/m.npz"],
+         "Error: {tmp}/run: alpha1: a parameter this version of nnctl cannot export (W[l] and b[l] of fully-connected layers, "
+         "gamma, beta and the running averages of batch-normalised ones); export it with the nnctl that trained it"),
     Case("export of a run whose params.h5 names a preprocessing step nnctl does not know",
          {"run": trained_then(params_attr_edit("preprocessing", {"flatten": "example-per-column", "input_shape": [4, 4, 3], "x_dtype": "uint8", "scale": 255.0, "normalize": "none", "impute": "mean"}))},
          ["export", "--run", "{tmp}/run", "-o", "{tmp}/m.npz"],
