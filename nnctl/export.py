@@ -141,6 +141,12 @@ def describe(run: Run) -> Model:
             f"{run.path}: preprocessing.{unknown[0]}: a preprocessing step this version of nnctl cannot export; "
             "export it with the nnctl that trained it"
         )
+    if pre.get("flatten", "example-per-column") != "example-per-column":
+        raise ExportError(
+            f"{run.path}: preprocessing.flatten: {str(pre['flatten'])[:40]}: inputs this version of nnctl cannot export "
+            "(only numeric rows and pictures: a table's columns, imputation and one-hot categories are not in the graph yet); "
+            "use nnctl predict for this run"
+        )
     L = len(run.activations)
     kinds = {l: "batch_norm" if f"gamma{l}" in run.params else "plain" for l in range(1, L + 1)}
     expected = {f"{name}{l}" for l, kind in kinds.items() for name in LAYER_ARRAYS[kind]}

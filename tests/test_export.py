@@ -251,6 +251,15 @@ def test_refuses_a_parameter_it_does_not_know(runs, tmp_path):
         describe(run)
 
 
+def test_refuses_inputs_other_than_rows_and_pictures(runs):
+    """A table's run (its columns through imputation and one-hot categories) is refused, not exported
+    as if its encoded features were the raw rows."""
+    run = copy.copy(runs["flower"])
+    run.meta = {**run.meta, "preprocessing": {**run.meta["preprocessing"], "flatten": "table"}}
+    with pytest.raises(NnctlError, match=r": preprocessing.flatten: table: inputs this version of nnctl cannot export"):
+        describe(run)
+
+
 def test_batch_norm_layers_in_inference_form(runs, tmp_path):
     """A network whose first layer is batch-normalised (params.h5's names for it, as the batch norm
     branch writes them): ONNX Runtime's BatchNormalization and the documented NumPy function agree,
