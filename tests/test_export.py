@@ -335,3 +335,25 @@ def test_export_file_gets_the_users_umask(runs, tmp_path, fmt):
     finally:
         os.umask(old)
     assert path.stat().st_mode & 0o777 == 0o640
+
+
+def test_an_interrupted_run_exports_its_parameters_so_far_with_a_note(tmp_path):
+    from nnctl.config import load_config
+    from nnctl.experiment import train_run
+
+    write_course_h5(tmp_path / "train.h5", "train", m=20)
+    (tmp_path / "s.yaml").write_text("data: {train: train.h5}\nmodel: {hidden: [3]}\ntrain: {learning_rate: 0.1, iterations: 50, checkpoint_every: 10}\n")
+    calls = [0]
+
+    def stop():
+        calls[0] += 1
+        return calls[0] >= 25
+
+    summary = train_run(load_config(tmp_path / "s.yaml"), runs_root=tmp_path / "runs", should_stop=stop)
+    assert summary.status == "interrupted"
+    result = invoke("export", "--run", summary.run_dir, "-o", tmp_path / "m.npz")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.startswith("Note: unfinished run (interrupted at iteration 25)")
+    run = load_run(summary.run_dir)
+    rows = read_raw(str(tmp_path / "train.h5"))[0].reshape(20, -1)
+    np.testing.assert_allclose(_npz_function()(tmp_path / "m.npz", rows), _predicted(run, rows)[0], rtol=1e-12, atol=1e-12)

@@ -128,7 +128,7 @@ def test_runs_log_imports_a_finished_run(store, tmp_path):
 
 def test_sweep_is_a_parent_run_with_a_nested_run_per_trial(store, tmp_path):
     result = invoke("sweep", tmp_path / "spec.yaml", "--grid", "model.hidden=[2],[4]", "--jobs", "1", "--runs-dir", tmp_path / "runs",
-                    "-q", "--no-report", "--log", "mlflow")
+                    "-q", "--no-report", "--log", "mlflow", "--log-onnx")
     assert result.exit_code == 0, result.output
     runs = _runs(store)
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
@@ -136,6 +136,7 @@ def test_sweep_is_a_parent_run_with_a_nested_run_per_trial(store, tmp_path):
     trials = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     assert sorted(r.data.params["model.layers"] for r in trials) == ["[48, 2, 1]", "[48, 4, 1]"]
     assert all(r.info.status == "FINISHED" and len(store.get_metric_history(r.info.run_id, "cost")) == 7 for r in trials)
+    assert all("model.onnx" in {a.path for a in store.list_artifacts(r.info.run_id)} for r in trials)  # each trial exported
     assert {"sweep.json", "summary.csv"} <= {a.path for a in store.list_artifacts(parent.info.run_id)}
     assert result.stdout.strip().splitlines()[-1] == f"mlflow: sweep run {parent.info.run_id} with 2 nested trial runs"
     sweep_dir = next((tmp_path / "runs").glob("sweep-*"))
