@@ -264,9 +264,8 @@ class MlflowListener(Listener):
     def connect(self) -> bool:
         """Import mlflow and create the MLflow run, before training: done during the loop, the import's
         seconds of CPU (and the GIL it holds) doubled a short run's training time. False (said once) if it failed."""
-        if self.sender.run_id is None and not self.sender.failed:
-            if self.sender.open(self.name, {"nnctl.version": __version__}):
-                from mlflow.entities import Metric  # noqa: F401  (lazy, as above: here, not in the loop's first flush)
+        if self.sender.run_id is None and not self.sender.failed and self.sender.open(self.name, {"nnctl.version": __version__}):
+            from mlflow.entities import Metric  # noqa: F401  (lazy, as above: here, not in the loop's first flush)
         return self.sender.run_id is not None
 
     def on_start(self, total: int, start: int) -> None:
