@@ -20,6 +20,7 @@ mlflow is imported lazily, inside the functions that talk to it: importing it ta
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -52,15 +53,17 @@ class TrackingError(NnctlError):
     """`--log` with a tracker nnctl does not have, or without its package."""
 
 
+def _installed(package: str) -> bool:
+    return importlib.util.find_spec(package) is not None  # found without importing it
+
+
 def check_tracker(name: str | None, option: str = "--log") -> None:
     """`--log NAME` before any work: a tracker nnctl has, its package installed."""
     if name is None:
         return
     if name not in TRACKERS:
         raise TrackingError(f"{option} {name}: not a tracker nnctl logs to; give {option} {' or '.join(TRACKERS)}")
-    import importlib.util
-
-    if importlib.util.find_spec("mlflow") is None:
+    if not _installed("mlflow"):
         raise TrackingError("--log mlflow needs the mlflow package; install it with: pip install 'nnctl[mlflow]'")
 
 

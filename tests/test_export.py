@@ -357,3 +357,13 @@ def test_an_interrupted_run_exports_its_parameters_so_far_with_a_note(tmp_path):
     run = load_run(summary.run_dir)
     rows = read_raw(str(tmp_path / "train.h5"))[0].reshape(20, -1)
     np.testing.assert_allclose(_npz_function()(tmp_path / "m.npz", rows), _predicted(run, rows)[0], rtol=1e-12, atol=1e-12)
+
+
+def test_onnx_without_the_onnx_package_says_how_to_install_it(runs, tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "onnx", None)  # `import onnx` now raises ImportError, as where it is not installed
+    result = invoke("export", "--run", runs["flower"].path, "-o", tmp_path / "m.onnx")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == "Error: ONNX export needs the onnx package; install it with: pip install 'nnctl[onnx]'"
+    assert not (tmp_path / "m.onnx").exists() and list(tmp_path.iterdir()) == []  # no temporary file left either
