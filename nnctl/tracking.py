@@ -299,11 +299,15 @@ class MlflowListener(Listener):
         self._flush()
 
     def abandon(self) -> None:
-        """Training failed before its folder was complete: what was gathered is sent, the MLflow run marked failed."""
+        """Training failed before its folder was complete: what was gathered is sent and the MLflow run
+        marked failed; refused before training began (bad data, a completed run given to --resume), the
+        MLflow run is deleted: it holds nothing."""
         self.done.set()
         if self.thread is not None:
             self.thread.join()
-        if self.sender.run_id is not None:
+        if self.sender.run_id is not None and self.thread is None:
+            self.sender.attempt("deleting the empty run", lambda: self.sender.client.delete_run(self.sender.run_id))
+        elif self.sender.run_id is not None:
             self.sender.close("failed")
 
     def finish(self, run_dir) -> str | None:

@@ -195,3 +195,10 @@ def test_without_log_mlflow_is_never_imported(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_command_refused_before_training_leaves_no_mlflow_run(store, tmp_path):
+    (tmp_path / "bad.yaml").write_text(SPEC.replace("train.h5", "missing.h5"))
+    result = invoke("train", tmp_path / "bad.yaml", "--runs-dir", tmp_path / "runs", "-q", "--log", "mlflow")
+    assert result.exit_code == 1 and "missing.h5" in result.stderr
+    assert _runs(store) == []
