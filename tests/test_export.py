@@ -19,6 +19,7 @@ import pytest
 import yaml
 from conftest import REPO, invoke, needs_cat_data, write_course_h5
 
+from nnctl.config import ModelSpec
 from nnctl.data import read_raw
 from nnctl.errors import NnctlError
 from nnctl.export import describe, export_run
@@ -99,6 +100,13 @@ model: {hidden: [16], hidden_activation: tanh, output_activation: softmax}
 train: {learning_rate: 0.01, epochs: 10, batch_size: 128, optimizer: rmsprop, seed: 1, dtype: float32, record_every: 5}
 """),
 }
+
+if "batch_norm" in ModelSpec.model_fields:  # batch norm (model.batch_norm) where this nnctl has it
+    RUNS["batchnorm"] = (None, """
+data: {train: 'builtin:moons?m=400', test: 'builtin:moons?m=200&seed=5'}
+model: {hidden: [8, 6], hidden_activation: relu, batch_norm: [1, 2], init: he}
+train: {learning_rate: 0.1, epochs: 15, batch_size: 32, optimizer: momentum, seed: 1, record_every: 5}
+""")
 
 
 @pytest.fixture(scope="module")
@@ -323,6 +331,8 @@ def test_the_runs_cover_what_they_claim(runs):
     assert runs["regression"].meta["loss"] == "mse" and runs["regression"].normalization.method == "standardize"  # by auto
     assert runs["odd-activations"].activations == ["sigmoid", "linear", "softmax", "sigmoid"]
     assert runs["float32"].meta["dtype"] == "float32" and runs["float32"].params["W1"].dtype == np.float32
+    if "batchnorm" in runs:
+        assert {"gamma1", "running_var2"} <= set(runs["batchnorm"].params) and "b1" not in runs["batchnorm"].params
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "npz"])
