@@ -92,6 +92,7 @@ class Model:
     loss: str  # the head: a key of nnctl.network.HEADS
     classes: list  # class names in label order ([] for a regression)
     metadata: dict = field(default_factory=dict)  # str -> str
+    table: TableInputs | None = None  # a run trained on a table: its named columns instead of rows
 
     @property
     def standardized(self) -> bool:
@@ -100,6 +101,37 @@ class Model:
     @property
     def regression(self) -> bool:
         return HEADS[self.loss].proba is None
+
+
+# text a table's reader counts as a missing cell (nnctl.tables.MISSING_TOKENS, compared lower-cased):
+# the graph matches these spellings exactly
+MISSING_SPELLINGS = ("", "na", "NA", "Na", "n/a", "N/A", "nan", "NaN", "NAN", "null", "NULL", "Null", "none", "None", "NONE", "?")
+
+
+@dataclass
+class TableInputs:
+    """A table's columns as the run's preprocessor reads them: numbers (a missing cell gets its fill)
+    and text one-hot over its sorted categories (a missing cell gets its column's most frequent one)."""
+
+    numeric: list  # column names, in the order of X's first rows
+    fill: list  # per numeric column
+    categorical: list  # text column names, then one row of X per category
+    categories: list  # per text column, sorted
+    category_fill: list  # per text column: the category a missing cell gets (None: none)
+
+
+def _table_inputs(run: Run) -> TableInputs:
+    """The run's table encoding (nnctl.tables.Preprocessor, table.json), or an ExportError for what the graph cannot repeat."""
+    prep = getattr(run, "table", None)
+    if prep is None:
+        raise ExportError(f"{run.path}: preprocessing.flatten: table, but the run has no table encoding (table.json); train the run again")
+    if prep.missing == "drop":
+        raise ExportError(
+            f"{run.path}: data.missing: drop: predict leaves out rows with a missing value, which a graph that answers every "
+            "row cannot do; train with data.missing: mean, median or most_frequent to export"
+        )
+    return TableInputs(list(prep.numeric), [float(v) for v in prep.fill], list(prep.categorical),
+                       [list(c) for c in prep.categories], list(prep.category_fill))
 
 
 def _resolved_spec(run: Run) -> str:
@@ -141,11 +173,11 @@ def describe(run: Run) -> Model:
             f"{run.path}: preprocessing.{unknown[0]}: a preprocessing step this version of nnctl cannot export; "
             "export it with the nnctl that trained it"
         )
-    if pre.get("flatten", "example-per-column") != "example-per-column":
+    table = _table_inputs(run) if pre.get("flatten") == "table" else None
+    if pre.get("flatten", "example-per-column") not in ("example-per-column", "table"):
         raise ExportError(
             f"{run.path}: preprocessing.flatten: {str(pre['flatten'])[:40]}: inputs this version of nnctl cannot export "
-            "(only numeric rows and pictures: a table's columns, imputation and one-hot categories are not in the graph yet); "
-            "use nnctl predict for this run"
+            "(numeric rows, pictures and tables); use nnctl predict for this run"
         )
     L = len(run.activations)
     kinds = {l: "batch_norm" if f"gamma{l}" in run.params else "plain" for l in range(1, L + 1)}
@@ -183,7 +215,9 @@ def describe(run: Run) -> Model:
         "spec": _resolved_spec(run),
         "head": loss,
         "run": run.path.name,
-        "input": "pictures: raw 0-255 values, flattened as stored" if pre["scale"] != 1 else "rows of numeric features, in the training column order",
+        "input": ("pictures: raw 0-255 values, flattened as stored" if pre["scale"] != 1 else
+                  "a table: one input per column, float32 or string, (batch, 1)" if table is not None else
+                  "rows of numeric features, in the training column order"),
     }
     if len(set(sha.values())) == 1:
         metadata["data_sha256"] = next(iter(sha.values()))
@@ -191,7 +225,7 @@ def describe(run: Run) -> Model:
         metadata["data"] = json.dumps(sha)
     return Model(
         n_x=n_x, dtype=dtype, scale=float(pre["scale"]),
-        mean=mean.astype(dtype), std=std.astype(dtype), layers=layers, loss=loss, classes=classes, metadata=metadata,
+        mean=mean.astype(dtype), std=std.astype(dtype), layers=layers, loss=loss, classes=classes, metadata=metadata, table=table,
     )
 
 
@@ -200,6 +234,11 @@ def describe(run: Run) -> Model:
 
 def npz_arrays(model: Model) -> dict:
     """Every array the forward pass needs, under params.h5's names, and how to read them."""
+    if model.table is not None:
+        raise ExportError(
+            "a run trained on a table takes named columns of numbers and text, which the npz's NumPy function "
+            "does not read; export it with --format onnx (one input per column), or use nnctl predict"
+        )
     arrays = {}
     for l, layer in enumerate(model.layers, 1):
         arrays[f"W{l}"] = layer.W
@@ -321,9 +360,12 @@ def onnx_model(model: Model):
     if missing or model.loss not in ONNX_HEADS:
         raise ExportError(f"{missing[0] if missing else model.loss}: no ONNX form in this version of nnctl")
     g = _Graph(onnx, model.dtype)
-    A = "X"
-    if model.dtype != np.float32:  # a float64 run computes in float64, as predict does
-        A = g.node("Cast", A, to=onnx.helper.np_dtype_to_tensor_dtype(model.dtype))
+    if model.table is not None:
+        A, inputs = _table_graph(g, model.table)
+    else:
+        A, inputs = "X", [onnx.helper.make_tensor_value_info("X", onnx.TensorProto.FLOAT, ["batch", model.n_x])]
+        if model.dtype != np.float32:  # a float64 run computes in float64, as predict does
+            A = g.node("Cast", A, to=onnx.helper.np_dtype_to_tensor_dtype(model.dtype))
     if model.scale != 1.0:
         A = g.node("Div", A, g.const("scale", np.array(model.scale, model.dtype)))
     if model.standardized:
@@ -346,12 +388,9 @@ def onnx_model(model: Model):
         shape = ["batch"] if name == "label" else ["batch", 2 if model.loss == "cross_entropy" else k]
         elem = onnx.TensorProto.INT64 if name == "label" else onnx.TensorProto.FLOAT
         out_info.append(onnx.helper.make_tensor_value_info(name, elem, shape))
-    graph = onnx.helper.make_graph(
-        g.nodes, "nnctl", [onnx.helper.make_tensor_value_info("X", onnx.TensorProto.FLOAT, ["batch", model.n_x])],
-        out_info, initializer=g.initializers,
-    )
-    proto = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", OPSET)], producer_name="nnctl",
-                                   producer_version=__version__)
+    graph = onnx.helper.make_graph(g.nodes, "nnctl", inputs, out_info, initializer=g.initializers)
+    opsets = [onnx.helper.make_opsetid("", OPSET)] + ([onnx.helper.make_opsetid("ai.onnx.ml", 2)] if model.table is not None else [])
+    proto = onnx.helper.make_model(graph, opset_imports=opsets, producer_name="nnctl", producer_version=__version__)
     proto.ir_version = IR_VERSION
     onnx.helper.set_model_props(proto, model.metadata)
     onnx.checker.check_model(proto, full_check=True)
@@ -363,6 +402,35 @@ def write_onnx(model: Model, path) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_bytes(proto.SerializeToString())
     return Path(path)
+
+
+def _table_graph(g: _Graph, table: TableInputs) -> tuple:
+    """(X (batch, n_x) in the run's dtype, the graph's inputs): one input per column, as scikit-learn's
+    converter takes a table. A number: float32 (batch, 1), NaN where missing, filled as fitted. Text:
+    string (batch, 1), one-hot over the column's categories (ONNX-ML LabelEncoder to the category's
+    position, then OneHot); a missing spelling gets the fitted category, an unseen one all zeros."""
+    onnx = g.onnx
+    inputs: list = []
+    blocks: list = []
+    for name, fill in zip(table.numeric, table.fill):
+        inputs.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, ["batch", 1]))
+        x = g.node("Cast", name, to=onnx.helper.np_dtype_to_tensor_dtype(g.dtype))
+        blocks.append(g.node("Where", g.node("IsNaN", x), g.const(f"fill_{len(blocks)}", np.full((1, 1), fill, g.dtype)), x))
+    for j, (name, cats, fill) in enumerate(zip(table.categorical, table.categories, table.category_fill)):
+        inputs.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.STRING, ["batch", 1]))
+        keys = list(cats) + [m for m in MISSING_SPELLINGS if m not in cats and fill is not None]
+        values = list(range(len(cats))) + [cats.index(fill)] * (len(keys) - len(cats))
+        position = g.node("LabelEncoder", name, domain="ai.onnx.ml", keys_strings=keys, values_int64s=values,
+                          default_int64=len(cats))  # unseen: one past the last category, cut off below
+        hot = g.node("OneHot", position, g.const(f"depth_{j}", np.array([len(cats) + 1], np.int64)),
+                     g.const("off_on", np.array([0, 1], np.float32)))  # (batch, 1, categories + 1); ONNX Runtime has it for float32
+        if g.dtype != np.float32:
+            hot = g.node("Cast", hot, to=onnx.helper.np_dtype_to_tensor_dtype(g.dtype))  # 0 and 1: exact
+        hot = g.node("Squeeze", hot, g.const("axis1", np.array([1], np.int64)))
+        blocks.append(g.node("Slice", hot, g.const("zero", np.array([0], np.int64)), g.const(f"width_{j}", np.array([len(cats)], np.int64)),
+                             g.const("axis1", np.array([1], np.int64))))
+    X = g.node("Concat", *blocks, axis=1) if len(blocks) > 1 else blocks[0]
+    return X, inputs
 
 
 WRITERS = {"onnx": write_onnx, "npz": write_npz}

@@ -259,12 +259,16 @@ def test_refuses_a_parameter_it_does_not_know(runs, tmp_path):
         describe(run)
 
 
-def test_refuses_inputs_other_than_rows_and_pictures(runs):
-    """A table's run (its columns through imputation and one-hot categories) is refused, not exported
-    as if its encoded features were the raw rows."""
+def test_refuses_inputs_other_than_rows_pictures_and_tables(runs):
+    """Inputs of another kind, or a table's run without its encoding, are refused, never exported as
+    if their encoded features were raw rows."""
     run = copy.copy(runs["flower"])
+    run.meta = {**run.meta, "preprocessing": {**run.meta["preprocessing"], "flatten": "columns"}}
+    with pytest.raises(NnctlError, match=r": preprocessing.flatten: columns: inputs this version of nnctl cannot export"):
+        describe(run)
     run.meta = {**run.meta, "preprocessing": {**run.meta["preprocessing"], "flatten": "table"}}
-    with pytest.raises(NnctlError, match=r": preprocessing.flatten: table: inputs this version of nnctl cannot export"):
+    run.table = None
+    with pytest.raises(NnctlError, match=r": preprocessing.flatten: table, but the run has no table encoding"):
         describe(run)
 
 
@@ -377,3 +381,65 @@ def test_onnx_without_the_onnx_package_says_how_to_install_it(runs, tmp_path, mo
     assert result.exit_code == 1
     assert result.stderr.strip() == "Error: ONNX export needs the onnx package; install it with: pip install 'nnctl[onnx]'"
     assert not (tmp_path / "m.onnx").exists() and list(tmp_path.iterdir()) == []  # no temporary file left either
+
+
+# ---------------------------------------------------------------- tables (where this nnctl reads them)
+
+
+def _penguin_feeds(run, path):
+    """ONNX Runtime's inputs for a table file: one (m, 1) array per column, numbers as float32 (NaN where
+    missing), text as it is in the file."""
+    tables = pytest.importorskip("nnctl.tables")
+    table = tables.read_table(path)
+    feeds = {}
+    for name in run.table.numeric:
+        cells = table.column(name)
+        absent = tables.missing_mask(cells)
+        feeds[name] = np.where(absent, "nan", cells).astype(np.float64).astype(np.float32).reshape(-1, 1)
+    for name in run.table.categorical:
+        feeds[name] = np.char.strip(table.column(name).astype(str)).astype(object).reshape(-1, 1)
+    return table, feeds
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_a_table_with_text_columns_and_missing_values(tmp_path, task):
+    """The Palmer penguins (palmerpenguins' CSV: islands and sex as text, NA in both kinds of column)
+    through ONNX Runtime, one input per column, against nnctl's own table predict path."""
+    tables = pytest.importorskip("nnctl.tables")
+    penguins = pytest.importorskip("palmerpenguins")
+    from pathlib import Path
+
+    from nnctl.inference import normalized, outputs
+
+    source = Path(penguins.__file__).parent / "data" / "penguins.csv"
+    lines = source.read_text().splitlines()
+    (tmp_path / "train.csv").write_text("\n".join(lines[:1] + lines[2::3] + lines[3::3]) + "\n")
+    (tmp_path / "test.csv").write_text("\n".join(lines[:1] + lines[1::3]) + "\n")  # holds line 4, NA in every column
+    target = "species" if task == "classification" else "body_mass_g"
+    drop = "[year]" if task == "classification" else "[year, species]"
+    (tmp_path / "t.yaml").write_text(
+        f"data: {{train: train.csv, test: test.csv, target: {target}, missing: mean, drop: {drop}}}\n"
+        f"model: {{hidden: [6], hidden_activation: tanh, task: {task}}}\n"
+        "train: {learning_rate: 0.01, epochs: 30, batch_size: 32, optimizer: adam, seed: 1, record_every: 10}\n"
+    )
+    result = invoke("train", tmp_path / "t.yaml", "--runs-dir", tmp_path / "runs", "-q", "--no-report")
+    assert result.exit_code == 0, result.output
+    run = load_run(tmp_path / "runs" / "latest")
+    assert run.table.categorical == ["island", "sex"]
+    table, feeds = _penguin_feeds(run, tmp_path / "test.csv")
+    assert np.isnan(feeds["bill_length_mm"]).any() and "NA" in feeds["sex"]  # both kinds of missing cell are tested
+    x, _, kept = run.table.transform(table, need_target=False)
+    AL = outputs(run, normalized(run, np.ascontiguousarray(x.T)))  # predict's own path for a table's rows
+    head = HEADS[run.meta["loss"]]
+    session = ort.InferenceSession(str(export_run(run, tmp_path / "t.onnx", "onnx")), providers=["CPUExecutionProvider"])
+    assert sorted(i.name for i in session.get_inputs()) == sorted(run.table.numeric + run.table.categorical)
+    got = dict(zip([o.name for o in session.get_outputs()], session.run(None, feeds)))
+    if head.proba is None:
+        np.testing.assert_allclose(got["prediction"][kept], AL.T, rtol=1e-5, atol=1e-5)
+    else:
+        np.testing.assert_allclose(got["probabilities"][kept], head.proba(AL).T, atol=1e-5)
+        np.testing.assert_array_equal(got["label"][kept], head.predict(AL))
+        assert json.loads({p.key: p.value for p in onnx.load(str(tmp_path / "t.onnx")).metadata_props}["classes"]) == run.table.classes
+    with pytest.raises(NnctlError, match="a run trained on a table takes named columns"):
+        export_run(run, tmp_path / "t.npz", "npz")
+    del tables
