@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnctl.network import compute_cost, forward
+from nnctl.network import HEADS, LOSSES, compute_cost, forward
 
 MONITORS = {"validation_cost": -1.0, "validation_accuracy": 1.0}  # the sign that makes larger better
 
@@ -30,11 +30,11 @@ class ValidationMonitor:
     def evaluate(self) -> tuple:
         params = self.trainer.materialize()
         X = self.data.X
-        Y = self.data.Y.astype(X.dtype, copy=False)
         with np.errstate(all="ignore"):
             Zs, As = forward(X, params, self.activations)
+            Y = HEADS[self.loss].encode(self.data.Y, As[-1].shape[0], X.dtype)  # labels (1, m), or one-hot (k, m) for softmax
             cost = compute_cost(Zs[-1], As[-1], Y, self.loss)
-            acc = float(np.mean((As[-1] > 0.5) == (Y > 0.5)) * 100) if self.task == "classification" else float("nan")
+            acc = LOSSES[self.loss].score(As[-1], self.data.Y)["accuracy"] if self.task == "classification" else float("nan")
         return cost, acc
 
     def on_record(self, epoch: int, steps: int) -> str | None:
