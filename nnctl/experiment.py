@@ -231,12 +231,9 @@ def train_run(
     command: list | None = None,
     should_stop=None,
     resume: bool = False,
-<<<<<<< HEAD
     listeners: tuple = (),
-=======
     arrays: dict | None = None,
     pictures: bool = True,
->>>>>>> main
 ) -> Summary:
     """Load data, check resources, create the run directory, train, write every file.
 
