@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nnctl.activations import ACTIVATIONS
+from nnctl.batchnorm import BatchNormStep
 from nnctl.layout import Status
 from nnctl.firstlayer import FIRST_LAYERS, choose_first_layer, choose_path, gram  # noqa: F401 (re-exported)
+from nnctl.layers import BATCH_NORM_EPSILON, BATCH_NORM_MOMENTUM, kind_of, normalised_layers
 from nnctl.network import LOSSES
 from nnctl.optimizers import Optimizer
 
@@ -220,11 +222,13 @@ class Trainer:
     Regularisers: `l2` (lambda) adds lambda/(2m) sum ||W[l]||^2 to the cost and (lambda/m) W[l] to
     each dW[l], m the examples of the batch (as the course and scikit-learn do); `dropout` (a
     nnctl.regularization.Dropout) masks hidden activations in forward and their gradients in backward.
+    Batch norm: the layers whose params hold gamma{l} (nnctl.layers), each through a BatchNormStep;
+    beta[l] takes b[l]'s place in the vector and in forward/backward, gamma[l] follows it.
     """
 
     def __init__(self, params, X, Y, activations, loss, learning_rate=None, path="primal", dual_state=None,
                  *, optimizer: Optimizer | None = None, batch_size: int | None = None, l2: float = 0.0,
-                 dropout=None):
+                 dropout=None, batch_norm_momentum: float = BATCH_NORM_MOMENTUM, batch_norm_epsilon: float = BATCH_NORM_EPSILON):
         self.params, self.X, self.Y = params, X, Y
         self.loss_name, self.loss = loss, LOSSES[loss]
         self.output = activations[-1]
@@ -232,8 +236,10 @@ class Trainer:
         self.L = L = len(activations)
         n_x, m = X.shape
         self.m = m
+        normalised = normalised_layers(params)
         self.W = [None] + [params[f"W{l}"] for l in range(1, L + 1)]
-        self.b = [None] + [params[f"b{l}"] for l in range(1, L + 1)]
+        shift = [None] + [f"beta{l}" if l in normalised else f"b{l}" for l in range(1, L + 1)]  # what is added to Z[l]
+        self.b = [None] + [params[shift[l]] for l in range(1, L + 1)]
         self.n = n = [n_x] + [W.shape[0] for W in self.W[1:]]
         self.dtype = X.dtype
         self.stream = X if hasattr(X, "next_batch") else None  # examples read from disk (nnctl.stream)
@@ -258,11 +264,12 @@ class Trainer:
                 B.add_dropout(self.dropout.layers)
         self.path = path
         self.first = FIRST_LAYERS[path](self.W[1], X, dual_state)
-        # Every trained array, in the course's order W1 (or C), b1, W2, b2, ..., is a view of one
-        # parameter vector, and every gradient a view of one gradient vector: the optimizer's
-        # step is a few whole-vector operations, whatever the depth.
-        pieces = [(self.first.trained_name, self.first.trained), ("b1", self.b[1])]
-        pieces += [(f"{k}{l}", arr) for l in range(2, L + 1) for k, arr in (("W", self.W[l]), ("b", self.b[l]))]
+        # Every trained array, in the course's order W1 (or C), b1, W2, b2, ... (nnctl.layers' order
+        # within a layer), is a view of one parameter vector, and every gradient a view of one
+        # gradient vector: the optimizer's step is a few whole-vector operations, whatever the depth.
+        pieces = [(self.first.trained_name, self.first.trained)]
+        pieces += [(f"{a.name}{l}", params[f"{a.name}{l}"]) for l in range(1, L + 1) for a in kind_of(l, normalised)
+                   if a.trained and (a.name, l) != ("W", 1)]
         dtype = self.W[1].dtype
         self.theta = np.empty(sum(a.size for _, a in pieces), dtype)
         self.grad = np.empty_like(self.theta)
@@ -275,11 +282,16 @@ class Trainer:
         if self.first.trained_name == "W1":  # the primal path trains W[1] itself
             params["W1"] = self.W[1] = views["W1"][0]
         self.dW = [None, None] + [views[f"W{l}"][1] for l in range(2, L + 1)]
-        self.db = [None] + [views[f"b{l}"][1] for l in range(1, L + 1)]
+        self.db = [None] + [views[shift[l]][1] for l in range(1, L + 1)]
         for l in range(1, L + 1):
-            params[f"b{l}"] = self.b[l] = views[f"b{l}"][0]
+            params[shift[l]] = self.b[l] = views[shift[l]][0]
             if l > 1:
                 params[f"W{l}"] = self.W[l] = views[f"W{l}"][0]
+        self.bn = {}
+        for l in normalised:
+            params[f"gamma{l}"] = views[f"gamma{l}"][0]
+            self.bn[l] = BatchNormStep(*views[f"gamma{l}"], params[f"running_mean{l}"], params[f"running_var{l}"],
+                                       batch_norm_momentum, batch_norm_epsilon)
         self.optimizer = (optimizer or Optimizer(learning_rate)).bind([(n, a.shape) for n, a in pieces], dtype)
         self._decay = [None] + [np.empty_like(W) for W in self.W[1:]] if self.l2 else None  # (lambda/m) W[l]
 
@@ -335,6 +347,8 @@ class Trainer:
                 self.first.forward(B.A[0], Z)
             else:
                 np.matmul(self.W[l], B.fwd[l - 1], out=Z)
+            if l in self.bn:  # Z := gamma Z^ over the batch; beta is added as b is
+                self.bn[l].forward(Z)
             Z += self.b[l]  # (n[l], 1) broadcast over the m columns
             self.acts[l - 1].forward(Z, out=B.A[l])
             if l in B.D:  # inverted dropout: A[l] * D[l] / keep_prob, in the course's order
@@ -376,6 +390,8 @@ class Trainer:
             _sum(dZ, axis=1, keepdims=True, out=self.db[l])  # np.sum's own kernel, without its wrapper
             self.db[l] /= m
             total += float(_sum(self.db[l], axis=None))
+            if l in self.bn:  # db[l] is dbeta; dZ~[l] becomes dZ[l] of W[l] A[l-1]
+                total += self.bn[l].backward(dZ, self.db[l])
             if l == 1:
                 dW = self.first.gradient(dZ, B.A[0], m)
                 total += float(self.first.finite_probe(dZ))

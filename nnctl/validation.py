@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from nnctl.layers import BATCH_NORM_EPSILON
 from nnctl.network import HEADS, LOSSES, compute_cost, forward
 
 MONITORS = {"validation_cost": -1.0, "validation_accuracy": 1.0}  # the sign that makes larger better
 
 
 class ValidationMonitor:
-    def __init__(self, trainer, data, loss: str, activations, task: str, reporter=None, early=None, unit="iteration"):
+    def __init__(self, trainer, data, loss: str, activations, task: str, reporter=None, early=None, unit="iteration",
+                 epsilon: float = BATCH_NORM_EPSILON):
         self.trainer, self.data, self.loss, self.activations, self.task = trainer, data, loss, activations, task
+        self.epsilon = epsilon  # batch norm's: the validation set goes through in inference mode
         self.reporter, self.early, self.unit = reporter, early, unit
         self.rows: list = []  # (epoch, cost, accuracy or nan)
         self.best_value: float | None = None  # in the monitored quantity's own units
@@ -31,7 +34,7 @@ class ValidationMonitor:
         params = self.trainer.materialize()
         X = self.data.X
         with np.errstate(all="ignore"):
-            Zs, As = forward(X, params, self.activations)
+            Zs, As = forward(X, params, self.activations, epsilon=self.epsilon)
             Y = HEADS[self.loss].encode(self.data.Y, As[-1].shape[0], X.dtype)  # labels (1, m), or one-hot (k, m) for softmax
             cost = compute_cost(Zs[-1], As[-1], Y, self.loss)
             acc = LOSSES[self.loss].score(As[-1], self.data.Y)["accuracy"] if self.task == "classification" else float("nan")
