@@ -333,14 +333,6 @@ def stopped_minibatch_run_with(key, text):
     return write
 
 
-def params_array(key, value):
-    def edit(run):
-        with h5py.File(run / "params.h5", "a") as f:
-            f[key] = value
-
-    return edit
-
-
 def params_attr_edit(key, value):
     """An edit of a trained run: params.h5's attribute `key` set to `value` (as nnctl writes it, JSON)."""
     import json
@@ -909,10 +901,6 @@ CASES += [
          "Error: --format tflite: not a format nnctl exports; give --format onnx or npz (or a .onnx/.npz file name)"),
     Case("export over an existing file", {"run": trained_run, "m.onnx": "mine"}, ["export", "--run", "{tmp}/run", "-o", "{tmp}/m.onnx"],
          "Error: {tmp}/m.onnx: already exists; pass --force to replace it, or choose another -o"),
-    Case("export of a run whose params.h5 holds a parameter nnctl does not know",
-         {"run": trained_then(params_array("alpha1", np.ones((3, 1))))}, ["export", "--run", "{tmp}/run", "-o", "{tmp}/m.npz"],
-         "Error: {tmp}/run: alpha1: a parameter this version of nnctl cannot export (W[l] and b[l] of fully-connected layers, "
-         "gamma, beta and the running averages of batch-normalised ones); export it with the nnctl that trained it"),
     Case("export of a run whose params.h5 names a preprocessing step nnctl does not know",
          {"run": trained_then(params_attr_edit("preprocessing", {"flatten": "example-per-column", "input_shape": [4, 4, 3], "x_dtype": "uint8", "scale": 255.0, "normalize": "none", "impute": "mean"}))},
          ["export", "--run", "{tmp}/run", "-o", "{tmp}/m.npz"],
