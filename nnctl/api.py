@@ -162,7 +162,7 @@ def fit(
     arrays = None
     if X is not None:
         x = _rows(X)
-        labels, names = _class_labels(y, resolved.model.task)
+        labels, names = _class_labels(y, resolved.model.resolved_task)
         if labels.ndim != 1 or labels.shape[0] != x.shape[0]:
             raise DataError(f"y: expected one label per row of X, shape ({x.shape[0]},) (got shape {np.shape(y)})")
         arrays = {TRAIN_ARRAYS: (x, labels, names)}

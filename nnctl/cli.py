@@ -9,17 +9,29 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
+from typer.core import TyperOption
 
 from nnctl import __version__
 from nnctl import display
 from nnctl.errors import Interrupted, NnctlError
 from nnctl.images import MAX_PIXELS
 
+def _flag_type(display_type_rich):
+    """Typer 0.2x labels every flag `<bool>` in help, as if it took a value; a flag shows no type."""
+
+    def shown(self, ctx):
+        return None if getattr(self, "is_flag", False) else display_type_rich(self, ctx)
+
+    return shown
+
+
+TyperOption.display_type_rich = _flag_type(TyperOption.display_type_rich)
+
 app = typer.Typer(
     help="Train fully-connected neural networks from YAML specs, the course's way.\n\n"
     "Example: nnctl train configs/quickstart.yaml",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
 config_app = typer.Typer(help="Inspect specs.\n\nExample: nnctl config show configs/cat-deep.yaml", no_args_is_help=True)
@@ -73,10 +85,13 @@ def _command_line() -> list:
 @app.command()
 @handles_errors
 def train(
+    ctx: typer.Context,
     config: Optional[Path] = typer.Argument(None, help="The YAML spec (not needed with --resume)."),
     overrides: List[str] = typer.Option([], "--set", help="Override a key: --set train.learning_rate=0.01 (repeatable)."),
     runs_dir: Optional[Path] = typer.Option(None, "--runs-dir", help="Root for run directories (default: the spec's runs_dir, 'runs')."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue an interrupted or killed run from its last checkpoint."),
+    data: Optional[Path] = typer.Option(None, "--data", help="A table (.csv, .tsv, .parquet) to train on; without CONFIG, with defaults for every key."),
+    target: Optional[str] = typer.Option(None, "--target", help="The table's column to predict (default: the last column)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
     no_report: bool = typer.Option(False, "--no-report", help="Do not write report.html (the run's page) into the run folder."),
     log: Optional[str] = typer.Option(None, "--log", help="Also log the run to an experiment tracker: mlflow (see docs/mlflow.md)."),
@@ -87,9 +102,14 @@ def train(
     Ctrl-C (or SIGTERM) finishes the current iteration, keeps everything and prints the command
     that resumes the run; a second Ctrl-C stops at once.
 
+    Without a spec, --data TABLE --target COLUMN trains with the defaults of docs/tables.md and
+    writes the whole spec into the run (nnctl train runs/<run>/config.resolved.yaml repeats it).
+
     Example: nnctl train configs/quickstart.yaml --set train.iterations=2000
+
+    Example: nnctl train --data penguins.csv --target species --set data.missing=most_frequent
     """
-    from nnctl.config import load_config_text
+    from nnctl.config import data_overrides, load_config_text, spec_from_text, table_spec_text
     from nnctl.experiment import resume_run, train_run
     from nnctl.runs import spec_name
     from nnctl.stopping import StopRequest
@@ -97,18 +117,27 @@ def train(
     tracker = _tracker(log, log_onnx, spec_name(resume) if resume is not None else None)
     tracked = (tracker,) if tracker is not None else ()
     if resume is not None:
-        if config is not None or overrides:
-            raise NnctlError("--resume continues a run with its own spec; give no CONFIG or --set with it")
+        if config is not None or overrides or data is not None or target is not None:
+            raise NnctlError("--resume continues a run with its own spec; give no CONFIG, --set, --data or --target with it")
         if tracker is not None:
             tracker.connect()  # before training: mlflow's import would slow the loop down
         with StopRequest() as stop:
             label = f"{spec_name(resume) or 'run'} (resumed)"
             summary = _reported(no_report, resume, resume_run, resume, reporter=display.make_reporter(quiet, label), should_stop=stop,
                                 listeners=tracked, tracker=tracker)
-    elif config is None:
-        raise NnctlError("give a CONFIG to train (e.g. configs/quickstart.yaml), or --resume RUN")
+    elif config is None and data is None:
+        if target is not None:
+            raise NnctlError("--target names a column of --data TABLE; give --data too (or a CONFIG whose data.train is a table)")
+        # bare `nnctl train`: a command line that does not parse, so its usage and exit 2
+        display.say(f"{ctx.get_usage()}\nTry 'nnctl train --help' for help.\n\nError: give a CONFIG to train (e.g. configs/quickstart.yaml), "
+                    "--data TABLE, or --resume RUN", err=True)
+        raise typer.Exit(2)
     else:
-        spec, text = load_config_text(config, overrides)  # read once: a pipe gives its text only once
+        if config is None:
+            text = table_spec_text(str(data), target)
+            spec = spec_from_text(text, Path.cwd() / f"{Path(data).stem}.yaml", overrides)  # --set paths are read from here
+        else:
+            spec, text = load_config_text(config, [*data_overrides(data, target), *overrides])  # read once: a pipe gives its text only once
         from nnctl.config import spec_warnings
 
         for warning in spec_warnings(spec):
@@ -132,6 +161,8 @@ def train(
         display.out_console().print(display.summary_table(summary))
         if summary.status == "completed" and summary.message:
             display.say(f"Note: {summary.message}")
+        for note in summary.notes or ():
+            display.say(f"Note: {note}")
         for warning in summary.warnings or ():
             display.say(f"Warning: {warning}", err=True)
         if not no_report:
@@ -168,18 +199,27 @@ def config_show(
     """
     from nnctl.config import dump_spec, load_config
     from nnctl.data import peek_classes, peek_n_x
+    from nnctl.tables import is_table
 
     spec = load_config(config, overrides)
-    n_x = peek_n_x(spec.data.train)
-    if spec.model.task == "classification" and n_x is not None:
-        spec = spec.for_classes(peek_classes(spec.data.train))  # over two classes: softmax, k units
+    m = None
+    if is_table(spec.data.train):  # read (and checked) whole: its columns make n_x, its target the task and k
+        from nnctl.experiment import load_inputs
+
+        inputs = load_inputs(spec)
+        spec, n_x, k, m = inputs.spec, inputs.train.n_x, inputs.train.k, inputs.train.m
+    else:
+        n_x = peek_n_x(spec.data.train)
+        k = peek_classes(spec.data.train) if n_x is not None else 2
+    if spec.model.resolved_task == "classification" and n_x is not None:
+        spec = spec.for_classes(k)  # over two classes: softmax, k units
     if shapes:
         from nnctl.shapes import spec_shapes
 
-        display.shapes_table(spec_shapes(spec, n_x, config), str(config))
+        display.shapes_table(spec_shapes(spec, n_x, config, k=k, m=m), str(config))
         return
     if n_x is not None or spec.model.layers is not None:
-        spec = spec.resolved(spec.layer_dims(n_x or 0, peek_classes(spec.data.train) if n_x is not None else 2))
+        spec = spec.resolved(spec.layer_dims(n_x or 0, k))
     sys.stdout.write(dump_spec(spec))
     if n_x is not None:  # what data.normalize does to these inputs
         from nnctl.experiment import load_inputs
@@ -252,6 +292,7 @@ def data_import(
     folder: Path = typer.Argument(..., help="A folder with one sub-folder of pictures per class."),
     output: Path = typer.Option(..., "--output", "-o", help="The .h5 file to write (course layout)."),
     size: int = typer.Option(64, "--size", min=1, max=4096, help="Pictures become size × size RGB."),
+    grayscale: bool = typer.Option(False, "--grayscale", help="Keep one channel (luminance): size × size × 1 values per picture, not × 3."),
     test_fraction: float = typer.Option(0.2, "--test-fraction", min=0.0, max=0.99, help="Share of each class kept for test."),
     seed: int = typer.Option(1, "--seed", min=0, help="Seed of the split."),
     classes: Optional[str] = typer.Option(None, "--classes", help="Class folders in label order, label 0 first: negative,positive or a,b,c,..."),
@@ -280,7 +321,8 @@ def data_import(
     order = [c.strip() for c in classes.split(",") if c.strip()] if classes else None
     bar, on_item = display.import_progress(quiet)
     with bar:
-        report = import_folder(folder, output, size, test_fraction, seed, order, on_item=on_item, force=force, max_pixels=max_pixels)
+        report = import_folder(folder, output, size, test_fraction, seed, order, on_item=on_item, force=force, max_pixels=max_pixels,
+                               grayscale=grayscale)
     for path, reason in report.skipped:
         display.say(f"skipped {path}: {reason}", err=True)
     counts = ", ".join(f"{c}: {a} train + {b} test" for c, a, b in zip(report.classes, report.train_counts, report.test_counts))
@@ -290,16 +332,26 @@ def data_import(
 @data_app.command("info")
 @handles_errors
 def data_info(
-    file: Path = typer.Argument(..., help="An HDF5 data file."),
+    file: Path = typer.Argument(..., help="An HDF5 data file, or a table (.csv, .tsv, .parquet)."),
     preview: bool = typer.Option(False, "--preview", help="Also write a PNG contact sheet of a few examples per class."),
     preview_out: Optional[Path] = typer.Option(None, "--preview-out", help="Where the contact sheet goes (default: ./<name>-preview.png)."),
 ):
-    """Layout, shapes, dtypes, value ranges and class balance of a data file.
+    """Layout, shapes, dtypes, value ranges and class balance of a data file; a table's columns.
+
+    For a table: each column's kind (number or text), missing cells, distinct values, and its range
+    or commonest values.
 
     Example: nnctl data info datasets/pets.h5 --preview
     """
     from nnctl.importer import dataset_info, preview_target, write_preview
+    from nnctl.tables import describe, is_table, read_table
 
+    if is_table(file):
+        if preview or preview_out:
+            raise NnctlError(f"{file}: --preview draws pictures of HDF5 data; for a table, data info lists its columns")
+        table = read_table(file)
+        display.table_info(describe(table), file, table.m, table.header)
+        return
     target = preview_target(preview_out or Path(f"{file.stem}-preview.png")) if preview or preview_out else None
     display.data_info(dataset_info(file), file)
     if target is not None:
@@ -336,8 +388,11 @@ def predict(
     if trained.note:
         display.say(f"Note: {trained.note}", err=True)
     fmt = "json" if as_json else "csv" if as_csv else "table"
-    if not is_image_model(trained):  # rows of features: CSV or a data file
-        total, failed = display.prediction_stream(predict_rows(trained, paths), class_names(trained), trained.path, fmt, task_of(trained))
+    if not is_image_model(trained):  # rows of features: a table, CSV or a data file
+        notes: list = []
+        total, failed = display.prediction_stream(predict_rows(trained, paths, notes=notes), class_names(trained), trained.path, fmt, task_of(trained))
+        for note in notes:
+            display.say(f"Note: {note}", err=True)
         if failed:
             raise NnctlError(f"{failed} of {total} rows have no finite output")
         return

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import re
 import typing
@@ -24,6 +25,7 @@ from nnctl.firstlayer import AUTO, FIRST_LAYERS, DualFirstLayer
 from nnctl.layers import BATCH_NORM_EPSILON, BATCH_NORM_MOMENTUM
 from nnctl.network import HEADS, INIT_NAMES, LOSS_NAMES, LOSSES, auto_loss
 from nnctl.optimizers import OPTIMIZER_NAMES, OPTIMIZERS, SCHEDULE_NAMES
+from nnctl.tables import MISSING_POLICIES, TASKS, UNSEEN_POLICIES, is_table
 from nnctl.training import SHUFFLES
 
 # the valid names come from the tables
@@ -50,6 +52,13 @@ def _types_in(ann) -> set:
     return set().union(*(_types_in(a) for a in typing.get_args(ann))) if typing.get_args(ann) else set()
 
 
+def _literal_words(ann) -> set:
+    """The words a field's Literal admits (inside Optional, Union, list and Annotated)."""
+    if typing.get_origin(ann) is Literal:
+        return {a for a in typing.get_args(ann) if isinstance(a, str)}
+    return set().union(*(_literal_words(a) for a in typing.get_args(ann))) if typing.get_args(ann) else set()
+
+
 def _yaml_word(v) -> str:
     """A value as the YAML that gave it: true, not True."""
     if isinstance(v, list):
@@ -59,6 +68,19 @@ def _yaml_word(v) -> str:
 
 class _Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _any_case(cls, v, info):
+        """Names are case-insensitive: Relu, ReLU and relu are one activation; Adam is adam."""
+        words = _literal_words(cls.model_fields[info.field_name].annotation)
+        if not words:
+            return v
+
+        def fold(x):
+            return x.lower() if isinstance(x, str) and x not in words and x.lower() in words else x
+
+        return [fold(x) for x in v] if isinstance(v, list) else fold(v)
 
     @field_validator("*", mode="before")
     @classmethod
@@ -74,8 +96,11 @@ class _Strict(BaseModel):
         return v
 
 
+TABLE_KEYS = ("target", "features", "drop", "missing", "unseen")  # data keys that only tables have
+
+
 class DataSpec(_Strict):
-    train: str = Field(min_length=1, description="HDF5 file (relative to the config file) or builtin:NAME")
+    train: str = Field(min_length=1, description="HDF5 file, a table (.csv, .tsv, .parquet; relative to the config file) or builtin:NAME")
     test: Optional[str] = Field(None, min_length=1)
     normalize: Literal["auto", "none", "standardize"] = Field(
         "auto", description="standardize: (x - mean) / std per feature, from the training set; auto: for features not already of order one"
@@ -86,6 +111,35 @@ class DataSpec(_Strict):
     stream: Literal["auto", "always", "never"] = Field(
         "auto", description="read mini-batches from the file as training goes: auto when the data would not fit in memory"
     )
+    target: Optional[str] = Field(None, min_length=1, description="tables: the column to predict (default: the last column)")
+    features: Optional[list[Annotated[str, Field(min_length=1)]]] = Field(
+        None, min_length=1, description="tables: the feature columns (default: every column but the target and data.drop)"
+    )
+    drop: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list, description="tables: columns left out")
+    missing: Literal[MISSING_POLICIES] = Field(
+        "error", description="tables: a missing value (empty, NA, NaN) is an error, or filled from the training rows "
+        "(mean, median, most_frequent; text columns: most_frequent), or its row is dropped"
+    )
+    unseen: Literal[UNSEEN_POLICIES] = Field(
+        "error", description="tables: a category that training never saw is an error at predict and evaluate, or encoded as all zeros"
+    )
+
+    @model_validator(mode="after")
+    def _check_tables(self):
+        table_keys = [k for k in TABLE_KEYS if getattr(self, k) != DataSpec.model_fields[k].get_default(call_default_factory=True)]
+        if table_keys and not is_table(self.train):
+            raise ValueError(
+                f"data.{table_keys[0]}: for tables only (.csv, .tsv, .parquet); data.train is {self.train!r}: leave data.{table_keys[0]} out"
+            )
+        if self.features is not None and self.drop:
+            raise ValueError("data.features lists the columns to use and data.drop the columns to leave out; give one of them")
+        for key in ("test", "validation"):
+            other = getattr(self, key)
+            if isinstance(other, str) and is_table(self.train) != is_table(other) and not other.startswith(BUILTIN_PREFIX):
+                raise ValueError(
+                    f"data.{key}: {other!r} and data.train {self.train!r} must both be tables (.csv, .tsv, .parquet) or both data files"
+                )
+        return self
 
     @model_validator(mode="after")
     def _check_builtin(self):
@@ -111,6 +165,9 @@ class ModelSpec(_Strict):
         "generator", description="legacy: np.random.seed(seed) + one randn per layer, as the course"
     )
     loss: LossName = "auto"
+    task: Literal[TASKS] = Field(
+        "auto", description="auto: from the output (HDF5 data) or from the target column (tables); regression: a linear output and MSE"
+    )
     allow_symmetry: bool = Field(
         False, description="let init: zeros have hidden layers (the course's demonstration: every hidden unit stays identical)"
     )
@@ -132,8 +189,21 @@ class ModelSpec(_Strict):
             )
         return v
 
+    @model_validator(mode="before")
+    @classmethod
+    def _task_output(cls, raw):
+        """model.task: regression picks a linear output where the spec chose none."""
+        if isinstance(raw, dict) and str(raw.get("task", "")).lower() == "regression" and not {"output_activation", "activations", "loss"} & set(raw):
+            raw = {**raw, "output_activation": "linear"}
+        return raw
+
     @model_validator(mode="after")
     def _check(self):
+        if self.task != "auto" and LOSSES[self.resolved_loss].task != self.task:
+            raise ValueError(
+                f"model.task: {self.task} does not fit a {self.layer_activations[-1]} output with loss {self.resolved_loss}; "
+                f"leave output_activation and loss out (model.task picks them), or use task: auto"
+            )
         if self.layers is not None and self.hidden is not None:
             raise ValueError("give either model.layers (the full list) or model.hidden (hidden sizes only), not both")
         L = self.depth
@@ -211,13 +281,27 @@ class ModelSpec(_Strict):
     def for_classes(self, k: int) -> "ModelSpec":
         """The model for data of k classes: over two, a softmax output unless the spec chose its output."""
         chosen = {"output_activation", "activations", "loss"} & self.model_fields_set
-        if chosen or k <= 2 or HEADS[self.resolved_loss].max_classes != 2:
+        if chosen or self.task == "regression" or k <= 2 or HEADS[self.resolved_loss].max_classes != 2:
             return self
         return self.model_copy(update={"output_activation": "softmax"})
 
     @property
-    def task(self) -> str:
+    def resolved_task(self) -> str:
+        """classification or regression: model.task, or what the output and loss make it."""
         return LOSSES[self.resolved_loss].task
+
+    @property
+    def output_chosen(self) -> bool:
+        """Whether the spec chose the output (output_activation, activations, loss or model.task)."""
+        return bool({"output_activation", "activations", "loss"} & self.model_fields_set) or self.task != "auto"
+
+    def for_task(self, task: str) -> "ModelSpec":
+        """The model for a task the data chose (a table's target): a linear output for a regression."""
+        if task == self.resolved_task:
+            return self.model_copy(update={"task": task})
+        if self.output_chosen:
+            raise ValueError(f"model: the spec's output makes a {self.resolved_task} and the data a {task}")
+        return ModelSpec.model_validate({**self.model_dump(exclude_unset=True), "task": task})
 
 
 class EarlyStoppingSpec(_Strict):
@@ -227,8 +311,11 @@ class EarlyStoppingSpec(_Strict):
     restore_best: bool = Field(True, description="save the best parameters seen, not the last")
 
 
+DEFAULT_EPOCHS = 200  # train.epochs when the spec gives neither epochs nor iterations (docs/tables.md)
+
+
 class TrainSpec(_Strict):
-    learning_rate: float = Field(gt=0, description="alpha, or alpha_0 with a decay")
+    learning_rate: float = Field(gt=0, description="alpha, or alpha_0 with a decay (default: the optimizer's, gd 0.1, adam 0.001)")
     iterations: Optional[int] = Field(None, ge=1, description="full-batch steps (= epochs); or give epochs")
     seed: int = Field(1, ge=0, le=MAX_SEED)
     record_every: int = Field(100, ge=1, description="record the cost every N epochs (iterations when full batch)")
@@ -273,6 +360,22 @@ class TrainSpec(_Strict):
                 "keep_prob", "must be a number in (0, 1] or a list of them, one per hidden layer (got {got})", {"got": _yaml_word(v)}
             )
         return v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults(cls, raw):
+        """The learning rate the optimizer's table row gives, and DEFAULT_EPOCHS, where the spec gives none."""
+        if not isinstance(raw, dict):
+            return raw
+        raw = dict(raw)
+        if raw.get("learning_rate") is None and "learning_rate" not in raw:
+            name = raw.get("optimizer", "gd")
+            name = name.lower() if isinstance(name, str) else name
+            if name in OPTIMIZERS:
+                raw["learning_rate"] = OPTIMIZERS[name].learning_rate
+        if "epochs" not in raw and "iterations" not in raw:
+            raw["epochs"] = DEFAULT_EPOCHS
+        return raw
 
     @model_validator(mode="after")
     def _check(self):
@@ -320,7 +423,7 @@ class Spec(_Strict):
     name: Optional[str] = Field(None, pattern=NAME_PATTERN, max_length=MAX_NAME, description="default: the config file's name")
     data: DataSpec
     model: ModelSpec = ModelSpec()
-    train: TrainSpec
+    train: TrainSpec = TrainSpec()  # every key has a default (learning rate: the optimizer's; epochs: DEFAULT_EPOCHS)
     runs_dir: str = Field("runs", min_length=1, description="relative to the working directory")
     sweep: Optional[SweepSpec] = None
 
@@ -336,7 +439,7 @@ class Spec(_Strict):
             raise ValueError(
                 "train.early_stopping: it watches a validation set; add data.validation (a file, or a fraction such as 0.2)"
             )
-        if self.train.early_stopping is not None and self.train.early_stopping.monitor == "validation_accuracy" and self.model.task != "classification":
+        if self.train.early_stopping is not None and self.train.early_stopping.monitor == "validation_accuracy" and self.model.resolved_task != "classification":
             raise ValueError("train.early_stopping.monitor: a regression has no accuracy; use validation_cost")
         if self.train.dropout and hidden == 0:
             raise ValueError("train.keep_prob: dropout applies to hidden layers and this network has none; use keep_prob: 1")
@@ -366,6 +469,7 @@ class Spec(_Strict):
                 "hidden": None,
                 "activations": self.model.layer_activations,
                 "loss": self.model.resolved_loss,
+                "task": self.model.resolved_task,
                 "batch_norm": self.model.normalised_layers if self.model.batch_norm else False,
             }
         )
@@ -592,6 +696,33 @@ def spec_from_text(text: str, path, overrides=()) -> Spec:
     return spec.model_copy(update={"data": _absolute_data(spec.data, base)})
 
 
+# `nnctl train --data TABLE` without a spec: every key not given here has its schema default.
+# Chosen by measurement on seven real tables (docs/tables.md, benchmarks/bench_tabular.py).
+TABLE_RECIPE = {
+    "model": {"hidden": [100]},
+    "train": {"optimizer": "adam", "learning_rate": 0.001, "batch_size": 32, "epochs": 200, "l2": 0.0001},
+}
+
+
+def table_spec_text(data: str, target: str | None) -> str:
+    """The spec `nnctl train --data TABLE --target COLUMN` trains: the recipe, as YAML (spec.yaml)."""
+    raw = {"name": _default_name(Path(data)), "data": {"train": str(Path(data).expanduser().resolve())}}
+    if target is not None:
+        raw["data"]["target"] = target
+    raw.update({k: dict(v) for k, v in TABLE_RECIPE.items()})
+    return yaml.dump(raw, Dumper=_SpecDumper, sort_keys=False, default_flow_style=False)
+
+
+def data_overrides(data, target) -> list:
+    """--data and --target as --set assignments (a path given on the command line is read from here)."""
+    out = []
+    if data is not None:
+        out.append("data.train=" + json.dumps(str(Path(data).expanduser().resolve())))
+    if target is not None:
+        out.append("data.target=" + json.dumps(target))
+    return out
+
+
 def spec_from_mapping(raw, where: str = "spec", base=None) -> Spec:
     """A spec given as a Python mapping (nnctl.fit), validated as a file's is; its name defaults to
     "fit" and its data paths are read from `base` (default: the working directory)."""
@@ -648,4 +779,7 @@ _SpecDumper.add_representer(
 
 def dump_spec(spec: Spec) -> str:
     """The spec as YAML, keys in schema order, so it can be trained again as it is."""
-    return yaml.dump(spec.model_dump(mode="json"), Dumper=_SpecDumper, sort_keys=False, default_flow_style=False)
+    raw = spec.model_dump(mode="json")
+    if not is_table(spec.data.train):  # a spec of HDF5 data reads as it always did
+        raw["data"] = {k: v for k, v in raw["data"].items() if k not in TABLE_KEYS}
+    return yaml.dump(raw, Dumper=_SpecDumper, sort_keys=False, default_flow_style=False)

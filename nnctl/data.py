@@ -665,15 +665,20 @@ def flatten(x, preprocessing, dtype=np.float64):
     return X
 
 
+def split_indices(m: int, fraction: float, seed: int, labels=None) -> tuple:
+    """(kept, held) sorted indices of m examples: `fraction` held out, drawn from a generator seeded
+    from `seed` (its own stream), per class of `labels` when given (each class keeps its share)."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(3,)))
+    groups = [np.flatnonzero(labels == c) for c in np.unique(labels)] if labels is not None else [np.arange(m)]
+    held = np.sort(np.concatenate([rng.permutation(g)[: int(round(fraction * g.size))] for g in groups]))
+    return np.setdiff1d(np.arange(m), held), held
+
+
 def split_validation(data: Dataset, fraction: float, seed: int, stratified: bool = True) -> tuple:
     """(train, validation): `fraction` of the examples held out, drawn from a generator seeded from
     `seed` (its own stream), per class when `stratified` (each class keeps its share); both keep
     the stored order."""
-    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(3,)))
-    labels = data.Y.ravel()
-    groups = [np.flatnonzero(labels == c) for c in np.unique(labels)] if stratified else [np.arange(data.m)]
-    held = np.sort(np.concatenate([rng.permutation(g)[: int(round(fraction * g.size))] for g in groups]))
-    keep = np.setdiff1d(np.arange(data.m), held)
+    keep, held = split_indices(data.m, fraction, seed, data.Y.ravel() if stratified else None)
     if held.size == 0 or keep.size == 0:
         raise DataError(
             f"{data.source}: data.validation: {fraction:g} of its {data.m} examples leaves "

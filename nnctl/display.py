@@ -248,12 +248,12 @@ def predictions(preds, names, run_path, fmt: str, task: str = "classification") 
     for p in preds:
         if p.error:
             cells = [Text("error", style="red"), "—", *(["—"] if many else [])] if task != "regression" else ["—"]
-            table.add_row(p.file, *cells, Text(p.error.removeprefix(f"{p.file}: "), style="red"))
+            table.add_row(Text(p.file), *cells, Text(p.error.removeprefix(f"{p.file}: "), style="red"))
         elif task == "regression":
-            table.add_row(p.file, f"{p.value:.6g}", "; ".join(p.notes) or "—")
+            table.add_row(Text(p.file), f"{p.value:.6g}", Text("; ".join(p.notes) or "—"))
         else:
-            top = [", ".join(f"{c} {v:.4f}" for c, v in p.top())] if many else []
-            table.add_row(p.file, p.class_name, f"{p.probability:.4f}", *top, "; ".join(p.notes) or "—")
+            top = [Text(", ".join(f"{c} {v:.4f}" for c, v in p.top()))] if many else []
+            table.add_row(Text(p.file), Text(p.class_name), f"{p.probability:.4f}", *top, Text("; ".join(p.notes) or "—"))
     out_console().print(table)
 
 
@@ -305,7 +305,7 @@ def evaluation(result: dict, run_name: str) -> None:
         table.add_row("accuracy", f"{result['accuracy']:.2f}%")
         of = f" ({result['classes'][1]})" if len(result["classes"]) == 2 else " (macro)"
         for key in ("precision", "recall", "f1"):
-            table.add_row(key + of, f"{result[key]:.4f}")
+            table.add_row(Text(key + of), f"{result[key]:.4f}")
         console.print(table)
         if result.get("per_class"):
             per = SafeTable(title="per class", title_justify="left")
@@ -313,15 +313,15 @@ def evaluation(result: dict, run_name: str) -> None:
                 per.add_column(col, justify="left" if col == "class" else "right")
             rows = [(r["class"], r) for r in result["per_class"]] + [("macro avg", result["macro"]), ("weighted avg", result["weighted"])]
             for name, r in rows:
-                per.add_row(str(name), f"{r['precision']:.4f}", f"{r['recall']:.4f}", f"{r['f1']:.4f}", str(r["support"]))
+                per.add_row(Text(str(name)), f"{r['precision']:.4f}", f"{r['recall']:.4f}", f"{r['f1']:.4f}", str(r["support"]))
             console.print(per)
         names = result["classes"]
         cm = SafeTable(title="confusion matrix (rows: true, columns: predicted)", title_justify="left")
         cm.add_column("")
         for n in names:
-            cm.add_column(n, justify="right")
+            cm.add_column(Text(n), justify="right")
         for n, row in zip(names, result["confusion_matrix"]):
-            cm.add_row(n, *map(str, row))
+            cm.add_row(Text(n), *map(str, row))
         console.print(cm)
     for label, path in result["files"].items():
         console.print(line(f"{label}: {path}"))
@@ -378,6 +378,23 @@ def data_info(info: dict, file) -> None:
         pairs = ", ".join(f"{row['label']} = {row['class']}" for row in labels)
         positive = f"; the positive class is {labels[1]['class']} (predict's probability is P({labels[1]['class']}))" if len(labels) == 2 else ""
         console.print(line(f"labels: {pairs}{positive}"))
+
+
+def table_info(columns: list, file, m: int, header: bool) -> None:
+    """`nnctl data info TABLE`: a row per column, its kind, missing cells and range or commonest values.
+    Names and values come from the file: shown as Text, never read as markup."""
+    console = out_console()
+    title = f"{file}: a table of {m} rows and {len(columns)} columns" + ("" if header else " (no header line: columns numbered)")
+    table = Table(title=Text(title), title_justify="left")
+    for col in ("column", "kind", "missing", "distinct", "range or commonest values"):
+        table.add_column(col, justify="right" if col in ("missing", "distinct") else "left", overflow="fold")
+    for c in columns:
+        if c["kind"] == "number" and "min" in c:
+            what = f"{c['min']:g} to {c['max']:g}, mean {c['mean']:.4g}" + (" (whole numbers)" if c["whole"] else "")
+        else:
+            what = ", ".join(f"{v} ({n})" for v, n in c.get("top", [])) + (", ..." if c["distinct"] > len(c.get("top", [])) else "")
+        table.add_row(Text(c["column"]), c["kind"], str(c["missing"]), str(c["distinct"]), Text(what))
+    console.print(table)
 
 
 # ---------------------------------------------------------------- sweeps and runs
@@ -556,6 +573,15 @@ def _plain_table(title, columns, styles=None, cut_first=False) -> Table:
     return table
 
 
+def middle_cut(name: str, width: int) -> str:
+    """`name` in `width` characters, cut in the middle: the start (the time) and the end (a sweep
+    trial's label) are what tell runs apart; `nnctl runs compare` and `runs show` take it back."""
+    if len(name) <= width:
+        return name
+    head = (width - 1) // 2
+    return name[:head] + "…" + name[len(name) - (width - 1 - head):]
+
+
 def runs_table(rows, root) -> None:
     """Run name, hidden layers, scores, cost, status at 80 columns; seconds, start and layers when wider."""
     console = out_console()
@@ -576,6 +602,9 @@ def runs_table(rows, root) -> None:
     optional = sorted([c for c in columns if not c[2]], key=lambda c: order[c[0]])
     chosen = fit_columns([c for c in columns if c[2]] + optional, console.width)
     chosen = [c for c in columns if c in chosen]
+    others = sum(max([len(c[0]), *map(len, c[1])]) for c in chosen[1:]) + GAP * (len(chosen) - 1)
+    room = max(console.width - others, 12)
+    chosen[0] = (chosen[0][0], [middle_cut(n, room) for n in chosen[0][1]], True)
     console.print(_plain_table(f"{len(rows)} runs in {root}", chosen, styles, cut_first=True))
     flagged = [r for r in rows if r.get("warnings")]
     if flagged:  # a degenerate model: said under the table, in full

@@ -27,10 +27,11 @@ import numpy as np
 
 from nnctl import checkpoint
 from nnctl.config import Spec, dump_spec, load_config, spec_warnings
-from nnctl.data import ARRAY_PREFIX, Dataset, Normalization, arrays_sha256, read_raw, dataset_from_arrays, fit_normalization, load_dataset, split_validation
-from nnctl.errors import DataError, DivergedError, Interrupted, RunError
+from nnctl.data import ARRAY_PREFIX, Dataset, Normalization, arrays_sha256, read_raw, dataset_from_arrays, fit_normalization, load_dataset, split_indices, split_validation
+from nnctl.errors import ConfigError, DataError, DivergedError, Interrupted, RunError
+from nnctl.tables import Preprocessor, is_table, read_table, table_dataset
 from nnctl.firstlayer import choose_first_layer
-from nnctl.layout import BOUNDARY_PNG, CHECKPOINT, COSTS_CSV, COSTS_PNG, METRICS, PARAMS, REPRODUCE, RESOLVED, SPEC, Status
+from nnctl.layout import BOUNDARY_PNG, CHECKPOINT, COSTS_CSV, COSTS_PNG, METRICS, PARAMS, REPRODUCE, RESOLVED, SPEC, TABLE, Status
 from nnctl.layers import batch_norm_meta
 from nnctl.metrics import Summary, evaluate_dataset, model_warnings, reproduce_info, write_costs_csv
 from nnctl.network import HEADS, initialize_parameters, predict_proba
@@ -70,6 +71,45 @@ class Inputs:
     test: Dataset | None
     validation: Dataset | None
     normalization: Normalization
+    spec: Spec | None = None  # the spec with the task a table's target chose
+    table: Preprocessor | None = None  # a table's fitted column encoding (stored in the run as table.json)
+    notes: list = field(default_factory=list)  # what was chosen from the data and why
+
+
+def _table_inputs(spec: Spec, dtype) -> tuple:
+    """(spec for the target's task, train, test, validation, preprocessor, notes) of a spec whose data are
+    tables: the classes from the whole training file, every other statistic (categories, fill values)
+    from its training rows alone (after a validation fraction is held out)."""
+    d, model = spec.data, spec.model
+    request = model.task if model.task != "auto" or not model.output_chosen else model.resolved_task
+    table = read_table(d.train)
+    fit = lambda rows=None: Preprocessor.fit(table, d.target, d.features, d.drop, d.missing, d.unseen, request, rows)  # noqa: E731
+    prep = fit()
+    validation = None
+    if isinstance(d.validation, float):
+        y, kept = prep.target_rows(table)
+        keep, held = split_indices(kept.size, d.validation, spec.train.seed, y if prep.task == "classification" else None)
+        if held.size == 0 or keep.size == 0:
+            raise DataError(
+                f"{d.train}: data.validation: {d.validation:g} of its {kept.size} rows leaves "
+                f"{'no validation' if held.size == 0 else 'no training'} rows; use a larger fraction or give a validation file"
+            )
+        notes = prep.notes
+        prep = fit(kept[keep])
+        prep.notes = notes + [n for n in prep.notes if n not in notes]
+        train = table_dataset(prep, table.rows(kept[keep]), dtype)
+        validation = table_dataset(prep, table.rows(kept[held]), dtype)
+        train.source, validation.source = f"{d.train} (training part, {keep.size} of {kept.size})", f"{d.train} (validation part, {held.size} of {kept.size})"
+    else:
+        train = table_dataset(prep, table, dtype)
+        if isinstance(d.validation, str):
+            validation = table_dataset(prep, read_table(d.validation), dtype)
+    test = table_dataset(prep, read_table(d.test), dtype) if d.test else None
+    try:
+        spec = spec.model_copy(update={"model": model.for_task(prep.task)})
+    except ValueError as exc:
+        raise ConfigError(f"{d.train}: {exc}") from None
+    return spec, train, test, validation, prep, list(prep.notes)
 
 
 def load_inputs(spec: Spec, arrays: dict | None = None) -> Inputs:
@@ -80,7 +120,13 @@ def load_inputs(spec: Spec, arrays: dict | None = None) -> Inputs:
     (x (m, ...), y (m,), class names), one example per row: nnctl.fit's arrays."""
     from nnctl.stream import open_streamed, stream_choice
 
-    task, dtype = spec.model.task, np.dtype(spec.train.dtype)
+    dtype = np.dtype(spec.train.dtype)
+    if is_table(spec.data.train):
+        if spec.data.stream == "always":
+            raise DataError(f"{spec.data.train}: data.stream: always reads mini-batches from an HDF5 file, and a table is read whole; use stream: auto")
+        spec, train, test, validation, prep, notes = _table_inputs(spec, dtype)
+        return _checked_inputs(spec, train, test, validation, prep, notes)
+    task = spec.model.resolved_task
 
     def load(source, role):
         if source.startswith(ARRAY_PREFIX):
@@ -107,6 +153,13 @@ def load_inputs(spec: Spec, arrays: dict | None = None) -> Inputs:
                 "streamed (data.stream); give data.validation a file, or use data.stream: never"
             )
         train, validation = split_validation(train, spec.data.validation, spec.train.seed, stratified=task == "classification")
+    return _checked_inputs(spec, train, test, validation, None, [])
+
+
+def _checked_inputs(spec: Spec, train: Dataset, test, validation, prep, notes) -> Inputs:
+    """The sets checked against each other and the model, normalised by the training set's statistics."""
+    task = spec.model.resolved_task
+    streamed = not isinstance(train.X, np.ndarray)
     if streamed and spec.data.normalize == "standardize":
         raise DataError(
             f"{spec.data.train}: data.normalize: standardize needs the training set in memory, and this file is "
@@ -136,7 +189,7 @@ def load_inputs(spec: Spec, arrays: dict | None = None) -> Inputs:
         if data is not None:
             norm.apply(data.X)
             data.preprocessing = {**data.preprocessing, "normalize": norm.method}
-    return Inputs(train, test, validation, norm)
+    return Inputs(train, test, validation, norm, spec, prep, notes)
 
 
 def _check_classes(spec: Spec, train: Dataset, test: Dataset | None) -> None:
@@ -207,6 +260,8 @@ class _Run:
     position: Position | None = None  # the loop's position, live (the loop updates it in place)
     saved: int | None = None  # the iteration of the newest checkpoint on disk
     saved_sessions: list | None = None  # the session seconds that checkpoint holds
+    table: Preprocessor | None = None  # a table's column encoding, written as table.json
+    notes: list = field(default_factory=list)  # what was chosen from the data (a table's target, encodings)
     pictures: bool = True  # costs.png and decision_boundary.png (nnctl.fit leaves them out: matplotlib is most of a tiny fit)
 
     @property
@@ -299,14 +354,14 @@ def train_run(
 
 def _load(spec: Spec, run_dir, resume: bool, arrays: dict | None = None) -> _Run:
     inputs = load_inputs(spec, arrays)
-    train, test = inputs.train, inputs.test
-    if spec.model.task == "classification":
+    train, test, spec = inputs.train, inputs.test, inputs.spec or spec
+    if spec.model.resolved_task == "classification":
         spec = spec.for_classes(train.k)  # over two classes, a softmax output unless the spec chose one
     layer_dims = spec.layer_dims(train.n_x, train.k)
     resolved = spec.resolved(layer_dims)  # with data.normalize: what auto chose, explicit
     resolved = resolved.model_copy(update={"data": resolved.data.model_copy(update={"normalize": inputs.normalization.method})})
     run = _Run(spec, train, test, layer_dims, resolved, resume=resume,
-               validation=inputs.validation, normalization=inputs.normalization)
+               validation=inputs.validation, normalization=inputs.normalization, table=inputs.table, notes=inputs.notes)
     _check_batch_norm(run)
     run.own_dir = run_dir is None  # a sweep's trial gets its directory from the sweep; `latest` stays
     run.run_dir = None if run_dir is None else Path(run_dir)
@@ -430,7 +485,7 @@ def _open_run_dir(run: _Run, config_text, runs_root, command, held: ExitStack) -
         "layer_dims": run.layer_dims,
         "activations": run.activations,
         "loss": run.resolved.model.loss,
-        "task": run.resolved.model.task,
+        "task": run.resolved.model.resolved_task,
         "classes": run.train.classes,
         "preprocessing": run.train.preprocessing,
         "dtype": spec.train.dtype,
@@ -452,6 +507,8 @@ def _open_run_dir(run: _Run, config_text, runs_root, command, held: ExitStack) -
         if config_text is not None:
             atomic_write(run.run_dir / SPEC, config_text)
         atomic_write(run.run_dir / RESOLVED, dump_spec(run.resolved))
+        if run.table is not None:
+            write_json(run.run_dir / TABLE, run.table.to_dict())
         rec = reproduce_info(spec, run.train, run.test, command or sys.argv)
         rec.update(run_id=run.run_id, fingerprint=checkpoint.fingerprint(run.resolved), settings=checkpoint.settings(run.resolved))
         write_json(run.run_dir / REPRODUCE, rec)
@@ -487,7 +544,7 @@ def _initialise(run: _Run):
     batches = Batches(run.train.m, batch_size, t.shuffle, t.seed)
     if run.validation is not None:
         run.monitor = ValidationMonitor(trainer, run.validation, run.resolved.model.loss, run.activations,
-                                        run.resolved.model.task, early=t.early_stopping, epsilon=run.epsilon,
+                                        run.resolved.model.resolved_task, early=t.early_stopping, epsilon=run.epsilon,
                                         unit="epoch" if run.mini_batch else "iteration")
     if ckpt is not None:
         checkpoint.restore(ckpt, trainer, batches, run.run_dir / CHECKPOINT, run.monitor)
@@ -581,7 +638,7 @@ def _best(run: _Run):
 def _evaluate(run: _Run, params, result) -> dict:
     metrics = {"status": result.status, "started": run.started}
     in_memory = isinstance(run.train.X, np.ndarray)  # a streamed file is not read whole again for these checks
-    warnings = model_warnings(params, run.activations, run.train, run.resolved.model.task, run.spec.train.learning_rate,
+    warnings = model_warnings(params, run.activations, run.train, run.resolved.model.resolved_task, run.spec.train.learning_rate,
                               run.epsilon) if in_memory else []
     if warnings:
         metrics["warnings"] = warnings
@@ -591,7 +648,7 @@ def _evaluate(run: _Run, params, result) -> dict:
         if data is not None:
             for key, value in evaluate_dataset(params, run.activations, data, run.resolved.model.loss, run.epsilon).items():
                 metrics[f"{label}_{key}"] = value
-    if run.pictures and run.train.n_x == 2 and run.resolved.model.task == "classification" and isinstance(run.train.X, np.ndarray):
+    if run.pictures and run.train.n_x == 2 and run.resolved.model.resolved_task == "classification" and isinstance(run.train.X, np.ndarray):
         plot_decision_boundary(
             run.run_dir / BOUNDARY_PNG,
             lambda P: HEADS[run.resolved.model.loss].predict(predict_proba(P, params, run.activations, run.epsilon)),
@@ -651,6 +708,8 @@ def _report(run: _Run, result, metrics: dict) -> Summary:
     warnings = spec_warnings(run.spec)
     if warnings:  # beside the model's own (_evaluate), not instead of them
         metrics["warnings"] = [*warnings, *metrics.get("warnings", [])]
+    if run.notes:
+        metrics["notes"] = run.notes
     if run.resume:
         metrics["resumed_from"] = start
     write_json(run.run_dir / METRICS, metrics)
@@ -663,7 +722,7 @@ def _report(run: _Run, result, metrics: dict) -> Summary:
         run_dir=str(run.run_dir),
         status=str(result.status),
         layers=run.layer_dims,
-        task=run.resolved.model.task,
+        task=run.resolved.model.resolved_task,
         iterations=result.iterations,
         final_cost=final_cost,
         seconds=seconds,
@@ -680,6 +739,7 @@ def _report(run: _Run, result, metrics: dict) -> Summary:
         best_iteration=run.monitor.best_steps if _best(run) is not None and result.status != Status.INTERRUPTED else None,
         sessions=sessions,
         warnings=metrics.get("warnings"),
+        notes=run.notes,
     )
     if result.status == Status.DIVERGED:
         raise DivergedError(f"{result.message}. Run kept at {run.run_dir} (status: diverged)")

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nnctl.layers import BATCH_NORM_EPSILON
-from nnctl.network import compute_cost, forward
+from nnctl.network import HEADS, compute_cost, forward
 from nnctl.training import Trainer
 
 EPSILON = 1e-7
@@ -80,9 +80,10 @@ def gradient_check(params, X, Y, activations, loss, l2: float = 0.0, epsilon: fl
     """
     X = np.asarray(X, np.float64)
     Y = np.asarray(Y, np.float64)
-    Y = Y.reshape(1, -1) if Y.ndim == 1 else Y
-    work = {k: np.array(v, dtype=np.float64) for k, v in params.items()}
     L = len(activations)
+    if Y.ndim == 1 or Y.shape[0] == 1:  # labels (1, m): as the loss takes them (one-hot (k, m) for softmax)
+        Y = HEADS[loss].encode(Y.reshape(1, -1), params[f"W{L}"].shape[0], np.float64)
+    work = {k: np.array(v, dtype=np.float64) for k, v in params.items()}
     trainer = Trainer(work, X, Y, activations, loss, learning_rate=1.0, l2=l2, batch_norm_epsilon=batch_norm_epsilon)
     with np.errstate(all="ignore"):
         trainer.forward()
@@ -141,6 +142,7 @@ def check_spec(spec, examples: int = 8, random_data: bool = False, max_per_layer
             "gradient before it is 0: nothing to check; use --examples 2 or more"
         )
     rng = np.random.default_rng(np.random.SeedSequence(spec.train.seed, spawn_key=(4,)))
+    k = 2
     if random_data:
         from nnctl.data import peek_n_x
 
@@ -148,13 +150,16 @@ def check_spec(spec, examples: int = 8, random_data: bool = False, max_per_layer
         if n_x is None:
             raise ConfigError(f"{where}: data.train cannot be read for its input size; give model.layers with --random")
         X = rng.standard_normal((n_x, examples))
-        Y = (rng.random((1, examples)) < 0.5).astype(np.float64) if spec.model.task == "classification" else rng.standard_normal((1, examples))
+        Y = (rng.random((1, examples)) < 0.5).astype(np.float64) if spec.model.resolved_task == "classification" else rng.standard_normal((1, examples))
     else:
-        train = load_inputs(spec).train
+        inputs = load_inputs(spec)
+        train, spec = inputs.train, inputs.spec or spec  # a table's target may have chosen the task
+        if spec.model.resolved_task == "classification":
+            spec, k = spec.for_classes(train.k), train.k  # over two classes: softmax, k units
         pick = np.sort(rng.choice(train.m, min(examples, train.m), replace=False))
         X, Y = train.X[:, pick], train.Y[:, pick]
         n_x = train.n_x
-    resolved = spec.resolved(spec.layer_dims(n_x))
+    resolved = spec.resolved(spec.layer_dims(n_x, k))
     m = spec.model
     params = initialize_parameters(resolved.model.layers, m.init, m.init_scale, make_rng(spec), np.float64, resolved.model.normalised_layers)
     return gradient_check(params, X, Y, resolved.model.activations, resolved.model.loss, spec.train.l2,

@@ -69,9 +69,12 @@ def stratified_split(y, test_fraction: float, seed: int):
 
 
 def import_folder(
-    folder, output, size=64, test_fraction=0.2, seed=1, classes=None, on_item=None, force=False, max_pixels=None
+    folder, output, size=64, test_fraction=0.2, seed=1, classes=None, on_item=None, force=False, max_pixels=None, grayscale=False
 ) -> ImportReport:
     """Read every file under each class folder; unreadable ones are skipped and reported.
+
+    Pictures become size × size RGB (m, size, size, 3), or with `grayscale` one channel of
+    luminance (m, size, size), as Pillow's "L" conversion weighs R, G and B.
 
     `output` must not exist unless `force`; pictures over `max_pixels` are skipped (see load_image).
     """
@@ -85,7 +88,7 @@ def import_folder(
     # every entry but folders: a FIFO, a device or a dangling link is listed as skipped, with its reason
     files = [(label, f) for label, d in enumerate(folders) for f in sorted(d.rglob("*")) if not f.is_dir()]
     labels, names, skipped = [], [], []
-    shape = (size, size, 3)
+    mode, shape = ("L", (size, size)) if grayscale else ("RGB", (size, size, 3))
     # the pictures go to a scratch file beside the output as they are read, never all in memory
     fd, scratch = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".pictures")
     os.close(fd)
@@ -94,7 +97,7 @@ def import_folder(
             pictures = s.create_dataset("x", (max(len(files), 1), *shape), np.uint8)
             for k, (label, path) in enumerate(files):
                 try:
-                    pixels = load_image(path, (size, size), "RGB", max_pixels).pixels
+                    pixels = load_image(path, (size, size), mode, max_pixels).pixels
                     pictures[len(labels)] = pixels
                     labels.append(label)
                     names.append(os.fsencode(path.relative_to(folder)))  # the name's bytes as on disk, UTF-8 or not
@@ -114,7 +117,7 @@ def import_folder(
             f["train_set_y"], f["test_set_y"] = y[train_idx], y[test_idx]
             f["train_set_files"], f["test_set_files"] = names[train_idx], names[test_idx]
             f["list_classes"] = np.array([d.name.encode() for d in folders])
-            f.attrs.update(source=shown(folder), size=size, seed=seed, test_fraction=test_fraction, skipped=len(skipped))
+            f.attrs.update(source=shown(folder), size=size, seed=seed, test_fraction=test_fraction, skipped=len(skipped), mode=mode)
     finally:
         Path(scratch).unlink(missing_ok=True)
     counts = lambda idx: [int(np.sum(y[idx] == c)) for c in range(len(folders))]  # noqa: E731

@@ -13,6 +13,7 @@ from nnctl.errors import DataError, NnctlError, RunError
 from nnctl.images import image_geometry, load_image, shown
 from nnctl.network import HEADS, auto_loss, predict_proba
 from nnctl.runs import Run, readable_file, write_json
+from nnctl.tables import is_table, read_table, table_dataset
 
 
 TOP = 3  # predict lists this many most probable classes
@@ -295,14 +296,44 @@ def checked_inputs(run: Run, x, path, first: int, names=None) -> np.ndarray:
     return X
 
 
-def predict_rows(run: Run, files, rows: int | None = None):
+def predict_table(run: Run, path, notes: list) -> list[Prediction]:
+    """One Prediction per row of a table (its `file` is FILE:LINE), through the run's column encoding:
+    the training columns found by name, the target column optional, other columns ignored (said in
+    `notes`); a row that cannot be used (a missing value, data.missing: drop) carries its error."""
+    prep = run.table
+    table = read_table(path)
+    extra = [c for c in table.columns if c not in prep.columns and c != prep.target]
+    if extra:
+        notes.append(f"{shown(path)}: columns not used in training ignored: {', '.join(map(repr, extra[:8]))}{', ...' if len(extra) > 8 else ''}")
+    if prep.unseen == "zeros" and (n := prep.unseen_count(table)):
+        notes.append(f"{shown(path)}: {n} categories not seen in training encoded as all zeros (data.unseen: zeros)")
+    x, _, kept = prep.transform(table, need_target=False)
+    preds = [Prediction(file=f"{shown(path)}:{int(line)}") for line in table.lines]
+    for i in np.setdiff1d(np.arange(table.m), kept):
+        preds[i].error = f"{shown(path)}: line {int(table.lines[i])}: a value is missing, and the run drops such rows (data.missing: drop)"
+    X = np.ascontiguousarray(x.T, dtype=_dtype(run))
+    _fill([preds[i] for i in kept], outputs(run, normalized(run, X)), run, class_names(run))
+    return preds
+
+
+def predict_rows(run: Run, files, rows: int | None = None, notes: list | None = None):
     """Predictions of every row of each file, a chunk at a time (lists of Prediction; `file` is
-    FILE:ROW, rows counted from 1): memory is one chunk, whatever the files' sizes."""
+    FILE:ROW, rows counted from 1; a table's FILE:LINE): memory is one chunk, whatever the files'
+    sizes (a table is read whole). Notes on a table's columns are appended to `notes`."""
     from nnctl.images import IMAGE_SUFFIXES
 
     n_x = run.meta["layer_dims"][0]
     names = class_names(run)
+    notes = [] if notes is None else notes
     for path in files:
+        if run.table is not None:
+            if not is_table(path):
+                raise DataError(
+                    f"{shown(path)}: this run was trained on a table; give rows as a table (.csv, .tsv, .parquet) with its columns "
+                    f"({', '.join(run.table.columns[:8])}{', ...' if len(run.table.columns) > 8 else ''})"
+                )
+            yield predict_table(run, path, notes)
+            continue
         if Path(path).suffix.lower() in IMAGE_SUFFIXES or Path(path).is_dir():
             model_input(run)  # says this model takes features, not pictures
         for first, x, columns in row_chunks(path, n_x, rows):
@@ -423,7 +454,14 @@ def evaluate(run: Run, source: str | None = None):
     source = source or default_test_source(run)
     task = task_of(run)
     head, k = HEADS[loss_of(run)], class_count(run)
-    data = load_dataset(source, task, role="test", dtype=_dtype(run), max_classes=head.max_classes)
+    if run.table is not None or is_table(source):
+        if run.table is None:
+            raise DataError(f"{source}: {run.path} was trained on an HDF5 file, not a table; evaluate with data of its layout")
+        if not is_table(source):
+            raise DataError(f"{source}: {run.path} was trained on a table; evaluate with a table (.csv, .tsv, .parquet) of its columns")
+        data = table_dataset(run.table, read_table(source), np.float64)
+    else:
+        data = load_dataset(source, task, role="test", dtype=_dtype(run), max_classes=head.max_classes)
     if task == "classification" and data.Y.size and int(data.Y.max()) >= k:
         beyond = np.unique(data.Y[data.Y >= k])
         raise DataError(

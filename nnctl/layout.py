@@ -8,6 +8,7 @@ runs/<YYYYmmdd-HHMMSS>-<name>/
     checkpoint.h5         while unfinished: params, optimizer and generator state, position
     costs.csv, costs.png  the cost curve
     metrics.json          accuracies, final cost, epochs, iterations, seconds, status
+    table.json            trained on a table: its columns' encoding, reapplied by predict and evaluate
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ METRICS = "metrics.json"
 COSTS_CSV = "costs.csv"
 COSTS_PNG = "costs.png"
 BOUNDARY_PNG = "decision_boundary.png"
+TABLE = "table.json"  # a table's columns: target, classes, categories, fill values (nnctl.tables.Preprocessor)
 
 
 class Status(str, Enum):

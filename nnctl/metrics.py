@@ -39,6 +39,7 @@ class Summary:
     best_iteration: int | None = None  # early stopping: the iteration whose parameters were kept
     sessions: list | None = None  # seconds of each process the run took (more than one after a resume)
     warnings: list | None = None  # a degenerate model: what it does and the likely cause
+    notes: list | None = None  # what was chosen from the data and why (a table's target, task, encodings)
 
 
 def evaluate_dataset(params, activations, data: Dataset, loss: str, epsilon: float = BATCH_NORM_EPSILON) -> dict:

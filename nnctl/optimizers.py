@@ -148,13 +148,14 @@ class OptimizerRow(NamedTuple):
     make: type
     hyper: tuple  # the spec keys it reads
     summary: str
+    learning_rate: float = 0.001  # train.learning_rate when the spec gives none (docs/tables.md: how it was chosen)
 
 
 OPTIMIZERS: dict[str, OptimizerRow] = {
-    "gd": OptimizerRow(Optimizer, (), "gradient descent: W = W - alpha dW"),
-    "momentum": OptimizerRow(Momentum, ("beta",), "velocity v = beta v + (1 - beta) dW; W = W - alpha v"),
-    "rmsprop": OptimizerRow(RMSprop, ("beta2", "epsilon"), "W = W - alpha dW / (sqrt(s) + epsilon)"),
-    "adam": OptimizerRow(Adam, ("beta1", "beta2", "epsilon"), "bias-corrected moments; W = W - alpha v_hat / (sqrt(s_hat) + epsilon)"),
+    "gd": OptimizerRow(Optimizer, (), "gradient descent: W = W - alpha dW", 0.1),
+    "momentum": OptimizerRow(Momentum, ("beta",), "velocity v = beta v + (1 - beta) dW; W = W - alpha v", 0.1),
+    "rmsprop": OptimizerRow(RMSprop, ("beta2", "epsilon"), "W = W - alpha dW / (sqrt(s) + epsilon)", 0.001),
+    "adam": OptimizerRow(Adam, ("beta1", "beta2", "epsilon"), "bias-corrected moments; W = W - alpha v_hat / (sqrt(s_hat) + epsilon)", 0.001),
 }
 OPTIMIZER_NAMES = tuple(OPTIMIZERS)
 

@@ -24,7 +24,7 @@ from nnctl.atomic import atomic_path, atomic_write
 from nnctl.errors import RunError
 from nnctl.layers import batch_norm_epsilon, layer_arrays, network_arrays
 
-from nnctl.layout import CHECKPOINT, LATEST, METRICS, PARAMS, RESOLVED  # the names live in one place
+from nnctl.layout import CHECKPOINT, LATEST, METRICS, PARAMS, RESOLVED, TABLE  # the names live in one place
 
 
 def create_run_dir(root, name: str, now: datetime | None = None, prefix: str = "") -> Path:
@@ -295,6 +295,7 @@ class Run:
     metrics: dict
     note: str | None = None  # set when the run is unfinished and its parameters are partial
     normalization: object = None  # nnctl.data.Normalization: what evaluate and predict apply to inputs
+    table: object = None  # nnctl.tables.Preprocessor of a run trained on a table (table.json)
 
     @property
     def activations(self) -> list:
@@ -382,7 +383,26 @@ def load_run(path) -> Run:
     else:
         raise RunError(f"{path}: the run has no {PARAMS} and no {CHECKPOINT} (unfinished or failed run); train it again")
     validate_run_files(source, params, meta)
-    return Run(path=path, params=network_arrays(params), meta=meta, metrics=metrics, note=note, normalization=load_normalization(source, meta))
+    return Run(path=path, params=network_arrays(params), meta=meta, metrics=metrics, note=note, normalization=load_normalization(source, meta),
+               table=load_table_encoding(path, meta))
+
+
+def load_table_encoding(path: Path, meta: dict):
+    """The Preprocessor of a run trained on a table (None for other runs), checked against params.h5."""
+    from nnctl.tables import Preprocessor
+
+    file = path / TABLE
+    if not file.exists() and not file.is_symlink():
+        return None
+    prep = Preprocessor.from_dict(read_json_object(file), str(file), error=RunError)
+    fix = "the file is damaged or from another run, so train the run again"
+    if prep.n_x != meta["layer_dims"][0]:
+        raise RunError(f"{file}: encodes {prep.n_x} features but the first layer takes {meta['layer_dims'][0]}; {fix}")
+    if prep.task != meta.get("task", "classification"):
+        raise RunError(f"{file}: task: {prep.task}, but params.h5 holds a {meta.get('task')} model; {fix}")
+    if prep.task == "classification" and prep.classes != meta.get("classes"):
+        raise RunError(f"{file}: classes: {prep.classes!r:.80} differ from params.h5's; {fix}")
+    return prep
 
 
 def load_normalization(path, meta: dict):
@@ -561,6 +581,8 @@ def find_run(name, runs_root="runs") -> Path:
 def _run_by_prefix(name: str, root: Path) -> Path | None:
     """The one run (or sweep trial) under `root` whose name starts with `name`; an error naming
     the candidates when several do; None when none does."""
+    if "…" in name.rstrip("…"):  # cut in the middle by `nnctl runs`: its start and its end
+        return _run_by_ends(name, root)
     prefix = name.rstrip("…").rstrip(".") if name.endswith(("…", "...")) else name
     if not prefix or not root.is_dir() or prefix.count("/") > 1 or ".." in prefix.split("/"):
         return None
@@ -574,6 +596,25 @@ def _run_by_prefix(name: str, root: Path) -> Path | None:
         shown = ", ".join(f"{parent + '/' if parent else ''}{n}" for n in names[:8]) + (", …" if len(names) > 8 else "")
         raise RunError(f"{name}: names {len(names)} runs in {root} ({shown}); give more of the name")
     return folder / names[0] if names else None
+
+
+def _run_by_ends(name: str, root: Path) -> Path | None:
+    """The one run or sweep trial (`sweep-.../NN-label`) under `root` whose name, as `nnctl runs` prints
+    it, starts and ends as `name` does around its "…"."""
+    head, _, tail = name.partition("…")
+    tail = tail.rstrip("…")
+    if not root.is_dir():
+        return None
+    try:
+        tops = [p for p in root.iterdir() if p.is_dir() and not p.is_symlink()]
+        names = [p.name for p in tops] + [f"{p.name}/{q.name}" for p in tops if p.name.startswith("sweep-")
+                                          for q in p.iterdir() if q.is_dir() and not q.is_symlink()]
+    except OSError:
+        return None
+    found = sorted(n for n in names if n.startswith(head) and n.endswith(tail) and len(n) >= len(head) + len(tail))
+    if len(found) > 1:
+        raise RunError(f"{name}: names {len(found)} runs in {root} ({', '.join(found[:8])}{', …' if len(found) > 8 else ''}); give more of the name")
+    return root / found[0] if found else None
 
 
 def run_labels(a: Path, b: Path, root=None) -> tuple:

@@ -136,8 +136,9 @@ def data_m(source: str | None) -> int | None:
         return None
 
 
-def spec_shapes(spec, n_x: int | None, where="the spec") -> ShapeTable:
-    """The table for a validated spec, its training data read only for n_x and m."""
+def spec_shapes(spec, n_x: int | None, where="the spec", k: int | None = None, m: int | None = None) -> ShapeTable:
+    """The table for a validated spec, its training data read only for n_x and m (k classes and m
+    given where the caller has read the data already: a table)."""
     from nnctl.errors import DataError
 
     if n_x is None and spec.model.layers is None:
@@ -147,7 +148,8 @@ def spec_shapes(spec, n_x: int | None, where="the spec") -> ShapeTable:
         )
     from nnctl.data import peek_classes
 
-    k = peek_classes(spec.data.train) if n_x is not None and spec.model.task == "classification" else 2
+    if k is None:
+        k = peek_classes(spec.data.train) if n_x is not None and spec.model.resolved_task == "classification" else 2
     spec = spec.for_classes(k)
-    return shape_table(spec.layer_dims(n_x or 0, k), spec.model.layer_activations, data_m(spec.data.train), spec.train.dtype,
+    return shape_table(spec.layer_dims(n_x or 0, k), spec.model.layer_activations, m or data_m(spec.data.train), spec.train.dtype,
                        spec.model.normalised_layers)

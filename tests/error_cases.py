@@ -360,6 +360,27 @@ def mat(**arrays):
     return write
 
 
+TABLE = "species,island,bill_mm\nAdelie,Torgersen,39.1\nAdelie,Dream,39.5\nGentoo,Biscoe,46.1\nGentoo,Biscoe,50.0\n"
+
+
+def table_run(path):
+    """A finished run trained on a small table (for predict and evaluate cases)."""
+    from nnctl.config import load_config
+    from nnctl.experiment import train_run
+
+    (path.parent / "p.csv").write_text(TABLE)
+    (path.parent / "t.yaml").write_text("data: {train: p.csv, target: species}\ntrain: {epochs: 2}\n")
+    Path(train_run(load_config(path.parent / "t.yaml"), runs_root=path.parent / "runs").run_dir).rename(path)
+
+
+def table_run_then(edit):
+    def write(path):
+        table_run(path)
+        edit(path)
+
+    return write
+
+
 def sparse_x(path):
     import scipy.io
     import scipy.sparse
@@ -947,6 +968,44 @@ CASES += [
          "Error: --log tensorboard: not a tracker nnctl logs to; give --log mlflow"),
     Case("runs log to a tracker nnctl does not have", {"run": trained_run}, ["runs", "log", "{tmp}/run", "--to", "wandb"],
          "Error: --to wandb: not a tracker nnctl logs to; give --to mlflow"),
+    # ---- tables (CSV, TSV, Parquet)
+    Case("table with a row of fewer fields", {"t.csv": "a,b\n1,2\n3\n"}, ["train", "--data", "{tmp}/t.csv"],
+         "Error: {tmp}/t.csv: line 3 has 1 fields but line 1 has 2 (fields split at ','); give every row the same columns "
+         "(quote a field that holds the delimiter)"),
+    Case("table that is not UTF-8", {"t.csv": b"a,b\n1,2\n3,\xe9\n"}, ["train", "--data", "{tmp}/t.csv"],
+         "Error: {tmp}/t.csv: line 3: byte 0xe9 is not UTF-8 text; save the table as UTF-8 (a spreadsheet's 'CSV UTF-8' format)"),
+    Case("table with a missing value (data.missing: error, the default)", {"t.csv": "x,y\n1,a\nNA,b\n3,a\n"},
+         ["train", "--data", "{tmp}/t.csv", "--target", "y"],
+         "Error: {tmp}/t.csv: line 3, column 'x': the value is missing (1 missing in all); set data.missing: mean, median, most_frequent or drop"),
+    Case("--target naming no column", {"t.csv": TABLE}, ["train", "--data", "{tmp}/t.csv", "--target", "specie"],
+         "Error: {tmp}/t.csv: data.target: no column 'specie'; did you mean 'species'? (columns: species, island, bill_mm)"),
+    Case("--target without --data", {}, ["train", "--target", "species"],
+         "Error: --target names a column of --data TABLE; give --data too (or a CONFIG whose data.train is a table)"),
+    Case("data.target for an HDF5 file", cfg(GOOD.replace("train.h5}", "train.h5, target: y}")), ["train", "{tmp}/c.yaml"],
+         "Error: {tmp}/c.yaml: data.target: for tables only (.csv, .tsv, .parquet); data.train is 'train.h5': leave data.target out"),
+    Case("data.features and data.drop together", {"t.csv": TABLE, "c.yaml": "data: {train: t.csv, features: [bill_mm], drop: [island]}\n"},
+         ["train", "{tmp}/c.yaml"],
+         "Error: {tmp}/c.yaml: data.features lists the columns to use and data.drop the columns to leave out; give one of them"),
+    Case("model.task: regression of a text target", {"t.csv": TABLE}, ["train", "--data", "{tmp}/t.csv", "--target", "species", "--set", "model.task=regression"],
+         "Error: {tmp}/t.csv: line 2, column 'species': 'Adelie' is not a number, and a regression needs numbers; "
+         "use model.task: classification (or auto) for a target of classes"),
+    Case("data.stream: always with a table", {"t.csv": TABLE}, ["train", "--data", "{tmp}/t.csv", "--set", "data.stream=always"],
+         "Error: {tmp}/t.csv: data.stream: always reads mini-batches from an HDF5 file, and a table is read whole; use stream: auto"),
+    Case("predict rows without a training column", {"run": table_run, "rows.csv": "species,bill_mm\nAdelie,40\n"},
+         ["predict", "{tmp}/rows.csv", "--run", "{tmp}/run"],
+         "Error: {tmp}/rows.csv: no column 'island', which the model was trained on; give a table with the training columns (bill_mm, island)"),
+    Case("predict a category training never saw", {"run": table_run, "rows.csv": "island,bill_mm\nAtlantis,40\n"},
+         ["predict", "{tmp}/rows.csv", "--run", "{tmp}/run"],
+         "Error: {tmp}/rows.csv: line 2, column 'island': category 'Atlantis' was not in the training data ('Biscoe', 'Dream', 'Torgersen'); "
+         "fix the value, or train with data.unseen: zeros to encode unseen categories as all zeros"),
+    Case("evaluate rows of a class the run never saw", {"run": table_run, "rows.csv": "species,island,bill_mm\nChinstrap,Dream,46.5\n"},
+         ["evaluate", "{tmp}/run", "--data", "{tmp}/rows.csv"],
+         "Error: {tmp}/rows.csv: line 2, column 'species': class 'Chinstrap' is not one the run was trained on ('Adelie', 'Gentoo'); "
+         "evaluate with rows of the run's classes"),
+    Case("a run's table.json edited", {"run": table_run_then(lambda run: (run / "table.json").write_text(
+         (run / "table.json").read_text().replace('"unseen": "error"', '"unseen": "ignore"')))},
+         ["evaluate", "{tmp}/run"],
+         "Error: {tmp}/run/table.json: unseen: expected error | zeros; the file is damaged or was edited, so train the run again"),
     Case("train --resume of a sweep folder", {"s": sweep_dir()}, ["train", "--resume", "{tmp}/s"],
          "Error: {tmp}/s: is a sweep, not a run; resume it with: nnctl sweep --resume {tmp}/s"),
     Case("runs show of a sweep folder whose trials have not run", {"s": sweep_dir()}, ["runs", "show", "{tmp}/s"],

@@ -243,8 +243,8 @@ def test_the_model_refuses_other_inputs_and_labels(tmp_path):
         model.save(tmp_path / "full")
     with pytest.raises(DataError, match="fit: give X and y together"):
         nnctl.fit(CASES["binary-full-batch"][1], x)
-    with pytest.raises(ConfigError, match="spec: train.learning_rate: required key is missing"):
-        nnctl.fit({"train": {"iterations": 3}}, x, y)
+    with pytest.raises(ConfigError, match="spec: train.learning_rate: must be greater than 0"):  # (absent, it has a default now)
+        nnctl.fit({"train": {"iterations": 3, "learning_rate": -1}}, x, y)
     with pytest.raises(ConfigError, match="spec: expected a dict, a YAML file's path or a nnctl Spec"):
         nnctl.fit(42, x, y)
 

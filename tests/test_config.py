@@ -50,7 +50,7 @@ def test_resolved_spec_round_trips(tmp_path):
 
 def test_linear_output_means_mse(tmp_path):
     spec = load_config(_write(tmp_path, GOOD), ["model.output_activation=linear"])
-    assert spec.model.resolved_loss == "mse" and spec.model.task == "regression"
+    assert spec.model.resolved_loss == "mse" and spec.model.resolved_task == "regression"
 
 
 def test_set_overrides(tmp_path):
@@ -122,8 +122,16 @@ def test_sweep_block_checked_like_the_rest(tmp_path):
 
 
 def test_missing_section(tmp_path):
-    path = _write(tmp_path, "data: {train: x.h5}\n")
-    assert _error(path) == f"{path}: train: required key is missing"
+    path = _write(tmp_path, "model: {hidden: [3]}\n")
+    assert _error(path) == f"{path}: data: required key is missing"
+
+
+def test_train_section_defaults(tmp_path):
+    """Every train key has a default: the optimizer's learning rate, 200 epochs (full batch unless batch_size)."""
+    spec = load_config(_write(tmp_path, "data: {train: x.h5}\n"))
+    assert (spec.train.optimizer, spec.train.learning_rate, spec.train.epochs, spec.train.iterations) == ("gd", 0.1, 200, None)
+    spec = load_config(_write(tmp_path, "data: {train: x.h5}\ntrain: {optimizer: rmsprop, iterations: 7}\n"))
+    assert (spec.train.learning_rate, spec.train.epochs, spec.train.iterations) == (0.001, None, 7)
 
 
 @pytest.mark.parametrize(

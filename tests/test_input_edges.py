@@ -155,7 +155,7 @@ def test_config_show_and_train_agree_on_builtin_queries(tmp_path):
 
 def test_regression_with_a_linear_output_still_allowed(tmp_path):
     (tmp_path / "r.yaml").write_text(TINY_SPEC.replace("init: he", "init: he\n  output_activation: linear\n  loss: mse"))
-    assert load_config(tmp_path / "r.yaml").model.task == "regression"
+    assert load_config(tmp_path / "r.yaml").model.resolved_task == "regression"
 
 
 # ---------------------------------------------------------------- issue 9 §2: import overwrites, labels
