@@ -483,6 +483,12 @@ def sweep(
     width: Optional[int] = typer.Option(None, "--width", min=1, help="Units in each hidden layer, for --hidden-layers."),
     grid: List[str] = typer.Option([], "--grid", help="key.path=v1,v2,... over any spec key (repeatable: the product)."),
     overrides: List[str] = typer.Option([], "--set", help="Override a key in every trial: --set train.iterations=500 (repeatable)."),
+    search: List[str] = typer.Option([], "--search", help="key.path=DIST drawn at random: loguniform(a,b), one_minus_loguniform(a,b), uniform(a,b), int(a,b), choice(a,b,...) (repeatable)."),
+    trials: Optional[int] = typer.Option(None, "--trials", min=1, help="Random draws (per round) for --search."),
+    seed: Optional[int] = typer.Option(None, "--seed", min=0, max=2**32 - 1, help="Seed of the draws (default: train.seed)."),
+    rounds: Optional[int] = typer.Option(None, "--rounds", min=1, max=20, help="Coarse to fine: each round draws inside the region of the best trials so far."),
+    halving: Optional[int] = typer.Option(None, "--halving", min=2, help="Successive halving: keep the best 1/ETA at each budget."),
+    min_budget: Optional[int] = typer.Option(None, "--min-budget", min=1, help="First budget of --halving, in epochs (iterations full batch)."),
     jobs: int = typer.Option(os.cpu_count() or 1, "--jobs", "-j", min=1, help="Worker processes (default: the cores)."),
     executor: str = typer.Option("local", "--executor", help="local (worker processes) or dask (a cluster at --address; without it, a local one of --jobs processes)."),
     address: Optional[str] = typer.Option(None, "--address", help="The Dask scheduler, e.g. tcp://scheduler:8786."),
@@ -493,16 +499,21 @@ def sweep(
     log: Optional[str] = typer.Option(None, "--log", help="Also log the sweep to an experiment tracker: mlflow (a parent run, one nested run per trial)."),
     log_onnx: bool = typer.Option(False, "--log-onnx", help="With --log: also log each trial's model as model.onnx."),
 ):
-    """Train one spec over hidden-layer counts and any grid of keys, in parallel; compare them.
+    """Train one spec over hidden-layer counts, any grid of keys or random draws, in parallel; choose on validation.
 
     Each trial gets its share of the cores' BLAS threads unless train.blas_threads says otherwise
     (bit-identical results need the same thread count: --set train.blas_threads=1).
 
+    Random search, coarse to fine, successive halving: docs/search.md.
+
     Example: nnctl sweep configs/cat-deep.yaml --hidden-layers 0,1,2,3,4 --width 7 --jobs 2
+
+    Example: nnctl sweep configs/spiral.yaml --trials 30 --search "train.learning_rate=loguniform(1e-4,1)"
     """
     from nnctl.config import read_config_text, spec_from_text
     from nnctl.stopping import StopRequest
-    from nnctl.sweep import load_plan, parse_grid, plan_sweep, run_sweep
+    from nnctl.sampler import parse_search
+    from nnctl.sweep import halving_from, load_plan, parse_grid, plan_sweep, run_sweep, search_from
 
     if executor not in ("local", "dask"):
         raise NnctlError(f"--executor {executor}: must be local or dask")
@@ -510,17 +521,24 @@ def sweep(
     if address and executor != "dask":
         raise NnctlError(f"--address {address} is for --executor dask; add --executor dask, or leave --address out")
     if resume is not None:
-        if config is not None or overrides or grid or hidden_layers or width:
-            raise NnctlError("--resume runs the plan kept in the sweep directory; give no CONFIG, --set, --grid or --hidden-layers with it")
+        if config is not None or overrides or grid or hidden_layers or width or search or any(
+            v is not None for v in (trials, seed, rounds, halving, min_budget)
+        ):
+            raise NnctlError(
+                "--resume runs the plan kept in the sweep directory; give no CONFIG, --set, --grid, --hidden-layers, "
+                "--search, --trials, --seed, --rounds, --halving or --min-budget with it"
+            )
         plan, sweep_dir, root = load_plan(resume), resume, None
     elif config is None:
         raise NnctlError("give a CONFIG to sweep, or --resume runs/sweep-...")
     else:
         text = read_config_text(config)
         spec = spec_from_text(text, config, overrides)
-        plan = plan_sweep(spec, text, config, _int_list(hidden_layers, "--hidden-layers"), width, parse_grid(grid), overrides)
+        drawn = search_from(spec, config, parse_search(search), trials, seed, rounds)
+        plan = plan_sweep(spec, text, config, _int_list(hidden_layers, "--hidden-layers"), width, parse_grid(grid), overrides,
+                          drawn, halving_from(spec, halving, min_budget))
         sweep_dir, root = None, runs_dir or spec.runs_dir
-    title = f"{plan.name}: {len(plan.trials)} trials, best first"
+    title = lambda: f"{plan.name}: {len(plan.trials)} trials, best first"  # noqa: E731 (later rounds add theirs)
     # the first Ctrl-C (or SIGTERM) asks running trials to stop and keep their checkpoints; a second stops at once
     with StopRequest() as stop, display.SweepDisplay(plan, quiet) as shown:
         try:
@@ -530,21 +548,55 @@ def sweep(
         except Interrupted as exc:
             shown.close()
             if getattr(exc, "rows", None):
-                display.out_console().print(display.sweep_table(exc.rows, plan.dimensions, title))
+                display.out_console().print(display.sweep_table(exc.rows, plan.dimensions, title()))
             raise Interrupted(f"{stop.name}: {exc}", exit_code=stop.exit_code) from None
-    display.out_console().print(display.sweep_table(rows, plan.dimensions, title))
+    display.out_console().print(display.sweep_table(rows, plan.dimensions, title()))
     if not no_report:
         _write_report(sweep_dir)
     where = "dask" if executor == "dask" and address else f"a local Dask cluster of {min(jobs, len(plan.trials))} processes" if executor == "dask" else f"{jobs} jobs"
     display.say(f"sweep: {sweep_dir}  ({seconds:.1f} s, {where})")
     if log is not None:
         _log_sweep(sweep_dir, [Path(sweep_dir) / r["trial"] for r in rows], log_onnx)
-    failed = [r for r in rows if r["status"] not in ("completed", "diverged")]
+    failed = [r for r in rows if r["status"] not in ("completed", "diverged", "pruned")]
     if failed:
         names = ", ".join(r["trial"] for r in failed[:3]) + (", ..." if len(failed) > 3 else "")
         raise NnctlError(
             f"{len(failed)} of {len(rows)} trials failed ({names}); see {sweep_dir}/summary.csv, then nnctl sweep --resume {sweep_dir}"
         )
+
+
+@app.command("lr-find")
+@handles_errors
+def lr_find(
+    config: Path = typer.Argument(..., help="The YAML spec."),
+    overrides: List[str] = typer.Option([], "--set", help="Override a key: --set train.batch_size=32 (repeatable)."),
+    low: float = typer.Option(1e-7, "--low", help="The first learning rate."),
+    high: float = typer.Option(10.0, "--high", help="The last learning rate."),
+    steps: int = typer.Option(100, "--steps", min=2, max=100_000, help="Mini-batch steps (full-batch iterations), one rate each."),
+    runs_dir: Optional[Path] = typer.Option(None, "--runs-dir", help="Root for the lr-find folder (default: the spec's runs_dir)."),
+):
+    """The learning-rate range test: raise the rate exponentially over a short run, plot cost against rate.
+
+    Suggests a tenth of the rate at the smoothed cost's minimum (docs/search.md says why).
+
+    Example: nnctl lr-find configs/spiral.yaml --steps 200
+    """
+    from nnctl.config import load_config
+    from nnctl.lrfind import SUGGESTION, range_test, write_range_test
+
+    spec = load_config(config, overrides)
+    test = range_test(spec, low, high, steps)
+    name = spec.name or config.stem
+    folder = write_range_test(test, runs_dir or spec.runs_dir, name,
+                              {"config": str(config), "overrides": list(overrides), "low": low, "high": high, "steps": steps})
+    steepest = f"{test.steepest:.3g}" if test.steepest is not None else "—"
+    display.out_console().print(
+        f"suggested learning_rate: {test.suggested:.3g} ({SUGGESTION})\n"
+        f"smoothed cost lowest at {test.minimum:.3g}; steepest descent at {steepest}; "
+        f"{len(test.rates)} of {steps} steps ({test.stopped})",
+        markup=False, highlight=False,
+    )
+    display.say(f"lr-find: {folder}")
 
 
 @runs_app.callback()

@@ -337,9 +337,14 @@ class TrainSpec(_Strict):
     beta1: float = Field(0.9, ge=0, lt=1, description="adam")
     beta2: float = Field(0.999, ge=0, lt=1, description="rmsprop, adam")
     epsilon: float = Field(1e-8, gt=0, description="rmsprop, adam")
-    decay: ScheduleName = Field("none", description="inverse_time: alpha_0 / (1 + decay_rate floor(epoch / time_interval))")
+    decay: ScheduleName = Field(
+        "none", description="inverse_time: alpha_0 / (1 + decay_rate floor(epoch / time_interval)); one_cycle: warm-up then annealing"
+    )
     decay_rate: float = Field(1.0, ge=0)
     time_interval: int = Field(1, ge=1, description="epochs between decays")
+    one_cycle_warmup: float = Field(0.3, gt=0, lt=1, description="one_cycle: the fraction of the epochs spent warming up")
+    one_cycle_div: float = Field(25.0, gt=1, description="one_cycle: starts at learning_rate / one_cycle_div")
+    one_cycle_final_div: float = Field(1e4, ge=1, description="one_cycle: ends at learning_rate / (one_cycle_div * one_cycle_final_div)")
     l2: float = Field(0.0, ge=0, description="lambda: cost + lambda/(2m) sum ||W||^2, gradient + (lambda/m) W; m the batch's examples")
     keep_prob: Union[Annotated[float, Field(gt=0, le=1)], list[Annotated[float, Field(gt=0, le=1)]]] = Field(
         1.0, description="inverted dropout: probability of keeping a hidden unit, one for all hidden layers or one per hidden layer"
@@ -419,6 +424,17 @@ class SweepSpec(_Strict):
     grid: dict[str, list] = Field(default_factory=dict, description="key.path: [values]; the product is swept")
 
 
+class SearchSpec(_Strict):
+    """A random search for `nnctl sweep` (docs/search.md); `nnctl train` ignores it."""
+
+    trials: int = Field(ge=1, le=10_000, description="random draws per round")
+    seed: Optional[int] = Field(None, ge=0, le=MAX_SEED, description="the draws' generator (default: train.seed)")
+    rounds: int = Field(1, ge=1, le=20, description="coarse to fine: each round draws inside the region of the best trials so far")
+    space: dict[str, str] = Field(min_length=1, description="key.path: DIST(args), e.g. train.learning_rate: loguniform(1e-4, 1)")
+    halving: Optional[int] = Field(None, ge=2, le=100, description="successive halving: keep the best 1/halving at each budget")
+    min_budget: Optional[int] = Field(None, ge=1, description="epochs (iterations full batch) of the first budget, with halving")
+
+
 class Spec(_Strict):
     name: Optional[str] = Field(None, pattern=NAME_PATTERN, max_length=MAX_NAME, description="default: the config file's name")
     data: DataSpec
@@ -426,6 +442,7 @@ class Spec(_Strict):
     train: TrainSpec = TrainSpec()  # every key has a default (learning rate: the optimizer's; epochs: DEFAULT_EPOCHS)
     runs_dir: str = Field("runs", min_length=1, description="relative to the working directory")
     sweep: Optional[SweepSpec] = None
+    search: Optional[SearchSpec] = None
 
     @model_validator(mode="after")
     def _check_dropout(self):

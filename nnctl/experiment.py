@@ -43,7 +43,7 @@ from nnctl.resources import _size, available_memory, blas_info, memory_estimate,
 from nnctl.runlock import run_lock
 from nnctl.stopping import worsened
 from nnctl.runs import _kind, _sweep_instead, is_sweep_dir, atomic_write, create_run_dir, read_json, resolve_run_path, run_status, save_params, update_latest, write_json
-from nnctl.training import Batches, CheckpointEvery, Position, Reporter, StopWhen, Trainer, gradient_descent
+from nnctl.training import Batches, CheckpointEvery, Position, Reporter, StopAtEpoch, StopWhen, Trainer, gradient_descent
 
 __all__ = ["train_run", "resume_run", "Summary", "available_memory", "memory_estimate", "evaluate_dataset", "make_rng", "load_data"]
 
@@ -295,6 +295,7 @@ def train_run(
     listeners: tuple = (),
     arrays: dict | None = None,
     pictures: bool = True,
+    stop_at_epoch: int | None = None,
 ) -> Summary:
     """Load data, check resources, create the run directory, train, write every file.
 
@@ -305,6 +306,7 @@ def train_run(
     none): the final parameters equal those of an uninterrupted run. A diverged run keeps its
     files (last finite parameters, costs so far) and then raises `DivergedError`.
     Training runs with `train.blas_threads` BLAS threads (a resumed run: those it started with).
+    `stop_at_epoch` stops it after that epoch as an interruption would (successive halving's budget).
     """
     from threadpoolctl import threadpool_limits
 
@@ -335,7 +337,7 @@ def train_run(
         try:
             trainer, batches = _initialise(run)
             try:
-                result = _train(run, trainer, batches, reporter, should_stop, listeners)
+                result = _train(run, trainer, batches, reporter, should_stop, stop_at_epoch, listeners)
                 if trainer.stream is not None:
                     trainer.stream.check()  # the examples trained on are the file hashed when the run began
             finally:
@@ -347,6 +349,15 @@ def train_run(
                 return _report(run, result, metrics)
         except (KeyboardInterrupt, MemoryError, OSError) as exc:
             raise _stopped(run, exc, should_stop) from None
+
+
+def prepare_trainer(spec: Spec):
+    """(trainer, batches, layer_dims) for `spec`, initialised as `train` would, no run folder:
+    for tools that drive the loop themselves (nnctl.lrfind)."""
+    run = _load(spec, None, False)
+    _choose_first_layer(run)
+    trainer, batches = _initialise(run)
+    return trainer, batches, run.layer_dims
 
 
 # ---------------------------------------------------------------- the steps
@@ -562,11 +573,12 @@ def _save_checkpoint(run: _Run, trainer, batches, result, meta, fp) -> None:
     run.saved, run.saved_sessions = result.position.steps, sessions
 
 
-def _train(run: _Run, trainer: Trainer, batches: Batches, reporter, should_stop, extra=()):
+def _train(run: _Run, trainer: Trainer, batches: Batches, reporter, should_stop, stop_at_epoch=None, extra=()):
     if run.monitor is not None:
         run.monitor.reporter = reporter
     t = run.spec.train
-    rate = (lambda e: epoch_rate(t.decay, t.learning_rate, e, t.decay_rate, t.time_interval)) if SCHEDULES[t.decay].varies else None
+    keys = {k: getattr(t, k) for k in SCHEDULES[t.decay].keys}
+    rate = (lambda e: epoch_rate(t.decay, t.learning_rate, e, total=t.epoch_count, **keys)) if SCHEDULES[t.decay].varies else None
     fp = checkpoint.fingerprint(run.resolved)
     meta = {**run.meta, "first_layer_reason": run.path_reason}
     ckpt = run.ckpt
@@ -576,6 +588,8 @@ def _train(run: _Run, trainer: Trainer, batches: Batches, reporter, should_stop,
     listeners = [reporter or Reporter(), CheckpointEvery(t.checkpoint_every, t.epoch_count, save)]
     if should_stop is not None:
         listeners.append(StopWhen(should_stop))
+    if stop_at_epoch is not None:
+        listeners.append(StopAtEpoch(stop_at_epoch))
     listeners += extra  # e.g. nnctl.tracking's MlflowListener
     result = gradient_descent(
         trainer,

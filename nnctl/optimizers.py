@@ -168,30 +168,54 @@ def make_optimizer(name: str, learning_rate: float, **hyper) -> Optimizer:
 # ---------------------------------------------------------------- learning-rate schedules
 
 
-def _constant(alpha0, epoch, decay_rate, time_interval):
+def _constant(alpha0, k, total):
     return alpha0
 
 
-def _inverse_time(alpha0, epoch, decay_rate, time_interval):
+def _inverse_time(alpha0, k, total, decay_rate, time_interval):
     """alpha_0 / (1 + decay_rate * floor(epoch / time_interval)): the course's `update_lr` with
     time_interval 1, its `schedule_lr_decay` otherwise."""
-    return alpha0 / (1 + decay_rate * math.floor(epoch / time_interval))
+    return alpha0 / (1 + decay_rate * math.floor(k / time_interval))
+
+
+def _cos_between(start, end, pct):
+    return end + (start - end) / 2 * (math.cos(math.pi * pct) + 1)
+
+
+def _one_cycle(alpha0, k, total, one_cycle_warmup, one_cycle_div, one_cycle_final_div):
+    """Warm-up then annealing, PyTorch's OneCycleLR (cosine, two phases) stepped once per epoch:
+    from alpha_0 / div up to alpha_0 over the first `warmup` of the epochs, then down to
+    alpha_0 / (div * final_div) at the last epoch."""
+    start = alpha0 / one_cycle_div
+    end1, end2 = one_cycle_warmup * total - 1, total - 1
+    if k <= end1:
+        return _cos_between(start, alpha0, k / end1 if end1 > 0 else 1.0)
+    return _cos_between(alpha0, start / one_cycle_final_div, (k - end1) / (end2 - end1) if end2 > end1 else 1.0)
 
 
 class Schedule(NamedTuple):
-    rate: Callable  # (alpha_0, k, decay_rate, time_interval) -> the learning rate
+    rate: Callable  # (alpha_0, k, total epochs, **keys) -> the learning rate
     varies: bool  # False: the loop leaves the rate alone and costs.csv has no rate column
     summary: str
+    keys: tuple = ()  # the train.* keys it reads
+    lag: bool = True  # the course's loop: epoch e >= 1 runs at rate(e - 1) (it updates after each epoch)
 
 
 SCHEDULES: dict[str, Schedule] = {
     "none": Schedule(_constant, False, "alpha_0 throughout"),
-    "inverse_time": Schedule(_inverse_time, True, "alpha_0 / (1 + decay_rate * floor(k / time_interval))"),
+    "inverse_time": Schedule(_inverse_time, True, "alpha_0 / (1 + decay_rate * floor(k / time_interval))", ("decay_rate", "time_interval")),
+    "one_cycle": Schedule(
+        _one_cycle, True, "cosine warm-up from alpha_0 / div to alpha_0, then cosine annealing to alpha_0 / (div * final_div)",
+        ("one_cycle_warmup", "one_cycle_div", "one_cycle_final_div"), lag=False,
+    ),
 }
 SCHEDULE_NAMES = tuple(SCHEDULES)
 
 
-def epoch_rate(name: str, alpha0: float, epoch: int, decay_rate: float = 1.0, time_interval: int = 1) -> float:
-    """The learning rate used during `epoch` (0-based), as the course's loop sets it: after epoch i
-    it computes the rate from i, so epochs 0 and 1 both run at alpha_0 and epoch e >= 1 at rate(e - 1)."""
-    return SCHEDULES[name].rate(alpha0, max(epoch - 1, 0), decay_rate, time_interval)
+def epoch_rate(name: str, alpha0: float, epoch: int, decay_rate: float = 1.0, time_interval: int = 1, total: int = 1, **keys) -> float:
+    """The learning rate used during `epoch` (0-based) of `total`. The course's schedules lag, as its
+    loop sets the rate after epoch i from i: epochs 0 and 1 both run at alpha_0 and epoch e >= 1 at
+    rate(e - 1); one_cycle does not (epoch e at rate(e), as PyTorch's scheduler stepped each epoch)."""
+    row = SCHEDULES[name]
+    given = {"decay_rate": decay_rate, "time_interval": time_interval, **keys}
+    return row.rate(alpha0, max(epoch - 1, 0) if row.lag else epoch, total, **{k: given[k] for k in row.keys})

@@ -72,6 +72,20 @@ class StopWhen(Listener):
         return bool(self.ask())
 
 
+class StopAtEpoch(Listener):
+    """Stop at the end of epoch `epochs` (a budget of successive halving): the run is kept,
+    interrupted, with its checkpoint, and a resume continues it."""
+
+    def __init__(self, epochs: int):
+        self.epochs, self.reached = epochs, False
+
+    def on_epoch_end(self, result) -> None:
+        self.reached = result.position.epoch >= self.epochs
+
+    def stop_requested(self) -> bool:
+        return self.reached
+
+
 class CheckpointEvery(Listener):
     """`save(result)` every `every` epochs, except after the last (params.h5 then holds the state)."""
 
