@@ -40,7 +40,7 @@ from nnctl.training import Listener
 TRACKERS = ("mlflow",)
 FLUSH_SECONDS = 5.0  # the background thread sends gathered metrics this often
 DEFAULT_EXPERIMENT = "nnctl"
-STATUSES = {"completed": "FINISHED", "interrupted": "KILLED", "diverged": "FAILED", "failed": "FAILED", "running": "RUNNING"}
+STATUSES = {"completed": "FINISHED", "interrupted": "KILLED", "pruned": "KILLED", "diverged": "FAILED", "failed": "FAILED", "running": "RUNNING"}
 FINAL_METRICS = ("train_accuracy", "test_accuracy", "train_rmse", "test_rmse", "final_cost", "seconds",
                  "iterations", "epochs", "iterations_per_second")
 # costs.csv column -> the MLflow metric logged at each recorded epoch (the file's first column is the step)
