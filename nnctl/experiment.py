@@ -292,6 +292,7 @@ def train_run(
     command: list | None = None,
     should_stop=None,
     resume: bool = False,
+    listeners: tuple = (),
     arrays: dict | None = None,
     pictures: bool = True,
     stop_at_epoch: int | None = None,
@@ -336,7 +337,7 @@ def train_run(
         try:
             trainer, batches = _initialise(run)
             try:
-                result = _train(run, trainer, batches, reporter, should_stop, stop_at_epoch)
+                result = _train(run, trainer, batches, reporter, should_stop, stop_at_epoch, listeners)
                 if trainer.stream is not None:
                     trainer.stream.check()  # the examples trained on are the file hashed when the run began
             finally:
@@ -573,7 +574,7 @@ def _save_checkpoint(run: _Run, trainer, batches, result, meta, fp) -> None:
     run.saved, run.saved_sessions = result.position.steps, sessions
 
 
-def _train(run: _Run, trainer: Trainer, batches: Batches, reporter, should_stop, stop_at_epoch=None):
+def _train(run: _Run, trainer: Trainer, batches: Batches, reporter, should_stop, stop_at_epoch=None, extra=()):
     if run.monitor is not None:
         run.monitor.reporter = reporter
     t = run.spec.train
@@ -590,6 +591,7 @@ def _train(run: _Run, trainer: Trainer, batches: Batches, reporter, should_stop,
         listeners.append(StopWhen(should_stop))
     if stop_at_epoch is not None:
         listeners.append(StopAtEpoch(stop_at_epoch))
+    listeners += extra  # e.g. nnctl.tracking's MlflowListener
     result = gradient_descent(
         trainer,
         t.epoch_count,
@@ -843,7 +845,7 @@ def _check_same_data(run_dir: Path, train: Dataset, test: Dataset | None) -> Non
             )
 
 
-def resume_run(path, *, reporter: Reporter | None = None, should_stop=None) -> Summary:
+def resume_run(path, *, reporter: Reporter | None = None, should_stop=None, listeners: tuple = ()) -> Summary:
     """Continue an interrupted, killed or crashed run in its own directory."""
     run_dir = resolve_run_path(path)
     if run_dir.is_dir() and is_sweep_dir(run_dir):
@@ -875,4 +877,4 @@ def resume_run(path, *, reporter: Reporter | None = None, should_stop=None) -> S
             raise RunError(f"{run_dir}: the run diverged; resuming would diverge again, so train it again with a smaller learning_rate")
         # `running` with the lock free: the process that wrote it is gone (killed, out of memory, machine down)
         spec = load_config(run_dir / RESOLVED)
-        return train_run(spec, run_dir=run_dir, reporter=reporter, should_stop=should_stop, resume=True)
+        return train_run(spec, run_dir=run_dir, reporter=reporter, should_stop=should_stop, resume=True, listeners=listeners)

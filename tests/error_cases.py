@@ -333,6 +333,17 @@ def stopped_minibatch_run_with(key, text):
     return write
 
 
+def params_attr_edit(key, value):
+    """An edit of a trained run: params.h5's attribute `key` set to `value` (as nnctl writes it, JSON)."""
+    import json
+
+    def edit(run):
+        with h5py.File(run / "params.h5", "r+") as f:
+            f.attrs[key] = json.dumps(value)
+
+    return edit
+
+
 def write_file(name, text):
     def edit(run):
         (run / name).write_text(text)
@@ -958,6 +969,31 @@ CASES += [
     Case("runs compare with a start of a name that two runs share", {"runs/moons-a1/x.txt": "x", "runs/moons-a2/x.txt": "x"},
          ["runs", "compare", "moons-a…", "moons-a1", "--runs-dir", "{tmp}/runs"],
          "Error: moons-a…: names 2 runs in {tmp}/runs (moons-a1, moons-a2); give more of the name"),
+    # ---- export
+    Case("export of a diverged run", {"run": diverged_regression_run}, ["export", "--run", "{tmp}/run", "-o", "{tmp}/m.onnx"],
+         "Error: {tmp}/run: the run diverged, so its parameters are not a model to deploy; train it again with a smaller learning_rate, then export"),
+    Case("export to a file of unknown suffix", {"run": trained_run}, ["export", "--run", "{tmp}/run", "-o", "{tmp}/model.pkl"],
+         "Error: {tmp}/model.pkl: the suffix .pkl: not a format nnctl exports; give --format onnx or npz (or a .onnx/.npz file name)"),
+    Case("export with an unknown --format", {"run": trained_run}, ["export", "--run", "{tmp}/run", "-o", "{tmp}/m.onnx", "--format", "tflite"],
+         "Error: --format tflite: not a format nnctl exports; give --format onnx or npz (or a .onnx/.npz file name)"),
+    Case("export over an existing file", {"run": trained_run, "m.onnx": "mine"}, ["export", "--run", "{tmp}/run", "-o", "{tmp}/m.onnx"],
+         "Error: {tmp}/m.onnx: already exists; pass --force to replace it, or choose another -o"),
+    Case("export of a run whose params.h5 names a preprocessing step nnctl does not know",
+         {"run": trained_then(params_attr_edit("preprocessing", {"flatten": "example-per-column", "input_shape": [4, 4, 3], "x_dtype": "uint8", "scale": 255.0, "normalize": "none", "impute": "mean"}))},
+         ["export", "--run", "{tmp}/run", "-o", "{tmp}/m.npz"],
+         "Error: {tmp}/run: preprocessing.impute: a preprocessing step this version of nnctl cannot export; export it with the nnctl that trained it"),
+    # ---- tracking
+    Case("train --log with a tracker nnctl does not have", {"c.yaml": GOOD}, ["train", "{tmp}/c.yaml", "--log", "wandb"],
+         "Error: --log wandb: not a tracker nnctl logs to; give --log mlflow"),
+    Case("train --log-onnx without --log", {"c.yaml": GOOD}, ["train", "{tmp}/c.yaml", "--log-onnx"],
+         "Error: --log-onnx logs the model to an experiment tracker; add --log mlflow"),
+    Case("train --log mlflow where mlflow is not installed", {"c.yaml": GOOD}, ["train", "{tmp}/c.yaml", "--log", "mlflow"],
+         "Error: --log mlflow needs the mlflow package; install it with: pip install 'nnctl[mlflow]'",
+         patches={"nnctl.tracking._installed": lambda package: False}),
+    Case("sweep --log with a tracker nnctl does not have", {"c.yaml": GOOD}, ["sweep", "{tmp}/c.yaml", "--grid", "train.learning_rate=0.1,0.2", "--log", "tensorboard"],
+         "Error: --log tensorboard: not a tracker nnctl logs to; give --log mlflow"),
+    Case("runs log to a tracker nnctl does not have", {"run": trained_run}, ["runs", "log", "{tmp}/run", "--to", "wandb"],
+         "Error: --to wandb: not a tracker nnctl logs to; give --to mlflow"),
     # ---- tables (CSV, TSV, Parquet)
     Case("table with a row of fewer fields", {"t.csv": "a,b\n1,2\n3\n"}, ["train", "--data", "{tmp}/t.csv"],
          "Error: {tmp}/t.csv: line 3 has 1 fields but line 1 has 2 (fields split at ','); give every row the same columns "
