@@ -17,6 +17,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from nnctl.activations import ACTIVATIONS
+from nnctl.backend import namespace
 
 # ---------------------------------------------------------------- inits
 
@@ -64,21 +65,23 @@ def layer_count(params) -> int:
 def _cross_entropy_total(ZL, AL, Y) -> float:
     """-sum[y log a + (1-y) log(1-a)] from Z[L] with logaddexp (log a = -log(1 + e^-z)), so
     saturated outputs give a large finite cost, never log(0)."""
-    return float(np.dot(Y.ravel(), np.logaddexp(0, -ZL).ravel()) + np.dot((1 - Y).ravel(), np.logaddexp(0, ZL).ravel()))
+    xp = namespace(ZL)
+    return xp.dot(Y.ravel(), xp.logaddexp(0, -ZL).ravel()) + xp.dot((1 - Y).ravel(), xp.logaddexp(0, ZL).ravel())
 
 
 def _categorical_total(ZL, AL, Y) -> float:
     """-sum y_k log a_k from Z[L]: log a_k = z_k - logsumexp(z), the logsumexp taken after
     subtracting each column's largest logit, so saturated logits (+-1000) give a finite cost."""
+    xp = namespace(ZL)
     top = ZL.max(axis=0)
-    lse = top + np.log(np.exp(ZL - top).sum(axis=0))  # (m,) logsumexp of each column
-    return float(np.vdot(Y, lse - ZL))
+    lse = top + xp.log(xp.exp(ZL - top).sum(axis=0))  # (m,) logsumexp of each column
+    return xp.vdot(Y, lse - ZL)
 
 
 def _squared_total(ZL, AL, Y) -> float:
     """sum (a - y)^2; the cost divides by 2m, which makes dJ/dA[L] = (A[L] - Y)/m."""
     diff = AL - Y
-    return float(np.dot(diff.ravel(), diff.ravel()))
+    return namespace(diff).dot(diff.ravel(), diff.ravel())
 
 
 def _dZ_is_A_minus_Y(dZ, AL, output):
@@ -107,7 +110,7 @@ def _rmse(AL, Y) -> dict:
 
 
 class Loss(NamedTuple):
-    total: Callable  # (Z[L], A[L], Y) -> the cost summed over the examples, unnormalised
+    total: Callable  # (Z[L], A[L], Y) -> the cost summed over the examples, unnormalised (0-d, in Z[L]'s namespace)
     divisor: int  # the cost is total / (divisor * m)
     dZ: Callable  # (A[L] - Y in a buffer, A[L], output activation) -> dZ[L], in that buffer
     task: str  # classification | regression
@@ -181,7 +184,7 @@ def compute_cost(ZL, AL, Y, loss, params=None, l2=0.0):
     """
     row = LOSSES[loss]
     m = Y.shape[1]
-    J = row.total(ZL, AL, Y) / (row.divisor * m)
+    J = float(row.total(ZL, AL, Y)) / (row.divisor * m)
     return J + 1.0 / m * l2 / 2 * l2_penalty(params) if l2 else J
 
 
