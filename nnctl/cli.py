@@ -52,13 +52,17 @@ def handles_errors(func):
 
 def _version(value: bool):
     if value:
+        from nnctl.backend import devices_seen
+
         print(f"nnctl {__version__}")
+        for line in devices_seen():  # what train.device can use here
+            print(f"  {line}")
         raise typer.Exit()
 
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version and exit."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version and the devices seen (cpu, each CUDA GPU), and exit."),
 ):
     pass
 
@@ -79,6 +83,7 @@ def train(
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue an interrupted or killed run from its last checkpoint."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
     no_report: bool = typer.Option(False, "--no-report", help="Do not write report.html (the run's page) into the run folder."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu or gpu: where the math runs (train.device); with --resume, moves the run."),
 ):
     """Train a network from a spec and write a run directory under runs/.
 
@@ -97,10 +102,13 @@ def train(
             raise NnctlError("--resume continues a run with its own spec; give no CONFIG or --set with it")
         with StopRequest() as stop:
             label = f"{spec_name(resume) or 'run'} (resumed)"
-            summary = _reported(no_report, resume, resume_run, resume, reporter=display.make_reporter(quiet, label), should_stop=stop)
+            summary = _reported(no_report, resume, resume_run, resume, reporter=display.make_reporter(quiet, label), should_stop=stop,
+                                device=device)
     elif config is None:
         raise NnctlError("give a CONFIG to train (e.g. configs/quickstart.yaml), or --resume RUN")
     else:
+        if device is not None:
+            overrides = [*overrides, f"train.device={device}"]  # checked like the file's own key
         spec, text = load_config_text(config, overrides)  # read once: a pipe gives its text only once
         from nnctl.config import spec_warnings
 

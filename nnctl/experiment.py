@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from nnctl import checkpoint
+from nnctl.backend import DEVICE_NAMES, DeviceUnavailable, make_backend
 from nnctl.config import Spec, dump_spec, load_config, spec_warnings
 from nnctl.data import Dataset, Normalization, fit_normalization, load_dataset, split_validation
 from nnctl.errors import DataError, DivergedError, Interrupted, RunError
@@ -193,6 +194,7 @@ class _Run:
     position: Position | None = None  # the loop's position, live (the loop updates it in place)
     saved: int | None = None  # the iteration of the newest checkpoint on disk
     saved_sessions: list | None = None  # the session seconds that checkpoint holds
+    backend: object = None  # nnctl.backend: where the math runs (train.device)
 
     @property
     def activations(self):
@@ -240,6 +242,7 @@ def train_run(
                 f"out of memory while loading {spec.data.train} ({_size(available_memory())} available to this process); "
                 "use train.dtype: float32 or fewer examples"
             ) from None
+        run.backend = _backend(spec)
         _choose_first_layer(run)
         _preflight(run, runs_root)
         _open_run_dir(run, config_text, runs_root, command, held)
@@ -338,13 +341,34 @@ def _check_belongs(run: _Run) -> None:
     run.saved = ckpt.position.steps
 
 
+def _backend(spec: Spec):
+    """train.device's backend, before anything is written; a missing CUDA or CuPy is one line."""
+    try:
+        return make_backend(spec.train.device, spec.train.fused)
+    except DeviceUnavailable as exc:
+        raise RunError(
+            f"train.device: {spec.train.device}: {exc}; install CuPy for your CUDA (pip install 'nnctl[gpu]') "
+            "on a machine with an NVIDIA GPU, or use device: cpu (--device cpu)"
+        ) from None
+
+
 def _choose_first_layer(run: _Run) -> None:
-    """Continue on the path a resumed run was trained on; else the dual path wherever it is exact."""
+    """Continue on the path a resumed run was trained on; else the dual path wherever it is exact
+    (on the CPU: a device always takes the primal path)."""
+    device = run.spec.train.device
     if run.ckpt is not None:
         run.path = run.ckpt.meta.get("first_layer", "primal")
         run.path_reason = run.ckpt.meta.get("first_layer_reason", f"{run.path}: the path the run started on")
+        if run.path != "primal" and device != "cpu":
+            raise RunError(
+                f"{run.run_dir}: was trained on the {run.path} first layer, which runs on the CPU only; "
+                f"resume it with --device cpu"
+            )
         return
     t = run.spec.train
+    if device != "cpu":
+        run.path, run.path_reason = "primal", f"primal: device {device} computes W[1] X itself"
+        return
     run.path, run.path_reason = choose_first_layer(
         t.first_layer, run.train.n_x, run.train.m, run.dtype.itemsize, 0.25 * available_memory(),
         optimizer_linear=OPTIMIZERS[t.optimizer].make.linear, full_batch=not run.mini_batch, l2=t.l2 > 0,
@@ -425,7 +449,7 @@ def _initialise(run: _Run):
     dropout = Dropout(keep_probs_per_layer(t.keep_prob, len(run.layer_dims) - 1), t.dropout_masks, t.seed) if t.dropout else None
     trainer = Trainer(params, X, Y, run.activations, run.resolved.model.loss, path=run.path,
                       dual_state=ckpt.first_layer if ckpt else None, optimizer=optimizer, batch_size=batch_size,
-                      l2=t.l2, dropout=dropout)
+                      l2=t.l2, dropout=dropout, backend=run.backend)
     run.setup_seconds = time.perf_counter() - t0
     batches = Batches(run.train.m, batch_size, t.shuffle, t.seed)
     if run.validation is not None:
@@ -710,8 +734,11 @@ def _check_same_data(run_dir: Path, train: Dataset, test: Dataset | None) -> Non
             )
 
 
-def resume_run(path, *, reporter: Reporter | None = None, should_stop=None) -> Summary:
-    """Continue an interrupted, killed or crashed run in its own directory."""
+def resume_run(path, *, reporter: Reporter | None = None, should_stop=None, device: str | None = None) -> Summary:
+    """Continue an interrupted, killed or crashed run in its own directory; `device` moves it
+    (cpu, gpu: the checkpoint is NumPy's either way)."""
+    if device is not None and device not in DEVICE_NAMES:
+        raise RunError(f"--device: {device!r:.40} is not a device; use one of {', '.join(DEVICE_NAMES)}")
     run_dir = resolve_run_path(path)
     if run_dir.is_dir() and is_sweep_dir(run_dir):
         raise _sweep_instead(run_dir, resume=True)
@@ -742,4 +769,6 @@ def resume_run(path, *, reporter: Reporter | None = None, should_stop=None) -> S
             raise RunError(f"{run_dir}: the run diverged; resuming would diverge again, so train it again with a smaller learning_rate")
         # `running` with the lock free: the process that wrote it is gone (killed, out of memory, machine down)
         spec = load_config(run_dir / RESOLVED)
+        if device is not None:
+            spec = spec.model_copy(update={"train": spec.train.model_copy(update={"device": device})})
         return train_run(spec, run_dir=run_dir, reporter=reporter, should_stop=should_stop, resume=True)

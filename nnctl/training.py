@@ -319,7 +319,7 @@ class Trainer:
         self._decay = [None] + [be.empty(W.shape, W.dtype) for W in self.W[1:]] if self.l2 else None  # (lambda/m) W[l]
         # bias + activation as one kernel where the backend has one (hidden layers: Z[l] is A[l])
         self.fused = [None] + [be.bias_activation(a) if l < L else None for l, a in enumerate(activations, 1)]
-        self._cost = None  # on a device: this epoch's summed batch costs, read at its end
+        self._cost = 0.0  # on a device: this epoch's summed batch costs, read at its end
 
     @property
     def learning_rate(self) -> float:
@@ -337,11 +337,13 @@ class Trainer:
                 B.add_dropout(self.dropout.layers)
         return self.buffers[self.m]
 
-    def begin_epoch(self, order) -> None:
+    def begin_epoch(self, order, cost_sum: float = 0.0) -> None:
         """This epoch's order of the examples (drawn on the host, the same on any device): copied to
-        the device once, where the examples are gathered there."""
+        the device once, where the examples are gathered there. On a device the batch costs are
+        summed there from `cost_sum` (the epoch's so far), in the CPU's order of additions."""
         if self.be.device and self.resident:
             self._order = self.be.asarray(order)
+        self._cost = cost_sum
 
     def use_batch(self, idx=None, start: int | None = None) -> None:
         """Make examples `idx` (an index array, a view of this epoch's order from `start`) the
@@ -431,16 +433,15 @@ class Trainer:
         if not self.be.device:
             return self.cost_total()
         B = self.cur
-        total = self.loss.total(B.ZL, B.A[self.L], B.Y)
+        total = self.loss.total(B.ZL, B.A[self.L], B.Y).astype(np.float64)  # summed as the CPU sums floats
         if self.l2:
             total = total + self.loss.divisor * self.l2 / 2 * self.penalty()
-        self._cost = total if self._cost is None else self._cost + total
+        self._cost = self._cost + total
         return None
 
     def epoch_cost(self) -> float:
-        """The batch costs summed on the device since the last call (0.0 on the CPU)."""
-        total, self._cost = self._cost, None
-        return 0.0 if total is None else float(total)
+        """On a device: the epoch's cost sum (from begin_epoch's `cost_sum`, each batch's added)."""
+        return float(self._cost)
 
     def cost(self) -> float:
         """The current batch's mean cost; with L2, J + lambda/(2m) sum ||W[l]||_F^2."""
@@ -660,7 +661,7 @@ def _stop(stoppers) -> bool:
 def _epoch_of_batches(trainer, batches, pos, record, result, stoppers) -> bool:
     """The rest of this epoch's mini-batches; False if the loop must stop (diverged, interrupted)."""
     stream = trainer.stream
-    trainer.begin_epoch(batches.order)
+    trainer.begin_epoch(batches.order, pos.cost_sum)
     try:
         if stream is None:
             return _batches(trainer, batches, pos, record, result, stoppers)
@@ -670,8 +671,8 @@ def _epoch_of_batches(trainer, batches, pos, record, result, stoppers) -> bool:
         finally:
             stream.end_epoch()
     finally:
-        if record:
-            pos.cost_sum += trainer.epoch_cost()  # a device's sum of this epoch's batch costs
+        if record and trainer.be.device:
+            pos.cost_sum = trainer.epoch_cost()  # summed on the device
 
 
 def _batches(trainer, batches, pos, record, result, stoppers) -> bool:
