@@ -503,6 +503,11 @@ class Trainer:
         self.first.materialize(self.params["W1"], self.X)
         return self.params
 
+    def device_params(self) -> dict:
+        """{"W1": ..., "b1": ...}: the backend's own arrays, views of the parameter vector (primal
+        path), for evaluating where the parameters are without copying them back."""
+        return {f"{k}{l}": arr[l] for l in range(1, self.L + 1) for k, arr in (("W", self.W), ("b", self.b))}
+
     def state(self) -> dict:
         """The first layer's state a checkpoint needs (W1_0 and C on the dual path)."""
         return self.first.state()

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnctl.network import compute_cost, forward
+from nnctl.backend import namespace
+from nnctl.network import HEADS, compute_cost, forward
 
 MONITORS = {"validation_cost": -1.0, "validation_accuracy": 1.0}  # the sign that makes larger better
 
@@ -26,15 +27,27 @@ class ValidationMonitor:
         self.best_steps: int | None = None
         self.wait = 0
         self.best_params: dict | None = None
+        self._on_device = None  # the validation set copied to the trainer's device, once
 
     def evaluate(self) -> tuple:
-        params = self.trainer.materialize()
         X = self.data.X
-        Y = self.data.Y.astype(X.dtype, copy=False)
+        head = HEADS[self.loss]
+        units = self.trainer.n[-1]
+        labels = np.asarray(self.data.Y).reshape(1, -1)
+        Y = head.encode(labels, units, X.dtype)  # as the loss takes it: the labels, or one-hot (k, m)
+        be = getattr(self.trainer, "be", None)
+        if be is not None and be.device:  # where the parameters are: no copy back per record
+            if self._on_device is None:
+                self._on_device = be.asarray(X), be.asarray(Y), be.asarray(labels.ravel())
+            params, (X, Y, labels) = self.trainer.device_params(), self._on_device
+        else:
+            params, labels = self.trainer.materialize(), labels.ravel()
+        xp = namespace(X)
         with np.errstate(all="ignore"):
             Zs, As = forward(X, params, self.activations)
             cost = compute_cost(Zs[-1], As[-1], Y, self.loss)
-            acc = float(np.mean((As[-1] > 0.5) == (Y > 0.5)) * 100) if self.task == "classification" else float("nan")
+            # the predicted class (A[L] > 0.5, or the most probable of k) against the label
+            acc = float(xp.mean(head.predict(As[-1]) == labels) * 100) if self.task == "classification" else float("nan")
         return cost, acc
 
     def on_record(self, epoch: int, steps: int) -> str | None:

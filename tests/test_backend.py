@@ -128,6 +128,7 @@ name: clusters
 data:
   train: {data}
   test: {data}
+  validation: 0.2
 model:
   hidden: [16, 8]
 train:
@@ -138,6 +139,7 @@ train:
   dtype: float32
   record_every: 1
   checkpoint_every: 2
+  early_stopping: {{patience: 50}}
 """
 
 
@@ -173,6 +175,9 @@ def test_cli_device_gpu_writes_what_the_cpu_writes(tmp_path, clusters, fake_gpu)
     pa, pb = _params(a), _params(b)
     assert pa.keys() == pb.keys() and all(pa[k].tobytes() == pb[k].tobytes() for k in pa)
     assert (a / "costs.csv").read_text() == (b / "costs.csv").read_text()
+    # k = 4 classes with a validation set (its cost once crashed on one-hot targets): scored per epoch
+    last = (a / "costs.csv").read_text().splitlines()[-1].split(",")
+    assert len(last) == 5 and float(last[4]) > 60  # validation accuracy, chance being 25%
     assert "device: gpu" in (b / "config.resolved.yaml").read_text()
 
 
