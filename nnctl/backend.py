@@ -14,6 +14,7 @@ CUDA (batches gathered on the host and streamed, when the data does not fit on t
 
 from __future__ import annotations
 
+import math
 import sys
 
 import numpy as np
@@ -79,11 +80,49 @@ class NumpyBackend:
     def fused_optimizer(self, name):
         return None
 
+    def output_kernel(self, loss, output):
+        """The output layer in one pass, or None: (Z, b, A, Y, dZ, cost, inv_m) -> Z += b;
+        A = g(Z); cost[j] += the loss of example j; dZ = (A - Y) * inv_m."""
+        return None
+
+    def activation_backward(self, name):
+        """A fused dZ = dA * g'(Z) from A, or None (the table's own backward)."""
+        return None
+
+    def all_finite(self, a) -> bool:
+        return math.isfinite(float(a.sum()))
+
     def synchronize(self) -> None:
         pass
 
     def describe(self) -> str:
         return "cpu (NumPy)"
+
+
+def _softmax_out(Z, b, A, Y, dZ, cost, inv_m):
+    """NumPy's statement of the fused output kernels' arithmetic (FakeDevice(fused=True) runs it)."""
+    Z += b
+    top = Z.max(axis=0)
+    np.subtract(Z, top, out=A)
+    np.exp(A, out=A)
+    s = A.sum(axis=0)
+    A /= s
+    cost[: Z.shape[1]] += (Y * (top + np.log(s) - Z)).sum(axis=0)  # -sum y log a, a from logsumexp
+    np.subtract(A, Y, out=dZ)
+    dZ *= inv_m
+
+
+def _sigmoid_out(Z, b, A, Y, dZ, cost, inv_m):
+    from nnctl.activations import sigmoid
+
+    Z += b
+    sigmoid(Z, out=A)
+    cost[: Z.shape[1]] += (Y * np.logaddexp(0, -Z) + (1 - Y) * np.logaddexp(0, Z)).sum(axis=0)
+    np.subtract(A, Y, out=dZ)
+    dZ *= inv_m
+
+
+FUSED_OUTPUTS = {("categorical_cross_entropy", "softmax"): _softmax_out, ("cross_entropy", "sigmoid"): _sigmoid_out}
 
 
 class DeviceArray(np.ndarray):
@@ -97,10 +136,14 @@ class FakeDevice(NumpyBackend):
     name = "fake"
     device = True
 
-    def __init__(self, fused: bool = True, capacity: int | None = None):
+    def __init__(self, fused: bool = False, capacity: int | None = None):
         super().__init__(fused)
+        self.fused = fused  # True: the fused step's control flow, NumPy's statement of each kernel
         self.capacity = capacity
         self.transfers = {"in": 0, "out": 0}
+
+    def output_kernel(self, loss, output):
+        return FUSED_OUTPUTS.get((loss, output)) if self.fused else None
 
     def empty(self, shape, dtype, order="C"):
         return np.empty(shape, dtype, order=order).view(DeviceArray)
@@ -148,6 +191,51 @@ _ADAM = """
     T vh = v / c1;  T sh = sqrt(s / c2) + eps;
     theta = theta - (vh * lr) / sh;
 """
+
+
+# dZ = dA * g'(Z) from A = g(Z), in place over dA (the table's backward in one pass)
+FUSED_BACKWARD = {
+    "relu": "dz = a > (T)0 ? dz : (T)0",
+    "leaky_relu": "dz = a > (T)0 ? dz : dz * (T)0.01",
+    "tanh": "dz = dz * ((T)1 - a * a)",
+    "sigmoid": "dz = dz * a * ((T)1 - a)",
+}
+
+# The output layer, one thread per example (column i of the (k, m) arrays): Z += b, A = g(Z), the
+# example's loss added to cost[i] (float64), dZ = (A - Y) / m. Raw arrays index in C order.
+_OUTPUT_KERNELS = {
+    ("categorical_cross_entropy", "softmax"): r"""
+        T top = Z[i] + b[0];
+        for (int r = 0; r < k; ++r) { T z = Z[r * m + i] + b[r]; Z[r * m + i] = z; top = z > top ? z : top; }
+        T s = 0;
+        for (int r = 0; r < k; ++r) { T e = exp(Z[r * m + i] - top); A[r * m + i] = e; s += e; }
+        T lse = top + log(s);
+        double c = 0;
+        for (int r = 0; r < k; ++r) {
+            T a = A[r * m + i] / s;
+            T y = Y[r * m + i];
+            A[r * m + i] = a;
+            c += (double)(y * (lse - Z[r * m + i]));
+            dZ[r * m + i] = (a - y) * inv_m;
+        }
+        cost[i] += c;
+    """,
+    ("cross_entropy", "sigmoid"): r"""
+        double c = 0;
+        for (int r = 0; r < k; ++r) {
+            T z = Z[r * m + i] + b[r];
+            Z[r * m + i] = z;
+            T a = (T)1 / ((T)1 + exp(-z));
+            T y = Y[r * m + i];
+            A[r * m + i] = a;
+            T sp_neg = max(-z, (T)0) + log1p(exp(-fabs(z)));  // log(1 + e^-z)
+            T sp_pos = max(z, (T)0) + log1p(exp(-fabs(z)));   // log(1 + e^z)
+            c += (double)(y * sp_neg + ((T)1 - y) * sp_pos);
+            dZ[r * m + i] = (a - y) * inv_m;
+        }
+        cost[i] += c;
+    """,
+}
 
 
 class CupyBackend(NumpyBackend):
@@ -202,6 +290,9 @@ class CupyBackend(NumpyBackend):
     def total(self, a):
         return a.sum()  # stays on the device: one read per step, in `finite`
 
+    def all_finite(self, a) -> bool:
+        return math.isfinite(float(a.sum()))  # one reduction, one read
+
     def finite(self, total) -> bool:
         return bool(self.cupy.isfinite(total))
 
@@ -219,6 +310,32 @@ class CupyBackend(NumpyBackend):
         if key not in self._kernels:
             k = self.cupy.ElementwiseKernel("T b", "T y", FUSED_ACTIVATIONS[name], f"nnctl_bias_{name}")
             self._kernels[key] = lambda b, A, k=k: k(b, A)  # A[l] := g(A[l] + b[l]), in place
+        return self._kernels[key]
+
+    def output_kernel(self, loss, output):
+        if not self.fused or (loss, output) not in _OUTPUT_KERNELS:
+            return None
+        key = ("out", loss)
+        if key not in self._kernels:
+            k = self.cupy.ElementwiseKernel(
+                "raw T b, raw T Y, int32 k, int32 m, T inv_m", "raw T Z, raw T A, raw T dZ, raw float64 cost",
+                _OUTPUT_KERNELS[loss, output], f"nnctl_out_{output}",
+            )
+
+            def run(Z, b, A, Y, dZ, cost, inv_m, k=k):
+                T = Z.dtype.type
+                k(b, Y, np.int32(Z.shape[0]), np.int32(Z.shape[1]), T(inv_m), Z, A, dZ, cost, size=Z.shape[1])
+
+            self._kernels[key] = run
+        return self._kernels[key]
+
+    def activation_backward(self, name):
+        if not self.fused or name not in FUSED_BACKWARD:
+            return None
+        key = ("back", name)
+        if key not in self._kernels:
+            k = self.cupy.ElementwiseKernel("T a", "T dz", FUSED_BACKWARD[name], f"nnctl_back_{name}")
+            self._kernels[key] = lambda dA, A, k=k: k(A, dA)
         return self._kernels[key]
 
     def fused_optimizer(self, name):

@@ -59,7 +59,8 @@ class PrimalFirstLayer:
     def gradient(self, dZ1, A0, m):
         """dW[1] = (1/m) dZ[1] A[0]^T."""
         namespace(dZ1).matmul(dZ1, A0.T, out=self.dW1)
-        self.dW1 /= m
+        if m != 1:  # 1: dZ[1] came divided by m already (a device's fused output layer)
+            self.dW1 /= m
         return self.dW1
 
     def finite_probe(self, dZ1):

@@ -319,6 +319,12 @@ class Trainer:
         self._decay = [None] + [be.empty(W.shape, W.dtype) for W in self.W[1:]] if self.l2 else None  # (lambda/m) W[l]
         # bias + activation as one kernel where the backend has one (hidden layers: Z[l] is A[l])
         self.fused = [None] + [be.bias_activation(a) if l < L else None for l, a in enumerate(activations, 1)]
+        self.back = [None] + [be.activation_backward(a) or ACTIVATIONS[a].backward for a in activations]  # dZ from dA, A
+        # ... and the output layer in one kernel: bias, g, each example's loss added to `_costs`,
+        # dZ[L] = (A[L] - Y) / m, so that backward divides by m nowhere else (not with L2: its
+        # penalty is part of the cost)
+        self.out_fused = be.output_kernel(loss, activations[-1]) if not self.l2 else None
+        self._costs = be.asarray(np.zeros(max(B.m for B in self.buffers.values()) if self.buffers else m)) if self.out_fused else None
         self._cost = 0.0  # on a device: this epoch's summed batch costs, read at its end
 
     @property
@@ -344,6 +350,8 @@ class Trainer:
         if self.be.device and self.resident:
             self._order = self.be.asarray(order)
         self._cost = cost_sum
+        if self._costs is not None:
+            self._costs.fill(0)
 
     def use_batch(self, idx=None, start: int | None = None) -> None:
         """Make examples `idx` (an index array, a view of this epoch's order from `start`) the
@@ -405,7 +413,9 @@ class Trainer:
                 self.first.forward(B.A[0], Z)
             else:
                 xp.matmul(self.W[l], B.fwd[l - 1], out=Z)
-            if self.fused[l] is not None:
+            if l == self.L and self.out_fused is not None:  # the cost and dZ[L] come with it
+                self.out_fused(Z, self.b[l], B.A[l], B.Y, B.dZ[l], self._ensure_costs(), 1.0 / B.m)
+            elif self.fused[l] is not None:
                 self.fused[l](self.b[l], Z)  # Z is A[l]: A[l] = g(Z[l] + b[l]) in one pass
             else:
                 Z += self.b[l]  # (n[l], 1) broadcast over the m columns
@@ -432,6 +442,8 @@ class Trainer:
         and taken with `epoch_cost()` at the epoch's end (a read per batch would stall the device)."""
         if not self.be.device:
             return self.cost_total()
+        if self.out_fused is not None:
+            return None  # the forward's kernel added each example's loss to _costs
         B = self.cur
         total = self.loss.total(B.ZL, B.A[self.L], B.Y).astype(np.float64)  # summed as the CPU sums floats
         if self.l2:
@@ -441,7 +453,14 @@ class Trainer:
 
     def epoch_cost(self) -> float:
         """On a device: the epoch's cost sum (from begin_epoch's `cost_sum`, each batch's added)."""
+        if self._costs is not None:
+            return self._cost + float(self._costs.sum())
         return float(self._cost)
+
+    def _ensure_costs(self):
+        if self._costs is None or self._costs.shape[0] < self.cur.m:
+            self._costs = self.be.asarray(np.zeros(self.cur.m))
+        return self._costs
 
     def cost(self) -> float:
         """The current batch's mean cost; with L2, J + lambda/(2m) sum ||W[l]||_F^2."""
@@ -457,32 +476,38 @@ class Trainer:
         """
         B, L, be, xp = self.cur, self.L, self.be, self.xp
         m = B.m
-        dZ = xp.subtract(B.A[L], B.Y, out=B.dZ[L])  # A[L] - Y
-        self.loss.dZ(dZ, B.A[L], self.output)  # dZ[L]; may consume A[L]: the cost was taken before
+        # fused: the forward's kernel left dZ[L] / m, and every product below is linear in it
+        scaled = self.out_fused is not None
+        if not scaled:
+            dZ = xp.subtract(B.A[L], B.Y, out=B.dZ[L])  # A[L] - Y
+            self.loss.dZ(dZ, B.A[L], self.output)  # dZ[L]; may consume A[L]: the cost was taken before
         total = 0.0  # on a device, summed there and read once
         for l in range(L, 0, -1):
             dZ = B.dZ[l]
             be.sum(dZ, axis=1, keepdims=True, out=self.db[l])
-            self.db[l] /= m
-            total += be.total(self.db[l])
+            if not scaled:
+                self.db[l] /= m
+                total += be.total(self.db[l])
             if l == 1:
-                dW = self.first.gradient(dZ, B.A[0], m)
-                total += be.total(self.first.finite_probe(dZ))
+                dW = self.first.gradient(dZ, B.A[0], 1 if scaled else m)
+                if not scaled:
+                    total += be.total(self.first.finite_probe(dZ))
             else:
                 dW = self.dW[l]
                 xp.matmul(dZ, B.fwd[l - 1].T, out=dW)  # dZ[l] A[l-1]^T  (n[l], n[l-1])
-                dW /= m
-                # finite dZ[l] (and finite A[l-1]) make a finite dW[l]: check whichever array is smaller
-                total += be.total(dZ if dZ.size < dW.size else dW)
+                if not scaled:
+                    dW /= m
+                    # finite dZ[l] (and finite A[l-1]) make a finite dW[l]: check whichever array is smaller
+                    total += be.total(dZ if dZ.size < dW.size else dW)
                 dA = xp.matmul(self.W[l].T, dZ, out=B.dZ[l - 1])  # dA[l-1] = W[l]^T dZ[l]
                 if l - 1 in B.D:  # the same mask, the same scaling
                     dA *= B.D[l - 1]
                     dA /= self.dropout.keep[l - 1]
                 # A[l-1] has served dW[l] above: backward may consume it for g'(Z[l-1])
-                self.acts[l - 2].backward(dA, B.A[l - 1])
+                self.back[l - 1](dA, B.A[l - 1])
             if self.l2:  # the one line of L2: dW[l] += (lambda/m) W[l]
                 dW += xp.multiply(self.W[l], self.l2 / m, out=self._decay[l])
-        return be.finite(total)
+        return be.all_finite(self.grad) if scaled else be.finite(total)
 
     def step(self) -> None:
         """The optimizer's update of every trained array (it may overwrite the gradients)."""

@@ -80,6 +80,34 @@ def test_fake_device_agrees_with_numpy_bit_for_bit(case, dtype, capacity):
         assert fake.transfers["in"] < 4 * batches + masks
 
 
+@pytest.mark.parametrize("case", ["adam-softmax", "momentum-dropout", "rmsprop-full-batch", "adam-last-batch-smaller"])
+def test_fused_step_agrees_with_numpy_to_rounding(case):
+    """The fused step's control flow (the output layer's kernel leaves the cost per example and
+    dZ[L] / m; no other division by m; one finiteness check over the gradient vector), with NumPy's
+    statement of each kernel: the same run to float64 rounding, not bit for bit (another order)."""
+    X, Y = softmax_problem(dtype=np.float64)
+    spec = dict(layers=[12, 16, 8, 4], acts=["relu", "tanh", "softmax"], loss="categorical_cross_entropy", **CASES[case])
+    ref, ref_result = train(NumpyBackend(), X, Y, **spec)
+    dev, result = train(FakeDevice(fused=True), X, Y, **spec)
+    assert dev.out_fused is not None
+    np.testing.assert_allclose([c for _, c in result.costs], [c for _, c in ref_result.costs], rtol=1e-12)
+    host = dev.materialize()
+    for key, value in ref.materialize().items():
+        np.testing.assert_allclose(host[key], value, rtol=1e-9, atol=1e-12, err_msg=key)
+
+
+def test_fused_sigmoid_output_agrees_and_l2_keeps_the_plain_output():
+    X, Y = softmax_problem(k=2, dtype=np.float64)
+    y = Y[1:2].copy()
+    spec = dict(layers=[12, 6, 1], acts=["relu", "sigmoid"], loss="cross_entropy", optimizer="adam", lr=0.01)
+    _, ra = train(NumpyBackend(), X, y, **spec)
+    b, rb = train(FakeDevice(fused=True), X, y, **spec)
+    assert b.out_fused is not None
+    np.testing.assert_allclose([c for _, c in rb.costs], [c for _, c in ra.costs], rtol=1e-12)
+    c, _ = train(FakeDevice(fused=True), X, y, **spec, l2=0.5)
+    assert c.out_fused is None  # the penalty is part of the cost: the plain output layer
+
+
 def test_sigmoid_output_and_mse_on_the_fake_device():
     X, Y = softmax_problem(k=2)
     y = Y[1:2].copy()
@@ -164,7 +192,8 @@ def _params(run_dir):
 
 @pytest.fixture
 def fake_gpu(monkeypatch):
-    monkeypatch.setitem(backend_module.BACKENDS, "gpu", FakeDevice)
+    """`device: gpu` on the fake device, plain path (the fused one is not bit for bit: see above)."""
+    monkeypatch.setitem(backend_module.BACKENDS, "gpu", lambda fused=True: FakeDevice())
 
 
 def test_cli_device_gpu_writes_what_the_cpu_writes(tmp_path, clusters, fake_gpu):
