@@ -14,8 +14,8 @@
    the CPU at batch 256. Each epoch records its cost, as a user's run does (nnctl from the batches
    computed, PyTorch summing `loss.detach()` on the device, read at the epoch's end). Medians of
    `--repeats` epochs after one untimed.
-3. Time to 88% validation accuracy (10,000 held-out examples, evaluated after each epoch on the
-   device), nnctl against PyTorch, batch 256.
+3. Time to 85%, 87% and 88% validation accuracy (10,000 held-out examples, evaluated after each
+   epoch on the device), nnctl against PyTorch, batch 64.
 4. A probe: can a CuPy matmul be captured in a CUDA graph on this CuPy?
 
 `--device cpu` runs everything with NumPy in place of CuPy and PyTorch on the CPU (a check of the
@@ -90,12 +90,22 @@ def backends(device):
                 "staged": lambda: Staged(True)}
     from nnctl.backend import FakeDevice
 
-    return {"fused": FakeDevice, "plain": FakeDevice, "staged": lambda: FakeDevice(capacity=0)}
+    return {"fused": lambda: FakeDevice(fused=True), "plain": FakeDevice, "staged": lambda: FakeDevice(fused=True, capacity=0)}
 
 
 def rel(a, b):
+    """max |a - b| / max |b| (costs)."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-30))
+
+
+def norm_rel(pa, pb):
+    """||a - b|| / ||b|| over all parameters: after many Adam steps in float32 single entries with
+    gradients near zero may flip (Adam's step is about +-alpha whatever the gradient's size), so the
+    parameters are compared as a whole."""
+    num = sum(float(np.sum((np.asarray(pa[k], np.float64) - np.asarray(pb[k], np.float64)) ** 2)) for k in pb)
+    den = sum(float(np.sum(np.asarray(pb[k], np.float64) ** 2)) for k in pb)
+    return (num / den) ** 0.5
 
 
 # ---------------------------------------------------------------- 1. agreement
@@ -131,7 +141,7 @@ def agreement_specs(device):
         upto = [i for i, (e, _) in enumerate(cc) if cut is None or e <= cut]
         r = {
             "cost_rel_diff": rel([cg[i][1] for i in upto], [cc[i][1] for i in upto]),
-            "params_rel_diff": max(rel(pg[k], pc[k]) for k in pc),
+            "params_rel_diff": norm_rel(pg, pc),
             "final_cost": [cc[-1][1], cg[-1][1]],
             "test_accuracy": [sc.test_accuracy, sg.test_accuracy],
             "seconds": [round(tc, 2), round(tg, 2)],
@@ -168,21 +178,40 @@ def nnctl_epochs(trainer, batches, pos, k):
 def agreement_scale(device, data):
     X, Y = data[0], data[1]
     out = {}
+
+    def one_step(be):
+        tr, b, p = nnctl_trainer(be, X, Y, 256)
+        b.start_epoch(0)
+        tr.begin_epoch(b.order)
+        tr.use_batch(b.indices(0), 0)
+        tr.forward()
+        tr.backward_and_update()
+        return {k: v.copy() for k, v in tr.materialize().items()}
+
+    ref_step = one_step(NumpyBackend())
     ref, rb, rp = nnctl_trainer(NumpyBackend(), X, Y, 256)
     ref_costs = nnctl_epochs(ref, rb, rp, 2).costs
     ref_params = {k: v.copy() for k, v in ref.materialize().items()}
     for name, make in backends(device).items():
-        tr, b, p = nnctl_trainer(make(), X, Y, 256)
-        costs = nnctl_epochs(tr, b, p, 2).costs
-        params = tr.materialize()
+        try:
+            step = norm_rel(one_step(make()), ref_step)
+            tr, b, p = nnctl_trainer(make(), X, Y, 256)
+            costs = nnctl_epochs(tr, b, p, 2).costs
+            params = tr.materialize()
+        except Exception:
+            traceback.print_exc()
+            out[name] = {"error": traceback.format_exc(limit=3)}
+            continue
         out[name] = {
             "resident": tr.resident,
+            "one_step_params_rel_diff": step,
             "cost_rel_diff": rel([c for _, c in costs], [c for _, c in ref_costs]),
-            "params_rel_diff": max(rel(params[k], ref_params[k]) for k in ref_params),
+            "params_rel_diff": norm_rel(params, ref_params),
             "costs": [c for _, c in costs],
         }
-        say(f"   {name:7s} (data {'resident' if tr.resident else 'staged from the host'}): epoch costs {[f'{c:.6f}' for _, c in costs]} "
-            f"against cpu {[f'{c:.6f}' for _, c in ref_costs]}; max rel diff costs {out[name]['cost_rel_diff']:.2e}, params {out[name]['params_rel_diff']:.2e}")
+        say(f"   {name:7s} (data {'resident' if tr.resident else 'staged from the host'}): after one step ||dparams||/||params|| {step:.1e}; "
+            f"epoch costs {[f'{c:.6f}' for _, c in costs]} against cpu {[f'{c:.6f}' for _, c in ref_costs]}: max rel diff {out[name]['cost_rel_diff']:.1e}, "
+            f"params after 2 epochs {out[name]['params_rel_diff']:.1e}")
     return out
 
 
@@ -302,9 +331,13 @@ def epoch_table(device, data, sizes, repeats, cpu_batch):
         if batch == cpu_batch:
             tr, b, p = nnctl_trainer(NumpyBackend(), X, Y, batch)
             impls["nnctl cpu"] = lambda tr=tr, b=b, p=p: nnctl_epochs(tr, b, p, 1)
+        for name, fn in list(impls.items()):  # untimed: kernels compiled, memory pools filled
+            try:
+                fn(1) if name.startswith(("PyTorch", "GEMM")) else fn()
+            except Exception:
+                say(f"   {name}: failed, left out"), traceback.print_exc()
+                del impls[name]
         times = {k: [] for k in impls}
-        for name, fn in impls.items():  # untimed: kernels compiled, memory pools filled
-            fn(1) if name.startswith(("PyTorch", "GEMM")) else fn()
         for _ in range(repeats):
             for name, fn in impls.items():
                 if name == "nnctl cpu" and len(times[name]) >= 2:
@@ -327,34 +360,39 @@ class _Val:
         self.X, self.Y = X, y.reshape(1, -1)
 
 
-@section("time to 88% validation accuracy (batch 256)")
-def time_to_accuracy(device, data, target, max_epochs, batch=256):
+@section("time to validation accuracy (batch 64)")
+def time_to_accuracy(device, data, targets, max_epochs, batch=64):
+    """Seconds from a fresh model (data already on the device) until the validation accuracy, taken
+    after every epoch, first reaches each target; the evaluation is timed too."""
     from nnctl.validation import ValidationMonitor
 
     X, Y, y, Xv, yv = data[:5]
     out = {}
-    be = backends(device)["fused"]()
+
+    def run(name, epoch, accuracy, t0):
+        reached, epochs, acc = {}, 0, 0.0
+        while epochs < max_epochs and len(reached) < len(targets):
+            epoch()
+            acc, epochs = accuracy(), epochs + 1
+            for t in targets:
+                if acc >= t and t not in reached:
+                    reached[t] = (time.perf_counter() - t0, epochs)
+        out[name] = {"reached": {str(t): v for t, v in reached.items()}, "epochs": epochs, "last_accuracy": acc}
+        say(f"   {name:8s} " + "; ".join(f"{t}%: {reached[t][0]:.2f} s ({reached[t][1]} epochs)" if t in reached else f"{t}%: not in {epochs} epochs"
+                                           for t in targets) + f"; last {acc:.2f}%")
+
     t0 = time.perf_counter()
-    tr, b, p = nnctl_trainer(be, X, Y, batch)
+    tr, b, p = nnctl_trainer(backends(device)["fused"](), X, Y, batch)
     mon = ValidationMonitor(tr, _Val(Xv, yv), LOSS, ACTS, "classification")
-    acc, epochs = 0.0, 0
-    while acc < target and epochs < max_epochs:
-        gradient_descent(tr, p.epoch + 1, record_every=1, batches=b, position=p, monitor=mon)
-        acc, epochs = mon.rows[-1][2], epochs + 1
-    out["nnctl"] = {"seconds": time.perf_counter() - t0, "epochs": epochs, "accuracy": acc}
+    run("nnctl", lambda: gradient_descent(tr, p.epoch + 1, record_every=1, batches=b, position=p, monitor=mon),
+        lambda: mon.rows[-1][2], t0)
     try:
         t0 = time.perf_counter()
         ep, accuracy, to_dev = make_torch(X, Y, y, batch, device)
         Xv_t, yv_t = to_dev(Xv.T), to_dev(yv)
-        acc, epochs = 0.0, 0
-        while acc < target and epochs < max_epochs:
-            ep(1)
-            acc, epochs = accuracy(Xv_t, yv_t), epochs + 1
-        out["PyTorch"] = {"seconds": time.perf_counter() - t0, "epochs": epochs, "accuracy": acc}
+        run("PyTorch", lambda: ep(1), lambda: accuracy(Xv_t, yv_t), t0)
     except ImportError:
         pass
-    for k, v in out.items():
-        say(f"   {k:8s} {v['seconds']:7.2f} s, {v['epochs']} epochs, validation accuracy {v['accuracy']:.2f}%")
     return out
 
 
@@ -415,7 +453,7 @@ def main(argv=None):
     if "table" in parts:
         epoch_table(a.device, data, (64, 256, 1024), a.repeats, 256)
     if "accuracy" in parts:
-        time_to_accuracy(a.device, data, 88.0, 6 if a.quick else 40)
+        time_to_accuracy(a.device, data, (85.0, 87.0, 88.0), 3 if a.quick else 25)
     if "probe" in parts:
         graph_probe(a.device)
     say(f"\ntotal {time.perf_counter() - t0:.0f} s")
