@@ -153,6 +153,88 @@ def agreement_specs(device):
     return res
 
 
+@section("kernels: each fused kernel against the NumPy table it replaces")
+def kernel_check(device):
+    from nnctl.activations import ACTIVATIONS
+    from nnctl.backend import FUSED_ACTIVATIONS, FUSED_BACKWARD, FUSED_OUTPUTS
+    from nnctl.optimizers import Adam
+
+    be = backends(device)["fused"]()
+    rng = np.random.default_rng(0)
+    res = {}
+
+    def check(name, fn):
+        try:
+            res[name] = float(fn())
+            say(f"   {name:40s} max rel diff {res[name]:.1e}")
+        except Exception as exc:
+            res[name] = f"{type(exc).__name__}: {exc}"[:300]
+            say(f"   {name:40s} FAILED {res[name]}")
+
+    def host(a):
+        return be.to_host(a) if be.device else a
+
+    for dt in (np.float32, np.float64):
+        Z = rng.standard_normal((64, 300)).astype(dt)
+        b = rng.standard_normal((64, 1)).astype(dt)
+        for act in FUSED_ACTIVATIONS:
+            def one(act=act):
+                want = ACTIVATIONS[act].forward(Z + b)
+                A = be.asarray(Z.copy())
+                k = be.bias_activation(act)
+                if k is None:
+                    return 0.0
+                k(be.asarray(b), A)
+                return rel(host(A), want)
+            check(f"bias+{act} {np.dtype(dt).name}", one)
+        for act in FUSED_BACKWARD:
+            def back(act=act):
+                A = ACTIVATIONS[act].forward(Z.copy())
+                dA = rng.standard_normal(Z.shape).astype(dt)
+                want = ACTIVATIONS[act].backward(dA.copy(), A.copy())
+                k = be.activation_backward(act)
+                if k is None:
+                    return 0.0
+                d = be.asarray(dA)
+                k(d, be.asarray(A))
+                return rel(host(d), want)
+            check(f"backward {act} {np.dtype(dt).name}", back)
+        for (loss, out), ref in FUSED_OUTPUTS.items():
+            def output(loss=loss, out=out, ref=ref):
+                k = be.output_kernel(loss, out)
+                if k is None:
+                    return 0.0
+                n = 10 if out == "softmax" else 1
+                Zo = (rng.standard_normal((n, 300)) * 3).astype(dt)
+                bo = rng.standard_normal((n, 1)).astype(dt)
+                Y = np.zeros((n, 300), dt)
+                if n > 1:
+                    Y[rng.integers(0, n, 300), np.arange(300)] = 1
+                else:
+                    Y[0] = rng.integers(0, 2, 300)
+                A, dZ, cost = np.empty_like(Zo), np.empty_like(Zo), np.zeros(300)
+                Zw = Zo.copy()
+                ref(Zw, bo, A, Y, dZ, cost, 1 / 300)
+                dZd, Ad, Zd, costd = be.asarray(np.empty_like(Zo)), be.asarray(np.empty_like(Zo)), be.asarray(Zo.copy()), be.asarray(np.zeros(300))
+                k(Zd, be.asarray(bo), Ad, be.asarray(Y), dZd, costd, 1 / 300)
+                return max(rel(host(Ad), A), rel(host(dZd), dZ), rel(host(costd), cost), rel(host(Zd), Zw))
+            check(f"output {out} {np.dtype(dt).name}", output)
+
+        def adam():
+            theta = rng.standard_normal(5000).astype(dt)
+            layout = [("W1", (5000,))]
+            ref = Adam(1e-3).bind(layout, dt)
+            dev = Adam(1e-3).bind(layout, dt, be)
+            t_ref, t_dev = theta.copy(), be.asarray(theta.copy())
+            for _ in range(3):
+                g = rng.standard_normal(5000).astype(dt)
+                ref.step(t_ref, g.copy())
+                dev.step(t_dev, be.asarray(g.copy()))
+            return rel(host(t_dev), t_ref) if dev._fused is not None else 0.0
+        check(f"adam {np.dtype(dt).name}", adam)
+    return res
+
+
 def scale_data(m, quick):
     X, Y, y = make_data(m + (2000 if quick else 10_000), np.float32)
     m_val = X.shape[1] - m
@@ -430,7 +512,7 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="small sizes: a check that the script runs")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--json", default=None)
-    ap.add_argument("--parts", default="agree,scale,table,accuracy,probe")
+    ap.add_argument("--parts", default="kernels,agree,scale,table,accuracy,probe")
     a = ap.parse_args(argv)
     parts = a.parts.split(",")
     m = 6000 if a.quick else 50_000
@@ -444,6 +526,8 @@ def main(argv=None):
         say("   torch: not installed")
     OUT.update(machine=platform.node(), python=platform.python_version(), numpy=np.__version__, device=a.device)
     t0 = time.perf_counter()
+    if "kernels" in parts:
+        kernel_check(a.device)
     if "agree" in parts:
         agreement_specs(a.device)
     data = scale_data(m, a.quick)
