@@ -38,7 +38,7 @@ from nnctl.optimizers import OPTIMIZERS, SCHEDULES, epoch_rate, make_optimizer
 from nnctl.regularization import Dropout, keep_probs_per_layer
 from nnctl.validation import ValidationMonitor
 from nnctl.plots import plot_costs, plot_decision_boundary
-from nnctl.resources import _size, available_memory, blas_info, memory_estimate, preflight  # noqa: F401 (re-exported)
+from nnctl.resources import _size, available_memory, blas_info, choose_blas_threads, memory_estimate, preflight  # noqa: F401 (re-exported)
 from nnctl.runlock import run_lock
 from nnctl.stopping import worsened
 from nnctl.runs import _kind, _sweep_instead, is_sweep_dir, atomic_write, create_run_dir, read_json, resolve_run_path, run_status, save_params, update_latest, write_json
@@ -242,6 +242,10 @@ def train_run(
                 f"out of memory while loading {spec.data.train} ({_size(available_memory())} available to this process); "
                 "use train.dtype: float32 or fewer examples"
             ) from None
+        if threads is None and choose_blas_threads(run.layer_dims, run.spec.train.batch_size if run.mini_batch else run.train.m) == 1:
+            # a small step's work single-threaded (nnctl.resources.choose_blas_threads); else the
+            # cores, or a sweep worker's share; reproduce.json records the count, resume reuses it
+            held.enter_context(threadpool_limits(1, user_api="blas"))
         run.backend = _backend(spec)
         _choose_first_layer(run)
         _preflight(run, runs_root)

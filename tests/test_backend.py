@@ -254,3 +254,31 @@ def test_version_lists_the_devices_seen():
     lines = result.output.splitlines()
     assert result.exit_code == 0 and lines[0].startswith("nnctl ") and lines[1].strip().startswith("cpu: ")
     assert any(line.strip().startswith("gpu") for line in lines[2:])
+
+
+# ---------------------------------------------------------------- BLAS threads from the work (issue 25 §2)
+
+
+def test_blas_threads_follow_the_work_and_the_load():
+    from nnctl.resources import SINGLE_THREAD_WORK, choose_blas_threads, step_work
+
+    # [784, 256, 128, 10]: 3 * b * (784*256 + 256*128 + 128*10) multiply-adds per step
+    assert step_work([784, 256, 128, 10], 256) == 3 * 256 * 234752
+    assert choose_blas_threads([30, 16, 1], 455, cores=2, load=0.0) == 1  # breast cancer: small work
+    assert choose_blas_threads([784, 256, 128, 10], 256, cores=2, load=0.3) is None  # the cores (or a sweep's share)
+    assert choose_blas_threads([784, 256, 128, 10], 256, cores=2, load=2.6) == 1  # every core already busy
+    assert choose_blas_threads([784, 256, 128, 10], 256, cores=1, load=9.0) is None
+    b = SINGLE_THREAD_WORK // (3 * 234752)
+    assert choose_blas_threads([784, 256, 128, 10], b, cores=2, load=0) == 1
+    assert choose_blas_threads([784, 256, 128, 10], b + 1, cores=2, load=0) is None
+
+
+def test_a_small_network_trains_and_records_one_thread(tmp_path, clusters):
+    import json
+
+    from nnctl.config import load_config
+    from nnctl.experiment import train_run
+
+    summary = train_run(load_config(clusters), runs_root=tmp_path / "runs")
+    rec = json.loads((Path(summary.run_dir) / "reproduce.json").read_text())
+    assert rec["blas"]["threads"] == 1  # and --resume reuses what is recorded
