@@ -1,6 +1,7 @@
 """The activation table: each name maps to its forward function and its backward step.
 
-`forward(Z, out)` returns A = g(Z) and may work in place (`out=Z`). `backward(dA, A)` returns
+`forward(Z, out, work)` returns A = g(Z) and may work in place (`out=Z`); `work`, a (1, m) buffer,
+spares softmax its per-column temporaries. `backward(dA, A)` returns
 dZ = dA * g'(Z), written over dA, with g'(Z) expressed through A = g(Z) alone and computed in
 A's own memory: backward consumes A. The training loop calls it only once A[l] has served its
 last use in the iteration, so a layer needs no array beyond A[l] and dZ[l]. Everything else (the
@@ -24,7 +25,7 @@ def _exp_limit(dtype) -> float:
     return float(np.floor(np.log(np.finfo(dtype).max))) - 1.0
 
 
-def sigmoid(Z, out=None):
+def sigmoid(Z, out=None, work=None):
     """1 / (1 + exp(-Z)), the course's formula, with -Z clipped so exp never overflows."""
     xp = namespace(Z)
     lim = _exp_limit(Z.dtype)
@@ -43,7 +44,7 @@ def _sigmoid_backward(dA, A):
     return dA
 
 
-def tanh(Z, out=None):
+def tanh(Z, out=None, work=None):
     xp = namespace(Z)
     return xp.tanh(Z, out=out)
 
@@ -56,7 +57,7 @@ def _tanh_backward(dA, A):
     return dA
 
 
-def relu(Z, out=None):
+def relu(Z, out=None, work=None):
     xp = namespace(Z)
     return xp.maximum(Z, 0, out=out)
 
@@ -69,7 +70,7 @@ def _relu_backward(dA, A):
     return dA
 
 
-def leaky_relu(Z, out=None):
+def leaky_relu(Z, out=None, work=None):
     xp = namespace(Z)
     return xp.maximum(Z, LEAKY_SLOPE * Z, out=out)
 
@@ -82,7 +83,7 @@ def _leaky_relu_backward(dA, A):
     return dA
 
 
-def linear(Z, out=None):
+def linear(Z, out=None, work=None):
     if out is None:
         return Z.copy()
     if out is not Z:
@@ -94,13 +95,15 @@ def _linear_backward(dA, A):
     return dA
 
 
-def softmax(Z, out=None):
+def softmax(Z, out=None, work=None):
     """e^Z / sum over the k rows of e^Z, per column. The column's largest logit is subtracted first
-    (the quotient is unchanged), so exp never overflows and the sum is at least 1."""
+    (the quotient is unchanged), so exp never overflows and the sum is at least 1. `work`: a (1, m)
+    buffer for the per-column max and sum (the training loop's, so that a step allocates nothing)."""
     xp = namespace(Z)
-    out = xp.subtract(Z, Z.max(axis=0, keepdims=True), out=out)
+    top = Z.max(axis=0, keepdims=True, out=work)
+    out = xp.subtract(Z, top, out=out)
     xp.exp(out, out=out)
-    out /= out.sum(axis=0, keepdims=True)
+    out /= out.sum(axis=0, keepdims=True, out=work)
     return out
 
 

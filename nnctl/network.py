@@ -62,25 +62,34 @@ def layer_count(params) -> int:
 # ---------------------------------------------------------------- losses (the output heads)
 
 
-def _cross_entropy_total(ZL, AL, Y) -> float:
+def _cross_entropy_total(ZL, AL, Y, work=None) -> float:
     """-sum[y log a + (1-y) log(1-a)] from Z[L] with logaddexp (log a = -log(1 + e^-z)), so
-    saturated outputs give a large finite cost, never log(0)."""
+    saturated outputs give a large finite cost, never log(0). `work`: buffers (two (k, m), one
+    (2, m)) of the training loop's, so that recording a cost allocates nothing; the same arithmetic
+    without them."""
     xp = namespace(ZL)
-    return xp.dot(Y.ravel(), xp.logaddexp(0, -ZL).ravel()) + xp.dot((1 - Y).ravel(), xp.logaddexp(0, ZL).ravel())
+    t1, t2, _ = work if work is not None else (None, None, None)
+    first = xp.dot(Y.ravel(), xp.logaddexp(0, xp.negative(ZL, out=t1), out=t1).ravel())
+    return first + xp.dot(xp.subtract(1, Y, out=t1).ravel(), xp.logaddexp(0, ZL, out=t2).ravel())
 
 
-def _categorical_total(ZL, AL, Y) -> float:
+def _categorical_total(ZL, AL, Y, work=None) -> float:
     """-sum y_k log a_k from Z[L]: log a_k = z_k - logsumexp(z), the logsumexp taken after
-    subtracting each column's largest logit, so saturated logits (+-1000) give a finite cost."""
+    subtracting each column's largest logit, so saturated logits (+-1000) give a finite cost.
+    `work`: buffers, as for cross-entropy; the same arithmetic without them."""
     xp = namespace(ZL)
-    top = ZL.max(axis=0)
-    lse = top + xp.log(xp.exp(ZL - top).sum(axis=0))  # (m,) logsumexp of each column
-    return xp.vdot(Y, lse - ZL)
+    t1, _, rows = work if work is not None else (None, None, None)
+    top = ZL.max(axis=0, out=None if rows is None else rows[0])  # (m,)
+    e = xp.exp(xp.subtract(ZL, top, out=t1), out=t1)
+    lse = e.sum(axis=0, out=None if rows is None else rows[1])
+    xp.log(lse, out=lse)
+    lse += top  # (m,) logsumexp of each column: top + log(sum e^(z - top))
+    return xp.vdot(Y, xp.subtract(lse, ZL, out=t1))
 
 
-def _squared_total(ZL, AL, Y) -> float:
+def _squared_total(ZL, AL, Y, work=None) -> float:
     """sum (a - y)^2; the cost divides by 2m, which makes dJ/dA[L] = (A[L] - Y)/m."""
-    diff = AL - Y
+    diff = namespace(AL).subtract(AL, Y, out=None if work is None else work[0])
     return namespace(diff).dot(diff.ravel(), diff.ravel())
 
 

@@ -198,6 +198,8 @@ class _Buffers:
         self.dZ = [None] + [be.empty((n[l], m), dtype) for l in range(1, L + 1)]
         self.fwd = list(self.A)  # what layer l + 1 reads: A[l], or A[l] * D[l] / keep_prob with dropout
         self.D, self.uniform, self.hD = {}, {}, {}
+        # scratch of the output layer and the cost (two (n[L], m), one (2, m)): a step allocates nothing
+        self.work = (be.empty((n[L], m), dtype), be.empty((n[L], m), dtype), be.empty((2, m), dtype))
 
     def add_dropout(self, layers) -> None:
         """A mask D[l] and a dropped copy of A[l] for each dropout layer: A[l] itself stays the
@@ -419,7 +421,7 @@ class Trainer:
                 self.fused[l](self.b[l], Z)  # Z is A[l]: A[l] = g(Z[l] + b[l]) in one pass
             else:
                 Z += self.b[l]  # (n[l], 1) broadcast over the m columns
-                self.acts[l - 1].forward(Z, out=B.A[l])
+                self.acts[l - 1].forward(Z, out=B.A[l], work=B.work[2][:1])
             if l in B.D:  # inverted dropout: A[l] * D[l] / keep_prob, in the course's order
                 xp.multiply(B.A[l], B.D[l], out=B.fwd[l])
                 B.fwd[l] /= self.dropout.keep[l]
@@ -434,7 +436,7 @@ class Trainer:
         """The current batch's cost times divisor * m: the loss summed over its examples (the
         course's `compute_cost`), plus divisor * lambda/2 sum ||W||^2 with L2."""
         B = self.cur
-        total = float(self.loss.total(B.ZL, B.A[self.L], B.Y))
+        total = float(self.loss.total(B.ZL, B.A[self.L], B.Y, B.work))
         return total + self.loss.divisor * self.l2 / 2 * self.penalty() if self.l2 else total
 
     def batch_cost(self) -> float | None:
@@ -445,7 +447,7 @@ class Trainer:
         if self.out_fused is not None:
             return None  # the forward's kernel added each example's loss to _costs
         B = self.cur
-        total = self.loss.total(B.ZL, B.A[self.L], B.Y).astype(np.float64)  # summed as the CPU sums floats
+        total = self.loss.total(B.ZL, B.A[self.L], B.Y, B.work).astype(np.float64)  # summed as the CPU sums floats
         if self.l2:
             total = total + self.loss.divisor * self.l2 / 2 * self.penalty()
         self._cost = self._cost + total
@@ -465,7 +467,7 @@ class Trainer:
     def cost(self) -> float:
         """The current batch's mean cost; with L2, J + lambda/(2m) sum ||W[l]||_F^2."""
         B = self.cur
-        J = float(self.loss.total(B.ZL, B.A[self.L], B.Y)) / (self.loss.divisor * B.m)
+        J = float(self.loss.total(B.ZL, B.A[self.L], B.Y, B.work)) / (self.loss.divisor * B.m)
         return J + 1.0 / B.m * self.l2 / 2 * self.penalty() if self.l2 else J
 
     def backward(self) -> bool:

@@ -18,7 +18,7 @@ from nnctl.backend import DeviceArray, FakeDevice, NumpyBackend, make_backend
 from nnctl.network import initialize_parameters
 from nnctl.optimizers import make_optimizer
 from nnctl.regularization import Dropout
-from nnctl.training import Batches, Trainer, gradient_descent
+from nnctl.training import Batches, Position, Trainer, gradient_descent
 
 
 def softmax_problem(m=300, n_x=12, k=4, dtype=np.float32, seed=0):
@@ -282,3 +282,37 @@ def test_a_small_network_trains_and_records_one_thread(tmp_path, clusters):
     summary = train_run(load_config(clusters), runs_root=tmp_path / "runs")
     rec = json.loads((Path(summary.run_dir) / "reproduce.json").read_text())
     assert rec["blas"]["threads"] == 1  # and --resume reuses what is recorded
+
+
+# ---------------------------------------------------------------- no allocation per step (issue 25 §1)
+
+
+def _step_peak(batch, dtype, record):
+    """Peak traced memory above the start over two epochs of steps, after one epoch of warm-up."""
+    import tracemalloc
+
+    X, Y = softmax_problem(m=4 * 1024, n_x=64, k=10, dtype=dtype)
+    trainer, _ = train(NumpyBackend(), X, Y, layers=[64, 128, 64, 10], acts=["relu", "relu", "softmax"],
+                       loss="categorical_cross_entropy", batch=batch, epochs=1)
+    batches, pos = Batches(X.shape[1], batch, "generator", 3), Position(epoch=1)
+    gradient_descent(trainer, 2, 1, batches=batches, position=pos)  # warm-up: every buffer made
+    tracemalloc.start()
+    try:
+        start = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        gradient_descent(trainer, 4, 1 if record else 10**6, batches=batches, position=pos)
+        return tracemalloc.get_traced_memory()[1] - start
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_step_allocates_no_array_of_the_batch(dtype):
+    """Over many steps (the cost recorded every epoch, from the batches' own Z[L]) the peak of traced
+    memory grows by NumPy's ufunc buffers alone (8192 elements, whatever the batch size), never by
+    an array of the batch: a (128, 1024) temporary would be 512 KiB in float32, the (10, 1024) of
+    the softmax or the cost 40 KiB."""
+    itemsize = np.dtype(dtype).itemsize
+    small, large = _step_peak(256, dtype, True), _step_peak(1024, dtype, True)
+    assert large <= 2 * 8192 * itemsize + 8192, large
+    assert large <= small + 4096, (small, large)  # independent of the batch size
