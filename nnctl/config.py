@@ -19,7 +19,7 @@ from pydantic_core import PydanticCustomError
 
 from nnctl.activations import ACTIVATION_NAMES
 from nnctl.backend import DEVICE_NAMES
-from nnctl.data import BUILTIN_PREFIX, parse_builtin, regular_file
+from nnctl.data import ARRAY_PREFIX, BUILTIN_PREFIX, parse_builtin, regular_file
 from nnctl.errors import ConfigError, DataError
 from nnctl.firstlayer import AUTO, FIRST_LAYERS, DualFirstLayer
 from nnctl.network import HEADS, INIT_NAMES, LOSS_NAMES, LOSSES, auto_loss
@@ -559,6 +559,15 @@ def spec_from_text(text: str, path, overrides=()) -> Spec:
     return spec.model_copy(update={"data": _absolute_data(spec.data, base)})
 
 
+def spec_from_mapping(raw, where: str = "spec", base=None) -> Spec:
+    """A spec given as a Python mapping (nnctl.fit), validated as a file's is; its name defaults to
+    "fit" and its data paths are read from `base` (default: the working directory)."""
+    if isinstance(raw, dict) and "name" not in raw:
+        raw = {**raw, "name": "fit"}
+    spec = validate(raw, where)
+    return spec.model_copy(update={"data": _absolute_data(spec.data, Path(base) if base is not None else Path.cwd())})
+
+
 def load_config(path, overrides=()) -> Spec:
     """Read, override and validate a spec; data paths are made absolute from the config's folder."""
     return load_config_text(path, overrides)[0]
@@ -576,7 +585,7 @@ def _default_name(path: Path) -> str:
 
 def _absolute_data(data: DataSpec, base: Path) -> DataSpec:
     def fix(p):
-        if not isinstance(p, str) or p.startswith(BUILTIN_PREFIX):
+        if not isinstance(p, str) or p.startswith((BUILTIN_PREFIX, ARRAY_PREFIX)):
             return p
         return str((base / Path(p).expanduser()).resolve())
 

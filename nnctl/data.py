@@ -27,6 +27,7 @@ from nnctl import memory
 from nnctl.errors import DataError
 
 BUILTIN_PREFIX = "builtin:"
+ARRAY_PREFIX = "array:"  # arrays handed to nnctl.fit in Python: named in the spec, never stored in the run
 COURSE_PREFIXES = ("train_set_", "test_set_")
 
 
@@ -453,8 +454,12 @@ def read_raw(source: str, role: str = "train", dtype=np.float64):
     if source.startswith(BUILTIN_PREFIX):
         name, kwargs = parse_builtin(source)
         x, y, classes = generate(name, **kwargs)
-        digest = hashlib.sha256(np.ascontiguousarray(x).tobytes() + y.tobytes()).hexdigest()
-        return x, y, classes, digest
+        return x, y, classes, arrays_sha256(x, y)
+    if source.startswith(ARRAY_PREFIX):
+        raise DataError(
+            f"{source}: arrays given to nnctl.fit in Python, which a run does not keep; "
+            "call nnctl.fit(spec, X, y) again, or give the data as a file (data.train: FILE.h5)"
+        )
     path = Path(source)
     if is_mat(path):
         x, y = read_mat(path, role)
@@ -519,6 +524,11 @@ def open_h5(path):
         raise DataError(f"{path}: not an HDF5 file; give a .h5 file in the course or plain layout") from None
 
 
+def arrays_sha256(x, y) -> str:
+    """The SHA-256 of examples held in memory (a built-in generator's, arrays given in Python)."""
+    return hashlib.sha256(np.ascontiguousarray(x).tobytes() + np.ascontiguousarray(y).tobytes()).hexdigest()
+
+
 def load_dataset(source: str, task: str = "classification", role: str = "train", dtype=np.float64, max_classes: int | None = 2) -> Dataset:
     """Load a dataset as X (n_x, m) scaled to [0, 1] for integer pixels, and Y (1, m) the labels.
 
@@ -527,6 +537,14 @@ def load_dataset(source: str, task: str = "classification", role: str = "train",
     finite value). `role` ("train" or "test") picks the split of a file that holds both; X comes in `dtype`.
     """
     x, y, classes, digest = read_raw(source, role, dtype)
+    return dataset_from_arrays(source, x, y, classes, digest, task, dtype, max_classes)
+
+
+def dataset_from_arrays(source: str, x, y, classes=(), digest: str = "", task: str = "classification", dtype=np.float64,
+                        max_classes: int | None = 2) -> Dataset:
+    """A Dataset from examples one per row, x (m, ...) and y (m,) as a file stores them (or as
+    nnctl.fit is given them), checked as `load_dataset` checks a file's: X (n_x, m), Y (1, m)."""
+    classes = list(classes)
     y, preprocessing = check_examples(source, x, y, task, lambda: np.isfinite(x).all(), classes, max_classes)
     X = flatten(x, preprocessing, dtype)
     m = x.shape[0]

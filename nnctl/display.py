@@ -18,6 +18,7 @@ from rich.text import Text
 
 from nnctl.training import Reporter
 from nnctl.stopping import format_cost
+from nnctl.runs import rerun_command
 
 
 def out_console() -> Console:
@@ -632,7 +633,7 @@ def run_facts(f) -> None:
 
         command = shlex.join(map(str, command))
     repro.add_row("command", str(command or "—"))
-    repro.add_row("rerun", f"nnctl train {f.path / 'config.resolved.yaml'}")
+    repro.add_row("rerun", rerun_command(f.path, r))
     console.print(repro)
 
 

@@ -28,7 +28,7 @@ import numpy as np
 from nnctl import checkpoint
 from nnctl.backend import DEVICE_NAMES, DeviceUnavailable, make_backend
 from nnctl.config import Spec, dump_spec, load_config, spec_warnings
-from nnctl.data import Dataset, Normalization, fit_normalization, load_dataset, split_validation
+from nnctl.data import ARRAY_PREFIX, Dataset, Normalization, arrays_sha256, read_raw, dataset_from_arrays, fit_normalization, load_dataset, split_validation
 from nnctl.errors import DataError, DivergedError, Interrupted, RunError
 from nnctl.firstlayer import choose_first_layer
 from nnctl.layout import BOUNDARY_PNG, CHECKPOINT, COSTS_CSV, COSTS_PNG, METRICS, PARAMS, REPRODUCE, RESOLVED, SPEC, Status
@@ -72,16 +72,24 @@ class Inputs:
     normalization: Normalization
 
 
-def load_inputs(spec: Spec) -> Inputs:
+def load_inputs(spec: Spec, arrays: dict | None = None) -> Inputs:
     """The training, test and validation sets, checked, with the training set's normalisation
     (its statistics from the training examples alone, after any validation split) applied to all.
     Each is read into memory, or left in its file and streamed (nnctl.stream) where `data.stream`
-    says so."""
+    says so. `arrays` maps a source the spec names (`array:train`) to examples held in memory,
+    (x (m, ...), y (m,), class names), one example per row: nnctl.fit's arrays."""
     from nnctl.stream import open_streamed, stream_choice
 
     task, dtype = spec.model.task, np.dtype(spec.train.dtype)
 
     def load(source, role):
+        if source.startswith(ARRAY_PREFIX):
+            if not arrays or source not in arrays:
+                read_raw(source)  # says the arrays were nnctl.fit's and are not kept
+            if spec.data.stream == "always":
+                raise DataError(f"{source}: data.stream: always reads mini-batches from a file, and these arrays are in memory; use stream: auto")
+            x, y, classes = arrays[source]
+            return dataset_from_arrays(source, x, y, classes, arrays_sha256(x, y), task, dtype, max_classes=None)
         if stream_choice(spec, source, role):
             return open_streamed(source, task, role=role, dtype=dtype)
         return load_dataset(source, task, role=role, dtype=dtype, max_classes=None)
@@ -157,6 +165,11 @@ def _check_classes(spec: Spec, train: Dataset, test: Dataset | None) -> None:
             f"{model.layer_activations[-1]} output has one unit per class; set model.layers[-1] to {units}, "
             "or give model.hidden and let the data decide"
         )
+    if test is not None and train.classes and test.classes and list(test.classes) != list(train.classes):
+        raise DataError(
+            f"{test.source}: classes [{', '.join(test.classes[:10])}] (label 0 first), but the training data's are "
+            f"[{', '.join(train.classes[:10])}]: labels would mean other classes; use data of the same classes in the same order"
+        )
     if test is not None and test.Y.size and int(test.Y.max()) >= k:
         beyond = np.unique(test.Y[test.Y >= k])
         raise DataError(
@@ -195,6 +208,7 @@ class _Run:
     saved: int | None = None  # the iteration of the newest checkpoint on disk
     saved_sessions: list | None = None  # the session seconds that checkpoint holds
     backend: object = None  # nnctl.backend: where the math runs (train.device)
+    pictures: bool = True  # costs.png and decision_boundary.png (nnctl.fit leaves them out: matplotlib is most of a tiny fit)
 
     @property
     def activations(self):
@@ -219,8 +233,13 @@ def train_run(
     command: list | None = None,
     should_stop=None,
     resume: bool = False,
+    arrays: dict | None = None,
+    pictures: bool = True,
 ) -> Summary:
     """Load data, check resources, create the run directory, train, write every file.
+
+    `arrays` holds examples given in memory for the sources the spec names `array:...`
+    (load_inputs); `pictures=False` leaves out costs.png and decision_boundary.png.
 
     With `resume`, continue `run_dir` from its checkpoint (or from the start, seeded, if it has
     none): the final parameters equal those of an uninterrupted run. A diverged run keeps its
@@ -236,7 +255,8 @@ def train_run(
         if resume:
             held.enter_context(run_lock(run_dir))  # one process per run: a second resume refuses
         try:
-            run = _load(spec, run_dir, resume)
+            run = _load(spec, run_dir, resume, arrays)
+            run.pictures = pictures
         except MemoryError:
             raise RunError(
                 f"out of memory while loading {spec.data.train} ({_size(available_memory())} available to this process); "
@@ -268,8 +288,8 @@ def train_run(
 # ---------------------------------------------------------------- the steps
 
 
-def _load(spec: Spec, run_dir, resume: bool) -> _Run:
-    inputs = load_inputs(spec)
+def _load(spec: Spec, run_dir, resume: bool, arrays: dict | None = None) -> _Run:
+    inputs = load_inputs(spec, arrays)
     train, test = inputs.train, inputs.test
     if spec.model.task == "classification":
         spec = spec.for_classes(train.k)  # over two classes, a softmax output unless the spec chose one
@@ -535,7 +555,8 @@ def _save(run: _Run, trainer: Trainer, batches: Batches, result) -> dict:
     curves = {run.spec.name or "run": result.costs}
     if validation:
         curves["validation"] = [(e, c) for e, c, _ in validation]
-    plot_costs(run.run_dir / COSTS_PNG, curves, run.spec.name or "", t.learning_rate)
+    if run.pictures:
+        plot_costs(run.run_dir / COSTS_PNG, curves, run.spec.name or "", t.learning_rate)
     return params
 
 
@@ -559,7 +580,7 @@ def _evaluate(run: _Run, params, result) -> dict:
         if data is not None:
             for key, value in evaluate_dataset(params, run.activations, data, run.resolved.model.loss).items():
                 metrics[f"{label}_{key}"] = value
-    if run.train.n_x == 2 and run.resolved.model.task == "classification" and isinstance(run.train.X, np.ndarray):
+    if run.pictures and run.train.n_x == 2 and run.resolved.model.task == "classification" and isinstance(run.train.X, np.ndarray):
         plot_decision_boundary(
             run.run_dir / BOUNDARY_PNG,
             lambda P: HEADS[run.resolved.model.loss].predict(predict_proba(P, params, run.activations)),
@@ -617,8 +638,8 @@ def _report(run: _Run, result, metrics: dict) -> Summary:
                 "restored_best": _best(run) is not None and result.status != Status.INTERRUPTED,
             }
     warnings = spec_warnings(run.spec)
-    if warnings:
-        metrics["warnings"] = warnings
+    if warnings:  # beside the model's own (_evaluate), not instead of them
+        metrics["warnings"] = [*warnings, *metrics.get("warnings", [])]
     if run.resume:
         metrics["resumed_from"] = start
     write_json(run.run_dir / METRICS, metrics)

@@ -387,6 +387,14 @@ def evaluate(run: Run, source: str | None = None):
         )
     check_classes(run, data, source)
     check_own_data(run, data, source)
+    return score(run, data, source)
+
+
+def score(run: Run, data, source: str):
+    """(metrics, dataset): the run on a loaded, checked dataset (X flattened and scaled, not yet
+    normalised); what `nnctl evaluate` and nnctl.Model.evaluate report."""
+    task = task_of(run)
+    head = HEADS[loss_of(run)]
     data.X = normalized(run, data.X.astype(_dtype(run), copy=False))
     AL = outputs(run, data.X)  # (units, m)
     A = AL[0] if AL.shape[0] == 1 else AL

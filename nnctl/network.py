@@ -106,12 +106,12 @@ def _dZ_through_output(dZ, AL, output):
 
 def _accuracy(AL, Y) -> dict:
     """Percent of examples on the right side of 0.5."""
-    return {"accuracy": float(np.mean((AL > 0.5) == (Y > 0.5)) * 100)}
+    return {"accuracy": float(namespace(AL).mean((AL > 0.5) == (Y > 0.5)) * 100)}
 
 
 def _top_class_accuracy(AL, Y) -> dict:
     """Percent of examples whose most probable class (A[L] (k, m)) is their label (Y (1, m))."""
-    return {"accuracy": float(np.mean(AL.argmax(axis=0) == Y.ravel()) * 100)}
+    return {"accuracy": float(namespace(AL).mean(AL.argmax(axis=0) == Y.ravel()) * 100)}
 
 
 def _rmse(AL, Y) -> dict:

@@ -25,7 +25,7 @@ import numpy as np
 from nnctl import __version__
 from nnctl.atomic import atomic_write
 from nnctl.errors import NnctlError, RunError
-from nnctl.runs import CHECKPOINT, METRICS, PARAMS, _sweep_instead, check_metrics, is_sweep_dir, costs_axis, load_params, read_costs_columns, read_json, readable_file, resolve_run_path, run_status
+from nnctl.runs import CHECKPOINT, METRICS, PARAMS, _sweep_instead, check_metrics, is_sweep_dir, costs_axis, load_params, read_costs_columns, read_json, readable_file, rerun_command, resolve_run_path, run_status
 from nnctl.shapes import HEADERS as SHAPE_HEADERS
 from nnctl.shapes import data_m, shape_table, size_text, table_rows
 
@@ -556,7 +556,7 @@ def _repro(facts: RunFacts) -> dict:
         "blas": flat({k: v for k, v in (r.get("blas") or {}).items() if v is not None}) if isinstance(r.get("blas"), dict) else None,
         "platform": _str(r.get("platform")),
         "command": command,
-        "rerun": f"nnctl train {shlex.quote(str(facts.path / RESOLVED))}",
+        "rerun": rerun_command(facts.path, r, shlex.quote),
         "resume": f"nnctl train --resume {shlex.quote(str(facts.path))}" if facts.status == "interrupted" else None,
     }
 

@@ -23,7 +23,7 @@ from nnctl import __version__
 from nnctl.atomic import atomic_path, atomic_write
 from nnctl.errors import RunError
 
-from nnctl.layout import CHECKPOINT, LATEST, METRICS, PARAMS  # the names live in one place
+from nnctl.layout import CHECKPOINT, LATEST, METRICS, PARAMS, RESOLVED  # the names live in one place
 
 
 def create_run_dir(root, name: str, now: datetime | None = None, prefix: str = "") -> Path:
@@ -109,23 +109,28 @@ def read_costs_columns(path) -> dict:
 
     Rows that do not parse are skipped; a file without an epoch or iteration column then cost raises ValueError.
     """
+    with open(readable_file(path), newline="", encoding="utf-8", errors="replace") as fh:
+        return parse_costs_columns(fh)
+
+
+def parse_costs_columns(lines) -> dict:
+    """read_costs_columns of costs.csv's lines (a file, or its bytes held in memory by nnctl.Model)."""
     import csv
 
-    with open(readable_file(path), newline="", encoding="utf-8", errors="replace") as fh:
-        reader = csv.reader(fh)
-        header = [h.strip().lower() for h in next(reader, [])]
-        if len(header) < 2 or header[0] not in COST_AXES or header[1] != "cost" or len(set(header)) != len(header):
-            raise ValueError("no 'epoch,cost' or 'iteration,cost' header")
-        columns = {h: [] for h in header}
-        for row in reader:
-            if len(row) != len(header):
-                continue
-            try:
-                values = [int(row[0])] + [float(v) if v.strip() else float("nan") for v in row[1:]]
-            except ValueError:
-                continue
-            for h, v in zip(header, values):
-                columns[h].append(v)
+    reader = csv.reader(lines)
+    header = [h.strip().lower() for h in next(reader, [])]
+    if len(header) < 2 or header[0] not in COST_AXES or header[1] != "cost" or len(set(header)) != len(header):
+        raise ValueError("no 'epoch,cost' or 'iteration,cost' header")
+    columns = {h: [] for h in header}
+    for row in reader:
+        if len(row) != len(header):
+            continue
+        try:
+            values = [int(row[0])] + [float(v) if v.strip() else float("nan") for v in row[1:]]
+        except ValueError:
+            continue
+        for h, v in zip(header, values):
+            columns[h].append(v)
     return columns
 
 
@@ -178,6 +183,16 @@ def load_params(path, groups=False):
     except (OSError, ValueError, KeyError, TypeError) as exc:  # TypeError: an attribute that is not JSON text
         raise RunError(f"{path}: cannot read the parameters ({exc.__class__.__name__}); the file is damaged") from None
     return params, meta
+
+
+def rerun_command(run_dir, reproduce: dict, quote=str) -> str:
+    """How to train the run again: `nnctl train RUN/config.resolved.yaml`, or, for a run nnctl.fit
+    trained on arrays (a data source `array:...`, not kept in the run), the call that does."""
+    data = reproduce.get("data") if isinstance(reproduce, dict) else None
+    sources = [d.get("source") for d in data.values() if isinstance(d, dict)] if isinstance(data, dict) else []
+    if any(isinstance(s, str) and s.startswith("array:") for s in sources):
+        return "nnctl.fit(spec, X, y) in Python, with the same arrays (their SHA-256 above; a run does not keep them)"
+    return f"nnctl train {quote(str(Path(run_dir) / RESOLVED))}"
 
 
 def update_latest(root, run_dir) -> None:

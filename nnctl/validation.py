@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnctl.backend import namespace
-from nnctl.network import HEADS, compute_cost, forward
+from nnctl.network import HEADS, LOSSES, compute_cost, forward
 
 MONITORS = {"validation_cost": -1.0, "validation_accuracy": 1.0}  # the sign that makes larger better
 
@@ -38,16 +37,15 @@ class ValidationMonitor:
         be = getattr(self.trainer, "be", None)
         if be is not None and be.device:  # where the parameters are: no copy back per record
             if self._on_device is None:
-                self._on_device = be.asarray(X), be.asarray(Y), be.asarray(labels.ravel())
+                self._on_device = be.asarray(X), be.asarray(Y), be.asarray(labels)
             params, (X, Y, labels) = self.trainer.device_params(), self._on_device
         else:
-            params, labels = self.trainer.materialize(), labels.ravel()
-        xp = namespace(X)
+            params = self.trainer.materialize()
         with np.errstate(all="ignore"):
             Zs, As = forward(X, params, self.activations)
             cost = compute_cost(Zs[-1], As[-1], Y, self.loss)
             # the predicted class (A[L] > 0.5, or the most probable of k) against the label
-            acc = float(xp.mean(head.predict(As[-1]) == labels) * 100) if self.task == "classification" else float("nan")
+            acc = LOSSES[self.loss].score(As[-1], labels)["accuracy"] if self.task == "classification" else float("nan")
         return cost, acc
 
     def on_record(self, epoch: int, steps: int) -> str | None:

@@ -869,6 +869,17 @@ CASES += [
          "Error: {tmp}/s: is a sweep, not a run; resume it with: nnctl sweep --resume {tmp}/s"),
     Case("runs show of a sweep folder whose trials have not run", {"s": sweep_dir()}, ["runs", "show", "{tmp}/s"],
          "Error: {tmp}/s: is a sweep, not a run, and none of its trials has finished; nnctl sweep --resume {tmp}/s"),
+    Case("a test file whose class list is in another order than the training file's",
+         {"c.yaml": "data: {train: train.h5, test: test.h5}\nmodel: {hidden: [3]}\ntrain: {learning_rate: 0.1, iterations: 5}\n",
+          "train.h5": plain_h5(x=np.eye(4), y=np.array([0, 1, 0, 1]), classes=np.array([b"cat", b"dog"])),
+          "test.h5": plain_h5(x=np.eye(4), y=np.array([1, 0, 1, 0]), classes=np.array([b"dog", b"cat"]))},
+         ["train", "{tmp}/c.yaml", "--runs-dir", "{tmp}/runs"],
+         "Error: {tmp}/test.h5: classes [dog, cat] (label 0 first), but the training data's are [cat, dog]: labels would mean "
+         "other classes; use data of the same classes in the same order"),
+    Case("train of the resolved spec of a run nnctl.fit trained on arrays (data.train: array:train)",
+         {"r.yaml": GOOD.replace("train.h5", "array:train")}, ["train", "{tmp}/r.yaml", "--runs-dir", "{tmp}/runs"],
+         "Error: array:train: arrays given to nnctl.fit in Python, which a run does not keep; "
+         "call nnctl.fit(spec, X, y) again, or give the data as a file (data.train: FILE.h5)"),
 ]
 
 

@@ -1,0 +1,388 @@
+"""The Python API: `nnctl.fit(spec, X, y)` trains, `nnctl.load(run_dir)` reads a run; both give a `Model`.
+
+Arrays come in scikit-learn's layout, one example per *row*: X (m, n_x), y (m,). They are turned
+into the course's layout (X (n_x, m), one example per column) at this edge only, by the same
+`flatten` a data file goes through, and trained by the very same `experiment.train_run` as
+`nnctl train`: the same spec and seed give the same parameters, bit for bit.
+
+A fit writes no run folder unless asked (`runs_dir=`): a notebook or a grid search fits many
+models, and a folder per fit would fill `runs/`. It trains in a temporary folder that is removed
+once the model has read it back; `Model.save(run_dir)` keeps it (a run folder every command
+reads), `nnctl.load` reads it or any run `nnctl train` wrote. Errors are the CLI's: `NnctlError`
+and its kinds, their messages naming the key and the fix.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import sys
+import tempfile
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+import yaml
+
+from nnctl.config import Spec, dump_spec, load_config_text, spec_from_mapping, spec_from_text
+from nnctl.data import ARRAY_PREFIX, check_examples, flatten
+from nnctl.errors import ConfigError, DataError, DivergedError, Interrupted, NnctlError, RunError
+from nnctl.experiment import train_run
+from nnctl.inference import class_names, loss_of, outputs, normalized, score, task_of
+from nnctl.layout import BOUNDARY_PNG, CHECKPOINT, COSTS_CSV, COSTS_PNG, METRICS, PARAMS, REPRODUCE, RESOLVED, SPEC
+from nnctl.network import HEADS
+from nnctl.runs import Run, atomic_write, costs_axis, load_run, parse_costs_columns, resolve_run_path
+from nnctl.training import Listener
+
+__all__ = ["fit", "load", "Model", "NnctlWarning", "SpecLike", "TRAIN_ARRAYS"]
+
+SpecLike = Union[Spec, Mapping, str, os.PathLike]
+TRAIN_ARRAYS = f"{ARRAY_PREFIX}train"  # data.train of a spec trained on arrays given to fit
+RUN_FILES = (SPEC, RESOLVED, REPRODUCE, PARAMS, METRICS, COSTS_CSV, COSTS_PNG, BOUNDARY_PNG, CHECKPOINT)  # what save writes
+
+
+class NnctlWarning(UserWarning):
+    """What a finished run says is degenerate about its model (metrics.json's `warnings`)."""
+
+
+class _Lines(Listener):
+    """Progress as plain lines on stderr (fit(quiet=False)); the API never imports Rich."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def on_start(self, total: int, start: int) -> None:
+        self.total = total
+
+    def on_cost(self, iteration: int, cost: float) -> None:
+        print(f"{self.name}: {self.unit} {iteration}/{self.total}  cost {cost:.6f}", file=sys.stderr)
+
+
+# ---------------------------------------------------------------- arrays in scikit-learn's layout
+
+
+def _rows(X, what: str = "X") -> np.ndarray:
+    """X as an array of examples, one per row (m, n_x) or (m, *input_shape): numbers, dense, finite."""
+    if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
+        raise DataError(
+            f"{what}: a sparse matrix; nnctl trains on dense arrays, so pass {what}.toarray() "
+            "(or reduce the features first, e.g. TruncatedSVD, if the dense array would not fit in memory)"
+        )
+    x = np.asarray(X)
+    if x.ndim < 2:
+        raise DataError(
+            f"{what}: expected examples in rows, shape (m, n_x) (got shape {x.shape}); "
+            f"one feature: {what}.reshape(-1, 1), one example: {what}.reshape(1, -1)"
+        )
+    if x.dtype == object:
+        try:
+            x = x.astype(np.float64)
+        except (TypeError, ValueError):
+            raise DataError(
+                f"{what}: holds values that are not numbers (dtype object); encode text columns as numbers first"
+            ) from None
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool) or x.dtype.kind == "c":
+        raise DataError(f"{what}: has dtype {x.dtype}; expected numbers (floats, integers, or uint8 pixels)")
+    if x.shape[0] == 0:
+        raise DataError(f"{what}: holds zero examples (shape {x.shape}); give at least one row")
+    if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
+        raise DataError(f"{what}: holds NaN or infinite values; fill or drop them first (e.g. scikit-learn's SimpleImputer)")
+    return x
+
+
+def _class_labels(y, task: str) -> tuple:
+    """(y as the network's labels, class names): text or other labels that are not class numbers
+    become 0 .. k-1 in sorted order, their names kept; numbers go through as a file's labels do."""
+    y = np.asarray(y)
+    if y.ndim == 2 and 1 in y.shape:
+        y = y.ravel()
+    if task != "classification" or y.dtype.kind in "iufb":
+        return y, []
+    try:
+        names, codes = np.unique(y, return_inverse=True)
+    except TypeError:
+        raise DataError("y: labels of mixed types (e.g. text and numbers); give labels of one type") from None
+    return codes.reshape(y.shape), [str(n) for n in names]
+
+
+def _spec_of(spec: SpecLike, with_arrays: bool) -> tuple:
+    """(Spec, the text given); with arrays, data.train names them."""
+    if isinstance(spec, Spec):
+        text = dump_spec(spec)
+    elif isinstance(spec, Mapping):
+        raw = copy.deepcopy(dict(spec))
+        if with_arrays:
+            data = raw.get("data")
+            raw["data"] = {**(data if isinstance(data, Mapping) else {}), "train": TRAIN_ARRAYS}
+        spec = spec_from_mapping(raw, "spec")
+        try:
+            text = yaml.safe_dump(raw, sort_keys=False)
+        except yaml.YAMLError:
+            text = dump_spec(spec)  # values YAML cannot write (numpy scalars): the validated spec instead
+    elif isinstance(spec, (str, os.PathLike)):
+        spec, text = load_config_text(spec)
+    else:
+        raise ConfigError(f"spec: expected a dict, a YAML file's path or a nnctl Spec (got {type(spec).__name__})")
+    if with_arrays and spec.data.train != TRAIN_ARRAYS:
+        spec = spec.model_copy(update={"data": spec.data.model_copy(update={"train": TRAIN_ARRAYS})})
+    return spec, text
+
+
+def fit(
+    spec: SpecLike,
+    X: Any = None,
+    y: Any = None,
+    *,
+    runs_dir: str | os.PathLike | None = None,
+    quiet: bool = True,
+) -> Model:
+    """Train a network and return it as a `Model`.
+
+    spec: a dict (the YAML's sections: ``{"model": {"hidden": [8]}, "train": {...}}``), a YAML
+        file's path, or a `nnctl.config.Spec`. Relative data paths in a dict are read from the
+        working directory, in a file from the file's folder.
+    X, y: examples one per row, X (m, n_x) numbers (or (m, *shape): pictures are flattened as a
+        file's are; uint8 counts as pixels and is divided by 255), y (m,). They replace the
+        spec's `data.train` (its data section may then be left out); `data.test` and
+        `data.validation` (a file, or a fraction of X) stay as the spec says. Without them the
+        spec's own data is trained on. Class labels may be text: they become classes 0 .. k-1 in
+        sorted order and keep their names.
+    runs_dir: keep the run folder there (as `nnctl train --runs-dir` does); by default the run
+        is trained in a temporary folder and removed (`Model.save` keeps it later).
+    quiet: False prints the recorded costs on stderr.
+
+    Raises ConfigError, DataError, RunError (the CLI's messages), DivergedError (exit code 3 in
+    the CLI) for a run that diverged.
+    """
+    if (X is None) != (y is None):
+        raise DataError("fit: give X and y together (examples and their labels), or neither to train on the spec's own data")
+    resolved, text = _spec_of(spec, X is not None)
+    arrays = None
+    if X is not None:
+        x = _rows(X)
+        labels, names = _class_labels(y, resolved.model.task)
+        if labels.ndim != 1 or labels.shape[0] != x.shape[0]:
+            raise DataError(f"y: expected one label per row of X, shape ({x.shape[0]},) (got shape {np.shape(y)})")
+        arrays = {TRAIN_ARRAYS: (x, labels, names)}
+    model = train_model(resolved, text, arrays, runs_dir, quiet)
+    for warning in model.metrics.get("warnings") or ():
+        warnings.warn(warning, NnctlWarning, stacklevel=2)
+    return model
+
+
+def train_model(spec: Spec, text: str | None, arrays: dict | None, runs_dir=None, quiet: bool = True) -> Model:
+    """`experiment.train_run` on a checked spec and its arrays ({TRAIN_ARRAYS: (x, y, class names)}),
+    in `runs_dir` or a temporary folder; the run read back as a Model (fit and nnctl.sklearn)."""
+    keep = runs_dir is not None
+    reporter = None if quiet else _Lines(spec.name or "fit")
+    with tempfile.TemporaryDirectory(prefix="nnctl-fit-") as scratch:
+        root = Path(runs_dir) if keep else Path(scratch)
+        try:
+            summary = train_run(spec, config_text=text, runs_root=root, reporter=reporter, command=["nnctl.fit"],
+                                arrays=arrays, pictures=keep)
+        except DivergedError as exc:
+            if keep:
+                raise
+            message = str(exc)
+            cut = message.rfind(". Run kept at ")  # the temporary folder is gone: do not point to it
+            raise DivergedError(message[:cut] if cut > 0 else message) from None
+        except Interrupted:
+            # the CLI's message speaks of signals and `--resume`; a fit's arrays are not in the run to resume
+            kept = f"the run so far is kept under {root} (status interrupted)" if keep else "nothing was kept"
+            raise Interrupted(f"fit interrupted (Ctrl-C): {kept}; call nnctl.fit again") from None
+        return Model._read(Path(summary.run_dir), kept=keep)
+
+
+def load(run_dir: str | os.PathLike) -> Model:
+    """The model of a run folder: one `nnctl train` wrote, `Model.save` wrote, or `runs/latest`.
+
+    Everything is read back as input and checked (RunError naming the file and the fix). An
+    unfinished run gives its parameters so far, with `model.note` saying so.
+    """
+    return Model._read(resolve_run_path(Path(run_dir)), kept=True)
+
+
+# ---------------------------------------------------------------- the model
+
+
+class Model:
+    """A trained network: predict, predict_proba, evaluate, save.
+
+    Attributes (read-only by convention):
+        params: {"W1": (n[1], n[0]), "b1": (n[1], 1), ...}, the course's layout
+        layer_dims: [n_x, n[1], ..., n[L]]; activations: one per layer; loss; task
+        classes: the class of each label 0 .. k-1 (names where the run has them, else the numbers);
+            None for a regression
+        history: [(epoch or iteration, cost)], the recorded costs; history_unit says which
+        metrics: metrics.json (final_cost, train_accuracy or train_rmse, seconds, status, ...)
+        run_dir: the run folder it lives in, or None (fit without runs_dir)
+        note: set when the run is unfinished or diverged
+    """
+
+    def __init__(self, run: Run, files: dict, run_dir: Path | None):
+        self._run, self._files, self.run_dir = run, files, run_dir
+        self.params: dict = run.params
+        self.layer_dims: list = list(run.meta["layer_dims"])
+        self.activations: list = list(run.activations)
+        self.loss: str = loss_of(run)
+        self.task: str = task_of(run)
+        self.metrics: dict = run.metrics
+        self.note: str | None = run.note
+        names = run.meta.get("classes") or []
+        if self.task != "classification":
+            self.classes = None
+        elif names and len(names) == len(class_names(run)):
+            self.classes = np.asarray(names)
+        else:
+            self.classes = np.arange(len(class_names(run)))
+        self.history, self.history_unit = self._history(files.get(COSTS_CSV), run.path / COSTS_CSV)
+
+    @staticmethod
+    def _history(data: bytes | None, path: Path) -> tuple:
+        if data is None:
+            return [], "iteration"
+        try:
+            columns = parse_costs_columns(data.decode("utf-8", "replace").splitlines())
+        except ValueError:
+            raise RunError(f"{path}: not a costs.csv nnctl writes (no 'epoch,cost' or 'iteration,cost' header); train the run again") from None
+        unit, xs = costs_axis(columns)
+        return [(int(i), float(c)) for i, c in zip(xs, columns["cost"])], unit
+
+    @classmethod
+    def _read(cls, run_dir: Path, kept: bool) -> Model:
+        run = load_run(run_dir)
+        files = {}
+        for name in RUN_FILES:
+            path = run_dir / name
+            if path.is_file():  # a regular file, or a link to one (load_run read it so)
+                files[name] = path.read_bytes()
+        if not kept:
+            run.path = Path(run_dir.name)  # the temporary folder is about to go: messages name the run only
+        return cls(run, files, run_dir if kept else None)
+
+    def __repr__(self) -> str:
+        where = f", run_dir={str(self.run_dir)!r}" if self.run_dir else ""
+        return f"Model(layers={self.layer_dims}, activations={self.activations}, task={self.task!r}{where})"
+
+    # ------------------------------------------------------------ facts
+
+    @property
+    def n_features(self) -> int:
+        return self.layer_dims[0]
+
+    @property
+    def input_shape(self) -> list:
+        return list(self._run.meta["preprocessing"]["input_shape"])
+
+    @property
+    def spec(self) -> Spec | None:
+        """The resolved spec (config.resolved.yaml): every choice explicit; None where the run has none."""
+        text = self._files.get(RESOLVED)
+        if text is None:
+            return None
+        try:
+            return spec_from_text(text.decode("utf-8"), self._run.path / RESOLVED)
+        except (UnicodeDecodeError, NnctlError) as exc:
+            raise RunError(f"{self._run.path / RESOLVED}: cannot be read back ({str(exc).splitlines()[0]}); train the run again") from None
+
+    # ------------------------------------------------------------ using it
+
+    def _flat(self, X, normalize: bool = True) -> np.ndarray:
+        """X (n_x, m) for rows of examples, preprocessed as training did: flattened, scaled, normalised."""
+        x = _rows(X)
+        shape = self.input_shape
+        if int(np.prod(x.shape[1:])) != self.n_features or (x.ndim > 2 and list(x.shape[1:]) != shape):
+            raise DataError(
+                f"X: rows of shape {list(x.shape[1:])} ({int(np.prod(x.shape[1:]))} features), but the model takes "
+                f"{self.n_features} features{f' (shape {shape})' if len(shape) > 1 else ''}; give rows laid out like the training data"
+            )
+        dtype = np.dtype(self._run.meta.get("dtype", "float64"))
+        X = flatten(x, self._run.meta["preprocessing"], dtype)  # (n_x, m): the one transpose, as for a file
+        return normalized(self._run, X) if normalize else X
+
+    def output(self, X) -> np.ndarray:
+        """A[L] as (m, units): the output layer for each row of X (probabilities, or the values)."""
+        return outputs(self._run, self._flat(X)).T
+
+    def predict_labels(self, X) -> np.ndarray:
+        """The predicted label 0 .. k-1 of each row (classification), or the value (regression)."""
+        A = outputs(self._run, self._flat(X))
+        if not np.isfinite(A).all():
+            raise RunError(f"{self._run.path}: the network's outputs are not finite numbers (the run diverged); train it again")
+        return HEADS[self.loss].predict(A)
+
+    def predict(self, X) -> np.ndarray:
+        """The predicted class of each row of X (m,), as `classes` names it; a regression's values."""
+        labels = self.predict_labels(X)
+        return labels if self.classes is None else self.classes[labels]
+
+    def predict_proba(self, X) -> np.ndarray:
+        """(m, k): the probability of each class, columns in the order of `classes`."""
+        head = HEADS[self.loss]
+        if head.proba is None:
+            raise RunError(f"{self._run.path}: a regression has no class probabilities; use predict")
+        A = outputs(self._run, self._flat(X))
+        return head.proba(A).T
+
+    def evaluate(self, X, y) -> dict:
+        """The metrics `nnctl evaluate` prints and writes: accuracy (%), precision, recall, F1, the
+        confusion matrix and per-class scores for a classifier; rmse and mae for a regression.
+        y holds class names (as `classes`) or the label numbers 0 .. k-1."""
+        x = _rows(X)
+        labels = np.asarray(y)
+        if labels.ndim == 2 and 1 in labels.shape:
+            labels = labels.ravel()
+        if self.classes is not None and labels.dtype.kind not in "iufb":
+            index = {str(c): i for i, c in enumerate(self.classes)}
+            unknown = sorted({str(v) for v in labels.ravel()} - set(index))
+            if unknown:
+                raise DataError(
+                    f"y: classes {unknown[:5]} are not among the model's {[str(c) for c in self.classes][:10]}; "
+                    "evaluate with labels of the classes it was trained on"
+                )
+            labels = np.array([index[str(v)] for v in labels.ravel()], dtype=np.intp)
+        if labels.ndim != 1 or labels.shape[0] != x.shape[0]:
+            raise DataError(f"y: expected one label per row of X, shape ({x.shape[0]},) (got shape {np.shape(y)})")
+        head = HEADS[self.loss]
+        labels, _ = check_examples("y", x, labels, self.task, lambda: True, list(class_names(self._run)) if self.classes is not None else [],
+                                   head.max_classes or None)
+        if self.task == "classification" and labels.size and int(labels.max()) >= len(class_names(self._run)):
+            raise DataError(f"y: labels beyond the model's {len(class_names(self._run))} classes; evaluate with labels of the classes it was trained on")
+        data = _Examples(self._flat(x, normalize=False), labels.reshape(1, -1))  # score normalises
+        result, _ = score(self._run, data, "X")
+        return result
+
+    # ------------------------------------------------------------ keeping it
+
+    def save(self, run_dir: str | os.PathLike) -> Path:
+        """Write the run folder (spec, resolved spec, reproduce.json, params.h5, metrics.json,
+        costs.csv, and the pictures a kept run has) into `run_dir`, a new or empty folder;
+        `nnctl.load`, `nnctl predict --run`, `nnctl evaluate` and `nnctl report` read it."""
+        path = Path(run_dir)
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            what = "a folder that is not empty" if path.is_dir() else "a file"
+            raise RunError(f"{path}: is {what}; give a new folder to save the model in")
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            for name, data in self._files.items():
+                atomic_write(path / name, data)
+        except OSError as exc:
+            raise RunError(f"{path}: cannot be written ({exc.strerror or exc}); choose another folder") from None
+        return path
+
+
+class _Examples:
+    """What inference.score reads of a dataset: X (n_x, m) and Y (1, m)."""
+
+    def __init__(self, X, Y):
+        self.X, self.Y = X, Y
+
+    @property
+    def m(self) -> int:
+        return self.X.shape[1]
+
+    @property
+    def n_x(self) -> int:
+        return self.X.shape[0]
