@@ -316,3 +316,19 @@ def test_a_step_allocates_no_array_of_the_batch(dtype):
     small, large = _step_peak(256, dtype, True), _step_peak(1024, dtype, True)
     assert large <= 2 * 8192 * itemsize + 8192, large
     assert large <= small + 4096, (small, large)  # independent of the batch size
+
+
+def test_streamed_data_on_the_device_is_the_cpu_run(tmp_path, clusters, fake_gpu):
+    """data.stream: always with device gpu: each batch read on the host and copied over (with its
+    labels through the staged buffers); the same parameters and costs as the CPU reading into memory."""
+    from nnctl.config import load_config
+    from nnctl.experiment import train_run
+
+    done = {}
+    for device, stream in (("cpu", "never"), ("gpu", "always")):
+        spec = load_config(clusters, [f"data.stream={stream}", f"train.device={device}", "data.validation=null",
+                                      "train.early_stopping=null"])
+        done[device] = train_run(spec, runs_root=tmp_path / device).run_dir
+    pa, pb = _params(done["cpu"]), _params(done["gpu"])
+    assert all(pa[k].tobytes() == pb[k].tobytes() for k in pa)
+    assert (Path(done["cpu"]) / "costs.csv").read_text() == (Path(done["gpu"]) / "costs.csv").read_text()
