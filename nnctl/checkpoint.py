@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from nnctl.errors import RunError
+from nnctl.layers import layer_arrays, network_arrays
 from nnctl.layout import CHECKPOINT
 from nnctl.runs import load_params, save_arrays
 from nnctl.training import Batches, Position, Trainer
@@ -146,7 +147,7 @@ def load(run_dir: Path) -> Checkpoint:
         raise RunError(f"{path}: the checkpoint is damaged ({what}); {restart_hint(path)}") from None
     first = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith(("first_layer/", "state/"))}
     optimizer = {k.split("/", 1)[1].replace(".", "/"): v for k, v in arrays.items() if k.startswith("optimizer/")}
-    params = {k: v for k, v in arrays.items() if k[0] in "Wb" and "/" not in k}
+    params = network_arrays(arrays)
     monitor = {k: v for k, v in arrays.items() if k == "validation" or k.startswith("best/")}
     return Checkpoint(params, first, optimizer, arrays.get("loop/order"), position, costs, meta, monitor)
 
@@ -164,7 +165,7 @@ def _number(value, key: str) -> float:
 
 
 def check(ckpt: Checkpoint, path: Path, *, settings_now: dict, run_id, layer_dims, dtype, total_epochs: int,
-          batches_per_epoch: int, m: int, record_every: int) -> None:
+          batches_per_epoch: int, m: int, record_every: int, normalised=()) -> None:
     """Refuse a checkpoint that does not belong to this run, naming what differs: the spec's
     fingerprint, the run it was written by, the parameters' shapes and dtype, the position."""
     meta, hint = ckpt.meta, restart_hint(path)
@@ -189,8 +190,8 @@ def check(ckpt: Checkpoint, path: Path, *, settings_now: dict, run_id, layer_dim
     first = meta.get("first_layer", "primal")
     if first not in FIRST_LAYERS:
         raise RunError(f"{path}: first_layer: expected one of {', '.join(FIRST_LAYERS)} (got {first!r:.40}); {hint}")
-    n, L = layer_dims, len(layer_dims) - 1
-    want = {f"W{l}": (n[l], n[l - 1]) for l in range(1, L + 1)} | {f"b{l}": (n[l], 1) for l in range(1, L + 1)}
+    n = layer_dims
+    want = {key: shape for key, (shape, _) in layer_arrays(n, normalised).items()}
     if first == "dual":
         want |= {"first_layer/W1_0": (n[1], n[0]), "first_layer/C": (n[1], m)}
     arrays = dict(ckpt.params) | {f"first_layer/{k}": v for k, v in ckpt.first_layer.items()}
@@ -204,6 +205,8 @@ def check(ckpt: Checkpoint, path: Path, *, settings_now: dict, run_id, layer_dim
             raise RunError(f"{path}: {key} is {value.dtype} but train.dtype is {np.dtype(dtype)}; {hint}")
         if not np.isfinite(value).all():
             raise RunError(f"{path}: {key} holds values that are not finite; {hint}")
+        if key.startswith("running_var") and not (value >= 0).all():
+            raise RunError(f"{path}: {key} holds negative variances; {hint}")
     extra = sorted(k for k in ckpt.params if k not in want)
     if extra:
         raise RunError(f"{path}: holds {extra[0]}, which layers {list(n)} do not have; {hint}")

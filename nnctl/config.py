@@ -22,6 +22,7 @@ from nnctl.backend import DEVICE_NAMES
 from nnctl.data import ARRAY_PREFIX, BUILTIN_PREFIX, parse_builtin, regular_file
 from nnctl.errors import ConfigError, DataError
 from nnctl.firstlayer import AUTO, FIRST_LAYERS, DualFirstLayer
+from nnctl.layers import BATCH_NORM_EPSILON, BATCH_NORM_MOMENTUM
 from nnctl.network import HEADS, INIT_NAMES, LOSS_NAMES, LOSSES, auto_loss
 from nnctl.optimizers import OPTIMIZER_NAMES, OPTIMIZERS, SCHEDULE_NAMES
 from nnctl.training import SHUFFLES
@@ -115,6 +116,23 @@ class ModelSpec(_Strict):
     allow_symmetry: bool = Field(
         False, description="let init: zeros have hidden layers (the course's demonstration: every hidden unit stays identical)"
     )
+    batch_norm: bool | list[int] = Field(
+        False, description="normalise Z[l] over each mini-batch before the activation: true (every hidden layer) or a list of hidden layer numbers"
+    )
+    batch_norm_momentum: float = Field(
+        BATCH_NORM_MOMENTUM, ge=0, lt=1, description="the course's beta of the running averages: running = beta running + (1 - beta) batch"
+    )
+    batch_norm_epsilon: float = Field(BATCH_NORM_EPSILON, gt=0, description="Z^ = (Z - mu) / sqrt(sigma^2 + epsilon)")
+
+    @field_validator("batch_norm", mode="before")
+    @classmethod
+    def _batch_norm(cls, v):
+        """One message for the union, in words."""
+        if not (isinstance(v, bool) or (isinstance(v, list) and all(isinstance(x, int) and not isinstance(x, bool) for x in v))):
+            raise PydanticCustomError(
+                "batch_norm", "must be true, false or a list of hidden layer numbers such as [1, 2] (got {got})", {"got": _yaml_word(v)}
+            )
+        return v
 
     @model_validator(mode="after")
     def _check(self):
@@ -148,6 +166,18 @@ class ModelSpec(_Strict):
                 "model.loss: mse with a softmax output trains a regression squeezed onto the classes' probabilities, "
                 "not a classifier; use loss: categorical_cross_entropy (or auto)"
             )
+        if isinstance(self.batch_norm, list):
+            wrong = [l for l in self.batch_norm if not 1 <= l < L]
+            if wrong:
+                hidden = f"its hidden layers are 1 to {L - 1}" if L > 2 else "its one hidden layer is 1" if L == 2 else "it has no hidden layers"
+                raise ValueError(
+                    f"model.batch_norm: layer {wrong[0]} is not a hidden layer of this {L}-layer network ({hidden}); "
+                    "batch norm normalises hidden layers, never the input or the output layer"
+                )
+            if len(set(self.batch_norm)) != len(self.batch_norm):
+                raise ValueError(f"model.batch_norm: a layer is named twice ({_yaml_word(self.batch_norm)}); name each once")
+        elif self.batch_norm and L == 1:
+            raise ValueError("model.batch_norm: this network has no hidden layers to normalise; add model.hidden, or batch_norm: false")
         if self.loss == "mse" and self.layer_activations[-1] == "sigmoid":
             raise ValueError(
                 "model.loss: mse with a sigmoid output trains a regression squeezed into (0, 1), not a classifier; "
@@ -159,6 +189,13 @@ class ModelSpec(_Strict):
     def depth(self) -> int:
         """L, the number of layers with parameters."""
         return len(self.layers) - 1 if self.layers is not None else len(self.hidden or []) + 1
+
+    @property
+    def normalised_layers(self) -> list:
+        """The hidden layers batch norm applies to (1-based, as W[l])."""
+        if isinstance(self.batch_norm, list):
+            return sorted(self.batch_norm)
+        return list(range(1, self.depth)) if self.batch_norm else []
 
     @property
     def layer_activations(self) -> list:
@@ -300,6 +337,8 @@ class Spec(_Strict):
     @model_validator(mode="after")
     def _check_dropout(self):
         keep, hidden = self.train.keep_prob, self.model.depth - 1
+        if self.model.batch_norm and self.train.device != "cpu":
+            raise ValueError(f"model.batch_norm: batch norm runs on the CPU only; use device: cpu, or no batch norm on the {self.train.device}")
         if isinstance(keep, list) and len(keep) != hidden:
             raise ValueError(
                 f"train.keep_prob: the network has {hidden} hidden layers, so give {hidden} keep probabilities "
@@ -313,6 +352,11 @@ class Spec(_Strict):
             raise ValueError("train.early_stopping.monitor: a regression has no accuracy; use validation_cost")
         if self.train.dropout and hidden == 0:
             raise ValueError("train.keep_prob: dropout applies to hidden layers and this network has none; use keep_prob: 1")
+        if self.model.batch_norm and self.train.batch_size == 1:
+            raise ValueError(
+                "train.batch_size: 1 example per mini-batch has variance 0, so model.batch_norm would normalise every "
+                "unit to 0 (PyTorch refuses it too); use a batch_size of 2 or more, or model.batch_norm: false"
+            )
         return self
 
     def layer_dims(self, n_x: int, k: int = 2) -> list:
@@ -334,6 +378,7 @@ class Spec(_Strict):
                 "hidden": None,
                 "activations": self.model.layer_activations,
                 "loss": self.model.resolved_loss,
+                "batch_norm": self.model.normalised_layers if self.model.batch_norm else False,
             }
         )
         return self.model_copy(update={"model": model})
@@ -483,7 +528,7 @@ def _format_error(err) -> str:
             f"{path}: use only letters, digits, '_', '.' and '-' (no spaces or slashes), "
             f"e.g. {re.sub(r'[^A-Za-z0-9_.-]+', '-', str(err.get('input'))).strip('-') or 'run'!r} (got {err.get('input')!r})"
         )
-    if kind in ("boolean_for_number", "keep_prob"):
+    if kind in ("boolean_for_number", "keep_prob", "batch_norm"):
         return f"{path}: {err['msg']}"
     if kind == "string_too_long" and loc == ["name"]:
         return f"{path}: at most {MAX_NAME} characters, so that the run folder's name fits the file system; use a shorter name (got {len(err.get('input'))} characters)"

@@ -554,6 +554,11 @@ def shapes_table(table, title: str) -> None:
         f"Z[l] = W[l] A[l-1] + b[l], A[l] = g[l](Z[l]); memory: W, b ({size_text(table.parameter_bytes)}) "
         f"and Z, A for m examples ({size_text(table.activation_bytes)}); training adds dW, db, dZ of the same shapes."
     ))
+    if any(r.normalised for r in table.rows):
+        console.print(Text(
+            "γ, β: a batch-normalised layer, Z[l] = W[l] A[l-1], Z~[l] = γ[l] (Z[l] - μ) / sqrt(σ² + ε) + β[l] (no b[l]); "
+            "its memory holds the running averages of μ and σ² too."
+        ))
 
 
 def run_facts(f) -> None:

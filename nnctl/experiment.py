@@ -32,6 +32,7 @@ from nnctl.data import ARRAY_PREFIX, Dataset, Normalization, arrays_sha256, read
 from nnctl.errors import DataError, DivergedError, Interrupted, RunError
 from nnctl.firstlayer import choose_first_layer
 from nnctl.layout import BOUNDARY_PNG, CHECKPOINT, COSTS_CSV, COSTS_PNG, METRICS, PARAMS, REPRODUCE, RESOLVED, SPEC, Status
+from nnctl.layers import batch_norm_meta
 from nnctl.metrics import Summary, evaluate_dataset, model_warnings, reproduce_info, write_costs_csv
 from nnctl.network import HEADS, initialize_parameters, predict_proba
 from nnctl.optimizers import OPTIMIZERS, SCHEDULES, epoch_rate, make_optimizer
@@ -219,6 +220,11 @@ class _Run:
         return np.dtype(self.spec.train.dtype)
 
     @property
+    def epsilon(self) -> float:
+        """Batch norm's epsilon (the default where no layer is normalised)."""
+        return self.resolved.model.batch_norm_epsilon
+
+    @property
     def mini_batch(self) -> bool:
         return self.spec.train.batch_size is not None and self.spec.train.batch_size < self.train.m
 
@@ -298,11 +304,26 @@ def _load(spec: Spec, run_dir, resume: bool, arrays: dict | None = None) -> _Run
     resolved = resolved.model_copy(update={"data": resolved.data.model_copy(update={"normalize": inputs.normalization.method})})
     run = _Run(spec, train, test, layer_dims, resolved, resume=resume,
                validation=inputs.validation, normalization=inputs.normalization)
+    _check_batch_norm(run)
     run.own_dir = run_dir is None  # a sweep's trial gets its directory from the sweep; `latest` stays
     run.run_dir = None if run_dir is None else Path(run_dir)
     if resume:
         _check_belongs(run)
     return run
+
+
+def _check_batch_norm(run: _Run) -> None:
+    """A batch of one example has variance 0: refuse a spec whose batches (the last one too) can be that."""
+    if not run.resolved.model.normalised_layers:
+        return
+    m, size = run.train.m, run.spec.train.batch_size if run.mini_batch else run.train.m
+    if m % size == 1:
+        which = "the training set is one example" if m == 1 else f"the last mini-batch of {m} examples in batches of {size} is one example"
+        near = [s for s in (size - 1, size + 1, size - 2, size + 2) if 2 <= s < m and m % s != 1][:2]
+        fix = "use more examples" if m == 1 else "use train.batch_size: " + " or ".join(map(str, near)) if near else f"use train.batch_size: {m} (the full batch)"
+        raise DataError(
+            f"{run.spec.data.train}: model.batch_norm: {which}, whose variance is 0, so batch norm cannot normalise it; {fix}"
+        )
 
 
 def _recorded(run_dir: Path) -> dict:
@@ -355,6 +376,7 @@ def _check_belongs(run: _Run) -> None:
     checkpoint.check(
         ckpt, path, settings_now=settings_now, run_id=run.run_id, layer_dims=run.layer_dims, dtype=run.dtype,
         total_epochs=run.spec.train.epoch_count, batches_per_epoch=batches.count, m=run.train.m, record_every=run.spec.train.record_every,
+        normalised=run.resolved.model.normalised_layers,
     )
     sessions = ckpt.meta.get("sessions", [])
     if not (isinstance(sessions, list) and len(sessions) <= 100_000 and all(
@@ -414,7 +436,8 @@ def _preflight(run: _Run, runs_root) -> None:
     dropout = Dropout(keep_probs_per_layer(t.keep_prob, len(run.layer_dims) - 1), t.dropout_masks, t.seed).layers if t.dropout else ()
     in_memory = [d.m for d in (run.train, run.test, run.validation) if d is not None and isinstance(d.X, np.ndarray)]
     preflight(run.layer_dims, run.train.m, run.dtype, run.path, root, available_memory(), _optimizer_arrays(run.spec), _batch_sizes(run),
-              resume=run.resume, dropout_layers=dropout, l2=t.l2 > 0, initial=True, eval_m=max(in_memory, default=0))
+              resume=run.resume, dropout_layers=dropout, l2=t.l2 > 0, initial=True, eval_m=max(in_memory, default=0),
+              batch_norm_layers=run.resolved.model.normalised_layers)
 
 
 def _open_run_dir(run: _Run, config_text, runs_root, command, held: ExitStack) -> None:
@@ -428,6 +451,7 @@ def _open_run_dir(run: _Run, config_text, runs_root, command, held: ExitStack) -
         "preprocessing": run.train.preprocessing,
         "dtype": spec.train.dtype,
         "total_iterations": spec.train.epoch_count,
+        **batch_norm_meta(run.resolved.model),
     }
     if run.resume:
         _check_same_data(run.run_dir, run.train, run.test)
@@ -457,7 +481,7 @@ def _open_run_dir(run: _Run, config_text, runs_root, command, held: ExitStack) -
 
 def _fresh_params(run: _Run) -> dict:
     m = run.spec.model
-    return initialize_parameters(run.layer_dims, m.init, m.init_scale, make_rng(run.spec), run.dtype)
+    return initialize_parameters(run.layer_dims, m.init, m.init_scale, make_rng(run.spec), run.dtype, run.resolved.model.normalised_layers)
 
 
 def _initialise(run: _Run):
@@ -473,12 +497,13 @@ def _initialise(run: _Run):
     dropout = Dropout(keep_probs_per_layer(t.keep_prob, len(run.layer_dims) - 1), t.dropout_masks, t.seed) if t.dropout else None
     trainer = Trainer(params, X, Y, run.activations, run.resolved.model.loss, path=run.path,
                       dual_state=ckpt.first_layer if ckpt else None, optimizer=optimizer, batch_size=batch_size,
-                      l2=t.l2, dropout=dropout, backend=run.backend)
+                      l2=t.l2, dropout=dropout, batch_norm_momentum=run.resolved.model.batch_norm_momentum,
+                      batch_norm_epsilon=run.epsilon, backend=run.backend)
     run.setup_seconds = time.perf_counter() - t0
     batches = Batches(run.train.m, batch_size, t.shuffle, t.seed)
     if run.validation is not None:
         run.monitor = ValidationMonitor(trainer, run.validation, run.resolved.model.loss, run.activations,
-                                        run.resolved.model.task, early=t.early_stopping,
+                                        run.resolved.model.task, early=t.early_stopping, epsilon=run.epsilon,
                                         unit="epoch" if run.mini_batch else "iteration")
     if ckpt is not None:
         checkpoint.restore(ckpt, trainer, batches, run.run_dir / CHECKPOINT, run.monitor)
@@ -571,19 +596,20 @@ def _best(run: _Run):
 def _evaluate(run: _Run, params, result) -> dict:
     metrics = {"status": result.status, "started": run.started}
     in_memory = isinstance(run.train.X, np.ndarray)  # a streamed file is not read whole again for these checks
-    warnings = model_warnings(params, run.activations, run.train, run.resolved.model.task, run.spec.train.learning_rate) if in_memory else []
+    warnings = model_warnings(params, run.activations, run.train, run.resolved.model.task, run.spec.train.learning_rate,
+                              run.epsilon) if in_memory else []
     if warnings:
         metrics["warnings"] = warnings
     if result.status == Status.DIVERGED:
         return metrics
     for label, data in (("train", run.train), ("test", run.test), ("validation", run.validation)):
         if data is not None:
-            for key, value in evaluate_dataset(params, run.activations, data, run.resolved.model.loss).items():
+            for key, value in evaluate_dataset(params, run.activations, data, run.resolved.model.loss, run.epsilon).items():
                 metrics[f"{label}_{key}"] = value
     if run.pictures and run.train.n_x == 2 and run.resolved.model.task == "classification" and isinstance(run.train.X, np.ndarray):
         plot_decision_boundary(
             run.run_dir / BOUNDARY_PNG,
-            lambda P: HEADS[run.resolved.model.loss].predict(predict_proba(P, params, run.activations)),
+            lambda P: HEADS[run.resolved.model.loss].predict(predict_proba(P, params, run.activations, run.epsilon)),
             run.train.X,
             run.train.Y,
             f"{run.spec.name}: decision boundary",

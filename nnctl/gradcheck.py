@@ -7,7 +7,8 @@ L2 term when the spec has one). The verdict is the course's relative difference
 
     ||grad - gradapprox||_2 / (||grad||_2 + ||gradapprox||_2)
 
-per layer (W[l] and b[l] together) and over every parameter checked. Its reading: below 1e-7
+per layer (W[l] and b[l] together; W[l], gamma[l] and beta[l] on a batch-normalised layer, whose
+cost is the training mode's, over the batch) and over every parameter checked. Its reading: below 1e-7
 great, above 1e-3 almost surely a bug, in between worth a closer look. Always in float64 (epsilon =
 1e-7 would be below float32's resolution). Dropout is refused: its cost changes with every mask,
 so the course says to check backprop without it, then add it.
@@ -15,10 +16,12 @@ so the course says to check backprop without it, then add it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from nnctl.layers import BATCH_NORM_EPSILON
 from nnctl.network import compute_cost, forward
 from nnctl.training import Trainer
 
@@ -63,7 +66,8 @@ def relative_difference(grad, approx) -> float:
 
 
 def gradient_check(params, X, Y, activations, loss, l2: float = 0.0, epsilon: float = EPSILON,
-                   max_per_layer: int | None = None, seed: int = 0, reference_cost=None) -> GradCheck:
+                   max_per_layer: int | None = None, seed: int = 0, reference_cost=None,
+                   batch_norm_epsilon: float = BATCH_NORM_EPSILON) -> GradCheck:
     """Check the Trainer's gradients of `params` on X (n_x, m), Y (1, m) against central differences.
 
     `reference_cost(params)`: another J to differentiate (default: nnctl's, from Z[L] with logaddexp).
@@ -75,10 +79,11 @@ def gradient_check(params, X, Y, activations, loss, l2: float = 0.0, epsilon: fl
     a generator seeded with `seed` (every one of the course's small networks is checked whole).
     """
     X = np.asarray(X, np.float64)
-    Y = np.asarray(Y, np.float64).reshape(1, -1)
+    Y = np.asarray(Y, np.float64)
+    Y = Y.reshape(1, -1) if Y.ndim == 1 else Y
     work = {k: np.array(v, dtype=np.float64) for k, v in params.items()}
     L = len(activations)
-    trainer = Trainer(work, X, Y, activations, loss, learning_rate=1.0, l2=l2)
+    trainer = Trainer(work, X, Y, activations, loss, learning_rate=1.0, l2=l2, batch_norm_epsilon=batch_norm_epsilon)
     with np.errstate(all="ignore"):
         trainer.forward()
         trainer.backward()
@@ -88,16 +93,19 @@ def gradient_check(params, X, Y, activations, loss, l2: float = 0.0, epsilon: fl
     def cost() -> float:
         if reference_cost is not None:
             return float(reference_cost(work))
-        Zs, As = forward(X, work, activations)
+        Zs, As = forward(X, work, activations, training=True, epsilon=batch_norm_epsilon)
         return compute_cost(Zs[-1], As[-1], Y, loss, work, l2)
 
+    sizes = dict.fromkeys(range(1, L + 1), 0)  # numbers each layer trains (W1, b1, gamma2, ...: the layout's names end in l)
+    for name, start, stop, _ in trainer.optimizer.layout:
+        sizes[int(re.search(r"[0-9]+$", name).group())] += stop - start
     rng = np.random.default_rng(seed)
     result = GradCheck(epsilon=epsilon, m=X.shape[1])
     all_g, all_a = [], []
     offset = 0
     with np.errstate(all="ignore"):
         for l in range(1, L + 1):
-            size = work[f"W{l}"].size + work[f"b{l}"].size
+            size = sizes[l]
             index = np.arange(offset, offset + size)
             if max_per_layer is not None and size > max_per_layer:
                 index = np.sort(rng.choice(index, max_per_layer, replace=False))
@@ -127,6 +135,11 @@ def check_spec(spec, examples: int = 8, random_data: bool = False, max_per_layer
 
     if spec.train.dropout:
         raise ConfigError(f"{where}: train.keep_prob: {DROPOUT_REFUSAL}")
+    if spec.model.batch_norm and examples < 2:
+        raise ConfigError(
+            f"{where}: model.batch_norm: one example has variance 0, so every normalised unit is 0 and every "
+            "gradient before it is 0: nothing to check; use --examples 2 or more"
+        )
     rng = np.random.default_rng(np.random.SeedSequence(spec.train.seed, spawn_key=(4,)))
     if random_data:
         from nnctl.data import peek_n_x
@@ -143,6 +156,6 @@ def check_spec(spec, examples: int = 8, random_data: bool = False, max_per_layer
         n_x = train.n_x
     resolved = spec.resolved(spec.layer_dims(n_x))
     m = spec.model
-    params = initialize_parameters(resolved.model.layers, m.init, m.init_scale, make_rng(spec), np.float64)
+    params = initialize_parameters(resolved.model.layers, m.init, m.init_scale, make_rng(spec), np.float64, resolved.model.normalised_layers)
     return gradient_check(params, X, Y, resolved.model.activations, resolved.model.loss, spec.train.l2,
-                          max_per_layer=max_per_layer, seed=spec.train.seed)
+                          max_per_layer=max_per_layer, seed=spec.train.seed, batch_norm_epsilon=m.batch_norm_epsilon)

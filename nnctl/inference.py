@@ -103,7 +103,7 @@ def outputs(run: Run, X) -> np.ndarray:
             k = min(BLOCK, m - start)
             block[:, :k] = X[:, start : start + k]
             block[:, k:] = 0
-            out[:, start : start + k] = predict_proba(block, run.params, run.activations)[:, :k]
+            out[:, start : start + k] = predict_proba(block, run.params, run.activations, run.epsilon)[:, :k]
     return out
 
 
@@ -438,7 +438,7 @@ def score(run: Run, data, source: str):
 def _quiet_predict(P, run):
     """The predicted label of each point (p,)."""
     with np.errstate(all="ignore"):
-        return HEADS[loss_of(run)].predict(predict_proba(P, run.params, run.activations))
+        return HEADS[loss_of(run)].predict(predict_proba(P, run.params, run.activations, run.epsilon))
 
 
 def write_evaluation(run: Run, result: dict, data, source_given: bool) -> dict:

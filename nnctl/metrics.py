@@ -10,6 +10,7 @@ import numpy as np
 from nnctl import __version__
 from nnctl.atomic import atomic_write
 from nnctl.data import Dataset
+from nnctl.layers import BATCH_NORM_EPSILON
 from nnctl.layout import RESOLVED
 from nnctl.network import LOSSES, predict_proba
 from nnctl.resources import blas_info
@@ -40,12 +41,12 @@ class Summary:
     warnings: list | None = None  # a degenerate model: what it does and the likely cause
 
 
-def evaluate_dataset(params, activations, data: Dataset, loss: str) -> dict:
-    """The loss's score: accuracy (%) for classification, RMSE for regression."""
+def evaluate_dataset(params, activations, data: Dataset, loss: str, epsilon: float = BATCH_NORM_EPSILON) -> dict:
+    """The loss's score: accuracy (%) for classification, RMSE for regression (batch norm: inference mode)."""
     if not isinstance(data.X, np.ndarray):  # streamed from its file (nnctl.stream): block by block
-        AL = np.concatenate([predict_proba(X, params, activations) for _, X in data.X.blocks()], axis=1)
+        AL = np.concatenate([predict_proba(X, params, activations, epsilon) for _, X in data.X.blocks()], axis=1)
     else:
-        AL = predict_proba(data.X, params, activations)
+        AL = predict_proba(data.X, params, activations, epsilon)
     return LOSSES[loss].score(AL, data.Y)
 
 
@@ -95,14 +96,14 @@ CONSTANT = 1e-6  # outputs that differ by less than this (relative) across all e
 UNSCALED = 100.0  # inputs larger than this in magnitude were most likely not scaled
 
 
-def model_warnings(params, activations, data: Dataset, task: str, learning_rate: float) -> list:
+def model_warnings(params, activations, data: Dataset, task: str, learning_rate: float, epsilon: float = BATCH_NORM_EPSILON) -> list:
     """What is degenerate about a trained model, on its training examples, with the likely cause:
     one constant output for every example (dead ReLUs, saturated units), only ever one class,
     a regression no better than the mean of its targets. [] for a healthy model."""
     from nnctl.network import forward
 
     with np.errstate(all="ignore"):
-        _, As = forward(data.X, params, activations)
+        _, As = forward(data.X, params, activations, epsilon=epsilon)
         AL = As[-1]
         if not np.isfinite(AL).all():
             return []

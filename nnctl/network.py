@@ -18,6 +18,7 @@ import numpy as np
 
 from nnctl.activations import ACTIVATIONS
 from nnctl.backend import namespace
+from nnctl.layers import BATCH_NORM_EPSILON, depth, kind_of, normalised_layers
 
 # ---------------------------------------------------------------- inits
 
@@ -36,8 +37,10 @@ INITS: dict[str, Init] = {
 INIT_NAMES = tuple(INITS)
 
 
-def initialize_parameters(layer_dims, init="xavier", scale=0.01, rng=None, dtype=np.float64):
+def initialize_parameters(layer_dims, init="xavier", scale=0.01, rng=None, dtype=np.float64, batch_norm=()):
     """Small random weights break the symmetry between hidden units; biases start at zero.
+    Layers in `batch_norm` get gamma = 1, beta = 0 and running averages mean 0, variance 1 instead
+    of b (nnctl.layers); the draws of W are the same either way.
 
     `rng` is an `np.random.Generator`, or an `np.random.RandomState` to draw exactly as the
     course's notebooks did (`np.random.seed(s)` then one `randn` per layer, in order).
@@ -51,12 +54,12 @@ def initialize_parameters(layer_dims, init="xavier", scale=0.01, rng=None, dtype
         n, n_prev = layer_dims[l], layer_dims[l - 1]
         W = row.scale(rng.standard_normal((n, n_prev)), n_prev, scale) if row.random else np.zeros((n, n_prev))
         params[f"W{l}"] = W.astype(dtype, copy=False)
-        params[f"b{l}"] = np.zeros((n, 1), dtype=dtype)
+        for a in kind_of(l, batch_norm)[1:]:
+            params[f"{a.name}{l}"] = np.full(a.shape(n, n_prev), a.fill, dtype=dtype)
     return params
 
 
-def layer_count(params) -> int:
-    return len(params) // 2
+layer_count = depth
 
 
 # ---------------------------------------------------------------- losses (the output heads)
@@ -205,19 +208,68 @@ def output_dZ(ZL, AL, Y, activation, loss):
 # ---------------------------------------------------------------- propagation
 
 
-def forward(X, params, activations, dropout=None):
+def batch_norm_forward(Z, gamma, beta, epsilon=BATCH_NORM_EPSILON, running=None):
+    """Z~ = gamma Z^ + beta with Z^ = (Z - mu) / sqrt(sigma^2 + epsilon), Z (n[l], m).
+
+    Training mode (`running` None): mu and sigma^2 are the batch's, the variance biased (over m).
+    Inference: `running` = (mean, variance), the running averages kept during training.
+    Returns (Z~, Z^, 1 / sqrt(sigma^2 + epsilon), mu, sigma^2).
+    """
+    if running is None:
+        mu = Z.mean(axis=1, keepdims=True)  # (n[l], 1)
+        var = np.square(Z - mu).mean(axis=1, keepdims=True)
+    else:
+        mu, var = running
+    inv_std = 1.0 / np.sqrt(var + epsilon)
+    Zhat = (Z - mu) * inv_std
+    return gamma * Zhat + beta, Zhat, inv_std, mu, var
+
+
+def batch_norm_backward(dZt, Zhat, inv_std, gamma):
+    """(dZ, dgamma, dbeta) from dZ~ (n[l], m), in the units backward's dZ has (m times the
+    derivative of the mean cost): dbeta = (1/m) sum dZ~, dgamma = (1/m) sum dZ~ Z^ and, since
+    mu and sigma^2 depend on every column,
+    dZ = gamma / sqrt(sigma^2 + epsilon) (dZ~ - dbeta - Z^ dgamma)."""
+    m = dZt.shape[1]
+    dbeta = dZt.sum(axis=1, keepdims=True) / m
+    dgamma = (dZt * Zhat).sum(axis=1, keepdims=True) / m
+    return gamma * inv_std * (dZt - dbeta - Zhat * dgamma), dgamma, dbeta
+
+
+def update_running_averages(params, stats, momentum, m):
+    """running = beta running + (1 - beta) batch, in place, for each layer's batch (mu, sigma^2)
+    in `stats`; the variance made unbiased (m / (m - 1)) first, as PyTorch's BatchNorm1d does."""
+    for l, (mu, var) in stats.items():
+        params[f"running_mean{l}"] *= momentum
+        params[f"running_mean{l}"] += (1 - momentum) * mu
+        params[f"running_var{l}"] *= momentum
+        params[f"running_var{l}"] += (1 - momentum) * var * (m / (m - 1))
+    return params
+
+
+def forward(X, params, activations, dropout=None, *, training=False, epsilon=BATCH_NORM_EPSILON, stats=None):
     """Forward propagation. Returns (Zs, As) with As[0] = X and As[L] the output; Zs[0] is None.
 
     Z[l] = W[l] A[l-1] + b[l]   # (n[l], m), b broadcast over the m columns
     A[l] = g[l](Z[l])
     With `dropout` {l: (D[l], keep_prob[l])} (hidden layers only): A[l] = A[l] * D[l] / keep_prob[l].
+    A batch-normalised layer (gamma{l} in params): Z[l] = W[l] A[l-1], then Zs[l] is
+    Z~[l] = gamma Z^ + beta (see batch_norm_forward), over the batch when `training`, with the
+    running averages otherwise; `stats`, a dict, receives each layer's batch (mu, sigma^2).
     """
     L = layer_count(params)
+    normalised = normalised_layers(params)
     dropout = dropout or {}
     Zs, As = [None], [X]
     for l in range(1, L + 1):
         Z = params[f"W{l}"] @ As[l - 1]
-        Z += params[f"b{l}"]
+        if l in normalised:
+            running = None if training else (params[f"running_mean{l}"], params[f"running_var{l}"])
+            Z, _, _, mu, var = batch_norm_forward(Z, params[f"gamma{l}"], params[f"beta{l}"], epsilon, running)
+            if training and stats is not None:
+                stats[l] = (mu, var)
+        else:
+            Z += params[f"b{l}"]
         A = ACTIVATIONS[activations[l - 1]].forward(Z)
         if l in dropout:
             D, keep = dropout[l]
@@ -228,23 +280,31 @@ def forward(X, params, activations, dropout=None):
     return Zs, As
 
 
-def backward(Y, params, Zs, As, activations, loss, l2=0.0, dropout=None):
+def backward(Y, params, Zs, As, activations, loss, l2=0.0, dropout=None, epsilon=BATCH_NORM_EPSILON):
     """Backward propagation; returns grads {"dW1", "db1", ...} of the mean cost.
 
     dW[l] = (1/m) dZ[l] A[l-1]^T + (lambda/m) W[l]     # (n[l], n[l-1]); lambda = `l2`
     db[l] = (1/m) sum over columns of dZ[l]
     dA[l-1] = W[l]^T dZ[l] (times D[l-1] / keep_prob with dropout), then dZ[l-1] = dA[l-1] * g'(Z[l-1]).
+    A batch-normalised layer (training mode: the batch's statistics, recomputed from A[l-1]) gives
+    dgamma[l], dbeta[l] and passes dZ[l] = d(W[l] A[l-1]) on (batch_norm_backward).
     """
     L = layer_count(params)
+    normalised = normalised_layers(params)
     m = Y.shape[1]
     dropout = dropout or {}
     grads = {}
     dZ = output_dZ(Zs[L], As[L], Y, activations[L - 1], loss)
     for l in range(L, 0, -1):
+        if l in normalised:
+            Z = params[f"W{l}"] @ As[l - 1]
+            _, Zhat, inv_std, _, _ = batch_norm_forward(Z, params[f"gamma{l}"], params[f"beta{l}"], epsilon)
+            dZ, grads[f"dgamma{l}"], grads[f"dbeta{l}"] = batch_norm_backward(dZ, Zhat, inv_std, params[f"gamma{l}"])
         grads[f"dW{l}"] = (dZ @ As[l - 1].T) / m
         if l2:
             grads[f"dW{l}"] += l2 / m * params[f"W{l}"]
-        grads[f"db{l}"] = dZ.sum(axis=1, keepdims=True) / m
+        if l not in normalised:
+            grads[f"db{l}"] = dZ.sum(axis=1, keepdims=True) / m
         if l > 1:
             dA_prev = params[f"W{l}"].T @ dZ  # (n[l-1], m)
             g = ACTIVATIONS[activations[l - 2]]
@@ -259,14 +319,17 @@ def backward(Y, params, Zs, As, activations, loss, l2=0.0, dropout=None):
 
 
 def update_parameters(params, grads, learning_rate):
-    """W := W - alpha dW, in place (gradient descent; see nnctl.optimizers for the others)."""
+    """W := W - alpha dW, in place (gradient descent; see nnctl.optimizers for the others).
+    Arrays without a gradient (batch norm's running averages) are state, left as they are."""
     for key, value in params.items():
-        value -= learning_rate * grads["d" + key]
+        if "d" + key in grads:
+            value -= learning_rate * grads["d" + key]
     return params
 
 
-def predict_proba(X, params, activations):
+def predict_proba(X, params, activations, epsilon=BATCH_NORM_EPSILON):
     """The network's output A[L] (units, m): P(label 1) for a sigmoid output, the k classes'
-    probabilities for a softmax one, a value otherwise."""
-    _, As = forward(X, params, activations)
+    probabilities for a softmax one, a value otherwise. Inference mode: batch norm uses the
+    running averages, so each example's output is its own, whatever the batch."""
+    _, As = forward(X, params, activations, epsilon=epsilon)
     return As[-1]

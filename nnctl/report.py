@@ -231,7 +231,7 @@ def collect_run(path, evaluate: bool = True) -> RunFacts:
 
     facts.m = _int(metrics.get("m")) or data_m(_str(data.get("train")))
     if facts.layers:
-        facts.shapes = shape_table(facts.layers, facts.activations, facts.m, facts.dtype)
+        facts.shapes = shape_table(facts.layers, facts.activations, facts.m, facts.dtype, _batch_norm_layers(facts))
 
     for split in SPLITS:
         score = {k: _num(metrics.get(f"{split}_{k}")) for k in ("accuracy", "rmse", "cost")}
@@ -256,6 +256,13 @@ def collect_run(path, evaluate: bool = True) -> RunFacts:
     if evaluate and facts.status != "running":
         _evaluation(facts, params_meta)
     return facts
+
+
+def _batch_norm_layers(facts: RunFacts) -> list:
+    """The normalised layers the resolved spec names (read back: only hidden layer numbers count)."""
+    bn = (facts.resolved.get("model") or {}).get("batch_norm") if isinstance(facts.resolved.get("model"), dict) else None
+    L = len(facts.layers) - 1
+    return [l for l in bn if isinstance(l, int) and not isinstance(l, bool) and 1 <= l < L] if isinstance(bn, list) else []
 
 
 def _params_meta(facts: RunFacts) -> dict:
@@ -457,7 +464,7 @@ def _decision(facts: RunFacts, run) -> None:
     head = HEADS[loss_of(run)]
     # the predicted label of each point (a regression's output read against 0.5, as before)
     read = head.predict if head.proba is not None else (lambda A: (A[0] > 0.5).astype(int))
-    facts.decision = (normalized(run, train.X), train.Y, lambda P: read(predict_proba(P, run.params, run.activations)))
+    facts.decision = (normalized(run, train.X), train.Y, lambda P: read(predict_proba(P, run.params, run.activations, run.epsilon)))
 
 
 # ---------------------------------------------------------------- the page

@@ -10,6 +10,7 @@ import numpy as np
 
 from nnctl.errors import RunError
 from nnctl.firstlayer import FIRST_LAYERS
+from nnctl.layers import parameter_count
 
 
 from nnctl.memory import available_memory, format_bytes  # noqa: E402,F401  (MemAvailable, rlimits and cgroups)
@@ -19,7 +20,7 @@ _size = format_bytes  # 1536 -> '1.5 KiB'
 
 
 def memory_estimate(layer_dims, m: int, itemsize: int, path: str, optimizer_arrays: int = 0, batch_sizes=(), *,
-                    dropout_layers=(), l2: bool = False, initial: bool = False, eval_m: int = 0) -> dict:
+                    dropout_layers=(), l2: bool = False, initial: bool = False, eval_m: int = 0, batch_norm_layers=()) -> dict:
     """Bytes the run's arrays take, by kind: what `Trainer` allocates, from the shapes alone, and
     (keyword arguments) what the run holds beside it.
 
@@ -31,13 +32,14 @@ def memory_estimate(layer_dims, m: int, itemsize: int, path: str, optimizer_arra
     largest layer's draw (`randn` in float64 and its scaled copy, e.g. `randn(...) * scale`);
     `eval_m`: the examples of the largest data set given a full forward pass at the end of the run
     (model checks, evaluation, validation) while the Trainer still exists: Z[l] and A[l] (n[l], eval_m)
-    of every layer.
+    of every layer. `batch_norm_layers`: gamma, beta in the vectors, the running averages beside
+    them, and Z^[l] with a scratch array (n[l], batch) in every buffer.
     """
     n = layer_dims
-    weights = sum(n[l] * n[l - 1] + n[l] for l in range(1, len(n)))
+    weights, state = parameter_count(n, batch_norm_layers)
     per_example = 2 * sum(n[1:]) + n[-1]  # A[l], dZ[l] and Z[L]
     per_dropout = sum(n[l] for l in dropout_layers) * (2 * itemsize + 8)  # D[l], fwd[l]; the uniform draw in float64
-    est = {"parameters and gradients": 2 * weights * itemsize}
+    est = {"parameters and gradients": (2 * weights + state) * itemsize}
     if initial:
         largest = max(n[l] * n[l - 1] for l in range(1, len(n)))
         est["initial parameters and their draw"] = weights * itemsize + 2 * largest * 8
@@ -49,6 +51,8 @@ def memory_estimate(layer_dims, m: int, itemsize: int, path: str, optimizer_arra
         est["mini-batch buffers"] = sum((per_example + n[0] + n[-1]) * b for b in batch_sizes) * itemsize
         if dropout_layers:
             est["dropout masks"] = per_dropout * sum(batch_sizes)
+    if batch_norm_layers:
+        est["batch norm Z^ and scratch"] = 2 * sum(n[l] for l in batch_norm_layers) * (sum(batch_sizes) or m) * itemsize
     if optimizer_arrays:
         est["optimizer state"] = optimizer_arrays * weights * itemsize
     if l2:
@@ -74,7 +78,7 @@ def preflight(layer_dims, m: int, dtype, path: str, root: Path, free: int, optim
             f"the network's arrays need about {_size(need)} ({parts}) but only {_size(free)} of memory is "
             f"available; use train.dtype: float32, fewer examples or smaller layers"
         )
-    weights = sum(layer_dims[l] * layer_dims[l - 1] + layer_dims[l] for l in range(1, len(layer_dims)))
+    weights = sum(parameter_count(layer_dims, more.get("batch_norm_layers", ())))
     extra = FIRST_LAYERS[path].saved_elements(layer_dims[1], layer_dims[0], m)
     # params.h5, checkpoint.h5 (with the optimizer's moments) and its temporary, pictures
     disk = 3 * (weights * (1 + optimizer_arrays) + extra) * itemsize + (2 << 20)

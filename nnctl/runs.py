@@ -22,6 +22,7 @@ import numpy as np
 from nnctl import __version__
 from nnctl.atomic import atomic_path, atomic_write
 from nnctl.errors import RunError
+from nnctl.layers import batch_norm_epsilon, layer_arrays, network_arrays
 
 from nnctl.layout import CHECKPOINT, LATEST, METRICS, PARAMS, RESOLVED  # the names live in one place
 
@@ -248,13 +249,24 @@ def validate_run_files(path, params: dict, meta: dict) -> None:
         raise bad("preprocessing.input_shape", f"{shape} holds {size} values but the first layer takes {dims[0]}")
     if not (_is_number(pre.get("scale")) and pre["scale"] > 0):
         raise bad("preprocessing.scale", f"expected a positive number (got {pre.get('scale')!r:.40})")
-    for l in range(1, L + 1):
-        for key, want in ((f"W{l}", (dims[l], dims[l - 1])), (f"b{l}", (dims[l], 1))):
-            value = params.get(key)
-            if value is None:
-                raise bad(key, "missing")
-            if value.shape != want or value.dtype.kind != "f":
-                raise bad(key, f"expected a float array of shape {want} (got {value.dtype} {value.shape})")
+    bn = meta.get("batch_norm", {"layers": []})
+    if not (isinstance(bn, dict) and isinstance(bn.get("layers"), list)
+            and all(isinstance(l, int) and not isinstance(l, bool) and 1 <= l < L for l in bn["layers"])):
+        raise bad("batch_norm.layers", f"expected a list of hidden layer numbers 1 to {L - 1} (got {bn!r:.80})")
+    if bn["layers"] and not (_is_number(bn.get("epsilon")) and bn["epsilon"] > 0):
+        raise bad("batch_norm.epsilon", f"expected a positive number (got {bn.get('epsilon')!r:.40})")
+    want_arrays = layer_arrays(dims, bn["layers"])
+    for key, (want, row) in want_arrays.items():
+        value = params.get(key)
+        if value is None:
+            raise bad(key, "missing")
+        if value.shape != want or value.dtype.kind != "f":
+            raise bad(key, f"expected a float array of shape {want} (got {value.dtype} {value.shape})")
+        if row.name == "running_var" and not (value >= 0).all():  # NaN fails too: its square root would be a warning
+            raise bad(key, "expected variances, numbers >= 0")
+    extra = sorted(set(network_arrays(params)) - set(want_arrays))
+    if extra:
+        raise bad(extra[0], f"not an array of layers {dims}{' with batch norm on ' + str(bn['layers']) if bn['layers'] else ''}")
 
 
 @dataclass
@@ -269,6 +281,11 @@ class Run:
     @property
     def activations(self) -> list:
         return self.meta["activations"]
+
+    @property
+    def epsilon(self) -> float:
+        """Batch norm's epsilon, for inference with the running averages."""
+        return batch_norm_epsilon(self.meta)
 
 
 def resolve_run_path(path) -> Path:
@@ -347,7 +364,7 @@ def load_run(path) -> Run:
     else:
         raise RunError(f"{path}: the run has no {PARAMS} and no {CHECKPOINT} (unfinished or failed run); train it again")
     validate_run_files(source, params, meta)
-    return Run(path=path, params=params, meta=meta, metrics=metrics, note=note, normalization=load_normalization(source, meta))
+    return Run(path=path, params=network_arrays(params), meta=meta, metrics=metrics, note=note, normalization=load_normalization(source, meta))
 
 
 def load_normalization(path, meta: dict):

@@ -2,12 +2,16 @@
 
 For layer l of a network with sizes n[0] = n_x, n[1], ..., n[L] and m examples:
 W[l] is (n[l], n[l-1]), b[l] is (n[l], 1), Z[l] = W[l] A[l-1] + b[l] and A[l] = g[l](Z[l]) are (n[l], m).
-Layer 0 is the input: A[0] = X, (n_x, m). Pure functions of the sizes; no data is read here.
+Layer 0 is the input: A[0] = X, (n_x, m). A batch-normalised layer has no b[l]: its b[l] cell
+shows gamma[l], beta[l] (n[l], 1), and its parameters count gamma and beta, its memory the running averages too.
+Pure functions of the sizes; no data is read here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from nnctl.layers import kind_of
 
 
 @dataclass
@@ -22,6 +26,7 @@ class LayerRow:
     parameters: int
     parameter_bytes: int
     activation_bytes: int | None  # Z[l] and A[l] (A[0] = X alone) for the m examples
+    normalised: bool = False  # batch norm: gamma, beta (and running averages) instead of b
 
 
 @dataclass
@@ -46,8 +51,9 @@ class ShapeTable:
         return sum(r.activation_bytes for r in self.rows)
 
 
-def shape_table(layer_dims, activations, m: int | None, dtype: str = "float64") -> ShapeTable:
-    """The table for sizes [n_x, n[1], ..., n[L]], one activation per layer 1..L, and m examples."""
+def shape_table(layer_dims, activations, m: int | None, dtype: str = "float64", normalised=()) -> ShapeTable:
+    """The table for sizes [n_x, n[1], ..., n[L]], one activation per layer 1..L, and m examples;
+    `normalised`: the batch-normalised layers."""
     itemsize = 4 if dtype == "float32" else 8
     n = [int(v) for v in layer_dims]
     acts = list(activations or [])
@@ -58,7 +64,8 @@ def shape_table(layer_dims, activations, m: int | None, dtype: str = "float64") 
         )
     ]
     for l in range(1, len(n)):
-        count = n[l] * n[l - 1] + n[l]
+        sizes = [(a.shape(n[l], n[l - 1])[0] * a.shape(n[l], n[l - 1])[1], a.trained) for a in kind_of(l, normalised)]
+        count = sum(size for size, trained in sizes if trained)  # trained; the running averages are state
         rows.append(
             LayerRow(
                 l=l,
@@ -69,8 +76,9 @@ def shape_table(layer_dims, activations, m: int | None, dtype: str = "float64") 
                 Z=(n[l], m) if m else None,
                 A=(n[l], m) if m else None,
                 parameters=count,
-                parameter_bytes=count * itemsize,
+                parameter_bytes=sum(size for size, _ in sizes) * itemsize,
                 activation_bytes=2 * n[l] * m * itemsize if m else None,
+                normalised=l in normalised,
             )
         )
     return ShapeTable(rows=rows, m=m, itemsize=itemsize, dtype=dtype)
@@ -100,7 +108,7 @@ def table_rows(table: ShapeTable) -> list:
         memory = r.parameter_bytes + (r.activation_bytes or 0)
         out.append(
             [
-                str(r.l), str(r.n), r.activation, shape_text(r.W), shape_text(r.b), shape_text(r.Z),
+                str(r.l), str(r.n), r.activation, shape_text(r.W), ("γ, β " if r.normalised else "") + shape_text(r.b), shape_text(r.Z),
                 shape_text(r.A), f"{r.parameters:,}" if r.l else "—",
                 size_text(memory if (r.l or r.activation_bytes is not None) else None),
             ]
@@ -141,4 +149,5 @@ def spec_shapes(spec, n_x: int | None, where="the spec") -> ShapeTable:
 
     k = peek_classes(spec.data.train) if n_x is not None and spec.model.task == "classification" else 2
     spec = spec.for_classes(k)
-    return shape_table(spec.layer_dims(n_x or 0, k), spec.model.layer_activations, data_m(spec.data.train), spec.train.dtype)
+    return shape_table(spec.layer_dims(n_x or 0, k), spec.model.layer_activations, data_m(spec.data.train), spec.train.dtype,
+                       spec.model.normalised_layers)

@@ -19,8 +19,10 @@ import numpy as np
 
 from nnctl.activations import ACTIVATIONS
 from nnctl.backend import NumpyBackend, namespace
+from nnctl.batchnorm import BatchNormStep
 from nnctl.layout import Status
 from nnctl.firstlayer import FIRST_LAYERS, choose_first_layer, choose_path, gram  # noqa: F401 (re-exported)
+from nnctl.layers import BATCH_NORM_EPSILON, BATCH_NORM_MOMENTUM, kind_of, normalised_layers
 from nnctl.network import LOSSES
 from nnctl.optimizers import Optimizer
 
@@ -231,11 +233,14 @@ class Trainer:
     Regularisers: `l2` (lambda) adds lambda/(2m) sum ||W[l]||^2 to the cost and (lambda/m) W[l] to
     each dW[l], m the examples of the batch (as the course and scikit-learn do); `dropout` (a
     nnctl.regularization.Dropout) masks hidden activations in forward and their gradients in backward.
+    Batch norm: the layers whose params hold gamma{l} (nnctl.layers), each through a BatchNormStep;
+    beta[l] takes b[l]'s place in the vector and in forward/backward, gamma[l] follows it.
     """
 
     def __init__(self, params, X, Y, activations, loss, learning_rate=None, path="primal", dual_state=None,
                  *, optimizer: Optimizer | None = None, batch_size: int | None = None, l2: float = 0.0,
-                 dropout=None, backend=None):
+                 dropout=None, batch_norm_momentum: float = BATCH_NORM_MOMENTUM, batch_norm_epsilon: float = BATCH_NORM_EPSILON,
+                 backend=None):
         self.params, self.X, self.Y = params, X, Y
         # where the math runs (nnctl.backend): NumPy, or a device; `xp` is its array namespace
         self.be = be = backend or NumpyBackend()
@@ -246,8 +251,10 @@ class Trainer:
         self.L = L = len(activations)
         n_x, m = X.shape
         self.m = m
+        normalised = normalised_layers(params)
         self.W = [None] + [params[f"W{l}"] for l in range(1, L + 1)]
-        self.b = [None] + [params[f"b{l}"] for l in range(1, L + 1)]
+        shift = [None] + [f"beta{l}" if l in normalised else f"b{l}" for l in range(1, L + 1)]  # what is added to Z[l]
+        self.b = [None] + [params[shift[l]] for l in range(1, L + 1)]
         self.n = n = [n_x] + [W.shape[0] for W in self.W[1:]]
         self.dtype = X.dtype
         self.stream = X if hasattr(X, "next_batch") else None  # examples read from disk (nnctl.stream)
@@ -281,11 +288,12 @@ class Trainer:
                 B.add_dropout(self.dropout.layers)
         self.path = path
         self.first = FIRST_LAYERS[path](self.W[1], X, dual_state)
-        # Every trained array, in the course's order W1 (or C), b1, W2, b2, ..., is a view of one
-        # parameter vector, and every gradient a view of one gradient vector: the optimizer's
-        # step is a few whole-vector operations, whatever the depth.
-        pieces = [(self.first.trained_name, self.first.trained), ("b1", self.b[1])]
-        pieces += [(f"{k}{l}", arr) for l in range(2, L + 1) for k, arr in (("W", self.W[l]), ("b", self.b[l]))]
+        # Every trained array, in the course's order W1 (or C), b1, W2, b2, ... (nnctl.layers' order
+        # within a layer), is a view of one parameter vector, and every gradient a view of one
+        # gradient vector: the optimizer's step is a few whole-vector operations, whatever the depth.
+        pieces = [(self.first.trained_name, self.first.trained)]
+        pieces += [(f"{a.name}{l}", params[f"{a.name}{l}"]) for l in range(1, L + 1) for a in kind_of(l, normalised)
+                   if a.trained and (a.name, l) != ("W", 1)]
         dtype = self.W[1].dtype
         # on a device, `params` stays on the host: views of a host copy of the vector that
         # materialize() brings up to date
@@ -310,13 +318,20 @@ class Trainer:
             self.W[1] = views["W1"][0]
             params["W1"] = host["W1"]
         self.dW = [None, None] + [views[f"W{l}"][1] for l in range(2, L + 1)]
-        self.db = [None] + [views[f"b{l}"][1] for l in range(1, L + 1)]
+        self.db = [None] + [views[shift[l]][1] for l in range(1, L + 1)]
         for l in range(1, L + 1):
-            self.b[l] = views[f"b{l}"][0]
-            params[f"b{l}"] = host[f"b{l}"]
+            self.b[l] = views[shift[l]][0]
+            params[shift[l]] = host[shift[l]]
             if l > 1:
                 self.W[l] = views[f"W{l}"][0]
                 params[f"W{l}"] = host[f"W{l}"]
+        self.bn = {}
+        if normalised and be.device:
+            raise ValueError(f"batch norm runs on the CPU only; use device: cpu (got device: {be.name})")
+        for l in normalised:
+            params[f"gamma{l}"] = views[f"gamma{l}"][0]
+            self.bn[l] = BatchNormStep(*views[f"gamma{l}"], params[f"running_mean{l}"], params[f"running_var{l}"],
+                                       batch_norm_momentum, batch_norm_epsilon)
         self.optimizer = (optimizer or Optimizer(learning_rate)).bind([(n, a.shape) for n, a in pieces], dtype, be)
         self._decay = [None] + [be.empty(W.shape, W.dtype) for W in self.W[1:]] if self.l2 else None  # (lambda/m) W[l]
         # bias + activation as one kernel where the backend has one (hidden layers: Z[l] is A[l])
@@ -415,6 +430,8 @@ class Trainer:
                 self.first.forward(B.A[0], Z)
             else:
                 xp.matmul(self.W[l], B.fwd[l - 1], out=Z)
+            if l in self.bn:  # Z := gamma Z^ over the batch; beta is added as b is
+                self.bn[l].forward(Z)
             if l == self.L and self.out_fused is not None:  # the cost and dZ[L] come with it
                 self.out_fused(Z, self.b[l], B.A[l], B.Y, B.dZ[l], self._ensure_costs(), 1.0 / B.m)
             elif self.fused[l] is not None:
@@ -490,6 +507,8 @@ class Trainer:
             if not scaled:
                 self.db[l] /= m
                 total += be.total(self.db[l])
+            if l in self.bn:  # db[l] is dbeta; dZ~[l] becomes dZ[l] of W[l] A[l-1]
+                total += self.bn[l].backward(dZ, self.db[l])
             if l == 1:
                 dW = self.first.gradient(dZ, B.A[0], 1 if scaled else m)
                 if not scaled:

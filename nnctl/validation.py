@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from nnctl.layers import BATCH_NORM_EPSILON
 from nnctl.network import HEADS, LOSSES, compute_cost, forward
 
 MONITORS = {"validation_cost": -1.0, "validation_accuracy": 1.0}  # the sign that makes larger better
 
 
 class ValidationMonitor:
-    def __init__(self, trainer, data, loss: str, activations, task: str, reporter=None, early=None, unit="iteration"):
+    def __init__(self, trainer, data, loss: str, activations, task: str, reporter=None, early=None, unit="iteration",
+                 epsilon: float = BATCH_NORM_EPSILON):
         self.trainer, self.data, self.loss, self.activations, self.task = trainer, data, loss, activations, task
+        self.epsilon = epsilon  # batch norm's: the validation set goes through in inference mode
         self.reporter, self.early, self.unit = reporter, early, unit
         self.rows: list = []  # (epoch, cost, accuracy or nan)
         self.best_value: float | None = None  # in the monitored quantity's own units
@@ -42,7 +45,7 @@ class ValidationMonitor:
         else:
             params = self.trainer.materialize()
         with np.errstate(all="ignore"):
-            Zs, As = forward(X, params, self.activations)
+            Zs, As = forward(X, params, self.activations, epsilon=self.epsilon)
             cost = compute_cost(Zs[-1], As[-1], Y, self.loss)
             # the predicted class (A[L] > 0.5, or the most probable of k) against the label
             acc = LOSSES[self.loss].score(As[-1], labels)["accuracy"] if self.task == "classification" else float("nan")

@@ -277,6 +277,35 @@ def truncate(name):
     return edit
 
 
+def bn_run_then(edit):
+    """A finished run of GOOD with model.batch_norm: true (params.h5 holds gamma1, beta1, running_*1), then `edit(params.h5)`."""
+
+    def write(path):
+        from nnctl.config import load_config
+        from nnctl.experiment import train_run
+
+        course_h5(path.parent / "train.h5")
+        (path.parent / "bn.yaml").write_text(GOOD.replace("hidden: [3]", "hidden: [3], batch_norm: true"))
+        summary = train_run(load_config(path.parent / "bn.yaml"), runs_root=path.parent / "runs")
+        Path(summary.run_dir).rename(path)
+        with h5py.File(path / "params.h5", "r+") as f:
+            edit(f)
+
+    return write
+
+
+def _negative_variance(f):
+    f["running_var1"][0, 0] = -1.0
+
+
+def _bias_beside_beta(f):
+    f["b1"] = np.zeros((3, 1))
+
+
+def _no_gamma(f):
+    del f["gamma1"]
+
+
 def trained_then(*edits):
     """A finished run (trained_run), then each edit(run) applied: the attacks on files read back."""
 
@@ -869,6 +898,37 @@ CASES += [
          "Error: {tmp}/s: is a sweep, not a run; resume it with: nnctl sweep --resume {tmp}/s"),
     Case("runs show of a sweep folder whose trials have not run", {"s": sweep_dir()}, ["runs", "show", "{tmp}/s"],
          "Error: {tmp}/s: is a sweep, not a run, and none of its trials has finished; nnctl sweep --resume {tmp}/s"),
+    # ---- batch normalisation (docs/batch-norm.md)
+    Case("batch_norm naming the output layer", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "model.batch_norm=[2]"],
+         "Error: {tmp}/c.yaml (with --set model.batch_norm=[2]): model.batch_norm: layer 2 is not a hidden layer of this 2-layer network "
+         "(its one hidden layer is 1); batch norm normalises hidden layers, never the input or the output layer"),
+    Case("batch_norm of a number", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "model.batch_norm=1"],
+         "Error: {tmp}/c.yaml (with --set model.batch_norm=1): model.batch_norm: must be true, false or a list of hidden layer numbers "
+         "such as [1, 2] (got 1)"),
+    Case("batch_norm without hidden layers", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "model.hidden=[]", "--set", "model.batch_norm=true"],
+         "Error: {tmp}/c.yaml (with --set model.hidden=[] --set model.batch_norm=true): model.batch_norm: this network has no hidden "
+         "layers to normalise; add model.hidden, or batch_norm: false"),
+    Case("batch_norm with mini-batches of one example", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "model.batch_norm=true",
+                                                                   "--set", "train.iterations=null", "--set", "train.epochs=2", "--set", "train.batch_size=1"],
+         "Error: {tmp}/c.yaml (with --set model.batch_norm=true --set train.iterations=null --set train.epochs=2 --set train.batch_size=1): "
+         "train.batch_size: 1 example per mini-batch has variance 0, so model.batch_norm would normalise every unit to 0 (PyTorch refuses "
+         "it too); use a batch_size of 2 or more, or model.batch_norm: false"),
+    Case("batch_norm whose last mini-batch is one example", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "model.batch_norm=true",
+                                                                       "--set", "train.iterations=null", "--set", "train.epochs=2", "--set", "train.batch_size=7"],
+         "Error: {tmp}/train.h5: model.batch_norm: the last mini-batch of 8 examples in batches of 7 is one example, whose variance is 0, "
+         "so batch norm cannot normalise it; use train.batch_size: 6 or 5"),
+    Case("gradient check of a batch-normalised spec on one example", cfg(GOOD),
+         ["gradcheck", "{tmp}/c.yaml", "--set", "model.batch_norm=true", "--examples", "1"],
+         "Error: {tmp}/c.yaml: model.batch_norm: one example has variance 0, so every normalised unit is 0 and every gradient "
+         "before it is 0: nothing to check; use --examples 2 or more"),
+    Case("batch_norm_momentum of 1", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "model.batch_norm_momentum=1"],
+         "Error: {tmp}/c.yaml (with --set model.batch_norm_momentum=1): model.batch_norm_momentum: must be less than 1 (got 1)"),
+    Case("params.h5 with a negative running variance", {"run": bn_run_then(_negative_variance)}, ["evaluate", "{tmp}/run"],
+         "Error: {tmp}/run/params.h5: running_var1: expected variances, numbers >= 0; the file is damaged or not written by nnctl, so train the run again"),
+    Case("params.h5 with b1 beside a batch-normalised layer's beta1", {"run": bn_run_then(_bias_beside_beta)}, ["evaluate", "{tmp}/run"],
+         "Error: {tmp}/run/params.h5: b1: not an array of layers [48, 3, 1] with batch norm on [1]; the file is damaged or not written by nnctl, so train the run again"),
+    Case("params.h5 of a batch-normalised run without gamma1", {"run": bn_run_then(_no_gamma)}, ["evaluate", "{tmp}/run"],
+         "Error: {tmp}/run/params.h5: gamma1: missing; the file is damaged or not written by nnctl, so train the run again"),
     Case("a test file whose class list is in another order than the training file's",
          {"c.yaml": "data: {train: train.h5, test: test.h5}\nmodel: {hidden: [3]}\ntrain: {learning_rate: 0.1, iterations: 5}\n",
           "train.h5": plain_h5(x=np.eye(4), y=np.array([0, 1, 0, 1]), classes=np.array([b"cat", b"dog"])),

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from nnctl.activations import ACTIVATION_NAMES
 from nnctl.config import Spec, dump_spec, parse_yaml, validate
 from nnctl.errors import ConfigError
-from nnctl.network import backward, forward, initialize_parameters, update_parameters
+from nnctl.network import backward, forward, initialize_parameters, update_parameters, update_running_averages
 from nnctl.training import Trainer
 from test_network import gradient_check
 
@@ -23,7 +23,8 @@ keys = st.sampled_from(
     ["data", "model", "train", "name", "runs_dir", "sweep", "train.learning_rate", "train.iterations", "train.seed",
      "model.hidden", "model.layers", "model.init", "model.activations", "model.hidden_activation", "train.dtype",
      "data.train", "data.test", "model.loss", "train.first_layer", "bogus", "model.init_scale",
-     "train.epochs", "train.batch_size", "train.optimizer", "train.decay", "train.shuffle", "train.beta1", "train.time_interval"]
+     "train.epochs", "train.batch_size", "train.optimizer", "train.decay", "train.shuffle", "train.beta1", "train.time_interval",
+     "model.batch_norm", "model.batch_norm_momentum", "model.batch_norm_epsilon"]
 )
 
 
@@ -121,6 +122,36 @@ def test_trainer_step_equals_course_math(shape, path):
     trainer.materialize()
     for k in ref:
         np.testing.assert_allclose(params[k], ref[k], rtol=1e-10, atol=1e-13)
+
+
+@settings(max_examples=40, deadline=None)
+@given(shapes, st.sampled_from(["primal", "dual"]), st.data())
+def test_trainer_step_with_batch_norm_equals_course_math(shape, path, data):
+    """The same with batch norm on a drawn set of hidden layers: three Trainer steps against the
+    pure forward (training mode), backward, update and running averages; `m` >= 2 (one example
+    has no variance, refused by the spec)."""
+    n_x, hidden, m, act, seed = shape
+    assume(hidden and m >= 2)
+    normalised = data.draw(st.lists(st.integers(1, len(hidden)), min_size=1, unique=True))
+    rng = np.random.default_rng(seed)
+    dims = [n_x, *hidden, 1]
+    acts = [act] * len(hidden) + ["sigmoid"]
+    ref = initialize_parameters(dims, "he", rng=rng, batch_norm=normalised)
+    params = {k: v.copy() for k, v in ref.items()}
+    X = rng.standard_normal((n_x, m))
+    Y = (rng.random((1, m)) > 0.5).astype(float)
+    trainer = Trainer(params, X, Y, acts, "cross_entropy", 0.3, path, batch_norm_momentum=0.7)
+    with np.errstate(all="ignore"):  # a softmax hidden layer of one unit is the constant 1: variance 0, as the math says
+        for _ in range(3):
+            trainer.forward()
+            assert trainer.backward_and_update()
+            stats = {}
+            Zs, As = forward(X, ref, acts, training=True, stats=stats)
+            update_parameters(ref, backward(Y, ref, Zs, As, acts, "cross_entropy"), 0.3)
+            update_running_averages(ref, stats, 0.7, m)
+    trainer.materialize()
+    for k in ref:
+        np.testing.assert_allclose(params[k], ref[k], rtol=1e-8, atol=1e-10, err_msg=k)
 
 
 def test_yaml_dump_is_plain_yaml():
