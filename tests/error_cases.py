@@ -536,6 +536,9 @@ CASES = [
          patches={"nnctl.backend.BACKENDS": {"cpu": None, "gpu": no_cupy}}),
     Case("unknown device", cfg(GOOD), ["train", "{tmp}/c.yaml", "--device", "tpu"],
          "Error: {tmp}/c.yaml (with --set train.device=tpu): train.device: must be 'cpu' or 'gpu' (got 'tpu')"),
+    Case("batch norm on the GPU", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "model.batch_norm=true", "--device", "gpu"],
+         "Error: {tmp}/c.yaml (with --set model.batch_norm=true --set train.device=gpu): model.batch_norm: batch norm runs on the "
+         "CPU only; use device: cpu, or no batch norm on the gpu"),
     Case("dual path on the GPU", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "train.first_layer=dual", "--device", "gpu"],
          "Error: {tmp}/c.yaml (with --set train.first_layer=dual --set train.device=gpu): train.first_layer: dual runs on the CPU only; "
          "use auto or primal with device: gpu"),
