@@ -127,21 +127,27 @@ def load(run_dir: Path) -> Checkpoint:
     except RunError:
         raise RunError(f"{path}: cannot be read (truncated or damaged); {restart_hint(path)}") from None
     try:
+        # the loop's position is required whole: a default would resume somewhere else without a word
         steps = _whole(meta["iterations"], "iterations")
-        epoch = _whole(meta.get("epoch", steps), "epoch")
-        position = Position(epoch=epoch, batch=_whole(meta.get("batch", 0), "batch"), steps=steps, cost_sum=_number(meta.get("cost_sum", 0.0), "cost_sum"))
+        position = Position(epoch=_whole(meta["epoch"], "epoch"), batch=_whole(meta["batch"], "batch"), steps=steps,
+                            cost_sum=_number(meta["cost_sum"], "cost_sum"))
         raw = np.asarray(arrays.get("costs", np.zeros((0, COST_COLUMNS))), dtype=np.float64)
         if raw.ndim != 2 or raw.shape[1] not in (2, COST_COLUMNS):
             raise ValueError(f"costs: expected rows of {COST_COLUMNS} numbers (got shape {raw.shape})")
         costs = [(int(r[0]), float(r[1]), int(r[2]), float(r[3])) if len(r) == COST_COLUMNS else (int(r[0]), float(r[1]), int(r[0]), np.nan) for r in raw]
         if not all(np.isfinite(c[1]) for c in costs):
             raise ValueError("costs: a recorded cost is not a finite number")
-        _number(meta.get("learning_rate", 1.0), "learning_rate")
-        if not isinstance(meta.get("batches", {}), dict):
+        _number(meta["learning_rate"], "learning_rate")
+        if not isinstance(meta["batches"], dict):
             raise ValueError("batches: expected an object")
-        for key in [k for k in arrays if k.startswith(("first_layer/", "state/", "optimizer/", "loop/"))]:
+        if "optimizer/t" not in arrays:
+            raise KeyError("optimizer/t")
+        for key in [k for k in arrays if k.startswith(("first_layer/", "state/", "optimizer/", "loop/", "best/", "normalize/"))]:
             if arrays[key].dtype.kind not in "fiu":
                 raise ValueError(f"{key}: expected numbers (got {arrays[key].dtype})")
+            if arrays[key].dtype.kind == "f" and not np.isfinite(arrays[key]).all():
+                # NaN in a stored moment is a damaged file, not a diverged run: training never stores one
+                raise ValueError(f"{key} holds values that are not finite numbers, which training never stores")
     except (KeyError, TypeError, ValueError, OverflowError) as exc:
         what = f"{exc.args[0]} missing" if isinstance(exc, KeyError) else str(exc)
         raise RunError(f"{path}: the checkpoint is damaged ({what}); {restart_hint(path)}") from None
@@ -165,9 +171,11 @@ def _number(value, key: str) -> float:
 
 
 def check(ckpt: Checkpoint, path: Path, *, settings_now: dict, run_id, layer_dims, dtype, total_epochs: int,
-          batches_per_epoch: int, m: int, record_every: int, normalised=()) -> None:
+          batches_per_epoch: int, m: int, record_every: int, normalised=(), rate=None, shuffled: bool = False) -> None:
     """Refuse a checkpoint that does not belong to this run, naming what differs: the spec's
-    fingerprint, the run it was written by, the parameters' shapes and dtype, the position."""
+    fingerprint, the run it was written by, the parameters' shapes and dtype, the position, and
+    that its parts agree: the optimizer's t is the steps taken, a mid-epoch position has its order,
+    the learning rate is the one the spec's schedule gives there (`rate(epoch)`)."""
     meta, hint = ckpt.meta, restart_hint(path)
     fp = meta.get("fingerprint")
     if not isinstance(fp, str):
@@ -226,6 +234,31 @@ def check(ckpt: Checkpoint, path: Path, *, settings_now: dict, run_id, layer_dim
             f"{path}: its cost curve (recorded at epochs {got[:3]}{'...' if len(got) > 3 else ''}, {len(got)} in all) does not "
             f"match its position, epoch {pos.epoch}, recording every {record_every}; {hint}"
         )
+    t = ckpt.optimizer.get("t")
+    if t is None or np.ndim(t) != 0 or int(t) != pos.steps:
+        raise RunError(
+            f"{path}: the optimizer's step count t is {None if t is None else np.asarray(t).tolist()!r:.40} but the checkpoint is "
+            f"at step {pos.steps}: they are saved together, so the file was edited or damaged (Adam's bias correction "
+            f"depends on t); {hint}"
+        )
+    if batches_per_epoch > 1 and pos.batch:  # in the middle of an epoch: its order of the examples is needed
+        order = ckpt.order
+        if order is None or np.ndim(order) != 1 or order.shape[0] != m or order.dtype.kind not in "iu" or \
+                not np.array_equal(np.sort(order), np.arange(m)):
+            raise RunError(
+                f"{path}: loop/order: expected this epoch's order of the {m} examples (a permutation of 0 to {m - 1}) "
+                f"to resume at batch {pos.batch} of epoch {pos.epoch}; {hint}"
+            )
+    if batches_per_epoch > 1 and shuffled and not (ckpt.meta.get("batches") or {}):
+        raise RunError(f"{path}: batches: the shuffling generator's state is missing, so the next epochs' orders would differ; {hint}")
+    if rate is not None:
+        epoch = pos.epoch if pos.batch or pos.epoch == 0 else pos.epoch - 1  # the epoch whose rate was in use
+        want, got = rate(epoch), ckpt.meta["learning_rate"]
+        if not abs(got - want) <= 1e-12 * abs(want):
+            raise RunError(
+                f"{path}: learning_rate is {got:g} but the run's spec gives {want:g} at epoch {epoch}: the checkpoint "
+                f"was edited; {hint}"
+            )
 
 
 def restore(ckpt: Checkpoint, trainer: Trainer, batches: Batches, path: Path = Path(CHECKPOINT), monitor=None) -> None:

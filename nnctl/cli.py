@@ -332,11 +332,9 @@ def predict(
         display.say(f"Note: {trained.note}", err=True)
     fmt = "json" if as_json else "csv" if as_csv else "table"
     if not is_image_model(trained):  # rows of features: CSV or a data file
-        preds = predict_rows(trained, paths)
-        display.predictions(preds, class_names(trained), trained.path, fmt, task_of(trained))
-        failed = sum(p.error is not None for p in preds)
+        total, failed = display.prediction_stream(predict_rows(trained, paths), class_names(trained), trained.path, fmt, task_of(trained))
         if failed:
-            raise NnctlError(f"{failed} of {len(preds)} rows have no finite output")
+            raise NnctlError(f"{failed} of {total} rows have no finite output")
         return
     files = find_images(paths)
     if not files:

@@ -17,6 +17,7 @@ import math
 import os
 import stat
 import tempfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -433,6 +434,17 @@ def read_array(f, key: str, path, *copies) -> np.ndarray:
         raise DataError(f"{path}: the array '{key}' cannot be read ({reason}); the file is damaged, write it again") from None
 
 
+def read_block(ds, start: int, stop: int, path, key: str) -> np.ndarray:
+    """Rows start..stop-1 of an HDF5 array; a chunk that cannot be read (a damaged gzip chunk, a
+    truncated file) is a DataError naming the array and the rows, never a traceback."""
+    stop = min(stop, ds.shape[0])
+    try:
+        return np.asarray(ds[start:stop])
+    except (OSError, ValueError, TypeError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"{path}: the array '{key}' cannot be read at rows {start} to {stop - 1} ({reason}); the file is damaged, write it again") from None
+
+
 def _decode(names) -> list:
     """Class names as text; bytes that are not UTF-8 are shown as \\xNN rather than failing."""
     return [n.decode("utf-8", "backslashreplace") if isinstance(n, bytes) else str(n) for n in np.asarray(names).ravel()]
@@ -491,19 +503,37 @@ def read_mat(path, role: str = "train"):
 
     try:
         arrays = scipy.io.loadmat(str(path))
-    except (ValueError, TypeError, OSError, NotImplementedError, MemoryError) as exc:
+    except (ValueError, TypeError, OSError, NotImplementedError, MemoryError, EOFError, IndexError, zlib.error) as exc:
+        # zlib.error: a damaged compressed variable (save -v7 compresses)
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(f"{path}: cannot be read as a MATLAB file ({reason}); save it again (MATLAB: save -v7)") from None
     for x_key, y_key in MAT_LAYOUTS[role]:
         if x_key in arrays and y_key in arrays:
-            x, y = np.asarray(arrays[x_key]), np.asarray(arrays[y_key])
+            x, y = _mat_array(path, x_key, arrays[x_key]), _mat_array(path, y_key, arrays[y_key])
             if x.ndim == 1:
                 x = x.reshape(-1, 1)
+            if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
+                raise DataError(f"{path}: {x_key}: {x.shape}, no examples; expected a matrix of one example per row")
+            if y.size != x.shape[0]:
+                raise DataError(f"{path}: {y_key}: {y.size} labels for the {x.shape[0]} rows of {x_key}; expected one label per row")
             return x, y
     held = ", ".join(f"{k} {np.shape(v)}" for k, v in arrays.items() if not k.startswith("__")) or "nothing"
     raise DataError(
         f"{path}: no known MATLAB layout: expected 'X'/'y' (training) and optionally 'Xval'/'yval' (test); the file holds: {held}"
     )
+
+
+def _mat_array(path, key: str, value) -> np.ndarray:
+    """A variable of a MATLAB file as a dense array of numbers, or a DataError naming it."""
+    import scipy.sparse
+
+    if scipy.sparse.issparse(value):
+        raise DataError(f"{path}: {key}: a sparse matrix; save it as a full one (MATLAB: {key} = full({key}); save -v7)")
+    if not isinstance(value, np.ndarray) or value.dtype.kind not in "iufb":
+        what = f"a {value.dtype} array" if isinstance(value, np.ndarray) else type(value).__name__
+        what = {"O": "a cell array or struct", "U": "text", "S": "text", "V": "a struct"}.get(getattr(value, "dtype", np.dtype("O")).kind, what)
+        raise DataError(f"{path}: {key}: {what}, not numbers; save {key} as a numeric matrix")
+    return value
 
 
 def open_h5(path):

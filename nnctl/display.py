@@ -14,27 +14,87 @@ from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.segment import Segment
 from rich.text import Text
 
 from nnctl.training import Reporter
 from nnctl.stopping import format_cost
 from nnctl.runs import rerun_command
+from nnctl.text import CONTROL, strip_controls, visible
+
+
+# ---------------------------------------------------------------- the boundary for text from outside
+#
+# Every string nnctl prints may hold text from outside (file, folder, class and spec names, CSV
+# headers, values read back from run files and sweep plans). Two layers keep it text:
+# - SafeConsole: markup, emoji codes and highlighting are off, so "[bold]" or "[/x]" is printed as
+#   typed (never a MarkupError), and every control character left in the text it writes is dropped
+#   (ESC, OSC 8, CSI, \r, C1, bidi overrides): only Rich's own styles and cursor moves reach the terminal.
+# - cell()/line()/SafeTable: text from outside is shown with its control characters as visible
+#   escapes (nnctl.text.visible), so a name keeps its information and the table its widths.
+
+
+class SafeConsole(Console):
+    """A Rich console that prints text as text; see above."""
+
+    def __init__(self, **kwargs):
+        super().__init__(markup=False, emoji=False, highlight=False, **kwargs)
+
+    def _render_buffer(self, buffer) -> str:
+        # the last step before the terminal: Rich's control segments (cursor moves of a live
+        # display) are its own; every other segment is text and loses its control characters
+        return super()._render_buffer(
+            segment if segment.control else Segment(strip_controls(segment.text), segment.style, segment.control) for segment in buffer
+        )
+
+
+def cell(value) -> Text:
+    """A table cell or line from anything (str() of it), control characters made visible."""
+    if isinstance(value, Text):
+        plain = visible(value.plain, keep_newlines=True)
+        return value if plain == value.plain else Text(plain, style=value.style)
+    return Text(visible(value, keep_newlines=True))
+
+
+def line(text, style: str = "") -> Text:
+    """One printed line whose parts may come from outside: control characters visible, no markup."""
+    return Text(visible(text, keep_newlines=True), style=style)
+
+
+class SafeTable(Table):
+    """A Rich table whose title, headers and cells go through cell()."""
+
+    def __init__(self, *headers, title=None, **kwargs):
+        super().__init__(*map(cell, headers), title=None if title is None else cell(title), **kwargs)
+
+    def add_column(self, header="", *args, **kwargs):
+        return super().add_column(cell(header), *args, **kwargs)
+
+    def add_row(self, *renderables, **kwargs):
+        return super().add_row(*(r if r is None or not isinstance(r, (str, Text)) else cell(r) for r in renderables), **kwargs)
 
 
 def out_console() -> Console:
-    console = Console(highlight=False, soft_wrap=True)
+    console = SafeConsole(soft_wrap=True)
     if not console.is_terminal and "COLUMNS" not in os.environ:
-        console = Console(highlight=False, soft_wrap=True, width=160)  # logs: keep table rows whole
+        console = SafeConsole(soft_wrap=True, width=160)  # logs: keep table rows whole
     return console
 
 
 def err_console() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    return SafeConsole(stderr=True, soft_wrap=True)
 
 
 def say(text: str, err: bool = False) -> None:
-    """One plain line (no markup) on stdout or stderr."""
-    (err_console() if err else out_console()).print(Text(text))
+    """One plain line (no markup, control characters visible) on stdout or stderr."""
+    (err_console() if err else out_console()).print(line(text))
+
+
+def json_line(obj) -> str:
+    """One JSON line for scripts: as json.dumps(ensure_ascii=False), with the control characters
+    JSON leaves raw (C1, bidi overrides, line separators) written as \\u escapes, so the line is
+    safe on a terminal and decodes to the very same strings."""
+    return CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(obj, ensure_ascii=False))
 
 
 # ---------------------------------------------------------------- training progress
@@ -42,7 +102,7 @@ def say(text: str, err: bool = False) -> None:
 
 class _RateColumn(ProgressColumn):
     def render(self, task):
-        return Text(f"{task.speed:,.0f} it/s" if task.speed else "… it/s", style="cyan")
+        return line(f"{task.speed:,.0f} it/s" if task.speed else "… it/s", style="cyan")
 
 
 class RichReporter(Reporter):
@@ -54,7 +114,7 @@ class RichReporter(Reporter):
     def on_start(self, total, start):
         # one line at 80 columns: the bar takes what the other columns leave
         self.progress = Progress(
-            TextColumn("[bold]{task.description}"),
+            TextColumn("{task.description}", style="bold", markup=False),
             BarColumn(bar_width=None),
             TextColumn("{task.completed}/{task.total} " + self.unit + "s"),
             TextColumn("cost {task.fields[cost]}"),
@@ -65,7 +125,7 @@ class RichReporter(Reporter):
             expand=True,
         )
         self.progress.start()
-        self.task = self.progress.add_task(short_label(self.name), total=total, completed=start, cost="…")
+        self.task = self.progress.add_task(visible(short_label(self.name)), total=total, completed=start, cost="…")
 
     def on_validation(self, iteration, cost, accuracy):
         self.validation = cost
@@ -97,7 +157,7 @@ class PlainReporter(Reporter):
     def on_cost(self, iteration, cost):
         elapsed = time.perf_counter() - self.t0
         val = getattr(self, "validation", "")
-        self.console.print(f"{self.name}: {self.unit} {iteration}/{self.total}  cost {format_cost(cost)}{val}  {elapsed:.1f}s")
+        self.console.print(line(f"{self.name}: {self.unit} {iteration}/{self.total}  cost {format_cost(cost)}{val}  {elapsed:.1f}s"))
 
 
 def short_label(name: str, limit: int = 20) -> str:
@@ -134,7 +194,7 @@ def wall_time(seconds: float, sessions=None) -> str:
 
 
 def summary_table(s) -> Table:
-    table = Table(title=f"{s.name}: {s.status}", show_header=False, title_justify="left")
+    table = SafeTable(title=f"{s.name}: {s.status}", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column()
     table.add_row("layers", str(s.layers))
@@ -164,7 +224,7 @@ def predictions(preds, names, run_path, fmt: str, task: str = "classification") 
     """
     if fmt == "json":
         for p in preds:
-            print(json.dumps(p.fields(task), ensure_ascii=False))
+            print(json_line(p.fields(task)))
         return
     if fmt == "csv":
         writer = csv.writer(sys.stdout)
@@ -181,7 +241,7 @@ def predictions(preds, names, run_path, fmt: str, task: str = "classification") 
         title, value_col = f"predictions of {run_path} (P: the probability of the predicted class; top 3 of {len(names)} classes)", "P"
     else:
         title, value_col = f"predictions of {run_path} (P: the probability of {names[1]}, label 1)", f"P({names[1]})"
-    table = Table(title=title, title_justify="left")
+    table = SafeTable(title=title, title_justify="left")
     columns = ("file", "class", value_col, *(("top 3",) if many else ()), "what was changed") if task != "regression" else ("file", value_col, "what was changed")
     for col in columns:
         table.add_column(col, overflow="fold")
@@ -197,16 +257,44 @@ def predictions(preds, names, run_path, fmt: str, task: str = "classification") 
     out_console().print(table)
 
 
+def prediction_stream(chunks, names, run_path, fmt: str, task: str = "classification") -> tuple:
+    """Predictions that come in chunks (predict on rows): JSON lines and CSV are written as each
+    chunk is produced, so memory stays one chunk; a table needs them all (use --csv for big inputs).
+    Returns (rows, rows with an error)."""
+    if fmt == "table":
+        preds = [p for chunk in chunks for p in chunk]
+        predictions(preds, names, run_path, fmt, task)
+        return len(preds), sum(p.error is not None for p in preds)
+    total = failed = 0
+    writer = csv.writer(sys.stdout)
+    header = None
+    for chunk in chunks:
+        for p in chunk:
+            row = p.fields(task)
+            if fmt == "json":
+                print(json_line(row))
+            else:
+                if header is None:  # every column a row of this run can have (an error's row lacks the class columns)
+                    header = [*row] if task == "regression" or len(names) <= 2 else [
+                        "file", "class", "label", "probability", "probability_of", "top", *(f"P({c})" for c in names), "notes", "error"]
+                    writer.writerow(header)
+                writer.writerow([_csv_cell(row.get(key)) for key in header])
+            failed += p.error is not None
+        total += len(chunk)
+        sys.stdout.flush()
+    return total, failed
+
+
 def _csv_cell(v):
     """A CSV cell: lists joined by '; ' (top: class=probability), floats in full, None empty."""
     if isinstance(v, list):
         return "; ".join(f"{t['class']}={t['probability']!r}" if isinstance(t, dict) else str(t) for t in v)
-    return "" if v is None else repr(v) if isinstance(v, float) else v
+    return "" if v is None else repr(v) if isinstance(v, float) else visible(v) if isinstance(v, str) else v
 
 
 def evaluation(result: dict, run_name: str) -> None:
     console = out_console()
-    table = Table(title=f"{run_name} on {result['data']} ({result['m']} examples)", show_header=False, title_justify="left")
+    table = SafeTable(title=f"{run_name} on {result['data']} ({result['m']} examples)", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column()
     if result["task"] == "regression":
@@ -220,7 +308,7 @@ def evaluation(result: dict, run_name: str) -> None:
             table.add_row(key + of, f"{result[key]:.4f}")
         console.print(table)
         if result.get("per_class"):
-            per = Table(title="per class", title_justify="left")
+            per = SafeTable(title="per class", title_justify="left")
             for col in ("class", "precision", "recall", "F1", "support"):
                 per.add_column(col, justify="left" if col == "class" else "right")
             rows = [(r["class"], r) for r in result["per_class"]] + [("macro avg", result["macro"]), ("weighted avg", result["weighted"])]
@@ -228,7 +316,7 @@ def evaluation(result: dict, run_name: str) -> None:
                 per.add_row(str(name), f"{r['precision']:.4f}", f"{r['recall']:.4f}", f"{r['f1']:.4f}", str(r["support"]))
             console.print(per)
         names = result["classes"]
-        cm = Table(title="confusion matrix (rows: true, columns: predicted)", title_justify="left")
+        cm = SafeTable(title="confusion matrix (rows: true, columns: predicted)", title_justify="left")
         cm.add_column("")
         for n in names:
             cm.add_column(n, justify="right")
@@ -236,7 +324,7 @@ def evaluation(result: dict, run_name: str) -> None:
             cm.add_row(n, *map(str, row))
         console.print(cm)
     for label, path in result["files"].items():
-        console.print(Text(f"{label}: {path}"))
+        console.print(line(f"{label}: {path}"))
 
 
 def item_progress(label: str, quiet: bool = False):
@@ -265,7 +353,7 @@ def import_progress(quiet: bool):
 
 def data_info(info: dict, file) -> None:
     console = out_console()
-    table = Table(title=f"{file}: {info['layout']} layout", title_justify="left")
+    table = SafeTable(title=f"{file}: {info['layout']} layout", title_justify="left")
     for col in ("array", "shape", "dtype", "min", "max"):
         table.add_column(col)
     for a in info["arrays"]:
@@ -275,10 +363,10 @@ def data_info(info: dict, file) -> None:
     console.print(table)
     for s in info["splits"]:
         balance = ", ".join(f"{k}: {v}" for k, v in s["balance"].items())
-        console.print(Text(f"{s['split']}: {s['m']} examples of shape {tuple(s['example_shape'])}; {balance}"))
+        console.print(line(f"{s['split']}: {s['m']} examples of shape {tuple(s['example_shape'])}; {balance}"))
     per_class = info.get("per_class") or []
     if len(per_class) > 2:  # k classes: a row each, its label and its examples in every split
-        table = Table(title=f"{len(per_class)} classes", title_justify="left")
+        table = SafeTable(title=f"{len(per_class)} classes", title_justify="left")
         splits = [s["split"] for s in info["splits"]]
         for col in ("label", "class", *splits):
             table.add_column(col, justify="left" if col == "class" else "right")
@@ -289,7 +377,7 @@ def data_info(info: dict, file) -> None:
     if labels and len(per_class) <= 2 and all(s.get("categorical", True) for s in info["splits"]):
         pairs = ", ".join(f"{row['label']} = {row['class']}" for row in labels)
         positive = f"; the positive class is {labels[1]['class']} (predict's probability is P({labels[1]['class']}))" if len(labels) == 2 else ""
-        console.print(Text(f"labels: {pairs}{positive}"))
+        console.print(line(f"labels: {pairs}{positive}"))
 
 
 # ---------------------------------------------------------------- sweeps and runs
@@ -324,7 +412,7 @@ class SweepDisplay:
             self.live = None
 
     def _table(self):
-        table = Table(title="sweep", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+        table = SafeTable(title="sweep", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
         table.add_column("trial", overflow="ellipsis", no_wrap=True)  # a long name is cut; the numbers never are
         for col in ("status", "iteration", "cost"):
             table.add_column(col, no_wrap=True)
@@ -340,7 +428,7 @@ class SweepDisplay:
         if kind == "start":
             st["status"] = "running"
             if not self.live_mode and not self.quiet:
-                self.console.print(Text(f"started {st['name']}"))
+                self.console.print(line(f"started {st['name']}"))
         st["iteration"] = iteration if iteration is not None else st["iteration"]
         if kind == "cost":
             st["cost"] = format_cost(value)
@@ -352,11 +440,11 @@ class SweepDisplay:
         st["status"] = result["status"]
         if result["status"] == "interrupted":
             if not self.quiet:
-                self.console.print(Text(f"{result['name']}: interrupted; its checkpoint is kept for --resume"))
+                self.console.print(line(f"{result['name']}: interrupted; its checkpoint is kept for --resume"))
         elif result["status"] != "completed":  # reported at once, the sweep goes on
-            self.console.print(Text(f"{result['name']}: {result['status']}: {result['message']}"))
+            self.console.print(line(f"{result['name']}: {result['status']}: {result['message']}"))
         elif not self.live_mode and not self.quiet:
-            self.console.print(Text(f"finished {result['name']}"))
+            self.console.print(line(f"finished {result['name']}"))
         if self.live:
             self.live.update(self._table())
 
@@ -386,20 +474,20 @@ def sweep_table(rows, dimensions, title, width: int | None = None) -> Table:
     """
     width = width or out_console().width
     cells = {
-        "#": [r["trial"].split("-", 1)[0] for r in rows],
-        **{d: [_swept(r[d]) for r in rows] for d in dimensions},
+        "#": [visible(r["trial"].split("-", 1)[0]) for r in rows],
+        **{d: [visible(_swept(r[d])) for r in rows] for d in dimensions},
         "layers": [_layers(r["layers"]) for r in rows],
         "train": [_score(r, "train") for r in rows],
         "test": [_score(r, "test") for r in rows],
         "cost": ["—" if r["final_cost"] is None else format_cost(r['final_cost']) for r in rows],
         "s": ["—" if r["seconds"] is None else f"{r['seconds']:.2f}" for r in rows],
-        "status": [r["status"] or "—" for r in rows],
+        "status": [visible(r["status"] or "—") for r in rows],
     }
-    headers = {d: d.split(".")[-1].replace("_", " ") for d in dimensions}
+    headers = {d: visible(d.split(".")[-1].replace("_", " ")) for d in dimensions}
     hidden_dims = [d for d in dimensions if d in ("model.hidden", "model.layers")]
 
     def build(cols, measuring=False) -> Table:
-        table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
+        table = SafeTable(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
         for c in cols:
             if c in headers:  # a swept value may wrap in its column; the header folds between words
                 narrow = max(len(x) for x in headers[c].split())
@@ -454,7 +542,7 @@ def fit_columns(columns, width: int) -> list:
 def _plain_table(title, columns, styles=None, cut_first=False) -> Table:
     """`cut_first`: the first column is cut with an ellipsis when it does not fit, never folded onto a
     second line (a folded run name reads as a whole one; `nnctl runs compare` takes a cut one as a prefix)."""
-    table = Table(title=title, title_justify="left", box=None, pad_edge=False, padding=(0, 1), header_style="bold underline")
+    table = SafeTable(title=title, title_justify="left", box=None, pad_edge=False, padding=(0, 1), header_style="bold underline")
     for i, (header, cells, _) in enumerate(columns):
         if cut_first and i > 0:  # the other columns keep their width; the first gives way
             table.add_column(header, no_wrap=True, min_width=max(map(len, [header, *cells])))
@@ -472,7 +560,7 @@ def runs_table(rows, root) -> None:
     """Run name, hidden layers, scores, cost, status at 80 columns; seconds, start and layers when wider."""
     console = out_console()
     columns = [
-        ("run", [r["run"] for r in rows], True),
+        ("run", [visible(r["run"]) for r in rows], True),
         ("started", [_started(r["started"]) for r in rows], False),
         ("hidden", [_hidden(r["layers"]) for r in rows], True),
         ("layers", [_layers(r["layers"]) for r in rows], False),
@@ -493,7 +581,7 @@ def runs_table(rows, root) -> None:
     if flagged:  # a degenerate model: said under the table, in full
         console.print(f"* a degenerate model ({len(flagged)} of {len(rows)} runs):", highlight=False)
         for r in flagged:  # wrapped at words to the width, the continuation lines indented
-            text = f"{r['run']}: {r['warnings'][0]}"
+            text = visible(f"{r['run']}: {r['warnings'][0]}")
             console.print(textwrap.fill(text, console.width, initial_indent="  ", subsequent_indent="    ", break_on_hyphens=False),
                           markup=False, highlight=False)
 
@@ -524,7 +612,7 @@ def comparison(diff: dict, name_a: str, name_b: str) -> None:
         ("metrics", diff["metrics"], format_metric),
     ):
         # the labels stay whole (they are what `nnctl runs` prints); long values (paths) fold
-        table = Table(title=title, title_justify="left", box=None, pad_edge=False, padding=(0, 1), header_style="bold underline")
+        table = SafeTable(title=title, title_justify="left", box=None, pad_edge=False, padding=(0, 1), header_style="bold underline")
         table.add_column("key", no_wrap=True)
         for col in (name_a, name_b):
             table.add_column(col, overflow="fold", min_width=len(col))
@@ -541,7 +629,7 @@ def shapes_table(table, title: str) -> None:
     from nnctl.shapes import HEADERS, size_text, table_rows
 
     m = f"m = {table.m:,}" if table.m else "m unknown"
-    out = Table(title=f"{title}: layer shapes for {m}, {table.dtype}", title_justify="left", box=box.SIMPLE_HEAD)
+    out = SafeTable(title=f"{title}: layer shapes for {m}, {table.dtype}", title_justify="left", box=box.SIMPLE_HEAD)
     for h in HEADERS:
         out.add_column(Text(h), justify="left" if h == "g[l]" else "right", no_wrap=True)
     for row in table_rows(table):
@@ -565,14 +653,14 @@ def run_facts(f) -> None:
     """`nnctl runs show`: what the run's page shows, as text."""
     console = out_console()
     style = {"completed": "green", "diverged": "red", "failed": "red"}.get(f.status, "yellow")
-    head = Text(f"{f.name}  ", style="bold")
+    head = line(f"{f.name}  ", style="bold")
     head.append(f.status, style=style)
     console.print(head)
-    console.print(Text(f"run {f.path}" + (f" · started {f.started}" if f.started else "")))
+    console.print(line(f"run {f.path}" + (f" · started {f.started}" if f.started else "")))
     for n in f.notices:
-        console.print(Text(n.text, style={"bad": "red", "warn": "yellow"}.get(n.level, "")))
+        console.print(line(n.text, style={"bad": "red", "warn": "yellow"}.get(n.level, "")))
 
-    table = Table(title="metrics", title_justify="left", box=box.SIMPLE_HEAD)
+    table = SafeTable(title="metrics", title_justify="left", box=box.SIMPLE_HEAD)
     for col in ("data", "accuracy" if f.task == "classification" else "RMSE", "cost"):
         table.add_column(col, justify="right")
     for split, s in f.scores:
@@ -600,7 +688,7 @@ def run_facts(f) -> None:
             if extra == "learning_rate" and len(set(values)) > 1:
                 text = f"{values[0]:.6g} at {axis} {its[0]:,}, down to {values[-1]:.6g} at {axis} {its[-1]:,}"
             facts.append((extra.replace("_", " "), text))
-    kv = Table(show_header=False, box=None, pad_edge=False)
+    kv = SafeTable(show_header=False, box=None, pad_edge=False)
     kv.add_column(style="bold")
     kv.add_column(overflow="fold")
     for k, v in facts:
@@ -610,19 +698,19 @@ def run_facts(f) -> None:
         shapes_table(f.shapes, "network")
     ev = f.evaluation
     if ev and ev.get("task") != "regression" and ev.get("confusion_matrix"):
-        cm = Table(title=f"confusion matrix on {ev['data']} ({ev['source']}); rows: true, columns: predicted", title_justify="left")
+        cm = SafeTable(title=f"confusion matrix on {ev['data']} ({ev['source']}); rows: true, columns: predicted", title_justify="left")
         cm.add_column("")
         for n in ev["classes"]:
             cm.add_column(str(n), justify="right")
         for n, row in zip(ev["classes"], ev["confusion_matrix"]):
             cm.add_row(str(n), *map(str, row))
         console.print(cm)
-        console.print(Text(f"accuracy {ev['accuracy']:.2f}%, {len(ev.get('misclassified') or [])} mistakes"))
+        console.print(line(f"accuracy {ev['accuracy']:.2f}%, {len(ev.get('misclassified') or [])} mistakes"))
     elif ev:
-        console.print(Text(f"on {ev['data']} ({ev['source']}): RMSE {ev['rmse'] if ev['rmse'] is not None else float('nan'):.6g}"))
+        console.print(line(f"on {ev['data']} ({ev['source']}): RMSE {ev['rmse'] if ev['rmse'] is not None else float('nan'):.6g}"))
     elif f.evaluation_note:
-        console.print(Text(f.evaluation_note))
-    repro = Table(title="reproduce", title_justify="left", show_header=False, box=None, pad_edge=False)
+        console.print(line(f.evaluation_note))
+    repro = SafeTable(title="reproduce", title_justify="left", show_header=False, box=None, pad_edge=False)
     repro.add_column(style="bold")
     repro.add_column(overflow="fold")
     r = f.reproduce
@@ -644,7 +732,7 @@ def run_facts(f) -> None:
 
 def gradcheck_table(result, reading, title: str) -> None:
     """Per layer: parameters checked, relative difference, the course's reading; then overall."""
-    table = Table(title=f"{title}: gradient check on {result.m} examples, epsilon {result.epsilon:g}", box=box.SQUARE)
+    table = SafeTable(title=f"{title}: gradient check on {result.m} examples, epsilon {result.epsilon:g}", box=box.SQUARE)
     for col in ("layer", "checked", "difference", "reading"):
         table.add_column(col, justify="right" if col in ("layer", "checked", "difference") else "left")
     for layer in result.layers:

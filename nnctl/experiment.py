@@ -275,11 +275,20 @@ def train_run(
         run.backend = _backend(spec)
         _choose_first_layer(run)
         _preflight(run, runs_root)
-        _open_run_dir(run, config_text, runs_root, command, held)
+        try:
+            _open_run_dir(run, config_text, runs_root, command, held)
+        except OSError as exc:  # a read-only file system, a full disk: before any training, nothing is lost
+            raise RunError(
+                f"{run.run_dir}: cannot write the run's files there ({exc.strerror or exc}); "
+                + ("resuming writes into the run folder: make it writable, or copy the run (cp -r) somewhere writable and resume the copy"
+                   if resume else "choose another --runs-dir")
+            ) from None
         try:
             trainer, batches = _initialise(run)
             try:
                 result = _train(run, trainer, batches, reporter, should_stop)
+                if trainer.stream is not None:
+                    trainer.stream.check()  # the examples trained on are the file hashed when the run began
             finally:
                 if trainer.stream is not None:
                     trainer.stream.close()
@@ -372,11 +381,13 @@ def _check_belongs(run: _Run) -> None:
     if not path.exists():
         return
     run.ckpt = ckpt = checkpoint.load(run.run_dir)
+    t = run.spec.train
     batches = Batches(run.train.m, run.spec.train.batch_size if run.mini_batch else None)
     checkpoint.check(
         ckpt, path, settings_now=settings_now, run_id=run.run_id, layer_dims=run.layer_dims, dtype=run.dtype,
         total_epochs=run.spec.train.epoch_count, batches_per_epoch=batches.count, m=run.train.m, record_every=run.spec.train.record_every,
         normalised=run.resolved.model.normalised_layers,
+        rate=lambda e: epoch_rate(t.decay, t.learning_rate, e, t.decay_rate, t.time_interval), shuffled=run.spec.train.shuffle == "generator",
     )
     sessions = ckpt.meta.get("sessions", [])
     if not (isinstance(sessions, list) and len(sessions) <= 100_000 and all(

@@ -166,26 +166,30 @@ def _member(f, key: str, path) -> dict:
     ds = h5_array(f, key, path)
     row = {"name": key, "shape": list(ds.shape), "dtype": str(ds.dtype)}
     if ds.dtype.kind in "iufb" and ds.size and ds.size * ds.dtype.itemsize <= RANGE_LIMIT:
-        lo, hi = _range(ds)
+        try:
+            lo, hi = _range(ds, path, key)
+        except DataError as exc:  # a damaged chunk: said in the table, the other arrays still shown
+            row["dtype"] += f" (damaged: {str(exc).split('(', 1)[-1].rsplit(')', 1)[0]})"
+            return row
         if lo is not None:
             row["min"], row["max"] = lo, hi
     return row
 
 
-def _range(ds):
-    """(min, max) of the finite values, read 64 MiB of rows at a time; (None, None) where there are none."""
+def _range(ds, path, key):
+    """(min, max) of the finite values, read 64 MiB of rows at a time; (None, None) where there are
+    none; a DataError where a block cannot be read (a damaged chunk)."""
+    from nnctl.data import read_block
+
     rows = ds.shape[0] if ds.ndim else 1
     row_bytes = ds.dtype.itemsize * (ds.size // rows if rows else 0)
     step = max(1, (64 << 20) // max(row_bytes, 1))
     lo, hi = np.inf, -np.inf
-    try:
-        for start in range(0, rows, step):
-            block = np.asarray(ds[start:start + step] if ds.ndim else ds[()], dtype=np.float64)
-            finite = block[np.isfinite(block)]
-            if finite.size:
-                lo, hi = min(lo, float(finite.min())), max(hi, float(finite.max()))
-    except (OSError, ValueError, TypeError):
-        return None, None
+    for start in range(0, rows, step):
+        block = np.asarray(read_block(ds, start, start + step, path, key) if ds.ndim else ds[()], dtype=np.float64)
+        finite = block[np.isfinite(block)]
+        if finite.size:
+            lo, hi = min(lo, float(finite.min())), max(hi, float(finite.max()))
     return (lo, hi) if lo <= hi else (None, None)
 
 

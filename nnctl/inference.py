@@ -176,27 +176,48 @@ def is_image_model(run: Run) -> bool:
     return image_geometry(run.meta["preprocessing"]["input_shape"]) is not None
 
 
-def read_rows(path, n_x: int) -> np.ndarray:
-    """Examples, one per row, (m, n_x) as float64: a CSV file (its first line is a header naming the
-    features when it is not all numbers) or a data file (HDF5 plain or course layout, MATLAB 5),
-    whose labels, if any, are not needed."""
-    from nnctl.data import check_data_file, h5_array, is_mat, open_h5, read_array, read_mat
+ROWS_PER_CHUNK = 8192  # rows read, checked, predicted and written at a time: predict's memory is bounded by this
 
+
+def read_rows(path, n_x: int) -> np.ndarray:
+    """Every example of a file, (m, n_x) float64 (for tests and small files; predict reads chunks)."""
+    blocks = [x for _, x, _ in row_chunks(path, n_x)]
+    return np.concatenate(blocks) if blocks else np.empty((0, n_x))
+
+
+def row_chunks(path, n_x: int, rows: int | None = None):
+    """Examples of a file in chunks: (first row number, x (b, n_x) float64, column names or None).
+
+    A CSV file (its first line is a header naming the features when it is not all numbers; a
+    UTF-8 byte-order mark is not part of it) or a data file (HDF5 plain or course layout, read a
+    chunk of rows at a time; MATLAB 5, read whole), whose labels, if any, are not needed. Rows
+    are counted from 1 (a CSV file's data rows, after its header). Memory: one chunk of rows.
+    """
+    from nnctl.data import check_data_file, h5_array, is_mat, open_h5, read_block, read_mat
+
+    rows = rows or ROWS_PER_CHUNK
     path = check_data_file(path)
     if path.suffix.lower() in (".csv", ".txt"):
-        x = _read_csv(path, n_x)
-    elif is_mat(path):
-        x = read_mat(path, "train")[0]
-    else:
-        with open_h5(path) as f:
-            key = next((k for k in ("x", "train_set_x", "test_set_x") if k in f), None)
-            if key is None:
-                from nnctl.data import describe_h5
+        yield from _csv_chunks(path, n_x, rows)
+        return
+    if is_mat(path):
+        x = _examples(path, np.asarray(read_mat(path, "train")[0]), n_x)
+        yield 1, x.astype(np.float64), None
+        return
+    with open_h5(path) as f:
+        key = next((k for k in ("x", "train_set_x", "test_set_x") if k in f), None)
+        if key is None:
+            from nnctl.data import describe_h5
 
-                raise DataError(f"{path}: no examples to predict: expected an array 'x' (plain layout); the file holds: {describe_h5(f)}")
-            h5_array(f, key, path)
-            x = read_array(f, key, path, np.float64)
-    x = np.asarray(x)
+            raise DataError(f"{path}: no examples to predict: expected an array 'x' (plain layout); the file holds: {describe_h5(f)}")
+        ds = h5_array(f, key, path)
+        if ds.ndim == 0 or ds.shape[0] == 0:
+            raise DataError(f"{path}: '{key}' holds no rows to predict")
+        for start in range(0, ds.shape[0], rows):
+            yield start + 1, _examples(path, read_block(ds, start, start + rows, path, key), n_x).astype(np.float64), None
+
+
+def _examples(path, x, n_x: int) -> np.ndarray:
     if x.dtype.kind not in "iufb":
         raise DataError(f"{path}: the examples have dtype {x.dtype}; expected numbers")
     x = x.reshape(x.shape[0], -1) if x.ndim > 1 else x.reshape(-1, 1)
@@ -205,14 +226,8 @@ def read_rows(path, n_x: int) -> np.ndarray:
     return x
 
 
-def _read_csv(path, n_x: int) -> np.ndarray:
+def _csv_chunks(path, n_x: int, rows: int):
     import csv as csv_module
-
-    try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            rows = [r for r in csv_module.reader(fh) if r and any(c.strip() for c in r)]
-    except (OSError, UnicodeDecodeError, csv_module.Error) as exc:
-        raise DataError(f"{path}: cannot be read as CSV text ({exc}); save it as UTF-8 CSV") from None
 
     def numbers(row):
         try:
@@ -220,40 +235,81 @@ def _read_csv(path, n_x: int) -> np.ndarray:
         except ValueError:
             return None
 
-    if rows and numbers(rows[0]) is None:
-        rows = rows[1:]  # a header naming the features
-    values = []
-    for k, row in enumerate(rows, 1):
-        parsed = numbers(row)
-        if parsed is None or len(parsed) != n_x:
-            what = "values that are not numbers" if parsed is None else f"{len(parsed)} values"
-            raise DataError(f"{path}: data row {k} has {what}; the model takes {n_x} numbers per row")
-        values.append(parsed)
-    if not values:
+    names, k, values = None, 0, []
+    try:
+        # utf-8-sig: a byte-order mark (Excel writes one) is not part of the first name or number
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            for row in csv_module.reader(fh):
+                if not row or not any(c.strip() for c in row):
+                    continue
+                parsed = numbers(row)
+                if parsed is None and k == 0 and names is None:
+                    names = [c.strip() for c in row]  # a header naming the features
+                    continue
+                k += 1
+                if parsed is None or len(parsed) != n_x:
+                    what = "values that are not numbers" if parsed is None else f"{len(parsed)} values"
+                    raise DataError(f"{path}: data row {k} has {what}; the model takes {n_x} numbers per row")
+                values.append(parsed)
+                if len(values) == rows:
+                    yield k - rows + 1, np.array(values, dtype=np.float64), names
+                    values = []
+    except (OSError, UnicodeDecodeError, csv_module.Error) as exc:
+        raise DataError(f"{path}: cannot be read as CSV text ({exc}); save it as UTF-8 CSV") from None
+    if values:
+        yield k - len(values) + 1, np.array(values, dtype=np.float64), names
+    elif k == 0:
         raise DataError(f"{path}: no rows of numbers to predict")
-    x = np.array(values, dtype=np.float64)
-    if not np.isfinite(x).all():
-        raise DataError(f"{path}: holds NaN or infinite values; clean the data first")
-    return x
 
 
-def predict_rows(run: Run, files) -> list[Prediction]:
-    """One Prediction per row of each file (its `file` is FILE:ROW, rows counted from 1)."""
+def checked_inputs(run: Run, x, path, first: int, names=None) -> np.ndarray:
+    """X (n_x, b) for raw rows x (b, n_x) as the network takes them (flattened, scaled, normalised
+    in the run's dtype), or a DataError naming the row and column of a value that is not finite,
+    or that overflows there or in the first layer's product (1e308 would give P = 1.0)."""
+    dtype = _dtype(run)
+
+    def refuse(j, c, problem):
+        col = f"column {c + 1}" + (f" ({names[c]})" if names and c < len(names) and names[c] else "")
+        return DataError(f"{path}: row {first + j}, {col}: {float(x[j, c]):g} {problem}; correct or remove that value")
+
+    bad = ~np.isfinite(x)
+    if bad.any():
+        j, c = np.argwhere(bad)[0]
+        raise refuse(j, c, "is not a finite number")
+    with np.errstate(all="ignore"):
+        X = flatten(x.reshape(x.shape[0], *run.meta["preprocessing"]["input_shape"]), run.meta["preprocessing"], dtype)
+        X = normalized(run, X)
+        bad = ~np.isfinite(X)
+        if bad.any():
+            c, j = np.argwhere(bad)[0]
+            raise refuse(j, c, f"overflows {dtype} after normalisation")
+        # the first layer: |Z1| <= max|W1| * sum|x| + max|b1|; an example whose bound reaches a
+        # quarter of the dtype's range is refused: its product may overflow (1e308 gave P = 1.0)
+        W1, b1 = run.params["W1"], run.params["b1"]
+        bound = float(np.abs(W1).max(initial=0)) * np.abs(X).sum(axis=0, dtype=np.float64) + float(np.abs(b1).max(initial=0))
+        near = np.flatnonzero(~(bound < np.finfo(dtype).max / 4))
+        if near.size:
+            j = int(near[0])
+            c = int(np.argmax(np.abs(X[:, j])))
+            raise refuse(j, c, f"is too large: after normalisation ({float(X[c, j]):g}) the network's first layer could overflow {dtype}")
+    return X
+
+
+def predict_rows(run: Run, files, rows: int | None = None):
+    """Predictions of every row of each file, a chunk at a time (lists of Prediction; `file` is
+    FILE:ROW, rows counted from 1): memory is one chunk, whatever the files' sizes."""
     from nnctl.images import IMAGE_SUFFIXES
 
     n_x = run.meta["layer_dims"][0]
     names = class_names(run)
-    results = []
     for path in files:
         if Path(path).suffix.lower() in IMAGE_SUFFIXES or Path(path).is_dir():
             model_input(run)  # says this model takes features, not pictures
-        x = read_rows(path, n_x)
-        pre = run.meta["preprocessing"]
-        x = x.reshape(x.shape[0], *pre["input_shape"])
-        preds = [Prediction(file=f"{shown(path)}:{k}") for k in range(1, x.shape[0] + 1)]
-        _fill(preds, probabilities(run, x), run, names)
-        results += preds
-    return results
+        for first, x, columns in row_chunks(path, n_x, rows):
+            X = checked_inputs(run, x, path, first, columns)
+            preds = [Prediction(file=f"{shown(path)}:{first + j}") for j in range(x.shape[0])]
+            _fill(preds, outputs(run, X), run, names)
+            yield preds
 
 
 # ---------------------------------------------------------------- evaluate

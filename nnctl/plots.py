@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from nnctl.atomic import atomic_write
+from nnctl.text import figure_text
 
 
 def _figure():
@@ -32,6 +33,7 @@ def _quiet():
 def _save(fig, path) -> Path:
     plt = _figure()
     buf = io.BytesIO()
+    figure_text(fig)
     with _quiet():
         fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)

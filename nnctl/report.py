@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import hashlib
 import io
 import math
 import os
@@ -19,8 +20,10 @@ import shlex
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
+from markupsafe import Markup
 
 from nnctl import __version__
 from nnctl.atomic import atomic_write
@@ -28,6 +31,7 @@ from nnctl.errors import NnctlError, RunError
 from nnctl.runs import CHECKPOINT, METRICS, PARAMS, _sweep_instead, check_metrics, is_sweep_dir, costs_axis, load_params, read_costs_columns, read_json, readable_file, rerun_command, resolve_run_path, run_status
 from nnctl.shapes import HEADERS as SHAPE_HEADERS
 from nnctl.shapes import data_m, shape_table, size_text, table_rows
+from nnctl.text import strip_controls, visible
 
 REPORT = "report.html"
 RESOLVED = "config.resolved.yaml"
@@ -470,13 +474,22 @@ def _decision(facts: RunFacts, run) -> None:
 # ---------------------------------------------------------------- the page
 
 
+def _finalize(value):
+    """Every {{ value }} of a page: text from outside gets its control characters as visible escapes
+    (then autoescaping); markup nnctl made (the SVG plots) only loses any control character."""
+    if isinstance(value, Markup):
+        return Markup(strip_controls(str(value)))
+    return visible(value, keep_newlines=True) if isinstance(value, str) else value
+
+
 def _env():
-    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+    from jinja2 import Environment, PackageLoader, StrictUndefined
 
     env = Environment(
         loader=PackageLoader("nnctl", "templates"),
-        autoescape=select_autoescape(["html"]),
+        autoescape=True,  # every template, whatever its name
         undefined=StrictUndefined,
+        finalize=_finalize,
         trim_blocks=True,
         lstrip_blocks=True,
     )
@@ -529,11 +542,17 @@ def _run_plots(facts: RunFacts) -> dict:
         if val:
             curves["validation"] = (its, costs[val])
         total = facts.total_iterations if axis == "iteration" else _int((facts.resolved.get("train") or {}).get("epochs"))
-        plots["cost"], plots["cost_log"] = rp.cost_svg(curves, f"{facts.name}: cost", total=total, xlabel=axis)
+        try:  # values read back from a file: an extreme one costs the picture, never the page
+            plots["cost"], plots["cost_log"] = rp.cost_svg(curves, f"{facts.name}: cost", total=total, xlabel=axis)
+        except (ValueError, OverflowError, FloatingPointError):
+            plots["cost"] = None
         lr = _column(costs, "learning_rate", "lr")
-        if lr:
-            pts = [(i, r) for i, r in zip(its, costs[lr]) if math.isfinite(r)]
-            plots["lr"] = rp.lr_svg(*zip(*pts), xlabel=axis)
+        pts = [(i, r) for i, r in zip(its, costs[lr]) if math.isfinite(r)] if lr else []
+        if pts:
+            try:
+                plots["lr"] = rp.lr_svg(*zip(*pts), xlabel=axis)
+            except (ValueError, OverflowError, FloatingPointError):
+                plots["lr"] = None
     if facts.decision is not None:
         X, Y, predict = facts.decision
         try:
@@ -568,6 +587,19 @@ def _repro(facts: RunFacts) -> dict:
     }
 
 
+def href(target, start) -> str:
+    """A link from a page in `start` to the file `target`: a relative path, each part URL-quoted
+    (":" too: "javascript:x/report.html" becomes "javascript%3Ax/report.html"), so no name can make
+    it a URL of another scheme or host, a query or a fragment."""
+    rel = Path(os.path.relpath(target, start))
+    return "/".join(quote(part, safe="=,+-_.~!$()*@") for part in rel.parts)
+
+
+# the one script of the pages (the sweep table's sorting), allowed by its hash in the CSP: no other script can run
+SORT_SCRIPT = (Path(__file__).parent / "templates" / "sort.js").read_text(encoding="utf-8")
+SORT_SCRIPT_SRC = "'sha256-" + base64.b64encode(hashlib.sha256(SORT_SCRIPT.encode()).digest()).decode() + "'"
+
+
 def render_run(facts: RunFacts, back_link: str | None = None) -> str:
     shapes = None
     if facts.shapes is not None:
@@ -591,6 +623,7 @@ def render_run(facts: RunFacts, back_link: str | None = None) -> str:
         repro=_repro(facts),
         ev=facts.evaluation,
         back_link=back_link,
+        script_src=Markup("'none'"),
         version=__version__,
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     )
@@ -764,7 +797,7 @@ def render_sweep(facts: SweepFacts, out_dir: Path) -> str:
         link = None
         page = facts.path / r["trial"] / REPORT
         if page.exists():
-            link = os.path.relpath(page, out_dir)
+            link = href(page, out_dir)
         number = r["trial"].split("-", 1)[0] if r["trial"][:1].isdigit() else r["trial"]
         cells = [(number, r["trial"], link)]
         for d in facts.dimensions:
@@ -785,13 +818,15 @@ def render_sweep(facts: SweepFacts, out_dir: Path) -> str:
         b = facts.best
         score = next((f"{b[k]:.2f}% {label} accuracy" if "accuracy" in k else f"{label} {b[k]:.4g}" for k, label in reversed(metrics) if b[k] is not None), None)
         page = facts.path / b["trial"] / REPORT
-        best = {"name": b["trial"], "score": score, "settings": ", ".join(f"{d} = {_value_text(b['values'].get(d))}" for d in facts.dimensions), "link": os.path.relpath(page, out_dir) if page.exists() else None}
+        best = {"name": b["trial"], "score": score, "settings": ", ".join(f"{d} = {_value_text(b['values'].get(d))}" for d in facts.dimensions), "link": href(page, out_dir) if page.exists() else None}
     return _env().get_template("sweep.html").render(
         f=facts,
         title=f"{facts.name} · nnctl sweep",
         table=table,
         best=best,
         plots=_sweep_plots(facts),
+        sort_script=Markup(SORT_SCRIPT),
+        script_src=Markup(SORT_SCRIPT_SRC),
         version=__version__,
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     )
@@ -801,7 +836,9 @@ def render_sweep(facts: SweepFacts, out_dir: Path) -> str:
 
 
 def _write(path: Path, html: str) -> Path:
-    """Atomically, with the permissions the umask gives (not the temporary file's 0600)."""
+    """Atomically, with the permissions the umask gives (not the temporary file's 0600); no control
+    character (but newline and tab) is left in the page, wherever it came from."""
+    html = strip_controls(html)
     try:
         atomic_write(path, html)
         mask = os.umask(0)
@@ -816,7 +853,7 @@ def write_run_report(run_dir, output=None, back_link: str | None = None) -> Path
     facts = collect_run(run_dir)
     out = Path(output) if output else facts.path / REPORT
     if back_link is None and (facts.path.parent / "sweep.json").exists():  # a sweep's trial
-        back_link = os.path.relpath(facts.path.parent / REPORT, out.parent)
+        back_link = href(facts.path.parent / REPORT, out.parent)
     return _write(out, render_run(facts, back_link))
 
 
@@ -836,5 +873,5 @@ def write_report(path, output=None) -> Path:
     for r in facts.rows:
         trial = path / r["trial"]
         if trial.is_dir():
-            write_run_report(trial, back_link=os.path.relpath(out, trial))
+            write_run_report(trial, back_link=href(out, trial))
     return _write(out, render_sweep(facts, out.parent))

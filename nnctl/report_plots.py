@@ -12,6 +12,8 @@ import re
 
 import numpy as np
 
+from nnctl.text import figure_text, visible
+
 MAX_POINTS = 2000  # a curve is thinned to this many points; the page stays small for any run
 _counter = itertools.count()
 
@@ -42,6 +44,7 @@ def to_svg(fig, label: str) -> str:
     plt = _plt()
     import matplotlib
 
+    figure_text(fig)
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": f"{label}-{next(_counter)}"}):
         buf = io.StringIO()
         fig.savefig(buf, format="svg", bbox_inches="tight")
@@ -51,7 +54,7 @@ def to_svg(fig, label: str) -> str:
     # drop the fixed size in pt: the viewBox keeps the proportions, CSS sets the width
     head, rest = text.split(">", 1)
     head = re.sub(r'\s(width|height)="[^"]*"', "", head)
-    head += f' role="img" aria-label="{html.escape(label, quote=True)}" preserveAspectRatio="xMidYMid meet"'
+    head += f' role="img" aria-label="{html.escape(visible(label), quote=True)}" preserveAspectRatio="xMidYMid meet"'
     return head + ">" + rest
 
 

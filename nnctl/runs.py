@@ -69,9 +69,24 @@ def readable_file(path) -> Path:
     return path
 
 
+MAX_INT_DIGITS = 40  # nnctl writes no whole number longer than 2**128 (a generator state: 39 digits)
+
+
+def _int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise ValueError(f"a whole number of {len(text.lstrip('-'))} digits, longer than any nnctl writes")
+    return int(text)
+
+
+def parse_json(text: str):
+    """JSON read back from a run or sweep folder: a whole number of hundreds of digits (beyond any
+    float: every later comparison or format would overflow) is damage, refused with ValueError."""
+    return json.loads(text, parse_int=_int)
+
+
 def read_json(path) -> dict:
     try:
-        return json.loads(readable_file(path).read_text())
+        return parse_json(readable_file(path).read_text())
     except (OSError, ValueError) as exc:
         raise RunError(f"{path}: cannot be read ({exc})") from None
 
@@ -100,7 +115,8 @@ def write_costs_csv(path, costs) -> Path:
     return atomic_write(path, "\n".join(lines) + "\n")
 
 
-COST_AXES = ("epoch", "iteration")  # costs.csv's first column: mini-batch runs per epoch, full-batch per iteration
+COST_AXES = ("epoch", "iteration")
+NON_NEGATIVE = ("cost", "validation_cost", "val_cost", "learning_rate", "lr")  # costs.csv columns that are never below 0  # costs.csv's first column: mini-batch runs per epoch, full-batch per iteration
 
 
 def read_costs_columns(path) -> dict:
@@ -130,6 +146,8 @@ def parse_costs_columns(lines) -> dict:
             values = [int(row[0])] + [float(v) if v.strip() else float("nan") for v in row[1:]]
         except ValueError:
             continue
+        if not 0 <= values[0] < 2**63 or any(v < 0 for h, v in zip(header[1:], values[1:]) if h in NON_NEGATIVE):
+            continue  # not a step nnctl counts, or a negative cost or rate: a damaged row
         for h, v in zip(header, values):
             columns[h].append(v)
     return columns
@@ -180,7 +198,7 @@ def load_params(path, groups=False):
             if groups:
                 for g in (k for k in f.keys() if isinstance(f[k], h5py.Group)):
                     params.update({f"{g}/{k}": f[g][k][()] for k in f[g].keys()})
-            meta = {key: json.loads(value) for key, value in f.attrs.items()}
+            meta = {key: parse_json(value) for key, value in f.attrs.items()}
     except (OSError, ValueError, KeyError, TypeError) as exc:  # TypeError: an attribute that is not JSON text
         raise RunError(f"{path}: cannot read the parameters ({exc.__class__.__name__}); the file is damaged") from None
     return params, meta
@@ -474,7 +492,7 @@ def list_runs(root, skipped: list | None = None) -> list:
         if run.is_symlink() or run.parent.is_symlink():
             continue
         try:
-            m = json.loads(readable_file(metrics_path).read_text())
+            m = parse_json(readable_file(metrics_path).read_text())
             if not isinstance(m, dict):
                 raise ValueError(f"{METRICS} holds {_kind(m)}, not a metrics object")
             if metrics_problem(m):

@@ -21,6 +21,7 @@ decompressed once per example read from it).
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from pathlib import Path
@@ -29,7 +30,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from nnctl import memory
-from nnctl.data import Dataset, _decode, _find_layout, check_examples, file_sha256, h5_array, open_h5, read_array
+from nnctl.data import Dataset, _decode, _find_layout, check_examples, file_sha256, h5_array, open_h5, read_array, read_block
 from nnctl.errors import DataError
 
 WINDOW_BYTES = 64 << 20  # a mapping of the file at a time, where the whole file is not mapped at once
@@ -43,11 +44,18 @@ def block_rows(row_bytes: int) -> int:
     return max(1, min(CHECK_BLOCK_BYTES, memory.available_memory() // 8) // max(row_bytes, 1))
 
 
+def identity(path) -> tuple:
+    """What tells a file from a changed or replaced one without reading it: device, inode, size, mtime."""
+    st = os.stat(path)
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
 class StreamedX:
     """X (n_x, m) left on disk: `shape`, `dtype`, and the batches the Trainer trains on."""
 
     def __init__(self, path: Path, key: str, shape, stored_dtype, dtype, scale: float, offset):
         self.path, self.key = Path(path), key
+        self.identity = identity(self.path)  # checked before every read: the file must not change under a run
         self.m = int(shape[0])
         self.n_x = int(np.prod(shape[1:]))
         self.shape = (self.n_x, self.m)
@@ -78,18 +86,40 @@ class StreamedX:
 
     # ---------------------------------------------------------------- reading rows
 
+    def check(self) -> None:
+        """A DataError when the file is no longer the one opened: truncated, rewritten or replaced.
+
+        Before every mapped read this is what keeps a file truncated under the mapping from
+        killing the process with SIGBUS; at each batch and at the end of training it keeps a run
+        from training on two data sets and recording the first one's SHA-256."""
+        try:
+            now = identity(self.path)
+        except OSError as exc:
+            now = exc.strerror
+        if now != self.identity:
+            raise DataError(
+                f"{self.path}: the file changed while the run was reading it (it was "
+                + ("removed or cannot be read" if isinstance(now, str) else "truncated" if now[2] < self.identity[2] else "rewritten or replaced")
+                + "); the run would mix two data sets: keep the data file unchanged while training, and train again"
+            )
+
     def _rows(self, start: int, stop: int):
-        """A read-only (rows, n_x) mapping of examples start..stop-1 as stored."""
+        """A read-only (rows, n_x) mapping of examples start..stop-1 as stored, after checking that
+        the file still holds them (a read past the end of a truncated file would be SIGBUS)."""
+        self.check()
         return np.memmap(self.path, self.stored, "r", offset=self.offset + start * self.row_bytes, shape=(stop - start, self.n_x))
 
     def read_sorted(self, idx, out, h5=None) -> None:
         """Examples `idx` (increasing) as stored, into the rows of `out` (len(idx), n_x)."""
         if self.offset is None:
+            self.check()
             out[...] = h5[idx].reshape(len(idx), self.n_x)  # h5py's selection: increasing indices
             return
         if self.whole:
             if self._map is None:
                 self._map = self._rows(0, self.m)
+            else:
+                self.check()
             np.take(self._map, idx, axis=0, out=out, mode="clip")
             return
         per = self.window_rows  # examples per window
@@ -114,7 +144,8 @@ class StreamedX:
             ds = f[self.key]
             for start in range(0, self.m, rows):
                 stop = min(start + rows, self.m)
-                raw = np.asarray(ds[start:stop]).reshape(stop - start, self.n_x)
+                self.check()
+                raw = read_block(ds, start, stop, self.path, self.key).reshape(stop - start, self.n_x)
                 out = np.empty((stop - start, self.n_x), self.dtype)
                 self.convert(raw, out)
                 yield start, out.T
@@ -179,6 +210,8 @@ class StreamedX:
         k, rows = self._queue.get()
         if k is None:
             exc = rows
+            if isinstance(exc, DataError):
+                raise exc
             raise DataError(f"{self.path}: reading the training examples failed ({exc}); check the file and the disk") from exc
         if rows.shape[0] != len(idx):
             raise RuntimeError(f"streamed batch {k} has {rows.shape[0]} examples, the loop expected {len(idx)}")
@@ -230,7 +263,7 @@ def open_streamed(source, task: str = "classification", role: str = "train", dty
 
         def finite() -> bool:
             rows = block_rows(ds.dtype.itemsize * int(np.prod(ds.shape[1:])))
-            return all(np.isfinite(ds[i : i + rows]).all() for i in range(0, ds.shape[0], rows))
+            return all(np.isfinite(read_block(ds, i, i + rows, path, x_key)).all() for i in range(0, ds.shape[0], rows))
 
         y, preprocessing = check_examples(source, ds, y, task, finite, classes, max_classes=None)
         plain = ds.chunks is None and ds.compression is None and not ds.dtype.hasobject

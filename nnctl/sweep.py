@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import ipaddress
 import json
 import math
 import os
@@ -39,13 +40,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from nnctl.config import MAX_CONFIG_BYTES, Spec, parse_yaml, read_config_text, spec_from_text
 from nnctl.data import BUILTIN_PREFIX, file_sha256
 from nnctl.errors import ConfigError, DivergedError, Interrupted, NnctlError, RunError
-from nnctl.runs import METRICS, PARAMS, atomic_write, create_run_dir, read_json, result_fields, write_json
+from nnctl.runs import METRICS, PARAMS, atomic_write, create_run_dir, parse_json, read_json, result_fields, write_json
 from nnctl.training import Reporter
 
 PLAN = "sweep.json"
 PLAN_FORMAT = 2
 DASK_CONNECT_TIMEOUT = "10s"  # after the probe below has found the port open
 DASK_PROBE_SECONDS = 3
+DASK_CALL_SECONDS = 15  # the longest nnctl waits for the scheduler to answer a call (connect, stop, cancel)
 FINISHED = ("completed", "diverged")
 STATUSES = ("completed", "diverged", "interrupted", "failed")
 NAME_MAX = 120  # bytes of a trial name: far below the 255 of a file name, room for `.NAME.tmp`
@@ -550,14 +552,64 @@ def _kill(executors) -> None:
                 pass
 
 
+HOST_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")  # RFC 1123: 1-63 characters, no '-' at either end
+
+
+def _valid_host(host: str) -> bool:
+    """An IP address, or a host name of RFC 1123 labels (at most 253 characters)."""
+    if host.startswith("["):
+        try:
+            return ipaddress.ip_address(host[1:-1]).version == 6
+        except ValueError:
+            return False
+    if re.fullmatch(r"[0-9.]+", host):
+        try:
+            return ipaddress.ip_address(host).version == 4
+        except ValueError:
+            return False
+    labels = host[:-1].split(".") if host.endswith(".") else host.split(".")
+    return len(host) <= 253 and all(HOST_LABEL.fullmatch(label) for label in labels)
+
+
 def parse_address(address: str) -> str:
-    """tcp://HOST:PORT (or tls://, or HOST:PORT); anything else is refused before connecting."""
+    """tcp://HOST:PORT (or tls://, or HOST:PORT) with a valid host; anything else is refused before connecting."""
     m = re.fullmatch(r"(?:(tcp|tls)://)?(\[[0-9A-Fa-f:]+\]|[A-Za-z0-9._-]+):([0-9]{1,5})", address.strip())
     if not m or not 0 < int(m.group(3)) < 65536:
         raise NnctlError(
             f"--address {address}: expected the Dask scheduler as tcp://HOST:PORT, e.g. --address tcp://10.0.0.5:8786"
         )
+    if not _valid_host(m.group(2)):
+        raise NnctlError(
+            f"--address {address}: {m.group(2)[:80]} is not a valid host name or IP address (labels of 1 to 63 letters, "
+            "digits and '-', not starting or ending with '-'); e.g. --address tcp://10.0.0.5:8786"
+        )
     return f"{m.group(1) or 'tcp'}://{m.group(2)}:{int(m.group(3))}"
+
+
+def within(seconds: float, func, what: str, should_stop=lambda: False):
+    """func() in a daemon thread, waited on for at most `seconds`: a Dask scheduler that accepts a
+    connection and never answers cannot hang the sweep, and a stop request (SIGINT, SIGTERM) is
+    seen within 0.1 s meanwhile. Raises NnctlError naming `what` on a timeout, Interrupted on a stop."""
+    box = {}
+
+    def call():
+        try:
+            box["value"] = func()
+        except BaseException as exc:  # noqa: BLE001  (raised again in the caller's thread)
+            box["error"] = exc
+
+    thread = threading.Thread(target=call, daemon=True, name="nnctl-dask-call")
+    thread.start()
+    deadline = time.monotonic() + seconds
+    while thread.is_alive():
+        thread.join(0.1)
+        if thread.is_alive() and should_stop():
+            raise Interrupted(f"stopped while waiting for {what}")
+        if thread.is_alive() and time.monotonic() > deadline:
+            raise NnctlError(f"{what}: no answer within {seconds:g} s; is it a Dask scheduler, and is it running? check --address")
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
 
 
 def run_dask(payloads, address, on_event, on_result, should_stop=lambda: False, client=None, blas_threads=1):
@@ -587,7 +639,7 @@ def run_dask(payloads, address, on_event, on_result, should_stop=lambda: False, 
         while not pending.is_empty():
             if not stopping and should_stop():
                 stopping = True
-                stop.set()
+                within(DASK_CALL_SECONDS, stop.set, f"the Dask scheduler at {client.scheduler.address}")
             for future in pending.next_batch(block=False) or []:
                 try:
                     result = future.result()
@@ -597,20 +649,31 @@ def run_dask(payloads, address, on_event, on_result, should_stop=lambda: False, 
                     on_result(result)
             time.sleep(0.05)
     except BaseException:
-        client.cancel(list(futures))
+        _quietly(lambda: within(DASK_CALL_SECONDS // 3, lambda: client.cancel(list(futures)), "cancelling the trials"))
         raise
     finally:
         if own:
-            client.close()
+            _quietly(lambda: within(DASK_CALL_SECONDS // 3, client.close, "closing the Dask client"))
 
 
-def connect_dask(address, timeout=None):
+def _quietly(func) -> None:
+    """A clean-up call to the scheduler: one that fails or times out must not hide why the sweep stopped."""
+    try:
+        func()
+    except Exception:  # noqa: BLE001
+        pass
+
+
+def connect_dask(address, timeout=None, should_stop=lambda: False):
     try:
         from distributed import Client
     except ImportError:
         raise NnctlError("the Dask executor needs the optional extra: pip install 'nnctl[dask]'") from None
     try:
-        return Client(address, timeout=timeout or DASK_CONNECT_TIMEOUT)
+        return within(DASK_CALL_SECONDS, lambda: Client(address, timeout=timeout or DASK_CONNECT_TIMEOUT),
+                      f"the Dask scheduler at {address}", should_stop)
+    except (NnctlError, Interrupted):
+        raise
     except Exception as exc:  # refused, timed out, or another server that answers something else
         why = (str(exc).splitlines() or [""])[0][:120] or exc.__class__.__name__
         raise NnctlError(
@@ -647,7 +710,7 @@ def _store_trial(sweep_dir: Path, trial: Trial, result: dict) -> None:
 
 def _json_or_empty(data) -> dict:
     try:
-        value = json.loads(data) if data is not None else {}
+        value = parse_json(data) if data is not None else {}
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
@@ -683,7 +746,7 @@ def trial_metrics(sweep_dir: Path, trial: Trial) -> dict:
             raise ValueError("not a regular file")
         if path.stat().st_size > MAX_METRICS_BYTES:
             raise ValueError(f"over {MAX_METRICS_BYTES // 1024} KiB")
-        raw = json.loads(path.read_text())
+        raw = parse_json(path.read_text())
         m = _TrialMetrics.model_validate(raw).model_dump()
     except (OSError, ValueError, RecursionError) as exc:  # ValidationError is a ValueError
         what = _plan_error(exc.errors()[0]) if isinstance(exc, ValidationError) else str(exc).splitlines()[0]
@@ -712,7 +775,7 @@ def _read_json_bounded(path: Path, limit: int, fix: str):
             raise RunError(f"{path}: not a regular file; {fix}")
         if path.stat().st_size > limit:
             raise RunError(f"{path}: over {limit >> 20} MiB, too large to be what nnctl wrote; {fix}")
-        return json.loads(path.read_text(encoding="utf-8"))
+        return parse_json(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise RunError(f"{path}: cannot be read ({exc.__class__.__name__}); {fix}") from None
     except RecursionError:
@@ -841,7 +904,7 @@ def _resume_files(sweep_dir: Path, trial: Trial) -> dict | None:
     return files
 
 
-def open_dask(address: str | None, jobs: int, trials: int = 1 << 30):
+def open_dask(address: str | None, jobs: int, trials: int = 1 << 30, should_stop=lambda: False):
     """(client, local cluster or None): the scheduler at `address`, reached in a few seconds or
     refused; without an address, a local cluster of `jobs` worker processes."""
     try:
@@ -869,12 +932,12 @@ def open_dask(address: str | None, jobs: int, trials: int = 1 << 30):
     host, port = address.split("://", 1)[1].rsplit(":", 1)
     try:  # fail fast: a closed port or unknown host answers at once, a dead one within the timeout
         socket.create_connection((host.strip("[]"), int(port)), timeout=DASK_PROBE_SECONDS).close()
-    except OSError as exc:
+    except (OSError, UnicodeError) as exc:  # UnicodeError: a name the resolver's IDNA codec refuses
         raise NnctlError(
             f"cannot reach the Dask scheduler at {address} ({exc.strerror or exc.__class__.__name__}); "
             "start it (dask scheduler) or check --address"
         ) from None
-    return connect_dask(address), None
+    return connect_dask(address, should_stop=should_stop), None
 
 
 def run_sweep(
@@ -899,12 +962,12 @@ def run_sweep(
     """
     client = cluster = None
     if executor == "dask":
-        client, cluster = open_dask(address, jobs, len(plan.trials))
+        client, cluster = open_dask(address, jobs, len(plan.trials), should_stop)
     try:
         return _run_sweep(plan, sweep_dir, runs_root, jobs, client, cluster is not None, on_event, on_result, command, should_stop)
     finally:
         if client is not None:
-            client.close()
+            _quietly(lambda: within(DASK_CALL_SECONDS // 3, client.close, "closing the Dask client"))
         if cluster is not None:
             cluster.close()
 

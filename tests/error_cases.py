@@ -344,6 +344,36 @@ def write_file(name, text):
     return edit
 
 
+def mat(**arrays):
+    def write(path):
+        import scipy.io
+
+        scipy.io.savemat(path, arrays)
+
+    return write
+
+
+def sparse_x(path):
+    import scipy.io
+    import scipy.sparse
+
+    scipy.io.savemat(path, {"X": scipy.sparse.csr_matrix(np.eye(4)), "y": np.ones((4, 1))})
+
+
+def damaged_gzip_h5(path):
+    x = np.random.default_rng(0).normal(size=(2000, 4))
+    with h5py.File(path, "w") as f:
+        f.create_dataset("x", data=x, chunks=(250, 4), compression="gzip")
+        f["y"] = (x[:, 0] > 0).astype(np.int64)
+    with h5py.File(path, "r") as f:
+        chunk = f["x"].id.get_chunk_info(2)
+    data = bytearray(path.read_bytes())
+    for i in range(chunk.byte_offset + 10, chunk.byte_offset + chunk.size - 4):
+        data[i] ^= 0xA5
+    path.write_bytes(bytes(data))
+
+
+
 CASES = [
     # ---- the spec
     Case("config file missing", {}, ["train", "{tmp}/nope.yaml"], "Error: {tmp}/nope.yaml: no such config file"),
@@ -943,6 +973,25 @@ CASES += [
          {"r.yaml": GOOD.replace("train.h5", "array:train")}, ["train", "{tmp}/r.yaml", "--runs-dir", "{tmp}/runs"],
          "Error: array:train: arrays given to nnctl.fit in Python, which a run does not keep; "
          "call nnctl.fit(spec, X, y) again, or give the data as a file (data.train: FILE.h5)"),
+    # ---- hostile input (issue 20; docs/hostile-input.md)
+    Case("MATLAB file whose X is sparse", {"m.mat": sparse_x}, ["data", "info", "{tmp}/m.mat"],
+         "Error: {tmp}/m.mat: X: a sparse matrix; save it as a full one (MATLAB: X = full(X); save -v7)"),
+    Case("MATLAB file whose X has no rows", {"m.mat": mat(X=np.zeros((0, 2)), y=np.zeros((0, 1)))}, ["data", "info", "{tmp}/m.mat"],
+         "Error: {tmp}/m.mat: X: (0, 2), no examples; expected a matrix of one example per row"),
+    Case("MATLAB file whose X is a cell array", {"m.mat": mat(X=np.array([[1, "a"]], dtype=object), y=np.ones((1, 1)))},
+         ["data", "import", "{tmp}/m.mat", "-o", "{tmp}/o.h5"],
+         "Error: {tmp}/m.mat: X: a cell array or struct, not numbers; save X as a numeric matrix"),
+    Case("damaged gzip chunk met by the finite check of a streamed file",
+         {"d.h5": damaged_gzip_h5, "c.yaml": "data: {train: d.h5, stream: always}\ntrain: {learning_rate: 0.1, epochs: 1, batch_size: 100}\n"},
+         ["train", "{tmp}/c.yaml", "--runs-dir", "{tmp}/runs", "-q"],
+         "Error: {tmp}/d.h5: the array 'x' cannot be read at rows 0 to 1999 (Can't synchronously read data (filter returned failure during read)); "
+         "the file is damaged, write it again"),
+    Case("Dask address whose host is not a host name", cfg(GOOD),
+         ["sweep", "{tmp}/c.yaml", "--grid", "train.seed=1,2", "--executor", "dask", "--address", "tcp://-x..y:8786"],
+         "Error: --address tcp://-x..y:8786: -x..y is not a valid host name or IP address (labels of 1 to 63 letters, digits and '-', "
+         "not starting or ending with '-'); e.g. --address tcp://10.0.0.5:8786"),
+    Case("a file name with Rich markup and a terminal escape sequence", {}, ["train", "{tmp}/[/x]\x1b[2J\u202e.yaml"],
+         "Error: {tmp}/[/x]\\x1b[2J\\u202e.yaml: no such config file"),
 ]
 
 

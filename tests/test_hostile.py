@@ -1,0 +1,403 @@
+"""Hostile input, class by class (issue 20): text from outside reaching a terminal or a page (A),
+damaged and extreme files (B), crashes and hangs (C), silently wrong answers (D), misleading
+messages (E), the memory of prediction (F). docs/hostile-input.md states the guarantees."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from conftest import invoke
+from PIL import Image
+
+# Rich markup (a closing tag that does not match raises MarkupError), an emoji code, a colour
+# escape, an OSC 8 hyperlink, a carriage return, a bidi override, a C1 CSI and a clear-screen
+HOSTILE = "[bold]x[/bold][/x]:smile:\x1b[31mR\x1b]8;;http://evil/\x07L\x1b]8;;\x07\rover\u202eZ\x9b2J\x1b[2J"
+NAME = HOSTILE.replace("/", "|")  # as a file name
+CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _clean(result, *, code=0):
+    """No control character, no traceback, the markup printed as typed (never interpreted)."""
+    out = result.stdout + (result.stderr or "")
+    assert result.exit_code == code, out
+    assert "Traceback" not in out and "MarkupError" not in out
+    assert not CONTROLS.search(out), repr(CONTROLS.search(out).group())
+    return out
+
+
+def _course(path, prefix, m, classes, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.arange(m) % 2
+    x = rng.integers(0, 128, size=(m, 4, 4, 3)).astype(np.uint8)
+    x[y == 1] += 127
+    with h5py.File(path, "w") as f:
+        f[f"{prefix}_set_x"] = x
+        f[f"{prefix}_set_y"] = y
+        f["list_classes"] = np.array([c.encode() for c in classes])
+    return path
+
+
+@pytest.fixture
+def hostile_run(tmp_path):
+    """A run trained on files and classes with hostile names, its folder renamed to one too."""
+    classes = [f"dark{HOSTILE}", "bright\u202e[red]"]
+    train = _course(tmp_path / f"train{NAME}.h5", "train", 12, classes)
+    test = _course(tmp_path / f"test{NAME}.h5", "test", 6, classes, seed=1)
+    spec = tmp_path / "h.yaml"
+    spec.write_text(json.dumps({"name": "h", "data": {"train": train.name, "test": test.name},
+                                "model": {"hidden": [3]}, "train": {"learning_rate": 0.1, "iterations": 20, "seed": 3}}))
+    result = invoke("train", spec, "--runs-dir", tmp_path / "runs", "-q")
+    _clean(result)
+    run = next(p for p in (tmp_path / "runs").iterdir() if not p.is_symlink() and p.is_dir())
+    hostile = run.with_name(f"{run.name}{NAME}")
+    run.rename(hostile)
+    metrics = json.loads((hostile / "metrics.json").read_text())
+    metrics["warnings"] = [f"warning {HOSTILE}"]
+    (hostile / "metrics.json").write_text(json.dumps(metrics))
+    return hostile, test, classes
+
+
+def test_hostile_names_through_every_command_that_prints(hostile_run, tmp_path):
+    run, test, classes = hostile_run
+    root = tmp_path / "runs"
+    out = _clean(invoke("runs", "--runs-dir", root))
+    assert "\\x1b[31mR" in out and "[bold]x[/bold][/x]:smile:" in out  # shown, visibly, as typed
+    _clean(invoke("runs", "show", run))
+    other = shutil.copytree(run, root / "other")
+    resolved = (other / "config.resolved.yaml").read_text().replace("name: h", f"name: '{HOSTILE[:12]}'")
+    (other / "config.resolved.yaml").write_text(resolved)
+    out = _clean(invoke("runs", "compare", run, other))
+    assert "spec differences" in out
+    out = _clean(invoke("evaluate", run, "--data", test))
+    assert "dark[bold]x[/bold][/x]" in out
+    picture = tmp_path / f"pic{NAME}.png"
+    Image.new("RGB", (8, 8), (200, 10, 10)).save(picture)
+    out = _clean(invoke("predict", picture, "--run", run))
+    assert "pic[bold]x[|bold]" in out
+    for fmt in ("--json", "--csv"):
+        _clean(invoke("predict", picture, "--run", run, fmt))
+    line = invoke("predict", picture, "--run", run, "--json").stdout.splitlines()[0]
+    assert json.loads(line)["file"].endswith(NAME + ".png")  # JSON keeps the name exactly, escaped
+    _clean(invoke("data", "info", test))
+    _clean(invoke("report", run))
+    _clean(invoke("train", tmp_path / f"missing{NAME}.yaml"), code=1)
+    out = _clean(invoke("runs", "show", tmp_path / f"nothing{NAME}"), code=1)
+    assert out.startswith("Error: ") and "\\x1b" in out
+
+
+def test_hostile_trial_values_in_a_sweep_and_its_page(tmp_path, tiny_data):
+    train, test = tiny_data
+    other = shutil.copy(test, tmp_path / "t[bold]x[|x]:smile:\u202eZ.h5")  # YAML refuses ESC and C1 in a --grid value
+    spec = tmp_path / "s.yaml"
+    spec.write_text("data: {train: train.h5, test: test.h5}\nmodel: {hidden: [2]}\ntrain: {iterations: 10, learning_rate: 0.1}\n")
+    result = invoke("sweep", spec, "--grid", f"data.test=test.h5,{Path(other).name}", "--jobs", "1", "--runs-dir", tmp_path / "runs")
+    _clean(result)
+    sweep = next((tmp_path / "runs").glob("sweep-*"))
+    html = (sweep / "report.html").read_text()
+    assert not CONTROLS.search(html)
+
+
+def test_report_links_and_csp(tmp_path, tiny_config):
+    """A trial named javascript:... links to its own folder; the CSP allows the one script by its hash."""
+    import base64
+    import hashlib
+
+    from nnctl.report import href
+
+    assert href(tmp_path / "javascript:alert(1)" / "report.html", tmp_path) == "javascript%3Aalert(1)/report.html"
+    assert href(tmp_path / "report.html", tmp_path / "t") == "../report.html"
+    assert href(tmp_path / "a#b?c d" / "report.html", tmp_path) == "a%23b%3Fc%20d/report.html"
+    result = invoke("sweep", tiny_config, "--hidden-layers", "0,1", "--width", "2", "--jobs", "1", "--runs-dir", tmp_path / "runs", "-q")
+    assert result.exit_code == 0, result.output
+    sweep = next((tmp_path / "runs").glob("sweep-*"))
+    html = (sweep / "report.html").read_text()
+    csp = re.search(r'Content-Security-Policy" content="([^"]*)"', html).group(1)
+    assert "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+    scripts = re.findall(r"<script>(.*?)</script>", html, re.DOTALL)
+    assert len(scripts) == 1
+    digest = base64.b64encode(hashlib.sha256(scripts[0].encode()).digest()).decode()
+    assert f"script-src 'sha256-{digest}'" in csp
+    trial = (sweep / next(p.name for p in sweep.iterdir() if p.is_dir()) / "report.html").read_text()
+    assert "script-src 'none'" in trial and "<script" not in trial
+
+
+def test_console_boundary_drops_what_escapes_it(capsys):
+    """Even a string printed without cell()/line() loses its control characters at the console."""
+    from nnctl.display import SafeTable, err_console, out_console, say
+
+    out_console().print(f"a{HOSTILE}b")
+    table = SafeTable(title=HOSTILE)
+    table.add_column(HOSTILE)
+    table.add_row(HOSTILE)
+    out_console().print(table)
+    say(HOSTILE, err=True)
+    err_console().print(HOSTILE)
+    got = capsys.readouterr()
+    assert not CONTROLS.search(got.out + got.err)
+    assert got.out.count("[bold]x[/bold][/x]:smile:") == 4 and got.err.count("[bold]x[/bold][/x]:smile:") == 2
+
+
+# ---------------------------------------------------------------- B, C, D: files damaged or changed under a run
+
+CHANGE_DURING_TRAINING = """
+import os, shutil, sys
+from nnctl import training
+from nnctl.cli import main
+real = training.Trainer.backward_and_update
+calls = [0]
+def step(self):
+    calls[0] += 1
+    if calls[0] == 20:
+        {action}
+    return real(self)
+training.Trainer.backward_and_update = step
+sys.argv = ["nnctl"] + sys.argv[1:]
+main()
+"""
+
+
+def _plain_file(path, m=4000, seed=0, compression=None):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(m, 8))
+    with h5py.File(path, "w") as f:
+        f.create_dataset("x", data=x, chunks=(500, 8) if compression else None, compression=compression)
+        f.create_dataset("y", data=(x[:, 0] > 0).astype(np.int64))
+    return path
+
+
+@pytest.mark.parametrize("action, said", [
+    ("os.truncate('data.h5', 4096)", "truncated"),  # under the mapping: SIGBUS without the size check
+    ("shutil.copy('other.h5', 'new.h5'); os.replace('new.h5', 'data.h5')", "rewritten or replaced"),
+])
+def test_a_data_file_changed_during_a_streamed_run_stops_it(tmp_path, action, said):
+    import subprocess
+    import sys
+
+    _plain_file(tmp_path / "data.h5")
+    _plain_file(tmp_path / "other.h5", seed=1)
+    (tmp_path / "s.yaml").write_text("data: {train: data.h5, stream: always}\nmodel: {hidden: [4]}\n"
+                                     "train: {epochs: 3, batch_size: 100, learning_rate: 0.1}\n")
+    done = subprocess.run([sys.executable, "-c", CHANGE_DURING_TRAINING.format(action=action), "train", "s.yaml", "-q", "--runs-dir", "runs"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, (done.returncode, done.stderr)  # -7 would be SIGBUS
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("Error: ") and "data.h5: the file changed while the run was reading it" in last
+    assert said in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_damaged_gzip_chunk_is_one_error_line(tmp_path):
+    path = _plain_file(tmp_path / "gz.h5", compression="gzip")
+    with h5py.File(path, "r") as f:
+        chunk = f["x"].id.get_chunk_info(3)
+    data = bytearray(path.read_bytes())
+    for i in range(chunk.byte_offset + 10, chunk.byte_offset + chunk.size - 4):
+        data[i] ^= 0xA5
+    path.write_bytes(bytes(data))
+    (tmp_path / "s.yaml").write_text("data: {train: gz.h5, stream: always}\nmodel: {hidden: [4]}\ntrain: {epochs: 1, batch_size: 100, learning_rate: 0.1}\n")
+    want = "the array 'x' cannot be read at rows"
+    result = invoke("train", tmp_path / "s.yaml", "-q", "--runs-dir", tmp_path / "runs")  # the finite check meets it
+    assert result.exit_code == 1 and want in result.stderr and "Traceback" not in result.output, result.output
+    result = invoke("config", "show", tmp_path / "s.yaml")  # the spec; the line on normalisation left out
+    assert result.exit_code == 0 and "# data.normalize" not in result.stdout, result.output
+    result = invoke("data", "info", path)
+    assert result.exit_code == 0 and "damaged" in result.stdout, result.output
+
+
+@pytest.fixture
+def silent_scheduler():
+    """tcp://127.0.0.1:PORT of a server that accepts every connection and never says a word."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held, stop = [], threading.Event()
+
+    def accept():
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    stop.set()
+    thread.join()
+    for c in held:
+        c.close()
+    server.close()
+
+
+def test_a_silent_dask_scheduler_times_out(tiny_config, tmp_path, silent_scheduler, monkeypatch):
+    pytest.importorskip("distributed")
+    from nnctl import sweep
+
+    monkeypatch.setattr(sweep, "DASK_CALL_SECONDS", 1)
+    result = invoke("sweep", tiny_config, "--grid", "train.seed=1,2", "--executor", "dask", "--address", silent_scheduler,
+                    "--runs-dir", tmp_path / "runs", "-q")
+    assert result.exit_code == 1, result.output
+    assert result.stderr == f"Error: the Dask scheduler at {silent_scheduler}: no answer within 1 s; is it a Dask scheduler, and is it running? check --address\n"
+    assert not (tmp_path / "runs").exists()  # nothing made before the scheduler answered
+
+
+def test_sigterm_stops_a_sweep_waiting_for_a_silent_scheduler(tiny_config, tmp_path, silent_scheduler):
+    pytest.importorskip("distributed")
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "nnctl", "sweep", str(tiny_config), "--grid", "train.seed=1,2", "--executor", "dask",
+                             "--address", silent_scheduler, "--runs-dir", str(tmp_path / "runs"), "-q"], stderr=subprocess.PIPE, text=True)
+    try:
+        import time
+
+        # the probe connects first: wait until the sweep is waiting on the scheduler's handshake
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            conns = subprocess.run(["ss", "-tn", "state", "established", "dst", silent_scheduler.split("//")[1]], capture_output=True, text=True)
+            if conns.returncode != 0 or conns.stdout.count("\n") >= 2:  # no `ss`: the TERM comes a little later, still fine
+                break
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        err = proc.communicate(timeout=10)[1]
+    finally:
+        proc.kill()
+    assert proc.returncode == 143, err
+    assert err.strip().splitlines()[-1] == f"Interrupted: SIGTERM: stopped while waiting for the Dask scheduler at {silent_scheduler}"
+
+
+@pytest.mark.parametrize("host", ["-foo", "a..b", "a" * 64, ".", "999.1.1.1", "x" * 60 + "." + "y" * 200])
+def test_a_dask_address_that_is_not_a_host_name(tiny_config, tmp_path, host):
+    result = invoke("sweep", tiny_config, "--grid", "train.seed=1,2", "--executor", "dask", "--address", f"tcp://{host}:8786",
+                    "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.startswith(f"Error: --address tcp://{host}:8786: ") and "is not a valid host name or IP address" in result.stderr
+
+
+# ---------------------------------------------------------------- D, E: checkpoints complete and consistent, or refused
+
+CKPT_SPEC = """\
+name: moons
+data: {train: "builtin:moons"}
+model: {layers: [2, 5, 1], init: he}
+train: {learning_rate: 0.01, epochs: 50, batch_size: 16, optimizer: adam, seed: 3, record_every: 1, checkpoint_every: 5}
+"""
+
+
+@pytest.fixture
+def stopped_run(tmp_path):
+    """An Adam run with mini-batches stopped in the middle of an epoch: its checkpoint.h5 is what resume reads."""
+    from nnctl.config import load_config
+    from nnctl.experiment import train_run
+
+    config = tmp_path / "moons.yaml"
+    config.write_text(CKPT_SPEC)
+    calls = [0]
+
+    def stop():
+        calls[0] += 1
+        return calls[0] > 123  # a step in the middle of epoch 6
+
+    run = Path(train_run(load_config(config), runs_root=tmp_path / "runs", should_stop=stop).run_dir)
+    assert (run / "checkpoint.h5").exists()
+    return run
+
+
+def _edit(run, arrays=None, attrs=None, drop=()):
+    with h5py.File(run / "checkpoint.h5", "r+") as f:
+        for key in drop:
+            if key in f:
+                del f[key]
+            else:
+                del f.attrs[key]
+        for key, value in (arrays or {}).items():
+            f[key][...] = value(f[key][()])
+        for key, value in (attrs or {}).items():
+            f.attrs[key] = json.dumps(value(json.loads(f.attrs[key])))
+
+
+@pytest.mark.parametrize("edit, said", [
+    (dict(arrays={"optimizer/t": lambda t: 0}), "the optimizer's step count t is 0 but the checkpoint is at step"),
+    (dict(drop=["loop/order"]), "loop/order: expected this epoch's order of the"),
+    (dict(arrays={"loop/order": lambda o: np.zeros_like(o)}), "loop/order: expected this epoch's order of the"),
+    (dict(drop=["batch"]), "the checkpoint is damaged (batch missing)"),
+    (dict(drop=["epoch"]), "the checkpoint is damaged (epoch missing)"),
+    (dict(drop=["batches"]), "the checkpoint is damaged (batches missing)"),
+    (dict(arrays={"optimizer/s.W1": lambda s: np.where(np.arange(s.size).reshape(s.shape) == 0, np.nan, s)}),
+     "optimizer/s.W1 holds values that are not finite numbers, which training never stores"),
+    (dict(attrs={"learning_rate": lambda r: 0.9}), "learning_rate is 0.9 but the run's spec gives 0.01 at epoch"),
+])
+def test_resume_refuses_an_incomplete_or_inconsistent_checkpoint(stopped_run, edit, said):
+    before = (stopped_run / "checkpoint.h5").read_bytes()
+    _edit(stopped_run, **edit)
+    result = invoke("train", "--resume", stopped_run, "-q")
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert result.stderr.startswith(f"Error: {stopped_run}/checkpoint.h5: ") and said in result.stderr, result.stderr
+    assert "diverged" not in result.stderr and "lower the learning rate" not in result.stderr
+    assert "delete" in result.stderr and (stopped_run / "checkpoint.h5").exists() and before  # nothing removed
+
+
+def test_an_untouched_checkpoint_still_resumes(stopped_run):
+    result = invoke("train", "--resume", stopped_run, "-q")
+    assert result.exit_code == 0, result.output
+    assert json.loads((stopped_run / "metrics.json").read_text())["status"] == "completed"
+
+
+# ---------------------------------------------------------------- F: predict's memory is one chunk
+
+BOUNDED = """
+import resource, sys
+import numpy as np
+from nnctl import inference
+from nnctl.cli import main
+inference.ROWS_PER_CHUNK = 256
+a = np.ones((512, 512)); a @ a  # the BLAS's buffers, made at its first product: what any run holds before its input
+def vm():
+    with open("/proc/self/status") as fh:
+        return next(int(l.split()[1]) * 1024 for l in fh if l.startswith("VmSize:"))
+import nnctl.display, nnctl.runs, nnctl.images, h5py, csv  # everything predict imports, before the limit
+limit = vm() + int(sys.argv[1]) * 2**20
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+sys.argv = ["nnctl"] + sys.argv[2:]
+main()
+"""
+
+
+def test_predict_reads_rows_in_chunks_under_an_address_space_limit(tmp_path):
+    """20,000 rows of 50 features: held whole (as lists of floats and then an array) they need far more
+    than the 48 MiB over its start-up that the process may have; read a chunk at a time, they fit."""
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 50))
+    with h5py.File(tmp_path / "train.h5", "w") as f:
+        f["x"], f["y"] = x, (x[:, 0] > 0).astype(np.int64)
+    (tmp_path / "s.yaml").write_text("data: {train: train.h5}\nmodel: {hidden: [4]}\ntrain: {learning_rate: 0.1, iterations: 20}\n")
+    assert invoke("train", tmp_path / "s.yaml", "--runs-dir", tmp_path / "runs", "-q", "--no-report").exit_code == 0
+    rows = rng.normal(size=(20_000, 50))
+    np.savetxt(tmp_path / "big.csv", rows, delimiter=",", fmt="%.17g", header=",".join(f"f{i}" for i in range(50)), comments="")
+    done = subprocess.run([sys.executable, "-c", BOUNDED, "48", "predict", "big.csv", "--run", "runs/latest", "--csv"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600, env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert len(lines) == 20_001 and lines[1].startswith("big.csv:1,") and lines[-1].startswith("big.csv:20000,")
+    # the same probabilities as the whole file predicted at once, in process
+    from nnctl.inference import normalized, outputs
+    from nnctl.runs import find_run, load_run
+
+    run = load_run(find_run(tmp_path / "runs" / "latest"))
+    P = outputs(run, normalized(run, rows.T.copy()))[0]
+    got = np.array([float(line.split(",")[3]) for line in lines[1:]])
+    assert np.array_equal(got, P)
