@@ -64,13 +64,17 @@ def handles_errors(func):
 
 def _version(value: bool):
     if value:
+        from nnctl.backend import devices_seen
+
         print(f"nnctl {__version__}")
+        for line in devices_seen():  # what train.device can use here
+            print(f"  {line}")
         raise typer.Exit()
 
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version and exit."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version and the devices seen (cpu, each CUDA GPU), and exit."),
 ):
     pass
 
@@ -96,6 +100,7 @@ def train(
     no_report: bool = typer.Option(False, "--no-report", help="Do not write report.html (the run's page) into the run folder."),
     log: Optional[str] = typer.Option(None, "--log", help="Also log the run to an experiment tracker: mlflow (see docs/mlflow.md)."),
     log_onnx: bool = typer.Option(False, "--log-onnx", help="With --log: also log the model as model.onnx."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu or gpu: where the math runs (train.device); with --resume, moves the run."),
 ):
     """Train a network from a spec and write a run directory under runs/.
 
@@ -124,7 +129,7 @@ def train(
         with StopRequest() as stop:
             label = f"{spec_name(resume) or 'run'} (resumed)"
             summary = _reported(no_report, resume, resume_run, resume, reporter=display.make_reporter(quiet, label), should_stop=stop,
-                                listeners=tracked, tracker=tracker)
+                                listeners=tracked, tracker=tracker, device=device)
     elif config is None and data is None:
         if target is not None:
             raise NnctlError("--target names a column of --data TABLE; give --data too (or a CONFIG whose data.train is a table)")
@@ -133,6 +138,8 @@ def train(
                     "--data TABLE, or --resume RUN", err=True)
         raise typer.Exit(2)
     else:
+        if device is not None:
+            overrides = [*overrides, f"train.device={device}"]  # checked like the file's own key
         if config is None:
             text = table_spec_text(str(data), target)
             spec = spec_from_text(text, Path.cwd() / f"{Path(data).stem}.yaml", overrides)  # --set paths are read from here

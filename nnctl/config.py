@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import PydanticCustomError
 
 from nnctl.activations import ACTIVATION_NAMES
+from nnctl.backend import DEVICE_NAMES
 from nnctl.data import ARRAY_PREFIX, BUILTIN_PREFIX, parse_builtin, regular_file
 from nnctl.errors import ConfigError, DataError
 from nnctl.firstlayer import AUTO, FIRST_LAYERS, DualFirstLayer
@@ -36,6 +37,7 @@ OptimizerName = Literal[OPTIMIZER_NAMES]
 ScheduleName = Literal[SCHEDULE_NAMES]
 ShuffleName = Literal[tuple(SHUFFLES)]
 FirstLayerName = Literal[(AUTO, *FIRST_LAYERS)]
+DeviceName = Literal[DEVICE_NAMES]
 LayerSize = Annotated[int, Field(gt=0)]
 MAX_CONFIG_BYTES = 1 << 20
 MAX_YAML_NODES = 100_000  # values in the document once every alias is expanded
@@ -324,6 +326,12 @@ class TrainSpec(_Strict):
     blas_threads: Optional[int] = Field(
         None, ge=1, description="BLAS threads; bit-identical results need the same count (default: all cores)"
     )
+    device: DeviceName = Field(
+        "cpu", description="where the math runs: cpu (NumPy) or gpu (CUDA through CuPy: pip install 'nnctl[gpu]')"
+    )
+    fused: bool = Field(
+        True, description="gpu: bias + activation and the Adam update each one kernel; false: the plain path (the reference)"
+    )
     first_layer: FirstLayerName = Field(
         "auto", description="dual: W1 = W1_0 + C X^T through the Gram matrix; auto picks it where it is exact and less work"
     )
@@ -398,6 +406,8 @@ class TrainSpec(_Strict):
             why = DualFirstLayer.not_exact_for(OPTIMIZERS[self.optimizer].make.linear, self.batch_size is None, self.l2 > 0)
             if why:
                 raise ValueError(f"train.first_layer: dual is not exact here ({why}); use auto or primal")
+            if self.device != "cpu":
+                raise ValueError(f"train.first_layer: dual runs on the CPU only; use auto or primal with device: {self.device}")
         return self
 
     @property
@@ -447,6 +457,8 @@ class Spec(_Strict):
     @model_validator(mode="after")
     def _check_dropout(self):
         keep, hidden = self.train.keep_prob, self.model.depth - 1
+        if self.model.batch_norm and self.train.device != "cpu":
+            raise ValueError(f"model.batch_norm: batch norm runs on the CPU only; use device: cpu, or no batch norm on the {self.train.device}")
         if isinstance(keep, list) and len(keep) != hidden:
             raise ValueError(
                 f"train.keep_prob: the network has {hidden} hidden layers, so give {hidden} keep probabilities "

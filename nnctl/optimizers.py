@@ -22,6 +22,8 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
+from nnctl.backend import NumpyBackend, namespace
+
 
 class Optimizer:
     """Gradient descent, and the base of the others.
@@ -45,16 +47,22 @@ class Optimizer:
         self.layout: list = []
         self.m: dict = {}
         self._tmp = None
+        self.be, self.xp = NumpyBackend(), np
+        self._fused = None
 
-    def bind(self, layout, dtype=np.float64) -> "Optimizer":
-        """Allocate the state, zeros, for a parameter vector made of `layout` [(name, shape), ...]."""
+    def bind(self, layout, dtype=np.float64, backend=None) -> "Optimizer":
+        """Allocate the state, zeros, for a parameter vector made of `layout` [(name, shape), ...],
+        where `backend` (nnctl.backend; default NumPy) keeps its arrays."""
         self.layout, offset = [], 0
         for name, shape in layout:
             size = int(np.prod(shape))
             self.layout.append((name, offset, offset + size, tuple(shape)))
             offset += size
-        self.m = {k: np.zeros(offset, dtype) for k in self.moments}
-        self._tmp = np.empty(offset, dtype) if self.scratch else None
+        self.be = be = backend or NumpyBackend()
+        self.xp, self.dtype = be.xp, np.dtype(dtype)
+        self.m = {k: be.asarray(np.zeros(offset, dtype)) for k in self.moments}
+        self._tmp = be.empty(offset, dtype) if self.scratch else None
+        self._fused = be.fused_optimizer(self.name)  # one kernel for the whole update, where the device has one
         return self
 
     def step(self, params, grads) -> None:
@@ -64,7 +72,8 @@ class Optimizer:
 
     def state(self) -> dict:
         """Every array and number the next steps depend on, named after the parameters."""
-        out = {f"{k}/{name}": vec[a:b].reshape(shape) for k, vec in self.m.items() for name, a, b, shape in self.layout}
+        host = {k: self.be.to_host(vec) for k, vec in self.m.items()}  # NumPy arrays, whatever the device
+        out = {f"{k}/{name}": vec[a:b].reshape(shape) for k, vec in host.items() for name, a, b, shape in self.layout}
         out["t"] = np.array(self.t, dtype=np.int64)
         return out
 
@@ -74,7 +83,7 @@ class Optimizer:
                 key = f"{k}/{name}"
                 if key not in state or tuple(np.shape(state[key])) != shape:
                     raise ValueError(f"optimizer state {key!r} missing or of the wrong shape")
-                vec[a:b] = np.asarray(state[key]).ravel()
+                vec[a:b] = self.be.asarray(np.asarray(state[key], dtype=vec.dtype).ravel())
         self.t = int(state.get("t", 0))
 
     def extra_arrays(self) -> int:
@@ -92,7 +101,7 @@ class Momentum(Optimizer):
         v *= self.beta
         grads *= 1 - self.beta
         v += grads  # v = beta v + (1 - beta) dW
-        np.multiply(v, self.learning_rate, out=grads)
+        self.xp.multiply(v, self.learning_rate, out=grads)
         params -= grads  # W = W - alpha v
 
 
@@ -106,7 +115,7 @@ class RMSprop(Optimizer):
         self.t += 1
         s, tmp = self.m["s"], self._tmp
         _squared_average(s, grads, self.beta2, tmp)
-        np.sqrt(s, out=tmp)
+        self.xp.sqrt(s, out=tmp)
         tmp += self.epsilon
         grads *= self.learning_rate
         grads /= tmp
@@ -116,7 +125,7 @@ class RMSprop(Optimizer):
 def _squared_average(s, grads, beta2: float, tmp) -> None:
     """s = beta2 s + (1 - beta2) dW^2, in place (RMSprop's and Adam's second moment)."""
     s *= beta2
-    np.multiply(grads, grads, out=tmp)
+    namespace(grads).multiply(grads, grads, out=tmp)
     tmp *= 1 - beta2
     s += tmp
 
@@ -129,15 +138,21 @@ class Adam(Optimizer):
 
     def step(self, params, grads) -> None:
         self.t += 1  # t counts mini-batch steps, from 1
-        v, s, tmp = self.m["v"], self.m["s"], self._tmp
+        v, s, tmp, xp = self.m["v"], self.m["s"], self._tmp, self.xp
+        if self._fused is not None:  # the same arithmetic in one kernel (nnctl.backend._ADAM)
+            T = self.dtype.type
+            c1, c2 = 1 - float(self.beta1) ** self.t, 1 - float(self.beta2) ** self.t
+            self._fused(grads, T(self.learning_rate), T(self.beta1), T(self.beta2), T(1 - self.beta1), T(1 - self.beta2),
+                        T(c1), T(c2), T(self.epsilon), params, v, s)
+            return
         _squared_average(s, grads, self.beta2, tmp)
         v *= self.beta1
         grads *= 1 - self.beta1
         v += grads  # v = beta1 v + (1 - beta1) dW
         # Python floats: an np.float64 scalar would make a float32 update compute in float64
-        np.divide(v, 1 - float(self.beta1) ** self.t, out=grads)  # v_hat
-        np.divide(s, 1 - float(self.beta2) ** self.t, out=tmp)  # s_hat
-        np.sqrt(tmp, out=tmp)
+        xp.divide(v, 1 - float(self.beta1) ** self.t, out=grads)  # v_hat
+        xp.divide(s, 1 - float(self.beta2) ** self.t, out=tmp)  # s_hat
+        xp.sqrt(tmp, out=tmp)
         tmp += self.epsilon
         grads *= self.learning_rate
         grads /= tmp

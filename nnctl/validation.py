@@ -29,15 +29,26 @@ class ValidationMonitor:
         self.best_steps: int | None = None
         self.wait = 0
         self.best_params: dict | None = None
+        self._on_device = None  # the validation set copied to the trainer's device, once
 
     def evaluate(self) -> tuple:
-        params = self.trainer.materialize()
         X = self.data.X
+        head = HEADS[self.loss]
+        units = self.trainer.n[-1]
+        labels = np.asarray(self.data.Y).reshape(1, -1)
+        Y = head.encode(labels, units, X.dtype)  # as the loss takes it: the labels, or one-hot (k, m)
+        be = getattr(self.trainer, "be", None)
+        if be is not None and be.device:  # where the parameters are: no copy back per record
+            if self._on_device is None:
+                self._on_device = be.asarray(X), be.asarray(Y), be.asarray(labels)
+            params, (X, Y, labels) = self.trainer.device_params(), self._on_device
+        else:
+            params = self.trainer.materialize()
         with np.errstate(all="ignore"):
             Zs, As = forward(X, params, self.activations, epsilon=self.epsilon)
-            Y = HEADS[self.loss].encode(self.data.Y, As[-1].shape[0], X.dtype)  # labels (1, m), or one-hot (k, m) for softmax
             cost = compute_cost(Zs[-1], As[-1], Y, self.loss)
-            acc = LOSSES[self.loss].score(As[-1], self.data.Y)["accuracy"] if self.task == "classification" else float("nan")
+            # the predicted class (A[L] > 0.5, or the most probable of k) against the label
+            acc = LOSSES[self.loss].score(As[-1], labels)["accuracy"] if self.task == "classification" else float("nan")
         return cost, acc
 
     def on_record(self, epoch: int, steps: int) -> str | None:

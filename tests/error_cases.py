@@ -116,6 +116,10 @@ def checkpoint_out_of_its_epoch(path):
         f.attrs["batch"] = json.dumps(99)
 
 
+def no_cupy(fused=True):
+    raise ImportError("No module named 'cupy'")
+
+
 def cfg(text):
     return {"train.h5": course_h5, "c.yaml": text}
 
@@ -420,7 +424,7 @@ CASES = [
          "Error: {tmp}/c.yaml: the file is over 1024 KiB; a spec is a short YAML mapping"),
     Case("misspelt key", cfg(GOOD.replace("learning_rate", "learing_rate")), ["train", "{tmp}/c.yaml"],
          "Error: {tmp}/c.yaml: train.learing_rate: unknown key; did you mean 'learning_rate'? (valid keys: learning_rate, iterations, seed, "
-         "record_every, dtype, checkpoint_every, blas_threads, first_layer, epochs, batch_size, shuffle, optimizer, beta, beta1, beta2, epsilon, "
+         "record_every, dtype, checkpoint_every, blas_threads, device, fused, first_layer, epochs, batch_size, shuffle, optimizer, beta, beta1, beta2, epsilon, "
          "decay, decay_rate, time_interval, one_cycle_warmup, one_cycle_div, one_cycle_final_div, l2, keep_prob, dropout_masks, early_stopping)"),
     Case("wrong type", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "train.iterations=many"],
          "Error: {tmp}/c.yaml (with --set train.iterations=many): train.iterations: must be a valid integer, unable to parse string as an integer (got 'many')"),
@@ -614,6 +618,18 @@ CASES = [
     Case("dual path forced where it is not exact", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "train.optimizer=adam", "--set", "train.first_layer=dual"],
          "Error: {tmp}/c.yaml (with --set train.optimizer=adam --set train.first_layer=dual): train.first_layer: dual is not exact here "
          "(the optimizer's element-wise division by its moments is not linear in the examples); use auto or primal"),
+    Case("GPU asked for without CuPy", cfg(GOOD), ["train", "{tmp}/c.yaml", "--device", "gpu"],
+         "Error: train.device: gpu: CuPy is not installed (No module named 'cupy'); install CuPy for your CUDA "
+         "(pip install 'nnctl[gpu]') on a machine with an NVIDIA GPU, or use device: cpu (--device cpu)",
+         patches={"nnctl.backend.BACKENDS": {"cpu": None, "gpu": no_cupy}}),
+    Case("unknown device", cfg(GOOD), ["train", "{tmp}/c.yaml", "--device", "tpu"],
+         "Error: {tmp}/c.yaml (with --set train.device=tpu): train.device: must be 'cpu' or 'gpu' (got 'tpu')"),
+    Case("batch norm on the GPU", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "model.batch_norm=true", "--device", "gpu"],
+         "Error: {tmp}/c.yaml (with --set model.batch_norm=true --set train.device=gpu): model.batch_norm: batch norm runs on the "
+         "CPU only; use device: cpu, or no batch norm on the gpu"),
+    Case("dual path on the GPU", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "train.first_layer=dual", "--device", "gpu"],
+         "Error: {tmp}/c.yaml (with --set train.first_layer=dual --set train.device=gpu): train.first_layer: dual runs on the CPU only; "
+         "use auto or primal with device: gpu"),
     Case("unknown optimizer", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "train.optimizer=sgd"],
          "Error: {tmp}/c.yaml (with --set train.optimizer=sgd): train.optimizer: must be 'gd', 'momentum', 'rmsprop' or 'adam' (got 'sgd')"),
     Case("checkpoint of other settings", {"run": edited_interrupted_run}, ["train", "--resume", "{tmp}/run"],

@@ -64,7 +64,7 @@ def test_set_overrides(tmp_path):
         (
             "train.learing_rate=0.1",
             "train.learing_rate: unknown key; did you mean 'learning_rate'? "
-            "(valid keys: learning_rate, iterations, seed, record_every, dtype, checkpoint_every, blas_threads, first_layer, "
+            "(valid keys: learning_rate, iterations, seed, record_every, dtype, checkpoint_every, blas_threads, device, fused, first_layer, "
             "epochs, batch_size, shuffle, optimizer, beta, beta1, beta2, epsilon, decay, decay_rate, time_interval, one_cycle_warmup, one_cycle_div, one_cycle_final_div, l2, keep_prob, dropout_masks, early_stopping)",
         ),
         ("train.learning_rate=0", "train.learning_rate: must be greater than 0 (got 0)"),
