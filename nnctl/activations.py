@@ -1,10 +1,12 @@
 """The activation table: each name maps to its forward function and its backward step.
 
-`forward(Z, out)` returns A = g(Z) and may work in place (`out=Z`). `backward(dA, A)` returns
+`forward(Z, out, work)` returns A = g(Z) and may work in place (`out=Z`); `work`, a (1, m) buffer,
+spares softmax its per-column temporaries. `backward(dA, A)` returns
 dZ = dA * g'(Z), written over dA, with g'(Z) expressed through A = g(Z) alone and computed in
 A's own memory: backward consumes A. The training loop calls it only once A[l] has served its
 last use in the iteration, so a layer needs no array beyond A[l] and dZ[l]. Everything else (the
-config's valid names, error messages) reads this one table.
+config's valid names, error messages) reads this one table. Every function works on NumPy or
+CuPy arrays alike: `xp` is the array's own module (nnctl.backend.namespace).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 from typing import Callable, NamedTuple
 
 import numpy as np
+
+from nnctl.backend import namespace
 
 LEAKY_SLOPE = 0.01
 
@@ -21,61 +25,69 @@ def _exp_limit(dtype) -> float:
     return float(np.floor(np.log(np.finfo(dtype).max))) - 1.0
 
 
-def sigmoid(Z, out=None):
+def sigmoid(Z, out=None, work=None):
     """1 / (1 + exp(-Z)), the course's formula, with -Z clipped so exp never overflows."""
+    xp = namespace(Z)
     lim = _exp_limit(Z.dtype)
-    out = np.negative(Z, out=out)
-    np.clip(out, -lim, lim, out=out)
-    np.exp(out, out=out)
+    out = xp.negative(Z, out=out)
+    xp.clip(out, -lim, lim, out=out)
+    xp.exp(out, out=out)
     out += 1
-    return np.reciprocal(out, out=out)
+    return xp.reciprocal(out, out=out)
 
 
 def _sigmoid_backward(dA, A):
+    xp = namespace(dA)
     dA *= A  # the course's order: dA * s * (1 - s)
-    np.subtract(1, A, out=A)
+    xp.subtract(1, A, out=A)
     dA *= A
     return dA
 
 
-def tanh(Z, out=None):
-    return np.tanh(Z, out=out)
+def tanh(Z, out=None, work=None):
+    xp = namespace(Z)
+    return xp.tanh(Z, out=out)
 
 
 def _tanh_backward(dA, A):
-    np.multiply(A, A, out=A)  # g'(Z) = 1 - A^2
-    np.subtract(1, A, out=A)
+    xp = namespace(A)
+    xp.multiply(A, A, out=A)  # g'(Z) = 1 - A^2
+    xp.subtract(1, A, out=A)
     dA *= A
     return dA
 
 
-def relu(Z, out=None):
-    return np.maximum(Z, 0, out=out)
+def relu(Z, out=None, work=None):
+    xp = namespace(Z)
+    return xp.maximum(Z, 0, out=out)
 
 
 def _relu_backward(dA, A):
     # g'(Z) = 1 where Z > 0 (A > 0), else 0; a comparison, not np.sign, which is ten times
     # slower on the half-zero arrays relu makes
-    dA *= np.greater(A, 0, out=A)
+    xp = namespace(A)
+    dA *= xp.greater(A, 0, out=A)
     return dA
 
 
-def leaky_relu(Z, out=None):
-    return np.maximum(Z, LEAKY_SLOPE * Z, out=out)
+def leaky_relu(Z, out=None, work=None):
+    xp = namespace(Z)
+    return xp.maximum(Z, LEAKY_SLOPE * Z, out=out)
 
 
 def _leaky_relu_backward(dA, A):
-    np.greater(A, 0, out=A)  # 1 where A > 0, else 0
-    np.maximum(A, LEAKY_SLOPE, out=A)  # g'(Z) = 1 where A > 0, else the slope
+    xp = namespace(A)
+    xp.greater(A, 0, out=A)  # 1 where A > 0, else 0
+    xp.maximum(A, LEAKY_SLOPE, out=A)  # g'(Z) = 1 where A > 0, else the slope
     dA *= A
     return dA
 
 
-def linear(Z, out=None):
+def linear(Z, out=None, work=None):
     if out is None:
         return Z.copy()
     if out is not Z:
-        np.copyto(out, Z)
+        out[...] = Z
     return out
 
 
@@ -83,18 +95,22 @@ def _linear_backward(dA, A):
     return dA
 
 
-def softmax(Z, out=None):
+def softmax(Z, out=None, work=None):
     """e^Z / sum over the k rows of e^Z, per column. The column's largest logit is subtracted first
-    (the quotient is unchanged), so exp never overflows and the sum is at least 1."""
-    out = np.subtract(Z, Z.max(axis=0, keepdims=True), out=out)
-    np.exp(out, out=out)
-    out /= out.sum(axis=0, keepdims=True)
+    (the quotient is unchanged), so exp never overflows and the sum is at least 1. `work`: a (1, m)
+    buffer for the per-column max and sum (the training loop's, so that a step allocates nothing)."""
+    xp = namespace(Z)
+    top = Z.max(axis=0, keepdims=True, out=work)
+    out = xp.subtract(Z, top, out=out)
+    xp.exp(out, out=out)
+    out /= out.sum(axis=0, keepdims=True, out=work)
     return out
 
 
 def _softmax_backward(dA, A):
     # g'(Z) is the Jacobian diag(a) - a a^T per column: dZ = A * (dA - sum_k dA_k A_k)
-    dA -= np.einsum("ij,ij->j", dA, A)
+    xp = namespace(dA)
+    dA -= xp.einsum("ij,ij->j", dA, A)
     dA *= A
     return dA
 

@@ -28,9 +28,12 @@ from nnctl.training import Batches, Position, Trainer
 COST_COLUMNS = 4  # epoch, cost, iteration, learning rate
 
 
+MACHINE_KEYS = {"device", "fused"}  # where the arithmetic runs, not what it is: a run may move between devices
+
+
 def settings(spec) -> dict:
     """The model and training settings of a resolved spec: what a checkpoint belongs to."""
-    return {"model": spec.model.model_dump(mode="json"), "train": spec.train.model_dump(mode="json")}
+    return {"model": spec.model.model_dump(mode="json"), "train": spec.train.model_dump(mode="json", exclude=MACHINE_KEYS)}
 
 
 def fingerprint(spec) -> str:

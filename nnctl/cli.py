@@ -64,13 +64,17 @@ def handles_errors(func):
 
 def _version(value: bool):
     if value:
+        from nnctl.backend import devices_seen
+
         print(f"nnctl {__version__}")
+        for line in devices_seen():  # what train.device can use here
+            print(f"  {line}")
         raise typer.Exit()
 
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version and exit."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version and the devices seen (cpu, each CUDA GPU), and exit."),
 ):
     pass
 
@@ -94,6 +98,9 @@ def train(
     target: Optional[str] = typer.Option(None, "--target", help="The table's column to predict (default: the last column)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
     no_report: bool = typer.Option(False, "--no-report", help="Do not write report.html (the run's page) into the run folder."),
+    log: Optional[str] = typer.Option(None, "--log", help="Also log the run to an experiment tracker: mlflow (see docs/mlflow.md)."),
+    log_onnx: bool = typer.Option(False, "--log-onnx", help="With --log: also log the model as model.onnx."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu or gpu: where the math runs (train.device); with --resume, moves the run."),
 ):
     """Train a network from a spec and write a run directory under runs/.
 
@@ -112,12 +119,17 @@ def train(
     from nnctl.runs import spec_name
     from nnctl.stopping import StopRequest
 
+    tracker = _tracker(log, log_onnx, spec_name(resume) if resume is not None else None)
+    tracked = (tracker,) if tracker is not None else ()
     if resume is not None:
         if config is not None or overrides or data is not None or target is not None:
             raise NnctlError("--resume continues a run with its own spec; give no CONFIG, --set, --data or --target with it")
+        if tracker is not None:
+            tracker.connect()  # before training: mlflow's import would slow the loop down
         with StopRequest() as stop:
             label = f"{spec_name(resume) or 'run'} (resumed)"
-            summary = _reported(no_report, resume, resume_run, resume, reporter=display.make_reporter(quiet, label), should_stop=stop)
+            summary = _reported(no_report, resume, resume_run, resume, reporter=display.make_reporter(quiet, label), should_stop=stop,
+                                listeners=tracked, tracker=tracker, device=device)
     elif config is None and data is None:
         if target is not None:
             raise NnctlError("--target names a column of --data TABLE; give --data too (or a CONFIG whose data.train is a table)")
@@ -126,6 +138,8 @@ def train(
                     "--data TABLE, or --resume RUN", err=True)
         raise typer.Exit(2)
     else:
+        if device is not None:
+            overrides = [*overrides, f"train.device={device}"]  # checked like the file's own key
         if config is None:
             text = table_spec_text(str(data), target)
             spec = spec_from_text(text, Path.cwd() / f"{Path(data).stem}.yaml", overrides)  # --set paths are read from here
@@ -135,6 +149,9 @@ def train(
 
         for warning in spec_warnings(spec):
             display.say(f"Warning: {warning}", err=True)
+        if tracker is not None:
+            tracker.name = spec.name or "run"
+            tracker.connect()  # before training: mlflow's import would slow the loop down
         with StopRequest() as stop:
             summary = _reported(
                 no_report, Path(runs_dir or spec.runs_dir) / "latest", train_run,
@@ -144,6 +161,8 @@ def train(
                 reporter=display.make_reporter(quiet, spec.name or "run"),
                 command=_command_line(),
                 should_stop=stop,
+                listeners=tracked,
+                tracker=tracker,
             )
     try:
         display.out_console().print(display.summary_table(summary))
@@ -156,6 +175,7 @@ def train(
         if not no_report:
             _write_report(summary.run_dir)
         display.say(f"run: {summary.run_dir}")
+        _finish_tracking(tracker, summary.run_dir)
     except KeyboardInterrupt:  # a second Ctrl-C after training: every file of the run is written already
         raise Interrupted(f"{stop.name} twice: the run is kept in {summary.run_dir} (status: {summary.status}); "
                           + (f"resume with: nnctl train --resume {summary.run_dir}" if summary.status == "interrupted" else "its report was not written: nnctl report " + summary.run_dir),
@@ -422,6 +442,34 @@ def evaluate(
     display.evaluation(saved, trained.path.name)
 
 
+@app.command("export")
+@handles_errors
+def export_cmd(
+    output: Path = typer.Option(..., "--output", "-o", help="The file to write: FILE.onnx or FILE.npz."),
+    run: Path = typer.Option(Path("runs/latest"), "--run", help="The trained run directory (default: the latest run)."),
+    fmt: Optional[str] = typer.Option(None, "--format", help="onnx or npz (default: from the output's suffix)."),
+    force: bool = typer.Option(False, "--force", help="Replace the output file if it exists."),
+):
+    """Write a trained run as one ONNX graph (raw rows in, probabilities and label out) or a NumPy .npz.
+
+    Both start from the raw rows `predict` takes (pictures: their 0-255 values, flattened as stored)
+    and include the run's scaling and normalisation; see docs/export.md.
+
+    Example: nnctl export --run runs/latest -o model.onnx
+    """
+    from nnctl.data import prepare_output
+    from nnctl.export import export_format, export_run
+    from nnctl.runs import find_run, load_run
+
+    kind = export_format(output, fmt)
+    prepare_output(output, force, suffix=f".{kind}")
+    trained = load_run(find_run(run))
+    written = export_run(trained, output, kind)  # a run that cannot be exported is refused before any note
+    if trained.note:
+        display.say(f"Note: {trained.note}", err=True)
+    display.say(f"wrote {written} ({kind}, from {trained.path})")
+
+
 # ---------------------------------------------------------------- sweeps and runs
 
 
@@ -442,6 +490,12 @@ def sweep(
     width: Optional[int] = typer.Option(None, "--width", min=1, help="Units in each hidden layer, for --hidden-layers."),
     grid: List[str] = typer.Option([], "--grid", help="key.path=v1,v2,... over any spec key (repeatable: the product)."),
     overrides: List[str] = typer.Option([], "--set", help="Override a key in every trial: --set train.iterations=500 (repeatable)."),
+    search: List[str] = typer.Option([], "--search", help="key.path=DIST drawn at random: loguniform(a,b), one_minus_loguniform(a,b), uniform(a,b), int(a,b), choice(a,b,...) (repeatable)."),
+    trials: Optional[int] = typer.Option(None, "--trials", min=1, help="Random draws (per round) for --search."),
+    seed: Optional[int] = typer.Option(None, "--seed", min=0, max=2**32 - 1, help="Seed of the draws (default: train.seed)."),
+    rounds: Optional[int] = typer.Option(None, "--rounds", min=1, max=20, help="Coarse to fine: each round draws inside the region of the best trials so far."),
+    halving: Optional[int] = typer.Option(None, "--halving", min=2, help="Successive halving: keep the best 1/ETA at each budget."),
+    min_budget: Optional[int] = typer.Option(None, "--min-budget", min=1, help="First budget of --halving, in epochs (iterations full batch)."),
     jobs: int = typer.Option(os.cpu_count() or 1, "--jobs", "-j", min=1, help="Worker processes (default: the cores)."),
     executor: str = typer.Option("local", "--executor", help="local (worker processes) or dask (a cluster at --address; without it, a local one of --jobs processes)."),
     address: Optional[str] = typer.Option(None, "--address", help="The Dask scheduler, e.g. tcp://scheduler:8786."),
@@ -449,34 +503,49 @@ def sweep(
     runs_dir: Optional[Path] = typer.Option(None, "--runs-dir", help="Root for the sweep directory (default: the spec's runs_dir)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
     no_report: bool = typer.Option(False, "--no-report", help="Do not write report.html (the sweep's page and each trial's)."),
+    log: Optional[str] = typer.Option(None, "--log", help="Also log the sweep to an experiment tracker: mlflow (a parent run, one nested run per trial)."),
+    log_onnx: bool = typer.Option(False, "--log-onnx", help="With --log: also log each trial's model as model.onnx."),
 ):
-    """Train one spec over hidden-layer counts and any grid of keys, in parallel; compare them.
+    """Train one spec over hidden-layer counts, any grid of keys or random draws, in parallel; choose on validation.
 
     Each trial gets its share of the cores' BLAS threads unless train.blas_threads says otherwise
     (bit-identical results need the same thread count: --set train.blas_threads=1).
 
+    Random search, coarse to fine, successive halving: docs/search.md.
+
     Example: nnctl sweep configs/cat-deep.yaml --hidden-layers 0,1,2,3,4 --width 7 --jobs 2
+
+    Example: nnctl sweep configs/spiral.yaml --trials 30 --search "train.learning_rate=loguniform(1e-4,1)"
     """
     from nnctl.config import read_config_text, spec_from_text
     from nnctl.stopping import StopRequest
-    from nnctl.sweep import load_plan, parse_grid, plan_sweep, run_sweep
+    from nnctl.sampler import parse_search
+    from nnctl.sweep import halving_from, load_plan, parse_grid, plan_sweep, run_sweep, search_from
 
     if executor not in ("local", "dask"):
         raise NnctlError(f"--executor {executor}: must be local or dask")
+    _tracker(log, log_onnx, None)  # checked before any work
     if address and executor != "dask":
         raise NnctlError(f"--address {address} is for --executor dask; add --executor dask, or leave --address out")
     if resume is not None:
-        if config is not None or overrides or grid or hidden_layers or width:
-            raise NnctlError("--resume runs the plan kept in the sweep directory; give no CONFIG, --set, --grid or --hidden-layers with it")
+        if config is not None or overrides or grid or hidden_layers or width or search or any(
+            v is not None for v in (trials, seed, rounds, halving, min_budget)
+        ):
+            raise NnctlError(
+                "--resume runs the plan kept in the sweep directory; give no CONFIG, --set, --grid, --hidden-layers, "
+                "--search, --trials, --seed, --rounds, --halving or --min-budget with it"
+            )
         plan, sweep_dir, root = load_plan(resume), resume, None
     elif config is None:
         raise NnctlError("give a CONFIG to sweep, or --resume runs/sweep-...")
     else:
         text = read_config_text(config)
         spec = spec_from_text(text, config, overrides)
-        plan = plan_sweep(spec, text, config, _int_list(hidden_layers, "--hidden-layers"), width, parse_grid(grid), overrides)
+        drawn = search_from(spec, config, parse_search(search), trials, seed, rounds)
+        plan = plan_sweep(spec, text, config, _int_list(hidden_layers, "--hidden-layers"), width, parse_grid(grid), overrides,
+                          drawn, halving_from(spec, halving, min_budget))
         sweep_dir, root = None, runs_dir or spec.runs_dir
-    title = f"{plan.name}: {len(plan.trials)} trials, best first"
+    title = lambda: f"{plan.name}: {len(plan.trials)} trials, best first"  # noqa: E731 (later rounds add theirs)
     # the first Ctrl-C (or SIGTERM) asks running trials to stop and keep their checkpoints; a second stops at once
     with StopRequest() as stop, display.SweepDisplay(plan, quiet) as shown:
         try:
@@ -486,19 +555,55 @@ def sweep(
         except Interrupted as exc:
             shown.close()
             if getattr(exc, "rows", None):
-                display.out_console().print(display.sweep_table(exc.rows, plan.dimensions, title))
+                display.out_console().print(display.sweep_table(exc.rows, plan.dimensions, title()))
             raise Interrupted(f"{stop.name}: {exc}", exit_code=stop.exit_code) from None
-    display.out_console().print(display.sweep_table(rows, plan.dimensions, title))
+    display.out_console().print(display.sweep_table(rows, plan.dimensions, title()))
     if not no_report:
         _write_report(sweep_dir)
     where = "dask" if executor == "dask" and address else f"a local Dask cluster of {min(jobs, len(plan.trials))} processes" if executor == "dask" else f"{jobs} jobs"
     display.say(f"sweep: {sweep_dir}  ({seconds:.1f} s, {where})")
-    failed = [r for r in rows if r["status"] not in ("completed", "diverged")]
+    if log is not None:
+        _log_sweep(sweep_dir, [Path(sweep_dir) / r["trial"] for r in rows], log_onnx)
+    failed = [r for r in rows if r["status"] not in ("completed", "diverged", "pruned")]
     if failed:
         names = ", ".join(r["trial"] for r in failed[:3]) + (", ..." if len(failed) > 3 else "")
         raise NnctlError(
             f"{len(failed)} of {len(rows)} trials failed ({names}); see {sweep_dir}/summary.csv, then nnctl sweep --resume {sweep_dir}"
         )
+
+
+@app.command("lr-find")
+@handles_errors
+def lr_find(
+    config: Path = typer.Argument(..., help="The YAML spec."),
+    overrides: List[str] = typer.Option([], "--set", help="Override a key: --set train.batch_size=32 (repeatable)."),
+    low: float = typer.Option(1e-7, "--low", help="The first learning rate."),
+    high: float = typer.Option(10.0, "--high", help="The last learning rate."),
+    steps: int = typer.Option(100, "--steps", min=2, max=100_000, help="Mini-batch steps (full-batch iterations), one rate each."),
+    runs_dir: Optional[Path] = typer.Option(None, "--runs-dir", help="Root for the lr-find folder (default: the spec's runs_dir)."),
+):
+    """The learning-rate range test: raise the rate exponentially over a short run, plot cost against rate.
+
+    Suggests a tenth of the rate at the smoothed cost's minimum (docs/search.md says why).
+
+    Example: nnctl lr-find configs/spiral.yaml --steps 200
+    """
+    from nnctl.config import load_config
+    from nnctl.lrfind import SUGGESTION, range_test, write_range_test
+
+    spec = load_config(config, overrides)
+    test = range_test(spec, low, high, steps)
+    name = spec.name or config.stem
+    folder = write_range_test(test, runs_dir or spec.runs_dir, name,
+                              {"config": str(config), "overrides": list(overrides), "low": low, "high": high, "steps": steps})
+    steepest = f"{test.steepest:.3g}" if test.steepest is not None else "—"
+    display.out_console().print(
+        f"suggested learning_rate: {test.suggested:.3g} ({SUGGESTION})\n"
+        f"smoothed cost lowest at {test.minimum:.3g}; steepest descent at {steepest}; "
+        f"{len(test.rates)} of {steps} steps ({test.stopped})",
+        markup=False, highlight=False,
+    )
+    display.say(f"lr-find: {folder}")
 
 
 @runs_app.callback()
@@ -546,6 +651,43 @@ def runs_compare(
     display.comparison(diff, *diff["labels"])
 
 
+@runs_app.command("log")
+@handles_errors
+def runs_log(
+    run: Path = typer.Argument(Path("runs/latest"), help="A run (or sweep) directory, or a name that `nnctl runs` prints."),
+    to: str = typer.Option("mlflow", "--to", help="The experiment tracker: mlflow (MLFLOW_TRACKING_URI; see docs/mlflow.md)."),
+    onnx: bool = typer.Option(False, "--onnx", help="Also log the model as model.onnx."),
+    runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where names are looked up."),
+):
+    """Import a finished run folder into MLflow: spec as parameters, cost curve, scores, files.
+
+    A sweep folder becomes a parent run with one nested run per trial.
+
+    Example: nnctl runs log runs/latest --onnx
+    """
+    from nnctl.runs import find_run, is_sweep_dir, list_runs, load_run
+    from nnctl.tracking import check_tracker, log_run_folder
+
+    check_tracker(to, "--to")
+    path = find_run(run, runs_dir)
+    if path.is_dir() and is_sweep_dir(path):
+        _log_sweep(path, [path / r["run"] for r in list_runs(path)], onnx)
+        return
+    load_run(path)  # a run folder nnctl can read, checked before anything is sent
+    run_id = log_run_folder(path, warn=lambda text: display.say(f"Warning: {text}", err=True), onnx=onnx)
+    if run_id is None:
+        raise NnctlError(f"{path}: not logged to MLflow (see the warning above); check MLFLOW_TRACKING_URI and try again")
+    display.say(f"mlflow: run {run_id} (from {path})")
+
+
+def _log_sweep(sweep_dir, trials, log_onnx: bool) -> None:
+    from nnctl.tracking import log_sweep
+
+    run_id = log_sweep(sweep_dir, trials, warn=lambda text: display.say(f"Warning: {text}", err=True), onnx=log_onnx)
+    if run_id is not None:
+        display.say(f"mlflow: sweep run {run_id} with {len(trials)} nested trial runs")
+
+
 @runs_app.command("show")
 @handles_errors
 def runs_show(
@@ -577,8 +719,9 @@ def report(
     display.say(f"report: {write_report(path, output)}")
 
 
-def _reported(no_report: bool, run_dir, func, *args, **kwargs):
-    """func(*args, **kwargs); a run that diverged still gets its page before the error is shown."""
+def _reported(no_report: bool, run_dir, func, *args, tracker=None, **kwargs):
+    """func(*args, **kwargs); a run that diverged still gets its page (and its tracker run) before the
+    error is shown; a run that failed otherwise closes its tracker run as failed."""
     from nnctl.errors import DivergedError
 
     try:
@@ -586,7 +729,32 @@ def _reported(no_report: bool, run_dir, func, *args, **kwargs):
     except DivergedError:
         if not no_report:
             _write_report(run_dir)
+        _finish_tracking(tracker, run_dir)
         raise
+    except BaseException:
+        if tracker is not None:
+            tracker.abandon()
+        raise
+
+
+def _tracker(log: Optional[str], log_onnx: bool, name: Optional[str]):
+    """The listener that logs a training to `--log`'s tracker (None without --log), checked before any work."""
+    from nnctl.tracking import MlflowListener, check_tracker
+
+    check_tracker(log)
+    if log is None:
+        if log_onnx:
+            raise NnctlError("--log-onnx logs the model to an experiment tracker; add --log mlflow")
+        return None
+    return MlflowListener(name or "run", warn=lambda text: display.say(f"Warning: {text}", err=True), onnx=log_onnx)
+
+
+def _finish_tracking(tracker, run_dir) -> None:
+    """The tracker's run completed from the run folder, and where it is said."""
+    if tracker is not None:
+        run_id = tracker.finish(run_dir)
+        if run_id is not None:
+            display.say(f"mlflow: run {run_id}")
 
 
 def _write_report(run_dir) -> None:

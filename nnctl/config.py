@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import PydanticCustomError
 
 from nnctl.activations import ACTIVATION_NAMES
+from nnctl.backend import DEVICE_NAMES
 from nnctl.data import ARRAY_PREFIX, BUILTIN_PREFIX, parse_builtin, regular_file
 from nnctl.errors import ConfigError, DataError
 from nnctl.firstlayer import AUTO, FIRST_LAYERS, DualFirstLayer
@@ -36,6 +37,7 @@ OptimizerName = Literal[OPTIMIZER_NAMES]
 ScheduleName = Literal[SCHEDULE_NAMES]
 ShuffleName = Literal[tuple(SHUFFLES)]
 FirstLayerName = Literal[(AUTO, *FIRST_LAYERS)]
+DeviceName = Literal[DEVICE_NAMES]
 LayerSize = Annotated[int, Field(gt=0)]
 MAX_CONFIG_BYTES = 1 << 20
 MAX_YAML_NODES = 100_000  # values in the document once every alias is expanded
@@ -338,6 +340,12 @@ class TrainSpec(_Strict):
     blas_threads: Optional[int] = Field(
         None, ge=1, description="BLAS threads; bit-identical results need the same count (default: all cores)"
     )
+    device: DeviceName = Field(
+        "cpu", description="where the math runs: cpu (NumPy) or gpu (CUDA through CuPy: pip install 'nnctl[gpu]')"
+    )
+    fused: bool = Field(
+        True, description="gpu: bias + activation and the Adam update each one kernel; false: the plain path (the reference)"
+    )
     first_layer: FirstLayerName = Field(
         "auto", description="dual: W1 = W1_0 + C X^T through the Gram matrix; auto picks it where it is exact and less work"
     )
@@ -351,9 +359,14 @@ class TrainSpec(_Strict):
     beta1: float = Field(0.9, ge=0, lt=1, description="adam")
     beta2: float = Field(0.999, ge=0, lt=1, description="rmsprop, adam")
     epsilon: float = Field(1e-8, gt=0, description="rmsprop, adam")
-    decay: ScheduleName = Field("none", description="inverse_time: alpha_0 / (1 + decay_rate floor(epoch / time_interval))")
+    decay: ScheduleName = Field(
+        "none", description="inverse_time: alpha_0 / (1 + decay_rate floor(epoch / time_interval)); one_cycle: warm-up then annealing"
+    )
     decay_rate: float = Field(1.0, ge=0)
     time_interval: int = Field(1, ge=1, description="epochs between decays")
+    one_cycle_warmup: float = Field(0.3, gt=0, lt=1, description="one_cycle: the fraction of the epochs spent warming up")
+    one_cycle_div: float = Field(25.0, gt=1, description="one_cycle: starts at learning_rate / one_cycle_div")
+    one_cycle_final_div: float = Field(1e4, ge=1, description="one_cycle: ends at learning_rate / (one_cycle_div * one_cycle_final_div)")
     l2: float = Field(0.0, ge=0, description="lambda: cost + lambda/(2m) sum ||W||^2, gradient + (lambda/m) W; m the batch's examples")
     keep_prob: Union[Annotated[float, Field(gt=0, le=1)], list[Annotated[float, Field(gt=0, le=1)]]] = Field(
         1.0, description="inverted dropout: probability of keeping a hidden unit, one for all hidden layers or one per hidden layer"
@@ -407,6 +420,8 @@ class TrainSpec(_Strict):
             why = DualFirstLayer.not_exact_for(OPTIMIZERS[self.optimizer].make.linear, self.batch_size is None, self.l2 > 0)
             if why:
                 raise ValueError(f"train.first_layer: dual is not exact here ({why}); use auto or primal")
+            if self.device != "cpu":
+                raise ValueError(f"train.first_layer: dual runs on the CPU only; use auto or primal with device: {self.device}")
         return self
 
     @property
@@ -433,6 +448,17 @@ class SweepSpec(_Strict):
     grid: dict[str, list] = Field(default_factory=dict, description="key.path: [values]; the product is swept")
 
 
+class SearchSpec(_Strict):
+    """A random search for `nnctl sweep` (docs/search.md); `nnctl train` ignores it."""
+
+    trials: int = Field(ge=1, le=10_000, description="random draws per round")
+    seed: Optional[int] = Field(None, ge=0, le=MAX_SEED, description="the draws' generator (default: train.seed)")
+    rounds: int = Field(1, ge=1, le=20, description="coarse to fine: each round draws inside the region of the best trials so far")
+    space: dict[str, str] = Field(min_length=1, description="key.path: DIST(args), e.g. train.learning_rate: loguniform(1e-4, 1)")
+    halving: Optional[int] = Field(None, ge=2, le=100, description="successive halving: keep the best 1/halving at each budget")
+    min_budget: Optional[int] = Field(None, ge=1, description="epochs (iterations full batch) of the first budget, with halving")
+
+
 class Spec(_Strict):
     name: Optional[str] = Field(None, pattern=NAME_PATTERN, max_length=MAX_NAME, description="default: the config file's name")
     data: DataSpec
@@ -440,10 +466,13 @@ class Spec(_Strict):
     train: TrainSpec = TrainSpec()  # every key has a default (learning rate: the optimizer's; epochs: DEFAULT_EPOCHS)
     runs_dir: str = Field("runs", min_length=1, description="relative to the working directory")
     sweep: Optional[SweepSpec] = None
+    search: Optional[SearchSpec] = None
 
     @model_validator(mode="after")
     def _check_dropout(self):
         keep, hidden = self.train.keep_prob, self.model.depth - 1
+        if self.model.batch_norm and self.train.device != "cpu":
+            raise ValueError(f"model.batch_norm: batch norm runs on the CPU only; use device: cpu, or no batch norm on the {self.train.device}")
         if isinstance(keep, list) and len(keep) != hidden:
             raise ValueError(
                 f"train.keep_prob: the network has {hidden} hidden layers, so give {hidden} keep probabilities "

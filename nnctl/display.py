@@ -407,8 +407,15 @@ class SweepDisplay:
         self.console = err_console()
         self.quiet = quiet
         self.live_mode = self.console.is_terminal and not quiet
-        self.state = {t.index: {"name": t.name, "status": "pending", "iteration": "", "cost": ""} for t in plan.trials}
+        self.plan = plan
+        self.state = {}
+        self._add_trials()
         self.live = None
+
+    def _add_trials(self):
+        """The plan's trials not shown yet (a coarse-to-fine round adds trials as it starts)."""
+        for t in self.plan.trials:
+            self.state.setdefault(t.index, {"name": t.name, "status": "pending", "iteration": "", "cost": ""})
 
     def __enter__(self):
         if self.live_mode:
@@ -439,7 +446,11 @@ class SweepDisplay:
         return table
 
     def event(self, kind, index, iteration, value):
+        if index not in self.state:
+            self._add_trials()
         st = self.state.get(index)
+        if kind == "start" and st is not None and st["status"] == "paused":
+            st["status"] = "pending"  # successive halving continues it
         if st is None or st["status"] not in ("pending", "running"):
             return  # a late progress message from a trial already stored
         if kind == "start":
@@ -453,9 +464,15 @@ class SweepDisplay:
             self.live.update(self._table())
 
     def result(self, result):
+        if result["index"] not in self.state:
+            self._add_trials()
         st = self.state[result["index"]]
         st["status"] = result["status"]
-        if result["status"] == "interrupted":
+        if result.get("budget") is not None:
+            st["status"] = "paused"
+            if not self.live_mode and not self.quiet:
+                self.console.print(Text(f"{result['name']}: trained to {result['budget']} (successive halving)"))
+        elif result["status"] == "interrupted":
             if not self.quiet:
                 self.console.print(line(f"{result['name']}: interrupted; its checkpoint is kept for --resume"))
         elif result["status"] != "completed":  # reported at once, the sweep goes on
@@ -474,6 +491,8 @@ def _swept(value) -> str:
     """A swept value as the table shows it: lists as 20x7 (like the trial's name), numbers as typed."""
     if isinstance(value, list):
         return "x".join(map(str, value)) or "none"
+    if isinstance(value, float) and len(str(value)) > 8:
+        return f"{value:.4g}"  # a random draw; summary.csv keeps every digit
     return "—" if value is None else str(value)
 
 
@@ -495,6 +514,7 @@ def sweep_table(rows, dimensions, title, width: int | None = None) -> Table:
         **{d: [visible(_swept(r[d])) for r in rows] for d in dimensions},
         "layers": [_layers(r["layers"]) for r in rows],
         "train": [_score(r, "train") for r in rows],
+        **({"val": [_score(r, "validation") for r in rows]} if any(r.get("validation_accuracy") is not None or r.get("validation_rmse") is not None for r in rows) else {}),
         "test": [_score(r, "test") for r in rows],
         "cost": ["—" if r["final_cost"] is None else format_cost(r['final_cost']) for r in rows],
         "s": ["—" if r["seconds"] is None else f"{r['seconds']:.2f}" for r in rows],
@@ -510,7 +530,7 @@ def sweep_table(rows, dimensions, title, width: int | None = None) -> Table:
                 narrow = max(len(x) for x in headers[c].split())
                 table.add_column(headers[c], overflow="fold", min_width=min(narrow, 12), max_width=max(narrow, 12) if measuring else None)
             else:
-                table.add_column(c, no_wrap=True, justify="right" if c in ("train", "test", "cost", "s") else "left")
+                table.add_column(c, no_wrap=True, justify="right" if c in ("train", "val", "test", "cost", "s") else "left")
         for i in range(len(rows)):
             table.add_row(*[cells[c][i] for c in cols])
         return table

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from nnctl import checkpoint
+from nnctl.backend import DEVICE_NAMES, DeviceUnavailable, make_backend
 from nnctl.config import Spec, dump_spec, load_config, spec_warnings
 from nnctl.data import ARRAY_PREFIX, Dataset, Normalization, arrays_sha256, read_raw, dataset_from_arrays, fit_normalization, load_dataset, split_indices, split_validation
 from nnctl.errors import ConfigError, DataError, DivergedError, Interrupted, RunError
@@ -39,11 +40,11 @@ from nnctl.optimizers import OPTIMIZERS, SCHEDULES, epoch_rate, make_optimizer
 from nnctl.regularization import Dropout, keep_probs_per_layer
 from nnctl.validation import ValidationMonitor
 from nnctl.plots import plot_costs, plot_decision_boundary
-from nnctl.resources import _size, available_memory, blas_info, memory_estimate, preflight  # noqa: F401 (re-exported)
+from nnctl.resources import _size, available_memory, blas_info, choose_blas_threads, memory_estimate, preflight  # noqa: F401 (re-exported)
 from nnctl.runlock import run_lock
 from nnctl.stopping import worsened
 from nnctl.runs import _kind, _sweep_instead, is_sweep_dir, atomic_write, create_run_dir, read_json, resolve_run_path, run_status, save_params, update_latest, write_json
-from nnctl.training import Batches, CheckpointEvery, Position, Reporter, StopWhen, Trainer, gradient_descent
+from nnctl.training import Batches, CheckpointEvery, Position, Reporter, StopAtEpoch, StopWhen, Trainer, gradient_descent
 
 __all__ = ["train_run", "resume_run", "Summary", "available_memory", "memory_estimate", "evaluate_dataset", "make_rng", "load_data"]
 
@@ -263,6 +264,7 @@ class _Run:
     saved_sessions: list | None = None  # the session seconds that checkpoint holds
     table: Preprocessor | None = None  # a table's column encoding, written as table.json
     notes: list = field(default_factory=list)  # what was chosen from the data (a table's target, encodings)
+    backend: object = None  # nnctl.backend: where the math runs (train.device)
     pictures: bool = True  # costs.png and decision_boundary.png (nnctl.fit leaves them out: matplotlib is most of a tiny fit)
 
     @property
@@ -293,8 +295,10 @@ def train_run(
     command: list | None = None,
     should_stop=None,
     resume: bool = False,
+    listeners: tuple = (),
     arrays: dict | None = None,
     pictures: bool = True,
+    stop_at_epoch: int | None = None,
 ) -> Summary:
     """Load data, check resources, create the run directory, train, write every file.
 
@@ -305,6 +309,7 @@ def train_run(
     none): the final parameters equal those of an uninterrupted run. A diverged run keeps its
     files (last finite parameters, costs so far) and then raises `DivergedError`.
     Training runs with `train.blas_threads` BLAS threads (a resumed run: those it started with).
+    `stop_at_epoch` stops it after that epoch as an interruption would (successive halving's budget).
     """
     from threadpoolctl import threadpool_limits
 
@@ -322,6 +327,11 @@ def train_run(
                 f"out of memory while loading {spec.data.train} ({_size(available_memory())} available to this process); "
                 "use train.dtype: float32 or fewer examples"
             ) from None
+        if threads is None and choose_blas_threads(run.layer_dims, run.spec.train.batch_size if run.mini_batch else run.train.m) == 1:
+            # a small step's work single-threaded (nnctl.resources.choose_blas_threads); else the
+            # cores, or a sweep worker's share; reproduce.json records the count, resume reuses it
+            held.enter_context(threadpool_limits(1, user_api="blas"))
+        run.backend = _backend(spec)
         _choose_first_layer(run)
         _preflight(run, runs_root)
         try:
@@ -335,7 +345,7 @@ def train_run(
         try:
             trainer, batches = _initialise(run)
             try:
-                result = _train(run, trainer, batches, reporter, should_stop)
+                result = _train(run, trainer, batches, reporter, should_stop, stop_at_epoch, listeners)
                 if trainer.stream is not None:
                     trainer.stream.check()  # the examples trained on are the file hashed when the run began
             finally:
@@ -352,6 +362,15 @@ def train_run(
         except Exception as exc:  # found wrong during training (input, or a bug): the run says why, never "running"
             _failed(run, exc)
             raise
+
+
+def prepare_trainer(spec: Spec):
+    """(trainer, batches, layer_dims) for `spec`, initialised as `train` would, no run folder:
+    for tools that drive the loop themselves (nnctl.lrfind)."""
+    run = _load(spec, None, False)
+    _choose_first_layer(run)
+    trainer, batches = _initialise(run)
+    return trainer, batches, run.layer_dims
 
 
 # ---------------------------------------------------------------- the steps
@@ -441,7 +460,8 @@ def _check_belongs(run: _Run) -> None:
         ckpt, path, settings_now=settings_now, run_id=run.run_id, layer_dims=run.layer_dims, dtype=run.dtype,
         total_epochs=run.spec.train.epoch_count, batches_per_epoch=batches.count, m=run.train.m, record_every=run.spec.train.record_every,
         normalised=run.resolved.model.normalised_layers,
-        rate=lambda e: epoch_rate(t.decay, t.learning_rate, e, t.decay_rate, t.time_interval), shuffled=run.spec.train.shuffle == "generator",
+        rate=lambda e: epoch_rate(t.decay, t.learning_rate, e, total=t.epoch_count, **{k: getattr(t, k) for k in SCHEDULES[t.decay].keys}),
+        shuffled=run.spec.train.shuffle == "generator",
     )
     sessions = ckpt.meta.get("sessions", [])
     if not (isinstance(sessions, list) and len(sessions) <= 100_000 and all(
@@ -452,13 +472,34 @@ def _check_belongs(run: _Run) -> None:
     run.saved = ckpt.position.steps
 
 
+def _backend(spec: Spec):
+    """train.device's backend, before anything is written; a missing CUDA or CuPy is one line."""
+    try:
+        return make_backend(spec.train.device, spec.train.fused)
+    except DeviceUnavailable as exc:
+        raise RunError(
+            f"train.device: {spec.train.device}: {exc}; install CuPy for your CUDA (pip install 'nnctl[gpu]') "
+            "on a machine with an NVIDIA GPU, or use device: cpu (--device cpu)"
+        ) from None
+
+
 def _choose_first_layer(run: _Run) -> None:
-    """Continue on the path a resumed run was trained on; else the dual path wherever it is exact."""
+    """Continue on the path a resumed run was trained on; else the dual path wherever it is exact
+    (on the CPU: a device always takes the primal path)."""
+    device = run.spec.train.device
     if run.ckpt is not None:
         run.path = run.ckpt.meta.get("first_layer", "primal")
         run.path_reason = run.ckpt.meta.get("first_layer_reason", f"{run.path}: the path the run started on")
+        if run.path != "primal" and device != "cpu":
+            raise RunError(
+                f"{run.run_dir}: was trained on the {run.path} first layer, which runs on the CPU only; "
+                f"resume it with --device cpu"
+            )
         return
     t = run.spec.train
+    if device != "cpu":
+        run.path, run.path_reason = "primal", f"primal: device {device} computes W[1] X itself"
+        return
     run.path, run.path_reason = choose_first_layer(
         t.first_layer, run.train.n_x, run.train.m, run.dtype.itemsize, 0.25 * available_memory(),
         optimizer_linear=OPTIMIZERS[t.optimizer].make.linear, full_batch=not run.mini_batch, l2=t.l2 > 0,
@@ -544,7 +585,7 @@ def _initialise(run: _Run):
     trainer = Trainer(params, X, Y, run.activations, run.resolved.model.loss, path=run.path,
                       dual_state=ckpt.first_layer if ckpt else None, optimizer=optimizer, batch_size=batch_size,
                       l2=t.l2, dropout=dropout, batch_norm_momentum=run.resolved.model.batch_norm_momentum,
-                      batch_norm_epsilon=run.epsilon)
+                      batch_norm_epsilon=run.epsilon, backend=run.backend)
     run.setup_seconds = time.perf_counter() - t0
     batches = Batches(run.train.m, batch_size, t.shuffle, t.seed)
     if run.validation is not None:
@@ -567,11 +608,12 @@ def _save_checkpoint(run: _Run, trainer, batches, result, meta, fp) -> None:
     run.saved, run.saved_sessions = result.position.steps, sessions
 
 
-def _train(run: _Run, trainer: Trainer, batches: Batches, reporter, should_stop):
+def _train(run: _Run, trainer: Trainer, batches: Batches, reporter, should_stop, stop_at_epoch=None, extra=()):
     if run.monitor is not None:
         run.monitor.reporter = reporter
     t = run.spec.train
-    rate = (lambda e: epoch_rate(t.decay, t.learning_rate, e, t.decay_rate, t.time_interval)) if SCHEDULES[t.decay].varies else None
+    keys = {k: getattr(t, k) for k in SCHEDULES[t.decay].keys}
+    rate = (lambda e: epoch_rate(t.decay, t.learning_rate, e, total=t.epoch_count, **keys)) if SCHEDULES[t.decay].varies else None
     fp = checkpoint.fingerprint(run.resolved)
     meta = {**run.meta, "first_layer_reason": run.path_reason}
     ckpt = run.ckpt
@@ -581,6 +623,9 @@ def _train(run: _Run, trainer: Trainer, batches: Batches, reporter, should_stop)
     listeners = [reporter or Reporter(), CheckpointEvery(t.checkpoint_every, t.epoch_count, save)]
     if should_stop is not None:
         listeners.append(StopWhen(should_stop))
+    if stop_at_epoch is not None:
+        listeners.append(StopAtEpoch(stop_at_epoch))
+    listeners += extra  # e.g. nnctl.tracking's MlflowListener
     result = gradient_descent(
         trainer,
         t.epoch_count,
@@ -847,8 +892,11 @@ def _check_same_data(run_dir: Path, train: Dataset, test: Dataset | None) -> Non
             )
 
 
-def resume_run(path, *, reporter: Reporter | None = None, should_stop=None) -> Summary:
-    """Continue an interrupted, killed or crashed run in its own directory."""
+def resume_run(path, *, reporter: Reporter | None = None, should_stop=None, listeners: tuple = (), device: str | None = None) -> Summary:
+    """Continue an interrupted, killed or crashed run in its own directory; `device` moves it
+    (cpu, gpu: the checkpoint is NumPy's either way)."""
+    if device is not None and device not in DEVICE_NAMES:
+        raise RunError(f"--device: {device!r:.40} is not a device; use one of {', '.join(DEVICE_NAMES)}")
     run_dir = resolve_run_path(path)
     if run_dir.is_dir() and is_sweep_dir(run_dir):
         raise _sweep_instead(run_dir, resume=True)
@@ -879,4 +927,6 @@ def resume_run(path, *, reporter: Reporter | None = None, should_stop=None) -> S
             raise RunError(f"{run_dir}: the run diverged; resuming would diverge again, so train it again with a smaller learning_rate")
         # `running` with the lock free: the process that wrote it is gone (killed, out of memory, machine down)
         spec = load_config(run_dir / RESOLVED)
-        return train_run(spec, run_dir=run_dir, reporter=reporter, should_stop=should_stop, resume=True)
+        if device is not None:
+            spec = spec.model_copy(update={"train": spec.train.model_copy(update={"device": device})})
+        return train_run(spec, run_dir=run_dir, reporter=reporter, should_stop=should_stop, resume=True, listeners=listeners)

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from nnctl.backend import namespace
+
 PRIMAL, DUAL, AUTO = "primal", "dual", "auto"
 
 
@@ -52,17 +54,19 @@ class PrimalFirstLayer:
         return None  # the course's own arithmetic
 
     def forward(self, A0, Z):
-        np.matmul(self.W1, A0, out=Z)
+        namespace(Z).matmul(self.W1, A0, out=Z)
 
     def gradient(self, dZ1, A0, m):
         """dW[1] = (1/m) dZ[1] A[0]^T."""
-        np.matmul(dZ1, A0.T, out=self.dW1)
-        self.dW1 /= m
+        namespace(dZ1).matmul(dZ1, A0.T, out=self.dW1)
+        if m != 1:  # 1: dZ[1] came divided by m already (a device's fused output layer)
+            self.dW1 /= m
         return self.dW1
 
     def finite_probe(self, dZ1):
+        """The array whose sum is finite exactly when dW[1] is."""
         # finite dZ[1] (and finite A[0]) make a finite dW[1]: check whichever array is smaller
-        return np.add.reduce(dZ1 if dZ1.size < self.dW1.size else self.dW1, axis=None)
+        return dZ1 if dZ1.size < self.dW1.size else self.dW1
 
     @property
     def trained(self):
@@ -124,7 +128,7 @@ class DualFirstLayer:
         return np.divide(dZ1, m, out=self.dC)
 
     def finite_probe(self, dZ1):
-        return np.add.reduce(dZ1, axis=None)
+        return dZ1
 
     @property
     def trained(self):

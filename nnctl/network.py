@@ -17,6 +17,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from nnctl.activations import ACTIVATIONS
+from nnctl.backend import namespace
 from nnctl.layers import BATCH_NORM_EPSILON, depth, kind_of, normalised_layers
 
 # ---------------------------------------------------------------- inits
@@ -64,24 +65,35 @@ layer_count = depth
 # ---------------------------------------------------------------- losses (the output heads)
 
 
-def _cross_entropy_total(ZL, AL, Y) -> float:
+def _cross_entropy_total(ZL, AL, Y, work=None) -> float:
     """-sum[y log a + (1-y) log(1-a)] from Z[L] with logaddexp (log a = -log(1 + e^-z)), so
-    saturated outputs give a large finite cost, never log(0)."""
-    return float(np.dot(Y.ravel(), np.logaddexp(0, -ZL).ravel()) + np.dot((1 - Y).ravel(), np.logaddexp(0, ZL).ravel()))
+    saturated outputs give a large finite cost, never log(0). `work`: buffers (two (k, m), one
+    (2, m)) of the training loop's, so that recording a cost allocates nothing; the same arithmetic
+    without them."""
+    xp = namespace(ZL)
+    t1, t2, _ = work if work is not None else (None, None, None)
+    first = xp.dot(Y.ravel(), xp.logaddexp(0, xp.negative(ZL, out=t1), out=t1).ravel())
+    return first + xp.dot(xp.subtract(1, Y, out=t1).ravel(), xp.logaddexp(0, ZL, out=t2).ravel())
 
 
-def _categorical_total(ZL, AL, Y) -> float:
+def _categorical_total(ZL, AL, Y, work=None) -> float:
     """-sum y_k log a_k from Z[L]: log a_k = z_k - logsumexp(z), the logsumexp taken after
-    subtracting each column's largest logit, so saturated logits (+-1000) give a finite cost."""
-    top = ZL.max(axis=0)
-    lse = top + np.log(np.exp(ZL - top).sum(axis=0))  # (m,) logsumexp of each column
-    return float(np.vdot(Y, lse - ZL))
+    subtracting each column's largest logit, so saturated logits (+-1000) give a finite cost.
+    `work`: buffers, as for cross-entropy; the same arithmetic without them."""
+    xp = namespace(ZL)
+    t1, _, rows = work if work is not None else (None, None, None)
+    top = ZL.max(axis=0, out=None if rows is None else rows[0])  # (m,)
+    e = xp.exp(xp.subtract(ZL, top, out=t1), out=t1)
+    lse = e.sum(axis=0, out=None if rows is None else rows[1])
+    xp.log(lse, out=lse)
+    lse += top  # (m,) logsumexp of each column: top + log(sum e^(z - top))
+    return xp.vdot(Y, xp.subtract(lse, ZL, out=t1))
 
 
-def _squared_total(ZL, AL, Y) -> float:
+def _squared_total(ZL, AL, Y, work=None) -> float:
     """sum (a - y)^2; the cost divides by 2m, which makes dJ/dA[L] = (A[L] - Y)/m."""
-    diff = AL - Y
-    return float(np.dot(diff.ravel(), diff.ravel()))
+    diff = namespace(AL).subtract(AL, Y, out=None if work is None else work[0])
+    return namespace(diff).dot(diff.ravel(), diff.ravel())
 
 
 def _dZ_is_A_minus_Y(dZ, AL, output):
@@ -97,12 +109,12 @@ def _dZ_through_output(dZ, AL, output):
 
 def _accuracy(AL, Y) -> dict:
     """Percent of examples on the right side of 0.5."""
-    return {"accuracy": float(np.mean((AL > 0.5) == (Y > 0.5)) * 100)}
+    return {"accuracy": float(namespace(AL).mean((AL > 0.5) == (Y > 0.5)) * 100)}
 
 
 def _top_class_accuracy(AL, Y) -> dict:
     """Percent of examples whose most probable class (A[L] (k, m)) is their label (Y (1, m))."""
-    return {"accuracy": float(np.mean(AL.argmax(axis=0) == Y.ravel()) * 100)}
+    return {"accuracy": float(namespace(AL).mean(AL.argmax(axis=0) == Y.ravel()) * 100)}
 
 
 def _rmse(AL, Y) -> dict:
@@ -110,7 +122,7 @@ def _rmse(AL, Y) -> dict:
 
 
 class Loss(NamedTuple):
-    total: Callable  # (Z[L], A[L], Y) -> the cost summed over the examples, unnormalised
+    total: Callable  # (Z[L], A[L], Y) -> the cost summed over the examples, unnormalised (0-d, in Z[L]'s namespace)
     divisor: int  # the cost is total / (divisor * m)
     dZ: Callable  # (A[L] - Y in a buffer, A[L], output activation) -> dZ[L], in that buffer
     task: str  # classification | regression
@@ -184,7 +196,7 @@ def compute_cost(ZL, AL, Y, loss, params=None, l2=0.0):
     """
     row = LOSSES[loss]
     m = Y.shape[1]
-    J = row.total(ZL, AL, Y) / (row.divisor * m)
+    J = float(row.total(ZL, AL, Y)) / (row.divisor * m)
     return J + 1.0 / m * l2 / 2 * l2_penalty(params) if l2 else J
 
 

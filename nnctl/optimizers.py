@@ -22,6 +22,8 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
+from nnctl.backend import NumpyBackend, namespace
+
 
 class Optimizer:
     """Gradient descent, and the base of the others.
@@ -45,16 +47,22 @@ class Optimizer:
         self.layout: list = []
         self.m: dict = {}
         self._tmp = None
+        self.be, self.xp = NumpyBackend(), np
+        self._fused = None
 
-    def bind(self, layout, dtype=np.float64) -> "Optimizer":
-        """Allocate the state, zeros, for a parameter vector made of `layout` [(name, shape), ...]."""
+    def bind(self, layout, dtype=np.float64, backend=None) -> "Optimizer":
+        """Allocate the state, zeros, for a parameter vector made of `layout` [(name, shape), ...],
+        where `backend` (nnctl.backend; default NumPy) keeps its arrays."""
         self.layout, offset = [], 0
         for name, shape in layout:
             size = int(np.prod(shape))
             self.layout.append((name, offset, offset + size, tuple(shape)))
             offset += size
-        self.m = {k: np.zeros(offset, dtype) for k in self.moments}
-        self._tmp = np.empty(offset, dtype) if self.scratch else None
+        self.be = be = backend or NumpyBackend()
+        self.xp, self.dtype = be.xp, np.dtype(dtype)
+        self.m = {k: be.asarray(np.zeros(offset, dtype)) for k in self.moments}
+        self._tmp = be.empty(offset, dtype) if self.scratch else None
+        self._fused = be.fused_optimizer(self.name)  # one kernel for the whole update, where the device has one
         return self
 
     def step(self, params, grads) -> None:
@@ -64,7 +72,8 @@ class Optimizer:
 
     def state(self) -> dict:
         """Every array and number the next steps depend on, named after the parameters."""
-        out = {f"{k}/{name}": vec[a:b].reshape(shape) for k, vec in self.m.items() for name, a, b, shape in self.layout}
+        host = {k: self.be.to_host(vec) for k, vec in self.m.items()}  # NumPy arrays, whatever the device
+        out = {f"{k}/{name}": vec[a:b].reshape(shape) for k, vec in host.items() for name, a, b, shape in self.layout}
         out["t"] = np.array(self.t, dtype=np.int64)
         return out
 
@@ -74,7 +83,7 @@ class Optimizer:
                 key = f"{k}/{name}"
                 if key not in state or tuple(np.shape(state[key])) != shape:
                     raise ValueError(f"optimizer state {key!r} missing or of the wrong shape")
-                vec[a:b] = np.asarray(state[key]).ravel()
+                vec[a:b] = self.be.asarray(np.asarray(state[key], dtype=vec.dtype).ravel())
         self.t = int(state.get("t", 0))
 
     def extra_arrays(self) -> int:
@@ -92,7 +101,7 @@ class Momentum(Optimizer):
         v *= self.beta
         grads *= 1 - self.beta
         v += grads  # v = beta v + (1 - beta) dW
-        np.multiply(v, self.learning_rate, out=grads)
+        self.xp.multiply(v, self.learning_rate, out=grads)
         params -= grads  # W = W - alpha v
 
 
@@ -106,7 +115,7 @@ class RMSprop(Optimizer):
         self.t += 1
         s, tmp = self.m["s"], self._tmp
         _squared_average(s, grads, self.beta2, tmp)
-        np.sqrt(s, out=tmp)
+        self.xp.sqrt(s, out=tmp)
         tmp += self.epsilon
         grads *= self.learning_rate
         grads /= tmp
@@ -116,7 +125,7 @@ class RMSprop(Optimizer):
 def _squared_average(s, grads, beta2: float, tmp) -> None:
     """s = beta2 s + (1 - beta2) dW^2, in place (RMSprop's and Adam's second moment)."""
     s *= beta2
-    np.multiply(grads, grads, out=tmp)
+    namespace(grads).multiply(grads, grads, out=tmp)
     tmp *= 1 - beta2
     s += tmp
 
@@ -129,15 +138,21 @@ class Adam(Optimizer):
 
     def step(self, params, grads) -> None:
         self.t += 1  # t counts mini-batch steps, from 1
-        v, s, tmp = self.m["v"], self.m["s"], self._tmp
+        v, s, tmp, xp = self.m["v"], self.m["s"], self._tmp, self.xp
+        if self._fused is not None:  # the same arithmetic in one kernel (nnctl.backend._ADAM)
+            T = self.dtype.type
+            c1, c2 = 1 - float(self.beta1) ** self.t, 1 - float(self.beta2) ** self.t
+            self._fused(grads, T(self.learning_rate), T(self.beta1), T(self.beta2), T(1 - self.beta1), T(1 - self.beta2),
+                        T(c1), T(c2), T(self.epsilon), params, v, s)
+            return
         _squared_average(s, grads, self.beta2, tmp)
         v *= self.beta1
         grads *= 1 - self.beta1
         v += grads  # v = beta1 v + (1 - beta1) dW
         # Python floats: an np.float64 scalar would make a float32 update compute in float64
-        np.divide(v, 1 - float(self.beta1) ** self.t, out=grads)  # v_hat
-        np.divide(s, 1 - float(self.beta2) ** self.t, out=tmp)  # s_hat
-        np.sqrt(tmp, out=tmp)
+        xp.divide(v, 1 - float(self.beta1) ** self.t, out=grads)  # v_hat
+        xp.divide(s, 1 - float(self.beta2) ** self.t, out=tmp)  # s_hat
+        xp.sqrt(tmp, out=tmp)
         tmp += self.epsilon
         grads *= self.learning_rate
         grads /= tmp
@@ -168,30 +183,54 @@ def make_optimizer(name: str, learning_rate: float, **hyper) -> Optimizer:
 # ---------------------------------------------------------------- learning-rate schedules
 
 
-def _constant(alpha0, epoch, decay_rate, time_interval):
+def _constant(alpha0, k, total):
     return alpha0
 
 
-def _inverse_time(alpha0, epoch, decay_rate, time_interval):
+def _inverse_time(alpha0, k, total, decay_rate, time_interval):
     """alpha_0 / (1 + decay_rate * floor(epoch / time_interval)): the course's `update_lr` with
     time_interval 1, its `schedule_lr_decay` otherwise."""
-    return alpha0 / (1 + decay_rate * math.floor(epoch / time_interval))
+    return alpha0 / (1 + decay_rate * math.floor(k / time_interval))
+
+
+def _cos_between(start, end, pct):
+    return end + (start - end) / 2 * (math.cos(math.pi * pct) + 1)
+
+
+def _one_cycle(alpha0, k, total, one_cycle_warmup, one_cycle_div, one_cycle_final_div):
+    """Warm-up then annealing, PyTorch's OneCycleLR (cosine, two phases) stepped once per epoch:
+    from alpha_0 / div up to alpha_0 over the first `warmup` of the epochs, then down to
+    alpha_0 / (div * final_div) at the last epoch."""
+    start = alpha0 / one_cycle_div
+    end1, end2 = one_cycle_warmup * total - 1, total - 1
+    if k <= end1:
+        return _cos_between(start, alpha0, k / end1 if end1 > 0 else 1.0)
+    return _cos_between(alpha0, start / one_cycle_final_div, (k - end1) / (end2 - end1) if end2 > end1 else 1.0)
 
 
 class Schedule(NamedTuple):
-    rate: Callable  # (alpha_0, k, decay_rate, time_interval) -> the learning rate
+    rate: Callable  # (alpha_0, k, total epochs, **keys) -> the learning rate
     varies: bool  # False: the loop leaves the rate alone and costs.csv has no rate column
     summary: str
+    keys: tuple = ()  # the train.* keys it reads
+    lag: bool = True  # the course's loop: epoch e >= 1 runs at rate(e - 1) (it updates after each epoch)
 
 
 SCHEDULES: dict[str, Schedule] = {
     "none": Schedule(_constant, False, "alpha_0 throughout"),
-    "inverse_time": Schedule(_inverse_time, True, "alpha_0 / (1 + decay_rate * floor(k / time_interval))"),
+    "inverse_time": Schedule(_inverse_time, True, "alpha_0 / (1 + decay_rate * floor(k / time_interval))", ("decay_rate", "time_interval")),
+    "one_cycle": Schedule(
+        _one_cycle, True, "cosine warm-up from alpha_0 / div to alpha_0, then cosine annealing to alpha_0 / (div * final_div)",
+        ("one_cycle_warmup", "one_cycle_div", "one_cycle_final_div"), lag=False,
+    ),
 }
 SCHEDULE_NAMES = tuple(SCHEDULES)
 
 
-def epoch_rate(name: str, alpha0: float, epoch: int, decay_rate: float = 1.0, time_interval: int = 1) -> float:
-    """The learning rate used during `epoch` (0-based), as the course's loop sets it: after epoch i
-    it computes the rate from i, so epochs 0 and 1 both run at alpha_0 and epoch e >= 1 at rate(e - 1)."""
-    return SCHEDULES[name].rate(alpha0, max(epoch - 1, 0), decay_rate, time_interval)
+def epoch_rate(name: str, alpha0: float, epoch: int, decay_rate: float = 1.0, time_interval: int = 1, total: int = 1, **keys) -> float:
+    """The learning rate used during `epoch` (0-based) of `total`. The course's schedules lag, as its
+    loop sets the rate after epoch i from i: epochs 0 and 1 both run at alpha_0 and epoch e >= 1 at
+    rate(e - 1); one_cycle does not (epoch e at rate(e), as PyTorch's scheduler stepped each epoch)."""
+    row = SCHEDULES[name]
+    given = {"decay_rate": decay_rate, "time_interval": time_interval, **keys}
+    return row.rate(alpha0, max(epoch - 1, 0) if row.lag else epoch, total, **{k: given[k] for k in row.keys})

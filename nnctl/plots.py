@@ -296,3 +296,22 @@ def plot_features(path, x, y, classes, categorical: bool, n_features: int, title
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
     return _save(fig, path)
+
+
+def plot_lr_find(path, rates, costs, smoothed, suggested, title: str = "") -> Path:
+    """The learning-rate range test: cost against rate on a log axis, the suggestion marked."""
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    with _quiet():
+        ax.plot(rates, costs, ".", alpha=0.3, label="batch cost")
+        ax.plot(rates, smoothed, "-", label="smoothed")
+        ax.axvline(suggested, color="tab:red", linestyle="--", label=f"suggested {suggested:.3g}")
+        ax.set_xscale("log")
+        top = 2 * max(smoothed[0], min(smoothed))
+        ax.set_ylim(min(min(smoothed), min(costs)) * 0.9, max(top, min(smoothed) * 1.1))
+    ax.set_xlabel("learning rate (log scale)")
+    ax.set_ylabel("cost")
+    ax.set_title(title or "learning-rate range test")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return _save(fig, path)

@@ -25,7 +25,7 @@ from urllib.parse import quote
 import numpy as np
 from markupsafe import Markup
 
-from nnctl import __version__
+from nnctl import __version__, selection
 from nnctl.atomic import atomic_write
 from nnctl.errors import NnctlError, RunError
 from nnctl.runs import CHECKPOINT, METRICS, PARAMS, _sweep_instead, check_metrics, is_sweep_dir, costs_axis, load_params, read_costs_columns, read_json, readable_file, rerun_command, resolve_run_path, run_status
@@ -646,6 +646,34 @@ class SweepFacts:
     command: str | None = None
     task: str = "classification"
     order: list = field(default_factory=list)
+    selection: str = ""  # how the best trial was chosen (nnctl.selection)
+    metric: str = ""  # the row key it was chosen on
+    log_dims: set = field(default_factory=set)  # dimensions drawn on a log scale
+    one_minus: set = field(default_factory=set)  # ... on the scale of 1 - value
+    regions: list = field(default_factory=list)  # coarse to fine: [[(key, distribution text)] per round]
+
+
+def _plan_search(facts: SweepFacts, plan: dict) -> set:
+    """The search's regions and scales, and the trials successive halving pruned, read tolerantly."""
+    search = plan.get("search") if isinstance(plan.get("search"), dict) else {}
+    for region in search.get("regions") or [] if isinstance(search.get("regions"), list) else []:
+        if not isinstance(region, dict):
+            continue
+        shown = []
+        for key, d in region.items():
+            if isinstance(d, dict) and isinstance(d.get("name"), str) and isinstance(d.get("args"), list):
+                shown.append((str(key), f"{d['name']}({', '.join(f'{a:.4g}' if isinstance(a, float) else _value_text(a) for a in d['args'])})"))
+                if d["name"] == "loguniform":
+                    facts.log_dims.add(str(key))
+                elif d["name"] == "one_minus_loguniform":
+                    facts.one_minus.add(str(key))
+        facts.regions.append(shown)
+    halving = plan.get("halving") if isinstance(plan.get("halving"), dict) else {}
+    pruned = set()
+    for rung in halving.get("rungs") or [] if isinstance(halving.get("rungs"), list) else []:
+        if isinstance(rung, dict) and isinstance(rung.get("trials"), list) and isinstance(rung.get("promoted"), list):
+            pruned |= {t for t in rung["trials"] if isinstance(t, str)} - {t for t in rung["promoted"] if isinstance(t, str)}
+    return pruned
 
 
 def is_sweep(path) -> bool:
@@ -673,6 +701,7 @@ def collect_sweep(path) -> SweepFacts:
     facts = SweepFacts(path=path, name=path.name)
     trials = []  # (name, values)
     plan = {}
+    pruned = set()
     if (path / "sweep.json").exists():
         readable_file(path / "sweep.json")  # a FIFO is an error, not a hang
         try:
@@ -685,6 +714,7 @@ def collect_sweep(path) -> SweepFacts:
         facts.name = _str(plan.get("name")) or facts.name
         dims = plan.get("dimensions")
         facts.dimensions = [d for d in dims if isinstance(d, str)] if isinstance(dims, list) else []
+        pruned = _plan_search(facts, plan)
         command = plan.get("command")
         if isinstance(command, list) and all(isinstance(c, str) for c in command):
             facts.command = shlex.join(command)
@@ -709,6 +739,10 @@ def collect_sweep(path) -> SweepFacts:
             except RunError:
                 facts.missing.append(f"{name}/{METRICS}: damaged")
         row["status"] = _status(m) if m else ("pending" if not folder.exists() else "unknown")
+        if row["status"] == "interrupted" and name in pruned:
+            row["status"] = "pruned"  # successive halving stopped it at a rung
+        row["validation_cost"] = _num(m.get("validation_cost"))
+        row["epochs"] = _int(m.get("epochs"))
         row["layers"] = _int_list(m.get("layers"))
         for split in SPLITS:
             row[f"{split}_accuracy"] = _num(m.get(f"{split}_accuracy"))
@@ -729,17 +763,11 @@ def collect_sweep(path) -> SweepFacts:
     if any(r["train_accuracy"] is None and r["train_rmse"] is not None for r in rows):
         facts.task = "regression"
 
-    def key(r):
-        if facts.task == "regression":
-            score = r["test_rmse"] if r["test_rmse"] is not None else r["train_rmse"]
-            return (r["status"] != "completed", score if score is not None else float("inf"), r["final_cost"] or float("inf"))
-        acc = r["test_accuracy"] if r["test_accuracy"] is not None else r["train_accuracy"]
-        return (r["status"] != "completed", -(acc if acc is not None else -1), r["final_cost"] if r["final_cost"] is not None else float("inf"))
-
     facts.order = [r["trial"] for r in rows]  # the plan's order, for plots against swept values
-    facts.rows = sorted(rows, key=key)
-    facts.best = next((r for r in facts.rows if r["status"] == "completed"), None)
-    unfinished = [r for r in rows if r["status"] not in ("completed",)]
+    facts.rows, c = selection.rank(rows)  # on validation, never on test
+    facts.selection, facts.metric = c.note, c.key
+    facts.best = next((r for r in facts.rows if r["status"] == "completed" and r.get(c.key) is not None), None)
+    unfinished = [r for r in rows if r["status"] not in ("completed", "pruned")]
     if not rows:
         facts.notices.append(Notice("warn", "No trials found in this folder."))
     if unfinished:
@@ -757,7 +785,7 @@ def collect_sweep(path) -> SweepFacts:
 def _sweep_plots(facts: SweepFacts) -> dict:
     from nnctl import report_plots as rp
 
-    plots = {"curves": None, "curves_log": False, "values": []}
+    plots = {"curves": None, "curves_log": False, "values": [], "best_so_far": None, "parallel": None}
     if facts.curves:
         axis = "epoch" if facts.axes == {"epoch"} else "iteration" if facts.axes == {"iteration"} else "epoch or iteration"
         plots["curves"], plots["curves_log"] = rp.cost_svg(facts.curves, f"{facts.name}: every trial's cost", legend_below=True, xlabel=axis)
@@ -773,7 +801,17 @@ def _sweep_plots(facts: SweepFacts) -> dict:
             if ys and v is not None:
                 points.append((v, ys))
         if points:
-            plots["values"].append(rp.sweep_value_svg(d, points, metric))
+            plots["values"].append(rp.sweep_value_svg(d, points, metric, log=d in facts.log_dims, one_minus=d in facts.one_minus))
+    c = next(x for x in selection.CRITERIA if x.key == facts.metric) if facts.metric else None
+    if c is not None:
+        scores = [(i + 1, selection.score(r, c)) for i, r in enumerate(sorted(done, key=lambda r: facts.order.index(r["trial"])))]
+        label = c.metric.replace("_", " ")
+        if len(scores) >= 2:
+            plots["best_so_far"] = rp.best_so_far_svg(scores, label, c.higher_is_better)
+        numeric = [d for d in facts.dimensions if all(isinstance(r["values"].get(d), (int, float)) and not isinstance(r["values"].get(d), bool) for r in done)]
+        if len(numeric) >= 2 and len(done) >= 2:
+            lines = [([r["values"][d] for d in numeric], selection.score(r, c)) for r in done]
+            plots["parallel"] = rp.parallel_svg(numeric, lines, label, c.higher_is_better, facts.log_dims, facts.one_minus)
     return plots
 
 
@@ -816,7 +854,9 @@ def render_sweep(facts: SweepFacts, out_dir: Path) -> str:
     best = None
     if facts.best:
         b = facts.best
-        score = next((f"{b[k]:.2f}% {label} accuracy" if "accuracy" in k else f"{label} {b[k]:.4g}" for k, label in reversed(metrics) if b[k] is not None), None)
+        k = facts.metric
+        score = (f"{b[k]:.2f}% validation accuracy" if k == "validation_accuracy" else f"validation RMSE {b[k]:.4g}" if k == "validation_rmse"
+                 else f"training cost {b[k]:.6f}") if b.get(k) is not None else None
         page = facts.path / b["trial"] / REPORT
         best = {"name": b["trial"], "score": score, "settings": ", ".join(f"{d} = {_value_text(b['values'].get(d))}" for d in facts.dimensions), "link": href(page, out_dir) if page.exists() else None}
     return _env().get_template("sweep.html").render(

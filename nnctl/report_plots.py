@@ -156,17 +156,21 @@ def decision_svg(predict, X, Y, title: str) -> str:
 
 
 @_quiet
-def sweep_value_svg(dimension: str, points: list, metric: str) -> str:
+def sweep_value_svg(dimension: str, points: list, metric: str, log: bool = False, one_minus: bool = False) -> str:
     """A metric against one swept value: points [(value, {series: y})] (several per value when
-    other keys vary too: then dots, not lines)."""
+    other keys vary too: then dots, not lines). `log`: the value was drawn on a log scale;
+    `one_minus`: on the scale of 1 - value (a beta), plotted as 1 - value on a log axis."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5.2, 3.6))
     numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v, _ in points)
+    if numeric and one_minus and all(v < 1 for v, _ in points):
+        points = [(1 - v, ys) for v, ys in points]
+        dimension, log = f"1 - {dimension}", True
     if numeric:
         xs = [float(v) for v, _ in points]
-        if dimension.endswith("learning_rate") and min(xs) > 0 and max(xs) / min(xs) > 10:
+        if (log or dimension.endswith("learning_rate") and max(xs) / min(xs) > 10) and min(xs) > 0:
             ax.set_xscale("log")
-        if len(set(xs)) <= 10:
+        if len(set(xs)) <= 10 and not log:
             ax.set_xticks(sorted(set(xs)), [f"{v:g}" for v in sorted(set(xs))])
             ax.minorticks_off()
     else:
@@ -190,3 +194,52 @@ def sweep_value_svg(dimension: str, points: list, metric: str) -> str:
         ax.legend(fontsize="small")
     _style(ax)
     return to_svg(fig, f"{metric} against {dimension}")
+
+
+def best_so_far_svg(scores: list, label: str, higher_is_better: bool) -> str:
+    """The selection score of each trial in the order they were planned, and the best so far."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.2, 3.6))
+    xs = [i for i, v in scores if v is not None]
+    ys = [v if higher_is_better else -v for _, v in scores if v is not None]
+    best, running = [], None
+    for y in ys:
+        running = y if running is None else (max if higher_is_better else min)(running, y)
+        best.append(running)
+    ax.plot(xs, ys, "o", alpha=0.5, label="trial")
+    ax.step(xs, best, where="post", label="best so far")
+    ax.set_xlabel("trial")
+    ax.set_ylabel(plain(label))
+    ax.set_title(plain(f"best {label} so far"), fontsize=10)
+    ax.legend(fontsize="small")
+    _style(ax)
+    return to_svg(fig, "best so far")
+
+
+def parallel_svg(dimensions: list, lines: list, label: str, higher_is_better: bool, log_dims=(), one_minus=()) -> str:
+    """Parallel coordinates: one line per trial across the swept values, each axis scaled to its
+    range (log where the value was drawn on a log scale), coloured by the selection score."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(max(5.2, 1.6 * len(dimensions)), 3.6))
+    cols = []
+    for j, d in enumerate(dimensions):
+        v = np.array([float(vals[j]) for vals, _ in lines])
+        if d in one_minus and (v < 1).all():
+            v = np.log10(1 - v)
+        elif d in log_dims and (v > 0).all():
+            v = np.log10(v)
+        span = v.max() - v.min()
+        cols.append((v - v.min()) / span if span > 0 else np.full_like(v, 0.5))
+    scores = np.array([np.nan if s is None else (s if higher_is_better else -s) for _, s in lines], dtype=float)
+    finite = scores[np.isfinite(scores)]
+    lo, hi = (finite.min(), finite.max()) if finite.size else (0.0, 1.0)
+    cmap = plt.get_cmap("viridis" if higher_is_better else "viridis_r")
+    for i in np.argsort(np.nan_to_num(scores, nan=-np.inf) if higher_is_better else -np.nan_to_num(scores, nan=np.inf)):
+        colour = "lightgrey" if not np.isfinite(scores[i]) else cmap((scores[i] - lo) / (hi - lo) if hi > lo else 1.0)
+        ax.plot(range(len(dimensions)), [c[i] for c in cols], "-o", color=colour, alpha=0.8, markersize=3)
+    names = [("log10(1 - " + d + ")") if d in one_minus else ("log10 " + d) if d in log_dims else d for d in dimensions]
+    ax.set_xticks(range(len(dimensions)), [plain(n.split(".")[-1] if "(" not in n else n.replace("train.", "")) for n in names], fontsize=8)
+    ax.set_yticks([0, 1], ["low", "high"])
+    ax.set_title(plain(f"every trial across the swept values, coloured by {label} (bright: best)"), fontsize=9)
+    _style(ax)
+    return to_svg(fig, "parallel coordinates")

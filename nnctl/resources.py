@@ -110,3 +110,27 @@ def blas_info() -> dict:
     if not blas:
         return {}
     return {"library": blas[0].get("internal_api"), "version": blas[0].get("version"), "threads": blas[0].get("num_threads")}
+
+
+# Multiply-adds of a step's products below which a network trains single-threaded: the threads'
+# start and spin cost more than they save, and beside busy neighbours far more (issue 25 §2:
+# breast cancer, 30 features, 4.8 s with the default threads against 0.085 s with one, under load).
+# 2^23 is a [784, 256, 128, 10] step at batch ~12, or [30, 16, 1] at m ~ 6000 (benchmarks/bench_threads.py).
+SINGLE_THREAD_WORK = 1 << 23
+
+
+def step_work(layer_dims, batch: int) -> int:
+    """Multiply-adds of one step's products: W A forward, dZ A^T and W^T dZ backward, per layer."""
+    return 3 * batch * sum(a * b for a, b in zip(layer_dims[:-1], layer_dims[1:]))
+
+
+def choose_blas_threads(layer_dims, batch: int, cores: int | None = None, load: float | None = None) -> int | None:
+    """1 for a network whose step is small work, or when the machine is already oversubscribed (the
+    1-minute load average at least the cores + 0.5: other processes hold every core, and BLAS threads
+    that wait on each other then cost 5-20x, benchmarks/bench_threads.py); None otherwise (the
+    threads already allowed: all cores, or a sweep worker's share)."""
+    if step_work(layer_dims, batch) < SINGLE_THREAD_WORK:
+        return 1
+    cores = cores if cores is not None else (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    load = load if load is not None else (os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0)
+    return 1 if cores > 1 and load >= cores + 0.5 else None

@@ -33,13 +33,15 @@ import time
 import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal, NamedTuple, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from nnctl.config import MAX_CONFIG_BYTES, Spec, parse_yaml, read_config_text, spec_from_text
+from nnctl.config import MAX_CONFIG_BYTES, Spec, read_config_text, spec_from_text
 from nnctl.data import BUILTIN_PREFIX, file_sha256
 from nnctl.errors import ConfigError, DivergedError, Interrupted, NnctlError, RunError
+from nnctl import pruner, selection, study
+from nnctl.sampler import DISTRIBUTIONS, Dist, draw, parse_dist, round_generator, split_values
 from nnctl.runs import METRICS, PARAMS, atomic_write, create_run_dir, parse_json, read_json, result_fields, write_json
 from nnctl.training import Reporter
 
@@ -52,6 +54,7 @@ FINISHED = ("completed", "diverged")
 STATUSES = ("completed", "diverged", "interrupted", "failed")
 NAME_MAX = 120  # bytes of a trial name: far below the 255 of a file name, room for `.NAME.tmp`
 MAX_HIDDEN_LAYERS = 1000
+MAX_ROUNDS = 20
 MAX_TRIALS = 10_000  # a grid larger than this is a typing mistake, and its plan would take minutes to check
 MAX_PLAN_BYTES = 64 << 20
 MAX_METRICS_BYTES = 1 << 20
@@ -64,6 +67,7 @@ class Trial:
     name: str
     overrides: list
     values: dict  # {dimension: value shown in tables and plots}
+    round: int = 1  # coarse to fine: the round that drew it
 
 
 @dataclass
@@ -76,6 +80,11 @@ class SweepPlan:
     base_overrides: list = field(default_factory=list)  # --set, applied to every trial first
     config_sha256: str = ""  # of `text`, UTF-8: the config file must still hold it
     data_files: dict = field(default_factory=dict)  # absolute path -> SHA-256 (None: absent when planned)
+    # a random search: {trials, seed, rounds, regions: [{key: {name, args}} per round], grid: [{overrides, values}]}
+    search: Optional[dict] = None
+    # successive halving: {eta, min_budget, budgets, rungs: [{round, budget, trials, promoted}]}
+    halving: Optional[dict] = None
+    command: Optional[list] = None
 
 
 def _sha256_text(text: str) -> str:
@@ -94,6 +103,7 @@ class _TrialRecord(BaseModel):
     name: str = Field(min_length=1, max_length=NAME_MAX)
     overrides: list[str]
     values: dict[str, Any]
+    round: int = Field(1, ge=1, le=MAX_ROUNDS)
 
     @field_validator("name")
     @classmethod
@@ -111,6 +121,50 @@ def _absolute(path: str) -> str:
     return path
 
 
+class _DistRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    name: Literal[tuple(DISTRIBUTIONS)]
+    args: list
+
+    @model_validator(mode="after")
+    def _args(self):
+        why = DISTRIBUTIONS[self.name].check(self.args)
+        if why:
+            raise ValueError(f"{self.name} {why}")
+        return self
+
+
+class _GridPoint(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    overrides: list[str]
+    values: dict[str, Any]
+
+
+class _SearchRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    trials: int = Field(ge=1, le=MAX_TRIALS)
+    seed: int = Field(ge=0, le=2**32 - 1)
+    rounds: int = Field(ge=1, le=MAX_ROUNDS)
+    regions: list[dict[str, _DistRecord]] = Field(min_length=1, max_length=MAX_ROUNDS)
+    grid: list[_GridPoint] = Field(min_length=1)
+
+
+class _RungRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    round: int = Field(ge=1, le=MAX_ROUNDS)
+    budget: int = Field(ge=1)
+    trials: list[str]
+    promoted: list[str]
+
+
+class _HalvingRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    eta: int = Field(ge=2)
+    min_budget: int = Field(ge=1)
+    budgets: list[int] = Field(min_length=2)
+    rungs: list[_RungRecord]
+
+
 class _PlanRecord(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     format: Literal[PLAN_FORMAT]
@@ -123,6 +177,8 @@ class _PlanRecord(BaseModel):
     base_overrides: list[str]
     data_files: dict[str, Optional[str]]
     command: Optional[list[str]] = None
+    search: Optional[_SearchRecord] = None
+    halving: Optional[_HalvingRecord] = None
 
     @field_validator("config_path")
     @classmethod
@@ -152,6 +208,15 @@ class _PlanRecord(BaseModel):
         names = [t.name for t in self.trials]
         if len(set(names)) != len(names):
             raise ValueError("trials: two trials have the same name")
+        rounds = self.search.rounds if self.search else 1
+        if any(t.round > rounds for t in self.trials) or [t.round for t in self.trials] != sorted(t.round for t in self.trials):
+            raise ValueError(f"trials: rounds run from 1 to {rounds}, in order")
+        if self.search and len(self.search.regions) < self.trials[-1].round:
+            raise ValueError("search.regions: one region for each round that has trials")
+        if self.halving:
+            for k, rung in enumerate(self.halving.rungs):
+                if not set(rung.promoted) <= set(rung.trials) <= set(names):
+                    raise ValueError(f"halving.rungs.{k}: names a trial the plan does not have")
         return self
 
 
@@ -180,23 +245,6 @@ def trial_dir(sweep_dir: Path, name: str) -> Path:
 
 
 # ---------------------------------------------------------------- the grid
-
-
-def split_values(text: str) -> list:
-    """'0.1,0.01' -> [0.1, 0.01]; '[1],[2, 3]' -> [[1], [2, 3]]: commas inside brackets stay."""
-    parts, depth, current = [], 0, ""
-    for ch in text:
-        if ch in "[{":
-            depth += 1
-        elif ch in "]}":
-            depth -= 1
-        if ch == "," and depth == 0:
-            parts.append(current)
-            current = ""
-        else:
-            current += ch
-    parts.append(current)
-    return [parse_yaml(p, f"--grid value {p.strip()!r}") for p in parts if p.strip()]
 
 
 def parse_grid(assignments) -> dict:
@@ -268,21 +316,72 @@ def _hash_if_file(path: str):
     return file_sha256(path) if os.path.isfile(path) else None
 
 
-def plan_sweep(spec: Spec, text: str, config_path, hidden_layers=None, width=None, grid=None, base_overrides=()) -> SweepPlan:
-    """The trials: the product of the hidden-layer dimension and every grid key.
+def _yaml_number(v) -> str:
+    """A value as an override YAML reads back unchanged: 1e-05 is a string to YAML 1.1, 1.0e-05 a float."""
+    text = json.dumps(v)
+    if isinstance(v, float) and "e" in text and "." not in text:
+        text = text.replace("e", ".0e")
+    return text
 
-    Command-line choices replace the spec's `sweep:` block dimension by dimension; `spec` is the
-    spec with `base_overrides` (--set) already applied. The config path is stored absolute, with
-    the SHA-256 of its text and of every data file the trials read.
-    """
-    config_path = Path(os.path.abspath(config_path))
+
+def _shown(v) -> str:
+    return f"{v:.3g}" if isinstance(v, float) else _label(v)
+
+
+class Search(NamedTuple):
+    """A random search as asked for: the space {key: Dist}, draws per round, seed, rounds."""
+
+    space: dict
+    trials: int
+    seed: int
+    rounds: int = 1
+
+
+class Halving(NamedTuple):
+    eta: int
+    min_budget: int
+
+
+def search_from(spec: Spec, config_path, space=None, trials=None, seed=None, rounds=None) -> Search | None:
+    """The search: command-line choices replace the spec's `search:` section key by key."""
+    block = spec.search
+    merged = {key: parse_dist(text, f"{config_path}: search.space.{key}") for key, text in (block.space.items() if block else ())}
+    merged.update(space or {})
+    trials = trials if trials is not None else (block.trials if block else None)
+    rounds = rounds if rounds is not None else (block.rounds if block else 1)
+    if not merged:
+        if trials is not None or rounds != 1:
+            raise ConfigError(f"--{'trials' if trials is not None else 'rounds'} draws values at random: give what to draw, "
+                              "e.g. --search \"train.learning_rate=loguniform(1e-4,1)\" (or search.space in the spec)")
+        return None
+    if trials is None:
+        raise ConfigError("--search needs the number of random draws: give --trials N (or search.trials in the spec)")
+    seed = seed if seed is not None else (block.seed if block and block.seed is not None else spec.train.seed)
+    return Search(merged, trials, seed, rounds)
+
+
+def halving_from(spec: Spec, eta=None, min_budget=None) -> Halving | None:
+    block = spec.search
+    eta = eta if eta is not None else (block.halving if block else None)
+    min_budget = min_budget if min_budget is not None else (block.min_budget if block else None)
+    if eta is None:
+        if min_budget is not None:
+            raise ConfigError("--min-budget is the first budget of successive halving: add --halving ETA (e.g. 3), or leave it out")
+        return None
+    if min_budget is None:
+        raise ConfigError(f"--halving {eta}: give the first budget in epochs (iterations for a full-batch spec), e.g. --min-budget 10")
+    return Halving(eta, min_budget)
+
+
+def _dims(spec: Spec, hidden_layers, width, grid, base_overrides) -> list:
+    """[(dimension, [(shown value, [overrides])])] of the grid: hidden layers, then every --grid key."""
     block = spec.sweep
     hidden_layers = hidden_layers if hidden_layers is not None else (block.hidden_layers if block else None)
     width = width if width is not None else (block.width if block else None)
     stacks = block.hidden if block and hidden_layers is None else None
     merged = {**(block.grid if block else {}), **(grid or {})}
 
-    dims = []  # [(dimension, [(shown value, [overrides])])]
+    dims = []
     if hidden_layers is not None:
         bad = [k for k in hidden_layers if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k <= MAX_HIDDEN_LAYERS]
         if bad:
@@ -307,28 +406,104 @@ def plan_sweep(spec: Spec, text: str, config_path, hidden_layers=None, width=Non
             raise ConfigError(f"--set {set_keys[key]} and --grid {key} set the same key; the grid replaces it in every trial, so drop the --set")
         _check_values(key, f"--grid {key}", values)
         dims.append((key, [(v, [f"{key}={json.dumps(v)}"]) for v in values]))
-    if not dims or any(not choices for _, choices in dims):
-        raise ConfigError("nothing to sweep: give --hidden-layers with --width, --grid key=v1,v2, or a sweep: block in the spec")
-    count = math.prod(len(choices) for _, choices in dims)
+    return dims
+
+
+def plan_sweep(spec: Spec, text: str, config_path, hidden_layers=None, width=None, grid=None, base_overrides=(),
+               search: Search | None = None, halving: Halving | None = None) -> SweepPlan:
+    """The trials: the product of the hidden-layer dimension and every grid key, crossed with
+    `search.trials` random draws when there is a search (each draw tried at every grid point).
+
+    Command-line choices replace the spec's `sweep:` block dimension by dimension; `spec` is the
+    spec with `base_overrides` (--set) already applied. The config path is stored absolute, with
+    the SHA-256 of its text and of every data file the trials read. A search's draws come from
+    `round_generator(seed, 1)` and are stored in the plan (later rounds are drawn when they start).
+    """
+    config_path = Path(os.path.abspath(config_path))
+    dims = _dims(spec, hidden_layers, width, grid, base_overrides)
+    if any(not choices for _, choices in dims) or (not dims and search is None):
+        raise ConfigError(
+            "nothing to sweep: give --hidden-layers with --width, --grid key=v1,v2, --trials N with --search key=DIST, "
+            "or a sweep: or search: section in the spec"
+        )
+    swept = {d for d, _ in dims}
+    set_keys = {a.partition("=")[0].strip(): a for a in base_overrides}
+    for key in search.space if search else ():
+        if key in swept:
+            raise ConfigError(f"--search {key} and --grid {key} both vary it; keep one of them")
+        if key in set_keys:
+            raise ConfigError(f"--set {set_keys[key]} and --search {key} set the same key; drop the --set")
+    draws = search.trials if search else 1
+    count = math.prod(len(choices) for _, choices in dims) * draws * (search.rounds if search else 1)
     if count > MAX_TRIALS:
-        sizes = " × ".join(f"{len(c)} {d}" for d, c in dims)
-        raise ConfigError(f"the grid makes {count:,} trials ({sizes}); a sweep has at most {MAX_TRIALS:,}: sweep fewer values")
+        sizes = " × ".join([f"{len(c)} {d}" for d, c in dims] + ([f"{draws} draws × {search.rounds} rounds"] if search else []))
+        raise ConfigError(f"the {'sweep' if search else 'grid'} makes {count:,} trials ({sizes}); a sweep has at most {MAX_TRIALS:,}: sweep fewer values")
 
     plan = SweepPlan(
         name=spec.name or "sweep", config_path=str(config_path), text=text,
-        dimensions=[d for d, _ in dims], base_overrides=list(base_overrides), config_sha256=_sha256_text(text),
+        dimensions=[d for d, _ in dims] + list(search.space if search else ()),
+        base_overrides=list(base_overrides), config_sha256=_sha256_text(text),
     )
-    for i, combo in enumerate(itertools.product(*(choices for _, choices in dims)), start=1):
-        overrides = [*base_overrides, *(o for _, ovs in combo for o in ovs)]
-        values = {d: v for (d, _), (v, _) in zip(dims, combo)}
-        label = "_".join(f"{d.split('.')[-1]}={_label(v)}" for d, v in values.items())
-        # the trial's name shows only what varies
-        plan.trials.append(Trial(i, _trial_name(i, label), overrides, values))
-    for trial in plan.trials:  # every variant is checked before anything runs
-        for path in _data_paths(trial_spec(text, config_path, trial.overrides)):
+    points = [
+        {"overrides": [o for _, ovs in combo for o in ovs], "values": {d: v for (d, _), (v, _) in zip(dims, combo)}}
+        for combo in itertools.product(*(choices for _, choices in dims))
+    ]
+    if search is None:
+        plan.trials = [_make_trial(plan, i, p, {}) for i, p in enumerate(points, start=1)]
+    else:
+        plan.search = {
+            "trials": search.trials, "seed": search.seed, "rounds": search.rounds,
+            "regions": [{k: d._asdict() for k, d in search.space.items()}], "grid": points,
+        }
+        _draw_round(plan, 1)
+    if halving is not None:
+        plan.halving = _plan_halving(spec, plan, halving)
+    _hash_data(plan)
+    return plan
+
+
+def _make_trial(plan: SweepPlan, index: int, point: dict, drawn: dict, round_number: int = 1) -> Trial:
+    overrides = [*plan.base_overrides, *point["overrides"], *(f"{k}={_yaml_number(v)}" for k, v in drawn.items())]
+    values = {**point["values"], **drawn}
+    # the trial's name shows only what varies
+    label = "_".join(f"{d.split('.')[-1]}={_shown(v) if d in drawn else _label(v)}" for d, v in values.items())
+    return Trial(index, _trial_name(index, label), overrides, values, round_number)
+
+
+def _draw_round(plan: SweepPlan, round_number: int) -> list:
+    """Append round `round_number`'s trials: `trials` draws from its region, each at every grid point."""
+    rng = round_generator(plan.search["seed"], round_number)
+    space = study.region(plan, round_number)
+    index = len(plan.trials)
+    new = []
+    for _ in range(plan.search["trials"]):
+        drawn = draw(space, rng)
+        for point in plan.search["grid"]:
+            index += 1
+            new.append(_make_trial(plan, index, point, drawn, round_number))
+    plan.trials.extend(new)
+    return new
+
+
+def _hash_data(plan: SweepPlan, trials=None) -> None:
+    for trial in trials or plan.trials:  # every variant is checked before anything runs
+        for path in _data_paths(trial_spec(plan.text, plan.config_path, trial.overrides)):
             if path not in plan.data_files:
                 plan.data_files[path] = _hash_if_file(path)
-    return plan
+
+
+def _plan_halving(spec: Spec, plan: SweepPlan, h: Halving) -> dict:
+    for key in ("train.epochs", "train.iterations"):
+        if key in plan.dimensions:
+            raise ConfigError(f"--halving sets each trial's training length itself; do not sweep {key} with it")
+    total = spec.train.epoch_count
+    unit = "epochs" if spec.train.epochs is not None else "iterations"
+    if h.min_budget * h.eta > total:
+        raise ConfigError(
+            f"--min-budget {h.min_budget}: with --halving {h.eta} the next budget ({h.min_budget * h.eta}) passes "
+            f"train.{unit} ({total}); give a smaller --min-budget or more train.{unit}"
+        )
+    return {"eta": h.eta, "min_budget": h.min_budget, "budgets": pruner.budgets(h.min_budget, total, h.eta), "rungs": []}
 
 
 # ---------------------------------------------------------------- one trial, anywhere
@@ -422,14 +597,17 @@ def run_trial(payload: dict) -> dict:
         try:
             spec = trial_spec(payload["text"], payload["config_path"], payload["overrides"])
             _check_worker_data(spec, payload.get("data_files", {}))
+            budget = payload.get("stop_at")  # a rung of successive halving: no pictures until the trial ends
             if payload.get("resume_files"):
                 run_dir.mkdir()
                 for name, data in payload["resume_files"].items():
                     (run_dir / name).write_bytes(data)
-                summary = train_run(spec, run_dir=run_dir, reporter=reporter, should_stop=stop, resume=True)
+                summary = train_run(spec, run_dir=run_dir, reporter=reporter, should_stop=stop, resume=True,
+                                    stop_at_epoch=budget, pictures=budget is None)
             else:
                 summary = train_run(
-                    spec, config_text=payload["text"], run_dir=run_dir, reporter=reporter, command=payload["command"], should_stop=stop
+                    spec, config_text=payload["text"], run_dir=run_dir, reporter=reporter, command=payload["command"], should_stop=stop,
+                    stop_at_epoch=budget, pictures=budget is None,
                 )
             result["status"] = summary.status
         except DivergedError as exc:
@@ -732,8 +910,12 @@ class _TrialMetrics(BaseModel):
     test_rmse: Optional[float] = Field(None, ge=0)
     final_cost: Optional[float] = None
     iterations: Optional[int] = Field(None, ge=0)
+    epochs: Optional[int] = Field(None, ge=0)
     seconds: Optional[float] = Field(None, ge=0)
     message: Optional[str] = None
+    validation_accuracy: Optional[float] = Field(None, ge=0, le=100)
+    validation_rmse: Optional[float] = Field(None, ge=0)
+    validation_cost: Optional[float] = None
 
 
 def trial_metrics(sweep_dir: Path, trial: Trial) -> dict:
@@ -799,7 +981,7 @@ def load_plan(sweep_dir) -> SweepPlan:
         record = _PlanRecord.model_validate(data)
     except ValidationError as exc:
         raise RunError(f"{path}: {_plan_error(exc.errors()[0])}; the plan is damaged or was edited, start a new sweep") from None
-    plan = SweepPlan(**record.model_dump(exclude={"format", "trials", "command"}))
+    plan = SweepPlan(**record.model_dump(exclude={"format", "trials"}))
     plan.trials = [Trial(**t.model_dump()) for t in record.trials]
     for t in plan.trials:
         trial_dir(sweep_dir, t.name)
@@ -836,26 +1018,58 @@ def check_resume(plan: SweepPlan, sweep_dir: Path) -> None:
             raise RunError(f"{sweep_dir / PLAN}: trial {t.name}: {exc}") from None
 
 
+SCORE_KEYS = ("validation_accuracy", "validation_rmse", "validation_cost", "epochs", "iterations")
+
+
+def pruned_trials(plan: SweepPlan) -> set:
+    """Trials successive halving stopped at a rung and did not continue."""
+    if not plan.halving:
+        return set()
+    rungs = plan.halving["rungs"]
+    return set().union(*(set(r["trials"]) - set(r["promoted"]) for r in rungs)) if rungs else set()
+
+
 def summary_rows(sweep_dir: Path, plan: SweepPlan) -> list:
-    """One row per trial, best test accuracy first (then lowest final cost), unfinished last."""
+    """One row per trial, best first on validation (nnctl.selection), unfinished last.
+
+    A trial that successive halving stopped at a rung has the status "pruned".
+    """
+    pruned = pruned_trials(plan)
     rows = []
     for t in plan.trials:
         m = trial_metrics(sweep_dir, t)
+        status = m.get("status")
+        if status == "interrupted" and t.name in pruned:
+            status = "pruned"
         rows.append(
             {
                 "trial": t.name,
                 **{d: t.values.get(d) for d in plan.dimensions},
                 **result_fields(m),
-                "status": m.get("status"),
+                **{k: m.get(k) for k in SCORE_KEYS},
+                **({"round": t.round} if plan.search and plan.search["rounds"] > 1 else {}),
+                "status": status,
                 "message": m.get("message"),
             }
         )
+    return selection.rank(rows)[0]
 
-    def key(r):
-        acc = r["test_accuracy"] if r["test_accuracy"] is not None else r["train_accuracy"]
-        return (r["status"] != "completed", -(acc if acc is not None else -1), r["final_cost"] if r["final_cost"] is not None else float("inf"))
 
-    return sorted(rows, key=key)
+def summary_record(plan: SweepPlan, rows: list, seconds: float | None = None) -> dict:
+    """summary.json: the trials best first, the best one and how it was chosen, the budget spent."""
+    c = selection.criterion(rows)
+    record = {
+        "name": plan.name, "dimensions": plan.dimensions, "seconds": seconds,
+        "best": selection.best(rows, c), "selection": c.note,
+        "epochs_total": sum(r["epochs"] or 0 for r in rows), "iterations_total": sum(r["iterations"] or 0 for r in rows),
+        "trials": rows,
+    }
+    if plan.search:
+        record["search"] = {k: plan.search[k] for k in ("trials", "seed", "rounds")}
+        record["search"]["regions"] = [{k: str(Dist(d["name"], d["args"])) for k, d in r.items()} for r in plan.search["regions"]]
+    if plan.halving:
+        record["halving"] = plan.halving
+    return record
 
 
 def write_summary(sweep_dir: Path, plan: SweepPlan, seconds: float | None = None) -> list:
@@ -872,7 +1086,7 @@ def write_summary(sweep_dir: Path, plan: SweepPlan, seconds: float | None = None
     for r in rows:
         writer.writerow({k: json.dumps(v) if isinstance(v, list) else v for k, v in r.items()})
     atomic_write(sweep_dir / "summary.csv", buf.getvalue())
-    write_json(sweep_dir / "summary.json", {"name": plan.name, "dimensions": plan.dimensions, "seconds": seconds, "trials": rows})
+    write_json(sweep_dir / "summary.json", summary_record(plan, rows, seconds))
     curves = {}
     for t in plan.trials:
         costs = trial_dir(sweep_dir, t.name) / "costs.csv"
@@ -976,7 +1190,8 @@ def _run_sweep(plan, sweep_dir, runs_root, jobs, client, local_cluster, on_event
     if sweep_dir is None:
         sweep_dir = create_run_dir(runs_root, plan.name, prefix="sweep-")
         lock = _lock(sweep_dir)
-        write_json(sweep_dir / PLAN, {"format": PLAN_FORMAT, **asdict(plan), "command": command})
+        plan.command = command
+        _write_plan(sweep_dir, plan)
     else:
         lock = _lock(Path(sweep_dir))
         try:
@@ -1012,12 +1227,51 @@ def _lock(sweep_dir: Path):
     return fh
 
 
+def _write_plan(sweep_dir: Path, plan: SweepPlan) -> None:
+    write_json(sweep_dir / PLAN, {"format": PLAN_FORMAT, **asdict(plan)})
+
+
+class _Store:
+    """What the study (nnctl.study) reads and writes of the sweep folder."""
+
+    def __init__(self, plan: SweepPlan, sweep_dir: Path):
+        self.plan, self.sweep_dir = plan, sweep_dir
+
+    def rows(self) -> list:
+        return summary_rows(self.sweep_dir, self.plan)
+
+    def reached(self, trial: Trial, budget: int | None) -> bool:
+        """Finished, or stopped at `budget` epochs or beyond (successive halving's rung)."""
+        m = trial_metrics(self.sweep_dir, trial)
+        if m["status"] in FINISHED:
+            return True
+        return budget is not None and m["status"] == "interrupted" and (m.get("epochs") or 0) >= budget
+
+    def save(self) -> None:
+        _write_plan(self.sweep_dir, self.plan)
+
+
 def _run_trials(plan, sweep_dir, jobs, client, local_cluster, on_event, on_result, command, should_stop):
-    todo = [t for t in plan.trials if trial_status(sweep_dir, t) not in FINISHED]
+    spent = [0.0]
+
+    def run(trials, stop_at):
+        spent[0] += _execute(plan, sweep_dir, trials, stop_at, jobs, client, local_cluster, on_event, on_result, command, should_stop)
+
+    def draw_round(number):
+        _hash_data(plan, _draw_round(plan, number))
+
+    study.optimize(plan, _Store(plan, sweep_dir), run, draw_round)
+    return sweep_dir, write_summary(sweep_dir, plan, spent[0]), spent[0]
+
+
+def _execute(plan, sweep_dir, trials, stop_at, jobs, client, local_cluster, on_event, on_result, command, should_stop) -> float:
+    """Run `trials` (to epoch `stop_at`, or to the end); the seconds it took. On a stop request the
+    summary is written and `Interrupted` raised."""
+    todo = trials
     by_index = {t.index: t for t in todo}
     payloads = [
         {**asdict(t), "text": plan.text, "config_path": plan.config_path, "data_files": plan.data_files,
-         "command": command, "sweep": sweep_dir.name, "resume_files": _resume_files(sweep_dir, t)}
+         "command": command, "sweep": sweep_dir.name, "resume_files": _resume_files(sweep_dir, t), "stop_at": stop_at}
         for t in todo
     ]
 
@@ -1025,6 +1279,8 @@ def _run_trials(plan, sweep_dir, jobs, client, local_cluster, on_event, on_resul
         trial = by_index[result["index"]]
         result["name"] = trial.name
         _store_trial(sweep_dir, trial, result)
+        if stop_at is not None and result["status"] == "interrupted" and not should_stop():
+            result["budget"] = stop_at  # stopped by successive halving at its rung, not by the user
         on_result(result)
 
     t0 = time.perf_counter()
@@ -1050,4 +1306,4 @@ def _run_trials(plan, sweep_dir, jobs, client, local_cluster, on_event, on_resul
         exc = Interrupted(f"sweep interrupted: {kept}; kept in {sweep_dir}; resume with: nnctl sweep --resume {sweep_dir}")
         exc.rows, exc.sweep_dir = rows, sweep_dir
         raise exc
-    return sweep_dir, write_summary(sweep_dir, plan, seconds), seconds
+    return seconds

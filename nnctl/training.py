@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nnctl.activations import ACTIVATIONS
+from nnctl.backend import NumpyBackend, namespace
 from nnctl.batchnorm import BatchNormStep
 from nnctl.layout import Status
 from nnctl.firstlayer import FIRST_LAYERS, choose_first_layer, choose_path, gram  # noqa: F401 (re-exported)
@@ -25,7 +26,6 @@ from nnctl.layers import BATCH_NORM_EPSILON, BATCH_NORM_MOMENTUM, kind_of, norma
 from nnctl.network import LOSSES
 from nnctl.optimizers import Optimizer
 
-_sum = np.add.reduce
 COURSE_SHUFFLE_SEED = 10  # the course's `seed = 10`, incremented before each epoch
 
 
@@ -70,6 +70,20 @@ class StopWhen(Listener):
 
     def stop_requested(self) -> bool:
         return bool(self.ask())
+
+
+class StopAtEpoch(Listener):
+    """Stop at the end of epoch `epochs` (a budget of successive halving): the run is kept,
+    interrupted, with its checkpoint, and a resume continues it."""
+
+    def __init__(self, epochs: int):
+        self.epochs, self.reached = epochs, False
+
+    def on_epoch_end(self, result) -> None:
+        self.reached = result.position.epoch >= self.epochs
+
+    def stop_requested(self) -> bool:
+        return self.reached
 
 
 class CheckpointEvery(Listener):
@@ -182,27 +196,38 @@ class _Buffers:
 
     A mini-batch's X is laid out as the data is (`rows`: one example contiguous, as X loaded from
     a file is, X (n_x, m) being the transpose of the stored (m, n_x)), so that gathering a batch
-    copies whole examples and never a strided column."""
+    copies whole examples and never a strided column. Every array is the backend's (`be`: on a
+    device, device memory); `staged` adds page-locked host copies of X and Y, gathered on the host
+    and copied over, for data that stays on the host."""
 
-    def __init__(self, n, m, dtype, X=None, Y=None, n_y=1, rows=False):
-        self.m = m
-        self.X = X if X is not None else np.empty((n[0], m), dtype, order="F" if rows else "C")
-        self.Y = Y if Y is not None else np.empty((n_y, m), dtype)
+    def __init__(self, n, m, dtype, X=None, Y=None, n_y=1, rows=False, be=None, staged=False):
+        be = be or NumpyBackend()
+        self.m, self.be = m, be
+        order = "F" if rows else "C"
+        self.X = X if X is not None else be.empty((n[0], m), dtype, order=order)
+        self.Y = Y if Y is not None else be.empty((n_y, m), dtype)
+        self.hX = be.host_empty((n[0], m), dtype, order=order) if staged else None
+        self.hY = be.host_empty((n_y, m), dtype) if staged else None
         L = len(n) - 1
-        self.A = [self.X] + [np.empty((n[l], m), dtype) for l in range(1, L + 1)]  # A[l] (n[l], m)
-        self.ZL = np.empty((n[L], m), dtype)  # Z[L] kept for the cost
-        self.dZ = [None] + [np.empty((n[l], m), dtype) for l in range(1, L + 1)]
+        self.A = [self.X] + [be.empty((n[l], m), dtype) for l in range(1, L + 1)]  # A[l] (n[l], m)
+        self.ZL = be.empty((n[L], m), dtype)  # Z[L] kept for the cost
+        self.dZ = [None] + [be.empty((n[l], m), dtype) for l in range(1, L + 1)]
         self.fwd = list(self.A)  # what layer l + 1 reads: A[l], or A[l] * D[l] / keep_prob with dropout
-        self.D, self.uniform = {}, {}
+        self.D, self.uniform, self.hD = {}, {}, {}
+        # scratch of the output layer and the cost (two (n[L], m), one (2, m)): a step allocates nothing
+        self.work = (be.empty((n[L], m), dtype), be.empty((n[L], m), dtype), be.empty((2, m), dtype))
 
     def add_dropout(self, layers) -> None:
         """A mask D[l] and a dropped copy of A[l] for each dropout layer: A[l] itself stays the
-        activation's output, which g'(Z[l]) is computed from."""
+        activation's output, which g'(Z[l]) is computed from. Masks are drawn on the host (the
+        same generator, the same masks on any device) and copied over."""
+        be = self.be
         for l in layers:
             shape, dtype = self.A[l].shape, self.A[l].dtype
-            self.D[l] = np.empty(shape, dtype)
+            self.D[l] = be.empty(shape, dtype)
             self.uniform[l] = np.empty(shape, np.float64)
-            self.fwd[l] = np.empty(shape, dtype)
+            self.hD[l] = np.empty(shape, dtype) if be.device else self.D[l]
+            self.fwd[l] = be.empty(shape, dtype)
 
     def nbytes(self) -> int:
         extra = sum(a.nbytes for d in (self.D, self.uniform) for a in d.values()) + sum(self.fwd[l].nbytes for l in self.D)
@@ -228,8 +253,12 @@ class Trainer:
 
     def __init__(self, params, X, Y, activations, loss, learning_rate=None, path="primal", dual_state=None,
                  *, optimizer: Optimizer | None = None, batch_size: int | None = None, l2: float = 0.0,
-                 dropout=None, batch_norm_momentum: float = BATCH_NORM_MOMENTUM, batch_norm_epsilon: float = BATCH_NORM_EPSILON):
+                 dropout=None, batch_norm_momentum: float = BATCH_NORM_MOMENTUM, batch_norm_epsilon: float = BATCH_NORM_EPSILON,
+                 backend=None):
         self.params, self.X, self.Y = params, X, Y
+        # where the math runs (nnctl.backend): NumPy, or a device; `xp` is its array namespace
+        self.be = be = backend or NumpyBackend()
+        self.xp = be.xp
         self.loss_name, self.loss = loss, LOSSES[loss]
         self.output = activations[-1]
         self.acts = [ACTIVATIONS[a] for a in activations]
@@ -245,11 +274,20 @@ class Trainer:
         self.stream = X if hasattr(X, "next_batch") else None  # examples read from disk (nnctl.stream)
         # examples contiguous (X loaded from a file is the transpose of the stored rows): gather rows
         self.rows = bool(X.flags.f_contiguous and not X.flags.c_contiguous)
+        mini = batch_size is not None and batch_size < m
+        if path != "primal" and be.device:
+            raise ValueError(f"the {path} first layer runs on the CPU only; use first_layer: primal with device {be.name}")
+        # on a device: the examples copied over once when they fit (always for the full batch),
+        # else gathered batch by batch on the host into page-locked buffers and copied
+        self.resident = not be.device or (self.stream is None and (not mini or be.fits(X.nbytes + Y.nbytes)))
+        self.Xs, self.Ys = (be.asarray(X), be.asarray(Y)) if be.device and self.resident else (X, Y)
+        self._order = None  # this epoch's order of the examples on the device
+        staged = be.device and not self.resident
         self.buffers = {}
-        if batch_size is not None and batch_size < m:
+        if mini:
             # mini-batches only: no buffers of all m examples (as large as the data itself)
             for size in sorted({batch_size, m - (-(-m // batch_size) - 1) * batch_size}, reverse=True):
-                self.buffers[size] = _Buffers(n, size, X.dtype, n_y=Y.shape[0], rows=self.rows)
+                self.buffers[size] = _Buffers(n, size, X.dtype, n_y=Y.shape[0], rows=self.rows, be=be, staged=staged)
             self.cur = self.buffers[batch_size]
         else:
             self.cur = self._full()
@@ -271,29 +309,54 @@ class Trainer:
         pieces += [(f"{a.name}{l}", params[f"{a.name}{l}"]) for l in range(1, L + 1) for a in kind_of(l, normalised)
                    if a.trained and (a.name, l) != ("W", 1)]
         dtype = self.W[1].dtype
-        self.theta = np.empty(sum(a.size for _, a in pieces), dtype)
-        self.grad = np.empty_like(self.theta)
-        views, offset = {}, 0
+        # on a device, `params` stays on the host: views of a host copy of the vector that
+        # materialize() brings up to date
+        self.theta_host = np.empty(sum(a.size for _, a in pieces), dtype)
+        offset = 0
         for name, arr in pieces:
-            views[name] = (self.theta[offset : offset + arr.size].reshape(arr.shape), self.grad[offset : offset + arr.size].reshape(arr.shape))
-            views[name][0][...] = arr
+            self.theta_host[offset : offset + arr.size].reshape(arr.shape)[...] = arr
+            offset += arr.size
+        self.theta = be.asarray(self.theta_host) if be.device else self.theta_host
+        self.grad = be.empty(self.theta.shape, dtype)
+
+        def view(vector, a, arr):
+            return vector[a : a + arr.size].reshape(arr.shape)
+
+        views, host, offset = {}, {}, 0
+        for name, arr in pieces:
+            views[name] = (view(self.theta, offset, arr), view(self.grad, offset, arr))
+            host[name] = view(self.theta_host, offset, arr)
             offset += arr.size
         self.first.rebind(*views[self.first.trained_name])
         if self.first.trained_name == "W1":  # the primal path trains W[1] itself
-            params["W1"] = self.W[1] = views["W1"][0]
+            self.W[1] = views["W1"][0]
+            params["W1"] = host["W1"]
         self.dW = [None, None] + [views[f"W{l}"][1] for l in range(2, L + 1)]
         self.db = [None] + [views[shift[l]][1] for l in range(1, L + 1)]
         for l in range(1, L + 1):
-            params[shift[l]] = self.b[l] = views[shift[l]][0]
+            self.b[l] = views[shift[l]][0]
+            params[shift[l]] = host[shift[l]]
             if l > 1:
-                params[f"W{l}"] = self.W[l] = views[f"W{l}"][0]
+                self.W[l] = views[f"W{l}"][0]
+                params[f"W{l}"] = host[f"W{l}"]
         self.bn = {}
+        if normalised and be.device:
+            raise ValueError(f"batch norm runs on the CPU only; use device: cpu (got device: {be.name})")
         for l in normalised:
             params[f"gamma{l}"] = views[f"gamma{l}"][0]
             self.bn[l] = BatchNormStep(*views[f"gamma{l}"], params[f"running_mean{l}"], params[f"running_var{l}"],
                                        batch_norm_momentum, batch_norm_epsilon)
-        self.optimizer = (optimizer or Optimizer(learning_rate)).bind([(n, a.shape) for n, a in pieces], dtype)
-        self._decay = [None] + [np.empty_like(W) for W in self.W[1:]] if self.l2 else None  # (lambda/m) W[l]
+        self.optimizer = (optimizer or Optimizer(learning_rate)).bind([(n, a.shape) for n, a in pieces], dtype, be)
+        self._decay = [None] + [be.empty(W.shape, W.dtype) for W in self.W[1:]] if self.l2 else None  # (lambda/m) W[l]
+        # bias + activation as one kernel where the backend has one (hidden layers: Z[l] is A[l])
+        self.fused = [None] + [be.bias_activation(a) if l < L else None for l, a in enumerate(activations, 1)]
+        self.back = [None] + [be.activation_backward(a) or ACTIVATIONS[a].backward for a in activations]  # dZ from dA, A
+        # ... and the output layer in one kernel: bias, g, each example's loss added to `_costs`,
+        # dZ[L] = (A[L] - Y) / m, so that backward divides by m nowhere else (not with L2: its
+        # penalty is part of the cost)
+        self.out_fused = be.output_kernel(loss, activations[-1]) if not self.l2 else None
+        self._costs = be.asarray(np.zeros(max(B.m for B in self.buffers.values()) if self.buffers else m)) if self.out_fused else None
+        self._cost = 0.0  # on a device: this epoch's summed batch costs, read at its end
 
     @property
     def learning_rate(self) -> float:
@@ -306,72 +369,136 @@ class Trainer:
     def _full(self) -> _Buffers:
         """The buffers of the full batch (all of X), made on first use."""
         if self.m not in self.buffers:
-            B = self.buffers[self.m] = _Buffers(self.n, self.m, self.dtype, self.X, self.Y)
+            B = self.buffers[self.m] = _Buffers(self.n, self.m, self.dtype, self.Xs, self.Ys, be=self.be)
             if getattr(self, "dropout", None) is not None:
                 B.add_dropout(self.dropout.layers)
         return self.buffers[self.m]
 
-    def use_batch(self, idx=None) -> None:
-        """Make examples `idx` (an index array) the current batch, gathered into that size's
-        buffers with no temporary; None: the full batch.
+    def begin_epoch(self, order, cost_sum: float = 0.0) -> None:
+        """This epoch's order of the examples (drawn on the host, the same on any device): copied to
+        the device once, where the examples are gathered there. On a device the batch costs are
+        summed there from `cost_sum` (the epoch's so far), in the CPU's order of additions."""
+        if self.be.device and self.resident:
+            self._order = self.be.asarray(order)
+        self._cost = cost_sum
+        if self._costs is not None:
+            self._costs.fill(0)
 
-        mode="clip": the indices are a permutation's, always valid, and np.take's default mode
-        buffers `out` (a temporary per step). Gathering columns of an F-ordered X with np.take
-        would first copy all of X to C order: the rows of X.T are gathered instead."""
+    def use_batch(self, idx=None, start: int | None = None) -> None:
+        """Make examples `idx` (an index array, a view of this epoch's order from `start`) the
+        current batch, gathered into that size's buffers with no temporary; None: the full batch.
+
+        Gathering columns of an F-ordered X with np.take would first copy all of X to C order:
+        the rows of X.T are gathered instead."""
         if idx is None:
             self.cur = self._full()
             return
+        be = self.be
         B = self.cur = self.buffers[len(idx)]
         if self.stream is not None:  # read ahead by the stream's thread, in this batch's order
-            B.X = B.A[0] = self.stream.next_batch(idx)
-        elif self.rows:
-            np.take(self.X.T, idx, axis=0, out=B.X.T, mode="clip")
+            if be.device:
+                be.copy_in(B.X, self.stream.next_batch(idx))
+            else:
+                B.X = B.A[0] = self.stream.next_batch(idx)
+            self._gather(be, self.Y, idx, B.hY, B.Y)
+            return
+        if be.device and self.resident and start is not None and self._order is not None:
+            idx = self._order[start : start + len(idx)]
+        self._gather(be, self.X, idx, B.hX, B.X)
+        self._gather(be, self.Y, idx, B.hY, B.Y)
+
+    def _gather(self, be, host, idx, staged, out) -> None:
+        """Columns `idx` of `host` (X or Y) into `out`: on the device from its resident copy, or on
+        the host into the page-locked `staged` and copied over."""
+        src = (self.Xs if host is self.X else self.Ys) if staged is None else host
+        dst = out if staged is None else staged
+        take = type(be).take if staged is None else NumpyBackend.take  # the host gathers staged batches
+        if host is self.X and self.rows:
+            take(be, src.T, idx, 0, dst.T)
         else:
-            np.take(self.X, idx, axis=1, out=B.X, mode="clip")
-        np.take(self.Y, idx, axis=1, out=B.Y, mode="clip")
+            take(be, src, idx, 1, dst)
+        if staged is not None:
+            be.copy_in(out, staged)
 
     def load_batch(self, X, Y) -> None:
         """Make X (n_x, b) and Y (n_y, b), filled elsewhere (a reader streaming from disk), the
-        current batch without a copy: they become that size's input buffers."""
+        current batch without a copy: they become that size's input buffers (copied over, on a device)."""
         B = self.cur = self.buffers[X.shape[1]]
+        if self.be.device:
+            self.be.copy_in(B.X, X)
+            self.be.copy_in(B.Y, Y)
+            return
         B.X = B.A[0] = X
         B.Y = Y
 
     def forward(self) -> None:
-        B = self.cur
+        B, xp = self.cur, self.xp
         if self.dropout is not None:
-            self.dropout.draw(B.D, B.uniform)
+            self.dropout.draw(B.hD, B.uniform)
+            if self.be.device:
+                for l in B.D:
+                    self.be.copy_in(B.D[l], B.hD[l])
         for l in range(1, self.L + 1):
             Z = B.ZL if l == self.L else B.A[l]
             if l == 1:
                 self.first.forward(B.A[0], Z)
             else:
-                np.matmul(self.W[l], B.fwd[l - 1], out=Z)
+                xp.matmul(self.W[l], B.fwd[l - 1], out=Z)
             if l in self.bn:  # Z := gamma Z^ over the batch; beta is added as b is
                 self.bn[l].forward(Z)
-            Z += self.b[l]  # (n[l], 1) broadcast over the m columns
-            self.acts[l - 1].forward(Z, out=B.A[l])
+            if l == self.L and self.out_fused is not None:  # the cost and dZ[L] come with it
+                self.out_fused(Z, self.b[l], B.A[l], B.Y, B.dZ[l], self._ensure_costs(), 1.0 / B.m)
+            elif self.fused[l] is not None:
+                self.fused[l](self.b[l], Z)  # Z is A[l]: A[l] = g(Z[l] + b[l]) in one pass
+            else:
+                Z += self.b[l]  # (n[l], 1) broadcast over the m columns
+                self.acts[l - 1].forward(Z, out=B.A[l], work=B.work[2][:1])
             if l in B.D:  # inverted dropout: A[l] * D[l] / keep_prob, in the course's order
-                np.multiply(B.A[l], B.D[l], out=B.fwd[l])
+                xp.multiply(B.A[l], B.D[l], out=B.fwd[l])
                 B.fwd[l] /= self.dropout.keep[l]
 
     def penalty(self) -> float:
         """sum over l of ||W[l]||_F^2 (0 without L2)."""
         if not self.l2:
             return 0.0
-        return float(sum(np.vdot(W, W) for W in self.W[1:]))
+        return float(sum(float(self.xp.vdot(W, W)) for W in self.W[1:]))
 
     def cost_total(self) -> float:
         """The current batch's cost times divisor * m: the loss summed over its examples (the
         course's `compute_cost`), plus divisor * lambda/2 sum ||W||^2 with L2."""
         B = self.cur
-        total = self.loss.total(B.ZL, B.A[self.L], B.Y)
+        total = float(self.loss.total(B.ZL, B.A[self.L], B.Y, B.work))
         return total + self.loss.divisor * self.l2 / 2 * self.penalty() if self.l2 else total
+
+    def batch_cost(self) -> float | None:
+        """cost_total() of the current batch; on a device None: summed there without a read,
+        and taken with `epoch_cost()` at the epoch's end (a read per batch would stall the device)."""
+        if not self.be.device:
+            return self.cost_total()
+        if self.out_fused is not None:
+            return None  # the forward's kernel added each example's loss to _costs
+        B = self.cur
+        total = self.loss.total(B.ZL, B.A[self.L], B.Y, B.work).astype(np.float64)  # summed as the CPU sums floats
+        if self.l2:
+            total = total + self.loss.divisor * self.l2 / 2 * self.penalty()
+        self._cost = self._cost + total
+        return None
+
+    def epoch_cost(self) -> float:
+        """On a device: the epoch's cost sum (from begin_epoch's `cost_sum`, each batch's added)."""
+        if self._costs is not None:
+            return self._cost + float(self._costs.sum())
+        return float(self._cost)
+
+    def _ensure_costs(self):
+        if self._costs is None or self._costs.shape[0] < self.cur.m:
+            self._costs = self.be.asarray(np.zeros(self.cur.m))
+        return self._costs
 
     def cost(self) -> float:
         """The current batch's mean cost; with L2, J + lambda/(2m) sum ||W[l]||_F^2."""
         B = self.cur
-        J = self.loss.total(B.ZL, B.A[self.L], B.Y) / (self.loss.divisor * B.m)
+        J = float(self.loss.total(B.ZL, B.A[self.L], B.Y, B.work)) / (self.loss.divisor * B.m)
         return J + 1.0 / B.m * self.l2 / 2 * self.penalty() if self.l2 else J
 
     def backward(self) -> bool:
@@ -380,36 +507,42 @@ class Trainer:
         The arithmetic is in the course's order (dW = dZ A^T / m), so a run reproduces the
         notebooks' printed costs digit for digit.
         """
-        B, L = self.cur, self.L
+        B, L, be, xp = self.cur, self.L, self.be, self.xp
         m = B.m
-        dZ = np.subtract(B.A[L], B.Y, out=B.dZ[L])  # A[L] - Y
-        self.loss.dZ(dZ, B.A[L], self.output)  # dZ[L]; may consume A[L]: the cost was taken before
-        total = 0.0
+        # fused: the forward's kernel left dZ[L] / m, and every product below is linear in it
+        scaled = self.out_fused is not None
+        if not scaled:
+            dZ = xp.subtract(B.A[L], B.Y, out=B.dZ[L])  # A[L] - Y
+            self.loss.dZ(dZ, B.A[L], self.output)  # dZ[L]; may consume A[L]: the cost was taken before
+        total = 0.0  # on a device, summed there and read once
         for l in range(L, 0, -1):
             dZ = B.dZ[l]
-            _sum(dZ, axis=1, keepdims=True, out=self.db[l])  # np.sum's own kernel, without its wrapper
-            self.db[l] /= m
-            total += float(_sum(self.db[l], axis=None))
+            be.sum(dZ, axis=1, keepdims=True, out=self.db[l])
+            if not scaled:
+                self.db[l] /= m
+                total += be.total(self.db[l])
             if l in self.bn:  # db[l] is dbeta; dZ~[l] becomes dZ[l] of W[l] A[l-1]
                 total += self.bn[l].backward(dZ, self.db[l])
             if l == 1:
-                dW = self.first.gradient(dZ, B.A[0], m)
-                total += float(self.first.finite_probe(dZ))
+                dW = self.first.gradient(dZ, B.A[0], 1 if scaled else m)
+                if not scaled:
+                    total += be.total(self.first.finite_probe(dZ))
             else:
                 dW = self.dW[l]
-                np.matmul(dZ, B.fwd[l - 1].T, out=dW)  # dZ[l] A[l-1]^T  (n[l], n[l-1])
-                dW /= m
-                # finite dZ[l] (and finite A[l-1]) make a finite dW[l]: check whichever array is smaller
-                total += float(_sum(dZ if dZ.size < dW.size else dW, axis=None))
-                dA = np.matmul(self.W[l].T, dZ, out=B.dZ[l - 1])  # dA[l-1] = W[l]^T dZ[l]
+                xp.matmul(dZ, B.fwd[l - 1].T, out=dW)  # dZ[l] A[l-1]^T  (n[l], n[l-1])
+                if not scaled:
+                    dW /= m
+                    # finite dZ[l] (and finite A[l-1]) make a finite dW[l]: check whichever array is smaller
+                    total += be.total(dZ if dZ.size < dW.size else dW)
+                dA = xp.matmul(self.W[l].T, dZ, out=B.dZ[l - 1])  # dA[l-1] = W[l]^T dZ[l]
                 if l - 1 in B.D:  # the same mask, the same scaling
                     dA *= B.D[l - 1]
                     dA /= self.dropout.keep[l - 1]
                 # A[l-1] has served dW[l] above: backward may consume it for g'(Z[l-1])
-                self.acts[l - 2].backward(dA, B.A[l - 1])
+                self.back[l - 1](dA, B.A[l - 1])
             if self.l2:  # the one line of L2: dW[l] += (lambda/m) W[l]
-                dW += np.multiply(self.W[l], self.l2 / m, out=self._decay[l])
-        return bool(np.isfinite(total))
+                dW += xp.multiply(self.W[l], self.l2 / m, out=self._decay[l])
+        return be.all_finite(self.grad) if scaled else be.finite(total)
 
     def step(self) -> None:
         """The optimizer's update of every trained array (it may overwrite the gradients)."""
@@ -423,9 +556,17 @@ class Trainer:
         return True
 
     def materialize(self) -> dict:
-        """params with W[1] = W[1]_0 + C X^T on the dual path; the params dict itself."""
+        """params with W[1] = W[1]_0 + C X^T on the dual path; the params dict itself (NumPy
+        arrays, on a device copied back to the host first)."""
+        if self.be.device:
+            np.copyto(self.theta_host, self.be.to_host(self.theta))
         self.first.materialize(self.params["W1"], self.X)
         return self.params
+
+    def device_params(self) -> dict:
+        """{"W1": ..., "b1": ...}: the backend's own arrays, views of the parameter vector (primal
+        path), for evaluating where the parameters are without copying them back."""
+        return {f"{k}{l}": arr[l] for l in range(1, self.L + 1) for k, arr in (("W", self.W), ("b", self.b))}
 
     def state(self) -> dict:
         """The first layer's state a checkpoint needs (W1_0 and C on the dual path)."""
@@ -437,8 +578,8 @@ class Trainer:
 
     def params_finite(self) -> bool:
         """Parameters, the first layer's state and the optimizer's moments all finite."""
-        arrays = list(self.params.values()) + list(self.state().values()) + list(self.optimizer.m.values())
-        return all(np.isfinite(a).all() for a in arrays)
+        arrays = [self.theta] + list(self.state().values()) + list(self.optimizer.m.values())
+        return all(bool(namespace(a).isfinite(a).all()) for a in arrays)
 
 
 # ---------------------------------------------------------------- the loop
@@ -585,25 +726,31 @@ def _stop(stoppers) -> bool:
 def _epoch_of_batches(trainer, batches, pos, record, result, stoppers) -> bool:
     """The rest of this epoch's mini-batches; False if the loop must stop (diverged, interrupted)."""
     stream = trainer.stream
-    if stream is None:
-        return _batches(trainer, batches, pos, record, result, stoppers)
-    stream.start_epoch(batches.order, batches.size, pos.batch, batches.count)  # reading ahead from here
+    trainer.begin_epoch(batches.order, pos.cost_sum)
     try:
-        return _batches(trainer, batches, pos, record, result, stoppers)
+        if stream is None:
+            return _batches(trainer, batches, pos, record, result, stoppers)
+        stream.start_epoch(batches.order, batches.size, pos.batch, batches.count)  # reading ahead from here
+        try:
+            return _batches(trainer, batches, pos, record, result, stoppers)
+        finally:
+            stream.end_epoch()
     finally:
-        stream.end_epoch()
+        if record and trainer.be.device:
+            pos.cost_sum = trainer.epoch_cost()  # summed on the device
 
 
 def _batches(trainer, batches, pos, record, result, stoppers) -> bool:
     for k in range(pos.batch, batches.count):
-        trainer.use_batch(batches.indices(k))
+        trainer.use_batch(batches.indices(k), k * batches.size)
         trainer.forward()
         if record:
-            c = trainer.cost_total()
-            if not np.isfinite(c):
-                result.status, result.message = Status.DIVERGED, _diverged(pos, trainer, "cost", False)
-                return False
-            pos.cost_sum += c
+            c = trainer.batch_cost()  # None on a device: summed there (a non-finite one shows in the gradient)
+            if c is not None:
+                if not np.isfinite(c):
+                    result.status, result.message = Status.DIVERGED, _diverged(pos, trainer, "cost", False)
+                    return False
+                pos.cost_sum += c
         if not trainer.backward_and_update():
             result.status, result.message = Status.DIVERGED, _diverged(pos, trainer, "gradient", False)
             return False

@@ -29,19 +29,30 @@ class ValidationMonitor:
         self.best_steps: int | None = None
         self.wait = 0
         self.best_params: dict | None = None
+        self._on_device = None  # the validation set copied to the trainer's device, once
 
     def evaluate(self) -> tuple:
         """(cost, accuracy % or nan) on the validation set: labels encoded as the head encodes them
-        (one-hot (k, m) for softmax), a streamed file read in blocks."""
-        params = self.trainer.materialize()
-        X, labels = self.data.X, self.data.Y
-        blocks = [(0, X)] if isinstance(X, np.ndarray) else X.blocks()
+        (one-hot (k, m) for softmax); on a device where the parameters are, a streamed file in blocks."""
+        X, labels = self.data.X, np.asarray(self.data.Y).reshape(1, -1)
+        be = getattr(self.trainer, "be", None)
         with np.errstate(all="ignore"):
-            outs = [forward(Xb, params, self.activations, epsilon=self.epsilon) for _, Xb in blocks]
-            ZL = np.concatenate([Zs[-1] for Zs, _ in outs], axis=1)  # (units, m)
-            AL = np.concatenate([As[-1] for _, As in outs], axis=1)
-            Y = HEADS[self.loss].encode(labels, AL.shape[0], AL.dtype)  # labels (1, m), or one-hot (k, m) for softmax
+            if be is not None and be.device and isinstance(X, np.ndarray):  # where the parameters are: no copy back per record
+                if self._on_device is None:
+                    Y = HEADS[self.loss].encode(labels, self.trainer.n[-1], X.dtype)
+                    self._on_device = be.asarray(X), be.asarray(Y), be.asarray(labels)
+                params, (X, Y, labels) = self.trainer.device_params(), self._on_device
+                Zs, As = forward(X, params, self.activations, epsilon=self.epsilon)
+                ZL, AL = Zs[-1], As[-1]
+            else:
+                params = self.trainer.materialize()
+                blocks = [(0, X)] if isinstance(X, np.ndarray) else X.blocks()
+                outs = [forward(Xb, params, self.activations, epsilon=self.epsilon) for _, Xb in blocks]
+                ZL = np.concatenate([Zs[-1] for Zs, _ in outs], axis=1)  # (units, m)
+                AL = np.concatenate([As[-1] for _, As in outs], axis=1)
+                Y = HEADS[self.loss].encode(labels, AL.shape[0], AL.dtype)  # labels (1, m), or one-hot (k, m) for softmax
             cost = compute_cost(ZL, AL, Y, self.loss)
+            # the predicted class (A[L] > 0.5, or the most probable of k) against the label
             acc = LOSSES[self.loss].score(AL, labels)["accuracy"] if self.task == "classification" else float("nan")
         return cost, acc
 

@@ -116,6 +116,10 @@ def checkpoint_out_of_its_epoch(path):
         f.attrs["batch"] = json.dumps(99)
 
 
+def no_cupy(fused=True):
+    raise ImportError("No module named 'cupy'")
+
+
 def cfg(text):
     return {"train.h5": course_h5, "c.yaml": text}
 
@@ -333,6 +337,17 @@ def stopped_minibatch_run_with(key, text):
     return write
 
 
+def params_attr_edit(key, value):
+    """An edit of a trained run: params.h5's attribute `key` set to `value` (as nnctl writes it, JSON)."""
+    import json
+
+    def edit(run):
+        with h5py.File(run / "params.h5", "r+") as f:
+            f.attrs[key] = json.dumps(value)
+
+    return edit
+
+
 def write_file(name, text):
     def edit(run):
         (run / name).write_text(text)
@@ -409,8 +424,8 @@ CASES = [
          "Error: {tmp}/c.yaml: the file is over 1024 KiB; a spec is a short YAML mapping"),
     Case("misspelt key", cfg(GOOD.replace("learning_rate", "learing_rate")), ["train", "{tmp}/c.yaml"],
          "Error: {tmp}/c.yaml: train.learing_rate: unknown key; did you mean 'learning_rate'? (valid keys: learning_rate, iterations, seed, "
-         "record_every, dtype, checkpoint_every, blas_threads, first_layer, epochs, batch_size, shuffle, optimizer, beta, beta1, beta2, epsilon, "
-         "decay, decay_rate, time_interval, l2, keep_prob, dropout_masks, early_stopping)"),
+         "record_every, dtype, checkpoint_every, blas_threads, device, fused, first_layer, epochs, batch_size, shuffle, optimizer, beta, beta1, beta2, epsilon, "
+         "decay, decay_rate, time_interval, one_cycle_warmup, one_cycle_div, one_cycle_final_div, l2, keep_prob, dropout_masks, early_stopping)"),
     Case("wrong type", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "train.iterations=many"],
          "Error: {tmp}/c.yaml (with --set train.iterations=many): train.iterations: must be a valid integer, unable to parse string as an integer (got 'many')"),
     Case("learning rate ≤ 0", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "train.learning_rate=0"],
@@ -573,6 +588,32 @@ CASES = [
          "Error: --grid train.seed is given twice; list all its values in one --grid, e.g. --grid train.seed=1,2"),
     Case("--set and --grid of one key", cfg(GOOD), ["sweep", "{tmp}/c.yaml", "--grid", "train.seed=1,2", "--set", "train.seed=5"],
          "Error: --set train.seed=5 and --grid train.seed set the same key; the grid replaces it in every trial, so drop the --set"),
+    Case("--search distribution on a log scale from 0", cfg(GOOD), ["sweep", "{tmp}/c.yaml", "--trials", "2", "--search", "train.learning_rate=loguniform(0,1)"],
+         "Error: --search train.learning_rate: loguniform is on a log scale, so low must be above 0 (got 0)"),
+    Case("--search that is not a distribution", cfg(GOOD), ["sweep", "{tmp}/c.yaml", "--trials", "2", "--search", "train.learning_rate=0.1"],
+         "Error: --search train.learning_rate: expected NAME(args), one of loguniform, one_minus_loguniform, uniform, int, choice, "
+         "e.g. loguniform(1e-4, 1) (got '0.1')"),
+    Case("--search without --trials", cfg(GOOD), ["sweep", "{tmp}/c.yaml", "--search", "train.learning_rate=loguniform(1e-4,1)"],
+         "Error: --search needs the number of random draws: give --trials N (or search.trials in the spec)"),
+    Case("--trials without --search", cfg(GOOD), ["sweep", "{tmp}/c.yaml", "--trials", "3"],
+         "Error: --trials draws values at random: give what to draw, e.g. --search \"train.learning_rate=loguniform(1e-4,1)\" (or search.space in the spec)"),
+    Case("--search and --grid of one key", cfg(GOOD), ["sweep", "{tmp}/c.yaml", "--trials", "2", "--search", "train.seed=int(1,9)", "--grid", "train.seed=1,2"],
+         "Error: --search train.seed and --grid train.seed both vary it; keep one of them"),
+    Case("spec search.space with an unknown distribution", cfg(GOOD + "search:\n  trials: 2\n  space:\n    train.learning_rate: normal(0, 1)\n"),
+         ["sweep", "{tmp}/c.yaml"],
+         "Error: {tmp}/c.yaml: search.space.train.learning_rate: 'normal' is not a distribution; use one of loguniform, one_minus_loguniform, uniform, int, choice"),
+    Case("--min-budget too large for --halving", cfg(GOOD), ["sweep", "{tmp}/c.yaml", "--grid", "train.seed=1,2", "--halving", "3", "--min-budget", "2"],
+         "Error: --min-budget 2: with --halving 3 the next budget (6) passes train.iterations (5); give a smaller --min-budget or more train.iterations"),
+    Case("--halving without --min-budget", cfg(GOOD), ["sweep", "{tmp}/c.yaml", "--grid", "train.seed=1,2", "--halving", "3"],
+         "Error: --halving 3: give the first budget in epochs (iterations for a full-batch spec), e.g. --min-budget 10"),
+    Case("lr-find rates the wrong way round", cfg(GOOD), ["lr-find", "{tmp}/c.yaml", "--low", "1", "--high", "0.001"],
+         "Error: --low 1 --high 0.001: the rates need 0 < low < high"),
+    Case("sweep.json search region that is not a distribution", {"s": sweep_dir(lambda p: p.update(search={
+             "trials": 2, "seed": 1, "rounds": 1, "regions": [{"train.seed": {"name": "loguniform", "args": [0, 1]}}],
+             "grid": [{"overrides": [], "values": {}}]}))},
+         ["sweep", "--resume", "{tmp}/s"],
+         "Error: {tmp}/s/sweep.json: search.regions.0.train.seed: loguniform is on a log scale, so low must be above 0 (got 0); "
+         "the plan is damaged or was edited, start a new sweep"),
     Case("Dask address that is not one", cfg(GOOD), ["sweep", "{tmp}/c.yaml", "--grid", "train.seed=1,2", "--executor", "dask", "--address", "garbage"],
          "Error: --address garbage: expected the Dask scheduler as tcp://HOST:PORT, e.g. --address tcp://10.0.0.5:8786"),
     Case("Dask address without the Dask executor", cfg(GOOD), ["sweep", "{tmp}/c.yaml", "--grid", "train.seed=1,2", "--address", "tcp://10.0.0.5:8786"],
@@ -590,6 +631,18 @@ CASES = [
     Case("dual path forced where it is not exact", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "train.optimizer=adam", "--set", "train.first_layer=dual"],
          "Error: {tmp}/c.yaml (with --set train.optimizer=adam --set train.first_layer=dual): train.first_layer: dual is not exact here "
          "(the optimizer's element-wise division by its moments is not linear in the examples); use auto or primal"),
+    Case("GPU asked for without CuPy", cfg(GOOD), ["train", "{tmp}/c.yaml", "--device", "gpu"],
+         "Error: train.device: gpu: CuPy is not installed (No module named 'cupy'); install CuPy for your CUDA "
+         "(pip install 'nnctl[gpu]') on a machine with an NVIDIA GPU, or use device: cpu (--device cpu)",
+         patches={"nnctl.backend.BACKENDS": {"cpu": None, "gpu": no_cupy}}),
+    Case("unknown device", cfg(GOOD), ["train", "{tmp}/c.yaml", "--device", "tpu"],
+         "Error: {tmp}/c.yaml (with --set train.device=tpu): train.device: must be 'cpu' or 'gpu' (got 'tpu')"),
+    Case("batch norm on the GPU", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "model.batch_norm=true", "--device", "gpu"],
+         "Error: {tmp}/c.yaml (with --set model.batch_norm=true --set train.device=gpu): model.batch_norm: batch norm runs on the "
+         "CPU only; use device: cpu, or no batch norm on the gpu"),
+    Case("dual path on the GPU", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "train.first_layer=dual", "--device", "gpu"],
+         "Error: {tmp}/c.yaml (with --set train.first_layer=dual --set train.device=gpu): train.first_layer: dual runs on the CPU only; "
+         "use auto or primal with device: gpu"),
     Case("unknown optimizer", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "train.optimizer=sgd"],
          "Error: {tmp}/c.yaml (with --set train.optimizer=sgd): train.optimizer: must be 'gd', 'momentum', 'rmsprop' or 'adam' (got 'sgd')"),
     Case("checkpoint of other settings", {"run": edited_interrupted_run}, ["train", "--resume", "{tmp}/run"],
@@ -945,6 +998,31 @@ CASES += [
     Case("runs compare with a start of a name that two runs share", {"runs/moons-a1/x.txt": "x", "runs/moons-a2/x.txt": "x"},
          ["runs", "compare", "moons-a…", "moons-a1", "--runs-dir", "{tmp}/runs"],
          "Error: moons-a…: names 2 runs in {tmp}/runs (moons-a1, moons-a2); give more of the name"),
+    # ---- export
+    Case("export of a diverged run", {"run": diverged_regression_run}, ["export", "--run", "{tmp}/run", "-o", "{tmp}/m.onnx"],
+         "Error: {tmp}/run: the run diverged, so its parameters are not a model to deploy; train it again with a smaller learning_rate, then export"),
+    Case("export to a file of unknown suffix", {"run": trained_run}, ["export", "--run", "{tmp}/run", "-o", "{tmp}/model.pkl"],
+         "Error: {tmp}/model.pkl: the suffix .pkl: not a format nnctl exports; give --format onnx or npz (or a .onnx/.npz file name)"),
+    Case("export with an unknown --format", {"run": trained_run}, ["export", "--run", "{tmp}/run", "-o", "{tmp}/m.onnx", "--format", "tflite"],
+         "Error: --format tflite: not a format nnctl exports; give --format onnx or npz (or a .onnx/.npz file name)"),
+    Case("export over an existing file", {"run": trained_run, "m.onnx": "mine"}, ["export", "--run", "{tmp}/run", "-o", "{tmp}/m.onnx"],
+         "Error: {tmp}/m.onnx: already exists; pass --force to replace it, or choose another -o"),
+    Case("export of a run whose params.h5 names a preprocessing step nnctl does not know",
+         {"run": trained_then(params_attr_edit("preprocessing", {"flatten": "example-per-column", "input_shape": [4, 4, 3], "x_dtype": "uint8", "scale": 255.0, "normalize": "none", "impute": "mean"}))},
+         ["export", "--run", "{tmp}/run", "-o", "{tmp}/m.npz"],
+         "Error: {tmp}/run: preprocessing.impute: a preprocessing step this version of nnctl cannot export; export it with the nnctl that trained it"),
+    # ---- tracking
+    Case("train --log with a tracker nnctl does not have", {"c.yaml": GOOD}, ["train", "{tmp}/c.yaml", "--log", "wandb"],
+         "Error: --log wandb: not a tracker nnctl logs to; give --log mlflow"),
+    Case("train --log-onnx without --log", {"c.yaml": GOOD}, ["train", "{tmp}/c.yaml", "--log-onnx"],
+         "Error: --log-onnx logs the model to an experiment tracker; add --log mlflow"),
+    Case("train --log mlflow where mlflow is not installed", {"c.yaml": GOOD}, ["train", "{tmp}/c.yaml", "--log", "mlflow"],
+         "Error: --log mlflow needs the mlflow package; install it with: pip install 'nnctl[mlflow]'",
+         patches={"nnctl.tracking._installed": lambda package: False}),
+    Case("sweep --log with a tracker nnctl does not have", {"c.yaml": GOOD}, ["sweep", "{tmp}/c.yaml", "--grid", "train.learning_rate=0.1,0.2", "--log", "tensorboard"],
+         "Error: --log tensorboard: not a tracker nnctl logs to; give --log mlflow"),
+    Case("runs log to a tracker nnctl does not have", {"run": trained_run}, ["runs", "log", "{tmp}/run", "--to", "wandb"],
+         "Error: --to wandb: not a tracker nnctl logs to; give --to mlflow"),
     # ---- tables (CSV, TSV, Parquet)
     Case("table with a row of fewer fields", {"t.csv": "a,b\n1,2\n3\n"}, ["train", "--data", "{tmp}/t.csv"],
          "Error: {tmp}/t.csv: line 3 has 1 fields but line 1 has 2 (fields split at ','); give every row the same columns "

@@ -64,8 +64,8 @@ def test_set_overrides(tmp_path):
         (
             "train.learing_rate=0.1",
             "train.learing_rate: unknown key; did you mean 'learning_rate'? "
-            "(valid keys: learning_rate, iterations, seed, record_every, dtype, checkpoint_every, blas_threads, first_layer, "
-            "epochs, batch_size, shuffle, optimizer, beta, beta1, beta2, epsilon, decay, decay_rate, time_interval, l2, keep_prob, dropout_masks, early_stopping)",
+            "(valid keys: learning_rate, iterations, seed, record_every, dtype, checkpoint_every, blas_threads, device, fused, first_layer, "
+            "epochs, batch_size, shuffle, optimizer, beta, beta1, beta2, epsilon, decay, decay_rate, time_interval, one_cycle_warmup, one_cycle_div, one_cycle_final_div, l2, keep_prob, dropout_masks, early_stopping)",
         ),
         ("train.learning_rate=0", "train.learning_rate: must be greater than 0 (got 0)"),
         ("train.learning_rate=-1", "train.learning_rate: must be greater than 0 (got -1)"),
@@ -89,7 +89,7 @@ def test_set_overrides(tmp_path):
         ),
         ("model.activations=[relu]", "model.activations: the network has 2 layers, so give 2 activations (got 1)"),
         ("train.dtype=float16", "train.dtype: must be 'float64' or 'float32' (got 'float16')"),
-        ("modle.hidden=[3]", "modle: unknown key; did you mean 'model'? (valid keys: name, data, model, train, runs_dir, sweep)"),
+        ("modle.hidden=[3]", "modle: unknown key; did you mean 'model'? (valid keys: name, data, model, train, runs_dir, sweep, search)"),
         ("train.seed=-1", "train.seed: must be greater than or equal to 0 (got -1)"),
     ],
 )

@@ -67,8 +67,9 @@ FLOWER_AFTER = {8000: 0.2194, 9000: 0.2186, 9999: 0.2179}
 @pytest.mark.parametrize("path", ["primal", "dual"])
 @pytest.mark.parametrize("threads", [1, 2])
 def test_flower_pinned_digits_hold_on_every_thread_count_and_path(tmp_path, threads, path):
+    # train.blas_threads: a small network otherwise trains single-threaded whatever the limit around it
     with threadpool_limits(threads, user_api="blas"):
-        summary, costs = _run("quickstart", tmp_path, f"train.first_layer={path}")
+        summary, costs = _run("quickstart", tmp_path, f"train.first_layer={path}", f"train.blas_threads={threads}")
     reproduce = json.loads(open(f"{summary.run_dir}/reproduce.json").read())
     if reproduce.get("blas"):
         assert reproduce["blas"]["threads"] == threads  # the limit really applied
@@ -85,7 +86,7 @@ def test_flower_pinned_digits_hold_on_every_thread_count_and_path(tmp_path, thre
 def test_cat_tables_hold_on_every_thread_count_and_path(tmp_path, threads, path):
     # measured: 1 and 2 threads, primal and dual agree to about 1e-14 here, far inside the printed digits
     with threadpool_limits(threads, user_api="blas"):
-        _, costs = _run("cat-2layer", tmp_path, f"train.first_layer={path}", "train.iterations=201")
+        _, costs = _run("cat-2layer", tmp_path, f"train.first_layer={path}", "train.iterations=201", f"train.blas_threads={threads}")
         assert [f"{costs[i]:.6f}" for i in (0, 100, 200)] == ["0.693050", "0.646432", "0.632514"]
-        _, costs = _run("cat-deep", tmp_path, f"train.first_layer={path}", "train.iterations=101")
+        _, costs = _run("cat-deep", tmp_path, f"train.first_layer={path}", "train.iterations=101", f"train.blas_threads={threads}")
         assert [f"{costs[i]:.6f}" for i in (0, 100)] == ["0.771749", "0.672053"]

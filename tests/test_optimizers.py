@@ -121,7 +121,7 @@ def test_inverse_time_every_interval_as_schedule_lr_decay():
 
 def test_no_decay_is_constant():
     assert {epoch_rate("none", 0.3, e) for e in range(0, 5000, 7)} == {0.3}
-    assert set(SCHEDULES) == {"none", "inverse_time"}
+    assert set(SCHEDULES) == {"none", "inverse_time", "one_cycle"}
 
 
 # ---------------------------------------------------------------- mini-batches

@@ -78,7 +78,9 @@ def test_minibatch_steps_allocate_no_array_even_briefly():
     for row in rows:
         assert row["steps"] == 44 * 5
         batch_x = 200 * 64 * np.dtype(row["dtype"]).itemsize  # 51 KiB in float32: one batch of X
-        assert row["peak"] < 16 * 1024 < batch_x, row
+        # NumPy's own buffers (a buffered take or broadcast, whatever the batch size) reach 16,768 B
+        # here in float32 C order, on main as well: the bound sits above them and below one batch of X
+        assert row["peak"] < 20 * 1024 < batch_x, row
         assert row["dtypes"] == [row["dtype"]]  # float32 end to end: parameters, gradients, moments, buffers
         assert row["sizes"] == [44, 64]  # the two batch sizes' buffers, none for all 300 examples
 
