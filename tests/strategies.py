@@ -310,6 +310,11 @@ TRAIN = {
     "dropout_masks": _pick(["fresh", "course"]),
     "early_stopping": _early_stopping,
     "first_layer": _first_layer,
+    "device": _pick(["cpu"]),  # gpu: refused cleanly where no GPU is present; drawn on a machine with one by editing this row
+    "fused": _pick([True, False], 0.6),
+    "one_cycle_div": _pick([10.0, 25.0], 0.8),
+    "one_cycle_final_div": _pick([1.0, 1e4], 0.8),
+    "one_cycle_warmup": _pick([0.2, 0.5], 0.8),
 }
 SECTIONS = {"data": DATA, "model": MODEL, "train": TRAIN}
 
@@ -319,6 +324,7 @@ EARLY_STOPPING_KEYS = {"monitor", "patience", "min_delta", "restore_best"}  # wh
 
 # keys of the spec the test sets itself rather than draws, with the reason
 NOT_DRAWN = {
+    "search": "nnctl search's section: its strategy is the search engineer's to add (like sweep.* here)",
     # a table (CSV) source is not yet a row of SOURCES: until it is, its keys are not drawn
     "data.target": "CSV tables: no table source in SOURCES yet",
     "data.features": "CSV tables: no table source in SOURCES yet",
