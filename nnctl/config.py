@@ -338,7 +338,7 @@ class TrainSpec(_Strict):
     dtype: Literal["float64", "float32"] = "float64"
     checkpoint_every: int = Field(1000, ge=1, description="save a resumable checkpoint every N epochs")
     blas_threads: Optional[int] = Field(
-        None, ge=1, description="BLAS threads; bit-identical results need the same count (default: all cores)"
+        None, ge=1, description="BLAS threads; bit-identical results need the same count (default: one for small steps or a full machine, else all cores)"
     )
     device: DeviceName = Field(
         "cpu", description="where the math runs: cpu (NumPy) or gpu (CUDA through CuPy: pip install 'nnctl[gpu]')"
