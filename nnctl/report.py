@@ -11,7 +11,6 @@ forbids every request, so the file reads the same offline and attached to an e-m
 from __future__ import annotations
 
 import base64
-import csv
 import hashlib
 import io
 import math

@@ -42,7 +42,7 @@ from nnctl.data import BUILTIN_PREFIX, file_sha256
 from nnctl.errors import ConfigError, DivergedError, Interrupted, NnctlError, RunError
 from nnctl import pruner, selection, study
 from nnctl.sampler import DISTRIBUTIONS, Dist, draw, parse_dist, round_generator, split_values
-from nnctl.runs import METRICS, PARAMS, atomic_write, create_run_dir, parse_json, read_json, result_fields, write_json
+from nnctl.runs import METRICS, PARAMS, atomic_write, create_run_dir, parse_json, result_fields, write_json
 from nnctl.training import Reporter
 
 PLAN = "sweep.json"
@@ -799,7 +799,7 @@ def run_dask(payloads, address, on_event, on_result, should_stop=lambda: False, 
     import uuid
 
     try:
-        from distributed import Client, Event, as_completed
+        from distributed import Event, as_completed
     except ImportError:
         raise NnctlError("the Dask executor needs the optional extra: pip install 'nnctl[dask]'") from None
     own = client is None

@@ -204,7 +204,9 @@ def test_search_refusals(moons):
 def test_random_search_is_reproducible_and_chosen_on_validation(tmp_path, moons):
     a, rows_a, _ = run_sweep(_plan(moons), runs_root=tmp_path / "a", jobs=2)
     _, rows_b, _ = run_sweep(_plan(moons), runs_root=tmp_path / "b", jobs=1)
-    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
+    def strip(rows):
+        return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
+
     assert strip(rows_a) == strip(rows_b)
     s = _summary(a)
     done = [r for r in s["trials"] if r["status"] == "completed"]

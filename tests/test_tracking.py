@@ -14,7 +14,7 @@ from nnctl.runs import read_costs_columns
 from nnctl.tracking import flatten
 
 mlflow = pytest.importorskip("mlflow")
-from mlflow.tracking import MlflowClient
+MlflowClient = mlflow.tracking.MlflowClient
 
 SPEC = """\
 name: tracked
