@@ -274,5 +274,5 @@ def restore(ckpt: Checkpoint, trainer: Trainer, batches: Batches, path: Path = P
         if monitor is not None:
             monitor.load_state(ckpt.monitor or {}, ckpt.meta.get("monitor") or {})
         trainer.learning_rate = float(ckpt.meta.get("learning_rate", trainer.learning_rate))
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:  # a generator state out of range: OverflowError
         raise RunError(f"{path}: the checkpoint does not fit the run's spec ({exc}); {restart_hint(path)}") from None

@@ -81,8 +81,12 @@ def _int(text: str) -> int:
 
 def parse_json(text: str):
     """JSON read back from a run or sweep folder: a whole number of hundreds of digits (beyond any
-    float: every later comparison or format would overflow) is damage, refused with ValueError."""
-    return json.loads(text, parse_int=_int)
+    float: every later comparison or format would overflow) is damage, refused with ValueError, and
+    so is nesting deeper than Python's decoder can follow (nnctl writes three levels at most)."""
+    try:
+        return json.loads(text, parse_int=_int)
+    except RecursionError:
+        raise ValueError("nested too deeply to be a file nnctl wrote") from None
 
 
 def read_json(path) -> dict:

@@ -337,6 +337,8 @@ def _edit(run, arrays=None, attrs=None, drop=()):
     (dict(arrays={"optimizer/s.W1": lambda s: np.where(np.arange(s.size).reshape(s.shape) == 0, np.nan, s)}),
      "optimizer/s.W1 holds values that are not finite numbers, which training never stores"),
     (dict(attrs={"learning_rate": lambda r: 0.9}), "learning_rate is 0.9 but the run's spec gives 0.01 at epoch"),
+    (dict(attrs={"batches": lambda b: {"bit_generator": {**b["bit_generator"], "state": {"state": -1, "inc": "x"}}}}),
+     "the checkpoint does not fit the run's spec (Python integer -1 out of bounds"),
 ])
 def test_resume_refuses_an_incomplete_or_inconsistent_checkpoint(stopped_run, edit, said):
     before = (stopped_run / "checkpoint.h5").read_bytes()
@@ -346,6 +348,21 @@ def test_resume_refuses_an_incomplete_or_inconsistent_checkpoint(stopped_run, ed
     assert result.stderr.startswith(f"Error: {stopped_run}/checkpoint.h5: ") and said in result.stderr, result.stderr
     assert "diverged" not in result.stderr and "lower the learning rate" not in result.stderr
     assert "delete" in result.stderr and (stopped_run / "checkpoint.h5").exists() and before  # nothing removed
+
+
+def test_json_nested_past_the_decoders_depth_is_a_damaged_file(tiny_config, tmp_path):
+    """'[' * 100000 in metrics.json: the listing skips that run and shows the others; evaluate says one line."""
+    runs = tmp_path / "runs"
+    for _ in range(2):
+        assert invoke("train", tiny_config, "--runs-dir", runs, "-q", "--no-report").exit_code == 0
+    bad, good = sorted(p for p in runs.iterdir() if p.is_dir() and not p.is_symlink())[:2]
+    (bad / "metrics.json").write_text("[" * 100_000 + "]" * 100_000)
+    listing = invoke("runs", "--runs-dir", runs)
+    assert listing.exit_code == 0 and "Traceback" not in listing.output, listing.output
+    assert good.name in listing.stdout and "nested too deeply" in listing.output
+    result = invoke("evaluate", bad)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.startswith("Error: ") and "nested too deeply" in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
 def test_an_untouched_checkpoint_still_resumes(stopped_run):
