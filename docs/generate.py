@@ -5,6 +5,7 @@ tests/test_docs.py fails when a page on disk differs from what this makes.
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -147,7 +148,7 @@ def cli_reference() -> str:
             out.extend([f"## `{' '.join(path)}`", ""])
             out.extend([(command.help or "").strip(), ""])
             usage = command.collect_usage_pieces(ctx)
-            pieces = [u.strip("{}").upper() if u.startswith("{") else u for u in usage]
+            pieces = [re.sub(r"\{(\w+)\}", lambda m: m.group(1).upper(), u) for u in usage]
             out.extend(["```", f"{' '.join(path)} {' '.join(pieces)}".rstrip(), "```", ""])
             rows = _params(command)
             if rows:

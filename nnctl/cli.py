@@ -420,7 +420,7 @@ def predict(
 @handles_errors
 def evaluate(
     run: Path = typer.Argument(Path("runs/latest"), help="The trained run directory."),
-    data: Optional[Path] = typer.Option(None, "--data", help="An HDF5 dataset (default: the run's test file)."),
+    data: Optional[Path] = typer.Option(None, "--data", help="A labelled dataset: HDF5, or a table (.csv, .tsv, .parquet) for a run trained on one (default: the run's test file)."),
 ):
     """Accuracy, precision, recall, F1, confusion matrix and a gallery of the mistakes.
 

@@ -110,6 +110,10 @@ def _table_inputs(spec: Spec, dtype) -> tuple:
         spec = spec.model_copy(update={"model": model.for_task(prep.task)})
     except ValueError as exc:
         raise ConfigError(f"{d.train}: {exc}") from None
+    stopping = spec.train.early_stopping
+    if prep.task == "regression" and stopping is not None and stopping.monitor == "validation_accuracy":
+        # the spec's own check cannot know: the table's target decided the task
+        raise ConfigError(f"{d.train}: train.early_stopping.monitor: the target {prep.target!r} is a regression, which has no accuracy; use validation_cost")
     return spec, train, test, validation, prep, list(prep.notes)
 
 

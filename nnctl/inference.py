@@ -355,7 +355,7 @@ def default_test_source(run: Run) -> str:
     if not isinstance(data, dict) or not isinstance(data.get("test"), (str, type(None))):
         raise RunError(f"{resolved}: data: expected a mapping with a test file path; pass the data with --data")
     if not data.get("test"):
-        raise RunError(f"{run.path}: the run has no test file; pass one with --data FILE.h5")
+        raise RunError(f"{run.path}: the run has no test file; pass one with --data FILE (.h5, or a table .csv/.tsv for a run trained on one)")
     return data["test"]
 
 

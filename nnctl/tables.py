@@ -350,6 +350,12 @@ class Preprocessor:
                     "remove those rows, or set data.missing (any policy drops rows without a target)"
                 )
             self.notes.append(f"{int(absent.sum())} rows without a target {self.target!r} left out")
+        if numeric:
+            present = np.flatnonzero(~absent)
+            finite = np.isfinite(values.astype(np.float64))
+            if not finite.all():
+                bad = int(present[np.flatnonzero(~finite)[0]])
+                raise DataError(f"{table.where(bad, self.target)}: the target is not finite; replace it with a number (or remove the row)")
         if task == "auto":
             if not numeric:
                 task, why = "classification", "it holds text"
