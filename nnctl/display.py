@@ -782,10 +782,24 @@ def run_facts(f) -> None:
 def gradcheck_table(result, reading, title: str) -> None:
     """Per layer: parameters checked, relative difference, the course's reading; then overall."""
     table = SafeTable(title=f"{title}: gradient check on {result.m} examples, epsilon {result.epsilon:g}", box=box.SQUARE)
-    for col in ("layer", "checked", "difference", "reading"):
-        table.add_column(col, justify="right" if col in ("layer", "checked", "difference") else "left")
+    excluded = getattr(result, "excluded", 0)
+    columns = ("layer", "checked", "at a kink", "difference", "reading") if excluded else ("layer", "checked", "difference", "reading")
+    for col in columns:
+        table.add_column(col, justify="left" if col == "reading" else "right")
+
+    def row(name, checked, kink, difference, text):
+        table.add_row(name, checked, *([str(kink)] if excluded else []), difference, text)
+
     for layer in result.layers:
-        checked = f"{layer.checked}" if layer.checked == layer.total else f"{layer.checked} of {layer.total}"
-        table.add_row(str(layer.layer), checked, f"{layer.difference:.3e}", reading(layer.difference))
-    table.add_row("all", str(sum(x.checked for x in result.layers)), f"{result.difference:.3e}", reading(result.difference))
+        drawn = layer.checked + getattr(layer, "excluded", 0)
+        checked = f"{layer.checked}" if drawn == layer.total and not getattr(layer, "excluded", 0) else f"{layer.checked} of {layer.total}"
+        if layer.checked:
+            row(str(layer.layer), checked, layer.excluded, f"{layer.difference:.3e}", reading(layer.difference))
+        else:
+            row(str(layer.layer), checked, layer.excluded, "-", "not compared: every parameter drawn is at a kink")
+    row("all", str(sum(x.checked for x in result.layers)), excluded, f"{result.difference:.3e}", reading(result.difference))
     out_console().print(table)
+    if excluded:
+        from nnctl.gradcheck import kink_note
+
+        out_console().print(kink_note(result), markup=False, highlight=False, soft_wrap=True)

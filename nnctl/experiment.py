@@ -526,7 +526,22 @@ def _preflight(run: _Run, runs_root) -> None:
     in_memory = [d.m for d in (run.train, run.test, run.validation) if d is not None and isinstance(d.X, np.ndarray)]
     preflight(run.layer_dims, run.train.m, run.dtype, run.path, root, available_memory(), _optimizer_arrays(run.spec), _batch_sizes(run),
               resume=run.resume, dropout_layers=dropout, l2=t.l2 > 0, initial=True, eval_m=max(in_memory, default=0),
-              batch_norm_layers=run.resolved.model.normalised_layers)
+              batch_norm_layers=run.resolved.model.normalised_layers, stages=_later_stages(run))
+
+
+def _later_stages(run: _Run) -> list:
+    """The forward passes after training that are not over the data (the preflight counts those):
+    the decision boundary of 2-D classification, in decision_boundary.png and in report.html."""
+    from nnctl.plots import BOUNDARY_GRID
+    from nnctl.report_plots import REPORT_GRID
+
+    if run.train.n_x != 2 or run.resolved.model.resolved_task != "classification":
+        return []
+    fix = "use fewer or narrower layers, or train.dtype: float32"
+    stages = [("the report's decision boundary (nnctl report)", REPORT_GRID ** 2, fix)]
+    if run.pictures and isinstance(run.train.X, np.ndarray):
+        stages.insert(0, ("the decision-boundary picture (decision_boundary.png)", BOUNDARY_GRID ** 2, fix))
+    return stages
 
 
 def _open_run_dir(run: _Run, config_text, runs_root, command, held: ExitStack) -> None:

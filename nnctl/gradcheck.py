@@ -12,6 +12,14 @@ cost is the training mode's, over the batch) and over every parameter checked. I
 great, above 1e-3 almost surely a bug, in between worth a closer look. Always in float64 (epsilon =
 1e-7 would be below float32's resolution). Dropout is refused: its cost changes with every mask,
 so the course says to check backprop without it, then add it.
+
+Kinks: ReLU and leaky ReLU have no derivative at Z = 0. Where theta_i +- epsilon moves some unit's Z
+across (or off) that kink, (J+ - J-) / (2 eps) averages two one-sided slopes (0.5 x slope for ReLU)
+while backprop takes one side: not a bug, and no derivative to compare. Such parameters are found
+exactly (the side of every kinked unit, for every example, at theta, theta + eps e_i and
+theta - eps e_i), left out of the comparison and counted (LayerCheck.excluded); the table says
+how many and why. A standardised one-example data set (X = 0, b = 0: every Z on the kink) was the
+false alarm this answers.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from nnctl.errors import NnctlError
 from nnctl.layers import BATCH_NORM_EPSILON
 from nnctl.network import HEADS, compute_cost, forward
 from nnctl.training import Trainer
@@ -31,6 +40,19 @@ DROPOUT_REFUSAL = (
     "gradient checking does not work with dropout: its cost changes with every mask; check backprop "
     "without dropout (--set train.keep_prob=1), then add dropout back, as the course does"
 )
+KINKS = {"relu": 0.0, "leaky_relu": 0.0}  # activations with no derivative at one value of Z: that value
+
+
+def kink_note(result) -> str:
+    """One line on the parameters left out at a kink ('' when none)."""
+    if not result.excluded:
+        return ""
+    names = " and ".join(sorted(set(result.kinked)))
+    return (
+        f"{result.excluded} of {result.excluded + sum(x.checked for x in result.layers)} parameters not compared: moving "
+        f"them by +-epsilon moves a unit's Z across the kink of {names} at Z = 0, where the cost has no derivative "
+        "(central differences average the two one-sided slopes, backprop takes one)"
+    )
 
 
 def reading(difference: float) -> str:
@@ -47,9 +69,10 @@ def reading(difference: float) -> str:
 @dataclass
 class LayerCheck:
     layer: int
-    checked: int  # parameters checked
+    checked: int  # parameters compared
     total: int  # parameters of the layer
-    difference: float
+    difference: float  # nan when every drawn parameter was excluded
+    excluded: int = 0  # drawn but not compared: +-epsilon crosses a kink (see KINKS)
 
 
 @dataclass
@@ -59,6 +82,8 @@ class GradCheck:
     epsilon: float = EPSILON
     m: int = 0
     l2: float = 0.0  # the L2 term the cost and the gradients were checked with
+    excluded: int = 0  # parameters left out at a kink, all layers
+    kinked: tuple = ()  # the non-smooth activations of the network
 
 
 def relative_difference(grad, approx) -> float:
@@ -93,11 +118,17 @@ def gradient_check(params, X, Y, activations, loss, l2: float = 0.0, epsilon: fl
     grad = trainer.grad.copy()
     theta = trainer.theta  # W1, b1, W2, b2, ... as the course's dictionary_to_vector; `work` views it
 
-    def cost() -> float:
-        if reference_cost is not None:
-            return float(reference_cost(work))
-        Zs, As = forward(X, work, activations, training=True, epsilon=batch_norm_epsilon)
-        return compute_cost(Zs[-1], As[-1], Y, loss, work, l2)
+    kinked = [l for l in range(1, L + 1) if activations[l - 1] in KINKS]
+
+    def cost():
+        """J, and the side of its kink each kinked unit is on ((n[l], m) of -1, 0, 1 per kinked layer)."""
+        Zs = None
+        if reference_cost is None or kinked:
+            Zs, As = forward(X, work, activations, training=True, epsilon=batch_norm_epsilon)
+        J = float(reference_cost(work)) if reference_cost is not None else compute_cost(Zs[-1], As[-1], Y, loss, work, l2)
+        return J, [np.sign(Zs[l] - KINKS[activations[l - 1]]) for l in kinked] if kinked else []
+
+    _, sides = cost()
 
     sizes = dict.fromkeys(range(1, L + 1), 0)  # numbers each layer trains (W1, b1, gamma2, ...: the layout's names end in l)
     for name, start, stop, _ in trainer.optimizer.layout:
@@ -113,18 +144,29 @@ def gradient_check(params, X, Y, activations, loss, l2: float = 0.0, epsilon: fl
             if max_per_layer is not None and size > max_per_layer:
                 index = np.sort(rng.choice(index, max_per_layer, replace=False))
             approx = np.empty(index.size)
+            smooth = np.ones(index.size, bool)
             for k, i in enumerate(index):
                 old = theta[i]
                 theta[i] = old + epsilon
-                J_plus = cost()
+                J_plus, plus = cost()
                 theta[i] = old - epsilon
-                J_minus = cost()
+                J_minus, minus = cost()
                 theta[i] = old
                 approx[k] = (J_plus - J_minus) / (2 * epsilon)
-            result.layers.append(LayerCheck(l, index.size, size, relative_difference(grad[index], approx)))
-            all_g.append(grad[index])
-            all_a.append(approx)
+                smooth[k] = all(np.array_equal(s, p) and np.array_equal(s, q) for s, p, q in zip(sides, plus, minus))
+            g, a = grad[index][smooth], approx[smooth]
+            difference = relative_difference(g, a) if smooth.any() else float("nan")
+            result.layers.append(LayerCheck(l, int(smooth.sum()), size, difference, int(index.size - smooth.sum())))
+            all_g.append(g)
+            all_a.append(a)
             offset += size
+    result.excluded = sum(layer.excluded for layer in result.layers)
+    result.kinked = tuple(activations[l - 1] for l in kinked)
+    if not any(layer.checked for layer in result.layers):
+        raise NnctlError(
+            f"every parameter checked moves a unit's Z across the kink of {' and '.join(sorted(set(result.kinked)))} at Z = 0, "
+            "where the cost has no derivative: nothing to compare; use more examples (--examples) or --random"
+        )
     result.difference = relative_difference(np.concatenate(all_g), np.concatenate(all_a))
     return result
 

@@ -99,6 +99,9 @@ def plot_costs(path, curves: dict, title: str = "", learning_rate=None) -> Path:
     return _save(fig, path)
 
 
+BOUNDARY_GRID = 300  # points a side of decision_boundary.png's grid (the memory preflight counts its forward pass)
+
+
 def decision_boundary_figure(predict, X, Y, title: str = "", classes=None):
     """The figure of plot_decision_boundary, for tests to inspect."""
     from matplotlib.colors import ListedColormap
@@ -107,7 +110,7 @@ def decision_boundary_figure(predict, X, Y, title: str = "", classes=None):
     plt = _figure()
     x_min, x_max = X[0].min() - 1, X[0].max() + 1
     y_min, y_max = X[1].min() - 1, X[1].max() + 1
-    xx, yy = np.meshgrid(np.linspace(x_min, x_max, 300), np.linspace(y_min, y_max, 300))
+    xx, yy = np.meshgrid(np.linspace(x_min, x_max, BOUNDARY_GRID), np.linspace(y_min, y_max, BOUNDARY_GRID))
     grid = np.vstack([xx.ravel(), yy.ravel()]).astype(X.dtype)  # (2, points)
     with np.errstate(all="ignore"):
         zz = np.asarray(predict(grid)).reshape(xx.shape).astype(float)

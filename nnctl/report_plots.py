@@ -134,6 +134,9 @@ def lr_svg(its, rates, xlabel: str = "iteration") -> str:
     return to_svg(fig, "learning rate")
 
 
+REPORT_GRID = 200  # points a side of report.html's decision-boundary grid (the memory preflight counts it)
+
+
 @_quiet
 def decision_svg(predict, X, Y, title: str) -> str:
     """The course's picture: the classifier's regions over a grid, with the points on top.
@@ -141,7 +144,7 @@ def decision_svg(predict, X, Y, title: str) -> str:
     plt = _plt()
     x_min, x_max = X[0].min() - 1, X[0].max() + 1
     y_min, y_max = X[1].min() - 1, X[1].max() + 1
-    xx, yy = np.meshgrid(np.linspace(x_min, x_max, 200), np.linspace(y_min, y_max, 200))
+    xx, yy = np.meshgrid(np.linspace(x_min, x_max, REPORT_GRID), np.linspace(y_min, y_max, REPORT_GRID))
     grid = np.vstack([xx.ravel(), yy.ravel()]).astype(X.dtype)
     zz = np.asarray(predict(grid)).reshape(xx.shape).astype(float)  # the predicted label of each point
     y = np.asarray(Y).ravel()

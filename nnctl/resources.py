@@ -63,9 +63,20 @@ def memory_estimate(layer_dims, m: int, itemsize: int, path: str, optimizer_arra
     return est
 
 
+def forward_pass_bytes(layer_dims, points: int, itemsize: int) -> int:
+    """An inference forward pass over `points` examples (nnctl.network.forward): Z[l] and A[l] of
+    every layer, all alive until it returns; with the points themselves (and, for a grid, its
+    float64 coordinates)."""
+    return (2 * sum(layer_dims[1:]) + layer_dims[0]) * points * itemsize + 3 * points * 8
+
+
 def preflight(layer_dims, m: int, dtype, path: str, root: Path, free: int, optimizer_arrays: int = 0, batch_sizes=(),
-              resume: bool = False, **more) -> None:
+              resume: bool = False, stages=(), **more) -> None:
     """Refuse, before anything is written, a run that cannot fit in memory (`free` bytes) or on disk.
+
+    Memory: training (the Trainer's arrays and the end-of-run forward pass, memory_estimate), then
+    each of `stages` (what, points, fix): a later forward pass over `points` examples (the decision
+    boundary's grid) beside the run's arrays, refused by name.
 
     A place whose filesystem has no blocks at all (/proc, /sys: statvfs says 0 of 0) cannot hold
     runs, whatever it says is free."""
@@ -78,6 +89,16 @@ def preflight(layer_dims, m: int, dtype, path: str, root: Path, free: int, optim
             f"the network's arrays need about {_size(need)} ({parts}) but only {_size(free)} of memory is "
             f"available; use train.dtype: float32, fewer examples or smaller layers"
         )
+    # the stages after training, each beside the run's arrays (the end-of-run pass is over by then)
+    held = need - est.get("end-of-run forward pass", 0)
+    for stage, points, fix in stages:
+        pass_bytes = forward_pass_bytes(layer_dims, points, itemsize)
+        if held + pass_bytes > free:
+            raise RunError(
+                f"{stage} needs about {_size(held + pass_bytes)} (a forward pass over {points:,} points keeps Z[l] and A[l] "
+                f"of all {len(layer_dims) - 1:,} layers: {_size(pass_bytes)}, beside the run's arrays: {_size(held)}) but only "
+                f"{_size(free)} of memory is available; {fix}"
+            )
     weights = sum(parameter_count(layer_dims, more.get("batch_norm_layers", ())))
     extra = FIRST_LAYERS[path].saved_elements(layer_dims[1], layer_dims[0], m)
     # params.h5, checkpoint.h5 (with the optimizer's moments) and its temporary, pictures

@@ -484,6 +484,13 @@ CASES = [
          "Error: the network's arrays need about 254.8 GiB (parameters and gradients: 74.5 GiB, initial parameters and their draw: 108.8 GiB, "
          "activations and dZ: 11.9 GiB, dual path (G, P, C, W1_0): 47.7 GiB, end-of-run forward pass: 11.9 GiB) but only 1.0 GiB of memory is available; use train.dtype: float32, fewer examples or smaller layers",
          patches={"nnctl.experiment.available_memory": lambda: 1 << 30}),
+    Case("10,000 layers: training fits, the decision boundary does not",  # issue 20 E: killed in the 300x300 grid's forward pass (24 GB)
+         {"c.yaml": "data: {train: 'builtin:moons'}\nmodel: {hidden: [" + ", ".join(["3"] * 10_000) + "]}\ntrain: {learning_rate: 0.1, iterations: 1}\n"},
+         ["train", "{tmp}/c.yaml", "--runs-dir", "{tmp}/runs"],
+         "Error: the decision-boundary picture (decision_boundary.png) needs about 40.4 GiB (a forward pass over 90,000 points keeps Z[l] and A[l] "
+         "of all 10,001 layers: 40.2 GiB, beside the run's arrays: 140.1 MiB) but only 16.0 GiB of memory is available; "
+         "use fewer or narrower layers, or train.dtype: float32",
+         patches={"nnctl.experiment.available_memory": lambda: 16 << 30}),
     Case("disk too full for the run's files", cfg(GOOD), ["train", "{tmp}/c.yaml", "--runs-dir", "{tmp}/runs"],
          "Error: {tmp}/runs: the run's files need about 2.0 MiB but only 1.0 KiB is free on that disk; free some space or choose another place with --runs-dir",
          patches={"shutil.disk_usage": lambda p: Usage(1 << 40, 1 << 40, 1024)}),

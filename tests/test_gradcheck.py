@@ -104,3 +104,42 @@ def test_cli_refuses_dropout_with_the_courses_advice():
         f"Error: {config}: train.keep_prob: gradient checking does not work with dropout: its cost changes with every "
         "mask; check backprop without dropout (--set train.keep_prob=1), then add dropout back, as the course does"
     )
+
+
+def test_units_on_a_relu_kink_are_left_out_and_counted():
+    """Issue 20 E: a one-example standardised data set gives X = 0, and with b = 0 every Z[l] sits on
+    ReLU's kink: central differences there give 0.5 x slope, backprop 0, which read as "a bug". The
+    parameters whose +-epsilon crosses a kink are left out of the comparison and counted."""
+    X, Y = np.zeros((2, 1)), np.ones((1, 1))
+    params = initialize_parameters([2, 4, 3, 1], "he", rng=np.random.RandomState(0))
+    result = gradient_check(params, X, Y, ["relu", "relu", "sigmoid"], "cross_entropy")
+    assert result.difference < 1e-7, result
+    assert [layer.excluded for layer in result.layers] == [4, 3, 0]  # b1 and b2: on the kink
+    assert result.excluded == 7 and [layer.checked for layer in result.layers] == [8, 12, 4]
+    smooth = gradient_check(params, X, Y, ["tanh", "tanh", "sigmoid"], "cross_entropy")
+    assert smooth.excluded == 0  # no kink: everything compared
+
+
+def test_a_bug_is_still_caught_beside_a_kink(monkeypatch):
+    original = Trainer.backward
+
+    def wrong(self):
+        finite = original(self)
+        self.db[3] *= 2  # the output bias: its gradient is not 0 here
+        return finite
+
+    monkeypatch.setattr(Trainer, "backward", wrong)
+    params = initialize_parameters([2, 4, 3, 1], "he", rng=np.random.RandomState(0))
+    result = gradient_check(params, np.zeros((2, 1)), np.ones((1, 1)), ["relu", "relu", "sigmoid"], "cross_entropy")
+    assert result.difference > 1e-3 and result.layers[2].difference > 1e-3
+
+
+def test_cli_on_one_standardised_example_has_no_false_alarm(tmp_path):
+    (tmp_path / "one.csv").write_text("x1,x2,y\n3.0,5.0,1\n")
+    spec = tmp_path / "g.yaml"
+    spec.write_text("data: {train: one.csv, normalize: standardize}\nmodel: {hidden: [4, 3], task: regression}\n"
+                    "train: {learning_rate: 0.1, iterations: 1}\n")
+    result = runner.invoke(app, ["gradcheck", str(spec), "--examples", "1"])
+    assert result.exit_code == 0, result.output
+    assert "a bug" not in result.stdout
+    assert "7 of 31 parameters not compared: moving them by +-epsilon moves a unit's Z across the kink of relu at Z = 0" in result.stdout
