@@ -1,7 +1,7 @@
 """Hypothesis strategies that draw valid specs from the whole spec space (issue 19).
 
 A drawn `Case` is a data source (tiny: a built-in generator, HDF5 files in the course and plain
-layouts, an image-folder import, all written once per session by `make_sources`) and a spec as the
+layouts, an image-folder import, CSV/TSV tables, all written once per session by `make_sources`) and a spec as the
 YAML mapping a user writes, with the data paths left as roles (`@train`, `@test`, `@validation`)
 that `Case.spec_for(files, runs_dir)` fills in.
 
@@ -10,8 +10,8 @@ How to extend it (a new spec key is one row):
   function `(draw, ctx) -> value` (return `OMIT` to leave the key out: its default). Rows run in
   order and may read what earlier rows put in `ctx.spec` and `ctx` (the source, its task, the
   hidden sizes). A key of a new section: a table of its own in `SECTIONS`.
-- a new data source (a CSV or other tabular layout): a row of `SOURCES` and its files in
-  `make_sources`.
+- a new data source (a Parquet table, another layout): a row of `SOURCES` and its files in
+  `make_sources` (tables: `make_tables`; their keys are drawn by `_table` from the row's columns).
 - `tests/test_combinations.py::test_every_spec_key_is_drawn` compares these tables with the pydantic
   models of nnctl/config.py and fails, naming the key, until a new key has its row (or is in
   `NOT_DRAWN` with the reason).
