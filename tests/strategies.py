@@ -1,7 +1,7 @@
 """Hypothesis strategies that draw valid specs from the whole spec space (issue 19).
 
 A drawn `Case` is a data source (tiny: a built-in generator, HDF5 files in the course and plain
-layouts, an image-folder import, all written once per session by `make_sources`) and a spec as the
+layouts, an image-folder import, CSV/TSV tables, all written once per session by `make_sources`) and a spec as the
 YAML mapping a user writes, with the data paths left as roles (`@train`, `@test`, `@validation`)
 that `Case.spec_for(files, runs_dir)` fills in.
 
@@ -10,8 +10,8 @@ How to extend it (a new spec key is one row):
   function `(draw, ctx) -> value` (return `OMIT` to leave the key out: its default). Rows run in
   order and may read what earlier rows put in `ctx.spec` and `ctx` (the source, its task, the
   hidden sizes). A key of a new section: a table of its own in `SECTIONS`.
-- a new data source (a CSV or other tabular layout): a row of `SOURCES` and its files in
-  `make_sources`.
+- a new data source (a Parquet table, another layout): a row of `SOURCES` and its files in
+  `make_sources` (tables: `make_tables`; their keys are drawn by `_table` from the row's columns).
 - `tests/test_combinations.py::test_every_spec_key_is_drawn` compares these tables with the pydantic
   models of nnctl/config.py and fails, naming the key, until a new key has its row (or is in
   `NOT_DRAWN` with the reason).
@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from nnctl.activations import ACTIVATION_NAMES
-from nnctl.config import DataSpec, EarlyStoppingSpec, ModelSpec, Spec, SweepSpec, TrainSpec
+from nnctl.config import DataSpec, EarlyStoppingSpec, ModelSpec, SearchSpec, Spec, SweepSpec, TrainSpec
 from nnctl.firstlayer import AUTO, FIRST_LAYERS, DualFirstLayer
 from nnctl.network import INIT_NAMES
 from nnctl.optimizers import OPTIMIZER_NAMES, OPTIMIZERS, SCHEDULE_NAMES
@@ -50,7 +50,12 @@ class Source:
     files: bool  # HDF5 files (streamable), not a built-in generator
     test: bool = True
     validation_file: bool = True
-    kind: str = "table"  # what `predict` takes from it: table (an HDF5 file) or picture
+    kind: str = "table"  # what `predict` takes from it: table (an HDF5 file), picture, or csv (a CSV/TSV table)
+    target: str = ""  # csv: the target column ("" with last_target: the last column, left out of the spec at times)
+    columns: tuple = ()  # csv: the feature columns, (name, width once encoded): a text column's categories
+    gaps: bool = False  # csv: missing cells in the training file
+    unseen_in_predict: bool = False  # csv: the predict file holds a category the training rows never had
+    last_target: bool = False  # csv: the target is the last column (data.target may be left out)
 
 
 SOURCES = {
@@ -63,6 +68,15 @@ SOURCES = {
         Source("plain-1d", "binary", 1, 30, 2, files=True, validation_file=False),  # x stored as (m,)
         Source("regression", "regression", 2, 30, 0, files=True),  # float targets
         Source("images", "multi", 27, 21, 3, files=True, validation_file=False, kind="picture"),  # data import of 3 folders
+        # CSV/TSV tables (docs/tables.md): numbers, a text column one-hot encoded, a text or numeric target
+        Source("csv-binary", "binary", 0, 30, 2, files=True, kind="csv", target="label", last_target=True,
+               columns=(("a", 1), ("b", 1), ("colour", 3), ("id", 1))),  # comma, text labels yes/no, no gaps
+        Source("csv-multi", "multi", 0, 30, 3, files=True, kind="csv", target="species", gaps=True, unseen_in_predict=True,
+               columns=(("a", 1), ("colour", 3), ("b", 1))),  # ';', a BOM, gaps (one a target), target not last
+        Source("tsv-reg", "regression", 0, 30, 0, files=True, kind="csv", target="y",
+               columns=(("a", 1), ("b", 1), ("colour", 3), ("grade", 1))),  # tab (.tsv), a float target
+        Source("tsv-grade", "multi", 0, 30, 3, files=True, kind="csv", target="grade",
+               columns=(("a", 1), ("b", 1), ("colour", 3), ("y", 1))),  # the same file, whole numbers 0-2 as classes
     )
 }
 
@@ -132,6 +146,57 @@ def make_sources(folder: Path, invoke) -> dict:
     assert result.exit_code == 0, result.output
     out["images"] = {"train": str(imported), "test": str(imported), "validation": None,
                      "pictures": [str(pictures / f"c{c}" / "0.png") for c in range(3)]}
+    out.update(make_tables(folder))
+    return out
+
+
+COLOURS = ("red", "green", "blue")
+
+
+def make_tables(folder: Path) -> dict:
+    """The CSV/TSV sources' files: train, test, validation (with the target), predict (the same
+    columns, in another order; csv-multi's with a colour training never saw)."""
+    out = {}
+
+    def rows(m, seed, kind):
+        r = np.random.default_rng(seed)
+        for i in range(m):
+            c = i % 3
+            colour = COLOURS[(i + (i // 3)) % 3]
+            a, b = r.standard_normal() + 2.0 * (c == 1), r.standard_normal() * 10 + 20 * (c == 2)
+            if kind == "csv-binary":
+                yield {"a": f"{a:.3f}", "b": f"{b:.2f}", "colour": colour, "id": str(i), "label": ("no", "yes")[i % 2]}
+            elif kind == "csv-multi":
+                yield {"a": f"{a:.3f}", "colour": colour, "species": ("Adelie", "Gentoo", "Chinstrap")[c], "b": f"{b:.2f}"}
+            else:
+                y = 1.5 * a - 0.05 * b + 0.1 * r.standard_normal()
+                yield {"a": f"{a:.3f}", "b": f"{b:.2f}", "colour": colour, "grade": str(c), "y": f"{y:.4f}"}
+
+    def write(path, records, sep, bom=False, drop=(), order=None, gaps=(), unseen=False):
+        records = [dict(rec) for rec in records]
+        names = [n for n in (order or list(records[0])) if n not in drop]
+        for line, col, value in gaps:
+            records[line][col] = value
+        if unseen:
+            records[1]["colour"] = "purple"
+        text = sep.join(names) + "\n" + "".join(sep.join(rec[n] for n in names) + "\n" for rec in records)
+        Path(path).write_text(("\ufeff" if bom else "") + text, encoding="utf-8")
+        return str(path)
+
+    gaps = ((2, "a", ""), (5, "colour", "NA"), (7, "b", "?"), (10, "species", ""))
+    for kind, ext, sep, bom in (("csv-binary", "csv", ",", False), ("csv-multi", "csv", ";", True), ("tsv-reg", "tsv", "\t", False)):
+        paths = {}
+        for role, m, seed in (("train", 30, 0), ("test", 12, 1), ("validation", 12, 2), ("predict", 6, 3)):
+            recs = list(rows(m, seed, kind))
+            paths[role] = write(
+                folder / f"{kind}-{role}.{ext}", recs, sep, bom=bom,
+                gaps=gaps if kind == "csv-multi" and role in ("train", "validation") else (),
+                drop=("label",) if kind == "csv-binary" and role == "predict" else (),  # predict: the target may be absent
+                order=list(reversed(list(recs[0]))) if role == "predict" else None,  # found by name, in any order
+                unseen=kind == "csv-multi" and role == "predict",
+            )
+        out[kind] = paths
+    out["tsv-grade"] = dict(out["tsv-reg"])
     return out
 
 
@@ -145,6 +210,10 @@ class Ctx:
     hidden: list = field(default_factory=list)  # the hidden layers' sizes
     units: int = 1  # of the output layer
     head: dict = field(default_factory=dict)  # the head's keys (output_activation, loss)
+    n_x: int = 0  # features once encoded (a table: from the columns drawn)
+
+    def __post_init__(self):
+        self.n_x = self.source.n_x
 
     @property
     def m_train(self) -> int:
@@ -182,7 +251,7 @@ def _layers_or_hidden(key):
     def row(draw, ctx):
         full = draw(st.booleans())  # model.layers: the full list; else model.hidden
         if key == "layers":
-            return [ctx.source.n_x, *ctx.hidden, ctx.units] if full else OMIT
+            return [ctx.n_x, *ctx.hidden, ctx.units] if full else OMIT
         return OMIT if "layers" in ctx.spec["model"] else (ctx.hidden if ctx.hidden or draw(st.booleans()) else OMIT)
     return row
 
@@ -252,8 +321,37 @@ def _pick(values, p_omit=0.3):
 
 
 def _stream(draw, ctx):
-    choices = ["auto", "never"] + (["always"] if ctx.source.files else [])  # a built-in is never streamed (refused)
+    # a built-in is never streamed, nor a table (read whole): both refused
+    choices = ["auto", "never"] + (["always"] if ctx.source.files and ctx.source.kind != "csv" else [])
     return _maybe(draw, draw(st.sampled_from(choices)))
+
+
+def _table(draw, ctx):
+    """A table's keys, consistent with its source: the target, features or drop (n_x follows), missing, unseen."""
+    src, data = ctx.source, ctx.spec["data"]
+    if src.kind != "csv":
+        return OMIT
+    if not (src.last_target and draw(st.booleans())):
+        data["target"] = src.target
+    names = [n for n, _ in src.columns]
+    kind = draw(st.sampled_from(["all", "features", "drop"]))
+    keep = names
+    if kind != "all":
+        chosen = draw(st.lists(st.sampled_from(names), min_size=1, max_size=len(names) - 1 if kind == "drop" else len(names), unique=True))
+        data[kind] = chosen
+        keep = chosen if kind == "features" else [n for n in names if n not in chosen]
+    ctx.n_x = sum(w for n, w in src.columns if n in keep)
+    if src.gaps:  # mostly a policy that fills or drops (error: a clean refusal, naming line and column)
+        data["missing"] = draw(st.sampled_from(["mean", "median", "most_frequent", "drop", "mean", "drop", "error"]))
+    elif (v := _maybe(draw, draw(st.sampled_from(["error", "mean", "median", "most_frequent", "drop"])), 0.6)) is not OMIT:
+        data["missing"] = v
+    if (v := _maybe(draw, draw(st.sampled_from(["error", "zeros"])), 0.5)) is not OMIT:
+        data["unseen"] = v
+    return OMIT
+
+
+def _data_key(key):
+    return lambda draw, ctx: ctx.spec["data"].get(key, OMIT)
 
 
 DATA = {
@@ -262,6 +360,12 @@ DATA = {
     "validation": _validation,
     "normalize": _pick(["auto", "none", "standardize"]),
     "stream": _stream,
+    "_table": _table,  # a table's keys, written by the next rows
+    "target": _data_key("target"),
+    "features": _data_key("features"),
+    "drop": _data_key("drop"),
+    "missing": _data_key("missing"),
+    "unseen": _data_key("unseen"),
 }
 def _hidden_sizes(draw, ctx):
     ctx.hidden = draw(st.lists(st.integers(1, 5), max_size=2))
@@ -280,7 +384,8 @@ MODEL = {
     "init_scale": _pick([0.01, 0.1, 1.0], 0.6),
     "init_rng": _pick(["generator", "legacy"]),
     "allow_symmetry": lambda draw, ctx: ctx.spec["model"].get("allow_symmetry", OMIT),
-    "task": lambda draw, ctx: _maybe(draw, "regression" if ctx.source.task == "regression" else "classification", 0.7),
+    "task": lambda draw, ctx: _maybe(draw, draw(st.sampled_from(
+        ["auto", "regression" if ctx.source.task == "regression" else "classification"])), 0.7),
     "batch_norm": lambda draw, ctx: _maybe(draw, True, 0.8) if ctx.hidden else OMIT,
     "batch_norm_momentum": _pick([0.5, 0.9], 0.8),
     "batch_norm_epsilon": _pick([1e-5, 1e-3], 0.8),
@@ -324,13 +429,6 @@ EARLY_STOPPING_KEYS = {"monitor", "patience", "min_delta", "restore_best"}  # wh
 
 # keys of the spec the test sets itself rather than draws, with the reason
 NOT_DRAWN = {
-    "search": "nnctl search's section: its strategy is the search engineer's to add (like sweep.* here)",
-    # a table (CSV) source is not yet a row of SOURCES: until it is, its keys are not drawn
-    "data.target": "CSV tables: no table source in SOURCES yet",
-    "data.features": "CSV tables: no table source in SOURCES yet",
-    "data.drop": "CSV tables: no table source in SOURCES yet",
-    "data.missing": "CSV tables: no table source in SOURCES yet",
-    "data.unseen": "CSV tables: no table source in SOURCES yet",
     "name": "the test names each case (any valid name is a folder name; test_config covers the pattern)",
     "runs_dir": "the test's temporary runs folder (also given as --runs-dir)",
 }
@@ -383,18 +481,54 @@ SWEEPABLE = {
 
 
 @st.composite
-def sweeps(draw, case: Case) -> tuple[list, dict]:
-    """(--grid arguments over two keys, a `sweep:` section for the spec or {}) for a case."""
+def sweeps(draw, case: Case) -> tuple[list, dict, dict]:
+    """(--grid arguments over two keys, a `sweep:` section for the spec or {}, a `search:` section or {})
+    for a case. With a search the grid keeps one key (a draw is tried at each grid point: few trials)."""
     keys = draw(st.lists(st.sampled_from(sorted(SWEEPABLE)), min_size=2, max_size=2, unique=True))
+    search = {}
+    if draw(st.booleans()):
+        keys = keys[:draw(st.integers(0, 1))]
+        search = draw(searches(case, keys))
     grid = [f"{k}={','.join(SWEEPABLE[k])}" for k in keys]
     section = {}
     if draw(st.booleans()):  # the same two keys through the spec's sweep section instead
-        section = {"grid": {k: [_yaml_value(v) for v in SWEEPABLE[k]] for k in keys}}
+        section = {"grid": {k: [_yaml_value(v) for v in SWEEPABLE[k]] for k in keys}} if keys else {}
         grid = []
     elif "layers" not in case.spec.get("model", {}) and draw(st.booleans()):
         section = draw(st.sampled_from([{"hidden_layers": [0, 1], "width": 2}, {"hidden": [[2], [3, 2]]}]))
-        grid = grid[:1]
-    return grid, section
+        grid = grid[:0 if search else 1]
+    return grid, section, search
+
+
+# what a search may draw, with its distributions (`search.space` text)
+SEARCHABLE = {
+    "train.learning_rate": ["loguniform(1e-3, 0.3)", "uniform(0.01, 0.1)", "choice(0.01, 0.05)"],
+    "train.l2": ["uniform(0, 0.5)", "loguniform(1e-4, 1)", "choice(0, 0.1)"],
+    "model.hidden_activation": ["choice(tanh, relu)", "choice(sigmoid)"],
+    "train.beta1": ["one_minus_loguniform(1e-2, 0.5)"],
+}
+SEARCH_KEYS = {"trials", "seed", "rounds", "space", "halving", "min_budget"}  # what `searches` can write into search:
+
+
+@st.composite
+def searches(draw, case: Case, grid_keys) -> dict:
+    """A `search:` section for a case: 1-3 trials, 1-2 rounds, over keys the grid does not vary;
+    successive halving where the spec's length allows a second budget."""
+    free = [k for k in SEARCHABLE if k not in grid_keys]
+    keys = draw(st.lists(st.sampled_from(free), min_size=1, max_size=2, unique=True))
+    out = {"trials": draw(st.integers(1, 3)), "space": {k: draw(st.sampled_from(SEARCHABLE[k])) for k in keys}}
+    if draw(st.booleans()):
+        out["rounds"] = draw(st.integers(1, 2))
+    if draw(st.booleans()):
+        out["seed"] = draw(st.integers(0, 2**32 - 1))
+    t = case.spec["train"]
+    length = t.get("epochs", t.get("iterations", 0))
+    if length >= 2 and draw(st.booleans()):
+        eta = draw(st.integers(2, 3))
+        if length >= eta:
+            out["halving"] = eta
+            out["min_budget"] = draw(st.integers(1, length // eta))
+    return out
 
 
 def _yaml_value(text: str):
@@ -414,6 +548,7 @@ def drawn_keys() -> set:
     keys = {f"{section}.{k}" for section, rows in SECTIONS.items() for k in rows if not k.startswith("_")}
     keys |= {f"train.early_stopping.{k}" for k in EARLY_STOPPING_KEYS}
     keys |= {f"sweep.{k}" for k in SWEEP_KEYS} | {"sweep"} | set(NOT_DRAWN) | set(SECTIONS)
+    keys |= {f"search.{k}" for k in SEARCH_KEYS} | {"search"}
     return keys
 
 
@@ -424,7 +559,7 @@ def model_keys() -> set:
     def walk(model, prefix):
         for name, info in model.model_fields.items():
             keys.add(prefix + name)
-            for sub in (DataSpec, ModelSpec, TrainSpec, EarlyStoppingSpec, SweepSpec):
+            for sub in (DataSpec, ModelSpec, TrainSpec, EarlyStoppingSpec, SweepSpec, SearchSpec):
                 if sub.__name__ in repr(info.annotation):
                     walk(sub, f"{prefix}{name}.")
 
