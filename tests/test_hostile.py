@@ -336,6 +336,8 @@ def _edit(run, arrays=None, attrs=None, drop=()):
     (dict(drop=["batches"]), "the checkpoint is damaged (batches missing)"),
     (dict(arrays={"optimizer/s.W1": lambda s: np.where(np.arange(s.size).reshape(s.shape) == 0, np.nan, s)}),
      "optimizer/s.W1 holds values that are not finite numbers, which training never stores"),
+    (dict(arrays={"optimizer/s.W1": lambda s: -s - 1}),
+     "optimizer/s.W1 holds negative values, but a second moment (a mean of squared gradients) never is"),
     (dict(attrs={"learning_rate": lambda r: 0.9}), "learning_rate is 0.9 but the run's spec gives 0.01 at epoch"),
 ])
 def test_resume_refuses_an_incomplete_or_inconsistent_checkpoint(stopped_run, edit, said):
