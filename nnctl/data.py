@@ -629,6 +629,10 @@ def check_examples(source, x, y, task: str, x_finite, classes=(), max_classes: i
     return y, preprocessing
 
 
+FEW_CLASSES = 1000  # labels up to this many classes are class numbers even in a file of fewer examples ...
+MAX_CLASSES = 100_000  # ... and beyond this many, never (without a class list naming them)
+
+
 def check_class_labels(source, y, classes) -> None:
     """Labels are class numbers 0, 1, ..., each below the length of the class list if there is one."""
     values = np.unique(y)
@@ -637,6 +641,14 @@ def check_class_labels(source, y, classes) -> None:
         raise DataError(
             f"{source}: labels {bad[:5].tolist()} are not class numbers: classes are numbered 0, 1, 2, ... "
             "(for regression use a linear output)"
+        )
+    top = float(values[-1]) + 1 if values.size else 0
+    if not classes and top > min(max(y.size, FEW_CLASSES), MAX_CLASSES):
+        # k = the largest label + 1 one-hot rows per example: refused before anything that size is made
+        raise DataError(
+            f"{source}: y: labels up to {values[-1]:.12g} would make {top:.12g} classes for {y.size} examples, so they are "
+            "not class numbers (0, 1, 2, ...); if y holds values to predict, train a regression: model.task: regression "
+            "(a linear output, model.output_activation: linear)"
         )
     if classes and values.size and values[-1] >= len(classes):
         beyond = values[values >= len(classes)]
@@ -816,6 +828,7 @@ def peek_classes(source: str) -> int:
                 classes = _decode(read_array(f, classes_key, source)) if classes_key else []
         y = np.asarray(y).ravel()
         whole = y.size and np.issubdtype(y.dtype, np.number) and np.all(np.isfinite(y)) and np.all(y == np.floor(y)) and y.min() >= 0
-        return max(len(classes), int(y.max()) + 1 if whole else 0, 2)
+        top = int(y.max()) + 1 if whole else 0
+        return max(len(classes), top if top <= min(max(y.size, FEW_CLASSES), MAX_CLASSES) else 0, 2)
     except (DataError, OSError, ValueError, TypeError):
         return 2

@@ -1126,6 +1126,15 @@ CASES += [
          "not starting or ending with '-'); e.g. --address tcp://10.0.0.5:8786"),
     Case("a file name with Rich markup and a terminal escape sequence", {}, ["train", "{tmp}/[/x]\x1b[2J\u202e.yaml"],
          "Error: {tmp}/[/x]\\x1b[2J\\u202e.yaml: no such config file"),
+    Case("HDF5 labels that are values, not class numbers (3e9: a one-hot of 24 GB)",
+         {"big.h5": plain_h5(x=np.ones((40, 2)), y=np.where(np.arange(40) % 2, 3_000_000_000, 0).astype(np.int64))},
+         ["train", "--data", "{tmp}/big.h5"],
+         "Error: {tmp}/big.h5: y: labels up to 3000000000 would make 3000000001 classes for 40 examples, so they are not class numbers "
+         "(0, 1, 2, ...); if y holds values to predict, train a regression: model.task: regression (a linear output, model.output_activation: linear)"),
+    Case("HDF5 labels of 1e300", {"huge.h5": plain_h5(x=np.ones((40, 2)), y=np.where(np.arange(40) % 2, 1e300, 0.0))},
+         ["train", "--data", "{tmp}/huge.h5"],
+         "Error: {tmp}/huge.h5: y: labels up to 1e+300 would make 1e+300 classes for 40 examples, so they are not class numbers "
+         "(0, 1, 2, ...); if y holds values to predict, train a regression: model.task: regression (a linear output, model.output_activation: linear)"),
 ]
 
 
