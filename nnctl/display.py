@@ -395,6 +395,11 @@ def table_info(columns: list, file, m: int, header: bool) -> None:
             what = ", ".join(f"{v} ({n})" for v, n in c.get("top", [])) + (", ..." if c["distinct"] > len(c.get("top", [])) else "")
         table.add_row(Text(c["column"]), c["kind"], str(c["missing"]), str(c["distinct"]), Text(what))
     console.print(table)
+    for c in columns:
+        if c.get("stripped"):
+            n = c["stripped"]
+            say(f"Note: column {c['column']!r}: {n} text value{'s' if n > 1 else ''} with spaces or tabs around "
+                f"{'them' if n > 1 else 'it'}, stripped as training reads them ('cat ' is 'cat')")
 
 
 # ---------------------------------------------------------------- sweeps and runs

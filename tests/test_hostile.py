@@ -403,3 +403,19 @@ def test_predict_reads_rows_in_chunks_under_an_address_space_limit(tmp_path):
     P = outputs(run, normalized(run, rows.T.copy()))[0]
     got = np.array([float(line.split(",")[3]) for line in lines[1:]])
     assert np.array_equal(got, P)
+
+
+# ---------------------------------------------------------------- D: table cells read the same way everywhere
+
+
+def test_spaces_around_a_text_cell_are_stripped_alike_by_data_info_and_train_with_a_note(tmp_path):
+    table = tmp_path / "ws.csv"
+    table.write_text("x,y\n1,cat\n2,cat \n3,dog\n4,dog\n5,cat\n6,dog\n")
+    info = invoke("data", "info", table)
+    assert info.exit_code == 0, info.output
+    row = next(r for r in info.stdout.splitlines() if "│ y " in r)
+    assert "│        2 │" in row and "cat (3)" in row, info.stdout  # two classes, as training sees them
+    assert "Note: column 'y': 1 text value with spaces or tabs around it, stripped" in info.output
+    trained = invoke("train", "--data", table, "--target", "y", "--runs-dir", tmp_path / "runs", "-q")
+    assert trained.exit_code == 0, trained.output
+    assert "Note: column 'y': 1 text value with spaces or tabs around it, stripped" in trained.output
