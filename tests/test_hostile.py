@@ -419,3 +419,22 @@ def test_spaces_around_a_text_cell_are_stripped_alike_by_data_info_and_train_wit
     trained = invoke("train", "--data", table, "--target", "y", "--runs-dir", tmp_path / "runs", "-q")
     assert trained.exit_code == 0, trained.output
     assert "Note: column 'y': 1 text value with spaces or tabs around it, stripped" in trained.output
+
+
+def test_control_characters_in_table_cells_and_a_status_are_shown_as_escapes_never_dropped(tmp_path):
+    """Rich's Text drops BEL and \\r unseen: data info, evaluate and runs' skipped line show them escaped."""
+    a, c = "a\x1b[31mR\x07b", "c\u202ed\rz"
+    table = tmp_path / "hc.csv"
+    table.write_text("x,y\n" + "".join(f'{i},"{a if i % 2 else c}"\n' for i in range(20)), newline="")
+    shown_a, shown_c = "a\\x1b[31mR\\x07b", "c\\u202ed\\rz"
+    out = _clean(invoke("data", "info", table))
+    assert shown_a in out and shown_c in out, out
+    _clean(invoke("train", "--data", table, "--target", "y", "--runs-dir", tmp_path / "runs", "-q"))
+    run = next(p for p in (tmp_path / "runs").iterdir() if not p.is_symlink() and p.is_dir())
+    out = _clean(invoke("evaluate", run, "--data", table))
+    assert shown_a in out and shown_c in out, out
+    metrics = json.loads((run / "metrics.json").read_text())
+    metrics["status"] = "completed\r\x1b[2Kskipped nothing: all runs fine and dandy"
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    out = _clean(invoke("runs", "--runs-dir", tmp_path / "runs"))
+    assert "status 'completed\\r\\x1b[2Kskipped nothing: all runs fine and dandy' is not one nnctl writes" in out, out
