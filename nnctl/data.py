@@ -512,8 +512,14 @@ def read_mat(path, role: str = "train"):
             x, y = _mat_array(path, x_key, arrays[x_key]), _mat_array(path, y_key, arrays[y_key])
             if x.ndim == 1:
                 x = x.reshape(-1, 1)
-            if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
-                raise DataError(f"{path}: {x_key}: {x.shape}, no examples; expected a matrix of one example per row")
+            if x.ndim != 2:
+                raise DataError(
+                    f"{path}: {x_key}: {x.ndim}-D, shape {x.shape}; {x_key} must be 2-D, examples × features: "
+                    f"reshape it to one example per row (MATLAB: {x_key} = reshape({x_key}, size({x_key}, 1), []); save -v7)"
+                )
+            if x.shape[0] == 0 or x.shape[1] == 0:
+                what = "no examples" if x.shape[0] == 0 else "no features"
+                raise DataError(f"{path}: {x_key}: {x.shape}, {what}; expected a matrix of one example per row")
             if y.size != x.shape[0]:
                 raise DataError(f"{path}: {y_key}: {y.size} labels for the {x.shape[0]} rows of {x_key}; expected one label per row")
             return x, y

@@ -1112,6 +1112,9 @@ CASES += [
          "Error: {tmp}/m.mat: X: a sparse matrix; save it as a full one (MATLAB: X = full(X); save -v7)"),
     Case("MATLAB file whose X has no rows", {"m.mat": mat(X=np.zeros((0, 2)), y=np.zeros((0, 1)))}, ["data", "info", "{tmp}/m.mat"],
          "Error: {tmp}/m.mat: X: (0, 2), no examples; expected a matrix of one example per row"),
+    Case("MATLAB file whose X is 3-D", {"m.mat": mat(X=np.zeros((4, 2, 2)), y=np.zeros((4, 1)))}, ["data", "info", "{tmp}/m.mat"],
+         "Error: {tmp}/m.mat: X: 3-D, shape (4, 2, 2); X must be 2-D, examples × features: reshape it to one example per row "
+         "(MATLAB: X = reshape(X, size(X, 1), []); save -v7)"),
     Case("MATLAB file whose X is a cell array", {"m.mat": mat(X=np.array([[1, "a"]], dtype=object), y=np.ones((1, 1)))},
          ["data", "import", "{tmp}/m.mat", "-o", "{tmp}/o.h5"],
          "Error: {tmp}/m.mat: X: a cell array or struct, not numbers; save X as a numeric matrix"),
