@@ -289,12 +289,19 @@ def regular_file(path, error, *, missing: str, unreadable: str, directory: str, 
 def check_data_file(path) -> Path:
     """`path` if it is a regular file; a DataError (not a hang) for a FIFO, a device or a folder."""
     path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".tsv", ".parquet"):  # the path says what it should be: name that format
+        want = "a table file (.csv, .tsv or .parquet)"
+    elif suffix == ".mat":
+        want = "a MATLAB data file (.mat)"
+    else:
+        want = "an HDF5 data file (.h5)"
     regular_file(
         path, DataError,
         missing="{name}: no such data file; check the path (relative paths are read from the config file's folder)",
         unreadable="{name}: cannot be read ({reason}); check the path and its permissions",
-        directory="{name}: is a directory, not an HDF5 data file",
-        other="{name}: is {kind}, not a regular file; give an HDF5 data file (.h5)",
+        directory="{name}: is a directory, not a data file; give " + want,
+        other="{name}: is {kind}, not a regular file; give " + want,
     )
     return path
 
