@@ -573,6 +573,10 @@ CASES = [
          "Error: {tmp}/s/sweep.json: the plan must be a JSON object (got a list); the plan is damaged, start a new sweep"),
     Case("sweep.json whose trial no longer validates", {"s": sweep_dir(_set_trial("overrides", ["train.iterations=0"]))}, ["sweep", "--resume", "{tmp}/s"],
          "Error: {tmp}/s/sweep.json: trial 01-seed=1: {tmp}/good.yaml (with --set train.iterations=0): train.iterations: must be greater than or equal to 1 (got 0)"),
+    Case("sweep.json override holding a terminal escape", {"s": sweep_dir(_set_trial("overrides", ["train.seed=[bold]x\x1b[2J"]))},
+         ["sweep", "--resume", "{tmp}/s"],
+         "Error: {tmp}/s/sweep.json: trial 01-seed=1: --set train.seed=[bold]x\\x1b[2J: line 1, character 8: not valid YAML: "
+         "special characters are not allowed ('\\x1b'); YAML text holds no control characters, remove it"),
     Case("sweep config edited since the sweep started", {"s": sweep_dir(after=lambda p: (p.parent / "good.yaml").write_text(GOOD.replace("5", "6")))},
          ["sweep", "--resume", "{tmp}/s"],
          "Error: {tmp}/good.yaml: the config file changed since the sweep started (its SHA-256 differs from {tmp}/s/sweep.json); "
