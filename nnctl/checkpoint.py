@@ -148,6 +148,9 @@ def load(run_dir: Path) -> Checkpoint:
             if arrays[key].dtype.kind == "f" and not np.isfinite(arrays[key]).all():
                 # NaN in a stored moment is a damaged file, not a diverged run: training never stores one
                 raise ValueError(f"{key} holds values that are not finite numbers, which training never stores")
+            if key.startswith("optimizer/s.") and (arrays[key] < 0).any():
+                # RMSprop's and Adam's s is a mean of squared gradients: negative only in a damaged file
+                raise ValueError(f"{key} holds negative values, but a second moment (a mean of squared gradients) never is")
     except (KeyError, TypeError, ValueError, OverflowError) as exc:
         what = f"{exc.args[0]} missing" if isinstance(exc, KeyError) else str(exc)
         raise RunError(f"{path}: the checkpoint is damaged ({what}); {restart_hint(path)}") from None

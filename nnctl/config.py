@@ -605,7 +605,13 @@ def parse_yaml(text: str, where: str):
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f"line {mark.line + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
+        if isinstance(exc, yaml.reader.ReaderError):  # a control character; its str() is two lines
+            line = f"line {text.count(chr(10), 0, exc.position) + 1}, character {exc.position - text.rfind(chr(10), 0, exc.position)}: "
+            char = chr(exc.character) if isinstance(exc.character, int) else exc.character
+            problem = f"{exc.reason} ({char!r}); YAML text holds no control characters, remove it"
+        else:
+            problem = getattr(exc, "problem", None) or str(exc)
+        problem = " ".join(str(problem).split())  # one line, whatever PyYAML's message holds
         raise ConfigError(f"{where}: {line}not valid YAML: {problem}") from None
 
 

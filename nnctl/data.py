@@ -289,12 +289,19 @@ def regular_file(path, error, *, missing: str, unreadable: str, directory: str, 
 def check_data_file(path) -> Path:
     """`path` if it is a regular file; a DataError (not a hang) for a FIFO, a device or a folder."""
     path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".tsv", ".parquet"):  # the path says what it should be: name that format
+        want = "a table file (.csv, .tsv or .parquet)"
+    elif suffix == ".mat":
+        want = "a MATLAB data file (.mat)"
+    else:
+        want = "an HDF5 data file (.h5)"
     regular_file(
         path, DataError,
         missing="{name}: no such data file; check the path (relative paths are read from the config file's folder)",
         unreadable="{name}: cannot be read ({reason}); check the path and its permissions",
-        directory="{name}: is a directory, not an HDF5 data file",
-        other="{name}: is {kind}, not a regular file; give an HDF5 data file (.h5)",
+        directory="{name}: is a directory, not a data file; give " + want,
+        other="{name}: is {kind}, not a regular file; give " + want,
     )
     return path
 
@@ -512,8 +519,14 @@ def read_mat(path, role: str = "train"):
             x, y = _mat_array(path, x_key, arrays[x_key]), _mat_array(path, y_key, arrays[y_key])
             if x.ndim == 1:
                 x = x.reshape(-1, 1)
-            if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
-                raise DataError(f"{path}: {x_key}: {x.shape}, no examples; expected a matrix of one example per row")
+            if x.ndim != 2:
+                raise DataError(
+                    f"{path}: {x_key}: {x.ndim}-D, shape {x.shape}; {x_key} must be 2-D, examples × features: "
+                    f"reshape it to one example per row (MATLAB: {x_key} = reshape({x_key}, size({x_key}, 1), []); save -v7)"
+                )
+            if x.shape[0] == 0 or x.shape[1] == 0:
+                what = "no examples" if x.shape[0] == 0 else "no features"
+                raise DataError(f"{path}: {x_key}: {x.shape}, {what}; expected a matrix of one example per row")
             if y.size != x.shape[0]:
                 raise DataError(f"{path}: {y_key}: {y.size} labels for the {x.shape[0]} rows of {x_key}; expected one label per row")
             return x, y
@@ -629,6 +642,10 @@ def check_examples(source, x, y, task: str, x_finite, classes=(), max_classes: i
     return y, preprocessing
 
 
+FEW_CLASSES = 1000  # labels up to this many classes are class numbers even in a file of fewer examples ...
+MAX_CLASSES = 100_000  # ... and beyond this many, never (without a class list naming them)
+
+
 def check_class_labels(source, y, classes) -> None:
     """Labels are class numbers 0, 1, ..., each below the length of the class list if there is one."""
     values = np.unique(y)
@@ -637,6 +654,14 @@ def check_class_labels(source, y, classes) -> None:
         raise DataError(
             f"{source}: labels {bad[:5].tolist()} are not class numbers: classes are numbered 0, 1, 2, ... "
             "(for regression use a linear output)"
+        )
+    top = float(values[-1]) + 1 if values.size else 0
+    if not classes and top > min(max(y.size, FEW_CLASSES), MAX_CLASSES):
+        # k = the largest label + 1 one-hot rows per example: refused before anything that size is made
+        raise DataError(
+            f"{source}: y: labels up to {values[-1]:.12g} would make {top:.12g} classes for {y.size} examples, so they are "
+            "not class numbers (0, 1, 2, ...); if y holds values to predict, train a regression: model.task: regression "
+            "(a linear output, model.output_activation: linear)"
         )
     if classes and values.size and values[-1] >= len(classes):
         beyond = values[values >= len(classes)]
@@ -816,6 +841,7 @@ def peek_classes(source: str) -> int:
                 classes = _decode(read_array(f, classes_key, source)) if classes_key else []
         y = np.asarray(y).ravel()
         whole = y.size and np.issubdtype(y.dtype, np.number) and np.all(np.isfinite(y)) and np.all(y == np.floor(y)) and y.min() >= 0
-        return max(len(classes), int(y.max()) + 1 if whole else 0, 2)
+        top = int(y.max()) + 1 if whole else 0
+        return max(len(classes), top if top <= min(max(y.size, FEW_CLASSES), MAX_CLASSES) else 0, 2)
     except (DataError, OSError, ValueError, TypeError):
         return 2

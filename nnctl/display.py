@@ -48,12 +48,13 @@ class SafeConsole(Console):
         )
 
 
-def cell(value) -> Text:
-    """A table cell or line from anything (str() of it), control characters made visible."""
+def cell(value, style: str = "") -> Text:
+    """A table cell or line from anything (str() of it), control characters made visible. Give
+    text from outside as a str, never as Text: Rich's Text drops BEL, \\r and others unseen."""
     if isinstance(value, Text):
         plain = visible(value.plain, keep_newlines=True)
         return value if plain == value.plain else Text(plain, style=value.style)
-    return Text(visible(value, keep_newlines=True))
+    return Text(visible(value, keep_newlines=True), style=style)
 
 
 def line(text, style: str = "") -> Text:
@@ -247,13 +248,13 @@ def predictions(preds, names, run_path, fmt: str, task: str = "classification") 
         table.add_column(col, overflow="fold")
     for p in preds:
         if p.error:
-            cells = [Text("error", style="red"), "—", *(["—"] if many else [])] if task != "regression" else ["—"]
-            table.add_row(Text(p.file), *cells, Text(p.error.removeprefix(f"{p.file}: "), style="red"))
+            cells = [cell("error", style="red"), "—", *(["—"] if many else [])] if task != "regression" else ["—"]
+            table.add_row(cell(p.file), *cells, cell(p.error.removeprefix(f"{p.file}: "), style="red"))
         elif task == "regression":
-            table.add_row(Text(p.file), f"{p.value:.6g}", Text("; ".join(p.notes) or "—"))
+            table.add_row(cell(p.file), f"{p.value:.6g}", cell("; ".join(p.notes) or "—"))
         else:
-            top = [Text(", ".join(f"{c} {v:.4f}" for c, v in p.top()))] if many else []
-            table.add_row(Text(p.file), Text(p.class_name), f"{p.probability:.4f}", *top, Text("; ".join(p.notes) or "—"))
+            top = [cell(", ".join(f"{c} {v:.4f}" for c, v in p.top()))] if many else []
+            table.add_row(cell(p.file), cell(p.class_name), f"{p.probability:.4f}", *top, cell("; ".join(p.notes) or "—"))
     out_console().print(table)
 
 
@@ -305,7 +306,7 @@ def evaluation(result: dict, run_name: str) -> None:
         table.add_row("accuracy", f"{result['accuracy']:.2f}%")
         of = f" ({result['classes'][1]})" if len(result["classes"]) == 2 else " (macro)"
         for key in ("precision", "recall", "f1"):
-            table.add_row(Text(key + of), f"{result[key]:.4f}")
+            table.add_row(cell(key + of), f"{result[key]:.4f}")
         console.print(table)
         if result.get("per_class"):
             per = SafeTable(title="per class", title_justify="left")
@@ -313,15 +314,15 @@ def evaluation(result: dict, run_name: str) -> None:
                 per.add_column(col, justify="left" if col == "class" else "right")
             rows = [(r["class"], r) for r in result["per_class"]] + [("macro avg", result["macro"]), ("weighted avg", result["weighted"])]
             for name, r in rows:
-                per.add_row(Text(str(name)), f"{r['precision']:.4f}", f"{r['recall']:.4f}", f"{r['f1']:.4f}", str(r["support"]))
+                per.add_row(cell(str(name)), f"{r['precision']:.4f}", f"{r['recall']:.4f}", f"{r['f1']:.4f}", str(r["support"]))
             console.print(per)
         names = result["classes"]
         cm = SafeTable(title="confusion matrix (rows: true, columns: predicted)", title_justify="left")
         cm.add_column("")
         for n in names:
-            cm.add_column(Text(n), justify="right")
+            cm.add_column(cell(n), justify="right")
         for n, row in zip(names, result["confusion_matrix"]):
-            cm.add_row(Text(n), *map(str, row))
+            cm.add_row(cell(n), *map(str, row))
         console.print(cm)
     for label, path in result["files"].items():
         console.print(line(f"{label}: {path}"))
@@ -385,7 +386,7 @@ def table_info(columns: list, file, m: int, header: bool) -> None:
     Names and values come from the file: shown as Text, never read as markup."""
     console = out_console()
     title = f"{file}: a table of {m} rows and {len(columns)} columns" + ("" if header else " (no header line: columns numbered)")
-    table = Table(title=Text(title), title_justify="left")
+    table = Table(title=cell(title), title_justify="left")
     for col in ("column", "kind", "missing", "distinct", "range or commonest values"):
         table.add_column(col, justify="right" if col in ("missing", "distinct") else "left", overflow="fold")
     for c in columns:
@@ -393,8 +394,13 @@ def table_info(columns: list, file, m: int, header: bool) -> None:
             what = f"{c['min']:g} to {c['max']:g}, mean {c['mean']:.4g}" + (" (whole numbers)" if c["whole"] else "")
         else:
             what = ", ".join(f"{v} ({n})" for v, n in c.get("top", [])) + (", ..." if c["distinct"] > len(c.get("top", [])) else "")
-        table.add_row(Text(c["column"]), c["kind"], str(c["missing"]), str(c["distinct"]), Text(what))
+        table.add_row(cell(c["column"]), c["kind"], str(c["missing"]), str(c["distinct"]), cell(what))
     console.print(table)
+    for c in columns:
+        if c.get("stripped"):
+            n = c["stripped"]
+            say(f"Note: column {c['column']!r}: {n} text value{'s' if n > 1 else ''} with spaces or tabs around "
+                f"{'them' if n > 1 else 'it'}, stripped as training reads them ('cat ' is 'cat')")
 
 
 # ---------------------------------------------------------------- sweeps and runs
@@ -442,7 +448,7 @@ class SweepDisplay:
             table.add_column(col, no_wrap=True)
         for st in self.state.values():
             style = {"completed": "green", "diverged": "yellow", "interrupted": "yellow", "failed": "red", "running": "cyan"}.get(st["status"])
-            table.add_row(st["name"], Text(st["status"], style=style or ""), str(st["iteration"]), st["cost"])
+            table.add_row(st["name"], cell(st["status"], style=style or ""), str(st["iteration"]), st["cost"])
         return table
 
     def event(self, kind, index, iteration, value):
@@ -471,7 +477,7 @@ class SweepDisplay:
         if result.get("budget") is not None:
             st["status"] = "paused"
             if not self.live_mode and not self.quiet:
-                self.console.print(Text(f"{result['name']}: trained to {result['budget']} (successive halving)"))
+                self.console.print(cell(f"{result['name']}: trained to {result['budget']} (successive halving)"))
         elif result["status"] == "interrupted":
             if not self.quiet:
                 self.console.print(line(f"{result['name']}: interrupted; its checkpoint is kept for --resume"))
@@ -588,7 +594,7 @@ def _plain_table(title, columns, styles=None, cut_first=False) -> Table:
     for k in range(len(columns[0][1]) if columns else 0):
         row = [c[1][k] for c in columns]
         if styles:
-            row = [Text(v, style=styles[k]) if h == "status" else v for (h, _, _), v in zip(columns, row)]
+            row = [cell(v, style=styles[k]) if h == "status" else v for (h, _, _), v in zip(columns, row)]
         table.add_row(*row)
     return table
 
@@ -680,7 +686,7 @@ def shapes_table(table, title: str) -> None:
     m = f"m = {table.m:,}" if table.m else "m unknown"
     out = SafeTable(title=f"{title}: layer shapes for {m}, {table.dtype}", title_justify="left", box=box.SIMPLE_HEAD)
     for h in HEADERS:
-        out.add_column(Text(h), justify="left" if h == "g[l]" else "right", no_wrap=True)
+        out.add_column(cell(h), justify="left" if h == "g[l]" else "right", no_wrap=True)
     for row in table_rows(table):
         out.add_row(*row)
     out.add_section()

@@ -465,7 +465,12 @@ def metrics_problem(metrics) -> str | None:
     if status is None:
         return "has no status"
     if status not in RUN_STATUSES:
-        shown = f"{status!r:.40} is not" if isinstance(status, str) else f"is {_kind(status)}, not"
+        # the whole value (a status cut short could hide what follows a \r), only a long one shortened, saying so
+        if isinstance(status, str):
+            cut = "" if len(status) <= 120 else f"... ({len(status)} characters)"
+            shown = f"{status[:120]!r}{cut} is not"
+        else:
+            shown = f"is {_kind(status)}, not"
         return f"status {shown} one nnctl writes ({', '.join(RUN_STATUSES)})"
     for k in RESULT_KEYS + ("iterations",):
         v = metrics.get(k)

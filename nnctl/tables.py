@@ -236,6 +236,14 @@ def _read_parquet(path: Path) -> Table:
 # ---------------------------------------------------------------- describing (nnctl data info)
 
 
+def stripped_note(name: str, cells: np.ndarray) -> str | None:
+    """A note when text cells of column `name` had spaces around them, which reading strips."""
+    n = int((np.char.strip(cells) != cells).sum())
+    return None if not n else (
+        f"column {name!r}: {n} text value{'s' if n > 1 else ''} with spaces or tabs around {'them' if n > 1 else 'it'}, "
+        "stripped ('cat ' is the class or category 'cat')")
+
+
 def describe(table: Table) -> list:
     """One dict per column: name, kind (number or text), missing count, range or categories."""
     numeric = _numeric_columns(table.cells)
@@ -249,9 +257,11 @@ def describe(table: Table) -> list:
             row.update(min=float(v.min()), max=float(v.max()), mean=float(v.mean()), distinct=int(np.unique(v).size),
                        whole=bool(np.all(v == np.floor(v))))
         else:
-            values, counts = np.unique(present, return_counts=True)
+            text = np.char.strip(present)  # as training reads a category or class: 'cat ' is 'cat'
+            values, counts = np.unique(text, return_counts=True)
             order = np.argsort(-counts, kind="stable")
-            row.update(distinct=int(values.size), top=[[str(values[i]), int(counts[i])] for i in order[:5]])
+            row.update(distinct=int(values.size), top=[[str(values[i]), int(counts[i])] for i in order[:5]],
+                       stripped=int((text != present).sum()))
         out.append(row)
     return out
 
@@ -383,6 +393,9 @@ class Preprocessor:
             self.classes = [_number_name(v) for v in distinct]
         else:
             self.classes = np.unique(np.char.strip(values)).tolist()
+            note = stripped_note(self.target, values)
+            if note:
+                self.notes.append(note)
         if len(self.classes) < 2:
             raise DataError(
                 f"{table.source}: data.target: column {self.target!r} holds one class only ({self.classes[0]!r}); "
@@ -419,7 +432,11 @@ class Preprocessor:
         text = np.char.strip(block[:, ~num])[keep]
         text_absent = absent[:, ~num][keep]
         self.categories, self.category_fill = [], []
+        raw = block[:, ~num][keep]
         for j, name in enumerate(self.categorical):  # one column at a time: each has its own categories
+            note = stripped_note(name, raw[~text_absent[:, j], j])
+            if note:
+                self.notes.append(note)
             values, counts = np.unique(text[~text_absent[:, j], j], return_counts=True)
             self.categories.append(values.tolist())
             self.category_fill.append(str(values[np.argmax(counts)]) if values.size else None)

@@ -444,7 +444,11 @@ CASES = [
     Case("data file missing", {"c.yaml": GOOD}, ["train", "{tmp}/c.yaml"],
          "Error: {tmp}/train.h5: no such data file; check the path (relative paths are read from the config file's folder)"),
     Case("data path is a directory", {"c.yaml": GOOD.replace("train.h5", "."), }, ["train", "{tmp}/c.yaml"],
-         "Error: {tmp}: is a directory, not an HDF5 data file"),
+         "Error: {tmp}: is a directory, not a data file; give an HDF5 data file (.h5)"),
+    Case("data path of a table that is a directory", {"d.csv": lambda p: p.mkdir()}, ["train", "--data", "{tmp}/d.csv", "--target", "y"],
+         "Error: {tmp}/d.csv: is a directory, not a data file; give a table file (.csv, .tsv or .parquet)"),
+    Case("data path of a table that is a FIFO", {"f.csv": lambda p: os.mkfifo(p)}, ["train", "--data", "{tmp}/f.csv", "--target", "y"],
+         "Error: {tmp}/f.csv: is a named pipe (FIFO), not a regular file; give a table file (.csv, .tsv or .parquet)"),
     Case("data file is not HDF5", {"c.yaml": GOOD, "train.h5": b"GIF89a not hdf5"}, ["train", "{tmp}/c.yaml"],
          "Error: {tmp}/train.h5: not an HDF5 file; give a .h5 file in the course or plain layout"),
     Case("truncated HDF5 file", {"c.yaml": GOOD, "train.h5": truncated_h5}, ["train", "{tmp}/c.yaml"],
@@ -576,6 +580,10 @@ CASES = [
          "Error: {tmp}/s/sweep.json: the plan must be a JSON object (got a list); the plan is damaged, start a new sweep"),
     Case("sweep.json whose trial no longer validates", {"s": sweep_dir(_set_trial("overrides", ["train.iterations=0"]))}, ["sweep", "--resume", "{tmp}/s"],
          "Error: {tmp}/s/sweep.json: trial 01-seed=1: {tmp}/good.yaml (with --set train.iterations=0): train.iterations: must be greater than or equal to 1 (got 0)"),
+    Case("sweep.json override holding a terminal escape", {"s": sweep_dir(_set_trial("overrides", ["train.seed=[bold]x\x1b[2J"]))},
+         ["sweep", "--resume", "{tmp}/s"],
+         "Error: {tmp}/s/sweep.json: trial 01-seed=1: --set train.seed=[bold]x\\x1b[2J: line 1, character 8: not valid YAML: "
+         "special characters are not allowed ('\\x1b'); YAML text holds no control characters, remove it"),
     Case("sweep config edited since the sweep started", {"s": sweep_dir(after=lambda p: (p.parent / "good.yaml").write_text(GOOD.replace("5", "6")))},
          ["sweep", "--resume", "{tmp}/s"],
          "Error: {tmp}/good.yaml: the config file changed since the sweep started (its SHA-256 differs from {tmp}/s/sweep.json); "
@@ -1126,6 +1134,9 @@ CASES += [
          "Error: {tmp}/m.mat: X: a sparse matrix; save it as a full one (MATLAB: X = full(X); save -v7)"),
     Case("MATLAB file whose X has no rows", {"m.mat": mat(X=np.zeros((0, 2)), y=np.zeros((0, 1)))}, ["data", "info", "{tmp}/m.mat"],
          "Error: {tmp}/m.mat: X: (0, 2), no examples; expected a matrix of one example per row"),
+    Case("MATLAB file whose X is 3-D", {"m.mat": mat(X=np.zeros((4, 2, 2)), y=np.zeros((4, 1)))}, ["data", "info", "{tmp}/m.mat"],
+         "Error: {tmp}/m.mat: X: 3-D, shape (4, 2, 2); X must be 2-D, examples × features: reshape it to one example per row "
+         "(MATLAB: X = reshape(X, size(X, 1), []); save -v7)"),
     Case("MATLAB file whose X is a cell array", {"m.mat": mat(X=np.array([[1, "a"]], dtype=object), y=np.ones((1, 1)))},
          ["data", "import", "{tmp}/m.mat", "-o", "{tmp}/o.h5"],
          "Error: {tmp}/m.mat: X: a cell array or struct, not numbers; save X as a numeric matrix"),
@@ -1140,6 +1151,15 @@ CASES += [
          "not starting or ending with '-'); e.g. --address tcp://10.0.0.5:8786"),
     Case("a file name with Rich markup and a terminal escape sequence", {}, ["train", "{tmp}/[/x]\x1b[2J\u202e.yaml"],
          "Error: {tmp}/[/x]\\x1b[2J\\u202e.yaml: no such config file"),
+    Case("HDF5 labels that are values, not class numbers (3e9: a one-hot of 24 GB)",
+         {"big.h5": plain_h5(x=np.ones((40, 2)), y=np.where(np.arange(40) % 2, 3_000_000_000, 0).astype(np.int64))},
+         ["train", "--data", "{tmp}/big.h5"],
+         "Error: {tmp}/big.h5: y: labels up to 3000000000 would make 3000000001 classes for 40 examples, so they are not class numbers "
+         "(0, 1, 2, ...); if y holds values to predict, train a regression: model.task: regression (a linear output, model.output_activation: linear)"),
+    Case("HDF5 labels of 1e300", {"huge.h5": plain_h5(x=np.ones((40, 2)), y=np.where(np.arange(40) % 2, 1e300, 0.0))},
+         ["train", "--data", "{tmp}/huge.h5"],
+         "Error: {tmp}/huge.h5: y: labels up to 1e+300 would make 1e+300 classes for 40 examples, so they are not class numbers "
+         "(0, 1, 2, ...); if y holds values to predict, train a regression: model.task: regression (a linear output, model.output_activation: linear)"),
 ]
 
 

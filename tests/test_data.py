@@ -102,5 +102,5 @@ def test_not_hdf5_missing_and_directory(tmp_path):
         load_dataset(str(junk))
     with pytest.raises(DataError, match=r"nope.h5: no such data file; check the path"):
         load_dataset(str(tmp_path / "nope.h5"))
-    with pytest.raises(DataError, match=r": is a directory, not an HDF5 data file"):
+    with pytest.raises(DataError, match=r": is a directory, not a data file; give an HDF5 data file \(\.h5\)"):
         load_dataset(str(tmp_path))

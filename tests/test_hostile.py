@@ -336,6 +336,8 @@ def _edit(run, arrays=None, attrs=None, drop=()):
     (dict(drop=["batches"]), "the checkpoint is damaged (batches missing)"),
     (dict(arrays={"optimizer/s.W1": lambda s: np.where(np.arange(s.size).reshape(s.shape) == 0, np.nan, s)}),
      "optimizer/s.W1 holds values that are not finite numbers, which training never stores"),
+    (dict(arrays={"optimizer/s.W1": lambda s: -s - 1}),
+     "optimizer/s.W1 holds negative values, but a second moment (a mean of squared gradients) never is"),
     (dict(attrs={"learning_rate": lambda r: 0.9}), "learning_rate is 0.9 but the run's spec gives 0.01 at epoch"),
     (dict(attrs={"batches": lambda b: {"bit_generator": {**b["bit_generator"], "state": {"state": -1, "inc": "x"}}}}),
      "the checkpoint does not fit the run's spec (Python integer -1 out of bounds"),
@@ -418,3 +420,38 @@ def test_predict_reads_rows_in_chunks_under_an_address_space_limit(tmp_path):
     P = outputs(run, normalized(run, rows.T.copy()))[0]
     got = np.array([float(line.split(",")[3]) for line in lines[1:]])
     assert np.array_equal(got, P)
+
+
+# ---------------------------------------------------------------- D: table cells read the same way everywhere
+
+
+def test_spaces_around_a_text_cell_are_stripped_alike_by_data_info_and_train_with_a_note(tmp_path):
+    table = tmp_path / "ws.csv"
+    table.write_text("x,y\n1,cat\n2,cat \n3,dog\n4,dog\n5,cat\n6,dog\n")
+    info = invoke("data", "info", table)
+    assert info.exit_code == 0, info.output
+    row = next(r for r in info.stdout.splitlines() if "│ y " in r)
+    assert "│        2 │" in row and "cat (3)" in row, info.stdout  # two classes, as training sees them
+    assert "Note: column 'y': 1 text value with spaces or tabs around it, stripped" in info.output
+    trained = invoke("train", "--data", table, "--target", "y", "--runs-dir", tmp_path / "runs", "-q")
+    assert trained.exit_code == 0, trained.output
+    assert "Note: column 'y': 1 text value with spaces or tabs around it, stripped" in trained.output
+
+
+def test_control_characters_in_table_cells_and_a_status_are_shown_as_escapes_never_dropped(tmp_path):
+    """Rich's Text drops BEL and \\r unseen: data info, evaluate and runs' skipped line show them escaped."""
+    a, c = "a\x1b[31mR\x07b", "c\u202ed\rz"
+    table = tmp_path / "hc.csv"
+    table.write_text("x,y\n" + "".join(f'{i},"{a if i % 2 else c}"\n' for i in range(20)), newline="")
+    shown_a, shown_c = "a\\x1b[31mR\\x07b", "c\\u202ed\\rz"
+    out = _clean(invoke("data", "info", table))
+    assert shown_a in out and shown_c in out, out
+    _clean(invoke("train", "--data", table, "--target", "y", "--runs-dir", tmp_path / "runs", "-q"))
+    run = next(p for p in (tmp_path / "runs").iterdir() if not p.is_symlink() and p.is_dir())
+    out = _clean(invoke("evaluate", run, "--data", table))
+    assert shown_a in out and shown_c in out, out
+    metrics = json.loads((run / "metrics.json").read_text())
+    metrics["status"] = "completed\r\x1b[2Kskipped nothing: all runs fine and dandy"
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    out = _clean(invoke("runs", "--runs-dir", tmp_path / "runs"))
+    assert "status 'completed\\r\\x1b[2Kskipped nothing: all runs fine and dandy' is not one nnctl writes" in out, out
