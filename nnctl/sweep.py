@@ -639,6 +639,10 @@ def _worker_init(queue, stop):
     global _WORKER_QUEUE, _WORKER_STOP
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _on_sigterm)
+    # The queue carries progress only (results come back through the executor). A worker killed
+    # with kill -9 in the middle of a put leaves the queue's write lock held for good; without this,
+    # every later worker would hang at exit, flushing progress nobody can take any more.
+    queue.cancel_join_thread()
     _WORKER_QUEUE, _WORKER_STOP = queue, stop
 
 
