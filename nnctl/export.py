@@ -327,6 +327,10 @@ def _regression_head(g, A):
 ONNX_HEADS = {"cross_entropy": _sigmoid_head, "categorical_cross_entropy": _softmax_head, "mse": _regression_head}
 
 
+INTERNAL = "nnctl/"  # the prefix of every name the graph makes itself: a table's columns are its inputs
+OUTPUT_NAMES = ("label", "probabilities", "prediction")
+
+
 class _Graph:
     """Nodes and initializers collected in order, each output named once."""
 
@@ -336,7 +340,7 @@ class _Graph:
 
     def name(self, op: str) -> str:
         self.count += 1
-        return f"{op.lower()}_{self.count}"
+        return f"{INTERNAL}{op.lower()}_{self.count}"
 
     def node(self, op: str, *inputs, output: str | None = None, **attrs) -> str:
         output = output or self.name(op)
@@ -344,6 +348,7 @@ class _Graph:
         return output
 
     def const(self, name: str, value: np.ndarray) -> str:
+        name = INTERNAL + name  # never a table column's name, which is a graph input
         if not any(t.name == name for t in self.initializers):
             self.initializers.append(self.onnx.numpy_helper.from_array(np.asarray(value), name=name))
         return name
@@ -410,6 +415,13 @@ def _table_graph(g: _Graph, table: TableInputs) -> tuple:
     string (batch, 1), one-hot over the column's categories (ONNX-ML LabelEncoder to the category's
     position, then OneHot); a missing spelling gets the fitted category, an unseen one all zeros."""
     onnx = g.onnx
+    clash = [c for c in (*table.numeric, *table.categorical) if c in OUTPUT_NAMES or c.startswith(INTERNAL)]
+    if clash:
+        raise ExportError(
+            f"column {clash[0]!r}: an ONNX graph's inputs are the table's columns, and {clash[0]!r} is "
+            f"{'one of its outputs' if clash[0] in OUTPUT_NAMES else 'a name the graph keeps for itself'}; "
+            "rename the column in the table and train again"
+        )
     inputs: list = []
     blocks: list = []
     for name, fill in zip(table.numeric, table.fill):

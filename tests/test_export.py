@@ -443,3 +443,40 @@ def test_a_table_with_text_columns_and_missing_values(tmp_path, task):
     with pytest.raises(NnctlError, match="a run trained on a table takes named columns"):
         export_run(run, tmp_path / "t.npz", "npz")
     del tables
+
+
+def test_table_columns_named_like_the_graphs_own_names(tmp_path):
+    """Columns named W1, b1, scale (names the graph once used for its weights) are inputs like any other
+    and the graph still equals predict; a column named as an output (label) is refused in one line."""
+    from nnctl.inference import normalized, outputs
+    from nnctl.tables import read_table
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 3))
+    y = (x[:, 0] + x[:, 1] > 0).astype(int)
+    rows = "".join(f"{a:.4f},{b:.4f},{c:.4f},{'yes' if t else 'no'}\n" for (a, b, c), t in zip(x, y))
+    (tmp_path / "t.csv").write_text("W1,b1,scale,y\n" + rows)
+    result = invoke("train", "--data", tmp_path / "t.csv", "--target", "y", "--set", "train.epochs=3",
+                    "--runs-dir", tmp_path / "runs", "-q", "--no-report")
+    assert result.exit_code == 0, result.output
+    run = load_run(tmp_path / "runs" / "latest")
+    session = ort.InferenceSession(str(export_run(run, tmp_path / "t.onnx", "onnx")), providers=["CPUExecutionProvider"])
+    assert sorted(i.name for i in session.get_inputs()) == ["W1", "b1", "scale"]
+    table = read_table(tmp_path / "t.csv")
+    feeds = {name: x[:, [j]].astype(np.float32) for j, name in enumerate(("W1", "b1", "scale"))}
+    got = dict(zip([o.name for o in session.get_outputs()], session.run(None, feeds)))
+    X, _, _ = run.table.transform(table, need_target=False)
+    AL = outputs(run, normalized(run, np.ascontiguousarray(X.T)))
+    head = HEADS[run.meta["loss"]]
+    np.testing.assert_allclose(got["probabilities"], head.proba(AL).T, atol=1e-5)
+
+    (tmp_path / "l.csv").write_text("label,b,c,y\n" + rows)
+    assert invoke("train", "--data", tmp_path / "l.csv", "--target", "y", "--set", "train.epochs=3",
+                  "--runs-dir", tmp_path / "runs2", "-q", "--no-report").exit_code == 0
+    result = invoke("export", "--run", tmp_path / "runs2" / "latest", "-o", tmp_path / "l.onnx")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.strip() == (
+        "Error: column 'label': an ONNX graph's inputs are the table's columns, and 'label' is one of its outputs; "
+        "rename the column in the table and train again"
+    )
+    assert not (tmp_path / "l.onnx").exists()
