@@ -752,7 +752,8 @@ def _tracker(log: Optional[str], log_onnx: bool, name: Optional[str]):
 def _finish_tracking(tracker, run_dir) -> None:
     """The tracker's run completed from the run folder, and where it is said."""
     if tracker is not None:
-        run_id = tracker.finish(run_dir)
+        # runs/latest (what a diverged or failed run is known by here) names the tracker run after the link
+        run_id = tracker.finish(Path(run_dir).resolve() if Path(run_dir).is_symlink() else run_dir)
         if run_id is not None:
             display.say(f"mlflow: run {run_id}")
 
