@@ -964,8 +964,6 @@ def _read_json_bounded(path: Path, limit: int, fix: str):
         return parse_json(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise RunError(f"{path}: cannot be read ({exc.__class__.__name__}); {fix}") from None
-    except RecursionError:
-        raise RunError(f"{path}: not valid JSON (nested too deep); {fix}") from None
     except ValueError as exc:
         raise RunError(f"{path}: not valid JSON ({(str(exc).splitlines() or [''])[0]}); {fix}") from None
 

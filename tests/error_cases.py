@@ -826,7 +826,7 @@ CASES += [
                                                  "--grid", "train.iterations=" + ",".join(map(str, range(1, 102)))],
          "Error: the grid makes 10,100 trials (100 train.seed × 101 train.iterations); a sweep has at most 10,000: sweep fewer values"),
     Case("sweep.json nested too deep", {"s/sweep.json": "[" * 100000 + "]" * 100000}, ["sweep", "--resume", "{tmp}/s"],
-         "Error: {tmp}/s/sweep.json: not valid JSON (nested too deep); the plan is damaged, start a new sweep"),
+         "Error: {tmp}/s/sweep.json: not valid JSON (nested too deeply to be a file nnctl wrote); the plan is damaged, start a new sweep"),
     # --- softmax (issue 13) ---
     Case("a sigmoid output asked for with three classes",
          {"c.yaml": GOOD.replace("{hidden: [3]}", "{hidden: [3], output_activation: sigmoid}"), "train.h5": plain_h5(x=np.zeros((3, 2)), y=np.array([0, 1, 2]))},
