@@ -603,6 +603,11 @@ def lr_find(
         f"{len(test.rates)} of {steps} steps ({test.stopped})",
         markup=False, highlight=False,
     )
+    if test.minimum <= test.rates[0]:
+        display.say(
+            f"Warning: the smoothed cost was lowest at the first rate tried ({test.rates[0]:.3g}), so the suggestion lies "
+            "below the range tested and says little; run again with a smaller --low", err=True,
+        )
     display.say(f"lr-find: {folder}")
 
 

@@ -118,3 +118,16 @@ def test_lr_find_cli_writes_its_folder(tmp_path):
     assert info["suggested"] == pytest.approx(info["minimum"] / 10)
     bad = invoke("lr-find", config, "--low", "1", "--high", "0.1")
     assert bad.exit_code == 1 and bad.stderr == "Error: --low 1 --high 0.1: the rates need 0 < low < high\n"
+
+
+def test_lr_find_warns_when_the_lowest_cost_is_at_the_first_rate(tmp_path):
+    """A range that starts where the cost already rises: the suggestion is below it, and the command says so."""
+    config = tmp_path / "moons.yaml"
+    config.write_text(SPEC.format(optimizer="gd"))
+    result = invoke("lr-find", config, "--low", "1000", "--high", "100000", "--steps", "20", "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 0, result.stderr
+    info = json.loads(next((tmp_path / "runs").glob("lr-find-*-moons")).joinpath("lr_find.json").read_text())
+    assert info["minimum"] == pytest.approx(1000)
+    assert "Warning: the smoothed cost was lowest at the first rate tried (1e+03)" in result.stderr
+    fine = invoke("lr-find", config, "--steps", "60", "--runs-dir", tmp_path / "runs2")
+    assert fine.exit_code == 0 and "Warning" not in fine.stderr
