@@ -130,7 +130,7 @@ def test_trial_overrides_are_validated_again_on_resume(sweep_copy):
     ("[1, 2]", "must be a valid dictionary"), ('{"status": "hacked"}', "status: must be 'completed', 'diverged', 'interrupted' or 'failed'"),
     ('{"status": "completed", "train_accuracy": "abc"}', "train_accuracy: must be a valid number"),
     ('{"status": "completed", "test_accuracy": 250}', "test_accuracy: must be less than or equal to 100"),
-    ("{not json", "Expecting property name"), ("[" * 100000 + "]" * 100000, "maximum recursion depth"),
+    ("{not json", "Expecting property name"), ("[" * 100000 + "]" * 100000, "nested too deeply"),
 ], ids=["list", "status", "accuracy", "range", "not-json", "deep"])
 def test_damaged_trial_metrics_make_the_trial_failed(sweep_copy, content, said):
     from nnctl.sweep import summary_rows, trial_metrics
