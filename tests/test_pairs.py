@@ -335,6 +335,23 @@ REFUSALS = [
      "model.loss: mse with a softmax output trains a regression squeezed onto the classes' probabilities"),
     ("iterations", "mini-batches", ["train.batch_size=2"], "train",
      "train.iterations counts full-batch steps; with train.batch_size give train.epochs instead"),
+    ("batch norm", "mini-batches of one example", ["model.batch_norm=true", "train.iterations=null", "train.epochs=2",
+                                                   "train.batch_size=1"], "train",
+     "train.batch_size: 1 example per mini-batch has variance 0, so model.batch_norm would normalise every unit to 0"),
+    ("batch norm", "gradcheck on one example", ["model.batch_norm=true"], ("gradcheck", "--examples", "1"),
+     "model.batch_norm: one example has variance 0, so every normalised unit is 0 and every gradient before it is 0: "
+     "nothing to check; use --examples 2 or more"),
+    ("a table", "streaming", ["data.train=t.csv", "data.stream=always"], "train",
+     "data.stream: always reads mini-batches from an HDF5 file, and a table is read whole; use stream: auto"),
+    ("successive halving", "a swept training length", [], ("sweep", "--grid", "train.iterations=5,10", "--halving", "2", "--min-budget", "2"),
+     "--halving sets each trial's training length itself; do not sweep train.iterations with it"),
+    ("a search", "a grid on the same key", [], ("sweep", "--search", "train.learning_rate=loguniform(1e-3,1)", "--trials", "2",
+                                                "--grid", "train.learning_rate=0.1,0.2"),
+     "--search train.learning_rate and --grid train.learning_rate both vary it; keep one of them"),
+    ("batch norm", "the GPU", ["model.batch_norm=true", "train.device=gpu"], "train",
+     "model.batch_norm: batch norm runs on the CPU only; use device: cpu, or no batch norm on the gpu"),
+    ("dual first layer", "the GPU", ["train.first_layer=dual", "train.device=gpu"], "train",
+     "train.first_layer: dual runs on the CPU only; use auto or primal with device: gpu"),
 ]
 
 
@@ -344,9 +361,11 @@ def test_refused_pairs_say_what_docs_combinations_says(tmp_path, a, b, sets, com
         f["x"], f["y"] = np.arange(16.0).reshape(8, 2), np.arange(8) % 2
     with h5py.File(tmp_path / "k.h5", "w") as f:
         f["x"], f["y"] = np.arange(18.0).reshape(9, 2), np.arange(9) % 3
+    (tmp_path / "t.csv").write_text("a,b,y\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n")
     spec = _spec(tmp_path, BASE + f"runs_dir: {tmp_path / 'runs'}\n")
     args = [x for s in sets for x in ("--set", s)]
-    result = invoke(command, spec, *args, *(["--quiet"] if command == "train" else []))
+    command, *options = (command,) if isinstance(command, str) else command
+    result = invoke(command, spec, *args, *options, *(["--quiet"] if command == "train" else []))
     assert result.exit_code == 1, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: ") and words in lines[0], result.stderr
