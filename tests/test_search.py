@@ -313,13 +313,17 @@ def test_report_of_a_search_shows_regions_scales_and_best_so_far(tmp_path, moons
 # ---------------------------------------------------------------- with the other features
 
 
-@pytest.mark.parametrize("extra, metric", [
-    ({"train.dtype": "float32", "train.keep_prob": 0.8, "train.l2": 0.1, "train.optimizer": "momentum"}, "validation_accuracy"),
-    ({"train.early_stopping": {"patience": 1}, "train.decay": "one_cycle"}, "validation_accuracy"),
-    ({"data.validation": None, "train.optimizer": "rmsprop"}, "training_cost"),
-    ({"train.batch_size": None, "train.epochs": None, "train.iterations": 12, "train.optimizer": "gd"}, "validation_accuracy"),
+@pytest.mark.parametrize("extra, metric, mode", [
+    ({"train.dtype": "float32", "train.keep_prob": 0.8, "train.l2": 0.1, "train.optimizer": "momentum"}, "validation_accuracy", "sync"),
+    ({"train.early_stopping": {"patience": 1}, "train.decay": "one_cycle"}, "validation_accuracy", "sync"),
+    ({"data.validation": None, "train.optimizer": "rmsprop"}, "training_cost", "sync"),
+    ({"train.batch_size": None, "train.epochs": None, "train.iterations": 12, "train.optimizer": "gd"}, "validation_accuracy", "sync"),
+    # ASHA: a trial its own early stopping ended goes on without training; full batch without a validation set
+    ({"train.early_stopping": {"patience": 1}, "train.optimizer": "rmsprop"}, "validation_accuracy", "async"),
+    ({"data.validation": None, "train.batch_size": None, "train.epochs": None, "train.iterations": 12, "train.optimizer": "gd"},
+     "training_cost", "async"),
 ])
-def test_halving_with_other_features(tmp_path, moons, extra, metric):
+def test_halving_with_other_features(tmp_path, moons, extra, metric, mode):
     import yaml
 
     raw = yaml.safe_load(MOONS)
@@ -330,10 +334,11 @@ def test_halving_with_other_features(tmp_path, moons, extra, metric):
         else:
             raw[section][name] = value
     moons.write_text(yaml.safe_dump(raw))
-    plan = _plan(moons, trials=4, halving=Halving(2, 3))
+    plan = _plan(moons, trials=4, halving=Halving(2, 3, mode))
     sweep_dir, rows, _ = run_sweep(plan, runs_root=tmp_path, jobs=2)
     s = _summary(sweep_dir)
     assert {r["status"] for r in rows} <= {"completed", "pruned"}, [r["message"] for r in rows]
+    assert s["halving"]["mode"] == mode and len(s["halving"]["promotions"]) == 3  # 4 -> 2 -> 1
     assert s["best"]["metric"] == metric and s["best"]["trial"] == rows[0]["trial"]
     assert s["epochs_total"] == sum(r["epochs"] for r in rows) < 4 * 12
     if "train.early_stopping" not in extra:
@@ -481,6 +486,12 @@ def _check_asha_sweep(sweep_dir, rows, plan):
     assert all(by[n]["epochs"] >= 4 for n in rung0["promoted"]) and by[rung1["promoted"][0]]["epochs"] == 12
 
 
+def _report_statuses(sweep_dir):
+    from nnctl.report import collect_sweep
+
+    return {r["trial"]: r["status"] for r in collect_sweep(sweep_dir).rows}
+
+
 def test_asha_with_one_worker_is_reproducible(tmp_path, moons):
     a, rows, _ = run_sweep(_async_plan(moons), runs_root=tmp_path / "a", jobs=1)
     _check_asha_sweep(a, rows, load_plan(a))
@@ -501,6 +512,7 @@ def test_asha_on_a_local_dask_cluster_and_resumed(tmp_path, moons):
         before = load_plan(cut).halving
         assert before["mode"] == "async" and 5 <= len(before["rungs"][0]["trials"]) < 9
         assert {r["status"] for r in info.value.rows} <= {"pending", "interrupted", "pruned"}  # kept with their checkpoints
+        assert _report_statuses(cut) == {r["trial"]: r["status"] for r in info.value.rows}  # the report says the same
         plan = load_plan(cut)
         _, rows, _ = run_sweep(plan, cut, executor="dask", address=cluster.scheduler_address)
     after = _summary(cut)["halving"]
@@ -508,6 +520,7 @@ def test_asha_on_a_local_dask_cluster_and_resumed(tmp_path, moons):
     for k, rung in enumerate(before["rungs"]):
         assert after["rungs"][k]["trials"][: len(rung["trials"])] == rung["trials"]
     _check_asha_sweep(cut, rows, plan)
+    assert _report_statuses(cut) == {r["trial"]: r["status"] for r in rows}
     # the finalist was continued from its checkpoints (1 -> 4 -> 12), on two workers: it equals training it alone
     finalist = after["rungs"][1]["promoted"][0]
     trial = next(t for t in plan.trials if t.name == finalist)
