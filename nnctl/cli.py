@@ -496,6 +496,7 @@ def sweep(
     rounds: Optional[int] = typer.Option(None, "--rounds", min=1, max=20, help="Coarse to fine: each round draws inside the region of the best trials so far."),
     halving: Optional[int] = typer.Option(None, "--halving", min=2, help="Successive halving: keep the best 1/ETA at each budget."),
     min_budget: Optional[int] = typer.Option(None, "--min-budget", min=1, help="First budget of --halving, in epochs (iterations full batch)."),
+    halving_mode: Optional[str] = typer.Option(None, "--halving-mode", help="sync (default: rung by rung, reproducible) or async (ASHA: promote as trials finish, no worker waits)."),
     jobs: int = typer.Option(os.cpu_count() or 1, "--jobs", "-j", min=1, help="Worker processes (default: the cores)."),
     executor: str = typer.Option("local", "--executor", help="local (worker processes) or dask (a cluster at --address; without it, a local one of --jobs processes)."),
     address: Optional[str] = typer.Option(None, "--address", help="The Dask scheduler, e.g. tcp://scheduler:8786."),
@@ -529,11 +530,11 @@ def sweep(
         raise NnctlError(f"--address {address} is for --executor dask; add --executor dask, or leave --address out")
     if resume is not None:
         if config is not None or overrides or grid or hidden_layers or width or search or any(
-            v is not None for v in (trials, seed, rounds, halving, min_budget)
+            v is not None for v in (trials, seed, rounds, halving, min_budget, halving_mode)
         ):
             raise NnctlError(
                 "--resume runs the plan kept in the sweep directory; give no CONFIG, --set, --grid, --hidden-layers, "
-                "--search, --trials, --seed, --rounds, --halving or --min-budget with it"
+                "--search, --trials, --seed, --rounds, --halving, --min-budget or --halving-mode with it"
             )
         plan, sweep_dir, root = load_plan(resume), resume, None
     elif config is None:
@@ -543,7 +544,7 @@ def sweep(
         spec = spec_from_text(text, config, overrides)
         drawn = search_from(spec, config, parse_search(search), trials, seed, rounds)
         plan = plan_sweep(spec, text, config, _int_list(hidden_layers, "--hidden-layers"), width, parse_grid(grid), overrides,
-                          drawn, halving_from(spec, halving, min_budget))
+                          drawn, halving_from(spec, halving, min_budget, halving_mode))
         sweep_dir, root = None, runs_dir or spec.runs_dir
     title = lambda: f"{plan.name}: {len(plan.trials)} trials, best first"  # noqa: E731 (later rounds add theirs)
     # the first Ctrl-C (or SIGTERM) asks running trials to stop and keep their checkpoints; a second stops at once

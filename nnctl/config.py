@@ -457,6 +457,10 @@ class SearchSpec(_Strict):
     space: dict[str, str] = Field(min_length=1, description="key.path: DIST(args), e.g. train.learning_rate: loguniform(1e-4, 1)")
     halving: Optional[int] = Field(None, ge=2, le=100, description="successive halving: keep the best 1/halving at each budget")
     min_budget: Optional[int] = Field(None, ge=1, description="epochs (iterations full batch) of the first budget, with halving")
+    halving_mode: Optional[Literal["sync", "async"]] = Field(
+        None, description="sync (default): each budget waits for all its trials, reproducible; async: ASHA, a trial goes on "
+        "as soon as it is in the top 1/halving of those that finished its budget"
+    )
 
 
 class Spec(_Strict):

@@ -671,8 +671,22 @@ def _plan_search(facts: SweepFacts, plan: dict) -> set:
     pruned = set()
     for rung in halving.get("rungs") or [] if isinstance(halving.get("rungs"), list) else []:
         if isinstance(rung, dict) and isinstance(rung.get("trials"), list) and isinstance(rung.get("promoted"), list):
+            if halving.get("mode") == "async" and not _rung_settled(plan, halving, rung):
+                continue  # asynchronous halving may still promote the trials that finished this budget
             pruned |= {t for t in rung["trials"] if isinstance(t, str)} - {t for t in rung["promoted"] if isinstance(t, str)}
     return pruned
+
+
+def _rung_settled(plan: dict, halving: dict, rung: dict) -> bool:
+    """An asynchronous rung has made all its promotions (nnctl.pruner.caps), read tolerantly."""
+    from nnctl.pruner import caps
+
+    budgets, eta = halving.get("budgets"), halving.get("eta")
+    trials = plan.get("trials") if isinstance(plan.get("trials"), list) else []
+    if not isinstance(budgets, list) or rung.get("budget") not in budgets[:-1] or not isinstance(eta, int) or eta < 2:
+        return False
+    size = sum(isinstance(t, dict) and t.get("round", 1) == rung.get("round") for t in trials)
+    return len(rung["promoted"]) >= caps(size, len(budgets), eta)[budgets.index(rung["budget"])]
 
 
 def is_sweep(path) -> bool:

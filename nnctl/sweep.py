@@ -51,6 +51,7 @@ DASK_CONNECT_TIMEOUT = "10s"  # after the probe below has found the port open
 DASK_PROBE_SECONDS = 3
 DASK_CALL_SECONDS = 15  # the longest nnctl waits for the scheduler to answer a call (connect, stop, cancel)
 FINISHED = ("completed", "diverged")
+HALVING_MODES = ("sync", "async")
 STATUSES = ("completed", "diverged", "interrupted", "failed")
 NAME_MAX = 120  # bytes of a trial name: far below the 255 of a file name, room for `.NAME.tmp`
 MAX_HIDDEN_LAYERS = 1000
@@ -153,8 +154,18 @@ class _RungRecord(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     round: int = Field(ge=1, le=MAX_ROUNDS)
     budget: int = Field(ge=1)
-    trials: list[str]
-    promoted: list[str]
+    trials: list[str]  # asynchronous: in the order they finished the budget
+    promoted: list[str]  # in the order they were promoted (synchronous: rank order)
+    values: Optional[list[Optional[float]]] = None  # asynchronous: each trial's halving.metric at the budget
+
+
+class _PromotionRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    trial: str
+    round: int = Field(ge=1, le=MAX_ROUNDS)
+    budget: int = Field(ge=1)  # the budget it had finished
+    next: int = Field(ge=1)  # the budget it went on to
+    finished: int = Field(ge=1)  # how many trials had finished `budget` then (its round's)
 
 
 class _HalvingRecord(BaseModel):
@@ -162,7 +173,24 @@ class _HalvingRecord(BaseModel):
     eta: int = Field(ge=2)
     min_budget: int = Field(ge=1)
     budgets: list[int] = Field(min_length=2)
+    mode: Literal[HALVING_MODES] = "sync"
+    metric: Optional[Literal[tuple(c.metric for c in selection.CRITERIA)]] = None  # asynchronous: what `values` hold
     rungs: list[_RungRecord]
+    promotions: list[_PromotionRecord] = []  # every promotion, in the order it was made
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.mode != "async":
+            return self
+        for k, rung in enumerate(self.rungs):
+            if rung.budget not in self.budgets[:-1]:
+                raise ValueError(f"rungs.{k}.budget: {rung.budget} is not one of the budgets below the last {self.budgets[:-1]}")
+            if rung.values is None or len(rung.values) != len(rung.trials):
+                raise ValueError(f"rungs.{k}.values: one value for each trial that finished the budget")
+            made = [p.trial for p in self.promotions if (p.round, p.budget) == (rung.round, rung.budget)]
+            if made != rung.promoted:
+                raise ValueError(f"rungs.{k}.promoted: differs from the promotions recorded")
+        return self
 
 
 class _PlanRecord(BaseModel):
@@ -340,6 +368,7 @@ class Search(NamedTuple):
 class Halving(NamedTuple):
     eta: int
     min_budget: int
+    mode: str = "sync"  # or "async": ASHA, promotions as trials finish (docs/search.md)
 
 
 def search_from(spec: Spec, config_path, space=None, trials=None, seed=None, rounds=None) -> Search | None:
@@ -360,17 +389,26 @@ def search_from(spec: Spec, config_path, space=None, trials=None, seed=None, rou
     return Search(merged, trials, seed, rounds)
 
 
-def halving_from(spec: Spec, eta=None, min_budget=None) -> Halving | None:
+def halving_from(spec: Spec, eta=None, min_budget=None, mode=None) -> Halving | None:
     block = spec.search
     eta = eta if eta is not None else (block.halving if block else None)
     min_budget = min_budget if min_budget is not None else (block.min_budget if block else None)
+    given = mode is not None
+    mode = mode if given else (block.halving_mode if block else None)
+    if mode is not None and mode not in HALVING_MODES:
+        raise ConfigError(f"--halving-mode {mode}: must be sync (rung by rung, reproducible) or async (ASHA: promote as trials finish)")
     if eta is None:
         if min_budget is not None:
             raise ConfigError("--min-budget is the first budget of successive halving: add --halving ETA (e.g. 3), or leave it out")
+        if given:
+            raise ConfigError(f"--halving-mode {mode} is a way of successive halving: add --halving ETA (e.g. 3) and --min-budget, or leave it out")
+        if mode is not None:
+            raise ConfigError(f"search.halving_mode: {mode} is a way of successive halving: add search.halving (e.g. 3) and "
+                              "search.min_budget, or leave it out")
         return None
     if min_budget is None:
         raise ConfigError(f"--halving {eta}: give the first budget in epochs (iterations for a full-batch spec), e.g. --min-budget 10")
-    return Halving(eta, min_budget)
+    return Halving(eta, min_budget, mode or "sync")
 
 
 def _dims(spec: Spec, hidden_layers, width, grid, base_overrides) -> list:
@@ -503,7 +541,8 @@ def _plan_halving(spec: Spec, plan: SweepPlan, h: Halving) -> dict:
             f"--min-budget {h.min_budget}: with --halving {h.eta} the next budget ({h.min_budget * h.eta}) passes "
             f"train.{unit} ({total}); give a smaller --min-budget or more train.{unit}"
         )
-    return {"eta": h.eta, "min_budget": h.min_budget, "budgets": pruner.budgets(h.min_budget, total, h.eta), "rungs": []}
+    return {"eta": h.eta, "min_budget": h.min_budget, "budgets": pruner.budgets(h.min_budget, total, h.eta), "mode": h.mode,
+            "metric": None, "rungs": [], "promotions": []}
 
 
 # ---------------------------------------------------------------- one trial, anywhere
@@ -659,9 +698,27 @@ WORKER_DIED = (
 )
 
 
+class Payloads:
+    """What an executor runs: `next()` gives the payload for a worker that is free (None: nothing
+    now), `size` the most trials there can be. A plain list is handed out in order, all at once
+    where the executor queues them itself (Dask); asynchronous halving decides only when a
+    worker asks (`dynamic`), so it never has more trials out than there are workers."""
+
+    def __init__(self, next_payload, size: int, dynamic: bool = True):
+        self.next, self.size, self.dynamic = next_payload, size, dynamic
+
+    @classmethod
+    def of(cls, payloads) -> "Payloads":
+        if isinstance(payloads, Payloads):
+            return payloads
+        todo = list(payloads)
+        return cls(lambda: todo.pop(0) if todo else None, len(todo), dynamic=False)
+
+
 def run_local(payloads, jobs, on_event, on_result, should_stop=lambda: False):
     """Trials in `jobs` spawned worker processes; progress comes back on a queue.
 
+    `payloads` is a list or a `Payloads`, asked for the next trial whenever a worker is free.
     Each worker is its own one-process executor, so a worker that dies (OOM killer, kill -9)
     fails only the trial it was running: that executor is replaced and the other trials go on.
     When `should_stop()` turns true, running trials are told to stop after their current
@@ -673,17 +730,15 @@ def run_local(payloads, jobs, on_event, on_result, should_stop=lambda: False):
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
+    source = Payloads.of(payloads)
     ctx = mp.get_context("spawn")
     q, stop = ctx.Queue(), ctx.Event()
     blas = max(1, (os.cpu_count() or 1) // jobs)
-    for p in payloads:
-        p["blas_threads"] = blas
-    todo = list(payloads)
 
     def new_worker():
         return ProcessPoolExecutor(1, mp_context=ctx, initializer=_worker_init, initargs=(q, stop))
 
-    workers = [new_worker() for _ in range(min(jobs, len(payloads)))]
+    workers = [None] * min(jobs, source.size)  # each started when it is first given a trial
     running = {}  # future -> (worker number, payload)
 
     def events():
@@ -694,15 +749,21 @@ def run_local(payloads, jobs, on_event, on_result, should_stop=lambda: False):
             pass
 
     try:
-        while todo or running:
+        while True:
             if not stop.is_set() and should_stop():
-                stop.set()
-                todo.clear()
+                stop.set()  # no new trial starts
             busy = {w for w, _ in running.values()}
             for w in range(len(workers)):
-                if todo and w not in busy:
-                    p = todo.pop(0)
-                    running[workers[w].submit(run_trial, p)] = (w, p)
+                if w in busy or stop.is_set():
+                    continue
+                p = source.next()
+                if p is None:
+                    break
+                p["blas_threads"] = blas
+                workers[w] = workers[w] or new_worker()
+                running[workers[w].submit(run_trial, p)] = (w, p)
+            if not running:
+                break
             done, _ = wait(running, timeout=0.1, return_when=FIRST_COMPLETED)
             events()
             for future in done:
@@ -716,11 +777,12 @@ def run_local(payloads, jobs, on_event, on_result, should_stop=lambda: False):
                 if result["status"] != "pending":
                     on_result(result)
     except BaseException:
-        _kill(workers)
+        _kill([w for w in workers if w is not None])
         raise
     finally:
         for ex in workers:
-            ex.shutdown(wait=True, cancel_futures=True)
+            if ex is not None:
+                ex.shutdown(wait=True, cancel_futures=True)
         q.close()
 
 
@@ -797,8 +859,11 @@ def within(seconds: float, func, what: str, should_stop=lambda: False):
 def run_dask(payloads, address, on_event, on_result, should_stop=lambda: False, client=None, blas_threads=1):
     """The same trials on a Dask cluster, through Dask's own API.
 
-    On a stop request a cluster-wide event tells running trials to stop after their current
-    iteration; they come back interrupted with their checkpoints, trials not yet begun stay pending.
+    A list of payloads is submitted at once (Dask queues them); a dynamic `Payloads` is asked for a
+    trial whenever fewer trials run than the cluster has worker threads, so each is decided when a
+    worker is free (asynchronous halving). On a stop request a cluster-wide event tells running
+    trials to stop after their current iteration; they come back interrupted with their
+    checkpoints, trials not yet begun stay pending.
     """
     import uuid
 
@@ -806,29 +871,43 @@ def run_dask(payloads, address, on_event, on_result, should_stop=lambda: False, 
         from distributed import Event, as_completed
     except ImportError:
         raise NnctlError("the Dask executor needs the optional extra: pip install 'nnctl[dask]'") from None
+    source = Payloads.of(payloads)
     own = client is None
     if own:
         client = connect_dask(address)
     futures = {}
     try:
         stop = Event(f"nnctl-stop-{uuid.uuid4().hex}", client=client)
-        for p in payloads:
-            p["blas_threads"], p["stop_event"] = blas_threads, stop.name
-            futures[client.submit(run_trial, p, pure=False, key=f"nnctl-{p['sweep']}-{p['name']}-{uuid.uuid4().hex[:8]}")] = p
-            on_event("start", p["index"], 0, None)
-        pending = as_completed(futures)
+        pending = as_completed(loop=client.loop)
         stopping = False
+
+        def fill():
+            slots = _dask_slots(client) if source.dynamic else None
+            while not stopping and (slots is None or pending.count() < slots):
+                p = source.next()
+                if p is None:
+                    return
+                p["blas_threads"], p["stop_event"] = blas_threads, stop.name
+                future = client.submit(run_trial, p, pure=False, key=f"nnctl-{p['sweep']}-{p['name']}-{uuid.uuid4().hex[:8]}")
+                futures[future] = p
+                pending.add(future)
+                on_event("start", p["index"], 0, None)
+
+        fill()
         while not pending.is_empty():
             if not stopping and should_stop():
                 stopping = True
                 within(DASK_CALL_SECONDS, stop.set, f"the Dask scheduler at {client.scheduler.address}")
-            for future in pending.next_batch(block=False) or []:
+            batch = pending.next_batch(block=False) or []
+            for future in batch:
                 try:
                     result = future.result()
                 except Exception as exc:  # the worker died or could not run the task
                     result = _lost(futures[future], f"dask: {exc}")
                 if result["status"] != "pending":
                     on_result(result)
+            if batch:
+                fill()
             time.sleep(0.05)
     except BaseException:
         _quietly(lambda: within(DASK_CALL_SECONDS // 3, lambda: client.cancel(list(futures)), "cancelling the trials"))
@@ -836,6 +915,12 @@ def run_dask(payloads, address, on_event, on_result, should_stop=lambda: False, 
     finally:
         if own:
             _quietly(lambda: within(DASK_CALL_SECONDS // 3, client.close, "closing the Dask client"))
+
+
+def _dask_slots(client) -> int:
+    """How many trials the cluster runs at once now: its workers' threads (at least one)."""
+    threads = within(DASK_CALL_SECONDS, client.nthreads, f"the Dask scheduler at {client.scheduler.address}")
+    return max(1, sum(threads.values()))
 
 
 def _quietly(func) -> None:
@@ -984,6 +1069,9 @@ def load_plan(sweep_dir) -> SweepPlan:
     except ValidationError as exc:
         raise RunError(f"{path}: {_plan_error(exc.errors()[0])}; the plan is damaged or was edited, start a new sweep") from None
     plan = SweepPlan(**record.model_dump(exclude={"format", "trials"}))
+    for rung in plan.halving["rungs"] if plan.halving else ():
+        if rung["values"] is None:
+            del rung["values"]  # synchronous halving's rungs have none: read back as written
     plan.trials = [Trial(**t.model_dump()) for t in record.trials]
     for t in plan.trials:
         trial_dir(sweep_dir, t.name)
@@ -1024,11 +1112,20 @@ SCORE_KEYS = ("validation_accuracy", "validation_rmse", "validation_cost", "epoc
 
 
 def pruned_trials(plan: SweepPlan) -> set:
-    """Trials successive halving stopped at a rung and did not continue."""
+    """Trials successive halving stopped at a rung and did not continue. Asynchronous halving may
+    still promote a trial that finished a rung until the rung has made all its promotions."""
     if not plan.halving:
         return set()
-    rungs = plan.halving["rungs"]
-    return set().union(*(set(r["trials"]) - set(r["promoted"]) for r in rungs)) if rungs else set()
+    h = plan.halving
+    out = set()
+    for r in h["rungs"]:
+        if h.get("mode") == "async":
+            size = sum(t.round == r["round"] for t in plan.trials)
+            k = h["budgets"].index(r["budget"]) if r["budget"] in h["budgets"] else 0
+            if len(r["promoted"]) < pruner.caps(size, len(h["budgets"]), h["eta"])[k]:
+                continue
+        out |= set(r["trials"]) - set(r["promoted"])
+    return out
 
 
 def summary_rows(sweep_dir: Path, plan: SweepPlan) -> list:
@@ -1242,6 +1339,9 @@ class _Store:
     def rows(self) -> list:
         return summary_rows(self.sweep_dir, self.plan)
 
+    def metrics(self, trial: Trial) -> dict:
+        return trial_metrics(self.sweep_dir, trial)
+
     def reached(self, trial: Trial, budget: int | None) -> bool:
         """Finished, or stopped at `budget` epochs or beyond (successive halving's rung)."""
         m = trial_metrics(self.sweep_dir, trial)
@@ -1255,44 +1355,58 @@ class _Store:
 
 def _run_trials(plan, sweep_dir, jobs, client, local_cluster, on_event, on_result, command, should_stop):
     spent = [0.0]
+    common = (jobs, client, local_cluster, on_event, on_result, command, should_stop)
 
     def run(trials, stop_at):
-        spent[0] += _execute(plan, sweep_dir, trials, stop_at, jobs, client, local_cluster, on_event, on_result, command, should_stop)
+        todo = list(trials)
+        spent[0] += _execute(plan, sweep_dir, lambda: (todo.pop(0), stop_at) if todo else None, len(todo), False,
+                             lambda trial, status: None, *common)
+
+    def serve(next_job, done, size):
+        spent[0] += _execute(plan, sweep_dir, next_job, size, True, done, *common)
 
     def draw_round(number):
         _hash_data(plan, _draw_round(plan, number))
 
-    study.optimize(plan, _Store(plan, sweep_dir), run, draw_round)
+    study.optimize(plan, _Store(plan, sweep_dir), run, draw_round, serve)
     return sweep_dir, write_summary(sweep_dir, plan, spent[0]), spent[0]
 
 
-def _execute(plan, sweep_dir, trials, stop_at, jobs, client, local_cluster, on_event, on_result, command, should_stop) -> float:
-    """Run `trials` (to epoch `stop_at`, or to the end); the seconds it took. On a stop request the
-    summary is written and `Interrupted` raised."""
-    todo = trials
-    by_index = {t.index: t for t in todo}
-    payloads = [
-        {**asdict(t), "text": plan.text, "config_path": plan.config_path, "data_files": plan.data_files,
-         "command": command, "sweep": sweep_dir.name, "resume_files": _resume_files(sweep_dir, t), "stop_at": stop_at}
-        for t in todo
-    ]
+def _execute(plan, sweep_dir, next_job, size, dynamic, done, jobs, client, local_cluster, on_event, on_result, command,
+             should_stop) -> float:
+    """Run the trials `next_job()` gives, (trial, epoch to stop at or None), each when a worker asks
+    (all at once on Dask unless `dynamic`); `done(trial, status)` after each is stored. Returns the
+    seconds it took. On a stop request the summary is written and `Interrupted` raised."""
+    out = {}  # trial index -> (trial, stop_at)
+
+    def next_payload():
+        job = next_job()
+        if job is None:
+            return None
+        trial, stop_at = job
+        out[trial.index] = job
+        return {**asdict(trial), "text": plan.text, "config_path": plan.config_path, "data_files": plan.data_files,
+                "command": command, "sweep": sweep_dir.name, "resume_files": _resume_files(sweep_dir, trial), "stop_at": stop_at}
+
+    payloads = Payloads(next_payload, size, dynamic)
 
     def store(result):
-        trial = by_index[result["index"]]
+        trial, stop_at = out.pop(result["index"])
         result["name"] = trial.name
         _store_trial(sweep_dir, trial, result)
         if stop_at is not None and result["status"] == "interrupted" and not should_stop():
             result["budget"] = stop_at  # stopped by successive halving at its rung, not by the user
         on_result(result)
+        done(trial, result["status"])
 
     t0 = time.perf_counter()
     at_once = False
     try:
-        if payloads and client is not None:
+        if size and client is not None:
             # a local cluster shares the cores as --jobs does, so its trials equal theirs bit for bit
             blas = max(1, (os.cpu_count() or 1) // jobs) if local_cluster else 1
             run_dask(payloads, None, on_event, store, should_stop, client=client, blas_threads=blas)
-        elif payloads:
+        elif size:
             run_local(payloads, jobs, on_event, store, should_stop)
     except KeyboardInterrupt:
         at_once = True

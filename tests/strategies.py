@@ -507,13 +507,13 @@ SEARCHABLE = {
     "model.hidden_activation": ["choice(tanh, relu)", "choice(sigmoid)"],
     "train.beta1": ["one_minus_loguniform(1e-2, 0.5)"],
 }
-SEARCH_KEYS = {"trials", "seed", "rounds", "space", "halving", "min_budget"}  # what `searches` can write into search:
+SEARCH_KEYS = {"trials", "seed", "rounds", "space", "halving", "min_budget", "halving_mode"}  # what `searches` can write into search:
 
 
 @st.composite
 def searches(draw, case: Case, grid_keys) -> dict:
     """A `search:` section for a case: 1-3 trials, 1-2 rounds, over keys the grid does not vary;
-    successive halving where the spec's length allows a second budget."""
+    successive halving (synchronous or ASHA) where the spec's length allows a second budget."""
     free = [k for k in SEARCHABLE if k not in grid_keys]
     keys = draw(st.lists(st.sampled_from(free), min_size=1, max_size=2, unique=True))
     out = {"trials": draw(st.integers(1, 3)), "space": {k: draw(st.sampled_from(SEARCHABLE[k])) for k in keys}}
@@ -528,6 +528,8 @@ def searches(draw, case: Case, grid_keys) -> dict:
         if length >= eta:
             out["halving"] = eta
             out["min_budget"] = draw(st.integers(1, length // eta))
+            if draw(st.booleans()):
+                out["halving_mode"] = draw(st.sampled_from(["sync", "async"]))
     return out
 
 

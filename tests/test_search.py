@@ -17,7 +17,7 @@ from nnctl.experiment import train_run
 from nnctl.lrfind import range_test
 from nnctl.runs import load_params
 from nnctl.sampler import Dist, draw, narrow, parse_dist, parse_search, round_generator
-from nnctl.sweep import Halving, load_plan, plan_sweep, run_sweep, search_from
+from nnctl.sweep import Halving, halving_from, load_plan, plan_sweep, run_sweep, search_from
 
 MOONS = """\
 name: mo
@@ -313,13 +313,17 @@ def test_report_of_a_search_shows_regions_scales_and_best_so_far(tmp_path, moons
 # ---------------------------------------------------------------- with the other features
 
 
-@pytest.mark.parametrize("extra, metric", [
-    ({"train.dtype": "float32", "train.keep_prob": 0.8, "train.l2": 0.1, "train.optimizer": "momentum"}, "validation_accuracy"),
-    ({"train.early_stopping": {"patience": 1}, "train.decay": "one_cycle"}, "validation_accuracy"),
-    ({"data.validation": None, "train.optimizer": "rmsprop"}, "training_cost"),
-    ({"train.batch_size": None, "train.epochs": None, "train.iterations": 12, "train.optimizer": "gd"}, "validation_accuracy"),
+@pytest.mark.parametrize("extra, metric, mode", [
+    ({"train.dtype": "float32", "train.keep_prob": 0.8, "train.l2": 0.1, "train.optimizer": "momentum"}, "validation_accuracy", "sync"),
+    ({"train.early_stopping": {"patience": 1}, "train.decay": "one_cycle"}, "validation_accuracy", "sync"),
+    ({"data.validation": None, "train.optimizer": "rmsprop"}, "training_cost", "sync"),
+    ({"train.batch_size": None, "train.epochs": None, "train.iterations": 12, "train.optimizer": "gd"}, "validation_accuracy", "sync"),
+    # ASHA: a trial its own early stopping ended goes on without training; full batch without a validation set
+    ({"train.early_stopping": {"patience": 1}, "train.optimizer": "rmsprop"}, "validation_accuracy", "async"),
+    ({"data.validation": None, "train.batch_size": None, "train.epochs": None, "train.iterations": 12, "train.optimizer": "gd"},
+     "training_cost", "async"),
 ])
-def test_halving_with_other_features(tmp_path, moons, extra, metric):
+def test_halving_with_other_features(tmp_path, moons, extra, metric, mode):
     import yaml
 
     raw = yaml.safe_load(MOONS)
@@ -330,10 +334,11 @@ def test_halving_with_other_features(tmp_path, moons, extra, metric):
         else:
             raw[section][name] = value
     moons.write_text(yaml.safe_dump(raw))
-    plan = _plan(moons, trials=4, halving=Halving(2, 3))
+    plan = _plan(moons, trials=4, halving=Halving(2, 3, mode))
     sweep_dir, rows, _ = run_sweep(plan, runs_root=tmp_path, jobs=2)
     s = _summary(sweep_dir)
     assert {r["status"] for r in rows} <= {"completed", "pruned"}, [r["message"] for r in rows]
+    assert s["halving"]["mode"] == mode and len(s["halving"]["promotions"]) == 3  # 4 -> 2 -> 1
     assert s["best"]["metric"] == metric and s["best"]["trial"] == rows[0]["trial"]
     assert s["epochs_total"] == sum(r["epochs"] for r in rows) < 4 * 12
     if "train.early_stopping" not in extra:
@@ -377,3 +382,162 @@ def test_halving_stopped_in_a_rung_resumes_to_the_same_decisions(tmp_path, moons
     keep = ("trial", "status", "epochs", "validation_accuracy", "final_cost")
     assert [{k: r[k] for k in keep} for r in again] == [{k: r[k] for k in keep} for r in rows]
     assert _summary(cut)["halving"]["rungs"] == _summary(whole)["halving"]["rungs"]
+
+
+# ---------------------------------------------------------------- asynchronous halving (ASHA)
+
+
+def _simulate(asha, workers, order, score):
+    """Drive `asha` as `workers` free workers would: each free worker asks `next()`; then the trials
+    finish in the scripted `order` of names (each must be running). Returns the jobs given, in order."""
+    given = []
+
+    def ask(free):
+        while free:
+            job = asha.next()
+            if job is None:
+                return free
+            given.append(job)
+            free -= 1
+        return free
+
+    free = ask(workers)
+    for name in order:
+        k = asha.running[name]
+        asha.report(name, k, score(name, k))
+        free = ask(free + 1)
+    assert not asha.running and asha.next() is None  # the round is over
+    return given
+
+
+def test_asha_promotes_as_trials_finish_worked_by_hand():
+    # 9 trials, eta 3, 3 budgets: rung 0 promotes at most keep(9) = 3, rung 1 keep(3) = 1
+    rung0 = {"a": 5, "b": 7, "c": 3, "d": 9, "e": 1, "f": 8, "g": 2, "h": 10, "i": 4}
+    rung1 = {"b": 70, "d": 60, "f": 80}
+    asha = pruner.Asha("abcdefghi", 3, 3)
+    assert asha.caps == [3, 1]
+    order = ["a", "b", "c", "d", "b", "e", "f", "d", "g", "f", "h", "i", "f"]
+    given = _simulate(asha, 2, order, lambda n, k: [rung0, rung1, {"f": 0}][k][n])
+    # by hand, two workers:
+    #   a, b start. a finishes (1 of rung 0: floor(1/3) = 0 promote): c starts. b finishes (2: none): d starts.
+    #   c finishes: 3 finished, the top floor(3/3) = 1 is b (7): b goes on to rung 1.
+    #   d finishes: 4 finished, the top 1 is d (9), not yet promoted: d goes on (rung 0 has promoted 2).
+    #   b finishes rung 1 (1 there, none to promote; d of rung 0's top 1 is promoted already): e starts.
+    #   e finishes (5 finished, top 1 = d): f starts. f finishes (6 finished, top 2 = d, f): f goes on;
+    #   rung 0 has promoted its 3. d finishes rung 1: g starts. g finishes: h starts.
+    #   f finishes rung 1 (3 there, top 1 = f, 80): f goes on to the last rung; rung 1 has promoted its 1.
+    #   h finishes with the best rung-0 score (10), too late: rung 0 made its 3 promotions. i starts, finishes;
+    #   nothing is left to give; f finishes the last rung.
+    assert given == [("a", 0), ("b", 0), ("c", 0), ("d", 0), ("b", 1), ("d", 1), ("e", 0), ("f", 0), ("f", 1),
+                     ("g", 0), ("h", 0), ("f", 2), ("i", 0)]
+    assert asha.promoted == [["b", "d", "f"], ["f"]]
+    # synchronous halving would have promoted the best three at rung 0: h, d, f
+    assert pruner.promote(list(rung0.items()), 3) == ["h", "d", "f"]
+
+
+def test_asha_fills_a_closed_rung_like_synchronous_halving():
+    # 2 trials, eta 3: floor(c/3) never promotes, so once every trial has finished rung 0 it is closed and
+    # promotes keep(2, 3) = 1, the best; one that diverged (None) counts but never goes on
+    asha = pruner.Asha("ab", 2, 3)
+    given = _simulate(asha, 2, ["b", "a", "b"], lambda n, k: {"a": 5.0, "b": 7.0}[n] if k == 0 else None)
+    assert given == [("a", 0), ("b", 0), ("b", 1)] and asha.promoted == [["b"]]
+    asha = pruner.Asha("abc", 2, 3)
+    given = _simulate(asha, 1, ["a", "b", "c", "c"], lambda n, k: {"a": None, "b": 1.0, "c": 2.0}[n] if k == 0 else None)
+    assert given == [("a", 0), ("b", 0), ("c", 0), ("c", 1)] and asha.promoted == [["c"]]
+
+
+def test_asha_rebuilt_from_its_record_continues_the_trials_on_their_way_first():
+    # as a resumed sweep rebuilds it: b and d were promoted from rung 0, d had not finished rung 1
+    asha = pruner.Asha("abcdef", 3, 2, reported=[[("a", 1.0), ("b", 3.0), ("c", 0.5), ("d", 4.0)], [("b", 9.0)], []],
+                       promoted=[["b", "d"], []])
+    assert asha.rung_of("d") == 1 and asha.rung_of("e") == 0
+    assert asha.next() == ("d", 1)  # on its way when the sweep stopped: first
+    assert asha.next() == ("e", 0)  # rung 1's top floor(1/2) = 0; rung 0's top 2 (d, b) are promoted
+    asha.report("d", 1, 8.0)  # rung 1: 2 finished, top 1 is b: b goes on to the last rung
+    assert asha.next() == ("b", 2) and asha.promoted[1] == ["b"]
+
+
+def _async_plan(config, trials=9, **kw):
+    return _plan(config, trials=trials, halving=Halving(3, 1, "async"), **kw)
+
+
+def _check_asha_sweep(sweep_dir, rows, plan):
+    """Every trial completed or pruned, each trained to a budget, as many at each budget as synchronous
+    halving, the promotions recorded in the order they were made and fewer epochs than the full search."""
+    s = _summary(sweep_dir)
+    h = s["halving"]
+    assert h["mode"] == "async" and h["budgets"] == [1, 4, 12] and h["metric"] == "validation_accuracy"
+    assert {r["status"] for r in rows} == {"completed", "pruned"}, [(r["trial"], r["status"], r["message"]) for r in rows]
+    assert sorted(r["epochs"] for r in rows) == [1] * 6 + [4] * 2 + [12]
+    assert [r["status"] for r in rows].count("completed") == 1 and s["best"]["trial"] == rows[0]["trial"]
+    assert s["epochs_total"] == sum(r["epochs"] for r in rows) == 6 + 8 + 12 < 9 * 12
+    rung0, rung1 = h["rungs"]
+    assert sorted(rung0["trials"]) == sorted(t.name for t in plan.trials) and len(rung0["promoted"]) == 3
+    assert rung1["trials"] and set(rung1["trials"]) == set(rung0["promoted"]) and len(rung1["promoted"]) == 1
+    order = [(p["trial"], p["budget"]) for p in h["promotions"]]  # in the order made: each rung's, and rung 1's after rung 0's
+    assert [n for n, b in order if b == 1] == rung0["promoted"] and [n for n, b in order if b == 4] == rung1["promoted"]
+    assert order.index((rung1["promoted"][0], 4)) > order.index((rung1["promoted"][0], 1))
+    for p in h["promotions"]:  # each promoted when it was in the top 1/3 of the trials finished then, or its rung closed
+        rung = rung0 if p["budget"] == 1 else rung1
+        seen = list(zip(rung["trials"], rung["values"]))[: p["finished"]]
+        better = sum(v > dict(seen)[p["trial"]] for _, v in seen)
+        assert p["trial"] in dict(seen) and (better < p["finished"] // 3 or p["finished"] == len(rung["trials"])), p
+    by = {r["trial"]: r for r in rows}
+    assert all(by[n]["epochs"] >= 4 for n in rung0["promoted"]) and by[rung1["promoted"][0]]["epochs"] == 12
+
+
+def _report_statuses(sweep_dir):
+    from nnctl.report import collect_sweep
+
+    return {r["trial"]: r["status"] for r in collect_sweep(sweep_dir).rows}
+
+
+def test_asha_with_one_worker_is_reproducible(tmp_path, moons):
+    a, rows, _ = run_sweep(_async_plan(moons), runs_root=tmp_path / "a", jobs=1)
+    _check_asha_sweep(a, rows, load_plan(a))
+    b, _, _ = run_sweep(_async_plan(moons), runs_root=tmp_path / "b", jobs=1)
+    assert _summary(a)["halving"] == _summary(b)["halving"]  # one worker: the order of finishing is fixed
+
+
+def test_asha_on_a_local_dask_cluster_and_resumed(tmp_path, moons):
+    """ASHA on Dask, where trials finish out of order: stopped once five results are stored (an event,
+    not a clock), resumed on the cluster; the promotions made before the stop are kept."""
+    distributed = pytest.importorskip("distributed")
+    seen = []
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with pytest.raises(Interrupted) as info:
+            run_sweep(_async_plan(moons), runs_root=tmp_path, executor="dask", address=cluster.scheduler_address,
+                      on_result=seen.append, should_stop=lambda: len(seen) >= 5)
+        cut = info.value.sweep_dir
+        before = load_plan(cut).halving
+        assert before["mode"] == "async" and 5 <= len(before["rungs"][0]["trials"]) < 9
+        assert {r["status"] for r in info.value.rows} <= {"pending", "interrupted", "pruned"}  # kept with their checkpoints
+        assert _report_statuses(cut) == {r["trial"]: r["status"] for r in info.value.rows}  # the report says the same
+        plan = load_plan(cut)
+        _, rows, _ = run_sweep(plan, cut, executor="dask", address=cluster.scheduler_address)
+    after = _summary(cut)["halving"]
+    assert after["promotions"][: len(before["promotions"])] == before["promotions"]
+    for k, rung in enumerate(before["rungs"]):
+        assert after["rungs"][k]["trials"][: len(rung["trials"])] == rung["trials"]
+    _check_asha_sweep(cut, rows, plan)
+    assert _report_statuses(cut) == {r["trial"]: r["status"] for r in rows}
+    # the finalist was continued from its checkpoints (1 -> 4 -> 12), on two workers: it equals training it alone
+    finalist = after["rungs"][1]["promoted"][0]
+    trial = next(t for t in plan.trials if t.name == finalist)
+    alone = train_run(load_config(moons, trial.overrides), runs_root=tmp_path / "alone")
+    x, _ = load_params(f"{alone.run_dir}/params.h5")
+    y, _ = load_params(cut / finalist / "params.h5")
+    assert all(x[k].tobytes() == y[k].tobytes() for k in x)
+
+
+def test_halving_mode_from_the_spec_and_refusals(moons):
+    moons.write_text(MOONS + "search:\n  trials: 2\n  halving: 3\n  min_budget: 1\n  halving_mode: async\n"
+                             "  space:\n    train.learning_rate: loguniform(1e-3, 1)\n")
+    text = read_config_text(moons)
+    spec = spec_from_text(text, moons)
+    assert halving_from(spec) == Halving(3, 1, "async") and halving_from(spec, mode="sync").mode == "sync"
+    assert halving_from(spec_from_text(MOONS, moons), 3, 1) == Halving(3, 1, "sync")  # the default: reproducible
+    with pytest.raises(ConfigError, match="^--halving-mode fast: must be sync"):
+        halving_from(spec, mode="fast")
+    with pytest.raises(ConfigError, match=r"^--halving-mode async is a way of successive halving: add --halving ETA"):
+        halving_from(spec_from_text(MOONS, moons), mode="async")
