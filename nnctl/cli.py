@@ -255,7 +255,8 @@ def gradcheck(
     Example: nnctl gradcheck configs/course2/regularization-l2.yaml --examples 16
     """
     from nnctl.config import load_config
-    from nnctl.gradcheck import check_spec, reading
+    from nnctl.gradcheck import check_spec
+    from nnctl.gradcheck_math import reading
 
     spec = load_config(config, overrides)
     result = check_spec(spec, examples, random_data, max_per_layer, where=str(config))

@@ -806,6 +806,6 @@ def gradcheck_table(result, reading, title: str) -> None:
     row("all", str(sum(x.checked for x in result.layers)), excluded, f"{result.difference:.3e}", reading(result.difference))
     out_console().print(table)
     if excluded:
-        from nnctl.gradcheck import kink_note
+        from nnctl.gradcheck_math import kink_note
 
         out_console().print(kink_note(result), markup=False, highlight=False, soft_wrap=True)

@@ -532,8 +532,7 @@ def _preflight(run: _Run, runs_root) -> None:
 def _later_stages(run: _Run) -> list:
     """The forward passes after training that are not over the data (the preflight counts those):
     the decision boundary of 2-D classification, in decision_boundary.png and in report.html."""
-    from nnctl.plots import BOUNDARY_GRID
-    from nnctl.report_plots import REPORT_GRID
+    from nnctl.plots import BOUNDARY_GRID, REPORT_GRID
 
     if run.train.n_x != 2 or run.resolved.model.resolved_task != "classification":
         return []

@@ -13,7 +13,7 @@ runs/<YYYYmmdd-HHMMSS>-<name>/
 
 from __future__ import annotations
 
-from enum import Enum
+from nnctl.status import Status  # noqa: F401  (a run's statuses, named here with its files; the loop decides them)
 
 LATEST = "latest"
 SPEC = "spec.yaml"
@@ -26,15 +26,3 @@ COSTS_CSV = "costs.csv"
 COSTS_PNG = "costs.png"
 BOUNDARY_PNG = "decision_boundary.png"
 TABLE = "table.json"  # a table's columns: target, classes, categories, fill values (nnctl.tables.Preprocessor)
-
-
-class Status(str, Enum):
-    """A run's status in metrics.json; compares equal to its text."""
-
-    RUNNING = "running"
-    COMPLETED = "completed"
-    INTERRUPTED = "interrupted"
-    DIVERGED = "diverged"
-
-    def __str__(self) -> str:
-        return self.value

@@ -100,6 +100,7 @@ def plot_costs(path, curves: dict, title: str = "", learning_rate=None) -> Path:
 
 
 BOUNDARY_GRID = 300  # points a side of decision_boundary.png's grid (the memory preflight counts its forward pass)
+REPORT_GRID = 200  # points a side of report.html's decision-boundary grid (nnctl.report_plots; the preflight counts it too)
 
 
 def decision_boundary_figure(predict, X, Y, title: str = "", classes=None):

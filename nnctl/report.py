@@ -37,6 +37,7 @@ RESOLVED = "config.resolved.yaml"
 REPRODUCE = "reproduce.json"
 MAX_TEXT = 64 * 1024  # a spec shown on the page is cut here
 MAX_GALLERY = 24
+TEMPLATES = Path(__file__).parent / "templates"  # package data beside this module (pyproject.toml)
 SPLITS = ("train", "validation", "test")
 
 
@@ -482,10 +483,10 @@ def _finalize(value):
 
 
 def _env():
-    from jinja2 import Environment, PackageLoader, StrictUndefined
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
     env = Environment(
-        loader=PackageLoader("nnctl", "templates"),
+        loader=FileSystemLoader(TEMPLATES),
         autoescape=True,  # every template, whatever its name
         undefined=StrictUndefined,
         finalize=_finalize,
@@ -595,7 +596,7 @@ def href(target, start) -> str:
 
 
 # the one script of the pages (the sweep table's sorting), allowed by its hash in the CSP: no other script can run
-SORT_SCRIPT = (Path(__file__).parent / "templates" / "sort.js").read_text(encoding="utf-8")
+SORT_SCRIPT = (TEMPLATES / "sort.js").read_text(encoding="utf-8")
 SORT_SCRIPT_SRC = "'sha256-" + base64.b64encode(hashlib.sha256(SORT_SCRIPT.encode()).digest()).decode() + "'"
 
 

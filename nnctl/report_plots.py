@@ -12,6 +12,7 @@ import re
 
 import numpy as np
 
+from nnctl.plots import REPORT_GRID
 from nnctl.text import figure_text, visible
 
 MAX_POINTS = 2000  # a curve is thinned to this many points; the page stays small for any run
@@ -132,9 +133,6 @@ def lr_svg(its, rates, xlabel: str = "iteration") -> str:
     ax.set_title("learning rate", fontsize=11)
     _style(ax)
     return to_svg(fig, "learning rate")
-
-
-REPORT_GRID = 200  # points a side of report.html's decision-boundary grid (the memory preflight counts it)
 
 
 @_quiet

@@ -20,7 +20,7 @@ import numpy as np
 from nnctl.activations import ACTIVATIONS
 from nnctl.backend import NumpyBackend, namespace
 from nnctl.batchnorm import BatchNormStep
-from nnctl.layout import Status
+from nnctl.status import Status
 from nnctl.firstlayer import FIRST_LAYERS, choose_first_layer, choose_path, gram  # noqa: F401 (re-exported)
 from nnctl.layers import BATCH_NORM_EPSILON, BATCH_NORM_MOMENTUM, kind_of, normalised_layers
 from nnctl.network import LOSSES

@@ -17,7 +17,7 @@ from nnctl.config import load_config
 from nnctl.data import load_dataset
 from nnctl.errors import DivergedError
 from nnctl.experiment import resume_run, train_run
-from nnctl.gradcheck import gradient_check
+from nnctl.gradcheck_math import gradient_check
 from nnctl.inference import outputs
 from nnctl.layers import layer_arrays, network_arrays, normalised_layers
 from nnctl.network import (

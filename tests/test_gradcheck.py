@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from nnctl.activations import ACTIVATION_NAMES
 from nnctl.cli import app
-from nnctl.gradcheck import gradient_check, reading
+from nnctl.gradcheck_math import gradient_check, reading
 from nnctl.network import initialize_parameters
 from nnctl.training import Trainer
 from tests.conftest import REPO

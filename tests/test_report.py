@@ -334,8 +334,11 @@ def test_templates_are_package_data():
     tomllib = pytest.importorskip("tomllib")
     from conftest import REPO
 
-    patterns = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["nnctl"]
-    templates = [p.relative_to(REPO / "nnctl").as_posix() for p in (REPO / "nnctl" / "templates").iterdir()]
+    from nnctl import report
+
+    package = report.__name__.rpartition(".")[0]  # the templates are package data of the report's package
+    patterns = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"][package]
+    templates = [p.relative_to(report.TEMPLATES.parent).as_posix() for p in report.TEMPLATES.iterdir()]
     assert {"templates/base.html", "templates/run.html", "templates/sweep.html"} <= set(templates)
     assert all(any(fnmatch.fnmatch(t, pat) for pat in patterns) for t in templates)
     assert "jinja2>=3.1" in tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
