@@ -26,13 +26,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from nnctl.errors import NnctlError
 from nnctl.layers import BATCH_NORM_EPSILON
 from nnctl.network import HEADS, compute_cost, forward
 from nnctl.training import Trainer
+
+if TYPE_CHECKING:
+    from nnctl.config import Spec
+    from nnctl.stream import StreamedX
 
 EPSILON = 1e-7
 GREAT, BUG = 1e-7, 1e-3
@@ -43,7 +49,7 @@ DROPOUT_REFUSAL = (
 KINKS = {"relu": 0.0, "leaky_relu": 0.0}  # activations with no derivative at one value of Z: that value
 
 
-def kink_note(result) -> str:
+def kink_note(result: GradCheck) -> str:
     """One line on the parameters left out at a kink ('' when none)."""
     if not result.excluded:
         return ""
@@ -86,13 +92,14 @@ class GradCheck:
     kinked: tuple = ()  # the non-smooth activations of the network
 
 
-def relative_difference(grad, approx) -> float:
+def relative_difference(grad: np.ndarray, approx: np.ndarray) -> float:
     denominator = np.linalg.norm(grad) + np.linalg.norm(approx)
     return float(np.linalg.norm(grad - approx) / denominator) if denominator > 0 else 0.0
 
 
-def gradient_check(params, X, Y, activations, loss, l2: float = 0.0, epsilon: float = EPSILON,
-                   max_per_layer: int | None = None, seed: int = 0, reference_cost=None,
+def gradient_check(params: dict[str, np.ndarray], X: npt.ArrayLike, Y: npt.ArrayLike, activations: Sequence[str], loss: str, l2: float = 0.0,
+                   epsilon: float = EPSILON, max_per_layer: int | None = None, seed: int = 0,
+                   reference_cost: Callable[[dict[str, np.ndarray]], float] | None = None,
                    batch_norm_epsilon: float = BATCH_NORM_EPSILON) -> GradCheck:
     """Check the Trainer's gradients of `params` on X (n_x, m), Y (1, m) (or one-hot (k, m) for
     softmax) against central differences.
@@ -120,9 +127,9 @@ def gradient_check(params, X, Y, activations, loss, l2: float = 0.0, epsilon: fl
 
     kinked = [l for l in range(1, L + 1) if activations[l - 1] in KINKS]
 
-    def cost():
+    def cost() -> tuple[float, list]:
         """J, and the side of its kink each kinked unit is on ((n[l], m) of -1, 0, 1 per kinked layer)."""
-        Zs = None
+        Zs: list = []  # forward's, where the cost or the kinks need it
         if reference_cost is None or kinked:
             Zs, As = forward(X, work, activations, training=True, epsilon=batch_norm_epsilon)
         J = float(reference_cost(work)) if reference_cost is not None else compute_cost(Zs[-1], As[-1], Y, loss, work, l2)
@@ -132,7 +139,9 @@ def gradient_check(params, X, Y, activations, loss, l2: float = 0.0, epsilon: fl
 
     sizes = dict.fromkeys(range(1, L + 1), 0)  # numbers each layer trains (W1, b1, gamma2, ...: the layout's names end in l)
     for name, start, stop, _ in trainer.optimizer.layout:
-        sizes[int(re.search(r"[0-9]+$", name).group())] += stop - start
+        digits = re.search(r"[0-9]+$", name)
+        assert digits is not None  # every name ends in its layer
+        sizes[int(digits.group())] += stop - start
     rng = np.random.default_rng(seed)
     result = GradCheck(epsilon=epsilon, m=X.shape[1], l2=float(l2))
     all_g, all_a = [], []
@@ -171,7 +180,7 @@ def gradient_check(params, X, Y, activations, loss, l2: float = 0.0, epsilon: fl
     return result
 
 
-def check_spec(spec, examples: int = 8, random_data: bool = False, max_per_layer: int | None = 1000, where: str = "spec") -> GradCheck:
+def check_spec(spec: Spec, examples: int = 8, random_data: bool = False, max_per_layer: int | None = 1000, where: str = "spec") -> GradCheck:
     """The network training builds from the spec (for k classes its softmax head), initialised as
     training would, on `examples` of its training data (a seeded choice; a streamed file reads only
     those) or on seeded random data of its input size and classes."""
@@ -209,13 +218,14 @@ def check_spec(spec, examples: int = 8, random_data: bool = False, max_per_layer
     if random_data and classification:
         spec = spec.for_classes(k)  # as training does: over two classes a softmax head unless the spec chose one
     resolved = spec.resolved(spec.layer_dims(n_x, k))
+    assert resolved.model.layers is not None and resolved.model.activations is not None  # resolved() gives both
     m = spec.model
     params = initialize_parameters(resolved.model.layers, m.init, m.init_scale, make_rng(spec), np.float64, resolved.model.normalised_layers)
     return gradient_check(params, X, Y, resolved.model.activations, resolved.model.loss, spec.train.l2,
                           max_per_layer=max_per_layer, seed=spec.train.seed, batch_norm_epsilon=m.batch_norm_epsilon)
 
 
-def _classes_of(spec, peek_classes) -> int:
+def _classes_of(spec: Spec, peek_classes: Callable[[str], int]) -> int:
     """k for random labels: the softmax layer's units where model.layers gives them, else the data's."""
     from nnctl.network import HEADS
 
@@ -224,7 +234,7 @@ def _classes_of(spec, peek_classes) -> int:
     return peek_classes(spec.data.train)
 
 
-def _columns(X, pick) -> np.ndarray:
+def _columns(X: np.ndarray | StreamedX, pick: np.ndarray) -> np.ndarray:
     """Examples `pick` (increasing) of X (n_x, m) in memory or streamed from its file: (n_x, len(pick))."""
     if isinstance(X, np.ndarray):
         return X[:, pick]
