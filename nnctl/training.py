@@ -294,7 +294,7 @@ class Trainer:
         self.b = [None] + [params[shift[l]] for l in range(1, L + 1)]
         self.n = n = [n_x] + [W.shape[0] for W in self.W[1:]]
         self.dtype = X.dtype
-        self.stream: StreamedX | None = X if hasattr(X, "next_batch") else None  # type: ignore[assignment]  # mypy: a true hasattr() is no StreamedX; examples read from disk (nnctl.stream)
+        self.stream: StreamedX | None = X if hasattr(X, "next_batch") else None  # type: ignore[assignment]  # mypy narrows no true hasattr() to StreamedX; examples read from disk (nnctl.stream)
         # examples contiguous (X loaded from a file is the transpose of the stored rows): gather rows
         self.rows = bool(X.flags.f_contiguous and not X.flags.c_contiguous)
         mini = batch_size is not None and batch_size < m
