@@ -25,7 +25,7 @@ def _flag_type(display_type_rich):
     return shown
 
 
-TyperOption.display_type_rich = _flag_type(TyperOption.display_type_rich)
+TyperOption.display_type_rich = _flag_type(TyperOption.display_type_rich)  # type: ignore[method-assign]  # Typer's method, replaced on purpose
 
 app = typer.Typer(
     help="Train fully-connected neural networks from YAML specs, the course's way.\n\n"
@@ -141,6 +141,7 @@ def train(
         if device is not None:
             overrides = [*overrides, f"train.device={device}"]  # checked like the file's own key
         if config is None:
+            assert data is not None  # no CONFIG: --data TABLE (refused above without either)
             text = table_spec_text(str(data), target)
             spec = spec_from_text(text, Path.cwd() / f"{Path(data).stem}.yaml", overrides)  # --set paths are read from here
         else:
@@ -209,11 +210,13 @@ def config_show(
     from nnctl.tables import is_table
 
     spec = load_config(config, overrides)
-    m = None
+    m: int | None = None
+    n_x: int | None  # None where the data cannot be read
     if is_table(spec.data.train):  # read (and checked) whole: its columns make n_x, its target the task and k
         from nnctl.experiment import load_inputs
 
         inputs = load_inputs(spec)
+        assert inputs.spec is not None  # load_inputs gives the spec it checked the data with
         spec, n_x, k, m = inputs.spec, inputs.train.n_x, inputs.train.k, inputs.train.m
     else:
         n_x = peek_n_x(spec.data.train)
@@ -322,8 +325,8 @@ def data_import(
         from nnctl.importer import import_mat
 
         if is_mat(folder):
-            counts = import_mat(folder, output, force)
-            display.say(f"wrote {output}: " + ", ".join(f"{k}: {v} examples" for k, v in counts.items()))
+            mat_counts = import_mat(folder, output, force)
+            display.say(f"wrote {output}: " + ", ".join(f"{k}: {v} examples" for k, v in mat_counts.items()))
             return
 
     order = [c.strip() for c in classes.split(",") if c.strip()] if classes else None
@@ -630,7 +633,7 @@ def runs_list(
 
     from nnctl.runs import list_runs
 
-    skipped = []
+    skipped: list[tuple[Path, str]] = []
     rows = list_runs(runs_dir, skipped)
     if as_json:
         for r in rows:

@@ -20,12 +20,16 @@ import tempfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from nnctl.atomic import atomic_path
 from nnctl import memory
 from nnctl.errors import DataError
+
+if TYPE_CHECKING:
+    from nnctl.stream import StreamedX
 
 BUILTIN_PREFIX = "builtin:"
 ARRAY_PREFIX = "array:"  # arrays handed to nnctl.fit in Python: named in the spec, never stored in the run
@@ -34,7 +38,7 @@ COURSE_PREFIXES = ("train_set_", "test_set_")
 
 @dataclass
 class Dataset:
-    X: np.ndarray  # (n_x, m)
+    X: np.ndarray | StreamedX  # (n_x, m); a StreamedX: left in its file (nnctl.stream)
     Y: np.ndarray  # (1, m)
     classes: list = field(default_factory=list)
     preprocessing: dict = field(default_factory=dict)
@@ -143,7 +147,7 @@ def make_spiral(m: int = 300, k: int = 3, seed: int = 1, noise: float = 0.2):
     return x, y
 
 
-GENERATORS = {
+GENERATORS: dict[str, tuple[Callable[..., tuple], list[str] | Callable[..., list[str]]]] = {
     "planar": (make_planar, ["red", "blue"]),
     "moons": (make_moons, ["upper", "lower"]),
     "circles": (make_circles, ["outer", "inner"]),
@@ -738,14 +742,16 @@ class Normalization:
     def apply(self, X) -> np.ndarray:
         """X (n_x, m) standardised in place: (X - mean) / std, in X's dtype."""
         if self.method == "standardize":
+            assert self.mean is not None and self.std is not None  # standardize: the training set's statistics
             X -= self.mean.astype(X.dtype, copy=False)
             X /= self.std.astype(X.dtype, copy=False)
         return X
 
     def describe(self) -> dict:
         """For metrics.json and `config show`."""
-        out = {"method": self.method, "reason": self.reason}
+        out: dict[str, str | int] = {"method": self.method, "reason": self.reason}
         if self.method == "standardize":
+            assert self.mean is not None  # standardize: the training set's statistics
             out["features"] = int(self.mean.shape[0])
         return out
 

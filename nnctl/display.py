@@ -230,7 +230,7 @@ def predictions(preds, names, run_path, fmt: str, task: str = "classification") 
     if fmt == "csv":
         writer = csv.writer(sys.stdout)
         rows = [p.fields(task) for p in preds]
-        header = list(max(rows, key=len)) if rows else ["file", "error"]  # an error's row has no class columns
+        header = list(max(rows, key=len).keys()) if rows else ["file", "error"]  # an error's row has no class columns
         writer.writerow(header)
         for row in rows:
             writer.writerow([_csv_cell(row.get(key)) for key in header])
@@ -414,7 +414,7 @@ class SweepDisplay:
         self.quiet = quiet
         self.live_mode = self.console.is_terminal and not quiet
         self.plan = plan
-        self.state = {}
+        self.state: dict[int, dict] = {}  # trial index -> its row
         self._add_trials()
         self.live = None
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from nnctl import checkpoint
-from nnctl.backend import DEVICE_NAMES, DeviceUnavailable, make_backend
+from nnctl.backend import DEVICE_NAMES, DeviceUnavailable, NumpyBackend, make_backend
 from nnctl.config import Spec, dump_spec, load_config, spec_warnings
 from nnctl.data import ARRAY_PREFIX, Dataset, Normalization, arrays_sha256, read_raw, dataset_from_arrays, fit_normalization, load_dataset, split_indices, split_validation
 from nnctl.errors import ConfigError, DataError, DivergedError, Interrupted, RunError
@@ -268,7 +268,7 @@ class _Run:
     saved_sessions: list | None = None  # the session seconds that checkpoint holds
     table: Preprocessor | None = None  # a table's column encoding, written as table.json
     notes: list = field(default_factory=list)  # what was chosen from the data (a table's target, encodings)
-    backend: object = None  # nnctl.backend: where the math runs (train.device)
+    backend: NumpyBackend | None = None  # nnctl.backend: where the math runs (train.device)
     pictures: bool = True  # costs.png and decision_boundary.png (nnctl.fit leaves them out: matplotlib is most of a tiny fit)
 
     @property
@@ -331,7 +331,9 @@ def train_run(
                 f"out of memory while loading {spec.data.train} ({_size(available_memory())} available to this process); "
                 "use train.dtype: float32 or fewer examples"
             ) from None
-        if threads is None and choose_blas_threads(run.layer_dims, run.spec.train.batch_size if run.mini_batch else run.train.m) == 1:
+        batch = run.spec.train.batch_size if run.mini_batch else run.train.m
+        assert batch is not None  # mini_batch: train.batch_size is given
+        if threads is None and choose_blas_threads(run.layer_dims, batch) == 1:
             # a small step's work single-threaded (nnctl.resources.choose_blas_threads); else the
             # cores, or a sweep worker's share; reproduce.json records the count, resume reuses it
             held.enter_context(threadpool_limits(1, user_api="blas"))
@@ -403,6 +405,7 @@ def _check_batch_norm(run: _Run) -> None:
     if not run.resolved.model.normalised_layers:
         return
     m, size = run.train.m, run.spec.train.batch_size if run.mini_batch else run.train.m
+    assert size is not None  # mini_batch: train.batch_size is given
     if m % size == 1:
         which = "the training set is one example" if m == 1 else f"the last mini-batch of {m} examples in batches of {size} is one example"
         near = [s for s in (size - 1, size + 1, size - 2, size + 2) if 2 <= s < m and m % s != 1][:2]
@@ -445,6 +448,7 @@ def _recorded(run_dir: Path) -> dict:
 
 def _check_belongs(run: _Run) -> None:
     """On resume: the spec, reproduce.json and the checkpoint must be of one run; refuse naming what differs."""
+    assert run.run_dir is not None  # resume: the run's own folder
     rec = _recorded(run.run_dir)
     settings_now = checkpoint.settings(run.resolved)
     if "fingerprint" in rec and rec["fingerprint"] != checkpoint.fingerprint(run.resolved):
@@ -519,7 +523,7 @@ def _batch_sizes(run: _Run) -> tuple:
 
 
 def _preflight(run: _Run, runs_root) -> None:
-    run.root = root = Path(runs_root or run.spec.runs_dir) if run.own_dir else run.run_dir.parent
+    run.root = root = Path(runs_root or run.spec.runs_dir) if run.own_dir or run.run_dir is None else run.run_dir.parent
     # X is already loaded, in the training dtype
     t = run.spec.train
     dropout = Dropout(keep_probs_per_layer(t.keep_prob, len(run.layer_dims) - 1), t.dropout_masks, t.seed).layers if t.dropout else ()
@@ -557,12 +561,14 @@ def _open_run_dir(run: _Run, config_text, runs_root, command, held: ExitStack) -
         **batch_norm_meta(run.resolved.model),
     }
     if run.resume:
+        assert run.run_dir is not None  # resume: the run's own folder
         _check_same_data(run.run_dir, run.train, run.test)
         old = read_json(run.run_dir / METRICS) if (run.run_dir / METRICS).exists() else {}
         started = old.get("started") if isinstance(old, dict) else None
         run.started = started if isinstance(started, str) and len(started) <= 64 else None
     else:
         run.run_dir = create_run_dir(root, spec.name or "run") if run.own_dir else run.run_dir
+        assert run.run_dir is not None  # a sweep's trial comes with its folder
         if not run.own_dir:
             run.run_dir.mkdir(parents=True)
         held.enter_context(run_lock(run.run_dir))  # held until the run's files are written
@@ -611,6 +617,7 @@ def _initialise(run: _Run):
                                         run.resolved.model.resolved_task, early=t.early_stopping, epsilon=run.epsilon,
                                         unit="epoch" if run.mini_batch else "iteration")
     if ckpt is not None:
+        assert run.run_dir is not None  # a checkpoint: the run's folder, resumed
         checkpoint.restore(ckpt, trainer, batches, run.run_dir / CHECKPOINT, run.monitor)
     return trainer, batches
 
@@ -620,6 +627,7 @@ def _session_seconds(run: _Run) -> float:
 
 
 def _save_checkpoint(run: _Run, trainer, batches, result, meta, fp) -> None:
+    assert run.run_dir is not None  # made by _open_run_dir
     sessions = run.sessions + [round(_session_seconds(run), 6)]
     extra = {"run_id": run.run_id, "settings": checkpoint.settings(run.resolved), "sessions": sessions}
     checkpoint.save(run.run_dir, trainer, batches, result, meta, fp, run.monitor, run.normalization, extra)
@@ -659,13 +667,14 @@ def _train(run: _Run, trainer: Trainer, batches: Batches, reporter, should_stop,
         save(result)
     elif result.status == Status.COMPLETED and (why := worsened(result.costs)):
         result.status = Status.DIVERGED  # finite but worse than where it started: as wrong as a NaN
-        rate = f"learning_rate={t.learning_rate:g}" + (f" ({t.optimizer})" if t.optimizer != "gd" else "")
-        result.message = f"training diverged: {why}, with {rate}; try a smaller learning_rate"
+        rate_text = f"learning_rate={t.learning_rate:g}" + (f" ({t.optimizer})" if t.optimizer != "gd" else "")
+        result.message = f"training diverged: {why}, with {rate_text}; try a smaller learning_rate"
     return result
 
 
 def _save(run: _Run, trainer: Trainer, batches: Batches, result) -> dict:
     """params.h5 (the last finite parameters), costs.csv and costs.png."""
+    assert run.run_dir is not None  # made by _open_run_dir
     t = run.spec.train
     if result.status == Status.DIVERGED and not trainer.params_finite():
         # the update itself overflowed: fall back to the last checkpoint, which is finite
@@ -680,7 +689,7 @@ def _save(run: _Run, trainer: Trainer, batches: Batches, result) -> dict:
     best = _best(run)
     if best is not None and result.status != Status.INTERRUPTED:
         params = best  # early stopping keeps the best parameters it saw
-    extra = {"best_iteration": run.monitor.best_steps} if best is not None else {}
+    extra = {"best_iteration": run.monitor.best_steps} if best is not None and run.monitor is not None else {}
     save_params(run.run_dir / PARAMS, {**params, **run.normalization.arrays()},
                 {**run.meta, "iterations": result.iterations, "epochs": result.epochs, "first_layer": run.path, **extra})
     rows = [(*c, *s) for c, s in zip(result.costs, result.steps)]
@@ -703,6 +712,7 @@ def _best(run: _Run):
 
 
 def _evaluate(run: _Run, params, result) -> dict:
+    assert run.run_dir is not None  # made by _open_run_dir
     metrics = {"status": result.status, "started": run.started}
     in_memory = isinstance(run.train.X, np.ndarray)  # a streamed file is not read whole again for these checks
     warnings = model_warnings(params, run.activations, run.train, run.resolved.model.resolved_task, run.spec.train.learning_rate,
@@ -728,6 +738,7 @@ def _evaluate(run: _Run, params, result) -> dict:
 
 
 def _report(run: _Run, result, metrics: dict) -> Summary:
+    assert run.run_dir is not None  # made by _open_run_dir
     t, setup_seconds = run.spec.train, run.setup_seconds
     start = run.resumed_from
     final_cost = result.costs[-1][1] if result.costs else None
@@ -763,6 +774,7 @@ def _report(run: _Run, result, metrics: dict) -> Summary:
     )
     if run.monitor is not None:
         m = run.monitor
+        assert run.validation is not None  # what the monitor watches
         metrics["validation"] = {"source": run.validation.source, "m": run.validation.m}
         if m.rows:
             metrics["validation_cost"] = m.rows[-1][1]  # at the last record, beside final_cost
@@ -801,7 +813,7 @@ def _report(run: _Run, result, metrics: dict) -> Summary:
         resumed_from=start if run.resume else None,
         epochs=result.epochs,
         validation_accuracy=metrics.get("validation_accuracy"),
-        best_iteration=run.monitor.best_steps if _best(run) is not None and result.status != Status.INTERRUPTED else None,
+        best_iteration=run.monitor.best_steps if run.monitor is not None and _best(run) is not None and result.status != Status.INTERRUPTED else None,
         sessions=sessions,
         warnings=metrics.get("warnings"),
         notes=run.notes,
@@ -821,11 +833,12 @@ def _signals_held():
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
-def _stopped(run: _Run, exc: BaseException, should_stop) -> Exception:
+def _stopped(run: _Run, exc: KeyboardInterrupt | MemoryError | OSError, should_stop) -> Exception:
     """A hard stop in the middle of training (a second Ctrl-C, out of memory, a full disk): the
     state in memory may be half updated, so the newest checkpoint is what is kept. metrics.json
     says `interrupted` (written atomically, with Ctrl-C held off), and the error says where the run
     is and how to resume it."""
+    assert run.run_dir is not None  # made by _open_run_dir, before training
     at = run.position.steps if run.position is not None else run.resumed_from
     if (run.run_dir / CHECKPOINT).exists():  # the stop can land between a checkpoint's rename and our note of it
         try:
@@ -843,7 +856,7 @@ def _stopped(run: _Run, exc: BaseException, should_stop) -> Exception:
                "sessions": run.saved_sessions or [], "seconds": round(sum(run.saved_sessions or []), 6)}
     if isinstance(exc, KeyboardInterrupt):
         name = getattr(should_stop, "name", "SIGINT")
-        out = Interrupted(f"{name} twice: stopped at once at iteration {at}; {kept}; {again}",
+        out: Exception = Interrupted(f"{name} twice: stopped at once at iteration {at}; {kept}; {again}",
                           exit_code=getattr(should_stop, "exit_code", 130))
     elif isinstance(exc, MemoryError):
         out = RunError(
@@ -866,6 +879,7 @@ def _stopped(run: _Run, exc: BaseException, should_stop) -> Exception:
 def _failed(run: _Run, exc: Exception) -> None:
     """metrics.json of a run stopped by an error: `interrupted`, with the error as its message (the
     last checkpoint, if any, is what a resume continues from)."""
+    assert run.run_dir is not None  # made by _open_run_dir, before training
     at = run.position.steps if run.position is not None else run.resumed_from
     what = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
     metrics = {"status": Status.INTERRUPTED, "started": run.started, "iterations": run.saved or 0, "layers": run.layer_dims,

@@ -40,7 +40,7 @@ class Prediction:
         over two classes also top (the three most probable) and P(class) for every class."""
         if task == "regression":
             return {"file": self.file, "value": self.value, "notes": self.notes, "error": self.error}
-        row = {
+        row: dict[str, object] = {
             "file": self.file, "class": self.class_name, "label": self.label, "probability": self.probability,
             "probability_of": self.probability_of,
         }
@@ -301,6 +301,7 @@ def predict_table(run: Run, path, notes: list) -> list[Prediction]:
     the training columns found by name, the target column optional, other columns ignored (said in
     `notes`); a row that cannot be used (a missing value, data.missing: drop) carries its error."""
     prep = run.table
+    assert prep is not None  # a run trained on a table
     table = read_table(path)
     extra = [c for c in table.columns if c not in prep.columns and c != prep.target]
     if extra:
@@ -508,6 +509,7 @@ def score(run: Run, data, source: str):
         result["outputs"] = A.tolist()
         return result, data
     pred = head.predict(AL)
+    assert head.proba is not None  # a classifier's head
     names = class_names(run)
     cm = confusion(y, pred, len(names))
     scores = class_scores(cm, names)

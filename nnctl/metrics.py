@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import platform
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 
@@ -14,6 +17,9 @@ from nnctl.layers import BATCH_NORM_EPSILON
 from nnctl.layout import RESOLVED
 from nnctl.network import LOSSES, predict_proba
 from nnctl.resources import blas_info
+
+if TYPE_CHECKING:
+    from nnctl.config import Spec
 
 
 @dataclass
@@ -42,7 +48,7 @@ class Summary:
     notes: list | None = None  # what was chosen from the data and why (a table's target, task, encodings)
 
 
-def evaluate_dataset(params, activations, data: Dataset, loss: str, epsilon: float = BATCH_NORM_EPSILON) -> dict:
+def evaluate_dataset(params: dict, activations: Sequence[str], data: Dataset, loss: str, epsilon: float = BATCH_NORM_EPSILON) -> dict:
     """The loss's score: accuracy (%) for classification, RMSE for regression (batch norm: inference mode)."""
     if not isinstance(data.X, np.ndarray):  # streamed from its file (nnctl.stream): block by block
         AL = np.concatenate([predict_proba(X, params, activations, epsilon) for _, X in data.X.blocks()], axis=1)
@@ -58,7 +64,9 @@ def cost_columns(mini_batch: bool, decay: bool) -> list:
     return cols + (["learning_rate"] if decay else [])
 
 
-def write_costs_csv(path, costs, mini_batch: bool, decay: bool, validation=None):
+def write_costs_csv(
+    path: str | os.PathLike, costs: Iterable[tuple], mini_batch: bool, decay: bool, validation: Iterable[tuple] | None = None
+) -> Path:
     """Rows (epoch, cost, iteration, learning_rate) as the columns of `cost_columns` say; with
     `validation` rows (epoch, cost, accuracy), the columns validation_cost, validation_accuracy."""
     cols = cost_columns(mini_batch, decay) + (["validation_cost", "validation_accuracy"] if validation else [])
@@ -73,7 +81,7 @@ def write_costs_csv(path, costs, mini_batch: bool, decay: bool, validation=None)
     return atomic_write(path, "\n".join(lines) + "\n")
 
 
-def reproduce_info(spec, train: Dataset, test: Dataset | None, command: list) -> dict:
+def reproduce_info(spec: Spec, train: Dataset, test: Dataset | None, command: list) -> dict:
     import h5py
 
     data = {"train": {"source": train.source, "sha256": train.sha256}}
@@ -97,10 +105,13 @@ CONSTANT = 1e-6  # outputs that differ by less than this (relative) across all e
 UNSCALED = 100.0  # inputs larger than this in magnitude were most likely not scaled
 
 
-def model_warnings(params, activations, data: Dataset, task: str, learning_rate: float, epsilon: float = BATCH_NORM_EPSILON) -> list:
+def model_warnings(
+    params: dict, activations: Sequence[str], data: Dataset, task: str, learning_rate: float, epsilon: float = BATCH_NORM_EPSILON
+) -> list:
     """What is degenerate about a trained model, on its training examples, with the likely cause:
     one constant output for every example (dead ReLUs, saturated units), only ever one class,
     a regression no better than the mean of its targets. [] for a healthy model."""
+    assert isinstance(data.X, np.ndarray)  # in memory: a streamed file is not read whole for these checks (experiment._evaluate)
     from nnctl.network import forward
 
     with np.errstate(all="ignore"):

@@ -17,6 +17,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,6 +27,10 @@ from nnctl.errors import RunError
 from nnctl.layers import batch_norm_epsilon, layer_arrays, network_arrays
 
 from nnctl.layout import CHECKPOINT, LATEST, METRICS, PARAMS, RESOLVED, TABLE  # the names live in one place
+
+if TYPE_CHECKING:
+    from nnctl.data import Normalization
+    from nnctl.tables import Preprocessor
 
 
 def create_run_dir(root, name: str, now: datetime | None = None, prefix: str = "") -> Path:
@@ -143,7 +148,7 @@ def parse_costs_columns(lines) -> dict:
     header = [h.strip().lower() for h in next(reader, [])]
     if len(header) < 2 or header[0] not in COST_AXES or header[1] != "cost" or len(set(header)) != len(header):
         raise ValueError("no 'epoch,cost' or 'iteration,cost' header")
-    columns = {h: [] for h in header}
+    columns: dict[str, list] = {h: [] for h in header}
     for row in reader:
         if len(row) != len(header):
             continue
@@ -272,6 +277,7 @@ def validate_run_files(path, params: dict, meta: dict) -> None:
         size *= n
     if size != dims[0]:
         raise bad("preprocessing.input_shape", f"{shape} holds {size} values but the first layer takes {dims[0]}")
+    assert isinstance(pre, dict)  # else shape is None, refused above
     if not (_is_number(pre.get("scale")) and pre["scale"] > 0):
         raise bad("preprocessing.scale", f"expected a positive number (got {pre.get('scale')!r:.40})")
     bn = meta.get("batch_norm", {"layers": []})
@@ -301,8 +307,8 @@ class Run:
     meta: dict
     metrics: dict
     note: str | None = None  # set when the run is unfinished and its parameters are partial
-    normalization: object = None  # nnctl.data.Normalization: what evaluate and predict apply to inputs
-    table: object = None  # nnctl.tables.Preprocessor of a run trained on a table (table.json)
+    normalization: Normalization | None = None  # nnctl.data.Normalization: what evaluate and predict apply to inputs
+    table: Preprocessor | None = None  # nnctl.tables.Preprocessor of a run trained on a table (table.json)
 
     @property
     def activations(self) -> list:
@@ -342,7 +348,7 @@ def _sweep_instead(path: Path, resume: bool = False) -> RunError:
     best = None
     try:
         rows = read_json_object(path / "summary.json").get("trials")
-        best = next((r["trial"] for r in rows if isinstance(r, dict) and r.get("status") == "completed"
+        best = next((r["trial"] for r in rows or () if isinstance(r, dict) and r.get("status") == "completed"
                      and isinstance(r.get("trial"), str) and r["trial"] in trials), None)
     except (RunError, TypeError, AttributeError):
         pass
@@ -670,4 +676,4 @@ def compare_runs(a, b, runs_root="runs") -> dict:
     spec = {k: (sa.get(k), sb.get(k)) for k in sorted(set(sa) | set(sb)) if sa.get(k) != sb.get(k)}
     keys = ["status", "train_accuracy", "test_accuracy", "train_rmse", "test_rmse", "final_cost", "iterations", "seconds", "iterations_per_second"]
     metrics = {k: (ma.get(k), mb.get(k)) for k in keys if k in ma or k in mb}
-    return {"spec": spec, "metrics": metrics, "labels": run_labels(*paths, runs_root)}
+    return {"spec": spec, "metrics": metrics, "labels": run_labels(paths[0], paths[1], runs_root)}

@@ -29,7 +29,7 @@ class ValidationMonitor:
         self.best_steps: int | None = None
         self.wait = 0
         self.best_params: dict | None = None
-        self._on_device = None  # the validation set copied to the trainer's device, once
+        self._on_device: tuple | None = None  # the validation set copied to the trainer's device, once
 
     def evaluate(self) -> tuple:
         """(cost, accuracy % or nan) on the validation set: labels encoded as the head encodes them
