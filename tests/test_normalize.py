@@ -143,9 +143,9 @@ def test_validation_split_is_seeded_stratified_and_excluded_from_the_statistics(
     np.testing.assert_allclose(mean, train_part.X.mean(axis=1), rtol=1e-12)
     assert metrics["validation"]["m"] == 80
     lines = (run / "costs.csv").read_text().splitlines()
-    assert lines[0] == "iteration,cost,validation_cost,validation_accuracy"
+    assert lines[0] == "iteration,cost,train_accuracy,validation_cost,validation_accuracy"
     assert [r.split(",")[0] for r in lines[1:]] == ["0", "100", "200", "299"]
-    assert all(len(r.split(",")) == 4 and r.split(",")[2] for r in lines[1:])
+    assert all(len(r.split(",")) == 5 and r.split(",")[2] and r.split(",")[3] for r in lines[1:])
     assert metrics["validation_accuracy"] > 90
 
 
