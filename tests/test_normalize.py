@@ -156,8 +156,8 @@ def test_validation_file_and_early_stopping_keep_the_best(tabular):
     )
     early = metrics["early_stopping"]
     assert early["stopped_early"] and early["restored_best"]
-    rows = [r.split(",") for r in (run / "costs.csv").read_text().splitlines()[1:]]
-    costs = [float(r[2]) for r in rows]
+    header, *rows = [r.split(",") for r in (run / "costs.csv").read_text().splitlines()]
+    costs = [float(r[header.index("validation_cost")]) for r in rows]
     best = int(np.argmin(costs))
     assert early["best_iteration"] == int(rows[best][0]) and early["best_value"] == costs[best]
     assert len(rows) == best + 1 + 3  # three records without improvement, then stopped
