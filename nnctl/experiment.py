@@ -635,8 +635,6 @@ def _save_checkpoint(run: _Run, trainer, batches, result, meta, fp) -> None:
 
 
 def _train(run: _Run, trainer: Trainer, batches: Batches, reporter, should_stop, stop_at_epoch=None, extra=()):
-    if run.monitor is not None:
-        run.monitor.reporter = reporter
     t = run.spec.train
     keys = {k: getattr(t, k) for k in SCHEDULES[t.decay].keys}
     rate = (lambda e: epoch_rate(t.decay, t.learning_rate, e, total=t.epoch_count, **keys)) if SCHEDULES[t.decay].varies else None
@@ -652,6 +650,8 @@ def _train(run: _Run, trainer: Trainer, batches: Batches, reporter, should_stop,
     if stop_at_epoch is not None:
         listeners.append(StopAtEpoch(stop_at_epoch))
     listeners += extra  # e.g. nnctl.tracking's MlflowListener
+    if run.monitor is not None:
+        run.monitor.listeners = listeners  # each gets the validation scores of a record
     result = gradient_descent(
         trainer,
         t.epoch_count,
@@ -694,7 +694,8 @@ def _save(run: _Run, trainer: Trainer, batches: Batches, result) -> dict:
                 {**run.meta, "iterations": result.iterations, "epochs": result.epochs, "first_layer": run.path, **extra})
     rows = [(*c, *s) for c, s in zip(result.costs, result.steps)]
     validation = run.monitor.rows if run.monitor is not None else None
-    write_costs_csv(run.run_dir / COSTS_CSV, rows, run.mini_batch, SCHEDULES[t.decay].varies, validation)
+    accuracy = result.accuracy if trainer.counts else None  # a classifier's, counted from its batches
+    write_costs_csv(run.run_dir / COSTS_CSV, rows, run.mini_batch, SCHEDULES[t.decay].varies, validation, accuracy)
     curves = {run.spec.name or "run": result.costs}
     if validation:
         curves["validation"] = [(e, c) for e, c, _ in validation]

@@ -57,23 +57,38 @@ def evaluate_dataset(params: dict, activations: Sequence[str], data: Dataset, lo
     return LOSSES[loss].score(AL, data.Y)
 
 
-def cost_columns(mini_batch: bool, decay: bool) -> list:
+def cost_columns(mini_batch: bool, decay: bool, accuracy: bool = False, validation: bool = False) -> list:
     """costs.csv's columns: full-batch training keeps `iteration,cost` (an iteration is an epoch);
-    mini-batches add the iterations done before the epoch; a decay adds the epoch's learning rate."""
+    mini-batches add the iterations done before the epoch; a decay adds the epoch's learning rate; a
+    classifier its training accuracy (%, counted from the epoch's batches); a validation set its
+    cost and accuracy. Readers go by the names (nnctl.runs.parse_costs_columns): files written
+    before a column existed simply lack it."""
     cols = ["epoch", "cost", "iteration"] if mini_batch else ["iteration", "cost"]
-    return cols + (["learning_rate"] if decay else [])
+    return (cols + (["learning_rate"] if decay else []) + (["train_accuracy"] if accuracy else [])
+            + (["validation_cost", "validation_accuracy"] if validation else []))
+
+
+def _number(value: float | None) -> str:
+    """A cell: repr of a float, empty for NaN or None (not recorded)."""
+    return "" if value is None or value != value else repr(value)
 
 
 def write_costs_csv(
-    path: str | os.PathLike, costs: Iterable[tuple], mini_batch: bool, decay: bool, validation: Iterable[tuple] | None = None
+    path: str | os.PathLike, costs: Iterable[tuple], mini_batch: bool, decay: bool, validation: Iterable[tuple] | None = None,
+    accuracy: Iterable[float] | None = None,
 ) -> Path:
     """Rows (epoch, cost, iteration, learning_rate) as the columns of `cost_columns` say; with
-    `validation` rows (epoch, cost, accuracy), the columns validation_cost, validation_accuracy."""
-    cols = cost_columns(mini_batch, decay) + (["validation_cost", "validation_accuracy"] if validation else [])
+    `accuracy` (a classifier's training accuracy of each row, NaN where not counted) the column
+    train_accuracy; with `validation` rows (epoch, cost, accuracy), the columns validation_cost,
+    validation_accuracy."""
+    cols = cost_columns(mini_batch, decay, accuracy is not None, bool(validation))
     by_epoch = {int(e): (c, a) for e, c, a in validation or []}
     lines = [",".join(cols)]
-    for epoch, cost, iteration, rate in costs:
+    accuracy = list(accuracy) if accuracy is not None else None
+    for i, (epoch, cost, iteration, rate) in enumerate(costs):
         row = [str(epoch), repr(cost)] + ([str(iteration)] if mini_batch else []) + ([repr(rate)] if decay else [])
+        if accuracy is not None:
+            row.append(_number(accuracy[i] if i < len(accuracy) else None))
         if validation:
             c, a = by_epoch.get(int(epoch), (None, None))
             row += ["" if c is None else repr(c), "" if a is None or a != a else repr(a)]

@@ -129,6 +129,54 @@ def _rmse(AL: np.ndarray, Y: np.ndarray) -> dict:
     return {"rmse": float(np.sqrt(np.mean((AL - Y) ** 2)))}
 
 
+# Counting right answers while training (nnctl.training): from the forward pass of each batch, Y as
+# the loss takes it (a row of 0/1, or one-hot (k, m)), in the loop's scratch buffers `work` (two (k, m)
+# and one (2, m), the cost's) so that counting allocates nothing. Each returns (count, decisions): the
+# count a 0-d array of A[L]'s namespace, never read here (on a device it is summed there), and how
+# many decisions it counted over (a host int). Only arithmetic in A[L]'s dtype: a comparison's boolean
+# written into a float buffer would make NumPy buffer the cast (a temporary growing with the batch).
+
+
+def _threshold_correct(AL: Array, Y: Array, work: Sequence[Array] | None = None, rank: Array | None = None) -> tuple:
+    """How many outputs are on the right side of 0.5 (`_accuracy`'s count), of A[L].size:
+    max(sign(a - 0.5), 0) is 1 where a > 0.5, else 0 (NaN stays NaN: wrong), the same of y, and
+    the decisions where they differ are the wrong ones."""
+    xp = namespace(AL)
+    t1, t2 = (work[0], work[1]) if work is not None else (None, None)
+    said = xp.maximum(xp.sign(xp.subtract(AL, 0.5, out=t1), out=t1), 0, out=t1)  # (k, m) 1: a > 0.5
+    truth = xp.maximum(xp.sign(xp.subtract(Y, 0.5, out=t2), out=t2), 0, out=t2)
+    wrong = xp.count_nonzero(xp.subtract(said, truth, out=said))
+    return AL.size - wrong, AL.size
+
+
+def top_class_rank(k: int, dtype: npt.DTypeLike) -> np.ndarray:
+    """(k, 1): k, k-1, ..., 1, the weights `_top_class_correct` finds the first largest output with."""
+    return np.arange(k, 0, -1, dtype=dtype).reshape(k, 1)
+
+
+def _top_class_correct(AL: Array, Y: Array, work: Sequence[Array] | None = None, rank: Array | None = None) -> tuple:
+    """How many of the m examples have their label (Y one-hot (k, m)) as the most probable class,
+    ties going to the first, as argmax does (`_top_class_accuracy`'s count), of m.
+
+    NumPy's argmax along the classes copies A[L] first (it wants that axis last and contiguous);
+    this takes each column's largest value (a reduction, no copy), marks where it is (a - top is 0
+    exactly there and negative elsewhere: 1 + sign(a - top) is 1 or 0), and weighs the marks by
+    `rank` (k, k-1, ..., 1): the largest weighed mark is k - argmax, and Y weighed the same way
+    gives k - label. Exact: the weights are small whole numbers."""
+    xp = namespace(AL)
+    k, m = AL.shape
+    rank = rank if rank is not None else xp.asarray(top_class_rank(k, AL.dtype))
+    t1, t2, rows = work if work is not None else (None, None, xp.empty((2, m), AL.dtype))
+    top = AL.max(axis=0, out=rows[0])  # (m,)
+    marks = xp.sign(xp.subtract(AL, top, out=t1), out=t1)  # (k, m): 0 at the largest, -1 below (NaN: NaN)
+    marks += 1
+    marks *= rank  # (k, 1) broadcast over the m columns
+    first = marks.max(axis=0, out=rows[0])  # k - the first most probable class
+    label = xp.multiply(Y, rank, out=t2).max(axis=0, out=rows[1])  # k - the label
+    wrong = xp.count_nonzero(xp.subtract(first, label, out=first))
+    return m - wrong, m
+
+
 class Loss(NamedTuple):
     total: Callable  # (Z[L], A[L], Y) -> the cost summed over the examples, unnormalised (0-d, in Z[L]'s namespace)
     divisor: int  # the cost is total / (divisor * m)
@@ -136,12 +184,13 @@ class Loss(NamedTuple):
     task: str  # classification | regression
     output: str | None  # the output activation it needs, or None for any
     score: Callable  # (A[L], Y) -> {"accuracy": %} or {"rmse": ...}
+    correct: Callable | None = None  # (A[L], Y as the loss takes it, work, rank) -> (right answers, decisions); None: a regression
 
 
 LOSSES: dict[str, Loss] = {
-    "cross_entropy": Loss(_cross_entropy_total, 1, _dZ_is_A_minus_Y, "classification", "sigmoid", _accuracy),
+    "cross_entropy": Loss(_cross_entropy_total, 1, _dZ_is_A_minus_Y, "classification", "sigmoid", _accuracy, _threshold_correct),
     "mse": Loss(_squared_total, 2, _dZ_through_output, "regression", None, _rmse),
-    "categorical_cross_entropy": Loss(_categorical_total, 1, _dZ_is_A_minus_Y, "classification", "softmax", _top_class_accuracy),
+    "categorical_cross_entropy": Loss(_categorical_total, 1, _dZ_is_A_minus_Y, "classification", "softmax", _top_class_accuracy, _top_class_correct),
 }
 LOSS_NAMES = tuple(LOSSES)
 

@@ -538,7 +538,7 @@ def _seconds(s: float) -> str:
 def _run_plots(facts: RunFacts) -> dict:
     from nnctl import report_plots as rp
 
-    plots = {"cost": None, "cost_log": False, "lr": None, "decision": None, "every": None}
+    plots: dict[str, Any] = {"cost": None, "cost_log": False, "accuracy": None, "lr": None, "decision": None, "every": None}
     costs = facts.costs
     axis, its = costs_axis(costs)
     plots["axis"] = axis
@@ -554,6 +554,18 @@ def _run_plots(facts: RunFacts) -> dict:
             plots["cost"], plots["cost_log"] = rp.cost_svg(curves, f"{facts.name}: cost", total=total, xlabel=axis)
         except (ValueError, OverflowError, FloatingPointError):
             plots["cost"] = None
+        # a classifier's accuracy at each record: training (from the epoch's batches) beside validation
+        accuracy = {label: (its, costs[c]) for label, c in (("training", "train_accuracy"), ("validation", "validation_accuracy"))
+                    if _column(costs, c)}
+        if accuracy:
+            try:
+                plots["accuracy"], _ = rp.cost_svg(accuracy, f"{facts.name}: accuracy", ylabel="accuracy (%)", total=total,
+                                                   xlabel=axis, log_scale=False)
+            except (ValueError, OverflowError, FloatingPointError):
+                plots["accuracy"] = None
+            if "training" in accuracy:
+                plots["accuracy_note"] = ("training accuracy from each epoch's batches as they were trained" if axis == "epoch" else
+                                          "training accuracy from the forward pass of the recorded iteration, before its update")
         lr = _column(costs, "learning_rate", "lr")
         pts = [(i, r) for i, r in zip(its, costs[lr]) if math.isfinite(r)] if lr else []
         if pts:

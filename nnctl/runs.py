@@ -132,7 +132,9 @@ NON_NEGATIVE = ("cost", "validation_cost", "val_cost", "learning_rate", "lr")  #
 def read_costs_columns(path) -> dict:
     """costs.csv as columns, in every layout nnctl writes (nnctl.metrics.cost_columns): `epoch,cost,
     iteration[,learning_rate]` for mini-batches, `iteration,cost[,learning_rate]` for full batch, maybe
-    with validation columns. The first column is the curve's x axis (`costs_axis`).
+    with `train_accuracy` (a classifier's; files written before it existed lack it) and validation
+    columns; columns are found by name. The first column is the curve's x axis (`costs_axis`); an
+    empty cell (not recorded) reads as NaN.
 
     Rows that do not parse are skipped; a file without an epoch or iteration column then cost raises ValueError.
     """

@@ -7,7 +7,10 @@ tests hold it to. The first layer is a strategy (nnctl.firstlayer): primal or du
 
 `gradient_descent` is the loop over epochs and mini-batches. It only emits events (costs, ticks,
 epoch ends, "stop?"); listeners record, draw, save checkpoints or ask to stop. Costs are the course's: an epoch's cost is the
-sum of the per-batch costs, each taken before that batch's update, divided by m.
+sum of the per-batch costs, each taken before that batch's update, divided by m. A classifier's
+training accuracy is recorded the same way (as Keras does): the right answers of each batch's forward
+pass, the one training computed (dropout on, batch norm on the batch's statistics), added up over the
+epoch and divided by m; nothing is run again for it.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from nnctl.batchnorm import BatchNormStep
 from nnctl.status import Status
 from nnctl.firstlayer import FIRST_LAYERS, choose_first_layer, choose_path, gram  # noqa: F401 (re-exported)
 from nnctl.layers import BATCH_NORM_EPSILON, BATCH_NORM_MOMENTUM, kind_of, normalised_layers
-from nnctl.network import LOSSES
+from nnctl.network import LOSSES, top_class_rank
 from nnctl.optimizers import Optimizer
 
 if TYPE_CHECKING:
@@ -48,7 +51,13 @@ class Listener:
 
     def on_start(self, total: int, start: int) -> None: ...
 
-    def on_cost(self, iteration: int, cost: float) -> None: ...
+    def on_cost(self, iteration: int, cost: float) -> None:
+        """A recorded cost: the last event of a record (its accuracies come just before)."""
+
+    def on_train_accuracy(self, iteration: int, accuracy: float) -> None:
+        """A classifier's training accuracy (%) of the recorded epoch, counted from its batches as
+        they were trained; just before `on_validation` and `on_cost` of the same record. NaN where
+        it was not counted (a run resumed in that epoch from a checkpoint of an older nnctl)."""
 
     def on_tick(self, iteration: int) -> None:
         """Progress, about 200 times a run."""
@@ -61,7 +70,8 @@ class Listener:
         return False
 
     def on_validation(self, iteration: int, cost: float, accuracy: float | None) -> None:
-        """The validation set's cost (and accuracy), just before `on_cost` of the same record."""
+        """The validation set's cost (and accuracy, None for a regression), just before `on_cost`
+        of the same record."""
 
     def on_end(self, iteration: int) -> None: ...
 
@@ -383,6 +393,12 @@ class Trainer:
         self.out_fused = be.output_kernel(loss, activations[-1]) if not self.l2 else None
         self._costs = be.asarray(np.zeros(max(B.m for B in self.buffers.values()) if self.buffers else m)) if self.out_fused else None
         self._cost = 0.0  # on a device: this epoch's summed batch costs, read at its end
+        # a classifier's right answers (nnctl.network LOSSES' `correct`): counted from each recorded
+        # batch's forward pass into the cost's scratch buffers, on a device summed there like the cost
+        self.counts = self.loss.correct is not None
+        self._rank = be.asarray(top_class_rank(n[L], dtype)) if self.counts else None
+        self._correct: Array | float = 0.0  # on a device: this epoch's right answers so far, read at its end
+        self._per_example = 1  # decisions per example (the output units for a sigmoid head)
 
     @property
     def learning_rate(self) -> float:
@@ -402,13 +418,15 @@ class Trainer:
                 B.add_dropout(self.dropout.layers)
         return self.buffers[self.m]
 
-    def begin_epoch(self, order: np.ndarray, cost_sum: float = 0.0) -> None:
+    def begin_epoch(self, order: np.ndarray, cost_sum: float = 0.0, correct: float = 0.0) -> None:
         """This epoch's order of the examples (drawn on the host, the same on any device): copied to
         the device once, where the examples are gathered there. On a device the batch costs are
-        summed there from `cost_sum` (the epoch's so far), in the CPU's order of additions."""
+        summed there from `cost_sum` (the epoch's so far), in the CPU's order of additions, and the
+        right answers from `correct`."""
         if self.be.device and self.resident:
             self._order = self.be.asarray(order)
         self._cost = cost_sum
+        self._correct = correct
         if self._costs is not None:
             self._costs.fill(0)
 
@@ -520,6 +538,36 @@ class Trainer:
             return self._cost + float(self._costs.sum())
         return float(self._cost)
 
+    def _count(self) -> Array:
+        """The right answers of the current batch's forward pass (0-d, not read): after the cost,
+        whose scratch buffers it reuses, and before backward, which may consume A[L]."""
+        B = self.cur
+        assert self.loss.correct is not None  # a classifier's loss: only those count
+        count, decisions = self.loss.correct(B.A[self.L], B.Y, B.work, self._rank)
+        self._per_example = decisions // B.m
+        return count
+
+    def correct(self) -> int:
+        """A classifier's right answers in the current batch, read at once (full batch: at a record,
+        as `cost()` is)."""
+        return int(self._count())
+
+    def batch_correct(self) -> int | None:
+        """correct() of the current batch; on a device None: summed there without a read, and taken
+        with `epoch_correct()` at the epoch's end, as the batch costs are."""
+        if not self.be.device:
+            return int(self._count())
+        self._correct = self._correct + self._count()
+        return None
+
+    def epoch_correct(self) -> float:
+        """On a device: the epoch's right answers (from begin_epoch's `correct`, each batch's added)."""
+        return float(self._correct)
+
+    def accuracy(self, correct: float) -> float:
+        """`correct` right answers over an epoch of all m examples, in percent."""
+        return 100.0 * correct / (self.m * self._per_example)
+
     def _ensure_costs(self) -> Array:
         if self._costs is None or self._costs.shape[0] < self.cur.m:
             self._costs = self.be.asarray(np.zeros(self.cur.m))
@@ -625,12 +673,14 @@ class Position:
     batch: int = 0  # the next mini-batch within it
     steps: int = 0  # optimizer steps applied: iterations
     cost_sum: float = 0.0  # summed batch costs of this epoch so far (recorded epochs)
+    correct: float = 0.0  # a classifier's right answers in this epoch's batches so far (recorded epochs); NaN: unknown
 
 
 @dataclass
 class TrainingResult:
     costs: list = field(default_factory=list)  # [(epoch, cost)], the cost before that epoch's updates
     steps: list = field(default_factory=list)  # [(iteration, learning_rate)] of each recorded epoch, at its start
+    accuracy: list = field(default_factory=list)  # a classifier's training accuracy (%) of each recorded epoch; NaN otherwise
     position: Position = field(default_factory=Position)
     status: str = Status.COMPLETED  # completed | diverged | interrupted
     seconds: float = 0.0
@@ -665,7 +715,7 @@ def gradient_descent(
     An epoch's cost is recorded every `record_every` epochs and at the last one; `rate(epoch)`
     (default: leave it) sets the learning rate each epoch. A non-finite cost or gradient stops at
     once with the last finite parameters intact. `listeners` get the events; `costs`: rows
-    (epoch, cost, iteration, learning_rate) recorded before (a resumed run's). `monitor.on_record(epoch, steps)`
+    (epoch, cost, iteration, learning_rate[, train accuracy]) recorded before (a resumed run's). `monitor.on_record(epoch, steps)`
     (validation, early stopping) runs at each record with the parameters the recorded cost was taken
     with (full batch) or those at the epoch's end; a message it returns stops training.
     """
@@ -676,7 +726,8 @@ def gradient_descent(
     batches = batches or Batches(trainer.m)
     pos = position or Position()
     costs = list(costs or [])
-    result = TrainingResult(costs=[(e, c) for e, c, *_ in costs], steps=[tuple(r[2:4]) for r in costs], position=pos)
+    result = TrainingResult(costs=[(e, c) for e, c, *_ in costs], steps=[tuple(r[2:4]) for r in costs], position=pos,
+                            accuracy=[float(r[4]) if len(r) > 4 else float("nan") for r in costs])
     start = pos.epoch
     tick = max(1, (epochs - start) // 200)
     full = batches.full
@@ -699,7 +750,9 @@ def gradient_descent(
                         if not np.isfinite(cost):
                             result.status, result.message = Status.DIVERGED, _diverged(pos, trainer, "cost", full)
                             break
-                        stop = _record(result, listeners, monitor, epoch, cost, pos.steps, trainer.learning_rate, pos.steps)
+                        # from the same forward pass, read at once as the cost is
+                        accuracy = trainer.accuracy(trainer.correct()) if trainer.counts else None
+                        stop = _record(result, listeners, monitor, epoch, cost, pos.steps, trainer.learning_rate, pos.steps, accuracy)
                         if stop:
                             result.stopped_early, result.message = True, stop
                             break
@@ -710,12 +763,13 @@ def gradient_descent(
                 else:
                     if pos.batch == 0:
                         batches.start_epoch(epoch)
-                        pos.cost_sum = 0.0
+                        pos.cost_sum = pos.correct = 0.0
                     if not _epoch_of_batches(trainer, batches, pos, record, result, stoppers):
                         break
                     if record:
                         cost = pos.cost_sum / denominator
-                        stop = _record(result, listeners, monitor, epoch, cost, pos.steps - batches.count, trainer.learning_rate, pos.steps)
+                        accuracy = trainer.accuracy(pos.correct) if trainer.counts else None
+                        stop = _record(result, listeners, monitor, epoch, cost, pos.steps - batches.count, trainer.learning_rate, pos.steps, accuracy)
                         if stop:
                             pos.batch, pos.epoch = 0, epoch + 1
                             result.stopped_early, result.message = True, stop
@@ -739,10 +793,16 @@ def gradient_descent(
 
 
 def _record(result: TrainingResult, listeners: Iterable[Listener], monitor: ValidationMonitor | None, epoch: int, cost: float, iteration: int,
-            rate: float, steps: int) -> str | None:
-    """Record an epoch's cost; the monitor's message (early stopping) if it asks to stop."""
+            rate: float, steps: int, accuracy: float | None = None) -> str | None:
+    """Record an epoch's cost (and a classifier's training accuracy, else None); the monitor's
+    message (early stopping) if it asks to stop. Events: on_train_accuracy, the monitor's
+    on_validation, then on_cost."""
     result.costs.append((epoch, cost))
     result.steps.append((iteration, rate))
+    result.accuracy.append(float("nan") if accuracy is None else accuracy)
+    if accuracy is not None:
+        for x in listeners:
+            x.on_train_accuracy(epoch, accuracy)
     stop = monitor.on_record(epoch, steps) if monitor is not None else None
     for x in listeners:
         x.on_cost(epoch, cost)
@@ -759,7 +819,7 @@ def _stop(stoppers: Iterable[Listener]) -> bool:
 def _epoch_of_batches(trainer: Trainer, batches: Batches, pos: Position, record: bool, result: TrainingResult, stoppers: list[Listener]) -> bool:
     """The rest of this epoch's mini-batches; False if the loop must stop (diverged, interrupted)."""
     stream = trainer.stream
-    trainer.begin_epoch(batches.order, pos.cost_sum)
+    trainer.begin_epoch(batches.order, pos.cost_sum, pos.correct)
     try:
         if stream is None:
             return _batches(trainer, batches, pos, record, result, stoppers)
@@ -771,6 +831,8 @@ def _epoch_of_batches(trainer: Trainer, batches: Batches, pos: Position, record:
     finally:
         if record and trainer.be.device:
             pos.cost_sum = trainer.epoch_cost()  # summed on the device
+            if trainer.counts:
+                pos.correct = trainer.epoch_correct()
 
 
 def _batches(trainer: Trainer, batches: Batches, pos: Position, record: bool, result: TrainingResult, stoppers: list[Listener]) -> bool:
@@ -784,6 +846,10 @@ def _batches(trainer: Trainer, batches: Batches, pos: Position, record: bool, re
                     result.status, result.message = Status.DIVERGED, _diverged(pos, trainer, "cost", False)
                     return False
                 pos.cost_sum += c
+            if trainer.counts:
+                n = trainer.batch_correct()  # None on a device: counted there
+                if n is not None:
+                    pos.correct += n
         if not trainer.backward_and_update():
             result.status, result.message = Status.DIVERGED, _diverged(pos, trainer, "gradient", False)
             return False

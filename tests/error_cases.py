@@ -8,6 +8,7 @@ docs/errors.md is this table, rendered. After changing a case, regenerate the pa
 from __future__ import annotations
 
 import io
+import json
 import os
 import struct
 import zlib
@@ -114,6 +115,17 @@ def checkpoint_out_of_its_epoch(path):
     Path(summary.run_dir).rename(path)
     with h5py.File(path / "checkpoint.h5", "a") as f:
         f.attrs["batch"] = json.dumps(99)
+
+
+def checkpoint_mid_epoch(key, value):
+    """A mini-batch run stopped in its second epoch (batch 1 of 3) whose checkpoint attribute `key` was edited."""
+    def make(path):
+        checkpoint_out_of_its_epoch(path)
+        with h5py.File(path / "checkpoint.h5", "a") as f:
+            f.attrs["batch"] = json.dumps(1)
+            f.attrs[key] = value
+
+    return make
 
 
 def no_cupy(fused=True):
@@ -674,6 +686,14 @@ CASES = [
          "the run started); put it back as it was, or train the edited spec as a new run: nnctl train {tmp}/run/config.resolved.yaml"),
     Case("checkpoint out of its epoch", {"run": checkpoint_out_of_its_epoch}, ["train", "--resume", "{tmp}/run"],
          "Error: {tmp}/run/checkpoint.h5: says iteration 4 (epoch 1, batch 99), which a run of 5 epochs of 3 batches cannot be at; "
+         "delete {tmp}/run/checkpoint.h5 to restart the run from the beginning (nnctl train --resume {tmp}/run then starts over, "
+         "same spec and data)"),
+    Case("checkpoint with more right answers than examples", {"run": checkpoint_mid_epoch("correct", "1000000")}, ["train", "--resume", "{tmp}/run"],
+         "Error: {tmp}/run/checkpoint.h5: says 1000000 right answers so far in epoch 1, more than its 8 examples can give; "
+         "delete {tmp}/run/checkpoint.h5 to restart the run from the beginning (nnctl train --resume {tmp}/run then starts over, "
+         "same spec and data)"),
+    Case("checkpoint whose right answers are not a whole number", {"run": checkpoint_mid_epoch("correct", "2.5")}, ["train", "--resume", "{tmp}/run"],
+         "Error: {tmp}/run/checkpoint.h5: the checkpoint is damaged (correct: expected a whole number >= 0 (got 2.5)); "
          "delete {tmp}/run/checkpoint.h5 to restart the run from the beginning (nnctl train --resume {tmp}/run then starts over, "
          "same spec and data)"),
 ]
