@@ -80,7 +80,7 @@ class Checkpoint:
 
 
 def save(run_dir: Path, trainer: Trainer, batches: Batches, result, meta: dict, spec_fingerprint: str,
-         monitor=None, normalization=None, extra: dict | None = None) -> None:
+         monitor=None, normalization=None, extra: dict | None = None, target=None) -> None:
     """Write checkpoint.h5 atomically; `extra` (the run's id, its spec's settings, the seconds of
     each session so far) goes into the attributes as it is."""
     params = trainer.materialize()
@@ -91,6 +91,8 @@ def save(run_dir: Path, trainer: Trainer, batches: Batches, result, meta: dict, 
         arrays.update(monitor_arrays)
     if normalization is not None:
         arrays.update(normalization.arrays())
+    if target is not None:  # a regression's target scaling: predict on an unfinished run turns its outputs back too
+        arrays.update(target.arrays())
     arrays.update({f"first_layer/{k}": v for k, v in trainer.state().items()})
     arrays.update({f"optimizer/{k.replace('/', '.')}": v for k, v in trainer.optimizer.state().items()})
     if not batches.full:
@@ -153,7 +155,7 @@ def load(run_dir: Path) -> Checkpoint:
             raise ValueError("batches: expected an object")
         if "optimizer/t" not in arrays:
             raise KeyError("optimizer/t")
-        for key in [k for k in arrays if k.startswith(("first_layer/", "state/", "optimizer/", "loop/", "best/", "normalize/"))]:
+        for key in [k for k in arrays if k.startswith(("first_layer/", "state/", "optimizer/", "loop/", "best/", "normalize/", "normalize_target/"))]:
             if arrays[key].dtype.kind not in "fiu":
                 raise ValueError(f"{key}: expected numbers (got {arrays[key].dtype})")
             if arrays[key].dtype.kind == "f" and not np.isfinite(arrays[key]).all():

@@ -235,9 +235,11 @@ def config_show(
         from nnctl.experiment import load_inputs
 
         try:
-            norm = load_inputs(spec).normalization
+            inputs = load_inputs(spec)
         except NnctlError:
             return
+        norm, target = inputs.normalization, inputs.target
+        sys.stdout.write(f"# data.normalize_target: {spec.data.normalize_target} -> {target.method} ({target.reason})\n")
         sys.stdout.write(f"# data.normalize: {spec.data.normalize} -> {norm.method} ({norm.reason})\n")
 
 

@@ -124,6 +124,10 @@ class DataSpec(_Strict):
     normalize: Literal["auto", "none", "standardize"] = Field(
         "auto", description="standardize: (x - mean) / std per feature, from the training set; auto: for features not already of order one"
     )
+    normalize_target: Literal["auto", "none", "standardize"] = Field(
+        "auto", description="a regression's target: standardize trains on (y - mean) / std from the training set and turns every "
+        "prediction back (RMSE in the target's units, costs in standardised ones); auto: for a linear (or leaky_relu) output"
+    )
     validation: Optional[Union[Annotated[float, Field(gt=0, lt=1)], Annotated[str, Field(min_length=1)]]] = Field(
         None, description="a data file, or the fraction of the training set held out (seeded, stratified)"
     )

@@ -19,7 +19,7 @@ import sys
 import time
 import uuid
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -28,7 +28,8 @@ import numpy as np
 from nnctl import checkpoint
 from nnctl.backend import DEVICE_NAMES, DeviceUnavailable, NumpyBackend, make_backend
 from nnctl.config import Spec, dump_spec, load_config, spec_warnings
-from nnctl.data import ARRAY_PREFIX, Dataset, Normalization, arrays_sha256, read_raw, dataset_from_arrays, fit_normalization, load_dataset, split_indices, split_validation
+from nnctl.data import (ARRAY_PREFIX, Dataset, Normalization, TargetScaling, arrays_sha256, read_raw, dataset_from_arrays, fit_normalization,
+                        fit_target_scaling, load_dataset, split_indices, split_validation)
 from nnctl.errors import ConfigError, DataError, DivergedError, Interrupted, RunError
 from nnctl.tables import Preprocessor, is_table, read_table, table_dataset
 from nnctl.firstlayer import choose_first_layer
@@ -75,6 +76,7 @@ class Inputs:
     spec: Spec | None = None  # the spec with the task a table's target chose
     table: Preprocessor | None = None  # a table's fitted column encoding (stored in the run as table.json)
     notes: list = field(default_factory=list)  # what was chosen from the data and why
+    target: TargetScaling = field(default_factory=TargetScaling)  # a regression's targets as training sees them
 
 
 def _table_inputs(spec: Spec, dtype) -> tuple:
@@ -194,7 +196,12 @@ def _checked_inputs(spec: Spec, train: Dataset, test, validation, prep, notes) -
         if data is not None:
             norm.apply(data.X)
             data.preprocessing = {**data.preprocessing, "normalize": norm.method}
-    return Inputs(train, test, validation, norm, spec, prep, notes)
+    # the targets keep their own units in every Dataset; the trainer and the validation cost see them scaled
+    target = fit_target_scaling(spec.data.normalize_target, task, spec.model.layer_activations[-1], train.Y, train.source)
+    if target.active:
+        notes = [*notes, f"target standardised for training ({target.reason.split(': ', 1)[1]}): costs are in standardised "
+                         "units, predictions and RMSE in the target's own (data.normalize_target: none trains on the targets as given)"]
+    return Inputs(train, test, validation, norm, spec, prep, notes, target)
 
 
 def _check_classes(spec: Spec, train: Dataset, test: Dataset | None) -> None:
@@ -259,6 +266,7 @@ class _Run:
     setup_seconds: float = 0.0  # building the Trainer (the dual path's Gram matrix is paid here, once)
     validation: Dataset | None = None
     normalization: Normalization = field(default_factory=Normalization)
+    target: TargetScaling = field(default_factory=TargetScaling)  # a regression's targets: scaled for training, turned back after
     monitor: ValidationMonitor | None = None
     run_id: str | None = None  # reproduce.json's id of the run; its checkpoints carry it too
     sessions: list = field(default_factory=list)  # seconds of each earlier process that led to the checkpoint
@@ -389,9 +397,10 @@ def _load(spec: Spec, run_dir, resume: bool, arrays: dict | None = None) -> _Run
         spec = spec.for_classes(train.k)  # over two classes, a softmax output unless the spec chose one
     layer_dims = spec.layer_dims(train.n_x, train.k)
     resolved = spec.resolved(layer_dims)  # with data.normalize: what auto chose, explicit
-    resolved = resolved.model_copy(update={"data": resolved.data.model_copy(update={"normalize": inputs.normalization.method})})
-    run = _Run(spec, train, test, layer_dims, resolved, resume=resume,
-               validation=inputs.validation, normalization=inputs.normalization, table=inputs.table, notes=inputs.notes)
+    resolved = resolved.model_copy(update={"data": resolved.data.model_copy(
+        update={"normalize": inputs.normalization.method, "normalize_target": inputs.target.method})})
+    run = _Run(spec, train, test, layer_dims, resolved, resume=resume, validation=inputs.validation,
+               normalization=inputs.normalization, target=inputs.target, table=inputs.table, notes=inputs.notes)
     _check_batch_norm(run)
     run.own_dir = run_dir is None  # a sweep's trial gets its directory from the sweep; `latest` stays
     run.run_dir = None if run_dir is None else Path(run_dir)
@@ -462,6 +471,13 @@ def _check_belongs(run: _Run) -> None:
     if not path.exists():
         return
     run.ckpt = ckpt = checkpoint.load(run.run_dir)
+    scaled = (ckpt.meta.get("preprocessing") or {}).get("normalize_target", "none")
+    if scaled != run.target.method:
+        raise RunError(
+            f"{path}: was written for a run whose targets were {'standardised' if scaled == 'standardize' else 'not scaled'} "
+            f"(normalize_target: {str(scaled)[:40]}), but {run.run_dir / RESOLVED} says data.normalize_target: {run.target.method}; "
+            f"put the spec back as it was, or {checkpoint.restart_hint(path)}"
+        )
     t = run.spec.train
     batches = Batches(run.train.m, run.spec.train.batch_size if run.mini_batch else None)
     checkpoint.check(
@@ -555,7 +571,7 @@ def _open_run_dir(run: _Run, config_text, runs_root, command, held: ExitStack) -
         "loss": run.resolved.model.loss,
         "task": run.resolved.model.resolved_task,
         "classes": run.train.classes,
-        "preprocessing": run.train.preprocessing,
+        "preprocessing": {**run.train.preprocessing, **run.target.preprocessing()},
         "dtype": spec.train.dtype,
         "total_iterations": spec.train.epoch_count,
         **batch_norm_meta(run.resolved.model),
@@ -599,7 +615,8 @@ def _initialise(run: _Run):
     t = run.spec.train
     loss = run.resolved.model.loss
     X = run.train.X  # load_data gave X in the training dtype already
-    Y = HEADS[loss].encode(run.train.Y, run.layer_dims[-1], run.dtype)  # labels (1, m), or one-hot (k, m)
+    # labels (1, m), or one-hot (k, m); a regression's targets standardised where data.normalize_target says so
+    Y = run.target.apply(run.train.Y, run.dtype) if run.target.active else HEADS[loss].encode(run.train.Y, run.layer_dims[-1], run.dtype)
     ckpt = run.ckpt
     params = ckpt.params if ckpt is not None else _fresh_params(run)
     optimizer = make_optimizer(t.optimizer, t.learning_rate, **t.hyper())
@@ -613,7 +630,9 @@ def _initialise(run: _Run):
     run.setup_seconds = time.perf_counter() - t0
     batches = Batches(run.train.m, batch_size, t.shuffle, t.seed)
     if run.validation is not None:
-        run.monitor = ValidationMonitor(trainer, run.validation, run.resolved.model.loss, run.activations,
+        # the validation cost in the units the training cost is in: the targets scaled as the trainer's are
+        held = replace(run.validation, Y=run.target.apply(run.validation.Y, np.float64)) if run.target.active else run.validation
+        run.monitor = ValidationMonitor(trainer, held, run.resolved.model.loss, run.activations,
                                         run.resolved.model.resolved_task, early=t.early_stopping, epsilon=run.epsilon,
                                         unit="epoch" if run.mini_batch else "iteration")
     if ckpt is not None:
@@ -630,7 +649,7 @@ def _save_checkpoint(run: _Run, trainer, batches, result, meta, fp) -> None:
     assert run.run_dir is not None  # made by _open_run_dir
     sessions = run.sessions + [round(_session_seconds(run), 6)]
     extra = {"run_id": run.run_id, "settings": checkpoint.settings(run.resolved), "sessions": sessions}
-    checkpoint.save(run.run_dir, trainer, batches, result, meta, fp, run.monitor, run.normalization, extra)
+    checkpoint.save(run.run_dir, trainer, batches, result, meta, fp, run.monitor, run.normalization, extra, target=run.target)
     run.saved, run.saved_sessions = result.position.steps, sessions
 
 
@@ -690,7 +709,7 @@ def _save(run: _Run, trainer: Trainer, batches: Batches, result) -> dict:
     if best is not None and result.status != Status.INTERRUPTED:
         params = best  # early stopping keeps the best parameters it saw
     extra = {"best_iteration": run.monitor.best_steps} if best is not None and run.monitor is not None else {}
-    save_params(run.run_dir / PARAMS, {**params, **run.normalization.arrays()},
+    save_params(run.run_dir / PARAMS, {**params, **run.normalization.arrays(), **run.target.arrays()},
                 {**run.meta, "iterations": result.iterations, "epochs": result.epochs, "first_layer": run.path, **extra})
     rows = [(*c, *s) for c, s in zip(result.costs, result.steps)]
     validation = run.monitor.rows if run.monitor is not None else None
@@ -717,14 +736,15 @@ def _evaluate(run: _Run, params, result) -> dict:
     metrics = {"status": result.status, "started": run.started}
     in_memory = isinstance(run.train.X, np.ndarray)  # a streamed file is not read whole again for these checks
     warnings = model_warnings(params, run.activations, run.train, run.resolved.model.resolved_task, run.spec.train.learning_rate,
-                              run.epsilon) if in_memory else []
+                              run.epsilon, run.target) if in_memory else []
     if warnings:
         metrics["warnings"] = warnings
     if result.status == Status.DIVERGED:
         return metrics
     for label, data in (("train", run.train), ("test", run.test), ("validation", run.validation)):
         if data is not None:
-            for key, value in evaluate_dataset(params, run.activations, data, run.resolved.model.loss, run.epsilon).items():
+            # RMSE in the target's own units: the outputs turned back (run.target), the targets as given
+            for key, value in evaluate_dataset(params, run.activations, data, run.resolved.model.loss, run.epsilon, run.target).items():
                 metrics[f"{label}_{key}"] = value
     if run.pictures and run.train.n_x == 2 and run.resolved.model.resolved_task == "classification" and isinstance(run.train.X, np.ndarray):
         plot_decision_boundary(
@@ -770,6 +790,7 @@ def _report(run: _Run, result, metrics: dict) -> Summary:
             "first_layer_reason": run.path_reason,
             "message": result.message,
             "normalize": run.normalization.describe(),
+            "normalize_target": run.target.describe(),
             "regularization": {"l2": t.l2, "keep_prob": t.keep_prob, "dropout_masks": t.dropout_masks if t.dropout else None},
         }
     )
@@ -960,6 +981,9 @@ def resume_run(path, *, reporter: Reporter | None = None, should_stop=None, list
             raise RunError(f"{run_dir}: the run diverged; resuming would diverge again, so train it again with a smaller learning_rate")
         # `running` with the lock free: the process that wrote it is gone (killed, out of memory, machine down)
         spec = load_config(run_dir / RESOLVED)
+        if "normalize_target" not in spec.data.model_fields_set:
+            # a run begun before data.normalize_target existed trained on its targets as given: it goes on so
+            spec = spec.model_copy(update={"data": spec.data.model_copy(update={"normalize_target": "none"})})
         if device is not None:
             spec = spec.model_copy(update={"train": spec.train.model_copy(update={"device": device})})
         return train_run(spec, run_dir=run_dir, reporter=reporter, should_stop=should_stop, resume=True, listeners=listeners)

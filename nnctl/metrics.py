@@ -12,7 +12,7 @@ import numpy as np
 
 from nnctl import __version__
 from nnctl.atomic import atomic_write
-from nnctl.data import Dataset
+from nnctl.data import Dataset, TargetScaling
 from nnctl.layers import BATCH_NORM_EPSILON
 from nnctl.layout import RESOLVED
 from nnctl.network import LOSSES, predict_proba
@@ -48,12 +48,18 @@ class Summary:
     notes: list | None = None  # what was chosen from the data and why (a table's target, task, encodings)
 
 
-def evaluate_dataset(params: dict, activations: Sequence[str], data: Dataset, loss: str, epsilon: float = BATCH_NORM_EPSILON) -> dict:
-    """The loss's score: accuracy (%) for classification, RMSE for regression (batch norm: inference mode)."""
+def evaluate_dataset(params: dict, activations: Sequence[str], data: Dataset, loss: str, epsilon: float = BATCH_NORM_EPSILON,
+                     target: TargetScaling | None = None) -> dict:
+    """The loss's score: accuracy (%) for classification, RMSE for regression (batch norm: inference mode).
+
+    `target` (nnctl.data.TargetScaling): a regression trained on standardised targets has its
+    outputs turned back first, so the RMSE is in the units of data.Y, the targets as given."""
     if not isinstance(data.X, np.ndarray):  # streamed from its file (nnctl.stream): block by block
         AL = np.concatenate([predict_proba(X, params, activations, epsilon) for _, X in data.X.blocks()], axis=1)
     else:
         AL = predict_proba(data.X, params, activations, epsilon)
+    if target is not None:
+        AL = target.invert(AL)
     return LOSSES[loss].score(AL, data.Y)
 
 
@@ -121,17 +127,20 @@ UNSCALED = 100.0  # inputs larger than this in magnitude were most likely not sc
 
 
 def model_warnings(
-    params: dict, activations: Sequence[str], data: Dataset, task: str, learning_rate: float, epsilon: float = BATCH_NORM_EPSILON
+    params: dict, activations: Sequence[str], data: Dataset, task: str, learning_rate: float, epsilon: float = BATCH_NORM_EPSILON,
+    target: TargetScaling | None = None,
 ) -> list:
     """What is degenerate about a trained model, on its training examples, with the likely cause:
     one constant output for every example (dead ReLUs, saturated units), only ever one class,
-    a regression no better than the mean of its targets. [] for a healthy model."""
+    a regression no better than the mean of its targets. [] for a healthy model. `target`: a
+    regression's target scaling, whose outputs are judged turned back, in the targets' units."""
     assert isinstance(data.X, np.ndarray)  # in memory: a streamed file is not read whole for these checks (experiment._evaluate)
     from nnctl.network import forward
 
     with np.errstate(all="ignore"):
         _, As = forward(data.X, params, activations, epsilon=epsilon)
-        AL = As[-1]
+        net = As[-1]  # what the network computes: one output or not is judged here (a target of 1e6 +- 1 is not constant)
+        AL = net if target is None else target.invert(net)  # in the targets' units: the value said, R²
         if not np.isfinite(AL).all():
             return []
         dead = []
@@ -148,9 +157,9 @@ def model_warnings(
             cause = f"learning_rate={learning_rate:g} is too large: try a smaller one"
         else:
             cause = f"learning_rate={learning_rate:g} too large or too small, or too few iterations"
-        spread = np.ptp(AL, axis=1) if AL.shape[1] > 1 else np.zeros(AL.shape[0])
+        spread = np.ptp(net, axis=1) if net.shape[1] > 1 else np.zeros(net.shape[0])
         out = []
-        if AL.shape[1] > 1 and (spread <= CONSTANT * (1 + np.abs(AL).max(axis=1))).all():
+        if net.shape[1] > 1 and (spread <= CONSTANT * (1 + np.abs(net).max(axis=1))).all():
             value = ", ".join(f"{v:.6g}" for v in AL[:, 0])
             why = f": {'; '.join(dead)}" if dead else ""
             out.append(f"the model gives one output, {value}, for every training example{why}; likely cause: {cause}")

@@ -312,6 +312,13 @@ def _status_notices(facts: RunFacts) -> None:
         facts.notices.append(Notice("warn", f"Stopped early at iteration {it:,} of {total:,}: {msg or 'no reason recorded'}"))
     if facts.metrics.get("resumed_from") is not None:
         facts.notices.append(Notice("info", f"Resumed from iteration {facts.metrics.get('resumed_from')}."))
+    target = facts.metrics.get("normalize_target")
+    if isinstance(target, dict) and target.get("method") == "standardize":
+        stats = [(_num(mu), _num(sd)) for mu, sd in zip(target.get("mean") or [], target.get("std") or [])] \
+            if isinstance(target.get("mean"), list) and isinstance(target.get("std"), list) else []
+        said = "; ".join(f"mean {mu:.6g}, std {sd:.6g}" for mu, sd in stats if mu is not None and sd is not None)
+        facts.notices.append(Notice("info", f"Target standardised for training{f' ({said})' if said else ''}: the costs and the cost "
+                                            "curve are in standardised units; RMSE and predictions in the target's own."))
     for w in facts.warnings:
         facts.notices.append(Notice("warn", f"Warning: {w}"))
     if facts.missing:
@@ -471,11 +478,11 @@ def _decision(facts: RunFacts, run) -> None:
     except NnctlError as exc:
         facts.evaluation_note = (facts.evaluation_note or "") + f" no decision regions: {exc}"
         return
-    from nnctl.inference import normalized
+    from nnctl.inference import normalized, to_targets
 
     head = HEADS[loss_of(run)]
-    # the predicted label of each point (a regression's output read against 0.5, as before)
-    read = head.predict if head.proba is not None else (lambda A: (A[0] > 0.5).astype(int))
+    # the predicted label of each point (a regression's output, in the target's units, read against 0.5, as before)
+    read = head.predict if head.proba is not None else (lambda A: (to_targets(run, A)[0] > 0.5).astype(int))
     facts.decision = (normalized(run, train.X), train.Y, lambda P: read(predict_proba(P, run.params, run.activations, run.epsilon)))
 
 

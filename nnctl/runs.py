@@ -29,7 +29,7 @@ from nnctl.layers import batch_norm_epsilon, layer_arrays, network_arrays
 from nnctl.layout import CHECKPOINT, LATEST, METRICS, PARAMS, RESOLVED, TABLE  # the names live in one place
 
 if TYPE_CHECKING:
-    from nnctl.data import Normalization
+    from nnctl.data import Normalization, TargetScaling
     from nnctl.tables import Preprocessor
 
 
@@ -311,6 +311,7 @@ class Run:
     note: str | None = None  # set when the run is unfinished and its parameters are partial
     normalization: Normalization | None = None  # nnctl.data.Normalization: what evaluate and predict apply to inputs
     table: Preprocessor | None = None  # nnctl.tables.Preprocessor of a run trained on a table (table.json)
+    target: TargetScaling | None = None  # nnctl.data.TargetScaling: how a regression's outputs turn back into the target's units
 
     @property
     def activations(self) -> list:
@@ -399,7 +400,7 @@ def load_run(path) -> Run:
         raise RunError(f"{path}: the run has no {PARAMS} and no {CHECKPOINT} (unfinished or failed run); train it again")
     validate_run_files(source, params, meta)
     return Run(path=path, params=network_arrays(params), meta=meta, metrics=metrics, note=note, normalization=load_normalization(source, meta),
-               table=load_table_encoding(path, meta))
+               table=load_table_encoding(path, meta), target=load_target_scaling(source, meta))
 
 
 def load_table_encoding(path: Path, meta: dict):
@@ -438,6 +439,30 @@ def load_normalization(path, meta: dict):
     if (arrays["normalize/std"] <= 0).any():
         raise RunError(f"{path}: normalize/std: a standard deviation is not positive; the file is damaged, so train the run again")
     return normalization_from_arrays(method, arrays)
+
+
+def load_target_scaling(path, meta: dict):
+    """A regression's target scaling stored in params.h5 or checkpoint.h5 (normalize_target/mean and
+    /std), checked; a run without one (every run before data.normalize_target) has none."""
+    from nnctl.data import TargetScaling, target_scaling_from_arrays
+
+    method = (meta.get("preprocessing") or {}).get("normalize_target", "none")
+    damaged = "the file is damaged, so train the run again"
+    if method not in ("none", "standardize"):
+        raise RunError(f"{path}: preprocessing.normalize_target: expected none or standardize (got {method!r:.40}); {damaged}")
+    if method == "none":
+        return TargetScaling("none")
+    if meta.get("task", "classification") != "regression":
+        raise RunError(f"{path}: preprocessing.normalize_target: standardize, but the model is a {meta.get('task', 'classification')}; {damaged}")
+    arrays, _ = load_params(path, groups=True)
+    n_y = meta["layer_dims"][-1]
+    for key in ("normalize_target/mean", "normalize_target/std"):
+        value = arrays.get(key)
+        if value is None or value.shape != (n_y, 1) or value.dtype.kind != "f" or not np.isfinite(value).all():
+            raise RunError(f"{path}: {key}: expected {n_y} finite number{'s' if n_y > 1 else ''}, shape ({n_y}, 1); {damaged}")
+    if (arrays["normalize_target/std"] <= 0).any():
+        raise RunError(f"{path}: normalize_target/std: a standard deviation is not positive; {damaged}")
+    return target_scaling_from_arrays(method, arrays)
 
 
 def run_status(metrics: dict) -> str:
