@@ -31,6 +31,7 @@ import tempfile
 import threading
 import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, Optional
@@ -639,6 +640,9 @@ def _worker_init(queue, stop):
     global _WORKER_QUEUE, _WORKER_STOP
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _on_sigterm)
+    # the worker was started with both signals blocked (_spawning): a Ctrl-C that reached it while
+    # it started is dropped now, a SIGTERM becomes a stop request (its trial stays pending)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     # The queue carries progress only (results come back through the executor). A worker killed
     # with kill -9 in the middle of a put leaves the queue's write lock held for good; without this,
     # every later worker would hang at exit, flushing progress nobody can take any more.
@@ -647,6 +651,28 @@ def _worker_init(queue, stop):
 
 
 # ---------------------------------------------------------------- executors
+
+
+@contextmanager
+def _spawning():
+    """SIGINT and SIGTERM held off (the kernel keeps them pending) while worker processes start.
+
+    A terminal's Ctrl-C goes to every process of the group. A worker still starting (importing
+    NumPy, before `_worker_init` ignores Ctrl-C) died of it, and its trial was counted failed, "its
+    worker process died", instead of staying pending for --resume. A process inherits the signal
+    mask of the thread that starts it, so a worker started in here begins with both signals blocked
+    and `_worker_init` decides what they mean. The parent's own handler runs once they are unblocked
+    (or at once in another thread of the parent): nothing is lost there either.
+    """
+    import signal
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()  # it unblocks both signals when it starts its own process: not in here
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _lost(payload, why) -> dict:
@@ -702,7 +728,8 @@ def run_local(payloads, jobs, on_event, on_result, should_stop=lambda: False):
             for w in range(len(workers)):
                 if todo and w not in busy:
                     p = todo.pop(0)
-                    running[workers[w].submit(run_trial, p)] = (w, p)
+                    with _spawning():  # the executor starts its worker process in submit
+                        running[workers[w].submit(run_trial, p)] = (w, p)
             done, _ = wait(running, timeout=0.1, return_when=FIRST_COMPLETED)
             events()
             for future in done:

@@ -173,3 +173,56 @@ def test_a_second_resume_of_a_running_sweep_is_refused(tmp_path, long_config):
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=PATIENCE)
     assert proc.returncode == 130
+
+
+# A worker process held in its start-up: the executable that spawns it is this script, which waits
+# for `go` before it becomes the real Python, so a signal can reach the process group exactly while a
+# worker is still starting (as NumPy's import takes a second or two on a loaded machine).
+SLOW_START = """#!{python}
+import os, sys, time
+if "--multiprocessing-fork" in sys.argv:
+    open(os.path.join(os.environ["NNCTL_TEST_DIR"], f"starting.{{os.getpid()}}"), "w").close()
+    while not os.path.exists(os.path.join(os.environ["NNCTL_TEST_DIR"], "go")):
+        time.sleep(0.01)
+os.execv({python!r}, [{python!r}, *sys.argv[1:]])
+"""
+WITH_SLOW_START = """
+import multiprocessing, sys
+multiprocessing.set_executable(sys.argv.pop(1))
+from nnctl.cli import main
+sys.argv = ["nnctl"] + sys.argv[1:]
+main()
+"""
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_while_workers_are_still_starting_leaves_their_trials_pending_for_resume(tmp_path, long_config, sig, code):
+    """Ctrl-C about 2 s into a sweep of 4 trials: the two workers were still importing NumPy, died of the
+    KeyboardInterrupt (a traceback on stderr) and their trials were counted failed, "its worker process
+    died ... OOM killer", instead of pending."""
+    slow = tmp_path / "python-slow-start"
+    slow.write_text(SLOW_START.format(python=sys.executable))
+    slow.chmod(0o755)
+    env = {**os.environ, "NNCTL_TEST_DIR": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-c", WITH_SLOW_START, slow, "sweep", long_config, "--grid", "train.seed=3,4,5,6",
+                             "--jobs", "2", "--runs-dir", tmp_path / "runs", "-q"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    try:
+        deadline = time.time() + PATIENCE
+        while len(list(tmp_path.glob("starting.*"))) < 2:  # both workers are starting, neither has reached Python
+            assert proc.poll() is None and time.time() < deadline, proc.communicate()
+            time.sleep(0.02)
+        os.killpg(proc.pid, sig)  # the parent, its workers, and the processes they start from
+    finally:
+        (tmp_path / "go").touch()
+    out, err = proc.communicate(timeout=PATIENCE)
+    sweep_dir = next((tmp_path / "runs").glob("sweep-*"))
+    assert proc.returncode == code, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err and "died" not in err, err
+    assert err.splitlines()[-1].startswith(f"Interrupted: {sig.name}: sweep interrupted: 0 of 4 trials finished"), err
+    statuses = summary(sweep_dir)
+    assert set(statuses.values()) <= {"pending", "interrupted"}, statuses  # never failed: nothing went wrong
+    resumed = subprocess.run([sys.executable, "-m", "nnctl", "sweep", "--resume", str(sweep_dir), "--jobs", "2", "-q"],
+                             capture_output=True, text=True, timeout=PATIENCE)
+    assert resumed.returncode == 0, resumed.stderr
+    assert summary(sweep_dir) == {f"0{i}-seed={i + 2}": "completed" for i in range(1, 5)}
