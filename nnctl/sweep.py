@@ -595,6 +595,7 @@ def run_trial(payload: dict) -> dict:
     reporter = _QueueReporter(_WORKER_QUEUE, payload["index"]) if _WORKER_QUEUE is not None else None
     with threadpool_limits(payload.get("blas_threads")), tempfile.TemporaryDirectory(prefix="nnctl-trial-") as tmp:
         run_dir = Path(tmp) / payload["name"]
+        result["run_dir"] = str(run_dir)  # messages name it; the sweep puts the trial's real folder in its place
         try:
             spec = trial_spec(payload["text"], payload["config_path"], payload["overrides"])
             _check_worker_data(spec, payload.get("data_files", {}))
@@ -900,6 +901,11 @@ def _store_trial(sweep_dir: Path, trial: Trial, result: dict) -> None:
     plain file names are written.
     """
     target = trial_dir(sweep_dir, trial.name)
+    # a message written where the trial trained names its temporary folder, gone once the trial
+    # returned ("Run kept at /tmp/nnctl-trial-.../02-x"): it names the trial's own folder instead
+    where = result.get("run_dir")
+    moved = (lambda text: text.replace(where, str(target)) if isinstance(text, str) else text) if isinstance(where, str) and where else (lambda text: text)
+    result["message"] = moved(result.get("message"))
     tmp = sweep_dir / f".{trial.name}.tmp"
     if tmp.is_symlink() or tmp.is_file():
         tmp.unlink()
@@ -909,8 +915,9 @@ def _store_trial(sweep_dir: Path, trial: Trial, result: dict) -> None:
         if SAFE_NAME.fullmatch(name) and isinstance(data, bytes):
             (tmp / name).write_bytes(data)
     metrics = _json_or_empty(result["files"].get(METRICS))
-    if result["status"] != "completed" or metrics.get("status") != result["status"]:
-        metrics.update(status=result["status"], message=result["message"])
+    said = metrics.get("message")
+    if result["status"] != "completed" or metrics.get("status") != result["status"] or moved(said) != said:
+        metrics.update(status=result["status"], message=result["message"] if result["status"] != "completed" else moved(said))
         write_json(tmp / METRICS, metrics)
     if target.exists():
         shutil.rmtree(target)
