@@ -1052,6 +1052,80 @@ def check_resume(plan: SweepPlan, sweep_dir: Path) -> None:
             trial_spec(plan.text, plan.config_path, t.overrides)
         except ConfigError as exc:
             raise RunError(f"{sweep_dir / PLAN}: trial {t.name}: {exc}") from None
+    check_trials_as_planned(plan, sweep_dir / PLAN)
+
+
+def _point_overrides(dimension: str, value, width) -> list:
+    """The overrides `plan_sweep` makes of one grid dimension's value: [[...], ...], each form it can take."""
+    if dimension == "hidden_layers":
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_HIDDEN_LAYERS:
+            return []
+        return [["model.layers=null", f"model.hidden={[width if width is not None else 1] * value}"]]
+    forms = [[f"{dimension}={json.dumps(value)}"]]  # --grid
+    if dimension == "model.hidden":
+        forms.append(["model.layers=null", f"model.hidden={value}"])  # the spec's sweep.hidden stacks
+    return forms
+
+
+def _width(trial: Trial):
+    """The width of a --hidden-layers trial's layers, as its overrides give it (None: no hidden layer)."""
+    for o in trial.overrides:
+        if (m := re.fullmatch(r"model\.hidden=\[([0-9]{1,9})(?:, [0-9]{1,9})*\]", o)):
+            return int(m.group(1))
+    return None
+
+
+def _shown_list(items) -> str:
+    text = " ".join(items)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def check_trials_as_planned(plan: SweepPlan, where) -> None:
+    """Each trial's overrides and name must be the ones its values give, as `plan_sweep` made them.
+
+    A trial's folder is named after its values; sweep.json keeps the overrides it trains with. An
+    edited override (train.seed=9 in the trial named 02-seed=4) would train another trial under the
+    old name, beside finished trials of the old plan, and the summary would show the old value: a
+    wrong answer with exit 0. Refused naming the trial.
+    """
+    drawn_keys = list(plan.search["regions"][0]) if plan.search else []
+    grid_dims = [d for d in plan.dimensions if d not in drawn_keys]
+    widths = {}
+    fix = "sweep.json was edited, and resuming would train another trial under this name; restore sweep.json or start a new sweep"
+    for t in plan.trials:
+        width = _width(t) if "hidden_layers" in grid_dims else None
+        if width is not None:
+            widths.setdefault(width, t.name)
+        base = list(plan.base_overrides)
+        forms = [[]]
+        for d in grid_dims:
+            forms = [f + o for f in forms for o in _point_overrides(d, t.values[d], width)]
+        if plan.search:
+            values = {d: t.values[d] for d in grid_dims}
+            points = [p for p in plan.search["grid"] if p["values"] == values]
+            if not points or not any(points[0]["overrides"] == f for f in forms):
+                raise RunError(f"{where}: trial {t.name}: its grid values {json.dumps(values)[:120]} are not a point of search.grid as planned; {fix}")
+            forms = [points[0]["overrides"]]
+        drawn = [f"{k}={_yaml_number(t.values[k])}" for k in drawn_keys]
+        expected = [base + f + drawn for f in forms]
+        if t.overrides not in expected:
+            want = expected[0] if expected else []
+            said = [o for o in t.overrides if o not in want] or t.overrides
+            given = [o for o in want if o not in t.overrides] or want
+            raise RunError(
+                f"{where}: trial {t.name}: overrides {_shown_list(said)}, but its values {json.dumps(t.values)[:120]} give "
+                f"{_shown_list(given) or 'none'}; {fix}"
+            )
+        point = {"overrides": [], "values": {d: t.values[d] for d in grid_dims}}
+        name = _make_trial(plan, t.index, point, {k: t.values[k] for k in drawn_keys}, t.round).name
+        if t.name != name:
+            raise RunError(f"{where}: trial {t.name}: its number and values {json.dumps(t.values)[:120]} give the name {name}; {fix}")
+    if len(widths) > 1:
+        (first, _), (other, name) = list(widths.items())[:2]
+        raise RunError(
+            f"{where}: trial {name}: hidden layers of width {other}, but trial {widths[first]} has width {first} "
+            f"(--hidden-layers sweeps one --width); {fix}"
+        )
 
 
 SCORE_KEYS = ("validation_accuracy", "validation_rmse", "validation_cost", "epochs", "iterations")

@@ -580,6 +580,10 @@ CASES = [
          "Error: {tmp}/s/sweep.json: the plan must be a JSON object (got a list); the plan is damaged, start a new sweep"),
     Case("sweep.json whose trial no longer validates", {"s": sweep_dir(_set_trial("overrides", ["train.iterations=0"]))}, ["sweep", "--resume", "{tmp}/s"],
          "Error: {tmp}/s/sweep.json: trial 01-seed=1: {tmp}/good.yaml (with --set train.iterations=0): train.iterations: must be greater than or equal to 1 (got 0)"),
+    Case("sweep.json trial whose override was edited (another trial under the old name)", {"s": sweep_dir(_set_trial("overrides", ["train.seed=7"]))},
+         ["sweep", "--resume", "{tmp}/s"],
+         "Error: {tmp}/s/sweep.json: trial 01-seed=1: overrides train.seed=7, but its values {\"train.seed\": 1} give train.seed=1; "
+         "sweep.json was edited, and resuming would train another trial under this name; restore sweep.json or start a new sweep"),
     Case("sweep.json override holding a terminal escape", {"s": sweep_dir(_set_trial("overrides", ["train.seed=[bold]x\x1b[2J"]))},
          ["sweep", "--resume", "{tmp}/s"],
          "Error: {tmp}/s/sweep.json: trial 01-seed=1: --set train.seed=[bold]x\\x1b[2J: line 1, character 8: not valid YAML: "
