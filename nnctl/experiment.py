@@ -14,11 +14,10 @@ from __future__ import annotations
 import errno
 import os
 import platform
-import signal
 import sys
 import time
 import uuid
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -42,7 +41,7 @@ from nnctl.validation import ValidationMonitor
 from nnctl.plots import plot_costs, plot_decision_boundary
 from nnctl.resources import _size, available_memory, blas_info, choose_blas_threads, memory_estimate, preflight  # noqa: F401 (re-exported)
 from nnctl.runlock import run_lock
-from nnctl.stopping import worsened
+from nnctl.stopping import signals_held, worsened
 from nnctl.runs import _kind, _sweep_instead, is_sweep_dir, atomic_write, create_run_dir, read_json, resolve_run_path, save_params, update_latest, write_json
 from nnctl.training import Batches, CheckpointEvery, Position, Reporter, StopAtEpoch, StopWhen, Trainer, gradient_descent
 
@@ -812,14 +811,7 @@ def _report(run: _Run, result, metrics: dict) -> Summary:
     return summary
 
 
-@contextmanager
-def _signals_held():
-    """Ctrl-C and SIGTERM wait (the kernel keeps them pending) until the block is done."""
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+_signals_held = signals_held  # Ctrl-C and SIGTERM wait until the block is done (nnctl.stopping)
 
 
 def _stopped(run: _Run, exc: BaseException, should_stop) -> Exception:

@@ -1182,33 +1182,61 @@ def summary_record(plan: SweepPlan, rows: list, seconds: float | None = None) ->
     return record
 
 
-def write_summary(sweep_dir: Path, plan: SweepPlan, seconds: float | None = None) -> list:
+SUMMARY_FILES = ("summary.csv", "summary.json", "costs.png", "accuracy.png")
+
+
+def write_summary(sweep_dir: Path, plan: SweepPlan, seconds: float | None = None, rows: list | None = None) -> list:
+    """summary.csv, summary.json, costs.png and accuracy.png, whole or not at all.
+
+    Each file is made under a hidden name first (the pictures take a second or two), then all are
+    put in place together with Ctrl-C and SIGTERM held off. A stop while they are made (a second
+    Ctrl-C) leaves no summary, neither half of a new one nor an old one that no longer describes the
+    trials: `nnctl sweep --resume` writes it.
+    """
     import csv
     import io
 
     from nnctl.plots import plot_costs, plot_sweep_accuracy
     from nnctl.runs import read_costs_csv
+    from nnctl.stopping import signals_held
 
-    rows = summary_rows(sweep_dir, plan)
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), extrasaction="ignore")
-    writer.writeheader()
-    for r in rows:
-        writer.writerow({k: json.dumps(v) if isinstance(v, list) else v for k, v in r.items()})
-    atomic_write(sweep_dir / "summary.csv", buf.getvalue())
-    write_json(sweep_dir / "summary.json", summary_record(plan, rows, seconds))
-    curves = {}
-    for t in plan.trials:
-        costs = trial_dir(sweep_dir, t.name) / "costs.csv"
-        if costs.is_file() and not costs.is_symlink():
-            try:
-                curves[t.name] = read_costs_csv(costs)
-            except (OSError, ValueError):
-                pass  # a damaged curve is left out of the picture; the trial's status says the rest
-    if curves:
-        plot_costs(sweep_dir / "costs.png", curves, f"{plan.name}: every trial")
-    if any(r["status"] == "completed" and r["train_accuracy"] is not None for r in rows):
-        plot_sweep_accuracy(sweep_dir / "accuracy.png", plan, rows)
+    rows = rows if rows is not None else summary_rows(sweep_dir, plan)
+    staged = {name: sweep_dir / f".{name}.staged" for name in SUMMARY_FILES}
+    made = []
+    try:
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]), extrasaction="ignore")
+        writer.writeheader()
+        for r in rows:
+            writer.writerow({k: json.dumps(v) if isinstance(v, list) else v for k, v in r.items()})
+        made.append(atomic_write(staged["summary.csv"], buf.getvalue()))
+        made.append(write_json(staged["summary.json"], summary_record(plan, rows, seconds)))
+        curves = {}
+        for t in plan.trials:
+            costs = trial_dir(sweep_dir, t.name) / "costs.csv"
+            if costs.is_file() and not costs.is_symlink():
+                try:
+                    curves[t.name] = read_costs_csv(costs)
+                except (OSError, ValueError):
+                    pass  # a damaged curve is left out of the picture; the trial's status says the rest
+        if curves:
+            made.append(plot_costs(staged["costs.png"], curves, f"{plan.name}: every trial"))
+        if any(r["status"] == "completed" and r["train_accuracy"] is not None for r in rows):
+            made.append(plot_sweep_accuracy(staged["accuracy.png"], plan, rows))
+        with signals_held():
+            for name, path in staged.items():
+                if path in made:
+                    os.replace(path, sweep_dir / name)
+                else:
+                    (sweep_dir / name).unlink(missing_ok=True)  # an older picture would not match this summary
+    except BaseException as exc:
+        with signals_held():
+            for path in staged.values():
+                path.unlink(missing_ok=True)
+            if isinstance(exc, KeyboardInterrupt):
+                for name in SUMMARY_FILES:
+                    (sweep_dir / name).unlink(missing_ok=True)
+        raise
     return rows
 
 
@@ -1371,7 +1399,16 @@ def _run_trials(plan, sweep_dir, jobs, client, local_cluster, on_event, on_resul
         _hash_data(plan, _draw_round(plan, number))
 
     study.optimize(plan, _Store(plan, sweep_dir), run, draw_round)
-    return sweep_dir, write_summary(sweep_dir, plan, spent[0]), spent[0]
+    try:
+        rows = write_summary(sweep_dir, plan, spent[0])
+    except KeyboardInterrupt:  # the second stop request, while the summary was being written
+        exc = Interrupted(
+            f"stopped while writing the summary: every trial has run and is kept in {sweep_dir}; the summary was not written: "
+            f"nnctl sweep --resume {sweep_dir} writes it"
+        )
+        exc.rows, exc.sweep_dir = summary_rows(sweep_dir, plan), sweep_dir
+        raise exc from None
+    return sweep_dir, rows, spent[0]
 
 
 def _execute(plan, sweep_dir, trials, stop_at, jobs, client, local_cluster, on_event, on_result, command, should_stop) -> float:
@@ -1406,14 +1443,19 @@ def _execute(plan, sweep_dir, trials, stop_at, jobs, client, local_cluster, on_e
         at_once = True
     seconds = time.perf_counter() - t0
     if at_once or should_stop():
-        rows = write_summary(sweep_dir, plan)
+        rows = summary_rows(sweep_dir, plan)
+        try:
+            write_summary(sweep_dir, plan, rows=rows)
+            unwritten = ""
+        except KeyboardInterrupt:  # a second stop request while the summary was being written
+            unwritten = "; the summary was not written (the resume writes it)"
         count = {s: sum(r["status"] == s for r in rows) for s in ("completed", "diverged", "failed", "interrupted")}
         kept = f"{count['completed'] + count['diverged']} of {len(rows)} trials finished"
         if count["interrupted"]:
             kept += f", {count['interrupted']} interrupted with their checkpoints"
         if at_once:
             kept += " (stopped at once: trials still running were lost and start again)"
-        exc = Interrupted(f"sweep interrupted: {kept}; kept in {sweep_dir}; resume with: nnctl sweep --resume {sweep_dir}")
+        exc = Interrupted(f"sweep interrupted: {kept}; kept in {sweep_dir}{unwritten}; resume with: nnctl sweep --resume {sweep_dir}")
         exc.rows, exc.sweep_dir = rows, sweep_dir
         raise exc
     return seconds

@@ -201,3 +201,40 @@ def test_kill_9_then_resume_runs_latest_resumes_the_killed_run(workdir, referenc
     assert_same_params(run, reference["dual"])
     assert (runs / "latest").resolve() == run.resolve()
     assert json.loads((older / "metrics.json").read_text())["iterations"] == 50  # the older run untouched
+
+
+HELD_IN_REPORT = """
+import os, sys, time
+from pathlib import Path
+from nnctl import report
+from nnctl.cli import main
+real = report.write_report
+def held(*args, **kwargs):
+    Path(os.environ["NNCTL_TEST_DIR"], "in-report").touch()
+    while not Path(os.environ["NNCTL_TEST_DIR"], "go").exists():
+        time.sleep(0.01)
+    return real(*args, **kwargs)
+report.write_report = held
+sys.argv = ["nnctl"] + sys.argv[1:]
+main()
+"""
+
+
+def test_sigterm_while_the_report_is_written_ends_with_a_message(tmp_path, tiny_config):
+    """After training, outside the signal handler, SIGTERM killed `nnctl train` without a word."""
+    env = {**os.environ, "NNCTL_TEST_DIR": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-c", HELD_IN_REPORT, "train", tiny_config, "-q", "--runs-dir", tmp_path / "runs"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.time() + 600
+        while not (tmp_path / "in-report").exists():
+            assert proc.poll() is None and time.time() < deadline, proc.communicate()
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+    finally:
+        (tmp_path / "go").touch()
+    out, err = proc.communicate(timeout=600)
+    run = next(p for p in (tmp_path / "runs").iterdir() if p.is_dir() and not p.is_symlink())
+    assert proc.returncode == 143, err
+    assert err.splitlines()[-1] == f"Interrupted: SIGTERM after training: the run is kept in {run} (status: completed)"
+    assert json.loads((run / "metrics.json").read_text())["status"] == "completed" and "Traceback" not in err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -226,3 +227,69 @@ def test_a_signal_while_workers_are_still_starting_leaves_their_trials_pending_f
                              capture_output=True, text=True, timeout=PATIENCE)
     assert resumed.returncode == 0, resumed.stderr
     assert summary(sweep_dir) == {f"0{i}-seed={i + 2}": "completed" for i in range(1, 5)}
+
+
+# The sweep held in the middle of writing its summary (its accuracy picture waits for `go`), so a
+# signal arrives exactly then.
+HELD_IN_SUMMARY = """
+import os, sys, time
+from pathlib import Path
+from nnctl import plots
+from nnctl.cli import main
+real = plots.plot_sweep_accuracy
+def held(*args, **kwargs):
+    Path(os.environ["NNCTL_TEST_DIR"], "in-summary").touch()
+    while not Path(os.environ["NNCTL_TEST_DIR"], "go").exists():
+        time.sleep(0.01)
+    return real(*args, **kwargs)
+plots.plot_sweep_accuracy = held
+sys.argv = ["nnctl"] + sys.argv[1:]
+main()
+"""
+SUMMARY = ("summary.csv", "summary.json", "costs.png", "accuracy.png")
+
+
+def _held_in_summary(tmp_path, tiny_config, signals):
+    env = {**os.environ, "NNCTL_TEST_DIR": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-c", HELD_IN_SUMMARY, "sweep", tiny_config, "--grid", "train.seed=3,4", "--jobs", "1",
+                             "--runs-dir", tmp_path / "runs", "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.time() + PATIENCE
+        while not (tmp_path / "in-summary").exists():
+            assert proc.poll() is None and time.time() < deadline, proc.communicate()
+            time.sleep(0.02)
+        for sig in signals:
+            proc.send_signal(sig)
+    finally:
+        (tmp_path / "go").touch()
+    out, err = proc.communicate(timeout=PATIENCE)
+    return proc, out, err, next((tmp_path / "runs").glob("sweep-*"))
+
+
+def test_sigterm_while_the_summary_is_written_finishes_it_and_says_so(tmp_path, tiny_config):
+    """SIGTERM while the summary was written was ignored (exit 0), and one while the table or report was
+    written (outside the signal handler) killed the sweep without a word."""
+    proc, out, err, sweep_dir = _held_in_summary(tmp_path, tiny_config, [signal.SIGTERM])
+    assert proc.returncode == 143, err
+    assert err.splitlines()[-1] == (
+        f"Interrupted: SIGTERM: every trial has run; the trials and the summary are kept in {sweep_dir}; "
+        f"the report was not written: nnctl report {sweep_dir}"
+    )
+    assert "Traceback" not in err
+    assert summary(sweep_dir) == {"01-seed=3": "completed", "02-seed=4": "completed"}  # whole: every file of it
+    assert all((sweep_dir / name).is_file() for name in SUMMARY) and not (sweep_dir / "report.html").exists()
+    assert not list(sweep_dir.glob(".*.staged"))
+
+
+def test_a_second_signal_while_the_summary_is_written_leaves_none_and_resume_writes_it(tmp_path, tiny_config):
+    proc, out, err, sweep_dir = _held_in_summary(tmp_path, tiny_config, [signal.SIGTERM, signal.SIGINT])
+    assert proc.returncode in (130, 143), err  # the first of the two the process took names the exit
+    assert re.fullmatch(
+        rf"Interrupted: SIG(TERM|INT): stopped while writing the summary: every trial has run and is kept in {re.escape(str(sweep_dir))}; "
+        rf"the summary was not written: nnctl sweep --resume {re.escape(str(sweep_dir))} writes it", err.splitlines()[-1]), err
+    assert "Traceback" not in err
+    assert not any((sweep_dir / name).exists() for name in SUMMARY) and not list(sweep_dir.glob(".*.staged"))  # absent, not half
+    resumed = subprocess.run([sys.executable, "-m", "nnctl", "sweep", "--resume", str(sweep_dir), "-q", "--no-report"],
+                             capture_output=True, text=True, timeout=PATIENCE)
+    assert resumed.returncode == 0, resumed.stderr
+    assert summary(sweep_dir) == {"01-seed=3": "completed", "02-seed=4": "completed"}
