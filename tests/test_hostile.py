@@ -352,6 +352,27 @@ def test_resume_refuses_an_incomplete_or_inconsistent_checkpoint(stopped_run, ed
     assert "delete" in result.stderr and (stopped_run / "checkpoint.h5").exists() and before  # nothing removed
 
 
+@pytest.mark.parametrize("key, change", [
+    ("W2", lambda w: np.full_like(w, 1e300)),  # finite: the resumed run trained on to "completed", 50%, every unit dead
+    ("optimizer/v.W1", lambda v: np.full_like(v, 1e300)),
+    ("optimizer/s.W2", lambda s: np.full_like(s, 1e300)),  # positive and finite: froze W2 for the rest of the run
+    ("W1", lambda w: w * (1 + 1e-9)),  # any change, however small: the resume is no longer the run's
+    ("loop/order", lambda o: o[::-1]),  # still a permutation
+])
+def test_resume_refuses_values_training_did_not_save(stopped_run, key, change):
+    """A tampered checkpoint with finite but absurd values resumed and ended "completed" with garbage."""
+    before = json.loads((stopped_run / "metrics.json").read_text())
+    _edit(stopped_run, arrays={key: change})
+    result = invoke("train", "--resume", stopped_run, "-q")
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert result.stderr == (
+        f"Error: {stopped_run}/checkpoint.h5: {key} holds other values than training saved (their SHA-256 differs from the one recorded "
+        f"beside them): the file was edited or damaged; delete {stopped_run}/checkpoint.h5 to restart the run from the beginning "
+        f"(nnctl train --resume {stopped_run} then starts over, same spec and data)\n"
+    )
+    assert json.loads((stopped_run / "metrics.json").read_text()) == before  # nothing trained, nothing written
+
+
 def test_json_nested_past_the_decoders_depth_is_a_damaged_file(tiny_config, tmp_path):
     """'[' * 100000 in metrics.json: the listing skips that run and shows the others; evaluate says one line."""
     runs = tmp_path / "runs"
