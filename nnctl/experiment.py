@@ -730,7 +730,9 @@ def _evaluate(run: _Run, params, result) -> dict:
 def _report(run: _Run, result, metrics: dict) -> Summary:
     t, setup_seconds = run.spec.train, run.setup_seconds
     start = run.resumed_from
-    final_cost = result.costs[-1][1] if result.costs else None
+    final_cost = result.costs[-1][1] if result.costs else None  # the last recorded cost: every record_every epochs and the last
+    final_epoch = int(result.costs[-1][0]) if result.costs else None  # ... recorded in this epoch
+    final_at = int(result.steps[-1][0]) if result.steps else None  # ... with this many iterations done (before the epoch's batches)
     if result.status == Status.INTERRUPTED and run.saved_sessions:
         sessions = run.saved_sessions  # what its checkpoint holds: a resume adds to exactly this
     else:
@@ -741,6 +743,8 @@ def _report(run: _Run, result, metrics: dict) -> Summary:
     metrics.update(
         {
             "final_cost": final_cost,
+            "final_cost_iteration": final_at,
+            "final_cost_epoch": final_epoch,
             "iterations": result.iterations,
             "total_iterations": t.epoch_count * batches_per_epoch,
             "epochs": result.epochs,
@@ -790,6 +794,8 @@ def _report(run: _Run, result, metrics: dict) -> Summary:
         task=run.resolved.model.resolved_task,
         iterations=result.iterations,
         final_cost=final_cost,
+        final_cost_iteration=final_at,
+        final_cost_epoch=final_epoch,
         seconds=seconds,
         iterations_per_second=its_per_s,
         first_layer=run.path,
