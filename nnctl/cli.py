@@ -443,12 +443,20 @@ def evaluate(
     trained = load_run(find_run(run))
     if trained.note:
         display.say(f"Note: {trained.note}", err=True)
-    result, dataset = evaluate_run(trained, str(data) if data else None)
     try:
-        saved = save_evaluation(trained, result, dataset, source_given=data is not None)
-    except NnctlError:
-        display.evaluation(result, trained.path.name)  # the scores, then the one line saying they were not saved
-        raise
+        result, dataset = evaluate_run(trained, str(data) if data else None)
+        try:
+            saved = save_evaluation(trained, result, dataset, source_given=data is not None)
+        except NnctlError:
+            display.evaluation(result, trained.path.name)  # the scores, then the one line saying they were not saved
+            raise
+    except MemoryError:
+        from nnctl.memory import available_memory, format_bytes
+
+        raise NnctlError(
+            f"{data or 'the test data'}: out of memory while evaluating {trained.path} ({format_bytes(available_memory())} "
+            "available to this process; evaluate holds a chunk of examples and a few numbers per example); free some memory"
+        ) from None
     display.evaluation(saved, trained.path.name)
 
 
