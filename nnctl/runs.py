@@ -56,7 +56,12 @@ def create_run_dir(root, name: str, now: datetime | None = None, prefix: str = "
 
 
 def write_json(path, obj) -> Path:
-    return atomic_write(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+    """`obj` as indented JSON, written atomically a piece at a time: the text of a large object (an
+    evaluation's outputs of every example) is never held whole in memory."""
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(obj, fh, indent=2, sort_keys=False)
+        fh.write("\n")
+    return Path(path)
 
 
 def readable_file(path) -> Path:
