@@ -42,7 +42,7 @@ from nnctl.validation import ValidationMonitor
 from nnctl.plots import plot_costs, plot_decision_boundary
 from nnctl.resources import _size, available_memory, blas_info, choose_blas_threads, memory_estimate, preflight  # noqa: F401 (re-exported)
 from nnctl.runlock import run_lock
-from nnctl.stopping import worsened
+from nnctl.stopping import blown_up, worsened
 from nnctl.runs import _kind, _sweep_instead, is_sweep_dir, atomic_write, create_run_dir, read_json, resolve_run_path, save_params, update_latest, write_json
 from nnctl.training import Batches, CheckpointEvery, Position, Reporter, StopAtEpoch, StopWhen, Trainer, gradient_descent
 
@@ -338,14 +338,19 @@ def train_run(
         run.backend = _backend(spec)
         _choose_first_layer(run)
         _preflight(run, runs_root)
+        if hasattr(should_stop, "gently"):  # a StopRequest: from the run folder on, a first signal lets every file be written
+            should_stop.gently()
         try:
-            _open_run_dir(run, config_text, runs_root, command, held)
+            with _signals_held():  # the run folder whole, with metrics.json; a signal meanwhile is seen just after
+                _open_run_dir(run, config_text, runs_root, command, held)
         except OSError as exc:  # a read-only file system, a full disk: before any training, nothing is lost
             raise RunError(
                 f"{run.run_dir}: cannot write the run's files there ({exc.strerror or exc}); "
                 + ("resuming writes into the run folder: make it writable, or copy the run (cp -r) somewhere writable and resume the copy"
                    if resume else "choose another --runs-dir")
             ) from None
+        except KeyboardInterrupt as exc:  # a second signal, held until metrics.json said `running`
+            raise _stopped(run, exc, should_stop) from None
         try:
             trainer, batches = _initialise(run)
             try:
@@ -657,7 +662,7 @@ def _train(run: _Run, trainer: Trainer, batches: Batches, reporter, should_stop,
     )
     if result.status == Status.INTERRUPTED:
         save(result)
-    elif result.status == Status.COMPLETED and (why := worsened(result.costs)):
+    elif result.status == Status.COMPLETED and (why := worsened(result.costs) or blown_up(trainer.largest_parameter(), trainer.dtype)):
         result.status = Status.DIVERGED  # finite but worse than where it started: as wrong as a NaN
         rate = f"learning_rate={t.learning_rate:g}" + (f" ({t.optimizer})" if t.optimizer != "gd" else "")
         result.message = f"training diverged: {why}, with {rate}; try a smaller learning_rate"

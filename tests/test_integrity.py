@@ -272,6 +272,55 @@ def test_worsened_compares_smoothed_windows():
     assert worsened(list(zip(epochs, climb))).startswith(f"the cost fell to {min(climb):.6f}, then rose to ")
 
 
+def test_worsened_compares_the_two_costs_of_a_short_run():
+    """A run of iterations <= record_every records two costs, its first and its last: compared too."""
+    assert worsened([(0, 0.693048), (499, 226.488168)]) == "the cost rose from 0.693048 at the start to 226.488168 at the end"
+    assert worsened([(0, 0.693048), (499, 0.70)]) is None  # within RISE
+    assert worsened([(0, 0.693048), (499, 0.25)]) is None
+    assert worsened([(0, 0.693048)]) is None
+
+
+def test_blown_up_parameters_are_past_the_square_root_of_the_largest_float():
+    from nnctl.stopping import blown_up
+
+    assert blown_up(4.49e297, np.float64).startswith("the parameters grew to 4.49e+297 in magnitude, past 1.34e+154 (the square root of float64's")
+    assert blown_up(2e19, np.float32).startswith("the parameters grew to 2e+19 in magnitude, past 1.84e+19 (the square root of float32's")
+    assert blown_up(float("nan"), np.float64) == blown_up(float("inf"), np.float64) == "the parameters are no longer finite after the last update"
+    assert blown_up(1e150, np.float64) is None and blown_up(1e18, np.float32) is None
+
+
+PLANAR_SPEC = ("name: flower\ndata: {train: 'builtin:planar'}\nmodel: {hidden: [4], hidden_activation: tanh, output_activation: sigmoid, "
+               "init: normal, init_scale: 0.01, init_rng: legacy}\ntrain: {learning_rate: 1.2, iterations: 500, seed: 2, record_every: 1000}\n")
+
+
+@pytest.mark.parametrize("settings, said", [
+    # record_every 1000 > iterations: two costs recorded, too few for the windows it took before
+    (["train.learning_rate=1000"], r"the cost rose from 0\.693048 at the start to \d+\.\d{6} at the end, with learning_rate=1000"),
+    # one iteration: one cost; the parameters say it
+    (["train.learning_rate=1e300", "train.iterations=1"], r"the parameters grew to 4\.\d+e\+297 in magnitude, past 1\.34e\+154 .*, with learning_rate=1e\+300"),
+    (["train.learning_rate=1e300", "train.iterations=50"], r"the cost rose from 0\.693048 at the start to 1\.\d+e\+299 at the end, with learning_rate=1e\+300"),
+])
+def test_a_short_run_that_blew_up_is_diverged_whatever_record_every(tmp_path, settings, said):
+    """lr 1000 for 500 iterations ended at cost 226 (51% accuracy) and lr 1e300 with parameters of 1e299, both `completed`, exit 0."""
+    (tmp_path / "flower.yaml").write_text(PLANAR_SPEC)
+    runs = tmp_path / "runs"
+    result = nnctl("train", tmp_path / "flower.yaml", "-q", "--no-report", "--runs-dir", runs, *[a for x in settings for a in ("--set", x)])
+    assert result.returncode == 3 and "Traceback" not in result.stderr, result.stderr
+    assert re.fullmatch(rf"Error: training diverged: {said}; try a smaller learning_rate\. Run kept at .* \(status: diverged\)\n", result.stderr), result.stderr
+    assert json.loads((runs / "latest" / "metrics.json").read_text())["status"] == "diverged"
+
+
+@pytest.mark.parametrize("settings", [
+    ["train.iterations=1"], ["train.iterations=2"], ["train.iterations=500"],
+    ["train.iterations=null", "train.epochs=2", "train.batch_size=64", "train.optimizer=adam", "train.learning_rate=0.01"],
+])
+def test_a_short_legitimate_run_is_completed(tmp_path, settings):
+    (tmp_path / "flower.yaml").write_text(PLANAR_SPEC)
+    result = nnctl("train", tmp_path / "flower.yaml", "-q", "--no-report", "--runs-dir", tmp_path / "runs", *[a for x in settings for a in ("--set", x)])
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "runs" / "latest" / "metrics.json").read_text())["status"] == "completed"
+
+
 DEEP_SPEC = "name: deep\ndata: {train: 'builtin:planar'}\nmodel: {hidden: [20, 7, 5], hidden_activation: relu, init: he}\n" \
             "train: {learning_rate: 30, iterations: 300, record_every: 10}\n"
 
