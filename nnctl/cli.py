@@ -625,6 +625,7 @@ def lr_find(
     """
     from nnctl.config import load_config
     from nnctl.lrfind import SUGGESTION, range_test, write_range_test
+    from nnctl.lrfind import warnings as lr_warnings
 
     spec = load_config(config, overrides)
     test = range_test(spec, low, high, steps)
@@ -638,11 +639,8 @@ def lr_find(
         f"{len(test.rates)} of {steps} steps ({test.stopped})",
         markup=False, highlight=False,
     )
-    if test.minimum <= test.rates[0]:
-        display.say(
-            f"Warning: the smoothed cost was lowest at the first rate tried ({test.rates[0]:.3g}), so the suggestion lies "
-            "below the range tested and says little; run again with a smaller --low", err=True,
-        )
+    for warning in lr_warnings(test):
+        display.say(f"Warning: {warning}", err=True)
     display.say(f"lr-find: {folder}")
 
 
