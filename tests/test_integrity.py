@@ -176,6 +176,37 @@ def test_hard_stop_mid_step_keeps_the_run(workdir, reference, exc, code, said):
     assert all(got[k].tobytes() == ref[k].tobytes() for k in ref)
 
 
+@pytest.mark.parametrize("damage, said", [
+    ('{"status": "inter', "cannot be read (Unterminated string starting at: line 1 column 12 (char 11))"),
+    ("[1, 2]", "holds a list, not the JSON object nnctl writes"),
+    ('{"status": 5}', "status: expected one of running, completed, interrupted, diverged (got 5)"),
+])
+def test_a_damaged_metrics_json_is_written_anew_by_the_resume(workdir, reference, damage, said):
+    """`--resume` of an interrupted run whose checkpoint is intact refused: `metrics.json: cannot be read (Unterminated string...)`."""
+    from nnctl.runs import load_params
+
+    runs = workdir / f"runs-damaged-{len(damage)}"
+    stopped = subprocess.run([sys.executable, "-c", FAULT.format(exc="KeyboardInterrupt"), "train", str(workdir / "tiny.yaml"), "-q",
+                              "--no-report", "--runs-dir", str(runs)], capture_output=True, text=True)
+    (run,) = [p for p in runs.iterdir() if not p.is_symlink()]
+    assert stopped.returncode == 130 and (run / "checkpoint.h5").exists(), stopped.stderr
+    (run / "metrics.json").write_text(damage)
+    if not said.startswith("status"):  # evaluate: the fix (a status nnctl never writes has its own, tests/error_cases.py)
+        evaluated = nnctl("evaluate", run)
+        assert evaluated.returncode == 1 and evaluated.stderr.endswith(
+            f"; the file is damaged: resume the unfinished run (nnctl train --resume {run}), which writes it anew\n"), evaluated.stderr
+    resumed = nnctl("train", "--resume", run, "-q", "--no-report")
+    assert resumed.returncode == 0, resumed.stderr
+    note = (f"metrics.json was damaged ({said}); resumed from its checkpoint (checkpoint.h5), which holds all a resume needs, "
+            "and metrics.json written anew")
+    assert f"Note: {note}" in " ".join(resumed.stdout.split())
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["status"] == "completed" and metrics["resumed_from"] == 8000 and metrics["notes"] == [note]
+    ref, _ = load_params(reference)
+    got, _ = load_params(run / "params.h5")
+    assert all(got[k].tobytes() == ref[k].tobytes() for k in ref)
+
+
 FULL_SPEC = """\
 name: full
 data: {train: 'builtin:planar'}
