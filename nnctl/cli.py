@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from contextlib import ExitStack
 from pathlib import Path
 from typing import List, Optional
 
@@ -48,7 +47,13 @@ def handles_errors(func):
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
+        starting = _STARTING[0]  # main()'s: a signal while nnctl started was only counted
+        early = starting is not None and starting()
         try:
+            if early:
+                raise KeyboardInterrupt
+            if starting is not None:
+                starting.heed()  # from here a signal stops the command at once (unless it holds its own handler)
             return func(*args, **kwargs)
         except Interrupted as exc:
             display.say(f"Interrupted: {exc}", err=True)
@@ -57,8 +62,13 @@ def handles_errors(func):
             display.say(f"Error: {exc}", err=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
-            display.say("Interrupted", err=True)
-            raise typer.Exit(130) from None
+            import signal
+
+            from nnctl.stopping import last_signal
+
+            signum = last_signal() or signal.SIGINT
+            display.say(f"Interrupted: {signal.Signals(signum).name}" + (" while nnctl was starting; nothing was done" if early else ""), err=True)
+            raise typer.Exit(128 + signum) from None
 
     return wrapper
 
@@ -115,61 +125,18 @@ def train(
 
     Example: nnctl train --data penguins.csv --target species --set data.missing=most_frequent
     """
-    from nnctl.config import data_overrides, load_config_text, spec_from_text, table_spec_text
-    from nnctl.experiment import resume_run, train_run
-    from nnctl.runs import spec_name
     from nnctl.stopping import StopRequest
 
-    held = ExitStack()
-    try:
-        tracker = _tracker(log, log_onnx, spec_name(resume) if resume is not None else None)
-        tracked = (tracker,) if tracker is not None else ()
-        if resume is not None:
-            if config is not None or overrides or data is not None or target is not None:
-                raise NnctlError("--resume continues a run with its own spec; give no CONFIG, --set, --data or --target with it")
-            if tracker is not None:
-                tracker.connect()  # before training: mlflow's import would slow the loop down
-            # held to the end of the command: a signal while the report is written says what is kept
-            stop = held.enter_context(StopRequest())
-            label = f"{spec_name(resume) or 'run'} (resumed)"
-            summary = _reported(no_report, resume, resume_run, resume, reporter=display.make_reporter(quiet, label), should_stop=stop,
-                                listeners=tracked, tracker=tracker, device=device)
-        elif config is None and data is None:
-            if target is not None:
-                raise NnctlError("--target names a column of --data TABLE; give --data too (or a CONFIG whose data.train is a table)")
-            # bare `nnctl train`: a command line that does not parse, so its usage and exit 2
-            display.say(f"{ctx.get_usage()}\nTry 'nnctl train --help' for help.\n\nError: give a CONFIG to train (e.g. configs/quickstart.yaml), "
-                        "--data TABLE, or --resume RUN", err=True)
-            raise typer.Exit(2)
-        else:
-            if device is not None:
-                overrides = [*overrides, f"train.device={device}"]  # checked like the file's own key
-            if config is None:
-                assert data is not None  # no CONFIG: --data TABLE (refused above without either)
-                text = table_spec_text(str(data), target)
-                spec = spec_from_text(text, Path.cwd() / f"{Path(data).stem}.yaml", overrides)  # --set paths are read from here
-            else:
-                spec, text = load_config_text(config, [*data_overrides(data, target), *overrides])  # read once: a pipe gives its text only once
-            from nnctl.config import spec_warnings
-
-            for warning in spec_warnings(spec):
-                display.say(f"Warning: {warning}", err=True)
-            if tracker is not None:
-                tracker.name = spec.name or "run"
-                tracker.connect()  # before training: mlflow's import would slow the loop down
-            # held to the end of the command: a signal while the report is written says what is kept
-            stop = held.enter_context(StopRequest())
-            summary = _reported(
-                no_report, Path(runs_dir or spec.runs_dir) / "latest", train_run,
-                spec,
-                config_text=text,
-                runs_root=runs_dir,
-                reporter=display.make_reporter(quiet, spec.name or "run"),
-                command=_command_line(),
-                should_stop=stop,
-                listeners=tracked,
-                tracker=tracker,
-            )
+    # Until the run folder is made a signal stops at once (nothing is lost yet); from then to the end the
+    # first only asks (nnctl.experiment.train_run switches): training stops after its current iteration,
+    # every file, the summary and the report are written, then the command says so; a second stops at once.
+    with StopRequest(raise_at_once=True) as stop:
+        try:
+            summary, tracker = _train_command(stop, ctx, config, overrides, runs_dir, resume, data, target, quiet, no_report, log, log_onnx, device)
+        except KeyboardInterrupt:  # before the run folder: none was made, or the resumed run is as it was
+            kept = f"{resume} is as it was; resume with: nnctl train --resume {resume}" if resume is not None else "no run folder was made"
+            raise Interrupted(f"{stop.name} before training began; {kept}", exit_code=stop.exit_code) from None
+        report = None
         try:
             display.out_console().print(display.summary_table(summary))
             if summary.status == "completed" and summary.message:
@@ -179,24 +146,80 @@ def train(
             for warning in summary.warnings or ():
                 display.say(f"Warning: {warning}", err=True)
             if not no_report:
-                _write_report(summary.run_dir)
+                report = _write_report(summary.run_dir)
             display.say(f"run: {summary.run_dir}")
             _finish_tracking(tracker, summary.run_dir)
-        except KeyboardInterrupt:  # a second Ctrl-C after training: every file of the run is written already
-            raise Interrupted(f"{stop.name} twice: the run is kept in {summary.run_dir} (status: {summary.status}); "
-                              + (f"resume with: nnctl train --resume {summary.run_dir}" if summary.status == "interrupted" else "its report was not written: nnctl report " + summary.run_dir),
-                              exit_code=stop.exit_code) from None
+        except KeyboardInterrupt:  # a second signal after training: every file of the run is written already
+            raise Interrupted(_stopped_after(stop, summary.run_dir, summary.status, no_report, report), exit_code=stop.exit_code) from None
         if summary.status == "interrupted":
             raise Interrupted(
                 f"{stop.name} at iteration {summary.iterations}{_epoch_note(summary)}: parameters, checkpoint and costs so far are kept in "
                 f"{summary.run_dir}; resume with: nnctl train --resume {summary.run_dir}",
                 exit_code=stop.exit_code,
             )
-        if stop():  # asked while the table or the report was written: all of it was, the run had finished
-            raise Interrupted(f"{stop.name} after training: the run is kept in {summary.run_dir} (status: {summary.status})",
-                              exit_code=stop.exit_code)
-    finally:
-        held.close()
+        if stop():  # asked after the last iteration, while the files, the table or the report were written: all of them were
+            raise Interrupted(_stopped_after(stop, summary.run_dir, summary.status, no_report, report), exit_code=stop.exit_code)
+
+
+def _stopped_after(stop, run_dir, status, no_report: bool, report) -> str:
+    """What a signal after training says: where the run is (every file of it whole) and how to do what was left undone."""
+    if status == "interrupted":
+        return f"{stop.name}{stop.twice}: the run is kept in {run_dir} (status: interrupted); resume with: nnctl train --resume {run_dir}"
+    page = "" if no_report or report is not None else f"; its report was not written: nnctl report {run_dir}"
+    return f"{stop.name}{stop.twice} after training: the run is kept in {run_dir} (status: {status}){page}"
+
+
+def _train_command(stop, ctx, config, overrides, runs_dir, resume, data, target, quiet, no_report, log, log_onnx, device):
+    """`train` up to its summary: (the summary, --log's tracker or None)."""
+    from nnctl.config import data_overrides, load_config_text, spec_from_text, table_spec_text
+    from nnctl.experiment import resume_run, train_run
+    from nnctl.runs import spec_name
+
+    tracker = _tracker(log, log_onnx, spec_name(resume) if resume is not None else None)
+    tracked = (tracker,) if tracker is not None else ()
+    if resume is not None:
+        if config is not None or overrides or data is not None or target is not None:
+            raise NnctlError("--resume continues a run with its own spec; give no CONFIG, --set, --data or --target with it")
+        if tracker is not None:
+            tracker.connect()  # before training: mlflow's import would slow the loop down
+        label = f"{spec_name(resume) or 'run'} (resumed)"
+        summary = _reported(no_report, resume, stop, resume_run, resume, reporter=display.make_reporter(quiet, label), should_stop=stop,
+                            listeners=tracked, tracker=tracker, device=device)
+    elif config is None and data is None:
+        if target is not None:
+            raise NnctlError("--target names a column of --data TABLE; give --data too (or a CONFIG whose data.train is a table)")
+        # bare `nnctl train`: a command line that does not parse, so its usage and exit 2
+        display.say(f"{ctx.get_usage()}\nTry 'nnctl train --help' for help.\n\nError: give a CONFIG to train (e.g. configs/quickstart.yaml), "
+                    "--data TABLE, or --resume RUN", err=True)
+        raise typer.Exit(2)
+    else:
+        if device is not None:
+            overrides = [*overrides, f"train.device={device}"]  # checked like the file's own key
+        if config is None:
+            assert data is not None  # no CONFIG: --data TABLE (refused above without either)
+            text = table_spec_text(str(data), target)
+            spec = spec_from_text(text, Path.cwd() / f"{Path(data).stem}.yaml", overrides)  # --set paths are read from here
+        else:
+            spec, text = load_config_text(config, [*data_overrides(data, target), *overrides])  # read once: a pipe gives its text only once
+        from nnctl.config import spec_warnings
+
+        for warning in spec_warnings(spec):
+            display.say(f"Warning: {warning}", err=True)
+        if tracker is not None:
+            tracker.name = spec.name or "run"
+            tracker.connect()  # before training: mlflow's import would slow the loop down
+        summary = _reported(
+            no_report, Path(runs_dir or spec.runs_dir) / "latest", stop, train_run,
+            spec,
+            config_text=text,
+            runs_root=runs_dir,
+            reporter=display.make_reporter(quiet, spec.name or "run"),
+            command=_command_line(),
+            should_stop=stop,
+            listeners=tracked,
+            tracker=tracker,
+        )
+    return summary, tracker
 
 
 def _epoch_note(summary) -> str:
@@ -635,6 +658,7 @@ def lr_find(
     """
     from nnctl.config import load_config
     from nnctl.lrfind import SUGGESTION, range_test, write_range_test
+    from nnctl.lrfind import warnings as lr_warnings
 
     spec = load_config(config, overrides)
     test = range_test(spec, low, high, steps)
@@ -648,11 +672,8 @@ def lr_find(
         f"{len(test.rates)} of {steps} steps ({test.stopped})",
         markup=False, highlight=False,
     )
-    if test.minimum <= test.rates[0]:
-        display.say(
-            f"Warning: the smoothed cost was lowest at the first rate tried ({test.rates[0]:.3g}), so the suggestion lies "
-            "below the range tested and says little; run again with a smaller --low", err=True,
-        )
+    for warning in lr_warnings(test):
+        display.say(f"Warning: {warning}", err=True)
     display.say(f"lr-find: {folder}")
 
 
@@ -769,17 +790,25 @@ def report(
     display.say(f"report: {write_report(path, output)}")
 
 
-def _reported(no_report: bool, run_dir, func, *args, tracker=None, **kwargs):
+def _reported(no_report: bool, run_dir, stop, func, *args, tracker=None, **kwargs):
     """func(*args, **kwargs); a run that diverged still gets its page (and its tracker run) before the
-    error is shown; a run that failed otherwise closes its tracker run as failed."""
+    error is shown (and after a signal, `stop`, what it stopped); a run that failed otherwise closes its tracker run as failed."""
     from nnctl.errors import DivergedError
 
     try:
         return func(*args, **kwargs)
-    except DivergedError:
-        if not no_report:
-            _write_report(run_dir)
-        _finish_tracking(tracker, run_dir)
+    except DivergedError as exc:
+        report = None
+        try:
+            if not no_report:
+                report = _write_report(run_dir)
+            _finish_tracking(tracker, run_dir)
+        except KeyboardInterrupt:  # a second signal
+            pass
+        if stop():  # a signal after the last iteration: the run diverged, and the command was asked to stop
+            display.say(f"Error: {exc}", err=True)
+            run = Path(run_dir).resolve() if Path(run_dir).is_symlink() else run_dir  # runs/latest: the run it names
+            raise Interrupted(_stopped_after(stop, run, "diverged", no_report, report), exit_code=stop.exit_code) from None
         raise
     except BaseException:
         if tracker is not None:
@@ -808,15 +837,37 @@ def _finish_tracking(tracker, run_dir) -> None:
             display.say(f"mlflow: run {run_id}")
 
 
-def _write_report(run_dir) -> None:
-    """report.html after train or sweep; the run is kept whatever happens here."""
+def _write_report(run_dir):
+    """report.html after train or sweep (its path; None if it could not be written); the run is kept whatever happens here."""
     from nnctl.report import write_report
 
     try:
-        display.say(f"report: {write_report(run_dir)}")
+        page = write_report(run_dir)
     except Exception as exc:  # the run is complete; a page that cannot be written must not undo that
         display.say(f"Note: report.html not written ({exc.__class__.__name__}: {exc}); try: nnctl report {run_dir}", err=True)
+        return None
+    display.say(f"report: {page}")
+    return page
+
+
+_STARTING = [None]  # main()'s StopRequest, for the process
 
 
 def main():
-    app(prog_name="nnctl")
+    """The console script. A SIGINT or SIGTERM while nnctl starts (held by __main__ while the modules
+    load, counted from here) stops the command before it begins, saying so; during the command either
+    stops it as Ctrl-C does, with a message and exit 130 or 143 (handles_errors; `train` and `sweep`
+    hold their own handlers while they work). After the command's last line a signal is only
+    counted: the exit status is the command's, and nothing is printed."""
+    import signal
+
+    from nnctl.stopping import StopRequest
+
+    stop = StopRequest(raise_at_once=True)
+    stop.ignore()  # Typer would turn a KeyboardInterrupt while it parses into a silent exit 130
+    _STARTING[0] = stop.__enter__()  # never restored: the process ends here
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        app(prog_name="nnctl")
+    finally:
+        stop.ignore()

@@ -791,8 +791,9 @@ def fit_normalization(requested: str, X, x_dtype: str, source: str = "the traini
     none: as stored (uint8 pixels are always divided by 255, the course's scaling); standardize: per
     feature, (x - mean) / std with the training set's mean and std (float64); auto: none for uint8
     pixels and for features already of order one (every non-constant feature's std within
-    [0.1, 10] and |mean| <= 10: the course's 2-D data sets stay exactly as the course used them),
-    standardize otherwise.
+    [0.1, 10] and every feature's |mean| <= 10, a constant one's value included: the course's 2-D
+    data sets stay exactly as the course used them), standardize otherwise. Standardised, a
+    constant feature is centred to 0 (its std, 0, taken as 1).
     """
     if requested == "none":
         return Normalization("none", "data.normalize: none")
@@ -801,14 +802,24 @@ def fit_normalization(requested: str, X, x_dtype: str, source: str = "the traini
     mean, std = feature_statistics(X, source)
     varying = std[:, 0] > 0
     if requested == "auto":
-        s, mu = std[varying, 0], np.abs(mean[varying, 0])
-        if s.size == 0 or (s.min() >= UNIT_STD[0] and s.max() <= UNIT_STD[1] and mu.max() <= UNIT_MEAN):
-            return Normalization("none", "auto: every feature already of order one (std within [0.1, 10], |mean| <= 10)")
-        reason = f"auto: feature std from {s.min():.3g} to {s.max():.3g}, |mean| up to {mu.max():.3g}; standardised"
+        # a constant feature has std 0, but its value is an input like any other: 1e6 is not of order one
+        s, mu, constant = std[varying, 0], np.abs(mean[:, 0]), int((~varying).sum())
+        if (s.size == 0 or (s.min() >= UNIT_STD[0] and s.max() <= UNIT_STD[1])) and (mu.size == 0 or mu.max() <= UNIT_MEAN):
+            if not constant:
+                return Normalization("none", "auto: every feature already of order one (std within [0.1, 10], |mean| <= 10)")
+            others = "; the others' std within [0.1, 10], |mean| <= 10" if s.size else ""
+            return Normalization("none", f"auto: every feature already of order one ({_features(constant)} constant, |value| <= 10{others})")
+        spread = f"feature std from {s.min():.3g} to {s.max():.3g}, " if s.size else "every feature constant, "
+        centred = f"; {_features(constant)} constant, centred to 0" if constant else ""
+        reason = f"auto: {spread}|mean| up to {mu.max():.3g}; standardised{centred}"
     else:
         reason = "data.normalize: standardize"
     std[~varying] = 1.0  # a constant feature becomes 0, not NaN
     return Normalization("standardize", reason, mean, std)
+
+
+def _features(k: int) -> str:
+    return f"{k} feature" if k == 1 else f"{k} features"
 
 
 def normalization_from_arrays(method: str, arrays: dict) -> Normalization:

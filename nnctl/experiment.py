@@ -19,6 +19,7 @@ import time
 import uuid
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
+from typing import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -42,7 +43,7 @@ from nnctl.validation import ValidationMonitor
 from nnctl.plots import plot_costs, plot_decision_boundary
 from nnctl.resources import _size, available_memory, blas_info, choose_blas_threads, memory_estimate, preflight  # noqa: F401 (re-exported)
 from nnctl.runlock import run_lock
-from nnctl.stopping import signals_held, worsened
+from nnctl.stopping import blown_up, signals_held, worsened
 from nnctl.runs import _kind, _sweep_instead, is_sweep_dir, atomic_write, create_run_dir, read_json, resolve_run_path, save_params, update_latest, write_json
 from nnctl.training import Batches, CheckpointEvery, Position, Reporter, StopAtEpoch, StopWhen, Trainer, gradient_descent
 
@@ -310,6 +311,7 @@ def train_run(
     arrays: dict | None = None,
     pictures: bool = True,
     stop_at_epoch: int | None = None,
+    notes: Sequence[str] = (),
 ) -> Summary:
     """Load data, check resources, create the run directory, train, write every file.
 
@@ -333,6 +335,7 @@ def train_run(
         try:
             run = _load(spec, run_dir, resume, arrays)
             run.pictures = pictures
+            run.notes = [*run.notes, *notes]
         except MemoryError:
             raise RunError(
                 f"out of memory while loading {spec.data.train} ({_size(available_memory())} available to this process); "
@@ -347,14 +350,19 @@ def train_run(
         run.backend = _backend(spec)
         _choose_first_layer(run)
         _preflight(run, runs_root)
+        if hasattr(should_stop, "gently"):  # a StopRequest: from the run folder on, a first signal lets every file be written
+            should_stop.gently()
         try:
-            _open_run_dir(run, config_text, runs_root, command, held)
+            with _signals_held():  # the run folder whole, with metrics.json; a signal meanwhile is seen just after
+                _open_run_dir(run, config_text, runs_root, command, held)
         except OSError as exc:  # a read-only file system, a full disk: before any training, nothing is lost
             raise RunError(
                 f"{run.run_dir}: cannot write the run's files there ({exc.strerror or exc}); "
                 + ("resuming writes into the run folder: make it writable, or copy the run (cp -r) somewhere writable and resume the copy"
                    if resume else "choose another --runs-dir")
             ) from None
+        except KeyboardInterrupt as exc:  # a second signal, held until metrics.json said `running`
+            raise _stopped(run, exc, should_stop) from None
         try:
             trainer, batches = _initialise(run)
             try:
@@ -578,7 +586,10 @@ def _open_run_dir(run: _Run, config_text, runs_root, command, held: ExitStack) -
     if run.resume:
         assert run.run_dir is not None  # resume: the run's own folder
         _check_same_data(run.run_dir, run.train, run.test)
-        old = read_json(run.run_dir / METRICS) if (run.run_dir / METRICS).exists() else {}
+        try:
+            old = read_json(run.run_dir / METRICS) if (run.run_dir / METRICS).exists() else {}
+        except RunError:
+            old = {}  # damaged: written anew (resume_run said so)
         started = old.get("started") if isinstance(old, dict) else None
         run.started = started if isinstance(started, str) and len(started) <= 64 else None
     else:
@@ -683,7 +694,7 @@ def _train(run: _Run, trainer: Trainer, batches: Batches, reporter, should_stop,
     )
     if result.status == Status.INTERRUPTED:
         save(result)
-    elif result.status == Status.COMPLETED and (why := worsened(result.costs)):
+    elif result.status == Status.COMPLETED and (why := worsened(result.costs) or blown_up(trainer.largest_parameter(), trainer.dtype)):
         result.status = Status.DIVERGED  # finite but worse than where it started: as wrong as a NaN
         rate_text = f"learning_rate={t.learning_rate:g}" + (f" ({t.optimizer})" if t.optimizer != "gd" else "")
         result.message = f"training diverged: {why}, with {rate_text}; try a smaller learning_rate"
@@ -961,18 +972,8 @@ def resume_run(path, *, reporter: Reporter | None = None, should_stop=None, list
     pid = peek.get("pid") if isinstance(peek, dict) else None
     holder = f" (pid {pid})" if isinstance(pid, int) and not isinstance(pid, bool) else ""
     with run_lock(run_dir, holder):  # taken before the status is read: of two resumes, one refuses here
-        metrics = read_json(run_dir / METRICS) if (run_dir / METRICS).exists() else {}
-        if not isinstance(metrics, dict):
-            raise RunError(
-                f"{run_dir / METRICS}: holds {_kind(metrics)}, not the JSON object nnctl writes; the file is damaged: "
-                f"delete it and resume again (the checkpoint, if any, is used)"
-            )
-        status = metrics.get("status", Status.INTERRUPTED)
-        if status not in tuple(Status):
-            raise RunError(
-                f"{run_dir / METRICS}: status: expected one of {', '.join(map(str, Status))} (got {status!r:.40}); "
-                f"the file is damaged: delete it and resume again (the checkpoint, if any, is used)"
-            )
+        status, damaged = _status_for_resume(run_dir)
+        notes = [_without_metrics(run_dir, damaged)] if damaged else []
         if status == Status.COMPLETED:
             raise RunError(f"{run_dir}: the run already completed; nothing to resume")
         if status == Status.DIVERGED:
@@ -984,4 +985,50 @@ def resume_run(path, *, reporter: Reporter | None = None, should_stop=None, list
             spec = spec.model_copy(update={"data": spec.data.model_copy(update={"normalize_target": "none"})})
         if device is not None:
             spec = spec.model_copy(update={"train": spec.train.model_copy(update={"device": device})})
-        return train_run(spec, run_dir=run_dir, reporter=reporter, should_stop=should_stop, resume=True, listeners=listeners)
+        return train_run(spec, run_dir=run_dir, reporter=reporter, should_stop=should_stop, resume=True, listeners=listeners, notes=notes)
+
+
+def _status_for_resume(run_dir: Path) -> tuple:
+    """(the run's status, why metrics.json is damaged or None). A resume needs nothing else of
+    metrics.json: the checkpoint holds the run's position and history, and the file is written anew."""
+    path = run_dir / METRICS
+    if not path.exists():
+        return Status.INTERRUPTED, None
+    from nnctl.runs import parse_json, readable_file
+
+    readable_file(path)  # a FIFO, a folder, no permission: refused, with their own fix
+    try:
+        metrics = parse_json(path.read_text())
+    except (OSError, ValueError) as exc:
+        return Status.INTERRUPTED, f"cannot be read ({exc})"
+    if not isinstance(metrics, dict):
+        return Status.INTERRUPTED, f"holds {_kind(metrics)}, not the JSON object nnctl writes"
+    status = metrics.get("status", Status.INTERRUPTED)
+    if status not in tuple(Status):
+        return Status.INTERRUPTED, f"status: expected one of {', '.join(map(str, Status))} (got {status!r:.40})"
+    return status, None
+
+
+def _without_metrics(run_dir: Path, damaged: str) -> str:
+    """The note of a resume whose metrics.json is damaged. Refused (RunError) where the run has ended,
+    which only metrics.json said: its params.h5 and no checkpoint (a finished run's is removed; a stopped
+    one keeps its own), or a params.h5 of all its epochs."""
+    from nnctl.runs import load_params
+
+    path, params, ckpt = run_dir / METRICS, run_dir / PARAMS, run_dir / CHECKPOINT
+    meta = {}
+    if params.exists():
+        try:
+            meta = load_params(params)[1]
+        except (RunError, OSError, ValueError, KeyError):
+            meta = {}  # a damaged params.h5 is rebuilt by the resume
+    done, total = meta.get("epochs"), meta.get("total_iterations")
+    if params.exists() and not ckpt.exists() or isinstance(done, int) and isinstance(total, int) and 0 < total <= done:
+        unit = "iterations" if meta.get("iterations") == done else "epochs"  # full batch: one iteration an epoch
+        why = f"all its {total} {unit}" if isinstance(total, int) and total == done else "its final parameters and no checkpoint"
+        raise RunError(
+            f"{path}: {damaged}; the run has ended ({PARAMS} holds {why}), so there is nothing to resume: delete {path} "
+            f"to evaluate or predict with the run without it, or train it again: nnctl train {run_dir / RESOLVED}"
+        )
+    start = f"its checkpoint ({CHECKPOINT})" if (run_dir / CHECKPOINT).exists() else "the start (it has no checkpoint)"
+    return f"{METRICS} was damaged ({damaged[:200]}); resumed from {start}, which holds all a resume needs, and {METRICS} written anew"

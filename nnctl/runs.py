@@ -369,6 +369,24 @@ def _sweep_instead(path: Path, resume: bool = False) -> RunError:
     )
 
 
+def _run_metrics(path: Path) -> dict:
+    """A run's metrics.json, checked; {} where there is none. Damaged: refused with the fix (the
+    parameters do not need it: without it the run's status is only unknown)."""
+    file = path / METRICS
+    if not file.exists():
+        return {}
+    fix = (f"the file is damaged: resume the unfinished run (nnctl train --resume {path}), which writes it anew"
+           if (path / CHECKPOINT).exists() else f"the file is damaged: delete it to use the run's {PARAMS} without it (its status then unknown)")
+    readable_file(file)  # a FIFO, a device: refused with their own fix
+    try:
+        data = parse_json(file.read_text())
+    except (OSError, ValueError) as exc:
+        raise RunError(f"{file}: cannot be read ({exc}); {fix}") from None
+    if not isinstance(data, dict):
+        raise RunError(f"{file}: holds {_kind(data)}, not the JSON object nnctl writes; {fix}")
+    return check_metrics(data, file)
+
+
 def load_run(path) -> Run:
     """A run's parameters and metadata; an unfinished run's last checkpoint, with a note saying so.
 
@@ -378,7 +396,7 @@ def load_run(path) -> Run:
     path = resolve_run_path(path)
     if not path.is_dir():
         raise RunError(f"{path}: no such run directory; give a run folder that `nnctl runs` lists, or train one with `nnctl train CONFIG`")
-    metrics = check_metrics(read_json_object(path / METRICS), path / METRICS) if (path / METRICS).exists() else {}
+    metrics = _run_metrics(path)
     status = run_status(metrics) if metrics else "unknown"
     params_file, checkpoint = path / PARAMS, path / CHECKPOINT
     note = None

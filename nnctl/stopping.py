@@ -10,7 +10,10 @@ import signal
 import threading
 from contextlib import contextmanager
 from types import FrameType
-from typing import Any, Callable, Iterator, Literal
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 
 @contextmanager
@@ -24,14 +27,38 @@ def signals_held() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
+_LAST: list[int | None] = [None]  # the last signal any StopRequest of this process handled
+
+
+def last_signal() -> int | None:
+    """The last SIGINT or SIGTERM a StopRequest handled here (None: none), for a KeyboardInterrupt's exit code."""
+    return _LAST[0]
+
+
 class StopRequest:
     """A callable flag: `stop()` is True once a signal asked to stop. `raise_at_once` turns the
-    first signal straight into KeyboardInterrupt (a sweep's parent, whose workers stop with it)."""
+    first signal straight into KeyboardInterrupt (a sweep's parent, whose workers stop with it;
+    `train` before its run folder exists and after its files are written). `count`: the signals
+    seen. `ignore()`: from then on a signal is only counted (the process's last instants)."""
 
     def __init__(self, raise_at_once: bool = False) -> None:
         self.signum: int | None = None
         self.raise_at_once = raise_at_once
+        self.count = 0
+        self.ignoring = False
         self._old: dict[int, Callable[[int, FrameType | None], Any] | int | None] = {}
+
+    def gently(self) -> None:
+        """From now on the first signal only asks: the loop stops after its current iteration and
+        every file is written whole (a second still stops at once)."""
+        self.raise_at_once = False
+
+    def ignore(self) -> None:
+        """From now on a signal is only counted (nnctl's start and its last instants)."""
+        self.ignoring = True
+
+    def heed(self) -> None:
+        self.ignoring = False
 
     def __call__(self) -> bool:
         return self.signum is not None
@@ -44,10 +71,17 @@ class StopRequest:
     def name(self) -> str:
         return signal.Signals(self.signum or signal.SIGINT).name
 
+    @property
+    def twice(self) -> str:
+        """" twice" after the signal's name once a second one came."""
+        return " twice" if self.count > 1 else ""
+
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         first = self.signum is None
         self.signum = self.signum or signum
-        if self.raise_at_once or not first:
+        self.count += 1
+        _LAST[0] = signum
+        if not self.ignoring and (self.raise_at_once or not first):
             raise KeyboardInterrupt
 
     def __enter__(self) -> StopRequest:
@@ -89,8 +123,9 @@ def worsened(costs: list) -> str | None:
     """Why a finished run's recorded costs say training got worse, or None.
 
     `costs`: [(epoch, cost)] as recorded. Costs are compared in windows (a tenth of the records,
-    at least one), never point to point, so a mini-batch curve's noise or a short bump in a
-    chaotic phase does not count. Worse is either
+    at least one: point to point below 20 records), so a mini-batch curve's noise or a short bump
+    in a chaotic phase does not count. The first and the last epoch are always recorded, so even a
+    run recording only those two (iterations <= record_every) is compared. Worse is either
       - the last window's mean above the first recorded cost (the cost at the initial parameters,
         for full batch: exact) by more than RISE; or
       - the last window's mean above the best window's by more than RISE, with the last quarter
@@ -99,7 +134,7 @@ def worsened(costs: list) -> str | None:
         A small wobble near a low cost (0.022 -> 0.041 after 1.0 -> 0.022) is not that.
     """
     values = [float(c) for _, c in costs]
-    if len(values) < 3:
+    if len(values) < 2:
         return None
     first = values[0]
     width = max(1, len(values) // 10)
@@ -107,8 +142,26 @@ def worsened(costs: list) -> str | None:
     last = means[-1]
     if last > first * (1 + RISE) and last - first > 1e-12:
         return f"the cost rose from {_cost(first)} at the start to {_cost(values[-1])} at the end"
+    if len(means) < 3:
+        return None  # no trend in two points
     best = min(means)
     tail = means[-max(2, len(means) // 4) :]
     if last > best * (1 + RISE) and last - best > GIVEN_BACK * (first - best) and all(b >= a for a, b in zip(tail, tail[1:])):
         return f"the cost fell to {_cost(min(values))}, then rose to {_cost(values[-1])} over the last part of the run"
+    return None
+
+
+def blown_up(largest: float, dtype: npt.DTypeLike) -> str | None:
+    """Why parameters whose largest magnitude is `largest` (NaN or inf: not finite) are divergence,
+    or None. Past the square root of the dtype's largest number (1.3e154 in float64, 1.8e19 in
+    float32) the product of two of them overflows: no network that learned anything holds such a
+    weight, whatever its cost curve says (a run's last update is never followed by a cost)."""
+    import numpy as np
+
+    if not np.isfinite(largest):
+        return "the parameters are no longer finite after the last update"
+    bound = float(np.sqrt(np.finfo(dtype).max))
+    if largest >= bound:
+        return (f"the parameters grew to {largest:.3g} in magnitude, past {bound:.3g} (the square root of "
+                f"{np.dtype(dtype).name}'s largest number: the product of two of them overflows)")
     return None

@@ -661,6 +661,11 @@ class Trainer:
         arrays = [self.theta] + list(self.state().values()) + list(self.optimizer.m.values())
         return all(bool(namespace(a).isfinite(a).all()) for a in arrays)
 
+    def largest_parameter(self) -> float:
+        """The largest magnitude in the parameter vector and the first layer's state (inf or NaN if one is)."""
+        sizes = [float(namespace(a).abs(a).max()) for a in [self.theta, *self.state().values()] if a.size]
+        return float("nan") if not all(np.isfinite(sizes)) else max(sizes, default=0.0)
+
 
 # ---------------------------------------------------------------- the loop
 

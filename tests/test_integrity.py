@@ -176,6 +176,37 @@ def test_hard_stop_mid_step_keeps_the_run(workdir, reference, exc, code, said):
     assert all(got[k].tobytes() == ref[k].tobytes() for k in ref)
 
 
+@pytest.mark.parametrize("damage, said", [
+    ('{"status": "inter', "cannot be read (Unterminated string starting at: line 1 column 12 (char 11))"),
+    ("[1, 2]", "holds a list, not the JSON object nnctl writes"),
+    ('{"status": 5}', "status: expected one of running, completed, interrupted, diverged (got 5)"),
+])
+def test_a_damaged_metrics_json_is_written_anew_by_the_resume(workdir, reference, damage, said):
+    """`--resume` of an interrupted run whose checkpoint is intact refused: `metrics.json: cannot be read (Unterminated string...)`."""
+    from nnctl.runs import load_params
+
+    runs = workdir / f"runs-damaged-{len(damage)}"
+    stopped = subprocess.run([sys.executable, "-c", FAULT.format(exc="KeyboardInterrupt"), "train", str(workdir / "tiny.yaml"), "-q",
+                              "--no-report", "--runs-dir", str(runs)], capture_output=True, text=True)
+    (run,) = [p for p in runs.iterdir() if not p.is_symlink()]
+    assert stopped.returncode == 130 and (run / "checkpoint.h5").exists(), stopped.stderr
+    (run / "metrics.json").write_text(damage)
+    if not said.startswith("status"):  # evaluate: the fix (a status nnctl never writes has its own, tests/error_cases.py)
+        evaluated = nnctl("evaluate", run)
+        assert evaluated.returncode == 1 and evaluated.stderr.endswith(
+            f"; the file is damaged: resume the unfinished run (nnctl train --resume {run}), which writes it anew\n"), evaluated.stderr
+    resumed = nnctl("train", "--resume", run, "-q", "--no-report")
+    assert resumed.returncode == 0, resumed.stderr
+    note = (f"metrics.json was damaged ({said}); resumed from its checkpoint (checkpoint.h5), which holds all a resume needs, "
+            "and metrics.json written anew")
+    assert f"Note: {note}" in " ".join(resumed.stdout.split())
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["status"] == "completed" and metrics["resumed_from"] == 8000 and metrics["notes"] == [note]
+    ref, _ = load_params(reference)
+    got, _ = load_params(run / "params.h5")
+    assert all(got[k].tobytes() == ref[k].tobytes() for k in ref)
+
+
 FULL_SPEC = """\
 name: full
 data: {train: 'builtin:planar'}
@@ -270,6 +301,55 @@ def test_worsened_compares_smoothed_windows():
     assert worsened(list(enumerate(up))) == "the cost rose from 0.771749 at the start to 9.871814 at the end"
     climb = falling[:60] + [falling[59] * (1 + 0.05 * k) for k in range(1, 41)]  # good, then climbing to the end
     assert worsened(list(zip(epochs, climb))).startswith(f"the cost fell to {min(climb):.6f}, then rose to ")
+
+
+def test_worsened_compares_the_two_costs_of_a_short_run():
+    """A run of iterations <= record_every records two costs, its first and its last: compared too."""
+    assert worsened([(0, 0.693048), (499, 226.488168)]) == "the cost rose from 0.693048 at the start to 226.488168 at the end"
+    assert worsened([(0, 0.693048), (499, 0.70)]) is None  # within RISE
+    assert worsened([(0, 0.693048), (499, 0.25)]) is None
+    assert worsened([(0, 0.693048)]) is None
+
+
+def test_blown_up_parameters_are_past_the_square_root_of_the_largest_float():
+    from nnctl.stopping import blown_up
+
+    assert blown_up(4.49e297, np.float64).startswith("the parameters grew to 4.49e+297 in magnitude, past 1.34e+154 (the square root of float64's")
+    assert blown_up(2e19, np.float32).startswith("the parameters grew to 2e+19 in magnitude, past 1.84e+19 (the square root of float32's")
+    assert blown_up(float("nan"), np.float64) == blown_up(float("inf"), np.float64) == "the parameters are no longer finite after the last update"
+    assert blown_up(1e150, np.float64) is None and blown_up(1e18, np.float32) is None
+
+
+PLANAR_SPEC = ("name: flower\ndata: {train: 'builtin:planar'}\nmodel: {hidden: [4], hidden_activation: tanh, output_activation: sigmoid, "
+               "init: normal, init_scale: 0.01, init_rng: legacy}\ntrain: {learning_rate: 1.2, iterations: 500, seed: 2, record_every: 1000}\n")
+
+
+@pytest.mark.parametrize("settings, said", [
+    # record_every 1000 > iterations: two costs recorded, too few for the windows it took before
+    (["train.learning_rate=1000"], r"the cost rose from 0\.693048 at the start to \d+\.\d{6} at the end, with learning_rate=1000"),
+    # one iteration: one cost; the parameters say it
+    (["train.learning_rate=1e300", "train.iterations=1"], r"the parameters grew to 4\.\d+e\+297 in magnitude, past 1\.34e\+154 .*, with learning_rate=1e\+300"),
+    (["train.learning_rate=1e300", "train.iterations=50"], r"the cost rose from 0\.693048 at the start to 1\.\d+e\+299 at the end, with learning_rate=1e\+300"),
+])
+def test_a_short_run_that_blew_up_is_diverged_whatever_record_every(tmp_path, settings, said):
+    """lr 1000 for 500 iterations ended at cost 226 (51% accuracy) and lr 1e300 with parameters of 1e299, both `completed`, exit 0."""
+    (tmp_path / "flower.yaml").write_text(PLANAR_SPEC)
+    runs = tmp_path / "runs"
+    result = nnctl("train", tmp_path / "flower.yaml", "-q", "--no-report", "--runs-dir", runs, *[a for x in settings for a in ("--set", x)])
+    assert result.returncode == 3 and "Traceback" not in result.stderr, result.stderr
+    assert re.fullmatch(rf"Error: training diverged: {said}; try a smaller learning_rate\. Run kept at .* \(status: diverged\)\n", result.stderr), result.stderr
+    assert json.loads((runs / "latest" / "metrics.json").read_text())["status"] == "diverged"
+
+
+@pytest.mark.parametrize("settings", [
+    ["train.iterations=1"], ["train.iterations=2"], ["train.iterations=500"],
+    ["train.iterations=null", "train.epochs=2", "train.batch_size=64", "train.optimizer=adam", "train.learning_rate=0.01"],
+])
+def test_a_short_legitimate_run_is_completed(tmp_path, settings):
+    (tmp_path / "flower.yaml").write_text(PLANAR_SPEC)
+    result = nnctl("train", tmp_path / "flower.yaml", "-q", "--no-report", "--runs-dir", tmp_path / "runs", *[a for x in settings for a in ("--set", x)])
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "runs" / "latest" / "metrics.json").read_text())["status"] == "completed"
 
 
 DEEP_SPEC = "name: deep\ndata: {train: 'builtin:planar'}\nmodel: {hidden: [20, 7, 5], hidden_activation: relu, init: he}\n" \

@@ -94,6 +94,39 @@ def test_range_test_suggestion_rule():
     assert t.minimum == 1e-1 and t.suggested == pytest.approx(1e-2)
 
 
+def test_range_test_minimum_skips_the_warm_up():
+    """diab.yaml --steps 60 suggested 1.37e-08: its smoothed cost was lowest at step 2, the mean of two
+    mini-batch costs (one of them lucky), though the cost fell well below that later."""
+    from nnctl.lrfind import warnings
+
+    rates = list(np.geomspace(1e-7, 10, 60))
+    valley = [14000 - 1500 * np.exp(-((i - 50) / 4) ** 2) for i in range(60)]  # lowest, 12500, at step 50
+    lucky = [9562.7, 12094.7] + valley[2:]  # a warm-up's lucky first batch
+    t = RangeTest(rates=rates, costs=lucky, smoothed=lucky)
+    assert t.warmup == 6 and t.minimum == rates[50] and t.suggested == pytest.approx(rates[50] / 10) and warnings(t) == []
+    rising = [1.0 + 0.01 * i for i in range(60)]  # rising from the very start: the range's start is the lowest
+    t = RangeTest(rates=rates, costs=rising, smoothed=rising)
+    assert t.minimum == rates[0] and warnings(t)[0].startswith("the smoothed cost was lowest at the first rate tried (1e-07)")
+    falling = [2.0 - 0.01 * i for i in range(60)]
+    t = RangeTest(rates=rates, costs=falling, smoothed=falling)
+    assert t.minimum == rates[-1] and warnings(t) == [
+        "the smoothed cost was lowest at the last rate tried (10): it was still falling where the range ended, so the minimum "
+        "may lie above it; run again with a larger --high"]
+    t = RangeTest(rates=rates[:40], costs=falling[:40], smoothed=falling[:40], stopped="the cost stopped being finite at rate 0.0265")
+    assert warnings(t) == ["the smoothed cost was lowest at the last rate tried (0.0194), just before the cost stopped being finite "
+                           "at rate 0.0265: it fell until then, so the minimum is not resolved; run again with more --steps"]
+
+
+def test_lr_find_warns_when_the_lowest_cost_is_at_the_last_rate(tmp_path):
+    config = tmp_path / "moons.yaml"
+    config.write_text(SPEC.format(optimizer="adam"))
+    result = invoke("lr-find", config, "--steps", "60", "--high", "0.01", "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 0, result.stderr
+    info = json.loads(next((tmp_path / "runs").glob("lr-find-*-moons")).joinpath("lr_find.json").read_text())
+    assert info["minimum"] == pytest.approx(0.01) and info["warmup_steps"] == 6
+    assert result.stderr == f"Warning: {info['warnings'][0]}\n" and "lowest at the last rate tried (0.01)" in result.stderr
+
+
 def test_range_test_rises_exponentially_and_stops_on_divergence(tmp_path):
     config = tmp_path / "moons.yaml"
     config.write_text(SPEC.format(optimizer="gd"))

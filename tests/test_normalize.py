@@ -207,3 +207,26 @@ def test_features_near_1e300_are_standardised_without_overflow(tmp_path):
         assert "Warning" not in out.stderr and "overflow" not in out.stderr + out.stdout
         if cmd[0] == "config":
             assert "feature std from 9.5e+299 to 9.74e+299" in out.stdout and "inf" not in out.stdout
+
+
+def test_a_constant_feature_far_from_zero_is_not_of_order_one(tmp_path):
+    """A CSV column that is always 1e6 has std 0, so auto left it out and said `every feature already of
+    order one (std within [0.1, 10], |mean| <= 10)`: nothing scaled, a model no better than the mean."""
+    rs = np.random.default_rng(0)
+    a, c = rs.standard_normal(200), rs.standard_normal(200)
+    X = np.vstack([a, np.full(200, 1e6), c])
+    norm = fit_normalization("auto", X, "float64")
+    assert norm.method == "standardize" and norm.std[1, 0] == 1.0 and norm.mean[1, 0] == 1e6
+    assert norm.reason == "auto: feature std from 0.961 to 1.03, |mean| up to 1e+06; standardised; 1 feature constant, centred to 0"
+    assert np.all(norm.apply(X.copy())[1] == 0)
+    small = fit_normalization("auto", np.vstack([a, np.full(200, 2.5), c]), "float64")  # a constant of order one: left alone, said
+    assert small.method == "none" and small.reason == (
+        "auto: every feature already of order one (1 feature constant, |value| <= 10; the others' std within [0.1, 10], |mean| <= 10)")
+    assert fit_normalization("auto", np.vstack([a, c]), "float64").reason == "auto: every feature already of order one (std within [0.1, 10], |mean| <= 10)"
+    y = 2 * a - c + 0.1 * rs.standard_normal(200)
+    (tmp_path / "t.csv").write_text("a,b,c,y\n" + "".join(f"{a[i]:.17g},1000000,{c[i]:.17g},{y[i]:.17g}\n" for i in range(200)))
+    result = invoke("train", "--data", tmp_path / "t.csv", "--target", "y", "-q", "--no-report", "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 0 and "Warning" not in result.output, result.output
+    metrics = json.loads(((tmp_path / "runs" / "latest").resolve() / "metrics.json").read_text())
+    assert metrics["normalize"]["method"] == "standardize" and metrics["normalize"]["reason"].endswith("1 feature constant, centred to 0")
+    assert metrics["train_rmse"] < 0.5  # no better than the mean was about 2.2

@@ -303,7 +303,8 @@ def test_damaged_params_metadata_is_one_line(tmp_path, tiny_config):
     )
     (run / "metrics.json").write_text('"done"')
     result = invoke("evaluate", run)
-    assert result.stderr.strip() == f"Error: {run / 'metrics.json'}: holds a string, not the JSON object nnctl writes; train the run again"
+    assert result.stderr.strip() == (f"Error: {run / 'metrics.json'}: holds a string, not the JSON object nnctl writes; the file is damaged: "
+                                     "delete it to use the run's params.h5 without it (its status then unknown)")
 
 
 def test_damaged_reproduce_json_is_one_line(tmp_path, tiny_config):
