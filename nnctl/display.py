@@ -20,7 +20,7 @@ from rich.text import Text
 from nnctl.training import Reporter
 from nnctl.stopping import format_cost
 from nnctl.runs import rerun_command
-from nnctl.text import CONTROL, strip_controls, visible
+from nnctl.text import CONTROL, quoted, strip_controls, visible
 
 
 # ---------------------------------------------------------------- the boundary for text from outside
@@ -231,7 +231,7 @@ def predictions(preds, names, run_path, fmt: str, task: str = "classification") 
         writer = csv.writer(sys.stdout)
         rows = [p.fields(task) for p in preds]
         header = list(max(rows, key=len)) if rows else ["file", "error"]  # an error's row has no class columns
-        writer.writerow(header)
+        writer.writerow([visible(h) for h in header])  # P(<class name>): a name from outside
         for row in rows:
             writer.writerow([_csv_cell(row.get(key)) for key in header])
         return
@@ -278,7 +278,7 @@ def prediction_stream(chunks, names, run_path, fmt: str, task: str = "classifica
                 if header is None:  # every column a row of this run can have (an error's row lacks the class columns)
                     header = [*row] if task == "regression" or len(names) <= 2 else [
                         "file", "class", "label", "probability", "probability_of", "top", *(f"P({c})" for c in names), "notes", "error"]
-                    writer.writerow(header)
+                    writer.writerow([visible(h) for h in header])  # P(<class name>): a name from outside
                 writer.writerow([_csv_cell(row.get(key)) for key in header])
             failed += p.error is not None
         total += len(chunk)
@@ -287,9 +287,10 @@ def prediction_stream(chunks, names, run_path, fmt: str, task: str = "classifica
 
 
 def _csv_cell(v):
-    """A CSV cell: lists joined by '; ' (top: class=probability), floats in full, None empty."""
+    """A CSV cell: lists joined by '; ' (top: class=probability; notes), floats in full, None empty;
+    every text in it (class names, file names, notes) with its control characters visible."""
     if isinstance(v, list):
-        return "; ".join(f"{t['class']}={t['probability']!r}" if isinstance(t, dict) else str(t) for t in v)
+        return "; ".join(f"{visible(t['class'])}={t['probability']!r}" if isinstance(t, dict) else visible(t) for t in v)
     return "" if v is None else repr(v) if isinstance(v, float) else visible(v) if isinstance(v, str) else v
 
 
@@ -399,7 +400,7 @@ def table_info(columns: list, file, m: int, header: bool) -> None:
     for c in columns:
         if c.get("stripped"):
             n = c["stripped"]
-            say(f"Note: column {c['column']!r}: {n} text value{'s' if n > 1 else ''} with spaces or tabs around "
+            say(f"Note: column {quoted(c['column'])}: {n} text value{'s' if n > 1 else ''} with spaces or tabs around "
                 f"{'them' if n > 1 else 'it'}, stripped as training reads them ('cat ' is 'cat')")
 
 
