@@ -2,6 +2,7 @@
 
     python benchmarks/bench_sklearn.py            # five data sets, 5-fold cross-validation (about a minute)
     python benchmarks/bench_sklearn.py --quick    # two folds of two sets: checks that it runs
+    python benchmarks/bench_sklearn.py --only diabetes
 
 Each estimator sits in a Pipeline behind a StandardScaler and is scored by cross_val_score over the
 same StratifiedKFold (KFold for the regression) with shuffle and random_state 0: accuracy for the
@@ -46,8 +47,10 @@ def scaled_target(regressor):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="two folds of two data sets")
+    parser.add_argument("--only", default="", help="comma-separated data set names")
     args = parser.parse_args()
     folds, names = (2, ["iris", "diabetes"]) if args.quick else (5, list(SETS))
+    names = [n for n in args.only.split(",") if n] or names
     print(f"| data set | m × n | nnctl ({folds}-fold) | s | scikit-learn MLP | s |")
     print("| --- | --- | --- | --- | --- | --- |")
     with threadpool_limits(1, user_api="blas"), warnings.catch_warnings():

@@ -117,6 +117,7 @@ def agreement_specs(device):
 
     from nnctl.config import load_config
     from nnctl.experiment import train_run
+    from nnctl.runs import read_costs_columns
 
     from nnctl import backend as nnctl_backend
     from nnctl.backend import FakeDevice
@@ -136,11 +137,15 @@ def agreement_specs(device):
                     params = {k: f[k][()] for k in f if k[0] in "Wb"}
                 text = (Path(summary.run_dir) / "costs.csv").read_text().splitlines()[1:]
                 costs = [(int(r.split(",")[0]), float(r.split(",")[1])) for r in text]
-                runs[dev] = (params, costs, time.perf_counter() - t0, summary)
-        (pc, cc, tc, sc), (pg, cg, tg, sg) = runs["cpu"], runs["gpu"]
+                accuracy = read_costs_columns(Path(summary.run_dir) / "costs.csv").get("train_accuracy", [])
+                runs[dev] = (params, costs, time.perf_counter() - t0, summary, accuracy)
+        (pc, cc, tc, sc, ac), (pg, cg, tg, sg, ag) = runs["cpu"], runs["gpu"]
         upto = [i for i, (e, _) in enumerate(cc) if cut is None or e <= cut]
         r = {
             "cost_rel_diff": rel([cg[i][1] for i in upto], [cc[i][1] for i in upto]),
+            # costs.csv's train_accuracy, counted on the device from the batches: the CPU's count
+            "train_accuracy_records": len(ag),
+            "train_accuracy_differs": sum(ac[i] != ag[i] for i in upto if i < min(len(ac), len(ag))) + abs(len(ac) - len(ag)),
             "params_rel_diff": norm_rel(pg, pc),
             "final_cost": [cc[-1][1], cg[-1][1]],
             "test_accuracy": [sc.test_accuracy, sg.test_accuracy],
@@ -149,6 +154,7 @@ def agreement_specs(device):
         }
         res[name] = r
         say(f"   {name}: costs{'' if cut is None else f' to {cut}'} max rel diff {r['cost_rel_diff']:.2e}; params {r['params_rel_diff']:.2e}; "
+            f"train_accuracy differs at {r['train_accuracy_differs']} of {len(upto)} records; "
             f"final cost cpu {cc[-1][1]:.6f} gpu {cg[-1][1]:.6f}; test accuracy {sc.test_accuracy} / {sg.test_accuracy}; {tc:.1f} s cpu, {tg:.1f} s gpu")
     return res
 

@@ -15,17 +15,17 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from nnctl.backend import namespace
+from nnctl.backend import Array, namespace
 
 LEAKY_SLOPE = 0.01
 
 
-def _exp_limit(dtype) -> float:
+def _exp_limit(dtype: np.dtype) -> float:
     # largest x with exp(x) finite in this dtype, less a margin: 708 for float64, 87 for float32
     return float(np.floor(np.log(np.finfo(dtype).max))) - 1.0
 
 
-def sigmoid(Z, out=None, work=None):
+def sigmoid(Z: Array, out: Array | None = None, work: Array | None = None) -> Array:
     """1 / (1 + exp(-Z)), the course's formula, with -Z clipped so exp never overflows."""
     xp = namespace(Z)
     lim = _exp_limit(Z.dtype)
@@ -36,7 +36,7 @@ def sigmoid(Z, out=None, work=None):
     return xp.reciprocal(out, out=out)
 
 
-def _sigmoid_backward(dA, A):
+def _sigmoid_backward(dA: Array, A: Array) -> Array:
     xp = namespace(dA)
     dA *= A  # the course's order: dA * s * (1 - s)
     xp.subtract(1, A, out=A)
@@ -44,12 +44,12 @@ def _sigmoid_backward(dA, A):
     return dA
 
 
-def tanh(Z, out=None, work=None):
+def tanh(Z: Array, out: Array | None = None, work: Array | None = None) -> Array:
     xp = namespace(Z)
     return xp.tanh(Z, out=out)
 
 
-def _tanh_backward(dA, A):
+def _tanh_backward(dA: Array, A: Array) -> Array:
     xp = namespace(A)
     xp.multiply(A, A, out=A)  # g'(Z) = 1 - A^2
     xp.subtract(1, A, out=A)
@@ -57,12 +57,12 @@ def _tanh_backward(dA, A):
     return dA
 
 
-def relu(Z, out=None, work=None):
+def relu(Z: Array, out: Array | None = None, work: Array | None = None) -> Array:
     xp = namespace(Z)
     return xp.maximum(Z, 0, out=out)
 
 
-def _relu_backward(dA, A):
+def _relu_backward(dA: Array, A: Array) -> Array:
     # g'(Z) = 1 where Z > 0 (A > 0), else 0; a comparison, not np.sign, which is ten times
     # slower on the half-zero arrays relu makes
     xp = namespace(A)
@@ -70,12 +70,12 @@ def _relu_backward(dA, A):
     return dA
 
 
-def leaky_relu(Z, out=None, work=None):
+def leaky_relu(Z: Array, out: Array | None = None, work: Array | None = None) -> Array:
     xp = namespace(Z)
     return xp.maximum(Z, LEAKY_SLOPE * Z, out=out)
 
 
-def _leaky_relu_backward(dA, A):
+def _leaky_relu_backward(dA: Array, A: Array) -> Array:
     xp = namespace(A)
     xp.greater(A, 0, out=A)  # 1 where A > 0, else 0
     xp.maximum(A, LEAKY_SLOPE, out=A)  # g'(Z) = 1 where A > 0, else the slope
@@ -83,7 +83,7 @@ def _leaky_relu_backward(dA, A):
     return dA
 
 
-def linear(Z, out=None, work=None):
+def linear(Z: Array, out: Array | None = None, work: Array | None = None) -> Array:
     if out is None:
         return Z.copy()
     if out is not Z:
@@ -91,11 +91,11 @@ def linear(Z, out=None, work=None):
     return out
 
 
-def _linear_backward(dA, A):
+def _linear_backward(dA: Array, A: Array) -> Array:
     return dA
 
 
-def softmax(Z, out=None, work=None):
+def softmax(Z: Array, out: Array | None = None, work: Array | None = None) -> Array:
     """e^Z / sum over the k rows of e^Z, per column. The column's largest logit is subtracted first
     (the quotient is unchanged), so exp never overflows and the sum is at least 1. `work`: a (1, m)
     buffer for the per-column max and sum (the training loop's, so that a step allocates nothing)."""
@@ -107,7 +107,7 @@ def softmax(Z, out=None, work=None):
     return out
 
 
-def _softmax_backward(dA, A):
+def _softmax_backward(dA: Array, A: Array) -> Array:
     # g'(Z) is the Jacobian diag(a) - a a^T per column: dZ = A * (dA - sum_k dA_k A_k)
     xp = namespace(dA)
     dA -= xp.einsum("ij,ij->j", dA, A)

@@ -56,8 +56,12 @@ class _Lines(Listener):
     def on_start(self, total: int, start: int) -> None:
         self.total = total
 
+    def on_train_accuracy(self, iteration: int, accuracy: float) -> None:
+        self.accuracy = f" accuracy {accuracy:.2f}%" if accuracy == accuracy else ""
+
     def on_cost(self, iteration: int, cost: float) -> None:
-        print(f"{self.name}: {self.unit} {iteration}/{self.total}  cost {cost:.6f}", file=sys.stderr)
+        acc = getattr(self, "accuracy", "")
+        print(f"{self.name}: {self.unit} {iteration}/{self.total}  cost {cost:.6f}{acc}", file=sys.stderr)
 
 
 # ---------------------------------------------------------------- arrays in scikit-learn's layout

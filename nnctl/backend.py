@@ -21,6 +21,10 @@ import numpy as np
 
 _sum = np.add.reduce  # np.sum's own kernel, without its wrapper
 
+# an array of the training's namespace: NumPy's, or CuPy's on the GPU (CuPy has no stubs and
+# follows NumPy's API, so to mypy every one is an np.ndarray)
+Array = np.ndarray
+
 
 def namespace(a):
     """The array module of `a`: cupy for a CuPy array, numpy otherwise (FakeDevice's too)."""

@@ -20,15 +20,17 @@ class BatchNormStep:
     """gamma[l], its gradient (views of the Trainer's vectors) and the running averages (the
     params dict's arrays, updated in place); Z^ and a scratch array per batch size."""
 
-    def __init__(self, gamma, dgamma, running_mean, running_var, momentum: float, epsilon: float):
+    def __init__(
+        self, gamma: np.ndarray, dgamma: np.ndarray, running_mean: np.ndarray, running_var: np.ndarray, momentum: float, epsilon: float
+    ) -> None:
         self.gamma, self.dgamma = gamma, dgamma
         self.running_mean, self.running_var = running_mean, running_var
         self.momentum, self.epsilon = momentum, epsilon
         n = gamma.shape[0]
         self.mu, self.var, self.inv_std = (np.empty((n, 1), gamma.dtype) for _ in range(3))
-        self.buffers: dict = {}  # m -> (Z^, scratch), both (n[l], m)
+        self.buffers: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # m -> (Z^, scratch), both (n[l], m)
 
-    def _buffers(self, m: int):
+    def _buffers(self, m: int) -> tuple[np.ndarray, np.ndarray]:
         if m not in self.buffers:
             self.buffers[m] = (np.empty((self.gamma.shape[0], m), self.gamma.dtype), np.empty((self.gamma.shape[0], m), self.gamma.dtype))
         return self.buffers[m]
@@ -36,7 +38,7 @@ class BatchNormStep:
     def nbytes(self, m: int) -> int:
         return 2 * self.gamma.shape[0] * m * self.gamma.itemsize
 
-    def forward(self, Z) -> None:
+    def forward(self, Z: np.ndarray) -> None:
         """Z (n[l], m) := gamma Z^ over this batch; keeps Z^ and 1/sqrt(sigma^2 + epsilon) for backward."""
         m = Z.shape[1]
         Zhat, scratch = self._buffers(m)
@@ -57,7 +59,7 @@ class BatchNormStep:
         self.running_var *= b
         self.running_var += (1 - b) * m / (m - 1) * self.var
 
-    def backward(self, dZ, dbeta) -> float:
+    def backward(self, dZ: np.ndarray, dbeta: np.ndarray) -> float:
         """dZ~ (n[l], m) := dZ = gamma / sqrt(sigma^2 + epsilon) (dZ~ - dbeta - Z^ dgamma), with
         dgamma = (1/m) sum dZ~ Z^ into its view; `dbeta` = (1/m) sum dZ~, already computed.
         Returns the sum of dgamma, for the finiteness check."""

@@ -3,8 +3,9 @@
 checkpoint.h5 holds the parameters at the top level (so `predict` can use an unfinished run),
 the first layer's state (`first_layer/W1_0`, `first_layer/C` on the dual path), the optimizer's
 moments and step count (`optimizer/v.W1`, ..., `optimizer/t`), this epoch's order of the examples
-(`loop/order`) and the cost curve; its attributes hold the position (epoch, batch within it,
-iterations, the partial epoch cost), the learning rate, the shuffling and dropout generators' states, a
+(`loop/order`) and the cost curve (with a classifier's training accuracy at each record); its
+attributes hold the position (epoch, batch within it, iterations, the partial epoch cost and right
+answers), the learning rate, the shuffling and dropout generators' states, a
 fingerprint of the spec it belongs to (and the settings themselves, to name what differs), the id
 of the run that wrote it and the seconds of each session so far. Read back, it is input like any
 other: `load` checks its types and `check` that it belongs to the run being resumed.
@@ -26,7 +27,8 @@ from nnctl.runs import load_params, save_arrays
 from nnctl.training import Batches, Position, Trainer
 from nnctl.text import quoted
 
-COST_COLUMNS = 4  # epoch, cost, iteration, learning rate
+COST_COLUMNS = 5  # epoch, cost, iteration, learning rate, training accuracy (NaN: a regression's, or not counted)
+OLD_COST_COLUMNS = (2, 4)  # checkpoints of earlier nnctl versions: without the accuracy (and the iteration and rate)
 
 
 MACHINE_KEYS = {"device", "fused"}  # where the arithmetic runs, not what it is: a run may move between devices
@@ -79,7 +81,7 @@ class Checkpoint:
 
 
 def save(run_dir: Path, trainer: Trainer, batches: Batches, result, meta: dict, spec_fingerprint: str,
-         monitor=None, normalization=None, extra: dict | None = None) -> None:
+         monitor=None, normalization=None, extra: dict | None = None, target=None) -> None:
     """Write checkpoint.h5 atomically; `extra` (the run's id, its spec's settings, the seconds of
     each session so far) goes into the attributes as it is."""
     params = trainer.materialize()
@@ -90,11 +92,15 @@ def save(run_dir: Path, trainer: Trainer, batches: Batches, result, meta: dict, 
         arrays.update(monitor_arrays)
     if normalization is not None:
         arrays.update(normalization.arrays())
+    if target is not None:  # a regression's target scaling: predict on an unfinished run turns its outputs back too
+        arrays.update(target.arrays())
     arrays.update({f"first_layer/{k}": v for k, v in trainer.state().items()})
     arrays.update({f"optimizer/{k.replace('/', '.')}": v for k, v in trainer.optimizer.state().items()})
     if not batches.full:
         arrays["loop/order"] = batches.order
-    arrays["costs"] = np.array([(*c, *s) for c, s in zip(result.costs, result.steps)], dtype=np.float64).reshape(-1, COST_COLUMNS)
+    accuracy = list(result.accuracy) + [np.nan] * (len(result.costs) - len(result.accuracy))
+    arrays["costs"] = np.array([(*c, *s, a) for c, s, a in zip(result.costs, result.steps, accuracy)],
+                               dtype=np.float64).reshape(-1, COST_COLUMNS)
     pos = result.position
     save_arrays(
         Path(run_dir) / CHECKPOINT,
@@ -105,6 +111,7 @@ def save(run_dir: Path, trainer: Trainer, batches: Batches, result, meta: dict, 
             "epoch": pos.epoch,
             "batch": pos.batch,
             "cost_sum": pos.cost_sum,
+            "correct": None if pos.correct != pos.correct else pos.correct,  # NaN is not JSON: null
             "learning_rate": trainer.learning_rate,
             "first_layer": trainer.path,
             "batches": batches.state(),
@@ -131,19 +138,25 @@ def load(run_dir: Path) -> Checkpoint:
         # the loop's position is required whole: a default would resume somewhere else without a word
         steps = _whole(meta["iterations"], "iterations")
         position = Position(epoch=_whole(meta["epoch"], "epoch"), batch=_whole(meta["batch"], "batch"), steps=steps,
-                            cost_sum=_number(meta["cost_sum"], "cost_sum"))
+                            cost_sum=_number(meta["cost_sum"], "cost_sum"), correct=_correct(meta))
         raw = np.asarray(arrays.get("costs", np.zeros((0, COST_COLUMNS))), dtype=np.float64)
-        if raw.ndim != 2 or raw.shape[1] not in (2, COST_COLUMNS):
+        if raw.ndim != 2 or raw.shape[1] not in (*OLD_COST_COLUMNS, COST_COLUMNS):
             raise ValueError(f"costs: expected rows of {COST_COLUMNS} numbers (got shape {raw.shape})")
-        costs = [(int(r[0]), float(r[1]), int(r[2]), float(r[3])) if len(r) == COST_COLUMNS else (int(r[0]), float(r[1]), int(r[0]), np.nan) for r in raw]
+        if raw.shape[1] == 2:
+            raw = np.column_stack([raw, raw[:, 0], np.full(len(raw), np.nan)])
+        if raw.shape[1] == 4:
+            raw = np.column_stack([raw, np.full(len(raw), np.nan)])  # recorded before training accuracy was: not known
+        costs = [(int(r[0]), float(r[1]), int(r[2]), float(r[3]), float(r[4])) for r in raw]
         if not all(np.isfinite(c[1]) for c in costs):
             raise ValueError("costs: a recorded cost is not a finite number")
+        if not all(np.isnan(c[4]) or 0 <= c[4] <= 100 for c in costs):
+            raise ValueError("costs: a recorded training accuracy is not a percentage")
         _number(meta["learning_rate"], "learning_rate")
         if not isinstance(meta["batches"], dict):
             raise ValueError("batches: expected an object")
         if "optimizer/t" not in arrays:
             raise KeyError("optimizer/t")
-        for key in [k for k in arrays if k.startswith(("first_layer/", "state/", "optimizer/", "loop/", "best/", "normalize/"))]:
+        for key in [k for k in arrays if k.startswith(("first_layer/", "state/", "optimizer/", "loop/", "best/", "normalize/", "normalize_target/"))]:
             if arrays[key].dtype.kind not in "fiu":
                 raise ValueError(f"{key}: expected numbers (got {arrays[key].dtype})")
             if arrays[key].dtype.kind == "f" and not np.isfinite(arrays[key]).all():
@@ -166,6 +179,17 @@ def _whole(value, key: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"{key}: expected a whole number >= 0 (got {quoted(value):.40})")
     return value
+
+
+def _correct(meta: dict) -> float:
+    """The position's right answers so far in its epoch: a whole number >= 0; NaN (not counted) when
+    a checkpoint of an earlier nnctl stopped in the middle of an epoch without them, or null."""
+    value = meta.get("correct", 0.0 if meta.get("batch") == 0 else None)
+    if value is None:
+        return float("nan")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 <= value < 2**53) or value != int(value):
+        raise ValueError(f"correct: expected a whole number >= 0 (got {quoted(value):.40})")
+    return float(value)
 
 
 def _number(value, key: str) -> float:
@@ -243,6 +267,8 @@ def check(ckpt: Checkpoint, path: Path, *, settings_now: dict, run_id, layer_dim
     problem = position_problem(pos, total_epochs, batches_per_epoch)
     if problem:
         raise RunError(f"{path}: {problem}; {hint}")
+    if pos.correct == pos.correct and pos.correct > m * n[-1]:
+        raise RunError(f"{path}: says {pos.correct:.0f} right answers so far in epoch {pos.epoch}, more than its {m} examples can give; {hint}")
     last = total_epochs - 1
     want_epochs = [e for e in range(0, pos.epoch, record_every)] + ([last] if last < pos.epoch and last % record_every else [])
     if [c[0] for c in ckpt.costs] != want_epochs:

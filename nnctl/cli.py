@@ -25,7 +25,7 @@ def _flag_type(display_type_rich):
     return shown
 
 
-TyperOption.display_type_rich = _flag_type(TyperOption.display_type_rich)
+TyperOption.display_type_rich = _flag_type(TyperOption.display_type_rich)  # type: ignore[method-assign]  # Typer's method, replaced on purpose
 
 app = typer.Typer(
     help="Train fully-connected neural networks from YAML specs, the course's way.\n\n"
@@ -143,6 +143,7 @@ def train(
         if data is not None:
             _check_data_option(data, target)
         if config is None:
+            assert data is not None  # no CONFIG: --data TABLE (refused above without either)
             text = table_spec_text(str(data), target)
             # messages name --data (there is no spec file); --set paths are read from the working folder
             spec = spec_from_text(text, Path.cwd() / f"{Path(data).stem}.yaml", overrides, where=f"--data {data}")
@@ -234,11 +235,13 @@ def config_show(
     from nnctl.tables import is_table
 
     spec = load_config(config, overrides)
-    m = None
+    m: int | None = None
+    n_x: int | None  # None where the data cannot be read
     if is_table(spec.data.train):  # read (and checked) whole: its columns make n_x, its target the task and k
         from nnctl.experiment import load_inputs
 
         inputs = load_inputs(spec)
+        assert inputs.spec is not None  # load_inputs gives the spec it checked the data with
         spec, n_x, k, m = inputs.spec, inputs.train.n_x, inputs.train.k, inputs.train.m
     else:
         n_x = peek_n_x(spec.data.train)
@@ -257,9 +260,11 @@ def config_show(
         from nnctl.experiment import load_inputs
 
         try:
-            norm = load_inputs(spec).normalization
+            inputs = load_inputs(spec)
         except NnctlError:
             return
+        norm, target = inputs.normalization, inputs.target
+        sys.stdout.write(f"# data.normalize_target: {spec.data.normalize_target} -> {target.method} ({target.reason})\n")
         sys.stdout.write(f"# data.normalize: {spec.data.normalize} -> {norm.method} ({norm.reason})\n")
 
 
@@ -347,8 +352,8 @@ def data_import(
         from nnctl.importer import import_mat
 
         if is_mat(folder):
-            counts = import_mat(folder, output, force)
-            display.say(f"wrote {output}: " + ", ".join(f"{k}: {v} examples" for k, v in counts.items()))
+            mat_counts = import_mat(folder, output, force)
+            display.say(f"wrote {output}: " + ", ".join(f"{k}: {v} examples" for k, v in mat_counts.items()))
             return
 
     order = [c.strip() for c in classes.split(",") if c.strip()] if classes else None
@@ -656,7 +661,7 @@ def runs_list(
 
     from nnctl.runs import list_runs
 
-    skipped = []
+    skipped: list[tuple[Path, str]] = []
     rows = list_runs(runs_dir, skipped)
     if as_json:
         for r in rows:

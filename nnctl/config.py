@@ -30,15 +30,32 @@ from nnctl.tables import MISSING_POLICIES, TASKS, UNSEEN_POLICIES, is_table
 from nnctl.training import SHUFFLES
 from nnctl.text import quoted
 
-# the valid names come from the tables
-ActivationName = Literal[ACTIVATION_NAMES]
-InitName = Literal[INIT_NAMES]
-LossName = Literal[("auto", *LOSS_NAMES)]
-OptimizerName = Literal[OPTIMIZER_NAMES]
-ScheduleName = Literal[SCHEDULE_NAMES]
-ShuffleName = Literal[tuple(SHUFFLES)]
-FirstLayerName = Literal[(AUTO, *FIRST_LAYERS)]
-DeviceName = Literal[DEVICE_NAMES]
+# the valid names come from the tables; a Literal built from a tuple at run time is no static type,
+# so to mypy each is a str (pydantic checks the words)
+if typing.TYPE_CHECKING:
+    ActivationName = str
+    InitName = str
+    LossName = str
+    OptimizerName = str
+    ScheduleName = str
+    ShuffleName = str
+    FirstLayerName = str
+    DeviceName = str
+    MissingName = str
+    UnseenName = str
+    TaskName = str
+else:
+    ActivationName = Literal[ACTIVATION_NAMES]
+    InitName = Literal[INIT_NAMES]
+    LossName = Literal[("auto",) + LOSS_NAMES]
+    OptimizerName = Literal[OPTIMIZER_NAMES]
+    ScheduleName = Literal[SCHEDULE_NAMES]
+    ShuffleName = Literal[tuple(SHUFFLES)]
+    FirstLayerName = Literal[(AUTO,) + tuple(FIRST_LAYERS)]
+    DeviceName = Literal[DEVICE_NAMES]
+    MissingName = Literal[MISSING_POLICIES]
+    UnseenName = Literal[UNSEEN_POLICIES]
+    TaskName = Literal[TASKS]
 LayerSize = Annotated[int, Field(gt=0)]
 MAX_CONFIG_BYTES = 1 << 20
 MAX_YAML_NODES = 100_000  # values in the document once every alias is expanded
@@ -108,6 +125,10 @@ class DataSpec(_Strict):
     normalize: Literal["auto", "none", "standardize"] = Field(
         "auto", description="standardize: (x - mean) / std per feature, from the training set; auto: for features not already of order one"
     )
+    normalize_target: Literal["auto", "none", "standardize"] = Field(
+        "auto", description="a regression's target: standardize trains on (y - mean) / std from the training set and turns every "
+        "prediction back (RMSE in the target's units, costs in standardised ones); auto: for a linear (or leaky_relu) output"
+    )
     validation: Optional[Union[Annotated[float, Field(gt=0, lt=1)], Annotated[str, Field(min_length=1)]]] = Field(
         None, description="a data file, or the fraction of the training set held out (seeded, stratified)"
     )
@@ -119,11 +140,11 @@ class DataSpec(_Strict):
         None, min_length=1, description="tables: the feature columns (default: every column but the target and data.drop)"
     )
     drop: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list, description="tables: columns left out")
-    missing: Literal[MISSING_POLICIES] = Field(
+    missing: MissingName = Field(
         "error", description="tables: a missing value (empty, NA, NaN) is an error, or filled from the training rows "
         "(mean, median, most_frequent; text columns: most_frequent), or its row is dropped"
     )
-    unseen: Literal[UNSEEN_POLICIES] = Field(
+    unseen: UnseenName = Field(
         "error", description="tables: a category that training never saw is an error at predict and evaluate, or encoded as all zeros"
     )
 
@@ -168,7 +189,7 @@ class ModelSpec(_Strict):
         "generator", description="legacy: np.random.seed(seed) + one randn per layer, as the course"
     )
     loss: LossName = "auto"
-    task: Literal[TASKS] = Field(
+    task: TaskName = Field(
         "auto", description="auto: from the output (HDF5 data) or from the target column (tables); regression: a linear output and MSE"
     )
     allow_symmetry: bool = Field(
@@ -433,7 +454,10 @@ class TrainSpec(_Strict):
     @property
     def epoch_count(self) -> int:
         """The loop's length in epochs (a full-batch iteration is an epoch)."""
-        return self.epochs if self.epochs is not None else self.iterations
+        if self.epochs is not None:
+            return self.epochs
+        assert self.iterations is not None  # _check: one of epochs and iterations is given
+        return self.iterations
 
     def hyper(self) -> dict:
         """The chosen optimizer's hyperparameters."""
@@ -468,7 +492,7 @@ class Spec(_Strict):
     name: Optional[str] = Field(None, pattern=NAME_PATTERN, max_length=MAX_NAME, description="default: the config file's name")
     data: DataSpec
     model: ModelSpec = ModelSpec()
-    train: TrainSpec = TrainSpec()  # every key has a default (learning rate: the optimizer's; epochs: DEFAULT_EPOCHS)
+    train: TrainSpec = TrainSpec()  # type: ignore[call-arg]  # learning_rate: _defaults fills it before validation; every key has a default (learning rate: the optimizer's; epochs: DEFAULT_EPOCHS)
     runs_dir: str = Field("runs", min_length=1, description="relative to the working directory")
     sweep: Optional[SweepSpec] = None
     search: Optional[SearchSpec] = None
@@ -593,8 +617,9 @@ def _expanded_size(root) -> int:
     return size(root)  # recursion is bounded by MAX_YAML_DEPTH
 
 
-_UniqueKeyLoader.compose_node = _compose_node
-_UniqueKeyLoader.get_single_node = _get_single_node
+# methods replaced on purpose (mypy's method-assign); the functions are defined above, after the class
+_UniqueKeyLoader.compose_node = _compose_node  # type: ignore[method-assign]
+_UniqueKeyLoader.get_single_node = _get_single_node  # type: ignore[method-assign]
 
 
 def parse_yaml(text: str, where: str):
@@ -640,11 +665,11 @@ def apply_override(raw: dict, assignment: str) -> dict:
     return raw
 
 
-_ALTERNATIVES = {("model", "hidden"): "layers", ("model", "layers"): "hidden"}
+_ALTERNATIVES: dict[tuple[str, ...], str] = {("model", "hidden"): "layers", ("model", "layers"): "hidden"}
 
 
 def _fields_at(loc) -> list:
-    model = Spec
+    model: type[BaseModel] = Spec
     for part in loc:
         field = model.model_fields.get(part) if isinstance(part, str) else None
         ann = getattr(field, "annotation", None)
@@ -753,7 +778,7 @@ def spec_from_text(text: str, path, overrides=(), where: str | None = None) -> S
 
 # `nnctl train --data TABLE` without a spec: every key not given here has its schema default.
 # Chosen by measurement on seven real tables (docs/tables.md, benchmarks/bench_tabular.py).
-TABLE_RECIPE = {
+TABLE_RECIPE: dict[str, dict[str, typing.Any]] = {
     "model": {"hidden": [100]},
     "train": {"optimizer": "adam", "learning_rate": 0.001, "batch_size": 32, "epochs": 200, "l2": 0.0001},
 }
@@ -761,7 +786,7 @@ TABLE_RECIPE = {
 
 def table_spec_text(data: str, target: str | None) -> str:
     """The spec `nnctl train --data TABLE --target COLUMN` trains: the recipe, as YAML (spec.yaml)."""
-    raw = {"name": _default_name(Path(data)), "data": {"train": str(Path(data).expanduser().resolve())}}
+    raw: dict[str, typing.Any] = {"name": _default_name(Path(data)), "data": {"train": str(Path(data).expanduser().resolve())}}
     if target is not None:
         raw["data"]["target"] = target
     raw.update({k: dict(v) for k, v in TABLE_RECIPE.items()})

@@ -20,13 +20,17 @@ import tempfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from nnctl.atomic import atomic_path
 from nnctl import memory
-from nnctl.errors import DataError
+from nnctl.errors import ConfigError, DataError
 from nnctl.text import quoted
+
+if TYPE_CHECKING:
+    from nnctl.stream import StreamedX
 
 BUILTIN_PREFIX = "builtin:"
 ARRAY_PREFIX = "array:"  # arrays handed to nnctl.fit in Python: named in the spec, never stored in the run
@@ -35,7 +39,7 @@ COURSE_PREFIXES = ("train_set_", "test_set_")
 
 @dataclass
 class Dataset:
-    X: np.ndarray  # (n_x, m)
+    X: np.ndarray | StreamedX  # (n_x, m); a StreamedX: left in its file (nnctl.stream)
     Y: np.ndarray  # (1, m)
     classes: list = field(default_factory=list)
     preprocessing: dict = field(default_factory=dict)
@@ -145,7 +149,7 @@ def make_spiral(m: int = 300, k: int = 3, seed: int = 1, noise: float = 0.2):
     return x, y
 
 
-GENERATORS = {
+GENERATORS: dict[str, tuple[Callable[..., tuple], list[str] | Callable[..., list[str]]]] = {
     "planar": (make_planar, ["red", "blue"]),
     "moons": (make_moons, ["upper", "lower"]),
     "circles": (make_circles, ["outer", "inner"]),
@@ -785,14 +789,16 @@ class Normalization:
     def apply(self, X) -> np.ndarray:
         """X (n_x, m) standardised in place: (X - mean) / std, in X's dtype."""
         if self.method == "standardize":
+            assert self.mean is not None and self.std is not None  # standardize: the training set's statistics
             X -= self.mean.astype(X.dtype, copy=False)
             X /= self.std.astype(X.dtype, copy=False)
         return X
 
     def describe(self) -> dict:
         """For metrics.json and `config show`."""
-        out = {"method": self.method, "reason": self.reason}
+        out: dict[str, str | int] = {"method": self.method, "reason": self.reason}
         if self.method == "standardize":
+            assert self.mean is not None  # standardize: the training set's statistics
             out["features"] = int(self.mean.shape[0])
         return out
 
@@ -857,6 +863,104 @@ def normalization_from_arrays(method: str, arrays: dict) -> Normalization:
     if method != "standardize":
         return Normalization(method)
     return Normalization("standardize", "", np.asarray(arrays["normalize/mean"], np.float64), np.asarray(arrays["normalize/std"], np.float64))
+
+
+# ---------------------------------------------------------------- a regression's target
+
+NORMALIZE_TARGET = ("auto", "none", "standardize")
+# outputs that take every real value: a standardised target (mean 0, std 1, negative half the time) fits them
+UNBOUNDED_OUTPUTS = ("linear", "leaky_relu")
+OUTPUT_RANGES = {"relu": "values >= 0", "tanh": "values in (-1, 1)", "sigmoid": "values in (0, 1)", "softmax": "probabilities"}
+
+
+@dataclass
+class TargetScaling:
+    """What was done to a regression's targets for training: `method` none or standardize, and for
+    standardize the training rows' mean and standard deviation per output (n_y, 1), float64 (a
+    constant target's std is taken as 1). The network learns z = (y - mean) / std; every
+    prediction that leaves it is turned back, a std + mean (`invert`)."""
+
+    method: str = "none"
+    reason: str = ""
+    mean: np.ndarray | None = None
+    std: np.ndarray | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.method == "standardize"
+
+    def apply(self, Y, dtype) -> np.ndarray:
+        """Y (n_y, m) as training sees it, a new array in `dtype`: (Y - mean) / std, computed in float64."""
+        assert self.mean is not None and self.std is not None  # standardize: fitted before use
+        return ((np.asarray(Y, np.float64) - self.mean) / self.std).astype(dtype)
+
+    def invert(self, A) -> np.ndarray:
+        """The network's outputs A[L] (n_y, m) in the target's own units: A std + mean in float64
+        (A itself, untouched, where the target was not scaled)."""
+        if not self.active:
+            return A
+        assert self.mean is not None and self.std is not None  # standardize: fitted before use
+        return np.asarray(A, np.float64) * self.std + self.mean
+
+    def describe(self) -> dict:
+        """For metrics.json and `config show`."""
+        out = {"method": self.method, "reason": self.reason}
+        if self.active and self.mean is not None and self.std is not None:
+            out.update(mean=self.mean.ravel().tolist(), std=self.std.ravel().tolist())
+        return out
+
+    def arrays(self) -> dict:
+        """What params.h5 and checkpoint.h5 store beside the parameters."""
+        return {"normalize_target/mean": self.mean, "normalize_target/std": self.std} if self.active else {}
+
+    def preprocessing(self) -> dict:
+        """params.h5's preprocessing entry: present only where the target was scaled (older runs have none)."""
+        return {"normalize_target": self.method} if self.active else {}
+
+
+def fit_target_scaling(requested: str, task: str, output: str, Y, source: str = "the training data") -> TargetScaling:
+    """How a regression's targets Y (n_y, m) are scaled for training, from the training rows alone.
+
+    standardize: per output, (y - mean) / std with the training rows' mean and std (float64; a
+    constant target's std is 1); auto: standardize for a regression whose output takes every real
+    value (linear, leaky_relu), none otherwise (a classifier's labels are classes; a bounded output
+    keeps the range its targets were chosen for); none: the targets as given (as every run before this key had them).
+    `standardize` where it cannot apply is refused (ConfigError naming the key)."""
+    if task != "regression":
+        if requested == "standardize":
+            raise ConfigError(
+                f"{source}: data.normalize_target: standardize scales a regression's target values, and this data trains a "
+                "classifier (its labels are classes); use normalize_target: auto or none"
+            )
+        return TargetScaling("none", "auto: a classifier's labels are classes" if requested == "auto" else "data.normalize_target: none")
+    if requested == "none":
+        return TargetScaling("none", "data.normalize_target: none")
+    if output not in UNBOUNDED_OUTPUTS:
+        if requested == "standardize":
+            raise ConfigError(
+                f"{source}: data.normalize_target: standardize makes targets of mean 0 and std 1, which a {output} output cannot "
+                f"reach ({OUTPUT_RANGES.get(output, 'a bounded range')}); use output_activation: linear, or normalize_target: none"
+            )
+        return TargetScaling("none", f"auto: a {output} output ({OUTPUT_RANGES.get(output, 'a bounded range')}), so the targets keep their range")
+    try:
+        mean, std = feature_statistics(Y, source)
+    except DataError:
+        raise DataError(
+            f"{source}: the target values spread beyond float64's range, so their standard deviation is not finite; "
+            "rescale them (e.g. divide by their largest |y|), or use data.normalize_target: none"
+        ) from None
+    std[std == 0] = 1.0  # a constant target becomes 0, not NaN
+    said = ", ".join(f"mean {mu:.6g}, std {s:.6g}" for mu, s in zip(mean[:, 0], std[:, 0]))
+    reason = f"{'auto' if requested == 'auto' else 'data.normalize_target: standardize'}: {said}, from the training rows"
+    return TargetScaling("standardize", reason, mean, std)
+
+
+def target_scaling_from_arrays(method: str, arrays: dict) -> TargetScaling:
+    """The target scaling stored with a run's parameters (params.h5, checkpoint.h5)."""
+    if method != "standardize":
+        return TargetScaling("none")
+    return TargetScaling("standardize", "", np.asarray(arrays["normalize_target/mean"], np.float64),
+                         np.asarray(arrays["normalize_target/std"], np.float64))
 
 
 def peek_n_x(source: str) -> int | None:

@@ -128,12 +128,16 @@ class RichReporter(Reporter):
         self.progress.start()
         self.task = self.progress.add_task(visible(short_label(self.name)), total=total, completed=start, cost="…")
 
+    def on_train_accuracy(self, iteration, accuracy):
+        self.accuracy = accuracy
+
     def on_validation(self, iteration, cost, accuracy):
         self.validation = cost
 
     def on_cost(self, iteration, cost):
-        val = getattr(self, "validation", None)
-        self.progress.update(self.task, cost=format_cost(cost) + ("" if val is None else f" val {val:.4f}"))
+        val, acc = getattr(self, "validation", None), getattr(self, "accuracy", None)
+        self.progress.update(self.task, cost=format_cost(cost) + ("" if acc is None else f" {_accuracy(acc)}")
+                             + ("" if val is None else f" val {val:.4f}"))
 
     def on_tick(self, iteration):
         self.progress.update(self.task, completed=iteration)
@@ -152,13 +156,21 @@ class PlainReporter(Reporter):
     def on_start(self, total, start):
         self.total, self.t0 = total, time.perf_counter()
 
+    def on_train_accuracy(self, iteration, accuracy):
+        self.accuracy = f" accuracy {_accuracy(accuracy)}"
+
     def on_validation(self, iteration, cost, accuracy):
         self.validation = f"  validation cost {format_cost(cost)}" + ("" if accuracy is None else f" accuracy {accuracy:.2f}%")
 
     def on_cost(self, iteration, cost):
         elapsed = time.perf_counter() - self.t0
-        val = getattr(self, "validation", "")
-        self.console.print(line(f"{self.name}: {self.unit} {iteration}/{self.total}  cost {format_cost(cost)}{val}  {elapsed:.1f}s"))
+        val, acc = getattr(self, "validation", ""), getattr(self, "accuracy", "")
+        self.console.print(line(f"{self.name}: {self.unit} {iteration}/{self.total}  cost {format_cost(cost)}{acc}{val}  {elapsed:.1f}s"))
+
+
+def _accuracy(accuracy: float) -> str:
+    """A recorded training accuracy: '90.75%', or '—' where it was not counted (NaN)."""
+    return "—" if accuracy != accuracy else f"{accuracy:.2f}%"
 
 
 def short_label(name: str, limit: int = 20) -> str:
@@ -230,7 +242,7 @@ def predictions(preds, names, run_path, fmt: str, task: str = "classification") 
     if fmt == "csv":
         writer = csv.writer(sys.stdout)
         rows = [p.fields(task) for p in preds]
-        header = list(max(rows, key=len)) if rows else ["file", "error"]  # an error's row has no class columns
+        header = list(max(rows, key=len).keys()) if rows else ["file", "error"]  # an error's row has no class columns
         writer.writerow([visible(h) for h in header])  # P(<class name>): a name from outside
         for row in rows:
             writer.writerow([_csv_cell(row.get(key)) for key in header])
@@ -415,7 +427,7 @@ class SweepDisplay:
         self.quiet = quiet
         self.live_mode = self.console.is_terminal and not quiet
         self.plan = plan
-        self.state = {}
+        self.state: dict[int, dict] = {}  # trial index -> its row
         self._add_trials()
         self.live = None
 

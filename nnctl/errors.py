@@ -1,5 +1,10 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
 """One error family. The library raises these; only the CLI turns them into `Error: ...`."""
 
 
@@ -36,3 +41,6 @@ class Interrupted(NnctlError):
     """The user stopped the work (Ctrl-C or SIGTERM); what was finished is kept."""
 
     exit_code = 130
+    # set on a sweep's interruption only (nnctl.sweep.run_sweep): its trials' rows so far, its folder
+    rows: list
+    sweep_dir: Path

@@ -19,16 +19,17 @@ import sys
 import time
 import uuid
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 from nnctl import checkpoint
-from nnctl.backend import DEVICE_NAMES, DeviceUnavailable, make_backend
+from nnctl.backend import DEVICE_NAMES, DeviceUnavailable, NumpyBackend, make_backend
 from nnctl.config import Spec, dump_spec, load_config, spec_warnings
-from nnctl.data import ARRAY_PREFIX, Dataset, Normalization, arrays_sha256, read_raw, dataset_from_arrays, fit_normalization, load_dataset, split_indices, split_validation
+from nnctl.data import (ARRAY_PREFIX, Dataset, Normalization, TargetScaling, arrays_sha256, read_raw, dataset_from_arrays, fit_normalization,
+                        fit_target_scaling, load_dataset, split_indices, split_validation)
 from nnctl.errors import ConfigError, DataError, DivergedError, Interrupted, RunError
 from nnctl.tables import Preprocessor, is_table, read_table, table_dataset
 from nnctl.firstlayer import choose_first_layer
@@ -76,6 +77,7 @@ class Inputs:
     spec: Spec | None = None  # the spec with the task a table's target chose
     table: Preprocessor | None = None  # a table's fitted column encoding (stored in the run as table.json)
     notes: list = field(default_factory=list)  # what was chosen from the data and why
+    target: TargetScaling = field(default_factory=TargetScaling)  # a regression's targets as training sees them
 
 
 def _table_inputs(spec: Spec, dtype) -> tuple:
@@ -195,7 +197,12 @@ def _checked_inputs(spec: Spec, train: Dataset, test, validation, prep, notes) -
         if data is not None:
             norm.apply(data.X)
             data.preprocessing = {**data.preprocessing, "normalize": norm.method}
-    return Inputs(train, test, validation, norm, spec, prep, notes)
+    # the targets keep their own units in every Dataset; the trainer and the validation cost see them scaled
+    target = fit_target_scaling(spec.data.normalize_target, task, spec.model.layer_activations[-1], train.Y, train.source)
+    if target.active:
+        notes = [*notes, f"target standardised for training ({target.reason.split(': ', 1)[1]}): costs are in standardised "
+                         "units, predictions and RMSE in the target's own (data.normalize_target: none trains on the targets as given)"]
+    return Inputs(train, test, validation, norm, spec, prep, notes, target)
 
 
 def _check_classes(spec: Spec, train: Dataset, test: Dataset | None) -> None:
@@ -260,6 +267,7 @@ class _Run:
     setup_seconds: float = 0.0  # building the Trainer (the dual path's Gram matrix is paid here, once)
     validation: Dataset | None = None
     normalization: Normalization = field(default_factory=Normalization)
+    target: TargetScaling = field(default_factory=TargetScaling)  # a regression's targets: scaled for training, turned back after
     monitor: ValidationMonitor | None = None
     run_id: str | None = None  # reproduce.json's id of the run; its checkpoints carry it too
     sessions: list = field(default_factory=list)  # seconds of each earlier process that led to the checkpoint
@@ -269,7 +277,7 @@ class _Run:
     saved_sessions: list | None = None  # the session seconds that checkpoint holds
     table: Preprocessor | None = None  # a table's column encoding, written as table.json
     notes: list = field(default_factory=list)  # what was chosen from the data (a table's target, encodings)
-    backend: object = None  # nnctl.backend: where the math runs (train.device)
+    backend: NumpyBackend | None = None  # nnctl.backend: where the math runs (train.device)
     pictures: bool = True  # costs.png and decision_boundary.png (nnctl.fit leaves them out: matplotlib is most of a tiny fit)
 
     @property
@@ -332,7 +340,9 @@ def train_run(
                 f"out of memory while loading {spec.data.train} ({_size(available_memory())} available to this process); "
                 "use train.dtype: float32 or fewer examples"
             ) from None
-        if threads is None and choose_blas_threads(run.layer_dims, run.spec.train.batch_size if run.mini_batch else run.train.m) == 1:
+        batch = run.spec.train.batch_size if run.mini_batch else run.train.m
+        assert batch is not None  # mini_batch: train.batch_size is given
+        if threads is None and choose_blas_threads(run.layer_dims, batch) == 1:
             # a small step's work single-threaded (nnctl.resources.choose_blas_threads); else the
             # cores, or a sweep worker's share; reproduce.json records the count, resume reuses it
             held.enter_context(threadpool_limits(1, user_api="blas"))
@@ -388,9 +398,10 @@ def _load(spec: Spec, run_dir, resume: bool, arrays: dict | None = None) -> _Run
         spec = spec.for_classes(train.k)  # over two classes, a softmax output unless the spec chose one
     layer_dims = spec.layer_dims(train.n_x, train.k)
     resolved = spec.resolved(layer_dims)  # with data.normalize: what auto chose, explicit
-    resolved = resolved.model_copy(update={"data": resolved.data.model_copy(update={"normalize": inputs.normalization.method})})
-    run = _Run(spec, train, test, layer_dims, resolved, resume=resume,
-               validation=inputs.validation, normalization=inputs.normalization, table=inputs.table, notes=inputs.notes)
+    resolved = resolved.model_copy(update={"data": resolved.data.model_copy(
+        update={"normalize": inputs.normalization.method, "normalize_target": inputs.target.method})})
+    run = _Run(spec, train, test, layer_dims, resolved, resume=resume, validation=inputs.validation,
+               normalization=inputs.normalization, target=inputs.target, table=inputs.table, notes=inputs.notes)
     _check_batch_norm(run)
     run.own_dir = run_dir is None  # a sweep's trial gets its directory from the sweep; `latest` stays
     run.run_dir = None if run_dir is None else Path(run_dir)
@@ -404,6 +415,7 @@ def _check_batch_norm(run: _Run) -> None:
     if not run.resolved.model.normalised_layers:
         return
     m, size = run.train.m, run.spec.train.batch_size if run.mini_batch else run.train.m
+    assert size is not None  # mini_batch: train.batch_size is given
     if m % size == 1:
         which = "the training set is one example" if m == 1 else f"the last mini-batch of {m} examples in batches of {size} is one example"
         near = [s for s in (size - 1, size + 1, size - 2, size + 2) if 2 <= s < m and m % s != 1][:2]
@@ -446,6 +458,7 @@ def _recorded(run_dir: Path) -> dict:
 
 def _check_belongs(run: _Run) -> None:
     """On resume: the spec, reproduce.json and the checkpoint must be of one run; refuse naming what differs."""
+    assert run.run_dir is not None  # resume: the run's own folder
     rec = _recorded(run.run_dir)
     settings_now = checkpoint.settings(run.resolved)
     if "fingerprint" in rec and rec["fingerprint"] != checkpoint.fingerprint(run.resolved):
@@ -459,6 +472,13 @@ def _check_belongs(run: _Run) -> None:
     if not path.exists():
         return
     run.ckpt = ckpt = checkpoint.load(run.run_dir)
+    scaled = (ckpt.meta.get("preprocessing") or {}).get("normalize_target", "none")
+    if scaled != run.target.method:
+        raise RunError(
+            f"{path}: was written for a run whose targets were {'standardised' if scaled == 'standardize' else 'not scaled'} "
+            f"(normalize_target: {str(scaled)[:40]}), but {run.run_dir / RESOLVED} says data.normalize_target: {run.target.method}; "
+            f"put the spec back as it was, or {checkpoint.restart_hint(path)}"
+        )
     t = run.spec.train
     batches = Batches(run.train.m, run.spec.train.batch_size if run.mini_batch else None)
     checkpoint.check(
@@ -520,7 +540,7 @@ def _batch_sizes(run: _Run) -> tuple:
 
 
 def _preflight(run: _Run, runs_root) -> None:
-    run.root = root = Path(runs_root or run.spec.runs_dir) if run.own_dir else run.run_dir.parent
+    run.root = root = Path(runs_root or run.spec.runs_dir) if run.own_dir or run.run_dir is None else run.run_dir.parent
     # X is already loaded, in the training dtype
     t = run.spec.train
     dropout = Dropout(keep_probs_per_layer(t.keep_prob, len(run.layer_dims) - 1), t.dropout_masks, t.seed).layers if t.dropout else ()
@@ -552,18 +572,20 @@ def _open_run_dir(run: _Run, config_text, runs_root, command, held: ExitStack) -
         "loss": run.resolved.model.loss,
         "task": run.resolved.model.resolved_task,
         "classes": run.train.classes,
-        "preprocessing": run.train.preprocessing,
+        "preprocessing": {**run.train.preprocessing, **run.target.preprocessing()},
         "dtype": spec.train.dtype,
         "total_iterations": spec.train.epoch_count,
         **batch_norm_meta(run.resolved.model),
     }
     if run.resume:
+        assert run.run_dir is not None  # resume: the run's own folder
         _check_same_data(run.run_dir, run.train, run.test)
         old = read_json(run.run_dir / METRICS) if (run.run_dir / METRICS).exists() else {}
         started = old.get("started") if isinstance(old, dict) else None
         run.started = started if isinstance(started, str) and len(started) <= 64 else None
     else:
         run.run_dir = create_run_dir(root, spec.name or "run") if run.own_dir else run.run_dir
+        assert run.run_dir is not None  # a sweep's trial comes with its folder
         if not run.own_dir:
             run.run_dir.mkdir(parents=True)
         held.enter_context(run_lock(run.run_dir))  # held until the run's files are written
@@ -594,7 +616,8 @@ def _initialise(run: _Run):
     t = run.spec.train
     loss = run.resolved.model.loss
     X = run.train.X  # load_data gave X in the training dtype already
-    Y = HEADS[loss].encode(run.train.Y, run.layer_dims[-1], run.dtype)  # labels (1, m), or one-hot (k, m)
+    # labels (1, m), or one-hot (k, m); a regression's targets standardised where data.normalize_target says so
+    Y = run.target.apply(run.train.Y, run.dtype) if run.target.active else HEADS[loss].encode(run.train.Y, run.layer_dims[-1], run.dtype)
     ckpt = run.ckpt
     params = ckpt.params if ckpt is not None else _fresh_params(run)
     optimizer = make_optimizer(t.optimizer, t.learning_rate, **t.hyper())
@@ -608,10 +631,13 @@ def _initialise(run: _Run):
     run.setup_seconds = time.perf_counter() - t0
     batches = Batches(run.train.m, batch_size, t.shuffle, t.seed)
     if run.validation is not None:
-        run.monitor = ValidationMonitor(trainer, run.validation, run.resolved.model.loss, run.activations,
+        # the validation cost in the units the training cost is in: the targets scaled as the trainer's are
+        held = replace(run.validation, Y=run.target.apply(run.validation.Y, np.float64)) if run.target.active else run.validation
+        run.monitor = ValidationMonitor(trainer, held, run.resolved.model.loss, run.activations,
                                         run.resolved.model.resolved_task, early=t.early_stopping, epsilon=run.epsilon,
                                         unit="epoch" if run.mini_batch else "iteration")
     if ckpt is not None:
+        assert run.run_dir is not None  # a checkpoint: the run's folder, resumed
         checkpoint.restore(ckpt, trainer, batches, run.run_dir / CHECKPOINT, run.monitor)
     return trainer, batches
 
@@ -621,15 +647,14 @@ def _session_seconds(run: _Run) -> float:
 
 
 def _save_checkpoint(run: _Run, trainer, batches, result, meta, fp) -> None:
+    assert run.run_dir is not None  # made by _open_run_dir
     sessions = run.sessions + [round(_session_seconds(run), 6)]
     extra = {"run_id": run.run_id, "settings": checkpoint.settings(run.resolved), "sessions": sessions}
-    checkpoint.save(run.run_dir, trainer, batches, result, meta, fp, run.monitor, run.normalization, extra)
+    checkpoint.save(run.run_dir, trainer, batches, result, meta, fp, run.monitor, run.normalization, extra, target=run.target)
     run.saved, run.saved_sessions = result.position.steps, sessions
 
 
 def _train(run: _Run, trainer: Trainer, batches: Batches, reporter, should_stop, stop_at_epoch=None, extra=()):
-    if run.monitor is not None:
-        run.monitor.reporter = reporter
     t = run.spec.train
     keys = {k: getattr(t, k) for k in SCHEDULES[t.decay].keys}
     rate = (lambda e: epoch_rate(t.decay, t.learning_rate, e, total=t.epoch_count, **keys)) if SCHEDULES[t.decay].varies else None
@@ -645,6 +670,8 @@ def _train(run: _Run, trainer: Trainer, batches: Batches, reporter, should_stop,
     if stop_at_epoch is not None:
         listeners.append(StopAtEpoch(stop_at_epoch))
     listeners += extra  # e.g. nnctl.tracking's MlflowListener
+    if run.monitor is not None:
+        run.monitor.listeners = listeners  # each gets the validation scores of a record
     result = gradient_descent(
         trainer,
         t.epoch_count,
@@ -660,13 +687,14 @@ def _train(run: _Run, trainer: Trainer, batches: Batches, reporter, should_stop,
         save(result)
     elif result.status == Status.COMPLETED and (why := worsened(result.costs)):
         result.status = Status.DIVERGED  # finite but worse than where it started: as wrong as a NaN
-        rate = f"learning_rate={t.learning_rate:g}" + (f" ({t.optimizer})" if t.optimizer != "gd" else "")
-        result.message = f"training diverged: {why}, with {rate}; try a smaller learning_rate"
+        rate_text = f"learning_rate={t.learning_rate:g}" + (f" ({t.optimizer})" if t.optimizer != "gd" else "")
+        result.message = f"training diverged: {why}, with {rate_text}; try a smaller learning_rate"
     return result
 
 
 def _save(run: _Run, trainer: Trainer, batches: Batches, result) -> dict:
     """params.h5 (the last finite parameters), costs.csv and costs.png."""
+    assert run.run_dir is not None  # made by _open_run_dir
     t = run.spec.train
     if result.status == Status.DIVERGED and not trainer.params_finite():
         # the update itself overflowed: fall back to the last checkpoint, which is finite
@@ -681,12 +709,13 @@ def _save(run: _Run, trainer: Trainer, batches: Batches, result) -> dict:
     best = _best(run)
     if best is not None and result.status != Status.INTERRUPTED:
         params = best  # early stopping keeps the best parameters it saw
-    extra = {"best_iteration": run.monitor.best_steps} if best is not None else {}
-    save_params(run.run_dir / PARAMS, {**params, **run.normalization.arrays()},
+    extra = {"best_iteration": run.monitor.best_steps} if best is not None and run.monitor is not None else {}
+    save_params(run.run_dir / PARAMS, {**params, **run.normalization.arrays(), **run.target.arrays()},
                 {**run.meta, "iterations": result.iterations, "epochs": result.epochs, "first_layer": run.path, **extra})
     rows = [(*c, *s) for c, s in zip(result.costs, result.steps)]
     validation = run.monitor.rows if run.monitor is not None else None
-    write_costs_csv(run.run_dir / COSTS_CSV, rows, run.mini_batch, SCHEDULES[t.decay].varies, validation)
+    accuracy = result.accuracy if trainer.counts else None  # a classifier's, counted from its batches
+    write_costs_csv(run.run_dir / COSTS_CSV, rows, run.mini_batch, SCHEDULES[t.decay].varies, validation, accuracy)
     curves = {run.spec.name or "run": result.costs}
     if validation:
         curves["validation"] = [(e, c) for e, c, _ in validation]
@@ -704,17 +733,19 @@ def _best(run: _Run):
 
 
 def _evaluate(run: _Run, params, result) -> dict:
+    assert run.run_dir is not None  # made by _open_run_dir
     metrics = {"status": result.status, "started": run.started}
     in_memory = isinstance(run.train.X, np.ndarray)  # a streamed file is not read whole again for these checks
     warnings = model_warnings(params, run.activations, run.train, run.resolved.model.resolved_task, run.spec.train.learning_rate,
-                              run.epsilon) if in_memory else []
+                              run.epsilon, run.target) if in_memory else []
     if warnings:
         metrics["warnings"] = warnings
     if result.status == Status.DIVERGED:
         return metrics
     for label, data in (("train", run.train), ("test", run.test), ("validation", run.validation)):
         if data is not None:
-            for key, value in evaluate_dataset(params, run.activations, data, run.resolved.model.loss, run.epsilon).items():
+            # RMSE in the target's own units: the outputs turned back (run.target), the targets as given
+            for key, value in evaluate_dataset(params, run.activations, data, run.resolved.model.loss, run.epsilon, run.target).items():
                 metrics[f"{label}_{key}"] = value
     if run.pictures and run.train.n_x == 2 and run.resolved.model.resolved_task == "classification" and isinstance(run.train.X, np.ndarray):
         plot_decision_boundary(
@@ -729,6 +760,7 @@ def _evaluate(run: _Run, params, result) -> dict:
 
 
 def _report(run: _Run, result, metrics: dict) -> Summary:
+    assert run.run_dir is not None  # made by _open_run_dir
     t, setup_seconds = run.spec.train, run.setup_seconds
     start = run.resumed_from
     final_cost = result.costs[-1][1] if result.costs else None
@@ -759,11 +791,13 @@ def _report(run: _Run, result, metrics: dict) -> Summary:
             "first_layer_reason": run.path_reason,
             "message": result.message,
             "normalize": run.normalization.describe(),
+            "normalize_target": run.target.describe(),
             "regularization": {"l2": t.l2, "keep_prob": t.keep_prob, "dropout_masks": t.dropout_masks if t.dropout else None},
         }
     )
     if run.monitor is not None:
         m = run.monitor
+        assert run.validation is not None  # what the monitor watches
         metrics["validation"] = {"source": run.validation.source, "m": run.validation.m}
         if m.rows:
             metrics["validation_cost"] = m.rows[-1][1]  # at the last record, beside final_cost
@@ -802,7 +836,7 @@ def _report(run: _Run, result, metrics: dict) -> Summary:
         resumed_from=start if run.resume else None,
         epochs=result.epochs,
         validation_accuracy=metrics.get("validation_accuracy"),
-        best_iteration=run.monitor.best_steps if _best(run) is not None and result.status != Status.INTERRUPTED else None,
+        best_iteration=run.monitor.best_steps if run.monitor is not None and _best(run) is not None and result.status != Status.INTERRUPTED else None,
         sessions=sessions,
         warnings=metrics.get("warnings"),
         notes=run.notes,
@@ -822,11 +856,12 @@ def _signals_held():
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
-def _stopped(run: _Run, exc: BaseException, should_stop) -> Exception:
+def _stopped(run: _Run, exc: KeyboardInterrupt | MemoryError | OSError, should_stop) -> Exception:
     """A hard stop in the middle of training (a second Ctrl-C, out of memory, a full disk): the
     state in memory may be half updated, so the newest checkpoint is what is kept. metrics.json
     says `interrupted` (written atomically, with Ctrl-C held off), and the error says where the run
     is and how to resume it."""
+    assert run.run_dir is not None  # made by _open_run_dir, before training
     at = run.position.steps if run.position is not None else run.resumed_from
     if (run.run_dir / CHECKPOINT).exists():  # the stop can land between a checkpoint's rename and our note of it
         try:
@@ -844,7 +879,7 @@ def _stopped(run: _Run, exc: BaseException, should_stop) -> Exception:
                "sessions": run.saved_sessions or [], "seconds": round(sum(run.saved_sessions or []), 6)}
     if isinstance(exc, KeyboardInterrupt):
         name = getattr(should_stop, "name", "SIGINT")
-        out = Interrupted(f"{name} twice: stopped at once at iteration {at}; {kept}; {again}",
+        out: Exception = Interrupted(f"{name} twice: stopped at once at iteration {at}; {kept}; {again}",
                           exit_code=getattr(should_stop, "exit_code", 130))
     elif isinstance(exc, MemoryError):
         out = RunError(
@@ -867,6 +902,7 @@ def _stopped(run: _Run, exc: BaseException, should_stop) -> Exception:
 def _failed(run: _Run, exc: Exception) -> None:
     """metrics.json of a run stopped by an error: `interrupted`, with the error as its message (the
     last checkpoint, if any, is what a resume continues from)."""
+    assert run.run_dir is not None  # made by _open_run_dir, before training
     at = run.position.steps if run.position is not None else run.resumed_from
     what = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
     metrics = {"status": Status.INTERRUPTED, "started": run.started, "iterations": run.saved or 0, "layers": run.layer_dims,
@@ -946,6 +982,9 @@ def resume_run(path, *, reporter: Reporter | None = None, should_stop=None, list
             raise RunError(f"{run_dir}: the run diverged; resuming would diverge again, so train it again with a smaller learning_rate")
         # `running` with the lock free: the process that wrote it is gone (killed, out of memory, machine down)
         spec = load_config(run_dir / RESOLVED)
+        if "normalize_target" not in spec.data.model_fields_set:
+            # a run begun before data.normalize_target existed trained on its targets as given: it goes on so
+            spec = spec.model_copy(update={"data": spec.data.model_copy(update={"normalize_target": "none"})})
         if device is not None:
             spec = spec.model_copy(update={"train": spec.train.model_copy(update={"device": device})})
         return train_run(spec, run_dir=run_dir, reporter=reporter, should_stop=should_stop, resume=True, listeners=listeners)

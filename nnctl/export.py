@@ -4,7 +4,8 @@ Both are written from one description of the run (`describe`): the raw rows `pre
 (batch, n_x) in the training column order, pictures as their raw 0-255 values flattened as the
 run's HDF5 stores them; then the run's preprocessing steps (divide by the pixel scale, standardise
 with the training set's mean and std); then the layers, each Z[l] = W[l] A[l-1] + b[l] and
-A[l] = g[l](Z[l]); then the head (how A[L] reads as probabilities, a label or a value).
+A[l] = g[l](Z[l]); then the head (how A[L] reads as probabilities, a label or a value; a regression
+trained on standardised targets turns its output back, A[L] std + mean).
 
 A kind of layer or preprocessing step is one row of a table here (ONNX_ACTIVATIONS, ONNX_HEADS,
 PREPROCESSING_KEYS); anything the description does not know is refused with a message naming it,
@@ -25,7 +26,7 @@ import numpy as np
 from nnctl import __version__
 from nnctl.activations import LEAKY_SLOPE
 from nnctl.atomic import atomic_path
-from nnctl.data import Normalization
+from nnctl.data import Normalization, TargetScaling
 from nnctl.errors import NnctlError, RunError
 from nnctl.inference import class_names, loss_of
 from nnctl.layout import REPRODUCE, RESOLVED
@@ -39,7 +40,7 @@ IR_VERSION = 8  # the IR of opset 17 (ONNX 1.12): every ONNX Runtime from 1.12 o
 
 # preprocessing entries of params.h5 this exporter knows; another (a later nnctl's imputation,
 # one-hot columns, ...) is refused by name rather than silently left out of the graph
-PREPROCESSING_KEYS = {"flatten", "input_shape", "x_dtype", "scale", "normalize"}
+PREPROCESSING_KEYS = {"flatten", "input_shape", "x_dtype", "scale", "normalize", "normalize_target"}
 
 
 class ExportError(NnctlError):
@@ -94,10 +95,16 @@ class Model:
     classes: list  # class names in label order ([] for a regression)
     metadata: dict = field(default_factory=dict)  # str -> str
     table: TableInputs | None = None  # a run trained on a table: its named columns instead of rows
+    target_mean: np.ndarray | None = None  # (units, 1) float64: a regression's outputs are A[L] target_std + target_mean
+    target_std: np.ndarray | None = None  # (zeros and ones where the targets were not scaled, and for a classifier)
 
     @property
     def standardized(self) -> bool:
         return bool(np.any(self.mean != 0) or np.any(self.std != 1))
+
+    @property
+    def target_scaled(self) -> bool:
+        return self.target_mean is not None and bool(np.any(self.target_mean != 0) or np.any(self.target_std != 1))
 
     @property
     def regression(self) -> bool:
@@ -204,6 +211,13 @@ def describe(run: Run) -> Model:
     standardize = norm.method == "standardize" and norm.mean is not None and norm.std is not None
     mean = norm.mean if standardize and norm.mean is not None else np.zeros((n_x, 1))
     std = norm.std if standardize and norm.std is not None else np.ones((n_x, 1))
+    units = run.meta["layer_dims"][-1]
+    given = getattr(run, "target", None)
+    target = given if isinstance(given, TargetScaling) else TargetScaling()
+    if target.active and HEADS[loss_of(run)].proba is not None:
+        raise ExportError(f"{run.path}: preprocessing.normalize_target: standardize, but the model is a classifier; the file is damaged, so train the run again")
+    target_mean = target.mean if target.active and target.mean is not None else np.zeros((units, 1))
+    target_std = target.std if target.active and target.std is not None else np.ones((units, 1))
     bn_meta = run.meta.get("batch_norm")
     epsilon = float(bn_meta["epsilon"]) if isinstance(bn_meta, dict) and "epsilon" in bn_meta else 1e-5  # nnctl.layers' default
     layers = [_layer(run, l, g, epsilon) for l, g in enumerate(run.activations, 1)]
@@ -227,6 +241,7 @@ def describe(run: Run) -> Model:
     return Model(
         n_x=n_x, dtype=dtype, scale=float(pre["scale"]),
         mean=mean.astype(dtype), std=std.astype(dtype), layers=layers, loss=loss, classes=classes, metadata=metadata, table=table,
+        target_mean=np.asarray(target_mean, np.float64), target_std=np.asarray(target_std, np.float64),
     )
 
 
@@ -249,6 +264,8 @@ def npz_arrays(model: Model) -> dict:
             arrays.update({f"{name}{l}": getattr(layer.bn, name) for name in LAYER_ARRAYS["batch_norm"][1:]})
             arrays["epsilon"] = np.array(layer.bn.epsilon)
     arrays["normalize/mean"], arrays["normalize/std"] = model.mean, model.std
+    # outputs A[L] std + mean, float64 as predict turns them back (zeros and ones: nothing to turn back)
+    arrays["normalize_target/mean"], arrays["normalize_target/std"] = model.target_mean, model.target_std
     arrays["scale"] = np.array(model.scale)
     arrays["activations"] = np.array([layer.activation for layer in model.layers])
     arrays["head"] = np.array(model.loss)
@@ -386,6 +403,10 @@ def onnx_model(model: Model):
             Z = g.node("BatchNormalization", Z, *(g.const(f"{name}{l}", getattr(bn, name).ravel().astype(model.dtype))
                                                   for name in ("gamma", "beta", "running_mean", "running_var")), epsilon=bn.epsilon)
         A = ONNX_ACTIVATIONS[layer.activation](g, Z)
+    if model.target_scaled:  # a regression trained on standardised targets: its values in the target's units
+        assert model.target_mean is not None and model.target_std is not None
+        A = g.node("Mul", A, g.const("normalize_target_std", model.target_std.T.astype(model.dtype)))  # (1, units): over rows
+        A = g.node("Add", A, g.const("normalize_target_mean", model.target_mean.T.astype(model.dtype)))
     outputs = ONNX_HEADS[model.loss](g, A)
     k = model.layers[-1].W.shape[0]
     out_info = []

@@ -21,14 +21,19 @@ checks dropout runs on both paths agree).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from nnctl.backend import namespace
+from nnctl.backend import Array, namespace
+
+if TYPE_CHECKING:
+    from nnctl.stream import StreamedX
 
 PRIMAL, DUAL, AUTO = "primal", "dual", "auto"
 
 
-def gram(X, block: int = 4096):
+def gram(X: np.ndarray, block: int = 4096) -> np.ndarray:
     """G = X^T X (m, m), by blocks of rows: one product of numpy's over a large m (its symmetric
     special case) has been seen to crash with m = 20,000."""
     m = X.shape[1]
@@ -41,11 +46,11 @@ def gram(X, block: int = 4096):
 class PrimalFirstLayer:
     name = PRIMAL
 
-    def __init__(self, W1, X, state=None):
+    def __init__(self, W1: Array, X: Array | StreamedX, state: dict | None = None) -> None:
         self.W1 = W1
-        self.dW1 = None
+        self.dW1: Array | None = None
 
-    def rebind(self, W1, dW1):
+    def rebind(self, W1: Array, dW1: Array) -> None:
         """The arrays (views of the Trainer's vectors) that hold W[1] and dW[1] from now on."""
         self.W1, self.dW1 = W1, dW1
 
@@ -53,41 +58,43 @@ class PrimalFirstLayer:
     def not_exact_for(optimizer_linear: bool, full_batch: bool, l2: bool = False) -> str | None:
         return None  # the course's own arithmetic
 
-    def forward(self, A0, Z):
+    def forward(self, A0: Array, Z: Array) -> None:
         namespace(Z).matmul(self.W1, A0, out=Z)
 
-    def gradient(self, dZ1, A0, m):
+    def gradient(self, dZ1: Array, A0: Array, m: int) -> Array:
         """dW[1] = (1/m) dZ[1] A[0]^T."""
+        assert self.dW1 is not None  # rebind gave it
         namespace(dZ1).matmul(dZ1, A0.T, out=self.dW1)
         if m != 1:  # 1: dZ[1] came divided by m already (a device's fused output layer)
             self.dW1 /= m
         return self.dW1
 
-    def finite_probe(self, dZ1):
+    def finite_probe(self, dZ1: Array) -> Array:
         """The array whose sum is finite exactly when dW[1] is."""
         # finite dZ[1] (and finite A[0]) make a finite dW[1]: check whichever array is smaller
+        assert self.dW1 is not None  # rebind gave it
         return dZ1 if dZ1.size < self.dW1.size else self.dW1
 
     @property
-    def trained(self):
+    def trained(self) -> Array:
         return self.W1
 
     @property
-    def trained_name(self):
+    def trained_name(self) -> str:
         return "W1"
 
-    def materialize(self, W1, X):
+    def materialize(self, W1: Array, X: Array | StreamedX) -> None:
         pass
 
     def state(self) -> dict:
         return {}
 
     @staticmethod
-    def extra_bytes(n1, n_x, m, itemsize) -> dict:
+    def extra_bytes(n1: int, n_x: int, m: int, itemsize: int) -> dict:
         return {}
 
     @staticmethod
-    def saved_elements(n1, n_x, m) -> int:
+    def saved_elements(n1: int, n_x: int, m: int) -> int:
         """Numbers a checkpoint holds besides the parameters."""
         return 0
 
@@ -95,16 +102,17 @@ class PrimalFirstLayer:
 class DualFirstLayer:
     name = DUAL
 
-    def __init__(self, W1, X, state=None):
+    def __init__(self, W1: Array, X: Array | StreamedX, state: dict | None = None) -> None:
+        assert not hasattr(X, "next_batch")  # full batch only: X is in memory, never streamed
         state = state or {}
         n1, m = W1.shape[0], X.shape[1]
         self.W1_0 = state["W1_0"] if "W1_0" in state else W1.copy()
         self.C = state["C"] if "C" in state else np.zeros((n1, m), W1.dtype)  # W1 = W1_0 + C X^T
         self.G = gram(X)  # (m, m), computed once
         self.P = self.W1_0 @ X  # (n[1], m), computed once
-        self.dC = None
+        self.dC: Array | None = None
 
-    def rebind(self, C, dC):
+    def rebind(self, C: Array, dC: Array) -> None:
         """The arrays (views of the Trainer's vectors) that hold C and its gradient from now on."""
         self.C, self.dC = C, dC
 
@@ -119,27 +127,28 @@ class DualFirstLayer:
             return "the optimizer's element-wise division by its moments is not linear in the examples"
         return None
 
-    def forward(self, A0, Z):
+    def forward(self, A0: Array, Z: Array) -> None:
         np.matmul(self.C, self.G, out=Z)  # C G  (n[1], m)
         Z += self.P
 
-    def gradient(self, dZ1, A0, m):
+    def gradient(self, dZ1: Array, A0: Array, m: int) -> Array:
         """dZ[1] / m, the step on C that is the step dW[1] on W[1]."""
         return np.divide(dZ1, m, out=self.dC)
 
-    def finite_probe(self, dZ1):
+    def finite_probe(self, dZ1: Array) -> Array:
         return dZ1
 
     @property
-    def trained(self):
+    def trained(self) -> Array:
         return self.C
 
     @property
-    def trained_name(self):
+    def trained_name(self) -> str:
         return "C"
 
-    def materialize(self, W1, X):
+    def materialize(self, W1: Array, X: Array | StreamedX) -> None:
         """W[1] = W[1]_0 + C X^T, into W1."""
+        assert not hasattr(X, "next_batch")  # full batch only: X is in memory, never streamed
         np.matmul(self.C, X.T, out=W1)
         W1 += self.W1_0
 
@@ -148,18 +157,20 @@ class DualFirstLayer:
         return {"W1_0": self.W1_0, "C": self.C}
 
     @staticmethod
-    def extra_bytes(n1, n_x, m, itemsize) -> dict:
+    def extra_bytes(n1: int, n_x: int, m: int, itemsize: int) -> dict:
         return {"dual path (G, P, C, W1_0)": (m * m + 2 * n1 * m + n1 * n_x) * itemsize}
 
     @staticmethod
-    def saved_elements(n1, n_x, m) -> int:
+    def saved_elements(n1: int, n_x: int, m: int) -> int:
         return n1 * (n_x + m)  # W1_0 and C
 
 
-FIRST_LAYERS = {PRIMAL: PrimalFirstLayer, DUAL: DualFirstLayer}
+FIRST_LAYERS: dict[str, type[PrimalFirstLayer] | type[DualFirstLayer]] = {PRIMAL: PrimalFirstLayer, DUAL: DualFirstLayer}
 
 
-def choose_first_layer(requested, n_x, m, itemsize, memory_budget, optimizer_linear=True, full_batch=True, l2=False):
+def choose_first_layer(
+    requested: str, n_x: int, m: int, itemsize: int, memory_budget: float, optimizer_linear: bool = True, full_batch: bool = True, l2: bool = False
+) -> tuple[str, str]:
     """(path, reason): the dual path when it is exact for these settings, less work (m < n_x) and
     G = X^T X fits the memory budget; `reason` says why the path was chosen, for metrics.json."""
     if requested != AUTO:
@@ -174,6 +185,6 @@ def choose_first_layer(requested, n_x, m, itemsize, memory_budget, optimizer_lin
     return DUAL, f"dual: m = {m} < n_x = {n_x} and full-batch updates that are linear in the examples"
 
 
-def choose_path(requested: str, n_x: int, m: int, itemsize: int, memory_budget: float, optimizer_linear=True, full_batch=True) -> str:
+def choose_path(requested: str, n_x: int, m: int, itemsize: int, memory_budget: float, optimizer_linear: bool = True, full_batch: bool = True) -> str:
     """The path alone (see `choose_first_layer`)."""
     return choose_first_layer(requested, n_x, m, itemsize, memory_budget, optimizer_linear, full_batch)[0]

@@ -44,6 +44,8 @@ def check_spec(spec, examples: int = 8, random_data: bool = False, max_per_layer
             spec, k = spec.for_classes(train.k), train.k  # over two classes: softmax, k units
         pick = np.sort(rng.choice(train.m, min(examples, train.m), replace=False))
         X, Y = _columns(train.X, pick), train.Y[:, pick]  # a streamed file: only these examples are read
+        if inputs.target.active:  # the problem training solves: the regression's targets standardised
+            Y = inputs.target.apply(Y, np.float64)
         n_x = train.n_x
     if random_data and classification:
         spec = spec.for_classes(k)  # as training does: over two classes a softmax head unless the spec chose one

@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Callable, Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from nnctl.errors import NnctlError
 from nnctl.layers import BATCH_NORM_EPSILON
@@ -44,7 +46,7 @@ DROPOUT_REFUSAL = (
 KINKS = {"relu": 0.0, "leaky_relu": 0.0}  # activations with no derivative at one value of Z: that value
 
 
-def kink_note(result) -> str:
+def kink_note(result: GradCheck) -> str:
     """One line on the parameters left out at a kink ('' when none)."""
     if not result.excluded:
         return ""
@@ -87,13 +89,14 @@ class GradCheck:
     kinked: tuple = ()  # the non-smooth activations of the network
 
 
-def relative_difference(grad, approx) -> float:
+def relative_difference(grad: np.ndarray, approx: np.ndarray) -> float:
     denominator = np.linalg.norm(grad) + np.linalg.norm(approx)
     return float(np.linalg.norm(grad - approx) / denominator) if denominator > 0 else 0.0
 
 
-def gradient_check(params, X, Y, activations, loss, l2: float = 0.0, epsilon: float = EPSILON,
-                   max_per_layer: int | None = None, seed: int = 0, reference_cost=None,
+def gradient_check(params: dict[str, np.ndarray], X: npt.ArrayLike, Y: npt.ArrayLike, activations: Sequence[str], loss: str, l2: float = 0.0,
+                   epsilon: float = EPSILON, max_per_layer: int | None = None, seed: int = 0,
+                   reference_cost: Callable[[dict[str, np.ndarray]], float] | None = None,
                    batch_norm_epsilon: float = BATCH_NORM_EPSILON) -> GradCheck:
     """Check the Trainer's gradients of `params` on X (n_x, m), Y (1, m) (or one-hot (k, m) for
     softmax) against central differences.
@@ -121,9 +124,9 @@ def gradient_check(params, X, Y, activations, loss, l2: float = 0.0, epsilon: fl
 
     kinked = [l for l in range(1, L + 1) if activations[l - 1] in KINKS]
 
-    def cost():
+    def cost() -> tuple[float, list]:
         """J, and the side of its kink each kinked unit is on ((n[l], m) of -1, 0, 1 per kinked layer)."""
-        Zs = None
+        Zs: list = []  # forward's, where the cost or the kinks need it
         if reference_cost is None or kinked:
             Zs, As = forward(X, work, activations, training=True, epsilon=batch_norm_epsilon)
         J = float(reference_cost(work)) if reference_cost is not None else compute_cost(Zs[-1], As[-1], Y, loss, work, l2)
@@ -133,7 +136,9 @@ def gradient_check(params, X, Y, activations, loss, l2: float = 0.0, epsilon: fl
 
     sizes = dict.fromkeys(range(1, L + 1), 0)  # numbers each layer trains (W1, b1, gamma2, ...: the layout's names end in l)
     for name, start, stop, _ in trainer.optimizer.layout:
-        sizes[int(re.search(r"[0-9]+$", name).group())] += stop - start
+        digits = re.search(r"[0-9]+$", name)
+        assert digits is not None, name  # the layout's names end in their layer
+        sizes[int(digits.group())] += stop - start
     rng = np.random.default_rng(seed)
     result = GradCheck(epsilon=epsilon, m=X.shape[1], l2=float(l2))
     all_g, all_a = [], []

@@ -6,6 +6,7 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -87,6 +88,7 @@ def import_folder(
     prepare_output(output, force)  # before the work: an import of many pictures is not thrown away at the end
     # every entry but folders: a FIFO, a device or a dangling link is listed as skipped, with its reason
     files = [(label, f) for label, d in enumerate(folders) for f in sorted(d.rglob("*")) if not f.is_dir()]
+    labels: list[int]
     labels, names, skipped = [], [], []
     mode, shape = ("L", (size, size)) if grayscale else ("RGB", (size, size, 3))
     # the pictures go to a scratch file beside the output as they are read, never all in memory
@@ -110,12 +112,12 @@ def import_folder(
             if not np.any(y == label):
                 raise DataError(f"{shown(d)}: no readable pictures in this class folder")
         train_idx, test_idx = stratified_split(y, test_fraction, seed)
-        names = np.array(names)
+        name_array = np.array(names)
         with writing(output), atomic_path(output) as tmp, h5py.File(tmp, "w") as f, h5py.File(scratch, "r") as s:
             _write_split(s["x"], train_idx, test_idx, f.create_dataset("train_set_x", (len(train_idx), *shape), np.uint8),
                          f.create_dataset("test_set_x", (len(test_idx), *shape), np.uint8))
             f["train_set_y"], f["test_set_y"] = y[train_idx], y[test_idx]
-            f["train_set_files"], f["test_set_files"] = names[train_idx], names[test_idx]
+            f["train_set_files"], f["test_set_files"] = name_array[train_idx], name_array[test_idx]
             f["list_classes"] = np.array([d.name.encode() for d in folders])
             f.attrs.update(source=stored(folder), size=size, seed=seed, test_fraction=test_fraction, skipped=len(skipped), mode=mode)
     finally:
@@ -167,7 +169,7 @@ def _member(f, key: str, path) -> dict:
     if not isinstance(obj, h5py.Dataset):
         return {"name": key, "shape": None, "dtype": f"group of {len(obj)} items"}
     ds = h5_array(f, key, path)
-    row = {"name": key, "shape": list(ds.shape), "dtype": str(ds.dtype)}
+    row: dict[str, Any] = {"name": key, "shape": list(ds.shape), "dtype": str(ds.dtype)}
     if ds.dtype.kind in "iufb" and ds.size and ds.size * ds.dtype.itemsize <= RANGE_LIMIT:
         try:
             lo, hi = _range(ds, path, key)
@@ -215,7 +217,7 @@ def dataset_info(path) -> dict:
     if is_mat(path):  # refuses a missing file, a folder, a FIFO or a device, and says which
         return mat_info(path)
     f = open_h5(path)
-    info = {"file": str(path), "arrays": [], "splits": []}
+    info: dict[str, Any] = {"file": str(path), "arrays": [], "splits": []}
     per_split = {}  # split -> {label: examples}
     with f:
         key = next((k for k in ("list_classes", "classes") if k in f), None)
@@ -227,7 +229,7 @@ def dataset_info(path) -> dict:
                 x = h5_array(f, xk, path)
                 y = read_array(f, yk, path).ravel()
                 if y.dtype.kind not in "biuf":
-                    balance = {"labels": f"not numbers ({y.dtype}); nnctl needs numeric labels"}
+                    balance: dict[str, str | int] = {"labels": f"not numbers ({y.dtype}); nnctl needs numeric labels"}
                 elif _is_categorical(y, len(names)):
                     values, counts = np.unique(y, return_counts=True)
                     balance = {
@@ -274,10 +276,10 @@ def _mat_arrays(path) -> dict:
 def mat_info(path) -> dict:
     """`data info` of a MATLAB 5 file: X/y is the training split, Xval/yval the test split."""
     arrays = _mat_arrays(path)
-    info = {"file": str(path), "arrays": [], "splits": [], "classes": [], "labels": [], "layout": "MATLAB (X/y, Xval/yval)"}
+    info: dict[str, Any] = {"file": str(path), "arrays": [], "splits": [], "classes": [], "labels": [], "layout": "MATLAB (X/y, Xval/yval)"}
     for k in sorted(arrays):
         v = arrays[k]
-        row = {"name": k, "shape": list(v.shape), "dtype": str(v.dtype)}
+        row: dict[str, Any] = {"name": k, "shape": list(v.shape), "dtype": str(v.dtype)}
         if v.dtype.kind in "iuf" and v.size:
             row["min"], row["max"] = float(np.nanmin(v)), float(np.nanmax(v))
         info["arrays"].append(row)
@@ -287,7 +289,7 @@ def mat_info(path) -> dict:
             categorical = _is_categorical(y)
             if categorical:
                 values, counts = np.unique(y, return_counts=True)
-                balance = {f"{v:g}": int(c) for v, c in zip(values, counts)}
+                balance: dict[str, str | int] = {f"{v:g}": int(c) for v, c in zip(values, counts)}
             else:
                 balance = {"targets": f"{float(np.min(y)):g} to {float(np.max(y)):g}", "distinct values": len(np.unique(y))}
             x = arrays[xk]

@@ -42,7 +42,7 @@ class Prediction:
         over two classes also top (the three most probable) and P(class) for every class."""
         if task == "regression":
             return {"file": self.file, "value": self.value, "notes": self.notes, "error": self.error}
-        row = {
+        row: dict[str, object] = {
             "file": self.file, "class": self.class_name, "label": self.label, "probability": self.probability,
             "probability_of": self.probability_of,
         }
@@ -91,7 +91,9 @@ BLOCK = 256  # examples per forward pass: every example goes through a product o
 
 
 def outputs(run: Run, X) -> np.ndarray:
-    """A[L] (units, m) for X (n_x, m), the same numbers for an example whatever else is in the batch.
+    """A[L] (units, m) for X (n_x, m), the same numbers for an example whatever else is in the batch;
+    a regression trained on standardised targets gives its values in the target's own units
+    (`to_targets`): every prediction that leaves nnctl comes through here.
 
     A BLAS product rounds a column differently depending on how many columns it has (one picture
     alone takes a matrix-vector kernel, a batch a matrix-matrix one), so every example goes through
@@ -107,7 +109,15 @@ def outputs(run: Run, X) -> np.ndarray:
             block[:, :k] = X[:, start : start + k]
             block[:, k:] = 0
             out[:, start : start + k] = predict_proba(block, run.params, run.activations, run.epsilon)[:, :k]
-    return out
+        return to_targets(run, out)
+
+
+def to_targets(run: Run, A) -> np.ndarray:
+    """The network's outputs A[L] (units, m) as predictions: a regression whose targets were
+    standardised for training (data.normalize_target) turned back, A std + mean, in float64; any
+    other output as it is."""
+    target = getattr(run, "target", None)
+    return target.invert(A) if target is not None and target.active else A
 
 
 def normalized(run: Run, X):
@@ -307,6 +317,7 @@ def predict_table(run: Run, path, notes: list) -> list[Prediction]:
     the training columns found by name, the target column optional, other columns ignored (said in
     `notes`); a row that cannot be used (a missing value, data.missing: drop) carries its error."""
     prep = run.table
+    assert prep is not None  # a run trained on a table
     table = read_table(path)
     extra = [c for c in table.columns if c not in prep.columns and c != prep.target]
     if extra:
@@ -462,6 +473,14 @@ def _rms(err) -> float:
     return scale * float(np.sqrt(np.mean(np.square(err / scale))))
 
 
+def _mean_abs(err) -> float:
+    """mean(|err|) without overflow (errors near float64's largest would overflow the sum): scaled first."""
+    scale = float(np.max(np.abs(err)))
+    if scale == 0.0:
+        return 0.0
+    return scale * float(np.mean(np.abs(err / scale)))
+
+
 def evaluate(run: Run, source: str | None = None):
     """(metrics, dataset): the run on a dataset (default: its test file), with per-example outputs."""
     source = source or default_test_source(run)
@@ -520,10 +539,11 @@ def score(run: Run, data, source: str):
             err = A - y
         if not np.isfinite(err).all():
             raise RunError(f"{run.path}: the outputs on {source} are too large to score (the run diverged); train it again with a smaller learning_rate")
-        result.update(rmse=_rms(err), mae=float(np.mean(np.abs(err))))
+        result.update(rmse=_rms(err), mae=_mean_abs(err))
         result["outputs"] = A.tolist()
         return result, data
     pred = head.predict(AL)
+    assert head.proba is not None  # a classifier's head
     names = class_names(run)
     cm = confusion(y, pred, len(names))
     scores = class_scores(cm, names)

@@ -11,7 +11,10 @@ state, updated by the forward pass in training mode and saved with the parameter
 from __future__ import annotations
 
 import re
-from typing import Callable, NamedTuple
+from typing import TYPE_CHECKING, Callable, Collection, Iterable, NamedTuple
+
+if TYPE_CHECKING:
+    from nnctl.config import ModelSpec
 
 BATCH_NORM_EPSILON = 1e-5  # PyTorch's BatchNorm1d default
 BATCH_NORM_MOMENTUM = 0.9  # the course's beta: running = beta running + (1 - beta) batch (PyTorch's momentum 0.1)
@@ -41,23 +44,23 @@ NAMES = tuple(dict.fromkeys(a.name for kind in KINDS.values() for a in kind))
 _NAME = re.compile(rf"({'|'.join(sorted(NAMES, key=len, reverse=True))})([1-9][0-9]*)")
 
 
-def kind_of(l: int, normalised) -> tuple:
+def kind_of(l: int, normalised: Collection[int]) -> tuple:
     return KINDS["batch_norm" if l in normalised else "plain"]
 
 
-def layer_arrays(layer_dims, normalised=()) -> dict:
+def layer_arrays(layer_dims: Iterable[int], normalised: Collection[int] = ()) -> dict:
     """{"W1": ((n[1], n[0]), row), "b1": ..., ...}: every array of the network, layer by layer in
     the table's order (the course's W1, b1, W2, b2, ... for plain layers)."""
     n = list(layer_dims)
     return {f"{a.name}{l}": (a.shape(n[l], n[l - 1]), a) for l in range(1, len(n)) for a in kind_of(l, normalised)}
 
 
-def normalised_layers(params) -> list:
+def normalised_layers(params: Iterable[str]) -> list:
     """The layers whose arrays include gamma[l]: batch-normalised."""
     return sorted(int(k[5:]) for k in params if k.startswith("gamma") and k[5:].isdigit())
 
 
-def depth(params) -> int:
+def depth(params: Iterable[str]) -> int:
     """L: the layers that have a W[l]."""
     return sum(1 for k in params if k.startswith("W") and k[1:].isdigit())
 
@@ -68,7 +71,7 @@ def network_arrays(arrays: dict) -> dict:
     return {k: v for k, v in arrays.items() if _NAME.fullmatch(k)}
 
 
-def parameter_count(layer_dims, normalised=()) -> tuple:
+def parameter_count(layer_dims: Iterable[int], normalised: Collection[int] = ()) -> tuple:
     """(trained numbers, state numbers) of the network."""
     trained = state = 0
     for shape, row in layer_arrays(layer_dims, normalised).values():
@@ -80,7 +83,7 @@ def parameter_count(layer_dims, normalised=()) -> tuple:
     return trained, state
 
 
-def batch_norm_meta(model) -> dict:
+def batch_norm_meta(model: ModelSpec) -> dict:
     """What params.h5's attributes say about batch norm (nothing when no layer is normalised):
     {"batch_norm": {"layers": [1, 2], "epsilon": 1e-05, "momentum": 0.9}}."""
     if not model.normalised_layers:

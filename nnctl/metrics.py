@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import os
 import platform
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 
 from nnctl import __version__
 from nnctl.atomic import atomic_write
-from nnctl.data import Dataset
+from nnctl.data import Dataset, TargetScaling
 from nnctl.layers import BATCH_NORM_EPSILON
 from nnctl.layout import RESOLVED
 from nnctl.network import LOSSES, predict_proba
 from nnctl.resources import blas_info
+
+if TYPE_CHECKING:
+    from nnctl.config import Spec
 
 
 @dataclass
@@ -42,30 +48,53 @@ class Summary:
     notes: list | None = None  # what was chosen from the data and why (a table's target, task, encodings)
 
 
-def evaluate_dataset(params, activations, data: Dataset, loss: str, epsilon: float = BATCH_NORM_EPSILON) -> dict:
-    """The loss's score: accuracy (%) for classification, RMSE for regression (batch norm: inference mode)."""
+def evaluate_dataset(params: dict, activations: Sequence[str], data: Dataset, loss: str, epsilon: float = BATCH_NORM_EPSILON,
+                     target: TargetScaling | None = None) -> dict:
+    """The loss's score: accuracy (%) for classification, RMSE for regression (batch norm: inference mode).
+
+    `target` (nnctl.data.TargetScaling): a regression trained on standardised targets has its
+    outputs turned back first, so the RMSE is in the units of data.Y, the targets as given."""
     if not isinstance(data.X, np.ndarray):  # streamed from its file (nnctl.stream): block by block
         AL = np.concatenate([predict_proba(X, params, activations, epsilon) for _, X in data.X.blocks()], axis=1)
     else:
         AL = predict_proba(data.X, params, activations, epsilon)
+    if target is not None:
+        AL = target.invert(AL)
     return LOSSES[loss].score(AL, data.Y)
 
 
-def cost_columns(mini_batch: bool, decay: bool) -> list:
+def cost_columns(mini_batch: bool, decay: bool, accuracy: bool = False, validation: bool = False) -> list:
     """costs.csv's columns: full-batch training keeps `iteration,cost` (an iteration is an epoch);
-    mini-batches add the iterations done before the epoch; a decay adds the epoch's learning rate."""
+    mini-batches add the iterations done before the epoch; a decay adds the epoch's learning rate; a
+    classifier its training accuracy (%, counted from the epoch's batches); a validation set its
+    cost and accuracy. Readers go by the names (nnctl.runs.parse_costs_columns): files written
+    before a column existed simply lack it."""
     cols = ["epoch", "cost", "iteration"] if mini_batch else ["iteration", "cost"]
-    return cols + (["learning_rate"] if decay else [])
+    return (cols + (["learning_rate"] if decay else []) + (["train_accuracy"] if accuracy else [])
+            + (["validation_cost", "validation_accuracy"] if validation else []))
 
 
-def write_costs_csv(path, costs, mini_batch: bool, decay: bool, validation=None):
+def _number(value: float | None) -> str:
+    """A cell: repr of a float, empty for NaN or None (not recorded)."""
+    return "" if value is None or value != value else repr(value)
+
+
+def write_costs_csv(
+    path: str | os.PathLike, costs: Iterable[tuple], mini_batch: bool, decay: bool, validation: Iterable[tuple] | None = None,
+    accuracy: Iterable[float] | None = None,
+) -> Path:
     """Rows (epoch, cost, iteration, learning_rate) as the columns of `cost_columns` say; with
-    `validation` rows (epoch, cost, accuracy), the columns validation_cost, validation_accuracy."""
-    cols = cost_columns(mini_batch, decay) + (["validation_cost", "validation_accuracy"] if validation else [])
+    `accuracy` (a classifier's training accuracy of each row, NaN where not counted) the column
+    train_accuracy; with `validation` rows (epoch, cost, accuracy), the columns validation_cost,
+    validation_accuracy."""
+    cols = cost_columns(mini_batch, decay, accuracy is not None, bool(validation))
     by_epoch = {int(e): (c, a) for e, c, a in validation or []}
     lines = [",".join(cols)]
-    for epoch, cost, iteration, rate in costs:
+    accuracy = list(accuracy) if accuracy is not None else None
+    for i, (epoch, cost, iteration, rate) in enumerate(costs):
         row = [str(epoch), repr(cost)] + ([str(iteration)] if mini_batch else []) + ([repr(rate)] if decay else [])
+        if accuracy is not None:
+            row.append(_number(accuracy[i] if i < len(accuracy) else None))
         if validation:
             c, a = by_epoch.get(int(epoch), (None, None))
             row += ["" if c is None else repr(c), "" if a is None or a != a else repr(a)]
@@ -73,7 +102,7 @@ def write_costs_csv(path, costs, mini_batch: bool, decay: bool, validation=None)
     return atomic_write(path, "\n".join(lines) + "\n")
 
 
-def reproduce_info(spec, train: Dataset, test: Dataset | None, command: list) -> dict:
+def reproduce_info(spec: Spec, train: Dataset, test: Dataset | None, command: list) -> dict:
     import h5py
 
     data = {"train": {"source": train.source, "sha256": train.sha256}}
@@ -97,15 +126,21 @@ CONSTANT = 1e-6  # outputs that differ by less than this (relative) across all e
 UNSCALED = 100.0  # inputs larger than this in magnitude were most likely not scaled
 
 
-def model_warnings(params, activations, data: Dataset, task: str, learning_rate: float, epsilon: float = BATCH_NORM_EPSILON) -> list:
+def model_warnings(
+    params: dict, activations: Sequence[str], data: Dataset, task: str, learning_rate: float, epsilon: float = BATCH_NORM_EPSILON,
+    target: TargetScaling | None = None,
+) -> list:
     """What is degenerate about a trained model, on its training examples, with the likely cause:
     one constant output for every example (dead ReLUs, saturated units), only ever one class,
-    a regression no better than the mean of its targets. [] for a healthy model."""
+    a regression no better than the mean of its targets. [] for a healthy model. `target`: a
+    regression's target scaling, whose outputs are judged turned back, in the targets' units."""
+    assert isinstance(data.X, np.ndarray)  # in memory: a streamed file is not read whole for these checks (experiment._evaluate)
     from nnctl.network import forward
 
     with np.errstate(all="ignore"):
         _, As = forward(data.X, params, activations, epsilon=epsilon)
-        AL = As[-1]
+        net = As[-1]  # what the network computes: one output or not is judged here (a target of 1e6 +- 1 is not constant)
+        AL = net if target is None else target.invert(net)  # in the targets' units: the value said, R²
         if not np.isfinite(AL).all():
             return []
         dead = []
@@ -122,9 +157,9 @@ def model_warnings(params, activations, data: Dataset, task: str, learning_rate:
             cause = f"learning_rate={learning_rate:g} is too large: try a smaller one"
         else:
             cause = f"learning_rate={learning_rate:g} too large or too small, or too few iterations"
-        spread = np.ptp(AL, axis=1) if AL.shape[1] > 1 else np.zeros(AL.shape[0])
+        spread = np.ptp(net, axis=1) if net.shape[1] > 1 else np.zeros(net.shape[0])
         out = []
-        if AL.shape[1] > 1 and (spread <= CONSTANT * (1 + np.abs(AL).max(axis=1))).all():
+        if net.shape[1] > 1 and (spread <= CONSTANT * (1 + np.abs(net).max(axis=1))).all():
             value = ", ".join(f"{v:.6g}" for v in AL[:, 0])
             why = f": {'; '.join(dead)}" if dead else ""
             out.append(f"the model gives one output, {value}, for every training example{why}; likely cause: {cause}")

@@ -12,19 +12,20 @@ the config's valid names come from them.
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from typing import Callable, Collection, NamedTuple, Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from nnctl.activations import ACTIVATIONS
-from nnctl.backend import namespace
+from nnctl.backend import Array, namespace
 from nnctl.layers import BATCH_NORM_EPSILON, depth, kind_of, normalised_layers
 
 # ---------------------------------------------------------------- inits
 
 
 class Init(NamedTuple):
-    scale: Callable  # (W drawn from randn, n[l-1], init_scale) -> W, or None for zeros
+    scale: Callable | None  # (W drawn from randn, n[l-1], init_scale) -> W, or None for zeros
     random: bool = True
 
 
@@ -37,7 +38,10 @@ INITS: dict[str, Init] = {
 INIT_NAMES = tuple(INITS)
 
 
-def initialize_parameters(layer_dims, init="xavier", scale=0.01, rng=None, dtype=np.float64, batch_norm=()):
+def initialize_parameters(
+    layer_dims: Sequence[int], init: str = "xavier", scale: float = 0.01, rng: np.random.Generator | np.random.RandomState | None = None,
+    dtype: npt.DTypeLike = np.float64, batch_norm: Collection[int] = (),
+) -> dict[str, np.ndarray]:
     """Small random weights break the symmetry between hidden units; biases start at zero.
     Layers in `batch_norm` get gamma = 1, beta = 0 and running averages mean 0, variance 1 instead
     of b (nnctl.layers); the draws of W are the same either way.
@@ -49,10 +53,14 @@ def initialize_parameters(layer_dims, init="xavier", scale=0.01, rng=None, dtype
     if init not in INITS:
         raise ValueError(f"unknown init {init!r}; valid: {', '.join(INITS)}")
     row = INITS[init]
-    params = {}
+    params: dict[str, np.ndarray] = {}
     for l in range(1, len(layer_dims)):
         n, n_prev = layer_dims[l], layer_dims[l - 1]
-        W = row.scale(rng.standard_normal((n, n_prev)), n_prev, scale) if row.random else np.zeros((n, n_prev))
+        if row.random:
+            assert row.scale is not None and rng is not None  # a random init has its scale, and needs a generator
+            W = row.scale(rng.standard_normal((n, n_prev)), n_prev, scale)
+        else:
+            W = np.zeros((n, n_prev))
         params[f"W{l}"] = W.astype(dtype, copy=False)
         for a in kind_of(l, batch_norm)[1:]:
             params[f"{a.name}{l}"] = np.full(a.shape(n, n_prev), a.fill, dtype=dtype)
@@ -65,7 +73,7 @@ layer_count = depth
 # ---------------------------------------------------------------- losses (the output heads)
 
 
-def _cross_entropy_total(ZL, AL, Y, work=None) -> float:
+def _cross_entropy_total(ZL: Array, AL: Array, Y: Array, work: tuple | None = None) -> float:
     """-sum[y log a + (1-y) log(1-a)] from Z[L] with logaddexp (log a = -log(1 + e^-z)), so
     saturated outputs give a large finite cost, never log(0). `work`: buffers (two (k, m), one
     (2, m)) of the training loop's, so that recording a cost allocates nothing; the same arithmetic
@@ -76,7 +84,7 @@ def _cross_entropy_total(ZL, AL, Y, work=None) -> float:
     return first + xp.dot(xp.subtract(1, Y, out=t1).ravel(), xp.logaddexp(0, ZL, out=t2).ravel())
 
 
-def _categorical_total(ZL, AL, Y, work=None) -> float:
+def _categorical_total(ZL: Array, AL: Array, Y: Array, work: tuple | None = None) -> float:
     """-sum y_k log a_k from Z[L]: log a_k = z_k - logsumexp(z), the logsumexp taken after
     subtracting each column's largest logit, so saturated logits (+-1000) give a finite cost.
     `work`: buffers, as for cross-entropy; the same arithmetic without them."""
@@ -90,35 +98,83 @@ def _categorical_total(ZL, AL, Y, work=None) -> float:
     return xp.vdot(Y, xp.subtract(lse, ZL, out=t1))
 
 
-def _squared_total(ZL, AL, Y, work=None) -> float:
+def _squared_total(ZL: Array, AL: Array, Y: Array, work: tuple | None = None) -> float:
     """sum (a - y)^2; the cost divides by 2m, which makes dJ/dA[L] = (A[L] - Y)/m."""
     diff = namespace(AL).subtract(AL, Y, out=None if work is None else work[0])
     return namespace(diff).dot(diff.ravel(), diff.ravel())
 
 
-def _dZ_is_A_minus_Y(dZ, AL, output):
+def _dZ_is_A_minus_Y(dZ: Array, AL: Array, output: str) -> Array:
     """sigmoid + cross-entropy, softmax + categorical cross-entropy: dZ[L] = A[L] - Y exactly,
     never via dA[L]; `dZ` holds A[L] - Y."""
     return dZ
 
 
-def _dZ_through_output(dZ, AL, output):
+def _dZ_through_output(dZ: Array, AL: Array, output: str) -> Array:
     """squared error: dZ[L] = (A[L] - Y) * g'(Z[L]); consumes A[L] (the cost was taken before)."""
     return ACTIVATIONS[output].backward(dZ, AL)
 
 
-def _accuracy(AL, Y) -> dict:
+def _accuracy(AL: Array, Y: Array) -> dict:
     """Percent of examples on the right side of 0.5."""
     return {"accuracy": float(namespace(AL).mean((AL > 0.5) == (Y > 0.5)) * 100)}
 
 
-def _top_class_accuracy(AL, Y) -> dict:
+def _top_class_accuracy(AL: Array, Y: Array) -> dict:
     """Percent of examples whose most probable class (A[L] (k, m)) is their label (Y (1, m))."""
     return {"accuracy": float(namespace(AL).mean(AL.argmax(axis=0) == Y.ravel()) * 100)}
 
 
-def _rmse(AL, Y) -> dict:
+def _rmse(AL: np.ndarray, Y: np.ndarray) -> dict:
     return {"rmse": float(np.sqrt(np.mean((AL - Y) ** 2)))}
+
+
+# Counting right answers while training (nnctl.training): from the forward pass of each batch, Y as
+# the loss takes it (a row of 0/1, or one-hot (k, m)), in the loop's scratch buffers `work` (two (k, m)
+# and one (2, m), the cost's) so that counting allocates nothing. Each returns (count, decisions): the
+# count a 0-d array of A[L]'s namespace, never read here (on a device it is summed there), and how
+# many decisions it counted over (a host int). Only arithmetic in A[L]'s dtype: a comparison's boolean
+# written into a float buffer would make NumPy buffer the cast (a temporary growing with the batch).
+
+
+def _threshold_correct(AL: Array, Y: Array, work: Sequence[Array] | None = None, rank: Array | None = None) -> tuple:
+    """How many outputs are on the right side of 0.5 (`_accuracy`'s count), of A[L].size:
+    max(sign(a - 0.5), 0) is 1 where a > 0.5, else 0 (NaN stays NaN: wrong), the same of y, and
+    the decisions where they differ are the wrong ones."""
+    xp = namespace(AL)
+    t1, t2 = (work[0], work[1]) if work is not None else (None, None)
+    said = xp.maximum(xp.sign(xp.subtract(AL, 0.5, out=t1), out=t1), 0, out=t1)  # (k, m) 1: a > 0.5
+    truth = xp.maximum(xp.sign(xp.subtract(Y, 0.5, out=t2), out=t2), 0, out=t2)
+    wrong = xp.count_nonzero(xp.subtract(said, truth, out=said))
+    return AL.size - wrong, AL.size
+
+
+def top_class_rank(k: int, dtype: npt.DTypeLike) -> np.ndarray:
+    """(k, 1): k, k-1, ..., 1, the weights `_top_class_correct` finds the first largest output with."""
+    return np.arange(k, 0, -1, dtype=dtype).reshape(k, 1)
+
+
+def _top_class_correct(AL: Array, Y: Array, work: Sequence[Array] | None = None, rank: Array | None = None) -> tuple:
+    """How many of the m examples have their label (Y one-hot (k, m)) as the most probable class,
+    ties going to the first, as argmax does (`_top_class_accuracy`'s count), of m.
+
+    NumPy's argmax along the classes copies A[L] first (it wants that axis last and contiguous);
+    this takes each column's largest value (a reduction, no copy), marks where it is (a - top is 0
+    exactly there and negative elsewhere: 1 + sign(a - top) is 1 or 0), and weighs the marks by
+    `rank` (k, k-1, ..., 1): the largest weighed mark is k - argmax, and Y weighed the same way
+    gives k - label. Exact: the weights are small whole numbers."""
+    xp = namespace(AL)
+    k, m = AL.shape
+    rank = rank if rank is not None else xp.asarray(top_class_rank(k, AL.dtype))
+    t1, t2, rows = work if work is not None else (None, None, xp.empty((2, m), AL.dtype))
+    top = AL.max(axis=0, out=rows[0])  # (m,)
+    marks = xp.sign(xp.subtract(AL, top, out=t1), out=t1)  # (k, m): 0 at the largest, -1 below (NaN: NaN)
+    marks += 1
+    marks *= rank  # (k, 1) broadcast over the m columns
+    first = marks.max(axis=0, out=rows[0])  # k - the first most probable class
+    label = xp.multiply(Y, rank, out=t2).max(axis=0, out=rows[1])  # k - the label
+    wrong = xp.count_nonzero(xp.subtract(first, label, out=first))
+    return m - wrong, m
 
 
 class Loss(NamedTuple):
@@ -128,12 +184,13 @@ class Loss(NamedTuple):
     task: str  # classification | regression
     output: str | None  # the output activation it needs, or None for any
     score: Callable  # (A[L], Y) -> {"accuracy": %} or {"rmse": ...}
+    correct: Callable | None = None  # (A[L], Y as the loss takes it, work, rank) -> (right answers, decisions); None: a regression
 
 
 LOSSES: dict[str, Loss] = {
-    "cross_entropy": Loss(_cross_entropy_total, 1, _dZ_is_A_minus_Y, "classification", "sigmoid", _accuracy),
+    "cross_entropy": Loss(_cross_entropy_total, 1, _dZ_is_A_minus_Y, "classification", "sigmoid", _accuracy, _threshold_correct),
     "mse": Loss(_squared_total, 2, _dZ_through_output, "regression", None, _rmse),
-    "categorical_cross_entropy": Loss(_categorical_total, 1, _dZ_is_A_minus_Y, "classification", "softmax", _top_class_accuracy),
+    "categorical_cross_entropy": Loss(_categorical_total, 1, _dZ_is_A_minus_Y, "classification", "softmax", _top_class_accuracy, _top_class_correct),
 }
 LOSS_NAMES = tuple(LOSSES)
 
@@ -146,7 +203,7 @@ def auto_loss(output: str) -> str:
 # ---------------------------------------------------------------- heads: how the output reads as classes
 
 
-def _one_hot(labels, units, dtype):
+def _one_hot(labels: npt.ArrayLike, units: int, dtype: npt.DTypeLike) -> np.ndarray:
     """Y (k, m): Y[c, j] = 1 where example j is of class c."""
     labels = np.asarray(labels).ravel().astype(np.intp)
     Y = np.zeros((units, labels.size), dtype=dtype)
@@ -154,12 +211,12 @@ def _one_hot(labels, units, dtype):
     return Y
 
 
-def _as_row(labels, units, dtype):
+def _as_row(labels: npt.ArrayLike, units: int, dtype: npt.DTypeLike) -> np.ndarray:
     """Y (1, m): the labels (or targets) themselves."""
     return np.asarray(labels).reshape(1, -1).astype(dtype)
 
 
-def _both_classes(AL):
+def _both_classes(AL: np.ndarray) -> np.ndarray:
     """(2, m): P(label 0) = 1 - a, P(label 1) = a."""
     return np.vstack([1 - AL[0], AL[0]])
 
@@ -168,7 +225,7 @@ class Head(NamedTuple):
     units: Callable  # k classes -> units of the output layer
     classes: Callable  # units of the output layer -> k classes (0: a regression)
     max_classes: int | None  # the most classes it tells apart (None: any number)
-    encode: Callable  # (labels (1, m), units, dtype) -> Y as the loss takes it
+    encode: Callable[[npt.ArrayLike, int, npt.DTypeLike], np.ndarray]  # (labels (1, m), units, dtype) -> Y as the loss takes it
     predict: Callable  # A[L] (units, m) -> the predicted label of each example (m,)
     proba: Callable | None  # A[L] -> (k, m): the probability of each class
 
@@ -182,12 +239,12 @@ HEADS: dict[str, Head] = {
 }
 
 
-def l2_penalty(params) -> float:
+def l2_penalty(params: dict[str, Array]) -> float:
     """sum over l of ||W[l]||_F^2."""
     return float(sum(np.sum(np.square(W)) for k, W in params.items() if k.startswith("W")))
 
 
-def compute_cost(ZL, AL, Y, loss, params=None, l2=0.0):
+def compute_cost(ZL: Array, AL: Array, Y: Array, loss: str, params: dict[str, Array] | None = None, l2: float = 0.0) -> float:
     """The mean cost over the m examples, as a Python float.
 
     cross_entropy: J = -(1/m) sum[y log a + (1-y) log(1-a)]; mse: J = (1/2m) sum (a - y)^2;
@@ -197,10 +254,13 @@ def compute_cost(ZL, AL, Y, loss, params=None, l2=0.0):
     row = LOSSES[loss]
     m = Y.shape[1]
     J = float(row.total(ZL, AL, Y)) / (row.divisor * m)
-    return J + 1.0 / m * l2 / 2 * l2_penalty(params) if l2 else J
+    if not l2:
+        return J
+    assert params is not None  # the L2 term sums the weights
+    return J + 1.0 / m * l2 / 2 * l2_penalty(params)
 
 
-def output_dZ(ZL, AL, Y, activation, loss):
+def output_dZ(ZL: Array, AL: Array, Y: Array, activation: str, loss: str) -> Array:
     """dZ[L]. With a sigmoid output and cross-entropy it is exactly A[L] - Y, never via dA[L]."""
     return LOSSES[loss].dZ(AL - Y, AL.copy(), activation)  # dZ consumes its copy of A
 
@@ -208,7 +268,9 @@ def output_dZ(ZL, AL, Y, activation, loss):
 # ---------------------------------------------------------------- propagation
 
 
-def batch_norm_forward(Z, gamma, beta, epsilon=BATCH_NORM_EPSILON, running=None):
+def batch_norm_forward(
+    Z: Array, gamma: Array, beta: Array, epsilon: float = BATCH_NORM_EPSILON, running: tuple[Array, Array] | None = None
+) -> tuple[Array, Array, Array, Array, Array]:
     """Z~ = gamma Z^ + beta with Z^ = (Z - mu) / sqrt(sigma^2 + epsilon), Z (n[l], m).
 
     Training mode (`running` None): mu and sigma^2 are the batch's, the variance biased (over m).
@@ -225,7 +287,7 @@ def batch_norm_forward(Z, gamma, beta, epsilon=BATCH_NORM_EPSILON, running=None)
     return gamma * Zhat + beta, Zhat, inv_std, mu, var
 
 
-def batch_norm_backward(dZt, Zhat, inv_std, gamma):
+def batch_norm_backward(dZt: Array, Zhat: Array, inv_std: Array, gamma: Array) -> tuple[Array, Array, Array]:
     """(dZ, dgamma, dbeta) from dZ~ (n[l], m), in the units backward's dZ has (m times the
     derivative of the mean cost): dbeta = (1/m) sum dZ~, dgamma = (1/m) sum dZ~ Z^ and, since
     mu and sigma^2 depend on every column,
@@ -236,7 +298,7 @@ def batch_norm_backward(dZt, Zhat, inv_std, gamma):
     return gamma * inv_std * (dZt - dbeta - Zhat * dgamma), dgamma, dbeta
 
 
-def update_running_averages(params, stats, momentum, m):
+def update_running_averages(params: dict[str, Array], stats: dict[int, tuple[Array, Array]], momentum: float, m: int) -> dict[str, Array]:
     """running = beta running + (1 - beta) batch, in place, for each layer's batch (mu, sigma^2)
     in `stats`; the variance made unbiased (m / (m - 1)) first, as PyTorch's BatchNorm1d does."""
     for l, (mu, var) in stats.items():
@@ -247,7 +309,10 @@ def update_running_averages(params, stats, momentum, m):
     return params
 
 
-def forward(X, params, activations, dropout=None, *, training=False, epsilon=BATCH_NORM_EPSILON, stats=None):
+def forward(
+    X: Array, params: dict[str, Array], activations: Sequence[str], dropout: dict[int, tuple[Array, float]] | None = None, *,
+    training: bool = False, epsilon: float = BATCH_NORM_EPSILON, stats: dict[int, tuple[Array, Array]] | None = None,
+) -> tuple[list, list[Array]]:
     """Forward propagation. Returns (Zs, As) with As[0] = X and As[L] the output; Zs[0] is None.
 
     Z[l] = W[l] A[l-1] + b[l]   # (n[l], m), b broadcast over the m columns
@@ -260,6 +325,7 @@ def forward(X, params, activations, dropout=None, *, training=False, epsilon=BAT
     L = layer_count(params)
     normalised = normalised_layers(params)
     dropout = dropout or {}
+    Zs: list  # Zs[0] is None, Zs[l] an array: no list type says both
     Zs, As = [None], [X]
     for l in range(1, L + 1):
         Z = params[f"W{l}"] @ As[l - 1]
@@ -280,7 +346,10 @@ def forward(X, params, activations, dropout=None, *, training=False, epsilon=BAT
     return Zs, As
 
 
-def backward(Y, params, Zs, As, activations, loss, l2=0.0, dropout=None, epsilon=BATCH_NORM_EPSILON):
+def backward(
+    Y: Array, params: dict[str, Array], Zs: Sequence, As: Sequence[Array], activations: Sequence[str], loss: str, l2: float = 0.0,
+    dropout: dict[int, tuple[Array, float]] | None = None, epsilon: float = BATCH_NORM_EPSILON,
+) -> dict[str, Array]:
     """Backward propagation; returns grads {"dW1", "db1", ...} of the mean cost.
 
     dW[l] = (1/m) dZ[l] A[l-1]^T + (lambda/m) W[l]     # (n[l], n[l-1]); lambda = `l2`
@@ -318,7 +387,7 @@ def backward(Y, params, Zs, As, activations, loss, l2=0.0, dropout=None, epsilon
     return grads
 
 
-def update_parameters(params, grads, learning_rate):
+def update_parameters(params: dict[str, Array], grads: dict[str, Array], learning_rate: float) -> dict[str, Array]:
     """W := W - alpha dW, in place (gradient descent; see nnctl.optimizers for the others).
     Arrays without a gradient (batch norm's running averages) are state, left as they are."""
     for key, value in params.items():
@@ -327,7 +396,7 @@ def update_parameters(params, grads, learning_rate):
     return params
 
 
-def predict_proba(X, params, activations, epsilon=BATCH_NORM_EPSILON):
+def predict_proba(X: Array, params: dict[str, Array], activations: Sequence[str], epsilon: float = BATCH_NORM_EPSILON) -> Array:
     """The network's output A[L] (units, m): P(label 1) for a sigmoid output, the k classes'
     probabilities for a softmax one, a value otherwise. Inference mode: batch norm uses the
     running averages, so each example's output is its own, whatever the batch."""

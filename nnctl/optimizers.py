@@ -18,11 +18,12 @@ A schedule gives the learning rate of each epoch from alpha_0 (`rate(epoch)`).
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple
+from typing import Callable, Iterable, NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 
-from nnctl.backend import NumpyBackend, namespace
+from nnctl.backend import Array, NumpyBackend, namespace
 
 
 class Optimizer:
@@ -39,18 +40,19 @@ class Optimizer:
     moments: tuple = ()  # the state kept per parameter
     scratch = False  # one extra vector for in-place arithmetic
     linear = True  # the update is a fixed linear map of the gradients (the dual path's condition)
+    dtype: np.dtype  # the parameters', set by bind
 
-    def __init__(self, learning_rate: float, beta: float = 0.9, beta1: float = 0.9, beta2: float = 0.999, epsilon: float = 1e-8):
+    def __init__(self, learning_rate: float, beta: float = 0.9, beta1: float = 0.9, beta2: float = 0.999, epsilon: float = 1e-8) -> None:
         self.learning_rate = learning_rate
         self.beta, self.beta1, self.beta2, self.epsilon = beta, beta1, beta2, epsilon
         self.t = 0  # steps applied
         self.layout: list = []
         self.m: dict = {}
-        self._tmp = None
+        self._tmp: Array | None = None
         self.be, self.xp = NumpyBackend(), np
-        self._fused = None
+        self._fused: Callable | None = None
 
-    def bind(self, layout, dtype=np.float64, backend=None) -> "Optimizer":
+    def bind(self, layout: Iterable[tuple[str, tuple[int, ...]]], dtype: npt.DTypeLike = np.float64, backend: NumpyBackend | None = None) -> "Optimizer":
         """Allocate the state, zeros, for a parameter vector made of `layout` [(name, shape), ...],
         where `backend` (nnctl.backend; default NumPy) keeps its arrays."""
         self.layout, offset = [], 0
@@ -65,7 +67,7 @@ class Optimizer:
         self._fused = be.fused_optimizer(self.name)  # one kernel for the whole update, where the device has one
         return self
 
-    def step(self, params, grads) -> None:
+    def step(self, params: Array, grads: Array) -> None:
         self.t += 1
         grads *= self.learning_rate  # W = W - alpha dW, with dW's buffer as the scratch
         params -= grads
@@ -95,7 +97,7 @@ class Momentum(Optimizer):
     name = "momentum"
     moments = ("v",)
 
-    def step(self, params, grads) -> None:
+    def step(self, params: Array, grads: Array) -> None:
         self.t += 1
         v = self.m["v"]
         v *= self.beta
@@ -111,9 +113,10 @@ class RMSprop(Optimizer):
     scratch = True
     linear = False
 
-    def step(self, params, grads) -> None:
+    def step(self, params: Array, grads: Array) -> None:
         self.t += 1
         s, tmp = self.m["s"], self._tmp
+        assert tmp is not None  # scratch: bind allocated it
         _squared_average(s, grads, self.beta2, tmp)
         self.xp.sqrt(s, out=tmp)
         tmp += self.epsilon
@@ -122,7 +125,7 @@ class RMSprop(Optimizer):
         params -= grads  # W = W - alpha dW / (sqrt(s) + epsilon)
 
 
-def _squared_average(s, grads, beta2: float, tmp) -> None:
+def _squared_average(s: Array, grads: Array, beta2: float, tmp: Array) -> None:
     """s = beta2 s + (1 - beta2) dW^2, in place (RMSprop's and Adam's second moment)."""
     s *= beta2
     namespace(grads).multiply(grads, grads, out=tmp)
@@ -136,7 +139,7 @@ class Adam(Optimizer):
     scratch = True
     linear = False
 
-    def step(self, params, grads) -> None:
+    def step(self, params: Array, grads: Array) -> None:
         self.t += 1  # t counts mini-batch steps, from 1
         v, s, tmp, xp = self.m["v"], self.m["s"], self._tmp, self.xp
         if self._fused is not None:  # the same arithmetic in one kernel (nnctl.backend._ADAM)
@@ -145,6 +148,7 @@ class Adam(Optimizer):
             self._fused(grads, T(self.learning_rate), T(self.beta1), T(self.beta2), T(1 - self.beta1), T(1 - self.beta2),
                         T(c1), T(c2), T(self.epsilon), params, v, s)
             return
+        assert tmp is not None  # scratch: bind allocated it
         _squared_average(s, grads, self.beta2, tmp)
         v *= self.beta1
         grads *= 1 - self.beta1
@@ -160,7 +164,7 @@ class Adam(Optimizer):
 
 
 class OptimizerRow(NamedTuple):
-    make: type
+    make: type[Optimizer]
     hyper: tuple  # the spec keys it reads
     summary: str
     learning_rate: float = 0.001  # train.learning_rate when the spec gives none (docs/tables.md: how it was chosen)
@@ -175,7 +179,7 @@ OPTIMIZERS: dict[str, OptimizerRow] = {
 OPTIMIZER_NAMES = tuple(OPTIMIZERS)
 
 
-def make_optimizer(name: str, learning_rate: float, **hyper) -> Optimizer:
+def make_optimizer(name: str, learning_rate: float, **hyper: float) -> Optimizer:
     row = OPTIMIZERS[name]
     return row.make(learning_rate, **{k: v for k, v in hyper.items() if k in row.hyper})
 
@@ -183,21 +187,21 @@ def make_optimizer(name: str, learning_rate: float, **hyper) -> Optimizer:
 # ---------------------------------------------------------------- learning-rate schedules
 
 
-def _constant(alpha0, k, total):
+def _constant(alpha0: float, k: int, total: int) -> float:
     return alpha0
 
 
-def _inverse_time(alpha0, k, total, decay_rate, time_interval):
+def _inverse_time(alpha0: float, k: int, total: int, decay_rate: float, time_interval: int) -> float:
     """alpha_0 / (1 + decay_rate * floor(epoch / time_interval)): the course's `update_lr` with
     time_interval 1, its `schedule_lr_decay` otherwise."""
     return alpha0 / (1 + decay_rate * math.floor(k / time_interval))
 
 
-def _cos_between(start, end, pct):
+def _cos_between(start: float, end: float, pct: float) -> float:
     return end + (start - end) / 2 * (math.cos(math.pi * pct) + 1)
 
 
-def _one_cycle(alpha0, k, total, one_cycle_warmup, one_cycle_div, one_cycle_final_div):
+def _one_cycle(alpha0: float, k: int, total: int, one_cycle_warmup: float, one_cycle_div: float, one_cycle_final_div: float) -> float:
     """Warm-up then annealing, PyTorch's OneCycleLR (cosine, two phases) stepped once per epoch:
     from alpha_0 / div up to alpha_0 over the first `warmup` of the epochs, then down to
     alpha_0 / (div * final_div) at the last epoch."""
@@ -227,7 +231,7 @@ SCHEDULES: dict[str, Schedule] = {
 SCHEDULE_NAMES = tuple(SCHEDULES)
 
 
-def epoch_rate(name: str, alpha0: float, epoch: int, decay_rate: float = 1.0, time_interval: int = 1, total: int = 1, **keys) -> float:
+def epoch_rate(name: str, alpha0: float, epoch: int, decay_rate: float = 1.0, time_interval: int = 1, total: int = 1, **keys: float) -> float:
     """The learning rate used during `epoch` (0-based) of `total`. The course's schedules lag, as its
     loop sets the rate after epoch i from i: epochs 0 and 1 both run at alpha_0 and epoch e >= 1 at
     rate(e - 1); one_cycle does not (epoch e at rate(e), as PyTorch's scheduler stepped each epoch)."""

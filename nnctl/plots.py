@@ -70,7 +70,7 @@ def cost_figure(curves: dict, title: str = "", learning_rate=None):
 
     plt = _figure()
     fig, ax = plt.subplots(figsize=(6, 4))
-    every = []
+    every: list[float] = []
     for label, costs in curves.items():
         if costs:
             its, cs = zip(*costs)

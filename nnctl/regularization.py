@@ -20,7 +20,7 @@ COURSE_DROPOUT_SEED = 1  # the notebook's np.random.seed(1) inside forward_propa
 MASKS = ("fresh", "course")
 
 
-def keep_probs_per_layer(keep_prob, depth: int) -> list:
+def keep_probs_per_layer(keep_prob: float | list[float] | tuple[float, ...], depth: int) -> list:
     """keep_prob[l] for l = 1..L: the spec's value (one for all hidden layers, or one per hidden
     layer); the output layer always keeps 1."""
     hidden = list(keep_prob) if isinstance(keep_prob, (list, tuple)) else [keep_prob] * (depth - 1)
@@ -30,7 +30,7 @@ def keep_probs_per_layer(keep_prob, depth: int) -> list:
 class Dropout:
     """Masks for the hidden layers whose keep probability is below 1."""
 
-    def __init__(self, keep_probs: list, masks: str = "fresh", seed: int = 0):
+    def __init__(self, keep_probs: list, masks: str = "fresh", seed: int = 0) -> None:
         if masks not in MASKS:
             raise ValueError(f"unknown dropout masks {masks!r}; valid: {', '.join(MASKS)}")
         self.keep = [None] + list(keep_probs)  # keep[l], l = 1..L
@@ -47,6 +47,7 @@ class Dropout:
         """This forward pass's masks, written into D[l] (0/1 in the training dtype) for each
         dropout layer; `uniform[l]` is float64 scratch of the same shape."""
         if self.masks == "fresh":
+            assert self.rng is not None  # fresh masks have their generator
             for l in self.layers:
                 self.rng.random(out=uniform[l])
                 np.less(uniform[l], self.keep[l], out=D[l])

@@ -19,6 +19,7 @@ import shlex
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import numpy as np
@@ -29,7 +30,7 @@ from nnctl.atomic import atomic_write
 from nnctl.errors import NnctlError, RunError
 from nnctl.runs import CHECKPOINT, METRICS, PARAMS, _sweep_instead, check_metrics, is_sweep_dir, costs_axis, load_params, read_costs_columns, read_json, readable_file, rerun_command, resolve_run_path, run_status
 from nnctl.shapes import HEADERS as SHAPE_HEADERS
-from nnctl.shapes import data_m, shape_table, size_text, table_rows
+from nnctl.shapes import ShapeTable, data_m, shape_table, size_text, table_rows
 from nnctl.text import quoted, strip_controls, visible
 
 REPORT = "report.html"
@@ -64,7 +65,7 @@ class RunFacts:
     activations: list | None = None
     dtype: str = "float64"
     m: int | None = None
-    shapes: object = None  # shapes.ShapeTable
+    shapes: ShapeTable | None = None  # shapes.ShapeTable
     spec_text: str | None = None
     resolved_text: str | None = None
     resolved: dict = field(default_factory=dict)
@@ -74,7 +75,7 @@ class RunFacts:
     costs: dict = field(default_factory=dict)  # column -> list, "iteration" and "cost" at least
     evaluation: dict | None = None
     evaluation_note: str | None = None
-    decision: object = None  # (X, Y, predict) for 2-D data, drawn by the page
+    decision: tuple | None = None  # (X, Y, predict) for 2-D data, drawn by the page
     reproduce: dict = field(default_factory=dict)
     warnings: list = field(default_factory=list)
 
@@ -158,6 +159,11 @@ def _str_list(value) -> list | None:
     return None
 
 
+def _mapping(value) -> dict:
+    """A section read back: the mapping, or {} where it is anything else (damaged, missing)."""
+    return value if isinstance(value, dict) else {}
+
+
 read_costs = read_costs_columns  # one reader for the report, `runs show` and sweeps
 
 
@@ -214,14 +220,14 @@ def collect_run(path, evaluate: bool = True) -> RunFacts:
         _problem(facts, RESOLVED, "damaged (not a YAML mapping)")
         resolved = {}
     facts.resolved = resolved or {}
-    model = facts.resolved.get("model") if isinstance(facts.resolved.get("model"), dict) else {}
-    train = facts.resolved.get("train") if isinstance(facts.resolved.get("train"), dict) else {}
-    data = facts.resolved.get("data") if isinstance(facts.resolved.get("data"), dict) else {}
+    model = _mapping(facts.resolved.get("model"))
+    train = _mapping(facts.resolved.get("train"))
+    data = _mapping(facts.resolved.get("data"))
     if _str(facts.resolved.get("name")):
         facts.name = facts.resolved["name"]
     facts.learning_rate = _num(train.get("learning_rate"))
     facts.total_iterations = facts.total_iterations or _int(train.get("iterations"))
-    facts.dtype = train.get("dtype") if train.get("dtype") in ("float32", "float64") else "float64"
+    facts.dtype = train["dtype"] if train.get("dtype") in ("float32", "float64") else "float64"
     facts.layers = _int_list(model.get("layers")) or _int_list(metrics.get("layers"))
     facts.activations = _str_list(model.get("activations"))
     facts.task = "regression" if model.get("loss") == "mse" else "classification"
@@ -265,6 +271,7 @@ def collect_run(path, evaluate: bool = True) -> RunFacts:
 def _batch_norm_layers(facts: RunFacts) -> list:
     """The normalised layers the resolved spec names (read back: only hidden layer numbers count)."""
     bn = (facts.resolved.get("model") or {}).get("batch_norm") if isinstance(facts.resolved.get("model"), dict) else None
+    assert facts.layers is not None  # the shapes table is made with the layers
     L = len(facts.layers) - 1
     return [l for l in bn if isinstance(l, int) and not isinstance(l, bool) and 1 <= l < L] if isinstance(bn, list) else []
 
@@ -305,6 +312,13 @@ def _status_notices(facts: RunFacts) -> None:
         facts.notices.append(Notice("warn", f"Stopped early at iteration {it:,} of {total:,}: {msg or 'no reason recorded'}"))
     if facts.metrics.get("resumed_from") is not None:
         facts.notices.append(Notice("info", f"Resumed from iteration {facts.metrics.get('resumed_from')}."))
+    target = facts.metrics.get("normalize_target")
+    if isinstance(target, dict) and target.get("method") == "standardize":
+        stats = [(_num(mu), _num(sd)) for mu, sd in zip(target.get("mean") or [], target.get("std") or [])] \
+            if isinstance(target.get("mean"), list) and isinstance(target.get("std"), list) else []
+        said = "; ".join(f"mean {mu:.6g}, std {sd:.6g}" for mu, sd in stats if mu is not None and sd is not None)
+        facts.notices.append(Notice("info", f"Target standardised for training{f' ({said})' if said else ''}: the costs and the cost "
+                                            "curve are in standardised units; RMSE and predictions in the target's own."))
     for w in facts.warnings:
         facts.notices.append(Notice("warn", f"Warning: {w}"))
     if facts.missing:
@@ -420,6 +434,7 @@ def _gallery(data, mistakes, probs, pre, classes, predicted=None) -> list:
     if data.preprocessing.get("input_shape") != shape:
         raise ValueError(f"{data.source} holds examples of another shape than the model's")
     out = []
+    guess: int | None
     for i in mistakes[:MAX_GALLERY]:
         if not 0 <= i < data.m or i >= len(probs) or not math.isfinite(probs[i]):
             continue
@@ -463,11 +478,11 @@ def _decision(facts: RunFacts, run) -> None:
     except NnctlError as exc:
         facts.evaluation_note = (facts.evaluation_note or "") + f" no decision regions: {exc}"
         return
-    from nnctl.inference import normalized
+    from nnctl.inference import normalized, to_targets
 
     head = HEADS[loss_of(run)]
-    # the predicted label of each point (a regression's output read against 0.5, as before)
-    read = head.predict if head.proba is not None else (lambda A: (A[0] > 0.5).astype(int))
+    # the predicted label of each point (a regression's output, in the target's units, read against 0.5, as before)
+    read = head.predict if head.proba is not None else (lambda A: (to_targets(run, A)[0] > 0.5).astype(int))
     facts.decision = (normalized(run, train.X), train.Y, lambda P: read(predict_proba(P, run.params, run.activations, run.epsilon)))
 
 
@@ -530,7 +545,7 @@ def _seconds(s: float) -> str:
 def _run_plots(facts: RunFacts) -> dict:
     from nnctl import report_plots as rp
 
-    plots = {"cost": None, "cost_log": False, "lr": None, "decision": None, "every": None}
+    plots: dict[str, Any] = {"cost": None, "cost_log": False, "accuracy": None, "lr": None, "decision": None, "every": None}
     costs = facts.costs
     axis, its = costs_axis(costs)
     plots["axis"] = axis
@@ -546,6 +561,18 @@ def _run_plots(facts: RunFacts) -> dict:
             plots["cost"], plots["cost_log"] = rp.cost_svg(curves, f"{facts.name}: cost", total=total, xlabel=axis)
         except (ValueError, OverflowError, FloatingPointError):
             plots["cost"] = None
+        # a classifier's accuracy at each record: training (from the epoch's batches) beside validation
+        accuracy = {label: (its, costs[c]) for label, c in (("training", "train_accuracy"), ("validation", "validation_accuracy"))
+                    if _column(costs, c)}
+        if accuracy:
+            try:
+                plots["accuracy"], _ = rp.cost_svg(accuracy, f"{facts.name}: accuracy", ylabel="accuracy (%)", total=total,
+                                                   xlabel=axis, log_scale=False)
+            except (ValueError, OverflowError, FloatingPointError):
+                plots["accuracy"] = None
+            if "training" in accuracy:
+                plots["accuracy_note"] = ("training accuracy from each epoch's batches as they were trained" if axis == "epoch" else
+                                          "training accuracy from the forward pass of the recorded iteration, before its update")
         lr = _column(costs, "learning_rate", "lr")
         pts = [(i, r) for i, r in zip(its, costs[lr]) if math.isfinite(r)] if lr else []
         if pts:
@@ -655,7 +682,7 @@ class SweepFacts:
 
 def _plan_search(facts: SweepFacts, plan: dict) -> set:
     """The search's regions and scales, and the trials successive halving pruned, read tolerantly."""
-    search = plan.get("search") if isinstance(plan.get("search"), dict) else {}
+    search = _mapping(plan.get("search"))
     for region in search.get("regions") or [] if isinstance(search.get("regions"), list) else []:
         if not isinstance(region, dict):
             continue
@@ -668,7 +695,7 @@ def _plan_search(facts: SweepFacts, plan: dict) -> set:
                 elif d["name"] == "one_minus_loguniform":
                     facts.one_minus.add(str(key))
         facts.regions.append(shown)
-    halving = plan.get("halving") if isinstance(plan.get("halving"), dict) else {}
+    halving = _mapping(plan.get("halving"))
     pruned = set()
     for rung in halving.get("rungs") or [] if isinstance(halving.get("rungs"), list) else []:
         if isinstance(rung, dict) and isinstance(rung.get("trials"), list) and isinstance(rung.get("promoted"), list):
@@ -683,11 +710,12 @@ def _rung_settled(plan: dict, halving: dict, rung: dict) -> bool:
     from nnctl.pruner import caps
 
     budgets, eta = halving.get("budgets"), halving.get("eta")
-    trials = plan.get("trials") if isinstance(plan.get("trials"), list) else []
-    if not isinstance(budgets, list) or rung.get("budget") not in budgets[:-1] or not isinstance(eta, int) or eta < 2:
+    trials = plan.get("trials")
+    promoted = rung.get("promoted")
+    if not isinstance(trials, list) or not isinstance(budgets, list) or rung.get("budget") not in budgets[:-1] or not isinstance(eta, int) or eta < 2 or not isinstance(promoted, list):
         return False
     size = sum(isinstance(t, dict) and t.get("round", 1) == rung.get("round") for t in trials)
-    return len(rung["promoted"]) >= caps(size, len(budgets), eta)[budgets.index(rung["budget"])]
+    return len(promoted) >= caps(size, len(budgets), eta)[budgets.index(rung["budget"])]
 
 
 def is_sweep(path) -> bool:
@@ -738,7 +766,7 @@ def collect_sweep(path) -> SweepFacts:
             if _safe_child(path, t.get("name")) is None:
                 facts.missing.append(f"sweep.json: trial name {quoted(str(t.get('name'))[:60])} is not a folder name; skipped")
                 continue
-            trials.append((t["name"], t.get("values") if isinstance(t.get("values"), dict) else {}))
+            trials.append((t["name"], _mapping(t.get("values"))))
     if not trials:
         trials = [(p.name, {}) for p in sorted(path.iterdir()) if p.is_dir() and not p.is_symlink() and not p.name.startswith(".") and (p / METRICS).exists()]
     rows = []
@@ -768,9 +796,9 @@ def collect_sweep(path) -> SweepFacts:
         row["message"] = _str(m.get("message"))
         if (folder / "costs.csv").exists():
             try:
-                c = read_costs(folder / "costs.csv")
-                facts.curves[name] = (costs_axis(c)[1], c["cost"])
-                facts.axes.add(costs_axis(c)[0])
+                costs = read_costs(folder / "costs.csv")
+                facts.curves[name] = (costs_axis(costs)[1], costs["cost"])
+                facts.axes.add(costs_axis(costs)[0])
             except (OSError, ValueError, KeyError):
                 facts.missing.append(f"{name}/costs.csv: damaged")
         rows.append(row)
@@ -785,7 +813,7 @@ def collect_sweep(path) -> SweepFacts:
     if not rows:
         facts.notices.append(Notice("warn", "No trials found in this folder."))
     if unfinished:
-        kinds = {}
+        kinds: dict[str, int] = {}
         for r in unfinished:
             kinds[r["status"]] = kinds.get(r["status"], 0) + 1
         said = ", ".join(f"{n} {k}" for k, n in kinds.items())
@@ -799,7 +827,7 @@ def collect_sweep(path) -> SweepFacts:
 def _sweep_plots(facts: SweepFacts) -> dict:
     from nnctl import report_plots as rp
 
-    plots = {"curves": None, "curves_log": False, "values": [], "best_so_far": None, "parallel": None}
+    plots: dict[str, Any] = {"curves": None, "curves_log": False, "values": [], "best_so_far": None, "parallel": None}
     if facts.curves:
         axis = "epoch" if facts.axes == {"epoch"} else "iteration" if facts.axes == {"iteration"} else "epoch or iteration"
         plots["curves"], plots["curves_log"] = rp.cost_svg(facts.curves, f"{facts.name}: every trial's cost", legend_below=True, xlabel=axis)
@@ -842,7 +870,7 @@ def render_sweep(facts: SweepFacts, out_dir: Path) -> str:
     else:
         metrics = [("train_accuracy", "train"), ("validation_accuracy", "validation"), ("test_accuracy", "test")]
     metrics = [(k, label) for k, label in metrics if any(r[k] is not None for r in facts.rows)]
-    table = {"headers": [], "rows": []}
+    table: dict[str, list] = {"headers": [], "rows": []}
     table["headers"] = [(c if c in ("trial", "layers") else c.split(".")[-1].replace("_", " "), "text" if c == "trial" else "num" if all(isinstance(r["values"].get(c), (int, float)) or r["values"].get(c) is None for r in facts.rows) or c == "layers" else "text") for c in columns]
     table["headers"] += [(label, "num") for _, label in metrics] + [("final cost", "num"), ("seconds", "num"), ("status", "text")]
     for r in facts.rows:

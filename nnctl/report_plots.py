@@ -88,8 +88,10 @@ def wants_log(values) -> bool:
 
 
 @_quiet
-def cost_svg(curves: dict, title: str, ylabel: str = "cost", legend_below: bool = False, total=None, xlabel: str = "iteration") -> tuple[str, bool]:
-    """(svg, log scale used) for {label: (iterations, costs)}; non-finite costs are left out."""
+def cost_svg(curves: dict, title: str, ylabel: str = "cost", legend_below: bool = False, total=None, xlabel: str = "iteration",
+             log_scale: bool = True) -> tuple[str, bool]:
+    """(svg, log scale used) for {label: (iterations, costs)}; non-finite costs are left out.
+    `log_scale=False`: linear whatever the values span (accuracies)."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5.6, 3.5))
     every = []
@@ -101,7 +103,7 @@ def cost_svg(curves: dict, title: str, ylabel: str = "cost", legend_below: bool 
         every += ys
         few = len(xs) <= 25  # a short or just-started run: each recorded cost is a dot too
         ax.plot(xs, ys, "o-" if few else "-", markersize=3.5, label=plain(label), linewidth=1.6 if len(curves) < 4 else 1.1)
-    log = wants_log(every)
+    log = log_scale and wants_log(every)
     if log:
         ax.set_yscale("log")
     from matplotlib.ticker import MaxNLocator

@@ -17,6 +17,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -27,6 +28,10 @@ from nnctl.layers import batch_norm_epsilon, layer_arrays, network_arrays
 
 from nnctl.layout import CHECKPOINT, LATEST, METRICS, PARAMS, RESOLVED, TABLE  # the names live in one place
 from nnctl.text import quoted
+
+if TYPE_CHECKING:
+    from nnctl.data import Normalization, TargetScaling
+    from nnctl.tables import Preprocessor
 
 
 def create_run_dir(root, name: str, now: datetime | None = None, prefix: str = "") -> Path:
@@ -129,7 +134,9 @@ NON_NEGATIVE = ("cost", "validation_cost", "val_cost", "learning_rate", "lr")  #
 def read_costs_columns(path) -> dict:
     """costs.csv as columns, in every layout nnctl writes (nnctl.metrics.cost_columns): `epoch,cost,
     iteration[,learning_rate]` for mini-batches, `iteration,cost[,learning_rate]` for full batch, maybe
-    with validation columns. The first column is the curve's x axis (`costs_axis`).
+    with `train_accuracy` (a classifier's; files written before it existed lack it) and validation
+    columns; columns are found by name. The first column is the curve's x axis (`costs_axis`); an
+    empty cell (not recorded) reads as NaN.
 
     Rows that do not parse are skipped; a file without an epoch or iteration column then cost raises ValueError.
     """
@@ -146,7 +153,7 @@ def parse_costs_columns(lines) -> dict:
     header = [h.strip().lower() for h in next(reader, [])]
     if len(header) < 2 or header[0] not in COST_AXES or header[1] != "cost" or len(set(header)) != len(header):
         raise ValueError("no 'epoch,cost' or 'iteration,cost' header")
-    columns = {h: [] for h in header}
+    columns: dict[str, list] = {h: [] for h in header}
     for row in reader:
         if len(row) != len(header):
             continue
@@ -278,6 +285,7 @@ def validate_run_files(path, params: dict, meta: dict) -> None:
         size *= n
     if size != dims[0]:
         raise bad("preprocessing.input_shape", f"{shape} holds {size} values but the first layer takes {dims[0]}")
+    assert isinstance(pre, dict)  # else shape is None, refused above
     if not (_is_number(pre.get("scale")) and pre["scale"] > 0):
         raise bad("preprocessing.scale", f"expected a positive number (got {quoted(pre.get('scale')):.40})")
     bn = meta.get("batch_norm", {"layers": []})
@@ -307,8 +315,9 @@ class Run:
     meta: dict
     metrics: dict
     note: str | None = None  # set when the run is unfinished and its parameters are partial
-    normalization: object = None  # nnctl.data.Normalization: what evaluate and predict apply to inputs
-    table: object = None  # nnctl.tables.Preprocessor of a run trained on a table (table.json)
+    normalization: Normalization | None = None  # nnctl.data.Normalization: what evaluate and predict apply to inputs
+    table: Preprocessor | None = None  # nnctl.tables.Preprocessor of a run trained on a table (table.json)
+    target: TargetScaling | None = None  # nnctl.data.TargetScaling: how a regression's outputs turn back into the target's units
 
     @property
     def activations(self) -> list:
@@ -348,7 +357,7 @@ def _sweep_instead(path: Path, resume: bool = False) -> RunError:
     best = None
     try:
         rows = read_json_object(path / "summary.json").get("trials")
-        best = next((r["trial"] for r in rows if isinstance(r, dict) and r.get("status") == "completed"
+        best = next((r["trial"] for r in rows or () if isinstance(r, dict) and r.get("status") == "completed"
                      and isinstance(r.get("trial"), str) and r["trial"] in trials), None)
     except (RunError, TypeError, AttributeError):
         pass
@@ -406,7 +415,7 @@ def load_run(path) -> Run:
         raise RunError(f"{path}: the run has no {PARAMS} and no {CHECKPOINT} (unfinished or failed run); train it again")
     validate_run_files(source, params, meta)
     return Run(path=path, params=network_arrays(params), meta=meta, metrics=metrics, note=note, normalization=load_normalization(source, meta),
-               table=load_table_encoding(path, meta))
+               table=load_table_encoding(path, meta), target=load_target_scaling(source, meta))
 
 
 def load_table_encoding(path: Path, meta: dict):
@@ -445,6 +454,30 @@ def load_normalization(path, meta: dict):
     if (arrays["normalize/std"] <= 0).any():
         raise RunError(f"{path}: normalize/std: a standard deviation is not positive; the file is damaged, so train the run again")
     return normalization_from_arrays(method, arrays)
+
+
+def load_target_scaling(path, meta: dict):
+    """A regression's target scaling stored in params.h5 or checkpoint.h5 (normalize_target/mean and
+    /std), checked; a run without one (every run before data.normalize_target) has none."""
+    from nnctl.data import TargetScaling, target_scaling_from_arrays
+
+    method = (meta.get("preprocessing") or {}).get("normalize_target", "none")
+    damaged = "the file is damaged, so train the run again"
+    if method not in ("none", "standardize"):
+        raise RunError(f"{path}: preprocessing.normalize_target: expected none or standardize (got {quoted(method):.40}); {damaged}")
+    if method == "none":
+        return TargetScaling("none")
+    if meta.get("task", "classification") != "regression":
+        raise RunError(f"{path}: preprocessing.normalize_target: standardize, but the model is a {meta.get('task', 'classification')}; {damaged}")
+    arrays, _ = load_params(path, groups=True)
+    n_y = meta["layer_dims"][-1]
+    for key in ("normalize_target/mean", "normalize_target/std"):
+        value = arrays.get(key)
+        if value is None or value.shape != (n_y, 1) or value.dtype.kind != "f" or not np.isfinite(value).all():
+            raise RunError(f"{path}: {key}: expected {n_y} finite number{'s' if n_y > 1 else ''}, shape ({n_y}, 1); {damaged}")
+    if (arrays["normalize_target/std"] <= 0).any():
+        raise RunError(f"{path}: normalize_target/std: a standard deviation is not positive; {damaged}")
+    return target_scaling_from_arrays(method, arrays)
 
 
 def run_status(metrics: dict) -> str:
@@ -709,4 +742,4 @@ def compare_runs(a, b, runs_root="runs") -> dict:
     spec = {k: (sa.get(k), sb.get(k)) for k in sorted(set(sa) | set(sb)) if sa.get(k) != sb.get(k)}
     keys = ["status", "train_accuracy", "test_accuracy", "train_rmse", "test_rmse", "final_cost", "iterations", "seconds", "iterations_per_second"]
     metrics = {k: (ma.get(k), mb.get(k)) for k in keys if k in ma or k in mb}
-    return {"spec": spec, "metrics": metrics, "labels": run_labels(*paths, runs_root)}
+    return {"spec": spec, "metrics": metrics, "labels": run_labels(paths[0], paths[1], runs_root)}

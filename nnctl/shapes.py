@@ -10,8 +10,13 @@ Pure functions of the sizes; no data is read here.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Collection, Iterable
 
 from nnctl.layers import kind_of
+
+if TYPE_CHECKING:
+    from nnctl.config import Spec
 
 
 @dataclass
@@ -51,7 +56,9 @@ class ShapeTable:
         return sum(r.activation_bytes for r in self.rows)
 
 
-def shape_table(layer_dims, activations, m: int | None, dtype: str = "float64", normalised=()) -> ShapeTable:
+def shape_table(
+    layer_dims: Iterable[int], activations: Iterable[str] | None, m: int | None, dtype: str = "float64", normalised: Collection[int] = ()
+) -> ShapeTable:
     """The table for sizes [n_x, n[1], ..., n[L]], one activation per layer 1..L, and m examples;
     `normalised`: the batch-normalised layers."""
     itemsize = 4 if dtype == "float32" else 8
@@ -84,12 +91,12 @@ def shape_table(layer_dims, activations, m: int | None, dtype: str = "float64", 
     return ShapeTable(rows=rows, m=m, itemsize=itemsize, dtype=dtype)
 
 
-def shape_text(shape) -> str:
+def shape_text(shape: tuple | None) -> str:
     """(12288, 209) -> "(12288, 209)"; unknown -> "—"."""
     return "—" if shape is None else f"({shape[0]}, {shape[1]})"
 
 
-def size_text(n) -> str:
+def size_text(n: float | None) -> str:
     """Bytes for people: 1536 -> "1.5 KiB"."""
     if n is None:
         return "—"
@@ -136,7 +143,7 @@ def data_m(source: str | None) -> int | None:
         return None
 
 
-def spec_shapes(spec, n_x: int | None, where="the spec", k: int | None = None, m: int | None = None) -> ShapeTable:
+def spec_shapes(spec: Spec, n_x: int | None, where: str | Path = "the spec", k: int | None = None, m: int | None = None) -> ShapeTable:
     """The table for a validated spec, its training data read only for n_x and m (k classes and m
     given where the caller has read the data already: a table)."""
     from nnctl.errors import DataError

@@ -210,9 +210,13 @@ class NNClassifier(ClassifierMixin, _NNBase):
 class NNRegressor(RegressorMixin, _NNBase):
     """A fully-connected regressor trained by nnctl: a linear output and the mean squared error.
 
-    The same keyword arguments as NNClassifier; y is one target per row (scale it, e.g. with
-    TransformedTargetRegressor, where its values are far from order one). Learned: n_features_in_,
-    model_, n_iter_, loss_, loss_curve_, coefs_, intercepts_.
+    The same keyword arguments as NNClassifier; y is one target per row. It is standardised for
+    training with its training rows' mean and std (data.normalize_target: auto, what
+    TransformedTargetRegressor(transformer=StandardScaler()) would do) and predict turns the outputs
+    back, so y of any offset and scale trains with the defaults; spec={"data": {"normalize_target":
+    "none"}} trains on y as given. Learned: n_features_in_, model_, n_iter_, loss_ and loss_curve_
+    (the cost, in standardised units where y was standardised), coefs_, intercepts_ (the network's:
+    its output is the standardised target; model_.metrics["normalize_target"] holds the mean and std).
     """
 
     _output = {"output_activation": "linear"}

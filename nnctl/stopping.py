@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import signal
 import threading
+from types import FrameType
+from typing import Any, Callable, Literal
 
 
 class StopRequest:
     """A callable flag: `stop()` is True once a signal asked to stop. `raise_at_once` turns the
     first signal straight into KeyboardInterrupt (a sweep's parent, whose workers stop with it)."""
 
-    def __init__(self, raise_at_once: bool = False):
-        self.signum = None
+    def __init__(self, raise_at_once: bool = False) -> None:
+        self.signum: int | None = None
         self.raise_at_once = raise_at_once
-        self._old = {}
+        self._old: dict[int, Callable[[int, FrameType | None], Any] | int | None] = {}
 
     def __call__(self) -> bool:
         return self.signum is not None
@@ -30,19 +32,19 @@ class StopRequest:
     def name(self) -> str:
         return signal.Signals(self.signum or signal.SIGINT).name
 
-    def _handle(self, signum, frame):
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
         first = self.signum is None
         self.signum = self.signum or signum
         if self.raise_at_once or not first:
             raise KeyboardInterrupt
 
-    def __enter__(self):
+    def __enter__(self) -> StopRequest:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self._old[sig] = signal.signal(sig, self._handle)
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> Literal[False]:
         for sig, old in self._old.items():
             signal.signal(sig, old)
         return False

@@ -67,7 +67,7 @@ class StreamedX:
         room = memory.available_memory() // 4  # mappings count against RLIMIT_AS (ulimit -v)
         self.whole = offset is not None and self.m * self.row_bytes <= room
         self.window_rows = max(1, min(WINDOW_BYTES, room) // self.row_bytes)
-        self._map = None  # the whole file's mapping, kept where it fits
+        self._map: np.ndarray | None = None  # the whole file's mapping, kept where it fits
         self._rings: dict = {}
         self._queue: queue.Queue | None = None
         self._thread: threading.Thread | None = None
@@ -93,9 +93,9 @@ class StreamedX:
         killing the process with SIGBUS; at each batch and at the end of training it keeps a run
         from training on two data sets and recording the first one's SHA-256."""
         try:
-            now = identity(self.path)
+            now: tuple | str = identity(self.path)
         except OSError as exc:
-            now = exc.strerror
+            now = exc.strerror or ""  # a message: removed or cannot be read
         if now != self.identity:
             raise DataError(
                 f"{self.path}: the file changed while the run was reading it (it was "
@@ -194,6 +194,7 @@ class StreamedX:
                 h5.close()
 
     def _put(self, item) -> bool:
+        assert self._queue is not None  # start_epoch made it before the thread; end_epoch clears it after
         while not self._stop.is_set():
             try:
                 self._queue.put(item, timeout=0.1)
@@ -222,6 +223,7 @@ class StreamedX:
         if self._thread is None:
             return
         self._stop.set()
+        assert self._queue is not None  # made with the thread
         while self._thread.is_alive():
             try:
                 self._queue.get(timeout=0.05)

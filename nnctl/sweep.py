@@ -33,7 +33,7 @@ import time
 import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal, NamedTuple, Optional
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -123,9 +123,24 @@ def _absolute(path: str) -> str:
     return path
 
 
+# names from the tables: a Literal built at run time is no static type, so to mypy each is its own type
+if TYPE_CHECKING:
+    DistName = str
+    PlanFormat = int
+    TrialStatus = str
+    HalvingMode = str
+    MetricName = str
+else:
+    DistName = Literal[tuple(DISTRIBUTIONS)]
+    PlanFormat = Literal[PLAN_FORMAT]
+    TrialStatus = Literal[STATUSES]
+    HalvingMode = Literal[HALVING_MODES]
+    MetricName = Literal[tuple(c.metric for c in selection.CRITERIA)]
+
+
 class _DistRecord(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-    name: Literal[tuple(DISTRIBUTIONS)]
+    name: DistName
     args: list
 
     @model_validator(mode="after")
@@ -174,8 +189,8 @@ class _HalvingRecord(BaseModel):
     eta: int = Field(ge=2)
     min_budget: int = Field(ge=1)
     budgets: list[int] = Field(min_length=2)
-    mode: Literal[HALVING_MODES] = "sync"
-    metric: Optional[Literal[tuple(c.metric for c in selection.CRITERIA)]] = None  # asynchronous: what `values` hold
+    mode: HalvingMode = "sync"
+    metric: Optional[MetricName] = None  # asynchronous: what `values` hold
     rungs: list[_RungRecord]
     promotions: list[_PromotionRecord] = []  # every promotion, in the order it was made
 
@@ -196,7 +211,7 @@ class _HalvingRecord(BaseModel):
 
 class _PlanRecord(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-    format: Literal[PLAN_FORMAT]
+    format: PlanFormat
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=NAME_MAX)
     config_path: str
     config_sha256: str = _SHA
@@ -511,6 +526,7 @@ def _make_trial(plan: SweepPlan, index: int, point: dict, drawn: dict, round_num
 
 def _draw_round(plan: SweepPlan, round_number: int) -> list:
     """Append round `round_number`'s trials: `trials` draws from its region, each at every grid point."""
+    assert plan.search is not None  # rounds are a random search's
     rng = round_generator(plan.search["seed"], round_number)
     space = study.region(plan, round_number)
     index = len(plan.trials)
@@ -992,7 +1008,7 @@ class _TrialMetrics(BaseModel):
     """The part of a trial's metrics.json that the sweep reads; the rest is the run's own."""
 
     model_config = ConfigDict(extra="allow")
-    status: Literal[STATUSES]
+    status: TrialStatus
     layers: Optional[list[int]] = None
     train_accuracy: Optional[float] = Field(None, ge=0, le=100)
     test_accuracy: Optional[float] = Field(None, ge=0, le=100)
@@ -1158,7 +1174,7 @@ def summary_rows(sweep_dir: Path, plan: SweepPlan) -> list:
 def summary_record(plan: SweepPlan, rows: list, seconds: float | None = None) -> dict:
     """summary.json: the trials best first, the best one and how it was chosen, the budget spent."""
     c = selection.criterion(rows)
-    record = {
+    record: dict[str, Any] = {
         "name": plan.name, "dimensions": plan.dimensions, "seconds": seconds,
         "best": selection.best(rows, c), "selection": c.note,
         "epochs_total": sum(r["epochs"] or 0 for r in rows), "iterations_total": sum(r["iterations"] or 0 for r in rows),
@@ -1248,7 +1264,7 @@ def open_dask(address: str | None, jobs: int, trials: int = 1 << 30, should_stop
         socket.create_connection((host.strip("[]"), int(port)), timeout=DASK_PROBE_SECONDS).close()
     except (OSError, UnicodeError) as exc:  # UnicodeError: a name the resolver's IDNA codec refuses
         raise NnctlError(
-            f"cannot reach the Dask scheduler at {address} ({exc.strerror or exc.__class__.__name__}); "
+            f"cannot reach the Dask scheduler at {address} ({getattr(exc, 'strerror', None) or exc.__class__.__name__}); "
             "start it (dask scheduler) or check --address"
         ) from None
     return connect_dask(address, should_stop=should_stop), None

@@ -77,7 +77,7 @@ def figure_text(fig) -> None:
             if isinstance(formatter, FixedFormatter):
                 formatter.seq = [visible(t, keep_newlines=True) for t in formatter.seq]
             elif isinstance(formatter, FuncFormatter):  # set_xticks(ticks, labels) makes one
-                formatter.func = lambda x, pos=None, func=formatter.func: visible(func(x, pos), keep_newlines=True)
+                formatter.func = lambda x, pos=None, func=formatter.func: visible(func(x, pos), keep_newlines=True)  # type: ignore[misc]  # mypy infers no lambda with a default-bound argument
     for artist in fig.findobj(Text):
         artist.set_parse_math(False)
         shown = visible(artist.get_text(), keep_newlines=True)

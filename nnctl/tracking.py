@@ -1,8 +1,8 @@
 """Experiment tracking in MLflow: a run's spec, curves, scores and files where teams already look.
 
 Two ways in, one writer:
-- `MlflowListener`, a listener of the training loop (`nnctl train --log mlflow`): each recorded cost
-  and validation score goes into a list (the loop pays one append); a background thread creates the
+- `MlflowListener`, a listener of the training loop (`nnctl train --log mlflow`): each recorded cost,
+  training accuracy and validation score goes into a list (the loop pays one append); a background thread creates the
   MLflow run and sends what has gathered every FLUSH_SECONDS, so the loop never waits on MLflow;
   `finish(run_dir)` then logs the parameters, the learning rate per record, the final scores and
   the run's files, and closes the MLflow run with the run's status.
@@ -41,11 +41,15 @@ TRACKERS = ("mlflow",)
 FLUSH_SECONDS = 5.0  # the background thread sends gathered metrics this often
 DEFAULT_EXPERIMENT = "nnctl"
 STATUSES = {"completed": "FINISHED", "interrupted": "KILLED", "pruned": "KILLED", "diverged": "FAILED", "failed": "FAILED", "running": "RUNNING"}
-FINAL_METRICS = ("train_accuracy", "test_accuracy", "train_rmse", "test_rmse", "final_cost", "seconds",
-                 "iterations", "epochs", "iterations_per_second")
+# metrics.json key -> the MLflow metric logged once, at the last step. The final parameters' training
+# accuracy is final_train_accuracy: train_accuracy is the curve (below), one value per record, as cost
+# is the curve beside final_cost.
+FINAL_METRICS = {"train_accuracy": "final_train_accuracy", "test_accuracy": "test_accuracy", "train_rmse": "train_rmse",
+                 "test_rmse": "test_rmse", "final_cost": "final_cost", "seconds": "seconds", "iterations": "iterations",
+                 "epochs": "epochs", "iterations_per_second": "iterations_per_second"}
 # costs.csv column -> the MLflow metric logged at each recorded epoch (the file's first column is the step)
-CURVES = {"cost": "cost", "validation_cost": "validation_cost", "validation_accuracy": "validation_accuracy",
-          "learning_rate": "learning_rate"}
+CURVES = {"cost": "cost", "train_accuracy": "train_accuracy", "validation_cost": "validation_cost",
+          "validation_accuracy": "validation_accuracy", "learning_rate": "learning_rate"}
 SKIPPED_FILES = (CHECKPOINT,)  # the resumable state of an unfinished run is not a result
 
 
@@ -200,7 +204,7 @@ def _finish(sender: _Sender, run_dir: Path, folder: dict, onnx: bool, skip_curve
     sender.tags(_tags(run_dir, folder))
     lr = (folder["spec"].get("train") or {}).get("learning_rate")
     final_step = folder["metrics"].get("epochs") if isinstance(folder["metrics"].get("epochs"), int) else 0
-    finals = [(k, float(folder["metrics"][k]), final_step) for k in FINAL_METRICS
+    finals = [(name, float(folder["metrics"][k]), final_step) for k, name in FINAL_METRICS.items()
               if isinstance(folder["metrics"].get(k), (int, float)) and not isinstance(folder["metrics"].get(k), bool)]
     sender.metrics(_curve_metrics(folder["costs"], lr, skip_curves) + finals)
     with tempfile.TemporaryDirectory() as tmp:
@@ -279,6 +283,9 @@ class MlflowListener(Listener):
     def on_cost(self, iteration: int, cost: float) -> None:
         self.pending.append(("cost", float(cost), int(iteration)))
 
+    def on_train_accuracy(self, iteration: int, accuracy: float) -> None:
+        self.pending.append(("train_accuracy", float(accuracy), int(iteration)))
+
     def on_validation(self, iteration: int, cost: float, accuracy: float | None) -> None:
         self.pending.append(("validation_cost", float(cost), int(iteration)))
         if accuracy is not None:
@@ -288,7 +295,7 @@ class MlflowListener(Listener):
         n = len(self.pending)
         rows = self.pending[:n]
         del self.pending[:n]  # the loop may append meanwhile: only what was taken goes
-        rows = [r for r in rows if not math.isnan(r[1])]  # a NaN cost (a diverging run) is not a number MLflow can plot
+        rows = [r for r in rows if not math.isnan(r[1])]  # a NaN (a diverging run's cost, an uncounted accuracy) is not a number MLflow can plot
         if rows and self.sender.run_id is not None:
             self.sender.metrics(rows)
             self.sent.update((k, step) for k, _, step in rows)

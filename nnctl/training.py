@@ -7,24 +7,34 @@ tests hold it to. The first layer is a strategy (nnctl.firstlayer): primal or du
 
 `gradient_descent` is the loop over epochs and mini-batches. It only emits events (costs, ticks,
 epoch ends, "stop?"); listeners record, draw, save checkpoints or ask to stop. Costs are the course's: an epoch's cost is the
-sum of the per-batch costs, each taken before that batch's update, divided by m.
+sum of the per-batch costs, each taken before that batch's update, divided by m. A classifier's
+training accuracy is recorded the same way (as Keras does): the right answers of each batch's forward
+pass, the one training computed (dropout on, batch norm on the batch's statistics), added up over the
+epoch and divided by m; nothing is run again for it.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from nnctl.activations import ACTIVATIONS
-from nnctl.backend import NumpyBackend, namespace
+from nnctl.backend import Array, NumpyBackend, namespace
 from nnctl.batchnorm import BatchNormStep
 from nnctl.status import Status
 from nnctl.firstlayer import FIRST_LAYERS, choose_first_layer, choose_path, gram  # noqa: F401 (re-exported)
 from nnctl.layers import BATCH_NORM_EPSILON, BATCH_NORM_MOMENTUM, kind_of, normalised_layers
-from nnctl.network import LOSSES
+from nnctl.network import LOSSES, top_class_rank
 from nnctl.optimizers import Optimizer
+
+if TYPE_CHECKING:
+    from nnctl.regularization import Dropout
+    from nnctl.stream import StreamedX
+    from nnctl.validation import ValidationMonitor
 
 COURSE_SHUFFLE_SEED = 10  # the course's `seed = 10`, incremented before each epoch
 
@@ -41,7 +51,13 @@ class Listener:
 
     def on_start(self, total: int, start: int) -> None: ...
 
-    def on_cost(self, iteration: int, cost: float) -> None: ...
+    def on_cost(self, iteration: int, cost: float) -> None:
+        """A recorded cost: the last event of a record (its accuracies come just before)."""
+
+    def on_train_accuracy(self, iteration: int, accuracy: float) -> None:
+        """A classifier's training accuracy (%) of the recorded epoch, counted from its batches as
+        they were trained; just before `on_validation` and `on_cost` of the same record. NaN where
+        it was not counted (a run resumed in that epoch from a checkpoint of an older nnctl)."""
 
     def on_tick(self, iteration: int) -> None:
         """Progress, about 200 times a run."""
@@ -54,7 +70,8 @@ class Listener:
         return False
 
     def on_validation(self, iteration: int, cost: float, accuracy: float | None) -> None:
-        """The validation set's cost (and accuracy), just before `on_cost` of the same record."""
+        """The validation set's cost (and accuracy, None for a regression), just before `on_cost`
+        of the same record."""
 
     def on_end(self, iteration: int) -> None: ...
 
@@ -65,7 +82,7 @@ Reporter = Listener  # the progress display's name for it
 class StopWhen(Listener):
     """Stop when `ask()` says so (Ctrl-C, SIGTERM)."""
 
-    def __init__(self, ask):
+    def __init__(self, ask: Callable[[], object]) -> None:
         self.ask = ask
 
     def stop_requested(self) -> bool:
@@ -76,10 +93,10 @@ class StopAtEpoch(Listener):
     """Stop at the end of epoch `epochs` (a budget of successive halving): the run is kept,
     interrupted, with its checkpoint, and a resume continues it."""
 
-    def __init__(self, epochs: int):
+    def __init__(self, epochs: int) -> None:
         self.epochs, self.reached = epochs, False
 
-    def on_epoch_end(self, result) -> None:
+    def on_epoch_end(self, result: TrainingResult) -> None:
         self.reached = result.position.epoch >= self.epochs
 
     def stop_requested(self) -> bool:
@@ -89,10 +106,10 @@ class StopAtEpoch(Listener):
 class CheckpointEvery(Listener):
     """`save(result)` every `every` epochs, except after the last (params.h5 then holds the state)."""
 
-    def __init__(self, every: int, total: int, save):
+    def __init__(self, every: int, total: int, save: Callable[[TrainingResult], object]) -> None:
         self.every, self.total, self.save = every, total, save
 
-    def on_epoch_end(self, result) -> None:
+    def on_epoch_end(self, result: TrainingResult) -> None:
         epoch = result.position.epoch
         if epoch % self.every == 0 and epoch < self.total:
             self.save(result)
@@ -104,10 +121,10 @@ class CheckpointEvery(Listener):
 class StoredOrder:
     """shuffle: none — the examples in the order they are stored, every epoch."""
 
-    def __init__(self, seed: int):
+    def __init__(self, seed: int) -> None:
         pass
 
-    def draw(self, order, epoch: int) -> None:
+    def draw(self, order: np.ndarray, epoch: int) -> None:
         pass
 
     def state(self) -> dict:
@@ -121,10 +138,10 @@ class GeneratorOrder(StoredOrder):
     """shuffle: generator — a new order every epoch from a Generator seeded from the spec's seed
     (its own stream, not the initialisation's); its state goes into checkpoints."""
 
-    def __init__(self, seed: int):
+    def __init__(self, seed: int) -> None:
         self.rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
 
-    def draw(self, order, epoch: int) -> None:
+    def draw(self, order: np.ndarray, epoch: int) -> None:
         self.rng.shuffle(order)
 
     def state(self) -> dict:
@@ -140,10 +157,10 @@ class CourseOrder(StoredOrder):
     before each epoch, then `np.random.seed(seed); np.random.permutation(m)`. Nothing to save:
     the order follows from the epoch."""
 
-    def __init__(self, seed: int):
+    def __init__(self, seed: int) -> None:
         self.legacy = np.random.RandomState(COURSE_SHUFFLE_SEED)
 
-    def draw(self, order, epoch: int) -> None:
+    def draw(self, order: np.ndarray, epoch: int) -> None:
         # reseeding one RandomState gives RandomState(seed)'s stream, 20 times faster than a new one
         self.legacy.seed(COURSE_SHUFFLE_SEED + 1 + epoch)
         self.legacy.shuffle(order)
@@ -157,10 +174,10 @@ class Batches:
     Mini-batches of `batch_size`, the last one smaller, in an order drawn every epoch by one of
     SHUFFLES."""
 
-    def __init__(self, m: int, batch_size: int | None = None, shuffle: str = "generator", seed: int = 0):
+    def __init__(self, m: int, batch_size: int | None = None, shuffle: str = "generator", seed: int = 0) -> None:
         self.m = m
         self.full = batch_size is None or batch_size >= m
-        self.size = m if self.full else batch_size
+        self.size = m if self.full or batch_size is None else batch_size
         self.count = -(-m // self.size)  # batches per epoch
         self.shuffler = SHUFFLES["none" if self.full else shuffle](seed)
         self.order = np.arange(m)  # this epoch's order of the examples, drawn in place
@@ -175,7 +192,7 @@ class Batches:
         np.copyto(self.order, self._identity)
         self.shuffler.draw(self.order, epoch)
 
-    def indices(self, k: int):
+    def indices(self, k: int) -> np.ndarray:
         """The examples of batch k (a view of this epoch's order)."""
         return self.order[k * self.size : (k + 1) * self.size]
 
@@ -183,7 +200,7 @@ class Batches:
         """The shuffler's state (JSON) after this epoch's draw; the order itself goes with it."""
         return self.shuffler.state()
 
-    def load_state(self, state: dict, order) -> None:
+    def load_state(self, state: dict, order: np.ndarray | None) -> None:
         self.shuffler.load_state(state)
         if order is not None:
             if order.shape != (self.m,) or not np.array_equal(np.sort(order), self._identity):
@@ -200,7 +217,12 @@ class _Buffers:
     device, device memory); `staged` adds page-locked host copies of X and Y, gathered on the host
     and copied over, for data that stays on the host."""
 
-    def __init__(self, n, m, dtype, X=None, Y=None, n_y=1, rows=False, be=None, staged=False):
+    D: dict[int, Array]  # l -> D[l], the dropout layers' masks
+    uniform: dict[int, np.ndarray]  # l -> float64 scratch of D[l]'s shape, on the host
+    hD: dict[int, Array]  # l -> D[l] on the host (D[l] itself off a device)
+
+    def __init__(self, n: list[int], m: int, dtype: npt.DTypeLike, X: Array | None = None, Y: Array | None = None, n_y: int = 1, rows: bool = False,
+                 be: NumpyBackend | None = None, staged: bool = False) -> None:
         be = be or NumpyBackend()
         self.m, self.be = m, be
         order = "F" if rows else "C"
@@ -217,7 +239,7 @@ class _Buffers:
         # scratch of the output layer and the cost (two (n[L], m), one (2, m)): a step allocates nothing
         self.work = (be.empty((n[L], m), dtype), be.empty((n[L], m), dtype), be.empty((2, m), dtype))
 
-    def add_dropout(self, layers) -> None:
+    def add_dropout(self, layers: Iterable[int]) -> None:
         """A mask D[l] and a dropped copy of A[l] for each dropout layer: A[l] itself stays the
         activation's output, which g'(Z[l]) is computed from. Masks are drawn on the host (the
         same generator, the same masks on any device) and copied over."""
@@ -251,10 +273,21 @@ class Trainer:
     beta[l] takes b[l]'s place in the vector and in forward/backward, gamma[l] follows it.
     """
 
-    def __init__(self, params, X, Y, activations, loss, learning_rate=None, path="primal", dual_state=None,
+    # lists indexed by layer as the course numbers them, 1..L (entry 0 is None): no list type says both
+    W: list
+    b: list
+    dW: list
+    db: list
+    fused: list
+    back: list
+    Xs: Array | StreamedX  # X where the math runs (on a device: copied over when resident)
+    Ys: Array
+
+    def __init__(self, params: dict[str, Array], X: Array | StreamedX, Y: Array, activations: Sequence[str], loss: str,
+                 learning_rate: float | None = None, path: str = "primal", dual_state: dict | None = None,
                  *, optimizer: Optimizer | None = None, batch_size: int | None = None, l2: float = 0.0,
-                 dropout=None, batch_norm_momentum: float = BATCH_NORM_MOMENTUM, batch_norm_epsilon: float = BATCH_NORM_EPSILON,
-                 backend=None):
+                 dropout: Dropout | None = None, batch_norm_momentum: float = BATCH_NORM_MOMENTUM, batch_norm_epsilon: float = BATCH_NORM_EPSILON,
+                 backend: NumpyBackend | None = None) -> None:
         self.params, self.X, self.Y = params, X, Y
         # where the math runs (nnctl.backend): NumPy, or a device; `xp` is its array namespace
         self.be = be = backend or NumpyBackend()
@@ -267,11 +300,11 @@ class Trainer:
         self.m = m
         normalised = normalised_layers(params)
         self.W = [None] + [params[f"W{l}"] for l in range(1, L + 1)]
-        shift = [None] + [f"beta{l}" if l in normalised else f"b{l}" for l in range(1, L + 1)]  # what is added to Z[l]
+        shift: list = [None] + [f"beta{l}" if l in normalised else f"b{l}" for l in range(1, L + 1)]  # what is added to Z[l]
         self.b = [None] + [params[shift[l]] for l in range(1, L + 1)]
         self.n = n = [n_x] + [W.shape[0] for W in self.W[1:]]
         self.dtype = X.dtype
-        self.stream = X if hasattr(X, "next_batch") else None  # examples read from disk (nnctl.stream)
+        self.stream: StreamedX | None = X if hasattr(X, "next_batch") else None  # type: ignore[assignment]  # mypy narrows no true hasattr() to StreamedX; examples read from disk (nnctl.stream)
         # examples contiguous (X loaded from a file is the transpose of the stored rows): gather rows
         self.rows = bool(X.flags.f_contiguous and not X.flags.c_contiguous)
         mini = batch_size is not None and batch_size < m
@@ -319,7 +352,7 @@ class Trainer:
         self.theta = be.asarray(self.theta_host) if be.device else self.theta_host
         self.grad = be.empty(self.theta.shape, dtype)
 
-        def view(vector, a, arr):
+        def view(vector: Array, a: int, arr: Array) -> Array:
             return vector[a : a + arr.size].reshape(arr.shape)
 
         views, host, offset = {}, {}, 0
@@ -346,7 +379,10 @@ class Trainer:
             params[f"gamma{l}"] = views[f"gamma{l}"][0]
             self.bn[l] = BatchNormStep(*views[f"gamma{l}"], params[f"running_mean{l}"], params[f"running_var{l}"],
                                        batch_norm_momentum, batch_norm_epsilon)
-        self.optimizer = (optimizer or Optimizer(learning_rate)).bind([(n, a.shape) for n, a in pieces], dtype, be)
+        if optimizer is None:
+            assert learning_rate is not None  # no optimizer: gradient descent at learning_rate
+            optimizer = Optimizer(learning_rate)
+        self.optimizer = optimizer.bind([(n, a.shape) for n, a in pieces], dtype, be)
         self._decay = [None] + [be.empty(W.shape, W.dtype) for W in self.W[1:]] if self.l2 else None  # (lambda/m) W[l]
         # bias + activation as one kernel where the backend has one (hidden layers: Z[l] is A[l])
         self.fused = [None] + [be.bias_activation(a) if l < L else None for l, a in enumerate(activations, 1)]
@@ -357,6 +393,12 @@ class Trainer:
         self.out_fused = be.output_kernel(loss, activations[-1]) if not self.l2 else None
         self._costs = be.asarray(np.zeros(max(B.m for B in self.buffers.values()) if self.buffers else m)) if self.out_fused else None
         self._cost = 0.0  # on a device: this epoch's summed batch costs, read at its end
+        # a classifier's right answers (nnctl.network LOSSES' `correct`): counted from each recorded
+        # batch's forward pass into the cost's scratch buffers, on a device summed there like the cost
+        self.counts = self.loss.correct is not None
+        self._rank = be.asarray(top_class_rank(n[L], dtype)) if self.counts else None
+        self._correct: Array | float = 0.0  # on a device: this epoch's right answers so far, read at its end
+        self._per_example = 1  # decisions per example (the output units for a sigmoid head)
 
     @property
     def learning_rate(self) -> float:
@@ -369,22 +411,26 @@ class Trainer:
     def _full(self) -> _Buffers:
         """The buffers of the full batch (all of X), made on first use."""
         if self.m not in self.buffers:
+            assert not hasattr(self.Xs, "next_batch")  # the full batch is never streamed (nnctl.stream: mini-batches only)
             B = self.buffers[self.m] = _Buffers(self.n, self.m, self.dtype, self.Xs, self.Ys, be=self.be)
             if getattr(self, "dropout", None) is not None:
+                assert self.dropout is not None  # (getattr: made before __init__ sets self.dropout)
                 B.add_dropout(self.dropout.layers)
         return self.buffers[self.m]
 
-    def begin_epoch(self, order, cost_sum: float = 0.0) -> None:
+    def begin_epoch(self, order: np.ndarray, cost_sum: float = 0.0, correct: float = 0.0) -> None:
         """This epoch's order of the examples (drawn on the host, the same on any device): copied to
         the device once, where the examples are gathered there. On a device the batch costs are
-        summed there from `cost_sum` (the epoch's so far), in the CPU's order of additions."""
+        summed there from `cost_sum` (the epoch's so far), in the CPU's order of additions, and the
+        right answers from `correct`."""
         if self.be.device and self.resident:
             self._order = self.be.asarray(order)
         self._cost = cost_sum
+        self._correct = correct
         if self._costs is not None:
             self._costs.fill(0)
 
-    def use_batch(self, idx=None, start: int | None = None) -> None:
+    def use_batch(self, idx: np.ndarray | None = None, start: int | None = None) -> None:
         """Make examples `idx` (an index array, a view of this epoch's order from `start`) the
         current batch, gathered into that size's buffers with no temporary; None: the full batch.
 
@@ -407,12 +453,13 @@ class Trainer:
         self._gather(be, self.X, idx, B.hX, B.X)
         self._gather(be, self.Y, idx, B.hY, B.Y)
 
-    def _gather(self, be, host, idx, staged, out) -> None:
+    def _gather(self, be: NumpyBackend, host: Array | StreamedX, idx: Array, staged: Array | None, out: Array) -> None:
         """Columns `idx` of `host` (X or Y) into `out`: on the device from its resident copy, or on
         the host into the page-locked `staged` and copied over."""
         src = (self.Xs if host is self.X else self.Ys) if staged is None else host
         dst = out if staged is None else staged
         take = type(be).take if staged is None else NumpyBackend.take  # the host gathers staged batches
+        assert not hasattr(src, "next_batch")  # a streamed X is read by its thread (use_batch), never gathered
         if host is self.X and self.rows:
             take(be, src.T, idx, 0, dst.T)
         else:
@@ -420,7 +467,7 @@ class Trainer:
         if staged is not None:
             be.copy_in(out, staged)
 
-    def load_batch(self, X, Y) -> None:
+    def load_batch(self, X: Array, Y: Array) -> None:
         """Make X (n_x, b) and Y (n_y, b), filled elsewhere (a reader streaming from disk), the
         current batch without a copy: they become that size's input buffers (copied over, on a device)."""
         B = self.cur = self.buffers[X.shape[1]]
@@ -454,6 +501,7 @@ class Trainer:
                 Z += self.b[l]  # (n[l], 1) broadcast over the m columns
                 self.acts[l - 1].forward(Z, out=B.A[l], work=B.work[2][:1])
             if l in B.D:  # inverted dropout: A[l] * D[l] / keep_prob, in the course's order
+                assert self.dropout is not None  # B.D: masks only with dropout
                 xp.multiply(B.A[l], B.D[l], out=B.fwd[l])
                 B.fwd[l] /= self.dropout.keep[l]
 
@@ -490,7 +538,37 @@ class Trainer:
             return self._cost + float(self._costs.sum())
         return float(self._cost)
 
-    def _ensure_costs(self):
+    def _count(self) -> Array:
+        """The right answers of the current batch's forward pass (0-d, not read): after the cost,
+        whose scratch buffers it reuses, and before backward, which may consume A[L]."""
+        B = self.cur
+        assert self.loss.correct is not None  # a classifier's loss: only those count
+        count, decisions = self.loss.correct(B.A[self.L], B.Y, B.work, self._rank)
+        self._per_example = decisions // B.m
+        return count
+
+    def correct(self) -> int:
+        """A classifier's right answers in the current batch, read at once (full batch: at a record,
+        as `cost()` is)."""
+        return int(self._count())
+
+    def batch_correct(self) -> int | None:
+        """correct() of the current batch; on a device None: summed there without a read, and taken
+        with `epoch_correct()` at the epoch's end, as the batch costs are."""
+        if not self.be.device:
+            return int(self._count())
+        self._correct = self._correct + self._count()
+        return None
+
+    def epoch_correct(self) -> float:
+        """On a device: the epoch's right answers (from begin_epoch's `correct`, each batch's added)."""
+        return float(self._correct)
+
+    def accuracy(self, correct: float) -> float:
+        """`correct` right answers over an epoch of all m examples, in percent."""
+        return 100.0 * correct / (self.m * self._per_example)
+
+    def _ensure_costs(self) -> Array:
         if self._costs is None or self._costs.shape[0] < self.cur.m:
             self._costs = self.be.asarray(np.zeros(self.cur.m))
         return self._costs
@@ -536,11 +614,13 @@ class Trainer:
                     total += be.total(dZ if dZ.size < dW.size else dW)
                 dA = xp.matmul(self.W[l].T, dZ, out=B.dZ[l - 1])  # dA[l-1] = W[l]^T dZ[l]
                 if l - 1 in B.D:  # the same mask, the same scaling
+                    assert self.dropout is not None  # B.D: masks only with dropout
                     dA *= B.D[l - 1]
                     dA /= self.dropout.keep[l - 1]
                 # A[l-1] has served dW[l] above: backward may consume it for g'(Z[l-1])
                 self.back[l - 1](dA, B.A[l - 1])
             if self.l2:  # the one line of L2: dW[l] += (lambda/m) W[l]
+                assert self._decay is not None  # made with L2
                 dW += xp.multiply(self.W[l], self.l2 / m, out=self._decay[l])
         return be.all_finite(self.grad) if scaled else be.finite(total)
 
@@ -593,12 +673,14 @@ class Position:
     batch: int = 0  # the next mini-batch within it
     steps: int = 0  # optimizer steps applied: iterations
     cost_sum: float = 0.0  # summed batch costs of this epoch so far (recorded epochs)
+    correct: float = 0.0  # a classifier's right answers in this epoch's batches so far (recorded epochs); NaN: unknown
 
 
 @dataclass
 class TrainingResult:
     costs: list = field(default_factory=list)  # [(epoch, cost)], the cost before that epoch's updates
     steps: list = field(default_factory=list)  # [(iteration, learning_rate)] of each recorded epoch, at its start
+    accuracy: list = field(default_factory=list)  # a classifier's training accuracy (%) of each recorded epoch; NaN otherwise
     position: Position = field(default_factory=Position)
     status: str = Status.COMPLETED  # completed | diverged | interrupted
     seconds: float = 0.0
@@ -621,19 +703,19 @@ def gradient_descent(
     epochs: int,
     record_every: int = 100,
     *,
-    listeners=(),
+    listeners: Iterable[Listener] = (),
     batches: Batches | None = None,
-    rate=None,
+    rate: Callable[[int], float] | None = None,
     position: Position | None = None,
-    costs=None,
-    monitor=None,
+    costs: Iterable[Sequence] | None = None,
+    monitor: ValidationMonitor | None = None,
 ) -> TrainingResult:
     """Train from `position` (default: the start) to the end of epoch `epochs - 1`.
 
     An epoch's cost is recorded every `record_every` epochs and at the last one; `rate(epoch)`
     (default: leave it) sets the learning rate each epoch. A non-finite cost or gradient stops at
     once with the last finite parameters intact. `listeners` get the events; `costs`: rows
-    (epoch, cost, iteration, learning_rate) recorded before (a resumed run's). `monitor.on_record(epoch, steps)`
+    (epoch, cost, iteration, learning_rate[, train accuracy]) recorded before (a resumed run's). `monitor.on_record(epoch, steps)`
     (validation, early stopping) runs at each record with the parameters the recorded cost was taken
     with (full batch) or those at the epoch's end; a message it returns stops training.
     """
@@ -644,7 +726,8 @@ def gradient_descent(
     batches = batches or Batches(trainer.m)
     pos = position or Position()
     costs = list(costs or [])
-    result = TrainingResult(costs=[(e, c) for e, c, *_ in costs], steps=[tuple(r[2:4]) for r in costs], position=pos)
+    result = TrainingResult(costs=[(e, c) for e, c, *_ in costs], steps=[tuple(r[2:4]) for r in costs], position=pos,
+                            accuracy=[float(r[4]) if len(r) > 4 else float("nan") for r in costs])
     start = pos.epoch
     tick = max(1, (epochs - start) // 200)
     full = batches.full
@@ -667,7 +750,9 @@ def gradient_descent(
                         if not np.isfinite(cost):
                             result.status, result.message = Status.DIVERGED, _diverged(pos, trainer, "cost", full)
                             break
-                        stop = _record(result, listeners, monitor, epoch, cost, pos.steps, trainer.learning_rate, pos.steps)
+                        # from the same forward pass, read at once as the cost is
+                        accuracy = trainer.accuracy(trainer.correct()) if trainer.counts else None
+                        stop = _record(result, listeners, monitor, epoch, cost, pos.steps, trainer.learning_rate, pos.steps, accuracy)
                         if stop:
                             result.stopped_early, result.message = True, stop
                             break
@@ -678,12 +763,13 @@ def gradient_descent(
                 else:
                     if pos.batch == 0:
                         batches.start_epoch(epoch)
-                        pos.cost_sum = 0.0
+                        pos.cost_sum = pos.correct = 0.0
                     if not _epoch_of_batches(trainer, batches, pos, record, result, stoppers):
                         break
                     if record:
                         cost = pos.cost_sum / denominator
-                        stop = _record(result, listeners, monitor, epoch, cost, pos.steps - batches.count, trainer.learning_rate, pos.steps)
+                        accuracy = trainer.accuracy(pos.correct) if trainer.counts else None
+                        stop = _record(result, listeners, monitor, epoch, cost, pos.steps - batches.count, trainer.learning_rate, pos.steps, accuracy)
                         if stop:
                             pos.batch, pos.epoch = 0, epoch + 1
                             result.stopped_early, result.message = True, stop
@@ -706,27 +792,34 @@ def gradient_descent(
     return result
 
 
-def _record(result, listeners, monitor, epoch, cost, iteration, rate, steps) -> str | None:
-    """Record an epoch's cost; the monitor's message (early stopping) if it asks to stop."""
+def _record(result: TrainingResult, listeners: Iterable[Listener], monitor: ValidationMonitor | None, epoch: int, cost: float, iteration: int,
+            rate: float, steps: int, accuracy: float | None = None) -> str | None:
+    """Record an epoch's cost (and a classifier's training accuracy, else None); the monitor's
+    message (early stopping) if it asks to stop. Events: on_train_accuracy, the monitor's
+    on_validation, then on_cost."""
     result.costs.append((epoch, cost))
     result.steps.append((iteration, rate))
+    result.accuracy.append(float("nan") if accuracy is None else accuracy)
+    if accuracy is not None:
+        for x in listeners:
+            x.on_train_accuracy(epoch, accuracy)
     stop = monitor.on_record(epoch, steps) if monitor is not None else None
     for x in listeners:
         x.on_cost(epoch, cost)
     return stop
 
 
-def _stop(stoppers) -> bool:
+def _stop(stoppers: Iterable[Listener]) -> bool:
     for x in stoppers:
         if x.stop_requested():
             return True
     return False
 
 
-def _epoch_of_batches(trainer, batches, pos, record, result, stoppers) -> bool:
+def _epoch_of_batches(trainer: Trainer, batches: Batches, pos: Position, record: bool, result: TrainingResult, stoppers: list[Listener]) -> bool:
     """The rest of this epoch's mini-batches; False if the loop must stop (diverged, interrupted)."""
     stream = trainer.stream
-    trainer.begin_epoch(batches.order, pos.cost_sum)
+    trainer.begin_epoch(batches.order, pos.cost_sum, pos.correct)
     try:
         if stream is None:
             return _batches(trainer, batches, pos, record, result, stoppers)
@@ -738,9 +831,11 @@ def _epoch_of_batches(trainer, batches, pos, record, result, stoppers) -> bool:
     finally:
         if record and trainer.be.device:
             pos.cost_sum = trainer.epoch_cost()  # summed on the device
+            if trainer.counts:
+                pos.correct = trainer.epoch_correct()
 
 
-def _batches(trainer, batches, pos, record, result, stoppers) -> bool:
+def _batches(trainer: Trainer, batches: Batches, pos: Position, record: bool, result: TrainingResult, stoppers: list[Listener]) -> bool:
     for k in range(pos.batch, batches.count):
         trainer.use_batch(batches.indices(k), k * batches.size)
         trainer.forward()
@@ -751,6 +846,10 @@ def _batches(trainer, batches, pos, record, result, stoppers) -> bool:
                     result.status, result.message = Status.DIVERGED, _diverged(pos, trainer, "cost", False)
                     return False
                 pos.cost_sum += c
+            if trainer.counts:
+                n = trainer.batch_correct()  # None on a device: counted there
+                if n is not None:
+                    pos.correct += n
         if not trainer.backward_and_update():
             result.status, result.message = Status.DIVERGED, _diverged(pos, trainer, "gradient", False)
             return False
@@ -762,7 +861,7 @@ def _batches(trainer, batches, pos, record, result, stoppers) -> bool:
     return True
 
 
-def _diverged(pos, trainer, what, full) -> str:
+def _diverged(pos: Position, trainer: Trainer, what: str, full: bool) -> str:
     where = f"iteration {pos.steps}" if full else f"epoch {pos.epoch}, iteration {pos.steps}"
     return (
         f"training diverged at {where}: the {what} is no longer finite with "

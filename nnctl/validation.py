@@ -18,18 +18,18 @@ MONITORS = {"validation_cost": -1.0, "validation_accuracy": 1.0}  # the sign tha
 
 
 class ValidationMonitor:
-    def __init__(self, trainer, data, loss: str, activations, task: str, reporter=None, early=None, unit="iteration",
+    def __init__(self, trainer, data, loss: str, activations, task: str, listeners=(), early=None, unit="iteration",
                  epsilon: float = BATCH_NORM_EPSILON):
         self.trainer, self.data, self.loss, self.activations, self.task = trainer, data, loss, activations, task
         self.epsilon = epsilon  # batch norm's: the validation set goes through in inference mode
-        self.reporter, self.early, self.unit = reporter, early, unit
+        self.listeners, self.early, self.unit = list(listeners), early, unit  # the loop's: each gets on_validation
         self.rows: list = []  # (epoch, cost, accuracy or nan)
         self.best_value: float | None = None  # in the monitored quantity's own units
         self.best_epoch: int | None = None
         self.best_steps: int | None = None
         self.wait = 0
         self.best_params: dict | None = None
-        self._on_device = None  # the validation set copied to the trainer's device, once
+        self._on_device: tuple | None = None  # the validation set copied to the trainer's device, once
 
     def evaluate(self) -> tuple:
         """(cost, accuracy % or nan) on the validation set: labels encoded as the head encodes them
@@ -59,8 +59,8 @@ class ValidationMonitor:
     def on_record(self, epoch: int, steps: int) -> str | None:
         cost, acc = self.evaluate()
         self.rows.append((epoch, cost, acc))
-        if self.reporter is not None:
-            self.reporter.on_validation(epoch, cost, None if np.isnan(acc) else acc)
+        for x in self.listeners:
+            x.on_validation(epoch, cost, None if np.isnan(acc) else acc)
         if self.early is None:
             return None
         value = cost if self.early.monitor == "validation_cost" else acc

@@ -8,6 +8,7 @@ docs/errors.md is this table, rendered. After changing a case, regenerate the pa
 from __future__ import annotations
 
 import io
+import json
 import os
 import struct
 import zlib
@@ -116,6 +117,17 @@ def checkpoint_out_of_its_epoch(path):
         f.attrs["batch"] = json.dumps(99)
 
 
+def checkpoint_mid_epoch(key, value):
+    """A mini-batch run stopped in its second epoch (batch 1 of 3) whose checkpoint attribute `key` was edited."""
+    def make(path):
+        checkpoint_out_of_its_epoch(path)
+        with h5py.File(path / "checkpoint.h5", "a") as f:
+            f.attrs["batch"] = json.dumps(1)
+            f.attrs[key] = value
+
+    return make
+
+
 def no_cupy(fused=True):
     raise ImportError("No module named 'cupy'")
 
@@ -192,6 +204,45 @@ def diverged_regression_run(path):
     except DivergedError:
         pass
     next(p for p in (path.parent / "div").iterdir() if not p.is_symlink()).rename(path)
+
+
+REGRESSION = "data: {train: r.h5}\nmodel: {hidden: [3], output_activation: linear}\ntrain: {learning_rate: 0.01, epochs: 3, batch_size: 8, optimizer: adam}\n"
+
+
+def regression_h5(path):
+    x = np.linspace(-1, 1, 40).reshape(40, 1)
+    plain_h5(x=x, y=4000 + 500 * x.ravel())(path)
+
+
+def regression_run_then(edit=lambda run: None, stop_after=None):
+    """A regression of targets about 4000, trained on them standardised (data.normalize_target: auto),
+    then edit(run); `stop_after` batches: interrupted there, with its checkpoint."""
+
+    def write(path):
+        from nnctl.config import load_config
+        from nnctl.experiment import train_run
+
+        regression_h5(path.parent / "r.h5")
+        (path.parent / "reg.yaml").write_text(REGRESSION.replace("epochs: 3", "epochs: 3, checkpoint_every: 1"))
+        calls = []
+        stop = (lambda: calls.append(1) or len(calls) == stop_after) if stop_after else None
+        Path(train_run(load_config(path.parent / "reg.yaml"), runs_root=path.parent / "runs", should_stop=stop).run_dir).rename(path)
+        edit(path)
+
+    return write
+
+
+def params_array(key, value):
+    """An edit of params.h5: array `key` set to `value` (None: removed)."""
+
+    def edit(run):
+        with h5py.File(run / "params.h5", "r+") as f:
+            if value is None:
+                del f[key]
+            else:
+                f[key][...] = value
+
+    return edit
 
 
 def read_only(*args, **kwargs):
@@ -676,6 +727,14 @@ CASES = [
          "Error: {tmp}/run/checkpoint.h5: says iteration 4 (epoch 1, batch 99), which a run of 5 epochs of 3 batches cannot be at; "
          "delete {tmp}/run/checkpoint.h5 to restart the run from the beginning (nnctl train --resume {tmp}/run then starts over, "
          "same spec and data)"),
+    Case("checkpoint with more right answers than examples", {"run": checkpoint_mid_epoch("correct", "1000000")}, ["train", "--resume", "{tmp}/run"],
+         "Error: {tmp}/run/checkpoint.h5: says 1000000 right answers so far in epoch 1, more than its 8 examples can give; "
+         "delete {tmp}/run/checkpoint.h5 to restart the run from the beginning (nnctl train --resume {tmp}/run then starts over, "
+         "same spec and data)"),
+    Case("checkpoint whose right answers are not a whole number", {"run": checkpoint_mid_epoch("correct", "2.5")}, ["train", "--resume", "{tmp}/run"],
+         "Error: {tmp}/run/checkpoint.h5: the checkpoint is damaged (correct: expected a whole number >= 0 (got 2.5)); "
+         "delete {tmp}/run/checkpoint.h5 to restart the run from the beginning (nnctl train --resume {tmp}/run then starts over, "
+         "same spec and data)"),
 ]
 
 
@@ -1138,6 +1197,31 @@ CASES += [
          {"r.yaml": GOOD.replace("train.h5", "array:train")}, ["train", "{tmp}/r.yaml", "--runs-dir", "{tmp}/runs"],
          "Error: array:train: arrays given to nnctl.fit in Python, which a run does not keep; "
          "call nnctl.fit(spec, X, y) again, or give the data as a file (data.train: FILE.h5)"),
+    # ---- a regression's target (data.normalize_target)
+    Case("data.normalize_target: standardize for a classifier", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "data.normalize_target=standardize"],
+         "Error: {tmp}/train.h5: data.normalize_target: standardize scales a regression's target values, and this data trains a "
+         "classifier (its labels are classes); use normalize_target: auto or none"),
+    Case("data.normalize_target: standardize with a relu output", {"c.yaml": REGRESSION, "r.h5": regression_h5},
+         ["train", "{tmp}/c.yaml", "--set", "model.output_activation=relu", "--set", "data.normalize_target=standardize"],
+         "Error: {tmp}/r.h5: data.normalize_target: standardize makes targets of mean 0 and std 1, which a relu output cannot "
+         "reach (values >= 0); use output_activation: linear, or normalize_target: none"),
+    Case("params.h5 whose target std was edited to 0", {"run": regression_run_then(params_array("normalize_target/std", 0.0))},
+         ["evaluate", "{tmp}/run", "--data", "{tmp}/r.h5"],
+         "Error: {tmp}/run/params.h5: normalize_target/std: a standard deviation is not positive; the file is damaged, so train the run again"),
+    Case("params.h5 whose target mean is missing", {"run": regression_run_then(params_array("normalize_target/mean", None))},
+         ["predict", "{tmp}/r.h5", "--run", "{tmp}/run"],
+         "Error: {tmp}/run/params.h5: normalize_target/mean: expected 1 finite number, shape (1, 1); the file is damaged, so train the run again"),
+    Case("params.h5 whose preprocessing names a target scaling nnctl does not know",
+         {"run": regression_run_then(params_attr_edit("preprocessing", {"flatten": "example-per-column", "input_shape": [1], "x_dtype": "float64",
+                                                                         "scale": 1.0, "normalize": "none", "normalize_target": "log"}))},
+         ["predict", "{tmp}/r.h5", "--run", "{tmp}/run"],
+         "Error: {tmp}/run/params.h5: preprocessing.normalize_target: expected none or standardize (got 'log'); the file is damaged, so train the run again"),
+    Case("resume of a run whose config.resolved.yaml no longer standardises the target it was begun on",
+         {"run": regression_run_then(edit_text("config.resolved.yaml", "normalize_target: standardize", "normalize_target: none"), stop_after=7)},
+         ["train", "--resume", "{tmp}/run"],
+         "Error: {tmp}/run/checkpoint.h5: was written for a run whose targets were standardised (normalize_target: standardize), but "
+         "{tmp}/run/config.resolved.yaml says data.normalize_target: none; put the spec back as it was, or delete {tmp}/run/checkpoint.h5 "
+         "to restart the run from the beginning (nnctl train --resume {tmp}/run then starts over, same spec and data)"),
     # ---- hostile input (issue 20; docs/hostile-input.md)
     Case("MATLAB file whose X is sparse", {"m.mat": sparse_x}, ["data", "info", "{tmp}/m.mat"],
          "Error: {tmp}/m.mat: X: a sparse matrix; save it as a full one (MATLAB: X = full(X); save -v7)"),

@@ -359,6 +359,9 @@ DATA = {
     "test": lambda draw, ctx: "@test" if ctx.source.test and draw(st.booleans()) else OMIT,
     "validation": _validation,
     "normalize": _pick(["auto", "none", "standardize"]),
+    # a regression's target: standardize with a bounded head (tanh, relu) and on a classifier is a clean refusal
+    "normalize_target": lambda draw, ctx: _maybe(draw, draw(st.sampled_from(
+        ["auto", "none", "standardize"] if ctx.source.task == "regression" else ["auto", "none", "auto", "none", "standardize"]))),
     "stream": _stream,
     "_table": _table,  # a table's keys, written by the next rows
     "target": _data_key("target"),
@@ -477,6 +480,7 @@ SWEEPABLE = {
     "model.hidden_activation": ["tanh", "relu"],
     "model.init": ["xavier", "he"],
     "data.normalize": ["auto", "standardize"],
+    "data.normalize_target": ["auto", "none"],
 }
 
 

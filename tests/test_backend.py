@@ -61,6 +61,8 @@ def test_fake_device_agrees_with_numpy_bit_for_bit(case, dtype, capacity):
     dev, result = train(fake, X, Y, **spec)
     assert dev.resident == (capacity is None or spec.get("batch", 32) is None)
     assert result.costs == ref_result.costs and len(result.costs) == 4  # every epoch's cost, the same bits
+    # and its training accuracy, counted on the device without a read per batch: the same count
+    assert result.accuracy == ref_result.accuracy and all(0 < a <= 100 for a in result.accuracy)
     assert result.iterations == ref_result.iterations
     host = dev.materialize()
     for key, value in ref.materialize().items():
@@ -91,6 +93,7 @@ def test_fused_step_agrees_with_numpy_to_rounding(case):
     dev, result = train(FakeDevice(fused=True), X, Y, **spec)
     assert dev.out_fused is not None
     np.testing.assert_allclose([c for _, c in result.costs], [c for _, c in ref_result.costs], rtol=1e-12)
+    assert result.accuracy == ref_result.accuracy  # the same decisions: A[L] differs only by rounding
     host = dev.materialize()
     for key, value in ref.materialize().items():
         np.testing.assert_allclose(host[key], value, rtol=1e-9, atol=1e-12, err_msg=key)
@@ -104,6 +107,7 @@ def test_fused_sigmoid_output_agrees_and_l2_keeps_the_plain_output():
     b, rb = train(FakeDevice(fused=True), X, y, **spec)
     assert b.out_fused is not None
     np.testing.assert_allclose([c for _, c in rb.costs], [c for _, c in ra.costs], rtol=1e-12)
+    assert rb.accuracy == ra.accuracy
     c, _ = train(FakeDevice(fused=True), X, y, **spec, l2=0.5)
     assert c.out_fused is None  # the penalty is part of the cost: the plain output layer
 
@@ -115,7 +119,8 @@ def test_sigmoid_output_and_mse_on_the_fake_device():
         spec = dict(layers=[12, 6, 1], acts=acts, loss=loss, optimizer="adam", lr=0.01)
         a, ra = train(NumpyBackend(), X, y, **spec)
         b, rb = train(FakeDevice(), X, y, **spec)
-        assert ra.costs == rb.costs
+        assert ra.costs == rb.costs and np.array_equal(ra.accuracy, rb.accuracy, equal_nan=True)
+        assert all(np.isnan(ra.accuracy)) if loss == "mse" else all(0 < a <= 100 for a in ra.accuracy)  # a regression counts none
         assert all(np.array_equal(a.params[k], b.materialize()[k]) for k in a.params)
 
 
@@ -206,7 +211,8 @@ def test_cli_device_gpu_writes_what_the_cpu_writes(tmp_path, clusters, fake_gpu)
     assert (a / "costs.csv").read_text() == (b / "costs.csv").read_text()
     # k = 4 classes with a validation set (its cost once crashed on one-hot targets): scored per epoch
     last = (a / "costs.csv").read_text().splitlines()[-1].split(",")
-    assert len(last) == 5 and float(last[4]) > 60  # validation accuracy, chance being 25%
+    assert len(last) == 6 and float(last[5]) > 60  # validation accuracy, chance being 25%
+    assert float(last[3]) > 60  # and the training accuracy, counted on the device from its batches: the CPU's count
     assert "device: gpu" in (b / "config.resolved.yaml").read_text()
 
 

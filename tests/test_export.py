@@ -52,6 +52,16 @@ def _diabetes(folder):
     _plain(folder / "diabetes-test.h5", d.data[350:], d.target[350:])
 
 
+def _offset(folder):
+    """Targets of a large offset and scale (about 50,000 +- 2,500, body masses in grams, prices): trained on
+    standardised (data.normalize_target: auto), so every export has to turn its output back."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(300, 4))
+    y = 50_000 + 2_000 * (x[:, 0] - 0.5 * x[:, 1] + np.tanh(x[:, 2])) + 50 * rng.normal(size=300)
+    _plain(folder / "offset-train.h5", x[:220], y[:220])
+    _plain(folder / "offset-test.h5", x[220:], y[220:])
+
+
 def _pictures(folder):
     write_course_h5(folder / "pics-train.h5", "train", m=40, shape=(6, 5, 3), seed=0)
     write_course_h5(folder / "pics-test.h5", "test", m=20, shape=(6, 5, 3), seed=1)
@@ -83,6 +93,11 @@ train: {learning_rate: 0.005, epochs: 20, batch_size: 64, optimizer: adam, seed:
 data: {train: diabetes-train.h5, test: diabetes-test.h5, normalize: auto}
 model: {hidden: [8], hidden_activation: relu, output_activation: linear}
 train: {learning_rate: 0.05, epochs: 40, batch_size: 32, optimizer: adam, seed: 1, record_every: 10}
+"""),
+    "offset-regression": (_offset, """
+data: {train: offset-train.h5, test: offset-test.h5}
+model: {hidden: [16], hidden_activation: tanh, output_activation: linear}
+train: {learning_rate: 0.01, epochs: 30, batch_size: 32, optimizer: adam, seed: 1, record_every: 10}
 """),
     "streamed": (_pictures, """
 data: {train: pics-train.h5, test: pics-test.h5, stream: always}
@@ -212,6 +227,26 @@ def test_onnx_metadata_and_graph(runs, tmp_path):
     assert [d.dim_param or d.dim_value for d in x.type.tensor_type.shape.dim] == ["batch", 90]
     ops = [n.op_type for n in model.graph.node]
     assert ops[:3] == ["Cast", "Div", "Gemm"]  # a float64 run; pixels / 255, no standardisation
+    assert "Mul" not in ops and "Add" not in ops  # a classifier's head: nothing turned back
+
+
+def test_a_standardised_target_is_turned_back_in_both_files(runs, tmp_path):
+    """The regression of large offset: the graph ends in Mul by the target's std and Add of its mean, the
+    npz holds both as float64 (zeros and ones for a classifier), each the run's own."""
+    run = runs["offset-regression"]
+    model = onnx.load(str(export_run(run, tmp_path / "o.onnx", "onnx")))
+    ops = [n.op_type for n in model.graph.node]
+    assert ops[-4:] == ["Mul", "Add", "Cast", "Identity"]  # after the last Gemm: turned back, then float32 out
+    consts = {t.name: onnx.numpy_helper.to_array(t) for t in model.graph.initializer}
+    np.testing.assert_array_equal(consts["nnctl/normalize_target_std"], run.target.std.T)
+    np.testing.assert_array_equal(consts["nnctl/normalize_target_mean"], run.target.mean.T)
+    with np.load(export_run(run, tmp_path / "o.npz", "npz")) as f:
+        assert f["normalize_target/mean"].dtype == np.float64
+        np.testing.assert_array_equal(f["normalize_target/mean"], run.target.mean)
+        np.testing.assert_array_equal(f["normalize_target/std"], run.target.std)
+    with np.load(export_run(runs["spiral"], tmp_path / "s.npz", "npz")) as f:
+        np.testing.assert_array_equal(f["normalize_target/mean"], np.zeros((3, 1)))
+        np.testing.assert_array_equal(f["normalize_target/std"], np.ones((3, 1)))
 
 
 def test_one_data_file_gives_data_sha256(tmp_path):
@@ -333,6 +368,11 @@ def test_the_runs_cover_what_they_claim(runs):
     assert runs["spiral"].meta["loss"] == "categorical_cross_entropy" and runs["spiral"].meta["layer_dims"][-1] == 3
     assert runs["digits"].normalization.method == "standardize" and runs["digits"].meta["layer_dims"] == [64, 32, 10]
     assert runs["regression"].meta["loss"] == "mse" and runs["regression"].normalization.method == "standardize"  # by auto
+    assert runs["regression"].target.active and runs["regression"].target.mean[0, 0] == pytest.approx(152, abs=5)  # diabetes
+    offset = runs["offset-regression"]
+    assert offset.target.active and offset.target.mean[0, 0] == pytest.approx(50_000, abs=500)  # data.normalize_target: auto
+    assert offset.metrics["test_rmse"] < 500  # a good fit in the target's own units (its std is about 2,500)
+    assert runs["digits"].target.method == "none"  # a classifier's labels are classes
     assert runs["odd-activations"].activations == ["sigmoid", "linear", "softmax", "sigmoid"]
     assert runs["float32"].meta["dtype"] == "float32" and runs["float32"].params["W1"].dtype == np.float32
     if "batchnorm" in runs:

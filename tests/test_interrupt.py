@@ -102,7 +102,7 @@ def test_signal_keeps_everything_and_resumes_bit_for_bit(workdir, reference, sig
     assert metrics["status"] == "interrupted" and 0 < metrics["iterations"] < ITERATIONS
     assert_files_whole(run)
     costs = (run / "costs.csv").read_text().splitlines()
-    assert costs[0] == "iteration,cost" and len(costs) >= 2
+    assert costs[0] == "iteration,cost,train_accuracy" and len(costs) >= 2
     # predict and evaluate on the unfinished run say so
     evaluated = nnctl("evaluate", run)
     assert evaluated.returncode == 0 and evaluated.stderr.startswith("Note: unfinished run (interrupted at iteration")

@@ -143,9 +143,9 @@ def test_validation_split_is_seeded_stratified_and_excluded_from_the_statistics(
     np.testing.assert_allclose(mean, train_part.X.mean(axis=1), rtol=1e-12)
     assert metrics["validation"]["m"] == 80
     lines = (run / "costs.csv").read_text().splitlines()
-    assert lines[0] == "iteration,cost,validation_cost,validation_accuracy"
+    assert lines[0] == "iteration,cost,train_accuracy,validation_cost,validation_accuracy"
     assert [r.split(",")[0] for r in lines[1:]] == ["0", "100", "200", "299"]
-    assert all(len(r.split(",")) == 4 and r.split(",")[2] for r in lines[1:])
+    assert all(len(r.split(",")) == 5 and r.split(",")[2] and r.split(",")[3] for r in lines[1:])
     assert metrics["validation_accuracy"] > 90
 
 
@@ -156,8 +156,8 @@ def test_validation_file_and_early_stopping_keep_the_best(tabular):
     )
     early = metrics["early_stopping"]
     assert early["stopped_early"] and early["restored_best"]
-    rows = [r.split(",") for r in (run / "costs.csv").read_text().splitlines()[1:]]
-    costs = [float(r[2]) for r in rows]
+    header, *rows = [r.split(",") for r in (run / "costs.csv").read_text().splitlines()]
+    costs = [float(r[header.index("validation_cost")]) for r in rows]
     best = int(np.argmin(costs))
     assert early["best_iteration"] == int(rows[best][0]) and early["best_value"] == costs[best]
     assert len(rows) == best + 1 + 3  # three records without improvement, then stopped

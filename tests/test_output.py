@@ -196,7 +196,9 @@ def three_runs(tmp_path, tiny_config):
     train_tiny(tmp_path, "train.learning_rate=0.05")
     (tmp_path / "r.yaml").write_text("x")
     config = _regression_pictures(tmp_path)
-    assert invoke("train", config, "-q", "--runs-dir", tmp_path / "runs").exit_code == 0
+    # the targets as given (RMSE 0.1639): a standardised target's closer fit prints "rmse 0.02678", one character wider,
+    # and at 80 columns the run column then gives up that character (a display limit of its own, not this fixture's subject)
+    assert invoke("train", config, "-q", "--runs-dir", tmp_path / "runs", "--set", "data.normalize_target=none").exit_code == 0
     return tmp_path / "runs"
 
 

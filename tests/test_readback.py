@@ -27,7 +27,7 @@ def nnctl(*args, timeout=60, cwd=None):
 
 @pytest.fixture(scope="module")
 def decayed(tmp_path_factory):
-    """A mini-batch run with a learning-rate decay: costs.csv is epoch,cost,iteration,learning_rate."""
+    """A mini-batch run with a learning-rate decay: costs.csv is epoch,cost,iteration,learning_rate,train_accuracy."""
     runs = tmp_path_factory.mktemp("decayed") / "runs"
     r = invoke("train", REPO / "configs/course2/moons-gd-decay.yaml", "--set", "train.epochs=30",
                "--set", "train.record_every=5", "--runs-dir", runs, "-q", "--no-report")
@@ -39,7 +39,7 @@ def test_minibatch_costs_read_against_epochs(decayed):
     from nnctl.report import collect_run, write_report
     from nnctl.runs import read_costs_csv
 
-    assert (decayed / "costs.csv").read_text().splitlines()[0] == "epoch,cost,iteration,learning_rate"
+    assert (decayed / "costs.csv").read_text().splitlines()[0] == "epoch,cost,iteration,learning_rate,train_accuracy"
     facts = collect_run(decayed, evaluate=False)
     assert not [m for m in facts.missing if "costs.csv" in m], facts.missing
     assert facts.costs["epoch"] == [0, 5, 10, 15, 20, 25, 29]
@@ -52,6 +52,42 @@ def test_minibatch_costs_read_against_epochs(decayed):
     assert shown.returncode == 0, shown.stderr
     assert "damaged" not in shown.stdout + shown.stderr
     assert "at epoch 29" in shown.stdout and "0.1 at epoch 0, down to 0.00344828 at epoch 29" in shown.stdout
+
+
+def test_training_accuracy_is_read_and_drawn_and_old_files_without_it_still_read(decayed, tmp_path):
+    """costs.csv's train_accuracy: the report draws it (beside validation accuracy when there is one),
+    `runs show` lists it; a costs.csv written before the column existed is read by every reader as before."""
+    import shutil
+
+    import nnctl as api
+    from nnctl.report import collect_run, write_report
+    from nnctl.runs import read_costs_columns
+    from nnctl.tracking import _curve_metrics
+
+    columns = read_costs_columns(decayed / "costs.csv")
+    assert len(columns["train_accuracy"]) == 7 and all(0 <= a <= 100 for a in columns["train_accuracy"])
+    page = write_report(decayed).read_text()
+    assert 'id="accuracy-plot"' in page and "training accuracy from each epoch&#39;s batches as they were trained" in page
+    shown = nnctl("runs", "show", decayed)
+    assert shown.returncode == 0 and f"train accuracy  last {columns['train_accuracy'][-1]:.6g}" in shown.stdout, shown.stdout
+    assert [k for k, _, _ in _curve_metrics(columns, 0.1)].count("train_accuracy") == 7
+
+    old = tmp_path / decayed.name
+    shutil.copytree(decayed, old)
+    lines = (old / "costs.csv").read_text().splitlines()
+    (old / "costs.csv").write_text("\n".join(",".join(line.split(",")[:4]) for line in lines) + "\n")  # as nnctl wrote it before
+    assert (old / "costs.csv").read_text().splitlines()[0] == "epoch,cost,iteration,learning_rate"
+    columns = read_costs_columns(old / "costs.csv")
+    assert "train_accuracy" not in columns and columns["epoch"] == [0, 5, 10, 15, 20, 25, 29]
+    facts = collect_run(old, evaluate=False)
+    assert not [m for m in facts.missing if "costs.csv" in m], facts.missing
+    page = write_report(old).read_text()
+    assert "No cost curve" not in page and 'id="accuracy-plot"' not in page and 'id="lr-plot"' in page
+    shown = nnctl("runs", "show", old)
+    assert shown.returncode == 0 and "damaged" not in shown.stdout + shown.stderr and "train accuracy  last" not in shown.stdout
+    model = api.load(old)
+    assert [i for i, _ in model.history] == [0, 5, 10, 15, 20, 25, 29]
+    assert "train_accuracy" not in {k for k, _, _ in _curve_metrics(columns, 0.1)}
 
 
 def test_full_batch_costs_still_read(tiny_config, tmp_path):

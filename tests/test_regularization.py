@@ -253,4 +253,4 @@ def test_interrupted_dropout_run_resumes_bit_for_bit(tmp_path):
     assert (tmp_path / "a").glob("*/costs.csv")
     costs_a = open(f"{whole.run_dir}/costs.csv").read()
     assert costs_a == open(f"{done.run_dir}/costs.csv").read()
-    assert costs_a.splitlines()[0] == "epoch,cost,iteration,validation_cost,validation_accuracy"
+    assert costs_a.splitlines()[0] == "epoch,cost,iteration,train_accuracy,validation_cost,validation_accuracy"

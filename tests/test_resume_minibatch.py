@@ -86,8 +86,9 @@ def test_sigint_mid_epoch_then_resume_is_bit_identical(tmp_path, optimizer):
     for k in reference:
         assert params[k].tobytes() == reference[k].tobytes(), (k, mid_epoch)
     assert (run / "costs.csv").read_text() == open(f"{ref_run}/costs.csv").read()
-    header = (run / "costs.csv").read_text().splitlines()[0]
-    assert header == ("epoch,cost,iteration" + (",learning_rate" if decay != "none" else ""))
+    header, *rows = (run / "costs.csv").read_text().splitlines()
+    assert header == ("epoch,cost,iteration" + (",learning_rate" if decay != "none" else "") + ",train_accuracy")
+    assert all(0 <= float(r.split(",")[-1]) <= 100 for r in rows)  # counted in every epoch, the interrupted one too
 
 
 @pytest.mark.parametrize("optimizer", list(CASES))
@@ -110,6 +111,7 @@ def test_stop_at_a_chosen_step_mid_epoch_then_resume(tmp_path, optimizer):
     assert stopped.status == "interrupted" and stopped.iterations == 3 * 19 + 5 and stopped.epochs == 3
     _, meta = load_params(f"{stopped.run_dir}/checkpoint.h5")
     assert (meta["epoch"], meta["batch"]) == (3, 5) and meta["cost_sum"] > 0  # epoch 3's cost, 5 batches in
+    assert 0 < meta["correct"] <= 5 * 16 and meta["correct"] == int(meta["correct"])  # and its right answers
     done = resume_run(stopped.run_dir)
     assert done.status == "completed" and done.resumed_from == 3 * 19 + 5 and done.iterations == 12 * 19
     params, _ = load_params(f"{done.run_dir}/params.h5")
@@ -117,3 +119,36 @@ def test_stop_at_a_chosen_step_mid_epoch_then_resume(tmp_path, optimizer):
     for k in ref:
         assert params[k].tobytes() == ref[k].tobytes(), k
     assert open(f"{done.run_dir}/costs.csv").read() == open(f"{reference.run_dir}/costs.csv").read()
+
+
+def test_a_checkpoint_written_before_training_accuracy_resumes(tmp_path):
+    """A checkpoint of an earlier nnctl (costs of 4 columns, no `correct` attribute), stopped in the
+    middle of an epoch: the run resumes bit for bit, and costs.csv leaves train_accuracy empty where it
+    was not counted (the records before the stop, and the epoch stopped in), and has it from then on."""
+    import h5py
+    import numpy as np
+
+    from nnctl.config import load_config
+    from nnctl.experiment import resume_run, train_run
+
+    config = tmp_path / "moons.yaml"
+    config.write_text(SPEC.format(lr=0.05, epochs=8, shuffle="generator", optimizer="adam", decay="none").replace("checkpoint_every: 20", "checkpoint_every: 2"))
+    reference = train_run(load_config(config), runs_root=tmp_path / "ref")
+    calls = []
+    stopped = train_run(load_config(config), runs_root=tmp_path / "runs", should_stop=lambda: calls.append(1) or len(calls) == 3 * 19 + 5)
+    with h5py.File(f"{stopped.run_dir}/checkpoint.h5", "r+") as f:  # as nnctl 0.x wrote it
+        old = f["costs"][()][:, :4]
+        del f["costs"], f.attrs["correct"]
+        f["costs"] = old
+    done = resume_run(stopped.run_dir)
+    assert done.status == "completed"
+    params, _ = load_params(f"{done.run_dir}/params.h5")
+    ref, _ = load_params(f"{reference.run_dir}/params.h5")
+    for k in ref:
+        assert params[k].tobytes() == ref[k].tobytes(), k
+    got = [line.split(",") for line in open(f"{done.run_dir}/costs.csv").read().splitlines()]
+    want = [line.split(",") for line in open(f"{reference.run_dir}/costs.csv").read().splitlines()]
+    assert got[0] == want[0] == ["epoch", "cost", "iteration", "train_accuracy"]
+    assert [r[:3] for r in got] == [r[:3] for r in want]  # the costs themselves: bit for bit
+    assert [r[3] for r in got[1:5]] == [""] * 4  # epochs 0-2 recorded before, epoch 3 stopped in: not counted
+    assert [r[3] for r in got[5:]] == [r[3] for r in want[5:]] and all(np.isfinite(float(r[3])) for r in want[1:])

@@ -280,7 +280,9 @@ def test_regression_from_a_table(tmp_path):
     assert "data.target not given: the last column, 'progression', is the target" in result.output
     assert "target 'progression': regression, as it holds 214 distinct numbers" in result.output
     metrics = json.loads((run / "metrics.json").read_text())
-    assert 40 < metrics["train_rmse"] < 77  # the target's own spread (std) is 77
+    # the target's own spread (std) is 77; standardised for training (the default), the 100-unit network fits its
+    # training rows to about 35 (held out: 57, docs/tables.md); near 0 would mean the target leaked into the features
+    assert 20 < metrics["train_rmse"] < 60 and metrics["normalize_target"]["method"] == "standardize"
     assert "activations: [relu, linear]" in (run / "config.resolved.yaml").read_text()
     out = invoke("predict", tmp_path / "diabetes.csv", "--run", run, "--csv")
     assert out.exit_code == 0 and out.stdout.splitlines()[0].startswith("file,value")

@@ -53,13 +53,18 @@ def _check_run_matches_folder(client, run, folder, artifacts=()):
     assert run.data.params == flatten(resolved)
     assert run.data.params["train.learning_rate"] == "0.05" and run.data.params["model.layers"] == "[48, 4, 1]"
     costs = read_costs_columns(folder / "costs.csv")
-    for column in ("cost", "validation_cost", "validation_accuracy", "learning_rate"):
+    for column in ("cost", "train_accuracy", "validation_cost", "validation_accuracy", "learning_rate"):
         history = sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, column))
         assert history == list(zip(costs["epoch"], costs[column])), column
+    # the training accuracy: one value per record (epochs 0, 2, ..., 10 and the last, 11), costs.csv's
+    assert [s for s, _ in sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, "train_accuracy"))] == \
+        [0, 2, 4, 6, 8, 10, 11]
+    assert all(0 <= v <= 100 for v in costs["train_accuracy"])
     assert len({v for _, v in sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, "learning_rate"))}) > 1
     metrics = json.loads((folder / "metrics.json").read_text())
-    for key in ("train_accuracy", "test_accuracy", "final_cost", "seconds"):
+    for key in ("test_accuracy", "final_cost", "seconds"):
         assert run.data.metrics[key] == metrics[key]
+    assert run.data.metrics["final_train_accuracy"] == metrics["train_accuracy"]  # the final parameters', once
     reproduce = json.loads((folder / "reproduce.json").read_text())
     assert run.data.tags["nnctl.data.train.sha256"] == reproduce["data"]["train"]["sha256"]
     assert run.data.tags["nnctl.run_id"] == reproduce["run_id"]
@@ -177,6 +182,8 @@ def test_a_resumed_run_logs_its_whole_curve(store, tmp_path):
     costs = read_costs_columns(f"{summary.run_dir}/costs.csv")
     history = sorted((m.step, m.value) for m in store.get_metric_history(run.info.run_id, "cost"))
     assert history == list(zip(costs["epoch"], costs["cost"])) and len(history) == 21  # 0, 2, ..., 38 and the last, 39
+    history = sorted((m.step, m.value) for m in store.get_metric_history(run.info.run_id, "train_accuracy"))
+    assert history == list(zip(costs["epoch"], costs["train_accuracy"])) and len(history) == 21  # before and after the stop
 
 
 def test_without_log_mlflow_is_never_imported(tmp_path):
