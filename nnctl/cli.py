@@ -202,7 +202,7 @@ def _check_data_option(data: Path, target: Optional[str]) -> None:
     want = "a table file (.csv, .tsv or .parquet)" if is_table(path) else "a table file (.csv, .tsv or .parquet) or an HDF5 data file (.h5)"
     regular_file(
         path, NnctlError,
-        missing="{name}: --data: no such file; check the path (a relative --data path is read from the working folder, " + str(Path.cwd()) + ")",
+        missing="{name}: --data: no such file; check the path (a relative --data path is read from the working folder)",
         unreadable="{name}: --data: cannot be read ({reason}); check the path and its permissions",
         directory="{name}: --data: is a directory, not a data file; give " + want,
         other="{name}: --data: is {kind}, not a regular file; give " + want,

@@ -655,7 +655,7 @@ def check_examples(source, x, y, task: str, x_finite, classes=(), max_classes: i
     if task == "regression":
         big = too_large_targets(y)
         if big.size:
-            raise DataError(f"{source}: y: example {int(big[0])} is {target_size_problem(float(y[big[0]]))}")
+            raise DataError(f"{source}: y: example {int(big[0])}: {target_size_problem(float(y[big[0]]))}")
     if task == "classification" and max_classes is None:
         check_class_labels(source, y, classes)
     elif task == "classification":
@@ -689,7 +689,7 @@ def too_large_targets(y) -> np.ndarray:
 
 def target_size_problem(value: float) -> str:
     """Why a regression target is refused, and the fix (for `<where>: <this>`)."""
-    return (f"{value:g}, too large for a regression target: beyond ±{TARGET_LIMIT:.3g} its squared error overflows "
+    return (f"{value:g} is too large for a regression target: beyond ±{TARGET_LIMIT:.3g} its squared error overflows "
             "float64 (training's cost, evaluation's RMSE); correct or remove that value, or rescale the target")
 
 

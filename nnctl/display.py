@@ -20,7 +20,7 @@ from rich.text import Text
 from nnctl.training import Reporter
 from nnctl.stopping import format_cost
 from nnctl.runs import rerun_command
-from nnctl.text import CONTROL, quoted, strip_controls, visible
+from nnctl.text import CONTROL, Escaped, quoted, strip_controls, visible
 
 
 # ---------------------------------------------------------------- the boundary for text from outside
@@ -48,18 +48,25 @@ class SafeConsole(Console):
         )
 
 
+class Shown(Text):
+    """A Text that cell() or line() made: its text is visible already, so cell() keeps it as it is
+    (escaping it again would double its backslashes: SafeTable passes headers through twice)."""
+
+
 def cell(value, style: str = "") -> Text:
     """A table cell or line from anything (str() of it), control characters made visible. Give
     text from outside as a str, never as Text: Rich's Text drops BEL, \\r and others unseen."""
+    if isinstance(value, Shown):
+        return value
     if isinstance(value, Text):
         plain = visible(value.plain, keep_newlines=True)
-        return value if plain == value.plain else Text(plain, style=value.style)
-    return Text(visible(value, keep_newlines=True), style=style)
+        return value if plain == value.plain else Shown(plain, style=value.style)
+    return Shown(visible(value, keep_newlines=True), style=style)
 
 
 def line(text, style: str = "") -> Text:
     """One printed line whose parts may come from outside: control characters visible, no markup."""
-    return Text(visible(text, keep_newlines=True), style=style)
+    return Shown(visible(text, keep_newlines=True), style=style)
 
 
 class SafeTable(Table):
@@ -618,7 +625,8 @@ def middle_cut(name: str, width: int) -> str:
     if len(name) <= width:
         return name
     head = (width - 1) // 2
-    return name[:head] + "…" + name[len(name) - (width - 1 - head):]
+    cut = name[:head] + "…" + name[len(name) - (width - 1 - head):]
+    return Escaped(cut) if isinstance(name, Escaped) else cut  # a name visible() made stays made
 
 
 def runs_table(rows, root) -> None:

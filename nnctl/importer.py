@@ -323,7 +323,8 @@ def preview_target(target, force: bool = False) -> Path:
     `force` (the rule of every file nnctl writes: data.prepare_output)."""
     from nnctl.data import prepare_output
 
-    if Path(target).suffix.lower() != ".png":
+    target = prepare_output(target, force=True, option="--preview-out", suffix=".png")  # a folder, a device, a run's file
+    if target.suffix.lower() != ".png":
         raise DataError(f"{target}: the preview is a PNG picture; give a file name ending in .png with --preview-out")
     return prepare_output(target, force=force, option="--preview-out", suffix=".png")
 

@@ -493,6 +493,7 @@ def evaluate(run: Run, source: str | None = None):
             raise DataError(f"{source}: {run.path} was trained on a table; evaluate with a table (.csv, .tsv, .parquet) of its columns")
         table = read_table(source)
         data = table_dataset(run.table, table, np.float64)
+        assert isinstance(data.X, np.ndarray)  # a table is read whole
         # the rows' size checked as predict checks them (a value the first layer could overflow on)
         checked_inputs(run, data.X.T, source, 1, where=table_where(run.table, table, data.kept))
     else:

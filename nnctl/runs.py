@@ -12,6 +12,7 @@ runs/<YYYYmmdd-HHMMSS>-<name>/
 from __future__ import annotations
 
 import json
+import math
 import os
 import uuid
 from dataclasses import dataclass
@@ -56,8 +57,29 @@ def create_run_dir(root, name: str, now: datetime | None = None, prefix: str = "
     raise RunError(f"{root}: too many runs named {stem}")
 
 
+def json_safe(obj):
+    """`obj` with every number that is not finite (inf, -inf, NaN) as None: JSON has no such numbers
+    (Python would write Infinity and NaN, which no other reader takes), so a file nnctl writes holds
+    null there, read back as "no value". Containers are copied; anything else is returned as it is."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, np.floating):
+        return float(obj) if np.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return obj
+
+
+def json_text(obj, **kwargs) -> str:
+    """json.dumps of json_safe(obj), refusing (ValueError) anything that is still not valid JSON."""
+    return json.dumps(json_safe(obj), allow_nan=False, **kwargs)
+
+
 def write_json(path, obj) -> Path:
-    return atomic_write(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+    """`obj` as a JSON file, atomically; valid JSON always (a number that is not finite is null)."""
+    return atomic_write(path, json_text(obj, indent=2, sort_keys=False) + "\n")
 
 
 def readable_file(path) -> Path:
@@ -147,7 +169,6 @@ def read_costs_columns(path) -> dict:
 def parse_costs_columns(lines) -> dict:
     """read_costs_columns of costs.csv's lines (a file, or its bytes held in memory by nnctl.Model)."""
     import csv
-    import math
 
     reader = csv.reader(lines)
     header = [h.strip().lower() for h in next(reader, [])]
@@ -193,7 +214,7 @@ def save_arrays(path, arrays: dict, meta: dict) -> Path:
         for key, value in arrays.items():
             f.create_dataset(key, data=value)
         for key, value in {**meta, "nnctl_version": __version__}.items():
-            f.attrs[key] = json.dumps(value)
+            f.attrs[key] = json_text(value)
     return Path(path)
 
 

@@ -43,11 +43,20 @@ def _escape(match: re.Match) -> str:
     return f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
 
 
-def visible(text, keep_newlines: bool = False) -> str:
+class Escaped(str):
+    """Text visible() made already: visible() returns it as it is (escaping it again would double
+    its backslashes). Any new string made from it (a slice, an f-string) is plain text again."""
+
+    __slots__ = ()
+
+
+def visible(text, keep_newlines: bool = False) -> Escaped:
     """`text` (anything; str() of it) with each control character written as its escape, and each
-    backslash that could be taken for the start of one doubled."""
+    backslash that could be taken for the start of one doubled; text visible() returned is kept."""
+    if isinstance(text, Escaped):
+        return text
     text = text if isinstance(text, str) else str(text)
-    return (_SHOWN_BUT_NEWLINE if keep_newlines else _SHOWN).sub(_escape, text)
+    return Escaped((_SHOWN_BUT_NEWLINE if keep_newlines else _SHOWN).sub(_escape, text))
 
 
 _STRIP = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_OTHERS}]")
