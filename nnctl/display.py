@@ -535,7 +535,7 @@ def sweep_table(rows, dimensions, title, width: int | None = None) -> Table:
     score are left out in that order, and long swept values wrap inside their column.
     """
     width = width or out_console().width
-    cells = {
+    cells: dict[str, list[str]] = {
         "#": [visible(r["trial"].split("-", 1)[0]) for r in rows],
         **{d: [visible(_swept(r[d])) for r in rows] for d in dimensions},
         "layers": [_layers(r["layers"]) for r in rows],
