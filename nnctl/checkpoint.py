@@ -68,6 +68,14 @@ def differences(stored, now: dict, limit: int = 3) -> str:
     return "; ".join(said) + (f"; and {len(keys) - limit} more" if len(keys) > limit else "")
 
 
+def array_digest(value) -> str:
+    """SHA-256 of an array as HDF5 gives it back: its dtype, shape and bytes."""
+    a = np.ascontiguousarray(np.asarray(value))
+    h = hashlib.sha256(f"{a.dtype.str}{a.shape}".encode())
+    h.update(a.tobytes())
+    return h.hexdigest()
+
+
 @dataclass
 class Checkpoint:
     params: dict
@@ -78,6 +86,7 @@ class Checkpoint:
     costs: list
     meta: dict
     monitor: dict | None = None  # "validation" rows, "best/W1", ...
+    digests: dict | None = None  # {key: SHA-256} of every array as read, to compare with meta["digests"]
 
 
 def save(run_dir: Path, trainer: Trainer, batches: Batches, result, meta: dict, spec_fingerprint: str,
@@ -106,6 +115,9 @@ def save(run_dir: Path, trainer: Trainer, batches: Batches, result, meta: dict, 
         Path(run_dir) / CHECKPOINT,
         arrays,
         {
+            # every array's SHA-256: a value changed in the file (W2 = 1e300: finite, and it trained on
+            # to "completed" with every unit dead) is refused on resume, not continued from
+            "digests": {key: array_digest(value) for key, value in arrays.items()},
             **meta,
             "iterations": pos.steps,
             "epoch": pos.epoch,
@@ -172,7 +184,8 @@ def load(run_dir: Path) -> Checkpoint:
     optimizer = {k.split("/", 1)[1].replace(".", "/"): v for k, v in arrays.items() if k.startswith("optimizer/")}
     params = network_arrays(arrays)
     monitor = {k: v for k, v in arrays.items() if k == "validation" or k.startswith("best/")}
-    return Checkpoint(params, first, optimizer, arrays.get("loop/order"), position, costs, meta, monitor)
+    digests = {key: array_digest(value) for key, value in arrays.items()}
+    return Checkpoint(params, first, optimizer, arrays.get("loop/order"), position, costs, meta, monitor, digests)
 
 
 def _whole(value, key: str) -> int:
@@ -294,6 +307,7 @@ def check(ckpt: Checkpoint, path: Path, *, settings_now: dict, run_id, layer_dim
             )
     if batches_per_epoch > 1 and shuffled and not (ckpt.meta.get("batches") or {}):
         raise RunError(f"{path}: batches: the shuffling generator's state is missing, so the next epochs' orders would differ; {hint}")
+    _check_digests(ckpt, path, hint)
     if rate is not None:
         epoch = pos.epoch if pos.batch or pos.epoch == 0 else pos.epoch - 1  # the epoch whose rate was in use
         want, got = rate(epoch), ckpt.meta["learning_rate"]
@@ -301,6 +315,34 @@ def check(ckpt: Checkpoint, path: Path, *, settings_now: dict, run_id, layer_dim
             raise RunError(
                 f"{path}: learning_rate is {got:g} but the run's spec gives {want:g} at epoch {epoch}: the checkpoint "
                 f"was edited; {hint}"
+            )
+
+
+def _check_digests(ckpt: Checkpoint, path: Path, hint: str) -> None:
+    """Every array must be the one training saved: its SHA-256 is recorded beside it.
+
+    Values that pass every other check can still be ones training never wrote: parameters or moments
+    set to 1e300 are finite, and a run resumed from them trained on to "completed" with every unit
+    dead. Any change to an array is refused, whatever its size, as a damaged or edited file.
+    """
+    recorded = ckpt.meta.get("digests")
+    if recorded is None:
+        raise RunError(
+            f"{path}: holds no digests of its arrays (written by an older nnctl, or edited), so nothing shows that its values "
+            f"are the ones training saved; {hint}"
+        )
+    if not (isinstance(recorded, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in recorded.items())):
+        raise RunError(f"{path}: digests: expected an object of array names and SHA-256 (got {type(recorded).__name__}); {hint}")
+    now = ckpt.digests or {}
+    for key in sorted(set(now) | set(recorded)):
+        if key not in recorded:
+            raise RunError(f"{path}: holds {key}, which training did not save there (it has no digest); the file was edited; {hint}")
+        if key not in now:
+            raise RunError(f"{path}: {key} is missing (training saved it: its digest is recorded); the file was edited or damaged; {hint}")
+        if now[key] != recorded[key]:
+            raise RunError(
+                f"{path}: {key} holds other values than training saved (their SHA-256 differs from the one recorded beside them): "
+                f"the file was edited or damaged; {hint}"
             )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 from typing import List, Optional
 
@@ -119,44 +120,48 @@ def train(
     from nnctl.runs import spec_name
     from nnctl.stopping import StopRequest
 
-    tracker = _tracker(log, log_onnx, spec_name(resume) if resume is not None else None)
-    tracked = (tracker,) if tracker is not None else ()
-    if resume is not None:
-        if config is not None or overrides or data is not None or target is not None:
-            raise NnctlError("--resume continues a run with its own spec; give no CONFIG, --set, --data or --target with it")
-        if tracker is not None:
-            tracker.connect()  # before training: mlflow's import would slow the loop down
-        with StopRequest() as stop:
+    held = ExitStack()
+    try:
+        tracker = _tracker(log, log_onnx, spec_name(resume) if resume is not None else None)
+        tracked = (tracker,) if tracker is not None else ()
+        if resume is not None:
+            if config is not None or overrides or data is not None or target is not None:
+                raise NnctlError("--resume continues a run with its own spec; give no CONFIG, --set, --data or --target with it")
+            if tracker is not None:
+                tracker.connect()  # before training: mlflow's import would slow the loop down
+            # held to the end of the command: a signal while the report is written says what is kept
+            stop = held.enter_context(StopRequest())
             label = f"{spec_name(resume) or 'run'} (resumed)"
             summary = _reported(no_report, resume, resume_run, resume, reporter=display.make_reporter(quiet, label), should_stop=stop,
                                 listeners=tracked, tracker=tracker, device=device)
-    elif config is None and data is None:
-        if target is not None:
-            raise NnctlError("--target names a column of --data TABLE; give --data too (or a CONFIG whose data.train is a table)")
-        # bare `nnctl train`: a command line that does not parse, so its usage and exit 2
-        display.say(f"{ctx.get_usage()}\nTry 'nnctl train --help' for help.\n\nError: give a CONFIG to train (e.g. configs/quickstart.yaml), "
-                    "--data TABLE, or --resume RUN", err=True)
-        raise typer.Exit(2)
-    else:
-        if device is not None:
-            overrides = [*overrides, f"train.device={device}"]  # checked like the file's own key
-        if data is not None:
-            _check_data_option(data, target)
-        if config is None:
-            assert data is not None  # no CONFIG: --data TABLE (refused above without either)
-            text = table_spec_text(str(data), target)
-            # messages name --data (there is no spec file); --set paths are read from the working folder
-            spec = spec_from_text(text, Path.cwd() / f"{Path(data).stem}.yaml", overrides, where=f"--data {data}")
+        elif config is None and data is None:
+            if target is not None:
+                raise NnctlError("--target names a column of --data TABLE; give --data too (or a CONFIG whose data.train is a table)")
+            # bare `nnctl train`: a command line that does not parse, so its usage and exit 2
+            display.say(f"{ctx.get_usage()}\nTry 'nnctl train --help' for help.\n\nError: give a CONFIG to train (e.g. configs/quickstart.yaml), "
+                        "--data TABLE, or --resume RUN", err=True)
+            raise typer.Exit(2)
         else:
-            spec, text = load_config_text(config, [*data_overrides(data, target), *overrides])  # read once: a pipe gives its text only once
-        from nnctl.config import spec_warnings
+            if device is not None:
+                overrides = [*overrides, f"train.device={device}"]  # checked like the file's own key
+            if data is not None:
+                _check_data_option(data, target)
+            if config is None:
+                assert data is not None  # no CONFIG: --data TABLE (refused above without either)
+                text = table_spec_text(str(data), target)
+                # messages name --data (there is no spec file); --set paths are read from the working folder
+                spec = spec_from_text(text, Path.cwd() / f"{Path(data).stem}.yaml", overrides, where=f"--data {data}")
+            else:
+                spec, text = load_config_text(config, [*data_overrides(data, target), *overrides])  # read once: a pipe gives its text only once
+            from nnctl.config import spec_warnings
 
-        for warning in spec_warnings(spec):
-            display.say(f"Warning: {warning}", err=True)
-        if tracker is not None:
-            tracker.name = spec.name or "run"
-            tracker.connect()  # before training: mlflow's import would slow the loop down
-        with StopRequest() as stop:
+            for warning in spec_warnings(spec):
+                display.say(f"Warning: {warning}", err=True)
+            if tracker is not None:
+                tracker.name = spec.name or "run"
+                tracker.connect()  # before training: mlflow's import would slow the loop down
+            # held to the end of the command: a signal while the report is written says what is kept
+            stop = held.enter_context(StopRequest())
             summary = _reported(
                 no_report, Path(runs_dir or spec.runs_dir) / "latest", train_run,
                 spec,
@@ -168,28 +173,33 @@ def train(
                 listeners=tracked,
                 tracker=tracker,
             )
-    try:
-        display.out_console().print(display.summary_table(summary))
-        if summary.status == "completed" and summary.message:
-            display.say(f"Note: {summary.message}")
-        for note in summary.notes or ():
-            display.say(f"Note: {note}")
-        for warning in summary.warnings or ():
-            display.say(f"Warning: {warning}", err=True)
-        if not no_report:
-            _write_report(summary.run_dir)
-        display.say(f"run: {summary.run_dir}")
-        _finish_tracking(tracker, summary.run_dir)
-    except KeyboardInterrupt:  # a second Ctrl-C after training: every file of the run is written already
-        raise Interrupted(f"{stop.name} twice: the run is kept in {summary.run_dir} (status: {summary.status}); "
-                          + (f"resume with: nnctl train --resume {summary.run_dir}" if summary.status == "interrupted" else "its report was not written: nnctl report " + summary.run_dir),
-                          exit_code=stop.exit_code) from None
-    if summary.status == "interrupted":
-        raise Interrupted(
-            f"{stop.name} at iteration {summary.iterations}{_epoch_note(summary)}: parameters, checkpoint and costs so far are kept in "
-            f"{summary.run_dir}; resume with: nnctl train --resume {summary.run_dir}",
-            exit_code=stop.exit_code,
-        )
+        try:
+            display.out_console().print(display.summary_table(summary))
+            if summary.status == "completed" and summary.message:
+                display.say(f"Note: {summary.message}")
+            for note in summary.notes or ():
+                display.say(f"Note: {note}")
+            for warning in summary.warnings or ():
+                display.say(f"Warning: {warning}", err=True)
+            if not no_report:
+                _write_report(summary.run_dir)
+            display.say(f"run: {summary.run_dir}")
+            _finish_tracking(tracker, summary.run_dir)
+        except KeyboardInterrupt:  # a second Ctrl-C after training: every file of the run is written already
+            raise Interrupted(f"{stop.name} twice: the run is kept in {summary.run_dir} (status: {summary.status}); "
+                              + (f"resume with: nnctl train --resume {summary.run_dir}" if summary.status == "interrupted" else "its report was not written: nnctl report " + summary.run_dir),
+                              exit_code=stop.exit_code) from None
+        if summary.status == "interrupted":
+            raise Interrupted(
+                f"{stop.name} at iteration {summary.iterations}{_epoch_note(summary)}: parameters, checkpoint and costs so far are kept in "
+                f"{summary.run_dir}; resume with: nnctl train --resume {summary.run_dir}",
+                exit_code=stop.exit_code,
+            )
+        if stop():  # asked while the table or the report was written: all of it was, the run had finished
+            raise Interrupted(f"{stop.name} after training: the run is kept in {summary.run_dir} (status: {summary.status})",
+                              exit_code=stop.exit_code)
+    finally:
+        held.close()
 
 
 def _check_data_option(data: Path, target: Optional[str]) -> None:
@@ -465,12 +475,20 @@ def evaluate(
     trained = load_run(find_run(run))
     if trained.note:
         display.say(f"Note: {trained.note}", err=True)
-    result, dataset = evaluate_run(trained, str(data) if data else None)
     try:
-        saved = save_evaluation(trained, result, dataset, source_given=data is not None)
-    except NnctlError:
-        display.evaluation(result, trained.path.name)  # the scores, then the one line saying they were not saved
-        raise
+        result, dataset = evaluate_run(trained, str(data) if data else None)
+        try:
+            saved = save_evaluation(trained, result, dataset, source_given=data is not None)
+        except NnctlError:
+            display.evaluation(result, trained.path.name)  # the scores, then the one line saying they were not saved
+            raise
+    except MemoryError:
+        from nnctl.memory import available_memory, format_bytes
+
+        raise NnctlError(
+            f"{data or 'the test data'}: out of memory while evaluating {trained.path} ({format_bytes(available_memory())} "
+            "available to this process; evaluate holds a chunk of examples and a few numbers per example); free some memory"
+        ) from None
     display.evaluation(saved, trained.path.name)
 
 
@@ -579,22 +597,42 @@ def sweep(
                           drawn, halving_from(spec, halving, min_budget, halving_mode))
         sweep_dir, root = None, runs_dir or spec.runs_dir
     title = lambda: f"{plan.name}: {len(plan.trials)} trials, best first"  # noqa: E731 (later rounds add theirs)
-    # the first Ctrl-C (or SIGTERM) asks running trials to stop and keep their checkpoints; a second stops at once
-    with StopRequest() as stop, display.SweepDisplay(plan, quiet) as shown:
+    # the first Ctrl-C (or SIGTERM) asks running trials to stop and keep their checkpoints; a second stops at once.
+    # It stays in force to the end: a signal while the summary or the report is written says what is kept.
+    with StopRequest() as stop:
+        with display.SweepDisplay(plan, quiet) as shown:
+            try:
+                sweep_dir, rows, seconds = run_sweep(
+                    plan, sweep_dir, root, jobs, executor, address, shown.event, shown.result, _command_line(), should_stop=stop
+                )
+            except Interrupted as exc:
+                shown.close()
+                if getattr(exc, "rows", None):
+                    display.out_console().print(display.sweep_table(exc.rows, plan.dimensions, title()))
+                raise Interrupted(f"{stop.name}: {exc}", exit_code=stop.exit_code) from None
         try:
-            sweep_dir, rows, seconds = run_sweep(
-                plan, sweep_dir, root, jobs, executor, address, shown.event, shown.result, _command_line(), should_stop=stop
-            )
-        except Interrupted as exc:
-            shown.close()
-            if getattr(exc, "rows", None):
-                display.out_console().print(display.sweep_table(exc.rows, plan.dimensions, title()))
-            raise Interrupted(f"{stop.name}: {exc}", exit_code=stop.exit_code) from None
-    display.out_console().print(display.sweep_table(rows, plan.dimensions, title()))
+            _sweep_finished(plan, sweep_dir, rows, seconds, title(), stop, no_report, log, log_onnx, executor, address, jobs)
+        except KeyboardInterrupt:  # the second stop request, after the trials and the summary
+            raise Interrupted(f"{stop.name} twice: every trial has run; the trials and the summary are kept in {sweep_dir}; "
+                              f"its report was not written: nnctl report {sweep_dir}", exit_code=stop.exit_code) from None
+
+
+def _sweep_finished(plan, sweep_dir, rows, seconds, title, stop, no_report, log, log_onnx, executor, address, jobs) -> None:
+    """The table, the report, the tracker and the exit status of a sweep whose trials have run; a stop
+    request that came while the summary or this was written ends it there, saying what is kept."""
+
+    def stopped(what):
+        if stop():
+            raise Interrupted(f"{stop.name}: every trial has run; {what}", exit_code=stop.exit_code)
+
+    display.out_console().print(display.sweep_table(rows, plan.dimensions, title))
+    stopped(f"the trials and the summary are kept in {sweep_dir}; the report was not written: nnctl report {sweep_dir}")
     if not no_report:
         _write_report(sweep_dir)
     where = "dask" if executor == "dask" and address else f"a local Dask cluster of {min(jobs, len(plan.trials))} processes" if executor == "dask" else f"{jobs} jobs"
     display.say(f"sweep: {sweep_dir}  ({seconds:.1f} s, {where})")
+    stopped(f"the trials, the summary{'' if no_report else ' and the report'} are kept in {sweep_dir}"
+            + (f"; not logged to mlflow: nnctl runs log {sweep_dir}" if log is not None else ""))
     if log is not None:
         _log_sweep(sweep_dir, [Path(sweep_dir) / r["trial"] for r in rows], log_onnx)
     failed = [r for r in rows if r["status"] not in ("completed", "diverged", "pruned")]

@@ -228,11 +228,20 @@ def summary_table(s) -> Table:
         table.add_row("validation accuracy", _pct(s.validation_accuracy))
     if getattr(s, "best_iteration", None) is not None:
         table.add_row("early stopping", f"best at iteration {s.best_iteration}")
-    table.add_row("final cost", "—" if s.final_cost is None else format_cost(s.final_cost))
+    table.add_row("final cost", "—" if s.final_cost is None else format_cost(s.final_cost) + _cost_recorded(s))
     table.add_row("iterations", str(s.iterations))
     table.add_row("wall time", wall_time(s.seconds, s.sessions))
     table.add_row("iterations/s", f"{s.iterations_per_second:,.1f}")
     return table
+
+
+def _cost_recorded(s) -> str:
+    """Where a run stopped before its last epoch (Ctrl-C, divergence), its final cost is the last one
+    recorded, some iterations back: say at which ("" where it is the last epoch's)."""
+    epoch, at = getattr(s, "final_cost_epoch", None), getattr(s, "final_cost_iteration", None)
+    if epoch is None or s.epochs is None or epoch >= s.epochs - 1:
+        return ""
+    return f" (at iteration {at})" if s.iterations == s.epochs else f" (epoch {epoch}'s mean)"
 
 
 def predictions(preds, names, run_path, fmt: str, task: str = "classification") -> None:

@@ -14,11 +14,10 @@ from __future__ import annotations
 import errno
 import os
 import platform
-import signal
 import sys
 import time
 import uuid
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -43,7 +42,7 @@ from nnctl.validation import ValidationMonitor
 from nnctl.plots import plot_costs, plot_decision_boundary
 from nnctl.resources import _size, available_memory, blas_info, choose_blas_threads, memory_estimate, preflight  # noqa: F401 (re-exported)
 from nnctl.runlock import run_lock
-from nnctl.stopping import worsened
+from nnctl.stopping import signals_held, worsened
 from nnctl.runs import _kind, _sweep_instead, is_sweep_dir, atomic_write, create_run_dir, read_json, resolve_run_path, save_params, update_latest, write_json
 from nnctl.training import Batches, CheckpointEvery, Position, Reporter, StopAtEpoch, StopWhen, Trainer, gradient_descent
 from nnctl.text import quoted
@@ -763,7 +762,9 @@ def _report(run: _Run, result, metrics: dict) -> Summary:
     assert run.run_dir is not None  # made by _open_run_dir
     t, setup_seconds = run.spec.train, run.setup_seconds
     start = run.resumed_from
-    final_cost = result.costs[-1][1] if result.costs else None
+    final_cost = result.costs[-1][1] if result.costs else None  # the last recorded cost: every record_every epochs and the last
+    final_epoch = int(result.costs[-1][0]) if result.costs else None  # ... recorded in this epoch
+    final_at = int(result.steps[-1][0]) if result.steps else None  # ... with this many iterations done (before the epoch's batches)
     if result.status == Status.INTERRUPTED and run.saved_sessions:
         sessions = run.saved_sessions  # what its checkpoint holds: a resume adds to exactly this
     else:
@@ -774,6 +775,8 @@ def _report(run: _Run, result, metrics: dict) -> Summary:
     metrics.update(
         {
             "final_cost": final_cost,
+            "final_cost_iteration": final_at,
+            "final_cost_epoch": final_epoch,
             "iterations": result.iterations,
             "total_iterations": t.epoch_count * batches_per_epoch,
             "epochs": result.epochs,
@@ -825,6 +828,8 @@ def _report(run: _Run, result, metrics: dict) -> Summary:
         task=run.resolved.model.resolved_task,
         iterations=result.iterations,
         final_cost=final_cost,
+        final_cost_iteration=final_at,
+        final_cost_epoch=final_epoch,
         seconds=seconds,
         iterations_per_second=its_per_s,
         first_layer=run.path,
@@ -846,14 +851,7 @@ def _report(run: _Run, result, metrics: dict) -> Summary:
     return summary
 
 
-@contextmanager
-def _signals_held():
-    """Ctrl-C and SIGTERM wait (the kernel keeps them pending) until the block is done."""
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+_signals_held = signals_held  # Ctrl-C and SIGTERM wait until the block is done (nnctl.stopping)
 
 
 def _stopped(run: _Run, exc: KeyboardInterrupt | MemoryError | OSError, should_stop) -> Exception:

@@ -14,7 +14,7 @@ from nnctl.errors import DataError, NnctlError, RunError
 from nnctl.images import image_geometry, load_image, shown
 from nnctl.network import HEADS, auto_loss, predict_proba
 from nnctl.runs import Run, readable_file, write_json
-from nnctl.tables import is_table, read_table, table_dataset
+from nnctl.tables import is_table, read_table
 from nnctl.text import quoted
 
 
@@ -481,8 +481,90 @@ def _mean_abs(err) -> float:
     return scale * float(np.mean(np.abs(err / scale)))
 
 
+TABLE_ROWS_PER_CHUNK = 2048  # a table's rows read at a time: its cells are text, several times the size of the numbers
+KEPT_MISTAKES = 40  # misclassified examples whose inputs evaluate keeps for their pictures (misclassified.png shows 40, the report 24)
+
+
+class KeptColumns:
+    """X (n_x, m) of which evaluate kept only some columns (the first mistakes, for their pictures):
+    `shape` and `X[:, i]` for a kept i, as the pictures read them; the rest was never held."""
+
+    ndim = 2
+
+    def __init__(self, n_x: int, m: int, columns: dict, dtype):
+        self.shape, self.columns, self.dtype = (n_x, m), columns, np.dtype(dtype)
+
+    def __getitem__(self, key):
+        rows, i = key
+        if rows != slice(None) or int(i) not in self.columns:
+            raise IndexError(f"example {i}: evaluate keeps the inputs of its first {KEPT_MISTAKES} mistakes only")
+        return self.columns[int(i)]
+
+
+class _Outputs:
+    """A[L] of examples given a block at a time, in products of ROWS_PER_CHUNK examples counted from the
+    first (so the same numbers as one pass over them all), and what an evaluation's pictures need of
+    the inputs: all of them for two features (the decision boundary), else the first mistakes' (the
+    gallery). Memory: a chunk of inputs, and the outputs and labels of every example."""
+
+    def __init__(self, run: Run, n_x: int, keep_all: bool, keep_mistakes: bool):
+        self.run, self.n_x, self.keep_all, self.keep_mistakes = run, n_x, keep_all, keep_mistakes
+        self.head = HEADS[loss_of(run)]
+        self.pending: list[tuple[np.ndarray, np.ndarray]] = []
+        self.waiting = 0
+        self.A: list[np.ndarray] = []
+        self.Y: list[np.ndarray] = []
+        self.X: list[np.ndarray] = []
+        self.mistakes: dict[int, np.ndarray] = {}
+        self.m = 0
+
+    def add(self, X, y) -> None:
+        """X (n_x, b) normalised in the run's dtype, y (b,) its labels or values."""
+        if X.shape[1]:
+            self.pending.append((X, y))
+            self.waiting += X.shape[1]
+        while self.waiting >= ROWS_PER_CHUNK:
+            self._flush(ROWS_PER_CHUNK)
+
+    def _flush(self, count: int) -> None:
+        X = self.pending[0][0] if len(self.pending) == 1 else np.concatenate([x for x, _ in self.pending], axis=1)
+        y = self.pending[0][1] if len(self.pending) == 1 else np.concatenate([v for _, v in self.pending])
+        self.pending = [(X[:, count:], y[count:])] if X.shape[1] > count else []
+        self.waiting = X.shape[1] - count
+        X, y = X[:, :count], np.asarray(y[:count], dtype=np.float64)
+        AL = outputs(self.run, X)
+        if self.keep_all:
+            self.X.append(X)
+        if self.keep_mistakes and len(self.mistakes) < KEPT_MISTAKES:
+            wrong = np.flatnonzero(self.head.predict(AL) != y)[: KEPT_MISTAKES - len(self.mistakes)]
+            self.mistakes.update({self.m + int(j): X[:, j].copy() for j in wrong})
+        self.A.append(AL)
+        self.Y.append(y)
+        self.m += count
+
+    def finish(self):
+        """(A[L] (units, m), y (m,), X: whole (n_x, m) for two features, else a KeptColumns)."""
+        if self.waiting:
+            self._flush(self.waiting)
+        units = self.run.meta["layer_dims"][-1]
+        AL = np.concatenate(self.A, axis=1) if self.A else np.empty((units, 0))
+        y = np.concatenate(self.Y) if self.Y else np.empty(0)
+        dtype = _dtype(self.run)
+        X = np.concatenate(self.X, axis=1) if self.keep_all and self.X else KeptColumns(self.n_x, self.m, self.mistakes, dtype)
+        return AL, y, X
+
+
 def evaluate(run: Run, source: str | None = None):
-    """(metrics, dataset): the run on a dataset (default: its test file), with per-example outputs."""
+    """(metrics, dataset): the run on a dataset (default: its test file), with per-example outputs.
+
+    An HDF5 file and a table are read and scored a chunk of examples at a time (ROWS_PER_CHUNK,
+    TABLE_ROWS_PER_CHUNK): memory is one chunk of inputs plus the few numbers per example that
+    evaluation.json keeps (outputs, labels), whatever the file's size; the scores are those of one
+    pass over every example. A MATLAB file and a built-in dataset are read whole. The dataset returned
+    holds the labels, and of the inputs what the pictures need (`_Outputs`).
+    """
+    from nnctl.data import BUILTIN_PREFIX, is_mat
+
     source = source or default_test_source(run)
     task = task_of(run)
     head, k = HEADS[loss_of(run)], class_count(run)
@@ -491,13 +573,22 @@ def evaluate(run: Run, source: str | None = None):
             raise DataError(f"{source}: {run.path} was trained on an HDF5 file, not a table; evaluate with data of its layout")
         if not is_table(source):
             raise DataError(f"{source}: {run.path} was trained on a table; evaluate with a table (.csv, .tsv, .parquet) of its columns")
-        table = read_table(source)
-        data = table_dataset(run.table, table, np.float64)
-        assert isinstance(data.X, np.ndarray)  # a table is read whole
-        # the rows' size checked as predict checks them (a value the first layer could overflow on)
-        checked_inputs(run, data.X.T, source, 1, where=table_where(run.table, table, data.kept))
-    else:
+        return _evaluate_table(run, source)
+    if str(source).startswith(BUILTIN_PREFIX) or is_mat(source):
         data = load_dataset(source, task, role="test", dtype=_dtype(run), max_classes=head.max_classes)
+        _check_test_data(run, data, source, k)
+        return score(run, data, source)
+    from nnctl.stream import open_streamed
+
+    data = open_streamed(source, task, role="test", dtype=_dtype(run), max_classes=head.max_classes, check_finite=False)
+    _check_test_data(run, data, source, k)
+    return _score_file(run, data, source)
+
+
+def _check_test_data(run: Run, data, source, k: int) -> None:
+    """Labels of the run's classes, examples of its input shape and scale, the class names in its order,
+    and a file it was trained or tested on unchanged."""
+    task = task_of(run)
     if task == "classification" and data.Y.size and int(data.Y.max()) >= k:
         beyond = np.unique(data.Y[data.Y >= k])
         raise DataError(
@@ -517,24 +608,82 @@ def evaluate(run: Run, source: str | None = None):
         )
     check_classes(run, data, source)
     check_own_data(run, data, source)
-    return score(run, data, source)
+
+
+def _collector(run: Run, n_x: int) -> _Outputs:
+    pictures = task_of(run) == "classification" and image_geometry(run.meta["preprocessing"]["input_shape"]) is not None
+    return _Outputs(run, n_x, keep_all=n_x == 2, keep_mistakes=pictures)
+
+
+def _score_file(run: Run, data, source: str):
+    """An HDF5 file's examples (data.X a StreamedX) read ROWS_PER_CHUNK rows at a time, each block
+    checked finite as stored and converted as `flatten` does, then normalised and scored."""
+    from nnctl.data import open_h5, read_block
+
+    streamed, dtype = data.X, _dtype(run)
+    y = data.Y.ravel()
+    collected = _collector(run, streamed.n_x)
+    with open_h5(streamed.path) as f:
+        ds = f[streamed.key]
+        for start in range(0, streamed.m, ROWS_PER_CHUNK):
+            stop = min(start + ROWS_PER_CHUNK, streamed.m)
+            streamed.check()  # the file the run is evaluated on is the one whose SHA-256 was checked
+            raw = read_block(ds, start, stop, streamed.path, streamed.key).reshape(stop - start, streamed.n_x)
+            if raw.dtype.kind == "f" and not np.isfinite(raw).all():
+                raise DataError(f"{source}: x holds NaN or infinite values; clean the data first")
+            block = np.empty(raw.shape, dtype)
+            streamed.convert(raw, block)
+            collected.add(normalized(run, block.T), y[start:stop])
+    streamed.check()
+    AL, labels, X = collected.finish()
+    data.X = X
+    return _scores(run, AL, labels, source), data
+
+
+def _evaluate_table(run: Run, source: str):
+    """A table's rows through the run's column encoding, TABLE_ROWS_PER_CHUNK at a time (nnctl.tables.table_chunks)."""
+    from nnctl.data import Dataset
+    from nnctl.tables import table_chunks, table_preprocessing
+
+    prep = run.table
+    assert prep is not None  # a run trained on a table (evaluate's caller checks)
+    collected = _collector(run, prep.n_x)
+    digest = ""
+    for table in table_chunks(source, TABLE_ROWS_PER_CHUNK):
+        digest = table.sha256
+        x, y, kept = prep.transform(table, need_target=True)
+        # normalised as predict does it, and checked as predict checks rows (a value the first layer could overflow on)
+        collected.add(checked_inputs(run, x, source, 1, where=table_where(prep, table, kept)), y)
+    AL, labels, X = collected.finish()
+    if labels.size == 0:
+        raise DataError(f"{source}: no rows left to use (every row misses a value); fill them in or use data.missing: mean")
+    data = Dataset(X=X, Y=labels.reshape(1, -1), classes=list(prep.classes), preprocessing=table_preprocessing(prep.n_x),
+                   source=str(source), sha256=digest)
+    _check_test_data(run, data, source, class_count(run))
+    return _scores(run, AL, labels, source), data
 
 
 def score(run: Run, data, source: str):
     """(metrics, dataset): the run on a loaded, checked dataset (X flattened and scaled, not yet
-    normalised); what `nnctl evaluate` and nnctl.Model.evaluate report."""
-    task = task_of(run)
-    head = HEADS[loss_of(run)]
+    normalised); what nnctl.Model.evaluate reports, and `nnctl evaluate` on a file read whole."""
     data.X = normalized(run, data.X.astype(_dtype(run), copy=False))
     AL = outputs(run, data.X)  # (units, m)
+    return _scores(run, AL, data.Y.ravel().astype(np.float64), source), data
+
+
+def _scores(run: Run, AL, y, source: str) -> dict:
+    """The metrics of outputs A[L] (units, m) against labels or values y (m,), with the per-example
+    outputs evaluation.json keeps."""
+    task = task_of(run)
+    head = HEADS[loss_of(run)]
     A = AL[0] if AL.shape[0] == 1 else AL
-    y = data.Y.ravel().astype(np.float64)
+    m = int(y.shape[0])
     if not np.isfinite(A).all():
         raise RunError(
             f"{run.path}: the network's outputs on {source} are not finite numbers (the run diverged), so there is "
             "nothing to score; train it again with a smaller learning_rate"
         )
-    result = {"run": str(run.path), "data": source, "m": int(data.m), "task": task}
+    result = {"run": str(run.path), "data": source, "m": m, "task": task}
     if task == "regression":
         with np.errstate(all="ignore"):
             err = A - y
@@ -542,7 +691,7 @@ def score(run: Run, data, source: str):
             raise RunError(f"{run.path}: the outputs on {source} are too large to score (the run diverged); train it again with a smaller learning_rate")
         result.update(rmse=_rms(err), mae=_mean_abs(err))
         result["outputs"] = A.tolist()
-        return result, data
+        return result
     pred = head.predict(AL)
     assert head.proba is not None  # a classifier's head
     names = class_names(run)
@@ -563,7 +712,7 @@ def score(run: Run, data, source: str):
         confidence=head.proba(AL).max(axis=0).tolist(),  # the probability of the predicted class
         **scores,
     )
-    return result, data
+    return result
 
 
 def _quiet_predict(P, run):

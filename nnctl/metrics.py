@@ -46,6 +46,8 @@ class Summary:
     sessions: list | None = None  # seconds of each process the run took (more than one after a resume)
     warnings: list | None = None  # a degenerate model: what it does and the likely cause
     notes: list | None = None  # what was chosen from the data and why (a table's target, task, encodings)
+    final_cost_iteration: int | None = None  # final_cost is the last recorded cost: the iterations done when it was computed
+    final_cost_epoch: int | None = None  # ... and its epoch (with mini-batches: the mean cost of that epoch's batches)
 
 
 def evaluate_dataset(params: dict, activations: Sequence[str], data: Dataset, loss: str, epsilon: float = BATCH_NORM_EPSILON,

@@ -78,8 +78,13 @@ def json_text(obj, **kwargs) -> str:
 
 
 def write_json(path, obj) -> Path:
-    """`obj` as a JSON file, atomically; valid JSON always (a number that is not finite is null)."""
-    return atomic_write(path, json_text(obj, indent=2, sort_keys=False) + "\n")
+    """`obj` as indented JSON, written atomically a piece at a time: the text of a large object (an
+    evaluation's outputs of every example) is never held whole in memory. Valid JSON always: a number
+    that is not finite is written as null (json_safe), never Infinity or NaN."""
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(json_safe(obj), fh, indent=2, sort_keys=False, allow_nan=False)
+        fh.write("\n")
+    return Path(path)
 
 
 def readable_file(path) -> Path:

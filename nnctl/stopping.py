@@ -8,8 +8,20 @@ from __future__ import annotations
 
 import signal
 import threading
+from contextlib import contextmanager
 from types import FrameType
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Iterator, Literal
+
+
+@contextmanager
+def signals_held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM wait (the kernel keeps them pending) until the block is done: for the few
+    renames and writes that must happen together or not at all."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 class StopRequest:

@@ -254,8 +254,11 @@ def x_layout(source, role: str = "train"):
         return n_x, m, m * n_x * ds.dtype.itemsize
 
 
-def open_streamed(source, task: str = "classification", role: str = "train", dtype=np.float64) -> Dataset:
-    """A Dataset whose examples stay in the file (X a StreamedX), checked as `load_dataset` checks."""
+def open_streamed(source, task: str = "classification", role: str = "train", dtype=np.float64, max_classes: int | None = None,
+                  check_finite: bool = True) -> Dataset:
+    """A Dataset whose examples stay in the file (X a StreamedX), checked as `load_dataset` checks
+    (labels as `max_classes` says). `check_finite=False` leaves the examples' finite check to the
+    caller, who reads them anyway (evaluate checks each block as it reads it)."""
     path = Path(source)
     with open_h5(path) as f:
         x_key, y_key, classes_key = _find_layout(f, path, role)
@@ -267,7 +270,7 @@ def open_streamed(source, task: str = "classification", role: str = "train", dty
             rows = block_rows(ds.dtype.itemsize * int(np.prod(ds.shape[1:])))
             return all(np.isfinite(read_block(ds, i, i + rows, path, x_key)).all() for i in range(0, ds.shape[0], rows))
 
-        y, preprocessing = check_examples(source, ds, y, task, finite, classes, max_classes=None)
+        y, preprocessing = check_examples(source, ds, y, task, finite if check_finite else lambda: True, classes, max_classes=max_classes)
         plain = ds.chunks is None and ds.compression is None and not ds.dtype.hasobject
         offset = ds.id.get_offset() if plain else None
         X = StreamedX(path, x_key, ds.shape, ds.dtype, dtype, preprocessing["scale"], offset)

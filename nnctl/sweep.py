@@ -31,6 +31,7 @@ import tempfile
 import threading
 import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Optional
@@ -650,6 +651,7 @@ def run_trial(payload: dict) -> dict:
     reporter = _QueueReporter(_WORKER_QUEUE, payload["index"]) if _WORKER_QUEUE is not None else None
     with threadpool_limits(payload.get("blas_threads")), tempfile.TemporaryDirectory(prefix="nnctl-trial-") as tmp:
         run_dir = Path(tmp) / payload["name"]
+        result["run_dir"] = str(run_dir)  # messages name it; the sweep puts the trial's real folder in its place
         try:
             spec = trial_spec(payload["text"], payload["config_path"], payload["overrides"])
             _check_worker_data(spec, payload.get("data_files", {}))
@@ -695,6 +697,9 @@ def _worker_init(queue, stop):
     global _WORKER_QUEUE, _WORKER_STOP
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _on_sigterm)
+    # the worker was started with both signals blocked (_spawning): a Ctrl-C that reached it while
+    # it started is dropped now, a SIGTERM becomes a stop request (its trial stays pending)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     # The queue carries progress only (results come back through the executor). A worker killed
     # with kill -9 in the middle of a put leaves the queue's write lock held for good; without this,
     # every later worker would hang at exit, flushing progress nobody can take any more.
@@ -703,6 +708,28 @@ def _worker_init(queue, stop):
 
 
 # ---------------------------------------------------------------- executors
+
+
+@contextmanager
+def _spawning():
+    """SIGINT and SIGTERM held off (the kernel keeps them pending) while worker processes start.
+
+    A terminal's Ctrl-C goes to every process of the group. A worker still starting (importing
+    NumPy, before `_worker_init` ignores Ctrl-C) died of it, and its trial was counted failed, "its
+    worker process died", instead of staying pending for --resume. A process inherits the signal
+    mask of the thread that starts it, so a worker started in here begins with both signals blocked
+    and `_worker_init` decides what they mean. The parent's own handler runs once they are unblocked
+    (or at once in another thread of the parent): nothing is lost there either.
+    """
+    import signal
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()  # it unblocks both signals when it starts its own process: not in here
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _lost(payload, why) -> dict:
@@ -778,7 +805,8 @@ def run_local(payloads, jobs, on_event, on_result, should_stop=lambda: False):
                     break
                 p["blas_threads"] = blas
                 workers[w] = workers[w] or new_worker()
-                running[workers[w].submit(run_trial, p)] = (w, p)
+                with _spawning():  # the executor starts its worker process in submit
+                    running[workers[w].submit(run_trial, p)] = (w, p)
             if not running:
                 break
             done, _ = wait(running, timeout=0.1, return_when=FIRST_COMPLETED)
@@ -975,6 +1003,11 @@ def _store_trial(sweep_dir: Path, trial: Trial, result: dict) -> None:
     plain file names are written.
     """
     target = trial_dir(sweep_dir, trial.name)
+    # a message written where the trial trained names its temporary folder, gone once the trial
+    # returned ("Run kept at /tmp/nnctl-trial-.../02-x"): it names the trial's own folder instead
+    where = result.get("run_dir")
+    moved = (lambda text: text.replace(where, str(target)) if isinstance(text, str) else text) if isinstance(where, str) and where else (lambda text: text)
+    result["message"] = moved(result.get("message"))
     tmp = sweep_dir / f".{trial.name}.tmp"
     if tmp.is_symlink() or tmp.is_file():
         tmp.unlink()
@@ -984,8 +1017,9 @@ def _store_trial(sweep_dir: Path, trial: Trial, result: dict) -> None:
         if SAFE_NAME.fullmatch(name) and isinstance(data, bytes):
             (tmp / name).write_bytes(data)
     metrics = _json_or_empty(result["files"].get(METRICS))
-    if result["status"] != "completed" or metrics.get("status") != result["status"]:
-        metrics.update(status=result["status"], message=result["message"])
+    said = metrics.get("message")
+    if result["status"] != "completed" or metrics.get("status") != result["status"] or moved(said) != said:
+        metrics.update(status=result["status"], message=result["message"] if result["status"] != "completed" else moved(said))
         write_json(tmp / METRICS, metrics)
     if target.exists():
         shutil.rmtree(target)
@@ -1123,6 +1157,80 @@ def check_resume(plan: SweepPlan, sweep_dir: Path) -> None:
             trial_spec(plan.text, plan.config_path, t.overrides)
         except ConfigError as exc:
             raise RunError(f"{sweep_dir / PLAN}: trial {t.name}: {exc}") from None
+    check_trials_as_planned(plan, sweep_dir / PLAN)
+
+
+def _point_overrides(dimension: str, value, width) -> list:
+    """The overrides `plan_sweep` makes of one grid dimension's value: [[...], ...], each form it can take."""
+    if dimension == "hidden_layers":
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_HIDDEN_LAYERS:
+            return []
+        return [["model.layers=null", f"model.hidden={[width if width is not None else 1] * value}"]]
+    forms = [[f"{dimension}={json.dumps(value)}"]]  # --grid
+    if dimension == "model.hidden":
+        forms.append(["model.layers=null", f"model.hidden={value}"])  # the spec's sweep.hidden stacks
+    return forms
+
+
+def _width(trial: Trial):
+    """The width of a --hidden-layers trial's layers, as its overrides give it (None: no hidden layer)."""
+    for o in trial.overrides:
+        if (m := re.fullmatch(r"model\.hidden=\[([0-9]{1,9})(?:, [0-9]{1,9})*\]", o)):
+            return int(m.group(1))
+    return None
+
+
+def _shown_list(items) -> str:
+    text = " ".join(items)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def check_trials_as_planned(plan: SweepPlan, where) -> None:
+    """Each trial's overrides and name must be the ones its values give, as `plan_sweep` made them.
+
+    A trial's folder is named after its values; sweep.json keeps the overrides it trains with. An
+    edited override (train.seed=9 in the trial named 02-seed=4) would train another trial under the
+    old name, beside finished trials of the old plan, and the summary would show the old value: a
+    wrong answer with exit 0. Refused naming the trial.
+    """
+    drawn_keys = list(plan.search["regions"][0]) if plan.search else []
+    grid_dims = [d for d in plan.dimensions if d not in drawn_keys]
+    widths: dict[int, str] = {}
+    fix = "sweep.json was edited, and resuming would train another trial under this name; restore sweep.json or start a new sweep"
+    for t in plan.trials:
+        width = _width(t) if "hidden_layers" in grid_dims else None
+        if width is not None:
+            widths.setdefault(width, t.name)
+        base = list(plan.base_overrides)
+        forms: list[list[str]] = [[]]
+        for d in grid_dims:
+            forms = [f + o for f in forms for o in _point_overrides(d, t.values[d], width)]
+        if plan.search:
+            values = {d: t.values[d] for d in grid_dims}
+            points = [p for p in plan.search["grid"] if p["values"] == values]
+            if not points or not any(points[0]["overrides"] == f for f in forms):
+                raise RunError(f"{where}: trial {t.name}: its grid values {json.dumps(values)[:120]} are not a point of search.grid as planned; {fix}")
+            forms = [points[0]["overrides"]]
+        drawn = [f"{k}={_yaml_number(t.values[k])}" for k in drawn_keys]
+        expected = [base + f + drawn for f in forms]
+        if t.overrides not in expected:
+            want = expected[0] if expected else []
+            said = [o for o in t.overrides if o not in want] or t.overrides
+            given = [o for o in want if o not in t.overrides] or want
+            raise RunError(
+                f"{where}: trial {t.name}: overrides {_shown_list(said)}, but its values {json.dumps(t.values)[:120]} give "
+                f"{_shown_list(given) or 'none'}; {fix}"
+            )
+        point = {"overrides": [], "values": {d: t.values[d] for d in grid_dims}}
+        name = _make_trial(plan, t.index, point, {k: t.values[k] for k in drawn_keys}, t.round).name
+        if t.name != name:
+            raise RunError(f"{where}: trial {t.name}: its number and values {json.dumps(t.values)[:120]} give the name {name}; {fix}")
+    if len(widths) > 1:
+        (first, _), (other, name) = list(widths.items())[:2]
+        raise RunError(
+            f"{where}: trial {name}: hidden layers of width {other}, but trial {widths[first]} has width {first} "
+            f"(--hidden-layers sweeps one --width); {fix}"
+        )
 
 
 SCORE_KEYS = ("validation_accuracy", "validation_rmse", "validation_cost", "epochs", "iterations")
@@ -1188,33 +1296,61 @@ def summary_record(plan: SweepPlan, rows: list, seconds: float | None = None) ->
     return record
 
 
-def write_summary(sweep_dir: Path, plan: SweepPlan, seconds: float | None = None) -> list:
+SUMMARY_FILES = ("summary.csv", "summary.json", "costs.png", "accuracy.png")
+
+
+def write_summary(sweep_dir: Path, plan: SweepPlan, seconds: float | None = None, rows: list | None = None) -> list:
+    """summary.csv, summary.json, costs.png and accuracy.png, whole or not at all.
+
+    Each file is made under a hidden name first (the pictures take a second or two), then all are
+    put in place together with Ctrl-C and SIGTERM held off. A stop while they are made (a second
+    Ctrl-C) leaves no summary, neither half of a new one nor an old one that no longer describes the
+    trials: `nnctl sweep --resume` writes it.
+    """
     import csv
     import io
 
     from nnctl.plots import plot_costs, plot_sweep_accuracy
     from nnctl.runs import read_costs_csv
+    from nnctl.stopping import signals_held
 
-    rows = summary_rows(sweep_dir, plan)
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), extrasaction="ignore")
-    writer.writeheader()
-    for r in rows:
-        writer.writerow({k: json.dumps(v) if isinstance(v, list) else v for k, v in r.items()})
-    atomic_write(sweep_dir / "summary.csv", buf.getvalue())
-    write_json(sweep_dir / "summary.json", summary_record(plan, rows, seconds))
-    curves = {}
-    for t in plan.trials:
-        costs = trial_dir(sweep_dir, t.name) / "costs.csv"
-        if costs.is_file() and not costs.is_symlink():
-            try:
-                curves[t.name] = read_costs_csv(costs)
-            except (OSError, ValueError):
-                pass  # a damaged curve is left out of the picture; the trial's status says the rest
-    if curves:
-        plot_costs(sweep_dir / "costs.png", curves, f"{plan.name}: every trial")
-    if any(r["status"] == "completed" and r["train_accuracy"] is not None for r in rows):
-        plot_sweep_accuracy(sweep_dir / "accuracy.png", plan, rows)
+    rows = rows if rows is not None else summary_rows(sweep_dir, plan)
+    staged = {name: sweep_dir / f".{name}.staged" for name in SUMMARY_FILES}
+    made = []
+    try:
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]), extrasaction="ignore")
+        writer.writeheader()
+        for r in rows:
+            writer.writerow({k: json.dumps(v) if isinstance(v, list) else v for k, v in r.items()})
+        made.append(atomic_write(staged["summary.csv"], buf.getvalue()))
+        made.append(write_json(staged["summary.json"], summary_record(plan, rows, seconds)))
+        curves = {}
+        for t in plan.trials:
+            costs = trial_dir(sweep_dir, t.name) / "costs.csv"
+            if costs.is_file() and not costs.is_symlink():
+                try:
+                    curves[t.name] = read_costs_csv(costs)
+                except (OSError, ValueError):
+                    pass  # a damaged curve is left out of the picture; the trial's status says the rest
+        if curves:
+            made.append(plot_costs(staged["costs.png"], curves, f"{plan.name}: every trial"))
+        if any(r["status"] == "completed" and r["train_accuracy"] is not None for r in rows):
+            made.append(plot_sweep_accuracy(staged["accuracy.png"], plan, rows))
+        with signals_held():
+            for name, path in staged.items():
+                if path in made:
+                    os.replace(path, sweep_dir / name)
+                else:
+                    (sweep_dir / name).unlink(missing_ok=True)  # an older picture would not match this summary
+    except BaseException as exc:
+        with signals_held():
+            for path in staged.values():
+                path.unlink(missing_ok=True)
+            if isinstance(exc, KeyboardInterrupt):
+                for name in SUMMARY_FILES:
+                    (sweep_dir / name).unlink(missing_ok=True)
+        raise
     return rows
 
 
@@ -1386,7 +1522,16 @@ def _run_trials(plan, sweep_dir, jobs, client, local_cluster, on_event, on_resul
         _hash_data(plan, _draw_round(plan, number))
 
     study.optimize(plan, _Store(plan, sweep_dir), run, draw_round, serve)
-    return sweep_dir, write_summary(sweep_dir, plan, spent[0]), spent[0]
+    try:
+        rows = write_summary(sweep_dir, plan, spent[0])
+    except KeyboardInterrupt:  # the second stop request, while the summary was being written
+        exc = Interrupted(
+            f"stopped while writing the summary: every trial has run and is kept in {sweep_dir}; the summary was not written: "
+            f"nnctl sweep --resume {sweep_dir} writes it"
+        )
+        exc.rows, exc.sweep_dir = summary_rows(sweep_dir, plan), sweep_dir
+        raise exc from None
+    return sweep_dir, rows, spent[0]
 
 
 def _execute(plan, sweep_dir, next_job, size, dynamic, done, jobs, client, local_cluster, on_event, on_result, command,
@@ -1429,14 +1574,19 @@ def _execute(plan, sweep_dir, next_job, size, dynamic, done, jobs, client, local
         at_once = True
     seconds = time.perf_counter() - t0
     if at_once or should_stop():
-        rows = write_summary(sweep_dir, plan)
+        rows = summary_rows(sweep_dir, plan)
+        try:
+            write_summary(sweep_dir, plan, rows=rows)
+            unwritten = ""
+        except KeyboardInterrupt:  # a second stop request while the summary was being written
+            unwritten = "; the summary was not written (the resume writes it)"
         count = {s: sum(r["status"] == s for r in rows) for s in ("completed", "diverged", "failed", "interrupted")}
         kept = f"{count['completed'] + count['diverged']} of {len(rows)} trials finished"
         if count["interrupted"]:
             kept += f", {count['interrupted']} interrupted with their checkpoints"
         if at_once:
             kept += " (stopped at once: trials still running were lost and start again)"
-        exc = Interrupted(f"sweep interrupted: {kept}; kept in {sweep_dir}; resume with: nnctl sweep --resume {sweep_dir}")
+        exc = Interrupted(f"sweep interrupted: {kept}; kept in {sweep_dir}{unwritten}; resume with: nnctl sweep --resume {sweep_dir}")
         exc.rows, exc.sweep_dir = rows, sweep_dir
         raise exc
     return seconds

@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import difflib
 import io
+import itertools
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -232,6 +233,111 @@ def _read_parquet(path: Path) -> Table:
             for n in names]  # one column at a time: Parquet stores columns
     cells = np.stack(cols, axis=1)
     return Table(str(path), names, cells, np.arange(1, table.num_rows + 1), file_sha256(path), True)
+
+
+def table_chunks(path, rows: int):
+    """The rows of `read_table` as Tables of at most `rows` rows (the same columns, source and SHA-256),
+    read as a stream: memory is one chunk, whatever the file's size (`nnctl evaluate`).
+
+    The same text checks and messages as `read_table`, line numbers included (UTF-8, NUL bytes, the
+    delimiter sniffed from the first lines, quoting, ragged rows, the header, duplicate names); only
+    whether the first line is a header is decided from the first chunk's rows, not from all of them.
+    """
+    path = Path(path)
+    check_data_file(path)
+    digest = file_sha256(path)
+    if path.suffix.lower() == ".parquet":
+        yield from _parquet_chunks(path, rows, digest)
+        return
+    with open(path, "rb") as fh:
+        lines = _text_lines(fh, path)
+        head = []
+        for line in lines:
+            head.append(line)
+            if len(head) == SNIFF_LINES:
+                break
+        delimiter = "\t" if path.suffix.lower() == ".tsv" else _sniff_delimiter("".join(head))
+        reader = csv.reader(itertools.chain(head, lines), delimiter=delimiter, strict=True)
+        chunk, numbers, columns, width, first_line = [], [], None, None, None
+        try:
+            for row in reader:
+                if not (row and any(c.strip() for c in row)):
+                    continue
+                if width is None:
+                    width, first_line = len(row), reader.line_num
+                elif len(row) != width:
+                    shown = {",": "','", ";": "';'", "\t": "tab"}[delimiter]
+                    raise DataError(
+                        f"{path}: line {reader.line_num} has {len(row)} fields but line {first_line} has {width} (fields split at {shown}); "
+                        "give every row the same columns (quote a field that holds the delimiter)"
+                    )
+                chunk.append(row)
+                numbers.append(reader.line_num)
+                if len(chunk) == rows + (columns is None):
+                    columns, table = _chunk_table(path, chunk, numbers, digest, columns)
+                    yield table
+                    chunk, numbers = [], []
+        except csv.Error as exc:
+            raise DataError(f"{path}: line {reader.line_num}: {exc}; check the quoting of that line") from None
+    if columns is None and not chunk:
+        raise DataError(f"{path}: holds no rows; a table needs a header line and at least one row")
+    if chunk or columns is None:
+        yield _chunk_table(path, chunk, numbers, digest, columns)[1]
+
+
+def _text_lines(fh, path):
+    """A binary file's lines as text, split as StringIO(newline="") splits them (\\n, \\r\\n, \\r), with
+    read_table's messages for bytes that are not UTF-8 and for NUL bytes; a byte-order mark is dropped."""
+    number = 0
+    for raw in fh:
+        number += 1
+        if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DataError(
+                f"{path}: line {number}: byte {raw[exc.start]:#04x} is not UTF-8 text; save the table as UTF-8 (a spreadsheet's "
+                "'CSV UTF-8' format)"
+            ) from None
+        if "\x00" in text:
+            raise DataError(f"{path}: holds NUL bytes, so it is not a text table; give a CSV or TSV file")
+        if "\r" in text.rstrip("\r\n"):  # a lone \r ends a line too (bytes split only at \n, \r\n and \r)
+            yield from (part.decode("utf-8") for part in raw.splitlines(keepends=True))
+        else:
+            yield text
+
+
+def _chunk_table(path, rows: list, lines: list, digest: str, columns) -> tuple:
+    """(columns, Table) of a chunk: the first one decides the header as read_table does, the others have its columns."""
+    if columns is None:
+        table = _as_table(path, rows, lines, digest)
+        return table.columns, table
+    return columns, Table(str(path), columns, np.array(rows, dtype=str), np.array(lines, dtype=np.int64), digest, True)
+
+
+def _parquet_chunks(path: Path, rows: int, digest: str):
+    """A Parquet file's rows as Tables of at most `rows` rows, cells as `_read_parquet` makes them."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise DataError(f"{path}: reading Parquet needs pyarrow; install it with: pip install 'nnctl[parquet]'") from None
+    done = 0
+    try:
+        parquet = pq.ParquetFile(path)
+        names = [str(n) for n in parquet.schema_arrow.names]
+        for batch in parquet.iter_batches(batch_size=rows):
+            if batch.num_rows == 0:
+                continue
+            cols = [np.array(["" if v is None else repr(v) if isinstance(v, float) else str(v) for v in batch.column(j).to_pylist()], dtype=str)
+                    for j in range(len(names))]
+            yield Table(str(path), names, np.stack(cols, axis=1), np.arange(done + 1, done + batch.num_rows + 1), digest, True)
+            done += batch.num_rows
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise DataError(f"{path}: cannot be read as Parquet ({str(exc).splitlines()[0][:200]}); write the file again") from None
+    if done == 0 or not names:
+        raise DataError(f"{path}: holds no rows; a table needs at least one row")
 
 
 # ---------------------------------------------------------------- describing (nnctl data info)

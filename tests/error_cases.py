@@ -654,6 +654,10 @@ CASES = [
          "Error: {tmp}/s/sweep.json: the plan must be a JSON object (got a list); the plan is damaged, start a new sweep"),
     Case("sweep.json whose trial no longer validates", {"s": sweep_dir(_set_trial("overrides", ["train.iterations=0"]))}, ["sweep", "--resume", "{tmp}/s"],
          "Error: {tmp}/s/sweep.json: trial 01-seed=1: {tmp}/good.yaml (with --set train.iterations=0): train.iterations: must be greater than or equal to 1 (got 0)"),
+    Case("sweep.json trial whose override was edited (another trial under the old name)", {"s": sweep_dir(_set_trial("overrides", ["train.seed=7"]))},
+         ["sweep", "--resume", "{tmp}/s"],
+         "Error: {tmp}/s/sweep.json: trial 01-seed=1: overrides train.seed=7, but its values {\"train.seed\": 1} give train.seed=1; "
+         "sweep.json was edited, and resuming would train another trial under this name; restore sweep.json or start a new sweep"),
     Case("sweep.json override holding a terminal escape", {"s": sweep_dir(_set_trial("overrides", ["train.seed=[bold]x\x1b[2J"]))},
          ["sweep", "--resume", "{tmp}/s"],
          "Error: {tmp}/s/sweep.json: trial 01-seed=1: --set train.seed=[bold]x\\x1b[2J: line 1, character 8: not valid YAML: "
@@ -1010,6 +1014,14 @@ CASES += [
     Case("resume with a checkpoint that has no spec fingerprint", {"run": interrupted_run(checkpoint_attr("fingerprint"))},
          ["train", "--resume", "{tmp}/run"],
          "Error: {tmp}/run/checkpoint.h5: holds no fingerprint of the spec it was written for, so nothing says it belongs to this run; delete {tmp}/run/checkpoint.h5 to restart the run from the beginning (nnctl train --resume {tmp}/run then starts over, same spec and data)"),
+    Case("resume with a checkpoint whose W2 was set to 1e300 (finite: it trained on to 'completed', every unit dead)",
+         {"run": interrupted_run(checkpoint_array("W2", lambda w: np.full_like(w, 1e300)))}, ["train", "--resume", "{tmp}/run"],
+         "Error: {tmp}/run/checkpoint.h5: W2 holds other values than training saved (their SHA-256 differs from the one recorded beside them): "
+         "the file was edited or damaged; delete {tmp}/run/checkpoint.h5 to restart the run from the beginning (nnctl train --resume {tmp}/run then starts over, same spec and data)"),
+    Case("resume with a checkpoint whose array digests were removed", {"run": interrupted_run(checkpoint_attr("digests"))},
+         ["train", "--resume", "{tmp}/run"],
+         "Error: {tmp}/run/checkpoint.h5: holds no digests of its arrays (written by an older nnctl, or edited), so nothing shows that its values "
+         "are the ones training saved; delete {tmp}/run/checkpoint.h5 to restart the run from the beginning (nnctl train --resume {tmp}/run then starts over, same spec and data)"),
     Case("resume with a checkpoint whose W1 has another shape", {"run": interrupted_run(checkpoint_array("W1", lambda w: w[:2]))},
          ["train", "--resume", "{tmp}/run"],
          "Error: {tmp}/run/checkpoint.h5: W1 has shape (2, 48) but layers [48, 3, 1] need (3, 48); delete {tmp}/run/checkpoint.h5 to restart the run from the beginning (nnctl train --resume {tmp}/run then starts over, same spec and data)"),

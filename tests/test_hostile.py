@@ -352,6 +352,27 @@ def test_resume_refuses_an_incomplete_or_inconsistent_checkpoint(stopped_run, ed
     assert "delete" in result.stderr and (stopped_run / "checkpoint.h5").exists() and before  # nothing removed
 
 
+@pytest.mark.parametrize("key, change", [
+    ("W2", lambda w: np.full_like(w, 1e300)),  # finite: the resumed run trained on to "completed", 50%, every unit dead
+    ("optimizer/v.W1", lambda v: np.full_like(v, 1e300)),
+    ("optimizer/s.W2", lambda s: np.full_like(s, 1e300)),  # positive and finite: froze W2 for the rest of the run
+    ("W1", lambda w: w * (1 + 1e-9)),  # any change, however small: the resume is no longer the run's
+    ("loop/order", lambda o: o[::-1]),  # still a permutation
+])
+def test_resume_refuses_values_training_did_not_save(stopped_run, key, change):
+    """A tampered checkpoint with finite but absurd values resumed and ended "completed" with garbage."""
+    before = json.loads((stopped_run / "metrics.json").read_text())
+    _edit(stopped_run, arrays={key: change})
+    result = invoke("train", "--resume", stopped_run, "-q")
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert result.stderr == (
+        f"Error: {stopped_run}/checkpoint.h5: {key} holds other values than training saved (their SHA-256 differs from the one recorded "
+        f"beside them): the file was edited or damaged; delete {stopped_run}/checkpoint.h5 to restart the run from the beginning "
+        f"(nnctl train --resume {stopped_run} then starts over, same spec and data)\n"
+    )
+    assert json.loads((stopped_run / "metrics.json").read_text()) == before  # nothing trained, nothing written
+
+
 def test_json_nested_past_the_decoders_depth_is_a_damaged_file(tiny_config, tmp_path):
     """'[' * 100000 in metrics.json: the listing skips that run and shows the others; evaluate says one line."""
     runs = tmp_path / "runs"
@@ -455,3 +476,129 @@ def test_control_characters_in_table_cells_and_a_status_are_shown_as_escapes_nev
     (run / "metrics.json").write_text(json.dumps(metrics))
     out = _clean(invoke("runs", "--runs-dir", tmp_path / "runs"))
     assert "status 'completed\\r\\x1b[2Kskipped nothing: all runs fine and dandy' is not one nnctl writes" in out, out
+
+
+# ---------------------------------------------------------------- F: evaluate's memory is one chunk
+
+
+def _trained_on(tmp_path, name, x, y, model="hidden: [4]", extra=""):
+    with h5py.File(tmp_path / f"{name}.h5", "w") as f:
+        f["x"], f["y"] = x, y
+    (tmp_path / f"{name}.yaml").write_text(f"data: {{train: {name}.h5}}\nmodel: {{{model}}}\ntrain: {{learning_rate: 0.1, iterations: 20}}\n{extra}")
+    assert invoke("train", tmp_path / f"{name}.yaml", "--runs-dir", tmp_path / name, "-q", "--no-report").exit_code == 0
+    from nnctl.runs import find_run, load_run
+
+    return load_run(find_run(tmp_path / name / "latest"))
+
+
+def _same(chunked: dict, whole: dict):
+    assert chunked.keys() == whole.keys()
+    for key in whole:  # exactly: every example goes through the same products, counts are counts
+        assert chunked[key] == whole[key], key
+
+
+@pytest.mark.parametrize("kind", ["sigmoid", "softmax", "regression"])
+def test_evaluate_in_chunks_gives_the_scores_of_the_whole_file(tmp_path, kind):
+    """20,000 examples, three chunks of 8192: accuracy, confusion, per-class scores, RMSE, MAE and every
+    example's output equal those of the whole file scored at once."""
+    from nnctl.data import load_dataset
+    from nnctl.inference import evaluate, score
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(20_000, 6))
+    y = {"sigmoid": (x[:, 0] > 0).astype(np.int64), "softmax": np.digitize(x[:, 0], [-0.5, 0.5]).astype(np.int64),
+         "regression": x @ np.arange(6.0)}[kind]
+    model = "hidden: [4], output_activation: linear" if kind == "regression" else "hidden: [4]"
+    run = _trained_on(tmp_path, kind, x[:500], y[:500], model, "" if kind != "regression" else "")
+    with h5py.File(tmp_path / "test.h5", "w") as f:
+        f["x"], f["y"] = x, y
+    chunked, data = evaluate(run, str(tmp_path / "test.h5"))
+    task = "regression" if kind == "regression" else "classification"
+    head = run.meta["loss"]
+    whole, _ = score(run, load_dataset(str(tmp_path / "test.h5"), task, role="test", dtype=np.float64,
+                                       max_classes=None if head != "binary_cross_entropy" else 2), str(tmp_path / "test.h5"))
+    assert chunked["m"] == 20_000
+    _same(chunked, whole)
+    assert data.m == 20_000 and data.Y.size == 20_000
+
+
+def test_evaluate_of_a_table_in_chunks_gives_the_scores_of_the_whole_table(tmp_path, monkeypatch):
+    """A table read 1000 rows at a time, rows with a missing value dropped (data.missing: drop): the kept rows
+    are scored in the same products as the whole table's, so every number is the same."""
+    from nnctl import inference
+    from nnctl.inference import evaluate, score
+    from nnctl.tables import read_table, table_dataset
+
+    rng = np.random.default_rng(2)
+    rows = ["a,b,colour,label"]
+    for i in range(9000):
+        a, b = rng.normal(size=2)
+        colour = rng.choice(["red", "green", "blue"])
+        rows.append(f"{a:.6f},{'' if i % 97 == 5 else f'{b:.6f}'},{colour},{'yes' if a + (colour == 'red') > 0.3 else 'no'}")
+    (tmp_path / "t.csv").write_text("\n".join(rows[:400]) + "\n")
+    (tmp_path / "big.csv").write_text("\n".join(rows) + "\n")
+    trained = invoke("train", "--data", tmp_path / "t.csv", "--target", "label", "--set", "data.missing=drop",
+                     "--set", "train.epochs=3", "--runs-dir", tmp_path / "runs", "-q", "--no-report")
+    assert trained.exit_code == 0, trained.output
+    from nnctl.runs import find_run, load_run
+
+    run = load_run(find_run(tmp_path / "runs" / "latest"))
+    whole, _ = score(run, table_dataset(run.table, read_table(tmp_path / "big.csv"), np.float64), str(tmp_path / "big.csv"))
+    monkeypatch.setattr(inference, "TABLE_ROWS_PER_CHUNK", 1000)
+    monkeypatch.setattr(inference, "ROWS_PER_CHUNK", 2048)
+    chunked, _ = evaluate(run, str(tmp_path / "big.csv"))
+    assert chunked["m"] == 9000 - len(range(5, 9000, 97))
+    _same(chunked, whole)
+
+
+EVALUATE_BOUNDED = """
+import resource, sys
+import numpy as np
+a = np.ones((512, 512)); a @ a  # the BLAS's buffers, made at its first product: what any run holds before its input
+def vm():
+    with open("/proc/self/status") as fh:
+        return next(int(l.split()[1]) * 1024 for l in fh if l.startswith("VmSize:"))
+import matplotlib; matplotlib.use("Agg"); import matplotlib.pyplot  # everything evaluate imports, before the limit
+import nnctl.display, nnctl.runs, nnctl.inference, nnctl.stream, nnctl.plots, nnctl.cli, h5py
+limit = vm() + int(sys.argv[1]) * 2**20
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+if sys.argv[2] == "whole":  # the file read whole, as evaluate read it before
+    from nnctl.data import load_dataset
+    try:
+        load_dataset(sys.argv[3], role="test")
+    except (MemoryError, nnctl.errors.DataError) as exc:
+        print("refused:", str(exc)[:200])
+    sys.exit(0)
+sys.argv = ["nnctl"] + sys.argv[2:]
+nnctl.cli.main()
+"""
+
+
+def test_evaluate_reads_a_file_in_chunks_under_an_address_space_limit(tmp_path):
+    """60,000 examples of 100 features (48 MB of float64, twice that once converted) cannot be held
+    under a limit of 48 MiB over start-up; read and scored 8192 rows at a time they are."""
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(0)
+    run = _trained_on(tmp_path, "small", rng.normal(size=(400, 100)), rng.integers(0, 2, 400))
+    x = rng.normal(size=(60_000, 100))
+    y = (x[:, 0] > 0).astype(np.int64)
+    with h5py.File(tmp_path / "big.h5", "w") as f:
+        f["x"], f["y"] = x, y
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    whole = subprocess.run([sys.executable, "-c", EVALUATE_BOUNDED, "48", "whole", tmp_path / "big.h5"],
+                           cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
+    assert whole.returncode == 0 and whole.stdout.startswith("refused:"), (whole.stdout, whole.stderr[-2000:])
+    done = subprocess.run([sys.executable, "-c", EVALUATE_BOUNDED, "48", "evaluate", run.path, "--data", tmp_path / "big.h5"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "big.h5 (60000 examples)" in done.stdout
+    written = json.loads((run.path / "evaluation-big.json").read_text())
+    # the same scores as the whole file scored at once, in this process (no limit)
+    from nnctl.data import load_dataset
+    from nnctl.inference import score
+
+    expected, _ = score(run, load_dataset(str(tmp_path / "big.h5"), role="test"), str(tmp_path / "big.h5"))
+    for key in ("accuracy", "confusion_matrix", "precision", "recall", "f1", "probabilities", "misclassified"):
+        assert written[key] == expected[key], key

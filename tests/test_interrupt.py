@@ -201,3 +201,80 @@ def test_kill_9_then_resume_runs_latest_resumes_the_killed_run(workdir, referenc
     assert_same_params(run, reference["dual"])
     assert (runs / "latest").resolve() == run.resolve()
     assert json.loads((older / "metrics.json").read_text())["iterations"] == 50  # the older run untouched
+
+
+HELD_IN_REPORT = """
+import os, sys, time
+from pathlib import Path
+from nnctl import report
+from nnctl.cli import main
+real = report.write_report
+def held(*args, **kwargs):
+    Path(os.environ["NNCTL_TEST_DIR"], "in-report").touch()
+    while not Path(os.environ["NNCTL_TEST_DIR"], "go").exists():
+        time.sleep(0.01)
+    return real(*args, **kwargs)
+report.write_report = held
+sys.argv = ["nnctl"] + sys.argv[1:]
+main()
+"""
+
+
+def test_sigterm_while_the_report_is_written_ends_with_a_message(tmp_path, tiny_config):
+    """After training, outside the signal handler, SIGTERM killed `nnctl train` without a word."""
+    env = {**os.environ, "NNCTL_TEST_DIR": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-c", HELD_IN_REPORT, "train", tiny_config, "-q", "--runs-dir", tmp_path / "runs"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.time() + 600
+        while not (tmp_path / "in-report").exists():
+            assert proc.poll() is None and time.time() < deadline, proc.communicate()
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+    finally:
+        (tmp_path / "go").touch()
+    out, err = proc.communicate(timeout=600)
+    run = next(p for p in (tmp_path / "runs").iterdir() if p.is_dir() and not p.is_symlink())
+    assert proc.returncode == 143, err
+    assert err.splitlines()[-1] == f"Interrupted: SIGTERM after training: the run is kept in {run} (status: completed)"
+    assert json.loads((run / "metrics.json").read_text())["status"] == "completed" and "Traceback" not in err
+
+
+@pytest.mark.parametrize("settings, stop_after, shown", [
+    (["train.iterations=5000", "train.record_every=1000"], 1700, " (at iteration 1000)"),
+    (["train.iterations=null", "train.epochs=20", "train.batch_size=5", "train.record_every=2"], 7, " (epoch 0's mean)"),
+])
+def test_an_interrupted_runs_final_cost_says_when_it_was_recorded(tmp_path, tiny_config, settings, stop_after, shown):
+    """Stopped at iteration 1701, metrics.json gave as final_cost the cost recorded at iteration 1000, saying nothing of when."""
+    from nnctl.config import load_config
+    from nnctl.display import summary_table
+    from nnctl.experiment import train_run
+    from nnctl.runs import read_costs_csv
+    from rich.console import Console
+
+    calls = [0]
+
+    def stop():
+        calls[0] += 1
+        return calls[0] > stop_after
+
+    summary = train_run(load_config(tiny_config, settings), runs_root=tmp_path / "runs", should_stop=stop)
+    metrics = json.loads((tmp_path / "runs" / "latest" / "metrics.json").read_text())
+    rows = (tmp_path / "runs" / "latest" / "costs.csv").read_text().splitlines()
+    last = dict(zip(rows[0].split(","), map(float, rows[-1].split(","))))
+    assert metrics["status"] == "interrupted" and metrics["iterations"] > metrics["final_cost_iteration"]
+    assert metrics["final_cost"] == last["cost"] == read_costs_csv(tmp_path / "runs" / "latest" / "costs.csv")[-1][1]
+    assert metrics["final_cost_iteration"] == last["iteration"]
+    assert metrics["final_cost_epoch"] == last.get("epoch", last["iteration"])
+    console = Console(width=100, record=True)
+    console.print(summary_table(summary))
+    assert f"final cost     │ {metrics['final_cost']:.6f}{shown}" in console.export_text()
+
+
+def test_a_completed_runs_final_cost_is_its_last_epochs(tmp_path, tiny_config):
+    from nnctl.config import load_config
+    from nnctl.experiment import train_run
+
+    train_run(load_config(tiny_config), runs_root=tmp_path / "runs")
+    metrics = json.loads((tmp_path / "runs" / "latest" / "metrics.json").read_text())
+    assert (metrics["final_cost_iteration"], metrics["final_cost_epoch"], metrics["iterations"]) == (29, 29, 30)  # the cost before the last step

@@ -139,6 +139,26 @@ def test_diverged_trial_is_reported_and_sweep_goes_on(tmp_path):
     assert rows == {"01-learning_rate=1e-05": "completed", "02-learning_rate=10": "diverged"}
 
 
+def test_a_diverged_trial_names_its_own_folder_not_the_temporary_one_it_trained_in(tmp_path):
+    """'Run kept at /tmp/nnctl-trial-abc/02-learning_rate=10': that folder is deleted once the trial returns."""
+    import h5py
+
+    x = np.linspace(-1, 1, 40).reshape(40, 1) * 100
+    with h5py.File(tmp_path / "r.h5", "w") as f:
+        f["x"], f["y"] = x, x.ravel()
+    cfg = tmp_path / "r.yaml"
+    cfg.write_text("data: {train: r.h5}\nmodel: {hidden: [], output_activation: linear}\ntrain: {learning_rate: 1, iterations: 200}\n")
+    result = invoke("sweep", cfg, "--grid", "train.learning_rate=0.00001,10", "--jobs", "1", "--runs-dir", tmp_path / "runs", "-q")
+    assert result.exit_code == 0, result.output
+    trial = next((tmp_path / "runs").glob("sweep-*")) / "02-learning_rate=10"
+    said = f"Run kept at {trial} (status: diverged)"
+    assert "02-learning_rate=10: diverged: training diverged at iteration" in result.stderr and said in result.stderr, result.stderr
+    assert json.loads((trial / "metrics.json").read_text())["message"].endswith(said)
+    row = next(r for r in _rows(trial.parent) if r["trial"] == trial.name)
+    assert row["message"].endswith(said)
+    assert not any("nnctl-trial-" in p.read_text(errors="replace") for p in trial.parent.rglob("*") if p.is_file() and p.suffix != ".png")
+
+
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_ctrl_c_keeps_finished_trials_then_resume(tmp_path, tiny_config, sig, code):
     tiny_config.write_text(TINY_SPEC.replace("iterations: 30", "iterations: 20000"))

@@ -126,6 +126,28 @@ def test_trial_overrides_are_validated_again_on_resume(sweep_copy):
     assert "train.learning_rate: must be greater than 0 (got -1)" in r.stderr
 
 
+EDITED_TRIALS = [
+    ("override", lambda p: p["trials"][0].update(overrides=['data.train="late.h5"']),
+     "trial 01-train=train.h5: overrides data.train=\"late.h5\", but its values {\"data.train\": \"train.h5\"} give data.train=\"train.h5\""),
+    ("value and override, not the name", lambda p: p["trials"][0].update(overrides=['data.train="late.h5"'], values={"data.train": "late.h5"}),
+     "trial 01-train=train.h5: its number and values {\"data.train\": \"late.h5\"} give the name 01-train=late.h5"),
+]
+
+
+@pytest.mark.parametrize("what,change,said", EDITED_TRIALS, ids=[e[0] for e in EDITED_TRIALS])
+def test_a_trial_whose_overrides_no_longer_match_its_name_is_refused(sweep_copy, what, change, said):
+    """sweep.json edited: trial 01-train=train.h5 would train on late.h5 under its old name, and the summary would show train.h5."""
+    proj, sweep_dir, _ = sweep_copy
+    first = load_plan(sweep_dir).trials[0].name
+    shutil.rmtree(sweep_dir / first)  # not finished: the resume would train it
+    _edit(sweep_dir, change)
+    before = sorted(p.name for p in sweep_dir.iterdir())
+    r = nnctl("sweep", "--resume", sweep_dir, "-q", "--jobs", "1", cwd=proj)
+    _assert_one_line(r, f"Error: {sweep_dir / 'sweep.json'}: {said}; sweep.json was edited, and resuming would train another trial "
+                        "under this name; restore sweep.json or start a new sweep")
+    assert sorted(p.name for p in sweep_dir.iterdir()) == before  # nothing trained
+
+
 @pytest.mark.parametrize("content,said", [
     ("[1, 2]", "must be a valid dictionary"), ('{"status": "hacked"}', "status: must be 'completed', 'diverged', 'interrupted' or 'failed'"),
     ('{"status": "completed", "train_accuracy": "abc"}', "train_accuracy: must be a valid number"),

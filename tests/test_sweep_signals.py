@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -173,3 +174,122 @@ def test_a_second_resume_of_a_running_sweep_is_refused(tmp_path, long_config):
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=PATIENCE)
     assert proc.returncode == 130
+
+
+# A worker process held in its start-up: the executable that spawns it is this script, which waits
+# for `go` before it becomes the real Python, so a signal can reach the process group exactly while a
+# worker is still starting (as NumPy's import takes a second or two on a loaded machine).
+SLOW_START = """#!{python}
+import os, sys, time
+if "--multiprocessing-fork" in sys.argv:
+    open(os.path.join(os.environ["NNCTL_TEST_DIR"], f"starting.{{os.getpid()}}"), "w").close()
+    while not os.path.exists(os.path.join(os.environ["NNCTL_TEST_DIR"], "go")):
+        time.sleep(0.01)
+os.execv({python!r}, [{python!r}, *sys.argv[1:]])
+"""
+WITH_SLOW_START = """
+import multiprocessing, sys
+multiprocessing.set_executable(sys.argv.pop(1))
+from nnctl.cli import main
+sys.argv = ["nnctl"] + sys.argv[1:]
+main()
+"""
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_while_workers_are_still_starting_leaves_their_trials_pending_for_resume(tmp_path, long_config, sig, code):
+    """Ctrl-C about 2 s into a sweep of 4 trials: the two workers were still importing NumPy, died of the
+    KeyboardInterrupt (a traceback on stderr) and their trials were counted failed, "its worker process
+    died ... OOM killer", instead of pending."""
+    slow = tmp_path / "python-slow-start"
+    slow.write_text(SLOW_START.format(python=sys.executable))
+    slow.chmod(0o755)
+    env = {**os.environ, "NNCTL_TEST_DIR": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-c", WITH_SLOW_START, slow, "sweep", long_config, "--grid", "train.seed=3,4,5,6",
+                             "--jobs", "2", "--runs-dir", tmp_path / "runs", "-q"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    try:
+        deadline = time.time() + PATIENCE
+        while len(list(tmp_path.glob("starting.*"))) < 2:  # both workers are starting, neither has reached Python
+            assert proc.poll() is None and time.time() < deadline, proc.communicate()
+            time.sleep(0.02)
+        os.killpg(proc.pid, sig)  # the parent, its workers, and the processes they start from
+    finally:
+        (tmp_path / "go").touch()
+    out, err = proc.communicate(timeout=PATIENCE)
+    sweep_dir = next((tmp_path / "runs").glob("sweep-*"))
+    assert proc.returncode == code, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err and "died" not in err, err
+    assert err.splitlines()[-1].startswith(f"Interrupted: {sig.name}: sweep interrupted: 0 of 4 trials finished"), err
+    statuses = summary(sweep_dir)
+    assert set(statuses.values()) <= {"pending", "interrupted"}, statuses  # never failed: nothing went wrong
+    resumed = subprocess.run([sys.executable, "-m", "nnctl", "sweep", "--resume", str(sweep_dir), "--jobs", "2", "-q"],
+                             capture_output=True, text=True, timeout=PATIENCE)
+    assert resumed.returncode == 0, resumed.stderr
+    assert summary(sweep_dir) == {f"0{i}-seed={i + 2}": "completed" for i in range(1, 5)}
+
+
+# The sweep held in the middle of writing its summary (its accuracy picture waits for `go`), so a
+# signal arrives exactly then.
+HELD_IN_SUMMARY = """
+import os, sys, time
+from pathlib import Path
+from nnctl import plots
+from nnctl.cli import main
+real = plots.plot_sweep_accuracy
+def held(*args, **kwargs):
+    Path(os.environ["NNCTL_TEST_DIR"], "in-summary").touch()
+    while not Path(os.environ["NNCTL_TEST_DIR"], "go").exists():
+        time.sleep(0.01)
+    return real(*args, **kwargs)
+plots.plot_sweep_accuracy = held
+sys.argv = ["nnctl"] + sys.argv[1:]
+main()
+"""
+SUMMARY = ("summary.csv", "summary.json", "costs.png", "accuracy.png")
+
+
+def _held_in_summary(tmp_path, tiny_config, signals):
+    env = {**os.environ, "NNCTL_TEST_DIR": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-c", HELD_IN_SUMMARY, "sweep", tiny_config, "--grid", "train.seed=3,4", "--jobs", "1",
+                             "--runs-dir", tmp_path / "runs", "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.time() + PATIENCE
+        while not (tmp_path / "in-summary").exists():
+            assert proc.poll() is None and time.time() < deadline, proc.communicate()
+            time.sleep(0.02)
+        for sig in signals:
+            proc.send_signal(sig)
+    finally:
+        (tmp_path / "go").touch()
+    out, err = proc.communicate(timeout=PATIENCE)
+    return proc, out, err, next((tmp_path / "runs").glob("sweep-*"))
+
+
+def test_sigterm_while_the_summary_is_written_finishes_it_and_says_so(tmp_path, tiny_config):
+    """SIGTERM while the summary was written was ignored (exit 0), and one while the table or report was
+    written (outside the signal handler) killed the sweep without a word."""
+    proc, out, err, sweep_dir = _held_in_summary(tmp_path, tiny_config, [signal.SIGTERM])
+    assert proc.returncode == 143, err
+    assert err.splitlines()[-1] == (
+        f"Interrupted: SIGTERM: every trial has run; the trials and the summary are kept in {sweep_dir}; "
+        f"the report was not written: nnctl report {sweep_dir}"
+    )
+    assert "Traceback" not in err
+    assert summary(sweep_dir) == {"01-seed=3": "completed", "02-seed=4": "completed"}  # whole: every file of it
+    assert all((sweep_dir / name).is_file() for name in SUMMARY) and not (sweep_dir / "report.html").exists()
+    assert not list(sweep_dir.glob(".*.staged"))
+
+
+def test_a_second_signal_while_the_summary_is_written_leaves_none_and_resume_writes_it(tmp_path, tiny_config):
+    proc, out, err, sweep_dir = _held_in_summary(tmp_path, tiny_config, [signal.SIGTERM, signal.SIGINT])
+    assert proc.returncode in (130, 143), err  # the first of the two the process took names the exit
+    assert re.fullmatch(
+        rf"Interrupted: SIG(TERM|INT): stopped while writing the summary: every trial has run and is kept in {re.escape(str(sweep_dir))}; "
+        rf"the summary was not written: nnctl sweep --resume {re.escape(str(sweep_dir))} writes it", err.splitlines()[-1]), err
+    assert "Traceback" not in err
+    assert not any((sweep_dir / name).exists() for name in SUMMARY) and not list(sweep_dir.glob(".*.staged"))  # absent, not half
+    resumed = subprocess.run([sys.executable, "-m", "nnctl", "sweep", "--resume", str(sweep_dir), "-q", "--no-report"],
+                             capture_output=True, text=True, timeout=PATIENCE)
+    assert resumed.returncode == 0, resumed.stderr
+    assert summary(sweep_dir) == {"01-seed=3": "completed", "02-seed=4": "completed"}

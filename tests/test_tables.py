@@ -464,3 +464,56 @@ def test_python_api_over_a_table_spec_predicts_class_names(tmp_path, iris_csv):
                        "train": {"optimizer": "adam", "learning_rate": 0.01, "epochs": 50, "batch_size": 16}})
     assert list(model.classes) == ["setosa", "versicolor", "virginica"]
     assert list(model.predict(np.array([[5.1, 3.5, 1.4, 0.2], [6.8, 3.0, 5.9, 2.3]]))) == ["setosa", "virginica"]
+
+
+TEXTS = {
+    "quoted.csv": "x,y,z\n1,2,cat\n3,4,dog\n\n5,6,cat\n7,8,\"d,og\"\n9,10,\"multi\nline\"\n11,12,cat\n",
+    "bom-semicolons-crlf.csv": "\ufeffx;y\r\n1;2\r\n3;4\r\n5;6\r\n",
+    "no-header.csv": "1,2\n3,4\n5,6\n7,8\n",
+    "old-mac.csv": "x,y\r1,2\r3,4\r5,6\r",
+    "tabs.tsv": "x\ty\n1\t2\n3\t4\n",
+    "header-only.csv": "x,y\n",
+    "ragged.csv": "x,y\n1,2\n3\n",
+    "open-quote.csv": "x,y\n1,2\n\"3,4\n",
+    "empty.csv": "",
+    "all-text.csv": "a,b\nq,w\ne,r\n",
+    "not-utf8.csv": b"x,y\n1,2\n3,\xff\n",
+    "nul.csv": b"x,y\n1,2\n3,\x00\n",
+}
+
+
+@pytest.mark.parametrize("rows", [1, 2, 3, 100])
+@pytest.mark.parametrize("name", list(TEXTS))
+def test_table_chunks_read_what_read_table_reads(tmp_path, name, rows):
+    """evaluate reads a table a chunk at a time: the same cells, line numbers and messages as read_table."""
+    from nnctl.tables import table_chunks
+
+    path = tmp_path / name
+    text = TEXTS[name]
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    try:
+        t = read_table(path)
+        whole = (t.columns, t.cells.tolist(), t.lines.tolist(), t.sha256)
+    except DataError as exc:
+        whole = str(exc)
+    try:
+        chunks = list(table_chunks(path, rows))
+        assert all(c.m <= rows + 1 for c in chunks) and all(c.columns == chunks[0].columns for c in chunks)
+        got = (chunks[0].columns, sum((c.cells.tolist() for c in chunks), []), sum((c.lines.tolist() for c in chunks), []), chunks[0].sha256)
+    except DataError as exc:
+        got = str(exc)
+    assert got == whole
+
+
+def test_table_chunks_of_parquet_read_what_read_table_reads(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    from nnctl.tables import table_chunks
+
+    pq.write_table(pa.table({"x": [1.5, 2.5, None, 4.0, 0.1], "kind": ["a", "b", "a", None, "c"], "n": [1, 2, 3, 4, 5]}), tmp_path / "t.parquet")
+    t = read_table(tmp_path / "t.parquet")
+    chunks = list(table_chunks(tmp_path / "t.parquet", 2))
+    assert [c.m for c in chunks] == [2, 2, 1] and all(c.columns == t.columns for c in chunks)
+    assert np.concatenate([c.cells for c in chunks]).tolist() == t.cells.tolist()
+    assert np.concatenate([c.lines for c in chunks]).tolist() == t.lines.tolist()
