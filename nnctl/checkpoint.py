@@ -25,6 +25,7 @@ from nnctl.layers import layer_arrays, network_arrays
 from nnctl.layout import CHECKPOINT
 from nnctl.runs import load_params, save_arrays
 from nnctl.training import Batches, Position, Trainer
+from nnctl.text import quoted
 
 COST_COLUMNS = 5  # epoch, cost, iteration, learning rate, training accuracy (NaN: a regression's, or not counted)
 OLD_COST_COLUMNS = (2, 4)  # checkpoints of earlier nnctl versions: without the accuracy (and the iteration and rate)
@@ -63,7 +64,7 @@ def differences(stored, now: dict, limit: int = 3) -> str:
         return ""
     a, b = _flat(now), _flat(stored)
     keys = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
-    said = [f"{k}: {a.get(k)!r:.60} in the spec, {b.get(k)!r:.60} when the run started" for k in keys[:limit]]
+    said = [f"{k}: {quoted(a.get(k)):.60} in the spec, {quoted(b.get(k)):.60} when the run started" for k in keys[:limit]]
     return "; ".join(said) + (f"; and {len(keys) - limit} more" if len(keys) > limit else "")
 
 
@@ -189,7 +190,7 @@ def load(run_dir: Path) -> Checkpoint:
 
 def _whole(value, key: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{key}: expected a whole number >= 0 (got {value!r:.40})")
+        raise ValueError(f"{key}: expected a whole number >= 0 (got {quoted(value):.40})")
     return value
 
 
@@ -200,14 +201,31 @@ def _correct(meta: dict) -> float:
     if value is None:
         return float("nan")
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 <= value < 2**53) or value != int(value):
-        raise ValueError(f"correct: expected a whole number >= 0 (got {value!r:.40})")
+        raise ValueError(f"correct: expected a whole number >= 0 (got {quoted(value):.40})")
     return float(value)
 
 
 def _number(value, key: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
-        raise ValueError(f"{key}: expected a finite number (got {value!r:.40})")
+        raise ValueError(f"{key}: expected a finite number (got {quoted(value):.40})")
     return float(value)
+
+
+def position_problem(pos, total_epochs: int, batches_per_epoch: int) -> str | None:
+    """What is wrong with a checkpoint's position (its attributes epoch, batch and iterations) in a run
+    of `total_epochs` epochs of `batches_per_epoch` batches, naming the attribute; None if nothing."""
+    per = max(batches_per_epoch, 1)
+    if pos.epoch > total_epochs:
+        return f"epoch is {pos.epoch}, beyond the run's {total_epochs} epochs"
+    if pos.batch >= per:
+        return f"batch is {pos.batch}, but the run's epochs have {per} batch{'es' if per != 1 else ''} (0 to {per - 1})"
+    if pos.epoch == total_epochs and pos.batch:
+        return f"epoch {pos.epoch}, batch {pos.batch} is past the run's end (epoch {total_epochs}, batch 0)"
+    if pos.steps != pos.epoch * per + pos.batch:
+        at = f"epoch {pos.epoch}, batch {pos.batch}" if per > 1 else f"epoch {pos.epoch}"
+        return (f"iterations is {pos.steps}, but {at} is iteration {pos.epoch * per + pos.batch} in the run's epochs of "
+                f"{per} batch{'es' if per != 1 else ''}: its position's attributes disagree")
+    return None
 
 
 def check(ckpt: Checkpoint, path: Path, *, settings_now: dict, run_id, layer_dims, dtype, total_epochs: int,
@@ -237,7 +255,7 @@ def check(ckpt: Checkpoint, path: Path, *, settings_now: dict, run_id, layer_dim
 
     first = meta.get("first_layer", "primal")
     if first not in FIRST_LAYERS:
-        raise RunError(f"{path}: first_layer: expected one of {', '.join(FIRST_LAYERS)} (got {first!r:.40}); {hint}")
+        raise RunError(f"{path}: first_layer: expected one of {', '.join(FIRST_LAYERS)} (got {quoted(first):.40}); {hint}")
     n = layer_dims
     want = {key: shape for key, (shape, _) in layer_arrays(n, normalised).items()}
     if first == "dual":
@@ -259,13 +277,9 @@ def check(ckpt: Checkpoint, path: Path, *, settings_now: dict, run_id, layer_dim
     if extra:
         raise RunError(f"{path}: holds {extra[0]}, which layers {list(n)} do not have; {hint}")
     pos = ckpt.position
-    if pos.epoch > total_epochs or (pos.epoch == total_epochs and pos.batch) or pos.batch >= max(batches_per_epoch, 1) or \
-            pos.steps != pos.epoch * batches_per_epoch + pos.batch:
-        done = f"iteration {pos.steps}" + (f" (epoch {pos.epoch}, batch {pos.batch})" if batches_per_epoch > 1 else "")
-        raise RunError(
-            f"{path}: says {done}, which a run of {total_epochs} epochs of {batches_per_epoch} "
-            f"batch{'es' if batches_per_epoch != 1 else ''} cannot be at; {hint}"
-        )
+    problem = position_problem(pos, total_epochs, batches_per_epoch)
+    if problem:
+        raise RunError(f"{path}: {problem}; {hint}")
     if pos.correct == pos.correct and pos.correct > m * n[-1]:
         raise RunError(f"{path}: says {pos.correct:.0f} right answers so far in epoch {pos.epoch}, more than its {m} examples can give; {hint}")
     last = total_epochs - 1
@@ -336,7 +350,7 @@ def restore(ckpt: Checkpoint, trainer: Trainer, batches: Batches, path: Path = P
     """Put a checkpoint's optimizer, generator and monitor state back into a trainer built from its params."""
     rate = ckpt.meta.get("learning_rate", 1.0)
     if not (isinstance(rate, (int, float)) and 0 < rate < float("inf")):
-        raise RunError(f"{path}: learning_rate: expected a positive finite number (got {rate!r:.40}); {restart_hint(path)}")
+        raise RunError(f"{path}: learning_rate: expected a positive finite number (got {quoted(rate):.40}); {restart_hint(path)}")
     try:
         trainer.optimizer.load_state(ckpt.optimizer)
         batches.load_state(ckpt.meta.get("batches") or {}, ckpt.order if ckpt.position.batch else None)

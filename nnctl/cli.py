@@ -195,10 +195,13 @@ def _train_command(stop, ctx, config, overrides, runs_dir, resume, data, target,
     else:
         if device is not None:
             overrides = [*overrides, f"train.device={device}"]  # checked like the file's own key
+        if data is not None:
+            _check_data_option(data, target)
         if config is None:
             assert data is not None  # no CONFIG: --data TABLE (refused above without either)
             text = table_spec_text(str(data), target)
-            spec = spec_from_text(text, Path.cwd() / f"{Path(data).stem}.yaml", overrides)  # --set paths are read from here
+            # messages name --data (there is no spec file); --set paths are read from the working folder
+            spec = spec_from_text(text, Path.cwd() / f"{Path(data).stem}.yaml", overrides, where=f"--data {data}")
         else:
             spec, text = load_config_text(config, [*data_overrides(data, target), *overrides])  # read once: a pipe gives its text only once
         from nnctl.config import spec_warnings
@@ -220,6 +223,28 @@ def _train_command(stop, ctx, config, overrides, runs_dir, resume, data, target,
             tracker=tracker,
         )
     return summary, tracker
+
+
+def _check_data_option(data: Path, target: Optional[str]) -> None:
+    """--data names a file that exists (read from the working folder, not a spec's), and --target
+    goes with a table; each refused naming the file and the option."""
+    from nnctl.data import regular_file
+    from nnctl.tables import TABLE_SUFFIXES, is_table
+
+    path = Path(data).expanduser().resolve()
+    want = "a table file (.csv, .tsv or .parquet)" if is_table(path) else "a table file (.csv, .tsv or .parquet) or an HDF5 data file (.h5)"
+    regular_file(
+        path, NnctlError,
+        missing="{name}: --data: no such file; check the path (a relative --data path is read from the working folder)",
+        unreadable="{name}: --data: cannot be read ({reason}); check the path and its permissions",
+        directory="{name}: --data: is a directory, not a data file; give " + want,
+        other="{name}: --data: is {kind}, not a regular file; give " + want,
+    )
+    if target is not None and not is_table(path):
+        raise NnctlError(
+            f"{path}: --target: names a column of a table ({', '.join(TABLE_SUFFIXES)}), and this file is not one; "
+            "leave --target out (a data file's labels are its y)"
+        )
 
 
 def _epoch_note(summary) -> str:
@@ -381,6 +406,7 @@ def data_info(
     file: Path = typer.Argument(..., help="An HDF5 data file, or a table (.csv, .tsv, .parquet)."),
     preview: bool = typer.Option(False, "--preview", help="Also write a PNG contact sheet of a few examples per class."),
     preview_out: Optional[Path] = typer.Option(None, "--preview-out", help="Where the contact sheet goes (default: ./<name>-preview.png)."),
+    force: bool = typer.Option(False, "--force", help="Replace the preview file if it exists."),
 ):
     """Layout, shapes, dtypes, value ranges and class balance of a data file; a table's columns.
 
@@ -398,10 +424,10 @@ def data_info(
         table = read_table(file)
         display.table_info(describe(table), file, table.m, table.header)
         return
-    target = preview_target(preview_out or Path(f"{file.stem}-preview.png")) if preview or preview_out else None
+    target = preview_target(preview_out or Path(f"{file.stem}-preview.png"), force) if preview or preview_out else None
     display.data_info(dataset_info(file), file)
     if target is not None:
-        target = write_preview(file, target)
+        target = write_preview(file, target, force)
         display.say(f"preview: {target}")
 
 
@@ -684,7 +710,7 @@ def runs_list(
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where the runs are."),
     as_json: bool = typer.Option(False, "--json", help="JSON lines, for scripts."),
 ):
-    """A table of runs (sweep trials included): name, time, layers, accuracies, cost, seconds, status.
+    """A table of runs (sweep trials included), oldest first: name, time, layers, accuracies, cost, seconds, status.
 
     Example: nnctl runs --runs-dir runs
     """
@@ -769,17 +795,18 @@ def runs_show(
 
     Example: nnctl runs show latest --runs-dir /tmp/runs
     """
-    from nnctl.report import collect_run
+    from nnctl.report import check_run_folder, collect_run
     from nnctl.runs import find_run
 
-    display.run_facts(collect_run(find_run(run, runs_dir)))
+    display.run_facts(collect_run(check_run_folder(find_run(run, runs_dir))))
 
 
 @app.command()
 @handles_errors
 def report(
     path: Path = typer.Argument(Path("runs/latest"), help="A run or sweep directory."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="The HTML file to write (default: report.html in the folder)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="The HTML file to write (default: report.html in the folder); never a file of a run."),
+    force: bool = typer.Option(False, "--force", help="Replace the -o file if it exists."),
 ):
     """One self-contained HTML page of a run or a sweep (and a page for each of a sweep's trials).
 
@@ -787,7 +814,7 @@ def report(
     """
     from nnctl.report import write_report
 
-    display.say(f"report: {write_report(path, output)}")
+    display.say(f"report: {write_report(path, output, force)}")
 
 
 def _reported(no_report: bool, run_dir, stop, func, *args, tracker=None, **kwargs):

@@ -28,6 +28,7 @@ from nnctl.network import HEADS, INIT_NAMES, LOSS_NAMES, LOSSES, auto_loss
 from nnctl.optimizers import OPTIMIZER_NAMES, OPTIMIZERS, SCHEDULE_NAMES
 from nnctl.tables import MISSING_POLICIES, TASKS, UNSEEN_POLICIES, is_table
 from nnctl.training import SHUFFLES
+from nnctl.text import quoted
 
 # the valid names come from the tables; a Literal built from a tuple at run time is no static type,
 # so to mypy each is a str (pydantic checks the words)
@@ -152,7 +153,7 @@ class DataSpec(_Strict):
         table_keys = [k for k in TABLE_KEYS if getattr(self, k) != DataSpec.model_fields[k].get_default(call_default_factory=True)]
         if table_keys and not is_table(self.train):
             raise ValueError(
-                f"data.{table_keys[0]}: for tables only (.csv, .tsv, .parquet); data.train is {self.train!r}: leave data.{table_keys[0]} out"
+                f"data.{table_keys[0]}: for tables only (.csv, .tsv, .parquet); data.train is {quoted(self.train)}: leave data.{table_keys[0]} out"
             )
         if self.features is not None and self.drop:
             raise ValueError("data.features lists the columns to use and data.drop the columns to leave out; give one of them")
@@ -160,7 +161,7 @@ class DataSpec(_Strict):
             other = getattr(self, key)
             if isinstance(other, str) and is_table(self.train) != is_table(other) and not other.startswith(BUILTIN_PREFIX):
                 raise ValueError(
-                    f"data.{key}: {other!r} and data.train {self.train!r} must both be tables (.csv, .tsv, .parquet) or both data files"
+                    f"data.{key}: {quoted(other)} and data.train {quoted(self.train)} must both be tables (.csv, .tsv, .parquet) or both data files"
                 )
         return self
 
@@ -560,7 +561,7 @@ def _construct_mapping(loader, node, deep=False):
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}; keep one", key_node.start_mark
+                None, None, f"duplicate key {quoted(key)}; keep one", key_node.start_mark
             )
         seen.add(key)
     return loader.construct_mapping(node, deep=deep)
@@ -637,7 +638,7 @@ def parse_yaml(text: str, where: str):
         if isinstance(exc, yaml.reader.ReaderError):  # a control character; its str() is two lines
             line = f"line {text.count(chr(10), 0, exc.position) + 1}, character {exc.position - text.rfind(chr(10), 0, exc.position)}: "
             char = chr(exc.character) if isinstance(exc.character, int) else exc.character
-            problem = f"{exc.reason} ({char!r}); YAML text holds no control characters, remove it"
+            problem = f"{exc.reason} ({quoted(char)}); YAML text holds no control characters, remove it"
         else:
             problem = getattr(exc, "problem", None) or str(exc)
         problem = " ".join(str(problem).split())  # one line, whatever PyYAML's message holds
@@ -696,7 +697,7 @@ def _format_error(err) -> str:
     if kind == "string_pattern_mismatch" and err["ctx"].get("pattern") == NAME_PATTERN:
         return (
             f"{path}: use only letters, digits, '_', '.' and '-' (no spaces or slashes), "
-            f"e.g. {re.sub(r'[^A-Za-z0-9_.-]+', '-', str(err.get('input'))).strip('-') or 'run'!r} (got {err.get('input')!r})"
+            f"e.g. {quoted(re.sub(r'[^A-Za-z0-9_.-]+', '-', str(err.get('input'))).strip('-') or 'run')} (got {quoted(err.get('input'))})"
         )
     if kind in ("boolean_for_number", "keep_prob", "batch_norm"):
         return f"{path}: {err['msg']}"
@@ -706,7 +707,7 @@ def _format_error(err) -> str:
     shown = err.get("input")
     if isinstance(shown, (dict, list)) and len(repr(shown)) > 60:
         return f"{path}: {msg}"
-    return f"{path}: {msg} (got {shown!r})"
+    return f"{path}: {msg} (got {quoted(shown)})"
 
 
 def validate(raw, where: str) -> Spec:
@@ -755,10 +756,11 @@ def read_config_text(path) -> str:
         raise ConfigError(f"{path}: cannot be read as UTF-8 text ({exc})") from None
 
 
-def spec_from_text(text: str, path, overrides=()) -> Spec:
-    """Parse, override and validate a spec's text; `path` names it and anchors its data paths."""
+def spec_from_text(text: str, path, overrides=(), where: str | None = None) -> Spec:
+    """Parse, override and validate a spec's text; `path` names it (unless `where` does: a spec that
+    is no file, such as the one `--data TABLE` makes) and anchors its data paths."""
     path = Path(path)
-    where = str(path)
+    where = str(path) if where is None else where
     raw = parse_yaml(text, where)
     if overrides:
         if not isinstance(raw, dict):

@@ -27,6 +27,7 @@ import numpy as np
 from nnctl.atomic import atomic_path
 from nnctl import memory
 from nnctl.errors import ConfigError, DataError
+from nnctl.text import quoted
 
 if TYPE_CHECKING:
     from nnctl.stream import StreamedX
@@ -44,6 +45,7 @@ class Dataset:
     preprocessing: dict = field(default_factory=dict)
     source: str = ""
     sha256: str = ""
+    kept: np.ndarray | None = None  # a table's: the row of the table each example came from (messages name its line)
 
     @property
     def m(self) -> int:
@@ -159,14 +161,14 @@ OPTION_RANGES = {"m": (2, None), "seed": (0, 2**32 - 1), "k": (2, 1000)}
 def generate(name: str, **kwargs):
     """Run a built-in generator: returns (x, y, classes) in the plain on-disk orientation."""
     if name not in GENERATORS:
-        raise DataError(f"unknown built-in dataset {name!r}; valid: {', '.join(GENERATORS)}")
+        raise DataError(f"unknown built-in dataset {quoted(name)}; valid: {', '.join(GENERATORS)}")
     func, classes = GENERATORS[name]
     check_builtin_options(f"{BUILTIN_PREFIX}{name}", name, kwargs)
     _check_generator_memory(f"{BUILTIN_PREFIX}{name}", name, kwargs)
     try:
         x, y = func(**kwargs)
     except TypeError as exc:
-        raise DataError(f"built-in dataset {name!r}: {exc}") from None
+        raise DataError(f"built-in dataset {quoted(name)}: {exc}") from None
     return x, y, classes(**kwargs) if callable(classes) else classes
 
 
@@ -180,16 +182,16 @@ def check_builtin_options(source: str, name: str, kwargs: dict) -> None:
     options = _options(name)
     for key, value in kwargs.items():
         if key not in options:
-            raise DataError(f"{source}: unknown option {key!r}; {name} takes {', '.join(options)}")
+            raise DataError(f"{source}: unknown option {quoted(key)}; {name} takes {', '.join(options)}")
         default = options[key]
         if isinstance(default, int) and not isinstance(default, bool):
             low, high = OPTION_RANGES.get(key, (0, None))
             if not isinstance(value, int) or value < low or (high is not None and value > high):
                 span = f"from {low} to {high}" if high is not None else f"of at least {low}"
-                raise DataError(f"{source}: {key} must be a whole number {span} (got {value!r})")
+                raise DataError(f"{source}: {key} must be a whole number {span} (got {quoted(value)})")
         elif isinstance(default, float):
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise DataError(f"{source}: {key} must be a number of at least 0 (got {value!r})")
+                raise DataError(f"{source}: {key} must be a number of at least 0 (got {quoted(value)})")
     if "k" in options and kwargs.get("m", options["m"]) < kwargs.get("k", options["k"]):
         raise DataError(f"{source}: m={kwargs.get('m', options['m'])} examples cannot fill k={kwargs.get('k', options['k'])} classes; give m of at least k")
 
@@ -221,13 +223,13 @@ def parse_builtin(source: str):
     spec = source[len(BUILTIN_PREFIX):]
     name, sep, query = spec.partition("?")
     if name not in GENERATORS:
-        raise DataError(f"{source}: unknown built-in dataset {name!r}; valid: {', '.join(GENERATORS)}")
+        raise DataError(f"{source}: unknown built-in dataset {quoted(name)}; valid: {', '.join(GENERATORS)}")
     kwargs = {}
     for item in query.split("&") if sep else []:
         key, eq, value = item.partition("=")
         if not eq or not key or not value:
             raise DataError(
-                f"{source}: {item!r} is not key=value; write the options as {BUILTIN_PREFIX}{name}?m=400&seed=1"
+                f"{source}: {quoted(item)} is not key=value; write the options as {BUILTIN_PREFIX}{name}?m=400&seed=1"
             )
         if key in kwargs:
             raise DataError(f"{source}: {key} is given twice; keep one")
@@ -310,10 +312,34 @@ def check_data_file(path) -> Path:
     return path
 
 
-def prepare_output(path, force: bool = False, option: str = "-o", suffix: str = ".h5") -> Path:
-    """Check where a new file goes, before any work: not a folder, not a device, not an existing
-    file (unless `force`), its folder creatable."""
+def run_file(path) -> str | None:
+    """'a file of the run in FOLDER (its NAME)' when `path` names a file nnctl keeps in a run, sweep or lr-find
+    folder (params.h5, metrics.json, an evaluation, the report, ...), else None. Whether it exists
+    or not: a checkpoint.h5 written into a finished run would make it look interrupted."""
+    from fnmatch import fnmatch
+
+    from nnctl.layout import RUN_FILE_PATTERNS, RUN_FILES, RUN_MARKERS
+
     path = Path(path)
+    try:
+        folder = path.parent.resolve()
+    except (OSError, RuntimeError):
+        return None
+    if not any((folder / m).exists() for m in RUN_MARKERS):
+        return None
+    if path.name in RUN_FILES or any(fnmatch(path.name, p) for p in RUN_FILE_PATTERNS):
+        return f"a file of the run in {folder} (its {path.name})"
+    return None
+
+
+def prepare_output(path, force: bool = False, option: str = "-o", suffix: str = ".h5") -> Path:
+    """Check where a new file goes, before any work: not a folder, not a device, not a file of a run
+    (even with `force`), not an existing file (unless `force`), its folder creatable. Every command
+    that writes a file the user names (or one derived from a name) checks it here first."""
+    path = Path(path)
+    own = run_file(path)
+    if own is not None:
+        raise DataError(f"{path}: is {own}; nnctl never writes over a run's own files, not even with --force; choose another {option}")
     try:
         st = path.stat()
     except FileNotFoundError:
@@ -626,6 +652,10 @@ def check_examples(source, x, y, task: str, x_finite, classes=(), max_classes: i
         raise DataError(f"{source}: x holds NaN or infinite values; clean the data first")
     if not np.isfinite(y.astype(np.float64)).all():
         raise DataError(f"{source}: y holds NaN or infinite values; clean the data first")
+    if task == "regression":
+        big = too_large_targets(y)
+        if big.size:
+            raise DataError(f"{source}: y: example {int(big[0])}: {target_size_problem(float(y[big[0]]))}")
     if task == "classification" and max_classes is None:
         check_class_labels(source, y, classes)
     elif task == "classification":
@@ -644,6 +674,23 @@ def check_examples(source, x, y, task: str, x_finite, classes=(), max_classes: i
         "scale": scale,
     }
     return y, preprocessing
+
+
+# A regression's targets must keep their squared errors (the cost, RMSE) finite in float64, summed
+# over up to 2**40 examples: |y| at most sqrt(float64's largest) / 2**20, about 1.3e148
+TARGET_LIMIT = math.sqrt(np.finfo(np.float64).max) / 2.0**20
+
+
+def too_large_targets(y) -> np.ndarray:
+    """Indices of the regression targets in y (a vector) beyond ±TARGET_LIMIT."""
+    with np.errstate(all="ignore"):
+        return np.flatnonzero(~(np.abs(np.asarray(y, dtype=np.float64)) <= TARGET_LIMIT))
+
+
+def target_size_problem(value: float) -> str:
+    """Why a regression target is refused, and the fix (for `<where>: <this>`)."""
+    return (f"{value:g} is too large for a regression target: beyond ±{TARGET_LIMIT:.3g} its squared error overflows "
+            "float64 (training's cost, evaluation's RMSE); correct or remove that value, or rescale the target")
 
 
 FEW_CLASSES = 1000  # labels up to this many classes are class numbers even in a file of fewer examples ...

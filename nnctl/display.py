@@ -20,7 +20,7 @@ from rich.text import Text
 from nnctl.training import Reporter
 from nnctl.stopping import format_cost
 from nnctl.runs import rerun_command
-from nnctl.text import CONTROL, strip_controls, visible
+from nnctl.text import CONTROL, Escaped, quoted, strip_controls, visible
 
 
 # ---------------------------------------------------------------- the boundary for text from outside
@@ -48,18 +48,25 @@ class SafeConsole(Console):
         )
 
 
+class Shown(Text):
+    """A Text that cell() or line() made: its text is visible already, so cell() keeps it as it is
+    (escaping it again would double its backslashes: SafeTable passes headers through twice)."""
+
+
 def cell(value, style: str = "") -> Text:
     """A table cell or line from anything (str() of it), control characters made visible. Give
     text from outside as a str, never as Text: Rich's Text drops BEL, \\r and others unseen."""
+    if isinstance(value, Shown):
+        return value
     if isinstance(value, Text):
         plain = visible(value.plain, keep_newlines=True)
-        return value if plain == value.plain else Text(plain, style=value.style)
-    return Text(visible(value, keep_newlines=True), style=style)
+        return value if plain == value.plain else Shown(plain, style=value.style)
+    return Shown(visible(value, keep_newlines=True), style=style)
 
 
 def line(text, style: str = "") -> Text:
     """One printed line whose parts may come from outside: control characters visible, no markup."""
-    return Text(visible(text, keep_newlines=True), style=style)
+    return Shown(visible(text, keep_newlines=True), style=style)
 
 
 class SafeTable(Table):
@@ -252,7 +259,7 @@ def predictions(preds, names, run_path, fmt: str, task: str = "classification") 
         writer = csv.writer(sys.stdout)
         rows = [p.fields(task) for p in preds]
         header = list(max(rows, key=len).keys()) if rows else ["file", "error"]  # an error's row has no class columns
-        writer.writerow(header)
+        writer.writerow([visible(h) for h in header])  # P(<class name>): a name from outside
         for row in rows:
             writer.writerow([_csv_cell(row.get(key)) for key in header])
         return
@@ -299,7 +306,7 @@ def prediction_stream(chunks, names, run_path, fmt: str, task: str = "classifica
                 if header is None:  # every column a row of this run can have (an error's row lacks the class columns)
                     header = [*row] if task == "regression" or len(names) <= 2 else [
                         "file", "class", "label", "probability", "probability_of", "top", *(f"P({c})" for c in names), "notes", "error"]
-                    writer.writerow(header)
+                    writer.writerow([visible(h) for h in header])  # P(<class name>): a name from outside
                 writer.writerow([_csv_cell(row.get(key)) for key in header])
             failed += p.error is not None
         total += len(chunk)
@@ -308,9 +315,10 @@ def prediction_stream(chunks, names, run_path, fmt: str, task: str = "classifica
 
 
 def _csv_cell(v):
-    """A CSV cell: lists joined by '; ' (top: class=probability), floats in full, None empty."""
+    """A CSV cell: lists joined by '; ' (top: class=probability; notes), floats in full, None empty;
+    every text in it (class names, file names, notes) with its control characters visible."""
     if isinstance(v, list):
-        return "; ".join(f"{t['class']}={t['probability']!r}" if isinstance(t, dict) else str(t) for t in v)
+        return "; ".join(f"{visible(t['class'])}={t['probability']!r}" if isinstance(t, dict) else visible(t) for t in v)
     return "" if v is None else repr(v) if isinstance(v, float) else visible(v) if isinstance(v, str) else v
 
 
@@ -420,7 +428,7 @@ def table_info(columns: list, file, m: int, header: bool) -> None:
     for c in columns:
         if c.get("stripped"):
             n = c["stripped"]
-            say(f"Note: column {c['column']!r}: {n} text value{'s' if n > 1 else ''} with spaces or tabs around "
+            say(f"Note: column {quoted(c['column'])}: {n} text value{'s' if n > 1 else ''} with spaces or tabs around "
                 f"{'them' if n > 1 else 'it'}, stripped as training reads them ('cat ' is 'cat')")
 
 
@@ -536,7 +544,7 @@ def sweep_table(rows, dimensions, title, width: int | None = None) -> Table:
     score are left out in that order, and long swept values wrap inside their column.
     """
     width = width or out_console().width
-    cells = {
+    cells: dict[str, list[str]] = {
         "#": [visible(r["trial"].split("-", 1)[0]) for r in rows],
         **{d: [visible(_swept(r[d])) for r in rows] for d in dimensions},
         "layers": [_layers(r["layers"]) for r in rows],
@@ -626,7 +634,8 @@ def middle_cut(name: str, width: int) -> str:
     if len(name) <= width:
         return name
     head = (width - 1) // 2
-    return name[:head] + "…" + name[len(name) - (width - 1 - head):]
+    cut = name[:head] + "…" + name[len(name) - (width - 1 - head):]
+    return Escaped(cut) if isinstance(name, Escaped) else cut  # a name visible() made stays made
 
 
 def runs_table(rows, root) -> None:

@@ -46,6 +46,7 @@ from nnctl.runlock import run_lock
 from nnctl.stopping import blown_up, signals_held, worsened
 from nnctl.runs import _kind, _sweep_instead, is_sweep_dir, atomic_write, create_run_dir, read_json, resolve_run_path, save_params, update_latest, write_json
 from nnctl.training import Batches, CheckpointEvery, Position, Reporter, StopAtEpoch, StopWhen, Trainer, gradient_descent
+from nnctl.text import quoted
 
 __all__ = ["train_run", "resume_run", "Summary", "available_memory", "memory_estimate", "evaluate_dataset", "make_rng", "load_data"]
 
@@ -115,7 +116,7 @@ def _table_inputs(spec: Spec, dtype) -> tuple:
     stopping = spec.train.early_stopping
     if prep.task == "regression" and stopping is not None and stopping.monitor == "validation_accuracy":
         # the spec's own check cannot know: the table's target decided the task
-        raise ConfigError(f"{d.train}: train.early_stopping.monitor: the target {prep.target!r} is a regression, which has no accuracy; use validation_cost")
+        raise ConfigError(f"{d.train}: train.early_stopping.monitor: the target {quoted(prep.target)} is a regression, which has no accuracy; use validation_cost")
     return spec, train, test, validation, prep, list(prep.notes)
 
 
@@ -439,7 +440,7 @@ def _recorded(run_dir: Path) -> dict:
     rec = read_json(path)
 
     def bad(key, want, got):
-        return RunError(f"{path}: {key}: expected {want} (got {got!r:.60}); the file is damaged or was edited, so train the run again")
+        return RunError(f"{path}: {key}: expected {want} (got {quoted(got):.60}); the file is damaged or was edited, so train the run again")
 
     if not isinstance(rec, dict):
         raise RunError(f"{path}: holds {_kind(rec)}, not the JSON object nnctl writes; the file is damaged, so train the run again")
@@ -497,7 +498,7 @@ def _check_belongs(run: _Run) -> None:
     sessions = ckpt.meta.get("sessions", [])
     if not (isinstance(sessions, list) and len(sessions) <= 100_000 and all(
             isinstance(x, (int, float)) and not isinstance(x, bool) and 0 <= x < 1e12 for x in sessions)):
-        raise RunError(f"{path}: sessions: expected a list of seconds (got {sessions!r:.60}); {checkpoint.restart_hint(path)}")
+        raise RunError(f"{path}: sessions: expected a list of seconds (got {quoted(sessions):.60}); {checkpoint.restart_hint(path)}")
     run.sessions = run.saved_sessions = [float(x) for x in sessions]
     run.resumed_from = ckpt.position.steps
     run.saved = ckpt.position.steps
@@ -959,7 +960,7 @@ def resume_run(path, *, reporter: Reporter | None = None, should_stop=None, list
     """Continue an interrupted, killed or crashed run in its own directory; `device` moves it
     (cpu, gpu: the checkpoint is NumPy's either way)."""
     if device is not None and device not in DEVICE_NAMES:
-        raise RunError(f"--device: {device!r:.40} is not a device; use one of {', '.join(DEVICE_NAMES)}")
+        raise RunError(f"--device: {quoted(device):.40} is not a device; use one of {', '.join(DEVICE_NAMES)}")
     run_dir = resolve_run_path(path)
     if run_dir.is_dir() and is_sweep_dir(run_dir):
         raise _sweep_instead(run_dir, resume=True)

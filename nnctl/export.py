@@ -32,6 +32,7 @@ from nnctl.inference import class_names, loss_of
 from nnctl.layout import REPRODUCE, RESOLVED
 from nnctl.network import HEADS
 from nnctl.runs import Run, read_json_object, readable_file, run_status
+from nnctl.text import quoted
 
 FORMATS = ("onnx", "npz")
 OPSET = 17
@@ -439,7 +440,7 @@ def _table_graph(g: _Graph, table: TableInputs) -> tuple:
     clash = [c for c in (*table.numeric, *table.categorical) if c in OUTPUT_NAMES or c.startswith(INTERNAL)]
     if clash:
         raise ExportError(
-            f"column {clash[0]!r}: an ONNX graph's inputs are the table's columns, and {clash[0]!r} is "
+            f"column {quoted(clash[0])}: an ONNX graph's inputs are the table's columns, and {quoted(clash[0])} is "
             f"{'one of its outputs' if clash[0] in OUTPUT_NAMES else 'a name the graph keeps for itself'}; "
             "rename the column in the table and train again"
         )

@@ -32,7 +32,14 @@ class LoadedImage:
 
 
 def shown(path) -> str:
-    """A path as it can be printed: bytes that are not UTF-8 (os.fsdecode's surrogates) shown as \\xNN."""
+    """A path as messages carry it: bytes that are not UTF-8 stay os.fsdecode's surrogates, which
+    nnctl.text.visible() (every line, cell and CSV field nnctl prints) shows as \\xNN, and JSON
+    output as \\udcNN; a literal backslash in the name is then never mistaken for one."""
+    return str(path)
+
+
+def stored(path) -> str:
+    """A path as text to store in a file (UTF-8 only): bytes that are not UTF-8 written as \\xNN."""
     text = str(path)
     try:
         text.encode("utf-8")

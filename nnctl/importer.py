@@ -13,7 +13,7 @@ import numpy as np
 from nnctl.atomic import atomic_path
 from nnctl.data import describe_h5, prepare_output, writing
 from nnctl.errors import DataError, NnctlError
-from nnctl.images import load_image, shown
+from nnctl.images import load_image, shown, stored
 
 
 @dataclass
@@ -119,7 +119,7 @@ def import_folder(
             f["train_set_y"], f["test_set_y"] = y[train_idx], y[test_idx]
             f["train_set_files"], f["test_set_files"] = name_array[train_idx], name_array[test_idx]
             f["list_classes"] = np.array([d.name.encode() for d in folders])
-            f.attrs.update(source=shown(folder), size=size, seed=seed, test_fraction=test_fraction, skipped=len(skipped), mode=mode)
+            f.attrs.update(source=stored(folder), size=size, seed=seed, test_fraction=test_fraction, skipped=len(skipped), mode=mode)
     finally:
         Path(scratch).unlink(missing_ok=True)
     counts = lambda idx: [int(np.sum(y[idx] == c)) for c in range(len(folders))]  # noqa: E731
@@ -318,17 +318,18 @@ def import_mat(path, output, force: bool = False) -> dict:
     return {split: int(x.shape[0]) for split, (x, _) in splits.items()}
 
 
-def preview_target(target) -> Path:
-    """Where a preview goes, checked before any work: a .png file name (an old preview is redrawn)."""
+def preview_target(target, force: bool = False) -> Path:
+    """Where a preview goes, checked before any work: a .png file name, not an existing file unless
+    `force` (the rule of every file nnctl writes: data.prepare_output)."""
     from nnctl.data import prepare_output
 
-    target = prepare_output(target, force=True, option="--preview-out", suffix=".png")
+    target = prepare_output(target, force=True, option="--preview-out", suffix=".png")  # a folder, a device, a run's file
     if target.suffix.lower() != ".png":
         raise DataError(f"{target}: the preview is a PNG picture; give a file name ending in .png with --preview-out")
-    return target
+    return prepare_output(target, force=force, option="--preview-out", suffix=".png")
 
 
-def write_preview(path, target) -> Path:
+def write_preview(path, target, force: bool = False) -> Path:
     """A picture of the file's first split that fits its data: a contact sheet of a few examples per
     class for pictures; for tabular data a scatter of the first two features (or a histogram of the
     only one), coloured by class or by target. At most PREVIEW_POINTS examples are read."""
@@ -336,7 +337,7 @@ def write_preview(path, target) -> Path:
     from nnctl.images import image_geometry
     from nnctl.plots import plot_features, plot_preview
 
-    target = preview_target(target)
+    target = preview_target(target, force)
     info = dataset_info(path)
     if not info["splits"]:
         raise DataError(f"{path}: no examples to preview (no known layout: {info['layout']})")

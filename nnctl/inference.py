@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from nnctl.images import image_geometry, load_image, shown
 from nnctl.network import HEADS, auto_loss, predict_proba
 from nnctl.runs import Run, readable_file, write_json
 from nnctl.tables import is_table, read_table
+from nnctl.text import quoted
 
 
 TOP = 3  # predict lists this many most probable classes
@@ -273,13 +275,17 @@ def _csv_chunks(path, n_x: int, rows: int):
         raise DataError(f"{path}: no rows of numbers to predict")
 
 
-def checked_inputs(run: Run, x, path, first: int, names=None) -> np.ndarray:
+def checked_inputs(run: Run, x, path, first: int, names=None, where=None) -> np.ndarray:
     """X (n_x, b) for raw rows x (b, n_x) as the network takes them (flattened, scaled, normalised
     in the run's dtype), or a DataError naming the row and column of a value that is not finite,
-    or that overflows there or in the first layer's product (1e308 would give P = 1.0)."""
+    or that overflows there or in the first layer's product (1e308 would give P = 1.0).
+    `where(j, c)` names row j's column c (a table's 'FILE: line L, column NAME'); default
+    'FILE: row first + j, column c + 1 (its name)'."""
     dtype = _dtype(run)
 
     def refuse(j, c, problem):
+        if where is not None:
+            return DataError(f"{where(j, c)}: {float(x[j, c]):g} {problem}; correct or remove that value")
         col = f"column {c + 1}" + (f" ({names[c]})" if names and c < len(names) and names[c] else "")
         return DataError(f"{path}: row {first + j}, {col}: {float(x[j, c]):g} {problem}; correct or remove that value")
 
@@ -315,16 +321,23 @@ def predict_table(run: Run, path, notes: list) -> list[Prediction]:
     table = read_table(path)
     extra = [c for c in table.columns if c not in prep.columns and c != prep.target]
     if extra:
-        notes.append(f"{shown(path)}: columns not used in training ignored: {', '.join(map(repr, extra[:8]))}{', ...' if len(extra) > 8 else ''}")
+        notes.append(f"{shown(path)}: columns not used in training ignored: {', '.join(map(quoted, extra[:8]))}{', ...' if len(extra) > 8 else ''}")
     if prep.unseen == "zeros" and (n := prep.unseen_count(table)):
         notes.append(f"{shown(path)}: {n} categories not seen in training encoded as all zeros (data.unseen: zeros)")
     x, _, kept = prep.transform(table, need_target=False)
     preds = [Prediction(file=f"{shown(path)}:{int(line)}") for line in table.lines]
     for i in np.setdiff1d(np.arange(table.m), kept):
         preds[i].error = f"{shown(path)}: line {int(table.lines[i])}: a value is missing, and the run drops such rows (data.missing: drop)"
-    X = np.ascontiguousarray(x.T, dtype=_dtype(run))
-    _fill([preds[i] for i in kept], outputs(run, normalized(run, X)), run, class_names(run))
+    X = checked_inputs(run, x, path, 1, where=table_where(prep, table, kept))  # the guard rows of any file get
+    _fill([preds[i] for i in kept], outputs(run, X), run, class_names(run))
     return preds
+
+
+def table_where(prep, table, kept):
+    """where(j, c) for checked_inputs: row j of the encoded rows (table row kept[j]) and feature c
+    (a numeric column, or a text column's one-hot) as 'FILE: line L, column NAME'."""
+    columns = list(prep.numeric) + [c for c, cats in zip(prep.categorical, prep.categories) for _ in cats]
+    return lambda j, c: table.where(int(kept[j]), columns[c])
 
 
 def predict_rows(run: Run, files, rows: int | None = None, notes: list | None = None):
@@ -632,15 +645,15 @@ def _evaluate_table(run: Run, source: str):
     from nnctl.data import Dataset
     from nnctl.tables import table_chunks, table_preprocessing
 
-    prep, dtype = run.table, _dtype(run)
+    prep = run.table
     assert prep is not None  # a run trained on a table (evaluate's caller checks)
     collected = _collector(run, prep.n_x)
     digest = ""
     for table in table_chunks(source, TABLE_ROWS_PER_CHUNK):
         digest = table.sha256
-        x, y, _ = prep.transform(table, need_target=True)
-        X = np.ascontiguousarray(x.T, dtype=np.float64).astype(dtype, copy=False)
-        collected.add(normalized(run, X), y)
+        x, y, kept = prep.transform(table, need_target=True)
+        # normalised as predict does it, and checked as predict checks rows (a value the first layer could overflow on)
+        collected.add(checked_inputs(run, x, source, 1, where=table_where(prep, table, kept)), y)
     AL, labels, X = collected.finish()
     if labels.size == 0:
         raise DataError(f"{source}: no rows left to use (every row misses a value); fill them in or use data.missing: mean")
@@ -708,11 +721,56 @@ def _quiet_predict(P, run):
         return HEADS[loss_of(run)].predict(predict_proba(P, run.params, run.activations, run.epsilon))
 
 
+MAX_STEM = 60  # characters of the data file's name kept in evaluation-<name>.json
+
+
+def safe_stem(source) -> str:
+    """The data file's name without its suffix, as a file name part: letters, digits and . _ + -
+    kept, every other character (a control character, a space, a quote) written as '_', at most
+    MAX_STEM characters, never empty."""
+    import re
+
+    stem = re.sub(r"[^A-Za-z0-9._+-]", "_", Path(str(source)).stem)[:MAX_STEM]
+    return stem or "data"
+
+
+def evaluation_suffix(run: Run, source) -> str:
+    """'-<name>' for the files of `nnctl evaluate --data FILE`: evaluation-<name>.json and its pictures.
+
+    <name> is FILE's safe_stem. Evaluating the same file again replaces its evaluation; another file
+    of the same name (ea/t.csv after eb/t.csv) never does: it gets '-<name>-<8 hex digits>', the
+    start of the SHA-256 of its resolved path, which is always its own. Each evaluation-*.json
+    records the resolved path (`data_path`) it was made from."""
+    import hashlib
+
+    from nnctl.runs import read_json_object
+
+    stem = safe_stem(source)
+    try:
+        resolved = str(Path(str(source)).resolve())
+    except (OSError, RuntimeError):
+        resolved = str(source)
+    plain = run.path / f"evaluation-{stem}.json"
+    if not plain.exists() and not plain.is_symlink():
+        return f"-{stem}"
+    try:
+        if read_json_object(plain).get("data_path") == resolved:
+            return f"-{stem}"
+    except (OSError, ValueError, RunError, AttributeError):
+        pass
+    return f"-{stem}-{hashlib.sha256(os.fsencode(resolved)).hexdigest()[:8]}"
+
+
 def write_evaluation(run: Run, result: dict, data, source_given: bool) -> dict:
-    """evaluation.json (or evaluation-<data>.json for --data) and its pictures, in the run."""
+    """evaluation.json (or evaluation-<data>.json for --data: evaluation_suffix) and its pictures, in the run."""
     from nnctl.plots import plot_confusion, plot_decision_boundary, plot_misclassified
 
-    suffix = f"-{Path(result['data']).stem}" if source_given else ""
+    suffix = evaluation_suffix(run, result["data"]) if source_given else ""
+    if source_given:
+        try:
+            result["data_path"] = str(Path(str(result["data"])).resolve())
+        except (OSError, RuntimeError):
+            pass
     files = {"json": str(run.path / f"evaluation{suffix}.json")}
     shape = run.meta["preprocessing"]["input_shape"]
     if result["task"] == "classification":

@@ -26,3 +26,12 @@ COSTS_CSV = "costs.csv"
 COSTS_PNG = "costs.png"
 BOUNDARY_PNG = "decision_boundary.png"
 TABLE = "table.json"  # a table's columns: target, classes, categories, fill values (nnctl.tables.Preprocessor)
+REPORT = "report.html"
+SWEEP_PLAN = "sweep.json"
+
+# what makes a folder a run's (or a sweep's, or an lr-find's): nnctl never writes over these folders' own files
+RUN_MARKERS = (METRICS, RESOLVED, PARAMS, CHECKPOINT, REPRODUCE, SWEEP_PLAN, "lr_find.json")
+RUN_FILES = (SPEC, RESOLVED, REPRODUCE, PARAMS, CHECKPOINT, METRICS, COSTS_CSV, COSTS_PNG, BOUNDARY_PNG, TABLE, REPORT,
+             SWEEP_PLAN, "summary.csv", "summary.json", "lr_find.csv", "lr_find.json", "lr_find.png")
+# `nnctl evaluate` writes these beside them: evaluation*.json, confusion*.png, misclassified*.png, evaluation*-boundary.png
+RUN_FILE_PATTERNS = ("evaluation*.json", "evaluation*.png", "confusion*.png", "misclassified*.png")

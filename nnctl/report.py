@@ -31,7 +31,7 @@ from nnctl.errors import NnctlError, RunError
 from nnctl.runs import CHECKPOINT, METRICS, PARAMS, _sweep_instead, check_metrics, is_sweep_dir, costs_axis, load_params, read_costs_columns, read_json, readable_file, rerun_command, resolve_run_path, run_status
 from nnctl.shapes import HEADERS as SHAPE_HEADERS
 from nnctl.shapes import ShapeTable, data_m, shape_table, size_text, table_rows
-from nnctl.text import strip_controls, visible
+from nnctl.text import quoted, strip_controls, visible
 
 REPORT = "report.html"
 RESOLVED = "config.resolved.yaml"
@@ -764,7 +764,7 @@ def collect_sweep(path) -> SweepFacts:
             if not isinstance(t, dict):
                 continue
             if _safe_child(path, t.get("name")) is None:
-                facts.missing.append(f"sweep.json: trial name {str(t.get('name'))[:60]!r} is not a folder name; skipped")
+                facts.missing.append(f"sweep.json: trial name {quoted(str(t.get('name'))[:60])} is not a folder name; skipped")
                 continue
             trials.append((t["name"], _mapping(t.get("values"))))
     if not trials:
@@ -939,16 +939,44 @@ def write_run_report(run_dir, output=None, back_link: str | None = None) -> Path
     return _write(out, render_run(facts, back_link))
 
 
-def write_report(path, output=None) -> Path:
-    """The page of a run or a sweep (with a page for each trial, so the links lead somewhere)."""
+def report_output(path: Path, output, force: bool = False) -> Path | None:
+    """Where `-o` puts the page, checked before any work (None: the folder's own report.html): an
+    .html file name; not a file of a run (params.h5, ...), even with --force; an existing file only
+    with --force, as `data make`, `data import` and `export` do."""
+    if output is None:
+        return None
+    output = Path(output)
+    try:
+        if output.parent.resolve() / output.name == path.resolve() / REPORT:
+            return output  # the page the report writes anyway
+    except (OSError, RuntimeError):
+        pass
+    if output.suffix.lower() not in (".html", ".htm"):
+        raise RunError(f"{output}: the report is an HTML page; give a file name ending in .html with -o")
+    from nnctl.data import prepare_output
+
+    return prepare_output(output, force, option="-o", suffix=".html")
+
+
+def check_run_folder(path) -> Path:
+    """`path` (runs/latest resolved) if it is a folder holding a run's files or a sweep's plan; a
+    RunError naming it otherwise (a missing path, a file, an empty or unrelated folder, "")."""
     path = resolve_run_path(path)
     if not path.exists():
         raise RunError(f"{path}: no such run or sweep directory; see `nnctl runs` for the runs there are")
     if not path.is_dir():
         raise RunError(f"{path}: not a directory; give a run or sweep folder such as runs/latest")
+    if not is_sweep(path) and not any((path / n).exists() for n in (METRICS, RESOLVED, PARAMS, CHECKPOINT, REPRODUCE, "costs.csv")):
+        raise RunError(f"{path}: not a run or sweep directory (no metrics.json, config.resolved.yaml or sweep.json); "
+                       "give a folder that `nnctl runs` lists")
+    return path
+
+
+def write_report(path, output=None, force: bool = False) -> Path:
+    """The page of a run or a sweep (with a page for each trial, so the links lead somewhere)."""
+    path = check_run_folder(path)
+    output = report_output(path, output, force)
     if not is_sweep(path):
-        if not any((path / n).exists() for n in (METRICS, RESOLVED, PARAMS, CHECKPOINT, REPRODUCE, "costs.csv")):
-            raise RunError(f"{path}: not a run or sweep directory (no metrics.json, config.resolved.yaml or sweep.json)")
         return write_run_report(path, output)
     facts = collect_sweep(path)
     out = Path(output) if output else path / REPORT

@@ -49,3 +49,24 @@ def run_lock(run_dir, holder: str = ""):
     finally:
         _HELD.pop(key, None)
         os.close(fd)  # releases the lock
+
+
+def held_elsewhere(run_dir) -> bool:
+    """Whether another process holds the run's lock now (is training it): taken and given back at
+    once, never waited for; False where the folder cannot be opened or locks are not supported."""
+    key = str(Path(run_dir).resolve())
+    if key in _HELD:
+        return False
+    try:
+        fd = os.open(key, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # releases the lock if it was taken
+    return False

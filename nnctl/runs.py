@@ -12,6 +12,7 @@ runs/<YYYYmmdd-HHMMSS>-<name>/
 from __future__ import annotations
 
 import json
+import math
 import os
 import uuid
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from nnctl.errors import RunError
 from nnctl.layers import batch_norm_epsilon, layer_arrays, network_arrays
 
 from nnctl.layout import CHECKPOINT, LATEST, METRICS, PARAMS, RESOLVED, TABLE  # the names live in one place
+from nnctl.text import quoted
 
 if TYPE_CHECKING:
     from nnctl.data import Normalization, TargetScaling
@@ -55,11 +57,32 @@ def create_run_dir(root, name: str, now: datetime | None = None, prefix: str = "
     raise RunError(f"{root}: too many runs named {stem}")
 
 
+def json_safe(obj):
+    """`obj` with every number that is not finite (inf, -inf, NaN) as None: JSON has no such numbers
+    (Python would write Infinity and NaN, which no other reader takes), so a file nnctl writes holds
+    null there, read back as "no value". Containers are copied; anything else is returned as it is."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, np.floating):
+        return float(obj) if np.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return obj
+
+
+def json_text(obj, **kwargs) -> str:
+    """json.dumps of json_safe(obj), refusing (ValueError) anything that is still not valid JSON."""
+    return json.dumps(json_safe(obj), allow_nan=False, **kwargs)
+
+
 def write_json(path, obj) -> Path:
     """`obj` as indented JSON, written atomically a piece at a time: the text of a large object (an
-    evaluation's outputs of every example) is never held whole in memory."""
+    evaluation's outputs of every example) is never held whole in memory. Valid JSON always: a number
+    that is not finite is written as null (json_safe), never Infinity or NaN."""
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(obj, fh, indent=2, sort_keys=False)
+        json.dump(json_safe(obj), fh, indent=2, sort_keys=False, allow_nan=False)
         fh.write("\n")
     return Path(path)
 
@@ -131,6 +154,7 @@ def write_costs_csv(path, costs) -> Path:
 
 
 COST_AXES = ("epoch", "iteration")
+FINITE = ("cost", "learning_rate", "lr")  # never inf or nan in a row nnctl writes (an empty validation cell reads as nan: no record)
 NON_NEGATIVE = ("cost", "validation_cost", "val_cost", "learning_rate", "lr")  # costs.csv columns that are never below 0  # costs.csv's first column: mini-batch runs per epoch, full-batch per iteration
 
 
@@ -163,8 +187,11 @@ def parse_costs_columns(lines) -> dict:
             values = [int(row[0])] + [float(v) if v.strip() else float("nan") for v in row[1:]]
         except ValueError:
             continue
-        if not 0 <= values[0] < 2**63 or any(v < 0 for h, v in zip(header[1:], values[1:]) if h in NON_NEGATIVE):
-            continue  # not a step nnctl counts, or a negative cost or rate: a damaged row
+        if not 0 <= values[0] < 2**63 or any(v < 0 or (h in FINITE and not math.isfinite(v)) for h, v in zip(header[1:], values[1:])
+                                              if h in NON_NEGATIVE):
+            continue  # not a step nnctl counts, a negative cost or rate, or an inf or nan one: a damaged row
+        if any(h in PERCENT_KEYS and not math.isnan(v) and not 0 <= v <= 100 for h, v in zip(header[1:], values[1:])):
+            continue  # an accuracy outside 0 to 100 (NaN, an empty cell, is no record at that epoch)
         for h, v in zip(header, values):
             columns[h].append(v)
     return columns
@@ -192,7 +219,7 @@ def save_arrays(path, arrays: dict, meta: dict) -> Path:
         for key, value in arrays.items():
             f.create_dataset(key, data=value)
         for key, value in {**meta, "nnctl_version": __version__}.items():
-            f.attrs[key] = json.dumps(value)
+            f.attrs[key] = json_text(value)
     return Path(path)
 
 
@@ -258,27 +285,27 @@ def validate_run_files(path, params: dict, meta: dict) -> None:
 
     dims = meta.get("layer_dims")
     if not (isinstance(dims, list) and len(dims) >= 2 and all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in dims)):
-        raise bad("layer_dims", f"expected a list of at least two positive whole numbers (got {dims!r:.80})")
+        raise bad("layer_dims", f"expected a list of at least two positive whole numbers (got {quoted(dims):.80})")
     L = len(dims) - 1
     acts = meta.get("activations")
     if not (isinstance(acts, list) and len(acts) == L and all(a in ACTIVATION_NAMES for a in acts)):
-        raise bad("activations", f"expected {L} of {', '.join(ACTIVATION_NAMES)} (got {acts!r:.80})")
+        raise bad("activations", f"expected {L} of {', '.join(ACTIVATION_NAMES)} (got {quoted(acts):.80})")
     if meta.get("task", "classification") not in ("classification", "regression"):
-        raise bad("task", f"expected classification or regression (got {meta.get('task')!r:.40})")
+        raise bad("task", f"expected classification or regression (got {quoted(meta.get('task')):.40})")
     from nnctl.network import HEADS
 
     loss = meta.get("loss")
     if loss is not None and (loss not in HEADS or HEADS[loss].units(max(2, dims[-1])) != dims[-1]):
-        raise bad("loss", f"expected one of {', '.join(HEADS)} that fits an output layer of {dims[-1]} units (got {loss!r:.40})")
+        raise bad("loss", f"expected one of {', '.join(HEADS)} that fits an output layer of {dims[-1]} units (got {quoted(loss):.40})")
     if meta.get("dtype", "float64") not in ("float32", "float64"):
-        raise bad("dtype", f"expected float32 or float64 (got {meta.get('dtype')!r:.40})")
+        raise bad("dtype", f"expected float32 or float64 (got {quoted(meta.get('dtype')):.40})")
     classes = meta.get("classes", [])
     if not (isinstance(classes, list) and all(isinstance(c, str) for c in classes)):
-        raise bad("classes", f"expected a list of class names (got {classes!r:.80})")
+        raise bad("classes", f"expected a list of class names (got {quoted(classes):.80})")
     pre = meta.get("preprocessing")
     shape = pre.get("input_shape") if isinstance(pre, dict) else None
     if not (isinstance(shape, list) and shape and all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in shape)):
-        raise bad("preprocessing.input_shape", f"expected a list of positive whole numbers (got {shape!r:.80})")
+        raise bad("preprocessing.input_shape", f"expected a list of positive whole numbers (got {quoted(shape):.80})")
     size = 1
     for n in shape:
         size *= n
@@ -286,13 +313,13 @@ def validate_run_files(path, params: dict, meta: dict) -> None:
         raise bad("preprocessing.input_shape", f"{shape} holds {size} values but the first layer takes {dims[0]}")
     assert isinstance(pre, dict)  # else shape is None, refused above
     if not (_is_number(pre.get("scale")) and pre["scale"] > 0):
-        raise bad("preprocessing.scale", f"expected a positive number (got {pre.get('scale')!r:.40})")
+        raise bad("preprocessing.scale", f"expected a positive number (got {quoted(pre.get('scale')):.40})")
     bn = meta.get("batch_norm", {"layers": []})
     if not (isinstance(bn, dict) and isinstance(bn.get("layers"), list)
             and all(isinstance(l, int) and not isinstance(l, bool) and 1 <= l < L for l in bn["layers"])):
-        raise bad("batch_norm.layers", f"expected a list of hidden layer numbers 1 to {L - 1} (got {bn!r:.80})")
+        raise bad("batch_norm.layers", f"expected a list of hidden layer numbers 1 to {L - 1} (got {quoted(bn):.80})")
     if bn["layers"] and not (_is_number(bn.get("epsilon")) and bn["epsilon"] > 0):
-        raise bad("batch_norm.epsilon", f"expected a positive number (got {bn.get('epsilon')!r:.40})")
+        raise bad("batch_norm.epsilon", f"expected a positive number (got {quoted(bn.get('epsilon')):.40})")
     want_arrays = layer_arrays(dims, bn["layers"])
     for key, (want, row) in want_arrays.items():
         value = params.get(key)
@@ -400,10 +427,16 @@ def load_run(path) -> Run:
     status = run_status(metrics) if metrics else "unknown"
     params_file, checkpoint = path / PARAMS, path / CHECKPOINT
     note = None
+    from nnctl.runlock import held_elsewhere
+
+    # `train --resume` would be refused while another process trains the run (it holds the run's lock)
+    training = "the run is being trained by another process now: using its {what}; they will change, so predict or evaluate again when that training ends"
     if params_file.exists():
         source = params_file
         params, meta = load_params(params_file)
-        if status == "interrupted" and checkpoint.exists():
+        if status == "running" or held_elsewhere(path):
+            note = training.format(what=f"parameters of iteration {meta.get('iterations')}")
+        elif status == "interrupted" and checkpoint.exists():
             note = f"unfinished run ({status} at iteration {meta.get('iterations')}): using its parameters so far"
         elif status == "diverged":
             note = (
@@ -413,10 +446,13 @@ def load_run(path) -> Run:
     elif checkpoint.exists():
         source = checkpoint
         params, meta = load_params(checkpoint)
-        note = (
-            f"unfinished run ({status}): using its last checkpoint, iteration {meta.get('iterations')}; "
-            f"resume with: nnctl train --resume {path}"
-        )
+        if status == "running" or held_elsewhere(path):
+            note = training.format(what=f"last checkpoint, iteration {meta.get('iterations')}")
+        else:
+            note = (
+                f"unfinished run ({status}): using its last checkpoint, iteration {meta.get('iterations')}; "
+                f"resume with: nnctl train --resume {path}"
+            )
     elif (path / SWEEP_PLAN).exists():
         raise _sweep_instead(path)
     else:
@@ -440,7 +476,7 @@ def load_table_encoding(path: Path, meta: dict):
     if prep.task != meta.get("task", "classification"):
         raise RunError(f"{file}: task: {prep.task}, but params.h5 holds a {meta.get('task')} model; {fix}")
     if prep.task == "classification" and prep.classes != meta.get("classes"):
-        raise RunError(f"{file}: classes: {prep.classes!r:.80} differ from params.h5's; {fix}")
+        raise RunError(f"{file}: classes: {quoted(prep.classes):.80} differ from params.h5's; {fix}")
     return prep
 
 
@@ -450,7 +486,7 @@ def load_normalization(path, meta: dict):
 
     method = (meta.get("preprocessing") or {}).get("normalize", "none")
     if method not in ("none", "standardize"):
-        raise RunError(f"{path}: preprocessing.normalize: expected none or standardize (got {method!r:.40}); the file is damaged, so train the run again")
+        raise RunError(f"{path}: preprocessing.normalize: expected none or standardize (got {quoted(method):.40}); the file is damaged, so train the run again")
     if method == "none":
         return Normalization("none")
     arrays, _ = load_params(path, groups=True)
@@ -472,7 +508,7 @@ def load_target_scaling(path, meta: dict):
     method = (meta.get("preprocessing") or {}).get("normalize_target", "none")
     damaged = "the file is damaged, so train the run again"
     if method not in ("none", "standardize"):
-        raise RunError(f"{path}: preprocessing.normalize_target: expected none or standardize (got {method!r:.40}); {damaged}")
+        raise RunError(f"{path}: preprocessing.normalize_target: expected none or standardize (got {quoted(method):.40}); {damaged}")
     if method == "none":
         return TargetScaling("none")
     if meta.get("task", "classification") != "regression":
@@ -524,7 +560,7 @@ def metrics_problem(metrics) -> str | None:
         # the whole value (a status cut short could hide what follows a \r), only a long one shortened, saying so
         if isinstance(status, str):
             cut = "" if len(status) <= 120 else f"... ({len(status)} characters)"
-            shown = f"{status[:120]!r}{cut} is not"
+            shown = f"{quoted(status[:120])}{cut} is not"
         else:
             shown = f"is {_kind(status)}, not"
         return f"status {shown} one nnctl writes ({', '.join(RUN_STATUSES)})"
@@ -538,6 +574,30 @@ def metrics_problem(metrics) -> str | None:
             ok = isinstance(v, (int, float)) and not isinstance(v, bool)
         if not ok:
             return f"{k} is {_kind(v)}, not {'a list of layer sizes' if k == 'layers' else 'a number'}"
+    return range_problem(metrics)
+
+
+PERCENT_KEYS = ("train_accuracy", "test_accuracy", "validation_accuracy", "val_accuracy")
+NON_NEGATIVE_KEYS = ("train_rmse", "test_rmse", "validation_rmse", "val_rmse", "final_cost", "validation_cost", "val_cost",
+                     "seconds", "iterations", "total_iterations", "epochs", "total_epochs")
+
+
+def range_problem(metrics: dict) -> str | None:
+    """A number of metrics.json outside what nnctl writes: an accuracy outside 0 to 100 (a percentage),
+    a cost, RMSE, time or count below 0, any of them not finite (JSON's 1e999 reads as inf). A diverged
+    run records its last finite cost, however large, or null: never inf, NaN or a negative one."""
+    import math
+
+    for k in PERCENT_KEYS + NON_NEGATIVE_KEYS:
+        v = metrics.get(k)
+        if v is None or isinstance(v, bool) or not isinstance(v, (int, float)):
+            continue  # absent, or of another type: the type check above names it
+        if not math.isfinite(v):
+            return f"{k} is {v!r}, not a finite number (nnctl writes none)"
+        if k in PERCENT_KEYS and not 0 <= v <= 100:
+            return f"{k} is {v:g}, outside 0 to 100 (a percentage)"
+        if k in NON_NEGATIVE_KEYS and v < 0:
+            return f"{k} is {v:g}, but {'a cost' if 'cost' in k else 'an RMSE' if 'rmse' in k else 'a count or a time'} is never negative"
     return None
 
 
@@ -719,7 +779,7 @@ def compare_runs(a, b, runs_root="runs") -> dict:
             raise RunError(f"{resolved}: cannot be read as YAML; the run's files are damaged") from None
         if not isinstance(spec, dict):
             raise RunError(f"{resolved}: holds {_kind(spec)}, not the spec mapping nnctl writes; the run's files are damaged")
-        metrics = read_json_object(path / METRICS) if (path / METRICS).exists() else {}
+        metrics = check_metrics(read_json_object(path / METRICS), path / METRICS) if (path / METRICS).exists() else {}
         sides.append((_flatten(spec), metrics))
         paths.append(path)
     (sa, ma), (sb, mb) = sides

@@ -22,6 +22,7 @@ import numpy as np
 
 from nnctl.config import parse_yaml
 from nnctl.errors import ConfigError
+from nnctl.text import quoted
 
 BEST_FRACTION = 0.25  # coarse to fine: the best quarter of the trials so far spans the next region
 MIN_BEST = 2  # ... and at least two of them, so a region has a width
@@ -111,7 +112,7 @@ def split_values(text: str, what: str = "--grid value") -> list:
         else:
             current += ch
     parts.append(current)
-    return [parse_yaml(p, f"{what} {p.strip()!r}") for p in parts if p.strip()]
+    return [parse_yaml(p, f"{what} {quoted(p.strip())}") for p in parts if p.strip()]
 
 
 class Dist(NamedTuple):
@@ -138,10 +139,10 @@ def parse_dist(text: str, where: str) -> Dist:
     """'loguniform(1e-4, 1)' -> Dist('loguniform', [0.0001, 1]); `where` starts the error line."""
     m = _CALL.fullmatch(text or "")
     if not m:
-        raise ConfigError(f"{where}: expected NAME(args), one of {', '.join(DISTRIBUTION_NAMES)}, e.g. loguniform(1e-4, 1) (got {text!r:.60})")
+        raise ConfigError(f"{where}: expected NAME(args), one of {', '.join(DISTRIBUTION_NAMES)}, e.g. loguniform(1e-4, 1) (got {quoted(text):.60})")
     name = m.group(1)
     if name not in DISTRIBUTIONS:
-        raise ConfigError(f"{where}: {name!r} is not a distribution; use one of {', '.join(DISTRIBUTION_NAMES)}")
+        raise ConfigError(f"{where}: {quoted(name)} is not a distribution; use one of {', '.join(DISTRIBUTION_NAMES)}")
     args = [float(a) if name in ("loguniform", "one_minus_loguniform", "uniform") and isinstance(a, int) and not isinstance(a, bool) else a
             for a in split_values(m.group(2), f"{where}: argument")]
     why = DISTRIBUTIONS[name].check(args)

@@ -45,6 +45,7 @@ from nnctl import pruner, selection, study
 from nnctl.sampler import DISTRIBUTIONS, Dist, draw, parse_dist, round_generator, split_values
 from nnctl.runs import METRICS, PARAMS, atomic_write, create_run_dir, parse_json, result_fields, write_json
 from nnctl.training import Reporter
+from nnctl.text import quoted
 
 PLAN = "sweep.json"
 PLAN_FORMAT = 2
@@ -112,7 +113,7 @@ class _TrialRecord(BaseModel):
     def _one_component(cls, name):
         if not SAFE_NAME.fullmatch(name):
             raise ValueError(
-                f"{name!r} is not a safe folder name (letters, digits and _ . = - only, not starting with a dot)"
+                f"{quoted(name)} is not a safe folder name (letters, digits and _ . = - only, not starting with a dot)"
             )
         return name
 
@@ -281,7 +282,7 @@ def _plan_error(err) -> str:
 def trial_dir(sweep_dir: Path, name: str) -> Path:
     """A trial's folder: `name` is one safe component and the folder must lie inside the sweep."""
     if not SAFE_NAME.fullmatch(name) or len(name.encode()) > NAME_MAX:
-        raise RunError(f"{sweep_dir}: trial name {name!r} is not a safe folder name; the plan is damaged, start a new sweep")
+        raise RunError(f"{sweep_dir}: trial name {quoted(name)} is not a safe folder name; the plan is damaged, start a new sweep")
     path = Path(sweep_dir) / name
     if path.is_symlink() or (path.exists() and path.resolve().parent != Path(sweep_dir).resolve()):
         raise RunError(f"{path}: a trial folder must be a real folder inside {sweep_dir}, not a link; remove it and resume")

@@ -29,8 +29,9 @@ from pathlib import Path
 import numpy as np
 
 from nnctl import memory
-from nnctl.data import Dataset, check_data_file, file_sha256
+from nnctl.data import Dataset, check_data_file, file_sha256, target_size_problem, too_large_targets
 from nnctl.errors import DataError
+from nnctl.text import quoted
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".parquet")
 DELIMITERS = (",", ";", "\t")
@@ -73,7 +74,7 @@ class Table:
 
     def where(self, row: int, name: str) -> str:
         """'file: line 12, column 'age'' for messages."""
-        return f"{self.source}: line {int(self.lines[row])}, column {name!r}"
+        return f"{self.source}: line {int(self.lines[row])}, column {quoted(name)}"
 
 
 # ---------------------------------------------------------------- reading
@@ -208,7 +209,7 @@ def _as_table(path, rows: list, lines: list, digest: str) -> Table:
     seen: dict[str, int] = {}
     for j, n in enumerate(names):
         if n in seen:
-            raise DataError(f"{path}: columns {seen[n] + 1} and {j + 1} are both named {n!r}; give each column its own name")
+            raise DataError(f"{path}: columns {seen[n] + 1} and {j + 1} are both named {quoted(n)}; give each column its own name")
         seen[n] = j
     if not rows:
         raise DataError(f"{path}: holds a header line but no rows of data")
@@ -346,7 +347,7 @@ def stripped_note(name: str, cells: np.ndarray) -> str | None:
     """A note when text cells of column `name` had spaces around them, which reading strips."""
     n = int((np.char.strip(cells) != cells).sum())
     return None if not n else (
-        f"column {name!r}: {n} text value{'s' if n > 1 else ''} with spaces or tabs around {'them' if n > 1 else 'it'}, "
+        f"column {quoted(name)}: {n} text value{'s' if n > 1 else ''} with spaces or tabs around {'them' if n > 1 else 'it'}, "
         "stripped ('cat ' is the class or category 'cat')")
 
 
@@ -360,7 +361,7 @@ def describe(table: Table) -> list:
         row = {"column": name, "kind": "number" if numeric[j] else "text", "missing": int(missing[:, j].sum())}
         if numeric[j] and present.size:
             v = present.astype(np.float64)
-            row.update(min=float(v.min()), max=float(v.max()), mean=float(v.mean()), distinct=int(np.unique(v).size),
+            row.update(min=float(v.min()), max=float(v.max()), mean=column_mean(v), distinct=int(np.unique(v).size),
                        whole=bool(np.all(v == np.floor(v))))
         else:
             text = np.char.strip(present)  # as training reads a category or class: 'cat ' is 'cat'
@@ -411,9 +412,9 @@ class Preprocessor:
     def choose_target(cls, table: Table, target: str | None, notes: list) -> str:
         if target is None:
             target = table.columns[-1]
-            notes.append(f"data.target not given: the last column, {target!r}, is the target (set data.target to choose another)")
+            notes.append(f"data.target not given: the last column, {quoted(target)}, is the target (set data.target to choose another)")
         elif target not in table.columns:
-            raise DataError(f"{table.source}: data.target: no column {target!r}{_did_you_mean(target, table.columns)}")
+            raise DataError(f"{table.source}: data.target: no column {quoted(target)}{_did_you_mean(target, table.columns)}")
         return target
 
     @classmethod
@@ -441,14 +442,14 @@ class Preprocessor:
         for key, names in (("data.features", features or ()), ("data.drop", drop or ())):
             for name in names:
                 if name not in table.columns:
-                    raise DataError(f"{table.source}: {key}: no column {name!r}{_did_you_mean(name, table.columns)}")
+                    raise DataError(f"{table.source}: {key}: no column {quoted(name)}{_did_you_mean(name, table.columns)}")
         if features and target in features:
-            raise DataError(f"{table.source}: data.features: {target!r} is the target; leave it out of the features")
+            raise DataError(f"{table.source}: data.features: {quoted(target)} is the target; leave it out of the features")
         if features:
             return [c for c in table.columns if c in set(features)]
         out = [c for c in table.columns if c != target and c not in set(drop or ())]
         if not out:
-            raise DataError(f"{table.source}: no feature columns left besides the target {target!r}; a table needs at least one")
+            raise DataError(f"{table.source}: no feature columns left besides the target {quoted(target)}; a table needs at least one")
         return out
 
     def _fit_target(self, table: Table, task: str) -> None:
@@ -456,7 +457,7 @@ class Preprocessor:
         absent = missing_mask(y)
         numeric = _numeric_columns(y[~absent, None])[0] if (~absent).any() else False
         if not (~absent).any():
-            raise DataError(f"{table.source}: data.target: column {self.target!r} holds no values")
+            raise DataError(f"{table.source}: data.target: column {quoted(self.target)} holds no values")
         values = y[~absent]
         if absent.any():
             first = int(np.flatnonzero(absent)[0])
@@ -465,7 +466,7 @@ class Preprocessor:
                     f"{table.where(first, self.target)}: the target is missing ({int(absent.sum())} rows without one); "
                     "remove those rows, or set data.missing (any policy drops rows without a target)"
                 )
-            self.notes.append(f"{int(absent.sum())} rows without a target {self.target!r} left out")
+            self.notes.append(f"{int(absent.sum())} rows without a target {quoted(self.target)} left out")
         if numeric:
             present = np.flatnonzero(~absent)
             finite = np.isfinite(values.astype(np.float64))
@@ -483,11 +484,11 @@ class Preprocessor:
                 else:
                     task, why = "regression", f"it holds {distinct.size} distinct numbers" + ("" if np.all(v == np.floor(v)) else ", not all whole")
             other = "regression" if task == "classification" else "classification"
-            self.notes.append(f"target {self.target!r}: {task}, as {why} (set model.task: {other} to override)")
+            self.notes.append(f"target {quoted(self.target)}: {task}, as {why} (set model.task: {other} to override)")
         if task == "regression" and not numeric:
             bad = int(np.flatnonzero(~absent & ~_number_mask(y))[0])
             raise DataError(
-                f"{table.where(bad, self.target)}: {str(y[bad])!r} is not a number, and a regression needs numbers; "
+                f"{table.where(bad, self.target)}: {quoted(str(y[bad]))} is not a number, and a regression needs numbers; "
                 "use model.task: classification (or auto) for a target of classes"
             )
         self.task = task
@@ -504,7 +505,7 @@ class Preprocessor:
                 self.notes.append(note)
         if len(self.classes) < 2:
             raise DataError(
-                f"{table.source}: data.target: column {self.target!r} holds one class only ({self.classes[0]!r}); "
+                f"{table.source}: data.target: column {quoted(self.target)} holds one class only ({quoted(self.classes[0])}); "
                 "a classifier needs two or more"
             )
 
@@ -529,7 +530,7 @@ class Preprocessor:
         empty = np.isnan(x).all(axis=0) if x.size else np.zeros(0, dtype=bool)
         if empty.any():
             name = self.numeric[int(np.flatnonzero(empty)[0])]
-            raise DataError(f"{table.source}: column {name!r} has no values in the training rows; drop it with data.drop: [{name}]")
+            raise DataError(f"{table.source}: column {quoted(name)} has no values in the training rows; drop it with data.drop: [{name}]")
         if not np.isfinite(np.nan_to_num(x, nan=0.0)).all():
             i, j = np.argwhere(~np.isfinite(np.nan_to_num(x, nan=0.0)))[0]
             rows = np.flatnonzero(keep)
@@ -548,7 +549,7 @@ class Preprocessor:
             self.category_fill.append(str(values[np.argmax(counts)]) if values.size else None)
             if values.size > MANY_CATEGORIES:
                 self.notes.append(
-                    f"column {name!r} holds text with {values.size} categories, one feature each; if it is an id or free text, "
+                    f"column {quoted(name)} holds text with {values.size} categories, one feature each; if it is an id or free text, "
                     f"leave it out with data.drop: [{name}]"
                 )
         if self.categorical:
@@ -571,13 +572,13 @@ class Preprocessor:
         absent_cols = [c for c in self.columns if c not in table.columns]
         if absent_cols:
             raise DataError(
-                f"{table.source}: no column {absent_cols[0]!r}{' (and ' + str(len(absent_cols) - 1) + ' more)' if len(absent_cols) > 1 else ''}, "
+                f"{table.source}: no column {quoted(absent_cols[0])}{' (and ' + str(len(absent_cols) - 1) + ' more)' if len(absent_cols) > 1 else ''}, "
                 f"which the model was trained on; give a table with the training columns ({', '.join(self.columns[:8])}"
                 f"{', ...' if len(self.columns) > 8 else ''})"
             )
         has_target = self.target in table.columns
         if need_target and not has_target:
-            raise DataError(f"{table.source}: no target column {self.target!r}; evaluation needs the true values")
+            raise DataError(f"{table.source}: no target column {quoted(self.target)}; evaluation needs the true values")
         num_idx = [table.columns.index(c) for c in self.numeric]
         cat_idx = [table.columns.index(c) for c in self.categorical]
         block = table.cells[:, num_idx + cat_idx]
@@ -596,7 +597,7 @@ class Preprocessor:
         bad = ~_number_mask(raw) & ~absent[:, :n_num]
         if bad.any():
             i, j = np.argwhere(bad)[0]
-            raise DataError(f"{table.where(int(i), self.numeric[int(j)])}: {str(block[i, j])!r} is not a number; the column held numbers in training")
+            raise DataError(f"{table.where(int(i), self.numeric[int(j)])}: {quoted(str(block[i, j]))} is not a number; the column held numbers in training")
         x_num = raw.astype(np.float64)
         if n_num:
             x_num = np.where(np.isnan(x_num), np.asarray(self.fill, dtype=np.float64)[None, :], x_num)
@@ -625,8 +626,8 @@ class Preprocessor:
             i, j = np.argwhere(~found)[0]
             cats = self.categories[int(j)]
             raise DataError(
-                f"{table.where(int(i), self.categorical[int(j)])}: category {str(text[i, j])!r} was not in the training data "
-                f"({', '.join(map(repr, cats[:6]))}{', ...' if len(cats) > 6 else ''}); fix the value, or train with "
+                f"{table.where(int(i), self.categorical[int(j)])}: category {quoted(str(text[i, j]))} was not in the training data "
+                f"({', '.join(map(quoted, cats[:6]))}{', ...' if len(cats) > 6 else ''}); fix the value, or train with "
                 "data.unseen: zeros to encode unseen categories as all zeros"
             )
         rows = np.broadcast_to(np.arange(table.m)[:, None], keys.shape)
@@ -647,8 +648,13 @@ class Preprocessor:
             bad = ~_number_mask(y)
             if bad.any():
                 i = int(np.flatnonzero(bad)[0])
-                raise DataError(f"{table.where(int(kept[i]), self.target)}: {str(y[i])!r} is not a number; a regression's target is numbers")
-            return y.astype(np.float64)
+                raise DataError(f"{table.where(int(kept[i]), self.target)}: {quoted(str(y[i]))} is not a number; a regression's target is numbers")
+            values = y.astype(np.float64)
+            big = too_large_targets(values)  # training's cost, evaluation's errors: never an overflow blamed on the run
+            if big.size:
+                i = int(big[0])
+                raise DataError(f"{table.where(int(kept[i]), self.target)}: {target_size_problem(float(values[i]))}")
+            return values
         if self.class_values is not None:
             bad = ~_number_mask(y)
             values = np.where(bad, "nan", y).astype(np.float64)
@@ -662,8 +668,8 @@ class Preprocessor:
         if not ok.all():
             i = int(np.flatnonzero(~ok)[0])
             raise DataError(
-                f"{table.where(int(kept[i]), self.target)}: class {str(y[i])!r} is not one the run was trained on "
-                f"({', '.join(map(repr, self.classes[:8]))}{', ...' if len(self.classes) > 8 else ''}); "
+                f"{table.where(int(kept[i]), self.target)}: class {quoted(str(y[i]))} is not one the run was trained on "
+                f"({', '.join(map(quoted, self.classes[:8]))}{', ...' if len(self.classes) > 8 else ''}); "
                 "evaluate with rows of the run's classes"
             )
         return pos.astype(np.int64)
@@ -728,13 +734,32 @@ class Preprocessor:
 
 
 def _fill_values(x: np.ndarray, missing: str) -> np.ndarray:
-    """Per column of x (m, n) with NaN for missing: the value a missing cell gets."""
+    """Per column of x (m, n) with NaN for missing: the value a missing cell gets, always finite.
+
+    A column whose plain mean or median overflows (values near float64's largest, 1e308 + 1.7e308)
+    is computed again divided by its largest |x| first and scaled back: the same numbers wherever
+    the plain way does not overflow."""
     with np.errstate(all="ignore"):
-        if missing == "median":
-            return np.nanmedian(x, axis=0)
         if missing == "most_frequent":
             return _column_modes(x)
-        return np.nanmean(x, axis=0)  # mean; also what error and drop record (never used to fill)
+        stat = np.nanmedian if missing == "median" else np.nanmean  # mean: also what error and drop record (never used to fill)
+        out = stat(x, axis=0) if x.size else np.zeros(x.shape[1])
+        over = ~np.isfinite(out)
+        if over.any():
+            scale = np.nanmax(np.abs(x[:, over]), axis=0)
+            out[over] = stat(x[:, over] / scale, axis=0) * scale
+        return out
+
+
+def column_mean(v: np.ndarray) -> float:
+    """The mean of finite numbers v, finite whatever their size (scaled by the largest |v| where the
+    plain mean overflows), and no numpy warning."""
+    with np.errstate(all="ignore"):
+        mean = float(v.mean())
+        if not math.isfinite(mean) and v.size:
+            scale = float(np.max(np.abs(v)))
+            mean = float((v / scale).mean()) * scale
+    return mean
 
 
 def _column_modes(x: np.ndarray) -> np.ndarray:
@@ -772,7 +797,7 @@ def _number_name(v: float) -> str:
 def _did_you_mean(name: str, columns: list) -> str:
     close = difflib.get_close_matches(name, columns, n=1, cutoff=0.6)
     listed = ", ".join(columns[:12]) + (", ..." if len(columns) > 12 else "")
-    return (f"; did you mean {close[0]!r}?" if close else "") + f" (columns: {listed})"
+    return (f"; did you mean {quoted(close[0])}?" if close else "") + f" (columns: {listed})"
 
 
 def table_rows(n: int, seed: int, fraction: float, labels=None) -> tuple:
@@ -792,7 +817,7 @@ def table_dataset(prep: Preprocessor, table: Table, dtype=np.float64, need_targe
         raise DataError(f"{table.source}: no rows left to use (every row misses a value); fill them in or use data.missing: mean")
     Y = (y if y is not None else np.zeros(m)).reshape(1, m)
     return Dataset(X=np.ascontiguousarray(x.T, dtype=dtype), Y=Y, classes=list(prep.classes), preprocessing=table_preprocessing(prep.n_x),
-                   source=table.source, sha256=table.sha256)
+                   source=table.source, sha256=table.sha256, kept=kept)
 
 
 def table_preprocessing(n_x: int) -> dict:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import struct
 import zlib
 from collections import namedtuple
@@ -436,6 +437,28 @@ def table_run_then(edit):
     return write
 
 
+FLAT_TABLE = "a,b,species\n" + "".join(f"{i % 3},{i % 2},{'xy'[i % 2]}\n" for i in range(12))  # features of order one: used as they are
+
+
+def flat_table_run(path):
+    """A finished run on a table whose features are not standardised (their raw values reach the network)."""
+    from nnctl.config import load_config
+    from nnctl.experiment import train_run
+
+    (path.parent / "f.csv").write_text(FLAT_TABLE)
+    (path.parent / "f.yaml").write_text("data: {train: f.csv, target: species}\ntrain: {epochs: 2}\n")
+    Path(train_run(load_config(path.parent / "f.yaml"), runs_root=path.parent / "runs").run_dir).rename(path)
+    shutil.rmtree(path.parent / "runs")
+
+
+def metrics_edit(**changes):
+    def edit(run):
+        f = run / "metrics.json"
+        f.write_text(json.dumps({**json.loads(f.read_text()), **changes}))
+
+    return edit
+
+
 def sparse_x(path):
     import scipy.io
     import scipy.sparse
@@ -497,9 +520,9 @@ CASES = [
     Case("data path is a directory", {"c.yaml": GOOD.replace("train.h5", "."), }, ["train", "{tmp}/c.yaml"],
          "Error: {tmp}: is a directory, not a data file; give an HDF5 data file (.h5)"),
     Case("data path of a table that is a directory", {"d.csv": lambda p: p.mkdir()}, ["train", "--data", "{tmp}/d.csv", "--target", "y"],
-         "Error: {tmp}/d.csv: is a directory, not a data file; give a table file (.csv, .tsv or .parquet)"),
+         "Error: {tmp}/d.csv: --data: is a directory, not a data file; give a table file (.csv, .tsv or .parquet)"),
     Case("data path of a table that is a FIFO", {"f.csv": lambda p: os.mkfifo(p)}, ["train", "--data", "{tmp}/f.csv", "--target", "y"],
-         "Error: {tmp}/f.csv: is a named pipe (FIFO), not a regular file; give a table file (.csv, .tsv or .parquet)"),
+         "Error: {tmp}/f.csv: --data: is a named pipe (FIFO), not a regular file; give a table file (.csv, .tsv or .parquet)"),
     Case("data file is not HDF5", {"c.yaml": GOOD, "train.h5": b"GIF89a not hdf5"}, ["train", "{tmp}/c.yaml"],
          "Error: {tmp}/train.h5: not an HDF5 file; give a .h5 file in the course or plain layout"),
     Case("truncated HDF5 file", {"c.yaml": GOOD, "train.h5": truncated_h5}, ["train", "{tmp}/c.yaml"],
@@ -578,11 +601,11 @@ CASES = [
     Case("report of a missing folder", {}, ["report", "{tmp}/nope"],
          "Error: {tmp}/nope: no such run or sweep directory; see `nnctl runs` for the runs there are"),
     Case("report of a folder that is not a run", {"notes.txt": "x"}, ["report", "{tmp}"],
-         "Error: {tmp}: not a run or sweep directory (no metrics.json, config.resolved.yaml or sweep.json)"),
+         "Error: {tmp}: not a run or sweep directory (no metrics.json, config.resolved.yaml or sweep.json); give a folder that `nnctl runs` lists"),
     Case("report written where it cannot be", {"run": trained_run, "blocker": "x"}, ["report", "{tmp}/run", "-o", "{tmp}/blocker/page.html"],
-         "Error: {tmp}/blocker/page.html: cannot write the report (Not a directory); choose another place with -o"),
+         "Error: {tmp}/blocker/page.html: cannot write here (Not a directory); choose another -o"),
     Case("runs show of a missing run", {}, ["runs", "show", "{tmp}/nope"],
-         "Error: {tmp}/nope: no such run directory; give a runs/... folder (see `nnctl runs`)"),
+         "Error: {tmp}/nope: no such run or sweep directory; see `nnctl runs` for the runs there are"),
     Case("layer shapes without readable data", {"c.yaml": "data: {train: missing.h5}\nmodel: {hidden: [3]}\ntrain: {learning_rate: 0.1, iterations: 5}\n"},
          ["config", "show", "{tmp}/c.yaml", "--shapes"],
          "Error: {tmp}/missing.h5: cannot be read, so n_x (the input size) is unknown; fix data.train in {tmp}/c.yaml or give model.layers in full"),
@@ -736,7 +759,7 @@ CASES = [
          "Error: {tmp}/run/config.resolved.yaml: is not the spec the run started with (train.learning_rate: 0.2 in the spec, 0.1 when "
          "the run started); put it back as it was, or train the edited spec as a new run: nnctl train {tmp}/run/config.resolved.yaml"),
     Case("checkpoint out of its epoch", {"run": checkpoint_out_of_its_epoch}, ["train", "--resume", "{tmp}/run"],
-         "Error: {tmp}/run/checkpoint.h5: says iteration 4 (epoch 1, batch 99), which a run of 5 epochs of 3 batches cannot be at; "
+         "Error: {tmp}/run/checkpoint.h5: batch is 99, but the run's epochs have 3 batches (0 to 2); "
          "delete {tmp}/run/checkpoint.h5 to restart the run from the beginning (nnctl train --resume {tmp}/run then starts over, "
          "same spec and data)"),
     Case("checkpoint with more right answers than examples", {"run": checkpoint_mid_epoch("correct", "1000000")}, ["train", "--resume", "{tmp}/run"],
@@ -1015,7 +1038,7 @@ CASES += [
          "Error: {tmp}/run/checkpoint.h5: W2 is float32 but train.dtype is float64; delete {tmp}/run/checkpoint.h5 to restart the run from the beginning (nnctl train --resume {tmp}/run then starts over, same spec and data)"),
     Case("resume with a checkpoint past the run's end", {"run": interrupted_run(lambda r: (checkpoint_attr("iterations", "77000")(r), checkpoint_attr("epoch", "77000")(r)))},
          ["train", "--resume", "{tmp}/run"],
-         "Error: {tmp}/run/checkpoint.h5: says iteration 77000, which a run of 40 epochs of 1 batch cannot be at; delete {tmp}/run/checkpoint.h5 to restart the run from the beginning (nnctl train --resume {tmp}/run then starts over, same spec and data)"),
+         "Error: {tmp}/run/checkpoint.h5: epoch is 77000, beyond the run's 40 epochs; delete {tmp}/run/checkpoint.h5 to restart the run from the beginning (nnctl train --resume {tmp}/run then starts over, same spec and data)"),
     Case("resume with a checkpoint whose cost curve does not fit its position", {"run": interrupted_run(lambda r: (checkpoint_attr("iterations", "35")(r), checkpoint_attr("epoch", "35")(r)))},
          ["train", "--resume", "{tmp}/run"],
          "Error: {tmp}/run/checkpoint.h5: its cost curve (recorded at epochs [0, 10, 20], 3 in all) does not match its position, epoch 35, "
@@ -1090,11 +1113,11 @@ CASES += [
          "Error: {tmp}/run/params.h5: is a named pipe (FIFO), not a regular file nnctl wrote; remove it and train the run again"),
     Case("resume with a checkpoint whose epoch was edited to 999999", {"run": stopped_minibatch_run_with("epoch", "999999")},
          ["train", "--resume", "{tmp}/run"],
-         "Error: {tmp}/run/checkpoint.h5: says iteration 4 (epoch 999999, batch 1), which a run of 5 epochs of 3 batches cannot be at; "
+         "Error: {tmp}/run/checkpoint.h5: epoch is 999999, beyond the run's 5 epochs; "
          "delete {tmp}/run/checkpoint.h5 to restart the run from the beginning (nnctl train --resume {tmp}/run then starts over, same spec and data)"),
     Case("resume with a checkpoint whose iterations were edited to 99999999", {"run": stopped_minibatch_run_with("iterations", "99999999")},
          ["train", "--resume", "{tmp}/run"],
-         "Error: {tmp}/run/checkpoint.h5: says iteration 99999999 (epoch 1, batch 1), which a run of 5 epochs of 3 batches cannot be at; "
+         "Error: {tmp}/run/checkpoint.h5: iterations is 99999999, but epoch 1, batch 1 is iteration 4 in the run's epochs of 3 batches: its position's attributes disagree; "
          "delete {tmp}/run/checkpoint.h5 to restart the run from the beginning (nnctl train --resume {tmp}/run then starts over, same spec and data)"),
     Case("runs compare with a start of a name that two runs share", {"runs/moons-a1/x.txt": "x", "runs/moons-a2/x.txt": "x"},
          ["runs", "compare", "moons-a…", "moons-a1", "--runs-dir", "{tmp}/runs"],
@@ -1271,6 +1294,45 @@ CASES += [
          ["train", "--data", "{tmp}/huge.h5"],
          "Error: {tmp}/huge.h5: y: labels up to 1e+300 would make 1e+300 classes for 40 examples, so they are not class numbers "
          "(0, 1, 2, ...); if y holds values to predict, train a regression: model.task: regression (a linear output, model.output_activation: linear)"),
+    # ---- an outside review (docs/hostile-input.md, section G)
+    Case("export over a run's own params.h5, even with --force", {"run": trained_run},
+         ["export", "--run", "{tmp}/run", "-o", "{tmp}/run/params.h5", "--format", "npz", "--force"],
+         "Error: {tmp}/run/params.h5: is a file of the run in {tmp}/run (its params.h5); nnctl never writes over a run's own files, "
+         "not even with --force; choose another -o"),
+    Case("report -o over a file that exists, without --force", {"run": trained_run, "page.html": "mine"},
+         ["report", "{tmp}/run", "-o", "{tmp}/page.html"],
+         "Error: {tmp}/page.html: already exists; pass --force to replace it, or choose another -o"),
+    Case("report -o of a file that is not a page", {"run": trained_run}, ["report", "{tmp}/run", "-o", "{tmp}/run/params.h5", "--force"],
+         "Error: {tmp}/run/params.h5: the report is an HTML page; give a file name ending in .html with -o"),
+    Case("data info --preview over a picture that exists, without --force", {"p.h5": SMALL, "p-preview.png": b"mine"},
+         ["data", "info", "{tmp}/p.h5", "--preview-out", "{tmp}/p-preview.png"],
+         "Error: {tmp}/p-preview.png: already exists; pass --force to replace it, or choose another --preview-out"),
+    Case("predict on a table run with a value the first layer could overflow on", {"run": flat_table_run, "rows.csv": "a,b\n1,0\n1e308,1\n"},
+         ["predict", "--run", "{tmp}/run", "{tmp}/rows.csv"],
+         "Error: {tmp}/rows.csv: line 3, column 'a': 1e+308 is too large: after normalisation (1e+308) the network's first layer "
+         "could overflow float64; correct or remove that value"),
+    Case("a regression target too large to square", {"t.csv": "a,y\n1,2.5\n2,1e308\n3,4.5\n"},
+         ["train", "--data", "{tmp}/t.csv", "--target", "y", "--set", "model.task=regression", "--runs-dir", "{tmp}/runs"],
+         "Error: {tmp}/t.csv: line 3, column 'y': 1e+308 is too large for a regression target: beyond ±1.28e+148 its squared error "
+         "overflows float64 (training's cost, evaluation's RMSE); correct or remove that value, or rescale the target"),
+    Case("metrics.json with an accuracy above 100", {"run": trained_then(metrics_edit(train_accuracy=150))}, ["runs", "show", "{tmp}/run"],
+         "Error: {tmp}/run/metrics.json: train_accuracy is 150, outside 0 to 100 (a percentage); not an nnctl run's metrics: "
+         "train the run again, or remove the folder"),
+    Case("metrics.json with a negative final cost", {"run": trained_then(metrics_edit(final_cost=-5))}, ["evaluate", "{tmp}/run"],
+         "Error: {tmp}/run/metrics.json: final_cost is -5, but a cost is never negative; not an nnctl run's metrics: "
+         "train the run again, or remove the folder"),
+    Case("runs show of a folder that is not a run", {"notes.txt": "x"}, ["runs", "show", "{tmp}"],
+         "Error: {tmp}: not a run or sweep directory (no metrics.json, config.resolved.yaml or sweep.json); give a folder that `nnctl runs` lists"),
+    Case("--target with --data of an HDF5 file", {"p.h5": SMALL}, ["train", "--data", "{tmp}/p.h5", "--target", "y"],
+         "Error: {tmp}/p.h5: --target: names a column of a table (.csv, .tsv, .parquet), and this file is not one; leave --target out "
+         "(a data file's labels are its y)"),
+    Case("--data of a file that does not exist", {}, ["train", "--data", "{tmp}/nope.xlsx", "--target", "y"],
+         "Error: {tmp}/nope.xlsx: --data: no such file; check the path (a relative --data path is read from the working folder)"),
+    Case("a checkpoint whose epoch disagrees with its iterations", {"run": interrupted_run(checkpoint_attr("epoch", "30"))},
+         ["train", "--resume", "{tmp}/run"],
+         "Error: {tmp}/run/checkpoint.h5: iterations is 25, but epoch 30 is iteration 30 in the run's epochs of 1 batch: its position's "
+         "attributes disagree; delete {tmp}/run/checkpoint.h5 to restart the run from the beginning (nnctl train --resume {tmp}/run then "
+         "starts over, same spec and data)"),
 ]
 
 
