@@ -323,14 +323,13 @@ def _check_digests(ckpt: Checkpoint, path: Path, hint: str) -> None:
 
     Values that pass every other check can still be ones training never wrote: parameters or moments
     set to 1e300 are finite, and a run resumed from them trained on to "completed" with every unit
-    dead. Any change to an array is refused, whatever its size, as a damaged or edited file.
+    dead. Any change to an array is refused, whatever its size, as a damaged or edited file. A
+    checkpoint without digests was written by an earlier nnctl: it resumes on the other checks, so that
+    upgrading never strands an interrupted run.
     """
     recorded = ckpt.meta.get("digests")
-    if recorded is None:
-        raise RunError(
-            f"{path}: holds no digests of its arrays (written by an older nnctl, or edited), so nothing shows that its values "
-            f"are the ones training saved; {hint}"
-        )
+    if recorded is None:  # an earlier nnctl's checkpoint (0.x wrote none): resumed on the checks above, as it always was
+        return
     if not (isinstance(recorded, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in recorded.items())):
         raise RunError(f"{path}: digests: expected an object of array names and SHA-256 (got {type(recorded).__name__}); {hint}")
     now = ckpt.digests or {}

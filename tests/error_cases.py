@@ -1026,10 +1026,6 @@ CASES += [
          {"run": interrupted_run(checkpoint_array("W2", lambda w: np.full_like(w, 1e300)))}, ["train", "--resume", "{tmp}/run"],
          "Error: {tmp}/run/checkpoint.h5: W2 holds other values than training saved (their SHA-256 differs from the one recorded beside them): "
          "the file was edited or damaged; delete {tmp}/run/checkpoint.h5 to restart the run from the beginning (nnctl train --resume {tmp}/run then starts over, same spec and data)"),
-    Case("resume with a checkpoint whose array digests were removed", {"run": interrupted_run(checkpoint_attr("digests"))},
-         ["train", "--resume", "{tmp}/run"],
-         "Error: {tmp}/run/checkpoint.h5: holds no digests of its arrays (written by an older nnctl, or edited), so nothing shows that its values "
-         "are the ones training saved; delete {tmp}/run/checkpoint.h5 to restart the run from the beginning (nnctl train --resume {tmp}/run then starts over, same spec and data)"),
     Case("resume with a checkpoint whose W1 has another shape", {"run": interrupted_run(checkpoint_array("W1", lambda w: w[:2]))},
          ["train", "--resume", "{tmp}/run"],
          "Error: {tmp}/run/checkpoint.h5: W1 has shape (2, 48) but layers [48, 3, 1] need (3, 48); delete {tmp}/run/checkpoint.h5 to restart the run from the beginning (nnctl train --resume {tmp}/run then starts over, same spec and data)"),
