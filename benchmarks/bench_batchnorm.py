@@ -14,9 +14,9 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from nnctl.network import initialize_parameters
-from nnctl.optimizers import make_optimizer
-from nnctl.training import Batches, Trainer, gradient_descent
+from nnctl.core.network import initialize_parameters
+from nnctl.core.optimizers import make_optimizer
+from nnctl.core.training import Batches, Trainer, gradient_descent
 
 CASES = [(2, [32] * 8, 800, 64), (784, [256, 128], 4096, 256)]  # n_x, hidden, m, batch size
 EPOCHS, REPEATS = 20, 3

@@ -80,7 +80,7 @@ def make_data(m, dtype, seed=0, n_x=784, classes=10, latent=16):
 def nnctl_head(layers):
     """(activations, loss, label): the spec's resolution of a softmax head, or ten sigmoid units
     where this checkout has no softmax yet."""
-    from nnctl.config import Spec
+    from nnctl.spec.config import Spec
 
     try:
         spec = Spec.model_validate(
@@ -97,7 +97,7 @@ def nnctl_head(layers):
 
 
 def initial_params(layers, dtype, seed=1):
-    from nnctl.network import initialize_parameters
+    from nnctl.core.network import initialize_parameters
 
     return initialize_parameters(layers, "he", rng=np.random.default_rng(seed), dtype=dtype)
 
@@ -113,9 +113,9 @@ class Impl:
 
 
 def make_nnctl(X, Y, y, layers, batch, head, seed=1):
-    from nnctl.network import predict_proba
-    from nnctl.optimizers import make_optimizer
-    from nnctl.training import Batches, Position, Trainer, gradient_descent
+    from nnctl.core.network import predict_proba
+    from nnctl.core.optimizers import make_optimizer
+    from nnctl.core.training import Batches, Position, Trainer, gradient_descent
 
     acts, loss, _ = head
     params = initial_params(layers, X.dtype, seed)
@@ -132,7 +132,7 @@ def make_nnctl(X, Y, y, layers, batch, head, seed=1):
 def make_torch(X, Y, y, layers, batch, head, seed=1):
     import torch
 
-    from nnctl.training import Batches
+    from nnctl.core.training import Batches
 
     torch.set_num_threads(os.cpu_count() or 1)
     tdt = torch.float64 if X.dtype == np.float64 else torch.float32
@@ -415,7 +415,7 @@ def _status(field):
 
 def probe_scaling(m, batch, dtype):
     """Seconds of one epoch and peak resident memory of a process that generates the data and trains."""
-    import nnctl.training  # noqa: F401  (imports before the baseline)
+    import nnctl.core.training  # noqa: F401  (imports before the baseline)
 
     head = nnctl_head(LAYERS)
     base = _status("VmRSS")
@@ -449,9 +449,9 @@ def bench_stream(m, batches, repeats, head, dtype="float32"):
     file in contiguous runs (what a chunk-wise shuffle would read)."""
     import h5py
 
-    from nnctl.data import load_dataset
-    from nnctl.stream import open_streamed
-    from nnctl.training import Batches
+    from nnctl.data.dataset import load_dataset
+    from nnctl.data.stream import open_streamed
+    from nnctl.core.training import Batches
 
     folder = Path(tempfile.mkdtemp(prefix="nnctl-bench-"))
     path = folder / "pixels.h5"

@@ -1,6 +1,6 @@
 """The thread table (issue 25 §2): each network's step time with 1 and with all BLAS threads, on an
 idle machine and beside 1 and 2 busy processes (`python3 -c 'while 1: pass'`), and the count
-nnctl's rule (nnctl.resources.choose_blas_threads) picks.
+nnctl's rule (nnctl.core.resources.choose_blas_threads) picks.
 
     python benchmarks/bench_threads.py              # about 2 minutes on 2 cores
     python benchmarks/bench_threads.py --busy 0     # idle only
@@ -25,10 +25,10 @@ from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from nnctl.network import initialize_parameters  # noqa: E402
-from nnctl.optimizers import make_optimizer  # noqa: E402
-from nnctl.resources import choose_blas_threads  # noqa: E402
-from nnctl.training import Batches, Position, Trainer, gradient_descent  # noqa: E402
+from nnctl.core.network import initialize_parameters  # noqa: E402
+from nnctl.core.optimizers import make_optimizer  # noqa: E402
+from nnctl.core.resources import choose_blas_threads  # noqa: E402
+from nnctl.core.training import Batches, Position, Trainer, gradient_descent  # noqa: E402
 
 # (name, layer sizes, m, batch or None for the full batch, epochs per timing)
 NETWORKS = [

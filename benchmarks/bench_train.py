@@ -50,7 +50,7 @@ def load_workload(name, dtype):
     """X (n_x, m) laid out as nnctl loads it (one example per column) and Y (1, m)."""
     w = WORKLOADS[name]
     if w["data"] == "cat":
-        from nnctl.data import load_dataset
+        from nnctl.data.dataset import load_dataset
 
         path = SHARED / "train_catvnoncat.h5"
         if not path.exists():
@@ -72,9 +72,9 @@ def _acts(layers):
 
 
 def make_nnctl(layers, lr, X, Y, path="auto"):
-    from nnctl.experiment import available_memory
-    from nnctl.network import initialize_parameters
-    from nnctl.training import Trainer, choose_path, gradient_descent
+    from nnctl.experiment.run import available_memory
+    from nnctl.core.network import initialize_parameters
+    from nnctl.core.training import Trainer, choose_path, gradient_descent
 
     path = choose_path(path, X.shape[0], X.shape[1], X.dtype.itemsize, 0.25 * available_memory())
     params = initialize_parameters(layers, "xavier", rng=np.random.RandomState(1), dtype=X.dtype)
@@ -213,7 +213,7 @@ def probe_memory(impl, workload, dtype):
         __import__(impl)
         if impl == "sklearn":
             from sklearn.neural_network import MLPClassifier  # noqa: F401
-    import nnctl.training  # noqa: F401  (imports counted for nobody)
+    import nnctl.core.training  # noqa: F401  (imports counted for nobody)
 
     try:
         with open("/proc/self/clear_refs", "w") as fh:
@@ -277,7 +277,7 @@ def bench_workload(name, dtype, impls, repeats, target, memory):
 
 def scaling(repeats, target, quick):
     """Seconds per iteration and memory of both paths as m grows and as the first layer widens."""
-    from nnctl.experiment import available_memory, memory_estimate
+    from nnctl.experiment.run import available_memory, memory_estimate
 
     rows = []
     cases = [("m", [784, 256, 128, 1], m, 784) for m in ((2_000, 10_000) if quick else (10_000, 20_000, 60_000))]

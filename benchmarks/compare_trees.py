@@ -21,9 +21,9 @@ CHILD = r"""
 import json, sys, time
 import numpy as np
 from threadpoolctl import threadpool_limits
-from nnctl.network import initialize_parameters
-from nnctl.optimizers import make_optimizer
-from nnctl.training import Batches, Position, Trainer, gradient_descent
+from nnctl.core.network import initialize_parameters
+from nnctl.core.optimizers import make_optimizer
+from nnctl.core.training import Batches, Position, Trainer, gradient_descent
 batch, epochs = int(sys.argv[1]), int(sys.argv[2])
 rng = np.random.default_rng(0)
 m, layers = 10_000, [784, 256, 128, 10]

@@ -42,10 +42,10 @@ sys.path.insert(0, str(HERE))
 
 from bench_minibatch import make_data  # noqa: E402  (the scale problem, as the CPU benchmarks make it)
 
-from nnctl.backend import CupyBackend, NumpyBackend, devices_seen, make_backend  # noqa: E402
-from nnctl.network import initialize_parameters  # noqa: E402
-from nnctl.optimizers import make_optimizer  # noqa: E402
-from nnctl.training import Batches, Position, Trainer, gradient_descent  # noqa: E402
+from nnctl.core.backend import CupyBackend, NumpyBackend, devices_seen, make_backend  # noqa: E402
+from nnctl.core.network import initialize_parameters  # noqa: E402
+from nnctl.core.optimizers import make_optimizer  # noqa: E402
+from nnctl.core.training import Batches, Position, Trainer, gradient_descent  # noqa: E402
 
 LAYERS = [784, 256, 128, 10]
 ACTS = ["relu", "relu", "softmax"]
@@ -88,7 +88,7 @@ def backends(device):
     if device == "gpu":
         return {"fused": lambda: make_backend("gpu", True), "plain": lambda: make_backend("gpu", False),
                 "staged": lambda: Staged(True)}
-    from nnctl.backend import FakeDevice
+    from nnctl.core.backend import FakeDevice
 
     return {"fused": lambda: FakeDevice(fused=True), "plain": FakeDevice, "staged": lambda: FakeDevice(fused=True, capacity=0)}
 
@@ -115,12 +115,12 @@ def norm_rel(pa, pb):
 def agreement_specs(device):
     import h5py
 
-    from nnctl.config import load_config
-    from nnctl.experiment import train_run
-    from nnctl.runs import read_costs_columns
+    from nnctl.spec.config import load_config
+    from nnctl.experiment.run import train_run
+    from nnctl.rundir.runs import read_costs_columns
 
-    from nnctl import backend as nnctl_backend
-    from nnctl.backend import FakeDevice
+    from nnctl.core import backend as nnctl_backend
+    from nnctl.core.backend import FakeDevice
 
     if device == "cpu":  # the script's own check: the device path on the fake device
         nnctl_backend.BACKENDS["gpu"] = FakeDevice
@@ -161,9 +161,9 @@ def agreement_specs(device):
 
 @section("kernels: each fused kernel against the NumPy table it replaces")
 def kernel_check(device):
-    from nnctl.activations import ACTIVATIONS
-    from nnctl.backend import FUSED_ACTIVATIONS, FUSED_BACKWARD, FUSED_OUTPUTS
-    from nnctl.optimizers import Adam
+    from nnctl.core.activations import ACTIVATIONS
+    from nnctl.core.backend import FUSED_ACTIVATIONS, FUSED_BACKWARD, FUSED_OUTPUTS
+    from nnctl.core.optimizers import Adam
 
     be = backends(device)["fused"]()
     rng = np.random.default_rng(0)
@@ -452,7 +452,7 @@ class _Val:
 def time_to_accuracy(device, data, targets, max_epochs, batch=64):
     """Seconds from a fresh model (data already on the device) until the validation accuracy, taken
     after every epoch, first reaches each target; the evaluation is timed too."""
-    from nnctl.validation import ValidationMonitor
+    from nnctl.core.validation import ValidationMonitor
 
     X, Y, y, Xv, yv = data[:5]
     out = {}

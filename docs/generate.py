@@ -11,8 +11,8 @@ from pathlib import Path
 
 import typer.main
 
-from nnctl.cli import app
-from nnctl.config import Spec
+from nnctl.cli.commands import app
+from nnctl.spec.config import Spec
 
 HERE = Path(__file__).resolve().parent
 PAGES = {"reference/spec.md": "spec_reference", "reference/cli.md": "cli_reference"}
@@ -72,7 +72,7 @@ def spec_reference() -> str:
     out = [
         "# Spec reference",
         "",
-        "Generated from the pydantic schema in `nnctl/config.py` by `python docs/generate.py`;",
+        "Generated from the pydantic schema in `nnctl/spec/config.py` by `python docs/generate.py`;",
         "`tests/test_docs.py` fails when this page is out of date. Every key can also be given on the",
         "command line as `--set section.key=value`.",
         "",
@@ -137,7 +137,7 @@ def cli_reference() -> str:
     out = [
         "# CLI reference",
         "",
-        "Generated from the Typer app in `nnctl/cli.py` by `python docs/generate.py`;",
+        "Generated from the Typer app in `nnctl/cli/commands.py` by `python docs/generate.py`;",
         "`tests/test_docs.py` fails when this page is out of date. `nnctl COMMAND --help` prints the same.",
         "",
     ]

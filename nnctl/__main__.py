@@ -1,9 +1,9 @@
 import signal
 
 # Ctrl-C and SIGTERM wait (pending) while the modules load; main() lets them in and says what they
-# stopped (nnctl.cli.main, handles_errors)
+# stopped (nnctl.cli.commands.main, handles_errors)
 signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
 
-from nnctl.cli import main  # noqa: E402
+from nnctl.cli.commands import main  # noqa: E402
 
 main()

@@ -26,15 +26,15 @@ from typing import Any, Union
 import numpy as np
 import yaml
 
-from nnctl.config import Spec, dump_spec, load_config_text, spec_from_mapping, spec_from_text
-from nnctl.data import ARRAY_PREFIX, check_examples, flatten
+from nnctl.spec.config import Spec, dump_spec, load_config_text, spec_from_mapping, spec_from_text
+from nnctl.data.dataset import ARRAY_PREFIX, check_examples, flatten
 from nnctl.errors import ConfigError, DataError, DivergedError, Interrupted, NnctlError, RunError
-from nnctl.experiment import train_run
-from nnctl.inference import class_names, loss_of, outputs, normalized, score, task_of
-from nnctl.layout import BOUNDARY_PNG, CHECKPOINT, COSTS_CSV, COSTS_PNG, METRICS, PARAMS, REPRODUCE, RESOLVED, SPEC
-from nnctl.network import HEADS
-from nnctl.runs import Run, atomic_write, costs_axis, load_run, parse_costs_columns, resolve_run_path
-from nnctl.training import Listener
+from nnctl.experiment.run import train_run
+from nnctl.experiment.inference import class_names, loss_of, outputs, normalized, score, task_of
+from nnctl.rundir.layout import BOUNDARY_PNG, CHECKPOINT, COSTS_CSV, COSTS_PNG, METRICS, PARAMS, REPRODUCE, RESOLVED, SPEC
+from nnctl.core.network import HEADS
+from nnctl.rundir.runs import Run, atomic_write, costs_axis, load_run, parse_costs_columns, resolve_run_path
+from nnctl.core.training import Listener
 
 __all__ = ["fit", "load", "Model", "NnctlWarning", "SpecLike", "TRAIN_ARRAYS"]
 
@@ -145,7 +145,7 @@ def fit(
     """Train a network and return it as a `Model`.
 
     spec: a dict (the YAML's sections: ``{"model": {"hidden": [8]}, "train": {...}}``), a YAML
-        file's path, or a `nnctl.config.Spec`. Relative data paths in a dict are read from the
+        file's path, or a `nnctl.spec.config.Spec`. Relative data paths in a dict are read from the
         working directory, in a file from the file's folder.
     X, y: examples one per row, X (m, n_x) numbers (or (m, *shape): pictures are flattened as a
         file's are; uint8 counts as pixels and is divided by 255), y (m,). They replace the

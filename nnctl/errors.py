@@ -41,6 +41,6 @@ class Interrupted(NnctlError):
     """The user stopped the work (Ctrl-C or SIGTERM); what was finished is kept."""
 
     exit_code = 130
-    # set on a sweep's interruption only (nnctl.sweep.run_sweep): its trials' rows so far, its folder
+    # set on a sweep's interruption only (nnctl.sweep.run.run_sweep): its trials' rows so far, its folder
     rows: list
     sweep_dir: Path

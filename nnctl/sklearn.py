@@ -28,7 +28,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("nnctl.sklearn needs scikit-learn: pip install 'nnctl[sklearn]'") from exc
 
 from nnctl.api import TRAIN_ARRAYS, Model, train_model
-from nnctl.config import MAX_SEED, spec_from_mapping
+from nnctl.spec.config import MAX_SEED, spec_from_mapping
 from nnctl.errors import Interrupted, NnctlError
 
 __all__ = ["NNClassifier", "NNRegressor"]

@@ -64,8 +64,8 @@ def tiny_config(tmp_path, tiny_data):
 # `python -c FAULT.format(exc=...) train ...`: the process dies in the middle of training for real.
 FAULT = """
 import sys
-from nnctl import training
-from nnctl.cli import main
+from nnctl.core import training
+from nnctl.cli.commands import main
 real = training.Trainer.backward_and_update
 calls = [0]
 def faulty(self):
@@ -83,6 +83,6 @@ def invoke(*args):
     """`nnctl ARGS...` in this process (Typer's CliRunner), every argument made a string."""
     from typer.testing import CliRunner
 
-    from nnctl.cli import app
+    from nnctl.cli.commands import app
 
     return CliRunner().invoke(app, [str(a) for a in args])

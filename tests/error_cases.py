@@ -69,8 +69,8 @@ def truncated_jpg(path):
 
 def trained_run(path):
     """A finished run directory, trained in place (for predict and resume cases)."""
-    from nnctl.config import load_config
-    from nnctl.experiment import train_run
+    from nnctl.spec.config import load_config
+    from nnctl.experiment.run import train_run
 
     course_h5(path.parent / "train.h5")
     (path.parent / "good.yaml").write_text(GOOD)
@@ -79,8 +79,8 @@ def trained_run(path):
 
 
 def planar_run(path):
-    from nnctl.config import load_config
-    from nnctl.experiment import train_run
+    from nnctl.spec.config import load_config
+    from nnctl.experiment.run import train_run
 
     (path.parent / "flower.yaml").write_text(
         "data: {train: 'builtin:planar'}\nmodel: {hidden: [2], hidden_activation: tanh}\ntrain: {learning_rate: 1, iterations: 5}\n"
@@ -90,8 +90,8 @@ def planar_run(path):
 
 def edited_interrupted_run(path):
     """A run stopped after 2 iterations whose config.resolved.yaml was edited afterwards."""
-    from nnctl.config import load_config
-    from nnctl.experiment import train_run
+    from nnctl.spec.config import load_config
+    from nnctl.experiment.run import train_run
 
     course_h5(path.parent / "train.h5")
     (path.parent / "good.yaml").write_text(GOOD)
@@ -106,8 +106,8 @@ def checkpoint_out_of_its_epoch(path):
     """A stopped mini-batch run whose checkpoint says it is at batch 99 of a 3-batch epoch."""
     import json
 
-    from nnctl.config import load_config
-    from nnctl.experiment import train_run
+    from nnctl.spec.config import load_config
+    from nnctl.experiment.run import train_run
 
     course_h5(path.parent / "train.h5")
     (path.parent / "mb.yaml").write_text(GOOD.replace("iterations: 5", "epochs: 5, batch_size: 3"))
@@ -144,8 +144,8 @@ def sweep_dir(change=lambda plan: None, after=lambda path: None):
         import json
         from dataclasses import asdict
 
-        from nnctl.config import spec_from_text
-        from nnctl.sweep import PLAN_FORMAT, plan_sweep
+        from nnctl.spec.config import spec_from_text
+        from nnctl.sweep.run import PLAN_FORMAT, plan_sweep
 
         course_h5(path.parent / "train.h5")
         config = path.parent / "good.yaml"
@@ -192,9 +192,9 @@ def params_attr(key, value):
 
 
 def diverged_regression_run(path):
-    from nnctl.config import load_config
+    from nnctl.spec.config import load_config
     from nnctl.errors import DivergedError
-    from nnctl.experiment import train_run
+    from nnctl.experiment.run import train_run
 
     plain_h5(x=np.linspace(-100, 100, 40).reshape(40, 1), y=np.linspace(-100, 100, 40))(path.parent / "r.h5")
     (path.parent / "r.yaml").write_text(
@@ -220,8 +220,8 @@ def regression_run_then(edit=lambda run: None, stop_after=None):
     then edit(run); `stop_after` batches: interrupted there, with its checkpoint."""
 
     def write(path):
-        from nnctl.config import load_config
-        from nnctl.experiment import train_run
+        from nnctl.spec.config import load_config
+        from nnctl.experiment.run import train_run
 
         regression_h5(path.parent / "r.h5")
         (path.parent / "reg.yaml").write_text(REGRESSION.replace("epochs: 3", "epochs: 3, checkpoint_every: 1"))
@@ -256,8 +256,8 @@ LONG = "data: {train: train.h5}\nmodel: {hidden: [3]}\ntrain: {learning_rate: 0.
 
 def _interrupted(folder: Path, name: str, spec: str = LONG) -> Path:
     """A run stopped by request after 25 iterations (its checkpoint and files kept), moved to folder/name."""
-    from nnctl.config import load_config
-    from nnctl.experiment import train_run
+    from nnctl.spec.config import load_config
+    from nnctl.experiment.run import train_run
 
     if not (folder / "train.h5").exists():
         course_h5(folder / "train.h5")
@@ -333,8 +333,8 @@ def bn_run_then(edit):
     """A finished run of GOOD with model.batch_norm: true (params.h5 holds gamma1, beta1, running_*1), then `edit(params.h5)`."""
 
     def write(path):
-        from nnctl.config import load_config
-        from nnctl.experiment import train_run
+        from nnctl.spec.config import load_config
+        from nnctl.experiment.run import train_run
 
         course_h5(path.parent / "train.h5")
         (path.parent / "bn.yaml").write_text(GOOD.replace("hidden: [3]", "hidden: [3], batch_norm: true"))
@@ -421,8 +421,8 @@ TABLE = "species,island,bill_mm\nAdelie,Torgersen,39.1\nAdelie,Dream,39.5\nGento
 
 def table_run(path):
     """A finished run trained on a small table (for predict and evaluate cases)."""
-    from nnctl.config import load_config
-    from nnctl.experiment import train_run
+    from nnctl.spec.config import load_config
+    from nnctl.experiment.run import train_run
 
     (path.parent / "p.csv").write_text(TABLE)
     (path.parent / "t.yaml").write_text("data: {train: p.csv, target: species}\ntrain: {epochs: 2}\n")
@@ -442,8 +442,8 @@ FLAT_TABLE = "a,b,species\n" + "".join(f"{i % 3},{i % 2},{'xy'[i % 2]}\n" for i 
 
 def flat_table_run(path):
     """A finished run on a table whose features are not standardised (their raw values reach the network)."""
-    from nnctl.config import load_config
-    from nnctl.experiment import train_run
+    from nnctl.spec.config import load_config
+    from nnctl.experiment.run import train_run
 
     (path.parent / "f.csv").write_text(FLAT_TABLE)
     (path.parent / "f.yaml").write_text("data: {train: f.csv, target: species}\ntrain: {epochs: 2}\n")
@@ -561,14 +561,14 @@ CASES = [
     Case("network too big for memory", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "model.hidden=[100000000]"],
          "Error: the network's arrays need about 254.8 GiB (parameters and gradients: 74.5 GiB, initial parameters and their draw: 108.8 GiB, "
          "activations and dZ: 11.9 GiB, dual path (G, P, C, W1_0): 47.7 GiB, end-of-run forward pass: 11.9 GiB) but only 1.0 GiB of memory is available; use train.dtype: float32, fewer examples or smaller layers",
-         patches={"nnctl.experiment.available_memory": lambda: 1 << 30}),
+         patches={"nnctl.experiment.run.available_memory": lambda: 1 << 30}),
     Case("10,000 layers: training fits, the decision boundary does not",  # issue 20 E: killed in the 300x300 grid's forward pass (24 GB)
          {"c.yaml": "data: {train: 'builtin:moons'}\nmodel: {hidden: [" + ", ".join(["3"] * 10_000) + "]}\ntrain: {learning_rate: 0.1, iterations: 1}\n"},
          ["train", "{tmp}/c.yaml", "--runs-dir", "{tmp}/runs"],
          "Error: the decision-boundary picture (decision_boundary.png) needs about 40.4 GiB (a forward pass over 90,000 points keeps Z[l] and A[l] "
          "of all 10,001 layers: 40.2 GiB, beside the run's arrays: 140.1 MiB) but only 16.0 GiB of memory is available; "
          "use fewer or narrower layers, or train.dtype: float32",
-         patches={"nnctl.experiment.available_memory": lambda: 16 << 30}),
+         patches={"nnctl.experiment.run.available_memory": lambda: 16 << 30}),
     Case("disk too full for the run's files", cfg(GOOD), ["train", "{tmp}/c.yaml", "--runs-dir", "{tmp}/runs"],
          "Error: {tmp}/runs: the run's files need about 2.0 MiB but only 1.0 KiB is free on that disk; free some space or choose another place with --runs-dir",
          patches={"shutil.disk_usage": lambda p: Usage(1 << 40, 1 << 40, 1024)}),
@@ -594,7 +594,7 @@ CASES = [
          "Error: 1 of 1 files could not be read", stdout_has='"error": "{tmp}/t.jpg: damaged or truncated image; take the original file again"'),
     Case("decompression bomb", {"run": trained_run, "a.png": png}, ["predict", "{tmp}/a.png", "--run", "{tmp}/run", "--json"],
          "Error: 1 of 1 files could not be read", stdout_has='"error": "{tmp}/a.png: 20×20 = 400 pixels is over the limit of 100 (a guard against decompression bombs); if you trust the file, raise it with --max-pixels 400"',
-         patches={"nnctl.images.MAX_PIXELS": 100}),
+         patches={"nnctl.data.images.MAX_PIXELS": 100}),
     Case("image path is a directory", {"run": trained_run, "d/.keep": b""}, ["predict", "{tmp}/d", "--run", "{tmp}/run"],
          "Error: no image files found in {tmp}/d"),
     # --- report ---
@@ -744,7 +744,7 @@ CASES = [
     Case("GPU asked for without CuPy", cfg(GOOD), ["train", "{tmp}/c.yaml", "--device", "gpu"],
          "Error: train.device: gpu: CuPy is not installed (No module named 'cupy'); install CuPy for your CUDA "
          "(pip install 'nnctl[gpu]') on a machine with an NVIDIA GPU, or use device: cpu (--device cpu)",
-         patches={"nnctl.backend.BACKENDS": {"cpu": None, "gpu": no_cupy}}),
+         patches={"nnctl.core.backend.BACKENDS": {"cpu": None, "gpu": no_cupy}}),
     Case("unknown device", cfg(GOOD), ["train", "{tmp}/c.yaml", "--device", "tpu"],
          "Error: {tmp}/c.yaml (with --set train.device=tpu): train.device: must be 'cpu' or 'gpu' (got 'tpu')"),
     Case("batch norm on the GPU", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "model.batch_norm=true", "--device", "gpu"],
@@ -852,7 +852,7 @@ CASES += [
          BUILTIN % ("size=3", "size=3", "unknown option 'size'; planar takes m, seed, noise")),
     Case("builtin m too big for memory", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "data.train=builtin:planar?m=100000000"],
          "Error: builtin:planar: m=100,000,000 examples need about 6.0 GiB of memory but only 1.0 GiB is available; use a smaller m",
-         patches={"nnctl.memory.available_memory": lambda: 1 << 30}),
+         patches={"nnctl.util.memory.available_memory": lambda: 1 << 30}),
     Case("seed beyond 2**32 - 1", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "train.seed=4294967296"],
          "Error: {tmp}/c.yaml (with --set train.seed=4294967296): train.seed: must be less than or equal to 4294967295 (got 4294967296)"),
     Case("name with a space", cfg(GOOD), ["train", "{tmp}/c.yaml", "--set", "name=my run"],
@@ -887,7 +887,7 @@ CASES += [
     Case("HDF5 file that declares more than memory", {"c.yaml": GOOD, "train.h5": huge_declared_h5}, ["train", "{tmp}/c.yaml"],
          "Error: {tmp}/train.h5: 'x' declares 10000000×64×64×3 values; reading it takes about 1.0 TiB (114.4 GiB of uint8 as stored + 915.5 GiB as float64) "
          "but only 1.0 GiB of memory is available; use fewer examples or smaller pictures",
-         patches={"nnctl.memory.available_memory": lambda: 1 << 30}),
+         patches={"nnctl.util.memory.available_memory": lambda: 1 << 30}),
     Case("data make over an existing file", {"p.h5": SMALL}, ["data", "make", "planar", "-o", "{tmp}/p.h5"],
          "Error: {tmp}/p.h5: already exists; pass --force to replace it, or choose another -o"),
     Case("data make -o a directory", {}, ["data", "make", "planar", "-o", "{tmp}"],
@@ -1138,7 +1138,7 @@ CASES += [
          "Error: --log-onnx logs the model to an experiment tracker; add --log mlflow"),
     Case("train --log mlflow where mlflow is not installed", {"c.yaml": GOOD}, ["train", "{tmp}/c.yaml", "--log", "mlflow"],
          "Error: --log mlflow needs the mlflow package; install it with: pip install 'nnctl[mlflow]'",
-         patches={"nnctl.tracking._installed": lambda package: False}),
+         patches={"nnctl.experiment.tracking._installed": lambda package: False}),
     Case("sweep --log with a tracker nnctl does not have", {"c.yaml": GOOD}, ["sweep", "{tmp}/c.yaml", "--grid", "train.learning_rate=0.1,0.2", "--log", "tensorboard"],
          "Error: --log tensorboard: not a tracker nnctl logs to; give --log mlflow"),
     Case("runs log to a tracker nnctl does not have", {"run": trained_run}, ["runs", "log", "{tmp}/run", "--to", "wandb"],

@@ -13,7 +13,7 @@ How to extend it (a new spec key is one row):
 - a new data source (a Parquet table, another layout): a row of `SOURCES` and its files in
   `make_sources` (tables: `make_tables`; their keys are drawn by `_table` from the row's columns).
 - `tests/test_combinations.py::test_every_spec_key_is_drawn` compares these tables with the pydantic
-  models of nnctl/config.py and fails, naming the key, until a new key has its row (or is in
+  models of nnctl/spec/config.py and fails, naming the key, until a new key has its row (or is in
   `NOT_DRAWN` with the reason).
 """
 
@@ -27,12 +27,12 @@ import numpy as np
 from hypothesis import strategies as st
 from PIL import Image
 
-from nnctl.activations import ACTIVATION_NAMES
-from nnctl.config import DataSpec, EarlyStoppingSpec, ModelSpec, SearchSpec, Spec, SweepSpec, TrainSpec
-from nnctl.firstlayer import AUTO, FIRST_LAYERS, DualFirstLayer
-from nnctl.network import INIT_NAMES
-from nnctl.optimizers import OPTIMIZER_NAMES, OPTIMIZERS, SCHEDULE_NAMES
-from nnctl.training import SHUFFLES
+from nnctl.core.activations import ACTIVATION_NAMES
+from nnctl.spec.config import DataSpec, EarlyStoppingSpec, ModelSpec, SearchSpec, Spec, SweepSpec, TrainSpec
+from nnctl.core.firstlayer import AUTO, FIRST_LAYERS, DualFirstLayer
+from nnctl.core.network import INIT_NAMES
+from nnctl.core.optimizers import OPTIMIZER_NAMES, OPTIMIZERS, SCHEDULE_NAMES
+from nnctl.core.training import SHUFFLES
 
 OMIT = object()  # a row's answer for "leave the key out"
 
@@ -559,7 +559,7 @@ def drawn_keys() -> set:
 
 
 def model_keys() -> set:
-    """Every dotted key of the spec's pydantic models (nnctl/config.py)."""
+    """Every dotted key of the spec's pydantic models (nnctl/spec/config.py)."""
     keys = set()
 
     def walk(model, prefix):

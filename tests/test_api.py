@@ -15,9 +15,9 @@ import yaml
 import nnctl
 from conftest import CAT_TEST, CAT_TRAIN, REPO, invoke, needs_cat_data
 from nnctl.api import Model, NnctlWarning
-from nnctl.data import generate
+from nnctl.data.dataset import generate
 from nnctl.errors import ConfigError, DataError, DivergedError, RunError
-from nnctl.runs import load_params
+from nnctl.rundir.runs import load_params
 
 
 def _data(kind: str):
@@ -310,7 +310,7 @@ def test_every_optimizer_through_fit(optimizer):
 
 
 def test_ctrl_c_during_fit_says_what_was_kept(monkeypatch, tmp_path):
-    from nnctl import training
+    from nnctl.core import training
     from nnctl.errors import Interrupted
 
     real, calls = training.Trainer.backward_and_update, [0]
@@ -340,7 +340,7 @@ def test_nnctl_sklearn_without_scikit_learn_names_the_extra():
 def test_the_validation_monitor_of_k_classes_scores_the_top_class(tmp_path):
     """The monitor's validation cost and accuracy of a softmax run (it once compared A[L] > 0.5 with
     the label numbers, and crashed on the cost): its last record equals the model on the held-out part."""
-    from nnctl.data import Dataset, split_validation
+    from nnctl.data.dataset import Dataset, split_validation
 
     x, y, names = _data("spiral")
     spec = {"data": {"validation": 0.3}, "model": {"hidden": [10]},

@@ -1,4 +1,4 @@
-"""The device code path without a GPU: nnctl.backend's FakeDevice keeps NumPy's arithmetic but holds
+"""The device code path without a GPU: nnctl.core.backend's FakeDevice keeps NumPy's arithmetic but holds
 its arrays in a type of its own and copies on every transfer, so the suite runs the GPU path's
 transfers (data resident or staged batch by batch, masks drawn on the host, the parameters and the
 optimizer's moments copied back) and checks that it agrees with NumPy bit for bit and that nothing it
@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 
 from conftest import invoke
-from nnctl import backend as backend_module
-from nnctl.backend import DeviceArray, FakeDevice, NumpyBackend, make_backend
-from nnctl.network import initialize_parameters
-from nnctl.optimizers import make_optimizer
-from nnctl.regularization import Dropout
-from nnctl.training import Batches, Position, Trainer, gradient_descent
+from nnctl.core import backend as backend_module
+from nnctl.core.backend import DeviceArray, FakeDevice, NumpyBackend, make_backend
+from nnctl.core.network import initialize_parameters
+from nnctl.core.optimizers import make_optimizer
+from nnctl.core.regularization import Dropout
+from nnctl.core.training import Batches, Position, Trainer, gradient_descent
 
 
 def softmax_problem(m=300, n_x=12, k=4, dtype=np.float32, seed=0):
@@ -219,8 +219,8 @@ def test_cli_device_gpu_writes_what_the_cpu_writes(tmp_path, clusters, fake_gpu)
 @pytest.mark.parametrize("first,then", [("cpu", "gpu"), ("gpu", "cpu")])
 def test_resume_moves_between_devices(tmp_path, clusters, fake_gpu, first, then):
     """Stopped mid-epoch on one device, resumed on the other: the uninterrupted run's bits."""
-    from nnctl.config import load_config
-    from nnctl.experiment import resume_run, train_run
+    from nnctl.spec.config import load_config
+    from nnctl.experiment.run import resume_run, train_run
 
     ref = train_run(load_config(clusters), runs_root=tmp_path / "ref")
     spec = load_config(clusters)
@@ -266,7 +266,7 @@ def test_version_lists_the_devices_seen():
 
 
 def test_blas_threads_follow_the_work_and_the_load():
-    from nnctl.resources import SINGLE_THREAD_WORK, choose_blas_threads, step_work
+    from nnctl.core.resources import SINGLE_THREAD_WORK, choose_blas_threads, step_work
 
     # [784, 256, 128, 10]: 3 * b * (784*256 + 256*128 + 128*10) multiply-adds per step
     assert step_work([784, 256, 128, 10], 256) == 3 * 256 * 234752
@@ -282,8 +282,8 @@ def test_blas_threads_follow_the_work_and_the_load():
 def test_a_small_network_trains_and_records_one_thread(tmp_path, clusters):
     import json
 
-    from nnctl.config import load_config
-    from nnctl.experiment import train_run
+    from nnctl.spec.config import load_config
+    from nnctl.experiment.run import train_run
 
     summary = train_run(load_config(clusters), runs_root=tmp_path / "runs")
     rec = json.loads((Path(summary.run_dir) / "reproduce.json").read_text())
@@ -327,8 +327,8 @@ def test_a_step_allocates_no_array_of_the_batch(dtype):
 def test_streamed_data_on_the_device_is_the_cpu_run(tmp_path, clusters, fake_gpu):
     """data.stream: always with device gpu: each batch read on the host and copied over (with its
     labels through the staged buffers); the same parameters and costs as the CPU reading into memory."""
-    from nnctl.config import load_config
-    from nnctl.experiment import train_run
+    from nnctl.spec.config import load_config
+    from nnctl.experiment.run import train_run
 
     done = {}
     for device, stream in (("cpu", "never"), ("gpu", "always")):

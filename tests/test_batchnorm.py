@@ -11,16 +11,16 @@ import numpy as np
 import pytest
 from conftest import REPO, invoke, write_course_h5
 
-from nnctl import batchnorm
+from nnctl.core import batchnorm
 from nnctl.api import fit
-from nnctl.config import load_config
-from nnctl.data import load_dataset
+from nnctl.spec.config import load_config
+from nnctl.data.dataset import load_dataset
 from nnctl.errors import DivergedError
-from nnctl.experiment import resume_run, train_run
-from nnctl.gradcheck_math import gradient_check
-from nnctl.inference import outputs
-from nnctl.layers import layer_arrays, network_arrays, normalised_layers
-from nnctl.network import (
+from nnctl.experiment.run import resume_run, train_run
+from nnctl.core.gradcheck import gradient_check
+from nnctl.experiment.inference import outputs
+from nnctl.core.layers import layer_arrays, network_arrays, normalised_layers
+from nnctl.core.network import (
     backward,
     compute_cost,
     forward,
@@ -29,10 +29,10 @@ from nnctl.network import (
     update_parameters,
     update_running_averages,
 )
-from nnctl.optimizers import make_optimizer
-from nnctl.resources import memory_estimate
-from nnctl.runs import load_params, load_run
-from nnctl.training import Trainer, gradient_descent
+from nnctl.core.optimizers import make_optimizer
+from nnctl.core.resources import memory_estimate
+from nnctl.rundir.runs import load_params, load_run
+from nnctl.core.training import Trainer, gradient_descent
 
 LOSS_OF = {"sigmoid": "cross_entropy", "softmax": "categorical_cross_entropy", "linear": "mse"}
 
@@ -148,7 +148,7 @@ def test_training_steps_equal_pytorch(seed, output):
 
 @pytest.mark.parametrize("seed", range(6))
 def test_pure_reference_equals_pytorch_and_the_trainer(seed):
-    """nnctl.network's forward (training mode), backward and running averages: PyTorch's numbers
+    """nnctl.core.network's forward (training mode), backward and running averages: PyTorch's numbers
     and the Trainer's, one step."""
     torch = pytest.importorskip("torch")
     dims, acts, normalised, params, X, Y = _problem(seed, "sigmoid", m=9)

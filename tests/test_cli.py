@@ -16,8 +16,8 @@ import yaml
 from PIL import Image
 
 from conftest import invoke, REPO
-from nnctl.cli import app
-from nnctl.runs import load_params, read_costs_csv
+from nnctl.cli.commands import app
+from nnctl.rundir.runs import load_params, read_costs_csv
 
 
 def _train(config, runs, *extra):
@@ -127,7 +127,7 @@ def test_regression_run(tmp_path):
     assert meta["loss"] == "mse" and meta["task"] == "regression"
     assert params["W1"][0, 0] == pytest.approx(3, abs=1e-3) and params["b1"][0, 0] == pytest.approx(1, abs=1e-3)
     assert json.loads((run / "metrics.json").read_text())["train_rmse"] < 1e-3
-    from nnctl.runs import list_runs
+    from nnctl.rundir.runs import list_runs
 
     assert list_runs(tmp_path / "runs")[0]["train_rmse"] < 1e-3
     assert "rmse " in invoke("runs", "--runs-dir", tmp_path / "runs").stdout  # shown where accuracy is not

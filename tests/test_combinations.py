@@ -28,9 +28,9 @@ from hypothesis import strategies as st
 
 import strategies as S
 from conftest import invoke
-from nnctl.config import load_config
-from nnctl.experiment import resume_run, train_run
-from nnctl.layout import METRICS, PARAMS
+from nnctl.spec.config import load_config
+from nnctl.experiment.run import resume_run, train_run
+from nnctl.rundir.layout import METRICS, PARAMS
 
 LONG = os.environ.get("NNCTL_COMBOS") == "long"
 EXAMPLES = int(os.environ.get("NNCTL_COMBOS_EXAMPLES", "4000" if LONG else "0"))
@@ -236,7 +236,7 @@ def test_sweep_over_two_keys_finishes_every_trial(data, files, workspace):
 
 
 def test_every_spec_key_is_drawn():
-    """A key added to nnctl/config.py's models fails here until tests/strategies.py draws it."""
+    """A key added to nnctl/spec/config.py's models fails here until tests/strategies.py draws it."""
     missing = S.model_keys() - S.drawn_keys()
     assert not missing, f"spec keys the property test never draws: {sorted(missing)}; add a row to tests/strategies.py"
     stale = S.drawn_keys() - S.model_keys()

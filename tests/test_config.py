@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nnctl.config import dump_spec, load_config, parse_yaml
+from nnctl.spec.config import dump_spec, load_config, parse_yaml
 from nnctl.errors import ConfigError
 
 GOOD = """\
@@ -195,7 +195,7 @@ def test_every_shipped_config_is_valid():
 def test_numbers_are_numbers_and_finite_but_yaml_exponents_still_floats(tmp_path):
     """`iterations: true` was read as 1 and `.inf` accepted; `1e-3` (a YAML float) and ints for
     floats still pass."""
-    from nnctl.config import spec_from_text
+    from nnctl.spec.config import spec_from_text
     from nnctl.errors import ConfigError
 
     base = "data: {train: builtin:planar}\nmodel: {hidden: [3]}\n"

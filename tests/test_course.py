@@ -15,9 +15,9 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from conftest import REPO, needs_cat_data
-from nnctl.config import load_config
-from nnctl.experiment import train_run
-from nnctl.runs import read_costs_csv
+from nnctl.spec.config import load_config
+from nnctl.experiment.run import train_run
+from nnctl.rundir.runs import read_costs_csv
 
 
 def _run(name, tmp_path, *overrides):

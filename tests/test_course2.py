@@ -11,10 +11,10 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import REPO
-from nnctl.cli import app
-from nnctl.config import load_config
-from nnctl.data import make_moons
-from nnctl.runs import read_costs_csv
+from nnctl.cli.commands import app
+from nnctl.spec.config import load_config
+from nnctl.data.dataset import make_moons
+from nnctl.rundir.runs import read_costs_csv
 
 COURSE2 = REPO / "configs" / "course2"
 runner = CliRunner()

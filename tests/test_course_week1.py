@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nnctl.config import load_config
-from nnctl.data import load_dataset, make_circles
-from nnctl.experiment import train_run
+from nnctl.spec.config import load_config
+from nnctl.data.dataset import load_dataset, make_circles
+from nnctl.experiment.run import train_run
 from tests.conftest import REPO, SHARED
 
 COURSE2 = REPO / "configs" / "course2"
@@ -94,7 +94,7 @@ def test_dropout_with_the_notebooks_masks_reproduces_its_accuracy(tmp_path):
 def test_zeros_init_runs_only_when_asked_and_warns(tmp_path):
     from typer.testing import CliRunner
 
-    from nnctl.cli import app
+    from nnctl.cli.commands import app
 
     config = COURSE2 / "initialization-zeros.yaml"
     result = CliRunner().invoke(app, ["train", str(config), "-q", "--no-report", "--runs-dir", str(tmp_path), "--set", "train.iterations=2"])
@@ -111,7 +111,7 @@ def test_mat_files_in_data_info_import_and_training(tmp_path):
     import scipy.io
     from typer.testing import CliRunner
 
-    from nnctl.cli import app
+    from nnctl.cli.commands import app
 
     rs = np.random.RandomState(0)
     X, Xval = rs.randn(30, 2) * 0.3, rs.randn(20, 2) * 0.3

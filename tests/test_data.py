@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import CAT_TRAIN, needs_cat_data, write_course_h5
-from nnctl.data import load_dataset, make_planar, read_raw, write_dataset
+from nnctl.data.dataset import load_dataset, make_planar, read_raw, write_dataset
 from nnctl.errors import DataError
 
 

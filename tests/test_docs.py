@@ -22,7 +22,7 @@ def test_generated_page_is_up_to_date(page):
 
 
 def test_spec_reference_names_every_key():
-    from nnctl.config import Spec
+    from nnctl.spec.config import Spec
 
     text = generate.spec_reference()
     for section, model in Spec.model_fields.items():

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from conftest import REPO, needs_cat_data
-from nnctl.activations import ACTIVATION_NAMES
-from nnctl.config import load_config
-from nnctl.experiment import train_run
-from nnctl.network import initialize_parameters
-from nnctl.runs import read_costs_csv
-from nnctl.training import Trainer, choose_path, gradient_descent
+from nnctl.core.activations import ACTIVATION_NAMES
+from nnctl.spec.config import load_config
+from nnctl.experiment.run import train_run
+from nnctl.core.network import initialize_parameters
+from nnctl.rundir.runs import read_costs_csv
+from nnctl.core.training import Trainer, choose_path, gradient_descent
 
 
 def _train(path, hidden_act, depth, loss, iterations=300):
@@ -73,7 +73,7 @@ def test_course_tables_on_both_paths(tmp_path, path):
 
 
 def _train_with(path, optimizer, decay, iterations=300):
-    from nnctl.optimizers import epoch_rate, make_optimizer
+    from nnctl.core.optimizers import epoch_rate, make_optimizer
 
     rng = np.random.default_rng(7)
     n_x, m = 60, 25

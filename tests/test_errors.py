@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from conftest import REPO
 from error_cases import CASES, render
-from nnctl.cli import app
+from nnctl.cli.commands import app
 
 runner = CliRunner()
 

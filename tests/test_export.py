@@ -3,7 +3,7 @@
 Runs of every head (sigmoid, softmax, linear), every activation and every preprocessing (pixels
 divided by 255, standardisation, none) and both dtypes are trained once per module; each export is
 then run by software nnctl does not control (ONNX Runtime) or by the ten lines on docs/export.md,
-on the run's test data, and compared with `nnctl.inference.probabilities`, the function behind
+on the run's test data, and compared with `nnctl.experiment.inference.probabilities`, the function behind
 `nnctl predict` and `nnctl evaluate`.
 """
 
@@ -19,13 +19,13 @@ import pytest
 import yaml
 from conftest import REPO, invoke, needs_cat_data, write_course_h5
 
-from nnctl.config import ModelSpec
-from nnctl.data import read_raw
+from nnctl.spec.config import ModelSpec
+from nnctl.data.dataset import read_raw
 from nnctl.errors import NnctlError
-from nnctl.export import describe, export_run
-from nnctl.inference import default_test_source, probabilities
-from nnctl.network import HEADS
-from nnctl.runs import load_run
+from nnctl.experiment.export import describe, export_run
+from nnctl.experiment.inference import default_test_source, probabilities
+from nnctl.core.network import HEADS
+from nnctl.rundir.runs import load_run
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -392,8 +392,8 @@ def test_export_file_gets_the_users_umask(runs, tmp_path, fmt):
 
 
 def test_an_interrupted_run_exports_its_parameters_so_far_with_a_note(tmp_path):
-    from nnctl.config import load_config
-    from nnctl.experiment import train_run
+    from nnctl.spec.config import load_config
+    from nnctl.experiment.run import train_run
 
     write_course_h5(tmp_path / "train.h5", "train", m=20)
     (tmp_path / "s.yaml").write_text("data: {train: train.h5}\nmodel: {hidden: [3]}\ntrain: {learning_rate: 0.1, iterations: 50, checkpoint_every: 10}\n")
@@ -429,7 +429,7 @@ def test_onnx_without_the_onnx_package_says_how_to_install_it(runs, tmp_path, mo
 def _penguin_feeds(run, path):
     """ONNX Runtime's inputs for a table file: one (m, 1) array per column, numbers as float32 (NaN where
     missing), text as it is in the file."""
-    tables = pytest.importorskip("nnctl.tables")
+    tables = pytest.importorskip("nnctl.data.tables")
     table = tables.read_table(path)
     feeds = {}
     for name in run.table.numeric:
@@ -445,11 +445,11 @@ def _penguin_feeds(run, path):
 def test_a_table_with_text_columns_and_missing_values(tmp_path, task):
     """The Palmer penguins (palmerpenguins' CSV: islands and sex as text, NA in both kinds of column)
     through ONNX Runtime, one input per column, against nnctl's own table predict path."""
-    tables = pytest.importorskip("nnctl.tables")
+    tables = pytest.importorskip("nnctl.data.tables")
     penguins = pytest.importorskip("palmerpenguins")
     from pathlib import Path
 
-    from nnctl.inference import normalized, outputs
+    from nnctl.experiment.inference import normalized, outputs
 
     source = Path(penguins.__file__).parent / "data" / "penguins.csv"
     lines = source.read_text().splitlines()
@@ -488,8 +488,8 @@ def test_a_table_with_text_columns_and_missing_values(tmp_path, task):
 def test_table_columns_named_like_the_graphs_own_names(tmp_path):
     """Columns named W1, b1, scale (names the graph once used for its weights) are inputs like any other
     and the graph still equals predict; a column named as an output (label) is refused in one line."""
-    from nnctl.inference import normalized, outputs
-    from nnctl.tables import read_table
+    from nnctl.experiment.inference import normalized, outputs
+    from nnctl.data.tables import read_table
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(60, 3))

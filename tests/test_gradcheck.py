@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from nnctl.activations import ACTIVATION_NAMES
-from nnctl.cli import app
-from nnctl.gradcheck_math import gradient_check, reading
-from nnctl.network import initialize_parameters
-from nnctl.training import Trainer
+from nnctl.core.activations import ACTIVATION_NAMES
+from nnctl.cli.commands import app
+from nnctl.core.gradcheck import gradient_check, reading
+from nnctl.core.network import initialize_parameters
+from nnctl.core.training import Trainer
 from tests.conftest import REPO
 
 runner = CliRunner()

@@ -109,7 +109,7 @@ def test_report_links_and_csp(tmp_path, tiny_config):
     import base64
     import hashlib
 
-    from nnctl.report import href
+    from nnctl.report.page import href
 
     assert href(tmp_path / "javascript:alert(1)" / "report.html", tmp_path) == "javascript%3Aalert(1)/report.html"
     assert href(tmp_path / "report.html", tmp_path / "t") == "../report.html"
@@ -130,7 +130,7 @@ def test_report_links_and_csp(tmp_path, tiny_config):
 
 def test_console_boundary_drops_what_escapes_it(capsys):
     """Even a string printed without cell()/line() loses its control characters at the console."""
-    from nnctl.display import SafeTable, err_console, out_console, say
+    from nnctl.cli.display import SafeTable, err_console, out_console, say
 
     out_console().print(f"a{HOSTILE}b")
     table = SafeTable(title=HOSTILE)
@@ -148,8 +148,8 @@ def test_console_boundary_drops_what_escapes_it(capsys):
 
 CHANGE_DURING_TRAINING = """
 import os, shutil, sys
-from nnctl import training
-from nnctl.cli import main
+from nnctl.core import training
+from nnctl.cli.commands import main
 real = training.Trainer.backward_and_update
 calls = [0]
 def step(self):
@@ -241,7 +241,7 @@ def silent_scheduler():
 
 def test_a_silent_dask_scheduler_times_out(tiny_config, tmp_path, silent_scheduler, monkeypatch):
     pytest.importorskip("distributed")
-    from nnctl import sweep
+    from nnctl.sweep import run as sweep
 
     monkeypatch.setattr(sweep, "DASK_CALL_SECONDS", 1)
     result = invoke("sweep", tiny_config, "--grid", "train.seed=1,2", "--executor", "dask", "--address", silent_scheduler,
@@ -298,8 +298,8 @@ train: {learning_rate: 0.01, epochs: 50, batch_size: 16, optimizer: adam, seed: 
 @pytest.fixture
 def stopped_run(tmp_path):
     """An Adam run with mini-batches stopped in the middle of an epoch: its checkpoint.h5 is what resume reads."""
-    from nnctl.config import load_config
-    from nnctl.experiment import train_run
+    from nnctl.spec.config import load_config
+    from nnctl.experiment.run import train_run
 
     config = tmp_path / "moons.yaml"
     config.write_text(CKPT_SPEC)
@@ -399,14 +399,14 @@ def test_an_untouched_checkpoint_still_resumes(stopped_run):
 BOUNDED = """
 import resource, sys
 import numpy as np
-from nnctl import inference
-from nnctl.cli import main
+from nnctl.experiment import inference
+from nnctl.cli.commands import main
 inference.ROWS_PER_CHUNK = 256
 a = np.ones((512, 512)); a @ a  # the BLAS's buffers, made at its first product: what any run holds before its input
 def vm():
     with open("/proc/self/status") as fh:
         return next(int(l.split()[1]) * 1024 for l in fh if l.startswith("VmSize:"))
-import nnctl.display, nnctl.runs, nnctl.images, h5py, csv  # everything predict imports, before the limit
+import nnctl.cli.display, nnctl.rundir.runs, nnctl.data.images, h5py, csv  # everything predict imports, before the limit
 limit = vm() + int(sys.argv[1]) * 2**20
 resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 sys.argv = ["nnctl"] + sys.argv[2:]
@@ -434,8 +434,8 @@ def test_predict_reads_rows_in_chunks_under_an_address_space_limit(tmp_path):
     lines = done.stdout.splitlines()
     assert len(lines) == 20_001 and lines[1].startswith("big.csv:1,") and lines[-1].startswith("big.csv:20000,")
     # the same probabilities as the whole file predicted at once, in process
-    from nnctl.inference import normalized, outputs
-    from nnctl.runs import find_run, load_run
+    from nnctl.experiment.inference import normalized, outputs
+    from nnctl.rundir.runs import find_run, load_run
 
     run = load_run(find_run(tmp_path / "runs" / "latest"))
     P = outputs(run, normalized(run, rows.T.copy()))[0]
@@ -486,7 +486,7 @@ def _trained_on(tmp_path, name, x, y, model="hidden: [4]", extra=""):
         f["x"], f["y"] = x, y
     (tmp_path / f"{name}.yaml").write_text(f"data: {{train: {name}.h5}}\nmodel: {{{model}}}\ntrain: {{learning_rate: 0.1, iterations: 20}}\n{extra}")
     assert invoke("train", tmp_path / f"{name}.yaml", "--runs-dir", tmp_path / name, "-q", "--no-report").exit_code == 0
-    from nnctl.runs import find_run, load_run
+    from nnctl.rundir.runs import find_run, load_run
 
     return load_run(find_run(tmp_path / name / "latest"))
 
@@ -501,8 +501,8 @@ def _same(chunked: dict, whole: dict):
 def test_evaluate_in_chunks_gives_the_scores_of_the_whole_file(tmp_path, kind):
     """20,000 examples, three chunks of 8192: accuracy, confusion, per-class scores, RMSE, MAE and every
     example's output equal those of the whole file scored at once."""
-    from nnctl.data import load_dataset
-    from nnctl.inference import evaluate, score
+    from nnctl.data.dataset import load_dataset
+    from nnctl.experiment.inference import evaluate, score
 
     rng = np.random.default_rng(1)
     x = rng.normal(size=(20_000, 6))
@@ -525,9 +525,9 @@ def test_evaluate_in_chunks_gives_the_scores_of_the_whole_file(tmp_path, kind):
 def test_evaluate_of_a_table_in_chunks_gives_the_scores_of_the_whole_table(tmp_path, monkeypatch):
     """A table read 1000 rows at a time, rows with a missing value dropped (data.missing: drop): the kept rows
     are scored in the same products as the whole table's, so every number is the same."""
-    from nnctl import inference
-    from nnctl.inference import evaluate, score
-    from nnctl.tables import read_table, table_dataset
+    from nnctl.experiment import inference
+    from nnctl.experiment.inference import evaluate, score
+    from nnctl.data.tables import read_table, table_dataset
 
     rng = np.random.default_rng(2)
     rows = ["a,b,colour,label"]
@@ -540,7 +540,7 @@ def test_evaluate_of_a_table_in_chunks_gives_the_scores_of_the_whole_table(tmp_p
     trained = invoke("train", "--data", tmp_path / "t.csv", "--target", "label", "--set", "data.missing=drop",
                      "--set", "train.epochs=3", "--runs-dir", tmp_path / "runs", "-q", "--no-report")
     assert trained.exit_code == 0, trained.output
-    from nnctl.runs import find_run, load_run
+    from nnctl.rundir.runs import find_run, load_run
 
     run = load_run(find_run(tmp_path / "runs" / "latest"))
     whole, _ = score(run, table_dataset(run.table, read_table(tmp_path / "big.csv"), np.float64), str(tmp_path / "big.csv"))
@@ -559,18 +559,18 @@ def vm():
     with open("/proc/self/status") as fh:
         return next(int(l.split()[1]) * 1024 for l in fh if l.startswith("VmSize:"))
 import matplotlib; matplotlib.use("Agg"); import matplotlib.pyplot  # everything evaluate imports, before the limit
-import nnctl.display, nnctl.runs, nnctl.inference, nnctl.stream, nnctl.plots, nnctl.cli, h5py
+import nnctl.cli.display, nnctl.rundir.runs, nnctl.experiment.inference, nnctl.data.stream, nnctl.util.plots, nnctl.cli.commands, h5py
 limit = vm() + int(sys.argv[1]) * 2**20
 resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 if sys.argv[2] == "whole":  # the file read whole, as evaluate read it before
-    from nnctl.data import load_dataset
+    from nnctl.data.dataset import load_dataset
     try:
         load_dataset(sys.argv[3], role="test")
     except (MemoryError, nnctl.errors.DataError) as exc:
         print("refused:", str(exc)[:200])
     sys.exit(0)
 sys.argv = ["nnctl"] + sys.argv[2:]
-nnctl.cli.main()
+nnctl.cli.commands.main()
 """
 
 
@@ -596,8 +596,8 @@ def test_evaluate_reads_a_file_in_chunks_under_an_address_space_limit(tmp_path):
     assert "big.h5 (60000 examples)" in done.stdout
     written = json.loads((run.path / "evaluation-big.json").read_text())
     # the same scores as the whole file scored at once, in this process (no limit)
-    from nnctl.data import load_dataset
-    from nnctl.inference import score
+    from nnctl.data.dataset import load_dataset
+    from nnctl.experiment.inference import score
 
     expected, _ = score(run, load_dataset(str(tmp_path / "big.h5"), role="test"), str(tmp_path / "big.h5"))
     for key in ("accuracy", "confusion_matrix", "precision", "recall", "f1", "probabilities", "misclassified"):

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from conftest import REPO, invoke
 
-from nnctl.text import CONTROL, quoted, visible
+from nnctl.util.text import CONTROL, quoted, visible
 
 SPEC = "name: r\ndata: {train: p.h5}\nmodel: {hidden: [3]}\ntrain: {learning_rate: 0.5, iterations: 20}\n"
 
@@ -102,7 +102,7 @@ def test_table_statistics_near_float64s_largest_are_finite_without_a_numpy_warni
 
 
 def test_json_nnctl_writes_holds_null_for_a_number_that_is_not_finite(tmp_path):
-    from nnctl.runs import write_json
+    from nnctl.rundir.runs import write_json
 
     write_json(tmp_path / "x.json", {"a": float("inf"), "b": [np.float32("nan"), 1.5], "c": {"d": -float("inf")}})
     assert _strict_json((tmp_path / "x.json").read_text()) == {"a": None, "b": [None, 1.5], "c": {"d": None}}
@@ -197,7 +197,7 @@ def test_metrics_out_of_range_mark_the_run_damaged(tmp_path, edit, said):
 
 
 def test_costs_csv_rows_of_inf_or_nan_are_damaged_rows(tmp_path):
-    from nnctl.runs import parse_costs_columns
+    from nnctl.rundir.runs import parse_costs_columns
 
     columns = parse_costs_columns(["iteration,cost", "0,0.7", "10,inf", "20,nan", "30,0.5", "40,-1"])
     assert columns == {"iteration": [0, 30], "cost": [0.7, 0.5]}
@@ -272,7 +272,7 @@ def test_data_option_errors_name_the_data_file_and_the_option(tmp_path, monkeypa
 
 
 def test_runs_are_listed_oldest_first_as_the_readme_says(tmp_path):
-    from nnctl.runs import list_runs
+    from nnctl.rundir.runs import list_runs
 
     for name, started in (("b-new", "2026-12-02T10:00:00+00:00"), ("a-old", "2026-12-01T10:00:00+00:00")):
         (tmp_path / name).mkdir()
@@ -299,7 +299,7 @@ def test_predict_on_a_run_another_process_trains_says_so_and_not_resume(tmp_path
     finally:
         holder.kill()
         holder.wait()
-    from nnctl.runlock import held_elsewhere, run_lock
+    from nnctl.rundir.lock import held_elsewhere, run_lock
 
     assert not held_elsewhere(run) and not held_elsewhere(tmp_path / "no-such-run")
     with run_lock(run):

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nnctl import images
-from nnctl.images import ImageError, find_images, image_geometry, load_image
+from nnctl.data import images
+from nnctl.data.images import ImageError, find_images, image_geometry, load_image
 
 
 def _save(tmp_path, img, name, **kw):

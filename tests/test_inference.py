@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from conftest import invoke, REPO
-from nnctl.inference import evaluate, predict_files
-from nnctl.runs import load_run
+from nnctl.experiment.inference import evaluate, predict_files
+from nnctl.rundir.runs import load_run
 
 
 @pytest.fixture
@@ -132,7 +132,7 @@ def test_misclassified_gallery(trained, monkeypatch):
     r = load_run(run)
     r.params["b2"][:] = 50.0  # force every prediction to class 1: the class-0 pictures are wrong
     result, dataset = evaluate(r, str(data))
-    from nnctl.inference import write_evaluation
+    from nnctl.experiment.inference import write_evaluation
 
     written = write_evaluation(r, result, dataset, source_given=True)
     assert result["misclassified"] and (r.path / "misclassified-pets.png").exists()

@@ -18,11 +18,12 @@ from PIL import Image
 
 from conftest import invoke, REPO, TINY_SPEC, write_course_h5
 from error_cases import bad_exif_jpg, bad_header_ppm, truncated_ihdr_png
-from nnctl import images, memory
-from nnctl.config import load_config, load_config_text, parse_yaml, spec_from_text
-from nnctl.data import load_dataset
+from nnctl.data import images
+from nnctl.util import memory
+from nnctl.spec.config import load_config, load_config_text, parse_yaml, spec_from_text
+from nnctl.data.dataset import load_dataset
 from nnctl.errors import ConfigError
-from nnctl.sweep import parse_grid, plan_sweep
+from nnctl.sweep.run import parse_grid, plan_sweep
 
 LAYERS_SPEC = TINY_SPEC.replace("hidden: [3]", "layers: [48, 3, 1]")
 
@@ -290,7 +291,7 @@ def test_available_memory_respects_rlimit_as(tmp_path):
     def cap():
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
-    code = "from nnctl.memory import available_memory; print(available_memory())"
+    code = "from nnctl.util.memory import available_memory; print(available_memory())"
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, preexec_fn=cap, env=env, timeout=60)
     assert out.returncode == 0, out.stderr

@@ -155,7 +155,7 @@ def reference(workdir):
 def test_hard_stop_mid_step_keeps_the_run(workdir, reference, exc, code, said):
     """A second Ctrl-C or a MemoryError in the middle of an update: the state in memory is half
     written, so the run falls back to its last checkpoint, says so, and resumes bit for bit."""
-    from nnctl.runs import load_params
+    from nnctl.rundir.runs import load_params
 
     runs = workdir / f"runs-{exc}"
     result = subprocess.run([sys.executable, "-c", FAULT.format(exc=exc), "train", str(workdir / "tiny.yaml"), "-q", "--no-report",
@@ -183,7 +183,7 @@ def test_hard_stop_mid_step_keeps_the_run(workdir, reference, exc, code, said):
 ])
 def test_a_damaged_metrics_json_is_written_anew_by_the_resume(workdir, reference, damage, said):
     """`--resume` of an interrupted run whose checkpoint is intact refused: `metrics.json: cannot be read (Unterminated string...)`."""
-    from nnctl.runs import load_params
+    from nnctl.rundir.runs import load_params
 
     runs = workdir / f"runs-damaged-{len(damage)}"
     stopped = subprocess.run([sys.executable, "-c", FAULT.format(exc="KeyboardInterrupt"), "train", str(workdir / "tiny.yaml"), "-q",
@@ -282,7 +282,7 @@ def test_too_big_for_the_process_memory_limit_is_refused_with_numbers(tmp_path):
 # ---------------------------------------------------------------- training that got worse; degenerate models
 
 from conftest import CAT_TRAIN, needs_cat_data  # noqa: E402
-from nnctl.stopping import worsened  # noqa: E402
+from nnctl.core.stopping import worsened  # noqa: E402
 
 
 def test_worsened_compares_smoothed_windows():
@@ -312,7 +312,7 @@ def test_worsened_compares_the_two_costs_of_a_short_run():
 
 
 def test_blown_up_parameters_are_past_the_square_root_of_the_largest_float():
-    from nnctl.stopping import blown_up
+    from nnctl.core.stopping import blown_up
 
     assert blown_up(4.49e297, np.float64).startswith("the parameters grew to 4.49e+297 in magnitude, past 1.34e+154 (the square root of float64's")
     assert blown_up(2e19, np.float32).startswith("the parameters grew to 2e+19 in magnitude, past 1.84e+19 (the square root of float32's")

@@ -13,7 +13,7 @@ import h5py
 import pytest
 
 from conftest import FAULT, TINY_SPEC, write_course_h5
-from nnctl.runs import list_runs, load_params, load_run
+from nnctl.rundir.runs import list_runs, load_params, load_run
 
 ITERATIONS = 40000
 SPEC = TINY_SPEC.replace("iterations: 30", f"iterations: {ITERATIONS}").replace(
@@ -206,8 +206,8 @@ def test_kill_9_then_resume_runs_latest_resumes_the_killed_run(workdir, referenc
 HELD_IN_REPORT = """
 import os, sys, time
 from pathlib import Path
-from nnctl import report
-from nnctl.cli import main
+from nnctl.report import page as report
+from nnctl.cli.commands import main
 real = report.write_report
 def held(*args, **kwargs):
     Path(os.environ["NNCTL_TEST_DIR"], "in-report").touch()
@@ -246,10 +246,10 @@ def test_sigterm_while_the_report_is_written_ends_with_a_message(tmp_path, tiny_
 ])
 def test_an_interrupted_runs_final_cost_says_when_it_was_recorded(tmp_path, tiny_config, settings, stop_after, shown):
     """Stopped at iteration 1701, metrics.json gave as final_cost the cost recorded at iteration 1000, saying nothing of when."""
-    from nnctl.config import load_config
-    from nnctl.display import summary_table
-    from nnctl.experiment import train_run
-    from nnctl.runs import read_costs_csv
+    from nnctl.spec.config import load_config
+    from nnctl.cli.display import summary_table
+    from nnctl.experiment.run import train_run
+    from nnctl.rundir.runs import read_costs_csv
     from rich.console import Console
 
     calls = [0]
@@ -272,8 +272,8 @@ def test_an_interrupted_runs_final_cost_says_when_it_was_recorded(tmp_path, tiny
 
 
 def test_a_completed_runs_final_cost_is_its_last_epochs(tmp_path, tiny_config):
-    from nnctl.config import load_config
-    from nnctl.experiment import train_run
+    from nnctl.spec.config import load_config
+    from nnctl.experiment.run import train_run
 
     train_run(load_config(tiny_config), runs_root=tmp_path / "runs")
     metrics = json.loads((tmp_path / "runs" / "latest" / "metrics.json").read_text())

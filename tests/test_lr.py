@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from conftest import invoke
 
-from nnctl.config import load_config
-from nnctl.experiment import resume_run, train_run
-from nnctl.lrfind import RangeTest, range_test
-from nnctl.optimizers import SCHEDULES, epoch_rate
-from nnctl.runs import load_params
+from nnctl.spec.config import load_config
+from nnctl.experiment.run import resume_run, train_run
+from nnctl.experiment.lrfind import RangeTest, range_test
+from nnctl.core.optimizers import SCHEDULES, epoch_rate
+from nnctl.rundir.runs import load_params
 
 SPEC = """\
 name: moons
@@ -97,7 +97,7 @@ def test_range_test_suggestion_rule():
 def test_range_test_minimum_skips_the_warm_up():
     """diab.yaml --steps 60 suggested 1.37e-08: its smoothed cost was lowest at step 2, the mean of two
     mini-batch costs (one of them lucky), though the cost fell well below that later."""
-    from nnctl.lrfind import warnings
+    from nnctl.experiment.lrfind import warnings
 
     rates = list(np.geomspace(1e-7, 10, 60))
     valley = [14000 - 1500 * np.exp(-((i - 50) / 4) ** 2) for i in range(60)]  # lowest, 12500, at step 50

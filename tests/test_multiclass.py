@@ -14,12 +14,12 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from conftest import invoke, REPO
-from nnctl.config import load_config
-from nnctl.data import generate, load_dataset
+from nnctl.spec.config import load_config
+from nnctl.data.dataset import generate, load_dataset
 from nnctl.errors import DataError
-from nnctl.experiment import resume_run, train_run
-from nnctl.inference import evaluate, predict_files
-from nnctl.runs import load_run
+from nnctl.experiment.run import resume_run, train_run
+from nnctl.experiment.inference import evaluate, predict_files
+from nnctl.rundir.runs import load_run
 
 ONE_THREAD = ("--set", "train.blas_threads=1")  # the machine is shared: one BLAS thread is the fastest here
 
@@ -205,8 +205,8 @@ def _label(path, i):
 
 
 def test_mistakes_are_labelled_true_to_predicted(tmp_path, colours):
-    from nnctl.inference import write_evaluation
-    from nnctl.plots import misclassified_figure
+    from nnctl.experiment.inference import write_evaluation
+    from nnctl.util.plots import misclassified_figure
 
     out = tmp_path / "colours.h5"
     assert invoke("data", "import", colours, "-o", out, "--size", "6", "--classes", "red,green,blue,grey").exit_code == 0

@@ -7,8 +7,8 @@ import warnings
 import numpy as np
 import pytest
 
-from nnctl.activations import ACTIVATION_NAMES, ACTIVATIONS, sigmoid
-from nnctl.network import (
+from nnctl.core.activations import ACTIVATION_NAMES, ACTIVATIONS, sigmoid
+from nnctl.core.network import (
     backward,
     compute_cost,
     forward,

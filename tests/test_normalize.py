@@ -8,7 +8,7 @@ import h5py
 import numpy as np
 import pytest
 
-from nnctl.data import fit_normalization, load_dataset, split_validation, write_dataset
+from nnctl.data.dataset import fit_normalization, load_dataset, split_validation, write_dataset
 from conftest import invoke
 
 CLASSES = ["malignant", "benign"]
@@ -184,7 +184,7 @@ def test_features_near_1e300_are_standardised_without_overflow(tmp_path):
     import sys
     import warnings
 
-    from nnctl.data import feature_statistics
+    from nnctl.data.dataset import feature_statistics
     from nnctl.errors import DataError
 
     rs = np.random.default_rng(0)

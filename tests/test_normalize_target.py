@@ -19,10 +19,10 @@ import yaml
 from conftest import invoke
 
 import nnctl
-from nnctl.config import load_config
-from nnctl.data import fit_target_scaling, split_indices, write_dataset
-from nnctl.experiment import resume_run, train_run
-from nnctl.runs import load_run
+from nnctl.spec.config import load_config
+from nnctl.data.dataset import fit_target_scaling, split_indices, write_dataset
+from nnctl.experiment.run import resume_run, train_run
+from nnctl.rundir.runs import load_run
 
 
 def _offset_data(m, seed):
@@ -147,7 +147,7 @@ def test_every_prediction_is_turned_back(tmp_path):
     np.testing.assert_allclose(model.output(x_test)[:, 0], by_hand, rtol=1e-12)
     assert model.evaluate(x_test, y_test)["rmse"] == pytest.approx(rmse, rel=1e-10)
 
-    from nnctl.report import write_report
+    from nnctl.report.page import write_report
 
     page = Path(write_report(run)).read_text()
     assert "Target standardised for training (mean " in page and "in standardised units" in page

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nnctl.network import LOSSES, backward, forward, initialize_parameters
-from nnctl.optimizers import OPTIMIZER_NAMES, SCHEDULES, epoch_rate, make_optimizer
-from nnctl.training import Batches, Trainer, gradient_descent
+from nnctl.core.network import LOSSES, backward, forward, initialize_parameters
+from nnctl.core.optimizers import OPTIMIZER_NAMES, SCHEDULES, epoch_rate, make_optimizer
+from nnctl.core.training import Batches, Trainer, gradient_descent
 from conftest import REPO
 from test_network import gradient_check
 
@@ -280,7 +280,7 @@ def test_trainer_equals_course_loop(c):
 
 
 def test_memory_estimate_counts_optimizer_state_and_batch_buffers():
-    from nnctl.resources import memory_estimate
+    from nnctl.core.resources import memory_estimate
 
     dims, weights = [2, 5, 2, 1], 2 * 5 + 5 + 5 * 2 + 2 + 2 + 1
     gd = memory_estimate(dims, 300, 8, "primal")
@@ -305,9 +305,9 @@ def test_memory_estimate_counts_dropout_l2_initialisation_and_the_end_of_run_for
     copy), and the full forward pass model_warnings/evaluate_dataset make over the training set."""
     import tracemalloc
 
-    from nnctl.network import forward
-    from nnctl.regularization import Dropout
-    from nnctl.resources import memory_estimate
+    from nnctl.core.network import forward
+    from nnctl.core.regularization import Dropout
+    from nnctl.core.resources import memory_estimate
 
     dims, m = [3, 40, 7, 1], 300
     weights = 3 * 40 + 40 + 40 * 7 + 7 + 7 + 1
@@ -337,10 +337,10 @@ def test_memory_estimate_counts_dropout_l2_initialisation_and_the_end_of_run_for
 def test_a_hidden_layer_of_3_000_000_is_refused_before_training(monkeypatch):
     """The quickstart with model.hidden=[3000000] (m = 400) was let start on a machine with 23 GiB
     and killed by the kernel at 24 GB: the estimate left out the end-of-run forward pass (17.9 GiB)."""
-    import nnctl.experiment as experiment
+    import nnctl.experiment.run as experiment
     from typer.testing import CliRunner
 
-    from nnctl.cli import app
+    from nnctl.cli.commands import app
 
     monkeypatch.setattr(experiment, "available_memory", lambda: 23 << 30)
 

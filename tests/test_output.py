@@ -16,7 +16,7 @@ from threadpoolctl import threadpool_limits
 from typer.testing import CliRunner
 
 from conftest import REPO, TINY_SPEC, write_course_h5
-from nnctl.cli import app
+from nnctl.cli.commands import app
 
 runner = CliRunner()
 
@@ -142,10 +142,10 @@ def test_predict_json_and_csv_together_is_refused(tmp_path, tiny_config):
 
 @pytest.mark.parametrize("threads", [1, 2])
 def test_predict_alone_equals_in_a_batch(tmp_path, threads):
-    from nnctl.config import load_config
-    from nnctl.experiment import train_run
-    from nnctl.inference import evaluate, predict_files
-    from nnctl.runs import load_run
+    from nnctl.spec.config import load_config
+    from nnctl.experiment.run import train_run
+    from nnctl.experiment.inference import evaluate, predict_files
+    from nnctl.rundir.runs import load_run
 
     write_course_h5(tmp_path / "train.h5", m=30, shape=(32, 32, 3))
     write_course_h5(tmp_path / "test.h5", "test", m=300, shape=(32, 32, 3), seed=1)
@@ -345,7 +345,7 @@ def test_resume_progress_fits_80_columns_and_names_the_spec():
 
     from rich.console import Console
 
-    from nnctl.display import RichReporter
+    from nnctl.cli.display import RichReporter
 
     console = Console(file=io.StringIO(), width=80, force_terminal=True)
     reporter = RichReporter(console, "20261129-122148-quickstart (resumed)")
@@ -361,7 +361,7 @@ def test_resume_progress_fits_80_columns_and_names_the_spec():
 
 
 def test_resume_label_is_the_spec_name(tmp_path, tiny_config):
-    from nnctl.runs import spec_name
+    from nnctl.rundir.runs import spec_name
 
     run = train_tiny(tmp_path)
     assert spec_name(run) == "tiny"
@@ -373,7 +373,7 @@ def _overlaps(labels):
 
 
 def test_cost_plot_ticks_and_scale():
-    from nnctl.plots import cost_figure
+    from nnctl.util.plots import cost_figure
 
     long_run = [(i, 0.7 * np.exp(-i / 50_000) + 0.1) for i in range(0, 200_001, 100)]
     fig = cost_figure({"long": long_run})
@@ -388,7 +388,7 @@ def test_cost_plot_ticks_and_scale():
 def test_decision_boundary_has_a_legend_in_the_preview_colours():
     from matplotlib.colors import to_rgba
 
-    from nnctl.plots import CLASS_COLOURS, decision_boundary_figure
+    from nnctl.util.plots import CLASS_COLOURS, decision_boundary_figure
 
     X = np.array([[0.0, 1.0, 2.0, 3.0], [0.0, 1.0, 0.0, 1.0]])
     Y = np.array([[0, 0, 1, 1]])
@@ -400,7 +400,7 @@ def test_decision_boundary_has_a_legend_in_the_preview_colours():
 
 
 def test_gallery_caption_names_the_probability_and_counts_the_mistakes():
-    from nnctl.plots import misclassified_figure
+    from nnctl.util.plots import misclassified_figure
 
     m = 60
     X = np.zeros((12, m))
@@ -416,7 +416,7 @@ def test_predict_shows_a_progress_bar_on_a_terminal(tmp_path, tiny_config, monke
 
     from rich.console import Console
 
-    from nnctl import display
+    from nnctl.cli import display
 
     run = train_tiny(tmp_path)
     for i in range(5):
@@ -432,7 +432,7 @@ def test_predict_shows_a_progress_bar_on_a_terminal(tmp_path, tiny_config, monke
 def test_stored_pid_and_attributes_are_input(tmp_path, tiny_config):
     import platform
 
-    from nnctl.runs import list_runs
+    from nnctl.rundir.runs import list_runs
 
     run = train_tiny(tmp_path)
     for pid in ([1], 0, -1, "x", 2**40, True):
@@ -467,7 +467,7 @@ def test_builtin_data_is_not_held_to_its_bytes(tmp_path):
 
 def test_read_evaluation_checks_what_it_reads(tmp_path, tiny_config):
     from nnctl.errors import RunError
-    from nnctl.inference import read_evaluation
+    from nnctl.experiment.inference import read_evaluation
 
     run = train_tiny(tmp_path)
     assert invoke("evaluate", run).exit_code == 0
@@ -493,7 +493,7 @@ def test_huge_costs_print_in_six_significant_digits(tmp_path):
     """learning_rate=1e9 on the quickstart: costs of 1e154 and beyond were printed with all their
     155 digits in the progress lines and the summary; from 1e6 up they are %.6g, below the course's
     6 decimals."""
-    from nnctl.stopping import format_cost
+    from nnctl.core.stopping import format_cost
 
     assert format_cost(0.6930480201239823) == "0.693048"
     assert format_cost(999999.0) == "999999.000000"

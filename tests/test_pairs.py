@@ -13,14 +13,14 @@ import numpy as np
 import pytest
 
 from conftest import invoke
-from nnctl import training
-from nnctl.config import load_config
+from nnctl.core import training
+from nnctl.spec.config import load_config
 from nnctl.errors import DataError
-from nnctl.gradcheck import check_spec
-from nnctl.layout import METRICS, PARAMS
-from nnctl.network import backward, compute_cost, forward
-from nnctl.runs import update_latest
-from nnctl.training import Trainer
+from nnctl.experiment.gradcheck import check_spec
+from nnctl.rundir.layout import METRICS, PARAMS
+from nnctl.core.network import backward, compute_cost, forward
+from nnctl.rundir.runs import update_latest
+from nnctl.core.training import Trainer
 
 ONE = ("--set", "train.blas_threads=1")
 K3 = "builtin:spiral?k=3&m=60"
@@ -73,7 +73,7 @@ def test_softmax_with_validation_file_and_early_stopping_keeps_the_best_paramete
     assert metrics["status"] == "completed" and metrics["layers"] == [2, 6, 3]
     early = metrics["early_stopping"]
     assert early["restored_best"] is True
-    from nnctl.data import load_dataset
+    from nnctl.data.dataset import load_dataset
 
     val = load_dataset(K3_VALIDATION, max_classes=None)
     params = _params(run)
@@ -97,7 +97,7 @@ runs_dir: {tmp_path / "runs"}
     _ok(invoke("train", spec, "--quiet", "--no-report", *ONE))
     run = _latest(tmp_path / "runs")
     early = _metrics(run)["early_stopping"]
-    from nnctl.data import load_dataset
+    from nnctl.data.dataset import load_dataset
 
     val = load_dataset("builtin:planar?m=40&seed=2")
     Zs, As = forward(val.X, _params(run), ["tanh", "sigmoid"])
@@ -381,7 +381,7 @@ def test_ten_digits_with_validation_file_and_early_stopping_end_to_end(tmp_path)
     sweep -> resume -> gradcheck, through the CLI (issue 19's first workflow of a new user)."""
     from test_multiclass import draw_digits
 
-    from nnctl.experiment import train_run
+    from nnctl.experiment.run import train_run
 
     digits = draw_digits(tmp_path / "digits")
     _ok(invoke("data", "import", digits, "-o", tmp_path / "digits.h5", "--size", "12", "--test-fraction", "0.3", "--quiet"))
@@ -426,7 +426,7 @@ def test_validation_monitor_scores_k_classes_by_hand():
     cross-entropy of one-hot labels, accuracy of the most probable class (not "a > 0.5")."""
     from types import SimpleNamespace
 
-    from nnctl.validation import ValidationMonitor
+    from nnctl.core.validation import ValidationMonitor
 
     rng = np.random.default_rng(0)
     X = rng.standard_normal((2, 9))
@@ -447,8 +447,8 @@ def test_early_stopping_counts_only_improvements_beyond_min_delta():
     improvement, so the third record stops, the best staying the first."""
     from types import SimpleNamespace
 
-    from nnctl.config import EarlyStoppingSpec
-    from nnctl.validation import ValidationMonitor
+    from nnctl.spec.config import EarlyStoppingSpec
+    from nnctl.core.validation import ValidationMonitor
 
     params = {"W1": np.zeros((1, 1)), "b1": np.zeros((1, 1))}
     monitor = ValidationMonitor(SimpleNamespace(materialize=lambda: params), None, "cross_entropy", ["sigmoid"], "classification",

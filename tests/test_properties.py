@@ -7,11 +7,11 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from nnctl.activations import ACTIVATION_NAMES
-from nnctl.config import Spec, dump_spec, parse_yaml, validate
+from nnctl.core.activations import ACTIVATION_NAMES
+from nnctl.spec.config import Spec, dump_spec, parse_yaml, validate
 from nnctl.errors import ConfigError
-from nnctl.network import backward, forward, initialize_parameters, update_parameters, update_running_averages
-from nnctl.training import Trainer
+from nnctl.core.network import backward, forward, initialize_parameters, update_parameters, update_running_averages
+from nnctl.core.training import Trainer
 from test_network import gradient_check
 
 scalars = st.one_of(

@@ -36,8 +36,8 @@ def decayed(tmp_path_factory):
 
 
 def test_minibatch_costs_read_against_epochs(decayed):
-    from nnctl.report import collect_run, write_report
-    from nnctl.runs import read_costs_csv
+    from nnctl.report.page import collect_run, write_report
+    from nnctl.rundir.runs import read_costs_csv
 
     assert (decayed / "costs.csv").read_text().splitlines()[0] == "epoch,cost,iteration,learning_rate,train_accuracy"
     facts = collect_run(decayed, evaluate=False)
@@ -60,9 +60,9 @@ def test_training_accuracy_is_read_and_drawn_and_old_files_without_it_still_read
     import shutil
 
     import nnctl as api
-    from nnctl.report import collect_run, write_report
-    from nnctl.runs import read_costs_columns
-    from nnctl.tracking import _curve_metrics
+    from nnctl.report.page import collect_run, write_report
+    from nnctl.rundir.runs import read_costs_columns
+    from nnctl.experiment.tracking import _curve_metrics
 
     columns = read_costs_columns(decayed / "costs.csv")
     assert len(columns["train_accuracy"]) == 7 and all(0 <= a <= 100 for a in columns["train_accuracy"])
@@ -91,7 +91,7 @@ def test_training_accuracy_is_read_and_drawn_and_old_files_without_it_still_read
 
 
 def test_full_batch_costs_still_read(tiny_config, tmp_path):
-    from nnctl.report import collect_run
+    from nnctl.report.page import collect_run
 
     r = invoke("train", tiny_config, "--runs-dir", tmp_path / "runs", "-q", "--no-report")
     assert r.exit_code == 0, r.output

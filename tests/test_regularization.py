@@ -7,14 +7,14 @@ import h5py
 import numpy as np
 import pytest
 
-from nnctl.config import load_config, validate
+from nnctl.spec.config import load_config, validate
 from nnctl.errors import ConfigError
-from nnctl.experiment import resume_run, train_run
-from nnctl.firstlayer import choose_first_layer
-from nnctl.network import backward, compute_cost, forward, initialize_parameters
-from nnctl.optimizers import make_optimizer
-from nnctl.regularization import Dropout, keep_probs_per_layer
-from nnctl.training import Trainer, gradient_descent
+from nnctl.experiment.run import resume_run, train_run
+from nnctl.core.firstlayer import choose_first_layer
+from nnctl.core.network import backward, compute_cost, forward, initialize_parameters
+from nnctl.core.optimizers import make_optimizer
+from nnctl.core.regularization import Dropout, keep_probs_per_layer
+from nnctl.core.training import Trainer, gradient_descent
 
 ACTS = ["relu", "relu", "sigmoid"]
 

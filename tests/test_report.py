@@ -14,10 +14,10 @@ import h5py
 import numpy as np
 import pytest
 
-from nnctl.config import load_config
-from nnctl.experiment import train_run
-from nnctl.report import collect_run, read_costs
-from nnctl.shapes import shape_table, table_rows
+from nnctl.spec.config import load_config
+from nnctl.experiment.run import train_run
+from nnctl.report.page import collect_run, read_costs
+from nnctl.report.shapes import shape_table, table_rows
 from conftest import invoke
 
 
@@ -334,7 +334,7 @@ def test_templates_are_package_data():
     tomllib = pytest.importorskip("tomllib")
     from conftest import REPO
 
-    from nnctl import report
+    from nnctl.report import page as report
 
     package = report.__name__.rpartition(".")[0]  # the templates are package data of the report's package
     patterns = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"][package]

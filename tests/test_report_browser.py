@@ -19,9 +19,9 @@ from typer.testing import CliRunner
 
 from browser import Browser, find_chromium
 from conftest import TINY_SPEC, write_course_h5
-from nnctl.cli import app
-from nnctl.config import load_config
-from nnctl.experiment import train_run
+from nnctl.cli.commands import app
+from nnctl.spec.config import load_config
+from nnctl.experiment.run import train_run
 
 CHROMIUM = find_chromium()
 pytestmark = pytest.mark.skipif(

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from nnctl.runs import load_params
+from nnctl.rundir.runs import load_params
 
 EPOCHS = 200
 SPEC = """\
@@ -51,8 +51,8 @@ def test_sigint_mid_epoch_then_resume_is_bit_identical(tmp_path, optimizer):
     lr, shuffle, decay = CASES[optimizer]
     config = tmp_path / "moons.yaml"
     config.write_text(SPEC.format(lr=lr, epochs=EPOCHS, shuffle=shuffle, optimizer=optimizer, decay=decay))
-    from nnctl.config import load_config
-    from nnctl.experiment import train_run
+    from nnctl.spec.config import load_config
+    from nnctl.experiment.run import train_run
 
     ref_run = train_run(load_config(config), runs_root=tmp_path / "ref").run_dir  # uninterrupted, in process
 
@@ -94,8 +94,8 @@ def test_sigint_mid_epoch_then_resume_is_bit_identical(tmp_path, optimizer):
 @pytest.mark.parametrize("optimizer", list(CASES))
 def test_stop_at_a_chosen_step_mid_epoch_then_resume(tmp_path, optimizer):
     """The same in process, stopped after exactly 3 epochs and 5 of the 4th epoch's 19 steps."""
-    from nnctl.config import load_config
-    from nnctl.experiment import resume_run, train_run
+    from nnctl.spec.config import load_config
+    from nnctl.experiment.run import resume_run, train_run
 
     lr, shuffle, decay = CASES[optimizer]
     config = tmp_path / "moons.yaml"
@@ -128,8 +128,8 @@ def test_a_checkpoint_written_before_training_accuracy_resumes(tmp_path):
     import h5py
     import numpy as np
 
-    from nnctl.config import load_config
-    from nnctl.experiment import resume_run, train_run
+    from nnctl.spec.config import load_config
+    from nnctl.experiment.run import resume_run, train_run
 
     config = tmp_path / "moons.yaml"
     config.write_text(SPEC.format(lr=0.05, epochs=8, shuffle="generator", optimizer="adam", decay="none").replace("checkpoint_every: 20", "checkpoint_every: 2"))

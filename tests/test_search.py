@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 from conftest import invoke
 
-from nnctl import pruner, selection
-from nnctl.config import load_config, read_config_text, spec_from_text
+from nnctl.sweep import pruner, selection
+from nnctl.spec.config import load_config, read_config_text, spec_from_text
 from nnctl.errors import ConfigError, Interrupted
-from nnctl.experiment import train_run
-from nnctl.lrfind import range_test
-from nnctl.runs import load_params
-from nnctl.sampler import Dist, draw, narrow, parse_dist, parse_search, round_generator
-from nnctl.sweep import Halving, halving_from, load_plan, plan_sweep, run_sweep, search_from
+from nnctl.experiment.run import train_run
+from nnctl.experiment.lrfind import range_test
+from nnctl.rundir.runs import load_params
+from nnctl.sweep.sampler import Dist, draw, narrow, parse_dist, parse_search, round_generator
+from nnctl.sweep.run import Halving, halving_from, load_plan, plan_sweep, run_sweep, search_from
 
 MOONS = """\
 name: mo
@@ -167,7 +167,7 @@ def test_plan_stores_the_draws_and_names_what_varies(moons):
 
 
 def test_small_draws_read_back_as_numbers(moons):
-    from nnctl.sweep import _yaml_number
+    from nnctl.sweep.run import _yaml_number
 
     assert _yaml_number(1e-05) == "1.0e-05" and _yaml_number(0.5) == "0.5"
     assert load_config(moons, [f"train.learning_rate={_yaml_number(1e-05)}"]).train.learning_rate == 1e-05
@@ -487,7 +487,7 @@ def _check_asha_sweep(sweep_dir, rows, plan):
 
 
 def _report_statuses(sweep_dir):
-    from nnctl.report import collect_sweep
+    from nnctl.report.page import collect_sweep
 
     return {r["trial"]: r["status"] for r in collect_sweep(sweep_dir).rows}
 

@@ -13,7 +13,7 @@ import pytest
 from conftest import invoke
 from PIL import Image
 
-from nnctl.display import middle_cut
+from nnctl.cli.display import middle_cut
 
 
 def nnctl(*args, env=None):
@@ -35,7 +35,7 @@ def test_shell_completion_script_and_answers():
                                 check=False)
         assert script.returncode == 0 and "_nnctl_completion" in script.stdout, script.stderr
     env = {"_NNCTL_COMPLETE": "complete_bash", "COMP_WORDS": "nnctl tr", "COMP_CWORD": "1"}
-    done = subprocess.run([sys.executable, "-c", "from nnctl.cli import main; main()"], capture_output=True, text=True, check=False,
+    done = subprocess.run([sys.executable, "-c", "from nnctl.cli.commands import main; main()"], capture_output=True, text=True, check=False,
                           env={**os.environ, **env})
     assert done.stdout.split() == ["train"]
 

@@ -8,10 +8,10 @@ import warnings
 import numpy as np
 import pytest
 
-from nnctl.activations import ACTIVATION_NAMES, softmax
-from nnctl.network import HEADS, backward, compute_cost, forward, initialize_parameters
-from nnctl.optimizers import make_optimizer
-from nnctl.training import Trainer, gradient_descent
+from nnctl.core.activations import ACTIVATION_NAMES, softmax
+from nnctl.core.network import HEADS, backward, compute_cost, forward, initialize_parameters
+from nnctl.core.optimizers import make_optimizer
+from nnctl.core.training import Trainer, gradient_descent
 from test_network import gradient_check
 
 CCE = "categorical_cross_entropy"
@@ -104,7 +104,7 @@ def test_softmax_backward_is_its_jacobian():
     Z, dA = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
     A = softmax(Z.copy())
     want = np.stack([(np.diag(a) - np.outer(a, a)) @ d for a, d in zip(A.T, dA.T)], axis=1)
-    from nnctl.activations import ACTIVATIONS
+    from nnctl.core.activations import ACTIVATIONS
 
     np.testing.assert_allclose(ACTIVATIONS["softmax"].backward(dA.copy(), A.copy()), want, rtol=1e-12)
 
@@ -152,8 +152,8 @@ def test_two_class_softmax_is_the_sigmoid_head():
 def test_sigmoid_head_reads_labels_and_outputs_as_before():
     """The binary path through the head table: Y is the labels as they were ((1, m), the training dtype),
     a prediction is A > 0.5, and the accuracy is the old formula's, bit for bit."""
-    from nnctl.data import Dataset
-    from nnctl.metrics import evaluate_dataset
+    from nnctl.data.dataset import Dataset
+    from nnctl.rundir.metrics import evaluate_dataset
 
     rng = np.random.default_rng(8)
     labels = (rng.random((1, 40)) > 0.5).astype(np.int64)
@@ -169,7 +169,7 @@ def test_sigmoid_head_reads_labels_and_outputs_as_before():
 
 
 def test_every_loss_has_its_head():
-    from nnctl.network import LOSSES, auto_loss
+    from nnctl.core.network import LOSSES, auto_loss
 
     assert set(HEADS) == set(LOSSES)
     assert auto_loss("softmax") == CCE and auto_loss("sigmoid") == "cross_entropy" and auto_loss("linear") == "mse"

@@ -18,15 +18,15 @@ import h5py
 import numpy as np
 import pytest
 
-from nnctl import stream as streaming
-from nnctl.config import load_config
-from nnctl.data import load_dataset
+from nnctl.data import stream as streaming
+from nnctl.spec.config import load_config
+from nnctl.data.dataset import load_dataset
 from nnctl.errors import DataError
-from nnctl.experiment import train_run
-from nnctl.network import initialize_parameters
-from nnctl.optimizers import make_optimizer
-from nnctl.runs import load_params
-from nnctl.training import Batches, Trainer, gradient_descent
+from nnctl.experiment.run import train_run
+from nnctl.core.network import initialize_parameters
+from nnctl.core.optimizers import make_optimizer
+from nnctl.rundir.runs import load_params
+from nnctl.core.training import Batches, Trainer, gradient_descent
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -34,9 +34,9 @@ REPO = Path(__file__).resolve().parents[1]
 STEPS = """
 import json, sys, tracemalloc
 import numpy as np
-from nnctl.network import initialize_parameters
-from nnctl.optimizers import make_optimizer
-from nnctl.training import Batches, Trainer, gradient_descent
+from nnctl.core.network import initialize_parameters
+from nnctl.core.optimizers import make_optimizer
+from nnctl.core.training import Batches, Trainer, gradient_descent
 
 out = []
 for order in "CF":
@@ -182,10 +182,10 @@ LIMITED = textwrap.dedent(
     """
     import json, os, resource, sys
     import numpy as np, h5py
-    from nnctl.config import load_config
+    from nnctl.spec.config import load_config
     from nnctl.errors import DataError
-    from nnctl.experiment import train_run
-    from nnctl.memory import _status
+    from nnctl.experiment.run import train_run
+    from nnctl.util.memory import _status
 
     folder, room, big = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     # warm up every lazy import, the prefetch thread and its malloc arena on a small file first
@@ -240,7 +240,7 @@ def test_trains_a_file_three_times_larger_than_the_memory_limit(tmp_path):
 
 IMPORT_PEAK = """
 import json, tracemalloc
-from nnctl import importer
+from nnctl.data import importer
 importer.IMPORT_BLOCK = 16
 importer.import_folder({folder!r}, {warm!r}, size=8)  # lazy imports, first allocations
 tracemalloc.start()
@@ -258,7 +258,7 @@ def test_import_writes_pictures_without_holding_them_all(tmp_path):
     the file holds each picture under its own name, split as before."""
     from PIL import Image
 
-    from nnctl.images import load_image
+    from nnctl.data.images import load_image
 
     rng = np.random.default_rng(0)
     for cls in ("a", "b"):
@@ -292,7 +292,7 @@ def test_streamed_run_stopped_mid_epoch_resumes_bit_for_bit(tmp_path):
     """Stopped in the middle of an epoch (the reader thread stopped with it), resumed from the
     checkpoint: the reader starts at the checkpoint's batch of the saved order, and the result is
     the uninterrupted run's."""
-    from nnctl.experiment import resume_run
+    from nnctl.experiment.run import resume_run
 
     rng = np.random.default_rng(5)
     _file(tmp_path / "d.h5", rng.integers(0, 256, (90, 2, 2, 3), dtype=np.uint8), rng.integers(0, 2, 90))

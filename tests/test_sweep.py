@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 
 from conftest import invoke, TINY_SPEC
-from nnctl.config import load_config, read_config_text, spec_from_text
+from nnctl.spec.config import load_config, read_config_text, spec_from_text
 from nnctl.errors import ConfigError
-from nnctl.experiment import train_run
-from nnctl.runs import compare_runs, list_runs, load_params
-from nnctl.sweep import load_plan, parse_grid, plan_sweep, run_sweep, split_values
+from nnctl.experiment.run import train_run
+from nnctl.rundir.runs import compare_runs, list_runs, load_params
+from nnctl.sweep.run import load_plan, parse_grid, plan_sweep, run_sweep, split_values
 
 
 def test_split_values_keeps_brackets():
@@ -280,7 +280,7 @@ def test_sweep_table_reads_well_at_80_columns_and_uses_more(tmp_path, tiny_confi
     assert len(rows) == 8 and all(r.split()[-1] == "completed" for r in rows)  # one line per trial, nothing cut
     assert all("48-20-7-1" in r or "48-3-1" in r for r in rows)  # the stacks, once, in `layers`
     assert all(r.split()[3] in ("relu", "tanh") or r.split()[2] in ("relu", "tanh") for r in rows)
-    from nnctl.display import Console, sweep_table
+    from nnctl.cli.display import Console, sweep_table
 
     summary = json.loads((next((tmp_path / "runs").glob("sweep-*")) / "summary.json").read_text())
     wide = Console(width=140, highlight=False, record=True, file=open(os.devnull, "w"))

@@ -13,9 +13,9 @@ import time
 import pytest
 
 from conftest import TINY_SPEC
-from nnctl.config import load_config
-from nnctl.experiment import train_run
-from nnctl.runs import load_params
+from nnctl.spec.config import load_config
+from nnctl.experiment.run import train_run
+from nnctl.rundir.runs import load_params
 
 ITERATIONS = 60000
 SPEC = TINY_SPEC.replace("iterations: 30", f"iterations: {ITERATIONS}").replace(
@@ -190,7 +190,7 @@ os.execv({python!r}, [{python!r}, *sys.argv[1:]])
 WITH_SLOW_START = """
 import multiprocessing, sys
 multiprocessing.set_executable(sys.argv.pop(1))
-from nnctl.cli import main
+from nnctl.cli.commands import main
 sys.argv = ["nnctl"] + sys.argv[1:]
 main()
 """
@@ -234,8 +234,8 @@ def test_a_signal_while_workers_are_still_starting_leaves_their_trials_pending_f
 HELD_IN_SUMMARY = """
 import os, sys, time
 from pathlib import Path
-from nnctl import plots
-from nnctl.cli import main
+from nnctl.util import plots
+from nnctl.cli.commands import main
 real = plots.plot_sweep_accuracy
 def held(*args, **kwargs):
     Path(os.environ["NNCTL_TEST_DIR"], "in-summary").touch()

@@ -1,4 +1,4 @@
-"""Tables as data (nnctl/tables.py and its CLI): reading real files, the fitted preprocessor worked by
+"""Tables as data (nnctl/data/tables.py and its CLI): reading real files, the fitted preprocessor worked by
 hand and against scikit-learn, and whole commands on tables with the other features."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from conftest import invoke
 
-from nnctl.config import load_config
+from nnctl.spec.config import load_config
 from nnctl.errors import DataError, RunError
-from nnctl.experiment import train_run
-from nnctl.tables import Preprocessor, _column_modes, read_table
+from nnctl.experiment.run import train_run
+from nnctl.data.tables import Preprocessor, _column_modes, read_table
 
 # A few rows of the Palmer penguins (real values, two rows with gaps), enough for every case.
 PENGUINS = """\
@@ -338,7 +338,7 @@ def test_resume_on_a_table_is_bit_identical(tmp_path, iris_csv):
     calls = []
     stopped = train_run(spec, runs_root=tmp_path / "b", should_stop=lambda: calls.append(1) or len(calls) == 50)
     assert stopped.status == "interrupted"
-    from nnctl.experiment import resume_run
+    from nnctl.experiment.run import resume_run
 
     resume_run(stopped.run_dir)
     with h5py.File(f"{whole.run_dir}/params.h5") as a, h5py.File(f"{stopped.run_dir}/params.h5") as b:
@@ -371,7 +371,7 @@ def test_damaged_table_json_is_named(tmp_path, iris_csv):
     (run / "table.json").write_text(json.dumps({**record, "classes": ["a", "b", "c"]}))
     out = invoke("evaluate", run, "--data", iris_csv)
     assert out.exit_code == 1 and "table.json: classes: ['a', 'b', 'c'] differ from params.h5's" in out.stderr
-    from nnctl.runs import load_run
+    from nnctl.rundir.runs import load_run
 
     with pytest.raises(RunError):
         load_run(run)
@@ -486,7 +486,7 @@ TEXTS = {
 @pytest.mark.parametrize("name", list(TEXTS))
 def test_table_chunks_read_what_read_table_reads(tmp_path, name, rows):
     """evaluate reads a table a chunk at a time: the same cells, line numbers and messages as read_table."""
-    from nnctl.tables import table_chunks
+    from nnctl.data.tables import table_chunks
 
     path = tmp_path / name
     text = TEXTS[name]
@@ -509,7 +509,7 @@ def test_table_chunks_of_parquet_read_what_read_table_reads(tmp_path):
     pa = pytest.importorskip("pyarrow")
     import pyarrow.parquet as pq
 
-    from nnctl.tables import table_chunks
+    from nnctl.data.tables import table_chunks
 
     pq.write_table(pa.table({"x": [1.5, 2.5, None, 4.0, 0.1], "kind": ["a", "b", "a", None, "c"], "n": [1, 2, 3, 4, 5]}), tmp_path / "t.parquet")
     t = read_table(tmp_path / "t.parquet")

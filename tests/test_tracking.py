@@ -10,8 +10,8 @@ import pytest
 import yaml
 from conftest import invoke, write_course_h5
 
-from nnctl.runs import read_costs_columns
-from nnctl.tracking import flatten
+from nnctl.rundir.runs import read_costs_columns
+from nnctl.experiment.tracking import flatten
 
 mlflow = pytest.importorskip("mlflow")
 MlflowClient = mlflow.tracking.MlflowClient
@@ -164,8 +164,8 @@ def test_a_diverged_run_is_logged_as_failed(store, tmp_path):
 
 
 def test_a_resumed_run_logs_its_whole_curve(store, tmp_path):
-    from nnctl.config import load_config
-    from nnctl.experiment import train_run
+    from nnctl.spec.config import load_config
+    from nnctl.experiment.run import train_run
 
     (tmp_path / "long.yaml").write_text(SPEC.replace("epochs: 12", "epochs: 40").replace("blas_threads: 1}", "blas_threads: 1, checkpoint_every: 10}"))
     calls = [0]
@@ -195,7 +195,7 @@ def test_without_log_mlflow_is_never_imported(tmp_path):
     write_course_h5(tmp_path / "test.h5", "test", m=12, seed=1)
     (tmp_path / "spec.yaml").write_text(SPEC)
     script = (
-        "import sys\nfrom nnctl.cli import app\n"
+        "import sys\nfrom nnctl.cli.commands import app\n"
         "try:\n    app(['train', 'spec.yaml', '-q', '--no-report'])\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
         "try:\n    app(['export', '-o', 'm.npz'])\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('mlflow', 'onnx')))\n"

@@ -10,11 +10,11 @@ import h5py
 import numpy as np
 import pytest
 
-from nnctl.backend import DeviceArray, FakeDevice
-from nnctl.network import HEADS, LOSSES, _threshold_correct, _top_class_correct, forward, initialize_parameters, top_class_rank
-from nnctl.optimizers import make_optimizer
-from nnctl.regularization import Dropout
-from nnctl.training import Batches, Listener, Trainer, gradient_descent
+from nnctl.core.backend import DeviceArray, FakeDevice
+from nnctl.core.network import HEADS, LOSSES, _threshold_correct, _top_class_correct, forward, initialize_parameters, top_class_rank
+from nnctl.core.optimizers import make_optimizer
+from nnctl.core.regularization import Dropout
+from nnctl.core.training import Batches, Listener, Trainer, gradient_descent
 
 
 def clusters(m=300, n_x=6, k=3, seed=0, dtype=np.float64):
@@ -218,8 +218,8 @@ def _regression_file(path):
 
 
 def test_a_regression_has_no_training_accuracy(tmp_path):
-    from nnctl.config import load_config
-    from nnctl.experiment import train_run
+    from nnctl.spec.config import load_config
+    from nnctl.experiment.run import train_run
 
     _regression_file(tmp_path / "r.h5")
     (tmp_path / "r.yaml").write_text("data: {train: r.h5}\nmodel: {hidden: [3], output_activation: linear}\n"
@@ -230,9 +230,9 @@ def test_a_regression_has_no_training_accuracy(tmp_path):
 
 
 def test_a_checkpoint_with_more_right_answers_than_examples_is_refused(tmp_path):
-    from nnctl.config import load_config
+    from nnctl.spec.config import load_config
     from nnctl.errors import RunError
-    from nnctl.experiment import resume_run, train_run
+    from nnctl.experiment.run import resume_run, train_run
 
     spec = tmp_path / "c.yaml"
     spec.write_text("data: {train: builtin:moons}\nmodel: {hidden: [4]}\n"
@@ -250,9 +250,9 @@ def test_a_checkpoint_with_more_right_answers_than_examples_is_refused(tmp_path)
 def test_every_listener_gets_a_records_accuracies_then_its_cost_as_costs_csv_holds_them(tmp_path):
     """Through train_run with a validation set: each record is on_train_accuracy, on_validation (to
     every listener, not only the progress display), then on_cost, with costs.csv's values."""
-    from nnctl.config import load_config
-    from nnctl.experiment import train_run
-    from nnctl.runs import read_costs_columns
+    from nnctl.spec.config import load_config
+    from nnctl.experiment.run import train_run
+    from nnctl.rundir.runs import read_costs_columns
 
     spec = tmp_path / "v.yaml"
     spec.write_text("data: {train: builtin:moons, validation: 0.25}\nmodel: {hidden: [5]}\n"

@@ -27,7 +27,7 @@ module, name = os.environ["NNCTL_TEST_HOOK"].split(":")
 mod = importlib.import_module(module)
 real = getattr(mod, name)
 def seen():
-    from nnctl.stopping import last_signal
+    from nnctl.core.stopping import last_signal
     return last_signal() is not None
 def held(*args, **kwargs):
     (where / "in-hook").touch()
@@ -41,7 +41,7 @@ if module == "atexit":
     mod.register(held)
 else:
     setattr(mod, name, held)
-from nnctl.cli import main
+from nnctl.cli.commands import main
 sys.argv = ["nnctl"] + sys.argv[1:]
 main()
 """
@@ -89,17 +89,17 @@ def the_run(runs):
 
 def test_a_signal_before_the_run_folder_stops_at_once_and_makes_none(tmp_path, spec):
     """SIGTERM while the data loaded killed train by the default action (exit -15), without a word."""
-    code, out, err = hooked_train(tmp_path, "nnctl.experiment:load_inputs", [signal.SIGTERM], spec, "-q", "--runs-dir", tmp_path / "runs")
+    code, out, err = hooked_train(tmp_path, "nnctl.experiment.run:load_inputs", [signal.SIGTERM], spec, "-q", "--runs-dir", tmp_path / "runs")
     assert code == 143, err
     assert err == "Interrupted: SIGTERM before training began; no run folder was made\n"
     assert not (tmp_path / "runs").exists() or not [p for p in (tmp_path / "runs").iterdir() if not p.is_symlink()]
 
 
 @pytest.mark.parametrize("hook, sig", [
-    ("nnctl.experiment:_evaluate", signal.SIGINT),  # after the last iteration, while the run's files are written
-    ("nnctl.display:summary_table", signal.SIGTERM),  # the table
-    ("nnctl.report:write_report", signal.SIGTERM),  # the report
-    ("nnctl.cli:_finish_tracking", signal.SIGINT),  # after `run:`
+    ("nnctl.experiment.run:_evaluate", signal.SIGINT),  # after the last iteration, while the run's files are written
+    ("nnctl.cli.display:summary_table", signal.SIGTERM),  # the table
+    ("nnctl.report.page:write_report", signal.SIGTERM),  # the report
+    ("nnctl.cli.commands:_finish_tracking", signal.SIGINT),  # after `run:`
 ])
 def test_one_signal_after_training_writes_everything_then_says_so(tmp_path, spec, hook, sig):
     """One SIGINT there said `SIGINT twice: ...`; SIGTERM after the table killed train by the default action, report.html never written."""
@@ -114,7 +114,7 @@ def test_one_signal_after_training_writes_everything_then_says_so(tmp_path, spec
 
 
 def test_a_second_signal_in_the_report_stops_it_and_says_how_to_make_it(tmp_path, spec):
-    code, out, err = hooked_train(tmp_path, "nnctl.report:write_report", [signal.SIGINT, signal.SIGINT], spec, "-q", "--runs-dir", tmp_path / "runs")
+    code, out, err = hooked_train(tmp_path, "nnctl.report.page:write_report", [signal.SIGINT, signal.SIGINT], spec, "-q", "--runs-dir", tmp_path / "runs")
     run = the_run(tmp_path / "runs")
     assert code == 130, err
     assert err.splitlines()[-1] == (f"Interrupted: SIGINT twice after training: the run is kept in {run} (status: completed); "
@@ -124,7 +124,7 @@ def test_a_second_signal_in_the_report_stops_it_and_says_how_to_make_it(tmp_path
 
 
 def test_a_signal_in_a_diverged_runs_report_says_both(tmp_path, spec):
-    code, out, err = hooked_train(tmp_path, "nnctl.report:write_report", [signal.SIGTERM], spec, "-q", "--runs-dir", tmp_path / "runs",
+    code, out, err = hooked_train(tmp_path, "nnctl.report.page:write_report", [signal.SIGTERM], spec, "-q", "--runs-dir", tmp_path / "runs",
                                   "--set", "train.learning_rate=1e300")
     run = the_run(tmp_path / "runs")
     assert code == 143, err
@@ -142,7 +142,7 @@ def test_a_signal_as_the_process_ends_changes_nothing(tmp_path, spec):
 
 def test_a_signal_while_nnctl_starts_waits_for_the_command_then_stops_it(tmp_path, spec):
     """SIGTERM as nnctl started killed it by the default action (exit -15); a SIGINT while Typer parsed ended it in silence (exit 130)."""
-    code, out, err = hooked_train(tmp_path, "nnctl.cli:app", [signal.SIGTERM], spec, "-q", "--runs-dir", tmp_path / "runs")
+    code, out, err = hooked_train(tmp_path, "nnctl.cli.commands:app", [signal.SIGTERM], spec, "-q", "--runs-dir", tmp_path / "runs")
     assert code == 143, err
     assert err == "Interrupted: SIGTERM while nnctl was starting; nothing was done\n"
     assert not (tmp_path / "runs").exists()

@@ -1,0 +1,863 @@
+"""Using a trained run: predict on picture files, evaluate on a dataset."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from nnctl.data.dataset import flatten, load_dataset
+from nnctl.errors import DataError, NnctlError, RunError
+from nnctl.data.images import image_geometry, load_image, shown
+from nnctl.core.network import HEADS, auto_loss, predict_proba
+from nnctl.rundir.runs import Run, readable_file, write_json
+from nnctl.data.tables import is_table, read_table
+from nnctl.util.text import quoted
+
+
+TOP = 3  # predict lists this many most probable classes
+
+
+@dataclass
+class Prediction:
+    file: str
+    probability: float | None = None  # classification: P(probability_of)
+    probability_of: str | None = None  # the class that probability is for: label 1 (sigmoid), the top class (softmax)
+    label: int | None = None
+    class_name: str | None = None
+    value: float | None = None  # regression: the predicted value
+    notes: list = field(default_factory=list)
+    error: str | None = None
+    classes: dict | None = None  # over two classes: {class: probability}, in label order
+
+    def top(self, n: int = TOP) -> list:
+        """The n most probable classes, [(class, probability)], most probable first."""
+        return sorted((self.classes or {}).items(), key=lambda kv: -kv[1])[:n]
+
+    def fields(self, task: str) -> dict:
+        """The same names in JSON and CSV: file, class, label, probability, probability_of (or value), notes, error;
+        over two classes also top (the three most probable) and P(class) for every class."""
+        if task == "regression":
+            return {"file": self.file, "value": self.value, "notes": self.notes, "error": self.error}
+        row: dict[str, object] = {
+            "file": self.file, "class": self.class_name, "label": self.label, "probability": self.probability,
+            "probability_of": self.probability_of,
+        }
+        if self.classes is not None:
+            row["top"] = [{"class": c, "probability": p} for c, p in self.top()]
+            row.update({f"P({c})": p for c, p in self.classes.items()})
+        return {**row, "notes": self.notes, "error": self.error}
+
+
+def task_of(run: Run) -> str:
+    return run.meta.get("task", "classification")
+
+
+def loss_of(run: Run) -> str:
+    """The run's loss, the key of its head (runs written before the loss was recorded: from the output)."""
+    return run.meta.get("loss") or (auto_loss(run.activations[-1]) if task_of(run) == "classification" else "mse")
+
+
+def class_count(run: Run) -> int:
+    """k, from the output layer: 2 for a sigmoid unit, its units for softmax."""
+    return HEADS[loss_of(run)].classes(run.meta["layer_dims"][-1])
+
+
+def class_names(run: Run) -> list:
+    names, k = run.meta.get("classes") or [], max(class_count(run), 2)
+    return names if len(names) == k else [str(i) for i in range(k)]
+
+
+def model_input(run: Run):
+    """((H, W), mode) for a run whose model takes pictures, else a RunError naming its input."""
+    pre = run.meta["preprocessing"]
+    geometry = image_geometry(pre["input_shape"])
+    if geometry is None:
+        raise RunError(
+            f"{run.path}: this model takes inputs of shape {pre['input_shape']}, not pictures; "
+            "give rows of its features in a CSV or HDF5 file, or use `nnctl evaluate` with an HDF5 file"
+        )
+    return geometry
+
+
+def _dtype(run: Run):
+    return np.dtype(run.meta.get("dtype", "float64"))
+
+
+BLOCK = 256  # examples per forward pass: every example goes through a product of this very shape
+
+
+def outputs(run: Run, X) -> np.ndarray:
+    """A[L] (units, m) for X (n_x, m), the same numbers for an example whatever else is in the batch;
+    a regression trained on standardised targets gives its values in the target's own units
+    (`to_targets`): every prediction that leaves nnctl comes through here.
+
+    A BLAS product rounds a column differently depending on how many columns it has (one picture
+    alone takes a matrix-vector kernel, a batch a matrix-matrix one), so every example goes through
+    a product of exactly BLOCK columns (the last block padded with zeros), from one buffer of one
+    layout: predict on one file and evaluate on a whole test set give the same bits.
+    """
+    n_x, m = X.shape
+    out = np.empty((run.meta["layer_dims"][-1], m), dtype=np.float64)
+    block = np.zeros((n_x, BLOCK), dtype=_dtype(run), order="F")
+    with np.errstate(all="ignore"):  # a diverged run's outputs are checked, not warned about
+        for start in range(0, m, BLOCK):
+            k = min(BLOCK, m - start)
+            block[:, :k] = X[:, start : start + k]
+            block[:, k:] = 0
+            out[:, start : start + k] = predict_proba(block, run.params, run.activations, run.epsilon)[:, :k]
+        return to_targets(run, out)
+
+
+def to_targets(run: Run, A) -> np.ndarray:
+    """The network's outputs A[L] (units, m) as predictions: a regression whose targets were
+    standardised for training (data.normalize_target) turned back, A std + mean, in float64; any
+    other output as it is."""
+    target = getattr(run, "target", None)
+    return target.invert(A) if target is not None and target.active else A
+
+
+def normalized(run: Run, X):
+    """X (n_x, m), flattened and scaled, with the run's normalisation (its training set's mean and
+    std) applied in place, as training did."""
+    return run.normalization.apply(X) if run.normalization is not None else X
+
+
+def probabilities(run: Run, x) -> np.ndarray:
+    """A[L] (units, m) for raw examples x (m, ...) as stored on disk, preprocessed the recorded way.
+
+    The same step as training and evaluation: flatten and scale in the run's dtype, normalise.
+    """
+    X = flatten(np.asarray(x), run.meta["preprocessing"], _dtype(run))
+    return outputs(run, normalized(run, X))
+
+
+def predict_files(run: Run, files, max_pixels: int | None = None, on_item=None) -> list[Prediction]:
+    """One Prediction per file; a file that cannot be read carries its error, the rest go on.
+
+    Pictures over `max_pixels` (default images.MAX_PIXELS) are refused as possible decompression bombs.
+    `on_item(k, n)` is called after each file is read (for a progress bar).
+    """
+    size, mode = model_input(run)
+    names = class_names(run)
+    results, pixels = [], []
+    files = list(files)
+    for k, path in enumerate(files, 1):
+        try:
+            img = load_image(path, size, mode, max_pixels)
+        except NnctlError as exc:
+            results.append(Prediction(file=shown(path), error=str(exc)))
+        else:
+            results.append(Prediction(file=shown(path), notes=img.notes))
+            pixels.append(img.pixels)
+        if on_item:
+            on_item(k, len(files))
+    if pixels:
+        x = np.stack(pixels).reshape(len(pixels), *run.meta["preprocessing"]["input_shape"])
+        _fill([pred for pred in results if pred.error is None], probabilities(run, x), run, names)
+    return results
+
+
+def _fill(preds, A, run: Run, names) -> None:
+    """Each prediction from its column of A[L] (units, m): a value, P(label 1), or the top class and
+    the probability of each class, as the run's head reads its output."""
+    head = HEADS[loss_of(run)]
+    labels = head.predict(A)
+    classes = head.proba(A) if head.proba is not None else None  # (k, m)
+    for j, pred in enumerate(preds):
+        if not np.isfinite(A[:, j]).all():
+            pred.error = f"{pred.file}: the network's output is not a finite number (the run diverged); train it again"
+        elif classes is None:
+            pred.value = float(A[0, j])
+        elif A.shape[0] == 1:  # one sigmoid unit: its output is P(label 1)
+            pred.probability, pred.label = float(A[0, j]), int(labels[j])
+            pred.class_name, pred.probability_of = names[pred.label], names[1]
+        else:  # one unit per class: the top class and the probability of each
+            pred.label = int(labels[j])
+            pred.class_name = pred.probability_of = names[pred.label]
+            pred.probability = float(classes[pred.label, j])
+            pred.classes = dict(zip(names, map(float, classes[:, j])))
+
+
+# ---------------------------------------------------------------- rows (models that do not take pictures)
+
+
+def is_image_model(run: Run) -> bool:
+    return image_geometry(run.meta["preprocessing"]["input_shape"]) is not None
+
+
+ROWS_PER_CHUNK = 8192  # rows read, checked, predicted and written at a time: predict's memory is bounded by this
+
+
+def read_rows(path, n_x: int) -> np.ndarray:
+    """Every example of a file, (m, n_x) float64 (for tests and small files; predict reads chunks)."""
+    blocks = [x for _, x, _ in row_chunks(path, n_x)]
+    return np.concatenate(blocks) if blocks else np.empty((0, n_x))
+
+
+def row_chunks(path, n_x: int, rows: int | None = None):
+    """Examples of a file in chunks: (first row number, x (b, n_x) float64, column names or None).
+
+    A CSV file (its first line is a header naming the features when it is not all numbers; a
+    UTF-8 byte-order mark is not part of it) or a data file (HDF5 plain or course layout, read a
+    chunk of rows at a time; MATLAB 5, read whole), whose labels, if any, are not needed. Rows
+    are counted from 1 (a CSV file's data rows, after its header). Memory: one chunk of rows.
+    """
+    from nnctl.data.dataset import check_data_file, h5_array, is_mat, open_h5, read_block, read_mat
+
+    rows = rows or ROWS_PER_CHUNK
+    path = check_data_file(path)
+    if path.suffix.lower() in (".csv", ".txt"):
+        yield from _csv_chunks(path, n_x, rows)
+        return
+    if is_mat(path):
+        x = _examples(path, np.asarray(read_mat(path, "train")[0]), n_x)
+        yield 1, x.astype(np.float64), None
+        return
+    with open_h5(path) as f:
+        key = next((k for k in ("x", "train_set_x", "test_set_x") if k in f), None)
+        if key is None:
+            from nnctl.data.dataset import describe_h5
+
+            raise DataError(f"{path}: no examples to predict: expected an array 'x' (plain layout); the file holds: {describe_h5(f)}")
+        ds = h5_array(f, key, path)
+        if ds.ndim == 0 or ds.shape[0] == 0:
+            raise DataError(f"{path}: '{key}' holds no rows to predict")
+        for start in range(0, ds.shape[0], rows):
+            yield start + 1, _examples(path, read_block(ds, start, start + rows, path, key), n_x).astype(np.float64), None
+
+
+def _examples(path, x, n_x: int) -> np.ndarray:
+    if x.dtype.kind not in "iufb":
+        raise DataError(f"{path}: the examples have dtype {x.dtype}; expected numbers")
+    x = x.reshape(x.shape[0], -1) if x.ndim > 1 else x.reshape(-1, 1)
+    if x.shape[1] != n_x:
+        raise DataError(f"{path}: rows of {x.shape[1]} values, but the model takes {n_x} features; give rows laid out like the training data")
+    return x
+
+
+def _csv_chunks(path, n_x: int, rows: int):
+    import csv as csv_module
+
+    def numbers(row):
+        try:
+            return [float(c) for c in row]
+        except ValueError:
+            return None
+
+    names, k, values = None, 0, []
+    try:
+        # utf-8-sig: a byte-order mark (Excel writes one) is not part of the first name or number
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            for row in csv_module.reader(fh):
+                if not row or not any(c.strip() for c in row):
+                    continue
+                parsed = numbers(row)
+                if parsed is None and k == 0 and names is None:
+                    names = [c.strip() for c in row]  # a header naming the features
+                    continue
+                k += 1
+                if parsed is None or len(parsed) != n_x:
+                    what = "values that are not numbers" if parsed is None else f"{len(parsed)} values"
+                    raise DataError(f"{path}: data row {k} has {what}; the model takes {n_x} numbers per row")
+                values.append(parsed)
+                if len(values) == rows:
+                    yield k - rows + 1, np.array(values, dtype=np.float64), names
+                    values = []
+    except (OSError, UnicodeDecodeError, csv_module.Error) as exc:
+        raise DataError(f"{path}: cannot be read as CSV text ({exc}); save it as UTF-8 CSV") from None
+    if values:
+        yield k - len(values) + 1, np.array(values, dtype=np.float64), names
+    elif k == 0:
+        raise DataError(f"{path}: no rows of numbers to predict")
+
+
+def checked_inputs(run: Run, x, path, first: int, names=None, where=None) -> np.ndarray:
+    """X (n_x, b) for raw rows x (b, n_x) as the network takes them (flattened, scaled, normalised
+    in the run's dtype), or a DataError naming the row and column of a value that is not finite,
+    or that overflows there or in the first layer's product (1e308 would give P = 1.0).
+    `where(j, c)` names row j's column c (a table's 'FILE: line L, column NAME'); default
+    'FILE: row first + j, column c + 1 (its name)'."""
+    dtype = _dtype(run)
+
+    def refuse(j, c, problem):
+        if where is not None:
+            return DataError(f"{where(j, c)}: {float(x[j, c]):g} {problem}; correct or remove that value")
+        col = f"column {c + 1}" + (f" ({names[c]})" if names and c < len(names) and names[c] else "")
+        return DataError(f"{path}: row {first + j}, {col}: {float(x[j, c]):g} {problem}; correct or remove that value")
+
+    bad = ~np.isfinite(x)
+    if bad.any():
+        j, c = np.argwhere(bad)[0]
+        raise refuse(j, c, "is not a finite number")
+    with np.errstate(all="ignore"):
+        X = flatten(x.reshape(x.shape[0], *run.meta["preprocessing"]["input_shape"]), run.meta["preprocessing"], dtype)
+        X = normalized(run, X)
+        bad = ~np.isfinite(X)
+        if bad.any():
+            c, j = np.argwhere(bad)[0]
+            raise refuse(j, c, f"overflows {dtype} after normalisation")
+        # the first layer: |Z1| <= max|W1| * sum|x| + max|b1|; an example whose bound reaches a
+        # quarter of the dtype's range is refused: its product may overflow (1e308 gave P = 1.0)
+        W1, b1 = run.params["W1"], run.params.get("b1", np.zeros(1))  # a batch-normalised first layer has no b1 (beta instead)
+        bound = float(np.abs(W1).max(initial=0)) * np.abs(X).sum(axis=0, dtype=np.float64) + float(np.abs(b1).max(initial=0))
+        near = np.flatnonzero(~(bound < np.finfo(dtype).max / 4))
+        if near.size:
+            j = int(near[0])
+            c = int(np.argmax(np.abs(X[:, j])))
+            raise refuse(j, c, f"is too large: after normalisation ({float(X[c, j]):g}) the network's first layer could overflow {dtype}")
+    return X
+
+
+def predict_table(run: Run, path, notes: list) -> list[Prediction]:
+    """One Prediction per row of a table (its `file` is FILE:LINE), through the run's column encoding:
+    the training columns found by name, the target column optional, other columns ignored (said in
+    `notes`); a row that cannot be used (a missing value, data.missing: drop) carries its error."""
+    prep = run.table
+    assert prep is not None  # a run trained on a table
+    table = read_table(path)
+    extra = [c for c in table.columns if c not in prep.columns and c != prep.target]
+    if extra:
+        notes.append(f"{shown(path)}: columns not used in training ignored: {', '.join(map(quoted, extra[:8]))}{', ...' if len(extra) > 8 else ''}")
+    if prep.unseen == "zeros" and (n := prep.unseen_count(table)):
+        notes.append(f"{shown(path)}: {n} categories not seen in training encoded as all zeros (data.unseen: zeros)")
+    x, _, kept = prep.transform(table, need_target=False)
+    preds = [Prediction(file=f"{shown(path)}:{int(line)}") for line in table.lines]
+    for i in np.setdiff1d(np.arange(table.m), kept):
+        preds[i].error = f"{shown(path)}: line {int(table.lines[i])}: a value is missing, and the run drops such rows (data.missing: drop)"
+    X = checked_inputs(run, x, path, 1, where=table_where(prep, table, kept))  # the guard rows of any file get
+    _fill([preds[i] for i in kept], outputs(run, X), run, class_names(run))
+    return preds
+
+
+def table_where(prep, table, kept):
+    """where(j, c) for checked_inputs: row j of the encoded rows (table row kept[j]) and feature c
+    (a numeric column, or a text column's one-hot) as 'FILE: line L, column NAME'."""
+    columns = list(prep.numeric) + [c for c, cats in zip(prep.categorical, prep.categories) for _ in cats]
+    return lambda j, c: table.where(int(kept[j]), columns[c])
+
+
+def predict_rows(run: Run, files, rows: int | None = None, notes: list | None = None):
+    """Predictions of every row of each file, a chunk at a time (lists of Prediction; `file` is
+    FILE:ROW, rows counted from 1; a table's FILE:LINE): memory is one chunk, whatever the files'
+    sizes (a table is read whole). Notes on a table's columns are appended to `notes`."""
+    from nnctl.data.images import IMAGE_SUFFIXES
+
+    n_x = run.meta["layer_dims"][0]
+    names = class_names(run)
+    notes = [] if notes is None else notes
+    for path in files:
+        if run.table is not None:
+            if not is_table(path):
+                raise DataError(
+                    f"{shown(path)}: this run was trained on a table; give rows as a table (.csv, .tsv, .parquet) with its columns "
+                    f"({', '.join(run.table.columns[:8])}{', ...' if len(run.table.columns) > 8 else ''})"
+                )
+            yield predict_table(run, path, notes)
+            continue
+        if Path(path).suffix.lower() in IMAGE_SUFFIXES or Path(path).is_dir():
+            model_input(run)  # says this model takes features, not pictures
+        for first, x, columns in row_chunks(path, n_x, rows):
+            X = checked_inputs(run, x, path, first, columns)
+            preds = [Prediction(file=f"{shown(path)}:{first + j}") for j in range(x.shape[0])]
+            _fill(preds, outputs(run, X), run, names)
+            yield preds
+
+
+# ---------------------------------------------------------------- evaluate
+
+
+def default_test_source(run: Run) -> str:
+    resolved = run.path / "config.resolved.yaml"
+    try:
+        data = yaml.safe_load(readable_file(resolved).read_text())["data"]
+    except (OSError, KeyError, TypeError, ValueError, yaml.YAMLError):
+        raise RunError(f"{resolved}: missing or unreadable; pass the data with --data") from None
+    if not isinstance(data, dict) or not isinstance(data.get("test"), (str, type(None))):
+        raise RunError(f"{resolved}: data: expected a mapping with a test file path; pass the data with --data")
+    if not data.get("test"):
+        raise RunError(f"{run.path}: the run has no test file; pass one with --data FILE (.h5, or a table .csv/.tsv for a run trained on one)")
+    return data["test"]
+
+
+def confusion(y_true, y_pred, k: int = 2) -> list:
+    """k×k counts, rows the true class and columns the predicted one ([[TN, FP], [FN, TP]] for two)."""
+    m = np.zeros((k, k), dtype=int)
+    np.add.at(m, (y_true.astype(int), y_pred.astype(int)), 1)
+    return m.tolist()
+
+
+def class_scores(cm, names) -> dict:
+    """Per-class precision, recall, F1 and support from a k×k confusion matrix, with their macro
+    (the classes' plain mean) and weighted (by support) averages. A class never predicted has
+    precision 0; one never present, recall 0."""
+    cm = np.asarray(cm)
+    rows = []
+    for c, name in enumerate(names):
+        tp, predicted, support = int(cm[c, c]), int(cm[:, c].sum()), int(cm[c].sum())
+        precision = tp / predicted if predicted else 0.0
+        recall = tp / support if support else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        rows.append({"class": name, "precision": float(precision), "recall": float(recall), "f1": float(f1), "support": support})
+    total = sum(r["support"] for r in rows)
+    avg = {
+        kind: {key: float(sum(r[key] * w(r) for r in rows) / (sum(w(r) for r in rows) or 1)) for key in ("precision", "recall", "f1")}
+        for kind, w in (("macro", lambda r: 1), ("weighted", lambda r: r["support"]))
+    }
+    avg["weighted"]["support"] = avg["macro"]["support"] = total
+    return {"per_class": rows, "macro": avg["macro"], "weighted": avg["weighted"]}
+
+
+def check_classes(run: Run, data, source) -> None:
+    """The data's class names, in label order, must be the run's: else every label means the other class."""
+    trained = run.meta.get("classes") or []
+    given = list(data.classes or [])
+    if not trained or not given or given == trained:
+        return
+    if sorted(given) == sorted(trained):
+        other = "every label would mean the other class" if len(trained) == 2 else "labels would mean other classes"
+        raise DataError(
+            f"{source}: classes in the order [{', '.join(given)}] (label 0 first), but {run.path} was trained on "
+            f"[{', '.join(trained)}]: {other}; re-import the pictures with "
+            f"--classes {','.join(trained)}"
+        )
+    raise DataError(
+        f"{source}: classes [{', '.join(given)}], but {run.path} was trained on [{', '.join(trained)}]; "
+        "evaluate with data of the run's classes"
+    )
+
+
+def _same_source(a: str, b: str) -> bool:
+    if a.startswith("builtin:") or b.startswith("builtin:"):
+        return a == b
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except (OSError, RuntimeError):
+        return False
+
+
+def check_own_data(run: Run, data, source) -> None:
+    """A file the run was trained or tested on must be the same bytes (SHA-256 in reproduce.json)."""
+    from nnctl.rundir.runs import read_json_object
+
+    path = run.path / "reproduce.json"
+    if not path.exists():
+        return
+    recorded = read_json_object(path).get("data", {})
+    if not isinstance(recorded, dict):
+        raise RunError(f"{path}: data: expected an object of data files and their SHA-256; the run's files are damaged")
+    if str(source).startswith("builtin:"):
+        return  # a generator and its options name the data; its last bits may differ on another CPU
+    for role, entry in recorded.items():
+        if not (isinstance(entry, dict) and isinstance(entry.get("source"), str)) or not _same_source(entry["source"], source):
+            continue
+        digest = entry.get("sha256")
+        if not (isinstance(digest, str) and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)):
+            raise RunError(f"{path}: data.{role}.sha256: expected 64 hexadecimal digits; the run's files are damaged")
+        if digest != data.sha256:
+            raise DataError(
+                f"{source}: the file changed since {run.path} was trained on it (its SHA-256 differs from the one in "
+                f"{path}); a new import or split may have moved training examples into the test split or relabelled "
+                "them, so its scores would mislead; train the run again on the new file"
+            )
+
+
+def _rms(err) -> float:
+    """sqrt(mean(err²)) without overflow: scaled by the largest error first."""
+    scale = float(np.max(np.abs(err)))
+    if scale == 0.0:
+        return 0.0
+    return scale * float(np.sqrt(np.mean(np.square(err / scale))))
+
+
+def _mean_abs(err) -> float:
+    """mean(|err|) without overflow (errors near float64's largest would overflow the sum): scaled first."""
+    scale = float(np.max(np.abs(err)))
+    if scale == 0.0:
+        return 0.0
+    return scale * float(np.mean(np.abs(err / scale)))
+
+
+TABLE_ROWS_PER_CHUNK = 2048  # a table's rows read at a time: its cells are text, several times the size of the numbers
+KEPT_MISTAKES = 40  # misclassified examples whose inputs evaluate keeps for their pictures (misclassified.png shows 40, the report 24)
+
+
+class KeptColumns:
+    """X (n_x, m) of which evaluate kept only some columns (the first mistakes, for their pictures):
+    `shape` and `X[:, i]` for a kept i, as the pictures read them; the rest was never held."""
+
+    ndim = 2
+
+    def __init__(self, n_x: int, m: int, columns: dict, dtype):
+        self.shape, self.columns, self.dtype = (n_x, m), columns, np.dtype(dtype)
+
+    def __getitem__(self, key):
+        rows, i = key
+        if rows != slice(None) or int(i) not in self.columns:
+            raise IndexError(f"example {i}: evaluate keeps the inputs of its first {KEPT_MISTAKES} mistakes only")
+        return self.columns[int(i)]
+
+
+class _Outputs:
+    """A[L] of examples given a block at a time, in products of ROWS_PER_CHUNK examples counted from the
+    first (so the same numbers as one pass over them all), and what an evaluation's pictures need of
+    the inputs: all of them for two features (the decision boundary), else the first mistakes' (the
+    gallery). Memory: a chunk of inputs, and the outputs and labels of every example."""
+
+    def __init__(self, run: Run, n_x: int, keep_all: bool, keep_mistakes: bool):
+        self.run, self.n_x, self.keep_all, self.keep_mistakes = run, n_x, keep_all, keep_mistakes
+        self.head = HEADS[loss_of(run)]
+        self.pending: list[tuple[np.ndarray, np.ndarray]] = []
+        self.waiting = 0
+        self.A: list[np.ndarray] = []
+        self.Y: list[np.ndarray] = []
+        self.X: list[np.ndarray] = []
+        self.mistakes: dict[int, np.ndarray] = {}
+        self.m = 0
+
+    def add(self, X, y) -> None:
+        """X (n_x, b) normalised in the run's dtype, y (b,) its labels or values."""
+        if X.shape[1]:
+            self.pending.append((X, y))
+            self.waiting += X.shape[1]
+        while self.waiting >= ROWS_PER_CHUNK:
+            self._flush(ROWS_PER_CHUNK)
+
+    def _flush(self, count: int) -> None:
+        X = self.pending[0][0] if len(self.pending) == 1 else np.concatenate([x for x, _ in self.pending], axis=1)
+        y = self.pending[0][1] if len(self.pending) == 1 else np.concatenate([v for _, v in self.pending])
+        self.pending = [(X[:, count:], y[count:])] if X.shape[1] > count else []
+        self.waiting = X.shape[1] - count
+        X, y = X[:, :count], np.asarray(y[:count], dtype=np.float64)
+        AL = outputs(self.run, X)
+        if self.keep_all:
+            self.X.append(X)
+        if self.keep_mistakes and len(self.mistakes) < KEPT_MISTAKES:
+            wrong = np.flatnonzero(self.head.predict(AL) != y)[: KEPT_MISTAKES - len(self.mistakes)]
+            self.mistakes.update({self.m + int(j): X[:, j].copy() for j in wrong})
+        self.A.append(AL)
+        self.Y.append(y)
+        self.m += count
+
+    def finish(self):
+        """(A[L] (units, m), y (m,), X: whole (n_x, m) for two features, else a KeptColumns)."""
+        if self.waiting:
+            self._flush(self.waiting)
+        units = self.run.meta["layer_dims"][-1]
+        AL = np.concatenate(self.A, axis=1) if self.A else np.empty((units, 0))
+        y = np.concatenate(self.Y) if self.Y else np.empty(0)
+        dtype = _dtype(self.run)
+        X = np.concatenate(self.X, axis=1) if self.keep_all and self.X else KeptColumns(self.n_x, self.m, self.mistakes, dtype)
+        return AL, y, X
+
+
+def evaluate(run: Run, source: str | None = None):
+    """(metrics, dataset): the run on a dataset (default: its test file), with per-example outputs.
+
+    An HDF5 file and a table are read and scored a chunk of examples at a time (ROWS_PER_CHUNK,
+    TABLE_ROWS_PER_CHUNK): memory is one chunk of inputs plus the few numbers per example that
+    evaluation.json keeps (outputs, labels), whatever the file's size; the scores are those of one
+    pass over every example. A MATLAB file and a built-in dataset are read whole. The dataset returned
+    holds the labels, and of the inputs what the pictures need (`_Outputs`).
+    """
+    from nnctl.data.dataset import BUILTIN_PREFIX, is_mat
+
+    source = source or default_test_source(run)
+    task = task_of(run)
+    head, k = HEADS[loss_of(run)], class_count(run)
+    if run.table is not None or is_table(source):
+        if run.table is None:
+            raise DataError(f"{source}: {run.path} was trained on an HDF5 file, not a table; evaluate with data of its layout")
+        if not is_table(source):
+            raise DataError(f"{source}: {run.path} was trained on a table; evaluate with a table (.csv, .tsv, .parquet) of its columns")
+        return _evaluate_table(run, source)
+    if str(source).startswith(BUILTIN_PREFIX) or is_mat(source):
+        data = load_dataset(source, task, role="test", dtype=_dtype(run), max_classes=head.max_classes)
+        _check_test_data(run, data, source, k)
+        return score(run, data, source)
+    from nnctl.data.stream import open_streamed
+
+    data = open_streamed(source, task, role="test", dtype=_dtype(run), max_classes=head.max_classes, check_finite=False)
+    _check_test_data(run, data, source, k)
+    return _score_file(run, data, source)
+
+
+def _check_test_data(run: Run, data, source, k: int) -> None:
+    """Labels of the run's classes, examples of its input shape and scale, the class names in its order,
+    and a file it was trained or tested on unchanged."""
+    task = task_of(run)
+    if task == "classification" and data.Y.size and int(data.Y.max()) >= k:
+        beyond = np.unique(data.Y[data.Y >= k])
+        raise DataError(
+            f"{source}: labels {beyond[:5].tolist()} are beyond the {k} classes {run.path} was trained on "
+            f"(labels 0 to {k - 1}); evaluate with data of the run's classes"
+        )
+    pre = run.meta["preprocessing"]
+    if data.preprocessing["input_shape"] != pre["input_shape"]:
+        raise DataError(
+            f"{source}: examples of shape {data.preprocessing['input_shape']}, but the model takes "
+            f"{pre['input_shape']}; evaluate with data of the training layout"
+        )
+    if data.preprocessing["scale"] != pre["scale"]:
+        raise DataError(
+            f"{source}: x is {data.preprocessing['x_dtype']} (divided by {data.preprocessing['scale']:g}), but the run "
+            f"was trained on {pre.get('x_dtype', 'data')} divided by {pre['scale']:g}; evaluate with data stored like the training data"
+        )
+    check_classes(run, data, source)
+    check_own_data(run, data, source)
+
+
+def _collector(run: Run, n_x: int) -> _Outputs:
+    pictures = task_of(run) == "classification" and image_geometry(run.meta["preprocessing"]["input_shape"]) is not None
+    return _Outputs(run, n_x, keep_all=n_x == 2, keep_mistakes=pictures)
+
+
+def _score_file(run: Run, data, source: str):
+    """An HDF5 file's examples (data.X a StreamedX) read ROWS_PER_CHUNK rows at a time, each block
+    checked finite as stored and converted as `flatten` does, then normalised and scored."""
+    from nnctl.data.dataset import open_h5, read_block
+
+    streamed, dtype = data.X, _dtype(run)
+    y = data.Y.ravel()
+    collected = _collector(run, streamed.n_x)
+    with open_h5(streamed.path) as f:
+        ds = f[streamed.key]
+        for start in range(0, streamed.m, ROWS_PER_CHUNK):
+            stop = min(start + ROWS_PER_CHUNK, streamed.m)
+            streamed.check()  # the file the run is evaluated on is the one whose SHA-256 was checked
+            raw = read_block(ds, start, stop, streamed.path, streamed.key).reshape(stop - start, streamed.n_x)
+            if raw.dtype.kind == "f" and not np.isfinite(raw).all():
+                raise DataError(f"{source}: x holds NaN or infinite values; clean the data first")
+            block = np.empty(raw.shape, dtype)
+            streamed.convert(raw, block)
+            collected.add(normalized(run, block.T), y[start:stop])
+    streamed.check()
+    AL, labels, X = collected.finish()
+    data.X = X
+    return _scores(run, AL, labels, source), data
+
+
+def _evaluate_table(run: Run, source: str):
+    """A table's rows through the run's column encoding, TABLE_ROWS_PER_CHUNK at a time (nnctl.data.tables.table_chunks)."""
+    from nnctl.data.dataset import Dataset
+    from nnctl.data.tables import table_chunks, table_preprocessing
+
+    prep = run.table
+    assert prep is not None  # a run trained on a table (evaluate's caller checks)
+    collected = _collector(run, prep.n_x)
+    digest = ""
+    for table in table_chunks(source, TABLE_ROWS_PER_CHUNK):
+        digest = table.sha256
+        x, y, kept = prep.transform(table, need_target=True)
+        # normalised as predict does it, and checked as predict checks rows (a value the first layer could overflow on)
+        collected.add(checked_inputs(run, x, source, 1, where=table_where(prep, table, kept)), y)
+    AL, labels, X = collected.finish()
+    if labels.size == 0:
+        raise DataError(f"{source}: no rows left to use (every row misses a value); fill them in or use data.missing: mean")
+    data = Dataset(X=X, Y=labels.reshape(1, -1), classes=list(prep.classes), preprocessing=table_preprocessing(prep.n_x),
+                   source=str(source), sha256=digest)
+    _check_test_data(run, data, source, class_count(run))
+    return _scores(run, AL, labels, source), data
+
+
+def score(run: Run, data, source: str):
+    """(metrics, dataset): the run on a loaded, checked dataset (X flattened and scaled, not yet
+    normalised); what nnctl.Model.evaluate reports, and `nnctl evaluate` on a file read whole."""
+    data.X = normalized(run, data.X.astype(_dtype(run), copy=False))
+    AL = outputs(run, data.X)  # (units, m)
+    return _scores(run, AL, data.Y.ravel().astype(np.float64), source), data
+
+
+def _scores(run: Run, AL, y, source: str) -> dict:
+    """The metrics of outputs A[L] (units, m) against labels or values y (m,), with the per-example
+    outputs evaluation.json keeps."""
+    task = task_of(run)
+    head = HEADS[loss_of(run)]
+    A = AL[0] if AL.shape[0] == 1 else AL
+    m = int(y.shape[0])
+    if not np.isfinite(A).all():
+        raise RunError(
+            f"{run.path}: the network's outputs on {source} are not finite numbers (the run diverged), so there is "
+            "nothing to score; train it again with a smaller learning_rate"
+        )
+    result = {"run": str(run.path), "data": source, "m": m, "task": task}
+    if task == "regression":
+        with np.errstate(all="ignore"):
+            err = A - y
+        if not np.isfinite(err).all():
+            raise RunError(f"{run.path}: the outputs on {source} are too large to score (the run diverged); train it again with a smaller learning_rate")
+        result.update(rmse=_rms(err), mae=_mean_abs(err))
+        result["outputs"] = A.tolist()
+        return result
+    pred = head.predict(AL)
+    assert head.proba is not None  # a classifier's head
+    names = class_names(run)
+    cm = confusion(y, pred, len(names))
+    scores = class_scores(cm, names)
+    # two classes: the scores of the positive class (label 1); more: their macro averages
+    headline = scores["per_class"][1] if len(names) == 2 else scores["macro"]
+    result.update(
+        classes=names,
+        accuracy=float(np.mean(pred == y) * 100),
+        precision=headline["precision"],
+        recall=headline["recall"],
+        f1=headline["f1"],
+        confusion_matrix=cm,
+        probabilities=A.T.tolist(),  # P(label 1) of each example (sigmoid), or its k classes' (softmax)
+        misclassified=np.flatnonzero(pred != y).tolist(),
+        predicted=pred.tolist(),
+        confidence=head.proba(AL).max(axis=0).tolist(),  # the probability of the predicted class
+        **scores,
+    )
+    return result
+
+
+def _quiet_predict(P, run):
+    """The predicted label of each point (p,)."""
+    with np.errstate(all="ignore"):
+        return HEADS[loss_of(run)].predict(predict_proba(P, run.params, run.activations, run.epsilon))
+
+
+MAX_STEM = 60  # characters of the data file's name kept in evaluation-<name>.json
+
+
+def safe_stem(source) -> str:
+    """The data file's name without its suffix, as a file name part: letters, digits and . _ + -
+    kept, every other character (a control character, a space, a quote) written as '_', at most
+    MAX_STEM characters, never empty."""
+    import re
+
+    stem = re.sub(r"[^A-Za-z0-9._+-]", "_", Path(str(source)).stem)[:MAX_STEM]
+    return stem or "data"
+
+
+def evaluation_suffix(run: Run, source) -> str:
+    """'-<name>' for the files of `nnctl evaluate --data FILE`: evaluation-<name>.json and its pictures.
+
+    <name> is FILE's safe_stem. Evaluating the same file again replaces its evaluation; another file
+    of the same name (ea/t.csv after eb/t.csv) never does: it gets '-<name>-<8 hex digits>', the
+    start of the SHA-256 of its resolved path, which is always its own. Each evaluation-*.json
+    records the resolved path (`data_path`) it was made from."""
+    import hashlib
+
+    from nnctl.rundir.runs import read_json_object
+
+    stem = safe_stem(source)
+    try:
+        resolved = str(Path(str(source)).resolve())
+    except (OSError, RuntimeError):
+        resolved = str(source)
+    plain = run.path / f"evaluation-{stem}.json"
+    if not plain.exists() and not plain.is_symlink():
+        return f"-{stem}"
+    try:
+        if read_json_object(plain).get("data_path") == resolved:
+            return f"-{stem}"
+    except (OSError, ValueError, RunError, AttributeError):
+        pass
+    return f"-{stem}-{hashlib.sha256(os.fsencode(resolved)).hexdigest()[:8]}"
+
+
+def write_evaluation(run: Run, result: dict, data, source_given: bool) -> dict:
+    """evaluation.json (or evaluation-<data>.json for --data: evaluation_suffix) and its pictures, in the run."""
+    from nnctl.util.plots import plot_confusion, plot_decision_boundary, plot_misclassified
+
+    suffix = evaluation_suffix(run, result["data"]) if source_given else ""
+    if source_given:
+        try:
+            result["data_path"] = str(Path(str(result["data"])).resolve())
+        except (OSError, RuntimeError):
+            pass
+    files = {"json": str(run.path / f"evaluation{suffix}.json")}
+    shape = run.meta["preprocessing"]["input_shape"]
+    if result["task"] == "classification":
+        files["confusion"] = str(
+            plot_confusion(run.path / f"confusion{suffix}.png", result["confusion_matrix"], result["classes"],
+                           f"{run.path.name} on {Path(result['data']).name}: {result['accuracy']:.2f}% right")
+        )
+    if result["task"] == "classification" and image_geometry(shape) is not None and result["misclassified"]:
+        files["misclassified"] = str(
+            plot_misclassified(
+                run.path / f"misclassified{suffix}.png",
+                data.X, data.Y.ravel(), np.array(result["confidence"]), result["misclassified"],
+                run.meta["preprocessing"], result["classes"], predicted=result["predicted"],
+            )
+        )
+    if data.n_x == 2 and result["task"] == "classification":
+        files["decision_boundary"] = str(
+            plot_decision_boundary(
+                run.path / f"evaluation{suffix}-boundary.png",
+                lambda P: _quiet_predict(P.astype(_dtype(run)), run),
+                data.X, data.Y, f"{run.path.name} on {Path(result['data']).name}",
+                classes=class_names(run),
+            )
+        )
+    result["files"] = files
+    write_json(files["json"], result)
+    return result
+
+
+def save_evaluation(run: Run, result: dict, data, source_given: bool) -> dict:
+    """write_evaluation, or a RunError naming the folder that cannot be written (read-only, full)."""
+    try:
+        return write_evaluation(run, result, data, source_given)
+    except OSError as exc:
+        result["files"] = {}
+        raise RunError(
+            f"{run.path}: cannot write the evaluation there ({exc.strerror or exc}); the scores above were not saved; "
+            "make the run folder writable (or copy the run) and evaluate again"
+        ) from None
+
+
+def read_evaluation(path) -> dict:
+    """evaluation.json read back (for reports): a RunError naming the key if it is not what evaluate writes."""
+    from nnctl.rundir.runs import read_json_object
+
+    result = read_json_object(path, fix="run `nnctl evaluate` again")
+
+    def bad(key, want):
+        return RunError(f"{path}: {key}: expected {want}; run `nnctl evaluate` again")
+
+    def number(v):
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
+
+    for key in ("run", "data"):
+        if not isinstance(result.get(key), str):
+            raise bad(key, "a path")
+    m = result.get("m")
+    if not (isinstance(m, int) and not isinstance(m, bool) and m > 0):
+        raise bad("m", "a positive whole number")
+    task = result.get("task")
+    if task not in ("classification", "regression"):
+        raise bad("task", "classification or regression")
+    files = result.get("files", {})
+    if not (isinstance(files, dict) and all(isinstance(v, str) for v in files.values())):
+        raise bad("files", "an object of file paths")
+    if task == "regression":
+        for key in ("rmse", "mae"):
+            if not number(result.get(key)):
+                raise bad(key, "a finite number")
+        outputs = result.get("outputs")
+        if not (isinstance(outputs, list) and len(outputs) == m and all(map(number, outputs))):
+            raise bad("outputs", f"{m} finite numbers")
+        return result
+    for key in ("accuracy", "precision", "recall", "f1"):
+        if not number(result.get(key)):
+            raise bad(key, "a finite number")
+    classes = result.get("classes")
+    if not (isinstance(classes, list) and len(classes) == 2 and all(isinstance(c, str) for c in classes)):
+        raise bad("classes", "two class names")
+    cm = result.get("confusion_matrix")
+    if not (isinstance(cm, list) and len(cm) == 2 and all(isinstance(r, list) and len(r) == 2 for r in cm)
+            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for r in cm for v in r) and sum(map(sum, cm)) == m):
+        raise bad("confusion_matrix", f"2×2 counts adding up to m = {m}")
+    probs = result.get("probabilities")
+    if not (isinstance(probs, list) and len(probs) == m and all(number(p) and 0 <= p <= 1 for p in probs)):
+        raise bad("probabilities", f"{m} numbers between 0 and 1")
+    wrong = result.get("misclassified")
+    if not (isinstance(wrong, list) and all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < m for i in wrong)):
+        raise bad("misclassified", f"example indices from 0 to {m - 1}")
+    return result

@@ -1,0 +1,37 @@
+"""The run directory's file names and a run's statuses: named once, here.
+
+runs/<YYYYmmdd-HHMMSS>-<name>/
+    spec.yaml             the spec as given (bytes of the config file)
+    config.resolved.yaml  every choice explicit; `nnctl train` accepts it as it is
+    reproduce.json        seed, SHA-256 of the data, versions, BLAS, the command line
+    params.h5             W1, b1, ... with layer sizes, activations, classes, preprocessing
+    checkpoint.h5         while unfinished: params, optimizer and generator state, position
+    costs.csv, costs.png  the cost curve
+    metrics.json          accuracies, final cost, epochs, iterations, seconds, status
+    table.json            trained on a table: its columns' encoding, reapplied by predict and evaluate
+"""
+
+from __future__ import annotations
+
+from nnctl.core.status import Status  # noqa: F401  (a run's statuses, named here with its files; the loop decides them)
+
+LATEST = "latest"
+SPEC = "spec.yaml"
+RESOLVED = "config.resolved.yaml"
+REPRODUCE = "reproduce.json"
+PARAMS = "params.h5"
+CHECKPOINT = "checkpoint.h5"
+METRICS = "metrics.json"
+COSTS_CSV = "costs.csv"
+COSTS_PNG = "costs.png"
+BOUNDARY_PNG = "decision_boundary.png"
+TABLE = "table.json"  # a table's columns: target, classes, categories, fill values (nnctl.data.tables.Preprocessor)
+REPORT = "report.html"
+SWEEP_PLAN = "sweep.json"
+
+# what makes a folder a run's (or a sweep's, or an lr-find's): nnctl never writes over these folders' own files
+RUN_MARKERS = (METRICS, RESOLVED, PARAMS, CHECKPOINT, REPRODUCE, SWEEP_PLAN, "lr_find.json")
+RUN_FILES = (SPEC, RESOLVED, REPRODUCE, PARAMS, CHECKPOINT, METRICS, COSTS_CSV, COSTS_PNG, BOUNDARY_PNG, TABLE, REPORT,
+             SWEEP_PLAN, "summary.csv", "summary.json", "lr_find.csv", "lr_find.json", "lr_find.png")
+# `nnctl evaluate` writes these beside them: evaluation*.json, confusion*.png, misclassified*.png, evaluation*-boundary.png
+RUN_FILE_PATTERNS = ("evaluation*.json", "evaluation*.png", "confusion*.png", "misclassified*.png")

@@ -1,0 +1,789 @@
+"""The run directory: created once, written atomically, read back by predict and evaluate.
+
+runs/<YYYYmmdd-HHMMSS>-<name>/
+    spec.yaml             the spec as given (bytes of the config file)
+    config.resolved.yaml  every choice explicit; `nnctl train` accepts it as it is
+    reproduce.json        seed, SHA-256 of the data, versions, the command line
+    params.h5             W1, b1, ... with layer sizes, activations, classes, preprocessing
+    costs.csv, costs.png  the cost curve
+    metrics.json          accuracies, final cost, iterations, seconds, status
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from nnctl import __version__
+from nnctl.util.atomic import atomic_path, atomic_write
+from nnctl.errors import RunError
+from nnctl.core.layers import batch_norm_epsilon, layer_arrays, network_arrays
+
+from nnctl.rundir.layout import CHECKPOINT, LATEST, METRICS, PARAMS, RESOLVED, TABLE  # the names live in one place
+from nnctl.util.text import quoted
+
+if TYPE_CHECKING:
+    from nnctl.data.dataset import Normalization, TargetScaling
+    from nnctl.data.tables import Preprocessor
+
+
+def create_run_dir(root, name: str, now: datetime | None = None, prefix: str = "") -> Path:
+    """A new directory `<root>/<prefix><time>-<name>`; one started in the same second gets `-2`, `-3`."""
+    root = Path(root)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunError(f"{root}: cannot create the runs directory ({exc.strerror}); choose another with --runs-dir") from None
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise RunError(f"{root}: the runs directory is not writable; choose another with --runs-dir")
+    stem = f"{prefix}{(now or datetime.now()):%Y%m%d-%H%M%S}-{name}"
+    for k in range(1, 10_000):
+        path = root / (stem if k == 1 else f"{stem}-{k}")
+        try:
+            path.mkdir()  # atomic: exactly one process gets each name
+            return path
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise RunError(f"{path}: cannot create the run directory ({exc.strerror})") from None
+    raise RunError(f"{root}: too many runs named {stem}")
+
+
+def json_safe(obj):
+    """`obj` with every number that is not finite (inf, -inf, NaN) as None: JSON has no such numbers
+    (Python would write Infinity and NaN, which no other reader takes), so a file nnctl writes holds
+    null there, read back as "no value". Containers are copied; anything else is returned as it is."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, np.floating):
+        return float(obj) if np.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return obj
+
+
+def json_text(obj, **kwargs) -> str:
+    """json.dumps of json_safe(obj), refusing (ValueError) anything that is still not valid JSON."""
+    return json.dumps(json_safe(obj), allow_nan=False, **kwargs)
+
+
+def write_json(path, obj) -> Path:
+    """`obj` as indented JSON, written atomically a piece at a time: the text of a large object (an
+    evaluation's outputs of every example) is never held whole in memory. Valid JSON always: a number
+    that is not finite is written as null (json_safe), never Infinity or NaN."""
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(json_safe(obj), fh, indent=2, sort_keys=False, allow_nan=False)
+        fh.write("\n")
+    return Path(path)
+
+
+def readable_file(path) -> Path:
+    """`path` if it is a regular file (a symlink to one is fine), checked before anything opens it: a
+    FIFO, a device or a folder in a run or sweep folder would block the read or be read forever.
+    Every file read back from a run or sweep folder goes through here."""
+    from nnctl.data.dataset import regular_file
+
+    path = Path(path)
+    other = "{name}: is {kind}, not a regular file nnctl wrote; remove it and train the run again"
+    regular_file(
+        path, RunError, directory=other, other=other,
+        missing="{name}: no such file; train the run again (or give another run)",
+        unreadable="{name}: cannot be read ({reason}); check its permissions",
+    )
+    return path
+
+
+MAX_INT_DIGITS = 40  # nnctl writes no whole number longer than 2**128 (a generator state: 39 digits)
+
+
+def _int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise ValueError(f"a whole number of {len(text.lstrip('-'))} digits, longer than any nnctl writes")
+    return int(text)
+
+
+def parse_json(text: str):
+    """JSON read back from a run or sweep folder: a whole number of hundreds of digits (beyond any
+    float: every later comparison or format would overflow) is damage, refused with ValueError, and
+    so is nesting deeper than Python's decoder can follow (nnctl writes three levels at most)."""
+    try:
+        return json.loads(text, parse_int=_int)
+    except RecursionError:
+        raise ValueError("nested too deeply to be a file nnctl wrote") from None
+
+
+def read_json(path) -> dict:
+    try:
+        return parse_json(readable_file(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise RunError(f"{path}: cannot be read ({exc})") from None
+
+
+def _kind(value) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "true/false", type(None): "null"}.get(type(value), "a number")
+
+
+def read_json_object(path, fix: str = "train the run again") -> dict:
+    """A JSON file that must hold an object (metrics.json, reproduce.json, evaluation.json)."""
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise RunError(f"{path}: holds {_kind(data)}, not the JSON object nnctl writes; {fix}")
+    return data
+
+
+def _is_number(v) -> bool:
+    """A finite int or float (NaN and inf, which JSON cannot hold, count as missing)."""
+    import math
+
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def write_costs_csv(path, costs) -> Path:
+    lines = ["iteration,cost"] + [f"{i},{c!r}" for i, c in costs]
+    return atomic_write(path, "\n".join(lines) + "\n")
+
+
+COST_AXES = ("epoch", "iteration")
+FINITE = ("cost", "learning_rate", "lr")  # never inf or nan in a row nnctl writes (an empty validation cell reads as nan: no record)
+NON_NEGATIVE = ("cost", "validation_cost", "val_cost", "learning_rate", "lr")  # costs.csv columns that are never below 0  # costs.csv's first column: mini-batch runs per epoch, full-batch per iteration
+
+
+def read_costs_columns(path) -> dict:
+    """costs.csv as columns, in every layout nnctl writes (nnctl.rundir.metrics.cost_columns): `epoch,cost,
+    iteration[,learning_rate]` for mini-batches, `iteration,cost[,learning_rate]` for full batch, maybe
+    with `train_accuracy` (a classifier's; files written before it existed lack it) and validation
+    columns; columns are found by name. The first column is the curve's x axis (`costs_axis`); an
+    empty cell (not recorded) reads as NaN.
+
+    Rows that do not parse are skipped; a file without an epoch or iteration column then cost raises ValueError.
+    """
+    with open(readable_file(path), newline="", encoding="utf-8", errors="replace") as fh:
+        return parse_costs_columns(fh)
+
+
+def parse_costs_columns(lines) -> dict:
+    """read_costs_columns of costs.csv's lines (a file, or its bytes held in memory by nnctl.Model)."""
+    import csv
+
+    reader = csv.reader(lines)
+    header = [h.strip().lower() for h in next(reader, [])]
+    if len(header) < 2 or header[0] not in COST_AXES or header[1] != "cost" or len(set(header)) != len(header):
+        raise ValueError("no 'epoch,cost' or 'iteration,cost' header")
+    columns: dict[str, list] = {h: [] for h in header}
+    for row in reader:
+        if len(row) != len(header):
+            continue
+        try:
+            values = [int(row[0])] + [float(v) if v.strip() else float("nan") for v in row[1:]]
+        except ValueError:
+            continue
+        if not 0 <= values[0] < 2**63 or any(v < 0 or (h in FINITE and not math.isfinite(v)) for h, v in zip(header[1:], values[1:])
+                                              if h in NON_NEGATIVE):
+            continue  # not a step nnctl counts, a negative cost or rate, or an inf or nan one: a damaged row
+        if any(h in PERCENT_KEYS and not math.isnan(v) and not 0 <= v <= 100 for h, v in zip(header[1:], values[1:])):
+            continue  # an accuracy outside 0 to 100 (NaN, an empty cell, is no record at that epoch)
+        for h, v in zip(header, values):
+            columns[h].append(v)
+    return columns
+
+
+def costs_axis(costs: dict) -> tuple:
+    """(name, values) of the x axis of columns read by `read_costs_columns`: epoch or iteration."""
+    for name in COST_AXES:
+        if name in costs and list(costs)[0] == name:
+            return name, costs[name]
+    return "iteration", costs.get("iteration") or []
+
+
+def read_costs_csv(path) -> list:
+    """[(epoch or iteration, cost)]: the curve costs.csv holds, against its first column."""
+    columns = read_costs_columns(path)
+    return list(zip(costs_axis(columns)[1], columns["cost"]))
+
+
+def save_arrays(path, arrays: dict, meta: dict) -> Path:
+    """Arrays in HDF5 ("state/C" makes a group), `meta` as JSON attributes; written atomically."""
+    import h5py
+
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        for key, value in arrays.items():
+            f.create_dataset(key, data=value)
+        for key, value in {**meta, "nnctl_version": __version__}.items():
+            f.attrs[key] = json_text(value)
+    return Path(path)
+
+
+def save_params(path, params, meta: dict) -> Path:
+    """Parameters in HDF5, with everything prediction needs as attributes."""
+    return save_arrays(path, params, meta)
+
+
+def load_params(path, groups=False):
+    """(params, meta) from a file written by `save_arrays`: the top-level W1, b1, ...
+
+    With `groups`, also the arrays inside groups, keyed "group/name".
+    """
+    import h5py
+
+    readable_file(path)
+    try:
+        with h5py.File(path, "r") as f:
+            params = {key: f[key][()] for key in f.keys() if isinstance(f[key], h5py.Dataset)}
+            if groups:
+                for g in (k for k in f.keys() if isinstance(f[k], h5py.Group)):
+                    params.update({f"{g}/{k}": f[g][k][()] for k in f[g].keys()})
+            meta = {key: parse_json(value) for key, value in f.attrs.items()}
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # TypeError: an attribute that is not JSON text
+        raise RunError(f"{path}: cannot read the parameters ({exc.__class__.__name__}); the file is damaged") from None
+    return params, meta
+
+
+def rerun_command(run_dir, reproduce: dict, quote=str) -> str:
+    """How to train the run again: `nnctl train RUN/config.resolved.yaml`, or, for a run nnctl.fit
+    trained on arrays (a data source `array:...`, not kept in the run), the call that does."""
+    data = reproduce.get("data") if isinstance(reproduce, dict) else None
+    sources = [d.get("source") for d in data.values() if isinstance(d, dict)] if isinstance(data, dict) else []
+    if any(isinstance(s, str) and s.startswith("array:") for s in sources):
+        return "nnctl.fit(spec, X, y) in Python, with the same arrays (their SHA-256 above; a run does not keep them)"
+    return f"nnctl train {quote(str(Path(run_dir) / RESOLVED))}"
+
+
+def update_latest(root, run_dir) -> None:
+    """Point `<root>/latest` at the newest run, replacing the link atomically. The temporary link's
+    name is this call's own: two trainings starting at once (in two processes or two threads of
+    one) never remove or rename each other's."""
+    root, run_dir = Path(root), Path(run_dir)
+    tmp = root / f".{LATEST}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp"
+    try:
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(run_dir.name, target_is_directory=True)
+        os.replace(tmp, root / LATEST)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        atomic_write(root / f"{LATEST}.txt", run_dir.name + "\n")  # where links are not allowed
+
+
+def validate_run_files(path, params: dict, meta: dict) -> None:
+    """What predict and evaluate rely on in params.h5 (or checkpoint.h5): types, names and shapes.
+
+    The file is input like any other: a damaged or foreign file gets one line naming the key.
+    """
+    from nnctl.core.activations import ACTIVATION_NAMES
+
+    def bad(key, problem):
+        return RunError(f"{path}: {key}: {problem}; the file is damaged or not written by nnctl, so train the run again")
+
+    dims = meta.get("layer_dims")
+    if not (isinstance(dims, list) and len(dims) >= 2 and all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in dims)):
+        raise bad("layer_dims", f"expected a list of at least two positive whole numbers (got {quoted(dims):.80})")
+    L = len(dims) - 1
+    acts = meta.get("activations")
+    if not (isinstance(acts, list) and len(acts) == L and all(a in ACTIVATION_NAMES for a in acts)):
+        raise bad("activations", f"expected {L} of {', '.join(ACTIVATION_NAMES)} (got {quoted(acts):.80})")
+    if meta.get("task", "classification") not in ("classification", "regression"):
+        raise bad("task", f"expected classification or regression (got {quoted(meta.get('task')):.40})")
+    from nnctl.core.network import HEADS
+
+    loss = meta.get("loss")
+    if loss is not None and (loss not in HEADS or HEADS[loss].units(max(2, dims[-1])) != dims[-1]):
+        raise bad("loss", f"expected one of {', '.join(HEADS)} that fits an output layer of {dims[-1]} units (got {quoted(loss):.40})")
+    if meta.get("dtype", "float64") not in ("float32", "float64"):
+        raise bad("dtype", f"expected float32 or float64 (got {quoted(meta.get('dtype')):.40})")
+    classes = meta.get("classes", [])
+    if not (isinstance(classes, list) and all(isinstance(c, str) for c in classes)):
+        raise bad("classes", f"expected a list of class names (got {quoted(classes):.80})")
+    pre = meta.get("preprocessing")
+    shape = pre.get("input_shape") if isinstance(pre, dict) else None
+    if not (isinstance(shape, list) and shape and all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in shape)):
+        raise bad("preprocessing.input_shape", f"expected a list of positive whole numbers (got {quoted(shape):.80})")
+    size = 1
+    for n in shape:
+        size *= n
+    if size != dims[0]:
+        raise bad("preprocessing.input_shape", f"{shape} holds {size} values but the first layer takes {dims[0]}")
+    assert isinstance(pre, dict)  # else shape is None, refused above
+    if not (_is_number(pre.get("scale")) and pre["scale"] > 0):
+        raise bad("preprocessing.scale", f"expected a positive number (got {quoted(pre.get('scale')):.40})")
+    bn = meta.get("batch_norm", {"layers": []})
+    if not (isinstance(bn, dict) and isinstance(bn.get("layers"), list)
+            and all(isinstance(l, int) and not isinstance(l, bool) and 1 <= l < L for l in bn["layers"])):
+        raise bad("batch_norm.layers", f"expected a list of hidden layer numbers 1 to {L - 1} (got {quoted(bn):.80})")
+    if bn["layers"] and not (_is_number(bn.get("epsilon")) and bn["epsilon"] > 0):
+        raise bad("batch_norm.epsilon", f"expected a positive number (got {quoted(bn.get('epsilon')):.40})")
+    want_arrays = layer_arrays(dims, bn["layers"])
+    for key, (want, row) in want_arrays.items():
+        value = params.get(key)
+        if value is None:
+            raise bad(key, "missing")
+        if value.shape != want or value.dtype.kind != "f":
+            raise bad(key, f"expected a float array of shape {want} (got {value.dtype} {value.shape})")
+        if row.name == "running_var" and not (value >= 0).all():  # NaN fails too: its square root would be a warning
+            raise bad(key, "expected variances, numbers >= 0")
+    extra = sorted(set(network_arrays(params)) - set(want_arrays))
+    if extra:
+        raise bad(extra[0], f"not an array of layers {dims}{' with batch norm on ' + str(bn['layers']) if bn['layers'] else ''}")
+
+
+@dataclass
+class Run:
+    path: Path
+    params: dict
+    meta: dict
+    metrics: dict
+    note: str | None = None  # set when the run is unfinished and its parameters are partial
+    normalization: Normalization | None = None  # nnctl.data.dataset.Normalization: what evaluate and predict apply to inputs
+    table: Preprocessor | None = None  # nnctl.data.tables.Preprocessor of a run trained on a table (table.json)
+    target: TargetScaling | None = None  # nnctl.data.dataset.TargetScaling: how a regression's outputs turn back into the target's units
+
+    @property
+    def activations(self) -> list:
+        return self.meta["activations"]
+
+    @property
+    def epsilon(self) -> float:
+        """Batch norm's epsilon, for inference with the running averages."""
+        return batch_norm_epsilon(self.meta)
+
+
+def resolve_run_path(path) -> Path:
+    """The run a path names; `runs/latest` becomes the run it links to, so messages name it."""
+    path = Path(path)
+    if path.is_symlink():
+        return path.parent / os.readlink(path)
+    if path.name == LATEST and not path.exists() and (path.parent / f"{LATEST}.txt").exists():
+        path = path.parent / (path.parent / f"{LATEST}.txt").read_text().strip()
+    return path
+
+
+SWEEP_PLAN = "sweep.json"
+
+
+def is_sweep_dir(path) -> bool:
+    """A sweep's folder (its sweep.json plan), not a run's."""
+    path = Path(path)
+    return (path / SWEEP_PLAN).exists() or (path / SWEEP_PLAN).is_symlink()
+
+
+def _sweep_instead(path: Path, resume: bool = False) -> RunError:
+    """A sweep folder given where a run is expected: name it, and point to its best trial
+    (`resume`: to `nnctl sweep --resume`, which continues every unfinished trial)."""
+    if resume:
+        return RunError(f"{path}: is a sweep, not a run; resume it with: nnctl sweep --resume {path}")
+    trials = sorted(p.parent.name for p in path.glob(f"*/{PARAMS}"))
+    best = None
+    try:
+        rows = read_json_object(path / "summary.json").get("trials")
+        best = next((r["trial"] for r in rows or () if isinstance(r, dict) and r.get("status") == "completed"
+                     and isinstance(r.get("trial"), str) and r["trial"] in trials), None)
+    except (RunError, TypeError, AttributeError):
+        pass
+    best = best or (trials[0] if trials else None)
+    if best is None:
+        return RunError(f"{path}: is a sweep, not a run, and none of its trials has finished; nnctl sweep --resume {path}")
+    return RunError(
+        f"{path}: is a sweep of {len(trials)} finished trials, not a run; pass one of its trials, "
+        f"e.g. the best: {path / best} (all of them: nnctl runs --runs-dir {path.parent})"
+    )
+
+
+def _run_metrics(path: Path) -> dict:
+    """A run's metrics.json, checked; {} where there is none. Damaged: refused with the fix (the
+    parameters do not need it: without it the run's status is only unknown)."""
+    file = path / METRICS
+    if not file.exists():
+        return {}
+    fix = (f"the file is damaged: resume the unfinished run (nnctl train --resume {path}), which writes it anew"
+           if (path / CHECKPOINT).exists() else f"the file is damaged: delete it to use the run's {PARAMS} without it (its status then unknown)")
+    readable_file(file)  # a FIFO, a device: refused with their own fix
+    try:
+        data = parse_json(file.read_text())
+    except (OSError, ValueError) as exc:
+        raise RunError(f"{file}: cannot be read ({exc}); {fix}") from None
+    if not isinstance(data, dict):
+        raise RunError(f"{file}: holds {_kind(data)}, not the JSON object nnctl writes; {fix}")
+    return check_metrics(data, file)
+
+
+def load_run(path) -> Run:
+    """A run's parameters and metadata; an unfinished run's last checkpoint, with a note saying so.
+
+    Everything read back is checked (metrics.json an object, params.h5's names, types and shapes);
+    a diverged run carries a note too.
+    """
+    path = resolve_run_path(path)
+    if not path.is_dir():
+        raise RunError(f"{path}: no such run directory; give a run folder that `nnctl runs` lists, or train one with `nnctl train CONFIG`")
+    metrics = _run_metrics(path)
+    status = run_status(metrics) if metrics else "unknown"
+    params_file, checkpoint = path / PARAMS, path / CHECKPOINT
+    note = None
+    from nnctl.rundir.lock import held_elsewhere
+
+    # `train --resume` would be refused while another process trains the run (it holds the run's lock)
+    training = "the run is being trained by another process now: using its {what}; they will change, so predict or evaluate again when that training ends"
+    if params_file.exists():
+        source = params_file
+        params, meta = load_params(params_file)
+        if status == "running" or held_elsewhere(path):
+            note = training.format(what=f"parameters of iteration {meta.get('iterations')}")
+        elif status == "interrupted" and checkpoint.exists():
+            note = f"unfinished run ({status} at iteration {meta.get('iterations')}): using its parameters so far"
+        elif status == "diverged":
+            note = (
+                f"diverged run ({metrics.get('message') or 'training diverged'}): "
+                "these are its last finite parameters and its outputs may be meaningless"
+            )
+    elif checkpoint.exists():
+        source = checkpoint
+        params, meta = load_params(checkpoint)
+        if status == "running" or held_elsewhere(path):
+            note = training.format(what=f"last checkpoint, iteration {meta.get('iterations')}")
+        else:
+            note = (
+                f"unfinished run ({status}): using its last checkpoint, iteration {meta.get('iterations')}; "
+                f"resume with: nnctl train --resume {path}"
+            )
+    elif (path / SWEEP_PLAN).exists():
+        raise _sweep_instead(path)
+    else:
+        raise RunError(f"{path}: the run has no {PARAMS} and no {CHECKPOINT} (unfinished or failed run); train it again")
+    validate_run_files(source, params, meta)
+    return Run(path=path, params=network_arrays(params), meta=meta, metrics=metrics, note=note, normalization=load_normalization(source, meta),
+               table=load_table_encoding(path, meta), target=load_target_scaling(source, meta))
+
+
+def load_table_encoding(path: Path, meta: dict):
+    """The Preprocessor of a run trained on a table (None for other runs), checked against params.h5."""
+    from nnctl.data.tables import Preprocessor
+
+    file = path / TABLE
+    if not file.exists() and not file.is_symlink():
+        return None
+    prep = Preprocessor.from_dict(read_json_object(file), str(file), error=RunError)
+    fix = "the file is damaged or from another run, so train the run again"
+    if prep.n_x != meta["layer_dims"][0]:
+        raise RunError(f"{file}: encodes {prep.n_x} features but the first layer takes {meta['layer_dims'][0]}; {fix}")
+    if prep.task != meta.get("task", "classification"):
+        raise RunError(f"{file}: task: {prep.task}, but params.h5 holds a {meta.get('task')} model; {fix}")
+    if prep.task == "classification" and prep.classes != meta.get("classes"):
+        raise RunError(f"{file}: classes: {quoted(prep.classes):.80} differ from params.h5's; {fix}")
+    return prep
+
+
+def load_normalization(path, meta: dict):
+    """The inputs' normalisation stored in params.h5 or checkpoint.h5 (normalize/mean, normalize/std), checked."""
+    from nnctl.data.dataset import Normalization, normalization_from_arrays
+
+    method = (meta.get("preprocessing") or {}).get("normalize", "none")
+    if method not in ("none", "standardize"):
+        raise RunError(f"{path}: preprocessing.normalize: expected none or standardize (got {quoted(method):.40}); the file is damaged, so train the run again")
+    if method == "none":
+        return Normalization("none")
+    arrays, _ = load_params(path, groups=True)
+    n_x = meta["layer_dims"][0]
+    for key in ("normalize/mean", "normalize/std"):
+        value = arrays.get(key)
+        if value is None or value.shape != (n_x, 1) or value.dtype.kind != "f" or not np.isfinite(value).all():
+            raise RunError(f"{path}: {key}: expected {n_x} finite numbers, shape ({n_x}, 1); the file is damaged, so train the run again")
+    if (arrays["normalize/std"] <= 0).any():
+        raise RunError(f"{path}: normalize/std: a standard deviation is not positive; the file is damaged, so train the run again")
+    return normalization_from_arrays(method, arrays)
+
+
+def load_target_scaling(path, meta: dict):
+    """A regression's target scaling stored in params.h5 or checkpoint.h5 (normalize_target/mean and
+    /std), checked; a run without one (every run before data.normalize_target) has none."""
+    from nnctl.data.dataset import TargetScaling, target_scaling_from_arrays
+
+    method = (meta.get("preprocessing") or {}).get("normalize_target", "none")
+    damaged = "the file is damaged, so train the run again"
+    if method not in ("none", "standardize"):
+        raise RunError(f"{path}: preprocessing.normalize_target: expected none or standardize (got {quoted(method):.40}); {damaged}")
+    if method == "none":
+        return TargetScaling("none")
+    if meta.get("task", "classification") != "regression":
+        raise RunError(f"{path}: preprocessing.normalize_target: standardize, but the model is a {meta.get('task', 'classification')}; {damaged}")
+    arrays, _ = load_params(path, groups=True)
+    n_y = meta["layer_dims"][-1]
+    for key in ("normalize_target/mean", "normalize_target/std"):
+        value = arrays.get(key)
+        if value is None or value.shape != (n_y, 1) or value.dtype.kind != "f" or not np.isfinite(value).all():
+            raise RunError(f"{path}: {key}: expected {n_y} finite number{'s' if n_y > 1 else ''}, shape ({n_y}, 1); {damaged}")
+    if (arrays["normalize_target/std"] <= 0).any():
+        raise RunError(f"{path}: normalize_target/std: a standard deviation is not positive; {damaged}")
+    return target_scaling_from_arrays(method, arrays)
+
+
+def run_status(metrics: dict) -> str:
+    """A 'running' run whose process is gone on this host was interrupted or killed."""
+    status = metrics.get("status", "unknown")
+    pid = metrics.get("pid")
+    # a stored pid is input: only a positive process id is looked up (0 or -1 would name a group)
+    if status == "running" and isinstance(pid, int) and not isinstance(pid, bool) and 0 < pid < 2**31:
+        import platform
+
+        if metrics.get("host") == platform.node():
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return "interrupted"
+            except (PermissionError, OSError):
+                pass
+    return status
+
+
+RESULT_KEYS = ("layers", "train_accuracy", "test_accuracy", "train_rmse", "test_rmse", "final_cost", "seconds")
+
+
+RUN_STATUSES = ("running", "completed", "interrupted", "diverged", "failed")  # what nnctl writes (layout.Status, sweeps' failed)
+
+
+def metrics_problem(metrics) -> str | None:
+    """Why a metrics.json object is not one nnctl wrote (no status nnctl writes, a result of the
+    wrong type), or None. A foreign or hand-edited file is named, never shown as a run."""
+    if not isinstance(metrics, dict):
+        return f"holds {_kind(metrics)}, not the metrics object nnctl writes"
+    status = metrics.get("status")
+    if status is None:
+        return "has no status"
+    if status not in RUN_STATUSES:
+        # the whole value (a status cut short could hide what follows a \r), only a long one shortened, saying so
+        if isinstance(status, str):
+            cut = "" if len(status) <= 120 else f"... ({len(status)} characters)"
+            shown = f"{quoted(status[:120])}{cut} is not"
+        else:
+            shown = f"is {_kind(status)}, not"
+        return f"status {shown} one nnctl writes ({', '.join(RUN_STATUSES)})"
+    for k in RESULT_KEYS + ("iterations",):
+        v = metrics.get(k)
+        if v is None:
+            continue
+        if k == "layers":
+            ok = isinstance(v, list) and all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in v)
+        else:
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+        if not ok:
+            return f"{k} is {_kind(v)}, not {'a list of layer sizes' if k == 'layers' else 'a number'}"
+    return range_problem(metrics)
+
+
+PERCENT_KEYS = ("train_accuracy", "test_accuracy", "validation_accuracy", "val_accuracy")
+NON_NEGATIVE_KEYS = ("train_rmse", "test_rmse", "validation_rmse", "val_rmse", "final_cost", "validation_cost", "val_cost",
+                     "seconds", "iterations", "total_iterations", "epochs", "total_epochs")
+
+
+def range_problem(metrics: dict) -> str | None:
+    """A number of metrics.json outside what nnctl writes: an accuracy outside 0 to 100 (a percentage),
+    a cost, RMSE, time or count below 0, any of them not finite (JSON's 1e999 reads as inf). A diverged
+    run records its last finite cost, however large, or null: never inf, NaN or a negative one."""
+    import math
+
+    for k in PERCENT_KEYS + NON_NEGATIVE_KEYS:
+        v = metrics.get(k)
+        if v is None or isinstance(v, bool) or not isinstance(v, (int, float)):
+            continue  # absent, or of another type: the type check above names it
+        if not math.isfinite(v):
+            return f"{k} is {v!r}, not a finite number (nnctl writes none)"
+        if k in PERCENT_KEYS and not 0 <= v <= 100:
+            return f"{k} is {v:g}, outside 0 to 100 (a percentage)"
+        if k in NON_NEGATIVE_KEYS and v < 0:
+            return f"{k} is {v:g}, but {'a cost' if 'cost' in k else 'an RMSE' if 'rmse' in k else 'a count or a time'} is never negative"
+    return None
+
+
+def check_metrics(metrics, path) -> dict:
+    """`metrics` if nnctl wrote it; a RunError naming the file and the fix otherwise."""
+    problem = metrics_problem(metrics)
+    if problem:
+        raise RunError(f"{path}: {problem}; not an nnctl run's metrics: train the run again, or remove the folder")
+    return metrics
+
+
+def result_fields(metrics: dict) -> dict:
+    """The columns that run listings and sweep summaries show, from one metrics.json.
+
+    A value of the wrong type (a hand-edited or foreign file) shows as missing, never as a crash.
+    """
+    out = {}
+    for k in RESULT_KEYS:
+        v = metrics.get(k)
+        if k == "layers":
+            ok = isinstance(v, list) and all(isinstance(n, int) and not isinstance(n, bool) for n in v)
+        else:
+            ok = _is_number(v)
+        out[k] = v if ok else None
+    return out
+
+
+def list_runs(root, skipped: list | None = None) -> list:
+    """Every run under `root` (sweep trials included), oldest first, from metrics.json alone.
+
+    A folder whose metrics.json is unreadable or not a metrics object is left out and, when
+    `skipped` is given, appended to it as (folder, reason).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise RunError(f"{root}: no runs directory; train a run first, or pass --runs-dir")
+    rows = []
+    for metrics_path in sorted(root.glob(f"*/{METRICS}")) + sorted(root.glob(f"sweep-*/*/{METRICS}")):
+        run = metrics_path.parent
+        if run.is_symlink() or run.parent.is_symlink():
+            continue
+        try:
+            m = parse_json(readable_file(metrics_path).read_text())
+            if not isinstance(m, dict):
+                raise ValueError(f"{METRICS} holds {_kind(m)}, not a metrics object")
+            if metrics_problem(m):
+                raise ValueError(f"{METRICS}: {metrics_problem(m)}; not an nnctl run's metrics")
+            status = run_status(m)
+        except RunError as exc:  # a FIFO or a device: named, never opened
+            if skipped is not None:
+                skipped.append((run, str(exc).split(": ", 1)[-1]))
+            continue
+        except (OSError, ValueError) as exc:
+            if skipped is not None:
+                skipped.append((run, str(exc) if isinstance(exc, ValueError) and METRICS in str(exc) else f"{METRICS} cannot be read ({exc})"))
+            continue
+        started = m.get("started")
+        warnings = m.get("warnings")
+        rows.append(
+            {
+                "run": str(run.relative_to(root)),
+                "started": started if isinstance(started, str) else None,
+                **result_fields(m),
+                "status": status,
+                # a degenerate model (metrics.json `warnings`): a list of sentences, anything else left out
+                "warnings": [w for w in warnings if isinstance(w, str)][:10] if isinstance(warnings, list) else [],
+            }
+        )
+    rows.sort(key=lambda r: (r["started"] or "", r["run"]))
+    return rows
+
+
+def _flatten(d, prefix=""):
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def spec_name(run_dir) -> str | None:
+    """The `name` in a run's config.resolved.yaml (what its progress is labelled with), if readable."""
+    import yaml
+
+    try:
+        spec = yaml.safe_load(readable_file(resolve_run_path(run_dir) / "config.resolved.yaml").read_text())
+    except (OSError, ValueError, yaml.YAMLError, RunError):
+        return None
+    name = spec.get("name") if isinstance(spec, dict) else None
+    return name if isinstance(name, str) and name else None
+
+
+def find_run(name, runs_root="runs") -> Path:
+    """A run given as a path, or as the name `nnctl runs` prints (relative to the runs folder), or an
+    unambiguous start of that name (the table cuts long names with an ellipsis, "…")."""
+    path = Path(name)
+    if not path.exists() and not path.is_symlink() and not path.is_absolute():
+        candidate = Path(runs_root) / path
+        if candidate.exists() or candidate.is_symlink():
+            path = candidate
+        else:
+            path = _run_by_prefix(str(name), Path(runs_root)) or path
+    return resolve_run_path(path)
+
+
+def _run_by_prefix(name: str, root: Path) -> Path | None:
+    """The one run (or sweep trial) under `root` whose name starts with `name`; an error naming
+    the candidates when several do; None when none does."""
+    if "…" in name.rstrip("…"):  # cut in the middle by `nnctl runs`: its start and its end
+        return _run_by_ends(name, root)
+    prefix = name.rstrip("…").rstrip(".") if name.endswith(("…", "...")) else name
+    if not prefix or not root.is_dir() or prefix.count("/") > 1 or ".." in prefix.split("/"):
+        return None
+    parent, _, stem = prefix.rpartition("/")
+    folder = root / parent if parent else root
+    try:
+        names = sorted(p.name for p in folder.iterdir() if p.name.startswith(stem) and p.is_dir() and not p.is_symlink()) if stem else []
+    except OSError:
+        return None
+    if len(names) > 1:
+        shown = ", ".join(f"{parent + '/' if parent else ''}{n}" for n in names[:8]) + (", …" if len(names) > 8 else "")
+        raise RunError(f"{name}: names {len(names)} runs in {root} ({shown}); give more of the name")
+    return folder / names[0] if names else None
+
+
+def _run_by_ends(name: str, root: Path) -> Path | None:
+    """The one run or sweep trial (`sweep-.../NN-label`) under `root` whose name, as `nnctl runs` prints
+    it, starts and ends as `name` does around its "…"."""
+    head, _, tail = name.partition("…")
+    tail = tail.rstrip("…")
+    if not root.is_dir():
+        return None
+    try:
+        tops = [p for p in root.iterdir() if p.is_dir() and not p.is_symlink()]
+        names = [p.name for p in tops] + [f"{p.name}/{q.name}" for p in tops if p.name.startswith("sweep-")
+                                          for q in p.iterdir() if q.is_dir() and not q.is_symlink()]
+    except OSError:
+        return None
+    found = sorted(n for n in names if n.startswith(head) and n.endswith(tail) and len(n) >= len(head) + len(tail))
+    if len(found) > 1:
+        raise RunError(f"{name}: names {len(found)} runs in {root} ({', '.join(found[:8])}{', …' if len(found) > 8 else ''}); give more of the name")
+    return root / found[0] if found else None
+
+
+def run_labels(a: Path, b: Path, root=None) -> tuple:
+    """Names for two runs, as `nnctl runs` prints them; the shortest tails that tell them apart."""
+    def rel(p):
+        try:
+            return str(p.resolve().relative_to(Path(root).resolve())) if root else None
+        except ValueError:
+            return None
+
+    la, lb = rel(a) or a.name, rel(b) or b.name
+    if la == lb:
+        la, lb = str(a), str(b)
+    return la, lb
+
+
+def compare_runs(a, b, runs_root="runs") -> dict:
+    """{'spec': {key: (a, b)} for keys that differ, 'metrics': {key: (a, b)} for all, 'labels': (a, b)}."""
+    import yaml
+
+    sides, paths = [], []
+    for name in (a, b):
+        path = find_run(name, runs_root)
+        if not path.is_dir():
+            raise RunError(f"{name}: no such run, as a path or in {runs_root}; `nnctl runs` lists the runs (or pass --runs-dir)")
+        if (path / SWEEP_PLAN).exists():
+            raise _sweep_instead(path)
+        resolved = path / "config.resolved.yaml"
+        if not resolved.exists():
+            raise RunError(f"{path}: no config.resolved.yaml; is this a run directory?")
+        try:
+            spec = yaml.safe_load(readable_file(resolved).read_text())
+        except (OSError, yaml.YAMLError, ValueError):
+            raise RunError(f"{resolved}: cannot be read as YAML; the run's files are damaged") from None
+        if not isinstance(spec, dict):
+            raise RunError(f"{resolved}: holds {_kind(spec)}, not the spec mapping nnctl writes; the run's files are damaged")
+        metrics = check_metrics(read_json_object(path / METRICS), path / METRICS) if (path / METRICS).exists() else {}
+        sides.append((_flatten(spec), metrics))
+        paths.append(path)
+    (sa, ma), (sb, mb) = sides
+    spec = {k: (sa.get(k), sb.get(k)) for k in sorted(set(sa) | set(sb)) if sa.get(k) != sb.get(k)}
+    keys = ["status", "train_accuracy", "test_accuracy", "train_rmse", "test_rmse", "final_cost", "iterations", "seconds", "iterations_per_second"]
+    metrics = {k: (ma.get(k), mb.get(k)) for k in keys if k in ma or k in mb}
+    return {"spec": spec, "metrics": metrics, "labels": run_labels(paths[0], paths[1], runs_root)}

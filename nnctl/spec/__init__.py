@@ -1,0 +1,2 @@
+"""The experiment spec: the pydantic schema, the one YAML loader, --set, the resolved dump.
+"""
