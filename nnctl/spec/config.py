@@ -420,8 +420,9 @@ class TrainSpec(_Strict):
         if raw.get("learning_rate") is None and "learning_rate" not in raw:
             name = raw.get("optimizer", "gd")
             name = name.lower() if isinstance(name, str) else name
-            if name in OPTIMIZERS:
-                raw["learning_rate"] = OPTIMIZERS[name].learning_rate
+            # an optimizer that is not a name of the table is refused by its own field, in one line: the
+            # rate then stands in so that no second line says the rate is missing
+            raw["learning_rate"] = OPTIMIZERS[name if isinstance(name, str) and name in OPTIMIZERS else "gd"].learning_rate
         if "epochs" not in raw and "iterations" not in raw:
             raw["epochs"] = DEFAULT_EPOCHS
         return raw

@@ -94,13 +94,18 @@ def figure_text(fig) -> None:
             artist.set_text(shown)
 
 
+_LINE_BREAK = re.compile("[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")  # what str.splitlines() splits at
+
+
 def quoted(value) -> str:
     """A value quoted for a message, as repr() would, but with the text itself between the quotes:
     its control characters and backslashes are left for visible() to show, once, where the message
     is printed (repr() would escape them here and visible() a second time, so a real ESC and the four
     characters \\x1b would look alike again). Lists and dicts quote their items; numbers are repr()."""
     if isinstance(value, str):
-        return f"'{value}'"
+        # a line break would split the message's one line (an error is one line; several are joined by
+        # newlines): those are escaped here, the rest is left to visible()
+        return "'" + _LINE_BREAK.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), value) + "'"
     if isinstance(value, (list, tuple)):
         inner = ", ".join(quoted(v) for v in value)
         return f"[{inner}]" if isinstance(value, list) else f"({inner}{',' if len(value) == 1 else ''})"
