@@ -443,7 +443,7 @@ def predict(
     as_csv: bool = typer.Option(False, "--csv", help="CSV on stdout, for spreadsheets."),
     max_pixels: Optional[int] = typer.Option(None, "--max-pixels", min=1, help=f"Refuse pictures with more pixels (default {MAX_PIXELS:,}; a decompression-bomb guard)."),
 ):
-    """Classify your own pictures with a trained run; exit 1 if any file could not be read.
+    """Predict with a trained run: its classes (or values, for a regression) for pictures, table rows or an HDF5 file; exit 1 if any file could not be read.
 
     A model trained on features (not pictures) takes rows instead: a CSV file (with or without a
     header line naming the features) or an HDF5 file in the plain layout (x; y not needed).
@@ -487,7 +487,7 @@ def evaluate(
     run: Path = typer.Argument(Path("runs/latest"), help="The trained run directory."),
     data: Optional[Path] = typer.Option(None, "--data", help="A labelled dataset: HDF5, or a table (.csv, .tsv, .parquet) for a run trained on one (default: the run's test file)."),
 ):
-    """Accuracy, precision, recall, F1, confusion matrix and a gallery of the mistakes.
+    """Score a run on labelled data: accuracy, precision, recall, F1, confusion matrix and a gallery of the mistakes (RMSE and MAE for a regression).
 
     Example: nnctl evaluate runs/latest --data datasets/pets.h5
     """

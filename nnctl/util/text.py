@@ -94,7 +94,7 @@ def figure_text(fig) -> None:
             artist.set_text(shown)
 
 
-_LINE_BREAK = re.compile("[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")  # what str.splitlines() splits at
+_LINE_BREAK = re.compile("\n")  # what joins the lines of a message of several errors (visible() keeps it there)
 
 
 def quoted(value) -> str:
@@ -103,8 +103,8 @@ def quoted(value) -> str:
     is printed (repr() would escape them here and visible() a second time, so a real ESC and the four
     characters \\x1b would look alike again). Lists and dicts quote their items; numbers are repr()."""
     if isinstance(value, str):
-        # a line break would split the message's one line (an error is one line; several are joined by
-        # newlines): those are escaped here, the rest is left to visible()
+        # a newline would split the message's one line (several errors are joined by newlines, which
+        # visible() keeps): it is escaped here, every other control character is left to visible()
         return "'" + _LINE_BREAK.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), value) + "'"
     if isinstance(value, (list, tuple)):
         inner = ", ".join(quoted(v) for v in value)
