@@ -267,3 +267,19 @@ def test_every_listener_gets_a_records_accuracies_then_its_cost_as_costs_csv_hol
         want += [("train_accuracy", epoch, costs["train_accuracy"][i]), ("validation", epoch, costs["validation_accuracy"][i]),
                  ("cost", epoch, costs["cost"][i])]
     assert seen.events == want
+
+
+def test_several_sigmoid_outputs_count_every_decision_and_the_accuracy_is_their_share():
+    """Two sigmoid units (two yes/no labels per example): each of the 2m decisions is counted, and the
+    accuracy is the share of right ones, in percent (a count divided by m alone would pass 100)."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((4, 50))
+    Y = (rng.random((2, 50)) < 0.5).astype(np.float64)
+    params = initialize_parameters([4, 3, 2], "he", rng=np.random.default_rng(4))
+    trainer = Trainer(params, X, Y, ["tanh", "sigmoid"], "cross_entropy", optimizer=make_optimizer("gd", 0.1))
+    trainer.forward()
+    right = trainer.correct()
+    _, As = forward(X, params, ["tanh", "sigmoid"])
+    assert right == int(np.sum((As[-1] > 0.5) == (Y > 0.5)))
+    assert trainer.accuracy(right) == pytest.approx(100.0 * right / Y.size, rel=1e-15)
+    assert 0 < trainer.accuracy(right) < 100
