@@ -212,8 +212,7 @@ def describe(run: Run) -> Model:
     mean = norm.mean if standardize and norm.mean is not None else np.zeros((n_x, 1))
     std = norm.std if standardize and norm.std is not None else np.ones((n_x, 1))
     units = run.meta["layer_dims"][-1]
-    given = getattr(run, "target", None)
-    target = given if isinstance(given, TargetScaling) else TargetScaling()
+    target = run.target or TargetScaling()  # None: a Run built without one (read back, it is always set)
     if target.active and HEADS[loss_of(run)].proba is not None:
         raise ExportError(f"{run.path}: preprocessing.normalize_target: standardize, but the model is a classifier; the file is damaged, so train the run again")
     target_mean = target.mean if target.active and target.mean is not None else np.zeros((units, 1))

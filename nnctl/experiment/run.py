@@ -354,7 +354,7 @@ def train_run(
         if hasattr(should_stop, "gently"):  # a StopRequest: from the run folder on, a first signal lets every file be written
             should_stop.gently()
         try:
-            with _signals_held():  # the run folder whole, with metrics.json; a signal meanwhile is seen just after
+            with signals_held():  # the run folder whole, with metrics.json; a signal meanwhile is seen just after
                 _open_run_dir(run, config_text, runs_root, command, held)
         except OSError as exc:  # a read-only file system, a full disk: before any training, nothing is lost
             raise RunError(
@@ -375,7 +375,7 @@ def train_run(
                     trainer.stream.close()
             params = _save(run, trainer, batches, result)
             metrics = _evaluate(run, params, result)
-            with _signals_held():  # metrics.json, then the checkpoint's removal: never one without the other
+            with signals_held():  # metrics.json, then the checkpoint's removal: never one without the other
                 return _report(run, result, metrics)
         except (KeyboardInterrupt, MemoryError, OSError) as exc:
             raise _stopped(run, exc, should_stop) from None
@@ -862,9 +862,6 @@ def _report(run: _Run, result, metrics: dict) -> Summary:
     return summary
 
 
-_signals_held = signals_held  # Ctrl-C and SIGTERM wait until the block is done (nnctl.core.stopping)
-
-
 def _stopped(run: _Run, exc: KeyboardInterrupt | MemoryError | OSError, should_stop) -> Exception:
     """A hard stop in the middle of training (a second Ctrl-C, out of memory, a full disk): the
     state in memory may be half updated, so the newest checkpoint is what is kept. metrics.json
@@ -901,7 +898,7 @@ def _stopped(run: _Run, exc: KeyboardInterrupt | MemoryError | OSError, should_s
         out = RunError(f"{where}: cannot be written ({reason}) at iteration {at}; {kept}; {fix}, then {again}")
     metrics["message"] = str(out)
     try:
-        with _signals_held():  # a third Ctrl-C waits for this write
+        with signals_held():  # a third Ctrl-C waits for this write
             write_json(run.run_dir / METRICS, metrics)
     except OSError:
         pass  # a full disk: metrics.json says `running`, which `nnctl runs` shows as interrupted once this process is gone
@@ -918,7 +915,7 @@ def _failed(run: _Run, exc: Exception) -> None:
                "sessions": run.saved_sessions or [], "seconds": round(sum(run.saved_sessions or []), 6),
                "message": f"stopped by an error at iteration {at}: {what}"}
     try:
-        with _signals_held():
+        with signals_held():
             write_json(run.run_dir / METRICS, metrics)
     except OSError:
         pass  # the error that stopped the run is the one to report
