@@ -551,6 +551,45 @@ def test_evaluate_of_a_table_in_chunks_gives_the_scores_of_the_whole_table(tmp_p
     _same(chunked, whole)
 
 
+
+def test_predict_of_a_table_in_chunks_gives_the_predictions_of_the_whole_table(tmp_path, monkeypatch):
+    """predict reads a table TABLE_ROWS_PER_CHUNK rows at a time: every row's line, class, probability and
+    error (a dropped row), and the notes (an extra column, unseen categories under data.unseen: zeros), are
+    those of the whole table read at once, whatever the chunk size (one chunk ends on a dropped row)."""
+    from nnctl.experiment import inference
+    from nnctl.rundir.runs import find_run, load_run
+
+    rng = np.random.default_rng(3)
+    rows = ["a,b,colour,label"]
+    for i in range(300):
+        a, b = rng.normal(size=2)
+        colour = rng.choice(["red", "green", "blue"])
+        rows.append(f"{a:.6f},{'' if i % 13 == 6 else f'{b:.6f}'},{colour},{'yes' if a + (colour == 'red') > 0.3 else 'no'}")
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    trained = invoke("train", "--data", tmp_path / "t.csv", "--target", "label", "--set", "data.missing=drop",
+                     "--set", "data.unseen=zeros", "--set", "train.epochs=3", "--runs-dir", tmp_path / "runs", "-q", "--no-report")
+    assert trained.exit_code == 0, trained.output
+    new = ["a,colour,b,extra"] + [f"{r.split(',')[0]},{'pink' if i % 17 == 3 else r.split(',')[2]},{r.split(',')[1]},x{i}"
+                                  for i, r in enumerate(rows[1:])]
+    (tmp_path / "new.csv").write_text("\n".join(new) + "\n")
+    run = load_run(find_run(tmp_path / "runs" / "latest"))
+
+    def predicted(chunk):
+        monkeypatch.setattr(inference, "TABLE_ROWS_PER_CHUNK", chunk)
+        notes: list = []
+        chunks = list(inference.predict_rows(run, [tmp_path / "new.csv"], notes=notes))
+        return [(p.file, p.label, p.error, p.probability) for c in chunks for p in c], notes, len(chunks)
+
+    whole, notes, n = predicted(10_000)
+    assert n == 1 and len(whole) == 300 and sum(e is not None for _, _, e, _ in whole) == len(range(6, 300, 13))
+    assert any("'extra'" in note for note in notes) and any("18 categories not seen" in note for note in notes)
+    for chunk in (7, 19, 64):  # 19 rows: line 20 (row 19, a dropped one) ends the first chunk
+        again, notes_again, n = predicted(chunk)
+        assert [r[:3] for r in again] == [r[:3] for r in whole] and notes_again == notes and n == -(-300 // chunk)
+        kept = [i for i, r in enumerate(whole) if r[2] is None]  # a product's rounding may follow its width
+        np.testing.assert_allclose([again[i][3] for i in kept], [whole[i][3] for i in kept], rtol=1e-12)
+
+
 EVALUATE_BOUNDED = """
 import resource, sys
 import numpy as np

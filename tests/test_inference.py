@@ -90,6 +90,25 @@ def test_round_trip_predict_equals_evaluate(trained, photos):
     assert [p.probability for p in preds] == result["probabilities"]  # the very same pixels, the very same number
 
 
+
+def test_pictures_are_predicted_a_chunk_at_a_time(trained, photos, monkeypatch):
+    """IMAGES_PER_CHUNK pictures are held at once: with chunks of 3 (a damaged file in between), every
+    file keeps its place, its error or its class, and the probability of all of them predicted together."""
+    from nnctl.experiment import inference
+
+    _, run_link = trained
+    run = load_run(run_link)
+    files = sorted((photos / "night").iterdir()) + [photos / "day" / "cut.jpg"] + sorted((photos / "day").glob("[0-9].*"))
+    whole = predict_files(run, files)
+    monkeypatch.setattr(inference, "IMAGES_PER_CHUNK", 3)
+    held = []
+    monkeypatch.setattr(inference, "probabilities", lambda r, x, f=inference.probabilities: held.append(x.shape[0]) or f(r, x))
+    chunked = predict_files(run, files)
+    assert max(held) == 3 and sum(held) == sum(p.error is None for p in whole) == 20
+    assert [(p.file, p.error, p.class_name) for p in chunked] == [(p.file, p.error, p.class_name) for p in whole]
+    assert sum(p.error is not None for p in whole) == 2  # readme.txt and cut.jpg
+    np.testing.assert_allclose([p.probability or 0 for p in chunked], [p.probability or 0 for p in whole], rtol=1e-12)
+
 def test_predict_cli_mixed_good_and_bad(trained, photos):
     _, run = trained
     result = invoke("predict", photos / "night", photos / "day" / "cut.jpg", "--run", run, "--json")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import invoke
 
-from nnctl.spec.config import load_config
+from nnctl.spec.config import load_config, table_spec_text
 from nnctl.errors import DataError, RunError
 from nnctl.experiment.run import train_run
 from nnctl.data.tables import Preprocessor, _column_modes, read_table
@@ -283,10 +283,35 @@ def test_regression_from_a_table(tmp_path):
     # the target's own spread (std) is 77; standardised for training (the default), the 100-unit network fits its
     # training rows to about 35 (held out: 57, docs/tables.md); near 0 would mean the target leaked into the features
     assert 20 < metrics["train_rmse"] < 60 and metrics["normalize_target"]["method"] == "standardize"
-    assert "activations: [relu, linear]" in (run / "config.resolved.yaml").read_text()
+    resolved = (run / "config.resolved.yaml").read_text()
+    assert "activations: [relu, linear]" in resolved
+    # a regression's recipe takes batches of 200 for 100 epochs (docs/tables.md: fewer steps over-fit a small
+    # table less); spec.yaml says so, so that it repeats the run as it is
+    for text in (resolved, (run / "spec.yaml").read_text()):
+        assert "batch_size: 200" in text and "epochs: 100" in text
     out = invoke("predict", tmp_path / "diabetes.csv", "--run", run, "--csv")
     assert out.exit_code == 0 and out.stdout.splitlines()[0].startswith("file,value")
     del rng
+
+
+def test_the_recipe_follows_the_task_the_run_trains(tmp_path):
+    """--data's recipe: batches of 32 for classes, 200 for a regression, whichever decides the task (the
+    target's values, or --set model.task); a table it cannot read yet gets the classes' recipe and the run's error."""
+    rows = "\n".join(f"{k % 7},{k * 0.5},{(k * 37) % 11 * 0.3}" for k in range(80))
+    write(tmp_path / "t.csv", "a,b,y\n" + rows)
+    assert "batch_size: 200\n  epochs: 100" in table_spec_text(str(tmp_path / "t.csv"), None)  # y: 11 numbers, not all whole
+    assert "batch_size: 32\n  epochs: 200" in table_spec_text(str(tmp_path / "t.csv"), "a")  # a: 7 whole numbers, classes
+    assert "batch_size: 32" in table_spec_text(str(tmp_path / "t.csv"), "nothing")  # the run names the column
+    assert "batch_size: 32" in table_spec_text(str(tmp_path / "absent.csv"), None)
+    run, _ = _train(tmp_path, "--data", tmp_path / "t.csv", "--target", "b", "--set", "model.task=classification",
+                    "--set", "train.epochs=1")
+    resolved = (run / "config.resolved.yaml").read_text()
+    assert "task: classification" in resolved and "batch_size: 32" in resolved
+    run, _ = _train(tmp_path, "--data", tmp_path / "t.csv", "--target", "a", "--set", "model.task=regression",
+                    "--set", "train.epochs=1")
+    assert "batch_size: 200" in (run / "config.resolved.yaml").read_text()
+    run, _ = _train(tmp_path, "--data", tmp_path / "t.csv", "--set", "train.batch_size=16", "--set", "train.epochs=1")
+    assert "batch_size: 16" in (run / "config.resolved.yaml").read_text()  # --set still has the last word
 
 
 def test_model_task_classification_overrides_auto(tmp_path):

@@ -432,6 +432,17 @@ class Preprocessor:
         prep._fit_features(table.rows(rows), features)
         return prep
 
+    @classmethod
+    def peek_task(cls, table: Table, target: str | None) -> str | None:
+        """The task `model.task: auto` would choose for `target` (None: the last column) without
+        fitting anything: classification, regression, or None where fitting would refuse the target."""
+        try:
+            prep = cls(target=cls.choose_target(table, target, []), task="classification", missing="drop", unseen="error", notes=[])
+            prep._fit_target(table, "auto")
+        except DataError:
+            return None
+        return prep.task
+
     def target_rows(self, table: Table) -> tuple:
         """(labels or values, row indices) of the rows whose target is given."""
         kept = np.flatnonzero(~missing_mask(table.column(self.target)))

@@ -14,7 +14,7 @@ from nnctl.errors import DataError, NnctlError, RunError
 from nnctl.data.images import image_geometry, load_image, shown
 from nnctl.core.network import HEADS, auto_loss, predict_proba
 from nnctl.rundir.runs import Run, readable_file, write_json
-from nnctl.data.tables import is_table, read_table
+from nnctl.data.tables import is_table, table_chunks, table_preprocessing
 from nnctl.util.text import quoted
 
 
@@ -135,6 +135,9 @@ def probabilities(run: Run, x) -> np.ndarray:
     return outputs(run, normalized(run, X))
 
 
+IMAGES_PER_CHUNK = 256  # pictures predicted together: their pixels are all predict holds of a folder
+
+
 def predict_files(run: Run, files, max_pixels: int | None = None, on_item=None) -> list[Prediction]:
     """One Prediction per file; a file that cannot be read carries its error, the rest go on.
 
@@ -143,7 +146,17 @@ def predict_files(run: Run, files, max_pixels: int | None = None, on_item=None) 
     """
     size, mode = model_input(run)
     names = class_names(run)
-    results, pixels = [], []
+    results: list[Prediction] = []
+    pixels: list = []
+    waiting: list[Prediction] = []  # read, not yet predicted: at most IMAGES_PER_CHUNK pictures are held
+
+    def flush():
+        if pixels:
+            x = np.stack(pixels).reshape(len(pixels), *run.meta["preprocessing"]["input_shape"])
+            _fill(waiting, probabilities(run, x), run, names)
+            pixels.clear()
+            waiting.clear()
+
     files = list(files)
     for k, path in enumerate(files, 1):
         try:
@@ -152,12 +165,13 @@ def predict_files(run: Run, files, max_pixels: int | None = None, on_item=None) 
             results.append(Prediction(file=shown(path), error=str(exc)))
         else:
             results.append(Prediction(file=shown(path), notes=img.notes))
+            waiting.append(results[-1])
             pixels.append(img.pixels)
+            if len(pixels) == IMAGES_PER_CHUNK:
+                flush()
         if on_item:
             on_item(k, len(files))
-    if pixels:
-        x = np.stack(pixels).reshape(len(pixels), *run.meta["preprocessing"]["input_shape"])
-        _fill([pred for pred in results if pred.error is None], probabilities(run, x), run, names)
+    flush()
     return results
 
 
@@ -312,25 +326,31 @@ def checked_inputs(run: Run, x, path, first: int, names=None, where=None) -> np.
     return X
 
 
-def predict_table(run: Run, path, notes: list) -> list[Prediction]:
-    """One Prediction per row of a table (its `file` is FILE:LINE), through the run's column encoding:
-    the training columns found by name, the target column optional, other columns ignored (said in
-    `notes`); a row that cannot be used (a missing value, data.missing: drop) carries its error."""
+def predict_table(run: Run, path, notes: list):
+    """Lists of Predictions, one per row of a table (its `file` is FILE:LINE), TABLE_ROWS_PER_CHUNK rows at
+    a time (memory is one chunk, whatever the file's size), through the run's column encoding: the
+    training columns found by name, the target column optional, other columns ignored (said in `notes`);
+    a row that cannot be used (a missing value, data.missing: drop) carries its error."""
     prep = run.table
     assert prep is not None  # a run trained on a table
-    table = read_table(path)
-    extra = [c for c in table.columns if c not in prep.columns and c != prep.target]
-    if extra:
-        notes.append(f"{shown(path)}: columns not used in training ignored: {', '.join(map(quoted, extra[:8]))}{', ...' if len(extra) > 8 else ''}")
-    if prep.unseen == "zeros" and (n := prep.unseen_count(table)):
-        notes.append(f"{shown(path)}: {n} categories not seen in training encoded as all zeros (data.unseen: zeros)")
-    x, _, kept = prep.transform(table, need_target=False)
-    preds = [Prediction(file=f"{shown(path)}:{int(line)}") for line in table.lines]
-    for i in np.setdiff1d(np.arange(table.m), kept):
-        preds[i].error = f"{shown(path)}: line {int(table.lines[i])}: a value is missing, and the run drops such rows (data.missing: drop)"
-    X = checked_inputs(run, x, path, 1, where=table_where(prep, table, kept))  # the guard rows of any file get
-    _fill([preds[i] for i in kept], outputs(run, X), run, class_names(run))
-    return preds
+    names, unseen = class_names(run), 0
+    for number, table in enumerate(table_chunks(path, TABLE_ROWS_PER_CHUNK)):
+        if number == 0 and (extra := [c for c in table.columns if c not in prep.columns and c != prep.target]):
+            notes.append(f"{shown(path)}: columns not used in training ignored: {', '.join(map(quoted, extra[:8]))}{', ...' if len(extra) > 8 else ''}")
+        if prep.unseen == "zeros":
+            unseen += prep.unseen_count(table)
+        preds = [Prediction(file=f"{shown(path)}:{int(line)}") for line in table.lines]
+        if table.m == 0:
+            continue
+        x, _, kept = prep.transform(table, need_target=False)
+        for i in np.setdiff1d(np.arange(table.m), kept):
+            preds[i].error = f"{shown(path)}: line {int(table.lines[i])}: a value is missing, and the run drops such rows (data.missing: drop)"
+        if kept.size:
+            X = checked_inputs(run, x, path, 1, where=table_where(prep, table, kept))  # the guard rows of any file get
+            _fill([preds[i] for i in kept], outputs(run, X), run, names)
+        yield preds
+    if unseen:
+        notes.append(f"{shown(path)}: {unseen} categories not seen in training encoded as all zeros (data.unseen: zeros)")
 
 
 def table_where(prep, table, kept):
@@ -343,7 +363,7 @@ def table_where(prep, table, kept):
 def predict_rows(run: Run, files, rows: int | None = None, notes: list | None = None):
     """Predictions of every row of each file, a chunk at a time (lists of Prediction; `file` is
     FILE:ROW, rows counted from 1; a table's FILE:LINE): memory is one chunk, whatever the files'
-    sizes (a table is read whole). Notes on a table's columns are appended to `notes`."""
+    sizes, tables included. Notes on a table's columns are appended to `notes`."""
     from nnctl.data.images import IMAGE_SUFFIXES
 
     n_x = run.meta["layer_dims"][0]
@@ -356,7 +376,7 @@ def predict_rows(run: Run, files, rows: int | None = None, notes: list | None = 
                     f"{shown(path)}: this run was trained on a table; give rows as a table (.csv, .tsv, .parquet) with its columns "
                     f"({', '.join(run.table.columns[:8])}{', ...' if len(run.table.columns) > 8 else ''})"
                 )
-            yield predict_table(run, path, notes)
+            yield from predict_table(run, path, notes)
             continue
         if Path(path).suffix.lower() in IMAGE_SUFFIXES or Path(path).is_dir():
             model_input(run)  # says this model takes features, not pictures
@@ -643,7 +663,6 @@ def _score_file(run: Run, data, source: str):
 def _evaluate_table(run: Run, source: str):
     """A table's rows through the run's column encoding, TABLE_ROWS_PER_CHUNK at a time (nnctl.data.tables.table_chunks)."""
     from nnctl.data.dataset import Dataset
-    from nnctl.data.tables import table_chunks, table_preprocessing
 
     prep = run.table
     assert prep is not None  # a run trained on a table (evaluate's caller checks)

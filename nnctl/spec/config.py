@@ -26,7 +26,7 @@ from nnctl.core.firstlayer import AUTO, FIRST_LAYERS, DualFirstLayer
 from nnctl.core.layers import BATCH_NORM_EPSILON, BATCH_NORM_MOMENTUM
 from nnctl.core.network import HEADS, INIT_NAMES, LOSS_NAMES, LOSSES, auto_loss
 from nnctl.core.optimizers import OPTIMIZER_NAMES, OPTIMIZERS, SCHEDULE_NAMES
-from nnctl.data.tables import MISSING_POLICIES, TASKS, UNSEEN_POLICIES, is_table
+from nnctl.data.tables import MISSING_POLICIES, TASKS, UNSEEN_POLICIES, Preprocessor, is_table, read_table
 from nnctl.core.training import SHUFFLES
 from nnctl.util.text import quoted
 
@@ -778,20 +778,41 @@ def spec_from_text(text: str, path, overrides=(), where: str | None = None) -> S
 
 
 # `nnctl train --data TABLE` without a spec: every key not given here has its schema default.
-# Chosen by measurement on seven real tables (docs/tables.md, benchmarks/bench_tabular.py).
+# Chosen by measurement on eight real tables (docs/tables.md, benchmarks/bench_tabular.py).
 TABLE_RECIPE: dict[str, dict[str, typing.Any]] = {
     "model": {"hidden": [100]},
     "train": {"optimizer": "adam", "learning_rate": 0.001, "batch_size": 32, "epochs": 200, "l2": 0.0001},
 }
+# A regression's target is standardised (data.normalize_target: auto), so the network fits it in few
+# steps and then over-fits a small table: batches of 200 (scikit-learn's) for 100 epochs take 12x fewer.
+REGRESSION_RECIPE: dict[str, dict[str, typing.Any]] = {"train": {"batch_size": 200, "epochs": 100}}
 
 
-def table_spec_text(data: str, target: str | None) -> str:
-    """The spec `nnctl train --data TABLE --target COLUMN` trains: the recipe, as YAML (spec.yaml)."""
-    raw: dict[str, typing.Any] = {"name": _default_name(Path(data)), "data": {"train": str(Path(data).expanduser().resolve())}}
+def table_spec_text(data: str, target: str | None, task: str | None = None) -> str:
+    """The spec `nnctl train --data TABLE --target COLUMN` trains: the recipe, as YAML (spec.yaml).
+    `task` (classification or regression; None: what model.task: auto would choose from the table's
+    target) picks the recipe's regression settings, so that spec.yaml repeats the run as it is."""
+    path = Path(data).expanduser().resolve()
+    raw: dict[str, typing.Any] = {"name": _default_name(Path(data)), "data": {"train": str(path)}}
     if target is not None:
         raw["data"]["target"] = target
     raw.update({k: dict(v) for k, v in TABLE_RECIPE.items()})
+    if task is None:
+        task = table_task(path, target)
+    if task == "regression":
+        for section, keys in REGRESSION_RECIPE.items():
+            raw[section].update(keys)
     return yaml.dump(raw, Dumper=_SpecDumper, sort_keys=False, default_flow_style=False)
+
+
+def table_task(path: Path, target: str | None) -> str | None:
+    """The task a table's target makes (None where the table or the target cannot be read: the run
+    then reads it and says why, with the recipe's classification settings)."""
+    try:
+        table = read_table(path)
+    except (DataError, OSError):
+        return None
+    return Preprocessor.peek_task(table, target)
 
 
 def data_overrides(data, target) -> list:
