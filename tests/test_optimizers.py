@@ -365,3 +365,23 @@ def test_minibatch_divergence_names_epoch_and_iteration():
     result = gradient_descent(trainer, 100, record_every=1000, batches=Batches(40, 16, "generator", 1))
     assert result.status == "diverged" and result.message.startswith("training diverged at epoch ")
     assert ", iteration " in result.message and result.iterations < 100 * 3
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "rmsprop"])
+def test_squared_gradients_that_overflow_stop_the_run_as_diverged(tmp_path, optimizer):
+    """Gradients near 1e21 in float32 are finite, their squares are not: the moment becomes inf and every
+    step after it is 0. The run stops, diverged, naming the overflow, instead of completing unchanged."""
+    import h5py
+    from conftest import invoke
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 5)) * 1e21
+    with h5py.File(tmp_path / "d.h5", "w") as f:
+        f["train_set_x"], f["train_set_y"] = x, (x[:, 0] > 0).astype(np.uint8)
+    (tmp_path / "s.yaml").write_text(
+        "data: {train: d.h5, normalize: none}\nmodel: {hidden: [8]}\n"
+        f"train: {{optimizer: {optimizer}, learning_rate: 0.001, epochs: 20, batch_size: 32, dtype: float32}}\n")
+    result = invoke("train", tmp_path / "s.yaml", "--runs-dir", tmp_path / "runs", "-q", "--no-report")
+    assert result.exit_code != 0
+    assert f"{optimizer}'s average of squared gradients overflowed float32" in result.output
+    assert '"status": "diverged"' in (tmp_path / "runs" / "latest" / "metrics.json").read_text()

@@ -661,6 +661,13 @@ class Trainer:
         arrays = [self.theta] + list(self.state().values()) + list(self.optimizer.m.values())
         return all(bool(namespace(a).isfinite(a).all()) for a in arrays)
 
+    def moments_finite(self) -> bool:
+        """The optimizer's moments finite: RMSprop's and Adam's squared gradients can overflow (inf) while
+        the gradients themselves are finite, and their update then silently stops (alpha v / sqrt(inf) = 0)."""
+        if self.optimizer.linear:  # gd and momentum average gradients, which backward checks are finite
+            return True
+        return all(self.be.all_finite(vec) for vec in self.optimizer.m.values())
+
     def largest_parameter(self) -> float:
         """The largest magnitude in the parameter vector and the first layer's state (inf or NaN if one is)."""
         sizes = [float(namespace(a).abs(a).max()) for a in [self.theta, *self.state().values()] if a.size]
@@ -781,6 +788,9 @@ def gradient_descent(
                             break
                     pos.batch = 0
                 pos.epoch = epoch + 1
+                if not trainer.moments_finite():  # before a checkpoint could keep them
+                    result.status, result.message = Status.DIVERGED, _overflowed(pos, trainer, full)
+                    break
                 if epoch % tick == 0:
                     for x in listeners:
                         x.on_tick(epoch + 1)
@@ -864,6 +874,15 @@ def _batches(trainer: Trainer, batches: Batches, pos: Position, record: bool, re
             result.status = Status.INTERRUPTED  # in the middle of the epoch: the checkpoint says where
             return False
     return True
+
+
+def _overflowed(pos: Position, trainer: Trainer, full: bool) -> str:
+    where = f"iteration {pos.steps}" if full else f"epoch {pos.epoch - 1}, iteration {pos.steps}"
+    return (
+        f"training diverged at {where}: {trainer.optimizer.name}'s average of squared gradients overflowed "
+        f"{trainer.dtype} (gradients near {np.sqrt(np.finfo(trainer.dtype).max):.0e}), so its steps stopped; "
+        "normalise the inputs (data.normalize: standardize), use train.dtype: float64, or a smaller learning_rate"
+    )
 
 
 def _diverged(pos: Position, trainer: Trainer, what: str, full: bool) -> str:
