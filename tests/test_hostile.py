@@ -522,6 +522,18 @@ def test_evaluate_in_chunks_gives_the_scores_of_the_whole_file(tmp_path, kind):
     assert data.m == 20_000 and data.Y.size == 20_000
 
 
+def _gappy_rows(seed: int, n: int, every: int, at: int) -> list:
+    """A header and n rows a,b,colour,label (yes when a, plus 1 for red, is over 0.3); b is missing in
+    every row i with i % every == at."""
+    rng = np.random.default_rng(seed)
+    rows = ["a,b,colour,label"]
+    for i in range(n):
+        a, b = rng.normal(size=2)
+        colour = rng.choice(["red", "green", "blue"])
+        rows.append(f"{a:.6f},{'' if i % every == at else f'{b:.6f}'},{colour},{'yes' if a + (colour == 'red') > 0.3 else 'no'}")
+    return rows
+
+
 def test_evaluate_of_a_table_in_chunks_gives_the_scores_of_the_whole_table(tmp_path, monkeypatch):
     """A table read 1000 rows at a time, rows with a missing value dropped (data.missing: drop): the kept rows
     are scored in the same products as the whole table's, so every number is the same."""
@@ -529,12 +541,7 @@ def test_evaluate_of_a_table_in_chunks_gives_the_scores_of_the_whole_table(tmp_p
     from nnctl.experiment.inference import evaluate, score
     from nnctl.data.tables import read_table, table_dataset
 
-    rng = np.random.default_rng(2)
-    rows = ["a,b,colour,label"]
-    for i in range(9000):
-        a, b = rng.normal(size=2)
-        colour = rng.choice(["red", "green", "blue"])
-        rows.append(f"{a:.6f},{'' if i % 97 == 5 else f'{b:.6f}'},{colour},{'yes' if a + (colour == 'red') > 0.3 else 'no'}")
+    rows = _gappy_rows(seed=2, n=9000, every=97, at=5)
     (tmp_path / "t.csv").write_text("\n".join(rows[:400]) + "\n")
     (tmp_path / "big.csv").write_text("\n".join(rows) + "\n")
     trained = invoke("train", "--data", tmp_path / "t.csv", "--target", "label", "--set", "data.missing=drop",
@@ -559,12 +566,7 @@ def test_predict_of_a_table_in_chunks_gives_the_predictions_of_the_whole_table(t
     from nnctl.experiment import inference
     from nnctl.rundir.runs import find_run, load_run
 
-    rng = np.random.default_rng(3)
-    rows = ["a,b,colour,label"]
-    for i in range(300):
-        a, b = rng.normal(size=2)
-        colour = rng.choice(["red", "green", "blue"])
-        rows.append(f"{a:.6f},{'' if i % 13 == 6 else f'{b:.6f}'},{colour},{'yes' if a + (colour == 'red') > 0.3 else 'no'}")
+    rows = _gappy_rows(seed=3, n=300, every=13, at=6)
     (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
     trained = invoke("train", "--data", tmp_path / "t.csv", "--target", "label", "--set", "data.missing=drop",
                      "--set", "data.unseen=zeros", "--set", "train.epochs=3", "--runs-dir", tmp_path / "runs", "-q", "--no-report")

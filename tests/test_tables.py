@@ -303,6 +303,9 @@ def test_the_recipe_follows_the_task_the_run_trains(tmp_path):
     assert "batch_size: 32\n  epochs: 200" in table_spec_text(str(tmp_path / "t.csv"), "a")  # a: 7 whole numbers, classes
     assert "batch_size: 32" in table_spec_text(str(tmp_path / "t.csv"), "nothing")  # the run names the column
     assert "batch_size: 32" in table_spec_text(str(tmp_path / "absent.csv"), None)
+    assert "batch_size: 32" in table_spec_text(str(tmp_path / "t.csv"), None, ["data.target=a"])  # --set's target
+    assert "batch_size: 200" in table_spec_text(str(tmp_path / "t.csv"), "a", ["model.task=Regression"])
+    assert "batch_size: 200" in table_spec_text(str(tmp_path / "t.csv"), None, ["model=3"])  # refused later, by the caller
     run, _ = _train(tmp_path, "--data", tmp_path / "t.csv", "--target", "b", "--set", "model.task=classification",
                     "--set", "train.epochs=1")
     resolved = (run / "config.resolved.yaml").read_text()

@@ -169,15 +169,6 @@ def _stopped_after(stop, run_dir, status, no_report: bool, report) -> str:
     return f"{stop.name}{stop.twice} after training: the run is kept in {run_dir} (status: {status}){page}"
 
 
-def _set_task(overrides) -> str | None:
-    """The task a --set model.task=... chose (None: auto, the table's target decides)."""
-    for assignment in overrides:
-        key, _, value = assignment.partition("=")
-        if key.strip() == "model.task" and value.strip().strip("'\"").lower() in ("classification", "regression"):
-            return value.strip().strip("'\"").lower()
-    return None
-
-
 def _train_command(stop, ctx, config, overrides, runs_dir, resume, data, target, quiet, no_report, log, log_onnx, device):
     """`train` up to its summary: (the summary, --log's tracker or None)."""
     from nnctl.spec.config import data_overrides, load_config_text, spec_from_text, table_spec_text
@@ -208,7 +199,7 @@ def _train_command(stop, ctx, config, overrides, runs_dir, resume, data, target,
             _check_data_option(data, target)
         if config is None:
             assert data is not None  # no CONFIG: --data TABLE (refused above without either)
-            text = table_spec_text(str(data), target, _set_task(overrides))
+            text = table_spec_text(str(data), target, overrides)
             # messages name --data (there is no spec file); --set paths are read from the working folder
             spec = spec_from_text(text, Path.cwd() / f"{Path(data).stem}.yaml", overrides, where=f"--data {data}")
         else:

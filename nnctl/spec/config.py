@@ -788,17 +788,28 @@ TABLE_RECIPE: dict[str, dict[str, typing.Any]] = {
 REGRESSION_RECIPE: dict[str, dict[str, typing.Any]] = {"train": {"batch_size": 200, "epochs": 100}}
 
 
-def table_spec_text(data: str, target: str | None, task: str | None = None) -> str:
+def table_spec_text(data: str, target: str | None, overrides=()) -> str:
     """The spec `nnctl train --data TABLE --target COLUMN` trains: the recipe, as YAML (spec.yaml).
-    `task` (classification or regression; None: what model.task: auto would choose from the table's
-    target) picks the recipe's regression settings, so that spec.yaml repeats the run as it is."""
+    The task the run will train (model.task or data.target from `overrides`, the --set assignments, else
+    what model.task: auto chooses from the table's target) picks the recipe's regression settings, so
+    that spec.yaml repeats the run as it is; the overrides themselves are applied later, by the caller."""
     path = Path(data).expanduser().resolve()
     raw: dict[str, typing.Any] = {"name": _default_name(Path(data)), "data": {"train": str(path)}}
     if target is not None:
         raw["data"]["target"] = target
     raw.update({k: dict(v) for k, v in TABLE_RECIPE.items()})
-    if task is None:
-        task = table_task(path, target)
+    given: dict[str, typing.Any] = {"data": dict(raw["data"]), "model": {}}
+    try:
+        for assignment in overrides:
+            apply_override(given, assignment)
+    except ConfigError:
+        pass  # refused, with its message, where the caller applies the overrides
+    data_given: dict = given["data"] if isinstance(given.get("data"), dict) else {}
+    model_given: dict = given["model"] if isinstance(given.get("model"), dict) else {}
+    task = str(model_given.get("task") or "auto").lower()
+    if task not in ("classification", "regression"):
+        chosen = data_given.get("target")
+        task = table_task(path, chosen if isinstance(chosen, str) else target) or "classification"
     if task == "regression":
         for section, keys in REGRESSION_RECIPE.items():
             raw[section].update(keys)
