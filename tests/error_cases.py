@@ -145,7 +145,7 @@ def sweep_dir(change=lambda plan: None, after=lambda path: None):
         from dataclasses import asdict
 
         from nnctl.spec.config import spec_from_text
-        from nnctl.sweep.run import PLAN_FORMAT, plan_sweep
+        from nnctl.sweep.plan import PLAN_FORMAT, plan_sweep
 
         course_h5(path.parent / "train.h5")
         config = path.parent / "good.yaml"

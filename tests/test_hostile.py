@@ -241,9 +241,9 @@ def silent_scheduler():
 
 def test_a_silent_dask_scheduler_times_out(tiny_config, tmp_path, silent_scheduler, monkeypatch):
     pytest.importorskip("distributed")
-    from nnctl.sweep import run as sweep
+    from nnctl.sweep.launchers import dask
 
-    monkeypatch.setattr(sweep, "DASK_CALL_SECONDS", 1)
+    monkeypatch.setattr(dask, "DASK_CALL_SECONDS", 1)
     result = invoke("sweep", tiny_config, "--grid", "train.seed=1,2", "--executor", "dask", "--address", silent_scheduler,
                     "--runs-dir", tmp_path / "runs", "-q")
     assert result.exit_code == 1, result.output

@@ -23,7 +23,7 @@ from nnctl.util import memory
 from nnctl.spec.config import load_config, load_config_text, parse_yaml, spec_from_text
 from nnctl.data.dataset import load_dataset
 from nnctl.errors import ConfigError
-from nnctl.sweep.run import parse_grid, plan_sweep
+from nnctl.sweep.plan import parse_grid, plan_sweep
 
 LAYERS_SPEC = TINY_SPEC.replace("hidden: [3]", "layers: [48, 3, 1]")
 

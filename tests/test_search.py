@@ -17,7 +17,9 @@ from nnctl.experiment.run import train_run
 from nnctl.experiment.lrfind import range_test
 from nnctl.rundir.runs import load_params
 from nnctl.sweep.sampler import Dist, draw, narrow, parse_dist, parse_search, round_generator
-from nnctl.sweep.run import Halving, halving_from, load_plan, plan_sweep, run_sweep, search_from
+from nnctl.sweep.plan import Halving, halving_from, plan_sweep, search_from
+from nnctl.sweep.run import run_sweep
+from nnctl.sweep.store import load_plan
 
 MOONS = """\
 name: mo
@@ -167,7 +169,7 @@ def test_plan_stores_the_draws_and_names_what_varies(moons):
 
 
 def test_small_draws_read_back_as_numbers(moons):
-    from nnctl.sweep.run import _yaml_number
+    from nnctl.sweep.plan import _yaml_number
 
     assert _yaml_number(1e-05) == "1.0e-05" and _yaml_number(0.5) == "0.5"
     assert load_config(moons, [f"train.learning_rate={_yaml_number(1e-05)}"]).train.learning_rate == 1e-05

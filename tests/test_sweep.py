@@ -17,7 +17,10 @@ from nnctl.spec.config import load_config, read_config_text, spec_from_text
 from nnctl.errors import ConfigError
 from nnctl.experiment.run import train_run
 from nnctl.rundir.runs import compare_runs, list_runs, load_params
-from nnctl.sweep.run import load_plan, parse_grid, plan_sweep, run_sweep, split_values
+from nnctl.sweep.plan import parse_grid, plan_sweep
+from nnctl.sweep.run import run_sweep
+from nnctl.sweep.sampler import split_values
+from nnctl.sweep.store import load_plan
 
 
 def test_split_values_keeps_brackets():

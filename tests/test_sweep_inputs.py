@@ -13,7 +13,9 @@ import pytest
 
 from conftest import TINY_SPEC, write_course_h5
 from nnctl.spec.config import read_config_text, spec_from_text
-from nnctl.sweep.run import load_plan, plan_sweep, run_sweep
+from nnctl.sweep.plan import plan_sweep
+from nnctl.sweep.run import run_sweep
+from nnctl.sweep.store import load_plan
 
 
 def nnctl(*args, cwd=None, env=None):
@@ -155,7 +157,7 @@ def test_a_trial_whose_overrides_no_longer_match_its_name_is_refused(sweep_copy,
     ("{not json", "Expecting property name"), ("[" * 100000 + "]" * 100000, "nested too deeply"),
 ], ids=["list", "status", "accuracy", "range", "not-json", "deep"])
 def test_damaged_trial_metrics_make_the_trial_failed(sweep_copy, content, said):
-    from nnctl.sweep.run import summary_rows, trial_metrics
+    from nnctl.sweep.store import summary_rows, trial_metrics
 
     proj, sweep_dir, _ = sweep_copy
     plan = load_plan(sweep_dir)

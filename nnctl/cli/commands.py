@@ -594,7 +594,9 @@ def sweep(
     from nnctl.spec.config import read_config_text, spec_from_text
     from nnctl.core.stopping import StopRequest
     from nnctl.sweep.sampler import parse_search
-    from nnctl.sweep.run import halving_from, load_plan, parse_grid, plan_sweep, run_sweep, search_from
+    from nnctl.sweep.plan import halving_from, parse_grid, plan_sweep, search_from
+    from nnctl.sweep.run import run_sweep
+    from nnctl.sweep.store import load_plan
 
     if executor not in ("local", "dask"):
         raise NnctlError(f"--executor {executor}: must be local or dask")

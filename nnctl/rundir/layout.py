@@ -9,11 +9,31 @@ runs/<YYYYmmdd-HHMMSS>-<name>/
     costs.csv, costs.png  the cost curve
     metrics.json          accuracies, final cost, epochs, iterations, seconds, status
     table.json            trained on a table: its columns' encoding, reapplied by predict and evaluate
+
+runs/sweep-<YYYYmmdd-HHMMSS>-<name>/ (nnctl.sweep)
+    sweep.json            the plan
+    <NN-label>/           each trial's run directory, as above
+    summary.csv, summary.json, costs.png, accuracy.png
+    .lock                 the pid of the process sweeping it (the lock: nnctl.rundir.lock's, on the folder)
 """
 
 from __future__ import annotations
 
+from enum import Enum
+
 from nnctl.core.status import Status  # noqa: F401  (a run's statuses, named here with its files; the loop decides them)
+
+
+class TrialStatus(str, Enum):
+    """A sweep trial's statuses beyond a run's own (Status); compares equal to its text."""
+
+    PENDING = "pending"  # not begun, or stopped before it began: no metrics.json
+    FAILED = "failed"  # raised, lost its worker, or its metrics.json is damaged
+    PRUNED = "pruned"  # successive halving stopped it at a rung (the summary's rows only)
+
+    def __str__(self) -> str:
+        return self.value
+
 
 LATEST = "latest"
 SPEC = "spec.yaml"
@@ -28,10 +48,14 @@ BOUNDARY_PNG = "decision_boundary.png"
 TABLE = "table.json"  # a table's columns: target, classes, categories, fill values (nnctl.data.tables.Preprocessor)
 REPORT = "report.html"
 SWEEP_PLAN = "sweep.json"
+SWEEP_SUMMARY_CSV = "summary.csv"
+SWEEP_SUMMARY_JSON = "summary.json"
+SWEEP_ACCURACY_PNG = "accuracy.png"
+SWEEP_PID = ".lock"
 
 # what makes a folder a run's (or a sweep's, or an lr-find's): nnctl never writes over these folders' own files
 RUN_MARKERS = (METRICS, RESOLVED, PARAMS, CHECKPOINT, REPRODUCE, SWEEP_PLAN, "lr_find.json")
 RUN_FILES = (SPEC, RESOLVED, REPRODUCE, PARAMS, CHECKPOINT, METRICS, COSTS_CSV, COSTS_PNG, BOUNDARY_PNG, TABLE, REPORT,
-             SWEEP_PLAN, "summary.csv", "summary.json", "lr_find.csv", "lr_find.json", "lr_find.png")
+             SWEEP_PLAN, SWEEP_SUMMARY_CSV, SWEEP_SUMMARY_JSON, "lr_find.csv", "lr_find.json", "lr_find.png")
 # `nnctl evaluate` writes these beside them: evaluation*.json, confusion*.png, misclassified*.png, evaluation*-boundary.png
 RUN_FILE_PATTERNS = ("evaluation*.json", "evaluation*.png", "confusion*.png", "misclassified*.png")

@@ -3,13 +3,15 @@
 `fcntl.flock` on the run folder's own file descriptor (no lock file to leave behind or to go
 stale): the kernel releases it when the process ends, however it ends (Ctrl-C, SIGTERM, kill -9,
 out of memory). A `train` holds it from the moment its folder exists; a `--resume` takes it
-before it reads the run's status, so of two resumes of one run, one refuses.
+before it reads the run's status, so of two resumes of one run, one refuses. A sweep holds its
+own folder's the same way (nnctl.sweep.store), refusing in its own words.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -19,8 +21,9 @@ _HELD: dict = {}  # resolved path -> [fd, depth]: re-entrant within one process
 
 
 @contextmanager
-def run_lock(run_dir, holder: str = ""):
-    """Hold the run's lock, or raise RunError at once if another process holds it."""
+def run_lock(run_dir, holder: str = "", refusal: Callable[[], str] | None = None):
+    """Hold the run's lock, or raise RunError at once if another process holds it: `refusal()` is
+    then the message, where the folder's owner says it otherwise (a sweep's)."""
     key = str(Path(run_dir).resolve())
     if key in _HELD:
         _HELD[key][1] += 1
@@ -37,6 +40,8 @@ def run_lock(run_dir, holder: str = ""):
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
+        if refusal is not None:
+            raise RunError(refusal()) from None
         raise RunError(
             f"{run_dir}: another nnctl process is training this run now{holder}; wait for it to end "
             "(or stop it with Ctrl-C), then resume"

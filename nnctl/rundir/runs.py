@@ -27,7 +27,7 @@ from nnctl.util.atomic import atomic_path, atomic_write
 from nnctl.errors import RunError
 from nnctl.core.layers import batch_norm_epsilon, layer_arrays, network_arrays
 
-from nnctl.rundir.layout import CHECKPOINT, LATEST, METRICS, PARAMS, RESOLVED, TABLE  # the names live in one place
+from nnctl.rundir.layout import CHECKPOINT, LATEST, METRICS, PARAMS, RESOLVED, SWEEP_PLAN, SWEEP_SUMMARY_JSON, TABLE  # the names live in one place
 from nnctl.util.text import quoted
 
 if TYPE_CHECKING:
@@ -365,9 +365,6 @@ def resolve_run_path(path) -> Path:
     return path
 
 
-SWEEP_PLAN = "sweep.json"
-
-
 def is_sweep_dir(path) -> bool:
     """A sweep's folder (its sweep.json plan), not a run's."""
     path = Path(path)
@@ -382,7 +379,7 @@ def _sweep_instead(path: Path, resume: bool = False) -> RunError:
     trials = sorted(p.parent.name for p in path.glob(f"*/{PARAMS}"))
     best = None
     try:
-        rows = read_json_object(path / "summary.json").get("trials")
+        rows = read_json_object(path / SWEEP_SUMMARY_JSON).get("trials")
         best = next((r["trial"] for r in rows or () if isinstance(r, dict) and r.get("status") == "completed"
                      and isinstance(r.get("trial"), str) and r["trial"] in trials), None)
     except (RunError, TypeError, AttributeError):

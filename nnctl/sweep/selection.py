@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from nnctl.rundir.layout import Status, TrialStatus
+
 
 class Criterion(NamedTuple):
     metric: str  # summary.json's "best.metric"
@@ -40,7 +42,7 @@ def rank_key(c: Criterion):
 
     def key(r):
         value = r.get(c.key)
-        stage = {"completed": 0, "pruned": 1}.get(r.get("status"), 2)
+        stage = {Status.COMPLETED: 0, TrialStatus.PRUNED: 1}.get(r.get("status"), 2)
         score = float("inf") if value is None else (-value if c.higher_is_better else value)
         tie = r.get(c.tie) if c.tie else None
         return (stage, value is None, -(r.get("epochs") or 0) if stage == 1 else 0, score, float("inf") if tie is None else tie)
@@ -56,7 +58,7 @@ def rank(rows) -> tuple[list, Criterion]:
 def best(rows, c: Criterion) -> dict | None:
     """summary.json's "best": the first completed trial with a score, or None."""
     for r in rows:
-        if r.get("status") == "completed" and r.get(c.key) is not None:
+        if r.get("status") == Status.COMPLETED and r.get(c.key) is not None:
             return {"trial": r["trial"], "metric": c.metric, "value": r[c.key]}
     return None
 

@@ -12,10 +12,11 @@ trial it concerns starts, so a resumed sweep replays them.
 
 from __future__ import annotations
 
+from nnctl.rundir.layout import Status, TrialStatus
 from nnctl.sweep import pruner, selection
 from nnctl.sweep.sampler import Dist, best_count, narrow
 
-FINISHED_OR_PRUNED = ("completed", "pruned")
+FINISHED_OR_PRUNED = (Status.COMPLETED, TrialStatus.PRUNED)
 
 
 def region(plan, round_number: int) -> dict:
@@ -168,7 +169,7 @@ def asha(plan, store, round_number: int, trials: list, serve) -> None:
         k = sched.running.get(trial.name)
         if k is None:
             return
-        if status == "failed" or store.reached(trial, stop_at(k)):
+        if status == TrialStatus.FAILED or store.reached(trial, stop_at(k)):
             report(trial, k)
         else:
             sched.release(trial.name)  # stopped by the user before its budget: it continues on --resume
