@@ -250,7 +250,7 @@ class Model:
         try:
             columns = parse_costs_columns(data.decode("utf-8", "replace").splitlines())
         except ValueError:
-            raise RunError(f"{path}: not a costs.csv nnctl writes (no 'epoch,cost' or 'iteration,cost' header); train the run again") from None
+            raise RunError(f"{path}: not a {COSTS_CSV} nnctl writes (no 'epoch,cost' or 'iteration,cost' header); train the run again") from None
         unit, xs = costs_axis(columns)
         return [(int(i), float(c)) for i, c in zip(xs, columns["cost"])], unit
 

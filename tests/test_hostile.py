@@ -109,7 +109,7 @@ def test_report_links_and_csp(tmp_path, tiny_config):
     import base64
     import hashlib
 
-    from nnctl.report.page import href
+    from nnctl.report.render import href
 
     assert href(tmp_path / "javascript:alert(1)" / "report.html", tmp_path) == "javascript%3Aalert(1)/report.html"
     assert href(tmp_path / "report.html", tmp_path / "t") == "../report.html"

@@ -36,7 +36,8 @@ def decayed(tmp_path_factory):
 
 
 def test_minibatch_costs_read_against_epochs(decayed):
-    from nnctl.report.page import collect_run, write_report
+    from nnctl.report.collect import collect_run
+    from nnctl.report.page import write_report
     from nnctl.rundir.runs import read_costs_csv
 
     assert (decayed / "costs.csv").read_text().splitlines()[0] == "epoch,cost,iteration,learning_rate,train_accuracy"
@@ -60,7 +61,8 @@ def test_training_accuracy_is_read_and_drawn_and_old_files_without_it_still_read
     import shutil
 
     import nnctl as api
-    from nnctl.report.page import collect_run, write_report
+    from nnctl.report.collect import collect_run
+    from nnctl.report.page import write_report
     from nnctl.rundir.runs import read_costs_columns
     from nnctl.experiment.tracking import _curve_metrics
 
@@ -91,7 +93,7 @@ def test_training_accuracy_is_read_and_drawn_and_old_files_without_it_still_read
 
 
 def test_full_batch_costs_still_read(tiny_config, tmp_path):
-    from nnctl.report.page import collect_run
+    from nnctl.report.collect import collect_run
 
     r = invoke("train", tiny_config, "--runs-dir", tmp_path / "runs", "-q", "--no-report")
     assert r.exit_code == 0, r.output

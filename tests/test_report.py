@@ -16,7 +16,8 @@ import pytest
 
 from nnctl.spec.config import load_config
 from nnctl.experiment.run import train_run
-from nnctl.report.page import collect_run, read_costs
+from nnctl.report.collect import collect_run
+from nnctl.rundir.runs import read_costs_columns
 from nnctl.report.shapes import shape_table, table_rows
 from conftest import invoke
 
@@ -157,7 +158,7 @@ def test_validation_costs_learning_rate_and_warnings_when_recorded(tmp_path, tin
     metrics = json.loads((run / "metrics.json").read_text())
     metrics.update(validation_accuracy=75.0, warnings=["the cost rose at iteration 12"])
     (run / "metrics.json").write_text(json.dumps(metrics))
-    costs = read_costs(run / "costs.csv")
+    costs = read_costs_columns(run / "costs.csv")
     assert costs["validation_cost"][:3] == [2.1, 0.3, 0.05] and np.isnan(costs["validation_cost"][3])
     assert invoke("report", run).exit_code == 0
     html = _page(run)
@@ -334,7 +335,7 @@ def test_templates_are_package_data():
     tomllib = pytest.importorskip("tomllib")
     from conftest import REPO
 
-    from nnctl.report import page as report
+    from nnctl.report import render as report
 
     package = report.__name__.rpartition(".")[0]  # the templates are package data of the report's package
     patterns = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"][package]

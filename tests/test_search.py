@@ -489,7 +489,7 @@ def _check_asha_sweep(sweep_dir, rows, plan):
 
 
 def _report_statuses(sweep_dir):
-    from nnctl.report.page import collect_sweep
+    from nnctl.report.collect import collect_sweep
 
     return {r["trial"]: r["status"] for r in collect_sweep(sweep_dir).rows}
 

@@ -15,6 +15,7 @@ from nnctl import __version__
 from nnctl.cli import display
 from nnctl.errors import Interrupted, NnctlError
 from nnctl.data.images import MAX_PIXELS
+from nnctl.rundir.layout import REPORT, SUMMARY_CSV, Status
 
 def _flag_type(display_type_rich):
     """Typer 0.2x labels every flag `<bool>` in help, as if it took a value; a flag shows no type."""
@@ -108,7 +109,7 @@ def train(
     data: Optional[Path] = typer.Option(None, "--data", help="A table (.csv, .tsv, .parquet) to train on; without CONFIG, with defaults for every key."),
     target: Optional[str] = typer.Option(None, "--target", help="The table's column to predict (default: the last column)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
-    no_report: bool = typer.Option(False, "--no-report", help="Do not write report.html (the run's page) into the run folder."),
+    no_report: bool = typer.Option(False, "--no-report", help=f"Do not write {REPORT} (the run's page) into the run folder."),
     log: Optional[str] = typer.Option(None, "--log", help="Also log the run to an experiment tracker: mlflow (see docs/mlflow.md)."),
     log_onnx: bool = typer.Option(False, "--log-onnx", help="With --log: also log the model as model.onnx."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu or gpu: where the math runs (train.device); with --resume, moves the run."),
@@ -139,7 +140,7 @@ def train(
         report = None
         try:
             display.out_console().print(display.summary_table(summary))
-            if summary.status == "completed" and summary.message:
+            if summary.status == Status.COMPLETED and summary.message:
                 display.say(f"Note: {summary.message}")
             for note in summary.notes or ():
                 display.say(f"Note: {note}")
@@ -151,7 +152,7 @@ def train(
             _finish_tracking(tracker, summary.run_dir)
         except KeyboardInterrupt:  # a second signal after training: every file of the run is written already
             raise Interrupted(_stopped_after(stop, summary.run_dir, summary.status, no_report, report), exit_code=stop.exit_code) from None
-        if summary.status == "interrupted":
+        if summary.status == Status.INTERRUPTED:
             raise Interrupted(
                 f"{stop.name} at iteration {summary.iterations}{_epoch_note(summary)}: parameters, checkpoint and costs so far are kept in "
                 f"{summary.run_dir}; resume with: nnctl train --resume {summary.run_dir}",
@@ -163,8 +164,8 @@ def train(
 
 def _stopped_after(stop, run_dir, status, no_report: bool, report) -> str:
     """What a signal after training says: where the run is (every file of it whole) and how to do what was left undone."""
-    if status == "interrupted":
-        return f"{stop.name}{stop.twice}: the run is kept in {run_dir} (status: interrupted); resume with: nnctl train --resume {run_dir}"
+    if status == Status.INTERRUPTED:
+        return f"{stop.name}{stop.twice}: the run is kept in {run_dir} (status: {Status.INTERRUPTED}); resume with: nnctl train --resume {run_dir}"
     page = "" if no_report or report is not None else f"; its report was not written: nnctl report {run_dir}"
     return f"{stop.name}{stop.twice} after training: the run is kept in {run_dir} (status: {status}){page}"
 
@@ -576,7 +577,7 @@ def sweep(
     resume: Optional[Path] = typer.Option(None, "--resume", help="A sweep directory: run only its unfinished trials."),
     runs_dir: Optional[Path] = typer.Option(None, "--runs-dir", help="Root for the sweep directory (default: the spec's runs_dir)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
-    no_report: bool = typer.Option(False, "--no-report", help="Do not write report.html (the sweep's page and each trial's)."),
+    no_report: bool = typer.Option(False, "--no-report", help=f"Do not write {REPORT} (the sweep's page and each trial's)."),
     log: Optional[str] = typer.Option(None, "--log", help="Also log the sweep to an experiment tracker: mlflow (a parent run, one nested run per trial)."),
     log_onnx: bool = typer.Option(False, "--log-onnx", help="With --log: also log each trial's model as model.onnx."),
 ):
@@ -660,11 +661,11 @@ def _sweep_finished(plan, sweep_dir, rows, seconds, title, stop, no_report, log,
             + (f"; not logged to mlflow: nnctl runs log {sweep_dir}" if log is not None else ""))
     if log is not None:
         _log_sweep(sweep_dir, [Path(sweep_dir) / r["trial"] for r in rows], log_onnx)
-    failed = [r for r in rows if r["status"] not in ("completed", "diverged", "pruned")]
+    failed = [r for r in rows if r["status"] not in (Status.COMPLETED, Status.DIVERGED, "pruned")]
     if failed:
         names = ", ".join(r["trial"] for r in failed[:3]) + (", ..." if len(failed) > 3 else "")
         raise NnctlError(
-            f"{len(failed)} of {len(rows)} trials failed ({names}); see {sweep_dir}/summary.csv, then nnctl sweep --resume {sweep_dir}"
+            f"{len(failed)} of {len(rows)} trials failed ({names}); see {sweep_dir}/{SUMMARY_CSV}, then nnctl sweep --resume {sweep_dir}"
         )
 
 
@@ -797,8 +798,9 @@ def runs_show(
 
     Example: nnctl runs show latest --runs-dir /tmp/runs
     """
-    from nnctl.report.page import check_run_folder, collect_run
+    from nnctl.report.collect import collect_run
     from nnctl.rundir.runs import find_run
+    from nnctl.rundir.tolerant import check_run_folder
 
     display.run_facts(collect_run(check_run_folder(find_run(run, runs_dir))))
 
@@ -807,7 +809,7 @@ def runs_show(
 @handles_errors
 def report(
     path: Path = typer.Argument(Path("runs/latest"), help="A run or sweep directory."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="The HTML file to write (default: report.html in the folder); never a file of a run."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help=f"The HTML file to write (default: {REPORT} in the folder); never a file of a run."),
     force: bool = typer.Option(False, "--force", help="Replace the -o file if it exists."),
 ):
     """One self-contained HTML page of a run or a sweep (and a page for each of a sweep's trials).
@@ -837,7 +839,7 @@ def _reported(no_report: bool, run_dir, stop, func, *args, tracker=None, **kwarg
         if stop():  # a signal after the last iteration: the run diverged, and the command was asked to stop
             display.say(f"Error: {exc}", err=True)
             run = Path(run_dir).resolve() if Path(run_dir).is_symlink() else run_dir  # runs/latest: the run it names
-            raise Interrupted(_stopped_after(stop, run, "diverged", no_report, report), exit_code=stop.exit_code) from None
+            raise Interrupted(_stopped_after(stop, run, Status.DIVERGED, no_report, report), exit_code=stop.exit_code) from None
         raise
     except BaseException:
         if tracker is not None:
@@ -873,7 +875,7 @@ def _write_report(run_dir):
     try:
         page = write_report(run_dir)
     except Exception as exc:  # the run is complete; a page that cannot be written must not undo that
-        display.say(f"Note: report.html not written ({exc.__class__.__name__}: {exc}); try: nnctl report {run_dir}", err=True)
+        display.say(f"Note: {REPORT} not written ({exc.__class__.__name__}: {exc}); try: nnctl report {run_dir}", err=True)
         return None
     display.say(f"report: {page}")
     return page

@@ -19,6 +19,7 @@ from rich.text import Text
 
 from nnctl.core.training import Reporter
 from nnctl.core.stopping import format_cost
+from nnctl.rundir.layout import Status
 from nnctl.rundir.runs import rerun_command
 from nnctl.util.text import CONTROL, Escaped, quoted, strip_controls, visible
 
@@ -476,7 +477,7 @@ class SweepDisplay:
         for col in ("status", "iteration", "cost"):
             table.add_column(col, no_wrap=True)
         for st in self.state.values():
-            style = {"completed": "green", "diverged": "yellow", "interrupted": "yellow", "failed": "red", "running": "cyan"}.get(st["status"])
+            style = {Status.COMPLETED: "green", Status.DIVERGED: "yellow", Status.INTERRUPTED: "yellow", "failed": "red", Status.RUNNING: "cyan"}.get(st["status"])
             table.add_row(st["name"], cell(st["status"], style=style or ""), str(st["iteration"]), st["cost"])
         return table
 
@@ -486,10 +487,10 @@ class SweepDisplay:
         st = self.state.get(index)
         if kind == "start" and st is not None and st["status"] == "paused":
             st["status"] = "pending"  # successive halving continues it
-        if st is None or st["status"] not in ("pending", "running"):
+        if st is None or st["status"] not in ("pending", Status.RUNNING):
             return  # a late progress message from a trial already stored
         if kind == "start":
-            st["status"] = "running"
+            st["status"] = Status.RUNNING
             if not self.live_mode and not self.quiet:
                 self.console.print(line(f"started {st['name']}"))
         st["iteration"] = iteration if iteration is not None else st["iteration"]
@@ -507,10 +508,10 @@ class SweepDisplay:
             st["status"] = "paused"
             if not self.live_mode and not self.quiet:
                 self.console.print(cell(f"{result['name']}: trained to {result['budget']} (successive halving)"))
-        elif result["status"] == "interrupted":
+        elif result["status"] == Status.INTERRUPTED:
             if not self.quiet:
                 self.console.print(line(f"{result['name']}: interrupted; its checkpoint is kept for --resume"))
-        elif result["status"] != "completed":  # reported at once, the sweep goes on
+        elif result["status"] != Status.COMPLETED:  # reported at once, the sweep goes on
             self.console.print(line(f"{result['name']}: {result['status']}: {result['message']}"))
         elif not self.live_mode and not self.quiet:
             self.console.print(line(f"finished {result['name']}"))
@@ -652,7 +653,7 @@ def runs_table(rows, root) -> None:
         ("seconds", ["—" if r["seconds"] is None else f"{r['seconds']:.2f}" for r in rows], False),
         ("status", [r["status"] + ("*" if r.get("warnings") else "") for r in rows], True),
     ]
-    styles = [{"completed": "", "diverged": "yellow", "interrupted": "yellow", "running": "cyan"}.get(r["status"], "red") for r in rows]
+    styles = [{Status.COMPLETED: "", Status.DIVERGED: "yellow", Status.INTERRUPTED: "yellow", Status.RUNNING: "cyan"}.get(r["status"], "red") for r in rows]
     # required columns first in priority: seconds, then layers, then started
     order = {"seconds": 0, "layers": 1, "started": 2}
     optional = sorted([c for c in columns if not c[2]], key=lambda c: order[c[0]])
@@ -737,7 +738,7 @@ def shapes_table(table, title: str) -> None:
 def run_facts(f) -> None:
     """`nnctl runs show`: what the run's page shows, as text."""
     console = out_console()
-    style = {"completed": "green", "diverged": "red", "failed": "red"}.get(f.status, "yellow")
+    style = {Status.COMPLETED: "green", Status.DIVERGED: "red", "failed": "red"}.get(f.status, "yellow")
     head = line(f"{f.name}  ", style="bold")
     head.append(f.status, style=style)
     console.print(head)

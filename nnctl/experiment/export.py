@@ -29,7 +29,7 @@ from nnctl.util.atomic import atomic_path
 from nnctl.data.dataset import Normalization, TargetScaling
 from nnctl.errors import NnctlError, RunError
 from nnctl.experiment.inference import class_names, loss_of
-from nnctl.rundir.layout import REPRODUCE, RESOLVED
+from nnctl.rundir.layout import REPRODUCE, RESOLVED, TABLE, Status
 from nnctl.core.network import HEADS
 from nnctl.rundir.runs import Run, read_json_object, readable_file, run_status
 from nnctl.util.text import quoted
@@ -132,7 +132,7 @@ def _table_inputs(run: Run) -> TableInputs:
     """The run's table encoding (nnctl.data.tables.Preprocessor, table.json), or an ExportError for what the graph cannot repeat."""
     prep = getattr(run, "table", None)
     if prep is None:
-        raise ExportError(f"{run.path}: preprocessing.flatten: table, but the run has no table encoding (table.json); train the run again")
+        raise ExportError(f"{run.path}: preprocessing.flatten: table, but the run has no table encoding ({TABLE}); train the run again")
     if prep.missing == "drop":
         raise ExportError(
             f"{run.path}: data.missing: drop: predict leaves out rows with a missing value, which a graph that answers every "
@@ -169,7 +169,7 @@ def _data_sha256(run: Run) -> dict:
 
 def describe(run: Run) -> Model:
     """The run as the exporters write it; an ExportError for anything that cannot be exported exactly."""
-    if run_status(run.metrics) == "diverged":
+    if run_status(run.metrics) == Status.DIVERGED:
         raise ExportError(
             f"{run.path}: the run diverged, so its parameters are not a model to deploy; train it again with a "
             "smaller learning_rate, then export"

@@ -13,6 +13,7 @@ from nnctl.data.dataset import flatten, load_dataset
 from nnctl.errors import DataError, NnctlError, RunError
 from nnctl.data.images import image_geometry, load_image, shown
 from nnctl.core.network import HEADS, auto_loss, predict_proba
+from nnctl.rundir.layout import REPRODUCE, RESOLVED, confusion_png, evaluation_boundary_png, evaluation_json, misclassified_png
 from nnctl.rundir.runs import Run, readable_file, write_json
 from nnctl.data.tables import is_table, table_chunks, table_preprocessing
 from nnctl.util.text import quoted
@@ -391,7 +392,7 @@ def predict_rows(run: Run, files, rows: int | None = None, notes: list | None = 
 
 
 def default_test_source(run: Run) -> str:
-    resolved = run.path / "config.resolved.yaml"
+    resolved = run.path / RESOLVED
     try:
         data = yaml.safe_load(readable_file(resolved).read_text())["data"]
     except (OSError, KeyError, TypeError, ValueError, yaml.YAMLError):
@@ -463,7 +464,7 @@ def check_own_data(run: Run, data, source) -> None:
     """A file the run was trained or tested on must be the same bytes (SHA-256 in reproduce.json)."""
     from nnctl.rundir.runs import read_json_object
 
-    path = run.path / "reproduce.json"
+    path = run.path / REPRODUCE
     if not path.exists():
         return
     recorded = read_json_object(path).get("data", {})
@@ -769,7 +770,7 @@ def evaluation_suffix(run: Run, source) -> str:
         resolved = str(Path(str(source)).resolve())
     except (OSError, RuntimeError):
         resolved = str(source)
-    plain = run.path / f"evaluation-{stem}.json"
+    plain = run.path / evaluation_json(f"-{stem}")
     if not plain.exists() and not plain.is_symlink():
         return f"-{stem}"
     try:
@@ -790,17 +791,17 @@ def write_evaluation(run: Run, result: dict, data, source_given: bool) -> dict:
             result["data_path"] = str(Path(str(result["data"])).resolve())
         except (OSError, RuntimeError):
             pass
-    files = {"json": str(run.path / f"evaluation{suffix}.json")}
+    files = {"json": str(run.path / evaluation_json(suffix))}
     shape = run.meta["preprocessing"]["input_shape"]
     if result["task"] == "classification":
         files["confusion"] = str(
-            plot_confusion(run.path / f"confusion{suffix}.png", result["confusion_matrix"], result["classes"],
+            plot_confusion(run.path / confusion_png(suffix), result["confusion_matrix"], result["classes"],
                            f"{run.path.name} on {Path(result['data']).name}: {result['accuracy']:.2f}% right")
         )
     if result["task"] == "classification" and image_geometry(shape) is not None and result["misclassified"]:
         files["misclassified"] = str(
             plot_misclassified(
-                run.path / f"misclassified{suffix}.png",
+                run.path / misclassified_png(suffix),
                 data.X, data.Y.ravel(), np.array(result["confidence"]), result["misclassified"],
                 run.meta["preprocessing"], result["classes"], predicted=result["predicted"],
             )
@@ -808,7 +809,7 @@ def write_evaluation(run: Run, result: dict, data, source_given: bool) -> dict:
     if data.n_x == 2 and result["task"] == "classification":
         files["decision_boundary"] = str(
             plot_decision_boundary(
-                run.path / f"evaluation{suffix}-boundary.png",
+                run.path / evaluation_boundary_png(suffix),
                 lambda P: _quiet_predict(P.astype(_dtype(run)), run),
                 data.X, data.Y, f"{run.path.name} on {Path(result['data']).name}",
                 classes=class_names(run),

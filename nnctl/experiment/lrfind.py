@@ -27,6 +27,7 @@ from nnctl.spec.config import Spec
 from nnctl.errors import ConfigError
 from nnctl.experiment.run import prepare_trainer
 from nnctl.util.plots import plot_lr_find
+from nnctl.rundir.layout import LR_FIND_CSV, LR_FIND_JSON, LR_FIND_PNG
 from nnctl.rundir.runs import atomic_write, create_run_dir, write_json
 
 SMOOTHING = 0.98
@@ -147,11 +148,11 @@ def csv_text(test: RangeTest) -> str:
 def write_range_test(test: RangeTest, root, name: str, settings: dict) -> Path:
     """runs/lr-find-<time>-<name>/: lr_find.csv, lr_find.json, lr_find.png."""
     folder = create_run_dir(root, name, prefix="lr-find-")
-    atomic_write(folder / "lr_find.csv", csv_text(test))
-    write_json(folder / "lr_find.json", {
+    atomic_write(folder / LR_FIND_CSV, csv_text(test))
+    write_json(folder / LR_FIND_JSON, {
         **settings, "steps_run": len(test.rates), "stopped": test.stopped, "rule": SUGGESTION,
         "suggested": test.suggested, "minimum": test.minimum, "steepest": test.steepest, "warmup_steps": test.warmup,
         "warnings": warnings(test),
     })
-    plot_lr_find(folder / "lr_find.png", test.rates, test.costs, test.smoothed, test.suggested, f"{name}: learning-rate range test")
+    plot_lr_find(folder / LR_FIND_PNG, test.rates, test.costs, test.smoothed, test.suggested, f"{name}: learning-rate range test")
     return folder

@@ -567,7 +567,7 @@ def _later_stages(run: _Run) -> list:
     fix = "use fewer or narrower layers, or train.dtype: float32"
     stages = [("the report's decision boundary (nnctl report)", REPORT_GRID ** 2, fix)]
     if run.pictures and isinstance(run.train.X, np.ndarray):
-        stages.insert(0, ("the decision-boundary picture (decision_boundary.png)", BOUNDARY_GRID ** 2, fix))
+        stages.insert(0, (f"the decision-boundary picture ({BOUNDARY_PNG})", BOUNDARY_GRID ** 2, fix))
     return stages
 
 

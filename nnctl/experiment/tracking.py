@@ -33,14 +33,15 @@ import yaml
 
 from nnctl import __version__
 from nnctl.errors import NnctlError
-from nnctl.rundir.layout import CHECKPOINT, COSTS_CSV, METRICS, REPRODUCE, RESOLVED
+from nnctl.rundir.layout import CHECKPOINT, COSTS_CSV, METRICS, REPRODUCE, RESOLVED, Status
 from nnctl.rundir.runs import read_costs_columns, read_json_object, readable_file
 from nnctl.core.training import Listener
 
 TRACKERS = ("mlflow",)
 FLUSH_SECONDS = 5.0  # the background thread sends gathered metrics this often
 DEFAULT_EXPERIMENT = "nnctl"
-STATUSES = {"completed": "FINISHED", "interrupted": "KILLED", "pruned": "KILLED", "diverged": "FAILED", "failed": "FAILED", "running": "RUNNING"}
+STATUSES = {Status.COMPLETED: "FINISHED", Status.INTERRUPTED: "KILLED", "pruned": "KILLED", Status.DIVERGED: "FAILED", "failed": "FAILED",
+            Status.RUNNING: "RUNNING"}
 # metrics.json key -> the MLflow metric logged once, at the last step. The final parameters' training
 # accuracy is final_train_accuracy: train_accuracy is the curve (below), one value per record, as cost
 # is the curve beside final_cost.
@@ -253,7 +254,7 @@ def log_sweep(sweep_dir, trial_dirs, warn, onnx: bool = False) -> str | None:
             _finish(nested, Path(trial), _read_folder(Path(trial)), onnx)
         sender.failed = sender.failed or nested.failed
     sender.files(sweep_dir)
-    sender.close("completed")
+    sender.close(Status.COMPLETED)
     return None if sender.failed else sender.run_id
 
 

@@ -1,7 +1,9 @@
-"""The report's pictures: matplotlib figures as inline SVG (text as text, sized by the page)."""
+"""The report's pictures: matplotlib figures as inline SVG (text as text, sized by the page); pixels
+(the gallery's mistakes) as PNG data: URIs."""
 
 from __future__ import annotations
 
+import base64
 import functools
 import html
 import io
@@ -11,6 +13,7 @@ import math
 import re
 
 import numpy as np
+from PIL import Image
 
 from nnctl.util.plots import REPORT_GRID
 from nnctl.util.text import figure_text, visible
@@ -29,6 +32,13 @@ def _quiet(func):
             return func(*args, **kwargs)
 
     return wrapper
+
+
+def png_data_uri(pixels: np.ndarray) -> str:
+    """(H, W) or (H, W, 3) uint8 pixels as a data: URI of a PNG, for an <img> of a page."""
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def _plt():

@@ -22,7 +22,7 @@ import numpy as np
 
 from nnctl.errors import RunError
 from nnctl.core.layers import layer_arrays, network_arrays
-from nnctl.rundir.layout import CHECKPOINT
+from nnctl.rundir.layout import CHECKPOINT, REPRODUCE
 from nnctl.rundir.runs import load_params, save_arrays
 from nnctl.core.training import Batches, Position, Trainer
 from nnctl.util.text import quoted
@@ -243,8 +243,8 @@ def check(ckpt: Checkpoint, path: Path, *, settings_now: dict, run_id, layer_dim
         raise RunError(f"{path}: was written for other settings than the run's spec ({diffs or 'model or train differ'}); {hint}")
     if run_id is None and meta.get("run_id") is not None:
         raise RunError(
-            f"{path}: belongs to a run whose id is in its reproduce.json, but {path.parent / 'reproduce.json'} is missing or has none; "
-            f"put the run's reproduce.json back, or {hint}"
+            f"{path}: belongs to a run whose id is in its {REPRODUCE}, but {path.parent / REPRODUCE} is missing or has none; "
+            f"put the run's {REPRODUCE} back, or {hint}"
         )
     if run_id is not None and meta.get("run_id") != run_id:
         raise RunError(

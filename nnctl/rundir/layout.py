@@ -48,14 +48,38 @@ BOUNDARY_PNG = "decision_boundary.png"
 TABLE = "table.json"  # a table's columns: target, classes, categories, fill values (nnctl.data.tables.Preprocessor)
 REPORT = "report.html"
 SWEEP_PLAN = "sweep.json"
-SWEEP_SUMMARY_CSV = "summary.csv"
-SWEEP_SUMMARY_JSON = "summary.json"
-SWEEP_ACCURACY_PNG = "accuracy.png"
+SWEEP_ACCURACY_PNG = "accuracy.png"  # a sweep's accuracy by trial
 SWEEP_PID = ".lock"
+SUMMARY_CSV = "summary.csv"  # a sweep's trials, one row each
+SUMMARY_JSON = "summary.json"
+LR_FIND_CSV = "lr_find.csv"  # runs/lr-find-...: the learning-rate range test
+LR_FIND_JSON = "lr_find.json"
+LR_FIND_PNG = "lr_find.png"
+
+# `nnctl evaluate` writes evaluation.json and its pictures; with --data FILE their names carry FILE's
+# suffix ("-<name>", nnctl.experiment.inference.evaluation_suffix): evaluation-<name>.json, ...
+EVALUATIONS = "evaluation*.json"  # every evaluation_json(suffix)
+
+
+def evaluation_json(suffix: str = "") -> str:
+    return f"evaluation{suffix}.json"
+
+
+def confusion_png(suffix: str = "") -> str:
+    return f"confusion{suffix}.png"
+
+
+def misclassified_png(suffix: str = "") -> str:
+    return f"misclassified{suffix}.png"
+
+
+def evaluation_boundary_png(suffix: str = "") -> str:
+    return f"evaluation{suffix}-boundary.png"
+
 
 # what makes a folder a run's (or a sweep's, or an lr-find's): nnctl never writes over these folders' own files
-RUN_MARKERS = (METRICS, RESOLVED, PARAMS, CHECKPOINT, REPRODUCE, SWEEP_PLAN, "lr_find.json")
+RUN_MARKERS = (METRICS, RESOLVED, PARAMS, CHECKPOINT, REPRODUCE, SWEEP_PLAN, LR_FIND_JSON)
 RUN_FILES = (SPEC, RESOLVED, REPRODUCE, PARAMS, CHECKPOINT, METRICS, COSTS_CSV, COSTS_PNG, BOUNDARY_PNG, TABLE, REPORT,
-             SWEEP_PLAN, SWEEP_SUMMARY_CSV, SWEEP_SUMMARY_JSON, "lr_find.csv", "lr_find.json", "lr_find.png")
+             SWEEP_PLAN, SUMMARY_CSV, SUMMARY_JSON, LR_FIND_CSV, LR_FIND_JSON, LR_FIND_PNG)
 # `nnctl evaluate` writes these beside them: evaluation*.json, confusion*.png, misclassified*.png, evaluation*-boundary.png
-RUN_FILE_PATTERNS = ("evaluation*.json", "evaluation*.png", "confusion*.png", "misclassified*.png")
+RUN_FILE_PATTERNS = (EVALUATIONS, "evaluation*.png", "confusion*.png", "misclassified*.png")

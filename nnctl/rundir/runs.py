@@ -27,7 +27,7 @@ from nnctl.util.atomic import atomic_path, atomic_write
 from nnctl.errors import RunError
 from nnctl.core.layers import batch_norm_epsilon, layer_arrays, network_arrays
 
-from nnctl.rundir.layout import CHECKPOINT, LATEST, METRICS, PARAMS, RESOLVED, SWEEP_PLAN, SWEEP_SUMMARY_JSON, TABLE  # the names live in one place
+from nnctl.rundir.layout import CHECKPOINT, LATEST, METRICS, PARAMS, RESOLVED, SUMMARY_JSON, SWEEP_PLAN, TABLE, Status  # the names live in one place
 from nnctl.util.text import quoted
 
 if TYPE_CHECKING:
@@ -379,8 +379,8 @@ def _sweep_instead(path: Path, resume: bool = False) -> RunError:
     trials = sorted(p.parent.name for p in path.glob(f"*/{PARAMS}"))
     best = None
     try:
-        rows = read_json_object(path / SWEEP_SUMMARY_JSON).get("trials")
-        best = next((r["trial"] for r in rows or () if isinstance(r, dict) and r.get("status") == "completed"
+        rows = read_json_object(path / SUMMARY_JSON).get("trials")
+        best = next((r["trial"] for r in rows or () if isinstance(r, dict) and r.get("status") == Status.COMPLETED
                      and isinstance(r.get("trial"), str) and r["trial"] in trials), None)
     except (RunError, TypeError, AttributeError):
         pass
@@ -431,11 +431,11 @@ def load_run(path) -> Run:
     if params_file.exists():
         source = params_file
         params, meta = load_params(params_file)
-        if status == "running" or held_elsewhere(path):
+        if status == Status.RUNNING or held_elsewhere(path):
             note = training.format(what=f"parameters of iteration {meta.get('iterations')}")
-        elif status == "interrupted" and checkpoint.exists():
+        elif status == Status.INTERRUPTED and checkpoint.exists():
             note = f"unfinished run ({status} at iteration {meta.get('iterations')}): using its parameters so far"
-        elif status == "diverged":
+        elif status == Status.DIVERGED:
             note = (
                 f"diverged run ({metrics.get('message') or 'training diverged'}): "
                 "these are its last finite parameters and its outputs may be meaningless"
@@ -443,7 +443,7 @@ def load_run(path) -> Run:
     elif checkpoint.exists():
         source = checkpoint
         params, meta = load_params(checkpoint)
-        if status == "running" or held_elsewhere(path):
+        if status == Status.RUNNING or held_elsewhere(path):
             note = training.format(what=f"last checkpoint, iteration {meta.get('iterations')}")
         else:
             note = (
@@ -471,9 +471,9 @@ def load_table_encoding(path: Path, meta: dict):
     if prep.n_x != meta["layer_dims"][0]:
         raise RunError(f"{file}: encodes {prep.n_x} features but the first layer takes {meta['layer_dims'][0]}; {fix}")
     if prep.task != meta.get("task", "classification"):
-        raise RunError(f"{file}: task: {prep.task}, but params.h5 holds a {meta.get('task')} model; {fix}")
+        raise RunError(f"{file}: task: {prep.task}, but {PARAMS} holds a {meta.get('task')} model; {fix}")
     if prep.task == "classification" and prep.classes != meta.get("classes"):
-        raise RunError(f"{file}: classes: {quoted(prep.classes):.80} differ from params.h5's; {fix}")
+        raise RunError(f"{file}: classes: {quoted(prep.classes):.80} differ from {PARAMS}'s; {fix}")
     return prep
 
 
@@ -526,14 +526,14 @@ def run_status(metrics: dict) -> str:
     status = metrics.get("status", "unknown")
     pid = metrics.get("pid")
     # a stored pid is input: only a positive process id is looked up (0 or -1 would name a group)
-    if status == "running" and isinstance(pid, int) and not isinstance(pid, bool) and 0 < pid < 2**31:
+    if status == Status.RUNNING and isinstance(pid, int) and not isinstance(pid, bool) and 0 < pid < 2**31:
         import platform
 
         if metrics.get("host") == platform.node():
             try:
                 os.kill(pid, 0)
             except ProcessLookupError:
-                return "interrupted"
+                return Status.INTERRUPTED
             except (PermissionError, OSError):
                 pass
     return status
@@ -542,7 +542,7 @@ def run_status(metrics: dict) -> str:
 RESULT_KEYS = ("layers", "train_accuracy", "test_accuracy", "train_rmse", "test_rmse", "final_cost", "seconds")
 
 
-RUN_STATUSES = ("running", "completed", "interrupted", "diverged", "failed")  # what nnctl writes (layout.Status, sweeps' failed)
+RUN_STATUSES = (*Status, "failed")  # what nnctl writes: the loop's statuses (layout.Status) and a sweep trial's failed
 
 
 def metrics_problem(metrics) -> str | None:
@@ -683,7 +683,7 @@ def spec_name(run_dir) -> str | None:
     import yaml
 
     try:
-        spec = yaml.safe_load(readable_file(resolve_run_path(run_dir) / "config.resolved.yaml").read_text())
+        spec = yaml.safe_load(readable_file(resolve_run_path(run_dir) / RESOLVED).read_text())
     except (OSError, ValueError, yaml.YAMLError, RunError):
         return None
     name = spec.get("name") if isinstance(spec, dict) else None
@@ -767,9 +767,9 @@ def compare_runs(a, b, runs_root="runs") -> dict:
             raise RunError(f"{name}: no such run, as a path or in {runs_root}; `nnctl runs` lists the runs (or pass --runs-dir)")
         if (path / SWEEP_PLAN).exists():
             raise _sweep_instead(path)
-        resolved = path / "config.resolved.yaml"
+        resolved = path / RESOLVED
         if not resolved.exists():
-            raise RunError(f"{path}: no config.resolved.yaml; is this a run directory?")
+            raise RunError(f"{path}: no {RESOLVED}; is this a run directory?")
         try:
             spec = yaml.safe_load(readable_file(resolved).read_text())
         except (OSError, yaml.YAMLError, ValueError):

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from nnctl.core.stopping import signals_held
-from nnctl.rundir.layout import COSTS_CSV, COSTS_PNG, SWEEP_ACCURACY_PNG, SWEEP_SUMMARY_CSV, SWEEP_SUMMARY_JSON, Status
+from nnctl.rundir.layout import COSTS_CSV, COSTS_PNG, SWEEP_ACCURACY_PNG, SUMMARY_CSV, SUMMARY_JSON, Status
 from nnctl.rundir.runs import read_costs_csv, write_json
 from nnctl.sweep import selection
 from nnctl.sweep.plan import SweepPlan
@@ -40,7 +40,7 @@ def summary_record(plan: SweepPlan, rows: list, seconds: float | None = None) ->
     return record
 
 
-SUMMARY_FILES = (SWEEP_SUMMARY_CSV, SWEEP_SUMMARY_JSON, COSTS_PNG, SWEEP_ACCURACY_PNG)
+SUMMARY_FILES = (SUMMARY_CSV, SUMMARY_JSON, COSTS_PNG, SWEEP_ACCURACY_PNG)
 
 
 def write_summary(sweep_dir: Path, plan: SweepPlan, seconds: float | None = None, rows: list | None = None) -> list:
@@ -60,8 +60,8 @@ def write_summary(sweep_dir: Path, plan: SweepPlan, seconds: float | None = None
         writer.writeheader()
         for r in rows:
             writer.writerow({k: json.dumps(v) if isinstance(v, list) else v for k, v in r.items()})
-        made.append(atomic_write(staged[SWEEP_SUMMARY_CSV], buf.getvalue()))
-        made.append(write_json(staged[SWEEP_SUMMARY_JSON], summary_record(plan, rows, seconds)))
+        made.append(atomic_write(staged[SUMMARY_CSV], buf.getvalue()))
+        made.append(write_json(staged[SUMMARY_JSON], summary_record(plan, rows, seconds)))
         curves = {}
         for t in plan.trials:
             costs = trial_dir(sweep_dir, t.name) / COSTS_CSV

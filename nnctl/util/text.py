@@ -8,7 +8,7 @@ that could be read as the start of such an escape (before x, u, U, N, n, r, t, a
 a control character) is doubled, so a class literally named `\\x1b` (four characters) shows as
 `\\\\x1b` and one holding a real ESC as `\\x1b`: the two never look alike. A byte of a file name
 that is not UTF-8 (os.fsdecode's surrogate U+DC80..U+DCFF) shows as `\\xNN`. The console
-(nnctl.cli.display) and the report's template filter (nnctl.report.page) both call it; nothing else formats
+(nnctl.cli.display) and the report's template filter (nnctl.report.render) both call it; nothing else formats
 text from outside.
 """
 
