@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import h5py
@@ -86,3 +88,50 @@ def invoke(*args):
     from nnctl.cli.commands import app
 
     return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def run_nnctl(*args, cwd=None, env=None, umask=None, input=None):
+    """`nnctl ARGS...` in this process, answered as `subprocess.run([python, -m, nnctl, ...],
+    capture_output=True, text=True)` answers it: a CompletedProcess with returncode, stdout, stderr.
+
+    For tests whose point is what the command does, not a fresh process (those start one and are
+    marked slow). What a real process would print stays visible: an exception that escaped the
+    command is its traceback at the end of stderr (exit 1), and each warning is printed there as
+    Python's default filters show it (DeprecationWarning and the like silent), so a test that a
+    numpy warning never reaches the terminal still bites. `cwd` and `umask` hold for the command
+    only; `env` is set on top of os.environ for it (TMPDIR in it is honoured: tempfile asks again).
+    """
+    import tempfile
+    import traceback
+    import warnings
+
+    from typer.testing import CliRunner
+
+    from nnctl.cli.commands import app
+
+    argv = [str(a) for a in args]
+    here, old_tmp = os.getcwd(), tempfile.tempdir
+    old_umask = os.umask(umask) if umask is not None else None
+    if env and "TMPDIR" in env:
+        tempfile.tempdir = None
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.resetwarnings()  # Python's defaults, not the suite's filterwarnings
+            for quiet in (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning):
+                warnings.filterwarnings("ignore", category=quiet)
+            result = CliRunner().invoke(app, argv, input=input, prog_name="nnctl",
+                                        env={k: str(v) for k, v in (env or {}).items()})
+    finally:
+        os.chdir(here)
+        tempfile.tempdir = old_tmp
+        if old_umask is not None:
+            os.umask(old_umask)
+    stderr = result.stderr
+    exc = result.exception
+    if exc is not None and not isinstance(exc, SystemExit):
+        stderr += "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    for w in caught:
+        stderr += warnings.formatwarning(w.message, w.category, w.filename, w.lineno, w.line)
+    return subprocess.CompletedProcess(["nnctl", *argv], result.exit_code, result.stdout, stderr)
