@@ -62,23 +62,22 @@ def tiny_config(tmp_path, tiny_data):
     return path
 
 
-# A training step that raises `{exc}` at step 9000 (a bug, MemoryError, a second Ctrl-C), run as
-# `python -c FAULT.format(exc=...) train ...`: the process dies in the middle of training for real.
-FAULT = """
-import sys
-from nnctl.core import training
-from nnctl.cli.commands import main
-real = training.Trainer.backward_and_update
-calls = [0]
-def faulty(self):
-    calls[0] += 1
-    if calls[0] == 9000:
-        raise {exc}
-    return real(self)
-training.Trainer.backward_and_update = faulty
-sys.argv = ["nnctl"] + sys.argv[1:]
-main()
-"""
+def fault_at(monkeypatch, step, exc):
+    """From now on (until monkeypatch.undo()), the `step`-th training step of this process (counted
+    from 1) raises `exc` in the middle of its update: a bug, a MemoryError or a second Ctrl-C, in the
+    middle of training. Returns the list whose one item counts the steps taken."""
+    from nnctl.core import training
+
+    real, calls = training.Trainer.backward_and_update, [0]
+
+    def faulty(self):
+        calls[0] += 1
+        if calls[0] == step:
+            raise exc
+        return real(self)
+
+    monkeypatch.setattr(training.Trainer, "backward_and_update", faulty)
+    return calls
 
 
 def invoke(*args):
