@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from contextlib import contextmanager
 from pathlib import Path
 
 import h5py
@@ -89,7 +90,7 @@ def invoke(*args):
     return CliRunner().invoke(app, [str(a) for a in args])
 
 
-def run_nnctl(*args, cwd=None, env=None, umask=None, input=None):
+def run_nnctl(*args, cwd=None, env=None, umask=None, input=None, timeout=None):
     """`nnctl ARGS...` in this process, answered as `subprocess.run([python, -m, nnctl, ...],
     capture_output=True, text=True)` answers it: a CompletedProcess with returncode, stdout, stderr.
 
@@ -99,6 +100,11 @@ def run_nnctl(*args, cwd=None, env=None, umask=None, input=None):
     Python's default filters show it (DeprecationWarning and the like silent), so a test that a
     numpy warning never reaches the terminal still bites. `cwd` and `umask` hold for the command
     only; `env` is set on top of os.environ for it (TMPDIR in it is honoured: tempfile asks again).
+
+    With `timeout`, a read that blocks on a FIFO fails the test instead of hanging it, as a
+    subprocess's timeout would: after `timeout` seconds a watchdog opens every FIFO among the
+    arguments, under the folders among them and under `cwd` for writing and closes it again, which
+    ends the blocked read at end-of-file, and the call raises AssertionError naming the FIFO.
     """
     import tempfile
     import traceback
@@ -120,8 +126,9 @@ def run_nnctl(*args, cwd=None, env=None, umask=None, input=None):
             warnings.resetwarnings()  # Python's defaults, not the suite's filterwarnings
             for quiet in (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning):
                 warnings.filterwarnings("ignore", category=quiet)
-            result = CliRunner().invoke(app, argv, input=input, prog_name="nnctl",
-                                        env={k: str(v) for k, v in (env or {}).items()})
+            with _fifo_watchdog(argv + ([str(cwd)] if cwd is not None else []), timeout) as blocked:
+                result = CliRunner().invoke(app, argv, input=input, prog_name="nnctl",
+                                            env={k: str(v) for k, v in (env or {}).items()})
     finally:
         os.chdir(here)
         tempfile.tempdir = old_tmp
@@ -133,4 +140,38 @@ def run_nnctl(*args, cwd=None, env=None, umask=None, input=None):
         stderr += "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     for w in caught:
         stderr += warnings.formatwarning(w.message, w.category, w.filename, w.lineno, w.line)
+    assert not blocked, f"nnctl {' '.join(argv)}: waited on {blocked[0]} for {timeout} s (a read that blocks)"
     return subprocess.CompletedProcess(["nnctl", *argv], result.exit_code, result.stdout, stderr)
+
+
+@contextmanager
+def _fifo_watchdog(paths, timeout):
+    """Yields the list of FIFOs found read from (blocked) once `timeout` seconds have passed; see run_nnctl."""
+    import threading
+
+    blocked = []
+    if timeout is None:
+        yield blocked
+        return
+    roots = [Path(p) for p in paths if os.path.isabs(p) or os.path.exists(p)]
+    fifos = {f for r in roots for f in ([r] if r.is_fifo() else r.rglob("*") if r.is_dir() else []) if f.is_fifo()}
+    done = threading.Event()
+
+    def watch():
+        wait = timeout
+        while not done.wait(wait):
+            for fifo in fifos:
+                try:
+                    os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # succeeds only while a reader has it open
+                    blocked.append(fifo)
+                except OSError:  # ENXIO: nobody reads it
+                    pass
+            wait = 0.2
+
+    guard = threading.Thread(target=watch, daemon=True)
+    guard.start()
+    try:
+        yield blocked
+    finally:
+        done.set()
+        guard.join()
