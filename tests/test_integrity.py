@@ -424,6 +424,7 @@ def test_a_cost_that_rose_is_diverged_with_parameters_kept(tmp_path):
     assert "diverged*" in listed.stdout and f"{run.name}: {warning}" in " ".join(listed.stdout.split())
 
 
+@pytest.mark.slow  # a course config trained to divergence (test_a_cost_that_rose_is_diverged_with_parameters_kept: the same in miniature)
 @needs_cat_data
 def test_cat_deep_at_learning_rate_75_is_diverged(tmp_path):
     from conftest import REPO
