@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+from contextlib import contextmanager
 from pathlib import Path
 
 import h5py
@@ -60,23 +63,22 @@ def tiny_config(tmp_path, tiny_data):
     return path
 
 
-# A training step that raises `{exc}` at step 9000 (a bug, MemoryError, a second Ctrl-C), run as
-# `python -c FAULT.format(exc=...) train ...`: the process dies in the middle of training for real.
-FAULT = """
-import sys
-from nnctl.core import training
-from nnctl.cli.commands import main
-real = training.Trainer.backward_and_update
-calls = [0]
-def faulty(self):
-    calls[0] += 1
-    if calls[0] == 9000:
-        raise {exc}
-    return real(self)
-training.Trainer.backward_and_update = faulty
-sys.argv = ["nnctl"] + sys.argv[1:]
-main()
-"""
+def fault_at(monkeypatch, step, exc):
+    """From now on (until monkeypatch.undo()), the `step`-th training step of this process (counted
+    from 1) raises `exc` in the middle of its update: a bug, a MemoryError or a second Ctrl-C, in the
+    middle of training. Returns the list whose one item counts the steps taken."""
+    from nnctl.core import training
+
+    real, calls = training.Trainer.backward_and_update, [0]
+
+    def faulty(self):
+        calls[0] += 1
+        if calls[0] == step:
+            raise exc
+        return real(self)
+
+    monkeypatch.setattr(training.Trainer, "backward_and_update", faulty)
+    return calls
 
 
 def invoke(*args):
@@ -86,3 +88,90 @@ def invoke(*args):
     from nnctl.cli.commands import app
 
     return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def run_nnctl(*args, cwd=None, env=None, umask=None, input=None, timeout=None):
+    """`nnctl ARGS...` in this process, answered as `subprocess.run([python, -m, nnctl, ...],
+    capture_output=True, text=True)` answers it: a CompletedProcess with returncode, stdout, stderr.
+
+    For tests whose point is what the command does, not a fresh process (those start one and are
+    marked slow). What a real process would print stays visible: an exception that escaped the
+    command is its traceback at the end of stderr (exit 1), and each warning is printed there as
+    Python's default filters show it (DeprecationWarning and the like silent), so a test that a
+    numpy warning never reaches the terminal still bites. `cwd` and `umask` hold for the command
+    only; `env` is set on top of os.environ for it (TMPDIR in it is honoured: tempfile asks again).
+
+    With `timeout`, a read that blocks on a FIFO fails the test instead of hanging it, as a
+    subprocess's timeout would: after `timeout` seconds a watchdog opens every FIFO among the
+    arguments, under the folders among them and under `cwd` for writing and closes it again, which
+    ends the blocked read at end-of-file, and the call raises AssertionError naming the FIFO.
+    """
+    import tempfile
+    import traceback
+    import warnings
+
+    from typer.testing import CliRunner
+
+    from nnctl.cli.commands import app
+
+    argv = [str(a) for a in args]
+    here, old_tmp = os.getcwd(), tempfile.tempdir
+    old_umask = os.umask(umask) if umask is not None else None
+    if env and "TMPDIR" in env:
+        tempfile.tempdir = None
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.resetwarnings()  # Python's defaults, not the suite's filterwarnings
+            for quiet in (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning):
+                warnings.filterwarnings("ignore", category=quiet)
+            with _fifo_watchdog(argv + ([str(cwd)] if cwd is not None else []), timeout) as blocked:
+                result = CliRunner().invoke(app, argv, input=input, prog_name="nnctl",
+                                            env={k: str(v) for k, v in (env or {}).items()})
+    finally:
+        os.chdir(here)
+        tempfile.tempdir = old_tmp
+        if old_umask is not None:
+            os.umask(old_umask)
+    stderr = result.stderr
+    exc = result.exception
+    if exc is not None and not isinstance(exc, SystemExit):
+        stderr += "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    for w in caught:
+        stderr += warnings.formatwarning(w.message, w.category, w.filename, w.lineno, w.line)
+    assert not blocked, f"nnctl {' '.join(argv)}: waited on {blocked[0]} for {timeout} s (a read that blocks)"
+    return subprocess.CompletedProcess(["nnctl", *argv], result.exit_code, result.stdout, stderr)
+
+
+@contextmanager
+def _fifo_watchdog(paths, timeout):
+    """Yields the list of FIFOs found read from (blocked) once `timeout` seconds have passed; see run_nnctl."""
+    import threading
+
+    blocked = []
+    if timeout is None:
+        yield blocked
+        return
+    roots = [Path(p) for p in paths if os.path.isabs(p) or os.path.exists(p)]
+    fifos = {f for r in roots for f in ([r] if r.is_fifo() else r.rglob("*") if r.is_dir() else []) if f.is_fifo()}
+    done = threading.Event()
+
+    def watch():
+        wait = timeout
+        while not done.wait(wait):
+            for fifo in fifos:
+                try:
+                    os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # succeeds only while a reader has it open
+                    blocked.append(fifo)
+                except OSError:  # ENXIO: nobody reads it
+                    pass
+            wait = 0.2
+
+    guard = threading.Thread(target=watch, daemon=True)
+    guard.start()
+    try:
+        yield blocked
+    finally:
+        done.set()
+        guard.join()

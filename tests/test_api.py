@@ -262,6 +262,7 @@ def test_a_run_trained_on_arrays_names_them_when_trained_again(tmp_path):
     )
 
 
+@pytest.mark.slow  # a fresh interpreter: what `import nnctl` loads
 def test_import_nnctl_stays_light():
     code = "import sys, nnctl; assert 'nnctl.api' not in sys.modules; nnctl.fit; assert 'sklearn' not in sys.modules; print('ok')"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, env={"PYTHONPATH": str(REPO), "PATH": ""})
@@ -331,6 +332,7 @@ def test_ctrl_c_during_fit_says_what_was_kept(monkeypatch, tmp_path):
     assert json.loads((tmp_path / "runs" / "latest" / "metrics.json").read_text())["status"] == "interrupted"
 
 
+@pytest.mark.slow  # a fresh interpreter without scikit-learn
 def test_nnctl_sklearn_without_scikit_learn_names_the_extra():
     code = "import sys; sys.modules['sklearn'] = None\ntry:\n    import nnctl.sklearn\nexcept ImportError as exc:\n    print(exc)"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, env={"PYTHONPATH": str(REPO), "PATH": ""})

@@ -102,6 +102,7 @@ def _trainer_grads(trainer) -> dict:
     return {name: trainer.grad[a:b].reshape(shape).copy() for name, a, b, shape in trainer.optimizer.layout}
 
 
+@pytest.mark.slow  # the PyTorch oracle (its import alone takes seconds); worked by hand and gradient checks in the default run
 @pytest.mark.parametrize("output", ["sigmoid", "softmax", "linear"])
 @pytest.mark.parametrize("seed", range(4))
 def test_training_steps_equal_pytorch(seed, output):
@@ -146,6 +147,7 @@ def test_training_steps_equal_pytorch(seed, output):
     np.testing.assert_allclose(AL, want, rtol=1e-10, atol=1e-13)
 
 
+@pytest.mark.slow  # the PyTorch oracle
 @pytest.mark.parametrize("seed", range(6))
 def test_pure_reference_equals_pytorch_and_the_trainer(seed):
     """nnctl.core.network's forward (training mode), backward and running averages: PyTorch's numbers
@@ -252,6 +254,7 @@ def test_float32_keeps_its_dtype(dtype):
 # ---------------------------------------------------------------- with the rest of nnctl
 
 
+@pytest.mark.slow  # three trainings of an eight-layer config (the resume and inference tests below train with batch norm)
 def test_deep_config_trains_with_batch_norm_and_diverges_without(tmp_path):
     """configs/batchnorm-deep.yaml: eight ReLU layers, gradient descent at learning_rate 2. With
     batch norm about 98% train / 95% test here; without it the cost overflows in the first epoch."""

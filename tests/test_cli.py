@@ -224,6 +224,7 @@ def test_every_command_has_help_ending_in_example(path):
     assert result.exit_code == 0 and "Example: nnctl" in result.stdout
 
 
+@pytest.mark.slow  # the real `python -m nnctl` start-up
 def test_python_dash_m_and_console_script(tmp_path):
     result = subprocess.run([sys.executable, "-m", "nnctl", "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.startswith("nnctl ")

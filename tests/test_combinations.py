@@ -7,10 +7,13 @@ interrupted at a drawn step then resumed to the same parameters, bit for bit. A 
 finishes with every trial completed or refused with its reason.
 
 Profiles (Hypothesis settings, chosen by an environment variable):
-- default: in the default suite, derandomised (the same examples every run), no shrinking: 100 trained
-  specs, 12 whole lives of a run, 4 sweeps; about 70 s of CPU;
-- long: `NNCTL_COMBOS=long python3 -m pytest tests/test_combinations.py -q`: 4000 examples of each,
-  random, shrinking a failure to its smallest spec; NNCTL_COMBOS_EXAMPLES=N sets the count.
+- default: derandomised (the same examples every run), no shrinking. Each property is two tests of
+  one body: in the default run 20 trained specs, 3 whole lives of a run, 1 sweep (about 15 s of CPU);
+  their `_full` twins, marked slow (`python3 -m pytest -m slow`), 100, 12 and 4 other examples
+  (about 70 s);
+- long: `NNCTL_COMBOS=long python3 -m pytest tests/test_combinations.py -q`: 4000 examples of each
+  (the `_full` twins left out by the default `-m "not slow"`), random, shrinking a failure to its
+  smallest spec; NNCTL_COMBOS_EXAMPLES=N sets the count.
 """
 
 from __future__ import annotations
@@ -134,9 +137,20 @@ def train(case, files, folder):
 # ---------------------------------------------------------------- every spec: train cleanly
 
 
-@profile(100)
+@profile(20)
 @given(case=S.cases())
 def test_train_completes_or_refuses_in_one_line(case, files, workspace):
+    check_train(case, files, workspace)
+
+
+@pytest.mark.slow  # the same property on 100 other examples
+@profile(100)
+@given(case=S.cases())
+def test_train_completes_or_refuses_in_one_line_full(case, files, workspace):
+    check_train(case, files, workspace)
+
+
+def check_train(case, files, workspace):
     result, _, run = train(case, files, workspace.new())
     if result.exit_code == 0:
         metrics = json.loads((run / METRICS).read_text())
@@ -147,9 +161,20 @@ def test_train_completes_or_refuses_in_one_line(case, files, workspace):
 # ---------------------------------------------------------------- a completed run: everything after
 
 
-@profile(12)
+@profile(3)
 @given(case=S.cases(), stop_at=st.floats(0.05, 0.95))
 def test_completed_run_evaluates_predicts_reports_resumes_and_gradchecks(case, stop_at, files, workspace):
+    check_life(case, stop_at, files, workspace)
+
+
+@pytest.mark.slow  # the same property on 12 other examples
+@profile(12)
+@given(case=S.cases(), stop_at=st.floats(0.05, 0.95))
+def test_completed_run_evaluates_predicts_reports_resumes_and_gradchecks_full(case, stop_at, files, workspace):
+    check_life(case, stop_at, files, workspace)
+
+
+def check_life(case, stop_at, files, workspace):
     folder = workspace.new()
     result, spec_path, run = train(case, files, folder)
     if result.exit_code != 0:
@@ -196,9 +221,20 @@ def check_resume_bit_for_bit(spec_path, run, stop_at, folder):
 # ---------------------------------------------------------------- a sweep over two keys
 
 
-@profile(4)
+@profile(1)
 @given(data=st.data())
 def test_sweep_over_two_keys_finishes_every_trial(data, files, workspace):
+    check_sweep(data, files, workspace)
+
+
+@pytest.mark.slow  # the same property on 4 other examples
+@profile(4)
+@given(data=st.data())
+def test_sweep_over_two_keys_finishes_every_trial_full(data, files, workspace):
+    check_sweep(data, files, workspace)
+
+
+def check_sweep(data, files, workspace):
     case = data.draw(S.cases())
     grid, section, search = data.draw(S.sweeps(case))
     folder = workspace.new()

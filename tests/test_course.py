@@ -80,8 +80,11 @@ def test_flower_pinned_digits_hold_on_every_thread_count_and_path(tmp_path, thre
     assert summary.train_accuracy >= 90.0 and summary.test_accuracy >= 89.0  # the course: 90%
 
 
+PRIMAL = pytest.mark.slow  # the primal path on 12,288 features takes seconds; the dual path's digits in the default run
+
+
 @needs_cat_data
-@pytest.mark.parametrize("path", ["primal", "dual"])
+@pytest.mark.parametrize("path", [pytest.param("primal", marks=PRIMAL), "dual"])
 @pytest.mark.parametrize("threads", [1, 2])
 def test_cat_tables_hold_on_every_thread_count_and_path(tmp_path, threads, path):
     # measured: 1 and 2 threads, primal and dual agree to about 1e-14 here, far inside the printed digits

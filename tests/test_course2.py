@@ -58,6 +58,7 @@ def test_first_printed_costs(tmp_path, name, printed):
     assert metrics["batch_size"] == 64 and metrics["first_layer"] == "primal" and "mini-batches" in metrics["first_layer_reason"]
 
 
+@pytest.mark.slow  # a course reproduction, 5,000 epochs twice (test_first_printed_costs: the same configs' first digits)
 def test_fastest_configs_reach_the_published_accuracy(tmp_path):
     # 2021 edition, 5,000 epochs: gd with alpha_0 / (1 + epoch) every epoch 0.6533; with the schedule 0.9433
     metrics, costs, run = _train(tmp_path, "moons-gd-decay")

@@ -83,6 +83,7 @@ def test_regularization_first_costs(tmp_path, name, first):
     assert costs[0] == pytest.approx(first, rel=1e-15)
 
 
+@pytest.mark.slow  # a course reproduction (test_regularization_first_costs: dropout's first cost)
 @needs_football
 def test_dropout_with_the_notebooks_masks_reproduces_its_accuracy(tmp_path):
     """keep_prob 0.86 and np.random.seed(1) at every forward pass: 30,000 iterations, 0.9289/0.95."""

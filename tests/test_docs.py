@@ -39,6 +39,7 @@ def test_cli_reference_names_every_command():
         assert f"## `nnctl {command}`" in text
 
 
+@pytest.mark.slow  # mkdocs builds the whole site in a process of its own
 def test_site_builds_strictly(tmp_path):
     if shutil.which("mkdocs") is None and importlib.util.find_spec("mkdocs") is None:
         pytest.skip("mkdocs is not installed (pip install -e '.[docs]')")

@@ -59,7 +59,7 @@ def test_metrics_record_the_path(tmp_path, tiny_config):
 
 
 @needs_cat_data
-@pytest.mark.parametrize("path", ["primal", "dual"])
+@pytest.mark.parametrize("path", [pytest.param("primal", marks=pytest.mark.slow), "dual"])  # primal on 12,288 features: seconds
 def test_course_tables_on_both_paths(tmp_path, path):
     spec = load_config(REPO / "configs" / "cat-logreg.yaml", [f"train.first_layer={path}"])
     summary = train_run(spec, runs_root=tmp_path)

@@ -172,6 +172,7 @@ def _plain_file(path, m=4000, seed=0, compression=None):
     return path
 
 
+@pytest.mark.slow  # a process of its own: a regression would be a SIGBUS
 @pytest.mark.parametrize("action, said", [
     ("os.truncate('data.h5', 4096)", "truncated"),  # under the mapping: SIGBUS without the size check
     ("shutil.copy('other.h5', 'new.h5'); os.replace('new.h5', 'data.h5')", "rewritten or replaced"),
@@ -251,6 +252,7 @@ def test_a_silent_dask_scheduler_times_out(tiny_config, tmp_path, silent_schedul
     assert not (tmp_path / "runs").exists()  # nothing made before the scheduler answered
 
 
+@pytest.mark.slow  # a real process and a real SIGTERM
 def test_sigterm_stops_a_sweep_waiting_for_a_silent_scheduler(tiny_config, tmp_path, silent_scheduler):
     pytest.importorskip("distributed")
     import signal
@@ -414,6 +416,7 @@ main()
 """
 
 
+@pytest.mark.slow  # a fresh process under an address-space limit
 def test_predict_reads_rows_in_chunks_under_an_address_space_limit(tmp_path):
     """20,000 rows of 50 features: held whole (as lists of floats and then an array) they need far more
     than the 48 MiB over its start-up that the process may have; read a chunk at a time, they fit."""
@@ -615,6 +618,7 @@ nnctl.cli.commands.main()
 """
 
 
+@pytest.mark.slow  # a fresh process under an address-space limit
 def test_evaluate_reads_a_file_in_chunks_under_an_address_space_limit(tmp_path):
     """60,000 examples of 100 features (48 MB of float64, twice that once converted) cannot be held
     under a limit of 48 MiB over start-up; read and scored 8192 rows at a time they are."""

@@ -285,6 +285,7 @@ def test_runs_are_listed_oldest_first_as_the_readme_says(tmp_path):
 # ---------------------------------------------------------------- 10. messages that name the right thing
 
 
+@pytest.mark.slow  # another process holds the run's lock
 def test_predict_on_a_run_another_process_trains_says_so_and_not_resume(tmp_path):
     run = _run(tmp_path)
     holder = subprocess.Popen([sys.executable, "-c", (

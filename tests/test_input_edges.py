@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import invoke, REPO, TINY_SPEC, write_course_h5
+from conftest import invoke, REPO, TINY_SPEC, run_nnctl, write_course_h5
 from error_cases import bad_exif_jpg, bad_header_ppm, truncated_ihdr_png
 from nnctl.data import images
 from nnctl.util import memory
@@ -29,6 +29,7 @@ LAYERS_SPEC = TINY_SPEC.replace("hidden: [3]", "layers: [48, 3, 1]")
 
 
 def nnctl(*args, timeout=60, **kw):
+    """nnctl in a real process: for a real pipe on its standard input, and one evaluate."""
     return subprocess.run([sys.executable, "-m", "nnctl", *map(str, args)], capture_output=True, text=True, timeout=timeout, **kw)
 
 
@@ -43,6 +44,7 @@ def photo_folder(root, per_class=3, size=(10, 8)):
 # ---------------------------------------------------------------- issue 10 §3: read once, never block
 
 
+@pytest.mark.slow  # a real process reading a real pipe
 def test_spec_from_a_pipe_is_read_once_and_kept_whole(tmp_path):
     """`cat spec | nnctl train /dev/stdin`: spec.yaml holds the text that was trained (it was empty)."""
     write_course_h5(tmp_path / "train.h5")
@@ -76,18 +78,20 @@ def test_load_config_text_returns_what_it_parsed(tmp_path):
     ],
 )
 def test_a_fifo_is_refused_at_once_not_opened(tmp_path, where, args):
-    """A FIFO with no writer blocks `open` for ever (and Ctrl-C with it): a real FIFO, a real process."""
+    """A FIFO with no writer blocks `open` for ever (and Ctrl-C with it): a real FIFO, the command in this
+    process; a read that blocks fails the test after 60 s (conftest.run_nnctl's watchdog)."""
     fifo = tmp_path / ("c.yaml" if where == "spec" else "train.h5")
     os.mkfifo(fifo)
     (tmp_path / "spec.yaml").write_text(TINY_SPEC.replace("  test: test.h5\n", ""))
     argv = [a.replace("{fifo}", str(fifo)).replace("{spec}", str(tmp_path / "spec.yaml")) for a in args]
-    result = nnctl(*argv, timeout=60, cwd=tmp_path)  # the old code never returned
+    result = run_nnctl(*argv, timeout=60, cwd=tmp_path)  # the old code never returned
     assert result.returncode == 1
     kind = "give a YAML config file" if where == "spec" else "give an HDF5 data file (.h5)"
     assert result.stderr.strip().startswith(f"Error: {fifo}: is a named pipe (FIFO), not a regular file; {kind}")
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow  # a real process (test_a_fifo_is_refused_at_once_not_opened: the others in this one)
 def test_evaluate_data_fifo_refused_in_a_real_process(tmp_path):
     write_course_h5(tmp_path / "train.h5")
     (tmp_path / "spec.yaml").write_text(TINY_SPEC.replace("  test: test.h5\n", ""))
@@ -284,6 +288,7 @@ def test_import_file_name_that_is_not_utf8(tmp_path):
 # ---------------------------------------------------------------- memory: rlimits and cgroups
 
 
+@pytest.mark.slow  # fresh processes under an address-space limit
 def test_available_memory_respects_rlimit_as(tmp_path):
     """Under `ulimit -v` a data file that needs more is refused with the numbers, not a MemoryError."""
     limit = 3 << 30
@@ -378,7 +383,7 @@ def test_import_lists_fifos_devices_and_dangling_links_as_skipped(tmp_path):
     os.mkfifo(classes[0] / "pipe.png")
     (classes[0] / "zero.png").symlink_to("/dev/zero")
     (classes[1] / "gone.png").symlink_to(tmp_path / "nowhere.png")
-    result = nnctl("data", "import", root, "-o", tmp_path / "p.h5", "--size", "8", timeout=60)
+    result = run_nnctl("data", "import", root, "-o", tmp_path / "p.h5", "--size", "8", timeout=60)
     assert result.returncode == 0, result.stderr
     said = result.stdout + result.stderr
     assert "pipe.png: is a named pipe (FIFO), not a regular file" in said

@@ -1,6 +1,9 @@
 """Run integrity, provoked for real: one process per run (a lock), hard stops that keep the run
 (a second Ctrl-C, out of memory, a full disk), training that got worse, degenerate models.
 
+Real processes, locks held across them, signals, a filled tmpfs and an address-space limit are the
+slow tests; a fault raised mid-step (conftest.fault_at) and every command run in this process.
+
 Files read back from a run directory are checked in tests/error_cases.py (`# --- run integrity ---`).
 """
 
@@ -17,8 +20,8 @@ import time
 import numpy as np
 import pytest
 
-from conftest import FAULT, write_course_h5
-from test_interrupt import SPEC, assert_files_whole, nnctl, start, wait_for_checkpoint
+from conftest import fault_at, write_course_h5
+from test_interrupt import ITERATIONS, SPEC, assert_files_whole, nnctl, start, wait_for_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +30,8 @@ def workdir(tmp_path_factory):
     write_course_h5(d / "train.h5")
     write_course_h5(d / "test.h5", "test", m=6, seed=1)
     (d / "tiny.yaml").write_text(SPEC)
+    # the hard stops in this process: a tenth of SPEC's steps, checkpointed every 400
+    (d / "quick.yaml").write_text(SPEC.replace(f"iterations: {ITERATIONS}", "iterations: 4000").replace("checkpoint_every: 4000", "checkpoint_every: 400"))
     return d
 
 
@@ -63,6 +68,7 @@ def wait_until_training(run, proc, timeout=60):
 LOCKED = "another nnctl process is training this run now (pid {pid}); wait for it to end (or stop it with Ctrl-C), then resume"
 
 
+@pytest.mark.slow  # two real processes and the lock between them
 def test_two_resumes_at_once_one_refuses(workdir):
     run = killed_run(workdir, "runs-two")
     # started together: both read `running` of a dead process; only the lock tells them apart
@@ -81,6 +87,7 @@ def test_two_resumes_at_once_one_refuses(workdir):
     assert_files_whole(run)
 
 
+@pytest.mark.slow  # real processes: one trains, one is killed
 def test_resume_of_a_run_still_training_refuses(workdir):
     runs = workdir / "runs-busy"
     proc = start(workdir, runs, "primal")
@@ -99,6 +106,7 @@ def test_resume_of_a_run_still_training_refuses(workdir):
     assert again.returncode == 130 and f"resume with: nnctl train --resume {killed}" in err
 
 
+@pytest.mark.slow  # a real process killed
 def test_killed_before_any_checkpoint_resumes_from_the_start(workdir):
     runs = workdir / "runs-early"
     proc = start(workdir, runs, "primal", "--set", "train.checkpoint_every=1000000")
@@ -114,6 +122,7 @@ def test_killed_before_any_checkpoint_resumes_from_the_start(workdir):
     assert json.loads((run / "metrics.json").read_text())["status"] == "completed"
 
 
+@pytest.mark.slow  # a real process and real signals
 def test_double_ctrl_c_marks_interrupted_and_time_adds_up(workdir):
     runs = workdir / "runs-double"
     proc = start(workdir, runs, "dual", "--set", "train.checkpoint_every=500")
@@ -143,31 +152,32 @@ def test_double_ctrl_c_marks_interrupted_and_time_adds_up(workdir):
 
 @pytest.fixture(scope="module")
 def reference(workdir):
-    result = nnctl("train", workdir / "tiny.yaml", "-q", "--no-report", "--runs-dir", workdir / "ref", "--set", "train.first_layer=dual")
+    result = nnctl("train", workdir / "quick.yaml", "-q", "--no-report", "--runs-dir", workdir / "ref", "--set", "train.first_layer=dual")
     assert result.returncode == 0, result.stderr
     return workdir / "ref" / "latest" / "params.h5"
 
 
 @pytest.mark.parametrize("exc,code,said", [
-    ("KeyboardInterrupt", 130, "Interrupted: SIGINT twice: stopped at once at iteration 8999; "),
-    ("MemoryError", 1, "Error: out of memory at iteration 8999 ("),
+    (KeyboardInterrupt, 130, "Interrupted: SIGINT twice: stopped at once at iteration 899; "),
+    (MemoryError, 1, "Error: out of memory at iteration 899 ("),
 ])
-def test_hard_stop_mid_step_keeps_the_run(workdir, reference, exc, code, said):
-    """A second Ctrl-C or a MemoryError in the middle of an update: the state in memory is half
-    written, so the run falls back to its last checkpoint, says so, and resumes bit for bit."""
+def test_hard_stop_mid_step_keeps_the_run(workdir, reference, monkeypatch, exc, code, said):
+    """A second Ctrl-C or a MemoryError in the middle of an update (at step 900): the state in memory
+    is half written, so the run falls back to its last checkpoint, says so, and resumes bit for bit."""
     from nnctl.rundir.runs import load_params
 
-    runs = workdir / f"runs-{exc}"
-    result = subprocess.run([sys.executable, "-c", FAULT.format(exc=exc), "train", str(workdir / "tiny.yaml"), "-q", "--no-report",
-                             "--runs-dir", str(runs)], capture_output=True, text=True)
+    runs = workdir / f"runs-{exc.__name__}"
+    fault_at(monkeypatch, 900, exc())
+    result = nnctl("train", workdir / "quick.yaml", "-q", "--no-report", "--runs-dir", runs)
+    monkeypatch.undo()
     (run,) = [p for p in runs.iterdir() if not p.is_symlink()]
     assert result.returncode == code and "Traceback" not in result.stderr, result.stderr
     assert result.stderr.startswith(said), result.stderr
-    assert result.stderr.endswith(f"the run is kept in {run} with its last checkpoint (iteration 8000); "
+    assert result.stderr.endswith(f"the run is kept in {run} with its last checkpoint (iteration 800); "
                                   + ("" if code == 130 else "free memory, or use train.dtype: float32 or smaller layers in a new run; to go on: ")
                                   + f"resume with: nnctl train --resume {run}\n"), result.stderr
     metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["status"] == "interrupted" and metrics["iterations"] == 8000
+    assert metrics["status"] == "interrupted" and metrics["iterations"] == 800
     assert_files_whole(run)
     resumed = nnctl("train", "--resume", run, "-q", "--no-report")
     assert resumed.returncode == 0, resumed.stderr
@@ -181,13 +191,14 @@ def test_hard_stop_mid_step_keeps_the_run(workdir, reference, exc, code, said):
     ("[1, 2]", "holds a list, not the JSON object nnctl writes"),
     ('{"status": 5}', "status: expected one of running, completed, interrupted, diverged (got 5)"),
 ])
-def test_a_damaged_metrics_json_is_written_anew_by_the_resume(workdir, reference, damage, said):
+def test_a_damaged_metrics_json_is_written_anew_by_the_resume(workdir, reference, monkeypatch, damage, said):
     """`--resume` of an interrupted run whose checkpoint is intact refused: `metrics.json: cannot be read (Unterminated string...)`."""
     from nnctl.rundir.runs import load_params
 
     runs = workdir / f"runs-damaged-{len(damage)}"
-    stopped = subprocess.run([sys.executable, "-c", FAULT.format(exc="KeyboardInterrupt"), "train", str(workdir / "tiny.yaml"), "-q",
-                              "--no-report", "--runs-dir", str(runs)], capture_output=True, text=True)
+    fault_at(monkeypatch, 900, KeyboardInterrupt())
+    stopped = nnctl("train", workdir / "quick.yaml", "-q", "--no-report", "--runs-dir", runs)
+    monkeypatch.undo()
     (run,) = [p for p in runs.iterdir() if not p.is_symlink()]
     assert stopped.returncode == 130 and (run / "checkpoint.h5").exists(), stopped.stderr
     (run / "metrics.json").write_text(damage)
@@ -201,7 +212,7 @@ def test_a_damaged_metrics_json_is_written_anew_by_the_resume(workdir, reference
             "and metrics.json written anew")
     assert f"Note: {note}" in " ".join(resumed.stdout.split())
     metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["status"] == "completed" and metrics["resumed_from"] == 8000 and metrics["notes"] == [note]
+    assert metrics["status"] == "completed" and metrics["resumed_from"] == 800 and metrics["notes"] == [note]
     ref, _ = load_params(reference)
     got, _ = load_params(run / "params.h5")
     assert all(got[k].tobytes() == ref[k].tobytes() for k in ref)
@@ -229,6 +240,7 @@ def small_disk(tmp_path):
     subprocess.run(["umount", str(disk)], check=True)
 
 
+@pytest.mark.slow  # a real filesystem filled while another process trains
 def test_full_disk_at_a_checkpoint_keeps_the_run_whole(tmp_path, small_disk):
     (tmp_path / "full.yaml").write_text(FULL_SPEC)
     runs = small_disk / "runs"
@@ -259,9 +271,47 @@ def test_full_disk_at_a_checkpoint_keeps_the_run_whole(tmp_path, small_disk):
     assert metrics["status"] == "completed" and metrics["iterations"] == 3000
 
 
+def test_no_space_at_a_checkpoint_keeps_the_run_whole(tmp_path, monkeypatch):
+    """The full disk of the test above, in this process: the third checkpoint's write fails with ENOSPC
+    after its temporary file is begun. The same message, no temporary left, and the resume completes."""
+    import errno
+
+    from nnctl.rundir import checkpoint
+    from nnctl.util.atomic import atomic_path
+
+    real, calls = checkpoint.save_arrays, [0]
+
+    def no_space(path, *args, **kwargs):
+        calls[0] += 1
+        if calls[0] < 3:
+            return real(path, *args, **kwargs)
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(b"\0" * 4096)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp))
+
+    (tmp_path / "full.yaml").write_text(FULL_SPEC.replace("[2, 200, 200, 1]", "[2, 8, 1]").replace("iterations: 3000", "iterations: 300"))
+    runs = tmp_path / "runs"
+    monkeypatch.setattr(checkpoint, "save_arrays", no_space)
+    result = nnctl("train", tmp_path / "full.yaml", "-q", "--no-report", "--runs-dir", runs)
+    monkeypatch.undo()
+    (run,) = [p for p in runs.iterdir() if not p.is_symlink()]
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr == (
+        f"Error: {run}/checkpoint.h5: cannot be written (No space left on device) at iteration 150; the run is kept in "
+        f"{run} with its last checkpoint (iteration 100); free some space on that disk, then resume with: nnctl train --resume {run}\n")
+    assert_files_whole(run)  # no half file, no temporary left behind
+    listed = nnctl("runs", "--runs-dir", runs, "--json")
+    assert json.loads(listed.stdout.splitlines()[0])["status"] == "interrupted"
+    resumed = nnctl("train", "--resume", run, "-q", "--no-report")
+    assert resumed.returncode == 0, resumed.stderr
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["status"] == "completed" and metrics["iterations"] == 300
+
+
 BIG_SPEC = "name: big\ndata: {train: 'builtin:planar?m=200000'}\nmodel: {hidden: [2000]}\ntrain: {learning_rate: 0.1, iterations: 10}\n"
 
 
+@pytest.mark.slow  # a fresh process under an address-space limit
 def test_too_big_for_the_process_memory_limit_is_refused_with_numbers(tmp_path):
     import resource
 
@@ -374,6 +424,7 @@ def test_a_cost_that_rose_is_diverged_with_parameters_kept(tmp_path):
     assert "diverged*" in listed.stdout and f"{run.name}: {warning}" in " ".join(listed.stdout.split())
 
 
+@pytest.mark.slow  # a course config trained to divergence (test_a_cost_that_rose_is_diverged_with_parameters_kept: the same in miniature)
 @needs_cat_data
 def test_cat_deep_at_learning_rate_75_is_diverged(tmp_path):
     from conftest import REPO

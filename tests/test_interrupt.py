@@ -1,4 +1,7 @@
-"""Nothing lost: real signals sent to a real `nnctl train`, then `--resume`, bit for bit."""
+"""Nothing lost: real signals sent to a real `nnctl train`, then `--resume`, bit for bit.
+
+The signals go to a real process (`start`, marked slow); the commands around them (the reference
+runs, evaluate, the resumes) run in this process (conftest.run_nnctl), as does a crash."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ import time
 import h5py
 import pytest
 
-from conftest import FAULT, TINY_SPEC, write_course_h5
+from conftest import TINY_SPEC, fault_at, run_nnctl, write_course_h5
 from nnctl.rundir.runs import list_runs, load_params, load_run
 
 ITERATIONS = 40000
@@ -21,8 +24,9 @@ SPEC = TINY_SPEC.replace("iterations: 30", f"iterations: {ITERATIONS}").replace(
 )
 
 
-def nnctl(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "nnctl", *map(str, args)], capture_output=True, text=True, **kw)
+def nnctl(*args, cwd=None, env=None):
+    """In this process, answered as a subprocess is (conftest.run_nnctl): returncode, stdout, stderr."""
+    return run_nnctl(*args, cwd=cwd, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -34,15 +38,24 @@ def workdir(tmp_path_factory):
     return d
 
 
+class _References(dict):
+    """Uninterrupted runs, one per first-layer path, each trained when first asked for."""
+
+    def __init__(self, workdir):
+        super().__init__()
+        self.workdir = workdir
+
+    def __missing__(self, path):
+        result = nnctl("train", self.workdir / "tiny.yaml", "-q", "--runs-dir", self.workdir / f"ref-{path}", "--set", f"train.first_layer={path}")
+        assert result.returncode == 0, result.stderr
+        self[path] = load_params(self.workdir / f"ref-{path}" / "latest" / "params.h5")[0]
+        return self[path]
+
+
 @pytest.fixture(scope="module")
 def reference(workdir):
-    """Uninterrupted runs, one per first-layer path, to compare resumed runs with."""
-    out = {}
-    for path in ("dual", "primal"):
-        result = nnctl("train", workdir / "tiny.yaml", "-q", "--runs-dir", workdir / f"ref-{path}", "--set", f"train.first_layer={path}")
-        assert result.returncode == 0, result.stderr
-        out[path] = load_params(workdir / f"ref-{path}" / "latest" / "params.h5")[0]
-    return out
+    """Uninterrupted runs to compare resumed runs with: reference["dual"], reference["primal"]."""
+    return _References(workdir)
 
 
 def start(workdir, runs, path, *extra):
@@ -88,6 +101,7 @@ def resume(run):
     return metrics
 
 
+@pytest.mark.slow  # a real process and a real signal
 @pytest.mark.parametrize("sig,code,path", [(signal.SIGINT, 130, "dual"), (signal.SIGTERM, 143, "primal")])
 def test_signal_keeps_everything_and_resumes_bit_for_bit(workdir, reference, sig, code, path):
     runs = workdir / f"runs-{sig.name}"
@@ -112,6 +126,7 @@ def test_signal_keeps_everything_and_resumes_bit_for_bit(workdir, reference, sig
     assert (run / "costs.csv").read_text().splitlines()[: len(costs)] == costs  # the curve continues
 
 
+@pytest.mark.slow  # a real process killed
 def test_kill_9_resumes_from_last_checkpoint(workdir, reference):
     runs = workdir / "runs-kill"
     proc = start(workdir, runs, "dual")
@@ -128,6 +143,7 @@ def test_kill_9_resumes_from_last_checkpoint(workdir, reference):
     assert_same_params(run, reference["dual"])
 
 
+@pytest.mark.slow  # a real process and real signals
 def test_second_ctrl_c_stops_at_once_files_whole(workdir, reference):
     runs = workdir / "runs-twice"
     proc = start(workdir, runs, "dual", "--set", "train.checkpoint_every=500")
@@ -142,22 +158,23 @@ def test_second_ctrl_c_stops_at_once_files_whole(workdir, reference):
     assert_same_params(run, reference["dual"])
 
 
-CRASH = FAULT.format(exc='RuntimeError("simulated bug")')
-
-
-def test_crash_resumes_bit_for_bit(workdir, reference):
+def test_crash_resumes_bit_for_bit(workdir, reference, monkeypatch):
+    """A bug raised at step 9000 (conftest.fault_at, in this process): the traceback is kept and
+    so is the checkpoint, from which the run resumes to the uninterrupted run's parameters."""
+    want = reference["dual"]
+    calls = fault_at(monkeypatch, 9000, RuntimeError("simulated bug"))
     runs = workdir / "runs-crash"
-    result = subprocess.run(
-        [sys.executable, "-c", CRASH, "train", str(workdir / "tiny.yaml"), "-q", "--runs-dir", str(runs)],
-        capture_output=True, text=True,
-    )
+    result = nnctl("train", workdir / "tiny.yaml", "-q", "--runs-dir", runs)
+    monkeypatch.undo()
+    assert calls[0] == 9000
     assert result.returncode == 1 and "RuntimeError: simulated bug" in result.stderr  # a bug keeps its traceback
     (run,) = [p for p in runs.iterdir() if not p.is_symlink()]
     assert (run / "checkpoint.h5").exists() and not (run / "params.h5").exists()
     resume(run)
-    assert_same_params(run, reference["dual"])
+    assert_same_params(run, want)
 
 
+@pytest.mark.slow  # a real process killed
 def test_resume_refuses_finished_and_changed_data(workdir, reference):
     done = workdir / "ref-dual" / "latest"
     result = nnctl("train", "--resume", done)
@@ -182,6 +199,7 @@ def test_resume_refuses_finished_and_changed_data(workdir, reference):
     )
 
 
+@pytest.mark.slow  # a real process killed
 def test_kill_9_then_resume_runs_latest_resumes_the_killed_run(workdir, reference):
     """`latest` points at a run from the moment its directory is made: after a kill -9 (no ending
     code runs) `--resume runs/latest` is that run, not an older completed one."""
@@ -220,6 +238,7 @@ main()
 """
 
 
+@pytest.mark.slow  # a real process and a real signal
 def test_sigterm_while_the_report_is_written_ends_with_a_message(tmp_path, tiny_config):
     """After training, outside the signal handler, SIGTERM killed `nnctl train` without a word."""
     env = {**os.environ, "NNCTL_TEST_DIR": str(tmp_path)}

@@ -47,6 +47,7 @@ def test_one_cycle_by_hand():
     assert SCHEDULES["one_cycle"].keys == tuple(keys)
 
 
+@pytest.mark.slow  # the PyTorch oracle (its import alone takes seconds); the schedule's values by hand above
 @pytest.mark.parametrize("total, warmup", [(10, 0.3), (37, 0.25), (5, 0.5)])
 def test_one_cycle_equals_pytorch(total, warmup):
     torch = pytest.importorskip("torch")

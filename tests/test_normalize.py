@@ -179,11 +179,9 @@ def test_early_stopping_needs_a_validation_set(tabular):
 def test_features_near_1e300_are_standardised_without_overflow(tmp_path):
     """x ~ 1e300: the statistics are computed scaled by each feature's largest |x| (squaring 1e300
     overflowed to a std of inf with a numpy warning on the terminal); the run trains normally."""
-    import os
-    import subprocess
-    import sys
     import warnings
 
+    from conftest import run_nnctl
     from nnctl.data.dataset import feature_statistics
     from nnctl.errors import DataError
 
@@ -202,7 +200,7 @@ def test_features_near_1e300_are_standardised_without_overflow(tmp_path):
         f["x"], f["y"] = x, np.arange(40) % 2
     (tmp_path / "c.yaml").write_text("data: {train: big.h5}\nmodel: {hidden: [3]}\ntrain: {learning_rate: 0.1, iterations: 50}\n")
     for cmd in (["config", "show", "c.yaml"], ["train", "c.yaml", "--runs-dir", "runs"]):
-        out = subprocess.run([sys.executable, "-m", "nnctl", *cmd], cwd=tmp_path, capture_output=True, text=True, env=os.environ)
+        out = run_nnctl(*cmd, cwd=tmp_path)  # in this process; a numpy warning would be printed on its stderr
         assert out.returncode == 0, out.stderr
         assert "Warning" not in out.stderr and "overflow" not in out.stderr + out.stdout
         if cmd[0] == "config":

@@ -6,7 +6,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 
 import h5py
 import numpy as np
@@ -15,7 +14,7 @@ from PIL import Image
 from threadpoolctl import threadpool_limits
 from typer.testing import CliRunner
 
-from conftest import REPO, TINY_SPEC, write_course_h5
+from conftest import REPO, TINY_SPEC, run_nnctl, write_course_h5
 from nnctl.cli.commands import app
 
 runner = CliRunner()
@@ -26,9 +25,8 @@ def invoke(*args, **kw):
 
 
 def nnctl(*args, cwd=None, env=None, umask=None):
-    full_env = {**os.environ, **(env or {})}
-    pre = (lambda: os.umask(umask)) if umask is not None else None
-    return subprocess.run([sys.executable, "-m", "nnctl", *map(str, args)], capture_output=True, text=True, cwd=cwd, env=full_env, preexec_fn=pre)
+    """In this process, answered as a subprocess is (conftest.run_nnctl): returncode, stdout, stderr."""
+    return run_nnctl(*args, cwd=cwd, env=env, umask=umask)
 
 
 def train_tiny(tmp_path, *sets, name="runs"):
@@ -499,11 +497,8 @@ def test_huge_costs_print_in_six_significant_digits(tmp_path):
     assert format_cost(999999.0) == "999999.000000"
     assert format_cost(1.4917403854550949e154) == "1.49174e+154"
     assert format_cost(-2.5e7) == "-2.5e+07" and format_cost(float("inf")) == "inf"
-    out = subprocess.run(
-        [sys.executable, "-m", "nnctl", "train", str(REPO / "configs" / "quickstart.yaml"), "--set", "train.learning_rate=1e9",
-         "--set", "train.iterations=3000", "--runs-dir", str(tmp_path / "runs")],
-        cwd=tmp_path, capture_output=True, text=True, env=os.environ,
-    )
+    out = nnctl("train", REPO / "configs" / "quickstart.yaml", "--set", "train.learning_rate=1e9",
+                "--set", "train.iterations=3000", "--runs-dir", tmp_path / "runs", cwd=tmp_path)
     said = out.stdout + out.stderr
     assert "cost 0.693048" in said and re.search(r"cost \d\.\d+e\+\d\d", said), said
     assert not re.search(r"\d{7,}\.", said), said  # no cost of 1e6 or more in fixed point

@@ -8,21 +8,19 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import invoke
+from conftest import invoke, run_nnctl
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def nnctl(*args, timeout=60, cwd=None):
-    """nnctl in a subprocess: a read that blocks fails the test by its timeout instead of hanging it."""
-    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "80"}
-    return subprocess.run([sys.executable, "-m", "nnctl", *map(str, args)], capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd)
+    """nnctl at 80 columns, in this process (conftest.run_nnctl): a read that blocks on a FIFO fails the
+    test after `timeout` seconds instead of hanging it."""
+    return run_nnctl(*args, cwd=cwd, env={"COLUMNS": "80"}, timeout=timeout)
 
 
 @pytest.fixture(scope="module")

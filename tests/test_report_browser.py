@@ -24,10 +24,13 @@ from nnctl.spec.config import load_config
 from nnctl.experiment.run import train_run
 
 CHROMIUM = find_chromium()
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="browser tests skipped: no Chromium at /usr/bin/chromium (install Debian's package: apt-get install chromium)",
-)
+pytestmark = [
+    pytest.mark.slow,  # a real browser (test_report.py reads the same pages in process)
+    pytest.mark.skipif(
+        CHROMIUM is None,
+        reason="browser tests skipped: no Chromium at /usr/bin/chromium (install Debian's package: apt-get install chromium)",
+    ),
+]
 VIEWPORTS = {"laptop": (1280, 800, False), "phone": (390, 844, True)}
 runner = CliRunner()
 

@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from conftest import run_nnctl
 from nnctl.rundir.runs import load_params
 
 EPOCHS = 200
@@ -43,9 +44,10 @@ CASES = {  # optimizer: (learning rate, shuffle, decay)
 
 
 def nnctl(*args):
-    return subprocess.run([sys.executable, "-m", "nnctl", *map(str, args)], capture_output=True, text=True)
+    return run_nnctl(*args)  # in this process, answered as a subprocess is
 
 
+@pytest.mark.slow  # a real process and a real SIGINT; test_stop_at_a_chosen_step_mid_epoch_then_resume is the same in process
 @pytest.mark.parametrize("optimizer", list(CASES))
 def test_sigint_mid_epoch_then_resume_is_bit_identical(tmp_path, optimizer):
     lr, shuffle, decay = CASES[optimizer]

@@ -203,6 +203,7 @@ def test_search_refusals(moons):
 # ---------------------------------------------------------------- whole sweeps
 
 
+@pytest.mark.slow  # two whole searches, on 2 workers and on 1 (test_cli_search_end_to_end: a search chosen on validation)
 def test_random_search_is_reproducible_and_chosen_on_validation(tmp_path, moons):
     a, rows_a, _ = run_sweep(_plan(moons), runs_root=tmp_path / "a", jobs=2)
     _, rows_b, _ = run_sweep(_plan(moons), runs_root=tmp_path / "b", jobs=1)
@@ -297,6 +298,7 @@ def test_grid_sweep_now_chooses_on_validation_not_test(tmp_path, moons):
     assert math.isfinite(s["trials"][0]["test_accuracy"])  # reported beside, never used to choose
 
 
+@pytest.mark.slow  # two rounds on 2 workers and their pages (test_report: a sweep's page)
 def test_report_of_a_search_shows_regions_scales_and_best_so_far(tmp_path, moons):
     result = invoke("sweep", moons, "--trials", "3", "--rounds", "2", "--search", LR, "--search", "train.beta1=one_minus_loguniform(1e-2,1e-1)",
                     "--runs-dir", tmp_path / "runs", "-q", "-j", "2")
@@ -315,13 +317,17 @@ def test_report_of_a_search_shows_regions_scales_and_best_so_far(tmp_path, moons
 # ---------------------------------------------------------------- with the other features
 
 
+SLOW = pytest.mark.slow  # four more searches (the first, synchronous, and the last, asynchronous, in the default run)
+
+
 @pytest.mark.parametrize("extra, metric, mode", [
     ({"train.dtype": "float32", "train.keep_prob": 0.8, "train.l2": 0.1, "train.optimizer": "momentum"}, "validation_accuracy", "sync"),
-    ({"train.early_stopping": {"patience": 1}, "train.decay": "one_cycle"}, "validation_accuracy", "sync"),
-    ({"data.validation": None, "train.optimizer": "rmsprop"}, "training_cost", "sync"),
-    ({"train.batch_size": None, "train.epochs": None, "train.iterations": 12, "train.optimizer": "gd"}, "validation_accuracy", "sync"),
+    pytest.param({"train.early_stopping": {"patience": 1}, "train.decay": "one_cycle"}, "validation_accuracy", "sync", marks=SLOW),
+    pytest.param({"data.validation": None, "train.optimizer": "rmsprop"}, "training_cost", "sync", marks=SLOW),
+    pytest.param({"train.batch_size": None, "train.epochs": None, "train.iterations": 12, "train.optimizer": "gd"}, "validation_accuracy",
+                 "sync", marks=SLOW),
     # ASHA: a trial its own early stopping ended goes on without training; full batch without a validation set
-    ({"train.early_stopping": {"patience": 1}, "train.optimizer": "rmsprop"}, "validation_accuracy", "async"),
+    pytest.param({"train.early_stopping": {"patience": 1}, "train.optimizer": "rmsprop"}, "validation_accuracy", "async", marks=SLOW),
     ({"data.validation": None, "train.batch_size": None, "train.epochs": None, "train.iterations": 12, "train.optimizer": "gd"},
      "training_cost", "async"),
 ])
@@ -371,6 +377,7 @@ def test_lr_find_refuses_a_streamed_file(tmp_path, tiny_config):
     assert result.stderr == f"Error: {tmp_path}/train.h5: lr-find trains on data held in memory and this file is streamed; use data.stream: never\n"
 
 
+@pytest.mark.slow  # three searches with halving (test_halving_continues_from_checkpoints_and_counts_epochs in the default run)
 def test_halving_stopped_in_a_rung_resumes_to_the_same_decisions(tmp_path, moons):
     plan = _plan(moons, trials=6, halving=Halving(2, 3))
     whole, rows, _ = run_sweep(plan, runs_root=tmp_path / "whole", jobs=1)
@@ -494,6 +501,7 @@ def _report_statuses(sweep_dir):
     return {r["trial"]: r["status"] for r in collect_sweep(sweep_dir).rows}
 
 
+@pytest.mark.slow  # two asynchronous searches of 9 trials (test_halving_with_other_features: async in the default run)
 def test_asha_with_one_worker_is_reproducible(tmp_path, moons):
     a, rows, _ = run_sweep(_async_plan(moons), runs_root=tmp_path / "a", jobs=1)
     _check_asha_sweep(a, rows, load_plan(a))
@@ -501,6 +509,7 @@ def test_asha_with_one_worker_is_reproducible(tmp_path, moons):
     assert _summary(a)["halving"] == _summary(b)["halving"]  # one worker: the order of finishing is fixed
 
 
+@pytest.mark.slow  # a Dask cluster of worker processes
 def test_asha_on_a_local_dask_cluster_and_resumed(tmp_path, moons):
     """ASHA on Dask, where trials finish out of order: stopped once five results are stored (an event,
     not a clock), resumed on the cluster; the promotions made before the stop are kept."""

@@ -10,15 +10,14 @@ import sys
 
 import h5py
 import pytest
-from conftest import invoke
+from conftest import invoke, run_nnctl
 from PIL import Image
 
 from nnctl.cli.display import middle_cut
 
 
 def nnctl(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "nnctl", *map(str, args)], capture_output=True, text=True, check=False,
-                          env={**os.environ, **(env or {})})
+    return run_nnctl(*args, env=env)  # in this process, answered as a subprocess is
 
 
 @pytest.mark.parametrize("command", [["train"], ["sweep"], ["predict"], ["data", "import"], ["runs"]])
@@ -28,6 +27,7 @@ def test_help_shows_no_bool_placeholder(command):
     assert "<bool>" not in out.stdout and "--help" in out.stdout
 
 
+@pytest.mark.slow  # a real shell and a fresh process read the completion
 def test_shell_completion_script_and_answers():
     bash = shutil.which("bash")
     if bash is not None:  # --show-completion detects the shell it runs in: run it in one

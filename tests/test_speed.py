@@ -65,6 +65,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.slow  # a fresh process, so tracemalloc sees nothing else (test_backend's allocation test is in process)
 def test_minibatch_steps_allocate_no_array_even_briefly():
     """Peak, not only growth: over 220 Adam steps (a cost recorded every epoch) no temporary of a
     batch's size appears, for X in C and F order, float32 and float64. X in F order is how a file
@@ -206,6 +207,7 @@ LIMITED = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # a fresh process under an address-space limit
 @pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_AS and /proc/self/status")
 def test_trains_a_file_three_times_larger_than_the_memory_limit(tmp_path):
     """A subprocess whose address space may grow by 40 MiB trains a 128 MiB file: read into memory
@@ -253,6 +255,7 @@ print(json.dumps({{"start": start, "peak": peak, "report": {{"train_counts": lis
 """
 
 
+@pytest.mark.slow  # a fresh process, so tracemalloc sees nothing else
 def test_import_writes_pictures_without_holding_them_all(tmp_path):
     """`data import` keeps at most a block of pictures in memory (numpy's allocations, traced), and
     the file holds each picture under its own name, split as before."""

@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import invoke, TINY_SPEC
+from conftest import invoke, run_nnctl, TINY_SPEC
 from nnctl.spec.config import load_config, read_config_text, spec_from_text
 from nnctl.errors import ConfigError
 from nnctl.experiment.run import train_run
@@ -162,6 +162,7 @@ def test_a_diverged_trial_names_its_own_folder_not_the_temporary_one_it_trained_
     assert not any("nnctl-trial-" in p.read_text(errors="replace") for p in trial.parent.rglob("*") if p.is_file() and p.suffix != ".png")
 
 
+@pytest.mark.slow  # a real process and a real signal (test_search's stopped search: the same stop in this process)
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_ctrl_c_keeps_finished_trials_then_resume(tmp_path, tiny_config, sig, code):
     tiny_config.write_text(TINY_SPEC.replace("iterations: 30", "iterations: 20000"))
@@ -191,6 +192,7 @@ def test_ctrl_c_keeps_finished_trials_then_resume(tmp_path, tiny_config, sig, co
     assert result.exit_code == 1 and "--resume runs the plan kept in the sweep directory" in result.stderr
 
 
+@pytest.mark.slow  # a Dask cluster of worker processes
 def test_dask_executor_same_summary_as_local(tmp_path, tiny_config):
     distributed = pytest.importorskip("distributed")
     # local workers get cores/jobs BLAS threads, Dask workers 1: pin it, or other CPUs round differently
@@ -206,6 +208,7 @@ def test_dask_executor_same_summary_as_local(tmp_path, tiny_config):
     assert all(a[k].tobytes() == b[k].tobytes() for k in a)
 
 
+@pytest.mark.slow  # a Dask cluster of worker processes
 def test_dask_without_address_starts_a_local_cluster_with_the_same_summary(tmp_path, tiny_config):
     pytest.importorskip("distributed")
     args = ("sweep", tiny_config, "--grid", "model.hidden=[2],[3]", "--grid", "train.seed=1,2", "--jobs", "2", "-q")
@@ -273,9 +276,8 @@ def _table_lines(text):
 
 def test_sweep_table_reads_well_at_80_columns_and_uses_more(tmp_path, tiny_config):
     """Two swept keys made a table of 84-93 columns; a narrow terminal wrapped it."""
-    cmd = [sys.executable, "-m", "nnctl", "sweep", str(tiny_config), "--grid", "train.learning_rate=0.1,0.05",
-           "--grid", "model.hidden=[3],[20,7]", "--grid", "model.hidden_activation=relu,tanh", "--jobs", "2", "--runs-dir", str(tmp_path / "runs"), "-q"]
-    narrow = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "COLUMNS": "80"}, timeout=300)
+    narrow = run_nnctl("sweep", tiny_config, "--grid", "train.learning_rate=0.1,0.05", "--grid", "model.hidden=[3],[20,7]",
+                       "--grid", "model.hidden_activation=relu,tanh", "--jobs", "2", "--runs-dir", tmp_path / "runs", "-q", env={"COLUMNS": "80"})
     assert narrow.returncode == 0, narrow.stderr
     table = [line for line in narrow.stdout.splitlines() if not line.startswith(("sweep: ", "report: "))]  # the path lines are paths
     assert max(len(line) for line in table) <= 80

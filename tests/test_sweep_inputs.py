@@ -4,14 +4,11 @@ as strictly as a spec, and the plan finds the same config and data files from an
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 
-from conftest import TINY_SPEC, write_course_h5
+from conftest import TINY_SPEC, run_nnctl, write_course_h5
 from nnctl.spec.config import read_config_text, spec_from_text
 from nnctl.sweep.plan import plan_sweep
 from nnctl.sweep.run import run_sweep
@@ -19,8 +16,7 @@ from nnctl.sweep.store import load_plan
 
 
 def nnctl(*args, cwd=None, env=None):
-    return subprocess.run([sys.executable, "-m", "nnctl", *map(str, args)], capture_output=True, text=True, cwd=cwd,
-                          env={**os.environ, **(env or {})}, timeout=300)
+    return run_nnctl(*args, cwd=cwd, env=env)  # in this process, answered as a subprocess is
 
 
 @pytest.fixture(scope="module")
@@ -229,6 +225,7 @@ def test_a_trial_refuses_data_that_changed_after_planning(tmp_path, tiny_config)
     )
 
 
+@pytest.mark.slow  # a Dask cluster of worker processes
 def test_dask_workers_in_another_folder_find_the_files(tmp_path, tiny_config, monkeypatch):
     distributed = pytest.importorskip("distributed")
     elsewhere = tmp_path / "elsewhere"

@@ -23,7 +23,7 @@ SPEC = TINY_SPEC.replace("iterations: 30", f"iterations: {ITERATIONS}").replace(
 )
 
 
-pytestmark = pytest.mark.slow  # real processes and signals; the default suite runs them
+pytestmark = pytest.mark.slow  # real processes and signals: left out of the default run, run by -m slow (CI)
 
 # Seconds to wait for an event (a trial running, a sweep ending): ten times what it takes on a loaded
 # 2-core machine, so that only a hang fails; the waits end as soon as the event happens.

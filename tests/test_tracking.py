@@ -186,6 +186,7 @@ def test_a_resumed_run_logs_its_whole_curve(store, tmp_path):
     assert history == list(zip(costs["epoch"], costs["train_accuracy"])) and len(history) == 21  # before and after the stop
 
 
+@pytest.mark.slow  # a fresh interpreter: what a command imports
 def test_without_log_mlflow_is_never_imported(tmp_path):
     """mlflow's import costs seconds: a training without --log (and an export) must not pay it."""
     import subprocess

@@ -15,6 +15,8 @@ import pytest
 
 from conftest import TINY_SPEC
 
+pytestmark = pytest.mark.slow  # a real process, held at a hook, and real signals
+
 TIMEOUT = 600  # ten times what these take on a loaded machine
 
 # `main()` with one function held: on being called it makes `in-hook`, then waits for `go`, making
