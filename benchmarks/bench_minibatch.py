@@ -191,8 +191,16 @@ def make_sklearn(X, Y, y, layers, batch, head, seed=1, defaults=False):
     if defaults:  # time to accuracy: scikit-learn as a user runs it
         clf = MLPClassifier(hidden_layer_sizes=tuple(layers[1:-1]), random_state=seed)
     else:
-        clf = MLPClassifier(hidden_layer_sizes=tuple(layers[1:-1]), activation="relu", solver="adam", batch_size=batch,
-                            learning_rate_init=LR, alpha=0.0, shuffle=True, random_state=seed)
+        clf = MLPClassifier(
+            hidden_layer_sizes=tuple(layers[1:-1]),
+            activation="relu",
+            solver="adam",
+            batch_size=batch,
+            learning_rate_init=LR,
+            alpha=0.0,
+            shuffle=True,
+            random_state=seed,
+        )
     classes = np.arange(layers[-1])
 
     def epochs(k):
@@ -424,8 +432,7 @@ def probe_scaling(m, batch, dtype):
     impl = make_nnctl(X, Y, None, LAYERS, batch, head)
     impl.epochs(1)
     t = timed(impl.epochs, 1)
-    return {"m": m, "batch": batch, "dtype": dtype, "seconds_per_epoch": t, "peak_bytes": _status("VmHWM") - base,
-            "data_bytes": X.nbytes + Y.nbytes}
+    return {"m": m, "batch": batch, "dtype": dtype, "seconds_per_epoch": t, "peak_bytes": _status("VmHWM") - base, "data_bytes": X.nbytes + Y.nbytes}
 
 
 def bench_scaling(cases):
@@ -501,12 +508,19 @@ def bench_stream(m, batches, repeats, head, dtype="float32"):
             for _ in range(repeats):
                 read["exact"].append(timed(exact))
                 read["runs"].append(timed(runs))
-            rows.append({
-                "batch": batch, "dtype": dtype, "m": m, "file_bytes": path.stat().st_size,
-                "memory_s": statistics.median(times["memory"]), "streamed_s": statistics.median(times["streamed"]),
-                "speed_ratio": statistics.median(a / s for a, s in zip(times["memory"], times["streamed"])),  # streamed speed / memory speed
-                "read_exact_s": statistics.median(read["exact"]), "read_runs_s": statistics.median(read["runs"]),
-            })
+            rows.append(
+                {
+                    "batch": batch,
+                    "dtype": dtype,
+                    "m": m,
+                    "file_bytes": path.stat().st_size,
+                    "memory_s": statistics.median(times["memory"]),
+                    "streamed_s": statistics.median(times["streamed"]),
+                    "speed_ratio": statistics.median(a / s for a, s in zip(times["memory"], times["streamed"])),  # streamed speed / memory speed
+                    "read_exact_s": statistics.median(read["exact"]),
+                    "read_runs_s": statistics.median(read["runs"]),
+                }
+            )
             del made
         streamed.X.close()
     finally:
@@ -556,15 +570,19 @@ def report(res):
             if "error" in r:
                 lines.append(f"{r['m']:>8,} {r['batch']:>5} {r['dtype']:<8} failed: {r['error'][-120:]!r}")
                 continue
-            lines.append(f"{r['m']:>8,} {r['batch']:>5} {r['dtype']:<8} {fmt_s(r['seconds_per_epoch']):>9} {fmt_mib(r['peak_bytes']):>12} {fmt_mib(r['data_bytes']):>11}")
+            lines.append(
+                f"{r['m']:>8,} {r['batch']:>5} {r['dtype']:<8} {fmt_s(r['seconds_per_epoch']):>9} {fmt_mib(r['peak_bytes']):>12} {fmt_mib(r['data_bytes']):>11}"
+            )
         lines.append("")
     if res.get("stream"):
         lines.append("Streamed from the file (page cache warm) against in memory: nnctl epoch, and reading one epoch alone")
         h = f"{'batch':>5} {'dtype':<8} {'memory':>9} {'streamed':>9} {'speed':>7}  {'exact reads':>11} {'runs':>8}"
         lines += [h, "-" * len(h)]
         for r in res["stream"]:
-            lines.append(f"{r['batch']:>5} {r['dtype']:<8} {fmt_s(r['memory_s']):>9} {fmt_s(r['streamed_s']):>9} {r['speed_ratio']:>6.2f}x  "
-                         f"{fmt_s(r['read_exact_s']):>11} {fmt_s(r['read_runs_s']):>8}")
+            lines.append(
+                f"{r['batch']:>5} {r['dtype']:<8} {fmt_s(r['memory_s']):>9} {fmt_s(r['streamed_s']):>9} {r['speed_ratio']:>6.2f}x  "
+                f"{fmt_s(r['read_exact_s']):>11} {fmt_s(r['read_runs_s']):>8}"
+            )
         lines.append("")
     lines += targets(res)
     return "\n".join(lines)
@@ -610,8 +628,15 @@ def machine():
         blas = [(i.get("internal_api"), i.get("num_threads"), i.get("architecture")) for i in threadpool_info()]
     except ImportError:
         blas = []
-    return {"python": platform.python_version(), "numpy": np.__version__, "cores": os.cpu_count(), "blas": blas,
-            "cpu": _cpu(), "load_average": os.getloadavg(), "platform": platform.platform()}
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "cores": os.cpu_count(),
+        "blas": blas,
+        "cpu": _cpu(),
+        "load_average": os.getloadavg(),
+        "platform": platform.platform(),
+    }
 
 
 def _cpu():
@@ -654,8 +679,16 @@ def main(argv=None):
         res["dtype_ratio"] = bench_dtype_ratio(m, 256, max(repeats, 3), head)
     if "accuracy" in parts:
         print("  time to accuracy …", file=sys.stderr, flush=True)
-        res["accuracy"] = bench_accuracy(m, 500 if quick else 10_000, 256, "float32", 3 if quick else 20,
-                                         50.0 if quick else 84.0, head, [i for i in impls if i in ("nnctl", "torch", "sklearn")])
+        res["accuracy"] = bench_accuracy(
+            m,
+            500 if quick else 10_000,
+            256,
+            "float32",
+            3 if quick else 20,
+            50.0 if quick else 84.0,
+            head,
+            [i for i in impls if i in ("nnctl", "torch", "sklearn")],
+        )
     if "scaling" in parts:
         ms = (1_000, 2_000) if quick else (10_000, 60_000, 240_000)
         mid = ms[1]
@@ -667,8 +700,10 @@ def main(argv=None):
     res["machine"]["load_average_end"] = os.getloadavg()
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=1))
-    print(f"machine: {res['machine']['cpu']}, {res['machine']['cores']} cores, numpy {np.__version__}, BLAS {res['machine']['blas']}; "
-          f"load average at start {tuple(round(x, 2) for x in res['machine']['load_average'])}, at end {tuple(round(x, 2) for x in res['machine']['load_average_end'])}")
+    print(
+        f"machine: {res['machine']['cpu']}, {res['machine']['cores']} cores, numpy {np.__version__}, BLAS {res['machine']['blas']}; "
+        f"load average at start {tuple(round(x, 2) for x in res['machine']['load_average'])}, at end {tuple(round(x, 2) for x in res['machine']['load_average_end'])}"
+    )
     print(report(res))
 
 

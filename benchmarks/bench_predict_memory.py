@@ -55,8 +55,12 @@ def main() -> None:
         with h5py.File(tmp / "train.h5", "w") as f:
             f["x"], f["y"] = x, (x[:, 0] + x[:, 1] > 0).astype(np.int64)
         (tmp / "s.yaml").write_text("name: bench\ndata: {train: train.h5}\nmodel: {hidden: [16]}\ntrain: {learning_rate: 0.5, iterations: 200}\n")
-        subprocess.run([sys.executable, "-m", "nnctl", "train", str(tmp / "s.yaml"), "--runs-dir", str(tmp / "runs"), "-q", "--no-report"],
-                       check=True, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, "-m", "nnctl", "train", str(tmp / "s.yaml"), "--runs-dir", str(tmp / "runs"), "-q", "--no-report"],
+            check=True,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            stdout=subprocess.DEVNULL,
+        )
         print(f"{'rows':>10} {'tree':>8} {'seconds':>8} {'peak MiB':>9} {'rows/s':>10}")
         for rows in map(int, opts.rows.split(",")):
             csv = tmp / f"rows-{rows}.csv"

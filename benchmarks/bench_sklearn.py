@@ -61,7 +61,8 @@ def main() -> None:
             cv = (KFold if regression else StratifiedKFold)(folds, shuffle=True, random_state=0)
             pairs = (
                 (scaled_target(NNRegressor(random_state=0)), scaled_target(MLPRegressor(random_state=0)))
-                if regression else (NNClassifier(random_state=0), MLPClassifier(random_state=0))
+                if regression
+                else (NNClassifier(random_state=0), MLPClassifier(random_state=0))
             )
             cells = []
             for estimator in pairs:

@@ -79,8 +79,22 @@ def split(df, target: str, task: str, seed: int):
 
 
 def run_nnctl(train_csv, test_csv, target, extra, sets, runs) -> tuple:
-    cmd = [sys.executable, "-m", "nnctl", "train", "--data", str(train_csv), "--target", target, "--runs-dir", str(runs),
-           "--quiet", "--no-report", "--set", f"data.test={json.dumps(str(test_csv))}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "nnctl",
+        "train",
+        "--data",
+        str(train_csv),
+        "--target",
+        target,
+        "--runs-dir",
+        str(runs),
+        "--quiet",
+        "--no-report",
+        "--set",
+        f"data.test={json.dumps(str(test_csv))}",
+    ]
     for s in [*extra, *sets]:
         cmd += ["--set", s]
     t0 = time.perf_counter()
@@ -104,10 +118,12 @@ def run_sklearn(train, test, target, task, seed) -> tuple:
 
     text = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
     numbers = [c for c in X.columns if c not in text]
-    prep = ColumnTransformer([
-        ("numbers", make_pipeline(SimpleImputer(strategy="mean"), StandardScaler()), numbers),
-        ("text", make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore")), text),
-    ])
+    prep = ColumnTransformer(
+        [
+            ("numbers", make_pipeline(SimpleImputer(strategy="mean"), StandardScaler()), numbers),
+            ("text", make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore")), text),
+        ]
+    )
     model = (MLPClassifier if task == "classification" else MLPRegressor)(max_iter=1000, random_state=seed)
     pipe = make_pipeline(prep, model)
     t0 = time.perf_counter()
@@ -146,18 +162,31 @@ def main(argv=None) -> int:
                 ours.append(score), t_ours.append(sec)
                 score, sec = run_sklearn(train, test, target, task, seed) if not args.no_sklearn else (float("nan"), 0.0)
                 theirs.append(score), t_theirs.append(sec)
-            rows.append({"table": name, "rows": len(df), "columns": df.shape[1] - 1, "task": task,
-                         "metric": "accuracy %" if task == "classification" else "RMSE",
-                         "nnctl": float(np.mean(ours)), "sklearn": float(np.mean(theirs)),
-                         "nnctl_s": float(np.mean(t_ours)), "sklearn_s": float(np.mean(t_theirs)), "splits": args.splits})
+            rows.append(
+                {
+                    "table": name,
+                    "rows": len(df),
+                    "columns": df.shape[1] - 1,
+                    "task": task,
+                    "metric": "accuracy %" if task == "classification" else "RMSE",
+                    "nnctl": float(np.mean(ours)),
+                    "sklearn": float(np.mean(theirs)),
+                    "nnctl_s": float(np.mean(t_ours)),
+                    "sklearn_s": float(np.mean(t_theirs)),
+                    "splits": args.splits,
+                }
+            )
             r = rows[-1]
             better = r["nnctl"] >= r["sklearn"] - 1 if task == "classification" else r["nnctl"] <= 1.05 * r["sklearn"]
             r["within"] = bool(better)
             if args.json:
                 print(json.dumps(r), flush=True)
             else:
-                print(f"| {name} | {r['rows']} × {r['columns']} | {r['metric']} | {r['nnctl']:.2f} | {r['sklearn']:.2f} | "
-                      f"{'yes' if better else 'NO'} | {r['nnctl_s']:.1f} s | {r['sklearn_s']:.1f} s |", flush=True)
+                print(
+                    f"| {name} | {r['rows']} × {r['columns']} | {r['metric']} | {r['nnctl']:.2f} | {r['sklearn']:.2f} | "
+                    f"{'yes' if better else 'NO'} | {r['nnctl_s']:.1f} s | {r['sklearn_s']:.1f} s |",
+                    flush=True,
+                )
     return 0 if all(r["within"] for r in rows) else 1
 
 

@@ -155,9 +155,20 @@ def make_sklearn(layers, lr, X, Y):
 
     Xr, y = np.ascontiguousarray(X.T), Y.ravel().astype(int)
     clf = MLPClassifier(
-        hidden_layer_sizes=tuple(layers[1:-1]), activation="relu", solver="sgd", learning_rate_init=lr,
-        momentum=0.0, nesterovs_momentum=False, alpha=0.0, batch_size=Xr.shape[0], shuffle=False,
-        tol=0.0, n_iter_no_change=10**9, warm_start=True, max_iter=1, random_state=1,
+        hidden_layer_sizes=tuple(layers[1:-1]),
+        activation="relu",
+        solver="sgd",
+        learning_rate_init=lr,
+        momentum=0.0,
+        nesterovs_momentum=False,
+        alpha=0.0,
+        batch_size=Xr.shape[0],
+        shuffle=False,
+        tol=0.0,
+        n_iter_no_change=10**9,
+        warm_start=True,
+        max_iter=1,
+        random_state=1,
     )
 
     def step(k):
@@ -228,9 +239,7 @@ def probe_memory(impl, workload, dtype):
 
 
 def measure_memory(impl, workload, dtype):
-    out = subprocess.run(
-        [sys.executable, __file__, "--probe", impl, workload, dtype], capture_output=True, text=True, timeout=1800
-    )
+    out = subprocess.run([sys.executable, __file__, "--probe", impl, workload, dtype], capture_output=True, text=True, timeout=1800)
     try:
         return int(out.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
@@ -257,7 +266,10 @@ def bench_workload(name, dtype, impls, repeats, target, memory):
             steps[impl](1)  # untimed: wakes this library's thread pool after the previous one's turn
             times[impl].append(time_per_iteration(steps[impl], ks[impl]))
     result = {
-        "workload": name, "dtype": dtype, "layers": w["layers"], "m": X.shape[1],
+        "workload": name,
+        "dtype": dtype,
+        "layers": w["layers"],
+        "m": X.shape[1],
         "nnctl_path": getattr(steps["nnctl"], "path", None),
         "rows": {},
     }

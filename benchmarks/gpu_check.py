@@ -69,7 +69,9 @@ def section(name):
                 traceback.print_exc()
                 OUT["sections"][name] = {"error": traceback.format_exc(limit=3)}
             say(f"   ({time.perf_counter() - t0:.1f} s)")
+
         return run
+
     return wrap
 
 
@@ -86,8 +88,7 @@ class StagedNumpy(NumpyBackend):
 
 def backends(device):
     if device == "gpu":
-        return {"fused": lambda: make_backend("gpu", True), "plain": lambda: make_backend("gpu", False),
-                "staged": lambda: Staged(True)}
+        return {"fused": lambda: make_backend("gpu", True), "plain": lambda: make_backend("gpu", False), "staged": lambda: Staged(True)}
     from nnctl.core.backend import FakeDevice
 
     return {"fused": lambda: FakeDevice(fused=True), "plain": FakeDevice, "staged": lambda: FakeDevice(fused=True, capacity=0)}
@@ -153,9 +154,11 @@ def agreement_specs(device):
             "numpy_form": all(type(v) is np.ndarray for v in pg.values()),
         }
         res[name] = r
-        say(f"   {name}: costs{'' if cut is None else f' to {cut}'} max rel diff {r['cost_rel_diff']:.2e}; params {r['params_rel_diff']:.2e}; "
+        say(
+            f"   {name}: costs{'' if cut is None else f' to {cut}'} max rel diff {r['cost_rel_diff']:.2e}; params {r['params_rel_diff']:.2e}; "
             f"train_accuracy differs at {r['train_accuracy_differs']} of {len(upto)} records; "
-            f"final cost cpu {cc[-1][1]:.6f} gpu {cg[-1][1]:.6f}; test accuracy {sc.test_accuracy} / {sg.test_accuracy}; {tc:.1f} s cpu, {tg:.1f} s gpu")
+            f"final cost cpu {cc[-1][1]:.6f} gpu {cg[-1][1]:.6f}; test accuracy {sc.test_accuracy} / {sg.test_accuracy}; {tc:.1f} s cpu, {tg:.1f} s gpu"
+        )
     return res
 
 
@@ -184,6 +187,7 @@ def kernel_check(device):
         Z = rng.standard_normal((64, 300)).astype(dt)
         b = rng.standard_normal((64, 1)).astype(dt)
         for act in FUSED_ACTIVATIONS:
+
             def one(act=act):
                 want = ACTIVATIONS[act].forward(Z + b)
                 A = be.asarray(Z.copy())
@@ -192,8 +196,10 @@ def kernel_check(device):
                     return 0.0
                 k(be.asarray(b), A)
                 return rel(host(A), want)
+
             check(f"bias+{act} {np.dtype(dt).name}", one)
         for act in FUSED_BACKWARD:
+
             def back(act=act):
                 A = ACTIVATIONS[act].forward(Z.copy())
                 dA = rng.standard_normal(Z.shape).astype(dt)
@@ -204,8 +210,10 @@ def kernel_check(device):
                 d = be.asarray(dA)
                 k(d, be.asarray(A))
                 return rel(host(d), want)
+
             check(f"backward {act} {np.dtype(dt).name}", back)
         for (loss, out), ref in FUSED_OUTPUTS.items():
+
             def output(loss=loss, out=out, ref=ref):
                 k = be.output_kernel(loss, out)
                 if k is None:
@@ -224,6 +232,7 @@ def kernel_check(device):
                 dZd, Ad, Zd, costd = be.asarray(np.empty_like(Zo)), be.asarray(np.empty_like(Zo)), be.asarray(Zo.copy()), be.asarray(np.zeros(300))
                 k(Zd, be.asarray(bo), Ad, be.asarray(Y), dZd, costd, 1 / 300)
                 return max(rel(host(Ad), A), rel(host(dZd), dZ), rel(host(costd), cost), rel(host(Zd), Zw))
+
             check(f"output {out} {np.dtype(dt).name}", output)
 
         def adam():
@@ -237,6 +246,7 @@ def kernel_check(device):
                 ref.step(t_ref, g.copy())
                 dev.step(t_dev, be.asarray(g.copy()))
             return rel(host(t_dev), t_ref) if dev._fused is not None else 0.0
+
         check(f"adam {np.dtype(dt).name}", adam)
     return res
 
@@ -297,9 +307,11 @@ def agreement_scale(device, data):
             "params_rel_diff": norm_rel(params, ref_params),
             "costs": [c for _, c in costs],
         }
-        say(f"   {name:7s} (data {'resident' if tr.resident else 'staged from the host'}): after one step ||dparams||/||params|| {step:.1e}; "
+        say(
+            f"   {name:7s} (data {'resident' if tr.resident else 'staged from the host'}): after one step ||dparams||/||params|| {step:.1e}; "
             f"epoch costs {[f'{c:.6f}' for _, c in costs]} against cpu {[f'{c:.6f}' for _, c in ref_costs]}: max rel diff {out[name]['cost_rel_diff']:.1e}, "
-            f"params after 2 epochs {out[name]['params_rel_diff']:.1e}")
+            f"params after 2 epochs {out[name]['params_rel_diff']:.1e}"
+        )
     return out
 
 
@@ -405,7 +417,9 @@ def epoch_table(device, data, sizes, repeats, cpu_batch):
         # where the time goes: no cost recorded; and no read of the finiteness check (one sync a step)
         tr, b, p = nnctl_trainer(make["fused"](), X, Y, batch)
         impls[f"nnctl {device} (fused, no cost)"] = lambda tr=tr, b=b, p=p: (
-            gradient_descent(tr, p.epoch + 1, record_every=10**9, batches=b, position=p), tr.be.synchronize())
+            gradient_descent(tr, p.epoch + 1, record_every=10**9, batches=b, position=p),
+            tr.be.synchronize(),
+        )
         tr, b, p = nnctl_trainer(make["fused"](), X, Y, batch)
         tr.be.finite = lambda total: True
         impls[f"nnctl {device} (fused, no sync)"] = lambda tr=tr, b=b, p=p: nnctl_epochs(tr, b, p, 1)
@@ -466,14 +480,16 @@ def time_to_accuracy(device, data, targets, max_epochs, batch=64):
                 if acc >= t and t not in reached:
                     reached[t] = (time.perf_counter() - t0, epochs)
         out[name] = {"reached": {str(t): v for t, v in reached.items()}, "epochs": epochs, "last_accuracy": acc}
-        say(f"   {name:8s} " + "; ".join(f"{t}%: {reached[t][0]:.2f} s ({reached[t][1]} epochs)" if t in reached else f"{t}%: not in {epochs} epochs"
-                                           for t in targets) + f"; last {acc:.2f}%")
+        say(
+            f"   {name:8s} "
+            + "; ".join(f"{t}%: {reached[t][0]:.2f} s ({reached[t][1]} epochs)" if t in reached else f"{t}%: not in {epochs} epochs" for t in targets)
+            + f"; last {acc:.2f}%"
+        )
 
     t0 = time.perf_counter()
     tr, b, p = nnctl_trainer(backends(device)["fused"](), X, Y, batch)
     mon = ValidationMonitor(tr, _Val(Xv, yv), LOSS, ACTS, "classification")
-    run("nnctl", lambda: gradient_descent(tr, p.epoch + 1, record_every=1, batches=b, position=p, monitor=mon),
-        lambda: mon.rows[-1][2], t0)
+    run("nnctl", lambda: gradient_descent(tr, p.epoch + 1, record_every=1, batches=b, position=p, monitor=mon), lambda: mon.rows[-1][2], t0)
     try:
         t0 = time.perf_counter()
         ep, accuracy, to_dev = make_torch(X, Y, y, batch, device)

@@ -86,10 +86,7 @@ def spec_reference() -> str:
         required = set(model.get("required", []))
         nested = []
         for key, prop in model.get("properties", {}).items():
-            out.append(
-                f"| `{prefix}{key}` | {_cell(_type(prop, defs))} | {_default(prop, key in required)} "
-                f"| {_cell(prop.get('description', ''))} |"
-            )
+            out.append(f"| `{prefix}{key}` | {_cell(_type(prop, defs))} | {_default(prop, key in required)} | {_cell(prop.get('description', ''))} |")
             refs = [prop] + prop.get("anyOf", [])
             for ref in refs:
                 if "$ref" in ref:

@@ -77,16 +77,13 @@ def _rows(X, what: str = "X") -> np.ndarray:
     x = np.asarray(X)
     if x.ndim < 2:
         raise DataError(
-            f"{what}: expected examples in rows, shape (m, n_x) (got shape {x.shape}); "
-            f"one feature: {what}.reshape(-1, 1), one example: {what}.reshape(1, -1)"
+            f"{what}: expected examples in rows, shape (m, n_x) (got shape {x.shape}); one feature: {what}.reshape(-1, 1), one example: {what}.reshape(1, -1)"
         )
     if x.dtype == object:
         try:
             x = x.astype(np.float64)
         except (TypeError, ValueError):
-            raise DataError(
-                f"{what}: holds values that are not numbers (dtype object); encode text columns as numbers first"
-            ) from None
+            raise DataError(f"{what}: holds values that are not numbers (dtype object); encode text columns as numbers first") from None
     if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool) or x.dtype.kind == "c":
         raise DataError(f"{what}: has dtype {x.dtype}; expected numbers (floats, integers, or uint8 pixels)")
     if x.shape[0] == 0:
@@ -184,8 +181,7 @@ def train_model(spec: Spec, text: str | None, arrays: dict | None, runs_dir=None
     with tempfile.TemporaryDirectory(prefix="nnctl-fit-") as scratch:
         root = Path(runs_dir) if keep else Path(scratch)
         try:
-            summary = train_run(spec, config_text=text, runs_root=root, reporter=reporter, command=["nnctl.fit"],
-                                arrays=arrays, pictures=keep)
+            summary = train_run(spec, config_text=text, runs_root=root, reporter=reporter, command=["nnctl.fit"], arrays=arrays, pictures=keep)
         except DivergedError as exc:
             if keep:
                 raise
@@ -350,8 +346,9 @@ class Model:
         if labels.ndim != 1 or labels.shape[0] != x.shape[0]:
             raise DataError(f"y: expected one label per row of X, shape ({x.shape[0]},) (got shape {np.shape(y)})")
         head = HEADS[self.loss]
-        labels, _ = check_examples("y", x, labels, self.task, lambda: True, list(class_names(self._run)) if self.classes is not None else [],
-                                   head.max_classes or None)
+        labels, _ = check_examples(
+            "y", x, labels, self.task, lambda: True, list(class_names(self._run)) if self.classes is not None else [], head.max_classes or None
+        )
         if self.task == "classification" and labels.size and int(labels.max()) >= len(class_names(self._run)):
             raise DataError(f"y: labels beyond the model's {len(class_names(self._run))} classes; evaluate with labels of the classes it was trained on")
         data = _Examples(self._flat(x, normalize=False), labels.reshape(1, -1))  # score normalises

@@ -185,9 +185,7 @@ class NNClassifier(ClassifierMixin, _NNBase):
         check_classification_targets(y)
         classes, labels = np.unique(y, return_inverse=True)
         if classes.size < 2:
-            raise ValueError(
-                f"{type(self).__name__}: y has 1 class ({classes.tolist()[0]!r}); a classifier needs examples of at least 2 classes"
-            )
+            raise ValueError(f"{type(self).__name__}: y has 1 class ({classes.tolist()[0]!r}); a classifier needs examples of at least 2 classes")
         self.classes_ = classes
         self._learned(self._train(X, labels.ravel(), [str(c) for c in classes]))
         return self

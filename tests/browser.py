@@ -49,11 +49,24 @@ class Browser:
         # the child's ends go above fd 9 first, so that moving them onto 3 and 4 cannot clobber one another
         to_browser_r, from_browser_w = (_above_nine(fd) for fd in (to_browser_r, from_browser_w))
         args = [
-            executable, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--disable-extensions", "--disable-default-apps", "--mute-audio", "--hide-scrollbars",
-            "--remote-debugging-pipe", f"--user-data-dir={self.profile}", "about:blank",
+            executable,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-extensions",
+            "--disable-default-apps",
+            "--mute-audio",
+            "--hide-scrollbars",
+            "--remote-debugging-pipe",
+            f"--user-data-dir={self.profile}",
+            "about:blank",
         ]
+
         def onto_3_and_4():  # in the child, before the other fds are closed
             os.dup2(to_browser_r, 3)
             os.dup2(from_browser_w, 4)
@@ -62,7 +75,9 @@ class Browser:
             args,
             preexec_fn=onto_3_and_4,
             pass_fds=(3, 4),
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(Path(self.profile, "stderr.txt"), "wb"),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=open(Path(self.profile, "stderr.txt"), "wb"),
         )
         os.close(to_browser_r)
         os.close(from_browser_w)
@@ -180,7 +195,9 @@ class Page:
     def eval(self, expression: str, await_promise: bool = False):
         result = self.send("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=await_promise)
         if "exceptionDetails" in result:
-            raise BrowserError(f"{expression[:60]}...: {result['exceptionDetails'].get('text')} {result['exceptionDetails'].get('exception', {}).get('description', '')}")
+            raise BrowserError(
+                f"{expression[:60]}...: {result['exceptionDetails'].get('text')} {result['exceptionDetails'].get('exception', {}).get('description', '')}"
+            )
         return result["result"].get("value")
 
     def click(self, x: float, y: float):

@@ -16,9 +16,7 @@ SHARED = REPO.parent / "shared" / "datasets"
 CAT_TRAIN = SHARED / "train_catvnoncat.h5"
 CAT_TEST = SHARED / "test_catvnoncat.h5"
 
-needs_cat_data = pytest.mark.skipif(
-    not (CAT_TRAIN.exists() and CAT_TEST.exists()), reason=f"course data not found in {SHARED}"
-)
+needs_cat_data = pytest.mark.skipif(not (CAT_TRAIN.exists() and CAT_TEST.exists()), reason=f"course data not found in {SHARED}")
 
 
 def write_course_h5(path, prefix="train", m=12, shape=(4, 4, 3), seed=0):
@@ -127,8 +125,7 @@ def run_nnctl(*args, cwd=None, env=None, umask=None, input=None, timeout=None):
             for quiet in (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning):
                 warnings.filterwarnings("ignore", category=quiet)
             with _fifo_watchdog(argv + ([str(cwd)] if cwd is not None else []), timeout) as blocked:
-                result = CliRunner().invoke(app, argv, input=input, prog_name="nnctl",
-                                            env={k: str(v) for k, v in (env or {}).items()})
+                result = CliRunner().invoke(app, argv, input=input, prog_name="nnctl", env={k: str(v) for k, v in (env or {}).items()})
     finally:
         os.chdir(here)
         tempfile.tempdir = old_tmp

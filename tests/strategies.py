@@ -69,14 +69,28 @@ SOURCES = {
         Source("regression", "regression", 2, 30, 0, files=True),  # float targets
         Source("images", "multi", 27, 21, 3, files=True, validation_file=False, kind="picture"),  # data import of 3 folders
         # CSV/TSV tables (docs/tables.md): numbers, a text column one-hot encoded, a text or numeric target
-        Source("csv-binary", "binary", 0, 30, 2, files=True, kind="csv", target="label", last_target=True,
-               columns=(("a", 1), ("b", 1), ("colour", 3), ("id", 1))),  # comma, text labels yes/no, no gaps
-        Source("csv-multi", "multi", 0, 30, 3, files=True, kind="csv", target="species", gaps=True, unseen_in_predict=True,
-               columns=(("a", 1), ("colour", 3), ("b", 1))),  # ';', a BOM, gaps (one a target), target not last
-        Source("tsv-reg", "regression", 0, 30, 0, files=True, kind="csv", target="y",
-               columns=(("a", 1), ("b", 1), ("colour", 3), ("grade", 1))),  # tab (.tsv), a float target
-        Source("tsv-grade", "multi", 0, 30, 3, files=True, kind="csv", target="grade",
-               columns=(("a", 1), ("b", 1), ("colour", 3), ("y", 1))),  # the same file, whole numbers 0-2 as classes
+        Source(
+            "csv-binary", "binary", 0, 30, 2, files=True, kind="csv", target="label", last_target=True, columns=(("a", 1), ("b", 1), ("colour", 3), ("id", 1))
+        ),  # comma, text labels yes/no, no gaps
+        Source(
+            "csv-multi",
+            "multi",
+            0,
+            30,
+            3,
+            files=True,
+            kind="csv",
+            target="species",
+            gaps=True,
+            unseen_in_predict=True,
+            columns=(("a", 1), ("colour", 3), ("b", 1)),
+        ),  # ';', a BOM, gaps (one a target), target not last
+        Source(
+            "tsv-reg", "regression", 0, 30, 0, files=True, kind="csv", target="y", columns=(("a", 1), ("b", 1), ("colour", 3), ("grade", 1))
+        ),  # tab (.tsv), a float target
+        Source(
+            "tsv-grade", "multi", 0, 30, 3, files=True, kind="csv", target="grade", columns=(("a", 1), ("b", 1), ("colour", 3), ("y", 1))
+        ),  # the same file, whole numbers 0-2 as classes
     )
 }
 
@@ -130,8 +144,7 @@ def make_sources(folder: Path, invoke) -> dict:
         return str(path)
 
     for kind in ("plain-k", "plain-1d", "regression"):
-        out[kind] = {role: plain(folder / f"{kind}-{role}.h5", m, kind, seed)
-                     for role, m, seed in (("train", 30, 0), ("test", 12, 1), ("validation", 12, 2))}
+        out[kind] = {role: plain(folder / f"{kind}-{role}.h5", m, kind, seed) for role, m, seed in (("train", 30, 0), ("test", 12, 1), ("validation", 12, 2))}
     out["plain-1d"]["validation"] = None
 
     pictures = folder / "pictures"
@@ -141,11 +154,9 @@ def make_sources(folder: Path, invoke) -> dict:
             pixels = np.clip(np.array(colour) + rng.integers(-30, 30, size=(5, 5, 3)), 0, 255).astype(np.uint8)
             Image.fromarray(pixels).save(pictures / f"c{c}" / f"{j}.png")
     imported = folder / "images.h5"
-    result = invoke("data", "import", pictures, "--size", "3", "--test-fraction", "0.3", "--seed", "1",
-                    "--classes", "c0,c1,c2", "-o", imported, "--quiet")
+    result = invoke("data", "import", pictures, "--size", "3", "--test-fraction", "0.3", "--seed", "1", "--classes", "c0,c1,c2", "-o", imported, "--quiet")
     assert result.exit_code == 0, result.output
-    out["images"] = {"train": str(imported), "test": str(imported), "validation": None,
-                     "pictures": [str(pictures / f"c{c}" / "0.png") for c in range(3)]}
+    out["images"] = {"train": str(imported), "test": str(imported), "validation": None, "pictures": [str(pictures / f"c{c}" / "0.png") for c in range(3)]}
     out.update(make_tables(folder))
     return out
 
@@ -189,7 +200,10 @@ def make_tables(folder: Path) -> dict:
         for role, m, seed in (("train", 30, 0), ("test", 12, 1), ("validation", 12, 2), ("predict", 6, 3)):
             recs = list(rows(m, seed, kind))
             paths[role] = write(
-                folder / f"{kind}-{role}.{ext}", recs, sep, bom=bom,
+                folder / f"{kind}-{role}.{ext}",
+                recs,
+                sep,
+                bom=bom,
                 gaps=gaps if kind == "csv-multi" and role in ("train", "validation") else (),
                 drop=("label",) if kind == "csv-binary" and role == "predict" else (),  # predict: the target may be absent
                 order=list(reversed(list(recs[0]))) if role == "predict" else None,  # found by name, in any order
@@ -234,8 +248,13 @@ def _validation(draw, ctx):
 
 # heads: (spec keys, output units as a function of k) allowed for each task
 HEADS = {
-    "binary": [({}, 1), ({"output_activation": "sigmoid"}, 1), ({"loss": "cross_entropy"}, 1),
-               ({"output_activation": "softmax"}, 2), ({"output_activation": "softmax", "loss": "categorical_cross_entropy"}, 2)],
+    "binary": [
+        ({}, 1),
+        ({"output_activation": "sigmoid"}, 1),
+        ({"loss": "cross_entropy"}, 1),
+        ({"output_activation": "softmax"}, 2),
+        ({"output_activation": "softmax", "loss": "categorical_cross_entropy"}, 2),
+    ],
     "multi": [({}, 3), ({"output_activation": "softmax"}, 3), ({"output_activation": "softmax", "loss": "categorical_cross_entropy"}, 3)],
     "regression": [({"output_activation": out, **loss}, 1) for out in ("linear", "tanh", "leaky_relu", "relu") for loss in ({}, {"loss": "mse"})],
 }
@@ -253,6 +272,7 @@ def _layers_or_hidden(key):
         if key == "layers":
             return [ctx.n_x, *ctx.hidden, ctx.units] if full else OMIT
         return OMIT if "layers" in ctx.spec["model"] else (ctx.hidden if ctx.hidden or draw(st.booleans()) else OMIT)
+
     return row
 
 
@@ -360,8 +380,9 @@ DATA = {
     "validation": _validation,
     "normalize": _pick(["auto", "none", "standardize"]),
     # a regression's target: standardize with a bounded head (tanh, relu) and on a classifier is a clean refusal
-    "normalize_target": lambda draw, ctx: _maybe(draw, draw(st.sampled_from(
-        ["auto", "none", "standardize"] if ctx.source.task == "regression" else ["auto", "none", "auto", "none", "standardize"]))),
+    "normalize_target": lambda draw, ctx: _maybe(
+        draw, draw(st.sampled_from(["auto", "none", "standardize"] if ctx.source.task == "regression" else ["auto", "none", "auto", "none", "standardize"]))
+    ),
     "stream": _stream,
     "_table": _table,  # a table's keys, written by the next rows
     "target": _data_key("target"),
@@ -370,6 +391,8 @@ DATA = {
     "missing": _data_key("missing"),
     "unseen": _data_key("unseen"),
 }
+
+
 def _hidden_sizes(draw, ctx):
     ctx.hidden = draw(st.lists(st.integers(1, 5), max_size=2))
     return OMIT
@@ -387,8 +410,7 @@ MODEL = {
     "init_scale": _pick([0.01, 0.1, 1.0], 0.6),
     "init_rng": _pick(["generator", "legacy"]),
     "allow_symmetry": lambda draw, ctx: ctx.spec["model"].get("allow_symmetry", OMIT),
-    "task": lambda draw, ctx: _maybe(draw, draw(st.sampled_from(
-        ["auto", "regression" if ctx.source.task == "regression" else "classification"])), 0.7),
+    "task": lambda draw, ctx: _maybe(draw, draw(st.sampled_from(["auto", "regression" if ctx.source.task == "regression" else "classification"])), 0.7),
     "batch_norm": lambda draw, ctx: _maybe(draw, True, 0.8) if ctx.hidden else OMIT,
     "batch_norm_momentum": _pick([0.5, 0.9], 0.8),
     "batch_norm_epsilon": _pick([1e-5, 1e-3], 0.8),
@@ -491,7 +513,7 @@ def sweeps(draw, case: Case) -> tuple[list, dict, dict]:
     keys = draw(st.lists(st.sampled_from(sorted(SWEEPABLE)), min_size=2, max_size=2, unique=True))
     search = {}
     if draw(st.booleans()):
-        keys = keys[:draw(st.integers(0, 1))]
+        keys = keys[: draw(st.integers(0, 1))]
         search = draw(searches(case, keys))
     grid = [f"{k}={','.join(SWEEPABLE[k])}" for k in keys]
     section = {}
@@ -500,7 +522,7 @@ def sweeps(draw, case: Case) -> tuple[list, dict, dict]:
         grid = []
     elif "layers" not in case.spec.get("model", {}) and draw(st.booleans()):
         section = draw(st.sampled_from([{"hidden_layers": [0, 1], "width": 2}, {"hidden": [[2], [3, 2]]}]))
-        grid = grid[:0 if search else 1]
+        grid = grid[: 0 if search else 1]
     return grid, section, search
 
 

@@ -34,19 +34,45 @@ def _data(kind: str):
 
 
 CASES = {
-    "binary-full-batch": ("binary", {"model": {"hidden": [5], "hidden_activation": "tanh"},
-                                     "train": {"learning_rate": 0.8, "iterations": 60, "record_every": 10}}),
-    "k-class-minibatch-adam": ("spiral", {"model": {"hidden": [12, 6]},
-                                          "train": {"learning_rate": 0.01, "epochs": 15, "batch_size": 32, "optimizer": "adam", "record_every": 5}}),
-    "regression-momentum": ("regression", {"model": {"hidden": [8], "output_activation": "linear"},
-                                           "train": {"learning_rate": 0.05, "epochs": 40, "batch_size": 40, "optimizer": "momentum", "record_every": 3}}),
-    "validation-early-stopping": ("spiral", {"data": {"validation": 0.25},
-                                             "model": {"hidden": [10]},
-                                             "train": {"learning_rate": 0.05, "epochs": 400, "batch_size": 16, "optimizer": "adam",
-                                                       "record_every": 1, "early_stopping": {"patience": 3}}}),
-    "dropout-l2-float32-rmsprop": ("binary", {"model": {"hidden": [16, 8]},
-                                              "train": {"learning_rate": 0.005, "epochs": 10, "batch_size": 50, "optimizer": "rmsprop",
-                                                        "keep_prob": 0.8, "l2": 0.3, "dtype": "float32", "seed": 7}}),
+    "binary-full-batch": (
+        "binary",
+        {"model": {"hidden": [5], "hidden_activation": "tanh"}, "train": {"learning_rate": 0.8, "iterations": 60, "record_every": 10}},
+    ),
+    "k-class-minibatch-adam": (
+        "spiral",
+        {"model": {"hidden": [12, 6]}, "train": {"learning_rate": 0.01, "epochs": 15, "batch_size": 32, "optimizer": "adam", "record_every": 5}},
+    ),
+    "regression-momentum": (
+        "regression",
+        {
+            "model": {"hidden": [8], "output_activation": "linear"},
+            "train": {"learning_rate": 0.05, "epochs": 40, "batch_size": 40, "optimizer": "momentum", "record_every": 3},
+        },
+    ),
+    "validation-early-stopping": (
+        "spiral",
+        {
+            "data": {"validation": 0.25},
+            "model": {"hidden": [10]},
+            "train": {"learning_rate": 0.05, "epochs": 400, "batch_size": 16, "optimizer": "adam", "record_every": 1, "early_stopping": {"patience": 3}},
+        },
+    ),
+    "dropout-l2-float32-rmsprop": (
+        "binary",
+        {
+            "model": {"hidden": [16, 8]},
+            "train": {
+                "learning_rate": 0.005,
+                "epochs": 10,
+                "batch_size": 50,
+                "optimizer": "rmsprop",
+                "keep_prob": 0.8,
+                "l2": 0.3,
+                "dtype": "float32",
+                "seed": 7,
+            },
+        },
+    ),
 }
 
 
@@ -197,8 +223,7 @@ def test_a_diverged_fit_says_so_without_naming_a_removed_folder():
 def test_degenerate_models_warn():
     x, y, _ = _data("regression")
     # targets 100 away from the untrained outputs, kept as given (standardised, the offset would be no trouble)
-    spec = {"data": {"normalize_target": "none"}, "model": {"hidden": [3], "output_activation": "linear"},
-            "train": {"learning_rate": 1e-9, "iterations": 2}}
+    spec = {"data": {"normalize_target": "none"}, "model": {"hidden": [3], "output_activation": "linear"}, "train": {"learning_rate": 1e-9, "iterations": 2}}
     with pytest.warns(NnctlWarning, match="the model does no better than predicting the mean of the targets"):
         nnctl.fit(spec, x, y + 100)
 
@@ -278,9 +303,20 @@ def test_arrays_with_the_specs_test_file_and_the_other_features(tmp_path):
     x, y = x[order], y[order]
     with h5py.File(tmp_path / "test.h5", "w") as f:
         f["x"], f["y"], f["classes"] = x[100:], y[100:], np.array([n.encode() for n in names])
-    spec = {"data": {"test": str(tmp_path / "test.h5"), "validation": 0.2}, "model": {"hidden": [16, 8]},
-            "train": {"learning_rate": 0.01, "epochs": 30, "batch_size": 16, "optimizer": "adam", "record_every": 1,
-                      "keep_prob": [0.9, 1.0], "l2": 0.01, "early_stopping": {"patience": 5}}}
+    spec = {
+        "data": {"test": str(tmp_path / "test.h5"), "validation": 0.2},
+        "model": {"hidden": [16, 8]},
+        "train": {
+            "learning_rate": 0.01,
+            "epochs": 30,
+            "batch_size": 16,
+            "optimizer": "adam",
+            "record_every": 1,
+            "keep_prob": [0.9, 1.0],
+            "l2": 0.01,
+            "early_stopping": {"patience": 5},
+        },
+    }
     model = nnctl.fit(spec, x[:100], np.asarray(names)[y[:100]], runs_dir=tmp_path / "runs")
     assert model.metrics["test_accuracy"] == model.evaluate(x[100:], y[100:])["accuracy"]
     assert model.metrics["validation"]["m"] == 20 and "validation_accuracy" in model.metrics
@@ -303,8 +339,10 @@ def test_arrays_with_the_specs_test_file_and_the_other_features(tmp_path):
 def test_every_optimizer_through_fit(optimizer):
     x, y, _ = _data("binary")
     rates = {"gd": 0.5, "momentum": 0.5, "rmsprop": 0.01, "adam": 0.01}
-    spec = {"model": {"hidden": [8], "hidden_activation": "tanh"},
-            "train": {"learning_rate": rates[optimizer], "epochs": 150, "batch_size": 50, "optimizer": optimizer, "record_every": 10}}
+    spec = {
+        "model": {"hidden": [8], "hidden_activation": "tanh"},
+        "train": {"learning_rate": rates[optimizer], "epochs": 150, "batch_size": 50, "optimizer": optimizer, "record_every": 10},
+    }
     model = nnctl.fit(spec, x, y)
     assert model.history[-1][1] < model.history[0][1] * 0.8
     assert model.evaluate(x, y)["accuracy"] == model.metrics["train_accuracy"] >= 80
@@ -345,8 +383,11 @@ def test_the_validation_monitor_of_k_classes_scores_the_top_class(tmp_path):
     from nnctl.data.dataset import Dataset, split_validation
 
     x, y, names = _data("spiral")
-    spec = {"data": {"validation": 0.3}, "model": {"hidden": [10]},
-            "train": {"learning_rate": 0.05, "epochs": 40, "batch_size": 16, "optimizer": "adam", "record_every": 1}}
+    spec = {
+        "data": {"validation": 0.3},
+        "model": {"hidden": [10]},
+        "train": {"learning_rate": 0.05, "epochs": 40, "batch_size": 16, "optimizer": "adam", "record_every": 1},
+    }
     model = nnctl.fit(spec, x, y, runs_dir=tmp_path / "runs")
     _, held = split_validation(Dataset(X=x.T.copy(), Y=y.reshape(1, -1)), 0.3, 1)  # the run's seed, stratified
     rows = (model.run_dir / "costs.csv").read_text().splitlines()
@@ -367,8 +408,7 @@ def test_the_course_cat_pictures_as_arrays_train_the_cli_run(tmp_path):
     config = REPO / "configs" / "cat-deep.yaml"
     # one BLAS thread in both: left to nnctl, the count follows the machine's load, which may change
     # between the two runs (and with it the last bits of a product this large)
-    result = invoke("train", config, "--set", "train.iterations=30", "--set", "train.blas_threads=1",
-                    "--runs-dir", tmp_path / "runs", "--quiet", "--no-report")
+    result = invoke("train", config, "--set", "train.iterations=30", "--set", "train.blas_threads=1", "--runs-dir", tmp_path / "runs", "--quiet", "--no-report")
     assert result.exit_code == 0, result.output
     cli, _ = load_params(tmp_path / "runs" / "latest" / "params.h5", groups=True)
     with h5py.File(CAT_TRAIN) as f:

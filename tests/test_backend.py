@@ -35,8 +35,7 @@ def softmax_problem(m=300, n_x=12, k=4, dtype=np.float32, seed=0):
 def train(be, X, Y, *, layers, acts, loss, optimizer="adam", lr=0.01, batch=32, epochs=4, l2=0.0, keep=None, seed=3):
     params = initialize_parameters(layers, "he", rng=np.random.default_rng(seed), dtype=X.dtype)
     dropout = Dropout([keep] * (len(layers) - 2) + [1.0], "fresh", seed) if keep else None
-    trainer = Trainer(params, X, Y, acts, loss, optimizer=make_optimizer(optimizer, lr), batch_size=batch,
-                      l2=l2, dropout=dropout, backend=be)
+    trainer = Trainer(params, X, Y, acts, loss, optimizer=make_optimizer(optimizer, lr), batch_size=batch, l2=l2, dropout=dropout, backend=be)
     result = gradient_descent(trainer, epochs, 1, batches=Batches(X.shape[1], batch, "generator", seed))
     return trainer, result
 
@@ -250,8 +249,20 @@ def test_device_gpu_without_cupy_is_one_line_and_writes_nothing(tmp_path, cluste
 
 
 def test_device_and_dual_first_layer_refused_in_the_spec(tmp_path, clusters):
-    result = invoke("train", clusters, "--set", "train.batch_size=null", "--set", "train.optimizer=gd",
-                    "--set", "train.first_layer=dual", "--device", "gpu", "--runs-dir", tmp_path / "r")
+    result = invoke(
+        "train",
+        clusters,
+        "--set",
+        "train.batch_size=null",
+        "--set",
+        "train.optimizer=gd",
+        "--set",
+        "train.first_layer=dual",
+        "--device",
+        "gpu",
+        "--runs-dir",
+        tmp_path / "r",
+    )
     assert result.exit_code == 1 and "train.first_layer: dual runs on the CPU only; use auto or primal with device: gpu" in result.output
 
 
@@ -298,8 +309,9 @@ def _step_peak(batch, dtype, record):
     import tracemalloc
 
     X, Y = softmax_problem(m=4 * 1024, n_x=64, k=10, dtype=dtype)
-    trainer, _ = train(NumpyBackend(), X, Y, layers=[64, 128, 64, 10], acts=["relu", "relu", "softmax"],
-                       loss="categorical_cross_entropy", batch=batch, epochs=1)
+    trainer, _ = train(
+        NumpyBackend(), X, Y, layers=[64, 128, 64, 10], acts=["relu", "relu", "softmax"], loss="categorical_cross_entropy", batch=batch, epochs=1
+    )
     batches, pos = Batches(X.shape[1], batch, "generator", 3), Position(epoch=1)
     gradient_descent(trainer, 2, 1, batches=batches, position=pos)  # warm-up: every buffer made
     tracemalloc.start()
@@ -332,8 +344,7 @@ def test_streamed_data_on_the_device_is_the_cpu_run(tmp_path, clusters, fake_gpu
 
     done = {}
     for device, stream in (("cpu", "never"), ("gpu", "always")):
-        spec = load_config(clusters, [f"data.stream={stream}", f"train.device={device}", "data.validation=null",
-                                      "train.early_stopping=null"])
+        spec = load_config(clusters, [f"data.stream={stream}", f"train.device={device}", "data.validation=null", "train.early_stopping=null"])
         done[device] = train_run(spec, runs_root=tmp_path / device).run_dir
     pa, pb = _params(done["cpu"]), _params(done["gpu"])
     assert all(pa[k].tobytes() == pb[k].tobytes() for k in pa)

@@ -81,8 +81,7 @@ def _torch_net(torch, dims, acts, normalised, params, momentum, epsilon):
             with torch.no_grad():
                 bn.weight.copy_(torch.from_numpy(params[f"gamma{l}"].ravel()))
                 bn.bias.copy_(torch.from_numpy(params[f"beta{l}"].ravel()))
-            named.update({f"gamma{l}": bn.weight, f"beta{l}": bn.bias, f"running_mean{l}": bn.running_mean,
-                          f"running_var{l}": bn.running_var})
+            named.update({f"gamma{l}": bn.weight, f"beta{l}": bn.bias, f"running_mean{l}": bn.running_mean, f"running_var{l}": bn.running_var})
             modules.append(bn)
         if l < len(dims) - 1:
             modules.append(ACT[acts[l - 1]]())
@@ -115,8 +114,9 @@ def test_training_steps_equal_pytorch(seed, output):
     net, named = _torch_net(torch, dims, acts, normalised, params, momentum, epsilon)
     sgd = torch.optim.SGD(net.parameters(), lr=rate)
     loss = LOSS_OF[output]
-    trainer = Trainer({k: v.copy() for k, v in params.items()}, X.copy(), Y, acts, loss, learning_rate=rate,
-                      batch_norm_momentum=momentum, batch_norm_epsilon=epsilon)
+    trainer = Trainer(
+        {k: v.copy() for k, v in params.items()}, X.copy(), Y, acts, loss, learning_rate=rate, batch_norm_momentum=momentum, batch_norm_epsilon=epsilon
+    )
     xt = torch.from_numpy(X.T.copy())
     for step in range(3):
         net.train()
@@ -184,8 +184,15 @@ def test_worked_by_hand():
     """One unit, batch of four: Z = [1, 2, 3, 6], mu = 3, sigma^2 = (4 + 1 + 0 + 9) / 4 = 3.5;
     with epsilon = 0.5, sqrt(4) = 2: Z^ = [-1, -0.5, 0, 1.5]; gamma 2, beta 1 give Z~ = [-1, 0, 1, 4].
     Running averages from (0, 1), momentum 0.9: mean 0.3, variance 0.9 + 0.1 * 3.5 * 4/3 = 1.3666..."""
-    params = {"W1": np.array([[1.0]]), "gamma1": np.array([[2.0]]), "beta1": np.array([[1.0]]),
-              "running_mean1": np.zeros((1, 1)), "running_var1": np.ones((1, 1)), "W2": np.array([[1.0]]), "b2": np.zeros((1, 1))}
+    params = {
+        "W1": np.array([[1.0]]),
+        "gamma1": np.array([[2.0]]),
+        "beta1": np.array([[1.0]]),
+        "running_mean1": np.zeros((1, 1)),
+        "running_var1": np.ones((1, 1)),
+        "W2": np.array([[1.0]]),
+        "b2": np.zeros((1, 1)),
+    }
     X = np.array([[1.0, 2.0, 3.0, 6.0]])
     stats = {}
     Zs, _ = forward(X, params, ["linear", "linear"], training=True, epsilon=0.5, stats=stats)
@@ -226,8 +233,7 @@ def test_a_planted_bug_in_the_backward_step_is_caught(monkeypatch):
 
 def test_layer_table_names_the_arrays():
     arrays = layer_arrays([4, 3, 2, 1], normalised=[1, 2])
-    assert list(arrays) == ["W1", "gamma1", "beta1", "running_mean1", "running_var1",
-                            "W2", "gamma2", "beta2", "running_mean2", "running_var2", "W3", "b3"]
+    assert list(arrays) == ["W1", "gamma1", "beta1", "running_mean1", "running_var1", "W2", "gamma2", "beta2", "running_mean2", "running_var2", "W3", "b3"]
     assert arrays["W2"][0] == (2, 3) and arrays["running_var2"][0] == (2, 1) and not arrays["running_var2"][1].trained
     params = initialize_parameters([4, 3, 2, 1], rng=np.random.default_rng(0), batch_norm=[2])
     assert normalised_layers(params) == [2] and "b2" not in params and params["gamma2"].tolist() == [[1.0], [1.0]]
@@ -267,8 +273,7 @@ def test_deep_config_trains_with_batch_norm_and_diverges_without(tmp_path):
     (plain,) = [p for p in (tmp_path / "plain").iterdir() if not p.is_symlink()]
     assert json.loads((plain / "metrics.json").read_text())["status"] == "diverged"
     # the same network without batch norm does learn at a tenth of the rate: the rate is what fails
-    slow = train_run(load_config(REPO / "configs" / "batchnorm-deep.yaml", ["model.batch_norm=false", "train.learning_rate=0.1"]),
-                     runs_root=tmp_path / "slow")
+    slow = train_run(load_config(REPO / "configs" / "batchnorm-deep.yaml", ["model.batch_norm=false", "train.learning_rate=0.1"]), runs_root=tmp_path / "slow")
     assert slow.status == "completed" and slow.train_accuracy >= 90
 
 
@@ -441,9 +446,7 @@ def test_memory_estimate_counts_batch_norm():
 
 
 def test_a_sweep_over_batch_norm(tmp_path):
-    (tmp_path / "c.yaml").write_text(
-        "data: {train: 'builtin:moons'}\nmodel: {hidden: [4, 3]}\ntrain: {learning_rate: 0.1, epochs: 3, batch_size: 32}\n"
-    )
+    (tmp_path / "c.yaml").write_text("data: {train: 'builtin:moons'}\nmodel: {hidden: [4, 3]}\ntrain: {learning_rate: 0.1, epochs: 3, batch_size: 32}\n")
     result = invoke("sweep", tmp_path / "c.yaml", "--grid", "model.batch_norm=false,true,[2]", "--jobs", "1", "--runs-dir", tmp_path / "runs", "-q")
     assert result.exit_code == 0, result.output
     files = sorted((tmp_path / "runs").glob("sweep-*/*/params.h5"))
@@ -458,8 +461,14 @@ def test_nnctl_fit_with_batch_norm_predicts_in_inference_mode():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((200, 3))
     y = (X[:, 0] * X[:, 1] > 0).astype(int)
-    model = fit({"model": {"hidden": [8, 8], "batch_norm": [2], "batch_norm_epsilon": 0.5},
-                 "train": {"learning_rate": 0.05, "epochs": 30, "batch_size": 32, "optimizer": "adam"}}, X, y)
+    model = fit(
+        {
+            "model": {"hidden": [8, 8], "batch_norm": [2], "batch_norm_epsilon": 0.5},
+            "train": {"learning_rate": 0.05, "epochs": 30, "batch_size": 32, "optimizer": "adam"},
+        },
+        X,
+        y,
+    )
     assert {"gamma2", "beta2", "running_mean2", "running_var2", "b1"} <= set(model.params) and "b2" not in model.params
     assert model._run.epsilon == 0.5
     P = model.predict_proba(X[:5])

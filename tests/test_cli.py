@@ -33,7 +33,14 @@ def test_train_writes_every_file(tmp_path, tiny_config, tiny_data):
     run = (runs / "latest").resolve()
     assert run.parent == runs and run.name.endswith("-tiny")
     assert sorted(p.name for p in run.iterdir()) == [
-        "config.resolved.yaml", "costs.csv", "costs.png", "metrics.json", "params.h5", "report.html", "reproduce.json", "spec.yaml",
+        "config.resolved.yaml",
+        "costs.csv",
+        "costs.png",
+        "metrics.json",
+        "params.h5",
+        "report.html",
+        "reproduce.json",
+        "spec.yaml",
     ]
     # the progress lines (not a terminal) and the summary
     assert "tiny: iteration 0/30  cost" in result.stderr
@@ -138,8 +145,7 @@ def test_diverging_run_keeps_files(tmp_path):
     with h5py.File(tmp_path / "r.h5", "w") as f:
         f["x"], f["y"] = x, x.ravel()
     (tmp_path / "r.yaml").write_text(
-        "data: {train: r.h5}\nmodel: {hidden: [], output_activation: linear}\n"
-        "train: {learning_rate: 10, iterations: 1000, record_every: 1}\n"
+        "data: {train: r.h5}\nmodel: {hidden: [], output_activation: linear}\ntrain: {learning_rate: 10, iterations: 1000, record_every: 1}\n"
     )
     result = invoke("train", tmp_path / "r.yaml", "--runs-dir", tmp_path / "runs", "-q")
     assert result.exit_code == 3

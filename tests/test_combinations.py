@@ -45,8 +45,7 @@ def profile(default: int):
     if LONG:
         return settings(max_examples=EXAMPLES, deadline=None, derandomize=False, suppress_health_check=HEALTH, print_blob=True)
     # no shrinking in the suite: a failure prints its example as drawn, at once (the long profile shrinks)
-    return settings(max_examples=default, deadline=None, derandomize=True, suppress_health_check=HEALTH, database=None,
-                    phases=[Phase.explicit, Phase.generate])
+    return settings(max_examples=default, deadline=None, derandomize=True, suppress_health_check=HEALTH, database=None, phases=[Phase.explicit, Phase.generate])
 
 
 @pytest.fixture(scope="module")

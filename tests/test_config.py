@@ -127,9 +127,7 @@ def test_zeros_allowed_for_logistic_regression(tmp_path):
 
 def test_sweep_block_checked_like_the_rest(tmp_path):
     path = _write(tmp_path, GOOD + "sweep:\n  hidden_layer: [1, 2]\n")
-    assert _error(path) == (
-        f"{path}: sweep.hidden_layer: unknown key; did you mean 'hidden_layers'? (valid keys: hidden_layers, width, hidden, grid)"
-    )
+    assert _error(path) == (f"{path}: sweep.hidden_layer: unknown key; did you mean 'hidden_layers'? (valid keys: hidden_layers, width, hidden, grid)")
 
 
 def test_missing_section(tmp_path):
@@ -170,9 +168,7 @@ def test_bad_set_syntax(tmp_path):
 
 
 def test_alias_bomb_refused():
-    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(12)
-    )
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(12))
     with pytest.raises(ConfigError, match="too many YAML aliases"):
         parse_yaml(bomb, "bomb.yaml")
 

@@ -57,8 +57,7 @@ def test_deep_network_reaches_course_accuracy(tmp_path):
 
 
 # The course's week-3 printout ("Cost after iteration i"), which every machine reproduces to the digit.
-FLOWER_PINNED = {0: "0.693048", 1000: "0.288083", 2000: "0.254385", 3000: "0.233864", 4000: "0.226792",
-                 5000: "0.222644", 6000: "0.219731", 7000: "0.217504"}
+FLOWER_PINNED = {0: "0.693048", 1000: "0.288083", 2000: "0.254385", 3000: "0.233864", 4000: "0.226792", 5000: "0.222644", 6000: "0.219731", 7000: "0.217504"}
 # Past the unstable phase: 1 vs 2 threads and primal vs dual spread about 1e-4 here; a wrong gradient,
 # learning rate or initialisation is off by far more (and fails the pinned digits before 7000 anyway).
 FLOWER_AFTER = {8000: 0.2194, 9000: 0.2186, 9999: 0.2179}

@@ -88,8 +88,10 @@ def test_every_course2_config_is_valid():
 
 
 def test_sweep_over_optimizers(tmp_path):
-    result = runner.invoke(app, ["sweep", str(COURSE2 / "moons-gd.yaml"), "--grid", "train.optimizer=gd,momentum,adam",
-                                 "--set", "train.epochs=3", "--runs-dir", str(tmp_path), "-q"])
+    result = runner.invoke(
+        app,
+        ["sweep", str(COURSE2 / "moons-gd.yaml"), "--grid", "train.optimizer=gd,momentum,adam", "--set", "train.epochs=3", "--runs-dir", str(tmp_path), "-q"],
+    )
     assert result.exit_code == 0, result.output
     found = {}
     for metrics_path in tmp_path.glob("sweep-*/*/metrics.json"):
@@ -100,8 +102,9 @@ def test_sweep_over_optimizers(tmp_path):
 
 
 def test_progress_counts_epochs_with_mini_batches(tmp_path):
-    result = runner.invoke(app, ["train", str(COURSE2 / "moons-gd.yaml"), "--runs-dir", str(tmp_path), "--set", "train.epochs=3",
-                                 "--set", "train.record_every=1"])
+    result = runner.invoke(
+        app, ["train", str(COURSE2 / "moons-gd.yaml"), "--runs-dir", str(tmp_path), "--set", "train.epochs=3", "--set", "train.record_every=1"]
+    )
     assert result.exit_code == 0, result.output
     lines = [line for line in result.output.splitlines() if line.startswith("moons-gd: epoch")]
     assert [line.split("  ")[0] for line in lines] == ["moons-gd: epoch 0/3", "moons-gd: epoch 1/3", "moons-gd: epoch 2/3"]

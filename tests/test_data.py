@@ -77,7 +77,10 @@ def test_unknown_layout_shows_contents(tmp_path):
     "arrays,problem",
     [
         ({"x": np.zeros((4, 2)), "y": np.zeros(3)}, "x holds 4 examples but y has shape (3,); y needs one label per example, shape (4,)"),
-        ({"x": np.zeros((3, 2)), "y": np.array([0, 1, 2])}, "labels [2] are outside the task: a sigmoid output needs labels 0 or 1 (for regression use a linear output)"),
+        (
+            {"x": np.zeros((3, 2)), "y": np.array([0, 1, 2])},
+            "labels [2] are outside the task: a sigmoid output needs labels 0 or 1 (for regression use a linear output)",
+        ),
         ({"x": np.array([[0.0, np.nan]]), "y": np.zeros(1)}, "x holds NaN or infinite values; clean the data first"),
         ({"x": np.zeros((0, 2)), "y": np.zeros(0)}, "holds zero examples (x has shape (0, 2)); a dataset needs at least one"),
         ({"x": np.array([b"a", b"b"]), "y": np.zeros(2)}, "x has dtype |S1; expected numbers (uint8 pixels or floats)"),

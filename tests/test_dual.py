@@ -71,7 +71,6 @@ def test_course_tables_on_both_paths(tmp_path, path):
     assert [f"{costs[i]:.6f}" for i in (0, 100, 200)] == ["0.693050", "0.646432", "0.632514"]
 
 
-
 def _train_with(path, optimizer, decay, iterations=300):
     from nnctl.core.optimizers import epoch_rate, make_optimizer
 

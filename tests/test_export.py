@@ -69,59 +69,89 @@ def _pictures(folder):
 
 # name -> (writes the data files, the spec): every head, activation, preprocessing and dtype
 RUNS = {
-    "pictures": (_pictures, """
+    "pictures": (
+        _pictures,
+        """
 data: {train: pics-train.h5, test: pics-test.h5, validation: 0.25}
 model: {hidden: [5, 3], hidden_activation: relu, init: he}
 train: {learning_rate: 0.05, iterations: 200, seed: 1, record_every: 10, early_stopping: {patience: 5, restore_best: true}}
-"""),
-    "flower": (None, """
+""",
+    ),
+    "flower": (
+        None,
+        """
 data: {train: 'builtin:planar', test: 'builtin:planar?seed=2'}
 model: {hidden: [4], hidden_activation: tanh, init: normal}
 train: {learning_rate: 1.2, iterations: 300, seed: 2, record_every: 100, first_layer: dual}
-"""),
-    "spiral": (None, """
+""",
+    ),
+    "spiral": (
+        None,
+        """
 data: {train: 'builtin:spiral?k=3&m=300', test: 'builtin:spiral?k=3&m=150&seed=2'}
 model: {hidden: [16, 8], hidden_activation: leaky_relu}
 train: {learning_rate: 0.01, epochs: 30, batch_size: 64, optimizer: adam, seed: 1, record_every: 10}
-"""),
-    "digits": (_digits, """
+""",
+    ),
+    "digits": (
+        _digits,
+        """
 data: {train: digits-train.h5, test: digits-test.h5, normalize: standardize}
 model: {hidden: [32], hidden_activation: relu}
 train: {learning_rate: 0.005, epochs: 20, batch_size: 64, optimizer: adam, seed: 1, record_every: 5, keep_prob: 0.9, l2: 0.1}
-"""),
-    "regression": (_diabetes, """
+""",
+    ),
+    "regression": (
+        _diabetes,
+        """
 data: {train: diabetes-train.h5, test: diabetes-test.h5, normalize: auto}
 model: {hidden: [8], hidden_activation: relu, output_activation: linear}
 train: {learning_rate: 0.05, epochs: 40, batch_size: 32, optimizer: adam, seed: 1, record_every: 10}
-"""),
-    "offset-regression": (_offset, """
+""",
+    ),
+    "offset-regression": (
+        _offset,
+        """
 data: {train: offset-train.h5, test: offset-test.h5}
 model: {hidden: [16], hidden_activation: tanh, output_activation: linear}
 train: {learning_rate: 0.01, epochs: 30, batch_size: 32, optimizer: adam, seed: 1, record_every: 10}
-"""),
-    "streamed": (_pictures, """
+""",
+    ),
+    "streamed": (
+        _pictures,
+        """
 data: {train: pics-train.h5, test: pics-test.h5, stream: always}
 model: {hidden: [4], hidden_activation: tanh}
 train: {learning_rate: 0.1, epochs: 20, batch_size: 16, optimizer: momentum, seed: 2, record_every: 5}
-"""),
-    "odd-activations": (None, """
+""",
+    ),
+    "odd-activations": (
+        None,
+        """
 data: {train: 'builtin:moons', test: 'builtin:moons?seed=5'}
 model: {layers: [2, 6, 5, 4, 1], activations: [sigmoid, linear, softmax, sigmoid]}
 train: {learning_rate: 0.5, iterations: 200, seed: 4, record_every: 50}
-"""),
-    "float32": (_digits, """
+""",
+    ),
+    "float32": (
+        _digits,
+        """
 data: {train: digits-train.h5, test: digits-test.h5, normalize: standardize}
 model: {hidden: [16], hidden_activation: tanh, output_activation: softmax}
 train: {learning_rate: 0.01, epochs: 10, batch_size: 128, optimizer: rmsprop, seed: 1, dtype: float32, record_every: 5}
-"""),
+""",
+    ),
 }
 
 if "batch_norm" in ModelSpec.model_fields:  # batch norm (model.batch_norm) where this nnctl has it
-    RUNS["batchnorm"] = (None, """
+    RUNS["batchnorm"] = (
+        None,
+        """
 data: {train: 'builtin:moons?m=400', test: 'builtin:moons?m=200&seed=5'}
 model: {hidden: [8, 6], hidden_activation: relu, batch_norm: [1, 2], init: he}
 train: {learning_rate: 0.1, epochs: 15, batch_size: 32, optimizer: momentum, seed: 1, record_every: 5}
-""")
+""",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -314,8 +344,12 @@ def test_batch_norm_layers_in_inference_form(runs, tmp_path):
     rng = np.random.default_rng(7)
     run = copy.copy(runs["flower"])
     n = run.params["W1"].shape[0]
-    bn = {"gamma1": rng.uniform(0.5, 2, (n, 1)), "beta1": rng.normal(size=(n, 1)),
-          "running_mean1": rng.normal(size=(n, 1)), "running_var1": rng.uniform(0.1, 3, (n, 1))}
+    bn = {
+        "gamma1": rng.uniform(0.5, 2, (n, 1)),
+        "beta1": rng.normal(size=(n, 1)),
+        "running_mean1": rng.normal(size=(n, 1)),
+        "running_var1": rng.uniform(0.1, 3, (n, 1)),
+    }
     run.params = {**{k: v for k, v in run.params.items() if k != "b1"}, **bn}
     run.meta = {**run.meta, "batch_norm": {"layers": [1], "epsilon": 1e-3, "momentum": 0.9}}
     rows = _test_rows(run)
@@ -347,8 +381,7 @@ def test_course_cats_onnx(tmp_path):
     from conftest import CAT_TEST, CAT_TRAIN
 
     (tmp_path / "cat.yaml").write_text(
-        f"data: {{train: {CAT_TRAIN}, test: {CAT_TEST}}}\nmodel: {{hidden: [7]}}\n"
-        "train: {learning_rate: 0.0075, iterations: 50, seed: 1}\n"
+        f"data: {{train: {CAT_TRAIN}, test: {CAT_TEST}}}\nmodel: {{hidden: [7]}}\ntrain: {{learning_rate: 0.0075, iterations: 50, seed: 1}}\n"
     )
     assert invoke("train", tmp_path / "cat.yaml", "--runs-dir", tmp_path / "runs", "-q", "--no-report").exit_code == 0
     run = load_run(tmp_path / "runs" / "latest")
@@ -496,8 +529,7 @@ def test_table_columns_named_like_the_graphs_own_names(tmp_path):
     y = (x[:, 0] + x[:, 1] > 0).astype(int)
     rows = "".join(f"{a:.4f},{b:.4f},{c:.4f},{'yes' if t else 'no'}\n" for (a, b, c), t in zip(x, y))
     (tmp_path / "t.csv").write_text("W1,b1,scale,y\n" + rows)
-    result = invoke("train", "--data", tmp_path / "t.csv", "--target", "y", "--set", "train.epochs=3",
-                    "--runs-dir", tmp_path / "runs", "-q", "--no-report")
+    result = invoke("train", "--data", tmp_path / "t.csv", "--target", "y", "--set", "train.epochs=3", "--runs-dir", tmp_path / "runs", "-q", "--no-report")
     assert result.exit_code == 0, result.output
     run = load_run(tmp_path / "runs" / "latest")
     session = ort.InferenceSession(str(export_run(run, tmp_path / "t.onnx", "onnx")), providers=["CPUExecutionProvider"])
@@ -511,8 +543,12 @@ def test_table_columns_named_like_the_graphs_own_names(tmp_path):
     np.testing.assert_allclose(got["probabilities"], head.proba(AL).T, atol=1e-5)
 
     (tmp_path / "l.csv").write_text("label,b,c,y\n" + rows)
-    assert invoke("train", "--data", tmp_path / "l.csv", "--target", "y", "--set", "train.epochs=3",
-                  "--runs-dir", tmp_path / "runs2", "-q", "--no-report").exit_code == 0
+    assert (
+        invoke(
+            "train", "--data", tmp_path / "l.csv", "--target", "y", "--set", "train.epochs=3", "--runs-dir", tmp_path / "runs2", "-q", "--no-report"
+        ).exit_code
+        == 0
+    )
     result = invoke("export", "--run", tmp_path / "runs2" / "latest", "-o", tmp_path / "l.onnx")
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert result.stderr.strip() == (

@@ -29,12 +29,14 @@ def course_case():
 
 def course_cost(x, y):
     """forward_propagation_n's cost, as the notebook writes it: -log(a) and -log(1 - a)."""
+
     def J(p):
         A1 = np.maximum(0, p["W1"] @ x + p["b1"])
         A2 = np.maximum(0, p["W2"] @ A1 + p["b2"])
         A3 = 1 / (1 + np.exp(-(p["W3"] @ A2 + p["b3"])))
         logprobs = np.multiply(-np.log(A3), y) + np.multiply(-np.log(1 - A3), 1 - y)
         return 1.0 / 3 * np.sum(logprobs)
+
     return J
 
 
@@ -137,8 +139,7 @@ def test_a_bug_is_still_caught_beside_a_kink(monkeypatch):
 def test_cli_on_one_standardised_example_has_no_false_alarm(tmp_path):
     (tmp_path / "one.csv").write_text("x1,x2,y\n3.0,5.0,1\n")
     spec = tmp_path / "g.yaml"
-    spec.write_text("data: {train: one.csv, normalize: standardize}\nmodel: {hidden: [4, 3], task: regression}\n"
-                    "train: {learning_rate: 0.1, iterations: 1}\n")
+    spec.write_text("data: {train: one.csv, normalize: standardize}\nmodel: {hidden: [4, 3], task: regression}\ntrain: {learning_rate: 0.1, iterations: 1}\n")
     result = runner.invoke(app, ["gradcheck", str(spec), "--examples", "1"])
     assert result.exit_code == 0, result.output
     assert "a bug" not in result.stdout

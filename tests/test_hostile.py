@@ -51,8 +51,16 @@ def hostile_run(tmp_path):
     train = _course(tmp_path / f"train{NAME}.h5", "train", 12, classes)
     test = _course(tmp_path / f"test{NAME}.h5", "test", 6, classes, seed=1)
     spec = tmp_path / "h.yaml"
-    spec.write_text(json.dumps({"name": "h", "data": {"train": train.name, "test": test.name},
-                                "model": {"hidden": [3]}, "train": {"learning_rate": 0.1, "iterations": 20, "seed": 3}}))
+    spec.write_text(
+        json.dumps(
+            {
+                "name": "h",
+                "data": {"train": train.name, "test": test.name},
+                "model": {"hidden": [3]},
+                "train": {"learning_rate": 0.1, "iterations": 20, "seed": 3},
+            }
+        )
+    )
     result = invoke("train", spec, "--runs-dir", tmp_path / "runs", "-q")
     _clean(result)
     run = next(p for p in (tmp_path / "runs").iterdir() if not p.is_symlink() and p.is_dir())
@@ -173,20 +181,27 @@ def _plain_file(path, m=4000, seed=0, compression=None):
 
 
 @pytest.mark.slow  # a process of its own: a regression would be a SIGBUS
-@pytest.mark.parametrize("action, said", [
-    ("os.truncate('data.h5', 4096)", "truncated"),  # under the mapping: SIGBUS without the size check
-    ("shutil.copy('other.h5', 'new.h5'); os.replace('new.h5', 'data.h5')", "rewritten or replaced"),
-])
+@pytest.mark.parametrize(
+    "action, said",
+    [
+        ("os.truncate('data.h5', 4096)", "truncated"),  # under the mapping: SIGBUS without the size check
+        ("shutil.copy('other.h5', 'new.h5'); os.replace('new.h5', 'data.h5')", "rewritten or replaced"),
+    ],
+)
 def test_a_data_file_changed_during_a_streamed_run_stops_it(tmp_path, action, said):
     import subprocess
     import sys
 
     _plain_file(tmp_path / "data.h5")
     _plain_file(tmp_path / "other.h5", seed=1)
-    (tmp_path / "s.yaml").write_text("data: {train: data.h5, stream: always}\nmodel: {hidden: [4]}\n"
-                                     "train: {epochs: 3, batch_size: 100, learning_rate: 0.1}\n")
-    done = subprocess.run([sys.executable, "-c", CHANGE_DURING_TRAINING.format(action=action), "train", "s.yaml", "-q", "--runs-dir", "runs"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    (tmp_path / "s.yaml").write_text("data: {train: data.h5, stream: always}\nmodel: {hidden: [4]}\ntrain: {epochs: 3, batch_size: 100, learning_rate: 0.1}\n")
+    done = subprocess.run(
+        [sys.executable, "-c", CHANGE_DURING_TRAINING.format(action=action), "train", "s.yaml", "-q", "--runs-dir", "runs"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 1, (done.returncode, done.stderr)  # -7 would be SIGBUS
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("Error: ") and "data.h5: the file changed while the run was reading it" in last
@@ -245,10 +260,13 @@ def test_a_silent_dask_scheduler_times_out(tiny_config, tmp_path, silent_schedul
     from nnctl.sweep.launchers import dask
 
     monkeypatch.setattr(dask, "DASK_CALL_SECONDS", 1)
-    result = invoke("sweep", tiny_config, "--grid", "train.seed=1,2", "--executor", "dask", "--address", silent_scheduler,
-                    "--runs-dir", tmp_path / "runs", "-q")
+    result = invoke(
+        "sweep", tiny_config, "--grid", "train.seed=1,2", "--executor", "dask", "--address", silent_scheduler, "--runs-dir", tmp_path / "runs", "-q"
+    )
     assert result.exit_code == 1, result.output
-    assert result.stderr == f"Error: the Dask scheduler at {silent_scheduler}: no answer within 1 s; is it a Dask scheduler, and is it running? check --address\n"
+    assert (
+        result.stderr == f"Error: the Dask scheduler at {silent_scheduler}: no answer within 1 s; is it a Dask scheduler, and is it running? check --address\n"
+    )
     assert not (tmp_path / "runs").exists()  # nothing made before the scheduler answered
 
 
@@ -259,8 +277,26 @@ def test_sigterm_stops_a_sweep_waiting_for_a_silent_scheduler(tiny_config, tmp_p
     import subprocess
     import sys
 
-    proc = subprocess.Popen([sys.executable, "-m", "nnctl", "sweep", str(tiny_config), "--grid", "train.seed=1,2", "--executor", "dask",
-                             "--address", silent_scheduler, "--runs-dir", str(tmp_path / "runs"), "-q"], stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "nnctl",
+            "sweep",
+            str(tiny_config),
+            "--grid",
+            "train.seed=1,2",
+            "--executor",
+            "dask",
+            "--address",
+            silent_scheduler,
+            "--runs-dir",
+            str(tmp_path / "runs"),
+            "-q",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         import time
 
@@ -281,8 +317,7 @@ def test_sigterm_stops_a_sweep_waiting_for_a_silent_scheduler(tiny_config, tmp_p
 
 @pytest.mark.parametrize("host", ["-foo", "a..b", "a" * 64, ".", "999.1.1.1", "x" * 60 + "." + "y" * 200])
 def test_a_dask_address_that_is_not_a_host_name(tiny_config, tmp_path, host):
-    result = invoke("sweep", tiny_config, "--grid", "train.seed=1,2", "--executor", "dask", "--address", f"tcp://{host}:8786",
-                    "--runs-dir", tmp_path / "runs")
+    result = invoke("sweep", tiny_config, "--grid", "train.seed=1,2", "--executor", "dask", "--address", f"tcp://{host}:8786", "--runs-dir", tmp_path / "runs")
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert result.stderr.startswith(f"Error: --address tcp://{host}:8786: ") and "is not a valid host name or IP address" in result.stderr
 
@@ -329,21 +364,27 @@ def _edit(run, arrays=None, attrs=None, drop=()):
             f.attrs[key] = json.dumps(value(json.loads(f.attrs[key])))
 
 
-@pytest.mark.parametrize("edit, said", [
-    (dict(arrays={"optimizer/t": lambda t: 0}), "the optimizer's step count t is 0 but the checkpoint is at step"),
-    (dict(drop=["loop/order"]), "loop/order: expected this epoch's order of the"),
-    (dict(arrays={"loop/order": lambda o: np.zeros_like(o)}), "loop/order: expected this epoch's order of the"),
-    (dict(drop=["batch"]), "the checkpoint is damaged (batch missing)"),
-    (dict(drop=["epoch"]), "the checkpoint is damaged (epoch missing)"),
-    (dict(drop=["batches"]), "the checkpoint is damaged (batches missing)"),
-    (dict(arrays={"optimizer/s.W1": lambda s: np.where(np.arange(s.size).reshape(s.shape) == 0, np.nan, s)}),
-     "optimizer/s.W1 holds values that are not finite numbers, which training never stores"),
-    (dict(arrays={"optimizer/s.W1": lambda s: -s - 1}),
-     "optimizer/s.W1 holds negative values, but a second moment (a mean of squared gradients) never is"),
-    (dict(attrs={"learning_rate": lambda r: 0.9}), "learning_rate is 0.9 but the run's spec gives 0.01 at epoch"),
-    (dict(attrs={"batches": lambda b: {"bit_generator": {**b["bit_generator"], "state": {"state": -1, "inc": "x"}}}}),
-     "the checkpoint does not fit the run's spec (Python integer -1 out of bounds"),
-])
+@pytest.mark.parametrize(
+    "edit, said",
+    [
+        (dict(arrays={"optimizer/t": lambda t: 0}), "the optimizer's step count t is 0 but the checkpoint is at step"),
+        (dict(drop=["loop/order"]), "loop/order: expected this epoch's order of the"),
+        (dict(arrays={"loop/order": lambda o: np.zeros_like(o)}), "loop/order: expected this epoch's order of the"),
+        (dict(drop=["batch"]), "the checkpoint is damaged (batch missing)"),
+        (dict(drop=["epoch"]), "the checkpoint is damaged (epoch missing)"),
+        (dict(drop=["batches"]), "the checkpoint is damaged (batches missing)"),
+        (
+            dict(arrays={"optimizer/s.W1": lambda s: np.where(np.arange(s.size).reshape(s.shape) == 0, np.nan, s)}),
+            "optimizer/s.W1 holds values that are not finite numbers, which training never stores",
+        ),
+        (dict(arrays={"optimizer/s.W1": lambda s: -s - 1}), "optimizer/s.W1 holds negative values, but a second moment (a mean of squared gradients) never is"),
+        (dict(attrs={"learning_rate": lambda r: 0.9}), "learning_rate is 0.9 but the run's spec gives 0.01 at epoch"),
+        (
+            dict(attrs={"batches": lambda b: {"bit_generator": {**b["bit_generator"], "state": {"state": -1, "inc": "x"}}}}),
+            "the checkpoint does not fit the run's spec (Python integer -1 out of bounds",
+        ),
+    ],
+)
 def test_resume_refuses_an_incomplete_or_inconsistent_checkpoint(stopped_run, edit, said):
     before = (stopped_run / "checkpoint.h5").read_bytes()
     _edit(stopped_run, **edit)
@@ -354,13 +395,16 @@ def test_resume_refuses_an_incomplete_or_inconsistent_checkpoint(stopped_run, ed
     assert "delete" in result.stderr and (stopped_run / "checkpoint.h5").exists() and before  # nothing removed
 
 
-@pytest.mark.parametrize("key, change", [
-    ("W2", lambda w: np.full_like(w, 1e300)),  # finite: the resumed run trained on to "completed", 50%, every unit dead
-    ("optimizer/v.W1", lambda v: np.full_like(v, 1e300)),
-    ("optimizer/s.W2", lambda s: np.full_like(s, 1e300)),  # positive and finite: froze W2 for the rest of the run
-    ("W1", lambda w: w * (1 + 1e-9)),  # any change, however small: the resume is no longer the run's
-    ("loop/order", lambda o: o[::-1]),  # still a permutation
-])
+@pytest.mark.parametrize(
+    "key, change",
+    [
+        ("W2", lambda w: np.full_like(w, 1e300)),  # finite: the resumed run trained on to "completed", 50%, every unit dead
+        ("optimizer/v.W1", lambda v: np.full_like(v, 1e300)),
+        ("optimizer/s.W2", lambda s: np.full_like(s, 1e300)),  # positive and finite: froze W2 for the rest of the run
+        ("W1", lambda w: w * (1 + 1e-9)),  # any change, however small: the resume is no longer the run's
+        ("loop/order", lambda o: o[::-1]),  # still a permutation
+    ],
+)
 def test_resume_refuses_values_training_did_not_save(stopped_run, key, change):
     """A tampered checkpoint with finite but absurd values resumed and ended "completed" with garbage."""
     before = json.loads((stopped_run / "metrics.json").read_text())
@@ -431,8 +475,14 @@ def test_predict_reads_rows_in_chunks_under_an_address_space_limit(tmp_path):
     assert invoke("train", tmp_path / "s.yaml", "--runs-dir", tmp_path / "runs", "-q", "--no-report").exit_code == 0
     rows = rng.normal(size=(20_000, 50))
     np.savetxt(tmp_path / "big.csv", rows, delimiter=",", fmt="%.17g", header=",".join(f"f{i}" for i in range(50)), comments="")
-    done = subprocess.run([sys.executable, "-c", BOUNDED, "48", "predict", "big.csv", "--run", "runs/latest", "--csv"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=600, env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
+    done = subprocess.run(
+        [sys.executable, "-c", BOUNDED, "48", "predict", "big.csv", "--run", "runs/latest", "--csv"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "OPENBLAS_NUM_THREADS": "1"},
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     lines = done.stdout.splitlines()
     assert len(lines) == 20_001 and lines[1].startswith("big.csv:1,") and lines[-1].startswith("big.csv:20000,")
@@ -509,8 +559,7 @@ def test_evaluate_in_chunks_gives_the_scores_of_the_whole_file(tmp_path, kind):
 
     rng = np.random.default_rng(1)
     x = rng.normal(size=(20_000, 6))
-    y = {"sigmoid": (x[:, 0] > 0).astype(np.int64), "softmax": np.digitize(x[:, 0], [-0.5, 0.5]).astype(np.int64),
-         "regression": x @ np.arange(6.0)}[kind]
+    y = {"sigmoid": (x[:, 0] > 0).astype(np.int64), "softmax": np.digitize(x[:, 0], [-0.5, 0.5]).astype(np.int64), "regression": x @ np.arange(6.0)}[kind]
     model = "hidden: [4], output_activation: linear" if kind == "regression" else "hidden: [4]"
     run = _trained_on(tmp_path, kind, x[:500], y[:500], model, "" if kind != "regression" else "")
     with h5py.File(tmp_path / "test.h5", "w") as f:
@@ -518,8 +567,11 @@ def test_evaluate_in_chunks_gives_the_scores_of_the_whole_file(tmp_path, kind):
     chunked, data = evaluate(run, str(tmp_path / "test.h5"))
     task = "regression" if kind == "regression" else "classification"
     head = run.meta["loss"]
-    whole, _ = score(run, load_dataset(str(tmp_path / "test.h5"), task, role="test", dtype=np.float64,
-                                       max_classes=None if head != "binary_cross_entropy" else 2), str(tmp_path / "test.h5"))
+    whole, _ = score(
+        run,
+        load_dataset(str(tmp_path / "test.h5"), task, role="test", dtype=np.float64, max_classes=None if head != "binary_cross_entropy" else 2),
+        str(tmp_path / "test.h5"),
+    )
     assert chunked["m"] == 20_000
     _same(chunked, whole)
     assert data.m == 20_000 and data.Y.size == 20_000
@@ -547,8 +599,21 @@ def test_evaluate_of_a_table_in_chunks_gives_the_scores_of_the_whole_table(tmp_p
     rows = _gappy_rows(seed=2, n=9000, every=97, at=5)
     (tmp_path / "t.csv").write_text("\n".join(rows[:400]) + "\n")
     (tmp_path / "big.csv").write_text("\n".join(rows) + "\n")
-    trained = invoke("train", "--data", tmp_path / "t.csv", "--target", "label", "--set", "data.missing=drop",
-                     "--set", "train.epochs=3", "--runs-dir", tmp_path / "runs", "-q", "--no-report")
+    trained = invoke(
+        "train",
+        "--data",
+        tmp_path / "t.csv",
+        "--target",
+        "label",
+        "--set",
+        "data.missing=drop",
+        "--set",
+        "train.epochs=3",
+        "--runs-dir",
+        tmp_path / "runs",
+        "-q",
+        "--no-report",
+    )
     assert trained.exit_code == 0, trained.output
     from nnctl.rundir.runs import find_run, load_run
 
@@ -561,7 +626,6 @@ def test_evaluate_of_a_table_in_chunks_gives_the_scores_of_the_whole_table(tmp_p
     _same(chunked, whole)
 
 
-
 def test_predict_of_a_table_in_chunks_gives_the_predictions_of_the_whole_table(tmp_path, monkeypatch):
     """predict reads a table TABLE_ROWS_PER_CHUNK rows at a time: every row's line, class, probability and
     error (a dropped row), and the notes (an extra column, unseen categories under data.unseen: zeros), are
@@ -571,11 +635,25 @@ def test_predict_of_a_table_in_chunks_gives_the_predictions_of_the_whole_table(t
 
     rows = _gappy_rows(seed=3, n=300, every=13, at=6)
     (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
-    trained = invoke("train", "--data", tmp_path / "t.csv", "--target", "label", "--set", "data.missing=drop",
-                     "--set", "data.unseen=zeros", "--set", "train.epochs=3", "--runs-dir", tmp_path / "runs", "-q", "--no-report")
+    trained = invoke(
+        "train",
+        "--data",
+        tmp_path / "t.csv",
+        "--target",
+        "label",
+        "--set",
+        "data.missing=drop",
+        "--set",
+        "data.unseen=zeros",
+        "--set",
+        "train.epochs=3",
+        "--runs-dir",
+        tmp_path / "runs",
+        "-q",
+        "--no-report",
+    )
     assert trained.exit_code == 0, trained.output
-    new = ["a,colour,b,extra"] + [f"{r.split(',')[0]},{'pink' if i % 17 == 3 else r.split(',')[2]},{r.split(',')[1]},x{i}"
-                                  for i, r in enumerate(rows[1:])]
+    new = ["a,colour,b,extra"] + [f"{r.split(',')[0]},{'pink' if i % 17 == 3 else r.split(',')[2]},{r.split(',')[1]},x{i}" for i, r in enumerate(rows[1:])]
     (tmp_path / "new.csv").write_text("\n".join(new) + "\n")
     run = load_run(find_run(tmp_path / "runs" / "latest"))
 
@@ -632,11 +710,18 @@ def test_evaluate_reads_a_file_in_chunks_under_an_address_space_limit(tmp_path):
     with h5py.File(tmp_path / "big.h5", "w") as f:
         f["x"], f["y"] = x, y
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    whole = subprocess.run([sys.executable, "-c", EVALUATE_BOUNDED, "48", "whole", tmp_path / "big.h5"],
-                           cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
+    whole = subprocess.run(
+        [sys.executable, "-c", EVALUATE_BOUNDED, "48", "whole", tmp_path / "big.h5"], cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env
+    )
     assert whole.returncode == 0 and whole.stdout.startswith("refused:"), (whole.stdout, whole.stderr[-2000:])
-    done = subprocess.run([sys.executable, "-c", EVALUATE_BOUNDED, "48", "evaluate", run.path, "--data", tmp_path / "big.h5"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
+    done = subprocess.run(
+        [sys.executable, "-c", EVALUATE_BOUNDED, "48", "evaluate", run.path, "--data", tmp_path / "big.h5"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "big.h5 (60000 examples)" in done.stdout
     written = json.loads((run.path / "evaluation-big.json").read_text())

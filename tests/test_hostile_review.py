@@ -38,8 +38,20 @@ def _run(tmp_path, spec=SPEC, *args) -> Path:
 def _table_run(tmp_path, text: str, target: str, *sets) -> Path:
     table = tmp_path / "t.csv"
     table.write_text(text, newline="")
-    result = invoke("train", "--data", table, "--target", target, "--runs-dir", tmp_path / "truns", "-q", "--no-report",
-                    "--set", "train.epochs=3", *[a for s in sets for a in ("--set", s)])
+    result = invoke(
+        "train",
+        "--data",
+        table,
+        "--target",
+        target,
+        "--runs-dir",
+        tmp_path / "truns",
+        "-q",
+        "--no-report",
+        "--set",
+        "train.epochs=3",
+        *[a for s in sets for a in ("--set", s)],
+    )
     assert result.exit_code == 0, result.output
     return next(p for p in (tmp_path / "truns").iterdir() if not p.is_symlink() and p.is_dir())
 
@@ -50,9 +62,12 @@ def _table_run(tmp_path, text: str, target: str, *sets) -> Path:
 def test_report_o_never_writes_over_a_run_file_and_refuses_an_existing_file_without_force(tmp_path):
     run = _run(tmp_path)
     params = (run / "params.h5").read_bytes()
-    for args in (["report", run, "-o", run / "params.h5"], ["report", run, "-o", run / "params.h5", "--force"],
-                 ["export", "--run", run, "-o", run / "params.h5", "--format", "npz", "--force"],
-                 ["data", "make", "planar", "-o", run / "checkpoint.h5", "--force"]):
+    for args in (
+        ["report", run, "-o", run / "params.h5"],
+        ["report", run, "-o", run / "params.h5", "--force"],
+        ["export", "--run", run, "-o", run / "params.h5", "--format", "npz", "--force"],
+        ["data", "make", "planar", "-o", run / "checkpoint.h5", "--force"],
+    ):
         result = invoke(*args)
         assert result.exit_code == 1 and result.stderr.startswith("Error: ") and len(result.stderr.strip().splitlines()) == 1, result.output
     assert (run / "params.h5").read_bytes() == params and not (run / "checkpoint.h5").exists()
@@ -74,7 +89,9 @@ def test_data_info_preview_refuses_an_existing_picture_without_force(tmp_path, m
     assert invoke("data", "make", "planar", "-o", "p.h5", "--m", "40").exit_code == 0
     Path("p-preview.png").write_bytes(b"mine")
     result = invoke("data", "info", "p.h5", "--preview")
-    assert result.exit_code == 1 and result.stderr.strip() == "Error: p-preview.png: already exists; pass --force to replace it, or choose another --preview-out"
+    assert (
+        result.exit_code == 1 and result.stderr.strip() == "Error: p-preview.png: already exists; pass --force to replace it, or choose another --preview-out"
+    )
     assert Path("p-preview.png").read_bytes() == b"mine"
     assert invoke("data", "info", "p.h5", "--preview", "--force").exit_code == 0
     assert Path("p-preview.png").read_bytes().startswith(b"\x89PNG")
@@ -119,8 +136,10 @@ def test_table_rows_get_the_overflow_guard_of_predict_and_evaluate(tmp_path):
     rows.write_text("a,b,c,d\n1,1,1,1\n1e308,3,1,1\n")
     result = invoke("predict", "--run", run, rows)
     assert result.exit_code == 1
-    assert result.stderr.strip() == (f"Error: {rows}: line 3, column 'a': 1e+308 is too large: after normalisation (1e+308) "
-                                     "the network's first layer could overflow float64; correct or remove that value")
+    assert result.stderr.strip() == (
+        f"Error: {rows}: line 3, column 'a': 1e+308 is too large: after normalisation (1e+308) "
+        "the network's first layer could overflow float64; correct or remove that value"
+    )
     labelled = tmp_path / "bige.csv"
     labelled.write_text("a,b,c,d,species\n1,1,1,1,x\n1,1e308,1,1,y\n")
     result = invoke("evaluate", run, "--data", labelled)
@@ -174,12 +193,15 @@ def test_predict_csv_and_json_escape_class_names_in_headers_and_the_top_column(t
 # ---------------------------------------------------------------- 5. run files: values in their ranges
 
 
-@pytest.mark.parametrize("edit, said", [
-    ({"train_accuracy": 150}, "train_accuracy is 150, outside 0 to 100 (a percentage)"),
-    ({"test_accuracy": -20}, "test_accuracy is -20, outside 0 to 100 (a percentage)"),
-    ({"final_cost": -5}, "final_cost is -5, but a cost is never negative"),
-    ("1e999", "train_accuracy is inf, not a finite number (nnctl writes none)"),
-])
+@pytest.mark.parametrize(
+    "edit, said",
+    [
+        ({"train_accuracy": 150}, "train_accuracy is 150, outside 0 to 100 (a percentage)"),
+        ({"test_accuracy": -20}, "test_accuracy is -20, outside 0 to 100 (a percentage)"),
+        ({"final_cost": -5}, "final_cost is -5, but a cost is never negative"),
+        ("1e999", "train_accuracy is inf, not a finite number (nnctl writes none)"),
+    ],
+)
 def test_metrics_out_of_range_mark_the_run_damaged(tmp_path, edit, said):
     run = _run(tmp_path)
     path = run / "metrics.json"
@@ -193,7 +215,9 @@ def test_metrics_out_of_range_mark_the_run_damaged(tmp_path, edit, said):
     assert f"skipped {run}: metrics.json: {said}; not an nnctl run's metrics" in listed.stderr
     for args in (["runs", "show", run], ["runs", "compare", run, run], ["predict", "--run", run, tmp_path / "p.h5"]):
         result = invoke(*args)
-        assert result.exit_code == 1 and result.stderr.strip() == f"Error: {path}: {said}; not an nnctl run's metrics: train the run again, or remove the folder"
+        assert (
+            result.exit_code == 1 and result.stderr.strip() == f"Error: {path}: {said}; not an nnctl run's metrics: train the run again, or remove the folder"
+        )
 
 
 def test_costs_csv_rows_of_inf_or_nan_are_damaged_rows(tmp_path):
@@ -201,8 +225,7 @@ def test_costs_csv_rows_of_inf_or_nan_are_damaged_rows(tmp_path):
 
     columns = parse_costs_columns(["iteration,cost", "0,0.7", "10,inf", "20,nan", "30,0.5", "40,-1"])
     assert columns == {"iteration": [0, 30], "cost": [0.7, 0.5]}
-    columns = parse_costs_columns(["epoch,cost,iteration,validation_cost,validation_accuracy", "0,0.7,0,0.8,", "1,0.6,3,,",
-                                   "2,0.5,6,0.7,150"])
+    columns = parse_costs_columns(["epoch,cost,iteration,validation_cost,validation_accuracy", "0,0.7,0,0.8,", "1,0.6,3,,", "2,0.5,6,0.7,150"])
     assert columns["epoch"] == [0, 1]  # an empty validation cell is no record; an accuracy of 150 is damage
 
 
@@ -239,8 +262,9 @@ def test_runs_show_refuses_a_folder_that_is_not_a_run(tmp_path, monkeypatch, fol
     result = invoke("runs", "show", folder)
     shown = folder or "."
     assert result.exit_code == 1
-    assert result.stderr.strip() == (f"Error: {shown}: not a run or sweep directory (no metrics.json, config.resolved.yaml or "
-                                     "sweep.json); give a folder that `nnctl runs` lists")
+    assert result.stderr.strip() == (
+        f"Error: {shown}: not a run or sweep directory (no metrics.json, config.resolved.yaml or sweep.json); give a folder that `nnctl runs` lists"
+    )
 
 
 # ---------------------------------------------------------------- 8. --data's messages
@@ -251,11 +275,10 @@ def test_data_option_errors_name_the_data_file_and_the_option(tmp_path, monkeypa
     assert invoke("data", "make", "planar", "-o", "planar.h5", "--m", "40").exit_code == 0
     cases = {
         ("--data", "planar.h5", "--target", "y"): f"Error: {tmp_path}/planar.h5: --target: names a column of a table (.csv, .tsv, "
-                                                  ".parquet), and this file is not one; leave --target out (a data file's labels are its y)",
+        ".parquet), and this file is not one; leave --target out (a data file's labels are its y)",
         ("--data", "iris.xlsx", "--target", "y"): f"Error: {tmp_path}/iris.xlsx: --data: no such file; check the path (a relative "
-                                                  "--data path is read from the working folder)",
-        ("--data", "nope.csv"): f"Error: {tmp_path}/nope.csv: --data: no such file; check the path (a relative --data path is read "
-                                "from the working folder)",
+        "--data path is read from the working folder)",
+        ("--data", "nope.csv"): f"Error: {tmp_path}/nope.csv: --data: no such file; check the path (a relative --data path is read from the working folder)",
     }
     for args, said in cases.items():
         result = invoke("train", *args)
@@ -288,10 +311,19 @@ def test_runs_are_listed_oldest_first_as_the_readme_says(tmp_path):
 @pytest.mark.slow  # another process holds the run's lock
 def test_predict_on_a_run_another_process_trains_says_so_and_not_resume(tmp_path):
     run = _run(tmp_path)
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import fcntl, os, sys, time\n"
-        f"fd = os.open({str(run)!r}, os.O_RDONLY | os.O_DIRECTORY)\n"
-        "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\ntime.sleep(60)\n")], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import fcntl, os, sys, time\n"
+                f"fd = os.open({str(run)!r}, os.O_RDONLY | os.O_DIRECTORY)\n"
+                "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\ntime.sleep(60)\n"
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         result = invoke("predict", "--run", run, tmp_path / "p.h5", "--csv")

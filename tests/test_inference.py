@@ -40,8 +40,7 @@ def trained(tmp_path, photos):
     result = invoke("data", "import", photos, "-o", out, "--size", "12", "--classes", "night,day", "--seed", "3")
     assert result.exit_code == 0, result.output
     (tmp_path / "pets.yaml").write_text(
-        "data: {train: pets.h5, test: pets.h5}\nmodel: {hidden: [4], init: he}\n"
-        "train: {learning_rate: 0.05, iterations: 60, record_every: 20}\n"
+        "data: {train: pets.h5, test: pets.h5}\nmodel: {hidden: [4], init: he}\ntrain: {learning_rate: 0.05, iterations: 60, record_every: 20}\n"
     )
     result = invoke("train", tmp_path / "pets.yaml", "--runs-dir", tmp_path / "runs", "-q")
     assert result.exit_code == 0, result.output
@@ -90,7 +89,6 @@ def test_round_trip_predict_equals_evaluate(trained, photos):
     assert [p.probability for p in preds] == result["probabilities"]  # the very same pixels, the very same number
 
 
-
 def test_pictures_are_predicted_a_chunk_at_a_time(trained, photos, monkeypatch):
     """IMAGES_PER_CHUNK pictures are held at once: with chunks of 3 (a damaged file in between), every
     file keeps its place, its error or its class, and the probability of all of them predicted together."""
@@ -108,6 +106,7 @@ def test_pictures_are_predicted_a_chunk_at_a_time(trained, photos, monkeypatch):
     assert [(p.file, p.error, p.class_name) for p in chunked] == [(p.file, p.error, p.class_name) for p in whole]
     assert sum(p.error is not None for p in whole) == 2  # readme.txt and cut.jpg
     np.testing.assert_allclose([p.probability or 0 for p in chunked], [p.probability or 0 for p in whole], rtol=1e-12)
+
 
 def test_predict_cli_mixed_good_and_bad(trained, photos):
     _, run = trained
@@ -180,7 +179,10 @@ def test_predict_refuses_non_image_model(tmp_path):
 def test_missing_and_unfinished_runs(tmp_path):
     result = invoke("predict", tmp_path / "a.png", "--run", tmp_path / "nope")
     assert result.exit_code == 1
-    assert result.stderr.strip() == f"Error: {tmp_path / 'nope'}: no such run directory; give a run folder that `nnctl runs` lists, or train one with `nnctl train CONFIG`"
+    assert (
+        result.stderr.strip()
+        == f"Error: {tmp_path / 'nope'}: no such run directory; give a run folder that `nnctl runs` lists, or train one with `nnctl train CONFIG`"
+    )
     (tmp_path / "half").mkdir()
     (tmp_path / "half" / "metrics.json").write_text('{"status": "running"}')
     result = invoke("evaluate", tmp_path / "half")

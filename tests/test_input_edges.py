@@ -103,9 +103,7 @@ def test_evaluate_data_fifo_refused_in_a_real_process(tmp_path):
 
 
 def test_yaml_work_is_bounded_not_the_count_of_a_character():
-    anchors = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-        f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefghi", "bcdefghij")
-    )
+    anchors = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefghi", "bcdefghij"))
     t0 = time.perf_counter()
     with pytest.raises(ConfigError, match="expands to over 100,000 values"):
         parse_yaml(anchors + "v: *j\n", "bomb.yaml")  # 81 aliases, 9**10 values once expanded
@@ -151,8 +149,10 @@ def test_config_show_and_train_agree_on_builtin_queries(tmp_path):
     (tmp_path / "c.yaml").write_text("data: {train: 'builtin:planar?m=abc'}\ntrain: {learning_rate: 1, iterations: 2}\n")
     shown, trained = invoke("config", "show", tmp_path / "c.yaml"), invoke("train", tmp_path / "c.yaml")
     assert shown.exit_code == trained.exit_code == 1
-    assert shown.stderr == trained.stderr == (
-        f"Error: {tmp_path / 'c.yaml'}: data.train: builtin:planar?m=abc: m must be a whole number of at least 2 (got 'abc')\n"
+    assert (
+        shown.stderr
+        == trained.stderr
+        == (f"Error: {tmp_path / 'c.yaml'}: data.train: builtin:planar?m=abc: m must be a whole number of at least 2 (got 'abc')\n")
     )
     (tmp_path / "ok.yaml").write_text("data: {train: 'builtin:planar?m=40&seed=3&noise=0.1'}\ntrain: {learning_rate: 1, iterations: 2}\n")
     assert invoke("config", "show", tmp_path / "ok.yaml").exit_code == 0
@@ -305,8 +305,9 @@ def test_available_memory_respects_rlimit_as(tmp_path):
         f.create_dataset("x", shape=(2**18, 1024), dtype=np.float64, chunks=(1024, 1024))
         f["y"] = np.zeros(2**18, dtype=np.uint8)
     (tmp_path / "c.yaml").write_text("data: {train: big.h5}\nmodel: {hidden: [2]}\ntrain: {learning_rate: 0.1, iterations: 2}\n")
-    result = subprocess.run([sys.executable, "-m", "nnctl", "train", str(tmp_path / "c.yaml")], capture_output=True,
-                            text=True, preexec_fn=cap, env=env, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "nnctl", "train", str(tmp_path / "c.yaml")], capture_output=True, text=True, preexec_fn=cap, env=env, timeout=120
+    )
     assert result.returncode == 1, result.stderr
     assert result.stderr.startswith(f"Error: {tmp_path / 'big.h5'}: 'x' declares 262144×1024 values; reading it takes about 4.0 GiB")
     assert "Traceback" not in result.stderr

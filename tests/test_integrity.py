@@ -47,8 +47,9 @@ def killed_run(workdir, name):
 
 
 def resume_proc(run):
-    return subprocess.Popen([sys.executable, "-m", "nnctl", "train", "--resume", str(run), "-q", "--no-report"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "nnctl", "train", "--resume", str(run), "-q", "--no-report"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def wait_until_training(run, proc, timeout=60):
@@ -79,8 +80,11 @@ def test_two_resumes_at_once_one_refuses(workdir):
     refused, going = (first, second) if first.poll() is not None else (second, first)
     err = refused.communicate()[1]
     assert refused.returncode == 1 and "Traceback" not in err, err
-    assert re.fullmatch(rf"Error: {re.escape(str(run))}: another nnctl process is training this run now( \(pid \d+\))?; wait for it "
-                        r"to end \(or stop it with Ctrl-C\), then resume\n", err), err
+    assert re.fullmatch(
+        rf"Error: {re.escape(str(run))}: another nnctl process is training this run now( \(pid \d+\))?; wait for it "
+        r"to end \(or stop it with Ctrl-C\), then resume\n",
+        err,
+    ), err
     going.send_signal(signal.SIGINT)
     out, err = going.communicate(timeout=60)
     assert going.returncode in (0, 130), err
@@ -144,10 +148,7 @@ def test_double_ctrl_c_marks_interrupted_and_time_adds_up(workdir):
     assert len(after["sessions"]) == 2 and after["seconds"] == pytest.approx(sum(after["sessions"]), abs=1e-5)
     assert after["sessions"][0] == pytest.approx(before, abs=1e-5) or before == 0
     a, b = after["sessions"]
-    assert f"{a + b:.2f} s ({a:.2f} s + {b:.2f} s after resume)" in result.stdout.replace("\n", " ") or \
-        f"({a:.2f} s + {b:.2f} s after resume)" in result.stdout
-
-
+    assert f"{a + b:.2f} s ({a:.2f} s + {b:.2f} s after resume)" in result.stdout.replace("\n", " ") or f"({a:.2f} s + {b:.2f} s after resume)" in result.stdout
 
 
 @pytest.fixture(scope="module")
@@ -157,10 +158,13 @@ def reference(workdir):
     return workdir / "ref" / "latest" / "params.h5"
 
 
-@pytest.mark.parametrize("exc,code,said", [
-    (KeyboardInterrupt, 130, "Interrupted: SIGINT twice: stopped at once at iteration 899; "),
-    (MemoryError, 1, "Error: out of memory at iteration 899 ("),
-])
+@pytest.mark.parametrize(
+    "exc,code,said",
+    [
+        (KeyboardInterrupt, 130, "Interrupted: SIGINT twice: stopped at once at iteration 899; "),
+        (MemoryError, 1, "Error: out of memory at iteration 899 ("),
+    ],
+)
 def test_hard_stop_mid_step_keeps_the_run(workdir, reference, monkeypatch, exc, code, said):
     """A second Ctrl-C or a MemoryError in the middle of an update (at step 900): the state in memory
     is half written, so the run falls back to its last checkpoint, says so, and resumes bit for bit."""
@@ -173,9 +177,11 @@ def test_hard_stop_mid_step_keeps_the_run(workdir, reference, monkeypatch, exc, 
     (run,) = [p for p in runs.iterdir() if not p.is_symlink()]
     assert result.returncode == code and "Traceback" not in result.stderr, result.stderr
     assert result.stderr.startswith(said), result.stderr
-    assert result.stderr.endswith(f"the run is kept in {run} with its last checkpoint (iteration 800); "
-                                  + ("" if code == 130 else "free memory, or use train.dtype: float32 or smaller layers in a new run; to go on: ")
-                                  + f"resume with: nnctl train --resume {run}\n"), result.stderr
+    assert result.stderr.endswith(
+        f"the run is kept in {run} with its last checkpoint (iteration 800); "
+        + ("" if code == 130 else "free memory, or use train.dtype: float32 or smaller layers in a new run; to go on: ")
+        + f"resume with: nnctl train --resume {run}\n"
+    ), result.stderr
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["status"] == "interrupted" and metrics["iterations"] == 800
     assert_files_whole(run)
@@ -186,11 +192,14 @@ def test_hard_stop_mid_step_keeps_the_run(workdir, reference, monkeypatch, exc, 
     assert all(got[k].tobytes() == ref[k].tobytes() for k in ref)
 
 
-@pytest.mark.parametrize("damage, said", [
-    ('{"status": "inter', "cannot be read (Unterminated string starting at: line 1 column 12 (char 11))"),
-    ("[1, 2]", "holds a list, not the JSON object nnctl writes"),
-    ('{"status": 5}', "status: expected one of running, completed, interrupted, diverged (got 5)"),
-])
+@pytest.mark.parametrize(
+    "damage, said",
+    [
+        ('{"status": "inter', "cannot be read (Unterminated string starting at: line 1 column 12 (char 11))"),
+        ("[1, 2]", "holds a list, not the JSON object nnctl writes"),
+        ('{"status": 5}', "status: expected one of running, completed, interrupted, diverged (got 5)"),
+    ],
+)
 def test_a_damaged_metrics_json_is_written_anew_by_the_resume(workdir, reference, monkeypatch, damage, said):
     """`--resume` of an interrupted run whose checkpoint is intact refused: `metrics.json: cannot be read (Unterminated string...)`."""
     from nnctl.rundir.runs import load_params
@@ -205,11 +214,11 @@ def test_a_damaged_metrics_json_is_written_anew_by_the_resume(workdir, reference
     if not said.startswith("status"):  # evaluate: the fix (a status nnctl never writes has its own, tests/error_cases.py)
         evaluated = nnctl("evaluate", run)
         assert evaluated.returncode == 1 and evaluated.stderr.endswith(
-            f"; the file is damaged: resume the unfinished run (nnctl train --resume {run}), which writes it anew\n"), evaluated.stderr
+            f"; the file is damaged: resume the unfinished run (nnctl train --resume {run}), which writes it anew\n"
+        ), evaluated.stderr
     resumed = nnctl("train", "--resume", run, "-q", "--no-report")
     assert resumed.returncode == 0, resumed.stderr
-    note = (f"metrics.json was damaged ({said}); resumed from its checkpoint (checkpoint.h5), which holds all a resume needs, "
-            "and metrics.json written anew")
+    note = f"metrics.json was damaged ({said}); resumed from its checkpoint (checkpoint.h5), which holds all a resume needs, and metrics.json written anew"
     assert f"Note: {note}" in " ".join(resumed.stdout.split())
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["status"] == "completed" and metrics["resumed_from"] == 800 and metrics["notes"] == [note]
@@ -244,8 +253,12 @@ def small_disk(tmp_path):
 def test_full_disk_at_a_checkpoint_keeps_the_run_whole(tmp_path, small_disk):
     (tmp_path / "full.yaml").write_text(FULL_SPEC)
     runs = small_disk / "runs"
-    proc = subprocess.Popen([sys.executable, "-m", "nnctl", "train", str(tmp_path / "full.yaml"), "-q", "--no-report", "--runs-dir", str(runs)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nnctl", "train", str(tmp_path / "full.yaml"), "-q", "--no-report", "--runs-dir", str(runs)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     run = wait_for_checkpoint(runs, proc)
     filler = small_disk / "filler"
     with open(filler, "wb") as f:  # another program takes the rest of the disk
@@ -258,7 +271,9 @@ def test_full_disk_at_a_checkpoint_keeps_the_run_whole(tmp_path, small_disk):
     assert re.fullmatch(
         rf"Error: {re.escape(str(run))}/\S+: cannot be written \(No space left on device\) at iteration \d+; the run is kept in "
         rf"{re.escape(str(run))} with its last checkpoint \(iteration \d+\); free some space on that disk, then resume with: "
-        rf"nnctl train --resume {re.escape(str(run))}\n", err), err
+        rf"nnctl train --resume {re.escape(str(run))}\n",
+        err,
+    ), err
     assert_files_whole(run)  # no half file, no temporary left behind
     listed = nnctl("runs", "--runs-dir", runs, "--json")
     assert json.loads(listed.stdout.splitlines()[0])["status"] == "interrupted"
@@ -298,7 +313,8 @@ def test_no_space_at_a_checkpoint_keeps_the_run_whole(tmp_path, monkeypatch):
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     assert result.stderr == (
         f"Error: {run}/checkpoint.h5: cannot be written (No space left on device) at iteration 150; the run is kept in "
-        f"{run} with its last checkpoint (iteration 100); free some space on that disk, then resume with: nnctl train --resume {run}\n")
+        f"{run} with its last checkpoint (iteration 100); free some space on that disk, then resume with: nnctl train --resume {run}\n"
+    )
     assert_files_whole(run)  # no half file, no temporary left behind
     listed = nnctl("runs", "--runs-dir", runs, "--json")
     assert json.loads(listed.stdout.splitlines()[0])["status"] == "interrupted"
@@ -320,12 +336,18 @@ def test_too_big_for_the_process_memory_limit_is_refused_with_numbers(tmp_path):
     def limit():
         resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))  # ulimit -v 2097152
 
-    result = subprocess.run([sys.executable, "-m", "nnctl", "train", str(tmp_path / "big.yaml"), "-q", "--runs-dir", str(tmp_path / "runs")],
-                            preexec_fn=limit, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "nnctl", "train", str(tmp_path / "big.yaml"), "-q", "--runs-dir", str(tmp_path / "runs")],
+        preexec_fn=limit,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
-    assert re.fullmatch(r"Error: the network's arrays need about 11\.9 GiB \(parameters and gradients: 125\.0 KiB, initial parameters and their draw: "
-                        r"125\.0 KiB, activations and dZ: 6\.0 GiB, end-of-run forward pass: 6\.0 GiB\) but only 1\.\d GiB of memory is available; use train\.dtype: float32, fewer examples or smaller layers\n",
-                        result.stderr), result.stderr
+    assert re.fullmatch(
+        r"Error: the network's arrays need about 11\.9 GiB \(parameters and gradients: 125\.0 KiB, initial parameters and their draw: "
+        r"125\.0 KiB, activations and dZ: 6\.0 GiB, end-of-run forward pass: 6\.0 GiB\) but only 1\.\d GiB of memory is available; use train\.dtype: float32, fewer examples or smaller layers\n",
+        result.stderr,
+    ), result.stderr
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())  # refused before anything is written
 
 
@@ -370,17 +392,28 @@ def test_blown_up_parameters_are_past_the_square_root_of_the_largest_float():
     assert blown_up(1e150, np.float64) is None and blown_up(1e18, np.float32) is None
 
 
-PLANAR_SPEC = ("name: flower\ndata: {train: 'builtin:planar'}\nmodel: {hidden: [4], hidden_activation: tanh, output_activation: sigmoid, "
-               "init: normal, init_scale: 0.01, init_rng: legacy}\ntrain: {learning_rate: 1.2, iterations: 500, seed: 2, record_every: 1000}\n")
+PLANAR_SPEC = (
+    "name: flower\ndata: {train: 'builtin:planar'}\nmodel: {hidden: [4], hidden_activation: tanh, output_activation: sigmoid, "
+    "init: normal, init_scale: 0.01, init_rng: legacy}\ntrain: {learning_rate: 1.2, iterations: 500, seed: 2, record_every: 1000}\n"
+)
 
 
-@pytest.mark.parametrize("settings, said", [
-    # record_every 1000 > iterations: two costs recorded, too few for the windows it took before
-    (["train.learning_rate=1000"], r"the cost rose from 0\.693048 at the start to \d+\.\d{6} at the end, with learning_rate=1000"),
-    # one iteration: one cost; the parameters say it
-    (["train.learning_rate=1e300", "train.iterations=1"], r"the parameters grew to 4\.\d+e\+297 in magnitude, past 1\.34e\+154 .*, with learning_rate=1e\+300"),
-    (["train.learning_rate=1e300", "train.iterations=50"], r"the cost rose from 0\.693048 at the start to 1\.\d+e\+299 at the end, with learning_rate=1e\+300"),
-])
+@pytest.mark.parametrize(
+    "settings, said",
+    [
+        # record_every 1000 > iterations: two costs recorded, too few for the windows it took before
+        (["train.learning_rate=1000"], r"the cost rose from 0\.693048 at the start to \d+\.\d{6} at the end, with learning_rate=1000"),
+        # one iteration: one cost; the parameters say it
+        (
+            ["train.learning_rate=1e300", "train.iterations=1"],
+            r"the parameters grew to 4\.\d+e\+297 in magnitude, past 1\.34e\+154 .*, with learning_rate=1e\+300",
+        ),
+        (
+            ["train.learning_rate=1e300", "train.iterations=50"],
+            r"the cost rose from 0\.693048 at the start to 1\.\d+e\+299 at the end, with learning_rate=1e\+300",
+        ),
+    ],
+)
 def test_a_short_run_that_blew_up_is_diverged_whatever_record_every(tmp_path, settings, said):
     """lr 1000 for 500 iterations ended at cost 226 (51% accuracy) and lr 1e300 with parameters of 1e299, both `completed`, exit 0."""
     (tmp_path / "flower.yaml").write_text(PLANAR_SPEC)
@@ -391,10 +424,15 @@ def test_a_short_run_that_blew_up_is_diverged_whatever_record_every(tmp_path, se
     assert json.loads((runs / "latest" / "metrics.json").read_text())["status"] == "diverged"
 
 
-@pytest.mark.parametrize("settings", [
-    ["train.iterations=1"], ["train.iterations=2"], ["train.iterations=500"],
-    ["train.iterations=null", "train.epochs=2", "train.batch_size=64", "train.optimizer=adam", "train.learning_rate=0.01"],
-])
+@pytest.mark.parametrize(
+    "settings",
+    [
+        ["train.iterations=1"],
+        ["train.iterations=2"],
+        ["train.iterations=500"],
+        ["train.iterations=null", "train.epochs=2", "train.batch_size=64", "train.optimizer=adam", "train.learning_rate=0.01"],
+    ],
+)
 def test_a_short_legitimate_run_is_completed(tmp_path, settings):
     (tmp_path / "flower.yaml").write_text(PLANAR_SPEC)
     result = nnctl("train", tmp_path / "flower.yaml", "-q", "--no-report", "--runs-dir", tmp_path / "runs", *[a for x in settings for a in ("--set", x)])
@@ -402,8 +440,10 @@ def test_a_short_legitimate_run_is_completed(tmp_path, settings):
     assert json.loads((tmp_path / "runs" / "latest" / "metrics.json").read_text())["status"] == "completed"
 
 
-DEEP_SPEC = "name: deep\ndata: {train: 'builtin:planar'}\nmodel: {hidden: [20, 7, 5], hidden_activation: relu, init: he}\n" \
-            "train: {learning_rate: 30, iterations: 300, record_every: 10}\n"
+DEEP_SPEC = (
+    "name: deep\ndata: {train: 'builtin:planar'}\nmodel: {hidden: [20, 7, 5], hidden_activation: relu, init: he}\n"
+    "train: {learning_rate: 30, iterations: 300, record_every: 10}\n"
+)
 
 
 def test_a_cost_that_rose_is_diverged_with_parameters_kept(tmp_path):
@@ -412,14 +452,19 @@ def test_a_cost_that_rose_is_diverged_with_parameters_kept(tmp_path):
     result = nnctl("train", tmp_path / "deep.yaml", "-q", "--no-report", "--runs-dir", runs)
     (run,) = [p for p in runs.iterdir() if not p.is_symlink()]
     assert result.returncode == 3 and "Traceback" not in result.stderr, result.stderr
-    assert re.fullmatch(rf"Error: training diverged: the cost rose from 0\.\d{{6}} at the start to \d+\.\d{{6}} at the end, with "
-                        rf"learning_rate=30; try a smaller learning_rate\. Run kept at {re.escape(str(run))} \(status: diverged\)\n",
-                        result.stderr), result.stderr
+    assert re.fullmatch(
+        rf"Error: training diverged: the cost rose from 0\.\d{{6}} at the start to \d+\.\d{{6}} at the end, with "
+        rf"learning_rate=30; try a smaller learning_rate\. Run kept at {re.escape(str(run))} \(status: diverged\)\n",
+        result.stderr,
+    ), result.stderr
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["status"] == "diverged" and (run / "params.h5").exists()
     (warning,) = metrics["warnings"]
-    assert re.fullmatch(r"the model gives one output, \S+, for every training example: every ReLU unit of hidden layer \d \(\d+ units\) "
-                        r"outputs 0 for every example \(dead\).*; likely cause: learning_rate=30 is too large: try a smaller one", warning), warning
+    assert re.fullmatch(
+        r"the model gives one output, \S+, for every training example: every ReLU unit of hidden layer \d \(\d+ units\) "
+        r"outputs 0 for every example \(dead\).*; likely cause: learning_rate=30 is too large: try a smaller one",
+        warning,
+    ), warning
     listed = nnctl("runs", "--runs-dir", runs, env={**os.environ, "COLUMNS": "200"})
     assert "diverged*" in listed.stdout and f"{run.name}: {warning}" in " ".join(listed.stdout.split())
 
@@ -429,8 +474,20 @@ def test_a_cost_that_rose_is_diverged_with_parameters_kept(tmp_path):
 def test_cat_deep_at_learning_rate_75_is_diverged(tmp_path):
     from conftest import REPO
 
-    result = nnctl("train", REPO / "configs" / "cat-deep.yaml", "-q", "--no-report", "--runs-dir", tmp_path / "runs",
-                   "--set", "train.learning_rate=75", "--set", f"data.train={CAT_TRAIN}", "--set", f"data.test={CAT_TRAIN.with_name('test_catvnoncat.h5')}")
+    result = nnctl(
+        "train",
+        REPO / "configs" / "cat-deep.yaml",
+        "-q",
+        "--no-report",
+        "--runs-dir",
+        tmp_path / "runs",
+        "--set",
+        "train.learning_rate=75",
+        "--set",
+        f"data.train={CAT_TRAIN}",
+        "--set",
+        f"data.test={CAT_TRAIN.with_name('test_catvnoncat.h5')}",
+    )
     assert result.returncode == 3, result.stderr
     assert result.stderr.startswith("Error: training diverged: the cost rose from 0.771749 at the start to "), result.stderr
     assert "with learning_rate=75; try a smaller learning_rate" in result.stderr
@@ -451,26 +508,43 @@ def test_degenerate_models_are_said_everywhere(tmp_path):
     _plain(tmp_path / "maj.h5", rng.normal(size=(m, 3)) * 0.01, (np.arange(m) % 4 == 0).astype(np.int64), ["no", "yes"])
     _plain(tmp_path / "reg.h5", rng.normal(size=(m, 3)), rng.normal(size=m))
     (tmp_path / "maj.yaml").write_text("name: maj\ndata: {train: maj.h5, normalize: none}\nmodel: {hidden: []}\ntrain: {learning_rate: 0.5, iterations: 300}\n")
-    (tmp_path / "reg.yaml").write_text("name: reg\ndata: {train: reg.h5}\nmodel: {hidden: [4], output_activation: linear, loss: mse}\n"
-                                       "train: {learning_rate: 0.01, iterations: 200}\n")
+    (tmp_path / "reg.yaml").write_text(
+        "name: reg\ndata: {train: reg.h5}\nmodel: {hidden: [4], output_activation: linear, loss: mse}\ntrain: {learning_rate: 0.01, iterations: 200}\n"
+    )
     runs = tmp_path / "runs"
     said = {
         "maj": "the model predicts only no (the majority class, label 0, 75.0% of the training examples) for every training example; "
-               "likely cause: learning_rate=0.5 too large or too small, or too few iterations",
-        "reg": re.compile(r"the model does no better than predicting the mean of the targets \(R² = 0\.0\d\d on the training examples\); "
-                          r"likely cause: learning_rate=0\.01 too large or too small, or too few iterations"),
+        "likely cause: learning_rate=0.5 too large or too small, or too few iterations",
+        "reg": re.compile(
+            r"the model does no better than predicting the mean of the targets \(R² = 0\.0\d\d on the training examples\); "
+            r"likely cause: learning_rate=0\.01 too large or too small, or too few iterations"
+        ),
     }
     for name, want in said.items():
         result = nnctl("train", tmp_path / f"{name}.yaml", "--no-report", "--runs-dir", runs)
         assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
         (warning,) = json.loads((runs / "latest" / "metrics.json").read_text())["warnings"]
-        assert (want.fullmatch(warning) if isinstance(want, re.Pattern) else warning == want), warning
+        assert want.fullmatch(warning) if isinstance(want, re.Pattern) else warning == want, warning
         assert result.stderr.endswith(f"\nWarning: {warning}\n")  # under the summary
     listed = nnctl("runs", "--runs-dir", runs, env={**os.environ, "COLUMNS": "80"})
     assert listed.stdout.count("completed*") == 2 and "* a degenerate model (2 of 2 runs):" in listed.stdout
     rows = [json.loads(line) for line in nnctl("runs", "--runs-dir", runs, "--json").stdout.splitlines()]
     assert [len(r["warnings"]) for r in rows] == [1, 1]
     # a healthy run has none
-    healthy = nnctl("train", tmp_path / "maj.yaml", "-q", "--no-report", "--runs-dir", tmp_path / "ok", "--set", "data.train=builtin:planar",
-                    "--set", "model.hidden=[4]", "--set", "model.hidden_activation=tanh", "--set", "train.learning_rate=1.2")
+    healthy = nnctl(
+        "train",
+        tmp_path / "maj.yaml",
+        "-q",
+        "--no-report",
+        "--runs-dir",
+        tmp_path / "ok",
+        "--set",
+        "data.train=builtin:planar",
+        "--set",
+        "model.hidden=[4]",
+        "--set",
+        "model.hidden_activation=tanh",
+        "--set",
+        "train.learning_rate=1.2",
+    )
     assert healthy.returncode == 0 and "warnings" not in json.loads((tmp_path / "ok" / "latest" / "metrics.json").read_text())

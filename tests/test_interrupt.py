@@ -19,9 +19,7 @@ from conftest import TINY_SPEC, fault_at, run_nnctl, write_course_h5
 from nnctl.rundir.runs import list_runs, load_params, load_run
 
 ITERATIONS = 40000
-SPEC = TINY_SPEC.replace("iterations: 30", f"iterations: {ITERATIONS}").replace(
-    "record_every: 10", "record_every: 1000\n  checkpoint_every: 4000"
-)
+SPEC = TINY_SPEC.replace("iterations: 30", f"iterations: {ITERATIONS}").replace("record_every: 10", "record_every: 1000\n  checkpoint_every: 4000")
 
 
 def nnctl(*args, cwd=None, env=None):
@@ -59,8 +57,7 @@ def reference(workdir):
 
 
 def start(workdir, runs, path, *extra):
-    cmd = [sys.executable, "-m", "nnctl", "train", str(workdir / "tiny.yaml"), "-q", "--runs-dir", str(runs),
-           "--set", f"train.first_layer={path}", *extra]
+    cmd = [sys.executable, "-m", "nnctl", "train", str(workdir / "tiny.yaml"), "-q", "--runs-dir", str(runs), "--set", f"train.first_layer={path}", *extra]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -242,8 +239,13 @@ main()
 def test_sigterm_while_the_report_is_written_ends_with_a_message(tmp_path, tiny_config):
     """After training, outside the signal handler, SIGTERM killed `nnctl train` without a word."""
     env = {**os.environ, "NNCTL_TEST_DIR": str(tmp_path)}
-    proc = subprocess.Popen([sys.executable, "-c", HELD_IN_REPORT, "train", tiny_config, "-q", "--runs-dir", tmp_path / "runs"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HELD_IN_REPORT, "train", tiny_config, "-q", "--runs-dir", tmp_path / "runs"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         deadline = time.time() + 600
         while not (tmp_path / "in-report").exists():
@@ -259,10 +261,13 @@ def test_sigterm_while_the_report_is_written_ends_with_a_message(tmp_path, tiny_
     assert json.loads((run / "metrics.json").read_text())["status"] == "completed" and "Traceback" not in err
 
 
-@pytest.mark.parametrize("settings, stop_after, shown", [
-    (["train.iterations=5000", "train.record_every=1000"], 1700, " (at iteration 1000)"),
-    (["train.iterations=null", "train.epochs=20", "train.batch_size=5", "train.record_every=2"], 7, " (epoch 0's mean)"),
-])
+@pytest.mark.parametrize(
+    "settings, stop_after, shown",
+    [
+        (["train.iterations=5000", "train.record_every=1000"], 1700, " (at iteration 1000)"),
+        (["train.iterations=null", "train.epochs=20", "train.batch_size=5", "train.record_every=2"], 7, " (epoch 0's mean)"),
+    ],
+)
 def test_an_interrupted_runs_final_cost_says_when_it_was_recorded(tmp_path, tiny_config, settings, stop_after, shown):
     """Stopped at iteration 1701, metrics.json gave as final_cost the cost recorded at iteration 1000, saying nothing of when."""
     from nnctl.spec.config import load_config

@@ -65,8 +65,12 @@ def _within(name: str, prefix: str) -> bool:
 
 def _layer(module: str) -> int:
     """The layer of a module: its longest matching prefix in LAYERS (`nnctl` alone is the root)."""
-    matches = [(len(prefix), i) for i, (_, prefixes) in enumerate(LAYERS) for prefix in prefixes
-               if _within(module, prefix) and (prefix != "nnctl" or module == "nnctl")]
+    matches = [
+        (len(prefix), i)
+        for i, (_, prefixes) in enumerate(LAYERS)
+        for prefix in prefixes
+        if _within(module, prefix) and (prefix != "nnctl" or module == "nnctl")
+    ]
     assert matches, f"{module}: in no layer of tests/test_layers.py's LAYERS; give it one (docs/architecture.md)"
     return max(matches)[1]
 
@@ -129,8 +133,7 @@ def test_imports_point_downwards():
     for module, path, line, target, layer in _edges():
         assert layer is not None, f"{path.relative_to(NNCTL.parent)}:{line}: imports {target}, which is no module of nnctl"
         if layer > _layer(module) and (module, target) not in EXCEPTIONS:
-            upward.append(f"{path.relative_to(NNCTL.parent)}:{line}: {module} ({LAYERS[_layer(module)][0]}) imports "
-                          f"{target} ({LAYERS[layer][0]})")
+            upward.append(f"{path.relative_to(NNCTL.parent)}:{line}: {module} ({LAYERS[_layer(module)][0]}) imports {target} ({LAYERS[layer][0]})")
     assert not upward, "imports that point up a layer:\n" + "\n".join(upward)
 
 

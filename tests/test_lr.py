@@ -53,15 +53,15 @@ def test_one_cycle_equals_pytorch(total, warmup):
     torch = pytest.importorskip("torch")
     p = torch.nn.Parameter(torch.zeros(1))
     opt = torch.optim.SGD([p], lr=0.1)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=total, pct_start=warmup, div_factor=25.0,
-                                                final_div_factor=1e4, anneal_strategy="cos", cycle_momentum=False)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=0.1, total_steps=total, pct_start=warmup, div_factor=25.0, final_div_factor=1e4, anneal_strategy="cos", cycle_momentum=False
+    )
     theirs = []
     for _ in range(total):
         theirs.append(opt.param_groups[0]["lr"])
         opt.step()
         sched.step()
-    ours = [epoch_rate("one_cycle", 0.1, e, total=total, one_cycle_warmup=warmup, one_cycle_div=25.0, one_cycle_final_div=1e4)
-            for e in range(total)]
+    ours = [epoch_rate("one_cycle", 0.1, e, total=total, one_cycle_warmup=warmup, one_cycle_div=25.0, one_cycle_final_div=1e4) for e in range(total)]
     assert np.allclose(ours, theirs, rtol=1e-12, atol=0)
 
 
@@ -101,7 +101,7 @@ def test_range_test_minimum_skips_the_warm_up():
     from nnctl.experiment.lrfind import warnings
 
     rates = list(np.geomspace(1e-7, 10, 60))
-    valley = [14000 - 1500 * np.exp(-((i - 50) / 4) ** 2) for i in range(60)]  # lowest, 12500, at step 50
+    valley = [14000 - 1500 * np.exp(-(((i - 50) / 4) ** 2)) for i in range(60)]  # lowest, 12500, at step 50
     lucky = [9562.7, 12094.7] + valley[2:]  # a warm-up's lucky first batch
     t = RangeTest(rates=rates, costs=lucky, smoothed=lucky)
     assert t.warmup == 6 and t.minimum == rates[50] and t.suggested == pytest.approx(rates[50] / 10) and warnings(t) == []
@@ -112,10 +112,13 @@ def test_range_test_minimum_skips_the_warm_up():
     t = RangeTest(rates=rates, costs=falling, smoothed=falling)
     assert t.minimum == rates[-1] and warnings(t) == [
         "the smoothed cost was lowest at the last rate tried (10): it was still falling where the range ended, so the minimum "
-        "may lie above it; run again with a larger --high"]
+        "may lie above it; run again with a larger --high"
+    ]
     t = RangeTest(rates=rates[:40], costs=falling[:40], smoothed=falling[:40], stopped="the cost stopped being finite at rate 0.0265")
-    assert warnings(t) == ["the smoothed cost was lowest at the last rate tried (0.0194), just before the cost stopped being finite "
-                           "at rate 0.0265: it fell until then, so the minimum is not resolved; run again with more --steps"]
+    assert warnings(t) == [
+        "the smoothed cost was lowest at the last rate tried (0.0194), just before the cost stopped being finite "
+        "at rate 0.0265: it fell until then, so the minimum is not resolved; run again with more --steps"
+    ]
 
 
 def test_lr_find_warns_when_the_lowest_cost_is_at_the_last_rate(tmp_path):

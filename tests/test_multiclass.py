@@ -222,8 +222,9 @@ def test_mistakes_are_labelled_true_to_predicted(tmp_path, colours):
     written = write_evaluation(run, result, data, source_given=True)
     assert written["files"]["misclassified"].endswith("misclassified-colours.png")
     i = result["misclassified"][0]
-    fig = misclassified_figure(data.X, data.Y.ravel(), np.array(result["confidence"]), [i], run.meta["preprocessing"],
-                               result["classes"], predicted=result["predicted"])
+    fig = misclassified_figure(
+        data.X, data.Y.ravel(), np.array(result["confidence"]), [i], run.meta["preprocessing"], result["classes"], predicted=result["predicted"]
+    )
     assert fig.axes[0].get_title() == f"{result['classes'][int(data.Y.ravel()[i])]} → blue ({result['confidence'][i]:.2f})"
 
 
@@ -244,17 +245,32 @@ def test_resume_of_a_k_class_run_equals_the_whole_run(tmp_path):
 @pytest.mark.parametrize("optimizer", ["gd", "momentum", "rmsprop", "adam"])
 def test_every_optimizer_in_float32_learns_the_spiral(tmp_path, optimizer):
     rate = {"gd": 0.5, "momentum": 0.5, "rmsprop": 0.01, "adam": 0.01}[optimizer]
-    spec = load_config(REPO / "configs" / "spiral.yaml", [
-        "train.dtype=float32", f"train.optimizer={optimizer}", f"train.learning_rate={rate}", "train.epochs=150", "train.blas_threads=1",
-    ])
+    spec = load_config(
+        REPO / "configs" / "spiral.yaml",
+        [
+            "train.dtype=float32",
+            f"train.optimizer={optimizer}",
+            f"train.learning_rate={rate}",
+            "train.epochs=150",
+            "train.blas_threads=1",
+        ],
+    )
     summary = train_run(spec, runs_root=tmp_path)
     assert load_run(summary.run_dir).params["W3"].dtype == np.float32
     assert summary.train_accuracy >= 85.0, summary  # a third (33%) is chance
 
 
 def test_dual_path_trains_the_same_k_class_network(tmp_path):
-    sets = ["data.train=builtin:spiral?k=4&m=40", "data.test=null", "model.hidden=[200]", "train.batch_size=null",
-            "train.optimizer=gd", "train.learning_rate=0.5", "train.epochs=60", "train.blas_threads=1"]
+    sets = [
+        "data.train=builtin:spiral?k=4&m=40",
+        "data.test=null",
+        "model.hidden=[200]",
+        "train.batch_size=null",
+        "train.optimizer=gd",
+        "train.learning_rate=0.5",
+        "train.epochs=60",
+        "train.blas_threads=1",
+    ]
     runs = {}
     for path in ("primal", "dual"):
         summary = train_run(load_config(REPO / "configs" / "spiral.yaml", [*sets, f"train.first_layer={path}"]), runs_root=tmp_path / path)
@@ -271,8 +287,22 @@ def test_sweep_runs_and_compare_with_k_classes(tmp_path):
     spec = (REPO / "configs" / "spiral.yaml").read_text().replace("  output_activation: softmax", "")
     assert "output_activation:" not in spec
     (tmp_path / "spiral.yaml").write_text(spec)
-    result = invoke("sweep", tmp_path / "spiral.yaml", "--grid", "train.optimizer=gd,adam", "--set", "train.epochs=30",
-                    "--set", "train.blas_threads=1", "--jobs", "1", "--runs-dir", tmp_path, "-q", "--no-report")
+    result = invoke(
+        "sweep",
+        tmp_path / "spiral.yaml",
+        "--grid",
+        "train.optimizer=gd,adam",
+        "--set",
+        "train.epochs=30",
+        "--set",
+        "train.blas_threads=1",
+        "--jobs",
+        "1",
+        "--runs-dir",
+        tmp_path,
+        "-q",
+        "--no-report",
+    )
     assert result.exit_code == 0, result.output
     summary = next(tmp_path.glob("sweep-*")) / "summary.csv"
     rows = list(csv.DictReader(summary.open()))

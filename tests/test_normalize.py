@@ -30,9 +30,7 @@ def tabular(tmp_path):
     rs = np.random.default_rng(0)
     write_dataset(tmp_path / "train.h5", *_tabular(400, rs), CLASSES)
     write_dataset(tmp_path / "test.h5", *_tabular(200, rs), CLASSES)
-    (tmp_path / "t.yaml").write_text(
-        "data: {train: train.h5, test: test.h5}\nmodel: {hidden: [16]}\ntrain: {learning_rate: 0.1, iterations: 300, seed: 1}\n"
-    )
+    (tmp_path / "t.yaml").write_text("data: {train: train.h5, test: test.h5}\nmodel: {hidden: [16]}\ntrain: {learning_rate: 0.1, iterations: 300, seed: 1}\n")
     return tmp_path
 
 
@@ -151,7 +149,10 @@ def test_validation_split_is_seeded_stratified_and_excluded_from_the_statistics(
 
 def test_validation_file_and_early_stopping_keep_the_best(tabular):
     run, metrics = _train(
-        tabular, "data.validation=test.h5", "train.iterations=3000", "train.record_every=50",
+        tabular,
+        "data.validation=test.h5",
+        "train.iterations=3000",
+        "train.record_every=50",
         "train.early_stopping={patience: 3, monitor: validation_cost}",
     )
     early = metrics["early_stopping"]
@@ -219,7 +220,8 @@ def test_a_constant_feature_far_from_zero_is_not_of_order_one(tmp_path):
     assert np.all(norm.apply(X.copy())[1] == 0)
     small = fit_normalization("auto", np.vstack([a, np.full(200, 2.5), c]), "float64")  # a constant of order one: left alone, said
     assert small.method == "none" and small.reason == (
-        "auto: every feature already of order one (1 feature constant, |value| <= 10; the others' std within [0.1, 10], |mean| <= 10)")
+        "auto: every feature already of order one (1 feature constant, |value| <= 10; the others' std within [0.1, 10], |mean| <= 10)"
+    )
     assert fit_normalization("auto", np.vstack([a, c]), "float64").reason == "auto: every feature already of order one (std within [0.1, 10], |mean| <= 10)"
     y = 2 * a - c + 0.1 * rs.standard_normal(200)
     (tmp_path / "t.csv").write_text("a,b,c,y\n" + "".join(f"{a[i]:.17g},1000000,{c[i]:.17g},{y[i]:.17g}\n" for i in range(200)))

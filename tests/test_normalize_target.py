@@ -164,8 +164,20 @@ def test_validation_rmse_early_stopping_and_sweeps_in_the_targets_units(tmp_path
     assert 30 < metrics["validation_rmse"] < 300  # grams
     assert metrics["validation_cost"] < 1 and metrics["early_stopping"]["best_value"] < 1  # (1/2m) sum (a - z)^2 of standardised z
 
-    sweep = invoke("sweep", tmp_path / "r.yaml", "--grid", "train.learning_rate=0.003,0.03", "--set", "data.validation=0.25",
-                   "--runs-dir", tmp_path / "sweeps", "--jobs", "1", "--quiet", "--no-report")
+    sweep = invoke(
+        "sweep",
+        tmp_path / "r.yaml",
+        "--grid",
+        "train.learning_rate=0.003,0.03",
+        "--set",
+        "data.validation=0.25",
+        "--runs-dir",
+        tmp_path / "sweeps",
+        "--jobs",
+        "1",
+        "--quiet",
+        "--no-report",
+    )
     assert sweep.exit_code == 0, sweep.output
     folder = next((tmp_path / "sweeps").glob("sweep-*"))
     summary = json.loads((folder / "summary.json").read_text())
@@ -188,8 +200,19 @@ def _penguins(folder):
 
 
 def _r2(folder, *sets):
-    args = ["train", "--data", folder / "train.csv", "--target", "body_mass_g", "--set", "data.missing=mean",
-            "--runs-dir", folder / "runs", "-q", "--no-report"]
+    args = [
+        "train",
+        "--data",
+        folder / "train.csv",
+        "--target",
+        "body_mass_g",
+        "--set",
+        "data.missing=mean",
+        "--runs-dir",
+        folder / "runs",
+        "-q",
+        "--no-report",
+    ]
     for s in sets:
         args += ["--set", s]
     assert (trained := invoke(*args)).exit_code == 0, trained.output
@@ -282,8 +305,10 @@ def test_a_run_from_before_the_key_resumes_and_loads_as_unscaled(tmp_path):
 
 def test_fit_and_the_regressor_predict_in_the_targets_units():
     x, y = _offset_data(300, 1)
-    spec = {"model": {"hidden": [16], "output_activation": "linear"},
-            "train": {"optimizer": "adam", "learning_rate": 0.01, "epochs": 60, "batch_size": 32, "seed": 0}}
+    spec = {
+        "model": {"hidden": [16], "output_activation": "linear"},
+        "train": {"optimizer": "adam", "learning_rate": 0.01, "epochs": 60, "batch_size": 32, "seed": 0},
+    }
     model = nnctl.fit(spec, x[:200], y[:200])
     assert model.metrics["normalize_target"]["method"] == "standardize"
     r2 = 1 - np.mean((model.predict(x[200:]) - y[200:]) ** 2) / np.var(y[200:])
@@ -297,8 +322,9 @@ def test_fit_and_the_regressor_predict_in_the_targets_units():
     z = np.maximum(x[200:] @ reg.coefs_[0] + reg.intercepts_[0], 0) @ reg.coefs_[1] + reg.intercepts_[1]
     stats = reg.model_.metrics["normalize_target"]
     np.testing.assert_allclose(reg.predict(x[200:]), z.ravel() * stats["std"][0] + stats["mean"][0], rtol=1e-12)
-    raw = sk.NNRegressor(hidden=(16,), learning_rate=0.01, epochs=60, batch_size=32, random_state=0,
-                         spec={"data": {"normalize_target": "none"}}).fit(x[:200], y[:200])
+    raw = sk.NNRegressor(hidden=(16,), learning_rate=0.01, epochs=60, batch_size=32, random_state=0, spec={"data": {"normalize_target": "none"}}).fit(
+        x[:200], y[:200]
+    )
     assert raw.score(x[200:], y[200:]) < 0  # the grams as given: far from the outputs' start
 
 
@@ -314,8 +340,17 @@ def test_gradcheck_and_config_show(tmp_path):
 
 def test_refusals(tmp_path):
     _write(tmp_path)
-    relu = invoke("train", tmp_path / "r.yaml", "--set", "model.output_activation=relu", "--set", "data.normalize_target=standardize",
-                  "-q", "--runs-dir", tmp_path / "runs")
+    relu = invoke(
+        "train",
+        tmp_path / "r.yaml",
+        "--set",
+        "model.output_activation=relu",
+        "--set",
+        "data.normalize_target=standardize",
+        "-q",
+        "--runs-dir",
+        tmp_path / "runs",
+    )
     assert relu.exit_code == 1
     assert relu.stderr.strip() == (
         f"Error: {tmp_path}/train.h5: data.normalize_target: standardize makes targets of mean 0 and std 1, which a relu output "

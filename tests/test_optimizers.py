@@ -159,7 +159,7 @@ def test_minibatch_gradients_are_the_batch_gradients():
     Zs, As = forward(X[:, idx], ref, acts)
     grads = backward(Y[:, idx], ref, Zs, As, acts, "cross_entropy")
     for l in (1, 2):
-        np.testing.assert_allclose(trainer.grad[: 12].reshape(4, 3) if l == 1 else trainer.dW[2], grads[f"dW{l}"], rtol=1e-12)
+        np.testing.assert_allclose(trainer.grad[:12].reshape(4, 3) if l == 1 else trainer.dW[2], grads[f"dW{l}"], rtol=1e-12)
         np.testing.assert_allclose(trainer.db[l], grads[f"db{l}"], rtol=1e-12)
     assert gradient_check(X[:, idx], Y[:, idx], ref, acts, "cross_entropy") < 1e-7
     # the smaller last batch has its own buffers, allocated once
@@ -267,8 +267,9 @@ def test_trainer_equals_course_loop(c):
     ref = {k: v.copy() for k, v in params.items()}
     hyper = {"beta": 0.8, "beta1": 0.85, "beta2": 0.99, "epsilon": 1e-7}
     lr, epochs = 0.05, 4
-    ref, ref_costs = course_model(X, Y, ref, acts, c["loss"], c["optimizer"], lr, epochs, c["batch_size"], c["shuffle"],
-                                  c["seed"], hyper, c["decay"], 1.0, c["time_interval"])
+    ref, ref_costs = course_model(
+        X, Y, ref, acts, c["loss"], c["optimizer"], lr, epochs, c["batch_size"], c["shuffle"], c["seed"], hyper, c["decay"], 1.0, c["time_interval"]
+    )
     trainer = Trainer(params, X, Y, acts, c["loss"], optimizer=make_optimizer(c["optimizer"], lr, **hyper), batch_size=c["batch_size"])
     rate = None if c["decay"] == "none" else (lambda e: epoch_rate("inverse_time", lr, e, 1.0, c["time_interval"]))
     result = gradient_descent(trainer, epochs, record_every=1, batches=Batches(c["m"], c["batch_size"], c["shuffle"], c["seed"]), rate=rate)
@@ -291,12 +292,12 @@ def test_memory_estimate_counts_optimizer_state_and_batch_buffers():
     # what the Trainer really allocates for them
     rng = np.random.default_rng(0)
     X, Y = rng.standard_normal((2, 300)), np.ones((1, 300))
-    trainer = Trainer(initialize_parameters(dims, "he", rng=rng), X, Y, ["relu", "relu", "sigmoid"], "cross_entropy",
-                      optimizer=make_optimizer("adam", 0.1), batch_size=64)
+    trainer = Trainer(
+        initialize_parameters(dims, "he", rng=rng), X, Y, ["relu", "relu", "sigmoid"], "cross_entropy", optimizer=make_optimizer("adam", 0.1), batch_size=64
+    )
     buffers = sum(b.nbytes() + b.X.nbytes + b.Y.nbytes for size, b in trainer.buffers.items() if size != 300)
     assert buffers == adam["mini-batch buffers"]
     assert sum(v.nbytes for v in trainer.optimizer.m.values()) + trainer.optimizer._tmp.nbytes == adam["optimizer state"]
-
 
 
 def test_memory_estimate_counts_dropout_l2_initialisation_and_the_end_of_run_forward_pass():
@@ -348,8 +349,9 @@ def test_a_hidden_layer_of_3_000_000_is_refused_before_training(monkeypatch):
         raise AssertionError("training started")  # never allocate the 36 GiB for real
 
     monkeypatch.setattr(experiment, "_initialise", never)
-    result = CliRunner().invoke(app, ["train", str(REPO / "configs" / "quickstart.yaml"), "--set", "model.hidden=[3000000]",
-                                      "--runs-dir", "/nonexistent-nnctl-runs"])
+    result = CliRunner().invoke(
+        app, ["train", str(REPO / "configs" / "quickstart.yaml"), "--set", "model.hidden=[3000000]", "--runs-dir", "/nonexistent-nnctl-runs"]
+    )
     assert result.exit_code == 1 and "Traceback" not in result.output, result.output
     assert result.stderr.strip() == (
         "Error: the network's arrays need about 36.1 GiB (parameters and gradients: 183.1 MiB, initial parameters and their draw: "
@@ -380,7 +382,8 @@ def test_squared_gradients_that_overflow_stop_the_run_as_diverged(tmp_path, opti
         f["train_set_x"], f["train_set_y"] = x, (x[:, 0] > 0).astype(np.uint8)
     (tmp_path / "s.yaml").write_text(
         "data: {train: d.h5, normalize: none}\nmodel: {hidden: [8]}\n"
-        f"train: {{optimizer: {optimizer}, learning_rate: 0.001, epochs: 20, batch_size: 32, dtype: float32}}\n")
+        f"train: {{optimizer: {optimizer}, learning_rate: 0.001, epochs: 20, batch_size: 32, dtype: float32}}\n"
+    )
     result = invoke("train", tmp_path / "s.yaml", "--runs-dir", tmp_path / "runs", "-q", "--no-report")
     assert result.exit_code != 0
     assert f"{optimizer}'s average of squared gradients overflowed float32" in result.output

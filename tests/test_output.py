@@ -88,8 +88,7 @@ def _regression_pictures(tmp_path, lr=0.05, iterations=40):
     with h5py.File(tmp_path / "r.h5", "w") as f:
         f["x"], f["y"] = x, x.reshape(20, -1).mean(axis=1) / 255.0
     (tmp_path / "r.yaml").write_text(
-        f"data: {{train: r.h5, test: r.h5}}\nmodel: {{hidden: [], output_activation: linear}}\n"
-        f"train: {{learning_rate: {lr}, iterations: {iterations}}}\n"
+        f"data: {{train: r.h5, test: r.h5}}\nmodel: {{hidden: [], output_activation: linear}}\ntrain: {{learning_rate: {lr}, iterations: {iterations}}}\n"
     )
     return tmp_path / "r.yaml"
 
@@ -106,8 +105,10 @@ def test_evaluate_diverged_regression_says_so_without_warnings(tmp_path):
     result = nnctl("evaluate", "runs/latest", cwd=tmp_path)
     assert "Warning" not in result.stderr and "Traceback" not in result.stderr
     assert result.returncode == 0
-    assert result.stderr.startswith("Note: diverged run (training diverged at iteration 67: the gradient is no longer finite "
-                                    "with learning_rate=10; try a smaller learning_rate): these are its last finite parameters")
+    assert result.stderr.startswith(
+        "Note: diverged run (training diverged at iteration 67: the gradient is no longer finite "
+        "with learning_rate=10; try a smaller learning_rate): these are its last finite parameters"
+    )
     evaluation = json.loads((tmp_path / "runs" / "latest" / "evaluation.json").read_text())
     assert np.isfinite(evaluation["rmse"]) and evaluation["rmse"] > 1e300  # no overflow to inf
     listing = nnctl("runs", cwd=tmp_path)
@@ -264,8 +265,9 @@ def test_runs_compare_takes_the_listed_names(three_runs, monkeypatch):
 
 
 def test_a_sweep_given_as_a_run_is_named_a_sweep(tmp_path, tiny_config):
-    result = invoke("sweep", tiny_config, "--grid", "train.learning_rate=0.1,0.05", "-q", "--jobs", "1", "--runs-dir", tmp_path / "runs",
-                    "--set", "train.iterations=5")
+    result = invoke(
+        "sweep", tiny_config, "--grid", "train.learning_rate=0.1,0.05", "-q", "--jobs", "1", "--runs-dir", tmp_path / "runs", "--set", "train.iterations=5"
+    )
     assert result.exit_code == 0, result.output
     sweep = next((tmp_path / "runs").glob("sweep-*"))
     summary = json.loads((sweep / "summary.json").read_text())
@@ -301,8 +303,10 @@ def test_damaged_params_metadata_is_one_line(tmp_path, tiny_config):
     )
     (run / "metrics.json").write_text('"done"')
     result = invoke("evaluate", run)
-    assert result.stderr.strip() == (f"Error: {run / 'metrics.json'}: holds a string, not the JSON object nnctl writes; the file is damaged: "
-                                     "delete it to use the run's params.h5 without it (its status then unknown)")
+    assert result.stderr.strip() == (
+        f"Error: {run / 'metrics.json'}: holds a string, not the JSON object nnctl writes; the file is damaged: "
+        "delete it to use the run's params.h5 without it (its status then unknown)"
+    )
 
 
 def test_damaged_reproduce_json_is_one_line(tmp_path, tiny_config):
@@ -447,9 +451,7 @@ def test_resolved_spec_without_a_data_mapping(tmp_path, tiny_config):
     run = train_tiny(tmp_path)
     (run / "config.resolved.yaml").write_text("data: just a string\n")
     result = invoke("evaluate", run)
-    assert result.stderr.strip() == (
-        f"Error: {run / 'config.resolved.yaml'}: data: expected a mapping with a test file path; pass the data with --data"
-    )
+    assert result.stderr.strip() == (f"Error: {run / 'config.resolved.yaml'}: data: expected a mapping with a test file path; pass the data with --data")
 
 
 def test_builtin_data_is_not_held_to_its_bytes(tmp_path):
@@ -497,8 +499,17 @@ def test_huge_costs_print_in_six_significant_digits(tmp_path):
     assert format_cost(999999.0) == "999999.000000"
     assert format_cost(1.4917403854550949e154) == "1.49174e+154"
     assert format_cost(-2.5e7) == "-2.5e+07" and format_cost(float("inf")) == "inf"
-    out = nnctl("train", REPO / "configs" / "quickstart.yaml", "--set", "train.learning_rate=1e9",
-                "--set", "train.iterations=3000", "--runs-dir", tmp_path / "runs", cwd=tmp_path)
+    out = nnctl(
+        "train",
+        REPO / "configs" / "quickstart.yaml",
+        "--set",
+        "train.learning_rate=1e9",
+        "--set",
+        "train.iterations=3000",
+        "--runs-dir",
+        tmp_path / "runs",
+        cwd=tmp_path,
+    )
     said = out.stdout + out.stderr
     assert "cost 0.693048" in said and re.search(r"cost \d\.\d+e\+\d\d", said), said
     assert not re.search(r"\d{7,}\.", said), said  # no cost of 1e6 or more in fixed point

@@ -52,12 +52,16 @@ def _ok(result):
 
 
 def _softmax_spec(tmp_path, extra_data="", extra_train="", learning_rate=0.05, name="s.yaml"):
-    return _spec(tmp_path, f"""\
+    return _spec(
+        tmp_path,
+        f"""\
 data: {{train: "{K3}", validation: "{K3_VALIDATION}"{extra_data}}}
 model: {{hidden: [6], hidden_activation: tanh}}
 train: {{learning_rate: {learning_rate}, epochs: 30, batch_size: 16, optimizer: adam, record_every: 2, seed: 4{extra_train}}}
 runs_dir: {tmp_path / "runs"}
-""", name)
+""",
+        name,
+    )
 
 
 # ---------------------------------------------------------------- softmax with the other features
@@ -87,13 +91,16 @@ def test_softmax_with_validation_file_and_early_stopping_keeps_the_best_paramete
 def test_early_stopping_saves_the_best_not_the_last_parameters(tmp_path):
     """A learning rate that overshoots after a few records: the last parameters are worse than the
     best, and params.h5 must hold the best (restore_best), whose validation cost is best_value."""
-    spec = _spec(tmp_path, f"""\
+    spec = _spec(
+        tmp_path,
+        f"""\
 data: {{train: "builtin:planar?m=80", validation: "builtin:planar?m=40&seed=2"}}
 model: {{hidden: [4], hidden_activation: tanh}}
 train: {{learning_rate: 6, iterations: 400, record_every: 5, seed: 2,
         early_stopping: {{patience: 3, restore_best: true}}}}
 runs_dir: {tmp_path / "runs"}
-""")
+""",
+    )
     _ok(invoke("train", spec, "--quiet", "--no-report", *ONE))
     run = _latest(tmp_path / "runs")
     early = _metrics(run)["early_stopping"]
@@ -123,12 +130,15 @@ def test_stream_always_with_a_validation_file(tmp_path):
 
     write_course_h5(tmp_path / "train.h5", "train", m=24)
     write_course_h5(tmp_path / "val.h5", "test", m=10, seed=3)
-    spec = _spec(tmp_path, f"""\
+    spec = _spec(
+        tmp_path,
+        f"""\
 data: {{train: train.h5, validation: val.h5, stream: always}}
 model: {{hidden: [3]}}
 train: {{learning_rate: 0.05, epochs: 4, batch_size: 5, record_every: 1, early_stopping: {{patience: 5}}}}
 runs_dir: {tmp_path / "runs"}
-""")
+""",
+    )
     _ok(invoke("train", spec, "--quiet", "--no-report"))
     metrics = _metrics(_latest(tmp_path / "runs"))
     assert metrics["status"] == "completed" and np.isfinite(metrics["validation_cost"])
@@ -148,12 +158,15 @@ def test_gradcheck_on_k_classes_checks_the_softmax_network_training_builds(tmp_p
 
 
 def test_model_layers_ending_in_k_trains_a_softmax(tmp_path):
-    spec = _spec(tmp_path, f"""\
+    spec = _spec(
+        tmp_path,
+        f"""\
 data: {{train: "{K3}"}}
 model: {{layers: [2, 5, 3]}}
 train: {{learning_rate: 0.1, iterations: 20}}
 runs_dir: {tmp_path / "runs"}
-""")
+""",
+    )
     _ok(invoke("train", spec, "--quiet", "--no-report"))
     assert _metrics(_latest(tmp_path / "runs"))["layers"] == [2, 5, 3]
     wrong = invoke("train", spec, "--quiet", "--set", "model.layers=[2,5,4]")
@@ -182,7 +195,9 @@ def test_float_regression_targets_are_pointed_to_the_regression_head(tmp_path):
     d = sklearn.load_diabetes()
     with h5py.File(tmp_path / "diabetes.h5", "w") as f:
         f["x"], f["y"] = d.data, d.target.astype(np.float64)
-    spec = _spec(tmp_path, f"data: {{train: diabetes.h5}}\nmodel: {{hidden: [4]}}\ntrain: {{learning_rate: 0.001, iterations: 50}}\nruns_dir: {tmp_path / 'runs'}\n")
+    spec = _spec(
+        tmp_path, f"data: {{train: diabetes.h5}}\nmodel: {{hidden: [4]}}\ntrain: {{learning_rate: 0.001, iterations: 50}}\nruns_dir: {tmp_path / 'runs'}\n"
+    )
     refused = invoke("train", spec, "--quiet")
     assert refused.exit_code == 1 and len(refused.stderr.strip().splitlines()) == 1
     assert "train a regression: model.output_activation: linear (loss mse)" in refused.stderr
@@ -299,59 +314,151 @@ def test_l2_training_step_leaves_biases_as_plain_gradient_descent():
 BASE = "data: {train: train.h5}\nmodel: {hidden: [3]}\ntrain: {learning_rate: 0.1, iterations: 5}\n"
 # (feature, feature, `--set` overrides of BASE, command, the message's words as the page quotes them)
 REFUSALS = [
-    ("early stopping", "no validation set", ["train.early_stopping={patience: 2}"], "train",
-     "train.early_stopping: it watches a validation set; add data.validation (a file, or a fraction such as 0.2)"),
-    ("early stopping on accuracy", "regression", ["train.early_stopping={monitor: validation_accuracy}", "data.validation=0.25",
-                                                  "model.output_activation=linear"], "train",
-     "train.early_stopping.monitor: a regression has no accuracy; use validation_cost"),
-    ("dropout", "no hidden layer", ["model.hidden=[]", "train.keep_prob=0.8"], "train",
-     "train.keep_prob: dropout applies to hidden layers and this network has none; use keep_prob: 1"),
-    ("dropout", "gradcheck", ["train.keep_prob=0.8"], "gradcheck",
-     "train.keep_prob: gradient checking does not work with dropout: its cost changes with every mask; check backprop "
-     "without dropout (--set train.keep_prob=1), then add dropout back, as the course does"),
-    ("dual first layer", "mini-batches", ["train.first_layer=dual", "train.iterations=null", "train.epochs=2", "train.batch_size=2"], "train",
-     "train.first_layer: dual is not exact here (mini-batches"),
-    ("dual first layer", "L2", ["train.first_layer=dual", "train.l2=0.1"], "train",
-     "train.first_layer: dual is not exact here (L2 regularisation"),
-    ("dual first layer", "RMSprop or Adam", ["train.first_layer=dual", "train.optimizer=adam"], "train",
-     "train.first_layer: dual is not exact here (the optimizer's element-wise division by its moments is not linear in the examples)"),
-    ("streaming", "full batch", ["data.stream=always"], "train",
-     "data.stream: always reads mini-batches from the file, so it needs a train.batch_size below the 8 examples"),
-    ("streaming", "built-in data", ["data.stream=always", "data.train=builtin:planar"], "train",
-     "data.stream: always reads the examples from a data file, and a built-in dataset is generated in memory"),
-    ("streaming", "validation fraction", ["data.stream=always", "data.validation=0.25", "train.iterations=null", "train.epochs=2",
-                                          "train.batch_size=2"], "train",
-     "data.validation as a fraction splits examples held in memory, and this file is streamed (data.stream)"),
-    ("streaming", "standardize", ["data.stream=always", "data.normalize=standardize", "train.iterations=null", "train.epochs=2",
-                                  "train.batch_size=2"], "train",
-     "data.normalize: standardize needs the training set in memory, and this file is streamed (data.stream)"),
-    ("init zeros", "hidden layers", ["model.init=zeros"], "train",
-     "model.init: 'zeros' makes every hidden unit compute the same function"),
-    ("sigmoid output", "more than two classes", ["model.output_activation=sigmoid", "data.train=k.h5"], "train",
-     "but a sigmoid output tells two apart; use output_activation: softmax"),
-    ("mse", "sigmoid output", ["model.loss=mse"], "train",
-     "model.loss: mse with a sigmoid output trains a regression squeezed into (0, 1), not a classifier"),
-    ("mse", "softmax output", ["model.loss=mse", "model.output_activation=softmax"], "train",
-     "model.loss: mse with a softmax output trains a regression squeezed onto the classes' probabilities"),
-    ("iterations", "mini-batches", ["train.batch_size=2"], "train",
-     "train.iterations counts full-batch steps; with train.batch_size give train.epochs instead"),
-    ("batch norm", "mini-batches of one example", ["model.batch_norm=true", "train.iterations=null", "train.epochs=2",
-                                                   "train.batch_size=1"], "train",
-     "train.batch_size: 1 example per mini-batch has variance 0, so model.batch_norm would normalise every unit to 0"),
-    ("batch norm", "gradcheck on one example", ["model.batch_norm=true"], ("gradcheck", "--examples", "1"),
-     "model.batch_norm: one example has variance 0, so every normalised unit is 0 and every gradient before it is 0: "
-     "nothing to check; use --examples 2 or more"),
-    ("a table", "streaming", ["data.train=t.csv", "data.stream=always"], "train",
-     "data.stream: always reads mini-batches from an HDF5 file, and a table is read whole; use stream: auto"),
-    ("successive halving", "a swept training length", [], ("sweep", "--grid", "train.iterations=5,10", "--halving", "2", "--min-budget", "2"),
-     "--halving sets each trial's training length itself; do not sweep train.iterations with it"),
-    ("a search", "a grid on the same key", [], ("sweep", "--search", "train.learning_rate=loguniform(1e-3,1)", "--trials", "2",
-                                                "--grid", "train.learning_rate=0.1,0.2"),
-     "--search train.learning_rate and --grid train.learning_rate both vary it; keep one of them"),
-    ("batch norm", "the GPU", ["model.batch_norm=true", "train.device=gpu"], "train",
-     "model.batch_norm: batch norm runs on the CPU only; use device: cpu, or no batch norm on the gpu"),
-    ("dual first layer", "the GPU", ["train.first_layer=dual", "train.device=gpu"], "train",
-     "train.first_layer: dual runs on the CPU only; use auto or primal with device: gpu"),
+    (
+        "early stopping",
+        "no validation set",
+        ["train.early_stopping={patience: 2}"],
+        "train",
+        "train.early_stopping: it watches a validation set; add data.validation (a file, or a fraction such as 0.2)",
+    ),
+    (
+        "early stopping on accuracy",
+        "regression",
+        ["train.early_stopping={monitor: validation_accuracy}", "data.validation=0.25", "model.output_activation=linear"],
+        "train",
+        "train.early_stopping.monitor: a regression has no accuracy; use validation_cost",
+    ),
+    (
+        "dropout",
+        "no hidden layer",
+        ["model.hidden=[]", "train.keep_prob=0.8"],
+        "train",
+        "train.keep_prob: dropout applies to hidden layers and this network has none; use keep_prob: 1",
+    ),
+    (
+        "dropout",
+        "gradcheck",
+        ["train.keep_prob=0.8"],
+        "gradcheck",
+        "train.keep_prob: gradient checking does not work with dropout: its cost changes with every mask; check backprop "
+        "without dropout (--set train.keep_prob=1), then add dropout back, as the course does",
+    ),
+    (
+        "dual first layer",
+        "mini-batches",
+        ["train.first_layer=dual", "train.iterations=null", "train.epochs=2", "train.batch_size=2"],
+        "train",
+        "train.first_layer: dual is not exact here (mini-batches",
+    ),
+    ("dual first layer", "L2", ["train.first_layer=dual", "train.l2=0.1"], "train", "train.first_layer: dual is not exact here (L2 regularisation"),
+    (
+        "dual first layer",
+        "RMSprop or Adam",
+        ["train.first_layer=dual", "train.optimizer=adam"],
+        "train",
+        "train.first_layer: dual is not exact here (the optimizer's element-wise division by its moments is not linear in the examples)",
+    ),
+    (
+        "streaming",
+        "full batch",
+        ["data.stream=always"],
+        "train",
+        "data.stream: always reads mini-batches from the file, so it needs a train.batch_size below the 8 examples",
+    ),
+    (
+        "streaming",
+        "built-in data",
+        ["data.stream=always", "data.train=builtin:planar"],
+        "train",
+        "data.stream: always reads the examples from a data file, and a built-in dataset is generated in memory",
+    ),
+    (
+        "streaming",
+        "validation fraction",
+        ["data.stream=always", "data.validation=0.25", "train.iterations=null", "train.epochs=2", "train.batch_size=2"],
+        "train",
+        "data.validation as a fraction splits examples held in memory, and this file is streamed (data.stream)",
+    ),
+    (
+        "streaming",
+        "standardize",
+        ["data.stream=always", "data.normalize=standardize", "train.iterations=null", "train.epochs=2", "train.batch_size=2"],
+        "train",
+        "data.normalize: standardize needs the training set in memory, and this file is streamed (data.stream)",
+    ),
+    ("init zeros", "hidden layers", ["model.init=zeros"], "train", "model.init: 'zeros' makes every hidden unit compute the same function"),
+    (
+        "sigmoid output",
+        "more than two classes",
+        ["model.output_activation=sigmoid", "data.train=k.h5"],
+        "train",
+        "but a sigmoid output tells two apart; use output_activation: softmax",
+    ),
+    ("mse", "sigmoid output", ["model.loss=mse"], "train", "model.loss: mse with a sigmoid output trains a regression squeezed into (0, 1), not a classifier"),
+    (
+        "mse",
+        "softmax output",
+        ["model.loss=mse", "model.output_activation=softmax"],
+        "train",
+        "model.loss: mse with a softmax output trains a regression squeezed onto the classes' probabilities",
+    ),
+    (
+        "iterations",
+        "mini-batches",
+        ["train.batch_size=2"],
+        "train",
+        "train.iterations counts full-batch steps; with train.batch_size give train.epochs instead",
+    ),
+    (
+        "batch norm",
+        "mini-batches of one example",
+        ["model.batch_norm=true", "train.iterations=null", "train.epochs=2", "train.batch_size=1"],
+        "train",
+        "train.batch_size: 1 example per mini-batch has variance 0, so model.batch_norm would normalise every unit to 0",
+    ),
+    (
+        "batch norm",
+        "gradcheck on one example",
+        ["model.batch_norm=true"],
+        ("gradcheck", "--examples", "1"),
+        "model.batch_norm: one example has variance 0, so every normalised unit is 0 and every gradient before it is 0: "
+        "nothing to check; use --examples 2 or more",
+    ),
+    (
+        "a table",
+        "streaming",
+        ["data.train=t.csv", "data.stream=always"],
+        "train",
+        "data.stream: always reads mini-batches from an HDF5 file, and a table is read whole; use stream: auto",
+    ),
+    (
+        "successive halving",
+        "a swept training length",
+        [],
+        ("sweep", "--grid", "train.iterations=5,10", "--halving", "2", "--min-budget", "2"),
+        "--halving sets each trial's training length itself; do not sweep train.iterations with it",
+    ),
+    (
+        "a search",
+        "a grid on the same key",
+        [],
+        ("sweep", "--search", "train.learning_rate=loguniform(1e-3,1)", "--trials", "2", "--grid", "train.learning_rate=0.1,0.2"),
+        "--search train.learning_rate and --grid train.learning_rate both vary it; keep one of them",
+    ),
+    (
+        "batch norm",
+        "the GPU",
+        ["model.batch_norm=true", "train.device=gpu"],
+        "train",
+        "model.batch_norm: batch norm runs on the CPU only; use device: cpu, or no batch norm on the gpu",
+    ),
+    (
+        "dual first layer",
+        "the GPU",
+        ["train.first_layer=dual", "train.device=gpu"],
+        "train",
+        "train.first_layer: dual runs on the CPU only; use auto or primal with device: gpu",
+    ),
 ]
 
 
@@ -387,14 +494,17 @@ def test_ten_digits_with_validation_file_and_early_stopping_end_to_end(tmp_path)
     _ok(invoke("data", "import", digits, "-o", tmp_path / "digits.h5", "--size", "12", "--test-fraction", "0.3", "--quiet"))
     held = draw_digits(tmp_path / "held", per_class=8, seed=1)
     _ok(invoke("data", "import", held, "-o", tmp_path / "val.h5", "--size", "12", "--test-fraction", "0.5", "--quiet"))
-    spec = _spec(tmp_path, f"""\
+    spec = _spec(
+        tmp_path,
+        f"""\
 name: digits
 data: {{train: digits.h5, test: digits.h5, validation: val.h5}}
 model: {{hidden: [32], init: he}}
 train: {{learning_rate: 0.005, epochs: 40, batch_size: 32, optimizer: adam, seed: 1, record_every: 2, checkpoint_every: 3,
         early_stopping: {{patience: 4}}}}
 runs_dir: {tmp_path / "runs"}
-""")
+""",
+    )
     _ok(invoke("train", spec, "-q", *ONE))
     run = _latest(tmp_path / "runs")
     metrics = _metrics(run)
@@ -411,8 +521,9 @@ runs_dir: {tmp_path / "runs"}
     assert [t["status"] for t in json.loads((sweep / "summary.json").read_text())["trials"]] == ["completed"] * 2, swept.output
     # stopped at the 30th step (as Ctrl-C stops it), resumed through the CLI: the parameters of the run above
     asked = [0]
-    stopped = train_run(load_config(spec, ["train.blas_threads=1"]), runs_root=tmp_path / "stopped",
-                        should_stop=lambda: (asked.__setitem__(0, asked[0] + 1), asked[0] >= 30)[1])
+    stopped = train_run(
+        load_config(spec, ["train.blas_threads=1"]), runs_root=tmp_path / "stopped", should_stop=lambda: (asked.__setitem__(0, asked[0] + 1), asked[0] >= 30)[1]
+    )
     assert stopped.status == "interrupted"
     _ok(invoke("train", "--resume", stopped.run_dir, "-q", "--no-report"))
     again = _params(Path(stopped.run_dir))
@@ -451,8 +562,9 @@ def test_early_stopping_counts_only_improvements_beyond_min_delta():
     from nnctl.core.validation import ValidationMonitor
 
     params = {"W1": np.zeros((1, 1)), "b1": np.zeros((1, 1))}
-    monitor = ValidationMonitor(SimpleNamespace(materialize=lambda: params), None, "cross_entropy", ["sigmoid"], "classification",
-                                early=EarlyStoppingSpec(patience=2, min_delta=0.1))
+    monitor = ValidationMonitor(
+        SimpleNamespace(materialize=lambda: params), None, "cross_entropy", ["sigmoid"], "classification", early=EarlyStoppingSpec(patience=2, min_delta=0.1)
+    )
     costs = iter([1.0, 0.95, 0.93])
     monitor.evaluate = lambda: (next(costs), 50.0)
     assert monitor.on_record(0, 0) is None and monitor.on_record(1, 1) is None
@@ -474,8 +586,11 @@ def test_batch_norm_run_predicts_an_h5_file(tmp_path):
     x = rng.standard_normal(30) * 3 + 5
     with h5py.File(tmp_path / "one.h5", "w") as f:
         f["x"], f["y"] = x, (x > 5).astype(np.int64)
-    spec = _spec(tmp_path, f"data: {{train: one.h5}}\nmodel: {{hidden: [3], batch_norm: true}}\n"
-                           f"train: {{learning_rate: 0.01, epochs: 2, batch_size: 10}}\nruns_dir: {tmp_path / 'runs'}\n")
+    spec = _spec(
+        tmp_path,
+        f"data: {{train: one.h5}}\nmodel: {{hidden: [3], batch_norm: true}}\n"
+        f"train: {{learning_rate: 0.01, epochs: 2, batch_size: 10}}\nruns_dir: {tmp_path / 'runs'}\n",
+    )
     _ok(invoke("train", spec, "--quiet", "--no-report"))
     rows = _ok(invoke("predict", tmp_path / "one.h5", "--run", _latest(tmp_path / "runs"), "--json")).stdout.splitlines()
     assert len(rows) == 30 and json.loads(rows[0])["error"] is None

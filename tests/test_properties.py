@@ -15,16 +15,48 @@ from nnctl.core.training import Trainer
 from test_network import gradient_check
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-5, 10**6), st.floats(allow_nan=True, allow_infinity=True),
-    st.text(max_size=12), st.sampled_from(list(ACTIVATION_NAMES) + ["normal", "xavier", "he", "zeros", "float32", "adam", "inverse_time", "course"]),
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 10**6),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12),
+    st.sampled_from(list(ACTIVATION_NAMES) + ["normal", "xavier", "he", "zeros", "float32", "adam", "inverse_time", "course"]),
 )
 values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=10)
 keys = st.sampled_from(
-    ["data", "model", "train", "name", "runs_dir", "sweep", "train.learning_rate", "train.iterations", "train.seed",
-     "model.hidden", "model.layers", "model.init", "model.activations", "model.hidden_activation", "train.dtype",
-     "data.train", "data.test", "model.loss", "train.first_layer", "bogus", "model.init_scale",
-     "train.epochs", "train.batch_size", "train.optimizer", "train.decay", "train.shuffle", "train.beta1", "train.time_interval",
-     "model.batch_norm", "model.batch_norm_momentum", "model.batch_norm_epsilon"]
+    [
+        "data",
+        "model",
+        "train",
+        "name",
+        "runs_dir",
+        "sweep",
+        "train.learning_rate",
+        "train.iterations",
+        "train.seed",
+        "model.hidden",
+        "model.layers",
+        "model.init",
+        "model.activations",
+        "model.hidden_activation",
+        "train.dtype",
+        "data.train",
+        "data.test",
+        "model.loss",
+        "train.first_layer",
+        "bogus",
+        "model.init_scale",
+        "train.epochs",
+        "train.batch_size",
+        "train.optimizer",
+        "train.decay",
+        "train.shuffle",
+        "train.beta1",
+        "train.time_interval",
+        "model.batch_norm",
+        "model.batch_norm_momentum",
+        "model.batch_norm_epsilon",
+    ]
 )
 
 

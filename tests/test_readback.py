@@ -27,8 +27,18 @@ def nnctl(*args, timeout=60, cwd=None):
 def decayed(tmp_path_factory):
     """A mini-batch run with a learning-rate decay: costs.csv is epoch,cost,iteration,learning_rate,train_accuracy."""
     runs = tmp_path_factory.mktemp("decayed") / "runs"
-    r = invoke("train", REPO / "configs/course2/moons-gd-decay.yaml", "--set", "train.epochs=30",
-               "--set", "train.record_every=5", "--runs-dir", runs, "-q", "--no-report")
+    r = invoke(
+        "train",
+        REPO / "configs/course2/moons-gd-decay.yaml",
+        "--set",
+        "train.epochs=30",
+        "--set",
+        "train.record_every=5",
+        "--runs-dir",
+        runs,
+        "-q",
+        "--no-report",
+    )
     assert r.exit_code == 0, r.output
     return (runs / "latest").resolve()
 
@@ -145,7 +155,10 @@ def test_a_fifo_in_a_run_folder_is_named_not_waited_on(finished, tmp_path, name)
         if args[0] == "evaluate" and name in ("costs.csv", "reproduce.json", "evaluation.json"):
             continue  # evaluate does not read these (it rewrites evaluation.json atomically)
         assert r.returncode == 1, (args, r.stdout, r.stderr)
-        assert r.stderr.strip() == f"Error: {run / name}: is a named pipe (FIFO), not a regular file nnctl wrote; remove it and train the run again", (args, r.stderr)
+        assert r.stderr.strip() == f"Error: {run / name}: is a named pipe (FIFO), not a regular file nnctl wrote; remove it and train the run again", (
+            args,
+            r.stderr,
+        )
     listing = nnctl("runs", "--runs-dir", tmp_path / "runs", timeout=30)
     if name == "metrics.json":  # the listing reads only metrics.json: that run is skipped and named
         assert listing.returncode == 0 and run.name not in listing.stdout
@@ -157,18 +170,24 @@ def test_a_fifo_sweep_plan_is_named(tmp_path):
     sweep.mkdir()
     os.mkfifo(sweep / "sweep.json")
     r = nnctl("report", sweep, timeout=30)
-    assert r.returncode == 1 and r.stderr.strip() == f"Error: {sweep / 'sweep.json'}: is a named pipe (FIFO), not a regular file nnctl wrote; remove it and train the run again"
+    assert (
+        r.returncode == 1
+        and r.stderr.strip() == f"Error: {sweep / 'sweep.json'}: is a named pipe (FIFO), not a regular file nnctl wrote; remove it and train the run again"
+    )
 
 
 # ---------------------------------------------------------------- metrics.json that nnctl did not write
 
 
-@pytest.mark.parametrize("text, reason", [
-    ('{"hello": 1}', "has no status"),
-    ('{"status": "completed", "train_accuracy": "lots", "layers": "x"}', "layers is a string, not a list of layer sizes"),
-    ('{"status": "weird"}', "status 'weird' is not one nnctl writes"),
-    ("{}", "has no status"),
-])
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ('{"hello": 1}', "has no status"),
+        ('{"status": "completed", "train_accuracy": "lots", "layers": "x"}', "layers is a string, not a list of layer sizes"),
+        ('{"status": "weird"}', "status 'weird' is not one nnctl writes"),
+        ("{}", "has no status"),
+    ],
+)
 def test_a_foreign_metrics_json_is_skipped_and_named(finished, tmp_path, text, reason):
     import shutil
 
@@ -216,8 +235,10 @@ def test_a_sweep_folder_where_a_run_is_expected_points_to_its_best_trial(tmp_pat
     best = json.loads((sweep / "summary.json").read_text())["trials"][0]["trial"]
     shown = nnctl("runs", "show", sweep)
     assert shown.returncode == 1 and shown.stdout == ""
-    assert " ".join(shown.stderr.split()) == (f"Error: {sweep}: is a sweep of 2 finished trials, not a run; pass one of its trials, "
-                                              f"e.g. the best: {sweep / best} (all of them: nnctl runs --runs-dir {sweep.parent})")
+    assert " ".join(shown.stderr.split()) == (
+        f"Error: {sweep}: is a sweep of 2 finished trials, not a run; pass one of its trials, "
+        f"e.g. the best: {sweep / best} (all of them: nnctl runs --runs-dir {sweep.parent})"
+    )
     resumed = nnctl("train", "--resume", sweep)
     assert resumed.returncode == 1
     assert " ".join(resumed.stderr.split()) == f"Error: {sweep}: is a sweep, not a run; resume it with: nnctl sweep --resume {sweep}"

@@ -151,14 +151,15 @@ def test_dropout_matches_reference_functions(hidden):
 
 def test_fresh_masks_are_new_each_step_and_seeded():
     params, X, Y = _net(dims=(2, 30, 1), m=50)
+
     def masks(seed, steps=3):
-        t = Trainer(_copy(params), X, Y, ["relu", "sigmoid"], "cross_entropy", learning_rate=0.1,
-                    dropout=Dropout([0.5, 1.0], "fresh", seed))
+        t = Trainer(_copy(params), X, Y, ["relu", "sigmoid"], "cross_entropy", learning_rate=0.1, dropout=Dropout([0.5, 1.0], "fresh", seed))
         out = []
         for _ in range(steps):
             t.forward()
             out.append(t.cur.D[1].copy())
         return out
+
     a, b, c = masks(1), masks(1), masks(2)
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
     assert not np.array_equal(a[0], a[1]) and not np.array_equal(a[0], c[0])
@@ -173,8 +174,7 @@ def test_dropout_is_dual_exact():
     params = initialize_parameters([40, 6, 1], "xavier", rng=np.random.RandomState(1))
     out = {}
     for path in ("primal", "dual"):
-        t = Trainer(_copy(params), X, Y, ["tanh", "sigmoid"], "cross_entropy", learning_rate=0.5, path=path,
-                    dropout=Dropout([0.8, 1.0], "fresh", 3))
+        t = Trainer(_copy(params), X, Y, ["tanh", "sigmoid"], "cross_entropy", learning_rate=0.5, path=path, dropout=Dropout([0.8, 1.0], "fresh", 3))
         gradient_descent(t, 60, record_every=10)
         out[path] = t.materialize()
     for k in out["primal"]:

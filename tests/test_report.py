@@ -85,7 +85,9 @@ def test_train_writes_a_self_contained_page(tmp_path, tiny_config, tiny_data):
     assert "<link" not in html and "@import" not in html
     # the dimensions table for m = 12 and its parameter counts
     assert "for the run's m = 12 training examples" in text
-    assert re.search(r"<td>1</td><td>3</td><td class=\"text\">relu</td><td>\(3, 48\)</td><td>\(3, 1\)</td><td>\(3, 12\)</td><td>\(3, 12\)</td><td>147</td>", html)
+    assert re.search(
+        r"<td>1</td><td>3</td><td class=\"text\">relu</td><td>\(3, 48\)</td><td>\(3, 1\)</td><td>\(3, 12\)</td><td>\(3, 12\)</td><td>147</td>", html
+    )
     assert "<td>151</td>" in html
     # the spec as given and resolved, the metrics, the curve, the reproduction facts
     assert "hidden: [3]" in html and "layers: [48, 3, 1]" in html
@@ -152,9 +154,7 @@ def test_decision_regions_for_two_dimensional_data(tmp_path):
 
 def test_validation_costs_learning_rate_and_warnings_when_recorded(tmp_path, tiny_config):
     run = _train(tiny_config, tmp_path / "runs", "--no-report")
-    (run / "costs.csv").write_text(
-        "iteration,cost,validation_cost,learning_rate\n0,2.0,2.1,0.1\n10,0.2,0.3,0.05\n20,0.01,0.05,0.025\n29,0.005,,0.0125\n"
-    )
+    (run / "costs.csv").write_text("iteration,cost,validation_cost,learning_rate\n0,2.0,2.1,0.1\n10,0.2,0.3,0.05\n20,0.01,0.05,0.025\n29,0.005,,0.0125\n")
     metrics = json.loads((run / "metrics.json").read_text())
     metrics.update(validation_accuracy=75.0, warnings=["the cost rose at iteration 12"])
     (run / "metrics.json").write_text(json.dumps(metrics))
@@ -212,8 +212,7 @@ def test_diverged_run_gets_its_page_from_train(tmp_path):
     with h5py.File(tmp_path / "r.h5", "w") as f:
         f["x"], f["y"] = x, x.ravel()
     (tmp_path / "r.yaml").write_text(
-        "data: {train: r.h5}\nmodel: {hidden: [], output_activation: linear}\n"
-        "train: {learning_rate: 10, iterations: 1000, record_every: 1}\n"
+        "data: {train: r.h5}\nmodel: {hidden: [], output_activation: linear}\ntrain: {learning_rate: 10, iterations: 1000, record_every: 1}\n"
     )
     result = invoke("train", tmp_path / "r.yaml", "--runs-dir", tmp_path / "runs", "-q")
     assert result.exit_code == 3 and "Traceback" not in result.output
@@ -287,8 +286,21 @@ def test_report_of_what_is_not_a_run(tmp_path):
 
 
 def test_sweep_page_table_best_trial_and_links(tmp_path, tiny_config):
-    result = invoke("sweep", tiny_config, "--hidden-layers", "0,1", "--width", "2", "--grid", "train.learning_rate=0.1,0.05",
-                    "--jobs", "1", "--runs-dir", tmp_path / "runs", "-q")
+    result = invoke(
+        "sweep",
+        tiny_config,
+        "--hidden-layers",
+        "0,1",
+        "--width",
+        "2",
+        "--grid",
+        "train.learning_rate=0.1,0.05",
+        "--jobs",
+        "1",
+        "--runs-dir",
+        tmp_path / "runs",
+        "-q",
+    )
     assert result.exit_code == 0, result.output
     sweep = next((tmp_path / "runs").glob("sweep-*"))
     html = (sweep / "report.html").read_text()

@@ -60,8 +60,19 @@ def pages(tmp_path_factory):
     run = (runs / "latest").resolve()
     stopped = Path(train_run(load_config(tmp / "tiny.yaml"), runs_root=tmp / "stopped", should_stop=lambda: True).run_dir)
     invoke("report", stopped)
-    invoke("sweep", tmp / "tiny.yaml", "--grid", "train.learning_rate=0.2,0.05", "--grid", "model.hidden=[2],[3]",
-           "--jobs", "1", "--runs-dir", tmp / "sweeps", "-q")
+    invoke(
+        "sweep",
+        tmp / "tiny.yaml",
+        "--grid",
+        "train.learning_rate=0.2,0.05",
+        "--grid",
+        "model.hidden=[2],[3]",
+        "--jobs",
+        "1",
+        "--runs-dir",
+        tmp / "sweeps",
+        "-q",
+    )
     sweep = next((tmp / "sweeps").glob("sweep-*"))
     return {"run": run / "report.html", "interrupted": stopped / "report.html", "sweep": sweep / "report.html"}
 
@@ -148,9 +159,7 @@ def test_screenshot_shows_title_and_cost_plot(browser, pages, name, viewport):
 
 
 def _column(page, index: int) -> list:
-    return page.eval(
-        f"Array.from(document.querySelectorAll('#summary tbody tr')).map(r => r.cells[{index}].getAttribute('data-value'))"
-    )
+    return page.eval(f"Array.from(document.querySelectorAll('#summary tbody tr')).map(r => r.cells[{index}].getAttribute('data-value'))")
 
 
 def test_sweep_table_sorts_when_a_header_is_clicked(browser, pages):

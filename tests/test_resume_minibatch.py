@@ -59,8 +59,9 @@ def test_sigint_mid_epoch_then_resume_is_bit_identical(tmp_path, optimizer):
     ref_run = train_run(load_config(config), runs_root=tmp_path / "ref").run_dir  # uninterrupted, in process
 
     runs = tmp_path / "runs"
-    proc = subprocess.Popen([sys.executable, "-m", "nnctl", "train", str(config), "-q", "--runs-dir", str(runs)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nnctl", "train", str(config), "-q", "--runs-dir", str(runs)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.time() + 60
     while not list(runs.glob("*/checkpoint.h5")):
         assert proc.poll() is None and time.time() < deadline, proc.communicate()
@@ -134,7 +135,9 @@ def test_a_checkpoint_written_before_training_accuracy_resumes(tmp_path):
     from nnctl.experiment.run import resume_run, train_run
 
     config = tmp_path / "moons.yaml"
-    config.write_text(SPEC.format(lr=0.05, epochs=8, shuffle="generator", optimizer="adam", decay="none").replace("checkpoint_every: 20", "checkpoint_every: 2"))
+    config.write_text(
+        SPEC.format(lr=0.05, epochs=8, shuffle="generator", optimizer="adam", decay="none").replace("checkpoint_every: 20", "checkpoint_every: 2")
+    )
     reference = train_run(load_config(config), runs_root=tmp_path / "ref")
     calls = []
     stopped = train_run(load_config(config), runs_root=tmp_path / "runs", should_stop=lambda: calls.append(1) or len(calls) == 3 * 19 + 5)

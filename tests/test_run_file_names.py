@@ -102,33 +102,39 @@ def test_the_layout_names_files():
     assert "evaluation*.json" in PATTERNS
 
 
-@pytest.mark.parametrize("code", [
-    'path / "costs.csv"',
-    'open(run / "metrics.json")',
-    'f"{run}/params.h5"',
-    'folder.glob("evaluation*.json")',
-    'run / f"evaluation{suffix}.json"',
-    'run / f"confusion{suffix}.png"',
-    'run / f"evaluation{suffix}-boundary.png"',
-    'folder / f"lr_find.{ext}"',
-    'p.name == "report.html"',
-    'REPORT = "report.html"',
-    'any((path / n).exists() for n in ("costs.csv",))',
-    'x = "sweep-1/summary.csv"',
-])
+@pytest.mark.parametrize(
+    "code",
+    [
+        'path / "costs.csv"',
+        'open(run / "metrics.json")',
+        'f"{run}/params.h5"',
+        'folder.glob("evaluation*.json")',
+        'run / f"evaluation{suffix}.json"',
+        'run / f"confusion{suffix}.png"',
+        'run / f"evaluation{suffix}-boundary.png"',
+        'folder / f"lr_find.{ext}"',
+        'p.name == "report.html"',
+        'REPORT = "report.html"',
+        'any((path / n).exists() for n in ("costs.csv",))',
+        'x = "sweep-1/summary.csv"',
+    ],
+)
 def test_a_spelled_name_is_caught(code):
     assert spelled_names(code), code
 
 
-@pytest.mark.parametrize("code", [
-    'raise RunError(f"{path}: not a run directory (no metrics.json, config.resolved.yaml or sweep.json)")',
-    'facts.missing.append(f"{name}/{METRICS}: damaged")',
-    'def f():\n    """Writes costs.csv."""',
-    'glob("*.json")',
-    'f"{stem}.png"',
-    'result["confusion_matrix"]',
-    'note = "no evaluation: the run has no readable parameters"',
-])
+@pytest.mark.parametrize(
+    "code",
+    [
+        'raise RunError(f"{path}: not a run directory (no metrics.json, config.resolved.yaml or sweep.json)")',
+        'facts.missing.append(f"{name}/{METRICS}: damaged")',
+        'def f():\n    """Writes costs.csv."""',
+        'glob("*.json")',
+        'f"{stem}.png"',
+        'result["confusion_matrix"]',
+        'note = "no evaluation: the run has no readable parameters"',
+    ],
+)
 def test_prose_and_other_strings_pass(code):
     assert not spelled_names(code), code
 
@@ -138,5 +144,4 @@ def test_no_run_file_name_is_spelled_outside_the_run_folder_package():
     for path in _files():
         for line, text in spelled_names(path.read_text(encoding="utf-8")):
             found.append(f"nnctl/{path.relative_to(NNCTL)}:{line}: {text!r}")
-    assert not found, ("run-file names spelled outside nnctl/rundir; use nnctl.rundir.layout's constants "
-                       "(add one there if it is missing):\n" + "\n".join(found))
+    assert not found, "run-file names spelled outside nnctl/rundir; use nnctl.rundir.layout's constants (add one there if it is missing):\n" + "\n".join(found)

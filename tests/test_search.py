@@ -90,15 +90,18 @@ def test_int_and_choice_take_every_value():
     assert str(c) == "choice([4], [4, 4], relu)"
 
 
-@pytest.mark.parametrize("text, said", [
-    ("loguniform(0, 1)", "--search k: loguniform is on a log scale, so low must be above 0 (got 0)"),
-    ("uniform(2, 1)", "--search k: uniform needs low < high (got 2, 1)"),
-    ("one_minus_loguniform(0.1, 1)", "--search k: one_minus_loguniform draws 1 - beta, which must stay below 1 (got high 1)"),
-    ("int(1.5, 3)", "--search k: int takes two whole numbers (low, high), both included"),
-    ("choice(1)", "--search k: choice takes at least two values"),
-    ("normal(0, 1)", "--search k: 'normal' is not a distribution; use one of loguniform, one_minus_loguniform, uniform, int, choice"),
-    ("0.1", "--search k: expected NAME(args), one of loguniform, one_minus_loguniform, uniform, int, choice, e.g. loguniform(1e-4, 1) (got '0.1')"),
-])
+@pytest.mark.parametrize(
+    "text, said",
+    [
+        ("loguniform(0, 1)", "--search k: loguniform is on a log scale, so low must be above 0 (got 0)"),
+        ("uniform(2, 1)", "--search k: uniform needs low < high (got 2, 1)"),
+        ("one_minus_loguniform(0.1, 1)", "--search k: one_minus_loguniform draws 1 - beta, which must stay below 1 (got high 1)"),
+        ("int(1.5, 3)", "--search k: int takes two whole numbers (low, high), both included"),
+        ("choice(1)", "--search k: choice takes at least two values"),
+        ("normal(0, 1)", "--search k: 'normal' is not a distribution; use one of loguniform, one_minus_loguniform, uniform, int, choice"),
+        ("0.1", "--search k: expected NAME(args), one of loguniform, one_minus_loguniform, uniform, int, choice, e.g. loguniform(1e-4, 1) (got '0.1')"),
+    ],
+)
 def test_bad_distribution_is_one_line(text, said):
     with pytest.raises(ConfigError) as info:
         parse_dist(text, "--search k")
@@ -113,8 +116,12 @@ def test_draws_are_reproducible_and_rounds_independent():
 
 
 def test_narrow_spans_the_best_in_the_distribution_coordinate():
-    space = {"lr": Dist("loguniform", [1e-4, 1.0]), "b": Dist("one_minus_loguniform", [1e-3, 1e-1]),
-             "act": Dist("choice", ["relu", "tanh", "sigmoid"]), "n": Dist("int", [1, 9])}
+    space = {
+        "lr": Dist("loguniform", [1e-4, 1.0]),
+        "b": Dist("one_minus_loguniform", [1e-3, 1e-1]),
+        "act": Dist("choice", ["relu", "tanh", "sigmoid"]),
+        "n": Dist("int", [1, 9]),
+    }
     best = [{"lr": 2e-3, "b": 0.99, "act": "tanh", "n": 3}, {"lr": 5e-2, "b": 0.95, "act": "relu", "n": 3}]
     out = narrow(space, best)
     assert out["lr"] == Dist("loguniform", [pytest.approx(2e-3), pytest.approx(5e-2)])
@@ -127,13 +134,20 @@ def test_narrow_spans_the_best_in_the_distribution_coordinate():
 
 
 def _row(name, val=None, test=None, cost=1.0, status="completed", vcost=None, **kw):
-    return {"trial": name, "validation_accuracy": val, "test_accuracy": test, "final_cost": cost, "status": status,
-            "validation_cost": vcost, "validation_rmse": kw.get("rmse"), "epochs": kw.get("epochs")}
+    return {
+        "trial": name,
+        "validation_accuracy": val,
+        "test_accuracy": test,
+        "final_cost": cost,
+        "status": status,
+        "validation_cost": vcost,
+        "validation_rmse": kw.get("rmse"),
+        "epochs": kw.get("epochs"),
+    }
 
 
 def test_best_is_chosen_on_validation_never_on_test():
-    rows = [_row("a", val=80, test=99), _row("b", val=90, test=60), _row("c", val=90, test=70, vcost=0.5),
-            _row("d", val=None, status="failed")]
+    rows = [_row("a", val=80, test=99), _row("b", val=90, test=60), _row("c", val=90, test=70, vcost=0.5), _row("d", val=None, status="failed")]
     ranked, c = selection.rank([_row("b", val=90, test=60, vcost=0.4), *rows[::2], rows[3]])
     assert [r["trial"] for r in ranked] == ["b", "c", "a", "d"]  # the tie on accuracy goes to the lower validation cost
     assert selection.best(ranked, c) == {"trial": "b", "metric": "validation_accuracy", "value": 90}
@@ -207,6 +221,7 @@ def test_search_refusals(moons):
 def test_random_search_is_reproducible_and_chosen_on_validation(tmp_path, moons):
     a, rows_a, _ = run_sweep(_plan(moons), runs_root=tmp_path / "a", jobs=2)
     _, rows_b, _ = run_sweep(_plan(moons), runs_root=tmp_path / "b", jobs=1)
+
     def strip(rows):
         return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
 
@@ -227,9 +242,7 @@ def test_stopped_search_resumes_to_the_same_results(tmp_path, moons):
     cut = info.value.sweep_dir
     assert sum(r["status"] == "completed" for r in info.value.rows) < 4
     _, again, _ = run_sweep(load_plan(cut), cut, jobs=1)
-    assert [(r["trial"], r["validation_accuracy"], r["final_cost"]) for r in again] == [
-        (r["trial"], r["validation_accuracy"], r["final_cost"]) for r in rows
-    ]
+    assert [(r["trial"], r["validation_accuracy"], r["final_cost"]) for r in again] == [(r["trial"], r["validation_accuracy"], r["final_cost"]) for r in rows]
 
 
 def test_halving_continues_from_checkpoints_and_counts_epochs(tmp_path, moons):
@@ -288,7 +301,7 @@ def test_cli_search_end_to_end(tmp_path, moons):
 
 
 def test_grid_sweep_now_chooses_on_validation_not_test(tmp_path, moons):
-    moons.write_text(MOONS.replace('validation: 0.3', 'validation: 0.3\n  test: "builtin:moons?m=200&seed=5"'))
+    moons.write_text(MOONS.replace("validation: 0.3", 'validation: 0.3\n  test: "builtin:moons?m=200&seed=5"'))
     result = invoke("sweep", moons, "--grid", "train.learning_rate=0.001,0.03,0.3", "--runs-dir", tmp_path / "runs", "-q", "-j", "1", "--no-report")
     assert result.exit_code == 0, result.stderr
     s = _summary(next((tmp_path / "runs").glob("sweep-*")))
@@ -300,15 +313,33 @@ def test_grid_sweep_now_chooses_on_validation_not_test(tmp_path, moons):
 
 @pytest.mark.slow  # two rounds on 2 workers and their pages (test_report: a sweep's page)
 def test_report_of_a_search_shows_regions_scales_and_best_so_far(tmp_path, moons):
-    result = invoke("sweep", moons, "--trials", "3", "--rounds", "2", "--search", LR, "--search", "train.beta1=one_minus_loguniform(1e-2,1e-1)",
-                    "--runs-dir", tmp_path / "runs", "-q", "-j", "2")
+    result = invoke(
+        "sweep",
+        moons,
+        "--trials",
+        "3",
+        "--rounds",
+        "2",
+        "--search",
+        LR,
+        "--search",
+        "train.beta1=one_minus_loguniform(1e-2,1e-1)",
+        "--runs-dir",
+        tmp_path / "runs",
+        "-q",
+        "-j",
+        "2",
+    )
     assert result.exit_code == 0, result.stderr
     sweep_dir = next((tmp_path / "runs").glob("sweep-*"))
     page = (sweep_dir / "report.html").read_text()
     s = _summary(sweep_dir)
-    assert f"Best trial: <strong><a href=\"{s['best']['trial']}/report.html\">{s['best']['trial']}</a></strong>, {s['best']['value']:.2f}% validation accuracy" in page
+    assert (
+        f'Best trial: <strong><a href="{s["best"]["trial"]}/report.html">{s["best"]["trial"]}</a></strong>, {s["best"]["value"]:.2f}% validation accuracy'
+        in page
+    )
     assert "chosen on validation accuracy (ties: validation cost); test scores are shown, never used to choose" in page
-    region = page[page.index('id="region-table"'):page.index("</table>", page.index('id="region-table"'))]
+    region = page[page.index('id="region-table"') : page.index("</table>", page.index('id="region-table"'))]
     assert region.count("<tr>") == 3 and "loguniform(0.001, 1)" in region and "one_minus_loguniform(0.01, 0.1)" in region
     assert 'id="best-so-far"' in page and 'id="parallel"' in page
     assert "1 - train.beta1" in page and "log10(1 - beta1)" in page  # beta on the scale it was drawn on
@@ -320,17 +351,20 @@ def test_report_of_a_search_shows_regions_scales_and_best_so_far(tmp_path, moons
 SLOW = pytest.mark.slow  # four more searches (the first, synchronous, and the last, asynchronous, in the default run)
 
 
-@pytest.mark.parametrize("extra, metric, mode", [
-    ({"train.dtype": "float32", "train.keep_prob": 0.8, "train.l2": 0.1, "train.optimizer": "momentum"}, "validation_accuracy", "sync"),
-    pytest.param({"train.early_stopping": {"patience": 1}, "train.decay": "one_cycle"}, "validation_accuracy", "sync", marks=SLOW),
-    pytest.param({"data.validation": None, "train.optimizer": "rmsprop"}, "training_cost", "sync", marks=SLOW),
-    pytest.param({"train.batch_size": None, "train.epochs": None, "train.iterations": 12, "train.optimizer": "gd"}, "validation_accuracy",
-                 "sync", marks=SLOW),
-    # ASHA: a trial its own early stopping ended goes on without training; full batch without a validation set
-    pytest.param({"train.early_stopping": {"patience": 1}, "train.optimizer": "rmsprop"}, "validation_accuracy", "async", marks=SLOW),
-    ({"data.validation": None, "train.batch_size": None, "train.epochs": None, "train.iterations": 12, "train.optimizer": "gd"},
-     "training_cost", "async"),
-])
+@pytest.mark.parametrize(
+    "extra, metric, mode",
+    [
+        ({"train.dtype": "float32", "train.keep_prob": 0.8, "train.l2": 0.1, "train.optimizer": "momentum"}, "validation_accuracy", "sync"),
+        pytest.param({"train.early_stopping": {"patience": 1}, "train.decay": "one_cycle"}, "validation_accuracy", "sync", marks=SLOW),
+        pytest.param({"data.validation": None, "train.optimizer": "rmsprop"}, "training_cost", "sync", marks=SLOW),
+        pytest.param(
+            {"train.batch_size": None, "train.epochs": None, "train.iterations": 12, "train.optimizer": "gd"}, "validation_accuracy", "sync", marks=SLOW
+        ),
+        # ASHA: a trial its own early stopping ended goes on without training; full batch without a validation set
+        pytest.param({"train.early_stopping": {"patience": 1}, "train.optimizer": "rmsprop"}, "validation_accuracy", "async", marks=SLOW),
+        ({"data.validation": None, "train.batch_size": None, "train.epochs": None, "train.iterations": 12, "train.optimizer": "gd"}, "training_cost", "async"),
+    ],
+)
 def test_halving_with_other_features(tmp_path, moons, extra, metric, mode):
     import yaml
 
@@ -353,10 +387,13 @@ def test_halving_with_other_features(tmp_path, moons, extra, metric, mode):
         assert sorted(r["epochs"] for r in rows) == [3, 3, 6, 12]
 
 
-@pytest.mark.parametrize("extra", [
-    "  dtype: float32\n  keep_prob: 0.8\n  l2: 0.1\n",
-    "",  # full batch below (batch_size removed)
-])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        "  dtype: float32\n  keep_prob: 0.8\n  l2: 0.1\n",
+        "",  # full batch below (batch_size removed)
+    ],
+)
 def test_lr_find_with_other_features(tmp_path, moons, extra):
     text = MOONS.replace("  record_every: 3\n", "  record_every: 3\n" + extra)
     if not extra:
@@ -370,8 +407,9 @@ def test_lr_find_with_other_features(tmp_path, moons, extra):
 
 
 def test_lr_find_refuses_a_streamed_file(tmp_path, tiny_config):
-    tiny_config.write_text(tiny_config.read_text().replace("  test: test.h5\n", "  test: test.h5\n  stream: always\n")
-                           .replace("iterations: 30", "epochs: 3\n  batch_size: 4"))
+    tiny_config.write_text(
+        tiny_config.read_text().replace("  test: test.h5\n", "  test: test.h5\n  stream: always\n").replace("iterations: 30", "epochs: 3\n  batch_size: 4")
+    )
     result = invoke("lr-find", tiny_config, "--steps", "5")
     assert result.exit_code == 1
     assert result.stderr == f"Error: {tmp_path}/train.h5: lr-find trains on data held in memory and this file is streamed; use data.stream: never\n"
@@ -383,8 +421,7 @@ def test_halving_stopped_in_a_rung_resumes_to_the_same_decisions(tmp_path, moons
     whole, rows, _ = run_sweep(plan, runs_root=tmp_path / "whole", jobs=1)
     seen = []
     with pytest.raises(Interrupted) as info:  # stopped once the first trial of the second rung is stored (an event)
-        run_sweep(_plan(moons, trials=6, halving=Halving(2, 3)), runs_root=tmp_path / "cut", jobs=1,
-                  on_result=seen.append, should_stop=lambda: len(seen) > 6)
+        run_sweep(_plan(moons, trials=6, halving=Halving(2, 3)), runs_root=tmp_path / "cut", jobs=1, on_result=seen.append, should_stop=lambda: len(seen) > 6)
     cut = info.value.sweep_dir
     assert len(load_plan(cut).halving["rungs"]) == 1  # the first rung's decision is kept in sweep.json
     _, again, _ = run_sweep(load_plan(cut), cut, jobs=1)
@@ -437,8 +474,7 @@ def test_asha_promotes_as_trials_finish_worked_by_hand():
     #   f finishes rung 1 (3 there, top 1 = f, 80): f goes on to the last rung; rung 1 has promoted its 1.
     #   h finishes with the best rung-0 score (10), too late: rung 0 made its 3 promotions. i starts, finishes;
     #   nothing is left to give; f finishes the last rung.
-    assert given == [("a", 0), ("b", 0), ("c", 0), ("d", 0), ("b", 1), ("d", 1), ("e", 0), ("f", 0), ("f", 1),
-                     ("g", 0), ("h", 0), ("f", 2), ("i", 0)]
+    assert given == [("a", 0), ("b", 0), ("c", 0), ("d", 0), ("b", 1), ("d", 1), ("e", 0), ("f", 0), ("f", 1), ("g", 0), ("h", 0), ("f", 2), ("i", 0)]
     assert asha.promoted == [["b", "d", "f"], ["f"]]
     # synchronous halving would have promoted the best three at rung 0: h, d, f
     assert pruner.promote(list(rung0.items()), 3) == ["h", "d", "f"]
@@ -457,8 +493,7 @@ def test_asha_fills_a_closed_rung_like_synchronous_halving():
 
 def test_asha_rebuilt_from_its_record_continues_the_trials_on_their_way_first():
     # as a resumed sweep rebuilds it: b and d were promoted from rung 0, d had not finished rung 1
-    asha = pruner.Asha("abcdef", 3, 2, reported=[[("a", 1.0), ("b", 3.0), ("c", 0.5), ("d", 4.0)], [("b", 9.0)], []],
-                       promoted=[["b", "d"], []])
+    asha = pruner.Asha("abcdef", 3, 2, reported=[[("a", 1.0), ("b", 3.0), ("c", 0.5), ("d", 4.0)], [("b", 9.0)], []], promoted=[["b", "d"], []])
     assert asha.rung_of("d") == 1 and asha.rung_of("e") == 0
     assert asha.next() == ("d", 1)  # on its way when the sweep stopped: first
     assert asha.next() == ("e", 0)  # rung 1's top floor(1/2) = 0; rung 0's top 2 (d, b) are promoted
@@ -517,8 +552,14 @@ def test_asha_on_a_local_dask_cluster_and_resumed(tmp_path, moons):
     seen = []
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         with pytest.raises(Interrupted) as info:
-            run_sweep(_async_plan(moons), runs_root=tmp_path, executor="dask", address=cluster.scheduler_address,
-                      on_result=seen.append, should_stop=lambda: len(seen) >= 5)
+            run_sweep(
+                _async_plan(moons),
+                runs_root=tmp_path,
+                executor="dask",
+                address=cluster.scheduler_address,
+                on_result=seen.append,
+                should_stop=lambda: len(seen) >= 5,
+            )
         cut = info.value.sweep_dir
         before = load_plan(cut).halving
         assert before["mode"] == "async" and 5 <= len(before["rungs"][0]["trials"]) < 9
@@ -542,8 +583,9 @@ def test_asha_on_a_local_dask_cluster_and_resumed(tmp_path, moons):
 
 
 def test_halving_mode_from_the_spec_and_refusals(moons):
-    moons.write_text(MOONS + "search:\n  trials: 2\n  halving: 3\n  min_budget: 1\n  halving_mode: async\n"
-                             "  space:\n    train.learning_rate: loguniform(1e-3, 1)\n")
+    moons.write_text(
+        MOONS + "search:\n  trials: 2\n  halving: 3\n  min_budget: 1\n  halving_mode: async\n  space:\n    train.learning_rate: loguniform(1e-3, 1)\n"
+    )
     text = read_config_text(moons)
     spec = spec_from_text(text, moons)
     assert halving_from(spec) == Halving(3, 1, "async") and halving_from(spec, mode="sync").mode == "sync"

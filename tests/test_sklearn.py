@@ -37,16 +37,39 @@ def test_scikit_learn_estimator_checks(estimator, check):
 
 
 def test_the_arguments_mirror_the_spec():
-    clf = NNClassifier(hidden=(20, 7), activation="tanh", optimizer="momentum", learning_rate=0.05, epochs=30, batch_size=None,
-                       l2=0.7, keep_prob=0.9, momentum=0.8, random_state=4, early_stopping=True, validation_fraction=0.2,
-                       patience=5, spec={"train": {"decay": "inverse_time", "time_interval": 10}})
+    clf = NNClassifier(
+        hidden=(20, 7),
+        activation="tanh",
+        optimizer="momentum",
+        learning_rate=0.05,
+        epochs=30,
+        batch_size=None,
+        l2=0.7,
+        keep_prob=0.9,
+        momentum=0.8,
+        random_state=4,
+        early_stopping=True,
+        validation_fraction=0.2,
+        patience=5,
+        spec={"train": {"decay": "inverse_time", "time_interval": 10}},
+    )
     raw = clf.spec_dict(np.float32)
     assert raw["model"] == {"hidden": [20, 7], "hidden_activation": "tanh", "init": "xavier"}
     assert raw["data"] == {"train": "array:train", "normalize": "auto", "validation": 0.2}
     train = raw["train"]
-    assert (train["optimizer"], train["learning_rate"], train["epochs"], train["batch_size"], train["l2"], train["keep_prob"],
-            train["beta"], train["seed"], train["dtype"], train["decay"], train["time_interval"]) == (
-        "momentum", 0.05, 30, None, 0.7, 0.9, 0.8, 4, "float32", "inverse_time", 10)
+    assert (
+        train["optimizer"],
+        train["learning_rate"],
+        train["epochs"],
+        train["batch_size"],
+        train["l2"],
+        train["keep_prob"],
+        train["beta"],
+        train["seed"],
+        train["dtype"],
+        train["decay"],
+        train["time_interval"],
+    ) == ("momentum", 0.05, 30, None, 0.7, 0.9, 0.8, 4, "float32", "inverse_time", 10)
     assert train["early_stopping"] == {"monitor": "validation_cost", "patience": 5}
     assert NNRegressor().spec_dict()["model"]["output_activation"] == "linear"
     with pytest.raises(ValueError, match=r"spec: train.learning_rate is set by the estimator; use NNClassifier\(learning_rate=...\)"):
@@ -152,8 +175,9 @@ def test_a_fitted_estimators_model_is_a_run_the_cli_reads(tmp_path):
 def test_early_stopping_with_every_optimizer(optimizer):
     X, y = load_breast_cancer(return_X_y=True)
     rate = {"gd": 0.5, "momentum": 0.1, "rmsprop": 0.01, "adam": 0.01}[optimizer]
-    clf = NNClassifier(hidden=(16,), optimizer=optimizer, learning_rate=rate, epochs=500, batch_size=64, early_stopping=True,
-                       patience=5, keep_prob=0.9, random_state=0, **ONE)
+    clf = NNClassifier(
+        hidden=(16,), optimizer=optimizer, learning_rate=rate, epochs=500, batch_size=64, early_stopping=True, patience=5, keep_prob=0.9, random_state=0, **ONE
+    )
     clf.fit(StandardScaler().fit_transform(X), y)
     stopping = clf.model_.metrics["early_stopping"]
     assert stopping["stopped_early"] and clf.n_iter_ < 500  # 10% held out, watched every epoch

@@ -31,12 +31,12 @@ def test_help_shows_no_bool_placeholder(command):
 def test_shell_completion_script_and_answers():
     bash = shutil.which("bash")
     if bash is not None:  # --show-completion detects the shell it runs in: run it in one
-        script = subprocess.run([bash, "-c", f"'{sys.executable}' -m nnctl --show-completion"], capture_output=True, text=True,
-                                check=False)
+        script = subprocess.run([bash, "-c", f"'{sys.executable}' -m nnctl --show-completion"], capture_output=True, text=True, check=False)
         assert script.returncode == 0 and "_nnctl_completion" in script.stdout, script.stderr
     env = {"_NNCTL_COMPLETE": "complete_bash", "COMP_WORDS": "nnctl tr", "COMP_CWORD": "1"}
-    done = subprocess.run([sys.executable, "-c", "from nnctl.cli.commands import main; main()"], capture_output=True, text=True, check=False,
-                          env={**os.environ, **env})
+    done = subprocess.run(
+        [sys.executable, "-c", "from nnctl.cli.commands import main; main()"], capture_output=True, text=True, check=False, env={**os.environ, **env}
+    )
     assert done.stdout.split() == ["train"]
 
 
@@ -86,8 +86,7 @@ def test_middle_cut():
 def test_sweep_trials_stay_distinguishable_at_80_columns(tmp_path, tiny_config):
     config = tmp_path / "a-rather-long-experiment-name.yaml"
     config.write_text(tiny_config.read_text().replace("name: tiny\n", ""))
-    out = invoke("sweep", config, "--grid", "train.learning_rate=0.1,0.05,0.02", "--jobs", "1", "--runs-dir", tmp_path / "runs",
-                 "-q", "--no-report")
+    out = invoke("sweep", config, "--grid", "train.learning_rate=0.1,0.05,0.02", "--jobs", "1", "--runs-dir", tmp_path / "runs", "-q", "--no-report")
     assert out.exit_code == 0, out.output
     listed = nnctl("runs", "--runs-dir", tmp_path / "runs", env={"COLUMNS": "80"})
     assert listed.returncode == 0, listed.stderr

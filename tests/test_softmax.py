@@ -119,7 +119,7 @@ def test_trainer_equals_reference_for_k_classes(optimizer):
     assert trainer.backward()
     Zs, As = forward(X[:, :16], ref, acts)
     grads = backward(Y[:, :16], ref, Zs, As, acts, CCE)
-    np.testing.assert_allclose(trainer.grad[: 20].reshape(5, 4), grads["dW1"], rtol=1e-12)
+    np.testing.assert_allclose(trainer.grad[:20].reshape(5, 4), grads["dW1"], rtol=1e-12)
     np.testing.assert_allclose(trainer.dW[3], grads["dW3"], rtol=1e-12)
     assert trainer.cost() == pytest.approx(compute_cost(Zs[-1], As[-1], Y[:, :16], CCE), rel=1e-12)
     result = gradient_descent(trainer, 30, 10)

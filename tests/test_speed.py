@@ -71,8 +71,7 @@ def test_minibatch_steps_allocate_no_array_even_briefly():
     batch's size appears, for X in C and F order, float32 and float64. X in F order is how a file
     loads (examples contiguous); gathering its columns with np.take once copied all of X every step.
     In a fresh process: tracemalloc's peak counts every thread's allocations."""
-    proc = subprocess.run([sys.executable, "-c", STEPS], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    proc = subprocess.run([sys.executable, "-c", STEPS], capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = json.loads(proc.stdout.strip().splitlines()[-1])
     assert len(rows) == 4
@@ -106,7 +105,6 @@ def test_gather_is_the_batch_whatever_the_layout():
 # ---------------------------------------------------------------- §2: data larger than memory
 
 
-
 def _file(path, x, y, **kw):
     with h5py.File(path, "w") as f:
         f.create_dataset("x", data=x, **kw)
@@ -122,8 +120,9 @@ def _train_both(source, dtype, batch_size=32, epochs=3, optimizer="adam", window
         if window_rows and load is streaming.open_streamed:
             d.X.whole, d.X.window_rows = False, window_rows  # as where a quarter of the memory is short
         params = initialize_parameters([d.n_x, 6, 3, 1], "he", rng=np.random.default_rng(4), dtype=dtype)
-        trainer = Trainer(params, d.X, d.Y.astype(dtype), ["relu", "tanh", "sigmoid"], "cross_entropy",
-                          optimizer=make_optimizer(optimizer, 0.01), batch_size=batch_size)
+        trainer = Trainer(
+            params, d.X, d.Y.astype(dtype), ["relu", "tanh", "sigmoid"], "cross_entropy", optimizer=make_optimizer(optimizer, 0.01), batch_size=batch_size
+        )
         result = gradient_descent(trainer, epochs, 1, batches=Batches(d.m, batch_size, "generator", 9))
         if trainer.stream is not None:
             trainer.stream.close()
@@ -226,11 +225,14 @@ def test_trains_a_file_three_times_larger_than_the_memory_limit(tmp_path):
     _file(tmp_path / "small.h5", rng.standard_normal((100, n_x)).astype(np.float32), rng.integers(0, 2, 100))
     spec = "data: {{train: {f}}}\nmodel: {{hidden: [8]}}\ntrain: {{learning_rate: 0.01, epochs: 1, batch_size: 1000, optimizer: adam, dtype: float32, first_layer: primal{extra}}}\n"
     (tmp_path / "big.yaml").write_text(spec.format(f="big.h5", extra=""))
-    (tmp_path / "small.yaml").write_text("data: {train: small.h5, stream: always}\n" + spec.format(f="small.h5", extra="").split("\n", 1)[1].replace("1000", "50"))
+    (tmp_path / "small.yaml").write_text(
+        "data: {train: small.h5, stream: always}\n" + spec.format(f="small.h5", extra="").split("\n", 1)[1].replace("1000", "50")
+    )
     assert (tmp_path / "big.h5").stat().st_size > 3 * room
     env = {**os.environ, "PYTHONPATH": str(REPO), "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-c", LIMITED, str(tmp_path), str(room), str(tmp_path / "big.h5")],
-                          capture_output=True, text=True, env=env, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", LIMITED, str(tmp_path), str(room), str(tmp_path / "big.h5")], capture_output=True, text=True, env=env, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     print(out)
@@ -271,8 +273,13 @@ def test_import_writes_pictures_without_holding_them_all(tmp_path):
     # measured in a process of its own: tracemalloc counts every thread of a process, and threads an
     # earlier test left behind (a stream's reader, a Dask worker) allocate when a loaded machine lets them
     code = IMPORT_PEAK.format(folder=str(tmp_path / "in"), warm=str(tmp_path / "warm.h5"), out=str(tmp_path / "out.h5"))
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
-                         env={**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")})
+    run = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")},
+    )
     assert run.returncode == 0, run.stderr
     measured = json.loads(run.stdout)
     peak, start = measured["peak"], measured["start"]
@@ -300,8 +307,7 @@ def test_streamed_run_stopped_mid_epoch_resumes_bit_for_bit(tmp_path):
     rng = np.random.default_rng(5)
     _file(tmp_path / "d.h5", rng.integers(0, 256, (90, 2, 2, 3), dtype=np.uint8), rng.integers(0, 2, 90))
     (tmp_path / "c.yaml").write_text(
-        "data: {train: d.h5, stream: always}\nmodel: {hidden: [4]}\n"
-        "train: {learning_rate: 0.01, epochs: 3, batch_size: 20, optimizer: adam, record_every: 1}\n"
+        "data: {train: d.h5, stream: always}\nmodel: {hidden: [4]}\ntrain: {learning_rate: 0.01, epochs: 3, batch_size: 20, optimizer: adam, record_every: 1}\n"
     )
     spec = load_config(tmp_path / "c.yaml")
     whole = train_run(spec, runs_root=tmp_path / "whole")

@@ -57,9 +57,7 @@ def test_plan_needs_explicit_width(tiny_config):
 def test_plan_checks_every_variant_first(tiny_config):
     with pytest.raises(ConfigError) as info:
         _plan(tiny_config, grid={"train.learning_rate": [0.1, -1]})
-    assert str(info.value) == (
-        f"{tiny_config} (with --set train.learning_rate=-1): train.learning_rate: must be greater than 0 (got -1)"
-    )
+    assert str(info.value) == (f"{tiny_config} (with --set train.learning_rate=-1): train.learning_rate: must be greater than 0 (got -1)")
 
 
 def test_sweep_block_in_spec(tiny_config):
@@ -83,8 +81,11 @@ def test_parallel_equals_serial_equals_alone(tmp_path, tiny_config):
     base = ["train.blas_threads=1"]
     text = read_config_text(tiny_config)
     plan = plan_sweep(
-        spec_from_text(text, tiny_config, base), text, tiny_config,
-        grid={"model.hidden": [[2], [3]], "train.learning_rate": [0.1, 0.05]}, base_overrides=base,
+        spec_from_text(text, tiny_config, base),
+        text,
+        tiny_config,
+        grid={"model.hidden": [[2], [3]], "train.learning_rate": [0.1, 0.05]},
+        base_overrides=base,
     )
     serial, _, _ = run_sweep(plan, runs_root=tmp_path / "serial", jobs=1)
     parallel, _, _ = run_sweep(plan, runs_root=tmp_path / "parallel", jobs=2)
@@ -99,14 +100,29 @@ def test_parallel_equals_serial_equals_alone(tmp_path, tiny_config):
     for name in ("summary.csv", "summary.json", "costs.png", "accuracy.png", "sweep.json"):
         assert (serial / name).exists()
     assert sorted(p.name for p in (serial / plan.trials[0].name).iterdir()) == [
-        "config.resolved.yaml", "costs.csv", "costs.png", "metrics.json", "params.h5", "reproduce.json", "spec.yaml",
+        "config.resolved.yaml",
+        "costs.csv",
+        "costs.png",
+        "metrics.json",
+        "params.h5",
+        "reproduce.json",
+        "spec.yaml",
     ]
 
 
 def test_failing_trial_does_not_stop_others_and_resume_reruns_only_missing(tmp_path, tiny_config):
     result = invoke(
-        "sweep", tiny_config, "--grid", "data.train=train.h5,missing.h5", "--grid", "model.hidden=[2],[3]",
-        "--jobs", "2", "--runs-dir", tmp_path / "runs", "-q",
+        "sweep",
+        tiny_config,
+        "--grid",
+        "data.train=train.h5,missing.h5",
+        "--grid",
+        "model.hidden=[2],[3]",
+        "--jobs",
+        "2",
+        "--runs-dir",
+        tmp_path / "runs",
+        "-q",
     )
     assert result.exit_code == 1
     sweep_dir = next((tmp_path / "runs").glob("sweep-*"))
@@ -166,8 +182,20 @@ def test_a_diverged_trial_names_its_own_folder_not_the_temporary_one_it_trained_
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_ctrl_c_keeps_finished_trials_then_resume(tmp_path, tiny_config, sig, code):
     tiny_config.write_text(TINY_SPEC.replace("iterations: 30", "iterations: 20000"))
-    cmd = [sys.executable, "-m", "nnctl", "sweep", str(tiny_config), "--grid", "train.iterations=5,6,20000,20001",
-           "--jobs", "1", "--runs-dir", str(tmp_path / "runs"), "-q"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "nnctl",
+        "sweep",
+        str(tiny_config),
+        "--grid",
+        "train.iterations=5,6,20000,20001",
+        "--jobs",
+        "1",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "-q",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 600  # ten times a loaded machine's time: only a hang fails
     sweep_dir = None
@@ -260,8 +288,9 @@ def test_dask_address_of_another_server(tiny_config, tmp_path):
 
     threading.Thread(target=answer, daemon=True).start()
     try:
-        result = invoke("sweep", tiny_config, "--grid", "train.seed=1,2", "--executor", "dask", "--address", f"tcp://127.0.0.1:{port}",
-                        "--runs-dir", tmp_path / "runs")
+        result = invoke(
+            "sweep", tiny_config, "--grid", "train.seed=1,2", "--executor", "dask", "--address", f"tcp://127.0.0.1:{port}", "--runs-dir", tmp_path / "runs"
+        )
     finally:
         server.close()
     assert result.exit_code == 1 and result.stderr.count("\n") == 1
@@ -276,8 +305,22 @@ def _table_lines(text):
 
 def test_sweep_table_reads_well_at_80_columns_and_uses_more(tmp_path, tiny_config):
     """Two swept keys made a table of 84-93 columns; a narrow terminal wrapped it."""
-    narrow = run_nnctl("sweep", tiny_config, "--grid", "train.learning_rate=0.1,0.05", "--grid", "model.hidden=[3],[20,7]",
-                       "--grid", "model.hidden_activation=relu,tanh", "--jobs", "2", "--runs-dir", tmp_path / "runs", "-q", env={"COLUMNS": "80"})
+    narrow = run_nnctl(
+        "sweep",
+        tiny_config,
+        "--grid",
+        "train.learning_rate=0.1,0.05",
+        "--grid",
+        "model.hidden=[3],[20,7]",
+        "--grid",
+        "model.hidden_activation=relu,tanh",
+        "--jobs",
+        "2",
+        "--runs-dir",
+        tmp_path / "runs",
+        "-q",
+        env={"COLUMNS": "80"},
+    )
     assert narrow.returncode == 0, narrow.stderr
     table = [line for line in narrow.stdout.splitlines() if not line.startswith(("sweep: ", "report: "))]  # the path lines are paths
     assert max(len(line) for line in table) <= 80

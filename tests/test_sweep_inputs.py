@@ -63,6 +63,7 @@ def _assert_one_line(r, start):
 def _rename(value):
     def change(plan):
         plan["trials"][1]["name"] = value
+
     return change
 
 
@@ -118,17 +119,23 @@ def test_damaged_plan_is_one_line(sweep_copy, what, change, said):
 
 def test_trial_overrides_are_validated_again_on_resume(sweep_copy):
     proj, sweep_dir, _ = sweep_copy
-    _edit(sweep_dir, lambda p: p["trials"][1].update(overrides=["data.train=\"late.h5\"", "train.learning_rate=-1"]))
+    _edit(sweep_dir, lambda p: p["trials"][1].update(overrides=['data.train="late.h5"', "train.learning_rate=-1"]))
     r = nnctl("sweep", "--resume", sweep_dir, "-q", cwd=proj)
     _assert_one_line(r, f"Error: {sweep_dir / 'sweep.json'}: trial 02-train=late.h5: {proj / 'tiny.yaml'} (with --set ")
     assert "train.learning_rate: must be greater than 0 (got -1)" in r.stderr
 
 
 EDITED_TRIALS = [
-    ("override", lambda p: p["trials"][0].update(overrides=['data.train="late.h5"']),
-     "trial 01-train=train.h5: overrides data.train=\"late.h5\", but its values {\"data.train\": \"train.h5\"} give data.train=\"train.h5\""),
-    ("value and override, not the name", lambda p: p["trials"][0].update(overrides=['data.train="late.h5"'], values={"data.train": "late.h5"}),
-     "trial 01-train=train.h5: its number and values {\"data.train\": \"late.h5\"} give the name 01-train=late.h5"),
+    (
+        "override",
+        lambda p: p["trials"][0].update(overrides=['data.train="late.h5"']),
+        'trial 01-train=train.h5: overrides data.train="late.h5", but its values {"data.train": "train.h5"} give data.train="train.h5"',
+    ),
+    (
+        "value and override, not the name",
+        lambda p: p["trials"][0].update(overrides=['data.train="late.h5"'], values={"data.train": "late.h5"}),
+        'trial 01-train=train.h5: its number and values {"data.train": "late.h5"} give the name 01-train=late.h5',
+    ),
 ]
 
 
@@ -141,17 +148,26 @@ def test_a_trial_whose_overrides_no_longer_match_its_name_is_refused(sweep_copy,
     _edit(sweep_dir, change)
     before = sorted(p.name for p in sweep_dir.iterdir())
     r = nnctl("sweep", "--resume", sweep_dir, "-q", "--jobs", "1", cwd=proj)
-    _assert_one_line(r, f"Error: {sweep_dir / 'sweep.json'}: {said}; sweep.json was edited, and resuming would train another trial "
-                        "under this name; restore sweep.json or start a new sweep")
+    _assert_one_line(
+        r,
+        f"Error: {sweep_dir / 'sweep.json'}: {said}; sweep.json was edited, and resuming would train another trial "
+        "under this name; restore sweep.json or start a new sweep",
+    )
     assert sorted(p.name for p in sweep_dir.iterdir()) == before  # nothing trained
 
 
-@pytest.mark.parametrize("content,said", [
-    ("[1, 2]", "must be a valid dictionary"), ('{"status": "hacked"}', "status: must be 'completed', 'diverged', 'interrupted' or 'failed'"),
-    ('{"status": "completed", "train_accuracy": "abc"}', "train_accuracy: must be a valid number"),
-    ('{"status": "completed", "test_accuracy": 250}', "test_accuracy: must be less than or equal to 100"),
-    ("{not json", "Expecting property name"), ("[" * 100000 + "]" * 100000, "nested too deeply"),
-], ids=["list", "status", "accuracy", "range", "not-json", "deep"])
+@pytest.mark.parametrize(
+    "content,said",
+    [
+        ("[1, 2]", "must be a valid dictionary"),
+        ('{"status": "hacked"}', "status: must be 'completed', 'diverged', 'interrupted' or 'failed'"),
+        ('{"status": "completed", "train_accuracy": "abc"}', "train_accuracy: must be a valid number"),
+        ('{"status": "completed", "test_accuracy": 250}', "test_accuracy: must be less than or equal to 100"),
+        ("{not json", "Expecting property name"),
+        ("[" * 100000 + "]" * 100000, "nested too deeply"),
+    ],
+    ids=["list", "status", "accuracy", "range", "not-json", "deep"],
+)
 def test_damaged_trial_metrics_make_the_trial_failed(sweep_copy, content, said):
     from nnctl.sweep.store import summary_rows, trial_metrics
 
@@ -184,8 +200,7 @@ def test_resume_from_another_folder_uses_the_planned_files(made, tmp_path):
         (d / "tiny.yaml").write_text(TINY_SPEC)
         write_course_h5(d / "train.h5")
         write_course_h5(d / "test.h5", "test", m=6, seed=1)
-    r = nnctl("sweep", "../tiny.yaml", "--grid", "data.train=train.h5,late.h5", "--jobs", "1", "--runs-dir", proj / "runs", "-q",
-              cwd=proj / "work")
+    r = nnctl("sweep", "../tiny.yaml", "--grid", "data.train=train.h5,late.h5", "--jobs", "1", "--runs-dir", proj / "runs", "-q", cwd=proj / "work")
     assert r.returncode == 1
     sweep_dir = next((proj / "runs").glob("sweep-*"))
     plan = json.loads((sweep_dir / "sweep.json").read_text())
@@ -220,8 +235,7 @@ def test_a_trial_refuses_data_that_changed_after_planning(tmp_path, tiny_config)
     sweep_dir, rows, _ = run_sweep(plan, runs_root=tmp_path / "runs", jobs=1)
     assert [r["status"] for r in rows] == ["failed", "failed"]
     assert rows[0]["message"] == (
-        f"{tmp_path / 'train.h5'}: this file differs from the one the sweep was planned with (SHA-256); "
-        "give every worker the same data files"
+        f"{tmp_path / 'train.h5'}: this file differs from the one the sweep was planned with (SHA-256); give every worker the same data files"
     )
 
 
@@ -254,8 +268,9 @@ def test_long_grid_values_make_short_unique_trial_names(tmp_path, tiny_config):
     assert all(len(n.encode()) <= 120 for n in names) and len(set(names)) == 3
     assert names[0].startswith("01-hidden=1x1x1") and names[0][-11] == "-" and names[2] == "03-hidden=2"
     assert names[0][:-11] != names[1][:-11] or names[0] != names[1]
-    sweep_dir, rows, _ = run_sweep(_plan(tiny_config, grid={"model.hidden": [[1] * 130, [2]]},
-                                         base=["train.iterations=2"]), runs_root=tmp_path / "runs", jobs=1)
+    sweep_dir, rows, _ = run_sweep(
+        _plan(tiny_config, grid={"model.hidden": [[1] * 130, [2]]}, base=["train.iterations=2"]), runs_root=tmp_path / "runs", jobs=1
+    )
     assert [r["status"] for r in rows] == ["completed", "completed"]
     assert all((sweep_dir / t.name / "params.h5").exists() for t in load_plan(sweep_dir).trials)
 
@@ -269,15 +284,20 @@ def _refused(tmp_path, *args):
 
 def test_negative_or_repeated_sweep_values_are_refused(tmp_path, tiny_config):
     assert _refused(tmp_path, tiny_config, "--hidden-layers=-1,1", "--width", "3") == (
-        "Error: --hidden-layers -1,1: a count of hidden layers is a whole number from 0 to 1000 (got -1)")
+        "Error: --hidden-layers -1,1: a count of hidden layers is a whole number from 0 to 1000 (got -1)"
+    )
     assert _refused(tmp_path, tiny_config, "--hidden-layers=1,1", "--width", "3") == (
-        "Error: --hidden-layers: the count 1 is given twice; give each value once")
+        "Error: --hidden-layers: the count 1 is given twice; give each value once"
+    )
     assert _refused(tmp_path, tiny_config, "--grid", "model.hidden=[2],[2]") == (
-        "Error: --grid model.hidden: the value [2] is given twice; give each value once")
+        "Error: --grid model.hidden: the value [2] is given twice; give each value once"
+    )
     assert _refused(tmp_path, tiny_config, "--grid", "train.seed=1", "--grid", "train.seed=2") == (
-        "Error: --grid train.seed is given twice; list all its values in one --grid, e.g. --grid train.seed=1,2")
+        "Error: --grid train.seed is given twice; list all its values in one --grid, e.g. --grid train.seed=1,2"
+    )
     assert _refused(tmp_path, tiny_config, "--grid", "train.seed=1,2", "--set", "train.seed=5") == (
-        "Error: --set train.seed=5 and --grid train.seed set the same key; the grid replaces it in every trial, so drop the --set")
+        "Error: --set train.seed=5 and --grid train.seed set the same key; the grid replaces it in every trial, so drop the --set"
+    )
 
 
 def test_every_variant_goes_through_the_checks_a_trial_makes(tmp_path, tiny_config):
@@ -290,9 +310,11 @@ def test_every_variant_goes_through_the_checks_a_trial_makes(tmp_path, tiny_conf
 def test_dask_address_is_checked_before_the_sweep_folder(tmp_path, tiny_config):
     pytest.importorskip("distributed")
     assert _refused(tmp_path, tiny_config, "--grid", "train.seed=1,2", "--executor", "dask", "--address", "garbage") == (
-        "Error: --address garbage: expected the Dask scheduler as tcp://HOST:PORT, e.g. --address tcp://10.0.0.5:8786")
+        "Error: --address garbage: expected the Dask scheduler as tcp://HOST:PORT, e.g. --address tcp://10.0.0.5:8786"
+    )
     assert _refused(tmp_path, tiny_config, "--grid", "train.seed=1,2", "--address", "tcp://127.0.0.1:8786") == (
-        "Error: --address tcp://127.0.0.1:8786 is for --executor dask; add --executor dask, or leave --address out")
+        "Error: --address tcp://127.0.0.1:8786 is for --executor dask; add --executor dask, or leave --address out"
+    )
 
 
 def test_plan_that_is_too_deep_or_too_large_is_one_line(sweep_copy):
@@ -308,7 +330,7 @@ def test_plan_that_is_too_deep_or_too_large_is_one_line(sweep_copy):
 
 def test_a_grid_of_too_many_trials_is_refused_at_once(tmp_path, tiny_config):
     values = ",".join(str(v) for v in range(1, 101))
-    said = _refused(tmp_path, tiny_config, "--grid", f"train.seed={values}", "--grid", f"train.iterations={values}",
-                    "--grid", "train.record_every=1,2")
-    assert said == ("Error: the grid makes 20,000 trials (100 train.seed × 100 train.iterations × 2 train.record_every); "
-                    "a sweep has at most 10,000: sweep fewer values")
+    said = _refused(tmp_path, tiny_config, "--grid", f"train.seed={values}", "--grid", f"train.iterations={values}", "--grid", "train.record_every=1,2")
+    assert said == (
+        "Error: the grid makes 20,000 trials (100 train.seed × 100 train.iterations × 2 train.record_every); a sweep has at most 10,000: sweep fewer values"
+    )

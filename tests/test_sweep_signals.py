@@ -32,8 +32,7 @@ PATIENCE = 600
 
 def start(args, tmp, **kw):
     env = {**os.environ, "TMPDIR": str(tmp)}
-    return subprocess.Popen([sys.executable, "-m", "nnctl", *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env, **kw)
+    return subprocess.Popen([sys.executable, "-m", "nnctl", *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, **kw)
 
 
 def running_trials(tmp, proc, names, what="metrics.json", timeout=None):
@@ -61,21 +60,22 @@ def summary(sweep_dir):
 def test_a_worker_killed_with_sigkill_fails_its_trial_and_the_others_finish(tmp_path, tiny_config):
     """multiprocessing.Pool waited forever for a worker the OOM killer (here: kill -9) took."""
     (tmp_path / "tmp").mkdir()
-    proc = start(["sweep", tiny_config, "--grid", "train.iterations=5,5000000,6,7", "--jobs", "1",
-                  "--runs-dir", tmp_path / "runs", "-q"], tmp_path / "tmp")
+    proc = start(["sweep", tiny_config, "--grid", "train.iterations=5,5000000,6,7", "--jobs", "1", "--runs-dir", tmp_path / "runs", "-q"], tmp_path / "tmp")
     pid = running_trials(tmp_path / "tmp", proc, ["02-iterations=5000000"])["02-iterations=5000000"]
     os.kill(pid, signal.SIGKILL)
     out, err = proc.communicate(timeout=PATIENCE)
     sweep_dir = next((tmp_path / "runs").glob("sweep-*"))
     assert proc.returncode == 1, err
     assert "02-iterations=5000000: failed: its worker process died before the trial finished (killed by the OOM killer, by kill -9" in err
-    assert err.splitlines()[-1] == (
-        f"Error: 1 of 4 trials failed (02-iterations=5000000); see {sweep_dir}/summary.csv, then nnctl sweep --resume {sweep_dir}"
-    )
+    assert err.splitlines()[-1] == (f"Error: 1 of 4 trials failed (02-iterations=5000000); see {sweep_dir}/summary.csv, then nnctl sweep --resume {sweep_dir}")
     assert "Traceback" not in err
     # the one worker was replaced for the trials after it
-    assert summary(sweep_dir) == {"01-iterations=5": "completed", "03-iterations=6": "completed",
-                                  "04-iterations=7": "completed", "02-iterations=5000000": "failed"}
+    assert summary(sweep_dir) == {
+        "01-iterations=5": "completed",
+        "03-iterations=6": "completed",
+        "04-iterations=7": "completed",
+        "02-iterations=5000000": "failed",
+    }
 
 
 @pytest.fixture
@@ -87,8 +87,7 @@ def long_config(tiny_config):
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_keeps_running_trials_with_their_checkpoints_and_resume_continues_them(tmp_path, long_config, sig, code):
     (tmp_path / "tmp").mkdir()
-    proc = start(["sweep", long_config, "--grid", "train.seed=3,4,5", "--jobs", "2", "--runs-dir", tmp_path / "runs"],
-                 tmp_path / "tmp", start_new_session=True)
+    proc = start(["sweep", long_config, "--grid", "train.seed=3,4,5", "--jobs", "2", "--runs-dir", tmp_path / "runs"], tmp_path / "tmp", start_new_session=True)
     running_trials(tmp_path / "tmp", proc, ["01-seed=3", "02-seed=4"], what="checkpoint.h5")
     os.killpg(proc.pid, sig)  # as a terminal's Ctrl-C (or a service manager) does: the parent and its workers
     out, err = proc.communicate(timeout=PATIENCE)
@@ -114,8 +113,9 @@ def test_signal_keeps_running_trials_with_their_checkpoints_and_resume_continues
     if sig == signal.SIGTERM:
         return  # the resume is the same after either signal; once is enough
 
-    resumed = subprocess.run([sys.executable, "-m", "nnctl", "sweep", "--resume", str(sweep_dir), "--jobs", "2", "-q"],
-                             capture_output=True, text=True, timeout=PATIENCE)
+    resumed = subprocess.run(
+        [sys.executable, "-m", "nnctl", "sweep", "--resume", str(sweep_dir), "--jobs", "2", "-q"], capture_output=True, text=True, timeout=PATIENCE
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert summary(sweep_dir) == {"01-seed=3": "completed", "02-seed=4": "completed", "03-seed=5": "completed"}
     for name, at in stopped.items():
@@ -132,8 +132,7 @@ def test_signal_keeps_running_trials_with_their_checkpoints_and_resume_continues
 def test_second_ctrl_c_stops_at_once(tmp_path, long_config):
     long_config.write_text(SPEC.replace(f"iterations: {ITERATIONS}", "iterations: 50000000"))
     (tmp_path / "tmp").mkdir()
-    proc = start(["sweep", long_config, "--grid", "train.seed=3,4", "--jobs", "1", "--runs-dir", tmp_path / "runs", "-q"],
-                 tmp_path / "tmp")
+    proc = start(["sweep", long_config, "--grid", "train.seed=3,4", "--jobs", "1", "--runs-dir", tmp_path / "runs", "-q"], tmp_path / "tmp")
     pid = running_trials(tmp_path / "tmp", proc, ["01-seed=3"])["01-seed=3"]
     os.kill(pid, signal.SIGSTOP)  # a worker that cannot answer the first request (stuck in a long BLAS call, say)
     try:
@@ -159,17 +158,13 @@ def test_second_ctrl_c_stops_at_once(tmp_path, long_config):
 def test_a_second_resume_of_a_running_sweep_is_refused(tmp_path, long_config):
     long_config.write_text(SPEC.replace(f"iterations: {ITERATIONS}", "iterations: 50000000"))
     (tmp_path / "tmp").mkdir()
-    proc = start(["sweep", long_config, "--grid", "train.seed=3,4", "--jobs", "1", "--runs-dir", tmp_path / "runs", "-q"],
-                 tmp_path / "tmp")
+    proc = start(["sweep", long_config, "--grid", "train.seed=3,4", "--jobs", "1", "--runs-dir", tmp_path / "runs", "-q"], tmp_path / "tmp")
     try:
         running_trials(tmp_path / "tmp", proc, ["01-seed=3"])
         sweep_dir = next((tmp_path / "runs").glob("sweep-*"))
-        second = subprocess.run([sys.executable, "-m", "nnctl", "sweep", "--resume", str(sweep_dir), "-q"],
-                                capture_output=True, text=True, timeout=PATIENCE)
+        second = subprocess.run([sys.executable, "-m", "nnctl", "sweep", "--resume", str(sweep_dir), "-q"], capture_output=True, text=True, timeout=PATIENCE)
         assert second.returncode == 1
-        assert second.stderr == (
-            f"Error: {sweep_dir}: another nnctl sweep is running it now (pid {proc.pid}); wait for it to finish or stop it, then resume\n"
-        )
+        assert second.stderr == (f"Error: {sweep_dir}: another nnctl sweep is running it now (pid {proc.pid}); wait for it to finish or stop it, then resume\n")
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=PATIENCE)
@@ -205,9 +200,28 @@ def test_a_signal_while_workers_are_still_starting_leaves_their_trials_pending_f
     slow.write_text(SLOW_START.format(python=sys.executable))
     slow.chmod(0o755)
     env = {**os.environ, "NNCTL_TEST_DIR": str(tmp_path)}
-    proc = subprocess.Popen([sys.executable, "-c", WITH_SLOW_START, slow, "sweep", long_config, "--grid", "train.seed=3,4,5,6",
-                             "--jobs", "2", "--runs-dir", tmp_path / "runs", "-q"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            WITH_SLOW_START,
+            slow,
+            "sweep",
+            long_config,
+            "--grid",
+            "train.seed=3,4,5,6",
+            "--jobs",
+            "2",
+            "--runs-dir",
+            tmp_path / "runs",
+            "-q",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
     try:
         deadline = time.time() + PATIENCE
         while len(list(tmp_path.glob("starting.*"))) < 2:  # both workers are starting, neither has reached Python
@@ -223,8 +237,9 @@ def test_a_signal_while_workers_are_still_starting_leaves_their_trials_pending_f
     assert err.splitlines()[-1].startswith(f"Interrupted: {sig.name}: sweep interrupted: 0 of 4 trials finished"), err
     statuses = summary(sweep_dir)
     assert set(statuses.values()) <= {"pending", "interrupted"}, statuses  # never failed: nothing went wrong
-    resumed = subprocess.run([sys.executable, "-m", "nnctl", "sweep", "--resume", str(sweep_dir), "--jobs", "2", "-q"],
-                             capture_output=True, text=True, timeout=PATIENCE)
+    resumed = subprocess.run(
+        [sys.executable, "-m", "nnctl", "sweep", "--resume", str(sweep_dir), "--jobs", "2", "-q"], capture_output=True, text=True, timeout=PATIENCE
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert summary(sweep_dir) == {f"0{i}-seed={i + 2}": "completed" for i in range(1, 5)}
 
@@ -251,8 +266,13 @@ SUMMARY = ("summary.csv", "summary.json", "costs.png", "accuracy.png")
 
 def _held_in_summary(tmp_path, tiny_config, signals):
     env = {**os.environ, "NNCTL_TEST_DIR": str(tmp_path)}
-    proc = subprocess.Popen([sys.executable, "-c", HELD_IN_SUMMARY, "sweep", tiny_config, "--grid", "train.seed=3,4", "--jobs", "1",
-                             "--runs-dir", tmp_path / "runs", "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HELD_IN_SUMMARY, "sweep", tiny_config, "--grid", "train.seed=3,4", "--jobs", "1", "--runs-dir", tmp_path / "runs", "-q"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         deadline = time.time() + PATIENCE
         while not (tmp_path / "in-summary").exists():
@@ -272,8 +292,7 @@ def test_sigterm_while_the_summary_is_written_finishes_it_and_says_so(tmp_path, 
     proc, out, err, sweep_dir = _held_in_summary(tmp_path, tiny_config, [signal.SIGTERM])
     assert proc.returncode == 143, err
     assert err.splitlines()[-1] == (
-        f"Interrupted: SIGTERM: every trial has run; the trials and the summary are kept in {sweep_dir}; "
-        f"the report was not written: nnctl report {sweep_dir}"
+        f"Interrupted: SIGTERM: every trial has run; the trials and the summary are kept in {sweep_dir}; the report was not written: nnctl report {sweep_dir}"
     )
     assert "Traceback" not in err
     assert summary(sweep_dir) == {"01-seed=3": "completed", "02-seed=4": "completed"}  # whole: every file of it
@@ -286,10 +305,13 @@ def test_a_second_signal_while_the_summary_is_written_leaves_none_and_resume_wri
     assert proc.returncode in (130, 143), err  # the first of the two the process took names the exit
     assert re.fullmatch(
         rf"Interrupted: SIG(TERM|INT): stopped while writing the summary: every trial has run and is kept in {re.escape(str(sweep_dir))}; "
-        rf"the summary was not written: nnctl sweep --resume {re.escape(str(sweep_dir))} writes it", err.splitlines()[-1]), err
+        rf"the summary was not written: nnctl sweep --resume {re.escape(str(sweep_dir))} writes it",
+        err.splitlines()[-1],
+    ), err
     assert "Traceback" not in err
     assert not any((sweep_dir / name).exists() for name in SUMMARY) and not list(sweep_dir.glob(".*.staged"))  # absent, not half
-    resumed = subprocess.run([sys.executable, "-m", "nnctl", "sweep", "--resume", str(sweep_dir), "-q", "--no-report"],
-                             capture_output=True, text=True, timeout=PATIENCE)
+    resumed = subprocess.run(
+        [sys.executable, "-m", "nnctl", "sweep", "--resume", str(sweep_dir), "-q", "--no-report"], capture_output=True, text=True, timeout=PATIENCE
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert summary(sweep_dir) == {"01-seed=3": "completed", "02-seed=4": "completed"}

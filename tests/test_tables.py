@@ -85,12 +85,15 @@ def test_thousands_of_columns(tmp_path):
     np.testing.assert_array_equal(Y, y)
 
 
-@pytest.mark.parametrize("text, message", [
-    ("a,b\n1,2\n3\n", "t.csv: line 3 has 1 fields but line 1 has 2 (fields split at ','); give every row the same columns"),
-    ("a,b\n1,2\na,b\n", None),
-    ("a,a\n1,2\n", "t.csv: columns 1 and 2 are both named 'a'; give each column its own name"),
-    ("a,b\n", "t.csv: holds a header line but no rows of data"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("a,b\n1,2\n3\n", "t.csv: line 3 has 1 fields but line 1 has 2 (fields split at ','); give every row the same columns"),
+        ("a,b\n1,2\na,b\n", None),
+        ("a,a\n1,2\n", "t.csv: columns 1 and 2 are both named 'a'; give each column its own name"),
+        ("a,b\n", "t.csv: holds a header line but no rows of data"),
+    ],
+)
 def test_bad_tables_name_line_and_column(tmp_path, text, message):
     path = write(tmp_path / "t.csv", text)
     if message is None:
@@ -152,16 +155,19 @@ def test_missing_is_an_error_naming_line_and_column(tmp_path):
     t = read_table(write(tmp_path / "p.csv", PENGUINS))
     with pytest.raises(DataError) as exc:
         Preprocessor.fit(t, "species")
-    assert str(exc.value) == (f"{tmp_path}/p.csv: line 4, column 'bill_length_mm': the value is missing (6 missing in all); "
-                              "set data.missing: mean, median, most_frequent or drop")
+    assert str(exc.value) == (
+        f"{tmp_path}/p.csv: line 4, column 'bill_length_mm': the value is missing (6 missing in all); set data.missing: mean, median, most_frequent or drop"
+    )
 
 
 def test_unseen_category_error_or_zeros(tmp_path):
     t = read_table(write(tmp_path / "p.csv", PENGUINS))
-    new = read_table(write(tmp_path / "new.csv", "island,bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,sex\n"
-                                                 "Atlantis,40,18,190,3800,male\n"))
-    with pytest.raises(DataError, match=r"new.csv: line 2, column 'island': category 'Atlantis' was not in the training data "
-                                        r"\('Biscoe', 'Dream', 'Torgersen'\); fix the value, or train with data.unseen: zeros"):
+    new = read_table(write(tmp_path / "new.csv", "island,bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,sex\nAtlantis,40,18,190,3800,male\n"))
+    with pytest.raises(
+        DataError,
+        match=r"new.csv: line 2, column 'island': category 'Atlantis' was not in the training data "
+        r"\('Biscoe', 'Dream', 'Torgersen'\); fix the value, or train with data.unseen: zeros",
+    ):
         Preprocessor.fit(t, "species", missing="mean").transform(new, need_target=False)
     prep = Preprocessor.fit(t, "species", missing="mean", unseen="zeros")
     X, _, _ = prep.transform(new, need_target=False)
@@ -215,10 +221,12 @@ def test_same_matrix_as_scikit_learn(tmp_path):
     X_df = df.drop(columns=["species"])
     text = ["island", "sex"]
     numbers = [c for c in X_df.columns if c not in text]
-    ct = compose.ColumnTransformer([
-        ("n", SimpleImputer(strategy="mean"), numbers),
-        ("t", make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder(sparse_output=False)), text),
-    ])
+    ct = compose.ColumnTransformer(
+        [
+            ("n", SimpleImputer(strategy="mean"), numbers),
+            ("t", make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder(sparse_output=False)), text),
+        ]
+    )
     theirs = ct.fit_transform(X_df)
     t = read_table(path)
     ours = Preprocessor.fit(t, "species", missing="mean").transform(t)[0]
@@ -235,8 +243,7 @@ def _train(tmp_path, *args):
 
 
 def test_one_command_trains_predicts_evaluates_with_class_names(tmp_path, iris_csv):
-    run, result = _train(tmp_path, "--data", iris_csv, "--target", "species", "--set", "train.epochs=60",
-                         "--set", f"data.test={tmp_path / 'iris-test.csv'}")
+    run, result = _train(tmp_path, "--data", iris_csv, "--target", "species", "--set", "train.epochs=60", "--set", f"data.test={tmp_path / 'iris-test.csv'}")
     assert "Note: target 'species': classification, as it holds text (set model.task: regression to override)" in result.output
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["train_accuracy"] >= 95 and metrics["test_accuracy"] >= 93
@@ -306,12 +313,10 @@ def test_the_recipe_follows_the_task_the_run_trains(tmp_path):
     assert "batch_size: 32" in table_spec_text(str(tmp_path / "t.csv"), None, ["data.target=a"])  # --set's target
     assert "batch_size: 200" in table_spec_text(str(tmp_path / "t.csv"), "a", ["model.task=Regression"])
     assert "batch_size: 200" in table_spec_text(str(tmp_path / "t.csv"), None, ["model=3"])  # refused later, by the caller
-    run, _ = _train(tmp_path, "--data", tmp_path / "t.csv", "--target", "b", "--set", "model.task=classification",
-                    "--set", "train.epochs=1")
+    run, _ = _train(tmp_path, "--data", tmp_path / "t.csv", "--target", "b", "--set", "model.task=classification", "--set", "train.epochs=1")
     resolved = (run / "config.resolved.yaml").read_text()
     assert "task: classification" in resolved and "batch_size: 32" in resolved
-    run, _ = _train(tmp_path, "--data", tmp_path / "t.csv", "--target", "a", "--set", "model.task=regression",
-                    "--set", "train.epochs=1")
+    run, _ = _train(tmp_path, "--data", tmp_path / "t.csv", "--target", "a", "--set", "model.task=regression", "--set", "train.epochs=1")
     assert "batch_size: 200" in (run / "config.resolved.yaml").read_text()
     run, _ = _train(tmp_path, "--data", tmp_path / "t.csv", "--set", "train.batch_size=16", "--set", "train.epochs=1")
     assert "batch_size: 16" in (run / "config.resolved.yaml").read_text()  # --set still has the last word
@@ -331,8 +336,10 @@ def test_regression_of_text_is_refused(tmp_path):
     write(tmp_path / "c.yaml", "data: {train: p.csv, target: species, missing: mean}\nmodel: {task: regression}\n")
     result = invoke("train", tmp_path / "c.yaml", "--runs-dir", tmp_path / "runs")
     assert result.exit_code == 1
-    assert result.stderr == (f"Error: {tmp_path}/p.csv: line 2, column 'species': 'Adelie' is not a number, and a regression "
-                             "needs numbers; use model.task: classification (or auto) for a target of classes\n")
+    assert result.stderr == (
+        f"Error: {tmp_path}/p.csv: line 2, column 'species': 'Adelie' is not a number, and a regression "
+        "needs numbers; use model.task: classification (or auto) for a target of classes\n"
+    )
 
 
 OPTIMIZERS = ["gd", "momentum", "rmsprop", "adam"]
@@ -359,8 +366,11 @@ train: {{optimizer: {optimizer.upper()}, epochs: 30, batch_size: 4, keep_prob: 0
 
 
 def test_resume_on_a_table_is_bit_identical(tmp_path, iris_csv):
-    write(tmp_path / "c.yaml", f"data: {{train: {iris_csv}, target: species}}\nmodel: {{hidden: [5]}}\n"
-                               "train: {optimizer: adam, epochs: 20, batch_size: 16, checkpoint_every: 5, blas_threads: 1}\n")
+    write(
+        tmp_path / "c.yaml",
+        f"data: {{train: {iris_csv}, target: species}}\nmodel: {{hidden: [5]}}\n"
+        "train: {optimizer: adam, epochs: 20, batch_size: 16, checkpoint_every: 5, blas_threads: 1}\n",
+    )
     spec = load_config(tmp_path / "c.yaml")
     whole = train_run(spec, runs_root=tmp_path / "a")
     calls = []
@@ -374,10 +384,8 @@ def test_resume_on_a_table_is_bit_identical(tmp_path, iris_csv):
 
 
 def test_sweep_and_gradcheck_on_a_table(tmp_path, iris_csv):
-    write(tmp_path / "c.yaml", f"data: {{train: {iris_csv}, target: species}}\nmodel: {{hidden: [3], hidden_activation: tanh}}\n"
-                               "train: {epochs: 3}\n")
-    result = invoke("sweep", tmp_path / "c.yaml", "--grid", "model.hidden=[2],[4]", "--jobs", "1", "--runs-dir", tmp_path / "runs",
-                    "--quiet", "--no-report")
+    write(tmp_path / "c.yaml", f"data: {{train: {iris_csv}, target: species}}\nmodel: {{hidden: [3], hidden_activation: tanh}}\ntrain: {{epochs: 3}}\n")
+    result = invoke("sweep", tmp_path / "c.yaml", "--grid", "model.hidden=[2],[4]", "--jobs", "1", "--runs-dir", tmp_path / "runs", "--quiet", "--no-report")
     assert result.exit_code == 0, result.output
     summary = (next((tmp_path / "runs").glob("sweep-*")) / "summary.csv").read_text()
     assert "[4, 2, 3]" in summary and "[4, 4, 3]" in summary
@@ -416,8 +424,10 @@ def test_data_info_of_a_table_escapes_its_text(tmp_path):
 def test_table_keys_refused_for_hdf5_data(tmp_path, tiny_config):
     out = invoke("train", tiny_config, "--set", "data.target=y")
     assert out.exit_code == 1
-    assert out.stderr == (f"Error: {tiny_config} (with --set data.target=y): data.target: for tables only (.csv, .tsv, .parquet); "
-                          "data.train is 'train.h5': leave data.target out\n")
+    assert out.stderr == (
+        f"Error: {tiny_config} (with --set data.target=y): data.target: for tables only (.csv, .tsv, .parquet); "
+        "data.train is 'train.h5': leave data.target out\n"
+    )
 
 
 def test_bare_train_prints_usage_and_exits_2():
@@ -466,8 +476,7 @@ def test_features_and_drop_choose_the_columns(tmp_path):
 
 
 def test_evaluate_without_data_uses_the_runs_test_table(tmp_path, iris_csv):
-    run, _ = _train(tmp_path, "--data", iris_csv, "--target", "species", "--set", "train.epochs=20",
-                    "--set", f"data.test={tmp_path / 'iris-test.csv'}")
+    run, _ = _train(tmp_path, "--data", iris_csv, "--target", "species", "--set", "train.epochs=20", "--set", f"data.test={tmp_path / 'iris-test.csv'}")
     out = invoke("evaluate", run)
     assert out.exit_code == 0, out.output
     saved = json.loads((run / "evaluation.json").read_text())
@@ -488,21 +497,26 @@ def test_class_names_from_a_table_are_shown_not_read_as_markup(tmp_path):
 
 def test_python_api_over_a_table_spec_predicts_class_names(tmp_path, iris_csv):
     nnctl = pytest.importorskip("nnctl.api")
-    model = nnctl.fit({"data": {"train": str(iris_csv), "target": "species"}, "model": {"hidden": [8]},
-                       "train": {"optimizer": "adam", "learning_rate": 0.01, "epochs": 50, "batch_size": 16}})
+    model = nnctl.fit(
+        {
+            "data": {"train": str(iris_csv), "target": "species"},
+            "model": {"hidden": [8]},
+            "train": {"optimizer": "adam", "learning_rate": 0.01, "epochs": 50, "batch_size": 16},
+        }
+    )
     assert list(model.classes) == ["setosa", "versicolor", "virginica"]
     assert list(model.predict(np.array([[5.1, 3.5, 1.4, 0.2], [6.8, 3.0, 5.9, 2.3]]))) == ["setosa", "virginica"]
 
 
 TEXTS = {
-    "quoted.csv": "x,y,z\n1,2,cat\n3,4,dog\n\n5,6,cat\n7,8,\"d,og\"\n9,10,\"multi\nline\"\n11,12,cat\n",
+    "quoted.csv": 'x,y,z\n1,2,cat\n3,4,dog\n\n5,6,cat\n7,8,"d,og"\n9,10,"multi\nline"\n11,12,cat\n',
     "bom-semicolons-crlf.csv": "\ufeffx;y\r\n1;2\r\n3;4\r\n5;6\r\n",
     "no-header.csv": "1,2\n3,4\n5,6\n7,8\n",
     "old-mac.csv": "x,y\r1,2\r3,4\r5,6\r",
     "tabs.tsv": "x\ty\n1\t2\n3\t4\n",
     "header-only.csv": "x,y\n",
     "ragged.csv": "x,y\n1,2\n3\n",
-    "open-quote.csv": "x,y\n1,2\n\"3,4\n",
+    "open-quote.csv": 'x,y\n1,2\n"3,4\n',
     "empty.csv": "",
     "all-text.csv": "a,b\nq,w\ne,r\n",
     "not-utf8.csv": b"x,y\n1,2\n3,\xff\n",

@@ -57,8 +57,7 @@ def _check_run_matches_folder(client, run, folder, artifacts=()):
         history = sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, column))
         assert history == list(zip(costs["epoch"], costs[column])), column
     # the training accuracy: one value per record (epochs 0, 2, ..., 10 and the last, 11), costs.csv's
-    assert [s for s, _ in sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, "train_accuracy"))] == \
-        [0, 2, 4, 6, 8, 10, 11]
+    assert [s for s, _ in sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, "train_accuracy"))] == [0, 2, 4, 6, 8, 10, 11]
     assert all(0 <= v <= 100 for v in costs["train_accuracy"])
     assert len({v for _, v in sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, "learning_rate"))}) > 1
     metrics = json.loads((folder / "metrics.json").read_text())
@@ -132,8 +131,21 @@ def test_runs_log_imports_a_finished_run(store, tmp_path):
 
 
 def test_sweep_is_a_parent_run_with_a_nested_run_per_trial(store, tmp_path):
-    result = invoke("sweep", tmp_path / "spec.yaml", "--grid", "model.hidden=[2],[4]", "--jobs", "1", "--runs-dir", tmp_path / "runs",
-                    "-q", "--no-report", "--log", "mlflow", "--log-onnx")
+    result = invoke(
+        "sweep",
+        tmp_path / "spec.yaml",
+        "--grid",
+        "model.hidden=[2],[4]",
+        "--jobs",
+        "1",
+        "--runs-dir",
+        tmp_path / "runs",
+        "-q",
+        "--no-report",
+        "--log",
+        "mlflow",
+        "--log-onnx",
+    )
     assert result.exit_code == 0, result.output
     runs = _runs(store)
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
@@ -154,8 +166,9 @@ def test_sweep_is_a_parent_run_with_a_nested_run_per_trial(store, tmp_path):
 def test_a_diverged_run_is_logged_as_failed(store, tmp_path):
     with h5py.File(tmp_path / "r.h5", "w") as f:
         f["x"], f["y"] = np.linspace(-100, 100, 40).reshape(40, 1), np.linspace(-100, 100, 40)
-    (tmp_path / "r.yaml").write_text("data: {train: r.h5, normalize: none}\nmodel: {hidden: [], output_activation: linear}\n"
-                                     "train: {learning_rate: 10, iterations: 100}\n")
+    (tmp_path / "r.yaml").write_text(
+        "data: {train: r.h5, normalize: none}\nmodel: {hidden: [], output_activation: linear}\ntrain: {learning_rate: 10, iterations: 100}\n"
+    )
     result = invoke("train", tmp_path / "r.yaml", "--runs-dir", tmp_path / "runs", "-q", "--no-report", "--log", "mlflow")
     assert result.exit_code == 3
     (run,) = _runs(store)

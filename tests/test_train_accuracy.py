@@ -65,7 +65,8 @@ def test_top_class_count_is_argmax_ties_and_nan_included(dtype):
     for got in (_top_class_correct(A, Y), _top_class_correct(A, Y, work, top_class_rank(k, dtype))):
         assert (int(got[0]), got[1]) == (want, m)
     assert LOSSES["categorical_cross_entropy"].score(A[:, 81:], labels[81:])["accuracy"] == pytest.approx(
-        100 * _top_class_correct(A[:, 81:], Y[:, 81:])[0] / (m - 81), abs=1e-12)
+        100 * _top_class_correct(A[:, 81:], Y[:, 81:])[0] / (m - 81), abs=1e-12
+    )
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -174,8 +175,15 @@ def test_the_count_changes_nothing_it_is_counted_from():
     runs = []
     for count in (True, False):
         params = initialize_parameters([6, 8, units], "he", rng=np.random.default_rng(1), dtype=np.float32)
-        trainer = Trainer(params, X.astype(np.float32), Y.astype(np.float32), ["relu", output], "categorical_cross_entropy",
-                          optimizer=make_optimizer("adam", 0.01), batch_size=64)
+        trainer = Trainer(
+            params,
+            X.astype(np.float32),
+            Y.astype(np.float32),
+            ["relu", output],
+            "categorical_cross_entropy",
+            optimizer=make_optimizer("adam", 0.01),
+            batch_size=64,
+        )
         trainer.counts = count
         result = gradient_descent(trainer, 6, 1, batches=Batches(300, 64, "generator", 2))
         runs.append((trainer.materialize(), result))
@@ -189,8 +197,7 @@ def test_on_a_device_the_count_is_summed_there_and_read_once_an_epoch():
     total is read at its end and equals the CPU's."""
     X, y, Y, units, output = problem("categorical_cross_entropy")
     params = initialize_parameters([6, 8, units], "he", rng=np.random.default_rng(1))
-    trainer = Trainer(params, X, Y, ["relu", output], "categorical_cross_entropy", optimizer=make_optimizer("adam", 0.01),
-                      batch_size=64, backend=FakeDevice())
+    trainer = Trainer(params, X, Y, ["relu", output], "categorical_cross_entropy", optimizer=make_optimizer("adam", 0.01), batch_size=64, backend=FakeDevice())
     trainer.begin_epoch(np.arange(300), 0.0, 0.0)
     trainer.use_batch(np.arange(64), 0)
     trainer.forward()
@@ -198,10 +205,25 @@ def test_on_a_device_the_count_is_summed_there_and_read_once_an_epoch():
     assert trainer.epoch_correct() == by_hand(trainer.cur.A[-1].view(np.ndarray), y[:64], "categorical_cross_entropy")
     assert isinstance(trainer.cur.A[-1], DeviceArray)
     for fused in (False, True):
-        cpu = Trainer(initialize_parameters([6, 8, units], "he", rng=np.random.default_rng(1)), X, Y, ["relu", output],
-                      "categorical_cross_entropy", optimizer=make_optimizer("adam", 0.01), batch_size=64)
-        dev = Trainer(initialize_parameters([6, 8, units], "he", rng=np.random.default_rng(1)), X, Y, ["relu", output],
-                      "categorical_cross_entropy", optimizer=make_optimizer("adam", 0.01), batch_size=64, backend=FakeDevice(fused=fused))
+        cpu = Trainer(
+            initialize_parameters([6, 8, units], "he", rng=np.random.default_rng(1)),
+            X,
+            Y,
+            ["relu", output],
+            "categorical_cross_entropy",
+            optimizer=make_optimizer("adam", 0.01),
+            batch_size=64,
+        )
+        dev = Trainer(
+            initialize_parameters([6, 8, units], "he", rng=np.random.default_rng(1)),
+            X,
+            Y,
+            ["relu", output],
+            "categorical_cross_entropy",
+            optimizer=make_optimizer("adam", 0.01),
+            batch_size=64,
+            backend=FakeDevice(fused=fused),
+        )
         a = gradient_descent(cpu, 5, 2, batches=Batches(300, 64, "generator", 2))
         b = gradient_descent(dev, 5, 2, batches=Batches(300, 64, "generator", 2))
         assert a.accuracy == b.accuracy and len(a.accuracy) == 3 and (dev.out_fused is not None) == fused
@@ -222,8 +244,9 @@ def test_a_regression_has_no_training_accuracy(tmp_path):
     from nnctl.experiment.run import train_run
 
     _regression_file(tmp_path / "r.h5")
-    (tmp_path / "r.yaml").write_text("data: {train: r.h5}\nmodel: {hidden: [3], output_activation: linear}\n"
-                                     "train: {learning_rate: 0.1, iterations: 50, record_every: 10}\n")
+    (tmp_path / "r.yaml").write_text(
+        "data: {train: r.h5}\nmodel: {hidden: [3], output_activation: linear}\ntrain: {learning_rate: 0.1, iterations: 50, record_every: 10}\n"
+    )
     summary = train_run(load_config(tmp_path / "r.yaml"), runs_root=tmp_path / "runs")
     assert summary.status == "completed"
     assert (Path(summary.run_dir) / "costs.csv").read_text().splitlines()[0] == "iteration,cost"
@@ -235,8 +258,10 @@ def test_a_checkpoint_with_more_right_answers_than_examples_is_refused(tmp_path)
     from nnctl.experiment.run import resume_run, train_run
 
     spec = tmp_path / "c.yaml"
-    spec.write_text("data: {train: builtin:moons}\nmodel: {hidden: [4]}\n"
-                    "train: {learning_rate: 0.05, epochs: 6, batch_size: 16, seed: 1, record_every: 1, checkpoint_every: 2}\n")
+    spec.write_text(
+        "data: {train: builtin:moons}\nmodel: {hidden: [4]}\n"
+        "train: {learning_rate: 0.05, epochs: 6, batch_size: 16, seed: 1, record_every: 1, checkpoint_every: 2}\n"
+    )
     calls = []
     stopped = train_run(load_config(spec), runs_root=tmp_path / "runs", should_stop=lambda: calls.append(1) or len(calls) == 25)
     assert stopped.status == "interrupted"
@@ -255,8 +280,10 @@ def test_every_listener_gets_a_records_accuracies_then_its_cost_as_costs_csv_hol
     from nnctl.rundir.runs import read_costs_columns
 
     spec = tmp_path / "v.yaml"
-    spec.write_text("data: {train: builtin:moons, validation: 0.25}\nmodel: {hidden: [5]}\n"
-                    "train: {learning_rate: 0.05, epochs: 9, batch_size: 32, optimizer: adam, seed: 1, record_every: 4}\n")
+    spec.write_text(
+        "data: {train: builtin:moons, validation: 0.25}\nmodel: {hidden: [5]}\n"
+        "train: {learning_rate: 0.05, epochs: 9, batch_size: 32, optimizer: adam, seed: 1, record_every: 4}\n"
+    )
     seen = Recorded()
     summary = train_run(load_config(spec), runs_root=tmp_path / "runs", listeners=(seen,), pictures=False)
     costs = read_costs_columns(Path(summary.run_dir) / "costs.csv")
@@ -264,8 +291,11 @@ def test_every_listener_gets_a_records_accuracies_then_its_cost_as_costs_csv_hol
     assert costs["epoch"] == [0, 4, 8]
     want = []
     for i, epoch in enumerate(costs["epoch"]):
-        want += [("train_accuracy", epoch, costs["train_accuracy"][i]), ("validation", epoch, costs["validation_accuracy"][i]),
-                 ("cost", epoch, costs["cost"][i])]
+        want += [
+            ("train_accuracy", epoch, costs["train_accuracy"][i]),
+            ("validation", epoch, costs["validation_accuracy"][i]),
+            ("cost", epoch, costs["cost"][i]),
+        ]
     assert seen.events == want
 
 

@@ -60,8 +60,7 @@ def hooked_train(tmp_path, hook, signals, *args):
     """Run `nnctl train` held at `hook`, send `signals` there (each after the previous was handled),
     let it go on; (returncode, stdout, stderr)."""
     env = {**os.environ, "NNCTL_TEST_DIR": str(tmp_path), "NNCTL_TEST_HOOK": hook}
-    proc = subprocess.Popen([sys.executable, "-c", HOOKED, "train", *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env)
+    proc = subprocess.Popen([sys.executable, "-c", HOOKED, "train", *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         wait_for(tmp_path / "in-hook", proc)
         for k, sig in enumerate(signals):
@@ -97,12 +96,15 @@ def test_a_signal_before_the_run_folder_stops_at_once_and_makes_none(tmp_path, s
     assert not (tmp_path / "runs").exists() or not [p for p in (tmp_path / "runs").iterdir() if not p.is_symlink()]
 
 
-@pytest.mark.parametrize("hook, sig", [
-    ("nnctl.experiment.run:_evaluate", signal.SIGINT),  # after the last iteration, while the run's files are written
-    ("nnctl.cli.display:summary_table", signal.SIGTERM),  # the table
-    ("nnctl.report.page:write_report", signal.SIGTERM),  # the report
-    ("nnctl.cli.commands:_finish_tracking", signal.SIGINT),  # after `run:`
-])
+@pytest.mark.parametrize(
+    "hook, sig",
+    [
+        ("nnctl.experiment.run:_evaluate", signal.SIGINT),  # after the last iteration, while the run's files are written
+        ("nnctl.cli.display:summary_table", signal.SIGTERM),  # the table
+        ("nnctl.report.page:write_report", signal.SIGTERM),  # the report
+        ("nnctl.cli.commands:_finish_tracking", signal.SIGINT),  # after `run:`
+    ],
+)
 def test_one_signal_after_training_writes_everything_then_says_so(tmp_path, spec, hook, sig):
     """One SIGINT there said `SIGINT twice: ...`; SIGTERM after the table killed train by the default action, report.html never written."""
     code, out, err = hooked_train(tmp_path, hook, [sig], spec, "-q", "--runs-dir", tmp_path / "runs")
@@ -119,15 +121,17 @@ def test_a_second_signal_in_the_report_stops_it_and_says_how_to_make_it(tmp_path
     code, out, err = hooked_train(tmp_path, "nnctl.report.page:write_report", [signal.SIGINT, signal.SIGINT], spec, "-q", "--runs-dir", tmp_path / "runs")
     run = the_run(tmp_path / "runs")
     assert code == 130, err
-    assert err.splitlines()[-1] == (f"Interrupted: SIGINT twice after training: the run is kept in {run} (status: completed); "
-                                    f"its report was not written: nnctl report {run}")
+    assert err.splitlines()[-1] == (
+        f"Interrupted: SIGINT twice after training: the run is kept in {run} (status: completed); its report was not written: nnctl report {run}"
+    )
     assert json.loads((run / "metrics.json").read_text())["status"] == "completed" and not (run / "report.html").exists()
     assert not [p for p in run.iterdir() if p.name.startswith(".")]  # no temporary file left
 
 
 def test_a_signal_in_a_diverged_runs_report_says_both(tmp_path, spec):
-    code, out, err = hooked_train(tmp_path, "nnctl.report.page:write_report", [signal.SIGTERM], spec, "-q", "--runs-dir", tmp_path / "runs",
-                                  "--set", "train.learning_rate=1e300")
+    code, out, err = hooked_train(
+        tmp_path, "nnctl.report.page:write_report", [signal.SIGTERM], spec, "-q", "--runs-dir", tmp_path / "runs", "--set", "train.learning_rate=1e300"
+    )
     run = the_run(tmp_path / "runs")
     assert code == 143, err
     first, last = err.splitlines()[-2:]

@@ -17,6 +17,7 @@ from nnctl.errors import Interrupted, NnctlError
 from nnctl.data.images import MAX_PIXELS
 from nnctl.rundir.layout import REPORT, SUMMARY_CSV, Status
 
+
 def _flag_type(display_type_rich):
     """Typer 0.2x labels every flag `<bool>` in help, as if it took a value; a flag shows no type."""
 
@@ -29,8 +30,7 @@ def _flag_type(display_type_rich):
 TyperOption.display_type_rich = _flag_type(TyperOption.display_type_rich)  # type: ignore[method-assign]  # Typer's method, replaced on purpose
 
 app = typer.Typer(
-    help="Train fully-connected neural networks from YAML specs, the course's way.\n\n"
-    "Example: nnctl train configs/quickstart.yaml",
+    help="Train fully-connected neural networks from YAML specs, the course's way.\n\nExample: nnctl train configs/quickstart.yaml",
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,
@@ -86,7 +86,9 @@ def _version(value: bool):
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version and the devices seen (cpu, each CUDA GPU), and exit."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version and the devices seen (cpu, each CUDA GPU), and exit."
+    ),
 ):
     pass
 
@@ -184,14 +186,27 @@ def _train_command(stop, ctx, config, overrides, runs_dir, resume, data, target,
         if tracker is not None:
             tracker.connect()  # before training: mlflow's import would slow the loop down
         label = f"{spec_name(resume) or 'run'} (resumed)"
-        summary = _reported(no_report, resume, stop, resume_run, resume, reporter=display.make_reporter(quiet, label), should_stop=stop,
-                            listeners=tracked, tracker=tracker, device=device)
+        summary = _reported(
+            no_report,
+            resume,
+            stop,
+            resume_run,
+            resume,
+            reporter=display.make_reporter(quiet, label),
+            should_stop=stop,
+            listeners=tracked,
+            tracker=tracker,
+            device=device,
+        )
     elif config is None and data is None:
         if target is not None:
             raise NnctlError("--target names a column of --data TABLE; give --data too (or a CONFIG whose data.train is a table)")
         # bare `nnctl train`: a command line that does not parse, so its usage and exit 2
-        display.say(f"{ctx.get_usage()}\nTry 'nnctl train --help' for help.\n\nError: give a CONFIG to train (e.g. configs/quickstart.yaml), "
-                    "--data TABLE, or --resume RUN", err=True)
+        display.say(
+            f"{ctx.get_usage()}\nTry 'nnctl train --help' for help.\n\nError: give a CONFIG to train (e.g. configs/quickstart.yaml), "
+            "--data TABLE, or --resume RUN",
+            err=True,
+        )
         raise typer.Exit(2)
     else:
         if device is not None:
@@ -213,7 +228,10 @@ def _train_command(stop, ctx, config, overrides, runs_dir, resume, data, target,
             tracker.name = spec.name or "run"
             tracker.connect()  # before training: mlflow's import would slow the loop down
         summary = _reported(
-            no_report, Path(runs_dir or spec.runs_dir) / "latest", stop, train_run,
+            no_report,
+            Path(runs_dir or spec.runs_dir) / "latest",
+            stop,
+            train_run,
             spec,
             config_text=text,
             runs_root=runs_dir,
@@ -235,7 +253,8 @@ def _check_data_option(data: Path, target: Optional[str]) -> None:
     path = Path(data).expanduser().resolve()
     want = "a table file (.csv, .tsv or .parquet)" if is_table(path) else "a table file (.csv, .tsv or .parquet) or an HDF5 data file (.h5)"
     regular_file(
-        path, NnctlError,
+        path,
+        NnctlError,
         missing="{name}: --data: no such file; check the path (a relative --data path is read from the working folder)",
         unreadable="{name}: --data: cannot be read ({reason}); check the path and its permissions",
         directory="{name}: --data: is a directory, not a data file; give " + want,
@@ -327,8 +346,7 @@ def gradcheck(
     display.gradcheck_table(result, reading, str(config))
     if not result.difference <= threshold:
         raise NnctlError(
-            f"the overall relative difference {result.difference:.3g} is above --threshold {threshold:g}: "
-            "backprop's gradients disagree with the cost's slope"
+            f"the overall relative difference {result.difference:.3g} is above --threshold {threshold:g}: backprop's gradients disagree with the cost's slope"
         )
 
 
@@ -370,7 +388,9 @@ def data_import(
     classes: Optional[str] = typer.Option(None, "--classes", help="Class folders in label order, label 0 first: negative,positive or a,b,c,..."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     force: bool = typer.Option(False, "--force", help="Replace the output file if it exists."),
-    max_pixels: Optional[int] = typer.Option(None, "--max-pixels", min=1, help=f"Skip pictures with more pixels (default {MAX_PIXELS:,}; a decompression-bomb guard)."),
+    max_pixels: Optional[int] = typer.Option(
+        None, "--max-pixels", min=1, help=f"Skip pictures with more pixels (default {MAX_PIXELS:,}; a decompression-bomb guard)."
+    ),
 ):
     """Build a training file from your own photos: upright, RGB, resized, split by class.
 
@@ -393,8 +413,7 @@ def data_import(
     order = [c.strip() for c in classes.split(",") if c.strip()] if classes else None
     bar, on_item = display.import_progress(quiet)
     with bar:
-        report = import_folder(folder, output, size, test_fraction, seed, order, on_item=on_item, force=force, max_pixels=max_pixels,
-                               grayscale=grayscale)
+        report = import_folder(folder, output, size, test_fraction, seed, order, on_item=on_item, force=force, max_pixels=max_pixels, grayscale=grayscale)
     for path, reason in report.skipped:
         display.say(f"skipped {path}: {reason}", err=True)
     counts = ", ".join(f"{c}: {a} train + {b} test" for c, a, b in zip(report.classes, report.train_counts, report.test_counts))
@@ -442,7 +461,9 @@ def predict(
     run: Path = typer.Option(Path("runs/latest"), "--run", help="The trained run directory."),
     as_json: bool = typer.Option(False, "--json", help="JSON lines on stdout, for scripts."),
     as_csv: bool = typer.Option(False, "--csv", help="CSV on stdout, for spreadsheets."),
-    max_pixels: Optional[int] = typer.Option(None, "--max-pixels", min=1, help=f"Refuse pictures with more pixels (default {MAX_PIXELS:,}; a decompression-bomb guard)."),
+    max_pixels: Optional[int] = typer.Option(
+        None, "--max-pixels", min=1, help=f"Refuse pictures with more pixels (default {MAX_PIXELS:,}; a decompression-bomb guard)."
+    ),
 ):
     """Predict with a trained run: its classes (or values, for a regression) for pictures, table rows or an HDF5 file; exit 1 if any file could not be read.
 
@@ -486,7 +507,9 @@ def predict(
 @handles_errors
 def evaluate(
     run: Path = typer.Argument(Path("runs/latest"), help="The trained run directory."),
-    data: Optional[Path] = typer.Option(None, "--data", help="A labelled dataset: HDF5, or a table (.csv, .tsv, .parquet) for a run trained on one (default: the run's test file)."),
+    data: Optional[Path] = typer.Option(
+        None, "--data", help="A labelled dataset: HDF5, or a table (.csv, .tsv, .parquet) for a run trained on one (default: the run's test file)."
+    ),
 ):
     """Score a run on labelled data: accuracy, precision, recall, F1, confusion matrix and a gallery of the mistakes (RMSE and MAE for a regression).
 
@@ -564,15 +587,21 @@ def sweep(
     width: Optional[int] = typer.Option(None, "--width", min=1, help="Units in each hidden layer, for --hidden-layers."),
     grid: List[str] = typer.Option([], "--grid", help="key.path=v1,v2,... over any spec key (repeatable: the product)."),
     overrides: List[str] = typer.Option([], "--set", help="Override a key in every trial: --set train.iterations=500 (repeatable)."),
-    search: List[str] = typer.Option([], "--search", help="key.path=DIST drawn at random: loguniform(a,b), one_minus_loguniform(a,b), uniform(a,b), int(a,b), choice(a,b,...) (repeatable)."),
+    search: List[str] = typer.Option(
+        [], "--search", help="key.path=DIST drawn at random: loguniform(a,b), one_minus_loguniform(a,b), uniform(a,b), int(a,b), choice(a,b,...) (repeatable)."
+    ),
     trials: Optional[int] = typer.Option(None, "--trials", min=1, help="Random draws (per round) for --search."),
     seed: Optional[int] = typer.Option(None, "--seed", min=0, max=2**32 - 1, help="Seed of the draws (default: train.seed)."),
     rounds: Optional[int] = typer.Option(None, "--rounds", min=1, max=20, help="Coarse to fine: each round draws inside the region of the best trials so far."),
     halving: Optional[int] = typer.Option(None, "--halving", min=2, help="Successive halving: keep the best 1/ETA at each budget."),
     min_budget: Optional[int] = typer.Option(None, "--min-budget", min=1, help="First budget of --halving, in epochs (iterations full batch)."),
-    halving_mode: Optional[str] = typer.Option(None, "--halving-mode", help="sync (default: rung by rung, reproducible) or async (ASHA: promote as trials finish, no worker waits)."),
+    halving_mode: Optional[str] = typer.Option(
+        None, "--halving-mode", help="sync (default: rung by rung, reproducible) or async (ASHA: promote as trials finish, no worker waits)."
+    ),
     jobs: int = typer.Option(os.cpu_count() or 1, "--jobs", "-j", min=1, help="Worker processes (default: the cores)."),
-    executor: str = typer.Option("local", "--executor", help="local (worker processes) or dask (a cluster at --address; without it, a local one of --jobs processes)."),
+    executor: str = typer.Option(
+        "local", "--executor", help="local (worker processes) or dask (a cluster at --address; without it, a local one of --jobs processes)."
+    ),
     address: Optional[str] = typer.Option(None, "--address", help="The Dask scheduler, e.g. tcp://scheduler:8786."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="A sweep directory: run only its unfinished trials."),
     runs_dir: Optional[Path] = typer.Option(None, "--runs-dir", help="Root for the sweep directory (default: the spec's runs_dir)."),
@@ -605,8 +634,14 @@ def sweep(
     if address and executor != "dask":
         raise NnctlError(f"--address {address} is for --executor dask; add --executor dask, or leave --address out")
     if resume is not None:
-        if config is not None or overrides or grid or hidden_layers or width or search or any(
-            v is not None for v in (trials, seed, rounds, halving, min_budget, halving_mode)
+        if (
+            config is not None
+            or overrides
+            or grid
+            or hidden_layers
+            or width
+            or search
+            or any(v is not None for v in (trials, seed, rounds, halving, min_budget, halving_mode))
         ):
             raise NnctlError(
                 "--resume runs the plan kept in the sweep directory; give no CONFIG, --set, --grid, --hidden-layers, "
@@ -619,8 +654,17 @@ def sweep(
         text = read_config_text(config)
         spec = spec_from_text(text, config, overrides)
         drawn = search_from(spec, config, parse_search(search), trials, seed, rounds)
-        plan = plan_sweep(spec, text, config, _int_list(hidden_layers, "--hidden-layers"), width, parse_grid(grid), overrides,
-                          drawn, halving_from(spec, halving, min_budget, halving_mode))
+        plan = plan_sweep(
+            spec,
+            text,
+            config,
+            _int_list(hidden_layers, "--hidden-layers"),
+            width,
+            parse_grid(grid),
+            overrides,
+            drawn,
+            halving_from(spec, halving, min_budget, halving_mode),
+        )
         sweep_dir, root = None, runs_dir or spec.runs_dir
     title = lambda: f"{plan.name}: {len(plan.trials)} trials, best first"  # noqa: E731 (later rounds add theirs)
     # the first Ctrl-C (or SIGTERM) asks running trials to stop and keep their checkpoints; a second stops at once.
@@ -639,8 +683,11 @@ def sweep(
         try:
             _sweep_finished(plan, sweep_dir, rows, seconds, title(), stop, no_report, log, log_onnx, executor, address, jobs)
         except KeyboardInterrupt:  # the second stop request, after the trials and the summary
-            raise Interrupted(f"{stop.name} twice: every trial has run; the trials and the summary are kept in {sweep_dir}; "
-                              f"its report was not written: nnctl report {sweep_dir}", exit_code=stop.exit_code) from None
+            raise Interrupted(
+                f"{stop.name} twice: every trial has run; the trials and the summary are kept in {sweep_dir}; "
+                f"its report was not written: nnctl report {sweep_dir}",
+                exit_code=stop.exit_code,
+            ) from None
 
 
 def _sweep_finished(plan, sweep_dir, rows, seconds, title, stop, no_report, log, log_onnx, executor, address, jobs) -> None:
@@ -655,18 +702,24 @@ def _sweep_finished(plan, sweep_dir, rows, seconds, title, stop, no_report, log,
     stopped(f"the trials and the summary are kept in {sweep_dir}; the report was not written: nnctl report {sweep_dir}")
     if not no_report:
         _write_report(sweep_dir)
-    where = "dask" if executor == "dask" and address else f"a local Dask cluster of {min(jobs, len(plan.trials))} processes" if executor == "dask" else f"{jobs} jobs"
+    where = (
+        "dask"
+        if executor == "dask" and address
+        else f"a local Dask cluster of {min(jobs, len(plan.trials))} processes"
+        if executor == "dask"
+        else f"{jobs} jobs"
+    )
     display.say(f"sweep: {sweep_dir}  ({seconds:.1f} s, {where})")
-    stopped(f"the trials, the summary{'' if no_report else ' and the report'} are kept in {sweep_dir}"
-            + (f"; not logged to mlflow: nnctl runs log {sweep_dir}" if log is not None else ""))
+    stopped(
+        f"the trials, the summary{'' if no_report else ' and the report'} are kept in {sweep_dir}"
+        + (f"; not logged to mlflow: nnctl runs log {sweep_dir}" if log is not None else "")
+    )
     if log is not None:
         _log_sweep(sweep_dir, [Path(sweep_dir) / r["trial"] for r in rows], log_onnx)
     failed = [r for r in rows if r["status"] not in (Status.COMPLETED, Status.DIVERGED, "pruned")]
     if failed:
         names = ", ".join(r["trial"] for r in failed[:3]) + (", ..." if len(failed) > 3 else "")
-        raise NnctlError(
-            f"{len(failed)} of {len(rows)} trials failed ({names}); see {sweep_dir}/{SUMMARY_CSV}, then nnctl sweep --resume {sweep_dir}"
-        )
+        raise NnctlError(f"{len(failed)} of {len(rows)} trials failed ({names}); see {sweep_dir}/{SUMMARY_CSV}, then nnctl sweep --resume {sweep_dir}")
 
 
 @app.command("lr-find")
@@ -692,14 +745,16 @@ def lr_find(
     spec = load_config(config, overrides)
     test = range_test(spec, low, high, steps)
     name = spec.name or config.stem
-    folder = write_range_test(test, runs_dir or spec.runs_dir, name,
-                              {"config": str(config), "overrides": list(overrides), "low": low, "high": high, "steps": steps})
+    folder = write_range_test(
+        test, runs_dir or spec.runs_dir, name, {"config": str(config), "overrides": list(overrides), "low": low, "high": high, "steps": steps}
+    )
     steepest = f"{test.steepest:.3g}" if test.steepest is not None else "—"
     display.out_console().print(
         f"suggested learning_rate: {test.suggested:.3g} ({SUGGESTION})\n"
         f"smoothed cost lowest at {test.minimum:.3g}; steepest descent at {steepest}; "
         f"{len(test.rates)} of {steps} steps ({test.stopped})",
-        markup=False, highlight=False,
+        markup=False,
+        highlight=False,
     )
     for warning in lr_warnings(test):
         display.say(f"Warning: {warning}", err=True)

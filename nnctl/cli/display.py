@@ -144,8 +144,7 @@ class RichReporter(Reporter):
 
     def on_cost(self, iteration, cost):
         val, acc = getattr(self, "validation", None), getattr(self, "accuracy", None)
-        self.progress.update(self.task, cost=format_cost(cost) + ("" if acc is None else f" {_accuracy(acc)}")
-                             + ("" if val is None else f" val {val:.4f}"))
+        self.progress.update(self.task, cost=format_cost(cost) + ("" if acc is None else f" {_accuracy(acc)}") + ("" if val is None else f" val {val:.4f}"))
 
     def on_tick(self, iteration):
         self.progress.update(self.task, completed=iteration)
@@ -272,7 +271,9 @@ def predictions(preds, names, run_path, fmt: str, task: str = "classification") 
     else:
         title, value_col = f"predictions of {run_path} (P: the probability of {names[1]}, label 1)", f"P({names[1]})"
     table = SafeTable(title=title, title_justify="left")
-    columns = ("file", "class", value_col, *(("top 3",) if many else ()), "what was changed") if task != "regression" else ("file", value_col, "what was changed")
+    columns = (
+        ("file", "class", value_col, *(("top 3",) if many else ()), "what was changed") if task != "regression" else ("file", value_col, "what was changed")
+    )
     for col in columns:
         table.add_column(col, overflow="fold")
     for p in preds:
@@ -305,8 +306,11 @@ def prediction_stream(chunks, names, run_path, fmt: str, task: str = "classifica
                 print(json_line(row))
             else:
                 if header is None:  # every column a row of this run can have (an error's row lacks the class columns)
-                    header = [*row] if task == "regression" or len(names) <= 2 else [
-                        "file", "class", "label", "probability", "probability_of", "top", *(f"P({c})" for c in names), "notes", "error"]
+                    header = (
+                        [*row]
+                        if task == "regression" or len(names) <= 2
+                        else ["file", "class", "label", "probability", "probability_of", "top", *(f"P({c})" for c in names), "notes", "error"]
+                    )
                     writer.writerow([visible(h) for h in header])  # P(<class name>): a name from outside
                 writer.writerow([_csv_cell(row.get(key)) for key in header])
             failed += p.error is not None
@@ -429,8 +433,10 @@ def table_info(columns: list, file, m: int, header: bool) -> None:
     for c in columns:
         if c.get("stripped"):
             n = c["stripped"]
-            say(f"Note: column {quoted(c['column'])}: {n} text value{'s' if n > 1 else ''} with spaces or tabs around "
-                f"{'them' if n > 1 else 'it'}, stripped as training reads them ('cat ' is 'cat')")
+            say(
+                f"Note: column {quoted(c['column'])}: {n} text value{'s' if n > 1 else ''} with spaces or tabs around "
+                f"{'them' if n > 1 else 'it'}, stripped as training reads them ('cat ' is 'cat')"
+            )
 
 
 # ---------------------------------------------------------------- sweeps and runs
@@ -477,7 +483,9 @@ class SweepDisplay:
         for col in ("status", "iteration", "cost"):
             table.add_column(col, no_wrap=True)
         for st in self.state.values():
-            style = {Status.COMPLETED: "green", Status.DIVERGED: "yellow", Status.INTERRUPTED: "yellow", "failed": "red", Status.RUNNING: "cyan"}.get(st["status"])
+            style = {Status.COMPLETED: "green", Status.DIVERGED: "yellow", Status.INTERRUPTED: "yellow", "failed": "red", Status.RUNNING: "cyan"}.get(
+                st["status"]
+            )
             table.add_row(st["name"], cell(st["status"], style=style or ""), str(st["iteration"]), st["cost"])
         return table
 
@@ -550,9 +558,13 @@ def sweep_table(rows, dimensions, title, width: int | None = None) -> Table:
         **{d: [visible(_swept(r[d])) for r in rows] for d in dimensions},
         "layers": [_layers(r["layers"]) for r in rows],
         "train": [_score(r, "train") for r in rows],
-        **({"val": [_score(r, "validation") for r in rows]} if any(r.get("validation_accuracy") is not None or r.get("validation_rmse") is not None for r in rows) else {}),
+        **(
+            {"val": [_score(r, "validation") for r in rows]}
+            if any(r.get("validation_accuracy") is not None or r.get("validation_rmse") is not None for r in rows)
+            else {}
+        ),
         "test": [_score(r, "test") for r in rows],
-        "cost": ["—" if r["final_cost"] is None else format_cost(r['final_cost']) for r in rows],
+        "cost": ["—" if r["final_cost"] is None else format_cost(r["final_cost"]) for r in rows],
         "s": ["—" if r["seconds"] is None else f"{r['seconds']:.2f}" for r in rows],
         "status": [visible(r["status"] or "—") for r in rows],
     }
@@ -600,6 +612,7 @@ GAP = 2  # spaces between columns
 
 def fit_columns(columns, width: int) -> list:
     """columns: [(header, cells, required)]; the required ones, then optional ones while they fit."""
+
     def need(col):
         return max(len(col[0]), *(len(c) for c in col[1])) if col[1] else len(col[0])
 
@@ -635,7 +648,7 @@ def middle_cut(name: str, width: int) -> str:
     if len(name) <= width:
         return name
     head = (width - 1) // 2
-    cut = name[:head] + "…" + name[len(name) - (width - 1 - head):]
+    cut = name[:head] + "…" + name[len(name) - (width - 1 - head) :]
     return Escaped(cut) if isinstance(name, Escaped) else cut  # a name visible() made stays made
 
 
@@ -649,7 +662,7 @@ def runs_table(rows, root) -> None:
         ("layers", [_layers(r["layers"]) for r in rows], False),
         ("train", [_score(r, "train") for r in rows], True),
         ("test", [_score(r, "test") for r in rows], True),
-        ("final cost", ["—" if r["final_cost"] is None else format_cost(r['final_cost']) for r in rows], True),
+        ("final cost", ["—" if r["final_cost"] is None else format_cost(r["final_cost"]) for r in rows], True),
         ("seconds", ["—" if r["seconds"] is None else f"{r['seconds']:.2f}" for r in rows], False),
         ("status", [r["status"] + ("*" if r.get("warnings") else "") for r in rows], True),
     ]
@@ -668,8 +681,9 @@ def runs_table(rows, root) -> None:
         console.print(f"* a degenerate model ({len(flagged)} of {len(rows)} runs):", highlight=False)
         for r in flagged:  # wrapped at words to the width, the continuation lines indented
             text = visible(f"{r['run']}: {r['warnings'][0]}")
-            console.print(textwrap.fill(text, console.width, initial_indent="  ", subsequent_indent="    ", break_on_hyphens=False),
-                          markup=False, highlight=False)
+            console.print(
+                textwrap.fill(text, console.width, initial_indent="  ", subsequent_indent="    ", break_on_hyphens=False), markup=False, highlight=False
+            )
 
 
 def format_metric(key: str, value) -> str:
@@ -724,15 +738,19 @@ def shapes_table(table, title: str) -> None:
     out.add_row("", "", "total", "", "", "", "", f"{table.parameters:,}", size_text(table.parameter_bytes + (table.activation_bytes or 0)))
     console = out_console()
     console.print(out)
-    console.print(Text(
-        f"Z[l] = W[l] A[l-1] + b[l], A[l] = g[l](Z[l]); memory: W, b ({size_text(table.parameter_bytes)}) "
-        f"and Z, A for m examples ({size_text(table.activation_bytes)}); training adds dW, db, dZ of the same shapes."
-    ))
+    console.print(
+        Text(
+            f"Z[l] = W[l] A[l-1] + b[l], A[l] = g[l](Z[l]); memory: W, b ({size_text(table.parameter_bytes)}) "
+            f"and Z, A for m examples ({size_text(table.activation_bytes)}); training adds dW, db, dZ of the same shapes."
+        )
+    )
     if any(r.normalised for r in table.rows):
-        console.print(Text(
-            "γ, β: a batch-normalised layer, Z[l] = W[l] A[l-1], Z~[l] = γ[l] (Z[l] - μ) / sqrt(σ² + ε) + β[l] (no b[l]); "
-            "its memory holds the running averages of μ and σ² too."
-        ))
+        console.print(
+            Text(
+                "γ, β: a batch-normalised layer, Z[l] = W[l] A[l-1], Z~[l] = γ[l] (Z[l] - μ) / sqrt(σ² + ε) + β[l] (no b[l]); "
+                "its memory holds the running averages of μ and σ² too."
+            )
+        )
 
 
 def run_facts(f) -> None:
@@ -766,7 +784,13 @@ def run_facts(f) -> None:
     costs = f.costs.get("cost") or []
     if its:
         finite = [c for c in costs if c == c and abs(c) != float("inf")]
-        facts.append(("costs recorded", f"{len(its)}: first {format_cost(costs[0])} at {axis} {its[0]:,}, last {format_cost(costs[-1])} at {axis} {its[-1]:,}" + (f", lowest {format_cost(min(finite))}" if finite else "")))
+        facts.append(
+            (
+                "costs recorded",
+                f"{len(its)}: first {format_cost(costs[0])} at {axis} {its[0]:,}, last {format_cost(costs[-1])} at {axis} {its[-1]:,}"
+                + (f", lowest {format_cost(min(finite))}" if finite else ""),
+            )
+        )
     for extra in sorted(set(f.costs) - {axis, "iteration", "cost"}):
         values = [v for v in f.costs[extra] if v == v]
         if values:

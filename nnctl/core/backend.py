@@ -322,8 +322,10 @@ class CupyBackend(NumpyBackend):
         key = ("out", loss)
         if key not in self._kernels:
             k = self.cupy.ElementwiseKernel(
-                "raw T b, raw T Y, int32 k, int32 m, T inv_m", "raw T Z, raw T A, raw T dZ, raw float64 cost",
-                _OUTPUT_KERNELS[loss, output], f"nnctl_out_{output}",
+                "raw T b, raw T Y, int32 k, int32 m, T inv_m",
+                "raw T Z, raw T A, raw T dZ, raw float64 cost",
+                _OUTPUT_KERNELS[loss, output],
+                f"nnctl_out_{output}",
             )
 
             def run(Z, b, A, Y, dZ, cost, inv_m, k=k):

@@ -20,9 +20,7 @@ class BatchNormStep:
     """gamma[l], its gradient (views of the Trainer's vectors) and the running averages (the
     params dict's arrays, updated in place); Z^ and a scratch array per batch size."""
 
-    def __init__(
-        self, gamma: np.ndarray, dgamma: np.ndarray, running_mean: np.ndarray, running_var: np.ndarray, momentum: float, epsilon: float
-    ) -> None:
+    def __init__(self, gamma: np.ndarray, dgamma: np.ndarray, running_mean: np.ndarray, running_var: np.ndarray, momentum: float, epsilon: float) -> None:
         self.gamma, self.dgamma = gamma, dgamma
         self.running_mean, self.running_var = running_mean, running_var
         self.momentum, self.epsilon = momentum, epsilon

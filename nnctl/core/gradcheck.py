@@ -94,10 +94,19 @@ def relative_difference(grad: np.ndarray, approx: np.ndarray) -> float:
     return float(np.linalg.norm(grad - approx) / denominator) if denominator > 0 else 0.0
 
 
-def gradient_check(params: dict[str, np.ndarray], X: npt.ArrayLike, Y: npt.ArrayLike, activations: Sequence[str], loss: str, l2: float = 0.0,
-                   epsilon: float = EPSILON, max_per_layer: int | None = None, seed: int = 0,
-                   reference_cost: Callable[[dict[str, np.ndarray]], float] | None = None,
-                   batch_norm_epsilon: float = BATCH_NORM_EPSILON) -> GradCheck:
+def gradient_check(
+    params: dict[str, np.ndarray],
+    X: npt.ArrayLike,
+    Y: npt.ArrayLike,
+    activations: Sequence[str],
+    loss: str,
+    l2: float = 0.0,
+    epsilon: float = EPSILON,
+    max_per_layer: int | None = None,
+    seed: int = 0,
+    reference_cost: Callable[[dict[str, np.ndarray]], float] | None = None,
+    batch_norm_epsilon: float = BATCH_NORM_EPSILON,
+) -> GradCheck:
     """Check the Trainer's gradients of `params` on X (n_x, m), Y (1, m) (or one-hot (k, m) for
     softmax) against central differences.
 

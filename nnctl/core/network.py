@@ -39,8 +39,12 @@ INIT_NAMES = tuple(INITS)
 
 
 def initialize_parameters(
-    layer_dims: Sequence[int], init: str = "xavier", scale: float = 0.01, rng: np.random.Generator | np.random.RandomState | None = None,
-    dtype: npt.DTypeLike = np.float64, batch_norm: Collection[int] = (),
+    layer_dims: Sequence[int],
+    init: str = "xavier",
+    scale: float = 0.01,
+    rng: np.random.Generator | np.random.RandomState | None = None,
+    dtype: npt.DTypeLike = np.float64,
+    batch_norm: Collection[int] = (),
 ) -> dict[str, np.ndarray]:
     """Small random weights break the symmetry between hidden units; biases start at zero.
     Layers in `batch_norm` get gamma = 1, beta = 0 and running averages mean 0, variance 1 instead
@@ -310,8 +314,14 @@ def update_running_averages(params: dict[str, Array], stats: dict[int, tuple[Arr
 
 
 def forward(
-    X: Array, params: dict[str, Array], activations: Sequence[str], dropout: dict[int, tuple[Array, float]] | None = None, *,
-    training: bool = False, epsilon: float = BATCH_NORM_EPSILON, stats: dict[int, tuple[Array, Array]] | None = None,
+    X: Array,
+    params: dict[str, Array],
+    activations: Sequence[str],
+    dropout: dict[int, tuple[Array, float]] | None = None,
+    *,
+    training: bool = False,
+    epsilon: float = BATCH_NORM_EPSILON,
+    stats: dict[int, tuple[Array, Array]] | None = None,
 ) -> tuple[list, list[Array]]:
     """Forward propagation. Returns (Zs, As) with As[0] = X and As[L] the output; Zs[0] is None.
 
@@ -347,8 +357,15 @@ def forward(
 
 
 def backward(
-    Y: Array, params: dict[str, Array], Zs: Sequence, As: Sequence[Array], activations: Sequence[str], loss: str, l2: float = 0.0,
-    dropout: dict[int, tuple[Array, float]] | None = None, epsilon: float = BATCH_NORM_EPSILON,
+    Y: Array,
+    params: dict[str, Array],
+    Zs: Sequence,
+    As: Sequence[Array],
+    activations: Sequence[str],
+    loss: str,
+    l2: float = 0.0,
+    dropout: dict[int, tuple[Array, float]] | None = None,
+    epsilon: float = BATCH_NORM_EPSILON,
 ) -> dict[str, Array]:
     """Backward propagation; returns grads {"dW1", "db1", ...} of the mean cost.
 

@@ -145,8 +145,9 @@ class Adam(Optimizer):
         if self._fused is not None:  # the same arithmetic in one kernel (nnctl.core.backend._ADAM)
             T = self.dtype.type
             c1, c2 = 1 - float(self.beta1) ** self.t, 1 - float(self.beta2) ** self.t
-            self._fused(grads, T(self.learning_rate), T(self.beta1), T(self.beta2), T(1 - self.beta1), T(1 - self.beta2),
-                        T(c1), T(c2), T(self.epsilon), params, v, s)
+            self._fused(
+                grads, T(self.learning_rate), T(self.beta1), T(self.beta2), T(1 - self.beta1), T(1 - self.beta2), T(c1), T(c2), T(self.epsilon), params, v, s
+            )
             return
         assert tmp is not None  # scratch: bind allocated it
         _squared_average(s, grads, self.beta2, tmp)
@@ -224,8 +225,11 @@ SCHEDULES: dict[str, Schedule] = {
     "none": Schedule(_constant, False, "alpha_0 throughout"),
     "inverse_time": Schedule(_inverse_time, True, "alpha_0 / (1 + decay_rate * floor(k / time_interval))", ("decay_rate", "time_interval")),
     "one_cycle": Schedule(
-        _one_cycle, True, "cosine warm-up from alpha_0 / div to alpha_0, then cosine annealing to alpha_0 / (div * final_div)",
-        ("one_cycle_warmup", "one_cycle_div", "one_cycle_final_div"), lag=False,
+        _one_cycle,
+        True,
+        "cosine warm-up from alpha_0 / div to alpha_0, then cosine annealing to alpha_0 / (div * final_div)",
+        ("one_cycle_warmup", "one_cycle_div", "one_cycle_final_div"),
+        lag=False,
     ),
 }
 SCHEDULE_NAMES = tuple(SCHEDULES)

@@ -19,8 +19,20 @@ from nnctl.util.memory import available_memory, format_bytes  # noqa: E402,F401 
 _size = format_bytes  # 1536 -> '1.5 KiB'
 
 
-def memory_estimate(layer_dims, m: int, itemsize: int, path: str, optimizer_arrays: int = 0, batch_sizes=(), *,
-                    dropout_layers=(), l2: bool = False, initial: bool = False, eval_m: int = 0, batch_norm_layers=()) -> dict:
+def memory_estimate(
+    layer_dims,
+    m: int,
+    itemsize: int,
+    path: str,
+    optimizer_arrays: int = 0,
+    batch_sizes=(),
+    *,
+    dropout_layers=(),
+    l2: bool = False,
+    initial: bool = False,
+    eval_m: int = 0,
+    batch_norm_layers=(),
+) -> dict:
     """Bytes the run's arrays take, by kind: what `Trainer` allocates, from the shapes alone, and
     (keyword arguments) what the run holds beside it.
 
@@ -70,8 +82,9 @@ def forward_pass_bytes(layer_dims, points: int, itemsize: int) -> int:
     return (2 * sum(layer_dims[1:]) + layer_dims[0]) * points * itemsize + 3 * points * 8
 
 
-def preflight(layer_dims, m: int, dtype, path: str, root: Path, free: int, optimizer_arrays: int = 0, batch_sizes=(),
-              resume: bool = False, stages=(), **more) -> None:
+def preflight(
+    layer_dims, m: int, dtype, path: str, root: Path, free: int, optimizer_arrays: int = 0, batch_sizes=(), resume: bool = False, stages=(), **more
+) -> None:
     """Refuse, before anything is written, a run that cannot fit in memory (`free` bytes) or on disk.
 
     Memory: training (the Trainer's arrays and the end-of-run forward pass, memory_estimate), then

@@ -73,7 +73,7 @@ class StopRequest:
 
     @property
     def twice(self) -> str:
-        """" twice" after the signal's name once a second one came."""
+        """ " twice" after the signal's name once a second one came."""
         return " twice" if self.count > 1 else ""
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
@@ -162,6 +162,8 @@ def blown_up(largest: float, dtype: npt.DTypeLike) -> str | None:
         return "the parameters are no longer finite after the last update"
     bound = float(np.sqrt(np.finfo(dtype).max))
     if largest >= bound:
-        return (f"the parameters grew to {largest:.3g} in magnitude, past {bound:.3g} (the square root of "
-                f"{np.dtype(dtype).name}'s largest number: the product of two of them overflows)")
+        return (
+            f"the parameters grew to {largest:.3g} in magnitude, past {bound:.3g} (the square root of "
+            f"{np.dtype(dtype).name}'s largest number: the product of two of them overflows)"
+        )
     return None

@@ -221,8 +221,18 @@ class _Buffers:
     uniform: dict[int, np.ndarray]  # l -> float64 scratch of D[l]'s shape, on the host
     hD: dict[int, Array]  # l -> D[l] on the host (D[l] itself off a device)
 
-    def __init__(self, n: list[int], m: int, dtype: npt.DTypeLike, X: Array | None = None, Y: Array | None = None, n_y: int = 1, rows: bool = False,
-                 be: NumpyBackend | None = None, staged: bool = False) -> None:
+    def __init__(
+        self,
+        n: list[int],
+        m: int,
+        dtype: npt.DTypeLike,
+        X: Array | None = None,
+        Y: Array | None = None,
+        n_y: int = 1,
+        rows: bool = False,
+        be: NumpyBackend | None = None,
+        staged: bool = False,
+    ) -> None:
         be = be or NumpyBackend()
         self.m, self.be = m, be
         order = "F" if rows else "C"
@@ -283,11 +293,25 @@ class Trainer:
     Xs: Array | StreamedX  # X where the math runs (on a device: copied over when resident)
     Ys: Array
 
-    def __init__(self, params: dict[str, Array], X: Array | StreamedX, Y: Array, activations: Sequence[str], loss: str,
-                 learning_rate: float | None = None, path: str = "primal", dual_state: dict | None = None,
-                 *, optimizer: Optimizer | None = None, batch_size: int | None = None, l2: float = 0.0,
-                 dropout: Dropout | None = None, batch_norm_momentum: float = BATCH_NORM_MOMENTUM, batch_norm_epsilon: float = BATCH_NORM_EPSILON,
-                 backend: NumpyBackend | None = None) -> None:
+    def __init__(
+        self,
+        params: dict[str, Array],
+        X: Array | StreamedX,
+        Y: Array,
+        activations: Sequence[str],
+        loss: str,
+        learning_rate: float | None = None,
+        path: str = "primal",
+        dual_state: dict | None = None,
+        *,
+        optimizer: Optimizer | None = None,
+        batch_size: int | None = None,
+        l2: float = 0.0,
+        dropout: Dropout | None = None,
+        batch_norm_momentum: float = BATCH_NORM_MOMENTUM,
+        batch_norm_epsilon: float = BATCH_NORM_EPSILON,
+        backend: NumpyBackend | None = None,
+    ) -> None:
         self.params, self.X, self.Y = params, X, Y
         # where the math runs (nnctl.core.backend): NumPy, or a device; `xp` is its array namespace
         self.be = be = backend or NumpyBackend()
@@ -339,8 +363,7 @@ class Trainer:
         # within a layer), is a view of one parameter vector, and every gradient a view of one
         # gradient vector: the optimizer's step is a few whole-vector operations, whatever the depth.
         pieces = [(self.first.trained_name, self.first.trained)]
-        pieces += [(f"{a.name}{l}", params[f"{a.name}{l}"]) for l in range(1, L + 1) for a in kind_of(l, normalised)
-                   if a.trained and (a.name, l) != ("W", 1)]
+        pieces += [(f"{a.name}{l}", params[f"{a.name}{l}"]) for l in range(1, L + 1) for a in kind_of(l, normalised) if a.trained and (a.name, l) != ("W", 1)]
         dtype = self.W[1].dtype
         # on a device, `params` stays on the host: views of a host copy of the vector that
         # materialize() brings up to date
@@ -377,8 +400,7 @@ class Trainer:
             raise ValueError(f"batch norm runs on the CPU only; use device: cpu (got device: {be.name})")
         for l in normalised:
             params[f"gamma{l}"] = views[f"gamma{l}"][0]
-            self.bn[l] = BatchNormStep(*views[f"gamma{l}"], params[f"running_mean{l}"], params[f"running_var{l}"],
-                                       batch_norm_momentum, batch_norm_epsilon)
+            self.bn[l] = BatchNormStep(*views[f"gamma{l}"], params[f"running_mean{l}"], params[f"running_var{l}"], batch_norm_momentum, batch_norm_epsilon)
         if optimizer is None:
             assert learning_rate is not None  # no optimizer: gradient descent at learning_rate
             optimizer = Optimizer(learning_rate)
@@ -738,8 +760,12 @@ def gradient_descent(
     batches = batches or Batches(trainer.m)
     pos = position or Position()
     costs = list(costs or [])
-    result = TrainingResult(costs=[(e, c) for e, c, *_ in costs], steps=[tuple(r[2:4]) for r in costs], position=pos,
-                            accuracy=[float(r[4]) if len(r) > 4 else float("nan") for r in costs])
+    result = TrainingResult(
+        costs=[(e, c) for e, c, *_ in costs],
+        steps=[tuple(r[2:4]) for r in costs],
+        position=pos,
+        accuracy=[float(r[4]) if len(r) > 4 else float("nan") for r in costs],
+    )
     start = pos.epoch
     tick = max(1, (epochs - start) // 200)
     full = batches.full
@@ -807,8 +833,17 @@ def gradient_descent(
     return result
 
 
-def _record(result: TrainingResult, listeners: Iterable[Listener], monitor: ValidationMonitor | None, epoch: int, cost: float, iteration: int,
-            rate: float, steps: int, accuracy: float | None = None) -> str | None:
+def _record(
+    result: TrainingResult,
+    listeners: Iterable[Listener],
+    monitor: ValidationMonitor | None,
+    epoch: int,
+    cost: float,
+    iteration: int,
+    rate: float,
+    steps: int,
+    accuracy: float | None = None,
+) -> str | None:
     """Record an epoch's cost (and a classifier's training accuracy, else None); the monitor's
     message (early stopping) if it asks to stop. Events: on_train_accuracy, the monitor's
     on_validation, then on_cost."""
@@ -887,7 +922,4 @@ def _overflowed(pos: Position, trainer: Trainer, full: bool) -> str:
 
 def _diverged(pos: Position, trainer: Trainer, what: str, full: bool) -> str:
     where = f"iteration {pos.steps}" if full else f"epoch {pos.epoch}, iteration {pos.steps}"
-    return (
-        f"training diverged at {where}: the {what} is no longer finite with "
-        f"learning_rate={trainer.learning_rate:g}; try a smaller learning_rate"
-    )
+    return f"training diverged at {where}: the {what} is no longer finite with learning_rate={trainer.learning_rate:g}; try a smaller learning_rate"

@@ -18,8 +18,7 @@ MONITORS = {"validation_cost": -1.0, "validation_accuracy": 1.0}  # the sign tha
 
 
 class ValidationMonitor:
-    def __init__(self, trainer, data, loss: str, activations, task: str, listeners=(), early=None, unit="iteration",
-                 epsilon: float = BATCH_NORM_EPSILON):
+    def __init__(self, trainer, data, loss: str, activations, task: str, listeners=(), early=None, unit="iteration", epsilon: float = BATCH_NORM_EPSILON):
         self.trainer, self.data, self.loss, self.activations, self.task = trainer, data, loss, activations, task
         self.epsilon = epsilon  # batch norm's: the validation set goes through in inference mode
         self.listeners, self.early, self.unit = list(listeners), early, unit  # the loop's: each gets on_validation
@@ -99,4 +98,3 @@ class ValidationMonitor:
         self.best_epoch = attrs.get("best_epoch")
         self.best_steps = attrs.get("best_steps")
         self.wait = int(attrs.get("wait", 0))
-

@@ -220,7 +220,7 @@ def _number(text: str):
 
 def parse_builtin(source: str):
     """`builtin:NAME?key=value&...` as (NAME, {key: number}), every option checked."""
-    spec = source[len(BUILTIN_PREFIX):]
+    spec = source[len(BUILTIN_PREFIX) :]
     name, sep, query = spec.partition("?")
     if name not in GENERATORS:
         raise DataError(f"{source}: unknown built-in dataset {quoted(name)}; valid: {', '.join(GENERATORS)}")
@@ -228,9 +228,7 @@ def parse_builtin(source: str):
     for item in query.split("&") if sep else []:
         key, eq, value = item.partition("=")
         if not eq or not key or not value:
-            raise DataError(
-                f"{source}: {quoted(item)} is not key=value; write the options as {BUILTIN_PREFIX}{name}?m=400&seed=1"
-            )
+            raise DataError(f"{source}: {quoted(item)} is not key=value; write the options as {BUILTIN_PREFIX}{name}?m=400&seed=1")
         if key in kwargs:
             raise DataError(f"{source}: {key} is given twice; keep one")
         kwargs[key] = _number(value)
@@ -303,7 +301,8 @@ def check_data_file(path) -> Path:
     else:
         want = "an HDF5 data file (.h5)"
     regular_file(
-        path, DataError,
+        path,
+        DataError,
         missing="{name}: no such data file; check the path (relative paths are read from the config file's folder)",
         unreadable="{name}: cannot be read ({reason}); check the path and its permissions",
         directory="{name}: is a directory, not a data file; give " + want,
@@ -430,15 +429,10 @@ def h5_array(f, key: str, path):
                 f"or write the array into {Path(path).name} itself"
             ) from None
         if isinstance(link, h5py.SoftLink):
-            raise DataError(
-                f"{path}: '{key}' is a link to '{link.path}', which does not exist in the file; write the array under '{key}'"
-            ) from None
+            raise DataError(f"{path}: '{key}' is a link to '{link.path}', which does not exist in the file; write the array under '{key}'") from None
         raise DataError(f"{path}: '{key}' cannot be opened (the file is damaged); write or download it again") from None
     if not isinstance(obj, h5py.Dataset):
-        raise DataError(
-            f"{path}: '{key}' is a group (a folder of {len(obj)} items), not an array; "
-            f"store the data as one array under '{key}'"
-        )
+        raise DataError(f"{path}: '{key}' is a group (a folder of {len(obj)} items), not an array; store the data as one array under '{key}'")
     return obj
 
 
@@ -561,9 +555,7 @@ def read_mat(path, role: str = "train"):
                 raise DataError(f"{path}: {y_key}: {y.size} labels for the {x.shape[0]} rows of {x_key}; expected one label per row")
             return x, y
     held = ", ".join(f"{k} {np.shape(v)}" for k, v in arrays.items() if not k.startswith("__")) or "nothing"
-    raise DataError(
-        f"{path}: no known MATLAB layout: expected 'X'/'y' (training) and optionally 'Xval'/'yval' (test); the file holds: {held}"
-    )
+    raise DataError(f"{path}: no known MATLAB layout: expected 'X'/'y' (training) and optionally 'Xval'/'yval' (test); the file holds: {held}")
 
 
 def _mat_array(path, key: str, value) -> np.ndarray:
@@ -613,8 +605,9 @@ def load_dataset(source: str, task: str = "classification", role: str = "train",
     return dataset_from_arrays(source, x, y, classes, digest, task, dtype, max_classes)
 
 
-def dataset_from_arrays(source: str, x, y, classes=(), digest: str = "", task: str = "classification", dtype=np.float64,
-                        max_classes: int | None = 2) -> Dataset:
+def dataset_from_arrays(
+    source: str, x, y, classes=(), digest: str = "", task: str = "classification", dtype=np.float64, max_classes: int | None = 2
+) -> Dataset:
     """A Dataset from examples one per row, x (m, ...) and y (m,) as a file stores them (or as
     nnctl.fit is given them), checked as `load_dataset` checks a file's: X (n_x, m), Y (1, m)."""
     classes = list(classes)
@@ -631,10 +624,7 @@ def check_examples(source, x, y, task: str, x_finite, classes=(), max_classes: i
     if x.ndim < 1 or x.shape[0] == 0:
         raise DataError(f"{source}: holds zero examples (x has shape {x.shape}); a dataset needs at least one")
     if 0 in x.shape[1:]:
-        raise DataError(
-            f"{source}: x has shape {x.shape}: its examples have no features; "
-            f"store at least one value per example, shape ({x.shape[0]}, n)"
-        )
+        raise DataError(f"{source}: x has shape {x.shape}: its examples have no features; store at least one value per example, shape ({x.shape[0]}, n)")
     if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool) or x.dtype.kind == "c":
         raise DataError(f"{source}: x has dtype {x.dtype}; expected numbers (uint8 pixels or floats)")
     m = x.shape[0]
@@ -642,10 +632,7 @@ def check_examples(source, x, y, task: str, x_finite, classes=(), max_classes: i
     if y.ndim == 2 and 1 in y.shape:
         y = y.ravel()
     if y.ndim != 1 or y.shape[0] != m:
-        raise DataError(
-            f"{source}: x holds {m} examples but y has shape {y.shape}; "
-            f"y needs one label per example, shape ({m},)"
-        )
+        raise DataError(f"{source}: x holds {m} examples but y has shape {y.shape}; y needs one label per example, shape ({m},)")
     if (not np.issubdtype(y.dtype, np.number) and y.dtype != bool) or y.dtype.kind == "c":
         raise DataError(f"{source}: y has dtype {y.dtype}; expected numeric labels")
     if np.issubdtype(x.dtype, np.floating) and not x_finite():
@@ -662,8 +649,7 @@ def check_examples(source, x, y, task: str, x_finite, classes=(), max_classes: i
         bad = np.setdiff1d(np.unique(y), [0, 1])
         if bad.size:
             raise DataError(
-                f"{source}: labels {bad[:5].tolist()} are outside the task: a sigmoid output "
-                f"needs labels 0 or 1 (for regression use a linear output)"
+                f"{source}: labels {bad[:5].tolist()} are outside the task: a sigmoid output needs labels 0 or 1 (for regression use a linear output)"
             )
     input_shape = list(x.shape[1:]) or [1]  # x (m,): one feature per example, as x (m, 1)
     scale = pixel_scale(x.dtype)
@@ -689,8 +675,10 @@ def too_large_targets(y) -> np.ndarray:
 
 def target_size_problem(value: float) -> str:
     """Why a regression target is refused, and the fix (for `<where>: <this>`)."""
-    return (f"{value:g} is too large for a regression target: beyond ±{TARGET_LIMIT:.3g} its squared error overflows "
-            "float64 (training's cost, evaluation's RMSE); correct or remove that value, or rescale the target")
+    return (
+        f"{value:g} is too large for a regression target: beyond ±{TARGET_LIMIT:.3g} its squared error overflows "
+        "float64 (training's cost, evaluation's RMSE); correct or remove that value, or rescale the target"
+    )
 
 
 FEW_CLASSES = 1000  # labels up to this many classes are class numbers even in a file of fewer examples ...
@@ -702,10 +690,7 @@ def check_class_labels(source, y, classes) -> None:
     values = np.unique(y)
     bad = values[(values < 0) | (values != np.floor(values))]
     if bad.size:
-        raise DataError(
-            f"{source}: labels {bad[:5].tolist()} are not class numbers: classes are numbered 0, 1, 2, ... "
-            "(for regression use a linear output)"
-        )
+        raise DataError(f"{source}: labels {bad[:5].tolist()} are not class numbers: classes are numbered 0, 1, 2, ... (for regression use a linear output)")
     top = float(values[-1]) + 1 if values.size else 0
     if not classes and top > min(max(y.size, FEW_CLASSES), MAX_CLASSES):
         # k = the largest label + 1 one-hot rows per example: refused before anything that size is made
@@ -763,8 +748,14 @@ def split_validation(data: Dataset, fraction: float, seed: int, stratified: bool
         )
 
     def part(idx, label):
-        return Dataset(X=np.ascontiguousarray(data.X[:, idx]), Y=data.Y[:, idx], classes=data.classes,
-                       preprocessing=data.preprocessing, source=f"{data.source} ({label})", sha256=data.sha256)
+        return Dataset(
+            X=np.ascontiguousarray(data.X[:, idx]),
+            Y=data.Y[:, idx],
+            classes=data.classes,
+            preprocessing=data.preprocessing,
+            source=f"{data.source} ({label})",
+            sha256=data.sha256,
+        )
 
     return part(keep, f"training part, {keep.size} of {data.m}"), part(held, f"validation part, {held.size} of {data.m}")
 
@@ -824,7 +815,11 @@ def feature_statistics(X, source: str = "the training data") -> tuple:
     bad = ~(finite & np.isfinite(mean[:, 0]) & np.isfinite(std[:, 0]))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        what = "holds values that are not finite (inf or nan)" if not finite[i] or not np.isfinite(mean_u[i, 0]) else "spreads beyond float64's range, so its standard deviation is not finite"
+        what = (
+            "holds values that are not finite (inf or nan)"
+            if not finite[i] or not np.isfinite(mean_u[i, 0])
+            else "spreads beyond float64's range, so its standard deviation is not finite"
+        )
         raise DataError(
             f"{source}: feature {i} {what} ({int(bad.sum())} of {bad.size} features); "
             "rescale the inputs (e.g. divide by their largest |x|) and replace non-finite values before training"
@@ -970,8 +965,7 @@ def target_scaling_from_arrays(method: str, arrays: dict) -> TargetScaling:
     """The target scaling stored with a run's parameters (params.h5, checkpoint.h5)."""
     if method != "standardize":
         return TargetScaling("none")
-    return TargetScaling("standardize", "", np.asarray(arrays["normalize_target/mean"], np.float64),
-                         np.asarray(arrays["normalize_target/std"], np.float64))
+    return TargetScaling("standardize", "", np.asarray(arrays["normalize_target/mean"], np.float64), np.asarray(arrays["normalize_target/std"], np.float64))
 
 
 def peek_n_x(source: str) -> int | None:

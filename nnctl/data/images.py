@@ -59,8 +59,13 @@ def _open(path: Path, max_pixels: int):
 
     name = shown(path)
     st = regular_file(
-        path, ImageError, name=name, missing="{name}: no such file", unreadable="{name}: cannot be read ({reason})",
-        directory="{name}: is a directory", other="{name}: is {kind}, not a regular file",
+        path,
+        ImageError,
+        name=name,
+        missing="{name}: no such file",
+        unreadable="{name}: cannot be read ({reason})",
+        directory="{name}: is a directory",
+        other="{name}: is {kind}, not a regular file",
     )
     if st.st_size == 0:
         raise ImageError(f"{name}: empty file, not an image")

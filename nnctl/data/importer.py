@@ -51,9 +51,7 @@ def class_folders(folder: Path, classes=None) -> list[Path]:
         try:
             d.name.encode("utf-8")
         except UnicodeEncodeError:
-            raise DataError(
-                f"{shown(d)}: a class folder's name becomes the class name, and this one is not valid UTF-8; rename it"
-            ) from None
+            raise DataError(f"{shown(d)}: a class folder's name becomes the class name, and this one is not valid UTF-8; rename it") from None
     return found
 
 
@@ -114,8 +112,13 @@ def import_folder(
         train_idx, test_idx = stratified_split(y, test_fraction, seed)
         name_array = np.array(names)
         with writing(output), atomic_path(output) as tmp, h5py.File(tmp, "w") as f, h5py.File(scratch, "r") as s:
-            _write_split(s["x"], train_idx, test_idx, f.create_dataset("train_set_x", (len(train_idx), *shape), np.uint8),
-                         f.create_dataset("test_set_x", (len(test_idx), *shape), np.uint8))
+            _write_split(
+                s["x"],
+                train_idx,
+                test_idx,
+                f.create_dataset("train_set_x", (len(train_idx), *shape), np.uint8),
+                f.create_dataset("test_set_x", (len(test_idx), *shape), np.uint8),
+            )
             f["train_set_y"], f["test_set_y"] = y[train_idx], y[test_idx]
             f["train_set_files"], f["test_set_files"] = name_array[train_idx], name_array[test_idx]
             f["list_classes"] = np.array([d.name.encode() for d in folders])
@@ -232,17 +235,19 @@ def dataset_info(path) -> dict:
                     balance: dict[str, str | int] = {"labels": f"not numbers ({y.dtype}); nnctl needs numeric labels"}
                 elif _is_categorical(y, len(names)):
                     values, counts = np.unique(y, return_counts=True)
-                    balance = {
-                        (names[int(v)] if names and 0 <= int(v) < len(names) else f"{v:g}"): int(c)
-                        for v, c in zip(values, counts)
-                    }
+                    balance = {(names[int(v)] if names and 0 <= int(v) < len(names) else f"{v:g}"): int(c) for v, c in zip(values, counts)}
                 else:
                     distinct = len(np.unique(y)) if y.size else 0
-                    balance = {"targets": f"{float(np.min(y)):g} to {float(np.max(y)):g}" if y.size else "none",
-                               "distinct values": distinct}
-                info["splits"].append({"split": split, "m": int(x.shape[0]) if x.ndim else 0,
-                                       "example_shape": list(x.shape[1:]), "balance": balance,
-                                       "categorical": _is_categorical(y, len(names))})
+                    balance = {"targets": f"{float(np.min(y)):g} to {float(np.max(y)):g}" if y.size else "none", "distinct values": distinct}
+                info["splits"].append(
+                    {
+                        "split": split,
+                        "m": int(x.shape[0]) if x.ndim else 0,
+                        "example_shape": list(x.shape[1:]),
+                        "balance": balance,
+                        "categorical": _is_categorical(y, len(names)),
+                    }
+                )
                 if _is_categorical(y, len(names)):
                     values, counts = np.unique(y, return_counts=True)
                     per_split[split] = {float(v): int(c) for v, c in zip(values, counts)}
@@ -254,8 +259,11 @@ def dataset_info(path) -> dict:
         if per_split and len(per_split) == len(info["splits"]):  # every split holds classes: count each one
             labels = sorted(set(range(len(names))) | {v for c in per_split.values() for v in c})
             info["per_class"] = [
-                {"label": v, "class": names[int(v)] if names and v == int(v) and 0 <= v < len(names) else f"{v:g}",
-                 **{split: counts.get(v, 0) for split, counts in per_split.items()}}
+                {
+                    "label": v,
+                    "class": names[int(v)] if names and v == int(v) and 0 <= v < len(names) else f"{v:g}",
+                    **{split: counts.get(v, 0) for split, counts in per_split.items()},
+                }
                 for v in labels
             ]
     return info
@@ -293,8 +301,7 @@ def mat_info(path) -> dict:
             else:
                 balance = {"targets": f"{float(np.min(y)):g} to {float(np.max(y)):g}", "distinct values": len(np.unique(y))}
             x = arrays[xk]
-            info["splits"].append({"split": split, "m": int(x.shape[0]), "example_shape": list(x.shape[1:]),
-                                   "balance": balance, "categorical": categorical})
+            info["splits"].append({"split": split, "m": int(x.shape[0]), "example_shape": list(x.shape[1:]), "balance": balance, "categorical": categorical})
     return info
 
 

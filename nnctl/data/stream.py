@@ -254,8 +254,9 @@ def x_layout(source, role: str = "train"):
         return n_x, m, m * n_x * ds.dtype.itemsize
 
 
-def open_streamed(source, task: str = "classification", role: str = "train", dtype=np.float64, max_classes: int | None = None,
-                  check_finite: bool = True) -> Dataset:
+def open_streamed(
+    source, task: str = "classification", role: str = "train", dtype=np.float64, max_classes: int | None = None, check_finite: bool = True
+) -> Dataset:
     """A Dataset whose examples stay in the file (X a StreamedX), checked as `load_dataset` checks
     (labels as `max_classes` says). `check_finite=False` leaves the examples' finite check to the
     caller, who reads them anyway (evaluate checks each block as it reads it)."""

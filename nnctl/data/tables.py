@@ -99,8 +99,7 @@ def read_table(path) -> Table:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise DataError(
-            f"{path}: line {line}: byte {data[exc.start]:#04x} is not UTF-8 text; save the table as UTF-8 (a spreadsheet's "
-            "'CSV UTF-8' format)"
+            f"{path}: line {line}: byte {data[exc.start]:#04x} is not UTF-8 text; save the table as UTF-8 (a spreadsheet's 'CSV UTF-8' format)"
         ) from None
     if "\x00" in text:
         raise DataError(f"{path}: holds NUL bytes, so it is not a text table; give a CSV or TSV file")
@@ -229,8 +228,9 @@ def _read_parquet(path: Path) -> Table:
     names = [str(n) for n in table.column_names]
     if table.num_rows == 0 or not names:
         raise DataError(f"{path}: holds no rows; a table needs at least one row")
-    cols = [np.array(["" if v is None else repr(v) if isinstance(v, float) else str(v) for v in table.column(n).to_pylist()], dtype=str)
-            for n in names]  # one column at a time: Parquet stores columns
+    cols = [
+        np.array(["" if v is None else repr(v) if isinstance(v, float) else str(v) for v in table.column(n).to_pylist()], dtype=str) for n in names
+    ]  # one column at a time: Parquet stores columns
     cells = np.stack(cols, axis=1)
     return Table(str(path), names, cells, np.arange(1, table.num_rows + 1), file_sha256(path), True)
 
@@ -297,8 +297,7 @@ def _text_lines(fh, path):
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise DataError(
-                f"{path}: line {number}: byte {raw[exc.start]:#04x} is not UTF-8 text; save the table as UTF-8 (a spreadsheet's "
-                "'CSV UTF-8' format)"
+                f"{path}: line {number}: byte {raw[exc.start]:#04x} is not UTF-8 text; save the table as UTF-8 (a spreadsheet's 'CSV UTF-8' format)"
             ) from None
         if "\x00" in text:
             raise DataError(f"{path}: holds NUL bytes, so it is not a text table; give a CSV or TSV file")
@@ -330,8 +329,10 @@ def _parquet_chunks(path: Path, rows: int, digest: str):
         for batch in parquet.iter_batches(batch_size=rows):
             if batch.num_rows == 0:
                 continue
-            cols = [np.array(["" if v is None else repr(v) if isinstance(v, float) else str(v) for v in batch.column(j).to_pylist()], dtype=str)
-                    for j in range(len(names))]
+            cols = [
+                np.array(["" if v is None else repr(v) if isinstance(v, float) else str(v) for v in batch.column(j).to_pylist()], dtype=str)
+                for j in range(len(names))
+            ]
             yield Table(str(path), names, np.stack(cols, axis=1), np.arange(done + 1, done + batch.num_rows + 1), digest, True)
             done += batch.num_rows
     except (pa.ArrowException, OSError, ValueError) as exc:
@@ -346,9 +347,14 @@ def _parquet_chunks(path: Path, rows: int, digest: str):
 def stripped_note(name: str, cells: np.ndarray) -> str | None:
     """A note when text cells of column `name` had spaces around them, which reading strips."""
     n = int((np.char.strip(cells) != cells).sum())
-    return None if not n else (
-        f"column {quoted(name)}: {n} text value{'s' if n > 1 else ''} with spaces or tabs around {'them' if n > 1 else 'it'}, "
-        "stripped ('cat ' is the class or category 'cat')")
+    return (
+        None
+        if not n
+        else (
+            f"column {quoted(name)}: {n} text value{'s' if n > 1 else ''} with spaces or tabs around {'them' if n > 1 else 'it'}, "
+            "stripped ('cat ' is the class or category 'cat')"
+        )
+    )
 
 
 def describe(table: Table) -> list:
@@ -361,14 +367,12 @@ def describe(table: Table) -> list:
         row = {"column": name, "kind": "number" if numeric[j] else "text", "missing": int(missing[:, j].sum())}
         if numeric[j] and present.size:
             v = present.astype(np.float64)
-            row.update(min=float(v.min()), max=float(v.max()), mean=column_mean(v), distinct=int(np.unique(v).size),
-                       whole=bool(np.all(v == np.floor(v))))
+            row.update(min=float(v.min()), max=float(v.max()), mean=column_mean(v), distinct=int(np.unique(v).size), whole=bool(np.all(v == np.floor(v))))
         else:
             text = np.char.strip(present)  # as training reads a category or class: 'cat ' is 'cat'
             values, counts = np.unique(text, return_counts=True)
             order = np.argsort(-counts, kind="stable")
-            row.update(distinct=int(values.size), top=[[str(values[i]), int(counts[i])] for i in order[:5]],
-                       stripped=int((text != present).sum()))
+            row.update(distinct=int(values.size), top=[[str(values[i]), int(counts[i])] for i in order[:5]], stripped=int((text != present).sum()))
         out.append(row)
     return out
 
@@ -418,8 +422,9 @@ class Preprocessor:
         return target
 
     @classmethod
-    def fit(cls, table: Table, target: str | None = None, features=None, drop=(), missing: str = "error",
-            unseen: str = "error", task: str = "auto", train_rows=None) -> Preprocessor:
+    def fit(
+        cls, table: Table, target: str | None = None, features=None, drop=(), missing: str = "error", unseen: str = "error", task: str = "auto", train_rows=None
+    ) -> Preprocessor:
         """Fitted on `table` (the class names on all its rows; everything else on `train_rows`, the
         training split, default all). Returns it with `notes` saying what was chosen and why."""
         notes: list = []
@@ -516,8 +521,7 @@ class Preprocessor:
                 self.notes.append(note)
         if len(self.classes) < 2:
             raise DataError(
-                f"{table.source}: data.target: column {quoted(self.target)} holds one class only ({quoted(self.classes[0])}); "
-                "a classifier needs two or more"
+                f"{table.source}: data.target: column {quoted(self.target)} holds one class only ({quoted(self.classes[0])}); a classifier needs two or more"
             )
 
     def _fit_features(self, table: Table, features: list) -> None:
@@ -564,12 +568,17 @@ class Preprocessor:
                     f"leave it out with data.drop: [{name}]"
                 )
         if self.categorical:
-            self.notes.append(f"{len(self.categorical)} text columns one-hot encoded ({', '.join(self.categorical[:5])}"
-                              f"{', ...' if len(self.categorical) > 5 else ''}): {self.n_x} features in all")
+            self.notes.append(
+                f"{len(self.categorical)} text columns one-hot encoded ({', '.join(self.categorical[:5])}"
+                f"{', ...' if len(self.categorical) > 5 else ''}): {self.n_x} features in all"
+            )
         if absent.any():
             n = int(absent.any(axis=1).sum())
-            done = f"{n} rows with a missing value dropped" if self.missing == "drop" else (
-                f"{int(absent.sum())} missing values filled ({self.missing}; text columns: most_frequent)")
+            done = (
+                f"{n} rows with a missing value dropped"
+                if self.missing == "drop"
+                else (f"{int(absent.sum())} missing values filled ({self.missing}; text columns: most_frequent)")
+            )
             self.notes.append(f"data.missing: {done}")
 
     # ------------------------------------------------------------ applying
@@ -689,9 +698,17 @@ class Preprocessor:
 
     def to_dict(self) -> dict:
         return {
-            "target": self.target, "task": self.task, "classes": self.classes, "class_values": self.class_values,
-            "numeric": self.numeric, "fill": self.fill, "categorical": self.categorical, "categories": self.categories,
-            "category_fill": self.category_fill, "missing": self.missing, "unseen": self.unseen,
+            "target": self.target,
+            "task": self.task,
+            "classes": self.classes,
+            "class_values": self.class_values,
+            "numeric": self.numeric,
+            "fill": self.fill,
+            "categorical": self.categorical,
+            "categories": self.categories,
+            "category_fill": self.category_fill,
+            "missing": self.missing,
+            "unseen": self.unseen,
         }
 
     @classmethod
@@ -740,8 +757,12 @@ class Preprocessor:
         names = [d["target"], *d["numeric"], *d["categorical"]]
         if len(set(names)) != len(names):
             raise bad("numeric", "column names each used once")
-        return cls(**{k: d[k] for k in ("target", "task", "classes", "class_values", "numeric", "fill", "categorical",
-                                         "categories", "category_fill", "missing", "unseen")})
+        return cls(
+            **{
+                k: d[k]
+                for k in ("target", "task", "classes", "class_values", "numeric", "fill", "categorical", "categories", "category_fill", "missing", "unseen")
+            }
+        )
 
 
 def _fill_values(x: np.ndarray, missing: str) -> np.ndarray:
@@ -827,8 +848,15 @@ def table_dataset(prep: Preprocessor, table: Table, dtype=np.float64, need_targe
     if m == 0:
         raise DataError(f"{table.source}: no rows left to use (every row misses a value); fill them in or use data.missing: mean")
     Y = (y if y is not None else np.zeros(m)).reshape(1, m)
-    return Dataset(X=np.ascontiguousarray(x.T, dtype=dtype), Y=Y, classes=list(prep.classes), preprocessing=table_preprocessing(prep.n_x),
-                   source=table.source, sha256=table.sha256, kept=kept)
+    return Dataset(
+        X=np.ascontiguousarray(x.T, dtype=dtype),
+        Y=Y,
+        classes=list(prep.classes),
+        preprocessing=table_preprocessing(prep.n_x),
+        source=table.source,
+        sha256=table.sha256,
+        kept=kept,
+    )
 
 
 def table_preprocessing(n_x: int) -> dict:

@@ -138,8 +138,7 @@ def _table_inputs(run: Run) -> TableInputs:
             f"{run.path}: data.missing: drop: predict leaves out rows with a missing value, which a graph that answers every "
             "row cannot do; train with data.missing: mean, median or most_frequent to export"
         )
-    return TableInputs(list(prep.numeric), [float(v) for v in prep.fill], list(prep.categorical),
-                       [list(c) for c in prep.categories], list(prep.category_fill))
+    return TableInputs(list(prep.numeric), [float(v) for v in prep.fill], list(prep.categorical), [list(c) for c in prep.categories], list(prep.category_fill))
 
 
 def _resolved_spec(run: Run) -> str:
@@ -171,15 +170,13 @@ def describe(run: Run) -> Model:
     """The run as the exporters write it; an ExportError for anything that cannot be exported exactly."""
     if run_status(run.metrics) == Status.DIVERGED:
         raise ExportError(
-            f"{run.path}: the run diverged, so its parameters are not a model to deploy; train it again with a "
-            "smaller learning_rate, then export"
+            f"{run.path}: the run diverged, so its parameters are not a model to deploy; train it again with a smaller learning_rate, then export"
         )
     pre = run.meta["preprocessing"]
     unknown = sorted(set(pre) - PREPROCESSING_KEYS)
     if unknown:
         raise ExportError(
-            f"{run.path}: preprocessing.{unknown[0]}: a preprocessing step this version of nnctl cannot export; "
-            "export it with the nnctl that trained it"
+            f"{run.path}: preprocessing.{unknown[0]}: a preprocessing step this version of nnctl cannot export; export it with the nnctl that trained it"
         )
     table = _table_inputs(run) if pre.get("flatten") == "table" else None
     if pre.get("flatten", "example-per-column") not in ("example-per-column", "table"):
@@ -202,8 +199,7 @@ def describe(run: Run) -> Model:
     for key in sorted(expected):
         if not np.isfinite(run.params[key]).all():
             raise ExportError(
-                f"{run.path}: {key}: holds values that are not finite (the run diverged); train it again with a "
-                "smaller learning_rate, then export"
+                f"{run.path}: {key}: holds values that are not finite (the run diverged); train it again with a smaller learning_rate, then export"
             )
     dtype = np.dtype(run.meta.get("dtype", "float64"))
     n_x = run.meta["layer_dims"][0]
@@ -214,7 +210,9 @@ def describe(run: Run) -> Model:
     units = run.meta["layer_dims"][-1]
     target = run.target or TargetScaling()  # None: a Run built without one (read back, it is always set)
     if target.active and HEADS[loss_of(run)].proba is not None:
-        raise ExportError(f"{run.path}: preprocessing.normalize_target: standardize, but the model is a classifier; the file is damaged, so train the run again")
+        raise ExportError(
+            f"{run.path}: preprocessing.normalize_target: standardize, but the model is a classifier; the file is damaged, so train the run again"
+        )
     target_mean = target.mean if target.active and target.mean is not None else np.zeros((units, 1))
     target_std = target.std if target.active and target.std is not None else np.ones((units, 1))
     bn_meta = run.meta.get("batch_norm")
@@ -229,18 +227,31 @@ def describe(run: Run) -> Model:
         "spec": _resolved_spec(run),
         "head": loss,
         "run": run.path.name,
-        "input": ("pictures: raw 0-255 values, flattened as stored" if pre["scale"] != 1 else
-                  "a table: one input per column, float32 or string, (batch, 1)" if table is not None else
-                  "rows of numeric features, in the training column order"),
+        "input": (
+            "pictures: raw 0-255 values, flattened as stored"
+            if pre["scale"] != 1
+            else "a table: one input per column, float32 or string, (batch, 1)"
+            if table is not None
+            else "rows of numeric features, in the training column order"
+        ),
     }
     if len(set(sha.values())) == 1:
         metadata["data_sha256"] = next(iter(sha.values()))
     if sha:
         metadata["data"] = json.dumps(sha)
     return Model(
-        n_x=n_x, dtype=dtype, scale=float(pre["scale"]),
-        mean=mean.astype(dtype), std=std.astype(dtype), layers=layers, loss=loss, classes=classes, metadata=metadata, table=table,
-        target_mean=np.asarray(target_mean, np.float64), target_std=np.asarray(target_std, np.float64),
+        n_x=n_x,
+        dtype=dtype,
+        scale=float(pre["scale"]),
+        mean=mean.astype(dtype),
+        std=std.astype(dtype),
+        layers=layers,
+        loss=loss,
+        classes=classes,
+        metadata=metadata,
+        table=table,
+        target_mean=np.asarray(target_mean, np.float64),
+        target_std=np.asarray(target_std, np.float64),
     )
 
 
@@ -318,7 +329,12 @@ def _softmax(g, x):
 
 # activation name -> the ONNX nodes of g(Z) on rows (batch, n[l])
 ONNX_ACTIVATIONS = {
-    "sigmoid": _sigmoid, "tanh": _tanh, "relu": _relu, "leaky_relu": _leaky_relu, "linear": _linear, "softmax": _softmax,
+    "sigmoid": _sigmoid,
+    "tanh": _tanh,
+    "relu": _relu,
+    "leaky_relu": _leaky_relu,
+    "linear": _linear,
+    "softmax": _softmax,
 }
 
 
@@ -399,8 +415,12 @@ def onnx_model(model: Model):
         else:  # batch norm in inference form: the running averages, ONNX's BatchNormalization over the units
             bn = layer.bn
             Z = g.node("Gemm", A, g.const(f"W{l}", layer.W), transB=1)
-            Z = g.node("BatchNormalization", Z, *(g.const(f"{name}{l}", getattr(bn, name).ravel().astype(model.dtype))
-                                                  for name in ("gamma", "beta", "running_mean", "running_var")), epsilon=bn.epsilon)
+            Z = g.node(
+                "BatchNormalization",
+                Z,
+                *(g.const(f"{name}{l}", getattr(bn, name).ravel().astype(model.dtype)) for name in ("gamma", "beta", "running_mean", "running_var")),
+                epsilon=bn.epsilon,
+            )
         A = ONNX_ACTIVATIONS[layer.activation](g, Z)
     if model.target_scaled:  # a regression trained on standardised targets: its values in the target's units
         assert model.target_mean is not None and model.target_std is not None
@@ -453,15 +473,24 @@ def _table_graph(g: _Graph, table: TableInputs) -> tuple:
         inputs.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.STRING, ["batch", 1]))
         keys = list(cats) + [m for m in MISSING_SPELLINGS if m not in cats and fill is not None]
         values = list(range(len(cats))) + [cats.index(fill)] * (len(keys) - len(cats))
-        position = g.node("LabelEncoder", name, domain="ai.onnx.ml", keys_strings=keys, values_int64s=values,
-                          default_int64=len(cats))  # unseen: one past the last category, cut off below
-        hot = g.node("OneHot", position, g.const(f"depth_{j}", np.array([len(cats) + 1], np.int64)),
-                     g.const("off_on", np.array([0, 1], np.float32)))  # (batch, 1, categories + 1); ONNX Runtime has it for float32
+        position = g.node(
+            "LabelEncoder", name, domain="ai.onnx.ml", keys_strings=keys, values_int64s=values, default_int64=len(cats)
+        )  # unseen: one past the last category, cut off below
+        hot = g.node(
+            "OneHot", position, g.const(f"depth_{j}", np.array([len(cats) + 1], np.int64)), g.const("off_on", np.array([0, 1], np.float32))
+        )  # (batch, 1, categories + 1); ONNX Runtime has it for float32
         if g.dtype != np.float32:
             hot = g.node("Cast", hot, to=onnx.helper.np_dtype_to_tensor_dtype(g.dtype))  # 0 and 1: exact
         hot = g.node("Squeeze", hot, g.const("axis1", np.array([1], np.int64)))
-        blocks.append(g.node("Slice", hot, g.const("zero", np.array([0], np.int64)), g.const(f"width_{j}", np.array([len(cats)], np.int64)),
-                             g.const("axis1", np.array([1], np.int64))))
+        blocks.append(
+            g.node(
+                "Slice",
+                hot,
+                g.const("zero", np.array([0], np.int64)),
+                g.const(f"width_{j}", np.array([len(cats)], np.int64)),
+                g.const("axis1", np.array([1], np.int64)),
+            )
+        )
     X = g.node("Concat", *blocks, axis=1) if len(blocks) > 1 else blocks[0]
     return X, inputs
 

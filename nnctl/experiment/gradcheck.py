@@ -52,8 +52,17 @@ def check_spec(spec, examples: int = 8, random_data: bool = False, max_per_layer
     resolved = spec.resolved(spec.layer_dims(n_x, k))
     m = spec.model
     params = initialize_parameters(resolved.model.layers, m.init, m.init_scale, make_rng(spec), np.float64, resolved.model.normalised_layers)
-    return gradient_check(params, X, Y, resolved.model.activations, resolved.model.loss, spec.train.l2,
-                          max_per_layer=max_per_layer, seed=spec.train.seed, batch_norm_epsilon=m.batch_norm_epsilon)
+    return gradient_check(
+        params,
+        X,
+        Y,
+        resolved.model.activations,
+        resolved.model.loss,
+        spec.train.l2,
+        max_per_layer=max_per_layer,
+        seed=spec.train.seed,
+        batch_norm_epsilon=m.batch_norm_epsilon,
+    )
 
 
 def _classes_of(spec, peek_classes) -> int:

@@ -44,7 +44,10 @@ class Prediction:
         if task == "regression":
             return {"file": self.file, "value": self.value, "notes": self.notes, "error": self.error}
         row: dict[str, object] = {
-            "file": self.file, "class": self.class_name, "label": self.label, "probability": self.probability,
+            "file": self.file,
+            "class": self.class_name,
+            "label": self.label,
+            "probability": self.probability,
             "probability_of": self.probability_of,
         }
         if self.classes is not None:
@@ -445,10 +448,7 @@ def check_classes(run: Run, data, source) -> None:
             f"[{', '.join(trained)}]: {other}; re-import the pictures with "
             f"--classes {','.join(trained)}"
         )
-    raise DataError(
-        f"{source}: classes [{', '.join(given)}], but {run.path} was trained on [{', '.join(trained)}]; "
-        "evaluate with data of the run's classes"
-    )
+    raise DataError(f"{source}: classes [{', '.join(given)}], but {run.path} was trained on [{', '.join(trained)}]; evaluate with data of the run's classes")
 
 
 def _same_source(a: str, b: str) -> bool:
@@ -677,8 +677,7 @@ def _evaluate_table(run: Run, source: str):
     AL, labels, X = collected.finish()
     if labels.size == 0:
         raise DataError(f"{source}: no rows left to use (every row misses a value); fill them in or use data.missing: mean")
-    data = Dataset(X=X, Y=labels.reshape(1, -1), classes=list(prep.classes), preprocessing=table_preprocessing(prep.n_x),
-                   source=str(source), sha256=digest)
+    data = Dataset(X=X, Y=labels.reshape(1, -1), classes=list(prep.classes), preprocessing=table_preprocessing(prep.n_x), source=str(source), sha256=digest)
     _check_test_data(run, data, source, class_count(run))
     return _scores(run, AL, labels, source), data
 
@@ -795,15 +794,24 @@ def write_evaluation(run: Run, result: dict, data, source_given: bool) -> dict:
     shape = run.meta["preprocessing"]["input_shape"]
     if result["task"] == "classification":
         files["confusion"] = str(
-            plot_confusion(run.path / confusion_png(suffix), result["confusion_matrix"], result["classes"],
-                           f"{run.path.name} on {Path(result['data']).name}: {result['accuracy']:.2f}% right")
+            plot_confusion(
+                run.path / confusion_png(suffix),
+                result["confusion_matrix"],
+                result["classes"],
+                f"{run.path.name} on {Path(result['data']).name}: {result['accuracy']:.2f}% right",
+            )
         )
     if result["task"] == "classification" and image_geometry(shape) is not None and result["misclassified"]:
         files["misclassified"] = str(
             plot_misclassified(
                 run.path / misclassified_png(suffix),
-                data.X, data.Y.ravel(), np.array(result["confidence"]), result["misclassified"],
-                run.meta["preprocessing"], result["classes"], predicted=result["predicted"],
+                data.X,
+                data.Y.ravel(),
+                np.array(result["confidence"]),
+                result["misclassified"],
+                run.meta["preprocessing"],
+                result["classes"],
+                predicted=result["predicted"],
             )
         )
     if data.n_x == 2 and result["task"] == "classification":
@@ -811,7 +819,9 @@ def write_evaluation(run: Run, result: dict, data, source_given: bool) -> dict:
             plot_decision_boundary(
                 run.path / evaluation_boundary_png(suffix),
                 lambda P: _quiet_predict(P.astype(_dtype(run)), run),
-                data.X, data.Y, f"{run.path.name} on {Path(result['data']).name}",
+                data.X,
+                data.Y,
+                f"{run.path.name} on {Path(result['data']).name}",
                 classes=class_names(run),
             )
         )
@@ -871,8 +881,13 @@ def read_evaluation(path) -> dict:
     if not (isinstance(classes, list) and len(classes) == 2 and all(isinstance(c, str) for c in classes)):
         raise bad("classes", "two class names")
     cm = result.get("confusion_matrix")
-    if not (isinstance(cm, list) and len(cm) == 2 and all(isinstance(r, list) and len(r) == 2 for r in cm)
-            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for r in cm for v in r) and sum(map(sum, cm)) == m):
+    if not (
+        isinstance(cm, list)
+        and len(cm) == 2
+        and all(isinstance(r, list) and len(r) == 2 for r in cm)
+        and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for r in cm for v in r)
+        and sum(map(sum, cm)) == m
+    ):
         raise bad("confusion_matrix", f"2×2 counts adding up to m = {m}")
     probs = result.get("probabilities")
     if not (isinstance(probs, list) and len(probs) == m and all(number(p) and 0 <= p <= 1 for p in probs)):

@@ -125,17 +125,25 @@ def warnings(test: RangeTest) -> list:
     """What makes the suggestion say little: a minimum at the first or at the last rate tested."""
     k, last = test.lowest, len(test.rates) - 1
     if k == 0:
-        return [f"the smoothed cost was lowest at the first rate tried ({test.rates[0]:.3g}), so the suggestion lies "
-                "below the range tested and says little; run again with a smaller --low"]
+        return [
+            f"the smoothed cost was lowest at the first rate tried ({test.rates[0]:.3g}), so the suggestion lies "
+            "below the range tested and says little; run again with a smaller --low"
+        ]
     if k <= test.warmup:
-        return [f"the smoothed cost was lowest at {test.rates[k]:.3g}, within the average's warm-up (the first {test.warmup} steps), "
-                "and rose from there on, so the suggestion lies near the bottom of the range and says little; run again with a smaller --low"]
+        return [
+            f"the smoothed cost was lowest at {test.rates[k]:.3g}, within the average's warm-up (the first {test.warmup} steps), "
+            "and rose from there on, so the suggestion lies near the bottom of the range and says little; run again with a smaller --low"
+        ]
     if k == last and test.stopped == REACHED:
-        return [f"the smoothed cost was lowest at the last rate tried ({test.rates[-1]:.3g}): it was still falling where "
-                "the range ended, so the minimum may lie above it; run again with a larger --high"]
+        return [
+            f"the smoothed cost was lowest at the last rate tried ({test.rates[-1]:.3g}): it was still falling where "
+            "the range ended, so the minimum may lie above it; run again with a larger --high"
+        ]
     if k == last:
-        return [f"the smoothed cost was lowest at the last rate tried ({test.rates[-1]:.3g}), just before {test.stopped}: "
-                "it fell until then, so the minimum is not resolved; run again with more --steps"]
+        return [
+            f"the smoothed cost was lowest at the last rate tried ({test.rates[-1]:.3g}), just before {test.stopped}: "
+            "it fell until then, so the minimum is not resolved; run again with more --steps"
+        ]
     return []
 
 
@@ -149,10 +157,19 @@ def write_range_test(test: RangeTest, root, name: str, settings: dict) -> Path:
     """runs/lr-find-<time>-<name>/: lr_find.csv, lr_find.json, lr_find.png."""
     folder = create_run_dir(root, name, prefix="lr-find-")
     atomic_write(folder / LR_FIND_CSV, csv_text(test))
-    write_json(folder / LR_FIND_JSON, {
-        **settings, "steps_run": len(test.rates), "stopped": test.stopped, "rule": SUGGESTION,
-        "suggested": test.suggested, "minimum": test.minimum, "steepest": test.steepest, "warmup_steps": test.warmup,
-        "warnings": warnings(test),
-    })
+    write_json(
+        folder / LR_FIND_JSON,
+        {
+            **settings,
+            "steps_run": len(test.rates),
+            "stopped": test.stopped,
+            "rule": SUGGESTION,
+            "suggested": test.suggested,
+            "minimum": test.minimum,
+            "steepest": test.steepest,
+            "warmup_steps": test.warmup,
+            "warnings": warnings(test),
+        },
+    )
     plot_lr_find(folder / LR_FIND_PNG, test.rates, test.costs, test.smoothed, test.suggested, f"{name}: learning-rate range test")
     return folder

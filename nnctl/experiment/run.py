@@ -28,8 +28,20 @@ import numpy as np
 from nnctl.rundir import checkpoint
 from nnctl.core.backend import DEVICE_NAMES, DeviceUnavailable, NumpyBackend, make_backend
 from nnctl.spec.config import Spec, dump_spec, load_config, spec_warnings
-from nnctl.data.dataset import (ARRAY_PREFIX, Dataset, Normalization, TargetScaling, arrays_sha256, read_raw, dataset_from_arrays, fit_normalization,
-                        fit_target_scaling, load_dataset, split_indices, split_validation)
+from nnctl.data.dataset import (
+    ARRAY_PREFIX,
+    Dataset,
+    Normalization,
+    TargetScaling,
+    arrays_sha256,
+    read_raw,
+    dataset_from_arrays,
+    fit_normalization,
+    fit_target_scaling,
+    load_dataset,
+    split_indices,
+    split_validation,
+)
 from nnctl.errors import ConfigError, DataError, DivergedError, Interrupted, RunError
 from nnctl.data.tables import Preprocessor, is_table, read_table, table_dataset
 from nnctl.core.firstlayer import choose_first_layer
@@ -44,7 +56,18 @@ from nnctl.util.plots import plot_costs, plot_decision_boundary
 from nnctl.core.resources import _size, available_memory, blas_info, choose_blas_threads, memory_estimate, preflight  # noqa: F401 (re-exported)
 from nnctl.rundir.lock import run_lock
 from nnctl.core.stopping import blown_up, signals_held, worsened
-from nnctl.rundir.runs import _kind, _sweep_instead, is_sweep_dir, atomic_write, create_run_dir, read_json, resolve_run_path, save_params, update_latest, write_json
+from nnctl.rundir.runs import (
+    _kind,
+    _sweep_instead,
+    is_sweep_dir,
+    atomic_write,
+    create_run_dir,
+    read_json,
+    resolve_run_path,
+    save_params,
+    update_latest,
+    write_json,
+)
 from nnctl.core.training import Batches, CheckpointEvery, Position, Reporter, StopAtEpoch, StopWhen, Trainer, gradient_descent
 from nnctl.util.text import quoted
 
@@ -116,7 +139,9 @@ def _table_inputs(spec: Spec, dtype) -> tuple:
     stopping = spec.train.early_stopping
     if prep.task == "regression" and stopping is not None and stopping.monitor == "validation_accuracy":
         # the spec's own check cannot know: the table's target decided the task
-        raise ConfigError(f"{d.train}: train.early_stopping.monitor: the target {quoted(prep.target)} is a regression, which has no accuracy; use validation_cost")
+        raise ConfigError(
+            f"{d.train}: train.early_stopping.monitor: the target {quoted(prep.target)} is a regression, which has no accuracy; use validation_cost"
+        )
     return spec, train, test, validation, prep, list(prep.notes)
 
 
@@ -200,8 +225,11 @@ def _checked_inputs(spec: Spec, train: Dataset, test, validation, prep, notes) -
     # the targets keep their own units in every Dataset; the trainer and the validation cost see them scaled
     target = fit_target_scaling(spec.data.normalize_target, task, spec.model.layer_activations[-1], train.Y, train.source)
     if target.active:
-        notes = [*notes, f"target standardised for training ({target.reason.split(': ', 1)[1]}): costs are in standardised "
-                         "units, predictions and RMSE in the target's own (data.normalize_target: none trains on the targets as given)"]
+        notes = [
+            *notes,
+            f"target standardised for training ({target.reason.split(': ', 1)[1]}): costs are in standardised "
+            "units, predictions and RMSE in the target's own (data.normalize_target: none trains on the targets as given)",
+        ]
     return Inputs(train, test, validation, norm, spec, prep, notes, target)
 
 
@@ -240,8 +268,7 @@ def _check_classes(spec: Spec, train: Dataset, test: Dataset | None) -> None:
     if test is not None and test.Y.size and int(test.Y.max()) >= k:
         beyond = np.unique(test.Y[test.Y >= k])
         raise DataError(
-            f"{test.source}: labels {beyond[:5].tolist()} are beyond the training data's {k} classes (labels 0 to "
-            f"{k - 1}); use a test file of the same classes"
+            f"{test.source}: labels {beyond[:5].tolist()} are beyond the training data's {k} classes (labels 0 to {k - 1}); use a test file of the same classes"
         )
 
 
@@ -359,8 +386,11 @@ def train_run(
         except OSError as exc:  # a read-only file system, a full disk: before any training, nothing is lost
             raise RunError(
                 f"{run.run_dir}: cannot write the run's files there ({exc.strerror or exc}); "
-                + ("resuming writes into the run folder: make it writable, or copy the run (cp -r) somewhere writable and resume the copy"
-                   if resume else "choose another --runs-dir")
+                + (
+                    "resuming writes into the run folder: make it writable, or copy the run (cp -r) somewhere writable and resume the copy"
+                    if resume
+                    else "choose another --runs-dir"
+                )
             ) from None
         except KeyboardInterrupt as exc:  # a second signal, held until metrics.json said `running`
             raise _stopped(run, exc, should_stop) from None
@@ -405,10 +435,22 @@ def _load(spec: Spec, run_dir, resume: bool, arrays: dict | None = None) -> _Run
         spec = spec.for_classes(train.k)  # over two classes, a softmax output unless the spec chose one
     layer_dims = spec.layer_dims(train.n_x, train.k)
     resolved = spec.resolved(layer_dims)  # with data.normalize: what auto chose, explicit
-    resolved = resolved.model_copy(update={"data": resolved.data.model_copy(
-        update={"normalize": inputs.normalization.method, "normalize_target": inputs.target.method})})
-    run = _Run(spec, train, test, layer_dims, resolved, resume=resume, validation=inputs.validation,
-               normalization=inputs.normalization, target=inputs.target, table=inputs.table, notes=inputs.notes)
+    resolved = resolved.model_copy(
+        update={"data": resolved.data.model_copy(update={"normalize": inputs.normalization.method, "normalize_target": inputs.target.method})}
+    )
+    run = _Run(
+        spec,
+        train,
+        test,
+        layer_dims,
+        resolved,
+        resume=resume,
+        validation=inputs.validation,
+        normalization=inputs.normalization,
+        target=inputs.target,
+        table=inputs.table,
+        notes=inputs.notes,
+    )
     _check_batch_norm(run)
     run.own_dir = run_dir is None  # a sweep's trial gets its directory from the sweep; `latest` stays
     run.run_dir = None if run_dir is None else Path(run_dir)
@@ -426,10 +468,10 @@ def _check_batch_norm(run: _Run) -> None:
     if m % size == 1:
         which = "the training set is one example" if m == 1 else f"the last mini-batch of {m} examples in batches of {size} is one example"
         near = [s for s in (size - 1, size + 1, size - 2, size + 2) if 2 <= s < m and m % s != 1][:2]
-        fix = "use more examples" if m == 1 else "use train.batch_size: " + " or ".join(map(str, near)) if near else f"use train.batch_size: {m} (the full batch)"
-        raise DataError(
-            f"{run.spec.data.train}: model.batch_norm: {which}, whose variance is 0, so batch norm cannot normalise it; {fix}"
+        fix = (
+            "use more examples" if m == 1 else "use train.batch_size: " + " or ".join(map(str, near)) if near else f"use train.batch_size: {m} (the full batch)"
         )
+        raise DataError(f"{run.spec.data.train}: model.batch_norm: {which}, whose variance is 0, so batch norm cannot normalise it; {fix}")
 
 
 def _recorded(run_dir: Path) -> dict:
@@ -489,15 +531,26 @@ def _check_belongs(run: _Run) -> None:
     t = run.spec.train
     batches = Batches(run.train.m, run.spec.train.batch_size if run.mini_batch else None)
     checkpoint.check(
-        ckpt, path, settings_now=settings_now, run_id=run.run_id, layer_dims=run.layer_dims, dtype=run.dtype,
-        total_epochs=run.spec.train.epoch_count, batches_per_epoch=batches.count, m=run.train.m, record_every=run.spec.train.record_every,
+        ckpt,
+        path,
+        settings_now=settings_now,
+        run_id=run.run_id,
+        layer_dims=run.layer_dims,
+        dtype=run.dtype,
+        total_epochs=run.spec.train.epoch_count,
+        batches_per_epoch=batches.count,
+        m=run.train.m,
+        record_every=run.spec.train.record_every,
         normalised=run.resolved.model.normalised_layers,
         rate=lambda e: epoch_rate(t.decay, t.learning_rate, e, total=t.epoch_count, **{k: getattr(t, k) for k in SCHEDULES[t.decay].keys}),
         shuffled=run.spec.train.shuffle == "generator",
     )
     sessions = ckpt.meta.get("sessions", [])
-    if not (isinstance(sessions, list) and len(sessions) <= 100_000 and all(
-            isinstance(x, (int, float)) and not isinstance(x, bool) and 0 <= x < 1e12 for x in sessions)):
+    if not (
+        isinstance(sessions, list)
+        and len(sessions) <= 100_000
+        and all(isinstance(x, (int, float)) and not isinstance(x, bool) and 0 <= x < 1e12 for x in sessions)
+    ):
         raise RunError(f"{path}: sessions: expected a list of seconds (got {quoted(sessions):.60}); {checkpoint.restart_hint(path)}")
     run.sessions = run.saved_sessions = [float(x) for x in sessions]
     run.resumed_from = ckpt.position.steps
@@ -523,18 +576,21 @@ def _choose_first_layer(run: _Run) -> None:
         run.path = run.ckpt.meta.get("first_layer", "primal")
         run.path_reason = run.ckpt.meta.get("first_layer_reason", f"{run.path}: the path the run started on")
         if run.path != "primal" and device != "cpu":
-            raise RunError(
-                f"{run.run_dir}: was trained on the {run.path} first layer, which runs on the CPU only; "
-                f"resume it with --device cpu"
-            )
+            raise RunError(f"{run.run_dir}: was trained on the {run.path} first layer, which runs on the CPU only; resume it with --device cpu")
         return
     t = run.spec.train
     if device != "cpu":
         run.path, run.path_reason = "primal", f"primal: device {device} computes W[1] X itself"
         return
     run.path, run.path_reason = choose_first_layer(
-        t.first_layer, run.train.n_x, run.train.m, run.dtype.itemsize, 0.25 * available_memory(),
-        optimizer_linear=OPTIMIZERS[t.optimizer].make.linear, full_batch=not run.mini_batch, l2=t.l2 > 0,
+        t.first_layer,
+        run.train.n_x,
+        run.train.m,
+        run.dtype.itemsize,
+        0.25 * available_memory(),
+        optimizer_linear=OPTIMIZERS[t.optimizer].make.linear,
+        full_batch=not run.mini_batch,
+        l2=t.l2 > 0,
     )
 
 
@@ -552,9 +608,23 @@ def _preflight(run: _Run, runs_root) -> None:
     t = run.spec.train
     dropout = Dropout(keep_probs_per_layer(t.keep_prob, len(run.layer_dims) - 1), t.dropout_masks, t.seed).layers if t.dropout else ()
     in_memory = [d.m for d in (run.train, run.test, run.validation) if d is not None and isinstance(d.X, np.ndarray)]
-    preflight(run.layer_dims, run.train.m, run.dtype, run.path, root, available_memory(), _optimizer_arrays(run.spec), _batch_sizes(run),
-              resume=run.resume, dropout_layers=dropout, l2=t.l2 > 0, initial=True, eval_m=max(in_memory, default=0),
-              batch_norm_layers=run.resolved.model.normalised_layers, stages=_later_stages(run))
+    preflight(
+        run.layer_dims,
+        run.train.m,
+        run.dtype,
+        run.path,
+        root,
+        available_memory(),
+        _optimizer_arrays(run.spec),
+        _batch_sizes(run),
+        resume=run.resume,
+        dropout_layers=dropout,
+        l2=t.l2 > 0,
+        initial=True,
+        eval_m=max(in_memory, default=0),
+        batch_norm_layers=run.resolved.model.normalised_layers,
+        stages=_later_stages(run),
+    )
 
 
 def _later_stages(run: _Run) -> list:
@@ -565,9 +635,9 @@ def _later_stages(run: _Run) -> list:
     if run.train.n_x != 2 or run.resolved.model.resolved_task != "classification":
         return []
     fix = "use fewer or narrower layers, or train.dtype: float32"
-    stages = [("the report's decision boundary (nnctl report)", REPORT_GRID ** 2, fix)]
+    stages = [("the report's decision boundary (nnctl report)", REPORT_GRID**2, fix)]
     if run.pictures and isinstance(run.train.X, np.ndarray):
-        stages.insert(0, (f"the decision-boundary picture ({BOUNDARY_PNG})", BOUNDARY_GRID ** 2, fix))
+        stages.insert(0, (f"the decision-boundary picture ({BOUNDARY_PNG})", BOUNDARY_GRID**2, fix))
     return stages
 
 
@@ -634,18 +704,37 @@ def _initialise(run: _Run):
     batch_size = t.batch_size if run.mini_batch else None
     t0 = time.perf_counter()
     dropout = Dropout(keep_probs_per_layer(t.keep_prob, len(run.layer_dims) - 1), t.dropout_masks, t.seed) if t.dropout else None
-    trainer = Trainer(params, X, Y, run.activations, run.resolved.model.loss, path=run.path,
-                      dual_state=ckpt.first_layer if ckpt else None, optimizer=optimizer, batch_size=batch_size,
-                      l2=t.l2, dropout=dropout, batch_norm_momentum=run.resolved.model.batch_norm_momentum,
-                      batch_norm_epsilon=run.epsilon, backend=run.backend)
+    trainer = Trainer(
+        params,
+        X,
+        Y,
+        run.activations,
+        run.resolved.model.loss,
+        path=run.path,
+        dual_state=ckpt.first_layer if ckpt else None,
+        optimizer=optimizer,
+        batch_size=batch_size,
+        l2=t.l2,
+        dropout=dropout,
+        batch_norm_momentum=run.resolved.model.batch_norm_momentum,
+        batch_norm_epsilon=run.epsilon,
+        backend=run.backend,
+    )
     run.setup_seconds = time.perf_counter() - t0
     batches = Batches(run.train.m, batch_size, t.shuffle, t.seed)
     if run.validation is not None:
         # the validation cost in the units the training cost is in: the targets scaled as the trainer's are
         held = replace(run.validation, Y=run.target.apply(run.validation.Y, np.float64)) if run.target.active else run.validation
-        run.monitor = ValidationMonitor(trainer, held, run.resolved.model.loss, run.activations,
-                                        run.resolved.model.resolved_task, early=t.early_stopping, epsilon=run.epsilon,
-                                        unit="epoch" if run.mini_batch else "iteration")
+        run.monitor = ValidationMonitor(
+            trainer,
+            held,
+            run.resolved.model.loss,
+            run.activations,
+            run.resolved.model.resolved_task,
+            early=t.early_stopping,
+            epsilon=run.epsilon,
+            unit="epoch" if run.mini_batch else "iteration",
+        )
     if ckpt is not None:
         assert run.run_dir is not None  # a checkpoint: the run's folder, resumed
         checkpoint.restore(ckpt, trainer, batches, run.run_dir / CHECKPOINT, run.monitor)
@@ -720,8 +809,11 @@ def _save(run: _Run, trainer: Trainer, batches: Batches, result) -> dict:
     if best is not None and result.status != Status.INTERRUPTED:
         params = best  # early stopping keeps the best parameters it saw
     extra = {"best_iteration": run.monitor.best_steps} if best is not None and run.monitor is not None else {}
-    save_params(run.run_dir / PARAMS, {**params, **run.normalization.arrays(), **run.target.arrays()},
-                {**run.meta, "iterations": result.iterations, "epochs": result.epochs, "first_layer": run.path, **extra})
+    save_params(
+        run.run_dir / PARAMS,
+        {**params, **run.normalization.arrays(), **run.target.arrays()},
+        {**run.meta, "iterations": result.iterations, "epochs": result.epochs, "first_layer": run.path, **extra},
+    )
     rows = [(*c, *s) for c, s in zip(result.costs, result.steps)]
     validation = run.monitor.rows if run.monitor is not None else None
     accuracy = result.accuracy if trainer.counts else None  # a classifier's, counted from its batches
@@ -746,8 +838,11 @@ def _evaluate(run: _Run, params, result) -> dict:
     assert run.run_dir is not None  # made by _open_run_dir
     metrics = {"status": result.status, "started": run.started}
     in_memory = isinstance(run.train.X, np.ndarray)  # a streamed file is not read whole again for these checks
-    warnings = model_warnings(params, run.activations, run.train, run.resolved.model.resolved_task, run.spec.train.learning_rate,
-                              run.epsilon, run.target) if in_memory else []
+    warnings = (
+        model_warnings(params, run.activations, run.train, run.resolved.model.resolved_task, run.spec.train.learning_rate, run.epsilon, run.target)
+        if in_memory
+        else []
+    )
     if warnings:
         metrics["warnings"] = warnings
     if result.status == Status.DIVERGED:
@@ -817,8 +912,11 @@ def _report(run: _Run, result, metrics: dict) -> Summary:
             metrics["validation_cost"] = m.rows[-1][1]  # at the last record, beside final_cost
         if m.early is not None:
             metrics["early_stopping"] = {
-                "monitor": m.early.monitor, "stopped_early": result.stopped_early, "best_value": m.best_value,
-                "best_iteration": m.best_steps, "best_epoch": m.best_epoch,
+                "monitor": m.early.monitor,
+                "stopped_early": result.stopped_early,
+                "best_value": m.best_value,
+                "best_iteration": m.best_steps,
+                "best_epoch": m.best_epoch,
                 "restored_best": _best(run) is not None and result.status != Status.INTERRUPTED,
             }
     warnings = spec_warnings(run.spec)
@@ -881,12 +979,17 @@ def _stopped(run: _Run, exc: KeyboardInterrupt | MemoryError | OSError, should_s
         else f"the run is kept in {run.run_dir} but no checkpoint was written yet, so resuming starts it over"
     )
     again = f"resume with: nnctl train --resume {run.run_dir}"
-    metrics = {"status": Status.INTERRUPTED, "started": run.started, "iterations": run.saved or 0, "layers": run.layer_dims,
-               "sessions": run.saved_sessions or [], "seconds": round(sum(run.saved_sessions or []), 6)}
+    metrics = {
+        "status": Status.INTERRUPTED,
+        "started": run.started,
+        "iterations": run.saved or 0,
+        "layers": run.layer_dims,
+        "sessions": run.saved_sessions or [],
+        "seconds": round(sum(run.saved_sessions or []), 6),
+    }
     if isinstance(exc, KeyboardInterrupt):
         name = getattr(should_stop, "name", "SIGINT")
-        out: Exception = Interrupted(f"{name} twice: stopped at once at iteration {at}; {kept}; {again}",
-                          exit_code=getattr(should_stop, "exit_code", 130))
+        out: Exception = Interrupted(f"{name} twice: stopped at once at iteration {at}; {kept}; {again}", exit_code=getattr(should_stop, "exit_code", 130))
     elif isinstance(exc, MemoryError):
         out = RunError(
             f"out of memory at iteration {at} ({_size(available_memory())} available to this process); {kept}; "
@@ -911,9 +1014,15 @@ def _failed(run: _Run, exc: Exception) -> None:
     assert run.run_dir is not None  # made by _open_run_dir, before training
     at = run.position.steps if run.position is not None else run.resumed_from
     what = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
-    metrics = {"status": Status.INTERRUPTED, "started": run.started, "iterations": run.saved or 0, "layers": run.layer_dims,
-               "sessions": run.saved_sessions or [], "seconds": round(sum(run.saved_sessions or []), 6),
-               "message": f"stopped by an error at iteration {at}: {what}"}
+    metrics = {
+        "status": Status.INTERRUPTED,
+        "started": run.started,
+        "iterations": run.saved or 0,
+        "layers": run.layer_dims,
+        "sessions": run.saved_sessions or [],
+        "seconds": round(sum(run.saved_sessions or []), 6),
+        "message": f"stopped by an error at iteration {at}: {what}",
+    }
     try:
         with signals_held():
             write_json(run.run_dir / METRICS, metrics)

@@ -40,17 +40,36 @@ from nnctl.core.training import Listener
 TRACKERS = ("mlflow",)
 FLUSH_SECONDS = 5.0  # the background thread sends gathered metrics this often
 DEFAULT_EXPERIMENT = "nnctl"
-STATUSES = {Status.COMPLETED: "FINISHED", Status.INTERRUPTED: "KILLED", "pruned": "KILLED", Status.DIVERGED: "FAILED", "failed": "FAILED",
-            Status.RUNNING: "RUNNING"}
+STATUSES = {
+    Status.COMPLETED: "FINISHED",
+    Status.INTERRUPTED: "KILLED",
+    "pruned": "KILLED",
+    Status.DIVERGED: "FAILED",
+    "failed": "FAILED",
+    Status.RUNNING: "RUNNING",
+}
 # metrics.json key -> the MLflow metric logged once, at the last step. The final parameters' training
 # accuracy is final_train_accuracy: train_accuracy is the curve (below), one value per record, as cost
 # is the curve beside final_cost.
-FINAL_METRICS = {"train_accuracy": "final_train_accuracy", "test_accuracy": "test_accuracy", "train_rmse": "train_rmse",
-                 "test_rmse": "test_rmse", "final_cost": "final_cost", "seconds": "seconds", "iterations": "iterations",
-                 "epochs": "epochs", "iterations_per_second": "iterations_per_second"}
+FINAL_METRICS = {
+    "train_accuracy": "final_train_accuracy",
+    "test_accuracy": "test_accuracy",
+    "train_rmse": "train_rmse",
+    "test_rmse": "test_rmse",
+    "final_cost": "final_cost",
+    "seconds": "seconds",
+    "iterations": "iterations",
+    "epochs": "epochs",
+    "iterations_per_second": "iterations_per_second",
+}
 # costs.csv column -> the MLflow metric logged at each recorded epoch (the file's first column is the step)
-CURVES = {"cost": "cost", "train_accuracy": "train_accuracy", "validation_cost": "validation_cost",
-          "validation_accuracy": "validation_accuracy", "learning_rate": "learning_rate"}
+CURVES = {
+    "cost": "cost",
+    "train_accuracy": "train_accuracy",
+    "validation_cost": "validation_cost",
+    "validation_accuracy": "validation_accuracy",
+    "learning_rate": "learning_rate",
+}
 SKIPPED_FILES = (CHECKPOINT,)  # the resumable state of an unfinished run is not a result
 
 
@@ -119,7 +138,7 @@ def _read_folder(run_dir: Path) -> dict:
 def _tags(run_dir: Path, folder: dict) -> dict:
     tags = {"nnctl.version": __version__, "nnctl.run_dir": str(run_dir.resolve()), "mlflow.runName": run_dir.name}
     data = folder["reproduce"].get("data")
-    for role, entry in (data.items() if isinstance(data, dict) else ()):
+    for role, entry in data.items() if isinstance(data, dict) else ():
         if isinstance(entry, dict) and isinstance(entry.get("sha256"), str):
             tags[f"nnctl.data.{role}.sha256"] = entry["sha256"]
     if isinstance(folder["reproduce"].get("run_id"), str):
@@ -159,8 +178,10 @@ class _Sender:
         except Exception as exc:  # noqa: BLE001 - any failure of the tracking server or store: the local run goes on
             self.failed = True
             uri = os.environ.get("MLFLOW_TRACKING_URI") or "MLflow's default tracking URI"
-            self.warn(f"MLflow: {what} failed at {uri} ({exc.__class__.__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}); "
-                      "nothing more is logged to it, the run folder is complete; import it later with: nnctl runs log RUN")
+            self.warn(
+                f"MLflow: {what} failed at {uri} ({exc.__class__.__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}); "
+                "nothing more is logged to it, the run folder is complete; import it later with: nnctl runs log RUN"
+            )
             return False
 
     def open(self, name: str, tags: dict, parent: str | None = None, run_id: str | None = None) -> bool:
@@ -205,8 +226,11 @@ def _finish(sender: _Sender, run_dir: Path, folder: dict, onnx: bool, skip_curve
     sender.tags(_tags(run_dir, folder))
     lr = (folder["spec"].get("train") or {}).get("learning_rate")
     final_step = folder["metrics"].get("epochs") if isinstance(folder["metrics"].get("epochs"), int) else 0
-    finals = [(name, float(folder["metrics"][k]), final_step) for k, name in FINAL_METRICS.items()
-              if isinstance(folder["metrics"].get(k), (int, float)) and not isinstance(folder["metrics"].get(k), bool)]
+    finals = [
+        (name, float(folder["metrics"][k]), final_step)
+        for k, name in FINAL_METRICS.items()
+        if isinstance(folder["metrics"].get(k), (int, float)) and not isinstance(folder["metrics"].get(k), bool)
+    ]
     sender.metrics(_curve_metrics(folder["costs"], lr, skip_curves) + finals)
     with tempfile.TemporaryDirectory() as tmp:
         extra = []

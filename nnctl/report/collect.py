@@ -160,11 +160,18 @@ def _status_notices(facts: RunFacts) -> None:
     of = f" of {total:,}" if total is not None else ""
     msg = string(facts.metrics.get("message"))
     if s == Status.DIVERGED:
-        facts.notices.append(Notice("bad", f"Diverged{at}: {msg or 'the cost stopped being finite'}. The parameters are the last finite ones; train again with a smaller learning_rate."))
+        facts.notices.append(
+            Notice(
+                "bad",
+                f"Diverged{at}: {msg or 'the cost stopped being finite'}. The parameters are the last finite ones; train again with a smaller learning_rate.",
+            )
+        )
     elif s == Status.INTERRUPTED:
         facts.notices.append(Notice("warn", f"Interrupted{at}{of}: this run is unfinished. Resume it with: nnctl train --resume {facts.path}"))
     elif s == Status.RUNNING:
-        facts.notices.append(Notice("warn", f"Unfinished: the run is still running (pid {facts.metrics.get('pid')}); this page shows it as it was when written."))
+        facts.notices.append(
+            Notice("warn", f"Unfinished: the run is still running (pid {facts.metrics.get('pid')}); this page shows it as it was when written.")
+        )
     elif s == "failed":
         facts.notices.append(Notice("bad", f"Failed: {msg or 'the run did not finish'}"))
     elif s == "unknown":
@@ -177,11 +184,19 @@ def _status_notices(facts: RunFacts) -> None:
         facts.notices.append(Notice("info", f"Resumed from iteration {facts.metrics.get('resumed_from')}."))
     target = facts.metrics.get("normalize_target")
     if isinstance(target, dict) and target.get("method") == "standardize":
-        stats = [(finite(mu), finite(sd)) for mu, sd in zip(target.get("mean") or [], target.get("std") or [])] \
-            if isinstance(target.get("mean"), list) and isinstance(target.get("std"), list) else []
+        stats = (
+            [(finite(mu), finite(sd)) for mu, sd in zip(target.get("mean") or [], target.get("std") or [])]
+            if isinstance(target.get("mean"), list) and isinstance(target.get("std"), list)
+            else []
+        )
         said = "; ".join(f"mean {mu:.6g}, std {sd:.6g}" for mu, sd in stats if mu is not None and sd is not None)
-        facts.notices.append(Notice("info", f"Target standardised for training{f' ({said})' if said else ''}: the costs and the cost "
-                                            "curve are in standardised units; RMSE and predictions in the target's own."))
+        facts.notices.append(
+            Notice(
+                "info",
+                f"Target standardised for training{f' ({said})' if said else ''}: the costs and the cost "
+                "curve are in standardised units; RMSE and predictions in the target's own.",
+            )
+        )
     for w in facts.warnings:
         facts.notices.append(Notice("warn", f"Warning: {w}"))
     if facts.missing:
@@ -363,7 +378,14 @@ def _rung_settled(plan: dict, halving: dict, rung: dict) -> bool:
     budgets, eta = halving.get("budgets"), halving.get("eta")
     trials = plan.get("trials")
     promoted = rung.get("promoted")
-    if not isinstance(trials, list) or not isinstance(budgets, list) or rung.get("budget") not in budgets[:-1] or not isinstance(eta, int) or eta < 2 or not isinstance(promoted, list):
+    if (
+        not isinstance(trials, list)
+        or not isinstance(budgets, list)
+        or rung.get("budget") not in budgets[:-1]
+        or not isinstance(eta, int)
+        or eta < 2
+        or not isinstance(promoted, list)
+    ):
         return False
     size = sum(isinstance(t, dict) and t.get("round", 1) == rung.get("round") for t in trials)
     return len(promoted) >= caps(size, len(budgets), eta)[budgets.index(rung["budget"])]
@@ -434,7 +456,12 @@ def collect_sweep(path) -> SweepFacts:
             kinds[r["status"]] = kinds.get(r["status"], 0) + 1
         said = ", ".join(f"{n} {k}" for k, n in kinds.items())
         level = "bad" if "failed" in kinds or Status.DIVERGED in kinds else "warn"
-        facts.notices.append(Notice(level, f"Not every trial completed: {said} of {len(rows)}." + (f" Resume with: nnctl sweep --resume {path}" if set(kinds) - {Status.DIVERGED} else "")))
+        facts.notices.append(
+            Notice(
+                level,
+                f"Not every trial completed: {said} of {len(rows)}." + (f" Resume with: nnctl sweep --resume {path}" if set(kinds) - {Status.DIVERGED} else ""),
+            )
+        )
     if facts.missing:
         facts.notices.append(Notice("warn", "Missing or damaged: " + "; ".join(facts.missing)))
     sweep_pages(facts)

@@ -98,8 +98,9 @@ def wants_log(values) -> bool:
 
 
 @_quiet
-def cost_svg(curves: dict, title: str, ylabel: str = "cost", legend_below: bool = False, total=None, xlabel: str = "iteration",
-             log_scale: bool = True) -> tuple[str, bool]:
+def cost_svg(
+    curves: dict, title: str, ylabel: str = "cost", legend_below: bool = False, total=None, xlabel: str = "iteration", log_scale: bool = True
+) -> tuple[str, bool]:
     """(svg, log scale used) for {label: (iterations, costs)}; non-finite costs are left out.
     `log_scale=False`: linear whatever the values span (accuracies)."""
     plt = _plt()

@@ -129,17 +129,18 @@ def _run_plots(facts: RunFacts) -> dict:
         except (ValueError, OverflowError, FloatingPointError):
             plots["cost"] = None
         # a classifier's accuracy at each record: training (from the epoch's batches) beside validation
-        accuracy = {label: (its, costs[c]) for label, c in (("training", "train_accuracy"), ("validation", "validation_accuracy"))
-                    if _column(costs, c)}
+        accuracy = {label: (its, costs[c]) for label, c in (("training", "train_accuracy"), ("validation", "validation_accuracy")) if _column(costs, c)}
         if accuracy:
             try:
-                plots["accuracy"], _ = rp.cost_svg(accuracy, f"{facts.name}: accuracy", ylabel="accuracy (%)", total=total,
-                                                   xlabel=axis, log_scale=False)
+                plots["accuracy"], _ = rp.cost_svg(accuracy, f"{facts.name}: accuracy", ylabel="accuracy (%)", total=total, xlabel=axis, log_scale=False)
             except (ValueError, OverflowError, FloatingPointError):
                 plots["accuracy"] = None
             if "training" in accuracy:
-                plots["accuracy_note"] = ("training accuracy from each epoch's batches as they were trained" if axis == "epoch" else
-                                          "training accuracy from the forward pass of the recorded iteration, before its update")
+                plots["accuracy_note"] = (
+                    "training accuracy from each epoch's batches as they were trained"
+                    if axis == "epoch"
+                    else "training accuracy from the forward pass of the recorded iteration, before its update"
+                )
         lr = _column(costs, "learning_rate", "lr")
         pts = [(i, r) for i, r in zip(its, costs[lr]) if math.isfinite(r)] if lr else []
         if pts:
@@ -204,18 +205,22 @@ def render_run(facts: RunFacts, back_link: str | None = None) -> str:
             "activation_bytes": size_text(t.activation_bytes),
             "total": size_text(t.parameter_bytes + (t.activation_bytes or 0)),
         }
-    return _env().get_template("run.html").render(
-        f=facts,
-        title=f"{facts.name} · nnctl run",
-        cards=_score_cards(facts),
-        plots=_run_plots(facts),
-        shapes=shapes,
-        repro=_repro(facts),
-        ev=_evaluation(facts),
-        back_link=back_link,
-        script_src=Markup("'none'"),
-        version=__version__,
-        generated=_generated(),
+    return (
+        _env()
+        .get_template("run.html")
+        .render(
+            f=facts,
+            title=f"{facts.name} · nnctl run",
+            cards=_score_cards(facts),
+            plots=_run_plots(facts),
+            shapes=shapes,
+            repro=_repro(facts),
+            ev=_evaluation(facts),
+            back_link=back_link,
+            script_src=Markup("'none'"),
+            version=__version__,
+            generated=_generated(),
+        )
     )
 
 
@@ -228,7 +233,11 @@ def _sweep_plots(facts: SweepFacts) -> dict:
         axis = "epoch" if facts.axes == {"epoch"} else "iteration" if facts.axes == {"iteration"} else "epoch or iteration"
         plots["curves"], plots["curves_log"] = rp.cost_svg(facts.curves, f"{facts.name}: every trial's cost", legend_below=True, xlabel=axis)
     done = sorted((r for r in facts.rows if r["status"] == Status.COMPLETED), key=lambda r: facts.order.index(r["trial"]))
-    metric, keys = ("RMSE", ("train_rmse", "validation_rmse", "test_rmse")) if facts.task == "regression" else ("accuracy (%)", ("train_accuracy", "validation_accuracy", "test_accuracy"))
+    metric, keys = (
+        ("RMSE", ("train_rmse", "validation_rmse", "test_rmse"))
+        if facts.task == "regression"
+        else ("accuracy (%)", ("train_accuracy", "validation_accuracy", "test_accuracy"))
+    )
     for d in facts.dimensions:
         points = []
         for r in done:
@@ -261,7 +270,17 @@ def render_sweep(facts: SweepFacts, out_dir: Path) -> str:
         metrics = [("train_accuracy", "train"), ("validation_accuracy", "validation"), ("test_accuracy", "test")]
     metrics = [(k, label) for k, label in metrics if any(r[k] is not None for r in facts.rows)]
     table: dict[str, list] = {"headers": [], "rows": []}
-    table["headers"] = [(c if c in ("trial", "layers") else c.split(".")[-1].replace("_", " "), "text" if c == "trial" else "num" if all(isinstance(r["values"].get(c), (int, float)) or r["values"].get(c) is None for r in facts.rows) or c == "layers" else "text") for c in columns]
+    table["headers"] = [
+        (
+            c if c in ("trial", "layers") else c.split(".")[-1].replace("_", " "),
+            "text"
+            if c == "trial"
+            else "num"
+            if all(isinstance(r["values"].get(c), (int, float)) or r["values"].get(c) is None for r in facts.rows) or c == "layers"
+            else "text",
+        )
+        for c in columns
+    ]
     table["headers"] += [(label, "num") for _, label in metrics] + [("final cost", "num"), ("seconds", "num"), ("status", "text")]
     for r in facts.rows:
         page = facts.pages.get(r["trial"])
@@ -270,7 +289,11 @@ def render_sweep(facts: SweepFacts, out_dir: Path) -> str:
         cells = [(number, r["trial"], link)]
         for d in facts.dimensions:
             v = r["values"].get(d)
-            sort = v if isinstance(v, (int, float)) and not isinstance(v, bool) else (sum(v) if isinstance(v, list) and all(isinstance(x, int) for x in v) else value_text(v))
+            sort = (
+                v
+                if isinstance(v, (int, float)) and not isinstance(v, bool)
+                else (sum(v) if isinstance(v, list) and all(isinstance(x, int) for x in v) else value_text(v))
+            )
             cells.append((value_text(v), sort, None))
         layers = r["layers"]
         cells.append(("—" if not layers else "-".join(map(str, layers)), len(layers) if layers else "", None))
@@ -285,19 +308,36 @@ def render_sweep(facts: SweepFacts, out_dir: Path) -> str:
     if facts.best:
         b = facts.best
         k = facts.metric
-        score = (f"{b[k]:.2f}% validation accuracy" if k == "validation_accuracy" else f"validation RMSE {b[k]:.4g}" if k == "validation_rmse"
-                 else f"training cost {b[k]:.6f}") if b.get(k) is not None else None
+        score = (
+            (
+                f"{b[k]:.2f}% validation accuracy"
+                if k == "validation_accuracy"
+                else f"validation RMSE {b[k]:.4g}"
+                if k == "validation_rmse"
+                else f"training cost {b[k]:.6f}"
+            )
+            if b.get(k) is not None
+            else None
+        )
         page = facts.pages.get(b["trial"])
-        best = {"name": b["trial"], "score": score, "settings": ", ".join(f"{d} = {value_text(b['values'].get(d))}" for d in facts.dimensions),
-                "link": href(page, out_dir) if page is not None else None}
-    return _env().get_template("sweep.html").render(
-        f=facts,
-        title=f"{facts.name} · nnctl sweep",
-        table=table,
-        best=best,
-        plots=_sweep_plots(facts),
-        sort_script=Markup(SORT_SCRIPT),
-        script_src=Markup(SORT_SCRIPT_SRC),
-        version=__version__,
-        generated=_generated(),
+        best = {
+            "name": b["trial"],
+            "score": score,
+            "settings": ", ".join(f"{d} = {value_text(b['values'].get(d))}" for d in facts.dimensions),
+            "link": href(page, out_dir) if page is not None else None,
+        }
+    return (
+        _env()
+        .get_template("sweep.html")
+        .render(
+            f=facts,
+            title=f"{facts.name} · nnctl sweep",
+            table=table,
+            best=best,
+            plots=_sweep_plots(facts),
+            sort_script=Markup(SORT_SCRIPT),
+            script_src=Markup(SORT_SCRIPT_SRC),
+            version=__version__,
+            generated=_generated(),
+        )
     )

@@ -66,7 +66,15 @@ def shape_table(
     acts = list(activations or [])
     rows = [
         LayerRow(
-            0, n[0], "input", None, None, None, (n[0], m) if m else None, 0, 0,
+            0,
+            n[0],
+            "input",
+            None,
+            None,
+            None,
+            (n[0], m) if m else None,
+            0,
+            0,
             n[0] * m * itemsize if m else None,
         )
     ]
@@ -115,8 +123,14 @@ def table_rows(table: ShapeTable) -> list:
         memory = r.parameter_bytes + (r.activation_bytes or 0)
         out.append(
             [
-                str(r.l), str(r.n), r.activation, shape_text(r.W), ("γ, β " if r.normalised else "") + shape_text(r.b), shape_text(r.Z),
-                shape_text(r.A), f"{r.parameters:,}" if r.l else "—",
+                str(r.l),
+                str(r.n),
+                r.activation,
+                shape_text(r.W),
+                ("γ, β " if r.normalised else "") + shape_text(r.b),
+                shape_text(r.Z),
+                shape_text(r.A),
+                f"{r.parameters:,}" if r.l else "—",
                 size_text(memory if (r.l or r.activation_bytes is not None) else None),
             ]
         )
@@ -149,14 +163,10 @@ def spec_shapes(spec: Spec, n_x: int | None, where: str | Path = "the spec", k: 
     from nnctl.errors import DataError
 
     if n_x is None and spec.model.layers is None:
-        raise DataError(
-            f"{spec.data.train}: cannot be read, so n_x (the input size) is unknown; "
-            f"fix data.train in {where} or give model.layers in full"
-        )
+        raise DataError(f"{spec.data.train}: cannot be read, so n_x (the input size) is unknown; fix data.train in {where} or give model.layers in full")
     from nnctl.data.dataset import peek_classes
 
     if k is None:
         k = peek_classes(spec.data.train) if n_x is not None and spec.model.resolved_task == "classification" else 2
     spec = spec.for_classes(k)
-    return shape_table(spec.layer_dims(n_x or 0, k), spec.model.layer_activations, m or data_m(spec.data.train), spec.train.dtype,
-                       spec.model.normalised_layers)
+    return shape_table(spec.layer_dims(n_x or 0, k), spec.model.layer_activations, m or data_m(spec.data.train), spec.train.dtype, spec.model.normalised_layers)

@@ -89,8 +89,18 @@ class Checkpoint:
     digests: dict | None = None  # {key: SHA-256} of every array as read, to compare with meta["digests"]
 
 
-def save(run_dir: Path, trainer: Trainer, batches: Batches, result, meta: dict, spec_fingerprint: str,
-         monitor=None, normalization=None, extra: dict | None = None, target=None) -> None:
+def save(
+    run_dir: Path,
+    trainer: Trainer,
+    batches: Batches,
+    result,
+    meta: dict,
+    spec_fingerprint: str,
+    monitor=None,
+    normalization=None,
+    extra: dict | None = None,
+    target=None,
+) -> None:
     """Write checkpoint.h5 atomically; `extra` (the run's id, its spec's settings, the seconds of
     each session so far) goes into the attributes as it is."""
     params = trainer.materialize()
@@ -108,8 +118,7 @@ def save(run_dir: Path, trainer: Trainer, batches: Batches, result, meta: dict, 
     if not batches.full:
         arrays["loop/order"] = batches.order
     accuracy = list(result.accuracy) + [np.nan] * (len(result.costs) - len(result.accuracy))
-    arrays["costs"] = np.array([(*c, *s, a) for c, s, a in zip(result.costs, result.steps, accuracy)],
-                               dtype=np.float64).reshape(-1, COST_COLUMNS)
+    arrays["costs"] = np.array([(*c, *s, a) for c, s, a in zip(result.costs, result.steps, accuracy)], dtype=np.float64).reshape(-1, COST_COLUMNS)
     pos = result.position
     save_arrays(
         Path(run_dir) / CHECKPOINT,
@@ -149,8 +158,13 @@ def load(run_dir: Path) -> Checkpoint:
     try:
         # the loop's position is required whole: a default would resume somewhere else without a word
         steps = _whole(meta["iterations"], "iterations")
-        position = Position(epoch=_whole(meta["epoch"], "epoch"), batch=_whole(meta["batch"], "batch"), steps=steps,
-                            cost_sum=_number(meta["cost_sum"], "cost_sum"), correct=_correct(meta))
+        position = Position(
+            epoch=_whole(meta["epoch"], "epoch"),
+            batch=_whole(meta["batch"], "batch"),
+            steps=steps,
+            cost_sum=_number(meta["cost_sum"], "cost_sum"),
+            correct=_correct(meta),
+        )
         raw = np.asarray(arrays.get("costs", np.zeros((0, COST_COLUMNS))), dtype=np.float64)
         if raw.ndim != 2 or raw.shape[1] not in (*OLD_COST_COLUMNS, COST_COLUMNS):
             raise ValueError(f"costs: expected rows of {COST_COLUMNS} numbers (got shape {raw.shape})")
@@ -223,13 +237,29 @@ def position_problem(pos, total_epochs: int, batches_per_epoch: int) -> str | No
         return f"epoch {pos.epoch}, batch {pos.batch} is past the run's end (epoch {total_epochs}, batch 0)"
     if pos.steps != pos.epoch * per + pos.batch:
         at = f"epoch {pos.epoch}, batch {pos.batch}" if per > 1 else f"epoch {pos.epoch}"
-        return (f"iterations is {pos.steps}, but {at} is iteration {pos.epoch * per + pos.batch} in the run's epochs of "
-                f"{per} batch{'es' if per != 1 else ''}: its position's attributes disagree")
+        return (
+            f"iterations is {pos.steps}, but {at} is iteration {pos.epoch * per + pos.batch} in the run's epochs of "
+            f"{per} batch{'es' if per != 1 else ''}: its position's attributes disagree"
+        )
     return None
 
 
-def check(ckpt: Checkpoint, path: Path, *, settings_now: dict, run_id, layer_dims, dtype, total_epochs: int,
-          batches_per_epoch: int, m: int, record_every: int, normalised=(), rate=None, shuffled: bool = False) -> None:
+def check(
+    ckpt: Checkpoint,
+    path: Path,
+    *,
+    settings_now: dict,
+    run_id,
+    layer_dims,
+    dtype,
+    total_epochs: int,
+    batches_per_epoch: int,
+    m: int,
+    record_every: int,
+    normalised=(),
+    rate=None,
+    shuffled: bool = False,
+) -> None:
     """Refuse a checkpoint that does not belong to this run, naming what differs: the spec's
     fingerprint, the run it was written by, the parameters' shapes and dtype, the position, and
     that its parts agree: the optimizer's t is the steps taken, a mid-epoch position has its order,
@@ -248,8 +278,7 @@ def check(ckpt: Checkpoint, path: Path, *, settings_now: dict, run_id, layer_dim
         )
     if run_id is not None and meta.get("run_id") != run_id:
         raise RunError(
-            f"{path}: belongs to another run (its run id is not the one in {path.parent / 'reproduce.json'}); "
-            f"put this run's own checkpoint back, or {hint}"
+            f"{path}: belongs to another run (its run id is not the one in {path.parent / 'reproduce.json'}); put this run's own checkpoint back, or {hint}"
         )
     from nnctl.core.firstlayer import FIRST_LAYERS
 
@@ -299,8 +328,7 @@ def check(ckpt: Checkpoint, path: Path, *, settings_now: dict, run_id, layer_dim
         )
     if batches_per_epoch > 1 and pos.batch:  # in the middle of an epoch: its order of the examples is needed
         order = ckpt.order
-        if order is None or np.ndim(order) != 1 or order.shape[0] != m or order.dtype.kind not in "iu" or \
-                not np.array_equal(np.sort(order), np.arange(m)):
+        if order is None or np.ndim(order) != 1 or order.shape[0] != m or order.dtype.kind not in "iu" or not np.array_equal(np.sort(order), np.arange(m)):
             raise RunError(
                 f"{path}: loop/order: expected this epoch's order of the {m} examples (a permutation of 0 to {m - 1}) "
                 f"to resume at batch {pos.batch} of epoch {pos.epoch}; {hint}"
@@ -312,10 +340,7 @@ def check(ckpt: Checkpoint, path: Path, *, settings_now: dict, run_id, layer_dim
         epoch = pos.epoch if pos.batch or pos.epoch == 0 else pos.epoch - 1  # the epoch whose rate was in use
         want, got = rate(epoch), ckpt.meta["learning_rate"]
         if not abs(got - want) <= 1e-12 * abs(want):
-            raise RunError(
-                f"{path}: learning_rate is {got:g} but the run's spec gives {want:g} at epoch {epoch}: the checkpoint "
-                f"was edited; {hint}"
-            )
+            raise RunError(f"{path}: learning_rate is {got:g} but the run's spec gives {want:g} at epoch {epoch}: the checkpoint was edited; {hint}")
 
 
 def _check_digests(ckpt: Checkpoint, path: Path, hint: str) -> None:

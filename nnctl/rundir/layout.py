@@ -79,7 +79,24 @@ def evaluation_boundary_png(suffix: str = "") -> str:
 
 # what makes a folder a run's (or a sweep's, or an lr-find's): nnctl never writes over these folders' own files
 RUN_MARKERS = (METRICS, RESOLVED, PARAMS, CHECKPOINT, REPRODUCE, SWEEP_PLAN, LR_FIND_JSON)
-RUN_FILES = (SPEC, RESOLVED, REPRODUCE, PARAMS, CHECKPOINT, METRICS, COSTS_CSV, COSTS_PNG, BOUNDARY_PNG, TABLE, REPORT,
-             SWEEP_PLAN, SUMMARY_CSV, SUMMARY_JSON, LR_FIND_CSV, LR_FIND_JSON, LR_FIND_PNG)
+RUN_FILES = (
+    SPEC,
+    RESOLVED,
+    REPRODUCE,
+    PARAMS,
+    CHECKPOINT,
+    METRICS,
+    COSTS_CSV,
+    COSTS_PNG,
+    BOUNDARY_PNG,
+    TABLE,
+    REPORT,
+    SWEEP_PLAN,
+    SUMMARY_CSV,
+    SUMMARY_JSON,
+    LR_FIND_CSV,
+    LR_FIND_JSON,
+    LR_FIND_PNG,
+)
 # `nnctl evaluate` writes these beside them: evaluation*.json, confusion*.png, misclassified*.png, evaluation*-boundary.png
 RUN_FILE_PATTERNS = (EVALUATIONS, "evaluation*.png", "confusion*.png", "misclassified*.png")

@@ -42,10 +42,7 @@ def run_lock(run_dir, holder: str = "", refusal: Callable[[], str] | None = None
         os.close(fd)
         if refusal is not None:
             raise RunError(refusal()) from None
-        raise RunError(
-            f"{run_dir}: another nnctl process is training this run now{holder}; wait for it to end "
-            "(or stop it with Ctrl-C), then resume"
-        ) from None
+        raise RunError(f"{run_dir}: another nnctl process is training this run now{holder}; wait for it to end (or stop it with Ctrl-C), then resume") from None
     except OSError:  # a filesystem without locks: go on unlocked rather than refuse every run
         pass
     _HELD[key] = [fd, 1]

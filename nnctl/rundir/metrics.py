@@ -50,8 +50,9 @@ class Summary:
     final_cost_epoch: int | None = None  # ... and its epoch (with mini-batches: the mean cost of that epoch's batches)
 
 
-def evaluate_dataset(params: dict, activations: Sequence[str], data: Dataset, loss: str, epsilon: float = BATCH_NORM_EPSILON,
-                     target: TargetScaling | None = None) -> dict:
+def evaluate_dataset(
+    params: dict, activations: Sequence[str], data: Dataset, loss: str, epsilon: float = BATCH_NORM_EPSILON, target: TargetScaling | None = None
+) -> dict:
     """The loss's score: accuracy (%) for classification, RMSE for regression (batch norm: inference mode).
 
     `target` (nnctl.data.dataset.TargetScaling): a regression trained on standardised targets has its
@@ -72,8 +73,12 @@ def cost_columns(mini_batch: bool, decay: bool, accuracy: bool = False, validati
     cost and accuracy. Readers go by the names (nnctl.rundir.runs.parse_costs_columns): files written
     before a column existed simply lack it."""
     cols = ["epoch", "cost", "iteration"] if mini_batch else ["iteration", "cost"]
-    return (cols + (["learning_rate"] if decay else []) + (["train_accuracy"] if accuracy else [])
-            + (["validation_cost", "validation_accuracy"] if validation else []))
+    return (
+        cols
+        + (["learning_rate"] if decay else [])
+        + (["train_accuracy"] if accuracy else [])
+        + (["validation_cost", "validation_accuracy"] if validation else [])
+    )
 
 
 def _number(value: float | None) -> str:
@@ -82,7 +87,11 @@ def _number(value: float | None) -> str:
 
 
 def write_costs_csv(
-    path: str | os.PathLike, costs: Iterable[tuple], mini_batch: bool, decay: bool, validation: Iterable[tuple] | None = None,
+    path: str | os.PathLike,
+    costs: Iterable[tuple],
+    mini_batch: bool,
+    decay: bool,
+    validation: Iterable[tuple] | None = None,
     accuracy: Iterable[float] | None = None,
 ) -> Path:
     """Rows (epoch, cost, iteration, learning_rate) as the columns of `cost_columns` say; with
@@ -129,7 +138,12 @@ UNSCALED = 100.0  # inputs larger than this in magnitude were most likely not sc
 
 
 def model_warnings(
-    params: dict, activations: Sequence[str], data: Dataset, task: str, learning_rate: float, epsilon: float = BATCH_NORM_EPSILON,
+    params: dict,
+    activations: Sequence[str],
+    data: Dataset,
+    task: str,
+    learning_rate: float,
+    epsilon: float = BATCH_NORM_EPSILON,
     target: TargetScaling | None = None,
 ) -> list:
     """What is degenerate about a trained model, on its training examples, with the likely cause:
@@ -187,7 +201,6 @@ def model_warnings(
                 r2 = 1 - float(((AL - Y) ** 2).sum()) / sst
                 if r2 < 0.01:
                     out.append(
-                        f"the model does no better than predicting the mean of the targets (R² = {r2:.3f} on the training "
-                        f"examples); likely cause: {cause}"
+                        f"the model does no better than predicting the mean of the targets (R² = {r2:.3f} on the training examples); likely cause: {cause}"
                     )
     return out

@@ -96,7 +96,10 @@ def readable_file(path) -> Path:
     path = Path(path)
     other = "{name}: is {kind}, not a regular file nnctl wrote; remove it and train the run again"
     regular_file(
-        path, RunError, directory=other, other=other,
+        path,
+        RunError,
+        directory=other,
+        other=other,
         missing="{name}: no such file; train the run again (or give another run)",
         unreadable="{name}: cannot be read ({reason}); check its permissions",
     )
@@ -155,7 +158,13 @@ def write_costs_csv(path, costs) -> Path:
 
 COST_AXES = ("epoch", "iteration")
 FINITE = ("cost", "learning_rate", "lr")  # never inf or nan in a row nnctl writes (an empty validation cell reads as nan: no record)
-NON_NEGATIVE = ("cost", "validation_cost", "val_cost", "learning_rate", "lr")  # costs.csv columns that are never below 0  # costs.csv's first column: mini-batch runs per epoch, full-batch per iteration
+NON_NEGATIVE = (
+    "cost",
+    "validation_cost",
+    "val_cost",
+    "learning_rate",
+    "lr",
+)  # costs.csv columns that are never below 0  # costs.csv's first column: mini-batch runs per epoch, full-batch per iteration
 
 
 def read_costs_columns(path) -> dict:
@@ -187,8 +196,7 @@ def parse_costs_columns(lines) -> dict:
             values = [int(row[0])] + [float(v) if v.strip() else float("nan") for v in row[1:]]
         except ValueError:
             continue
-        if not 0 <= values[0] < 2**63 or any(v < 0 or (h in FINITE and not math.isfinite(v)) for h, v in zip(header[1:], values[1:])
-                                              if h in NON_NEGATIVE):
+        if not 0 <= values[0] < 2**63 or any(v < 0 or (h in FINITE and not math.isfinite(v)) for h, v in zip(header[1:], values[1:]) if h in NON_NEGATIVE):
             continue  # not a step nnctl counts, a negative cost or rate, or an inf or nan one: a damaged row
         if any(h in PERCENT_KEYS and not math.isnan(v) and not 0 <= v <= 100 for h, v in zip(header[1:], values[1:])):
             continue  # an accuracy outside 0 to 100 (NaN, an empty cell, is no record at that epoch)
@@ -315,8 +323,9 @@ def validate_run_files(path, params: dict, meta: dict) -> None:
     if not (_is_number(pre.get("scale")) and pre["scale"] > 0):
         raise bad("preprocessing.scale", f"expected a positive number (got {quoted(pre.get('scale')):.40})")
     bn = meta.get("batch_norm", {"layers": []})
-    if not (isinstance(bn, dict) and isinstance(bn.get("layers"), list)
-            and all(isinstance(l, int) and not isinstance(l, bool) and 1 <= l < L for l in bn["layers"])):
+    if not (
+        isinstance(bn, dict) and isinstance(bn.get("layers"), list) and all(isinstance(l, int) and not isinstance(l, bool) and 1 <= l < L for l in bn["layers"])
+    ):
         raise bad("batch_norm.layers", f"expected a list of hidden layer numbers 1 to {L - 1} (got {quoted(bn):.80})")
     if bn["layers"] and not (_is_number(bn.get("epsilon")) and bn["epsilon"] > 0):
         raise bad("batch_norm.epsilon", f"expected a positive number (got {quoted(bn.get('epsilon')):.40})")
@@ -380,8 +389,14 @@ def _sweep_instead(path: Path, resume: bool = False) -> RunError:
     best = None
     try:
         rows = read_json_object(path / SUMMARY_JSON).get("trials")
-        best = next((r["trial"] for r in rows or () if isinstance(r, dict) and r.get("status") == Status.COMPLETED
-                     and isinstance(r.get("trial"), str) and r["trial"] in trials), None)
+        best = next(
+            (
+                r["trial"]
+                for r in rows or ()
+                if isinstance(r, dict) and r.get("status") == Status.COMPLETED and isinstance(r.get("trial"), str) and r["trial"] in trials
+            ),
+            None,
+        )
     except (RunError, TypeError, AttributeError):
         pass
     best = best or (trials[0] if trials else None)
@@ -399,8 +414,11 @@ def _run_metrics(path: Path) -> dict:
     file = path / METRICS
     if not file.exists():
         return {}
-    fix = (f"the file is damaged: resume the unfinished run (nnctl train --resume {path}), which writes it anew"
-           if (path / CHECKPOINT).exists() else f"the file is damaged: delete it to use the run's {PARAMS} without it (its status then unknown)")
+    fix = (
+        f"the file is damaged: resume the unfinished run (nnctl train --resume {path}), which writes it anew"
+        if (path / CHECKPOINT).exists()
+        else f"the file is damaged: delete it to use the run's {PARAMS} without it (its status then unknown)"
+    )
     readable_file(file)  # a FIFO, a device: refused with their own fix
     try:
         data = parse_json(file.read_text())
@@ -436,27 +454,29 @@ def load_run(path) -> Run:
         elif status == Status.INTERRUPTED and checkpoint.exists():
             note = f"unfinished run ({status} at iteration {meta.get('iterations')}): using its parameters so far"
         elif status == Status.DIVERGED:
-            note = (
-                f"diverged run ({metrics.get('message') or 'training diverged'}): "
-                "these are its last finite parameters and its outputs may be meaningless"
-            )
+            note = f"diverged run ({metrics.get('message') or 'training diverged'}): these are its last finite parameters and its outputs may be meaningless"
     elif checkpoint.exists():
         source = checkpoint
         params, meta = load_params(checkpoint)
         if status == Status.RUNNING or held_elsewhere(path):
             note = training.format(what=f"last checkpoint, iteration {meta.get('iterations')}")
         else:
-            note = (
-                f"unfinished run ({status}): using its last checkpoint, iteration {meta.get('iterations')}; "
-                f"resume with: nnctl train --resume {path}"
-            )
+            note = f"unfinished run ({status}): using its last checkpoint, iteration {meta.get('iterations')}; resume with: nnctl train --resume {path}"
     elif (path / SWEEP_PLAN).exists():
         raise _sweep_instead(path)
     else:
         raise RunError(f"{path}: the run has no {PARAMS} and no {CHECKPOINT} (unfinished or failed run); train it again")
     validate_run_files(source, params, meta)
-    return Run(path=path, params=network_arrays(params), meta=meta, metrics=metrics, note=note, normalization=load_normalization(source, meta),
-               table=load_table_encoding(path, meta), target=load_target_scaling(source, meta))
+    return Run(
+        path=path,
+        params=network_arrays(params),
+        meta=meta,
+        metrics=metrics,
+        note=note,
+        normalization=load_normalization(source, meta),
+        table=load_table_encoding(path, meta),
+        target=load_target_scaling(source, meta),
+    )
 
 
 def load_table_encoding(path: Path, meta: dict):
@@ -575,8 +595,20 @@ def metrics_problem(metrics) -> str | None:
 
 
 PERCENT_KEYS = ("train_accuracy", "test_accuracy", "validation_accuracy", "val_accuracy")
-NON_NEGATIVE_KEYS = ("train_rmse", "test_rmse", "validation_rmse", "val_rmse", "final_cost", "validation_cost", "val_cost",
-                     "seconds", "iterations", "total_iterations", "epochs", "total_epochs")
+NON_NEGATIVE_KEYS = (
+    "train_rmse",
+    "test_rmse",
+    "validation_rmse",
+    "val_rmse",
+    "final_cost",
+    "validation_cost",
+    "val_cost",
+    "seconds",
+    "iterations",
+    "total_iterations",
+    "epochs",
+    "total_epochs",
+)
 
 
 def range_problem(metrics: dict) -> str | None:
@@ -732,8 +764,9 @@ def _run_by_ends(name: str, root: Path) -> Path | None:
         return None
     try:
         tops = [p for p in root.iterdir() if p.is_dir() and not p.is_symlink()]
-        names = [p.name for p in tops] + [f"{p.name}/{q.name}" for p in tops if p.name.startswith("sweep-")
-                                          for q in p.iterdir() if q.is_dir() and not q.is_symlink()]
+        names = [p.name for p in tops] + [
+            f"{p.name}/{q.name}" for p in tops if p.name.startswith("sweep-") for q in p.iterdir() if q.is_dir() and not q.is_symlink()
+        ]
     except OSError:
         return None
     found = sorted(n for n in names if n.startswith(head) and n.endswith(tail) and len(n) >= len(head) + len(tail))
@@ -744,6 +777,7 @@ def _run_by_ends(name: str, root: Path) -> Path | None:
 
 def run_labels(a: Path, b: Path, root=None) -> tuple:
     """Names for two runs, as `nnctl runs` prints them; the shortest tails that tell them apart."""
+
     def rel(p):
         try:
             return str(p.resolve().relative_to(Path(root).resolve())) if root else None

@@ -78,7 +78,12 @@ def valid_evaluation(e: dict) -> bool:
     if e.get("task") == "regression":
         return finite(e.get("rmse")) is not None
     cm, k = e.get("confusion_matrix"), len(strings(e.get("classes")) or [])  # k×k for k classes
-    ok_cm = k >= 2 and isinstance(cm, list) and len(cm) == k and all(isinstance(r, list) and len(r) == k and all(whole(v) is not None and v >= 0 for v in r) for r in cm)
+    ok_cm = (
+        k >= 2
+        and isinstance(cm, list)
+        and len(cm) == k
+        and all(isinstance(r, list) and len(r) == k and all(whole(v) is not None and v >= 0 for v in r) for r in cm)
+    )
     return ok_cm and finite(e.get("accuracy")) is not None
 
 
@@ -101,8 +106,7 @@ def check_run_folder(path) -> Path:
     if not path.is_dir():
         raise RunError(f"{path}: not a directory; give a run or sweep folder such as runs/latest")
     if not is_sweep(path) and not any((path / n).exists() for n in (METRICS, RESOLVED, PARAMS, CHECKPOINT, REPRODUCE, COSTS_CSV)):
-        raise RunError(f"{path}: not a run or sweep directory (no {METRICS}, {RESOLVED} or {SWEEP_PLAN}); "
-                       "give a folder that `nnctl runs` lists")
+        raise RunError(f"{path}: not a run or sweep directory (no {METRICS}, {RESOLVED} or {SWEEP_PLAN}); give a folder that `nnctl runs` lists")
     return path
 
 
@@ -279,4 +283,3 @@ class Folder:
         except (OSError, ValueError, KeyError):
             self.problem(f"{trial}/{COSTS_CSV}", "damaged")
             return None
-

@@ -1,2 +1,1 @@
-"""The experiment spec: the pydantic schema, the one YAML loader, --set, the resolved dump.
-"""
+"""The experiment spec: the pydantic schema, the one YAML loader, --set, the resolved dump."""

@@ -126,8 +126,9 @@ class DataSpec(_Strict):
         "auto", description="standardize: (x - mean) / std per feature, from the training set; auto: for features not already of order one"
     )
     normalize_target: Literal["auto", "none", "standardize"] = Field(
-        "auto", description="a regression's target: standardize trains on (y - mean) / std from the training set and turns every "
-        "prediction back (RMSE in the target's units, costs in standardised ones); auto: for a linear (or leaky_relu) output"
+        "auto",
+        description="a regression's target: standardize trains on (y - mean) / std from the training set and turns every "
+        "prediction back (RMSE in the target's units, costs in standardised ones); auto: for a linear (or leaky_relu) output",
     )
     validation: Optional[Union[Annotated[float, Field(gt=0, lt=1)], Annotated[str, Field(min_length=1)]]] = Field(
         None, description="a data file, or the fraction of the training set held out (seeded, stratified)"
@@ -141,12 +142,11 @@ class DataSpec(_Strict):
     )
     drop: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list, description="tables: columns left out")
     missing: MissingName = Field(
-        "error", description="tables: a missing value (empty, NA, NaN) is an error, or filled from the training rows "
-        "(mean, median, most_frequent; text columns: most_frequent), or its row is dropped"
+        "error",
+        description="tables: a missing value (empty, NA, NaN) is an error, or filled from the training rows "
+        "(mean, median, most_frequent; text columns: most_frequent), or its row is dropped",
     )
-    unseen: UnseenName = Field(
-        "error", description="tables: a category that training never saw is an error at predict and evaluate, or encoded as all zeros"
-    )
+    unseen: UnseenName = Field("error", description="tables: a category that training never saw is an error at predict and evaluate, or encoded as all zeros")
 
     @model_validator(mode="after")
     def _check_tables(self):
@@ -185,16 +185,10 @@ class ModelSpec(_Strict):
     activations: Optional[list[ActivationName]] = Field(None, description="one per layer, overrides the two above")
     init: InitName = "xavier"
     init_scale: float = Field(0.01, gt=0, description="multiplier for init: normal")
-    init_rng: Literal["generator", "legacy"] = Field(
-        "generator", description="legacy: np.random.seed(seed) + one randn per layer, as the course"
-    )
+    init_rng: Literal["generator", "legacy"] = Field("generator", description="legacy: np.random.seed(seed) + one randn per layer, as the course")
     loss: LossName = "auto"
-    task: TaskName = Field(
-        "auto", description="auto: from the output (HDF5 data) or from the target column (tables); regression: a linear output and MSE"
-    )
-    allow_symmetry: bool = Field(
-        False, description="let init: zeros have hidden layers (the course's demonstration: every hidden unit stays identical)"
-    )
+    task: TaskName = Field("auto", description="auto: from the output (HDF5 data) or from the target column (tables); regression: a linear output and MSE")
+    allow_symmetry: bool = Field(False, description="let init: zeros have hidden layers (the course's demonstration: every hidden unit stays identical)")
     batch_norm: bool | list[int] = Field(
         False, description="normalise Z[l] over each mini-batch before the activation: true (every hidden layer) or a list of hidden layer numbers"
     )
@@ -208,9 +202,7 @@ class ModelSpec(_Strict):
     def _batch_norm(cls, v):
         """One message for the union, in words."""
         if not (isinstance(v, bool) or (isinstance(v, list) and all(isinstance(x, int) and not isinstance(x, bool) for x in v))):
-            raise PydanticCustomError(
-                "batch_norm", "must be true, false or a list of hidden layer numbers such as [1, 2] (got {got})", {"got": _yaml_word(v)}
-            )
+            raise PydanticCustomError("batch_norm", "must be true, false or a list of hidden layer numbers such as [1, 2] (got {got})", {"got": _yaml_word(v)})
         return v
 
     @model_validator(mode="before")
@@ -264,8 +256,7 @@ class ModelSpec(_Strict):
         needs = LOSSES[self.resolved_loss].output
         if needs is not None and self.layer_activations[-1] != needs:
             raise ValueError(
-                f"model.loss: {self.resolved_loss} needs a {needs} output (got {self.layer_activations[-1]}); "
-                f"use output_activation: {needs}, or loss: mse"
+                f"model.loss: {self.resolved_loss} needs a {needs} output (got {self.layer_activations[-1]}); use output_activation: {needs}, or loss: mse"
             )
         if self.loss == "mse" and self.layer_activations[-1] == "softmax":
             raise ValueError(
@@ -362,28 +353,18 @@ class TrainSpec(_Strict):
     blas_threads: Optional[int] = Field(
         None, ge=1, description="BLAS threads; bit-identical results need the same count (default: one for small steps or a full machine, else all cores)"
     )
-    device: DeviceName = Field(
-        "cpu", description="where the math runs: cpu (NumPy) or gpu (CUDA through CuPy: pip install 'nnctl[gpu]')"
-    )
-    fused: bool = Field(
-        True, description="gpu: bias + activation and the Adam update each one kernel; false: the plain path (the reference)"
-    )
-    first_layer: FirstLayerName = Field(
-        "auto", description="dual: W1 = W1_0 + C X^T through the Gram matrix; auto picks it where it is exact and less work"
-    )
+    device: DeviceName = Field("cpu", description="where the math runs: cpu (NumPy) or gpu (CUDA through CuPy: pip install 'nnctl[gpu]')")
+    fused: bool = Field(True, description="gpu: bias + activation and the Adam update each one kernel; false: the plain path (the reference)")
+    first_layer: FirstLayerName = Field("auto", description="dual: W1 = W1_0 + C X^T through the Gram matrix; auto picks it where it is exact and less work")
     epochs: Optional[int] = Field(None, ge=1, description="passes over the training set")
     batch_size: Optional[int] = Field(None, ge=1, description="examples per step; none: the full batch")
-    shuffle: ShuffleName = Field(
-        "generator", description="mini-batch order each epoch: from the seed; the course's seed 10, 11, ...; or none"
-    )
+    shuffle: ShuffleName = Field("generator", description="mini-batch order each epoch: from the seed; the course's seed 10, 11, ...; or none")
     optimizer: OptimizerName = "gd"
     beta: float = Field(0.9, ge=0, lt=1, description="momentum")
     beta1: float = Field(0.9, ge=0, lt=1, description="adam")
     beta2: float = Field(0.999, ge=0, lt=1, description="rmsprop, adam")
     epsilon: float = Field(1e-8, gt=0, description="rmsprop, adam")
-    decay: ScheduleName = Field(
-        "none", description="inverse_time: alpha_0 / (1 + decay_rate floor(epoch / time_interval)); one_cycle: warm-up then annealing"
-    )
+    decay: ScheduleName = Field("none", description="inverse_time: alpha_0 / (1 + decay_rate floor(epoch / time_interval)); one_cycle: warm-up then annealing")
     decay_rate: float = Field(1.0, ge=0)
     time_interval: int = Field(1, ge=1, description="epochs between decays")
     one_cycle_warmup: float = Field(0.3, gt=0, lt=1, description="one_cycle: the fraction of the epochs spent warming up")
@@ -402,12 +383,12 @@ class TrainSpec(_Strict):
     @classmethod
     def _keep_prob(cls, v):
         """The union's error once, in words (not once per alternative with pydantic's names for them)."""
+
         def ok(x):
             return isinstance(x, (int, float)) and not isinstance(x, bool) and 0 < x <= 1
+
         if not (ok(v) or (isinstance(v, list) and v and all(ok(x) for x in v))):
-            raise PydanticCustomError(
-                "keep_prob", "must be a number in (0, 1] or a list of them, one per hidden layer (got {got})", {"got": _yaml_word(v)}
-            )
+            raise PydanticCustomError("keep_prob", "must be a number in (0, 1] or a list of them, one per hidden layer (got {got})", {"got": _yaml_word(v)})
         return v
 
     @model_validator(mode="before")
@@ -436,9 +417,7 @@ class TrainSpec(_Strict):
                 else "train: give train.epochs or train.iterations, not both"
             )
         if self.iterations is not None and self.batch_size is not None:
-            raise ValueError(
-                "train.iterations counts full-batch steps; with train.batch_size give train.epochs instead"
-            )
+            raise ValueError("train.iterations counts full-batch steps; with train.batch_size give train.epochs instead")
         if self.first_layer == "dual":
             why = DualFirstLayer.not_exact_for(OPTIMIZERS[self.optimizer].make.linear, self.batch_size is None, self.l2 > 0)
             if why:
@@ -484,8 +463,9 @@ class SearchSpec(_Strict):
     halving: Optional[int] = Field(None, ge=2, le=100, description="successive halving: keep the best 1/halving at each budget")
     min_budget: Optional[int] = Field(None, ge=1, description="epochs (iterations full batch) of the first budget, with halving")
     halving_mode: Optional[Literal["sync", "async"]] = Field(
-        None, description="sync (default): each budget waits for all its trials, reproducible; async: ASHA, a trial goes on "
-        "as soon as it is in the top 1/halving of those that finished its budget"
+        None,
+        description="sync (default): each budget waits for all its trials, reproducible; async: ASHA, a trial goes on "
+        "as soon as it is in the top 1/halving of those that finished its budget",
     )
 
 
@@ -509,10 +489,12 @@ class Spec(_Strict):
                 f"(got {len(keep)}), or one number for all; dropout never applies to the output layer"
             )
         if self.train.early_stopping is not None and self.data.validation is None:
-            raise ValueError(
-                "train.early_stopping: it watches a validation set; add data.validation (a file, or a fraction such as 0.2)"
-            )
-        if self.train.early_stopping is not None and self.train.early_stopping.monitor == "validation_accuracy" and self.model.resolved_task != "classification":
+            raise ValueError("train.early_stopping: it watches a validation set; add data.validation (a file, or a fraction such as 0.2)")
+        if (
+            self.train.early_stopping is not None
+            and self.train.early_stopping.monitor == "validation_accuracy"
+            and self.model.resolved_task != "classification"
+        ):
             raise ValueError("train.early_stopping.monitor: a regression has no accuracy; use validation_cost")
         if self.train.dropout and hidden == 0:
             raise ValueError("train.keep_prob: dropout applies to hidden layers and this network has none; use keep_prob: 1")
@@ -561,18 +543,14 @@ def _construct_mapping(loader, node, deep=False):
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {quoted(key)}; keep one", key_node.start_mark
-            )
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {quoted(key)}; keep one", key_node.start_mark)
         seen.add(key)
     return loader.construct_mapping(node, deep=deep)
 
 
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 # YAML 1.1 reads 1e-3 as a string; a learning rate written that way should be a number
-_UniqueKeyLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789")
-)
+_UniqueKeyLoader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"))
 
 
 class _Bounded(Exception):
@@ -593,9 +571,7 @@ def _compose_node(self, parent, index):
 def _get_single_node(self):
     node = yaml.composer.Composer.get_single_node(self)
     if node is not None and _expanded_size(node) > MAX_YAML_NODES:
-        raise _Bounded(
-            f"too many YAML aliases: the document expands to over {MAX_YAML_NODES:,} values; write the values out"
-        )
+        raise _Bounded(f"too many YAML aliases: the document expands to over {MAX_YAML_NODES:,} values; write the values out")
     return node
 
 
@@ -738,7 +714,9 @@ def read_config_text(path) -> str:
     """
     path = Path(path)
     regular_file(
-        path, ConfigError, pipe_ok=True,
+        path,
+        ConfigError,
+        pipe_ok=True,
         missing="{name}: no such config file",
         unreadable="{name}: cannot be read ({reason}); give a YAML config file",
         directory="{name}: is a directory; give a YAML config file such as configs/quickstart.yaml",
@@ -885,9 +863,7 @@ class _SpecDumper(yaml.SafeDumper):
     """Block-style sections with lists inline: `layers: [12288, 20, 7, 5, 1]`."""
 
 
-_SpecDumper.add_representer(
-    list, lambda dumper, data: dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=True)
-)
+_SpecDumper.add_representer(list, lambda dumper, data: dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=True))
 
 
 def dump_spec(spec: Spec) -> str:

@@ -90,9 +90,7 @@ class _TrialRecord(BaseModel):
     @classmethod
     def _one_component(cls, name):
         if not SAFE_NAME.fullmatch(name):
-            raise ValueError(
-                f"{quoted(name)} is not a safe folder name (letters, digits and _ . = - only, not starting with a dot)"
-            )
+            raise ValueError(f"{quoted(name)} is not a safe folder name (letters, digits and _ . = - only, not starting with a dot)")
         return name
 
 
@@ -293,8 +291,7 @@ def trial_spec(text: str, config_path, overrides) -> Spec:
     except (ValueError, TypeError, OverflowError) as exc:
         where = f"{config_path}" + (f" (with --set {' --set '.join(overrides)})" if overrides else "")
         raise ConfigError(
-            f"{where}: train.seed: the {spec.model.init_rng} generator refuses {spec.train.seed} ({exc}); "
-            "give a seed from 0 to 4294967295"
+            f"{where}: train.seed: the {spec.model.init_rng} generator refuses {spec.train.seed} ({exc}); give a seed from 0 to 4294967295"
         ) from None
     return spec
 
@@ -361,8 +358,10 @@ def search_from(spec: Spec, config_path, space=None, trials=None, seed=None, rou
     rounds = rounds if rounds is not None else (block.rounds if block else 1)
     if not merged:
         if trials is not None or rounds != 1:
-            raise ConfigError(f"--{'trials' if trials is not None else 'rounds'} draws values at random: give what to draw, "
-                              "e.g. --search \"train.learning_rate=loguniform(1e-4,1)\" (or search.space in the spec)")
+            raise ConfigError(
+                f"--{'trials' if trials is not None else 'rounds'} draws values at random: give what to draw, "
+                'e.g. --search "train.learning_rate=loguniform(1e-4,1)" (or search.space in the spec)'
+            )
         return None
     if trials is None:
         raise ConfigError("--search needs the number of random draws: give --trials N (or search.trials in the spec)")
@@ -384,8 +383,7 @@ def halving_from(spec: Spec, eta=None, min_budget=None, mode=None) -> Halving | 
         if given:
             raise ConfigError(f"--halving-mode {mode} is a way of successive halving: add --halving ETA (e.g. 3) and --min-budget, or leave it out")
         if mode is not None:
-            raise ConfigError(f"search.halving_mode: {mode} is a way of successive halving: add search.halving (e.g. 3) and "
-                              "search.min_budget, or leave it out")
+            raise ConfigError(f"search.halving_mode: {mode} is a way of successive halving: add search.halving (e.g. 3) and search.min_budget, or leave it out")
         return None
     if min_budget is None:
         raise ConfigError(f"--halving {eta}: give the first budget in epochs (iterations for a full-batch spec), e.g. --min-budget 10")
@@ -405,14 +403,12 @@ def _dims(spec: Spec, hidden_layers, width, grid, base_overrides) -> list:
         bad = [k for k in hidden_layers if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k <= MAX_HIDDEN_LAYERS]
         if bad:
             raise ConfigError(
-                f"--hidden-layers {','.join(map(str, hidden_layers))}: a count of hidden layers is a whole number "
-                f"from 0 to {MAX_HIDDEN_LAYERS} (got {bad[0]})"
+                f"--hidden-layers {','.join(map(str, hidden_layers))}: a count of hidden layers is a whole number from 0 to {MAX_HIDDEN_LAYERS} (got {bad[0]})"
             )
         _check_values("hidden_layers", "--hidden-layers", hidden_layers)
         if width is None:
             raise ConfigError(
-                "--hidden-layers needs the width of each hidden layer: give --width N (or sweep.width), "
-                "or list the stacks in the spec's sweep.hidden"
+                "--hidden-layers needs the width of each hidden layer: give --width N (or sweep.width), or list the stacks in the spec's sweep.hidden"
             )
         dims.append(("hidden_layers", [(k, ["model.layers=null", f"model.hidden={[width] * k}"]) for k in hidden_layers]))
     elif stacks:
@@ -428,8 +424,17 @@ def _dims(spec: Spec, hidden_layers, width, grid, base_overrides) -> list:
     return dims
 
 
-def plan_sweep(spec: Spec, text: str, config_path, hidden_layers=None, width=None, grid=None, base_overrides=(),
-               search: Search | None = None, halving: Halving | None = None) -> SweepPlan:
+def plan_sweep(
+    spec: Spec,
+    text: str,
+    config_path,
+    hidden_layers=None,
+    width=None,
+    grid=None,
+    base_overrides=(),
+    search: Search | None = None,
+    halving: Halving | None = None,
+) -> SweepPlan:
     """The trials: the product of the hidden-layer dimension and every grid key, crossed with
     `search.trials` random draws when there is a search (each draw tried at every grid point).
 
@@ -459,9 +464,12 @@ def plan_sweep(spec: Spec, text: str, config_path, hidden_layers=None, width=Non
         raise ConfigError(f"the {'sweep' if search else 'grid'} makes {count:,} trials ({sizes}); a sweep has at most {MAX_TRIALS:,}: sweep fewer values")
 
     plan = SweepPlan(
-        name=spec.name or "sweep", config_path=str(config_path), text=text,
+        name=spec.name or "sweep",
+        config_path=str(config_path),
+        text=text,
         dimensions=[d for d, _ in dims] + list(search.space if search else ()),
-        base_overrides=list(base_overrides), config_sha256=_sha256_text(text),
+        base_overrides=list(base_overrides),
+        config_sha256=_sha256_text(text),
     )
     points = [
         {"overrides": [o for _, ovs in combo for o in ovs], "values": {d: v for (d, _), (v, _) in zip(dims, combo)}}
@@ -471,8 +479,11 @@ def plan_sweep(spec: Spec, text: str, config_path, hidden_layers=None, width=Non
         plan.trials = [_make_trial(plan, i, p, {}) for i, p in enumerate(points, start=1)]
     else:
         plan.search = {
-            "trials": search.trials, "seed": search.seed, "rounds": search.rounds,
-            "regions": [{k: d._asdict() for k, d in search.space.items()}], "grid": points,
+            "trials": search.trials,
+            "seed": search.seed,
+            "rounds": search.rounds,
+            "regions": [{k: d._asdict() for k, d in search.space.items()}],
+            "grid": points,
         }
         _append_round(plan, 1)
     if halving is not None:
@@ -530,8 +541,15 @@ def _plan_halving(spec: Spec, plan: SweepPlan, h: Halving) -> dict:
             f"--min-budget {h.min_budget}: with --halving {h.eta} the next budget ({h.min_budget * h.eta}) passes "
             f"train.{unit} ({total}); give a smaller --min-budget or more train.{unit}"
         )
-    return {"eta": h.eta, "min_budget": h.min_budget, "budgets": pruner.budgets(h.min_budget, total, h.eta), "mode": h.mode,
-            "metric": None, "rungs": [], "promotions": []}
+    return {
+        "eta": h.eta,
+        "min_budget": h.min_budget,
+        "budgets": pruner.budgets(h.min_budget, total, h.eta),
+        "mode": h.mode,
+        "metric": None,
+        "rungs": [],
+        "promotions": [],
+    }
 
 
 # ---------------------------------------------------------------- sweep.json, written and read back
@@ -583,10 +601,7 @@ def check_resume(plan: SweepPlan, sweep_dir: Path) -> None:
     """Refuse to resume a plan whose config or data files changed, or whose trials no longer validate."""
     config = Path(plan.config_path)
     if not config.is_file():
-        raise RunError(
-            f"{config}: the config file this sweep was planned from is gone (see {sweep_dir / SWEEP_PLAN}); "
-            "put it back or start a new sweep"
-        )
+        raise RunError(f"{config}: the config file this sweep was planned from is gone (see {sweep_dir / SWEEP_PLAN}); put it back or start a new sweep")
     if _sha256_text(read_config_text(config)) != plan.config_sha256:
         raise RunError(
             f"{config}: the config file changed since the sweep started (its SHA-256 differs from {sweep_dir / SWEEP_PLAN}); "
@@ -625,7 +640,7 @@ def _point_overrides(dimension: str, value, width) -> list:
 def _width(trial: Trial):
     """The width of a --hidden-layers trial's layers, as its overrides give it (None: no hidden layer)."""
     for o in trial.overrides:
-        if (m := re.fullmatch(r"model\.hidden=\[([0-9]{1,9})(?:, [0-9]{1,9})*\]", o)):
+        if m := re.fullmatch(r"model\.hidden=\[([0-9]{1,9})(?:, [0-9]{1,9})*\]", o):
             return int(m.group(1))
     return None
 
@@ -678,6 +693,5 @@ def check_trials_as_planned(plan: SweepPlan, where) -> None:
     if len(widths) > 1:
         (first, _), (other, name) = list(widths.items())[:2]
         raise RunError(
-            f"{where}: trial {name}: hidden layers of width {other}, but trial {widths[first]} has width {first} "
-            f"(--hidden-layers sweeps one --width); {fix}"
+            f"{where}: trial {name}: hidden layers of width {other}, but trial {widths[first]} has width {first} (--hidden-layers sweeps one --width); {fix}"
         )

@@ -96,8 +96,7 @@ class Asha:
             return self.finished(0) >= set(self.names)
         below = k - 1
         judged = sum(s is not None for _, s in self.reported[below])
-        return (self.closed(below) and len(self.promoted[below]) >= min(self.caps[below], judged)
-                and self.finished(k) >= set(self.promoted[below]))
+        return self.closed(below) and len(self.promoted[below]) >= min(self.caps[below], judged) and self.finished(k) >= set(self.promoted[below])
 
     def candidate(self, k: int):
         """The trial rung k would promote now, or None."""

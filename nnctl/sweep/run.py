@@ -83,8 +83,7 @@ def _optimize(plan: SweepPlan, sweep_dir: Path, launcher: Launcher, on_event, on
 
     def run(trials, stop_at):
         todo = list(trials)
-        spent[0] += _launch(plan, sweep_dir, lambda: (todo.pop(0), stop_at) if todo else None, len(todo), False,
-                            lambda trial, status: None, *common)
+        spent[0] += _launch(plan, sweep_dir, lambda: (todo.pop(0), stop_at) if todo else None, len(todo), False, lambda trial, status: None, *common)
 
     def serve(next_job, done, size):
         spent[0] += _launch(plan, sweep_dir, next_job, size, True, done, *common)
@@ -93,8 +92,7 @@ def _optimize(plan: SweepPlan, sweep_dir: Path, launcher: Launcher, on_event, on
     return spent[0]
 
 
-def _launch(plan: SweepPlan, sweep_dir: Path, next_job, size: int, dynamic: bool, done, launcher: Launcher, on_event, on_result,
-            command, should_stop) -> float:
+def _launch(plan: SweepPlan, sweep_dir: Path, next_job, size: int, dynamic: bool, done, launcher: Launcher, on_event, on_result, command, should_stop) -> float:
     """Run the trials `next_job()` gives, (trial, epoch to stop at or None), each when a worker asks
     (all at once on Dask unless `dynamic`); `done(trial, status)` after each is stored. Returns the
     seconds it took. On a stop request the summary is written and `Interrupted` raised."""
@@ -106,8 +104,16 @@ def _launch(plan: SweepPlan, sweep_dir: Path, next_job, size: int, dynamic: bool
             return None
         trial, stop_at = job
         out[trial.index] = job
-        return {**asdict(trial), "text": plan.text, "config_path": plan.config_path, "data_files": plan.data_files,
-                "command": command, "sweep": sweep_dir.name, "resume_files": resume_files(sweep_dir, trial), "stop_at": stop_at}
+        return {
+            **asdict(trial),
+            "text": plan.text,
+            "config_path": plan.config_path,
+            "data_files": plan.data_files,
+            "command": command,
+            "sweep": sweep_dir.name,
+            "resume_files": resume_files(sweep_dir, trial),
+            "stop_at": stop_at,
+        }
 
     def store(result):
         trial, stop_at = out.pop(result["index"])

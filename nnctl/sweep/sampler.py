@@ -73,24 +73,37 @@ def _one_minus_draw(rng, args):
 
 DISTRIBUTIONS: dict[str, Distribution] = {
     "loguniform": Distribution(
-        lambda a: _two_numbers(a, positive=True), _log_draw, math.log, math.exp, True,
+        lambda a: _two_numbers(a, positive=True),
+        _log_draw,
+        math.log,
+        math.exp,
+        True,
         "log-uniform in [low, high]: alpha = 10^r, r uniform in [log10 low, log10 high]",
     ),
     "one_minus_loguniform": Distribution(
-        lambda a: _two_numbers(a, positive=True, below_one=True), _one_minus_draw,
-        lambda v: math.log(1.0 - v), lambda t: 1.0 - math.exp(t), True,
+        lambda a: _two_numbers(a, positive=True, below_one=True),
+        _one_minus_draw,
+        lambda v: math.log(1.0 - v),
+        lambda t: 1.0 - math.exp(t),
+        True,
         "beta = 1 - 10^r with 1 - beta log-uniform in [low, high] (the course's scale for beta)",
     ),
-    "uniform": Distribution(
-        _two_numbers, lambda rng, a: float(rng.uniform(a[0], a[1])), float, float, False, "uniform in [low, high]"
-    ),
+    "uniform": Distribution(_two_numbers, lambda rng, a: float(rng.uniform(a[0], a[1])), float, float, False, "uniform in [low, high]"),
     "int": Distribution(
-        _two_ints, lambda rng, a: int(rng.integers(a[0], a[1], endpoint=True)), float, round, False,
+        _two_ints,
+        lambda rng, a: int(rng.integers(a[0], a[1], endpoint=True)),
+        float,
+        round,
+        False,
         "a whole number in [low, high], each equally likely",
     ),
     "choice": Distribution(_choices, lambda rng, a: a[int(rng.integers(len(a)))], None, None, False, "one of the values, each equally likely"),
     "fixed": Distribution(
-        lambda a: None if len(a) == 1 else "takes one value", lambda rng, a: a[0], None, None, False,
+        lambda a: None if len(a) == 1 else "takes one value",
+        lambda rng, a: a[0],
+        None,
+        None,
+        False,
         "one value: coarse to fine found every best trial there",
     ),
 }
@@ -143,8 +156,10 @@ def parse_dist(text: str, where: str) -> Dist:
     name = m.group(1)
     if name not in DISTRIBUTIONS:
         raise ConfigError(f"{where}: {quoted(name)} is not a distribution; use one of {', '.join(DISTRIBUTION_NAMES)}")
-    args = [float(a) if name in ("loguniform", "one_minus_loguniform", "uniform") and isinstance(a, int) and not isinstance(a, bool) else a
-            for a in split_values(m.group(2), f"{where}: argument")]
+    args = [
+        float(a) if name in ("loguniform", "one_minus_loguniform", "uniform") and isinstance(a, int) and not isinstance(a, bool) else a
+        for a in split_values(m.group(2), f"{where}: argument")
+    ]
     why = DISTRIBUTIONS[name].check(args)
     if why:
         raise ConfigError(f"{where}: {name} {why}")
@@ -158,7 +173,7 @@ def parse_search(assignments, where="--search") -> dict:
         key, sep, text = a.partition("=")
         key = key.strip()
         if not sep or not key or not text.strip():
-            raise ConfigError(f"{where} {a}: expected key.path=DIST(args), e.g. {where} \"train.learning_rate=loguniform(1e-4,1)\"")
+            raise ConfigError(f'{where} {a}: expected key.path=DIST(args), e.g. {where} "train.learning_rate=loguniform(1e-4,1)"')
         if key in space:
             raise ConfigError(f"{where} {key} is given twice; give each key one distribution")
         space[key] = parse_dist(text, f"{where} {key}")
@@ -204,7 +219,6 @@ def narrow(space: dict, best_values: list) -> dict:
         lo, hi = min(lo, hi), max(lo, hi)
         out[key] = Dist(d.name, [lo, hi]) if lo < hi else Dist("fixed", [seen[0]])
     return out
-
 
 
 def best_count(n: int) -> int:

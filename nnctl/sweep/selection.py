@@ -24,8 +24,13 @@ class Criterion(NamedTuple):
 CRITERIA = (
     Criterion("validation_accuracy", "validation_accuracy", True, "validation_cost", "chosen on validation accuracy (ties: validation cost)"),
     Criterion("validation_rmse", "validation_rmse", False, "validation_cost", "chosen on validation RMSE"),
-    Criterion("training_cost", "final_cost", False, None,
-              "chosen on training cost: no validation set (add data.validation, a file or a fraction, to choose on held-out data)"),
+    Criterion(
+        "training_cost",
+        "final_cost",
+        False,
+        None,
+        "chosen on training cost: no validation set (add data.validation, a file or a fraction, to choose on held-out data)",
+    ),
 )
 
 

@@ -120,7 +120,9 @@ def asha(plan, store, round_number: int, trials: list, serve) -> None:
 
     top = [(t.name, None) for t in trials if t.name in records[-1]["promoted"] and store.reached(t, None)]
     sched = pruner.Asha(
-        [t.name for t in trials], len(budgets), h["eta"],
+        [t.name for t in trials],
+        len(budgets),
+        h["eta"],
         [[(n, score(v)) for n, v in zip(rec["trials"], rec["values"])] for rec in records] + [top],
         [rec["promoted"] for rec in records],
     )
@@ -157,8 +159,7 @@ def asha(plan, store, round_number: int, trials: list, serve) -> None:
             if k > 0 and name not in records[k - 1]["promoted"]:  # a promotion, made now
                 rec = records[k - 1]
                 rec["promoted"].append(name)
-                h["promotions"].append({"trial": name, "round": round_number, "budget": budgets[k - 1], "next": budgets[k],
-                                        "finished": len(rec["trials"])})
+                h["promotions"].append({"trial": name, "round": round_number, "budget": budgets[k - 1], "next": budgets[k], "finished": len(rec["trials"])})
                 store.save()
             if store.reached(trial, stop_at(k)):  # ended already (stopped early by its own early stopping)
                 report(trial, k)

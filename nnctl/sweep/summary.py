@@ -27,9 +27,13 @@ def summary_record(plan: SweepPlan, rows: list, seconds: float | None = None) ->
     """summary.json: the trials best first, the best one and how it was chosen, the budget spent."""
     c = selection.criterion(rows)
     record: dict[str, Any] = {
-        "name": plan.name, "dimensions": plan.dimensions, "seconds": seconds,
-        "best": selection.best(rows, c), "selection": c.note,
-        "epochs_total": sum(r["epochs"] or 0 for r in rows), "iterations_total": sum(r["iterations"] or 0 for r in rows),
+        "name": plan.name,
+        "dimensions": plan.dimensions,
+        "seconds": seconds,
+        "best": selection.best(rows, c),
+        "selection": c.note,
+        "epochs_total": sum(r["epochs"] or 0 for r in rows),
+        "iterations_total": sum(r["iterations"] or 0 for r in rows),
         "trials": rows,
     }
     if plan.search:

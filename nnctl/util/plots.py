@@ -220,7 +220,7 @@ def plot_preview(path, x, y, classes, per_class=6, categorical=True) -> Path:
         groups = [(idx, [name] * len(idx)) for idx, name in groups]
     else:
         idx = np.arange(min(len(y), 2 * per_class))
-        groups = [(idx[r:r + per_class], [f"y = {y[i]:.3g}" for i in idx[r:r + per_class]]) for r in range(0, len(idx), per_class)]
+        groups = [(idx[r : r + per_class], [f"y = {y[i]:.3g}" for i in idx[r : r + per_class]]) for r in range(0, len(idx), per_class)]
     fig, axes = plt.subplots(len(groups), per_class, figsize=(1.5 * per_class, 1.7 * len(groups)), squeeze=False)
     for row, (idx, names) in zip(axes, groups):
         for ax in row:

@@ -100,9 +100,7 @@ def parse_address(address: str) -> str:
     """tcp://HOST:PORT (or tls://, or HOST:PORT) with a valid host; anything else is refused before connecting."""
     m = re.fullmatch(r"(?:(tcp|tls)://)?(\[[0-9A-Fa-f:]+\]|[A-Za-z0-9._-]+):([0-9]{1,5})", address.strip())
     if not m or not 0 < int(m.group(3)) < 65536:
-        raise NnctlError(
-            f"--address {address}: expected the Dask scheduler as tcp://HOST:PORT, e.g. --address tcp://10.0.0.5:8786"
-        )
+        raise NnctlError(f"--address {address}: expected the Dask scheduler as tcp://HOST:PORT, e.g. --address tcp://10.0.0.5:8786")
     if not _valid_host(m.group(2)):
         raise NnctlError(
             f"--address {address}: {m.group(2)[:80]} is not a valid host name or IP address (labels of 1 to 63 letters, "
@@ -232,12 +230,9 @@ def connect_dask(address, timeout=None, should_stop=lambda: False):
     except ImportError:
         raise NnctlError("the Dask executor needs the optional extra: pip install 'nnctl[dask]'") from None
     try:
-        return within(DASK_CALL_SECONDS, lambda: Client(address, timeout=timeout or DASK_CONNECT_TIMEOUT),
-                      f"the Dask scheduler at {address}", should_stop)
+        return within(DASK_CALL_SECONDS, lambda: Client(address, timeout=timeout or DASK_CONNECT_TIMEOUT), f"the Dask scheduler at {address}", should_stop)
     except (NnctlError, Interrupted):
         raise
     except Exception as exc:  # refused, timed out, or another server that answers something else
         why = (str(exc).splitlines() or [""])[0][:120] or exc.__class__.__name__
-        raise NnctlError(
-            f"cannot talk to a Dask scheduler at {address} ({exc.__class__.__name__}: {why}); is it a Dask scheduler? check --address"
-        ) from None
+        raise NnctlError(f"cannot talk to a Dask scheduler at {address} ({exc.__class__.__name__}: {why}); is it a Dask scheduler? check --address") from None

@@ -48,10 +48,7 @@ def check_worker_data(spec: Spec, expected: dict) -> None:
     for path in data_paths(spec):
         digest = expected.get(path)
         if digest is not None and os.path.isfile(path) and file_sha256(path) != digest:
-            raise RunError(
-                f"{path}: this file differs from the one the sweep was planned with (SHA-256); "
-                "give every worker the same data files"
-            )
+            raise RunError(f"{path}: this file differs from the one the sweep was planned with (SHA-256); give every worker the same data files")
 
 
 class StopFlag:
@@ -102,12 +99,17 @@ def run_trial(payload: dict, stop: StopFlag | None = None) -> dict:
                 run_dir.mkdir()
                 for name, data in payload["resume_files"].items():
                     (run_dir / name).write_bytes(data)
-                summary = train_run(spec, run_dir=run_dir, reporter=reporter, should_stop=stop, resume=True,
-                                    stop_at_epoch=budget, pictures=budget is None)
+                summary = train_run(spec, run_dir=run_dir, reporter=reporter, should_stop=stop, resume=True, stop_at_epoch=budget, pictures=budget is None)
             else:
                 summary = train_run(
-                    spec, config_text=payload["text"], run_dir=run_dir, reporter=reporter, command=payload["command"], should_stop=stop,
-                    stop_at_epoch=budget, pictures=budget is None,
+                    spec,
+                    config_text=payload["text"],
+                    run_dir=run_dir,
+                    reporter=reporter,
+                    command=payload["command"],
+                    should_stop=stop,
+                    stop_at_epoch=budget,
+                    pictures=budget is None,
                 )
             result["status"] = summary.status
         except DivergedError as exc:
