@@ -399,7 +399,7 @@ def describe_h5(f) -> str:
     return ", ".join(items) if items else "nothing"
 
 
-def _find_layout(f, path, role="train"):
+def find_layout(f, path, role="train"):
     """The (x, y, classes) keys; a file holding both splits gives `role`'s first."""
     keys = set(f.keys())
     prefixes = COURSE_PREFIXES if role == "train" else COURSE_PREFIXES[::-1]
@@ -476,7 +476,7 @@ def read_block(ds, start: int, stop: int, path, key: str) -> np.ndarray:
         raise DataError(f"{path}: the array '{key}' cannot be read at rows {start} to {stop - 1} ({reason}); the file is damaged, write it again") from None
 
 
-def _decode(names) -> list:
+def decode_names(names) -> list:
     """Class names as text; bytes that are not UTF-8 are shown as \\xNN rather than failing."""
     return [n.decode("utf-8", "backslashreplace") if isinstance(n, bytes) else str(n) for n in np.asarray(names).ravel()]
 
@@ -509,10 +509,10 @@ def read_raw(source: str, role: str = "train", dtype=np.float64):
         return x, y, [], file_sha256(path)
     f = open_h5(path)
     with f:
-        x_key, y_key, classes_key = _find_layout(f, path, role)
+        x_key, y_key, classes_key = find_layout(f, path, role)
         x = read_array(f, x_key, path, dtype)
         y = read_array(f, y_key, path)
-        classes = _decode(read_array(f, classes_key, path)) if classes_key else []
+        classes = decode_names(read_array(f, classes_key, path)) if classes_key else []
     return x, y, classes, file_sha256(path)
 
 
@@ -978,7 +978,7 @@ def peek_n_x(source: str) -> int | None:
         if source.startswith(BUILTIN_PREFIX) or is_mat(source):
             return int(np.prod(read_raw(source)[0].shape[1:]))
         with open_h5(source) as f:
-            x_key, _, _ = _find_layout(f, source)
+            x_key, _, _ = find_layout(f, source)
             return int(np.prod(h5_array(f, x_key, source).shape[1:]))
     except (DataError, OSError):
         return None
@@ -992,9 +992,9 @@ def peek_classes(source: str) -> int:
             _, y, classes, _ = read_raw(source)
         else:
             with open_h5(source) as f:
-                _, y_key, classes_key = _find_layout(f, source)
+                _, y_key, classes_key = find_layout(f, source)
                 y = read_array(f, y_key, source)
-                classes = _decode(read_array(f, classes_key, source)) if classes_key else []
+                classes = decode_names(read_array(f, classes_key, source)) if classes_key else []
         y = np.asarray(y).ravel()
         whole = y.size and np.issubdtype(y.dtype, np.number) and np.all(np.isfinite(y)) and np.all(y == np.floor(y)) and y.min() >= 0
         top = int(y.max()) + 1 if whole else 0

@@ -214,7 +214,7 @@ def _is_categorical(y, k: int = 0) -> bool:
 def dataset_info(path) -> dict:
     """What a data file holds: each array's shape, dtype and range; each split's class balance;
     the label (0, 1, ...) of each class."""
-    from nnctl.data.dataset import _decode, h5_array, is_mat, open_h5, read_array
+    from nnctl.data.dataset import decode_names, h5_array, is_mat, open_h5, read_array
 
     path = Path(path)
     if is_mat(path):  # refuses a missing file, a folder, a FIFO or a device, and says which
@@ -224,7 +224,7 @@ def dataset_info(path) -> dict:
     per_split = {}  # split -> {label: examples}
     with f:
         key = next((k for k in ("list_classes", "classes") if k in f), None)
-        names = _decode(read_array(f, key, path)) if key else []
+        names = decode_names(read_array(f, key, path)) if key else []
         info["classes"] = names
         info["arrays"] = [_member(f, k, path) for k in sorted(f.keys())]
         for split, (xk, yk) in SPLITS.items():

@@ -30,7 +30,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from nnctl.util import memory
-from nnctl.data.dataset import Dataset, _decode, _find_layout, check_examples, file_sha256, h5_array, open_h5, read_array, read_block
+from nnctl.data.dataset import Dataset, decode_names, find_layout, check_examples, file_sha256, h5_array, open_h5, read_array, read_block
 from nnctl.errors import DataError
 
 WINDOW_BYTES = 64 << 20  # a mapping of the file at a time, where the whole file is not mapped at once
@@ -245,7 +245,7 @@ def x_layout(source, role: str = "train"):
         return None
     path = Path(source)
     with open_h5(path) as f:
-        x_key, _, _ = _find_layout(f, path, role)
+        x_key, _, _ = find_layout(f, path, role)
         ds = h5_array(f, x_key, path)
         if ds.ndim < 1:
             return None
@@ -262,10 +262,10 @@ def open_streamed(
     caller, who reads them anyway (evaluate checks each block as it reads it)."""
     path = Path(source)
     with open_h5(path) as f:
-        x_key, y_key, classes_key = _find_layout(f, path, role)
+        x_key, y_key, classes_key = find_layout(f, path, role)
         ds = h5_array(f, x_key, path)
         y = read_array(f, y_key, path)
-        classes = _decode(read_array(f, classes_key, path)) if classes_key else []
+        classes = decode_names(read_array(f, classes_key, path)) if classes_key else []
 
         def finite() -> bool:
             rows = block_rows(ds.dtype.itemsize * int(np.prod(ds.shape[1:])))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import os
 import platform
+import re
 import sys
 import time
 import uuid
@@ -24,10 +25,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from nnctl.rundir import checkpoint
-from nnctl.core.backend import DEVICE_NAMES, DeviceUnavailable, NumpyBackend, make_backend
-from nnctl.spec.config import Spec, dump_spec, load_config, spec_warnings
+from nnctl.core.backend import DeviceUnavailable, NumpyBackend, make_backend
+from nnctl.spec.config import Spec, dump_spec, spec_warnings
 from nnctl.data.dataset import (
     ARRAY_PREFIX,
     Dataset,
@@ -52,22 +54,13 @@ from nnctl.core.network import HEADS, initialize_parameters, predict_proba
 from nnctl.core.optimizers import OPTIMIZERS, SCHEDULES, epoch_rate, make_optimizer
 from nnctl.core.regularization import Dropout, keep_probs_per_layer
 from nnctl.core.validation import ValidationMonitor
-from nnctl.util.plots import plot_costs, plot_decision_boundary
-from nnctl.core.resources import _size, available_memory, blas_info, choose_blas_threads, memory_estimate, preflight  # noqa: F401 (re-exported)
+from nnctl.util.plots import BOUNDARY_GRID, REPORT_GRID, plot_costs, plot_decision_boundary
+from nnctl.core.resources import available_memory, blas_info, choose_blas_threads, memory_estimate, preflight  # noqa: F401 (re-exported)
+from nnctl.experiment.resume import Resumed, check_belongs, check_same_data, recorded, resumable
+from nnctl.util.memory import format_bytes
 from nnctl.rundir.lock import run_lock
 from nnctl.core.stopping import blown_up, signals_held, worsened
-from nnctl.rundir.runs import (
-    _kind,
-    _sweep_instead,
-    is_sweep_dir,
-    atomic_write,
-    create_run_dir,
-    read_json,
-    resolve_run_path,
-    save_params,
-    update_latest,
-    write_json,
-)
+from nnctl.rundir.runs import atomic_write, create_run_dir, save_params, update_latest, write_json
 from nnctl.core.training import Batches, CheckpointEvery, Position, Reporter, StopAtEpoch, StopWhen, Trainer, gradient_descent
 from nnctl.util.text import quoted
 
@@ -273,39 +266,17 @@ def _check_classes(spec: Spec, train: Dataset, test: Dataset | None) -> None:
 
 
 @dataclass
-class _Run:
-    """What the steps share."""
+class Plan:
+    """What is trained, decided before anything is written: the spec, its data and the network's shape."""
 
     spec: Spec
-    train: Dataset
-    test: Dataset | None
+    resolved: Spec  # the spec with what `auto` chose made explicit (config.resolved.yaml)
     layer_dims: list
-    resolved: Spec
-    run_dir: Path | None = None
-    own_dir: bool = True
-    resume: bool = False
-    ckpt: checkpoint.Checkpoint | None = None
-    path: str = "primal"
-    path_reason: str = ""
-    started: str | None = None
-    meta: dict = field(default_factory=dict)  # written into params.h5 and checkpoint.h5
-    root: Path | None = None  # where a new run directory goes
-    resumed_from: int = 0  # iterations done before this process
-    setup_seconds: float = 0.0  # building the Trainer (the dual path's Gram matrix is paid here, once)
-    validation: Dataset | None = None
-    normalization: Normalization = field(default_factory=Normalization)
-    target: TargetScaling = field(default_factory=TargetScaling)  # a regression's targets: scaled for training, turned back after
-    monitor: ValidationMonitor | None = None
-    run_id: str | None = None  # reproduce.json's id of the run; its checkpoints carry it too
-    sessions: list = field(default_factory=list)  # seconds of each earlier process that led to the checkpoint
-    session_t0: float | None = None  # when this process began its training work
-    position: Position | None = None  # the loop's position, live (the loop updates it in place)
-    saved: int | None = None  # the iteration of the newest checkpoint on disk
-    saved_sessions: list | None = None  # the session seconds that checkpoint holds
-    table: Preprocessor | None = None  # a table's column encoding, written as table.json
-    notes: list = field(default_factory=list)  # what was chosen from the data (a table's target, encodings)
-    backend: NumpyBackend | None = None  # nnctl.core.backend: where the math runs (train.device)
+    data: Inputs
     pictures: bool = True  # costs.png and decision_boundary.png (nnctl.fit leaves them out: matplotlib is most of a tiny fit)
+    path: str = "primal"  # the first layer's path (nnctl.core.firstlayer), and why
+    path_reason: str = ""
+    backend: NumpyBackend | None = None  # nnctl.core.backend: where the math runs (train.device)
 
     @property
     def activations(self):
@@ -321,8 +292,65 @@ class _Run:
         return self.resolved.model.batch_norm_epsilon
 
     @property
+    def task(self) -> str:
+        return self.resolved.model.resolved_task
+
+    @property
     def mini_batch(self) -> bool:
-        return self.spec.train.batch_size is not None and self.spec.train.batch_size < self.train.m
+        return self.spec.train.batch_size is not None and self.spec.train.batch_size < self.data.train.m
+
+    @property
+    def batch_size(self) -> int | None:
+        """The mini-batch size, None for full batch."""
+        return self.spec.train.batch_size if self.mini_batch else None
+
+    def meta(self) -> dict:
+        """What params.h5 and checkpoint.h5 record of the model and its preprocessing."""
+        return {
+            "layer_dims": self.layer_dims,
+            "activations": self.activations,
+            "loss": self.resolved.model.loss,
+            "task": self.task,
+            "classes": self.data.train.classes,
+            "preprocessing": {**self.data.train.preprocessing, **self.data.target.preprocessing()},
+            "dtype": self.spec.train.dtype,
+            "total_iterations": self.spec.train.epoch_count,
+            **batch_norm_meta(self.resolved.model),
+        }
+
+
+@dataclass
+class Folder:
+    """The run directory, opened: where every file goes, and the run's identity there."""
+
+    run_dir: Path
+    run_id: str | None
+    started: str | None
+
+
+@dataclass
+class Progress:
+    """This process's training: its time, the loop's position and the newest checkpoint on disk."""
+
+    resumed: Resumed  # what earlier sessions left (nothing for a fresh run)
+    setup_seconds: float = 0.0  # building the Trainer (the dual path's Gram matrix is paid here, once)
+    session_t0: float | None = None  # when this process began its training work
+    position: Position | None = None  # the loop's position, live (the loop updates it in place)
+    saved: int | None = None  # the iteration of the newest checkpoint on disk
+    saved_sessions: list | None = None  # the session seconds that checkpoint holds
+    monitor: ValidationMonitor | None = None  # the validation set's scores and early stopping
+
+    def __post_init__(self) -> None:
+        if self.resumed.ckpt is not None:
+            self.saved, self.saved_sessions = self.resumed.steps, list(self.resumed.sessions)
+
+    @property
+    def at(self) -> int:
+        """The iteration the loop has reached (where a hard stop leaves off)."""
+        return self.position.steps if self.position is not None else self.resumed.steps
+
+    def session_seconds(self) -> float:
+        return time.perf_counter() - self.session_t0 if self.session_t0 is not None else 0.0
 
 
 def train_run(
@@ -352,40 +380,38 @@ def train_run(
     Training runs with `train.blas_threads` BLAS threads (a resumed run: those it started with).
     `stop_at_epoch` stops it after that epoch as an interruption would (successive halving's budget).
     """
-    from threadpoolctl import threadpool_limits
-
+    given = None if run_dir is None else Path(run_dir)  # a sweep's trial, or the run resumed; else a new folder
     threads = spec.train.blas_threads
     if resume and threads is None:
-        threads = _recorded(Path(run_dir)).get("blas", {}).get("threads")
+        assert given is not None  # a resume is of a run's own folder
+        threads = recorded(given).get("blas", {}).get("threads")
     with threadpool_limits(threads, user_api="blas"), ExitStack() as held:
         if resume:
-            held.enter_context(run_lock(run_dir))  # one process per run: a second resume refuses
-        try:
-            run = _load(spec, run_dir, resume, arrays)
-            run.pictures = pictures
-            run.notes = [*run.notes, *notes]
-        except MemoryError:
-            raise RunError(
-                f"out of memory while loading {spec.data.train} ({_size(available_memory())} available to this process); "
-                "use train.dtype: float32 or fewer examples"
-            ) from None
-        batch = run.spec.train.batch_size if run.mini_batch else run.train.m
-        assert batch is not None  # mini_batch: train.batch_size is given
-        if threads is None and choose_blas_threads(run.layer_dims, batch) == 1:
+            held.enter_context(run_lock(given))  # one process per run: a second resume refuses
+        plan = _load(spec, arrays, pictures, notes)
+        resumed = Resumed()
+        if resume:
+            assert given is not None
+            d = plan.data
+            resumed = check_belongs(given, plan.spec, plan.resolved, plan.layer_dims, d.train, plan.mini_batch, d.target.method)
+        batch = plan.batch_size or plan.data.train.m
+        if threads is None and choose_blas_threads(plan.layer_dims, batch) == 1:
             # a small step's work single-threaded (nnctl.core.resources.choose_blas_threads); else the
             # cores, or a sweep worker's share; reproduce.json records the count, resume reuses it
             held.enter_context(threadpool_limits(1, user_api="blas"))
-        run.backend = _backend(spec)
-        _choose_first_layer(run)
-        _preflight(run, runs_root)
+        plan.backend = _backend(spec)
+        _choose_first_layer(plan, resumed, given)
+        root = Path(runs_root or plan.spec.runs_dir) if given is None else given.parent
+        _preflight(plan, root, resume)
         if hasattr(should_stop, "gently"):  # a StopRequest: from the run folder on, a first signal lets every file be written
             should_stop.gently()
+        progress, folder = Progress(resumed), None
         try:
             with signals_held():  # the run folder whole, with metrics.json; a signal meanwhile is seen just after
-                _open_run_dir(run, config_text, runs_root, command, held)
+                folder = _open_run_dir(plan, resumed, given, root, config_text, command, held)
         except OSError as exc:  # a read-only file system, a full disk: before any training, nothing is lost
             raise RunError(
-                f"{run.run_dir}: cannot write the run's files there ({exc.strerror or exc}); "
+                f"{given or root}: cannot write the run's files there ({exc.strerror or exc}); "
                 + (
                     "resuming writes into the run folder: make it writable, or copy the run (cp -r) somewhere writable and resume the copy"
                     if resume
@@ -393,44 +419,60 @@ def train_run(
                 )
             ) from None
         except KeyboardInterrupt as exc:  # a second signal, held until metrics.json said `running`
-            raise _stopped(run, exc, should_stop) from None
+            if folder is None:
+                raise  # not held: the folder was not made
+            raise _stopped(plan, folder, progress, exc, should_stop) from None
         try:
-            trainer, batches = _initialise(run)
+            trainer, batches = _initialise(plan, progress, folder.run_dir)
             try:
-                result = _train(run, trainer, batches, reporter, should_stop, stop_at_epoch, listeners)
+                result = _train(plan, folder, progress, trainer, batches, reporter, should_stop, stop_at_epoch, listeners)
                 if trainer.stream is not None:
                     trainer.stream.check()  # the examples trained on are the file hashed when the run began
             finally:
                 if trainer.stream is not None:
                     trainer.stream.close()
-            params = _save(run, trainer, batches, result)
-            metrics = _evaluate(run, params, result)
+            params = _save(plan, folder, progress, trainer, result)
+            metrics = _evaluate(plan, folder, params, result)
             with signals_held():  # metrics.json, then the checkpoint's removal: never one without the other
-                return _report(run, result, metrics)
+                return _report(plan, folder, progress, result, metrics)
         except (KeyboardInterrupt, MemoryError, OSError) as exc:
-            raise _stopped(run, exc, should_stop) from None
+            raise _stopped(plan, folder, progress, exc, should_stop) from None
         except DivergedError:
             raise  # metrics.json says diverged already
         except Exception as exc:  # found wrong during training (input, or a bug): the run says why, never "running"
-            _failed(run, exc)
+            _failed(plan, folder, progress, exc)
             raise
+
+
+def resume_run(path, *, reporter: Reporter | None = None, should_stop=None, listeners: tuple = (), device: str | None = None) -> Summary:
+    """Continue an interrupted, killed or crashed run in its own directory (nnctl.experiment.resume checks
+    that it can); `device` moves it (cpu, gpu: the checkpoint is NumPy's either way)."""
+    with resumable(path, device) as (run_dir, spec, notes):
+        return train_run(spec, run_dir=run_dir, reporter=reporter, should_stop=should_stop, resume=True, listeners=listeners, notes=notes)
 
 
 def prepare_trainer(spec: Spec):
     """(trainer, batches, layer_dims) for `spec`, initialised as `train` would, no run folder:
     for tools that drive the loop themselves (nnctl.experiment.lrfind)."""
-    run = _load(spec, None, False)
-    _choose_first_layer(run)
-    trainer, batches = _initialise(run)
-    return trainer, batches, run.layer_dims
+    plan = _load(spec, None, True, ())
+    _choose_first_layer(plan, Resumed(), None)
+    trainer, batches = _initialise(plan, Progress(Resumed()), None)
+    return trainer, batches, plan.layer_dims
 
 
 # ---------------------------------------------------------------- the steps
 
 
-def _load(spec: Spec, run_dir, resume: bool, arrays: dict | None = None) -> _Run:
-    inputs = load_inputs(spec, arrays)
-    train, test, spec = inputs.train, inputs.test, inputs.spec or spec
+def _load(spec: Spec, arrays: dict | None, pictures: bool, notes: Sequence[str]) -> Plan:
+    """The data, read and checked, and the network they decide (a classifier's output from its classes)."""
+    try:
+        inputs = load_inputs(spec, arrays)
+    except MemoryError:
+        raise RunError(
+            f"out of memory while loading {spec.data.train} ({format_bytes(available_memory())} available to this process); "
+            "use train.dtype: float32 or fewer examples"
+        ) from None
+    train, spec = inputs.train, inputs.spec or spec
     if spec.model.resolved_task == "classification":
         spec = spec.for_classes(train.k)  # over two classes, a softmax output unless the spec chose one
     layer_dims = spec.layer_dims(train.n_x, train.k)
@@ -438,123 +480,25 @@ def _load(spec: Spec, run_dir, resume: bool, arrays: dict | None = None) -> _Run
     resolved = resolved.model_copy(
         update={"data": resolved.data.model_copy(update={"normalize": inputs.normalization.method, "normalize_target": inputs.target.method})}
     )
-    run = _Run(
-        spec,
-        train,
-        test,
-        layer_dims,
-        resolved,
-        resume=resume,
-        validation=inputs.validation,
-        normalization=inputs.normalization,
-        target=inputs.target,
-        table=inputs.table,
-        notes=inputs.notes,
-    )
-    _check_batch_norm(run)
-    run.own_dir = run_dir is None  # a sweep's trial gets its directory from the sweep; `latest` stays
-    run.run_dir = None if run_dir is None else Path(run_dir)
-    if resume:
-        _check_belongs(run)
-    return run
+    inputs.notes = [*inputs.notes, *notes]
+    plan = Plan(spec, resolved, layer_dims, inputs, pictures)
+    _check_batch_norm(plan)
+    return plan
 
 
-def _check_batch_norm(run: _Run) -> None:
+def _check_batch_norm(plan: Plan) -> None:
     """A batch of one example has variance 0: refuse a spec whose batches (the last one too) can be that."""
-    if not run.resolved.model.normalised_layers:
+    if not plan.resolved.model.normalised_layers:
         return
-    m, size = run.train.m, run.spec.train.batch_size if run.mini_batch else run.train.m
-    assert size is not None  # mini_batch: train.batch_size is given
+    m = plan.data.train.m
+    size = plan.batch_size or m
     if m % size == 1:
         which = "the training set is one example" if m == 1 else f"the last mini-batch of {m} examples in batches of {size} is one example"
         near = [s for s in (size - 1, size + 1, size - 2, size + 2) if 2 <= s < m and m % s != 1][:2]
         fix = (
             "use more examples" if m == 1 else "use train.batch_size: " + " or ".join(map(str, near)) if near else f"use train.batch_size: {m} (the full batch)"
         )
-        raise DataError(f"{run.spec.data.train}: model.batch_norm: {which}, whose variance is 0, so batch norm cannot normalise it; {fix}")
-
-
-def _recorded(run_dir: Path) -> dict:
-    """reproduce.json of a run being resumed, its types checked ({} where there is none)."""
-    path = run_dir / REPRODUCE
-    if not path.exists():
-        return {}
-    rec = read_json(path)
-
-    def bad(key, want, got):
-        return RunError(f"{path}: {key}: expected {want} (got {quoted(got):.60}); the file is damaged or was edited, so train the run again")
-
-    if not isinstance(rec, dict):
-        raise RunError(f"{path}: holds {_kind(rec)}, not the JSON object nnctl writes; the file is damaged, so train the run again")
-    blas = rec.get("blas", {})
-    if not isinstance(blas, dict):
-        raise bad("blas", "an object", blas)
-    threads = blas.get("threads")
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= 4096):
-        raise bad("blas.threads", "a whole number of threads from 1 to 4096", threads)
-    data = rec.get("data", {})
-    if not isinstance(data, dict) or not all(
-        role in ("train", "test") and isinstance(v, dict) and isinstance(v.get("sha256"), str) for role, v in data.items()
-    ):
-        raise bad("data", "train and test entries, each with its sha256", data)
-    for key in ("run_id", "fingerprint"):
-        if key in rec and not (isinstance(rec[key], str) and 0 < len(rec[key]) <= 64 and rec[key].isalnum()):
-            raise bad(key, "a hexadecimal id", rec[key])
-    if "settings" in rec and not isinstance(rec["settings"], dict):
-        raise bad("settings", "an object", rec["settings"])
-    return rec
-
-
-def _check_belongs(run: _Run) -> None:
-    """On resume: the spec, reproduce.json and the checkpoint must be of one run; refuse naming what differs."""
-    assert run.run_dir is not None  # resume: the run's own folder
-    rec = _recorded(run.run_dir)
-    settings_now = checkpoint.settings(run.resolved)
-    if "fingerprint" in rec and rec["fingerprint"] != checkpoint.fingerprint(run.resolved):
-        diffs = checkpoint.differences(rec.get("settings"), settings_now) or "model or train settings differ"
-        raise RunError(
-            f"{run.run_dir / RESOLVED}: is not the spec the run started with ({diffs}); put it back as it was, "
-            f"or train the edited spec as a new run: nnctl train {run.run_dir / RESOLVED}"
-        )
-    run.run_id = rec.get("run_id")
-    path = run.run_dir / CHECKPOINT
-    if not path.exists():
-        return
-    run.ckpt = ckpt = checkpoint.load(run.run_dir)
-    scaled = (ckpt.meta.get("preprocessing") or {}).get("normalize_target", "none")
-    if scaled != run.target.method:
-        raise RunError(
-            f"{path}: was written for a run whose targets were {'standardised' if scaled == 'standardize' else 'not scaled'} "
-            f"(normalize_target: {str(scaled)[:40]}), but {run.run_dir / RESOLVED} says data.normalize_target: {run.target.method}; "
-            f"put the spec back as it was, or {checkpoint.restart_hint(path)}"
-        )
-    t = run.spec.train
-    batches = Batches(run.train.m, run.spec.train.batch_size if run.mini_batch else None)
-    checkpoint.check(
-        ckpt,
-        path,
-        settings_now=settings_now,
-        run_id=run.run_id,
-        layer_dims=run.layer_dims,
-        dtype=run.dtype,
-        total_epochs=run.spec.train.epoch_count,
-        batches_per_epoch=batches.count,
-        m=run.train.m,
-        record_every=run.spec.train.record_every,
-        normalised=run.resolved.model.normalised_layers,
-        rate=lambda e: epoch_rate(t.decay, t.learning_rate, e, total=t.epoch_count, **{k: getattr(t, k) for k in SCHEDULES[t.decay].keys}),
-        shuffled=run.spec.train.shuffle == "generator",
-    )
-    sessions = ckpt.meta.get("sessions", [])
-    if not (
-        isinstance(sessions, list)
-        and len(sessions) <= 100_000
-        and all(isinstance(x, (int, float)) and not isinstance(x, bool) and 0 <= x < 1e12 for x in sessions)
-    ):
-        raise RunError(f"{path}: sessions: expected a list of seconds (got {quoted(sessions):.60}); {checkpoint.restart_hint(path)}")
-    run.sessions = run.saved_sessions = [float(x) for x in sessions]
-    run.resumed_from = ckpt.position.steps
-    run.saved = ckpt.position.steps
+        raise DataError(f"{plan.spec.data.train}: model.batch_norm: {which}, whose variance is 0, so batch norm cannot normalise it; {fix}")
 
 
 def _backend(spec: Spec):
@@ -568,28 +512,28 @@ def _backend(spec: Spec):
         ) from None
 
 
-def _choose_first_layer(run: _Run) -> None:
+def _choose_first_layer(plan: Plan, resumed: Resumed, run_dir: Path | None) -> None:
     """Continue on the path a resumed run was trained on; else the dual path wherever it is exact
     (on the CPU: a device always takes the primal path)."""
-    device = run.spec.train.device
-    if run.ckpt is not None:
-        run.path = run.ckpt.meta.get("first_layer", "primal")
-        run.path_reason = run.ckpt.meta.get("first_layer_reason", f"{run.path}: the path the run started on")
-        if run.path != "primal" and device != "cpu":
-            raise RunError(f"{run.run_dir}: was trained on the {run.path} first layer, which runs on the CPU only; resume it with --device cpu")
+    device = plan.spec.train.device
+    if resumed.ckpt is not None:
+        plan.path = resumed.ckpt.meta.get("first_layer", "primal")
+        plan.path_reason = resumed.ckpt.meta.get("first_layer_reason", f"{plan.path}: the path the run started on")
+        if plan.path != "primal" and device != "cpu":
+            raise RunError(f"{run_dir}: was trained on the {plan.path} first layer, which runs on the CPU only; resume it with --device cpu")
         return
-    t = run.spec.train
+    t = plan.spec.train
     if device != "cpu":
-        run.path, run.path_reason = "primal", f"primal: device {device} computes W[1] X itself"
+        plan.path, plan.path_reason = "primal", f"primal: device {device} computes W[1] X itself"
         return
-    run.path, run.path_reason = choose_first_layer(
+    plan.path, plan.path_reason = choose_first_layer(
         t.first_layer,
-        run.train.n_x,
-        run.train.m,
-        run.dtype.itemsize,
+        plan.data.train.n_x,
+        plan.data.train.m,
+        plan.dtype.itemsize,
         0.25 * available_memory(),
         optimizer_linear=OPTIMIZERS[t.optimizer].make.linear,
-        full_batch=not run.mini_batch,
+        full_batch=not plan.mini_batch,
         l2=t.l2 > 0,
     )
 
@@ -598,179 +542,155 @@ def _optimizer_arrays(spec: Spec) -> int:
     return make_optimizer(spec.train.optimizer, spec.train.learning_rate).extra_arrays()
 
 
-def _batch_sizes(run: _Run) -> tuple:
-    return Batches(run.train.m, run.spec.train.batch_size).sizes if run.mini_batch else ()
-
-
-def _preflight(run: _Run, runs_root) -> None:
-    run.root = root = Path(runs_root or run.spec.runs_dir) if run.own_dir or run.run_dir is None else run.run_dir.parent
+def _preflight(plan: Plan, root: Path, resume: bool) -> None:
+    """Refuse, before anything is written, a run this machine's memory or disk cannot hold."""
     # X is already loaded, in the training dtype
-    t = run.spec.train
-    dropout = Dropout(keep_probs_per_layer(t.keep_prob, len(run.layer_dims) - 1), t.dropout_masks, t.seed).layers if t.dropout else ()
-    in_memory = [d.m for d in (run.train, run.test, run.validation) if d is not None and isinstance(d.X, np.ndarray)]
+    t, d = plan.spec.train, plan.data
+    dropout = Dropout(keep_probs_per_layer(t.keep_prob, len(plan.layer_dims) - 1), t.dropout_masks, t.seed).layers if t.dropout else ()
+    in_memory = [s.m for s in (d.train, d.test, d.validation) if s is not None and isinstance(s.X, np.ndarray)]
     preflight(
-        run.layer_dims,
-        run.train.m,
-        run.dtype,
-        run.path,
+        plan.layer_dims,
+        d.train.m,
+        plan.dtype,
+        plan.path,
         root,
         available_memory(),
-        _optimizer_arrays(run.spec),
-        _batch_sizes(run),
-        resume=run.resume,
+        _optimizer_arrays(plan.spec),
+        Batches(d.train.m, t.batch_size).sizes if plan.mini_batch else (),
+        resume=resume,
         dropout_layers=dropout,
         l2=t.l2 > 0,
         initial=True,
         eval_m=max(in_memory, default=0),
-        batch_norm_layers=run.resolved.model.normalised_layers,
-        stages=_later_stages(run),
+        batch_norm_layers=plan.resolved.model.normalised_layers,
+        stages=_later_stages(plan),
     )
 
 
-def _later_stages(run: _Run) -> list:
+def _later_stages(plan: Plan) -> list:
     """The forward passes after training that are not over the data (the preflight counts those):
     the decision boundary of 2-D classification, in decision_boundary.png and in report.html."""
-    from nnctl.util.plots import BOUNDARY_GRID, REPORT_GRID
-
-    if run.train.n_x != 2 or run.resolved.model.resolved_task != "classification":
+    if plan.data.train.n_x != 2 or plan.task != "classification":
         return []
     fix = "use fewer or narrower layers, or train.dtype: float32"
     stages = [("the report's decision boundary (nnctl report)", REPORT_GRID**2, fix)]
-    if run.pictures and isinstance(run.train.X, np.ndarray):
+    if plan.pictures and isinstance(plan.data.train.X, np.ndarray):
         stages.insert(0, (f"the decision-boundary picture ({BOUNDARY_PNG})", BOUNDARY_GRID**2, fix))
     return stages
 
 
-def _open_run_dir(run: _Run, config_text, runs_root, command, held: ExitStack) -> None:
-    spec, root = run.spec, run.root
-    run.meta = {
-        "layer_dims": run.layer_dims,
-        "activations": run.activations,
-        "loss": run.resolved.model.loss,
-        "task": run.resolved.model.resolved_task,
-        "classes": run.train.classes,
-        "preprocessing": {**run.train.preprocessing, **run.target.preprocessing()},
-        "dtype": spec.train.dtype,
-        "total_iterations": spec.train.epoch_count,
-        **batch_norm_meta(run.resolved.model),
-    }
-    if run.resume:
-        assert run.run_dir is not None  # resume: the run's own folder
-        _check_same_data(run.run_dir, run.train, run.test)
-        try:
-            old = read_json(run.run_dir / METRICS) if (run.run_dir / METRICS).exists() else {}
-        except RunError:
-            old = {}  # damaged: written anew (resume_run said so)
-        started = old.get("started") if isinstance(old, dict) else None
-        run.started = started if isinstance(started, str) and len(started) <= 64 else None
+def _open_run_dir(plan: Plan, resumed: Resumed, given: Path | None, root: Path, config_text, command, held: ExitStack) -> Folder:
+    """A new run's folder with its spec, resolved spec, table.json and reproduce.json (a resume: the
+    run's own folder, its data checked); metrics.json says `running`. Its lock is held until the end."""
+    spec, d = plan.spec, plan.data
+    if resumed.active:
+        assert given is not None  # resume: the run's own folder
+        check_same_data(given, d.train, d.test)
+        folder = Folder(given, resumed.run_id, resumed.started)
     else:
-        run.run_dir = create_run_dir(root, spec.name or "run") if run.own_dir else run.run_dir
-        assert run.run_dir is not None  # a sweep's trial comes with its folder
-        if not run.own_dir:
-            run.run_dir.mkdir(parents=True)
-        held.enter_context(run_lock(run.run_dir))  # held until the run's files are written
-        run.started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        run.run_id = uuid.uuid4().hex
+        run_dir = create_run_dir(root, spec.name or "run") if given is None else given
+        if given is not None:  # a sweep's trial comes with its folder
+            run_dir.mkdir(parents=True)
+        held.enter_context(run_lock(run_dir))  # held until the run's files are written
+        folder = Folder(run_dir, uuid.uuid4().hex, datetime.now(timezone.utc).isoformat(timespec="seconds"))
         if config_text is not None:
-            atomic_write(run.run_dir / SPEC, config_text)
-        atomic_write(run.run_dir / RESOLVED, dump_spec(run.resolved))
-        if run.table is not None:
-            write_json(run.run_dir / TABLE, run.table.to_dict())
-        rec = reproduce_info(spec, run.train, run.test, command or sys.argv)
-        rec.update(run_id=run.run_id, fingerprint=checkpoint.fingerprint(run.resolved), settings=checkpoint.settings(run.resolved))
-        write_json(run.run_dir / REPRODUCE, rec)
-        if run.own_dir:  # now, not only at the end: after a kill -9, `--resume runs/latest` is this run
-            update_latest(run.run_dir.parent, run.run_dir)
+            atomic_write(run_dir / SPEC, config_text)
+        atomic_write(run_dir / RESOLVED, dump_spec(plan.resolved))
+        if d.table is not None:
+            write_json(run_dir / TABLE, d.table.to_dict())
+        rec = reproduce_info(spec, d.train, d.test, command or sys.argv)
+        rec.update(run_id=folder.run_id, fingerprint=checkpoint.fingerprint(plan.resolved), settings=checkpoint.settings(plan.resolved))
+        write_json(run_dir / REPRODUCE, rec)
+        if given is None:  # now, not only at the end: after a kill -9, `--resume runs/latest` is this run
+            update_latest(run_dir.parent, run_dir)
     write_json(
-        run.run_dir / METRICS,
-        {"status": Status.RUNNING, "started": run.started, "pid": os.getpid(), "host": platform.node(), "layers": run.layer_dims},
+        folder.run_dir / METRICS,
+        {"status": Status.RUNNING, "started": folder.started, "pid": os.getpid(), "host": platform.node(), "layers": plan.layer_dims},
     )
+    return folder
 
 
-def _fresh_params(run: _Run) -> dict:
-    m = run.spec.model
-    return initialize_parameters(run.layer_dims, m.init, m.init_scale, make_rng(run.spec), run.dtype, run.resolved.model.normalised_layers)
+def _fresh_params(plan: Plan) -> dict:
+    m = plan.spec.model
+    return initialize_parameters(plan.layer_dims, m.init, m.init_scale, make_rng(plan.spec), plan.dtype, plan.resolved.model.normalised_layers)
 
 
-def _initialise(run: _Run):
-    t = run.spec.train
-    loss = run.resolved.model.loss
-    X = run.train.X  # load_data gave X in the training dtype already
+def _initialise(plan: Plan, progress: Progress, run_dir: Path | None):
+    """The Trainer on the training set (from the checkpoint where the run is resumed), its batches, and
+    the validation monitor (progress.monitor)."""
+    t, d = plan.spec.train, plan.data
+    loss = plan.resolved.model.loss
+    X = d.train.X  # load_data gave X in the training dtype already
     # labels (1, m), or one-hot (k, m); a regression's targets standardised where data.normalize_target says so
-    Y = run.target.apply(run.train.Y, run.dtype) if run.target.active else HEADS[loss].encode(run.train.Y, run.layer_dims[-1], run.dtype)
-    ckpt = run.ckpt
-    params = ckpt.params if ckpt is not None else _fresh_params(run)
+    Y = d.target.apply(d.train.Y, plan.dtype) if d.target.active else HEADS[loss].encode(d.train.Y, plan.layer_dims[-1], plan.dtype)
+    ckpt = progress.resumed.ckpt
+    params = ckpt.params if ckpt is not None else _fresh_params(plan)
     optimizer = make_optimizer(t.optimizer, t.learning_rate, **t.hyper())
-    batch_size = t.batch_size if run.mini_batch else None
     t0 = time.perf_counter()
-    dropout = Dropout(keep_probs_per_layer(t.keep_prob, len(run.layer_dims) - 1), t.dropout_masks, t.seed) if t.dropout else None
+    dropout = Dropout(keep_probs_per_layer(t.keep_prob, len(plan.layer_dims) - 1), t.dropout_masks, t.seed) if t.dropout else None
     trainer = Trainer(
         params,
         X,
         Y,
-        run.activations,
-        run.resolved.model.loss,
-        path=run.path,
+        plan.activations,
+        loss,
+        path=plan.path,
         dual_state=ckpt.first_layer if ckpt else None,
         optimizer=optimizer,
-        batch_size=batch_size,
+        batch_size=plan.batch_size,
         l2=t.l2,
         dropout=dropout,
-        batch_norm_momentum=run.resolved.model.batch_norm_momentum,
-        batch_norm_epsilon=run.epsilon,
-        backend=run.backend,
+        batch_norm_momentum=plan.resolved.model.batch_norm_momentum,
+        batch_norm_epsilon=plan.epsilon,
+        backend=plan.backend,
     )
-    run.setup_seconds = time.perf_counter() - t0
-    batches = Batches(run.train.m, batch_size, t.shuffle, t.seed)
-    if run.validation is not None:
+    progress.setup_seconds = time.perf_counter() - t0
+    batches = Batches(d.train.m, plan.batch_size, t.shuffle, t.seed)
+    if d.validation is not None:
         # the validation cost in the units the training cost is in: the targets scaled as the trainer's are
-        held = replace(run.validation, Y=run.target.apply(run.validation.Y, np.float64)) if run.target.active else run.validation
-        run.monitor = ValidationMonitor(
+        watched = replace(d.validation, Y=d.target.apply(d.validation.Y, np.float64)) if d.target.active else d.validation
+        progress.monitor = ValidationMonitor(
             trainer,
-            held,
-            run.resolved.model.loss,
-            run.activations,
-            run.resolved.model.resolved_task,
+            watched,
+            loss,
+            plan.activations,
+            plan.task,
             early=t.early_stopping,
-            epsilon=run.epsilon,
-            unit="epoch" if run.mini_batch else "iteration",
+            epsilon=plan.epsilon,
+            unit="epoch" if plan.mini_batch else "iteration",
         )
     if ckpt is not None:
-        assert run.run_dir is not None  # a checkpoint: the run's folder, resumed
-        checkpoint.restore(ckpt, trainer, batches, run.run_dir / CHECKPOINT, run.monitor)
+        assert run_dir is not None  # a checkpoint: the run's folder, resumed
+        checkpoint.restore(ckpt, trainer, batches, run_dir / CHECKPOINT, progress.monitor)
     return trainer, batches
 
 
-def _session_seconds(run: _Run) -> float:
-    return time.perf_counter() - run.session_t0 if run.session_t0 is not None else 0.0
+def _save_checkpoint(plan: Plan, folder: Folder, progress: Progress, trainer, batches, result, meta, fp) -> None:
+    sessions = progress.resumed.sessions + [round(progress.session_seconds(), 6)]
+    extra = {"run_id": folder.run_id, "settings": checkpoint.settings(plan.resolved), "sessions": sessions}
+    checkpoint.save(folder.run_dir, trainer, batches, result, meta, fp, progress.monitor, plan.data.normalization, extra, target=plan.data.target)
+    progress.saved, progress.saved_sessions = result.position.steps, sessions
 
 
-def _save_checkpoint(run: _Run, trainer, batches, result, meta, fp) -> None:
-    assert run.run_dir is not None  # made by _open_run_dir
-    sessions = run.sessions + [round(_session_seconds(run), 6)]
-    extra = {"run_id": run.run_id, "settings": checkpoint.settings(run.resolved), "sessions": sessions}
-    checkpoint.save(run.run_dir, trainer, batches, result, meta, fp, run.monitor, run.normalization, extra, target=run.target)
-    run.saved, run.saved_sessions = result.position.steps, sessions
-
-
-def _train(run: _Run, trainer: Trainer, batches: Batches, reporter, should_stop, stop_at_epoch=None, extra=()):
-    t = run.spec.train
+def _train(plan: Plan, folder: Folder, progress: Progress, trainer: Trainer, batches: Batches, reporter, should_stop, stop_at_epoch=None, extra=()):
+    """The loop, with its listeners: the reporter, checkpoints, stop requests and the caller's own."""
+    t = plan.spec.train
     keys = {k: getattr(t, k) for k in SCHEDULES[t.decay].keys}
     rate = (lambda e: epoch_rate(t.decay, t.learning_rate, e, total=t.epoch_count, **keys)) if SCHEDULES[t.decay].varies else None
-    fp = checkpoint.fingerprint(run.resolved)
-    meta = {**run.meta, "first_layer_reason": run.path_reason}
-    ckpt = run.ckpt
-    run.session_t0 = time.perf_counter() - run.setup_seconds  # this process's training time: setup, then the loop
-    run.position = ckpt.position if ckpt else Position()  # the loop moves it in place: where a hard stop left off
-    save = lambda res: _save_checkpoint(run, trainer, batches, res, meta, fp)  # noqa: E731
+    fp = checkpoint.fingerprint(plan.resolved)
+    meta = {**plan.meta(), "first_layer_reason": plan.path_reason}
+    ckpt = progress.resumed.ckpt
+    progress.session_t0 = time.perf_counter() - progress.setup_seconds  # this process's training time: setup, then the loop
+    progress.position = ckpt.position if ckpt else Position()  # the loop moves it in place: where a hard stop left off
+    save = lambda res: _save_checkpoint(plan, folder, progress, trainer, batches, res, meta, fp)  # noqa: E731
     listeners = [reporter or Reporter(), CheckpointEvery(t.checkpoint_every, t.epoch_count, save)]
     if should_stop is not None:
         listeners.append(StopWhen(should_stop))
     if stop_at_epoch is not None:
         listeners.append(StopAtEpoch(stop_at_epoch))
     listeners += extra  # e.g. nnctl.experiment.tracking's MlflowListener
-    if run.monitor is not None:
-        run.monitor.listeners = listeners  # each gets the validation scores of a record
+    if progress.monitor is not None:
+        progress.monitor.listeners = listeners  # each gets the validation scores of a record
     result = gradient_descent(
         trainer,
         t.epoch_count,
@@ -778,9 +698,9 @@ def _train(run: _Run, trainer: Trainer, batches: Batches, reporter, should_stop,
         listeners=listeners,
         batches=batches,
         rate=rate,
-        position=run.position,
+        position=progress.position,
         costs=ckpt.costs if ckpt else None,
-        monitor=run.monitor,
+        monitor=progress.monitor,
     )
     if result.status == Status.INTERRUPTED:
         save(result)
@@ -791,93 +711,90 @@ def _train(run: _Run, trainer: Trainer, batches: Batches, reporter, should_stop,
     return result
 
 
-def _save(run: _Run, trainer: Trainer, batches: Batches, result) -> dict:
+def _save(plan: Plan, folder: Folder, progress: Progress, trainer: Trainer, result) -> dict:
     """params.h5 (the last finite parameters), costs.csv and costs.png."""
-    assert run.run_dir is not None  # made by _open_run_dir
-    t = run.spec.train
+    t, run_dir, monitor = plan.spec.train, folder.run_dir, progress.monitor
     if result.status == Status.DIVERGED and not trainer.params_finite():
         # the update itself overflowed: fall back to the last checkpoint, which is finite
-        if (run.run_dir / CHECKPOINT).exists():
-            back = checkpoint.load(run.run_dir)
+        if (run_dir / CHECKPOINT).exists():
+            back = checkpoint.load(run_dir)
             params, result.position = back.params, back.position
         else:
-            params = _fresh_params(run)
+            params = _fresh_params(plan)
             result.position.steps = result.position.epoch = 0
     else:
         params = trainer.materialize()
-    best = _best(run)
+    best = _best(progress)
     if best is not None and result.status != Status.INTERRUPTED:
         params = best  # early stopping keeps the best parameters it saw
-    extra = {"best_iteration": run.monitor.best_steps} if best is not None and run.monitor is not None else {}
+    extra = {"best_iteration": monitor.best_steps} if best is not None and monitor is not None else {}
     save_params(
-        run.run_dir / PARAMS,
-        {**params, **run.normalization.arrays(), **run.target.arrays()},
-        {**run.meta, "iterations": result.iterations, "epochs": result.epochs, "first_layer": run.path, **extra},
+        run_dir / PARAMS,
+        {**params, **plan.data.normalization.arrays(), **plan.data.target.arrays()},
+        {**plan.meta(), "iterations": result.iterations, "epochs": result.epochs, "first_layer": plan.path, **extra},
     )
     rows = [(*c, *s) for c, s in zip(result.costs, result.steps)]
-    validation = run.monitor.rows if run.monitor is not None else None
+    validation = monitor.rows if monitor is not None else None
     accuracy = result.accuracy if trainer.counts else None  # a classifier's, counted from its batches
-    write_costs_csv(run.run_dir / COSTS_CSV, rows, run.mini_batch, SCHEDULES[t.decay].varies, validation, accuracy)
-    curves = {run.spec.name or "run": result.costs}
+    write_costs_csv(run_dir / COSTS_CSV, rows, plan.mini_batch, SCHEDULES[t.decay].varies, validation, accuracy)
+    curves = {plan.spec.name or "run": result.costs}
     if validation:
         curves["validation"] = [(e, c) for e, c, _ in validation]
-    if run.pictures:
-        plot_costs(run.run_dir / COSTS_PNG, curves, run.spec.name or "", t.learning_rate)
+    if plan.pictures:
+        plot_costs(run_dir / COSTS_PNG, curves, plan.spec.name or "", t.learning_rate)
     return params
 
 
-def _best(run: _Run):
+def _best(progress: Progress):
     """The best parameters early stopping saw, where it keeps them (train.early_stopping.restore_best)."""
-    m = run.monitor
+    m = progress.monitor
     if m is None or m.early is None or not m.early.restore_best or m.best_params is None:
         return None
     return m.best_params
 
 
-def _evaluate(run: _Run, params, result) -> dict:
-    assert run.run_dir is not None  # made by _open_run_dir
-    metrics = {"status": result.status, "started": run.started}
-    in_memory = isinstance(run.train.X, np.ndarray)  # a streamed file is not read whole again for these checks
-    warnings = (
-        model_warnings(params, run.activations, run.train, run.resolved.model.resolved_task, run.spec.train.learning_rate, run.epsilon, run.target)
-        if in_memory
-        else []
-    )
+def _evaluate(plan: Plan, folder: Folder, params, result) -> dict:
+    """Cost and accuracy (or RMSE) on every set, the model's warnings, the decision boundary's picture."""
+    d = plan.data
+    metrics = {"status": result.status, "started": folder.started}
+    in_memory = isinstance(d.train.X, np.ndarray)  # a streamed file is not read whole again for these checks
+    warnings = model_warnings(params, plan.activations, d.train, plan.task, plan.spec.train.learning_rate, plan.epsilon, d.target) if in_memory else []
     if warnings:
         metrics["warnings"] = warnings
     if result.status == Status.DIVERGED:
         return metrics
-    for label, data in (("train", run.train), ("test", run.test), ("validation", run.validation)):
+    for label, data in (("train", d.train), ("test", d.test), ("validation", d.validation)):
         if data is not None:
-            # RMSE in the target's own units: the outputs turned back (run.target), the targets as given
-            for key, value in evaluate_dataset(params, run.activations, data, run.resolved.model.loss, run.epsilon, run.target).items():
+            # RMSE in the target's own units: the outputs turned back (d.target), the targets as given
+            for key, value in evaluate_dataset(params, plan.activations, data, plan.resolved.model.loss, plan.epsilon, d.target).items():
                 metrics[f"{label}_{key}"] = value
-    if run.pictures and run.train.n_x == 2 and run.resolved.model.resolved_task == "classification" and isinstance(run.train.X, np.ndarray):
+    if plan.pictures and d.train.n_x == 2 and plan.task == "classification" and isinstance(d.train.X, np.ndarray):
         plot_decision_boundary(
-            run.run_dir / BOUNDARY_PNG,
-            lambda P: HEADS[run.resolved.model.loss].predict(predict_proba(P, params, run.activations, run.epsilon)),
-            run.train.X,
-            run.train.Y,
-            f"{run.spec.name}: decision boundary",
-            classes=run.train.classes,
+            folder.run_dir / BOUNDARY_PNG,
+            lambda P: HEADS[plan.resolved.model.loss].predict(predict_proba(P, params, plan.activations, plan.epsilon)),
+            d.train.X,
+            d.train.Y,
+            f"{plan.spec.name}: decision boundary",
+            classes=d.train.classes,
         )
     return metrics
 
 
-def _report(run: _Run, result, metrics: dict) -> Summary:
-    assert run.run_dir is not None  # made by _open_run_dir
-    t, setup_seconds = run.spec.train, run.setup_seconds
-    start = run.resumed_from
+def _report(plan: Plan, folder: Folder, progress: Progress, result, metrics: dict) -> Summary:
+    """metrics.json, whole (and the checkpoint removed once the run completed), and the run's summary."""
+    t, setup_seconds, d, resumed = plan.spec.train, progress.setup_seconds, plan.data, progress.resumed
+    start = resumed.steps
     final_cost = result.costs[-1][1] if result.costs else None  # the last recorded cost: every record_every epochs and the last
     final_epoch = int(result.costs[-1][0]) if result.costs else None  # ... recorded in this epoch
     final_at = int(result.steps[-1][0]) if result.steps else None  # ... with this many iterations done (before the epoch's batches)
-    if result.status == Status.INTERRUPTED and run.saved_sessions:
-        sessions = run.saved_sessions  # what its checkpoint holds: a resume adds to exactly this
+    if result.status == Status.INTERRUPTED and progress.saved_sessions:
+        sessions = progress.saved_sessions  # what its checkpoint holds: a resume adds to exactly this
     else:
-        sessions = run.sessions + [setup_seconds + result.seconds]
+        sessions = resumed.sessions + [setup_seconds + result.seconds]
     seconds = sum(sessions)
     its_per_s = ((result.iterations - start) / result.seconds) if result.seconds > 0 else 0.0
-    batches_per_epoch = Batches(run.train.m, t.batch_size if run.mini_batch else None).count
+    batches_per_epoch = Batches(d.train.m, plan.batch_size).count
+    restored = _best(progress) is not None and result.status != Status.INTERRUPTED
     metrics.update(
         {
             "final_cost": final_cost,
@@ -887,7 +804,7 @@ def _report(run: _Run, result, metrics: dict) -> Summary:
             "total_iterations": t.epoch_count * batches_per_epoch,
             "epochs": result.epochs,
             "total_epochs": t.epoch_count,
-            "batch_size": t.batch_size if run.mini_batch else None,
+            "batch_size": plan.batch_size,
             "batches_per_epoch": batches_per_epoch,
             "optimizer": t.optimizer,
             "learning_rate": result.steps[-1][1] if result.steps else t.learning_rate,
@@ -895,19 +812,19 @@ def _report(run: _Run, result, metrics: dict) -> Summary:
             "sessions": [round(x, 6) for x in sessions],
             "setup_seconds": round(setup_seconds, 6),
             "iterations_per_second": round(its_per_s, 3),
-            "layers": run.layer_dims,
-            "first_layer": run.path,
-            "first_layer_reason": run.path_reason,
+            "layers": plan.layer_dims,
+            "first_layer": plan.path,
+            "first_layer_reason": plan.path_reason,
             "message": result.message,
-            "normalize": run.normalization.describe(),
-            "normalize_target": run.target.describe(),
+            "normalize": d.normalization.describe(),
+            "normalize_target": d.target.describe(),
             "regularization": {"l2": t.l2, "keep_prob": t.keep_prob, "dropout_masks": t.dropout_masks if t.dropout else None},
         }
     )
-    if run.monitor is not None:
-        m = run.monitor
-        assert run.validation is not None  # what the monitor watches
-        metrics["validation"] = {"source": run.validation.source, "m": run.validation.m}
+    m = progress.monitor
+    if m is not None:
+        assert d.validation is not None  # what the monitor watches
+        metrics["validation"] = {"source": d.validation.source, "m": d.validation.m}
         if m.rows:
             metrics["validation_cost"] = m.rows[-1][1]  # at the last record, beside final_cost
         if m.early is not None:
@@ -917,123 +834,112 @@ def _report(run: _Run, result, metrics: dict) -> Summary:
                 "best_value": m.best_value,
                 "best_iteration": m.best_steps,
                 "best_epoch": m.best_epoch,
-                "restored_best": _best(run) is not None and result.status != Status.INTERRUPTED,
+                "restored_best": restored,
             }
-    warnings = spec_warnings(run.spec)
+    warnings = spec_warnings(plan.spec)
     if warnings:  # beside the model's own (_evaluate), not instead of them
         metrics["warnings"] = [*warnings, *metrics.get("warnings", [])]
-    if run.notes:
-        metrics["notes"] = run.notes
-    if run.resume:
+    if d.notes:
+        metrics["notes"] = d.notes
+    if resumed.active:
         metrics["resumed_from"] = start
-    write_json(run.run_dir / METRICS, metrics)
+    write_json(folder.run_dir / METRICS, metrics)
     if result.status == Status.COMPLETED:
-        (run.run_dir / CHECKPOINT).unlink(missing_ok=True)  # params.h5 holds the final state
+        (folder.run_dir / CHECKPOINT).unlink(missing_ok=True)  # params.h5 holds the final state
     summary = Summary(
-        name=run.spec.name or "run",
-        run_dir=str(run.run_dir),
+        name=plan.spec.name or "run",
+        run_dir=str(folder.run_dir),
         status=str(result.status),
-        layers=run.layer_dims,
-        task=run.resolved.model.resolved_task,
+        layers=plan.layer_dims,
+        task=plan.task,
         iterations=result.iterations,
         final_cost=final_cost,
         final_cost_iteration=final_at,
         final_cost_epoch=final_epoch,
         seconds=seconds,
         iterations_per_second=its_per_s,
-        first_layer=run.path,
+        first_layer=plan.path,
         train_accuracy=metrics.get("train_accuracy"),
         test_accuracy=metrics.get("test_accuracy"),
         train_rmse=metrics.get("train_rmse"),
         test_rmse=metrics.get("test_rmse"),
         message=result.message,
-        resumed_from=start if run.resume else None,
+        resumed_from=start if resumed.active else None,
         epochs=result.epochs,
         validation_accuracy=metrics.get("validation_accuracy"),
-        best_iteration=run.monitor.best_steps if run.monitor is not None and _best(run) is not None and result.status != Status.INTERRUPTED else None,
+        best_iteration=m.best_steps if m is not None and restored else None,
         sessions=sessions,
         warnings=metrics.get("warnings"),
-        notes=run.notes,
+        notes=d.notes,
     )
     if result.status == Status.DIVERGED:
-        raise DivergedError(f"{result.message}. Run kept at {run.run_dir} (status: diverged)")
+        raise DivergedError(f"{result.message}. Run kept at {folder.run_dir} (status: diverged)")
     return summary
 
 
-def _stopped(run: _Run, exc: KeyboardInterrupt | MemoryError | OSError, should_stop) -> Exception:
+def _stopped(plan: Plan, folder: Folder, progress: Progress, exc: KeyboardInterrupt | MemoryError | OSError, should_stop) -> Exception:
     """A hard stop in the middle of training (a second Ctrl-C, out of memory, a full disk): the
     state in memory may be half updated, so the newest checkpoint is what is kept. metrics.json
     says `interrupted` (written atomically, with Ctrl-C held off), and the error says where the run
     is and how to resume it."""
-    assert run.run_dir is not None  # made by _open_run_dir, before training
-    at = run.position.steps if run.position is not None else run.resumed_from
-    if (run.run_dir / CHECKPOINT).exists():  # the stop can land between a checkpoint's rename and our note of it
+    run_dir, at = folder.run_dir, progress.at
+    if (run_dir / CHECKPOINT).exists():  # the stop can land between a checkpoint's rename and our note of it
         try:
-            disk = checkpoint.load(run.run_dir)
-            run.saved, run.saved_sessions = disk.position.steps, [float(x) for x in disk.meta.get("sessions", [])]
+            disk = checkpoint.load(run_dir)
+            progress.saved, progress.saved_sessions = disk.position.steps, [float(x) for x in disk.meta.get("sessions", [])]
         except (RunError, OSError, TypeError, ValueError):
             pass  # a damaged checkpoint: the resume names it
     kept = (
-        f"the run is kept in {run.run_dir} with its last checkpoint (iteration {run.saved})"
-        if run.saved is not None and (run.run_dir / CHECKPOINT).exists()
-        else f"the run is kept in {run.run_dir} but no checkpoint was written yet, so resuming starts it over"
+        f"the run is kept in {run_dir} with its last checkpoint (iteration {progress.saved})"
+        if progress.saved is not None and (run_dir / CHECKPOINT).exists()
+        else f"the run is kept in {run_dir} but no checkpoint was written yet, so resuming starts it over"
     )
-    again = f"resume with: nnctl train --resume {run.run_dir}"
-    metrics = {
-        "status": Status.INTERRUPTED,
-        "started": run.started,
-        "iterations": run.saved or 0,
-        "layers": run.layer_dims,
-        "sessions": run.saved_sessions or [],
-        "seconds": round(sum(run.saved_sessions or []), 6),
-    }
+    again = f"resume with: nnctl train --resume {run_dir}"
     if isinstance(exc, KeyboardInterrupt):
         name = getattr(should_stop, "name", "SIGINT")
         out: Exception = Interrupted(f"{name} twice: stopped at once at iteration {at}; {kept}; {again}", exit_code=getattr(should_stop, "exit_code", 130))
     elif isinstance(exc, MemoryError):
         out = RunError(
-            f"out of memory at iteration {at} ({_size(available_memory())} available to this process); {kept}; "
+            f"out of memory at iteration {at} ({format_bytes(available_memory())} available to this process); {kept}; "
             f"free memory, or use train.dtype: float32 or smaller layers in a new run; to go on: {again}"
         )
     else:
-        where, code, reason = _write_failure(exc, run.run_dir)
+        where, code, reason = _write_failure(exc, run_dir)
         fix = "free some space on that disk" if code in (errno.ENOSPC, errno.EDQUOT) else "make the run folder writable"
         out = RunError(f"{where}: cannot be written ({reason}) at iteration {at}; {kept}; {fix}, then {again}")
-    metrics["message"] = str(out)
-    try:
-        with signals_held():  # a third Ctrl-C waits for this write
-            write_json(run.run_dir / METRICS, metrics)
-    except OSError:
-        pass  # a full disk: metrics.json says `running`, which `nnctl runs` shows as interrupted once this process is gone
+    _write_stopped(plan, folder, progress, str(out))
     return out
 
 
-def _failed(run: _Run, exc: Exception) -> None:
+def _failed(plan: Plan, folder: Folder, progress: Progress, exc: Exception) -> None:
     """metrics.json of a run stopped by an error: `interrupted`, with the error as its message (the
     last checkpoint, if any, is what a resume continues from)."""
-    assert run.run_dir is not None  # made by _open_run_dir, before training
-    at = run.position.steps if run.position is not None else run.resumed_from
     what = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+    _write_stopped(plan, folder, progress, f"stopped by an error at iteration {progress.at}: {what}")
+
+
+def _write_stopped(plan: Plan, folder: Folder, progress: Progress, message: str) -> None:
+    """metrics.json says `interrupted`, at the newest checkpoint, with `message` (a full disk leaves it
+    `running`, which `nnctl runs` shows as interrupted once this process is gone)."""
+    sessions = progress.saved_sessions or []
     metrics = {
         "status": Status.INTERRUPTED,
-        "started": run.started,
-        "iterations": run.saved or 0,
-        "layers": run.layer_dims,
-        "sessions": run.saved_sessions or [],
-        "seconds": round(sum(run.saved_sessions or []), 6),
-        "message": f"stopped by an error at iteration {at}: {what}",
+        "started": folder.started,
+        "iterations": progress.saved or 0,
+        "layers": plan.layer_dims,
+        "sessions": sessions,
+        "seconds": round(sum(sessions), 6),
+        "message": message,
     }
     try:
-        with signals_held():
-            write_json(run.run_dir / METRICS, metrics)
+        with signals_held():  # a third Ctrl-C waits for this write
+            write_json(folder.run_dir / METRICS, metrics)
     except OSError:
         pass  # the error that stopped the run is the one to report
 
 
 def _write_failure(exc: OSError, run_dir: Path) -> tuple:
     """(the file, errno, the reason in words) of a failed write; HDF5 puts errno and the file in its text."""
-    import re
-
     text = str(exc)
     code = exc.errno
     if code is None and (found := re.search(r"errno = (\d+)", text)):
@@ -1048,94 +954,3 @@ def _write_failure(exc: OSError, run_dir: Path) -> tuple:
         where = run_dir / where.name
     reason = os.strerror(code) if code else (exc.strerror or text.splitlines()[0][:120])
     return where, code, reason
-
-
-def _check_same_data(run_dir: Path, train: Dataset, test: Dataset | None) -> None:
-    if not (run_dir / REPRODUCE).exists():
-        return
-    recorded = _recorded(run_dir).get("data", {})
-    for role, data in (("train", train), ("test", test)):
-        if data is not None and role in recorded and recorded[role]["sha256"] != data.sha256:
-            raise DataError(
-                f"{data.source}: the {role} data changed since the run started (SHA-256 differs from "
-                f"{run_dir / REPRODUCE}); resuming would not reproduce the run, so train it again"
-            )
-
-
-def resume_run(path, *, reporter: Reporter | None = None, should_stop=None, listeners: tuple = (), device: str | None = None) -> Summary:
-    """Continue an interrupted, killed or crashed run in its own directory; `device` moves it
-    (cpu, gpu: the checkpoint is NumPy's either way)."""
-    if device is not None and device not in DEVICE_NAMES:
-        raise RunError(f"--device: {quoted(device):.40} is not a device; use one of {', '.join(DEVICE_NAMES)}")
-    run_dir = resolve_run_path(path)
-    if run_dir.is_dir() and is_sweep_dir(run_dir):
-        raise _sweep_instead(run_dir, resume=True)
-    if not run_dir.is_dir() or not (run_dir / RESOLVED).exists():
-        raise RunError(f"{run_dir}: not a run directory (no {RESOLVED}); give a runs/... directory to --resume")
-    try:
-        peek = read_json(run_dir / METRICS) if (run_dir / METRICS).exists() else {}
-    except RunError:
-        peek = {}
-    pid = peek.get("pid") if isinstance(peek, dict) else None
-    holder = f" (pid {pid})" if isinstance(pid, int) and not isinstance(pid, bool) else ""
-    with run_lock(run_dir, holder):  # taken before the status is read: of two resumes, one refuses here
-        status, damaged = _status_for_resume(run_dir)
-        notes = [_without_metrics(run_dir, damaged)] if damaged else []
-        if status == Status.COMPLETED:
-            raise RunError(f"{run_dir}: the run already completed; nothing to resume")
-        if status == Status.DIVERGED:
-            raise RunError(f"{run_dir}: the run diverged; resuming would diverge again, so train it again with a smaller learning_rate")
-        # `running` with the lock free: the process that wrote it is gone (killed, out of memory, machine down)
-        spec = load_config(run_dir / RESOLVED)
-        if "normalize_target" not in spec.data.model_fields_set:
-            # a run begun before data.normalize_target existed trained on its targets as given: it goes on so
-            spec = spec.model_copy(update={"data": spec.data.model_copy(update={"normalize_target": "none"})})
-        if device is not None:
-            spec = spec.model_copy(update={"train": spec.train.model_copy(update={"device": device})})
-        return train_run(spec, run_dir=run_dir, reporter=reporter, should_stop=should_stop, resume=True, listeners=listeners, notes=notes)
-
-
-def _status_for_resume(run_dir: Path) -> tuple:
-    """(the run's status, why metrics.json is damaged or None). A resume needs nothing else of
-    metrics.json: the checkpoint holds the run's position and history, and the file is written anew."""
-    path = run_dir / METRICS
-    if not path.exists():
-        return Status.INTERRUPTED, None
-    from nnctl.rundir.runs import parse_json, readable_file
-
-    readable_file(path)  # a FIFO, a folder, no permission: refused, with their own fix
-    try:
-        metrics = parse_json(path.read_text())
-    except (OSError, ValueError) as exc:
-        return Status.INTERRUPTED, f"cannot be read ({exc})"
-    if not isinstance(metrics, dict):
-        return Status.INTERRUPTED, f"holds {_kind(metrics)}, not the JSON object nnctl writes"
-    status = metrics.get("status", Status.INTERRUPTED)
-    if status not in tuple(Status):
-        return Status.INTERRUPTED, f"status: expected one of {', '.join(map(str, Status))} (got {status!r:.40})"
-    return status, None
-
-
-def _without_metrics(run_dir: Path, damaged: str) -> str:
-    """The note of a resume whose metrics.json is damaged. Refused (RunError) where the run has ended,
-    which only metrics.json said: its params.h5 and no checkpoint (a finished run's is removed; a stopped
-    one keeps its own), or a params.h5 of all its epochs."""
-    from nnctl.rundir.runs import load_params
-
-    path, params, ckpt = run_dir / METRICS, run_dir / PARAMS, run_dir / CHECKPOINT
-    meta = {}
-    if params.exists():
-        try:
-            meta = load_params(params)[1]
-        except (RunError, OSError, ValueError, KeyError):
-            meta = {}  # a damaged params.h5 is rebuilt by the resume
-    done, total = meta.get("epochs"), meta.get("total_iterations")
-    if params.exists() and not ckpt.exists() or isinstance(done, int) and isinstance(total, int) and 0 < total <= done:
-        unit = "iterations" if meta.get("iterations") == done else "epochs"  # full batch: one iteration an epoch
-        why = f"all its {total} {unit}" if isinstance(total, int) and total == done else "its final parameters and no checkpoint"
-        raise RunError(
-            f"{path}: {damaged}; the run has ended ({PARAMS} holds {why}), so there is nothing to resume: delete {path} "
-            f"to evaluate or predict with the run without it, or train it again: nnctl train {run_dir / RESOLVED}"
-        )
-    start = f"its checkpoint ({CHECKPOINT})" if (run_dir / CHECKPOINT).exists() else "the start (it has no checkpoint)"
-    return f"{METRICS} was damaged ({damaged[:200]}); resumed from {start}, which holds all a resume needs, and {METRICS} written anew"

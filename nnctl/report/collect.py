@@ -25,7 +25,7 @@ from nnctl.errors import NnctlError, RunError
 from nnctl.experiment.inference import evaluate, loss_of, normalized, to_targets
 from nnctl.report.shapes import ShapeTable, data_m, shape_table
 from nnctl.rundir.layout import METRICS, RESOLVED, REPRODUCE, SPEC, SWEEP_PLAN, Status
-from nnctl.rundir.runs import _sweep_instead, costs_axis, is_sweep_dir, load_run, resolve_run_path
+from nnctl.rundir.runs import sweep_instead, costs_axis, is_sweep_dir, load_run, resolve_run_path
 from nnctl.rundir.tolerant import Folder, finite, layer_sizes, mapping, safe_child, status_of, string, strings, whole
 from nnctl.sweep import selection
 from nnctl.sweep.pruner import caps
@@ -89,7 +89,7 @@ def collect_run(path, evaluate: bool = True) -> RunFacts:
         raise RunError(f"{path}: no such run directory; give a runs/... folder (see `nnctl runs`)")
     folder = Folder(path)
     if is_sweep_dir(path) and not folder.has(METRICS):
-        raise _sweep_instead(path)
+        raise sweep_instead(path)
     facts = RunFacts(path=path, name=path.name, missing=folder.problems)
 
     metrics = folder.metrics()

@@ -144,14 +144,14 @@ def data_m(source: str | None) -> int | None:
     """The number of examples of a data source without loading its arrays (None where unknown)."""
     if not source:
         return None
-    from nnctl.data.dataset import BUILTIN_PREFIX, _find_layout, open_h5, read_raw
+    from nnctl.data.dataset import BUILTIN_PREFIX, find_layout, open_h5, read_raw
     from nnctl.errors import NnctlError
 
     try:
         if source.startswith(BUILTIN_PREFIX):
             return int(read_raw(source)[0].shape[0])
         with open_h5(source) as f:
-            x_key, _, _ = _find_layout(f, source)
+            x_key, _, _ = find_layout(f, source)
             return int(f[x_key].shape[0])
     except (NnctlError, OSError, KeyError, ValueError, IndexError, TypeError):
         return None

@@ -132,7 +132,7 @@ def read_json(path) -> dict:
         raise RunError(f"{path}: cannot be read ({exc})") from None
 
 
-def _kind(value) -> str:
+def json_kind(value) -> str:
     return {dict: "an object", list: "a list", str: "a string", bool: "true/false", type(None): "null"}.get(type(value), "a number")
 
 
@@ -140,7 +140,7 @@ def read_json_object(path, fix: str = "train the run again") -> dict:
     """A JSON file that must hold an object (metrics.json, reproduce.json, evaluation.json)."""
     data = read_json(path)
     if not isinstance(data, dict):
-        raise RunError(f"{path}: holds {_kind(data)}, not the JSON object nnctl writes; {fix}")
+        raise RunError(f"{path}: holds {json_kind(data)}, not the JSON object nnctl writes; {fix}")
     return data
 
 
@@ -380,7 +380,7 @@ def is_sweep_dir(path) -> bool:
     return (path / SWEEP_PLAN).exists() or (path / SWEEP_PLAN).is_symlink()
 
 
-def _sweep_instead(path: Path, resume: bool = False) -> RunError:
+def sweep_instead(path: Path, resume: bool = False) -> RunError:
     """A sweep folder given where a run is expected: name it, and point to its best trial
     (`resume`: to `nnctl sweep --resume`, which continues every unfinished trial)."""
     if resume:
@@ -425,7 +425,7 @@ def _run_metrics(path: Path) -> dict:
     except (OSError, ValueError) as exc:
         raise RunError(f"{file}: cannot be read ({exc}); {fix}") from None
     if not isinstance(data, dict):
-        raise RunError(f"{file}: holds {_kind(data)}, not the JSON object nnctl writes; {fix}")
+        raise RunError(f"{file}: holds {json_kind(data)}, not the JSON object nnctl writes; {fix}")
     return check_metrics(data, file)
 
 
@@ -463,7 +463,7 @@ def load_run(path) -> Run:
         else:
             note = f"unfinished run ({status}): using its last checkpoint, iteration {meta.get('iterations')}; resume with: nnctl train --resume {path}"
     elif (path / SWEEP_PLAN).exists():
-        raise _sweep_instead(path)
+        raise sweep_instead(path)
     else:
         raise RunError(f"{path}: the run has no {PARAMS} and no {CHECKPOINT} (unfinished or failed run); train it again")
     validate_run_files(source, params, meta)
@@ -569,7 +569,7 @@ def metrics_problem(metrics) -> str | None:
     """Why a metrics.json object is not one nnctl wrote (no status nnctl writes, a result of the
     wrong type), or None. A foreign or hand-edited file is named, never shown as a run."""
     if not isinstance(metrics, dict):
-        return f"holds {_kind(metrics)}, not the metrics object nnctl writes"
+        return f"holds {json_kind(metrics)}, not the metrics object nnctl writes"
     status = metrics.get("status")
     if status is None:
         return "has no status"
@@ -579,7 +579,7 @@ def metrics_problem(metrics) -> str | None:
             cut = "" if len(status) <= 120 else f"... ({len(status)} characters)"
             shown = f"{quoted(status[:120])}{cut} is not"
         else:
-            shown = f"is {_kind(status)}, not"
+            shown = f"is {json_kind(status)}, not"
         return f"status {shown} one nnctl writes ({', '.join(RUN_STATUSES)})"
     for k in RESULT_KEYS + ("iterations",):
         v = metrics.get(k)
@@ -590,7 +590,7 @@ def metrics_problem(metrics) -> str | None:
         else:
             ok = isinstance(v, (int, float)) and not isinstance(v, bool)
         if not ok:
-            return f"{k} is {_kind(v)}, not {'a list of layer sizes' if k == 'layers' else 'a number'}"
+            return f"{k} is {json_kind(v)}, not {'a list of layer sizes' if k == 'layers' else 'a number'}"
     return range_problem(metrics)
 
 
@@ -671,7 +671,7 @@ def list_runs(root, skipped: list | None = None) -> list:
         try:
             m = parse_json(readable_file(metrics_path).read_text())
             if not isinstance(m, dict):
-                raise ValueError(f"{METRICS} holds {_kind(m)}, not a metrics object")
+                raise ValueError(f"{METRICS} holds {json_kind(m)}, not a metrics object")
             if metrics_problem(m):
                 raise ValueError(f"{METRICS}: {metrics_problem(m)}; not an nnctl run's metrics")
             status = run_status(m)
@@ -800,7 +800,7 @@ def compare_runs(a, b, runs_root="runs") -> dict:
         if not path.is_dir():
             raise RunError(f"{name}: no such run, as a path or in {runs_root}; `nnctl runs` lists the runs (or pass --runs-dir)")
         if (path / SWEEP_PLAN).exists():
-            raise _sweep_instead(path)
+            raise sweep_instead(path)
         resolved = path / RESOLVED
         if not resolved.exists():
             raise RunError(f"{path}: no {RESOLVED}; is this a run directory?")
@@ -809,7 +809,7 @@ def compare_runs(a, b, runs_root="runs") -> dict:
         except (OSError, yaml.YAMLError, ValueError):
             raise RunError(f"{resolved}: cannot be read as YAML; the run's files are damaged") from None
         if not isinstance(spec, dict):
-            raise RunError(f"{resolved}: holds {_kind(spec)}, not the spec mapping nnctl writes; the run's files are damaged")
+            raise RunError(f"{resolved}: holds {json_kind(spec)}, not the spec mapping nnctl writes; the run's files are damaged")
         metrics = check_metrics(read_json_object(path / METRICS), path / METRICS) if (path / METRICS).exists() else {}
         sides.append((_flatten(spec), metrics))
         paths.append(path)
