@@ -13,7 +13,7 @@ def __getattr__(name):
     # nnctl.api pulls in the whole training stack (0.8 s more than `import nnctl` here): loaded
     # on first use, so `nnctl --help` and `import nnctl` stay quick
     if name in _API:
-        from nnctl import api
+        from nnctl import api  # `import nnctl` stays light: nnctl.fit loads the API on first use
 
         return getattr(api, name)
     raise AttributeError(f"module 'nnctl' has no attribute {name!r}")

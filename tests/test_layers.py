@@ -162,3 +162,40 @@ def test_the_root_and_the_packages_import_nothing_when_imported():
         top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
         allowed = {"nnctl.cli": {"nnctl.cli.commands"}}.get(module, set())
         assert all(isinstance(n, ast.ImportFrom) and n.module in allowed for n in top), f"{path}: imports at import time"
+
+
+# modules whose function-local imports share one reason, given in the module's docstring
+LAZY_BY_DESIGN = {
+    "nnctl.cli.commands": "each command imports its own machinery when it runs: start-up of --help and completion",
+}
+
+
+def _local_imports(path: Path):
+    """(line, text, commented) of each import inside a function of `path`."""
+    source = path.read_text(encoding="utf-8")
+    lines = source.splitlines()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for inner in ast.walk(node):
+                if isinstance(inner, (ast.Import, ast.ImportFrom)):
+                    line, above = lines[inner.lineno - 1], lines[inner.lineno - 2].strip()
+                    yield inner.lineno, line.strip(), "#" in line or above.startswith("#")
+
+
+def test_a_function_local_import_says_why():
+    """Imports go at the top (issue 21 §4); one inside a function buys start-up time, waits for an
+    optional extra, or breaks a cycle, and says which on its line (or the comment line above)."""
+    silent = [
+        f"{name}:{line}: {text}"
+        for name, path in MODULES.items()
+        if name not in LAZY_BY_DESIGN
+        for line, text, commented in _local_imports(path)
+        if not commented
+    ]
+    assert not silent, "function-local imports with no reason; move them to the top or say why:\n" + "\n".join(silent)
+
+
+def test_the_lazy_modules_say_so():
+    for name in LAZY_BY_DESIGN:
+        doc = ast.get_docstring(ast.parse(MODULES[name].read_text(encoding="utf-8"))) or ""
+        assert "Imports:" in doc, f"{name}: its docstring should say why its commands import lazily"

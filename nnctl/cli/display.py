@@ -22,6 +22,12 @@ from nnctl.core.stopping import format_cost
 from nnctl.rundir.layout import Status
 from nnctl.rundir.runs import rerun_command
 from nnctl.util.text import CONTROL, Escaped, quoted, strip_controls, visible
+from contextlib import nullcontext
+import shlex
+from rich.live import Live
+from nnctl.report.shapes import HEADERS, size_text, table_rows
+from nnctl.rundir.runs import costs_axis
+from nnctl.core.gradcheck import kink_note
 
 
 # ---------------------------------------------------------------- the boundary for text from outside
@@ -364,8 +370,6 @@ def evaluation(result: dict, run_name: str) -> None:
 
 def item_progress(label: str, quiet: bool = False):
     """(context manager, on_item callback): a bar over files on a terminal's stderr, else nothing."""
-    from contextlib import nullcontext
-
     console = err_console()
     if quiet or not console.is_terminal:
         return nullcontext(), None
@@ -376,8 +380,6 @@ def item_progress(label: str, quiet: bool = False):
 
 def import_progress(quiet: bool):
     """(context manager, on_item callback) for `data import`: a bar on a terminal, else nothing."""
-    from contextlib import nullcontext
-
     console = err_console()
     if quiet or not console.is_terminal:
         return nullcontext(), None
@@ -461,8 +463,6 @@ class SweepDisplay:
 
     def __enter__(self):
         if self.live_mode:
-            from rich.live import Live
-
             self.live = Live(self._table(), console=self.console, refresh_per_second=4)
             self.live.start()
         return self
@@ -726,8 +726,6 @@ def comparison(diff: dict, name_a: str, name_b: str) -> None:
 
 def shapes_table(table, title: str) -> None:
     """The course's "getting your matrix dimensions right": one row per layer."""
-    from nnctl.report.shapes import HEADERS, size_text, table_rows
-
     m = f"m = {table.m:,}" if table.m else "m unknown"
     out = SafeTable(title=f"{title}: layer shapes for {m}, {table.dtype}", title_justify="left", box=box.SIMPLE_HEAD)
     for h in HEADERS:
@@ -778,7 +776,6 @@ def run_facts(f) -> None:
         ("wall time", "—" if f.seconds is None else f"{f.seconds:.2f} s"),
         ("learning rate", "—" if f.learning_rate is None else f"{f.learning_rate:g}"),
     ]
-    from nnctl.rundir.runs import costs_axis
 
     axis, its = costs_axis(f.costs)
     costs = f.costs.get("cost") or []
@@ -832,8 +829,6 @@ def run_facts(f) -> None:
         repro.add_row("versions", ", ".join(f"{k} {v}" for k, v in r["versions"].items()))
     command = r.get("command")
     if isinstance(command, list):
-        import shlex
-
         command = shlex.join(map(str, command))
     repro.add_row("command", str(command or "—"))
     repro.add_row("rerun", rerun_command(f.path, r))
@@ -861,6 +856,4 @@ def gradcheck_table(result, reading, title: str) -> None:
     row("all", str(sum(x.checked for x in result.layers)), excluded, f"{result.difference:.3e}", reading(result.difference))
     out_console().print(table)
     if excluded:
-        from nnctl.core.gradcheck import kink_note
-
         out_console().print(kink_note(result), markup=False, highlight=False, soft_wrap=True)

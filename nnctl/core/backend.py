@@ -18,6 +18,7 @@ import math
 import sys
 
 import numpy as np
+import os
 
 _sum = np.add.reduce  # np.sum's own kernel, without its wrapper
 
@@ -117,7 +118,7 @@ def _softmax_out(Z, b, A, Y, dZ, cost, inv_m):
 
 
 def _sigmoid_out(Z, b, A, Y, dZ, cost, inv_m):
-    from nnctl.core.activations import sigmoid
+    from nnctl.core.activations import sigmoid  # cycle: nnctl.core.activations imports this module
 
     Z += b
     sigmoid(Z, out=A)
@@ -281,7 +282,7 @@ class CupyBackend(NumpyBackend):
             dst[...] = self.cupy.asarray(host)
 
     def host_empty(self, shape, dtype, order="C"):
-        import cupyx
+        import cupyx  # optional: the gpu extra (CuPy)
 
         return cupyx.empty_pinned(shape, dtype, order=order)
 
@@ -384,11 +385,9 @@ def make_backend(device: str = "cpu", fused: bool = True):
 
 def devices_seen() -> list:
     """One line per device this process can use: the CPU, and each CUDA device CuPy sees (or why none)."""
-    import os
-
     lines = [f"cpu: {os.cpu_count()} cores (NumPy {np.__version__})"]
     try:
-        import cupy
+        import cupy  # optional: the gpu extra (CuPy)
 
         count = cupy.cuda.runtime.getDeviceCount()
         for i in range(count):

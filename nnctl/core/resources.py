@@ -14,6 +14,7 @@ from nnctl.core.layers import parameter_count
 
 
 from nnctl.util.memory import available_memory, format_bytes  # noqa: E402,F401  (MemAvailable, rlimits and cgroups)
+from threadpoolctl import threadpool_info
 
 
 _size = format_bytes  # 1536 -> '1.5 KiB'
@@ -138,8 +139,6 @@ def preflight(
 
 def blas_info() -> dict:
     """The BLAS library and its thread count now: products round differently with other counts."""
-    from threadpoolctl import threadpool_info
-
     blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
     if not blas:
         return {}

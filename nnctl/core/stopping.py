@@ -11,6 +11,7 @@ import threading
 from contextlib import contextmanager
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal
+import numpy as np
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -156,8 +157,6 @@ def blown_up(largest: float, dtype: npt.DTypeLike) -> str | None:
     or None. Past the square root of the dtype's largest number (1.3e154 in float64, 1.8e19 in
     float32) the product of two of them overflows: no network that learned anything holds such a
     weight, whatever its cost curve says (a run's last update is never followed by a cost)."""
-    import numpy as np
-
     if not np.isfinite(largest):
         return "the parameters are no longer finite after the last update"
     bound = float(np.sqrt(np.finfo(dtype).max))

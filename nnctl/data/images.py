@@ -16,6 +16,8 @@ import numpy as np
 
 from nnctl.data.dataset import regular_file
 from nnctl.errors import DataError
+from PIL import Image, UnidentifiedImageError
+from PIL import ImageOps
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".jfif"}
 MAX_PIXELS = 120_000_000  # larger images are refused as possible decompression bombs (--max-pixels raises it)
@@ -55,8 +57,6 @@ def _reason(exc: BaseException) -> str:
 
 def _open(path: Path, max_pixels: int):
     """The picture, decoded; an ImageError for anything Pillow cannot or should not decode."""
-    from PIL import Image, UnidentifiedImageError
-
     name = shown(path)
     st = regular_file(
         path,
@@ -100,8 +100,6 @@ def _open(path: Path, max_pixels: int):
 
 def _to_mode(img, mode: str, notes: list):
     """RGB or L, with alpha on white and 16-bit values scaled, not clipped."""
-    from PIL import Image
-
     src = img.mode
     if src == "P":
         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
@@ -132,8 +130,6 @@ def load_image(path, size: tuple[int, int] | None, mode: str = "RGB", max_pixels
     MAX_PIXELS) are refused before they are decoded. Whatever Pillow raises on a damaged file
     becomes an ImageError naming the file: one bad picture never stops a batch.
     """
-    from PIL import Image, ImageOps
-
     path = Path(path)
     img = _open(path, MAX_PIXELS if max_pixels is None else max_pixels)
     notes = []

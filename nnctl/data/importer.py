@@ -14,6 +14,12 @@ from nnctl.util.atomic import atomic_path
 from nnctl.data.dataset import describe_h5, prepare_output, writing
 from nnctl.errors import DataError, NnctlError
 from nnctl.data.images import load_image, shown, stored
+from nnctl.data.dataset import h5_array
+from nnctl.data.dataset import read_block
+from nnctl.data.dataset import decode_names, is_mat, open_h5, read_array
+from nnctl.data.dataset import read_mat
+from nnctl.data.images import image_geometry
+from nnctl.util.plots import plot_features, plot_preview
 
 
 @dataclass
@@ -77,7 +83,7 @@ def import_folder(
 
     `output` must not exist unless `force`; pictures over `max_pixels` are skipped (see load_image).
     """
-    import h5py
+    import h5py  # start-up: h5py takes ~0.13 s to load; a command that reads no HDF5 file never pays it
 
     folder, output = Path(folder), Path(output)
     if not 0 <= test_fraction < 1:
@@ -154,9 +160,7 @@ PREVIEW_POINTS = 5000  # a tabular preview draws at most this many examples
 
 def _member(f, key: str, path) -> dict:
     """One row of `data info`: an array's shape, dtype and range, or what the key is instead."""
-    import h5py
-
-    from nnctl.data.dataset import h5_array
+    import h5py  # start-up: h5py takes ~0.13 s to load; a command that reads no HDF5 file never pays it
 
     link = f.get(key, getlink=True)
     try:
@@ -187,8 +191,6 @@ def _member(f, key: str, path) -> dict:
 def _range(ds, path, key):
     """(min, max) of the finite values, read 64 MiB of rows at a time; (None, None) where there are
     none; a DataError where a block cannot be read (a damaged chunk)."""
-    from nnctl.data.dataset import read_block
-
     rows = ds.shape[0] if ds.ndim else 1
     row_bytes = ds.dtype.itemsize * (ds.size // rows if rows else 0)
     step = max(1, (64 << 20) // max(row_bytes, 1))
@@ -214,8 +216,6 @@ def _is_categorical(y, k: int = 0) -> bool:
 def dataset_info(path) -> dict:
     """What a data file holds: each array's shape, dtype and range; each split's class balance;
     the label (0, 1, ...) of each class."""
-    from nnctl.data.dataset import decode_names, h5_array, is_mat, open_h5, read_array
-
     path = Path(path)
     if is_mat(path):  # refuses a missing file, a folder, a FIFO or a device, and says which
         return mat_info(path)
@@ -273,9 +273,7 @@ MAT_SPLITS = {"train": ("X", "y"), "test": ("Xval", "yval")}
 
 
 def _mat_arrays(path) -> dict:
-    import scipy.io
-
-    from nnctl.data.dataset import read_mat
+    import scipy.io  # start-up: ~0.25 s, and only MATLAB files need it
 
     read_mat(path)  # the same checks and message as training
     return {k: np.asarray(v) for k, v in scipy.io.loadmat(str(path)).items() if not k.startswith("__")}
@@ -308,10 +306,7 @@ def mat_info(path) -> dict:
 def import_mat(path, output, force: bool = False) -> dict:
     """A MATLAB 5 file of points (X/y, Xval/yval) as an HDF5 file in the course's layout
     (train_set_x/train_set_y, test_set_x/test_set_y): the same numbers, a format h5py reads."""
-    import h5py
-
-    from nnctl.util.atomic import atomic_path
-    from nnctl.data.dataset import prepare_output, read_mat, writing
+    import h5py  # start-up: h5py takes ~0.13 s to load; a command that reads no HDF5 file never pays it
 
     output = prepare_output(output, force)
     splits = {"train": read_mat(path, "train")}
@@ -328,8 +323,6 @@ def import_mat(path, output, force: bool = False) -> dict:
 def preview_target(target, force: bool = False) -> Path:
     """Where a preview goes, checked before any work: a .png file name, not an existing file unless
     `force` (the rule of every file nnctl writes: data.prepare_output)."""
-    from nnctl.data.dataset import prepare_output
-
     target = prepare_output(target, force=True, option="--preview-out", suffix=".png")  # a folder, a device, a run's file
     if target.suffix.lower() != ".png":
         raise DataError(f"{target}: the preview is a PNG picture; give a file name ending in .png with --preview-out")
@@ -340,18 +333,12 @@ def write_preview(path, target, force: bool = False) -> Path:
     """A picture of the file's first split that fits its data: a contact sheet of a few examples per
     class for pictures; for tabular data a scatter of the first two features (or a histogram of the
     only one), coloured by class or by target. At most PREVIEW_POINTS examples are read."""
-    from nnctl.data.dataset import h5_array, open_h5, read_array, writing
-    from nnctl.data.images import image_geometry
-    from nnctl.util.plots import plot_features, plot_preview
-
     target = preview_target(target, force)
     info = dataset_info(path)
     if not info["splits"]:
         raise DataError(f"{path}: no examples to preview (no known layout: {info['layout']})")
     split = info["splits"][0]
     if "MATLAB" in info["layout"]:
-        from nnctl.data.dataset import read_mat
-
         x, y = read_mat(path, "train")
         y = y.ravel()
         m = x.shape[0]

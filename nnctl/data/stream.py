@@ -32,6 +32,11 @@ import numpy as np
 from nnctl.util import memory
 from nnctl.data.dataset import Dataset, decode_names, find_layout, check_examples, file_sha256, h5_array, open_h5, read_array, read_block
 from nnctl.errors import DataError
+from nnctl.data.dataset import BUILTIN_PREFIX
+from nnctl.data.dataset import is_mat
+from nnctl.core.optimizers import make_optimizer
+from nnctl.core.resources import memory_estimate
+from nnctl.core.training import Batches
 
 WINDOW_BYTES = 64 << 20  # a mapping of the file at a time, where the whole file is not mapped at once
 CHECK_BLOCK_BYTES = 32 << 20  # the block read at a time when the file is checked
@@ -239,8 +244,6 @@ class StreamedX:
 
 def x_layout(source, role: str = "train"):
     """(n_x, m, bytes as stored) of a data file's x without reading it; None for a built-in source."""
-    from nnctl.data.dataset import BUILTIN_PREFIX
-
     if str(source).startswith(BUILTIN_PREFIX):
         return None
     path = Path(source)
@@ -283,11 +286,6 @@ def stream_choice(spec, source, role: str = "train") -> bool:
     """Whether `source` is streamed: `data.stream` always or never; auto where reading it into
     memory (as stored, plus X in the training dtype) and training on it would not fit in the
     memory available (nnctl.util.memory.available_memory: the machine, rlimits, cgroup)."""
-    from nnctl.data.dataset import BUILTIN_PREFIX, is_mat
-    from nnctl.core.optimizers import make_optimizer
-    from nnctl.core.resources import memory_estimate
-    from nnctl.core.training import Batches
-
     mode, batch_size = spec.data.stream, spec.train.batch_size
     if mode == "never":
         return False

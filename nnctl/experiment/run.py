@@ -63,6 +63,7 @@ from nnctl.core.stopping import blown_up, signals_held, worsened
 from nnctl.rundir.runs import atomic_write, create_run_dir, save_params, update_latest, write_json
 from nnctl.core.training import Batches, CheckpointEvery, Position, Reporter, StopAtEpoch, StopWhen, Trainer, gradient_descent
 from nnctl.util.text import quoted
+from nnctl.data.stream import open_streamed, stream_choice
 
 __all__ = ["train_run", "resume_run", "Summary", "available_memory", "memory_estimate", "evaluate_dataset", "make_rng", "load_data"]
 
@@ -144,8 +145,6 @@ def load_inputs(spec: Spec, arrays: dict | None = None) -> Inputs:
     Each is read into memory, or left in its file and streamed (nnctl.data.stream) where `data.stream`
     says so. `arrays` maps a source the spec names (`array:train`) to examples held in memory,
     (x (m, ...), y (m,), class names), one example per row: nnctl.fit's arrays."""
-    from nnctl.data.stream import open_streamed, stream_choice
-
     dtype = np.dtype(spec.train.dtype)
     if is_table(spec.data.train):
         if spec.data.stream == "always":

@@ -36,6 +36,9 @@ from nnctl.errors import NnctlError
 from nnctl.rundir.layout import CHECKPOINT, COSTS_CSV, METRICS, REPRODUCE, RESOLVED, Status
 from nnctl.rundir.runs import read_costs_columns, read_json_object, readable_file
 from nnctl.core.training import Listener
+from nnctl.errors import RunError
+from nnctl.experiment.export import export_run
+from nnctl.rundir.runs import load_run
 
 TRACKERS = ("mlflow",)
 FLUSH_SECONDS = 5.0  # the background thread sends gathered metrics this often
@@ -117,8 +120,6 @@ def flatten(spec, prefix: str = "") -> dict:
 
 def _read_folder(run_dir: Path) -> dict:
     """What a run folder holds for MLflow, each file checked as input (a damaged one: a RunError naming it)."""
-    from nnctl.errors import RunError
-
     resolved = run_dir / RESOLVED
     try:
         spec = yaml.safe_load(readable_file(resolved).read_text(encoding="utf-8"))
@@ -193,7 +194,7 @@ class _Sender:
         return self.attempt("creating the run", start)
 
     def metrics(self, rows) -> None:
-        from mlflow.entities import Metric
+        from mlflow.entities import Metric  # optional (the mlflow extra) and slow to load: see the module's docstring
 
         now = int(time.time() * 1000)
         items = [Metric(k, v, now, s) for k, v, s in rows]
@@ -201,7 +202,7 @@ class _Sender:
             self.attempt("logging metrics", lambda chunk=items[i : i + 1000]: self.client.log_batch(self.run_id, metrics=chunk))
 
     def params(self, params: dict) -> None:
-        from mlflow.entities import Param
+        from mlflow.entities import Param  # optional (the mlflow extra) and slow to load: see the module's docstring
 
         items = [Param(k, v[:6000]) for k, v in params.items()]
         for i in range(0, len(items), 100):  # and at most 100 parameters
@@ -242,9 +243,6 @@ def _finish(sender: _Sender, run_dir: Path, folder: dict, onnx: bool, skip_curve
 
 def _onnx_file(run_dir: Path, tmp: Path, warn) -> Path | None:
     """model.onnx of the run in `tmp`, or None (said through `warn`) when the run cannot be exported."""
-    from nnctl.experiment.export import export_run
-    from nnctl.rundir.runs import load_run
-
     try:
         return export_run(load_run(run_dir), tmp / "model.onnx", "onnx")
     except NnctlError as exc:

@@ -14,6 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Collection, Iterable
 
 from nnctl.core.layers import kind_of
+from nnctl.data.dataset import BUILTIN_PREFIX, find_layout, open_h5, read_raw
+from nnctl.errors import NnctlError
+from nnctl.errors import DataError
+from nnctl.data.dataset import peek_classes
 
 if TYPE_CHECKING:
     from nnctl.spec.config import Spec
@@ -144,9 +148,6 @@ def data_m(source: str | None) -> int | None:
     """The number of examples of a data source without loading its arrays (None where unknown)."""
     if not source:
         return None
-    from nnctl.data.dataset import BUILTIN_PREFIX, find_layout, open_h5, read_raw
-    from nnctl.errors import NnctlError
-
     try:
         if source.startswith(BUILTIN_PREFIX):
             return int(read_raw(source)[0].shape[0])
@@ -160,11 +161,8 @@ def data_m(source: str | None) -> int | None:
 def spec_shapes(spec: Spec, n_x: int | None, where: str | Path = "the spec", k: int | None = None, m: int | None = None) -> ShapeTable:
     """The table for a validated spec, its training data read only for n_x and m (k classes and m
     given where the caller has read the data already: a table)."""
-    from nnctl.errors import DataError
-
     if n_x is None and spec.model.layers is None:
         raise DataError(f"{spec.data.train}: cannot be read, so n_x (the input size) is unknown; fix data.train in {where} or give model.layers in full")
-    from nnctl.data.dataset import peek_classes
 
     if k is None:
         k = peek_classes(spec.data.train) if n_x is not None and spec.model.resolved_task == "classification" else 2

@@ -26,6 +26,7 @@ from nnctl.rundir.layout import CHECKPOINT, REPRODUCE
 from nnctl.rundir.runs import load_params, save_arrays
 from nnctl.core.training import Batches, Position, Trainer
 from nnctl.util.text import quoted
+from nnctl.core.firstlayer import FIRST_LAYERS
 
 COST_COLUMNS = 5  # epoch, cost, iteration, learning rate, training accuracy (NaN: a regression's, or not counted)
 OLD_COST_COLUMNS = (2, 4)  # checkpoints of earlier nnctl versions: without the accuracy (and the iteration and rate)
@@ -280,7 +281,6 @@ def check(
         raise RunError(
             f"{path}: belongs to another run (its run id is not the one in {path.parent / 'reproduce.json'}); put this run's own checkpoint back, or {hint}"
         )
-    from nnctl.core.firstlayer import FIRST_LAYERS
 
     first = meta.get("first_layer", "primal")
     if first not in FIRST_LAYERS:

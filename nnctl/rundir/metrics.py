@@ -17,6 +17,7 @@ from nnctl.core.layers import BATCH_NORM_EPSILON
 from nnctl.rundir.layout import RESOLVED
 from nnctl.core.network import LOSSES, predict_proba
 from nnctl.core.resources import blas_info
+from nnctl.core.network import forward
 
 if TYPE_CHECKING:
     from nnctl.spec.config import Spec
@@ -114,7 +115,7 @@ def write_costs_csv(
 
 
 def reproduce_info(spec: Spec, train: Dataset, test: Dataset | None, command: list) -> dict:
-    import h5py
+    import h5py  # start-up: h5py takes ~0.13 s to load; a command that reads no HDF5 file never pays it
 
     data = {"train": {"source": train.source, "sha256": train.sha256}}
     if test is not None:
@@ -151,7 +152,6 @@ def model_warnings(
     a regression no better than the mean of its targets. [] for a healthy model. `target`: a
     regression's target scaling, whose outputs are judged turned back, in the targets' units."""
     assert isinstance(data.X, np.ndarray)  # in memory: a streamed file is not read whole for these checks (experiment._evaluate)
-    from nnctl.core.network import forward
 
     with np.errstate(all="ignore"):
         _, As = forward(data.X, params, activations, epsilon=epsilon)
