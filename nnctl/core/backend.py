@@ -72,9 +72,6 @@ class NumpyBackend:
     def finite(self, total) -> bool:
         return bool(np.isfinite(total))
 
-    def scalar(self, a) -> float:
-        return float(a)
-
     def fits(self, nbytes: int) -> bool:
         return True
 
@@ -300,9 +297,6 @@ class CupyBackend(NumpyBackend):
 
     def finite(self, total) -> bool:
         return bool(self.cupy.isfinite(total))
-
-    def scalar(self, a) -> float:
-        return float(a)
 
     def fits(self, nbytes: int) -> bool:
         free, _ = self.cupy.cuda.runtime.memGetInfo()

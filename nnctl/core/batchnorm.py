@@ -5,7 +5,7 @@ mu = (1/m) sum Z, sigma^2 = (1/m) sum (Z - mu)^2 (biased), Z^ = (Z - mu) / sqrt(
 Z~ = gamma Z^ + beta. The Trainer adds beta where a plain layer adds b (beta sits in b's slot of
 the parameter vector and its gradient is db's, (1/m) sum dZ~); this step does the rest. The running
 averages (state, not trained) follow each batch: running = momentum running + (1 - momentum) batch,
-the variance unbiased (m / (m - 1)), as PyTorch keeps it. nnctl.core.network.batch_norm_forward and
+the variance unbiased (m / (m - 1)), as PyTorch keeps it. nnctl.core.network.batch_norm_forward and tests/oracle.py's
 batch_norm_backward are the readable reference the tests hold this to.
 """
 

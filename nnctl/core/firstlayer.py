@@ -183,8 +183,3 @@ def choose_first_layer(
     if m * m * itemsize > memory_budget:
         return PRIMAL, f"primal: the Gram matrix ({m} x {m}) would not fit a quarter of the available memory"
     return DUAL, f"dual: m = {m} < n_x = {n_x} and full-batch updates that are linear in the examples"
-
-
-def choose_path(requested: str, n_x: int, m: int, itemsize: int, memory_budget: float, optimizer_linear: bool = True, full_batch: bool = True) -> str:
-    """The path alone (see `choose_first_layer`)."""
-    return choose_first_layer(requested, n_x, m, itemsize, memory_budget, optimizer_linear, full_batch)[0]

@@ -26,7 +26,7 @@ from nnctl.core.activations import ACTIVATIONS
 from nnctl.core.backend import Array, NumpyBackend, namespace
 from nnctl.core.batchnorm import BatchNormStep
 from nnctl.core.status import Status
-from nnctl.core.firstlayer import FIRST_LAYERS, choose_first_layer, choose_path, gram  # noqa: F401 (re-exported)
+from nnctl.core.firstlayer import FIRST_LAYERS, choose_first_layer, gram  # noqa: F401 (re-exported)
 from nnctl.core.layers import BATCH_NORM_EPSILON, BATCH_NORM_MOMENTUM, kind_of, normalised_layers
 from nnctl.core.network import LOSSES, top_class_rank
 from nnctl.core.optimizers import Optimizer
@@ -488,17 +488,6 @@ class Trainer:
             take(be, src, idx, 1, dst)
         if staged is not None:
             be.copy_in(out, staged)
-
-    def load_batch(self, X: Array, Y: Array) -> None:
-        """Make X (n_x, b) and Y (n_y, b), filled elsewhere (a reader streaming from disk), the
-        current batch without a copy: they become that size's input buffers (copied over, on a device)."""
-        B = self.cur = self.buffers[X.shape[1]]
-        if self.be.device:
-            self.be.copy_in(B.X, X)
-            self.be.copy_in(B.Y, Y)
-            return
-        B.X = B.A[0] = X
-        B.Y = Y
 
     def forward(self) -> None:
         B, xp = self.cur, self.xp

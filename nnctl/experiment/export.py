@@ -106,10 +106,6 @@ class Model:
     def target_scaled(self) -> bool:
         return self.target_mean is not None and bool(np.any(self.target_mean != 0) or np.any(self.target_std != 1))
 
-    @property
-    def regression(self) -> bool:
-        return HEADS[self.loss].proba is None
-
 
 # text a table's reader counts as a missing cell (nnctl.data.tables.MISSING_TOKENS, compared lower-cased):
 # the graph matches these spellings exactly
