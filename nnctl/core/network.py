@@ -20,6 +20,7 @@ import numpy.typing as npt
 from nnctl.core.activations import ACTIVATIONS
 from nnctl.core.backend import Array, namespace
 from nnctl.core.layers import BATCH_NORM_EPSILON, depth, kind_of, normalised_layers
+from nnctl.core.regularization import l2_cost
 
 # ---------------------------------------------------------------- inits
 
@@ -261,7 +262,7 @@ def compute_cost(ZL: Array, AL: Array, Y: Array, loss: str, params: dict[str, Ar
     if not l2:
         return J
     assert params is not None  # the L2 term sums the weights
-    return J + 1.0 / m * l2 / 2 * l2_penalty(params)
+    return J + l2_cost(l2, l2_penalty(params), 1.0 / m)
 
 
 # ---------------------------------------------------------------- propagation

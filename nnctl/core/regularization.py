@@ -1,4 +1,8 @@
-"""Regularisers the Trainer applies: L2 (a constant, see Trainer) and inverted dropout (here).
+"""Regularisers the Trainer applies: L2 and inverted dropout.
+
+L2, the course's `compute_cost_with_regularization`: J + (lambda / 2m) sum over l of ||W[l]||_F^2, and
+dW[l] += (lambda / m) W[l] in backward. `l2_cost` is the one statement of the cost's term: every cost
+nnctl computes (a batch's, an epoch's summed one, the reference's) takes it from here.
 
 Inverted dropout, as the course's `forward_propagation_with_dropout`: after a hidden layer's
 activation, D[l] = (rand(n[l], m) < keep_prob[l]); A[l] = A[l] * D[l] / keep_prob[l]; backward
@@ -18,6 +22,13 @@ import numpy as np
 
 COURSE_DROPOUT_SEED = 1  # the notebook's np.random.seed(1) inside forward_propagation_with_dropout
 MASKS = ("fresh", "course")
+
+
+def l2_cost(l2: float, squares: float, scale: float) -> float:
+    """The L2 term of a cost: scale * (lambda / 2) * squares, with `squares` = sum over l of ||W[l]||_F^2.
+    scale = 1/m for the mean cost (the course's lambda / 2m); the loss's divisor for a batch's cost summed
+    over its examples (m times the mean's term), which an epoch adds up and divides by m at the end."""
+    return scale * l2 / 2 * squares
 
 
 def keep_probs_per_layer(keep_prob: float | list[float] | tuple[float, ...], depth: int) -> list:

@@ -30,6 +30,7 @@ from nnctl.core.firstlayer import FIRST_LAYERS, choose_first_layer, gram  # noqa
 from nnctl.core.layers import BATCH_NORM_EPSILON, BATCH_NORM_MOMENTUM, kind_of, normalised_layers
 from nnctl.core.network import LOSSES, top_class_rank
 from nnctl.core.optimizers import Optimizer
+from nnctl.core.regularization import l2_cost
 
 if TYPE_CHECKING:
     from nnctl.core.regularization import Dropout
@@ -527,7 +528,7 @@ class Trainer:
         course's `compute_cost`), plus divisor * lambda/2 sum ||W||^2 with L2."""
         B = self.cur
         total = float(self.loss.total(B.ZL, B.A[self.L], B.Y, B.work))
-        return total + self.loss.divisor * self.l2 / 2 * self.penalty() if self.l2 else total
+        return total + l2_cost(self.l2, self.penalty(), self.loss.divisor) if self.l2 else total
 
     def batch_cost(self) -> float | None:
         """cost_total() of the current batch; on a device None: summed there without a read,
@@ -539,7 +540,7 @@ class Trainer:
         B = self.cur
         total = self.loss.total(B.ZL, B.A[self.L], B.Y, B.work).astype(np.float64)  # summed as the CPU sums floats
         if self.l2:
-            total = total + self.loss.divisor * self.l2 / 2 * self.penalty()
+            total = total + l2_cost(self.l2, self.penalty(), self.loss.divisor)
         self._cost = self._cost + total
         return None
 
@@ -588,7 +589,7 @@ class Trainer:
         """The current batch's mean cost; with L2, J + lambda/(2m) sum ||W[l]||_F^2."""
         B = self.cur
         J = float(self.loss.total(B.ZL, B.A[self.L], B.Y, B.work)) / (self.loss.divisor * B.m)
-        return J + 1.0 / B.m * self.l2 / 2 * self.penalty() if self.l2 else J
+        return J + l2_cost(self.l2, self.penalty(), 1.0 / B.m) if self.l2 else J
 
     def backward(self) -> bool:
         """Gradients of every layer into the buffers; False if any is not finite.
