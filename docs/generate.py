@@ -1,6 +1,9 @@
 """Write the generated pages of the documentation site: the spec reference (from the pydantic schema)
 and the CLI reference (from the Typer app). `python docs/generate.py` rewrites them;
 tests/test_docs.py fails when a page on disk differs from what this makes.
+
+It also brings the line counts of architecture.md's layout up to date (not tested: a count changes
+with every edit) and names a module the layout leaves out, or one it lists that is gone.
 """
 
 from __future__ import annotations
@@ -165,12 +168,61 @@ def pages() -> dict[str, str]:
     return {path: makers[name]() for path, name in PAGES.items()}
 
 
+def _lines(path: Path) -> int:
+    return len(path.read_text(encoding="utf-8").splitlines())
+
+
+def layout_counts(text: str, package: Path) -> tuple[str, list[str]]:
+    """architecture.md with each line count of its layout block recomputed from `package` (a file's
+    lines; a folder's: its modules' but the __init__.py docstrings; the total: every module), and the
+    problems: modules on disk the block does not list, entries it lists that are not on disk."""
+    out, problems, listed, stack, inside = [], [], set(), [], False
+    for line in text.split("\n"):
+        if line.startswith("## The layout, with line counts"):
+            inside = None  # the block opens at the next fence
+        elif inside is None and line.startswith("```"):
+            inside = True
+            out.append(line)
+            continue
+        elif inside and line.startswith("```"):
+            inside = False
+        found = re.match(r"^( *)(\S+/?)( +)(\d+)(.*)$", line) if inside else None
+        if not found or found.group(2).startswith("#"):
+            out.append(line)
+            continue
+        indent, name, gap, number, rest = found.groups()
+        depth = len(indent) // 2 - 1
+        stack[depth:] = [name.rstrip("/")]
+        if name == "total":
+            count = sum(_lines(p) for p in package.rglob("*.py"))
+        else:
+            path = package.joinpath(*stack)
+            listed.add(path)
+            if not path.exists():
+                problems.append(f"listed but not on disk: {path.relative_to(package.parent)}")
+                out.append(line)
+                continue
+            count = _lines(path) if path.is_file() else sum(_lines(p) for p in path.rglob("*.py") if p.name != "__init__.py")
+        width = len(gap) + len(number)
+        out.append(f"{indent}{name}{str(count).rjust(width)}{rest}" if len(str(count)) < width else f"{indent}{name} {count}{rest}")
+    for path in sorted(package.rglob("*.py")):
+        if path.name != "__init__.py" and path not in listed:
+            problems.append(f"not in the layout: {path.relative_to(package.parent)}")
+    return "\n".join(out), problems
+
+
 def main() -> int:
     for path, text in pages().items():
         target = HERE / path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
         print(f"wrote {target.relative_to(HERE.parent)}")
+    page = HERE / "architecture.md"
+    text, problems = layout_counts(page.read_text(encoding="utf-8"), HERE.parent / "nnctl")
+    page.write_text(text, encoding="utf-8")
+    print(f"wrote {page.relative_to(HERE.parent)} (line counts)")
+    for problem in problems:
+        print(f"  architecture.md: {problem}")
     return 0
 
 
