@@ -260,11 +260,16 @@ def _examples(path, x, n_x: int) -> np.ndarray:
 def _csv_chunks(path, n_x: int, rows: int):
     import csv as csv_module
 
+    from nnctl.data.tables import NUMBER, _lookalike, lookalike_problem
+
     def numbers(row):
-        try:
+        """The row's numbers, None where a cell is not one (NUMBER: plain ASCII, never '5_0' or '\u0665')."""
+        if all(NUMBER.fullmatch(c) for c in row):
             return [float(c) for c in row]
-        except ValueError:
-            return None
+        odd = next((j for j, c in enumerate(row) if _lookalike(c)), None)
+        if odd is not None:
+            raise lookalike_problem(f"{path}: data row {k + 1}, column {odd + 1}", row[odd])
+        return None
 
     names, k, values = None, 0, []
     try:

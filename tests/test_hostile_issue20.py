@@ -1,0 +1,110 @@
+"""Issue 20, "hostile input": numbers only Python reads as numbers ('5_0', Arabic-Indic digits, a
+no-break space), invisible format characters reaching a terminal or a page, and the memory and file
+size of `nnctl evaluate` on a big table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import invoke
+
+from nnctl.data import tables
+from nnctl.data.tables import NUMBER, Preprocessor, describe, read_table, table_chunks
+from nnctl.errors import DataError
+
+# ---------------------------------------------------------------- 1. numbers in a table: plain ASCII only
+
+PLAIN = ["0", "5", "-5", "+5", "1.", ".5", "1.5e3", "1E-3", "+.5e+2", " 7 ", "\t8", "9\r", "inf", "-Infinity", "INF", "nan", "-NaN", "1e400"]
+LOOKALIKE = ["5_0", "1_000.5", "\u0665", "\u0661\u0662", "\uff15", "5\u00a0", "\u00a05", "\u20075", "\u30005", "5\x85", "\u09e7"]
+TEXT = ["", "\x1c5", ".", "e5", "1e", "+-1", "0x10", "1d5", "cat", "\u0131nf", "nan(1)", "infinit", "1,5"]
+
+
+def test_number_is_plain_ascii_and_every_detection_agrees_with_it():
+    for s in PLAIN:
+        assert NUMBER.fullmatch(s) and tables._is_number(s), s
+        float(s)  # a NUMBER is always one to float(): the parse after the check never fails
+    for s in LOOKALIKE:
+        float(s)  # Python reads each as a number ...
+        assert not tables._is_number(s) and tables._lookalike(s), repr(s)  # ... a table does not
+    for s in TEXT:
+        assert not tables._is_number(s) and not tables._lookalike(s), repr(s)
+    every = PLAIN + LOOKALIKE + TEXT
+    # the vectorised paths (one conversion of a whole block) and the per-cell one give the same answer
+    mask = tables._number_mask(np.array(every, dtype=str))
+    assert mask.tolist() == [tables._is_number(s) for s in every]
+    for s in every:
+        assert tables._number_mask(np.array([s, "1"], dtype=str))[0] == tables._is_number(s), repr(s)
+        assert tables._numeric_columns(np.array([[s], ["1"]], dtype=str))[0] == (tables._is_number(s) or tables._missing(s)), repr(s)
+    assert tables._numeric_columns(np.array([PLAIN, PLAIN], dtype=str)) == [True] * len(PLAIN)
+
+
+def _write(tmp_path, text, name="t.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8", newline="")
+    return path
+
+
+@pytest.mark.parametrize("cell", ["5_0", "\u0665", "5\u00a0", "\u00a05", "\uff15"])
+def test_a_lookalike_number_in_a_numeric_column_is_refused_by_fit_describe_and_peek(tmp_path, cell):
+    path = _write(tmp_path, f"x,y\n1,a\n2,b\n{cell},a\n4,b\n")
+    table = read_table(path)
+    for call in (lambda: Preprocessor.fit(table, target="y"), lambda: describe(table)):
+        with pytest.raises(DataError) as err:
+            call()
+        msg = str(err.value)
+        assert msg.startswith(f"{path}: line 4, column 'x': '{cell}'") and "not a plain number" in msg and "ASCII digits 0-9" in msg
+        assert "\n" not in msg
+    # as the target: refused by fit, and the task it would get is none
+    target = read_table(_write(tmp_path, f"x,y\n1,1\n2,2\n3,{cell}\n4,2\n", "u.csv"))
+    with pytest.raises(DataError, match="line 4, column 'y'"):
+        Preprocessor.fit(target, target="y")
+    assert Preprocessor.peek_task(target, "y") is None
+
+
+def test_a_lookalike_in_a_text_column_is_one_more_category():
+    """A column that holds real text ('cat') is text by design: '5_0' there is a category, in fit and transform alike."""
+    table = tables.Table("t.csv", ["c", "y"], np.array([["cat", "a"], ["5_0", "b"], ["dog", "a"], ["\u0665", "b"]], dtype=str), np.arange(2, 6))
+    prep = Preprocessor.fit(table, target="y")
+    assert prep.categorical == ["c"] and prep.categories == [sorted(["cat", "5_0", "dog", "\u0665"])]
+    x, _, _ = prep.transform(table)
+    assert x.sum() == 4
+
+
+def test_a_first_row_of_lookalike_numbers_is_data_not_a_header(tmp_path):
+    path = _write(tmp_path, "5_0,1\n2,2\n3,1\n4,2\n")
+    table = read_table(path)
+    assert not table.header and table.columns == ["column1", "column2"]
+    with pytest.raises(DataError, match="line 1, column 'column1': '5_0'"):
+        Preprocessor.fit(table, target="column2")
+
+
+def test_plain_numbers_spaces_and_nan_read_as_before(tmp_path):
+    path = _write(tmp_path, "x,y\n 1.5 ,a\n-2e1,b\nnan,a\n\t+.5,b\n")
+    table = read_table(path)
+    prep = Preprocessor.fit(table, target="y", missing="mean")
+    x, y, _ = prep.transform(table)
+    np.testing.assert_array_equal(x[:, 0], [1.5, -20.0, (1.5 - 20 + 0.5) / 3, 0.5])
+
+
+def test_predict_and_evaluate_refuse_a_lookalike_in_a_later_chunk_naming_its_line(tmp_path, monkeypatch):
+    from nnctl.experiment import inference
+    from nnctl.rundir.runs import find_run, load_run
+
+    rows = "".join(f"{i % 7},{i % 5},{'xy'[i % 2]}\n" for i in range(40))
+    _write(tmp_path, "a,b,y\n" + rows)
+    trained = invoke("train", "--data", tmp_path / "t.csv", "--target", "y", "--runs-dir", tmp_path / "runs", "-q", "--no-report", "--set", "train.epochs=2")
+    assert trained.exit_code == 0, trained.output
+    run = load_run(find_run(tmp_path / "runs" / "latest"))
+    bad = rows.splitlines(keepends=True)
+    bad[30] = "3,\u0664,x\n"  # line 32
+    path = _write(tmp_path, "a,b,y\n" + "".join(bad), "new.csv")
+    monkeypatch.setattr(inference, "TABLE_ROWS_PER_CHUNK", 8)
+    assert len(list(table_chunks(path, 8))) == 5
+    for call in (lambda: list(inference.predict_rows(run, [path], notes=[])), lambda: inference.evaluate(run, str(path))):
+        with pytest.raises(DataError) as err:
+            call()
+        assert str(err.value).startswith(f"{path}: line 32, column 'b': '\u0664' holds the digit U+0664 ARABIC-INDIC DIGIT FOUR")
+    result = invoke("evaluate", run.path, "--data", path)
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1 and "line 32, column 'b'" in result.stderr
