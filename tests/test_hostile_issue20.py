@@ -108,3 +108,77 @@ def test_predict_and_evaluate_refuse_a_lookalike_in_a_later_chunk_naming_its_lin
         assert str(err.value).startswith(f"{path}: line 32, column 'b': '\u0664' holds the digit U+0664 ARABIC-INDIC DIGIT FOUR")
     result = invoke("evaluate", run.path, "--data", path)
     assert result.exit_code == 1 and result.stderr.count("\n") == 1 and "line 32, column 'b'" in result.stderr
+
+
+# ---------------------------------------------------------------- 2. invisible format characters made visible
+
+INVISIBLE = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\u180e", "\u202a", "\u202e", "\u2066", "\u2069", "\U000e0041", "\U000e007f", "\u3164"]
+
+
+def test_every_format_character_is_written_as_an_escape_and_private_use_is_kept():
+    import unicodedata
+
+    from nnctl.util.text import CONTROL, strip_controls, visible
+
+    cf = [chr(c) for c in range(0x110000) if unicodedata.category(chr(c)) == "Cf"]
+    assert len(cf) > 150
+    missed = [f"U+{ord(c):04X}" for c in cf if not CONTROL.fullmatch(c)]
+    assert not missed, missed  # a newer Unicode's format characters: add them to nnctl.util.text.FORMAT
+    for c in cf + INVISIBLE:
+        shown = visible(f"a{c}b")
+        assert shown.isascii() and shown.startswith("a\\") and strip_controls(f"a{c}b") == "ab", repr(c)
+    assert visible("a\u200bb") == "a\\u200bb" and visible("x\U000e0041") == "x\\U000e0041" and visible("\u00ad") == "\\xad"
+    assert visible("\ue000\uf8ff") == "\ue000\uf8ff"  # private use: an icon font's glyphs, drawn, hiding nothing
+    assert visible("caf\u00e9 \u00e9t\u00e9 \u4e2d") == "caf\u00e9 \u00e9t\u00e9 \u4e2d"  # ordinary text untouched
+    assert visible("\\U000e0041") == "\\\\U000e0041"  # the typed escape and the character never look alike
+
+
+def test_json_lines_escape_format_characters_and_decode_to_the_very_names():
+    import json
+
+    from nnctl.cli.display import json_line
+
+    name = "ev" + "".join(INVISIBLE) + "il"
+    line = json_line({"class": name, "n": 1})
+    assert line.isascii() and json.loads(line) == {"class": name, "n": 1}
+    assert "\\u200b" in line and "\\udb40\\udc41" in line  # U+E0041 as JSON's UTF-16 pair
+
+
+def test_format_characters_in_names_reach_no_terminal_csv_json_or_page_raw(tmp_path):
+    import json
+
+    from nnctl.util.text import CONTROL
+
+    col, classes = "bi\u200bll", ["ade\u202elie", "gen\U000e0041too"]
+    text = f"{col},b,species\n" + "".join(f'{i % 7},{i % 5},"{classes[i % 2]}"\n' for i in range(30))
+    run = _table_run_for(tmp_path, text)
+    shown = [invoke("data", "info", tmp_path / "t.csv")]
+    rows = tmp_path / "ok.csv"
+    rows.write_text(f"{col},b\n1,3\n", encoding="utf-8")
+    shown.append(invoke("predict", "--run", run, rows))
+    shown.append(invoke("predict", "--run", run, rows, "--csv"))
+    shown.append(invoke("evaluate", run, "--data", tmp_path / "t.csv"))
+    shown.append(invoke("runs", "--runs-dir", tmp_path / "runs"))
+    for result in shown:
+        assert result.exit_code == 0, result.output
+        assert not CONTROL.search(result.stdout.replace("\n", "").replace("\r", "")), repr(result.stdout)
+    assert "bi\\u200bll" in shown[0].stdout and "ade\\u202elie" in shown[0].stdout
+    assert ",gen\\U000e0041too," in shown[2].stdout
+    out = invoke("predict", "--run", run, rows, "--json")
+    assert out.exit_code == 0 and not CONTROL.search(out.stdout.replace("\n", "")) and "\\udb40\\udc41" in out.stdout
+    assert json.loads(out.stdout)["probability_of"] in classes  # JSON keeps the name exactly
+    runs = invoke("runs", "--runs-dir", tmp_path / "runs", "--json")
+    assert runs.exit_code == 0 and not CONTROL.search(runs.stdout.replace("\n", ""))
+    page = invoke("report", run, "-o", tmp_path / "r.html")
+    assert page.exit_code == 0, page.output
+    html = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert not CONTROL.search(html.replace("\n", "").replace("\t", "")) and "gen\\U000e0041too" in html
+
+
+def _table_run_for(tmp_path, text: str) -> Path:
+    _write(tmp_path, text)
+    result = invoke(
+        "train", "--data", tmp_path / "t.csv", "--target", "species", "--runs-dir", tmp_path / "runs", "-q", "--no-report", "--set", "train.epochs=3"
+    )
+    assert result.exit_code == 0, result.output
+    return next(p for p in (tmp_path / "runs").iterdir() if not p.is_symlink() and p.is_dir())

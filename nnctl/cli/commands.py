@@ -317,8 +317,11 @@ def config_show(
         except NnctlError:
             return
         norm, target = inputs.normalization, inputs.target
-        sys.stdout.write(f"# data.normalize_target: {spec.data.normalize_target} -> {target.method} ({target.reason})\n")
-        sys.stdout.write(f"# data.normalize: {spec.data.normalize} -> {norm.method} ({norm.reason})\n")
+        from nnctl.util.text import visible
+
+        # the reasons may name columns of the data: text from outside, made visible as every printed line
+        sys.stdout.write(visible(f"# data.normalize_target: {spec.data.normalize_target} -> {target.method} ({target.reason})") + "\n")
+        sys.stdout.write(visible(f"# data.normalize: {spec.data.normalize} -> {norm.method} ({norm.reason})") + "\n")
 
 
 @app.command()
@@ -774,15 +777,13 @@ def runs_list(
     """
     if ctx.invoked_subcommand is not None:
         return
-    import json
-
     from nnctl.rundir.runs import list_runs
 
     skipped: list[tuple[Path, str]] = []
     rows = list_runs(runs_dir, skipped)
     if as_json:
         for r in rows:
-            print(json.dumps(r))
+            print(display.json_line(r))  # as every --json: names kept, control and format characters as \u escapes
     else:
         display.runs_table(rows, runs_dir)
     for folder, reason in skipped:

@@ -99,11 +99,21 @@ def say(text: str, err: bool = False) -> None:
     (err_console() if err else out_console()).print(line(text))
 
 
+def _json_escape(match) -> str:
+    """A character as JSON writes it escaped: \\uXXXX, a character beyond U+FFFF as its UTF-16 pair."""
+    c = ord(match.group())
+    if c < 0x10000:
+        return f"\\u{c:04x}"
+    c -= 0x10000
+    return f"\\u{0xD800 + (c >> 10):04x}\\u{0xDC00 + (c & 0x3FF):04x}"
+
+
 def json_line(obj) -> str:
     """One JSON line for scripts: as json.dumps(ensure_ascii=False), with the control characters
-    JSON leaves raw (C1, bidi overrides, line separators) written as \\u escapes, so the line is
-    safe on a terminal and decodes to the very same strings."""
-    return CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(obj, ensure_ascii=False))
+    JSON leaves raw (C1, bidi overrides, line separators, the invisible format characters such as
+    U+200B or the tags U+E0000..U+E007F) written as \\u escapes, so the line is safe on a terminal
+    and decodes to the very same strings (JSON is for programs: a name is kept exactly)."""
+    return CONTROL.sub(_json_escape, json.dumps(obj, ensure_ascii=False))
 
 
 # ---------------------------------------------------------------- training progress
