@@ -182,3 +182,142 @@ def _table_run_for(tmp_path, text: str) -> Path:
     )
     assert result.exit_code == 0, result.output
     return next(p for p in (tmp_path / "runs").iterdir() if not p.is_symlink() and p.is_dir())
+
+
+# ---------------------------------------------------------------- 3. evaluate on a big table: bounded memory and file
+
+
+def _scores_of(result: dict) -> dict:
+    keys = ("m", "accuracy", "precision", "recall", "f1", "confusion_matrix", "mistakes", "rmse", "mae", "r2")
+    return {k: result[k] for k in keys if k in result}
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_evaluate_on_a_table_in_small_chunks_gives_the_whole_files_scores(tmp_path, monkeypatch, task):
+    from nnctl.experiment import inference
+    from nnctl.rundir.runs import find_run, load_run
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(3000, 3)).round(3)
+    y = (x[:, 0] + x[:, 1] > 0).astype(int) if task == "classification" else (3 * x[:, 0] - x[:, 2] + 100).round(3)
+    text = "a,b,c,y\n" + "".join(f"{r[0]},{r[1]},{r[2]},{v}\n" for r, v in zip(x, y))
+    _write(tmp_path, text)
+    set_task = f"model.task={task}"
+    trained = invoke(
+        "train",
+        "--data",
+        tmp_path / "t.csv",
+        "--target",
+        "y",
+        "--runs-dir",
+        tmp_path / "runs",
+        "-q",
+        "--no-report",
+        "--set",
+        "train.epochs=2",
+        "--set",
+        set_task,
+    )
+    assert trained.exit_code == 0, trained.output
+    run = load_run(find_run(tmp_path / "runs" / "latest"))
+    # the whole file at once: every row encoded, one pass of the network, the scores of all outputs
+    prep = run.table
+    data = tables.table_dataset(prep, read_table(tmp_path / "t.csv"))
+    whole, data = inference.score(run, data, str(tmp_path / "t.csv"))
+    monkeypatch.setattr(inference, "TABLE_ROWS_PER_CHUNK", 97)
+    monkeypatch.setattr(inference, "ROWS_PER_CHUNK", 256)
+    monkeypatch.setattr(inference, "EVALUATION_LISTED", 500)
+    chunked, kept = inference.evaluate(run, str(tmp_path / "t.csv"))
+    a, b = _scores_of(whole), _scores_of(chunked)
+    assert a.keys() == b.keys() and a["m"] == b["m"] == 3000
+    for k in a:
+        np.testing.assert_allclose(np.asarray(b[k], dtype=float), np.asarray(a[k], dtype=float), rtol=1e-11, err_msg=k)
+    if task == "regression":
+        r2 = 1 - np.sum((np.asarray(whole["outputs"]) - data.Y.ravel()) ** 2) / np.sum((data.Y.ravel() - data.Y.mean()) ** 2)
+        assert abs(chunked["r2"] - r2) < 1e-9  # R² from the chunks' means and spreads (Chan et al.)
+        assert chunked["outputs"] == whole["outputs"][:500]
+    else:
+        assert chunked["probabilities"] == whole["probabilities"][:500] and chunked["predicted"] == whole["predicted"][:500]
+        assert chunked["misclassified"] == [i for i in whole["misclassified"] if i < 500]
+    assert chunked["listed"] == 500 and "first 500 of 3,000 examples" in chunked["listed_note"]
+    assert kept.Y.shape == (1, 500)
+    written = inference.write_evaluation(run, chunked, kept, source_given=True)
+    back = inference.read_evaluation(written["files"]["json"])
+    assert back["listed"] == 500 and _scores_of(back) == _scores_of(chunked)
+    shown = invoke("evaluate", run.path, "--data", tmp_path / "t.csv")
+    assert shown.exit_code == 0 and "first 500 of 3,000 examples" in shown.stdout
+
+
+def test_the_evaluation_file_of_a_table_is_bounded_whatever_its_rows(tmp_path, monkeypatch):
+    """Its size does not grow with the rows past EVALUATION_LISTED: 2,000 and 8,000 rows give files within a few hundred bytes."""
+    from nnctl.experiment import inference
+    from nnctl.rundir.runs import find_run, load_run
+
+    monkeypatch.setattr(inference, "EVALUATION_LISTED", 300)
+    rows = "".join(f"{i % 7},{(i * 3) % 11},{'xy'[(i // 3) % 2]}\n" for i in range(8000))
+    _write(tmp_path, "a,b,y\n" + rows)
+    trained = invoke("train", "--data", tmp_path / "t.csv", "--target", "y", "--runs-dir", tmp_path / "runs", "-q", "--no-report", "--set", "train.epochs=2")
+    assert trained.exit_code == 0, trained.output
+    run = load_run(find_run(tmp_path / "runs" / "latest"))
+    sizes = []
+    for m in (2000, 8000):
+        path = _write(tmp_path, "a,b,y\n" + "".join(rows.splitlines(keepends=True)[:m]), f"e{m}.csv")
+        result, data = inference.evaluate(run, str(path))
+        written = inference.write_evaluation(run, result, data, source_given=True)
+        sizes.append(Path(written["files"]["json"]).stat().st_size)
+        assert result["m"] == m and len(result["probabilities"]) == 300 and sum(map(sum, result["confusion_matrix"])) == m
+    assert abs(sizes[1] - sizes[0]) < 400, sizes
+
+
+EVALUATE_TABLE_BOUNDED = """
+import resource, sys
+import numpy as np
+a = np.ones((512, 512)); a @ a  # the BLAS's buffers, made at its first product: what any run holds before its input
+def vm():
+    with open("/proc/self/status") as fh:
+        return next(int(l.split()[1]) * 1024 for l in fh if l.startswith("VmSize:"))
+import matplotlib; matplotlib.use("Agg"); import matplotlib.pyplot  # everything evaluate imports, before the limit
+import nnctl.cli.display, nnctl.rundir.runs, nnctl.experiment.inference, nnctl.data.tables, nnctl.util.plots, nnctl.cli.commands
+limit = vm() + int(sys.argv[1]) * 2**20
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+sys.argv = ["nnctl"] + sys.argv[2:]
+nnctl.cli.commands.main()
+"""
+
+
+@pytest.mark.slow  # a fresh process under an address-space limit
+@pytest.mark.skipif(__import__("sys").platform != "linux", reason="RLIMIT_AS and /proc/self/status")
+def test_evaluate_reads_a_table_in_chunks_under_an_address_space_limit(tmp_path):
+    """300,000 rows of 10 columns: kept whole at ~380 bytes a row (as evaluate did) they need over
+    100 MB; read TABLE_ROWS_PER_CHUNK rows at a time and tallied they fit 48 MiB over start-up."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(0)
+    head = ",".join(f"x{j}" for j in range(9)) + ",y\n"
+    small = rng.normal(size=(200, 9)).round(3)
+    _write(tmp_path, head + "".join(",".join(map(str, r)) + f",{int(r[0] > 0)}\n" for r in small))
+    trained = invoke("train", "--data", tmp_path / "t.csv", "--target", "y", "--runs-dir", tmp_path / "runs", "-q", "--no-report", "--set", "train.epochs=2")
+    assert trained.exit_code == 0, trained.output
+    run = next(p for p in (tmp_path / "runs").iterdir() if not p.is_symlink() and p.is_dir())
+    big = rng.normal(size=(300_000, 9)).round(3)
+    lines = np.char.add(np.char.add(big.astype(str), ","), "").tolist()
+    with open(tmp_path / "big.csv", "w") as fh:
+        fh.write(head)
+        fh.writelines("".join(row) + f"{int(r[0] > 0)}\n" for row, r in zip(lines, big))
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", EVALUATE_TABLE_BOUNDED, "48", "evaluate", run, "--data", tmp_path / "big.csv"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "big.csv (300000 examples)" in done.stdout
+    written = json.loads((run / "evaluation-big.json").read_text())
+    assert written["m"] == 300_000 and sum(map(sum, written["confusion_matrix"])) == 300_000 and len(written["probabilities"]) == 10_000
+    assert (run / "evaluation-big.json").stat().st_size < 2_000_000

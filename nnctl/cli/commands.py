@@ -537,7 +537,7 @@ def evaluate(
 
         raise NnctlError(
             f"{data or 'the test data'}: out of memory while evaluating {trained.path} ({format_bytes(available_memory())} "
-            "available to this process; evaluate holds a chunk of examples and a few numbers per example); free some memory"
+            "available to this process; evaluate holds a chunk of examples, its tallies and the outputs of the first 10,000 examples); free some memory"
         ) from None
     display.evaluation(saved, trained.path.name)
 

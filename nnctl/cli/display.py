@@ -345,6 +345,8 @@ def evaluation(result: dict, run_name: str) -> None:
     if result["task"] == "regression":
         table.add_row("RMSE", f"{result['rmse']:.6g}")
         table.add_row("MAE", f"{result['mae']:.6g}")
+        if result.get("r2") is not None:
+            table.add_row("R²", f"{result['r2']:.6g}")
         console.print(table)
     else:
         table.add_row("accuracy", f"{result['accuracy']:.2f}%")
@@ -368,6 +370,8 @@ def evaluation(result: dict, run_name: str) -> None:
         for n, row in zip(names, result["confusion_matrix"]):
             cm.add_row(cell(n), *map(str, row))
         console.print(cm)
+    if result.get("listed_note"):
+        console.print(line(f"evaluation file: {result['listed_note']}"))
     for label, path in result["files"].items():
         console.print(line(f"{label}: {path}"))
 
@@ -825,7 +829,7 @@ def run_facts(f) -> None:
         for n, row in zip(ev["classes"], ev["confusion_matrix"]):
             cm.add_row(str(n), *map(str, row))
         console.print(cm)
-        console.print(line(f"accuracy {ev['accuracy']:.2f}%, {len(ev.get('misclassified') or [])} mistakes"))
+        console.print(line(f"accuracy {ev['accuracy']:.2f}%, {ev['mistakes']} mistakes"))
     elif ev:
         console.print(line(f"on {ev['data']} ({ev['source']}): RMSE {ev['rmse'] if ev['rmse'] is not None else float('nan'):.6g}"))
     elif f.evaluation_note:
