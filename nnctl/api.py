@@ -61,7 +61,9 @@ class _Lines(Listener):
 
     def on_cost(self, iteration: int, cost: float) -> None:
         acc = getattr(self, "accuracy", "")
-        print(f"{self.name}: {self.unit} {iteration}/{self.total}  cost {cost:.6f}{acc}", file=sys.stderr)
+        from nnctl.util.text import visible
+
+        print(visible(f"{self.name}: {self.unit} {iteration}/{self.total}  cost {cost:.6f}{acc}"), file=sys.stderr)
 
 
 # ---------------------------------------------------------------- arrays in scikit-learn's layout

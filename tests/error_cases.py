@@ -1616,6 +1616,13 @@ CASES += [
         "check backprop without dropout (--set train.keep_prob=1), then add dropout back, as the course does",
     ),
     Case(
+        "predict rows with a number in full-width digits (U+FF15 is 5 to Python's float())",
+        {"run": planar_run, "r.csv": "x1,x2\n1,\uff15\n"},
+        ["predict", "{tmp}/r.csv", "--run", "{tmp}/run"],
+        "Error: {tmp}/r.csv: data row 1, column 2: '\uff15' holds the digit U+FF15 FULLWIDTH DIGIT FIVE, "
+        "so it is not a plain number; write it with the ASCII digits 0-9 (a sign, '.', an exponent and ASCII spaces allowed), or give the column text that is not a number",
+    ),
+    Case(
         "rows of the wrong width for predict",
         {"run": planar_run, "r.csv": "x1,x2,x3\n1,2,3\n"},
         ["predict", "{tmp}/r.csv", "--run", "{tmp}/run"],
@@ -1962,6 +1969,20 @@ CASES += [
         "Error: {tmp}/t.csv: line 3, column 'x': the value is missing (1 missing in all); set data.missing: mean, median, most_frequent or drop",
     ),
     Case(
+        "table number with '_' digit separators (Python's float() reads '5_0' as 50)",
+        {"t.csv": "x,y\n1,a\n5_0,b\n3,a\n"},
+        ["train", "--data", "{tmp}/t.csv", "--target", "y"],
+        "Error: {tmp}/t.csv: line 3, column 'x': '5_0' holds a '_' digit separator, "
+        "so it is not a plain number; write it with the ASCII digits 0-9 (a sign, '.', an exponent and ASCII spaces allowed), or give the column text that is not a number",
+    ),
+    Case(
+        "table target with a no-break space after the number (U+00A0)",
+        {"t.csv": "x,y\n1,1.5\n2,2.5\u00a0\n3,0.5\n4,7.25\n"},
+        ["train", "--data", "{tmp}/t.csv", "--target", "y"],
+        "Error: {tmp}/t.csv: line 3, column 'y': '2.5\u00a0' holds the space U+00A0 NO-BREAK SPACE, "
+        "so it is not a plain number; write it with the ASCII digits 0-9 (a sign, '.', an exponent and ASCII spaces allowed), or give the column text that is not a number",
+    ),
+    Case(
         "--target naming no column",
         {"t.csv": TABLE},
         ["train", "--data", "{tmp}/t.csv", "--target", "specie"],
@@ -2010,6 +2031,13 @@ CASES += [
         ["predict", "{tmp}/rows.csv", "--run", "{tmp}/run"],
         "Error: {tmp}/rows.csv: line 2, column 'island': category 'Atlantis' was not in the training data ('Biscoe', 'Dream', 'Torgersen'); "
         "fix the value, or train with data.unseen: zeros to encode unseen categories as all zeros",
+    ),
+    Case(
+        "predict a table number in Arabic-Indic digits (U+0664 U+0660 is 40 to Python's float())",
+        {"run": table_run, "rows.csv": "island,bill_mm\nDream,\u0664\u0660\n"},
+        ["predict", "{tmp}/rows.csv", "--run", "{tmp}/run"],
+        "Error: {tmp}/rows.csv: line 2, column 'bill_mm': '\u0664\u0660' holds the digit U+0664 ARABIC-INDIC DIGIT FOUR, "
+        "so it is not a plain number; write it with the ASCII digits 0-9 (a sign, '.', an exponent and ASCII spaces allowed), or give the column text that is not a number",
     ),
     Case(
         "evaluate rows of a class the run never saw",

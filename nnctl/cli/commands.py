@@ -332,8 +332,11 @@ def config_show(
         except NnctlError:
             return
         norm, target = inputs.normalization, inputs.target
-        sys.stdout.write(f"# data.normalize_target: {spec.data.normalize_target} -> {target.method} ({target.reason})\n")
-        sys.stdout.write(f"# data.normalize: {spec.data.normalize} -> {norm.method} ({norm.reason})\n")
+        from nnctl.util.text import visible
+
+        # the reasons may name columns of the data: text from outside, made visible as every printed line
+        sys.stdout.write(visible(f"# data.normalize_target: {spec.data.normalize_target} -> {target.method} ({target.reason})") + "\n")
+        sys.stdout.write(visible(f"# data.normalize: {spec.data.normalize} -> {norm.method} ({norm.reason})") + "\n")
 
 
 @app.command()
@@ -540,7 +543,7 @@ def evaluate(
     except MemoryError:
         raise NnctlError(
             f"{data or 'the test data'}: out of memory while evaluating {trained.path} ({format_bytes(available_memory())} "
-            "available to this process; evaluate holds a chunk of examples and a few numbers per example); free some memory"
+            "available to this process; evaluate holds a chunk of examples, its tallies and the outputs of the first 10,000 examples); free some memory"
         ) from None
     display.evaluation(saved, trained.path.name)
 
@@ -782,7 +785,7 @@ def runs_list(
     rows = list_runs(runs_dir, skipped)
     if as_json:
         for r in rows:
-            print(json.dumps(r))
+            print(display.json_line(r))  # as every --json: names kept, control and format characters as \u escapes
     else:
         display.runs_table(rows, runs_dir)
     for folder, reason in skipped:

@@ -105,11 +105,21 @@ def say(text: str, err: bool = False) -> None:
     (err_console() if err else out_console()).print(line(text))
 
 
+def _json_escape(match) -> str:
+    """A character as JSON writes it escaped: \\uXXXX, a character beyond U+FFFF as its UTF-16 pair."""
+    c = ord(match.group())
+    if c < 0x10000:
+        return f"\\u{c:04x}"
+    c -= 0x10000
+    return f"\\u{0xD800 + (c >> 10):04x}\\u{0xDC00 + (c & 0x3FF):04x}"
+
+
 def json_line(obj) -> str:
     """One JSON line for scripts: as json.dumps(ensure_ascii=False), with the control characters
-    JSON leaves raw (C1, bidi overrides, line separators) written as \\u escapes, so the line is
-    safe on a terminal and decodes to the very same strings."""
-    return CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(obj, ensure_ascii=False))
+    JSON leaves raw (C1, bidi overrides, line separators, the invisible format characters such as
+    U+200B or the tags U+E0000..U+E007F) written as \\u escapes, so the line is safe on a terminal
+    and decodes to the very same strings (JSON is for programs: a name is kept exactly)."""
+    return CONTROL.sub(_json_escape, json.dumps(obj, ensure_ascii=False))
 
 
 # ---------------------------------------------------------------- training progress
@@ -341,6 +351,8 @@ def evaluation(result: dict, run_name: str) -> None:
     if result["task"] == "regression":
         table.add_row("RMSE", f"{result['rmse']:.6g}")
         table.add_row("MAE", f"{result['mae']:.6g}")
+        if result.get("r2") is not None:
+            table.add_row("R²", f"{result['r2']:.6g}")
         console.print(table)
     else:
         table.add_row("accuracy", f"{result['accuracy']:.2f}%")
@@ -364,6 +376,8 @@ def evaluation(result: dict, run_name: str) -> None:
         for n, row in zip(names, result["confusion_matrix"]):
             cm.add_row(cell(n), *map(str, row))
         console.print(cm)
+    if result.get("listed_note"):
+        console.print(line(f"evaluation file: {result['listed_note']}"))
     for label, path in result["files"].items():
         console.print(line(f"{label}: {path}"))
 
@@ -812,7 +826,7 @@ def run_facts(f) -> None:
         for n, row in zip(ev["classes"], ev["confusion_matrix"]):
             cm.add_row(str(n), *map(str, row))
         console.print(cm)
-        console.print(line(f"accuracy {ev['accuracy']:.2f}%, {len(ev.get('misclassified') or [])} mistakes"))
+        console.print(line(f"accuracy {ev['accuracy']:.2f}%, {ev['mistakes']} mistakes"))
     elif ev:
         console.print(line(f"on {ev['data']} ({ev['source']}): RMSE {ev['rmse'] if ev['rmse'] is not None else float('nan'):.6g}"))
     elif f.evaluation_note:

@@ -23,6 +23,8 @@ import difflib
 import io
 import itertools
 import math
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -146,12 +148,91 @@ def _parse(text: str, delimiter: str, path) -> tuple:
     return rows, lines
 
 
+# A number in a cell: ASCII digits, an optional sign, point and exponent, inf/infinity/nan in any
+# case, ASCII spaces around. Python's float() (and numpy's str -> float64, which calls it) also takes
+# '5_0' (50), Arabic-Indic and other Unicode digits ('\u0665' is 5) and non-ASCII spaces (U+00A0):
+# no CSV writer means those as numbers, so a cell is a number only where this matches.
+NUMBER = re.compile(r"[ \t\n\r\f\v]*[+-]?(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf|infinity|nan)[ \t\n\r\f\v]*", re.IGNORECASE | re.ASCII)
+# the characters NUMBER is made of: a block of cells holding no other is a block of numbers exactly
+# where numpy's conversion succeeds (float()'s grammar restricted to them is NUMBER's)
+_NUMBER_CHARS = np.zeros(129, dtype=bool)  # by code point; 128 stands for every one above
+_NUMBER_CHARS[[ord(c) for c in "0123456789+-.eE \t\n\r\f\vinfatyINFATY"]] = True
+_NUMBER_CHARS[0] = True  # numpy's padding of a shorter cell (a table holds no NUL: reading refuses one)
+
+
 def _is_number(text: str) -> bool:
+    return NUMBER.fullmatch(text) is not None
+
+
+def _odd_cells(cells: np.ndarray) -> np.ndarray:
+    """True where a text cell holds a character NUMBER never holds: vectorised over the code points,
+    a block of about 4 million of them at a time (a byte each: never a copy of the whole table)."""
+    cells = np.asarray(cells, dtype=str)
+    width = cells.dtype.itemsize // 4
+    flat = np.ascontiguousarray(cells.reshape(-1))
+    out = np.zeros(flat.size, dtype=bool)
+    if width == 0 or flat.size == 0:
+        return out.reshape(cells.shape)
+    codes = flat.view(np.uint32).reshape(flat.size, width)
+    step = max(1, (1 << 22) // width)
+    for start in range(0, flat.size, step):  # blocks of cells, never one cell at a time
+        out[start : start + step] = ~np.take(_NUMBER_CHARS, codes[start : start + step], mode="clip").all(axis=1)
+    return out.reshape(cells.shape)
+
+
+def _lookalike(text: str) -> bool:
+    """A cell Python's float() reads but NUMBER does not ('5_0', '\u0665', '5\u00a0')."""
     try:
         float(text)
     except ValueError:
         return False
-    return True
+    return not _is_number(text)
+
+
+def lookalike_problem(where: str, text: str) -> DataError:
+    """The message for a cell that reads as a number only to Python: what the odd character is, and the fix."""
+    odd = next((c for c in text if not (c.isascii() and _NUMBER_CHARS[ord(c)])), "_")
+    code = f"U+{ord(odd):04X}"
+    name = unicodedata.name(odd, "")
+    kind = (
+        "a '_' digit separator"
+        if odd == "_"
+        else f"the digit {code} {name}"
+        if odd.isdigit() or unicodedata.category(odd) == "Nd"
+        else f"the space {code} {name}"
+        if odd.isspace()
+        else f"the character {code} {name}".rstrip()
+    )
+    return DataError(
+        f"{where}: {quoted(text)} holds {kind}, so it is not a plain number; write it with the ASCII digits 0-9 "
+        "(a sign, '.', an exponent and ASCII spaces allowed), or give the column text that is not a number"
+    )
+
+
+def refuse_lookalikes(table: Table, block: np.ndarray, names: list, rows=None) -> None:
+    """A DataError for the first column of `block` (text cells, columns `names`) whose cells that are
+    not missing are all numbers to Python's float() but one or more not NUMBER ('5_0', '\u0665'):
+    such a column is neither plain numbers nor meant as text. A column holding real text ('cat')
+    keeps any such cell as text. `rows` maps block rows to table rows (default the same)."""
+    odd = _odd_cells(block)
+    if not odd.any():
+        return  # every cell NUMBER's characters: float() and NUMBER agree on each
+    present = ~missing_mask(block)
+    for j in np.flatnonzero(odd.any(axis=0)):  # only columns holding an odd character
+        plain = block[present[:, j] & ~odd[:, j], j]
+        try:
+            plain.astype(np.float64)  # NUMBER's characters only: a number exactly where float() reads one
+        except ValueError:
+            continue  # real text ('nine'): a text column
+        first = None
+        for i in np.flatnonzero(present[:, j] & odd[:, j]):  # the odd cells only; stops at the first real text
+            if not _lookalike(str(block[i, j])):
+                first = None
+                break
+            first = int(i) if first is None else first
+        if first is not None:
+            row = first if rows is None else int(rows[first])
+            raise lookalike_problem(table.where(row, names[int(j)]), str(block[first, j]))
 
 
 def _has_header(rows: list) -> bool:
@@ -162,7 +243,8 @@ def _has_header(rows: list) -> bool:
         return True
     body = np.array(rest, dtype=str)
     numeric = _numeric_columns(body)
-    text = [not _is_number(c) and not _missing(c) for c in first]
+    # a first-row field that reads as a number only to Python ('5_0') is no name: the row is data, refused later
+    text = [not _is_number(c) and not _lookalike(c) and not _missing(c) for c in first]
     if any(t and n for t, n in zip(text, numeric)):
         return True
     if all(text):
@@ -180,16 +262,21 @@ def missing_mask(cells: np.ndarray) -> np.ndarray:
 
 
 def _numeric_columns(cells: np.ndarray) -> list:
-    """For each column of `cells` (m, n): whether every cell that is not missing is a number."""
+    """For each column of `cells` (m, n): whether every cell that is not missing is a number (NUMBER)."""
     missing = missing_mask(cells)
     filled = np.where(missing, "nan", cells)
-    try:
-        filled.astype(np.float64)  # the common case, a table of numbers: one conversion
-        return [True] * cells.shape[1]
-    except ValueError:
-        pass
+    odd = np.asarray(_odd_cells(filled).any(axis=0), dtype=bool)  # a character no number holds ('_', '\u0665', U+00A0, a letter)
+    if not odd.any():
+        try:
+            filled.astype(np.float64)  # the common case, a table of numbers: one conversion
+            return [True] * cells.shape[1]
+        except ValueError:
+            pass
     out = []
     for j in range(cells.shape[1]):  # one column at a time, only for tables that hold text
+        if odd[j]:
+            out.append(False)
+            continue
         try:
             filled[:, j].astype(np.float64)
             out.append(True)
@@ -358,7 +445,9 @@ def stripped_note(name: str, cells: np.ndarray) -> str | None:
 
 
 def describe(table: Table) -> list:
-    """One dict per column: name, kind (number or text), missing count, range or categories."""
+    """One dict per column: name, kind (number or text), missing count, range or categories. A column
+    of numbers but for cells only Python reads as numbers ('5_0') is refused, as training refuses it."""
+    refuse_lookalikes(table, table.cells, table.columns)
     numeric = _numeric_columns(table.cells)
     missing = missing_mask(table.cells)
     out = []
@@ -470,6 +559,7 @@ class Preprocessor:
 
     def _fit_target(self, table: Table, task: str) -> None:
         y = table.column(self.target)
+        refuse_lookalikes(table, y[:, None], [self.target])
         absent = missing_mask(y)
         numeric = _numeric_columns(y[~absent, None])[0] if (~absent).any() else False
         if not (~absent).any():
@@ -527,6 +617,7 @@ class Preprocessor:
     def _fit_features(self, table: Table, features: list) -> None:
         idx = [table.columns.index(c) for c in features]
         block = table.cells[:, idx]
+        refuse_lookalikes(table, block, features)
         numeric = _numeric_columns(block)
         absent = missing_mask(block)
         self.numeric = [c for c, n in zip(features, numeric) if n]
@@ -617,6 +708,8 @@ class Preprocessor:
         bad = ~_number_mask(raw) & ~absent[:, :n_num]
         if bad.any():
             i, j = np.argwhere(bad)[0]
+            if _lookalike(str(block[i, j])):
+                raise lookalike_problem(table.where(int(i), self.numeric[int(j)]), str(block[i, j]))
             raise DataError(f"{table.where(int(i), self.numeric[int(j)])}: {quoted(str(block[i, j]))} is not a number; the column held numbers in training")
         x_num = raw.astype(np.float64)
         if n_num:
@@ -663,11 +756,14 @@ class Preprocessor:
         return int((~known & ~missing_mask(text)).sum())
 
     def _labels(self, table: Table, kept) -> np.ndarray:
-        y = np.char.strip(table.column(self.target)[kept])
+        raw = table.column(self.target)[kept]  # checked as written: strip() would drop a U+00A0 around a number too
+        y = np.char.strip(raw)
         if self.task == "regression":
-            bad = ~_number_mask(y)
+            bad = ~_number_mask(raw)
             if bad.any():
                 i = int(np.flatnonzero(bad)[0])
+                if _lookalike(str(raw[i])):
+                    raise lookalike_problem(table.where(int(kept[i]), self.target), str(raw[i]))
                 raise DataError(f"{table.where(int(kept[i]), self.target)}: {quoted(str(y[i]))} is not a number; a regression's target is numbers")
             values = y.astype(np.float64)
             big = too_large_targets(values)  # training's cost, evaluation's errors: never an overflow blamed on the run
@@ -676,7 +772,7 @@ class Preprocessor:
                 raise DataError(f"{table.where(int(kept[i]), self.target)}: {target_size_problem(float(values[i]))}")
             return values
         if self.class_values is not None:
-            bad = ~_number_mask(y)
+            bad = ~_number_mask(raw)
             values = np.where(bad, "nan", y).astype(np.float64)
             known = np.asarray(self.class_values, dtype=np.float64)
             pos = np.searchsorted(known, values).clip(0, known.size - 1)
@@ -687,6 +783,8 @@ class Preprocessor:
             ok = known[pos] == y
         if not ok.all():
             i = int(np.flatnonzero(~ok)[0])
+            if self.class_values is not None and _lookalike(str(raw[i])):
+                raise lookalike_problem(table.where(int(kept[i]), self.target), str(raw[i]))
             raise DataError(
                 f"{table.where(int(kept[i]), self.target)}: class {quoted(str(y[i]))} is not one the run was trained on "
                 f"({', '.join(map(quoted, self.classes[:8]))}{', ...' if len(self.classes) > 8 else ''}); "
@@ -810,13 +908,15 @@ def _column_modes(x: np.ndarray) -> np.ndarray:
 
 
 def _number_mask(cells: np.ndarray) -> np.ndarray:
-    """True where a cell is a number (vectorised over the cells by numpy's own float parser)."""
+    """True where a cell is a number (NUMBER): one vectorised conversion where every cell holds only
+    NUMBER's characters, else NUMBER matched cell by cell."""
     flat = cells.ravel()
-    try:
-        flat.astype(np.float64)
-        return np.ones(cells.shape, dtype=bool)
-    except ValueError:
-        pass
+    if not _odd_cells(flat).any():
+        try:
+            flat.astype(np.float64)
+            return np.ones(cells.shape, dtype=bool)
+        except ValueError:
+            pass
     ok = np.frompyfunc(_is_number, 1, 1)(flat).astype(bool)  # only where something is not a number
     return ok.reshape(cells.shape)
 

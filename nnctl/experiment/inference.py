@@ -260,11 +260,16 @@ def _examples(path, x, n_x: int) -> np.ndarray:
 def _csv_chunks(path, n_x: int, rows: int):
     import csv as csv_module
 
+    from nnctl.data.tables import NUMBER, _lookalike, lookalike_problem
+
     def numbers(row):
-        try:
+        """The row's numbers, None where a cell is not one (NUMBER: plain ASCII, never '5_0' or '\u0665')."""
+        if all(NUMBER.fullmatch(c) for c in row):
             return [float(c) for c in row]
-        except ValueError:
-            return None
+        odd = next((j for j, c in enumerate(row) if _lookalike(c)), None)
+        if odd is not None:
+            raise lookalike_problem(f"{path}: data row {k + 1}, column {odd + 1}", row[odd])
+        return None
 
     names, k, values = None, 0, []
     try:
@@ -486,22 +491,6 @@ def check_own_data(run: Run, data, source) -> None:
             )
 
 
-def _rms(err) -> float:
-    """sqrt(mean(err²)) without overflow: scaled by the largest error first."""
-    scale = float(np.max(np.abs(err)))
-    if scale == 0.0:
-        return 0.0
-    return scale * float(np.sqrt(np.mean(np.square(err / scale))))
-
-
-def _mean_abs(err) -> float:
-    """mean(|err|) without overflow (errors near float64's largest would overflow the sum): scaled first."""
-    scale = float(np.max(np.abs(err)))
-    if scale == 0.0:
-        return 0.0
-    return scale * float(np.mean(np.abs(err / scale)))
-
-
 TABLE_ROWS_PER_CHUNK = 2048  # a table's rows read at a time: its cells are text, several times the size of the numbers
 KEPT_MISTAKES = 40  # misclassified examples whose inputs evaluate keeps for their pictures (misclassified.png shows 40, the report 24)
 
@@ -522,18 +511,137 @@ class KeptColumns:
         return self.columns[int(i)]
 
 
+EVALUATION_LISTED = 10_000  # evaluation.json lists the outputs of the first this many examples (the scores count every one)
+
+
+class _Tally:
+    """What an evaluation's scores need of outputs A[L] and labels y given a block at a time: counts,
+    the confusion matrix and the mistakes (classification); scaled sums of the errors, their squares
+    and the labels' spread, for RMSE, MAE and R² (regression); and the per-example outputs of the first
+    EVALUATION_LISTED examples. Memory: a few numbers, whatever the count of examples; the scores equal
+    one pass over all of them (to the last bits of a sum's rounding)."""
+
+    def __init__(self, run: Run, source: str):
+        self.run, self.source = run, source
+        self.task, self.head = task_of(run), HEADS[loss_of(run)]
+        self.names = class_names(run) if self.task == "classification" else []
+        self.m = 0
+        self.cm = np.zeros((len(self.names), len(self.names)), dtype=np.int64)
+        self.mistakes = 0
+        self.listed: dict[str, list] = {"outputs": [], "probabilities": [], "misclassified": [], "predicted": [], "confidence": []}
+        self.scale = self.squares = self.absolute = 0.0  # RMSE and MAE: sums of (err/scale)², |err|/scale
+        self.y_mean = self.y_m2 = 0.0  # R²: the labels' mean and sum of squared deviations (Chan et al.'s parallel update)
+
+    def add(self, AL, y) -> None:
+        """A[L] (units, b) and y (b,) of the next b examples."""
+        A = AL[0] if AL.shape[0] == 1 else AL
+        if not np.isfinite(A).all():
+            raise RunError(
+                f"{self.run.path}: the network's outputs on {self.source} are not finite numbers (the run diverged), so there is "
+                "nothing to score; train it again with a smaller learning_rate"
+            )
+        b, first = int(y.shape[0]), self.m
+        room = max(0, min(b, EVALUATION_LISTED - first))  # of these, the examples evaluation.json lists
+        if self.task == "regression":
+            with np.errstate(all="ignore"):
+                err = A - y
+            if not np.isfinite(err).all():
+                raise RunError(
+                    f"{self.run.path}: the outputs on {self.source} are too large to score (the run diverged); train it again with a smaller learning_rate"
+                )
+            self._errors(err)
+            self._labels(np.asarray(y, dtype=np.float64))
+            self.listed["outputs"].extend(A[:room].tolist())
+        else:
+            pred = self.head.predict(AL)
+            np.add.at(self.cm, (y.astype(np.int64), pred.astype(np.int64)), 1)
+            wrong = np.flatnonzero(pred != y)
+            self.mistakes += int(wrong.size)
+            assert self.head.proba is not None  # a classifier's head
+            self.listed["probabilities"].extend(A.T[:room].tolist())  # P(label 1) (sigmoid), or the k classes' (softmax)
+            self.listed["predicted"].extend(pred[:room].tolist())
+            self.listed["confidence"].extend(self.head.proba(AL[:, :room]).max(axis=0).tolist())  # the probability of the predicted class
+            self.listed["misclassified"].extend((first + wrong[wrong < room]).tolist())
+        self.m += b
+
+    def _errors(self, err) -> None:
+        """The sums of (err/scale)² and |err|/scale, scale the largest |err| so far: rescaled when it grows, never an overflow."""
+        if not err.size:
+            return
+        top = float(np.max(np.abs(err)))
+        if top > self.scale:
+            shrink = self.scale / top
+            self.squares, self.absolute, self.scale = self.squares * shrink * shrink, self.absolute * shrink, top
+        if self.scale > 0:
+            e = err / self.scale
+            self.squares += float(np.sum(np.square(e)))
+            self.absolute += float(np.sum(np.abs(e)))
+
+    def _labels(self, y) -> None:
+        """Chan, Golub and LeVeque's update of (count, mean, sum of squared deviations) by a block's own."""
+        n, k = self.m, y.size
+        if not k:
+            return
+        mean = float(np.mean(y))
+        m2 = float(np.sum(np.square(y - mean)))
+        delta = mean - self.y_mean
+        total = n + k
+        self.y_mean += delta * k / total
+        self.y_m2 += m2 + delta * delta * n * k / total
+
+    def result(self) -> dict:
+        m = self.m
+        result: dict = {"run": str(self.run.path), "data": self.source, "m": m, "task": self.task}
+        listed = min(m, EVALUATION_LISTED)
+        if listed < m:
+            result["listed"] = listed
+            result["listed_note"] = (
+                f"per-example outputs listed for the first {listed:,} of {m:,} examples (the other {m - listed:,} are not); the scores count every one"
+            )
+        if self.task == "regression":
+            rmse = self.scale * float(np.sqrt(self.squares / m)) if m and self.scale else 0.0
+            mae = self.scale * (self.absolute / m) if m and self.scale else 0.0
+            r2 = None
+            if m and self.y_m2 > 0 and np.isfinite(self.y_m2):
+                ratio = self.scale / float(np.sqrt(self.y_m2))  # SSE/SST = (scale/sqrt(SST))² · Σ(err/scale)²
+                r2 = 1.0 - ratio * ratio * self.squares
+            result.update(rmse=rmse, mae=mae, r2=r2 if r2 is None or np.isfinite(r2) else None)
+            result["outputs"] = self.listed["outputs"]
+            return result
+        cm = self.cm.tolist()
+        scores = class_scores(cm, self.names)
+        # two classes: the scores of the positive class (label 1); more: their macro averages
+        headline = scores["per_class"][1] if len(self.names) == 2 else scores["macro"]
+        result.update(
+            classes=self.names,
+            accuracy=float((m - self.mistakes) / m * 100) if m else float("nan"),
+            precision=headline["precision"],
+            recall=headline["recall"],
+            f1=headline["f1"],
+            confusion_matrix=cm,
+            mistakes=self.mistakes,
+            probabilities=self.listed["probabilities"],
+            misclassified=self.listed["misclassified"],  # of the listed examples
+            predicted=self.listed["predicted"],
+            confidence=self.listed["confidence"],
+            **scores,
+        )
+        return result
+
+
 class _Outputs:
     """A[L] of examples given a block at a time, in products of ROWS_PER_CHUNK examples counted from the
-    first (so the same numbers as one pass over them all), and what an evaluation's pictures need of
-    the inputs: all of them for two features (the decision boundary), else the first mistakes' (the
-    gallery). Memory: a chunk of inputs, and the outputs and labels of every example."""
+    first (so the same numbers as one pass over them all), scored as they come (_Tally), and what an
+    evaluation's pictures need: the labels and, for two features (the decision boundary), the inputs
+    of the first EVALUATION_LISTED examples; the first mistakes' inputs (the gallery). Memory: a chunk
+    of inputs and those, whatever the count of examples."""
 
-    def __init__(self, run: Run, n_x: int, keep_all: bool, keep_mistakes: bool):
+    def __init__(self, run: Run, n_x: int, keep_all: bool, keep_mistakes: bool, source: str):
         self.run, self.n_x, self.keep_all, self.keep_mistakes = run, n_x, keep_all, keep_mistakes
         self.head = HEADS[loss_of(run)]
+        self.tally = _Tally(run, source)
         self.pending: list[tuple[np.ndarray, np.ndarray]] = []
         self.waiting = 0
-        self.A: list[np.ndarray] = []
         self.Y: list[np.ndarray] = []
         self.X: list[np.ndarray] = []
         self.mistakes: dict[int, np.ndarray] = {}
@@ -554,25 +662,25 @@ class _Outputs:
         self.waiting = X.shape[1] - count
         X, y = X[:, :count], np.asarray(y[:count], dtype=np.float64)
         AL = outputs(self.run, X)
-        if self.keep_all:
-            self.X.append(X)
+        room = max(0, min(count, EVALUATION_LISTED - self.m))
+        if self.keep_all and room:
+            self.X.append(X[:, :room])
+        if room:
+            self.Y.append(y[:room])
         if self.keep_mistakes and len(self.mistakes) < KEPT_MISTAKES:
             wrong = np.flatnonzero(self.head.predict(AL) != y)[: KEPT_MISTAKES - len(self.mistakes)]
             self.mistakes.update({self.m + int(j): X[:, j].copy() for j in wrong})
-        self.A.append(AL)
-        self.Y.append(y)
+        self.tally.add(AL, y)
         self.m += count
 
     def finish(self):
-        """(A[L] (units, m), y (m,), X: whole (n_x, m) for two features, else a KeptColumns)."""
+        """(the scores, y of the listed examples, X: (n_x, listed) for two features, else a KeptColumns)."""
         if self.waiting:
             self._flush(self.waiting)
-        units = self.run.meta["layer_dims"][-1]
-        AL = np.concatenate(self.A, axis=1) if self.A else np.empty((units, 0))
         y = np.concatenate(self.Y) if self.Y else np.empty(0)
         dtype = _dtype(self.run)
         X = np.concatenate(self.X, axis=1) if self.keep_all and self.X else KeptColumns(self.n_x, self.m, self.mistakes, dtype)
-        return AL, y, X
+        return self.tally, y, X
 
 
 def evaluate(run: Run, source: str | None = None):
@@ -631,9 +739,9 @@ def _check_test_data(run: Run, data, source, k: int) -> None:
     check_own_data(run, data, source)
 
 
-def _collector(run: Run, n_x: int) -> _Outputs:
+def _collector(run: Run, n_x: int, source: str) -> _Outputs:
     pictures = task_of(run) == "classification" and image_geometry(run.meta["preprocessing"]["input_shape"]) is not None
-    return _Outputs(run, n_x, keep_all=n_x == 2, keep_mistakes=pictures)
+    return _Outputs(run, n_x, keep_all=n_x == 2, keep_mistakes=pictures, source=source)
 
 
 def _score_file(run: Run, data, source: str):
@@ -643,7 +751,7 @@ def _score_file(run: Run, data, source: str):
 
     streamed, dtype = data.X, _dtype(run)
     y = data.Y.ravel()
-    collected = _collector(run, streamed.n_x)
+    collected = _collector(run, streamed.n_x, source)
     with open_h5(streamed.path) as f:
         ds = f[streamed.key]
         for start in range(0, streamed.m, ROWS_PER_CHUNK):
@@ -656,9 +764,9 @@ def _score_file(run: Run, data, source: str):
             streamed.convert(raw, block)
             collected.add(normalized(run, block.T), y[start:stop])
     streamed.check()
-    AL, labels, X = collected.finish()
-    data.X = X
-    return _scores(run, AL, labels, source), data
+    tally, labels, X = collected.finish()
+    data.X, data.Y = X, labels.reshape(1, -1)  # the listed examples' labels, as the pictures read them
+    return tally.result(), data
 
 
 def _evaluate_table(run: Run, source: str):
@@ -667,19 +775,20 @@ def _evaluate_table(run: Run, source: str):
 
     prep = run.table
     assert prep is not None  # a run trained on a table (evaluate's caller checks)
-    collected = _collector(run, prep.n_x)
+    collected = _collector(run, prep.n_x, source)
     digest = ""
     for table in table_chunks(source, TABLE_ROWS_PER_CHUNK):
         digest = table.sha256
         x, y, kept = prep.transform(table, need_target=True)
         # normalised as predict does it, and checked as predict checks rows (a value the first layer could overflow on)
         collected.add(checked_inputs(run, x, source, 1, where=table_where(prep, table, kept)), y)
-    AL, labels, X = collected.finish()
-    if labels.size == 0:
+    tally, labels, X = collected.finish()
+    if tally.m == 0:
         raise DataError(f"{source}: no rows left to use (every row misses a value); fill them in or use data.missing: mean")
+    # the labels of the listed examples only (the pictures'): the scores counted every row's
     data = Dataset(X=X, Y=labels.reshape(1, -1), classes=list(prep.classes), preprocessing=table_preprocessing(prep.n_x), source=str(source), sha256=digest)
     _check_test_data(run, data, source, class_count(run))
-    return _scores(run, AL, labels, source), data
+    return tally.result(), data
 
 
 def score(run: Run, data, source: str):
@@ -692,46 +801,10 @@ def score(run: Run, data, source: str):
 
 def _scores(run: Run, AL, y, source: str) -> dict:
     """The metrics of outputs A[L] (units, m) against labels or values y (m,), with the per-example
-    outputs evaluation.json keeps."""
-    task = task_of(run)
-    head = HEADS[loss_of(run)]
-    A = AL[0] if AL.shape[0] == 1 else AL
-    m = int(y.shape[0])
-    if not np.isfinite(A).all():
-        raise RunError(
-            f"{run.path}: the network's outputs on {source} are not finite numbers (the run diverged), so there is "
-            "nothing to score; train it again with a smaller learning_rate"
-        )
-    result = {"run": str(run.path), "data": source, "m": m, "task": task}
-    if task == "regression":
-        with np.errstate(all="ignore"):
-            err = A - y
-        if not np.isfinite(err).all():
-            raise RunError(f"{run.path}: the outputs on {source} are too large to score (the run diverged); train it again with a smaller learning_rate")
-        result.update(rmse=_rms(err), mae=_mean_abs(err))
-        result["outputs"] = A.tolist()
-        return result
-    pred = head.predict(AL)
-    assert head.proba is not None  # a classifier's head
-    names = class_names(run)
-    cm = confusion(y, pred, len(names))
-    scores = class_scores(cm, names)
-    # two classes: the scores of the positive class (label 1); more: their macro averages
-    headline = scores["per_class"][1] if len(names) == 2 else scores["macro"]
-    result.update(
-        classes=names,
-        accuracy=float(np.mean(pred == y) * 100),
-        precision=headline["precision"],
-        recall=headline["recall"],
-        f1=headline["f1"],
-        confusion_matrix=cm,
-        probabilities=A.T.tolist(),  # P(label 1) of each example (sigmoid), or its k classes' (softmax)
-        misclassified=np.flatnonzero(pred != y).tolist(),
-        predicted=pred.tolist(),
-        confidence=head.proba(AL).max(axis=0).tolist(),  # the probability of the predicted class
-        **scores,
-    )
-    return result
+    outputs evaluation.json keeps (of the first EVALUATION_LISTED examples): a _Tally of one block."""
+    tally = _Tally(run, source)
+    tally.add(AL, y)
+    return tally.result()
 
 
 def _quiet_predict(P, run):
@@ -866,13 +939,16 @@ def read_evaluation(path) -> dict:
     files = result.get("files", {})
     if not (isinstance(files, dict) and all(isinstance(v, str) for v in files.values())):
         raise bad("files", "an object of file paths")
+    listed = result.get("listed", m)  # the examples whose outputs are listed: the first ones (EVALUATION_LISTED)
+    if not (isinstance(listed, int) and not isinstance(listed, bool) and 0 <= listed <= m):
+        raise bad("listed", f"a whole number from 0 to m = {m}")
     if task == "regression":
         for key in ("rmse", "mae"):
             if not number(result.get(key)):
                 raise bad(key, "a finite number")
         outputs = result.get("outputs")
-        if not (isinstance(outputs, list) and len(outputs) == m and all(map(number, outputs))):
-            raise bad("outputs", f"{m} finite numbers")
+        if not (isinstance(outputs, list) and len(outputs) == listed and all(map(number, outputs))):
+            raise bad("outputs", f"{listed} finite numbers")
         return result
     for key in ("accuracy", "precision", "recall", "f1"):
         if not number(result.get(key)):
@@ -890,9 +966,9 @@ def read_evaluation(path) -> dict:
     ):
         raise bad("confusion_matrix", f"2×2 counts adding up to m = {m}")
     probs = result.get("probabilities")
-    if not (isinstance(probs, list) and len(probs) == m and all(number(p) and 0 <= p <= 1 for p in probs)):
-        raise bad("probabilities", f"{m} numbers between 0 and 1")
+    if not (isinstance(probs, list) and len(probs) == listed and all(number(p) and 0 <= p <= 1 for p in probs)):
+        raise bad("probabilities", f"{listed} numbers between 0 and 1")
     wrong = result.get("misclassified")
-    if not (isinstance(wrong, list) and all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < m for i in wrong)):
-        raise bad("misclassified", f"example indices from 0 to {m - 1}")
+    if not (isinstance(wrong, list) and all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < listed for i in wrong)):
+        raise bad("misclassified", f"example indices from 0 to {listed - 1}")
     return result

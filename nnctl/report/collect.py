@@ -266,6 +266,8 @@ def _clean_evaluation(e: dict, source: str) -> dict:
         "classes": [str(c) for c in e.get("classes") or []],
         "confusion_matrix": e.get("confusion_matrix") or [],
         "misclassified": [i for i in e.get("misclassified") or [] if whole(i) is not None and i >= 0],
+        # every mistake counted (an evaluation of many examples lists those of the first EVALUATION_LISTED only)
+        "mistakes": whole(e.get("mistakes")) if whole(e.get("mistakes")) is not None else len(e.get("misclassified") or []),
         "probabilities": probs,
         "predicted": [whole(v) for v in predicted] if predicted is not None else None,
         "gallery": [],

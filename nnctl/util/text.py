@@ -1,9 +1,11 @@
 """Text from outside (file, folder and class names, spec names, CSV headers, values read back from
 run files and sweep plans) made harmless before a terminal or a page shows it.
 
-`visible(s)` writes every control character as its Python escape (`\\x1b`, `\\r`, `\\u202e`), so a
-name keeps all its information but can neither move the cursor, open an OSC 8 link, colour the
-terminal, overwrite a line with `\\r`, nor reorder the text around it (bidi overrides). A backslash
+`visible(s)` writes every control character as its Python escape (`\\x1b`, `\\r`, `\\u202e`,
+`\\U000e0041`), so a name keeps all its information but can neither move the cursor, open an OSC 8
+link, colour the terminal, overwrite a line with `\\r`, reorder the text around it (bidi overrides)
+nor hide part of itself (a zero-width space, a soft hyphen, tag characters: Unicode's format
+characters, category Cf, are control characters here). A backslash
 that could be read as the start of such an escape (before x, u, U, N, n, r, t, another backslash or
 a control character) is doubled, so a class literally named `\\x1b` (four characters) shows as
 `\\\\x1b` and one holding a real ESC as `\\x1b`: the two never look alike. A byte of a file name
@@ -17,9 +19,20 @@ from __future__ import annotations
 import re
 
 # C0 controls (ESC, CR, BEL, ...), DEL, C1 controls (0x9b is a one-byte CSI on some terminals),
-# the bidirectional overrides, embeddings, isolates and marks, the Unicode line separators, and lone
-# surrogates (a file name's bytes that are not UTF-8, as os.fsdecode keeps them; no terminal can print one)
-_OTHERS = "\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff"
+# the Unicode line separators, lone surrogates (a file name's bytes that are not UTF-8, as os.fsdecode
+# keeps them; no terminal can print one), and every format character (Unicode category Cf, as of
+# Unicode 15): the bidirectional overrides, embeddings, isolates and marks, the invisible ones (zero
+# width space, joiners, word joiner, byte-order mark, soft hyphen, Mongolian vowel separator, the
+# invisible operators), the tag characters U+E0000..U+E007F (which spell hidden text) and the rest;
+# with them the Hangul fillers (letters a font draws as nothing, used to make look-alike names).
+# Private-use characters (Co) are left as they are: they are drawn (an icon font's glyphs), and hide
+# or reorder nothing. tests/test_hostile_issue20.py checks this list against unicodedata's Cf.
+FORMAT = (
+    "\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f"
+    "\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e007f"
+)
+FILLERS = "\u115f\u1160\u3164\uffa0"
+_OTHERS = "\u2028\u2029\ud800-\udfff" + FORMAT + FILLERS
 CONTROL = re.compile(f"[\x00-\x1f\x7f-\x9f{_OTHERS}]")
 CONTROL_BUT_NEWLINE = re.compile(f"[\x00-\x09\x0b-\x1f\x7f-\x9f{_OTHERS}]")
 # what visible() rewrites: a control character, or a backslash that would read as the start of an
@@ -40,7 +53,7 @@ def _escape(match: re.Match) -> str:
     c = ord(found)
     if 0xDC80 <= c <= 0xDCFF:  # a byte that is not UTF-8, kept by os.fsdecode as a surrogate
         return f"\\x{c - 0xDC00:02x}"
-    return f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
+    return f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}" if c < 0x10000 else f"\\U{c:08x}"
 
 
 class Escaped(str):
