@@ -61,7 +61,10 @@ from nnctl.rundir.runs import (
     _sweep_instead,
     is_sweep_dir,
     atomic_write,
+    PARAMS_DIGESTS,
+    TABLE_DIGEST,
     create_run_dir,
+    json_digest,
     read_json,
     resolve_run_path,
     save_params,
@@ -654,6 +657,8 @@ def _open_run_dir(run: _Run, config_text, runs_root, command, held: ExitStack) -
         "total_iterations": spec.train.epoch_count,
         **batch_norm_meta(run.resolved.model),
     }
+    if run.table is not None:  # params.h5 and checkpoint.h5 record table.json's digest: the two are read back together
+        run.meta[TABLE_DIGEST] = json_digest(run.table.to_dict())
     if run.resume:
         assert run.run_dir is not None  # resume: the run's own folder
         _check_same_data(run.run_dir, run.train, run.test)
@@ -678,6 +683,7 @@ def _open_run_dir(run: _Run, config_text, runs_root, command, held: ExitStack) -
             write_json(run.run_dir / TABLE, run.table.to_dict())
         rec = reproduce_info(spec, run.train, run.test, command or sys.argv)
         rec.update(run_id=run.run_id, fingerprint=checkpoint.fingerprint(run.resolved), settings=checkpoint.settings(run.resolved))
+        rec[PARAMS_DIGESTS] = True  # its params.h5 carries digests: one without them is not the file training wrote
         write_json(run.run_dir / REPRODUCE, rec)
         if run.own_dir:  # now, not only at the end: after a kill -9, `--resume runs/latest` is this run
             update_latest(run.run_dir.parent, run.run_dir)
@@ -812,7 +818,7 @@ def _save(run: _Run, trainer: Trainer, batches: Batches, result) -> dict:
     save_params(
         run.run_dir / PARAMS,
         {**params, **run.normalization.arrays(), **run.target.arrays()},
-        {**run.meta, "iterations": result.iterations, "epochs": result.epochs, "first_layer": run.path, **extra},
+        {**run.meta, "run_id": run.run_id, "iterations": result.iterations, "epochs": result.epochs, "first_layer": run.path, **extra},
     )
     rows = [(*c, *s) for c, s in zip(result.costs, result.steps)]
     validation = run.monitor.rows if run.monitor is not None else None
@@ -1101,11 +1107,11 @@ def _status_for_resume(run_dir: Path) -> tuple:
     path = run_dir / METRICS
     if not path.exists():
         return Status.INTERRUPTED, None
-    from nnctl.rundir.runs import parse_json, readable_file
+    from nnctl.rundir.runs import parse_json, read_text_capped
 
-    readable_file(path)  # a FIFO, a folder, no permission: refused, with their own fix
+    text = read_text_capped(path)  # a FIFO, a folder, no permission, gigabytes: refused, with their own fix
     try:
-        metrics = parse_json(path.read_text())
+        metrics = parse_json(text)
     except (OSError, ValueError) as exc:
         return Status.INTERRUPTED, f"cannot be read ({exc})"
     if not isinstance(metrics, dict):
