@@ -33,7 +33,7 @@ from nnctl.experiment.run import train_run
 from nnctl.experiment.inference import class_names, loss_of, outputs, normalized, score, task_of
 from nnctl.rundir.layout import BOUNDARY_PNG, CHECKPOINT, COSTS_CSV, COSTS_PNG, METRICS, PARAMS, REPRODUCE, RESOLVED, SPEC
 from nnctl.core.network import HEADS
-from nnctl.rundir.runs import Run, atomic_write, costs_axis, load_run, parse_costs_columns, resolve_run_path
+from nnctl.rundir.runs import Run, atomic_write, costs_axis, load_run, parse_costs_columns, read_bytes_capped, resolve_run_path
 from nnctl.core.training import Listener
 
 __all__ = ["fit", "load", "Model", "NnctlWarning", "SpecLike", "TRAIN_ARRAYS"]
@@ -259,7 +259,7 @@ class Model:
         for name in RUN_FILES:
             path = run_dir / name
             if path.is_file():  # a regular file, or a link to one (load_run read it so)
-                files[name] = path.read_bytes()
+                files[name] = read_bytes_capped(path)  # each no longer than nnctl writes (runs.file_cap)
         if not kept:
             run.path = Path(run_dir.name)  # the temporary folder is about to go: messages name the run only
         return cls(run, files, run_dir if kept else None)

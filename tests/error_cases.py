@@ -21,6 +21,8 @@ import h5py
 import numpy as np
 from PIL import Image
 
+from conftest import as_written
+
 GOOD = "data: {train: train.h5}\nmodel: {hidden: [3]}\ntrain: {learning_rate: 0.1, iterations: 5}\n"
 
 
@@ -397,6 +399,55 @@ def params_attr_edit(key, value):
     def edit(run):
         with h5py.File(run / "params.h5", "r+") as f:
             f.attrs[key] = json.dumps(value)
+
+    return edit
+
+
+def edit_json(path, **changes):
+    """A JSON file of a run with `changes` made to its object (None removes the key)."""
+    data = json.loads(path.read_text())
+    for k, v in changes.items():
+        if v is None:
+            data.pop(k, None)
+        else:
+            data[k] = v
+    path.write_text(json.dumps(data, indent=2))
+
+
+def sparse_file(name, size):
+    """A run file of `size` bytes that takes no disk space (a hole): reading it whole would need `size` of memory."""
+
+    def edit(run):
+        (run / name).unlink(missing_ok=True)
+        with open(run / name, "wb") as fh:
+            fh.truncate(size)
+
+    return edit
+
+
+def params_retyped(key, dtype):
+    def edit(run):
+        with h5py.File(run / "params.h5", "r+") as f:
+            value = f[key][()]
+            del f[key]
+            f[key] = value.astype(dtype)
+
+    return edit
+
+
+def params_without_digests(run):
+    with h5py.File(run / "params.h5", "r+") as f:
+        del f.attrs["integrity"]
+
+
+def params_forged(key, shape):
+    """params.h5's dataset `key` replaced by a chunked one of `shape` that stores nothing (reads as zeros)."""
+
+    def edit(run):
+        with h5py.File(run / "params.h5", "r+") as f:
+            if key in f:
+                del f[key]
+            f.create_dataset(key, shape=shape, dtype="float64", chunks=(1, min(shape[1], 1024)))
 
     return edit
 
@@ -854,6 +905,64 @@ CASES = [
         ["evaluate", "{tmp}/run"],
         "Error: {tmp}/run/metrics.json: cannot be read (Unterminated string starting at: line 1 column 12 (char 11)); the file is "
         "damaged: resume the unfinished run (nnctl train --resume {tmp}/run), which writes it anew",
+    ),
+    Case(
+        "params.h5 whose activation was edited to another valid one",
+        {"run": trained_then(params_attr_edit("activations", ["tanh", "sigmoid"]))},
+        ["evaluate", "{tmp}/run", "--data", "{tmp}/train.h5"],
+        "Error: {tmp}/run/params.h5: attribute activations does not match what training wrote (digest); the file was edited or damaged; train the run again (nnctl train {tmp}/run/config.resolved.yaml) or restore the file from a copy",
+    ),
+    Case(
+        "params.h5 whose weights were set to 1e300 (finite)",
+        {"run": trained_then(params_array("W2", 1e300))},
+        ["predict", "{tmp}/train.h5", "--run", "{tmp}/run"],
+        "Error: {tmp}/run/params.h5: W2 does not match what training wrote (digest); the file was edited or damaged; train the run again (nnctl train {tmp}/run/config.resolved.yaml) or restore the file from a copy",
+    ),
+    Case(
+        "params.h5 whose input scale was edited",
+        {
+            "run": trained_then(
+                params_attr_edit(
+                    "preprocessing", {"flatten": "example-per-column", "input_shape": [4, 4, 3], "x_dtype": "uint8", "scale": 1.0, "normalize": "none"}
+                )
+            )
+        },
+        ["predict", "{tmp}/train.h5", "--run", "{tmp}/run"],
+        "Error: {tmp}/run/params.h5: attribute preprocessing does not match what training wrote (digest); the file was edited or damaged; train the run again (nnctl train {tmp}/run/config.resolved.yaml) or restore the file from a copy",
+    ),
+    Case(
+        "params.h5 whose W1 was stored as float32",
+        {"run": trained_then(params_retyped("W1", "float32"))},
+        ["export", "--run", "{tmp}/run", "-o", "{tmp}/m.npz"],
+        "Error: {tmp}/run/params.h5: W1 does not match what training wrote (digest); the file was edited or damaged; train the run again (nnctl train {tmp}/run/config.resolved.yaml) or restore the file from a copy",
+    ),
+    Case(
+        "params.h5 whose weights hold NaN",
+        {"run": trained_then(params_array("W1", np.nan))},
+        ["predict", "{tmp}/train.h5", "--run", "{tmp}/run"],
+        "Error: {tmp}/run/params.h5: W1: holds values that are not finite (NaN or inf), which training never writes: the parameters are damaged; "
+        "the file is damaged or not written by nnctl, so train the run again",
+    ),
+    Case(
+        "params.h5 replaced by a file with the right keys but no digests",
+        {"run": trained_then(params_without_digests)},
+        ["predict", "{tmp}/train.h5", "--run", "{tmp}/run"],
+        "Error: {tmp}/run/params.h5: has no digests (integrity), but {tmp}/run/reproduce.json says training wrote them: it is not the file "
+        "training wrote (another run's or another tool's); the file was edited or damaged; train the run again (nnctl train {tmp}/run/config.resolved.yaml) or restore the file from a copy",
+    ),
+    Case(
+        "params.h5 whose W1 declares a huge shape (a chunked dataset of no data)",
+        {"run": trained_then(params_forged("W1", (5_000_000, 48)))},
+        ["predict", "{tmp}/train.h5", "--run", "{tmp}/run"],
+        "Error: {tmp}/run/params.h5: W1: declares shape (5000000, 48), larger than layers [48, 3, 1] give it ((3, 48)); "
+        "the file is damaged or not written by nnctl, so train the run again",
+    ),
+    Case(
+        "params.h5 with a dataset that declares terabytes it does not store",
+        {"run": trained_then(params_forged("extra", (1 << 20, 1 << 20)))},
+        ["predict", "{tmp}/train.h5", "--run", "{tmp}/run"],
+        "Error: {tmp}/run/params.h5: extra: declares shape (1048576, 1048576) (8 TiB) but the file stores 0 bytes of it; "
+        "the file is damaged or not written by nnctl, so train the run again",
     ),
     Case(
         "params.h5 whose layers do not match its arrays",
@@ -1895,9 +2004,11 @@ CASES += [
         "export of a run whose params.h5 names a preprocessing step nnctl does not know",
         {
             "run": trained_then(
-                params_attr_edit(
-                    "preprocessing",
-                    {"flatten": "example-per-column", "input_shape": [4, 4, 3], "x_dtype": "uint8", "scale": 255.0, "normalize": "none", "impute": "mean"},
+                as_written(
+                    params_attr_edit(
+                        "preprocessing",
+                        {"flatten": "example-per-column", "input_shape": [4, 4, 3], "x_dtype": "uint8", "scale": 255.0, "normalize": "none", "impute": "mean"},
+                    )
                 )
             )
         },
@@ -2057,6 +2168,39 @@ CASES += [
         "Error: {tmp}/run/table.json: unseen: expected error | zeros; the file is damaged or was edited, so train the run again",
     ),
     Case(
+        "a run's table.json whose fill value was edited (valid, but not what training wrote)",
+        {"run": table_run_then(lambda run: edit_json(run / "table.json", fill=[123.0]))},
+        ["evaluate", "{tmp}/run"],
+        "Error: {tmp}/run/table.json: does not match what training wrote (digest, recorded in params.h5); the file was edited or damaged; train the run again (nnctl train {tmp}/run/config.resolved.yaml) or restore the file from a copy",
+    ),
+    Case(
+        "a run's table.json missing, though params.h5 records one",
+        {"run": table_run_then(lambda run: (run / "table.json").unlink())},
+        ["evaluate", "{tmp}/run"],
+        "Error: {tmp}/run/table.json: missing, but the run was trained on a table (params.h5 records its digest); restore the file from a copy, or train the run again",
+    ),
+    Case(
+        "a metrics.json of 20 GiB (sparse) in a run folder",
+        {"run": trained_then(sparse_file("metrics.json", 20 << 30))},
+        ["evaluate", "{tmp}/run", "--data", "{tmp}/train.h5"],
+        "Error: {tmp}/run/metrics.json: is 20 GiB long, over the 16 MiB nnctl reads back of such a file (it writes far less); "
+        "the file is damaged or not nnctl's: remove it, or train the run again",
+    ),
+    Case(
+        "a table.json of 20 GiB (sparse) in a run folder",
+        {"run": table_run_then(sparse_file("table.json", 20 << 30))},
+        ["evaluate", "{tmp}/run"],
+        "Error: {tmp}/run/table.json: is 20 GiB long, over the 64 MiB nnctl reads back of such a file (it writes far less); "
+        "the file is damaged or not nnctl's: remove it, or train the run again",
+    ),
+    Case(
+        "a config.resolved.yaml of 20 GiB (sparse) in a run folder",
+        {"run": trained_then(sparse_file("config.resolved.yaml", 20 << 30))},
+        ["evaluate", "{tmp}/run"],
+        "Error: {tmp}/run/config.resolved.yaml: is 20 GiB long, over the 4 MiB nnctl reads back of such a file (it writes far less); "
+        "the file is damaged or not nnctl's: remove it, or train the run again",
+    ),
+    Case(
         "train --resume of a sweep folder",
         {"s": sweep_dir()},
         ["train", "--resume", "{tmp}/s"],
@@ -2170,13 +2314,13 @@ CASES += [
     ),
     Case(
         "params.h5 whose target std was edited to 0",
-        {"run": regression_run_then(params_array("normalize_target/std", 0.0))},
+        {"run": regression_run_then(as_written(params_array("normalize_target/std", 0.0)))},
         ["evaluate", "{tmp}/run", "--data", "{tmp}/r.h5"],
         "Error: {tmp}/run/params.h5: normalize_target/std: a standard deviation is not positive; the file is damaged, so train the run again",
     ),
     Case(
         "params.h5 whose target mean is missing",
-        {"run": regression_run_then(params_array("normalize_target/mean", None))},
+        {"run": regression_run_then(as_written(params_array("normalize_target/mean", None)))},
         ["predict", "{tmp}/r.h5", "--run", "{tmp}/run"],
         "Error: {tmp}/run/params.h5: normalize_target/mean: expected 1 finite number, shape (1, 1); the file is damaged, so train the run again",
     ),
@@ -2184,9 +2328,18 @@ CASES += [
         "params.h5 whose preprocessing names a target scaling nnctl does not know",
         {
             "run": regression_run_then(
-                params_attr_edit(
-                    "preprocessing",
-                    {"flatten": "example-per-column", "input_shape": [1], "x_dtype": "float64", "scale": 1.0, "normalize": "none", "normalize_target": "log"},
+                as_written(
+                    params_attr_edit(
+                        "preprocessing",
+                        {
+                            "flatten": "example-per-column",
+                            "input_shape": [1],
+                            "x_dtype": "float64",
+                            "scale": 1.0,
+                            "normalize": "none",
+                            "normalize_target": "log",
+                        },
+                    )
                 )
             )
         },

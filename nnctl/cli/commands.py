@@ -25,7 +25,6 @@ from nnctl.errors import Interrupted, NnctlError
 from nnctl.data.images import MAX_PIXELS
 from nnctl.rundir.layout import REPORT, SUMMARY_CSV, Status
 import signal
-import json
 from nnctl.rundir.runs import find_run, load_run
 from nnctl.core.stopping import StopRequest
 from nnctl.core.stopping import last_signal

@@ -31,7 +31,7 @@ from nnctl.errors import NnctlError, RunError
 from nnctl.experiment.inference import class_names, loss_of
 from nnctl.rundir.layout import REPRODUCE, RESOLVED, TABLE, Status
 from nnctl.core.network import HEADS
-from nnctl.rundir.runs import Run, read_json_object, readable_file, run_status
+from nnctl.rundir.runs import Run, read_json_object, read_text_capped, run_status
 from nnctl.util.text import quoted
 
 FORMATS = ("onnx", "npz")
@@ -140,7 +140,7 @@ def _table_inputs(run: Run) -> TableInputs:
 def _resolved_spec(run: Run) -> str:
     path = run.path / RESOLVED
     try:
-        return readable_file(path).read_text(encoding="utf-8")
+        return read_text_capped(path)
     except (OSError, UnicodeDecodeError) as exc:
         raise RunError(f"{path}: cannot be read ({exc}); the run's files are damaged, so train the run again") from None
 

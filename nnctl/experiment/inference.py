@@ -14,7 +14,7 @@ from nnctl.errors import DataError, NnctlError, RunError
 from nnctl.data.images import image_geometry, load_image, shown
 from nnctl.core.network import HEADS, auto_loss, predict_proba
 from nnctl.rundir.layout import REPRODUCE, RESOLVED, confusion_png, evaluation_boundary_png, evaluation_json, misclassified_png
-from nnctl.rundir.runs import Run, readable_file, write_json
+from nnctl.rundir.runs import Run, read_text_capped, write_json
 from nnctl.data.tables import is_table, table_chunks, table_preprocessing
 from nnctl.util.text import quoted
 
@@ -402,7 +402,7 @@ def predict_rows(run: Run, files, rows: int | None = None, notes: list | None = 
 def default_test_source(run: Run) -> str:
     resolved = run.path / RESOLVED
     try:
-        data = yaml.safe_load(readable_file(resolved).read_text())["data"]
+        data = yaml.safe_load(read_text_capped(resolved))["data"]
     except (OSError, KeyError, TypeError, ValueError, yaml.YAMLError):
         raise RunError(f"{resolved}: missing or unreadable; pass the data with --data") from None
     if not isinstance(data, dict) or not isinstance(data.get("test"), (str, type(None))):

@@ -30,7 +30,7 @@ from nnctl.errors import DataError, RunError
 from nnctl.rundir import checkpoint
 from nnctl.rundir.layout import CHECKPOINT, METRICS, PARAMS, REPRODUCE, RESOLVED, Status
 from nnctl.rundir.lock import run_lock
-from nnctl.rundir.runs import is_sweep_dir, json_kind, load_params, parse_json, read_json, readable_file, resolve_run_path, sweep_instead
+from nnctl.rundir.runs import is_sweep_dir, json_kind, load_params, parse_json, read_json, read_text_capped, resolve_run_path, sweep_instead
 from nnctl.spec.config import Spec, load_config
 from nnctl.util.text import quoted
 
@@ -87,9 +87,9 @@ def status_for_resume(run_dir: Path) -> tuple:
     path = run_dir / METRICS
     if not path.exists():
         return Status.INTERRUPTED, None
-    readable_file(path)  # a FIFO, a folder, no permission: refused, with their own fix
+    text = read_text_capped(path)  # a FIFO, a folder, no permission, gigabytes: refused, with their own fix
     try:
-        metrics = parse_json(path.read_text())
+        metrics = parse_json(text)
     except (OSError, ValueError) as exc:
         return Status.INTERRUPTED, f"cannot be read ({exc})"
     if not isinstance(metrics, dict):

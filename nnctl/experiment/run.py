@@ -60,7 +60,7 @@ from nnctl.experiment.resume import Resumed, check_belongs, check_same_data, rec
 from nnctl.util.memory import format_bytes
 from nnctl.rundir.lock import run_lock
 from nnctl.core.stopping import blown_up, signals_held, worsened
-from nnctl.rundir.runs import atomic_write, create_run_dir, save_params, update_latest, write_json
+from nnctl.rundir.runs import PARAMS_DIGESTS, TABLE_DIGEST, atomic_write, create_run_dir, json_digest, save_params, update_latest, write_json
 from nnctl.core.training import Batches, CheckpointEvery, Position, Reporter, StopAtEpoch, StopWhen, Trainer, gradient_descent
 from nnctl.util.text import quoted
 from nnctl.data.stream import open_streamed, stream_choice
@@ -304,8 +304,9 @@ class Plan:
         return self.spec.train.batch_size if self.mini_batch else None
 
     def meta(self) -> dict:
-        """What params.h5 and checkpoint.h5 record of the model and its preprocessing."""
-        return {
+        """What params.h5 and checkpoint.h5 record of the model and its preprocessing (and table.json's
+        digest: the two are read back together)."""
+        meta = {
             "layer_dims": self.layer_dims,
             "activations": self.activations,
             "loss": self.resolved.model.loss,
@@ -316,6 +317,9 @@ class Plan:
             "total_iterations": self.spec.train.epoch_count,
             **batch_norm_meta(self.resolved.model),
         }
+        if self.data.table is not None:
+            meta[TABLE_DIGEST] = json_digest(self.data.table.to_dict())
+        return meta
 
 
 @dataclass
@@ -599,6 +603,7 @@ def _open_run_dir(plan: Plan, resumed: Resumed, given: Path | None, root: Path, 
             write_json(run_dir / TABLE, d.table.to_dict())
         rec = reproduce_info(spec, d.train, d.test, command or sys.argv)
         rec.update(run_id=folder.run_id, fingerprint=checkpoint.fingerprint(plan.resolved), settings=checkpoint.settings(plan.resolved))
+        rec[PARAMS_DIGESTS] = True  # its params.h5 carries digests: one without them is not the file training wrote
         write_json(run_dir / REPRODUCE, rec)
         if given is None:  # now, not only at the end: after a kill -9, `--resume runs/latest` is this run
             update_latest(run_dir.parent, run_dir)
@@ -730,7 +735,7 @@ def _save(plan: Plan, folder: Folder, progress: Progress, trainer: Trainer, resu
     save_params(
         run_dir / PARAMS,
         {**params, **plan.data.normalization.arrays(), **plan.data.target.arrays()},
-        {**plan.meta(), "iterations": result.iterations, "epochs": result.epochs, "first_layer": plan.path, **extra},
+        {**plan.meta(), "run_id": folder.run_id, "iterations": result.iterations, "epochs": result.epochs, "first_layer": plan.path, **extra},
     )
     rows = [(*c, *s) for c, s in zip(result.costs, result.steps)]
     validation = monitor.rows if monitor is not None else None

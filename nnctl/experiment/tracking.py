@@ -34,7 +34,7 @@ import yaml
 from nnctl import __version__
 from nnctl.errors import NnctlError
 from nnctl.rundir.layout import CHECKPOINT, COSTS_CSV, METRICS, REPRODUCE, RESOLVED, Status
-from nnctl.rundir.runs import read_costs_columns, read_json_object, readable_file
+from nnctl.rundir.runs import read_costs_columns, read_json_object, read_text_capped
 from nnctl.core.training import Listener
 from nnctl.errors import RunError
 from nnctl.experiment.export import export_run
@@ -122,7 +122,7 @@ def _read_folder(run_dir: Path) -> dict:
     """What a run folder holds for MLflow, each file checked as input (a damaged one: a RunError naming it)."""
     resolved = run_dir / RESOLVED
     try:
-        spec = yaml.safe_load(readable_file(resolved).read_text(encoding="utf-8"))
+        spec = yaml.safe_load(read_text_capped(resolved))
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         raise RunError(f"{resolved}: cannot be read as YAML; the run's files are damaged") from None
     if not isinstance(spec, dict):

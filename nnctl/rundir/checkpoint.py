@@ -23,7 +23,7 @@ import numpy as np
 from nnctl.errors import RunError
 from nnctl.core.layers import layer_arrays, network_arrays
 from nnctl.rundir.layout import CHECKPOINT, REPRODUCE
-from nnctl.rundir.runs import load_params, save_arrays
+from nnctl.rundir.runs import array_digest, load_params, save_arrays  # noqa: F401  (array_digest: named here before runs.py had it)
 from nnctl.core.training import Batches, Position, Trainer
 from nnctl.util.text import quoted
 from nnctl.core.firstlayer import FIRST_LAYERS
@@ -67,14 +67,6 @@ def differences(stored, now: dict, limit: int = 3) -> str:
     keys = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
     said = [f"{k}: {quoted(a.get(k)):.60} in the spec, {quoted(b.get(k)):.60} when the run started" for k in keys[:limit]]
     return "; ".join(said) + (f"; and {len(keys) - limit} more" if len(keys) > limit else "")
-
-
-def array_digest(value) -> str:
-    """SHA-256 of an array as HDF5 gives it back: its dtype, shape and bytes."""
-    a = np.ascontiguousarray(np.asarray(value))
-    h = hashlib.sha256(f"{a.dtype.str}{a.shape}".encode())
-    h.update(a.tobytes())
-    return h.hexdigest()
 
 
 @dataclass

@@ -11,6 +11,8 @@ runs/<YYYYmmdd-HHMMSS>-<name>/
 
 from __future__ import annotations
 
+import fnmatch
+import hashlib
 import json
 import math
 import os
@@ -27,7 +29,19 @@ from nnctl.util.atomic import atomic_path, atomic_write
 from nnctl.errors import RunError
 from nnctl.core.layers import batch_norm_epsilon, layer_arrays, network_arrays
 
-from nnctl.rundir.layout import CHECKPOINT, LATEST, METRICS, PARAMS, RESOLVED, SUMMARY_JSON, SWEEP_PLAN, TABLE, Status  # the names live in one place
+from nnctl.rundir.layout import (  # the names live in one place
+    CHECKPOINT,
+    EVALUATIONS,
+    LATEST,
+    METRICS,
+    PARAMS,
+    REPRODUCE,
+    RESOLVED,
+    SUMMARY_JSON,
+    SWEEP_PLAN,
+    TABLE,
+    Status,
+)
 from nnctl.util.text import quoted
 
 if TYPE_CHECKING:
@@ -106,6 +120,79 @@ def readable_file(path) -> Path:
     return path
 
 
+# ---------------------------------------------------------------- sizes read back
+# A file read back from a run or sweep folder is read only up to a cap of its kind: far above what
+# nnctl writes, far below what would exhaust memory (a sparse 20 GB metrics.json was a MemoryError).
+MAX_JSON_BYTES = 16 << 20  # metrics.json, reproduce.json, summary.json, lr_find.json: a few KiB written
+MAX_TABLE_BYTES = 64 << 20  # table.json: one entry per column and category
+MAX_EVALUATION_BYTES = 1 << 30  # evaluation*.json: a few numbers per example evaluated
+MAX_YAML_BYTES = 4 << 20  # spec.yaml (a spec is at most 1 MiB), config.resolved.yaml (every choice spelled out)
+MAX_CSV_BYTES = 256 << 20  # costs.csv, summary.csv, lr_find.csv: one row of at most ~200 bytes per recorded epoch, over a million rows
+MAX_HDF5_BYTES = 64 << 30  # params.h5, checkpoint.h5 whole (nnctl.Model keeps their bytes); their arrays are checked apart (load_params)
+
+
+def file_cap(path) -> int:
+    """The most bytes nnctl reads back of the run file `path`, by its kind (its name)."""
+    name = Path(path).name
+    if name == TABLE:
+        return MAX_TABLE_BYTES
+    if fnmatch.fnmatch(name, EVALUATIONS):
+        return MAX_EVALUATION_BYTES
+    if name.endswith((".yaml", ".yml")):
+        return MAX_YAML_BYTES
+    if name.endswith(".csv"):
+        return MAX_CSV_BYTES
+    if name.endswith(".h5"):
+        return MAX_HDF5_BYTES
+    return MAX_JSON_BYTES
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n} bytes"
+
+
+def read_bytes_capped(path, limit: int | None = None) -> bytes:
+    """The bytes of a file in a run or sweep folder (runs.readable_file's checks first), refused with a
+    RunError when it is longer than `limit` (by default `file_cap`, by its kind): its size is looked at
+    before anything is read, and no more than `limit` + 1 bytes are ever read (a file that grows meanwhile)."""
+    path = readable_file(path)
+    limit = file_cap(path) if limit is None else limit
+
+    def too_long(size: str) -> RunError:
+        return RunError(
+            f"{path}: is {size} long, over the {_size(limit)} nnctl reads back of such a file (it writes far less); "
+            f"the file is damaged or not nnctl's: remove it, or train the run again"
+        )
+
+    try:
+        size = path.stat().st_size
+        if size > limit:
+            raise too_long(_size(size))
+        with open(path, "rb") as fh:  # a piece at a time: read(limit + 1) would set aside limit bytes at once
+            pieces, got = [], 0
+            while got <= limit and (piece := fh.read(min(1 << 20, limit + 1 - got))):
+                pieces.append(piece)
+                got += len(piece)
+            data = b"".join(pieces)
+    except OSError as exc:
+        raise RunError(f"{path}: cannot be read ({exc.strerror or exc}); check its permissions") from None
+    if len(data) > limit:
+        raise too_long(f"over {_size(limit)}")
+    return data
+
+
+def read_text_capped(path, limit: int | None = None, errors: str = "strict") -> str:
+    """read_bytes_capped as UTF-8 text; bytes that are not UTF-8 are a RunError (with errors="strict")."""
+    data = read_bytes_capped(path, limit)
+    try:
+        return data.decode("utf-8", errors=errors)
+    except UnicodeDecodeError as exc:
+        raise RunError(f"{path}: is not UTF-8 text (byte {exc.start}), so not a file nnctl wrote; remove it, or train the run again") from None
+
+
 MAX_INT_DIGITS = 40  # nnctl writes no whole number longer than 2**128 (a generator state: 39 digits)
 
 
@@ -126,8 +213,9 @@ def parse_json(text: str):
 
 
 def read_json(path) -> dict:
+    text = read_text_capped(path)
     try:
-        return parse_json(readable_file(path).read_text())
+        return parse_json(text)
     except (OSError, ValueError) as exc:
         raise RunError(f"{path}: cannot be read ({exc})") from None
 
@@ -176,8 +264,9 @@ def read_costs_columns(path) -> dict:
 
     Rows that do not parse are skipped; a file without an epoch or iteration column then cost raises ValueError.
     """
-    with open(readable_file(path), newline="", encoding="utf-8", errors="replace") as fh:
-        return parse_costs_columns(fh)
+    import io
+
+    return parse_costs_columns(io.StringIO(read_text_capped(path, errors="replace"), newline=""))
 
 
 def parse_costs_columns(lines) -> dict:
@@ -219,41 +308,181 @@ def read_costs_csv(path) -> list:
     return list(zip(costs_axis(columns)[1], columns["cost"]))
 
 
-def save_arrays(path, arrays: dict, meta: dict) -> Path:
-    """Arrays in HDF5 ("state/C" makes a group), `meta` as JSON attributes; written atomically."""
+def array_digest(value) -> str:
+    """SHA-256 of an array as HDF5 gives it back: its dtype, shape and bytes."""
+    a = np.ascontiguousarray(np.asarray(value))
+    h = hashlib.sha256(f"{a.dtype.str}{a.shape}".encode())
+    h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def text_digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest()
+
+
+def json_digest(obj) -> str:
+    """SHA-256 of a JSON value in one canonical spelling (keys sorted): the same for the value nnctl
+    wrote (a table.json) and for that file read back, however it was indented."""
+    return text_digest(json.dumps(json_safe(obj), sort_keys=True, separators=(",", ":"), allow_nan=False))
+
+
+# params.h5's attribute holding the SHA-256 of every array and of every other attribute as training
+# wrote them (the file's own metadata: names, dtypes, shapes, values). Every read checks it (load_params).
+INTEGRITY = "integrity"
+
+
+def save_arrays(path, arrays: dict, meta: dict, integrity: bool = False) -> Path:
+    """Arrays in HDF5 ("state/C" makes a group), `meta` as JSON attributes; written atomically.
+    With `integrity`, also the attribute INTEGRITY: every array's and every attribute's SHA-256."""
     import h5py
 
+    texts = {key: json_text(value) for key, value in {**meta, "nnctl_version": __version__}.items()}
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         for key, value in arrays.items():
             f.create_dataset(key, data=value)
-        for key, value in {**meta, "nnctl_version": __version__}.items():
-            f.attrs[key] = json_text(value)
+        for key, text in texts.items():
+            f.attrs[key] = text
+        if integrity:
+            digests = {
+                "arrays": {key: array_digest(f[key][()]) for key in arrays},  # as HDF5 gives them back
+                "attributes": {key: text_digest(text) for key, text in texts.items()},
+            }
+            f.attrs[INTEGRITY] = json_text(digests)
     return Path(path)
 
 
 def save_params(path, params, meta: dict) -> Path:
-    """Parameters in HDF5, with everything prediction needs as attributes."""
-    return save_arrays(path, params, meta)
+    """Parameters in HDF5, with everything prediction needs as attributes, and the digests of them all
+    (INTEGRITY), checked on every read: an edited or damaged file is refused, never used."""
+    return save_arrays(path, params, meta, integrity=True)
+
+
+def _datasets(f) -> dict:
+    """{key: h5py.Dataset} of a file nnctl wrote: the top level's and its groups' ("normalize/mean")."""
+    import h5py
+
+    out = {}
+    for key in f.keys():
+        item = f.get(key)
+        if isinstance(item, h5py.Dataset):
+            out[key] = item
+        elif isinstance(item, h5py.Group):
+            out.update({f"{key}/{k}": v for k, v in item.items() if isinstance(v, h5py.Dataset)})
+    return out
+
+
+def _check_declared(path: Path, datasets: dict, meta: dict) -> None:
+    """Refuse, before reading any, a dataset whose declared size nnctl could not have written: larger
+    than the layers' own array (layer_dims), than what the file stores of it (a chunked dataset of
+    unallocated chunks reads as gigabytes of fill), than the file, or than the memory there is."""
+    from nnctl.core.layers import layer_arrays
+
+    damaged = "the file is damaged or not written by nnctl, so train the run again"
+    dims, bn = meta.get("layer_dims"), meta.get("batch_norm")
+    want: dict = {}
+    if isinstance(dims, list) and len(dims) >= 2 and all(isinstance(n, int) and not isinstance(n, bool) and 0 < n < 2**31 for n in dims):
+        layers = bn.get("layers") if isinstance(bn, dict) else []
+        if isinstance(layers, list) and all(isinstance(n, int) and not isinstance(n, bool) for n in layers):
+            want = {k: shape for k, (shape, _) in layer_arrays(dims, layers).items()}
+    try:
+        file_size = path.stat().st_size
+    except OSError:
+        file_size = 0
+    total = 0
+    for key, ds in datasets.items():
+        try:
+            shape, nbytes = tuple(ds.shape or ()), int(ds.size or 0) * int(ds.dtype.itemsize)
+            stored = int(ds.id.get_storage_size())
+        except (TypeError, ValueError, OSError):
+            raise RunError(f"{path}: {key}: cannot be read as an array; {damaged}") from None
+        if key in want and int(np.prod(shape, dtype=np.float64)) > int(np.prod(want[key], dtype=np.float64)):
+            raise RunError(f"{path}: {key}: declares shape {shape}, larger than layers {dims} give it ({want[key]}); {damaged}")
+        if nbytes > max(stored, 0) or nbytes > file_size:
+            raise RunError(f"{path}: {key}: declares shape {shape} ({_size(nbytes)}) but the file stores {_size(min(stored, file_size))} of it; {damaged}")
+        total += nbytes
+    from nnctl.util.memory import available_memory
+
+    room = available_memory()
+    if room is not None and total > room:
+        raise RunError(
+            f"{path}: its arrays take {_size(total)}, more than the {_size(room)} of memory this process may take; free memory, or train a smaller run"
+        )
 
 
 def load_params(path, groups=False):
     """(params, meta) from a file written by `save_arrays`: the top-level W1, b1, ...
 
-    With `groups`, also the arrays inside groups, keyed "group/name".
+    With `groups`, also the arrays inside groups, keyed "group/name". Every dataset's declared size is
+    checked before it is read (_check_declared); a file with digests (INTEGRITY: params.h5) is checked
+    against them (verify_integrity), so an edited array or attribute is refused with the one it is.
     """
     import h5py
 
-    readable_file(path)
+    path = readable_file(path)
     try:
         with h5py.File(path, "r") as f:
-            params = {key: f[key][()] for key in f.keys() if isinstance(f[key], h5py.Dataset)}
-            if groups:
-                for g in (k for k in f.keys() if isinstance(f[k], h5py.Group)):
-                    params.update({f"{g}/{k}": f[g][k][()] for k in f[g].keys()})
-            meta = {key: parse_json(value) for key, value in f.attrs.items()}
+            texts = dict(f.attrs.items())
+            meta = {key: parse_json(value) for key, value in texts.items()}
+            datasets = _datasets(f)
+            _check_declared(path, datasets, meta)
+            arrays = {key: ds[()] for key, ds in datasets.items()}
     except (OSError, ValueError, KeyError, TypeError) as exc:  # TypeError: an attribute that is not JSON text
         raise RunError(f"{path}: cannot read the parameters ({exc.__class__.__name__}); the file is damaged") from None
+    verify_integrity(path, arrays, texts, meta)
+    params = {k: v for k, v in arrays.items() if groups or "/" not in k}
     return params, meta
+
+
+def integrity_fix(path) -> str:
+    return f"the file was edited or damaged; train the run again (nnctl train {Path(path).parent / RESOLVED}) or restore the file from a copy"
+
+
+def verify_integrity(path, arrays: dict, texts: dict, meta: dict) -> None:
+    """Every array and attribute of a file with digests (INTEGRITY) as training wrote it; a RunError
+    naming the first that is not, or that was added or removed. A file without them (params.h5 of an
+    nnctl before 0.x had none) passes: the other checks are all it gets, as before.
+
+    Where a change also breaks what the file must hold (a shape that does not fit layer_dims, an
+    activation nnctl does not know), that is said instead (validate_run_files): it names the fix better."""
+    recorded = meta.get(INTEGRITY)
+    if recorded is None:
+        return
+    fix = integrity_fix(path)
+
+    def table(name):
+        t = recorded.get(name) if isinstance(recorded, dict) else None
+        if not (isinstance(t, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in t.items())):
+            raise RunError(f"{path}: {INTEGRITY}: expected the SHA-256 of every array and attribute (no {name}); {fix}")
+        return t
+
+    want_arrays, want_attrs = table("arrays"), table("attributes")
+    problem = None
+    for key in sorted(set(arrays) | set(want_arrays)):
+        if key not in want_arrays:
+            problem = f"{key}: an array training did not write there (no digest is recorded for it); {fix}"
+        elif key not in arrays:
+            problem = f"{key}: missing, but training wrote it (its digest is recorded); {fix}"
+        elif array_digest(arrays[key]) != want_arrays[key]:
+            problem = f"{key} does not match what training wrote (digest); {fix}"
+        if problem:
+            break
+    if problem is None:
+        for key in sorted((set(texts) | set(want_attrs)) - {INTEGRITY}):
+            if key not in want_attrs:
+                problem = f"attribute {key}: not one training wrote (no digest is recorded for it); {fix}"
+            elif key not in texts:
+                problem = f"attribute {key}: missing, but training wrote it (its digest is recorded); {fix}"
+            elif text_digest(str(texts[key])) != want_attrs[key]:
+                problem = f"attribute {key} does not match what training wrote (digest); {fix}"
+            if problem:
+                break
+    if problem is None:
+        return
+    try:
+        validate_run_files(path, {k: v for k, v in arrays.items() if "/" not in k}, meta)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        pass
+    raise RunError(f"{path}: {problem}")
 
 
 def rerun_command(run_dir, reproduce: dict, quote=str) -> str:
@@ -336,7 +565,9 @@ def validate_run_files(path, params: dict, meta: dict) -> None:
             raise bad(key, "missing")
         if value.shape != want or value.dtype.kind != "f":
             raise bad(key, f"expected a float array of shape {want} (got {value.dtype} {value.shape})")
-        if row.name == "running_var" and not (value >= 0).all():  # NaN fails too: its square root would be a warning
+        if not np.isfinite(value).all():  # training never writes one (a diverged run keeps its last finite parameters)
+            raise bad(key, "holds values that are not finite (NaN or inf), which training never writes: the parameters are damaged")
+        if row.name == "running_var" and not (value >= 0).all():
             raise bad(key, "expected variances, numbers >= 0")
     extra = sorted(set(network_arrays(params)) - set(want_arrays))
     if extra:
@@ -370,7 +601,7 @@ def resolve_run_path(path) -> Path:
     if path.is_symlink():
         return path.parent / os.readlink(path)
     if path.name == LATEST and not path.exists() and (path.parent / f"{LATEST}.txt").exists():
-        path = path.parent / (path.parent / f"{LATEST}.txt").read_text().strip()
+        path = path.parent / read_text_capped(path.parent / f"{LATEST}.txt", 4096, errors="replace").strip()
     return path
 
 
@@ -419,9 +650,9 @@ def _run_metrics(path: Path) -> dict:
         if (path / CHECKPOINT).exists()
         else f"the file is damaged: delete it to use the run's {PARAMS} without it (its status then unknown)"
     )
-    readable_file(file)  # a FIFO, a device: refused with their own fix
+    text = read_text_capped(file)  # a FIFO, a device, a file of gigabytes: refused with their own fix
     try:
-        data = parse_json(file.read_text())
+        data = parse_json(text)
     except (OSError, ValueError) as exc:
         raise RunError(f"{file}: cannot be read ({exc}); {fix}") from None
     if not isinstance(data, dict):
@@ -467,6 +698,7 @@ def load_run(path) -> Run:
     else:
         raise RunError(f"{path}: the run has no {PARAMS} and no {CHECKPOINT} (unfinished or failed run); train it again")
     validate_run_files(source, params, meta)
+    _check_belongs(path, source, meta)
     return Run(
         path=path,
         params=network_arrays(params),
@@ -479,14 +711,49 @@ def load_run(path) -> Run:
     )
 
 
+def _check_belongs(path: Path, source: Path, meta: dict) -> None:
+    """params.h5 (or checkpoint.h5) is the run's own: the run id it records is reproduce.json's, and a
+    run whose reproduce.json says its params.h5 has digests (INTEGRITY) is refused one without them: a
+    file dropped in from elsewhere (another run's, another tool's with the right keys)."""
+    file = path / REPRODUCE
+    if not file.exists():
+        return
+    try:
+        rec = read_json_object(file)
+    except RunError:
+        return  # a damaged reproduce.json: predict and evaluate do not need it (resume refuses it)
+    recorded = rec.get("run_id")
+    if isinstance(recorded, str) and isinstance(meta.get("run_id"), str) and meta["run_id"] != recorded:
+        raise RunError(
+            f"{source}: belongs to another run (its run_id is not the one in {file}); put this run's own {source.name} back, "
+            f"or train the run again (nnctl train {path / RESOLVED})"
+        )
+    if source.name == PARAMS and rec.get(PARAMS_DIGESTS) is True and INTEGRITY not in meta:
+        raise RunError(
+            f"{source}: has no digests ({INTEGRITY}), but {file} says training wrote them: it is not the file training wrote "
+            f"(another run's or another tool's); {integrity_fix(source)}"
+        )
+
+
+PARAMS_DIGESTS = "params_digests"  # reproduce.json: true where training writes params.h5 with its digests (INTEGRITY)
+
+
 def load_table_encoding(path: Path, meta: dict):
-    """The Preprocessor of a run trained on a table (None for other runs), checked against params.h5."""
+    """The Preprocessor of a run trained on a table (None for other runs), checked against params.h5:
+    its digest (table_sha256, recorded there by training), its features, task, classes and outputs."""
     from nnctl.data.tables import Preprocessor
+    from nnctl.core.network import HEADS
 
     file = path / TABLE
+    recorded = meta.get(TABLE_DIGEST)
     if not file.exists() and not file.is_symlink():
+        if recorded is not None:
+            raise RunError(
+                f"{file}: missing, but the run was trained on a table ({PARAMS} records its digest); restore the file from a copy, or train the run again"
+            )
         return None
-    prep = Preprocessor.from_dict(read_json_object(file), str(file), error=RunError)
+    data = read_json_object(file)
+    prep = Preprocessor.from_dict(data, str(file), error=RunError)
     fix = "the file is damaged or from another run, so train the run again"
     if prep.n_x != meta["layer_dims"][0]:
         raise RunError(f"{file}: encodes {prep.n_x} features but the first layer takes {meta['layer_dims'][0]}; {fix}")
@@ -494,7 +761,17 @@ def load_table_encoding(path: Path, meta: dict):
         raise RunError(f"{file}: task: {prep.task}, but {PARAMS} holds a {meta.get('task')} model; {fix}")
     if prep.task == "classification" and prep.classes != meta.get("classes"):
         raise RunError(f"{file}: classes: {quoted(prep.classes):.80} differ from {PARAMS}'s; {fix}")
+    loss, out = meta.get("loss"), meta["layer_dims"][-1]
+    if prep.task == "classification" and loss in HEADS and HEADS[loss].units(len(prep.classes)) != out:
+        raise RunError(f"{file}: classes: {len(prep.classes)} classes, but the output layer has {out} unit{'s' if out != 1 else ''}; {fix}")
+    if recorded is not None and json_digest(data) != recorded:
+        raise RunError(f"{file}: does not match what training wrote (digest, recorded in {PARAMS}); {integrity_fix(file)}")
+    if recorded is None and INTEGRITY in meta:
+        raise RunError(f"{file}: {PARAMS} records no table, so training did not write this one (another run's?); remove it, or train the run again")
     return prep
+
+
+TABLE_DIGEST = "table_sha256"  # params.h5's (and checkpoint.h5's) attribute: json_digest of the table.json training wrote
 
 
 def load_normalization(path, meta: dict):
@@ -669,7 +946,7 @@ def list_runs(root, skipped: list | None = None) -> list:
         if run.is_symlink() or run.parent.is_symlink():
             continue
         try:
-            m = parse_json(readable_file(metrics_path).read_text())
+            m = parse_json(read_text_capped(metrics_path))
             if not isinstance(m, dict):
                 raise ValueError(f"{METRICS} holds {json_kind(m)}, not a metrics object")
             if metrics_problem(m):
@@ -715,7 +992,7 @@ def spec_name(run_dir) -> str | None:
     import yaml
 
     try:
-        spec = yaml.safe_load(readable_file(resolve_run_path(run_dir) / RESOLVED).read_text())
+        spec = yaml.safe_load(read_text_capped(resolve_run_path(run_dir) / RESOLVED))
     except (OSError, ValueError, yaml.YAMLError, RunError):
         return None
     name = spec.get("name") if isinstance(spec, dict) else None
@@ -804,8 +1081,9 @@ def compare_runs(a, b, runs_root="runs") -> dict:
         resolved = path / RESOLVED
         if not resolved.exists():
             raise RunError(f"{path}: no {RESOLVED}; is this a run directory?")
+        text = read_text_capped(resolved)
         try:
-            spec = yaml.safe_load(readable_file(resolved).read_text())
+            spec = yaml.safe_load(text)
         except (OSError, yaml.YAMLError, ValueError):
             raise RunError(f"{resolved}: cannot be read as YAML; the run's files are damaged") from None
         if not isinstance(spec, dict):

@@ -21,12 +21,34 @@ import yaml
 
 from nnctl.errors import RunError
 from nnctl.rundir.layout import CHECKPOINT, COSTS_CSV, EVALUATIONS, METRICS, PARAMS, REPORT, REPRODUCE, RESOLVED, SWEEP_PLAN
-from nnctl.rundir.runs import check_metrics, load_params, read_costs_columns, read_json, readable_file, resolve_run_path, run_status
+from nnctl.rundir.runs import (
+    check_metrics,
+    load_params,
+    parse_json,
+    read_costs_columns,
+    read_json,
+    read_text_capped,
+    readable_file,
+    resolve_run_path,
+    run_status,
+)
 
 MAX_TEXT = 64 * 1024  # a text file (a spec) is cut here
 
 
 # ---------------------------------------------------------------- values read back
+
+
+def _hdf5_reason(exc: Exception) -> str:
+    """Why params.h5 or checkpoint.h5 cannot be used: not HDF5 at all, or what the checks found (a digest)."""
+    if not isinstance(exc, RunError) or "cannot read the parameters" in str(exc):
+        return "cannot be read as HDF5"
+    return _reason(exc)
+
+
+def _reason(exc: Exception) -> str:
+    """A RunError's message without the path it starts with (the problem line names the file)."""
+    return str(exc).split(": ", 1)[-1].split("; ")[0][:200]
 
 
 def finite(value) -> float | None:
@@ -172,8 +194,13 @@ class Folder:
             return {}
         readable_file(path)  # a FIFO or a device is an error, not a hang
         try:
-            data = read_json(path)
-        except RunError:
+            text = read_text_capped(path)
+        except RunError as exc:  # longer than nnctl writes, not UTF-8
+            self.problem(name, f"damaged ({_reason(exc)})")
+            return {}
+        try:
+            data = parse_json(text)
+        except ValueError:
             self.problem(name, "damaged (not valid JSON)")
             return {}
         if not isinstance(data, dict):
@@ -209,10 +236,10 @@ class Folder:
             if file.exists():
                 readable_file(file)  # a FIFO is an error, not a hang
                 try:
-                    _, meta = load_params(file)
+                    _, meta = load_params(file)  # its digests checked too (runs.verify_integrity)
                     return meta
-                except (RunError, OSError):
-                    self.problem(name, "damaged (cannot be read as HDF5)")
+                except (RunError, OSError) as exc:
+                    self.problem(name, f"damaged ({_hdf5_reason(exc)})")
         if not running:
             self.problem(PARAMS, "missing (no trained parameters)")
         return {}
@@ -222,8 +249,12 @@ class Folder:
         if not self.has(COSTS_CSV):
             self.problem(COSTS_CSV, "missing (no cost curve)")
             return {}
+        readable_file(self.path / COSTS_CSV)  # a FIFO is an error, not a hang
         try:
             return read_costs_columns(self.path / COSTS_CSV)
+        except RunError as exc:  # over the size nnctl writes, not UTF-8
+            self.problem(COSTS_CSV, f"damaged ({_reason(exc)})")
+            return {}
         except (OSError, ValueError, StopIteration):
             self.problem(COSTS_CSV, "damaged (no epoch,cost or iteration,cost columns)")
             return {}
@@ -252,8 +283,8 @@ class Folder:
         readable_file(self.path / SWEEP_PLAN)  # a FIFO is an error, not a hang
         try:
             plan = read_json(self.path / SWEEP_PLAN)
-        except RunError:
-            self.problem(SWEEP_PLAN, "damaged (not valid JSON)")
+        except RunError as exc:
+            self.problem(SWEEP_PLAN, f"damaged ({_reason(exc)})")
             return {}
         return plan if isinstance(plan, dict) else {}
 
@@ -268,8 +299,8 @@ class Folder:
             return {}
         try:
             m = read_json(file)
-        except RunError:
-            self.problem(f"{trial}/{METRICS}", "damaged")
+        except RunError as exc:
+            self.problem(f"{trial}/{METRICS}", f"damaged ({_reason(exc)})")
             return {}
         return m if isinstance(m, dict) else {}
 
@@ -278,8 +309,9 @@ class Folder:
         file = self.path / trial / COSTS_CSV
         if not file.exists():
             return None
+        readable_file(file)  # a FIFO is an error, not a hang
         try:
             return read_costs_columns(file)
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, RunError):
             self.problem(f"{trial}/{COSTS_CSV}", "damaged")
             return None

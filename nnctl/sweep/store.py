@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from nnctl.errors import RunError
 from nnctl.rundir.layout import CHECKPOINT, METRICS, PARAMS, SWEEP_PID, Status, TrialStatus
 from nnctl.rundir.lock import run_lock
-from nnctl.rundir.runs import create_run_dir, parse_json, result_fields, write_json
+from nnctl.rundir.runs import create_run_dir, parse_json, read_bytes_capped, result_fields, write_json
 from nnctl.sweep import pruner, selection
 from nnctl.sweep.plan import NAME_MAX, SAFE_NAME, SweepPlan, Trial, read_plan, schema_error, write_plan
 from nnctl.util.text import quoted
@@ -192,7 +192,7 @@ def resume_files(sweep_dir: Path, trial: Trial) -> dict | None:
     for p in folder.iterdir():
         if p.is_symlink() or not p.is_file() or not SAFE_NAME.fullmatch(p.name):
             raise RunError(f"{p}: a trial folder holds only the run's own files; remove {p.name} and resume")
-        files[p.name] = p.read_bytes()
+        files[p.name] = read_bytes_capped(p)  # no longer than nnctl writes such a file (runs.file_cap)
     return files
 
 
