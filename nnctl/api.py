@@ -35,6 +35,7 @@ from nnctl.rundir.layout import BOUNDARY_PNG, CHECKPOINT, COSTS_CSV, COSTS_PNG, 
 from nnctl.core.network import HEADS
 from nnctl.rundir.runs import Run, atomic_write, costs_axis, load_run, parse_costs_columns, read_bytes_capped, resolve_run_path
 from nnctl.core.training import Listener
+from nnctl.util.text import visible
 
 __all__ = ["fit", "load", "Model", "NnctlWarning", "SpecLike", "TRAIN_ARRAYS"]
 
@@ -61,7 +62,6 @@ class _Lines(Listener):
 
     def on_cost(self, iteration: int, cost: float) -> None:
         acc = getattr(self, "accuracy", "")
-        from nnctl.util.text import visible
 
         print(visible(f"{self.name}: {self.unit} {iteration}/{self.total}  cost {cost:.6f}{acc}"), file=sys.stderr)
 

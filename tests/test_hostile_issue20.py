@@ -13,6 +13,7 @@ from conftest import invoke
 from nnctl.data import tables
 from nnctl.data.tables import NUMBER, Preprocessor, describe, read_table, table_chunks
 from nnctl.errors import DataError
+from nnctl.rundir.runs import read_evaluation
 
 # ---------------------------------------------------------------- 1. numbers in a table: plain ASCII only
 
@@ -27,9 +28,9 @@ def test_number_is_plain_ascii_and_every_detection_agrees_with_it():
         float(s)  # a NUMBER is always one to float(): the parse after the check never fails
     for s in LOOKALIKE:
         float(s)  # Python reads each as a number ...
-        assert not tables._is_number(s) and tables._lookalike(s), repr(s)  # ... a table does not
+        assert not tables._is_number(s) and tables.is_lookalike(s), repr(s)  # ... a table does not
     for s in TEXT:
-        assert not tables._is_number(s) and not tables._lookalike(s), repr(s)
+        assert not tables._is_number(s) and not tables.is_lookalike(s), repr(s)
     every = PLAIN + LOOKALIKE + TEXT
     # the vectorised paths (one conversion of a whole block) and the per-cell one give the same answer
     mask = tables._number_mask(np.array(every, dtype=str))
@@ -242,7 +243,7 @@ def test_evaluate_on_a_table_in_small_chunks_gives_the_whole_files_scores(tmp_pa
     assert chunked["listed"] == 500 and "first 500 of 3,000 examples" in chunked["listed_note"]
     assert kept.Y.shape == (1, 500)
     written = inference.write_evaluation(run, chunked, kept, source_given=True)
-    back = inference.read_evaluation(written["files"]["json"])
+    back = read_evaluation(written["files"]["json"])
     assert back["listed"] == 500 and _scores_of(back) == _scores_of(chunked)
     shown = invoke("evaluate", run.path, "--data", tmp_path / "t.csv")
     assert shown.exit_code == 0 and "first 500 of 3,000 examples" in shown.stdout

@@ -467,7 +467,7 @@ def test_builtin_data_is_not_held_to_its_bytes(tmp_path):
 
 def test_read_evaluation_checks_what_it_reads(tmp_path, tiny_config):
     from nnctl.errors import RunError
-    from nnctl.experiment.inference import read_evaluation
+    from nnctl.rundir.runs import read_evaluation
 
     run = train_tiny(tmp_path)
     assert invoke("evaluate", run).exit_code == 0
@@ -475,7 +475,7 @@ def test_read_evaluation_checks_what_it_reads(tmp_path, tiny_config):
     good = read_evaluation(path)
     assert good["m"] == 6 and len(good["probabilities"]) == 6
     for key, value, message in (
-        ("probabilities", [0.5] * 5, "probabilities: expected 6 numbers between 0 and 1"),
+        ("probabilities", [0.5] * 5, "probabilities: expected 6 probabilities (numbers between 0 and 1)"),
         ("confusion_matrix", [[1, 2], [3, "x"]], "confusion_matrix: expected 2×2 counts adding up to m = 6"),
         ("misclassified", [9], "misclassified: expected example indices from 0 to 5"),
         ("m", -1, "m: expected a positive whole number"),
@@ -487,6 +487,11 @@ def test_read_evaluation_checks_what_it_reads(tmp_path, tiny_config):
     path.write_text("[1, 2]")
     with pytest.raises(RunError, match="holds a list, not the JSON object nnctl writes; run `nnctl evaluate` again"):
         read_evaluation(path)
+    # the report shows only what this reader takes (rundir.tolerant builds on it)
+    from nnctl.rundir.tolerant import valid_evaluation
+
+    assert valid_evaluation(good) and not valid_evaluation({**good, "confusion_matrix": [[1, 2], [3, 1]]})
+    assert valid_evaluation({**good, "listed": 2, "probabilities": good["probabilities"][:2], "misclassified": []})
 
 
 def test_huge_costs_print_in_six_significant_digits(tmp_path):

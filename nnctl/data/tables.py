@@ -34,6 +34,7 @@ from nnctl.util import memory
 from nnctl.data.dataset import Dataset, check_data_file, file_sha256, target_size_problem, too_large_targets
 from nnctl.errors import DataError
 from nnctl.util.text import quoted
+from nnctl.data.dataset import split_indices
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".parquet")
 DELIMITERS = (",", ";", "\t")
@@ -180,7 +181,7 @@ def _odd_cells(cells: np.ndarray) -> np.ndarray:
     return out.reshape(cells.shape)
 
 
-def _lookalike(text: str) -> bool:
+def is_lookalike(text: str) -> bool:
     """A cell Python's float() reads but NUMBER does not ('5_0', '\u0665', '5\u00a0')."""
     try:
         float(text)
@@ -226,7 +227,7 @@ def refuse_lookalikes(table: Table, block: np.ndarray, names: list, rows=None) -
             continue  # real text ('nine'): a text column
         first = None
         for i in np.flatnonzero(present[:, j] & odd[:, j]):  # the odd cells only; stops at the first real text
-            if not _lookalike(str(block[i, j])):
+            if not is_lookalike(str(block[i, j])):
                 first = None
                 break
             first = int(i) if first is None else first
@@ -244,7 +245,7 @@ def _has_header(rows: list) -> bool:
     body = np.array(rest, dtype=str)
     numeric = _numeric_columns(body)
     # a first-row field that reads as a number only to Python ('5_0') is no name: the row is data, refused later
-    text = [not _is_number(c) and not _lookalike(c) and not _missing(c) for c in first]
+    text = [not _is_number(c) and not is_lookalike(c) and not _missing(c) for c in first]
     if any(t and n for t, n in zip(text, numeric)):
         return True
     if all(text):
@@ -304,8 +305,8 @@ def _as_table(path, rows: list, lines: list, digest: str) -> Table:
 
 def _read_parquet(path: Path) -> Table:
     try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        import pyarrow as pa  # optional: the parquet extra (pyarrow)
+        import pyarrow.parquet as pq  # optional: the parquet extra (pyarrow)
     except ImportError:
         raise DataError(f"{path}: reading Parquet needs pyarrow; install it with: pip install 'nnctl[parquet]'") from None
     try:
@@ -405,8 +406,8 @@ def _chunk_table(path, rows: list, lines: list, digest: str, columns) -> tuple:
 def _parquet_chunks(path: Path, rows: int, digest: str):
     """A Parquet file's rows as Tables of at most `rows` rows, cells as `_read_parquet` makes them."""
     try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        import pyarrow as pa  # optional: the parquet extra (pyarrow)
+        import pyarrow.parquet as pq  # optional: the parquet extra (pyarrow)
     except ImportError:
         raise DataError(f"{path}: reading Parquet needs pyarrow; install it with: pip install 'nnctl[parquet]'") from None
     done = 0
@@ -708,7 +709,7 @@ class Preprocessor:
         bad = ~_number_mask(raw) & ~absent[:, :n_num]
         if bad.any():
             i, j = np.argwhere(bad)[0]
-            if _lookalike(str(block[i, j])):
+            if is_lookalike(str(block[i, j])):
                 raise lookalike_problem(table.where(int(i), self.numeric[int(j)]), str(block[i, j]))
             raise DataError(f"{table.where(int(i), self.numeric[int(j)])}: {quoted(str(block[i, j]))} is not a number; the column held numbers in training")
         x_num = raw.astype(np.float64)
@@ -762,7 +763,7 @@ class Preprocessor:
             bad = ~_number_mask(raw)
             if bad.any():
                 i = int(np.flatnonzero(bad)[0])
-                if _lookalike(str(raw[i])):
+                if is_lookalike(str(raw[i])):
                     raise lookalike_problem(table.where(int(kept[i]), self.target), str(raw[i]))
                 raise DataError(f"{table.where(int(kept[i]), self.target)}: {quoted(str(y[i]))} is not a number; a regression's target is numbers")
             values = y.astype(np.float64)
@@ -783,7 +784,7 @@ class Preprocessor:
             ok = known[pos] == y
         if not ok.all():
             i = int(np.flatnonzero(~ok)[0])
-            if self.class_values is not None and _lookalike(str(raw[i])):
+            if self.class_values is not None and is_lookalike(str(raw[i])):
                 raise lookalike_problem(table.where(int(kept[i]), self.target), str(raw[i]))
             raise DataError(
                 f"{table.where(int(kept[i]), self.target)}: class {quoted(str(y[i]))} is not one the run was trained on "
@@ -935,8 +936,6 @@ def _did_you_mean(name: str, columns: list) -> str:
 def table_rows(n: int, seed: int, fraction: float, labels=None) -> tuple:
     """(train, held) row indices for a validation `fraction` of n rows, drawn as data.split_validation
     does (per class when `labels` are given), so a table and an HDF5 file split alike."""
-    from nnctl.data.dataset import split_indices
-
     return split_indices(n, fraction, seed, labels)
 
 

@@ -17,6 +17,18 @@ from nnctl.rundir.layout import REPRODUCE, RESOLVED, confusion_png, evaluation_b
 from nnctl.rundir.runs import Run, read_text_capped, write_json
 from nnctl.data.tables import is_table, table_chunks, table_preprocessing
 from nnctl.util.text import quoted
+from nnctl.data.dataset import check_data_file, h5_array, is_mat, open_h5, read_block, read_mat
+from nnctl.data.dataset import describe_h5
+import csv as csv_module
+from nnctl.data.tables import NUMBER, is_lookalike, lookalike_problem
+from nnctl.data.images import IMAGE_SUFFIXES
+from nnctl.rundir.runs import read_json_object
+from nnctl.data.dataset import BUILTIN_PREFIX
+from nnctl.data.stream import open_streamed
+from nnctl.data.dataset import Dataset
+import re
+import hashlib
+from nnctl.util.plots import plot_confusion, plot_decision_boundary, plot_misclassified
 
 
 TOP = 3  # predict lists this many most probable classes
@@ -210,12 +222,6 @@ def is_image_model(run: Run) -> bool:
 ROWS_PER_CHUNK = 8192  # rows read, checked, predicted and written at a time: predict's memory is bounded by this
 
 
-def read_rows(path, n_x: int) -> np.ndarray:
-    """Every example of a file, (m, n_x) float64 (for tests and small files; predict reads chunks)."""
-    blocks = [x for _, x, _ in row_chunks(path, n_x)]
-    return np.concatenate(blocks) if blocks else np.empty((0, n_x))
-
-
 def row_chunks(path, n_x: int, rows: int | None = None):
     """Examples of a file in chunks: (first row number, x (b, n_x) float64, column names or None).
 
@@ -224,8 +230,6 @@ def row_chunks(path, n_x: int, rows: int | None = None):
     chunk of rows at a time; MATLAB 5, read whole), whose labels, if any, are not needed. Rows
     are counted from 1 (a CSV file's data rows, after its header). Memory: one chunk of rows.
     """
-    from nnctl.data.dataset import check_data_file, h5_array, is_mat, open_h5, read_block, read_mat
-
     rows = rows or ROWS_PER_CHUNK
     path = check_data_file(path)
     if path.suffix.lower() in (".csv", ".txt"):
@@ -238,8 +242,6 @@ def row_chunks(path, n_x: int, rows: int | None = None):
     with open_h5(path) as f:
         key = next((k for k in ("x", "train_set_x", "test_set_x") if k in f), None)
         if key is None:
-            from nnctl.data.dataset import describe_h5
-
             raise DataError(f"{path}: no examples to predict: expected an array 'x' (plain layout); the file holds: {describe_h5(f)}")
         ds = h5_array(f, key, path)
         if ds.ndim == 0 or ds.shape[0] == 0:
@@ -258,15 +260,12 @@ def _examples(path, x, n_x: int) -> np.ndarray:
 
 
 def _csv_chunks(path, n_x: int, rows: int):
-    import csv as csv_module
-
-    from nnctl.data.tables import NUMBER, _lookalike, lookalike_problem
 
     def numbers(row):
         """The row's numbers, None where a cell is not one (NUMBER: plain ASCII, never '5_0' or '\u0665')."""
         if all(NUMBER.fullmatch(c) for c in row):
             return [float(c) for c in row]
-        odd = next((j for j, c in enumerate(row) if _lookalike(c)), None)
+        odd = next((j for j, c in enumerate(row) if is_lookalike(c)), None)
         if odd is not None:
             raise lookalike_problem(f"{path}: data row {k + 1}, column {odd + 1}", row[odd])
         return None
@@ -373,8 +372,6 @@ def predict_rows(run: Run, files, rows: int | None = None, notes: list | None = 
     """Predictions of every row of each file, a chunk at a time (lists of Prediction; `file` is
     FILE:ROW, rows counted from 1; a table's FILE:LINE): memory is one chunk, whatever the files'
     sizes, tables included. Notes on a table's columns are appended to `notes`."""
-    from nnctl.data.images import IMAGE_SUFFIXES
-
     n_x = run.meta["layer_dims"][0]
     names = class_names(run)
     notes = [] if notes is None else notes
@@ -410,13 +407,6 @@ def default_test_source(run: Run) -> str:
     if not data.get("test"):
         raise RunError(f"{run.path}: the run has no test file; pass one with --data FILE (.h5, or a table .csv/.tsv for a run trained on one)")
     return data["test"]
-
-
-def confusion(y_true, y_pred, k: int = 2) -> list:
-    """k×k counts, rows the true class and columns the predicted one ([[TN, FP], [FN, TP]] for two)."""
-    m = np.zeros((k, k), dtype=int)
-    np.add.at(m, (y_true.astype(int), y_pred.astype(int)), 1)
-    return m.tolist()
 
 
 def class_scores(cm, names) -> dict:
@@ -467,8 +457,6 @@ def _same_source(a: str, b: str) -> bool:
 
 def check_own_data(run: Run, data, source) -> None:
     """A file the run was trained or tested on must be the same bytes (SHA-256 in reproduce.json)."""
-    from nnctl.rundir.runs import read_json_object
-
     path = run.path / REPRODUCE
     if not path.exists():
         return
@@ -692,8 +680,6 @@ def evaluate(run: Run, source: str | None = None):
     pass over every example. A MATLAB file and a built-in dataset are read whole. The dataset returned
     holds the labels, and of the inputs what the pictures need (`_Outputs`).
     """
-    from nnctl.data.dataset import BUILTIN_PREFIX, is_mat
-
     source = source or default_test_source(run)
     task = task_of(run)
     head, k = HEADS[loss_of(run)], class_count(run)
@@ -707,7 +693,6 @@ def evaluate(run: Run, source: str | None = None):
         data = load_dataset(source, task, role="test", dtype=_dtype(run), max_classes=head.max_classes)
         _check_test_data(run, data, source, k)
         return score(run, data, source)
-    from nnctl.data.stream import open_streamed
 
     data = open_streamed(source, task, role="test", dtype=_dtype(run), max_classes=head.max_classes, check_finite=False)
     _check_test_data(run, data, source, k)
@@ -747,8 +732,6 @@ def _collector(run: Run, n_x: int, source: str) -> _Outputs:
 def _score_file(run: Run, data, source: str):
     """An HDF5 file's examples (data.X a StreamedX) read ROWS_PER_CHUNK rows at a time, each block
     checked finite as stored and converted as `flatten` does, then normalised and scored."""
-    from nnctl.data.dataset import open_h5, read_block
-
     streamed, dtype = data.X, _dtype(run)
     y = data.Y.ravel()
     collected = _collector(run, streamed.n_x, source)
@@ -771,8 +754,6 @@ def _score_file(run: Run, data, source: str):
 
 def _evaluate_table(run: Run, source: str):
     """A table's rows through the run's column encoding, TABLE_ROWS_PER_CHUNK at a time (nnctl.data.tables.table_chunks)."""
-    from nnctl.data.dataset import Dataset
-
     prep = run.table
     assert prep is not None  # a run trained on a table (evaluate's caller checks)
     collected = _collector(run, prep.n_x, source)
@@ -820,8 +801,6 @@ def safe_stem(source) -> str:
     """The data file's name without its suffix, as a file name part: letters, digits and . _ + -
     kept, every other character (a control character, a space, a quote) written as '_', at most
     MAX_STEM characters, never empty."""
-    import re
-
     stem = re.sub(r"[^A-Za-z0-9._+-]", "_", Path(str(source)).stem)[:MAX_STEM]
     return stem or "data"
 
@@ -833,9 +812,6 @@ def evaluation_suffix(run: Run, source) -> str:
     of the same name (ea/t.csv after eb/t.csv) never does: it gets '-<name>-<8 hex digits>', the
     start of the SHA-256 of its resolved path, which is always its own. Each evaluation-*.json
     records the resolved path (`data_path`) it was made from."""
-    import hashlib
-
-    from nnctl.rundir.runs import read_json_object
 
     stem = safe_stem(source)
     try:
@@ -855,8 +831,6 @@ def evaluation_suffix(run: Run, source) -> str:
 
 def write_evaluation(run: Run, result: dict, data, source_given: bool) -> dict:
     """evaluation.json (or evaluation-<data>.json for --data: evaluation_suffix) and its pictures, in the run."""
-    from nnctl.util.plots import plot_confusion, plot_decision_boundary, plot_misclassified
-
     suffix = evaluation_suffix(run, result["data"]) if source_given else ""
     if source_given:
         try:
@@ -913,62 +887,3 @@ def save_evaluation(run: Run, result: dict, data, source_given: bool) -> dict:
             f"{run.path}: cannot write the evaluation there ({exc.strerror or exc}); the scores above were not saved; "
             "make the run folder writable (or copy the run) and evaluate again"
         ) from None
-
-
-def read_evaluation(path) -> dict:
-    """evaluation.json read back (for reports): a RunError naming the key if it is not what evaluate writes."""
-    from nnctl.rundir.runs import read_json_object
-
-    result = read_json_object(path, fix="run `nnctl evaluate` again")
-
-    def bad(key, want):
-        return RunError(f"{path}: {key}: expected {want}; run `nnctl evaluate` again")
-
-    def number(v):
-        return isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
-
-    for key in ("run", "data"):
-        if not isinstance(result.get(key), str):
-            raise bad(key, "a path")
-    m = result.get("m")
-    if not (isinstance(m, int) and not isinstance(m, bool) and m > 0):
-        raise bad("m", "a positive whole number")
-    task = result.get("task")
-    if task not in ("classification", "regression"):
-        raise bad("task", "classification or regression")
-    files = result.get("files", {})
-    if not (isinstance(files, dict) and all(isinstance(v, str) for v in files.values())):
-        raise bad("files", "an object of file paths")
-    listed = result.get("listed", m)  # the examples whose outputs are listed: the first ones (EVALUATION_LISTED)
-    if not (isinstance(listed, int) and not isinstance(listed, bool) and 0 <= listed <= m):
-        raise bad("listed", f"a whole number from 0 to m = {m}")
-    if task == "regression":
-        for key in ("rmse", "mae"):
-            if not number(result.get(key)):
-                raise bad(key, "a finite number")
-        outputs = result.get("outputs")
-        if not (isinstance(outputs, list) and len(outputs) == listed and all(map(number, outputs))):
-            raise bad("outputs", f"{listed} finite numbers")
-        return result
-    for key in ("accuracy", "precision", "recall", "f1"):
-        if not number(result.get(key)):
-            raise bad(key, "a finite number")
-    classes = result.get("classes")
-    if not (isinstance(classes, list) and len(classes) == 2 and all(isinstance(c, str) for c in classes)):
-        raise bad("classes", "two class names")
-    cm = result.get("confusion_matrix")
-    if not (
-        isinstance(cm, list)
-        and len(cm) == 2
-        and all(isinstance(r, list) and len(r) == 2 for r in cm)
-        and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for r in cm for v in r)
-        and sum(map(sum, cm)) == m
-    ):
-        raise bad("confusion_matrix", f"2×2 counts adding up to m = {m}")
-    probs = result.get("probabilities")
-    if not (isinstance(probs, list) and len(probs) == listed and all(number(p) and 0 <= p <= 1 for p in probs)):
-        raise bad("probabilities", f"{listed} numbers between 0 and 1")
-    wrong = result.get("misclassified")
-    if not (isinstance(wrong, list) and all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < listed for i in wrong)):
-        raise bad("misclassified", f"example indices from 0 to {listed - 1}")
-    return result

@@ -43,6 +43,18 @@ from nnctl.rundir.layout import (  # the names live in one place
     Status,
 )
 from nnctl.util.text import quoted
+from nnctl.data.dataset import regular_file
+import io
+import csv
+from nnctl.util.memory import available_memory
+from nnctl.core.activations import ACTIVATION_NAMES
+from nnctl.core.network import HEADS
+from nnctl.rundir.lock import held_elsewhere
+from nnctl.data.tables import Preprocessor
+from nnctl.data.dataset import Normalization, normalization_from_arrays
+from nnctl.data.dataset import TargetScaling, target_scaling_from_arrays
+import platform
+import yaml
 
 if TYPE_CHECKING:
     from nnctl.data.dataset import Normalization, TargetScaling
@@ -105,8 +117,6 @@ def readable_file(path) -> Path:
     """`path` if it is a regular file (a symlink to one is fine), checked before anything opens it: a
     FIFO, a device or a folder in a run or sweep folder would block the read or be read forever.
     Every file read back from a run or sweep folder goes through here."""
-    from nnctl.data.dataset import regular_file
-
     path = Path(path)
     other = "{name}: is {kind}, not a regular file nnctl wrote; remove it and train the run again"
     regular_file(
@@ -234,8 +244,6 @@ def read_json_object(path, fix: str = "train the run again") -> dict:
 
 def _is_number(v) -> bool:
     """A finite int or float (NaN and inf, which JSON cannot hold, count as missing)."""
-    import math
-
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
@@ -264,15 +272,11 @@ def read_costs_columns(path) -> dict:
 
     Rows that do not parse are skipped; a file without an epoch or iteration column then cost raises ValueError.
     """
-    import io
-
     return parse_costs_columns(io.StringIO(read_text_capped(path, errors="replace"), newline=""))
 
 
 def parse_costs_columns(lines) -> dict:
     """read_costs_columns of costs.csv's lines (a file, or its bytes held in memory by nnctl.Model)."""
-    import csv
-
     reader = csv.reader(lines)
     header = [h.strip().lower() for h in next(reader, [])]
     if len(header) < 2 or header[0] not in COST_AXES or header[1] != "cost" or len(set(header)) != len(header):
@@ -334,7 +338,7 @@ INTEGRITY = "integrity"
 def save_arrays(path, arrays: dict, meta: dict, integrity: bool = False) -> Path:
     """Arrays in HDF5 ("state/C" makes a group), `meta` as JSON attributes; written atomically.
     With `integrity`, also the attribute INTEGRITY: every array's and every attribute's SHA-256."""
-    import h5py
+    import h5py  # start-up: h5py takes ~0.13 s to load; a command that reads no HDF5 file never pays it
 
     texts = {key: json_text(value) for key, value in {**meta, "nnctl_version": __version__}.items()}
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
@@ -359,7 +363,7 @@ def save_params(path, params, meta: dict) -> Path:
 
 def _datasets(f) -> dict:
     """{key: h5py.Dataset} of a file nnctl wrote: the top level's and its groups' ("normalize/mean")."""
-    import h5py
+    import h5py  # start-up: h5py takes ~0.13 s to load; a command that reads no HDF5 file never pays it
 
     out = {}
     for key in f.keys():
@@ -375,8 +379,6 @@ def _check_declared(path: Path, datasets: dict, meta: dict) -> None:
     """Refuse, before reading any, a dataset whose declared size nnctl could not have written: larger
     than the layers' own array (layer_dims), than what the file stores of it (a chunked dataset of
     unallocated chunks reads as gigabytes of fill), than the file, or than the memory there is."""
-    from nnctl.core.layers import layer_arrays
-
     damaged = "the file is damaged or not written by nnctl, so train the run again"
     dims, bn = meta.get("layer_dims"), meta.get("batch_norm")
     want: dict = {}
@@ -400,7 +402,6 @@ def _check_declared(path: Path, datasets: dict, meta: dict) -> None:
         if nbytes > max(stored, 0) or nbytes > file_size:
             raise RunError(f"{path}: {key}: declares shape {shape} ({_size(nbytes)}) but the file stores {_size(min(stored, file_size))} of it; {damaged}")
         total += nbytes
-    from nnctl.util.memory import available_memory
 
     room = available_memory()
     if room is not None and total > room:
@@ -416,7 +417,7 @@ def load_params(path, groups=False):
     checked before it is read (_check_declared); a file with digests (INTEGRITY: params.h5) is checked
     against them (verify_integrity), so an edited array or attribute is refused with the one it is.
     """
-    import h5py
+    import h5py  # start-up: h5py takes ~0.13 s to load; a command that reads no HDF5 file never pays it
 
     path = readable_file(path)
     try:
@@ -515,7 +516,6 @@ def validate_run_files(path, params: dict, meta: dict) -> None:
 
     The file is input like any other: a damaged or foreign file gets one line naming the key.
     """
-    from nnctl.core.activations import ACTIVATION_NAMES
 
     def bad(key, problem):
         return RunError(f"{path}: {key}: {problem}; the file is damaged or not written by nnctl, so train the run again")
@@ -529,7 +529,6 @@ def validate_run_files(path, params: dict, meta: dict) -> None:
         raise bad("activations", f"expected {L} of {', '.join(ACTIVATION_NAMES)} (got {quoted(acts):.80})")
     if meta.get("task", "classification") not in ("classification", "regression"):
         raise bad("task", f"expected classification or regression (got {quoted(meta.get('task')):.40})")
-    from nnctl.core.network import HEADS
 
     loss = meta.get("loss")
     if loss is not None and (loss not in HEADS or HEADS[loss].units(max(2, dims[-1])) != dims[-1]):
@@ -673,7 +672,6 @@ def load_run(path) -> Run:
     status = run_status(metrics) if metrics else "unknown"
     params_file, checkpoint = path / PARAMS, path / CHECKPOINT
     note = None
-    from nnctl.rundir.lock import held_elsewhere
 
     # `train --resume` would be refused while another process trains the run (it holds the run's lock)
     training = "the run is being trained by another process now: using its {what}; they will change, so predict or evaluate again when that training ends"
@@ -741,8 +739,6 @@ PARAMS_DIGESTS = "params_digests"  # reproduce.json: true where training writes 
 def load_table_encoding(path: Path, meta: dict):
     """The Preprocessor of a run trained on a table (None for other runs), checked against params.h5:
     its digest (table_sha256, recorded there by training), its features, task, classes and outputs."""
-    from nnctl.data.tables import Preprocessor
-    from nnctl.core.network import HEADS
 
     file = path / TABLE
     recorded = meta.get(TABLE_DIGEST)
@@ -776,8 +772,6 @@ TABLE_DIGEST = "table_sha256"  # params.h5's (and checkpoint.h5's) attribute: js
 
 def load_normalization(path, meta: dict):
     """The inputs' normalisation stored in params.h5 or checkpoint.h5 (normalize/mean, normalize/std), checked."""
-    from nnctl.data.dataset import Normalization, normalization_from_arrays
-
     method = (meta.get("preprocessing") or {}).get("normalize", "none")
     if method not in ("none", "standardize"):
         raise RunError(f"{path}: preprocessing.normalize: expected none or standardize (got {quoted(method):.40}); the file is damaged, so train the run again")
@@ -797,8 +791,6 @@ def load_normalization(path, meta: dict):
 def load_target_scaling(path, meta: dict):
     """A regression's target scaling stored in params.h5 or checkpoint.h5 (normalize_target/mean and
     /std), checked; a run without one (every run before data.normalize_target) has none."""
-    from nnctl.data.dataset import TargetScaling, target_scaling_from_arrays
-
     method = (meta.get("preprocessing") or {}).get("normalize_target", "none")
     damaged = "the file is damaged, so train the run again"
     if method not in ("none", "standardize"):
@@ -824,8 +816,6 @@ def run_status(metrics: dict) -> str:
     pid = metrics.get("pid")
     # a stored pid is input: only a positive process id is looked up (0 or -1 would name a group)
     if status == Status.RUNNING and isinstance(pid, int) and not isinstance(pid, bool) and 0 < pid < 2**31:
-        import platform
-
         if metrics.get("host") == platform.node():
             try:
                 os.kill(pid, 0)
@@ -892,8 +882,6 @@ def range_problem(metrics: dict) -> str | None:
     """A number of metrics.json outside what nnctl writes: an accuracy outside 0 to 100 (a percentage),
     a cost, RMSE, time or count below 0, any of them not finite (JSON's 1e999 reads as inf). A diverged
     run records its last finite cost, however large, or null: never inf, NaN or a negative one."""
-    import math
-
     for k in PERCENT_KEYS + NON_NEGATIVE_KEYS:
         v = metrics.get(k)
         if v is None or isinstance(v, bool) or not isinstance(v, (int, float)):
@@ -989,8 +977,6 @@ def _flatten(d, prefix=""):
 
 def spec_name(run_dir) -> str | None:
     """The `name` in a run's config.resolved.yaml (what its progress is labelled with), if readable."""
-    import yaml
-
     try:
         spec = yaml.safe_load(read_text_capped(resolve_run_path(run_dir) / RESOLVED))
     except (OSError, ValueError, yaml.YAMLError, RunError):
@@ -1069,8 +1055,6 @@ def run_labels(a: Path, b: Path, root=None) -> tuple:
 
 def compare_runs(a, b, runs_root="runs") -> dict:
     """{'spec': {key: (a, b)} for keys that differ, 'metrics': {key: (a, b)} for all, 'labels': (a, b)}."""
-    import yaml
-
     sides, paths = [], []
     for name in (a, b):
         path = find_run(name, runs_root)
@@ -1096,3 +1080,70 @@ def compare_runs(a, b, runs_root="runs") -> dict:
     keys = ["status", "train_accuracy", "test_accuracy", "train_rmse", "test_rmse", "final_cost", "iterations", "seconds", "iterations_per_second"]
     metrics = {k: (ma.get(k), mb.get(k)) for k in keys if k in ma or k in mb}
     return {"spec": spec, "metrics": metrics, "labels": run_labels(paths[0], paths[1], runs_root)}
+
+
+def read_evaluation(path) -> dict:
+    """evaluation*.json read back whole: check_evaluation's verdict on it."""
+    return check_evaluation(path, read_json_object(path, fix="run `nnctl evaluate` again"))
+
+
+def check_evaluation(path, result: dict) -> dict:
+    """`result`, an evaluation*.json `nnctl evaluate` wrote (nnctl.experiment.inference), or a RunError
+    naming the key that is not what it writes: the scores, a k×k confusion matrix of counts adding up to
+    m, and the outputs listed for the first `listed` examples (all m in files written before the cap)."""
+
+    def bad(key, want):
+        return RunError(f"{path}: {key}: expected {want}; run `nnctl evaluate` again")
+
+    def number(v):
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+    def count(v):
+        return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+    for key in ("run", "data"):
+        if not isinstance(result.get(key), str):
+            raise bad(key, "a path")
+    m = result.get("m")
+    if not (isinstance(m, int) and not isinstance(m, bool) and m > 0):
+        raise bad("m", "a positive whole number")
+    task = result.get("task")
+    if task not in ("classification", "regression"):
+        raise bad("task", "classification or regression")
+    files = result.get("files", {})
+    if not (isinstance(files, dict) and all(isinstance(v, str) for v in files.values())):
+        raise bad("files", "an object of file paths")
+    listed = result.get("listed", m)  # the examples whose outputs are listed: the first ones
+    if not (isinstance(listed, int) and not isinstance(listed, bool) and 0 <= listed <= m):
+        raise bad("listed", f"a whole number from 0 to m = {m}")
+    if task == "regression":
+        for key in ("rmse", "mae"):
+            if not number(result.get(key)):
+                raise bad(key, "a finite number")
+        outputs = result.get("outputs")
+        if not (isinstance(outputs, list) and len(outputs) == listed and all(map(number, outputs))):
+            raise bad("outputs", f"{listed} finite numbers")
+        return result
+    for key in ("accuracy", "precision", "recall", "f1"):
+        if not number(result.get(key)):
+            raise bad(key, "a finite number")
+    classes = result.get("classes")
+    if not (isinstance(classes, list) and len(classes) >= 2 and all(isinstance(c, str) for c in classes)):
+        raise bad("classes", "a list of two class names or more")
+    k = len(classes)
+    cm = result.get("confusion_matrix")
+    if not (isinstance(cm, list) and len(cm) == k and all(isinstance(r, list) and len(r) == k and all(map(count, r)) for r in cm) and sum(map(sum, cm)) == m):
+        raise bad("confusion_matrix", f"{k}×{k} counts adding up to m = {m}")
+
+    def probability(p):  # P(label 1) of a sigmoid output, or the k classes' of a softmax one
+        if isinstance(p, list):
+            return len(p) == k and all(number(q) and 0 <= q <= 1 for q in p)
+        return k == 2 and number(p) and 0 <= p <= 1
+
+    probs = result.get("probabilities")
+    if not (isinstance(probs, list) and len(probs) == listed and all(map(probability, probs))):
+        raise bad("probabilities", f"{listed} probabilities (numbers between 0 and 1)")
+    wrong = result.get("misclassified")
+    if not (isinstance(wrong, list) and all(count(i) and i < listed for i in wrong)):
+        raise bad("misclassified", f"example indices from 0 to {listed - 1}")
+    return result

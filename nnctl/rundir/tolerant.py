@@ -22,6 +22,7 @@ import yaml
 from nnctl.errors import RunError
 from nnctl.rundir.layout import CHECKPOINT, COSTS_CSV, EVALUATIONS, METRICS, PARAMS, REPORT, REPRODUCE, RESOLVED, SWEEP_PLAN
 from nnctl.rundir.runs import (
+    check_evaluation,
     check_metrics,
     load_params,
     parse_json,
@@ -95,18 +96,12 @@ def status_of(metrics: dict) -> str:
 
 
 def valid_evaluation(e: dict) -> bool:
-    """An evaluation*.json whose scores a page can show: a regression's RMSE, or a classifier's k×k
-    confusion matrix of counts and its accuracy."""
-    if e.get("task") == "regression":
-        return finite(e.get("rmse")) is not None
-    cm, k = e.get("confusion_matrix"), len(strings(e.get("classes")) or [])  # k×k for k classes
-    ok_cm = (
-        k >= 2
-        and isinstance(cm, list)
-        and len(cm) == k
-        and all(isinstance(r, list) and len(r) == k and all(whole(v) is not None and v >= 0 for v in r) for r in cm)
-    )
-    return ok_cm and finite(e.get("accuracy")) is not None
+    """An evaluation*.json whose scores a page can show: one the strict reader (runs.check_evaluation) takes."""
+    try:
+        check_evaluation("", e)
+    except RunError:
+        return False
+    return True
 
 
 # ---------------------------------------------------------------- what a folder is
