@@ -81,10 +81,6 @@ def strip_controls(text: str) -> str:
     return _STRIP.sub("", text)
 
 
-def has_controls(text: str) -> bool:
-    return bool(CONTROL.search(text))
-
-
 def figure_text(fig) -> None:
     """Every text of a matplotlib figure (titles, labels, legends, annotations) as text: control
     characters visible, no mathtext ("$x$" stays as typed). Called just before a figure is saved."""
