@@ -1787,6 +1787,19 @@ CASES += [
         "the file was edited or damaged; delete {tmp}/run/checkpoint.h5 to restart the run from the beginning (nnctl train --resume {tmp}/run then starts over, same spec and data)",
     ),
     Case(
+        "predict on an unfinished run (no params.h5) whose checkpoint's W2 was set to 1e300",
+        {"run": interrupted_run(lambda run: ((run / "params.h5").unlink(), checkpoint_array("W2", lambda w: np.full_like(w, 1e300))(run)))},
+        ["predict", "{tmp}/train.h5", "--run", "{tmp}/run"],
+        "Error: {tmp}/run/checkpoint.h5: W2 holds other values than training saved (their SHA-256 differs from the one recorded beside them): "
+        "the file was edited or damaged; restore it from a copy, or train the run again (nnctl train {tmp}/run/config.resolved.yaml)",
+    ),
+    Case(
+        "predict given the run folder as what to predict (nnctl predict RUN FILE)",
+        {"run": trained_then()},
+        ["predict", "{tmp}/run", "{tmp}/train.h5", "--run", "{tmp}/run"],
+        "Error: {tmp}/run: is a run folder, not pictures or rows to predict; name the run with --run: nnctl predict FILES --run {tmp}/run",
+    ),
+    Case(
         "resume with a checkpoint whose W1 has another shape",
         {"run": interrupted_run(checkpoint_array("W1", lambda w: w[:2]))},
         ["train", "--resume", "{tmp}/run"],

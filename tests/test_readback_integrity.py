@@ -173,3 +173,56 @@ def test_table_json_is_tied_to_params_h5(iris_run):
             assert len(r.stderr.strip().splitlines()) == 1
     (run / "table.json").write_text(json.dumps(json.loads(original)))  # the same content, indented otherwise: still its own
     assert run_nnctl("predict", data, "--run", run).returncode == 0
+
+
+# ---------------------------------------------------------------- an unfinished run's checkpoint, read by predict
+
+
+@pytest.fixture(scope="module")
+def unfinished(tmp_path_factory):
+    """A run stopped mid-way whose params.h5 is gone (as after kill -9): predict and evaluate use its checkpoint."""
+    from nnctl.experiment.run import train_run
+    from nnctl.spec.config import load_config
+
+    root = tmp_path_factory.mktemp("unfinished")
+    (root / "c.yaml").write_text(
+        "data: {train: 'builtin:moons?m=200', test: 'builtin:moons?m=50&seed=2'}\n"
+        "model: {hidden: [4]}\ntrain: {epochs: 50, batch_size: 20, checkpoint_every: 1, seed: 1}\n"
+    )
+    calls = [0]
+
+    def stop():
+        calls[0] += 1
+        return calls[0] >= 25
+
+    summary = train_run(load_config(root / "c.yaml"), runs_root=root / "runs", should_stop=stop, pictures=False)
+    assert summary.status == "interrupted"
+    run = Path(summary.run_dir)
+    (run / "params.h5").unlink()
+    (root / "rows.csv").write_text("x1,x2\n0.5,0.2\n1.0,-0.3\n")
+    return run
+
+
+@pytest.mark.parametrize("edit, what", [(lambda f: f["W2"].__setitem__((0, 0), 50.0), "W2"), (lambda f: f["b1"].__setitem__(Ellipsis, 0.5), "b1")])
+def test_predict_and_evaluate_refuse_an_edited_checkpoint(unfinished, tmp_path, edit, what):
+    """resume refused an edited checkpoint (its digests); predict, evaluate and export used it without a word."""
+    run = copy(unfinished, tmp_path)
+    rows = unfinished.parent.parent / "rows.csv"
+    assert invoke("predict", rows, "--run", run).exit_code == 0  # as written: it predicts, with the note
+    with h5py.File(run / "checkpoint.h5", "r+") as f:
+        edit(f)
+    line = f"Error: {run / 'checkpoint.h5'}: {what} holds other values than training saved"
+    for args in (("predict", rows, "--run", run), ("evaluate", run), ("export", "--run", run, "-o", tmp_path / "m.npz")):
+        result = invoke(*args)
+        assert result.exit_code != 0, (args, result.output)
+        assert line in result.output and "restore it from a copy" in result.output, (args, result.output)
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_a_run_folder_given_as_what_to_predict_is_named(trained, unfinished):
+    """`nnctl predict RUN FILE` (the run where the files go): a picture model would have walked the run's
+    own plots as photos and predicted them; the run is named with the fix."""
+    for run in (trained, unfinished):
+        result = invoke("predict", run, "--run", run)
+        assert result.exit_code == 1
+        assert f"Error: {run}: is a run folder, not pictures or rows to predict; name the run with --run" in result.output

@@ -25,7 +25,7 @@ from nnctl.errors import Interrupted, NnctlError
 from nnctl.data.images import MAX_PIXELS
 from nnctl.rundir.layout import REPORT, SUMMARY_CSV, Status
 import signal
-from nnctl.rundir.runs import find_run, load_run
+from nnctl.rundir.runs import find_run, is_run_dir, load_run
 from nnctl.core.stopping import StopRequest
 from nnctl.core.stopping import last_signal
 from nnctl.util.memory import available_memory, format_bytes
@@ -489,6 +489,9 @@ def predict(
 
     if as_json and as_csv:
         raise NnctlError("--json and --csv: give one of them (JSON lines or CSV; both have the same fields)")
+    for path in paths:  # its plots are pictures: walked as photos, they would be predicted without a word
+        if is_run_dir(path):
+            raise NnctlError(f"{path}: is a run folder, not pictures or rows to predict; name the run with --run: nnctl predict FILES --run {path}")
     trained = load_run(find_run(run))
     if trained.note:
         display.say(f"Note: {trained.note}", err=True)

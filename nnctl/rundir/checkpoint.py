@@ -23,7 +23,7 @@ import numpy as np
 from nnctl.errors import RunError
 from nnctl.core.layers import layer_arrays, network_arrays
 from nnctl.rundir.layout import CHECKPOINT, REPRODUCE
-from nnctl.rundir.runs import array_digest, load_params, save_arrays  # noqa: F401  (array_digest: named here before runs.py had it)
+from nnctl.rundir.runs import array_digest, compare_digests, load_params, save_arrays  # noqa: F401  (array_digest: named here before runs.py had it)
 from nnctl.core.training import Batches, Position, Trainer
 from nnctl.util.text import quoted
 from nnctl.core.firstlayer import FIRST_LAYERS
@@ -344,22 +344,7 @@ def _check_digests(ckpt: Checkpoint, path: Path, hint: str) -> None:
     checkpoint without digests was written by an earlier nnctl: it resumes on the other checks, so that
     upgrading never strands an interrupted run.
     """
-    recorded = ckpt.meta.get("digests")
-    if recorded is None:  # an earlier nnctl's checkpoint (0.x wrote none): resumed on the checks above, as it always was
-        return
-    if not (isinstance(recorded, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in recorded.items())):
-        raise RunError(f"{path}: digests: expected an object of array names and SHA-256 (got {type(recorded).__name__}); {hint}")
-    now = ckpt.digests or {}
-    for key in sorted(set(now) | set(recorded)):
-        if key not in recorded:
-            raise RunError(f"{path}: holds {key}, which training did not save there (it has no digest); the file was edited; {hint}")
-        if key not in now:
-            raise RunError(f"{path}: {key} is missing (training saved it: its digest is recorded); the file was edited or damaged; {hint}")
-        if now[key] != recorded[key]:
-            raise RunError(
-                f"{path}: {key} holds other values than training saved (their SHA-256 differs from the one recorded beside them): "
-                f"the file was edited or damaged; {hint}"
-            )
+    compare_digests(path, ckpt.digests or {}, ckpt.meta.get("digests"), hint)
 
 
 def restore(ckpt: Checkpoint, trainer: Trainer, batches: Batches, path: Path = Path(CHECKPOINT), monitor=None) -> None:

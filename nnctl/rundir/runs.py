@@ -320,6 +320,26 @@ def array_digest(value) -> str:
     return h.hexdigest()
 
 
+def compare_digests(path, now: dict, recorded, fix: str) -> None:
+    """Every array named in `now` (name -> array_digest) is the one training saved, as the digests
+    recorded beside them (a checkpoint's `digests`) say; a RunError naming the first array that was
+    changed, added or removed. Nothing recorded (a checkpoint of an nnctl that wrote none): passes."""
+    if recorded is None:
+        return
+    if not (isinstance(recorded, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in recorded.items())):
+        raise RunError(f"{path}: digests: expected an object of array names and SHA-256 (got {type(recorded).__name__}); {fix}")
+    for key in sorted(set(now) | set(recorded)):
+        if key not in recorded:
+            raise RunError(f"{path}: holds {key}, which training did not save there (it has no digest); the file was edited; {fix}")
+        if key not in now:
+            raise RunError(f"{path}: {key} is missing (training saved it: its digest is recorded); the file was edited or damaged; {fix}")
+        if now[key] != recorded[key]:
+            raise RunError(
+                f"{path}: {key} holds other values than training saved (their SHA-256 differs from the one recorded beside them): "
+                f"the file was edited or damaged; {fix}"
+            )
+
+
 def text_digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest()
 
@@ -604,6 +624,12 @@ def resolve_run_path(path) -> Path:
     return path
 
 
+def is_run_dir(path) -> bool:
+    """A run's folder: its metrics.json beside its parameters (params.h5, or an unfinished run's checkpoint)."""
+    path = Path(path)
+    return path.is_dir() and (path / METRICS).is_file() and ((path / PARAMS).is_file() or (path / CHECKPOINT).is_file())
+
+
 def is_sweep_dir(path) -> bool:
     """A sweep's folder (its sweep.json plan), not a run's."""
     path = Path(path)
@@ -686,7 +712,15 @@ def load_run(path) -> Run:
             note = f"diverged run ({metrics.get('message') or 'training diverged'}): these are its last finite parameters and its outputs may be meaningless"
     elif checkpoint.exists():
         source = checkpoint
-        params, meta = load_params(checkpoint)
+        arrays, meta = load_params(checkpoint, groups=True)
+        # the checkpoint's digests, as resume checks them: an edited W is refused here too, not predicted with
+        compare_digests(
+            checkpoint,
+            {k: array_digest(v) for k, v in arrays.items()},
+            meta.get("digests"),
+            f"restore it from a copy, or train the run again (nnctl train {path / RESOLVED})",
+        )
+        params = {k: v for k, v in arrays.items() if "/" not in k}
         if status == Status.RUNNING or held_elsewhere(path):
             note = training.format(what=f"last checkpoint, iteration {meta.get('iterations')}")
         else:
