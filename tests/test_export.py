@@ -201,7 +201,7 @@ def test_onnx_runtime_equals_predict(runs, name, tmp_path):
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     rows = _test_rows(run)
     expected, labels = _predicted(run, rows)
-    got = dict(zip([o.name for o in session.get_outputs()], session.run(None, {"X": rows.astype(np.float32)})))
+    got = dict(zip([o.name for o in session.get_outputs()], session.run(None, {"X": rows})))
     if labels is None:
         assert set(got) == {"prediction"}
         assert got["prediction"].dtype == np.float32 and got["prediction"].shape == expected.shape
@@ -212,7 +212,7 @@ def test_onnx_runtime_equals_predict(runs, name, tmp_path):
     assert got["probabilities"].dtype == np.float32 and got["probabilities"].shape == expected.shape
     np.testing.assert_allclose(got["probabilities"], expected, rtol=0, atol=1e-5)
     top2 = np.sort(expected, axis=1)[:, -2:]
-    clear = top2[:, 1] - top2[:, 0] > 1e-4  # a near-tie may flip with float32 inputs; none of these runs has one
+    clear = top2[:, 1] - top2[:, 0] > 1e-4  # a near-tie may flip with float32 outputs; none of these runs has one
     assert clear.mean() > 0.9
     np.testing.assert_array_equal(got["label"][clear], labels[clear])
     assert 0 < labels.min() + 1 and len(np.unique(labels)) >= 2  # a run that predicts one class would prove little
@@ -253,10 +253,10 @@ def test_onnx_metadata_and_graph(runs, tmp_path):
     assert set(shas) == {"train", "test"} and "data_sha256" not in meta  # two files: no single hash
     assert model.opset_import[0].version >= 17
     (x,) = model.graph.input
-    assert x.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert x.type.tensor_type.elem_type == onnx.TensorProto.DOUBLE  # raw rows in float64, whatever the run's dtype
     assert [d.dim_param or d.dim_value for d in x.type.tensor_type.shape.dim] == ["batch", 90]
     ops = [n.op_type for n in model.graph.node]
-    assert ops[:3] == ["Cast", "Div", "Gemm"]  # a float64 run; pixels / 255, no standardisation
+    assert ops[:2] == ["Div", "Gemm"]  # a float64 run: no Cast; pixels / 255, no standardisation
     assert "Mul" not in ops and "Add" not in ops  # a classifier's head: nothing turned back
 
 
@@ -301,7 +301,7 @@ def test_cli_export_then_predict_csv_equals_onnx(runs, tmp_path):
     assert result.exit_code == 0, result.output
     printed = [json.loads(line) for line in result.output.splitlines()]
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-    label, probs = session.run(["label", "probabilities"], {"X": rows.astype(np.float32)})
+    label, probs = session.run(["label", "probabilities"], {"X": rows})
     assert [p["label"] for p in printed] == label.tolist()
     np.testing.assert_allclose([[p[f"P({c})"] for c in range(10)] for p in printed], probs, atol=1e-5)
 
@@ -361,7 +361,7 @@ def test_batch_norm_layers_in_inference_form(runs, tmp_path):
     np.testing.assert_allclose(got_npz, expected, rtol=1e-12, atol=1e-12)
     session = ort.InferenceSession(str(export_run(run, tmp_path / "bn.onnx", "onnx")), providers=["CPUExecutionProvider"])
     assert "BatchNormalization" in [node.op_type for node in onnx.load(str(tmp_path / "bn.onnx")).graph.node]
-    label, probs = session.run(["label", "probabilities"], {"X": rows.astype(np.float32)})
+    label, probs = session.run(["label", "probabilities"], {"X": rows})
     np.testing.assert_allclose(probs, expected, atol=1e-5)
     np.testing.assert_array_equal(label, (p[0] > 0.5).astype(np.int64))
     del run.params["beta1"]
@@ -388,7 +388,7 @@ def test_course_cats_onnx(tmp_path):
     session = ort.InferenceSession(str(export_run(run, tmp_path / "cat.onnx", "onnx")), providers=["CPUExecutionProvider"])
     rows = _test_rows(run)
     expected, labels = _predicted(run, rows)
-    label, probs = session.run(["label", "probabilities"], {"X": rows.astype(np.float32)})
+    label, probs = session.run(["label", "probabilities"], {"X": rows})
     np.testing.assert_allclose(probs, expected, atol=1e-5)
     np.testing.assert_array_equal(label, labels)
 
@@ -460,7 +460,7 @@ def test_onnx_without_the_onnx_package_says_how_to_install_it(runs, tmp_path, mo
 
 
 def _penguin_feeds(run, path):
-    """ONNX Runtime's inputs for a table file: one (m, 1) array per column, numbers as float32 (NaN where
+    """ONNX Runtime's inputs for a table file: one (m, 1) array per column, numbers as float64 (NaN where
     missing), text as it is in the file."""
     tables = pytest.importorskip("nnctl.data.tables")
     table = tables.read_table(path)
@@ -468,7 +468,7 @@ def _penguin_feeds(run, path):
     for name in run.table.numeric:
         cells = table.column(name)
         absent = tables.missing_mask(cells)
-        feeds[name] = np.where(absent, "nan", cells).astype(np.float64).astype(np.float32).reshape(-1, 1)
+        feeds[name] = np.where(absent, "nan", cells).astype(np.float64).reshape(-1, 1)
     for name in run.table.categorical:
         feeds[name] = np.char.strip(table.column(name).astype(str)).astype(object).reshape(-1, 1)
     return table, feeds
@@ -535,7 +535,7 @@ def test_table_columns_named_like_the_graphs_own_names(tmp_path):
     session = ort.InferenceSession(str(export_run(run, tmp_path / "t.onnx", "onnx")), providers=["CPUExecutionProvider"])
     assert sorted(i.name for i in session.get_inputs()) == ["W1", "b1", "scale"]
     table = read_table(tmp_path / "t.csv")
-    feeds = {name: x[:, [j]].astype(np.float32) for j, name in enumerate(("W1", "b1", "scale"))}
+    feeds = {name: x[:, [j]] for j, name in enumerate(("W1", "b1", "scale"))}
     got = dict(zip([o.name for o in session.get_outputs()], session.run(None, feeds)))
     X, _, _ = run.table.transform(table, need_target=False)
     AL = outputs(run, normalized(run, np.ascontiguousarray(X.T)))
@@ -556,3 +556,79 @@ def test_table_columns_named_like_the_graphs_own_names(tmp_path):
         "rename the column in the table and train again"
     )
     assert not (tmp_path / "l.onnx").exists()
+
+
+# ---------------------------------------------------------------- inputs of a large offset (issue 20)
+
+
+def _timestamps(rng, m):
+    """Features such as Unix times: about 1.7e9, std about 1e5, the label in their variation."""
+    return 1.7e9 + 1e5 * rng.normal(size=(m, 2))
+
+
+@pytest.mark.parametrize("head", ["sigmoid", "softmax", "linear"])
+def test_inputs_of_a_large_offset_are_standardised_in_float64(tmp_path, head):
+    """Features of 1.7e9 +- 1e5 lose their variation in float32 (its last bit at 1.7e9 is 128): the graph
+    takes float64 and standardises in float64, so it equals predict to 1e-5 (it differed by 0.02 before),
+    for every head, on an array run and on a table run (one numeric column of times and one of text)."""
+    from nnctl.data.tables import read_table
+    from nnctl.experiment.inference import normalized, outputs
+
+    rng = np.random.default_rng(7)
+    x = _timestamps(rng, 300)
+    z = (x - 1.7e9) / 1e5
+    if head == "linear":
+        y = 3.0 * z[:, 0] - z[:, 1]
+    elif head == "softmax":
+        y = np.digitize(z[:, 0] + z[:, 1], [-0.5, 0.5])
+    else:
+        y = (z[:, 0] - z[:, 1] > 0).astype(int)
+    model = {"linear": "task: regression", "softmax": "output_activation: softmax", "sigmoid": "output_activation: sigmoid"}[head]
+    train = "train: {learning_rate: 0.01, epochs: 40, batch_size: 32, optimizer: adam, seed: 1, record_every: 10}\n"
+    _plain(tmp_path / "a-train.h5", x[:200], y[:200], None if head == "linear" else [f"c{k}" for k in range(int(y.max()) + 1)])
+    _plain(tmp_path / "a-test.h5", x[200:], y[200:], None if head == "linear" else [f"c{k}" for k in range(int(y.max()) + 1)])
+    (tmp_path / "a.yaml").write_text(
+        f"data: {{train: a-train.h5, test: a-test.h5, normalize: standardize}}\nmodel: {{hidden: [8], hidden_activation: tanh, {model}}}\n" + train
+    )
+    assert invoke("train", tmp_path / "a.yaml", "--runs-dir", tmp_path / "ra", "-q", "--no-report").exit_code == 0
+    run = load_run(tmp_path / "ra" / "latest")
+    rows = x[200:]
+    expected, labels = _predicted(run, rows)
+    session = ort.InferenceSession(str(export_run(run, tmp_path / "a.onnx", "onnx")), providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].type == "tensor(double)"
+    got = dict(zip([o.name for o in session.get_outputs()], session.run(None, {"X": rows})))
+    value = got["prediction" if labels is None else "probabilities"]
+    np.testing.assert_allclose(value, expected, rtol=1e-5, atol=1e-5)
+    if labels is not None:
+        np.testing.assert_array_equal(got["label"], labels)
+    # the check could fail: the same rows rounded to float32 (what the graph took before) are far off
+    rounded, _ = _predicted(run, rows.astype(np.float32).astype(np.float64))
+    assert np.abs(rounded - expected).max() > 1e-3
+
+    # a table: the same times as a column of numbers beside a column of text (one-hot), the target last
+    colour = np.where(rng.random(300) < 0.5, "red", "blue")
+    target = [f"{v:.6f}" for v in y] if head == "linear" else [f"k{v}" for v in y]
+    lines = [f"{a:.3f},{c},{b:.3f},{t}" for (a, b), c, t in zip(x, colour, target)]
+    (tmp_path / "t-train.csv").write_text("time,colour,time2,y\n" + "\n".join(lines[:200]) + "\n")
+    (tmp_path / "t-test.csv").write_text("time,colour,time2,y\n" + "\n".join(lines[200:]) + "\n")
+    task = "regression" if head == "linear" else "classification"
+    (tmp_path / "t.yaml").write_text(
+        f"data: {{train: t-train.csv, test: t-test.csv, target: y, normalize: standardize}}\n"
+        f"model: {{hidden: [8], hidden_activation: tanh, task: {task}}}\n" + train
+    )
+    result = invoke("train", tmp_path / "t.yaml", "--runs-dir", tmp_path / "rt", "-q", "--no-report")
+    assert result.exit_code == 0, result.output
+    run = load_run(tmp_path / "rt" / "latest")
+    assert run.table.numeric == ["time", "time2"] and run.table.categorical == ["colour"]
+    session = ort.InferenceSession(str(export_run(run, tmp_path / "t.onnx", "onnx")), providers=["CPUExecutionProvider"])
+    assert {i.name: i.type for i in session.get_inputs()} == {"time": "tensor(double)", "time2": "tensor(double)", "colour": "tensor(string)"}
+    feeds = {"time": rows[:, [0]], "time2": rows[:, [1]], "colour": colour[200:].astype(object).reshape(-1, 1)}
+    got = dict(zip([o.name for o in session.get_outputs()], session.run(None, feeds)))
+    X, _, _ = run.table.transform(read_table(tmp_path / "t-test.csv"), need_target=False)
+    AL = outputs(run, normalized(run, np.ascontiguousarray(X.T)))
+    hd = HEADS[run.meta["loss"]]
+    if hd.proba is None:
+        np.testing.assert_allclose(got["prediction"], AL.T, rtol=1e-5, atol=1e-5)
+    else:
+        np.testing.assert_allclose(got["probabilities"], hd.proba(AL).T, atol=1e-5)
+        np.testing.assert_array_equal(got["label"], hd.predict(AL))

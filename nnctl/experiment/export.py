@@ -224,11 +224,11 @@ def describe(run: Run) -> Model:
         "head": loss,
         "run": run.path.name,
         "input": (
-            "pictures: raw 0-255 values, flattened as stored"
+            "pictures: raw 0-255 values, flattened as stored, float64 (double)"
             if pre["scale"] != 1
-            else "a table: one input per column, float32 or string, (batch, 1)"
+            else "a table: one input per column, float64 (double) or string, (batch, 1)"
             if table is not None
-            else "rows of numeric features, in the training column order"
+            else "rows of numeric features, in the training column order, float64 (double)"
         ),
     }
     if len(set(sha.values())) == 1:
@@ -388,23 +388,25 @@ class _Graph:
 
 
 def onnx_model(model: Model):
-    """The ONNX ModelProto: input X (batch, n_x) float32 raw rows; outputs as ONNX_HEADS says."""
+    """The ONNX ModelProto: input X (batch, n_x) float64 raw rows (a table: one input per column); outputs as ONNX_HEADS says."""
     onnx = _onnx()
     missing = [layer.activation for layer in model.layers if layer.activation not in ONNX_ACTIVATIONS]
     if missing or model.loss not in ONNX_HEADS:
         raise ExportError(f"{missing[0] if missing else model.loss}: no ONNX form in this version of nnctl")
     g = _Graph(onnx, model.dtype)
+    # inputs are float64 and the preprocessing works in float64 whatever the run's dtype: a float32 input
+    # keeps 7 digits, so a feature such as a Unix time (1.7e9, std 1e5) lost its variation before (x - mean) / std
     if model.table is not None:
         A, inputs = _table_graph(g, model.table)
     else:
-        A, inputs = "X", [onnx.helper.make_tensor_value_info("X", onnx.TensorProto.FLOAT, ["batch", model.n_x])]
-        if model.dtype != np.float32:  # a float64 run computes in float64, as predict does
-            A = g.node("Cast", A, to=onnx.helper.np_dtype_to_tensor_dtype(model.dtype))
+        A, inputs = "X", [onnx.helper.make_tensor_value_info("X", onnx.TensorProto.DOUBLE, ["batch", model.n_x])]
     if model.scale != 1.0:
-        A = g.node("Div", A, g.const("scale", np.array(model.scale, model.dtype)))
+        A = g.node("Div", A, g.const("scale", np.array(model.scale, np.float64)))
     if model.standardized:
-        A = g.node("Sub", A, g.const("normalize_mean", model.mean.T))  # (1, n_x): broadcast over rows
-        A = g.node("Div", A, g.const("normalize_std", model.std.T))
+        A = g.node("Sub", A, g.const("normalize_mean", model.mean.T.astype(np.float64)))  # (1, n_x): broadcast over rows
+        A = g.node("Div", A, g.const("normalize_std", model.std.T.astype(np.float64)))
+    if model.dtype != np.float64:  # a float32 run's network computes in float32, as predict does
+        A = g.node("Cast", A, to=onnx.helper.np_dtype_to_tensor_dtype(model.dtype))
     for l, layer in enumerate(model.layers, 1):
         if layer.bn is None:
             Z = g.node("Gemm", A, g.const(f"W{l}", layer.W), g.const(f"b{l}", np.asarray(layer.b).ravel()), transB=1)  # (batch, n[l])
@@ -447,8 +449,8 @@ def write_onnx(model: Model, path) -> Path:
 
 
 def _table_graph(g: _Graph, table: TableInputs) -> tuple:
-    """(X (batch, n_x) in the run's dtype, the graph's inputs): one input per column, as scikit-learn's
-    converter takes a table. A number: float32 (batch, 1), NaN where missing, filled as fitted. Text:
+    """(X (batch, n_x) float64, the graph's inputs): one input per column, as scikit-learn's
+    converter takes a table. A number: float64 (batch, 1), NaN where missing, filled as fitted. Text:
     string (batch, 1), one-hot over the column's categories (ONNX-ML LabelEncoder to the category's
     position, then OneHot); a missing spelling gets the fitted category, an unseen one all zeros."""
     onnx = g.onnx
@@ -462,9 +464,8 @@ def _table_graph(g: _Graph, table: TableInputs) -> tuple:
     inputs: list = []
     blocks: list = []
     for name, fill in zip(table.numeric, table.fill):
-        inputs.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, ["batch", 1]))
-        x = g.node("Cast", name, to=onnx.helper.np_dtype_to_tensor_dtype(g.dtype))
-        blocks.append(g.node("Where", g.node("IsNaN", x), g.const(f"fill_{len(blocks)}", np.full((1, 1), fill, g.dtype)), x))
+        inputs.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.DOUBLE, ["batch", 1]))
+        blocks.append(g.node("Where", g.node("IsNaN", name), g.const(f"fill_{len(blocks)}", np.full((1, 1), fill, np.float64)), name))
     for j, (name, cats, fill) in enumerate(zip(table.categorical, table.categories, table.category_fill)):
         inputs.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.STRING, ["batch", 1]))
         keys = list(cats) + [m for m in MISSING_SPELLINGS if m not in cats and fill is not None]
@@ -475,8 +476,7 @@ def _table_graph(g: _Graph, table: TableInputs) -> tuple:
         hot = g.node(
             "OneHot", position, g.const(f"depth_{j}", np.array([len(cats) + 1], np.int64)), g.const("off_on", np.array([0, 1], np.float32))
         )  # (batch, 1, categories + 1); ONNX Runtime has it for float32
-        if g.dtype != np.float32:
-            hot = g.node("Cast", hot, to=onnx.helper.np_dtype_to_tensor_dtype(g.dtype))  # 0 and 1: exact
+        hot = g.node("Cast", hot, to=onnx.TensorProto.DOUBLE)  # 0 and 1: exact; the numbers' blocks are float64
         hot = g.node("Squeeze", hot, g.const("axis1", np.array([1], np.int64)))
         blocks.append(
             g.node(
