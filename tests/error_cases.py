@@ -2507,6 +2507,44 @@ CASES += [
         "attributes disagree; delete {tmp}/run/checkpoint.h5 to restart the run from the beginning (nnctl train --resume {tmp}/run then "
         "starts over, same spec and data)",
     ),
+    # --- issue 20 round 5: text ---
+    Case(
+        "train.early_stopping: true (a sub-mapping given a boolean)",
+        cfg(GOOD.replace("iterations: 5}", "iterations: 5, early_stopping: true}")),
+        ["train", "{tmp}/c.yaml"],
+        "Error: {tmp}/c.yaml: train.early_stopping: give a mapping such as {patience: 10}, or {} for the defaults (got True)",
+    ),
+    Case(
+        "a spec section given a number (train: 5)",
+        cfg("data: {train: train.h5}\nmodel: {hidden: [3]}\ntrain: 5\n"),
+        ["train", "{tmp}/c.yaml"],
+        "Error: {tmp}/c.yaml: train: give a mapping such as {learning_rate: 0.01}, or {} for the defaults (got 5)",
+    ),
+    Case(
+        "data given a list",
+        cfg("data: [train.h5]\nmodel: {hidden: [3]}\n"),
+        ["train", "{tmp}/c.yaml"],
+        "Error: {tmp}/c.yaml: data: give a mapping such as {train: data.h5} (got ['train.h5'])",
+    ),
+    Case(
+        "sweep.grid given a list",
+        cfg(GOOD + "sweep: {grid: [train.seed]}\n"),
+        ["train", "{tmp}/c.yaml"],
+        "Error: {tmp}/c.yaml: sweep.grid: give a mapping such as {train.learning_rate: [0.01, 0.1]}, or {} for the defaults (got ['train.seed'])",
+    ),
+    Case(
+        "search.space given text",
+        cfg(GOOD + "search: {trials: 2, space: loguniform}\n"),
+        ["train", "{tmp}/c.yaml"],
+        "Error: {tmp}/c.yaml: search.space: give a mapping such as {train.learning_rate: 'loguniform(1e-4, 1)'} (got 'loguniform')",
+    ),
+    Case(
+        "train.early_stopping given by --set as a number",
+        cfg(GOOD),
+        ["train", "{tmp}/c.yaml", "--set", "train.early_stopping=3"],
+        "Error: {tmp}/c.yaml (with --set train.early_stopping=3): train.early_stopping: give a mapping such as {patience: 10}, or {} "
+        "for the defaults (got 3)",
+    ),
 ]
 
 

@@ -658,6 +658,51 @@ def _fields_at(loc) -> list:
     return list(model.model_fields)
 
 
+# a sub-mapping's key -> an example of its value, for a spec that gave a number, text or list there
+_MAPPING_EXAMPLES: dict[tuple[str, ...], str] = {
+    ("data",): "{train: data.h5}",
+    ("model",): "{hidden: [8]}",
+    ("train",): "{learning_rate: 0.01}",
+    ("train", "early_stopping"): "{patience: 10}",
+    ("sweep",): "{hidden_layers: [1, 2], width: 16}",
+    ("sweep", "grid"): "{train.learning_rate: [0.01, 0.1]}",
+    ("search",): "{trials: 20, space: {train.learning_rate: 'loguniform(1e-4, 1)'}}",
+    ("search", "space"): "{train.learning_rate: 'loguniform(1e-4, 1)'}",
+}
+
+
+def _field_at(loc):
+    """The pydantic FieldInfo at a spec path (None where the path leaves the schema)."""
+    model: typing.Any = Spec
+    field = None
+    for part in loc:
+        field = model.model_fields.get(part) if isinstance(part, str) and isinstance(model, type) and issubclass(model, BaseModel) else None
+        if field is None:
+            return None
+        ann = field.annotation
+        model = next((a for a in typing.get_args(ann) if a is not type(None)), ann) if typing.get_origin(ann) is not dict else ann
+    return field
+
+
+def _mapping_hint(loc) -> str:
+    """"give a mapping such as {...}" for a key whose value must be a mapping, with ", or {} for the
+    defaults" where an empty mapping is valid there."""
+    field = _field_at(loc)
+    ann = getattr(field, "annotation", None)
+    ann = next((a for a in typing.get_args(ann) if a is not type(None)), ann)
+    empty_ok = False
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        try:  # a model validator may fill a key before validation (train.learning_rate: the optimizer's default)
+            ann.model_validate({})
+            empty_ok = True
+        except ValidationError:
+            empty_ok = False
+    elif field is not None:
+        empty_ok = not any(getattr(m, "min_length", 0) for m in field.metadata)
+    example = _MAPPING_EXAMPLES.get(tuple(str(p) for p in loc), "{key: value}")
+    return f"give a mapping such as {example}" + (", or {} for the defaults" if empty_ok else "")
+
+
 def _format_error(err) -> str:
     loc = list(err["loc"])
     path = ".".join(str(p) if re.fullmatch(r"[\w-]+", str(p)) else repr(p) for p in loc)
@@ -669,6 +714,10 @@ def _format_error(err) -> str:
         return f"{path}: unknown key{hint} (valid keys: {', '.join(valid)})" if valid else f"{path}: unknown key"
     if kind == "missing":
         return f"{path}: required key is missing"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):  # a number, text, list or true where a mapping goes
+        shown = err.get("input")
+        got = "" if isinstance(shown, (dict, list)) and len(repr(shown)) > 60 else f" (got {quoted(shown)})"
+        return f"{path}: {_mapping_hint(loc)}{got}"
     if kind == "value_error":
         return str(err["ctx"]["error"])
     if kind == "string_pattern_mismatch" and err["ctx"].get("pattern") == NAME_PATTERN:
