@@ -13,8 +13,11 @@ class NnctlError(Exception):
 
     exit_code = 1
 
-    def __init__(self, message: str, exit_code: int | None = None):
-        super().__init__(message)
+    def __init__(self, message: str, exit_code: int | None = None, lines: list[str] | None = None):
+        super().__init__("\n".join(lines) if lines else message)
+        # several problems at once (a spec with several errors): one line each; the CLI prints each
+        # as one line, so a newline inside one (a path, a name) cannot pass for the break between two
+        self.lines = list(lines) if lines else [message]
         if exit_code is not None:
             self.exit_code = exit_code
 

@@ -2542,8 +2542,20 @@ CASES += [
         "train.early_stopping given by --set as a number",
         cfg(GOOD),
         ["train", "{tmp}/c.yaml", "--set", "train.early_stopping=3"],
-        "Error: {tmp}/c.yaml (with --set train.early_stopping=3): train.early_stopping: give a mapping such as {patience: 10}, or {} "
-        "for the defaults (got 3)",
+        "Error: {tmp}/c.yaml (with --set train.early_stopping=3): train.early_stopping: give a mapping such as {patience: 10}, or {} for the defaults (got 3)",
+    ),
+    Case(
+        "a spec of two errors, one value holding a newline: one line per error, the newline shown as \\n",
+        cfg('data: {train: train.h5}\nmodel: {hidden: [3], hidden_activation: "re\\nlu"}\ntrain: {learning_rate: x}\n'),
+        ["train", "{tmp}/c.yaml"],
+        "Error: {tmp}/c.yaml: model.hidden_activation: must be 'sigmoid', 'tanh', 'relu', 'leaky_relu', 'linear' or 'softmax' "
+        "(got 're\\nlu')\n{tmp}/c.yaml: train.learning_rate: must be a valid number, unable to parse string as a number (got 'x')",
+    ),
+    Case(
+        "data.target naming no column, the table's headers holding newlines",
+        {"t.csv": '"a\nb",c,"y\nz"\n1,2,p\n3,4,q\n', "c.yaml": 'data: {train: t.csv, target: "y\\nq"}\n'},
+        ["train", "{tmp}/c.yaml"],
+        "Error: {tmp}/t.csv: data.target: no column 'y\\nq'; did you mean 'y\\nz'? (columns: a\\nb, c, y\\nz)",
     ),
 ]
 

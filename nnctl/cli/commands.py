@@ -84,10 +84,10 @@ def handles_errors(func):
                 starting.heed()  # from here a signal stops the command at once (unless it holds its own handler)
             return func(*args, **kwargs)
         except Interrupted as exc:
-            display.say(f"Interrupted: {exc}", err=True)
+            display.say_error("Interrupted", exc)
             raise typer.Exit(exc.exit_code) from None
         except NnctlError as exc:
-            display.say(f"Error: {exc}", err=True)
+            display.say_error("Error", exc)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             signum = last_signal() or signal.SIGINT
@@ -891,7 +891,7 @@ def _reported(no_report: bool, run_dir, stop, func, *args, tracker=None, **kwarg
         except KeyboardInterrupt:  # a second signal
             pass
         if stop():  # a signal after the last iteration: the run diverged, and the command was asked to stop
-            display.say(f"Error: {exc}", err=True)
+            display.say_error("Error", exc)
             run = Path(run_dir).resolve() if Path(run_dir).is_symlink() else run_dir  # runs/latest: the run it names
             raise Interrupted(_stopped_after(stop, run, Status.DIVERGED, no_report, report), exit_code=stop.exit_code) from None
         raise

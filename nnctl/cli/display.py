@@ -39,6 +39,9 @@ from nnctl.core.gradcheck import kink_note
 #   (ESC, OSC 8, CSI, \r, C1, bidi overrides): only Rich's own styles and cursor moves reach the terminal.
 # - cell()/line()/SafeTable: text from outside is shown with its control characters as visible
 #   escapes (nnctl.util.text.visible), so a name keeps its information and the table its widths.
+#   A cell, a message and a progress label are one line: a newline in them (a --runs-dir path, a
+#   CSV header, a class or run name) shows as \n, never splitting them. A message of several lines
+#   (a spec with several errors: NnctlError.lines) is printed line by line, each one line.
 
 
 class SafeConsole(Console):
@@ -66,14 +69,14 @@ def cell(value, style: str = "") -> Text:
     if isinstance(value, Shown):
         return value
     if isinstance(value, Text):
-        plain = visible(value.plain, keep_newlines=True)
+        plain = visible(value.plain)
         return value if plain == value.plain else Shown(plain, style=value.style)
-    return Shown(visible(value, keep_newlines=True), style=style)
+    return Shown(visible(value), style=style)
 
 
 def line(text, style: str = "") -> Text:
-    """One printed line whose parts may come from outside: control characters visible, no markup."""
-    return Shown(visible(text, keep_newlines=True), style=style)
+    """One printed line whose parts may come from outside: control characters (a newline too) visible, no markup."""
+    return Shown(visible(text), style=style)
 
 
 class SafeTable(Table):
@@ -103,6 +106,15 @@ def err_console() -> Console:
 def say(text: str, err: bool = False) -> None:
     """One plain line (no markup, control characters visible) on stdout or stderr."""
     (err_console() if err else out_console()).print(line(text))
+
+
+def say_error(prefix: str, exc: BaseException) -> None:
+    """`prefix: message` on stderr: each of the error's lines (NnctlError.lines; one, unless a spec
+    had several errors) as one line, a newline inside one (a path, a name) shown as \\n."""
+    lines = getattr(exc, "lines", None) or [str(exc)]
+    console = err_console()
+    for k, text in enumerate(lines):
+        console.print(line(f"{prefix}: {text}" if k == 0 else text))
 
 
 def _json_escape(match) -> str:
@@ -387,7 +399,7 @@ def item_progress(label: str, quiet: bool = False):
     console = err_console()
     if quiet or not console.is_terminal:
         return nullcontext(), None
-    bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console, transient=True)
+    bar = Progress(TextColumn(visible(label), markup=False), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console, transient=True)
     task = bar.add_task(label, total=None)
     return bar, lambda k, n: bar.update(task, completed=k, total=n)
 

@@ -671,7 +671,7 @@ _MAPPING_EXAMPLES: dict[tuple[str, ...], str] = {
 }
 
 
-def _field_at(loc):
+def _field_at(loc) -> typing.Any:
     """The pydantic FieldInfo at a spec path (None where the path leaves the schema)."""
     model: typing.Any = Spec
     field = None
@@ -685,8 +685,8 @@ def _field_at(loc):
 
 
 def _mapping_hint(loc) -> str:
-    """"give a mapping such as {...}" for a key whose value must be a mapping, with ", or {} for the
-    defaults" where an empty mapping is valid there."""
+    """The fix for a key whose value must be a mapping: give a mapping such as {...}, and ", or {} for
+    the defaults" where an empty mapping is valid there."""
     field = _field_at(loc)
     ann = getattr(field, "annotation", None)
     ann = next((a for a in typing.get_args(ann) if a is not type(None)), ann)
@@ -752,7 +752,7 @@ def validate(raw, where: str) -> Spec:
             for m in difflib.get_close_matches(str(e["loc"][-1]), _fields_at(e["loc"][:-1]), n=1, cutoff=0.6)
         }
         lines = [f"{where}: {_format_error(e)}" for e in errors if not (e["type"] == "missing" and tuple(e["loc"]) in hinted)]
-        raise ConfigError("\n".join(lines)) from None
+        raise ConfigError("\n".join(lines), lines=lines) from None
 
 
 def read_config_text(path) -> str:

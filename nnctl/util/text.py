@@ -65,7 +65,11 @@ class Escaped(str):
 
 def visible(text, keep_newlines: bool = False) -> Escaped:
     """`text` (anything; str() of it) with each control character written as its escape, and each
-    backslash that could be taken for the start of one doubled; text visible() returned is kept."""
+    backslash that could be taken for the start of one doubled; text visible() returned is kept.
+
+    A newline and a carriage return are escaped (\\n, \\r) as a tab (\\t) is: the terminal's
+    messages, table cells and progress labels are one line each. `keep_newlines` keeps a newline
+    only where text is laid out in lines already (a figure's title, the report's HTML)."""
     if isinstance(text, Escaped):
         return text
     text = text if isinstance(text, str) else str(text)
@@ -103,18 +107,15 @@ def figure_text(fig) -> None:
             artist.set_text(shown)
 
 
-_LINE_BREAK = re.compile("\n")  # what joins the lines of a message of several errors (visible() keeps it there)
-
-
 def quoted(value) -> str:
     """A value quoted for a message, as repr() would, but with the text itself between the quotes:
     its control characters and backslashes are left for visible() to show, once, where the message
     is printed (repr() would escape them here and visible() a second time, so a real ESC and the four
     characters \\x1b would look alike again). Lists and dicts quote their items; numbers are repr()."""
     if isinstance(value, str):
-        # a newline would split the message's one line (several errors are joined by newlines, which
-        # visible() keeps): it is escaped here, every other control character is left to visible()
-        return "'" + _LINE_BREAK.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), value) + "'"
+        # a newline too is left to visible(): every one-line context (a message, a table cell, a
+        # progress label) shows it as \\n; a message of several lines is printed line by line
+        return "'" + value + "'"
     if isinstance(value, (list, tuple)):
         inner = ", ".join(quoted(v) for v in value)
         return f"[{inner}]" if isinstance(value, list) else f"({inner}{',' if len(value) == 1 else ''})"
