@@ -35,7 +35,8 @@ from nnctl.rundir.layout import BOUNDARY_PNG, CHECKPOINT, COSTS_CSV, COSTS_PNG, 
 from nnctl.core.network import HEADS
 from nnctl.rundir.runs import Run, atomic_write, costs_axis, load_run, parse_costs_columns, read_bytes_capped, resolve_run_path
 from nnctl.core.training import Listener
-from nnctl.util.text import visible
+from nnctl.data.tables import Table
+from nnctl.util.text import quoted, visible
 
 __all__ = ["fit", "load", "Model", "NnctlWarning", "SpecLike", "TRAIN_ARRAYS"]
 
@@ -93,6 +94,43 @@ def _rows(X, what: str = "X") -> np.ndarray:
     if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
         raise DataError(f"{what}: holds NaN or infinite values; fill or drop them first (e.g. scikit-learn's SimpleImputer)")
     return x
+
+
+def _is_frame(X) -> bool:
+    """A pandas DataFrame (pandas is not imported for it)."""
+    return type(X).__module__.startswith("pandas") and hasattr(X, "columns") and hasattr(X, "dtypes")
+
+
+def _as_cells(column, name: str) -> np.ndarray:
+    """One DataFrame column as a table's text cells: a number as the text that reads back as the very
+    same float (repr), a missing value (NaN, None, pd.NA, NaT) as an empty cell, anything else str()."""
+    values = column.to_numpy(dtype=object)
+    out = np.empty(values.shape, dtype=object)
+    for i, v in enumerate(values):
+        if v is None or (isinstance(v, float) and v != v) or type(v).__name__ in ("NAType", "NaTType"):
+            out[i] = ""
+        elif isinstance(v, (bool, np.bool_)):
+            out[i] = str(bool(v))
+        elif isinstance(v, (int, np.integer)):
+            out[i] = str(int(v))
+        elif isinstance(v, (float, np.floating)):
+            out[i] = repr(float(v))
+        elif isinstance(v, (str, np.str_)):
+            out[i] = str(v)
+        else:
+            raise DataError(f"X: column {quoted(name)}: holds a {type(v).__name__} ({quoted(str(v)[:40])}); give numbers or text, as a table file holds")
+    return out
+
+
+class _FrameTable(Table):
+    """A DataFrame read as a table: messages name its rows by their index label, not a file line."""
+
+    def __init__(self, source, columns, cells, lines, index):
+        super().__init__(source, columns, cells, lines)
+        self.index = index
+
+    def where(self, row: int, name: str) -> str:
+        return f"{self.source}: row {quoted(self.index[row])}, column {quoted(name)}"
 
 
 def _class_labels(y, task: str) -> tuple:
@@ -291,8 +329,47 @@ class Model:
 
     # ------------------------------------------------------------ using it
 
+    def _table_rows(self, X) -> np.ndarray:
+        """A pandas DataFrame's rows (m, n_x) through the run's table encoding, as `nnctl predict --run RUN
+        table.csv` reads a table: the training columns found by name (numbers filled, text one-hot), the
+        target column and others ignored (a warning names them)."""
+        prep = self._run.table
+        assert prep is not None
+        columns = [str(c) for c in X.columns]
+        if len(set(columns)) != len(columns):
+            twice = next(c for c in columns if columns.count(c) > 1)
+            raise DataError(f"X: the column {quoted(twice)} is there twice; give each of the training columns once")
+        extra = [c for c in columns if c not in prep.columns and c != prep.target]
+        if extra:
+            warnings.warn(
+                f"X: columns not used in training ignored: {', '.join(map(quoted, extra[:8]))}{', ...' if len(extra) > 8 else ''}",
+                UserWarning,
+                stacklevel=4,
+            )
+        if len(X) == 0:
+            raise DataError("X: holds zero examples (a DataFrame of 0 rows); give at least one row")
+        cells = np.empty((len(X), len(columns)), dtype=object)
+        for j, name in enumerate(X.columns):
+            cells[:, j] = _as_cells(X[name], str(name))
+        table = _FrameTable("X", columns, cells.astype(str), np.arange(1, len(X) + 1), index=list(X.index))
+        x, _, kept = prep.transform(table, need_target=False)
+        if kept.size != len(X):
+            row = int(np.setdiff1d(np.arange(len(X)), kept)[0])
+            raise DataError(
+                f"X: row {quoted(table.index[row])}: a value is missing, and the run drops such rows (data.missing: drop); fill it in or leave the row out"
+            )
+        return x
+
     def _flat(self, X, normalize: bool = True) -> np.ndarray:
         """X (n_x, m) for rows of examples, preprocessed as training did: flattened, scaled, normalised."""
+        if self._run.table is not None and _is_frame(X):
+            X = self._table_rows(X)
+        elif self._run.table is not None and np.asarray(X).dtype == object:
+            prep = self._run.table
+            raise DataError(
+                f"X: this model was trained on a table; give a pandas DataFrame with its columns ({', '.join(map(quoted, prep.columns[:8]))}"
+                f"{', ...' if len(prep.columns) > 8 else ''}), and the run's encoding (text one-hot, missing values filled) is applied"
+            )
         x = _rows(X)
         shape = self.input_shape
         if int(np.prod(x.shape[1:])) != self.n_features or (x.ndim > 2 and list(x.shape[1:]) != shape):
@@ -332,7 +409,7 @@ class Model:
         """The metrics `nnctl evaluate` prints and writes: accuracy (%), precision, recall, F1, the
         confusion matrix and per-class scores for a classifier; rmse and mae for a regression.
         y holds class names (as `classes`) or the label numbers 0 .. k-1."""
-        x = _rows(X)
+        x = _rows(self._table_rows(X) if self._run.table is not None and _is_frame(X) else X)
         labels = np.asarray(y)
         if labels.ndim == 2 and 1 in labels.shape:
             labels = labels.ravel()
