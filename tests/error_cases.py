@@ -2681,15 +2681,16 @@ CASES += [
     ),
     *(
         Case(
-            f"{cmd[0]} of a folder that is not a run",
+            f"{what} of a folder that is not a run",
             {"notes/a.txt": "x"},
             cmd,
             "Error: {tmp}/notes: not a run or sweep directory (no metrics.json, config.resolved.yaml or sweep.json); give a folder that `nnctl runs` lists",
         )
-        for cmd in (
-            ["evaluate", "{tmp}/notes"],
-            ["predict", "--run", "{tmp}/notes", "{tmp}/notes/a.txt"],
-            ["export", "--run", "{tmp}/notes", "-o", "{tmp}/m.onnx"],
+        for what, cmd in (
+            ("evaluate", ["evaluate", "{tmp}/notes"]),
+            ("predict --run", ["predict", "--run", "{tmp}/notes", "{tmp}/notes/a.txt"]),
+            ("export --run", ["export", "--run", "{tmp}/notes", "-o", "{tmp}/m.onnx"]),
+            ("runs compare", ["runs", "compare", "{tmp}/notes", "{tmp}/notes"]),
         )
     ),
     Case(

@@ -1157,11 +1157,12 @@ def compare_runs(a, b, runs_root="runs") -> dict:
         path = find_run(name, runs_root)
         if not path.is_dir():
             raise RunError(f"{name}: no such run, as a path or in {runs_root}; `nnctl runs` lists the runs (or pass --runs-dir)")
-        if (path / SWEEP_PLAN).exists():
+        check_run_folder(path)  # a folder that is no run at all is named so, as every command names it
+        if is_sweep_dir(path) and not (path / METRICS).exists():
             raise sweep_instead(path)
         resolved = path / RESOLVED
         if not resolved.exists():
-            raise RunError(f"{path}: no {RESOLVED}; is this a run directory?")
+            raise RunError(f"{path}: no {RESOLVED}, which runs compare reads the spec from; the run's files are damaged, so train it again")
         text = read_text_capped(resolved)
         try:
             spec = yaml.safe_load(text)
