@@ -2560,6 +2560,210 @@ CASES += [
 ]
 
 
+# --- issue 20 round 5: runs ---
+def interrupted_table_run(edit=lambda run: None):
+    """A run on a small table stopped after 2 iterations (its checkpoint and table.json kept), then `edit(run)`."""
+
+    def write(path):
+        from nnctl.spec.config import load_config
+        from nnctl.experiment.run import train_run
+
+        (path.parent / "p.csv").write_text(TABLE)
+        (path.parent / "t.yaml").write_text("data: {train: p.csv, target: species}\ntrain: {epochs: 20}\n")
+        calls = []
+        summary = train_run(load_config(path.parent / "t.yaml"), runs_root=path.parent / "runs", should_stop=lambda: calls.append(1) or len(calls) == 2)
+        Path(summary.run_dir).rename(path)
+        shutil.rmtree(path.parent / "runs")
+        edit(path)
+
+    return write
+
+
+PLANAR_LONG = "data: {train: 'builtin:planar'}\nmodel: {hidden: [2], hidden_activation: tanh}\ntrain: {learning_rate: 1, iterations: 40, record_every: 10}\n"
+
+
+def interrupted_planar_run(edit):
+    """A 2-D classifier (its decision boundary drawn) stopped after 25 iterations, then `edit(run)`."""
+
+    def write(path):
+        edit(_interrupted(path.parent, path.name, PLANAR_LONG))
+
+    return write
+
+
+def remove(name):
+    def edit(run):
+        (run / name).unlink()
+
+    return edit
+
+
+def folder_in_place_of(name):
+    """A run's file replaced by a folder of that name (a missing file: a folder made there)."""
+
+    def edit(run):
+        (run / name).unlink(missing_ok=True)
+        (run / name).mkdir()
+        (run / name / "keep.txt").write_text("mine")
+
+    return edit
+
+
+def table_json_edit(run):
+    data = json.loads((run / "table.json").read_text())
+    data["target"] = "island"
+    (run / "table.json").write_text(json.dumps(data))
+
+
+def finished_sweep(after=lambda path: None):
+    """A sweep of two trials run to the end in the folder, then `after(path)`."""
+
+    def write(path):
+        from nnctl.sweep.run import run_sweep
+        from nnctl.sweep.store import load_plan
+
+        sweep_dir()(path)
+        run_sweep(load_plan(path), path, jobs=1)
+        after(path)
+
+    return write
+
+
+def file_in_place_of_trial(path):
+    shutil.rmtree(path / "01-seed=1")
+    (path / "01-seed=1").write_text("mine")
+
+
+CASES += [
+    Case(
+        "resume of a table run without its table.json",
+        {"run": interrupted_table_run(remove("table.json"))},
+        ["train", "--resume", "{tmp}/run", "-q"],
+        "Error: {tmp}/run/table.json: missing, but the run trains on a table and predict and evaluate need its encoding; put the run's "
+        "table.json back from a copy, or train the run again: nnctl train {tmp}/run/config.resolved.yaml",
+    ),
+    Case(
+        "resume of a table run whose table.json is a folder",
+        {"run": interrupted_table_run(folder_in_place_of("table.json"))},
+        ["train", "--resume", "{tmp}/run", "-q"],
+        "Error: {tmp}/run/table.json: is a directory, not the table encoding the run needs; move it away and put the run's table.json "
+        "back from a copy, or train the run again: nnctl train {tmp}/run/config.resolved.yaml",
+    ),
+    Case(
+        "resume of a table run whose table.json encodes another table",
+        {"run": interrupted_table_run(table_json_edit)},
+        ["train", "--resume", "{tmp}/run", "-q"],
+        "Error: {tmp}/run/table.json: is not the encoding of the run's table (its columns, classes or fill values differ); put the run's "
+        "table.json back from a copy, or train the run again: nnctl train {tmp}/run/config.resolved.yaml",
+    ),
+    *(
+        Case(
+            f"resume with a folder in place of {name}",
+            {"run": interrupted_run(folder_in_place_of(name))},
+            ["train", "--resume", "{tmp}/run", "-q"],
+            f"Error: {{tmp}}/run/{name}: is a directory, where nnctl writes its {name}; move it away (or delete it), then resume: "
+            f"nnctl train --resume {{tmp}}/run{extra}",
+        )
+        for name, extra in (
+            ("costs.png", ""),
+            ("costs.csv", ""),
+            ("params.h5", ""),
+            ("metrics.json", ""),
+            ("checkpoint.h5", ""),
+            ("report.html", " (or resume with --no-report)"),
+        )
+    ),
+    Case(
+        "resume of a 2-D classifier with a folder in place of decision_boundary.png",
+        {"run": interrupted_planar_run(folder_in_place_of("decision_boundary.png"))},
+        ["train", "--resume", "{tmp}/run", "-q"],
+        "Error: {tmp}/run/decision_boundary.png: is a directory, where nnctl writes its decision_boundary.png; move it away (or delete it), "
+        "then resume: nnctl train --resume {tmp}/run",
+    ),
+    Case(
+        "evaluate with a folder in place of evaluation.json",
+        {"run": trained_then(folder_in_place_of("evaluation.json"))},
+        ["evaluate", "{tmp}/run"],
+        "Error: {tmp}/run/evaluation.json: is a directory, where nnctl writes its evaluation.json; move it away (or delete it), then "
+        "evaluate again: nnctl evaluate {tmp}/run",
+    ),
+    Case(
+        "evaluate --data with a folder in place of its confusion picture",
+        {"run": trained_then(folder_in_place_of("confusion-train.png"))},
+        ["evaluate", "{tmp}/run", "--data", "{tmp}/train.h5"],
+        "Error: {tmp}/run/confusion-train.png: is a directory, where nnctl writes its confusion-train.png; move it away (or delete it), then "
+        "evaluate again: nnctl evaluate {tmp}/run --data {tmp}/train.h5",
+    ),
+    Case(
+        "report with a folder in place of report.html",
+        {"run": trained_then(folder_in_place_of("report.html"))},
+        ["report", "{tmp}/run"],
+        "Error: {tmp}/run/report.html: is a directory, where nnctl writes its report.html; move it away (or delete it), then write the "
+        "report again: nnctl report {tmp}/run",
+    ),
+    Case(
+        "sweep report with a folder in place of a trial's report.html",
+        {"s": finished_sweep(lambda p: folder_in_place_of("report.html")(p / "02-seed=2"))},
+        ["report", "{tmp}/s"],
+        "Error: {tmp}/s/02-seed=2/report.html: is a directory, where nnctl writes its report.html; move it away (or delete it), then "
+        "write the report again: nnctl report {tmp}/s",
+    ),
+    Case(
+        "sweep --resume with a folder in place of summary.csv",
+        {"s": finished_sweep(folder_in_place_of("summary.csv"))},
+        ["sweep", "--resume", "{tmp}/s", "--no-report"],
+        "Error: {tmp}/s/summary.csv: is a directory, where nnctl writes its summary.csv; move it away (or delete it), then resume: "
+        "nnctl sweep --resume {tmp}/s",
+    ),
+    Case(
+        "sweep --resume with a folder in place of report.html",
+        {"s": finished_sweep(folder_in_place_of("report.html"))},
+        ["sweep", "--resume", "{tmp}/s"],
+        "Error: {tmp}/s/report.html: is a directory, where nnctl writes its report.html; move it away (or delete it), then resume: "
+        "nnctl sweep --resume {tmp}/s (or resume with --no-report)",
+    ),
+    Case(
+        "sweep --resume with a file in place of a trial's folder",
+        {"s": finished_sweep(file_in_place_of_trial)},
+        ["sweep", "--resume", "{tmp}/s", "--no-report"],
+        "Error: {tmp}/s/01-seed=1: is a file, where the sweep keeps trial 01-seed=1's folder; move it away (or delete it), then resume: "
+        "nnctl sweep --resume {tmp}/s",
+    ),
+    *(
+        Case(
+            f"{what} of a folder that is not a run",
+            {"notes/a.txt": "x"},
+            cmd,
+            "Error: {tmp}/notes: not a run or sweep directory (no metrics.json, config.resolved.yaml or sweep.json); give a folder that `nnctl runs` lists",
+        )
+        for what, cmd in (
+            ("evaluate", ["evaluate", "{tmp}/notes"]),
+            ("predict --run", ["predict", "--run", "{tmp}/notes", "{tmp}/notes/a.txt"]),
+            ("export --run", ["export", "--run", "{tmp}/notes", "-o", "{tmp}/m.onnx"]),
+            ("runs compare", ["runs", "compare", "{tmp}/notes", "{tmp}/notes"]),
+        )
+    ),
+    Case(
+        "predict with - (standard input) for rows",
+        {"run": planar_run},
+        ["predict", "--run", "{tmp}/run", "-"],
+        "Error: -: standard input is not read; save the rows to a file (.csv, or an HDF5 .h5) and give its path",
+    ),
+    Case(
+        "predict with rows of a file that does not exist",
+        {"run": table_run},
+        ["predict", "--run", "{tmp}/run", "{tmp}/nope.csv"],
+        "Error: {tmp}/nope.csv: no such file; check the path (a relative path is read from the working folder)",
+    ),
+    Case(
+        "evaluate --data of a file that does not exist",
+        {"run": planar_run},
+        ["evaluate", "{tmp}/run", "--data", "{tmp}/nope.h5"],
+        "Error: {tmp}/nope.h5: no such file; check the path (a relative path is read from the working folder)",
+    ),
+]
+
+
 def render() -> str:
     lines = [
         "# Errors: what nnctl says, and its exit code",

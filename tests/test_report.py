@@ -195,10 +195,13 @@ def test_interrupted_run_says_so_at_the_top(tmp_path, tiny_config):
 
 
 def test_running_and_killed_runs_say_so_at_the_top(tmp_path, tiny_config):
+    from nnctl.rundir.lock import run_lock
+
     run = _train(tiny_config, tmp_path / "runs")
     metrics = json.loads((run / "metrics.json").read_text())
     (run / "metrics.json").write_text(json.dumps({**metrics, "status": "running", "pid": os.getpid(), "host": platform.node()}))
-    assert invoke("report", run).exit_code == 0
+    with run_lock(run):  # running: a process holds the run's lock (the truth; the pid is only shown)
+        assert invoke("report", run).exit_code == 0
     assert f"Unfinished: the run is still running (pid {os.getpid()})" in _top(_page(run))
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()  # a run whose process is gone was killed

@@ -25,7 +25,7 @@ from nnctl.errors import Interrupted, NnctlError
 from nnctl.data.images import MAX_PIXELS
 from nnctl.rundir.layout import REPORT, SUMMARY_CSV, Status
 import signal
-from nnctl.rundir.runs import find_run, is_run_dir, load_run
+from nnctl.rundir.runs import check_outputs, find_run, is_run_dir, load_run, resolve_run_path
 from nnctl.core.stopping import StopRequest
 from nnctl.core.stopping import last_signal
 from nnctl.util.memory import available_memory, format_bytes
@@ -201,6 +201,9 @@ def _train_command(stop, ctx, config, overrides, runs_dir, resume, data, target,
     if resume is not None:
         if config is not None or overrides or data is not None or target is not None:
             raise NnctlError("--resume continues a run with its own spec; give no CONFIG, --set, --data or --target with it")
+        if not no_report:  # the page is written after training: a folder in its place is named before
+            run = resolve_run_path(resume)
+            check_outputs([run / REPORT], f"resume: nnctl train --resume {run} (or resume with --no-report)")
         if tracker is not None:
             tracker.connect()  # before training: mlflow's import would slow the loop down
         label = f"{spec_name(resume) or 'run'} (resumed)"
@@ -530,11 +533,14 @@ def evaluate(
     Example: nnctl evaluate runs/latest --data datasets/pets.h5
     """
     from nnctl.experiment.inference import evaluate as evaluate_run
-    from nnctl.experiment.inference import save_evaluation
+    from nnctl.experiment.inference import evaluation_files, save_evaluation
 
     trained = load_run(find_run(run))
     if trained.note:
         display.say(f"Note: {trained.note}", err=True)
+    check_outputs(
+        evaluation_files(trained, str(data) if data else None), f"evaluate again: nnctl evaluate {trained.path}" + (f" --data {data}" if data else "")
+    )  # before scoring
     try:
         result, dataset = evaluate_run(trained, str(data) if data else None)
         try:
@@ -656,6 +662,8 @@ def sweep(
                 "--search, --trials, --seed, --rounds, --halving, --min-budget or --halving-mode with it"
             )
         plan, sweep_dir, root = load_plan(resume), resume, None
+        if not no_report:  # the page is written after the trials: a folder in its place is named before
+            check_outputs([Path(resume) / REPORT], f"resume: nnctl sweep --resume {resume} (or resume with --no-report)")
     elif config is None:
         raise NnctlError("give a CONFIG to sweep, or --resume runs/sweep-...")
     else:
@@ -856,7 +864,7 @@ def runs_show(
     Example: nnctl runs show latest --runs-dir /tmp/runs
     """
     from nnctl.report.collect import collect_run
-    from nnctl.rundir.tolerant import check_run_folder
+    from nnctl.rundir.runs import check_run_folder
 
     display.run_facts(collect_run(check_run_folder(find_run(run, runs_dir))))
 

@@ -376,6 +376,7 @@ def predict_rows(run: Run, files, rows: int | None = None, notes: list | None = 
     names = class_names(run)
     notes = [] if notes is None else notes
     for path in files:
+        given_file(path)
         if run.table is not None:
             if not is_table(path):
                 raise DataError(
@@ -391,6 +392,18 @@ def predict_rows(run: Run, files, rows: int | None = None, notes: list | None = 
             preds = [Prediction(file=f"{shown(path)}:{first + j}") for j in range(x.shape[0])]
             _fill(preds, outputs(run, X), run, names)
             yield preds
+
+
+def given_file(path) -> Path:
+    """A file of rows named on the command line (predict's FILES, evaluate --data), checked as such:
+    "-" (standard input, which nnctl does not read) and a missing path are named with the fix for a
+    command line (a spec's paths are read from its folder, these from the working folder); then
+    check_data_file's checks (a FIFO, a device, a folder)."""
+    if str(path) == "-":
+        raise DataError("-: standard input is not read; save the rows to a file (.csv, or an HDF5 .h5) and give its path")
+    if not os.path.lexists(path):
+        raise DataError(f"{shown(path)}: no such file; check the path (a relative path is read from the working folder)")
+    return check_data_file(path)
 
 
 # ---------------------------------------------------------------- evaluate
@@ -680,6 +693,8 @@ def evaluate(run: Run, source: str | None = None):
     pass over every example. A MATLAB file and a built-in dataset are read whole. The dataset returned
     holds the labels, and of the inputs what the pictures need (`_Outputs`).
     """
+    if source and not str(source).startswith(BUILTIN_PREFIX):
+        given_file(source)
     source = source or default_test_source(run)
     task = task_of(run)
     head, k = HEADS[loss_of(run)], class_count(run)
@@ -827,6 +842,13 @@ def evaluation_suffix(run: Run, source) -> str:
     except (OSError, ValueError, RunError, AttributeError):
         pass
     return f"-{stem}-{hashlib.sha256(os.fsencode(resolved)).hexdigest()[:8]}"
+
+
+def evaluation_files(run: Run, source: str | None) -> list:
+    """Every file `nnctl evaluate` may write into the run for `source` (None: the run's test data),
+    known before scoring (runs.check_outputs looks at them first): evaluation*.json and its pictures."""
+    suffix = evaluation_suffix(run, source) if source is not None else ""
+    return [run.path / name(suffix) for name in (evaluation_json, confusion_png, misclassified_png, evaluation_boundary_png)]
 
 
 def write_evaluation(run: Run, result: dict, data, source_given: bool) -> dict:

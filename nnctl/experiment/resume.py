@@ -8,6 +8,7 @@ taken, this module checks what the folder holds against the spec and the data:
                       process (its lock, kept for the whole resume); a damaged metrics.json is a note
     recorded(run_dir) reproduce.json's types: the BLAS threads, the data's SHA-256, the run's id
     check_belongs     the spec's fingerprint, the checkpoint's settings, shapes, position, sessions
+    check_table       a table run's table.json, which predict and evaluate will need, is there and its own
     check_same_data   the training and test files are those the run started with
 
 Each refusal is one line naming the file and what to do (put it back, or train the run again).
@@ -15,6 +16,7 @@ Each refusal is one line naming the file and what to do (put it back, or train t
 
 from __future__ import annotations
 
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,9 +30,22 @@ from nnctl.core.training import Batches
 from nnctl.data.dataset import Dataset
 from nnctl.errors import DataError, RunError
 from nnctl.rundir import checkpoint
-from nnctl.rundir.layout import CHECKPOINT, METRICS, PARAMS, REPRODUCE, RESOLVED, Status
+from nnctl.rundir.layout import CHECKPOINT, METRICS, PARAMS, REPRODUCE, RESOLVED, TABLE, Status
 from nnctl.rundir.lock import run_lock
-from nnctl.rundir.runs import is_sweep_dir, json_kind, load_params, parse_json, read_json, read_text_capped, resolve_run_path, sweep_instead
+from nnctl.data.dataset import file_kind
+from nnctl.rundir.runs import (
+    check_outputs,
+    is_sweep_dir,
+    json_digest,
+    json_kind,
+    load_params,
+    parse_json,
+    read_json,
+    read_json_object,
+    read_text_capped,
+    resolve_run_path,
+    sweep_instead,
+)
 from nnctl.spec.config import Spec, load_config
 from nnctl.util.text import quoted
 
@@ -65,6 +80,8 @@ def resumable(path, device: str | None = None) -> Iterator[tuple[Path, Spec, lis
     pid = peek.get("pid") if isinstance(peek, dict) else None
     holder = f" (pid {pid})" if isinstance(pid, int) and not isinstance(pid, bool) else ""
     with run_lock(run_dir, holder):  # taken before the status is read: of two resumes, one refuses here
+        # read first and written again: a folder in their place is named before anything reads it (train_run checks the rest)
+        check_outputs([run_dir / METRICS, run_dir / CHECKPOINT], resume_then(run_dir))
         status, damaged = status_for_resume(run_dir)
         notes = [_without_metrics(run_dir, damaged)] if damaged else []
         if status == Status.COMPLETED:
@@ -79,6 +96,35 @@ def resumable(path, device: str | None = None) -> Iterator[tuple[Path, Spec, lis
         if device is not None:
             spec = spec.model_copy(update={"train": spec.train.model_copy(update={"device": device})})
         yield run_dir, spec, notes
+
+
+def resume_then(run_dir: Path) -> str:
+    """What a refusal of a resume says to do once its cause is gone."""
+    return f"resume: nnctl train --resume {run_dir}"
+
+
+def check_table(run_dir: Path, encoding: dict) -> None:
+    """A resumed run trained on a table has its table.json, the encoding its data gives it (the same
+    data: check_same_data): predict and evaluate need it once the run ends, so a run without it is
+    refused before training, not trained to the end and left unusable. It is not rebuilt: the
+    encoding a resume fits could be checked only against the digest params.h5 and the checkpoint keep
+    of it, and a missing file means the folder lost files nnctl cannot vouch for."""
+    file = run_dir / TABLE
+    fix = f"put the run's {TABLE} back from a copy, or train the run again: nnctl train {run_dir / RESOLVED}"
+    try:
+        st = file.stat()
+    except FileNotFoundError:
+        raise RunError(f"{file}: missing, but the run trains on a table and predict and evaluate need its encoding; {fix}") from None
+    except OSError as exc:
+        raise RunError(f"{file}: cannot be read ({exc.strerror}); check its permissions, then {resume_then(run_dir)}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise RunError(f"{file}: is {file_kind(st)}, not the table encoding the run needs; move it away and {fix}")
+    try:
+        same = json_digest(read_json_object(file, fix=fix)) == json_digest(encoding)
+    except ValueError:
+        same = False
+    if not same:
+        raise RunError(f"{file}: is not the encoding of the run's table (its columns, classes or fill values differ); {fix}")
 
 
 def status_for_resume(run_dir: Path) -> tuple:

@@ -56,11 +56,11 @@ from nnctl.core.regularization import Dropout, keep_probs_per_layer
 from nnctl.core.validation import ValidationMonitor
 from nnctl.util.plots import BOUNDARY_GRID, REPORT_GRID, plot_costs, plot_decision_boundary
 from nnctl.core.resources import available_memory, blas_info, choose_blas_threads, memory_estimate, preflight  # noqa: F401 (re-exported)
-from nnctl.experiment.resume import Resumed, check_belongs, check_same_data, recorded, resumable
+from nnctl.experiment.resume import Resumed, check_belongs, check_same_data, check_table, recorded, resumable, resume_then
 from nnctl.util.memory import format_bytes
 from nnctl.rundir.lock import run_lock
 from nnctl.core.stopping import blown_up, signals_held, worsened
-from nnctl.rundir.runs import PARAMS_DIGESTS, TABLE_DIGEST, atomic_write, create_run_dir, json_digest, save_params, update_latest, write_json
+from nnctl.rundir.runs import PARAMS_DIGESTS, TABLE_DIGEST, atomic_write, check_outputs, create_run_dir, json_digest, save_params, update_latest, write_json
 from nnctl.core.training import Batches, CheckpointEvery, Position, Reporter, StopAtEpoch, StopWhen, Trainer, gradient_descent
 from nnctl.util.text import quoted
 from nnctl.data.stream import open_streamed, stream_choice
@@ -396,7 +396,10 @@ def train_run(
         if resume:
             assert given is not None
             d = plan.data
+            check_outputs([given / name for name in _outputs(plan)], resume_then(given))  # before training, not after it
             resumed = check_belongs(given, plan.spec, plan.resolved, plan.layer_dims, d.train, plan.mini_batch, d.target.method)
+            if d.table is not None:
+                check_table(given, d.table.to_dict())
         batch = plan.batch_size or plan.data.train.m
         if threads is None and choose_blas_threads(plan.layer_dims, batch) == 1:
             # a small step's work single-threaded (nnctl.core.resources.choose_blas_threads); else the
@@ -568,6 +571,16 @@ def _preflight(plan: Plan, root: Path, resume: bool) -> None:
         batch_norm_layers=plan.resolved.model.normalised_layers,
         stages=_later_stages(plan),
     )
+
+
+def _outputs(plan: Plan) -> list:
+    """The files training writes (again) into a run's folder: a resume's, after its checkpoints."""
+    names = [METRICS, CHECKPOINT, PARAMS, COSTS_CSV]
+    if plan.pictures:
+        names.append(COSTS_PNG)
+        if plan.data.train.n_x == 2 and plan.task == "classification" and isinstance(plan.data.train.X, np.ndarray):
+            names.append(BOUNDARY_PNG)  # _evaluate's picture
+    return names
 
 
 def _later_stages(plan: Plan) -> list:

@@ -34,7 +34,7 @@ import yaml
 from nnctl import __version__
 from nnctl.errors import NnctlError
 from nnctl.rundir.layout import CHECKPOINT, COSTS_CSV, METRICS, REPRODUCE, RESOLVED, Status
-from nnctl.rundir.runs import read_costs_columns, read_json_object, read_text_capped
+from nnctl.rundir.runs import read_costs_columns, read_json_object, read_text_capped, run_status
 from nnctl.core.training import Listener
 from nnctl.errors import RunError
 from nnctl.experiment.export import export_run
@@ -238,7 +238,7 @@ def _finish(sender: _Sender, run_dir: Path, folder: dict, onnx: bool, skip_curve
         if onnx:
             extra.append(_onnx_file(run_dir, Path(tmp), sender.warn))
         sender.files(run_dir, [p for p in extra if p is not None])
-    sender.close(str(folder["metrics"].get("status", "failed")))
+    sender.close(str(run_status(folder["metrics"], run_dir)))  # `running` only while its lock is held: a dead run is KILLED
 
 
 def _onnx_file(run_dir: Path, tmp: Path, warn) -> Path | None:

@@ -94,7 +94,7 @@ def collect_run(path, evaluate: bool = True) -> RunFacts:
 
     metrics = folder.metrics()
     facts.metrics = metrics
-    facts.status = status_of(metrics)
+    facts.status = status_of(metrics, path)
     facts.started = string(metrics.get("started"))
     facts.iterations = whole(metrics.get("iterations"))
     facts.total_iterations = whole(metrics.get("total_iterations"))
@@ -423,7 +423,7 @@ def collect_sweep(path) -> SweepFacts:
     for name, values in trials:
         row = {"trial": name, "values": {d: values.get(d) for d in facts.dimensions}, "link": None}
         m = folder.trial_metrics(name)
-        row["status"] = status_of(m) if m else ("pending" if not folder.has(name) else "unknown")
+        row["status"] = status_of(m, path / name) if m else ("pending" if not folder.has(name) else "unknown")
         if row["status"] == Status.INTERRUPTED and name in pruned:
             row["status"] = "pruned"  # successive halving stopped it at a rung
         row["validation_cost"] = finite(m.get("validation_cost"))

@@ -15,7 +15,8 @@ from nnctl.errors import RunError
 from nnctl.report.collect import collect_run, collect_sweep, sweep_pages
 from nnctl.report.render import href, render_run, render_sweep
 from nnctl.rundir.layout import REPORT, SWEEP_PLAN
-from nnctl.rundir.tolerant import Folder, check_run_folder, is_sweep
+from nnctl.rundir.runs import check_outputs, check_run_folder
+from nnctl.rundir.tolerant import Folder, is_sweep
 from nnctl.util.atomic import atomic_write
 from nnctl.util.text import strip_controls
 
@@ -63,10 +64,13 @@ def write_report(path, output=None, force: bool = False) -> Path:
     """The page of a run or a sweep (with a page for each trial, so the links lead somewhere)."""
     path = check_run_folder(path)
     output = report_output(path, output, force)
+    then = f"write the report again: nnctl report {path}"
     if not is_sweep(path):
+        check_outputs([output or path / REPORT], then)  # before the page is made (-o: report_output checked it)
         return write_run_report(path, output)
     facts = collect_sweep(path)
     out = Path(output) if output else path / REPORT
+    check_outputs([out] + [path / r["trial"] / REPORT for r in facts.rows if (path / r["trial"]).is_dir()], then)  # every page, before any
     for r in facts.rows:
         trial = path / r["trial"]
         if trial.is_dir():

@@ -53,22 +53,32 @@ def run_lock(run_dir, holder: str = "", refusal: Callable[[], str] | None = None
         os.close(fd)  # releases the lock
 
 
-def held_elsewhere(run_dir) -> bool:
+def held_elsewhere(run_dir) -> bool | None:
     """Whether another process holds the run's lock now (is training it): taken and given back at
-    once, never waited for; False where the folder cannot be opened or locks are not supported."""
+    once, never waited for. None where that cannot be told: the folder cannot be opened, or its
+    filesystem has no locks (callers then fall back on metrics.json's pid and host)."""
     key = str(Path(run_dir).resolve())
     if key in _HELD:
         return False
     try:
         fd = os.open(key, os.O_RDONLY | os.O_DIRECTORY)
     except OSError:
-        return False
+        return None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return True
     except OSError:
-        return False
+        return None
     finally:
         os.close(fd)  # releases the lock if it was taken
     return False
+
+
+def is_training(run_dir) -> bool | None:
+    """Whether a process (this one or another) is training the run now: the run's lock is the truth,
+    whatever its metrics.json says (a pid alive but reused, another host's). None where the lock
+    cannot tell (held_elsewhere)."""
+    if str(Path(run_dir).resolve()) in _HELD:
+        return True
+    return held_elsewhere(run_dir)

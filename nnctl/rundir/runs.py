@@ -16,6 +16,7 @@ import hashlib
 import json
 import math
 import os
+import stat
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,19 +38,21 @@ from nnctl.rundir.layout import (  # the names live in one place
     PARAMS,
     REPRODUCE,
     RESOLVED,
+    COSTS_CSV,
     SUMMARY_JSON,
+    SWEEP_PID,
     SWEEP_PLAN,
     TABLE,
     Status,
 )
 from nnctl.util.text import quoted
-from nnctl.data.dataset import regular_file
+from nnctl.data.dataset import file_kind, regular_file
 import io
 import csv
 from nnctl.util.memory import available_memory
 from nnctl.core.activations import ACTIVATION_NAMES
 from nnctl.core.network import HEADS
-from nnctl.rundir.lock import held_elsewhere
+from nnctl.rundir.lock import held_elsewhere, is_training
 from nnctl.data.tables import Preprocessor
 from nnctl.data.dataset import Normalization, normalization_from_arrays
 from nnctl.data.dataset import TargetScaling, target_scaling_from_arrays
@@ -128,6 +131,21 @@ def readable_file(path) -> Path:
         unreadable="{name}: cannot be read ({reason}); check its permissions",
     )
     return path
+
+
+def check_outputs(paths, then: str) -> None:
+    """Each file a command is about to write (atomically: a new file renamed over the path) can take its
+    place: a directory there (or a FIFO, a device, a socket) would fail the write only after all the
+    work, training or scoring; refused before any, naming the path. `then` says what to do next
+    ("resume: nnctl train --resume RUN"). A file or a link there is replaced as always."""
+    for path in map(Path, paths):
+        try:
+            st = path.lstat()
+        except OSError:
+            continue  # not there (or its folder is not): the write makes it, or names what stops it
+        if stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode):
+            continue
+        raise RunError(f"{path}: is {file_kind(st)}, where nnctl writes its {path.name}; move it away (or delete it), then {then}")
 
 
 # ---------------------------------------------------------------- sizes read back
@@ -631,9 +649,30 @@ def is_run_dir(path) -> bool:
 
 
 def is_sweep_dir(path) -> bool:
-    """A sweep's folder (its sweep.json plan), not a run's."""
+    """A sweep's folder, by what it holds, never by its name (a sweep folder renamed is still one): its
+    plan (sweep.json); or, where the plan is lost, no metrics.json of its own beside the summary
+    (summary.json) or the lock file (.lock) that only a sweep writes into its folder."""
     path = Path(path)
-    return (path / SWEEP_PLAN).exists() or (path / SWEEP_PLAN).is_symlink()
+    if (path / SWEEP_PLAN).exists() or (path / SWEEP_PLAN).is_symlink():
+        return True
+    return path.is_dir() and not (path / METRICS).exists() and any((path / n).exists() for n in (SUMMARY_JSON, SWEEP_PID))
+
+
+RUN_EVIDENCE = (METRICS, RESOLVED, PARAMS, CHECKPOINT, REPRODUCE, COSTS_CSV)  # a run's own files: any one makes a folder a run's, however damaged
+
+
+def check_run_folder(path) -> Path:
+    """`path` (runs/latest resolved) if it is a folder holding a run's files or a sweep's; a RunError
+    naming it otherwise (a missing path, a file, an empty or unrelated folder, ""). The one check of
+    every command that is given a run or a sweep (runs show, report, evaluate, predict, export)."""
+    path = resolve_run_path(path)
+    if not path.exists():
+        raise RunError(f"{path}: no such run or sweep directory; see `nnctl runs` for the runs there are")
+    if not path.is_dir():
+        raise RunError(f"{path}: not a directory; give a run or sweep folder such as runs/latest")
+    if not is_sweep_dir(path) and not any((path / n).exists() or (path / n).is_symlink() for n in RUN_EVIDENCE):
+        raise RunError(f"{path}: not a run or sweep directory (no {METRICS}, {RESOLVED} or {SWEEP_PLAN}); give a folder that `nnctl runs` lists")
+    return path
 
 
 def sweep_instead(path: Path, resume: bool = False) -> RunError:
@@ -694,17 +733,22 @@ def load_run(path) -> Run:
     path = resolve_run_path(path)
     if not path.is_dir():
         raise RunError(f"{path}: no such run directory; give a run folder that `nnctl runs` lists, or train one with `nnctl train CONFIG`")
+    check_run_folder(path)  # a folder that is no run at all is named so, as runs show and report name it
+    if is_sweep_dir(path) and not (path / METRICS).exists():
+        raise sweep_instead(path)
     metrics = _run_metrics(path)
-    status = run_status(metrics) if metrics else "unknown"
+    status = run_status(metrics, path) if metrics else "unknown"
     params_file, checkpoint = path / PARAMS, path / CHECKPOINT
     note = None
+    other = held_elsewhere(path)  # the lock says whether another process trains it (None: it cannot tell)
+    training_now = bool(other) or (other is None and status == Status.RUNNING)
 
     # `train --resume` would be refused while another process trains the run (it holds the run's lock)
     training = "the run is being trained by another process now: using its {what}; they will change, so predict or evaluate again when that training ends"
     if params_file.exists():
         source = params_file
         params, meta = load_params(params_file)
-        if status == Status.RUNNING or held_elsewhere(path):
+        if training_now:
             note = training.format(what=f"parameters of iteration {meta.get('iterations')}")
         elif status == Status.INTERRUPTED and checkpoint.exists():
             note = f"unfinished run ({status} at iteration {meta.get('iterations')}): using its parameters so far"
@@ -721,7 +765,7 @@ def load_run(path) -> Run:
             f"restore it from a copy, or train the run again (nnctl train {path / RESOLVED})",
         )
         params = {k: v for k, v in arrays.items() if "/" not in k}
-        if status == Status.RUNNING or held_elsewhere(path):
+        if training_now:
             note = training.format(what=f"last checkpoint, iteration {meta.get('iterations')}")
         else:
             note = f"unfinished run ({status}): using its last checkpoint, iteration {meta.get('iterations')}; resume with: nnctl train --resume {path}"
@@ -844,19 +888,28 @@ def load_target_scaling(path, meta: dict):
     return target_scaling_from_arrays(method, arrays)
 
 
-def run_status(metrics: dict) -> str:
-    """A 'running' run whose process is gone on this host was interrupted or killed."""
+def run_status(metrics: dict, run_dir=None) -> str:
+    """The run's status. A `running` run is running only while a process holds its folder's lock
+    (nnctl.rundir.lock: the kernel lets go of it however the process ends); with the lock free it was
+    interrupted or killed, whatever pid metrics.json records (alive but another program's, or another
+    host's). The pid and host are looked at only where the lock cannot tell (no `run_dir`, a
+    filesystem without locks)."""
     status = metrics.get("status", "unknown")
+    if status != Status.RUNNING:
+        return status
+    if run_dir is not None:
+        training = is_training(run_dir)
+        if training is not None:
+            return Status.RUNNING if training else Status.INTERRUPTED
     pid = metrics.get("pid")
     # a stored pid is input: only a positive process id is looked up (0 or -1 would name a group)
-    if status == Status.RUNNING and isinstance(pid, int) and not isinstance(pid, bool) and 0 < pid < 2**31:
-        if metrics.get("host") == platform.node():
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return Status.INTERRUPTED
-            except (PermissionError, OSError):
-                pass
+    if isinstance(pid, int) and not isinstance(pid, bool) and 0 < pid < 2**31 and metrics.get("host") == platform.node():
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return Status.INTERRUPTED
+        except (PermissionError, OSError):
+            pass
     return status
 
 
@@ -963,7 +1016,7 @@ def list_runs(root, skipped: list | None = None) -> list:
     if not root.is_dir():
         raise RunError(f"{root}: no runs directory; train a run first, or pass --runs-dir")
     rows = []
-    for metrics_path in sorted(root.glob(f"*/{METRICS}")) + sorted(root.glob(f"sweep-*/*/{METRICS}")):
+    for metrics_path in _metrics_files(root):
         run = metrics_path.parent
         if run.is_symlink() or run.parent.is_symlink():
             continue
@@ -973,7 +1026,7 @@ def list_runs(root, skipped: list | None = None) -> list:
                 raise ValueError(f"{METRICS} holds {json_kind(m)}, not a metrics object")
             if metrics_problem(m):
                 raise ValueError(f"{METRICS}: {metrics_problem(m)}; not an nnctl run's metrics")
-            status = run_status(m)
+            status = run_status(m, run)
         except RunError as exc:  # a FIFO or a device: named, never opened
             if skipped is not None:
                 skipped.append((run, str(exc).split(": ", 1)[-1]))
@@ -996,6 +1049,18 @@ def list_runs(root, skipped: list | None = None) -> list:
         )
     rows.sort(key=lambda r: (r["started"] or "", r["run"]))
     return rows
+
+
+def _metrics_files(root: Path) -> list:
+    """The metrics.json of every run under `root`: its folders' own, then those of the trials of each
+    folder that is a sweep by what it holds (is_sweep_dir), whatever it is called (a sweep renamed)."""
+    try:
+        tops = sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink())
+    except OSError as exc:
+        raise RunError(f"{root}: cannot be listed ({exc.strerror}); check its permissions, or pass --runs-dir") from None
+    own = [p / METRICS for p in tops if (p / METRICS).exists() or (p / METRICS).is_symlink()]
+    trials = [m for p in tops if is_sweep_dir(p) for m in sorted(p.glob(f"*/{METRICS}"))]
+    return own + trials
 
 
 def _flatten(d, prefix=""):
@@ -1061,9 +1126,7 @@ def _run_by_ends(name: str, root: Path) -> Path | None:
         return None
     try:
         tops = [p for p in root.iterdir() if p.is_dir() and not p.is_symlink()]
-        names = [p.name for p in tops] + [
-            f"{p.name}/{q.name}" for p in tops if p.name.startswith("sweep-") for q in p.iterdir() if q.is_dir() and not q.is_symlink()
-        ]
+        names = [p.name for p in tops] + [f"{p.name}/{q.name}" for p in tops if is_sweep_dir(p) for q in p.iterdir() if q.is_dir() and not q.is_symlink()]
     except OSError:
         return None
     found = sorted(n for n in names if n.startswith(head) and n.endswith(tail) and len(n) >= len(head) + len(tail))
@@ -1094,11 +1157,12 @@ def compare_runs(a, b, runs_root="runs") -> dict:
         path = find_run(name, runs_root)
         if not path.is_dir():
             raise RunError(f"{name}: no such run, as a path or in {runs_root}; `nnctl runs` lists the runs (or pass --runs-dir)")
-        if (path / SWEEP_PLAN).exists():
+        check_run_folder(path)  # a folder that is no run at all is named so, as every command names it
+        if is_sweep_dir(path) and not (path / METRICS).exists():
             raise sweep_instead(path)
         resolved = path / RESOLVED
         if not resolved.exists():
-            raise RunError(f"{path}: no {RESOLVED}; is this a run directory?")
+            raise RunError(f"{path}: no {RESOLVED}, which runs compare reads the spec from; the run's files are damaged, so train it again")
         text = read_text_capped(resolved)
         try:
             spec = yaml.safe_load(text)

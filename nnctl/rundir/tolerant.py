@@ -20,10 +20,11 @@ from pathlib import Path
 import yaml
 
 from nnctl.errors import RunError
-from nnctl.rundir.layout import CHECKPOINT, COSTS_CSV, EVALUATIONS, METRICS, PARAMS, REPORT, REPRODUCE, RESOLVED, SWEEP_PLAN
+from nnctl.rundir.layout import CHECKPOINT, COSTS_CSV, EVALUATIONS, METRICS, PARAMS, REPORT, SWEEP_PLAN
 from nnctl.rundir.runs import (
     check_evaluation,
     check_metrics,
+    is_sweep_dir,
     load_params,
     parse_json,
     read_costs_columns,
@@ -85,14 +86,14 @@ def mapping(value) -> dict:
     return value if isinstance(value, dict) else {}
 
 
-def status_of(metrics: dict) -> str:
-    """The run's status (runs.run_status: a `running` run whose process is gone was interrupted); a
-    damaged value reads as "unknown"."""
+def status_of(metrics: dict, run_dir=None) -> str:
+    """The run's status (runs.run_status: a `running` run whose folder's lock no process holds was
+    interrupted); a damaged value reads as "unknown"."""
     if not metrics or not isinstance(metrics.get("status"), str):
         return "unknown"
     if metrics.get("pid") is not None and whole(metrics.get("pid")) is None:
         metrics = {**metrics, "pid": None}
-    return run_status(metrics)[:40]
+    return run_status(metrics, run_dir)[:40]
 
 
 def valid_evaluation(e: dict) -> bool:
@@ -108,23 +109,9 @@ def valid_evaluation(e: dict) -> bool:
 
 
 def is_sweep(path) -> bool:
-    """A sweep's folder as a page takes it: its plan, or a sweep-... folder with no metrics.json (a
-    plan lost: its trials are the folders found)."""
-    path = resolve_run_path(path)
-    return (path / SWEEP_PLAN).exists() or (path.name.startswith("sweep-") and not (path / METRICS).exists() and path.is_dir())
-
-
-def check_run_folder(path) -> Path:
-    """`path` (runs/latest resolved) if it is a folder holding a run's files or a sweep's plan; a
-    RunError naming it otherwise (a missing path, a file, an empty or unrelated folder, "")."""
-    path = resolve_run_path(path)
-    if not path.exists():
-        raise RunError(f"{path}: no such run or sweep directory; see `nnctl runs` for the runs there are")
-    if not path.is_dir():
-        raise RunError(f"{path}: not a directory; give a run or sweep folder such as runs/latest")
-    if not is_sweep(path) and not any((path / n).exists() for n in (METRICS, RESOLVED, PARAMS, CHECKPOINT, REPRODUCE, COSTS_CSV)):
-        raise RunError(f"{path}: not a run or sweep directory (no {METRICS}, {RESOLVED} or {SWEEP_PLAN}); give a folder that `nnctl runs` lists")
-    return path
+    """A sweep's folder as a page takes it: runs.is_sweep_dir, by what it holds (its plan, or where the
+    plan is lost, its summary or lock file); a renamed sweep is still one."""
+    return is_sweep_dir(resolve_run_path(path))
 
 
 def safe_child(folder: Path, name) -> Path | None:

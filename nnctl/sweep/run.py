@@ -32,7 +32,7 @@ from nnctl.sweep import study
 from nnctl.sweep.launchers import dask, local
 from nnctl.sweep.launchers.base import Launcher, OpenLauncher, Payloads
 from nnctl.sweep.plan import SweepPlan, check_resume, draw_round, write_plan
-from nnctl.sweep.store import SweepStore, held, new_sweep_dir, resume_files, store_trial, summary_rows
+from nnctl.sweep.store import SweepStore, check_sweep_outputs, held, new_sweep_dir, resume_files, store_trial, summary_rows
 from nnctl.sweep.summary import write_summary
 
 # --executor NAME: the module that runs the trials (a new backend is one module and one line here)
@@ -69,6 +69,7 @@ def run_sweep(
                 write_plan(folder, plan)
             else:
                 check_resume(plan, folder)
+                check_sweep_outputs(plan, folder)
             seconds = _optimize(plan, folder, launcher, on_event, on_result, command, should_stop)
             return folder, _summarise(plan, folder, seconds), seconds
     finally:

@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from nnctl.errors import RunError
-from nnctl.rundir.layout import CHECKPOINT, METRICS, PARAMS, SWEEP_PID, Status, TrialStatus
+from nnctl.rundir.layout import CHECKPOINT, COSTS_PNG, METRICS, PARAMS, SUMMARY_CSV, SUMMARY_JSON, SWEEP_ACCURACY_PNG, SWEEP_PID, Status, TrialStatus
 from nnctl.rundir.lock import run_lock
-from nnctl.rundir.runs import create_run_dir, parse_json, read_bytes_capped, result_fields, write_json
+from nnctl.rundir.runs import check_outputs, create_run_dir, parse_json, read_bytes_capped, result_fields, write_json
 from nnctl.sweep import pruner, selection
 from nnctl.sweep.plan import NAME_MAX, SAFE_NAME, SweepPlan, Trial, read_plan, schema_error, write_plan
 from nnctl.util.text import quoted
@@ -49,6 +49,17 @@ def trial_dir(sweep_dir: Path, name: str) -> Path:
     if path.is_symlink() or (path.exists() and path.resolve().parent != Path(sweep_dir).resolve()):
         raise RunError(f"{path}: a trial folder must be a real folder inside {sweep_dir}, not a link; remove it and resume")
     return path
+
+
+def check_sweep_outputs(plan: SweepPlan, sweep_dir: Path) -> None:
+    """Before a resumed sweep trains anything: its summary files can be written (no folder in their
+    place), and each trial's folder, replaced whole when the trial is stored, is a folder."""
+    then = f"resume: nnctl sweep --resume {sweep_dir}"
+    check_outputs([sweep_dir / name for name in (SUMMARY_CSV, SUMMARY_JSON, COSTS_PNG, SWEEP_ACCURACY_PNG)], then)  # summary.SUMMARY_FILES
+    for t in plan.trials:
+        path = trial_dir(sweep_dir, t.name)
+        if path.exists() and not path.is_dir():
+            raise RunError(f"{path}: is a file, where the sweep keeps trial {t.name}'s folder; move it away (or delete it), then {then}")
 
 
 def new_sweep_dir(runs_root, plan: SweepPlan) -> Path:
