@@ -187,7 +187,14 @@ def train_model(spec: Spec, text: str | None, arrays: dict | None, runs_dir=None
         root = Path(runs_dir) if keep else Path(scratch)
         try:
             summary = train_run(
-                spec, config_text=text, runs_root=root, reporter=reporter, command=["nnctl.fit"], arrays=arrays, pictures=keep, should_stop=stop
+                spec,
+                config_text=text,
+                runs_root=root,
+                reporter=reporter,
+                command=["nnctl.fit"],
+                arrays=arrays,
+                pictures=keep,
+                should_stop=stop if stop.signals else None,
             )
         except DivergedError as exc:
             if keep:

@@ -905,8 +905,8 @@ def _stopped(plan: Plan, folder: Folder, progress: Progress, exc: KeyboardInterr
     )
     again = resume_advice(plan.spec, run_dir)
     if isinstance(exc, KeyboardInterrupt):
-        # a StopRequest's second signal; without one (nnctl.fit under a handler of its caller's) a KeyboardInterrupt, once
-        name = f"{should_stop.name}{should_stop.twice}" if hasattr(should_stop, "twice") else "KeyboardInterrupt"
+        # a StopRequest's second signal; without one (nnctl.fit under its caller's own handler) a KeyboardInterrupt, once
+        name = f"{should_stop.name} twice" if hasattr(should_stop, "name") else "KeyboardInterrupt"
         out: Exception = Interrupted(f"{name}: stopped at once at iteration {at}; {kept}; {again}", exit_code=getattr(should_stop, "exit_code", 130))
     elif isinstance(exc, MemoryError):
         out = RunError(
