@@ -205,7 +205,9 @@ def train_model(spec: Spec, text: str | None, arrays: dict | None, runs_dir=None
         except KeyboardInterrupt:  # before the run folder was made (after it, train_run says what it kept)
             raise Interrupted(f"fit interrupted by {stop.name if stop() else 'KeyboardInterrupt'} before training began; no run folder was made") from None
         except Interrupted as exc:  # a second Ctrl-C: stopped at once, the last checkpoint kept
-            raise Interrupted(f"fit interrupted: {exc}" if keep else f"fit interrupted: {_stopped_at(exc)}; nothing was kept (no runs_dir)") from None
+            raise Interrupted(
+                f"fit interrupted: {exc}" if keep else f"fit interrupted: {_stopped_at(exc)}; nothing was kept (no runs_dir): call nnctl.fit again"
+            ) from None
         if summary.status == "interrupted":  # the first Ctrl-C: training stopped after an iteration, every file written
             if keep:
                 raise Interrupted(

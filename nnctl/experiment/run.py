@@ -902,6 +902,8 @@ def _stopped(plan: Plan, folder: Folder, progress: Progress, exc: KeyboardInterr
         f"the run is kept in {run_dir} with its last checkpoint (iteration {progress.saved})"
         if progress.saved is not None and (run_dir / CHECKPOINT).exists()
         else f"the run is kept in {run_dir} but no checkpoint was written yet, so resuming starts it over"
+        if resumable_spec(plan.spec)
+        else f"the run is kept in {run_dir}, with no checkpoint yet"
     )
     again = resume_advice(plan.spec, run_dir)
     if isinstance(exc, KeyboardInterrupt):
@@ -921,10 +923,15 @@ def _stopped(plan: Plan, folder: Folder, progress: Progress, exc: KeyboardInterr
     return out
 
 
+def resumable_spec(spec: Spec) -> bool:
+    """Whether `nnctl train --resume` can read the run's data again: not arrays given to nnctl.fit."""
+    return not spec.data.train.startswith(ARRAY_PREFIX)
+
+
 def resume_advice(spec: Spec, run_dir) -> str:
     """How an unfinished run goes on: `nnctl train --resume`, or, for a run trained on arrays given
     to nnctl.fit (which a run never keeps), that it cannot be resumed and what to do instead."""
-    if spec.data.train.startswith(ARRAY_PREFIX):
+    if not resumable_spec(spec):
         return "it cannot be resumed, as it was trained on arrays given to nnctl.fit, which a run does not keep: call nnctl.fit again"
     return f"resume with: nnctl train --resume {run_dir}"
 
