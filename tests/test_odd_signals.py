@@ -235,6 +235,9 @@ def test_one_ctrl_c_in_fit_keeps_the_run_and_says_it_cannot_be_resumed(tmp_path)
         f"fit interrupted: SIGINT at iteration {it}: parameters, checkpoint and costs so far are kept in {run} (status interrupted); {cannot}"
     )
     assert nnctl_load(run).predict(np.zeros((2, 4))).shape == (2,)  # params.h5 whole: the model as it stood
+    assert run_nnctl("report", run).returncode == 0  # its page says so too, with no resume command
+    page = (run / "report.html").read_text()
+    assert "It cannot be resumed: it was trained on arrays given to nnctl.fit" in page and "--resume" not in page
 
 
 def nnctl_load(run):
