@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import copy
 import os
+import signal
 import sys
 import tempfile
+import threading
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,7 +31,8 @@ import yaml
 from nnctl.spec.config import Spec, dump_spec, load_config_text, spec_from_mapping, spec_from_text
 from nnctl.data.dataset import ARRAY_PREFIX, check_examples, flatten
 from nnctl.errors import ConfigError, DataError, DivergedError, Interrupted, NnctlError, RunError
-from nnctl.experiment.run import train_run
+from nnctl.experiment.run import resume_advice, train_run
+from nnctl.core.stopping import StopRequest
 from nnctl.experiment.inference import class_names, loss_of, outputs, normalized, score, task_of
 from nnctl.rundir.layout import BOUNDARY_PNG, CHECKPOINT, COSTS_CSV, COSTS_PNG, METRICS, PARAMS, REPRODUCE, RESOLVED, SPEC
 from nnctl.core.network import HEADS
@@ -218,21 +221,61 @@ def train_model(spec: Spec, text: str | None, arrays: dict | None, runs_dir=None
     in `runs_dir` or a temporary folder; the run read back as a Model (fit and nnctl.sklearn)."""
     keep = runs_dir is not None
     reporter = None if quiet else _Lines(spec.name or "fit")
-    with tempfile.TemporaryDirectory(prefix="nnctl-fit-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="nnctl-fit-") as scratch, _ctrl_c() as stop:
         root = Path(runs_dir) if keep else Path(scratch)
         try:
-            summary = train_run(spec, config_text=text, runs_root=root, reporter=reporter, command=["nnctl.fit"], arrays=arrays, pictures=keep)
+            summary = train_run(
+                spec,
+                config_text=text,
+                runs_root=root,
+                reporter=reporter,
+                command=["nnctl.fit"],
+                arrays=arrays,
+                pictures=keep,
+                should_stop=stop if stop.signals else None,
+            )
         except DivergedError as exc:
             if keep:
                 raise
             message = str(exc)
             cut = message.rfind(". Run kept at ")  # the temporary folder is gone: do not point to it
             raise DivergedError(message[:cut] if cut > 0 else message) from None
-        except Interrupted:
-            # the CLI's message speaks of signals and `--resume`; a fit's arrays are not in the run to resume
-            kept = f"the run so far is kept under {root} (status interrupted)" if keep else "nothing was kept"
-            raise Interrupted(f"fit interrupted (Ctrl-C): {kept}; call nnctl.fit again") from None
+        except KeyboardInterrupt:  # before the run folder was made (after it, train_run says what it kept)
+            raise Interrupted(f"fit interrupted by {stop.name if stop() else 'KeyboardInterrupt'} before training began; no run folder was made") from None
+        except Interrupted as exc:  # a second Ctrl-C: stopped at once, the last checkpoint kept
+            raise Interrupted(
+                f"fit interrupted: {exc}" if keep else f"fit interrupted: {_stopped_at(exc)}; nothing was kept (no runs_dir): call nnctl.fit again"
+            ) from None
+        if summary.status == "interrupted":  # the first Ctrl-C: training stopped after an iteration, every file written
+            if keep:
+                raise Interrupted(
+                    f"fit interrupted: {stop.name} at iteration {summary.iterations}: parameters, checkpoint and costs so far are kept "
+                    f"in {summary.run_dir} (status interrupted); {resume_advice(spec, summary.run_dir)}"
+                )
+            raise Interrupted(f"fit interrupted: {stop.name} at iteration {summary.iterations}; nothing was kept (no runs_dir): call nnctl.fit again")
+        if stop():  # after the last iteration: the run is complete
+            where = (
+                f"the run is complete and kept in {summary.run_dir} (nnctl.load reads it)"
+                if keep
+                else "the run was complete but nothing was kept (no runs_dir)"
+            )
+            raise Interrupted(f"fit interrupted: {stop.name} after training: {where}")
         return Model._read(Path(summary.run_dir), kept=keep)
+
+
+def _stopped_at(exc: Interrupted) -> str:
+    """`SIGINT twice: stopped at once at iteration N` of train_run's message, without where the run is kept."""
+    return str(exc).split(";")[0]
+
+
+def _ctrl_c():
+    """Ctrl-C as `nnctl train` takes it, while fit trains in the main thread under Python's own handler:
+    before the run folder at once, then after the current iteration with every file written (a second: at
+    once). SIGTERM and a handler of the caller's own stay as they are."""
+    stop = StopRequest(raise_at_once=True, signals=(signal.SIGINT,))
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        stop.signals = ()  # nothing handled: stop() stays False
+    return stop
 
 
 def load(run_dir: str | os.PathLike) -> Model:

@@ -28,6 +28,47 @@ def signals_held() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
+_DEFERRING = [False]  # inside signals_deferred: an inner one adds nothing
+
+
+@contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Ctrl-C and SIGTERM that come during the block are handled as it ends, by the handler in
+    force (in the order they came), so that they raise in Python code and not inside NumPy.
+
+    NumPy's text machinery loses an exception that a signal handler raises inside it: a str ->
+    float64 `astype` drops the KeyboardInterrupt and finishes as if none came, `np.char.lower`
+    turns it into `TypeError: result array type does not match underlying function`. Loading a
+    table spends most of its time there, so a Ctrl-C while it loaded was swallowed (the command
+    went on and ended 0) or ended in a traceback. Wrap each such step, one pass over a block of
+    cells: a signal then waits for that pass only. In the main thread only (the only one whose
+    handlers Python runs); elsewhere, and inside another such block, it changes nothing."""
+    if _DEFERRING[0] or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    came: list[int] = []
+    old = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    # SIG_DFL and SIG_IGN are the kernel's (nothing raises): only Python handlers are deferred
+    mine: dict[int, Callable[[int, FrameType | None], Any]] = {sig: h for sig, h in old.items() if callable(h)}
+    for sig in mine:
+        signal.signal(sig, lambda signum, frame: came.append(signum))
+    _DEFERRING[0] = True
+    try:
+        yield
+    finally:
+        _DEFERRING[0] = False
+        for sig, handler in mine.items():
+            signal.signal(sig, handler)
+        raised: BaseException | None = None
+        for signum in came:  # every one, so a StopRequest counts a second Ctrl-C as it would have
+            try:
+                mine[signum](signum, None)
+            except BaseException as exc:  # KeyboardInterrupt, as the handler would have raised it
+                raised = raised or exc
+        if raised is not None:
+            raise raised
+
+
 _LAST: list[int | None] = [None]  # the last signal any StopRequest of this process handled
 
 
@@ -40,9 +81,11 @@ class StopRequest:
     """A callable flag: `stop()` is True once a signal asked to stop. `raise_at_once` turns the
     first signal straight into KeyboardInterrupt (a sweep's parent, whose workers stop with it;
     `train` before its run folder exists and after its files are written). `count`: the signals
-    seen. `ignore()`: from then on a signal is only counted (the process's last instants)."""
+    seen. `ignore()`: from then on a signal is only counted (the process's last instants).
+    `signals`: those it handles (nnctl.fit takes Ctrl-C only: SIGTERM stays the program's)."""
 
-    def __init__(self, raise_at_once: bool = False) -> None:
+    def __init__(self, raise_at_once: bool = False, signals: tuple = (signal.SIGINT, signal.SIGTERM)) -> None:
+        self.signals = signals
         self.signum: int | None = None
         self.raise_at_once = raise_at_once
         self.count = 0
@@ -87,7 +130,7 @@ class StopRequest:
 
     def __enter__(self) -> StopRequest:
         if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in self.signals:
                 self._old[sig] = signal.signal(sig, self._handle)
         return self
 

@@ -14,6 +14,10 @@ predict and evaluate (and by the Python API) to tables with the same columns.
 Cells are held as text, one numpy array (m, n) per table; parsing numbers, filling, one-hot encoding
 and label encoding are vectorised over the rows. Deciding each column's kind looks at each column
 once (a loop over columns, never over rows).
+
+Each function that hands cells to NumPy's text machinery (str -> float64, np.char) runs inside
+nnctl.core.stopping.signals_deferred: NumPy lost a Ctrl-C raised in there (the command went on as if
+none came, or died of a TypeError), so a signal is handled as that pass over the cells ends.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from nnctl.util import memory
+from nnctl.core.stopping import signals_deferred
 from nnctl.data.dataset import Dataset, check_data_file, file_sha256, target_size_problem, too_large_targets
 from nnctl.errors import DataError
 from nnctl.util.text import quoted
@@ -210,6 +215,7 @@ def lookalike_problem(where: str, text: str) -> DataError:
     )
 
 
+@signals_deferred()
 def refuse_lookalikes(table: Table, block: np.ndarray, names: list, rows=None) -> None:
     """A DataError for the first column of `block` (text cells, columns `names`) whose cells that are
     not missing are all numbers to Python's float() but one or more not NUMBER ('5_0', '\u0665'):
@@ -257,11 +263,13 @@ def _missing(text: str) -> bool:
     return text.strip().lower() in MISSING_TOKENS
 
 
+@signals_deferred()
 def missing_mask(cells: np.ndarray) -> np.ndarray:
     """True where a cell is empty, NA, N/A, NaN, null, None or ? (any case, spaces around)."""
     return np.isin(np.char.lower(np.char.strip(cells)), MISSING_TOKENS)
 
 
+@signals_deferred()
 def _numeric_columns(cells: np.ndarray) -> list:
     """For each column of `cells` (m, n): whether every cell that is not missing is a number (NUMBER)."""
     missing = missing_mask(cells)
@@ -432,6 +440,7 @@ def _parquet_chunks(path: Path, rows: int, digest: str):
 # ---------------------------------------------------------------- describing (nnctl data info)
 
 
+@signals_deferred()
 def stripped_note(name: str, cells: np.ndarray) -> str | None:
     """A note when text cells of column `name` had spaces around them, which reading strips."""
     n = int((np.char.strip(cells) != cells).sum())
@@ -445,6 +454,7 @@ def stripped_note(name: str, cells: np.ndarray) -> str | None:
     )
 
 
+@signals_deferred()
 def describe(table: Table) -> list:
     """One dict per column: name, kind (number or text), missing count, range or categories. A column
     of numbers but for cells only Python reads as numbers ('5_0') is refused, as training refuses it."""
@@ -558,6 +568,7 @@ class Preprocessor:
             raise DataError(f"{table.source}: no feature columns left besides the target {quoted(target)}; a table needs at least one")
         return out
 
+    @signals_deferred()
     def _fit_target(self, table: Table, task: str) -> None:
         y = table.column(self.target)
         refuse_lookalikes(table, y[:, None], [self.target])
@@ -615,6 +626,7 @@ class Preprocessor:
                 f"{table.source}: data.target: column {quoted(self.target)} holds one class only ({quoted(self.classes[0])}); a classifier needs two or more"
             )
 
+    @signals_deferred()
     def _fit_features(self, table: Table, features: list) -> None:
         idx = [table.columns.index(c) for c in features]
         block = table.cells[:, idx]
@@ -675,6 +687,7 @@ class Preprocessor:
 
     # ------------------------------------------------------------ applying
 
+    @signals_deferred()
     def transform(self, table: Table, need_target: bool = True) -> tuple:
         """(x (m, n_x) float64, y (m,) labels or values or None, kept: the row indices used).
 
@@ -748,6 +761,7 @@ class Preprocessor:
         out[rows[found], pos[found]] = 1.0
         return out
 
+    @signals_deferred()
     def unseen_count(self, table: Table) -> int:
         """Cells of `table` holding a category the training data did not (encoded as zeros)."""
         if not self.categorical:
@@ -756,6 +770,7 @@ class Preprocessor:
         known = np.array([np.isin(text[:, j], cats) for j, cats in enumerate(self.categories)]).T  # one column at a time
         return int((~known & ~missing_mask(text)).sum())
 
+    @signals_deferred()
     def _labels(self, table: Table, kept) -> np.ndarray:
         raw = table.column(self.target)[kept]  # checked as written: strip() would drop a U+00A0 around a number too
         y = np.char.strip(raw)
@@ -908,6 +923,7 @@ def _column_modes(x: np.ndarray) -> np.ndarray:
     return s[first, np.arange(n)]
 
 
+@signals_deferred()
 def _number_mask(cells: np.ndarray) -> np.ndarray:
     """True where a cell is a number (NUMBER): one vectorised conversion where every cell holds only
     NUMBER's characters, else NUMBER matched cell by cell."""

@@ -65,7 +65,7 @@ from nnctl.core.training import Batches, CheckpointEvery, Position, Reporter, St
 from nnctl.util.text import quoted
 from nnctl.data.stream import open_streamed, stream_choice
 
-__all__ = ["train_run", "resume_run", "Summary", "available_memory", "memory_estimate", "evaluate_dataset", "make_rng", "load_data"]
+__all__ = ["train_run", "resume_run", "resume_advice", "Summary", "available_memory", "memory_estimate", "evaluate_dataset", "make_rng", "load_data"]
 
 
 INIT_RNGS = {
@@ -721,6 +721,11 @@ def _train(plan: Plan, folder: Folder, progress: Progress, trainer: Trainer, bat
     )
     if result.status == Status.INTERRUPTED:
         save(result)
+        if getattr(should_stop, "signum", None) is not None:  # a StopRequest's first signal, not a halving budget or a sweep's flag
+            result.message = (
+                f"{should_stop.name} at iteration {result.iterations}: stopped after that iteration; parameters, checkpoint and costs "
+                f"so far are kept; {resume_advice(plan.spec, folder.run_dir)}"
+            )
     elif result.status == Status.COMPLETED and (why := worsened(result.costs) or blown_up(trainer.largest_parameter(), trainer.dtype)):
         result.status = Status.DIVERGED  # finite but worse than where it started: as wrong as a NaN
         rate_text = f"learning_rate={t.learning_rate:g}" + (f" ({t.optimizer})" if t.optimizer != "gd" else "")
@@ -910,11 +915,14 @@ def _stopped(plan: Plan, folder: Folder, progress: Progress, exc: KeyboardInterr
         f"the run is kept in {run_dir} with its last checkpoint (iteration {progress.saved})"
         if progress.saved is not None and (run_dir / CHECKPOINT).exists()
         else f"the run is kept in {run_dir} but no checkpoint was written yet, so resuming starts it over"
+        if resumable_spec(plan.spec)
+        else f"the run is kept in {run_dir}, with no checkpoint yet"
     )
-    again = f"resume with: nnctl train --resume {run_dir}"
+    again = resume_advice(plan.spec, run_dir)
     if isinstance(exc, KeyboardInterrupt):
-        name = getattr(should_stop, "name", "SIGINT")
-        out: Exception = Interrupted(f"{name} twice: stopped at once at iteration {at}; {kept}; {again}", exit_code=getattr(should_stop, "exit_code", 130))
+        # a StopRequest's second signal; without one (nnctl.fit under its caller's own handler) a KeyboardInterrupt, once
+        name = f"{should_stop.name} twice" if hasattr(should_stop, "name") else "KeyboardInterrupt"
+        out: Exception = Interrupted(f"{name}: stopped at once at iteration {at}; {kept}; {again}", exit_code=getattr(should_stop, "exit_code", 130))
     elif isinstance(exc, MemoryError):
         out = RunError(
             f"out of memory at iteration {at} ({format_bytes(available_memory())} available to this process); {kept}; "
@@ -926,6 +934,19 @@ def _stopped(plan: Plan, folder: Folder, progress: Progress, exc: KeyboardInterr
         out = RunError(f"{where}: cannot be written ({reason}) at iteration {at}; {kept}; {fix}, then {again}")
     _write_stopped(plan, folder, progress, str(out))
     return out
+
+
+def resumable_spec(spec: Spec) -> bool:
+    """Whether `nnctl train --resume` can read the run's data again: not arrays given to nnctl.fit."""
+    return not spec.data.train.startswith(ARRAY_PREFIX)
+
+
+def resume_advice(spec: Spec, run_dir) -> str:
+    """How an unfinished run goes on: `nnctl train --resume`, or, for a run trained on arrays given
+    to nnctl.fit (which a run never keeps), that it cannot be resumed and what to do instead."""
+    if not resumable_spec(spec):
+        return "it cannot be resumed, as it was trained on arrays given to nnctl.fit, which a run does not keep: call nnctl.fit again"
+    return f"resume with: nnctl train --resume {run_dir}"
 
 
 def _failed(plan: Plan, folder: Folder, progress: Progress, exc: Exception) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from nnctl.core.network import HEADS, predict_proba
-from nnctl.data.dataset import load_dataset
+from nnctl.data.dataset import ARRAY_PREFIX, load_dataset
 from nnctl.data.images import image_geometry
 from nnctl.errors import NnctlError, RunError
 from nnctl.experiment.inference import evaluate, loss_of, normalized, to_targets
@@ -154,6 +154,12 @@ def _batch_norm_layers(facts: RunFacts) -> list:
     return [l for l in bn if isinstance(l, int) and not isinstance(l, bool) and 1 <= l < L] if isinstance(bn, list) else []
 
 
+def resumable(facts: RunFacts) -> bool:
+    """Whether `nnctl train --resume` can read the run's data again: not arrays given to nnctl.fit (never kept)."""
+    data = facts.resolved.get("data")
+    return not (isinstance(data, dict) and isinstance(data.get("train"), str) and data["train"].startswith(ARRAY_PREFIX))
+
+
 def _status_notices(facts: RunFacts) -> None:
     s, it, total = facts.status, facts.iterations, facts.total_iterations
     at = f" at iteration {it:,}" if it is not None else ""
@@ -164,6 +170,13 @@ def _status_notices(facts: RunFacts) -> None:
             Notice(
                 "bad",
                 f"Diverged{at}: {msg or 'the cost stopped being finite'}. The parameters are the last finite ones; train again with a smaller learning_rate.",
+            )
+        )
+    elif s == Status.INTERRUPTED and not resumable(facts):
+        facts.notices.append(
+            Notice(
+                "warn",
+                f"Interrupted{at}{of}: this run is unfinished. It cannot be resumed: it was trained on arrays given to nnctl.fit, which a run does not keep.",
             )
         )
     elif s == Status.INTERRUPTED:

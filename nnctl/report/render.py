@@ -23,7 +23,7 @@ from markupsafe import Markup
 
 from nnctl import __version__
 from nnctl.report import figures as rp
-from nnctl.report.collect import RunFacts, SweepFacts, value_text
+from nnctl.report.collect import RunFacts, SweepFacts, resumable, value_text
 from nnctl.report.shapes import HEADERS as SHAPE_HEADERS
 from nnctl.report.shapes import size_text, table_rows
 from nnctl.rundir.layout import Status
@@ -178,7 +178,7 @@ def _repro(facts: RunFacts) -> dict:
         "platform": string(r.get("platform")),
         "command": command,
         "rerun": rerun_command(facts.path, r, shlex.quote),
-        "resume": f"nnctl train --resume {shlex.quote(str(facts.path))}" if facts.status == Status.INTERRUPTED else None,
+        "resume": f"nnctl train --resume {shlex.quote(str(facts.path))}" if facts.status == Status.INTERRUPTED and resumable(facts) else None,
     }
 
 

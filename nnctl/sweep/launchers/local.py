@@ -7,13 +7,16 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import queue as queue_mod
+import shutil
 import signal
+import tempfile
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from multiprocessing import resource_tracker
 
+from nnctl.core.stopping import signals_held
 from nnctl.rundir.layout import TrialStatus
 from nnctl.sweep.launchers.base import OnEvent, OnResult, Payloads, ShouldStop, lost
 from nnctl.sweep.launchers.trial import run_trial, worker_init
@@ -82,6 +85,10 @@ def run_local(payloads, jobs, on_event, on_result, should_stop=lambda: False):
 
     workers = [None] * min(jobs, source.size)  # each started when it is first given a trial
     running = {}  # future -> (worker number, payload)
+    # Each trial's scratch folder is made here, not in its worker: a worker killed at once (a second
+    # Ctrl-C, kill -9, the OOM killer) cannot remove its own, and they piled up in the temporary folder.
+    # One is removed as its trial comes back, the rest on the way out, whatever the way.
+    scratch: set = set()
 
     def events():
         try:
@@ -102,6 +109,8 @@ def run_local(payloads, jobs, on_event, on_result, should_stop=lambda: False):
                 if p is None:
                     break
                 p["blas_threads"] = blas
+                p["scratch"] = tempfile.mkdtemp(prefix="nnctl-trial-")
+                scratch.add(p["scratch"])
                 workers[w] = workers[w] or new_worker()
                 with _spawning():  # the executor starts its worker process in submit
                     running[workers[w].submit(run_trial, p)] = (w, p)
@@ -117,16 +126,28 @@ def run_local(payloads, jobs, on_event, on_result, should_stop=lambda: False):
                     workers[w].shutdown(wait=False)
                     workers[w] = new_worker()  # for the trials still to come
                     result = lost(p, WORKER_DIED)
+                _remove(p["scratch"], scratch)
                 if result["status"] != TrialStatus.PENDING:
                     on_result(result)
     except BaseException:
         _kill([w for w in workers if w is not None])
         raise
     finally:
-        for ex in workers:
-            if ex is not None:
-                ex.shutdown(wait=True, cancel_futures=True)
-        q.close()
+        try:
+            for ex in workers:
+                if ex is not None:
+                    ex.shutdown(wait=True, cancel_futures=True)
+            q.close()
+        finally:  # even if a third Ctrl-C cut the wait short: the killed workers write nothing more
+            for path in list(scratch):
+                _remove(path, scratch)
+
+
+def _remove(path: str, made: set) -> None:
+    """A trial's scratch folder, gone (a Ctrl-C waits for it: never half removed and forgotten)."""
+    with signals_held():
+        shutil.rmtree(path, ignore_errors=True)
+        made.discard(path)
 
 
 def _kill(executors) -> None:

@@ -7,10 +7,13 @@ its own stop flag (Dask: a cluster-wide event).
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import tempfile
 import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from threadpoolctl import threadpool_limits
@@ -88,7 +91,7 @@ def run_trial(payload: dict, stop: StopFlag | None = None) -> dict:
     if stop():  # the sweep stopped before this trial began: it stays pending
         return {**result, "status": TrialStatus.PENDING}
     reporter = _QueueReporter(_WORKER_QUEUE, payload["index"]) if _WORKER_QUEUE is not None else None
-    with threadpool_limits(payload.get("blas_threads")), tempfile.TemporaryDirectory(prefix="nnctl-trial-") as tmp:
+    with threadpool_limits(payload.get("blas_threads")), _scratch(payload.get("scratch")) as tmp:
         run_dir = Path(tmp) / payload["name"]
         result["run_dir"] = str(run_dir)  # messages name it; the sweep puts the trial's real folder in its place
         try:
@@ -121,6 +124,20 @@ def run_trial(payload: dict, stop: StopFlag | None = None) -> dict:
         if run_dir.is_dir():
             result["files"] = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()}
     return result
+
+
+@contextmanager
+def _scratch(given: str | None) -> Iterator[str]:
+    """The trial's temporary folder: the one the local pool made for it (which the pool removes too,
+    should this worker be killed), else one of this machine's (a Dask worker), removed as the trial ends."""
+    if given is None:
+        with tempfile.TemporaryDirectory(prefix="nnctl-trial-") as tmp:
+            yield tmp
+        return
+    try:
+        yield given
+    finally:
+        shutil.rmtree(given, ignore_errors=True)
 
 
 _WORKER_QUEUE = None
