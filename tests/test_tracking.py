@@ -84,7 +84,7 @@ def test_train_log_mlflow_writes_the_run_its_curves_and_files(store, tmp_path):
     _check_run_matches_folder(store, run, folder, artifacts=("report.html", "model.onnx"))
     local = store.download_artifacts(run.info.run_id, "model.onnx", str(tmp_path))
     ort = pytest.importorskip("onnxruntime")
-    x = h5py.File(tmp_path / "test.h5")["test_set_x"][()].reshape(12, -1).astype(np.float32)
+    x = h5py.File(tmp_path / "test.h5")["test_set_x"][()].reshape(12, -1).astype(np.float64)  # the graph takes float64 rows
     (label,) = ort.InferenceSession(local, providers=["CPUExecutionProvider"]).run(["label"], {"X": x})
     evaluation = invoke("evaluate", folder)
     assert evaluation.exit_code == 0

@@ -223,11 +223,9 @@ def _train_command(stop, ctx, config, overrides, runs_dir, resume, data, target,
         if target is not None:
             raise NnctlError("--target names a column of --data TABLE; give --data too (or a CONFIG whose data.train is a table)")
         # bare `nnctl train`: a command line that does not parse, so its usage and exit 2
-        display.say(
-            f"{ctx.get_usage()}\nTry 'nnctl train --help' for help.\n\nError: give a CONFIG to train (e.g. configs/quickstart.yaml), "
-            "--data TABLE, or --resume RUN",
-            err=True,
-        )
+        usage = [*ctx.get_usage().splitlines(), "Try 'nnctl train --help' for help.", ""]
+        for text in [*usage, "Error: give a CONFIG to train (e.g. configs/quickstart.yaml), --data TABLE, or --resume RUN"]:
+            display.say(text, err=True)  # one say per line: say shows a newline inside one as \n
         raise typer.Exit(2)
     else:
         if device is not None:
