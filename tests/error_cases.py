@@ -2653,7 +2653,7 @@ CASES += [
         "resume of a table run whose table.json encodes another table",
         {"run": interrupted_table_run(table_json_edit)},
         ["train", "--resume", "{tmp}/run", "-q"],
-        "Error: {tmp}/run/table.json: is not the encoding of the run's table (its columns, classes or fill values differ); put the run's "
+        "Error: {tmp}/run/table.json: is not the file training wrote (its digest, recorded in checkpoint.h5, differs); put the run's "
         "table.json back from a copy, or train the run again: nnctl train {tmp}/run/config.resolved.yaml",
     ),
     *(
@@ -2760,6 +2760,120 @@ CASES += [
         {"run": planar_run},
         ["evaluate", "{tmp}/run", "--data", "{tmp}/nope.h5"],
         "Error: {tmp}/nope.h5: no such file; check the path (a relative path is read from the working folder)",
+    ),
+]
+
+
+# --- issue 20 round 6: data ---
+# A check names the cause, not what it breaks: a data file changed since the run began (resume) or since
+# the run was trained on it (evaluate), an edited table.json, edited data settings in the spec.
+
+
+def csv_edit(old, new):
+    """The run's training table (p.csv, beside the run) edited by hand after the run began."""
+
+    def edit(run):
+        f = run.parent / "p.csv"
+        assert old in f.read_text()
+        f.write_text(f.read_text().replace(old, new))
+
+    return edit
+
+
+def h5_rewritten(name, m, shape):
+    """An HDF5 file beside the run written again with other examples (another shape)."""
+
+    def edit(run):
+        course_h5(run.parent / name, m=m, shape=shape)
+
+    return edit
+
+
+def resolved_edit(old, new):
+    return edit_text("config.resolved.yaml", old, new)
+
+
+def table_run_with_test(path):
+    """A finished table run with a test file (t.csv), for evaluate's default data."""
+    from nnctl.spec.config import load_config
+    from nnctl.experiment.run import train_run
+
+    (path.parent / "p.csv").write_text(TABLE)
+    (path.parent / "t.csv").write_text(TABLE)
+    (path.parent / "t.yaml").write_text("data: {train: p.csv, test: t.csv, target: species}\ntrain: {epochs: 2}\n")
+    Path(train_run(load_config(path.parent / "t.yaml"), runs_root=path.parent / "runs").run_dir).rename(path)
+
+
+CHANGED = "resuming would train on other data: put the file back as it was, or start a new run on it: nnctl train {tmp}/run/config.resolved.yaml"
+SETTINGS = "put them back as they were, or train the edited spec as a new run: nnctl train {tmp}/run/config.resolved.yaml"
+MISLEAD = (
+    "a new import or split may have moved training examples into the test split or relabelled them, so its scores would mislead; "
+    "train the run again on the new file"
+)
+
+CASES += [
+    Case(
+        "resume of a table run whose training CSV was edited (a value changed)",
+        {"run": interrupted_table_run(csv_edit("39.5", "41.0"))},
+        ["train", "--resume", "{tmp}/run", "-q"],
+        "Error: {tmp}/p.csv: the training data file changed since the run began (its SHA-256 differs from the one in {tmp}/run/reproduce.json); " + CHANGED,
+    ),
+    Case(
+        "resume of a table run whose training CSV gained a class",
+        {"run": interrupted_table_run(csv_edit("Gentoo,Biscoe,50.0", "Chinstrap,Biscoe,50.0"))},
+        ["train", "--resume", "{tmp}/run", "-q"],
+        "Error: {tmp}/p.csv: the training data file changed since the run began (its SHA-256 differs from the one in {tmp}/run/reproduce.json); " + CHANGED,
+    ),
+    Case(
+        "resume of a table run whose training CSV lost a column",
+        {"run": interrupted_table_run(lambda run: (run.parent / "p.csv").write_text("species,island\nAdelie,Dream\nGentoo,Biscoe\n"))},
+        ["train", "--resume", "{tmp}/run", "-q"],
+        "Error: {tmp}/p.csv: the training data file changed since the run began (its SHA-256 differs from the one in {tmp}/run/reproduce.json); " + CHANGED,
+    ),
+    Case(
+        "resume of an HDF5 run whose training file was written again with other examples",
+        {"run": interrupted_run(h5_rewritten("train.h5", 12, (4, 4, 3)))},
+        ["train", "--resume", "{tmp}/run", "-q"],
+        "Error: {tmp}/train.h5: the training data file changed since the run began (its SHA-256 differs from the one in {tmp}/run/reproduce.json); " + CHANGED,
+    ),
+    Case(
+        "resume of a table run whose spec's data.missing was edited",
+        {"run": interrupted_table_run(resolved_edit("missing: error", "missing: mean"))},
+        ["train", "--resume", "{tmp}/run", "-q"],
+        "Error: {tmp}/run/config.resolved.yaml: its data settings are not those the run started with (data.missing: 'mean' in the "
+        "spec, 'error' when the run started); " + SETTINGS,
+    ),
+    Case(
+        "resume of a table run whose spec's data.drop was edited (fewer features)",
+        {"run": interrupted_table_run(resolved_edit("drop: []", "drop: [island]"))},
+        ["train", "--resume", "{tmp}/run", "-q"],
+        "Error: {tmp}/run/config.resolved.yaml: its data settings are not those the run started with (data.features or data.drop: "
+        "features ['bill_mm'] in the spec, ['bill_mm', 'island'] when the run started); " + SETTINGS,
+    ),
+    Case(
+        "evaluate of a table run whose test CSV was edited (a category it never saw)",
+        {"run": table_run_with_test, "t.csv": TABLE.replace("Dream", "Biscoe2")},
+        ["evaluate", "{tmp}/run"],
+        "Error: {tmp}/t.csv: the file changed since {tmp}/run was trained on it (its SHA-256 differs from the one in {tmp}/run/reproduce.json); " + MISLEAD,
+    ),
+    Case(
+        "evaluate --data on the run's training CSV after a value became text",
+        {"run": table_run_then(csv_edit("39.5", "n/a"))},
+        ["evaluate", "{tmp}/run", "--data", "{tmp}/p.csv"],
+        "Error: {tmp}/p.csv: the file changed since {tmp}/run was trained on it (its SHA-256 differs from the one in {tmp}/run/reproduce.json); " + MISLEAD,
+    ),
+    Case(
+        "evaluate --data on the run's training HDF5 file written again with another shape",
+        {"run": trained_then(h5_rewritten("train.h5", 8, (5, 5, 3)))},
+        ["evaluate", "{tmp}/run", "--data", "{tmp}/train.h5"],
+        "Error: {tmp}/train.h5: the file changed since {tmp}/run was trained on it (its SHA-256 differs from the one in {tmp}/run/reproduce.json); " + MISLEAD,
+    ),
+    Case(
+        "predict with a table run whose table.json classes were edited",
+        {"run": table_run_then(lambda run: edit_json(run / "table.json", classes=["a", "b"]))},
+        ["predict", "--run", "{tmp}/run", "{tmp}/p.csv"],
+        "Error: {tmp}/run/table.json: does not match what training wrote (digest, recorded in params.h5); the file was edited or "
+        "damaged; train the run again (nnctl train {tmp}/run/config.resolved.yaml) or restore the file from a copy",
     ),
 ]
 

@@ -191,8 +191,9 @@ def test_resume_refuses_finished_and_changed_data(workdir, reference):
     result = nnctl("train", "--resume", run)
     assert result.returncode == 1
     assert result.stderr.strip() == (
-        f"Error: {d / 'train.h5'}: the train data changed since the run started (SHA-256 differs from "
-        f"{run / 'reproduce.json'}); resuming would not reproduce the run, so train it again"
+        f"Error: {d / 'train.h5'}: the training data file changed since the run began (its SHA-256 differs from the one in "
+        f"{run / 'reproduce.json'}); resuming would train on other data: put the file back as it was, or start a new run on it: "
+        f"nnctl train {run / 'config.resolved.yaml'}"
     )
 
 

@@ -15,6 +15,7 @@ import hashlib
 import inspect
 import math
 import os
+import re
 import stat
 import tempfile
 import zlib
@@ -732,6 +733,15 @@ def split_indices(m: int, fraction: float, seed: int, labels=None) -> tuple:
     groups = [np.flatnonzero(labels == c) for c in np.unique(labels)] if labels is not None else [np.arange(m)]
     held = np.sort(np.concatenate([rng.permutation(g)[: int(round(fraction * g.size))] for g in groups]))
     return np.setdiff1d(np.arange(m), held), held
+
+
+PART_SUFFIX = re.compile(r" \((training|validation) part(, \d+ of \d+)?\)$")  # what split_validation and a table's split add to a source
+
+
+def source_path(source: str) -> str:
+    """The file a dataset's `source` names, without the part a validation split adds ('a.csv (training
+    part, 30 of 40)' is a.csv): reproduce.json records the training part's source."""
+    return PART_SUFFIX.sub("", str(source))
 
 
 def split_validation(data: Dataset, fraction: float, seed: int, stratified: bool = True) -> tuple:

@@ -535,6 +535,11 @@ class Preprocessor:
         present = np.flatnonzero(~missing_mask(table.column(target)))
         rows = present if train_rows is None else np.intersect1d(train_rows, present)
         prep._fit_features(table.rows(rows), features)
+        for name in prep.categorical:  # counted over the whole file, as `nnctl info` counts them: reading strips every part
+            cells = table.column(name)
+            note = stripped_note(name, cells[~missing_mask(cells)])
+            if note:
+                prep.notes.append(note)
         return prep
 
     @classmethod
@@ -584,7 +589,7 @@ class Preprocessor:
                     f"{table.where(first, self.target)}: the target is missing ({int(absent.sum())} rows without one); "
                     "remove those rows, or set data.missing (any policy drops rows without a target)"
                 )
-            self.notes.append(f"{int(absent.sum())} rows without a target {quoted(self.target)} left out")
+            self.notes.append(f"{int(absent.sum())} rows of {table.source} without a target {quoted(self.target)} left out")
         if numeric:
             present = np.flatnonzero(~absent)
             finite = np.isfinite(values.astype(np.float64))
@@ -658,17 +663,14 @@ class Preprocessor:
         text = np.char.strip(block[:, ~num])[keep]
         text_absent = absent[:, ~num][keep]
         self.categories, self.category_fill = [], []
-        raw = block[:, ~num][keep]
         for j, name in enumerate(self.categorical):  # one column at a time: each has its own categories
-            note = stripped_note(name, raw[~text_absent[:, j], j])
-            if note:
-                self.notes.append(note)
             values, counts = np.unique(text[~text_absent[:, j], j], return_counts=True)
             self.categories.append(values.tolist())
             self.category_fill.append(str(values[np.argmax(counts)]) if values.size else None)
             if values.size > MANY_CATEGORIES:
                 self.notes.append(
-                    f"column {quoted(name)} holds text with {values.size} categories, one feature each; if it is an id or free text, "
+                    f"column {quoted(name)} holds text with {values.size} categories in the rows trained on, one feature each; "
+                    "if it is an id or free text, "
                     f"leave it out with data.drop: [{name}]"
                 )
         if self.categorical:
@@ -676,14 +678,6 @@ class Preprocessor:
                 f"{len(self.categorical)} text columns one-hot encoded ({', '.join(self.categorical[:5])}"
                 f"{', ...' if len(self.categorical) > 5 else ''}): {self.n_x} features in all"
             )
-        if absent.any():
-            n = int(absent.any(axis=1).sum())
-            done = (
-                f"{n} rows with a missing value dropped"
-                if self.missing == "drop"
-                else (f"{int(absent.sum())} missing values filled ({self.missing}; text columns: most_frequent)")
-            )
-            self.notes.append(f"data.missing: {done}")
 
     # ------------------------------------------------------------ applying
 
@@ -953,6 +947,37 @@ def table_rows(n: int, seed: int, fraction: float, labels=None) -> tuple:
     """(train, held) row indices for a validation `fraction` of n rows, drawn as data.split_validation
     does (per class when `labels` are given), so a table and an HDF5 file split alike."""
     return split_indices(n, fraction, seed, labels)
+
+
+FILLED_WITH = {"mean": "mean", "median": "median", "most_frequent": "most frequent value"}
+
+
+def missing_note(prep: Preprocessor, file: str, parts: list, over: str, role: str = "") -> str | None:
+    """The one note of data.missing for one file, None where it has no gap: how many values it filled
+    (or rows it dropped), counted in each of `parts` ((name, Table) of the rows used: a training file's
+    training and validation parts, or ("", the whole file)), and what fills them: statistics `over`
+    the rows training fitted them on ("its training part", "the training file"); `role` names the file's
+    ("the test file")."""
+    counts = []
+    for name, part in parts:
+        block = part.cells[:, [part.columns.index(c) for c in prep.columns if c in part.columns]]
+        if prep.target in part.columns:
+            block = block[~missing_mask(part.column(prep.target))]  # rows without a target are left out anyway
+        absent = missing_mask(block)
+        counts.append((name, block.shape[0], int(absent.sum()), int(absent.any(axis=1).sum()) if absent.size else 0))
+    cells, rows = sum(c[2] for c in counts), sum(c[3] for c in counts)
+    if not cells or prep.missing == "error":
+        return None
+    if prep.missing == "drop":
+        if len(counts) == 1:
+            return f"data.missing: drop: {rows} of the {counts[0][1]} rows of {file}{f' ({role})' if role else ''} left out, each for a missing value"
+        said = ", ".join(f"{r} of the {name}'s {m}" for name, m, _, r in counts)
+        return f"data.missing: drop: {rows} rows of {file} left out, each for a missing value: {said}"
+    how = f"each column's {FILLED_WITH[prep.missing]} over {over} (a text column's: its most frequent category)"
+    if len(counts) == 1:
+        return f"data.missing: {cells} missing values in {file} ({f'{role}, ' if role else ''}{counts[0][1]} rows) filled with {how}"
+    said = ", ".join(f"{c} in the {name} ({m} rows)" for name, m, c, _ in counts)
+    return f"data.missing: {cells} missing values in {file} filled with {how}: {said}"
 
 
 def table_dataset(prep: Preprocessor, table: Table, dtype=np.float64, need_target: bool = True) -> Dataset:

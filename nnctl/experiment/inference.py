@@ -25,7 +25,7 @@ from nnctl.data.images import IMAGE_SUFFIXES
 from nnctl.rundir.runs import read_json_object
 from nnctl.data.dataset import BUILTIN_PREFIX
 from nnctl.data.stream import open_streamed
-from nnctl.data.dataset import Dataset
+from nnctl.data.dataset import Dataset, file_sha256, source_path
 import re
 import hashlib
 from nnctl.util.plots import plot_confusion, plot_decision_boundary, plot_misclassified
@@ -460,6 +460,7 @@ def check_classes(run: Run, data, source) -> None:
 
 
 def _same_source(a: str, b: str) -> bool:
+    a, b = source_path(a), source_path(b)  # a validation split's training part is its file
     if a.startswith("builtin:") or b.startswith("builtin:"):
         return a == b
     try:
@@ -470,21 +471,45 @@ def _same_source(a: str, b: str) -> bool:
 
 def check_own_data(run: Run, data, source) -> None:
     """A file the run was trained or tested on must be the same bytes (SHA-256 in reproduce.json)."""
+    check_own_digest(run, data.sha256, source)
+
+
+def check_own_file(run: Run, source) -> None:
+    """check_own_digest before the file is read: a file the run was trained or tested on that changed
+    is named as such, not by what it then breaks (a column or category the run does not know, labels
+    beyond its classes, another shape)."""
+    if str(source).startswith(BUILTIN_PREFIX) or not os.path.isfile(source) or not _recorded_sources(run):
+        return
+    if any(_same_source(entry["source"], str(source)) for entry in _recorded_sources(run).values()):
+        try:
+            digest = file_sha256(source)
+        except OSError:
+            return  # reading it says why
+        check_own_digest(run, digest, source)
+
+
+def _recorded_sources(run: Run) -> dict:
+    """reproduce.json's data entries that name a source ({} where there is no reproduce.json)."""
     path = run.path / REPRODUCE
     if not path.exists():
-        return
+        return {}
     recorded = read_json_object(path).get("data", {})
     if not isinstance(recorded, dict):
         raise RunError(f"{path}: data: expected an object of data files and their SHA-256; the run's files are damaged")
+    return {role: e for role, e in recorded.items() if isinstance(e, dict) and isinstance(e.get("source"), str)}
+
+
+def check_own_digest(run: Run, digest_now: str, source) -> None:
+    path = run.path / REPRODUCE
     if str(source).startswith("builtin:"):
         return  # a generator and its options name the data; its last bits may differ on another CPU
-    for role, entry in recorded.items():
-        if not (isinstance(entry, dict) and isinstance(entry.get("source"), str)) or not _same_source(entry["source"], source):
+    for role, entry in _recorded_sources(run).items():
+        if not _same_source(entry["source"], source):
             continue
         digest = entry.get("sha256")
         if not (isinstance(digest, str) and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)):
             raise RunError(f"{path}: data.{role}.sha256: expected 64 hexadecimal digits; the run's files are damaged")
-        if digest != data.sha256:
+        if digest != digest_now:
             raise DataError(
                 f"{source}: the file changed since {run.path} was trained on it (its SHA-256 differs from the one in "
                 f"{path}); a new import or split may have moved training examples into the test split or relabelled "
@@ -696,6 +721,7 @@ def evaluate(run: Run, source: str | None = None):
     if source and not str(source).startswith(BUILTIN_PREFIX):
         given_file(source)
     source = source or default_test_source(run)
+    check_own_file(run, source)  # a changed file first: what it breaks later is not the cause
     task = task_of(run)
     head, k = HEADS[loss_of(run)], class_count(run)
     if run.table is not None or is_table(source):
@@ -717,6 +743,7 @@ def evaluate(run: Run, source: str | None = None):
 def _check_test_data(run: Run, data, source, k: int) -> None:
     """Labels of the run's classes, examples of its input shape and scale, the class names in its order,
     and a file it was trained or tested on unchanged."""
+    check_own_data(run, data, source)  # the file itself changed, before what that breaks (labels, shape, classes)
     task = task_of(run)
     if task == "classification" and data.Y.size and int(data.Y.max()) >= k:
         beyond = np.unique(data.Y[data.Y >= k])
@@ -736,7 +763,6 @@ def _check_test_data(run: Run, data, source, k: int) -> None:
             f"was trained on {pre.get('x_dtype', 'data')} divided by {pre['scale']:g}; evaluate with data stored like the training data"
         )
     check_classes(run, data, source)
-    check_own_data(run, data, source)
 
 
 def _collector(run: Run, n_x: int, source: str) -> _Outputs:
@@ -774,6 +800,8 @@ def _evaluate_table(run: Run, source: str):
     collected = _collector(run, prep.n_x, source)
     digest = ""
     for table in table_chunks(source, TABLE_ROWS_PER_CHUNK):
+        if not digest:
+            check_own_digest(run, table.sha256, source)  # the bytes read: a changed file before a column or category it breaks
         digest = table.sha256
         x, y, kept = prep.transform(table, need_target=True)
         # normalised as predict does it, and checked as predict checks rows (a value the first layer could overflow on)

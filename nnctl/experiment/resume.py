@@ -7,15 +7,22 @@ taken, this module checks what the folder holds against the spec and the data:
     resumable(path)   the folder is a run (not a sweep), not completed or diverged, held by no other
                       process (its lock, kept for the whole resume); a damaged metrics.json is a note
     recorded(run_dir) reproduce.json's types: the BLAS threads, the data's SHA-256, the run's id
-    check_belongs     the spec's fingerprint, the checkpoint's settings, shapes, position, sessions
-    check_table       a table run's table.json, which predict and evaluate will need, is there and its own
-    check_same_data   the training and test files are those the run started with
+    check_data_first  before the data are read: the training and test files hash as they did when the
+                      run began (a changed file is named as such, not by what it then breaks: a table's
+                      encoding, the layers, the checkpoint's shapes or count of examples)
+    check_belongs     a table run's table.json (check_table), then the spec's fingerprint, the
+                      checkpoint's settings, shapes, position, sessions
+    check_table       a table run's table.json, which predict and evaluate will need, is there, is the
+                      one training wrote, and is the encoding the spec's data settings give
+    check_same_data   the training and test files are still those the run started with (as read)
 
-Each refusal is one line naming the file and what to do (put it back, or train the run again).
+Each refusal is one line naming the file and what to do (put it back, or train the run again), in
+the order of causes: the folder, its record, the data, table.json, the spec, the checkpoint.
 """
 
 from __future__ import annotations
 
+import os
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,7 +34,7 @@ import numpy as np
 from nnctl.core.backend import DEVICE_NAMES
 from nnctl.core.optimizers import SCHEDULES, epoch_rate
 from nnctl.core.training import Batches
-from nnctl.data.dataset import Dataset
+from nnctl.data.dataset import Dataset, file_sha256, source_path
 from nnctl.errors import DataError, RunError
 from nnctl.rundir import checkpoint
 from nnctl.rundir.layout import CHECKPOINT, METRICS, PARAMS, REPRODUCE, RESOLVED, TABLE, Status
@@ -45,6 +52,7 @@ from nnctl.rundir.runs import (
     read_text_capped,
     resolve_run_path,
     sweep_instead,
+    TABLE_DIGEST,
 )
 from nnctl.spec.config import Spec, load_config
 from nnctl.util.text import quoted
@@ -103,12 +111,16 @@ def resume_then(run_dir: Path) -> str:
     return f"resume: nnctl train --resume {run_dir}"
 
 
-def check_table(run_dir: Path, encoding: dict) -> None:
+def check_table(run_dir: Path, encoding: dict, digest: str | None = None) -> None:
     """A resumed run trained on a table has its table.json, the encoding its data gives it (the same
-    data: check_same_data): predict and evaluate need it once the run ends, so a run without it is
+    data: check_data_first): predict and evaluate need it once the run ends, so a run without it is
     refused before training, not trained to the end and left unusable. It is not rebuilt: the
     encoding a resume fits could be checked only against the digest params.h5 and the checkpoint keep
-    of it, and a missing file means the folder lost files nnctl cannot vouch for."""
+    of it, and a missing file means the folder lost files nnctl cannot vouch for.
+
+    `digest` is the checkpoint's record of the table.json training wrote: with it, an encoding that
+    differs is told apart as an edited table.json or as edited data settings in the spec (the
+    data file itself is checked before)."""
     file = run_dir / TABLE
     fix = f"put the run's {TABLE} back from a copy, or train the run again: nnctl train {run_dir / RESOLVED}"
     try:
@@ -119,12 +131,38 @@ def check_table(run_dir: Path, encoding: dict) -> None:
         raise RunError(f"{file}: cannot be read ({exc.strerror}); check its permissions, then {resume_then(run_dir)}") from None
     if not stat.S_ISREG(st.st_mode):
         raise RunError(f"{file}: is {file_kind(st)}, not the table encoding the run needs; move it away and {fix}")
+    stored = read_json_object(file, fix=fix)
     try:
-        same = json_digest(read_json_object(file, fix=fix)) == json_digest(encoding)
+        kept, now = json_digest(stored), json_digest(encoding)
     except ValueError:
-        same = False
-    if not same:
-        raise RunError(f"{file}: is not the encoding of the run's table (its columns, classes or fill values differ); {fix}")
+        kept, now = None, json_digest(encoding)
+    if kept == now:
+        return
+    if digest is not None and kept != digest:
+        raise RunError(f"{file}: is not the file training wrote (its digest, recorded in {CHECKPOINT}, differs); {fix}")
+    if digest is not None:  # table.json is the run's own: the spec's data settings give another encoding now
+        raise settings_changed(run_dir, _table_differences(stored, encoding))
+    raise RunError(f"{file}: is not the encoding of the run's table (its columns, classes or fill values differ); {fix}")
+
+
+def settings_changed(run_dir: Path, diffs: str) -> RunError:
+    return RunError(
+        f"{run_dir / RESOLVED}: its data settings are not those the run started with ({diffs}); "
+        f"put them back as they were, or train the edited spec as a new run: nnctl train {run_dir / RESOLVED}"
+    )
+
+
+def _table_differences(stored: dict, now: dict) -> str:
+    """What differs between the table.json the run started with and the encoding of the spec now, by
+    the data setting that decides it (the data file being the same)."""
+    said = []
+    for key in ("target", "missing", "unseen"):
+        if stored.get(key) != now.get(key):
+            said.append(f"data.{key}: {quoted(now.get(key)):.40} in the spec, {quoted(stored.get(key)):.40} when the run started")
+    columns = lambda d: [*(d.get("numeric") or []), *(d.get("categorical") or [])]  # noqa: E731
+    if not said and columns(stored) != columns(now):
+        said.append(f"data.features or data.drop: features {quoted(columns(now)):.60} in the spec, {quoted(columns(stored)):.60} when the run started")
+    return "; ".join(said) or "the rows its fill values and categories come from: data.validation"
 
 
 def status_for_resume(run_dir: Path) -> tuple:
@@ -200,10 +238,19 @@ def recorded(run_dir: Path) -> dict:
     return rec
 
 
-def check_belongs(run_dir: Path, spec: Spec, resolved: Spec, layer_dims: list, train: Dataset, mini_batch: bool, target_method: str) -> Resumed:
+def check_belongs(
+    run_dir: Path, spec: Spec, resolved: Spec, layer_dims: list, train: Dataset, mini_batch: bool, target_method: str, table: dict | None = None
+) -> Resumed:
     """The spec, reproduce.json and the checkpoint must be of one run; refuse naming what differs.
-    Returns what the earlier sessions left: the run's id, its checkpoint and their seconds."""
+    A table run's `table` (its encoding now) is checked first (check_table): edited data settings
+    change the layers too, and are named as themselves. Returns what the earlier sessions left: the
+    run's id, its checkpoint and their seconds."""
     rec = recorded(run_dir)
+    path = run_dir / CHECKPOINT
+    ckpt = checkpoint.load(run_dir) if path.exists() else None
+    if table is not None:
+        digest = ckpt.meta.get(TABLE_DIGEST) if ckpt is not None else None
+        check_table(run_dir, table, digest if isinstance(digest, str) else None)
     settings_now = checkpoint.settings(resolved)
     if "fingerprint" in rec and rec["fingerprint"] != checkpoint.fingerprint(resolved):
         diffs = checkpoint.differences(rec.get("settings"), settings_now) or "model or train settings differ"
@@ -212,10 +259,9 @@ def check_belongs(run_dir: Path, spec: Spec, resolved: Spec, layer_dims: list, t
             f"or train the edited spec as a new run: nnctl train {run_dir / RESOLVED}"
         )
     resumed = Resumed(active=True, run_id=rec.get("run_id"), started=_started(run_dir))
-    path = run_dir / CHECKPOINT
-    if not path.exists():
+    if ckpt is None:
         return resumed
-    resumed.ckpt = ckpt = checkpoint.load(run_dir)
+    resumed.ckpt = ckpt
     scaled = (ckpt.meta.get("preprocessing") or {}).get("normalize_target", "none")
     if scaled != target_method:
         raise RunError(
@@ -262,14 +308,80 @@ def _started(run_dir: Path) -> str | None:
     return started if isinstance(started, str) and len(started) <= 64 else None
 
 
+def data_changed(run_dir: Path, role: str, source) -> DataError:
+    """The refusal of a resume whose training or test file is not the one the run began on."""
+    return DataError(
+        f"{source}: the {'training' if role == 'train' else role} data file changed since the run began (its SHA-256 differs from the one in {run_dir / REPRODUCE}); "
+        f"resuming would train on other data: put the file back as it was, or start a new run on it: nnctl train {run_dir / RESOLVED}"
+    )
+
+
+def check_data_first(run_dir: Path, spec: Spec) -> None:
+    """Before the data are read: each training and test file on disk hashes as reproduce.json recorded
+    it when the run began. A changed file would otherwise be refused for what it breaks (a table's
+    encoding, the layers, the checkpoint's shapes or count of examples), or not read at all. A source
+    that is not a file (built-in, arrays), or one that cannot be read, is left to reading and to
+    check_same_data."""
+    if not (run_dir / REPRODUCE).exists():
+        return
+    known = recorded(run_dir).get("data", {})
+    for role, source in (("train", spec.data.train), ("test", spec.data.test)):
+        if not isinstance(source, str) or role not in known or not os.path.isfile(source):
+            continue
+        try:
+            digest = file_sha256(source)
+        except OSError:
+            continue  # reading it says why
+        if digest != known[role]["sha256"]:
+            raise data_changed(run_dir, role, source)
+    check_data_settings(run_dir, spec)
+
+
+def _recorded_table_digest(run_dir: Path) -> str | None:
+    """The checkpoint's record of the table.json training wrote (its attributes alone; None where
+    there is none or it cannot be read: check_belongs then reads the whole file and says why)."""
+    import h5py  # start-up: as runs.load_params
+
+    try:
+        with h5py.File(run_dir / CHECKPOINT, "r") as f:
+            digest = parse_json(f.attrs[TABLE_DIGEST]) if TABLE_DIGEST in f.attrs else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return digest if isinstance(digest, str) else None
+
+
+def check_data_settings(run_dir: Path, spec: Spec) -> None:
+    """Before the data are read: a table run's data settings in its spec (data.target, missing,
+    unseen, features, drop) against its own table.json (the one its checkpoint records). Edited, they
+    would be refused for what they break (model.layers against the table's features, the checkpoint's
+    shapes, table.json), not as themselves. What cannot be told without the data is left to check_table."""
+    file = run_dir / TABLE
+    digest = _recorded_table_digest(run_dir) if (run_dir / CHECKPOINT).is_file() else None
+    if digest is None or not file.is_file():
+        return
+    try:
+        stored = read_json_object(file)
+        if json_digest(stored) != digest:
+            return  # not the file training wrote: check_table says so
+    except (RunError, ValueError):
+        return
+    d = spec.data
+    now = {"target": d.target if d.target is not None else stored.get("target"), "missing": d.missing, "unseen": d.unseen}
+    columns = [*(stored.get("numeric") or []), *(stored.get("categorical") or [])]
+    if d.features and sorted(d.features) != sorted(columns) or any(c in columns for c in d.drop or ()):
+        now["numeric"], now["categorical"] = list(d.features or [c for c in columns if c not in set(d.drop or ())]), []
+    else:
+        now["numeric"], now["categorical"] = stored.get("numeric"), stored.get("categorical")
+    if any(stored.get(k) != now[k] for k in now):
+        raise settings_changed(run_dir, _table_differences(stored, now))
+
+
 def check_same_data(run_dir: Path, train: Dataset, test: Dataset | None) -> None:
-    """The training and test files hash as they did when the run began."""
+    """The training and test data, as read, hash as they did when the run began (check_data_first
+    checked the files before: this is what a built-in source, or a file changed since, is checked by)."""
     if not (run_dir / REPRODUCE).exists():
         return
     known = recorded(run_dir).get("data", {})
     for role, data in (("train", train), ("test", test)):
         if data is not None and role in known and known[role]["sha256"] != data.sha256:
-            raise DataError(
-                f"{data.source}: the {role} data changed since the run started (SHA-256 differs from "
-                f"{run_dir / REPRODUCE}); resuming would not reproduce the run, so train it again"
-            )
+            raise data_changed(run_dir, role, source_path(data.source))

@@ -45,7 +45,7 @@ from nnctl.data.dataset import (
     split_validation,
 )
 from nnctl.errors import ConfigError, DataError, DivergedError, Interrupted, RunError
-from nnctl.data.tables import Preprocessor, is_table, read_table, table_dataset
+from nnctl.data.tables import Preprocessor, is_table, missing_note, read_table, table_dataset
 from nnctl.core.firstlayer import choose_first_layer
 from nnctl.rundir.layout import BOUNDARY_PNG, CHECKPOINT, COSTS_CSV, COSTS_PNG, METRICS, PARAMS, REPRODUCE, RESOLVED, SPEC, TABLE, Status
 from nnctl.core.layers import batch_norm_meta
@@ -56,7 +56,7 @@ from nnctl.core.regularization import Dropout, keep_probs_per_layer
 from nnctl.core.validation import ValidationMonitor
 from nnctl.util.plots import BOUNDARY_GRID, REPORT_GRID, plot_costs, plot_decision_boundary
 from nnctl.core.resources import available_memory, blas_info, choose_blas_threads, memory_estimate, preflight  # noqa: F401 (re-exported)
-from nnctl.experiment.resume import Resumed, check_belongs, check_same_data, check_table, recorded, resumable, resume_then
+from nnctl.experiment.resume import Resumed, check_belongs, check_data_first, check_same_data, recorded, resumable, resume_then
 from nnctl.util.memory import format_bytes
 from nnctl.rundir.lock import run_lock
 from nnctl.core.stopping import blown_up, signals_held, worsened
@@ -115,17 +115,31 @@ def _table_inputs(spec: Spec, dtype) -> tuple:
                 f"{d.train}: data.validation: {d.validation:g} of its {kept.size} rows leaves "
                 f"{'no validation' if held.size == 0 else 'no training'} rows; use a larger fraction or give a validation file"
             )
-        notes = prep.notes
+        # fitted again on the training part alone: its notes are the ones (the target's, from the whole
+        # file, are the same; the features' would otherwise be said twice, of two scopes)
         prep = fit(kept[keep])
-        prep.notes = notes + [n for n in prep.notes if n not in notes]
-        train = table_dataset(prep, table.rows(kept[keep]), dtype)
-        validation = table_dataset(prep, table.rows(kept[held]), dtype)
+        parts = [("training part", table.rows(kept[keep])), ("validation part", table.rows(kept[held]))]
+        train, validation = (table_dataset(prep, part, dtype) for _, part in parts)
         train.source, validation.source = f"{d.train} (training part, {keep.size} of {kept.size})", f"{d.train} (validation part, {held.size} of {kept.size})"
+        over = "its training part"
+        notes = [*prep.notes, missing_note(prep, d.train, parts, over)]
     else:
         train = table_dataset(prep, table, dtype)
+        over = "the training file"
+        notes = [*prep.notes, missing_note(prep, d.train, [("", table)], over)]
         if isinstance(d.validation, str):
-            validation = table_dataset(prep, read_table(d.validation), dtype)
-    test = table_dataset(prep, read_table(d.test), dtype) if d.test else None
+            other = read_table(d.validation)
+            validation = table_dataset(prep, other, dtype)
+            notes.append(missing_note(prep, d.validation, [("", other)], over, "the validation file"))
+    test = None
+    if d.test:
+        other = read_table(d.test)
+        test = table_dataset(prep, other, dtype)
+        notes.append(
+            missing_note(
+                prep, d.test, [("", other)], over if validation is None or isinstance(d.validation, str) else f"the training part of {d.train}", "the test file"
+            )
+        )
     try:
         spec = spec.model_copy(update={"model": model.for_task(prep.task)})
     except ValueError as exc:
@@ -136,7 +150,7 @@ def _table_inputs(spec: Spec, dtype) -> tuple:
         raise ConfigError(
             f"{d.train}: train.early_stopping.monitor: the target {quoted(prep.target)} is a regression, which has no accuracy; use validation_cost"
         )
-    return spec, train, test, validation, prep, list(prep.notes)
+    return spec, train, test, validation, prep, [n for n in notes if n]
 
 
 def load_inputs(spec: Spec, arrays: dict | None = None) -> Inputs:
@@ -388,6 +402,9 @@ def train_run(
     if resume and threads is None:
         assert given is not None  # a resume is of a run's own folder
         threads = recorded(given).get("blas", {}).get("threads")
+    if resume:
+        assert given is not None
+        check_data_first(given, spec)  # a changed data file, before anything it would break is read or checked
     with threadpool_limits(threads, user_api="blas"), ExitStack() as held:
         if resume:
             held.enter_context(run_lock(given))  # one process per run: a second resume refuses
@@ -397,9 +414,8 @@ def train_run(
             assert given is not None
             d = plan.data
             check_outputs([given / name for name in _outputs(plan)], resume_then(given))  # before training, not after it
-            resumed = check_belongs(given, plan.spec, plan.resolved, plan.layer_dims, d.train, plan.mini_batch, d.target.method)
-            if d.table is not None:
-                check_table(given, d.table.to_dict())
+            table = d.table.to_dict() if d.table is not None else None
+            resumed = check_belongs(given, plan.spec, plan.resolved, plan.layer_dims, d.train, plan.mini_batch, d.target.method, table)
         batch = plan.batch_size or plan.data.train.m
         if threads is None and choose_blas_threads(plan.layer_dims, batch) == 1:
             # a small step's work single-threaded (nnctl.core.resources.choose_blas_threads); else the

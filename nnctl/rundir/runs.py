@@ -782,7 +782,7 @@ def load_run(path) -> Run:
         metrics=metrics,
         note=note,
         normalization=load_normalization(source, meta),
-        table=load_table_encoding(path, meta),
+        table=load_table_encoding(path, meta, source.name),
         target=load_target_scaling(source, meta),
     )
 
@@ -814,34 +814,36 @@ def _check_belongs(path: Path, source: Path, meta: dict) -> None:
 PARAMS_DIGESTS = "params_digests"  # reproduce.json: true where training writes params.h5 with its digests (INTEGRITY)
 
 
-def load_table_encoding(path: Path, meta: dict):
-    """The Preprocessor of a run trained on a table (None for other runs), checked against params.h5:
-    its digest (table_sha256, recorded there by training), its features, task, classes and outputs."""
+def load_table_encoding(path: Path, meta: dict, holder: str = PARAMS):
+    """The Preprocessor of a run trained on a table (None for other runs), checked against `holder`,
+    the file `meta` is from (params.h5, or an unfinished run's checkpoint.h5): its digest (table_sha256,
+    recorded there by training) first, then its features, task, classes and outputs."""
 
     file = path / TABLE
     recorded = meta.get(TABLE_DIGEST)
     if not file.exists() and not file.is_symlink():
         if recorded is not None:
             raise RunError(
-                f"{file}: missing, but the run was trained on a table ({PARAMS} records its digest); restore the file from a copy, or train the run again"
+                f"{file}: missing, but the run was trained on a table ({holder} records its digest); restore the file from a copy, or train the run again"
             )
         return None
     data = read_json_object(file)
-    prep = Preprocessor.from_dict(data, str(file), error=RunError)
+    prep = Preprocessor.from_dict(data, str(file), error=RunError)  # a value no encoding holds is named as such
+    if recorded is not None and json_digest(data) != recorded:
+        # before the model's checks: an edited file is said to be edited, not by the feature count or classes it then gets wrong
+        raise RunError(f"{file}: does not match what training wrote (digest, recorded in {holder}); {integrity_fix(file)}")
     fix = "the file is damaged or from another run, so train the run again"
     if prep.n_x != meta["layer_dims"][0]:
         raise RunError(f"{file}: encodes {prep.n_x} features but the first layer takes {meta['layer_dims'][0]}; {fix}")
     if prep.task != meta.get("task", "classification"):
-        raise RunError(f"{file}: task: {prep.task}, but {PARAMS} holds a {meta.get('task')} model; {fix}")
+        raise RunError(f"{file}: task: {prep.task}, but {holder} holds a {meta.get('task')} model; {fix}")
     if prep.task == "classification" and prep.classes != meta.get("classes"):
-        raise RunError(f"{file}: classes: {quoted(prep.classes):.80} differ from {PARAMS}'s; {fix}")
+        raise RunError(f"{file}: classes: {quoted(prep.classes):.80} differ from {holder}'s; {fix}")
     loss, out = meta.get("loss"), meta["layer_dims"][-1]
     if prep.task == "classification" and loss in HEADS and HEADS[loss].units(len(prep.classes)) != out:
         raise RunError(f"{file}: classes: {len(prep.classes)} classes, but the output layer has {out} unit{'s' if out != 1 else ''}; {fix}")
-    if recorded is not None and json_digest(data) != recorded:
-        raise RunError(f"{file}: does not match what training wrote (digest, recorded in {PARAMS}); {integrity_fix(file)}")
     if recorded is None and INTEGRITY in meta:
-        raise RunError(f"{file}: {PARAMS} records no table, so training did not write this one (another run's?); remove it, or train the run again")
+        raise RunError(f"{file}: {holder} records no table, so training did not write this one (another run's?); remove it, or train the run again")
     return prep
 
 
