@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import re
 import subprocess
 
@@ -41,12 +42,13 @@ def train_tiny(tmp_path, *sets, name="runs"):
 
 def test_evaluate_refuses_swapped_class_order(tmp_path, tiny_config):
     run = train_tiny(tmp_path)
-    test = tmp_path / "test.h5"
+    test = tmp_path / "reimported.h5"  # not the run's own test file (that one changed is test_evaluate_refuses_a_changed_data_file)
+    shutil.copyfile(tmp_path / "test.h5", test)
     with h5py.File(test, "r+") as f:  # a re-import without --classes: alphabetical, the labels flipped
         f["test_set_y"][...] = 1 - f["test_set_y"][()]
         del f["list_classes"]
         f["list_classes"] = np.array([b"bright", b"dark"])
-    result = invoke("evaluate", run)
+    result = invoke("evaluate", run, "--data", test)
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert result.stderr.strip() == (
         f"Error: {test}: classes in the order [bright, dark] (label 0 first), but {run} was trained on [dark, bright]: "
