@@ -33,7 +33,7 @@ from nnctl.data.dataset import ARRAY_PREFIX, check_examples, flatten
 from nnctl.errors import ConfigError, DataError, DivergedError, Interrupted, NnctlError, RunError
 from nnctl.experiment.run import resume_advice, train_run
 from nnctl.core.stopping import StopRequest
-from nnctl.experiment.inference import class_names, loss_of, outputs, normalized, score, task_of
+from nnctl.experiment.inference import class_names, loss_of, outputs, normalized, read_dtype_of, score, task_of
 from nnctl.rundir.layout import BOUNDARY_PNG, CHECKPOINT, COSTS_CSV, COSTS_PNG, METRICS, PARAMS, REPRODUCE, RESOLVED, SPEC
 from nnctl.core.network import HEADS
 from nnctl.rundir.runs import Run, atomic_write, costs_axis, load_run, parse_costs_columns, read_bytes_capped, resolve_run_path
@@ -420,8 +420,8 @@ class Model:
                 f"X: rows of shape {list(x.shape[1:])} ({int(np.prod(x.shape[1:]))} features), but the model takes "
                 f"{self.n_features} features{f' (shape {shape})' if len(shape) > 1 else ''}; give rows laid out like the training data"
             )
-        dtype = np.dtype(self._run.meta.get("dtype", "float64"))
-        X = flatten(x, self._run.meta["preprocessing"], dtype)  # (n_x, m): the one transpose, as for a file
+        # (n_x, m): the one transpose, as for a file; numeric inputs in float64 (read_dtype), and, normalised, cast after
+        X = flatten(x, self._run.meta["preprocessing"], read_dtype_of(self._run))
         return normalized(self._run, X) if normalize else X
 
     def output(self, X) -> np.ndarray:

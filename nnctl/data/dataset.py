@@ -489,10 +489,11 @@ def file_sha256(path) -> str:
     return h.hexdigest()
 
 
-def read_raw(source: str, role: str = "train", dtype=np.float64):
+def read_raw(source: str, role: str = "train", dtype=np.float64, normalize: str | None = None):
     """Read (x, y, classes, sha256) from a file or a `builtin:` source, one example per row.
 
-    The memory check counts x as stored plus one copy in `dtype`, the flattened X training uses.
+    The memory check counts x as stored plus the copies flattening makes: X in `dtype`, and before
+    it X in float64 where `normalize` (the method to come, see `load_dataset`) reads it so.
     """
     if source.startswith(BUILTIN_PREFIX):
         name, kwargs = parse_builtin(source)
@@ -510,7 +511,9 @@ def read_raw(source: str, role: str = "train", dtype=np.float64):
     f = open_h5(path)
     with f:
         x_key, y_key, classes_key = find_layout(f, path, role)
-        x = read_array(f, x_key, path, dtype)
+        stored = h5_array(f, x_key, path).dtype
+        work = read_dtype({"x_dtype": str(stored), "scale": pixel_scale(stored)}, dtype, normalize) if normalize else np.dtype(dtype)
+        x = read_array(f, x_key, path, *dict.fromkeys((work, np.dtype(dtype))))
         y = read_array(f, y_key, path)
         classes = decode_names(read_array(f, classes_key, path)) if classes_key else []
     return x, y, classes, file_sha256(path)
@@ -594,25 +597,39 @@ def arrays_sha256(x, y) -> str:
     return hashlib.sha256(np.ascontiguousarray(x).tobytes() + np.ascontiguousarray(y).tobytes()).hexdigest()
 
 
-def load_dataset(source: str, task: str = "classification", role: str = "train", dtype=np.float64, max_classes: int | None = 2) -> Dataset:
+def load_dataset(
+    source: str, task: str = "classification", role: str = "train", dtype=np.float64, max_classes: int | None = 2, normalize: str | None = None
+) -> Dataset:
     """Load a dataset as X (n_x, m) scaled to [0, 1] for integer pixels, and Y (1, m) the labels.
 
     `task` is "classification" (labels 0 or 1; with `max_classes` None, the class numbers
     0, 1, ..., k-1, below the class list's length if the file has one) or "regression" (any
-    finite value). `role` ("train" or "test") picks the split of a file that holds both; X comes in `dtype`.
+    finite value). `role` ("train" or "test") picks the split of a file that holds both; X comes in `dtype`,
+    or, where `normalize` names the normalisation still to come (data.normalize, a run's method), in
+    `read_dtype` for it (float64 for numeric inputs of a float32 run): `Normalization.finish` then
+    normalises X and casts it to `dtype`.
     """
-    x, y, classes, digest = read_raw(source, role, dtype)
-    return dataset_from_arrays(source, x, y, classes, digest, task, dtype, max_classes)
+    x, y, classes, digest = read_raw(source, role, dtype, normalize)
+    return dataset_from_arrays(source, x, y, classes, digest, task, dtype, max_classes, normalize)
 
 
 def dataset_from_arrays(
-    source: str, x, y, classes=(), digest: str = "", task: str = "classification", dtype=np.float64, max_classes: int | None = 2
+    source: str,
+    x,
+    y,
+    classes=(),
+    digest: str = "",
+    task: str = "classification",
+    dtype=np.float64,
+    max_classes: int | None = 2,
+    normalize: str | None = None,
 ) -> Dataset:
     """A Dataset from examples one per row, x (m, ...) and y (m,) as a file stores them (or as
-    nnctl.fit is given them), checked as `load_dataset` checks a file's: X (n_x, m), Y (1, m)."""
+    nnctl.fit is given them), checked as `load_dataset` checks a file's: X (n_x, m), Y (1, m), X in
+    `dtype` or, with `normalize`, in `read_dtype` (as `load_dataset` says)."""
     classes = list(classes)
     y, preprocessing = check_examples(source, x, y, task, lambda: np.isfinite(x).all(), classes, max_classes)
-    X = flatten(x, preprocessing, dtype)
+    X = flatten(x, preprocessing, read_dtype(preprocessing, dtype, normalize) if normalize else dtype)
     m = x.shape[0]
     return Dataset(X=X, Y=y.reshape(1, m), classes=classes, preprocessing=preprocessing, source=str(source), sha256=digest)
 
@@ -726,6 +743,32 @@ def flatten(x, preprocessing, dtype=np.float64):
     return X
 
 
+def read_dtype(preprocessing: dict, dtype, method: str | None = "standardize") -> np.dtype:
+    """The dtype inputs are flattened into before `method` (none, standardize, auto) normalises them,
+    for a run in `dtype`; `Normalization.finish` then casts the result to `dtype`.
+
+    float64 for numeric inputs: normalisation statistics are fitted and applied in float64 and only
+    the result is cast (in float32 a timestamp column of 1.7e9 ± 1e5 would first be rounded to
+    float32's spacing there, 128, and lose most of its variation). The run's dtype for uint8 pixels
+    (preprocessing scale 255: exact in any float, and kept cheap), and where nothing is normalised
+    and casting straight gives the same numbers (method none; not for 8-byte integers, which
+    float32 would round twice)."""
+    dtype = np.dtype(dtype)
+    if dtype == np.float64 or preprocessing["scale"] != 1.0:
+        return dtype
+    stored = np.dtype(preprocessing.get("x_dtype", "float64"))
+    if method == "none" and not (stored.kind in "iu" and stored.itemsize > 4):
+        return dtype
+    return np.dtype(np.float64)
+
+
+def prepared(x, preprocessing, dtype, norm: Normalization | None) -> np.ndarray:
+    """X (n_x, m) in `dtype` for raw examples x (m, ...) as training saw them: flattened, scaled and
+    normalised (`norm`, None for none), in float64 for numeric inputs and cast after (`read_dtype`)."""
+    norm = norm if norm is not None else Normalization()
+    return norm.finish(flatten(x, preprocessing, read_dtype(preprocessing, dtype, norm.method)), dtype)
+
+
 def split_indices(m: int, fraction: float, seed: int, labels=None) -> tuple:
     """(kept, held) sorted indices of m examples: `fraction` held out, drawn from a generator seeded
     from `seed` (its own stream), per class of `labels` when given (each class keeps its share)."""
@@ -793,6 +836,16 @@ class Normalization:
             X -= self.mean.astype(X.dtype, copy=False)
             X /= self.std.astype(X.dtype, copy=False)
         return X
+
+    def finish(self, X, dtype):
+        """X (n_x, m) as flattened for normalising (in `read_dtype`: float64 for numeric inputs, the
+        run's dtype for pixels) normalised in place, then cast to `dtype`, the array a run uses: the
+        float64 copy lives only until the cast. A streamed X (nnctl.data.stream.StreamedX) is
+        given the normalisation, which it applies to each block it reads in the same way."""
+        if not isinstance(X, np.ndarray):
+            X.norm = self
+            return X
+        return self.apply(X).astype(dtype, copy=False)
 
     def describe(self) -> dict:
         """For metrics.json and `config show`."""

@@ -7,8 +7,9 @@ per example), the examples stay on disk. The Trainer asks it for each mini-batch
 
 Exact shuffling: batch k of an epoch holds the examples `order[k*b:(k+1)*b]`, as in memory. The
 thread reads them in sorted order (forward through the file), then puts them in the batch's order
-and converts them as `flatten` does (the stored values cast to the training dtype, then divided
-by 255 for uint8 pixels): the batches, and so the trained parameters, are bit for bit those of
+and converts them as loading does (the stored values cast to the training dtype, then divided
+by 255 for uint8 pixels; numeric inputs of a float32 run that are normalised, a streamed validation
+or test set's, read in float64, normalised and then cast): the batches, and so the trained parameters, are bit for bit those of
 the same spec trained from memory.
 
 Reading: a contiguous, uncompressed dataset (what nnctl writes) is mapped into memory, whole
@@ -30,10 +31,22 @@ from types import SimpleNamespace
 import numpy as np
 
 from nnctl.util import memory
-from nnctl.data.dataset import Dataset, decode_names, find_layout, check_examples, file_sha256, h5_array, open_h5, read_array, read_block
+from nnctl.data.dataset import (
+    Dataset,
+    Normalization,
+    decode_names,
+    read_dtype,
+    find_layout,
+    check_examples,
+    file_sha256,
+    h5_array,
+    open_h5,
+    read_array,
+    read_block,
+)
 from nnctl.errors import DataError
 from nnctl.data.dataset import BUILTIN_PREFIX
-from nnctl.data.dataset import is_mat
+from nnctl.data.dataset import is_mat, pixel_scale
 from nnctl.core.optimizers import make_optimizer
 from nnctl.core.resources import memory_estimate
 from nnctl.core.training import Batches
@@ -67,6 +80,7 @@ class StreamedX:
         self.stored = np.dtype(stored_dtype)
         self.dtype = np.dtype(dtype)
         self.scale = scale
+        self.norm = Normalization()  # the training set's normalisation, applied to every block read (Normalization.finish sets it)
         self.offset = offset  # byte offset of a contiguous dataset in the file; None: read through h5py
         self.row_bytes = self.n_x * self.stored.itemsize
         room = memory.available_memory() // 4  # mappings count against RLIMIT_AS (ulimit -v)
@@ -137,14 +151,22 @@ class StreamedX:
             del window
 
     def convert(self, stored_rows, out) -> None:
-        """`flatten`'s arithmetic on rows: the stored values in the training dtype, then / scale."""
-        np.copyto(out, stored_rows, casting="unsafe")
+        """`prepared`'s arithmetic on rows (b, n_x), into `out` in the training dtype: the stored
+        values in `read_dtype` (float64 for numeric inputs of a float32 run, where they are
+        normalised), then / scale, normalised (`norm`, the training set's, given by
+        Normalization.finish) and cast: a block's numbers are those of the same rows in memory."""
+        work = read_dtype({"x_dtype": str(self.stored), "scale": self.scale}, self.dtype, self.norm.method)
+        rows = out if work == self.dtype else np.empty(out.shape, work)
+        np.copyto(rows, stored_rows, casting="unsafe")
         if self.scale != 1.0:
-            out /= self.scale
+            rows /= self.scale
+        self.norm.apply(rows.T)
+        if rows is not out:
+            np.copyto(out, rows, casting="same_kind")
 
     def blocks(self, rows: int | None = None):
         """X in blocks of examples, in file order: (start, X_block (n_x, b)), for evaluation."""
-        rows = rows or block_rows(self.n_x * max(self.dtype.itemsize, self.stored.itemsize))
+        rows = rows or block_rows(self.n_x * max(self.dtype.itemsize, self.stored.itemsize, 8 if self.scale == 1.0 else 0))
         with open_h5(self.path) as f:
             ds = f[self.key]
             for start in range(0, self.m, rows):
@@ -243,7 +265,7 @@ class StreamedX:
 
 
 def x_layout(source, role: str = "train"):
-    """(n_x, m, bytes as stored) of a data file's x without reading it; None for a built-in source."""
+    """(n_x, m, bytes as stored, dtype as stored) of a data file's x without reading it; None for a built-in source."""
     if str(source).startswith(BUILTIN_PREFIX):
         return None
     path = Path(source)
@@ -254,7 +276,7 @@ def x_layout(source, role: str = "train"):
             return None
         m = int(ds.shape[0])
         n_x = int(np.prod(ds.shape[1:])) if ds.ndim > 1 else 1
-        return n_x, m, m * n_x * ds.dtype.itemsize
+        return n_x, m, m * n_x * ds.dtype.itemsize, ds.dtype
 
 
 def open_streamed(
@@ -284,7 +306,8 @@ def open_streamed(
 
 def stream_choice(spec, source, role: str = "train") -> bool:
     """Whether `source` is streamed: `data.stream` always or never; auto where reading it into
-    memory (as stored, plus X in the training dtype) and training on it would not fit in the
+    memory (as stored, plus X in the training dtype, plus X in float64 where it is read so to be
+    normalised) and training on it would not fit in the
     memory available (nnctl.util.memory.available_memory: the machine, rlimits, cgroup)."""
     mode, batch_size = spec.data.stream, spec.train.batch_size
     if mode == "never":
@@ -298,7 +321,7 @@ def stream_choice(spec, source, role: str = "train") -> bool:
     layout = x_layout(source, role)
     if layout is None:
         return False  # let the loader say what is wrong with the file
-    n_x, m, stored = layout
+    n_x, m, stored, stored_dtype = layout
     if role == "train" and (batch_size is None or batch_size >= m):  # full batch: every example at once
         if mode == "always":
             raise DataError(
@@ -310,6 +333,9 @@ def stream_choice(spec, source, role: str = "train") -> bool:
         return True
     itemsize = np.dtype(spec.train.dtype).itemsize
     need = stored + n_x * m * itemsize
+    work = read_dtype({"x_dtype": str(stored_dtype), "scale": pixel_scale(stored_dtype)}, spec.train.dtype, spec.data.normalize)
+    if work != np.dtype(spec.train.dtype):  # read in float64 to be normalised, then cast (read_dtype)
+        need += n_x * m * work.itemsize
     if role == "train":
         optimizer = make_optimizer(spec.train.optimizer, spec.train.learning_rate)
         need += sum(memory_estimate(spec.layer_dims(n_x), m, itemsize, "primal", optimizer.extra_arrays(), Batches(m, batch_size).sizes).values())

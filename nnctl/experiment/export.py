@@ -83,13 +83,14 @@ def _layer(run: Run, l: int, activation: str, epsilon: float) -> Layer:
 
 @dataclass
 class Model:
-    """Everything the forward pass from raw rows needs, in the run's dtype."""
+    """Everything the forward pass from raw rows needs: the network in the run's dtype, the
+    standardisation (and a regression's turning back) in float64."""
 
     n_x: int
     dtype: np.dtype
     scale: float  # raw rows are divided by this (255 for uint8 pixels, else 1)
-    mean: np.ndarray  # (n_x, 1): standardisation's mean (zeros without normalisation)
-    std: np.ndarray  # (n_x, 1): its std (ones without)
+    mean: np.ndarray  # (n_x, 1) float64: standardisation's mean (zeros without normalisation)
+    std: np.ndarray  # (n_x, 1) float64: its std (ones without)
     layers: list
     loss: str  # the head: a key of nnctl.core.network.HEADS
     classes: list  # class names in label order ([] for a regression)
@@ -239,8 +240,8 @@ def describe(run: Run) -> Model:
         n_x=n_x,
         dtype=dtype,
         scale=float(pre["scale"]),
-        mean=mean.astype(dtype),
-        std=std.astype(dtype),
+        mean=np.asarray(mean, np.float64),  # the training set's statistics as fitted: inputs are standardised in float64
+        std=np.asarray(std, np.float64),
         layers=layers,
         loss=loss,
         classes=classes,

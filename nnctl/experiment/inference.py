@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from nnctl.data.dataset import flatten, load_dataset
+from nnctl.data.dataset import Normalization, load_dataset, prepared, read_dtype
 from nnctl.errors import DataError, NnctlError, RunError
 from nnctl.data.images import image_geometry, load_image, shown
 from nnctl.core.network import HEADS, auto_loss, predict_proba
@@ -136,19 +136,30 @@ def to_targets(run: Run, A) -> np.ndarray:
     return target.invert(A) if target is not None and target.active else A
 
 
+def normalization(run: Run) -> Normalization:
+    """The run's normalisation (its training set's mean and std), none where it has none."""
+    return run.normalization if run.normalization is not None else Normalization()
+
+
+def read_dtype_of(run: Run) -> np.dtype:
+    """The dtype the run's inputs are flattened into before they are normalised (read_dtype): float64
+    for numeric inputs of a float32 run, its own dtype for pixels and for float64 runs."""
+    return read_dtype(run.meta["preprocessing"], _dtype(run), normalization(run).method)
+
+
 def normalized(run: Run, X):
-    """X (n_x, m), flattened and scaled, with the run's normalisation (its training set's mean and
-    std) applied in place, as training did."""
-    return run.normalization.apply(X) if run.normalization is not None else X
+    """X (n_x, m), flattened and scaled in `read_dtype_of(run)`, with the run's normalisation applied
+    in place as training did, then cast to the run's dtype."""
+    return normalization(run).finish(X, _dtype(run))
 
 
 def probabilities(run: Run, x) -> np.ndarray:
     """A[L] (units, m) for raw examples x (m, ...) as stored on disk, preprocessed the recorded way.
 
-    The same step as training and evaluation: flatten and scale in the run's dtype, normalise.
+    The same step as training and evaluation: flatten and scale, normalise (numeric inputs in
+    float64), cast to the run's dtype.
     """
-    X = flatten(np.asarray(x), run.meta["preprocessing"], _dtype(run))
-    return outputs(run, normalized(run, X))
+    return outputs(run, prepared(np.asarray(x), run.meta["preprocessing"], _dtype(run), run.normalization))
 
 
 IMAGES_PER_CHUNK = 256  # pictures predicted together: their pixels are all predict holds of a folder
@@ -316,8 +327,7 @@ def checked_inputs(run: Run, x, path, first: int, names=None, where=None) -> np.
         j, c = np.argwhere(bad)[0]
         raise refuse(j, c, "is not a finite number")
     with np.errstate(all="ignore"):
-        X = flatten(x.reshape(x.shape[0], *run.meta["preprocessing"]["input_shape"]), run.meta["preprocessing"], dtype)
-        X = normalized(run, X)
+        X = prepared(x.reshape(x.shape[0], *run.meta["preprocessing"]["input_shape"]), run.meta["preprocessing"], dtype, run.normalization)
         bad = ~np.isfinite(X)
         if bad.any():
             c, j = np.argwhere(bad)[0]
@@ -731,11 +741,12 @@ def evaluate(run: Run, source: str | None = None):
             raise DataError(f"{source}: {run.path} was trained on a table; evaluate with a table (.csv, .tsv, .parquet) of its columns")
         return _evaluate_table(run, source)
     if str(source).startswith(BUILTIN_PREFIX) or is_mat(source):
-        data = load_dataset(source, task, role="test", dtype=_dtype(run), max_classes=head.max_classes)
+        data = load_dataset(source, task, role="test", dtype=_dtype(run), max_classes=head.max_classes, normalize=normalization(run).method)
         _check_test_data(run, data, source, k)
         return score(run, data, source)
 
     data = open_streamed(source, task, role="test", dtype=_dtype(run), max_classes=head.max_classes, check_finite=False)
+    data.X = normalized(run, data.X)  # each block read in float64 where normalised, then cast (StreamedX.convert)
     _check_test_data(run, data, source, k)
     return _score_file(run, data, source)
 
@@ -772,7 +783,8 @@ def _collector(run: Run, n_x: int, source: str) -> _Outputs:
 
 def _score_file(run: Run, data, source: str):
     """An HDF5 file's examples (data.X a StreamedX) read ROWS_PER_CHUNK rows at a time, each block
-    checked finite as stored and converted as `flatten` does, then normalised and scored."""
+    checked finite as stored and converted as loading does (normalised in float64 for numeric
+    inputs of a float32 run, then cast), then scored."""
     streamed, dtype = data.X, _dtype(run)
     y = data.Y.ravel()
     collected = _collector(run, streamed.n_x, source)
@@ -785,8 +797,8 @@ def _score_file(run: Run, data, source: str):
             if raw.dtype.kind == "f" and not np.isfinite(raw).all():
                 raise DataError(f"{source}: x holds NaN or infinite values; clean the data first")
             block = np.empty(raw.shape, dtype)
-            streamed.convert(raw, block)
-            collected.add(normalized(run, block.T), y[start:stop])
+            streamed.convert(raw, block)  # flattened, scaled and normalised as training did
+            collected.add(block.T, y[start:stop])
     streamed.check()
     tally, labels, X = collected.finish()
     data.X, data.Y = X, labels.reshape(1, -1)  # the listed examples' labels, as the pictures read them
@@ -816,9 +828,10 @@ def _evaluate_table(run: Run, source: str):
 
 
 def score(run: Run, data, source: str):
-    """(metrics, dataset): the run on a loaded, checked dataset (X flattened and scaled, not yet
-    normalised); what nnctl.Model.evaluate reports, and `nnctl evaluate` on a file read whole."""
-    data.X = normalized(run, data.X.astype(_dtype(run), copy=False))
+    """(metrics, dataset): the run on a loaded, checked dataset (X flattened and scaled in
+    `read_dtype_of(run)`, not yet normalised); what nnctl.Model.evaluate reports, and `nnctl evaluate`
+    on a file read whole."""
+    data.X = normalized(run, data.X.astype(read_dtype_of(run), copy=False))
     AL = outputs(run, data.X)  # (units, m)
     return _scores(run, AL, data.Y.ravel().astype(np.float64), source), data
 

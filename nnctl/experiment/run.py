@@ -41,11 +41,12 @@ from nnctl.data.dataset import (
     fit_normalization,
     fit_target_scaling,
     load_dataset,
+    read_dtype,
     split_indices,
     split_validation,
 )
 from nnctl.errors import ConfigError, DataError, DivergedError, Interrupted, RunError
-from nnctl.data.tables import Preprocessor, is_table, missing_note, read_table, table_dataset
+from nnctl.data.tables import Preprocessor, is_table, missing_note, read_table, table_dataset, table_preprocessing
 from nnctl.core.firstlayer import choose_first_layer
 from nnctl.rundir.layout import BOUNDARY_PNG, CHECKPOINT, COSTS_CSV, COSTS_PNG, METRICS, PARAMS, REPRODUCE, RESOLVED, SPEC, TABLE, Status
 from nnctl.core.layers import batch_norm_meta
@@ -155,7 +156,8 @@ def _table_inputs(spec: Spec, dtype) -> tuple:
 
 def load_inputs(spec: Spec, arrays: dict | None = None) -> Inputs:
     """The training, test and validation sets, checked, with the training set's normalisation
-    (its statistics from the training examples alone, after any validation split) applied to all.
+    (its statistics from the training examples alone, after any validation split) applied to all:
+    numeric inputs are read in float64, normalised in float64, and only then cast to train.dtype.
     Each is read into memory, or left in its file and streamed (nnctl.data.stream) where `data.stream`
     says so. `arrays` maps a source the spec names (`array:train`) to examples held in memory,
     (x (m, ...), y (m,), class names), one example per row: nnctl.fit's arrays."""
@@ -163,7 +165,9 @@ def load_inputs(spec: Spec, arrays: dict | None = None) -> Inputs:
     if is_table(spec.data.train):
         if spec.data.stream == "always":
             raise DataError(f"{spec.data.train}: data.stream: always reads mini-batches from an HDF5 file, and a table is read whole; use stream: auto")
-        spec, train, test, validation, prep, notes = _table_inputs(spec, dtype)
+        # a table's columns are float64: read so where normalised, cast after (Normalization.finish)
+        work = read_dtype(table_preprocessing(1), dtype, spec.data.normalize)
+        spec, train, test, validation, prep, notes = _table_inputs(spec, work)
         return _checked_inputs(spec, train, test, validation, prep, notes)
     task = spec.model.resolved_task
 
@@ -174,10 +178,10 @@ def load_inputs(spec: Spec, arrays: dict | None = None) -> Inputs:
             if spec.data.stream == "always":
                 raise DataError(f"{source}: data.stream: always reads mini-batches from a file, and these arrays are in memory; use stream: auto")
             x, y, classes = arrays[source]
-            return dataset_from_arrays(source, x, y, classes, arrays_sha256(x, y), task, dtype, max_classes=None)
+            return dataset_from_arrays(source, x, y, classes, arrays_sha256(x, y), task, dtype, max_classes=None, normalize=spec.data.normalize)
         if stream_choice(spec, source, role):
             return open_streamed(source, task, role=role, dtype=dtype)
-        return load_dataset(source, task, role=role, dtype=dtype, max_classes=None)
+        return load_dataset(source, task, role=role, dtype=dtype, max_classes=None, normalize=spec.data.normalize)
 
     train = load(spec.data.train, "train")
     test = load(spec.data.test, "test") if spec.data.test else None
@@ -224,9 +228,12 @@ def _checked_inputs(spec: Spec, train: Dataset, test, validation, prep, notes) -
         norm = Normalization("none", "auto: streamed from its file, so used as stored (standardise the file beforehand if its features differ in scale)")
     else:
         norm = fit_normalization(spec.data.normalize, train.X, train.preprocessing["x_dtype"], train.source)
+    dtype = np.dtype(spec.train.dtype)
     for data in (train, test, validation):
         if data is not None:
-            norm.apply(data.X)
+            # read in float64 where normalised (read_dtype), normalised there, then cast to the run's dtype;
+            # a streamed set is given the normalisation for each block it reads
+            data.X = norm.finish(data.X, dtype)
             data.preprocessing = {**data.preprocessing, "normalize": norm.method}
     # the targets keep their own units in every Dataset; the trainer and the validation cost see them scaled
     target = fit_target_scaling(spec.data.normalize_target, task, spec.model.layer_activations[-1], train.Y, train.source)

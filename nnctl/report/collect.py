@@ -22,7 +22,7 @@ from nnctl.core.network import HEADS, predict_proba
 from nnctl.data.dataset import ARRAY_PREFIX, load_dataset
 from nnctl.data.images import image_geometry
 from nnctl.errors import NnctlError, RunError
-from nnctl.experiment.inference import evaluate, loss_of, normalized, to_targets
+from nnctl.experiment.inference import evaluate, loss_of, normalization, normalized, to_targets
 from nnctl.report.shapes import ShapeTable, data_m, shape_table
 from nnctl.rundir.layout import METRICS, RESOLVED, REPRODUCE, SPEC, SWEEP_PLAN, Status
 from nnctl.rundir.runs import sweep_instead, costs_axis, is_sweep_dir, load_run, resolve_run_path
@@ -321,7 +321,8 @@ def _decision(facts: RunFacts, run) -> None:
     if not source:
         return
     try:
-        train = load_dataset(source, facts.task, dtype=np.dtype(run.meta.get("dtype", "float64")), max_classes=None)
+        # numeric inputs read in float64, normalised, then cast to the run's dtype, as training did
+        train = load_dataset(source, facts.task, dtype=np.dtype(run.meta.get("dtype", "float64")), max_classes=None, normalize=normalization(run).method)
     except NnctlError as exc:
         facts.evaluation_note = (facts.evaluation_note or "") + f" no decision regions: {exc}"
         return
