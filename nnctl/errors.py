@@ -47,3 +47,7 @@ class Interrupted(NnctlError):
     # set on a sweep's interruption only (nnctl.sweep.run.run_sweep): its trials' rows so far, its folder
     rows: list
     sweep_dir: Path
+
+
+class StoppedBeforeTraining(Interrupted):
+    """train_run's stop flag (a sweep trial's) was set while the data loaded: no run folder was made."""

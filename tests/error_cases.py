@@ -2219,12 +2219,6 @@ CASES += [
         ["train", "--resume", "{tmp}/s"],
         "Error: {tmp}/s: is a sweep, not a run; resume it with: nnctl sweep --resume {tmp}/s",
     ),
-    Case(
-        "runs show of a sweep folder whose trials have not run",
-        {"s": sweep_dir()},
-        ["runs", "show", "{tmp}/s"],
-        "Error: {tmp}/s: is a sweep, not a run, and none of its trials has finished; nnctl sweep --resume {tmp}/s",
-    ),
     # ---- batch normalisation (docs/batch-norm.md)
     Case(
         "batch_norm naming the output layer",
@@ -2874,6 +2868,87 @@ CASES += [
         ["predict", "--run", "{tmp}/run", "{tmp}/p.csv"],
         "Error: {tmp}/run/table.json: does not match what training wrote (digest, recorded in params.h5); the file was edited or "
         "damaged; train the run again (nnctl train {tmp}/run/config.resolved.yaml) or restore the file from a copy",
+    ),
+]
+
+
+# --- issue 20 round 6: sweeps ---
+
+
+def interrupted_sweep(*interrupted):
+    """A sweep of two trials (train.seed=1,2) run to the end, then the trials named in `interrupted`
+    made what a stop leaves: status interrupted beside their parameters so far (params.h5, as a real
+    interrupted trial keeps them), and the summary written again. Default: both."""
+
+    def write(path):
+        import json
+
+        from nnctl.sweep.store import load_plan
+        from nnctl.sweep.summary import write_summary
+
+        finished_sweep()(path)
+        for name in interrupted or ("01-seed=1", "02-seed=2"):
+            metrics = path / name / "metrics.json"
+            metrics.write_text(json.dumps({**json.loads(metrics.read_text()), "status": "interrupted"}))
+        write_summary(path, load_plan(path))
+
+    return write
+
+
+def stopped_sweep(path):
+    """A sweep of two trials stopped before either began (a Ctrl-C at once): its plan, summary and lock
+    file, no trial folder."""
+    from nnctl.errors import Interrupted
+    from nnctl.sweep.run import run_sweep
+    from nnctl.sweep.store import load_plan
+
+    sweep_dir()(path)
+    try:
+        run_sweep(load_plan(path), path, jobs=1, should_stop=lambda: True)
+    except Interrupted:
+        pass
+    assert not [p for p in path.iterdir() if p.is_dir()]
+
+
+def plan_lost(path):
+    (path / "sweep.json").unlink()
+
+
+CASES += [
+    Case(
+        "runs show of a sweep folder whose trials have not run",
+        {"s": sweep_dir()},
+        ["runs", "show", "{tmp}/s"],
+        "Error: {tmp}/s: is a sweep, not a run, and none of its 2 trials completed (2 not started); resume it with: nnctl sweep --resume {tmp}/s",
+    ),
+    *(
+        Case(
+            f"{cmd[0]} of a sweep whose trials were all interrupted",
+            {"s": interrupted_sweep()},
+            cmd,
+            "Error: {tmp}/s: is a sweep, not a run, and none of its 2 trials completed (2 interrupted); resume it with: nnctl sweep --resume {tmp}/s",
+        )
+        for cmd in (["evaluate", "{tmp}/s"], ["runs", "show", "{tmp}/s"], ["predict", "--run", "{tmp}/s", "{tmp}/train.h5"])
+    ),
+    Case(
+        "evaluate of a sweep with one trial completed and one interrupted",
+        {"s": interrupted_sweep("02-seed=2")},
+        ["evaluate", "{tmp}/s"],
+        "Error: {tmp}/s: is a sweep of 2 trials, 1 of them completed (1 interrupted), not a run; pass one of its completed trials, "
+        "e.g. the best: {tmp}/s/01-seed=1 (all of them: nnctl runs --runs-dir {tmp})",
+    ),
+    Case(
+        "evaluate of a sweep stopped before any trial began, renamed",
+        {"lr-search": stopped_sweep},
+        ["evaluate", "{tmp}/lr-search"],
+        "Error: {tmp}/lr-search: is a sweep, not a run, and none of its 2 trials completed (2 not started); "
+        "resume it with: nnctl sweep --resume {tmp}/lr-search",
+    ),
+    Case(
+        "runs show of a sweep stopped before any trial began, its sweep.json lost",
+        {"lr-search": lambda p: (stopped_sweep(p), plan_lost(p))},
+        ["runs", "show", "{tmp}/lr-search"],
+        "Error: {tmp}/lr-search: is a sweep, not a run, with no trial and no plan (sweep.json) to resume; start the sweep again: nnctl sweep CONFIG ...",
     ),
 ]
 

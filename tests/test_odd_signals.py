@@ -9,24 +9,15 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 
 from conftest import TINY_SPEC, run_nnctl
+from sweep_stops import stop_twice_with_one_worker_frozen, wait_for
 from nnctl.core.stopping import StopRequest, signals_deferred
 
 TIMEOUT = 600  # ten times what these take on a loaded machine: only a hang fails
-
-
-def wait_for(found, proc, what):
-    """Poll `found()` until it is true; the process must still run meanwhile."""
-    deadline = time.time() + TIMEOUT
-    while not found():
-        assert proc.poll() is None, (what, proc.communicate())
-        assert time.time() < deadline, f"{what}: not within {TIMEOUT} s"
-        time.sleep(0.01)
 
 
 def real_folders(root):
@@ -271,29 +262,7 @@ def test_a_sweep_stopped_at_once_leaves_no_scratch_folders(tmp_path, tiny_config
     env = {**os.environ, "TMPDIR": str(tmp)}
     cmd = [sys.executable, "-m", "nnctl", "sweep", str(tiny_config), *how, "--jobs", "2", "--runs-dir", str(tmp_path / "runs"), "-q"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    pids = {}
-
-    def two_running():
-        for f in tmp.glob("nnctl-trial-*/*/metrics.json"):
-            try:
-                pids[f.parent.name] = json.loads(f.read_text())["pid"]
-            except (OSError, ValueError, KeyError):
-                pass
-        return len(pids) == 2
-
-    wait_for(two_running, proc, "two trials running")
-    (held, held_pid), (free, _) = sorted(pids.items())
-    os.kill(held_pid, signal.SIGSTOP)  # it cannot answer the first request: the second stops it at once
-    try:
-        proc.send_signal(sig)  # the free trial stops after its iteration and comes back: the sweep has seen the signal
-        wait_for(lambda: not list(tmp.glob(f"nnctl-trial-*/{free}")), proc, "the free trial back")
-        proc.send_signal(sig)
-        out, err = proc.communicate(timeout=TIMEOUT)
-    finally:
-        try:
-            os.kill(held_pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    out, err, _, _ = stop_twice_with_one_worker_frozen(proc, tmp, tmp_path / "runs", sig)
     assert proc.returncode == 128 + sig, err
     assert "stopped at once" in err.splitlines()[-1] and "Traceback" not in err, err
     assert scratch_left(tmp) == []

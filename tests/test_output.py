@@ -278,7 +278,7 @@ def test_a_sweep_given_as_a_run_is_named_a_sweep(tmp_path, tiny_config):
         out = invoke(*args)
         assert out.exit_code == 1
         assert out.stderr.strip() == (
-            f"Error: {sweep}: is a sweep of 2 finished trials, not a run; pass one of its trials, "
+            f"Error: {sweep}: is a sweep of 2 completed trials, not a run; pass one of its trials, "
             f"e.g. the best: {sweep / best} (all of them: nnctl runs --runs-dir {sweep.parent})"
         )
 

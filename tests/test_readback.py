@@ -236,7 +236,7 @@ def test_a_sweep_folder_where_a_run_is_expected_points_to_its_best_trial(tmp_pat
     shown = nnctl("runs", "show", sweep)
     assert shown.returncode == 1 and shown.stdout == ""
     assert " ".join(shown.stderr.split()) == (
-        f"Error: {sweep}: is a sweep of 2 finished trials, not a run; pass one of its trials, "
+        f"Error: {sweep}: is a sweep of 2 completed trials, not a run; pass one of its trials, "
         f"e.g. the best: {sweep / best} (all of them: nnctl runs --runs-dir {sweep.parent})"
     )
     resumed = nnctl("train", "--resume", sweep)

@@ -13,6 +13,7 @@ import time
 import pytest
 
 from conftest import TINY_SPEC
+from sweep_stops import PATIENCE, stop_twice_with_one_worker_frozen, wait_for
 from nnctl.spec.config import load_config
 from nnctl.experiment.run import train_run
 from nnctl.rundir.runs import load_params
@@ -24,10 +25,6 @@ SPEC = TINY_SPEC.replace("iterations: 30", f"iterations: {ITERATIONS}").replace(
 
 
 pytestmark = pytest.mark.slow  # real processes and signals: left out of the default run, run by -m slow (CI)
-
-# Seconds to wait for an event (a trial running, a sweep ending): ten times what it takes on a loaded
-# 2-core machine, so that only a hang fails; the waits end as soon as the event happens.
-PATIENCE = 600
 
 
 def start(args, tmp, **kw):
@@ -94,7 +91,7 @@ def test_signal_keeps_running_trials_with_their_checkpoints_and_resume_continues
     sweep_dir = next((tmp_path / "runs").glob("sweep-*"))
     assert proc.returncode == code, err
     assert err.splitlines()[-1] == (
-        f"Interrupted: {sig.name}: sweep interrupted: 0 of 3 trials finished, 2 interrupted with their checkpoints; "
+        f"Interrupted: {sig.name}: sweep interrupted: 0 of 3 trials completed, 2 interrupted with their checkpoints, 1 not started; "
         f"kept in {sweep_dir}; resume with: nnctl sweep --resume {sweep_dir}"
     )
     assert "01-seed=3: interrupted; its checkpoint is kept for --resume" in err and "Traceback" not in err
@@ -132,27 +129,17 @@ def test_signal_keeps_running_trials_with_their_checkpoints_and_resume_continues
 def test_second_ctrl_c_stops_at_once(tmp_path, long_config):
     long_config.write_text(SPEC.replace(f"iterations: {ITERATIONS}", "iterations: 50000000"))
     (tmp_path / "tmp").mkdir()
-    proc = start(["sweep", long_config, "--grid", "train.seed=3,4", "--jobs", "1", "--runs-dir", tmp_path / "runs", "-q"], tmp_path / "tmp")
-    pid = running_trials(tmp_path / "tmp", proc, ["01-seed=3"])["01-seed=3"]
-    os.kill(pid, signal.SIGSTOP)  # a worker that cannot answer the first request (stuck in a long BLAS call, say)
-    try:
-        proc.send_signal(signal.SIGINT)
-        time.sleep(1)
-        assert proc.poll() is None  # the sweep waits for the trial to stop ...
-        proc.send_signal(signal.SIGINT)  # ... until the user insists
-        out, err = proc.communicate(timeout=PATIENCE)
-    finally:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    (tmp_path / "runs").mkdir()
+    proc = start(["sweep", long_config, "--grid", "train.seed=3,4,5", "--jobs", "2", "--runs-dir", tmp_path / "runs", "-q"], tmp_path / "tmp")
+    out, err, frozen, free = stop_twice_with_one_worker_frozen(proc, tmp_path / "tmp", tmp_path / "runs")
     sweep_dir = next((tmp_path / "runs").glob("sweep-*"))
     assert proc.returncode == 130
+    # each trial as the signals found it: one training (kept with its checkpoint), one frozen (lost), one not begun
     assert err.splitlines()[-1] == (
-        f"Interrupted: SIGINT: sweep interrupted: 0 of 2 trials finished (stopped at once: trials still running were lost "
-        f"and start again); kept in {sweep_dir}; resume with: nnctl sweep --resume {sweep_dir}"
+        f"Interrupted: SIGINT: sweep interrupted: 0 of 3 trials completed, 1 interrupted with its checkpoint, "
+        f"1 stopped at once (its training lost: it starts again), 1 not started; kept in {sweep_dir}; resume with: nnctl sweep --resume {sweep_dir}"
     )
-    assert summary(sweep_dir) == {"01-seed=3": "pending", "02-seed=4": "pending"}
+    assert summary(sweep_dir) == {free: "interrupted", frozen: "pending", "03-seed=5": "pending"}
 
 
 def test_a_second_resume_of_a_running_sweep_is_refused(tmp_path, long_config):
@@ -234,7 +221,7 @@ def test_a_signal_while_workers_are_still_starting_leaves_their_trials_pending_f
     sweep_dir = next((tmp_path / "runs").glob("sweep-*"))
     assert proc.returncode == code, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err and "died" not in err, err
-    assert err.splitlines()[-1].startswith(f"Interrupted: {sig.name}: sweep interrupted: 0 of 4 trials finished"), err
+    assert err.splitlines()[-1].startswith(f"Interrupted: {sig.name}: sweep interrupted: 0 of 4 trials completed"), err
     statuses = summary(sweep_dir)
     assert set(statuses.values()) <= {"pending", "interrupted"}, statuses  # never failed: nothing went wrong
     resumed = subprocess.run(
@@ -315,3 +302,61 @@ def test_a_second_signal_while_the_summary_is_written_leaves_none_and_resume_wri
     )
     assert resumed.returncode == 0, resumed.stderr
     assert summary(sweep_dir) == {"01-seed=3": "completed", "02-seed=4": "completed"}
+
+
+# Workers held while they load their data: the executable that spawns each worker is this script,
+# which runs the worker's own code with nnctl's data loading wrapped so that it makes `loading.<pid>`
+# and then waits for the sweep's stop event (set by the parent on the first signal) before it loads.
+# The signal thus reaches the sweep exactly while every trial is loading.
+HELD_IN_LOADING = """#!{python}
+import os, sys
+if "--multiprocessing-fork" in sys.argv:
+    i = sys.argv.index("-c") + 1
+    sys.argv[i] = '''
+import os, time
+from pathlib import Path
+import nnctl.experiment.run as run
+from nnctl.sweep.launchers import trial
+real = run._load
+def held(*args, **kwargs):
+    Path(os.environ["NNCTL_TEST_DIR"], f"loading.{{os.getpid()}}").touch()
+    while not (trial._WORKER_STOP is not None and trial._WORKER_STOP.is_set()):
+        time.sleep(0.01)
+    return real(*args, **kwargs)
+run._load = held
+''' + sys.argv[i]
+os.execv({python!r}, [{python!r}, *sys.argv[1:]])
+"""
+WITH_EXECUTABLE = """
+import multiprocessing, sys
+multiprocessing.set_executable(sys.argv.pop(1))
+from nnctl.cli.commands import main
+sys.argv = ["nnctl"] + sys.argv[1:]
+main()
+"""
+
+
+def test_one_ctrl_c_while_the_trials_load_their_data_says_so_and_keeps_nothing_to_resume(tmp_path, long_config):
+    """One Ctrl-C while every trial still loaded its data: each trained one iteration after loading and
+    was kept "interrupted with its checkpoint", as if it had been training; the sweep now says they
+    were loading and stores nothing for them, so that the resume trains them from the start."""
+    exe = tmp_path / "python-held-in-loading"
+    exe.write_text(HELD_IN_LOADING.format(python=sys.executable))
+    exe.chmod(0o755)
+    env = {**os.environ, "NNCTL_TEST_DIR": str(tmp_path)}
+    args = ["sweep", long_config, "--grid", "train.seed=3,4,5", "--jobs", "2", "--runs-dir", tmp_path / "runs"]
+    proc = subprocess.Popen([sys.executable, "-c", WITH_EXECUTABLE, exe, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    wait_for(lambda: len(list(tmp_path.glob("loading.*"))) == 2, proc, "two trials loading their data")
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=PATIENCE)
+    sweep_dir = next((tmp_path / "runs").glob("sweep-*"))
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "stopped at once" not in err and "checkpoint" not in err, err
+    for name in ("01-seed=3", "02-seed=4"):
+        assert f"{name}: stopped while loading its data, before training; nothing to keep, --resume starts it" in err
+    assert err.splitlines()[-1] == (
+        f"Interrupted: SIGINT: sweep interrupted: 0 of 3 trials completed, 2 stopped while loading their data (nothing trained yet), "
+        f"1 not started; kept in {sweep_dir}; resume with: nnctl sweep --resume {sweep_dir}"
+    )
+    assert summary(sweep_dir) == {"01-seed=3": "pending", "02-seed=4": "pending", "03-seed=5": "pending"}
+    assert not [p for p in sweep_dir.iterdir() if p.is_dir()]  # nothing trained, nothing stored: --resume starts them afresh

@@ -9,6 +9,7 @@ import os
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 from rich import box
 from rich.console import Console
@@ -538,7 +539,10 @@ class SweepDisplay:
             self._add_trials()
         st = self.state[result["index"]]
         st["status"] = result["status"]
-        if result.get("budget") is not None:
+        if result["status"] == "pending":  # the stop request came while it loaded its data
+            if not self.quiet:
+                self.console.print(line(f"{result['name']}: stopped while loading its data, before training; nothing to keep, --resume starts it"))
+        elif result.get("budget") is not None:
             st["status"] = "paused"
             if not self.live_mode and not self.quiet:
                 self.console.print(cell(f"{result['name']}: trained to {result['budget']} (successive halving)"))
@@ -702,6 +706,10 @@ def runs_table(rows, root) -> None:
     room = max(console.width - others, 12)
     chosen[0] = (chosen[0][0], [middle_cut(n, room) for n in chosen[0][1]], True)
     console.print(_plain_table(f"{len(rows)} runs in {root}", chosen, styles, cut_first=True))
+    for r in rows:
+        if r.get("trials") == 0:  # a sweep folder none of whose trials has begun (nnctl.rundir.runs._empty_sweeps)
+            then = "it is running now" if r["status"] == Status.RUNNING else f"resume it with: nnctl sweep --resume {Path(root) / r['run']}"
+            console.print(line(f"{r['run']}: a sweep with 0 trials run so far; {then}"))
     flagged = [r for r in rows if r.get("warnings")]
     if flagged:  # a degenerate model: said under the table, in full
         console.print(f"* a degenerate model ({len(flagged)} of {len(rows)} runs):", highlight=False)

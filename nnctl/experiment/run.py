@@ -45,7 +45,7 @@ from nnctl.data.dataset import (
     split_indices,
     split_validation,
 )
-from nnctl.errors import ConfigError, DataError, DivergedError, Interrupted, RunError
+from nnctl.errors import ConfigError, DataError, DivergedError, Interrupted, RunError, StoppedBeforeTraining
 from nnctl.data.tables import Preprocessor, is_table, missing_note, read_table, table_dataset, table_preprocessing
 from nnctl.core.firstlayer import choose_first_layer
 from nnctl.rundir.layout import BOUNDARY_PNG, CHECKPOINT, COSTS_CSV, COSTS_PNG, METRICS, PARAMS, REPRODUCE, RESOLVED, SPEC, TABLE, Status
@@ -434,6 +434,8 @@ def train_run(
         _preflight(plan, root, resume)
         if hasattr(should_stop, "gently"):  # a StopRequest: from the run folder on, a first signal lets every file be written
             should_stop.gently()
+        elif getattr(should_stop, "before_training", False) and should_stop():  # a sweep trial's flag, set while the data loaded
+            raise StoppedBeforeTraining("stopped while its data loaded, before training began: nothing was trained or written")
         progress, folder = Progress(resumed), None
         try:
             with signals_held():  # the run folder whole, with metrics.json; a signal meanwhile is seen just after

@@ -44,6 +44,7 @@ from nnctl.rundir.layout import (  # the names live in one place
     SWEEP_PLAN,
     TABLE,
     Status,
+    TrialStatus,
 )
 from nnctl.util.text import quoted
 from nnctl.data.dataset import file_kind, regular_file
@@ -675,31 +676,84 @@ def check_run_folder(path) -> Path:
     return path
 
 
+def sweep_trials(path: Path) -> dict:
+    """{trial name: status} of a sweep folder, read tolerantly: the trials its plan (sweep.json) names,
+    and any trial folder with a metrics.json. A trial without one is `pending` (not started), one whose
+    metrics.json cannot be read or is not nnctl's `damaged`; `completed` only beside its parameters.
+    Interrupted, failed and diverged trials are what they say, never completed."""
+    names: list[str] = []
+    try:
+        trials = read_json_object(path / SWEEP_PLAN).get("trials") if (path / SWEEP_PLAN).is_file() else None
+        names = [t["name"] for t in trials or () if isinstance(t, dict) and isinstance(t.get("name"), str) and t["name"]]
+    except (RunError, TypeError, AttributeError):
+        pass
+    try:
+        names += sorted(p.parent.name for p in path.glob(f"*/{METRICS}") if p.parent.is_dir() and not p.parent.is_symlink())
+    except OSError:
+        pass
+    out: dict[str, str] = {}
+    for name in dict.fromkeys(names):
+        folder = path / name
+        if "/" in name or name in (".", "..") or not (folder / METRICS).exists():
+            out[name] = TrialStatus.PENDING
+            continue
+        try:
+            m = read_json_object(folder / METRICS)
+            status = "damaged" if metrics_problem(m) else run_status(m, folder)
+        except RunError:
+            status = "damaged"
+        if status == Status.COMPLETED and not (folder / PARAMS).is_file():
+            status = "damaged"
+        out[name] = status
+    return out
+
+
+def said_statuses(statuses) -> str:
+    """ "2 interrupted, 1 not started": how many trials are in each state, in the order first seen."""
+    counts: dict[str, int] = {}
+    for s in statuses:
+        word = "not started" if s == TrialStatus.PENDING else str(s)
+        counts[word] = counts.get(word, 0) + 1
+    return ", ".join(f"{n} {word}" for word, n in counts.items())
+
+
 def sweep_instead(path: Path, resume: bool = False) -> RunError:
-    """A sweep folder given where a run is expected: name it, and point to its best trial
-    (`resume`: to `nnctl sweep --resume`, which continues every unfinished trial)."""
+    """A sweep folder given where a run is expected: name it, and point to its best completed trial
+    (`resume`: to `nnctl sweep --resume`, which continues every unfinished trial). Only completed
+    trials are counted and offered: an interrupted, failed or diverged one is no result to use."""
     if resume:
         return RunError(f"{path}: is a sweep, not a run; resume it with: nnctl sweep --resume {path}")
-    trials = sorted(p.parent.name for p in path.glob(f"*/{PARAMS}"))
+    statuses = sweep_trials(path)
+    completed = [name for name, s in statuses.items() if s == Status.COMPLETED]
+    if not completed:
+        if not statuses and not (path / SWEEP_PLAN).exists():
+            return RunError(f"{path}: is a sweep, not a run, with no trial and no plan ({SWEEP_PLAN}) to resume; start the sweep again: nnctl sweep CONFIG ...")
+        if not statuses:
+            return RunError(f"{path}: is a sweep, not a run, and has no trials yet; resume it with: nnctl sweep --resume {path}")
+        if Status.RUNNING in statuses.values():
+            return RunError(
+                f"{path}: is a sweep, not a run, and none of its {len(statuses)} trials has completed yet "
+                f"({said_statuses(statuses.values())}); wait for the sweep to finish, then pass one of its trials"
+            )
+        return RunError(
+            f"{path}: is a sweep, not a run, and none of its {len(statuses)} trials completed "
+            f"({said_statuses(statuses.values())}); resume it with: nnctl sweep --resume {path}"
+        )
     best = None
     try:
         rows = read_json_object(path / SUMMARY_JSON).get("trials")
-        best = next(
-            (
-                r["trial"]
-                for r in rows or ()
-                if isinstance(r, dict) and r.get("status") == Status.COMPLETED and isinstance(r.get("trial"), str) and r["trial"] in trials
-            ),
-            None,
-        )
+        best = next((r["trial"] for r in rows or () if isinstance(r, dict) and r.get("status") == Status.COMPLETED and r.get("trial") in completed), None)
     except (RunError, TypeError, AttributeError):
         pass
-    best = best or (trials[0] if trials else None)
-    if best is None:
-        return RunError(f"{path}: is a sweep, not a run, and none of its trials has finished; nnctl sweep --resume {path}")
+    which = f"e.g. the best: {path / best}" if best else f"e.g. {path / completed[0]}"
+    if len(completed) == len(statuses):
+        return RunError(
+            f"{path}: is a sweep of {len(completed)} completed trials, not a run; pass one of its trials, {which} (all of them: nnctl runs --runs-dir {path.parent})"
+        )
+    others = said_statuses(s for s in statuses.values() if s != Status.COMPLETED)
     return RunError(
-        f"{path}: is a sweep of {len(trials)} finished trials, not a run; pass one of its trials, "
-        f"e.g. the best: {path / best} (all of them: nnctl runs --runs-dir {path.parent})"
+        f"{path}: is a sweep of {len(statuses)} trials, {len(completed)} of them completed ({others}), not a run; "
+        f"pass one of its completed trials, {which} (all of them: nnctl runs --runs-dir {path.parent})"
     )
 
 
@@ -1049,8 +1103,30 @@ def list_runs(root, skipped: list | None = None) -> list:
                 "warnings": [w for w in warnings if isinstance(w, str)][:10] if isinstance(warnings, list) else [],
             }
         )
+    rows += _empty_sweeps(root, {r["run"].split("/", 1)[0] for r in rows})
     rows.sort(key=lambda r: (r["started"] or "", r["run"]))
     return rows
+
+
+def _empty_sweeps(root: Path, listed: set) -> list:
+    """A row for each sweep folder under `root` (by what it holds, whatever its name) none of whose
+    trials has a metrics.json yet: stopped before any trial began, or running its first ones. Without
+    it such a sweep was missing from the listing. `trials` (0) says it is a sweep."""
+    out: list[dict] = []
+    try:
+        tops = sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink() and p.name not in listed)
+    except OSError:
+        return out
+    for p in tops:
+        if not is_sweep_dir(p) or (p / METRICS).exists() or any(p.glob(f"*/{METRICS}")):
+            continue
+        try:
+            made = datetime.fromtimestamp((p / SWEEP_PLAN if (p / SWEEP_PLAN).is_file() else p).stat().st_mtime).isoformat(timespec="seconds")
+        except OSError:
+            made = None
+        status = Status.RUNNING if held_elsewhere(p) else Status.INTERRUPTED
+        out.append({"run": p.name, "started": made, **result_fields({}), "status": str(status), "warnings": [], "trials": 0})
+    return out
 
 
 def _metrics_files(root: Path) -> list:

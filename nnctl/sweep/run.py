@@ -97,7 +97,8 @@ def _launch(plan: SweepPlan, sweep_dir: Path, next_job, size: int, dynamic: bool
     """Run the trials `next_job()` gives, (trial, epoch to stop at or None), each when a worker asks
     (all at once on Dask unless `dynamic`); `done(trial, status)` after each is stored. Returns the
     seconds it took. On a stop request the summary is written and `Interrupted` raised."""
-    out = {}  # trial index -> (trial, stop_at)
+    out = {}  # trial index -> (trial, stop_at): handed out, its result not back yet
+    loading = set()  # trials the stop request reached while they loaded their data
 
     def next_payload():
         job = next_job()
@@ -119,6 +120,10 @@ def _launch(plan: SweepPlan, sweep_dir: Path, next_job, size: int, dynamic: bool
     def store(result):
         trial, stop_at = out.pop(result["index"])
         result["name"] = trial.name
+        if result["status"] == TrialStatus.PENDING:  # stopped while its data loaded: nothing trained, nothing to store
+            loading.add(trial.name)
+            on_result(result)
+            return
         store_trial(sweep_dir, trial, result)
         if stop_at is not None and result["status"] == Status.INTERRUPTED and not should_stop():
             result["budget"] = stop_at  # stopped by successive halving at its rung, not by the user
@@ -134,24 +139,41 @@ def _launch(plan: SweepPlan, sweep_dir: Path, next_job, size: int, dynamic: bool
         at_once = True
     seconds = time.perf_counter() - t0
     if at_once or should_stop():
-        _interrupted(plan, sweep_dir, at_once)
+        # trials handed out whose result never came: lost when stopped at once, else never begun
+        _interrupted(plan, sweep_dir, {t.name for t, _ in out.values()} if at_once else set(), loading, at_once)
     return seconds
 
 
-def _interrupted(plan: SweepPlan, sweep_dir: Path, at_once: bool) -> None:
-    """A stop request: the summary of what is kept, then `Interrupted` saying so."""
+def _counted(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def _interrupted(plan: SweepPlan, sweep_dir: Path, lost: set, loading: set, at_once: bool) -> None:
+    """A stop request: the summary of what is kept, then `Interrupted` saying what became of each
+    trial. Only completed trials count as completed; the others by the state the stop found them in:
+    diverged, failed or pruned, training (interrupted with its checkpoint), stopped at once (`lost`:
+    its training lost), loading its data (`loading`: nothing trained yet), or not started."""
     rows = summary_rows(sweep_dir, plan)
     try:
         write_summary(sweep_dir, plan, rows=rows)
         unwritten = ""
     except KeyboardInterrupt:  # a second stop request while the summary was being written
         unwritten = "; the summary was not written (the resume writes it)"
-    count = {s: sum(r["status"] == s for r in rows) for s in (Status.COMPLETED, Status.DIVERGED, TrialStatus.FAILED, Status.INTERRUPTED)}
-    kept = f"{count[Status.COMPLETED] + count[Status.DIVERGED]} of {len(rows)} trials finished"
+    status = {r["trial"]: r["status"] for r in rows}
+    count = {s: sum(v == s for v in status.values()) for s in (Status.COMPLETED, Status.DIVERGED, TrialStatus.FAILED, TrialStatus.PRUNED, Status.INTERRUPTED)}
+    pending = {name for name, v in status.items() if v == TrialStatus.PENDING}
+    lost, loading = lost & pending, loading & pending - lost
+    parts = [f"{count[Status.COMPLETED]} of {len(rows)} trials completed"]
+    parts += [f"{count[s]} {s}" for s in (Status.DIVERGED, TrialStatus.FAILED, TrialStatus.PRUNED) if count[s]]
     if count[Status.INTERRUPTED]:
-        kept += f", {count[Status.INTERRUPTED]} interrupted with their checkpoints"
-    if at_once:
-        kept += " (stopped at once: trials still running were lost and start again)"
+        parts.append(_counted(count[Status.INTERRUPTED], "interrupted with its checkpoint", "interrupted with their checkpoints"))
+    if lost:
+        parts.append(_counted(len(lost), "stopped at once (its training lost: it starts again)", "stopped at once (their training lost: they start again)"))
+    if loading:
+        parts.append(_counted(len(loading), "stopped while loading its data (nothing trained yet)", "stopped while loading their data (nothing trained yet)"))
+    if pending - lost - loading:
+        parts.append(f"{len(pending - lost - loading)} not started")
+    kept = ", ".join(parts) + (" (stopped at once)" if at_once and not lost else "")
     exc = Interrupted(f"sweep interrupted: {kept}; kept in {sweep_dir}{unwritten}; resume with: nnctl sweep --resume {sweep_dir}")
     exc.rows, exc.sweep_dir = rows, sweep_dir
     raise exc

@@ -39,7 +39,7 @@ class Launcher(Protocol):
     """Where the trials of one sweep run: opened before the sweep folder is made, closed after."""
 
     def launch(self, payloads: Payloads, on_event: OnEvent, on_result: OnResult, should_stop: ShouldStop) -> None:
-        """Run every trial `payloads` gives; each result (not a trial that never began) goes to
+        """Run every trial `payloads` gives; each result of a trial that began (`begun`) goes to
         `on_result` as it comes back, progress to `on_event`. When `should_stop()` turns true, running
         trials stop after their current iteration and come back interrupted, with their checkpoints,
         and no new one starts; a KeyboardInterrupt (a second Ctrl-C) stops at once."""
@@ -54,6 +54,17 @@ class OpenLauncher(Protocol):
     """A backend module's `open_launcher`: reached in a few seconds or refused (NnctlError)."""
 
     def __call__(self, jobs: int, address: str | None, trials: int, should_stop: ShouldStop) -> Launcher: ...
+
+
+# run_trial's `stage` of a pending result: the stop request came while the trial loaded its data; it
+# began but trained nothing and wrote nothing (a trial stopped before it began has no stage)
+LOADING = "loading"
+
+
+def begun(result: dict) -> bool:
+    """A result to hand on (`on_result`): every trial that began, and only those. A trial the stop
+    request reached before it began comes back pending with nothing to say."""
+    return result["status"] != TrialStatus.PENDING or result.get("stage") == LOADING
 
 
 def lost(payload: dict, why: str) -> dict:

@@ -16,8 +16,7 @@ import time
 import uuid
 
 from nnctl.errors import Interrupted, NnctlError
-from nnctl.rundir.layout import TrialStatus
-from nnctl.sweep.launchers.base import OnEvent, OnResult, Payloads, ShouldStop, lost
+from nnctl.sweep.launchers.base import OnEvent, OnResult, Payloads, ShouldStop, begun, lost
 from nnctl.sweep.launchers.trial import StopFlag, run_trial
 
 DASK_CONNECT_TIMEOUT = "10s"  # after the probe below has found the port open
@@ -197,7 +196,7 @@ def run_dask(payloads, address, on_event, on_result, should_stop=lambda: False, 
                     result = future.result()
                 except Exception as exc:  # the worker died or could not run the task
                     result = lost(futures[future], f"dask: {exc}")
-                if result["status"] != TrialStatus.PENDING:
+                if begun(result):
                     on_result(result)
             if batch:
                 fill()

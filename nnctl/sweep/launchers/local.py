@@ -17,8 +17,7 @@ from contextlib import contextmanager
 from multiprocessing import resource_tracker
 
 from nnctl.core.stopping import signals_held
-from nnctl.rundir.layout import TrialStatus
-from nnctl.sweep.launchers.base import OnEvent, OnResult, Payloads, ShouldStop, lost
+from nnctl.sweep.launchers.base import OnEvent, OnResult, Payloads, ShouldStop, begun, lost
 from nnctl.sweep.launchers.trial import run_trial, worker_init
 
 
@@ -127,7 +126,7 @@ def run_local(payloads, jobs, on_event, on_result, should_stop=lambda: False):
                     workers[w] = new_worker()  # for the trials still to come
                     result = lost(p, WORKER_DIED)
                 _remove(p["scratch"], scratch)
-                if result["status"] != TrialStatus.PENDING:
+                if begun(result):
                     on_result(result)
     except BaseException:
         _kill([w for w in workers if w is not None])

@@ -20,10 +20,11 @@ from threadpoolctl import threadpool_limits
 
 from nnctl.core.training import Reporter
 from nnctl.data.dataset import file_sha256
-from nnctl.errors import DivergedError, NnctlError, RunError
+from nnctl.errors import DivergedError, NnctlError, RunError, StoppedBeforeTraining
 from nnctl.experiment.run import train_run
 from nnctl.rundir.layout import Status, TrialStatus
 from nnctl.spec.config import Spec
+from nnctl.sweep.launchers.base import LOADING
 from nnctl.sweep.plan import data_paths, trial_spec
 
 
@@ -61,6 +62,8 @@ class StopFlag:
     `distributed.Event`. Asked at most every `every` seconds, so it costs nothing per iteration.
     """
 
+    before_training = True  # asked by train_run once the data is loaded too: a stop then makes no run folder
+
     def __init__(self, event=None, every=0.05):
         self.event, self.every, self.last, self.set = event, every, 0.0, False
 
@@ -81,7 +84,9 @@ def run_trial(payload: dict, stop: StopFlag | None = None) -> dict:
     """Train one trial in a temporary directory and return its status and files as bytes.
 
     Depends on nothing of the machine it runs on but the absolute paths in the payload (not the
-    working directory). An interrupted trial comes back with its checkpoint; given `resume_files`
+    working directory). An interrupted trial comes back with its checkpoint; one whose stop came
+    before it began comes back pending, and one whose stop came while its data loaded pending with
+    `stage` LOADING (nothing trained, nothing to store); given `resume_files`
     (such a trial's files) it continues from that checkpoint. Progress goes to the local pool's
     queue where there is one (not on Dask). `stop`: what the trial asks after each iteration (by
     default the local pool's event, or SIGTERM sent to this worker).
@@ -115,6 +120,8 @@ def run_trial(payload: dict, stop: StopFlag | None = None) -> dict:
                     pictures=budget is None,
                 )
             result["status"] = summary.status
+        except StoppedBeforeTraining as exc:  # the stop request came while the data loaded: nothing to store
+            result.update(status=TrialStatus.PENDING, stage=LOADING, message=str(exc))
         except DivergedError as exc:
             result["status"], result["message"] = Status.DIVERGED, str(exc)
         except NnctlError as exc:
