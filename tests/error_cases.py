@@ -1859,13 +1859,6 @@ CASES += [
         "or was edited, so train the run again",
     ),
     Case(
-        "resume with a data entry in reproduce.json that is not an object",
-        {"run": interrupted_run(write_file("reproduce.json", '{"data": {"train": 5}}'))},
-        ["train", "--resume", "{tmp}/run"],
-        "Error: {tmp}/run/reproduce.json: data: expected train and test entries, each with its sha256 (got {'train': 5}); the file is damaged "
-        "or was edited, so train the run again",
-    ),
-    Case(
         "runs folder under /proc",
         cfg(GOOD),
         ["train", "{tmp}/c.yaml", "--runs-dir", "/proc/nnctl-runs"],
@@ -2949,6 +2942,160 @@ CASES += [
         {"lr-search": lambda p: (stopped_sweep(p), plan_lost(p))},
         ["runs", "show", "{tmp}/lr-search"],
         "Error: {tmp}/lr-search: is a sweep, not a run, with no trial and no plan (sweep.json) to resume; start the sweep again: nnctl sweep CONFIG ...",
+    ),
+]
+
+
+# --- issue 20 round 6: data, part 2 ---
+# reproduce.json records a validation file's SHA-256 and the data settings a run began with (data.normalize
+# as resolved, data.validation): a resume names a changed validation file, or an edited data.normalize or
+# data.validation of any run (HDF5, pictures, tables), before what they break. evaluate says which rows
+# of a table it left out; predict's last line says why rows have no prediction.
+
+VAL_SPEC = "data: {train: train.h5, validation: val.h5}\nmodel: {hidden: [3]}\ntrain: {learning_rate: 0.1, iterations: 40, record_every: 10}\n"
+FRACTION_SPEC = "data: {train: train.h5, validation: 0.25}\nmodel: {hidden: [3]}\ntrain: {learning_rate: 0.1, iterations: 40, record_every: 10}\n"
+
+
+def interrupted_spec_run(spec, edit=lambda run: None, m=20):
+    """A run on pictures (train.h5 of m 4x4 RGB examples, val.h5 of 6) stopped after 25 iterations, then `edit(run)`."""
+
+    def write(path):
+        course_h5(path.parent / "train.h5", m=m)
+        course_h5(path.parent / "val.h5", m=6)
+        edit(_interrupted(path.parent, path.name, spec))
+
+    return write
+
+
+def val_h5_rewritten(run):
+    course_h5(run.parent / "val.h5", m=7)
+
+
+def before_data_settings(run):
+    """reproduce.json as a run begun before it recorded data settings and the validation file wrote it."""
+    rec = json.loads((run / "reproduce.json").read_text())
+    rec.pop("data_settings", None)
+    rec["data"].pop("validation", None)
+    (run / "reproduce.json").write_text(json.dumps(rec))
+
+
+def interrupted_table_val_run(edit=lambda run: None):
+    """A run on a small table with a validation table (v.csv), stopped after 2 iterations, then `edit(run)`."""
+
+    def write(path):
+        from nnctl.spec.config import load_config
+        from nnctl.experiment.run import train_run
+
+        (path.parent / "p.csv").write_text(TABLE)
+        (path.parent / "v.csv").write_text(TABLE)
+        (path.parent / "t.yaml").write_text("data: {train: p.csv, validation: v.csv, target: species}\ntrain: {epochs: 20}\n")
+        calls = []
+        summary = train_run(load_config(path.parent / "t.yaml"), runs_root=path.parent / "runs", should_stop=lambda: calls.append(1) or len(calls) == 2)
+        Path(summary.run_dir).rename(path)
+        shutil.rmtree(path.parent / "runs")
+        edit(path)
+
+    return write
+
+
+DROP_TABLE = "species,island,bill_mm\nAdelie,Torgersen,39.1\nAdelie,Dream,\nAdelie,Dream,38.0\nGentoo,Biscoe,46.1\nGentoo,Biscoe,50.0\n"
+
+
+def drop_table_run(path):
+    """A finished run on a small table trained with data.missing: drop."""
+    from nnctl.spec.config import load_config
+    from nnctl.experiment.run import train_run
+
+    (path.parent / "p.csv").write_text(DROP_TABLE)
+    (path.parent / "t.yaml").write_text("data: {train: p.csv, target: species, missing: drop}\ntrain: {epochs: 2}\n")
+    Path(train_run(load_config(path.parent / "t.yaml"), runs_root=path.parent / "runs").run_dir).rename(path)
+    shutil.rmtree(path.parent / "runs")
+
+
+CASES += [
+    Case(
+        "resume with a data entry in reproduce.json that is not an object",
+        {"run": interrupted_run(write_file("reproduce.json", '{"data": {"train": 5}}'))},
+        ["train", "--resume", "{tmp}/run"],
+        "Error: {tmp}/run/reproduce.json: data: expected train, test and validation entries, each with its sha256 (got {'train': 5}); "
+        "the file is damaged or was edited, so train the run again",
+    ),
+    Case(
+        "resume of a run on pictures whose validation file (data.validation: FILE) was written again",
+        {"run": interrupted_spec_run(VAL_SPEC, val_h5_rewritten)},
+        ["train", "--resume", "{tmp}/run", "-q"],
+        "Error: {tmp}/val.h5: the validation data file changed since the run began (its SHA-256 differs from the one in {tmp}/run/reproduce.json); " + CHANGED,
+    ),
+    Case(
+        "resume of a table run whose validation CSV was edited",
+        {"run": interrupted_table_val_run(lambda run: (run.parent / "v.csv").write_text(TABLE.replace("39.5", "41.0")))},
+        ["train", "--resume", "{tmp}/run", "-q"],
+        "Error: {tmp}/v.csv: the validation data file changed since the run began (its SHA-256 differs from the one in {tmp}/run/reproduce.json); " + CHANGED,
+    ),
+    Case(
+        "resume of a run on pictures whose spec's data.normalize was edited (none to standardize)",
+        {"run": interrupted_spec_run(VAL_SPEC, resolved_edit("normalize: none", "normalize: standardize"))},
+        ["train", "--resume", "{tmp}/run", "-q"],
+        "Error: {tmp}/run/config.resolved.yaml: its data settings are not those the run started with (data.normalize: standardize in the spec, "
+        "none when the run started); " + SETTINGS,
+    ),
+    Case(
+        "resume of a run begun before reproduce.json recorded data settings, its data.normalize edited (the checkpoint's is compared)",
+        {"run": interrupted_spec_run(VAL_SPEC, lambda run: (before_data_settings(run), resolved_edit("normalize: none", "normalize: standardize")(run)))},
+        ["train", "--resume", "{tmp}/run", "-q"],
+        "Error: {tmp}/run/config.resolved.yaml: its data settings are not those the run started with (data.normalize: standardize in the spec, "
+        "none when the run started); " + SETTINGS,
+    ),
+    Case(
+        "resume of a run on pictures whose spec's validation fraction was edited",
+        {"run": interrupted_spec_run(FRACTION_SPEC, resolved_edit("validation: 0.25", "validation: 0.5"))},
+        ["train", "--resume", "{tmp}/run", "-q"],
+        "Error: {tmp}/run/config.resolved.yaml: its data settings are not those the run started with (data.validation: 0.5 in the spec, "
+        "0.25 when the run started); " + SETTINGS,
+    ),
+    Case(
+        "resume of a run on pictures whose spec's validation fraction was removed",
+        {"run": interrupted_spec_run(FRACTION_SPEC, resolved_edit("validation: 0.25", "validation: null"))},
+        ["train", "--resume", "{tmp}/run", "-q"],
+        "Error: {tmp}/run/config.resolved.yaml: its data settings are not those the run started with (data.validation: none in the spec, "
+        "0.25 when the run started); " + SETTINGS,
+    ),
+    Case(
+        "resume of a run on pictures whose validation file was replaced by a fraction in its spec",
+        {"run": interrupted_spec_run(VAL_SPEC, lambda run: edit_text("config.resolved.yaml", f"validation: {run.parent}/val.h5", "validation: 0.2")(run))},
+        ["train", "--resume", "{tmp}/run", "-q"],
+        "Error: {tmp}/run/config.resolved.yaml: its data settings are not those the run started with (data.validation: 0.2 in the spec, "
+        "'{tmp}/val.h5' when the run started); " + SETTINGS,
+    ),
+    Case(
+        "resume of a table run whose spec's validation fraction was added",
+        {"run": interrupted_table_run(resolved_edit("validation: null", "validation: 0.5"))},
+        ["train", "--resume", "{tmp}/run", "-q"],
+        "Error: {tmp}/run/config.resolved.yaml: its data settings are not those the run started with (data.validation: 0.5 in the spec, "
+        "none when the run started); " + SETTINGS,
+    ),
+    Case(
+        "resume with reproduce.json's data_settings.normalize edited to a value nnctl never records",
+        {"run": interrupted_spec_run(VAL_SPEC, lambda run: edit_json(run / "reproduce.json", data_settings={"normalize": "auto", "validation": None}))},
+        ["train", "--resume", "{tmp}/run", "-q"],
+        "Error: {tmp}/run/reproduce.json: data_settings.normalize: expected none or standardize (got 'auto'); the file is damaged or was edited, "
+        "so train the run again",
+    ),
+    Case(
+        "evaluate of a table whose every row lacks the target or a value (run trained with data.missing: drop)",
+        {"run": drop_table_run, "z.csv": "species,island,bill_mm\n,Dream,39.5\nGentoo,Biscoe,\n"},
+        ["evaluate", "{tmp}/run", "--data", "{tmp}/z.csv"],
+        "Error: {tmp}/z.csv: no rows left to score: 1 with a missing value (data.missing: drop, as the run was trained), 1 without a target "
+        "'species'; give each row its 'species' and fill in the missing values (or train with data.missing: mean, median or most_frequent)",
+    ),
+    Case(
+        "predict with a run trained with data.missing: drop on rows with a missing value",
+        {"run": drop_table_run, "z.csv": "species,island,bill_mm\nAdelie,Dream,39.5\nGentoo,Biscoe,\n,Dream,\n"},
+        ["predict", "--run", "{tmp}/run", "{tmp}/z.csv", "--csv"],
+        "Error: {tmp}/z.csv: 2 of the 3 rows have a missing value and no prediction (listed with their line): the run was trained with "
+        "data.missing: drop, which leaves such rows out of training and evaluate, not out of predict's output; fill the values in, or train "
+        "with data.missing: mean, median or most_frequent",
+        stdout_has="{tmp}/z.csv: line 3: a value is missing, so no prediction (the run was trained with data.missing: drop); fill it in",
     ),
 ]
 

@@ -486,7 +486,7 @@ def predict(
 
     Example: nnctl predict my_cat.jpg photos/ --run runs/latest
     """
-    from nnctl.experiment.inference import class_names, is_image_model, predict_files, predict_rows, task_of
+    from nnctl.experiment.inference import class_names, is_image_model, predict_files, predict_rows, rows_failed, task_of
 
     if as_json and as_csv:
         raise NnctlError("--json and --csv: give one of them (JSON lines or CSV; both have the same fields)")
@@ -499,11 +499,13 @@ def predict(
     fmt = "json" if as_json else "csv" if as_csv else "table"
     if not is_image_model(trained):  # rows of features: a table, CSV or a data file
         notes: list = []
-        total, failed = display.prediction_stream(predict_rows(trained, paths, notes=notes), class_names(trained), trained.path, fmt, task_of(trained))
+        missing: dict = {}  # a table's rows with a missing value, by file: listed with their error, not left out
+        rows = predict_rows(trained, paths, notes=notes, missing=missing)
+        total, failed = display.prediction_stream(rows, class_names(trained), trained.path, fmt, task_of(trained))
         for note in notes:
             display.say(f"Note: {note}", err=True)
         if failed:
-            raise NnctlError(f"{failed} of {total} rows have no finite output")
+            raise NnctlError(rows_failed(total, failed, missing))
         return
     files = find_images(paths)
     if not files:
@@ -541,6 +543,8 @@ def evaluate(
     )  # before scoring
     try:
         result, dataset = evaluate_run(trained, str(data) if data else None)
+        for note in result.get("notes", ()):  # rows of a table left out: the scores are of the others (evaluation*.json keeps the note)
+            display.say(f"Note: {note}", err=True)
         try:
             saved = save_evaluation(trained, result, dataset, source_given=data is not None)
         except NnctlError:

@@ -358,7 +358,12 @@ def _csv_cell(v):
 
 def evaluation(result: dict, run_name: str) -> None:
     console = out_console()
-    table = SafeTable(title=f"{run_name} on {result['data']} ({result['m']} examples)", show_header=False, title_justify="left")
+    rows = result.get("rows")
+    if isinstance(rows, dict) and rows.get("in_file", result["m"]) != result["m"]:  # a table's rows left out: the scores are of the rest
+        of = f"{result['m']} of its {rows['in_file']} rows, {rows['in_file'] - result['m']} left out"
+    else:
+        of = f"{result['m']} examples"
+    table = SafeTable(title=f"{run_name} on {result['data']} ({of})", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column()
     if result["task"] == "regression":

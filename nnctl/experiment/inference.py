@@ -15,7 +15,7 @@ from nnctl.data.images import image_geometry, load_image, shown
 from nnctl.core.network import HEADS, auto_loss, predict_proba
 from nnctl.rundir.layout import REPRODUCE, RESOLVED, confusion_png, evaluation_boundary_png, evaluation_json, misclassified_png
 from nnctl.rundir.runs import Run, read_text_capped, write_json
-from nnctl.data.tables import is_table, table_chunks, table_preprocessing
+from nnctl.data.tables import is_table, missing_mask, table_chunks, table_preprocessing
 from nnctl.util.text import quoted
 from nnctl.data.dataset import check_data_file, h5_array, is_mat, open_h5, read_block, read_mat
 from nnctl.data.dataset import describe_h5
@@ -344,11 +344,12 @@ def checked_inputs(run: Run, x, path, first: int, names=None, where=None) -> np.
     return X
 
 
-def predict_table(run: Run, path, notes: list):
+def predict_table(run: Run, path, notes: list, missing: dict | None = None):
     """Lists of Predictions, one per row of a table (its `file` is FILE:LINE), TABLE_ROWS_PER_CHUNK rows at
     a time (memory is one chunk, whatever the file's size), through the run's column encoding: the
     training columns found by name, the target column optional, other columns ignored (said in `notes`);
-    a row that cannot be used (a missing value, data.missing: drop) carries its error."""
+    a row that cannot be used (a missing value, data.missing: drop) is not left out: it is listed with
+    its error, and counted in `missing` (FILE as shown: rows)."""
     prep = run.table
     assert prep is not None  # a run trained on a table
     names, unseen = class_names(run), 0
@@ -361,14 +362,32 @@ def predict_table(run: Run, path, notes: list):
         if table.m == 0:
             continue
         x, _, kept = prep.transform(table, need_target=False)
+        why = "a value is missing, so no prediction (the run was trained with data.missing: drop); fill it in"
         for i in np.setdiff1d(np.arange(table.m), kept):
-            preds[i].error = f"{shown(path)}: line {int(table.lines[i])}: a value is missing, and the run drops such rows (data.missing: drop)"
+            preds[i].error = f"{shown(path)}: line {int(table.lines[i])}: {why}"
+        if missing is not None and kept.size < table.m:
+            missing[shown(path)] = missing.get(shown(path), 0) + table.m - int(kept.size)
         if kept.size:
             X = checked_inputs(run, x, path, 1, where=table_where(prep, table, kept))  # the guard rows of any file get
             _fill([preds[i] for i in kept], outputs(run, X), run, names)
         yield preds
     if unseen:
         notes.append(f"{shown(path)}: {unseen} categories not seen in training encoded as all zeros (data.unseen: zeros)")
+
+
+def rows_failed(total: int, failed: int, missing: dict) -> str:
+    """predict's last line when rows have no prediction: those with a missing value (a run trained with
+    data.missing: drop), by file, and those whose output is not finite (a diverged run)."""
+    said, gaps = [], sum(missing.values())
+    if gaps:
+        said.append(
+            f"{', '.join(missing)}: {gaps} of the {total} rows {'has' if gaps == 1 else 'have'} a missing value and no prediction "
+            "(listed with their line): the run was trained with data.missing: drop, which leaves such rows out of training and "
+            "evaluate, not out of predict's output; fill the values in, or train with data.missing: mean, median or most_frequent"
+        )
+    if failed > gaps:
+        said.append(f"{failed - gaps} of {total} rows have no finite output")
+    return "; ".join(said)
 
 
 def table_where(prep, table, kept):
@@ -378,10 +397,11 @@ def table_where(prep, table, kept):
     return lambda j, c: table.where(int(kept[j]), columns[c])
 
 
-def predict_rows(run: Run, files, rows: int | None = None, notes: list | None = None):
+def predict_rows(run: Run, files, rows: int | None = None, notes: list | None = None, missing: dict | None = None):
     """Predictions of every row of each file, a chunk at a time (lists of Prediction; `file` is
     FILE:ROW, rows counted from 1; a table's FILE:LINE): memory is one chunk, whatever the files'
-    sizes, tables included. Notes on a table's columns are appended to `notes`."""
+    sizes, tables included. Notes on a table's columns are appended to `notes`; a table's rows
+    without a prediction for a missing value (data.missing: drop) are counted in `missing`."""
     n_x = run.meta["layer_dims"][0]
     names = class_names(run)
     notes = [] if notes is None else notes
@@ -393,7 +413,7 @@ def predict_rows(run: Run, files, rows: int | None = None, notes: list | None = 
                     f"{shown(path)}: this run was trained on a table; give rows as a table (.csv, .tsv, .parquet) with its columns "
                     f"({', '.join(run.table.columns[:8])}{', ...' if len(run.table.columns) > 8 else ''})"
                 )
-            yield from predict_table(run, path, notes)
+            yield from predict_table(run, path, notes, missing)
             continue
         if Path(path).suffix.lower() in IMAGE_SUFFIXES or Path(path).is_dir():
             model_input(run)  # says this model takes features, not pictures
@@ -811,20 +831,44 @@ def _evaluate_table(run: Run, source: str):
     assert prep is not None  # a run trained on a table (evaluate's caller checks)
     collected = _collector(run, prep.n_x, source)
     digest = ""
+    rows = no_target = 0
     for table in table_chunks(source, TABLE_ROWS_PER_CHUNK):
         if not digest:
             check_own_digest(run, table.sha256, source)  # the bytes read: a changed file before a column or category it breaks
         digest = table.sha256
         x, y, kept = prep.transform(table, need_target=True)
-        # normalised as predict does it, and checked as predict checks rows (a value the first layer could overflow on)
-        collected.add(checked_inputs(run, x, source, 1, where=table_where(prep, table, kept)), y)
+        rows += table.m
+        no_target += int(missing_mask(table.column(prep.target)).sum())  # transform checked the column is there
+        if kept.size:  # a chunk of rows all left out has nothing to score (a reshape of no rows would fail)
+            # normalised as predict does it, and checked as predict checks rows (a value the first layer could overflow on)
+            collected.add(checked_inputs(run, x, source, 1, where=table_where(prep, table, kept)), y)
     tally, labels, X = collected.finish()
+    dropped = rows - tally.m - no_target  # the others left out: a missing value, under data.missing: drop
     if tally.m == 0:
-        raise DataError(f"{source}: no rows left to use (every row misses a value); fill them in or use data.missing: mean")
+        fixes = [f"give each row its {quoted(prep.target)}"] if no_target else []
+        if dropped:
+            fixes.append("fill in the missing values (or train with data.missing: mean, median or most_frequent)")
+        raise DataError(f"{source}: no rows left to score: {left_out_reasons(prep, dropped, no_target)}; {' and '.join(fixes) or 'give rows to score'}")
     # the labels of the listed examples only (the pictures'): the scores counted every row's
     data = Dataset(X=X, Y=labels.reshape(1, -1), classes=list(prep.classes), preprocessing=table_preprocessing(prep.n_x), source=str(source), sha256=digest)
     _check_test_data(run, data, source, class_count(run))
-    return tally.result(), data
+    result = tally.result()
+    result["rows"] = {"in_file": rows, "scored": tally.m, "left_out_missing_value": dropped, "left_out_no_target": no_target}
+    if tally.m < rows:
+        result["notes"] = [
+            f"{source}: {rows - tally.m} of its {rows} rows left out: {left_out_reasons(prep, dropped, no_target)}; the scores are over the {tally.m} rows kept"
+        ]
+    return result, data
+
+
+def left_out_reasons(prep, dropped: int, no_target: int) -> str:
+    """Why evaluate left rows of a table out: '2 with a missing value (data.missing: drop), 1 without a target 'species''."""
+    said = []
+    if dropped:
+        said.append(f"{dropped} with a missing value (data.missing: drop, as the run was trained)")
+    if no_target:
+        said.append(f"{no_target} without a target {quoted(prep.target)}")
+    return ", ".join(said) or "the file has no rows"
 
 
 def score(run: Run, data, source: str):

@@ -7,14 +7,15 @@ taken, this module checks what the folder holds against the spec and the data:
     resumable(path)   the folder is a run (not a sweep), not completed or diverged, held by no other
                       process (its lock, kept for the whole resume); a damaged metrics.json is a note
     recorded(run_dir) reproduce.json's types: the BLAS threads, the data's SHA-256, the run's id
-    check_data_first  before the data are read: the training and test files hash as they did when the
-                      run began (a changed file is named as such, not by what it then breaks: a table's
-                      encoding, the layers, the checkpoint's shapes or count of examples)
+    check_data_first  before the data are read: the training, test and validation files hash as they
+                      did when the run began (a changed file is named as such, not by what it then
+                      breaks: a table's encoding, the layers, the checkpoint's shapes or count of
+                      examples), and data.normalize and data.validation are those it began with
     check_belongs     a table run's table.json (check_table), then the spec's fingerprint, the
                       checkpoint's settings, shapes, position, sessions
     check_table       a table run's table.json, which predict and evaluate will need, is there, is the
                       one training wrote, and is the encoding the spec's data settings give
-    check_same_data   the training and test files are still those the run started with (as read)
+    check_same_data   the training, test and validation data are still those the run started with (as read)
 
 Each refusal is one line naming the file and what to do (put it back, or train the run again), in
 the order of causes: the folder, its record, the data, table.json, the spec, the checkpoint.
@@ -34,7 +35,7 @@ import numpy as np
 from nnctl.core.backend import DEVICE_NAMES
 from nnctl.core.optimizers import SCHEDULES, epoch_rate
 from nnctl.core.training import Batches
-from nnctl.data.dataset import Dataset, file_sha256, source_path
+from nnctl.data.dataset import BUILTIN_PREFIX, Dataset, file_sha256, source_path
 from nnctl.errors import DataError, RunError
 from nnctl.rundir import checkpoint
 from nnctl.rundir.layout import CHECKPOINT, METRICS, PARAMS, REPRODUCE, RESOLVED, TABLE, Status
@@ -226,10 +227,17 @@ def recorded(run_dir: Path) -> dict:
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= 4096):
         raise bad("blas.threads", "a whole number of threads from 1 to 4096", threads)
     data = rec.get("data", {})
-    if not isinstance(data, dict) or not all(
-        role in ("train", "test") and isinstance(v, dict) and isinstance(v.get("sha256"), str) for role, v in data.items()
-    ):
-        raise bad("data", "train and test entries, each with its sha256", data)
+    if not isinstance(data, dict) or not all(role in DATA_ROLES and isinstance(v, dict) and isinstance(v.get("sha256"), str) for role, v in data.items()):
+        raise bad("data", "train, test and validation entries, each with its sha256", data)
+    if DATA_SETTINGS in rec:
+        settings = rec[DATA_SETTINGS]
+        if not isinstance(settings, dict):
+            raise bad(DATA_SETTINGS, "an object", settings)
+        if settings.get("normalize") not in NORMALIZED:
+            raise bad(f"{DATA_SETTINGS}.normalize", " or ".join(NORMALIZED), settings.get("normalize"))
+        v = settings.get("validation")
+        if not (v is None or isinstance(v, str) and v or isinstance(v, float) and 0 < v < 1):
+            raise bad(f"{DATA_SETTINGS}.validation", "null, a fraction between 0 and 1 or a file", v)
     for key in ("run_id", "fingerprint"):
         if key in rec and not (isinstance(rec[key], str) and 0 < len(rec[key]) <= 64 and rec[key].isalnum()):
             raise bad(key, "a hexadecimal id", rec[key])
@@ -258,6 +266,7 @@ def check_belongs(
             f"{run_dir / RESOLVED}: is not the spec the run started with ({diffs}); put it back as it was, "
             f"or train the edited spec as a new run: nnctl train {run_dir / RESOLVED}"
         )
+    check_settings(run_dir, resolved.data.normalize, resolved.data.validation, ckpt.meta if ckpt is not None else None)
     resumed = Resumed(active=True, run_id=rec.get("run_id"), started=_started(run_dir))
     if ckpt is None:
         return resumed
@@ -308,25 +317,52 @@ def _started(run_dir: Path) -> str | None:
     return started if isinstance(started, str) and len(started) <= 64 else None
 
 
+DATA_ROLES = ("train", "test", "validation")  # reproduce.json's data entries: every source a spec reads (DataSpec)
+ROLE_NAMES = {"train": "training", "test": "test", "validation": "validation"}
+DATA_SETTINGS = "data_settings"  # reproduce.json: data.normalize (as resolved) and data.validation when the run began
+NORMALIZED = ("none", "standardize")  # what data.normalize resolves to (auto chooses one of them from the data)
+
+
+def data_settings(resolved: Spec) -> dict:
+    """What reproduce.json records of a new run's data settings that neither its fingerprint (model
+    and train) nor a table's table.json holds: data.normalize as resolved, data.validation."""
+    return {"normalize": resolved.data.normalize, "validation": resolved.data.validation}
+
+
 def data_changed(run_dir: Path, role: str, source) -> DataError:
-    """The refusal of a resume whose training or test file is not the one the run began on."""
+    """The refusal of a resume whose training, test or validation file is not the one the run began on."""
     return DataError(
-        f"{source}: the {'training' if role == 'train' else role} data file changed since the run began (its SHA-256 differs from the one in {run_dir / REPRODUCE}); "
+        f"{source}: the {ROLE_NAMES.get(role, role)} data file changed since the run began (its SHA-256 differs from the one in {run_dir / REPRODUCE}); "
         f"resuming would train on other data: put the file back as it was, or start a new run on it: nnctl train {run_dir / RESOLVED}"
     )
 
 
-def check_data_first(run_dir: Path, spec: Spec) -> None:
-    """Before the data are read: each training and test file on disk hashes as reproduce.json recorded
-    it when the run began. A changed file would otherwise be refused for what it breaks (a table's
-    encoding, the layers, the checkpoint's shapes or count of examples), or not read at all. A source
-    that is not a file (built-in, arrays), or one that cannot be read, is left to reading and to
-    check_same_data."""
+def check_data_first(run_dir: Path, spec: Spec) -> list:
+    """Before the data are read: each training, test and validation file on disk hashes as
+    reproduce.json recorded it when the run began, and data.normalize and data.validation are those
+    it began with (check_settings). A changed file or setting would otherwise be refused for what it
+    breaks (a table's encoding, the layers, the checkpoint's shapes or count of examples), trained on
+    without a word (data.normalize), or not read at all. A source that is not a file (built-in,
+    arrays), or one that cannot be read, is left to reading and to check_same_data.
+
+    Returns the notes of what cannot be checked: a validation file of a run begun before
+    reproduce.json recorded its SHA-256 (the resume goes on with the file as it is, as it did)."""
     if not (run_dir / REPRODUCE).exists():
-        return
-    known = recorded(run_dir).get("data", {})
-    for role, source in (("train", spec.data.train), ("test", spec.data.test)):
-        if not isinstance(source, str) or role not in known or not os.path.isfile(source):
+        return []
+    rec = recorded(run_dir)
+    known, notes = rec.get("data", {}), []
+    d = spec.data
+    for role, source in (("train", d.train), ("test", d.test), ("validation", d.validation)):
+        if not isinstance(source, str) or source.startswith(BUILTIN_PREFIX):
+            continue
+        if role not in known:
+            if role == "validation" and DATA_SETTINGS not in rec and os.path.isfile(source):
+                notes.append(
+                    f"{source}: the validation file's SHA-256 is not in {run_dir / REPRODUCE} (the run began before nnctl recorded it), "
+                    "so the resume cannot tell whether it changed since; resumed with the file as it is"
+                )
+            continue
+        if not os.path.isfile(source):
             continue
         try:
             digest = file_sha256(source)
@@ -334,7 +370,42 @@ def check_data_first(run_dir: Path, spec: Spec) -> None:
             continue  # reading it says why
         if digest != known[role]["sha256"]:
             raise data_changed(run_dir, role, source)
+    check_settings(run_dir, d.normalize if d.normalize != "auto" else None, d.validation)
     check_data_settings(run_dir, spec)
+    return notes
+
+
+def _setting(value) -> str:
+    """A data setting's value as a message shows it: none, a fraction, a quoted file."""
+    if value is None:
+        return "none"
+    return f"{value:g}" if isinstance(value, float) else quoted(str(value))[:80]
+
+
+def check_settings(run_dir: Path, normalize: str | None, validation, ckpt_meta: dict | None = None) -> None:
+    """data.normalize (None: auto, not yet resolved: not compared) and data.validation against
+    reproduce.json's data_settings, what the run began with. A run begun before reproduce.json
+    recorded them is compared where its checkpoint (`ckpt_meta`) says: the normalisation its
+    parameters were trained on; its validation setting is not known (an edited fraction is then
+    refused by the checkpoint's count of training examples). A validation file given for another is
+    not a setting changed: its SHA-256 is compared (check_data_first)."""
+    rec = recorded(run_dir)
+    said = rec.get(DATA_SETTINGS)
+    if isinstance(said, dict):
+        old_normalize, known_validation, old_validation = said.get("normalize"), True, said.get("validation")
+    else:
+        pre = (ckpt_meta or {}).get("preprocessing")
+        old_normalize = pre.get("normalize") if isinstance(pre, dict) else None
+        known_validation, old_validation = False, None
+    diffs = []
+    if normalize is not None and old_normalize in NORMALIZED and normalize != old_normalize:
+        diffs.append(f"data.normalize: {normalize} in the spec, {old_normalize} when the run started")
+    if known_validation:
+        kind = lambda v: "file" if isinstance(v, str) else v  # noqa: E731  (a file: its bytes are compared, not its path)
+        if kind(validation) != kind(old_validation):
+            diffs.append(f"data.validation: {_setting(validation)} in the spec, {_setting(old_validation)} when the run started")
+    if diffs:
+        raise settings_changed(run_dir, "; ".join(diffs))
 
 
 def _recorded_table_digest(run_dir: Path) -> str | None:
@@ -376,12 +447,13 @@ def check_data_settings(run_dir: Path, spec: Spec) -> None:
         raise settings_changed(run_dir, _table_differences(stored, now))
 
 
-def check_same_data(run_dir: Path, train: Dataset, test: Dataset | None) -> None:
-    """The training and test data, as read, hash as they did when the run began (check_data_first
-    checked the files before: this is what a built-in source, or a file changed since, is checked by)."""
+def check_same_data(run_dir: Path, train: Dataset, test: Dataset | None, validation: Dataset | None = None) -> None:
+    """The training, test and validation data, as read, hash as they did when the run began
+    (check_data_first checked the files before: this is what a built-in source, or a file changed
+    since, is checked by). A validation part of the training file has no entry of its own."""
     if not (run_dir / REPRODUCE).exists():
         return
     known = recorded(run_dir).get("data", {})
-    for role, data in (("train", train), ("test", test)):
+    for role, data in (("train", train), ("test", test), ("validation", validation)):
         if data is not None and role in known and known[role]["sha256"] != data.sha256:
             raise data_changed(run_dir, role, source_path(data.source))

@@ -57,7 +57,7 @@ from nnctl.core.regularization import Dropout, keep_probs_per_layer
 from nnctl.core.validation import ValidationMonitor
 from nnctl.util.plots import BOUNDARY_GRID, REPORT_GRID, plot_costs, plot_decision_boundary
 from nnctl.core.resources import available_memory, blas_info, choose_blas_threads, memory_estimate, preflight  # noqa: F401 (re-exported)
-from nnctl.experiment.resume import Resumed, check_belongs, check_data_first, check_same_data, recorded, resumable, resume_then
+from nnctl.experiment.resume import DATA_SETTINGS, Resumed, check_belongs, check_data_first, check_same_data, data_settings, recorded, resumable, resume_then
 from nnctl.util.memory import format_bytes
 from nnctl.rundir.lock import run_lock
 from nnctl.core.stopping import blown_up, signals_held, worsened
@@ -411,7 +411,7 @@ def train_run(
         threads = recorded(given).get("blas", {}).get("threads")
     if resume:
         assert given is not None
-        check_data_first(given, spec)  # a changed data file, before anything it would break is read or checked
+        notes = [*notes, *check_data_first(given, spec)]  # a changed data file or setting, before anything it would break is read or checked
     with threadpool_limits(threads, user_api="blas"), ExitStack() as held:
         if resume:
             held.enter_context(run_lock(given))  # one process per run: a second resume refuses
@@ -626,7 +626,7 @@ def _open_run_dir(plan: Plan, resumed: Resumed, given: Path | None, root: Path, 
     spec, d = plan.spec, plan.data
     if resumed.active:
         assert given is not None  # resume: the run's own folder
-        check_same_data(given, d.train, d.test)
+        check_same_data(given, d.train, d.test, d.validation)
         folder = Folder(given, resumed.run_id, resumed.started)
     else:
         run_dir = create_run_dir(root, spec.name or "run") if given is None else given
@@ -639,8 +639,9 @@ def _open_run_dir(plan: Plan, resumed: Resumed, given: Path | None, root: Path, 
         atomic_write(run_dir / RESOLVED, dump_spec(plan.resolved))
         if d.table is not None:
             write_json(run_dir / TABLE, d.table.to_dict())
-        rec = reproduce_info(spec, d.train, d.test, command or sys.argv)
+        rec = reproduce_info(spec, d.train, d.test, command or sys.argv, d.validation)
         rec.update(run_id=folder.run_id, fingerprint=checkpoint.fingerprint(plan.resolved), settings=checkpoint.settings(plan.resolved))
+        rec[DATA_SETTINGS] = data_settings(plan.resolved)  # data.normalize (as resolved) and data.validation: a resume compares them
         rec[PARAMS_DIGESTS] = True  # its params.h5 carries digests: one without them is not the file training wrote
         write_json(run_dir / REPRODUCE, rec)
         if given is None:  # now, not only at the end: after a kill -9, `--resume runs/latest` is this run

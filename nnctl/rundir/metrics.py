@@ -114,12 +114,18 @@ def write_costs_csv(
     return atomic_write(path, "\n".join(lines) + "\n")
 
 
-def reproduce_info(spec: Spec, train: Dataset, test: Dataset | None, command: list) -> dict:
+def reproduce_info(spec: Spec, train: Dataset, test: Dataset | None, command: list, validation: Dataset | None = None) -> dict:
+    """What reproduce.json records of a new run: the seed, every data source it reads with its
+    SHA-256 (training, test, and a validation file given as data.validation: FILE; a validation
+    fraction is a part of the training file, whose SHA-256 is the training one), versions, the BLAS,
+    the command. A resume checks each source against it (nnctl.experiment.resume.check_data_first)."""
     import h5py  # start-up: h5py takes ~0.13 s to load; a command that reads no HDF5 file never pays it
 
     data = {"train": {"source": train.source, "sha256": train.sha256}}
     if test is not None:
         data["test"] = {"source": test.source, "sha256": test.sha256}
+    if validation is not None and isinstance(spec.data.validation, str):
+        data["validation"] = {"source": validation.source, "sha256": validation.sha256}
     return {
         "seed": spec.train.seed,
         "init_rng": spec.model.init_rng,
