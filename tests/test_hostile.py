@@ -627,7 +627,11 @@ def test_evaluate_of_a_table_in_chunks_gives_the_scores_of_the_whole_table(tmp_p
     monkeypatch.setattr(inference, "TABLE_ROWS_PER_CHUNK", 1000)
     monkeypatch.setattr(inference, "ROWS_PER_CHUNK", 2048)
     chunked, _ = evaluate(run, str(tmp_path / "big.csv"))
-    assert chunked["m"] == 9000 - len(range(5, 9000, 97))
+    dropped = len(range(5, 9000, 97))
+    assert chunked["m"] == 9000 - dropped
+    assert chunked.pop("rows") == {"in_file": 9000, "scored": 9000 - dropped, "left_out_missing_value": dropped, "left_out_no_target": 0} and any(
+        str(dropped) in note for note in chunked.pop("notes")
+    )  # said, counted over every chunk
     _same(chunked, whole)
 
 
