@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import signal
 import sys
 import tempfile
@@ -29,7 +30,7 @@ import numpy as np
 import yaml
 
 from nnctl.spec.config import Spec, dump_spec, load_config_text, spec_from_mapping, spec_from_text
-from nnctl.data.dataset import ARRAY_PREFIX, check_examples, flatten
+from nnctl.data.dataset import ARRAY_PREFIX, CONSTANT_TARGET, check_examples, flatten
 from nnctl.errors import ConfigError, DataError, DivergedError, Interrupted, NnctlError, RunError
 from nnctl.experiment.run import resume_advice, train_run
 from nnctl.core.stopping import StopRequest
@@ -102,6 +103,21 @@ def _rows(X, what: str = "X") -> np.ndarray:
 def _is_frame(X) -> bool:
     """A pandas DataFrame (pandas is not imported for it)."""
     return type(X).__module__.startswith("pandas") and hasattr(X, "columns") and hasattr(X, "dtypes")
+
+
+def feature_names(X) -> list | None:
+    """A DataFrame's column names, where every one is text (as scikit-learn records feature_names_in_);
+    None for an array, or a frame whose columns are numbers (taken by position). A name given twice
+    is refused: matching columns by name would be ambiguous."""
+    if not _is_frame(X):
+        return None
+    columns = list(X.columns)
+    if not columns or not all(isinstance(c, str) for c in columns):
+        return None
+    twice = next((c for c in columns if columns.count(c) > 1), None)
+    if twice is not None:
+        raise DataError(f"X: the column {quoted(twice)} is there twice; give each column once (predict and evaluate match columns by name)")
+    return columns
 
 
 def _as_cells(column, name: str) -> np.ndarray:
@@ -209,7 +225,7 @@ def fit(
         labels, names = _class_labels(y, resolved.model.resolved_task)
         if labels.ndim != 1 or labels.shape[0] != x.shape[0]:
             raise DataError(f"y: expected one label per row of X, shape ({x.shape[0]},) (got shape {np.shape(y)})")
-        arrays = {TRAIN_ARRAYS: (x, labels, names)}
+        arrays = {TRAIN_ARRAYS: (x, labels, names, feature_names(X))}
     model = train_model(resolved, text, arrays, runs_dir, quiet)
     for warning in model.metrics.get("warnings") or ():
         warnings.warn(warning, NnctlWarning, stacklevel=2)
@@ -217,8 +233,17 @@ def fit(
 
 
 def train_model(spec: Spec, text: str | None, arrays: dict | None, runs_dir=None, quiet: bool = True) -> Model:
-    """`experiment.train_run` on a checked spec and its arrays ({TRAIN_ARRAYS: (x, y, class names)}),
-    in `runs_dir` or a temporary folder; the run read back as a Model (fit and nnctl.sklearn)."""
+    """`experiment.train_run` on a checked spec and its arrays ({TRAIN_ARRAYS: (x, y, class names,
+    feature names or None)}), in `runs_dir` or a temporary folder; the run read back as a Model (fit
+    and nnctl.sklearn). A note that the target is constant is a UserWarning here (the CLI prints it)."""
+    model = _train_model(spec, text, arrays, runs_dir, quiet)
+    for note in model.metrics.get("notes") or ():
+        if isinstance(note, str) and CONSTANT_TARGET in note:  # the arrays are y here, not their source's name
+            warnings.warn(re.sub(rf"^{re.escape(TRAIN_ARRAYS)}(?: \([^)]*\))?: ", "y: ", note), UserWarning, stacklevel=3)
+    return model
+
+
+def _train_model(spec: Spec, text: str | None, arrays: dict | None, runs_dir, quiet: bool) -> Model:
     keep = runs_dir is not None
     reporter = None if quiet else _Lines(spec.name or "fit")
     with tempfile.TemporaryDirectory(prefix="nnctl-fit-") as scratch, _ctrl_c() as stop:
@@ -298,6 +323,8 @@ class Model:
         layer_dims: [n_x, n[1], ..., n[L]]; activations: one per layer; loss; task
         classes: the class of each label 0 .. k-1 (names where the run has them, else the numbers);
             None for a regression
+        feature_names: the column names of the DataFrame it was trained on (predict and evaluate
+            match a DataFrame's columns by them), or None (trained on an array: by position)
         history: [(epoch or iteration, cost)], the recorded costs; history_unit says which
         metrics: metrics.json (final_cost, train_accuracy or train_rmse, seconds, status, ...)
         run_dir: the run folder it lives in, or None (fit without runs_dir)
@@ -321,6 +348,8 @@ class Model:
         else:
             self.classes = np.arange(len(class_names(run)))
         self.history, self.history_unit = self._history(files.get(COSTS_CSV), run.path / COSTS_CSV)
+        names = run.meta["preprocessing"].get("feature_names")
+        self.feature_names: list | None = list(names) if names else None
 
     @staticmethod
     def _history(data: bytes | None, path: Path) -> tuple:
@@ -403,8 +432,31 @@ class Model:
             )
         return x
 
+    def _by_name(self, X):
+        """A DataFrame's columns in the order of the run's feature names (recorded where training's X
+        had named columns): the same names in another order are put in order, a missing or unknown
+        name is refused. An array, or a run without names, is taken by position."""
+        if self.feature_names is None or self._run.table is not None or not _is_frame(X):
+            return X
+        given = feature_names(X)
+        if given is None:
+            raise DataError(
+                f"X: a DataFrame whose columns are not all text names, but the model was trained on columns named "
+                f"{_listed(self.feature_names)}; give those columns (they are matched by name), or X.to_numpy() in the training order"
+            )
+        missing = [c for c in self.feature_names if c not in given]
+        unknown = [c for c in given if c not in self.feature_names]
+        if missing or unknown:
+            said = [f"missing {_listed(missing)}" if missing else "", f"not in training {_listed(unknown)}" if unknown else ""]
+            raise DataError(
+                f"X: columns {'; '.join(w for w in said if w)}; the model was trained on {_listed(self.feature_names)} "
+                "(matched by name, in any order): give exactly those columns"
+            )
+        return X[self.feature_names]
+
     def _flat(self, X, normalize: bool = True) -> np.ndarray:
         """X (n_x, m) for rows of examples, preprocessed as training did: flattened, scaled, normalised."""
+        X = self._by_name(X)
         if self._run.table is not None and _is_frame(X):
             X = self._table_rows(X)
         elif self._run.table is not None and np.asarray(X).dtype == object:
@@ -423,6 +475,21 @@ class Model:
         # (n_x, m): the one transpose, as for a file; numeric inputs in float64 (read_dtype), and, normalised, cast after
         X = flatten(x, self._run.meta["preprocessing"], read_dtype_of(self._run))
         return normalized(self._run, X) if normalize else X
+
+    def affine_layers(self) -> list:
+        """[(W, b)] per layer, the course's layout (W (n[l], n[l-1]), b (n[l], 1)): Z[l] = W A[l-1] + b as
+        predict computes it. A batch-normalised layer is folded into that form with its running
+        averages: W = gamma W[l] / sqrt(var + epsilon), b = beta - gamma mean / sqrt(var + epsilon)."""
+        params, layers = self.params, []
+        for l in range(1, len(self.layer_dims)):
+            W = params[f"W{l}"]
+            if f"gamma{l}" in params:
+                scale = params[f"gamma{l}"].astype(np.float64) / np.sqrt(params[f"running_var{l}"].astype(np.float64) + self._run.epsilon)
+                b = params[f"beta{l}"].astype(np.float64) - scale * params[f"running_mean{l}"].astype(np.float64)
+                layers.append(((scale * W).astype(W.dtype), b.astype(W.dtype)))
+            else:
+                layers.append((W, params[f"b{l}"]))
+        return layers
 
     def output(self, X) -> np.ndarray:
         """A[L] as (m, units): the output layer for each row of X (probabilities, or the values)."""
@@ -452,6 +519,7 @@ class Model:
         """The metrics `nnctl evaluate` prints and writes: accuracy (%), precision, recall, F1, the
         confusion matrix and per-class scores for a classifier; rmse and mae for a regression.
         y holds class names (as `classes`) or the label numbers 0 .. k-1."""
+        X = self._by_name(X)
         x = _rows(self._table_rows(X) if self._run.table is not None and _is_frame(X) else X)
         labels = np.asarray(y)
         if labels.ndim == 2 and 1 in labels.shape:
@@ -494,6 +562,10 @@ class Model:
         except OSError as exc:
             raise RunError(f"{path}: cannot be written ({exc.strerror or exc}); choose another folder") from None
         return path
+
+
+def _listed(names, most: int = 8) -> str:
+    return f"({', '.join(map(quoted, names[:most]))}{', ...' if len(names) > most else ''})"
 
 
 class _Examples:

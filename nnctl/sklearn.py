@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import numbers
+import re
 
 import numpy as np
 
@@ -53,11 +54,34 @@ KEYWORDS = {
     "blas_threads": ("train", "blas_threads"),
 }
 
+# spec keys the estimator sets itself, or that would contradict it, refused in `spec` before training:
+# (section, key) -> what to do instead. Those of KEYWORDS are refused too, naming their argument.
+SET_BY_ESTIMATOR = {
+    ("data", "train"): "X and y are the training data",
+    ("data", "validation"): "use early_stopping=True with validation_fraction=...",
+    ("train", "early_stopping"): "use early_stopping=True with patience=...",
+    ("train", "seed"): "it follows random_state",
+    ("train", "dtype"): "it follows X (float32 or float64)",
+    ("train", "iterations"): "use epochs=...",
+    ("train", "record_every"): "the cost is recorded every epoch (loss_curve_)",
+    ("model", "task"): "{name} fixes the task ({task})",
+    ("model", "output_activation"): "{name} fixes the output layer ({output})",
+    ("model", "activations"): "use activation=... for the hidden layers; {name} fixes the output layer ({output})",
+    ("model", "loss"): "{name} fixes the loss ({loss})",
+    ("model", "layers"): "use hidden=...; the input and output sizes follow X and y",
+}
+SECTIONS = ("data", "model", "train")  # what `spec` may hold; name, runs_dir, sweep and search are not an estimator's
+
+# a message of nnctl's naming a spec key the user set through an argument names the argument instead
+ARGUMENT_OF = {f"{section}.{key}": keyword for keyword, (section, key) in KEYWORDS.items()}
+ARGUMENT_OF.update({"data.validation": "validation_fraction", "train.early_stopping.patience": "patience"})
+
 
 class _NNBase(BaseEstimator):
     """What the classifier and the regressor share: the spec they build and the fit around train_run."""
 
     _output: dict = {}  # the model keys the subclass fixes (the regressor's linear output)
+    _fixed = {"task": "classification", "output": "sigmoid for two classes, softmax for more", "loss": "cross-entropy"}
 
     def __init__(
         self,
@@ -118,46 +142,78 @@ class _NNBase(BaseEstimator):
         return int(check_random_state(rs).randint(0, MAX_SEED))
 
     def spec_dict(self, dtype=np.float64) -> dict:
-        """The nnctl spec these arguments mean, as the YAML's sections (data.train names the arrays)."""
+        """The nnctl spec these arguments mean, as the YAML's sections (data.train names the arrays).
+        A key of `spec` that an argument sets, or that contradicts the estimator (its task, output,
+        loss, seed, dtype, data), is refused here, before anything is trained."""
         raw: dict = {"name": type(self).__name__, "data": {"train": TRAIN_ARRAYS}, "model": dict(self._output), "train": {}}
         for keyword, (section, key) in KEYWORDS.items():
             value = getattr(self, keyword)
-            raw[section][key] = list(value) if isinstance(value, tuple) else value
+            if keyword == "hidden" and isinstance(value, numbers.Integral) and not isinstance(value, bool):
+                value = [int(value)]  # one hidden layer, as MLPClassifier's hidden_layer_sizes=8
+            raw[section][key] = list(value) if isinstance(value, (tuple, np.ndarray)) else value
         raw["train"].update(seed=self._seed(), dtype=np.dtype(dtype).name, record_every=1)
         if self.early_stopping:
             raw["data"]["validation"] = self.validation_fraction
             raw["train"]["early_stopping"] = {"monitor": "validation_cost", "patience": self.patience}
-        for section, keys in (self.spec or {}).items():
+        name = type(self).__name__
+        spec = self.spec if self.spec is not None else {}
+        if not isinstance(spec, dict):
+            raise ValueError(f"spec: expected a dict of sections, e.g. spec={{'train': {{'decay': 'inverse_time'}}}} (got {type(spec).__name__})")
+        for section, keys in spec.items():
+            if section not in SECTIONS:
+                raise ValueError(
+                    f"spec: {section}: not a section {name} takes; give keys of data, model or train, e.g. spec={{'train': {{'decay': 'inverse_time'}}}}"
+                )
             if not isinstance(keys, dict):
                 raise ValueError(f"spec: {section}: expected a section of keys, e.g. spec={{'train': {{'decay': 'inverse_time'}}}}")
             for key, value in keys.items():
                 given = next((k for k, sk in KEYWORDS.items() if sk == (section, key)), None)
-                if given is not None or (section, key) in (("data", "train"), ("train", "seed"), ("train", "dtype")):
-                    fix = f"use {type(self).__name__}({given}=...)" if given else "it follows X (dtype) and random_state (seed)"
-                    raise ValueError(f"spec: {section}.{key} is set by the estimator; {fix}")
+                if given is not None:
+                    raise ValueError(f"spec: {section}.{key} is set by the estimator; use {name}({given}=...)")
+                fix = SET_BY_ESTIMATOR.get((section, key))
+                if fix is not None:
+                    raise ValueError(f"spec: {section}.{key} is set by the estimator; {fix.format(name=name, **self._fixed)}")
                 raw.setdefault(section, {})[key] = copy.deepcopy(value)
         return raw
 
     # ------------------------------------------------------------ fit
 
     def _train(self, X, labels, names) -> Model:
-        """train_run on X (m, n_x) and its labels; nnctl's errors as scikit-learn's ValueError."""
+        """train_run on X (m, n_x) and its labels; nnctl's errors as scikit-learn's ValueError, naming
+        the argument where the user set the key through one (batch_size, validation_fraction)."""
         try:
             spec = spec_from_mapping(self.spec_dict(X.dtype), f"{type(self).__name__}")
-            return train_model(spec, None, {TRAIN_ARRAYS: (X, labels, names)}, quiet=not self.verbose)
+            return train_model(spec, None, {TRAIN_ARRAYS: (X, labels, names, self._feature_names())}, quiet=not self.verbose)
         except Interrupted:
             raise
         except NnctlError as exc:
-            raise ValueError(str(exc)) from None
+            raise ValueError(self._in_arguments(str(exc))) from None
+
+    def _feature_names(self) -> list | None:
+        """feature_names_in_ (validate_data set it for a DataFrame of text column names), kept in the run."""
+        names = getattr(self, "feature_names_in_", None)
+        return None if names is None else [str(n) for n in names]
+
+    def _in_arguments(self, message: str) -> str:
+        """nnctl's message for the estimator's user: the arrays' name left out, a spec key that an
+        argument sets named as the argument (`train.batch_size` -> `batch_size`)."""
+        message = re.sub(rf"^{re.escape(TRAIN_ARRAYS)}(?: \([^)]*\))?: ", "", message)
+        for key, argument in ARGUMENT_OF.items():
+            message = re.sub(rf"\buse {re.escape(key)}: ", f"use {argument}=", message)
+            message = re.sub(rf"(?<![\w.]){re.escape(key)}(?![\w.])", argument, message)
+        return message.replace(", or give a validation file", "")
 
     def _learned(self, model: Model) -> None:
+        """What fit learned, as scikit-learn names it. model_ is kept first: nothing computed after it
+        can lose a finished training."""
         self.model_ = model
         self.n_iter_ = int(model.metrics.get("epochs") or 0)
         self.loss_ = model.metrics.get("final_cost")
         self.loss_curve_ = [cost for _, cost in model.history]
-        L = len(model.layer_dims) - 1
-        self.coefs_ = [model.params[f"W{l}"].T for l in range(1, L + 1)]  # (n[l-1], n[l]): scikit-learn's layout
-        self.intercepts_ = [model.params[f"b{l}"].ravel() for l in range(1, L + 1)]
+        # (n[l-1], n[l]), scikit-learn's layout; a batch-normalised layer folded into its inference-time affine map
+        layers = model.affine_layers()
+        self.coefs_ = [W.T for W, _ in layers]
+        self.intercepts_ = [b.ravel() for _, b in layers]
 
     def _rows(self, X):
         check_is_fitted(self, "model_")
@@ -176,8 +232,12 @@ class NNClassifier(ClassifierMixin, _NNBase):
     spec={"train": {"decay": "inverse_time", "decay_rate": 0.1}}. The training dtype follows X
     (float32 or float64). Classes may be any labels numpy can sort (text, numbers).
 
-    Learned: classes_, n_features_in_ (feature_names_in_ for a DataFrame), model_ (the nnctl.Model),
-    n_iter_ (epochs run), loss_, loss_curve_ (the cost at each epoch), coefs_, intercepts_.
+    Learned: classes_, n_features_in_ (feature_names_in_ for a DataFrame, also kept in the run),
+    model_ (the nnctl.Model), n_iter_ (epochs run), loss_, loss_curve_ (the cost at each epoch),
+    coefs_ and intercepts_ (a batch-normalised layer folded into its inference-time W and b).
+    hidden may be an int (one hidden layer). spec may not set what the estimator sets (model.task,
+    output_activation, activations, loss, layers; data.validation; train.seed, dtype, iterations,
+    record_every, early_stopping): fit refuses those before training.
     """
 
     def fit(self, X, y):
@@ -188,6 +248,7 @@ class NNClassifier(ClassifierMixin, _NNBase):
             raise ValueError(f"{type(self).__name__}: y has 1 class ({classes.tolist()[0]!r}); a classifier needs examples of at least 2 classes")
         self.classes_ = classes
         self._learned(self._train(X, labels.ravel(), [str(c) for c in classes]))
+        self.model_.classes = classes  # model_.predict gives classes_ as y held them (ints, bools), not their names
         return self
 
     def predict(self, X):
@@ -218,6 +279,7 @@ class NNRegressor(RegressorMixin, _NNBase):
     """
 
     _output = {"output_activation": "linear"}
+    _fixed = {"task": "regression", "output": "linear", "loss": "mean squared error"}
 
     def fit(self, X, y):
         X, y = validate_data(self, X, y, dtype=(np.float64, np.float32), y_numeric=True)

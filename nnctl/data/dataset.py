@@ -1023,6 +1023,23 @@ def fit_target_scaling(requested: str, task: str, output: str, Y, source: str = 
     return TargetScaling("standardize", reason, mean, std)
 
 
+CONSTANT_TARGET = "the target is constant"  # the note's words (nnctl.fit and the estimators warn with it)
+
+
+def constant_target_note(Y, source: str, standardised: bool) -> str | None:
+    """A note where a regression's training targets Y (n_y, m) hold one value (per output): the
+    network can learn nothing from X but that value; standardising takes its std, 0, as 1."""
+    Y = np.asarray(Y)
+    if Y.size == 0 or not (Y.min(axis=1) == Y.max(axis=1)).any():
+        return None
+    value = float(Y[np.flatnonzero(Y.min(axis=1) == Y.max(axis=1))[0], 0])
+    scaled = " (standardised with std 1 in place of its std, 0)" if standardised else ""
+    return (
+        f"{source}: {CONSTANT_TARGET}: every training row has y = {value:g}{scaled}, so there is nothing to learn "
+        "from X and every prediction is about that value; check the target column (or the rows chosen)"
+    )
+
+
 def target_scaling_from_arrays(method: str, arrays: dict) -> TargetScaling:
     """The target scaling stored with a run's parameters (params.h5, checkpoint.h5)."""
     if method != "standardize":

@@ -233,18 +233,19 @@ def is_image_model(run: Run) -> bool:
 ROWS_PER_CHUNK = 8192  # rows read, checked, predicted and written at a time: predict's memory is bounded by this
 
 
-def row_chunks(path, n_x: int, rows: int | None = None):
+def row_chunks(path, n_x: int, rows: int | None = None, feature_names=None):
     """Examples of a file in chunks: (first row number, x (b, n_x) float64, column names or None).
 
     A CSV file (its first line is a header naming the features when it is not all numbers; a
-    UTF-8 byte-order mark is not part of it) or a data file (HDF5 plain or course layout, read a
+    UTF-8 byte-order mark is not part of it; with `feature_names`, the names a run trained on a
+    DataFrame recorded, the header's columns are matched to them by name, in any order) or a data file (HDF5 plain or course layout, read a
     chunk of rows at a time; MATLAB 5, read whole), whose labels, if any, are not needed. Rows
     are counted from 1 (a CSV file's data rows, after its header). Memory: one chunk of rows.
     """
     rows = rows or ROWS_PER_CHUNK
     path = check_data_file(path)
     if path.suffix.lower() in (".csv", ".txt"):
-        yield from _csv_chunks(path, n_x, rows)
+        yield from _csv_chunks(path, n_x, rows, feature_names)
         return
     if is_mat(path):
         x = _examples(path, np.asarray(read_mat(path, "train")[0]), n_x)
@@ -270,7 +271,32 @@ def _examples(path, x, n_x: int) -> np.ndarray:
     return x
 
 
-def _csv_chunks(path, n_x: int, rows: int):
+def header_order(path, header: list, feature_names: list) -> list | None:
+    """Where each of the run's features is among a CSV header's columns (None: already in order); a
+    header of other names (missing, unknown or repeated) is refused: the run matches columns by name."""
+    if header == feature_names:
+        return None
+    twice = next((c for c in header if header.count(c) > 1), None)
+    missing = [c for c in feature_names if c not in header]
+    unknown = [c for c in header if c not in feature_names]
+    if twice is not None or missing or unknown:
+
+        def listed(names):
+            return ", ".join(map(quoted, names[:8])) + (", ..." if len(names) > 8 else "")
+
+        said = [
+            f"the column {quoted(twice)} twice" if twice is not None else "",
+            f"missing {listed(missing)}" if missing else "",
+            f"not in training {listed(unknown)}" if unknown else "",
+        ]
+        raise DataError(
+            f"{path}: the header names columns the run was not trained on ({'; '.join(w for w in said if w)}); the run was trained "
+            f"on columns named {listed(feature_names)}, matched by name in any order: give exactly those (or rows without a header, in that order)"
+        )
+    return [header.index(name) for name in feature_names]
+
+
+def _csv_chunks(path, n_x: int, rows: int, feature_names=None):
 
     def numbers(row):
         """The row's numbers, None where a cell is not one (NUMBER: plain ASCII, never '5_0' or '\u0665')."""
@@ -281,7 +307,7 @@ def _csv_chunks(path, n_x: int, rows: int):
             raise lookalike_problem(f"{path}: data row {k + 1}, column {odd + 1}", row[odd])
         return None
 
-    names, k, values = None, 0, []
+    names, k, values, order = None, 0, [], None
     try:
         # utf-8-sig: a byte-order mark (Excel writes one) is not part of the first name or number
         with open(path, newline="", encoding="utf-8-sig") as fh:
@@ -291,12 +317,15 @@ def _csv_chunks(path, n_x: int, rows: int):
                 parsed = numbers(row)
                 if parsed is None and k == 0 and names is None:
                     names = [c.strip() for c in row]  # a header naming the features
+                    if feature_names:
+                        order = header_order(path, names, list(feature_names))
+                        names = list(feature_names)
                     continue
                 k += 1
                 if parsed is None or len(parsed) != n_x:
                     what = "values that are not numbers" if parsed is None else f"{len(parsed)} values"
                     raise DataError(f"{path}: data row {k} has {what}; the model takes {n_x} numbers per row")
-                values.append(parsed)
+                values.append(parsed if order is None else [parsed[j] for j in order])
                 if len(values) == rows:
                     yield k - rows + 1, np.array(values, dtype=np.float64), names
                     values = []
@@ -417,7 +446,7 @@ def predict_rows(run: Run, files, rows: int | None = None, notes: list | None = 
             continue
         if Path(path).suffix.lower() in IMAGE_SUFFIXES or Path(path).is_dir():
             model_input(run)  # says this model takes features, not pictures
-        for first, x, columns in row_chunks(path, n_x, rows):
+        for first, x, columns in row_chunks(path, n_x, rows, run.meta["preprocessing"].get("feature_names")):
             X = checked_inputs(run, x, path, first, columns)
             preds = [Prediction(file=f"{shown(path)}:{first + j}") for j in range(x.shape[0])]
             _fill(preds, outputs(run, X), run, names)

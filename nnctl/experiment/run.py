@@ -39,6 +39,7 @@ from nnctl.data.dataset import (
     read_raw,
     dataset_from_arrays,
     fit_normalization,
+    constant_target_note,
     fit_target_scaling,
     load_dataset,
     read_dtype,
@@ -160,7 +161,7 @@ def load_inputs(spec: Spec, arrays: dict | None = None) -> Inputs:
     numeric inputs are read in float64, normalised in float64, and only then cast to train.dtype.
     Each is read into memory, or left in its file and streamed (nnctl.data.stream) where `data.stream`
     says so. `arrays` maps a source the spec names (`array:train`) to examples held in memory,
-    (x (m, ...), y (m,), class names), one example per row: nnctl.fit's arrays."""
+    (x (m, ...), y (m,), class names[, feature names or None]), one example per row: nnctl.fit's arrays."""
     dtype = np.dtype(spec.train.dtype)
     if is_table(spec.data.train):
         if spec.data.stream == "always":
@@ -177,8 +178,11 @@ def load_inputs(spec: Spec, arrays: dict | None = None) -> Inputs:
                 read_raw(source)  # says the arrays were nnctl.fit's and are not kept
             if spec.data.stream == "always":
                 raise DataError(f"{source}: data.stream: always reads mini-batches from a file, and these arrays are in memory; use stream: auto")
-            x, y, classes = arrays[source]
-            return dataset_from_arrays(source, x, y, classes, arrays_sha256(x, y), task, dtype, max_classes=None, normalize=spec.data.normalize)
+            x, y, classes, *names = arrays[source]
+            data = dataset_from_arrays(source, x, y, classes, arrays_sha256(x, y), task, dtype, max_classes=None, normalize=spec.data.normalize)
+            if names and names[0] is not None:  # a DataFrame's column names: predict and evaluate match columns by them
+                data.preprocessing = {**data.preprocessing, "feature_names": [str(n) for n in names[0]]}
+            return data
         if stream_choice(spec, source, role):
             return open_streamed(source, task, role=role, dtype=dtype)
         return load_dataset(source, task, role=role, dtype=dtype, max_classes=None, normalize=spec.data.normalize)
@@ -237,6 +241,9 @@ def _checked_inputs(spec: Spec, train: Dataset, test, validation, prep, notes) -
             data.preprocessing = {**data.preprocessing, "normalize": norm.method}
     # the targets keep their own units in every Dataset; the trainer and the validation cost see them scaled
     target = fit_target_scaling(spec.data.normalize_target, task, spec.model.layer_activations[-1], train.Y, train.source)
+    constant = constant_target_note(train.Y, train.source, target.active) if task == "regression" else None
+    if constant:
+        notes = [*notes, constant]
     if target.active:
         notes = [
             *notes,

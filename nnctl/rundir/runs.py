@@ -589,6 +589,11 @@ def validate_run_files(path, params: dict, meta: dict) -> None:
     assert isinstance(pre, dict)  # else shape is None, refused above
     if not (_is_number(pre.get("scale")) and pre["scale"] > 0):
         raise bad("preprocessing.scale", f"expected a positive number (got {quoted(pre.get('scale')):.40})")
+    names = pre.get("feature_names")
+    if names is not None and not (
+        isinstance(names, list) and len(names) == dims[0] and len(set(names)) == len(names) and all(isinstance(n, str) for n in names)
+    ):
+        raise bad("preprocessing.feature_names", f"expected {dims[0]} different column names (got {quoted(names):.80})")
     bn = meta.get("batch_norm", {"layers": []})
     if not (
         isinstance(bn, dict) and isinstance(bn.get("layers"), list) and all(isinstance(l, int) and not isinstance(l, bool) and 1 <= l < L for l in bn["layers"])
