@@ -19,6 +19,7 @@ from typing import List, Optional
 import typer
 from typer.core import TyperOption
 
+from nnctl.util.text import shell_quote
 from nnctl import __version__
 from nnctl.cli import display
 from nnctl.errors import Interrupted, NnctlError
@@ -156,7 +157,7 @@ def train(
         try:
             summary, tracker = _train_command(stop, ctx, config, overrides, runs_dir, resume, data, target, quiet, no_report, log, log_onnx, device)
         except KeyboardInterrupt:  # before the run folder: none was made, or the resumed run is as it was
-            kept = f"{resume} is as it was; resume with: nnctl train --resume {resume}" if resume is not None else "no run folder was made"
+            kept = f"{resume} is as it was; resume with: nnctl train --resume {shell_quote(resume)}" if resume is not None else "no run folder was made"
             raise Interrupted(f"{stop.name} before training began; {kept}", exit_code=stop.exit_code) from None
         report = None
         try:
@@ -176,7 +177,7 @@ def train(
         if summary.status == Status.INTERRUPTED:
             raise Interrupted(
                 f"{stop.name} at iteration {summary.iterations}{_epoch_note(summary)}: parameters, checkpoint and costs so far are kept in "
-                f"{summary.run_dir}; resume with: nnctl train --resume {summary.run_dir}",
+                f"{summary.run_dir}; resume with: nnctl train --resume {shell_quote(summary.run_dir)}",
                 exit_code=stop.exit_code,
             )
         if stop():  # asked after the last iteration, while the files, the table or the report were written: all of them were
@@ -186,8 +187,8 @@ def train(
 def _stopped_after(stop, run_dir, status, no_report: bool, report) -> str:
     """What a signal after training says: where the run is (every file of it whole) and how to do what was left undone."""
     if status == Status.INTERRUPTED:
-        return f"{stop.name}{stop.twice}: the run is kept in {run_dir} (status: {Status.INTERRUPTED}); resume with: nnctl train --resume {run_dir}"
-    page = "" if no_report or report is not None else f"; its report was not written: nnctl report {run_dir}"
+        return f"{stop.name}{stop.twice}: the run is kept in {run_dir} (status: {Status.INTERRUPTED}); resume with: nnctl train --resume {shell_quote(run_dir)}"
+    page = "" if no_report or report is not None else f"; its report was not written: nnctl report {shell_quote(run_dir)}"
     return f"{stop.name}{stop.twice} after training: the run is kept in {run_dir} (status: {status}){page}"
 
 
@@ -203,7 +204,7 @@ def _train_command(stop, ctx, config, overrides, runs_dir, resume, data, target,
             raise NnctlError("--resume continues a run with its own spec; give no CONFIG, --set, --data or --target with it")
         if not no_report:  # the page is written after training: a folder in its place is named before
             run = resolve_run_path(resume)
-            check_outputs([run / REPORT], f"resume: nnctl train --resume {run} (or resume with --no-report)")
+            check_outputs([run / REPORT], f"resume: nnctl train --resume {shell_quote(run)} (or resume with --no-report)")
         if tracker is not None:
             tracker.connect()  # before training: mlflow's import would slow the loop down
         label = f"{spec_name(resume) or 'run'} (resumed)"
@@ -539,7 +540,8 @@ def evaluate(
     if trained.note:
         display.say(f"Note: {trained.note}", err=True)
     check_outputs(
-        evaluation_files(trained, str(data) if data else None), f"evaluate again: nnctl evaluate {trained.path}" + (f" --data {data}" if data else "")
+        evaluation_files(trained, str(data) if data else None),
+        f"evaluate again: nnctl evaluate {shell_quote(trained.path)}" + (f" --data {shell_quote(data)}" if data else ""),
     )  # before scoring
     try:
         result, dataset = evaluate_run(trained, str(data) if data else None)
@@ -665,7 +667,7 @@ def sweep(
             )
         plan, sweep_dir, root = load_plan(resume), resume, None
         if not no_report:  # the page is written after the trials: a folder in its place is named before
-            check_outputs([Path(resume) / REPORT], f"resume: nnctl sweep --resume {resume} (or resume with --no-report)")
+            check_outputs([Path(resume) / REPORT], f"resume: nnctl sweep --resume {shell_quote(resume)} (or resume with --no-report)")
     elif config is None:
         raise NnctlError("give a CONFIG to sweep, or --resume runs/sweep-...")
     else:
@@ -703,7 +705,7 @@ def sweep(
         except KeyboardInterrupt:  # the second stop request, after the trials and the summary
             raise Interrupted(
                 f"{stop.name} twice: every trial has run; the trials and the summary are kept in {sweep_dir}; "
-                f"its report was not written: nnctl report {sweep_dir}",
+                f"its report was not written: nnctl report {shell_quote(sweep_dir)}",
                 exit_code=stop.exit_code,
             ) from None
 
@@ -717,7 +719,7 @@ def _sweep_finished(plan, sweep_dir, rows, seconds, title, stop, no_report, log,
             raise Interrupted(f"{stop.name}: every trial has run; {what}", exit_code=stop.exit_code)
 
     display.out_console().print(display.sweep_table(rows, plan.dimensions, title))
-    stopped(f"the trials and the summary are kept in {sweep_dir}; the report was not written: nnctl report {sweep_dir}")
+    stopped(f"the trials and the summary are kept in {sweep_dir}; the report was not written: nnctl report {shell_quote(sweep_dir)}")
     if not no_report:
         _write_report(sweep_dir)
     where = (
@@ -737,7 +739,9 @@ def _sweep_finished(plan, sweep_dir, rows, seconds, title, stop, no_report, log,
     failed = [r for r in rows if r["status"] not in (Status.COMPLETED, Status.DIVERGED, "pruned")]
     if failed:
         names = ", ".join(r["trial"] for r in failed[:3]) + (", ..." if len(failed) > 3 else "")
-        raise NnctlError(f"{len(failed)} of {len(rows)} trials failed ({names}); see {sweep_dir}/{SUMMARY_CSV}, then nnctl sweep --resume {sweep_dir}")
+        raise NnctlError(
+            f"{len(failed)} of {len(rows)} trials failed ({names}); see {sweep_dir}/{SUMMARY_CSV}, then nnctl sweep --resume {shell_quote(sweep_dir)}"
+        )
 
 
 @app.command("lr-find")
@@ -939,7 +943,7 @@ def _write_report(run_dir):
     try:
         page = write_report(run_dir)
     except Exception as exc:  # the run is complete; a page that cannot be written must not undo that
-        display.say(f"Note: {REPORT} not written ({exc.__class__.__name__}: {exc}); try: nnctl report {run_dir}", err=True)
+        display.say(f"Note: {REPORT} not written ({exc.__class__.__name__}: {exc}); try: nnctl report {shell_quote(run_dir)}", err=True)
         return None
     display.say(f"report: {page}")
     return page

@@ -22,9 +22,8 @@ from nnctl.core.training import Reporter
 from nnctl.core.stopping import format_cost
 from nnctl.rundir.layout import Status
 from nnctl.rundir.runs import rerun_command
-from nnctl.util.text import CONTROL, Escaped, quoted, strip_controls, visible
+from nnctl.util.text import CONTROL, Escaped, quoted, shell_join, shell_quote, strip_controls, visible
 from contextlib import nullcontext
-import shlex
 from rich.live import Live
 from nnctl.report.shapes import HEADERS, size_text, table_rows
 from nnctl.rundir.runs import costs_axis
@@ -688,7 +687,8 @@ def middle_cut(name: str, width: int) -> str:
 
 
 def runs_table(rows, root) -> None:
-    """Run name, hidden layers, scores, cost, status at 80 columns; seconds, start and layers when wider."""
+    """Run name, hidden layers, scores (validation too where a run has one), cost, status at 80 columns;
+    seconds, start and layers when wider."""
     console = out_console()
     columns = [
         ("run", [visible(r["run"]) for r in rows], True),
@@ -696,6 +696,12 @@ def runs_table(rows, root) -> None:
         ("hidden", [_hidden(r["layers"]) for r in rows], True),
         ("layers", [_layers(r["layers"]) for r in rows], False),
         ("train", [_score(r, "train") for r in rows], True),
+        # held-out scores where some run has a validation set; none has one: no column
+        *(
+            [("val", [_score(r, "validation") for r in rows], True)]
+            if any(r.get("validation_accuracy") is not None or r.get("validation_rmse") is not None for r in rows)
+            else []
+        ),
         ("test", [_score(r, "test") for r in rows], True),
         ("final cost", ["—" if r["final_cost"] is None else format_cost(r["final_cost"]) for r in rows], True),
         ("seconds", ["—" if r["seconds"] is None else f"{r['seconds']:.2f}" for r in rows], False),
@@ -729,11 +735,13 @@ def format_metric(key: str, value) -> str:
     """A metric as people read it: 98.56%, 0.217908, 0.49 s, 20,930.2 it/s."""
     if value is None:
         return "—"
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if not isinstance(value, (int, float)):
         return str(value)
     if key.endswith("accuracy"):
         return f"{value:.2f}%"
-    if key.endswith("rmse") or key == "final_cost":
+    if key.endswith("rmse") or key.endswith("cost"):
         return format_cost(value)
     if key == "seconds":
         return f"{value:.2f} s"
@@ -745,11 +753,20 @@ def format_metric(key: str, value) -> str:
 
 
 def comparison(diff: dict, name_a: str, name_b: str) -> None:
+    """Two tables: the spec keys that differ, the metrics side by side. A table with no row is not
+    printed (identical specs are said in a line); a run compared with itself is said to be one."""
     console = out_console()
+    if diff.get("same"):
+        console.print(line(f"{name_a} and {name_b} are the same run: nothing to compare; give two different runs (`nnctl runs` lists them)"))
+        return
+    if not diff["spec"]:
+        console.print(line("specs are identical"))
     for title, rows, fmt in (
-        ("spec differences" if diff["spec"] else "specs are identical", diff["spec"], lambda k, v: "—" if v is None else str(v)),
+        ("spec differences", diff["spec"], lambda k, v: "—" if v is None else str(v)),
         ("metrics", diff["metrics"], format_metric),
     ):
+        if not rows:
+            continue
         # the labels stay whole (they are what `nnctl runs` prints); long values (paths) fold
         table = SafeTable(title=title, title_justify="left", box=None, pad_edge=False, padding=(0, 1), header_style="bold underline")
         table.add_column("key", no_wrap=True)
@@ -868,9 +885,9 @@ def run_facts(f) -> None:
         repro.add_row("versions", ", ".join(f"{k} {v}" for k, v in r["versions"].items()))
     command = r.get("command")
     if isinstance(command, list):
-        command = shlex.join(map(str, command))
+        command = shell_join(map(str, command))
     repro.add_row("command", str(command or "—"))
-    repro.add_row("rerun", rerun_command(f.path, r))
+    repro.add_row("rerun", rerun_command(f.path, r, shell_quote))
     console.print(repro)
 
 

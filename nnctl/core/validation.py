@@ -17,6 +17,19 @@ from nnctl.core.network import HEADS, LOSSES, compute_cost, forward
 MONITORS = {"validation_cost": -1.0, "validation_accuracy": 1.0}  # the sign that makes larger better
 
 
+def data_cost(params: dict, data, loss: str, activations, epsilon: float = BATCH_NORM_EPSILON) -> float:
+    """The validation cost of `params` as the monitor computes it (the data cost alone, inference mode,
+    labels encoded as the head encodes them), on the CPU: metrics.json's validation_cost is this of the
+    parameters saved in params.h5, whichever record they come from."""
+    X, labels = data.X, np.asarray(data.Y).reshape(1, -1)
+    with np.errstate(all="ignore"):
+        blocks = [(0, X)] if isinstance(X, np.ndarray) else X.blocks()
+        outs = [forward(Xb, params, activations, epsilon=epsilon) for _, Xb in blocks]
+        ZL = np.concatenate([Zs[-1] for Zs, _ in outs], axis=1)
+        AL = np.concatenate([As[-1] for _, As in outs], axis=1)
+        return compute_cost(ZL, AL, HEADS[loss].encode(labels, AL.shape[0], AL.dtype), loss)
+
+
 class ValidationMonitor:
     def __init__(self, trainer, data, loss: str, activations, task: str, listeners=(), early=None, unit="iteration", epsilon: float = BATCH_NORM_EPSILON):
         self.trainer, self.data, self.loss, self.activations, self.task = trainer, data, loss, activations, task

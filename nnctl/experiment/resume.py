@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nnctl.util.text import shell_quote
 from nnctl.core.backend import DEVICE_NAMES
 from nnctl.core.optimizers import SCHEDULES, epoch_rate
 from nnctl.core.training import Batches
@@ -109,7 +110,7 @@ def resumable(path, device: str | None = None) -> Iterator[tuple[Path, Spec, lis
 
 def resume_then(run_dir: Path) -> str:
     """What a refusal of a resume says to do once its cause is gone."""
-    return f"resume: nnctl train --resume {run_dir}"
+    return f"resume: nnctl train --resume {shell_quote(run_dir)}"
 
 
 def check_table(run_dir: Path, encoding: dict, digest: str | None = None) -> None:

@@ -55,7 +55,7 @@ from nnctl.rundir.metrics import Summary, evaluate_dataset, model_warnings, repr
 from nnctl.core.network import HEADS, initialize_parameters, predict_proba
 from nnctl.core.optimizers import OPTIMIZERS, SCHEDULES, epoch_rate, make_optimizer
 from nnctl.core.regularization import Dropout, keep_probs_per_layer
-from nnctl.core.validation import ValidationMonitor
+from nnctl.core.validation import data_cost, ValidationMonitor
 from nnctl.util.plots import BOUNDARY_GRID, REPORT_GRID, plot_costs, plot_decision_boundary
 from nnctl.core.resources import available_memory, blas_info, choose_blas_threads, memory_estimate, preflight  # noqa: F401 (re-exported)
 from nnctl.experiment.resume import DATA_SETTINGS, Resumed, check_belongs, check_data_first, check_same_data, data_settings, recorded, resumable, resume_then
@@ -64,7 +64,7 @@ from nnctl.rundir.lock import run_lock
 from nnctl.core.stopping import blown_up, signals_held, worsened
 from nnctl.rundir.runs import PARAMS_DIGESTS, TABLE_DIGEST, atomic_write, check_outputs, create_run_dir, json_digest, save_params, update_latest, write_json
 from nnctl.core.training import Batches, CheckpointEvery, Position, Reporter, StopAtEpoch, StopWhen, Trainer, gradient_descent
-from nnctl.util.text import quoted
+from nnctl.util.text import quoted, shell_quote
 from nnctl.data.stream import open_streamed, stream_choice
 
 __all__ = ["train_run", "resume_run", "resume_advice", "Summary", "available_memory", "memory_estimate", "evaluate_dataset", "make_rng", "load_data"]
@@ -823,6 +823,13 @@ def _evaluate(plan: Plan, folder: Folder, params, result) -> dict:
             # RMSE in the target's own units: the outputs turned back (d.target), the targets as given
             for key, value in evaluate_dataset(params, plan.activations, data, plan.resolved.model.loss, plan.epsilon, d.target).items():
                 metrics[f"{label}_{key}"] = value
+    if d.validation is not None:
+        # of the parameters saved (the best ones where early stopping restored them), in the units the
+        # monitor's costs are in (costs.csv): the targets scaled as the trainer's are
+        watched = replace(d.validation, Y=d.target.apply(d.validation.Y, np.float64)) if d.target.active else d.validation
+        cost = data_cost(params, watched, plan.resolved.model.loss, plan.activations, plan.epsilon)
+        if np.isfinite(cost):
+            metrics["validation_cost"] = cost
     if plan.pictures and d.train.n_x == 2 and plan.task == "classification" and isinstance(d.train.X, np.ndarray):
         plot_decision_boundary(
             folder.run_dir / BOUNDARY_PNG,
@@ -839,9 +846,15 @@ def _report(plan: Plan, folder: Folder, progress: Progress, result, metrics: dic
     """metrics.json, whole (and the checkpoint removed once the run completed), and the run's summary."""
     t, setup_seconds, d, resumed = plan.spec.train, progress.setup_seconds, plan.data, progress.resumed
     start = resumed.steps
-    final_cost = result.costs[-1][1] if result.costs else None  # the last recorded cost: every record_every epochs and the last
-    final_epoch = int(result.costs[-1][0]) if result.costs else None  # ... recorded in this epoch
-    final_at = int(result.steps[-1][0]) if result.steps else None  # ... with this many iterations done (before the epoch's batches)
+    restored = _best(progress) is not None and result.status != Status.INTERRUPTED
+    m = progress.monitor
+    # the record whose parameters params.h5 holds: the last one, or the best one early stopping restored
+    kept = len(result.costs) - 1
+    if restored and m is not None:
+        kept = next((i for i, c in enumerate(result.costs) if int(c[0]) == m.best_epoch), kept)
+    final_cost = result.costs[kept][1] if result.costs else None  # that record's training cost: every record_every epochs and the last
+    final_epoch = int(result.costs[kept][0]) if result.costs else None  # ... recorded in this epoch
+    final_at = int(result.steps[kept][0]) if result.steps else None  # ... with this many iterations done (before the epoch's batches)
     if result.status == Status.INTERRUPTED and progress.saved_sessions:
         sessions = progress.saved_sessions  # what its checkpoint holds: a resume adds to exactly this
     else:
@@ -849,7 +862,6 @@ def _report(plan: Plan, folder: Folder, progress: Progress, result, metrics: dic
     seconds = sum(sessions)
     its_per_s = ((result.iterations - start) / result.seconds) if result.seconds > 0 else 0.0
     batches_per_epoch = Batches(d.train.m, plan.batch_size).count
-    restored = _best(progress) is not None and result.status != Status.INTERRUPTED
     metrics.update(
         {
             "final_cost": final_cost,
@@ -876,21 +888,31 @@ def _report(plan: Plan, folder: Folder, progress: Progress, result, metrics: dic
             "regularization": {"l2": t.l2, "keep_prob": t.keep_prob, "dropout_masks": t.dropout_masks if t.dropout else None},
         }
     )
-    m = progress.monitor
     if m is not None:
         assert d.validation is not None  # what the monitor watches
         metrics["validation"] = {"source": d.validation.source, "m": d.validation.m}
-        if m.rows:
-            metrics["validation_cost"] = m.rows[-1][1]  # at the last record, beside final_cost
         if m.early is not None:
             metrics["early_stopping"] = {
                 "monitor": m.early.monitor,
                 "stopped_early": result.stopped_early,
+                "stopped_epoch": int(m.rows[-1][0]) if result.stopped_early and m.rows else None,
                 "best_value": m.best_value,
                 "best_iteration": m.best_steps,
                 "best_epoch": m.best_epoch,
                 "restored_best": restored,
             }
+    if restored and m is not None and "validation_cost" not in metrics:  # a diverged run, not evaluated: the kept record's
+        metrics.update({"validation_cost": c for e, c, _ in m.rows if e == m.best_epoch})
+    if restored and result.costs:
+        # the last record's values, of parameters that were not kept: apart, so that no metric above mixes them in
+        last: dict = {"epoch": int(result.costs[-1][0]), "iteration": int(result.steps[-1][0]), "cost": result.costs[-1][1]}
+        if result.accuracy and result.accuracy[-1] == result.accuracy[-1]:
+            last["train_accuracy"] = result.accuracy[-1]  # counted from that epoch's batches
+        if m is not None and m.rows:
+            last["validation_cost"] = m.rows[-1][1]
+            if m.rows[-1][2] == m.rows[-1][2]:
+                last["validation_accuracy"] = m.rows[-1][2]
+        metrics["last"] = last
     warnings = spec_warnings(plan.spec)
     if warnings:  # beside the model's own (_evaluate), not instead of them
         metrics["warnings"] = [*warnings, *metrics.get("warnings", [])]
@@ -979,7 +1001,7 @@ def resume_advice(spec: Spec, run_dir) -> str:
     to nnctl.fit (which a run never keeps), that it cannot be resumed and what to do instead."""
     if not resumable_spec(spec):
         return "it cannot be resumed, as it was trained on arrays given to nnctl.fit, which a run does not keep: call nnctl.fit again"
-    return f"resume with: nnctl train --resume {run_dir}"
+    return f"resume with: nnctl train --resume {shell_quote(run_dir)}"
 
 
 def _failed(plan: Plan, folder: Folder, progress: Progress, exc: Exception) -> None:

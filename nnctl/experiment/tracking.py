@@ -34,7 +34,7 @@ import yaml
 from nnctl import __version__
 from nnctl.errors import NnctlError
 from nnctl.rundir.layout import CHECKPOINT, COSTS_CSV, METRICS, REPRODUCE, RESOLVED, Status
-from nnctl.rundir.runs import read_costs_columns, read_json_object, read_text_capped, run_status
+from nnctl.rundir.runs import kept_metrics, read_costs_columns, read_json_object, read_text_capped, run_status
 from nnctl.core.training import Listener
 from nnctl.errors import RunError
 from nnctl.experiment.export import export_run
@@ -51,14 +51,19 @@ STATUSES = {
     "failed": "FAILED",
     Status.RUNNING: "RUNNING",
 }
-# metrics.json key -> the MLflow metric logged once, at the last step. The final parameters' training
-# accuracy is final_train_accuracy: train_accuracy is the curve (below), one value per record, as cost
-# is the curve beside final_cost.
+# metrics.json key -> the MLflow metric logged once, at the last step: each of the parameters saved (the
+# best ones where early stopping restored them). The final parameters' training accuracy is
+# final_train_accuracy: train_accuracy is the curve (below), one value per record, as cost is the curve
+# beside final_cost; so the validation scores are final_validation_accuracy and final_validation_cost
+# beside their curves, whose latest value is the last record's (parameters early stopping may have dropped).
 FINAL_METRICS = {
     "train_accuracy": "final_train_accuracy",
     "test_accuracy": "test_accuracy",
     "train_rmse": "train_rmse",
     "test_rmse": "test_rmse",
+    "validation_accuracy": "final_validation_accuracy",
+    "validation_cost": "final_validation_cost",
+    "validation_rmse": "validation_rmse",
     "final_cost": "final_cost",
     "seconds": "seconds",
     "iterations": "iterations",
@@ -127,7 +132,7 @@ def _read_folder(run_dir: Path) -> dict:
         raise RunError(f"{resolved}: cannot be read as YAML; the run's files are damaged") from None
     if not isinstance(spec, dict):
         raise RunError(f"{resolved}: holds no spec mapping; the run's files are damaged")
-    metrics = read_json_object(run_dir / METRICS)
+    metrics = kept_metrics(read_json_object(run_dir / METRICS))  # of the parameters saved, whichever version wrote it
     reproduce = read_json_object(run_dir / REPRODUCE) if (run_dir / REPRODUCE).exists() else {}
     try:
         costs = read_costs_columns(run_dir / COSTS_CSV) if (run_dir / COSTS_CSV).exists() else {}

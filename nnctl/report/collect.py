@@ -11,7 +11,6 @@ turns these facts into the page.
 from __future__ import annotations
 
 import math
-import shlex
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,11 +24,11 @@ from nnctl.errors import NnctlError, RunError
 from nnctl.experiment.inference import evaluate, loss_of, normalization, normalized, to_targets
 from nnctl.report.shapes import ShapeTable, data_m, shape_table
 from nnctl.rundir.layout import METRICS, RESOLVED, REPRODUCE, SPEC, SWEEP_PLAN, Status
-from nnctl.rundir.runs import sweep_instead, costs_axis, is_sweep_dir, load_run, resolve_run_path
+from nnctl.rundir.runs import sweep_instead, costs_axis, is_sweep_dir, kept_metrics, load_run, resolve_run_path
 from nnctl.rundir.tolerant import Folder, finite, layer_sizes, mapping, safe_child, status_of, string, strings, whole
 from nnctl.sweep import selection
 from nnctl.sweep.pruner import caps
-from nnctl.util.text import quoted
+from nnctl.util.text import quoted, shell_join, shell_quote
 
 MAX_GALLERY = 24
 SPLITS = ("train", "validation", "test")
@@ -92,7 +91,7 @@ def collect_run(path, evaluate: bool = True) -> RunFacts:
         raise sweep_instead(path)
     facts = RunFacts(path=path, name=path.name, missing=folder.problems)
 
-    metrics = folder.metrics()
+    metrics = kept_metrics(folder.metrics())  # of the parameters saved, whichever version wrote the file
     facts.metrics = metrics
     facts.status = status_of(metrics, path)
     facts.started = string(metrics.get("started"))
@@ -180,7 +179,7 @@ def _status_notices(facts: RunFacts) -> None:
             )
         )
     elif s == Status.INTERRUPTED:
-        facts.notices.append(Notice("warn", f"Interrupted{at}{of}: this run is unfinished. Resume it with: nnctl train --resume {facts.path}"))
+        facts.notices.append(Notice("warn", f"Interrupted{at}{of}: this run is unfinished. Resume it with: nnctl train --resume {shell_quote(facts.path)}"))
     elif s == Status.RUNNING:
         facts.notices.append(
             Notice("warn", f"Unfinished: the run is still running (pid {facts.metrics.get('pid')}); this page shows it as it was when written.")
@@ -423,7 +422,7 @@ def collect_sweep(path) -> SweepFacts:
         pruned = _plan_search(facts, plan)
         command = plan.get("command")
         if isinstance(command, list) and all(isinstance(c, str) for c in command):
-            facts.command = shlex.join(command)
+            facts.command = shell_join(command)
         for t in plan.get("trials") or [] if isinstance(plan.get("trials"), list) else []:
             if not isinstance(t, dict):
                 continue
@@ -436,7 +435,7 @@ def collect_sweep(path) -> SweepFacts:
     rows = []
     for name, values in trials:
         row = {"trial": name, "values": {d: values.get(d) for d in facts.dimensions}, "link": None}
-        m = folder.trial_metrics(name)
+        m = kept_metrics(folder.trial_metrics(name))
         row["status"] = status_of(m, path / name) if m else ("pending" if not folder.has(name) else "unknown")
         if row["status"] == Status.INTERRUPTED and name in pruned:
             row["status"] = "pruned"  # successive halving stopped it at a rung
@@ -475,7 +474,8 @@ def collect_sweep(path) -> SweepFacts:
         facts.notices.append(
             Notice(
                 level,
-                f"Not every trial completed: {said} of {len(rows)}." + (f" Resume with: nnctl sweep --resume {path}" if set(kinds) - {Status.DIVERGED} else ""),
+                f"Not every trial completed: {said} of {len(rows)}."
+                + (f" Resume with: nnctl sweep --resume {shell_quote(path)}" if set(kinds) - {Status.DIVERGED} else ""),
             )
         )
     if facts.missing:

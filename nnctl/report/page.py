@@ -18,7 +18,7 @@ from nnctl.rundir.layout import REPORT, SWEEP_PLAN
 from nnctl.rundir.runs import check_outputs, check_run_folder
 from nnctl.rundir.tolerant import Folder, is_sweep
 from nnctl.util.atomic import atomic_write
-from nnctl.util.text import strip_controls
+from nnctl.util.text import shell_quote, strip_controls
 
 
 def _write(path: Path, html: str) -> Path:
@@ -64,7 +64,7 @@ def write_report(path, output=None, force: bool = False) -> Path:
     """The page of a run or a sweep (with a page for each trial, so the links lead somewhere)."""
     path = check_run_folder(path)
     output = report_output(path, output, force)
-    then = f"write the report again: nnctl report {path}"
+    then = f"write the report again: nnctl report {shell_quote(path)}"
     if not is_sweep(path):
         check_outputs([output or path / REPORT], then)  # before the page is made (-o: report_output checked it)
         return write_run_report(path, output)

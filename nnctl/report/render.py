@@ -12,7 +12,6 @@ import base64
 import hashlib
 import math
 import os
-import shlex
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ from nnctl.rundir.layout import Status
 from nnctl.rundir.runs import costs_axis, rerun_command
 from nnctl.rundir.tolerant import string
 from nnctl.sweep import selection
-from nnctl.util.text import strip_controls, visible
+from nnctl.util.text import shell_join, shell_quote, strip_controls, visible
 
 TEMPLATES = Path(__file__).parent / "templates"  # package data beside this module (pyproject.toml)
 # the one script of the pages (the sweep table's sorting), allowed by its hash in the CSP: no other script can run
@@ -161,7 +160,7 @@ def _repro(facts: RunFacts) -> dict:
     r = facts.reproduce
     command = r.get("command")
     if isinstance(command, list) and all(isinstance(c, str) for c in command):
-        command = shlex.join(command)
+        command = shell_join(command)
     elif not isinstance(command, str):
         command = None
     data = []
@@ -177,8 +176,8 @@ def _repro(facts: RunFacts) -> dict:
         "blas": flat({k: v for k, v in (r.get("blas") or {}).items() if v is not None}) if isinstance(r.get("blas"), dict) else None,
         "platform": string(r.get("platform")),
         "command": command,
-        "rerun": rerun_command(facts.path, r, shlex.quote),
-        "resume": f"nnctl train --resume {shlex.quote(str(facts.path))}" if facts.status == Status.INTERRUPTED and resumable(facts) else None,
+        "rerun": rerun_command(facts.path, r, shell_quote),
+        "resume": f"nnctl train --resume {shell_quote(str(facts.path))}" if facts.status == Status.INTERRUPTED and resumable(facts) else None,
     }
 
 

@@ -25,7 +25,7 @@ from nnctl.core.layers import layer_arrays, network_arrays
 from nnctl.rundir.layout import CHECKPOINT, REPRODUCE
 from nnctl.rundir.runs import array_digest, compare_digests, load_params, save_arrays  # noqa: F401  (array_digest: named here before runs.py had it)
 from nnctl.core.training import Batches, Position, Trainer
-from nnctl.util.text import quoted
+from nnctl.util.text import quoted, shell_quote
 from nnctl.core.firstlayer import FIRST_LAYERS
 
 COST_COLUMNS = 5  # epoch, cost, iteration, learning rate, training accuracy (NaN: a regression's, or not counted)
@@ -138,7 +138,7 @@ def save(
 
 
 def restart_hint(path: Path) -> str:
-    return f"delete {path} to restart the run from the beginning (nnctl train --resume {path.parent} then starts over, same spec and data)"
+    return f"delete {path} to restart the run from the beginning (nnctl train --resume {shell_quote(path.parent)} then starts over, same spec and data)"
 
 
 def load(run_dir: Path) -> Checkpoint:

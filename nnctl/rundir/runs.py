@@ -46,7 +46,7 @@ from nnctl.rundir.layout import (  # the names live in one place
     Status,
     TrialStatus,
 )
-from nnctl.util.text import quoted
+from nnctl.util.text import quoted, shell_quote
 from nnctl.data.dataset import file_kind, regular_file
 import io
 import csv
@@ -525,7 +525,7 @@ def verify_integrity(path, arrays: dict, texts: dict, meta: dict) -> None:
     raise RunError(f"{path}: {problem}")
 
 
-def rerun_command(run_dir, reproduce: dict, quote=str) -> str:
+def rerun_command(run_dir, reproduce: dict, quote=shell_quote) -> str:
     """How to train the run again: `nnctl train RUN/config.resolved.yaml`, or, for a run nnctl.fit
     trained on arrays (a data source `array:...`, not kept in the run), the call that does."""
     data = reproduce.get("data") if isinstance(reproduce, dict) else None
@@ -727,14 +727,14 @@ def sweep_instead(path: Path, resume: bool = False) -> RunError:
     (`resume`: to `nnctl sweep --resume`, which continues every unfinished trial). Only completed
     trials are counted and offered: an interrupted, failed or diverged one is no result to use."""
     if resume:
-        return RunError(f"{path}: is a sweep, not a run; resume it with: nnctl sweep --resume {path}")
+        return RunError(f"{path}: is a sweep, not a run; resume it with: nnctl sweep --resume {shell_quote(path)}")
     statuses = sweep_trials(path)
     completed = [name for name, s in statuses.items() if s == Status.COMPLETED]
     if not completed:
         if not statuses and not (path / SWEEP_PLAN).exists():
             return RunError(f"{path}: is a sweep, not a run, with no trial and no plan ({SWEEP_PLAN}) to resume; start the sweep again: nnctl sweep CONFIG ...")
         if not statuses:
-            return RunError(f"{path}: is a sweep, not a run, and has no trials yet; resume it with: nnctl sweep --resume {path}")
+            return RunError(f"{path}: is a sweep, not a run, and has no trials yet; resume it with: nnctl sweep --resume {shell_quote(path)}")
         if Status.RUNNING in statuses.values():
             return RunError(
                 f"{path}: is a sweep, not a run, and none of its {len(statuses)} trials has completed yet "
@@ -742,7 +742,7 @@ def sweep_instead(path: Path, resume: bool = False) -> RunError:
             )
         return RunError(
             f"{path}: is a sweep, not a run, and none of its {len(statuses)} trials completed "
-            f"({said_statuses(statuses.values())}); resume it with: nnctl sweep --resume {path}"
+            f"({said_statuses(statuses.values())}); resume it with: nnctl sweep --resume {shell_quote(path)}"
         )
     best = None
     try:
@@ -769,7 +769,7 @@ def _run_metrics(path: Path) -> dict:
     if not file.exists():
         return {}
     fix = (
-        f"the file is damaged: resume the unfinished run (nnctl train --resume {path}), which writes it anew"
+        f"the file is damaged: resume the unfinished run (nnctl train --resume {shell_quote(path)}), which writes it anew"
         if (path / CHECKPOINT).exists()
         else f"the file is damaged: delete it to use the run's {PARAMS} without it (its status then unknown)"
     )
@@ -827,7 +827,7 @@ def load_run(path) -> Run:
         if training_now:
             note = training.format(what=f"last checkpoint, iteration {meta.get('iterations')}")
         else:
-            note = f"unfinished run ({status}): using its last checkpoint, iteration {meta.get('iterations')}; resume with: nnctl train --resume {path}"
+            note = f"unfinished run ({status}): using its last checkpoint, iteration {meta.get('iterations')}; resume with: nnctl train --resume {shell_quote(path)}"
     elif (path / SWEEP_PLAN).exists():
         raise sweep_instead(path)
     else:
@@ -1051,11 +1051,42 @@ def check_metrics(metrics, path) -> dict:
     return metrics
 
 
+def kept_metrics(metrics):
+    """metrics.json with every metric of the parameters params.h5 holds, whatever version wrote it.
+
+    Where early stopping restored its best parameters, earlier versions wrote validation_cost and
+    final_cost of the last record (parameters that were thrown away) beside the best parameters'
+    accuracies. Such a file (restored_best, no `last` record) is read as this version writes it: the
+    last record's values move to `last`; validation_cost becomes the best value early stopping saw
+    when it watched the validation cost (that of the parameters kept), and is left out otherwise;
+    final_cost is left out unless it was recorded at the best epoch. Anything else is returned as it is."""
+    if not isinstance(metrics, dict) or "last" in metrics:
+        return metrics
+    early = metrics.get("early_stopping")
+    if not isinstance(early, dict):
+        return metrics
+    best, at = early.get("best_epoch"), metrics.get("final_cost_epoch")
+    out = dict(metrics)
+    if "stopped_epoch" not in early and early.get("stopped_early") is True and _is_number(at):
+        out["early_stopping"] = early = {**early, "stopped_epoch": at}  # an older file: it stopped at its last record
+    if early.get("restored_best") is not True or (_is_number(best) and _is_number(at) and at == best):
+        return out  # nothing restored, or the last record was the best one: nothing was mixed
+    last = {k: out.pop(f"final_cost{suffix}") for k, suffix in (("cost", ""), ("epoch", "_epoch"), ("iteration", "_iteration")) if f"final_cost{suffix}" in out}
+    if "validation_cost" in out:
+        last["validation_cost"] = out.pop("validation_cost")
+        if early.get("monitor") == "validation_cost" and _is_number(early.get("best_value")):
+            out["validation_cost"] = early["best_value"]
+    out["last"] = last
+    return out
+
+
 def result_fields(metrics: dict) -> dict:
-    """The columns that run listings and sweep summaries show, from one metrics.json.
+    """The columns that run listings and sweep summaries show, from one metrics.json (kept_metrics:
+    of the parameters saved).
 
     A value of the wrong type (a hand-edited or foreign file) shows as missing, never as a crash.
     """
+    metrics = kept_metrics(metrics)
     out = {}
     for k in RESULT_KEYS:
         v = metrics.get(k)
@@ -1065,6 +1096,13 @@ def result_fields(metrics: dict) -> dict:
             ok = _is_number(v)
         out[k] = v if ok else None
     return out
+
+
+def validation_fields(metrics: dict) -> dict:
+    """validation_accuracy and validation_rmse of the parameters saved (None: no validation set, or
+    not a number), for the listing's `val` column."""
+    metrics = kept_metrics(metrics)
+    return {k: metrics.get(k) if _is_number(metrics.get(k)) else None for k in ("validation_accuracy", "validation_rmse")}
 
 
 def list_runs(root, skipped: list | None = None) -> list:
@@ -1103,6 +1141,7 @@ def list_runs(root, skipped: list | None = None) -> list:
                 "run": str(run.relative_to(root)),
                 "started": started if isinstance(started, str) else None,
                 **result_fields(m),
+                **validation_fields(m),
                 "status": status,
                 # a degenerate model (metrics.json `warnings`): a list of sentences, anything else left out
                 "warnings": [w for w in warnings if isinstance(w, str)][:10] if isinstance(warnings, list) else [],
@@ -1257,10 +1296,46 @@ def compare_runs(a, b, runs_root="runs") -> dict:
         sides.append((_flatten(spec), metrics))
         paths.append(path)
     (sa, ma), (sb, mb) = sides
+    ma, mb = _compared(ma), _compared(mb)
     spec = {k: (sa.get(k), sb.get(k)) for k in sorted(set(sa) | set(sb)) if sa.get(k) != sb.get(k)}
-    keys = ["status", "train_accuracy", "test_accuracy", "train_rmse", "test_rmse", "final_cost", "iterations", "seconds", "iterations_per_second"]
-    metrics = {k: (ma.get(k), mb.get(k)) for k in keys if k in ma or k in mb}
-    return {"spec": spec, "metrics": metrics, "labels": run_labels(paths[0], paths[1], runs_root)}
+    metrics = {k: (ma.get(k), mb.get(k)) for k in COMPARED_KEYS if k in ma or k in mb}
+    same = paths[0].resolve() == paths[1].resolve()
+    return {"spec": spec, "metrics": metrics, "labels": run_labels(paths[0], paths[1], runs_root), "same": same}
+
+
+# what `nnctl runs compare` sets side by side: each of the parameters saved (kept_metrics), then how
+# early stopping went (the record it stopped at, the one whose parameters were kept)
+COMPARED_KEYS = (
+    "status",
+    "train_accuracy",
+    "validation_accuracy",
+    "test_accuracy",
+    "train_rmse",
+    "validation_rmse",
+    "test_rmse",
+    "final_cost",
+    "validation_cost",
+    "stopped early",
+    "stopped at",
+    "best at",
+    "restored best",
+    "iterations",
+    "seconds",
+    "iterations_per_second",
+)
+
+
+def _compared(metrics: dict) -> dict:
+    """One side of runs compare: metrics.json (kept_metrics) with early stopping's facts at the top level."""
+    out = dict(kept_metrics(metrics))
+    early = out.get("early_stopping")
+    if isinstance(early, dict):
+        stopped = early.get("stopped_early")
+        out["stopped early"] = stopped if isinstance(stopped, bool) else None
+        out["stopped at"] = early.get("stopped_epoch") if _is_number(early.get("stopped_epoch")) else None
+        out["best at"] = early.get("best_epoch") if _is_number(early.get("best_epoch")) else None
+        out["restored best"] = early.get("restored_best") if isinstance(early.get("restored_best"), bool) else None
+    return out
 
 
 def read_evaluation(path) -> dict:

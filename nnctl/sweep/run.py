@@ -26,6 +26,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from nnctl.util.text import shell_quote
 from nnctl.errors import Interrupted
 from nnctl.rundir.layout import Status, TrialStatus
 from nnctl.sweep import study
@@ -174,7 +175,7 @@ def _interrupted(plan: SweepPlan, sweep_dir: Path, lost: set, loading: set, at_o
     if pending - lost - loading:
         parts.append(f"{len(pending - lost - loading)} not started")
     kept = ", ".join(parts) + (" (stopped at once)" if at_once and not lost else "")
-    exc = Interrupted(f"sweep interrupted: {kept}; kept in {sweep_dir}{unwritten}; resume with: nnctl sweep --resume {sweep_dir}")
+    exc = Interrupted(f"sweep interrupted: {kept}; kept in {sweep_dir}{unwritten}; resume with: nnctl sweep --resume {shell_quote(sweep_dir)}")
     exc.rows, exc.sweep_dir = rows, sweep_dir
     raise exc
 
@@ -186,7 +187,7 @@ def _summarise(plan: SweepPlan, sweep_dir: Path, seconds: float) -> list:
     except KeyboardInterrupt:  # the second stop request, while the summary was being written
         exc = Interrupted(
             f"stopped while writing the summary: every trial has run and is kept in {sweep_dir}; the summary was not written: "
-            f"nnctl sweep --resume {sweep_dir} writes it"
+            f"nnctl sweep --resume {shell_quote(sweep_dir)} writes it"
         )
         exc.rows, exc.sweep_dir = summary_rows(sweep_dir, plan), sweep_dir
         raise exc from None

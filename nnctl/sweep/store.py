@@ -22,10 +22,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from nnctl.errors import RunError
 from nnctl.rundir.layout import CHECKPOINT, COSTS_PNG, METRICS, PARAMS, SUMMARY_CSV, SUMMARY_JSON, SWEEP_ACCURACY_PNG, SWEEP_PID, Status, TrialStatus
 from nnctl.rundir.lock import run_lock
-from nnctl.rundir.runs import check_outputs, create_run_dir, parse_json, read_bytes_capped, result_fields, write_json
+from nnctl.rundir.runs import check_outputs, create_run_dir, kept_metrics, parse_json, read_bytes_capped, result_fields, write_json
 from nnctl.sweep import pruner, selection
 from nnctl.sweep.plan import NAME_MAX, SAFE_NAME, SweepPlan, Trial, read_plan, schema_error, write_plan
-from nnctl.util.text import quoted
+from nnctl.util.text import quoted, shell_quote
 
 FINISHED = (Status.COMPLETED, Status.DIVERGED)
 STATUSES = (Status.COMPLETED, Status.DIVERGED, Status.INTERRUPTED, TrialStatus.FAILED)  # what a trial's metrics.json may say
@@ -54,7 +54,7 @@ def trial_dir(sweep_dir: Path, name: str) -> Path:
 def check_sweep_outputs(plan: SweepPlan, sweep_dir: Path) -> None:
     """Before a resumed sweep trains anything: its summary files can be written (no folder in their
     place), and each trial's folder, replaced whole when the trial is stored, is a folder."""
-    then = f"resume: nnctl sweep --resume {sweep_dir}"
+    then = f"resume: nnctl sweep --resume {shell_quote(sweep_dir)}"
     check_outputs([sweep_dir / name for name in (SUMMARY_CSV, SUMMARY_JSON, COSTS_PNG, SWEEP_ACCURACY_PNG)], then)  # summary.SUMMARY_FILES
     for t in plan.trials:
         path = trial_dir(sweep_dir, t.name)
@@ -187,7 +187,7 @@ def trial_metrics(sweep_dir: Path, trial: Trial) -> dict:
             lacking.append(PARAMS)
         if lacking:
             return {"status": TrialStatus.FAILED, "message": f"{path}: a completed trial without {', '.join(lacking)}; --resume trains this trial again"}
-    return m
+    return kept_metrics(m)  # the scores of the parameters kept (an older file's last-record costs left out): what the choice reads
 
 
 def trial_status(sweep_dir: Path, trial: Trial) -> str:

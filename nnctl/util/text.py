@@ -122,3 +122,37 @@ def quoted(value) -> str:
     if isinstance(value, dict):
         return "{" + ", ".join(f"{quoted(k)}: {quoted(v)}" for k, v in value.items()) + "}"
     return repr(value)
+
+
+def shell_quote(arg) -> Escaped:
+    """`arg` as one word of a command to paste into bash (or zsh, ksh): shlex.quote's single quotes
+    for ordinary text; for text holding a control character (ESC, a newline, a byte that is not
+    UTF-8, a format character) or a backslash, bash's ANSI-C quoting `$'...'`, each such character
+    (and a backslash or a quote) written as the octal escape of its bytes (`$'a\\033b.csv'`), so the
+    pasted command names the very same file. shlex.quote would put the control character itself
+    between the quotes, which visible() then shows as `\\x1b`: pasted, that is four other characters.
+
+    The result holds no control character, and its only backslashes stand before octal digits,
+    which visible() leaves as they are: printed through it, it is still the command to paste."""
+    import os
+    import shlex
+
+    text = arg if isinstance(arg, str) else str(arg)
+    if not CONTROL.search(text) and "\\" not in text:
+        return Escaped(shlex.quote(text))
+    out = []
+    for ch in text:
+        if CONTROL.match(ch) or ch in "\\'":
+            try:
+                raw = os.fsencode(ch)  # a byte that is not UTF-8 (os.fsdecode's U+DC80..U+DCFF) is that byte again
+            except UnicodeEncodeError:  # another lone surrogate: as Python would write it
+                raw = ch.encode("utf-8", "surrogatepass")
+            out.append("".join(f"\\{b:03o}" for b in raw))
+        else:
+            out.append(ch)
+    return Escaped("$'" + "".join(out) + "'")
+
+
+def shell_join(args) -> Escaped:
+    """A command line whose every word is shell_quote'd: pasted into bash, it runs with these very arguments."""
+    return Escaped(" ".join(shell_quote(a) for a in args))
