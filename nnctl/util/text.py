@@ -16,7 +16,9 @@ text from outside.
 
 from __future__ import annotations
 
+import os
 import re
+import shlex
 
 # C0 controls (ESC, CR, BEL, ...), DEL, C1 controls (0x9b is a one-byte CSI on some terminals),
 # the Unicode line separators, lone surrogates (a file name's bytes that are not UTF-8, as os.fsdecode
@@ -134,9 +136,6 @@ def shell_quote(arg) -> Escaped:
 
     The result holds no control character, and its only backslashes stand before octal digits,
     which visible() leaves as they are: printed through it, it is still the command to paste."""
-    import os
-    import shlex
-
     text = arg if isinstance(arg, str) else str(arg)
     if not CONTROL.search(text) and "\\" not in text:
         return Escaped(shlex.quote(text))
