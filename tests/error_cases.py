@@ -3097,6 +3097,39 @@ CASES += [
         "with data.missing: mean, median or most_frequent",
         stdout_has="{tmp}/z.csv: line 3: a value is missing, so no prediction (the run was trained with data.missing: drop); fill it in",
     ),
+    # --- issue 20 round 7: tables and messages ---
+    Case(
+        "validation fraction of 0 (a union key: one line saying what it accepts, no pydantic tags)",
+        cfg(GOOD),
+        ["train", "{tmp}/c.yaml", "--set", "data.validation=0"],
+        "Error: {tmp}/c.yaml (with --set data.validation=0): data.validation: a fraction between 0 and 1 (exclusive) or a file name (got 0)",
+    ),
+    Case(
+        "validation fraction over 1",
+        cfg(GOOD),
+        ["train", "{tmp}/c.yaml", "--set", "data.validation=1.5"],
+        "Error: {tmp}/c.yaml (with --set data.validation=1.5): data.validation: a fraction between 0 and 1 (exclusive) or a file name (got 1.5)",
+    ),
+    Case(
+        "validation given as a list",
+        cfg(GOOD),
+        ["train", "{tmp}/c.yaml", "--set", "data.validation=[1]"],
+        "Error: {tmp}/c.yaml (with --set data.validation=[1]): data.validation: a fraction between 0 and 1 (exclusive) or a file name (got [1])",
+    ),
+    Case(
+        "table whose first line of numbers (read as data) alone names the --target column",
+        {"t.csv": "0,1,2\n5,3,1\n4,3,2\n6,1,1\n"},
+        ["train", "--data", "{tmp}/t.csv", "--target", "2"],
+        "Error: {tmp}/t.csv: data.target: no column '2'; the file's first line ('0,1,2') was read as data, not as a header, as its names look "
+        "like the data below; give the columns names that are not numbers, or name the column as read (column1, column2, ...)",
+    ),
+    Case(
+        "table whose first line of numbers (read as data) alone names a data.drop column (given as a YAML number)",
+        {"t.csv": "0,1,2\n5,3,1\n4,3,2\n6,1,1\n"},
+        ["train", "--data", "{tmp}/t.csv", "--set", "data.drop=[0]"],
+        "Error: {tmp}/t.csv: data.drop: no column '0'; the file's first line ('0,1,2') was read as data, not as a header, as its names look "
+        "like the data below; give the columns names that are not numbers, or name the column as read (column1, column2, ...)",
+    ),
 ]
 
 

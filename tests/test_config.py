@@ -206,3 +206,79 @@ def test_numbers_are_numbers_and_finite_but_yaml_exponents_still_floats(tmp_path
         with pytest.raises(ConfigError) as err:
             spec_from_text(base + "train: {" + bad + "}\n", tmp_path / "c.yaml", [])
         assert len(str(err.value).splitlines()) == 1 and said in str(err.value), str(err.value)
+
+
+# ---------------------------------------------------------------- issue 20 round 7: union-typed keys
+
+
+@pytest.mark.parametrize("value", ["0", "1.5", "[1]", "true", "-0.5", ".nan", "{a: 1}"])
+def test_validation_key_says_what_it_accepts_once(tmp_path, value):
+    path = _write(tmp_path, GOOD)
+    override = f"data.validation={value}"
+    shown = {"true": "true", ".nan": "nan", "{a: 1}": "{'a': 1}"}.get(value, value)
+    assert _error(path, [override]) == (f"{path} (with --set {override}): data.validation: a fraction between 0 and 1 (exclusive) or a file name (got {shown})")
+
+
+def _union_keys():
+    """Every spec key whose type is a union of several types (Optional[X] aside), as key paths."""
+    import types
+    import typing
+
+    from pydantic import BaseModel
+
+    from nnctl.spec.config import Spec
+
+    def _unwrap(ann):
+        while True:
+            if typing.get_origin(ann) is typing.Annotated:
+                ann = typing.get_args(ann)[0]
+                continue
+            args = [a for a in typing.get_args(ann) if a is not type(None)]
+            if typing.get_origin(ann) in (typing.Union, types.UnionType) and len(args) == 1:
+                ann = args[0]
+                continue
+            return ann
+
+    out = []
+
+    def walk(model, prefix):
+        for name, field in model.model_fields.items():
+            ann = _unwrap(field.annotation)
+            if isinstance(ann, type) and issubclass(ann, BaseModel):
+                walk(ann, prefix + [name])
+            elif typing.get_origin(ann) in (typing.Union, types.UnionType):
+                out.append(".".join(prefix + [name]))
+
+    walk(Spec, [])
+    return out
+
+
+def test_every_union_key_gives_one_clean_line_per_bad_value(tmp_path):
+    """No pydantic tag for a union's alternative ('constrained-float', 'function-after[...]', 'list[...]')
+    reaches the user, and a bad value of a union key is one line, not one per alternative."""
+    keys = _union_keys()
+    assert {"data.validation", "model.batch_norm", "train.keep_prob"} <= set(keys)
+    path = _write(tmp_path, GOOD)
+    for key in keys:
+        for value in ("0", "-1", "1.5", "[1.5]", "[[1]]", "{a: 1}", "[]", "'x'", "[x]"):
+            try:
+                load_config(path, [f"{key}={value}"])
+                continue  # a value the key accepts
+            except ConfigError as exc:
+                lines = str(exc).splitlines()
+            assert len(lines) == 1, (key, value, lines)
+            said = lines[0].split("): ", 1)[1]
+            assert said.startswith(key + ": ") or said.startswith("model.batch_norm: layer"), (key, value, said)
+            for tag in ("constrained-", "function-", "tagged-union", "list[", "json-or-python", "lax-", "nullable"):
+                assert tag not in said.split(" (got")[0], (key, value, said)
+
+
+def test_the_general_union_message_names_the_alternatives():
+    """A union key without a message of its own: the location without pydantic's tags, what it accepts, once."""
+    from nnctl.spec.config import _format_error, _user_loc
+
+    assert _user_loc(("data", "validation", "constrained-float"))[0] == ("data", "validation")
+    assert _user_loc(("train", "keep_prob", "list[constrained-float]", 2))[0] == ("train", "keep_prob", 2)
+    assert _user_loc(("sweep", "grid", "list[int]"))[0] == ("sweep", "grid", "list[int]")  # a grid's key is the user's own
+    err = {"loc": ("data", "validation", "constrained-float"), "type": "greater_than", "msg": "Input should be greater than 0", "input": 0}
+    assert _format_error(err) == "data.validation: must be a number greater than 0 and less than 1 or text (got 0)"

@@ -144,3 +144,20 @@ def test_cli_on_one_standardised_example_has_no_false_alarm(tmp_path):
     assert result.exit_code == 0, result.output
     assert "a bug" not in result.stdout
     assert "7 of 31 parameters not compared: moving them by +-epsilon moves a unit's Z across the kink of relu at Z = 0" in result.stdout
+
+
+def test_cli_says_each_adjustment_of_its_inputs(tmp_path):
+    """Issue 20 round 7: --examples over the training set and a float32 spec are each a Note, never silent."""
+    spec = tmp_path / "g.yaml"
+    spec.write_text("data: {train: builtin:moons}\nmodel: {hidden: [3]}\ntrain: {learning_rate: 0.1, iterations: 1}\n")
+    m = 300  # builtin:moons
+    over = runner.invoke(app, ["gradcheck", str(spec), "--examples", "500", "--set", "train.dtype=float32"])
+    assert over.exit_code == 0, over.output
+    assert over.stderr.splitlines() == [
+        "Note: train.dtype is float32, but the check runs in float64: central differences with epsilon 1e-07 need float64's "
+        "precision (in float32, a step of 1e-07 is lost in rounding); training's formulas are the same",
+        f"Note: --examples 500: the training set holds {m} examples, so the check uses all {m}",
+    ]
+    assert over.stdout.splitlines()[0] == f"{spec}: gradient check on {m} examples, epsilon 1e-07"
+    plain = runner.invoke(app, ["gradcheck", str(spec), "--examples", "16"])
+    assert plain.exit_code == 0 and plain.stderr == ""  # nothing adjusted: nothing said

@@ -358,3 +358,61 @@ def test_templates_are_package_data():
     assert {"templates/base.html", "templates/run.html", "templates/sweep.html"} <= set(templates)
     assert all(any(fnmatch.fnmatch(t, pat) for pat in patterns) for t in templates)
     assert "jinja2>=3.1" in tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+
+
+# ---------------------------------------------------------------- issue 20 round 7: m of table and array runs
+
+
+def _table_csv(path, rows=40):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((rows, 3))
+    lines = ["a,b,c,kind"] + [f"{u:.3f},{v:.3f},{w:.3f},{'yes' if u + v > 0 else 'no'}" for u, v, w in x]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_a_table_run_page_has_its_m_shapes_and_memory(tmp_path):
+    data = _table_csv(tmp_path / "t.csv")
+    result = invoke("train", "--data", data, "--runs-dir", tmp_path / "runs", "-q", "--set", "train.epochs=1")
+    assert result.exit_code == 0, result.output
+    run = (tmp_path / "runs" / "latest").resolve()
+    assert json.loads((run / "metrics.json").read_text())["m"] == 40
+    facts = collect_run(run)
+    assert facts.m == 40 and facts.shapes.activation_bytes is not None
+    text = _visible_text(_page(run))
+    assert "for the run's m = 40 training examples" in text and "m unknown" not in text
+    held = invoke("train", "--data", data, "--runs-dir", tmp_path / "runs2", "-q", "--set", "train.epochs=1", "--set", "data.validation=0.25")
+    assert held.exit_code == 0, held.output
+    assert collect_run((tmp_path / "runs2" / "latest").resolve()).m == 30  # the training part, not the file's 40 rows
+
+
+def test_a_run_that_does_not_record_m_says_truthfully_why(tmp_path):
+    """Runs written before metrics.json recorded m: a table's rows where they all trained; otherwise the reason, in words."""
+    data = _table_csv(tmp_path / "t.csv")
+    assert invoke("train", "--data", data, "--runs-dir", tmp_path / "runs", "-q", "--set", "train.epochs=1").exit_code == 0
+    run = (tmp_path / "runs" / "latest").resolve()
+
+    def drop_m(folder):
+        metrics = json.loads((folder / "metrics.json").read_text())
+        del metrics["m"]
+        (folder / "metrics.json").write_text(json.dumps(metrics))
+
+    drop_m(run)
+    assert collect_run(run).m == 40  # every row of the table trained: read from it
+    resolved = (run / "config.resolved.yaml").read_text()
+    (run / "config.resolved.yaml").write_text(resolved.replace("validation: null", "validation: 0.25"))
+    facts = collect_run(run)
+    assert facts.m is None and facts.m_unknown == "the run does not record how many of the table's rows it trained on"
+    data.unlink()
+    assert collect_run(run).m_unknown == f"the training data {data} is no longer there"
+    assert invoke("report", run, "--force").exit_code == 0
+    assert f"(m unknown: the training data {data} is no longer there)" in _visible_text(_page(run))
+
+    import nnctl
+
+    x = np.random.default_rng(1).standard_normal((20, 2))
+    model = nnctl.fit({"model": {"hidden": [3]}, "train": {"learning_rate": 0.1, "epochs": 1}}, x, (x[:, 0] > 0).astype(int))
+    saved = model.save(tmp_path / "api-run")
+    assert collect_run(saved).m == 20
+    drop_m(saved)
+    assert collect_run(saved).m_unknown == "the run was trained on arrays passed in Python, which the run folder does not keep"

@@ -561,3 +561,53 @@ def test_table_chunks_of_parquet_read_what_read_table_reads(tmp_path):
     assert [c.m for c in chunks] == [2, 2, 1] and all(c.columns == t.columns for c in chunks)
     assert np.concatenate([c.cells for c in chunks]).tolist() == t.cells.tolist()
     assert np.concatenate([c.lines for c in chunks]).tolist() == t.lines.tolist()
+
+
+# ---------------------------------------------------------------- issue 20 round 7: the header line
+
+
+def iris_rows():
+    datasets = pytest.importorskip("sklearn.datasets")
+    d = datasets.load_iris()
+    return [[f"{v:g}" for v in x] + [str(d.target_names[t])] for x, t in zip(d.data, d.target)]
+
+
+def test_a_header_of_column_numbers_over_a_class_column_is_a_header(tmp_path):
+    """pandas' to_csv of an unnamed DataFrame plus a named column: '0,1,2,3,species' is the header, not a training row."""
+    rows = iris_rows()
+    path = write(tmp_path / "iris_numhdr.csv", "0,1,2,3,species\n" + "".join(",".join(r) + "\n" for r in rows))
+    t = read_table(path)
+    assert t.header and t.columns == ["0", "1", "2", "3", "species"] and t.m == 150
+    overrides = ["train.epochs=1", "data.drop=[0]"]  # a column named by a number, as YAML reads it: its name as text
+    run = train_run(load_config(write(tmp_path / "s.yaml", table_spec_text(str(path), None, overrides)), overrides), runs_root=tmp_path / "runs")
+    table = json.loads((tmp_path / run.run_dir / "table.json").read_text())
+    assert table["classes"] == ["setosa", "versicolor", "virginica"] and table["numeric"] == ["1", "2", "3"]
+    assert not read_table(write(tmp_path / "nohdr.csv", "".join(",".join(r) + "\n" for r in rows))).header  # no header line: all data
+    one_based = read_table(write(tmp_path / "r.csv", "1,2,kind\n0.5,1.5,a\n2.5,3,b\n1,2.5,a\n"))
+    assert one_based.header and one_based.columns == ["1", "2", "kind"]
+
+
+def test_a_header_of_column_numbers_over_numbers_is_a_header_only_over_fractions(tmp_path):
+    fractions = read_table(write(tmp_path / "f.csv", "0,1,2\n5.1,3.5,1\n4.9,3,2\n"))
+    assert fractions.header and fractions.columns == ["0", "1", "2"] and fractions.m == 2
+    whole = read_table(write(tmp_path / "w.csv", "0,1,2\n5,3,1\n4,3,2\n"))  # ambiguous: read as data
+    assert not whole.header and whole.m == 3 and whole.columns == ["column1", "column2", "column3"]
+    other = read_table(write(tmp_path / "o.csv", "2,7,1\n5.1,3.5,1\n4.9,3,2\n"))  # numbers that are not column numbers: data
+    assert not other.header and other.m == 3
+
+
+def test_a_first_row_like_the_data_stays_data(tmp_path):
+    """A first row whose text is a class seen below, or over a column of values that never repeat, is data."""
+    assert not read_table(write(tmp_path / "a.csv", "0,1,a\n2,3,b\n4,5,a\n6,7,b\n")).header  # 'a' is a class below
+    assert not read_table(write(tmp_path / "b.csv", "1,2,x\n3,4,y\n5,6,z\n")).header  # x, y, z: no categories to be unlike
+    assert not read_table(write(tmp_path / "c.csv", "0,0,kind\n1.5,2,a\n2.5,3,a\n")).header  # two fields alike: no names
+
+
+def test_a_target_only_the_first_line_names_says_it_was_read_as_data(tmp_path):
+    path = write(tmp_path / "t.csv", "0,1,2\n5,3,1\n4,3,2\n6,1,1\n")
+    result = invoke("train", "--data", str(path), "--target", "2", "--runs-dir", str(tmp_path / "runs"))
+    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == (
+        f"Error: {path}: data.target: no column '2'; the file's first line ('0,1,2') was read as data, not as a header, as its "
+        "names look like the data below; give the columns names that are not numbers, or name the column as read (column1, column2, ...)"
+    )

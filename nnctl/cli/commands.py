@@ -361,6 +361,8 @@ def gradcheck(
 
     spec = load_config(config, overrides)
     result = check_spec(spec, examples, random_data, max_per_layer, where=str(config))
+    for note in result.notes:
+        display.say(f"Note: {note}", err=True)
     display.gradcheck_table(result, reading, str(config))
     if not result.difference <= threshold:
         raise NnctlError(

@@ -87,6 +87,7 @@ class GradCheck:
     l2: float = 0.0  # the L2 term the cost and the gradients were checked with
     excluded: int = 0  # parameters left out at a kink, all layers
     kinked: tuple = ()  # the non-smooth activations of the network
+    notes: list = field(default_factory=list)  # what the check changed of what it was asked (nnctl gradcheck prints each)
 
 
 def relative_difference(grad: np.ndarray, approx: np.ndarray) -> float:

@@ -69,13 +69,26 @@ class Table:
     lines: np.ndarray
     sha256: str = ""
     header: bool = True
+    first_row: tuple = ()  # the first line's fields when it was read as data (header False), for messages
 
     @property
     def m(self) -> int:
         return self.cells.shape[0]
 
     def rows(self, index) -> Table:
-        return Table(self.source, self.columns, self.cells[index], self.lines[index], self.sha256, self.header)
+        return Table(self.source, self.columns, self.cells[index], self.lines[index], self.sha256, self.header, self.first_row)
+
+    def read_as_data(self, name: str) -> str:
+        """'; its first line (...) was read as data, ...' when `name` is one of the fields of a first line
+        read as data, not as the header (for a 'no column' message); '' otherwise."""
+        if self.header or name not in self.first_row:
+            return ""
+        shown = ",".join(self.first_row)
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        return (
+            f"; the file's first line ({quoted(shown)}) was read as data, not as a header, as its names look like the data below; "
+            "give the columns names that are not numbers, or name the column as read (column1, column2, ...)"
+        )
 
     def column(self, name: str) -> np.ndarray:
         return self.cells[:, self.columns.index(name)]
@@ -243,8 +256,16 @@ def refuse_lookalikes(table: Table, block: np.ndarray, names: list, rows=None) -
 
 
 def _has_header(rows: list) -> bool:
-    """The first row is a header when it names a column whose other values are numbers, or when all
-    of its fields are text and none of them reappears below in its column."""
+    """Whether the first row is a header, i.e. unlike the rows below it (docs/tables.md, "The header line"):
+
+    1. a field is text (not a number, not missing) over a column of numbers;
+    2. every field is text and none reappears below in its column;
+    3. the fields are all distinct, every number among them is its column's number (0, 1, 2, ... or
+       1, 2, 3, ..., as pandas writes unnamed columns) and every text field is new to its column
+       below, a column of categories (values that repeat); when no field is text, a column below must also hold a number that is not whole
+       ('0,1,2' over '5.1,3.5,1.4').
+
+    Otherwise the first row is data: a first row of numbers over columns of numbers is read as data."""
     first, rest = rows[0], rows[1:]
     if not rest:
         return True
@@ -254,9 +275,23 @@ def _has_header(rows: list) -> bool:
     text = [not _is_number(c) and not is_lookalike(c) and not _missing(c) for c in first]
     if any(t and n for t, n in zip(text, numeric)):
         return True
+    new = ~(np.char.strip(body) == np.char.strip(np.array(first, dtype=str))[None, :]).any(axis=0)
     if all(text):
-        return not bool((body == np.array(first, dtype=str)[None, :]).any())
-    return False
+        return bool(new.all())
+    fields = [c.strip() for c in first]
+    if len(set(fields)) < len(fields) or any(_missing(c) for c in fields):
+        return False
+    numbers = [j for j, t in enumerate(text) if not t]
+    if any(not re.fullmatch(r"[0-9]+", fields[j]) or not numeric[j] for j in numbers):
+        return False
+    if not any(all(int(fields[j]) == j + base for j in numbers) for base in (0, 1)):
+        return False
+    if any(t and (not new[j] or len(set(np.char.strip(body[:, j]).tolist())) == len(body)) for j, t in enumerate(text)):
+        return False  # a text field seen below, or over a column whose values do not repeat (no categories to be unlike)
+    if any(text):
+        return True
+    values = np.where(missing_mask(body), "0", np.char.strip(body)).astype(np.float64)
+    return bool(((values % 1 != 0) & np.isfinite(values)).any())
 
 
 def _missing(text: str) -> bool:
@@ -308,7 +343,8 @@ def _as_table(path, rows: list, lines: list, digest: str) -> Table:
         seen[n] = j
     if not rows:
         raise DataError(f"{path}: holds a header line but no rows of data")
-    return Table(str(path), names, np.array(rows, dtype=str), np.array(lines, dtype=np.int64), digest, header)
+    first_row = () if header else tuple(c.strip() for c in rows[0])
+    return Table(str(path), names, np.array(rows, dtype=str), np.array(lines, dtype=np.int64), digest, header, first_row)
 
 
 def _read_parquet(path: Path) -> Table:
@@ -518,7 +554,7 @@ class Preprocessor:
             target = table.columns[-1]
             notes.append(f"data.target not given: the last column, {quoted(target)}, is the target (set data.target to choose another)")
         elif target not in table.columns:
-            raise DataError(f"{table.source}: data.target: no column {quoted(target)}{_did_you_mean(target, table.columns)}")
+            raise DataError(f"{table.source}: data.target: no column {quoted(target)}{table.read_as_data(target) or _did_you_mean(target, table.columns)}")
         return target
 
     @classmethod
@@ -563,7 +599,7 @@ class Preprocessor:
         for key, names in (("data.features", features or ()), ("data.drop", drop or ())):
             for name in names:
                 if name not in table.columns:
-                    raise DataError(f"{table.source}: {key}: no column {quoted(name)}{_did_you_mean(name, table.columns)}")
+                    raise DataError(f"{table.source}: {key}: no column {quoted(name)}{table.read_as_data(name) or _did_you_mean(name, table.columns)}")
         if features and target in features:
             raise DataError(f"{table.source}: data.features: {quoted(target)} is the target; leave it out of the features")
         if features:

@@ -12,7 +12,7 @@ import numpy as np
 from nnctl.data.dataset import open_h5, peek_classes, peek_n_x
 from nnctl.errors import ConfigError
 from nnctl.experiment.run import load_inputs, make_rng
-from nnctl.core.gradcheck import DROPOUT_REFUSAL, GradCheck, gradient_check
+from nnctl.core.gradcheck import DROPOUT_REFUSAL, EPSILON, GradCheck, gradient_check
 from nnctl.core.network import HEADS, initialize_parameters
 
 
@@ -26,6 +26,12 @@ def check_spec(spec, examples: int = 8, random_data: bool = False, max_per_layer
         raise ConfigError(
             f"{where}: model.batch_norm: one example has variance 0, so every normalised unit is 0 and every "
             "gradient before it is 0: nothing to check; use --examples 2 or more"
+        )
+    notes = []
+    if spec.train.dtype != "float64":
+        notes.append(
+            f"train.dtype is {spec.train.dtype}, but the check runs in float64: central differences with epsilon {EPSILON:g} "
+            f"need float64's precision (in {spec.train.dtype}, a step of {EPSILON:g} is lost in rounding); training's formulas are the same"
         )
     rng = np.random.default_rng(np.random.SeedSequence(spec.train.seed, spawn_key=(4,)))
     classification = spec.model.resolved_task == "classification"
@@ -42,6 +48,8 @@ def check_spec(spec, examples: int = 8, random_data: bool = False, max_per_layer
         train, spec = inputs.train, inputs.spec or spec  # a table's target may have chosen the task
         if spec.model.resolved_task == "classification":
             spec, k = spec.for_classes(train.k), train.k  # over two classes: softmax, k units
+        if examples > train.m:
+            notes.append(f"--examples {examples}: the training set holds {train.m} examples, so the check uses all {train.m}")
         pick = np.sort(rng.choice(train.m, min(examples, train.m), replace=False))
         X, Y = _columns(train.X, pick), train.Y[:, pick]  # a streamed file: only these examples are read
         if inputs.target.active:  # the problem training solves: the regression's targets standardised
@@ -52,7 +60,7 @@ def check_spec(spec, examples: int = 8, random_data: bool = False, max_per_layer
     resolved = spec.resolved(spec.layer_dims(n_x, k))
     m = spec.model
     params = initialize_parameters(resolved.model.layers, m.init, m.init_scale, make_rng(spec), np.float64, resolved.model.normalised_layers)
-    return gradient_check(
+    result = gradient_check(
         params,
         X,
         Y,
@@ -63,6 +71,8 @@ def check_spec(spec, examples: int = 8, random_data: bool = False, max_per_layer
         seed=spec.train.seed,
         batch_norm_epsilon=m.batch_norm_epsilon,
     )
+    result.notes = notes
+    return result
 
 
 def _classes_of(spec, peek_classes) -> int:

@@ -871,6 +871,7 @@ def _report(plan: Plan, folder: Folder, progress: Progress, result, metrics: dic
             "total_iterations": t.epoch_count * batches_per_epoch,
             "epochs": result.epochs,
             "total_epochs": t.epoch_count,
+            "m": d.train.m,  # the training examples (the report's shapes and memory)
             "batch_size": plan.batch_size,
             "batches_per_epoch": batches_per_epoch,
             "optimizer": t.optimizer,
@@ -1019,6 +1020,7 @@ def _write_stopped(plan: Plan, folder: Folder, progress: Progress, message: str)
         "status": Status.INTERRUPTED,
         "started": folder.started,
         "iterations": progress.saved or 0,
+        "m": plan.data.train.m,
         "layers": plan.layer_dims,
         "sessions": sessions,
         "seconds": round(sum(sessions), 6),

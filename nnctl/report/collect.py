@@ -20,6 +20,7 @@ import numpy as np
 from nnctl.core.network import HEADS, predict_proba
 from nnctl.data.dataset import ARRAY_PREFIX, load_dataset
 from nnctl.data.images import image_geometry
+from nnctl.data.tables import is_table, read_table
 from nnctl.errors import NnctlError, RunError
 from nnctl.experiment.inference import evaluate, loss_of, normalization, normalized, to_targets
 from nnctl.report.shapes import ShapeTable, data_m, shape_table
@@ -59,6 +60,7 @@ class RunFacts:
     activations: list | None = None
     dtype: str = "float64"
     m: int | None = None
+    m_unknown: str = "the training data cannot be read"  # why m is None, in words for the page
     shapes: ShapeTable | None = None  # shapes.ShapeTable
     spec_text: str | None = None
     resolved_text: str | None = None
@@ -125,7 +127,9 @@ def collect_run(path, evaluate: bool = True) -> RunFacts:
         if params_meta.get("task") in ("classification", "regression"):
             facts.task = params_meta["task"]
 
-    facts.m = whole(metrics.get("m")) or data_m(string(data.get("train")))
+    facts.m = whole(metrics.get("m")) or _training_m(data)
+    if facts.m is None:
+        facts.m_unknown = _m_unknown(string(data.get("train")))
     if facts.layers:
         facts.shapes = shape_table(facts.layers, facts.activations, facts.m, facts.dtype, _batch_norm_layers(facts))
 
@@ -143,6 +147,34 @@ def collect_run(path, evaluate: bool = True) -> RunFacts:
     if evaluate and facts.status != Status.RUNNING:
         _evaluation(facts, folder)
     return facts
+
+
+def _training_m(data: dict) -> int | None:
+    """The training examples of a run whose metrics.json does not record m (written before it did):
+    an HDF5 or builtin source's count; a table's rows where every row trains (no validation fraction
+    held out, no rows dropped for a missing value); None otherwise."""
+    source = string(data.get("train"))
+    if not source or not is_table(source):
+        return data_m(source)
+    if isinstance(data.get("validation"), (int, float)) or data.get("missing") == "drop":
+        return None
+    try:
+        return read_table(source).m
+    except (NnctlError, OSError, ValueError):
+        return None
+
+
+def _m_unknown(source: str | None) -> str:
+    """Why a run's m is unknown, truthfully: no training data named, arrays never stored, a file gone."""
+    if not source:
+        return "the run's spec names no training data"
+    if source.startswith(ARRAY_PREFIX):
+        return "the run was trained on arrays passed in Python, which the run folder does not keep"
+    if not source.startswith("builtin:") and not Path(source).exists():
+        return f"the training data {source} is no longer there"
+    if is_table(source):
+        return "the run does not record how many of the table's rows it trained on"
+    return "the training data cannot be read"
 
 
 def _batch_norm_layers(facts: RunFacts) -> list:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import math
 import re
+import types
 import typing
 from pathlib import Path
 from typing import Annotated, Literal, Optional, Union
@@ -133,6 +135,27 @@ class DataSpec(_Strict):
     validation: Optional[Union[Annotated[float, Field(gt=0, lt=1)], Annotated[str, Field(min_length=1)]]] = Field(
         None, description="a data file, or the fraction of the training set held out (seeded, stratified)"
     )
+
+    @field_validator("target", "features", "drop", mode="before")
+    @classmethod
+    def _numbered_columns(cls, v):
+        """A column named by a whole number (pandas writes 0, 1, 2 for unnamed columns) is its name as
+        text: YAML reads `target: 3` and `drop: [0]` as numbers."""
+
+        def name(x):
+            return str(x) if isinstance(x, int) and not isinstance(x, bool) else x
+
+        return [name(x) for x in v] if isinstance(v, list) else name(v)
+
+    @field_validator("validation", mode="before")
+    @classmethod
+    def _validation(cls, v):
+        """The union's error once, in words (not once per alternative with pydantic's names for them)."""
+        fraction = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and 0 < v < 1
+        if not (v is None or fraction or (isinstance(v, str) and v)):
+            raise PydanticCustomError("validation", "a fraction between 0 and 1 (exclusive) or a file name (got {got})", {"got": _yaml_word(v)})
+        return v
+
     stream: Literal["auto", "always", "never"] = Field(
         "auto", description="read mini-batches from the file as training goes: auto when the data would not fit in memory"
     )
@@ -703,8 +726,78 @@ def _mapping_hint(loc) -> str:
     return f"give a mapping such as {example}" + (", or {} for the defaults" if empty_ok else "")
 
 
+def _unwrap(ann):
+    """Annotated[X, ...] -> X and Optional[X] -> X (a union of several types stays one)."""
+    while True:
+        if typing.get_origin(ann) is Annotated:
+            ann = typing.get_args(ann)[0]
+            continue
+        args = [a for a in typing.get_args(ann) if a is not type(None)]
+        if typing.get_origin(ann) in (Union, types.UnionType) and len(args) == 1:
+            ann = args[0]
+            continue
+        return ann
+
+
+def _user_loc(loc) -> tuple:
+    """(the error's location as the spec's keys and list positions, the union annotation it passed
+    through or None): pydantic's tags for a union's alternatives ('constrained-float',
+    'function-after[...]', 'list[...]') are left out, walking the schema, so none reaches the user."""
+    ann: typing.Any = Spec
+    out: list = []
+    union = None
+    for part in loc:
+        ann = _unwrap(ann)
+        if typing.get_origin(ann) in (Union, types.UnionType):  # the part names an alternative: left out
+            union = union or ann
+            alts = [_unwrap(a) for a in typing.get_args(ann) if a is not type(None)]
+            tag = str(part)
+            ann = (
+                next((a for a in alts if typing.get_origin(a) is list), None)
+                if tag.startswith("list")
+                else next((a for a in alts if typing.get_origin(a) is not list), None)
+            )
+            continue
+        out.append(part)
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            field = ann.model_fields.get(part) if isinstance(part, str) else None
+            ann = field.annotation if field is not None else None
+        elif typing.get_origin(ann) is list:
+            ann = typing.get_args(ann)[0]
+        elif typing.get_origin(ann) is dict:
+            ann = typing.get_args(ann)[1]
+        else:
+            ann = None
+    return tuple(out), union
+
+
+def _describe(ann) -> str:
+    """A type of the schema in words: 'a number greater than 0', 'a list of whole numbers'."""
+    bounds = []
+    if typing.get_origin(ann) is Annotated:
+        for m in [x for item in typing.get_args(ann)[1:] for x in getattr(item, "metadata", [item])]:
+            for attr, word in (("gt", "greater than"), ("ge", "at least"), ("lt", "less than"), ("le", "at most")):
+                if getattr(m, attr, None) is not None:
+                    bounds.append(f"{word} {getattr(m, attr)}")
+    ann = _unwrap(ann)
+    if typing.get_origin(ann) is list:
+        return "a list of " + _describe(typing.get_args(ann)[0]).removeprefix("a ").removeprefix("an ")
+    if typing.get_origin(ann) in (Union, types.UnionType):
+        return " or ".join(_describe(a) for a in typing.get_args(ann) if a is not type(None))
+    if typing.get_origin(ann) is Literal:
+        return " or ".join(str(a) for a in typing.get_args(ann))
+    word = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}.get(ann, "a value")
+    return word + (" " + " and ".join(bounds) if bounds else "")
+
+
 def _format_error(err) -> str:
-    loc = list(err["loc"])
+    loc, union = _user_loc(err["loc"])
+    loc = list(loc)
+    if union is not None and err["type"] not in ("value_error", "extra_forbidden", "missing"):
+        shown = err.get("input")
+        got = "" if isinstance(shown, (dict, list)) and len(repr(shown)) > 60 else f" (got {quoted(shown)})"
+        path = ".".join(str(p) for p in loc)
+        return f"{path}: must be {_describe(union)}{got}"
     path = ".".join(str(p) if re.fullmatch(r"[\w-]+", str(p)) else repr(p) for p in loc)
     kind = err["type"]
     if kind == "extra_forbidden":
@@ -725,6 +818,8 @@ def _format_error(err) -> str:
             f"{path}: use only letters, digits, '_', '.' and '-' (no spaces or slashes), "
             f"e.g. {quoted(re.sub(r'[^A-Za-z0-9_.-]+', '-', str(err.get('input'))).strip('-') or 'run')} (got {quoted(err.get('input'))})"
         )
+    if kind == "validation":
+        return f"{path}: {err['msg']}"
     if kind in ("boolean_for_number", "keep_prob", "batch_norm"):
         return f"{path}: {err['msg']}"
     if kind == "string_too_long" and loc == ["name"]:
@@ -752,6 +847,7 @@ def validate(raw, where: str) -> Spec:
             for m in difflib.get_close_matches(str(e["loc"][-1]), _fields_at(e["loc"][:-1]), n=1, cutoff=0.6)
         }
         lines = [f"{where}: {_format_error(e)}" for e in errors if not (e["type"] == "missing" and tuple(e["loc"]) in hinted)]
+        lines = list(dict.fromkeys(lines))  # a union's alternatives each fail: their one line, once
         raise ConfigError("\n".join(lines), lines=lines) from None
 
 
@@ -836,6 +932,7 @@ def table_spec_text(data: str, target: str | None, overrides=()) -> str:
     task = str(model_given.get("task") or "auto").lower()
     if task not in ("classification", "regression"):
         chosen = data_given.get("target")
+        chosen = str(chosen) if isinstance(chosen, int) and not isinstance(chosen, bool) else chosen  # a numbered column, as DataSpec reads it
         task = table_task(path, chosen if isinstance(chosen, str) else target) or "classification"
     if task == "regression":
         for section, keys in REGRESSION_RECIPE.items():
