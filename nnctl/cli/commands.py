@@ -28,7 +28,9 @@ from nnctl.rundir.layout import REPORT, SUMMARY_CSV, Status
 import signal
 from nnctl.rundir.runs import check_outputs, find_run, is_run_dir, load_run, resolve_run_path
 from nnctl.core.stopping import StopRequest
-from nnctl.core.stopping import last_signal
+from nnctl.core.stopping import finish, last_signal
+from nnctl.util.atomic import output_set
+from nnctl.util.signals import own_process
 from nnctl.util.memory import available_memory, format_bytes
 from nnctl.rundir.runs import spec_name
 from nnctl.rundir.runs import list_runs
@@ -83,14 +85,20 @@ def handles_errors(func):
                 raise KeyboardInterrupt
             if starting is not None:
                 starting.heed()  # from here a signal stops the command at once (unless it holds its own handler)
-            return func(*args, **kwargs)
+            result = func(*args, **kwargs)
+            if getattr(kwargs.get("ctx"), "invoked_subcommand", None) is None:  # not a group's callback: its subcommand is still to run
+                finish()  # its last line is out (a command that writes files finished as they were put in place)
+            return result
         except Interrupted as exc:
+            finish()  # the outcome is decided: a signal now changes neither the line nor the exit status
             display.say_error("Interrupted", exc)
             raise typer.Exit(exc.exit_code) from None
         except NnctlError as exc:
+            finish()
             display.say_error("Error", exc)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
+            finish()
             signum = last_signal() or signal.SIGINT
             display.say(f"Interrupted: {signal.Signals(signum).name}" + (" while nnctl was starting; nothing was done" if early else ""), err=True)
             raise typer.Exit(128 + signum) from None
@@ -160,6 +168,8 @@ def train(
             kept = f"{resume} is as it was; resume with: nnctl train --resume {shell_quote(resume)}" if resume is not None else "no run folder was made"
             raise Interrupted(f"{stop.name} before training began; {kept}", exit_code=stop.exit_code) from None
         report = None
+        if no_report and tracker is None:
+            finish()  # the run's files are in place (metrics.json last): a signal now changes nothing
         try:
             display.out_console().print(display.summary_table(summary))
             if summary.status == Status.COMPLETED and summary.message:
@@ -169,10 +179,12 @@ def train(
             for warning in summary.warnings or ():
                 display.say(f"Warning: {warning}", err=True)
             if not no_report:
-                report = _write_report(summary.run_dir)
+                report = _write_report(summary.run_dir, final=tracker is None)  # in place: from then on the command is done
             display.say(f"run: {summary.run_dir}")
             _finish_tracking(tracker, summary.run_dir)
         except KeyboardInterrupt:  # a second signal after training: every file of the run is written already
+            if report is None and not no_report:
+                _drop_stale_report(summary.run_dir)
             raise Interrupted(_stopped_after(stop, summary.run_dir, summary.status, no_report, report), exit_code=stop.exit_code) from None
         if summary.status == Status.INTERRUPTED:
             raise Interrupted(
@@ -182,6 +194,14 @@ def train(
             )
         if stop():  # asked after the last iteration, while the files, the table or the report were written: all of them were
             raise Interrupted(_stopped_after(stop, summary.run_dir, summary.status, no_report, report), exit_code=stop.exit_code)
+
+
+def _drop_stale_report(folder) -> None:
+    """A report.html of an earlier state of the folder (a resumed run, a sweep run again), when the
+    new one was not written: it would describe files that are no longer there."""
+    page = Path(folder) / REPORT
+    if page.is_file() and not page.is_symlink():
+        page.unlink(missing_ok=True)
 
 
 def _stopped_after(stop, run_dir, status, no_report: bool, report) -> str:
@@ -390,7 +410,8 @@ def data_make(
     prepare_output(output, force)
     given = {"m": m, "seed": seed, "k": k}
     x, y, classes = generate(name, **{key: v for key, v in given.items() if v is not None})
-    write_dataset(output, x, y, classes, force=force)
+    with output_set(final=True):
+        write_dataset(output, x, y, classes, force=force)
     display.say(f"wrote {output}: {x.shape[0]} examples, {x.shape[1]} features, classes {', '.join(classes)}")
 
 
@@ -423,13 +444,14 @@ def data_import(
         from nnctl.data.importer import import_mat
 
         if is_mat(folder):
-            mat_counts = import_mat(folder, output, force)
+            with output_set(final=True):
+                mat_counts = import_mat(folder, output, force)
             display.say(f"wrote {output}: " + ", ".join(f"{k}: {v} examples" for k, v in mat_counts.items()))
             return
 
     order = [c.strip() for c in classes.split(",") if c.strip()] if classes else None
     bar, on_item = display.import_progress(quiet)
-    with bar:
+    with bar, output_set(final=True):
         report = import_folder(folder, output, size, test_fraction, seed, order, on_item=on_item, force=force, max_pixels=max_pixels, grayscale=grayscale)
     for path, reason in report.skipped:
         display.say(f"skipped {path}: {reason}", err=True)
@@ -464,7 +486,8 @@ def data_info(
     target = preview_target(preview_out or Path(f"{file.stem}-preview.png"), force) if preview or preview_out else None
     display.data_info(dataset_info(file), file)
     if target is not None:
-        target = write_preview(file, target, force)
+        with output_set(final=True):
+            target = write_preview(file, target, force)
         display.say(f"preview: {target}")
 
 
@@ -550,7 +573,7 @@ def evaluate(
         for note in result.get("notes", ()):  # rows of a table left out: the scores are of the others (evaluation*.json keeps the note)
             display.say(f"Note: {note}", err=True)
         try:
-            saved = save_evaluation(trained, result, dataset, source_given=data is not None)
+            saved = save_evaluation(trained, result, dataset, source_given=data is not None, final=True)
         except NnctlError:
             display.evaluation(result, trained.path.name)  # the scores, then the one line saying they were not saved
             raise
@@ -582,7 +605,8 @@ def export_cmd(
     kind = export_format(output, fmt)
     prepare_output(output, force, suffix=f".{kind}")
     trained = load_run(find_run(run))
-    written = export_run(trained, output, kind)  # a run that cannot be exported is refused before any note
+    with output_set(final=True):  # renamed into place with the signals held: from then on the command is done
+        written = export_run(trained, output, kind)  # a run that cannot be exported is refused before any note
     if trained.note:
         display.say(f"Note: {trained.note}", err=True)
     display.say(f"wrote {written} ({kind}, from {trained.path})")
@@ -720,10 +744,12 @@ def _sweep_finished(plan, sweep_dir, rows, seconds, title, stop, no_report, log,
         if stop():
             raise Interrupted(f"{stop.name}: every trial has run; {what}", exit_code=stop.exit_code)
 
+    if no_report and log is None:
+        finish()  # the summary is in place (run_sweep): a signal now changes nothing
     display.out_console().print(display.sweep_table(rows, plan.dimensions, title))
     stopped(f"the trials and the summary are kept in {sweep_dir}; the report was not written: nnctl report {shell_quote(sweep_dir)}")
     if not no_report:
-        _write_report(sweep_dir)
+        _write_report(sweep_dir, final=log is None)  # in place: from then on the command is done
     where = (
         "dask"
         if executor == "dask" and address
@@ -770,7 +796,7 @@ def lr_find(
     test = range_test(spec, low, high, steps)
     name = spec.name or config.stem
     folder = write_range_test(
-        test, runs_dir or spec.runs_dir, name, {"config": str(config), "overrides": list(overrides), "low": low, "high": high, "steps": steps}
+        test, runs_dir or spec.runs_dir, name, {"config": str(config), "overrides": list(overrides), "low": low, "high": high, "steps": steps}, final=True
     )
     steepest = f"{test.steepest:.3g}" if test.steepest is not None else "—"
     display.out_console().print(
@@ -890,7 +916,7 @@ def report(
     """
     from nnctl.report.page import write_report
 
-    display.say(f"report: {write_report(path, output, force)}")
+    display.say(f"report: {write_report(path, output, force, final=True)}")
 
 
 def _reported(no_report: bool, run_dir, stop, func, *args, tracker=None, **kwargs):
@@ -902,7 +928,7 @@ def _reported(no_report: bool, run_dir, stop, func, *args, tracker=None, **kwarg
         report = None
         try:
             if not no_report:
-                report = _write_report(run_dir)
+                report = _write_report(run_dir, final=tracker is None)
             _finish_tracking(tracker, run_dir)
         except KeyboardInterrupt:  # a second signal
             pass
@@ -938,12 +964,13 @@ def _finish_tracking(tracker, run_dir) -> None:
             display.say(f"mlflow: run {run_id}")
 
 
-def _write_report(run_dir):
-    """report.html after train or sweep (its path; None if it could not be written); the run is kept whatever happens here."""
+def _write_report(run_dir, final: bool = False):
+    """report.html after train or sweep (its path; None if it could not be written); the run is kept whatever happens here.
+    `final`: the command's last output (no tracker to tell): once it is in place a signal changes nothing."""
     from nnctl.report.page import write_report
 
     try:
-        page = write_report(run_dir)
+        page = write_report(run_dir, final=final)
     except Exception as exc:  # the run is complete; a page that cannot be written must not undo that
         display.say(f"Note: {REPORT} not written ({exc.__class__.__name__}: {exc}); try: nnctl report {shell_quote(run_dir)}", err=True)
         return None
@@ -961,11 +988,20 @@ def main():
     hold their own handlers while they work). After the command's last line a signal is only
     counted: the exit status is the command's, and nothing is printed."""
 
+    own_process()  # from a command's result on, its signals are held for good (nnctl.util.signals.finish)
     stop = StopRequest(raise_at_once=True)
     stop.ignore()  # Typer would turn a KeyboardInterrupt while it parses into a silent exit 130
     _STARTING[0] = stop.__enter__()  # never restored: the process ends here
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     try:
-        app(prog_name="nnctl")
-    finally:
-        stop.ignore()
+        try:
+            app(prog_name="nnctl")
+        finally:
+            finish()  # blocked to the end: the interpreter's teardown (default handlers again) is never cut
+    except KeyboardInterrupt as exc:  # one that came between the command's end and finish(), outside its handler
+        finish()
+        if isinstance(exc.__context__, SystemExit):  # the command had ended: its exit status stands
+            raise exc.__context__ from None
+        signum = last_signal() or signal.SIGINT
+        display.say(f"Interrupted: {signal.Signals(signum).name}", err=True)
+        raise SystemExit(128 + signum) from None

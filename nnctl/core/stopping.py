@@ -13,19 +13,10 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal
 import numpy as np
 
+from nnctl.util.signals import _FINISHED, finish, finished, signals_held  # noqa: F401 (finish, finished, signals_held: re-exported)
+
 if TYPE_CHECKING:
     import numpy.typing as npt
-
-
-@contextmanager
-def signals_held() -> Iterator[None]:
-    """Ctrl-C and SIGTERM wait (the kernel keeps them pending) until the block is done: for the few
-    renames and writes that must happen together or not at all."""
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 _DEFERRING = [False]  # inside signals_deferred: an inner one adds nothing
@@ -121,6 +112,9 @@ class StopRequest:
         return " twice" if self.count > 1 else ""
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if _FINISHED[0]:  # the command's result is in place: a signal now changes nothing
+            self.count += 1
+            return
         first = self.signum is None
         self.signum = self.signum or signum
         self.count += 1

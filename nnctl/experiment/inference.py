@@ -29,6 +29,7 @@ from nnctl.data.dataset import Dataset, file_sha256, source_path
 import re
 import hashlib
 from nnctl.util.plots import plot_confusion, plot_decision_boundary, plot_misclassified
+from nnctl.util.atomic import output_set, remove_with_set
 
 
 TOP = 3  # predict lists this many most probable classes
@@ -1010,13 +1011,23 @@ def write_evaluation(run: Run, result: dict, data, source_given: bool) -> dict:
         )
     result["files"] = files
     write_json(files["json"], result)
+    written = {Path(f) for f in files.values()}
+    for name in (confusion_png, misclassified_png, evaluation_boundary_png):
+        if (path := run.path / name(suffix)) not in written:
+            remove_with_set(path)  # an older evaluation's picture: it would not match this JSON
     return result
 
 
-def save_evaluation(run: Run, result: dict, data, source_given: bool) -> dict:
-    """write_evaluation, or a RunError naming the folder that cannot be written (read-only, full)."""
+def save_evaluation(run: Run, result: dict, data, source_given: bool, final: bool = False) -> dict:
+    """write_evaluation, or a RunError naming the folder that cannot be written (read-only, full).
+
+    The JSON and its pictures are put in place together (nnctl.util.atomic.output_set), and an older
+    picture of the same evaluation that this one does not redraw is removed with them: after a stop
+    or an error the folder holds the old evaluation whole or the new one, never a mix. `final`: the
+    command's last outputs (nnctl evaluate)."""
     try:
-        return write_evaluation(run, result, data, source_given)
+        with output_set(final=final):
+            return write_evaluation(run, result, data, source_given)
     except OSError as exc:
         result["files"] = {}
         raise RunError(

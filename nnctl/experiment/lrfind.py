@@ -18,6 +18,7 @@ reported beside it. `warnings` say when the minimum is at either end of the rate
 from __future__ import annotations
 
 import math
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +30,8 @@ from nnctl.experiment.run import prepare_trainer
 from nnctl.util.plots import plot_lr_find
 from nnctl.rundir.layout import LR_FIND_CSV, LR_FIND_JSON, LR_FIND_PNG
 from nnctl.rundir.runs import atomic_write, create_run_dir, write_json
+from nnctl.util.atomic import output_set
+from nnctl.util.signals import signals_held
 
 SMOOTHING = 0.98
 DIVERGED = 4.0  # stop when the smoothed cost passes this multiple of its minimum
@@ -153,9 +156,22 @@ def csv_text(test: RangeTest) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_range_test(test: RangeTest, root, name: str, settings: dict) -> Path:
-    """runs/lr-find-<time>-<name>/: lr_find.csv, lr_find.json, lr_find.png."""
+def write_range_test(test: RangeTest, root, name: str, settings: dict, final: bool = False) -> Path:
+    """runs/lr-find-<time>-<name>/: lr_find.csv, lr_find.json, lr_find.png, put in place together
+    (nnctl.util.atomic.output_set; `final`: the command's last outputs). A stop or an error while
+    they are made leaves no folder."""
     folder = create_run_dir(root, name, prefix="lr-find-")
+    try:
+        with output_set(final=final):
+            _write_range_files(folder, test, name, settings)
+    except BaseException:
+        with signals_held():
+            shutil.rmtree(folder, ignore_errors=True)  # only what this call made: a new folder, its temporaries gone
+        raise
+    return folder
+
+
+def _write_range_files(folder: Path, test: RangeTest, name: str, settings: dict) -> None:
     atomic_write(folder / LR_FIND_CSV, csv_text(test))
     write_json(
         folder / LR_FIND_JSON,
@@ -172,4 +188,3 @@ def write_range_test(test: RangeTest, root, name: str, settings: dict) -> Path:
         },
     )
     plot_lr_find(folder / LR_FIND_PNG, test.rates, test.costs, test.smoothed, test.suggested, f"{name}: learning-rate range test")
-    return folder

@@ -7,7 +7,6 @@ sweep's with a page for each of its trials.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from nnctl.data.dataset import prepare_output
@@ -17,7 +16,7 @@ from nnctl.report.render import href, render_run, render_sweep
 from nnctl.rundir.layout import REPORT, SWEEP_PLAN
 from nnctl.rundir.runs import check_outputs, check_run_folder
 from nnctl.rundir.tolerant import Folder, is_sweep
-from nnctl.util.atomic import atomic_write
+from nnctl.util.atomic import atomic_write, output_set
 from nnctl.util.text import shell_quote, strip_controls
 
 
@@ -26,10 +25,7 @@ def _write(path: Path, html: str) -> Path:
     character (but newline and tab) is left in the page, wherever it came from."""
     html = strip_controls(html)
     try:
-        atomic_write(path, html)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(path, 0o666 & ~mask)
+        atomic_write(path, html)  # with the umask's permissions (nnctl.util.atomic.file_mode)
     except OSError as exc:
         raise RunError(f"{path}: cannot write the report ({exc.strerror}); choose another place with -o") from None
     return path
@@ -60,8 +56,20 @@ def report_output(path: Path, output, force: bool = False) -> Path | None:
     return prepare_output(output, force, option="-o", suffix=".html")
 
 
-def write_report(path, output=None, force: bool = False) -> Path:
-    """The page of a run or a sweep (with a page for each trial, so the links lead somewhere)."""
+def write_report(path, output=None, force: bool = False, final: bool = False) -> Path:
+    """The page of a run or a sweep (with a page for each trial, so the links lead somewhere).
+
+    The pages are put in place together as the last step (nnctl.util.atomic.output_set): a stop or
+    an error while they are made leaves the old ones (or none), never a sweep's page beside trial
+    pages of another time. `final`: they are the command's last outputs (the command line's)."""
+    try:
+        with output_set(final=final):
+            return _write_report(path, output, force)
+    except OSError as exc:  # putting the pages in place
+        raise RunError(f"{exc.filename or path}: cannot write the report ({exc.strerror}); choose another place with -o") from None
+
+
+def _write_report(path, output=None, force: bool = False) -> Path:
     path = check_run_folder(path)
     output = report_output(path, output, force)
     then = f"write the report again: nnctl report {shell_quote(path)}"

@@ -20,6 +20,7 @@ from pathlib import Path
 import yaml
 
 from nnctl.errors import RunError
+from nnctl.util.atomic import staged_path
 from nnctl.rundir.layout import CHECKPOINT, COSTS_CSV, EVALUATIONS, METRICS, PARAMS, REPORT, SWEEP_PLAN
 from nnctl.rundir.runs import (
     check_evaluation,
@@ -145,9 +146,10 @@ class Folder:
         return (self.path / name).exists()
 
     def page(self, trial: str | None = None) -> Path | None:
-        """The folder's report.html (or its trial's), where it exists."""
+        """The folder's report.html (or its trial's), where it exists (or is written, in the output
+        set it will be put in place with: nnctl.util.atomic.output_set)."""
         page = (self.path / trial if trial else self.path) / REPORT
-        return page if page.exists() else None
+        return page if staged_path(page).exists() else None
 
     def text(self, name: str, required: bool = True) -> str | None:
         """The file's text (undecodable bytes replaced), cut at MAX_TEXT, saying so; None if it cannot be read."""

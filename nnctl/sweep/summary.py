@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from nnctl.core.stopping import signals_held
-from nnctl.rundir.layout import COSTS_CSV, COSTS_PNG, SWEEP_ACCURACY_PNG, SUMMARY_CSV, SUMMARY_JSON, Status
+from nnctl.rundir.layout import COSTS_CSV, COSTS_PNG, REPORT, SWEEP_ACCURACY_PNG, SUMMARY_CSV, SUMMARY_JSON, Status
 from nnctl.rundir.runs import read_costs_csv, write_json
 from nnctl.sweep import selection
 from nnctl.sweep.plan import SweepPlan
@@ -84,6 +84,9 @@ def write_summary(sweep_dir: Path, plan: SweepPlan, seconds: float | None = None
                     os.replace(path, sweep_dir / name)
                 else:
                     (sweep_dir / name).unlink(missing_ok=True)  # an older picture would not match this summary
+            page = sweep_dir / REPORT  # the page of an older summary: `nnctl report` (or the sweep, as it ends) writes this one's
+            if page.is_file() and not page.is_symlink():
+                page.unlink()
     except BaseException as exc:
         with signals_held():
             for path in staged.values():
