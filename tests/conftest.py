@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,6 +11,13 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+
+
+# A suite started in the background (`nohup pytest &`, some CI runners) inherits Ctrl-C ignored, and Python
+# then installs no KeyboardInterrupt handler: the tests of Ctrl-C would see none. They test nnctl as a
+# terminal runs it, so the suite puts Python's own handler back.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "datasets"
