@@ -3121,14 +3121,65 @@ CASES += [
         {"t.csv": "0,1,2\n5,3,1\n4,3,2\n6,1,1\n"},
         ["train", "--data", "{tmp}/t.csv", "--target", "2"],
         "Error: {tmp}/t.csv: data.target: no column '2'; the file's first line ('0,1,2') was read as data, not as a header, as its names look "
-        "like the data below; give the columns names that are not numbers, or name the column as read (column1, column2, ...)",
+        "like the data below; set data.header: true to read it as the header, or name the column as read (column1, column2, ...)",
     ),
     Case(
         "table whose first line of numbers (read as data) alone names a data.drop column (given as a YAML number)",
         {"t.csv": "0,1,2\n5,3,1\n4,3,2\n6,1,1\n"},
         ["train", "--data", "{tmp}/t.csv", "--set", "data.drop=[0]"],
         "Error: {tmp}/t.csv: data.drop: no column '0'; the file's first line ('0,1,2') was read as data, not as a header, as its names look "
-        "like the data below; give the columns names that are not numbers, or name the column as read (column1, column2, ...)",
+        "like the data below; set data.header: true to read it as the header, or name the column as read (column1, column2, ...)",
+    ),
+]
+
+
+# --- issue 20 round 7: data.header ---
+CASES += [
+    Case(
+        "data.header given a word it does not take",
+        {"t.csv": TABLE, "c.yaml": "data: {train: t.csv}\ntrain: {epochs: 1}\n"},
+        ["train", "{tmp}/c.yaml", "--set", "data.header=maybe"],
+        "Error: {tmp}/c.yaml (with --set data.header=maybe): data.header: auto, true or false: whether the first line of each table is its header (got 'maybe')",
+    ),
+    Case(
+        "data.header on HDF5 data (not a table: refused, as every table key)",
+        cfg(GOOD),
+        ["train", "{tmp}/c.yaml", "--set", "data.header=true"],
+        "Error: {tmp}/c.yaml (with --set data.header=true): data.header: for tables only (.csv, .tsv, .parquet); data.train is 'train.h5': "
+        "leave data.header out",
+    ),
+    Case(
+        "data.header: false, and --target names a field of the first line (read as a row, as asked)",
+        {"t.csv": "a,b,y\n5,3,1\n4,3,2\n6,1,1\n"},
+        ["train", "--data", "{tmp}/t.csv", "--target", "y", "--set", "data.header=false"],
+        "Error: {tmp}/t.csv: data.target: no column 'y'; the file's first line ('a,b,y') was read as data, as data.header: false says; "
+        "set data.header: true to read it as the header, or name the column as read (column1, column2, ...)",
+    ),
+    Case(
+        "data.header: true on a table of one line (the header, and no rows)",
+        {"t.csv": "5,3,1\n"},
+        ["train", "--data", "{tmp}/t.csv", "--set", "data.header=true"],
+        "Error: {tmp}/t.csv: holds a header line but no rows of data; data.header: true made its one line the header: "
+        "set data.header: false (data info: --header no) to read it as a row",
+    ),
+    Case(
+        "resume of a table run whose spec's data.header was edited (auto when it began)",
+        {"run": interrupted_table_run(resolved_edit("header: auto", "header: true"))},
+        ["train", "--resume", "{tmp}/run", "-q"],
+        "Error: {tmp}/run/config.resolved.yaml: its data settings are not those the run started with (data.header: true in the spec, "
+        "auto when the run started); " + SETTINGS,
+    ),
+    Case(
+        "data info --header given a word it does not take",
+        {"t.csv": TABLE},
+        ["data", "info", "{tmp}/t.csv", "--header", "maybe"],
+        "Error: --header: auto, yes or no (got 'maybe'); yes reads a table's first line as its header, no as a row of data",
+    ),
+    Case(
+        "data info --header on an HDF5 file",
+        {"d.h5": course_h5},
+        ["data", "info", "{tmp}/d.h5", "--header", "yes"],
+        "Error: {tmp}/d.h5: --header: reads a table's first line (.csv, .tsv); this file is not a table: leave --header out",
     ),
 ]
 

@@ -347,7 +347,7 @@ def _stream(draw, ctx):
 
 
 def _table(draw, ctx):
-    """A table's keys, consistent with its source: the target, features or drop (n_x follows), missing, unseen."""
+    """A table's keys, consistent with its source: the target, features or drop (n_x follows), missing, unseen, header."""
     src, data = ctx.source, ctx.spec["data"]
     if src.kind != "csv":
         return OMIT
@@ -367,6 +367,8 @@ def _table(draw, ctx):
         data["missing"] = v
     if (v := _maybe(draw, draw(st.sampled_from(["error", "zeros"])), 0.5)) is not OMIT:
         data["unseen"] = v
+    if (v := _maybe(draw, draw(st.sampled_from(["auto", True])), 0.5)) is not OMIT:  # these files' headers are names: false reads them as rows
+        data["header"] = v
     return OMIT
 
 
@@ -390,6 +392,7 @@ DATA = {
     "drop": _data_key("drop"),
     "missing": _data_key("missing"),
     "unseen": _data_key("unseen"),
+    "header": _data_key("header"),
 }
 
 

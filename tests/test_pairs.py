@@ -460,6 +460,13 @@ REFUSALS = [
         "train",
         "train.first_layer: dual runs on the CPU only; use auto or primal with device: gpu",
     ),
+    (
+        "data.header",
+        "data that is not a table",
+        ["data.header=true"],
+        "train",
+        "data.header: for tables only (.csv, .tsv, .parquet); data.train is",
+    ),
 ]
 
 

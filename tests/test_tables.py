@@ -609,5 +609,5 @@ def test_a_target_only_the_first_line_names_says_it_was_read_as_data(tmp_path):
     assert result.exit_code == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip() == (
         f"Error: {path}: data.target: no column '2'; the file's first line ('0,1,2') was read as data, not as a header, as its "
-        "names look like the data below; give the columns names that are not numbers, or name the column as read (column1, column2, ...)"
+        "names look like the data below; set data.header: true to read it as the header, or name the column as read (column1, column2, ...)"
     )

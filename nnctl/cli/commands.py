@@ -466,23 +466,31 @@ def data_info(
     preview: bool = typer.Option(False, "--preview", help="Also write a PNG contact sheet of a few examples per class."),
     preview_out: Optional[Path] = typer.Option(None, "--preview-out", help="Where the contact sheet goes (default: ./<name>-preview.png)."),
     force: bool = typer.Option(False, "--force", help="Replace the preview file if it exists."),
+    header: str = typer.Option(
+        "auto", "--header", help="A CSV/TSV table's first line: auto (detected), yes (the header) or no (a row of data), as data.header."
+    ),
 ):
     """Layout, shapes, dtypes, value ranges and class balance of a data file; a table's columns.
 
     For a table: each column's kind (number or text), missing cells, distinct values, and its range
-    or commonest values.
+    or commonest values. --header yes or no reads its first line as the spec's data.header: true or false would.
 
     Example: nnctl data info datasets/pets.h5 --preview
     """
     from nnctl.data.importer import dataset_info, preview_target, write_preview
     from nnctl.data.tables import describe, is_table, read_table
 
+    choice = {"auto": "auto", "yes": True, "true": True, "no": False, "false": False}.get(header.strip().lower())
+    if choice is None:
+        raise NnctlError(f"--header: auto, yes or no (got {header!r}); yes reads a table's first line as its header, no as a row of data")
     if is_table(file):
         if preview or preview_out:
             raise NnctlError(f"{file}: --preview draws pictures of HDF5 data; for a table, data info lists its columns")
-        table = read_table(file)
+        table = read_table(file, choice)
         display.table_info(describe(table), file, table.m, table.header)
         return
+    if choice != "auto" and file.exists():  # a missing file: dataset_info says so
+        raise NnctlError(f"{file}: --header: reads a table's first line (.csv, .tsv); this file is not a table: leave --header out")
     target = preview_target(preview_out or Path(f"{file.stem}-preview.png"), force) if preview or preview_out else None
     display.data_info(dataset_info(file), file)
     if target is not None:

@@ -50,6 +50,7 @@ TASKS = ("auto", "classification", "regression")
 MAX_CLASS_VALUES = 20  # auto: a whole-number target with at most this many values is a set of classes
 MANY_CATEGORIES = 50  # a text column with more categories than this gets a note (an id? free text?)
 SNIFF_LINES = 50
+HEADER_CHOICES = ("auto", True, False)  # data.header: the first line detected as a header (auto), or taken as one, or as data
 KEY_SEP = "\x1f"  # joins a column's number and a category into one sortable key
 
 
@@ -70,13 +71,14 @@ class Table:
     sha256: str = ""
     header: bool = True
     first_row: tuple = ()  # the first line's fields when it was read as data (header False), for messages
+    header_setting: object = "auto"  # data.header as given: auto (detected), True or False (forced)
 
     @property
     def m(self) -> int:
         return self.cells.shape[0]
 
     def rows(self, index) -> Table:
-        return Table(self.source, self.columns, self.cells[index], self.lines[index], self.sha256, self.header, self.first_row)
+        return Table(self.source, self.columns, self.cells[index], self.lines[index], self.sha256, self.header, self.first_row, self.header_setting)
 
     def read_as_data(self, name: str) -> str:
         """'; its first line (...) was read as data, ...' when `name` is one of the fields of a first line
@@ -85,9 +87,14 @@ class Table:
             return ""
         shown = ",".join(self.first_row)
         shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        if self.header_setting is False:
+            return (
+                f"; the file's first line ({quoted(shown)}) was read as data, as data.header: false says; "
+                "set data.header: true to read it as the header, or name the column as read (column1, column2, ...)"
+            )
         return (
             f"; the file's first line ({quoted(shown)}) was read as data, not as a header, as its names look like the data below; "
-            "give the columns names that are not numbers, or name the column as read (column1, column2, ...)"
+            "set data.header: true to read it as the header, or name the column as read (column1, column2, ...)"
         )
 
     def column(self, name: str) -> np.ndarray:
@@ -101,9 +108,10 @@ class Table:
 # ---------------------------------------------------------------- reading
 
 
-def read_table(path) -> Table:
+def read_table(path, header="auto") -> Table:
     """A CSV/TSV (UTF-8, with or without a byte-order mark; `,`, `;` or tab; quoted fields; a header
-    line detected) or a Parquet file (the `parquet` extra: pyarrow) as a Table of text cells."""
+    line detected, or, with `header` True or False (data.header), taken as one or as data) or a Parquet
+    file (the `parquet` extra: pyarrow; its columns are named, so `header` does not apply) as a Table of text cells."""
     path = Path(path)
     check_data_file(path)
     if path.suffix.lower() == ".parquet":
@@ -126,7 +134,7 @@ def read_table(path) -> Table:
         raise DataError(f"{path}: holds NUL bytes, so it is not a text table; give a CSV or TSV file")
     delimiter = "\t" if path.suffix.lower() == ".tsv" else _sniff_delimiter(text)
     rows, lines = _parse(text, delimiter, path)
-    return _as_table(path, rows, lines, file_sha256(path))
+    return _as_table(path, rows, lines, file_sha256(path), header)
 
 
 def _sniff_delimiter(text: str) -> str:
@@ -329,8 +337,8 @@ def _numeric_columns(cells: np.ndarray) -> list:
     return out
 
 
-def _as_table(path, rows: list, lines: list, digest: str) -> Table:
-    header = _has_header(rows)
+def _as_table(path, rows: list, lines: list, digest: str, setting="auto") -> Table:
+    header = _has_header(rows) if setting == "auto" else bool(setting)
     if header:
         names, rows, lines = [c.strip() for c in rows[0]], rows[1:], lines[1:]
     else:
@@ -342,9 +350,12 @@ def _as_table(path, rows: list, lines: list, digest: str) -> Table:
             raise DataError(f"{path}: columns {seen[n] + 1} and {j + 1} are both named {quoted(n)}; give each column its own name")
         seen[n] = j
     if not rows:
-        raise DataError(f"{path}: holds a header line but no rows of data")
+        forced = (
+            "; data.header: true made its one line the header: set data.header: false (data info: --header no) to read it as a row" if setting is True else ""
+        )
+        raise DataError(f"{path}: holds a header line but no rows of data{forced}")
     first_row = () if header else tuple(c.strip() for c in rows[0])
-    return Table(str(path), names, np.array(rows, dtype=str), np.array(lines, dtype=np.int64), digest, header, first_row)
+    return Table(str(path), names, np.array(rows, dtype=str), np.array(lines, dtype=np.int64), digest, header, first_row, setting)
 
 
 def _read_parquet(path: Path) -> Table:
@@ -367,13 +378,14 @@ def _read_parquet(path: Path) -> Table:
     return Table(str(path), names, cells, np.arange(1, table.num_rows + 1), file_sha256(path), True)
 
 
-def table_chunks(path, rows: int):
-    """The rows of `read_table` as Tables of at most `rows` rows (the same columns, source and SHA-256),
+def table_chunks(path, rows: int, header="auto"):
+    """The rows of `read_table(path, header)` as Tables of at most `rows` rows (the same columns, source and SHA-256),
     read as a stream: memory is one chunk, whatever the file's size (`nnctl evaluate`).
 
     The same text checks and messages as `read_table`, line numbers included (UTF-8, NUL bytes, the
     delimiter sniffed from the first lines, quoting, ragged rows, the header, duplicate names); only
-    whether the first line is a header is decided from the first chunk's rows, not from all of them.
+    whether the first line is a header is decided from the first chunk's rows, not from all of them
+    (with `header` auto; True or False decides it, as data.header does).
     """
     path = Path(path)
     check_data_file(path)
@@ -406,7 +418,7 @@ def table_chunks(path, rows: int):
                 chunk.append(row)
                 numbers.append(reader.line_num)
                 if len(chunk) == rows + (columns is None):
-                    columns, table = _chunk_table(path, chunk, numbers, digest, columns)
+                    columns, table = _chunk_table(path, chunk, numbers, digest, columns, header)
                     yield table
                     chunk, numbers = [], []
         except csv.Error as exc:
@@ -414,7 +426,7 @@ def table_chunks(path, rows: int):
     if columns is None and not chunk:
         raise DataError(f"{path}: holds no rows; a table needs a header line and at least one row")
     if chunk or columns is None:
-        yield _chunk_table(path, chunk, numbers, digest, columns)[1]
+        yield _chunk_table(path, chunk, numbers, digest, columns, header)[1]
 
 
 def _text_lines(fh, path):
@@ -439,12 +451,12 @@ def _text_lines(fh, path):
             yield text
 
 
-def _chunk_table(path, rows: list, lines: list, digest: str, columns) -> tuple:
+def _chunk_table(path, rows: list, lines: list, digest: str, columns, header="auto") -> tuple:
     """(columns, Table) of a chunk: the first one decides the header as read_table does, the others have its columns."""
     if columns is None:
-        table = _as_table(path, rows, lines, digest)
+        table = _as_table(path, rows, lines, digest, header)
         return table.columns, table
-    return columns, Table(str(path), columns, np.array(rows, dtype=str), np.array(lines, dtype=np.int64), digest, True)
+    return columns, Table(str(path), columns, np.array(rows, dtype=str), np.array(lines, dtype=np.int64), digest, True, (), header)
 
 
 def _parquet_chunks(path: Path, rows: int, digest: str):
@@ -531,6 +543,7 @@ class Preprocessor:
     category_fill: list = field(default_factory=list)  # per text column: the category a missing cell gets
     missing: str = "error"
     unseen: str = "error"
+    header: object = "auto"  # data.header: how every table of the run is read (auto: detected; True, False: forced)
     notes: list = field(default_factory=list)  # what was chosen and why (not stored)
 
     @property
@@ -559,14 +572,23 @@ class Preprocessor:
 
     @classmethod
     def fit(
-        cls, table: Table, target: str | None = None, features=None, drop=(), missing: str = "error", unseen: str = "error", task: str = "auto", train_rows=None
+        cls,
+        table: Table,
+        target: str | None = None,
+        features=None,
+        drop=(),
+        missing: str = "error",
+        unseen: str = "error",
+        task: str = "auto",
+        train_rows=None,
+        header="auto",
     ) -> Preprocessor:
         """Fitted on `table` (the class names on all its rows; everything else on `train_rows`, the
         training split, default all). Returns it with `notes` saying what was chosen and why."""
         notes: list = []
         target = cls.choose_target(table, target, notes)
         features = cls._features(table, target, features, drop)
-        prep = cls(target=target, task="classification", missing=missing, unseen=unseen, notes=notes)
+        prep = cls(target=target, task="classification", missing=missing, unseen=unseen, header=header, notes=notes)
         prep._fit_target(table, task)
         present = np.flatnonzero(~missing_mask(table.column(target)))
         rows = present if train_rows is None else np.intersect1d(train_rows, present)
@@ -853,6 +875,7 @@ class Preprocessor:
             "category_fill": self.category_fill,
             "missing": self.missing,
             "unseen": self.unseen,
+            **({} if self.header == "auto" else {"header": self.header}),  # absent: auto (a run of before data.header reads so)
         }
 
     @classmethod
@@ -898,6 +921,9 @@ class Preprocessor:
             raise bad("missing", " | ".join(MISSING_POLICIES))
         if d.get("unseen") not in UNSEEN_POLICIES:
             raise bad("unseen", " | ".join(UNSEEN_POLICIES))
+        header = d.get("header", "auto")
+        if not (header is True or header is False or header == "auto"):
+            raise bad("header", "auto, true or false")
         names = [d["target"], *d["numeric"], *d["categorical"]]
         if len(set(names)) != len(names):
             raise bad("numeric", "column names each used once")
@@ -905,7 +931,8 @@ class Preprocessor:
             **{
                 k: d[k]
                 for k in ("target", "task", "classes", "class_values", "numeric", "fill", "categorical", "categories", "category_fill", "missing", "unseen")
-            }
+            },
+            header=header,
         )
 
 

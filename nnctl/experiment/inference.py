@@ -383,7 +383,7 @@ def predict_table(run: Run, path, notes: list, missing: dict | None = None):
     prep = run.table
     assert prep is not None  # a run trained on a table
     names, unseen = class_names(run), 0
-    for number, table in enumerate(table_chunks(path, TABLE_ROWS_PER_CHUNK)):
+    for number, table in enumerate(table_chunks(path, TABLE_ROWS_PER_CHUNK, prep.header)):  # data.header as the run was trained
         if number == 0 and (extra := [c for c in table.columns if c not in prep.columns and c != prep.target]):
             notes.append(f"{shown(path)}: columns not used in training ignored: {', '.join(map(quoted, extra[:8]))}{', ...' if len(extra) > 8 else ''}")
         if prep.unseen == "zeros":
@@ -862,7 +862,7 @@ def _evaluate_table(run: Run, source: str):
     collected = _collector(run, prep.n_x, source)
     digest = ""
     rows = no_target = 0
-    for table in table_chunks(source, TABLE_ROWS_PER_CHUNK):
+    for table in table_chunks(source, TABLE_ROWS_PER_CHUNK, prep.header):  # data.header as the run was trained
         if not digest:
             check_own_digest(run, table.sha256, source)  # the bytes read: a changed file before a column or category it breaks
         digest = table.sha256

@@ -161,10 +161,18 @@ def _table_differences(stored: dict, now: dict) -> str:
     for key in ("target", "missing", "unseen"):
         if stored.get(key) != now.get(key):
             said.append(f"data.{key}: {quoted(now.get(key)):.40} in the spec, {quoted(stored.get(key)):.40} when the run started")
+    header = lambda d: _header_word(d.get("header", "auto"))  # noqa: E731  (absent: auto, a run of before data.header)
+    if header(stored) != header(now):
+        said.append(f"data.header: {header(now)} in the spec, {header(stored)} when the run started")
     columns = lambda d: [*(d.get("numeric") or []), *(d.get("categorical") or [])]  # noqa: E731
     if not said and columns(stored) != columns(now):
         said.append(f"data.features or data.drop: features {quoted(columns(now)):.60} in the spec, {quoted(columns(stored)):.60} when the run started")
     return "; ".join(said) or "the rows its fill values and categories come from: data.validation"
+
+
+def _header_word(value) -> str:
+    """data.header as a spec writes it: auto, true or false."""
+    return "true" if value is True else "false" if value is False else str(value)
 
 
 def status_for_resume(run_dir: Path) -> tuple:
@@ -424,7 +432,7 @@ def _recorded_table_digest(run_dir: Path) -> str | None:
 
 def check_data_settings(run_dir: Path, spec: Spec) -> None:
     """Before the data are read: a table run's data settings in its spec (data.target, missing,
-    unseen, features, drop) against its own table.json (the one its checkpoint records). Edited, they
+    unseen, header, features, drop) against its own table.json (the one its checkpoint records). Edited, they
     would be refused for what they break (model.layers against the table's features, the checkpoint's
     shapes, table.json), not as themselves. What cannot be told without the data is left to check_table."""
     file = run_dir / TABLE
@@ -439,6 +447,8 @@ def check_data_settings(run_dir: Path, spec: Spec) -> None:
         return
     d = spec.data
     now = {"target": d.target if d.target is not None else stored.get("target"), "missing": d.missing, "unseen": d.unseen}
+    if stored.get("header", "auto") != d.header:  # table.json holds data.header where it is not auto
+        now["header"] = d.header
     columns = [*(stored.get("numeric") or []), *(stored.get("categorical") or [])]
     if d.features and sorted(d.features) != sorted(columns) or any(c in columns for c in d.drop or ()):
         now["numeric"], now["categorical"] = list(d.features or [c for c in columns if c not in set(d.drop or ())]), []

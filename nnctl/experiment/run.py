@@ -105,8 +105,8 @@ def _table_inputs(spec: Spec, dtype) -> tuple:
     from its training rows alone (after a validation fraction is held out)."""
     d, model = spec.data, spec.model
     request = model.task if model.task != "auto" or not model.output_chosen else model.resolved_task
-    table = read_table(d.train)
-    fit = lambda rows=None: Preprocessor.fit(table, d.target, d.features, d.drop, d.missing, d.unseen, request, rows)  # noqa: E731
+    table = read_table(d.train, d.header)  # data.header: every table of the run is read so (table.json records it for predict and evaluate)
+    fit = lambda rows=None: Preprocessor.fit(table, d.target, d.features, d.drop, d.missing, d.unseen, request, rows, d.header)  # noqa: E731
     prep = fit()
     validation = None
     if isinstance(d.validation, float):
@@ -130,12 +130,19 @@ def _table_inputs(spec: Spec, dtype) -> tuple:
         over = "the training file"
         notes = [*prep.notes, missing_note(prep, d.train, [("", table)], over)]
         if isinstance(d.validation, str):
-            other = read_table(d.validation)
+            other = read_table(d.validation, d.header)
             validation = table_dataset(prep, other, dtype)
             notes.append(missing_note(prep, d.validation, [("", other)], over, "the validation file"))
+    if d.header != "auto":  # a Parquet file names its columns: it has no first line to take as a header or as data
+        named = [s for s in (d.train, d.validation, d.test) if isinstance(s, str) and Path(s).suffix.lower() == ".parquet"]
+        if named:
+            notes.append(
+                f"data.header: {str(d.header).lower()} applies to CSV and TSV files; {', '.join(named)} "
+                f"{'names its' if len(named) == 1 else 'name their'} columns as Parquet stores them"
+            )
     test = None
     if d.test:
-        other = read_table(d.test)
+        other = read_table(d.test, d.header)
         test = table_dataset(prep, other, dtype)
         notes.append(
             missing_note(

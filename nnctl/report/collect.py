@@ -159,7 +159,8 @@ def _training_m(data: dict) -> int | None:
     if isinstance(data.get("validation"), (int, float)) or data.get("missing") == "drop":
         return None
     try:
-        return read_table(source).m
+        header = data.get("header", "auto")  # absent: a run of before data.header (auto)
+        return read_table(source, header if header in (True, False) else "auto").m
     except (NnctlError, OSError, ValueError):
         return None
 

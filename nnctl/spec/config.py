@@ -118,7 +118,7 @@ class _Strict(BaseModel):
         return v
 
 
-TABLE_KEYS = ("target", "features", "drop", "missing", "unseen")  # data keys that only tables have
+TABLE_KEYS = ("target", "features", "drop", "missing", "unseen", "header")  # data keys that only tables have
 
 
 class DataSpec(_Strict):
@@ -170,6 +170,21 @@ class DataSpec(_Strict):
         "(mean, median, most_frequent; text columns: most_frequent), or its row is dropped",
     )
     unseen: UnseenName = Field("error", description="tables: a category that training never saw is an error at predict and evaluate, or encoded as all zeros")
+    header: Union[Literal["auto"], bool] = Field(
+        "auto",
+        description="tables (CSV, TSV): whether the first line is the header: auto detects it (docs/tables.md), true and false "
+        "decide it for every file of the run (training, validation, test, predict, evaluate)",
+    )
+
+    @field_validator("header", mode="before")
+    @classmethod
+    def _header(cls, v):
+        """auto, true or false (YAML's yes/no are true/false), in one line."""
+        if isinstance(v, str) and v.strip().lower() in ("auto", "true", "false"):
+            return {"auto": "auto", "true": True, "false": False}[v.strip().lower()]
+        if not (v is True or v is False):
+            raise PydanticCustomError("header", "auto, true or false: whether the first line of each table is its header (got {got})", {"got": _yaml_word(v)})
+        return v
 
     @model_validator(mode="after")
     def _check_tables(self):
@@ -818,7 +833,7 @@ def _format_error(err) -> str:
             f"{path}: use only letters, digits, '_', '.' and '-' (no spaces or slashes), "
             f"e.g. {quoted(re.sub(r'[^A-Za-z0-9_.-]+', '-', str(err.get('input'))).strip('-') or 'run')} (got {quoted(err.get('input'))})"
         )
-    if kind == "validation":
+    if kind in ("validation", "header"):
         return f"{path}: {err['msg']}"
     if kind in ("boolean_for_number", "keep_prob", "batch_norm"):
         return f"{path}: {err['msg']}"
@@ -933,18 +948,20 @@ def table_spec_text(data: str, target: str | None, overrides=()) -> str:
     if task not in ("classification", "regression"):
         chosen = data_given.get("target")
         chosen = str(chosen) if isinstance(chosen, int) and not isinstance(chosen, bool) else chosen  # a numbered column, as DataSpec reads it
-        task = table_task(path, chosen if isinstance(chosen, str) else target) or "classification"
+        header = data_given.get("header", "auto")
+        header = {"true": True, "false": False}.get(str(header).lower(), header) if isinstance(header, str) else header
+        task = table_task(path, chosen if isinstance(chosen, str) else target, header if header in (True, False) else "auto") or "classification"
     if task == "regression":
         for section, keys in REGRESSION_RECIPE.items():
             raw[section].update(keys)
     return yaml.dump(raw, Dumper=_SpecDumper, sort_keys=False, default_flow_style=False)
 
 
-def table_task(path: Path, target: str | None) -> str | None:
+def table_task(path: Path, target: str | None, header="auto") -> str | None:
     """The task a table's target makes (None where the table or the target cannot be read: the run
-    then reads it and says why, with the recipe's classification settings)."""
+    then reads it and says why, with the recipe's classification settings); `header`: data.header."""
     try:
-        table = read_table(path)
+        table = read_table(path, header)
     except (DataError, OSError):
         return None
     return Preprocessor.peek_task(table, target)
