@@ -80,6 +80,14 @@ def trained_run(path):
     Path(summary.run_dir).rename(path)  # a stable name for the table
 
 
+def shrunk_identity(path) -> tuple:
+    """file_identity as if the file had been 1 byte longer when it was opened: read back, it has been truncated."""
+    from nnctl.data.dataset import file_identity
+
+    dev, ino, size, mtime = file_identity(path)
+    return dev, ino, size + 1, mtime
+
+
 def planar_run(path):
     from nnctl.spec.config import load_config
     from nnctl.experiment.run import train_run
@@ -3180,6 +3188,41 @@ CASES += [
         {"d.h5": course_h5},
         ["data", "info", "{tmp}/d.h5", "--header", "yes"],
         "Error: {tmp}/d.h5: --header: reads a table's first line (.csv, .tsv); this file is not a table: leave --header out",
+    ),
+    # --- issue 20 round 8: reading ---
+    Case(
+        "predict rows without a header whose first row has an empty cell (a missing value is data, never a header)",
+        {"run": planar_run, "r.csv": ",1\n2,3\n4,5\n"},
+        ["predict", "{tmp}/r.csv", "--run", "{tmp}/run", "--csv"],
+        "Error: {tmp}/r.csv: data row 1 has values that are not numbers; the model takes 2 numbers per row",
+    ),
+    Case(
+        "a training table that changed while it was read (here: 1 byte shorter than when it was opened)",
+        {"t.csv": TABLE},
+        ["train", "--data", "{tmp}/t.csv"],
+        "Error: {tmp}/t.csv: the file changed while it was read (it was truncated); keep it unchanged while nnctl reads it, and run again",
+        patches={"nnctl.data.tables.file_identity": shrunk_identity},
+    ),
+    Case(
+        "rows to predict that changed while they were read (here: 1 byte shorter than when the file was opened)",
+        {"run": planar_run, "r.csv": "1,2\n3,4\n"},
+        ["predict", "{tmp}/r.csv", "--run", "{tmp}/run"],
+        "Error: {tmp}/r.csv: the file changed while it was read (it was truncated); no row was scored; run again on a file that is not being written",
+        patches={"nnctl.experiment.inference.file_identity": shrunk_identity},
+    ),
+    Case(
+        "a table whose quote opened on line 3 is never closed",
+        {"t.csv": 'a,b,y\n1,2,p\n3,"4,q\n5,6,p\n'},
+        ["train", "--data", "{tmp}/t.csv"],
+        "Error: {tmp}/t.csv: line 3: a quoted field opened on this line is never closed (the text runs on to the end of the file as one field); "
+        'close the quote on that line, or write a quote inside a quoted field as two ("")',
+    ),
+    Case(
+        "a table whose every line ends with a comma (an empty last column)",
+        {"t.csv": "a,b,y,\n1,2,p,\n3,4,q,\n5,6,p,\n"},
+        ["train", "--data", "{tmp}/t.csv", "--target", "y"],
+        "Error: {tmp}/t.csv: column 'column4' is empty on every line (every line ends with a separator, which makes an empty last column); "
+        "leave it out with data.drop: [column4], or remove the separator at the end of each line",
     ),
 ]
 

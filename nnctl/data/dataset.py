@@ -489,6 +489,33 @@ def file_sha256(path) -> str:
     return h.hexdigest()
 
 
+def file_identity(path) -> tuple:
+    """What tells a file from a changed or replaced one without reading it: device, inode, size, mtime."""
+    st = os.stat(path)
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def check_unchanged(path, before: tuple, then: str = "keep it unchanged while nnctl reads it, and run again") -> None:
+    """A DataError when `path` is no longer the file whose `file_identity` was `before` (truncated,
+    grown, rewritten, replaced or removed while it was read): what was read is no one version of it."""
+    try:
+        now: tuple | None = file_identity(path)
+    except OSError:
+        now = None
+    if now == before:
+        return
+    how = (
+        "it was removed or cannot be read"
+        if now is None
+        else "it was truncated"
+        if now[2] < before[2]
+        else "it grew"
+        if now[2] > before[2] and now[:2] == before[:2]
+        else "it was rewritten or replaced"
+    )
+    raise DataError(f"{path}: the file changed while it was read ({how}); {then}")
+
+
 def read_raw(source: str, role: str = "train", dtype=np.float64, normalize: str | None = None):
     """Read (x, y, classes, sha256) from a file or a `builtin:` source, one example per row.
 
@@ -505,9 +532,16 @@ def read_raw(source: str, role: str = "train", dtype=np.float64, normalize: str 
             "call nnctl.fit(spec, X, y) again, or give the data as a file (data.train: FILE.h5)"
         )
     path = Path(source)
+    try:
+        before: tuple | None = file_identity(path)  # the file must stay one version while it is read and hashed
+    except OSError:
+        before = None  # reading it says why (no such file, a directory)
     if is_mat(path):
         x, y = read_mat(path, role)
-        return x, y, [], file_sha256(path)
+        digest = file_sha256(path)
+        if before is not None:
+            check_unchanged(path, before)
+        return x, y, [], digest
     f = open_h5(path)
     with f:
         x_key, y_key, classes_key = find_layout(f, path, role)
@@ -516,7 +550,10 @@ def read_raw(source: str, role: str = "train", dtype=np.float64, normalize: str 
         x = read_array(f, x_key, path, *dict.fromkeys((work, np.dtype(dtype))))
         y = read_array(f, y_key, path)
         classes = decode_names(read_array(f, classes_key, path)) if classes_key else []
-    return x, y, classes, file_sha256(path)
+    digest = file_sha256(path)
+    if before is not None:
+        check_unchanged(path, before)
+    return x, y, classes, digest
 
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"

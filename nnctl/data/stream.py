@@ -301,7 +301,9 @@ def open_streamed(
         offset = ds.id.get_offset() if plain else None
         X = StreamedX(path, x_key, ds.shape, ds.dtype, dtype, preprocessing["scale"], offset)
     m = X.m
-    return Dataset(X=X, Y=y.reshape(1, m), classes=classes, preprocessing=preprocessing, source=str(source), sha256=file_sha256(path))
+    digest = file_sha256(path)
+    X.check()  # the SHA-256 is of the file the run streams, not of one that changed since it was opened
+    return Dataset(X=X, Y=y.reshape(1, m), classes=classes, preprocessing=preprocessing, source=str(source), sha256=digest)
 
 
 def stream_choice(spec, source, role: str = "train") -> bool:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import difflib
+import hashlib
 import io
 import itertools
 import math
@@ -36,7 +37,7 @@ import numpy as np
 
 from nnctl.util import memory
 from nnctl.core.stopping import signals_deferred
-from nnctl.data.dataset import Dataset, check_data_file, file_sha256, target_size_problem, too_large_targets
+from nnctl.data.dataset import Dataset, check_data_file, check_unchanged, file_identity, file_sha256, target_size_problem, too_large_targets
 from nnctl.errors import DataError
 from nnctl.util.text import quoted
 from nnctl.data.dataset import split_indices
@@ -116,7 +117,9 @@ def read_table(path, header="auto") -> Table:
     check_data_file(path)
     if path.suffix.lower() == ".parquet":
         return _read_parquet(path)
+    before = file_identity(path)
     data = path.read_bytes()
+    check_unchanged(path, before)  # a file written while it was read: no one version of it was read
     need = 6 * len(data)  # the text, the rows as lists, the cells as a fixed-width array
     if need > memory.available_memory():
         raise DataError(
@@ -134,7 +137,7 @@ def read_table(path, header="auto") -> Table:
         raise DataError(f"{path}: holds NUL bytes, so it is not a text table; give a CSV or TSV file")
     delimiter = "\t" if path.suffix.lower() == ".tsv" else _sniff_delimiter(text)
     rows, lines = _parse(text, delimiter, path)
-    return _as_table(path, rows, lines, file_sha256(path), header)
+    return _as_table(path, rows, lines, hashlib.sha256(data).hexdigest(), header)  # the SHA-256 of exactly the bytes parsed
 
 
 def _sniff_delimiter(text: str) -> str:
@@ -152,16 +155,31 @@ def _sniff_delimiter(text: str) -> str:
     return best
 
 
+def quoting_problem(path, exc: Exception, start: int, line: int) -> DataError:
+    """The message for a csv.Error in the row that begins on line `start` (the reader at `line`): a
+    quote never closed runs on over the lines below (to the field size limit or the end of the
+    file), so it is named at the line where it opened, not where the reader gave up."""
+    said = str(exc)
+    if "field larger than field limit" in said or "unexpected end of data" in said or "EOF" in said:
+        upto = "to the end of the file" if "field limit" not in said else f"past line {line}"
+        return DataError(
+            f"{path}: line {start}: a quoted field opened on this line is never closed (the text runs on {upto} as one field); "
+            'close the quote on that line, or write a quote inside a quoted field as two ("")'
+        )
+    return DataError(f"{path}: line {line}: {exc}; check the quoting of that line")
+
+
 def _parse(text: str, delimiter: str, path) -> tuple:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    rows, lines = [], []
+    rows, lines, start = [], [], 1
     try:
         for row in reader:
+            start = reader.line_num + 1  # where the next row begins
             if row and any(c.strip() for c in row):
                 rows.append(row)
                 lines.append(reader.line_num)
     except csv.Error as exc:
-        raise DataError(f"{path}: line {reader.line_num}: {exc}; check the quoting of that line") from None
+        raise quoting_problem(path, exc, start, reader.line_num) from None
     if not rows:
         raise DataError(f"{path}: holds no rows; a table needs a header line and at least one row")
     width = len(rows[0])
@@ -364,6 +382,7 @@ def _read_parquet(path: Path) -> Table:
         import pyarrow.parquet as pq  # optional: the parquet extra (pyarrow)
     except ImportError:
         raise DataError(f"{path}: reading Parquet needs pyarrow; install it with: pip install 'nnctl[parquet]'") from None
+    before = file_identity(path)
     try:
         table = pq.read_table(path)
     except (pa.ArrowException, OSError, ValueError) as exc:  # ArrowInvalid and the like for a damaged file
@@ -375,7 +394,9 @@ def _read_parquet(path: Path) -> Table:
         np.array(["" if v is None else repr(v) if isinstance(v, float) else str(v) for v in table.column(n).to_pylist()], dtype=str) for n in names
     ]  # one column at a time: Parquet stores columns
     cells = np.stack(cols, axis=1)
-    return Table(str(path), names, cells, np.arange(1, table.num_rows + 1), file_sha256(path), True)
+    digest = file_sha256(path)
+    check_unchanged(path, before)  # the rows read and the SHA-256 recorded are of one version of the file
+    return Table(str(path), names, cells, np.arange(1, table.num_rows + 1), digest, True)
 
 
 def table_chunks(path, rows: int, header="auto"):
@@ -389,10 +410,27 @@ def table_chunks(path, rows: int, header="auto"):
     """
     path = Path(path)
     check_data_file(path)
+    before = file_identity(path)  # checked before each chunk is given and at the end: a file written while it is read is refused
     digest = file_sha256(path)
-    if path.suffix.lower() == ".parquet":
-        yield from _parquet_chunks(path, rows, digest)
-        return
+    scored = 0  # the last line of the chunks given
+
+    def unchanged() -> None:
+        done = f"nothing after line {scored} was scored" if scored else "no line was scored"
+        check_unchanged(path, before, f"{done}; run again on a file that is not being written")
+
+    try:
+        for table in _parquet_chunks(path, rows, digest) if path.suffix.lower() == ".parquet" else _text_chunks(path, rows, header, digest):
+            unchanged()  # the chunk is of the file as it was opened (a truncated file's last line is no row of it)
+            yield table
+            scored = int(table.lines[-1]) if table.m else scored
+    except DataError:
+        unchanged()  # a file cut short mid-line is named as changed, not by the broken line it leaves
+        raise
+    unchanged()
+
+
+def _text_chunks(path: Path, rows: int, header, digest: str):
+    """table_chunks of a CSV/TSV file."""
     with open(path, "rb") as fh:
         lines = _text_lines(fh, path)
         head = []
@@ -402,9 +440,10 @@ def table_chunks(path, rows: int, header="auto"):
                 break
         delimiter = "\t" if path.suffix.lower() == ".tsv" else _sniff_delimiter("".join(head))
         reader = csv.reader(itertools.chain(head, lines), delimiter=delimiter, strict=True)
-        chunk, numbers, columns, width, first_line = [], [], None, None, None
+        chunk, numbers, columns, width, first_line, start = [], [], None, None, None, 1
         try:
             for row in reader:
+                start = reader.line_num + 1  # where the next row begins
                 if not (row and any(c.strip() for c in row)):
                     continue
                 if width is None:
@@ -422,7 +461,7 @@ def table_chunks(path, rows: int, header="auto"):
                     yield table
                     chunk, numbers = [], []
         except csv.Error as exc:
-            raise DataError(f"{path}: line {reader.line_num}: {exc}; check the quoting of that line") from None
+            raise quoting_problem(path, exc, start, reader.line_num) from None
     if columns is None and not chunk:
         raise DataError(f"{path}: holds no rows; a table needs a header line and at least one row")
     if chunk or columns is None:
@@ -698,6 +737,18 @@ class Preprocessor:
         absent = missing_mask(block)
         self.numeric = [c for c, n in zip(features, numeric) if n]
         self.categorical = [c for c, n in zip(features, numeric) if not n]
+        if table.m and (empty := absent.all(axis=0)).any():  # a column of no values: no data.missing policy can fill it
+            j = int(np.flatnonzero(empty)[0])
+            name = features[j]
+            trailing = (  # a separator ending every line: an unnamed, wholly blank last column
+                name == table.columns[-1] == f"column{len(table.columns)}" and bool((np.char.strip(block[:, j]) == "").all())
+            )
+            raise DataError(
+                f"{table.source}: column {quoted(name)} is empty on every line"
+                + (" (every line ends with a separator, which makes an empty last column)" if trailing else "")
+                + f"; leave it out with data.drop: [{name}]"
+                + (", or remove the separator at the end of each line" if trailing else "")
+            )
         if absent.any() and self.missing == "error":
             i, j = np.argwhere(absent)[0]
             raise DataError(

@@ -15,7 +15,7 @@ from nnctl.data.images import image_geometry, load_image, shown
 from nnctl.core.network import HEADS, auto_loss, predict_proba
 from nnctl.rundir.layout import REPRODUCE, RESOLVED, confusion_png, evaluation_boundary_png, evaluation_json, misclassified_png
 from nnctl.rundir.runs import Run, read_text_capped, write_json
-from nnctl.data.tables import is_table, missing_mask, table_chunks, table_preprocessing
+from nnctl.data.tables import MISSING_TOKENS, is_table, missing_mask, quoting_problem, table_chunks, table_preprocessing
 from nnctl.util.text import quoted
 from nnctl.data.dataset import check_data_file, h5_array, is_mat, open_h5, read_block, read_mat
 from nnctl.data.dataset import describe_h5
@@ -25,7 +25,7 @@ from nnctl.data.images import IMAGE_SUFFIXES
 from nnctl.rundir.runs import read_json_object
 from nnctl.data.dataset import BUILTIN_PREFIX
 from nnctl.data.stream import open_streamed
-from nnctl.data.dataset import Dataset, file_sha256, source_path
+from nnctl.data.dataset import Dataset, check_unchanged, file_identity, file_sha256, source_path
 import re
 import hashlib
 from nnctl.util.plots import plot_confusion, plot_decision_boundary, plot_misclassified
@@ -245,6 +245,25 @@ def row_chunks(path, n_x: int, rows: int | None = None, feature_names=None):
     """
     rows = rows or ROWS_PER_CHUNK
     path = check_data_file(path)
+    before = file_identity(path)  # checked before each chunk is given and at the end: a file written while it is read is refused
+    scored = 0  # the last row of the chunks given
+
+    def unchanged() -> None:
+        done = f"nothing after row {scored} was scored" if scored else "no row was scored"
+        check_unchanged(path, before, f"{done}; run again on a file that is not being written")
+
+    try:
+        for first, x, names in _row_chunks(path, n_x, rows, feature_names):
+            unchanged()  # the chunk is of the file as it was opened (a truncated file's last line is no row of it)
+            yield first, x, names
+            scored = first + len(x) - 1
+    except DataError:
+        unchanged()  # a file cut short mid-line is named as changed, not by the broken line it leaves
+        raise
+    unchanged()
+
+
+def _row_chunks(path, n_x: int, rows: int, feature_names=None):
     if path.suffix.lower() in (".csv", ".txt"):
         yield from _csv_chunks(path, n_x, rows, feature_names)
         return
@@ -308,15 +327,19 @@ def _csv_chunks(path, n_x: int, rows: int, feature_names=None):
             raise lookalike_problem(f"{path}: data row {k + 1}, column {odd + 1}", row[odd])
         return None
 
-    names, k, values, order = None, 0, [], None
+    names, k, values, order, start, reader = None, 0, [], None, 1, None
     try:
         # utf-8-sig: a byte-order mark (Excel writes one) is not part of the first name or number
         with open(path, newline="", encoding="utf-8-sig") as fh:
-            for row in csv_module.reader(fh):
+            reader = csv_module.reader(fh)
+            for row in reader:
+                start = reader.line_num + 1  # where the next row begins
                 if not row or not any(c.strip() for c in row):
                     continue
                 parsed = numbers(row)
-                if parsed is None and k == 0 and names is None:
+                if parsed is None and k == 0 and names is None and not any(c.strip().lower() in MISSING_TOKENS for c in row):
+                    # a header naming the features; a first row with an empty, NA, null or ? cell is data
+                    # (a missing value is never a name): refused below as data row 1, as any later row would be
                     names = [c.strip() for c in row]  # a header naming the features
                     if feature_names:
                         order = header_order(path, names, list(feature_names))
@@ -330,7 +353,12 @@ def _csv_chunks(path, n_x: int, rows: int, feature_names=None):
                 if len(values) == rows:
                     yield k - rows + 1, np.array(values, dtype=np.float64), names
                     values = []
-    except (OSError, UnicodeDecodeError, csv_module.Error) as exc:
+    except csv_module.Error as exc:
+        quoting = quoting_problem(path, exc, start, reader.line_num if reader is not None else start)
+        if "never closed" in str(quoting):  # a quote opened on line `start` runs on: named there
+            raise quoting from None
+        raise DataError(f"{path}: cannot be read as CSV text ({exc}); save it as UTF-8 CSV") from None
+    except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: cannot be read as CSV text ({exc}); save it as UTF-8 CSV") from None
     if values:
         yield k - len(values) + 1, np.array(values, dtype=np.float64), names
