@@ -425,6 +425,10 @@ class Model:
             cells[:, j] = _as_cells(X[name], str(name))
         table = _FrameTable("X", columns, cells.astype(str), np.arange(1, len(X) + 1), index=list(X.index))
         x, _, kept = prep.transform(table, need_target=False)
+        from nnctl.data.tables import filled_notes
+
+        for note in filled_notes(prep, "X", prep.filled_counts(table), len(X)):  # filled cells, as predict's notes say
+            warnings.warn(note, UserWarning, stacklevel=4)
         if kept.size != len(X):
             row = int(np.setdiff1d(np.arange(len(X)), kept)[0])
             raise DataError(
