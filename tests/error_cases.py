@@ -3181,6 +3181,21 @@ CASES += [
         ["data", "info", "{tmp}/d.h5", "--header", "yes"],
         "Error: {tmp}/d.h5: --header: reads a table's first line (.csv, .tsv); this file is not a table: leave --header out",
     ),
+    # --- issue 20 round 8: tables and export ---
+    Case(
+        "numbers with a decimal comma in a semicolon CSV",
+        {"t.csv": "a;b;c\n0,13;-0,13;yes\n1,5;2,25;no\n3;4,0;yes\n"},
+        ["data", "info", "{tmp}/t.csv"],
+        "Error: {tmp}/t.csv: line 2, column 'a': '0,13' is a number written with a comma (digit grouping or a decimal comma), "
+        "so column 'a' would be read as text; write plain numbers (here 0.13): no grouping, a decimal point",
+    ),
+    Case(
+        "a target of numbers with digit grouping",
+        {"t.csv": 'x,price\n1,"1,120"\n2,"2,340"\n3,900\n'},
+        ["train", "--data", "{tmp}/t.csv", "--target", "price"],
+        "Error: {tmp}/t.csv: line 2, column 'price': '1,120' is a number written with a comma (digit grouping or a decimal comma), "
+        "so column 'price' would be read as text; write plain numbers (here 1120, or 1.120 if the comma is a decimal comma): no grouping, a decimal point",
+    ),
 ]
 
 

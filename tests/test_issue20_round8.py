@@ -79,7 +79,10 @@ def test_the_api_warns_of_filled_cells(tmp_path):
 )
 def test_numbers_written_with_a_comma_are_refused_naming_the_column_and_the_fix(tmp_path, text, column, value, plain):
     (tmp_path / "t.csv").write_text(text)
-    for args in (["train", "--data", tmp_path / "t.csv", "--runs-dir", tmp_path / "runs", "--no-report", "--set", "train.epochs=1"], ["data", "info", tmp_path / "t.csv"]):
+    for args in (
+        ["train", "--data", tmp_path / "t.csv", "--runs-dir", tmp_path / "runs", "--no-report", "--set", "train.epochs=1"],
+        ["data", "info", tmp_path / "t.csv"],
+    ):
         out = invoke(*args)
         assert out.exit_code == 1, out.output
         said = out.stderr.strip()
@@ -93,3 +96,38 @@ def test_a_text_column_with_commas_stays_text_and_a_text_target_is_not_advised_r
     out = invoke("train", "--data", tmp_path / "t.csv", "--runs-dir", tmp_path / "runs", "--no-report", "--set", "train.epochs=1")
     assert out.exit_code == 0, out.output
     assert "model.task: regression" not in out.output and "a regression needs a target column of plain numbers" in out.output
+
+
+HOSTILE = "x\x1b[2J\x1b]8;;http://e.test\x07\r\u202e"
+RAW = ("\x1b", "\x07", "\r", "\u202e")
+
+
+def test_the_api_escapes_outside_text_in_its_warnings_and_errors(tmp_path):
+    pd = pytest.importorskip("pandas")
+    import nnctl
+    from nnctl.errors import DataError
+
+    model = nnctl.load(_run(tmp_path))
+    frame = pd.DataFrame({"a": [1.0], "b": [2.0], "c": ["x"], HOSTILE: [1]})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.predict(frame)
+    said = [str(w.message) for w in caught]
+    assert said and all(not any(c in s for c in RAW) for s in said), said
+    assert any("\\x1b[2J\\x1b]8;;http://e.test\\x07\\r\\u202e" in s for s in said), said
+    assert all(w.filename == __file__ for w in caught)  # the user's line, not nnctl's wrapper
+    twice = pd.DataFrame([[1.0, 2.0, "x", 1, 2]], columns=["a", "b", "c", HOSTILE, HOSTILE])
+    with pytest.raises(DataError) as raised:
+        model.predict_proba(twice)
+    text = str(raised.value)
+    assert not any(c in text for c in RAW) and "\\x1b[2J" in text and "\\u202e" in text, text
+
+
+def test_an_api_error_is_escaped_once(tmp_path):
+    from nnctl.api import _escaped
+    from nnctl.errors import DataError
+
+    exc = DataError(f"X: column {HOSTILE!s}")
+    _escaped(exc)
+    _escaped(exc)  # a method calling another: escaped once, its backslashes not doubled
+    assert str(exc) == "X: column x\\x1b[2J\\x1b]8;;http://e.test\\x07\\r\\u202e"

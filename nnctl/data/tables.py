@@ -1099,7 +1099,7 @@ def filled_notes(prep: Preprocessor, file: str, filled: dict, rows: int) -> list
     for c in [c for c, n in filled.items() if n >= rows]:
         out.append(
             Warned(
-                f"{file}: column {quoted(c)} is empty in all {rows} rows: every value was filled with the training data's "
+                f"{file}: column {quoted(c)} is empty in {'its one row' if rows == 1 else f'all {rows} rows'}: every value was filled with the training data's "
                 f"{how(c)} (data.missing: {prep.missing}), so the predictions ignore this feature; give the column's values"
             )
         )
