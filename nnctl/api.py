@@ -15,6 +15,7 @@ and its kinds, their messages naming the key and the fix.
 from __future__ import annotations
 
 import copy
+import functools
 import os
 import re
 import signal
@@ -24,7 +25,7 @@ import threading
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Callable, TypeVar, Union, cast
 
 import numpy as np
 import yaml
@@ -47,6 +48,49 @@ __all__ = ["fit", "load", "Model", "NnctlWarning", "SpecLike", "TRAIN_ARRAYS"]
 SpecLike = Union[Spec, Mapping, str, os.PathLike]
 TRAIN_ARRAYS = f"{ARRAY_PREFIX}train"  # data.train of a spec trained on arrays given to fit
 RUN_FILES = (SPEC, RESOLVED, REPRODUCE, PARAMS, METRICS, COSTS_CSV, COSTS_PNG, BOUNDARY_PNG, CHECKPOINT)  # what save writes
+
+
+def _escaped(exc: NnctlError) -> None:
+    """An error leaving the API: its message's outside text (a column name, a path) with control
+    characters, bidirectional overrides and the like written as escapes, as the CLI shows it; once
+    (a method calling another escapes it only where it first leaves). `lines` stay as they were."""
+    if getattr(exc, "_escaped", False):
+        return
+    lines = getattr(exc, "lines", None)
+    if lines and len(exc.args) == 1 and isinstance(exc.args[0], str):
+        exc.args = ("\n".join(visible(line) for line in lines),)  # a newline between two problems stays one
+    else:
+        exc.args = tuple(visible(a) if isinstance(a, str) else a for a in exc.args)
+    setattr(exc, "_escaped", True)
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _escaping(func: _F) -> _F:
+    """A public function or method of the API: nnctl's errors leave it with their text escaped."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except NnctlError as exc:
+            _escaped(exc)
+            raise
+
+    return cast(_F, wrapper)
+
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__))  # nnctl/: its frames are not where a warning points
+
+
+def _warn(text: str, category: type[Warning] = UserWarning) -> None:
+    """A warning for the API's user: its outside text escaped (as the CLI shows it), pointing at the
+    first caller outside nnctl (the user's line, whichever public method it went through)."""
+    level, frame = 2, sys._getframe(1)
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE + os.sep):
+        frame, level = frame.f_back, level + 1  # type: ignore[assignment]  # f_back is None at the outermost frame
+    warnings.warn(visible(text), category, stacklevel=level)
 
 
 class NnctlWarning(UserWarning):
@@ -190,6 +234,7 @@ def _spec_of(spec: SpecLike, with_arrays: bool) -> tuple:
     return spec, text
 
 
+@_escaping
 def fit(
     spec: SpecLike,
     X: Any = None,
@@ -228,7 +273,7 @@ def fit(
         arrays = {TRAIN_ARRAYS: (x, labels, names, feature_names(X))}
     model = train_model(resolved, text, arrays, runs_dir, quiet)
     for warning in model.metrics.get("warnings") or ():
-        warnings.warn(warning, NnctlWarning, stacklevel=2)
+        _warn(warning, NnctlWarning)
     return model
 
 
@@ -239,7 +284,7 @@ def train_model(spec: Spec, text: str | None, arrays: dict | None, runs_dir=None
     model = _train_model(spec, text, arrays, runs_dir, quiet)
     for note in model.metrics.get("notes") or ():
         if isinstance(note, str) and CONSTANT_TARGET in note:  # the arrays are y here, not their source's name
-            warnings.warn(re.sub(rf"^{re.escape(TRAIN_ARRAYS)}(?: \([^)]*\))?: ", "y: ", note), UserWarning, stacklevel=3)
+            _warn(re.sub(rf"^{re.escape(TRAIN_ARRAYS)}(?: \([^)]*\))?: ", "y: ", note))
     return model
 
 
@@ -303,6 +348,7 @@ def _ctrl_c():
     return stop
 
 
+@_escaping
 def load(run_dir: str | os.PathLike) -> Model:
     """The model of a run folder: one `nnctl train` wrote, `Model.save` wrote, or `runs/latest`.
 
@@ -389,6 +435,7 @@ class Model:
         return list(self._run.meta["preprocessing"]["input_shape"])
 
     @property
+    @_escaping
     def spec(self) -> Spec | None:
         """The resolved spec (config.resolved.yaml): every choice explicit; None where the run has none."""
         text = self._files.get(RESOLVED)
@@ -413,11 +460,7 @@ class Model:
             raise DataError(f"X: the column {quoted(twice)} is there twice; give each of the training columns once")
         extra = [c for c in columns if c not in prep.columns and c != prep.target]
         if extra:
-            warnings.warn(
-                f"X: columns not used in training ignored: {', '.join(map(quoted, extra[:8]))}{', ...' if len(extra) > 8 else ''}",
-                UserWarning,
-                stacklevel=4,
-            )
+            _warn(f"X: columns not used in training ignored: {', '.join(map(quoted, extra[:8]))}{', ...' if len(extra) > 8 else ''}")
         if len(X) == 0:
             raise DataError("X: holds zero examples (a DataFrame of 0 rows); give at least one row")
         cells = np.empty((len(X), len(columns)), dtype=object)
@@ -425,6 +468,10 @@ class Model:
             cells[:, j] = _as_cells(X[name], str(name))
         table = _FrameTable("X", columns, cells.astype(str), np.arange(1, len(X) + 1), index=list(X.index))
         x, _, kept = prep.transform(table, need_target=False)
+        from nnctl.data.tables import filled_notes
+
+        for note in filled_notes(prep, "X", prep.filled_counts(table), len(X)):  # filled cells, as predict's notes say
+            _warn(note)
         if kept.size != len(X):
             row = int(np.setdiff1d(np.arange(len(X)), kept)[0])
             raise DataError(
@@ -491,10 +538,12 @@ class Model:
                 layers.append((W, params[f"b{l}"]))
         return layers
 
+    @_escaping
     def output(self, X) -> np.ndarray:
         """A[L] as (m, units): the output layer for each row of X (probabilities, or the values)."""
         return outputs(self._run, self._flat(X)).T
 
+    @_escaping
     def predict_labels(self, X) -> np.ndarray:
         """The predicted label 0 .. k-1 of each row (classification), or the value (regression)."""
         A = outputs(self._run, self._flat(X))
@@ -502,11 +551,13 @@ class Model:
             raise RunError(f"{self._run.path}: the network's outputs are not finite numbers (the run diverged); train it again")
         return HEADS[self.loss].predict(A)
 
+    @_escaping
     def predict(self, X) -> np.ndarray:
         """The predicted class of each row of X (m,), as `classes` names it; a regression's values."""
         labels = self.predict_labels(X)
         return labels if self.classes is None else self.classes[labels]
 
+    @_escaping
     def predict_proba(self, X) -> np.ndarray:
         """(m, k): the probability of each class, columns in the order of `classes`."""
         head = HEADS[self.loss]
@@ -515,6 +566,7 @@ class Model:
         A = outputs(self._run, self._flat(X))
         return head.proba(A).T
 
+    @_escaping
     def evaluate(self, X, y) -> dict:
         """The metrics `nnctl evaluate` prints and writes: accuracy (%), precision, recall, F1, the
         confusion matrix and per-class scores for a classifier; rmse and mae for a regression.
@@ -547,6 +599,7 @@ class Model:
 
     # ------------------------------------------------------------ keeping it
 
+    @_escaping
     def save(self, run_dir: str | os.PathLike) -> Path:
         """Write the run folder (spec, resolved spec, reproduce.json, params.h5, metrics.json,
         costs.csv, and the pictures a kept run has) into `run_dir`, a new or empty folder;

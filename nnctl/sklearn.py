@@ -31,6 +31,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 from nnctl.api import TRAIN_ARRAYS, Model, train_model
 from nnctl.spec.config import MAX_SEED, spec_from_mapping
 from nnctl.errors import Interrupted, NnctlError
+from nnctl.util.text import visible
 
 __all__ = ["NNClassifier", "NNRegressor"]
 
@@ -187,7 +188,7 @@ class _NNBase(BaseEstimator):
         except Interrupted:
             raise
         except NnctlError as exc:
-            raise ValueError(self._in_arguments(str(exc))) from None
+            raise ValueError(visible(self._in_arguments(str(exc)))) from None  # outside text escaped, as nnctl.fit's errors
 
     def _feature_names(self) -> list | None:
         """feature_names_in_ (validate_data set it for a DataFrame of text column names), kept in the run."""

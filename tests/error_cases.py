@@ -3224,6 +3224,21 @@ CASES += [
         "Error: {tmp}/t.csv: column 'column4' is empty on every line (every line ends with a separator, which makes an empty last column); "
         "leave it out with data.drop: [column4], or remove the separator at the end of each line",
     ),
+    # --- issue 20 round 8: tables and export ---
+    Case(
+        "numbers with a decimal comma in a semicolon CSV",
+        {"t.csv": "a;b;c\n0,13;-0,13;yes\n1,5;2,25;no\n3;4,0;yes\n"},
+        ["data", "info", "{tmp}/t.csv"],
+        "Error: {tmp}/t.csv: line 2, column 'a': '0,13' is a number written with a comma (digit grouping or a decimal comma), "
+        "so column 'a' would be read as text; write plain numbers (here 0.13): no grouping, a decimal point",
+    ),
+    Case(
+        "a target of numbers with digit grouping",
+        {"t.csv": 'x,price\n1,"1,120"\n2,"2,340"\n3,900\n'},
+        ["train", "--data", "{tmp}/t.csv", "--target", "price"],
+        "Error: {tmp}/t.csv: line 2, column 'price': '1,120' is a number written with a comma (digit grouping or a decimal comma), "
+        "so column 'price' would be read as text; write plain numbers (here 1120, or 1.120 if the comma is a decimal comma): no grouping, a decimal point",
+    ),
 ]
 
 

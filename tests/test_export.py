@@ -632,3 +632,46 @@ def test_inputs_of_a_large_offset_are_standardised_in_float64(tmp_path, head):
     else:
         np.testing.assert_allclose(got["probabilities"], hd.proba(AL).T, atol=1e-5)
         np.testing.assert_array_equal(got["label"], hd.predict(AL))
+
+
+# ---------------------------------------------------------------- issue 20 round 8: a model fitted on a DataFrame
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "npz"])
+def test_a_model_fitted_on_a_dataframe_exports_by_position_with_its_column_names(tmp_path, monkeypatch, fmt):
+    """nnctl.fit on a DataFrame records its column names (preprocessing.feature_names); export refused
+    them as an unknown preprocessing step. The file takes rows by position as before and says the names."""
+    pd = pytest.importorskip("pandas")
+    import nnctl
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(120, 3)) * [1.0, 10.0, 0.1] + [0.0, 50.0, 3.0]
+    y = (x[:, 0] + (x[:, 1] - 50) / 10 > 0).astype(int)
+    frame = pd.DataFrame(x, columns=["height", "weight", "age"])
+    spec = {"model": {"hidden": [5], "hidden_activation": "tanh"}, "train": {"learning_rate": 0.5, "iterations": 40}}
+    model = nnctl.fit(spec, frame, y)
+    model.save("fitdf")
+    result = invoke("export", "--run", "fitdf", "-o", f"fitdf.{fmt}")
+    assert result.exit_code == 0, result.output
+    expected = nnctl.load("fitdf").predict_proba(frame)
+    p1 = expected[:, 1] if expected.ndim == 2 and expected.shape[1] == 2 else np.ravel(expected)
+    if fmt == "onnx":
+        proto = onnx.load(str(tmp_path / "fitdf.onnx"))
+        meta = {p.key: p.value for p in proto.metadata_props}
+        assert json.loads(meta["feature_names"]) == ["height", "weight", "age"]
+        assert '["height", "weight", "age"]' in meta["input"] and '["height", "weight", "age"]' in proto.doc_string
+        session = ort.InferenceSession(str(tmp_path / "fitdf.onnx"), providers=["CPUExecutionProvider"])
+        label, proba = session.run(["label", "probabilities"], {"X": x.astype(np.float64)})
+        np.testing.assert_allclose(proba[:, 1], p1, atol=1e-6)
+        np.testing.assert_array_equal(label, nnctl.load("fitdf").predict(frame))
+    else:
+        f = np.load(tmp_path / "fitdf.npz")
+        assert list(f["feature_names"]) == ["height", "weight", "age"]
+        assert json.loads(json.loads(str(f["metadata"]))["feature_names"]) == ["height", "weight", "age"]
+        np.testing.assert_allclose(_npz_function()(tmp_path / "fitdf.npz", x)[:, 1], p1, atol=1e-6)
+    pd.DataFrame(x, columns=["height", "weight", "age"]).to_csv("rows.csv", index=False)
+    shown = invoke("predict", "rows.csv", "--run", "fitdf", "--json")
+    assert shown.exit_code == 0, shown.output
+    printed = [json.loads(line)["probability"] for line in shown.stdout.splitlines()]
+    np.testing.assert_allclose(printed, p1, atol=1e-6)  # nnctl predict, the API and the exported file agree

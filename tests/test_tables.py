@@ -244,7 +244,7 @@ def _train(tmp_path, *args):
 
 def test_one_command_trains_predicts_evaluates_with_class_names(tmp_path, iris_csv):
     run, result = _train(tmp_path, "--data", iris_csv, "--target", "species", "--set", "train.epochs=60", "--set", f"data.test={tmp_path / 'iris-test.csv'}")
-    assert "Note: target 'species': classification, as it holds text (set model.task: regression to override)" in result.output
+    assert "Note: target 'species': classification, as it holds text (a regression needs a target column of plain numbers)" in result.output
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["train_accuracy"] >= 95 and metrics["test_accuracy"] >= 93
     resolved = (run / "config.resolved.yaml").read_text()

@@ -536,8 +536,10 @@ def predict(
         missing: dict = {}  # a table's rows with a missing value, by file: listed with their error, not left out
         rows = predict_rows(trained, paths, notes=notes, missing=missing)
         total, failed = display.prediction_stream(rows, class_names(trained), trained.path, fmt, task_of(trained))
-        for note in notes:
-            display.say(f"Note: {note}", err=True)
+        from nnctl.data.tables import Warned
+
+        for note in notes:  # a Warned one: a column empty in every row (its feature ignored)
+            display.say(f"{'Warning' if isinstance(note, Warned) else 'Note'}: {note}", err=True)
         if failed:
             raise NnctlError(rows_failed(total, failed, missing))
         return
@@ -576,10 +578,12 @@ def evaluate(
         evaluation_files(trained, str(data) if data else None),
         f"evaluate again: nnctl evaluate {shell_quote(trained.path)}" + (f" --data {shell_quote(data)}" if data else ""),
     )  # before scoring
+    from nnctl.data.tables import Warned
+
     try:
         result, dataset = evaluate_run(trained, str(data) if data else None)
-        for note in result.get("notes", ()):  # rows of a table left out: the scores are of the others (evaluation*.json keeps the note)
-            display.say(f"Note: {note}", err=True)
+        for note in result.get("notes", ()):  # rows of a table left out, cells filled (evaluation*.json keeps the note)
+            display.say(f"{'Warning' if isinstance(note, Warned) else 'Note'}: {note}", err=True)
         try:
             saved = save_evaluation(trained, result, dataset, source_given=data is not None, final=True)
         except NnctlError:

@@ -260,6 +260,7 @@ def refuse_lookalikes(table: Table, block: np.ndarray, names: list, rows=None) -
     not missing are all numbers to Python's float() but one or more not NUMBER ('5_0', '\u0665'):
     such a column is neither plain numbers nor meant as text. A column holding real text ('cat')
     keeps any such cell as text. `rows` maps block rows to table rows (default the same)."""
+    refuse_comma_numbers(table, block, names, rows)
     odd = _odd_cells(block)
     if not odd.any():
         return  # every cell NUMBER's characters: float() and NUMBER agree on each
@@ -279,6 +280,56 @@ def refuse_lookalikes(table: Table, block: np.ndarray, names: list, rows=None) -
         if first is not None:
             row = first if rows is None else int(rows[first])
             raise lookalike_problem(table.where(row, names[int(j)]), str(block[first, j]))
+
+
+# numbers as a spreadsheet in another locale writes them: digit grouping ('1,120', '-12,345.5') and a
+# decimal comma ('0,13', '-3,5'); a column of these and plain numbers would otherwise be text categories
+GROUPED = re.compile(r"[ ]*[+-]?[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]*)?[ ]*", re.ASCII)
+DECIMAL_COMMA = re.compile(r"[ ]*[+-]?[0-9]*,[0-9]+(?:[eE][+-]?[0-9]+)?[ ]*", re.ASCII)
+
+
+def comma_number(text: str) -> str | None:
+    """The plain number a cell written with digit grouping or a decimal comma means ('1,120' -> '1120',
+    '0,13' -> '0.13'; grouping first, as '1,120' reads as grouped), else None."""
+    if GROUPED.fullmatch(text):
+        return text.strip().replace(",", "")
+    if DECIMAL_COMMA.fullmatch(text):
+        return text.strip().replace(",", ".")
+    return None
+
+
+@signals_deferred()
+def refuse_comma_numbers(table: Table, block: np.ndarray, names: list, rows=None) -> None:
+    """A DataError for the first column of `block` whose cells that are not missing are all numbers,
+    one or more written with a comma (digit grouping '1,120' or a decimal comma '0,13'): read as they
+    are, they would be text categories, one feature per distinct value. Only columns holding a comma
+    are looked at, each distinct value once."""
+    block = np.asarray(block, dtype=str)
+    if block.size == 0:
+        return
+    commas = np.char.find(block, ",") >= 0
+    for j in np.flatnonzero(commas.any(axis=0)):
+        column = block[:, j]
+        values = np.unique(column[~missing_mask(column)])
+        example = None
+        for v in values:
+            text = str(v)
+            if _is_number(text):
+                continue
+            if comma_number(text) is None:
+                example = None
+                break  # real text: a text column
+            example = text if example is None else example
+        if example is not None:
+            first = int(np.flatnonzero(column == example)[0])
+            row = first if rows is None else int(rows[first])
+            plain = comma_number(example)
+            if GROUPED.fullmatch(example) and DECIMAL_COMMA.fullmatch(example):  # '1,120': grouping, or 1.12
+                plain = f"{plain}, or {example.strip().replace(',', '.')} if the comma is a decimal comma"
+            raise DataError(
+                f"{table.where(row, names[int(j)])}: {quoted(example)} is a number written with a comma (digit grouping or a decimal comma), "
+                f"so column {quoted(names[int(j)])} would be read as text; write plain numbers (here {plain}): no grouping, a decimal point"
+            )
 
 
 def _has_header(rows: list) -> bool:
@@ -704,7 +755,9 @@ class Preprocessor:
                 else:
                     task, why = "regression", f"it holds {distinct.size} distinct numbers" + ("" if np.all(v == np.floor(v)) else ", not all whole")
             other = "regression" if task == "classification" else "classification"
-            self.notes.append(f"target {quoted(self.target)}: {task}, as {why} (set model.task: {other} to override)")
+            # advice that works when followed: a text target cannot be a regression's
+            override = f"set model.task: {other} to override" if numeric else "a regression needs a target column of plain numbers"
+            self.notes.append(f"target {quoted(self.target)}: {task}, as {why} ({override})")
         if task == "regression" and not numeric:
             bad = int(np.flatnonzero(~absent & ~_number_mask(y))[0])
             raise DataError(
@@ -863,6 +916,18 @@ class Preprocessor:
         rows = np.broadcast_to(np.arange(table.m)[:, None], keys.shape)
         out[rows[found], pos[found]] = 1.0
         return out
+
+    @signals_deferred()
+    def filled_counts(self, table: Table) -> dict:
+        """{column: cells of `table` missing in that training column}, the cells transform fills as fitted
+        (data.missing: mean, median or most_frequent; {} under another policy). Columns found by name."""
+        if self.missing not in FILLED_WITH:
+            return {}
+        names = [c for c in self.columns if c in table.columns]
+        if not names:
+            return {}
+        absent = missing_mask(table.cells[:, [table.columns.index(c) for c in names]])
+        return {c: int(n) for c, n in zip(names, absent.sum(axis=0)) if n}
 
     @signals_deferred()
     def unseen_count(self, table: Table) -> int:
@@ -1064,6 +1129,41 @@ def table_rows(n: int, seed: int, fraction: float, labels=None) -> tuple:
 
 
 FILLED_WITH = {"mean": "mean", "median": "median", "most_frequent": "most frequent value"}
+
+
+class Warned(str):
+    """A note that is a warning: the terminal shows it as `Warning:` (the text is the same in JSON)."""
+
+
+def filled_notes(prep: Preprocessor, file: str, filled: dict, rows: int) -> list:
+    """What predict and evaluate say of the cells they filled (data.missing: mean, median, most_frequent):
+    a note counting them (per column, where few columns), and a Warned line for each column empty in
+    every row, whose filled value is the same for all rows: the predictions do not use that feature."""
+    if not filled or rows == 0:
+        return []
+    text = set(prep.categorical)
+
+    def how(column) -> str:
+        return "most frequent category" if column in text else FILLED_WITH.get(prep.missing, prep.missing)
+
+    out: list = []
+    for c in [c for c, n in filled.items() if n >= rows]:
+        out.append(
+            Warned(
+                f"{file}: column {quoted(c)} is empty in {'its one row' if rows == 1 else f'all {rows} rows'}: every value was filled with the training data's "
+                f"{how(c)} (data.missing: {prep.missing}), so the predictions ignore this feature; give the column's values"
+            )
+        )
+    partial = {c: n for c, n in filled.items() if n < rows}
+    if partial:
+        cells = sum(partial.values())
+        per = ", ".join(f"{n} in {quoted(c)}" for c, n in list(partial.items())[:6]) + (", ..." if len(partial) > 6 else "")
+        kinds = sorted({how(c) for c in partial})
+        out.append(
+            f"{file}: {cells} missing value{'s' if cells != 1 else ''} filled with the training data's {' or '.join(kinds)} "
+            f"(data.missing: {prep.missing}, as the run was trained; a text column's: its most frequent category): {per}"
+        )
+    return out
 
 
 def missing_note(prep: Preprocessor, file: str, parts: list, over: str, role: str = "") -> str | None:

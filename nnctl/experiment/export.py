@@ -39,8 +39,9 @@ OPSET = 17
 IR_VERSION = 8  # the IR of opset 17 (ONNX 1.12): every ONNX Runtime from 1.12 on loads the file
 
 # preprocessing entries of params.h5 this exporter knows; another (a later nnctl's imputation,
-# one-hot columns, ...) is refused by name rather than silently left out of the graph
-PREPROCESSING_KEYS = {"flatten", "input_shape", "x_dtype", "scale", "normalize", "normalize_target"}
+# one-hot columns, ...) is refused by name rather than silently left out of the graph; feature_names
+# (a model fitted on a DataFrame) changes no number: the file still takes rows by position, and says the names
+PREPROCESSING_KEYS = {"flatten", "input_shape", "x_dtype", "scale", "normalize", "normalize_target", "feature_names"}
 
 
 class ExportError(NnctlError):
@@ -232,6 +233,10 @@ def describe(run: Run) -> Model:
             else "rows of numeric features, in the training column order, float64 (double)"
         ),
     }
+    names = pre.get("feature_names")
+    if names and table is None:  # fitted on a DataFrame: rows by position, in the order of these columns
+        metadata["feature_names"] = json.dumps([str(n) for n in names])
+        metadata["input"] = f"rows of numeric features, float64 (double), one column per feature in this order: {metadata['feature_names']}"
     if len(set(sha.values())) == 1:
         metadata["data_sha256"] = next(iter(sha.values()))
     if sha:
@@ -277,6 +282,8 @@ def npz_arrays(model: Model) -> dict:
     arrays["activations"] = np.array([layer.activation for layer in model.layers])
     arrays["head"] = np.array(model.loss)
     arrays["classes"] = np.array(model.classes, dtype=str)
+    if "feature_names" in model.metadata:  # the DataFrame's column names, in the order of the rows' columns
+        arrays["feature_names"] = np.array(json.loads(model.metadata["feature_names"]), dtype=str)
     arrays["metadata"] = np.array(json.dumps(model.metadata))
     return arrays
 
@@ -438,6 +445,7 @@ def onnx_model(model: Model):
     proto = onnx.helper.make_model(graph, opset_imports=opsets, producer_name="nnctl", producer_version=__version__)
     proto.ir_version = IR_VERSION
     onnx.helper.set_model_props(proto, model.metadata)
+    proto.doc_string = f"nnctl run {model.metadata['run']}; input: {model.metadata['input']}"
     onnx.checker.check_model(proto, full_check=True)
     return proto
 

@@ -15,7 +15,7 @@ from nnctl.data.images import image_geometry, load_image, shown
 from nnctl.core.network import HEADS, auto_loss, predict_proba
 from nnctl.rundir.layout import REPRODUCE, RESOLVED, confusion_png, evaluation_boundary_png, evaluation_json, misclassified_png
 from nnctl.rundir.runs import Run, read_text_capped, write_json
-from nnctl.data.tables import MISSING_TOKENS, is_table, missing_mask, quoting_problem, table_chunks, table_preprocessing
+from nnctl.data.tables import MISSING_TOKENS, filled_notes, is_table, missing_mask, quoting_problem, table_chunks, table_preprocessing
 from nnctl.util.text import quoted
 from nnctl.data.dataset import check_data_file, h5_array, is_mat, open_h5, read_block, read_mat
 from nnctl.data.dataset import describe_h5
@@ -411,11 +411,16 @@ def predict_table(run: Run, path, notes: list, missing: dict | None = None):
     prep = run.table
     assert prep is not None  # a run trained on a table
     names, unseen = class_names(run), 0
+    filled: dict = {}  # column: cells filled (data.missing: mean, median, most_frequent)
+    total = 0
     for number, table in enumerate(table_chunks(path, TABLE_ROWS_PER_CHUNK, prep.header)):  # data.header as the run was trained
         if number == 0 and (extra := [c for c in table.columns if c not in prep.columns and c != prep.target]):
             notes.append(f"{shown(path)}: columns not used in training ignored: {', '.join(map(quoted, extra[:8]))}{', ...' if len(extra) > 8 else ''}")
         if prep.unseen == "zeros":
             unseen += prep.unseen_count(table)
+        for column, n in prep.filled_counts(table).items():
+            filled[column] = filled.get(column, 0) + n
+        total += table.m
         preds = [Prediction(file=f"{shown(path)}:{int(line)}") for line in table.lines]
         if table.m == 0:
             continue
@@ -429,6 +434,7 @@ def predict_table(run: Run, path, notes: list, missing: dict | None = None):
             X = checked_inputs(run, x, path, 1, where=table_where(prep, table, kept))  # the guard rows of any file get
             _fill([preds[i] for i in kept], outputs(run, X), run, names)
         yield preds
+    notes.extend(filled_notes(prep, shown(path), filled, total))
     if unseen:
         notes.append(f"{shown(path)}: {unseen} categories not seen in training encoded as all zeros (data.unseen: zeros)")
 
@@ -890,11 +896,14 @@ def _evaluate_table(run: Run, source: str):
     collected = _collector(run, prep.n_x, source)
     digest = ""
     rows = no_target = 0
+    filled: dict = {}  # column: cells filled (data.missing: mean, median, most_frequent)
     for table in table_chunks(source, TABLE_ROWS_PER_CHUNK, prep.header):  # data.header as the run was trained
         if not digest:
             check_own_digest(run, table.sha256, source)  # the bytes read: a changed file before a column or category it breaks
         digest = table.sha256
         x, y, kept = prep.transform(table, need_target=True)
+        for column, n in prep.filled_counts(table).items():
+            filled[column] = filled.get(column, 0) + n
         rows += table.m
         no_target += int(missing_mask(table.column(prep.target)).sum())  # transform checked the column is there
         if kept.size:  # a chunk of rows all left out has nothing to score (a reshape of no rows would fail)
@@ -912,10 +921,13 @@ def _evaluate_table(run: Run, source: str):
     _check_test_data(run, data, source, class_count(run))
     result = tally.result()
     result["rows"] = {"in_file": rows, "scored": tally.m, "left_out_missing_value": dropped, "left_out_no_target": no_target}
+    notes = filled_notes(prep, str(source), filled, rows)
     if tally.m < rows:
-        result["notes"] = [
+        notes.append(
             f"{source}: {rows - tally.m} of its {rows} rows left out: {left_out_reasons(prep, dropped, no_target)}; the scores are over the {tally.m} rows kept"
-        ]
+        )
+    if notes:
+        result["notes"] = notes  # a Warned one is text in evaluation.json, a Warning: on the terminal
     return result, data
 
 
