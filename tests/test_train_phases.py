@@ -56,9 +56,11 @@ def wait_for(path, proc):
         time.sleep(0.01)
 
 
-def hooked_train(tmp_path, hook, signals, *args):
+def hooked_train(tmp_path, hook, signals, *args, handled=True):
     """Run `nnctl train` held at `hook`, send `signals` there (each after the previous was handled),
-    let it go on; (returncode, stdout, stderr)."""
+    let it go on; (returncode, stdout, stderr). `handled=False`: the hook is past the command's commit
+    point, where signals are ignored (nnctl.util.signals.finish) and never seen: the last one is sent
+    (its fate decided as it is sent) and the command let go at once."""
     env = {**os.environ, "NNCTL_TEST_DIR": str(tmp_path), "NNCTL_TEST_HOOK": hook}
     proc = subprocess.Popen([sys.executable, "-c", HOOKED, "train", *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
@@ -68,7 +70,7 @@ def hooked_train(tmp_path, hook, signals, *args):
             if k + 1 < len(signals):
                 wait_for(tmp_path / "seen", proc)
         deadline = time.time() + TIMEOUT
-        while proc.poll() is None and not (tmp_path / "seen").exists():  # stopped at once, or handled and waiting for `go`
+        while handled and proc.poll() is None and not (tmp_path / "seen").exists():  # stopped at once, or handled and waiting for `go`
             assert time.time() < deadline
             time.sleep(0.01)
     finally:
@@ -102,7 +104,6 @@ def test_a_signal_before_the_run_folder_stops_at_once_and_makes_none(tmp_path, s
         ("nnctl.experiment.run:_evaluate", signal.SIGINT),  # after the last iteration, while the run's files are written
         ("nnctl.cli.display:summary_table", signal.SIGTERM),  # the table
         ("nnctl.report.page:write_report", signal.SIGTERM),  # the report
-        ("nnctl.cli.commands:_finish_tracking", signal.SIGINT),  # after `run:`
     ],
 )
 def test_one_signal_after_training_writes_everything_then_says_so(tmp_path, spec, hook, sig):
@@ -114,6 +115,17 @@ def test_one_signal_after_training_writes_everything_then_says_so(tmp_path, spec
     assert "Traceback" not in err and "twice" not in err
     assert json.loads((run / "metrics.json").read_text())["status"] == "completed"
     assert (run / "report.html").exists() and (run / "params.h5").exists() and not (run / "checkpoint.h5").exists()
+    assert f"run: {run}" in out
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_after_the_run_line_changes_nothing(tmp_path, spec, sig):
+    """After `run:` the report is in place (train's commit point): a signal there is ignored, exit 0 with no
+    line (it said `Interrupted: ... after training`, exit 130 or 143, for a run that had finished)."""
+    code, out, err = hooked_train(tmp_path, "nnctl.cli.commands:_finish_tracking", [sig], spec, "-q", "--runs-dir", tmp_path / "runs", handled=False)
+    run = the_run(tmp_path / "runs")
+    assert (code, err) == (0, "")
+    assert json.loads((run / "metrics.json").read_text())["status"] == "completed" and (run / "report.html").exists()
     assert f"run: {run}" in out
 
 
@@ -141,7 +153,7 @@ def test_a_signal_in_a_diverged_runs_report_says_both(tmp_path, spec):
 
 def test_a_signal_as_the_process_ends_changes_nothing(tmp_path, spec):
     """SIGINT just after `run:` printed `Exception ignored in: <function WeakKeyDictionary...> ... KeyboardInterrupt`."""
-    code, out, err = hooked_train(tmp_path, "atexit:register", [signal.SIGINT], spec, "-q", "--runs-dir", tmp_path / "runs")
+    code, out, err = hooked_train(tmp_path, "atexit:register", [signal.SIGINT], spec, "-q", "--runs-dir", tmp_path / "runs", handled=False)
     assert code == 0 and err == "", err
     assert json.loads((the_run(tmp_path / "runs") / "metrics.json").read_text())["status"] == "completed"
 
