@@ -40,7 +40,7 @@ from nnctl.rundir.layout import BOUNDARY_PNG, CHECKPOINT, COSTS_CSV, COSTS_PNG, 
 from nnctl.core.network import HEADS
 from nnctl.rundir.runs import Run, atomic_write, costs_axis, load_run, parse_costs_columns, read_bytes_capped, resolve_run_path
 from nnctl.core.training import Listener
-from nnctl.data.tables import Table
+from nnctl.data.tables import Table, filled_notes
 from nnctl.util.text import quoted, visible
 
 __all__ = ["fit", "load", "Model", "NnctlWarning", "SpecLike", "TRAIN_ARRAYS"]
@@ -468,8 +468,6 @@ class Model:
             cells[:, j] = _as_cells(X[name], str(name))
         table = _FrameTable("X", columns, cells.astype(str), np.arange(1, len(X) + 1), index=list(X.index))
         x, _, kept = prep.transform(table, need_target=False)
-        from nnctl.data.tables import filled_notes
-
         for note in filled_notes(prep, "X", prep.filled_counts(table), len(X)):  # filled cells, as predict's notes say
             _warn(note)
         if kept.size != len(X):
