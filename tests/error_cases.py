@@ -3184,6 +3184,18 @@ CASES += [
 ]
 
 
+# --- issue 20 round 8: runs and sweeps ---
+CASES += [
+    Case(
+        "predict given the HDF5 file a picture run was trained on (valid HDF5, not pictures)",
+        {"run": trained_run},
+        ["predict", "--run", "{tmp}/run", "{tmp}/train.h5"],
+        "Error: {tmp}/train.h5: is an HDF5 data file; predict takes picture files or folders of them for this run ({tmp}/run); "
+        "score an HDF5 file with: nnctl evaluate {tmp}/run --data {tmp}/train.h5",
+    ),
+]
+
+
 def render() -> str:
     lines = [
         "# Errors: what nnctl says, and its exit code",

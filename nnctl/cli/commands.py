@@ -541,6 +541,12 @@ def predict(
         if failed:
             raise NnctlError(rows_failed(total, failed, missing))
         return
+    for path in paths:  # the pictures it was trained on, as an HDF5 file: "damaged or truncated image" said nothing useful
+        if _is_hdf5(path):
+            raise NnctlError(
+                f"{path}: is an HDF5 data file; predict takes picture files or folders of them for this run "
+                f"({trained.path}); score an HDF5 file with: nnctl evaluate {trained.path} --data {path}"
+            )
     files = find_images(paths)
     if not files:
         raise NnctlError(f"no image files found in {', '.join(map(str, paths))}")
@@ -1013,3 +1019,14 @@ def main():
         signum = last_signal() or signal.SIGINT
         display.say(f"Interrupted: {signal.Signals(signum).name}", err=True)
         raise SystemExit(128 + signum) from None
+
+
+def _is_hdf5(path) -> bool:
+    """A regular file that starts with HDF5's signature (whatever its name ends with)."""
+    try:
+        if not os.path.isfile(path):
+            return False
+        with open(path, "rb") as fh:
+            return fh.read(8) == b"\x89HDF\r\n\x1a\n"
+    except OSError:
+        return False
