@@ -3201,6 +3201,12 @@ CASES += [
         "encoding the data and settings give now is not the run's table.json; put the run's reproduce.json back from a copy "
         "(and its data file as it was), or train the run again: nnctl train {tmp}/run/config.resolved.yaml",
     ),
+    Case(
+        "train --resume given --runs-dir (ignored before: the run resumes in its own folder)",
+        {"run": trained_run},
+        ["train", "--resume", "{tmp}/run", "--runs-dir", "{tmp}/elsewhere"],
+        "Error: --runs-dir {tmp}/elsewhere: --resume continues the run in its own folder ({tmp}/run); leave --runs-dir out",
+    ),
 ]
 
 

@@ -222,6 +222,8 @@ def _train_command(stop, ctx, config, overrides, runs_dir, resume, data, target,
     if resume is not None:
         if config is not None or overrides or data is not None or target is not None:
             raise NnctlError("--resume continues a run with its own spec; give no CONFIG, --set, --data or --target with it")
+        if runs_dir is not None:  # it was ignored: the run went on in its own folder, not under the root given
+            raise NnctlError(f"--runs-dir {runs_dir}: --resume continues the run in its own folder ({resume}); leave --runs-dir out")
         if not no_report:  # the page is written after training: a folder in its place is named before
             run = resolve_run_path(resume)
             check_outputs([run / REPORT], f"resume: nnctl train --resume {shell_quote(run)} (or resume with --no-report)")
