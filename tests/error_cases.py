@@ -3242,6 +3242,32 @@ CASES += [
 ]
 
 
+# --- issue 20 round 8: runs and sweeps ---
+CASES += [
+    Case(
+        "predict given the HDF5 file a picture run was trained on (valid HDF5, not pictures)",
+        {"run": trained_run},
+        ["predict", "--run", "{tmp}/run", "{tmp}/train.h5"],
+        "Error: {tmp}/train.h5: is an HDF5 data file; predict takes picture files or folders of them for this run ({tmp}/run); "
+        "score an HDF5 file with: nnctl evaluate {tmp}/run --data {tmp}/train.h5",
+    ),
+    Case(
+        "resume of a table run whose reproduce.json is gone and whose data file was edited (not its settings)",
+        {"run": interrupted_table_run(lambda run: ((run / "reproduce.json").unlink(), (run.parent / "p.csv").write_text(TABLE + "Gentoo,Dream,60.0\n")))},
+        ["train", "--resume", "{tmp}/run", "-q"],
+        "Error: {tmp}/run/reproduce.json: missing, so the data the run started with (its SHA-256) cannot be checked, and the table "
+        "encoding the data and settings give now is not the run's table.json; put the run's reproduce.json back from a copy "
+        "(and its data file as it was), or train the run again: nnctl train {tmp}/run/config.resolved.yaml",
+    ),
+    Case(
+        "train --resume given --runs-dir (ignored before: the run resumes in its own folder)",
+        {"run": trained_run},
+        ["train", "--resume", "{tmp}/run", "--runs-dir", "{tmp}/elsewhere"],
+        "Error: --runs-dir {tmp}/elsewhere: --resume continues the run in its own folder ({tmp}/run); leave --runs-dir out",
+    ),
+]
+
+
 def render() -> str:
     lines = [
         "# Errors: what nnctl says, and its exit code",

@@ -122,3 +122,22 @@ def test_a_renamed_sweep_is_listed_by_what_it_holds(tmp_path):
     (other / "lr-search" / "summary.json").unlink()
     (other / "lr-search" / ".lock").unlink()
     assert list_runs(other) == []
+
+
+def test_a_run_restarted_without_its_reproduce_json_writes_it_again(tmp_path, tiny_config):
+    """Told to delete checkpoint.h5 and restart, a run that had lost reproduce.json never wrote it again."""
+    from conftest import invoke as _invoke
+    from nnctl.experiment.run import train_run as _train_run
+    from nnctl.spec.config import load_config as _load_config
+
+    calls: list = []
+    run = _train_run(_load_config(tiny_config), runs_root=tmp_path / "runs", should_stop=lambda: calls.append(1) or len(calls) == 3).run_dir
+    from pathlib import Path as _Path
+
+    run = _Path(run)
+    (run / "reproduce.json").unlink()
+    (run / "checkpoint.h5").unlink(missing_ok=True)
+    result = _invoke("train", "--resume", run, "-q")
+    assert result.exit_code == 0, result.output
+    assert json.loads((run / "reproduce.json").read_text())["run_id"]
+    assert _invoke("evaluate", run).exit_code == 0  # params.h5 is the run's own, by the id reproduce.json records

@@ -205,3 +205,15 @@ def test_data_make_other_generators(tmp_path, name, classes):
     out = tmp_path / f"{name}.h5"
     result = invoke("data", "make", name, "-o", out, "--m", "50")
     assert result.exit_code == 0 and result.stdout.strip() == f"wrote {out}: 50 examples, 2 features, classes {classes}"
+
+
+def test_predict_given_the_hdf5_file_of_a_picture_run_points_to_evaluate(trained):
+    """It said "damaged or truncated image; take the original file again" of a valid HDF5 file."""
+    data, run = trained
+    result = invoke("predict", "--run", run, data)
+    assert result.exit_code == 1
+    real = run.resolve()
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"Error: {data}: is an HDF5 data file; predict takes picture files or folders of them for this run ({real}); "
+        f"score an HDF5 file with: nnctl evaluate {real} --data {data}"
+    )

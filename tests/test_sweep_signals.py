@@ -360,3 +360,36 @@ def test_one_ctrl_c_while_the_trials_load_their_data_says_so_and_keeps_nothing_t
     )
     assert summary(sweep_dir) == {"01-seed=3": "pending", "02-seed=4": "pending", "03-seed=5": "pending"}
     assert not [p for p in sweep_dir.iterdir() if p.is_dir()]  # nothing trained, nothing stored: --resume starts them afresh
+
+
+def _alive(pid: int) -> bool:
+    """A process that runs (a zombie left for pid 1 to reap has ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_workers_end_when_the_sweep_is_killed_with_sigkill(tmp_path, long_config):
+    """kill -9 of the sweep left its --jobs 2 workers running for good (parent pid 1), then blocked
+    writing to a pipe nobody read, deaf to SIGTERM and SIGINT. They end with their parent now."""
+    long_config.write_text(SPEC.replace(f"iterations: {ITERATIONS}", "iterations: 50000000"))
+    (tmp_path / "tmp").mkdir()
+    proc = start(["sweep", long_config, "--grid", "train.seed=3,4,5", "--jobs", "2", "--runs-dir", tmp_path / "runs", "-q"], tmp_path / "tmp")
+    pids = list(running_trials(tmp_path / "tmp", proc, ["01-seed=3", "02-seed=4"]).values())
+    try:
+        assert all(_alive(pid) for pid in pids)
+        proc.kill()
+        proc.wait(timeout=PATIENCE)  # not communicate(): workers left behind would hold its pipes open
+        deadline = time.time() + PATIENCE
+        while any(_alive(pid) for pid in pids):
+            assert time.time() < deadline, f"workers {[p for p in pids if _alive(p)]} outlived their sweep"
+            time.sleep(0.02)
+    finally:
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass

@@ -222,6 +222,8 @@ def _train_command(stop, ctx, config, overrides, runs_dir, resume, data, target,
     if resume is not None:
         if config is not None or overrides or data is not None or target is not None:
             raise NnctlError("--resume continues a run with its own spec; give no CONFIG, --set, --data or --target with it")
+        if runs_dir is not None:  # it was ignored: the run went on in its own folder, not under the root given
+            raise NnctlError(f"--runs-dir {runs_dir}: --resume continues the run in its own folder ({resume}); leave --runs-dir out")
         if not no_report:  # the page is written after training: a folder in its place is named before
             run = resolve_run_path(resume)
             check_outputs([run / REPORT], f"resume: nnctl train --resume {shell_quote(run)} (or resume with --no-report)")
@@ -543,6 +545,12 @@ def predict(
         if failed:
             raise NnctlError(rows_failed(total, failed, missing))
         return
+    for path in paths:  # the pictures it was trained on, as an HDF5 file: "damaged or truncated image" said nothing useful
+        if _is_hdf5(path):
+            raise NnctlError(
+                f"{path}: is an HDF5 data file; predict takes picture files or folders of them for this run "
+                f"({trained.path}); score an HDF5 file with: nnctl evaluate {trained.path} --data {path}"
+            )
     files = find_images(paths)
     if not files:
         raise NnctlError(f"no image files found in {', '.join(map(str, paths))}")
@@ -1017,3 +1025,14 @@ def main():
         signum = last_signal() or signal.SIGINT
         display.say(f"Interrupted: {signal.Signals(signum).name}", err=True)
         raise SystemExit(128 + signum) from None
+
+
+def _is_hdf5(path) -> bool:
+    """A regular file that starts with HDF5's signature (whatever its name ends with)."""
+    try:
+        if not os.path.isfile(path):
+            return False
+        with open(path, "rb") as fh:
+            return fh.read(8) == b"\x89HDF\r\n\x1a\n"
+    except OSError:
+        return False

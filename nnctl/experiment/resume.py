@@ -140,6 +140,12 @@ def check_table(run_dir: Path, encoding: dict, digest: str | None = None) -> Non
         kept, now = None, json_digest(encoding)
     if kept == now:
         return
+    if not (run_dir / REPRODUCE).exists():  # the data file went unchecked: the data, not the settings, may have changed
+        raise RunError(
+            f"{run_dir / REPRODUCE}: missing, so the data the run started with (its SHA-256) cannot be checked, and the table "
+            f"encoding the data and settings give now is not the run's {TABLE}; put the run's {REPRODUCE} back from a copy "
+            f"(and its data file as it was), or train the run again: nnctl train {run_dir / RESOLVED}"
+        )
     if digest is not None and kept != digest:
         raise RunError(f"{file}: is not the file training wrote (its digest, recorded in {CHECKPOINT}, differs); {fix}")
     if digest is not None:  # table.json is the run's own: the spec's data settings give another encoding now

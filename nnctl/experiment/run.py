@@ -642,6 +642,9 @@ def _open_run_dir(plan: Plan, resumed: Resumed, given: Path | None, root: Path, 
         assert given is not None  # resume: the run's own folder
         check_same_data(given, d.train, d.test, d.validation)
         folder = Folder(given, resumed.run_id, resumed.started)
+        if not (given / REPRODUCE).exists():  # lost, and the run restarted: what it trains on is recorded again
+            folder = Folder(given, resumed.run_id or uuid.uuid4().hex, resumed.started)
+            _write_reproduce(plan, folder, command)
     else:
         run_dir = create_run_dir(root, spec.name or "run") if given is None else given
         if given is not None:  # a sweep's trial comes with its folder
@@ -653,11 +656,7 @@ def _open_run_dir(plan: Plan, resumed: Resumed, given: Path | None, root: Path, 
         atomic_write(run_dir / RESOLVED, dump_spec(plan.resolved))
         if d.table is not None:
             write_json(run_dir / TABLE, d.table.to_dict())
-        rec = reproduce_info(spec, d.train, d.test, command or sys.argv, d.validation)
-        rec.update(run_id=folder.run_id, fingerprint=checkpoint.fingerprint(plan.resolved), settings=checkpoint.settings(plan.resolved))
-        rec[DATA_SETTINGS] = data_settings(plan.resolved)  # data.normalize (as resolved) and data.validation: a resume compares them
-        rec[PARAMS_DIGESTS] = True  # its params.h5 carries digests: one without them is not the file training wrote
-        write_json(run_dir / REPRODUCE, rec)
+        _write_reproduce(plan, folder, command)
         if given is None:  # now, not only at the end: after a kill -9, `--resume runs/latest` is this run
             update_latest(run_dir.parent, run_dir)
     write_json(
@@ -665,6 +664,15 @@ def _open_run_dir(plan: Plan, resumed: Resumed, given: Path | None, root: Path, 
         {"status": Status.RUNNING, "started": folder.started, "pid": os.getpid(), "host": platform.node(), "layers": plan.layer_dims},
     )
     return folder
+
+
+def _write_reproduce(plan: Plan, folder: Folder, command) -> None:
+    spec, d = plan.spec, plan.data
+    rec = reproduce_info(spec, d.train, d.test, command or sys.argv, d.validation)
+    rec.update(run_id=folder.run_id, fingerprint=checkpoint.fingerprint(plan.resolved), settings=checkpoint.settings(plan.resolved))
+    rec[DATA_SETTINGS] = data_settings(plan.resolved)  # data.normalize (as resolved) and data.validation: a resume compares them
+    rec[PARAMS_DIGESTS] = True  # its params.h5 carries digests: one without them is not the file training wrote
+    write_json(folder.run_dir / REPRODUCE, rec)
 
 
 def _fresh_params(plan: Plan) -> dict:

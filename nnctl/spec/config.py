@@ -910,9 +910,25 @@ def spec_from_text(text: str, path, overrides=(), where: str | None = None) -> S
     if isinstance(raw, dict) and "name" not in raw:
         raw["name"] = _default_name(path)
     spec = validate(raw, where)
-    # a spec piped in (/dev/stdin, /dev/fd/N) has no folder of its own: its data paths are read from here
-    base = Path.cwd() if "pipe:[" in os.path.realpath(path) else path.parent
-    return spec.model_copy(update={"data": _absolute_data(spec.data, base)})
+    return spec.model_copy(update={"data": _absolute_data(spec.data, spec_folder(path))})
+
+
+def read_from_stream(path) -> bool:
+    """A spec that is no file of its own: `-`, /dev/stdin, /dev/fd/N, /proc/self/fd/N (a pipe, or a file
+    redirected to stdin), or anything else that resolves to a pipe."""
+    text = str(path)
+    if text == "-" or text.startswith(("/dev/", "/proc/")):
+        return True
+    try:
+        return "pipe:[" in os.path.realpath(path)
+    except (OSError, ValueError):
+        return False
+
+
+def spec_folder(path) -> Path:
+    """Where a spec's relative data paths are read from: its file's folder; for a spec read from stdin
+    or a pipe, which has no folder of its own, the working folder."""
+    return Path.cwd() if read_from_stream(path) else Path(path).parent
 
 
 # `nnctl train --data TABLE` without a spec: every key not given here has its schema default.

@@ -27,7 +27,7 @@ from nnctl.errors import ConfigError, RunError
 from nnctl.experiment.run import make_rng
 from nnctl.rundir.layout import SWEEP_PLAN
 from nnctl.rundir.runs import parse_json, write_json
-from nnctl.spec.config import MAX_CONFIG_BYTES, Spec, read_config_text, spec_from_text
+from nnctl.spec.config import MAX_CONFIG_BYTES, Spec, read_config_text, read_from_stream, spec_from_text
 from nnctl.sweep import pruner, selection, study
 from nnctl.sweep.sampler import DISTRIBUTIONS, draw, parse_dist, round_generator, split_values
 from nnctl.util.text import quoted
@@ -600,9 +600,11 @@ def read_plan(sweep_dir) -> SweepPlan:
 def check_resume(plan: SweepPlan, sweep_dir: Path) -> None:
     """Refuse to resume a plan whose config or data files changed, or whose trials no longer validate."""
     config = Path(plan.config_path)
-    if not config.is_file():
+    if read_from_stream(config):
+        pass  # read from stdin or a pipe: sweep.json keeps its text (checked against config_sha256), nothing to compare
+    elif not config.is_file():
         raise RunError(f"{config}: the config file this sweep was planned from is gone (see {sweep_dir / SWEEP_PLAN}); put it back or start a new sweep")
-    if _sha256_text(read_config_text(config)) != plan.config_sha256:
+    elif _sha256_text(read_config_text(config)) != plan.config_sha256:
         raise RunError(
             f"{config}: the config file changed since the sweep started (its SHA-256 differs from {sweep_dir / SWEEP_PLAN}); "
             "resuming would mix two specs: restore it or start a new sweep"

@@ -80,7 +80,7 @@ def run_local(payloads, jobs, on_event, on_result, should_stop=lambda: False):
     blas = max(1, (os.cpu_count() or 1) // jobs)
 
     def new_worker():
-        return ProcessPoolExecutor(1, mp_context=ctx, initializer=worker_init, initargs=(q, stop))
+        return ProcessPoolExecutor(1, mp_context=ctx, initializer=worker_init, initargs=(q, stop, os.getpid()))
 
     workers = [None] * min(jobs, source.size)  # each started when it is first given a trial
     running = {}  # future -> (worker number, payload)

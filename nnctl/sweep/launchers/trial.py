@@ -9,7 +9,9 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import sys
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Iterator
@@ -150,19 +152,62 @@ def _scratch(given: str | None) -> Iterator[str]:
 _WORKER_QUEUE = None
 _WORKER_STOP = None
 _SIGTERMED = False
+_PARENT: int | None = None  # the sweep's process, which started this worker
+_ORPHANED = 3  # the exit status of a worker whose sweep died under it
+
+
+def _parent_gone() -> bool:
+    return _PARENT is not None and os.getppid() != _PARENT
+
+
+def _orphaned() -> None:
+    """The sweep that started this worker is gone (kill -9, the OOM killer): nobody takes its trial
+    or its progress any more, and a write to a full pipe would block for good. End at once."""
+    os._exit(_ORPHANED)
 
 
 def _on_sigterm(signum, frame):
     global _SIGTERMED
+    if _parent_gone():  # the kernel's parent-death signal, or a SIGTERM to a worker left behind
+        _orphaned()
     _SIGTERMED = True  # the trial stops after this iteration and comes back interrupted
 
 
-def worker_init(queue, stop):
+def _watch_parent(every: float = 0.2) -> None:
+    """A worker thread that ends the worker once its parent dies: it runs even while the main thread
+    is blocked writing to a pipe nobody reads (where no signal handler runs), and where the kernel
+    has no parent-death signal (macOS)."""
+    while not _parent_gone():
+        time.sleep(every)
+    _orphaned()
+
+
+def _die_with_parent() -> None:
+    """Linux: the kernel sends SIGTERM to this worker when the thread that started it exits (the
+    sweep's main thread: the sweep itself). Elsewhere the watch thread alone does it."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def worker_init(queue, stop, parent: int | None = None):
     """Workers ignore Ctrl-C (the parent decides, and tells them through `stop`), treat SIGTERM
-    as a stop request, and report progress on the pool's queue."""
-    global _WORKER_QUEUE, _WORKER_STOP
+    as a stop request, report progress on the pool's queue, and end when `parent` (the sweep's
+    process) dies."""
+    global _WORKER_QUEUE, _WORKER_STOP, _PARENT
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _on_sigterm)
+    if parent is not None:
+        _PARENT = parent
+        if sys.platform.startswith("linux"):
+            _die_with_parent()
+        if _parent_gone():  # it died before prctl took effect: no signal will come
+            _orphaned()
+        threading.Thread(target=_watch_parent, name="nnctl-parent-watch", daemon=True).start()
     # the worker was started with both signals blocked (local._spawning): a Ctrl-C that reached it while
     # it started is dropped now, a SIGTERM becomes a stop request (its trial stays pending)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
