@@ -186,7 +186,7 @@ def _die_with_parent() -> None:
     """Linux: the kernel sends SIGTERM to this worker when the thread that started it exits (the
     sweep's main thread: the sweep itself). Elsewhere the watch thread alone does it."""
     try:
-        import ctypes
+        import ctypes  # only here, in a sweep worker as it starts: no other command needs it
 
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG
