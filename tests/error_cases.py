@@ -1199,7 +1199,8 @@ CASES = [
         "params.h5 attribute that is not JSON text",
         {"run": trained_run, "run/params.h5": params_attr("dtype", 5)},
         ["evaluate", "{tmp}/run"],
-        "Error: {tmp}/run/params.h5: cannot read the parameters (TypeError); the file is damaged",
+        "Error: {tmp}/run/params.h5: attribute 'dtype': '5' is not the JSON text nnctl writes there; the file was edited or damaged; "
+        "restore it from a copy, or train the run again",
     ),
     Case(
         "config.resolved.yaml without a data mapping",
@@ -3264,6 +3265,48 @@ CASES += [
         {"run": trained_run},
         ["train", "--resume", "{tmp}/run", "--runs-dir", "{tmp}/elsewhere"],
         "Error: --runs-dir {tmp}/elsewhere: --resume continues the run in its own folder ({tmp}/run); leave --runs-dir out",
+    ),
+]
+
+
+# --- issue 20 round 8: damaged run files ---
+
+
+def h5_attribute(name, key, text):
+    """An attribute of the run's params.h5 (or checkpoint.h5) set to other text by hand."""
+
+    def edit(run):
+        with h5py.File(run / name, "r+") as f:
+            f.attrs[key] = text
+
+    return edit
+
+
+PARAMS_TASK = (
+    "{tmp}/run/params.h5: attribute 'task': 'regression' is not the JSON text nnctl writes there; the file was edited or damaged; "
+    "restore it from a copy, or train the run again"
+)
+CASES += [
+    Case(
+        "evaluate with params.h5's task attribute edited to plain text (not JSON)",
+        {"run": trained_then(h5_attribute("params.h5", "task", "regression"))},
+        ["evaluate", "{tmp}/run"],
+        "Error: " + PARAMS_TASK,
+    ),
+    Case(
+        "runs show with params.h5's task attribute edited: named, not called missing",
+        {"run": trained_then(h5_attribute("params.h5", "task", "regression"))},
+        ["runs", "show", "{tmp}/run"],
+        "",
+        code=0,
+        stdout_has="params.h5: damaged (attribute 'task': 'regression' is not the JSON text nnctl writes there)",
+    ),
+    Case(
+        "export of a run whose reproduce.json is empty",
+        {"run": trained_then(write_file("reproduce.json", ""))},
+        ["export", "--run", "{tmp}/run", "-o", "{tmp}/m.npz"],
+        "Error: {tmp}/run/reproduce.json: cannot be read (Expecting value: line 1 column 1 (char 0)); the file is damaged: "
+        "restore it from a copy, or train the run again",
     ),
 ]
 

@@ -447,7 +447,10 @@ def test_stored_pid_and_attributes_are_input(tmp_path, tiny_config):
     with h5py.File(run / "params.h5", "r+") as f:
         f.attrs["dtype"] = 5  # not JSON text
     result = invoke("evaluate", run)
-    assert result.stderr.strip() == f"Error: {run / 'params.h5'}: cannot read the parameters (TypeError); the file is damaged"
+    assert result.stderr.strip() == (
+        f"Error: {run / 'params.h5'}: attribute 'dtype': '5' is not the JSON text nnctl writes there; the file was edited or damaged; "
+        "restore it from a copy, or train the run again"
+    )
 
 
 def test_resolved_spec_without_a_data_mapping(tmp_path, tiny_config):

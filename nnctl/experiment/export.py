@@ -152,7 +152,7 @@ def _data_sha256(run: Run) -> dict:
     path = run.path / REPRODUCE
     if not path.exists():
         return {}
-    data = read_json_object(path).get("data", {})
+    data = read_json_object(path, fix="restore it from a copy, or train the run again").get("data", {})
     if not isinstance(data, dict):
         raise RunError(f"{path}: data: expected an object of data files and their SHA-256; the run's files are damaged")
     out = {}

@@ -587,7 +587,7 @@ def _recorded_sources(run: Run) -> dict:
     path = run.path / REPRODUCE
     if not path.exists():
         return {}
-    recorded = read_json_object(path).get("data", {})
+    recorded = read_json_object(path, fix="restore it from a copy, or train the run again").get("data", {})
     if not isinstance(recorded, dict):
         raise RunError(f"{path}: data: expected an object of data files and their SHA-256; the run's files are damaged")
     return {role: e for role, e in recorded.items() if isinstance(e, dict) and isinstance(e.get("source"), str)}

@@ -241,12 +241,13 @@ def parse_json(text: str):
         raise ValueError("nested too deeply to be a file nnctl wrote") from None
 
 
-def read_json(path) -> dict:
+def read_json(path, fix: str | None = None) -> dict:
+    """A JSON file of a run or sweep; one that does not parse is refused, with `fix` where given."""
     text = read_text_capped(path)
     try:
         return parse_json(text)
     except (OSError, ValueError) as exc:
-        raise RunError(f"{path}: cannot be read ({exc})") from None
+        raise RunError(f"{path}: cannot be read ({exc})" + (f"; the file is damaged: {fix}" if fix else "")) from None
 
 
 def json_kind(value) -> str:
@@ -254,8 +255,9 @@ def json_kind(value) -> str:
 
 
 def read_json_object(path, fix: str = "train the run again") -> dict:
-    """A JSON file that must hold an object (metrics.json, reproduce.json, evaluation.json)."""
-    data = read_json(path)
+    """A JSON file that must hold an object (metrics.json, reproduce.json, evaluation.json); one that
+    is not JSON at all (empty, cut short) is refused with `fix` as well."""
+    data = read_json(path, fix)
     if not isinstance(data, dict):
         raise RunError(f"{path}: holds {json_kind(data)}, not the JSON object nnctl writes; {fix}")
     return data
@@ -449,6 +451,18 @@ def _check_declared(path: Path, datasets: dict, meta: dict) -> None:
         )
 
 
+def _attribute(path, key, value):
+    """One attribute of params.h5 or checkpoint.h5: JSON text, as save_arrays writes every one. Other
+    text (an attribute edited by hand, `task` set to plain `regression`) is named with its key."""
+    try:
+        return parse_json(value)
+    except (ValueError, TypeError):  # TypeError: not text at all
+        raise RunError(
+            f"{path}: attribute {quoted(str(key))}: {quoted(str(value)[:60])} is not the JSON text nnctl writes there; "
+            "the file was edited or damaged; restore it from a copy, or train the run again"
+        ) from None
+
+
 def load_params(path, groups=False):
     """(params, meta) from a file written by `save_arrays`: the top-level W1, b1, ...
 
@@ -462,7 +476,7 @@ def load_params(path, groups=False):
     try:
         with h5py.File(path, "r") as f:
             texts = dict(f.attrs.items())
-            meta = {key: parse_json(value) for key, value in texts.items()}
+            meta = {key: _attribute(path, key, value) for key, value in texts.items()}
             datasets = _datasets(f)
             _check_declared(path, datasets, meta)
             arrays = {key: ds[()] for key, ds in datasets.items()}

@@ -224,7 +224,7 @@ class Folder:
                     return meta
                 except (RunError, OSError) as exc:
                     self.problem(name, f"damaged ({_hdf5_reason(exc)})")
-        if not running:
+        if not running and not (self.path / PARAMS).exists():  # one that is there but damaged is named above
             self.problem(PARAMS, "missing (no trained parameters)")
         return {}
 
