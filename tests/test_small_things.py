@@ -30,8 +30,9 @@ def test_help_shows_no_bool_placeholder(command):
 @pytest.mark.slow  # a real shell and a fresh process read the completion
 def test_shell_completion_script_and_answers():
     bash = shutil.which("bash")
-    if bash is not None:  # --show-completion detects the shell it runs in: run it in one
-        script = subprocess.run([bash, "-c", f"'{sys.executable}' -m nnctl --show-completion"], capture_output=True, text=True, check=False)
+    if bash is not None:  # --show-completion detects the shell it runs in: run it in one (a second command, so that
+        # bash stays the parent rather than exec'ing Python, whose parent would then be whatever started pytest)
+        script = subprocess.run([bash, "-c", f"'{sys.executable}' -m nnctl --show-completion; exit $?"], capture_output=True, text=True, check=False)
         assert script.returncode == 0 and "_nnctl_completion" in script.stdout, script.stderr
     env = {"_NNCTL_COMPLETE": "complete_bash", "COMP_WORDS": "nnctl tr", "COMP_CWORD": "1"}
     done = subprocess.run(
