@@ -42,7 +42,7 @@ from nnctl.data.images import find_images
 from nnctl.data.dataset import regular_file
 from nnctl.data.dataset import prepare_output
 from nnctl.data.dataset import peek_classes, peek_n_x
-from nnctl.data.dataset import is_mat
+from nnctl.data.dataset import HDF5_SIGNATURE, is_mat
 from nnctl.data.dataset import generate, write_dataset
 from nnctl.core.gradcheck import reading
 from nnctl.core.backend import devices_seen
@@ -1033,6 +1033,6 @@ def _is_hdf5(path) -> bool:
         if not os.path.isfile(path):
             return False
         with open(path, "rb") as fh:
-            return fh.read(8) == b"\x89HDF\r\n\x1a\n"
+            return fh.read(8) == HDF5_SIGNATURE
     except OSError:
         return False

@@ -719,7 +719,7 @@ def runs_table(rows, root) -> None:
     console.print(_plain_table(f"{len(rows)} runs in {root}", chosen, styles, cut_first=True))
     for r in rows:
         if r.get("trials") == 0:  # a sweep folder none of whose trials has begun (nnctl.rundir.runs._empty_sweeps)
-            then = "it is running now" if r["status"] == Status.RUNNING else f"resume it with: nnctl sweep --resume {Path(root) / r['run']}"
+            then = "it is running now" if r["status"] == Status.RUNNING else f"resume it with: nnctl sweep --resume {shell_quote(Path(root) / r['run'])}"
             console.print(line(f"{r['run']}: a sweep with 0 trials run so far; {then}"))
     flagged = [r for r in rows if r.get("warnings")]
     if flagged:  # a degenerate model: said under the table, in full
@@ -887,7 +887,7 @@ def run_facts(f) -> None:
     if isinstance(command, list):
         command = shell_join(map(str, command))
     repro.add_row("command", str(command or "—"))
-    repro.add_row("rerun", rerun_command(f.path, r, shell_quote))
+    repro.add_row("rerun", rerun_command(f.path, r))
     console.print(repro)
 
 

@@ -13,7 +13,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal
 import numpy as np
 
-from nnctl.util.signals import _FINISHED, finish, finished, signals_held  # noqa: F401 (finish, finished, signals_held: re-exported)
+from nnctl.util.signals import finish, finished, signals_held  # noqa: F401 (finish, signals_held: re-exported)
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -112,7 +112,7 @@ class StopRequest:
         return " twice" if self.count > 1 else ""
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if _FINISHED[0]:  # the command's result is in place: a signal now changes nothing
+        if finished():  # the command's result is in place: a signal now changes nothing
             self.count += 1
             return
         first = self.signum is None

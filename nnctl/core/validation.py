@@ -21,13 +21,17 @@ def data_cost(params: dict, data, loss: str, activations, epsilon: float = BATCH
     """The validation cost of `params` as the monitor computes it (the data cost alone, inference mode,
     labels encoded as the head encodes them), on the CPU: metrics.json's validation_cost is this of the
     parameters saved in params.h5, whichever record they come from."""
-    X, labels = data.X, np.asarray(data.Y).reshape(1, -1)
+    labels = np.asarray(data.Y).reshape(1, -1)
     with np.errstate(all="ignore"):
-        blocks = [(0, X)] if isinstance(X, np.ndarray) else X.blocks()
-        outs = [forward(Xb, params, activations, epsilon=epsilon) for _, Xb in blocks]
-        ZL = np.concatenate([Zs[-1] for Zs, _ in outs], axis=1)
-        AL = np.concatenate([As[-1] for _, As in outs], axis=1)
+        ZL, AL = last_layer(params, data.X, activations, epsilon)
         return compute_cost(ZL, AL, HEADS[loss].encode(labels, AL.shape[0], AL.dtype), loss)
+
+
+def last_layer(params: dict, X, activations, epsilon: float) -> tuple:
+    """(Z[L], A[L]), each (units, m), on the CPU: X in memory at once, a streamed file block by block."""
+    blocks = [(0, X)] if isinstance(X, np.ndarray) else X.blocks()
+    outs = [forward(Xb, params, activations, epsilon=epsilon) for _, Xb in blocks]
+    return np.concatenate([Zs[-1] for Zs, _ in outs], axis=1), np.concatenate([As[-1] for _, As in outs], axis=1)
 
 
 class ValidationMonitor:
@@ -57,11 +61,7 @@ class ValidationMonitor:
                 Zs, As = forward(X, params, self.activations, epsilon=self.epsilon)
                 ZL, AL = Zs[-1], As[-1]
             else:
-                params = self.trainer.materialize()
-                blocks = [(0, X)] if isinstance(X, np.ndarray) else X.blocks()
-                outs = [forward(Xb, params, self.activations, epsilon=self.epsilon) for _, Xb in blocks]
-                ZL = np.concatenate([Zs[-1] for Zs, _ in outs], axis=1)  # (units, m)
-                AL = np.concatenate([As[-1] for _, As in outs], axis=1)
+                ZL, AL = last_layer(self.trainer.materialize(), X, self.activations, self.epsilon)
                 Y = HEADS[self.loss].encode(labels, AL.shape[0], AL.dtype)  # labels (1, m), or one-hot (k, m) for softmax
             cost = compute_cost(ZL, AL, Y, self.loss)
             # the predicted class (A[L] > 0.5, or the most probable of k) against the label

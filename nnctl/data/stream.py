@@ -87,6 +87,8 @@ class StreamedX:
         self.whole = offset is not None and self.m * self.row_bytes <= room
         self.window_rows = max(1, min(WINDOW_BYTES, room) // self.row_bytes)
         self._map: np.ndarray | None = None  # the whole file's mapping, kept where it fits
+        self._work: tuple = (None, None)  # (norm's method, the dtype convert works in for it): worked out once
+        self._scratch: dict = {}  # convert's float64 rows, one buffer per reading thread (by its id), reused
         self._rings: dict = {}
         self._queue: queue.Queue | None = None
         self._thread: threading.Thread | None = None
@@ -150,13 +152,23 @@ class StreamedX:
             np.take(window, idx[a:b] - start, axis=0, out=out[a:b], mode="clip")
             del window
 
-    def convert(self, stored_rows, out) -> None:
+    def convert(self, stored_rows, out, keep: bool = True) -> None:
         """`prepared`'s arithmetic on rows (b, n_x), into `out` in the training dtype: the stored
         values in `read_dtype` (float64 for numeric inputs of a float32 run, where they are
         normalised), then / scale, normalised (`norm`, the training set's, given by
-        Normalization.finish) and cast: a block's numbers are those of the same rows in memory."""
-        work = read_dtype({"x_dtype": str(self.stored), "scale": self.scale}, self.dtype, self.norm.method)
-        rows = out if work == self.dtype else np.empty(out.shape, work)
+        Normalization.finish) and cast: a block's numbers are those of the same rows in memory. `keep`:
+        the float64 rows are a buffer kept for the next call (a batch's; an evaluation block's is not kept)."""
+        method, work = self._work
+        if method != self.norm.method:  # the first block, or a normalisation given since
+            work = read_dtype({"x_dtype": str(self.stored), "scale": self.scale}, self.dtype, self.norm.method)
+            self._work = (self.norm.method, work)
+        rows = out
+        if work != self.dtype:  # a buffer kept per thread, as the batch ring keeps its own: no allocation per batch
+            rows = self._scratch.get(threading.get_ident()) if keep else None
+            if rows is None or rows.shape != out.shape or rows.dtype != work:
+                rows = np.empty(out.shape, work)
+                if keep:
+                    self._scratch[threading.get_ident()] = rows
         np.copyto(rows, stored_rows, casting="unsafe")
         if self.scale != 1.0:
             rows /= self.scale
@@ -174,7 +186,7 @@ class StreamedX:
                 self.check()
                 raw = read_block(ds, start, stop, self.path, self.key).reshape(stop - start, self.n_x)
                 out = np.empty((stop - start, self.n_x), self.dtype)
-                self.convert(raw, out)
+                self.convert(raw, out, keep=False)
                 yield start, out.T
 
     # ---------------------------------------------------------------- the prefetching thread

@@ -51,7 +51,6 @@ TASKS = ("auto", "classification", "regression")
 MAX_CLASS_VALUES = 20  # auto: a whole-number target with at most this many values is a set of classes
 MANY_CATEGORIES = 50  # a text column with more categories than this gets a note (an id? free text?)
 SNIFF_LINES = 50
-HEADER_CHOICES = ("auto", True, False)  # data.header: the first line detected as a header (auto), or taken as one, or as data
 KEY_SEP = "\x1f"  # joins a column's number and a category into one sortable key
 
 

@@ -176,7 +176,7 @@ def _repro(facts: RunFacts) -> dict:
         "blas": flat({k: v for k, v in (r.get("blas") or {}).items() if v is not None}) if isinstance(r.get("blas"), dict) else None,
         "platform": string(r.get("platform")),
         "command": command,
-        "rerun": rerun_command(facts.path, r, shell_quote),
+        "rerun": rerun_command(facts.path, r),
         "resume": f"nnctl train --resume {shell_quote(str(facts.path))}" if facts.status == Status.INTERRUPTED and resumable(facts) else None,
     }
 
