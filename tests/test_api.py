@@ -430,3 +430,24 @@ def test_the_course_cat_pictures_as_arrays_train_the_cli_run(tmp_path):
     _same_params(cli, load_params_of(model, tmp_path / "saved")[0])
     assert model.metrics["test_accuracy"] == json.loads((tmp_path / "runs" / "latest" / "metrics.json").read_text())["test_accuracy"]
     assert model.input_shape == [64, 64, 3] and model.predict(x[:3]).shape == (3,)
+
+
+def test_a_ctrl_c_that_a_library_turned_into_an_import_error_is_an_interruption(monkeypatch, tmp_path):
+    """A second Ctrl-C while matplotlib's C extension loaded (drawing costs.png) failed its import with
+    ImportError "initialization failed", caused by the KeyboardInterrupt: the run was marked failed and
+    a traceback printed. It is an interruption, as the KeyboardInterrupt itself would be."""
+    from nnctl.experiment import run as run_module
+    from nnctl.errors import Interrupted
+
+    def interrupted_import(*args, **kwargs):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as exc:
+            raise ImportError("initialization failed") from exc
+
+    monkeypatch.setattr(run_module, "plot_costs", interrupted_import)
+    x, y, _ = _data("binary")
+    with pytest.raises(Interrupted):
+        nnctl.fit(CASES["binary-full-batch"][1], x, y, runs_dir=tmp_path / "runs")
+    run = (tmp_path / "runs" / "latest").resolve()
+    assert json.loads((run / "metrics.json").read_text())["status"] == "interrupted"

@@ -203,3 +203,14 @@ def blown_up(largest: float, dtype: npt.DTypeLike) -> str | None:
             f"{np.dtype(dtype).name}'s largest number: the product of two of them overflows)"
         )
     return None
+
+
+def interrupt_in(exc: BaseException | None) -> KeyboardInterrupt | None:
+    """The KeyboardInterrupt a stop request raised that a library turned into another exception (a C
+    extension interrupted while it loads fails its import with ImportError "initialization failed",
+    caused by it), found among exc's causes; None where there is none."""
+    for _ in range(8):  # a chain nnctl's own code makes is short
+        if exc is None or isinstance(exc, KeyboardInterrupt):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None

@@ -61,7 +61,7 @@ from nnctl.core.resources import available_memory, blas_info, choose_blas_thread
 from nnctl.experiment.resume import DATA_SETTINGS, Resumed, check_belongs, check_data_first, check_same_data, data_settings, recorded, resumable, resume_then
 from nnctl.util.memory import format_bytes
 from nnctl.rundir.lock import run_lock
-from nnctl.core.stopping import blown_up, signals_held, worsened
+from nnctl.core.stopping import blown_up, interrupt_in, signals_held, worsened
 from nnctl.rundir.runs import PARAMS_DIGESTS, TABLE_DIGEST, atomic_write, check_outputs, create_run_dir, json_digest, save_params, update_latest, write_json
 from nnctl.core.training import Batches, CheckpointEvery, Position, Reporter, StopAtEpoch, StopWhen, Trainer, gradient_descent
 from nnctl.util.text import quoted, shell_quote
@@ -485,6 +485,8 @@ def train_run(
         except DivergedError:
             raise  # metrics.json says diverged already
         except Exception as exc:  # found wrong during training (input, or a bug): the run says why, never "running"
+            if (signalled := interrupt_in(exc)) is not None:  # a second Ctrl-C inside a library (matplotlib's import)
+                raise _stopped(plan, folder, progress, signalled, should_stop) from None
             _failed(plan, folder, progress, exc)
             raise
 
